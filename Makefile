@@ -1,0 +1,39 @@
+# The two commands of the README: `make demo` and `make test`. Both build .venv themselves.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench crossval-deps clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# One stamp per extras set: reinstall only when setup.cfg changes.
+$(VENV)/.stamp-test: setup.cfg pyproject.toml | $(PY)
+	$(PIP) install --quiet -e ".[test,report,dist]"
+	touch $@
+
+$(VENV)/.stamp-demo: setup.cfg pyproject.toml | $(PY)
+	$(PIP) install --quiet -e ".[report,dist]"
+	touch $@
+
+$(VENV)/.stamp-crossval: setup.cfg pyproject.toml | $(PY)
+	$(PIP) install --quiet -e ".[test,report,dist,crossval]"
+	touch $@
+
+demo: $(VENV)/.stamp-demo
+	$(VENV)/bin/evsnn demo
+
+test: $(VENV)/.stamp-test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+crossval-deps: $(VENV)/.stamp-crossval
+
+bench: $(VENV)/.stamp-test
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

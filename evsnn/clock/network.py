@@ -1,0 +1,179 @@
+"""Layers and the feed-forward network container for clock-mode simulation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from evsnn.params import DLIF, LIF, Readout, TraceLIF
+
+__all__ = ["Dense", "Network", "NEURON_TYPES"]
+
+NEURON_TYPES = (LIF, TraceLIF, DLIF, Readout)
+
+
+def _as_float_array(name, value, ndim):
+    if not isinstance(value, np.ndarray):
+        try:
+            value = np.asarray(value)
+        except Exception as exc:  # pragma: no cover - numpy raises many kinds
+            raise TypeError(f"{name} must be array-like, got {type(value).__name__}") from exc
+    if value.dtype.kind not in "fiu" or value.dtype == np.bool_:
+        raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
+    if value.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {value.shape}")
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"{name} holds NaN or infinite values; pass finite numbers")
+    if value.dtype.kind != "f":
+        value = value.astype(np.float64)
+    return value
+
+
+@dataclass(frozen=True, eq=False)
+class Dense:
+    """A fully connected layer followed by a neuron model.
+
+    Parameters
+    ----------
+    weight : array, shape (n_out, n_in)
+        Synaptic weights (PyTorch's ``Linear.weight`` layout). Stored read-only.
+    neuron : LIF, TraceLIF, DLIF or Readout
+        The neuron record (``evsnn.params``).
+    bias : array, shape (n_out,), optional
+        A constant input current added at every step (none by default, as in the papers).
+    dlif_factors : array, shape (T,), optional
+        DLIF's per-step factors ``a[t]`` (required for a DLIF neuron, forbidden otherwise).
+    """
+
+    weight: np.ndarray
+    neuron: object = field(default_factory=LIF)
+    bias: np.ndarray | None = None
+    dlif_factors: np.ndarray | None = None
+
+    def __post_init__(self):
+        w = _as_float_array("weight", self.weight, 2)
+        if not isinstance(self.neuron, NEURON_TYPES):
+            raise TypeError(
+                f"neuron must be one of {[t.__name__ for t in NEURON_TYPES]}, "
+                f"got {type(self.neuron).__name__}"
+            )
+        w = np.array(w, copy=True)
+        w.flags.writeable = False
+        object.__setattr__(self, "weight", w)
+        if self.bias is not None:
+            b = np.array(_as_float_array("bias", self.bias, 1), dtype=w.dtype, copy=True)
+            if b.shape[0] != w.shape[0]:
+                raise ValueError(
+                    f"bias has {b.shape[0]} entries but weight has {w.shape[0]} output rows; "
+                    "they must match"
+                )
+            b.flags.writeable = False
+            object.__setattr__(self, "bias", b)
+        is_dlif = isinstance(self.neuron, DLIF)
+        if is_dlif and self.dlif_factors is None:
+            raise ValueError("a DLIF neuron needs dlif_factors (one factor a[t] per time step)")
+        if not is_dlif and self.dlif_factors is not None:
+            raise ValueError(
+                f"dlif_factors were given for a {type(self.neuron).__name__} neuron; "
+                "they apply to DLIF neurons only"
+            )
+        if is_dlif:
+            a = np.array(_as_float_array("dlif_factors", self.dlif_factors, 1), copy=True)
+            a.flags.writeable = False
+            object.__setattr__(self, "dlif_factors", a)
+        object.__setattr__(self, "_weight_t", {})
+
+    @property
+    def n_in(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def n_out(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def spiking(self) -> bool:
+        return not isinstance(self.neuron, Readout)
+
+    def weight_t(self, dtype) -> np.ndarray:
+        """``weight.T`` as a C-contiguous array of ``dtype`` (cached): row j is the fan-out of
+        input j, which is what one input event adds to the layer's current."""
+        key = np.dtype(dtype).str
+        transposed = self._weight_t
+        if key not in transposed:
+            transposed[key] = np.ascontiguousarray(self.weight.T, dtype=dtype)
+        return transposed[key]
+
+    def replace(self, **changes) -> "Dense":
+        """A new layer with some fields replaced (e.g. updated weights during training)."""
+        kw = dict(
+            weight=self.weight, neuron=self.neuron, bias=self.bias, dlif_factors=self.dlif_factors
+        )
+        kw.update(changes)
+        return Dense(**kw)
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """A feed-forward stack of layers; layer l's output is layer l+1's input."""
+
+    layers: tuple
+
+    def __post_init__(self):
+        layers = tuple(self.layers)
+        if not layers:
+            raise ValueError("layers is empty; a Network needs at least one Dense layer")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Dense):
+                raise TypeError(f"layers[{i}] must be a Dense layer, got {type(layer).__name__}")
+        for i in range(1, len(layers)):
+            if layers[i].n_in != layers[i - 1].n_out:
+                raise ValueError(
+                    f"layers[{i}] takes {layers[i].n_in} inputs but layers[{i - 1}] emits "
+                    f"{layers[i - 1].n_out}; the shapes must chain"
+                )
+        for i, layer in enumerate(layers[:-1]):
+            if not layer.spiking:
+                raise ValueError(
+                    f"layers[{i}] is a non-spiking Readout; only the last layer may be a readout"
+                )
+        object.__setattr__(self, "layers", layers)
+
+    @property
+    def n_in(self) -> int:
+        return self.layers[0].n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.layers[-1].n_out
+
+    def weights(self) -> list:
+        return [layer.weight for layer in self.layers]
+
+    def with_weights(self, weights) -> "Network":
+        """The same architecture with new weight matrices (one per layer)."""
+        weights = list(weights)
+        if len(weights) != len(self.layers):
+            raise ValueError(
+                f"got {len(weights)} weight matrices for {len(self.layers)} layers; pass one each"
+            )
+        return Network(tuple(l.replace(weight=w) for l, w in zip(self.layers, weights)))
+
+    @staticmethod
+    def mlp(sizes, neuron=None, *, readout=False, rng=None, scale=1.0) -> "Network":
+        """A dense network with the given layer sizes and weights drawn N(0, scale²/n_in).
+
+        ``readout=True`` makes the last layer a non-spiking :class:`Readout`.
+        """
+        if len(sizes) < 2:
+            raise ValueError(f"sizes={sizes!r} needs at least an input and an output size")
+        neuron = LIF() if neuron is None else neuron
+        rng = np.random.default_rng(rng)
+        layers = []
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            w = rng.standard_normal((n_out, n_in)) * (scale / np.sqrt(n_in))
+            last = i == len(sizes) - 2
+            layers.append(Dense(w, Readout() if (last and readout) else neuron))
+        return Network(tuple(layers))
+

@@ -1,0 +1,316 @@
+"""Clock-mode (discrete-time) forward simulation, event-driven.
+
+Each layer is simulated over all T steps for every sample before the next layer runs; for a
+feed-forward network this gives exactly the step-by-step result. Synaptic input is propagated per
+event: an input value ``x_j != 0`` at step t adds ``x_j`` times row j of ``weight.T`` to the
+layer's current, so the work grows with the number of spikes, not with T × fan-in. When a
+sample's input vector at step t equals the one at the previous step (current coding, RSC-I) the
+current is reused, so a dense input costs one matrix-vector product per distinct vector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from evsnn._numba import njit, prange
+from evsnn.clock.network import Network
+from evsnn.conventions import DEFAULT, Convention, get_convention
+
+__all__ = ["simulate", "SimulationResult", "LayerRecord", "SpikeEvents", "spike_events"]
+
+
+@njit(parallel=True)
+def _dense_layer_kernel(
+    inp, weight_t, bias, leak, gain, theta, v_rest, hard_reset, spike_ge, trace_coef, emit_trace,
+    spiking, v_init, input_delay, record, out, rec_current, rec_m, rec_v, rec_spikes, rec_trace,
+):
+    """One dense layer over ``T`` steps for every sample (see the module docstring).
+
+    ``inp`` [T, B, n_in]; ``weight_t`` [n_in, n_out]; ``leak``, ``gain`` [T]; writes ``out``
+    [T, B, n_out] and, when ``record``, the per-step current, membrane before (``m``) and after
+    (``v``) reset, spikes and trace.
+    """
+    T, B, n_in = inp.shape
+    n_out = weight_t.shape[1]
+    for b in prange(B):
+        # spike values in the output dtype: a float64 literal would promote float32 arithmetic
+        one = np.ones(1, dtype=out.dtype)[0]
+        zero = one - one
+        cur = np.empty(n_out, dtype=out.dtype)
+        v = np.empty(n_out, dtype=out.dtype)
+        a = np.zeros(n_out, dtype=out.dtype)
+        for i in range(n_out):
+            v[i] = v_init
+        prev_src = -2  # -2: nothing computed yet; -1: the zero input of a delayed first step
+        for t in range(T):
+            src = t - input_delay
+            if src < 0:
+                if prev_src != -1:
+                    for i in range(n_out):
+                        cur[i] = bias[i]
+                prev_src = -1
+            else:
+                same = prev_src >= 0
+                if same:
+                    for j in range(n_in):
+                        if inp[src, b, j] != inp[prev_src, b, j]:
+                            same = False
+                            break
+                if not same:
+                    for i in range(n_out):
+                        cur[i] = bias[i]
+                    for j in range(n_in):
+                        x = inp[src, b, j]
+                        if x != 0:
+                            if x == 1:
+                                for i in range(n_out):
+                                    cur[i] += weight_t[j, i]
+                            else:
+                                for i in range(n_out):
+                                    cur[i] += x * weight_t[j, i]
+                prev_src = src
+            lk = leak[t]
+            gn = gain[t]
+            for i in range(n_out):
+                m = lk * v[i] + gn * cur[i]
+                if spiking:
+                    if spike_ge:
+                        fire = m >= theta
+                    else:
+                        fire = m > theta
+                    s = one if fire else zero
+                    if fire:
+                        v[i] = v_rest if hard_reset else m - theta
+                    else:
+                        v[i] = m
+                    if trace_coef != 0:
+                        a[i] = a[i] + trace_coef * (s - a[i])
+                    out[t, b, i] = a[i] if emit_trace else s
+                    if record:
+                        rec_spikes[t, b, i] = s
+                        rec_trace[t, b, i] = a[i]
+                else:
+                    v[i] = m
+                    out[t, b, i] = m
+                if record:
+                    rec_current[t, b, i] = cur[i]
+                    rec_m[t, b, i] = m
+                    rec_v[t, b, i] = v[i]
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    """Per-step state of one layer, all ``[T, B, n_out]``.
+
+    ``current`` is the synaptic input ``W·x (+ bias)`` before any DLIF input factor; ``m`` the
+    membrane after charging and before reset; ``v`` after reset; ``spikes`` 0/1 (``None`` for a
+    readout); ``trace`` the synaptic trace (``None`` unless the neuron has one); ``output`` what
+    the layer passes on (spikes, trace or, for a readout, the membrane).
+    """
+
+    current: np.ndarray
+    m: np.ndarray
+    v: np.ndarray
+    spikes: np.ndarray | None
+    trace: np.ndarray | None
+    output: np.ndarray
+
+
+@dataclass(frozen=True)
+class SpikeEvents:
+    """Spikes of one layer as sorted event lists, per sample.
+
+    Events of sample b are ``steps[offsets[b]:offsets[b+1]]`` and ``neurons[...]``, sorted by
+    step then neuron. ``steps`` are 0-based; ``times(origin)`` converts.
+    """
+
+    offsets: np.ndarray
+    steps: np.ndarray
+    neurons: np.ndarray
+
+    def sample(self, b: int):
+        lo, hi = self.offsets[b], self.offsets[b + 1]
+        return self.steps[lo:hi], self.neurons[lo:hi]
+
+    def times(self, origin: int = 0) -> np.ndarray:
+        """Event times with the given origin (1 for the papers' t = 1..T, 0 for the code's)."""
+        if origin not in (0, 1):
+            raise ValueError(f"origin={origin!r} must be 0 or 1")
+        return self.steps + origin
+
+
+def spike_events(raster) -> SpikeEvents:
+    """Sorted event lists of a ``[T, B, N]`` 0/1 raster (see :class:`SpikeEvents`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = np.zeros((3, 2, 2)); r[0, 1, 1] = 1; r[2, 0, 0] = 1; r[1, 1, 0] = 1
+    >>> ev = spike_events(r)
+    >>> ev.sample(1)
+    (array([0, 1]), array([1, 0]))
+    """
+    raster = np.asarray(raster)
+    if raster.ndim != 3:
+        raise ValueError(f"raster must be [T, B, N], got shape {raster.shape}")
+    bi, ti, ni = np.nonzero(np.transpose(raster, (1, 0, 2)))
+    counts = np.bincount(bi, minlength=raster.shape[1])
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return SpikeEvents(offsets, ti.astype(np.int64), ni.astype(np.int64))
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Result of :func:`simulate`.
+
+    Attributes
+    ----------
+    output : ndarray [T, B, n_out]
+        What the last layer emits each step (spikes, trace or readout membrane).
+    layers : tuple of LayerRecord, or None
+        Per-layer state when ``record=True``.
+    convention : Convention
+        The semantics the run used.
+    """
+
+    output: np.ndarray
+    layers: tuple | None
+    convention: Convention
+
+    def spike_events(self, layer: int = -1) -> SpikeEvents:
+        if self.layers is None:
+            raise ValueError("spike events need record=True in simulate()")
+        rec = self.layers[layer]
+        if rec.spikes is None:
+            raise ValueError(f"layer {layer} is a non-spiking readout; it has no spikes")
+        return spike_events(rec.spikes)
+
+
+def _simulate_iv(network, inputs, dtype):
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be an evsnn Network, got {type(network).__name__}")
+    if not isinstance(inputs, np.ndarray):
+        inputs = np.asarray(inputs)
+    if inputs.dtype.kind not in "biuf":
+        raise TypeError(f"inputs must be numeric, got dtype {inputs.dtype}")
+    if inputs.ndim != 3:
+        raise ValueError(
+            f"inputs must be time-major [T, B, N], got shape {inputs.shape}; "
+            "encode images with evsnn.encoders first"
+        )
+    if inputs.shape[0] == 0:
+        raise ValueError("inputs has T = 0 time steps; pass at least one step")
+    if inputs.shape[2] != network.n_in:
+        raise ValueError(
+            f"inputs have {inputs.shape[2]} features but the network takes {network.n_in}"
+        )
+    if dtype is None:
+        dtype = inputs.dtype if inputs.dtype.kind == "f" else np.float64
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ValueError(f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32")
+    if inputs.dtype.kind == "f" and not np.all(np.isfinite(inputs)):
+        raise ValueError("inputs hold NaN or infinite values; pass finite inputs")
+    return dtype
+
+
+def _layer_factors(layer, T, convention, dtype):
+    """Per-step leak and input gain of a layer (DLIF puts its factor on one of them)."""
+    args = layer.neuron.kernel_args()
+    leak = np.full(T, args.lam, dtype=dtype)
+    gain = np.ones(T, dtype=dtype)
+    if args.dlif:
+        factors = layer.dlif_factors
+        if factors.shape[0] < T:
+            raise ValueError(
+                f"dlif_factors has {factors.shape[0]} entries but the input has T = {T} steps; "
+                "give one factor per step"
+            )
+        if convention.dlif_factor == "leak":
+            # Stable §3.3: v = λ a[t] u[t-1] + I
+            leak = (args.lam * factors[:T]).astype(dtype)
+        else:
+            # the authors' code: v = λ u[t-1] + a[t] I
+            gain = factors[:T].astype(dtype)
+    return args, np.ascontiguousarray(leak), np.ascontiguousarray(gain)
+
+
+def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None):
+    """Run a feed-forward SNN on a time-major input sequence.
+
+    Parameters
+    ----------
+    network : Network
+        The layers (``evsnn.clock.Network``).
+    inputs : array, shape (T, B, n_in)
+        Encoded input (spikes or currents; see ``evsnn.encoders``).
+    convention : Convention or str, default DEFAULT
+        Spike test (``>=`` / ``>``), input delay (Ding 2025 Eq. 15 literal) and DLIF placement.
+    record : bool, default False
+        Keep every layer's current, membrane before and after reset, spikes and trace.
+    dtype : numpy dtype, optional
+        float64 or float32; by default the input's float dtype (float64 for integer or boolean
+        spike rasters). Every parameter is cast to it, so a float32 run is float32 end to end.
+
+    Returns
+    -------
+    SimulationResult
+
+    Notes
+    -----
+    The neuron update is given in :mod:`evsnn.params`: HART Eq. 1-4, Stable Eq. 1, RSC Eq. 1,
+    Ding 2025 Eq. 4 (IF, reset by subtraction) and Eq. 15-16 with the synaptic trace.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from evsnn.clock import Dense, Network, simulate
+    >>> from evsnn.params import LIF
+    >>> net = Network([Dense([[0.6, 0.6]], LIF(lam=1.0, theta=1.0, reset="soft"))])
+    >>> x = np.ones((4, 1, 2))          # both inputs spike at every step
+    >>> simulate(net, x).output[:, 0, 0]
+    array([1., 1., 1., 1.])
+    """
+    convention = get_convention(convention)
+    dtype = _simulate_iv(network, inputs, dtype)
+    x = np.ascontiguousarray(inputs, dtype=dtype)
+    T, B, _ = x.shape
+    empty = np.zeros((0, 0, 0), dtype=dtype)
+    records = []
+    for layer in network.layers:
+        args, leak, gain = _layer_factors(layer, T, convention, dtype)
+        n_out = layer.n_out
+        out = np.empty((T, B, n_out), dtype=dtype)
+        bias = (
+            np.zeros(n_out, dtype=dtype)
+            if layer.bias is None
+            else np.ascontiguousarray(layer.bias, dtype=dtype)
+        )
+        if record:
+            rec = [np.empty((T, B, n_out), dtype=dtype) for _ in range(5)]
+        else:
+            rec = [empty] * 5
+        _dense_layer_kernel(
+            x, layer.weight_t(dtype), bias, leak, gain, dtype.type(args.theta),
+            dtype.type(args.v_rest), args.hard_reset, convention.spike_ge,
+            dtype.type(args.trace_coef), args.emit_trace, args.spiking, dtype.type(args.v_init),
+            int(convention.input_delay), bool(record), out, *rec,
+        )
+        if record:
+            current, m, v, spikes, trace = rec
+            records.append(
+                LayerRecord(
+                    current=current,
+                    m=m,
+                    v=v,
+                    spikes=spikes if args.spiking else None,
+                    trace=trace if args.trace_coef != 0 else None,
+                    output=out,
+                )
+            )
+        x = out
+    return SimulationResult(
+        output=x, layers=tuple(records) if record else None, convention=convention
+    )

@@ -1,0 +1,213 @@
+"""Paper-versus-code conventions, each an explicit named option.
+
+The five papers and their authors' public code disagree in small ways that change spike trains.
+evsnn never hides such a choice: every one is a field of :class:`Convention`, and the presets
+below bundle the choices of each paper (as written) and of each authors' code (as run).
+
+Fields
+------
+time_origin : {1, 0}
+    The origin used when a time step is *reported* (papers count t = 1..T, the code t0 = 0..T-1).
+    Arrays are always 0-based internally.
+spike_test : {">=", ">"}
+    Spike iff ``U >= theta`` (H(0) = 1: HART, Stable, RSC, Ding's Act-BP code) or
+    ``U > theta`` (Ding 2025 Methods text, Ding's Temp-BP code).
+poisson_rule : {"u<x", "u<=x"}
+    Poisson spike iff the uniform draw is below the pixel (paper) or at most the pixel (code).
+poisson_draw : {"fresh", "cached"}
+    A fresh uniform per pixel and step, or one uniform mask per pixel drawn once and reused for
+    every step and every later call (the HART code).
+ratesyn_rule : {"paper", "code"}
+    RateSynS ``H(xT - t)``, t = 1..T (floor(xT) spikes) and RateSynE ``H(t - (1-x)T)`` (paper);
+    or ``t0/T < x`` (ceil(xT) spikes) and ``t0/T > 1 - x`` (ceil(xT) - 1 spikes) (code).
+ttfs_rule : {"paper", "code"}
+    The first spike of the paper's RateSynE (paper), or one spike at ``t0 = floor((1-x)T)``, none
+    for x = 0 (code).
+encoder_arithmetic : {"float64", "input"}
+    Evaluate the encoders' time products in float64 (exact for float32 inputs) or in the input's
+    own dtype, as the code does (a float32 product can land one step early).
+input_delay : {0, 1}
+    Ding 2025 Eq. 15 read literally (``U[t+1] = ... + W a[t]``) delivers a layer's input one step
+    late (1); the code delivers it in the same step (0).
+dlif_factor : {"leak", "input"}
+    DLIF's per-step factor multiplies the leak (Stable paper, §3.3) or the input current (code).
+mppd_reduction : {"sum", "mean"}
+    MS-MPPD as a sum (Stable Eq. 14) or a mean (Stable code).
+asr_denominator : {"all", "clean_correct"}
+    Attack success rate over all samples (Ding 2025 Eq. 28) or over clean-correct ones (HART code).
+sigmoid_scale : {"paper", "code"}
+    Sigmoid surrogate ``Sigmoid'(rho U)`` (Ding 2025 Eq. 17) or
+    ``rho * sigma(rho (U - theta)) (1 - sigma(rho (U - theta)))`` (code).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+__all__ = [
+    "Convention",
+    "PRESETS",
+    "get_convention",
+    "DING2025_PAPER",
+    "DING2025_CODE",
+    "DING2025_TEMPBP_CODE",
+    "HART_PAPER",
+    "HART_CODE",
+    "STABLE_PAPER",
+    "STABLE_CODE",
+    "RSC_PAPER",
+    "DEFAULT",
+]
+
+_CHOICES = {
+    "time_origin": (1, 0),
+    "spike_test": (">=", ">"),
+    "poisson_rule": ("u<x", "u<=x"),
+    "poisson_draw": ("fresh", "cached"),
+    "ratesyn_rule": ("paper", "code"),
+    "ttfs_rule": ("paper", "code"),
+    "encoder_arithmetic": ("float64", "input"),
+    "input_delay": (0, 1),
+    "dlif_factor": ("leak", "input"),
+    "mppd_reduction": ("sum", "mean"),
+    "asr_denominator": ("all", "clean_correct"),
+    "sigmoid_scale": ("paper", "code"),
+}
+
+
+@dataclass(frozen=True)
+class Convention:
+    """A complete, explicit set of semantic choices (see the module docstring for each field)."""
+
+    name: str
+    time_origin: int = 1
+    spike_test: str = ">="
+    poisson_rule: str = "u<x"
+    poisson_draw: str = "fresh"
+    ratesyn_rule: str = "paper"
+    ttfs_rule: str = "paper"
+    encoder_arithmetic: str = "float64"
+    input_delay: int = 0
+    dlif_factor: str = "leak"
+    mppd_reduction: str = "sum"
+    asr_denominator: str = "all"
+    sigmoid_scale: str = "paper"
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError(f"name must be a non-empty string, got {self.name!r}")
+        for f in fields(self):
+            if f.name == "name":
+                continue
+            value = getattr(self, f.name)
+            allowed = _CHOICES[f.name]
+            if isinstance(value, bool) or value not in allowed:
+                raise ValueError(
+                    f"{f.name}={value!r} is not a valid convention choice; "
+                    f"use one of {list(allowed)}"
+                )
+
+    @property
+    def spike_ge(self) -> bool:
+        """True when a spike is emitted at ``U == theta`` (the ``>=`` test)."""
+        return self.spike_test == ">="
+
+    def with_(self, **changes) -> "Convention":
+        """A copy with some choices changed (the name gets a ``+`` suffix unless given)."""
+        changes.setdefault("name", self.name + "+")
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+DING2025_PAPER = Convention(
+    name="DING2025_PAPER",
+    time_origin=1,
+    spike_test=">",
+    poisson_rule="u<x",
+    poisson_draw="fresh",
+    ratesyn_rule="paper",
+    ttfs_rule="paper",
+    encoder_arithmetic="float64",
+    input_delay=1,
+    asr_denominator="all",
+    sigmoid_scale="paper",
+)
+DING2025_CODE = Convention(
+    name="DING2025_CODE",
+    time_origin=0,
+    spike_test=">=",
+    poisson_rule="u<=x",
+    poisson_draw="fresh",
+    ratesyn_rule="code",
+    ttfs_rule="code",
+    encoder_arithmetic="input",
+    input_delay=0,
+    asr_denominator="all",
+    sigmoid_scale="code",
+)
+DING2025_TEMPBP_CODE = DING2025_CODE.with_(name="DING2025_TEMPBP_CODE", spike_test=">")
+HART_PAPER = Convention(name="HART_PAPER", time_origin=1, spike_test=">=")
+HART_CODE = Convention(
+    name="HART_CODE",
+    time_origin=0,
+    spike_test=">=",
+    poisson_rule="u<=x",
+    poisson_draw="cached",
+    ratesyn_rule="code",
+    ttfs_rule="code",
+    encoder_arithmetic="input",
+    asr_denominator="clean_correct",
+    sigmoid_scale="code",
+)
+STABLE_PAPER = Convention(
+    name="STABLE_PAPER", time_origin=1, spike_test=">=", dlif_factor="leak", mppd_reduction="sum"
+)
+STABLE_CODE = Convention(
+    name="STABLE_CODE",
+    time_origin=0,
+    spike_test=">=",
+    poisson_rule="u<=x",
+    ratesyn_rule="code",
+    ttfs_rule="code",
+    encoder_arithmetic="input",
+    dlif_factor="input",
+    mppd_reduction="mean",
+    sigmoid_scale="code",
+)
+RSC_PAPER = Convention(name="RSC_PAPER", time_origin=1, spike_test=">=")
+
+DEFAULT = HART_PAPER.with_(name="DEFAULT")
+
+PRESETS = {
+    c.name: c
+    for c in (
+        DING2025_PAPER,
+        DING2025_CODE,
+        DING2025_TEMPBP_CODE,
+        HART_PAPER,
+        HART_CODE,
+        STABLE_PAPER,
+        STABLE_CODE,
+        RSC_PAPER,
+        DEFAULT,
+    )
+}
+
+
+def get_convention(convention) -> Convention:
+    """Return a :class:`Convention` from an instance or a preset name (case-insensitive)."""
+    if isinstance(convention, Convention):
+        return convention
+    if isinstance(convention, str):
+        key = convention.upper()
+        if key in PRESETS:
+            return PRESETS[key]
+        raise ValueError(
+            f"convention={convention!r} is not a known preset; use one of {sorted(PRESETS)} "
+            "or pass a Convention instance"
+        )
+    raise TypeError(
+        f"convention must be a Convention or a preset name, got {type(convention).__name__}"
+    )

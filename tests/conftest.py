@@ -1,0 +1,47 @@
+"""Shared test configuration: hypothesis profiles and the named tolerances.
+
+Every tolerance a test uses is defined here, with the reason for its size.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+# Deterministic profile (the default, and CI's): the same examples on every run; no deadline
+# because the first call of a numba kernel compiles it.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    max_examples=40,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+# Opt-in exploration: HYPOTHESIS_PROFILE=random pytest ...
+settings.register_profile(
+    "random",
+    derandomize=False,
+    deadline=None,
+    max_examples=300,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# --- named tolerances -------------------------------------------------------------------------
+# A numba kernel against its literal NumPy twin: same algorithm, same operation order, so only
+# the last bits may differ (numba may contract differently from NumPy's ufunc loops).
+RTOL_TWIN = 1e-12
+ATOL_TWIN = 1e-12
+# An explicit backward pass against the reverse-mode reference tape (DESIGN.md: 1e-10 relative).
+RTOL_TAPE = 1e-10
+# Clock-mode simulation against an independent dense computation (different summation order:
+# BLAS matrix products vs per-event row additions); potentials far from threshold only.
+RTOL_INDEPENDENT = 1e-9
+# Central finite differences in float64 with step h ~ 1e-6: truncation O(h^2) plus rounding
+# O(eps/h) ~ 1e-10 relative; 1e-6 leaves margin for curvature.
+RTOL_FINITE_DIFF = 1e-6
+# Spike distances against Elephant (DESIGN.md / issue: 1e-9).
+RTOL_ELEPHANT = 1e-9

@@ -1,0 +1,46 @@
+"""Twins of ``evsnn.clock`` kernels: the same algorithm as literal Python loops."""
+
+import numpy as np
+
+
+def _dense_layer_kernel(
+    inp, weight_t, bias, leak, gain, theta, v_rest, hard_reset, spike_ge, trace_coef, emit_trace,
+    spiking, v_init, input_delay, record, out, rec_current, rec_m, rec_v, rec_spikes, rec_trace,
+):
+    T, B, n_in = inp.shape
+    n_out = weight_t.shape[1]
+    dt = out.dtype.type
+    for b in range(B):
+        v = np.full(n_out, v_init, dtype=out.dtype)
+        a = np.zeros(n_out, dtype=out.dtype)
+        for t in range(T):
+            src = t - input_delay
+            # the current is recomputed every step here (no reuse): reuse must not change it
+            cur = bias.astype(out.dtype).copy()
+            if src >= 0:
+                for j in range(n_in):
+                    x = inp[src, b, j]
+                    if x != 0:
+                        cur = cur + (weight_t[j] if x == 1 else x * weight_t[j])
+            for i in range(n_out):
+                m = leak[t] * v[i] + gain[t] * cur[i]
+                if spiking:
+                    fire = (m >= theta) if spike_ge else (m > theta)
+                    s = dt(1.0) if fire else dt(0.0)
+                    if fire:
+                        v[i] = v_rest if hard_reset else m - theta
+                    else:
+                        v[i] = m
+                    if trace_coef != 0:
+                        a[i] = a[i] + trace_coef * (s - a[i])
+                    out[t, b, i] = a[i] if emit_trace else s
+                    if record:
+                        rec_spikes[t, b, i] = s
+                        rec_trace[t, b, i] = a[i]
+                else:
+                    v[i] = m
+                    out[t, b, i] = m
+                if record:
+                    rec_current[t, b, i] = cur[i]
+                    rec_m[t, b, i] = m
+                    rec_v[t, b, i] = v[i]

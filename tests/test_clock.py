@@ -1,0 +1,334 @@
+"""Clock-mode simulator: kernel vs twin, an independent dense simulation, hand cases, errors."""
+
+import numpy as np
+import pytest
+from conftest import ATOL_TWIN, RTOL_INDEPENDENT, RTOL_TWIN
+from hypothesis import given
+from hypothesis import strategies as st
+
+from evsnn.clock import Dense, Network, simulate, spike_events
+from evsnn.clock import simulate as simulate_module  # noqa: F401  (module import check)
+from evsnn.clock.simulate import _dense_layer_kernel
+from evsnn.conventions import DING2025_PAPER, HART_CODE, STABLE_CODE, STABLE_PAPER, get_convention
+from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
+from reference import clock as ref
+
+
+# --------------------------------------------------------------------------- strategies
+@st.composite
+def neurons(draw):
+    kind = draw(st.sampled_from(["lif", "if", "trace", "readout", "dlif"]))
+    theta = draw(st.floats(0.2, 2.0))
+    if kind == "lif":
+        return LIF(
+            lam=draw(st.floats(0.0, 1.0)),
+            theta=theta,
+            reset=draw(st.sampled_from(["hard", "soft"])),
+            v_rest=draw(st.floats(-0.5, 0.5)),
+            v_init=draw(st.floats(-0.5, 0.5)),
+        )
+    if kind == "if":
+        return IF(theta=theta)
+    if kind == "trace":
+        dt = draw(st.floats(0.1, 1.0))
+        return TraceLIF(
+            dt_ms=dt,
+            tau_mem_ms=draw(st.floats(dt, 20.0)),
+            tau_syn_ms=draw(st.floats(dt, 20.0)),
+            theta=theta,
+            u0=draw(st.floats(-0.3, 0.3)),
+            output=draw(st.sampled_from(["spike", "trace"])),
+        )
+    if kind == "readout":
+        return Readout(lam=draw(st.floats(0.0, 1.0)))
+    return DLIF(lam=draw(st.floats(0.0, 1.0)), theta=theta, reset=draw(st.sampled_from(["hard", "soft"])))
+
+
+def _input(draw, rng, T, B, n):
+    kind = draw(st.sampled_from(["spikes", "constant", "varying", "sparse_values"]))
+    if kind == "spikes":
+        return (rng.random((T, B, n)) < draw(st.floats(0.0, 1.0))).astype(float)
+    if kind == "constant":
+        return np.broadcast_to(rng.random((1, B, n)), (T, B, n)).copy()
+    if kind == "varying":
+        return rng.random((T, B, n))
+    x = rng.random((T, B, n))
+    x[rng.random((T, B, n)) < 0.5] = 0.0
+    return x
+
+
+@st.composite
+def layer_cases(draw):
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    T = draw(st.integers(1, 12))
+    B = draw(st.integers(1, 3))
+    n_in = draw(st.integers(1, 6))
+    n_out = draw(st.integers(1, 5))
+    neuron = draw(neurons())
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    x = _input(draw, rng, T, B, n_in).astype(dtype)
+    w = (rng.standard_normal((n_out, n_in)) * draw(st.floats(0.1, 2.0))).astype(dtype)
+    bias = (rng.standard_normal(n_out) * 0.2).astype(dtype) if draw(st.booleans()) else None
+    factors = rng.uniform(0.5, 1.5, T) if isinstance(neuron, DLIF) else None
+    layer = Dense(w, neuron, bias=bias, dlif_factors=factors)
+    spike_ge = draw(st.booleans())
+    delay = draw(st.sampled_from([0, 1]))
+    placement = draw(st.sampled_from(["leak", "input"]))
+    return layer, x, dtype, spike_ge, delay, placement
+
+
+def _kernel_args(layer, x, dtype, spike_ge, delay, placement, record=True):
+    from evsnn.clock.simulate import _layer_factors
+
+    conv = get_convention("DEFAULT").with_(
+        spike_test=">=" if spike_ge else ">", input_delay=delay, dlif_factor=placement
+    )
+    dtype = np.dtype(dtype)
+    args, leak, gain = _layer_factors(layer, x.shape[0], conv, dtype)
+    T, B, _ = x.shape
+    shape = (T, B, layer.n_out)
+    bias = np.zeros(layer.n_out, dtype) if layer.bias is None else layer.bias.astype(dtype)
+    outs = [np.full(shape, np.nan, dtype=dtype) for _ in range(6)]
+    return (
+        np.ascontiguousarray(x, dtype), layer.weight_t(dtype), bias, leak, gain,
+        dtype.type(args.theta), dtype.type(args.v_rest), args.hard_reset, spike_ge,
+        dtype.type(args.trace_coef), args.emit_trace, args.spiking, dtype.type(args.v_init),
+        delay, record, *outs,
+    )
+
+
+# --------------------------------------------------------------------------- twin
+@given(layer_cases())
+def test_dense_layer_kernel_matches_twin(case):
+    layer, x, dtype, spike_ge, delay, placement = case
+    a = _kernel_args(layer, x, dtype, spike_ge, delay, placement)
+    b = _kernel_args(layer, x, dtype, spike_ge, delay, placement)
+    _dense_layer_kernel(*a)
+    ref._dense_layer_kernel(*b)
+    for got, want in zip(a[15:], b[15:]):
+        assert got.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(got, want, rtol=RTOL_TWIN, atol=ATOL_TWIN, equal_nan=True)
+
+
+# --------------------------------------------------------------------------- independent
+def _dense_reference_network(network, x, spike_ge, delay):
+    """Step-major simulation with matrix products (a different algorithm and summation order)."""
+    T, B, _ = x.shape
+    states = [np.full((B, l.n_out), l.neuron.kernel_args().v_init) for l in network.layers]
+    traces = [np.zeros((B, l.n_out)) for l in network.layers]
+    prev_out = [np.zeros((B, l.n_out)) for l in network.layers]
+    ms = [np.zeros((T, B, l.n_out)) for l in network.layers]
+    outs = [np.zeros((T, B, l.n_out)) for l in network.layers]
+    for t in range(T):
+        layer_in = x[t - delay] if t - delay >= 0 else np.zeros_like(x[0])
+        new_outs = []
+        for li, layer in enumerate(network.layers):
+            args = layer.neuron.kernel_args()
+            cur = layer_in @ layer.weight.T
+            m = args.lam * states[li] + cur
+            ms[li][t] = m
+            if args.spiking:
+                s = (m >= args.theta) if spike_ge else (m > args.theta)
+                s = s.astype(float)
+                states[li] = np.where(s > 0, args.v_rest if args.hard_reset else m - args.theta, m)
+                traces[li] = traces[li] + args.trace_coef * (s - traces[li])
+                o = traces[li] if args.emit_trace else s
+            else:
+                states[li] = m
+                o = m
+            outs[li][t] = o
+            new_outs.append(o)
+            # with a delay, the next layer sees this layer's output of the previous step
+            layer_in = prev_out[li] if delay else o
+        prev_out = new_outs
+    return ms, outs
+
+
+@given(st.integers(0, 2**32 - 1), st.booleans(), st.sampled_from([0, 1]))
+def test_network_matches_dense_step_major_simulation(seed, spike_ge, delay):
+    rng = np.random.default_rng(seed)
+    T, B, sizes = 8, 3, [7, 6, 5, 4]
+    layers = [
+        Dense(rng.standard_normal((6, 7)), LIF(lam=0.8, theta=0.7, reset="hard")),
+        Dense(rng.standard_normal((5, 6)), TraceLIF(tau_mem_ms=4, tau_syn_ms=3, theta=0.5)),
+        Dense(rng.standard_normal((4, 5)), Readout(lam=0.9)),
+    ]
+    net = Network(layers)
+    assert [net.n_in] + [l.n_out for l in layers] == sizes
+    x = (rng.random((T, B, 7)) < 0.4).astype(float)
+    conv = get_convention("DEFAULT").with_(spike_test=">=" if spike_ge else ">", input_delay=delay)
+    res = simulate(net, x, convention=conv, record=True)
+    ms, outs = _dense_reference_network(net, x, spike_ge, delay)
+    near_tie = any(np.any(np.abs(m - l.neuron.kernel_args().theta) < 1e-9) for m, l in zip(ms[:-1], layers[:-1]))
+    if near_tie:  # a different summation order may flip a spike at an exact tie
+        return
+    for li, rec in enumerate(res.layers):
+        np.testing.assert_allclose(rec.m, ms[li], rtol=RTOL_INDEPENDENT, atol=1e-12)
+        np.testing.assert_allclose(rec.output, outs[li], rtol=RTOL_INDEPENDENT, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- hand cases
+def test_if_soft_reset_constant_current_hand_computed():
+    # IF, θ = 1, constant input 0.3: U = 0.3, 0.6, 0.9, 1.2 -> spike, 0.5, 0.8, 1.1 -> spike,
+    # 0.4, 0.7, 1.0 -> spike in exact arithmetic (floor(0.3·10) = 3 spikes).
+    net = Network([Dense(np.array([[1.0]]), IF(theta=1.0))])
+    x = np.full((10, 1, 1), 0.3)
+    res = simulate(net, x, record=True)
+    steps = np.flatnonzero(res.output[:, 0, 0])
+    # In float64 (checked by hand in Python) the potential at t0 = 9 is 0.9999999999999998 < 1:
+    # the third spike is lost to rounding. A reference must expose this, not hide it.
+    np.testing.assert_array_equal(steps, [3, 6])
+    assert res.layers[0].m[9, 0, 0] == 0.9999999999999998
+    assert res.layers[0].m[9, 0, 0] < 1.0
+
+
+def test_hard_reset_goes_to_v_rest_exactly_and_leak_acts_on_v():
+    net = Network([Dense(np.array([[1.0]]), LIF(lam=0.5, theta=1.0, reset="hard", v_rest=-0.25))])
+    x = np.array([1.5, 0.0, 1.0, 0.0]).reshape(4, 1, 1)
+    rec = simulate(net, x, record=True).layers[0]
+    # t0=0: m = 1.5 spike, v = -0.25; t0=1: m = -0.125; t0=2: m = -0.0625 + 1 = 0.9375 no spike
+    np.testing.assert_array_equal(rec.m[:, 0, 0], [1.5, -0.125, 0.9375, 0.46875])
+    np.testing.assert_array_equal(rec.spikes[:, 0, 0], [1, 0, 0, 0])
+    np.testing.assert_array_equal(rec.v[:, 0, 0], [-0.25, -0.125, 0.9375, 0.46875])
+
+
+def test_spike_test_convention_at_exact_threshold():
+    net = Network([Dense(np.array([[0.5, 0.5]]), LIF(lam=1.0, theta=1.0, reset="hard"))])
+    x = np.ones((1, 1, 2))
+    assert simulate(net, x, convention=HART_CODE).output[0, 0, 0] == 1.0  # U >= θ
+    assert simulate(net, x, convention=DING2025_PAPER.with_(input_delay=0)).output[0, 0, 0] == 0.0
+
+
+def test_trace_follows_ding_synaptic_dynamics():
+    neuron = TraceLIF(dt_ms=1.0, tau_mem_ms=2.0, tau_syn_ms=2.0, theta=1.0, output="trace")
+    net = Network([Dense(np.array([[2.0]]), neuron)])
+    x = np.array([1.0, 0.0, 0.0]).reshape(3, 1, 1)
+    rec = simulate(net, x, record=True).layers[0]
+    # spike at t0=0 (m = 2), a = 0 + 0.5·(1 - 0) = 0.5, then a = 0.5 + 0.5·(0 - 0.5) = 0.25, 0.125
+    np.testing.assert_array_equal(rec.trace[:, 0, 0], [0.5, 0.25, 0.125])
+    np.testing.assert_array_equal(rec.output[:, 0, 0], [0.5, 0.25, 0.125])
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_input_delay_shifts_output_by_one_step_per_layer(seed):
+    rng = np.random.default_rng(seed)
+    net = Network.mlp([5, 4, 3], LIF(lam=0.9, theta=0.5), rng=rng, scale=2.0)
+    x = (rng.random((9, 2, 5)) < 0.5).astype(float)
+    now = simulate(net, x, convention="HART_CODE").output
+    late = simulate(net, x, convention=HART_CODE.with_(input_delay=1)).output
+    np.testing.assert_array_equal(late[:2], 0.0)
+    np.testing.assert_array_equal(late[2:], now[:-2])
+
+
+def test_dlif_placements():
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((4, 6))
+    x = (rng.random((7, 2, 6)) < 0.5).astype(float)
+    a = rng.uniform(0.5, 1.5, 7)
+    lif = Network([Dense(w, LIF(lam=0.8, theta=0.6))])
+    ones = Network([Dense(w, DLIF(lam=0.8, theta=0.6), dlif_factors=np.ones(7))])
+    for conv in (STABLE_PAPER, STABLE_CODE):  # a[t] = 1 is plain LIF under both placements
+        np.testing.assert_array_equal(
+            simulate(ones, x, convention=conv, record=True).layers[0].m,
+            simulate(lif, x, convention=conv, record=True).layers[0].m,
+        )
+    dlif = Network([Dense(w, DLIF(lam=0.8, theta=0.6), dlif_factors=a)])
+    leak = simulate(dlif, x, convention=STABLE_PAPER, record=True).layers[0]
+    inp = simulate(dlif, x, convention=STABLE_CODE, record=True).layers[0]
+    for t in range(1, 7):  # paper: m = 0.8 a[t] v + I ; code: m = 0.8 v + a[t] I
+        np.testing.assert_allclose(leak.m[t], 0.8 * a[t] * leak.v[t - 1] + leak.current[t], rtol=1e-15)
+        np.testing.assert_allclose(inp.m[t], 0.8 * inp.v[t - 1] + a[t] * inp.current[t], rtol=1e-15)
+
+
+def test_float32_end_to_end_and_integer_rasters_default_to_float64():
+    net = Network.mlp([4, 3, 2], LIF(lam=0.9, theta=0.3), rng=0)
+    x32 = (np.random.default_rng(0).random((5, 2, 4)) < 0.5).astype(np.float32)
+    res = simulate(net, x32, record=True)
+    assert res.output.dtype == np.float32
+    assert all(r.m.dtype == np.float32 for r in res.layers)
+    assert simulate(net, x32.astype(bool)).output.dtype == np.float64
+    assert simulate(net, x32, dtype=np.float64).output.dtype == np.float64
+
+
+def test_spike_events_sorted_and_consistent_with_raster():
+    rng = np.random.default_rng(1)
+    net = Network.mlp([6, 5], LIF(lam=0.9, theta=0.4), rng=rng)
+    res = simulate(net, (rng.random((10, 3, 6)) < 0.5).astype(float), record=True)
+    ev = res.spike_events(0)
+    raster = res.layers[0].spikes
+    assert ev.offsets[-1] == raster.sum()
+    for b in range(3):
+        steps, neurons = ev.sample(b)
+        assert np.all(np.diff(steps * 10 + neurons) > 0)
+        rebuilt = np.zeros((10, 5))
+        rebuilt[steps, neurons] = 1
+        np.testing.assert_array_equal(rebuilt, raster[:, b])
+    np.testing.assert_array_equal(ev.times(1), ev.steps + 1)
+
+
+# --------------------------------------------------------------------------- errors
+def test_simulate_errors():
+    net = Network.mlp([3, 2], rng=0)
+    with pytest.raises(TypeError, match="network must be an evsnn Network"):
+        simulate("net", np.zeros((2, 1, 3)))
+    with pytest.raises(ValueError, match=r"time-major \[T, B, N\]"):
+        simulate(net, np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="T = 0"):
+        simulate(net, np.zeros((0, 1, 3)))
+    with pytest.raises(ValueError, match="inputs have 4 features but the network takes 3"):
+        simulate(net, np.zeros((2, 1, 4)))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        simulate(net, np.full((2, 1, 3), np.nan))
+    with pytest.raises(TypeError, match="inputs must be numeric"):
+        simulate(net, np.array([[["a", "b", "c"]]]))
+    with pytest.raises(ValueError, match="dtype=float16 is not supported"):
+        simulate(net, np.zeros((2, 1, 3)), dtype=np.float16)
+    with pytest.raises(ValueError, match="not a known preset"):
+        simulate(net, np.zeros((2, 1, 3)), convention="nope")
+    res = simulate(net, np.zeros((2, 1, 3)))
+    with pytest.raises(ValueError, match="record=True"):
+        res.spike_events()
+    ro = Network([Dense(np.ones((2, 3)), Readout())])
+    with pytest.raises(ValueError, match="non-spiking readout; it has no spikes"):
+        simulate(ro, np.zeros((2, 1, 3)), record=True).spike_events()
+    dl = Network([Dense(np.ones((2, 3)), DLIF(), dlif_factors=np.ones(2))])
+    with pytest.raises(ValueError, match="dlif_factors has 2 entries but the input has T = 3"):
+        simulate(dl, np.zeros((3, 1, 3)))
+    with pytest.raises(ValueError, match="origin=2 must be 0 or 1"):
+        simulate(net, np.zeros((2, 1, 3)), record=True).spike_events().times(2)
+    with pytest.raises(ValueError, match=r"raster must be \[T, B, N\]"):
+        spike_events(np.zeros((2, 3)))
+
+
+def test_layer_and_network_errors():
+    with pytest.raises(ValueError, match="weight must be 2-D"):
+        Dense(np.ones(3))
+    with pytest.raises(TypeError, match="weight must hold real numbers"):
+        Dense(np.ones((2, 2), dtype=bool))
+    with pytest.raises(ValueError, match="weight holds NaN"):
+        Dense(np.array([[np.inf]]))
+    with pytest.raises(TypeError, match="neuron must be one of"):
+        Dense(np.ones((2, 2)), neuron="lif")
+    with pytest.raises(ValueError, match="bias has 3 entries but weight has 2 output rows"):
+        Dense(np.ones((2, 2)), bias=np.ones(3))
+    with pytest.raises(ValueError, match="a DLIF neuron needs dlif_factors"):
+        Dense(np.ones((2, 2)), DLIF())
+    with pytest.raises(ValueError, match="they apply to DLIF neurons only"):
+        Dense(np.ones((2, 2)), LIF(), dlif_factors=np.ones(3))
+    with pytest.raises(ValueError, match="layers is empty"):
+        Network(())
+    with pytest.raises(TypeError, match=r"layers\[0\] must be a Dense layer"):
+        Network((np.ones((2, 2)),))
+    with pytest.raises(ValueError, match=r"layers\[1\] takes 3 inputs but layers\[0\] emits 2"):
+        Network((Dense(np.ones((2, 4))), Dense(np.ones((1, 3)))))
+    with pytest.raises(ValueError, match=r"layers\[0\] is a non-spiking Readout"):
+        Network((Dense(np.ones((2, 4)), Readout()), Dense(np.ones((1, 2)))))
+    net = Network.mlp([3, 2], rng=0)
+    with pytest.raises(ValueError, match="got 2 weight matrices for 1 layers"):
+        net.with_weights([np.ones((2, 3)), np.ones((2, 2))])
+    with pytest.raises(ValueError, match="needs at least an input and an output size"):
+        Network.mlp([3])
+    w = net.layers[0].weight
+    assert not w.flags.writeable
+    assert net.with_weights([np.zeros((2, 3))]).layers[0].weight.sum() == 0
