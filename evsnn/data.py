@@ -1,0 +1,159 @@
+"""Data: the embedded 8×8 digits, MNIST / Fashion-MNIST IDX files and ``.npz`` files.
+
+All loaders return a :class:`Dataset` with images flattened to ``[n, features]`` float64 in
+[0, 1] and integer labels.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Dataset", "load_digits", "load_idx", "load_mnist_idx", "load_npz", "stratified_split"]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Images ``x`` ``[n, features]`` in [0, 1], labels ``y`` ``[n]`` (int64), a name and the
+    image shape (e.g. ``(8, 8)``)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    name: str
+    image_shape: tuple
+
+    def __len__(self):
+        return self.x.shape[0]
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.y.max()) + 1 if len(self.y) else 0
+
+    def subset(self, index) -> "Dataset":
+        return Dataset(self.x[index], self.y[index], self.name, self.image_shape)
+
+
+def stratified_split(y, test_fraction, seed):
+    """Indices ``(train, test)`` of a split that keeps each class's proportion; reproducible
+    from ``seed``. Each class contributes ``round(test_fraction · n_class)`` test samples."""
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction={test_fraction!r} must lie strictly between 0 and 1")
+    rng = np.random.default_rng(seed)
+    y = np.asarray(y)
+    train, test = [], []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        idx = idx[rng.permutation(idx.size)]
+        k = int(round(test_fraction * idx.size))
+        test.append(idx[:k])
+        train.append(idx[k:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def load_digits(split="train", *, test_fraction=0.25, seed=0):
+    """The embedded data set: scikit-learn's 1,797 8×8 handwritten digits (shipped with
+    scikit-learn, no download), pixels scaled from 0..16 to [0, 1].
+
+    Parameters
+    ----------
+    split : {"train", "test", "all"}
+        Which part of a fixed stratified split to return.
+    test_fraction : float, default 0.25
+    seed : int, default 0
+        Seed of the split (the same seed always gives the same split).
+
+    Examples
+    --------
+    >>> d = load_digits("test")
+    >>> d.x.shape, float(d.x.max()), d.image_shape
+    ((450, 64), 1.0, (8, 8))
+    """
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split={split!r} must be 'train', 'test' or 'all'")
+    from sklearn.datasets import load_digits as _sk_digits
+
+    raw = _sk_digits()
+    x = raw.data.astype(np.float64) / 16.0
+    y = raw.target.astype(np.int64)
+    full = Dataset(x, y, "digits", (8, 8))
+    if split == "all":
+        return full
+    train, test = stratified_split(y, test_fraction, seed)
+    return full.subset(train if split == "train" else test)
+
+
+_IDX_DTYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+
+def load_idx(path):
+    """Read an IDX file (the MNIST / Fashion-MNIST format; ``.gz`` is decompressed).
+
+    The header is two zero bytes, a type code, the number of dimensions, then one big-endian
+    uint32 per dimension (LeCun et al., the MNIST database's file-format description).
+    """
+    path = os.fspath(path)
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        data = fh.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise ValueError(f"{path!r} is not an IDX file (it must start with two zero bytes)")
+    code, ndim = data[2], data[3]
+    if code not in _IDX_DTYPES:
+        raise ValueError(f"{path!r} has unknown IDX type code 0x{code:02x}")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise ValueError(f"{path!r} is truncated: its header needs {header} bytes")
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    dtype = _IDX_DTYPES[code]
+    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(data) != expected:
+        raise ValueError(
+            f"{path!r} holds {len(data)} bytes but its header {shape} needs {expected}; "
+            "the file is truncated or corrupt"
+        )
+    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def load_mnist_idx(images_path, labels_path, *, name="mnist"):
+    """MNIST or Fashion-MNIST from IDX files on disk: pixels /255, flattened."""
+    images = load_idx(images_path)
+    labels = load_idx(labels_path)
+    if images.ndim != 3 or labels.ndim != 1:
+        raise ValueError(
+            f"expected images [n, H, W] and labels [n], got {images.shape} and {labels.shape}"
+        )
+    if images.shape[0] != labels.shape[0]:
+        raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels; they must match")
+    x = images.reshape(images.shape[0], -1).astype(np.float64) / 255.0
+    return Dataset(x, labels.astype(np.int64), name, images.shape[1:])
+
+
+def load_npz(path, *, x_key="x", y_key="y", name=None, scale=None):
+    """Images and labels from a ``.npz`` file. Images are flattened; ``scale`` divides them
+    (e.g. 255); the result must lie in [0, 1]."""
+    with np.load(os.fspath(path), allow_pickle=False) as f:
+        for key in (x_key, y_key):
+            if key not in f:
+                raise ValueError(f"{path!r} has no array {key!r}; it holds {sorted(f.files)}")
+        x = np.asarray(f[x_key], dtype=np.float64)
+        y = np.asarray(f[y_key])
+    if scale is not None:
+        x = x / float(scale)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"{x.shape[0]} images but {y.shape[0]} labels; they must match")
+    if not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 1:
+        raise ValueError(
+            f"images in {path!r} must be finite and in [0, 1] (pass scale=255 for 8-bit images)"
+        )
+    image_shape = x.shape[1:]
+    return Dataset(x.reshape(x.shape[0], -1), y.astype(np.int64), name or "npz", image_shape)

@@ -1,0 +1,330 @@
+"""Input encoders: images in [0, 1] to time-major sequences ``[T, B, ...]``.
+
+Every encoder takes ``x`` of shape ``[B, ...]`` (values finite, in [0, 1]) and ``T`` and returns an
+array of shape ``[T, B, ...]``. Time index 0 of the returned array is the papers' t = 1.
+Conventions (paper vs authors' code) are selected by ``convention``; see
+:mod:`evsnn.conventions` for what each choice means.
+
+The encoders are vectorised NumPy (no loops to compile), so they have no numba kernel and no
+twin; ``tests/test_encoders.py`` pins their spike counts and times for every preset.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from evsnn.conventions import DEFAULT, get_convention
+
+__all__ = [
+    "current",
+    "poisson",
+    "ratesyn_start",
+    "ratesyn_end",
+    "ttfs",
+    "rsc_fixed",
+    "rsc_fresh",
+    "fused",
+    "encode",
+    "CachedPoissonEncoder",
+    "ENCODERS",
+]
+
+
+def _encoder_iv(x, T, dtype=None):
+    if not isinstance(x, np.ndarray):
+        x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"x must be a numeric array of pixel values, got dtype {x.dtype}")
+    if x.ndim < 1:
+        raise ValueError(f"x must have a batch axis ([B, ...]), got a scalar {x!r}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x holds NaN or infinite values; pixels must be finite and in [0, 1]")
+    if x.size and (x.min() < 0 or x.max() > 1):
+        raise ValueError(
+            f"x must lie in [0, 1], got values in [{x.min()!r}, {x.max()!r}]; "
+            "scale images to [0, 1] first (e.g. divide 8-bit images by 255)"
+        )
+    if isinstance(T, bool) or not isinstance(T, numbers.Integral):
+        raise TypeError(f"T must be an integer number of time steps, got {T!r}")
+    if T < 1:
+        raise ValueError(f"T={T} must be >= 1")
+    if dtype is None:
+        dtype = x.dtype if x.dtype.kind == "f" else np.float64
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ValueError(f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32")
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    return x, int(T), dtype
+
+
+def _arith(x, convention):
+    """The pixels in the dtype the convention evaluates time products in."""
+    return x.astype(np.float64) if convention.encoder_arithmetic == "float64" else x
+
+
+def _steps(T, like, ndim):
+    """Time indices shaped to broadcast against ``[B, ...]`` pixels, in ``like``'s dtype."""
+    return np.arange(T, dtype=like.dtype).reshape((T,) + (1,) * ndim)
+
+
+def current(x, T, *, dtype=None):
+    """Current (direct) coding, Ding 2025 Eq. 7: ``I[t] = x`` at every step.
+
+    Examples
+    --------
+    >>> current([[0.25, 1.0]], 3)[:, 0]
+    array([[0.25, 1.  ],
+           [0.25, 1.  ],
+           [0.25, 1.  ]])
+    """
+    x, T, dtype = _encoder_iv(x, T, dtype)
+    return np.ascontiguousarray(np.broadcast_to(x.astype(dtype), (T,) + x.shape))
+
+
+def _check_rng(rng):
+    try:
+        return np.random.default_rng(rng)
+    except TypeError as exc:
+        raise TypeError(
+            f"rng must be a seed, SeedSequence, BitGenerator or Generator, got {type(rng).__name__}"
+        ) from exc
+
+
+def _poisson_compare(u, x, convention):
+    return (u < x) if convention.poisson_rule == "u<x" else (u <= x)
+
+
+def poisson(x, T, *, rng, convention=DEFAULT, dtype=None):
+    """Poisson (Bernoulli-per-step) coding, Ding 2025 Eq. 8 and Methods.
+
+    A spike at step t iff ``u < x`` (paper) or ``u <= x`` (code), ``u ~ U[0, 1)`` drawn fresh
+    for every pixel and step. With ``convention.poisson_draw == "cached"`` one mask per pixel is
+    drawn for this call and reused at every step; to reuse it across calls too (the HART code),
+    use :class:`CachedPoissonEncoder`.
+
+    Examples
+    --------
+    >>> s = poisson(np.array([[0.0, 1.0]]), 5, rng=0)
+    >>> s[:, 0].sum(axis=0)
+    array([0., 5.])
+    """
+    x, T, dtype = _encoder_iv(x, T, dtype)
+    convention = get_convention(convention)
+    rng = _check_rng(rng)
+    if convention.poisson_draw == "cached":
+        u = rng.random(x.shape)
+        return np.ascontiguousarray(
+            np.broadcast_to(_poisson_compare(u, x, convention).astype(dtype), (T,) + x.shape)
+        )
+    u = rng.random((T,) + x.shape)
+    return _poisson_compare(u, x, convention).astype(dtype)
+
+
+class CachedPoissonEncoder:
+    """Poisson coding with one uniform mask drawn once and reused for every step and every later
+    call — the behaviour of the HART authors' code (spike iff ``x >= u``).
+
+    The mask is drawn from ``rng`` on the first call; later calls must have the same pixel shape.
+
+    Examples
+    --------
+    >>> enc = CachedPoissonEncoder(rng=0)
+    >>> a = enc(np.full((1, 4), 0.5), 3); b = enc(np.full((1, 4), 0.5), 3)
+    >>> bool(np.array_equal(a, b)) and bool(np.all(a[0] == a[1]))
+    True
+    """
+
+    def __init__(self, *, rng, convention="HART_CODE"):
+        self._rng = _check_rng(rng)
+        self.convention = get_convention(convention)
+        self.mask = None
+
+    def __call__(self, x, T, *, dtype=None):
+        x, T, dtype = _encoder_iv(x, T, dtype)
+        if self.mask is None:
+            self.mask = self._rng.random(x.shape)
+        elif self.mask.shape != x.shape:
+            raise ValueError(
+                f"x has shape {x.shape} but the cached mask has shape {self.mask.shape}; "
+                "a cached Poisson encoder serves one input shape (make a new encoder)"
+            )
+        spikes = _poisson_compare(self.mask, x, self.convention).astype(dtype)
+        return np.ascontiguousarray(np.broadcast_to(spikes, (T,) + x.shape))
+
+
+def ratesyn_start(x, T, *, convention=DEFAULT, dtype=None):
+    """RateSynS, Ding 2025 Eq. 9: spikes from the start of the window, count ∝ x.
+
+    Paper: ``I[t] = H(x T - t)``, t = 1..T, H(0) = 1: spikes at t = 1..floor(xT).
+    Code: spike at ``t0`` iff ``t0 / T < x`` (t0 = 0..T-1): ceil(xT) spikes.
+
+    Examples
+    --------
+    >>> ratesyn_start([[0.45]], 10)[:, 0, 0]
+    array([1., 1., 1., 1., 0., 0., 0., 0., 0., 0.])
+    >>> ratesyn_start([[0.45]], 10, convention="DING2025_CODE")[:, 0, 0]
+    array([1., 1., 1., 1., 1., 0., 0., 0., 0., 0.])
+    """
+    x, T, dtype = _encoder_iv(x, T, dtype)
+    conv = get_convention(convention)
+    xa = _arith(x, conv)
+    t0 = _steps(T, xa, x.ndim)
+    if conv.ratesyn_rule == "paper":
+        spikes = xa * xa.dtype.type(T) - (t0 + 1) >= 0
+    else:
+        spikes = t0 / xa.dtype.type(T) < xa
+    return np.ascontiguousarray(np.broadcast_to(spikes, (T,) + x.shape), dtype=dtype)
+
+
+def ratesyn_end(x, T, *, convention=DEFAULT, dtype=None):
+    """RateSynE, Ding 2025 Eq. 10: spikes aligned to the end of the window, count ∝ x.
+
+    Paper: ``I[t] = H(t - (1 - x) T)``, t = 1..T, H(0) = 1: spikes at every t >= (1-x)T (so one
+    spike at t = T even for x = 0, and T spikes for x = 1).
+    Code: spike at ``t0`` iff ``t0 / T > 1 - x``: ceil(xT) - 1 spikes (none for x = 0).
+
+    Examples
+    --------
+    >>> ratesyn_end([[0.45]], 10)[:, 0, 0]
+    array([0., 0., 0., 0., 0., 1., 1., 1., 1., 1.])
+    >>> ratesyn_end([[0.45]], 10, convention="DING2025_CODE")[:, 0, 0]
+    array([0., 0., 0., 0., 0., 0., 1., 1., 1., 1.])
+    """
+    x, T, dtype = _encoder_iv(x, T, dtype)
+    conv = get_convention(convention)
+    xa = _arith(x, conv)
+    t0 = _steps(T, xa, x.ndim)
+    one = xa.dtype.type(1)
+    if conv.ratesyn_rule == "paper":
+        spikes = (t0 + 1) - (one - xa) * xa.dtype.type(T) >= 0
+    else:
+        spikes = t0 / xa.dtype.type(T) > one - xa
+    return np.ascontiguousarray(np.broadcast_to(spikes, (T,) + x.shape), dtype=dtype)
+
+
+def ttfs(x, T, *, convention=DEFAULT, dtype=None):
+    """Time-to-first-spike coding, Ding 2025 Eq. 11: one spike at ``(1 - x) T``.
+
+    Paper (no rounding rule given): the first spike of the paper's RateSynE, i.e. at the smallest
+    t in 1..T with t >= (1-x)T (x = 0 spikes at t = T; x = 1 at t = 1).
+    Code: one spike at ``t0 = floor((1 - x) T)`` evaluated in the input dtype; none for x = 0
+    (t0 = T is outside the window); t0 = 0 for x = 1. In float32 and T not a power of two the
+    product can land one step early (T = 10, x = 153/255 gives t0 = 3, not 4).
+
+    Examples
+    --------
+    >>> np.flatnonzero(ttfs([[0.6]], 10)[:, 0, 0])          # paper: t = 4, index 3
+    array([3])
+    >>> np.flatnonzero(ttfs([[0.6]], 10, convention="DING2025_CODE")[:, 0, 0])
+    array([4])
+    """
+    x, T, dtype = _encoder_iv(x, T, dtype)
+    conv = get_convention(convention)
+    if conv.ttfs_rule == "paper":
+        first = ratesyn_end(x, T, convention=conv.with_(ratesyn_rule="paper"), dtype=dtype)
+        # keep only the first spike: a step spikes iff it spikes and no earlier step did
+        earlier = np.cumsum(first, axis=0) - first
+        return np.ascontiguousarray(first * (earlier == 0), dtype=dtype)
+    xa = _arith(x, conv)
+    one = xa.dtype.type(1)
+    t_spike = np.floor((one - xa) * xa.dtype.type(T))
+    t0 = _steps(T, xa, x.ndim)
+    return np.ascontiguousarray(t0 == t_spike, dtype=dtype)
+
+
+def _check_sigma(sigma):
+    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real):
+        raise TypeError(f"sigma must be a real number, got {sigma!r}")
+    if not np.isfinite(sigma) or sigma < 0:
+        raise ValueError(f"sigma={sigma!r} must be finite and >= 0")
+    return float(sigma)
+
+
+def rsc_fixed(x, T, *, sigma, rng, dtype=None):
+    """Randomized smoothing coding RSC-I (RSC Eq. 7, 10): one Gaussian draw ``ε ~ N(0, σ²I)``
+    per image, ``clamp(x + ε, 0, 1)`` held for all T steps."""
+    x, T, dtype = _encoder_iv(x, T, dtype)
+    sigma = _check_sigma(sigma)
+    rng = _check_rng(rng)
+    noisy = np.clip(x + sigma * rng.standard_normal(x.shape), 0.0, 1.0).astype(dtype)
+    return np.ascontiguousarray(np.broadcast_to(noisy, (T,) + x.shape))
+
+
+def rsc_fresh(x, T, *, sigma, rng, dtype=None):
+    """Randomized smoothing coding RSC-II (RSC Eq. 9-10): a fresh draw ``ε_t`` at every step,
+    ``clamp(x + ε_t, 0, 1)``."""
+    x, T, dtype = _encoder_iv(x, T, dtype)
+    sigma = _check_sigma(sigma)
+    rng = _check_rng(rng)
+    noisy = np.clip(x[None] + sigma * rng.standard_normal((T,) + x.shape), 0.0, 1.0)
+    return noisy.astype(dtype)
+
+
+ENCODERS = {
+    "current": current,
+    "poisson": poisson,
+    "ratesyn_start": ratesyn_start,
+    "ratesyn_end": ratesyn_end,
+    "ttfs": ttfs,
+    "rsc_fixed": rsc_fixed,
+    "rsc_fresh": rsc_fresh,
+}
+_STOCHASTIC = {"poisson", "rsc_fixed", "rsc_fresh"}
+_USES_CONVENTION = {"poisson", "ratesyn_start", "ratesyn_end", "ttfs"}
+
+
+def encode(x, method, T, *, convention=DEFAULT, rng=None, sigma=None, dtype=None):
+    """Encode with the encoder named ``method`` (one of :data:`ENCODERS`, or ``"fused:a+b"``).
+
+    ``rng`` is required by the stochastic encoders (poisson, rsc_fixed, rsc_fresh) and ``sigma``
+    by the RSC encoders.
+    """
+    if not isinstance(method, str):
+        raise TypeError(f"method must be an encoder name, got {type(method).__name__}")
+    if method.startswith("fused:"):
+        parts = tuple(p for p in method[len("fused:"):].split("+") if p)
+        return fused(x, T, parts, convention=convention, rng=rng, sigma=sigma, dtype=dtype)
+    if method not in ENCODERS:
+        raise ValueError(
+            f"method={method!r} is not an encoder; use one of {sorted(ENCODERS)} or 'fused:a+b'"
+        )
+    kwargs = {"dtype": dtype}
+    if method in _USES_CONVENTION:
+        kwargs["convention"] = convention
+    if method in _STOCHASTIC:
+        if rng is None:
+            raise ValueError(f"method={method!r} is stochastic: pass rng= (a seed or Generator)")
+        kwargs["rng"] = rng
+    if method.startswith("rsc"):
+        if sigma is None:
+            raise ValueError(f"method={method!r} needs sigma= (the Gaussian noise std)")
+        kwargs["sigma"] = sigma
+    return ENCODERS[method](x, T, **kwargs)
+
+
+def fused(x, T, methods, *, convention=DEFAULT, rng=None, sigma=None, dtype=None):
+    """Fusion encoding (Ding 2025, "fusion encoding"): the sequences of several encoders
+    concatenated along the first feature axis, ``[T, B, K·N]`` (or ``[T, B, K·C, H, W]``).
+
+    Stochastic members draw from one generator in the listed order.
+
+    Examples
+    --------
+    >>> fused([[1.0, 0.0]], 2, ("current", "ttfs")).shape
+    (2, 1, 4)
+    """
+    if isinstance(methods, str) or not isinstance(methods, (list, tuple)) or not methods:
+        raise ValueError(
+            f"methods={methods!r} must be a non-empty list of encoder names, e.g. "
+            "('current', 'ttfs')"
+        )
+    if any(m.startswith("fused") for m in methods if isinstance(m, str)):
+        raise ValueError("fused encoders cannot be nested")
+    gen = _check_rng(rng) if rng is not None else None
+    parts = [
+        encode(x, m, T, convention=convention, rng=gen, sigma=sigma, dtype=dtype) for m in methods
+    ]
+    return np.concatenate(parts, axis=2)

@@ -1,0 +1,90 @@
+"""Data loaders: the embedded digits, IDX files written by the test, .npz."""
+
+import gzip
+
+import numpy as np
+import pytest
+
+from evsnn import data
+
+
+def test_digits_split_is_fixed_stratified_and_scaled():
+    full = data.load_digits("all")
+    assert full.x.shape == (1797, 64) and full.x.min() == 0 and full.x.max() == 1
+    train, test = data.load_digits("train"), data.load_digits("test")
+    assert len(train) + len(test) == 1797
+    # stratified: each class's test share is round(0.25·n_class)
+    for c in range(10):
+        n_c = int((full.y == c).sum())
+        assert int((test.y == c).sum()) == round(0.25 * n_c)
+    again = data.load_digits("test")
+    np.testing.assert_array_equal(again.x, test.x)
+    other = data.load_digits("test", seed=1)
+    assert not np.array_equal(other.x, test.x)
+    assert test.n_classes == 10 and test.image_shape == (8, 8)
+
+
+def _write_idx(path, arr, code):
+    header = bytes([0, 0, code, arr.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in arr.shape)
+    payload = header + arr.astype(arr.dtype.newbyteorder(">")).tobytes()
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wb") as fh:
+        fh.write(payload)
+
+
+def test_idx_roundtrip_and_mnist_loader(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (5, 4, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, 5).astype(np.uint8)
+    _write_idx(tmp_path / "img.idx.gz", images, 0x08)
+    _write_idx(tmp_path / "lab.idx", labels, 0x08)
+    np.testing.assert_array_equal(data.load_idx(tmp_path / "img.idx.gz"), images)
+    floats = rng.standard_normal((2, 3)).astype(">f4")
+    _write_idx(tmp_path / "f.idx", floats, 0x0D)
+    np.testing.assert_array_equal(data.load_idx(tmp_path / "f.idx"), floats)
+    ds = data.load_mnist_idx(tmp_path / "img.idx.gz", tmp_path / "lab.idx")
+    assert ds.x.shape == (5, 12) and ds.image_shape == (4, 3)
+    np.testing.assert_allclose(ds.x * 255, images.reshape(5, -1))
+
+
+def test_idx_errors(tmp_path):
+    (tmp_path / "bad").write_bytes(b"\x01\x00\x08\x01")
+    with pytest.raises(ValueError, match="is not an IDX file"):
+        data.load_idx(tmp_path / "bad")
+    (tmp_path / "code").write_bytes(b"\x00\x00\x07\x01\x00\x00\x00\x01\x00")
+    with pytest.raises(ValueError, match="unknown IDX type code 0x07"):
+        data.load_idx(tmp_path / "code")
+    (tmp_path / "short").write_bytes(b"\x00\x00\x08\x02\x00\x00")
+    with pytest.raises(ValueError, match="is truncated: its header needs 12 bytes"):
+        data.load_idx(tmp_path / "short")
+    (tmp_path / "trunc").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x05\x01\x02")
+    with pytest.raises(ValueError, match="holds 10 bytes but its header"):
+        data.load_idx(tmp_path / "trunc")
+    _write_idx(tmp_path / "a", np.zeros((2, 2, 2), np.uint8), 0x08)
+    _write_idx(tmp_path / "b", np.zeros(3, np.uint8), 0x08)
+    _write_idx(tmp_path / "c", np.zeros((2, 2), np.uint8), 0x08)
+    with pytest.raises(ValueError, match="2 images but 3 labels"):
+        data.load_mnist_idx(tmp_path / "a", tmp_path / "b")
+    with pytest.raises(ValueError, match=r"expected images \[n, H, W\]"):
+        data.load_mnist_idx(tmp_path / "c", tmp_path / "b")
+
+
+def test_npz(tmp_path):
+    x = np.random.default_rng(0).integers(0, 256, (4, 2, 2))
+    np.savez(tmp_path / "d.npz", x=x, y=np.arange(4))
+    ds = data.load_npz(tmp_path / "d.npz", scale=255)
+    assert ds.x.shape == (4, 4) and ds.image_shape == (2, 2)
+    with pytest.raises(ValueError, match=r"must be finite and in \[0, 1\]"):
+        data.load_npz(tmp_path / "d.npz")
+    with pytest.raises(ValueError, match="has no array 'images'"):
+        data.load_npz(tmp_path / "d.npz", x_key="images")
+    np.savez(tmp_path / "m.npz", x=np.zeros((3, 2)), y=np.arange(2))
+    with pytest.raises(ValueError, match="3 images but 2 labels"):
+        data.load_npz(tmp_path / "m.npz")
+
+
+def test_split_errors():
+    with pytest.raises(ValueError, match="split='val' must be"):
+        data.load_digits("val")
+    with pytest.raises(ValueError, match="test_fraction=1.5 must lie strictly between 0 and 1"):
+        data.stratified_split(np.zeros(4), 1.5, 0)

@@ -1,0 +1,204 @@
+"""Encoders: the spike times every preset produces are pinned, so no convention can drift."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from evsnn import encoders as enc
+from evsnn.conventions import PRESETS, get_convention
+
+T = 10
+X_NAMES = ("0", "1/T", "1/2", "1", "153/255")
+X32 = np.array([0.0, 1 / T, 0.5, 1.0, 153 / 255], dtype=np.float32)
+
+# Expected spike indices (0-based array index; the papers' t is index + 1) for T = 10, inputs
+# in float32, derived by hand:
+#   paper rules, evaluated in float64 (exact for float32 inputs):
+#     RateSynS  spike at t iff x·T >= t   : float32(0.1)·10 = 1.0000000149 -> t = 1;
+#                                            float32(0.6)·10 = 6.0000002384 -> t = 1..6
+#     RateSynE  spike at t iff t >= (1-x)T : x=0 -> t = 10 only; (1-float32(0.1))·10 = 8.99999998
+#                                            -> t = 9, 10; (1-float32(0.6))·10 = 3.99999976 -> 4..10
+#     TTFS      the first RateSynE spike
+#   code rules, evaluated in float32:
+#     RateSynS  t0/T < x : float32(6/10) == float32(153/255), so t0 = 6 does not spike -> 0..5
+#     RateSynE  t0/T > 1-x: 1-float32(0.1) rounds to float32(0.9) == 9/10 -> none;
+#                          1-float32(0.6) = 0.39999998 < float32(0.4) -> t0 = 4..9 (six spikes,
+#                          where exact arithmetic gives ceil(6)-1 = 5)
+#     TTFS      t0 = floor((1-x)T) in float32: x=0 -> 10 (none); x=0.1 -> 8.99999976 rounds to
+#               9.0 -> 9; x=153/255 -> 3.9999998 -> 3 (float64 would give 4: one step early)
+R = lambda a, b: list(range(a, b))  # noqa: E731
+EXPECTED = {
+    ("paper", "ratesyn_start"): [[], [0], R(0, 5), R(0, 10), R(0, 6)],
+    ("paper", "ratesyn_end"): [[9], [8, 9], R(4, 10), R(0, 10), R(3, 10)],
+    ("paper", "ttfs"): [[9], [8], [4], [0], [3]],
+    ("code", "ratesyn_start"): [[], [0], R(0, 5), R(0, 10), R(0, 6)],
+    ("code", "ratesyn_end"): [[], [], R(6, 10), R(1, 10), R(4, 10)],
+    ("code", "ttfs"): [[], [9], [5], [0], [3]],
+}
+
+
+def _rule(conv, encoder):
+    return conv.ttfs_rule if encoder == "ttfs" else conv.ratesyn_rule
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("encoder", ["ratesyn_start", "ratesyn_end", "ttfs"])
+def test_deterministic_encoders_pinned_for_every_preset(preset, encoder):
+    conv = get_convention(preset)
+    out = getattr(enc, encoder)(X32[None, :], T, convention=conv)
+    assert out.shape == (T, 1, 5) and out.dtype == np.float32
+    expected = EXPECTED[(_rule(conv, encoder), encoder)]
+    for k, name in enumerate(X_NAMES):
+        got = np.flatnonzero(out[:, 0, k]).tolist()
+        assert got == expected[k], f"{preset} {encoder} x={name}: spikes at {got}"
+    assert set(np.unique(out)) <= {0.0, 1.0}
+
+
+def test_float64_ttfs_code_does_not_land_early():
+    # the float32 effect above is a float32 effect: in float64, (1 - 0.6)·10 = 4.0 exactly
+    out = enc.ttfs(np.array([[153 / 255]]), T, convention="DING2025_CODE")
+    assert np.flatnonzero(out[:, 0, 0]).tolist() == [4]
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_current_and_poisson_pinned_for_every_preset(preset):
+    conv = get_convention(preset)
+    cur = enc.current(X32[None, :], T)
+    np.testing.assert_array_equal(cur, np.broadcast_to(X32, (T, 1, 5)))
+    s = enc.poisson(X32[None, :], T, rng=7, convention=conv)
+    counts = s[:, 0].sum(axis=0)
+    assert counts[0] == 0 and counts[3] == T  # x = 0 never spikes (P(u = 0) = 2^-53); x = 1 always
+    # The rule and the draw order: reproduce the uniforms from the same seed.
+    rng = np.random.default_rng(7)
+    if conv.poisson_draw == "fresh":
+        u = rng.random((T, 1, 5))
+    else:
+        u = np.broadcast_to(rng.random((1, 5)), (T, 1, 5))
+    expected = (u < X32) if conv.poisson_rule == "u<x" else (u <= X32)
+    np.testing.assert_array_equal(s, expected.astype(np.float32))
+    if conv.poisson_draw == "cached":
+        assert np.all(s == s[0])
+
+
+def test_poisson_rule_differs_only_at_equality():
+    x = np.array([[0.5]])
+    u_equal = enc._poisson_compare(np.array([[0.5]]), x, get_convention("DING2025_PAPER"))
+    u_le = enc._poisson_compare(np.array([[0.5]]), x, get_convention("DING2025_CODE"))
+    assert not u_equal[0, 0] and u_le[0, 0]
+
+
+def test_cached_poisson_reuses_mask_across_calls():
+    e = enc.CachedPoissonEncoder(rng=3)
+    x = np.random.default_rng(0).random((2, 6))
+    a, b = e(x, 4), e(x, 5)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[0], (e.mask <= x).astype(float))
+    with pytest.raises(ValueError, match="a cached Poisson encoder serves one input shape"):
+        e(x[:1], 4)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 40))
+def test_poisson_rate_is_unbiased(seed, T_):
+    # Each spike is Bernoulli(x): the mean count over many pixels is within 6 standard errors.
+    x = np.full((1, 2000), 0.3)
+    counts = enc.poisson(x, T_, rng=seed).sum(axis=0)
+    se = np.sqrt(T_ * 0.3 * 0.7 / 2000)
+    assert abs(counts.mean() - 0.3 * T_) < 6 * se
+
+
+@given(st.floats(0, 1), st.integers(1, 32), st.sampled_from(sorted(PRESETS)))
+def test_ratesyn_and_ttfs_properties(x, T_, preset):
+    conv = get_convention(preset)
+    xs = np.array([[x]])
+    start = enc.ratesyn_start(xs, T_, convention=conv)[:, 0, 0]
+    end = enc.ratesyn_end(xs, T_, convention=conv)[:, 0, 0]
+    first = enc.ttfs(xs, T_, convention=conv)[:, 0, 0]
+    # RateSynS spikes form a prefix, RateSynE a suffix (Ding 2025: aligned to start / end)
+    k = int(start.sum())
+    assert np.all(start[:k] == 1) and np.all(start[k:] == 0)
+    j = int(end.sum())
+    assert np.all(end[T_ - j :] == 1) and np.all(end[: T_ - j] == 0)
+    assert first.sum() <= 1
+    xT = x * T_
+    if conv.ratesyn_rule == "paper":
+        assert k == np.floor(xT)  # H(xT - t), t = 1..T
+        assert j == T_ - np.ceil((1 - x) * T_) + 1 or (j == T_ and (1 - x) * T_ <= 1)
+        assert first.sum() == 1 and first[T_ - j] == 1  # TTFS = first RateSynE spike
+    else:
+        assert k == np.ceil(xT) or abs(xT - round(xT)) < 1e-9
+
+
+@given(st.floats(0, 1), st.floats(0, 1), st.sampled_from(sorted(PRESETS)))
+def test_larger_pixels_spike_earlier_and_more(x1, x2, preset):
+    lo, hi = sorted((x1, x2))
+    conv = get_convention(preset)
+    xs = np.array([[lo, hi]])
+    for name in ("ratesyn_start", "ratesyn_end"):
+        s = getattr(enc, name)(xs, 16, convention=conv)[:, 0]
+        assert s[:, 0].sum() <= s[:, 1].sum()
+    t = enc.ttfs(xs, 16, convention=conv)[:, 0]
+    if t[:, 0].any():
+        assert t[:, 1].any() and np.argmax(t[:, 1]) <= np.argmax(t[:, 0])
+
+
+def test_rsc_encoders():
+    x = np.random.default_rng(0).random((3, 5))
+    fixed = enc.rsc_fixed(x, 6, sigma=0.3, rng=1)
+    assert np.all(fixed == fixed[0]) and fixed.min() >= 0 and fixed.max() <= 1
+    eps = np.random.default_rng(1).standard_normal((3, 5))
+    np.testing.assert_array_equal(fixed[0], np.clip(x + 0.3 * eps, 0, 1))
+    fresh = enc.rsc_fresh(x, 6, sigma=0.3, rng=1)
+    eps = np.random.default_rng(1).standard_normal((6, 3, 5))
+    np.testing.assert_array_equal(fresh, np.clip(x + 0.3 * eps, 0, 1))
+    np.testing.assert_array_equal(enc.rsc_fresh(x, 4, sigma=0.0, rng=1), enc.current(x, 4))
+
+
+def test_fused_and_encode_dispatch():
+    x = np.array([[0.2, 0.9]])
+    f = enc.fused(x, 5, ("current", "ttfs", "poisson"), rng=0)
+    assert f.shape == (5, 1, 6)
+    np.testing.assert_array_equal(f[:, :, :2], enc.current(x, 5))
+    np.testing.assert_array_equal(f[:, :, 2:4], enc.ttfs(x, 5))
+    np.testing.assert_array_equal(enc.encode(x, "fused:current+ttfs", 5), f[:, :, :4])
+    np.testing.assert_array_equal(enc.encode(x, "ratesyn_end", 5), enc.ratesyn_end(x, 5))
+    np.testing.assert_array_equal(
+        enc.encode(x, "rsc_fixed", 5, rng=2, sigma=0.1), enc.rsc_fixed(x, 5, sigma=0.1, rng=2)
+    )
+    img = np.random.default_rng(0).random((2, 3, 4, 4))
+    assert enc.fused(img, 3, ("current", "ttfs")).shape == (3, 2, 6, 4, 4)
+
+
+def test_encoder_errors():
+    with pytest.raises(ValueError, match=r"x must lie in \[0, 1\]"):
+        enc.current([[1.5]], 3)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        enc.ttfs([[np.nan]], 3)
+    with pytest.raises(TypeError, match="x must be a numeric array"):
+        enc.current([["a"]], 3)
+    with pytest.raises(ValueError, match="x must have a batch axis"):
+        enc.current(0.5, 3)
+    with pytest.raises(TypeError, match="T must be an integer"):
+        enc.current([[0.5]], 2.5)
+    with pytest.raises(ValueError, match="T=0 must be >= 1"):
+        enc.current([[0.5]], 0)
+    with pytest.raises(ValueError, match="dtype=float16 is not supported"):
+        enc.current([[0.5]], 2, dtype=np.float16)
+    with pytest.raises(TypeError, match="rng must be a seed"):
+        enc.poisson([[0.5]], 2, rng="seed")
+    with pytest.raises(ValueError, match="sigma=-1.0 must be finite and >= 0"):
+        enc.rsc_fixed([[0.5]], 2, sigma=-1.0, rng=0)
+    with pytest.raises(TypeError, match="sigma must be a real number"):
+        enc.rsc_fresh([[0.5]], 2, sigma="big", rng=0)
+    with pytest.raises(ValueError, match="is not an encoder"):
+        enc.encode([[0.5]], "morse", 2)
+    with pytest.raises(TypeError, match="method must be an encoder name"):
+        enc.encode([[0.5]], 3, 2)
+    with pytest.raises(ValueError, match="is stochastic: pass rng="):
+        enc.encode([[0.5]], "poisson", 2)
+    with pytest.raises(ValueError, match="needs sigma="):
+        enc.encode([[0.5]], "rsc_fresh", 2, rng=0)
+    with pytest.raises(ValueError, match="must be a non-empty list of encoder names"):
+        enc.fused([[0.5]], 2, "current")
+    with pytest.raises(ValueError, match="fused encoders cannot be nested"):
+        enc.fused([[0.5]], 2, ("fused:current",))
