@@ -1,0 +1,373 @@
+"""Explicit backward passes of clock-mode networks (no autodiff library).
+
+A gradient method maps a recorded forward pass and ``dL/doutput`` of the last layer to
+``dL/dinput`` (the encoded sequence), ``dL/dweight`` per layer (and bias, DLIF factors).
+Per layer, every method produces ``dL/dm`` (the gradient at the membrane before reset); the
+wrapper turns it into ``dL/dI = gain · dL/dm``, then ``dL/dW = Σ_t,b dL/dI[t] x[t - delay]ᵀ`` and
+``dL/dx[t] = Wᵀ dL/dI[t + delay]``.
+
+Methods
+-------
+bptt
+    Surrogate BPTT (Act-BP / STBP): exact chain rule through the membrane recursion, the reset
+    and the synaptic trace, ∂s/∂m replaced by a surrogate; ``detach_reset`` treats the spike in
+    the reset term as a constant.
+hart
+    HART Eq. 13-14: ∂m(t+1)/∂m(t) and ∂m(t+1)/∂s(t) pruned, ∂L/∂m averaged over t (triangle
+    surrogate, Eq. 15, by default). ``precalculate=True`` uses the pre-calculation property
+    (Σ_t ∂s/∂m from the forward pass) and an O(1)-in-T backward.
+rga, bptr, rate
+    Rate-based: ``dL/dx̄ = g · Σ_t dL/ds[t]`` with ``x̄ = mean_t I[t]``, spread back as
+    ``dL/dI[t] = dL/dx̄ / T``. ``g`` is the RGA function of x̄/θ (HART authors' code), the
+    fired-at-least-once mask (BPTR), or the layer's mean ``r/x̄`` over neurons with x̄ > 0
+    (HART Eq. 10, per sample).
+tempbp
+    Temp-BP after Zhang & Li (Ding 2025 Eq. 18-20), for trace-LIF layers; see
+    :func:`_tempbp_layer_kernel`.
+
+Readout (non-spiking) layers are linear; every method differentiates them exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from evsnn._numba import njit, prange
+from evsnn.clock import Network, SimulationResult
+from evsnn.clock.simulate import _layer_factors
+from evsnn.grad.surrogates import SIGMOID, Sigmoid, Triangle
+
+__all__ = ["GradientResult", "backward", "METHODS", "rga_factor"]
+
+METHODS = ("bptt", "hart", "rga", "bptr", "rate", "tempbp")
+
+
+@njit(parallel=True)
+def _bptt_layer_kernel(
+    g_out, m, v, spikes, v_init, leak, theta, v_rest, hard_reset, spiking, emit_trace,
+    trace_coef, sur_kind, sur_p, sur_scale, detach_reset, prune_temporal, g_m,
+):
+    """dL/dm of one layer by backpropagation through time.
+
+    ``g_out`` [T, B, N] is dL/d(layer output); ``m``, ``v``, ``spikes`` the recorded membrane
+    before / after reset and spikes. ``prune_temporal`` drops ∂m(t+1)/∂m(t) and ∂m(t+1)/∂s(t)
+    (HART). ``sur_kind`` 0: sigmoid ``sur_scale·σ'(sur_p (m − θ))``; 1: triangle with γ = sur_p.
+    """
+    T, B, N = m.shape
+    for b in prange(B):
+        one = np.ones(1, dtype=g_m.dtype)[0]
+        zero = one - one
+        gv = np.zeros(N, dtype=g_m.dtype)  # dL/dv[t] arriving from step t + 1
+        ga = np.zeros(N, dtype=g_m.dtype)  # dL/da[t] arriving from step t + 1
+        for t in range(T - 1, -1, -1):
+            lk = leak[t]
+            for i in range(N):
+                mi = m[t, b, i]
+                if spiking:
+                    s = spikes[t, b, i]
+                    gs = zero
+                    ga_tot = ga[i]
+                    if emit_trace:
+                        ga_tot = ga_tot + g_out[t, b, i]
+                    else:
+                        gs = g_out[t, b, i]
+                    if trace_coef != 0:
+                        gs = gs + trace_coef * ga_tot
+                        ga[i] = (one - trace_coef) * ga_tot
+                    gvt = zero if prune_temporal else gv[i]
+                    if hard_reset:
+                        dv_dm = one - s
+                        dv_ds = v_rest - mi
+                    else:
+                        dv_dm = one
+                        dv_ds = -theta
+                    if not detach_reset:
+                        gs = gs + gvt * dv_ds
+                    x = mi - theta
+                    if sur_kind == 0:
+                        sig = one / (one + np.exp(-sur_p * x))
+                        sg = sur_scale * sig * (one - sig)
+                    else:
+                        sg = max(zero, sur_p - abs(x)) / (sur_p * sur_p)
+                    gm = gvt * dv_dm + gs * sg
+                else:
+                    gm = gv[i] + g_out[t, b, i]
+                g_m[t, b, i] = gm
+                gv[i] = lk * gm
+
+
+@njit(parallel=True)
+def _tempbp_layer_kernel(
+    g_out, m, v, spikes, trace, v_init, lam, theta, v_rest, hard_reset, emit_trace, trace_coef,
+    factor_clamp, fallback_level, fallback_rho, intra, g_m,
+):
+    """dL/dm of one trace-LIF layer by Temp-BP (Zhang & Li 2020; Ding 2025 Eq. 18-20).
+
+    Following the authors' implementation:
+
+    * the upstream gradient reaches spike step t_m through the synaptic kernel
+      ``c (1 − c)^k`` (c = Δt/τs): ``G[t_m] = Σ_k dL/da[t_m + k] c (1 − c)^k`` (``G = dL/ds``
+      when the layer emits spikes);
+    * inter-neuron term (Eq. 19): ``dL/dm[t_m] = G[t_m] · (−clamp(−1/ΔU[t_m], −factor_clamp, 0))``
+      where ΔU is the pre-reset increment ``m[t_m] − v[t_m − 1]`` and ``−1/ΔU`` is ∂t_m/∂U
+      (Bohte et al.); ∂a/∂t_m is taken as ``−∂a/∂s`` (a later spike lowers the later trace);
+    * intra-neuron term (Eq. 20, ``intra=True``): the next spike t_p of the same neuron depends
+      on t_m through the reset. Reading the reset as the subtraction of η = θ (soft) or
+      ``m[t_m] − v_rest`` (hard) at t_m, decaying as λ^(t_p − t_m), gives
+      ``∂U[t_p]/∂t_m = η ln(λ) λ^(t_p − t_m)`` (zero for IF, λ = 1);
+    * steps where the trace is below ``fallback_level`` (1/(4τs)) use a sigmoid surrogate
+      ``ρ σ'(ρ (m − θ))`` with ρ = ``fallback_rho`` (scale 0.2, ρ = 5) on ``G`` instead.
+    """
+    T, B, N = m.shape
+    for b in prange(B):
+        one = np.ones(1, dtype=g_m.dtype)[0]
+        zero = one - one
+        log_lam = np.log(lam) if lam > 0 else zero
+        for i in range(N):
+            h = zero  # Σ_k dL/da[t + k] (1 − c)^k
+            g_next = zero  # dL/dm at the next spike of this neuron
+            t_next = -1
+            for t in range(T - 1, -1, -1):
+                if emit_trace:
+                    h = g_out[t, b, i] + (one - trace_coef) * h
+                    G = trace_coef * h
+                else:
+                    G = g_out[t, b, i]
+                mi = m[t, b, i]
+                gm = zero
+                if emit_trace and trace[t, b, i] < fallback_level:
+                    sig = one / (one + np.exp(-fallback_rho * (mi - theta)))
+                    gm = G * fallback_rho * sig * (one - sig)
+                elif spikes[t, b, i] != 0:
+                    v_prev = v[t - 1, b, i] if t > 0 else v_init
+                    du = mi - v_prev
+                    f = zero
+                    if du > 0:
+                        f = max(-one / du, -factor_clamp)
+                    gm = -G * f
+                    if intra and t_next >= 0:
+                        eta = (mi - v_rest) if hard_reset else theta
+                        du_dtm = eta * log_lam * lam ** (t_next - t)
+                        gm = gm + g_next * du_dtm * f
+                if spikes[t, b, i] != 0:
+                    g_next = gm
+                    t_next = t
+                g_m[t, b, i] = gm
+
+
+@dataclass(frozen=True)
+class GradientResult:
+    """Gradients from :func:`backward`.
+
+    Attributes
+    ----------
+    input : ndarray [T, B, n_in]
+        dL/d(encoded input sequence).
+    weights : list of ndarray
+        dL/dW per layer (shape of each ``weight``).
+    biases : list of (ndarray or None)
+    dlif_factors : list of (ndarray or None)
+    membrane : list of ndarray
+        dL/dm per layer ``[T, B, n_out]`` (what each method produced before the linear maps).
+    method : str
+    """
+
+    input: np.ndarray
+    weights: list
+    biases: list
+    dlif_factors: list
+    membrane: list
+    method: str
+
+
+def rga_factor(xbar, lam, theta=1.0):
+    """RGA activation gradient (HART authors' code) at mean input current ``xbar`` (in units of
+    θ): ``[1−λ ≤ x̄ ≤ 2]·(0.8 + 0.2λ)/(λ + 1) + [0 ≤ x̄ ≤ 1−λ]·0.2``."""
+    x = np.asarray(xbar) / theta
+    hi = ((x >= 1 - lam) & (x <= 2)) * ((0.8 + 0.2 * lam) / (lam + 1))
+    lo = ((x >= 0) & (x <= 1 - lam)) * 0.2
+    return hi + lo
+
+
+def _spike_grad_from_output(g_out, args):
+    """dL/ds[t] of a spiking layer from dL/d(output): through the trace when it emits one."""
+    if not args.emit_trace:
+        return g_out
+    c = args.trace_coef
+    g_s = np.empty_like(g_out)
+    h = np.zeros_like(g_out[0])
+    for t in range(g_out.shape[0] - 1, -1, -1):
+        h = g_out[t] + (1 - c) * h
+        g_s[t] = c * h
+    return g_s
+
+
+def _surrogate_iv(surrogate, method):
+    if surrogate is None:
+        return Triangle(1.0) if method == "hart" else Sigmoid(5.0, "code")
+    if not isinstance(surrogate, (Sigmoid, Triangle)):
+        raise TypeError(
+            f"surrogate must be evsnn.grad.Sigmoid or Triangle, got {type(surrogate).__name__}"
+        )
+    return surrogate
+
+
+def _layer_membrane_grad(method, layer, rec, g_out, T, conv, dtype, opts):
+    args, leak, gain = _layer_factors(layer, T, conv, dtype)
+    if not args.spiking:
+        method = "bptt"  # a readout is linear: every method differentiates it exactly
+    g_m = np.empty_like(rec.m)
+    if method in ("bptt", "hart"):
+        if method == "hart" and opts["precalculate"]:
+            return _hart_precalculated(layer, rec, g_out, args, gain, opts["surrogate"]), gain
+        kind, p, scale = opts["surrogate"].kernel_args()
+        _bptt_layer_kernel(
+            np.ascontiguousarray(g_out, dtype=dtype), rec.m, rec.v,
+            rec.spikes if rec.spikes is not None else rec.m, dtype.type(args.v_init), leak,
+            dtype.type(args.theta), dtype.type(args.v_rest), args.hard_reset, args.spiking,
+            args.emit_trace, dtype.type(args.trace_coef), kind, dtype.type(p), dtype.type(scale),
+            bool(opts["detach_reset"]), method == "hart", g_m,
+        )
+        if method == "hart":  # HART Eq. 14: average ∂L/∂m over time
+            g_m[:] = g_m.mean(axis=0, keepdims=True)
+        return g_m, gain
+    if method == "tempbp":
+        if args.trace_coef == 0:
+            raise ValueError(
+                "method='tempbp' needs trace-LIF layers (evsnn.params.TraceLIF); "
+                f"got a {type(layer.neuron).__name__} layer"
+            )
+        _tempbp_layer_kernel(
+            np.ascontiguousarray(g_out, dtype=dtype), rec.m, rec.v, rec.spikes, rec.trace,
+            dtype.type(args.v_init), dtype.type(args.lam), dtype.type(args.theta),
+            dtype.type(args.v_rest), args.hard_reset, args.emit_trace,
+            dtype.type(args.trace_coef), dtype.type(opts["factor_clamp"]),
+            dtype.type(args.trace_coef / 4.0), dtype.type(opts["fallback_rho"]),
+            bool(opts["intra"]), g_m,
+        )
+        return g_m, gain
+    # rate family
+    g_s = _spike_grad_from_output(g_out, args)
+    xbar = (gain[:, None, None] * rec.current).mean(axis=0)  # [B, N]
+    r = rec.spikes.mean(axis=0)
+    if method == "rga":
+        factor = rga_factor(xbar, args.lam, args.theta)
+    elif method == "bptr":
+        factor = (rec.spikes.sum(axis=0) > 0).astype(dtype)
+    else:  # rate, HART Eq. 10: per-sample layer mean of r / x̄ over neurons with x̄ > 0
+        pos = xbar > 0
+        ratio = np.where(pos, r / np.where(pos, xbar, 1.0), 0.0)
+        n_pos = pos.sum(axis=1, keepdims=True)
+        mean_ratio = np.where(n_pos > 0, ratio.sum(axis=1, keepdims=True) / np.maximum(n_pos, 1), 0.0)
+        factor = pos * mean_ratio
+    g_xbar = factor * g_s.sum(axis=0)
+    T_ = rec.m.shape[0]
+    # x̄ = mean_t (gain_t I_t): dL/dm[t] := dL/d(gain_t I_t) = dL/dx̄ / T
+    g_m[:] = (g_xbar / T_)[None]
+    return g_m.astype(dtype, copy=False), gain
+
+
+def _hart_precalculated(layer, rec, g_out, args, gain, surrogate):
+    """HART with the pre-calculation property: when dL/ds[t] is the same at every step, Eq. 14
+    becomes ``[∂L/∂m] = dL/ds · (1/T) Σ_t ∂s/∂m(t)``; the sum is a forward-pass statistic, so the
+    backward costs O(1) in T per layer."""
+    g_s = _spike_grad_from_output(g_out, args)
+    if not np.all(g_s == g_s[:1]):
+        raise ValueError(
+            "HART pre-calculation needs dL/ds[t] equal at every step (rate decoding, HART "
+            "layers above); this layer's upstream gradient varies over time — use "
+            "precalculate=False"
+        )
+    from evsnn.grad.surrogates import surrogate_derivative
+
+    sur_sum = surrogate_derivative(surrogate, rec.m, args.theta).sum(axis=0)  # forward statistic
+    T = rec.m.shape[0]
+    g_bar = g_s[0] * sur_sum / T
+    return np.broadcast_to(g_bar, rec.m.shape).astype(rec.m.dtype)
+
+
+def backward(
+    network, inputs, result, g_output, *, method="bptt", surrogate=None, detach_reset=False,
+    precalculate=False, factor_clamp=8.0, fallback_rho=5.0, intra=True,
+):
+    """Backward pass of a recorded forward run.
+
+    Parameters
+    ----------
+    network : Network
+    inputs : array [T, B, n_in]
+        The encoded input the forward pass ran on.
+    result : SimulationResult
+        ``simulate(network, inputs, record=True, ...)`` (its convention is used).
+    g_output : array [T, B, n_out]
+        dL/d(last layer's output).
+    method : {"bptt", "hart", "rga", "bptr", "rate", "tempbp"}
+    surrogate : Sigmoid or Triangle, optional
+        Default ``Sigmoid(5, "code")``; ``Triangle(1.0)`` for ``hart``.
+    detach_reset : bool
+        bptt only: no gradient through the spike in the reset term.
+    precalculate : bool
+        hart only: the O(1)-in-T pre-calculated backward.
+    factor_clamp, fallback_rho, intra
+        tempbp options (see :func:`_tempbp_layer_kernel`).
+
+    Returns
+    -------
+    GradientResult
+    """
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be an evsnn Network, got {type(network).__name__}")
+    if not isinstance(result, SimulationResult) or result.layers is None:
+        raise ValueError("result must come from simulate(..., record=True)")
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is not a gradient method; use one of {list(METHODS)}")
+    inputs = np.asarray(inputs)
+    dtype = result.output.dtype
+    T = result.output.shape[0]
+    if inputs.shape != (T, result.output.shape[1], network.n_in):
+        raise ValueError(
+            f"inputs have shape {inputs.shape}; the recorded run needs "
+            f"{(T, result.output.shape[1], network.n_in)}"
+        )
+    g = np.asarray(g_output, dtype=dtype)
+    if g.shape != result.output.shape:
+        raise ValueError(
+            f"g_output has shape {g.shape} but the network output is {result.output.shape}"
+        )
+    opts = dict(
+        surrogate=_surrogate_iv(surrogate, method), detach_reset=detach_reset,
+        precalculate=precalculate, factor_clamp=factor_clamp, fallback_rho=fallback_rho,
+        intra=intra,
+    )
+    conv = result.convention
+    delay = conv.input_delay
+    n_layers = len(network.layers)
+    gw, gb, gf, gms = [None] * n_layers, [None] * n_layers, [None] * n_layers, [None] * n_layers
+    x_inputs = [np.asarray(inputs, dtype=dtype)] + [r.output for r in result.layers[:-1]]
+    for li in range(n_layers - 1, -1, -1):
+        layer, rec, x_in = network.layers[li], result.layers[li], x_inputs[li]
+        g_m, gain = _layer_membrane_grad(method, layer, rec, g, T, conv, dtype, opts)
+        gms[li] = g_m
+        g_cur = gain[:, None, None] * g_m  # dL/dI[t]
+        # I[t] = W x[t - delay] + bias
+        g_cur_src = g_cur[delay:] if delay else g_cur
+        x_src = x_in[: T - delay]
+        gw[li] = np.tensordot(g_cur_src, x_src, axes=([0, 1], [0, 1]))
+        if layer.bias is not None:
+            gb[li] = g_cur.sum(axis=(0, 1))
+        if layer.dlif_factors is not None:
+            args = layer.neuron.kernel_args()
+            if conv.dlif_factor == "leak":
+                v_prev = np.concatenate([np.full_like(rec.v[:1], args.v_init), rec.v[:-1]])
+                per_step = args.lam * (g_m * v_prev).sum(axis=(1, 2))
+            else:
+                per_step = (g_m * rec.current).sum(axis=(1, 2))
+            full = np.zeros(layer.dlif_factors.shape[0], dtype=dtype)
+            full[:T] = per_step
+            gf[li] = full
+        g_x = np.zeros_like(x_in)
+        g_x[: T - delay] = g_cur_src @ layer.weight.astype(dtype, copy=False)
+        g = g_x
+    return GradientResult(input=g, weights=gw, biases=gb, dlif_factors=gf, membrane=gms, method=method)

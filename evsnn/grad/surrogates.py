@@ -1,0 +1,70 @@
+"""Surrogate derivatives ∂s/∂m of the Heaviside spike function.
+
+Each surrogate is a frozen record; ``kernel_args()`` gives the integer kind and two floats the
+backward kernels take (kernels accept no Python objects).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Sigmoid", "Triangle", "surrogate_derivative", "SIGMOID", "TRIANGLE"]
+
+SIGMOID = 0
+TRIANGLE = 1
+
+
+@dataclass(frozen=True)
+class Sigmoid:
+    """Sigmoid surrogate with steepness ρ.
+
+    ``scale="code"``: ``ρ σ(ρ(m − θ))(1 − σ(ρ(m − θ)))``, the derivative of σ(ρ(m − θ)) (the
+    authors' code). ``scale="paper"``: ``σ'(ρ(m − θ))`` without the chain factor ρ — Ding 2025
+    Eq. 17 writes ``Sigmoid'(ρ·U)``; U is read relative to the threshold (a surrogate centred at
+    U = 0 would vanish near θ = 1, where spikes are decided).
+    """
+
+    rho: float = 5.0
+    scale: str = "code"
+
+    def __post_init__(self):
+        if isinstance(self.rho, bool) or not isinstance(self.rho, (int, float)):
+            raise TypeError(f"rho must be a real number, got {self.rho!r}")
+        if not math.isfinite(self.rho) or self.rho <= 0:
+            raise ValueError(f"rho={self.rho!r} must be finite and > 0")
+        if self.scale not in ("paper", "code"):
+            raise ValueError(f"scale={self.scale!r} must be 'paper' or 'code'")
+        object.__setattr__(self, "rho", float(self.rho))
+
+    def kernel_args(self):
+        return SIGMOID, self.rho, self.rho if self.scale == "code" else 1.0
+
+
+@dataclass(frozen=True)
+class Triangle:
+    """Triangle surrogate ``max(0, γ − |m − θ|) / γ²`` (HART Eq. 15, Stable Eq. 18)."""
+
+    gamma: float = 1.0
+
+    def __post_init__(self):
+        if isinstance(self.gamma, bool) or not isinstance(self.gamma, (int, float)):
+            raise TypeError(f"gamma must be a real number, got {self.gamma!r}")
+        if not math.isfinite(self.gamma) or self.gamma <= 0:
+            raise ValueError(f"gamma={self.gamma!r} must be finite and > 0")
+        object.__setattr__(self, "gamma", float(self.gamma))
+
+    def kernel_args(self):
+        return TRIANGLE, self.gamma, 1.0
+
+
+def surrogate_derivative(surrogate, m, theta):
+    """∂s/∂m of ``surrogate`` at membrane ``m`` (NumPy; the kernels inline the same formula)."""
+    kind, p, scale = surrogate.kernel_args()
+    x = np.asarray(m) - theta
+    if kind == SIGMOID:
+        sig = 1.0 / (1.0 + np.exp(-p * x))
+        return scale * sig * (1.0 - sig)
+    return np.maximum(0.0, p - np.abs(x)) / (p * p)

@@ -1,0 +1,96 @@
+"""Twins of ``evsnn.grad`` kernels: the same recursions as literal Python loops."""
+
+import math
+
+import numpy as np
+
+# exp(-ρ(m − θ)) may overflow to inf far below threshold; σ = 1/(1 + inf) = 0 is the right limit
+# (the numba kernels get the same inf silently).
+def _quiet():
+    return np.errstate(over="ignore")
+
+
+def _bptt_layer_kernel(
+    g_out, m, v, spikes, v_init, leak, theta, v_rest, hard_reset, spiking, emit_trace,
+    trace_coef, sur_kind, sur_p, sur_scale, detach_reset, prune_temporal, g_m,
+):
+    with _quiet():
+        _bptt_loops(g_out, m, spikes, leak, theta, v_rest, hard_reset, spiking, emit_trace,
+                    trace_coef, sur_kind, sur_p, sur_scale, detach_reset, prune_temporal, g_m)
+
+
+def _bptt_loops(g_out, m, spikes, leak, theta, v_rest, hard_reset, spiking, emit_trace,
+                trace_coef, sur_kind, sur_p, sur_scale, detach_reset, prune_temporal, g_m):
+    T, B, N = m.shape
+    dt = g_m.dtype.type
+    for b in range(B):
+        for i in range(N):
+            gv = dt(0.0)
+            ga = dt(0.0)
+            for t in reversed(range(T)):
+                mi = m[t, b, i]
+                if spiking:
+                    s = spikes[t, b, i]
+                    ga_tot = ga + (g_out[t, b, i] if emit_trace else dt(0.0))
+                    gs = dt(0.0) if emit_trace else g_out[t, b, i]
+                    if trace_coef != 0:
+                        gs = gs + trace_coef * ga_tot
+                        ga = (dt(1.0) - trace_coef) * ga_tot
+                    gvt = dt(0.0) if prune_temporal else gv
+                    dv_dm = (dt(1.0) - s) if hard_reset else dt(1.0)
+                    dv_ds = (v_rest - mi) if hard_reset else -theta
+                    if not detach_reset:
+                        gs = gs + gvt * dv_ds
+                    if sur_kind == 0:
+                        sig = dt(1.0) / (dt(1.0) + np.exp(-sur_p * (mi - theta)))
+                        sg = sur_scale * sig * (dt(1.0) - sig)
+                    else:
+                        sg = max(dt(0.0), sur_p - abs(mi - theta)) / (sur_p * sur_p)
+                    gm = gvt * dv_dm + gs * sg
+                else:
+                    gm = gv + g_out[t, b, i]
+                g_m[t, b, i] = gm
+                gv = leak[t] * gm
+
+
+def _tempbp_layer_kernel(
+    g_out, m, v, spikes, trace, v_init, lam, theta, v_rest, hard_reset, emit_trace, trace_coef,
+    factor_clamp, fallback_level, fallback_rho, intra, g_m,
+):
+    with _quiet():
+        _tempbp_loops(g_out, m, v, spikes, trace, v_init, lam, theta, v_rest, hard_reset,
+                      emit_trace, trace_coef, factor_clamp, fallback_level, fallback_rho, intra, g_m)
+
+
+def _tempbp_loops(g_out, m, v, spikes, trace, v_init, lam, theta, v_rest, hard_reset, emit_trace,
+                  trace_coef, factor_clamp, fallback_level, fallback_rho, intra, g_m):
+    T, B, N = m.shape
+    dt = g_m.dtype.type
+    for b in range(B):
+        for i in range(N):
+            spike_steps = [t for t in range(T) if spikes[t, b, i] != 0]
+            for t in reversed(range(T)):
+                # G[t] = Σ_k dL/da[t + k] c (1 - c)^k  (or dL/ds[t] without a trace)
+                if emit_trace:
+                    h = dt(0.0)
+                    for k in reversed(range(T - t)):
+                        h = g_out[t + k, b, i] + (dt(1.0) - trace_coef) * h
+                    G = trace_coef * h
+                else:
+                    G = g_out[t, b, i]
+                mi = m[t, b, i]
+                gm = dt(0.0)
+                if emit_trace and trace[t, b, i] < fallback_level:
+                    sig = dt(1.0) / (dt(1.0) + np.exp(-fallback_rho * (mi - theta)))
+                    gm = G * fallback_rho * sig * (dt(1.0) - sig)
+                elif spikes[t, b, i] != 0:
+                    du = mi - (v[t - 1, b, i] if t > 0 else v_init)
+                    f = max(-dt(1.0) / du, -factor_clamp) if du > 0 else dt(0.0)
+                    gm = -G * f
+                    later = [tp for tp in spike_steps if tp > t]
+                    if intra and later:
+                        tp = later[0]
+                        eta = (mi - v_rest) if hard_reset else theta
+                        log_lam = dt(math.log(lam)) if lam > 0 else dt(0.0)
+                        gm = gm + g_m[tp, b, i] * (eta * log_lam * lam ** (tp - t)) * f
+                g_m[t, b, i] = gm
