@@ -1,0 +1,61 @@
+"""The report writer: atomic writes, contents, provenance."""
+
+import json
+
+import pytest
+
+from validation.report import Report, verdict_table
+from validation.claims import run_checks
+
+
+def test_report_writes_atomically_with_provenance(tmp_path):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    r = Report("t", seed=3, config={"T": 5})
+    r.add_heading("Section")
+    r.add_table(["x", "y"], [[1, 0.123456]])
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    r.add_figure(fig, "curve", caption="a line")
+    plt.close(fig)
+    r.add_result("value", 7)
+    out = r.write(tmp_path / "run")
+    md = (out / "report.md").read_text()
+    assert "| 1 | 0.1235 |" in md and "![a line](curve.png)" in md and "numpy" in md
+    res = json.loads((out / "results.json").read_text())
+    assert res["results"] == {"value": 7} and res["seed"] == 3 and "numpy" in res["versions"]
+    assert json.loads((out / "config.json").read_text())["config"] == {"T": 5}
+    assert (out / "curve.png").stat().st_size > 0
+    assert not [p for p in tmp_path.iterdir() if "incomplete" in p.name]
+    with pytest.raises(FileExistsError, match="exists; choose another folder"):
+        r.write(tmp_path / "run")
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    class Broken:
+        def savefig(self, *a, **k):
+            raise RuntimeError("disk full")
+
+    r = Report("t")
+    r.add_figure(Broken(), "bad")
+    with pytest.raises(RuntimeError, match="disk full"):
+        r.write(tmp_path / "run")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_report_errors_and_verdict_table(tmp_path):
+    r = Report("t")
+    with pytest.raises(ValueError, match="a table row has 1 cells but there are 2 headers"):
+        r.add_table(["a", "b"], [[1]])
+    with pytest.raises(ValueError, match="must be letters, digits"):
+        r.add_figure(None, "../evil")
+    r.add_figure(object(), "f")
+    with pytest.raises(ValueError, match="already added"):
+        r.add_figure(object(), "f")
+    r2 = Report("claims")
+    verdicts = run_checks("rsc.eq11_rs", seed=0)
+    verdict_table(r2, verdicts)
+    assert "rsc.eq11_rs_clamp" in r2.markdown() and "Counterexample" in r2.markdown()
+    assert r2.results["claims"][0]["status"] == "violated"

@@ -1,0 +1,137 @@
+"""Checks and verdicts: each stated claim of a paper becomes a :class:`Check` that returns a
+:class:`Verdict` — ``holds``, ``violated`` (with the smallest counterexample found and the measured
+numbers) or ``not-applicable`` (with why). A verdict is what the evidence says; checks are never
+tuned toward the expected answer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+__all__ = ["Verdict", "Check", "REGISTRY", "register", "run_checks", "HOLDS", "VIOLATED", "NA"]
+
+HOLDS = "holds"
+VIOLATED = "violated"
+NA = "not-applicable"
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one check.
+
+    Attributes
+    ----------
+    check_id : str
+        E.g. ``"hart.eq8"``.
+    paper : str
+        Short name of the paper (DESIGN.md's table).
+    claim : str
+        What the paper states (quoted or paraphrased with equation number and conditions).
+    status : {"holds", "violated", "not-applicable"}
+    measured : dict
+        The numbers behind the verdict.
+    counterexample : dict or None
+        For ``violated``: the smallest counterexample found.
+    detail : str
+        One or two sentences a reader needs to interpret the verdict.
+    seconds : float
+    """
+
+    check_id: str
+    paper: str
+    claim: str
+    status: str
+    measured: dict = field(default_factory=dict)
+    counterexample: dict | None = None
+    detail: str = ""
+    seconds: float = 0.0
+
+    def __post_init__(self):
+        if self.status not in (HOLDS, VIOLATED, NA):
+            raise ValueError(f"status={self.status!r} must be one of {HOLDS!r}, {VIOLATED!r}, {NA!r}")
+        object.__setattr__(self, "measured", _jsonable(self.measured))
+        if self.counterexample is not None:
+            object.__setattr__(self, "counterexample", _jsonable(self.counterexample))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Check:
+    """A claim and the function that tests it: ``run(rng) -> (status, measured, counterexample,
+    detail)``."""
+
+    check_id: str
+    paper: str
+    claim: str
+    run: object
+
+    def __call__(self, rng=0) -> Verdict:
+        rng = np.random.default_rng(rng)
+        t0 = time.perf_counter()
+        status, measured, counterexample, detail = self.run(rng)
+        return Verdict(
+            self.check_id, self.paper, self.claim, status, measured, counterexample, detail,
+            time.perf_counter() - t0,
+        )
+
+
+REGISTRY: dict = {}
+
+
+def register(check_id, paper, claim):
+    """Decorator: register ``run(rng)`` as the check ``check_id``."""
+
+    def wrap(fn):
+        if check_id in REGISTRY:
+            raise ValueError(f"check_id={check_id!r} is registered twice")
+        REGISTRY[check_id] = Check(check_id, paper, claim, fn)
+        fn.check = REGISTRY[check_id]
+        return fn
+
+    return wrap
+
+
+def run_checks(select=None, *, seed=0, progress=False):
+    """Run the registered checks (all, or those whose id starts with one of ``select``), each
+    with its own stream spawned from ``seed``; violations first in the returned list."""
+    import validation.claims  # noqa: F401  (registers every module's checks)
+
+    ids = sorted(REGISTRY)
+    if select:
+        prefixes = (select,) if isinstance(select, str) else tuple(select)
+        ids = [i for i in ids if i.startswith(prefixes)]
+        if not ids:
+            raise ValueError(f"select={select!r} matches no check; known ids: {sorted(REGISTRY)}")
+    streams = np.random.SeedSequence(seed).spawn(len(ids))
+    iterator = zip(ids, streams)
+    if progress:
+        try:
+            from tqdm import tqdm
+
+            iterator = tqdm(list(iterator), desc="claims", unit="check")
+        except ImportError:  # the report extra is optional
+            pass
+    verdicts = [REGISTRY[i](np.random.default_rng(s)) for i, s in iterator]
+    order = {VIOLATED: 0, HOLDS: 1, NA: 2}
+    return sorted(verdicts, key=lambda v: (order[v.status], v.check_id))

@@ -1,0 +1,162 @@
+"""One report writer for Markdown + PNG + JSON, used by ``validate``, ``crossval``, the
+reproductions and the demo.
+
+A :class:`Report` collects sections in memory and :meth:`Report.write` puts them on disk
+atomically: everything goes to a temporary folder beside the target, which is renamed into place
+only when complete — a half-written run folder never appears under the target name. Every
+report records the seeds, the configuration and the package versions of the run that wrote it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["Report", "package_versions", "verdict_table"]
+
+
+def package_versions():
+    """Versions of Python and the packages a result may depend on (absent ones omitted)."""
+    out = {"python": platform.python_version()}
+    for name in ("evsnn", "numpy", "numba", "scipy", "statsmodels", "scikit-learn", "matplotlib",
+                 "dask", "torch", "spikingjelly", "snntorch", "norse"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _fmt(value):
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.4g}"
+    return str(value)
+
+
+class Report:
+    """An in-memory report, written atomically by :meth:`write`.
+
+    Parameters
+    ----------
+    title : str
+    seed : int or None
+        The run's root seed (recorded).
+    config : dict, optional
+        The exact configuration (recorded in ``config.json``).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> r = Report("demo", seed=0, config={"T": 10})
+    >>> r.add_table(["a", "b"], [[1, 2.5]], caption="numbers")
+    >>> r.add_result("answer", 42)
+    >>> out = r.write(pathlib.Path(tempfile.mkdtemp()) / "run")
+    >>> sorted(p.name for p in out.iterdir())
+    ['config.json', 'report.md', 'results.json']
+    """
+
+    def __init__(self, title, *, seed=None, config=None):
+        self.title = title
+        self.seed = seed
+        self.config = dict(config or {})
+        self._blocks = []
+        self._figures = {}
+        self._results = {}
+        self._started = time.time()
+
+    def add_text(self, markdown: str):
+        self._blocks.append(markdown.rstrip() + "\n")
+
+    def add_heading(self, text: str, level: int = 2):
+        self._blocks.append("#" * level + " " + text + "\n")
+
+    def add_table(self, headers, rows, *, caption=None):
+        lines = []
+        if caption:
+            lines.append(f"*{caption}*\n")
+        lines.append("| " + " | ".join(str(h) for h in headers) + " |")
+        lines.append("|" + "|".join("---" for _ in headers) + "|")
+        for row in rows:
+            if len(row) != len(headers):
+                raise ValueError(f"a table row has {len(row)} cells but there are {len(headers)} headers")
+            lines.append("| " + " | ".join(_fmt(c).replace("|", "\\|") for c in row) + " |")
+        self._blocks.append("\n".join(lines) + "\n")
+
+    def add_figure(self, fig, name: str, *, caption: str = ""):
+        """A matplotlib figure, saved as ``name.png`` and linked from the Markdown."""
+        if not name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"name={name!r} must be letters, digits, '-' or '_' (it becomes a file name)")
+        if name in self._figures:
+            raise ValueError(f"a figure named {name!r} was already added")
+        self._figures[name] = fig
+        self._blocks.append(f"![{caption or name}]({name}.png)\n\n*{caption}*\n" if caption
+                            else f"![{name}]({name}.png)\n")
+
+    def add_result(self, key: str, value):
+        """A machine-readable result (goes to ``results.json``)."""
+        from validation.claims.base import _jsonable
+
+        self._results[key] = _jsonable(value)
+
+    @property
+    def results(self):
+        return dict(self._results)
+
+    def markdown(self) -> str:
+        head = [f"# {self.title}\n"]
+        meta = {"seed": self.seed, "written": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+        head.append("Run: " + ", ".join(f"{k} {v}" for k, v in meta.items()) + ".\n")
+        tail = ["## Provenance\n", "Package versions: " + ", ".join(
+            f"{k} {v}" for k, v in package_versions().items()) + ".\n"]
+        return "\n".join(head + self._blocks + tail)
+
+    def write(self, folder, *, overwrite=False) -> Path:
+        """Write report.md, results.json, config.json and the PNGs into ``folder`` atomically."""
+        folder = Path(folder)
+        if folder.exists() and not overwrite:
+            raise FileExistsError(
+                f"{str(folder)!r} exists; choose another folder or pass overwrite=True"
+            )
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.incomplete-", dir=folder.parent))
+        try:
+            (tmp / "report.md").write_text(self.markdown())
+            payload = {"title": self.title, "seed": self.seed, "results": self._results,
+                       "versions": package_versions(),
+                       "elapsed_s": round(time.time() - self._started, 3)}
+            (tmp / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True))
+            (tmp / "config.json").write_text(json.dumps(
+                {"config": self.config, "seed": self.seed}, indent=2, sort_keys=True, default=str))
+            for name, fig in self._figures.items():
+                fig.savefig(tmp / f"{name}.png", dpi=110, bbox_inches="tight")
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return folder
+
+
+def verdict_table(report, verdicts):
+    """Add the claims verdict table (violations first) and each violation's counterexample."""
+    rows = [[v.status, v.check_id, v.paper, v.claim[:120] + ("…" if len(v.claim) > 120 else "")]
+            for v in verdicts]
+    report.add_table(["verdict", "check", "paper", "claim"], rows,
+                     caption="Paper claims checked numerically (violations first)")
+    for v in verdicts:
+        if v.status == "violated":
+            report.add_text(
+                f"**{v.check_id}** — violated. {v.detail}\n\nCounterexample: "
+                f"`{json.dumps(v.counterexample, sort_keys=True)}`\n\nMeasured: "
+                f"`{json.dumps(v.measured, sort_keys=True)}`"
+            )
+    report.add_result("claims", [v.to_dict() for v in verdicts])
