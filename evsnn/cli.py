@@ -42,6 +42,24 @@ def _demo(args) -> int:
     return 0
 
 
+def _validate(args) -> int:
+    # evsnn never imports validation at module level (layering); the CLI is the top of the stack
+    from validation.claims import run_checks
+    from validation.report import Report, verdict_table
+
+    verdicts = run_checks(args.select, seed=args.seed, progress=True)
+    report = Report("evsnn validate: paper claims", seed=args.seed,
+                    config={"select": args.select, "seed": args.seed})
+    verdict_table(report, verdicts)
+    out = report.write(args.out, overwrite=args.overwrite)
+    counts = {s: sum(v.status == s for v in verdicts) for s in ("violated", "holds", "not-applicable")}
+    for v in verdicts:
+        print(f"{v.status:<15}{v.check_id}")
+    print(f"{counts['holds']} hold, {counts['violated']} violated, "
+          f"{counts['not-applicable']} not applicable; report in {out}")
+    return 0
+
+
 def _build_parser():
     p = argparse.ArgumentParser(prog="evsnn", description="Reference SNN robustness simulator")
     sub = p.add_subparsers(dest="command", required=True)
@@ -51,6 +69,12 @@ def _build_parser():
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--convention", default="DEFAULT")
     d.set_defaults(func=_demo)
+    v = sub.add_parser("validate", help="check every paper claim numerically and write a report")
+    v.add_argument("--out", default="runs/validate", help="run folder to write (default runs/validate)")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--select", default=None, help="only checks whose id starts with this prefix")
+    v.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    v.set_defaults(func=_validate)
     return p
 
 
@@ -59,7 +83,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (UsageError, ValueError, TypeError) as exc:
+    except (UsageError, ValueError, TypeError, FileExistsError) as exc:
         print(f"evsnn {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

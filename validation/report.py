@@ -123,7 +123,7 @@ class Report:
         folder = Path(folder)
         if folder.exists() and not overwrite:
             raise FileExistsError(
-                f"{str(folder)!r} exists; choose another folder or pass overwrite=True"
+                f"{str(folder)!r} exists; choose another folder or pass overwrite=True (--overwrite)"
             )
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.incomplete-", dir=folder.parent))
