@@ -66,3 +66,16 @@ def test_select_and_errors():
         run_checks("nope.")
     with pytest.raises(ValueError, match="status='maybe' must be one of"):
         Verdict("x", "p", "c", "maybe")
+
+
+def test_hart_thm1_truncated_integral_matches_quadrature():
+    from scipy.integrate import quad
+
+    a, b, c, lam, T, d = 0.8, 0.3, 1.5, 0.7, 6, 0.05
+    k = ((T - 1) * (1 - lam) ** 2 + 1) / (6 * c * T**2)
+    f = lambda x: (a * x + b) ** 2 / x**2  # noqa: E731
+    numeric = k * (quad(f, d, c)[0] + quad(f, -c, -d)[0])
+    assert hart_claims.thm1_integral(a, b, c, lam, T, d) == pytest.approx(numeric, rel=1e-10)
+    # with b = 0 the closed form is right: a²/3 · ((T−1)(1−λ)²+1)/T²
+    assert hart_claims.thm1_closed_form(a, 0.0, c, lam, T) == pytest.approx(
+        a * a / 3 * ((T - 1) * (1 - lam) ** 2 + 1) / T**2, rel=1e-14)

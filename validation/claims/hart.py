@@ -147,3 +147,58 @@ def check_precalculation(rng):
         None,
         "Three-layer soft-reset networks, Poisson input, rate decoding, triangle surrogate.",
     )
+
+
+def thm1_integral(a, b, c, lam, T, cutoff):
+    """HART Theorem 1's first form with h(x) = a x + b, integrated over cutoff ≤ |x| ≤ c.
+
+    The integrand is a² + 2ab/x + b²/x² (times the constant k); its antiderivative gives
+    ∫ = k (2a²(c − δ) + 2b²(1/δ − 1/c)) — the odd 2ab/x part cancels and b²/x² has a
+    non-integrable pole at 0 unless b = 0. ``cutoff = 0`` with b = 0 is the full integral.
+    """
+    k = ((T - 1) * (1 - lam) ** 2 + 1) / (6 * c * T**2)
+    if cutoff == 0:
+        if b != 0:
+            return float("inf")
+        return k * 2 * a * a * c
+    return k * (2 * a * a * (c - cutoff) + 2 * b * b * (1 / cutoff - 1 / c))
+
+
+def thm1_closed_form(a, b, c, lam, T):
+    """HART Theorem 1's stated closed form (a²c² − b²)/(3c²) · ((T−1)(1−λ)² + 1)/T²."""
+    return (a * a * c * c - b * b) / (3 * c * c) * ((T - 1) * (1 - lam) ** 2 + 1) / T**2
+
+
+@register(
+    "hart.thm1_closed_form",
+    PAPER,
+    "Theorem 1: if W r_prev ~ U(−c, c) (soft reset), χ = ∫_{−c}^{c} [(T−1)(1−λ)²+1] h²(x, λ) / "
+    "(6cT²x²) dx, and with h(x, λ) = a x + b, χ = (a²c² − b²)/(3c²) · ((T−1)(1−λ)²+1)/T².",
+)
+def check_thm1_closed_form(rng):
+    lam, T, c = 0.5, 8, 1.0
+    # b = 0: the two forms must agree (both a²/3 · ((T−1)(1−λ)²+1)/T²); quadrature as a check
+    from scipy.integrate import quad
+
+    k = ((T - 1) * (1 - lam) ** 2 + 1) / (6 * c * T**2)
+    numeric = k * quad(lambda x: 0.49, -c, c)[0]
+    agree = max(abs(numeric - thm1_closed_form(0.7, 0.0, c, lam, T)),
+                abs(thm1_integral(0.7, 0.0, c, lam, T, 0.0) - thm1_closed_form(0.7, 0.0, c, lam, T)))
+    # b ≠ 0: the integrand (a x + b)²/x² = a² + 2ab/x + b²/x² has a non-integrable pole at 0
+    a, b = 1.0, 0.1
+    cutoffs = [1e-2, 1e-4, 1e-6]
+    values = [thm1_integral(a, b, c, lam, T, d) for d in cutoffs]
+    closed = thm1_closed_form(a, b, c, lam, T)
+    negative = thm1_closed_form(1.0, 2.0, c, lam, T)  # b > a c: a "variance" below zero
+    diverges = values[-1] > 100 * abs(closed) and values[0] < values[1] < values[2]
+    ok = agree < 1e-9 and not diverges and negative >= 0
+    return (
+        HOLDS if ok else VIOLATED,
+        {"b=0_abs_difference": agree, "integral_with_cutoff": dict(zip(map(str, cutoffs), values)),
+         "closed_form": closed, "closed_form_at_a=1_b=2": negative},
+        None if ok else {"a": a, "b": b, "c": c, "lam": lam, "T": T,
+                         "closed_form": closed, "integral_to_cutoff_1e-6": values[-1]},
+        "For b ≠ 0 the integral diverges (b²/x² near x = 0) while the closed form stays finite, "
+        "and for b > a·c the closed form is negative although χ is an expected variance; the two "
+        "forms agree only for b = 0.",
+    )
