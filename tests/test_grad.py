@@ -268,3 +268,25 @@ def test_backward_errors():
         ttfs_loss(np.zeros((1, 2)), np.array([0]), "hinge")
     with pytest.raises(ValueError, match="desired counts must be >= 0"):
         spike_count_loss(np.zeros((1, 2)), np.array([0]), desired_true=-1, desired_false=0)
+
+
+def test_gamma_search():
+    from evsnn.grad.gamma_search import search_gamma
+
+    r = search_gamma(lambda g: -abs(g - 1.5), selection_index=[0, 1], evaluation_index=[2, 3])
+    assert r.gamma == 1.5 and len(r.evaluated) == 7
+    seen = []
+    r = search_gamma(lambda g: seen.append(g) or -(g - 0.7) ** 2, selection_index=[0],
+                     evaluation_index=[1], method="golden", iterations=30)
+    assert abs(r.gamma - 0.7) < 1e-5 and len(seen) == 32
+    with pytest.raises(ValueError, match="share 1 samples"):
+        search_gamma(lambda g: 0.0, selection_index=[0, 1], evaluation_index=[1, 2])
+    with pytest.raises(ValueError, match="selection_index is empty"):
+        search_gamma(lambda g: 0.0, selection_index=[], evaluation_index=[1])
+    with pytest.raises(ValueError, match="must be non-empty and positive"):
+        search_gamma(lambda g: 0.0, selection_index=[0], evaluation_index=[1], grid=(0.0,))
+    with pytest.raises(ValueError, match="must satisfy 0 < low < high"):
+        search_gamma(lambda g: 0.0, selection_index=[0], evaluation_index=[1], method="golden",
+                     bounds=(2.0, 1.0))
+    with pytest.raises(ValueError, match="method='bisect' must be 'grid' or 'golden'"):
+        search_gamma(lambda g: 0.0, selection_index=[0], evaluation_index=[1], method="bisect")
