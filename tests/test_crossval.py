@@ -1,0 +1,171 @@
+"""The cross-validation harness must find real differences: deliberate faults in a wrapped
+backend are reported as real mismatches, while a faithful float32 backend shows ties only."""
+
+import numpy as np
+import pytest
+
+from evsnn.clock import Dense, Network, simulate
+from evsnn.conventions import get_convention
+from evsnn.grad import Sigmoid, backward
+from evsnn.params import LIF, TraceLIF
+from validation.crossval import BackendRun, FunctionBackend, compare
+
+CONV = get_convention("HART_CODE")
+
+
+def _network(rng, dyadic=False):
+    def w(shape):
+        if dyadic:  # weights on a 1/4 grid and θ = 1: membranes hit θ exactly, often
+            return rng.integers(-2, 5, shape) / 4.0
+        return rng.normal(0, 1, shape) * 0.6
+
+    return Network([
+        Dense(w((40, 60)), LIF(lam=1.0 if dyadic else 0.9, theta=1.0, reset="hard")),
+        Dense(w((10, 40)), LIF(lam=1.0 if dyadic else 0.8, theta=1.0, reset="soft")),
+    ])
+
+
+def _inputs(rng, T=12, B=8, n=60):
+    return (rng.random((T, B, n)) < 0.3).astype(float)
+
+
+def _evsnn_backend(name, *, dtype=np.float64, conv=CONV, net_fn=None, post=None):
+    def run(network, inputs, convention):
+        net = net_fn(network) if net_fn else network
+        res = simulate(net, inputs.astype(dtype), convention=conv, record=True, dtype=dtype)
+        spikes = [r.spikes for r in res.layers]
+        ms = [r.m for r in res.layers]
+        if post:
+            spikes = post(spikes)
+        return BackendRun(spikes, ms)
+
+    return FunctionBackend(name, run, dtype=dtype)
+
+
+def _shift(spikes):
+    out = []
+    for s in spikes:
+        z = np.zeros_like(s)
+        z[1:] = s[:-1]
+        out.append(z)
+    return out
+
+
+def _swap_reset(network):
+    flip = {"hard": "soft", "soft": "hard"}
+    return Network(tuple(l.replace(neuron=LIF(lam=l.neuron.lam, theta=l.neuron.theta,
+                                              reset=flip[l.neuron.reset])) for l in network.layers))
+
+
+def _float32_leak(network):
+    return Network(tuple(l.replace(neuron=LIF(lam=float(np.float32(l.neuron.lam)), theta=l.neuron.theta,
+                                              reset=l.neuron.reset)) for l in network.layers))
+
+
+def test_identical_backend_has_no_difference():
+    rng = np.random.default_rng(0)
+    net, x = _network(rng), _inputs(rng)
+    rep = compare(net, x, _evsnn_backend("self"), convention=CONV)
+    assert rep.faithful and rep.ties == 0
+    assert all(lc.max_membrane_error == 0 for lc in rep.layers)
+
+
+def test_faithful_float32_backend_shows_ties_only():
+    rng = np.random.default_rng(1)
+    total_ties = 0
+    for _ in range(5):
+        net, x = _network(rng), _inputs(rng, T=20, B=16)
+        rep = compare(net, x, _evsnn_backend("f32", dtype=np.float32), convention=CONV)
+        assert rep.faithful, rep.layers
+        # float32 rounds each of ~60 additions per step and the leak at ≤ 6e-8 of |m| ≤ ~10,
+        # over 20 steps: a worst case of ~5e-5
+        assert max(lc.max_membrane_error for lc in rep.layers) < 1e-4
+        total_ties += rep.ties
+
+
+def test_rounding_decided_spike_is_a_tie():
+    # IF neuron, weight 0.1, one input spike per step, θ = 1: after 10 steps float64 holds
+    # 0.9999999999999999 (no spike) while float32 holds 1.0000001 (spike): rounding decides.
+    net = Network([Dense(np.array([[0.1]]), LIF(lam=1.0, theta=1.0, reset="hard"))])
+    x = np.ones((10, 1, 1))
+    assert simulate(net, x).output.sum() == 0
+    assert simulate(net, x, dtype=np.float32).output.sum() == 1
+    rep = compare(net, x, _evsnn_backend("f32", dtype=np.float32), convention=CONV)
+    assert rep.ties == 1 and rep.real_mismatches == 0 and rep.faithful
+    # the same flip in a backend that claims float64 is a real mismatch
+    rep64 = compare(net, x, _evsnn_backend("claims64", dtype=np.float64,
+                                           net_fn=lambda n: n, post=lambda s: [np.ones_like(s[0]) * (np.arange(10) == 9)[:, None, None]]),
+                    convention=CONV)
+    assert rep64.real_mismatches == 1
+
+
+@pytest.mark.parametrize("fault", ["time_shift", "swapped_reset", "float32_leak"])
+def test_seeded_faults_are_real_mismatches(fault):
+    rng = np.random.default_rng(2)
+    net, x = _network(rng), _inputs(rng)
+    backend = {
+        "time_shift": _evsnn_backend("shift", post=_shift),
+        "swapped_reset": _evsnn_backend("reset", net_fn=_swap_reset),
+        "float32_leak": _evsnn_backend("leak32", net_fn=_float32_leak),
+    }[fault]
+    rep = compare(net, x, backend, convention=CONV)
+    assert not rep.faithful
+    if fault == "float32_leak":
+        # λ = float32(0.9) perturbs membranes by ~1e-8 relative: few spikes flip, but the membrane
+        # error is far above the float64 tolerance — a real difference in the dynamics
+        assert rep.membrane_mismatches > 0
+        assert rep.layers[0].max_membrane_error > 1e3 * rep.layers[0].membrane_tolerance
+    else:
+        assert rep.real_mismatches > 0
+        assert rep.layers[0].first_real is not None or rep.layers[1].first_real is not None
+
+
+def test_spike_test_fault_is_real_not_tie():
+    rng = np.random.default_rng(3)
+    net, x = _network(rng, dyadic=True), _inputs(rng)
+    strict = _evsnn_backend("strict", conv=CONV.with_(spike_test=">"))
+    rep = compare(net, x, strict, convention=CONV)
+    assert rep.real_mismatches > 0 and rep.ties == 0
+    lc = next(lc for lc in rep.layers if lc.first_real)
+    assert lc.first_real["reference_membrane"] == lc.first_real["theta"] == lc.first_real["backend_membrane"]
+
+
+def test_trace_layers_are_isolated_and_gradients_compared():
+    rng = np.random.default_rng(4)
+    net = Network([Dense(rng.normal(0, 1, (8, 10)), TraceLIF(tau_mem_ms=4, tau_syn_ms=2, theta=0.5)),
+                   Dense(rng.normal(0, 1, (3, 8)), TraceLIF(tau_mem_ms=4, tau_syn_ms=2, theta=0.5,
+                                                            output="spike"))])
+    x = _inputs(rng, n=10)
+
+    def grads(network, inputs, g_out, surrogate, convention):
+        res = simulate(network, inputs, convention=convention, record=True)
+        g = backward(network, inputs, res, g_out, method="bptt", surrogate=surrogate)
+        return g.input, g.weights
+
+    def run(network, inputs, convention):
+        res = simulate(network, inputs, convention=convention, record=True)
+        return BackendRun([r.spikes for r in res.layers], [r.m for r in res.layers])
+
+    rep = compare(net, x, FunctionBackend("self", run, grad_fn=grads), convention=CONV,
+                  surrogate=Sigmoid(5.0), rng=0)
+    assert rep.faithful and rep.ties == 0
+    assert rep.gradient["input_cosine"] == pytest.approx(1.0) and rep.gradient["input_max_rel_error"] == 0
+
+
+def test_compare_errors():
+    rng = np.random.default_rng(0)
+    net, x = _network(rng), _inputs(rng)
+    with pytest.raises(TypeError, match="network must be an evsnn Network"):
+        compare("net", x, _evsnn_backend("s"))
+    with pytest.raises(TypeError, match="backend must have a 'run' attribute"):
+        compare(net, x, type("NoRun", (), {"name": "x", "dtype": np.float64})())
+    with pytest.raises(ValueError, match="backend.dtype=float16 is not supported"):
+        compare(net, x, FunctionBackend("h", None, dtype=np.float16))
+    one = FunctionBackend("one", lambda n, i, c: BackendRun([np.zeros((12, 8, 40))]))
+    with pytest.raises(ValueError, match="returned 1 layers of spikes; the network has 2"):
+        compare(net, x, one)
+    bad = FunctionBackend("bad", lambda n, i, c: BackendRun([np.zeros((2, 2, 2))] * 2))
+    with pytest.raises(ValueError, match=r"backend layer 0 spikes have shape \(2, 2, 2\)"):
+        compare(net, x, bad)
+    rep = compare(net, x, _evsnn_backend("s"), surrogate=Sigmoid(5.0))
+    assert rep.gradient == {"skipped": "backend 's' offers no gradients"}
