@@ -12,6 +12,9 @@ twin; ``tests/test_encoders.py`` pins their spike counts and times for every pre
 from __future__ import annotations
 
 import numbers
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -119,8 +122,79 @@ def poisson(x, T, *, rng, convention=DEFAULT, dtype=None):
         return np.ascontiguousarray(
             np.broadcast_to(_poisson_compare(u, x, convention).astype(dtype), (T,) + x.shape)
         )
-    u = rng.random((T,) + x.shape)
-    return _poisson_compare(u, x, convention).astype(dtype)
+    return _poisson_fresh(rng, x, T, convention, dtype)
+
+
+# Fresh Poisson coding draws T·B·N uniforms; for a batch that is most of the encoding time. The
+# draws are split into contiguous pieces, each produced by a copy of the bit generator jumped
+# ahead (``advance``) to where that piece starts, so the spikes and the generator's final state
+# are exactly those of ``rng.random((T,) + x.shape)`` -- for any number of threads.
+_PAR_MIN = 1 << 18  # below this many draws, threads cost more than they save
+_BLOCK = 1 << 17  # uniforms per block: drawn, compared and discarded while in cache
+_JUMPABLE = (np.random.PCG64, np.random.PCG64DXSM)  # one 64-bit output per double, O(log n) jump
+_POOL = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool():
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 8)))
+        return _POOL
+
+
+def _poisson_piece(bit_gen, state, start, stop, x_flat, out_flat, less_equal):
+    """Spikes ``out_flat[start:stop]`` from draws ``start..stop-1`` of the stream at ``state``."""
+    jumped = type(bit_gen)()
+    jumped.state = state
+    jumped.advance(start)
+    gen = np.random.Generator(jumped)
+    buf = np.empty(min(_BLOCK, stop - start))
+    compare = np.less_equal if less_equal else np.less
+    n_pix = x_flat.shape[0]
+    p = start
+    while p < stop:
+        q = min(stop, p + _BLOCK, (p // n_pix + 1) * n_pix)  # stay within one time step
+        u = buf[: q - p]
+        gen.random(out=u)
+        k = p % n_pix
+        # float64 draws against the pixels under NumPy's promotion, as ``u < x`` does
+        compare(u, x_flat[k : k + (q - p)], out=out_flat[p:q], casting="unsafe")
+        p = q
+
+
+def _poisson_fresh(rng, x, T, convention, dtype):
+    shape = (T,) + x.shape
+    n = T * x.size
+    bit_gen = rng.bit_generator
+    workers = max(1, min(os.cpu_count() or 1, 8))
+    if n < _PAR_MIN or workers == 1 or type(bit_gen) not in _JUMPABLE:
+        u = rng.random(shape)
+        return _poisson_compare(u, x, convention).astype(dtype)
+    out = np.empty(shape, dtype=dtype)
+    x_flat = np.ascontiguousarray(x).reshape(-1)
+    state = bit_gen.state
+    less_equal = convention.poisson_rule != "u<x"
+    cuts = [n * i // workers for i in range(workers + 1)]
+    futures = [
+        _pool().submit(
+            _poisson_piece, bit_gen, state, cuts[i], cuts[i + 1], x_flat, out.reshape(-1),
+            less_equal,
+        )
+        for i in range(workers)
+    ]
+    for f in futures:
+        f.result()
+    # leave rng exactly where rng.random(shape) would: n outputs further, buffered 32-bit
+    # value (if any) untouched
+    after = type(bit_gen)()
+    after.state = state
+    after.advance(n)
+    final = dict(state)
+    final["state"] = after.state["state"]
+    bit_gen.state = final
+    return out
 
 
 class CachedPoissonEncoder:

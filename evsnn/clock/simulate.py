@@ -31,6 +31,11 @@ def _dense_layer_kernel(
     ``inp`` [T, B, n_in]; ``weight_t`` [n_in, n_out]; ``leak``, ``gain`` [T]; writes ``out``
     [T, B, n_out] and, when ``record``, the per-step current, membrane before (``m``) and after
     (``v``) reset, spikes and trace.
+
+    The current of a step is ``bias`` plus the events' rows added one after the other in
+    ascending input order, ``cur = cur + x_j * row_j`` (``x_j = 1``: ``cur + row_j``, the same
+    number). Four events are added in one pass over ``cur``, ``(((cur + r0) + r1) + r2) + r3``:
+    the same operations in the same order, with a quarter of the loads and stores of ``cur``.
     """
     T, B, n_in = inp.shape
     n_out = weight_t.shape[1]
@@ -41,6 +46,7 @@ def _dense_layer_kernel(
         cur = np.empty(n_out, dtype=out.dtype)
         v = np.empty(n_out, dtype=out.dtype)
         a = np.zeros(n_out, dtype=out.dtype)
+        events = np.empty(n_in + 1, dtype=np.int64)
         for i in range(n_out):
             v[i] = v_init
         prev_src = -2  # -2: nothing computed yet; -1: the zero input of a delayed first step
@@ -61,15 +67,45 @@ def _dense_layer_kernel(
                 if not same:
                     for i in range(n_out):
                         cur[i] = bias[i]
+                    # indices of the nonzero inputs, ascending (branch-free compaction)
+                    n_ev = 0
                     for j in range(n_in):
-                        x = inp[src, b, j]
-                        if x != 0:
-                            if x == 1:
-                                for i in range(n_out):
-                                    cur[i] += weight_t[j, i]
-                            else:
-                                for i in range(n_out):
-                                    cur[i] += x * weight_t[j, i]
+                        events[n_ev] = j
+                        n_ev += inp[src, b, j] != 0
+                    e = 0
+                    while e + 4 <= n_ev:
+                        j0 = events[e]
+                        j1 = events[e + 1]
+                        j2 = events[e + 2]
+                        j3 = events[e + 3]
+                        r0 = weight_t[j0]
+                        r1 = weight_t[j1]
+                        r2 = weight_t[j2]
+                        r3 = weight_t[j3]
+                        x0 = inp[src, b, j0]
+                        x1 = inp[src, b, j1]
+                        x2 = inp[src, b, j2]
+                        x3 = inp[src, b, j3]
+                        if x0 == 1 and x1 == 1 and x2 == 1 and x3 == 1:
+                            for i in range(n_out):
+                                cur[i] = (((cur[i] + r0[i]) + r1[i]) + r2[i]) + r3[i]
+                        else:
+                            for i in range(n_out):
+                                cur[i] = (
+                                    ((cur[i] + x0 * r0[i]) + x1 * r1[i]) + x2 * r2[i]
+                                ) + x3 * r3[i]
+                        e += 4
+                    while e < n_ev:
+                        j0 = events[e]
+                        r0 = weight_t[j0]
+                        x0 = inp[src, b, j0]
+                        if x0 == 1:
+                            for i in range(n_out):
+                                cur[i] += r0[i]
+                        else:
+                            for i in range(n_out):
+                                cur[i] += x0 * r0[i]
+                        e += 1
                 prev_src = src
             lk = leak[t]
             gn = gain[t]
