@@ -39,6 +39,7 @@ def _dense_layer_kernel(
     """
     T, B, n_in = inp.shape
     n_out = weight_t.shape[1]
+    plain = spiking and not record and trace_coef == 0 and not emit_trace
     for b in prange(B):
         # spike values in the output dtype: a float64 literal would promote float32 arithmetic
         one = np.ones(1, dtype=out.dtype)[0]
@@ -109,6 +110,22 @@ def _dense_layer_kernel(
                 prev_src = src
             lk = leak[t]
             gn = gain[t]
+            if plain:
+                # the common case, written without the per-neuron flag tests so that it
+                # vectorises; the same arithmetic as the general loop below
+                if spike_ge:
+                    for i in range(n_out):
+                        m = lk * v[i] + gn * cur[i]
+                        fire = m >= theta
+                        out[t, b, i] = one if fire else zero
+                        v[i] = (v_rest if hard_reset else m - theta) if fire else m
+                else:
+                    for i in range(n_out):
+                        m = lk * v[i] + gn * cur[i]
+                        fire = m > theta
+                        out[t, b, i] = one if fire else zero
+                        v[i] = (v_rest if hard_reset else m - theta) if fire else m
+                continue
             for i in range(n_out):
                 m = lk * v[i] + gn * cur[i]
                 if spiking:
