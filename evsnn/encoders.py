@@ -297,15 +297,14 @@ def ttfs(x, T, *, convention=DEFAULT, dtype=None):
     """
     x, T, dtype = _encoder_iv(x, T, dtype)
     conv = get_convention(convention)
-    if conv.ttfs_rule == "paper":
-        first = ratesyn_end(x, T, convention=conv.with_(ratesyn_rule="paper"), dtype=dtype)
-        # keep only the first spike: a step spikes iff it spikes and no earlier step did
-        earlier = np.cumsum(first, axis=0) - first
-        return np.ascontiguousarray(first * (earlier == 0), dtype=dtype)
     xa = _arith(x, conv)
     one = xa.dtype.type(1)
-    t_spike = np.floor((one - xa) * xa.dtype.type(T))
     t0 = _steps(T, xa, x.ndim)
+    if conv.ttfs_rule == "paper":
+        # first t in 1..T with t - (1-x)T >= 0 is max(1, ceil((1-x)T)); as a 0-based index:
+        t_first = np.maximum(np.ceil((one - xa) * xa.dtype.type(T)), one) - one
+        return np.ascontiguousarray(t0 == t_first, dtype=dtype)
+    t_spike = np.floor((one - xa) * xa.dtype.type(T))
     return np.ascontiguousarray(t0 == t_spike, dtype=dtype)
 
 

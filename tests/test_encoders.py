@@ -202,3 +202,24 @@ def test_encoder_errors():
         enc.fused([[0.5]], 2, "current")
     with pytest.raises(ValueError, match="fused encoders cannot be nested"):
         enc.fused([[0.5]], 2, ("fused:current",))
+
+
+@pytest.mark.parametrize("rule_preset", ["DING2025_PAPER", "DING2025_CODE"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_parallel_poisson_draws_equal_the_serial_stream(rule_preset, dtype):
+    # large enough for the threaded path (>= 2^18 draws): spikes and the generator's state after
+    # the call must be exactly those of one serial rng.random((T,) + shape)
+    conv = get_convention(rule_preset)
+    x = np.random.default_rng(0).random((300, 100)).astype(dtype)
+    T = 10
+    for bitgen in (np.random.PCG64, np.random.PCG64DXSM):
+        rng_par = np.random.Generator(bitgen(11))
+        rng_ser = np.random.Generator(bitgen(11))
+        rng_par.random(3)  # start mid-stream
+        rng_ser.random(3)
+        got = enc.poisson(x, T, rng=rng_par, convention=conv)
+        u = rng_ser.random((T,) + x.shape)
+        want = ((u < x) if conv.poisson_rule == "u<x" else (u <= x)).astype(dtype)
+        np.testing.assert_array_equal(got, want)
+        assert rng_par.bit_generator.state == rng_ser.bit_generator.state
+        assert rng_par.random() == rng_ser.random()
