@@ -1,0 +1,777 @@
+"""L2 gain of the membrane-potential perturbation dynamics (Stable §3.3, Theorem 3.1).
+
+The perturbation dynamics of one layer (Stable Eq. 11, computed by :func:`evsnn.metrics.mppd`)::
+
+    ε[t] = leak[t] ε[t-1] + gain[t] W Δs[t],   t = 1..T,   ε[0] = 0
+
+are a linear, causal map ``A: Δs[1..T] ↦ ε[1..T]`` from ``R^{T·N_in}`` to ``R^{T·N_out}``
+(``leak = λ``, ``gain = 1`` for λ-LIF; DLIF puts ``a[t]`` on one of them, see
+:func:`evsnn.metrics.step_factors`).
+
+**Which norm.** Stable Definition 2.1 and the appendix (Eq. 20-21) measure a discrete signal by
+``‖x_[:T]‖_{L2} = sqrt(Σ_{t=1..T} ‖x[t]‖₂²)`` -- the sum over *all* steps of squared Euclidean
+norms, on the input and on the output side alike (the appendix writes the sum from t = 0; with
+``ε[0] = 0`` and no input at t = 0 that is the same number). Theorem 3.1 claims
+``‖ε_[:T]‖ ≤ γ ‖Δs_[:T]‖ + β`` with ``β = 0`` for every input, so the smallest valid γ for a
+horizon T is exactly the operator norm ``‖A‖₂`` (the ratio is scale invariant, so no β helps
+for real-valued inputs). Definition 2.1 asks the inequality for every truncation τ ≤ T too; the
+truncation to τ steps of a causal operator is a compression of it, so ``‖A_τ‖ ≤ ‖A_T‖`` and
+checking the horizon T covers every τ ≤ T.
+
+**What is computed here.**
+
+* :func:`l2_gain` -- ``‖A‖₂`` without forming the ``(T·N_out) × (T·N_in)`` matrix: Lanczos
+  (``scipy.sparse.linalg.svds`` on a ``LinearOperator``) or power iteration on ``AᵀA``, with
+  ``A`` applied by the MPPD recursion and ``Aᵀ`` by the backward (adjoint) recursion below.
+* :func:`hinf_norm` -- the H∞ norm of the LTI system ``x[t] = λ x[t-1] + W u[t], y = x`` by a
+  frequency sweep of its transfer matrix; the limit of ``‖A_T‖`` as T grows.
+* :func:`stated_gain`, :func:`check_stated_bound` -- Theorem 3.1's ``γ = sqrt(1/(1-λ)) ‖W‖₂``
+  and whether it bounds the ratio, for real and for spike-valued perturbations.
+* :func:`network_gains`, :func:`empirical_gains` -- measured ratios of a simulated network
+  (with resets) under input perturbations.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.sparse.linalg import LinearOperator, svds
+
+from evsnn._numba import njit
+from evsnn.metrics import mppd_response, step_factors
+
+__all__ = [
+    "perturbation_operator",
+    "mppd_adjoint",
+    "L2Gain",
+    "l2_gain",
+    "HInfNorm",
+    "hinf_norm",
+    "stated_gain",
+    "BoundVerdict",
+    "check_stated_bound",
+    "LayerGain",
+    "NetworkGains",
+    "network_gains",
+    "empirical_gains",
+]
+
+_METHODS = ("lanczos", "power")
+_DOMAINS = ("real", "spike")
+_SEARCHES = ("auto", "exhaustive", "local")
+_PERTURBATIONS = ("random", "gaussian", "adversarial")
+THEOREM_3_1 = (
+    "Stable Theorem 3.1: for eps[t] = lam eps[t-1] + W ds[t], eps[0] = 0, over T steps, "
+    "||eps_[:T]||_L2 <= sqrt(1/(1-lam)) ||W||_2 ||ds_[:T]||_L2 (beta = 0), "
+    "with ||x_[:T]||_L2 = sqrt(sum_{t=1..T} ||x[t]||_2^2) (Eq. 20-21)"
+)
+
+
+# --------------------------------------------------------------------------- validation helpers
+def _weight_iv(weight):
+    if weight is None or isinstance(weight, (str, bytes)):
+        raise TypeError(f"weight must be a 2-D array of real numbers, got {type(weight).__name__}")
+    try:
+        W = np.asarray(weight)
+    except ValueError as exc:
+        raise TypeError(f"weight must be a rectangular array of real numbers: {exc}") from exc
+    if W.dtype.kind not in "biuf":
+        raise TypeError(f"weight must hold real numbers, got dtype {W.dtype}")
+    if W.ndim != 2 or 0 in W.shape:
+        raise ValueError(f"weight must be a non-empty 2-D array [N_out, N_in], got shape {W.shape}")
+    if not np.all(np.isfinite(W)):
+        raise ValueError("weight holds NaN or infinite values; pass finite numbers")
+    return np.ascontiguousarray(W, dtype=np.float64)
+
+
+def _real_iv(name, value, lo, hi):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not (math.isfinite(value) and lo <= value <= hi):
+        raise ValueError(f"{name}={value!r} must lie in [{lo}, {hi}]")
+    return value
+
+
+def _int_iv(name, value, lo):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if value < lo:
+        raise ValueError(f"{name}={value!r} must be >= {lo}")
+    return int(value)
+
+
+def _choice_iv(name, value, allowed):
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of {list(allowed)}; got {value!r}")
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r} is not valid; use one of {list(allowed)}")
+    return value
+
+
+def _rng_iv(rng):
+    try:
+        return np.random.default_rng(rng)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"rng={rng!r} is not a seed or Generator; pass an int, a SeedSequence or a "
+            "numpy.random.Generator"
+        ) from exc
+
+
+# --------------------------------------------------------------------------- the operator
+@njit
+def _mppd_adjoint_kernel(y, weight, leak, gain, out):
+    """Adjoint of the MPPD map: ``out[t] = gain[t] Wᵀ p[t]`` with the backward recursion
+    ``p[t] = y[t] + leak[t+1] p[t+1]`` (``p[T-1] = y[T-1]``). ``y`` [T, B, n_out], ``weight``
+    [n_out, n_in], writes ``out`` [T, B, n_in]."""
+    T, B, n_out = y.shape
+    n_in = weight.shape[1]
+    p = np.empty(n_out, dtype=out.dtype)
+    acc = np.empty(n_in, dtype=out.dtype)
+    for b in range(B):
+        for t in range(T - 1, -1, -1):
+            if t == T - 1:
+                for i in range(n_out):
+                    p[i] = y[t, b, i]
+            else:
+                lk = leak[t + 1]
+                for i in range(n_out):
+                    p[i] = y[t, b, i] + lk * p[i]
+            for j in range(n_in):
+                acc[j] = 0.0
+            for i in range(n_out):
+                pi = p[i]
+                row = weight[i]
+                for j in range(n_in):
+                    acc[j] += pi * row[j]
+            gn = gain[t]
+            for j in range(n_in):
+                out[t, b, j] = gn * acc[j]
+
+
+def mppd_adjoint(y, weight, lam, *, dlif_factors=None, dlif_factor="leak"):
+    """Apply the adjoint ``Aᵀ`` of the MPPD map to ``y`` ``[T, B, N_out]`` (float64).
+
+    ``⟨A Δs, y⟩ = ⟨Δs, Aᵀ y⟩`` with the sum over every step, sample and neuron; ``Aᵀ`` runs the
+    recursion of :func:`evsnn.metrics.mppd` backward in time:
+    ``p[t] = y[t] + leak[t+1] p[t+1]``, ``(Aᵀy)[t] = gain[t] Wᵀ p[t]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mppd_adjoint(np.ones((3, 1, 1)), [[1.0]], 0.5)[:, 0, 0]     # 1 + λ + λ², 1 + λ, 1
+    array([1.75, 1.5 , 1.  ])
+    """
+    W = _weight_iv(weight)
+    y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"y must hold real numbers, got dtype {y.dtype}")
+    if y.ndim != 3 or y.shape[2] != W.shape[0] or y.shape[0] == 0:
+        raise ValueError(
+            f"y must be [T, B, N_out] with T >= 1 and N_out = {W.shape[0]}, got shape {y.shape}"
+        )
+    f = step_factors(lam, y.shape[0], dlif_factors=dlif_factors, dlif_factor=dlif_factor)
+    out = np.empty((y.shape[0], y.shape[1], W.shape[1]))
+    _mppd_adjoint_kernel(np.ascontiguousarray(y, dtype=np.float64), W, f.leak, f.gain, out)
+    return out
+
+
+class _MPPDOperator(LinearOperator):
+    """``A`` of the module docstring on time-major flattened vectors (index ``t·N + j``)."""
+
+    def __init__(self, lam, T, W, dlif_factors, dlif_factor):
+        self.lam, self.n_steps, self.W = lam, T, W
+        self.dlif_factors, self.dlif_factor = dlif_factors, dlif_factor
+        f = step_factors(lam, T, dlif_factors=dlif_factors, dlif_factor=dlif_factor)
+        self.leak, self.gain = f.leak, f.gain
+        self.n_apply = 0
+        n_out, n_in = W.shape
+        super().__init__(dtype=np.float64, shape=(T * n_out, T * n_in))
+
+    def _forward(self, X):  # X [T*n_in, K] -> [T*n_out, K]
+        T, (n_out, n_in) = self.n_steps, self.W.shape
+        K = X.shape[1]
+        self.n_apply += K
+        ds = np.ascontiguousarray(X.reshape(T, n_in, K).transpose(0, 2, 1))
+        eps = mppd_response(
+            ds, self.W, self.lam, dlif_factors=self.dlif_factors, dlif_factor=self.dlif_factor,
+            dtype=np.float64,
+        )
+        return eps.transpose(0, 2, 1).reshape(T * n_out, K)
+
+    def _backward(self, Y):
+        T, (n_out, n_in) = self.n_steps, self.W.shape
+        K = Y.shape[1]
+        self.n_apply += K
+        y = np.ascontiguousarray(Y.reshape(T, n_out, K).transpose(0, 2, 1))
+        out = np.empty((T, K, n_in))
+        _mppd_adjoint_kernel(y, self.W, self.leak, self.gain, out)
+        return out.transpose(0, 2, 1).reshape(T * n_in, K)
+
+    def _matvec(self, x):
+        return self._forward(np.asarray(x, dtype=np.float64).reshape(-1, 1)).ravel()
+
+    def _rmatvec(self, y):
+        return self._backward(np.asarray(y, dtype=np.float64).reshape(-1, 1)).ravel()
+
+    def _matmat(self, X):
+        return self._forward(np.asarray(X, dtype=np.float64))
+
+    def _rmatmat(self, Y):
+        return self._backward(np.asarray(Y, dtype=np.float64))
+
+
+def _operator_iv(lam, T, weight, dlif_factors, dlif_factor):
+    W = _weight_iv(weight)
+    # step_factors validates lam, T, dlif_factors and dlif_factor with the metrics' messages
+    step_factors(lam, T, dlif_factors=dlif_factors, dlif_factor=dlif_factor)
+    return float(lam), int(T), W
+
+
+def perturbation_operator(lam, T, weight, *, dlif_factors=None, dlif_factor="leak"):
+    """The MPPD map ``Δs[1..T] ↦ ε[1..T]`` of one layer as a ``scipy`` ``LinearOperator``.
+
+    Parameters
+    ----------
+    lam : float
+        Leak factor λ in [0, 1].
+    T : int
+        Horizon (>= 1).
+    weight : array, shape (N_out, N_in)
+        The layer's weight.
+    dlif_factors : array, shape (T,), optional
+        DLIF factors; see :func:`evsnn.metrics.step_factors`.
+    dlif_factor : {"leak", "input"}, default "leak"
+        DLIF placement.
+
+    Returns
+    -------
+    scipy.sparse.linalg.LinearOperator
+        Shape ``(T·N_out, T·N_in)``, float64, acting on time-major flattened sequences
+        (``x.reshape(T, N_in)``). ``matvec`` runs :func:`evsnn.metrics.mppd_response`;
+        ``rmatvec`` the backward adjoint recursion. No matrix is formed.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Invalid ``lam``, ``T``, ``weight`` or DLIF arguments.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> A = perturbation_operator(0.5, 3, [[1.0]])
+    >>> A.matvec(np.array([1.0, 0.0, 0.0]))          # impulse response λ^t
+    array([1.  , 0.5 , 0.25])
+    """
+    lam, T, W = _operator_iv(lam, T, weight, dlif_factors, dlif_factor)
+    return _MPPDOperator(lam, T, W, dlif_factors, dlif_factor)
+
+
+# --------------------------------------------------------------------------- exact L2 gain
+@dataclass(frozen=True)
+class L2Gain:
+    """The finite-horizon L2 gain ``‖A‖₂`` of a layer's perturbation dynamics.
+
+    Attributes
+    ----------
+    gain : float
+        Largest singular value of the MPPD map over T steps.
+    maximiser : ndarray, shape (T, N_in)
+        A unit-norm input ``Δs`` attaining it (``‖A Δs‖ = gain``).
+    response : ndarray, shape (T, N_out)
+        ``ε = A Δs`` for the maximiser.
+    method : str
+        "lanczos" or "power" (the method actually used).
+    n_apply : int
+        Applications of ``A`` or ``Aᵀ`` (to one vector).
+    converged : bool
+        Whether the iteration met its tolerance.
+    """
+
+    gain: float
+    maximiser: np.ndarray
+    response: np.ndarray
+    method: str
+    n_apply: int
+    converged: bool
+
+
+def _sign_convention(x):
+    """``x`` or ``-x`` (the ratio is the same), whichever has its largest-magnitude entry
+    (the first, on ties) positive, so that reported maximisers are reproducible."""
+    return -x if x[int(np.argmax(np.abs(x)))] < 0 else x
+
+
+def _power_iteration(A, x0, tol, max_iter):
+    x = x0 / np.linalg.norm(x0)
+    sigma = 0.0
+    for it in range(1, max_iter + 1):
+        y = A.matvec(x)
+        new = float(np.linalg.norm(y))
+        z = A.rmatvec(y)
+        nz = float(np.linalg.norm(z))
+        if nz == 0.0:  # A x = 0: x is in the null space, and so (power iteration) is A = 0
+            return x, new, True
+        done = abs(new - sigma) <= tol * new
+        sigma = new
+        x = z / nz
+        if done:
+            return x, sigma, True
+    return x, sigma, False
+
+
+def l2_gain(
+    lam, T, weight, *, rng, dlif_factors=None, dlif_factor="leak", method="lanczos", tol=1e-12,
+    max_iter=10_000,
+):
+    """Exact finite-horizon L2 gain of one layer's perturbation dynamics.
+
+    Parameters
+    ----------
+    lam : float
+        Leak factor λ in [0, 1].
+    T : int
+        Horizon (>= 1).
+    weight : array, shape (N_out, N_in)
+        The layer's weight.
+    rng : seed or numpy.random.Generator
+        Draws the start vector.
+    dlif_factors : array, shape (T,), optional
+        DLIF factors ``a[t]``: ``ε[t] = λ a[t] ε[t-1] + W Δs[t]`` (leak) or
+        ``ε[t] = λ ε[t-1] + a[t] W Δs[t]`` (input).
+    dlif_factor : {"leak", "input"}, default "leak"
+        DLIF placement.
+    method : {"lanczos", "power"}, default "lanczos"
+        ``svds`` (ARPACK) on the operator, or power iteration on ``AᵀA``. Lanczos needs
+        ``min(T·N_out, T·N_in) >= 2``; smaller problems use power iteration.
+    tol : float, default 1e-12
+        Relative tolerance (ARPACK's ``tol``; for power iteration the relative change of the
+        estimate between iterations).
+    max_iter : int, default 10000
+        Iteration cap.
+
+    Returns
+    -------
+    L2Gain
+
+    Raises
+    ------
+    TypeError
+        Wrong kind of ``lam``, ``T``, ``weight``, ``method``, ``tol``, ``max_iter`` or ``rng``.
+    ValueError
+        ``lam`` outside [0, 1], ``T < 1``, unknown ``method``, ``tol`` outside (0, 1),
+        ``max_iter < 1``, bad ``weight`` or DLIF arguments.
+
+    Notes
+    -----
+    The norm is Stable Eq. 20-21's (see the module docstring). The power-iteration estimate is
+    ``‖A x‖`` for a unit ``x``, so it never exceeds the true gain. For constant λ the map is the
+    Kronecker product of the T×T lower-triangular Toeplitz matrix ``L[t, u] = λ^{t-u}`` with W,
+    so the gain is ``‖L‖₂ ‖W‖₂``; it increases with T towards :func:`hinf_norm`.
+
+    Examples
+    --------
+    >>> g = l2_gain(0.5, 2, [[1.0]], rng=0)      # ‖[[1, 0], [λ, 1]]‖₂ = (1 + sqrt(17)) / 4
+    >>> round(g.gain, 12), round((1 + 17 ** 0.5) / 4, 12)
+    (1.280776406404, 1.280776406404)
+    """
+    A = perturbation_operator(lam, T, weight, dlif_factors=dlif_factors, dlif_factor=dlif_factor)
+    _choice_iv("method", method, _METHODS)
+    tol = _real_iv("tol", tol, 0.0, 1.0)
+    if not 0.0 < tol < 1.0:
+        raise ValueError(f"tol={tol!r} must lie in (0, 1); e.g. 1e-12")
+    max_iter = _int_iv("max_iter", max_iter, 1)
+    gen = _rng_iv(rng)
+    T = int(T)
+    n_out, n_in = A.W.shape
+    if method == "lanczos" and min(A.shape) < 2:
+        method = "power"
+    if method == "lanczos":
+        v0 = gen.standard_normal(min(A.shape))
+        u, s, vt = svds(A, k=1, tol=tol, maxiter=max_iter, v0=v0)
+        x = vt[0]
+        gain, converged = float(s[0]), True
+    else:
+        x, gain, converged = _power_iteration(A, gen.standard_normal(A.shape[1]), tol, max_iter)
+    x = _sign_convention(x / np.linalg.norm(x))
+    y = A.matvec(x)
+    return L2Gain(
+        gain=gain, maximiser=x.reshape(T, n_in), response=y.reshape(T, n_out), method=method,
+        n_apply=A.n_apply, converged=converged,
+    )
+
+
+# --------------------------------------------------------------------------- H-infinity
+@dataclass(frozen=True)
+class HInfNorm:
+    """Result of :func:`hinf_norm`.
+
+    Attributes
+    ----------
+    norm : float
+        ``sup_ω σ_max(G(e^{iω}))`` (``inf`` for a pole on the unit circle, |λ| = 1).
+    omega : float
+        Frequency of the supremum, rad per step, in [0, π].
+    omegas, sigma : ndarray
+        The sweep grid and ``σ_max(G)`` on it.
+    """
+
+    norm: float
+    omega: float
+    omegas: np.ndarray
+    sigma: np.ndarray
+
+
+def hinf_norm(lam, weight, *, n_freq=513):
+    """H∞ norm of the LTI system ``x[t] = λ x[t-1] + W u[t]``, ``y[t] = x[t]``, by a frequency sweep.
+
+    Parameters
+    ----------
+    lam : float
+        Pole λ in [-1, 1] (the LIF leak is in [0, 1]; negative values are accepted because the
+        sweep is general).
+    weight : array, shape (N_out, N_in)
+        Input matrix W.
+    n_freq : int, default 513
+        Grid points on [0, π]; the best grid point is refined by bounded Brent search.
+
+    Returns
+    -------
+    HInfNorm
+
+    Raises
+    ------
+    TypeError
+        ``lam`` not real, ``n_freq`` not an integer, ``weight`` not numeric.
+    ValueError
+        ``|lam| > 1``, ``n_freq < 3``, bad ``weight``.
+
+    Notes
+    -----
+    With the state ``ξ[t] = x[t-1]`` the system is ``ξ[t+1] = A ξ[t] + B u[t]``,
+    ``y[t] = C ξ[t] + D u[t]`` with ``A = C = λI``, ``B = D = W``; its transfer matrix
+    ``G(z) = C (zI - A)^{-1} B + D`` is evaluated on ``z = e^{iω}`` by a linear solve and its
+    largest singular value by an SVD; real coefficients make ``σ(G(e^{-iω})) = σ(G(e^{iω}))``,
+    so [0, π] suffices. By hand, ``G(z) = W / (1 - λ z^{-1})``, so the supremum is
+    ``‖W‖₂ / (1 - |λ|)``, at ω = 0 for λ ≥ 0 and at ω = π for λ < 0; the sweep does not use
+    this. For |λ| < 1 it is the limit of :func:`l2_gain` as T → ∞ (the operator norm of a
+    causal Toeplitz operator is the supremum of its symbol).
+
+    Examples
+    --------
+    >>> h = hinf_norm(0.5, [[3.0, 0.0], [0.0, 1.0]])
+    >>> round(h.norm, 12), h.omega                  # ‖W‖ / (1 - λ) = 3 / 0.5
+    (6.0, 0.0)
+    """
+    lam = _real_iv("lam", lam, -1.0, 1.0)
+    W = _weight_iv(weight)
+    n_freq = _int_iv("n_freq", n_freq, 3)
+    omegas = np.linspace(0.0, np.pi, n_freq)
+    if abs(lam) == 1.0:
+        # pole on the unit circle (z = λ): unbounded gain
+        at = 0.0 if lam > 0 else np.pi
+        sigma = np.full(n_freq, np.inf)
+        return HInfNorm(math.inf, at, omegas, sigma)
+    n_out = W.shape[0]
+    eye = np.eye(n_out)
+    A = lam * eye
+    C = lam * eye
+
+    def smax(w):
+        z = np.exp(1j * w)
+        G = C @ np.linalg.solve(z * eye - A, W.astype(complex)) + W
+        return float(np.linalg.svd(G, compute_uv=False)[0])
+
+    sigma = np.array([smax(w) for w in omegas])
+    k = int(np.argmax(sigma))
+    best_w, best = float(omegas[k]), float(sigma[k])
+    lo, hi = omegas[max(k - 1, 0)], omegas[min(k + 1, n_freq - 1)]
+    res = minimize_scalar(lambda w: -smax(w), bounds=(lo, hi), method="bounded",
+                          options={"xatol": 1e-12})
+    if -res.fun > best:
+        best_w, best = float(res.x), float(-res.fun)
+    return HInfNorm(best, best_w, omegas, sigma)
+
+
+# --------------------------------------------------------------------------- Theorem 3.1
+def stated_gain(lam, weight):
+    """The gain stated in Stable Theorem 3.1: ``γ = sqrt(1/(1-λ)) ‖W‖₂``.
+
+    Parameters
+    ----------
+    lam : float
+        Leak factor λ in [0, 1] (λ = 1 gives ``inf``).
+    weight : array, shape (N_out, N_in)
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError, ValueError
+        Invalid ``lam`` or ``weight``.
+
+    Examples
+    --------
+    >>> round(stated_gain(0.99, [[1.0]]), 12)
+    10.0
+    """
+    lam = _real_iv("lam", lam, 0.0, 1.0)
+    W = _weight_iv(weight)
+    if lam == 1.0:
+        return math.inf
+    return math.sqrt(1.0 / (1.0 - lam)) * float(np.linalg.norm(W, 2))
+
+
+@dataclass(frozen=True)
+class BoundVerdict:
+    """Whether Theorem 3.1's gain bounds the measured ratio (see :func:`check_stated_bound`).
+
+    Attributes
+    ----------
+    status : {"holds", "violated", "inconclusive"}
+        "violated": ``worst_input`` is an explicit counterexample. "holds": proven (the
+        operator norm is within the bound, or every spike pattern was tried).
+        "inconclusive": no violation found by a non-exhaustive spike search although the
+        real-valued operator norm exceeds the bound.
+    domain : {"real", "spike"}
+        Perturbations in ``R^{T×N_in}`` or in ``{-1, 0, 1}^{T×N_in}``.
+    claim : str
+        The statement checked.
+    lam, T : float, int
+    stated_gain : float
+        ``sqrt(1/(1-λ)) ‖W‖₂``.
+    ratio : float
+        ``‖ε‖ / ‖Δs‖`` (Eq. 20-21 norms) of ``worst_input``, computed by the MPPD recursion.
+    exact_gain : float
+        The operator norm over T steps (an upper bound on every ratio).
+    worst_input, response : ndarray, shapes (T, N_in), (T, N_out)
+        The largest-ratio input found and its MPPD ``ε``.
+    search : str
+        "operator-norm", "exhaustive" or "local".
+    n_evaluated : int
+        Inputs whose ratio was computed (spike domain), or operator applications (real domain).
+    detail : str
+    """
+
+    status: str
+    domain: str
+    claim: str
+    lam: float
+    T: int
+    stated_gain: float
+    ratio: float
+    exact_gain: float
+    worst_input: np.ndarray
+    response: np.ndarray
+    search: str
+    n_evaluated: int
+    detail: str
+
+
+def _ratio(A, x):
+    y = A.matvec(x)
+    return float(np.linalg.norm(y) / np.linalg.norm(x)), y
+
+
+def _ternary_patterns(n, start, stop):
+    codes = np.arange(start, stop, dtype=np.int64)
+    return ((codes[:, None] // (3 ** np.arange(n, dtype=np.int64))[None, :]) % 3 - 1).astype(float)
+
+
+def _exhaustive_spike_search(A, n, chunk=4096):
+    """Every nonzero pattern in {-1, 0, 1}^n; returns (best x, best ratio, count)."""
+    total = 3**n
+    best_x, best_r2 = None, -1.0
+    for start in range(0, total, chunk):
+        X = _ternary_patterns(n, start, min(start + chunk, total))
+        nz = np.count_nonzero(X, axis=1)
+        X = X[nz > 0]
+        if X.shape[0] == 0:
+            continue
+        Y = A.matmat(X.T)
+        r2 = (Y * Y).sum(axis=0) / (X * X).sum(axis=1)
+        k = int(np.argmax(r2))
+        if r2[k] > best_r2:
+            best_r2, best_x = float(r2[k]), X[k].copy()
+    return best_x, math.sqrt(best_r2), total - 1
+
+
+def _column_energies(A):
+    """``‖A e_k‖²`` for every coordinate k = (u, j): ``gain[u]² ‖W[:, j]‖² h[u]`` with
+    ``h[u] = Σ_{t≥u} Π_{k=u+1..t} leak[k]²`` (backward recursion)."""
+    T = A.n_steps
+    h = np.empty(T)
+    h[T - 1] = 1.0
+    for u in range(T - 2, -1, -1):
+        h[u] = 1.0 + A.leak[u + 1] ** 2 * h[u + 1]
+    col = (A.W**2).sum(axis=0)
+    return ((A.gain**2 * h)[:, None] * col[None, :]).ravel()
+
+
+def _local_spike_search(A, starts, max_moves):
+    """Steepest-ascent single-coordinate moves in {-1, 0, 1}^n from each start."""
+    d = _column_energies(A)
+    best_x, best_r2, count = None, -1.0, 0
+    values = np.array([-1.0, 0.0, 1.0])
+    for x in starts:
+        x = x.copy()
+        for _ in range(max_moves):
+            y = A.matvec(x)
+            g = A.rmatvec(y)
+            count += 1
+            num, den = float(y @ y), float(x @ x)
+            cur = num / den
+            delta = values[:, None] - x[None, :]  # [3, n]
+            new_num = num + 2.0 * delta * g[None, :] + delta**2 * d[None, :]
+            new_den = den - x[None, :] ** 2 + values[:, None] ** 2
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r2 = np.where(new_den > 0, new_num / np.where(new_den > 0, new_den, 1.0), -1.0)
+            v, k = np.unravel_index(int(np.argmax(r2)), r2.shape)
+            if r2[v, k] <= cur * (1.0 + 1e-12):
+                break
+            x[k] = values[v]
+        y = A.matvec(x)
+        r2 = float(y @ y) / float(x @ x)
+        if r2 > best_r2:
+            best_r2, best_x = r2, x
+    return best_x, math.sqrt(best_r2), count
+
+
+def check_stated_bound(
+    lam, T, weight, *, rng, domain="real", search="auto", n_restarts=20, max_exhaustive=3**10,
+    rtol=1e-10, method="lanczos",
+):
+    """Check Stable Theorem 3.1's gain ``sqrt(1/(1-λ)) ‖W‖₂`` against the layer's true ratios.
+
+    Parameters
+    ----------
+    lam : float
+        Leak factor λ in [0, 1].
+    T : int
+        Horizon (>= 1).
+    weight : array, shape (N_out, N_in)
+    rng : seed or numpy.random.Generator
+        Start vectors (operator norm) and random restarts (spike search).
+    domain : {"real", "spike"}, default "real"
+        Real perturbations (decided by the exact operator norm) or spike-valued
+        ``Δs ∈ {-1, 0, 1}^{T×N_in}`` (every such pattern is ``s - s~`` for some pair of spike
+        trains).
+    search : {"auto", "exhaustive", "local"}, default "auto"
+        Spike domain only: try all ``3^{T·N_in} - 1`` patterns, or steepest-ascent local search
+        from the ternary roundings of the real maximiser and ``n_restarts`` random patterns;
+        "auto" is exhaustive when ``3^{T·N_in} <= max_exhaustive``.
+    n_restarts : int, default 20
+        Random starts of the local search.
+    max_exhaustive : int, default 3**10
+        Largest pattern count tried exhaustively.
+    rtol : float, default 1e-10
+        A ratio counts as a violation only above ``stated·(1 + rtol)``: the ratio and ``‖W‖₂``
+        each carry rounding of order T·ε_machine, and at λ = 0 the bound is attained exactly.
+    method : {"lanczos", "power"}
+        For the operator norm (:func:`l2_gain`).
+
+    Returns
+    -------
+    BoundVerdict
+
+    Raises
+    ------
+    TypeError
+        Wrong kind of any argument.
+    ValueError
+        ``lam`` outside [0, 1], ``T < 1``, unknown ``domain`` / ``search``, "exhaustive" with
+        more than ``max_exhaustive`` patterns, ``rtol`` outside [0, 1), bad ``weight``.
+
+    Notes
+    -----
+    The ratio is ``sqrt(Σ_{t=1..T} ‖ε[t]‖²) / sqrt(Σ_{t=1..T} ‖Δs[t]‖²)`` (Stable Eq. 20-21;
+    module docstring). The true gain is ``‖L_T‖₂ ‖W‖₂`` with ``L_T`` the T×T Toeplitz matrix of
+    powers of λ; it grows with T to ``‖W‖₂ / (1-λ)``, which exceeds ``sqrt(1/(1-λ)) ‖W‖₂`` for
+    every 0 < λ < 1, so for each such λ the stated bound fails from some T on.
+
+    Examples
+    --------
+    λ = 0.5, one neuron, three steps, the perturbation ``Δs = (1, 1, 1)``:
+    ε = (1, 1.5, 1.75), ratio sqrt(6.3125 / 3) = 1.4506 > sqrt(2) = 1.4142.
+
+    >>> v = check_stated_bound(0.5, 3, [[1.0]], rng=0, domain="spike")
+    >>> v.status, v.search, v.worst_input.ravel(), round(v.ratio, 4), round(v.stated_gain, 4)
+    ('violated', 'exhaustive', array([1., 1., 1.]), 1.4506, 1.4142)
+    """
+    lam = _real_iv("lam", lam, 0.0, 1.0)
+    _choice_iv("domain", domain, _DOMAINS)
+    _choice_iv("search", search, _SEARCHES)
+    n_restarts = _int_iv("n_restarts", n_restarts, 0)
+    max_exhaustive = _int_iv("max_exhaustive", max_exhaustive, 1)
+    rtol = _real_iv("rtol", rtol, 0.0, 1.0)
+    if rtol >= 1.0:
+        raise ValueError(f"rtol={rtol!r} must lie in [0, 1); e.g. 1e-10")
+    gen = _rng_iv(rng)
+    stated = stated_gain(lam, weight)
+    exact = l2_gain(lam, T, weight, rng=gen, method=method)
+    A = perturbation_operator(lam, T, weight)
+    T = int(T)
+    n_in = A.W.shape[1]
+    limit = stated * (1.0 + rtol)
+    if domain == "real":
+        x = exact.maximiser.ravel()
+        ratio, y = _ratio(A, x)
+        used, count, proven = "operator-norm", exact.n_apply, True
+    else:
+        n = T * n_in
+        n_patterns = 3**n
+        if search == "exhaustive" and n_patterns > max_exhaustive:
+            raise ValueError(
+                f"search='exhaustive' needs 3^(T*N_in) = 3^{n} patterns, more than "
+                f"max_exhaustive={max_exhaustive}; raise max_exhaustive or use search='local'"
+            )
+        if search == "exhaustive" or (search == "auto" and n_patterns <= max_exhaustive):
+            x, ratio, count = _exhaustive_spike_search(A, n)
+            used, proven = "exhaustive", True
+        else:
+            v = exact.maximiser.ravel()
+            vmax = np.max(np.abs(v))
+            starts = []
+            for tau in (0.0, 0.25, 0.5, 0.75):
+                cand = np.sign(v) * (np.abs(v) >= tau * vmax)
+                if np.any(cand) and not any(np.array_equal(cand, s) for s in starts):
+                    starts.append(cand)
+            while len(starts) < 4 + n_restarts:
+                cand = gen.integers(-1, 2, size=n).astype(float)
+                if np.any(cand):
+                    starts.append(cand)
+            x, ratio, count = _local_spike_search(A, starts, max_moves=10 * n + 10)
+            used, proven = "local", False
+        x = _sign_convention(x)
+        ratio, y = _ratio(A, x)
+    if ratio > limit:
+        status = "violated"
+        detail = (
+            f"the input worst_input reaches ratio {ratio:.10g} > stated gain {stated:.10g} "
+            f"(exact gain over T={T}: {exact.gain:.10g}, limit T->inf: "
+            f"{'inf' if lam == 1 else f'{float(np.linalg.norm(A.W, 2)) / (1 - lam):.10g}'})"
+        )
+    elif exact.gain <= limit or proven:
+        status = "holds"
+        detail = (
+            f"largest ratio {ratio:.10g} <= stated gain {stated:.10g} "
+            + ("(exact operator norm " if exact.gain <= limit else "(every spike pattern tried; operator norm ")
+            + f"{exact.gain:.10g})"
+        )
+    else:
+        status = "inconclusive"
+        detail = (
+            f"local search found ratio {ratio:.10g} <= stated gain {stated:.10g}, but the real "
+            f"operator norm {exact.gain:.10g} exceeds it; a larger search may find a violation"
+        )
+    return BoundVerdict(
+        status=status, domain=domain, claim=THEOREM_3_1, lam=lam, T=T, stated_gain=stated,
+        ratio=ratio, exact_gain=exact.gain, worst_input=np.asarray(x).reshape(T, n_in),
+        response=y.reshape(T, A.W.shape[0]), search=used, n_evaluated=int(count), detail=detail,
+    )
