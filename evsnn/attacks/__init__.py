@@ -1,0 +1,57 @@
+"""Adversarial attacks on SNNs (and any model with a gradient source).
+
+Every attack takes a gradient source (:mod:`evsnn.attacks.sources`), inputs ``x`` ``[B, N]`` in
+[0, 1], labels, a budget and an ``rng``, and returns an :class:`AttackResult` (adversarial
+inputs, per-iteration loss, success, achieved norms, parameters). Success is judged by a
+``model`` that may differ from the source's model (black-box transfer: attack with one model's
+source, evaluate on another). Spike-domain attacks act on encoded ``[T, B, N]`` 0/1 sequences and
+return a :class:`SpikeAttackResult`.
+"""
+
+from evsnn.attacks._common import AttackResult, norms_of
+from evsnn.attacks.apgd import apgd
+from evsnn.attacks.deepfool import deepfool
+from evsnn.attacks.gradient import bim, eot_pgd, fgsm, mim, pgd, rfgsm
+from evsnn.attacks.losses import ce_loss, class_score, dlr_loss
+from evsnn.attacks.onepixel import one_pixel
+from evsnn.attacks.projections import project, project_l0, project_l1, project_l2, project_linf
+from evsnn.attacks.sources import (
+    CallableSource,
+    GradientSource,
+    MixedSource,
+    SNNSource,
+    SourceOutput,
+    as_source,
+)
+from evsnn.attacks.spikes import SpikeAttackResult, rand_del, spike_attack
+
+__all__ = [
+    "AttackResult",
+    "SpikeAttackResult",
+    "norms_of",
+    "fgsm",
+    "bim",
+    "pgd",
+    "mim",
+    "rfgsm",
+    "eot_pgd",
+    "apgd",
+    "deepfool",
+    "one_pixel",
+    "rand_del",
+    "spike_attack",
+    "ce_loss",
+    "dlr_loss",
+    "class_score",
+    "project",
+    "project_linf",
+    "project_l2",
+    "project_l1",
+    "project_l0",
+    "GradientSource",
+    "SNNSource",
+    "MixedSource",
+    "CallableSource",
+    "SourceOutput",
+    "as_source",
+]

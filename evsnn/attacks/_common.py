@@ -1,0 +1,261 @@
+"""Shared pieces of the attacks: the result record, argument validation, per-sample random
+streams, random starts, step directions and success evaluation."""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from evsnn.attacks.projections import project
+from evsnn.attacks.sources import GradientSource, as_source
+
+NORMS = ("linf", "l2", "l1", "l0")
+RANDOM_STARTS = ("uniform", "gaussian", None)
+L2_STEPS = ("norm", "norm_squared")
+
+
+@dataclass(frozen=True)
+class AttackResult:
+    """Adversarial inputs and the record of the attack that made them.
+
+    Attributes
+    ----------
+    x_adv : ndarray [B, N]
+        Adversarial inputs, in [0, 1] and inside the attack's norm ball around ``x``.
+    loss : ndarray [iters, B]
+        The objective the attack increases, at the point where each gradient was taken (row 0:
+        the starting point). Untargeted: the source's per-sample loss (cross-entropy, or DLR for
+        APGD-DLR); targeted: its negative toward the target. Averaged over draws for EOT; for
+        restarts, the trajectory of the restart that was kept. Attacks without gradient
+        iterations (OnePixel) record their objective per generation.
+    success : ndarray [B] of bool
+        Untargeted: the model's prediction on ``x_adv`` differs from ``y``; targeted: it equals
+        the target.
+    scores : ndarray [B, C]
+        The model's scores on ``x_adv``.
+    norms : dict of ndarray [B]
+        ``‖x_adv − x‖`` for "linf", "l2", "l1" and "l0" (count of changed coordinates).
+    attack : str
+    params : dict
+        The attack's parameters (budget, step, iterations, ...).
+    """
+
+    x_adv: np.ndarray
+    loss: np.ndarray
+    success: np.ndarray
+    scores: np.ndarray
+    norms: dict
+    attack: str
+    params: dict = field(default_factory=dict)
+
+
+def norms_of(x_adv, x):
+    """``{"linf", "l2", "l1", "l0"}`` norms of ``x_adv − x`` per row."""
+    d = np.asarray(x_adv, dtype=np.float64) - np.asarray(x, dtype=np.float64)
+    a = np.abs(d)
+    return {
+        "linf": a.max(axis=1) if d.shape[1] else np.zeros(d.shape[0]),
+        "l2": np.sqrt((d * d).sum(axis=1)),
+        "l1": a.sum(axis=1),
+        "l0": (a > 0).sum(axis=1),
+    }
+
+
+# --- argument validation -----------------------------------------------------------------------
+def x_iv(x):
+    if not isinstance(x, np.ndarray):
+        x = np.asarray(x)
+    if x.dtype.kind not in "biuf" or x.dtype == np.bool_:
+        raise TypeError(f"x must be a numeric array of pixels [B, N], got dtype {x.dtype}")
+    if x.ndim != 2:
+        raise ValueError(f"x must be [B, N] (flattened images), got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x holds NaN or infinite values; pixels must be finite and in [0, 1]")
+    if x.size and (x.min() < 0 or x.max() > 1):
+        raise ValueError(
+            f"x must lie in [0, 1], got values in [{x.min()!r}, {x.max()!r}]; scale images first"
+        )
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    return x
+
+
+def labels_iv(y, B, name="y"):
+    y = np.asarray(y)
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integer class labels, got dtype {y.dtype}")
+    if y.shape != (B,):
+        raise ValueError(f"{name} must have shape ({B},) (one label per sample), got {y.shape}")
+    if B and y.min() < 0:
+        raise ValueError(f"{name} must be >= 0, got {y.min()}")
+    return y.astype(np.int64)
+
+
+def real_iv(name, value, *, low=0.0, high=np.inf, low_open=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
+    bad_low = v <= low if low_open else v < low
+    if not np.isfinite(v) or bad_low or v > high:
+        lo = "(" if low_open else "["
+        raise ValueError(f"{name}={value!r} must be finite and in {lo}{low}, {high}]")
+    return v
+
+
+def int_iv(name, value, *, low=0):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name}={value!r} must be >= {low}")
+    return int(value)
+
+
+def choice_iv(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not supported; use one of {list(choices)}")
+    return value
+
+
+def eps_iv(eps, norm):
+    if norm == "l0":
+        return int_iv("eps", eps, low=0)
+    return real_iv("eps", eps)
+
+
+def source_iv(source):
+    return as_source(source, "source")
+
+
+def streams(rng, B, needed):
+    """One Generator per sample from ``SeedSequence.spawn`` (sample b always gets child b, so a
+    sample's draws do not depend on the batch size); ``None`` when nothing is drawn."""
+    if rng is None:
+        if needed:
+            raise ValueError(
+                "rng is None but this attack draws random numbers (random start, stochastic "
+                "source or model); pass rng= (a seed or numpy Generator)"
+            )
+        return None
+    try:
+        gen = np.random.default_rng(rng)
+    except TypeError as exc:
+        raise TypeError(
+            f"rng must be a seed, SeedSequence, BitGenerator or Generator, got {type(rng).__name__}"
+        ) from exc
+    return gen.spawn(B)
+
+
+# --- model evaluation --------------------------------------------------------------------------
+def model_fn(model, source, y):
+    """``scores(x, rngs)``: the evaluated model (``model``, else the source's own forward pass)."""
+    if model is None:
+        model = source
+    if isinstance(model, GradientSource):
+        if model.has_predict:
+            return lambda x, r: np.asarray(model.predict(x, rng=r if model.stochastic else None))
+        return lambda x, r: np.asarray(model(x, y, rng=r if model.stochastic else None).scores)
+    if callable(model):
+        return lambda x, r: np.asarray(model(x))
+    raise TypeError(
+        f"model must be a callable x -> scores [B, C] or a GradientSource, got "
+        f"{type(model).__name__}"
+    )
+
+
+def is_stochastic(model, source):
+    m = source if model is None else model
+    return bool(getattr(m, "stochastic", False)) or bool(getattr(source, "stochastic", False))
+
+
+def success_of(scores, y, target):
+    pred = np.argmax(scores, axis=1)
+    return pred == target if target is not None else pred != y
+
+
+def margin_of(scores, y, target):
+    """Lower is better for the attacker: untargeted ``z_y − max_{i≠y} z_i``; targeted
+    ``max_{i≠t} z_i − z_t``."""
+    z = np.asarray(scores, dtype=np.float64)
+    rows = np.arange(z.shape[0])
+    k = y if target is None else target
+    other = z.copy()
+    other[rows, k] = -np.inf
+    best_other = other.max(axis=1) if z.shape[1] > 1 else np.full(z.shape[0], -np.inf)
+    return z[rows, k] - best_other if target is None else best_other - z[rows, k]
+
+
+# --- random starts and steps -------------------------------------------------------------------
+def random_start(x, eps, norm, kind, sigma, gens):
+    """A random starting point in the ball and box, drawn sample by sample from ``gens``.
+
+    uniform: uniform in the L∞ / L2 / L1 ball (L0: k random coordinates set to uniform values
+    in [0, 1]). gaussian: ``x + N(0, σ²I)`` (L0: on k random coordinates), then projected;
+    default σ: ε/2 (L∞), ε/√N (L2, expected norm ε), ε/N (L1), 0.5 (L0).
+    """
+    B, N = x.shape
+    if kind is None:
+        return x.copy()
+    if sigma is None:
+        sigma = {"linf": eps / 2, "l2": eps / np.sqrt(max(N, 1)), "l1": eps / max(N, 1),
+                 "l0": 0.5}[norm]
+    z = np.empty((B, N), dtype=np.float64)
+    for b in range(B):
+        g = gens[b]
+        xb = x[b].astype(np.float64)
+        if norm == "l0":
+            k = min(int(eps), N)
+            idx = g.choice(N, size=k, replace=False) if k else np.zeros(0, dtype=np.int64)
+            zb = xb.copy()
+            zb[idx] = g.random(k) if kind == "uniform" else xb[idx] + sigma * g.standard_normal(k)
+            z[b] = zb
+            continue
+        if kind == "gaussian":
+            z[b] = xb + sigma * g.standard_normal(N)
+        elif norm == "linf":
+            z[b] = xb + g.uniform(-eps, eps, N)
+        elif norm == "l2":
+            v = g.standard_normal(N)
+            n = np.sqrt(v @ v)
+            r = eps * g.random() ** (1.0 / max(N, 1))
+            z[b] = xb + (v / n * r if n > 0 else 0.0)
+        else:  # l1: E_1..E_N / (E_1 + ... + E_{N+1}) is uniform on the simplex {Σ ≤ 1}
+            e = g.standard_exponential(N + 1)
+            signs = np.where(g.random(N) < 0.5, -1.0, 1.0)
+            z[b] = xb + eps * signs * e[:N] / e.sum()
+    return project(z.astype(x.dtype), x, eps, norm)
+
+
+def step_direction(g, x_adv, norm, *, l2_step="norm", l1_quantile=0.95):
+    """The ascent direction of one iteration for ``norm`` (before the step size).
+
+    linf: ``sign(g)``. l2: ``g/‖g‖₂`` (``"norm"``) or ``g/‖g‖₂²`` (``"norm_squared"``, Ding
+    2025 Eq. 24 as printed). l1: the sparse step of SLIDE / L1-APGD — among coordinates that can
+    still move in the direction of their gradient (not pinned at 0 with g < 0 or at 1 with
+    g > 0), those with ``|g|`` at or above the ``l1_quantile`` quantile get ``sign(g)/m``
+    (m = their number), so ``‖direction‖₁ = 1``. l0: ``g · N / ‖g‖₁`` (mean absolute entry 1),
+    the normalised step of sparse PGD (Croce & Hein 2019). A zero gradient gives no step.
+    """
+    g = np.asarray(g, dtype=np.float64)
+    B, N = g.shape
+    if norm == "linf":
+        return np.sign(g)
+    if norm == "l2":
+        n2 = (g * g).sum(axis=1, keepdims=True)
+        den = np.sqrt(n2) if l2_step == "norm" else n2
+        return np.where(den > 0, g / np.where(den > 0, den, 1.0), 0.0)
+    if norm == "l0":
+        n1 = np.abs(g).sum(axis=1, keepdims=True)
+        return np.where(n1 > 0, g * N / np.where(n1 > 0, n1, 1.0), 0.0)
+    free = ~(((x_adv <= 0) & (g < 0)) | ((x_adv >= 1) & (g > 0)))
+    a = np.abs(g)
+    out = np.zeros_like(g)
+    for b in range(B):
+        cand = free[b] & (a[b] > 0)
+        if not cand.any():
+            continue
+        thr = np.quantile(a[b][cand], l1_quantile)
+        sel = cand & (a[b] >= thr)
+        out[b, sel] = np.sign(g[b, sel]) / sel.sum()
+    return out

@@ -1,0 +1,353 @@
+"""Gradient attacks: FGSM, BIM, PGD (L∞, L2, L1, L0), MIM, RFGSM and EOT-PGD.
+
+They solve Ding 2025 Eq. 21, ``argmax_δ L(f(x + δ), y) s.t. ‖δ‖_p ≤ ε`` (and ``x + δ`` in
+[0, 1]), with a gradient source (:mod:`evsnn.attacks.sources`) for ``∇_x L`` and a separate
+model for success.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from evsnn.attacks._common import (
+    L2_STEPS,
+    NORMS,
+    RANDOM_STARTS,
+    AttackResult,
+    choice_iv,
+    eps_iv,
+    int_iv,
+    is_stochastic,
+    labels_iv,
+    margin_of,
+    model_fn,
+    norms_of,
+    random_start as _random_start,
+    real_iv,
+    source_iv,
+    step_direction,
+    streams,
+    success_of,
+    x_iv,
+)
+from evsnn.attacks.projections import project, project_linf
+
+__all__ = ["fgsm", "bim", "pgd", "mim", "rfgsm", "eot_pgd"]
+
+
+def _setup(source, x, y, target, model, rng, draws):
+    src = source_iv(source)
+    x = x_iv(x)
+    B = x.shape[0]
+    y = labels_iv(y, B)
+    if target is not None:
+        target = labels_iv(target, B, "target")
+    gens = streams(rng, B, draws or is_stochastic(model, src))
+    scores = model_fn(model, src, y)
+    return src, x, y, target, gens, scores
+
+
+def _objective(src, y, target, gens, eot_samples=1):
+    """``f(x) -> (objective [B], gradient [B, N])``: the source's loss for ``y`` (untargeted) or
+    minus its loss for ``target``; EOT averages over draws of the source's noise."""
+    lab = y if target is None else target
+    sign = 1.0 if target is None else -1.0
+    r = gens if src.stochastic else None
+
+    def f(x_adv):
+        out = src(x_adv, lab, rng=r)
+        loss, grad = np.asarray(out.loss, dtype=np.float64), np.asarray(out.grad, dtype=np.float64)
+        for _ in range(eot_samples - 1):
+            o = src(x_adv, lab, rng=r)
+            loss = loss + o.loss
+            grad = grad + o.grad
+        if eot_samples > 1:
+            loss, grad = loss / eot_samples, grad / eot_samples
+        return sign * loss, sign * grad
+
+    return f
+
+
+def _finish(name, x, x_adv, loss, y, target, scores_fn, gens, model_stochastic, params,
+            scores=None):
+    if scores is None:
+        scores = scores_fn(x_adv, gens if model_stochastic else None)
+    return AttackResult(
+        x_adv=x_adv, loss=loss, success=success_of(scores, y, target), scores=scores,
+        norms=norms_of(x_adv, x), attack=name, params=params,
+    )
+
+
+def _model_stochastic(model, src):
+    m = src if model is None else model
+    return bool(getattr(m, "stochastic", False))
+
+
+def fgsm(source, x, y, *, eps, target=None, model=None, rng=None):
+    """Fast gradient sign method (Goodfellow et al. 2015; Ding 2025 Eq. 22):
+    ``x_adv = clip(x + ε sign(∇_x L(x, y)), 0, 1)``.
+
+    Parameters
+    ----------
+    source : GradientSource or callable
+        ``source(x, y, *, rng) -> (loss [B], grad [B, N], scores [B, C])``.
+    x : array [B, N]
+        Clean inputs in [0, 1].
+    y : int array [B]
+        True labels.
+    eps : float
+        L∞ budget ε ≥ 0.
+    target : int array [B], optional
+        Targeted attack: step against the gradient of the loss toward ``target``.
+    model : callable or GradientSource, optional
+        The evaluated model (scores for success); default the source's own model.
+    rng : seed or Generator, optional
+        Required when the source or the model is stochastic.
+
+    Returns
+    -------
+    AttackResult
+        ``loss`` has one row (at ``x``).
+
+    Examples
+    --------
+    >>> from evsnn.attacks.sources import CallableSource
+    >>> w = np.array([1.0, -2.0, 0.0])
+    >>> src = CallableSource(lambda x, y: (x @ w, np.tile(w, (len(x), 1)),
+    ...                                    np.stack([x @ w, -x @ w], 1)))
+    >>> fgsm(src, np.full((1, 3), 0.5), np.array([1]), eps=0.1).x_adv
+    array([[0.6, 0.4, 0.5]])
+    """
+    eps = real_iv("eps", eps)
+    src, x, y, target, gens, scores_fn = _setup(source, x, y, target, model, rng, False)
+    f, g = _objective(src, y, target, gens)(x)
+    x_adv = np.clip(x + eps * np.sign(g), 0.0, 1.0).astype(x.dtype, copy=False)
+    return _finish("fgsm", x, x_adv, f[None], y, target, scores_fn, gens,
+                   _model_stochastic(model, src), {"eps": eps, "norm": "linf",
+                                                   "targeted": target is not None})
+
+
+def _default_alpha(alpha, eps, steps, norm):
+    if alpha is None:
+        return 1.0 if norm == "l0" else 2.5 * eps / steps
+    return real_iv("alpha", alpha)
+
+
+def pgd(
+    source, x, y, *, eps, norm="linf", alpha=None, steps=10, random_start="uniform",
+    start_sigma=None, restarts=1, l2_step="norm", l1_quantile=0.95, eot_samples=1, target=None,
+    model=None, rng=None,
+):
+    """Projected gradient descent (Madry et al. 2018; Ding 2025 Eq. 23–24) in L∞, L2, L1 or L0.
+
+    ``x^k = Π_{ε}(x^{k−1} + α · d(∇_x L(x^{k−1}, y)))`` with the direction ``d`` of
+    :func:`evsnn.attacks._common.step_direction` and the projection onto the ball ∩ box of
+    :mod:`evsnn.attacks.projections`.
+
+    Parameters
+    ----------
+    source, x, y, target, model, rng
+        As in :func:`fgsm`.
+    eps : float (int for L0)
+        Budget: the radius for L∞ / L2 / L1, the number of changed pixels k for L0.
+    norm : {"linf", "l2", "l1", "l0"}
+    alpha : float, optional
+        Step size; default ``2.5 ε / steps`` (L0: 1.0, in units of the normalised gradient).
+    steps : int, default 10
+    random_start : {"uniform", "gaussian", None}, default "uniform"
+        The authors' code (torchattacks) starts uniformly in the ball; Ding 2025's text says
+        Gaussian noise (σ = ``start_sigma``, see :func:`evsnn.attacks._common.random_start`).
+        ``None``: start at ``x`` (that is BIM).
+    start_sigma : float, optional
+    restarts : int, default 1
+        Independent runs; per sample the best is kept (success first, then the lowest margin
+        of the model's scores).
+    l2_step : {"norm", "norm_squared"}, default "norm"
+        ``α g/‖g‖₂`` (the authors' code) or ``α g/‖g‖₂²`` (Ding 2025 Eq. 24 as printed).
+    l1_quantile : float in [0, 1], default 0.95
+        L1 only: coordinates with ``|g|`` at or above this quantile are stepped (SLIDE,
+        Tramèr & Boneh 2019; Croce & Hein's L1-APGD).
+    eot_samples : int, default 1
+        Gradients averaged per step (see :func:`eot_pgd`).
+
+    Returns
+    -------
+    AttackResult
+        ``loss`` is ``[steps, B]``.
+
+    Examples
+    --------
+    >>> from evsnn.attacks.sources import CallableSource
+    >>> w = np.array([3.0, 4.0])
+    >>> src = CallableSource(lambda x, y: (x @ w, np.tile(w, (len(x), 1)),
+    ...                                    np.stack([x @ w, -x @ w], 1)))
+    >>> r = pgd(src, np.full((1, 2), 0.5), np.array([1]), eps=0.1, norm="l2", steps=5,
+    ...         random_start=None)
+    >>> np.round(r.x_adv, 12), np.round(r.norms["l2"], 12)
+    (array([[0.56, 0.58]]), array([0.1]))
+    """
+    norm = choice_iv("norm", norm, NORMS)
+    eps = eps_iv(eps, norm)
+    steps = int_iv("steps", steps, low=1)
+    restarts = int_iv("restarts", restarts, low=1)
+    eot_samples = int_iv("eot_samples", eot_samples, low=1)
+    choice_iv("random_start", random_start, RANDOM_STARTS)
+    choice_iv("l2_step", l2_step, L2_STEPS)
+    l1_quantile = real_iv("l1_quantile", l1_quantile, high=1.0)
+    if start_sigma is not None:
+        start_sigma = real_iv("start_sigma", start_sigma)
+    alpha = _default_alpha(alpha, eps, steps, norm)
+    src, x, y, target, gens, scores_fn = _setup(
+        source, x, y, target, model, rng, random_start is not None
+    )
+    m_stoch = _model_stochastic(model, src)
+    objective = _objective(src, y, target, gens, eot_samples)
+    B = x.shape[0]
+    best_x = best_loss = best_scores = best_succ = best_margin = None
+    for _ in range(restarts):
+        x_adv = _random_start(x, eps, norm, random_start, start_sigma, gens).astype(x.dtype)
+        losses = np.empty((steps, B))
+        for k in range(steps):
+            f, g = objective(x_adv)
+            losses[k] = f
+            d = step_direction(g, x_adv, norm, l2_step=l2_step, l1_quantile=l1_quantile)
+            x_adv = project(x_adv + alpha * d, x, eps, norm).astype(x.dtype, copy=False)
+        scores = scores_fn(x_adv, gens if m_stoch else None)
+        succ = success_of(scores, y, target)
+        margin = margin_of(scores, y, target)
+        if best_x is None:
+            best_x, best_loss, best_scores, best_succ, best_margin = x_adv, losses, scores, succ, margin
+            continue
+        better = (succ & ~best_succ) | ((succ == best_succ) & (margin < best_margin))
+        best_x = np.where(better[:, None], x_adv, best_x)
+        best_loss = np.where(better[None], losses, best_loss)
+        best_scores = np.where(better[:, None], scores, best_scores)
+        best_succ = np.where(better, succ, best_succ)
+        best_margin = np.where(better, margin, best_margin)
+    params = {
+        "eps": eps, "norm": norm, "alpha": alpha, "steps": steps, "random_start": random_start,
+        "start_sigma": start_sigma, "restarts": restarts, "l2_step": l2_step,
+        "l1_quantile": l1_quantile, "eot_samples": eot_samples, "targeted": target is not None,
+    }
+    name = "eot_pgd" if eot_samples > 1 else ("bim" if random_start is None else "pgd")
+    return _finish(name, x, best_x, best_loss, y, target, scores_fn, gens, m_stoch, params,
+                   scores=best_scores)
+
+
+def bim(source, x, y, *, eps, norm="linf", alpha=None, steps=10, l2_step="norm", target=None,
+        model=None, rng=None):
+    """Basic iterative method (Kurakin et al. 2018): PGD started at ``x`` (Ding 2025: "BIM uses
+    the raw input as the initial condition"), L∞ or L2. See :func:`pgd` for the parameters.
+
+    Examples
+    --------
+    >>> from evsnn.attacks.sources import CallableSource
+    >>> w = np.array([1.0, -1.0])
+    >>> src = CallableSource(lambda x, y: (x @ w, np.tile(w, (len(x), 1)),
+    ...                                    np.stack([x @ w, -x @ w], 1)))
+    >>> bim(src, np.full((1, 2), 0.5), np.array([1]), eps=0.2, steps=4).x_adv
+    array([[0.7, 0.3]])
+    """
+    norm = choice_iv("norm", norm, ("linf", "l2"))
+    return pgd(source, x, y, eps=eps, norm=norm, alpha=alpha, steps=steps, random_start=None,
+               l2_step=l2_step, target=target, model=model, rng=rng)
+
+
+def eot_pgd(source, x, y, *, eps, eot_samples=10, norm="linf", alpha=None, steps=10,
+            random_start="uniform", target=None, model=None, rng=None, **pgd_options):
+    """Expectation over transformation PGD (Athalye et al. 2018; RSC's EOTPGD): each step
+    averages the loss gradient over ``eot_samples`` draws of the source's noise (the stochastic
+    encoder or smoothing noise), every draw taken from the sample's own spawned stream.
+
+    Raises ``ValueError`` for a deterministic source, where every draw is the same gradient.
+    Other parameters as in :func:`pgd`.
+
+    Examples
+    --------
+    >>> from evsnn.attacks.sources import CallableSource
+    >>> def noisy(x, y, rng):
+    ...     g = np.stack([[1.0, -1.0] + r.normal(0, 0.1, 2) for r in rng])
+    ...     return (x * g).sum(1), g, np.stack([(x * g).sum(1), -(x * g).sum(1)], 1)
+    >>> src = CallableSource(noisy, uses_rng=True)
+    >>> r = eot_pgd(src, np.full((2, 2), 0.5), np.array([1, 1]), eps=0.1, rng=0)
+    >>> r.loss.shape, bool(np.all(np.abs(r.x_adv - 0.5) <= 0.1 + 1e-12))
+    ((10, 2), True)
+    """
+    src = source_iv(source)
+    if not src.stochastic:
+        raise ValueError(
+            "eot_pgd averages over the source's noise but the source is deterministic "
+            f"({type(src).__name__}); use pgd(), or a stochastic encoder / uses_rng=True"
+        )
+    eot_samples = int_iv("eot_samples", eot_samples, low=1)
+    return pgd(src, x, y, eps=eps, norm=norm, alpha=alpha, steps=steps,
+               random_start=random_start, eot_samples=eot_samples, target=target, model=model,
+               rng=rng, **pgd_options)
+
+
+def mim(source, x, y, *, eps, norm="linf", alpha=None, steps=10, decay=1.0, target=None,
+        model=None, rng=None):
+    """Momentum iterative method (Dong et al. 2018; Ding 2023): accumulate
+    ``g_k = μ g_{k−1} + ∇/‖∇‖₁`` and step ``α sign(g_k)`` (L∞) or ``α g_k/‖g_k‖₂`` (L2), then
+    project. ``alpha`` defaults to ``ε / steps`` (Dong et al.), ``decay`` μ to 1.
+
+    Examples
+    --------
+    >>> from evsnn.attacks.sources import CallableSource
+    >>> w = np.array([1.0, -1.0])
+    >>> src = CallableSource(lambda x, y: (x @ w, np.tile(w, (len(x), 1)),
+    ...                                    np.stack([x @ w, -x @ w], 1)))
+    >>> mim(src, np.full((1, 2), 0.5), np.array([1]), eps=0.2, steps=4).x_adv
+    array([[0.7, 0.3]])
+    """
+    norm = choice_iv("norm", norm, ("linf", "l2"))
+    eps = real_iv("eps", eps)
+    steps = int_iv("steps", steps, low=1)
+    decay = real_iv("decay", decay)
+    alpha = eps / steps if alpha is None else real_iv("alpha", alpha)
+    src, x, y, target, gens, scores_fn = _setup(source, x, y, target, model, rng, False)
+    objective = _objective(src, y, target, gens)
+    B = x.shape[0]
+    x_adv = x.copy()
+    mom = np.zeros(x.shape)
+    losses = np.empty((steps, B))
+    for k in range(steps):
+        f, g = objective(x_adv)
+        losses[k] = f
+        n1 = np.abs(g).sum(axis=1, keepdims=True)
+        mom = decay * mom + np.where(n1 > 0, g / np.where(n1 > 0, n1, 1.0), 0.0)
+        d = step_direction(mom, x_adv, norm)
+        x_adv = project(x_adv + alpha * d, x, eps, norm).astype(x.dtype, copy=False)
+    params = {"eps": eps, "norm": norm, "alpha": alpha, "steps": steps, "decay": decay,
+              "targeted": target is not None}
+    return _finish("mim", x, x_adv, losses, y, target, scores_fn, gens,
+                   _model_stochastic(model, src), params)
+
+
+def rfgsm(source, x, y, *, eps, alpha=None, target=None, model=None, rng):
+    """R+FGSM (Tramèr et al. 2018; the Stable paper's "RFGSM"): a random step
+    ``x' = clip(x + α sign(N(0, I)), 0, 1)`` followed by a gradient-sign step of ``ε − α`` from
+    ``x'``, projected onto the L∞ ball of radius ε and the box. ``alpha`` defaults to ε/2 and
+    must not exceed ε.
+
+    Examples
+    --------
+    >>> from evsnn.attacks.sources import CallableSource
+    >>> w = np.array([1.0, -1.0])
+    >>> src = CallableSource(lambda x, y: (x @ w, np.tile(w, (len(x), 1)),
+    ...                                    np.stack([x @ w, -x @ w], 1)))
+    >>> r = rfgsm(src, np.full((3, 2), 0.5), np.array([1, 1, 1]), eps=0.2, rng=0)
+    >>> bool(np.all(np.abs(r.x_adv - 0.5) <= 0.2 + 1e-12))
+    True
+    """
+    eps = real_iv("eps", eps)
+    alpha = eps / 2 if alpha is None else real_iv("alpha", alpha, high=eps)
+    src, x, y, target, gens, scores_fn = _setup(source, x, y, target, model, rng, True)
+    B, N = x.shape
+    noise_sign = np.stack([np.sign(g.standard_normal(N)) for g in gens]) if B else np.zeros((0, N))
+    x1 = np.clip(x + alpha * noise_sign, 0.0, 1.0).astype(x.dtype, copy=False)
+    f, g = _objective(src, y, target, gens)(x1)
+    x_adv = project_linf(x1 + (eps - alpha) * np.sign(g), x, eps).astype(x.dtype, copy=False)
+    return _finish("rfgsm", x, x_adv, f[None], y, target, scores_fn, gens,
+                   _model_stochastic(model, src),
+                   {"eps": eps, "alpha": alpha, "norm": "linf", "targeted": target is not None})

@@ -1,0 +1,466 @@
+"""Gradient sources: what an attack asks for the loss, the input gradient and the scores.
+
+The protocol is small. A gradient source is a callable
+
+``source(x, y, *, rng=None) -> SourceOutput(loss [B], grad [B, N], scores [B, C])``
+
+returning each sample's own cross-entropy loss, the gradient of that sample's loss with respect
+to its own input (not the gradient of a batch mean) and the decoded scores. Any function with
+that signature can be wrapped in :class:`CallableSource`. Sources may offer more:
+
+* ``score_loss_grad(x, score_loss, *, rng=None)`` — the same triple for any loss on the scores
+  (``score_loss(scores) -> (loss [B], dloss/dscores [B, C])``); APGD-DLR and targeted losses use it;
+* ``class_grad(x, k, *, rng=None)`` — the score of class ``k[b]`` and its input gradient
+  (DeepFool); every source with ``score_loss_grad`` has it;
+* ``predict(x, *, rng=None)`` — scores from a forward pass only (used for success when the
+  attacked model is the source's own model).
+
+``rng`` is ``None``, anything :func:`numpy.random.default_rng` accepts, or a list of one
+``numpy.random.Generator`` per sample. The attacks pass per-sample generators (spawned with
+``SeedSequence.spawn``) so that a sample's stochastic encoding does not depend on the batch it
+is in.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+
+from evsnn.clock import Network, simulate
+from evsnn.conventions import DEFAULT, get_convention
+from evsnn.decoders import DECODERS, decode
+from evsnn.encoders import ENCODERS, encode
+from evsnn.grad import METHODS, backward, decoder_vjp, input_gradient, loss_and_grad
+from evsnn.grad.encoder_rules import RULES
+
+from evsnn.attacks.losses import ce_loss, class_score
+
+__all__ = [
+    "SourceOutput",
+    "GradientSource",
+    "SNNSource",
+    "MixedSource",
+    "CallableSource",
+    "as_source",
+]
+
+_STOCHASTIC_ENCODERS = {"poisson", "rsc_fixed", "rsc_fresh"}
+_BACKWARD_OPTIONS = {"detach_reset", "precalculate", "factor_clamp", "fallback_rho", "intra"}
+
+
+class SourceOutput(NamedTuple):
+    """Per-sample loss ``[B]``, its input gradient ``[B, N]`` (or ``[T, B, N]`` for sequences)
+    and the scores ``[B, C]``."""
+
+    loss: np.ndarray
+    grad: np.ndarray
+    scores: np.ndarray
+
+
+def _rng_arg(rng, B):
+    """``None``, one Generator, or a list of ``B`` Generators (one per sample)."""
+    if rng is None:
+        return None
+    if isinstance(rng, (list, tuple)):
+        if len(rng) != B:
+            raise ValueError(
+                f"rng is a list of {len(rng)} generators but the batch has {B} samples; "
+                "pass one generator per sample, a single seed or Generator, or None"
+            )
+        for g in rng:
+            if not isinstance(g, np.random.Generator):
+                raise TypeError(
+                    f"a per-sample rng list must hold numpy Generators, got {type(g).__name__}"
+                )
+        return list(rng)
+    try:
+        return np.random.default_rng(rng)
+    except TypeError as exc:
+        raise TypeError(
+            f"rng must be a seed, SeedSequence, BitGenerator, Generator or a list of Generators, "
+            f"got {type(rng).__name__}"
+        ) from exc
+
+
+def _copy_rng(rng):
+    return copy.deepcopy(rng)
+
+
+class GradientSource:
+    """Base class of gradient sources (see the module docstring for the protocol).
+
+    Subclasses implement :meth:`score_loss_grad` (and, when they can, :meth:`predict`); the
+    cross-entropy call, :meth:`class_grad` and the capability flags follow from it.
+    """
+
+    #: whether the source draws random numbers (a stochastic encoder or smoothing noise)
+    stochastic = False
+
+    def __call__(self, x, y, *, rng=None) -> SourceOutput:
+        y = np.asarray(y)
+        return self.score_loss_grad(x, lambda s: ce_loss(s, y), rng=rng)
+
+    def score_loss_grad(self, x, score_loss, *, rng=None) -> SourceOutput:
+        raise NotImplementedError(
+            f"{type(self).__name__} gives only the gradient of its own loss; it cannot "
+            "differentiate other losses of the scores"
+        )
+
+    def predict(self, x, *, rng=None) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} has no forward-only predict()")
+
+    @property
+    def has_score_losses(self) -> bool:
+        return type(self).score_loss_grad is not GradientSource.score_loss_grad
+
+    @property
+    def has_predict(self) -> bool:
+        return type(self).predict is not GradientSource.predict
+
+    def class_grad(self, x, k, *, rng=None) -> SourceOutput:
+        """The score of class ``k`` (an int or one class per sample) and its input gradient:
+        ``SourceOutput(loss=scores[b, k[b]], grad=d scores[b, k[b]] / d x[b], scores)``."""
+        x = np.asarray(x)
+        k = np.broadcast_to(np.asarray(k), (x.shape[0],))
+        return self.score_loss_grad(x, lambda s: class_score(s, k), rng=rng)
+
+
+class SNNSource(GradientSource):
+    """Gradient source of a clock-mode SNN: encode, simulate, decode, loss, explicit backward,
+    encoder input-gradient rule (:func:`evsnn.grad.loss_and_grad`).
+
+    Parameters
+    ----------
+    network : evsnn.clock.Network
+    T : int
+        Time steps.
+    encoder : str
+        An encoder of :mod:`evsnn.encoders` (or ``"fused:a+b"``); its input-gradient rule of
+        :mod:`evsnn.grad.encoder_rules` maps the sequence gradient to the image.
+    decoder : {"rate", "ttfs", "membrane"}, default "rate"
+    method : str, default "bptt"
+        A gradient method of :data:`evsnn.grad.METHODS`.
+    convention : Convention or str, default DEFAULT
+    surrogate : evsnn.grad.Sigmoid or Triangle, optional
+    sigma : float, optional
+        Noise std of the RSC encoders.
+    **options
+        Further options of :func:`evsnn.grad.backward` (``detach_reset``, ``precalculate``,
+        ``factor_clamp``, ``fallback_rho``, ``intra``).
+
+    Notes
+    -----
+    :func:`evsnn.grad.loss_and_grad` returns the batch-mean loss ``L = (1/B) Σ_b ℓ_b`` and its
+    gradient. Sample b's input only enters ``ℓ_b``, so ``dℓ_b/dx_b = B · dL/dx_b``; the
+    per-sample loss is recomputed from the scores, ``ℓ_b = −log softmax(ω_b)[y_b]``.
+
+    Stochastic encoders draw from the ``rng`` given at call time; with a list of per-sample
+    generators each sample is encoded from its own stream.
+
+    Examples
+    --------
+    >>> from evsnn.clock import Network
+    >>> from evsnn.params import LIF
+    >>> net = Network.mlp([4, 3], LIF(lam=0.9, theta=0.5), rng=0, scale=2.0)
+    >>> src = SNNSource(net, T=5, encoder="current")
+    >>> out = src(np.full((2, 4), 0.5), np.array([0, 1]))
+    >>> out.loss.shape, out.grad.shape, out.scores.shape
+    ((2,), (2, 4), (2, 3))
+    """
+
+    def __init__(
+        self, network, *, T, encoder, decoder="rate", method="bptt", convention=DEFAULT,
+        surrogate=None, sigma=None, **options,
+    ):
+        if not isinstance(network, Network):
+            raise TypeError(f"network must be an evsnn Network, got {type(network).__name__}")
+        if isinstance(T, bool) or not isinstance(T, numbers.Integral) or T < 1:
+            raise ValueError(f"T={T!r} must be a positive integer number of time steps")
+        if not isinstance(encoder, str):
+            raise TypeError(f"encoder must be an encoder name, got {type(encoder).__name__}")
+        parts = encoder[len("fused:"):].split("+") if encoder.startswith("fused:") else [encoder]
+        bad = [p for p in parts if p not in ENCODERS or p not in RULES]
+        if bad or not parts:
+            raise ValueError(
+                f"encoder={encoder!r} is not an encoder with an input-gradient rule; use one of "
+                f"{sorted(ENCODERS)} or 'fused:a+b'"
+            )
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder={decoder!r} is not a decoder; use one of {sorted(DECODERS)}")
+        if method not in METHODS:
+            raise ValueError(f"method={method!r} is not a gradient method; use one of {list(METHODS)}")
+        unknown = set(options) - _BACKWARD_OPTIONS
+        if unknown:
+            raise TypeError(
+                f"unknown option(s) {sorted(unknown)} for SNNSource; backward() takes "
+                f"{sorted(_BACKWARD_OPTIONS)}"
+            )
+        if any(p.startswith("rsc") for p in parts) and sigma is None:
+            raise ValueError(f"encoder={encoder!r} needs sigma= (the Gaussian noise std)")
+        self.network = network
+        self.T = int(T)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.method = method
+        self.convention = get_convention(convention)
+        self.surrogate = surrogate
+        self.sigma = sigma
+        self.options = dict(options)
+        self.stochastic = any(p in _STOCHASTIC_ENCODERS for p in parts)
+
+    def __repr__(self):
+        return (
+            f"SNNSource(T={self.T}, encoder={self.encoder!r}, decoder={self.decoder!r}, "
+            f"method={self.method!r}, convention={self.convention.name!r})"
+        )
+
+    # --- helpers -----------------------------------------------------------------------------
+    def _x_iv(self, x):
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.network.n_in:
+            raise ValueError(
+                f"x must be images [B, {self.network.n_in}] for this network, got shape {x.shape}"
+            )
+        return x
+
+    def _labels_iv(self, y, B):
+        y = np.asarray(y)
+        if y.shape != (B,) or y.dtype.kind not in "iu":
+            raise ValueError(f"y must be [B] = [{B}] integer labels, got {y.dtype} {y.shape}")
+        if B and (y.min() < 0 or y.max() >= self.network.n_out):
+            raise ValueError(
+                f"y must lie in [0, {self.network.n_out - 1}], got [{y.min()}, {y.max()}]"
+            )
+        return y
+
+    def encode(self, x, *, rng=None):
+        """The encoded sequence ``[T, B, N]``; per-sample generators encode sample by sample."""
+        x = self._x_iv(x)
+        rng = _rng_arg(rng, x.shape[0])
+        kw = dict(convention=self.convention, sigma=self.sigma)
+        if not self.stochastic:
+            return encode(x, self.encoder, self.T, **kw)
+        if rng is None:
+            raise ValueError(
+                f"encoder={self.encoder!r} is stochastic: pass rng= (a seed, a Generator or one "
+                "Generator per sample)"
+            )
+        if isinstance(rng, list):
+            parts = [encode(x[b : b + 1], self.encoder, self.T, rng=rng[b], **kw)
+                     for b in range(x.shape[0])]
+            if not parts:
+                return encode(x, self.encoder, self.T, rng=0, **kw)
+            return np.concatenate(parts, axis=1)
+        return encode(x, self.encoder, self.T, rng=rng, **kw)
+
+    def _backward_seq(self, seq, score_loss):
+        res = simulate(self.network, seq, convention=self.convention, record=True)
+        scores = decode(res.output, self.decoder)
+        loss, g_scores = score_loss(scores)
+        g_out = decoder_vjp(self.decoder, g_scores, res.output)
+        grads = backward(
+            self.network, seq, res, g_out, method=self.method, surrogate=self.surrogate,
+            **self.options,
+        )
+        return np.asarray(loss), grads.input, scores
+
+    # --- protocol ----------------------------------------------------------------------------
+    def __call__(self, x, y, *, rng=None) -> SourceOutput:
+        """Per-sample cross-entropy, its input gradient and the scores (through
+        :func:`evsnn.grad.loss_and_grad`)."""
+        x = self._x_iv(x)
+        B = x.shape[0]
+        y = self._labels_iv(y, B)
+        seq = self.encode(x, rng=rng)
+        r = loss_and_grad(
+            self.network, seq, y, encoder=None, decoder=self.decoder, loss="ce",
+            method=self.method, convention=self.convention, surrogate=self.surrogate,
+            **self.options,
+        )
+        loss, _ = ce_loss(r.scores, y)
+        grad = B * input_gradient(self.encoder, r.grads.input, seq)
+        return SourceOutput(loss, grad, r.scores)
+
+    def score_loss_grad(self, x, score_loss, *, rng=None) -> SourceOutput:
+        x = self._x_iv(x)
+        seq = self.encode(x, rng=rng)
+        loss, g_seq, scores = self._backward_seq(seq, score_loss)
+        return SourceOutput(loss, input_gradient(self.encoder, g_seq, seq), scores)
+
+    def sequence_loss_grad(self, seq, y, *, score_loss=None) -> SourceOutput:
+        """Loss, gradient with respect to the encoded sequence ``[T, B, N]``
+        (``LossGrad.grads.input``) and scores, for a sequence given directly."""
+        seq = np.asarray(seq)
+        if seq.ndim != 3 or seq.shape[2] != self.network.n_in:
+            raise ValueError(
+                f"seq must be [T, B, {self.network.n_in}], got shape {seq.shape}"
+            )
+        if score_loss is None:
+            y = self._labels_iv(y, seq.shape[1])
+            score_loss = lambda s: ce_loss(s, y)  # noqa: E731
+        return SourceOutput(*self._backward_seq(seq, score_loss))
+
+    def predict(self, x, *, rng=None) -> np.ndarray:
+        """Scores ``[B, C]`` of a forward pass (no recording, no backward)."""
+        seq = self.encode(x, rng=rng)
+        return decode(simulate(self.network, seq, convention=self.convention).output, self.decoder)
+
+    def predict_sequence(self, seq) -> np.ndarray:
+        """Scores ``[B, C]`` of an encoded sequence ``[T, B, N]``."""
+        return decode(simulate(self.network, seq, convention=self.convention).output, self.decoder)
+
+
+class CallableSource(GradientSource):
+    """Any function as a gradient source (an ANN's gradient, a closed-form model, ...).
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(x, y) -> (loss [B], grad [B, N], scores [B, C])`` with per-sample loss and
+        gradient (``fn(x, y, rng=rng)`` when ``uses_rng``).
+    score_loss_grad : callable, optional
+        ``score_loss_grad(x, score_loss) -> (loss, grad, scores)`` for any loss of the scores
+        (``score_loss(scores) -> (loss [B], dloss/dscores [B, C])``); enables APGD-DLR,
+        targeted losses and :meth:`class_grad`.
+    predict : callable, optional
+        ``predict(x) -> scores [B, C]`` (forward only).
+    uses_rng : bool, default False
+        Pass ``rng=`` to the functions above (stochastic models).
+
+    Examples
+    --------
+    >>> W = np.array([[1.0, -1.0], [-1.0, 1.0]])
+    >>> def fn(x, y):
+    ...     s = x @ W.T
+    ...     p = np.exp(s) / np.exp(s).sum(1, keepdims=True)
+    ...     g = p.copy(); g[np.arange(len(y)), y] -= 1
+    ...     return -np.log(p[np.arange(len(y)), y]), g @ W, s
+    >>> out = CallableSource(fn)(np.array([[0.5, 0.5]]), np.array([0]))
+    >>> np.round(out.loss, 6), out.grad
+    (array([0.693147]), array([[-1.,  1.]]))
+    """
+
+    def __init__(self, fn, *, score_loss_grad=None, predict=None, uses_rng=False):
+        for name, f in (("fn", fn), ("score_loss_grad", score_loss_grad), ("predict", predict)):
+            if f is not None and not callable(f):
+                raise TypeError(f"{name} must be callable, got {type(f).__name__}")
+        if fn is None:
+            raise TypeError("fn must be callable, got NoneType")
+        self.fn = fn
+        self._slg = score_loss_grad
+        self._predict = predict
+        self.uses_rng = bool(uses_rng)
+        self.stochastic = self.uses_rng
+
+    def _call(self, f, *args, rng):
+        return f(*args, rng=rng) if self.uses_rng else f(*args)
+
+    @staticmethod
+    def _check(out, x, name):
+        try:
+            loss, grad, scores = out
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must return (loss, grad, scores), got {type(out).__name__}") from exc
+        loss, grad, scores = np.asarray(loss), np.asarray(grad), np.asarray(scores)
+        B = x.shape[0]
+        if loss.shape != (B,) or grad.shape != x.shape or scores.ndim != 2 or scores.shape[0] != B:
+            raise ValueError(
+                f"{name} returned loss {loss.shape}, grad {grad.shape}, scores {scores.shape}; "
+                f"expected ({B},), {x.shape}, ({B}, C): a per-sample loss and gradient"
+            )
+        return SourceOutput(loss, grad, scores)
+
+    def __call__(self, x, y, *, rng=None) -> SourceOutput:
+        x = np.asarray(x)
+        return self._check(self._call(self.fn, x, np.asarray(y), rng=rng), x, "fn")
+
+    @property
+    def has_score_losses(self) -> bool:
+        return self._slg is not None
+
+    @property
+    def has_predict(self) -> bool:
+        return self._predict is not None
+
+    def score_loss_grad(self, x, score_loss, *, rng=None) -> SourceOutput:
+        if self._slg is None:
+            return super().score_loss_grad(x, score_loss, rng=rng)
+        x = np.asarray(x)
+        return self._check(self._call(self._slg, x, score_loss, rng=rng), x, "score_loss_grad")
+
+    def predict(self, x, *, rng=None) -> np.ndarray:
+        if self._predict is None:
+            return super().predict(x, rng=rng)
+        return np.asarray(self._call(self._predict, np.asarray(x), rng=rng))
+
+
+class MixedSource(GradientSource):
+    """HART Eq. A6: the mixed gradient ``β·g_a + (1 − β)·g_b`` of two sources.
+
+    Loss is mixed the same way (it is the loss whose gradient is returned when both sources give
+    true gradients of one model); scores and ``predict`` come from ``a``. Source ``b`` is called
+    with a copy of the generators as they were before ``a`` drew from them, so two sources of the
+    same stochastic model see the same encoding (common random numbers).
+
+    Examples
+    --------
+    >>> lin = lambda w: CallableSource(lambda x, y: (x @ w, np.broadcast_to(w, x.shape), x[:, :2]))
+    >>> mix = MixedSource(0.25, lin(np.array([1.0, 0.0])), lin(np.array([0.0, 1.0])))
+    >>> mix(np.array([[0.2, 0.4]]), np.array([0])).grad
+    array([[0.25, 0.75]])
+    """
+
+    def __init__(self, beta, a, b):
+        if isinstance(beta, bool) or not isinstance(beta, numbers.Real):
+            raise TypeError(f"beta must be a real number, got {beta!r}")
+        if not 0 <= beta <= 1:
+            raise ValueError(f"beta={beta!r} must lie in [0, 1] (HART Eq. A6 uses 0.5)")
+        self.beta = float(beta)
+        self.a = as_source(a, "a")
+        self.b = as_source(b, "b")
+        self.stochastic = self.a.stochastic or self.b.stochastic
+
+    def _mix(self, call, x, rng):
+        x = np.asarray(x)
+        rng = _rng_arg(rng, x.shape[0])
+        rng_b = _copy_rng(rng)
+        oa = call(self.a, rng)
+        ob = call(self.b, rng_b)
+        beta = self.beta
+        return SourceOutput(
+            beta * oa.loss + (1 - beta) * ob.loss, beta * oa.grad + (1 - beta) * ob.grad, oa.scores
+        )
+
+    def __call__(self, x, y, *, rng=None) -> SourceOutput:
+        return self._mix(lambda s, r: s(x, y, rng=r), x, rng)
+
+    @property
+    def has_score_losses(self) -> bool:
+        return self.a.has_score_losses and self.b.has_score_losses
+
+    @property
+    def has_predict(self) -> bool:
+        return self.a.has_predict
+
+    def score_loss_grad(self, x, score_loss, *, rng=None) -> SourceOutput:
+        if not self.has_score_losses:
+            return super().score_loss_grad(x, score_loss, rng=rng)
+        return self._mix(lambda s, r: s.score_loss_grad(x, score_loss, rng=r), x, rng)
+
+    def predict(self, x, *, rng=None) -> np.ndarray:
+        return self.a.predict(x, rng=rng)
+
+
+def as_source(source, name="source") -> GradientSource:
+    """A :class:`GradientSource` from a source or a plain ``fn(x, y)`` callable."""
+    if isinstance(source, GradientSource):
+        return source
+    if callable(source):
+        return CallableSource(source)
+    raise TypeError(
+        f"{name} must be a GradientSource or a callable fn(x, y) -> (loss, grad, scores), "
+        f"got {type(source).__name__}"
+    )
