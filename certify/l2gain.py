@@ -303,7 +303,7 @@ class L2Gain:
 def _sign_convention(x):
     """``x`` or ``-x`` (the ratio is the same), whichever has its largest-magnitude entry
     (the first, on ties) positive, so that reported maximisers are reproducible."""
-    return -x if x[int(np.argmax(np.abs(x)))] < 0 else x
+    return (-x) + 0.0 if x[int(np.argmax(np.abs(x)))] < 0 else x  # + 0.0: no -0.0 entries
 
 
 def _power_iteration(A, x0, tol, max_iter):
@@ -464,7 +464,7 @@ def hinf_norm(lam, weight, *, n_freq=513):
     Examples
     --------
     >>> h = hinf_norm(0.5, [[3.0, 0.0], [0.0, 1.0]])
-    >>> round(h.norm, 12), h.omega                  # ‖W‖ / (1 - λ) = 3 / 0.5
+    >>> round(h.norm, 12), round(h.omega, 6)       # ‖W‖ / (1 - λ) = 3 / 0.5, at ω = 0
     (6.0, 0.0)
     """
     lam = _real_iv("lam", lam, -1.0, 1.0)
@@ -775,3 +775,241 @@ def check_stated_bound(
         ratio=ratio, exact_gain=exact.gain, worst_input=np.asarray(x).reshape(T, n_in),
         response=y.reshape(T, A.W.shape[0]), search=used, n_evaluated=int(count), detail=detail,
     )
+
+
+# --------------------------------------------------------------------------- simulated networks
+@dataclass(frozen=True)
+class LayerGain:
+    """Measured perturbation ratios of one layer of a simulated network, per sample.
+
+    Attributes
+    ----------
+    layer : int
+        Layer index (0: the layer fed by the encoded input).
+    input_norm : ndarray, shape (B,)
+        ``‖Δs‖`` of the layer's input perturbation as it enters the layer (Eq. 21 norm).
+    mppd_ratio : ndarray, shape (B,)
+        ``‖ε‖ / ‖Δs‖`` with ``ε`` the MPPD (Eq. 11, no reset) driven by the observed ``Δs``;
+        NaN where ``Δs = 0``. Never above ``exact_gain`` (up to rounding).
+    membrane_ratio : ndarray, shape (B,)
+        ``‖m - m~‖ / ‖Δs‖``: the actual membrane difference (before reset) of the network with
+        resets (Eq. 9-10); NaN where ``Δs = 0``.
+    exact_gain : float
+        :func:`l2_gain` of the layer's perturbation dynamics over the T simulated steps (with
+        its DLIF factors and placement).
+    stated_gain : float
+        Theorem 3.1's ``sqrt(1/(1-λ)) ‖W‖₂``; NaN for DLIF layers (the theorem has a constant λ).
+    """
+
+    layer: int
+    input_norm: np.ndarray
+    mppd_ratio: np.ndarray
+    membrane_ratio: np.ndarray
+    exact_gain: float
+    stated_gain: float
+
+
+@dataclass(frozen=True)
+class NetworkGains:
+    """Result of :func:`network_gains` / :func:`empirical_gains`.
+
+    Attributes
+    ----------
+    layers : tuple of LayerGain
+    perturbation : str
+        "given", or the kind drawn by :func:`empirical_gains`.
+    delta : ndarray, shape (T, B, N_in)
+        The input perturbation ``perturbed - clean``.
+    """
+
+    layers: tuple
+    perturbation: str
+    delta: np.ndarray
+
+
+def _ratio_or_nan(num, den):
+    out = np.full(num.shape, np.nan)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def _network_iv(network, clean, perturbed):
+    from evsnn.clock import Network  # certify imports evsnn only (DESIGN.md)
+
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be an evsnn.clock.Network, got {type(network).__name__}")
+    arrays = []
+    for name, value in (("clean", clean), ("perturbed", perturbed)):
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+        if arr.ndim != 3 or arr.shape[0] == 0 or arr.shape[2] != network.n_in:
+            raise ValueError(
+                f"{name} must be time-major [T, B, {network.n_in}] with T >= 1, got shape "
+                f"{arr.shape}"
+            )
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} holds NaN or infinite values; pass finite inputs")
+        arrays.append(arr.astype(np.float64))
+    if arrays[0].shape != arrays[1].shape:
+        raise ValueError(
+            f"clean has shape {arrays[0].shape} but perturbed has {arrays[1].shape}; they must match"
+        )
+    return arrays
+
+
+def network_gains(network, clean, perturbed, *, rng, convention="DEFAULT"):
+    """Per-layer perturbation ratios of a simulated network (with resets) for given inputs.
+
+    Parameters
+    ----------
+    network : evsnn.clock.Network
+    clean, perturbed : array, shape (T, B, N_in)
+        Encoded clean and perturbed inputs (currents or spikes); simulated in float64.
+    rng : seed or numpy.random.Generator
+        Start vectors of the per-layer :func:`l2_gain`.
+    convention : Convention or str, default "DEFAULT"
+        Passed to :func:`evsnn.clock.simulate`; its ``input_delay`` shifts each layer's input
+        (the perturbation entering at step t is the previous layer's at t - delay) and its
+        ``dlif_factor`` places the DLIF factors.
+
+    Returns
+    -------
+    NetworkGains
+
+    Raises
+    ------
+    TypeError
+        ``network`` not a Network, non-numeric inputs.
+    ValueError
+        Wrong shapes, non-finite inputs; as :func:`evsnn.clock.simulate`.
+
+    Notes
+    -----
+    Layer l's input perturbation is the difference of layer l-1's outputs (spikes, traces) in
+    the two runs, or of the inputs for l = 0. The ratio uses Stable Eq. 20-21 norms. The MPPD
+    ratio can never exceed ``exact_gain`` (MPPD is the linear map whose norm that is); the
+    membrane ratio of the network with resets can.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from evsnn.clock import Dense, Network
+    >>> from evsnn.params import LIF
+    >>> net = Network([Dense([[0.1, 0.2]], LIF(lam=0.5, theta=10.0))])    # never fires
+    >>> x = np.zeros((4, 1, 2)); r = network_gains(net, x, x + 0.5, rng=0)
+    >>> bool(np.isclose(r.layers[0].membrane_ratio[0], r.layers[0].mppd_ratio[0]))
+    True
+    """
+    from evsnn.clock import simulate
+    from evsnn.conventions import get_convention
+
+    clean, perturbed = _network_iv(network, clean, perturbed)
+    conv = get_convention(convention)
+    gen = _rng_iv(rng)
+    res_c = simulate(network, clean, convention=conv, record=True, dtype=np.float64)
+    res_p = simulate(network, perturbed, convention=conv, record=True, dtype=np.float64)
+    T = clean.shape[0]
+    d = conv.input_delay
+    out = []
+    for l, layer in enumerate(network.layers):
+        inp_c = clean if l == 0 else res_c.layers[l - 1].output
+        inp_p = perturbed if l == 0 else res_p.layers[l - 1].output
+        ds = np.zeros_like(inp_c)
+        ds[d:] = (inp_c - inp_p)[: T - d]
+        args = layer.neuron.kernel_args()
+        a = None if not args.dlif else np.asarray(layer.dlif_factors[:T], dtype=np.float64)
+        kw = dict(dlif_factors=a, dlif_factor=conv.dlif_factor)
+        eps = mppd_response(ds, layer.weight, args.lam, dtype=np.float64, **kw)
+        dm = res_c.layers[l].m - res_p.layers[l].m
+        den = np.sqrt(np.square(ds).sum(axis=(0, 2)))
+        gain = l2_gain(args.lam, T, layer.weight, rng=gen, **kw).gain
+        stated = math.nan if args.dlif else stated_gain(args.lam, layer.weight)
+        out.append(LayerGain(
+            layer=l, input_norm=den,
+            mppd_ratio=_ratio_or_nan(np.sqrt(np.square(eps).sum(axis=(0, 2))), den),
+            membrane_ratio=_ratio_or_nan(np.sqrt(np.square(dm).sum(axis=(0, 2))), den),
+            exact_gain=gain, stated_gain=stated,
+        ))
+    return NetworkGains(tuple(out), "given", perturbed - clean)
+
+
+def empirical_gains(
+    network, inputs, *, perturbation, scale, rng, n_trials=1, convention="DEFAULT"
+):
+    """Per-layer perturbation ratios under random, Gaussian or adversarial-direction input noise.
+
+    Parameters
+    ----------
+    network : evsnn.clock.Network
+    inputs : array, shape (T, B, N_in)
+        Encoded clean input (real valued, e.g. current coding).
+    perturbation : {"random", "gaussian", "adversarial"}
+        "random": a direction uniform on the sphere, ``‖δ‖ = scale`` per sample (Eq. 21 norm
+        over all steps and inputs); "gaussian": i.i.d. ``N(0, scale²)`` entries;
+        "adversarial": ``±scale`` times the unit input maximising the first layer's MPPD gain
+        (:func:`l2_gain`'s maximiser), the sign drawn per sample.
+    scale : float
+        Perturbation size (> 0).
+    rng : seed or numpy.random.Generator
+        All draws.
+    n_trials : int, default 1
+        Independent perturbations per sample; the result has ``B · n_trials`` samples,
+        trial-major.
+    convention : Convention or str, default "DEFAULT"
+        As :func:`network_gains`; "adversarial" needs ``input_delay = 0``.
+
+    Returns
+    -------
+    NetworkGains
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`network_gains`; unknown ``perturbation``; ``scale`` not finite and > 0;
+        ``n_trials < 1``; "adversarial" with a delayed convention.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from evsnn.clock import Dense, Network
+    >>> from evsnn.params import LIF
+    >>> net = Network([Dense([[1.0, 0.0], [0.0, 0.5]], LIF(lam=0.5, theta=100.0))])
+    >>> r = empirical_gains(net, np.zeros((3, 1, 2)), perturbation="adversarial", scale=0.1, rng=0)
+    >>> g = r.layers[0]
+    >>> bool(np.isclose(g.mppd_ratio[0], g.exact_gain)), bool(np.isclose(g.membrane_ratio[0], g.exact_gain))
+    (True, True)
+    """
+    from evsnn.conventions import get_convention
+
+    _choice_iv("perturbation", perturbation, _PERTURBATIONS)
+    scale = _real_iv("scale", scale, 0.0, math.inf)
+    if scale <= 0:
+        raise ValueError(f"scale={scale!r} must be > 0")
+    n_trials = _int_iv("n_trials", n_trials, 1)
+    gen = _rng_iv(rng)
+    conv = get_convention(convention)
+    x, _ = _network_iv(network, inputs, inputs)
+    X = np.concatenate([x] * n_trials, axis=1)
+    T, B, n_in = X.shape
+    if perturbation == "gaussian":
+        delta = scale * gen.standard_normal(X.shape)
+    elif perturbation == "random":
+        g = gen.standard_normal(X.shape)
+        norms = np.sqrt(np.square(g).sum(axis=(0, 2)))
+        delta = scale * g / norms[None, :, None]
+    else:
+        if conv.input_delay != 0:
+            raise ValueError(
+                f"perturbation='adversarial' needs a convention with input_delay=0, got "
+                f"{conv.name} (input_delay={conv.input_delay}); use e.g. 'HART_CODE'"
+            )
+        first = network.layers[0]
+        args = first.neuron.kernel_args()
+        a = None if not args.dlif else np.asarray(first.dlif_factors[:T], dtype=np.float64)
+        best = l2_gain(args.lam, T, first.weight, rng=gen, dlif_factors=a,
+                       dlif_factor=conv.dlif_factor).maximiser
+        signs = gen.choice(np.array([-1.0, 1.0]), size=B)
+        delta = scale * signs[None, :, None] * best[:, None, :]
+    res = network_gains(network, X, X + delta, rng=gen, convention=conv)
+    return NetworkGains(res.layers, perturbation, delta)
