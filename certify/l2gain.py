@@ -18,6 +18,17 @@ for real-valued inputs). Definition 2.1 asks the inequality for every truncation
 truncation to τ steps of a causal operator is a compression of it, so ``‖A_τ‖ ≤ ‖A_T‖`` and
 checking the horizon T covers every τ ≤ T.
 
+**What the checks find.** The true gain over T steps is ``‖L_T‖₂ ‖W‖₂`` (``L_T`` the T×T
+lower-triangular Toeplitz matrix of powers of λ); it increases with T to ``‖W‖₂ / (1-λ)``,
+which exceeds the stated ``sqrt(1/(1-λ)) ‖W‖₂`` for every 0 < λ < 1. The stated bound
+therefore fails from some horizon on (λ = 0.5: T ≥ 3; λ = 0.9: T ≥ 6; λ = 0.99, the paper's
+leak: T ≥ 17, while it holds at the paper's T = 8), also for spike-valued perturbations.
+The proof's step from Eq. 24 to Eq. 26 drops the cross terms of
+``(Σ_k λ^k ‖Δs[t-k]‖)²``: for T = 2, λ = 0.5 and ``‖Δs[t]‖ = 1`` the left side
+``1 + 1.5² = 3.25`` exceeds Eq. 26's ``1.5 + 1 = 2.5``. Cauchy-Schwarz instead gives
+``(Σ_k λ^k)(Σ_k λ^k ‖Δs[t-k]‖²)`` and the bound ``‖W‖₂ / (1-λ)``, which is the H∞ norm and
+tight as T → ∞.
+
 **What is computed here.**
 
 * :func:`l2_gain` -- ``‖A‖₂`` without forming the ``(T·N_out) × (T·N_in)`` matrix: Lanczos
@@ -153,6 +164,18 @@ def _mppd_adjoint_kernel(y, weight, leak, gain, out):
                 out[t, b, j] = gn * acc[j]
 
 
+def _mppd_adjoint_iv(y, weight):
+    W = _weight_iv(weight)
+    y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"y must hold real numbers, got dtype {y.dtype}")
+    if y.ndim != 3 or y.shape[2] != W.shape[0] or y.shape[0] == 0:
+        raise ValueError(
+            f"y must be [T, B, N_out] with T >= 1 and N_out = {W.shape[0]}, got shape {y.shape}"
+        )
+    return y, W
+
+
 def mppd_adjoint(y, weight, lam, *, dlif_factors=None, dlif_factor="leak"):
     """Apply the adjoint ``Aᵀ`` of the MPPD map to ``y`` ``[T, B, N_out]`` (float64).
 
@@ -166,14 +189,7 @@ def mppd_adjoint(y, weight, lam, *, dlif_factors=None, dlif_factor="leak"):
     >>> mppd_adjoint(np.ones((3, 1, 1)), [[1.0]], 0.5)[:, 0, 0]     # 1 + λ + λ², 1 + λ, 1
     array([1.75, 1.5 , 1.  ])
     """
-    W = _weight_iv(weight)
-    y = np.asarray(y)
-    if y.dtype.kind not in "biuf":
-        raise TypeError(f"y must hold real numbers, got dtype {y.dtype}")
-    if y.ndim != 3 or y.shape[2] != W.shape[0] or y.shape[0] == 0:
-        raise ValueError(
-            f"y must be [T, B, N_out] with T >= 1 and N_out = {W.shape[0]}, got shape {y.shape}"
-        )
+    y, W = _mppd_adjoint_iv(y, weight)
     f = step_factors(lam, y.shape[0], dlif_factors=dlif_factors, dlif_factor=dlif_factor)
     out = np.empty((y.shape[0], y.shape[1], W.shape[1]))
     _mppd_adjoint_kernel(np.ascontiguousarray(y, dtype=np.float64), W, f.leak, f.gain, out)
@@ -225,7 +241,7 @@ class _MPPDOperator(LinearOperator):
         return self._backward(np.asarray(Y, dtype=np.float64))
 
 
-def _operator_iv(lam, T, weight, dlif_factors, dlif_factor):
+def _perturbation_operator_iv(lam, T, weight, dlif_factors, dlif_factor):
     W = _weight_iv(weight)
     # step_factors validates lam, T, dlif_factors and dlif_factor with the metrics' messages
     step_factors(lam, T, dlif_factors=dlif_factors, dlif_factor=dlif_factor)
@@ -267,7 +283,7 @@ def perturbation_operator(lam, T, weight, *, dlif_factors=None, dlif_factor="lea
     >>> A.matvec(np.array([1.0, 0.0, 0.0]))          # impulse response λ^t
     array([1.  , 0.5 , 0.25])
     """
-    lam, T, W = _operator_iv(lam, T, weight, dlif_factors, dlif_factor)
+    lam, T, W = _perturbation_operator_iv(lam, T, weight, dlif_factors, dlif_factor)
     return _MPPDOperator(lam, T, W, dlif_factors, dlif_factor)
 
 
@@ -322,6 +338,14 @@ def _power_iteration(A, x0, tol, max_iter):
         if done:
             return x, sigma, True
     return x, sigma, False
+
+
+def _l2_gain_iv(method, tol, max_iter, rng):
+    _choice_iv("method", method, _METHODS)
+    tol = _real_iv("tol", tol, 0.0, 1.0)
+    if not 0.0 < tol < 1.0:
+        raise ValueError(f"tol={tol!r} must lie in (0, 1); e.g. 1e-12")
+    return tol, _int_iv("max_iter", max_iter, 1), _rng_iv(rng)
 
 
 def l2_gain(
@@ -380,12 +404,7 @@ def l2_gain(
     (1.280776406404, 1.280776406404)
     """
     A = perturbation_operator(lam, T, weight, dlif_factors=dlif_factors, dlif_factor=dlif_factor)
-    _choice_iv("method", method, _METHODS)
-    tol = _real_iv("tol", tol, 0.0, 1.0)
-    if not 0.0 < tol < 1.0:
-        raise ValueError(f"tol={tol!r} must lie in (0, 1); e.g. 1e-12")
-    max_iter = _int_iv("max_iter", max_iter, 1)
-    gen = _rng_iv(rng)
+    tol, max_iter, gen = _l2_gain_iv(method, tol, max_iter, rng)
     T = int(T)
     n_out, n_in = A.W.shape
     if method == "lanczos" and min(A.shape) < 2:
@@ -424,6 +443,10 @@ class HInfNorm:
     omega: float
     omegas: np.ndarray
     sigma: np.ndarray
+
+
+def _hinf_norm_iv(lam, weight, n_freq):
+    return _real_iv("lam", lam, -1.0, 1.0), _weight_iv(weight), _int_iv("n_freq", n_freq, 3)
 
 
 def hinf_norm(lam, weight, *, n_freq=513):
@@ -467,9 +490,7 @@ def hinf_norm(lam, weight, *, n_freq=513):
     >>> round(h.norm, 12), round(h.omega, 6)       # ‖W‖ / (1 - λ) = 3 / 0.5, at ω = 0
     (6.0, 0.0)
     """
-    lam = _real_iv("lam", lam, -1.0, 1.0)
-    W = _weight_iv(weight)
-    n_freq = _int_iv("n_freq", n_freq, 3)
+    lam, W, n_freq = _hinf_norm_iv(lam, weight, n_freq)
     omegas = np.linspace(0.0, np.pi, n_freq)
     if abs(lam) == 1.0:
         # pole on the unit circle (z = λ): unbounded gain
@@ -498,6 +519,10 @@ def hinf_norm(lam, weight, *, n_freq=513):
 
 
 # --------------------------------------------------------------------------- Theorem 3.1
+def _stated_gain_iv(lam, weight):
+    return _real_iv("lam", lam, 0.0, 1.0), _weight_iv(weight)
+
+
 def stated_gain(lam, weight):
     """The gain stated in Stable Theorem 3.1: ``γ = sqrt(1/(1-λ)) ‖W‖₂``.
 
@@ -521,8 +546,7 @@ def stated_gain(lam, weight):
     >>> round(stated_gain(0.99, [[1.0]]), 12)
     10.0
     """
-    lam = _real_iv("lam", lam, 0.0, 1.0)
-    W = _weight_iv(weight)
+    lam, W = _stated_gain_iv(lam, weight)
     if lam == 1.0:
         return math.inf
     return math.sqrt(1.0 / (1.0 - lam)) * float(np.linalg.norm(W, 2))
@@ -643,6 +667,18 @@ def _local_spike_search(A, starts, max_moves):
     return best_x, math.sqrt(best_r2), count
 
 
+def _check_stated_bound_iv(lam, domain, search, n_restarts, max_exhaustive, rtol, rng):
+    lam = _real_iv("lam", lam, 0.0, 1.0)
+    _choice_iv("domain", domain, _DOMAINS)
+    _choice_iv("search", search, _SEARCHES)
+    n_restarts = _int_iv("n_restarts", n_restarts, 0)
+    max_exhaustive = _int_iv("max_exhaustive", max_exhaustive, 1)
+    rtol = _real_iv("rtol", rtol, 0.0, 1.0)
+    if rtol >= 1.0:
+        raise ValueError(f"rtol={rtol!r} must lie in [0, 1); e.g. 1e-10")
+    return lam, n_restarts, max_exhaustive, rtol, _rng_iv(rng)
+
+
 def check_stated_bound(
     lam, T, weight, *, rng, domain="real", search="auto", n_restarts=20, max_exhaustive=3**10,
     rtol=1e-10, method="lanczos",
@@ -704,15 +740,9 @@ def check_stated_bound(
     >>> v.status, v.search, v.worst_input.ravel(), round(v.ratio, 4), round(v.stated_gain, 4)
     ('violated', 'exhaustive', array([1., 1., 1.]), 1.4506, 1.4142)
     """
-    lam = _real_iv("lam", lam, 0.0, 1.0)
-    _choice_iv("domain", domain, _DOMAINS)
-    _choice_iv("search", search, _SEARCHES)
-    n_restarts = _int_iv("n_restarts", n_restarts, 0)
-    max_exhaustive = _int_iv("max_exhaustive", max_exhaustive, 1)
-    rtol = _real_iv("rtol", rtol, 0.0, 1.0)
-    if rtol >= 1.0:
-        raise ValueError(f"rtol={rtol!r} must lie in [0, 1); e.g. 1e-10")
-    gen = _rng_iv(rng)
+    lam, n_restarts, max_exhaustive, rtol, gen = _check_stated_bound_iv(
+        lam, domain, search, n_restarts, max_exhaustive, rtol, rng
+    )
     stated = stated_gain(lam, weight)
     exact = l2_gain(lam, T, weight, rng=gen, method=method)
     A = perturbation_operator(lam, T, weight)
@@ -833,7 +863,7 @@ def _ratio_or_nan(num, den):
     return out
 
 
-def _network_iv(network, clean, perturbed):
+def _network_gains_iv(network, clean, perturbed):
     from evsnn.clock import Network  # certify imports evsnn only (DESIGN.md)
 
     if not isinstance(network, Network):
@@ -904,7 +934,7 @@ def network_gains(network, clean, perturbed, *, rng, convention="DEFAULT"):
     from evsnn.clock import simulate
     from evsnn.conventions import get_convention
 
-    clean, perturbed = _network_iv(network, clean, perturbed)
+    clean, perturbed = _network_gains_iv(network, clean, perturbed)
     conv = get_convention(convention)
     gen = _rng_iv(rng)
     res_c = simulate(network, clean, convention=conv, record=True, dtype=np.float64)
@@ -932,6 +962,16 @@ def network_gains(network, clean, perturbed, *, rng, convention="DEFAULT"):
             exact_gain=gain, stated_gain=stated,
         ))
     return NetworkGains(tuple(out), "given", perturbed - clean)
+
+
+def _empirical_gains_iv(network, inputs, perturbation, scale, n_trials, rng):
+    _choice_iv("perturbation", perturbation, _PERTURBATIONS)
+    scale = _real_iv("scale", scale, 0.0, math.inf)
+    if scale <= 0:
+        raise ValueError(f"scale={scale!r} must be > 0")
+    n_trials = _int_iv("n_trials", n_trials, 1)
+    x, _ = _network_gains_iv(network, inputs, inputs)
+    return x, scale, n_trials, _rng_iv(rng)
 
 
 def empirical_gains(
@@ -982,14 +1022,8 @@ def empirical_gains(
     """
     from evsnn.conventions import get_convention
 
-    _choice_iv("perturbation", perturbation, _PERTURBATIONS)
-    scale = _real_iv("scale", scale, 0.0, math.inf)
-    if scale <= 0:
-        raise ValueError(f"scale={scale!r} must be > 0")
-    n_trials = _int_iv("n_trials", n_trials, 1)
-    gen = _rng_iv(rng)
+    x, scale, n_trials, gen = _empirical_gains_iv(network, inputs, perturbation, scale, n_trials, rng)
     conv = get_convention(convention)
-    x, _ = _network_iv(network, inputs, inputs)
     X = np.concatenate([x] * n_trials, axis=1)
     T, B, n_in = X.shape
     if perturbation == "gaussian":

@@ -191,7 +191,7 @@ def step_factors(lam, T, *, dlif_factors=None, dlif_factor="leak", dtype=np.floa
 
 
 # --------------------------------------------------------------------------- MPPD (Eq. 11)
-def _layer_iv(s_clean, s_pert, weight, dlif_factors, dtype):
+def _mppd_iv(s_clean, s_pert, weight, dlif_factors, dtype):
     s_clean = _real_array("s_clean", s_clean, 3)
     s_pert = _real_array("s_pert", s_pert, 3)
     weight = _real_array("weight", weight, 2)
@@ -213,6 +213,14 @@ def _input_width_iv(name, arr, weight):
             f"{name} has {arr.shape[2]} input neurons but weight has {weight.shape[1]} columns "
             f"(weight is [N_out, N_in]); they must match"
         )
+
+
+def _mppd_response_iv(delta_s, weight, dlif_factors, dtype):
+    delta_s = _real_array("delta_s", delta_s, 3)
+    weight = _real_array("weight", weight, 2)
+    _input_width_iv("delta_s", delta_s, weight)
+    extra = [] if dlif_factors is None else [np.asarray(dlif_factors)]
+    return delta_s, weight, _dtype_iv([delta_s, weight, *extra], dtype)
 
 
 @njit
@@ -286,11 +294,7 @@ def mppd_response(delta_s, weight, lam, *, dlif_factors=None, dlif_factor="leak"
     >>> eps[:, 0, 0]
     array([0.5   , 0.75  , 0.875 , 0.9375])
     """
-    delta_s = _real_array("delta_s", delta_s, 3)
-    weight = _real_array("weight", weight, 2)
-    _input_width_iv("delta_s", delta_s, weight)
-    extra = [] if dlif_factors is None else [np.asarray(dlif_factors)]
-    dt = _dtype_iv([delta_s, weight, *extra], dtype)
+    delta_s, weight, dt = _mppd_response_iv(delta_s, weight, dlif_factors, dtype)
     f = step_factors(lam, delta_s.shape[0], dlif_factors=dlif_factors, dlif_factor=dlif_factor, dtype=dt)
     out = np.empty((delta_s.shape[0], delta_s.shape[1], weight.shape[0]), dtype=dt)
     _mppd_kernel(
@@ -345,7 +349,7 @@ def mppd(s_clean, s_pert, weight, lam, *, dlif_factors=None, dlif_factor="leak",
     >>> mppd(s, s_t, [[1.0, 2.0]], 0.5)[:, 0, 0]
     array([-2. , -1. , -0.5])
     """
-    s_clean, s_pert, weight, dt = _layer_iv(s_clean, s_pert, weight, dlif_factors, dtype)
+    s_clean, s_pert, weight, dt = _mppd_iv(s_clean, s_pert, weight, dlif_factors, dtype)
     delta = np.subtract(s_clean, s_pert, dtype=dt)
     return mppd_response(
         delta, weight.astype(dt, copy=False), lam, dlif_factors=dlif_factors,
@@ -372,6 +376,23 @@ class MembraneDifference:
     eps: np.ndarray
     synaptic: np.ndarray
     reset: np.ndarray
+
+
+def _membrane_difference_iv(s_clean, s_pert, weight, membranes, dlif_factors, dtype):
+    s_clean, s_pert, weight, _ = _mppd_iv(s_clean, s_pert, weight, dlif_factors, None)
+    mem = {}
+    for name, value in zip(("m_clean", "v_clean", "m_pert", "v_pert"), membranes):
+        arr = _real_array(name, value, 3)
+        expect = (s_clean.shape[0], s_clean.shape[1], weight.shape[0])
+        if arr.shape != expect:
+            raise ValueError(
+                f"{name} has shape {arr.shape} but [T, B, N_out] = {expect} is needed "
+                "(T and B of s_clean, N_out rows of weight)"
+            )
+        mem[name] = arr
+    extra = [] if dlif_factors is None else [np.asarray(dlif_factors)]
+    dt = _dtype_iv([s_clean, s_pert, weight, *mem.values(), *extra], dtype)
+    return s_clean, s_pert, weight, mem, dt
 
 
 @njit
@@ -457,19 +478,9 @@ def membrane_difference(
     >>> d.eps[:, 0, 0], d.reset[:, 0, 0]
     (array([ 0. ,  0. , -0.8]), array([0., 0., 0.]))
     """
-    s_clean, s_pert, weight, _ = _layer_iv(s_clean, s_pert, weight, dlif_factors, None)
-    mem = {}
-    for name, value in (("m_clean", m_clean), ("v_clean", v_clean), ("m_pert", m_pert), ("v_pert", v_pert)):
-        arr = _real_array(name, value, 3)
-        expect = (s_clean.shape[0], s_clean.shape[1], weight.shape[0])
-        if arr.shape != expect:
-            raise ValueError(
-                f"{name} has shape {arr.shape} but [T, B, N_out] = {expect} is needed "
-                "(T and B of s_clean, N_out rows of weight)"
-            )
-        mem[name] = arr
-    extra = [] if dlif_factors is None else [np.asarray(dlif_factors)]
-    dt = _dtype_iv([s_clean, s_pert, weight, *mem.values(), *extra], dtype)
+    s_clean, s_pert, weight, mem, dt = _membrane_difference_iv(
+        s_clean, s_pert, weight, (m_clean, v_clean, m_pert, v_pert), dlif_factors, dtype
+    )
     f = step_factors(lam, s_clean.shape[0], dlif_factors=dlif_factors, dlif_factor=dlif_factor, dtype=dt)
     shape = (s_clean.shape[0], s_clean.shape[1], weight.shape[0])
     eps = np.empty(shape, dtype=dt)
@@ -484,6 +495,12 @@ def membrane_difference(
 
 
 # --------------------------------------------------------------------------- Eq. 12-14
+def _ms_mppd_iv(eps, reduction):
+    eps = _real_array("eps", eps, 3)
+    _choice_iv("reduction", reduction, _REDUCTIONS)
+    return eps, _dtype_iv([eps], None)
+
+
 def ms_mppd(eps, *, reduction="sum"):
     """Mean square of the membrane-potential perturbation, per sample (Stable Eq. 14).
 
@@ -514,14 +531,13 @@ def ms_mppd(eps, *, reduction="sum"):
     >>> ms_mppd(eps), ms_mppd(eps, reduction="mean")
     (array([14.]), array([3.5]))
     """
-    eps = _real_array("eps", eps, 3)
-    _choice_iv("reduction", reduction, _REDUCTIONS)
-    dt = _dtype_iv([eps], None)
+    eps, dt = _ms_mppd_iv(eps, reduction)
     sq = np.square(eps.astype(dt, copy=False))
     return sq.sum(axis=(0, 2)) if reduction == "sum" else sq.mean(axis=(0, 2))
 
 
-def _pair_iv(s_clean, s_pert):
+def _tasad_iv(s_clean, s_pert):
+    """Shared by :func:`tasad` and :func:`spike_train_distance`: the difference ``s - s~``."""
     s_clean = _real_array("s_clean", s_clean, 3)
     s_pert = _real_array("s_pert", s_pert, 3)
     if s_clean.shape != s_pert.shape:
@@ -567,9 +583,12 @@ def tasad(s_clean, s_pert):
     >>> tasad(s, s_t), spike_train_distance(s, s_t)
     (array([0.]), array([1.41421356]))
     """
-    d = _pair_iv(s_clean, s_pert)
+    d = _tasad_iv(s_clean, s_pert)
     T = d.shape[0]
     return np.sqrt(np.square(d.sum(axis=0) / T).sum(axis=-1))
+
+
+_spike_train_distance_iv = _tasad_iv
 
 
 def spike_train_distance(s_clean, s_pert):
@@ -602,5 +621,5 @@ def spike_train_distance(s_clean, s_pert):
     >>> spike_train_distance(s, s_t)
     array([2.])
     """
-    d = _pair_iv(s_clean, s_pert)
+    d = _spike_train_distance_iv(s_clean, s_pert)
     return np.sqrt(np.square(d).sum(axis=(0, 2)))

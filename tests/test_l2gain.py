@@ -192,6 +192,20 @@ def test_stated_gain_formula():
     W = np.array([[3.0, 0.0], [0.0, 1.0]])
     assert stated_gain(0.75, W) == pytest.approx(2.0 * 3.0, rel=1e-15)  # sqrt(1/0.25) · 3
     assert stated_gain(1.0, W) == np.inf
+    # λ = 1 (IF): the stated gain is infinite, so the bound holds trivially
+    v = check_stated_bound(1.0, 4, W, rng=0)
+    assert v.status == "holds" and v.exact_gain == pytest.approx(
+        np.linalg.norm(ref.toeplitz_factor(np.ones(4), np.ones(4)), 2) * 3.0, rel=RTOL_INDEPENDENT
+    )
+
+
+def test_proof_step_eq26_fails_on_constant_input():
+    """Appendix Eq. 26 replaces Σ_t (Σ_k λ^k a[t-k])² by Σ_u (Σ_{k<=T-u} λ^k) a[u]²; for T = 2,
+    λ = 0.5, a = (1, 1): 1 + 1.5² = 3.25 against 1.5 + 1 = 2.5 (hand computation), confirmed by
+    the MPPD recursion with W = 1."""
+    eps = mppd_response(np.ones((2, 1, 1)), [[1.0]], 0.5)
+    assert float((eps**2).sum()) == pytest.approx(3.25, rel=1e-15)
+    assert 3.25 > (1 + 0.5) * 1 + 1 * 1
 
 
 def test_stated_bound_tight_at_lambda_zero():
