@@ -1,0 +1,856 @@
+"""Randomized-smoothing PREDICT and CERTIFY for spiking networks (Gaussian, RSC-I, RSC-II).
+
+Cohen, Rosenfeld & Kolter (2019), "Certified Adversarial Robustness via Randomized Smoothing"
+(ICML), define the smoothed classifier ``g(x) = argmax_c P(f(x + ε) = c)``, ``ε ~ N(0, σ²I)``,
+of a base classifier ``f`` and two Monte Carlo procedures: PREDICT (a two-sided binomial test
+on the two most frequent classes, abstaining when it is not significant at level α) and CERTIFY
+(select the top class with ``n0`` samples, bound its probability from below with ``n`` fresh
+samples by a one-sided Clopper–Pearson bound at level α, certify the L2 radius
+``σ Φ⁻¹(p_A_lower)``). This module implements both from that description.
+
+For a spiking network the noise enters through the input encoding, so the noise is described by
+a :class:`NoiseModel` record and the sampler hands the noisy *encoded* input ``seq[T, B, N]``
+(time-major) to a user callable ``classify(seq) -> labels[B]``:
+
+* :func:`gaussian` -- noise on the image: the network sees ``encode(clamp(x + ε, 0, 1))``
+  (``encode`` defaults to current coding, the noisy image repeated over T steps);
+* :func:`rsc_fixed` -- RSC-I (RSC Eq. 7, 10): one draw ``ε`` held for all T steps, clamped;
+* :func:`rsc_fresh` -- RSC-II (RSC Eq. 9-10): a fresh draw ``ε_t`` at every step, clamped.
+
+**Which radius is sound.** Cohen et al.'s Theorem 1 holds for *any* measurable base classifier
+``F: R^d → classes``: if ``P(F(u + E) = c_A) ≥ p_A > 1/2`` with ``E ~ N(0, σ²I_d)``, then the
+smoothed classifier returns ``c_A`` on the whole ball ``‖u' - u‖₂ < σ Φ⁻¹(p_A)``.
+
+* Gaussian and RSC-I. The network sees ``h(x + ε)`` with ``h = encode ∘ clamp`` (RSC-I:
+  ``h = repeat_T ∘ clamp``), a deterministic post-processing of ``x + ε``. Take ``F = f ∘ h``
+  on ``R^N`` (``d = N``): the theorem applies verbatim and the image-space L2 radius is
+  ``σ Φ⁻¹(p_A)``.
+* RSC-II. The network sees ``(clamp(x + ε_1), ..., clamp(x + ε_T))`` with i.i.d. ``ε_t``.
+  As a function of the image this is ``F(x ⊗ 1_T + E)`` on ``R^{T·N}`` with
+  ``E = (ε_1, ..., ε_T) ~ N(0, σ²I_{T·N})``: Gaussian smoothing in ``R^{T·N}`` at the point
+  ``u = x ⊗ 1_T``. An image perturbation ``δ`` moves ``u`` by ``δ ⊗ 1_T``, whose norm is
+  ``√T ‖δ‖₂``. The theorem guarantees the prediction while ``√T ‖δ‖₂ < σ Φ⁻¹(p_A)``, so the
+  image-space radius is ``σ Φ⁻¹(p_A) / √T``. It is tight for networks that average over time:
+  for ``f(seq) = sign(w · mean_t seq + b)`` without clamp, ``mean_t(x + ε_t) = x + ε̄`` with
+  ``ε̄ ~ N(0, σ²/T I)``, so ``p_A = Φ(√T |w·x + b| / (σ‖w‖))`` and ``σ Φ⁻¹(p_A)/√T`` equals
+  the exact distance ``|w·x + b| / ‖w‖`` to the smoothed classifier's decision boundary;
+  ``σ Φ⁻¹(p_A)`` would overstate it by ``√T``. (The same argument gives the RSC-I radius
+  without the factor: there ``u`` and ``E`` live in ``R^N``.)
+
+Randomness is reproducible and independent of ``batch_size``: each call derives a
+:class:`numpy.random.SeedSequence` from ``rng``; the selection, estimation and prediction phases
+use fixed children of it, and within a phase sample ``i`` takes its noise from the stream of
+chunk ``i // NOISE_CHUNK`` (a fixed grandchild), drawn whole. ``batch_size`` only decides how
+many samples ``classify`` sees at once.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from scipy.stats import binomtest, norm
+from statsmodels.stats.proportion import proportion_confint
+
+__all__ = [
+    "ABSTAIN",
+    "NOISE_CHUNK",
+    "NOISE_MODELS",
+    "NoiseModel",
+    "gaussian",
+    "rsc_fixed",
+    "rsc_fresh",
+    "lower_confidence_bound",
+    "certified_radius",
+    "sample_counts",
+    "Prediction",
+    "predict",
+    "Certificate",
+    "certify",
+]
+
+#: The label returned when PREDICT or CERTIFY abstains (Cohen et al. 2019, Algorithms 1-2).
+ABSTAIN = -1
+#: Samples per random stream; fixed so that results never depend on ``batch_size``.
+NOISE_CHUNK = 256
+#: Names of the noise models.
+NOISE_MODELS = ("gaussian", "rsc_fixed", "rsc_fresh")
+
+# spawn-key children of the per-call SeedSequence, one per phase
+_PHASE_SELECTION = 0
+_PHASE_ESTIMATION = 1
+_PHASE_PREDICTION = 2
+
+
+# --------------------------------------------------------------------------- validation helpers
+def _real_iv(name, value, *, lo=-math.inf, hi=math.inf, lo_open=False, hi_open=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    lo_ok = value > lo if lo_open else value >= lo
+    hi_ok = value < hi if hi_open else value <= hi
+    if not (math.isfinite(value) and lo_ok and hi_ok):
+        left = "(" if lo_open else "["
+        right = ")" if hi_open else "]"
+        raise ValueError(f"{name}={value!r} must be finite and lie in {left}{lo}, {hi}{right}")
+    return value
+
+
+def _int_iv(name, value, lo):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if value < lo:
+        raise ValueError(f"{name}={value!r} must be an integer >= {lo}")
+    return int(value)
+
+
+def _callable_iv(name, value):
+    if not callable(value):
+        raise TypeError(f"{name} must be callable, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _image_iv(x):
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"x must be a 1-D array of real pixel values, got {type(x).__name__}")
+    try:
+        arr = np.asarray(x)
+    except ValueError as exc:
+        raise TypeError(f"x must be a rectangular array of real numbers: {exc}") from exc
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"x must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(
+            f"x must be one non-empty flattened image of shape [N], got shape {arr.shape}; "
+            "pass x.ravel() for a [C, H, W] image"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("x holds NaN or infinite values; pass finite pixel values")
+    return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def _seed_iv(rng):
+    """A SeedSequence for one call, without mutating anything the caller holds.
+
+    Ints, sequences of ints and SeedSequences are used as they are (a SeedSequence is copied, so
+    the same object passed twice gives the same result); a Generator or BitGenerator is advanced
+    once to draw 128 bits of entropy. ``None`` draws fresh OS entropy.
+    """
+    if isinstance(rng, np.random.SeedSequence):
+        return np.random.SeedSequence(rng.entropy, spawn_key=rng.spawn_key, pool_size=rng.pool_size)
+    if isinstance(rng, (np.random.Generator, np.random.BitGenerator)):
+        gen = np.random.default_rng(rng)
+        return np.random.SeedSequence([int(v) for v in gen.integers(0, 2**32, size=4)])
+    try:
+        np.random.default_rng(rng)  # the accepted set is default_rng's
+    except TypeError as exc:
+        raise TypeError(
+            f"rng={rng!r} is not a seed; pass an int, a SeedSequence or a numpy.random.Generator "
+            "(anything numpy.random.default_rng accepts)"
+        ) from exc
+    except ValueError as exc:
+        raise ValueError(f"rng={rng!r} is not a valid seed ({exc}); pass a non-negative int") from exc
+    return np.random.SeedSequence(rng)
+
+
+def _child(seed, *keys):
+    # the same children SeedSequence.spawn would make, built without mutating ``seed``
+    return np.random.SeedSequence(
+        seed.entropy, spawn_key=tuple(seed.spawn_key) + tuple(keys), pool_size=seed.pool_size
+    )
+
+
+# --------------------------------------------------------------------------- noise models
+def _identity_repeat(z, n_steps):
+    return np.repeat(z[None], n_steps, axis=0)
+
+
+@dataclass(frozen=True)
+class NoiseModel:
+    """How Gaussian noise reaches the network; build with :func:`gaussian`, :func:`rsc_fixed`
+    or :func:`rsc_fresh`.
+
+    Attributes
+    ----------
+    name : {'gaussian', 'rsc_fixed', 'rsc_fresh'}
+        The noise model.
+    sigma : float
+        Standard deviation σ > 0 of each noise coordinate (in pixel units).
+    n_steps : int
+        Number of time steps T of the encoded input.
+    clamp : bool
+        Whether noisy pixels are clamped to [0, 1] (RSC Eq. 10). Clamping is a post-processing
+        of ``x + ε`` and does not change the certified radius.
+    encode : callable or None
+        ``gaussian`` only: ``encode(z[B, N]) -> seq[T, B, N']``, applied to the (clamped) noisy
+        images; ``None`` is current coding (repeat over T). It must be deterministic (the
+        smoothing noise is the only randomness the certificate accounts for) and, for
+        :mod:`certify.distributed`, picklable.
+    """
+
+    name: str
+    sigma: float
+    n_steps: int
+    clamp: bool = True
+    encode: Callable | None = field(default=None, compare=False)
+
+    def __post_init__(self):
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a string, one of {list(NOISE_MODELS)}; got {self.name!r}")
+        if self.name not in NOISE_MODELS:
+            raise ValueError(f"name={self.name!r} is not a noise model; use one of {list(NOISE_MODELS)}")
+        object.__setattr__(self, "sigma", _real_iv("sigma", self.sigma, lo=0.0, lo_open=True))
+        object.__setattr__(self, "n_steps", _int_iv("n_steps", self.n_steps, 1))
+        if not isinstance(self.clamp, (bool, np.bool_)):
+            raise TypeError(f"clamp must be True or False, got {self.clamp!r}")
+        object.__setattr__(self, "clamp", bool(self.clamp))
+        if self.encode is not None:
+            if self.name != "gaussian":
+                raise ValueError(
+                    f"encode is only used by the 'gaussian' noise model, got name={self.name!r}; "
+                    "RSC-I and RSC-II fix the encoding (RSC Eq. 7-10): drop encode="
+                )
+            _callable_iv("encode", self.encode)
+
+    @property
+    def radius_scale(self) -> float:
+        """Factor on ``σ Φ⁻¹(p_A)``: 1 for Gaussian and RSC-I, ``1/√T`` for RSC-II."""
+        return 1.0 / math.sqrt(self.n_steps) if self.name == "rsc_fresh" else 1.0
+
+    def _noise_shape(self, n_features):
+        if self.name == "rsc_fresh":
+            return (self.n_steps, n_features)
+        return (n_features,)
+
+    def _apply(self, x, eps):
+        """Noisy encoded inputs ``seq[T, B, ·]`` from standard normals ``eps`` [B, *noise_shape]."""
+        B = eps.shape[0]
+        if self.name == "rsc_fresh":
+            z = x[None, None, :] + self.sigma * eps.transpose(1, 0, 2)
+        else:
+            z = x[None, :] + self.sigma * eps
+        if self.clamp:
+            z = np.clip(z, 0.0, 1.0)
+        if self.name == "rsc_fresh":
+            return np.ascontiguousarray(z)
+        if self.encode is None:
+            return _identity_repeat(z, self.n_steps)
+        seq = np.asarray(self.encode(z))
+        if seq.ndim != 3 or seq.shape[:2] != (self.n_steps, B):
+            raise ValueError(
+                f"encode returned shape {seq.shape}; it must return [T, B, N'] = "
+                f"[{self.n_steps}, {B}, ...] for a batch of {B} images [B, N]"
+            )
+        return seq
+
+
+def gaussian(sigma, n_steps, *, encode=None, clamp=True):
+    """Gaussian noise on the image, then an encoder.
+
+    Parameters
+    ----------
+    sigma : float
+        Noise standard deviation σ > 0.
+    n_steps : int
+        Number of time steps T (≥ 1).
+    encode : callable, optional
+        Deterministic ``encode(z[B, N]) -> seq[T, B, N']``; default: current coding (``z``
+        repeated over T steps).
+    clamp : bool, default True
+        Clamp ``x + ε`` to [0, 1] before encoding.
+
+    Returns
+    -------
+    NoiseModel
+        Certified radius ``σ Φ⁻¹(p_A)`` (module docstring).
+
+    Examples
+    --------
+    >>> from certify.smoothing import gaussian
+    >>> noise = gaussian(0.25, 4)
+    >>> noise.name, noise.sigma, noise.n_steps, noise.radius_scale
+    ('gaussian', 0.25, 4, 1.0)
+    """
+    return NoiseModel("gaussian", sigma, n_steps, clamp, encode)
+
+
+def rsc_fixed(sigma, n_steps, *, clamp=True):
+    """RSC-I (RSC Eq. 7, 10): one draw ``ε ~ N(0, σ²I)``, ``clamp(x + ε)`` held for T steps.
+
+    Parameters
+    ----------
+    sigma : float
+        Noise standard deviation σ > 0.
+    n_steps : int
+        Number of time steps T (≥ 1).
+    clamp : bool, default True
+        Clamp to [0, 1] (RSC Eq. 10).
+
+    Returns
+    -------
+    NoiseModel
+        Certified radius ``σ Φ⁻¹(p_A)`` (module docstring).
+
+    Examples
+    --------
+    >>> from certify.smoothing import rsc_fixed
+    >>> rsc_fixed(0.5, 8).radius_scale
+    1.0
+    """
+    return NoiseModel("rsc_fixed", sigma, n_steps, clamp)
+
+
+def rsc_fresh(sigma, n_steps, *, clamp=True):
+    """RSC-II (RSC Eq. 9-10): a fresh draw ``ε_t ~ N(0, σ²I)`` at each of the T steps, clamped.
+
+    Parameters
+    ----------
+    sigma : float
+        Noise standard deviation σ > 0.
+    n_steps : int
+        Number of time steps T (≥ 1).
+    clamp : bool, default True
+        Clamp to [0, 1] (RSC Eq. 10).
+
+    Returns
+    -------
+    NoiseModel
+        Certified radius ``σ Φ⁻¹(p_A) / √T``: the T draws are Gaussian smoothing in
+        ``R^{T·N}`` and an image perturbation δ moves the input by ``√T ‖δ‖`` there (module
+        docstring).
+
+    Examples
+    --------
+    >>> from certify.smoothing import rsc_fresh
+    >>> rsc_fresh(0.5, 4).radius_scale
+    0.5
+    """
+    return NoiseModel("rsc_fresh", sigma, n_steps, clamp)
+
+
+def _noise_iv(noise):
+    if not isinstance(noise, NoiseModel):
+        raise TypeError(
+            f"noise must be a NoiseModel (from gaussian(), rsc_fixed() or rsc_fresh()), got "
+            f"{type(noise).__name__} {noise!r}"
+        )
+    return noise
+
+
+# --------------------------------------------------------------------------- statistics
+def _alpha_iv(alpha):
+    return _real_iv("alpha", alpha, lo=0.0, hi=0.5, lo_open=True, hi_open=True)
+
+
+def lower_confidence_bound(count, n, alpha):
+    """One-sided Clopper–Pearson lower bound on a binomial proportion at level ``1 - alpha``.
+
+    Parameters
+    ----------
+    count : int
+        Number of successes, ``0 ≤ count ≤ n``.
+    n : int
+        Number of trials (≥ 1).
+    alpha : float
+        Failure probability, in (0, 0.5).
+
+    Returns
+    -------
+    float
+        ``p_lower`` with ``P(p_lower > p) ≤ alpha`` for every true ``p``.
+
+    Raises
+    ------
+    TypeError
+        If ``count`` or ``n`` is not an integer or ``alpha`` not a real number.
+    ValueError
+        If ``n < 1``, ``count`` is outside ``[0, n]`` or ``alpha`` outside (0, 0.5).
+
+    Notes
+    -----
+    The lower end of the two-sided Clopper–Pearson interval at level ``1 - 2 alpha``,
+    ``statsmodels.stats.proportion.proportion_confint(count, n, alpha=2*alpha, method="beta")``,
+    i.e. the ``alpha`` quantile of ``Beta(count, n - count + 1)`` (0 when ``count = 0``). This
+    is the ``LowerConfBound`` of Cohen et al. (2019), Algorithm 1.
+
+    Examples
+    --------
+    >>> from certify.smoothing import lower_confidence_bound
+    >>> round(lower_confidence_bound(100, 100, 0.001), 6)  # = 0.001 ** (1/100) by hand
+    0.933254
+    """
+    n = _int_iv("n", n, 1)
+    count = _int_iv("count", count, 0)
+    if count > n:
+        raise ValueError(f"count={count} must be <= n={n}")
+    alpha = _alpha_iv(alpha)
+    low, _ = proportion_confint(count, n, alpha=2.0 * alpha, method="beta")
+    return float(low)
+
+
+def certified_radius(p_a_lower, noise):
+    """Certified L2 radius (image space) for a lower bound ``p_a_lower`` on ``P(f = c_A)``.
+
+    Parameters
+    ----------
+    p_a_lower : float
+        Lower bound on the top-class probability, in [0, 1].
+    noise : NoiseModel
+        The noise model; sets σ and the RSC-II factor ``1/√T``.
+
+    Returns
+    -------
+    float
+        ``σ Φ⁻¹(p_a_lower) · radius_scale`` when ``p_a_lower > 1/2``, else 0.0 (abstain).
+
+    Raises
+    ------
+    TypeError
+        If ``p_a_lower`` is not a real number or ``noise`` not a :class:`NoiseModel`.
+    ValueError
+        If ``p_a_lower`` is outside [0, 1].
+
+    Examples
+    --------
+    >>> from certify.smoothing import certified_radius, gaussian, rsc_fresh
+    >>> round(certified_radius(0.975, gaussian(0.5, 1)), 6)  # 0.5 * 1.959964 (z_0.975)
+    0.979982
+    >>> round(certified_radius(0.975, rsc_fresh(0.5, 4)), 6)  # the same / sqrt(4)
+    0.489991
+    """
+    p = _real_iv("p_a_lower", p_a_lower, lo=0.0, hi=1.0)
+    noise = _noise_iv(noise)
+    if p <= 0.5:
+        return 0.0
+    return float(noise.sigma * norm.ppf(p) * noise.radius_scale)
+
+
+# --------------------------------------------------------------------------- sampling
+class _NoiseStream:
+    """Standard normals for consecutive samples of one phase; chunk k comes from its own
+    stream ``child(seed, k)``, drawn whole, so the values do not depend on how they are read."""
+
+    def __init__(self, seed, sample_shape):
+        self._seed = seed
+        self._shape = sample_shape
+        self._chunk_index = -1
+        self._chunk = None
+
+    def take(self, start, stop):
+        parts = []
+        i = start
+        while i < stop:
+            k = i // NOISE_CHUNK
+            if k != self._chunk_index:
+                gen = np.random.default_rng(_child(self._seed, k))
+                self._chunk = gen.standard_normal((NOISE_CHUNK,) + self._shape)
+                self._chunk_index = k
+            j = min(stop, (k + 1) * NOISE_CHUNK)
+            parts.append(self._chunk[i - k * NOISE_CHUNK : j - k * NOISE_CHUNK])
+            i = j
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _labels_iv(labels, batch, num_classes):
+    arr = np.asarray(labels)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(
+            f"classify must return integer class labels, got dtype {arr.dtype}; return e.g. "
+            "scores.argmax(axis=-1)"
+        )
+    if arr.shape != (batch,):
+        raise ValueError(
+            f"classify returned labels of shape {arr.shape} for a batch of {batch}; it must "
+            f"return one label per sample, shape ({batch},)"
+        )
+    if batch and (arr.min() < 0 or arr.max() >= num_classes):
+        bad = arr[(arr < 0) | (arr >= num_classes)][0]
+        raise ValueError(
+            f"classify returned label {int(bad)} outside [0, num_classes={num_classes}); "
+            "raise num_classes or fix the classifier"
+        )
+    return arr
+
+
+class _NoBar:
+    def update(self, k):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress_bar(enabled, total, desc, unit="sample"):
+    if not enabled:
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:  # optional: without tqdm there is no bar
+        return _NoBar()
+    return tqdm(total=total, desc=desc, unit=unit, leave=False)
+
+
+def _sample_iv(classify, noise, num_classes, batch_size, progress):
+    classify = _callable_iv("classify", classify)
+    noise = _noise_iv(noise)
+    num_classes = _int_iv("num_classes", num_classes, 2)
+    batch_size = _int_iv("batch_size", batch_size, 1)
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress must be True or False, got {progress!r}")
+    return classify, noise, num_classes, batch_size, bool(progress)
+
+
+def _counts(classify, x, noise, n_samples, seed, num_classes, batch_size, bar):
+    stream = _NoiseStream(seed, noise._noise_shape(x.shape[0]))
+    counts = np.zeros(num_classes, dtype=np.int64)
+    for start in range(0, n_samples, batch_size):
+        stop = min(n_samples, start + batch_size)
+        seq = noise._apply(x, stream.take(start, stop))
+        labels = _labels_iv(classify(seq), stop - start, num_classes)
+        counts += np.bincount(labels, minlength=num_classes)
+        bar.update(stop - start)
+    return counts
+
+
+def sample_counts(
+    classify, x, noise, n_samples, *, num_classes, rng, batch_size=1000, progress=False
+):
+    """Class counts of ``classify`` on ``n_samples`` noisy encodings of ``x``.
+
+    Cohen et al. (2019)'s ``SampleUnderNoise``, with the noise entering through ``noise``.
+
+    Parameters
+    ----------
+    classify : callable
+        ``classify(seq[T, B, N']) -> labels[B]`` (integer labels in ``[0, num_classes)``).
+    x : array_like, shape (N,)
+        One flattened image.
+    noise : NoiseModel
+        From :func:`gaussian`, :func:`rsc_fixed` or :func:`rsc_fresh`.
+    n_samples : int
+        Number of noise draws (≥ 1).
+    num_classes : int
+        Number of classes (≥ 2).
+    rng : int, SeedSequence, Generator or None
+        Anything :func:`numpy.random.default_rng` accepts; keyword only.
+    batch_size : int, default 1000
+        Samples per call of ``classify``; results do not depend on it.
+    progress : bool, default False
+        Show a tqdm bar (if tqdm is installed).
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (num_classes,)
+        How often each class was returned.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On invalid arguments (see :func:`certify`) or an invalid ``classify`` output.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from certify.smoothing import rsc_fixed, sample_counts
+    >>> def bright(seq):  # class 1 when the mean input exceeds 1/2
+    ...     return (seq.mean(axis=(0, 2)) > 0.5).astype(np.int64)
+    >>> counts = sample_counts(bright, np.full(4, 0.9), rsc_fixed(0.1, 3), 50,
+    ...                        num_classes=2, rng=0)
+    >>> counts.tolist()  # mean of 4 draws ~ N(0.9, 0.05²) is below 0.5 with prob ~ 1e-15
+    [0, 50]
+    """
+    classify, noise, num_classes, batch_size, progress = _sample_iv(
+        classify, noise, num_classes, batch_size, progress
+    )
+    x = _image_iv(x)
+    n_samples = _int_iv("n_samples", n_samples, 1)
+    seed = _seed_iv(rng)
+    bar = _progress_bar(progress, n_samples, "sampling")
+    try:
+        return _counts(classify, x, noise, n_samples, seed, num_classes, batch_size, bar)
+    finally:
+        bar.close()
+
+
+# --------------------------------------------------------------------------- PREDICT
+def _frozen(arr):
+    arr = np.array(arr, copy=True)
+    arr.setflags(write=False)
+    return arr
+
+
+# eq=False: fields hold arrays; compare field by field
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """Result of :func:`predict`.
+
+    Attributes
+    ----------
+    prediction : int
+        The smoothed classifier's class, or :data:`ABSTAIN` (-1).
+    p_value : float
+        Two-sided binomial test p-value of the top count against the runner-up.
+    counts : numpy.ndarray of int64
+        Class counts of the ``n`` samples (read-only).
+    n : int
+        Number of samples.
+    alpha : float
+        Level of the test.
+    sigma : float
+        Noise standard deviation.
+    noise : str
+        Noise model name.
+    """
+
+    prediction: int
+    p_value: float
+    counts: np.ndarray
+    n: int
+    alpha: float
+    sigma: float
+    noise: str
+
+    @property
+    def abstained(self) -> bool:
+        """Whether PREDICT abstained."""
+        return self.prediction == ABSTAIN
+
+
+def _top_two(counts):
+    order = np.argsort(-counts, kind="stable")  # ties: the lower label first
+    return int(order[0]), int(order[1])
+
+
+def predict(
+    classify, x, noise, *, n, alpha, num_classes, rng, batch_size=1000, progress=False
+):
+    """PREDICT of Cohen et al. (2019): the smoothed class, or abstain.
+
+    Parameters
+    ----------
+    classify : callable
+        ``classify(seq[T, B, N']) -> labels[B]``, the base classifier on encoded inputs.
+    x : array_like, shape (N,)
+        One flattened image.
+    noise : NoiseModel
+        From :func:`gaussian`, :func:`rsc_fixed` or :func:`rsc_fresh`.
+    n : int
+        Number of noise samples (≥ 1).
+    alpha : float
+        Bound on the probability of returning a class other than the smoothed classifier's,
+        in (0, 0.5).
+    num_classes : int
+        Number of classes (≥ 2).
+    rng : int, SeedSequence, Generator or None
+        Anything :func:`numpy.random.default_rng` accepts; keyword only.
+    batch_size : int, default 1000
+        Samples per call of ``classify``; results do not depend on it.
+    progress : bool, default False
+        Show a tqdm bar (if tqdm is installed).
+
+    Returns
+    -------
+    Prediction
+
+    Raises
+    ------
+    TypeError
+        If an argument has the wrong kind (e.g. ``classify`` not callable, ``noise`` not a
+        :class:`NoiseModel`, ``n`` not an integer) or ``classify`` returns non-integer labels.
+    ValueError
+        If ``n < 1``, ``alpha`` is outside (0, 0.5), ``num_classes < 2``, ``x`` is not a finite
+        1-D array, or ``classify`` returns labels of the wrong shape or range.
+
+    Notes
+    -----
+    Draw ``n`` samples, take the two most frequent classes ``c_A, c_B`` with counts
+    ``n_A ≥ n_B`` (ties broken towards the lower label) and return ``c_A`` when the two-sided
+    binomial test of ``n_A`` successes in ``n_A + n_B`` trials against p = 1/2 has p-value
+    ≤ ``alpha`` (``scipy.stats.binomtest``), otherwise abstain. Cohen et al. (2019),
+    Algorithm 1 (PREDICT) and Theorem 2: the probability of returning a class other than the
+    smoothed classifier's is at most ``alpha``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from certify.smoothing import gaussian, predict
+    >>> def sign(seq):
+    ...     return (seq[0, :, 0] > 0.5).astype(np.int64)
+    >>> res = predict(sign, np.array([0.9]), gaussian(0.1, 1, clamp=False), n=20,
+    ...               alpha=0.01, num_classes=2, rng=1)
+    >>> res.prediction, res.counts.tolist(), res.p_value == 2 * 0.5**20  # P(N(0,1) < -4) ~ 3e-5
+    (1, [0, 20], True)
+    """
+    classify, noise, num_classes, batch_size, progress = _sample_iv(
+        classify, noise, num_classes, batch_size, progress
+    )
+    x = _image_iv(x)
+    n = _int_iv("n", n, 1)
+    alpha = _alpha_iv(alpha)
+    seed = _child(_seed_iv(rng), _PHASE_PREDICTION)
+    bar = _progress_bar(progress, n, "predict")
+    try:
+        counts = _counts(classify, x, noise, n, seed, num_classes, batch_size, bar)
+    finally:
+        bar.close()
+    c_a, c_b = _top_two(counts)
+    n_a, n_b = int(counts[c_a]), int(counts[c_b])
+    p_value = float(binomtest(n_a, n_a + n_b, 0.5).pvalue)
+    prediction = c_a if p_value <= alpha else ABSTAIN
+    return Prediction(prediction, p_value, _frozen(counts), n, alpha, noise.sigma, noise.name)
+
+
+# --------------------------------------------------------------------------- CERTIFY
+@dataclass(frozen=True, eq=False)
+class Certificate:
+    """Result of :func:`certify`.
+
+    Attributes
+    ----------
+    prediction : int
+        The certified class, or :data:`ABSTAIN` (-1) when ``p_a_lower ≤ 1/2``.
+    radius : float
+        Certified L2 radius in image space (0.0 when abstaining): with probability at least
+        ``1 - alpha`` over the sampling, the smoothed classifier returns ``prediction`` on
+        every ``x'`` with ``‖x' - x‖₂ < radius``.
+    p_a_lower : float
+        One-sided Clopper–Pearson lower bound on ``P(f = prediction)`` (of the class selected
+        with the ``n0`` samples, also when abstaining).
+    counts : numpy.ndarray of int64
+        Class counts of the ``n`` estimation samples (read-only).
+    counts_selection : numpy.ndarray of int64
+        Class counts of the ``n0`` selection samples (read-only).
+    n0, n : int
+        Numbers of selection and estimation samples.
+    alpha : float
+        Failure probability.
+    sigma : float
+        Noise standard deviation.
+    noise : str
+        Noise model name.
+    """
+
+    prediction: int
+    radius: float
+    p_a_lower: float
+    counts: np.ndarray
+    counts_selection: np.ndarray
+    n0: int
+    n: int
+    alpha: float
+    sigma: float
+    noise: str
+
+    @property
+    def abstained(self) -> bool:
+        """Whether CERTIFY abstained."""
+        return self.prediction == ABSTAIN
+
+
+def certify(
+    classify, x, noise, *, n0, n, alpha, num_classes, rng, batch_size=1000, progress=False
+):
+    """CERTIFY of Cohen et al. (2019): a class and an L2 radius it is certified on, or abstain.
+
+    Parameters
+    ----------
+    classify : callable
+        ``classify(seq[T, B, N']) -> labels[B]``, the base classifier on encoded inputs.
+    x : array_like, shape (N,)
+        One flattened image.
+    noise : NoiseModel
+        From :func:`gaussian`, :func:`rsc_fixed` or :func:`rsc_fresh`; sets the radius formula.
+    n0 : int
+        Selection samples (≥ 1), used only to pick the candidate class.
+    n : int
+        Estimation samples (≥ 1), used for the lower bound.
+    alpha : float
+        Failure probability, in (0, 0.5).
+    num_classes : int
+        Number of classes (≥ 2).
+    rng : int, SeedSequence, Generator or None
+        Anything :func:`numpy.random.default_rng` accepts; keyword only. Equal seeds give equal
+        certificates.
+    batch_size : int, default 1000
+        Samples per call of ``classify``; results do not depend on it.
+    progress : bool, default False
+        Show a tqdm bar over the ``n0 + n`` samples (if tqdm is installed).
+
+    Returns
+    -------
+    Certificate
+
+    Raises
+    ------
+    TypeError
+        If an argument has the wrong kind or ``classify`` returns non-integer labels.
+    ValueError
+        If ``n0 < 1``, ``n < 1``, ``alpha`` outside (0, 0.5), ``num_classes < 2``, ``x`` not a
+        finite 1-D array, or ``classify`` returns labels of the wrong shape or range.
+
+    Notes
+    -----
+    Cohen et al. (2019), Algorithm 1 (CERTIFY) and Theorem 1. ``ĉ_A`` is the most frequent
+    class among ``n0`` samples (ties towards the lower label); ``p_A_lower`` is
+    :func:`lower_confidence_bound` of its count among ``n`` fresh samples; the radius is
+    :func:`certified_radius`: ``σ Φ⁻¹(p_A_lower)`` for Gaussian and RSC-I noise and
+    ``σ Φ⁻¹(p_A_lower)/√T`` for RSC-II (RSC Eq. 9; derivation in the module docstring).
+    Abstain when ``p_A_lower ≤ 1/2``. The guarantee is over the sampling: the probability that
+    a non-abstained certificate is wrong is at most ``alpha``.
+
+    Examples
+    --------
+    A constant classifier: all ``n`` samples agree, so ``p_A_lower = alpha**(1/n)`` (the
+    ``alpha`` quantile of Beta(n, 1)) and the radius is ``σ Φ⁻¹(alpha**(1/n))``.
+
+    >>> import numpy as np
+    >>> from scipy.stats import norm
+    >>> from certify.smoothing import certify, rsc_fresh
+    >>> def always_three(seq):
+    ...     return np.full(seq.shape[1], 3)
+    >>> cert = certify(always_three, np.zeros(5), rsc_fresh(0.5, 4), n0=10, n=1000,
+    ...                alpha=0.001, num_classes=10, rng=0)
+    >>> cert.prediction
+    3
+    >>> bool(np.isclose(cert.radius, 0.5 * norm.ppf(0.001 ** (1 / 1000)) / 2, rtol=1e-9))
+    True
+    """
+    classify, noise, num_classes, batch_size, progress = _sample_iv(
+        classify, noise, num_classes, batch_size, progress
+    )
+    x = _image_iv(x)
+    n0 = _int_iv("n0", n0, 1)
+    n = _int_iv("n", n, 1)
+    alpha = _alpha_iv(alpha)
+    seed = _seed_iv(rng)
+    bar = _progress_bar(progress, n0 + n, "certify")
+    try:
+        counts0 = _counts(
+            classify, x, noise, n0, _child(seed, _PHASE_SELECTION), num_classes, batch_size, bar
+        )
+        c_a = _top_two(counts0)[0]
+        counts = _counts(
+            classify, x, noise, n, _child(seed, _PHASE_ESTIMATION), num_classes, batch_size, bar
+        )
+    finally:
+        bar.close()
+    p_a_lower = lower_confidence_bound(int(counts[c_a]), n, alpha)
+    if p_a_lower <= 0.5:
+        prediction, radius = ABSTAIN, 0.0
+    else:
+        prediction, radius = c_a, certified_radius(p_a_lower, noise)
+    return Certificate(
+        prediction,
+        radius,
+        p_a_lower,
+        _frozen(counts),
+        _frozen(counts0),
+        n0,
+        n,
+        alpha,
+        noise.sigma,
+        noise.name,
+    )
