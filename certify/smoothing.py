@@ -152,7 +152,9 @@ def _seed_iv(rng):
             "(anything numpy.random.default_rng accepts)"
         ) from exc
     except ValueError as exc:
-        raise ValueError(f"rng={rng!r} is not a valid seed ({exc}); pass a non-negative int") from exc
+        raise ValueError(
+            f"rng={rng!r} is not a valid seed ({exc}); pass a non-negative int"
+        ) from exc
     return np.random.SeedSequence(rng)
 
 
@@ -199,9 +201,13 @@ class NoiseModel:
 
     def __post_init__(self):
         if not isinstance(self.name, str):
-            raise TypeError(f"name must be a string, one of {list(NOISE_MODELS)}; got {self.name!r}")
+            raise TypeError(
+                f"name must be a string, one of {list(NOISE_MODELS)}; got {self.name!r}"
+            )
         if self.name not in NOISE_MODELS:
-            raise ValueError(f"name={self.name!r} is not a noise model; use one of {list(NOISE_MODELS)}")
+            raise ValueError(
+                f"name={self.name!r} is not a noise model; use one of {list(NOISE_MODELS)}"
+            )
         object.__setattr__(self, "sigma", _real_iv("sigma", self.sigma, lo=0.0, lo_open=True))
         object.__setattr__(self, "n_steps", _int_iv("n_steps", self.n_steps, 1))
         if not isinstance(self.clamp, (bool, np.bool_)):
