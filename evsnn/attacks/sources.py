@@ -34,6 +34,7 @@ from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import DECODERS, decode
 from evsnn.encoders import ENCODERS, encode
 from evsnn.grad import METHODS, backward, decoder_vjp, input_gradient, loss_and_grad
+from evsnn.grad.backward import _layer_membrane_grad, _surrogate_iv
 from evsnn.grad.encoder_rules import RULES
 
 from evsnn.attacks.losses import ce_loss, class_score
@@ -48,7 +49,11 @@ __all__ = [
 ]
 
 _STOCHASTIC_ENCODERS = {"poisson", "rsc_fixed", "rsc_fresh"}
-_BACKWARD_OPTIONS = {"detach_reset", "precalculate", "factor_clamp", "fallback_rho", "intra"}
+_BACKWARD_DEFAULTS = dict(detach_reset=False, precalculate=False, factor_clamp=8.0,
+                          fallback_rho=5.0, intra=True)  # evsnn.grad.backward's defaults
+_BACKWARD_OPTIONS = set(_BACKWARD_DEFAULTS)
+# encoders whose input-gradient rule is the plain sum over steps (evsnn.grad.encoder_rules)
+_TIME_SUM_RULES = {"current", "poisson"}
 
 
 class SourceOutput(NamedTuple):
@@ -147,6 +152,10 @@ class SNNSource(GradientSource):
     surrogate : evsnn.grad.Sigmoid or Triangle, optional
     sigma : float, optional
         Noise std of the RSC encoders.
+    input_only : bool, default True
+        Compute only the input gradient (see Notes). ``False`` runs the full
+        :func:`evsnn.grad.loss_and_grad` / :func:`evsnn.grad.backward`, weight gradients
+        included; both give the same input gradient (tested).
     **options
         Further options of :func:`evsnn.grad.backward` (``detach_reset``, ``precalculate``,
         ``factor_clamp``, ``fallback_rho``, ``intra``).
@@ -159,6 +168,14 @@ class SNNSource(GradientSource):
 
     Stochastic encoders draw from the ``rng`` given at call time; with a list of per-sample
     generators each sample is encoded from its own stream.
+
+    An attack needs ``dℓ/dx`` only, but :func:`evsnn.grad.backward` also forms every weight
+    gradient ``Σ_t,b dL/dI[t] x[t]ᵀ`` — for a 784-500-10 network most of the backward time. With
+    ``input_only=True`` the source runs the same per-layer membrane gradients
+    (``evsnn.grad.backward._layer_membrane_grad``) and the same linear maps
+    ``dL/dx[t] = Wᵀ dL/dI[t + delay]`` but skips the weight gradients; for encoders whose
+    input-gradient rule is the sum over steps (current, Poisson) the first layer's map is applied
+    once to ``Σ_t dL/dI[t]`` instead of T times.
 
     Examples
     --------
@@ -173,7 +190,7 @@ class SNNSource(GradientSource):
 
     def __init__(
         self, network, *, T, encoder, decoder="rate", method="bptt", convention=DEFAULT,
-        surrogate=None, sigma=None, **options,
+        surrogate=None, sigma=None, input_only=True, **options,
     ):
         if not isinstance(network, Network):
             raise TypeError(f"network must be an evsnn Network, got {type(network).__name__}")
@@ -209,6 +226,7 @@ class SNNSource(GradientSource):
         self.surrogate = surrogate
         self.sigma = sigma
         self.options = dict(options)
+        self.input_only = bool(input_only)
         self.stochastic = any(p in _STOCHASTIC_ENCODERS for p in parts)
 
     def __repr__(self):
@@ -256,25 +274,61 @@ class SNNSource(GradientSource):
             return np.concatenate(parts, axis=1)
         return encode(x, self.encoder, self.T, rng=rng, **kw)
 
-    def _backward_seq(self, seq, score_loss):
+    def _input_grad(self, seq, res, g_out, time_sum):
+        """dL/d(sequence) ``[T, B, N]`` (or its sum over steps ``[B, N]`` when ``time_sum``)
+        without weight gradients: the layer loop of :func:`evsnn.grad.backward`."""
+        net = self.network
+        conv = res.convention
+        delay = conv.input_delay
+        dtype = res.output.dtype
+        T = res.output.shape[0]
+        opts = dict(_BACKWARD_DEFAULTS)
+        opts.update(self.options)
+        opts["surrogate"] = _surrogate_iv(self.surrogate, self.method)
+        g = np.asarray(g_out, dtype=dtype)
+        for li in range(len(net.layers) - 1, -1, -1):
+            layer, rec = net.layers[li], res.layers[li]
+            g_m, gain = _layer_membrane_grad(self.method, layer, rec, g, T, conv, dtype, opts)
+            g_cur = gain[:, None, None] * g_m  # dL/dI[t]
+            g_src = g_cur[delay:] if delay else g_cur
+            w = layer.weight.astype(dtype, copy=False)
+            if li == 0 and time_sum:
+                return g_src.sum(axis=0) @ w
+            B, n_out = g_src.shape[1], g_src.shape[2]
+            g_x = np.zeros((T, B, layer.n_in), dtype=dtype)
+            g_x[: T - delay] = (g_src.reshape(-1, n_out) @ w).reshape(T - delay, B, -1)
+            g = g_x
+        return g
+
+    def _backward_seq(self, seq, score_loss, image=False):
+        """Loss, gradient (image gradient through the encoder rule when ``image``) and scores."""
         res = simulate(self.network, seq, convention=self.convention, record=True)
         scores = decode(res.output, self.decoder)
         loss, g_scores = score_loss(scores)
         g_out = decoder_vjp(self.decoder, g_scores, res.output)
-        grads = backward(
-            self.network, seq, res, g_out, method=self.method, surrogate=self.surrogate,
-            **self.options,
-        )
-        return np.asarray(loss), grads.input, scores
+        if self.input_only:
+            if image and self.encoder in _TIME_SUM_RULES:
+                return np.asarray(loss), self._input_grad(seq, res, g_out, True), scores
+            g_seq = self._input_grad(seq, res, g_out, False)
+        else:
+            g_seq = backward(
+                self.network, seq, res, g_out, method=self.method, surrogate=self.surrogate,
+                **self.options,
+            ).input
+        if image:
+            g_seq = input_gradient(self.encoder, g_seq, seq)
+        return np.asarray(loss), g_seq, scores
 
     # --- protocol ----------------------------------------------------------------------------
     def __call__(self, x, y, *, rng=None) -> SourceOutput:
-        """Per-sample cross-entropy, its input gradient and the scores (through
-        :func:`evsnn.grad.loss_and_grad`)."""
+        """Per-sample cross-entropy, its input gradient and the scores (with
+        ``input_only=False``, through :func:`evsnn.grad.loss_and_grad`)."""
         x = self._x_iv(x)
         B = x.shape[0]
         y = self._labels_iv(y, B)
         seq = self.encode(x, rng=rng)
+        if self.input_only:
+            return SourceOutput(*self._backward_seq(seq, lambda s: ce_loss(s, y), image=True))
         r = loss_and_grad(
             self.network, seq, y, encoder=None, decoder=self.decoder, loss="ce",
             method=self.method, convention=self.convention, surrogate=self.surrogate,
@@ -287,8 +341,7 @@ class SNNSource(GradientSource):
     def score_loss_grad(self, x, score_loss, *, rng=None) -> SourceOutput:
         x = self._x_iv(x)
         seq = self.encode(x, rng=rng)
-        loss, g_seq, scores = self._backward_seq(seq, score_loss)
-        return SourceOutput(loss, input_gradient(self.encoder, g_seq, seq), scores)
+        return SourceOutput(*self._backward_seq(seq, score_loss, image=True))
 
     def sequence_loss_grad(self, seq, y, *, score_loss=None) -> SourceOutput:
         """Loss, gradient with respect to the encoded sequence ``[T, B, N]``

@@ -1,0 +1,195 @@
+"""10-step PGD-L∞ with bptt gradients: evsnn vs torchattacks on a PyTorch mirror (issue #5).
+
+Run ``.venv/bin/python bench/bench_attack.py`` (``--quick`` for fewer repetitions). Prints the
+median wall time of one attack on a batch of 256 for both, and the ratio (target: evsnn ≥ 2×
+faster).
+
+Setup: 784-500-10 network, λ-LIF in both layers (λ = 0.9, hard reset to 0, θ = 1, spike test
+``m ≥ θ``), T = 10, current (direct) coding — the image is the input current at every step —
+and rate decoding (output spike counts are the logits). Weights N(0, (SCALE/√n_in)²) and images
+uniform in [0, 1] from a fixed seed; float32 throughout; labels are the clean predictions, so
+every sample starts correctly classified. PGD: ε = 0.05, α = ε/4, 10 steps, uniform random
+start, cross-entropy on the spike counts.
+
+* evsnn: :func:`evsnn.attacks.pgd` with :class:`evsnn.attacks.SNNSource` (``method="bptt"``,
+  surrogate ``Sigmoid(5, "code")``: ``∂s/∂m = ρ σ(ρ(m − θ))(1 − σ(ρ(m − θ)))``, ρ = 5),
+  gradients through the reset included (evsnn's default).
+* PyTorch: a plain ``torch.nn.Module`` with a λ-LIF loop over T (``m = λ v + I``,
+  ``s = H(m − θ)`` with the same sigmoid surrogate as a ``torch.autograd.Function``,
+  ``v = m (1 − s)``), the first layer's current computed once (the input is constant over
+  time), run by ``torchattacks.PGD`` (CPU, ``torch.set_num_threads(2)``). Weights do not
+  require gradients, so autograd computes only the input gradient.
+
+Both sides run in this process, on 2 threads (numba, BLAS, torch). Before timing, the two
+models' clean spike counts and input gradients on the same batch are compared (float32:
+surrogate gradients agree to rounding unless a membrane sits within rounding of θ).
+"""
+
+from __future__ import annotations
+
+import os
+
+THREADS = 2
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, str(THREADS))
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from evsnn.attacks import SNNSource, pgd  # noqa: E402
+from evsnn.clock import Network  # noqa: E402
+from evsnn.grad import Sigmoid  # noqa: E402
+from evsnn.params import LIF  # noqa: E402
+
+N_IN, N_HID, N_OUT = 784, 500, 10
+LAM, THETA, RHO = 0.9, 1.0, 5.0
+T, B = 10, 256
+EPS, STEPS = 0.05, 10
+ALPHA = EPS / 4
+SCALE = 3.0
+SEED = 20261122
+TARGET = 2.0
+
+
+def make_problem():
+    rng = np.random.default_rng(SEED)
+    net = Network.mlp([N_IN, N_HID, N_OUT], LIF(lam=LAM, theta=THETA, reset="hard", v_rest=0.0),
+                      rng=rng, scale=SCALE)
+    net = net.with_weights([w.astype(np.float32) for w in net.weights()])
+    x = rng.random((B, N_IN)).astype(np.float32)
+    return net, x
+
+
+def torch_mirror(torch, w1, w2):
+    class SigmoidSpike(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, m):
+            ctx.save_for_backward(m)
+            return (m >= THETA).to(m.dtype)
+
+        @staticmethod
+        def backward(ctx, g):
+            (m,) = ctx.saved_tensors
+            sig = torch.sigmoid(RHO * (m - THETA))
+            return g * RHO * sig * (1 - sig)
+
+    class LIFNet(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = torch.nn.Linear(N_IN, N_HID, bias=False)
+            self.fc2 = torch.nn.Linear(N_HID, N_OUT, bias=False)
+            with torch.no_grad():
+                self.fc1.weight.copy_(torch.from_numpy(w1))
+                self.fc2.weight.copy_(torch.from_numpy(w2))
+            for p in self.parameters():
+                p.requires_grad_(False)
+
+        def forward(self, x):
+            i1 = self.fc1(x)  # constant input current: one product for all steps
+            v1 = torch.zeros_like(i1)
+            v2 = torch.zeros(x.shape[0], N_OUT, dtype=x.dtype)
+            count = torch.zeros_like(v2)
+            for _ in range(T):
+                m1 = LAM * v1 + i1
+                s1 = SigmoidSpike.apply(m1)
+                v1 = m1 * (1 - s1)
+                m2 = LAM * v2 + self.fc2(s1)
+                s2 = SigmoidSpike.apply(m2)
+                v2 = m2 * (1 - s2)
+                count = count + s2
+            return count
+
+    return LIFNet().eval()
+
+
+def interleaved_times(fns, reps):
+    """Wall times of each function, run alternately (a, b, a, b, ...) so that both see the same
+    machine load."""
+    times = [[] for _ in fns]
+    for _ in range(reps):
+        for fn, tl in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            tl.append(time.perf_counter() - t0)
+    return times
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="3 timed repetitions instead of 9")
+    args = ap.parse_args(argv)
+    reps = 3 if args.quick else 9
+    try:
+        import torch
+        import torchattacks
+    except ImportError as exc:
+        print(f"needs torch==2.13.0 and torchattacks (pip install torchattacks --no-deps): {exc}")
+        return 1
+    torch.set_num_threads(THREADS)
+    net, x = make_problem()
+    src = SNNSource(net, T=T, encoder="current", method="bptt", surrogate=Sigmoid(RHO, "code"))
+    clean = src.predict(x)
+    y = np.argmax(clean, axis=1)
+    w1, w2 = (np.array(w, dtype=np.float32) for w in net.weights())  # writable copies
+    model = torch_mirror(torch, w1, w2)
+
+    # --- agreement on the clean batch
+    xt = torch.from_numpy(x).requires_grad_(True)
+    out = model(xt)
+    torch.nn.functional.cross_entropy(out, torch.from_numpy(y)).backward()
+    g_torch = xt.grad.numpy() * B  # per-sample gradient of each sample's own loss
+    g_evsnn = src(x, y).grad
+    hid = x @ w1.T
+    counts_equal = np.array_equal(out.detach().numpy(), clean)
+    rel = np.linalg.norm(g_evsnn - g_torch) / np.linalg.norm(g_torch)
+    sign_agree = np.mean(np.sign(g_evsnn) == np.sign(g_torch))
+    print(f"network 784-500-10, T={T}, B={B}, float32; hidden input current mean "
+          f"{hid.mean():.3f}, std {hid.std():.3f}")
+    print(f"clean: output spike counts identical evsnn vs torch: {counts_equal}; "
+          f"mean output spikes per sample {clean.sum(1).mean():.2f}")
+    print(f"input gradient: relative L2 difference {rel:.2e}, sign agreement {sign_agree:.6f}")
+
+    # --- the attacks
+    atk = torchattacks.PGD(model, eps=EPS, alpha=ALPHA, steps=STEPS, random_start=True)
+    labels_t = torch.from_numpy(y)
+    x_t = torch.from_numpy(x)
+
+    def run_torch():
+        torch.manual_seed(0)
+        return atk(x_t, labels_t)
+
+    def run_evsnn():
+        return pgd(src, x, y, eps=EPS, alpha=ALPHA, steps=STEPS, random_start="uniform", rng=0)
+
+    run_evsnn(), run_torch()  # warm-up (compilation, allocator)
+    all_ev, all_to = interleaved_times([run_evsnn, run_torch], reps)
+    t_ev, t_to = statistics.median(all_ev), statistics.median(all_to)
+    r = run_evsnn()
+    adv_t = run_torch()
+    with torch.no_grad():
+        succ_t = (model(adv_t).argmax(1).numpy() != y).mean()
+    linf_t = float((adv_t - x_t).abs().max())
+    print(f"evsnn pgd:        median {t_ev * 1e3:8.1f} ms  (runs {', '.join(f'{t*1e3:.1f}' for t in all_ev)}); "
+          f"success {r.success.mean():.3f}, max L∞ {r.norms['linf'].max():.4f}")
+    print(f"torchattacks PGD: median {t_to * 1e3:8.1f} ms  (runs {', '.join(f'{t*1e3:.1f}' for t in all_to)}); "
+          f"success {succ_t:.3f}, max L∞ {linf_t:.4f}")
+    ratio = t_to / t_ev
+    print(f"ratio torchattacks / evsnn (medians) = {ratio:.2f}x  (target >= {TARGET}x: "
+          f"{'PASS' if ratio >= TARGET else 'MISS'}); ratio of fastest runs "
+          f"{min(all_to) / min(all_ev):.2f}x")
+    print(f"environment: OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, "
+          f"{THREADS} threads")
+    print(f"versions: torch {torch.__version__}, torchattacks {torchattacks.__version__}, "
+          f"numpy {np.__version__}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
