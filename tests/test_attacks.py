@@ -131,7 +131,8 @@ def test_every_attack_output_in_ball_and_box(case):
         r, norm = rfgsm(src, x, y, eps=eps, rng=seed), "linf"
     elif kind == "apgd":
         norm = norm if norm in ("linf", "l2") else "linf"
-        r = apgd(src, x, y, eps=eps, norm=norm, steps=6, loss="dlr", random_start=start, rng=seed)
+        r = apgd(src, x, y, eps=eps, norm=norm, steps=6, loss=("ce", "dlr")[seed % 2],
+                 random_start=start, rng=seed)
     elif kind == "eot_pgd":
         k = int(eps * 2) if norm == "l0" else eps
         r = eot_pgd(noisy_linear_source(W), x, y, eps=k, norm=norm, steps=2, eot_samples=2,
@@ -618,6 +619,18 @@ def test_attacks_reduce_digits_snn_accuracy_within_budget(digits_snn, attack, no
     np.testing.assert_array_equal(r.success, src.predict(r.x_adv).argmax(1) != y)
 
 
+def test_float32_attack_stays_float32(digits_snn):
+    _, src, te, keep = digits_snn
+    x, y = te.x[keep[:20]].astype(np.float32), te.y[keep[:20]]
+    for r in (pgd(src, x, y, eps=0.1, steps=3, rng=0), apgd(src, x, y, eps=0.1, steps=3, rng=0),
+              pgd(src, x, y, eps=1.0, norm="l2", steps=3, rng=0)):
+        assert r.x_adv.dtype == np.float32 and _box_ok(r.x_adv)
+        n = norms_of(r.x_adv, x)[r.params["norm"]]
+        # float32 rounding of x + δ: one ulp of 1.0 (1.2e-7) per coordinate, √64 of them for L2
+        assert np.all(n <= r.params["eps"] + 64 * 1.2e-7)
+    assert r.success.mean() > 0.3
+
+
 def test_deepfool_and_one_pixel_on_digits_snn(digits_snn):
     _, src, te, keep = digits_snn
     idx = keep[:10]
@@ -766,6 +779,8 @@ X3, Y1 = np.full((1, 3), 0.5), np.array([0])
     (lambda: one_pixel(_lin(), np.zeros((1, 0)), Y1, rng=0), ValueError, "no pixels"),
     (lambda: one_pixel(_lin(), X3, Y1, rng=None), ValueError, "rng is None"),
     (lambda: fgsm(_lin(), X3, Y1, eps=0.1, model=3), TypeError, "model must be a callable"),
+    (lambda: one_pixel(as_source(lambda x, y: _lin()(x, y)), X3, Y1, rng=0), TypeError,
+     "without predict"),
 ])
 def test_errors(call, exc, match):
     with pytest.raises(exc, match=match):

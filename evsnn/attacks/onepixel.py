@@ -78,6 +78,11 @@ def one_pixel(model, x, y, *, pixels=1, popsize=400, maxiter=100, mutation=0.5,
         raise TypeError(
             f"model must be a callable x -> scores or a GradientSource, got {type(model).__name__}"
         )
+    if getattr(model, "has_predict", True) is False:
+        raise TypeError(
+            f"model is a {type(model).__name__} without predict(); one_pixel needs forward-only "
+            "scores: pass CallableSource(..., predict=fn) or a plain callable x -> scores"
+        )
     pixels = int_iv("pixels", pixels, low=1)
     popsize = int_iv("popsize", popsize, low=5)
     maxiter = int_iv("maxiter", maxiter, low=0)
