@@ -289,14 +289,15 @@ class SNNSource(GradientSource):
         for li in range(len(net.layers) - 1, -1, -1):
             layer, rec = net.layers[li], res.layers[li]
             g_m, gain = _layer_membrane_grad(self.method, layer, rec, g, T, conv, dtype, opts)
-            g_cur = gain[:, None, None] * g_m  # dL/dI[t]
+            g_cur = g_m if np.all(gain == 1) else gain[:, None, None] * g_m  # dL/dI[t]
             g_src = g_cur[delay:] if delay else g_cur
             w = layer.weight.astype(dtype, copy=False)
             if li == 0 and time_sum:
                 return g_src.sum(axis=0) @ w
             B, n_out = g_src.shape[1], g_src.shape[2]
-            g_x = np.zeros((T, B, layer.n_in), dtype=dtype)
-            g_x[: T - delay] = (g_src.reshape(-1, n_out) @ w).reshape(T - delay, B, -1)
+            g_x = (g_src.reshape(-1, n_out) @ w).reshape(T - delay, B, layer.n_in)
+            if delay:
+                g_x = np.concatenate([g_x, np.zeros((delay, B, layer.n_in), dtype=dtype)])
             g = g_x
         return g
 
