@@ -885,3 +885,45 @@ def test_class_score_is_one_hot():
     s, g = class_score(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([1, 0]))
     np.testing.assert_array_equal(s, [2.0, 3.0])
     np.testing.assert_array_equal(g, [[0.0, 1.0], [1.0, 0.0]])
+
+
+# --- exact update rules, recomputed by hand from the papers' formulas -----------------------------
+def test_eot_pgd_averages_gradients_over_per_sample_streams():
+    W = np.array([[1.0, -1.0, 0.5], [-0.5, 1.0, 0.0]])
+    src = noisy_linear_source(W, noise=0.5)
+    x = np.array([[0.5, 0.4, 0.6], [0.2, 0.9, 0.3]])
+    y = np.array([0, 1])
+    r = eot_pgd(src, x, y, eps=0.3, eot_samples=4, steps=1, alpha=0.05, norm="l2",
+                random_start=None, rng=9)
+    gens = np.random.default_rng(9).spawn(2)  # sample b draws from child b, call after call
+    outs = [src(x, y, rng=gens) for _ in range(4)]
+    g = np.mean([o.grad for o in outs], axis=0)
+    want = project_l2(x + 0.05 * g / np.linalg.norm(g, axis=1, keepdims=True), x, 0.3)
+    np.testing.assert_allclose(r.x_adv, want, rtol=1e-15, atol=1e-15)
+    np.testing.assert_allclose(r.loss[0], np.mean([o.loss for o in outs], axis=0), rtol=1e-15)
+
+
+def test_mim_accumulates_l1_normalised_momentum():
+    c = np.array([0.9, 0.1, 0.5])
+    src = _quadratic_source(c)  # gradient −2(x − c) changes from step to step
+    x = np.array([[0.5, 0.5, 0.45]])
+    r = mim(src, x, np.array([0]), eps=0.2, steps=2, alpha=0.1, decay=0.7)
+    g1 = -2 * (x - c)
+    m1 = g1 / np.abs(g1).sum()
+    x1 = project_linf(x + 0.1 * np.sign(m1), x, 0.2)
+    g2 = -2 * (x1 - c)
+    m2 = 0.7 * m1 + g2 / np.abs(g2).sum()  # Dong et al. 2018, Eq. 6
+    want = project_linf(x1 + 0.1 * np.sign(m2), x, 0.2)
+    np.testing.assert_array_equal(r.x_adv, want)
+
+
+def test_rfgsm_is_random_sign_step_then_gradient_step():
+    W = np.array([[1.0, -2.0, 0.5, 0.0], [0.0, 1.0, -1.0, 2.0]])
+    src = linear_source(W)
+    x = np.array([[0.5, 0.02, 0.98, 0.5], [0.3, 0.6, 0.1, 0.7]])
+    y = np.array([0, 1])
+    r = rfgsm(src, x, y, eps=0.1, alpha=0.04, rng=5)
+    gens = np.random.default_rng(5).spawn(2)
+    x1 = np.clip(x + 0.04 * np.sign(np.stack([g.standard_normal(4) for g in gens])), 0, 1)
+    want = project_linf(x1 + (0.1 - 0.04) * np.sign(src(x1, y).grad), x, 0.1)  # Tramèr 2018
+    np.testing.assert_array_equal(r.x_adv, want)
