@@ -3,12 +3,12 @@ softmax models, projections against brute force, gradient sources against evsnn.
 schedule, DeepFool's one-step solution for affine classifiers, spike-domain budgets, attacks on a
 quickly trained digits SNN, and every error message."""
 
-import functools
 import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from conftest import RTOL_FINITE_DIFF  # central differences, h = 1e-6 (see conftest.py)
+from hypothesis import given
 from hypothesis import strategies as st
 
 from evsnn.attacks import (
@@ -47,9 +47,6 @@ from evsnn.params import LIF
 BALL_ATOL = 1e-12
 # Two float64 computations of the same closed form by different operation orders.
 RTOL_CLOSED_FORM = 1e-12
-# Central finite differences, step 1e-6 (truncation O(h²) ≈ 1e-12 relative for these smooth
-# losses, rounding O(eps/h) ≈ 1e-10): see tests/conftest.py RTOL_FINITE_DIFF.
-from conftest import RTOL_FINITE_DIFF  # noqa: E402
 
 
 # --- a linear softmax model as a gradient source -------------------------------------------------
