@@ -44,10 +44,15 @@ Surrogates (``gradients``)
 * snnTorch detaches the reset (``mem_reset`` returns ``...clone().detach()``): compare with
   evsnn's ``bptt(detach_reset=True)`` (``SnnTorchBackend.detach_reset`` is True).
 * Every snnTorch surrogate returns float32 spikes (``(x > 0).float()``), so in a float64 model
-  the gradient reaching each spike, ``dL/ds``, is rounded to float32 inside snnTorch's backward:
-  float64 gradients agree with evsnn to about 1e-7 relative, not to float64 precision (exactly
-  only when every ``dL/ds`` is float32-representable, e.g. one layer and a float32 ``g_output``).
-  The adapter casts the spikes back to the model's dtype so that the next layer runs in it.
+  the gradient reaching each spike, ``dL/ds``, is rounded to float32 inside snnTorch's backward,
+  and ``Sigmoid.backward`` multiplies it by the slope in float32 before the float64 factor
+  ``e^{−kx}/(e^{−kx} + 1)²``: float64 gradients agree with evsnn to about 1e-7 relative, not to
+  float64 precision (exactly only when those products are exact, e.g. one layer, a float32
+  ``g_output`` and a power-of-two slope). The adapter casts the spikes back to the model's dtype
+  so that the next layer runs in it.
+* In float32, ``e^{−kx}`` overflows for ``kx < −88`` (membranes far below θ, e.g.
+  ``m − θ < −17.6`` at slope 5) and the backward returns ``inf/inf = NaN``; float64 overflows
+  only below ``kx < −709``.
 
 Examples
 --------

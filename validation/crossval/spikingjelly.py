@@ -116,8 +116,8 @@ class SpikingJellyBackend(TorchBackend):
         if isinstance(surrogate, Sigmoid):
             if surrogate.scale != "code":
                 raise NotImplementedError(
-                    "SpikingJelly's Sigmoid(alpha) is alpha*sigma'(alpha x); evsnn's "
-                    "Sigmoid(scale='paper') (no factor rho) has no SpikingJelly counterpart"
+                    "no SpikingJelly surrogate equals evsnn's Sigmoid(scale='paper') (no factor "
+                    "rho); its Sigmoid(alpha) is alpha*sigma'(alpha x), evsnn's scale='code'"
                 )
             return sj.Sigmoid(alpha=surrogate.rho)
         if isinstance(surrogate, Triangle):
