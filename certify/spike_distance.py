@@ -1,0 +1,733 @@
+"""Spike-train distances: Victor–Purpura (pair, matrix, population, multi-unit) and van Rossum.
+
+**Victor–Purpura** (Victor & Purpura 1997, Network 8:127-164, the "spike time" metric
+``D^spike[q]``): the least total cost of turning train ``a`` into train ``b`` with three
+elementary steps -- delete a spike (cost 1), insert a spike (cost 1), move a spike by ``Δt``
+(cost ``q |Δt|``). It is computed by the dynamic programme of the paper::
+
+    G[i, 0] = i,   G[0, j] = j,
+    G[i, j] = min(G[i-1, j] + 1,  G[i, j-1] + 1,  G[i-1, j-1] + q |a_i - b_j|)
+
+on the sorted trains, and ``D = G[n, m]``. Only pairs with ``q |a_i - b_j| < 2`` can ever be
+moved onto each other (a move costing 2 or more is no cheaper than a deletion plus an
+insertion), and outside that band of the table the recurrence is solved in closed form: a row is
+``G[i, hi-1] + (j - hi + 1)`` to the right of its band and a column is
+``G[r-1, j] + (i - r + 1)`` below its band. The kernel therefore fills only the band, which
+makes it O(n + m + band cells) instead of O(n m) and gives the same numbers up to the rounding
+of adding integers (the recurrence is the same; only the order of the ``+1`` additions
+differs). The limits are closed forms: ``q = 0`` gives ``|n - m|`` (moves are free) and
+``q = inf`` gives ``n + m - 2 c`` with ``c`` the number of coincident spikes (equal times,
+counted with multiplicity), since only an exact coincidence can be kept.
+
+**Units.** ``q`` is a cost per unit of the spike times' unit. If times are in ms, ``q`` is per
+ms; for times in steps of ``dt`` ms, the same metric on step indices has ``q_step = q_ms · dt``
+(``q · |Δt_ms| = q · dt · |Δsteps|``). The population functions take rasters and ``dt`` (ms per
+step) and interpret ``q`` per ms.
+
+**Sorting.** A spike train is a set of event times, so every function here sorts its inputs
+(``np.sort``; the distances do not depend on the order given). Times must be finite and
+non-negative (0 is the start of the run).
+
+**Multi-unit Victor–Purpura** (Aronov, Reich, Mechler & Victor 2003, J Neurophysiol 89:3304,
+``D^spike[q, k]``): spikes carry unit labels, and changing the label of a spike costs ``k``
+in addition to the move. Implemented by Aronov et al.'s dynamic programme over the per-label
+spike counts of one train, which is exponential in the number of units (see
+:func:`multiunit_victor_purpura_distance`).
+
+**van Rossum** (van Rossum 2001, Neural Comput 13:751): each train is filtered with the causal
+exponential ``H(t) e^{-t/τ}`` and the distance is the L2 norm of the difference. The integral has
+a closed form as a sum over spike pairs (see :func:`van_rossum_distance`), normalised as in
+Elephant's ``van_rossum_distance``.
+
+**Ding 2023 Fig. 3E** measures how far the hidden layer's spike trains move under attack: for
+every test sample and every hidden neuron the VP distance between its clean and its perturbed
+spike train (10 steps, 500 neurons), averaged over neurons, then over samples. The paper does not
+state ``q``. :func:`population_victor_purpura` returns all three levels (per neuron, per sample,
+overall) in a :class:`PopulationDistance`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from evsnn._numba import njit, prange
+from evsnn.clock import SpikeEvents
+
+__all__ = [
+    "victor_purpura_distance",
+    "pairwise_victor_purpura",
+    "PopulationDistance",
+    "population_victor_purpura",
+    "multiunit_victor_purpura_distance",
+    "van_rossum_distance",
+]
+
+#: Default bound on the number of table cells of the multi-unit DP (about 1 s of work).
+MAX_MULTIUNIT_CELLS = 10**8
+
+
+# --------------------------------------------------------------------------- validation helpers
+def _train_iv(name, value):
+    """A spike train as a sorted, contiguous float64 array of finite, non-negative times."""
+    if value is None or isinstance(value, (str, bytes)) or np.isscalar(value):
+        raise TypeError(
+            f"{name} must be a 1-D array of spike times, got {type(value).__name__} {value!r}; "
+            "pass e.g. np.array([1.0, 4.5])"
+        )
+    try:
+        arr = np.asarray(value)
+    except ValueError as exc:  # ragged nested sequences
+        raise TypeError(f"{name} must be a 1-D array of spike times: {exc}") from exc
+    if arr.size == 0 and arr.dtype.kind not in "biuf":
+        arr = arr.astype(np.float64)  # [] is an empty train whatever NumPy guessed for it
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold real numbers, got dtype {arr.dtype}; pass an array of spike times"
+        )
+    if arr.ndim != 1:
+        raise ValueError(
+            f"{name} must be a 1-D array of spike times, got shape {arr.shape}; pass one train"
+        )
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} holds NaN or infinite spike times {arr!r}; pass finite times")
+    if arr.size and arr.min() < 0.0:
+        raise ValueError(
+            f"{name} holds negative spike times (min {float(arr.min())!r}); times count from 0, shift "
+            "the train"
+        )
+    return np.ascontiguousarray(np.sort(arr))
+
+
+def _rate_iv(name, value, *, positive=False):
+    """A cost or time constant in ``[0, inf]`` (``(0, inf]`` when ``positive``); inf is the
+    documented limit, NaN is refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if math.isnan(value) or value < 0.0 or (positive and value == 0.0):
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name}={value!r} must be {bound} (inf is allowed as the limit)")
+    return value
+
+
+def _dt_iv(dt):
+    if isinstance(dt, bool) or not isinstance(dt, (int, float, np.integer, np.floating)):
+        raise TypeError(f"dt must be a real number (ms per step), got {type(dt).__name__} {dt!r}")
+    dt = float(dt)
+    if not (math.isfinite(dt) and dt > 0.0):
+        raise ValueError(f"dt={dt!r} must be finite and > 0 (ms per step)")
+    return dt
+
+
+def _trains_iv(trains):
+    if trains is None or isinstance(trains, (str, bytes)) or np.isscalar(trains):
+        raise TypeError(
+            f"trains must be a sequence of 1-D spike-time arrays, got {type(trains).__name__}"
+        )
+    if isinstance(trains, np.ndarray) and trains.dtype.kind in "biuf" and trains.ndim == 2:
+        trains = list(trains)  # a 2-D array is K trains of equal length
+    trains = [_train_iv(f"trains[{i}]", t) for i, t in enumerate(trains)]
+    offsets = np.zeros(len(trains) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([t.size for t in trains])
+    flat = np.concatenate(trains) if trains else np.zeros(0)
+    return np.ascontiguousarray(flat, dtype=np.float64), offsets
+
+
+# --------------------------------------------------------------------------- pair
+@njit
+def _victor_purpura_kernel(a, b, q, val):
+    """VP distance of sorted trains ``a``, ``b`` at cost ``q``: the banded DP of the module
+    docstring, with the closed forms at ``q = 0`` and ``q = inf``. ``val`` is float64 scratch of
+    at least ``len(b) + 1`` entries."""
+    n = a.shape[0]
+    m = b.shape[0]
+    if q == 0.0:
+        return float(abs(n - m))
+    if q == np.inf:
+        # n + m - 2 * (number of coincident times, with multiplicity): merge of sorted arrays
+        i = 0
+        j = 0
+        c = 0
+        while i < n and j < m:
+            if a[i] == b[j]:
+                c += 1
+                i += 1
+                j += 1
+            elif a[i] < b[j]:
+                i += 1
+            else:
+                j += 1
+        return float(n + m - 2 * c)
+    # After row i, val[j] = G[i, j] on the explicit part [lo-1, hi-1] of the row; to its right
+    # G[i, j] = G[i, right] + (j - right). Row i+1 reads only columns >= lo-1 of row i, and
+    # column m, once explicit, stays explicit (lo - 1 <= m), so no older values are needed.
+    val[0] = 0.0
+    right = 0
+    edge = 0.0
+    lo = 1
+    hi = 1
+    for i in range(1, n + 1):
+        ai = a[i - 1]
+        while lo <= m:  # b_lo lies before a_i and too far to move: left of every later band
+            d = ai - b[lo - 1]
+            if d > 0.0 and q * d >= 2.0:
+                lo += 1
+            else:
+                break
+        if hi < lo:
+            hi = lo
+        while hi <= m:
+            d = b[hi - 1] - ai
+            if d <= 0.0 or q * d < 2.0:
+                hi += 1
+            else:
+                break
+        for j in range(right + 1, hi):  # materialise row i-1 where the band reaches past it
+            val[j] = edge + float(j - right)
+        c0 = lo - 1
+        diag = val[c0]
+        left = diag + 1.0
+        val[c0] = left  # G[i, lo-1] = G[i-1, lo-1] + 1: left of the band
+        for j in range(lo, hi):
+            up = val[j]
+            d = abs(ai - b[j - 1])
+            cost = q * d if d > 0.0 else 0.0
+            g = up + 1.0
+            if left + 1.0 < g:
+                g = left + 1.0
+            if diag + cost < g:
+                g = diag + cost
+            diag = up
+            val[j] = g
+            left = g
+        right = hi - 1
+        edge = left
+    if m > right:
+        return edge + float(m - right)
+    return val[m]
+
+
+def victor_purpura_distance(a, b, q=1.0):
+    """Victor–Purpura distance between two spike trains.
+
+    Parameters
+    ----------
+    a, b : array_like, 1-D
+        Spike times (any order; sorted here), finite and >= 0, in one unit (ms, s or steps).
+    q : float, default 1.0
+        Cost per unit time of moving a spike, in the inverse of the times' unit (per ms for times
+        in ms; ``q_step = q_ms * dt`` for step indices of ``dt`` ms). ``0`` and ``inf`` are the
+        closed-form limits ``|n - m|`` and ``n + m - 2·#coincident times``.
+
+    Returns
+    -------
+    float
+        ``D^spike[q](a, b)`` (Victor & Purpura 1997), in units of spikes.
+
+    Raises
+    ------
+    TypeError
+        A train that is not a 1-D array of real numbers; ``q`` not a real number.
+    ValueError
+        A train of another dimension, with NaN, infinite or negative times; ``q`` NaN or < 0.
+
+    Notes
+    -----
+    The dynamic programme of Victor & Purpura (1997, Network 8:127, Sect. 2.3 "spike time"
+    metric), filled only where ``q |a_i - b_j| < 2`` (module docstring); O(n m) at worst.
+
+    Examples
+    --------
+    >>> victor_purpura_distance([1.0, 5.0], [1.5, 9.0], q=1.0)   # move 0.5, delete + insert
+    2.5
+    >>> victor_purpura_distance([1.0, 5.0], [1.5, 9.0], q=0.0), \
+victor_purpura_distance([1.0, 5.0], [1.0, 9.0], q=np.inf)
+    (0.0, 2.0)
+    """
+    a = _train_iv("a", a)
+    b = _train_iv("b", b)
+    q = _rate_iv("q", q)
+    return float(_victor_purpura_kernel(a, b, q, np.empty(b.size + 1)))
+
+
+# --------------------------------------------------------------------------- pairwise matrix
+@njit(parallel=True)
+def _pairwise_victor_purpura_kernel(times, offsets, q, out):
+    """``out[i, j] = out[j, i] = VP(train i, train j)``; train ``i`` is
+    ``times[offsets[i]:offsets[i+1]]``. Rows are dealt in pairs (h, K-1-h) so that every
+    parallel iteration has about K pair distances; each (i, j) is written by one iteration."""
+    K = offsets.shape[0] - 1
+    longest = 0
+    for i in range(K):
+        longest = max(longest, offsets[i + 1] - offsets[i])
+    for h in prange((K + 1) // 2):
+        val = np.empty(longest + 1)  # scratch per parallel iteration
+        hh = np.int64(h)
+        for r in range(2):
+            i = hh + r * (K - 1 - 2 * hh)  # row h, then row K-1-h
+            if r == 1 and i == hh:
+                continue
+            a = times[offsets[i] : offsets[i + 1]]
+            out[i, i] = 0.0
+            for j in range(i + 1, K):
+                d = _victor_purpura_kernel(a, times[offsets[j] : offsets[j + 1]], q, val)
+                out[i, j] = d
+                out[j, i] = d
+
+
+def pairwise_victor_purpura(trains, q=1.0):
+    """Matrix of Victor–Purpura distances between every pair of spike trains.
+
+    Parameters
+    ----------
+    trains : sequence of array_like, 1-D
+        ``K`` spike trains (each as in :func:`victor_purpura_distance`), or a 2-D array of ``K``
+        trains of equal length.
+    q : float, default 1.0
+        Cost per unit time (see :func:`victor_purpura_distance`).
+
+    Returns
+    -------
+    ndarray, shape (K, K), float64
+        Symmetric, zero diagonal; entry ``(i, j)`` equals
+        ``victor_purpura_distance(trains[i], trains[j], q)``. Computed in parallel over rows;
+        each entry is computed once, so the result does not depend on the number of threads.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`victor_purpura_distance`, for ``trains[i]`` and ``q``.
+
+    Examples
+    --------
+    >>> pairwise_victor_purpura([[1.0], [1.25], []], q=2.0)
+    array([[0. , 0.5, 1. ],
+           [0.5, 0. , 1. ],
+           [1. , 1. , 0. ]])
+    """
+    times, offsets = _trains_iv(trains)
+    q = _rate_iv("q", q)
+    K = offsets.size - 1
+    out = np.empty((K, K))
+    _pairwise_victor_purpura_kernel(times, offsets, q, out)
+    return out
+
+
+# --------------------------------------------------------------------------- population
+@dataclass(frozen=True)
+class PopulationDistance:
+    """Result of :func:`population_victor_purpura`.
+
+    Attributes
+    ----------
+    per_neuron : ndarray [B, N]
+        VP distance between the clean and the perturbed spike train of each neuron per sample.
+    per_sample : ndarray [B]
+        Mean of ``per_neuron`` over neurons (Ding 2023 Fig. 3E, one sample).
+    mean : float
+        Mean over samples of ``per_sample`` (the value plotted in Ding 2023 Fig. 3E).
+    q : float
+        Cost per ms used.
+    dt_ms : float
+        Milliseconds per step used to turn step indices into times.
+    """
+
+    per_neuron: np.ndarray
+    per_sample: np.ndarray
+    mean: float
+    q: float
+    dt_ms: float
+
+
+@njit(parallel=True)
+def _population_victor_purpura_kernel(times_a, offsets_a, times_b, offsets_b, q, out):
+    """``out[b, n]`` = VP distance of cell ``c = b N + n`` of two CSR spike collections (cell
+    ``c`` is ``times[offsets[c]:offsets[c+1]]``); parallel over samples, each writing its own
+    row of ``out``."""
+    B, N = out.shape
+    longest = 0
+    for c in range(B * N):
+        longest = max(longest, offsets_b[c + 1] - offsets_b[c])
+    for b in prange(B):
+        val = np.empty(longest + 1)  # scratch per parallel iteration
+        for n in range(N):
+            c = b * N + n
+            ta = times_a[offsets_a[c] : offsets_a[c + 1]]
+            tb = times_b[offsets_b[c] : offsets_b[c + 1]]
+            out[b, n] = _victor_purpura_kernel(ta, tb, q, val)
+
+
+def _cells_from_raster(name, raster, dt):
+    """CSR (times per (sample, neuron) cell, sorted) of a ``[T, B, N]`` 0/1 raster."""
+    if raster is None or isinstance(raster, (str, bytes)) or np.isscalar(raster):
+        raise TypeError(
+            f"{name} must be a [T, B, N] 0/1 raster or SpikeEvents, got "
+            f"{type(raster).__name__} {raster!r}"
+        )
+    try:
+        r = np.asarray(raster)
+    except ValueError as exc:
+        raise TypeError(f"{name} must be a rectangular [T, B, N] raster: {exc}") from exc
+    if r.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold 0/1 numbers, got dtype {r.dtype}; pass a spike raster")
+    if r.ndim != 3:
+        raise ValueError(
+            f"{name} must be a time-major [T, B, N] raster, got shape {r.shape}; add the missing "
+            "axes (e.g. raster[:, None, :] for one sample)"
+        )
+    if not np.all((r == 0) | (r == 1)):
+        bad = r[(r != 0) & (r != 1)].flat[0].item()
+        raise ValueError(f"{name} must hold only 0 and 1, found {bad!r}; pass a spike raster")
+    T, B, N = r.shape
+    bi, ni, ti = np.nonzero(np.transpose(r, (1, 2, 0)))  # lexicographic: by cell, then time
+    counts = np.bincount(bi * N + ni, minlength=B * N)
+    offsets = np.zeros(B * N + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum(counts)
+    return np.ascontiguousarray(ti * dt, dtype=np.float64), offsets, (B, N), r.shape
+
+
+def _cells_from_events(name, ev, dt, n_neurons):
+    if n_neurons is None:
+        raise ValueError(
+            f"{name} is an event list, which does not record silent neurons; pass n_neurons=N"
+        )
+    if isinstance(n_neurons, bool) or not isinstance(n_neurons, (int, np.integer)):
+        raise TypeError(f"n_neurons must be an integer, got {type(n_neurons).__name__}")
+    N = int(n_neurons)
+    offsets = np.asarray(ev.offsets, dtype=np.int64)
+    steps = np.asarray(ev.steps)
+    neurons = np.asarray(ev.neurons, dtype=np.int64)
+    B = offsets.size - 1
+    if N < 1 or (neurons.size and (neurons.min() < 0 or neurons.max() >= N)):
+        raise ValueError(
+            f"n_neurons={N!r} must be >= 1 and exceed every neuron index of {name} "
+            f"(max {int(neurons.max()) if neurons.size else None}); pass the layer width"
+        )
+    if steps.size and (not np.all(np.isfinite(steps)) or steps.min() < 0):
+        raise ValueError(f"{name}.steps must be finite and >= 0; got min {steps.min().item()!r}")
+    sample = np.repeat(np.arange(B), np.diff(offsets))
+    cell = sample * N + neurons
+    order = np.lexsort((steps, cell))
+    counts = np.bincount(cell, minlength=B * N)
+    csr = np.zeros(B * N + 1, dtype=np.int64)
+    csr[1:] = np.cumsum(counts)
+    return np.ascontiguousarray(steps[order] * dt, dtype=np.float64), csr, (B, N), None
+
+
+def population_victor_purpura(raster_a, raster_b, q=1.0, dt=1.0, *, n_neurons=None):
+    """Per-neuron Victor–Purpura distances between a clean and a perturbed run.
+
+    Parameters
+    ----------
+    raster_a, raster_b : array [T, B, N] of 0/1, or :class:`evsnn.clock.SpikeEvents`
+        Spikes of the same layer in the two runs (time-major rasters, or event lists with
+        0-based steps). Shapes must match (``T`` may differ between two event lists).
+    q : float, default 1.0
+        Cost per ms. Spike times are ``step * dt`` ms (0-based steps; the origin does not matter,
+        the distance is invariant to a common shift), so ``q`` per ms at ``dt`` ms per step is
+        the same metric as ``q * dt`` per step at ``dt = 1``.
+    dt : float, default 1.0
+        Milliseconds per step.
+    n_neurons : int, optional
+        Layer width; required when both inputs are event lists.
+
+    Returns
+    -------
+    PopulationDistance
+        ``per_neuron`` [B, N], ``per_sample`` [B] (mean over neurons) and ``mean`` (over
+        samples), as in Ding 2023 Fig. 3E.
+
+    Raises
+    ------
+    TypeError
+        Rasters that are not numeric arrays; ``q``, ``dt`` or ``n_neurons`` of the wrong kind.
+    ValueError
+        Rasters that are not [T, B, N] or hold values other than 0/1; mismatched shapes; event
+        lists without ``n_neurons`` or with neuron indices outside it; ``q`` NaN or < 0; ``dt``
+        not finite and > 0.
+
+    Notes
+    -----
+    Ding 2023 (Methods, "Details to ... Fig. 3"): the VP distance between the hidden layer's
+    spike trains before and after the perturbation, for every neuron, averaged over neurons and
+    then over the test samples. The paper does not give ``q``.
+
+    Examples
+    --------
+    >>> clean = np.zeros((4, 1, 2)); clean[1, 0, 0] = 1
+    >>> pert = np.zeros((4, 1, 2)); pert[2, 0, 0] = 1; pert[3, 0, 1] = 1
+    >>> r = population_victor_purpura(clean, pert, q=0.5, dt=1.0)   # move 1 ms; insert one
+    >>> r.per_neuron, r.mean
+    (array([[0.5, 1. ]]), 0.75)
+    """
+    q = _rate_iv("q", q)
+    dt = _dt_iv(dt)
+    a = None if isinstance(raster_a, SpikeEvents) else _cells_from_raster("raster_a", raster_a, dt)
+    b = None if isinstance(raster_b, SpikeEvents) else _cells_from_raster("raster_b", raster_b, dt)
+    if a is not None and b is not None and a[3] != b[3]:
+        raise ValueError(
+            f"raster_a and raster_b must have the same [T, B, N] shape, got {a[3]} and {b[3]}; "
+            "compare runs of the same layer and length"
+        )
+    if n_neurons is None and (a or b):
+        n_neurons = (a or b)[2][1]  # an event list takes its width from the raster
+    if a is None:
+        a = _cells_from_events("raster_a", raster_a, dt, n_neurons)
+    if b is None:
+        b = _cells_from_events("raster_b", raster_b, dt, n_neurons)
+    (ta, oa, sa, _), (tb, ob, sb, _) = a, b
+    if sa != sb:
+        raise ValueError(
+            f"raster_a and raster_b hold different numbers of (samples, neurons): {sa} and {sb}; "
+            "compare runs of the same layer on the same batch"
+        )
+    out = np.empty(sa)
+    _population_victor_purpura_kernel(ta, oa, tb, ob, q, out)
+    per_sample = out.mean(axis=1) if sa[1] else np.zeros(sa[0])
+    mean = float(per_sample.mean()) if sa[0] else float("nan")
+    return PopulationDistance(out, per_sample, mean, q, dt)
+
+
+# --------------------------------------------------------------------------- multi-unit
+@njit
+def _multiunit_victor_purpura_kernel(a_times, a_offsets, b_times, b_labels, q, k):
+    """Aronov et al. (2003) DP. Train A is grouped by label (group l is
+    ``a_times[a_offsets[l]:a_offsets[l+1]]``, sorted); train B is in time order with
+    ``b_labels`` in A's label index (-1: a label A does not have). ``G[r_1..r_L, s]`` is the
+    distance between the first ``r_l`` spikes of every label of A and the first ``s`` spikes of
+    B; the table over ``r`` is stored in mixed radix (digit l has radix ``n_l + 1``) and rolled
+    over ``s``."""
+    L = a_offsets.shape[0] - 1
+    stride = np.empty(L, dtype=np.int64)
+    size = 1
+    for l in range(L):
+        stride[l] = size
+        size *= a_offsets[l + 1] - a_offsets[l] + 1
+    prev = np.empty(size)
+    cur = np.empty(size)
+    digit = np.zeros(L, dtype=np.int64)
+    m = b_times.shape[0]
+    bt = 0.0
+    bl = -1
+    for s in range(m + 1):
+        if s > 0:
+            bt = b_times[s - 1]
+            bl = b_labels[s - 1]
+        for l in range(L):
+            digit[l] = 0
+        for idx in range(size):
+            if idx > 0:  # odometer: next mixed-radix digit vector
+                l = 0
+                while digit[l] == a_offsets[l + 1] - a_offsets[l]:
+                    digit[l] = 0
+                    l += 1
+                digit[l] += 1
+            if s == 0 and idx == 0:
+                cur[0] = 0.0
+                continue
+            g = np.inf
+            if s > 0:
+                g = prev[idx] + 1.0  # delete b_s
+            for l in range(L):
+                r = digit[l]
+                if r > 0:
+                    v = cur[idx - stride[l]] + 1.0  # delete the r-th spike of label l
+                    if v < g:
+                        g = v
+                    if s > 0:  # move (and relabel) that spike onto b_s
+                        d = abs(a_times[a_offsets[l] + r - 1] - bt)
+                        cost = q * d if d > 0.0 else 0.0
+                        if l != bl:
+                            cost += k
+                        v = prev[idx - stride[l]] + cost
+                        if v < g:
+                            g = v
+            cur[idx] = g
+        prev, cur = cur, prev
+    return prev[size - 1]
+
+
+def _labelled_iv(tname, times, lname, labels):
+    t = np.asarray(_train_iv(tname, times))  # validated; re-sorted below with the labels
+    if labels is None or isinstance(labels, (str, bytes)) or np.isscalar(labels):
+        raise TypeError(f"{lname} must be a 1-D array of integer unit labels, got {labels!r}")
+    lab = np.asarray(labels)
+    if lab.size == 0:
+        lab = lab.astype(np.int64)
+    if lab.dtype.kind not in "iu":
+        raise TypeError(
+            f"{lname} must hold integer unit labels, got dtype {lab.dtype}; pass e.g. "
+            "np.array([0, 2, 1])"
+        )
+    if lab.shape != np.shape(times):
+        raise ValueError(
+            f"{lname} must have one label per spike of {tname}: shape {lab.shape} vs "
+            f"{np.shape(times)}"
+        )
+    raw = np.asarray(times, dtype=np.float64)
+    order = np.argsort(raw, kind="stable")
+    return raw[order], lab[order].astype(np.int64)
+
+
+def multiunit_victor_purpura_distance(times_a, labels_a, times_b, labels_b, q=1.0, k=1.0, *,
+                                      max_cells=MAX_MULTIUNIT_CELLS):
+    """Multi-unit Victor–Purpura distance between two labelled spike trains.
+
+    Parameters
+    ----------
+    times_a, times_b : array_like, 1-D
+        Spike times (as in :func:`victor_purpura_distance`).
+    labels_a, labels_b : array_like of int, 1-D
+        The unit (neuron) of each spike.
+    q : float, default 1.0
+        Cost per unit time of moving a spike.
+    k : float, default 1.0
+        Cost of changing a spike's label. ``k = 0`` ignores labels (the single-unit distance of
+        the pooled trains); ``k >= 2`` never relabels (the sum of the per-unit distances).
+    max_cells : int, default 10**8
+        Refuse tables larger than this (see Raises).
+
+    Returns
+    -------
+    float
+        ``D^spike[q, k]`` of Aronov et al. (2003).
+
+    Raises
+    ------
+    TypeError
+        Times or labels of the wrong kind (labels must be integers); ``q``, ``k`` not real.
+    ValueError
+        Invalid times (as :func:`victor_purpura_distance`); one label per spike missing; ``q``
+        or ``k`` NaN or negative; and when the table would exceed ``max_cells``.
+
+    Notes
+    -----
+    Elementary steps: delete or insert a spike (1), move it by ``Δt`` (``q |Δt|``), change its
+    label (``k``). Aronov et al. 2003 (J Neurophysiol 89:3304, Appendix) compute it by a DP over
+    ``G(r_1, ..., r_L, s)``: the distance between the first ``r_l`` spikes of each unit ``l`` of
+    train A and the first ``s`` spikes of train B (all units, in time order)::
+
+        G(r, s) = min( G(r, s-1) + 1,
+                       min_l G(r - e_l, s) + 1,
+                       min_l G(r - e_l, s-1) + q |a_{l, r_l} - b_s| + k [l != label(b_s)] )
+
+    This is exact because an optimal matching can always be chosen order-preserving within each
+    unit of A (exchanging two crossed partners of same-label spikes does not increase the cost).
+    The table has ``prod_l (n_l + 1) · (m + 1)`` cells: **exponential in the number of units**.
+    The train with the smaller table plays A; a ``ValueError`` is raised if even that exceeds
+    ``max_cells``. Work is about ``L`` times the cells.
+
+    Examples
+    --------
+    >>> multiunit_victor_purpura_distance([1.0, 2.0], [0, 1], [1.0, 2.0], [1, 0], q=1.0, k=0.4)
+    0.8
+    >>> multiunit_victor_purpura_distance([1.0, 2.0], [0, 1], [1.0, 2.0], [1, 0], q=1.0, k=5.0)
+    2.0
+    """
+    ta, la = _labelled_iv("times_a", times_a, "labels_a", labels_a)
+    tb, lb = _labelled_iv("times_b", times_b, "labels_b", labels_b)
+    q = _rate_iv("q", q)
+    k = _rate_iv("k", k)
+    if isinstance(max_cells, bool) or not isinstance(max_cells, (int, np.integer)):
+        raise TypeError(f"max_cells must be an integer, got {type(max_cells).__name__}")
+
+    def cells(la_, m):
+        _, counts = np.unique(la_, return_counts=True)
+        return math.prod(int(c) + 1 for c in counts) * (m + 1), counts.size
+
+    cells_a, units_a = cells(la, tb.size)
+    cells_b, units_b = cells(lb, ta.size)
+    if cells_b < cells_a:
+        ta, la, tb, lb = tb, lb, ta, la
+        cells_a, units_a = cells_b, units_b
+    if cells_a > max_cells:
+        raise ValueError(
+            f"multi-unit Victor-Purpura needs a DP table of {cells_a} cells for {units_a} units "
+            f"(prod(n_unit + 1) * (m + 1)), more than max_cells={max_cells}; the table grows "
+            "exponentially with the number of units: pass fewer units or spikes, or raise "
+            "max_cells"
+        )
+    units, a_index = np.unique(la, return_inverse=True)
+    order = np.lexsort((ta, a_index))  # by unit, then time
+    a_offsets = np.zeros(units.size + 1, dtype=np.int64)
+    a_offsets[1:] = np.cumsum(np.bincount(a_index, minlength=units.size))
+    # B's labels in A's unit index; -1 for a unit A does not have (always costs k)
+    b_labels = np.full(lb.size, -1, dtype=np.int64)
+    known = np.isin(lb, units)
+    b_labels[known] = np.searchsorted(units, lb[known])
+    return float(_multiunit_victor_purpura_kernel(
+        np.ascontiguousarray(ta[order]), a_offsets, np.ascontiguousarray(tb),
+        np.ascontiguousarray(b_labels), q, k))
+
+
+# --------------------------------------------------------------------------- van Rossum
+@njit
+def _van_rossum_kernel(a, b, tau):
+    """sqrt(Σ_ii' e^{-|a_i-a_i'|/τ} + Σ_jj' e^{-|b_j-b_j'|/τ} - 2 Σ_ij e^{-|a_i-b_j|/τ}),
+    clipped at 0 against rounding."""
+    n = a.shape[0]
+    m = b.shape[0]
+    saa = 0.0
+    for i in range(n):
+        for i2 in range(n):
+            saa += math.exp(-abs(a[i] - a[i2]) / tau)
+    sbb = 0.0
+    for j in range(m):
+        for j2 in range(m):
+            sbb += math.exp(-abs(b[j] - b[j2]) / tau)
+    sab = 0.0
+    for i in range(n):
+        for j in range(m):
+            sab += math.exp(-abs(a[i] - b[j]) / tau)
+    d2 = saa + sbb - 2.0 * sab
+    return math.sqrt(d2) if d2 > 0.0 else 0.0
+
+
+def van_rossum_distance(a, b, tau=1.0):
+    """van Rossum distance between two spike trains (Elephant's normalisation).
+
+    Parameters
+    ----------
+    a, b : array_like, 1-D
+        Spike times (as in :func:`victor_purpura_distance`).
+    tau : float, default 1.0
+        Time constant of the exponential filter, in the times' unit; ``> 0``, ``inf`` allowed
+        (then the distance is ``|n - m|``).
+
+    Returns
+    -------
+    float
+        ``D = sqrt((2/τ) ∫ (f_a(t) - f_b(t))² dt)`` with ``f(t) = Σ_i H(t - t_i) e^{-(t-t_i)/τ}``.
+
+    Raises
+    ------
+    TypeError
+        A train that is not a 1-D array of real numbers; ``tau`` not a real number.
+    ValueError
+        Invalid times (as :func:`victor_purpura_distance`); ``tau`` NaN or <= 0.
+
+    Notes
+    -----
+    ``∫ H(t-t_i) H(t-t_j) e^{-(2t - t_i - t_j)/τ} dt = (τ/2) e^{-|t_i - t_j|/τ}``, so
+    ``D² = Σ_ii' e^{-|a_i-a_i'|/τ} + Σ_jj' e^{-|b_j-b_j'|/τ} - 2 Σ_ij e^{-|a_i-b_j|/τ}``
+    (Houghton & Kreuz 2012, Network 23:48, Eq. 5). This is the convention of Elephant's
+    ``van_rossum_distance`` (a single spike against an empty train is at distance 1); van Rossum
+    (2001) divides the integral by ``τ`` instead of multiplying it by ``2/τ``, which gives
+    ``D / sqrt(2)``. As ``τ → 0`` ``D²`` tends to ``n + m - 2·#coincident``; at ``τ = inf`` it
+    is ``(n - m)²``.
+
+    Examples
+    --------
+    >>> van_rossum_distance([1.0], [], tau=2.0)
+    1.0
+    >>> round(van_rossum_distance([0.0], [1.0], tau=1.0)**2, 12)   # 2 - 2 e^{-1}
+    1.264241117657
+    """
+    a = _train_iv("a", a)
+    b = _train_iv("b", b)
+    tau = _rate_iv("tau", tau, positive=True)
+    return float(_van_rossum_kernel(a, b, tau))

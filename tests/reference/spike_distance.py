@@ -1,0 +1,156 @@
+"""Twins of ``certify.spike_distance`` kernels (same algorithms in plain Python), and the
+independent methods the tests check them against: the textbook O(n m) dynamic programme and a
+minimum-cost assignment."""
+
+import math
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+
+# --------------------------------------------------------------------------- twins
+def _victor_purpura_kernel(a, b, q, val):
+    n, m = len(a), len(b)
+    if q == 0.0:
+        return float(abs(n - m))
+    if q == math.inf:
+        i = j = c = 0
+        while i < n and j < m:
+            if a[i] == b[j]:
+                c, i, j = c + 1, i + 1, j + 1
+            elif a[i] < b[j]:
+                i += 1
+            else:
+                j += 1
+        return float(n + m - 2 * c)
+    right, edge, lo, hi = 0, 0.0, 1, 1
+    for i in range(1, n + 1):
+        ai = a[i - 1]
+        while lo <= m and ai - b[lo - 1] > 0.0 and q * (ai - b[lo - 1]) >= 2.0:
+            lo += 1
+        hi = max(hi, lo)
+        while hi <= m and (b[hi - 1] - ai <= 0.0 or q * (b[hi - 1] - ai) < 2.0):
+            hi += 1
+        for j in range(right + 1, hi):
+            val[j] = edge + float(j - right)
+        diag = val[lo - 1]
+        left = diag + 1.0
+        val[lo - 1] = left
+        for j in range(lo, hi):
+            up = val[j]
+            d = abs(ai - b[j - 1])
+            cost = q * d if d > 0.0 else 0.0
+            g = min(up + 1.0, left + 1.0, diag + cost)
+            diag, val[j], left = up, g, g
+        right, edge = hi - 1, left
+    if m > right:
+        return edge + float(m - right)
+    return val[m]
+
+
+def _pairwise_victor_purpura_kernel(times, offsets, q, out):
+    K = len(offsets) - 1
+    for i in range(K):
+        out[i, i] = 0.0
+        for j in range(i + 1, K):
+            d = _victor_purpura_kernel(times[offsets[i] : offsets[i + 1]],
+                                       times[offsets[j] : offsets[j + 1]], q,
+                                       [0.0] * (offsets[j + 1] - offsets[j] + 1))
+            out[i, j] = out[j, i] = d
+
+
+def _population_victor_purpura_kernel(times_a, offsets_a, times_b, offsets_b, q, out):
+    B, N = out.shape
+    for b in range(B):
+        for n in range(N):
+            c = b * N + n
+            m = offsets_b[c + 1] - offsets_b[c]
+            out[b, n] = _victor_purpura_kernel(times_a[offsets_a[c] : offsets_a[c + 1]],
+                                               times_b[offsets_b[c] : offsets_b[c + 1]], q,
+                                               [0.0] * (m + 1))
+
+
+def _multiunit_victor_purpura_kernel(a_times, a_offsets, b_times, b_labels, q, k):
+    L = len(a_offsets) - 1
+    groups = [list(a_times[a_offsets[l] : a_offsets[l + 1]]) for l in range(L)]
+    states = [()]
+    for g in groups:  # every count vector r, ordered so that r - e_l comes before r
+        states = [s + (r,) for r in range(len(g) + 1) for s in states]
+        states.sort(key=lambda s: s[::-1])
+    prev = {}
+    for s in range(len(b_times) + 1):
+        cur = {}
+        for r in states:
+            if s == 0 and not any(r):
+                cur[r] = 0.0
+                continue
+            cands = []
+            if s > 0:
+                cands.append(prev[r] + 1.0)
+            for l in range(L):
+                if r[l] > 0:
+                    r1 = r[:l] + (r[l] - 1,) + r[l + 1 :]
+                    cands.append(cur[r1] + 1.0)
+                    if s > 0:
+                        d = abs(groups[l][r[l] - 1] - b_times[s - 1])
+                        cost = q * d if d > 0.0 else 0.0
+                        if l != b_labels[s - 1]:
+                            cost += k
+                        cands.append(prev[r1] + cost)
+            cur[r] = min(cands)
+        prev = cur
+    return prev[tuple(len(g) for g in groups)]
+
+
+def _van_rossum_kernel(a, b, tau):
+    saa = sbb = sab = 0.0
+    for x in a:
+        for y in a:
+            saa += math.exp(-abs(x - y) / tau)
+    for x in b:
+        for y in b:
+            sbb += math.exp(-abs(x - y) / tau)
+    for x in a:
+        for y in b:
+            sab += math.exp(-abs(x - y) / tau)
+    d2 = saa + sbb - 2.0 * sab
+    return math.sqrt(d2) if d2 > 0.0 else 0.0
+
+
+# --------------------------------------------------------------------------- independent methods
+def textbook_victor_purpura(a, b, q):
+    """The full (n+1) x (m+1) table of Victor & Purpura (1997), on sorted trains; a move between
+    equal times costs 0 also at q = inf."""
+    a, b = sorted(a), sorted(b)
+    n, m = len(a), len(b)
+    G = np.zeros((n + 1, m + 1))
+    G[:, 0] = np.arange(n + 1)
+    G[0, :] = np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d = abs(a[i - 1] - b[j - 1])
+            move = q * d if d > 0 else 0.0
+            G[i, j] = min(G[i - 1, j] + 1.0, G[i, j - 1] + 1.0, G[i - 1, j - 1] + move)
+    return float(G[n, m])
+
+
+def assignment_victor_purpura(times_a, times_b, q, labels_a=None, labels_b=None, k=0.0):
+    """(Multi-unit) VP distance as a minimum-cost bipartite matching, with no ordering
+    constraint: ``D = n + m + min_M Σ_{(i,j)∈M} min(c_ij - 2, 0)`` where ``c_ij`` is the cost of
+    moving (and relabelling) spike i onto spike j; a matched pair saves its deletion and
+    insertion (2) but pays ``c_ij``. Solved by ``scipy.optimize.linear_sum_assignment``."""
+    ta, tb = np.asarray(times_a, float), np.asarray(times_b, float)
+    n, m = ta.size, tb.size
+    if n == 0 or m == 0:
+        return float(n + m)
+    la = np.zeros(n, int) if labels_a is None else np.asarray(labels_a)
+    lb = np.zeros(m, int) if labels_b is None else np.asarray(labels_b)
+    d = np.abs(ta[:, None] - tb[None, :])
+    with np.errstate(invalid="ignore"):
+        c = np.where(d > 0, q * d, 0.0)
+    relabel = la[:, None] != lb[None, :]
+    with np.errstate(invalid="ignore"):
+        c = c + np.where(relabel, k, 0.0)
+    gain = np.minimum(c - 2.0, 0.0)
+    rows, cols = linear_sum_assignment(gain)
+    return float(n + m + gain[rows, cols].sum())
