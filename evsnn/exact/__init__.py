@@ -34,3 +34,7 @@ __all__ = [
     "ExactLossGradient",
     "DECODERS",
 ]
+
+from evsnn.exact import convergence  # noqa: E402  (imports evsnn.clock; kept last)
+
+__all__ += ["convergence"]

@@ -182,7 +182,7 @@ def _crossing_kernel(model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, leng
 @njit
 def _neuron_kernel(
     model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end, ic,
-    ev_t, ev_src, w_row, rec_times, tol_v, tol_t,
+    ev_t, ev_src, w_row, rec_times, tol_v, tol_t, check_coincident,
     nd_type, nd_t, nd_v, nd_i, nd_aux, spk_t, rec_v,
 ):
     """Walk one neuron through its sorted input events ``ev_t`` (sources ``ev_src``, weights
@@ -194,6 +194,11 @@ def _neuron_kernel(
     readout, the largest membrane value -- kind 0: at node ``max_node``; kind 1: at the interior
     extremum ``max_s`` after that node; kind 2: the left limit at ``max_s`` after that node,
     where input event ``max_ev`` (-1: t_end) arrives.
+
+    ``check_coincident``: flag delta-synapse spikes that need several simultaneous input events
+    whose times can move independently (encoder events that depend on the pixels). Simultaneous
+    spikes of a hidden layer are not checked: with delta synapses they are triggered by the same
+    earlier event and move together (their times have identical derivatives).
     """
     cap_nodes = nd_t.shape[0]
     cap_spk = spk_t.shape[0]
@@ -344,15 +349,32 @@ def _neuron_kernel(
         if spiking and syn == 0 and not in_ref and group_end:
             if abs(v0 - theta) <= tol_v:
                 flags |= FLAG_GRAZING
-            # a spike that needs several simultaneous events has one-sided derivatives in
-            # their times (moving one of them alone splits the group)
+            # Simultaneous events: the spike time is differentiable in their times only if one
+            # event e triggers it in every order the group could split into (e suffices even
+            # after all negative others, and the positive others never reach theta without e)
             coincident = False
-            if v0 >= theta and m >= 2 and ev_t[m - 2] == t0:
+            if check_coincident and v0 >= theta and m >= 2 and ev_t[m - 2] == t0:
+                coincident = True
+                v_pre = v0
                 e = m - 1
                 while e >= 0 and ev_t[e] == t0:
-                    if v0 - w_row[ev_src[e]] < theta:
-                        coincident = True
+                    v_pre -= w_row[ev_src[e]]
                     e -= 1
+                e_first = e + 1
+                for e in range(e_first, m):
+                    pos = 0.0
+                    neg = 0.0
+                    for f in range(e_first, m):
+                        if f != e:
+                            wf = w_row[ev_src[f]]
+                            if wf > 0.0:
+                                pos += wf
+                            else:
+                                neg += wf
+                    if v_pre + w_row[ev_src[e]] + neg >= theta and v_pre + pos < theta:
+                        coincident = False
+                if not hard and v0 - theta >= theta:
+                    coincident = True  # several soft-reset spikes at one instant
             while v0 >= theta:
                 if n_spk >= cap_spk or n_nd + 3 > cap_nodes:
                     flags |= FLAG_OVERFLOW
@@ -387,7 +409,7 @@ def _neuron_kernel(
 @njit(parallel=True)
 def _layer_forward_kernel(
     model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
-    ev_off, ev_t, ev_src, weight, ic, rec_times, tol_v, tol_t,
+    ev_off, ev_t, ev_src, weight, ic, rec_times, tol_v, tol_t, check_coincident,
     spk_t, n_spk, flags, vmax, rec_v,
 ):
     """Every neuron of a dense layer for every sample (``prange`` over samples; each sample's
@@ -409,7 +431,7 @@ def _layer_forward_kernel(
             res = _neuron_kernel(
                 model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
                 ic[b, i], ev_t[lo:hi], ev_src[lo:hi], weight[i], rec_times, tol_v, tol_t,
-                nd_type, nd_t, nd_v, nd_i, nd_aux, spk_t[b, i], rec_v[b, i],
+                check_coincident, nd_type, nd_t, nd_v, nd_i, nd_aux, spk_t[b, i], rec_v[b, i],
             )
             n_spk[b, i] = res[1]
             flags[b, i] = res[2]
@@ -539,7 +561,7 @@ def _layer_backward_kernel(
                 part[i, m] = 0.0
             res = _neuron_kernel(
                 model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
-                ic[b, i], ev_t[lo:hi], ev_src[lo:hi], weight[i], empty, tol_v, tol_t,
+                ic[b, i], ev_t[lo:hi], ev_src[lo:hi], weight[i], empty, tol_v, tol_t, False,
                 nd_type, nd_t, nd_v, nd_i, nd_aux, spk, empty,
             )
             g_ic[b, i] = _neuron_backward_kernel(

@@ -133,7 +133,7 @@ def _layer_args(layer):
     return n.kernel_args()
 
 
-def _run_layer(layer, offsets, times, sources, ic, t_end, rec, tol_v, tol_t):
+def _run_layer(layer, offsets, times, sources, ic, t_end, rec, tol_v, tol_t, check):
     model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init = _layer_args(layer)
     B = offsets.shape[0] - 1
     n_out = layer.n_out
@@ -147,7 +147,7 @@ def _run_layer(layer, offsets, times, sources, ic, t_end, rec, tol_v, tol_t):
         _k._layer_forward_kernel(
             model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, not layer.readout,
             t_end, offsets, times, sources, layer.weight, ic, rec, tol_v * max(1.0, theta),
-            tol_t, spk, n_spk, flags, vmax, rec_v,
+            tol_t, check, spk, n_spk, flags, vmax, rec_v,
         )
         if not np.any(flags & _k.FLAG_OVERFLOW):
             return spk, n_spk, flags, vmax, rec_v, cap
@@ -222,7 +222,8 @@ def simulate(network, inputs, *, t_end_ms=None, record_times=None):
         else:
             ic = np.zeros((B, layer.n_out))
         spk, n_spk, fl, vmax, rec_v, _ = _run_layer(
-            layer, offsets, times, sources, ic, t_end, rec, TOL_V, TOL_T
+            layer, offsets, times, sources, ic, t_end, rec, TOL_V, TOL_T,
+            li == 0 and bool(np.any(inputs.dtime_dx)),
         )
         flags |= np.bitwise_or.reduce(fl, axis=1) if layer.n_out else 0
         membranes.append(rec_v)

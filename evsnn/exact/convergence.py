@@ -1,0 +1,168 @@
+"""Clock mode at Δt -> 0 against exact mode: the Euler mapping and the convergence data.
+
+The clock simulator (``evsnn.clock.simulate``) computes ``U[n] = λ U[n-1] + cur[n]`` with
+``cur[n] = bias + W_clock · in[n]``. Forward Euler of ``tau_m dV/dt = -(V - U0) + R I`` with
+step Δt gives ``V[n] = (1 - Δt/tau_m) V[n-1] + (Δt/tau_m)(U0 + R I[n])``, hence
+
+* LIF: ``λ = 1 - Δt/tau_m``, ``bias = (Δt/tau_m) U0``, hard reset to ``v_rest = U0`` or soft;
+  IF: ``λ = 1``, no bias, current scale ``Δt / C`` instead of ``Δt R / tau_m``.
+* constant current (current coding): ``in[n] = x``, ``W_clock = (Δt R / tau_m) W`` (IF: Δt/C).
+* delta synapse: ``in[n]`` = 1 in the step containing the event, ``W_clock = W`` (the jump).
+* exponential / alpha synapse: ``I = W a`` with ``a`` the Euler trace of the spike train,
+  ``a[n] = (1 - Δt/tau_s) a[n-1] + s[n]``. The clock's trace (``TraceLIF``,
+  ``a <- a + (Δt/tau_s)(s - a)``) is ``(Δt/tau_s)`` times that, so a layer fed by a TraceLIF layer
+  gets ``W_clock = (Δt R / tau_m)(tau_s / Δt) W = (R tau_s / tau_m) W``; the encoder's spikes are
+  filtered with the same trace before the first layer.
+
+Step n covers ``(nΔt, (n+1)Δt]``: an event at time t goes into step ``ceil(t/Δt) - 1`` (0 for
+t = 0), and a clock spike at step n is read as time ``(n+1)Δt``. Both the Euler error and this
+quantisation are O(Δt), so spike times converge with order 1. Refractory periods have no clock
+counterpart (not mapped).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from evsnn.clock import Dense, Network, simulate as clock_simulate
+from evsnn.exact.encoders import InputEvents
+from evsnn.exact.neuron import ExactNetwork
+from evsnn.exact.simulate import simulate
+from evsnn.params import LIF, TraceLIF
+
+__all__ = ["clock_network", "clock_inputs", "convergence", "ConvergenceData"]
+
+
+def _dt_iv(network, dt_ms):
+    if not isinstance(network, ExactNetwork):
+        raise TypeError(f"network must be an ExactNetwork, got {type(network).__name__}")
+    for i, layer in enumerate(network.layers):
+        n = layer.neuron
+        if layer.readout:
+            raise ValueError(f"layers[{i}] is a readout; convergence compares spike times only")
+        if n.t_ref_ms != 0:
+            raise ValueError(
+                f"layers[{i}] has t_ref_ms={n.t_ref_ms!r}; clock mode has no refractory period"
+            )
+        for tau in ("tau_mem_ms", "tau_syn_ms"):
+            if n.model == "lif" and dt_ms > getattr(n, tau):
+                raise ValueError(f"dt_ms={dt_ms!r} exceeds layers[{i}].{tau}; use dt_ms <= tau")
+    syns = {l.neuron.synapse for l in network.layers}
+    if len(syns) != 1:
+        raise ValueError(f"all layers must share one synapse type for the clock mapping, got {syns}")
+
+
+def clock_network(network, dt_ms):
+    """The clock-mode network whose Euler steps of size ``dt_ms`` approximate ``network``
+    (module docstring).
+
+    Examples
+    --------
+    >>> from evsnn.exact import ExactDense, ExactNetwork, ExactNeuron
+    >>> net = ExactNetwork([ExactDense([[2.0]], ExactNeuron("lif", "delta", tau_mem_ms=10.0))])
+    >>> clock_network(net, 0.5).layers[0].neuron.lam
+    0.95
+    """
+    _dt_iv(network, dt_ms)
+    layers = []
+    for layer in network.layers:
+        n = layer.neuron
+        if n.synapse == "delta":
+            w = layer.weight
+            lam = 1.0 if n.model == "if" else 1.0 - dt_ms / n.tau_mem_ms
+            neuron = LIF(lam=lam, theta=n.theta, reset=n.reset, v_rest=n.u0, v_init=n.v_init)
+        else:
+            if n.model == "if" or n.reset != "hard":
+                raise ValueError(
+                    "synaptic-trace layers map onto TraceLIF, which is LIF with hard reset; "
+                    f"got model={n.model!r}, reset={n.reset!r}"
+                )
+            w = layer.weight * (n.r_ohm * n.tau_syn_ms / n.tau_mem_ms)
+            neuron = TraceLIF(dt_ms, n.tau_mem_ms, n.tau_syn_ms, n.theta, n.u0, "trace", n.v_init)
+        bias = None
+        if n.model == "lif" and n.u0 != 0:
+            bias = np.full(layer.n_out, dt_ms / n.tau_mem_ms * n.u0)
+        layers.append(Dense(w, neuron, bias=bias))
+    return Network(tuple(layers))
+
+
+def clock_inputs(inputs, network, dt_ms, n_steps):
+    """The clock-mode input ``[T, B, n_in]`` and the factor ``scale`` with which the first
+    layer's exact weight ``W`` becomes its clock weight (module docstring): ``(inp, scale)``."""
+    B, n_in = inputs.batch_size, inputs.n_in
+    first = network.layers[0].neuron
+    if inputs.current is not None:
+        inp = np.broadcast_to(inputs.current, (n_steps, B, n_in)).copy()
+        if first.model == "if":
+            return inp, dt_ms / first.c_mf
+        return inp, dt_ms * first.r_ohm / first.tau_mem_ms
+    raster = np.zeros((n_steps, B, n_in))
+    b_idx = np.repeat(np.arange(B), np.diff(inputs.offsets))
+    step = np.maximum(np.ceil(inputs.times / dt_ms - 1e-9).astype(np.int64) - 1, 0)
+    keep = step < n_steps
+    np.add.at(raster, (step[keep], b_idx[keep], inputs.sources[keep]), 1.0)
+    if first.synapse == "delta":
+        return raster, 1.0
+    decay = 1.0 - dt_ms / first.tau_syn_ms
+    a = np.zeros((B, n_in))
+    for t in range(n_steps):
+        a = decay * a + raster[t]
+        raster[t] = a
+    return raster, dt_ms * first.r_ohm / first.tau_mem_ms
+
+
+@dataclass(frozen=True)
+class ConvergenceData:
+    """``dt_ms`` [K]; ``max_error_ms`` [K] (largest |t_clock - t_exact| over all spikes of all
+    layers, inf when a spike count differs); ``counts_match`` [K]; ``order``: least-squares
+    slope of log(error) against log(Δt) over the Δt with matching counts (NaN if < 2)."""
+
+    dt_ms: np.ndarray
+    max_error_ms: np.ndarray
+    counts_match: np.ndarray
+    order: float
+
+
+def convergence(network, inputs, *, dts_ms=(1.0, 0.1, 0.01, 0.001), t_end_ms=None):
+    """Run clock mode at every Δt and measure the spike-time error against exact mode.
+
+    Returns
+    -------
+    ConvergenceData
+        The data for the report's convergence plot (error against Δt, log-log).
+    """
+    exact = simulate(network, inputs, t_end_ms=t_end_ms)
+    t_end = exact.t_end_ms
+    errs, match = [], []
+    for dt in dts_ms:
+        n_steps = int(round(t_end / dt))
+        cnet = clock_network(network, dt)
+        inp, scale = clock_inputs(inputs, network, dt, n_steps)
+        first = cnet.layers[0]
+        w0 = network.layers[0].weight * scale
+        cnet = Network((first.replace(weight=w0),) + cnet.layers[1:])
+        res = clock_simulate(cnet, inp, convention="DEFAULT", record=True)
+        err, ok = 0.0, True
+        for li, rec in enumerate(res.layers):
+            ex = exact.layers[li]
+            spikes = rec.spikes  # [T, B, n]
+            counts = spikes.sum(axis=0).astype(np.int64)
+            if not np.array_equal(counts, ex.counts):
+                ok = False
+                break
+            for b in range(inputs.batch_size):
+                t_ex, n_ex = ex.sample(b)
+                for i in np.unique(n_ex):
+                    steps = np.flatnonzero(spikes[:, b, i])
+                    err = max(err, float(np.max(np.abs((steps + 1) * dt - t_ex[n_ex == i]))))
+        errs.append(err if ok else math.inf)
+        match.append(ok)
+    dts = np.asarray(dts_ms, dtype=np.float64)
+    errs = np.asarray(errs)
+    match = np.asarray(match)
+    use = match & (errs > 0)
+    order = float(np.polyfit(np.log(dts[use]), np.log(errs[use]), 1)[0]) if use.sum() >= 2 else math.nan
+    return ConvergenceData(dts, errs, match, order)

@@ -1,0 +1,557 @@
+"""Twins of ``evsnn.exact.kernels``: the same algorithms as plain Python, run by CPython.
+
+A line-by-line transcription of the compiled kernels (``prange`` -> ``range``), so a typing or
+promotion difference under numba, or a thread-count dependence of the parallel loops, shows up
+as a mismatch. The independent checks of the same algorithms live in ``tests/test_exact.py``:
+closed forms, scipy's ``brentq`` for crossings, central finite differences for the gradients
+and clock mode at small Δt for the spike times.
+"""
+
+import math
+
+import numpy as np
+
+# flag bits (per neuron; OR-ed per sample by the wrappers)
+FLAG_GRAZING = 1  # membrane maximum within tol of theta: a spike may appear/disappear, dV/dt ~ 0
+FLAG_BOUNDARY = 2  # spike within tol of t_end: it may leave the window
+FLAG_COINCIDENT = 4  # delta-synapse spike at simultaneous input events: one-sided derivatives
+FLAG_READOUT_TIE = 8  # two readout maxima within tol: the max switches location
+FLAG_OVERFLOW = 16  # spike capacity exceeded (the wrapper retries with more room)
+
+
+def _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, s, clamp):
+    """Membrane after ``s`` ms from ``(v0, i0)`` and its partial derivatives.
+
+    Returns ``(F, dF/ds, dF/dv0, dF/di0, dF/dic, I(s), dI/di0)``.
+    """
+    if syn == 0:
+        es = 0.0
+        i_s = 0.0
+    else:
+        es = math.exp(-s / tau_s)
+        i_s = i0 * es
+    if clamp:
+        return v0, 0.0, 1.0, 0.0, 0.0, i_s, es
+    if model == 0:  # IF: C dV/dt = I + ic
+        if syn == 0:
+            f = v0 + ic * s / c
+            fi = 0.0
+        else:
+            f = v0 + (ic * s + i0 * tau_s * (1.0 - es)) / c
+            fi = tau_s * (1.0 - es) / c
+        fs = (i_s + ic) / c
+        return f, fs, 1.0, fi, s / c, i_s, es
+    em = math.exp(-s / tau_m)
+    inf = u0 + r * ic
+    if syn == 0:
+        f = inf + (v0 - inf) * em
+        fi = 0.0
+    elif syn == 1:
+        k = r * tau_s / (tau_s - tau_m)
+        a = k * i0
+        f = inf + a * es + (v0 - inf - a) * em
+        fi = k * (es - em)
+    else:
+        f = inf + (v0 - inf + r * i0 * s / tau_m) * em
+        fi = r * s / tau_m * em
+    fs = (-(f - u0) + r * (i_s + ic)) / tau_m
+    return f, fs, em, fi, r * (1.0 - em), i_s, es
+
+
+def _stationary_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0):
+    """The one interior time ``s > 0`` with ``dV/ds = 0``, or -1.0 when there is none.
+
+    Between events V is ``a + b e^{-s/tau_m} + d e^{-s/tau_s}`` (LIF, exponential synapse),
+    ``a + (b + k s) e^{-s/tau}`` (alpha) or ``a + ic s + d e^{-s/tau_s}`` (IF): the derivative is
+    a sum of two exponentials (or exponential times linear) and has at most one zero, so the
+    membrane has at most one extremum per segment -- which gives the bracket for the root search.
+    """
+    if syn == 0 or i0 == 0.0:
+        return -1.0
+    if model == 0:
+        q = -ic / i0
+        if q <= 0.0 or q >= 1.0:
+            return -1.0
+        return -tau_s * math.log(q)
+    if syn == 1:
+        a = r * i0 * tau_s / (tau_s - tau_m)
+        b = v0 - u0 - r * ic - a
+        if b == 0.0:
+            return -1.0
+        q = -b * tau_s / (a * tau_m)
+        if q <= 0.0:
+            return -1.0
+        s = math.log(q) / (1.0 / tau_m - 1.0 / tau_s)
+        return s if s > 0.0 else -1.0
+    k = r * i0 / tau_m
+    b = v0 - u0 - r * ic
+    s = tau_m - b / k
+    return s if s > 0.0 else -1.0
+
+
+def _crossing_kernel(model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, length, tol_v):
+    """First ``s`` in ``(0, length]`` with ``V(s) = theta`` (given ``V(0) < theta``).
+
+    Returns ``(s, grazing)``; ``s = -1.0`` if the membrane stays below threshold. ``grazing`` is
+    True when the segment's extremum lies within ``tol_v`` of ``theta`` (a tangential crossing or
+    a near miss: the spike count is discontinuous there).
+
+    Closed forms when the segment is a single exponential or linear (delta synapse, or no
+    synaptic current): LIF ``s = tau_m log1p((theta - v0) / (V_inf - theta))``, IF
+    ``s = C (theta - v0) / ic``. Otherwise the extremum splits ``(0, length]`` into at most two
+    monotone pieces; the first with ``V >= theta`` at its right end brackets the root, which
+    safeguarded Newton (bisection whenever a Newton step leaves the bracket or stalls) finds to
+    about one ulp in time.
+    """
+    grazing = False
+    if length <= 0.0:
+        return -1.0, grazing
+    se = _stationary_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0)
+    hi = length
+    if 0.0 < se < length:
+        fe = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, se, False)[0]
+        if abs(fe - theta) <= tol_v:
+            grazing = True
+        if fe >= theta:
+            hi = se
+    fl = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, hi, False)[0]
+    if fl < theta:
+        return -1.0, grazing
+    lo = 0.0
+    if hi == length and 0.0 < se < length:
+        lo = se  # V(se) < theta, so se is a minimum and V increases on (se, length]
+    if syn == 0 or i0 == 0.0:
+        if model == 0:
+            s = c * (theta - v0) / ic
+        else:
+            inf = u0 + r * ic
+            s = tau_m * math.log1p((theta - v0) / (inf - theta))
+        if s > hi:
+            s = hi
+        return s, grazing
+    # safeguarded Newton on g(s) = V(s) - theta, g(lo) < 0 <= g(hi)
+    x = 0.5 * (lo + hi)
+    dx_old = hi - lo
+    for _ in range(200):
+        out = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, x, False)
+        g = out[0] - theta
+        gs = out[1]
+        if g == 0.0:
+            return x, grazing
+        if g < 0.0:
+            lo = x
+        else:
+            hi = x
+        if hi - lo <= 2.0 * np.spacing(hi):
+            break
+        step = g / gs if gs != 0.0 else 0.0
+        xn = x - step
+        if gs == 0.0 or not (lo < xn < hi) or abs(step) > 0.5 * dx_old:
+            xn = 0.5 * (lo + hi)
+            dx_old = hi - lo
+        else:
+            dx_old = abs(step)
+            if abs(step) <= np.spacing(x):
+                # converged: close the bracket around the Newton point
+                x = xn
+                out = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, x, False)
+                if out[0] >= theta:
+                    hi = x
+                    break
+                lo = x
+                xn = np.nextafter(x, np.inf)
+        x = xn
+    return hi, grazing
+
+
+def _neuron_kernel(
+    model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end, ic,
+    ev_t, ev_src, w_row, rec_times, tol_v, tol_t, check_coincident,
+    nd_type, nd_t, nd_v, nd_i, nd_aux, spk_t, rec_v,
+):
+    """Walk one neuron through its sorted input events ``ev_t`` (sources ``ev_src``, weights
+    ``w_row[src]``) on ``[0, t_end]``.
+
+    Fills the node arrays and ``spk_t`` (spike times), writes the membrane at ``rec_times``
+    (right-continuous: the value after events and resets at that instant) into ``rec_v``.
+    Returns ``(n_nodes, n_spikes, flags, vmax, max_node, max_kind, max_s, max_ev)``: for a
+    readout, the largest membrane value -- kind 0: at node ``max_node``; kind 1: at the interior
+    extremum ``max_s`` after that node; kind 2: the left limit at ``max_s`` after that node,
+    where input event ``max_ev`` (-1: t_end) arrives.
+
+    ``check_coincident``: flag delta-synapse spikes that need several simultaneous input events
+    whose times can move independently (encoder events that depend on the pixels). Simultaneous
+    spikes of a hidden layer are not checked: with delta synapses they are triggered by the same
+    earlier event and move together (their times have identical derivatives).
+    """
+    cap_nodes = nd_t.shape[0]
+    cap_spk = spk_t.shape[0]
+    n_ev = ev_t.shape[0]
+    n_rec = rec_times.shape[0]
+    flags = 0
+    t0 = 0.0
+    v0 = v_init
+    i0 = 0.0
+    ref_until = -1.0
+    last_sp = -1
+    nd_type[0] = 0
+    nd_t[0] = 0.0
+    nd_v[0] = v0
+    nd_i[0] = 0.0
+    nd_aux[0] = -1
+    n_nd = 1
+    n_spk = 0
+    q = 0
+    m = 0
+    while m < n_ev and ev_t[m] < 0.0:
+        m += 1  # (wrappers never pass negative times)
+    vmax = v0
+    t_max = 0.0
+    max_node = 0
+    max_kind = 0
+    max_s = 0.0
+    max_ev = -1
+    while True:
+        if n_nd + 3 > cap_nodes:
+            flags |= FLAG_OVERFLOW
+            break
+        at_end = m >= n_ev or ev_t[m] > t_end
+        t_next = t_end if at_end else ev_t[m]
+        in_ref = t0 < ref_until
+        if in_ref and ref_until <= t_next:
+            while q < n_rec and rec_times[q] < ref_until:
+                rec_v[q] = v0
+                q += 1
+            s = ref_until - t0
+            i_s = 0.0 if syn == 0 else i0 * math.exp(-s / tau_s)
+            nd_type[n_nd] = 5
+            nd_t[n_nd] = ref_until
+            nd_v[n_nd] = v0
+            nd_i[n_nd] = i_s
+            nd_aux[n_nd] = last_sp
+            n_nd += 1
+            t0 = ref_until
+            i0 = i_s
+            continue
+        length = t_next - t0
+        if spiking and not in_ref:
+            s_star, grazing = _crossing_kernel(
+                model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, length, tol_v
+            )
+            if grazing:
+                flags |= FLAG_GRAZING
+            if s_star >= 0.0:
+                if n_spk >= cap_spk:
+                    flags |= FLAG_OVERFLOW
+                    break
+                t_sp = t0 + s_star
+                while q < n_rec and rec_times[q] < t_sp:
+                    rec_v[q] = _seg_kernel(
+                        model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, rec_times[q] - t0, False
+                    )[0]
+                    q += 1
+                i_s = 0.0 if syn == 0 else i0 * math.exp(-s_star / tau_s)
+                v0 = u0 if hard else theta - theta
+                nd_type[n_nd] = 3
+                nd_t[n_nd] = t_sp
+                nd_v[n_nd] = v0
+                nd_i[n_nd] = i_s
+                nd_aux[n_nd] = n_spk
+                last_sp = n_nd
+                n_nd += 1
+                spk_t[n_spk] = t_sp
+                n_spk += 1
+                if t_end - t_sp <= tol_t:
+                    flags |= FLAG_BOUNDARY
+                t0 = t_sp
+                i0 = i_s
+                if t_ref > 0.0:
+                    ref_until = t_sp + t_ref
+                continue
+        # no spike before t_next: record, track the readout maximum, advance
+        hi_rec = t_next
+        while q < n_rec and (rec_times[q] < hi_rec or (at_end and rec_times[q] <= hi_rec)):
+            rec_v[q] = _seg_kernel(
+                model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, rec_times[q] - t0, in_ref
+            )[0]
+            q += 1
+        if not spiking:
+            se = _stationary_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0)
+            if 0.0 < se < length:
+                fe = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, se, False)[0]
+                if abs(fe - vmax) <= tol_v and abs(t0 + se - t_max) > tol_t:
+                    flags |= FLAG_READOUT_TIE
+                if fe > vmax:
+                    vmax = fe
+                    t_max = t0 + se
+                    max_node = n_nd - 1
+                    max_kind = 1
+                    max_s = se
+            if syn == 0 or at_end:
+                # left limit before a delta jump, or the value at t_end
+                fl = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, length, False)[0]
+                if abs(fl - vmax) <= tol_v and abs(t_next - t_max) > tol_t:
+                    flags |= FLAG_READOUT_TIE
+                if fl > vmax:
+                    vmax = fl
+                    t_max = t_next
+                    max_node = n_nd - 1
+                    max_kind = 2
+                    max_s = length
+                    max_ev = -1 if at_end else m
+        if at_end:
+            break
+        out = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, length, in_ref)
+        w = w_row[ev_src[m]]
+        v_new = out[0]
+        i_new = out[5]
+        if syn == 0:
+            if not in_ref:
+                v_new = v_new + w
+        else:
+            i_new = i_new + w
+        nd_type[n_nd] = 2 if in_ref else 1
+        nd_t[n_nd] = t_next
+        nd_v[n_nd] = v_new
+        nd_i[n_nd] = i_new
+        nd_aux[n_nd] = m
+        n_nd += 1
+        t0 = t_next
+        v0 = v_new
+        i0 = i_new
+        m += 1
+        group_end = m >= n_ev or ev_t[m] != t0
+        if not spiking and syn == 0 and not in_ref and group_end:
+            if abs(v0 - vmax) <= tol_v and abs(t0 - t_max) > tol_t:
+                flags |= FLAG_READOUT_TIE
+            if v0 > vmax:
+                vmax = v0
+                t_max = t0
+                max_node = n_nd - 1
+                max_kind = 0
+                max_s = 0.0
+        if spiking and syn == 0 and not in_ref and group_end:
+            if abs(v0 - theta) <= tol_v:
+                flags |= FLAG_GRAZING
+            # Simultaneous events: the spike time is differentiable in their times only if one
+            # event e triggers it in every order the group could split into (e suffices even
+            # after all negative others, and the positive others never reach theta without e)
+            coincident = False
+            if check_coincident and v0 >= theta and m >= 2 and ev_t[m - 2] == t0:
+                coincident = True
+                v_pre = v0
+                e = m - 1
+                while e >= 0 and ev_t[e] == t0:
+                    v_pre -= w_row[ev_src[e]]
+                    e -= 1
+                e_first = e + 1
+                for e in range(e_first, m):
+                    pos = 0.0
+                    neg = 0.0
+                    for f in range(e_first, m):
+                        if f != e:
+                            wf = w_row[ev_src[f]]
+                            if wf > 0.0:
+                                pos += wf
+                            else:
+                                neg += wf
+                    if v_pre + w_row[ev_src[e]] + neg >= theta and v_pre + pos < theta:
+                        coincident = False
+                if not hard and v0 - theta >= theta:
+                    coincident = True  # several soft-reset spikes at one instant
+            while v0 >= theta:
+                if n_spk >= cap_spk or n_nd + 3 > cap_nodes:
+                    flags |= FLAG_OVERFLOW
+                    break
+                if coincident:
+                    flags |= FLAG_COINCIDENT
+                v0 = u0 if hard else v0 - theta
+                nd_type[n_nd] = 4
+                nd_t[n_nd] = t0
+                nd_v[n_nd] = v0
+                nd_i[n_nd] = i0
+                nd_aux[n_nd] = n_spk
+                last_sp = n_nd
+                n_nd += 1
+                spk_t[n_spk] = t0
+                n_spk += 1
+                if t_end - t0 <= tol_t:
+                    flags |= FLAG_BOUNDARY
+                if t_ref > 0.0:
+                    ref_until = t0 + t_ref
+                    break
+                if hard:
+                    break
+            if flags & FLAG_OVERFLOW:
+                break
+    while q < n_rec:
+        rec_v[q] = np.nan  # beyond t_end
+        q += 1
+    return n_nd, n_spk, flags, vmax, max_node, max_kind, max_s, max_ev
+
+
+def _layer_forward_kernel(
+    model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
+    ev_off, ev_t, ev_src, weight, ic, rec_times, tol_v, tol_t, check_coincident,
+    spk_t, n_spk, flags, vmax, rec_v,
+):
+    """Every neuron of a dense layer for every sample (``prange`` over samples; each sample's
+    outputs are its own). ``spk_t`` [B, n_out, cap]; ``n_spk``, ``flags``, ``vmax`` [B, n_out];
+    ``rec_v`` [B, n_out, n_rec]."""
+    B = ev_off.shape[0] - 1
+    n_out = weight.shape[0]
+    cap = spk_t.shape[2]
+    for b in range(B):
+        lo = ev_off[b]
+        hi = ev_off[b + 1]
+        cap_nodes = (hi - lo) + 2 * cap + 8
+        nd_type = np.empty(cap_nodes, dtype=np.int64)
+        nd_aux = np.empty(cap_nodes, dtype=np.int64)
+        nd_t = np.empty(cap_nodes)
+        nd_v = np.empty(cap_nodes)
+        nd_i = np.empty(cap_nodes)
+        for i in range(n_out):
+            res = _neuron_kernel(
+                model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
+                ic[b, i], ev_t[lo:hi], ev_src[lo:hi], weight[i], rec_times, tol_v, tol_t,
+                check_coincident, nd_type, nd_t, nd_v, nd_i, nd_aux, spk_t[b, i], rec_v[b, i],
+            )
+            n_spk[b, i] = res[1]
+            flags[b, i] = res[2]
+            vmax[b, i] = res[3]
+
+
+def _neuron_backward_kernel(
+    model, syn, tau_m, tau_s, r, c, u0, theta, hard, ic, ev_src,
+    nd_type, nd_t, nd_v, nd_i, nd_aux, n_nd, g_spk, g_max, max_node, max_kind, max_s, max_ev,
+    a_t, a_v, a_i, gw_row, gt_ev,
+):
+    """Adjoint walk over one neuron's nodes (see the module docstring).
+
+    ``g_spk[k]`` is dL/d(spike k's time), ``g_max`` dL/d(readout maximum). Adds dL/dw to
+    ``gw_row[src]`` and dL/d(input time) to ``gt_ev[m]``; returns dL/d(constant current).
+    """
+    for k in range(n_nd):
+        a_t[k] = 0.0
+        a_v[k] = 0.0
+        a_i[k] = 0.0
+    a_ic = 0.0
+    if g_max != 0.0:
+        k = max_node
+        if max_kind == 0:
+            a_v[k] += g_max
+        else:
+            out = _seg_kernel(
+                model, syn, tau_m, tau_s, r, c, u0, ic, nd_v[k], nd_i[k], max_s, False
+            )
+            a_v[k] += g_max * out[2]
+            a_i[k] += g_max * out[3]
+            a_ic += g_max * out[4]
+            if max_kind == 2:
+                a_t[k] -= g_max * out[1]
+                if max_ev >= 0:
+                    gt_ev[max_ev] += g_max * out[1]
+    for k in range(n_nd - 1, 0, -1):
+        typ = nd_type[k]
+        p = k - 1
+        if typ == 1 or typ == 2:
+            m = nd_aux[k]
+            s = nd_t[k] - nd_t[p]
+            out = _seg_kernel(
+                model, syn, tau_m, tau_s, r, c, u0, ic, nd_v[p], nd_i[p], s, typ == 2
+            )
+            di_ds = -out[5] / tau_s if syn != 0 else 0.0
+            gs = a_v[k] * out[1] + a_i[k] * di_ds
+            if syn == 0:
+                if typ == 1:
+                    gw_row[ev_src[m]] += a_v[k]
+            else:
+                gw_row[ev_src[m]] += a_i[k]
+            gt_ev[m] += a_t[k] + gs
+            a_t[p] -= gs
+            a_v[p] += a_v[k] * out[2]
+            a_i[p] += a_v[k] * out[3] + a_i[k] * out[6]
+            a_ic += a_v[k] * out[4]
+        elif typ == 3:
+            a_t[k] += g_spk[nd_aux[k]]
+            s = nd_t[k] - nd_t[p]
+            out = _seg_kernel(
+                model, syn, tau_m, tau_s, r, c, u0, ic, nd_v[p], nd_i[p], s, False
+            )
+            di_ds = -out[5] / tau_s if syn != 0 else 0.0
+            gs = a_t[k] + a_i[k] * di_ds
+            a_t[p] += a_t[k]
+            # implicit function theorem at the crossing: ds* = -(dV/dparam) / (dV/ds)
+            a_v[p] -= gs * out[2] / out[1]
+            a_i[p] += a_i[k] * out[6] - gs * out[3] / out[1]
+            a_ic -= gs * out[4] / out[1]
+        elif typ == 4:
+            a_t[k] += g_spk[nd_aux[k]]
+            a_t[p] += a_t[k]
+            if not hard:
+                a_v[p] += a_v[k]
+            a_i[p] += a_i[k]
+        elif typ == 5:
+            sp = nd_aux[k]
+            s = nd_t[k] - nd_t[p]
+            es = 0.0 if syn == 0 else math.exp(-s / tau_s)
+            gs = a_i[k] * (-nd_i[p] * es / tau_s) if syn != 0 else 0.0
+            a_t[sp] += a_t[k] + gs
+            a_t[p] -= gs
+            a_v[p] += a_v[k]
+            a_i[p] += a_i[k] * es
+    return a_ic
+
+
+def _layer_backward_kernel(
+    model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
+    ev_off, ev_t, ev_src, weight, ic, tol_v, tol_t, cap, g_spk, g_max,
+    gw, g_ic, gt_in,
+):
+    """Adjoint of :func:`_layer_forward_kernel`: ``g_spk`` [B, n_out, cap] and ``g_max``
+    [B, n_out] in; adds dL/dW to ``gw`` [n_out, n_in], writes dL/d(constant current) ``g_ic``
+    [B, n_out] and dL/d(input event time) ``gt_in`` (the concatenated event list).
+
+    ``prange`` runs over neurons within a sample (row i of ``gw`` belongs to neuron i); each
+    neuron's input-time adjoints go to its own row of a buffer that is summed serially in
+    ascending neuron order, so the result does not depend on the thread count.
+    """
+    B = ev_off.shape[0] - 1
+    n_out = weight.shape[0]
+    max_ev = 0
+    for b in range(B):
+        max_ev = max(max_ev, ev_off[b + 1] - ev_off[b])
+    part = np.zeros((n_out, max_ev))
+    empty = np.empty(0)
+    for b in range(B):
+        lo = ev_off[b]
+        hi = ev_off[b + 1]
+        n_ev = hi - lo
+        cap_nodes = n_ev + 2 * cap + 8
+        for i in range(n_out):
+            nd_type = np.empty(cap_nodes, dtype=np.int64)
+            nd_aux = np.empty(cap_nodes, dtype=np.int64)
+            nd_t = np.empty(cap_nodes)
+            nd_v = np.empty(cap_nodes)
+            nd_i = np.empty(cap_nodes)
+            a_t = np.empty(cap_nodes)
+            a_v = np.empty(cap_nodes)
+            a_i = np.empty(cap_nodes)
+            spk = np.empty(cap)
+            for m in range(n_ev):
+                part[i, m] = 0.0
+            res = _neuron_kernel(
+                model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
+                ic[b, i], ev_t[lo:hi], ev_src[lo:hi], weight[i], empty, tol_v, tol_t, False,
+                nd_type, nd_t, nd_v, nd_i, nd_aux, spk, empty,
+            )
+            g_ic[b, i] = _neuron_backward_kernel(
+                model, syn, tau_m, tau_s, r, c, u0, theta, hard, ic[b, i], ev_src[lo:hi],
+                nd_type, nd_t, nd_v, nd_i, nd_aux, res[0], g_spk[b, i], g_max[b, i], res[4],
+                res[5], res[6], res[7], a_t, a_v, a_i, gw[i], part[i],
+            )
+        for m in range(n_ev):
+            acc = 0.0
+            for i in range(n_out):
+                acc += part[i, m]
+            gt_in[lo + m] = acc

@@ -1,0 +1,665 @@
+"""Exact mode: closed forms, crossings vs brentq and an ODE solver, kernels vs twins, gradients vs
+central finite differences, clock-mode convergence, encoders, decoders, flags and errors."""
+
+import math
+
+import numpy as np
+import pytest
+from conftest import ATOL_TWIN, RTOL_FINITE_DIFF, RTOL_TWIN
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from scipy.integrate import solve_ivp
+from scipy.optimize import brentq
+
+from evsnn.exact import (
+    ExactDense,
+    ExactNetwork,
+    ExactNeuron,
+    decode,
+    encoders,
+    loss_and_grad,
+    simulate,
+    vjp,
+)
+from evsnn.exact import kernels as K
+from evsnn.exact.convergence import clock_network, convergence
+from evsnn.exact.kernels import (
+    _crossing_kernel,
+    _layer_backward_kernel,
+    _layer_forward_kernel,
+    _neuron_backward_kernel,
+    _neuron_kernel,
+    _seg_kernel,
+    _stationary_kernel,
+)
+from evsnn.params import IF, LIF, TraceLIF
+from reference import exact as ref
+
+# Closed forms evaluated by the simulator against the same formula written out in the test:
+# a few roundings of exp/log apart, hence 1e-12 (the issue's requirement).
+TOL_CLOSED = 1e-12
+# Membrane against scipy's LSODA-free RK45 (DOP853) at rtol = atol = 1e-12: the integrator's
+# global error over ~30 ms is ~1e-10; 1e-8 leaves margin (independent method, looser tolerance).
+TOL_ODE = 1e-8
+# A crossing against brentq(xtol=1e-15, rtol=4 eps): both bracket the same simple root; they may
+# differ by the last few ulps of the time (~1e-15 at t ~ 10 ms).
+TOL_BRENTQ = 1e-13
+# Convergence: measured order of clock -> exact spike times must lie in this band (Euler and the
+# step quantisation are both first order; the max-error statistic scatters around slope 1).
+ORDER_BAND = (0.75, 1.25)
+
+
+def _lif(syn="delta", **kw):
+    kw.setdefault("tau_mem_ms", 10.0)
+    kw.setdefault("tau_syn_ms", 10.0 if syn == "alpha" else 5.0)
+    return ExactNeuron("lif", syn, **kw)
+
+
+# --------------------------------------------------------------------------- closed forms
+@pytest.mark.parametrize("i_r, tau", [(2.0, 10.0), (1.25, 2.0), (5.0, 7.5)])
+def test_lif_constant_current_closed_form(i_r, tau):
+    # V(t) = I R (1 - e^{-t/tau}) (Eq. 5 with U0 = 0, V(0) = 0); first crossing tau ln(IR/(IR-theta))
+    net = ExactNetwork([ExactDense([[i_r]], _lif(tau_mem_ms=tau))])
+    t_star = tau * math.log(i_r / (i_r - 1.0))
+    times = np.array([0.1, 0.5, 0.99]) * t_star
+    res = simulate(net, encoders.current([[1.0]], 2.5 * t_star), record_times=times)
+    expect = i_r * (1 - np.exp(-times / tau))
+    np.testing.assert_allclose(res.membrane[0][0, 0], expect, rtol=TOL_CLOSED, atol=0)
+    spikes = res.layers[0].times
+    # hard reset to 0: the same interval repeats
+    np.testing.assert_allclose(spikes, t_star * np.arange(1, spikes.size + 1), rtol=TOL_CLOSED)
+    assert spikes.size == 2
+
+
+def test_if_constant_current_with_refractory_closed_form():
+    # IF: V = I t / C; spike at C theta / I, clamped for t_ref, then again
+    nrn = ExactNeuron("if", "delta", c_mf=2.0, theta=1.5, t_ref_ms=0.7)
+    net = ExactNetwork([ExactDense([[3.0]], nrn)])
+    res = simulate(net, encoders.current([[0.5]], 10.0), record_times=[2.2, 2.5, 3.2])
+    period = 2.0 * 1.5 / 1.5  # I = 3 * 0.5 = 1.5
+    expect = np.array([period, 2 * period + 0.7, 3 * period + 1.4])  # next would be 10.1 > 10
+    np.testing.assert_allclose(res.layers[0].times, expect, rtol=TOL_CLOSED)
+    # 2.2 and 2.5 lie in the refractory period [2.0, 2.7) (clamped at 0); at 3.2 the membrane
+    # has integrated for 0.5 ms: 1.5 * 0.5 / 2
+    np.testing.assert_allclose(res.membrane[0][0, 0], [0.0, 0.0, 0.375], rtol=TOL_CLOSED, atol=0)
+
+
+def test_delta_synapse_lif_closed_form_and_soft_reset():
+    # two input spikes at 2 and 5 ms with jumps 0.8 and 0.9: V(5-) = 0.8 e^{-3/tau}; spike at 5 if
+    # 0.8 e^{-0.3} + 0.9 >= 1 (yes: 1.4927); soft reset leaves 0.4927
+    nrn = _lif("delta", reset="soft")
+    ev = encoders.ttfs([[0.8, 0.5]], 10.0)  # times 2, 5
+    net = ExactNetwork([ExactDense([[0.8, 0.9]], nrn)])
+    res = simulate(net, ev, record_times=[4.0, 5.0, 7.0])
+    v5 = 0.8 * math.exp(-0.3) + 0.9 - 1.0
+    expect = [0.8 * math.exp(-0.2), v5, v5 * math.exp(-0.2)]
+    np.testing.assert_allclose(res.membrane[0][0, 0], expect, rtol=TOL_CLOSED)
+    np.testing.assert_array_equal(res.layers[0].times, [5.0])
+
+
+@pytest.mark.parametrize("syn, tau_s", [("exponential", 3.0), ("exponential", 25.0), ("alpha", 10.0)])
+def test_synaptic_membrane_matches_ode_solver(syn, tau_s):
+    tau_m = 10.0
+    nrn = _lif(syn, tau_mem_ms=tau_m, tau_syn_ms=tau_s, theta=50.0, u0=-0.2, v_init=0.3)
+    w = np.array([[1.5, -0.7, 2.0]])
+    x = np.array([[0.9, 0.6, 0.25]])
+    ev = encoders.ttfs(x, 10.0)  # events at 1, 4, 7.5 ms
+    net = ExactNetwork([ExactDense(w, nrn)])
+    times = np.linspace(0.0, 20.0, 41)
+    res = simulate(net, ev, t_end_ms=20.0, record_times=times)
+    # independent: integrate the ODE piecewise between events with DOP853
+    t_ev, src = ev.sample(0)
+    y = np.array([0.3, 0.0])
+    rhs = lambda t, y: [(-(y[0] + 0.2) + y[1]) / tau_m, -y[1] / tau_s]
+    edges = np.concatenate([[0.0], t_ev, [20.0]])
+    out = np.empty(times.shape)
+    for k in range(edges.size - 1):
+        a, b = edges[k], edges[k + 1]
+        sel = (times >= a) & ((times < b) | ((k == edges.size - 2) & (times <= b)))
+        sol = solve_ivp(rhs, (a, b), y, method="DOP853", rtol=1e-12, atol=1e-12, dense_output=True)
+        out[sel] = sol.sol(times[sel])[0]
+        y = sol.y[:, -1].copy()
+        if k < t_ev.size:
+            y[1] += w[0, src[k]]
+    np.testing.assert_allclose(res.membrane[0][0, 0], out, rtol=0, atol=TOL_ODE)
+
+
+# --------------------------------------------------------------------------- crossings
+@st.composite
+def segments(draw):
+    model = draw(st.sampled_from([0, 1]))
+    syn = draw(st.sampled_from([1, 2] if model == 1 else [1]))
+    tau_m = draw(st.floats(1.0, 20.0))
+    tau_s = tau_m if syn == 2 else draw(st.floats(0.5, 30.0).filter(lambda t: abs(t - tau_m) > 0.05))
+    u0 = draw(st.floats(-0.5, 0.5))
+    theta = 1.0
+    v0 = draw(st.floats(-1.0, 0.99))
+    i0 = draw(st.floats(-5.0, 8.0))
+    ic = draw(st.floats(-0.5, 1.5))
+    length = draw(st.floats(0.01, 40.0))
+    return model, syn, tau_m, tau_s, 1.0, draw(st.floats(0.5, 3.0)), u0, theta, ic, v0, i0, length
+
+
+@given(segments())
+def test_crossing_matches_brentq_and_is_the_first(seg):
+    model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, length = seg
+    s, _ = _crossing_kernel(model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, length, 1e-9)
+    f = lambda t: _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, t, False)[0] - theta
+    grid = np.linspace(0.0, length, 4001)
+    vals = np.array([f(t) for t in grid])
+    if s < 0:
+        assert np.all(vals < 1e-9)
+        return
+    # first crossing: below threshold on a fine grid before it
+    assert np.all(vals[grid < s * (1 - 1e-9)] < 1e-9)
+    lo = grid[grid < s][-1] if np.any(grid < s) else 0.0
+    if f(lo) < 0 and f(s) >= 0 and s - lo > 0:
+        root = brentq(f, lo, s, xtol=1e-15, rtol=4 * np.finfo(float).eps)
+        assert abs(root - s) <= TOL_BRENTQ * max(1.0, s)
+    assert abs(f(s)) <= 1e-12 * max(1.0, abs(theta))
+
+
+@given(segments())
+def test_segment_kernels_match_twins(seg):
+    model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, length = seg
+    for clamp in (False, True):
+        np.testing.assert_allclose(
+            _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, length, clamp),
+            ref._seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, length, clamp),
+            rtol=RTOL_TWIN, atol=ATOL_TWIN,
+        )
+    a = _stationary_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0)
+    b = ref._stationary_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0)
+    np.testing.assert_allclose(a, b, rtol=RTOL_TWIN, atol=ATOL_TWIN)
+    a = _crossing_kernel(model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, length, 1e-9)
+    b = ref._crossing_kernel(model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, length, 1e-9)
+    np.testing.assert_allclose(a[0], b[0], rtol=RTOL_TWIN, atol=ATOL_TWIN)
+    assert a[1] == b[1]
+
+
+def test_stationary_point_is_where_the_slope_vanishes():
+    # LIF, exponential synapse, one input at 0: extremum at ln(tau_m/tau_s)/(1/tau_s - 1/tau_m)
+    s = _stationary_kernel(1, 1, 10.0, 5.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+    assert abs(s - math.log(2.0) / 0.1) < 1e-12
+    assert abs(_seg_kernel(1, 1, 10.0, 5.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, s, False)[1]) < 1e-15
+    # alpha: the kernel s e^{-s/tau} peaks at tau
+    assert abs(_stationary_kernel(1, 2, 4.0, 4.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0) - 4.0) < 1e-12
+
+
+# --------------------------------------------------------------------------- generated networks
+_SCALE = {("lif", "delta"): 0.9, ("lif", "exponential"): 6.0, ("lif", "alpha"): 4.0,
+          ("if", "delta"): 0.7, ("if", "exponential"): 0.35}
+
+
+@st.composite
+def networks(draw, max_layers=3, max_width=4, readout=None):
+    model, syn = draw(st.sampled_from(sorted(_SCALE)))
+    reset = draw(st.sampled_from(["hard", "soft"]))
+    t_ref = draw(st.sampled_from([0.0, 0.0, 0.6]))
+    tau_m = draw(st.sampled_from([4.0, 10.0]))
+    tau_s = tau_m if syn == "alpha" else draw(st.sampled_from([2.5, 7.0]))
+    nrn = ExactNeuron(model, syn, tau_m, tau_s, 1.0, 1.0, 1.0, draw(st.sampled_from([0.0, -0.2])),
+                      reset, t_ref, 0.0)
+    n_layers = draw(st.integers(1, max_layers))
+    n_in = draw(st.integers(2, 5))
+    sizes = [n_in] + [draw(st.integers(1, max_width)) for _ in range(n_layers)]
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    is_readout = draw(st.booleans()) if readout is None else readout
+    layers = []
+    for k in range(n_layers):
+        w = rng.uniform(-0.4, 1.0, (sizes[k + 1], sizes[k])) * _SCALE[(model, syn)]
+        layers.append(ExactDense(w, nrn, readout=is_readout and k == n_layers - 1))
+    enc = draw(st.sampled_from(["current", "ttfs", "ratesyn_start", "ratesyn_end", "poisson"]))
+    B = draw(st.integers(1, 2))
+    x = rng.uniform(0.05, 0.95, (B, n_in))
+    if enc == "current":
+        layers[0] = ExactDense(layers[0].weight * 2.5, nrn, readout=layers[0].readout)
+    return ExactNetwork(layers), x, enc, int(rng.integers(0, 2**31))
+
+
+def _encode(x, enc, seed):
+    if enc == "poisson":
+        return encoders.poisson(x, 10.0, rng=seed, max_rate_per_ms=0.6)
+    if enc.startswith("ratesyn"):
+        return encoders.encode(x, enc, 10.0, period_ms=2.5)
+    return encoders.encode(x, enc, 10.0)
+
+
+def _t_end(enc):
+    return 10.0 if enc == "current" else 14.0
+
+
+def _layer_args(layer):
+    return layer.neuron.kernel_args()
+
+
+@settings(max_examples=15)
+@given(networks(max_layers=2, max_width=3))
+def test_layer_kernels_match_twins(case):
+    net, x, enc, seed = case
+    inp = _encode(x, enc, seed)
+    res = simulate(net, inp, t_end_ms=_t_end(enc))
+    layer = net.layers[0]
+    args = _layer_args(layer)
+    B = x.shape[0]
+    ic = inp.current @ layer.weight.T if inp.current is not None else np.zeros((B, layer.n_out))
+    rec = np.array([0.0, 1.7, 5.0, 9.5])
+    outs = []
+    for kern in (_layer_forward_kernel, ref._layer_forward_kernel):
+        spk = np.zeros((B, layer.n_out, 64))
+        n_spk = np.zeros((B, layer.n_out), np.int64)
+        flags = np.zeros((B, layer.n_out), np.int64)
+        vmax = np.zeros((B, layer.n_out))
+        rec_v = np.zeros((B, layer.n_out, rec.size))
+        kern(*args, not layer.readout, _t_end(enc), inp.offsets, inp.times, inp.sources,
+             layer.weight, ic, rec, 1e-9, 1e-9, True, spk, n_spk, flags, vmax, rec_v)
+        outs.append((spk, n_spk, flags, vmax, rec_v))
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(a, b, rtol=RTOL_TWIN, atol=ATOL_TWIN)
+    # backward: a random cotangent on every spike and the readout maximum
+    rng = np.random.default_rng(seed % 1000)
+    g_spk = rng.standard_normal((B, layer.n_out, 64))
+    g_max = rng.standard_normal((B, layer.n_out))
+    grads = []
+    for kern in (_layer_backward_kernel, ref._layer_backward_kernel):
+        gw = np.zeros(layer.weight.shape)
+        g_ic = np.zeros((B, layer.n_out))
+        gt = np.zeros(inp.times.size)
+        kern(*args, not layer.readout, _t_end(enc), inp.offsets, inp.times, inp.sources,
+             layer.weight, ic, 1e-9, 1e-9, 64, g_spk, g_max, gw, g_ic, gt)
+        grads.append((gw, g_ic, gt))
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=RTOL_TWIN, atol=ATOL_TWIN)
+    assert res.layers[0].counts.sum() == outs[0][1].sum() or layer.readout
+
+
+def test_neuron_kernels_match_twins_directly():
+    # one LIF neuron with an alpha synapse and refractoriness, three inputs: node arrays and the
+    # adjoint walk of the compiled kernels against the twins
+    args = (1, 2, 5.0, 5.0, 1.0, 1.0, 0.0, 1.0, True, 0.4, 0.0, True, 12.0, 0.1)
+    ev_t = np.array([0.5, 1.0, 3.0, 3.0, 6.0])
+    ev_src = np.array([0, 1, 2, 0, 1])
+    w = np.array([3.0, 2.5, -1.0])
+    res = []
+    for neuron, backward in ((_neuron_kernel, _neuron_backward_kernel),
+                             (ref._neuron_kernel, ref._neuron_backward_kernel)):
+        bufs = [np.zeros(40, np.int64), np.zeros(40), np.zeros(40), np.zeros(40),
+                np.zeros(40, np.int64)]
+        spk = np.zeros(10)
+        out = neuron(*args, ev_t, ev_src, w, np.zeros(0), 1e-9, 1e-9, True, *bufs, spk,
+                     np.zeros(0))
+        gw = np.zeros(3)
+        gt = np.zeros(5)
+        a_ic = backward(1, 2, 5.0, 5.0, 1.0, 1.0, 0.0, 1.0, True, 0.1, ev_src, *bufs, out[0],
+                        np.ones(10), 0.0, out[4], out[5], out[6], out[7], np.zeros(40),
+                        np.zeros(40), np.zeros(40), gw, gt)
+        res.append((np.array(out[:4], dtype=float), spk, gw, gt, a_ic, bufs[1], bufs[2]))
+    assert res[0][0][1] >= 2  # the case spikes (otherwise the comparison is empty)
+    for a, b in zip(*res):
+        np.testing.assert_allclose(a, b, rtol=RTOL_TWIN, atol=ATOL_TWIN)
+
+
+# --------------------------------------------------------------------------- gradients vs FD
+def _spike_pattern(res):
+    return [l.counts.copy() for l in res.layers]
+
+
+def _require(condition):
+    assert condition
+
+
+def _fd_case(net, x, enc, seed, with_readout, assume=assume):
+    inp = _encode(x, enc, seed)
+    t_end = _t_end(enc)
+    res = simulate(net, inp, t_end_ms=t_end)
+    assume(not np.any(res.flags))
+    rng = np.random.default_rng(seed % 7919)
+    coef = [rng.standard_normal(l.times.size) for l in res.layers]
+    gmax = rng.standard_normal(res.readout_max.shape) if with_readout else None
+    total = sum(c.size for c in coef)
+    assume(total > 0 or with_readout)
+
+    def objective(weights, xx):
+        r = simulate(net.with_weights(weights), _encode(xx, enc, seed), t_end_ms=t_end)
+        same = all(np.array_equal(a, b) for a, b in zip(_spike_pattern(r), _spike_pattern(res)))
+        if not same or np.any(r.flags):
+            return None
+        if max((np.max(np.abs(a.times - b.times), initial=0.0)
+                for a, b in zip(r.layers, res.layers))) > 1e-3:
+            return None  # a spike jumped (order of coincident-free events changed)
+        val = sum(float(c @ l.times) for c, l in zip(coef, r.layers))
+        if with_readout:
+            val += float(np.sum(gmax * r.readout_max))
+        return val
+
+    g = vjp(res, coef, gmax)
+    W = [l.weight for l in net.layers]
+    dW = [rng.standard_normal(w.shape) for w in W]
+    dx = rng.standard_normal(x.shape) if enc in ("current", "ttfs", "poisson") else np.zeros(x.shape)
+    norm = math.sqrt(sum(float(np.sum(d * d)) for d in dW) + float(np.sum(dx * dx)))
+    dW = [d / norm for d in dW]
+    dx = dx / norm
+    h = 1e-6
+    fp = objective([w + h * d for w, d in zip(W, dW)], x + h * dx)
+    fm = objective([w - h * d for w, d in zip(W, dW)], x - h * dx)
+    assume(fp is not None and fm is not None)
+    fd = (fp - fm) / (2 * h)
+    an = sum(float(np.sum(gw * d)) for gw, d in zip(g.weights, dW)) + float(np.sum(g.x * dx))
+    gnorm = math.sqrt(sum(float(np.sum(gw * gw)) for gw in g.weights) + float(np.sum(g.x ** 2)))
+    assert abs(fd - an) <= RTOL_FINITE_DIFF * max(gnorm, 1e-3), (fd, an, gnorm)
+    return gnorm
+
+
+@settings(max_examples=60)
+@given(networks(readout=False))
+def test_spike_time_gradients_match_finite_differences(case):
+    net, x, enc, seed = case
+    _fd_case(net, x, enc, seed, with_readout=False)
+
+
+@settings(max_examples=25)
+@given(networks(max_layers=2, readout=True))
+def test_readout_max_gradients_match_finite_differences(case):
+    net, x, enc, seed = case
+    _fd_case(net, x, enc, seed, with_readout=True)
+
+
+@pytest.mark.parametrize("syn", ["delta", "exponential", "alpha"])
+@pytest.mark.parametrize("enc", ["current", "ttfs", "poisson"])
+def test_fixed_cases_have_nonzero_gradients_that_match(syn, enc):
+    # deterministic cases that certainly spike, so the FD check above is not vacuous
+    rng = np.random.default_rng(3)
+    nrn = _lif(syn)
+    s = _SCALE[("lif", syn)]
+    net = ExactNetwork([ExactDense(rng.uniform(0.2, 1.0, (3, 4)) * s * (2.5 if enc == "current" else 1),
+                                   nrn),
+                        ExactDense(rng.uniform(0.3, 1.0, (2, 3)) * s, nrn)])
+    x = rng.uniform(0.2, 0.9, (1, 4))
+    res = simulate(net, _encode(x, enc, 11), t_end_ms=_t_end(enc))
+    assert res.layers[-1].counts.sum() > 0 and not res.flags.any()
+    gnorm = _fd_case(net, x, enc, 11, with_readout=False, assume=_require)
+    assert gnorm > 1e-3
+
+
+def test_loss_and_grad_first_spike_and_readout_match_fd():
+    rng = np.random.default_rng(5)
+    nrn = _lif("alpha")
+    net = ExactNetwork([ExactDense(rng.uniform(0.5, 1.5, (4, 3)) * 4.0, nrn),
+                        ExactDense(rng.uniform(0.6, 1.5, (3, 4)) * 4.0, nrn)])
+    x = rng.uniform(0.3, 0.9, (2, 3))
+    labels = np.array([0, 2])
+    for readout in (False, True):
+        n = net if not readout else ExactNetwork(
+            [net.layers[0], ExactDense(net.layers[1].weight, nrn, readout=True)])
+        dec = "max_membrane" if readout else "first_spike"
+        g = loss_and_grad(n, encoders.ttfs(x, 10.0), labels, decoder=dec, t_end_ms=14.0)
+        assert not g.flags.any()
+        h = 1e-6
+        d = rng.standard_normal(x.shape)
+        lp = loss_and_grad(n, encoders.ttfs(x + h * d, 10.0), labels, decoder=dec, t_end_ms=14.0)
+        lm = loss_and_grad(n, encoders.ttfs(x - h * d, 10.0), labels, decoder=dec, t_end_ms=14.0)
+        fd = (lp.loss - lm.loss) / (2 * h)
+        an = float(np.sum(g.x * d))
+        assert abs(fd - an) <= RTOL_FINITE_DIFF * np.linalg.norm(g.x)
+        dW = rng.standard_normal(n.layers[0].weight.shape)
+        wp = n.with_weights([n.layers[0].weight + h * dW, n.layers[1].weight])
+        wm = n.with_weights([n.layers[0].weight - h * dW, n.layers[1].weight])
+        lp = loss_and_grad(wp, encoders.ttfs(x, 10.0), labels, decoder=dec, t_end_ms=14.0).loss
+        lm = loss_and_grad(wm, encoders.ttfs(x, 10.0), labels, decoder=dec, t_end_ms=14.0).loss
+        assert abs((lp - lm) / (2 * h) - float(np.sum(g.weights[0] * dW))) <= (
+            RTOL_FINITE_DIFF * np.linalg.norm(g.weights[0]))
+
+
+def test_count_decoder_gradient_is_zero_and_says_so():
+    net = ExactNetwork([ExactDense([[2.0], [4.0]], ExactNeuron("if", "delta"))])
+    g = loss_and_grad(net, encoders.current([[1.0]], 2.0), np.array([1]), decoder="count")
+    assert g.zero_almost_everywhere
+    assert g.scores.tolist() == [[4.0, 8.0]]  # 2 t / 1 and 4 t / 1 spikes at theta = 1 in [0, 2]
+    assert not np.any(g.x) and not np.any(g.weights[0])
+
+
+def test_first_spike_decoder_flags_silent_outputs():
+    net = ExactNetwork([ExactDense([[2.0], [0.0]], ExactNeuron("if", "delta"))])
+    g = loss_and_grad(net, encoders.current([[1.0]], 1.0), np.array([0]))
+    assert g.scores.tolist() == [[-0.5, -1.0]] and g.flags[0] & K.FLAG_BOUNDARY
+
+
+# --------------------------------------------------------------------------- flags
+def _graze_weight():
+    # LIF, exponential synapse, one input at t = 0: V peaks at w * 0.25 (tau_s = 5, tau_m = 10)
+    return 4.0
+
+
+@pytest.mark.parametrize("factor, spikes", [(1 + 1e-12, 1), (1 - 1e-12, 0)])
+def test_tangential_crossing_and_near_miss_are_flagged(factor, spikes):
+    net = ExactNetwork([ExactDense([[_graze_weight() * factor]], _lif("exponential"))])
+    res = simulate(net, encoders.ttfs([[1.0]], 10.0), t_end_ms=30.0)
+    assert res.layers[0].counts[0, 0] == spikes
+    assert res.flags[0] & K.FLAG_GRAZING
+    clear = simulate(ExactNetwork([ExactDense([[4.4]], _lif("exponential"))]),
+                     encoders.ttfs([[1.0]], 10.0), t_end_ms=30.0)
+    assert clear.flags[0] == 0 and clear.layers[0].counts[0, 0] == 1
+
+
+def test_coincident_delta_spike_is_flagged_and_single_cause_is_not():
+    nrn = _lif("delta")
+    two = simulate(ExactNetwork([ExactDense([[0.6, 0.6]], nrn)]), encoders.ttfs([[0.5, 0.5]], 10.0))
+    assert two.layers[0].counts[0, 0] == 1 and two.flags[0] & K.FLAG_COINCIDENT
+    one = simulate(ExactNetwork([ExactDense([[1.2, 0.1]], nrn)]), encoders.ttfs([[0.5, 0.5]], 10.0))
+    assert one.layers[0].counts[0, 0] == 1 and one.flags[0] == 0
+
+
+def test_readout_tie_is_flagged():
+    nrn = _lif("delta")
+    # two equal jumps far apart after full decay: equal maxima at 0 and 9 ms... not equal (decay
+    # between), so use equal jumps at a single time from two samples' view: two separate inputs
+    # whose post-jump values coincide exactly: 0.5 at t=1, and 0.5 + (0.5 e^{-0.1}) ... instead
+    # use a non-leaky IF readout where the membrane returns to the same value
+    ifn = ExactNeuron("if", "delta")
+    net = ExactNetwork([ExactDense([[0.5, -0.5, 0.5]], ifn, readout=True)])
+    res = simulate(net, encoders.ttfs([[0.9, 0.7, 0.5]], 10.0))  # +0.5 at 1, -0.5 at 3, +0.5 at 5
+    assert res.readout_max[0, 0] == 0.5 and res.flags[0] & K.FLAG_READOUT_TIE
+    del nrn
+
+
+# --------------------------------------------------------------------------- convergence
+# seeds chosen (by a sweep over 0-3, reported in bench/RESULTS_exact.md) so that every spike
+# count already matches at Δt = 0.1 ms; at Δt = 1 ms = tau/10 counts differ (not asserted)
+@pytest.mark.parametrize("syn, enc, scale, seed", [
+    ("delta", "ttfs", 0.9, 1), ("exponential", "ttfs", 2.5, 0), ("alpha", "current", 3.6, 1),
+    ("delta", "current", 1.8, 1), ("alpha", "ttfs", 1.8, 0),
+])
+def test_clock_mode_converges_to_exact_mode_with_order_one(syn, enc, scale, seed):
+    rng = np.random.default_rng(seed)
+    nrn = _lif(syn, u0=0.0)
+    w1 = rng.uniform(0.2, 1.0, (4, 5)) * scale
+    s = scale / 2 if enc == "current" else scale
+    net = ExactNetwork([ExactDense(w1, nrn), ExactDense(rng.uniform(0.3, 1.0, (3, 4)) * s, nrn)])
+    x = rng.uniform(0.2, 0.9, (2, 5))
+    inp = encoders.encode(x, enc, 10.0)
+    data = convergence(net, inp, t_end_ms=10.0)
+    assert simulate(net, inp).layers[-1].counts.sum() > 0
+    assert np.all(data.counts_match[1:])
+    assert np.all(np.diff(data.max_error_ms[1:]) < 0)
+    assert data.max_error_ms[-1] < 5e-3
+    assert ORDER_BAND[0] <= data.order <= ORDER_BAND[1], data
+
+
+def test_clock_network_mapping():
+    nrn = _lif("exponential", tau_mem_ms=10.0, tau_syn_ms=5.0, u0=-0.1)
+    cnet = clock_network(ExactNetwork([ExactDense([[2.0]], nrn)]), 0.5)
+    layer = cnet.layers[0]
+    assert layer.neuron.lam == 0.95 and layer.neuron.trace_coef == 0.1
+    assert layer.weight[0, 0] == 2.0 * 5.0 / 10.0  # R tau_s / tau_m
+    assert layer.bias[0] == 0.05 * -0.1
+
+
+# --------------------------------------------------------------------------- encoders
+def test_encoders_times_counts_and_derivatives():
+    ev = encoders.ttfs([[0.25, 0.0]], 8.0)
+    assert ev.times.tolist() == [6.0, 8.0] and ev.dtime_dx.tolist() == [-8.0, -8.0]
+    s = encoders.ratesyn_start([[0.0, 1.0]], 4.0, period_ms=2.0)
+    assert s.times.tolist() == [0.0, 0.0, 2.0, 4.0] and s.sources.tolist() == [0, 1, 1, 1]
+    e = encoders.ratesyn_end([[0.5]], 4.0, period_ms=1.0)
+    assert e.times.tolist() == [2.0, 3.0, 4.0] and not np.any(e.dtime_dx)
+    p1 = encoders.poisson([[0.5]], 50.0, rng=3)
+    p2 = encoders.poisson([[0.25]], 50.0, rng=3)
+    # reparameterised: the same unit draws, times scale with 1/x
+    n = p2.times.size
+    np.testing.assert_allclose(p2.times, 2 * p1.times[:n], rtol=1e-15)
+    np.testing.assert_allclose(p1.dtime_dx, -p1.times / 0.5, rtol=1e-15)
+    assert np.all(np.diff(p1.times) > 0) and p1.times.max() <= 50.0
+
+
+def test_poisson_count_matches_rate():
+    # mean count x * rate * t_enc = 0.4 * 1 * 100 = 40 per pixel; 500 pixels: sd of the mean
+    # sqrt(40/500) = 0.28, the bound is 4 sd
+    ev = encoders.poisson(np.full((1, 500), 0.4), 100.0, rng=1)
+    assert abs(ev.times.size / 500 - 40.0) < 4 * math.sqrt(40 / 500)
+
+
+def test_from_params_and_decode():
+    n = ExactNeuron.from_params(TraceLIF(tau_mem_ms=10.0, tau_syn_ms=5.0, u0=0.0))
+    assert (n.model, n.synapse, n.tau_syn_ms, n.reset) == ("lif", "exponential", 5.0, "hard")
+    n = ExactNeuron.from_params(IF(theta=2.0))
+    assert (n.model, n.synapse, n.reset, n.theta) == ("if", "delta", "soft", 2.0)
+    net = ExactNetwork([ExactDense([[2.0], [4.0]], ExactNeuron("if", "delta"))])
+    res = simulate(net, encoders.current([[1.0]], 1.0))
+    np.testing.assert_array_equal(decode(res, "count"), [[2.0, 4.0]])
+    np.testing.assert_allclose(decode(res, "first_spike"), [[-0.5, -0.25]], rtol=1e-15)
+    np.testing.assert_allclose(res.layers[0].times, [0.25, 0.5, 0.5, 0.75, 1.0, 1.0], rtol=1e-15)
+
+
+# --------------------------------------------------------------------------- errors
+@pytest.mark.parametrize("kw, exc, match", [
+    (dict(model="adex"), ValueError, "model='adex'"),
+    (dict(synapse="cuba"), ValueError, "synapse='cuba'"),
+    (dict(reset="none"), ValueError, "reset='none'"),
+    (dict(tau_mem_ms=-1.0), ValueError, "tau_mem_ms"),
+    (dict(theta="1"), TypeError, "theta must be a real number"),
+    (dict(t_ref_ms=-0.5), ValueError, "t_ref_ms=-0.5"),
+    (dict(u0=1.5), ValueError, "must lie below theta"),
+    (dict(model="if", synapse="alpha", tau_syn_ms=10.0), ValueError, "needs model='lif'"),
+    (dict(synapse="alpha", tau_syn_ms=5.0), ValueError, "tau_syn_ms == tau_mem_ms"),
+    (dict(synapse="exponential", tau_syn_ms=10.0), ValueError, "tau_syn_ms != tau_mem_ms"),
+])
+def test_neuron_validation(kw, exc, match):
+    with pytest.raises(exc, match=match):
+        ExactNeuron(**kw)
+
+
+def test_from_params_rejects_leaky_discrete_lif():
+    with pytest.raises(TypeError, match="lam < 1 does not fix tau_m"):
+        ExactNeuron.from_params(LIF(lam=0.9))
+
+
+def test_layer_and_network_validation():
+    with pytest.raises(TypeError, match="weight must hold real numbers"):
+        ExactDense(np.array([["a"]]))
+    with pytest.raises(ValueError, match="weight must be 2-D"):
+        ExactDense(np.ones(3))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        ExactDense([[np.nan]])
+    with pytest.raises(TypeError, match="neuron must be an ExactNeuron"):
+        ExactDense([[1.0]], LIF())
+    with pytest.raises(ValueError, match="layers is empty"):
+        ExactNetwork(())
+    with pytest.raises(TypeError, match=r"layers\[0\] must be an ExactDense"):
+        ExactNetwork((1,))
+    with pytest.raises(ValueError, match="shapes must chain"):
+        ExactNetwork((ExactDense(np.ones((2, 3))), ExactDense(np.ones((1, 3)))))
+    with pytest.raises(ValueError, match="only the last layer may be one"):
+        ExactNetwork((ExactDense(np.ones((2, 3)), readout=True), ExactDense(np.ones((1, 2)))))
+    net = ExactNetwork((ExactDense(np.ones((1, 2))),))
+    with pytest.raises(ValueError, match="one each"):
+        net.with_weights([])
+
+
+def test_encoder_validation():
+    with pytest.raises(TypeError, match="numeric array"):
+        encoders.ttfs([["a"]], 10.0)
+    with pytest.raises(ValueError, match=r"\[B, n_pixels\]"):
+        encoders.ttfs([0.5], 10.0)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        encoders.ttfs([[np.nan]], 10.0)
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        encoders.ttfs([[2.0]], 10.0)
+    with pytest.raises(TypeError, match="t_enc_ms must be a real number"):
+        encoders.ttfs([[0.5]], "10")
+    with pytest.raises(ValueError, match="t_enc_ms=0.0 must be finite and > 0"):
+        encoders.ttfs([[0.5]], 0.0)
+    with pytest.raises(TypeError, match="period_ms must be a real number"):
+        encoders.ratesyn_start([[0.5]], 10.0, period_ms=None)
+    with pytest.raises(ValueError, match="period_ms=-1.0"):
+        encoders.ratesyn_end([[0.5]], 10.0, period_ms=-1.0)
+    with pytest.raises(TypeError, match="max_rate_per_ms must be a real number"):
+        encoders.poisson([[0.5]], 10.0, rng=0, max_rate_per_ms="1")
+    with pytest.raises(ValueError, match="max_rate_per_ms=0"):
+        encoders.poisson([[0.5]], 10.0, rng=0, max_rate_per_ms=0)
+    with pytest.raises(TypeError, match="rng must be a seed"):
+        encoders.poisson([[0.5]], 10.0, rng="seed")
+    with pytest.raises(TypeError, match="method must be an encoder name"):
+        encoders.encode([[0.5]], 3, 10.0)
+    with pytest.raises(ValueError, match="not an exact-mode encoder"):
+        encoders.encode([[0.5]], "rsc_fixed", 10.0)
+    with pytest.raises(ValueError, match="pass rng="):
+        encoders.encode([[0.5]], "poisson", 10.0)
+
+
+def test_simulate_and_vjp_validation():
+    net = ExactNetwork((ExactDense(np.ones((1, 2))),))
+    inp = encoders.ttfs([[0.5, 0.5]], 10.0)
+    with pytest.raises(TypeError, match="network must be an ExactNetwork"):
+        simulate(None, inp)
+    with pytest.raises(TypeError, match="inputs must be InputEvents"):
+        simulate(net, np.ones((1, 2)))
+    with pytest.raises(ValueError, match="3 features but the network takes 2"):
+        simulate(net, encoders.ttfs([[0.5, 0.5, 0.5]], 10.0))
+    with pytest.raises(TypeError, match="t_end_ms must be a real number"):
+        simulate(net, inp, t_end_ms="5")
+    with pytest.raises(ValueError, match="t_end_ms=-1.0 must be finite"):
+        simulate(net, inp, t_end_ms=-1.0)
+    with pytest.raises(ValueError, match="exceeds the current-coding window"):
+        simulate(net, encoders.current([[0.5, 0.5]], 10.0), t_end_ms=11.0)
+    with pytest.raises(ValueError, match="record_times must be a 1-D array"):
+        simulate(net, inp, record_times=[-1.0])
+    with pytest.raises(ValueError, match="sorted ascending"):
+        simulate(net, inp, record_times=[2.0, 1.0])
+    res = simulate(net, inp)
+    with pytest.raises(ValueError, match="one entry"):
+        vjp(res, [])
+    with pytest.raises(ValueError, match=r"grad_times\[0\] has shape"):
+        vjp(res, [np.ones(7)])
+    rnet = ExactNetwork((ExactDense(np.ones((1, 2)), readout=True),))
+    with pytest.raises(ValueError, match="grad_max must be"):
+        vjp(simulate(rnet, inp), [None], np.ones((3, 3)))
+
+
+def test_decoder_and_convergence_validation():
+    net = ExactNetwork((ExactDense(np.ones((1, 2))),))
+    rnet = ExactNetwork((ExactDense(np.ones((1, 2)), readout=True),))
+    inp = encoders.ttfs([[0.5, 0.5]], 10.0)
+    with pytest.raises(TypeError, match="result must be an ExactResult"):
+        decode(None)
+    with pytest.raises(ValueError, match="not a decoder"):
+        decode(simulate(net, inp), "rate")
+    with pytest.raises(ValueError, match="needs a readout last layer"):
+        decode(simulate(net, inp), "max_membrane")
+    with pytest.raises(ValueError, match="needs a spiking last layer"):
+        decode(simulate(rnet, inp), "count")
+    with pytest.raises(TypeError, match="network must be an ExactNetwork"):
+        clock_network(None, 1.0)
+    with pytest.raises(ValueError, match="is a readout"):
+        clock_network(rnet, 1.0)
+    refr = ExactNetwork((ExactDense(np.ones((1, 2)), _lif(t_ref_ms=1.0)),))
+    with pytest.raises(ValueError, match="no refractory period"):
+        clock_network(refr, 1.0)
+    with pytest.raises(ValueError, match="exceeds layers"):
+        clock_network(ExactNetwork((ExactDense(np.ones((1, 2)), _lif(tau_mem_ms=0.5)),)), 1.0)
+    mixed = ExactNetwork((ExactDense(np.ones((1, 2)), _lif("delta")),
+                          ExactDense(np.ones((1, 1)), _lif("alpha"))))
+    with pytest.raises(ValueError, match="share one synapse type"):
+        clock_network(mixed, 1.0)
+    soft = ExactNetwork((ExactDense(np.ones((1, 2)), _lif("alpha", reset="soft")),))
+    with pytest.raises(ValueError, match="TraceLIF, which is LIF with hard reset"):
+        clock_network(soft, 1.0)
