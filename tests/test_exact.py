@@ -19,6 +19,7 @@ from evsnn.exact import (
     encoders,
     loss_and_grad,
     simulate,
+    spike_time_jacobian,
     vjp,
 )
 from evsnn.exact import kernels as K
@@ -663,3 +664,24 @@ def test_decoder_and_convergence_validation():
     soft = ExactNetwork((ExactDense(np.ones((1, 2)), _lif("alpha", reset="soft")),))
     with pytest.raises(ValueError, match="TraceLIF, which is LIF with hard reset"):
         clock_network(soft, 1.0)
+
+
+def test_spike_time_jacobian_rows_are_single_spike_gradients():
+    rng = np.random.default_rng(2)
+    nrn = _lif("alpha")
+    net = ExactNetwork([ExactDense(rng.uniform(0.5, 1.5, (3, 3)) * 4.0, nrn)])
+    x = rng.uniform(0.3, 0.9, (1, 3))
+    res = simulate(net, encoders.ttfs(x, 10.0), t_end_ms=14.0)
+    jac = spike_time_jacobian(res)
+    assert jac.x.shape == (res.layers[0].times.size, 1, 3) and res.layers[0].times.size > 0
+    # FD of the first spike time in one pixel direction
+    h = 1e-6
+    d = np.array([[1.0, -0.5, 0.25]])
+    tp = simulate(net, encoders.ttfs(x + h * d, 10.0), t_end_ms=14.0).layers[0].times[0]
+    tm = simulate(net, encoders.ttfs(x - h * d, 10.0), t_end_ms=14.0).layers[0].times[0]
+    g = jac.x[0]
+    assert abs((tp - tm) / (2 * h) - float(np.sum(g * d))) <= RTOL_FINITE_DIFF * np.linalg.norm(g)
+    with pytest.raises(TypeError, match="result must be an ExactResult"):
+        spike_time_jacobian(None)
+    with pytest.raises(ValueError, match="layer=5 must be an int"):
+        spike_time_jacobian(res, 5)

@@ -15,7 +15,9 @@ from evsnn.exact.simulate import (
     ExactGradient,
     ExactLayerEvents,
     ExactResult,
+    SpikeTimeJacobian,
     simulate,
+    spike_time_jacobian,
     vjp,
 )
 
@@ -29,6 +31,8 @@ __all__ = [
     "ExactResult",
     "ExactLayerEvents",
     "ExactGradient",
+    "SpikeTimeJacobian",
+    "spike_time_jacobian",
     "decode",
     "loss_and_grad",
     "ExactLossGradient",

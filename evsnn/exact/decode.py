@@ -79,8 +79,12 @@ def loss_and_grad(network, inputs, labels, *, decoder="first_spike", t_end_ms=No
     >>> from evsnn.exact import ExactDense, ExactNetwork, ExactNeuron, encoders
     >>> net = ExactNetwork([ExactDense([[2.0], [4.0]], ExactNeuron("if", "delta"))])
     >>> g = loss_and_grad(net, encoders.current([[1.0]], 1.0), np.array([0]))
+
+    By hand: first spikes ``t_i = theta / (w_i x)`` = 0.5, 0.25; loss ``log(1 + e^{0.25})``;
+    ``dL/dx = -(p_1)(0.5) + p_1 (0.25)`` with ``p_1 = 1 / (1 + e^{-0.25})``:
+
     >>> round(g.loss, 6), g.x.round(6).tolist()
-    (0.826015, [[-0.169782]])
+    (0.825939, [[-0.140544]])
     """
     result = simulate(network, inputs, t_end_ms=t_end_ms)
     _decoder_iv(result, decoder)

@@ -17,7 +17,10 @@ from evsnn.exact import kernels as _k
 from evsnn.exact.encoders import InputEvents
 from evsnn.exact.neuron import ExactNetwork
 
-__all__ = ["ExactLayerEvents", "ExactResult", "ExactGradient", "simulate", "vjp", "TOL_V", "TOL_T"]
+__all__ = [
+    "ExactLayerEvents", "ExactResult", "ExactGradient", "SpikeTimeJacobian", "simulate", "vjp",
+    "spike_time_jacobian", "TOL_V", "TOL_T",
+]
 
 # Discontinuity detection: a membrane extremum within TOL_V (relative to max(1, |theta|)) of
 # threshold, or a spike within TOL_T ms of t_end, is flagged (the spike pattern may change under
@@ -352,3 +355,47 @@ def _pad(g_spk, cap):
     out = np.zeros(g_spk.shape[:2] + (cap,))
     out[:, :, : g_spk.shape[2]] = g_spk
     return out
+
+
+@dataclass(frozen=True)
+class SpikeTimeJacobian:
+    """``weights[l]`` [E, n_out_l, n_in_l] and ``x`` [E, B, n_pixels]: the derivative of each
+    output event e of the chosen layer (in ``result.layers[layer]`` order) w.r.t. every weight
+    and every pixel; ``flags`` [B] as in :class:`ExactResult`."""
+
+    weights: tuple
+    x: np.ndarray
+    flags: np.ndarray
+
+
+def spike_time_jacobian(result, layer=-1):
+    """Derivatives of every spike time of ``layer`` w.r.t. every weight and pixel (one adjoint
+    pass per spike; use :func:`vjp` when a loss is all you need).
+
+    Examples
+    --------
+    >>> from evsnn.exact import ExactDense, ExactNetwork, ExactNeuron, encoders, simulate
+    >>> net = ExactNetwork([ExactDense([[2.0]], ExactNeuron("if", "delta"))])
+    >>> jac = spike_time_jacobian(simulate(net, encoders.current([[0.5]], 1.5)))
+    >>> # one spike at t = theta C / (w x) = 1: dt/dw = -1/(w^2 x), dt/dx = -1/(w x^2)
+    >>> jac.weights[0][:, 0, 0].tolist(), jac.x[:, 0, 0].tolist()
+    ([-0.5], [-2.0])
+    """
+    if not isinstance(result, ExactResult):
+        raise TypeError(f"result must be an ExactResult, got {type(result).__name__}")
+    L = len(result.layers)
+    if not isinstance(layer, int) or not -L <= layer < L:
+        raise ValueError(f"layer={layer!r} must be an int in [{-L}, {L - 1}]")
+    layer = layer % L
+    n_ev = result.layers[layer].times.shape[0]
+    gws = [np.empty((n_ev,) + l.weight.shape) for l in result.network.layers]
+    gx = np.empty((n_ev, result.inputs.batch_size, result.inputs.n_in))
+    for e in range(n_ev):
+        g = [None] * L
+        g[layer] = np.zeros(n_ev)
+        g[layer][e] = 1.0
+        grad = vjp(result, g)
+        for k in range(L):
+            gws[k][e] = grad.weights[k]
+        gx[e] = grad.x
+    return SpikeTimeJacobian(tuple(gws), gx, result.flags.copy())
