@@ -70,8 +70,8 @@ MAX_MULTIUNIT_CELLS = 10**8
 
 
 # --------------------------------------------------------------------------- validation helpers
-def _train_iv(name, value):
-    """A spike train as a sorted, contiguous float64 array of finite, non-negative times."""
+def _train_kind_iv(name, value):
+    """Kind and shape checks of one train (no copy); values are checked on the concatenation."""
     if value is None or isinstance(value, (str, bytes)) or np.isscalar(value):
         raise TypeError(
             f"{name} must be a 1-D array of spike times, got {type(value).__name__} {value!r}; "
@@ -82,7 +82,7 @@ def _train_iv(name, value):
     except ValueError as exc:  # ragged nested sequences
         raise TypeError(f"{name} must be a 1-D array of spike times: {exc}") from exc
     if arr.size == 0 and arr.dtype.kind not in "biuf":
-        arr = arr.astype(np.float64)  # [] is an empty train whatever NumPy guessed for it
+        arr = arr.astype(np.float64)
     if arr.dtype.kind not in "biuf":
         raise TypeError(
             f"{name} must hold real numbers, got dtype {arr.dtype}; pass an array of spike times"
@@ -91,13 +91,18 @@ def _train_iv(name, value):
         raise ValueError(
             f"{name} must be a 1-D array of spike times, got shape {arr.shape}; pass one train"
         )
-    arr = arr.astype(np.float64)
+    return arr
+
+
+def _train_iv(name, value):
+    """A spike train as a sorted, contiguous float64 array of finite, non-negative times."""
+    arr = _train_kind_iv(name, value).astype(np.float64)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} holds NaN or infinite spike times {arr!r}; pass finite times")
     if arr.size and arr.min() < 0.0:
         raise ValueError(
-            f"{name} holds negative spike times (min {float(arr.min())!r}); times count from 0, shift "
-            "the train"
+            f"{name} holds negative spike times (min {float(arr.min())!r}); times count from 0, "
+            "shift the train"
         )
     return np.ascontiguousarray(np.sort(arr))
 
@@ -124,17 +129,27 @@ def _dt_iv(dt):
 
 
 def _trains_iv(trains):
+    """K trains as one sorted float64 array and CSR offsets (train i is
+    ``flat[offsets[i]:offsets[i+1]]``). Values are validated on the concatenation and only
+    unsorted trains are sorted, so that many small trains cost little."""
     if trains is None or isinstance(trains, (str, bytes)) or np.isscalar(trains):
         raise TypeError(
             f"trains must be a sequence of 1-D spike-time arrays, got {type(trains).__name__}"
         )
     if isinstance(trains, np.ndarray) and trains.dtype.kind in "biuf" and trains.ndim == 2:
         trains = list(trains)  # a 2-D array is K trains of equal length
-    trains = [_train_iv(f"trains[{i}]", t) for i, t in enumerate(trains)]
-    offsets = np.zeros(len(trains) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum([t.size for t in trains])
-    flat = np.concatenate(trains) if trains else np.zeros(0)
-    return np.ascontiguousarray(flat, dtype=np.float64), offsets
+    arrs = [_train_kind_iv(f"trains[{i}]", t) for i, t in enumerate(trains)]
+    offsets = np.zeros(len(arrs) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([t.size for t in arrs])
+    flat = np.concatenate(arrs).astype(np.float64) if arrs else np.zeros(0)
+    bad = ~np.isfinite(flat) | (flat < 0.0)
+    if bad.any():
+        i = int(np.searchsorted(offsets, np.flatnonzero(bad)[0], side="right") - 1)
+        _train_iv(f"trains[{i}]", arrs[i])  # raises with the train's own message
+    descending = np.flatnonzero(np.diff(flat) < 0.0)
+    for i in np.unique(np.searchsorted(offsets, descending, side="right") - 1):
+        flat[offsets[i] : offsets[i + 1]].sort()  # train i has (or ends at) a descent
+    return np.ascontiguousarray(flat), offsets
 
 
 # --------------------------------------------------------------------------- pair
@@ -178,32 +193,27 @@ def _victor_purpura_kernel(a, b, q, val):
                 lo += 1
             else:
                 break
-        if hi < lo:
-            hi = lo
-        while hi <= m:
-            d = b[hi - 1] - ai
-            if d <= 0.0 or q * d < 2.0:
-                hi += 1
-            else:
-                break
-        for j in range(right + 1, hi):  # materialise row i-1 where the band reaches past it
-            val[j] = edge + float(j - right)
+        # one pass over the band: columns below the previous row's end (hi) are in it, further
+        # ones until one lies right of a_i by a move costing >= 2; past the previous row's
+        # explicit end (right) row i-1 is G[i-1, right] + (j - right)
         c0 = lo - 1
-        diag = val[c0]
+        diag = val[c0] if c0 <= right else edge + float(c0 - right)
         left = diag + 1.0
         val[c0] = left  # G[i, lo-1] = G[i-1, lo-1] + 1: left of the band
-        for j in range(lo, hi):
-            up = val[j]
-            d = abs(ai - b[j - 1])
-            cost = q * d if d > 0.0 else 0.0
-            g = up + 1.0
-            if left + 1.0 < g:
-                g = left + 1.0
-            if diag + cost < g:
-                g = diag + cost
+        j = lo
+        while j <= m:
+            d = b[j - 1] - ai
+            if j >= hi and d > 0.0 and q * d >= 2.0:
+                break
+            up = val[j] if j <= right else edge + float(j - right)
+            ad = abs(d)
+            cost = q * ad if ad > 0.0 else 0.0
+            g = min(min(up, left) + 1.0, diag + cost)  # branch-free: the minima are unpredictable
             diag = up
             val[j] = g
             left = g
+            j += 1
+        hi = j
         right = hi - 1
         edge = left
     if m > right:
@@ -343,24 +353,6 @@ class PopulationDistance:
     dt_ms: float
 
 
-@njit(parallel=True)
-def _population_victor_purpura_kernel(times_a, offsets_a, times_b, offsets_b, q, out):
-    """``out[b, n]`` = VP distance of cell ``c = b N + n`` of two CSR spike collections (cell
-    ``c`` is ``times[offsets[c]:offsets[c+1]]``); parallel over samples, each writing its own
-    row of ``out``."""
-    B, N = out.shape
-    longest = 0
-    for c in range(B * N):
-        longest = max(longest, offsets_b[c + 1] - offsets_b[c])
-    for b in prange(B):
-        val = np.empty(longest + 1)  # scratch per parallel iteration
-        for n in range(N):
-            c = b * N + n
-            ta = times_a[offsets_a[c] : offsets_a[c + 1]]
-            tb = times_b[offsets_b[c] : offsets_b[c + 1]]
-            out[b, n] = _victor_purpura_kernel(ta, tb, q, val)
-
-
 def _cells_from_raster(name, raster, dt):
     """CSR (times per (sample, neuron) cell, sorted) of a ``[T, B, N]`` 0/1 raster."""
     if raster is None or isinstance(raster, (str, bytes)) or np.isscalar(raster):
@@ -416,6 +408,24 @@ def _cells_from_events(name, ev, dt, n_neurons):
     csr = np.zeros(B * N + 1, dtype=np.int64)
     csr[1:] = np.cumsum(counts)
     return np.ascontiguousarray(steps[order] * dt, dtype=np.float64), csr, (B, N), None
+
+
+@njit(parallel=True)
+def _population_victor_purpura_kernel(times_a, offsets_a, times_b, offsets_b, q, out):
+    """``out[b, n]`` = VP distance of cell ``c = b N + n`` of two CSR spike collections (cell
+    ``c`` is ``times[offsets[c]:offsets[c+1]]``); parallel over samples, each writing its own
+    row of ``out``."""
+    B, N = out.shape
+    longest = 0
+    for c in range(B * N):
+        longest = max(longest, offsets_b[c + 1] - offsets_b[c])
+    for b in prange(B):
+        val = np.empty(longest + 1)  # scratch per parallel iteration
+        for n in range(N):
+            c = b * N + n
+            ta = times_a[offsets_a[c] : offsets_a[c + 1]]
+            tb = times_b[offsets_b[c] : offsets_b[c + 1]]
+            out[b, n] = _victor_purpura_kernel(ta, tb, q, val)
 
 
 def population_victor_purpura(raster_a, raster_b, q=1.0, dt=1.0, *, n_neurons=None):
@@ -493,6 +503,28 @@ def population_victor_purpura(raster_a, raster_b, q=1.0, dt=1.0, *, n_neurons=No
 
 
 # --------------------------------------------------------------------------- multi-unit
+def _labelled_iv(tname, times, lname, labels):
+    t = np.asarray(_train_iv(tname, times))  # validated; re-sorted below with the labels
+    if labels is None or isinstance(labels, (str, bytes)) or np.isscalar(labels):
+        raise TypeError(f"{lname} must be a 1-D array of integer unit labels, got {labels!r}")
+    lab = np.asarray(labels)
+    if lab.size == 0:
+        lab = lab.astype(np.int64)
+    if lab.dtype.kind not in "iu":
+        raise TypeError(
+            f"{lname} must hold integer unit labels, got dtype {lab.dtype}; pass e.g. "
+            "np.array([0, 2, 1])"
+        )
+    if lab.shape != np.shape(times):
+        raise ValueError(
+            f"{lname} must have one label per spike of {tname}: shape {lab.shape} vs "
+            f"{np.shape(times)}"
+        )
+    raw = np.asarray(times, dtype=np.float64)
+    order = np.argsort(raw, kind="stable")
+    return raw[order], lab[order].astype(np.int64)
+
+
 @njit
 def _multiunit_victor_purpura_kernel(a_times, a_offsets, b_times, b_labels, q, k):
     """Aronov et al. (2003) DP. Train A is grouped by label (group l is
@@ -549,28 +581,6 @@ def _multiunit_victor_purpura_kernel(a_times, a_offsets, b_times, b_labels, q, k
             cur[idx] = g
         prev, cur = cur, prev
     return prev[size - 1]
-
-
-def _labelled_iv(tname, times, lname, labels):
-    t = np.asarray(_train_iv(tname, times))  # validated; re-sorted below with the labels
-    if labels is None or isinstance(labels, (str, bytes)) or np.isscalar(labels):
-        raise TypeError(f"{lname} must be a 1-D array of integer unit labels, got {labels!r}")
-    lab = np.asarray(labels)
-    if lab.size == 0:
-        lab = lab.astype(np.int64)
-    if lab.dtype.kind not in "iu":
-        raise TypeError(
-            f"{lname} must hold integer unit labels, got dtype {lab.dtype}; pass e.g. "
-            "np.array([0, 2, 1])"
-        )
-    if lab.shape != np.shape(times):
-        raise ValueError(
-            f"{lname} must have one label per spike of {tname}: shape {lab.shape} vs "
-            f"{np.shape(times)}"
-        )
-    raw = np.asarray(times, dtype=np.float64)
-    order = np.argsort(raw, kind="stable")
-    return raw[order], lab[order].astype(np.int64)
 
 
 def multiunit_victor_purpura_distance(times_a, labels_a, times_b, labels_b, q=1.0, k=1.0, *,
@@ -701,7 +711,8 @@ def van_rossum_distance(a, b, tau=1.0):
     Returns
     -------
     float
-        ``D = sqrt((2/τ) ∫ (f_a(t) - f_b(t))² dt)`` with ``f(t) = Σ_i H(t - t_i) e^{-(t-t_i)/τ}``.
+        ``D = sqrt((2/τ) ∫ (f_a(t) - f_b(t))² dt)`` with
+        ``f(t) = Σ_i H(t - t_i) e^{-(t-t_i)/τ}``.
 
     Raises
     ------

@@ -28,20 +28,21 @@ def _victor_purpura_kernel(a, b, q, val):
         ai = a[i - 1]
         while lo <= m and ai - b[lo - 1] > 0.0 and q * (ai - b[lo - 1]) >= 2.0:
             lo += 1
-        hi = max(hi, lo)
-        while hi <= m and (b[hi - 1] - ai <= 0.0 or q * (b[hi - 1] - ai) < 2.0):
-            hi += 1
-        for j in range(right + 1, hi):
-            val[j] = edge + float(j - right)
-        diag = val[lo - 1]
+        c0 = lo - 1
+        diag = val[c0] if c0 <= right else edge + float(c0 - right)
         left = diag + 1.0
-        val[lo - 1] = left
-        for j in range(lo, hi):
-            up = val[j]
-            d = abs(ai - b[j - 1])
-            cost = q * d if d > 0.0 else 0.0
+        val[c0] = left
+        j = lo
+        while j <= m:
+            d = b[j - 1] - ai
+            if j >= hi and d > 0.0 and q * d >= 2.0:
+                break
+            up = val[j] if j <= right else edge + float(j - right)
+            cost = q * abs(d) if abs(d) > 0.0 else 0.0
             g = min(up + 1.0, left + 1.0, diag + cost)
             diag, val[j], left = up, g, g
+            j += 1
+        hi = j
         right, edge = hi - 1, left
     if m > right:
         return edge + float(m - right)
