@@ -685,3 +685,15 @@ def test_spike_time_jacobian_rows_are_single_spike_gradients():
         spike_time_jacobian(None)
     with pytest.raises(ValueError, match="layer=5 must be an int"):
         spike_time_jacobian(res, 5)
+
+
+def test_near_miss_at_window_end_is_flagged():
+    # LIF with constant current I R = 2: V(t) = 2 (1 - e^{-t/10}) reaches theta = 1 at 10 ln 2;
+    # ending the window there (to 1e-13) leaves the spike on the edge of the window
+    net = ExactNetwork([ExactDense([[2.0]], _lif())])
+    t_star = 10 * math.log(2.0)
+    for t_end in (t_star * (1 - 1e-13), t_star * (1 + 1e-13)):
+        res = simulate(net, encoders.current([[1.0]], t_end))
+        assert res.flags[0] & K.FLAG_BOUNDARY
+    res = simulate(net, encoders.current([[1.0]], 0.9 * t_star))
+    assert res.flags[0] == 0 and res.layers[0].counts[0, 0] == 0

@@ -285,6 +285,11 @@ def _neuron_kernel(
                     ref_until = t_sp + t_ref
                 continue
         # no spike before t_next: record, track the readout maximum, advance
+        if spiking and at_end and not in_ref:
+            # a near miss at t_end: a perturbation can pull a spike into the window
+            f_end = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, length, False)[0]
+            if abs(f_end - theta) <= tol_v:
+                flags |= FLAG_BOUNDARY
         hi_rec = t_next
         while q < n_rec and (rec_times[q] < hi_rec or (at_end and rec_times[q] <= hi_rec)):
             rec_v[q] = _seg_kernel(
