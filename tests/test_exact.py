@@ -26,13 +26,12 @@ from evsnn.exact import kernels as K
 from evsnn.exact.convergence import clock_network, convergence
 from evsnn.exact.kernels import (
     _crossing_kernel,
-    _layer_backward_kernel,
-    _layer_forward_kernel,
     _neuron_backward_kernel,
     _neuron_kernel,
     _seg_kernel,
     _stationary_kernel,
 )
+from evsnn.exact.simulate import _layer_backward_kernel, _layer_forward_kernel
 from evsnn.params import IF, LIF, TraceLIF
 from reference import exact as ref
 
@@ -627,6 +626,8 @@ def test_simulate_and_vjp_validation():
     with pytest.raises(ValueError, match="sorted ascending"):
         simulate(net, inp, record_times=[2.0, 1.0])
     res = simulate(net, inp)
+    with pytest.raises(TypeError, match="result must be an ExactResult"):
+        vjp(None, [None])
     with pytest.raises(ValueError, match="one entry"):
         vjp(res, [])
     with pytest.raises(ValueError, match=r"grad_times\[0\] has shape"):

@@ -36,7 +36,7 @@ from evsnn.params import LIF, TraceLIF
 __all__ = ["clock_network", "clock_inputs", "convergence", "ConvergenceData"]
 
 
-def _dt_iv(network, dt_ms):
+def _clock_network_iv(network, dt_ms):
     if not isinstance(network, ExactNetwork):
         raise TypeError(f"network must be an ExactNetwork, got {type(network).__name__}")
     for i, layer in enumerate(network.layers):
@@ -66,7 +66,7 @@ def clock_network(network, dt_ms):
     >>> clock_network(net, 0.5).layers[0].neuron.lam
     0.95
     """
-    _dt_iv(network, dt_ms)
+    _clock_network_iv(network, dt_ms)
     layers = []
     for layer in network.layers:
         n = layer.neuron

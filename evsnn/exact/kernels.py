@@ -1,5 +1,6 @@
-"""Exact-mode numba kernels: closed-form segments, threshold crossings, one neuron's event
-walk, and the forward and adjoint layer passes.
+"""Exact-mode numba kernels shared by the layer kernels: closed-form segments, threshold
+crossings, one neuron's event walk and its adjoint. The layer kernels sit above their wrappers in
+:mod:`evsnn.exact.simulate`.
 
 One neuron's history is a chain of *nodes*; node k holds the state ``(t_k, V_k, I_k)`` right
 after something happened at ``t_k``. Between nodes the state evolves in closed form
@@ -21,7 +22,7 @@ import math
 
 import numpy as np
 
-from evsnn._numba import njit, prange
+from evsnn._numba import njit
 
 # flag bits (per neuron; OR-ed per sample by the wrappers)
 FLAG_GRAZING = 1  # membrane maximum within tol of theta: a spike may appear/disappear, dV/dt ~ 0
@@ -411,38 +412,6 @@ def _neuron_kernel(
     return n_nd, n_spk, flags, vmax, max_node, max_kind, max_s, max_ev
 
 
-@njit(parallel=True)
-def _layer_forward_kernel(
-    model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
-    ev_off, ev_t, ev_src, weight, ic, rec_times, tol_v, tol_t, check_coincident,
-    spk_t, n_spk, flags, vmax, rec_v,
-):
-    """Every neuron of a dense layer for every sample (``prange`` over samples; each sample's
-    outputs are its own). ``spk_t`` [B, n_out, cap]; ``n_spk``, ``flags``, ``vmax`` [B, n_out];
-    ``rec_v`` [B, n_out, n_rec]."""
-    B = ev_off.shape[0] - 1
-    n_out = weight.shape[0]
-    cap = spk_t.shape[2]
-    for b in prange(B):
-        lo = ev_off[b]
-        hi = ev_off[b + 1]
-        cap_nodes = (hi - lo) + 2 * cap + 8
-        nd_type = np.empty(cap_nodes, dtype=np.int64)
-        nd_aux = np.empty(cap_nodes, dtype=np.int64)
-        nd_t = np.empty(cap_nodes)
-        nd_v = np.empty(cap_nodes)
-        nd_i = np.empty(cap_nodes)
-        for i in range(n_out):
-            res = _neuron_kernel(
-                model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
-                ic[b, i], ev_t[lo:hi], ev_src[lo:hi], weight[i], rec_times, tol_v, tol_t,
-                check_coincident, nd_type, nd_t, nd_v, nd_i, nd_aux, spk_t[b, i], rec_v[b, i],
-            )
-            n_spk[b, i] = res[1]
-            flags[b, i] = res[2]
-            vmax[b, i] = res[3]
-
-
 @njit
 def _neuron_backward_kernel(
     model, syn, tau_m, tau_s, r, c, u0, theta, hard, ic, ev_src,
@@ -524,58 +493,3 @@ def _neuron_backward_kernel(
             a_v[p] += a_v[k]
             a_i[p] += a_i[k] * es
     return a_ic
-
-
-@njit(parallel=True)
-def _layer_backward_kernel(
-    model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
-    ev_off, ev_t, ev_src, weight, ic, tol_v, tol_t, cap, g_spk, g_max,
-    gw, g_ic, gt_in,
-):
-    """Adjoint of :func:`_layer_forward_kernel`: ``g_spk`` [B, n_out, cap] and ``g_max``
-    [B, n_out] in; adds dL/dW to ``gw`` [n_out, n_in], writes dL/d(constant current) ``g_ic``
-    [B, n_out] and dL/d(input event time) ``gt_in`` (the concatenated event list).
-
-    ``prange`` runs over neurons within a sample (row i of ``gw`` belongs to neuron i); each
-    neuron's input-time adjoints go to its own row of a buffer that is summed serially in
-    ascending neuron order, so the result does not depend on the thread count.
-    """
-    B = ev_off.shape[0] - 1
-    n_out = weight.shape[0]
-    max_ev = 0
-    for b in range(B):
-        max_ev = max(max_ev, ev_off[b + 1] - ev_off[b])
-    part = np.zeros((n_out, max_ev))
-    empty = np.empty(0)
-    for b in range(B):
-        lo = ev_off[b]
-        hi = ev_off[b + 1]
-        n_ev = hi - lo
-        cap_nodes = n_ev + 2 * cap + 8
-        for i in prange(n_out):
-            nd_type = np.empty(cap_nodes, dtype=np.int64)
-            nd_aux = np.empty(cap_nodes, dtype=np.int64)
-            nd_t = np.empty(cap_nodes)
-            nd_v = np.empty(cap_nodes)
-            nd_i = np.empty(cap_nodes)
-            a_t = np.empty(cap_nodes)
-            a_v = np.empty(cap_nodes)
-            a_i = np.empty(cap_nodes)
-            spk = np.empty(cap)
-            for m in range(n_ev):
-                part[i, m] = 0.0
-            res = _neuron_kernel(
-                model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
-                ic[b, i], ev_t[lo:hi], ev_src[lo:hi], weight[i], empty, tol_v, tol_t, False,
-                nd_type, nd_t, nd_v, nd_i, nd_aux, spk, empty,
-            )
-            g_ic[b, i] = _neuron_backward_kernel(
-                model, syn, tau_m, tau_s, r, c, u0, theta, hard, ic[b, i], ev_src[lo:hi],
-                nd_type, nd_t, nd_v, nd_i, nd_aux, res[0], g_spk[b, i], g_max[b, i], res[4],
-                res[5], res[6], res[7], a_t, a_v, a_i, gw[i], part[i],
-            )
-        for m in range(n_ev):
-            acc = 0.0
-            for i in range(n_out):
-                acc += part[i, m]
-            gt_in[lo + m] = acc

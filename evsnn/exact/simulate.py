@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evsnn._numba import njit, prange
 from evsnn.exact import kernels as _k
+from evsnn.exact.kernels import _neuron_backward_kernel, _neuron_kernel
 from evsnn.exact.encoders import InputEvents
 from evsnn.exact.neuron import ExactNetwork
 
@@ -147,7 +149,7 @@ def _run_layer(layer, offsets, times, sources, ic, t_end, rec, tol_v, tol_t, che
         flags = np.zeros((B, n_out), dtype=np.int64)
         vmax = np.zeros((B, n_out))
         rec_v = np.empty((B, n_out, rec.shape[0]))
-        _k._layer_forward_kernel(
+        _layer_forward_kernel(
             model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, not layer.readout,
             t_end, offsets, times, sources, layer.weight, ic, rec, tol_v * max(1.0, theta),
             tol_t, check, spk, n_spk, flags, vmax, rec_v,
@@ -175,6 +177,38 @@ def _events(spk, n_spk, flags):
         np.concatenate(ns) if ns else np.zeros(0, np.int64),
         np.concatenate(os_) if os_ else np.zeros(0, np.int64), n_spk.copy(), flags.copy(),
     )
+
+
+@njit(parallel=True)
+def _layer_forward_kernel(
+    model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
+    ev_off, ev_t, ev_src, weight, ic, rec_times, tol_v, tol_t, check_coincident,
+    spk_t, n_spk, flags, vmax, rec_v,
+):
+    """Every neuron of a dense layer for every sample (``prange`` over samples; each sample's
+    outputs are its own). ``spk_t`` [B, n_out, cap]; ``n_spk``, ``flags``, ``vmax`` [B, n_out];
+    ``rec_v`` [B, n_out, n_rec]."""
+    B = ev_off.shape[0] - 1
+    n_out = weight.shape[0]
+    cap = spk_t.shape[2]
+    for b in prange(B):
+        lo = ev_off[b]
+        hi = ev_off[b + 1]
+        cap_nodes = (hi - lo) + 2 * cap + 8
+        nd_type = np.empty(cap_nodes, dtype=np.int64)
+        nd_aux = np.empty(cap_nodes, dtype=np.int64)
+        nd_t = np.empty(cap_nodes)
+        nd_v = np.empty(cap_nodes)
+        nd_i = np.empty(cap_nodes)
+        for i in range(n_out):
+            res = _neuron_kernel(
+                model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
+                ic[b, i], ev_t[lo:hi], ev_src[lo:hi], weight[i], rec_times, tol_v, tol_t,
+                check_coincident, nd_type, nd_t, nd_v, nd_i, nd_aux, spk_t[b, i], rec_v[b, i],
+            )
+            n_spk[b, i] = res[1]
+            flags[b, i] = res[2]
+            vmax[b, i] = res[3]
 
 
 def simulate(network, inputs, *, t_end_ms=None, record_times=None):
@@ -256,6 +290,72 @@ class ExactGradient:
     flags: np.ndarray
 
 
+def _vjp_iv(result, grad_times):
+    if not isinstance(result, ExactResult):
+        raise TypeError(f"result must be an ExactResult, got {type(result).__name__}")
+    L = len(result.network.layers)
+    if not isinstance(grad_times, (list, tuple)) or len(grad_times) != L:
+        raise ValueError(
+            f"grad_times must be a list with one entry (array or None) per layer ({L})"
+        )
+    return result.network, result.inputs, L
+
+
+@njit(parallel=True)
+def _layer_backward_kernel(
+    model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
+    ev_off, ev_t, ev_src, weight, ic, tol_v, tol_t, cap, g_spk, g_max,
+    gw, g_ic, gt_in,
+):
+    """Adjoint of :func:`_layer_forward_kernel`: ``g_spk`` [B, n_out, cap] and ``g_max``
+    [B, n_out] in; adds dL/dW to ``gw`` [n_out, n_in], writes dL/d(constant current) ``g_ic``
+    [B, n_out] and dL/d(input event time) ``gt_in`` (the concatenated event list).
+
+    ``prange`` runs over neurons within a sample (row i of ``gw`` belongs to neuron i); each
+    neuron's input-time adjoints go to its own row of a buffer that is summed serially in
+    ascending neuron order, so the result does not depend on the thread count.
+    """
+    B = ev_off.shape[0] - 1
+    n_out = weight.shape[0]
+    max_ev = 0
+    for b in range(B):
+        max_ev = max(max_ev, ev_off[b + 1] - ev_off[b])
+    part = np.zeros((n_out, max_ev))
+    empty = np.empty(0)
+    for b in range(B):
+        lo = ev_off[b]
+        hi = ev_off[b + 1]
+        n_ev = hi - lo
+        cap_nodes = n_ev + 2 * cap + 8
+        for i in prange(n_out):
+            nd_type = np.empty(cap_nodes, dtype=np.int64)
+            nd_aux = np.empty(cap_nodes, dtype=np.int64)
+            nd_t = np.empty(cap_nodes)
+            nd_v = np.empty(cap_nodes)
+            nd_i = np.empty(cap_nodes)
+            a_t = np.empty(cap_nodes)
+            a_v = np.empty(cap_nodes)
+            a_i = np.empty(cap_nodes)
+            spk = np.empty(cap)
+            for m in range(n_ev):
+                part[i, m] = 0.0
+            res = _neuron_kernel(
+                model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
+                ic[b, i], ev_t[lo:hi], ev_src[lo:hi], weight[i], empty, tol_v, tol_t, False,
+                nd_type, nd_t, nd_v, nd_i, nd_aux, spk, empty,
+            )
+            g_ic[b, i] = _neuron_backward_kernel(
+                model, syn, tau_m, tau_s, r, c, u0, theta, hard, ic[b, i], ev_src[lo:hi],
+                nd_type, nd_t, nd_v, nd_i, nd_aux, res[0], g_spk[b, i], g_max[b, i], res[4],
+                res[5], res[6], res[7], a_t, a_v, a_i, gw[i], part[i],
+            )
+        for m in range(n_ev):
+            acc = 0.0
+            for i in range(n_out):
+                acc += part[i, m]
+            gt_in[lo + m] = acc
+
+
 def vjp(result, grad_times, grad_max=None):
     """Adjoint pass: dL/dW, dL/dx and dL/d(input times) of a loss of the spike times.
 
@@ -280,13 +380,7 @@ def vjp(result, grad_times, grad_max=None):
     layer l-1). Pixels get ``dL/dt_in * dt/dx`` (encoder) and, for current coding,
     ``W^T dL/dI_c``.
     """
-    network = result.network
-    inputs = result.inputs
-    L = len(network.layers)
-    if not isinstance(grad_times, (list, tuple)) or len(grad_times) != L:
-        raise ValueError(
-            f"grad_times must be a list with one entry (array or None) per layer ({L})"
-        )
+    network, inputs, L = _vjp_iv(result, grad_times)
     B = inputs.batch_size
     g_up = None  # dL/d(output event times) of the current layer
     gws = [None] * L
@@ -330,7 +424,7 @@ def vjp(result, grad_times, grad_max=None):
         g_ic = np.zeros((B, layer.n_out))
         gt_in = np.zeros(times.shape[0])
         kcap = max(_CAP0, cap)
-        _k._layer_backward_kernel(
+        _layer_backward_kernel(
             model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, not layer.readout,
             result.t_end_ms, offsets, times, sources, layer.weight, ic,
             TOL_V * max(1.0, theta), TOL_T, kcap, _pad(g_spk, kcap), gm, gw, g_ic, gt_in,
@@ -368,6 +462,15 @@ class SpikeTimeJacobian:
     flags: np.ndarray
 
 
+def _spike_time_jacobian_iv(result, layer):
+    if not isinstance(result, ExactResult):
+        raise TypeError(f"result must be an ExactResult, got {type(result).__name__}")
+    L = len(result.layers)
+    if isinstance(layer, bool) or not isinstance(layer, int) or not -L <= layer < L:
+        raise ValueError(f"layer={layer!r} must be an int in [{-L}, {L - 1}]")
+    return layer % L, L
+
+
 def spike_time_jacobian(result, layer=-1):
     """Derivatives of every spike time of ``layer`` w.r.t. every weight and pixel (one adjoint
     pass per spike; use :func:`vjp` when a loss is all you need).
@@ -381,12 +484,7 @@ def spike_time_jacobian(result, layer=-1):
     >>> jac.weights[0][:, 0, 0].tolist(), jac.x[:, 0, 0].tolist()
     ([-0.5], [-2.0])
     """
-    if not isinstance(result, ExactResult):
-        raise TypeError(f"result must be an ExactResult, got {type(result).__name__}")
-    L = len(result.layers)
-    if not isinstance(layer, int) or not -L <= layer < L:
-        raise ValueError(f"layer={layer!r} must be an int in [{-L}, {L - 1}]")
-    layer = layer % L
+    layer, L = _spike_time_jacobian_iv(result, layer)
     n_ev = result.layers[layer].times.shape[0]
     gws = [np.empty((n_ev,) + l.weight.shape) for l in result.network.layers]
     gx = np.empty((n_ev, result.inputs.batch_size, result.inputs.n_in))

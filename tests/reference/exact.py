@@ -1,4 +1,5 @@
-"""Twins of ``evsnn.exact.kernels``: the same algorithms as plain Python, run by CPython.
+"""Twins of the ``evsnn.exact`` kernels (``kernels.py``, and the layer kernels in
+``simulate.py``): the same algorithms as plain Python, run by CPython.
 
 A line-by-line transcription of the compiled kernels (``prange`` -> ``range``), so a typing or
 promotion difference under numba, or a thread-count dependence of the parallel loops, shows up
@@ -395,37 +396,6 @@ def _neuron_kernel(
     return n_nd, n_spk, flags, vmax, max_node, max_kind, max_s, max_ev
 
 
-def _layer_forward_kernel(
-    model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
-    ev_off, ev_t, ev_src, weight, ic, rec_times, tol_v, tol_t, check_coincident,
-    spk_t, n_spk, flags, vmax, rec_v,
-):
-    """Every neuron of a dense layer for every sample (``prange`` over samples; each sample's
-    outputs are its own). ``spk_t`` [B, n_out, cap]; ``n_spk``, ``flags``, ``vmax`` [B, n_out];
-    ``rec_v`` [B, n_out, n_rec]."""
-    B = ev_off.shape[0] - 1
-    n_out = weight.shape[0]
-    cap = spk_t.shape[2]
-    for b in range(B):
-        lo = ev_off[b]
-        hi = ev_off[b + 1]
-        cap_nodes = (hi - lo) + 2 * cap + 8
-        nd_type = np.empty(cap_nodes, dtype=np.int64)
-        nd_aux = np.empty(cap_nodes, dtype=np.int64)
-        nd_t = np.empty(cap_nodes)
-        nd_v = np.empty(cap_nodes)
-        nd_i = np.empty(cap_nodes)
-        for i in range(n_out):
-            res = _neuron_kernel(
-                model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
-                ic[b, i], ev_t[lo:hi], ev_src[lo:hi], weight[i], rec_times, tol_v, tol_t,
-                check_coincident, nd_type, nd_t, nd_v, nd_i, nd_aux, spk_t[b, i], rec_v[b, i],
-            )
-            n_spk[b, i] = res[1]
-            flags[b, i] = res[2]
-            vmax[b, i] = res[3]
-
-
 def _neuron_backward_kernel(
     model, syn, tau_m, tau_s, r, c, u0, theta, hard, ic, ev_src,
     nd_type, nd_t, nd_v, nd_i, nd_aux, n_nd, g_spk, g_max, max_node, max_kind, max_s, max_ev,
@@ -506,6 +476,37 @@ def _neuron_backward_kernel(
             a_v[p] += a_v[k]
             a_i[p] += a_i[k] * es
     return a_ic
+
+
+def _layer_forward_kernel(
+    model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
+    ev_off, ev_t, ev_src, weight, ic, rec_times, tol_v, tol_t, check_coincident,
+    spk_t, n_spk, flags, vmax, rec_v,
+):
+    """Every neuron of a dense layer for every sample (``prange`` over samples; each sample's
+    outputs are its own). ``spk_t`` [B, n_out, cap]; ``n_spk``, ``flags``, ``vmax`` [B, n_out];
+    ``rec_v`` [B, n_out, n_rec]."""
+    B = ev_off.shape[0] - 1
+    n_out = weight.shape[0]
+    cap = spk_t.shape[2]
+    for b in range(B):
+        lo = ev_off[b]
+        hi = ev_off[b + 1]
+        cap_nodes = (hi - lo) + 2 * cap + 8
+        nd_type = np.empty(cap_nodes, dtype=np.int64)
+        nd_aux = np.empty(cap_nodes, dtype=np.int64)
+        nd_t = np.empty(cap_nodes)
+        nd_v = np.empty(cap_nodes)
+        nd_i = np.empty(cap_nodes)
+        for i in range(n_out):
+            res = _neuron_kernel(
+                model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
+                ic[b, i], ev_t[lo:hi], ev_src[lo:hi], weight[i], rec_times, tol_v, tol_t,
+                check_coincident, nd_type, nd_t, nd_v, nd_i, nd_aux, spk_t[b, i], rec_v[b, i],
+            )
+            n_spk[b, i] = res[1]
+            flags[b, i] = res[2]
+            vmax[b, i] = res[3]
 
 
 def _layer_backward_kernel(
