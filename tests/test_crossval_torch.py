@@ -226,6 +226,35 @@ def test_unmatched_surrogates_are_skipped(framework):
            "norse": Sigmoid(5.0)}[framework]
     rep = compare(net, x, backend, convention=CONVENTION[framework], surrogate=sur)
     assert "no" in rep.gradient["skipped"] and "surrogate" in rep.gradient["skipped"]
+    g = np.zeros((x.shape[0], x.shape[1], net.n_out))
+    for other in (sur, "sigmoid"):
+        with pytest.raises(NotImplementedError, match="surrogate"):
+            backend.gradients(net, x, g, other, CONVENTION[framework])
+
+
+@pytest.mark.crossval
+def test_spikingjelly_recomputed_membrane_is_checked(monkeypatch):
+    # the membrane before reset is recomputed with SpikingJelly's charge function; if that ever
+    # stops reproducing the node's spikes, the adapter must refuse instead of reporting it
+    backend = _backend("spikingjelly")
+    functional = backend._mods["functional"]
+    charge = functional.lif_charge
+    monkeypatch.setattr(functional, "lif_charge", lambda *a: charge(*a) + 0.25)
+    net, x = _dyadic_network("spikingjelly")
+    with pytest.raises(RuntimeError, match="does not reproduce the node's spikes"):
+        backend.run(net, x, HART)
+
+
+@pytest.mark.crossval
+def test_norse_recomputed_iaf_membrane_is_checked(monkeypatch):
+    backend = _backend("norse")
+    nt = backend._mods["norse"]
+    real = nt.IAFCell
+    # a cell whose threshold is not the one the adapter asked for
+    monkeypatch.setattr(nt, "IAFCell", lambda p, dt: real(p._replace(v_th=p.v_th + 0.25), dt))
+    net = Network([Dense(np.full((3, 4), 0.3), LIF(lam=1.0, theta=1.0, reset="hard"))])
+    with pytest.raises(RuntimeError, match="does not reproduce Norse's IAF spikes"):
+        backend.run(net, np.ones((8, 2, 4)), STRICT)
 
 
 # --- deliberately mis-configured framework models ---------------------------------------------
