@@ -333,6 +333,8 @@ def test_argument_errors(framework):
         backend.run("net", np.ones((4, 1, 3)), conv)
     with pytest.raises(ValueError, match=r"inputs must be \[T, B, N\]"):
         backend.run(net, np.ones((4, 3)), conv)
+    with pytest.raises(ValueError, match="inputs have 5 features but the network takes 3"):
+        backend.run(net, np.ones((4, 1, 5)), conv)
     with pytest.raises(ValueError, match=r"g_output has shape \(4, 1, 5\)"):
         backend.gradients(net, np.ones((4, 1, 3)), np.ones((4, 1, 5)),
                           Sigmoid(4.0) if framework != "norse" else Triangle(1.0), conv)

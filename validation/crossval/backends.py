@@ -246,17 +246,21 @@ class TorchBackend:
             h = out
         return spikes_all, ms_all, h
 
-    def _inputs(self, inputs, requires_grad=False):
+    def _inputs(self, network, inputs, requires_grad=False):
         x = np.asarray(inputs, dtype=self.dtype)
         if x.ndim != 3:
             raise ValueError(f"inputs must be [T, B, N], got shape {x.shape}")
+        if x.shape[2] != network.n_in:
+            raise ValueError(
+                f"inputs have {x.shape[2]} features but the network takes {network.n_in}"
+            )
         return self.torch.tensor(x, dtype=self.tdtype, requires_grad=requires_grad)
 
     def run(self, network, inputs, convention):
         """Run the framework model; a BackendRun with per-layer spikes and membranes before
         reset (float64 NumPy arrays holding the framework's values)."""
         self.check(network, convention)
-        x = self._inputs(inputs)
+        x = self._inputs(network, inputs)
         with self.torch.no_grad():
             spikes, ms, _ = self._forward(network, x, self._surrogate(None))
         from validation.crossval.core import BackendRun
@@ -278,7 +282,7 @@ class TorchBackend:
         """
         self.check(network, convention)
         sur = self._surrogate(surrogate)
-        x = self._inputs(inputs, requires_grad=True)
+        x = self._inputs(network, inputs, requires_grad=True)
         _, _, out = self._forward(network, x, sur)
         g = self.torch.as_tensor(np.asarray(g_output, dtype=self.dtype), dtype=self.tdtype)
         if tuple(g.shape) != tuple(out.shape):
