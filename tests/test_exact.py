@@ -364,16 +364,16 @@ def test_readout_max_gradients_match_finite_differences(case):
     _fd_case(net, x, enc, seed, with_readout=True)
 
 
-@pytest.mark.parametrize("syn", ["delta", "exponential", "alpha"])
+@pytest.mark.parametrize("model, syn", sorted(_SCALE))
 @pytest.mark.parametrize("enc", ["current", "ttfs", "poisson"])
-def test_fixed_cases_have_nonzero_gradients_that_match(syn, enc):
+def test_fixed_cases_have_nonzero_gradients_that_match(model, syn, enc):
     # deterministic cases that certainly spike, so the FD check above is not vacuous
     rng = np.random.default_rng(3)
-    nrn = _lif(syn)
-    s = _SCALE[("lif", syn)]
-    net = ExactNetwork([ExactDense(rng.uniform(0.2, 1.0, (3, 4)) * s * (2.5 if enc == "current" else 1),
-                                   nrn),
-                        ExactDense(rng.uniform(0.3, 1.0, (2, 3)) * s, nrn)])
+    tau_s = 10.0 if syn == "alpha" else 5.0
+    nrn = ExactNeuron(model, syn, tau_mem_ms=10.0, tau_syn_ms=tau_s)
+    s = _SCALE[(model, syn)]
+    w1 = rng.uniform(0.2, 1.0, (3, 4)) * s * (2.5 if enc == "current" else 1)
+    net = ExactNetwork([ExactDense(w1, nrn), ExactDense(rng.uniform(0.3, 1.0, (2, 3)) * s, nrn)])
     x = rng.uniform(0.2, 0.9, (1, 4))
     res = simulate(net, _encode(x, enc, 11), t_end_ms=_t_end(enc))
     assert res.layers[-1].counts.sum() > 0 and not res.flags.any()
