@@ -208,7 +208,9 @@ def _victor_purpura_kernel(a, b, q, val):
             up = val[j] if j <= right else edge + float(j - right)
             ad = abs(d)
             cost = q * ad if ad > 0.0 else 0.0
-            g = min(min(up, left) + 1.0, diag + cost)  # branch-free: the minima are unpredictable
+            # branch-free (the minima are unpredictable), and only left + 1 and one min on the
+            # row's dependency chain
+            g = min(left + 1.0, min(up + 1.0, diag + cost))
             diag = up
             val[j] = g
             left = g

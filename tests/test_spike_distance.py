@@ -503,6 +503,10 @@ def test_train_errors_name_the_argument():
         pairwise_victor_purpura([[1.0], ["a"]])
     with pytest.raises(TypeError, match=r"trains must be a sequence of 1-D spike-time arrays"):
         pairwise_victor_purpura(None)
+    with pytest.raises(ValueError, match=r"trains\[2\] holds NaN or infinite spike times"):
+        pairwise_victor_purpura([[1.0], [2.0, 3.0], [4.0, np.nan]])
+    with pytest.raises(ValueError, match=r"trains\[0\] holds negative spike times \(min -2.0\)"):
+        pairwise_victor_purpura([[1.0, -2.0], [2.0, 3.0]])
 
 
 @pytest.mark.parametrize(
