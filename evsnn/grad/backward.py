@@ -157,6 +157,60 @@ def _tempbp_layer_kernel(
                 g_m[t, b, i] = gm
 
 
+# input columns per block of the event-driven weight gradient: a block's rows of dL/dWᵀ
+# (56 × n_out) stay in L2 while the rows of dL/dI stream past; 784 = 14 blocks
+_WGRAD_COLS = 56
+
+
+@njit(parallel=True)
+def _event_weight_grad_kernel(g_cur, x, gw_t):
+    """``gw_t[j] = Σ_r x[r, j] · g_cur[r]`` over the rows ``r`` (``t·B + b``) with ``x[r, j] != 0``.
+
+    ``g_cur`` [R, n_out] is dL/dI, ``x`` [R, n_in] the layer input; writes ``gw_t`` [n_in, n_out]
+    (dL/dWᵀ). For a spike input the work is one row addition per input event instead of a dense
+    product. Every ``gw_t[j]`` is summed over ``r`` in ascending order whatever the number of
+    threads (the parallel loop is over blocks of columns ``j``, each owned by one iteration).
+    """
+    R, n_in = x.shape
+    n_out = g_cur.shape[1]
+    n_blocks = (n_in + _WGRAD_COLS - 1) // _WGRAD_COLS
+    for blk in prange(n_blocks):
+        j0 = blk * _WGRAD_COLS
+        j1 = min(n_in, j0 + _WGRAD_COLS)
+        for j in range(j0, j1):
+            for i in range(n_out):
+                gw_t[j, i] = 0
+        for r in range(R):
+            g = g_cur[r]
+            for j in range(j0, j1):
+                xv = x[r, j]
+                if xv != 0:
+                    acc = gw_t[j]
+                    if xv == 1:
+                        for i in range(n_out):
+                            acc[i] += g[i]
+                    else:
+                        for i in range(n_out):
+                            acc[i] += xv * g[i]
+
+
+# below this fraction of nonzero inputs the weight gradient is summed per event
+_EVENT_WGRAD_DENSITY = 0.25
+
+
+def _weight_grad(g_cur_src, x_src):
+    """dL/dW ``[n_out, n_in]`` = Σ_{t,b} dL/dI[t, b] x[t, b]ᵀ: per input event for sparse (spike)
+    inputs, one BLAS product otherwise."""
+    n_out, n_in = g_cur_src.shape[-1], x_src.shape[-1]
+    g2 = g_cur_src.reshape(-1, n_out)
+    x2 = x_src.reshape(-1, n_in)
+    if x2.size and np.count_nonzero(x2) <= _EVENT_WGRAD_DENSITY * x2.size:
+        gw_t = np.empty((n_in, n_out), dtype=g2.dtype)
+        _event_weight_grad_kernel(np.ascontiguousarray(g2), np.ascontiguousarray(x2), gw_t)
+        return np.ascontiguousarray(gw_t.T)
+    return g2.T @ x2
+
+
 @dataclass(frozen=True)
 class GradientResult:
     """Gradients from :func:`backward`.
@@ -350,16 +404,20 @@ def backward(
         layer, rec, x_in = network.layers[li], result.layers[li], x_inputs[li]
         g_m, gain = _layer_membrane_grad(method, layer, rec, g, T, conv, dtype, opts)
         gms[li] = g_m
-        g_cur = gain[:, None, None] * g_m  # dL/dI[t]
+        g_cur = g_m if np.all(gain == 1) else gain[:, None, None] * g_m  # dL/dI[t]
         # I[t] = W x[t - delay] + bias
         g_cur_src = g_cur[delay:] if delay else g_cur
         x_src = x_in[: T - delay]
-        gw[li] = np.tensordot(g_cur_src, x_src, axes=([0, 1], [0, 1]))
+        gw[li] = _weight_grad(g_cur_src, x_src)
         if layer.bias is not None:
             gb[li] = g_cur.sum(axis=(0, 1))
         if layer.dlif_factors is not None:
             args = layer.neuron.kernel_args()
-            if conv.dlif_factor == "leak":
+            if conv.dlif_factor == "leak" and method in ("rga", "bptr", "rate"):
+                # the rate model x̄ = mean_t gain·I has no leak: g_m here is dL/d(gain·I), not
+                # dL/dm, so a leak-placed factor gets no gradient (checked on the tape)
+                per_step = np.zeros(T, dtype=dtype)
+            elif conv.dlif_factor == "leak":
                 v_prev = np.concatenate([np.full_like(rec.v[:1], args.v_init), rec.v[:-1]])
                 per_step = args.lam * (g_m * v_prev).sum(axis=(1, 2))
             else:
@@ -367,7 +425,12 @@ def backward(
             full = np.zeros(layer.dlif_factors.shape[0], dtype=dtype)
             full[:T] = per_step
             gf[li] = full
-        g_x = np.zeros_like(x_in)
-        g_x[: T - delay] = g_cur_src @ layer.weight.astype(dtype, copy=False)
+        g_x = np.empty_like(x_in)
+        g_x[T - delay :] = 0
+        # one 2-D product (a 3-D ``@`` loops over t in NumPy and is several times slower)
+        np.matmul(
+            g_cur_src.reshape(-1, layer.n_out), layer.weight.astype(dtype, copy=False),
+            out=g_x[: T - delay].reshape(-1, layer.n_in),
+        )
         g = g_x
     return GradientResult(input=g, weights=gw, biases=gb, dlif_factors=gf, membrane=gms, method=method)
