@@ -36,6 +36,10 @@ __all__ = [
     "decoder_vjp",
     "rga_factor",
     "mixed",
+    "grade",
+    "GradeResult",
+    "GradientEstimate",
+    "compare_gradients",
 ]
 
 
@@ -145,3 +149,7 @@ def mixed(beta, a, b):
             method=f"mixed({beta}, {a.method}, {b.method})",
         )
     return beta * np.asarray(a) + (1 - beta) * np.asarray(b)
+
+
+# the grader (evsnn.grad.grade) imports evsnn.exact lazily: evsnn.exact imports evsnn.grad.losses
+from evsnn.grad.grade import GradeResult, GradientEstimate, compare_gradients, grade  # noqa: E402
