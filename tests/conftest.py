@@ -50,3 +50,7 @@ RTOL_INDEPENDENT = 1e-9
 RTOL_FINITE_DIFF = 1e-6
 # Spike distances against Elephant (DESIGN.md / issue: 1e-9).
 RTOL_ELEPHANT = 1e-9
+# A metric evaluated in float64 against its hand-derived closed-form value (tests/
+# test_robustness_metrics.py): a handful of roundings of relative size 1.1e-16 each, so 1e-12
+# leaves three orders of margin and still catches any formula error.
+RTOL_HAND = 1e-12
