@@ -1,0 +1,833 @@
+"""Certificates for Poisson-coded SNNs: Bernoulli smoothing of the image.
+
+With Poisson (rate) coding an image ``x ∈ [0, 1]^d`` is presented for ``T`` steps as a spike
+pattern ``S ∈ {0, 1}^{T×d}`` whose ``T·d`` coordinates are independent, ``S[t, i] ~
+Bernoulli(x_i)`` (RSC §3.3, Eq. 11: ``E[X_P] = x``, ``Σ = diag(x(1 - x))``). A network ``f`` fed
+with such patterns is therefore a *smoothed classifier* of the image,
+
+    g(x) = argmax_c P_x(f(S) = c),    P_x = ⊗_{t,i} Bernoulli(x_i),
+
+exactly as Gaussian randomized smoothing is for RSC coding. This module certifies ``g``:
+
+* :func:`certified_radii` -- sound radii against L∞, L1 and L0 perturbations of the image
+  (inside the [0, 1] box) from a lower bound ``p_A`` on ``P_x(f = c_A)`` and an upper bound
+  ``p_B`` on every other class, with a Rényi-divergence argument (derivation below);
+* :func:`neyman_pearson_check` -- the exact worst case for one given perturbed image ``x'``:
+  the smallest ``P_{x'}(f = c_A)`` (and largest ``P_{x'}(f = c_B)``) over *all* base classifiers
+  with ``P_x(f = c_A) ≥ p_A`` (``P_x(f = c_B) ≤ p_B``), from the exact distribution of the
+  likelihood ratio of the two product-Bernoulli laws;
+* :func:`certify_poisson` -- CERTIFY for Poisson coding: Monte Carlo counts with
+  :func:`certify.smoothing.sample_counts`, Clopper–Pearson bounds with
+  :func:`certify.smoothing.lower_confidence_bound`, then :func:`certified_radii`.
+
+Derivation of the radii (Notes of :func:`certified_radii` cite this)
+--------------------------------------------------------------------
+Let ``P = P_x``, ``Q = P_{x'}``. Rényi divergence of order α ∈ (0, 1) ∪ (1, ∞),
+``D_α(Q‖P) = log Σ_s Q(s)^α P(s)^{1-α} / (α − 1)`` (α = 1: Kullback–Leibler).
+
+1. *Data processing.* For any base classifier, the class distributions ``q = Q∘f⁻¹`` and
+   ``p = P∘f⁻¹`` satisfy ``D_α(q‖p) ≤ D_α(Q‖P)`` (every α > 0).
+2. *The smallest divergence to a flipped prediction.* Lump the classes into ``{A, B, rest}``
+   with ``p = (p_A, p_B, p_R)``. Among 3-point ``q`` with ``q_A ≤ q_B`` the divergence
+   ``D_α(q‖p)`` is minimised on ``q_A = q_B = m`` (convex problem, ``p`` outside the set).
+   Setting the derivative of ``m^α (p_A^{1-α} + p_B^{1-α}) + (1 − 2m)^α p_R^{1-α}`` to zero
+   gives ``m/(1 − 2m) = k/p_R`` with ``k = ((p_A^{1-α} + p_B^{1-α})/2)^{1/(1-α)}`` (the power
+   mean of order 1 − α) and the minimum ``D_α = −log(1 − p_A − p_B + 2k)`` (the same value for
+   α < 1, where the sum is maximised). For α = 1, ``k = √(p_A p_B)``. Call it ``β_α(p_A, p_B)``
+   (:func:`renyi_bound`). This is Li, Chen, Wang & Carin (2019), "Certified adversarial
+   robustness with additive noise" (NeurIPS), Theorem 1, re-derived here for all α > 0.
+   ``∂k/∂p_A = (k/p_A)^α / 2 ≤ 1/2`` and ``∂k/∂p_B ≥ 1/2`` (k lies between p_B and p_A), so
+   ``β_α`` increases with ``p_A`` and decreases with ``p_B``: a lower bound on ``p_A`` and an
+   upper bound on the largest other class give a smaller, still valid ``β_α`` (any class C
+   that could overtake A has ``p_C ≤ p_B``; apply step 2 to ``{A, C, rest}``).
+3. *Additivity.* ``P`` and ``Q`` are products over ``T·d`` coordinates, so
+   ``D_α(Q‖P) = T Σ_i δ_α(x'_i, x_i)`` with ``δ_α(a, b) = D_α(Bern(a)‖Bern(b)) =
+   log(a^α b^{1-α} + (1−a)^α (1−b)^{1-α}) / (α − 1)`` (:func:`renyi_divergence_bernoulli`).
+   Hence ``g(x') = c_A`` whenever ``T Σ_i δ_α(x'_i, x_i) < β_α(p_A, p_B)`` for some α.
+4. *Worst case over the ball, per coordinate.* ``h(a) = a^α b^{1-α} + (1−a)^α (1−b)^{1-α}``
+   is convex (α > 1) or concave (α < 1) with its extremum 1 at ``a = b``, so ``δ_α(·, b)``
+   decreases on [0, b] and increases on [b, 1] (for every α): its maximum over an interval is
+   at an end point.
+
+   * L∞ ball ∩ box: coordinates are independent; the maximum is
+     ``T Σ_i max(δ_α(lo_i, x_i), δ_α(hi_i, x_i))``, ``lo_i = max(0, x_i − ε)``,
+     ``hi_i = min(1, x_i + ε)``. Exact.
+   * L0 (k pixels changed, each anywhere in [0, 1]): ``T ×`` the sum of the k largest
+     ``w_i = max(δ_α(0, x_i), δ_α(1, x_i))``. Exact.
+   * L1 ball ∩ box, orders α ≤ 1 only. For α < 1, ``δ_α(·, b) = −log h / (1 − α)`` is convex
+     (−log is convex and decreasing, ``h`` concave); KL is convex too. The objective is then a
+     convex function on a polytope, maximised at a vertex. Within one orthant the polytope is
+     ``{0 ≤ u_i ≤ c_i, Σ u_i ≤ r}`` (``u_i`` the move of pixel i towards its box edge,
+     ``c_i`` the distance to that edge): at a vertex every pixel is unmoved or pushed to its
+     edge, except at most one moved partially. Pushing a pixel fully costs ``c_i ≤ r``
+     ("cheap" items). We bound the vertex value by ``P(r) + K(r)``: ``P(r)`` the largest
+     single move ``max_i δ_α(x_i ± min(r, c_i), x_i)``, ``K(r)`` the fractional-knapsack
+     (LP) value of the cheap full pushes (value ``δ_α(edge, x_i)``, weight ``c_i``) with
+     budget r. Sound always; **exact when no pixel is within r of an edge it can move to
+     with positive divergence** (no cheap items; then the only vertices are single moves).
+     For α > 1, ``δ_α(·, b)`` is not convex (α = 2: ``log(1 + (a − b)²/(b(1 − b)))``), the
+     vertex argument fails, and those orders are not used for L1.
+
+   Each worst case is nondecreasing in the radius (the balls are nested), so for each α the
+   certified radius is found by bisection (the lower end of the final bracket is returned),
+   and the reported radius is the largest over a grid of orders (:data:`DEFAULT_ORDERS`);
+   every order is a valid certificate, so maximising over them is sound.
+
+Pixels at 0 or 1 are deterministic (never / always spike). Moving such a pixel costs
+``δ_α(ε, 0) = α/(1 − α) · (−log(1 − ε))`` for α < 1 (first order in ε) and ``+∞`` for α ≥ 1;
+flipping it completely (L0) makes the supports disjoint, ``+∞`` for every α, so the L0 radius is
+0 whenever such a pixel exists -- which is also the truth for the worst-case base classifier
+("class B if that pixel ever spikes").
+
+Floating point: divergences are evaluated in float64; their rounding (~1e-16 relative) is not
+accounted for, so a radius is sound up to that rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import rel_entr
+from scipy.stats import binom
+
+from certify.smoothing import (
+    ABSTAIN,
+    _alpha_iv,
+    _callable_iv,
+    _frozen,
+    _int_iv,
+    _real_iv,
+    _seed_iv,
+    _child,
+    _top_two,
+    lower_confidence_bound,
+    rsc_fresh,
+    sample_counts,
+)
+
+__all__ = [
+    "NORMS",
+    "DEFAULT_ORDERS",
+    "renyi_divergence_bernoulli",
+    "renyi_bound",
+    "worst_case_divergence",
+    "BernoulliRadii",
+    "certified_radii",
+    "NeymanPearsonCheck",
+    "neyman_pearson_check",
+    "PoissonCertificate",
+    "certify_poisson",
+    "poisson_thresholds",
+]
+
+#: The perturbation norms certified.
+NORMS = ("linf", "l1", "l0")
+#: Rényi orders tried by :func:`certified_radii`: 0.001 … 0.999, 1 (KL), 1.001 … 64.
+DEFAULT_ORDERS = tuple(
+    np.concatenate(
+        [np.geomspace(1e-3, 0.5, 24), 1.0 - np.geomspace(0.45, 1e-3, 24), [1.0],
+         1.0 + np.geomspace(1e-3, 63.0, 24)]
+    ).tolist()
+)
+#: Bisection steps for the L∞ and L1 radii (2^-60 of the search interval).
+_BISECT_STEPS = 60
+#: Default cap on the number of likelihood-ratio atoms in :func:`neyman_pearson_check`.
+MAX_ATOMS = 2_000_000
+
+
+# --------------------------------------------------------------------------- validation
+def _unit_vector_iv(name, x):
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must be a 1-D array of pixel values in [0, 1], got {x!r}")
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(
+            f"{name} must be one non-empty flattened image of shape [d], got shape {arr.shape}; "
+            "pass x.ravel()"
+        )
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)) or arr.min() < 0.0 or arr.max() > 1.0:
+        raise ValueError(
+            f"{name} must hold finite pixel values in [0, 1] (spike probabilities), got "
+            f"min {arr.min()!r}, max {arr.max()!r}; clip or rescale the image"
+        )
+    return arr
+
+
+def _order_iv(order):
+    return _real_iv("order", order, lo=0.0, lo_open=True)
+
+
+def _orders_iv(orders):
+    if orders is None:
+        return np.asarray(DEFAULT_ORDERS)
+    arr = np.atleast_1d(np.asarray(orders, dtype=np.float64))
+    if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError(f"orders={orders!r} must be a non-empty list of finite orders > 0")
+    return arr
+
+
+def _norm_iv(norm):
+    if norm not in NORMS:
+        raise ValueError(f"norm={norm!r} is not supported; use one of {list(NORMS)}")
+    return norm
+
+
+def _pab_iv(p_a, p_b):
+    p_a = _real_iv("p_a_lower", p_a, lo=0.0, hi=1.0)
+    if p_b is None:
+        p_b = 1.0 - p_a
+    p_b = _real_iv("p_b_upper", p_b, lo=0.0, hi=1.0)
+    # the runner-up can never exceed what p_A leaves
+    return p_a, min(p_b, 1.0 - p_a)
+
+
+# --------------------------------------------------------------------------- divergences
+def renyi_divergence_bernoulli(a, b, order):
+    """Rényi divergence ``D_α(Bernoulli(a) ‖ Bernoulli(b))``, elementwise.
+
+    Parameters
+    ----------
+    a, b : array_like
+        Probabilities in [0, 1] (broadcast together).
+    order : float
+        α > 0; α = 1 is the Kullback–Leibler divergence.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``log(a^α b^{1−α} + (1−a)^α (1−b)^{1−α}) / (α − 1)``, with ``0^α = 0`` and, for α > 1,
+        ``+∞`` where ``a > 0 = b`` (or ``a < 1 = b``); for α < 1 a term with ``b = 0`` is 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from certify.bernoulli import renyi_divergence_bernoulli as D
+    >>> float(D(0.5, 0.5, 2.0))
+    0.0
+    >>> # α = 2: log(1 + (a - b)²/(b(1 - b))) = log(1 + 0.04/0.25) = log 1.16
+    >>> bool(np.isclose(D(0.7, 0.5, 2.0), np.log(1.16), rtol=1e-14))
+    True
+    >>> bool(np.isclose(D(1.0, 0.5, 0.5), np.log(2), rtol=1e-14))  # -log b for a = 1
+    True
+    """
+    order = _order_iv(order)
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if order == 1.0:
+        with np.errstate(divide="ignore"):
+            return rel_entr(a, b) + rel_entr(1.0 - a, 1.0 - b)
+
+    def term(u, v):
+        # u^α v^(1-α), with 0^α = 0 first (the outcome never occurs under u)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.exp(order * np.log(u) + (1.0 - order) * np.log(v))
+        out = np.where(u == 0.0, 0.0, out)
+        return out
+
+    h = term(a, b) + term(1.0 - a, 1.0 - b)
+    with np.errstate(divide="ignore"):
+        d = np.log(h) / (order - 1.0)
+    # a == b exactly: 0 (avoids -0.0 and rounding of h = 1)
+    return np.where(a == b, 0.0, np.maximum(d, 0.0))
+
+
+def renyi_bound(p_a_lower, p_b_upper=None, order=1.0):
+    """Largest Rényi divergence ``D_α(Q‖P)`` that cannot flip the prediction (step 2 of the
+    module docstring): ``β_α = −log(1 − p_A − p_B + 2 ((p_A^{1−α} + p_B^{1−α})/2)^{1/(1−α)})``.
+
+    Parameters
+    ----------
+    p_a_lower : float
+        Lower bound on the top class probability.
+    p_b_upper : float, optional
+        Upper bound on every other class; default ``1 - p_a_lower``.
+    order : float, default 1.0
+        α > 0.
+
+    Returns
+    -------
+    float
+        ``β_α ≥ 0``; 0 when ``p_a_lower ≤ p_b_upper`` (nothing certified).
+
+    Examples
+    --------
+    >>> import math
+    >>> from certify.bernoulli import renyi_bound
+    >>> # KL, p_A = 0.9, p_B = 0.1: -log(1 - (√0.9 - √0.1)²) = -log(2·√0.09) = -log 0.6
+    >>> math.isclose(renyi_bound(0.9, 0.1, 1.0), -math.log(0.6), rel_tol=1e-14)
+    True
+    """
+    p_a, p_b = _pab_iv(p_a_lower, p_b_upper)
+    order = _order_iv(order)
+    if p_a <= p_b:
+        return 0.0
+    if order == 1.0:
+        k = math.sqrt(p_a * p_b)
+    elif p_b == 0.0:
+        k = 0.0 if order > 1.0 else p_a * 2.0 ** (-1.0 / (1.0 - order))
+    else:
+        # power mean of order s = 1 - α, through logs for extreme orders
+        s = 1.0 - order
+        la, lb = s * math.log(p_a), s * math.log(p_b)
+        m = max(la, lb)
+        k = math.exp((m + math.log((math.exp(la - m) + math.exp(lb - m)) / 2.0)) / s)
+    inner = 1.0 - p_a - p_b + 2.0 * k
+    if inner <= 0.0:
+        return math.inf
+    return max(0.0, -math.log(inner))
+
+
+def _linf_worst(x, eps, order, T):
+    lo = np.maximum(0.0, x - eps)
+    hi = np.minimum(1.0, x + eps)
+    d = np.maximum(renyi_divergence_bernoulli(lo, x, order), renyi_divergence_bernoulli(hi, x, order))
+    return T * float(np.sum(d))
+
+
+def _l0_weights(x, order):
+    return np.maximum(
+        renyi_divergence_bernoulli(0.0, x, order), renyi_divergence_bernoulli(1.0, x, order)
+    )
+
+
+def _l0_worst(x, k, order, T):
+    if k <= 0:
+        return 0.0
+    w = np.sort(_l0_weights(x, order))[::-1]
+    return T * float(np.sum(w[: int(k)]))
+
+
+def _l1_worst(x, r, order, T):
+    if order > 1.0:
+        return math.inf  # the vertex argument needs convexity (module docstring, step 4)
+    if r <= 0.0:
+        return 0.0
+    caps = np.concatenate([1.0 - x, x])  # up to 1, down to 0
+    edges = np.concatenate([np.ones_like(x), np.zeros_like(x)])
+    base = np.concatenate([x, x])
+    move = np.minimum(r, caps)
+    target = np.where(edges == 1.0, base + move, base - move)
+    single = renyi_divergence_bernoulli(target, base, order)
+    best_single = float(np.max(single))
+    cheap = (caps > 0.0) & (caps <= r)
+    knap = 0.0
+    if np.any(cheap):
+        w = caps[cheap]
+        v = renyi_divergence_bernoulli(edges[cheap], base[cheap], order)
+        if np.any(np.isinf(v)):
+            return math.inf
+        order_idx = np.argsort(-(v / w), kind="stable")
+        budget = r
+        for j in order_idx:
+            if budget <= 0.0:
+                break
+            take = min(1.0, budget / w[j])
+            knap += take * v[j]
+            budget -= take * w[j]
+    return T * (best_single + knap)
+
+
+def worst_case_divergence(x, radius, norm, *, n_steps, order):
+    """Largest ``D_α(P_{x'} ‖ P_x)`` over the ball of ``radius`` around ``x`` inside [0, 1]^d.
+
+    Parameters
+    ----------
+    x : array_like, shape (d,)
+        Pixel values (spike probabilities) in [0, 1].
+    radius : float
+        Ball radius ≥ 0 (for ``"l0"``: the number of pixels that may change, an integer).
+    norm : {'linf', 'l1', 'l0'}
+    n_steps : int
+        Number of time steps T (the divergence is T times the per-step one).
+    order : float
+        Rényi order α > 0.
+
+    Returns
+    -------
+    float
+        The exact maximum for L∞ and L0; for L1 an upper bound, exact when no pixel lies
+        within ``radius`` of a box edge it can move to, and ``inf`` for α > 1 (module
+        docstring, step 4).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from certify.bernoulli import worst_case_divergence, renyi_divergence_bernoulli as D
+    >>> x = np.array([0.5, 0.2])
+    >>> v = worst_case_divergence(x, 0.1, "linf", n_steps=3, order=1.0)
+    >>> bool(np.isclose(v, 3 * (max(D(0.4, 0.5, 1.0), D(0.6, 0.5, 1.0))
+    ...                         + max(D(0.1, 0.2, 1.0), D(0.3, 0.2, 1.0))), rtol=1e-14))
+    True
+    """
+    x = _unit_vector_iv("x", x)
+    norm = _norm_iv(norm)
+    order = _order_iv(order)
+    T = _int_iv("n_steps", n_steps, 1)
+    if norm == "l0":
+        k = _int_iv("radius", radius, 0)
+        return _l0_worst(x, k, order, T)
+    r = _real_iv("radius", radius, lo=0.0)
+    if norm == "linf":
+        return _linf_worst(x, r, order, T)
+    return _l1_worst(x, r, order, T)
+
+
+# --------------------------------------------------------------------------- radii
+@dataclass(frozen=True)
+class BernoulliRadii:
+    """Certified radii for a Bernoulli-smoothed (Poisson-coded) classifier.
+
+    Attributes
+    ----------
+    linf, l1 : float
+        The smoothed prediction is certified on the closed ball of this radius (∩ [0, 1]^d).
+    l0 : int
+        Number of pixels that may be changed arbitrarily (within [0, 1]).
+    order_linf, order_l1, order_l0 : float
+        The Rényi order that gave each radius (nan when the radius is 0).
+    p_a_lower, p_b_upper : float
+        The probability bounds used.
+    n_steps : int
+        Number of time steps T.
+    """
+
+    linf: float
+    l1: float
+    l0: int
+    order_linf: float
+    order_l1: float
+    order_l0: float
+    p_a_lower: float
+    p_b_upper: float
+    n_steps: int
+
+    def radius(self, norm):
+        """The radius for ``norm`` in ``('linf', 'l1', 'l0')``."""
+        return getattr(self, _norm_iv(norm))
+
+
+def _bisect(worst, bound, hi):
+    """Largest r in [0, hi] with worst(r) < bound (worst nondecreasing); lower bracket end."""
+    if not worst(0.0) < bound:
+        return 0.0
+    if worst(hi) < bound:
+        return hi
+    lo = 0.0
+    for _ in range(_BISECT_STEPS):
+        mid = 0.5 * (lo + hi)
+        if worst(mid) < bound:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def certified_radii(x, p_a_lower, p_b_upper=None, *, n_steps, orders=None, norms=NORMS):
+    """Certified L∞, L1 and L0 radii of the Bernoulli-smoothed classifier at ``x``.
+
+    Parameters
+    ----------
+    x : array_like, shape (d,)
+        The image; pixel values are the spike probabilities, in [0, 1].
+    p_a_lower : float
+        Lower bound on ``P_x(f = c_A)``.
+    p_b_upper : float, optional
+        Upper bound on ``max_{c ≠ c_A} P_x(f = c)``; default ``1 - p_a_lower``.
+    n_steps : int
+        Number of Poisson time steps T.
+    orders : sequence of float, optional
+        Rényi orders to try (default :data:`DEFAULT_ORDERS`).
+    norms : sequence of str, default ('linf', 'l1', 'l0')
+        Norms to compute; the others are reported as 0.
+
+    Returns
+    -------
+    BernoulliRadii
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not an array of reals or a bound is not a real number.
+    ValueError
+        If ``x`` is not 1-D in [0, 1], a bound is outside [0, 1], ``n_steps < 1``, an order is
+        not positive, or a norm is unknown.
+
+    Notes
+    -----
+    Every ``x'`` in the ball satisfies ``T Σ_i δ_α(x'_i, x_i) < β_α(p_A, p_B)`` for the
+    reported order, hence (data processing, Li et al. 2019 Theorem 1) ``g(x') = c_A``.
+    Derivation and the exactness of each worst case: module docstring. The Bernoulli model is
+    RSC §3.3, Eq. 11.
+
+    Examples
+    --------
+    One pixel at 1/2, T = 1, p_A = 0.99 (p_B = 0.01). At α = 1/2 the bound is
+    ``−log(1 − 1 + 2·((√0.99 + √0.01)/2)²) = −log(0.5 (√0.99 + 0.1)²)``.
+
+    >>> import numpy as np
+    >>> from certify.bernoulli import certified_radii
+    >>> r = certified_radii(np.array([0.5]), 0.99, n_steps=1, orders=[0.5])
+    >>> # δ_½(a, ½) = -2 log(√(a/2) + √((1-a)/2)) reaches the bound at a = 0.99: ε = 0.49
+    >>> round(r.linf, 9), round(r.l1, 9), r.l0
+    (0.49, 0.49, 0)
+    """
+    x = _unit_vector_iv("x", x)
+    p_a, p_b = _pab_iv(p_a_lower, p_b_upper)
+    T = _int_iv("n_steps", n_steps, 1)
+    orders = _orders_iv(orders)
+    norms = tuple(_norm_iv(nm) for nm in norms)
+    best = {"linf": (0.0, math.nan), "l1": (0.0, math.nan), "l0": (0, math.nan)}
+    l1_hi = float(np.sum(np.maximum(x, 1.0 - x)))
+    for order in orders:
+        order = float(order)
+        bound = renyi_bound(p_a, p_b, order)
+        if bound <= 0.0:
+            continue
+        if "linf" in norms:
+            r = _bisect(lambda e: _linf_worst(x, e, order, T), bound, 1.0)
+            if r > best["linf"][0]:
+                best["linf"] = (r, order)
+        if "l1" in norms and order <= 1.0:
+            r = _bisect(lambda e: _l1_worst(x, e, order, T), bound, l1_hi)
+            if r > best["l1"][0]:
+                best["l1"] = (r, order)
+        if "l0" in norms:
+            w = np.sort(_l0_weights(x, order))[::-1]
+            cum = T * np.cumsum(w)
+            k = int(np.sum(cum < bound))
+            if k > best["l0"][0]:
+                best["l0"] = (k, order)
+    return BernoulliRadii(
+        float(best["linf"][0]), float(best["l1"][0]), int(best["l0"][0]),
+        best["linf"][1], best["l1"][1], best["l0"][1], p_a, p_b, T,
+    )
+
+
+# --------------------------------------------------------------------------- Neyman-Pearson
+@dataclass(frozen=True)
+class NeymanPearsonCheck:
+    """Result of :func:`neyman_pearson_check`.
+
+    Attributes
+    ----------
+    q_a_lower : float
+        ``min P_{x'}(f = c_A)`` over all base classifiers with ``P_x(f = c_A) ≥ p_a_lower``.
+    q_b_upper : float
+        ``max P_{x'}(f = c)`` over all base classifiers with ``P_x(f = c) ≤ p_b_upper``.
+    certified : bool
+        ``q_a_lower > q_b_upper``: every such classifier's smoothed prediction at ``x'`` is
+        ``c_A``.
+    n_atoms : int
+        Number of atoms of the likelihood-ratio distribution that were enumerated.
+    """
+
+    q_a_lower: float
+    q_b_upper: float
+    certified: bool
+    n_atoms: int
+
+
+def _ratio_atoms(x, xp, T, max_atoms):
+    """log P and log Q of the atoms of the likelihood ratio (pixels grouped by (x_i, x'_i))."""
+    changed = x != xp
+    pairs = np.stack([x[changed], xp[changed]], axis=1)
+    log_p = np.zeros(1)
+    log_q = np.zeros(1)
+    if pairs.shape[0] == 0:
+        return log_p, log_q
+    uniq, counts = np.unique(pairs, axis=0, return_counts=True)
+    size = 1
+    for m in counts:
+        size *= int(m) * T + 1
+        if size > max_atoms:
+            raise ValueError(
+                f"the likelihood ratio of x and x_prime has more than max_atoms={max_atoms} "
+                "atoms (it grows like the product over distinct changed pixels of "
+                "(#pixels·T + 1)); change fewer pixels, share values, or raise max_atoms"
+            )
+    for (a, b), m in zip(uniq, counts):
+        n = int(m) * T
+        k = np.arange(n + 1)
+        lp = binom.logpmf(k, n, a)  # K = spikes of the group under P (x_i = a)
+        lq = binom.logpmf(k, n, b)  # under Q (x'_i = b)
+        keep = np.isfinite(lp) | np.isfinite(lq)
+        lp, lq = lp[keep], lq[keep]
+        log_p = (log_p[:, None] + lp[None, :]).ravel()
+        log_q = (log_q[:, None] + lq[None, :]).ravel()
+    return log_p, log_q
+
+
+def _np_fill(p, q, key, target):
+    """Fill atoms in ascending ``key`` order until the P-mass reaches ``target``; the Q-mass
+    taken, with the boundary atom taken fractionally (randomised test)."""
+    idx = np.lexsort((np.arange(key.size), key))
+    p, q = p[idx], q[idx]
+    cum = np.cumsum(p)
+    if target <= 0.0:
+        return 0.0
+    j = int(np.searchsorted(cum, target, side="left"))
+    if j >= p.size:
+        return float(np.sum(q))
+    before = cum[j - 1] if j > 0 else 0.0
+    frac = (target - before) / p[j] if p[j] > 0 else 0.0
+    return float(np.sum(q[:j]) + min(1.0, max(0.0, frac)) * q[j])
+
+
+def neyman_pearson_check(x, x_prime, *, n_steps, p_a_lower, p_b_upper=None, max_atoms=MAX_ATOMS):
+    """Exact worst case at one perturbed image ``x'`` (Neyman–Pearson).
+
+    Parameters
+    ----------
+    x, x_prime : array_like, shape (d,)
+        Clean and perturbed images in [0, 1].
+    n_steps : int
+        Number of Poisson time steps T.
+    p_a_lower : float
+        Lower bound on ``P_x(f = c_A)``.
+    p_b_upper : float, optional
+        Upper bound on every other class at ``x``; default ``1 - p_a_lower``.
+    max_atoms : int, default 2,000,000
+        Refuse (ValueError) when the likelihood ratio has more atoms than this.
+
+    Returns
+    -------
+    NeymanPearsonCheck
+
+    Raises
+    ------
+    TypeError, ValueError
+        Invalid arguments; shapes of ``x`` and ``x_prime`` differ; too many atoms.
+
+    Notes
+    -----
+    ``P = ⊗ Bern(x_i)``, ``Q = ⊗ Bern(x'_i)`` over ``T·d`` coordinates (RSC Eq. 11). The
+    likelihood ratio ``P(S)/Q(S) = Π_i (x_i/x'_i)^{K_i} ((1−x_i)/(1−x'_i))^{T−K_i}`` depends on
+    ``S`` only through the spike counts ``K_i``; pixels with equal ``(x_i, x'_i)`` share one
+    binomial count ``K ~ Bin(m T, ·)``, unchanged pixels drop out. The atoms of the ratio are
+    the combinations of these counts, with their exact P- and Q-masses. Neyman–Pearson lemma:
+    ``min Q(E)`` subject to ``P(E) ≥ p_A`` is attained by taking atoms in decreasing order of
+    ``P/Q`` (atoms with ``Q = 0`` first) and the boundary atom fractionally -- a randomised
+    base classifier; the value does not depend on how equal ratios are ordered, because a
+    fraction of an atom carries the same ratio. ``max Q(E)`` subject to ``P(E) ≤ p_B`` takes
+    atoms in increasing ``P/Q``. Cohen et al. (2019) use the same argument for Gaussians.
+
+    Examples
+    --------
+    One pixel, T = 1, x = 1/2 → x' = 0.9: the worst classifier puts A on "no spike"
+    (P = 0.5, Q = 0.1) first, then on "spike" (P/Q = 0.5/0.9).
+
+    >>> import numpy as np
+    >>> from certify.bernoulli import neyman_pearson_check
+    >>> r = neyman_pearson_check([0.5], [0.9], n_steps=1, p_a_lower=0.75)
+    >>> round(r.q_a_lower, 12)  # 0.1 + (0.25 / 0.5) * 0.9
+    0.55
+    >>> round(r.q_b_upper, 12), r.certified  # 1 - 0.55
+    (0.45, True)
+    """
+    x = _unit_vector_iv("x", x)
+    xp = _unit_vector_iv("x_prime", x_prime)
+    if xp.shape != x.shape:
+        raise ValueError(
+            f"x_prime has shape {xp.shape} but x has shape {x.shape}; pass images of equal size"
+        )
+    T = _int_iv("n_steps", n_steps, 1)
+    p_a, p_b = _pab_iv(p_a_lower, p_b_upper)
+    max_atoms = _int_iv("max_atoms", max_atoms, 1)
+    log_p, log_q = _ratio_atoms(x, xp, T, max_atoms)
+    p, q = np.exp(log_p), np.exp(log_q)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lr = log_p - log_q  # +inf where Q = 0, -inf where P = 0
+    q_a = _np_fill(p, q, -lr, p_a)
+    q_b = _np_fill(p, q, lr, p_b)
+    q_a = min(1.0, q_a)
+    q_b = min(1.0, q_b)
+    return NeymanPearsonCheck(q_a, q_b, bool(q_a > q_b), int(p.size))
+
+
+# --------------------------------------------------------------------------- CERTIFY
+def poisson_thresholds(x):
+    """Thresholds ``c_i = Φ⁻¹(x_i)``: with ``ε ~ N(0, 1)``, ``1[ε < c_i] ~ Bernoulli(x_i)``.
+
+    Used by :func:`certify_poisson` to turn the standard normals that
+    :func:`certify.smoothing.sample_counts` draws into Poisson spikes (``c = -inf`` at 0,
+    ``+inf`` at 1, so black and white pixels are exact).
+
+    Examples
+    --------
+    >>> from certify.bernoulli import poisson_thresholds
+    >>> poisson_thresholds([0.0, 0.5, 1.0]).tolist()
+    [-inf, 0.0, inf]
+    """
+    from scipy.special import ndtri
+
+    return ndtri(_unit_vector_iv("x", x))
+
+
+class _SpikeClassifier:
+    """``classify(spikes)`` seen through standard normals: ``spikes = 1[ε < Φ⁻¹(x)]``."""
+
+    def __init__(self, classify, x, dtype):
+        self._classify = classify
+        self._c = poisson_thresholds(x)
+        self._dtype = dtype
+
+    def __call__(self, eps):
+        spikes = (eps < self._c).astype(self._dtype)
+        return self._classify(spikes)
+
+
+@dataclass(frozen=True, eq=False)
+class PoissonCertificate:
+    """Result of :func:`certify_poisson`.
+
+    Attributes
+    ----------
+    prediction : int
+        The certified class, or :data:`certify.smoothing.ABSTAIN` (-1).
+    radii : BernoulliRadii
+        Certified L∞ / L1 / L0 radii (all 0 when abstaining).
+    p_a_lower, p_b_upper : float
+        Confidence bounds (jointly valid with probability ≥ 1 − alpha).
+    counts, counts_selection : numpy.ndarray of int64
+        Class counts of the ``n`` estimation and ``n0`` selection samples (read-only).
+    n0, n : int
+    alpha : float
+    n_steps : int
+    """
+
+    prediction: int
+    radii: BernoulliRadii
+    p_a_lower: float
+    p_b_upper: float
+    counts: np.ndarray
+    counts_selection: np.ndarray
+    n0: int
+    n: int
+    alpha: float
+    n_steps: int
+
+    @property
+    def abstained(self) -> bool:
+        return self.prediction == ABSTAIN
+
+    @property
+    def linf(self) -> float:
+        return self.radii.linf
+
+    @property
+    def l1(self) -> float:
+        return self.radii.l1
+
+    @property
+    def l0(self) -> int:
+        return self.radii.l0
+
+
+def certify_poisson(
+    classify, x, *, n_steps, n0, n, alpha, num_classes, rng, use_runner_up=True,
+    orders=None, dtype=np.float64, batch_size=1000, progress=False,
+):
+    """CERTIFY for a Poisson-coded network: class and L∞ / L1 / L0 radii, or abstain.
+
+    Parameters
+    ----------
+    classify : callable
+        ``classify(spikes[T, B, d]) -> labels[B]`` on 0/1 spike rasters (dtype ``dtype``).
+    x : array_like, shape (d,)
+        The image, pixel values in [0, 1] (the spike probabilities).
+    n_steps : int
+        Number of time steps T.
+    n0, n : int
+        Selection and estimation samples.
+    alpha : float
+        Failure probability in (0, 0.5).
+    num_classes : int
+    rng : int, SeedSequence, Generator or None
+        Keyword only; equal seeds give equal certificates.
+    use_runner_up : bool, default True
+        Also bound the runner-up: ``p_A`` at level ``alpha/2`` and every other class's upper
+        bound at ``alpha / (2 (K − 1))`` (union bound), ``p_B`` the largest of those. With
+        False, ``p_A`` at level ``alpha`` and ``p_B = 1 − p_A`` (Cohen et al.).
+    orders : sequence of float, optional
+        Rényi orders (default :data:`DEFAULT_ORDERS`).
+    dtype : numpy dtype, default float64
+        dtype of the spike rasters handed to ``classify``.
+    batch_size : int, default 1000
+    progress : bool, default False
+
+    Returns
+    -------
+    PoissonCertificate
+
+    Raises
+    ------
+    TypeError, ValueError
+        On invalid arguments (as :func:`certify.smoothing.certify`, and ``x`` outside [0, 1]).
+
+    Notes
+    -----
+    Sampling reuses :func:`certify.smoothing.sample_counts` with RSC-II noise of σ = 1 around
+    the zero image without clamp, i.e. i.i.d. standard normals ``ε[t, i]`` from its
+    reproducible, batch-size-independent streams; ``1[ε[t, i] < Φ⁻¹(x_i)]`` is then exactly a
+    Bernoulli(x_i) spike (up to the rounding of ``Φ⁻¹``), independent over t and i -- Poisson
+    coding (RSC Eq. 11). Selection with ``n0`` samples, estimation with ``n`` fresh samples
+    (Cohen et al. 2019, Algorithm 1); abstain when ``p_A_lower ≤ p_B_upper``. Radii:
+    :func:`certified_radii`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from certify.bernoulli import certify_poisson
+    >>> def first_pixel_fires(spikes):  # class 1 if pixel 0 spikes at least once
+    ...     return (spikes[:, :, 0].max(axis=0) > 0).astype(np.int64)
+    >>> cert = certify_poisson(first_pixel_fires, np.array([1.0, 0.3]), n_steps=4, n0=10,
+    ...                        n=200, alpha=0.001, num_classes=2, rng=0)
+    >>> cert.prediction, cert.counts.tolist()  # pixel 0 at 1 always spikes
+    (1, [0, 200])
+    >>> cert.l0  # x_0 = 1 can be flipped to 0: disjoint supports, no pixel certified
+    0
+    """
+    classify = _callable_iv("classify", classify)
+    x = _unit_vector_iv("x", x)
+    T = _int_iv("n_steps", n_steps, 1)
+    n0 = _int_iv("n0", n0, 1)
+    n = _int_iv("n", n, 1)
+    alpha = _alpha_iv(alpha)
+    num_classes = _int_iv("num_classes", num_classes, 2)
+    if not isinstance(use_runner_up, (bool, np.bool_)):
+        raise TypeError(f"use_runner_up must be True or False, got {use_runner_up!r}")
+    orders = _orders_iv(orders)
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ValueError(f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32")
+    seed = _seed_iv(rng)
+    spike_classify = _SpikeClassifier(classify, x, dtype)
+    noise = rsc_fresh(1.0, T, clamp=False)
+    zero = np.zeros(x.shape[0])
+    common = dict(num_classes=num_classes, batch_size=batch_size, progress=progress)
+    counts0 = sample_counts(spike_classify, zero, noise, n0, rng=_child(seed, 0), **common)
+    c_a = _top_two(counts0)[0]
+    counts = sample_counts(spike_classify, zero, noise, n, rng=_child(seed, 1), **common)
+    if use_runner_up:
+        p_a = lower_confidence_bound(int(counts[c_a]), n, alpha / 2.0)
+        a_other = alpha / (2.0 * (num_classes - 1))
+        others = [c for c in range(num_classes) if c != c_a]
+        p_b = max(1.0 - lower_confidence_bound(n - int(counts[c]), n, a_other) for c in others)
+        p_b = min(p_b, 1.0 - p_a)
+    else:
+        p_a = lower_confidence_bound(int(counts[c_a]), n, alpha)
+        p_b = 1.0 - p_a
+    if p_a <= p_b:
+        prediction = ABSTAIN
+        radii = BernoulliRadii(0.0, 0.0, 0, math.nan, math.nan, math.nan, p_a, p_b, T)
+    else:
+        prediction = c_a
+        radii = certified_radii(x, p_a, p_b, n_steps=T, orders=orders)
+    return PoissonCertificate(
+        prediction, radii, p_a, p_b, _frozen(counts), _frozen(counts0), n0, n, alpha, T
+    )
