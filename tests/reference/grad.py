@@ -94,3 +94,12 @@ def _tempbp_loops(g_out, m, v, spikes, trace, v_init, lam, theta, v_rest, hard_r
                         log_lam = dt(math.log(lam)) if lam > 0 else dt(0.0)
                         gm = gm + g_m[tp, b, i] * (eta * log_lam * lam ** (tp - t)) * f
                 g_m[t, b, i] = gm
+
+
+def _event_weight_grad_kernel(g_cur, x, gw_t):
+    R, n_in = x.shape
+    gw_t[:] = 0
+    for j in range(n_in):
+        for r in range(R):
+            if x[r, j] != 0:
+                gw_t[j] = gw_t[j] + (g_cur[r] if x[r, j] == 1 else x[r, j] * g_cur[r])

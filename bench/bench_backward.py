@@ -1,0 +1,265 @@
+"""Forward + backward (bptt) of a 784-500-10 λ-LIF network against PyTorch autograd (issue #3).
+
+Run ``.venv/bin/python bench/bench_backward.py`` (``--quick`` for a short run). One timed call is
+a whole training-style gradient evaluation on a fixed Poisson raster: forward pass (recorded),
+rate decoding (output spike counts), mean cross-entropy, backward pass, giving dL/d(input
+sequence) ``[T, B, 784]`` and dL/dW of both layers.
+
+Setup (the same network, weights and inputs as ``bench_forward.py``): λ-LIF (λ = 0.9, hard reset
+to 0, θ = 1) in both layers, T = 10, B = 256, pixel rates uniform in [0, 0.3] Poisson-encoded once
+(the raster is the input of every timed call), weights N(0, (2/√n_in)²) from a fixed seed, labels
+drawn uniformly from a fixed seed. 2 threads everywhere (numba, BLAS, torch).
+
+Backends
+--------
+* evsnn float64 and float32: ``simulate(record=True)`` → ``decode("rate")`` → ``cross_entropy``
+  → ``decoder_vjp`` → ``evsnn.grad.backward(method="bptt", surrogate=Sigmoid(5, "code"))``.
+* SpikingJelly 2.0 float32 (multi-step ``layer.Linear`` + ``neuron.LIFNode``, autograd).
+* snnTorch 1.0 float32 (``nn.Linear`` + ``snn.Leaky`` in a Python loop over time, autograd).
+
+Matched surrogates, so that all backends compute the same gradient
+----------------------------------------------------------------------
+* SpikingJelly ``surrogate.Sigmoid(alpha=5)``: ``g'(x) = α σ(αx)(1 − σ(αx))`` with x = H − θ, which
+  is evsnn's ``Sigmoid(5, "code")``. ``LIFNode(detach_reset=False)`` differentiates the hard reset
+  ``V = H (1 − S) + V_reset S`` through S as evsnn's bptt does by default (``∂v/∂m = 1 − s``,
+  ``∂v/∂s = v_rest − m``). Charge ``H = V − V/τ + X`` with τ = 10 (λ = 0.9), spike test ``>=``.
+* snnTorch ``surrogate.sigmoid(slope=5)``: the same derivative. ``Leaky`` computes its reset from
+  the previous membrane *detached* (``mem_reset``), so its gradient is evsnn's bptt with
+  ``detach_reset=True``; it fires on ``>`` (evsnn ``DEFAULT.with_(spike_test=">")``).
+
+Before timing, each PyTorch backend's gradients are compared with evsnn's float32 gradients for
+its convention on the same raster and weights (cosine similarity and relative L2 difference of
+dL/dinput, dL/dW1, dL/dW2) and the output spike counts are compared.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Thread counts must be fixed before numpy/numba/torch load their thread pools.
+THREADS = 2
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, str(THREADS))
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.bench_forward import (  # noqa: E402
+    B, LAM, N_HID, N_IN, N_OUT, SEED, T, THETA, load_torch, make_problem, time_rounds, versions,
+)
+from evsnn import encoders  # noqa: E402
+from evsnn.clock import simulate  # noqa: E402
+from evsnn.conventions import DEFAULT  # noqa: E402
+from evsnn.decoders import decode  # noqa: E402
+from evsnn.grad import Sigmoid, backward, cross_entropy, decoder_vjp  # noqa: E402
+
+RHO = 5.0
+SURROGATE = Sigmoid(RHO, "code")
+SJ_CONV = DEFAULT  # spike test ">=", reset differentiated
+SNNTORCH_CONV = DEFAULT.with_(spike_test=">")  # reset detached (see the module docstring)
+# Gradients of the same function computed in float32 by two libraries (different summation
+# orders in the products) agree to float32 rounding; a cosine below this means a different
+# function (e.g. an unmatched surrogate or reset).
+COSINE_MIN = 0.9999
+
+TARGETS = (
+    # (label, numerator, denominator, minimum ratio)
+    ("evsnn f32 vs SpikingJelly f32", "evsnn float32", "SpikingJelly float32", 2.0),
+    ("evsnn f64 vs SpikingJelly f32", "evsnn float64", "SpikingJelly float32", 1.0),
+)
+
+
+def evsnn_grad(net, s, y, dtype, conv, detach_reset):
+    """Forward, rate decoding, mean cross-entropy, bptt backward; returns (loss, counts,
+    dL/ds, [dL/dW1, dL/dW2])."""
+    res = simulate(net, s, convention=conv, record=True, dtype=dtype)
+    scores = decode(res.output, "rate")
+    loss, g_scores = cross_entropy(scores, y)
+    g_out = decoder_vjp("rate", g_scores, res.output)
+    gr = backward(net, s, res, g_out, method="bptt", surrogate=SURROGATE,
+                  detach_reset=detach_reset)
+    return loss, scores, gr.input, gr.weights
+
+
+class SpikingJellyGrad:
+    def __init__(self, mods, w1, w2, dtype):
+        torch = mods["torch"]
+        functional, layer, neuron = mods["sj"]
+        from spikingjelly.activation_based import surrogate
+
+        self.torch, self.functional = torch, functional
+
+        def lif():
+            return neuron.LIFNode(
+                tau=1.0 / (1.0 - LAM), decay_input=False, v_threshold=THETA, v_reset=0.0,
+                surrogate_function=surrogate.Sigmoid(alpha=RHO), detach_reset=False,
+                step_mode="m",
+            )
+
+        tdt = torch.float32 if dtype == np.float32 else torch.float64
+        self.fc1 = layer.Linear(N_IN, N_HID, bias=False, step_mode="m").to(tdt)
+        self.fc2 = layer.Linear(N_HID, N_OUT, bias=False, step_mode="m").to(tdt)
+        self.lif1, self.lif2 = lif(), lif()
+        with torch.no_grad():
+            self.fc1.weight.copy_(torch.from_numpy(w1.astype(dtype)))
+            self.fc2.weight.copy_(torch.from_numpy(w2.astype(dtype)))
+        self.modules = (self.fc1, self.lif1, self.fc2, self.lif2)
+
+    def __call__(self, s, y):
+        torch = self.torch
+        for m in self.modules:
+            self.functional.reset_net(m)
+        self.fc1.weight.grad = None
+        self.fc2.weight.grad = None
+        s = s.detach().requires_grad_(True)
+        out = self.lif2(self.fc2(self.lif1(self.fc1(s))))
+        counts = out.sum(0)
+        loss = torch.nn.functional.cross_entropy(counts, y)
+        loss.backward()
+        return loss, counts, s.grad, [self.fc1.weight.grad, self.fc2.weight.grad]
+
+
+class SnnTorchGrad:
+    def __init__(self, mods, w1, w2):
+        torch = mods["torch"]
+        snn = mods["snn"]
+        from snntorch import surrogate
+
+        self.torch = torch
+        self.fc1 = torch.nn.Linear(N_IN, N_HID, bias=False)
+        self.fc2 = torch.nn.Linear(N_HID, N_OUT, bias=False)
+        sg = surrogate.sigmoid(slope=RHO)
+        self.lif1 = snn.Leaky(beta=LAM, threshold=THETA, reset_mechanism="zero", spike_grad=sg)
+        self.lif2 = snn.Leaky(beta=LAM, threshold=THETA, reset_mechanism="zero", spike_grad=sg)
+        with torch.no_grad():
+            self.fc1.weight.copy_(torch.from_numpy(w1.astype(np.float32)))
+            self.fc2.weight.copy_(torch.from_numpy(w2.astype(np.float32)))
+
+    def __call__(self, s, y):
+        torch = self.torch
+        self.fc1.weight.grad = None
+        self.fc2.weight.grad = None
+        s = s.detach().requires_grad_(True)
+        mem1 = torch.zeros(s.shape[1], N_HID)
+        mem2 = torch.zeros(s.shape[1], N_OUT)
+        counts = torch.zeros(s.shape[1], N_OUT)
+        for t in range(s.shape[0]):
+            spk1, mem1 = self.lif1(self.fc1(s[t]), mem1)
+            spk2, mem2 = self.lif2(self.fc2(spk1), mem2)
+            counts = counts + spk2
+        loss = torch.nn.functional.cross_entropy(counts, y)
+        loss.backward()
+        return loss, counts, s.grad, [self.fc1.weight.grad, self.fc2.weight.grad]
+
+
+def cosine(a, b):
+    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def rel_l2(a, b):
+    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
+    args = ap.parse_args(argv)
+    rounds = 5 if args.quick else 15
+
+    import numba
+
+    print(f"# bench_backward  {datetime.date.today()}  {platform.machine()}  "
+          f"cpus={os.cpu_count()}  numba threads={numba.get_num_threads()}  "
+          f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
+    net, x = make_problem()
+    w1 = np.asarray(net.layers[0].weight)
+    w2 = np.asarray(net.layers[1].weight)
+    y = np.random.default_rng(SEED + 7).integers(0, N_OUT, B)
+    s32 = encoders.poisson(x, T, rng=SEED + 1, dtype=np.float32)
+    s64 = s32.astype(np.float64)
+    mods, missing = load_torch()
+    for m in missing:
+        print(f"MISSING backend: {m} -- its rows and targets are skipped")
+
+    rec = simulate(net, s32, convention=SJ_CONV, record=True, dtype=np.float32).layers
+    print(f"Poisson input: {int(s32.sum())} events, hidden spikes {int(rec[0].spikes.sum())}, "
+          f"output spikes {int(rec[1].spikes.sum())}")
+
+    fns = {
+        "evsnn float64": lambda: evsnn_grad(net, s64, y, np.float64, SJ_CONV, False),
+        "evsnn float32": lambda: evsnn_grad(net, s32, y, np.float32, SJ_CONV, False),
+    }
+    bad = 0
+    if "torch" in mods:
+        torch = mods["torch"]
+        st32, yt = torch.from_numpy(s32), torch.from_numpy(y)
+        checks = []
+        if "sj" in mods:
+            sj = SpikingJellyGrad(mods, w1, w2, np.float32)
+            sj64 = SpikingJellyGrad(mods, w1, w2, np.float64)
+            st64 = torch.from_numpy(s64)
+            fns["SpikingJelly float32"] = lambda: sj(st32, yt)
+            fns["SpikingJelly float64"] = lambda: sj64(st64, yt)
+            checks.append(("SpikingJelly", sj, SJ_CONV, False))
+        if "snn" in mods:
+            sn = SnnTorchGrad(mods, w1, w2)
+            fns["snnTorch float32"] = lambda: sn(st32, yt)
+            checks.append(("snnTorch", sn, SNNTORCH_CONV, True))
+        for name, model, conv, detach in checks:
+            loss, counts, g_in, g_w = evsnn_grad(net, s32, y, np.float32, conv, detach)
+            t_loss, t_counts, t_in, t_w = model(st32, yt)
+            same_counts = np.array_equal(counts, t_counts.detach().numpy())
+            parts = [("dL/dinput", g_in, t_in.numpy()), ("dL/dW1", g_w[0], t_w[0].numpy()),
+                     ("dL/dW2", g_w[1], t_w[1].numpy())]
+            msg = ", ".join(f"{k}: cos {cosine(a, b):.7f} relL2 {rel_l2(a, b):.1e}"
+                            for k, a, b in parts)
+            print(f"evsnn f32 vs {name:<12} loss {loss:.6f} vs {float(t_loss.detach()):.6f}; output counts "
+                  f"identical: {same_counts}; {msg}")
+            low = [k for k, a, b in parts if cosine(a, b) < COSINE_MIN]
+            if low or not same_counts:
+                bad += 1
+                print(f"  MISMATCH with {name}: {low or 'output counts'}")
+        # float64 evsnn against the float32 reference of SpikingJelly (information)
+        if "sj" in mods:
+            _, _, g64, gw64 = evsnn_grad(net, s64, y, np.float64, SJ_CONV, False)
+            _, _, t_in, t_w = sj(st32, yt)
+            print(f"evsnn f64 vs SpikingJelly f32: dL/dinput cos {cosine(g64, t_in.numpy()):.7f}, "
+                  f"dL/dW1 cos {cosine(gw64[0], t_w[0].numpy()):.7f}")
+
+    med, _ = time_rounds(fns, rounds)
+    print(f"\nforward + backward, B = {B}, T = {T}, median of {rounds} calls (fixed raster)")
+    print(f"| {'backend':<24} | {'ms/batch':>9} | {'samples/s':>10} |\n|{'-' * 26}|{'-' * 11}|"
+          f"{'-' * 12}|")
+    for k, v in med.items():
+        print(f"| {k:<24} | {v * 1e3:9.2f} | {B / v:10.0f} |")
+
+    print(f"\nTargets ({THREADS} threads)")
+    ok = True
+    for label, num, den, goal in TARGETS:
+        if num not in med or den not in med:
+            print(f"  {label:<34} target >= {goal:.2f}x   n/a ({den} missing)")
+            continue
+        ratio = med[den] / med[num]
+        ok &= ratio >= goal
+        print(f"  {label:<34} target >= {goal:.2f}x   measured {ratio:5.2f}x   "
+              f"{'PASS' if ratio >= goal else 'MISS'}")
+    if "snnTorch float32" in med:
+        print(f"  (info) evsnn f32 vs snnTorch f32: {med['snnTorch float32'] / med['evsnn float32']:.2f}x")
+    if bad:
+        print(f"\nFAIL: {bad} backend(s) disagree with evsnn's gradients (see above)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
