@@ -36,6 +36,7 @@ __all__ = [
     "decoder_vjp",
     "rga_factor",
     "mixed",
+    "ann_gradient",
     "grade",
     "GradeResult",
     "GradientEstimate",
@@ -86,7 +87,10 @@ def loss_and_grad(
     labels : int array [B]
     decoder : {"rate", "ttfs", "membrane"}
     loss : {"ce"} or a TTFS variant ("double_softmax", "mse_onehot") for ``decoder="ttfs"``
-    method : one of :data:`METHODS`
+    method : one of :data:`METHODS`, or ``"ann"``
+        ``"ann"`` is CBA (Sharmin et al. 2019; HART's baseline): the gradient of the source ReLU
+        ANN, passed as ``ann=<ANN or Conversion>`` (see :mod:`evsnn.grad.cba`); the loss, scores
+        and correctness stay the SNN's.
     convention, rng, sigma
         Passed to the encoder and the simulator.
     surrogate, method_options
@@ -122,6 +126,14 @@ def loss_and_grad(
     else:
         raise ValueError(f"loss={loss!r} is not available for decoder={decoder!r}; use 'ce'")
     g_out = decoder_vjp(decoder, g_scores, res.output)
+    if method == "ann":  # CBA (evsnn.grad.cba): the SNN's loss, the source ANN's gradient
+        from evsnn.grad.cba import cba_gradients
+
+        grads, image = cba_gradients(
+            network, seq, None if encoder is None else x, labels, **method_options
+        )
+        correct = np.argmax(scores, axis=1) == labels
+        return LossGrad(float(value), scores, correct, image, grads, seq)
     grads = backward(
         network, seq, res, g_out, method=method, surrogate=surrogate, **method_options
     )
@@ -153,3 +165,4 @@ def mixed(beta, a, b):
 
 # the grader (evsnn.grad.grade) imports evsnn.exact lazily: evsnn.exact imports evsnn.grad.losses
 from evsnn.grad.grade import GradeResult, GradientEstimate, compare_gradients, grade  # noqa: E402
+from evsnn.grad.cba import ann_gradient  # noqa: E402  (CBA, method "ann")

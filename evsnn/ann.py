@@ -1,0 +1,267 @@
+"""ReLU multilayer perceptron: the attack source (CBA) and the ANN→SNN conversion source.
+
+Hidden layers compute ``h = ReLU(W h_prev (+ b))``; the last layer is linear and gives the
+logits. No bias by default, as in the papers' fully connected networks (Ding 2025 Methods,
+"Architectures and training approaches"). The forward and backward passes are plain NumPy
+matrix products (no compiled kernel, hence no twin); the backward pass is written out and checked
+against central finite differences in ``tests/test_ann.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "ANN",
+    "ANNForward",
+    "ANNGradient",
+    "ANNLossGrad",
+    "forward",
+    "backward",
+    "loss_and_grad",
+    "predict",
+    "accuracy",
+]
+
+
+def _matrix_iv(name, value, ndim):
+    value = np.asarray(value)
+    if value.dtype.kind not in "fiu" or value.dtype == np.bool_:
+        raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
+    if value.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {value.shape}")
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"{name} holds NaN or infinite values; pass finite numbers")
+    if value.dtype.kind != "f":
+        value = value.astype(np.float64)
+    out = np.array(value, copy=True)
+    out.flags.writeable = False
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class ANN:
+    """A ReLU MLP: weights ``[n_out, n_in]`` per layer (PyTorch ``Linear`` layout), optional
+    biases, ReLU on every layer but the last.
+
+    Parameters
+    ----------
+    weights : sequence of arrays
+        One matrix per layer; shapes must chain (``weights[l].shape[1] == weights[l-1].shape[0]``).
+    biases : sequence of (array or None), optional
+        One bias vector (or None) per layer; ``None`` (default) means no bias anywhere.
+
+    Examples
+    --------
+    >>> net = ANN([np.array([[1.0, -1.0]]), np.array([[2.0], [1.0]])])
+    >>> net.logits(np.array([[3.0, 1.0], [0.0, 1.0]]))   # hidden ReLU: 2 and 0
+    array([[4., 2.],
+           [0., 0.]])
+    """
+
+    weights: tuple
+    biases: tuple | None = None
+
+    def __post_init__(self):
+        if isinstance(self.weights, np.ndarray) or not hasattr(self.weights, "__len__"):
+            raise TypeError(
+                f"weights must be a sequence of 2-D arrays, got {type(self.weights).__name__}"
+            )
+        ws = tuple(_matrix_iv(f"weights[{i}]", w, 2) for i, w in enumerate(self.weights))
+        if not ws:
+            raise ValueError("weights is empty; an ANN needs at least one layer")
+        for i in range(1, len(ws)):
+            if ws[i].shape[1] != ws[i - 1].shape[0]:
+                raise ValueError(
+                    f"weights[{i}] takes {ws[i].shape[1]} inputs but weights[{i - 1}] emits "
+                    f"{ws[i - 1].shape[0]}; the shapes must chain"
+                )
+        object.__setattr__(self, "weights", ws)
+        if self.biases is None:
+            bs = (None,) * len(ws)
+        else:
+            if len(self.biases) != len(ws):
+                raise ValueError(
+                    f"biases has {len(self.biases)} entries for {len(ws)} layers; pass one "
+                    "(array or None) per layer"
+                )
+            bs = []
+            for i, (b, w) in enumerate(zip(self.biases, ws)):
+                if b is None:
+                    bs.append(None)
+                    continue
+                b = _matrix_iv(f"biases[{i}]", b, 1)
+                if b.shape[0] != w.shape[0]:
+                    raise ValueError(
+                        f"biases[{i}] has {b.shape[0]} entries but weights[{i}] has "
+                        f"{w.shape[0]} rows; they must match"
+                    )
+                bs.append(b)
+            bs = tuple(bs)
+        object.__setattr__(self, "biases", bs)
+
+    @property
+    def sizes(self) -> tuple:
+        """Layer widths, input first (e.g. ``(64, 100, 10)``)."""
+        return (self.weights[0].shape[1],) + tuple(w.shape[0] for w in self.weights)
+
+    @property
+    def n_in(self) -> int:
+        return self.weights[0].shape[1]
+
+    @property
+    def n_out(self) -> int:
+        return self.weights[-1].shape[0]
+
+    @property
+    def has_bias(self) -> bool:
+        return any(b is not None for b in self.biases)
+
+    def with_weights(self, weights, biases=None) -> "ANN":
+        """The same architecture with new weights (and biases, if given; else the current ones)."""
+        return ANN(weights, self.biases if biases is None else biases)
+
+    def logits(self, x) -> np.ndarray:
+        """Logits ``[B, n_out]`` of images ``[B, n_in]``."""
+        return forward(self, x).logits
+
+    @staticmethod
+    def mlp(sizes, *, bias=False, rng=None, scale=np.sqrt(2.0)) -> "ANN":
+        """An ANN with weights drawn N(0, scale²/n_in) (He initialisation for the default
+        ``scale = √2``) and zero biases when ``bias=True``."""
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(
+                f"sizes={sizes!r} needs at least an input and an output size, all >= 1"
+            )
+        rng = np.random.default_rng(rng)
+        ws = [
+            rng.standard_normal((n_out, n_in)) * (scale / np.sqrt(n_in))
+            for n_in, n_out in zip(sizes[:-1], sizes[1:])
+        ]
+        bs = [np.zeros(n) for n in sizes[1:]] if bias else None
+        return ANN(ws, bs)
+
+
+@dataclass(frozen=True)
+class ANNForward:
+    """Recorded forward pass: ``inputs[l]`` is layer l's input (``inputs[0]`` the image),
+    ``pre[l]`` its pre-activation ``W x (+ b)``; ``logits`` is ``pre[-1]``."""
+
+    inputs: tuple
+    pre: tuple
+    logits: np.ndarray
+
+
+@dataclass(frozen=True)
+class ANNGradient:
+    """Gradients of a scalar loss: ``input`` ``[B, n_in]``, ``weights`` (one per layer),
+    ``biases`` (one per layer, None where the layer has no bias)."""
+
+    input: np.ndarray
+    weights: list
+    biases: list
+
+
+@dataclass(frozen=True)
+class ANNLossGrad:
+    """Result of :func:`loss_and_grad`: mean cross-entropy ``loss``, ``logits`` ``[B, n_out]``,
+    ``correct`` ``[B]`` and the gradients ``grads`` (:class:`ANNGradient`)."""
+
+    loss: float
+    logits: np.ndarray
+    correct: np.ndarray
+    grads: ANNGradient
+
+
+def _x_iv(ann, x):
+    if not isinstance(ann, ANN):
+        raise TypeError(f"ann must be an evsnn.ann.ANN, got {type(ann).__name__}")
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"x must be numeric, got dtype {x.dtype}")
+    if x.ndim != 2 or x.shape[1] != ann.n_in:
+        raise ValueError(f"x must be [B, {ann.n_in}], got shape {x.shape}")
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x holds NaN or infinite values; pass finite inputs")
+    return x
+
+
+def forward(ann, x) -> ANNForward:
+    """Forward pass with every layer's input and pre-activation recorded.
+
+    Computed in the dtype of ``x`` (float64 for integer input); weights are cast to it.
+    """
+    h = _x_iv(ann, x)
+    dtype = h.dtype
+    inputs, pre = [], []
+    last = len(ann.weights) - 1
+    for i, (w, b) in enumerate(zip(ann.weights, ann.biases)):
+        inputs.append(h)
+        z = h @ w.T.astype(dtype, copy=False)
+        if b is not None:
+            z = z + b.astype(dtype, copy=False)
+        pre.append(z)
+        h = z if i == last else np.maximum(z, 0)
+    return ANNForward(tuple(inputs), tuple(pre), pre[-1])
+
+
+def backward(ann, fwd, g_logits) -> ANNGradient:
+    """Explicit backward pass: gradients of a loss whose logit gradient is ``g_logits``.
+
+    ``dL/dW_l = δ_lᵀ x_l``, ``dL/db_l = Σ_b δ_l``, ``δ_{l-1} = (δ_l W_l) ⊙ [z_{l-1} > 0]``
+    (the ReLU derivative is taken as 0 at 0).
+    """
+    g = np.asarray(g_logits, dtype=fwd.logits.dtype)
+    if g.shape != fwd.logits.shape:
+        raise ValueError(
+            f"g_logits has shape {g.shape} but the logits are {fwd.logits.shape}; they must match"
+        )
+    n = len(ann.weights)
+    gw, gb = [None] * n, [None] * n
+    for li in range(n - 1, -1, -1):
+        w = ann.weights[li].astype(g.dtype, copy=False)
+        gw[li] = g.T @ fwd.inputs[li]
+        if ann.biases[li] is not None:
+            gb[li] = g.sum(axis=0)
+        g = g @ w
+        if li > 0:
+            g = g * (fwd.pre[li - 1] > 0)
+    return ANNGradient(input=g, weights=gw, biases=gb)
+
+
+def loss_and_grad(ann, x, labels) -> ANNLossGrad:
+    """Mean softmax cross-entropy of the logits and its gradients (input, weights, biases).
+
+    Examples
+    --------
+    >>> net = ANN([np.array([[1.0, 0.0], [0.0, 1.0]])])
+    >>> r = loss_and_grad(net, np.array([[0.0, 0.0]]), np.array([1]))
+    >>> round(r.loss, 6), r.grads.input.tolist()
+    (0.693147, [[0.5, -0.5]])
+    """
+    from evsnn.grad.losses import cross_entropy
+
+    fwd = forward(ann, x)
+    value, g = cross_entropy(fwd.logits, np.asarray(labels))
+    grads = backward(ann, fwd, g)
+    correct = np.argmax(fwd.logits, axis=1) == np.asarray(labels)
+    return ANNLossGrad(float(value), fwd.logits, correct, grads)
+
+
+def predict(ann, x) -> np.ndarray:
+    """Predicted classes ``[B]`` (argmax of the logits; ties go to the lowest index)."""
+    return np.argmax(forward(ann, x).logits, axis=1)
+
+
+def accuracy(ann, x, y) -> float:
+    """Fraction of samples whose predicted class equals ``y``."""
+    y = np.asarray(y)
+    pred = predict(ann, x)
+    if y.shape != pred.shape:
+        raise ValueError(f"y has shape {y.shape} but x has {pred.shape[0]} samples")
+    return float(np.mean(pred == y))

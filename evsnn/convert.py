@@ -1,0 +1,162 @@
+"""ANN→SNN conversion by max-activation weight rescaling (Rueckauer et al. 2017; Ding 2025 Eq. 14).
+
+A ReLU :class:`~evsnn.ann.ANN` becomes a network of IF neurons with reset by subtraction
+(:func:`evsnn.params.IF`) whose firing rates approximate the ReLU activations, each layer's
+normalised by its maximum activation ``max^(l)`` on a calibration set::
+
+    W^(l),SNN = W^(l),ANN · U_th · max^(l-1) / max^(l)          (Ding 2025 Eq. 14)
+    b^(l),SNN = b^(l),ANN · U_th / max^(l)                      (Rueckauer et al. 2017, Alg. 1)
+
+``max^(0)`` is the input value the encoder presents as one unit per step: images in [0, 1] with
+current or Poisson coding give rate x, so ``max^(0) = 1`` (``input_max``). With
+``percentile < 100`` the scale of each layer is that percentile of its positive calibration
+activations instead of the maximum (Rueckauer et al. 2017, "robust normalisation", e.g. 99.9),
+which trades rare saturation for higher rates.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from evsnn.ann import ANN, forward
+from evsnn.clock import Dense, Network
+from evsnn.params import IF, Readout
+
+__all__ = ["Conversion", "convert", "activation_scales"]
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """Result of :func:`convert`.
+
+    Attributes
+    ----------
+    network : Network
+        The converted SNN (IF neurons, reset by subtraction; a Readout last layer when asked).
+    ann : ANN
+        The source ANN (the CBA gradient source, :func:`evsnn.grad.ann_gradient`).
+    scales : ndarray [L + 1]
+        ``max^(0) … max^(L)``: ``input_max`` and each layer's (percentile) maximum activation.
+    factors : ndarray [L]
+        The per-layer weight factor ``U_th · max^(l-1) / max^(l)`` (``W_SNN = factor · W_ANN``).
+    percentile : float
+        The percentile used (100: the maximum).
+    theta : float
+        The threshold U_th of the IF neurons.
+    """
+
+    network: Network
+    ann: ANN
+    scales: np.ndarray
+    factors: np.ndarray
+    percentile: float
+    theta: float
+
+
+def _percentile_iv(percentile):
+    if isinstance(percentile, bool) or not isinstance(percentile, numbers.Real):
+        raise TypeError(f"percentile must be a real number, got {percentile!r}")
+    if not (0 < percentile <= 100):
+        raise ValueError(f"percentile={percentile!r} must lie in (0, 100]; e.g. 100 or 99.9")
+    return float(percentile)
+
+
+def activation_scales(ann, calibration_x, *, percentile=100.0) -> np.ndarray:
+    """``max^(1) … max^(L)``: each layer's maximum (or ``percentile``) of its positive
+    activations on the calibration images (ReLU outputs; the last layer's positive logits).
+
+    A layer with no positive activation on the calibration set gets scale 1 (its weights are
+    then only multiplied by ``U_th · max^(l-1)``).
+
+    Examples
+    --------
+    >>> ann = ANN([np.array([[2.0, 0.0], [0.0, 1.0]]), np.array([[1.0, 1.0]])])
+    >>> activation_scales(ann, np.array([[1.0, 0.5], [0.5, 1.0]]))
+    array([2. , 2.5])
+    """
+    if not isinstance(ann, ANN):
+        raise TypeError(f"ann must be an evsnn.ann.ANN, got {type(ann).__name__}")
+    percentile = _percentile_iv(percentile)
+    x = np.asarray(calibration_x)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(
+            f"calibration_x must be a non-empty [n, {ann.n_in}] array of images, got shape "
+            f"{x.shape}"
+        )
+    fwd = forward(ann, x)
+    scales = []
+    for z in fwd.pre:
+        pos = z[z > 0]
+        if pos.size == 0:
+            scales.append(1.0)
+        elif percentile == 100.0:
+            scales.append(float(pos.max()))
+        else:
+            scales.append(float(np.percentile(pos, percentile)))
+    return np.array(scales)
+
+
+def convert(ann, calibration_x, *, percentile=100.0, theta=1.0, input_max=1.0, readout=False):
+    """Convert a ReLU ANN to an IF SNN by data-based weight normalisation.
+
+    Parameters
+    ----------
+    ann : ANN
+        The source network (ReLU hidden layers, linear output).
+    calibration_x : array [n, n_in]
+        Calibration images (e.g. the training set) on which the activations are measured.
+    percentile : float, default 100
+        100 for the maximum activation (Ding 2025 Eq. 14); e.g. 99.9 for Rueckauer's robust
+        normalisation.
+    theta : float, default 1
+        IF threshold U_th (Ding 2025 Table 1: 1).
+    input_max : float, default 1
+        ``max^(0)``: the input value that the encoder turns into one unit of input per step
+        (1 for images in [0, 1] with current or Poisson coding).
+    readout : bool, default False
+        Make the last layer a non-spiking integrating :class:`~evsnn.params.Readout` (decode
+        with ``"membrane"``) instead of IF neurons (decode with ``"rate"``).
+
+    Returns
+    -------
+    Conversion
+
+    Notes
+    -----
+    Ding 2025 Methods, Eq. 14, after Rueckauer et al. (2017, Front. Neurosci. 11:682): IF
+    neurons (Eq. 4) with reset by subtraction, no synaptic kernel, weights rescaled by
+    ``U_th · max^(l-1) / max^(l)``. Biases (when the ANN has them) are applied as a constant
+    current ``b · U_th / max^(l)`` at every step.
+
+    Examples
+    --------
+    >>> ann = ANN([np.array([[2.0, 0.0], [0.0, 1.0]]), np.array([[1.0, 1.0]])])
+    >>> c = convert(ann, np.array([[1.0, 0.5], [0.5, 1.0]]))
+    >>> c.factors                 # 1·1/2 and 1·2/2.5
+    array([0.5, 0.8])
+    """
+    if isinstance(theta, bool) or not isinstance(theta, numbers.Real) or not (
+        math.isfinite(theta) and theta > 0
+    ):
+        raise ValueError(f"theta={theta!r} must be a finite number > 0")
+    if isinstance(input_max, bool) or not isinstance(input_max, numbers.Real) or not (
+        math.isfinite(input_max) and input_max > 0
+    ):
+        raise ValueError(f"input_max={input_max!r} must be a finite number > 0 (1 for [0, 1] images)")
+    layer_scales = activation_scales(ann, calibration_x, percentile=percentile)
+    scales = np.concatenate([[float(input_max)], layer_scales])
+    factors = float(theta) * scales[:-1] / scales[1:]
+    layers = []
+    n = len(ann.weights)
+    for i, (w, b) in enumerate(zip(ann.weights, ann.biases)):
+        neuron = Readout() if (readout and i == n - 1) else IF(theta=float(theta))
+        bias = None if b is None else b * (float(theta) / scales[i + 1])
+        layers.append(Dense(w * factors[i], neuron, bias=bias))
+    return Conversion(
+        network=Network(tuple(layers)), ann=ann, scales=scales, factors=factors,
+        percentile=_percentile_iv(percentile), theta=float(theta),
+    )

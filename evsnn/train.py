@@ -1,0 +1,491 @@
+"""Optimisers and mini-batch training loops for the ReLU ANN and clock-mode SNNs.
+
+The optimisers are small classes that update lists of NumPy arrays in place; the learning rate is
+a number or a schedule (a callable of the 0-based step count, e.g. :class:`CosineSchedule`). The
+update rules are PyTorch's (``torch.optim.SGD``, ``torch.optim.AdamW``), so a run can be mirrored
+step for step there; ``tests/test_train.py`` checks them against torch.
+
+The loops shuffle with an explicit ``rng`` (one permutation per epoch), draw the stochastic
+encoders' randomness from the same generator, and return a :class:`TrainResult`. SNN gradients
+come from :func:`evsnn.grad.loss_and_grad` (any gradient method by name).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from evsnn import ann as _ann
+from evsnn.clock import Network, simulate
+from evsnn.conventions import DEFAULT, get_convention
+from evsnn.decoders import decode
+from evsnn.encoders import encode
+
+__all__ = [
+    "SGD",
+    "AdamW",
+    "CosineSchedule",
+    "TrainResult",
+    "fit_ann",
+    "fit_snn",
+    "snn_accuracy",
+]
+
+
+def _positive_real(name, value, *, allow_zero=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name}={value!r} must be finite and {'>= 0' if allow_zero else '> 0'}")
+    return value
+
+
+@dataclass(frozen=True)
+class CosineSchedule:
+    """Cosine-annealed learning rate (Loshchilov & Hutter 2017, as ``CosineAnnealingLR``) with an
+    optional linear warm-up.
+
+    ``lr(k) = final_lr + (lr − final_lr)(1 + cos(π k' / K')) / 2`` with ``k' = k − warmup_steps``
+    and ``K' = total_steps − warmup_steps``; during warm-up ``lr (k + 1) / warmup_steps``; after
+    ``total_steps`` it stays at ``final_lr``.
+
+    Examples
+    --------
+    >>> s = CosineSchedule(0.1, total_steps=4)
+    >>> [round(s(k), 6) for k in range(5)]
+    [0.1, 0.085355, 0.05, 0.014645, 0.0]
+    """
+
+    lr: float
+    total_steps: int
+    warmup_steps: int = 0
+    final_lr: float = 0.0
+
+    def __post_init__(self):
+        _positive_real("lr", self.lr)
+        _positive_real("final_lr", self.final_lr, allow_zero=True)
+        for name in ("total_steps", "warmup_steps"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
+                raise ValueError(f"{name}={v!r} must be an integer >= 0")
+        if self.total_steps < 1 or self.warmup_steps >= self.total_steps:
+            raise ValueError(
+                f"total_steps={self.total_steps!r} must be >= 1 and exceed "
+                f"warmup_steps={self.warmup_steps!r}"
+            )
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        k = min(step - self.warmup_steps, self.total_steps - self.warmup_steps)
+        frac = k / (self.total_steps - self.warmup_steps)
+        return self.final_lr + (self.lr - self.final_lr) * 0.5 * (1.0 + math.cos(math.pi * frac))
+
+
+class _Optimizer:
+    def __init__(self, lr, weight_decay):
+        if not callable(lr):
+            _positive_real("lr", lr)
+        self.lr = lr
+        self.weight_decay = _positive_real("weight_decay", weight_decay, allow_zero=True)
+        self.steps = 0
+        self._state = None
+
+    def current_lr(self) -> float:
+        """The learning rate the next :meth:`step` uses."""
+        return float(self.lr(self.steps)) if callable(self.lr) else float(self.lr)
+
+    def _check(self, params, grads):
+        params, grads = list(params), list(grads)
+        if len(params) != len(grads):
+            raise ValueError(
+                f"got {len(params)} parameter arrays and {len(grads)} gradients; pass one each"
+            )
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if not isinstance(p, np.ndarray) or not p.flags.writeable:
+                raise TypeError(f"params[{i}] must be a writeable NumPy array (updated in place)")
+            if np.shape(g) != p.shape:
+                raise ValueError(
+                    f"grads[{i}] has shape {np.shape(g)} but params[{i}] has {p.shape}"
+                )
+        if self._state is not None and [s.shape for s in self._state[0]] != [p.shape for p in params]:
+            raise ValueError(
+                "the parameter shapes differ from the ones this optimiser was stepped with; "
+                "use a fresh optimiser for a new model"
+            )
+        return params, [np.asarray(g, dtype=p.dtype) for p, g in zip(params, grads)]
+
+
+class SGD(_Optimizer):
+    """Stochastic gradient descent with momentum and (coupled, L2) weight decay, as
+    ``torch.optim.SGD``: ``g ← g + wd·p``; ``buf ← μ buf + g`` (``buf = g`` at the first step);
+    ``p ← p − lr·(g + μ buf)`` with Nesterov, else ``p ← p − lr·buf``.
+
+    Parameters
+    ----------
+    lr : float or callable
+        Learning rate, or a schedule ``lr(step)`` (step counts from 0).
+    momentum, weight_decay : float, default 0
+    nesterov : bool, default False
+    """
+
+    def __init__(self, lr=0.01, *, momentum=0.0, weight_decay=0.0, nesterov=False):
+        super().__init__(lr, weight_decay)
+        self.momentum = _positive_real("momentum", momentum, allow_zero=True)
+        if nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0")
+        self.nesterov = bool(nesterov)
+
+    def step(self, params, grads):
+        """Update ``params`` in place from ``grads``; returns ``params``."""
+        params, grads = self._check(params, grads)
+        lr = self.current_lr()
+        if self._state is None:
+            self._state = ([np.zeros_like(p) for p in params],)
+        (bufs,) = self._state
+        for p, g, buf in zip(params, grads, bufs):
+            if self.weight_decay:
+                g = g + self.weight_decay * p
+            if self.momentum:
+                if self.steps == 0:
+                    buf[...] = g
+                else:
+                    buf *= self.momentum
+                    buf += g
+                g = g + self.momentum * buf if self.nesterov else buf
+            p -= lr * g
+        self.steps += 1
+        return params
+
+
+class AdamW(_Optimizer):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019), as ``torch.optim.AdamW``:
+    ``p ← p (1 − lr·wd)``; ``m ← β1 m + (1 − β1) g``; ``v ← β2 v + (1 − β2) g²``;
+    ``p ← p − lr · (m / (1 − β1ᵏ)) / (√(v / (1 − β2ᵏ)) + ε)``.
+
+    Ding 2025 trains its ANNs with AdamW, weight decay 0.01 and learning rate 0.001 (Methods,
+    "Architectures and training approaches"); those are the defaults.
+    """
+
+    def __init__(self, lr=1e-3, *, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+        super().__init__(lr, weight_decay)
+        b1, b2 = betas
+        for name, b in (("betas[0]", b1), ("betas[1]", b2)):
+            if not 0 <= _positive_real(name, b, allow_zero=True) < 1:
+                raise ValueError(f"{name}={b!r} must lie in [0, 1)")
+        self.betas = (float(b1), float(b2))
+        self.eps = _positive_real("eps", eps)
+
+    def step(self, params, grads):
+        """Update ``params`` in place from ``grads``; returns ``params``."""
+        params, grads = self._check(params, grads)
+        lr = self.current_lr()
+        if self._state is None:
+            self._state = ([np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params])
+        ms, vs = self._state
+        b1, b2 = self.betas
+        k = self.steps + 1
+        c1, c2 = 1.0 - b1**k, 1.0 - b2**k
+        for p, g, m, v in zip(params, grads, ms, vs):
+            if self.weight_decay:
+                p *= 1.0 - lr * self.weight_decay
+            m *= b1
+            m += (1.0 - b1) * g
+            v *= b2
+            v += (1.0 - b2) * g * g
+            p -= lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+        self.steps += 1
+        return params
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Result of :func:`fit_ann` / :func:`fit_snn`.
+
+    Attributes
+    ----------
+    model : ANN or Network
+        The trained model.
+    loss : ndarray [epochs]
+        Mean training loss of each epoch (over its mini-batches, weighted by batch size).
+    train_accuracy : ndarray [epochs]
+        Accuracy on the mini-batches as they were trained in each epoch (the weights change
+        within the epoch; this is the running figure, not a re-evaluation).
+    test_accuracy : float or None
+        Accuracy of the final model on the test set, when one was given.
+    seconds : float
+        Wall-clock training time (evaluation excluded).
+    """
+
+    model: object
+    loss: np.ndarray
+    train_accuracy: np.ndarray
+    test_accuracy: float | None
+    seconds: float
+
+
+def _data_iv(x, y, n_in, name="x"):
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.ndim != 2 or x.shape[1] != n_in:
+        raise ValueError(f"{name} must be [n, {n_in}] for this model, got shape {x.shape}")
+    if y.shape != (x.shape[0],) or y.dtype.kind not in "iu":
+        raise ValueError(
+            f"labels must be an integer array of shape ({x.shape[0]},), got {y.dtype} {y.shape}"
+        )
+    return x, y
+
+
+def _loop_iv(epochs, batch_size, n):
+    for name, v in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+            raise ValueError(f"{name}={v!r} must be an integer >= 1")
+    if n == 0:
+        raise ValueError("the training set is empty; pass at least one sample")
+
+
+def _progress(total, desc, enabled):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm  # optional dependency (extra "report"); only when asked
+
+    return tqdm(total=total, desc=desc, leave=False)
+
+
+def _epochs(n, epochs, batch_size, rng, desc, progress, step):
+    """Run ``step(index) -> (loss_sum, n_correct)`` over shuffled mini-batches; per-epoch means."""
+    losses, accs = np.empty(epochs), np.empty(epochs)
+    n_batches = -(-n // batch_size)
+    bar = _progress(epochs * n_batches, desc, progress)
+    try:
+        for e in range(epochs):
+            order = rng.permutation(n)
+            tot_loss = tot_correct = 0.0
+            for k in range(n_batches):
+                idx = order[k * batch_size : (k + 1) * batch_size]
+                loss_sum, n_correct = step(idx)
+                tot_loss += loss_sum
+                tot_correct += n_correct
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(epoch=e + 1, loss=f"{loss_sum / len(idx):.4f}")
+            losses[e] = tot_loss / n
+            accs[e] = tot_correct / n
+    finally:
+        if bar is not None:
+            bar.close()
+    return losses, accs
+
+
+def fit_ann(
+    ann, x, y, *, rng, epochs=20, batch_size=64, optimizer=None, x_test=None, y_test=None,
+    progress=False,
+) -> TrainResult:
+    """Train a ReLU :class:`~evsnn.ann.ANN` by mini-batch cross-entropy.
+
+    Parameters
+    ----------
+    ann : ANN
+        Initial model (not modified).
+    x, y : arrays [n, n_in], [n]
+        Training images and integer labels.
+    rng : seed or Generator
+        Shuffling (one permutation per epoch).
+    epochs, batch_size : int
+    optimizer : SGD or AdamW, optional
+        Default ``AdamW()`` (Ding 2025: lr 0.001, weight decay 0.01).
+    x_test, y_test : arrays, optional
+        Evaluated once at the end.
+    progress : bool, default False
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    TrainResult
+
+    Examples
+    --------
+    >>> from evsnn.ann import ANN
+    >>> x = np.array([[1.0, 0.0], [0.0, 1.0]] * 8); y = np.array([0, 1] * 8)
+    >>> r = fit_ann(ANN.mlp([2, 4, 2], rng=0), x, y, rng=0, epochs=30, batch_size=4,
+    ...             optimizer=AdamW(lr=0.05))
+    >>> float(r.train_accuracy[-1])
+    1.0
+    """
+    if not isinstance(ann, _ann.ANN):
+        raise TypeError(f"ann must be an evsnn.ann.ANN, got {type(ann).__name__}")
+    x, y = _data_iv(x, y, ann.n_in)
+    _loop_iv(epochs, batch_size, x.shape[0])
+    rng = np.random.default_rng(rng)
+    opt = AdamW() if optimizer is None else optimizer
+    if not isinstance(opt, _Optimizer):
+        raise TypeError(f"optimizer must be evsnn.train.SGD or AdamW, got {type(opt).__name__}")
+    has_b = [b is not None for b in ann.biases]
+    weights = [np.array(w) for w in ann.weights]
+    biases = [np.array(b) if hb else None for b, hb in zip(ann.biases, has_b)]
+    params = weights + [b for b in biases if b is not None]
+    model = ann
+
+    def step(idx):
+        nonlocal model
+        r = _ann.loss_and_grad(model, x[idx], y[idx])
+        grads = r.grads.weights + [g for g, hb in zip(r.grads.biases, has_b) if hb]
+        opt.step(params, grads)
+        model = _ann.ANN(weights, biases if any(has_b) else None)
+        return r.loss * len(idx), int(r.correct.sum())
+
+    t0 = time.perf_counter()
+    losses, accs = _epochs(x.shape[0], epochs, batch_size, rng, "fit_ann", progress, step)
+    seconds = time.perf_counter() - t0
+    test_acc = None
+    if x_test is not None:
+        xt, yt = _data_iv(x_test, y_test, ann.n_in, "x_test")
+        test_acc = _ann.accuracy(model, xt, yt)
+    return TrainResult(model, losses, accs, test_acc, seconds)
+
+
+_STOCHASTIC = ("poisson", "rsc_fixed", "rsc_fresh")
+
+
+def snn_accuracy(
+    network, x, y, *, T, encoder="current", decoder="rate", convention=DEFAULT, rng=None,
+    sigma=None, batch_size=512,
+) -> float:
+    """Accuracy of ``network`` on images ``x`` (encoded with ``encoder`` over ``T`` steps,
+    decoded with ``decoder``); stochastic encoders draw from ``rng``."""
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be an evsnn Network, got {type(network).__name__}")
+    x, y = _data_iv(x, y, network.n_in)
+    conv = get_convention(convention)
+    rng = np.random.default_rng(rng)
+    correct = 0
+    for k in range(0, x.shape[0], batch_size):
+        seq = encode(x[k : k + batch_size], encoder, T, convention=conv, rng=rng, sigma=sigma)
+        scores = decode(simulate(network, seq, convention=conv).output, decoder)
+        correct += int((np.argmax(scores, axis=1) == y[k : k + batch_size]).sum())
+    return correct / x.shape[0]
+
+
+def _snn_loss_grad(network, xb, yb, *, loss, T, encoder, decoder, method, conv, rng, sigma,
+                   surrogate, method_options):
+    from evsnn.grad import loss_and_grad
+
+    if isinstance(loss, str):
+        r = loss_and_grad(
+            network, xb, yb, T=T, encoder=encoder, decoder=decoder, loss=loss, method=method,
+            convention=conv, rng=rng, sigma=sigma, surrogate=surrogate, **method_options,
+        )
+        return r.loss, r.correct, r.grads
+    # a user loss on the decoded scores: loss(scores, labels) -> (value, dL/dscores)
+    from evsnn.grad import backward, decoder_vjp
+
+    seq = encode(xb, encoder, T, convention=conv, rng=rng, sigma=sigma)
+    res = simulate(network, seq, convention=conv, record=True)
+    scores = decode(res.output, decoder)
+    value, g_scores = loss(scores, yb)
+    g_out = decoder_vjp(decoder, g_scores, res.output)
+    grads = backward(network, seq, res, g_out, method=method, surrogate=surrogate,
+                     **method_options)
+    return float(value), np.argmax(scores, axis=1) == yb, grads
+
+
+def fit_snn(
+    network, x, y, *, T, rng, encoder="current", decoder="rate", loss="ce", method="bptt",
+    epochs=10, batch_size=64, optimizer=None, convention=DEFAULT, sigma=None, surrogate=None,
+    x_test=None, y_test=None, progress=False, **method_options,
+) -> TrainResult:
+    """Train a clock-mode SNN with an explicit gradient method.
+
+    Weights, biases (where a layer has one) and DLIF factors (where a layer has them) are
+    trained; neuron parameters are fixed.
+
+    Parameters
+    ----------
+    network : Network
+        Initial network (not modified), e.g. ``Network.mlp([64, 100, 10], LIF(lam=0.9),
+        readout=True, rng=0)``.
+    x, y : arrays [n, n_in], [n]
+        Training images in [0, 1] and integer labels.
+    T : int
+        Time steps.
+    rng : seed or Generator
+        Shuffling and the stochastic encoders' draws.
+    encoder : str
+        An :mod:`evsnn.encoders` name (``"current"``, ``"poisson"``, ``"ttfs"``, ...).
+    decoder : {"rate", "membrane", "ttfs"}
+        ``"membrane"`` expects a :class:`~evsnn.params.Readout` last layer.
+    loss : str or callable
+        ``"ce"`` or a TTFS variant of :func:`evsnn.grad.ttfs_loss`; or a callable
+        ``loss(scores, labels) -> (mean loss, dL/dscores)`` (e.g. a spike-count loss).
+    method : str
+        A gradient method of :func:`evsnn.grad.loss_and_grad` (``"bptt"``, ``"tempbp"``,
+        ``"hart"``, ``"rga"``, ``"bptr"``, ``"rate"``, ...).
+    epochs, batch_size : int
+    optimizer : SGD or AdamW, optional
+        Default ``AdamW(lr=1e-3)``.
+    convention, sigma, surrogate, method_options
+        Passed to :func:`evsnn.grad.loss_and_grad`.
+    x_test, y_test : arrays, optional
+        Evaluated once at the end with the same encoder and decoder.
+    progress : bool, default False
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    TrainResult
+    """
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be an evsnn Network, got {type(network).__name__}")
+    x, y = _data_iv(x, y, network.n_in)
+    _loop_iv(epochs, batch_size, x.shape[0])
+    if decoder == "membrane" and network.layers[-1].spiking:
+        raise ValueError(
+            "decoder='membrane' needs a non-spiking readout as the last layer; build the "
+            "network with Network.mlp(..., readout=True) or a Dense(..., Readout()) layer"
+        )
+    if decoder == "ttfs" and not network.layers[-1].spiking:
+        raise ValueError("decoder='ttfs' needs a spiking last layer, not a Readout")
+    if not isinstance(loss, str) and not callable(loss):
+        raise TypeError(f"loss must be a loss name or a callable, got {type(loss).__name__}")
+    conv = get_convention(convention)
+    rng = np.random.default_rng(rng)
+    opt = AdamW(lr=1e-3) if optimizer is None else optimizer
+    if not isinstance(opt, _Optimizer):
+        raise TypeError(f"optimizer must be evsnn.train.SGD or AdamW, got {type(opt).__name__}")
+    weights = [np.array(l.weight) for l in network.layers]
+    biases = [None if l.bias is None else np.array(l.bias) for l in network.layers]
+    factors = [None if l.dlif_factors is None else np.array(l.dlif_factors)
+               for l in network.layers]
+    params = weights + [b for b in biases if b is not None] + [f for f in factors if f is not None]
+    model = network
+
+    def step(idx):
+        nonlocal model
+        value, correct, g = _snn_loss_grad(
+            model, x[idx], y[idx], loss=loss, T=T, encoder=encoder, decoder=decoder,
+            method=method, conv=conv, rng=rng, sigma=sigma, surrogate=surrogate,
+            method_options=method_options,
+        )
+        grads = (list(g.weights) + [gb for gb, b in zip(g.biases, biases) if b is not None]
+                 + [gf for gf, f in zip(g.dlif_factors, factors) if f is not None])
+        opt.step(params, grads)
+        model = Network(tuple(
+            l.replace(weight=w, bias=b, dlif_factors=f)
+            for l, w, b, f in zip(network.layers, weights, biases, factors)
+        ))
+        return value * len(idx), int(np.sum(correct))
+
+    t0 = time.perf_counter()
+    losses, accs = _epochs(x.shape[0], epochs, batch_size, rng, f"fit_snn[{method}]", progress,
+                           step)
+    seconds = time.perf_counter() - t0
+    test_acc = None
+    if x_test is not None:
+        test_acc = snn_accuracy(model, x_test, y_test, T=T, encoder=encoder, decoder=decoder,
+                                convention=conv, rng=rng, sigma=sigma)
+    return TrainResult(model, losses, accs, test_acc, seconds)
