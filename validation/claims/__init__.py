@@ -3,7 +3,7 @@
 ``run_checks()`` runs them all (seeded) and returns the verdicts, violations first.
 """
 
-from validation.claims import ding, hart, rsc  # noqa: F401  (registration)
+from validation.claims import ding, hart, rsc, stable  # noqa: F401  (registration)
 from validation.claims.base import HOLDS, NA, REGISTRY, VIOLATED, Check, Verdict, run_checks
 
 __all__ = ["Check", "Verdict", "REGISTRY", "run_checks", "HOLDS", "VIOLATED", "NA"]
