@@ -1,0 +1,259 @@
+"""Saving and loading trained models: one ``.npz`` file holding the arrays and a JSON description.
+
+The file is a NumPy ``.npz`` archive with
+
+* ``weight_<l>`` (and ``bias_<l>``, ``dlif_factors_<l>`` where a layer has them), in the dtype
+  they had;
+* ``meta``: a JSON string (a 0-d unicode array, readable without pickle) with the format name and
+  version, the model kind (``"ann"`` or ``"network"``), each layer's shape, neuron kind and
+  parameters, the convention (if given) and free-form metadata.
+
+Files are written atomically: the archive goes to a temporary file in the target directory, is
+flushed to disk and then renamed over ``path`` with :func:`os.replace`, so ``path`` holds either
+the old content or the complete new one, never a half-written file. :func:`load` validates
+everything (format, version, neuron kinds and their parameters, missing or unexpected arrays,
+shapes) and raises ``ValueError`` naming the problem; nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from evsnn.ann import ANN
+from evsnn.clock import Dense, Network
+from evsnn.conventions import Convention, get_convention
+from evsnn.params import DLIF, LIF, Readout, TraceLIF
+
+__all__ = ["save", "load", "load_saved", "SavedModel", "FORMAT", "VERSION", "NEURON_KINDS"]
+
+FORMAT = "evsnn-model"
+VERSION = 1
+NEURON_KINDS = {"LIF": LIF, "TraceLIF": TraceLIF, "DLIF": DLIF, "Readout": Readout}
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    """Everything :func:`load_saved` reads: the ``model`` (ANN or Network), the ``convention``
+    saved with it (or None) and the free-form ``metadata`` dict."""
+
+    model: object
+    convention: Convention | None
+    metadata: dict
+
+
+def _neuron_json(neuron):
+    kind = type(neuron).__name__
+    if kind not in NEURON_KINDS:  # pragma: no cover - Dense admits only these kinds
+        raise TypeError(f"cannot save a {kind} neuron; known kinds: {sorted(NEURON_KINDS)}")
+    return {"kind": kind, "params": dataclasses.asdict(neuron)}
+
+
+def _describe(model):
+    arrays, layers = {}, []
+    if isinstance(model, ANN):
+        kind = "ann"
+        for i, (w, b) in enumerate(zip(model.weights, model.biases)):
+            arrays[f"weight_{i}"] = w
+            if b is not None:
+                arrays[f"bias_{i}"] = b
+            layers.append({"shape": list(w.shape), "bias": b is not None})
+    elif isinstance(model, Network):
+        kind = "network"
+        for i, layer in enumerate(model.layers):
+            arrays[f"weight_{i}"] = layer.weight
+            if layer.bias is not None:
+                arrays[f"bias_{i}"] = layer.bias
+            if layer.dlif_factors is not None:
+                arrays[f"dlif_factors_{i}"] = layer.dlif_factors
+            layers.append({
+                "shape": list(layer.weight.shape),
+                "bias": layer.bias is not None,
+                "dlif_factors": layer.dlif_factors is not None,
+                "neuron": _neuron_json(layer.neuron),
+            })
+    else:
+        raise TypeError(
+            f"model must be an evsnn.ann.ANN or an evsnn.clock.Network, got "
+            f"{type(model).__name__}; for a conversion result save its .network"
+        )
+    return kind, layers, arrays
+
+
+def save(model, path, *, convention=None, metadata=None) -> str:
+    """Write ``model`` (ANN or Network) to ``path`` atomically (see the module docstring).
+
+    Parameters
+    ----------
+    model : ANN or Network
+    path : str or os.PathLike
+        The file to write, used exactly as given (no ``.npz`` suffix is appended).
+    convention : Convention or preset name, optional
+        Stored with the model (all fields), returned by :func:`load_saved`.
+    metadata : dict, optional
+        JSON-serialisable notes (training settings, accuracies, ...).
+
+    Returns
+    -------
+    str
+        The path written.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from evsnn.ann import ANN
+    >>> d = tempfile.mkdtemp(); p = os.path.join(d, "m.npz")
+    >>> _ = save(ANN([np.eye(2)]), p, metadata={"note": "identity"})
+    >>> load(p).weights[0].tolist(), load_saved(p).metadata
+    ([[1.0, 0.0], [0.0, 1.0]], {'note': 'identity'})
+    """
+    kind, layers, arrays = _describe(model)
+    conv = None if convention is None else get_convention(convention).as_dict()
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
+    meta = {
+        "format": FORMAT, "version": VERSION, "kind": kind, "layers": layers,
+        "convention": conv, "metadata": {} if metadata is None else metadata,
+    }
+    try:
+        text = json.dumps(meta, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"metadata must be JSON-serialisable (str, numbers, lists, dicts; finite floats): {exc}"
+        ) from exc
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".evsnn-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, meta=np.array(text), **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        # mkstemp creates the file owner-only; give it an existing file's mode or rw-r--r--
+        os.chmod(tmp, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def _bad(path, problem):
+    return ValueError(f"{path}: {problem}")
+
+
+def _read(path):
+    path = os.fspath(path)
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise _bad(path, f"not an evsnn model file (not a readable .npz archive: {exc})") from exc
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise _bad(path, "not an evsnn model file (a single .npy array, not an .npz archive)")
+    with archive:
+        if "meta" not in archive.files:
+            raise _bad(path, "not an evsnn model file: the 'meta' entry is missing")
+        try:
+            meta = json.loads(str(archive["meta"][()]))
+        except (json.JSONDecodeError, ValueError) as exc:
+            raise _bad(path, f"the 'meta' entry is not valid JSON ({exc})") from exc
+        arrays = {k: archive[k] for k in archive.files if k != "meta"}
+    return path, meta, arrays
+
+
+def _neuron_from_json(path, i, spec):
+    if not isinstance(spec, dict) or "kind" not in spec:
+        raise _bad(path, f"layer {i}: the neuron description has no 'kind'")
+    kind = spec["kind"]
+    cls = NEURON_KINDS.get(kind)
+    if cls is None:
+        raise _bad(
+            path, f"layer {i}: unknown neuron kind {kind!r}; known kinds: {sorted(NEURON_KINDS)}"
+        )
+    params = spec.get("params", {})
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(params) - names)
+    if unknown:
+        raise _bad(path, f"layer {i}: {kind} has no parameter(s) {unknown}; it takes {sorted(names)}")
+    try:
+        return cls(**params)
+    except (TypeError, ValueError) as exc:
+        raise _bad(path, f"layer {i}: invalid {kind} parameters ({exc})") from exc
+
+
+def _array(path, arrays, key, shape=None):
+    if key not in arrays:
+        raise _bad(path, f"the array {key!r} is missing")
+    a = arrays.pop(key)
+    if shape is not None and tuple(a.shape) != tuple(shape):
+        raise _bad(path, f"{key!r} has shape {a.shape} but the description says {tuple(shape)}")
+    return a
+
+
+def load_saved(path) -> SavedModel:
+    """Read a file written by :func:`save`: model, convention and metadata (validated)."""
+    path, meta, arrays = _read(path)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise _bad(path, f"not an evsnn model file (format {meta.get('format')!r} "
+                         f"is not {FORMAT!r})" if isinstance(meta, dict) else "meta is not a dict")
+    if meta.get("version") != VERSION:
+        raise _bad(path, f"format version {meta.get('version')!r} is not supported "
+                         f"(this evsnn reads version {VERSION})")
+    for key in ("kind", "layers"):
+        if key not in meta:
+            raise _bad(path, f"the description has no {key!r} entry")
+    kind, layers = meta["kind"], meta["layers"]
+    if kind not in ("ann", "network"):
+        raise _bad(path, f"unknown model kind {kind!r}; expected 'ann' or 'network'")
+    if not isinstance(layers, list) or not layers:
+        raise _bad(path, "the description lists no layers")
+    weights, biases, built = [], [], []
+    for i, spec in enumerate(layers):
+        if not isinstance(spec, dict) or "shape" not in spec:
+            raise _bad(path, f"layer {i}: the description has no 'shape'")
+        w = _array(path, arrays, f"weight_{i}", spec["shape"])
+        b = _array(path, arrays, f"bias_{i}", (w.shape[0],)) if spec.get("bias") else None
+        if kind == "ann":
+            weights.append(w)
+            biases.append(b)
+            continue
+        if "neuron" not in spec:
+            raise _bad(path, f"layer {i}: the description has no 'neuron'")
+        neuron = _neuron_from_json(path, i, spec["neuron"])
+        f = _array(path, arrays, f"dlif_factors_{i}") if spec.get("dlif_factors") else None
+        try:
+            built.append(Dense(w, neuron, bias=b, dlif_factors=f))
+        except (TypeError, ValueError) as exc:
+            raise _bad(path, f"layer {i}: {exc}") from exc
+    if arrays:
+        raise _bad(path, f"unexpected arrays {sorted(arrays)} not in the description")
+    try:
+        if kind == "ann":
+            model = ANN(weights, biases if any(b is not None for b in biases) else None)
+        else:
+            model = Network(tuple(built))
+    except (TypeError, ValueError) as exc:
+        raise _bad(path, str(exc)) from exc
+    conv = meta.get("convention")
+    if conv is not None:
+        try:
+            conv = Convention(**conv)
+        except (TypeError, ValueError) as exc:
+            raise _bad(path, f"invalid convention ({exc})") from exc
+    metadata = meta.get("metadata", {})
+    return SavedModel(model, conv, metadata if isinstance(metadata, dict) else {})
+
+
+def load(path):
+    """Read the model (ANN or Network) of a file written by :func:`save` (validated; see
+    :func:`load_saved` for the convention and metadata)."""
+    return load_saved(path).model
