@@ -1204,11 +1204,7 @@ def hidden_rate(spikes):
 
 # --------------------------------------------------------------------------- Eq. 31-32
 def _loss_value(loss, x, what):
-    try:
-        value = loss(x)
-    except Exception as exc:  # the user's callable: say which evaluation failed
-        raise type(exc)(f"loss({what}) raised: {exc}") from exc
-    arr = _rm_array(f"loss({what})", value)
+    arr = _rm_array(f"loss({what})", loss(x))
     return arr.astype(np.float64)
 
 
