@@ -1,90 +1,446 @@
-"""The ``evsnn`` command."""
+"""The ``evsnn`` command.
+
+Every subcommand takes its options as flags or from a TOML file (``--config run.toml``: keys are
+the option names with ``-`` or ``_``, at the top level or under a table named after the
+subcommand; flags given on the command line win). Every run writes one run folder (``--out``,
+default ``runs/<command>-<UTC time>``) atomically through :class:`validation.report.Report`:
+``report.md``, PNG plots, ``results.json``, ``config.json`` (the exact options and seeds) and any
+saved models — a failed run leaves no folder behind.
+
+Errors in the options are one line on stderr naming the option, the value and what is accepted,
+with exit code 2.
+
+``evsnn`` itself imports nothing from ``certify`` or ``validation`` at module level (the package
+layering of DESIGN.md); the command is the top of the stack and imports them when a subcommand
+needs them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+import tomllib
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["main"]
+__all__ = ["main", "UsageError"]
+
+DTYPES = {"float64": np.float64, "float32": np.float32}
 
 
 class UsageError(Exception):
     """A bad option value: reported as one line, exit code 2."""
 
 
-def _demo(args) -> int:
-    from evsnn import decoders, encoders
-    from evsnn.clock import Network, simulate
-    from evsnn.conventions import get_convention
-    from evsnn.data import load_digits
-    from evsnn.params import LIF
+# --- shared option handling ------------------------------------------------------------------
+def _common(p, *, dtype=True, convention=True):
+    p.add_argument("--config", help="TOML file with option values (flags override it)")
+    p.add_argument("--out", help="run folder to write (default runs/<command>-<UTC time>)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--seed", type=int, default=0, help="root seed of every random draw (0)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    if dtype:
+        p.add_argument("--dtype", default="float64", choices=sorted(DTYPES),
+                       help="floating-point type of the simulation (float64)")
+    if convention:
+        p.add_argument("--convention", default="DEFAULT",
+                       help="convention preset of evsnn.conventions (DEFAULT)")
 
-    conv = get_convention(args.convention)
-    test = load_digits("test")
-    x = test.x[: args.samples]
-    net = Network.mlp([64, 100, 10], LIF(lam=0.9, theta=1.0, reset="hard"), rng=args.seed, scale=3.0)
-    print(f"evsnn demo: {len(x)} embedded digits, 64-100-10 λ-LIF (random weights, seed "
-          f"{args.seed}), T = {args.T}, convention {conv.name}")
-    print(f"{'encoder':<14}{'input spikes':>14}{'hidden spikes':>15}{'output spikes':>15}{'ms':>8}")
-    for name in ("current", "poisson", "ratesyn_start", "ratesyn_end", "ttfs", "rsc_fixed"):
-        seq = encoders.encode(x, name, args.T, convention=conv, rng=args.seed, sigma=0.25)
-        t0 = time.perf_counter()
-        res = simulate(net, seq, convention=conv, record=True)
-        ms = 1e3 * (time.perf_counter() - t0)
-        n_in = int(np.count_nonzero(seq)) if name not in ("current", "rsc_fixed") else 0
-        hidden = int(res.layers[0].spikes.sum())
-        out = int(res.layers[1].spikes.sum())
-        acc = float(np.mean(decoders.predict(decoders.rate(res.output)) == test.y[: len(x)]))
-        print(f"{name:<14}{n_in:>14}{hidden:>15}{out:>15}{ms:>8.1f}   (untrained accuracy {acc:.2f})")
+
+def _apply_config(parser, sub, argv):
+    """Reparse with defaults taken from the TOML file named by --config (flags still win)."""
+    args = parser.parse_args(argv)
+    if not getattr(args, "config", None):
+        return args
+    path = Path(args.config)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"--config {args.config!r}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"--config {args.config!r} is not valid TOML: {exc}") from None
+    table = dict(data.get(args.command, {})) if isinstance(data.get(args.command), dict) else {}
+    table.update({k: v for k, v in data.items() if not isinstance(v, dict)})
+    known = {a.dest: a for a in sub[args.command]._actions if a.dest not in ("help", "config")}
+    defaults = {}
+    for key, value in table.items():
+        dest = key.replace("-", "_")
+        if dest not in known:
+            raise UsageError(
+                f"--config {args.config!r}: unknown option {key!r} for 'evsnn {args.command}'; "
+                f"accepted: {sorted(k.replace('_', '-') for k in known)}"
+            )
+        action = known[dest]
+        if action.choices is not None and value not in action.choices:
+            raise UsageError(
+                f"--config {args.config!r}: {key} = {value!r} is not one of {list(action.choices)}"
+            )
+        if action.type is not None and not isinstance(value, bool):
+            try:
+                value = action.type(value)
+            except (TypeError, ValueError):
+                raise UsageError(
+                    f"--config {args.config!r}: {key} = {value!r} is not a valid "
+                    f"{getattr(action.type, '__name__', 'value')}"
+                ) from None
+        defaults[dest] = value
+    sub[args.command].set_defaults(**defaults)
+    return parser.parse_args(argv)
+
+
+def _out(args):
+    if args.out:
+        return Path(args.out)
+    return Path("runs") / f"{args.command}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+
+
+def _config(args):
+    return {k: v for k, v in vars(args).items() if k not in ("func",)}
+
+
+def _positive(name, value):
+    if value is None or value <= 0:
+        raise UsageError(f"--{name} {value!r} must be positive")
+    return value
+
+
+def _report(title, args):
+    from validation.report import Report
+
+    return Report(title, seed=args.seed, config=_config(args))
+
+
+def _finish(report, args):
+    out = report.write(_out(args), overwrite=args.overwrite)
+    print(f"report written to {out}/report.md")
     return 0
 
 
-def _validate(args) -> int:
-    # evsnn never imports validation at module level (layering); the CLI is the top of the stack
-    from validation.claims import run_checks
-    from validation.report import Report, verdict_table
+def _load_model(path):
+    from evsnn import io
 
-    verdicts = run_checks(args.select, seed=args.seed, progress=True)
-    report = Report("evsnn validate: paper claims", seed=args.seed,
-                    config={"select": args.select, "seed": args.seed})
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"--model {str(path)!r}: no such file or folder (write one with 'evsnn train')")
+    return io.load(p)
+
+
+def _data(args):
+    from evsnn.data import load_digits, load_npz
+
+    if args.data == "digits":
+        return load_digits("train"), load_digits("test")
+    p = Path(args.data)
+    if not p.exists():
+        raise UsageError(f"--data {args.data!r}: no such file; use 'digits' or an .npz path")
+    ds = load_npz(p)
+    return ds, ds
+
+
+# --- subcommands ------------------------------------------------------------------------------
+def _demo(args) -> int:
+    from validation.demo import run_demo
+
+    report = run_demo(size=args.size, seed=args.seed, progress=not args.no_progress,
+                      backends=None if args.backend is None else [args.backend])
+    report.config.update(_config(args))
+    return _finish(report, args)
+
+
+def _validate(args) -> int:
+    from validation.claims import run_checks
+    from validation.report import verdict_table
+
+    verdicts = run_checks(args.select, seed=args.seed, progress=not args.no_progress)
+    report = _report("evsnn validate: paper claims", args)
     verdict_table(report, verdicts)
-    out = report.write(args.out, overwrite=args.overwrite)
     counts = {s: sum(v.status == s for v in verdicts) for s in ("violated", "holds", "not-applicable")}
     for v in verdicts:
         print(f"{v.status:<15}{v.check_id}")
     print(f"{counts['holds']} hold, {counts['violated']} violated, "
-          f"{counts['not-applicable']} not applicable; report in {out}")
+          f"{counts['not-applicable']} not applicable")
+    return _finish(report, args)
+
+
+def _train(args) -> int:
+    from validation.demo import train_model
+
+    train, test = _data(args)
+    model, summary = train_model(
+        args.model, train, test, hidden=args.hidden, T=args.T, epochs=args.epochs,
+        encoder=args.encoder, method=args.method, seed=args.seed, dtype=DTYPES[args.dtype],
+        progress=not args.no_progress,
+    )
+    report = _report(f"evsnn train: {args.model}", args)
+    report.add_table(["quantity", "value"], [[k, v] for k, v in summary.items()],
+                     caption="Training run (accuracies on the test split)")
+    for k, v in summary.items():
+        report.add_result(k, v)
+
+    def save(folder):
+        from evsnn import io
+
+        io.save(model, Path(folder) / "model")
+
+    report.add_artifact(save)
+    print(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items()))
+    return _finish(report, args)
+
+
+ATTACKS = ("fgsm", "bim", "pgd", "mim", "rfgsm", "apgd", "deepfool")
+
+
+def _attack(args) -> int:
+    from evsnn import attacks
+    from evsnn.metrics import accuracy, attack_success_rate
+
+    model = _load_model(args.model)
+    _, test = _data(args)
+    x, y = test.x[: args.samples].astype(DTYPES[args.dtype]), test.y[: args.samples]
+    source = _source(model, args)
+    kw = dict(eps=_positive("eps", args.eps))
+    if args.attack in ("pgd", "bim", "mim", "apgd"):
+        kw["steps"] = args.steps
+    if args.attack in ("pgd", "apgd", "deepfool"):
+        kw["norm"] = args.norm
+    if args.attack in ("pgd", "rfgsm", "apgd"):
+        kw["rng"] = args.seed
+    if args.attack == "deepfool":
+        kw.pop("eps")
+    res = getattr(attacks, args.attack)(source, x, y, **kw)
+    clean = source.predict(x).argmax(1)
+    adv = source.predict(res.x_adv).argmax(1)
+    rows = [["clean accuracy", accuracy(clean, y)], ["adversarial accuracy", accuracy(adv, y)],
+            ["ASR over all samples (Ding 2025 Eq. 28)", attack_success_rate(clean, adv, y, over="all")],
+            ["ASR over clean-correct samples (HART code)",
+             attack_success_rate(clean, adv, y, over="clean_correct")]]
+    report = _report(f"evsnn attack: {args.attack}", args)
+    report.add_table(["quantity", "value"], rows, caption=f"{args.attack} on {len(x)} test images")
+    for k, v in rows:
+        report.add_result(k, v)
+    print("; ".join(f"{k} {v:.4f}" for k, v in rows))
+    return _finish(report, args)
+
+
+def _source(model, args):
+    from evsnn.ann import ANN
+    from evsnn.attacks import SNNSource
+
+    if isinstance(model, ANN):
+        return model.source()
+    return SNNSource(model, T=args.T, encoder=args.encoder, method=args.method,
+                     convention=args.convention, sigma=args.sigma)
+
+
+def _certify(args) -> int:
+    from certify import smoothing
+    from certify.distributed import certified_accuracy, certify_dataset
+    from validation.demo import snn_classifier, certified_accuracy_figure
+
+    model = _load_model(args.model)
+    _, test = _data(args)
+    x, y = test.x[: args.samples], test.y[: args.samples]
+    noise = {"gaussian": smoothing.gaussian, "rsc_fixed": smoothing.rsc_fixed,
+             "rsc_fresh": smoothing.rsc_fresh}[args.noise](_positive("sigma", args.sigma), args.T)
+    scheduler = args.scheduler
+    if scheduler is None and args.workers > 1:
+        scheduler = "local"
+    table = certify_dataset(
+        snn_classifier(model, args.convention, DTYPES[args.dtype]), x, y, noise, n0=args.n0,
+        n=args.n, alpha=args.alpha, num_classes=model.n_out, rng=args.seed, scheduler=scheduler,
+        n_workers=max(1, args.workers), progress=not args.no_progress,
+    )
+    radii = np.linspace(0.0, 1.0, 11)
+    acc = certified_accuracy(table.radius, table.correct, radii)
+    report = _report(f"evsnn certify: {args.noise}, sigma {args.sigma}", args)
+    report.add_table(["radius", "certified accuracy"], [[r, a] for r, a in zip(radii, acc)])
+    report.add_figure(certified_accuracy_figure({args.noise: (radii, acc)}), "certified_accuracy",
+                      caption="Certified accuracy vs L2 radius")
+    report.add_result("certified_accuracy", {"radii": radii, "accuracy": acc})
+    print(f"certified accuracy at radius 0: {acc[0]:.3f}, at 0.5: {acc[5]:.3f}")
+    return _finish(report, args)
+
+
+def _crossval(args) -> int:
+    from validation.demo import crossval_section
+
+    report = _report(f"evsnn crossval: {args.backend}", args)
+    crossval_section(report, [args.backend], T=args.T, samples=args.samples, seed=args.seed,
+                     dtype=DTYPES[args.dtype], convention=args.convention)
+    return _finish(report, args)
+
+
+def _gain(args) -> int:
+    from certify.l2gain import check_stated_bound, hinf_norm, l2_gain, stated_gain
+
+    if not 0.0 <= args.lam <= 1.0:
+        raise UsageError(f"--lam {args.lam!r} must lie in [0, 1]")
+    if args.weights:
+        try:
+            W = np.load(args.weights)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--weights {args.weights!r}: cannot read a .npy array ({exc})") from None
+    else:
+        W = np.random.default_rng(args.seed).standard_normal((args.n_out, args.n_in)) / np.sqrt(args.n_in)
+    g = l2_gain(args.lam, args.T, W, rng=args.seed)
+    rows = [["finite-horizon L2 gain (exact)", g.gain], ["Stable Theorem 3.1 stated gain",
+            stated_gain(args.lam, W)]]
+    if args.lam < 1.0:
+        rows.append(["H-inf norm (T → ∞)", hinf_norm(args.lam, W).norm])
+    for domain in ("real", "spike"):
+        v = check_stated_bound(args.lam, args.T, W, rng=args.seed, domain=domain)
+        rows.append([f"Theorem 3.1 bound, {domain} perturbations ({v.search} search)",
+                     f"{v.status} (worst ratio {v.ratio:.4g})"])
+    report = _report(f"evsnn gain: lam {args.lam}, T {args.T}", args)
+    report.add_table(["quantity", "value"], rows)
+    for k, v in rows:
+        report.add_result(k, v)
+    print("; ".join(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}" for k, v in rows))
+    return _finish(report, args)
+
+
+def _spike_times(name, text):
+    try:
+        return np.array([float(t) for t in text.replace(",", " ").split()], dtype=np.float64)
+    except ValueError:
+        raise UsageError(f"--{name} {text!r} must be spike times separated by commas or spaces") from None
+
+
+def _distance(args) -> int:
+    from certify.spike_distance import van_rossum_distance, victor_purpura_distance
+
+    a, b = _spike_times("a", args.a), _spike_times("b", args.b)
+    vp = victor_purpura_distance(a, b, q=_positive("q", args.q))
+    vr = van_rossum_distance(a, b, tau=_positive("tau", args.tau))
+    report = _report("evsnn distance", args)
+    rows = [["Victor-Purpura (q)", vp], ["van Rossum (tau)", vr]]
+    report.add_table(["distance", "value"], rows)
+    for k, v in rows:
+        report.add_result(k, v)
+    print(f"Victor-Purpura {vp:.6g}; van Rossum {vr:.6g}")
+    return _finish(report, args)
+
+
+def _grade(args) -> int:
+    from validation.demo import grade_section
+
+    report = _report("evsnn grade: surrogate gradients vs exact spike-time gradients", args)
+    grade_section(report, samples=args.samples, seed=args.seed)
+    return _finish(report, args)
+
+
+def _bench(args) -> int:
+    import runpy
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "bench" / "__main__.py").exists():
+        raise UsageError("the benchmarks live in the source checkout's bench/; run from a clone")
+    sys.path.insert(0, str(root))
+    sys.argv = ["bench", *args.names]
+    runpy.run_module("bench", run_name="__main__")
     return 0
 
 
+# --- parser -----------------------------------------------------------------------------------
 def _build_parser():
     p = argparse.ArgumentParser(prog="evsnn", description="Reference SNN robustness simulator")
-    sub = p.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("demo", help="run the main job on the embedded digits")
-    d.add_argument("--samples", type=int, default=450)
-    d.add_argument("--T", type=int, default=10)
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--convention", default="DEFAULT")
-    d.set_defaults(func=_demo)
-    v = sub.add_parser("validate", help="check every paper claim numerically and write a report")
-    v.add_argument("--out", default="runs/validate", help="run folder to write (default runs/validate)")
-    v.add_argument("--seed", type=int, default=0)
-    v.add_argument("--select", default=None, help="only checks whose id starts with this prefix")
-    v.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
-    v.set_defaults(func=_validate)
-    return p
+    sub_parsers = p.add_subparsers(dest="command", required=True)
+    subs = {}
+
+    def add(name, func, help_, **common):
+        s = sub_parsers.add_parser(name, help=help_, description=help_)
+        _common(s, **common)
+        s.set_defaults(func=func)
+        subs[name] = s
+        return s
+
+    d = add("demo", _demo, "the main job: train, attack, grade, certify and validate on the "
+            "embedded digits, one report", dtype=False, convention=False)
+    d.add_argument("--size", default="full", choices=["full", "small"],
+                   help="'small' is a quick reduced run (the test uses it)")
+    d.add_argument("--backend", default=None, help="the PyTorch backend to cross-validate "
+                   "(default: every installed one)")
+
+    add("validate", _validate, "check every paper claim numerically", dtype=False,
+        convention=False).add_argument(
+        "--select", default=None, help="only checks whose id starts with this prefix")
+
+    t = add("train", _train, "train a model on the embedded digits (or an .npz) and save it")
+    t.add_argument("--model", default="lif", choices=["ann", "converted", "lif", "trace"])
+    t.add_argument("--data", default="digits", help="'digits' or an .npz with x and y")
+    t.add_argument("--hidden", type=int, default=100)
+    t.add_argument("--T", type=int, default=10)
+    t.add_argument("--epochs", type=int, default=None, help="default: the model's tested setting")
+    t.add_argument("--encoder", default="current")
+    t.add_argument("--method", default=None, help="gradient method (default bptt, tempbp for trace)")
+
+    a = add("attack", _attack, "attack a saved model and report accuracy and success rates")
+    a.add_argument("--model", required=True, help="a model folder written by 'evsnn train'")
+    a.add_argument("--attack", default="pgd", choices=list(ATTACKS))
+    a.add_argument("--eps", type=float, default=0.1)
+    a.add_argument("--norm", default="linf", choices=["linf", "l2", "l1", "l0"])
+    a.add_argument("--steps", type=int, default=10)
+    a.add_argument("--data", default="digits")
+    a.add_argument("--samples", type=int, default=200)
+    a.add_argument("--T", type=int, default=10)
+    a.add_argument("--encoder", default="current")
+    a.add_argument("--method", default="bptt")
+    a.add_argument("--sigma", type=float, default=None, help="noise std of the RSC encoders")
+
+    c = add("certify", _certify, "randomized-smoothing certificates for a saved SNN")
+    c.add_argument("--model", required=True)
+    c.add_argument("--noise", default="rsc_fixed", choices=["gaussian", "rsc_fixed", "rsc_fresh"])
+    c.add_argument("--sigma", type=float, default=0.25)
+    c.add_argument("--T", type=int, default=10)
+    c.add_argument("--n0", type=int, default=100)
+    c.add_argument("--n", type=int, default=1000)
+    c.add_argument("--alpha", type=float, default=0.001)
+    c.add_argument("--data", default="digits")
+    c.add_argument("--samples", type=int, default=50)
+    c.add_argument("--workers", type=int, default=1, help="> 1 starts a local dask cluster")
+    c.add_argument("--scheduler", default=None, help="address of a running dask scheduler")
+
+    x = add("crossval", _crossval, "run a PyTorch backend beside evsnn and report differences")
+    x.add_argument("--backend", required=True, choices=["spikingjelly", "snntorch", "norse"])
+    x.add_argument("--T", type=int, default=10)
+    x.add_argument("--samples", type=int, default=64)
+
+    g = add("gain", _gain, "exact finite-horizon L2 gain vs Stable Theorem 3.1", convention=False)
+    g.add_argument("--lam", type=float, default=0.9)
+    g.add_argument("--T", type=int, default=10)
+    g.add_argument("--n-in", type=int, default=20)
+    g.add_argument("--n-out", type=int, default=20)
+    g.add_argument("--weights", default=None, help=".npy weight matrix [n_out, n_in]")
+
+    s = add("distance", _distance, "Victor-Purpura and van Rossum distances of two spike trains",
+            dtype=False, convention=False)
+    s.add_argument("--a", required=True, help="spike times, e.g. '1,2.5,7'")
+    s.add_argument("--b", required=True)
+    s.add_argument("--q", type=float, default=1.0)
+    s.add_argument("--tau", type=float, default=1.0)
+
+    r = add("grade", _grade, "grade surrogate gradients against exact spike-time gradients",
+            dtype=False, convention=False)
+    r.add_argument("--samples", type=int, default=16)
+
+    b = sub_parsers.add_parser("bench", help="run the benchmarks of bench/ (from a clone)")
+    b.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    b.set_defaults(func=_bench, config=None)
+    subs["bench"] = b
+    return p, subs
 
 
 def main(argv=None) -> int:
-    parser = _build_parser()
-    args = parser.parse_args(argv)
+    parser, subs = _build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if a in subs), "")
     try:
+        args = _apply_config(parser, subs, argv)
         return args.func(args)
     except (UsageError, ValueError, TypeError, FileExistsError) as exc:
-        print(f"evsnn {args.command}: error: {exc}", file=sys.stderr)
+        print(f"evsnn {command}: error: {exc}".replace("  ", " "), file=sys.stderr)
         return 2
 
 

@@ -70,6 +70,7 @@ class Report:
         self._blocks = []
         self._figures = {}
         self._results = {}
+        self._artifacts = []
         self._started = time.time()
 
     def add_text(self, markdown: str):
@@ -106,6 +107,13 @@ class Report:
 
         self._results[key] = _jsonable(value)
 
+    def add_artifact(self, write):
+        """Extra files (e.g. saved models): ``write(folder)`` is called with the run's temporary
+        folder during :meth:`write`, so they appear atomically with the report."""
+        if not callable(write):
+            raise TypeError(f"write must be a callable write(folder), got {type(write).__name__}")
+        self._artifacts.append(write)
+
     @property
     def results(self):
         return dict(self._results)
@@ -137,6 +145,8 @@ class Report:
                 {"config": self.config, "seed": self.seed}, indent=2, sort_keys=True, default=str))
             for name, fig in self._figures.items():
                 fig.savefig(tmp / f"{name}.png", dpi=110, bbox_inches="tight")
+            for write in self._artifacts:
+                write(tmp)
             if folder.exists():
                 shutil.rmtree(folder)
             os.replace(tmp, folder)
