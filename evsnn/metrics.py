@@ -895,7 +895,8 @@ def _taacc_iv(outputs, y, decoder):
     y = _labels_iv(y)
     if outputs.shape[1] != y.shape[0]:
         raise ValueError(
-            f"outputs has {outputs.shape[1]} samples (axis 1) but y has {y.shape[0]}; they must match"
+            f"outputs has {outputs.shape[1]} samples (axis 1) but y has {y.shape[0]}; "
+            "they must match"
         )
     if outputs.shape[2] == 0:
         raise ValueError("outputs has 0 output neurons; pass at least one class")
@@ -1479,7 +1480,8 @@ def taylor_indicator_grid(grad, u, v, eps1, eps2, *, batch_axis=1):
     --------
     >>> import numpy as np
     >>> g = np.array([[1.0, 2.0]])                      # [B=1, N=2]
-    >>> taylor_indicator_grid(g, [[1.0, 0.0]], [[0.0, -1.0]], [0.0, 1.0], [0.5], batch_axis=0)[:, :, 0]
+    >>> u, v = [[1.0, 0.0]], [[0.0, -1.0]]
+    >>> taylor_indicator_grid(g, u, v, [0.0, 1.0], [0.5], batch_axis=0)[:, :, 0]
     array([[1.],
            [0.]])
     """
@@ -1488,7 +1490,9 @@ def taylor_indicator_grid(grad, u, v, eps1, eps2, *, batch_axis=1):
     v = _rm_array("v", v)
     for name, arr in (("u", u), ("v", v)):
         if arr.shape != g.shape:
-            raise ValueError(f"{name} has shape {arr.shape} but grad has {g.shape}; they must match")
+            raise ValueError(
+                f"{name} has shape {arr.shape} but grad has {g.shape}; they must match"
+            )
     e1 = _strengths_iv("eps1", eps1)
     e2 = _strengths_iv("eps2", eps2)
     ax = _batch_axis_iv(batch_axis, g.ndim)
@@ -1837,7 +1841,9 @@ def _layer_cost_iv(shape, model, xi, constants):
         )
     _choice_iv("model", model, _COST_MODELS)
     if not isinstance(constants, EnergyConstants):
-        raise TypeError(f"constants must be an EnergyConstants record, got {type(constants).__name__}")
+        raise TypeError(
+            f"constants must be an EnergyConstants record, got {type(constants).__name__}"
+        )
     if model == "ann":
         if xi is not None:
             raise ValueError("xi is only used with model='snn'; the ANN model has no spike ratio")
@@ -1974,7 +1980,9 @@ def network_cost(layers):
         raise ValueError("layers is empty; pass one LayerCost per layer")
     for i, c in enumerate(layers):
         if not isinstance(c, LayerCost):
-            raise TypeError(f"layers[{i}] must be a LayerCost (from layer_cost), got {type(c).__name__}")
+            raise TypeError(
+                f"layers[{i}] must be a LayerCost (from layer_cost), got {type(c).__name__}"
+            )
     energy = float(sum(c.energy_pj for c in layers))
     delay = float(sum(c.delay_ns for c in layers))
     return NetworkCost(tuple(layers), energy, delay, energy * delay)

@@ -73,6 +73,10 @@ def test_accuracy_errors():
         accuracy(None, [0])
     with pytest.raises(ValueError, match="at least one class"):
         accuracy(np.zeros((1, 0)), [0])
+    with pytest.raises(TypeError, match="scores must be a rectangular array"):
+        accuracy([[0.0, 1.0], [1.0]], [0, 1])
+    with pytest.raises(ValueError, match="y must be 1-D"):
+        accuracy([[0.0, 1.0]], [[0]])
 
 
 # ============================================================================ ASR, Eq. 28
