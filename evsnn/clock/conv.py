@@ -1,0 +1,1060 @@
+"""Convolutional and residual SNNs in clock mode: layers, the container and the simulator.
+
+Arrays are time-major ``[T, B, C, H, W]`` (``[T, B, N]`` after :class:`Flatten`). A network is a
+sequence of layers; synaptic layers (:class:`Conv2d`, :class:`Linear`, :class:`BatchNorm2d`,
+pooling, :class:`Flatten`) act on every step independently, :class:`Neuron` layers integrate
+over time with the same neuron models and conventions as :func:`evsnn.clock.simulate`
+(``m = λ v + I``, spike test ``>=`` / ``>``, hard or soft reset; see :mod:`evsnn.params`), and
+:class:`Residual` blocks combine a body and a shortcut (ResNet basic block: the shortcut is added
+to the current before the block's last neuron; SEW-ResNet: the spikes of both branches are
+combined element-wise by ``ADD``, ``AND`` or ``IAND``).
+
+Like the dense simulator, each layer runs over all T steps for every sample before the next one
+runs; for a feed-forward network this is exactly the step-by-step result.
+
+How a convolution is computed
+-----------------------------
+* **Event-driven** when its input is spikes (a neuron's output, max-pooled spikes, SEW sums):
+  every nonzero input ``x`` at channel c, position (i, j) scatters ``x`` times its kernel slice
+  ``W[:, c]`` into the output positions it reaches (:func:`_conv_scatter_kernel`); the work grows
+  with the number of spikes.
+* **Dense** when its input is a current (encoded images, average-pooled maps, batch-normalised
+  values): im2col (:func:`_im2col_kernel`) and one matrix product per group. A step whose input
+  equals the previous step's (current coding) reuses the previous output.
+
+Both give the cross-correlation PyTorch's ``conv2d`` computes (zero padding, stride, groups),
+in a different summation order (different last bits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from evsnn._numba import njit, prange
+from evsnn.clock.network import NEURON_TYPES, _as_float_array
+from evsnn.clock.simulate import LayerRecord, SimulationResult, spike_events
+from evsnn.conventions import DEFAULT, get_convention
+from evsnn.params import DLIF, LIF
+
+__all__ = [
+    "Conv2d",
+    "Linear",
+    "AvgPool2d",
+    "MaxPool2d",
+    "Flatten",
+    "BatchNorm2d",
+    "Neuron",
+    "Residual",
+    "basic_block",
+    "sew_block",
+    "fold_batchnorm",
+    "ConvNetwork",
+    "ConvSimulationResult",
+    "simulate_conv",
+    "CONV_MODES",
+]
+
+CONV_MODES = ("auto", "event", "dense")
+# im2col buffers are built in chunks of frames holding at most this many numbers (32 MB float64)
+_IM2COL_CHUNK = 4_000_000
+
+
+def _int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name}={value!r} must be >= {minimum}")
+    return int(value)
+
+
+def _pair(name, value, minimum):
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return (_int(name, value[0], minimum), _int(name, value[1], minimum))
+    if isinstance(value, (tuple, list)):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    v = _int(name, value, minimum)
+    return (v, v)
+
+
+def _frozen(a):
+    a = np.array(a, copy=True)
+    a.flags.writeable = False
+    return a
+
+
+def _window_out(name, size, k, s, p):
+    out = (size + 2 * p - k) // s + 1
+    if out < 1:
+        raise ValueError(
+            f"{name}: kernel {k} with padding {p} does not fit an input of size {size}; "
+            "use a smaller kernel or more padding"
+        )
+    return out
+
+
+# =========================================================================== layers
+@dataclass(frozen=True, eq=False)
+class Conv2d:
+    """2-D convolution (cross-correlation, as PyTorch's ``Conv2d``): synaptic input only.
+
+    Parameters
+    ----------
+    weight : array, shape (C_out, C_in / groups, kH, kW)
+        PyTorch's ``Conv2d.weight`` layout. Stored read-only.
+    stride, padding : int or (int, int)
+        Stride (>= 1) and zero padding (>= 0) per spatial axis.
+    groups : int
+        Input and output channels split into ``groups`` independent groups.
+    bias : array, shape (C_out,), optional
+        None by default, as in the papers' SNNs.
+    """
+
+    weight: np.ndarray
+    stride: object = 1
+    padding: object = 0
+    groups: int = 1
+    bias: np.ndarray | None = None
+
+    def __post_init__(self):
+        w = _as_float_array("weight", self.weight, 4)
+        object.__setattr__(self, "weight", _frozen(w))
+        object.__setattr__(self, "stride", _pair("stride", self.stride, 1))
+        object.__setattr__(self, "padding", _pair("padding", self.padding, 0))
+        g = _int("groups", self.groups, 1)
+        if w.shape[0] % g:
+            raise ValueError(
+                f"groups={g} does not divide the {w.shape[0]} output channels of weight; "
+                "pick groups dividing C_out"
+            )
+        object.__setattr__(self, "groups", g)
+        if self.bias is not None:
+            b = _as_float_array("bias", self.bias, 1)
+            if b.shape[0] != w.shape[0]:
+                raise ValueError(
+                    f"bias has {b.shape[0]} entries but weight has {w.shape[0]} output channels"
+                )
+            object.__setattr__(self, "bias", _frozen(b.astype(w.dtype)))
+        object.__setattr__(self, "_cache", {})
+
+    @property
+    def in_channels(self) -> int:
+        return self.weight.shape[1] * self.groups
+
+    @property
+    def out_channels(self) -> int:
+        return self.weight.shape[0]
+
+    def out_shape(self, shape):
+        if len(shape) != 3:
+            raise ValueError(f"Conv2d needs [C, H, W] maps, got feature shape {shape}")
+        c, h, w = shape
+        if c != self.in_channels:
+            raise ValueError(
+                f"Conv2d takes {self.in_channels} input channels but receives {c}; "
+                "the shapes must chain"
+            )
+        (kh, kw), (sh, sw), (ph, pw) = self.weight.shape[2:], self.stride, self.padding
+        return (self.out_channels, _window_out("Conv2d", h, kh, sh, ph),
+                _window_out("Conv2d", w, kw, sw, pw))
+
+    def scatter_weight(self, dtype):
+        """``W`` rearranged to [C_in, kH, kW, C_out / groups]: what one input event at channel c
+        adds, per kernel offset, to the output channels of its group (cached per dtype)."""
+        key = ("scatter", np.dtype(dtype).str)
+        if key not in self._cache:
+            co, cin_pg, kh, kw = self.weight.shape
+            g = self.groups
+            w = self.weight.reshape(g, co // g, cin_pg, kh, kw).transpose(0, 2, 3, 4, 1)
+            self._cache[key] = np.ascontiguousarray(w.reshape(g * cin_pg, kh, kw, co // g),
+                                                    dtype=dtype)
+        return self._cache[key]
+
+    def matrix(self, dtype):
+        """``W`` as [C_out, C_in / groups · kH · kW] (the im2col matrix, cached per dtype)."""
+        key = ("matrix", np.dtype(dtype).str)
+        if key not in self._cache:
+            self._cache[key] = np.ascontiguousarray(
+                self.weight.reshape(self.weight.shape[0], -1), dtype=dtype)
+        return self._cache[key]
+
+    def replace(self, **changes) -> "Conv2d":
+        kw = dict(weight=self.weight, stride=self.stride, padding=self.padding,
+                  groups=self.groups, bias=self.bias)
+        kw.update(changes)
+        return Conv2d(**kw)
+
+
+@dataclass(frozen=True, eq=False)
+class Linear:
+    """Fully connected synaptic layer on ``[T, B, n_in]`` (after :class:`Flatten`).
+
+    ``weight`` is ``[n_out, n_in]`` (PyTorch's layout); ``bias`` optional (none by default).
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray | None = None
+
+    def __post_init__(self):
+        w = _as_float_array("weight", self.weight, 2)
+        object.__setattr__(self, "weight", _frozen(w))
+        if self.bias is not None:
+            b = _as_float_array("bias", self.bias, 1)
+            if b.shape[0] != w.shape[0]:
+                raise ValueError(
+                    f"bias has {b.shape[0]} entries but weight has {w.shape[0]} output rows"
+                )
+            object.__setattr__(self, "bias", _frozen(b.astype(w.dtype)))
+
+    def out_shape(self, shape):
+        if len(shape) != 1:
+            raise ValueError(
+                f"Linear needs flat features, got feature shape {shape}; put a Flatten before it"
+            )
+        if shape[0] != self.weight.shape[1]:
+            raise ValueError(
+                f"Linear takes {self.weight.shape[1]} inputs but receives {shape[0]}; "
+                "the shapes must chain"
+            )
+        return (self.weight.shape[0],)
+
+    def replace(self, **changes) -> "Linear":
+        kw = dict(weight=self.weight, bias=self.bias)
+        kw.update(changes)
+        return Linear(**kw)
+
+
+@dataclass(frozen=True)
+class _Pool:
+    kernel_size: object
+    stride: object = None
+    padding: object = 0
+
+    def __post_init__(self):
+        k = _pair("kernel_size", self.kernel_size, 1)
+        object.__setattr__(self, "kernel_size", k)
+        s = k if self.stride is None else _pair("stride", self.stride, 1)
+        object.__setattr__(self, "stride", s)
+        p = _pair("padding", self.padding, 0)
+        if p[0] > k[0] // 2 or p[1] > k[1] // 2:
+            raise ValueError(
+                f"padding={p} exceeds half the kernel {k} (PyTorch's rule); use less padding"
+            )
+        object.__setattr__(self, "padding", p)
+
+    def out_shape(self, shape):
+        name = type(self).__name__
+        if len(shape) != 3:
+            raise ValueError(f"{name} needs [C, H, W] maps, got feature shape {shape}")
+        c, h, w = shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        return (c, _window_out(name, h, kh, sh, ph), _window_out(name, w, kw, sw, pw))
+
+
+@dataclass(frozen=True)
+class AvgPool2d(_Pool):
+    """Average pooling; zero padding counts in the average (PyTorch's
+    ``count_include_pad=True``), floor output size. ``stride`` defaults to the kernel size."""
+
+
+@dataclass(frozen=True)
+class MaxPool2d(_Pool):
+    """Max pooling (padding with −∞, floor output size); ties go to the first maximum in
+    row-major window order, as PyTorch's CPU kernel. ``stride`` defaults to the kernel size."""
+
+
+@dataclass(frozen=True)
+class Flatten:
+    """``[T, B, C, H, W]`` → ``[T, B, C·H·W]`` in C order (PyTorch's ``flatten``)."""
+
+    def out_shape(self, shape):
+        return (int(np.prod(shape)),)
+
+
+@dataclass(frozen=True, eq=False)
+class BatchNorm2d:
+    """Batch normalisation with fixed statistics (inference), per channel:
+    ``y = x · α + (β − μ α)`` with ``α = γ / sqrt(σ² + ε)`` — the order PyTorch's CPU
+    inference kernel evaluates. Use :func:`fold_batchnorm` to merge it into the convolution.
+    """
+
+    running_mean: np.ndarray
+    running_var: np.ndarray
+    weight: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    eps: float = 1e-5
+
+    def __post_init__(self):
+        mean = _as_float_array("running_mean", self.running_mean, 1)
+        var = _as_float_array("running_var", self.running_var, 1)
+        c = mean.shape[0]
+        if var.shape[0] != c or np.any(var < 0):
+            raise ValueError(
+                f"running_var must hold {c} non-negative variances, got {var!r}"
+            )
+        gamma = np.ones(c) if self.weight is None else _as_float_array("weight", self.weight, 1)
+        beta = np.zeros(c) if self.bias is None else _as_float_array("bias", self.bias, 1)
+        if gamma.shape[0] != c or beta.shape[0] != c:
+            raise ValueError(
+                f"weight and bias must have {c} entries (one per channel), got "
+                f"{gamma.shape[0]} and {beta.shape[0]}"
+            )
+        eps = self.eps
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
+            raise ValueError(f"eps={eps!r} must be a positive number")
+        for name, a in (("running_mean", mean), ("running_var", var), ("weight", gamma),
+                        ("bias", beta)):
+            object.__setattr__(self, name, _frozen(a))
+        object.__setattr__(self, "eps", float(eps))
+
+    def scale_shift(self, dtype):
+        """(α, β − μ α) per channel, in ``dtype``."""
+        dt = np.dtype(dtype).type
+        invstd = dt(1) / np.sqrt(self.running_var.astype(dtype) + dt(self.eps))
+        alpha = self.weight.astype(dtype) * invstd
+        return alpha, self.bias.astype(dtype) - self.running_mean.astype(dtype) * alpha
+
+    def out_shape(self, shape):
+        if len(shape) != 3 or shape[0] != self.running_mean.shape[0]:
+            raise ValueError(
+                f"BatchNorm2d has {self.running_mean.shape[0]} channels but receives feature "
+                f"shape {shape}"
+            )
+        return tuple(shape)
+
+
+def fold_batchnorm(conv, bn) -> Conv2d:
+    """Merge inference batch normalisation into the convolution before it.
+
+    ``BN(conv(x)) = conv'(x)`` with ``W' = W · α[c_out]`` and ``b' = (b − μ) α + β``,
+    ``α = γ / sqrt(σ² + ε)``. The result equals the unfolded pair up to rounding.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> conv = Conv2d(np.ones((2, 1, 1, 1)))
+    >>> bn = BatchNorm2d([0.0, 1.0], [4.0, 1.0], weight=[2.0, 1.0], bias=[0.0, 0.5], eps=0.0)
+    >>> f = fold_batchnorm(conv, bn)
+    >>> f.weight.ravel(), f.bias
+    (array([1., 1.]), array([ 0. , -0.5]))
+    """
+    if not isinstance(conv, Conv2d):
+        raise TypeError(f"conv must be a Conv2d, got {type(conv).__name__}")
+    if not isinstance(bn, BatchNorm2d):
+        raise TypeError(f"bn must be a BatchNorm2d, got {type(bn).__name__}")
+    if bn.running_mean.shape[0] != conv.out_channels:
+        raise ValueError(
+            f"bn has {bn.running_mean.shape[0]} channels but conv has {conv.out_channels} "
+            "output channels"
+        )
+    alpha = bn.weight / np.sqrt(bn.running_var + bn.eps)
+    b = np.zeros(conv.out_channels) if conv.bias is None else conv.bias
+    return conv.replace(weight=conv.weight * alpha[:, None, None, None],
+                        bias=(b - bn.running_mean) * alpha + bn.bias)
+
+
+@dataclass(frozen=True, eq=False)
+class Neuron:
+    """A layer of spiking neurons, one per input element (any feature shape).
+
+    Parameters
+    ----------
+    neuron : LIF, TraceLIF, DLIF or Readout
+        The neuron record (``evsnn.params``); the update is the dense simulator's.
+    dlif_factors : array, shape (T,), optional
+        DLIF's per-step factors (required for DLIF, forbidden otherwise).
+    input_scale : float
+        Constant factor on the input current, ``m = λ v + input_scale · I`` (1 by default;
+        ``1/τ`` maps SpikingJelly's ``LIFNode(decay_input=True)``).
+    """
+
+    neuron: object = field(default_factory=LIF)
+    dlif_factors: np.ndarray | None = None
+    input_scale: float = 1.0
+
+    def __post_init__(self):
+        if not isinstance(self.neuron, NEURON_TYPES):
+            raise TypeError(
+                f"neuron must be one of {[t.__name__ for t in NEURON_TYPES]}, "
+                f"got {type(self.neuron).__name__}"
+            )
+        is_dlif = isinstance(self.neuron, DLIF)
+        if is_dlif != (self.dlif_factors is not None):
+            raise ValueError(
+                "dlif_factors are required for a DLIF neuron and forbidden otherwise; got "
+                f"{type(self.neuron).__name__} with dlif_factors={self.dlif_factors is not None}"
+            )
+        if is_dlif:
+            object.__setattr__(self, "dlif_factors",
+                               _frozen(_as_float_array("dlif_factors", self.dlif_factors, 1)))
+        s = self.input_scale
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or not np.isfinite(s):
+            raise ValueError(f"input_scale={s!r} must be a finite number")
+        object.__setattr__(self, "input_scale", float(s))
+
+    def out_shape(self, shape):
+        return tuple(shape)
+
+    def factors(self, T, convention, dtype):
+        """Kernel arguments, per-step leak and gain (DLIF's factor on one of them)."""
+        args = self.neuron.kernel_args()
+        leak = np.full(T, args.lam, dtype=np.float64)
+        gain = np.full(T, self.input_scale, dtype=np.float64)
+        if args.dlif:
+            f = self.dlif_factors
+            if f.shape[0] < T:
+                raise ValueError(
+                    f"dlif_factors has {f.shape[0]} entries but the input has T = {T} steps; "
+                    "give one factor per step"
+                )
+            if convention.dlif_factor == "leak":
+                leak = args.lam * f[:T]
+            else:
+                gain = self.input_scale * f[:T]
+        return args, np.ascontiguousarray(leak, dtype), np.ascontiguousarray(gain, dtype)
+
+
+_CONNECTIONS = ("standard", "ADD", "AND", "IAND")
+
+
+@dataclass(frozen=True, eq=False)
+class Residual:
+    """A residual block: ``body`` and ``shortcut`` (tuples of layers; an empty shortcut is the
+    identity) applied to the same input, then combined.
+
+    ``connection="standard"`` (spiking ResNet basic block): ``neuron(body(x) + shortcut(x))``,
+    the sum is a current. ``"ADD"``, ``"AND"``, ``"IAND"`` (SEW-ResNet, Fang et al. 2021):
+    ``shortcut(x) + body(x)``, ``shortcut(x) · body(x)``, ``shortcut(x) · (1 − body(x))`` on
+    the branches' outputs (``neuron`` must be None).
+    """
+
+    body: tuple
+    shortcut: tuple = ()
+    connection: str = "standard"
+    neuron: Neuron | None = None
+
+    def __post_init__(self):
+        if self.connection not in _CONNECTIONS:
+            raise ValueError(
+                f"connection={self.connection!r} is not a residual connection; use one of "
+                f"{list(_CONNECTIONS)}"
+            )
+        if (self.connection == "standard") != isinstance(self.neuron, Neuron):
+            raise ValueError(
+                "a 'standard' block needs neuron=Neuron(...) after the sum; SEW connections "
+                f"('ADD', 'AND', 'IAND') take none; got connection={self.connection!r} with "
+                f"neuron={self.neuron!r}"
+            )
+        object.__setattr__(self, "body", _check_layers("body", self.body, allow_empty=False))
+        object.__setattr__(self, "shortcut", _check_layers("shortcut", self.shortcut, True))
+
+    def out_shape(self, shape):
+        a = _chain_shape(self.body, shape, "body")
+        b = _chain_shape(self.shortcut, shape, "shortcut")
+        if a != b:
+            raise ValueError(
+                f"the body emits feature shape {a} but the shortcut {b}; add a downsampling "
+                "shortcut (e.g. a strided 1x1 Conv2d) so they match"
+            )
+        return a
+
+
+def basic_block(conv1, conv2, neuron, *, bn1=None, bn2=None, downsample=()):
+    """Spiking ResNet basic block (SpikingJelly ``spiking_resnet.BasicBlock``):
+    ``sn2(bn2(conv2(sn1(bn1(conv1(x))))) + downsample(x))``. ``neuron`` is a :class:`Neuron`
+    used for both sn1 and sn2; ``downsample`` a tuple of layers (empty: identity)."""
+    body = (conv1,) + ((bn1,) if bn1 is not None else ()) + (neuron, conv2)
+    body += (bn2,) if bn2 is not None else ()
+    return Residual(body, tuple(downsample), "standard", neuron)
+
+
+def sew_block(conv1, conv2, neuron, *, bn1=None, bn2=None, downsample=(), connection="ADD"):
+    """SEW-ResNet basic block (SpikingJelly ``sew_resnet.BasicBlock``):
+    ``g(downsample(x), sn2(bn2(conv2(sn1(bn1(conv1(x)))))))``; a non-identity ``downsample``
+    should end with its own :class:`Neuron` (SpikingJelly's ``downsample_sn``)."""
+    body = (conv1,) + ((bn1,) if bn1 is not None else ()) + (neuron, conv2)
+    body += ((bn2,) if bn2 is not None else ()) + (neuron,)
+    return Residual(body, tuple(downsample), connection, None)
+
+
+LAYER_TYPES = (Conv2d, Linear, AvgPool2d, MaxPool2d, Flatten, BatchNorm2d, Neuron, Residual)
+
+
+def _check_layers(name, layers, allow_empty):
+    if not isinstance(layers, (tuple, list)):
+        raise TypeError(f"{name} must be a tuple of layers, got {type(layers).__name__}")
+    layers = tuple(layers)
+    if not layers and not allow_empty:
+        raise ValueError(f"{name} is empty; it needs at least one layer")
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, LAYER_TYPES):
+            raise TypeError(
+                f"{name}[{i}] must be one of {[t.__name__ for t in LAYER_TYPES]}, "
+                f"got {type(layer).__name__}"
+            )
+    return layers
+
+
+def _chain_shape(layers, shape, name):
+    for i, layer in enumerate(layers):
+        try:
+            shape = layer.out_shape(shape)
+        except ValueError as exc:
+            raise ValueError(f"{name}[{i}]: {exc}") from None
+    return tuple(shape)
+
+
+def _neuron_layers(layers, prefix):
+    """(path, Neuron) of every neuron layer in execution order."""
+    found = []
+    for i, layer in enumerate(layers):
+        path = f"{prefix}[{i}]"
+        if isinstance(layer, Neuron):
+            found.append((path, layer))
+        elif isinstance(layer, Residual):
+            found += _neuron_layers(layer.body, path + ".body")
+            found += _neuron_layers(layer.shortcut, path + ".shortcut")
+            if layer.neuron is not None:
+                found.append((path + ".neuron", layer.neuron))
+    return found
+
+
+@dataclass(frozen=True, eq=False)
+class ConvNetwork:
+    """A feed-forward stack of convolutional, pooling, dense, neuron and residual layers.
+
+    Parameters
+    ----------
+    layers : sequence of layers
+        :class:`Conv2d`, :class:`BatchNorm2d`, :class:`AvgPool2d`, :class:`MaxPool2d`,
+        :class:`Flatten`, :class:`Linear`, :class:`Neuron`, :class:`Residual`.
+    input_shape : tuple of int
+        Feature shape of one sample at one step, ``(C, H, W)`` (or ``(N,)``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from evsnn.params import LIF
+    >>> net = ConvNetwork([Conv2d(np.ones((4, 2, 3, 3)), padding=1), Neuron(LIF()),
+    ...                    MaxPool2d(2), Flatten(), Linear(np.ones((10, 64))), Neuron(LIF())],
+    ...                   input_shape=(2, 8, 8))
+    >>> net.output_shape, len(net.neuron_layers())
+    ((10,), 2)
+    """
+
+    layers: tuple
+    input_shape: tuple
+
+    def __post_init__(self):
+        layers = _check_layers("layers", self.layers, allow_empty=False)
+        shape = self.input_shape
+        if not isinstance(shape, (tuple, list)) or not shape or not all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1 for s in shape
+        ):
+            raise ValueError(
+                f"input_shape={shape!r} must be a tuple of positive ints, e.g. (3, 32, 32)"
+            )
+        shape = tuple(int(s) for s in shape)
+        object.__setattr__(self, "layers", layers)
+        object.__setattr__(self, "input_shape", shape)
+        object.__setattr__(self, "output_shape", _chain_shape(layers, shape, "layers"))
+
+    def neuron_layers(self):
+        """``[(path, Neuron), ...]`` in execution order (the order of the result's records)."""
+        return _neuron_layers(self.layers, "layers")
+
+    @property
+    def has_residual(self) -> bool:
+        return any(isinstance(layer, Residual) for layer in self.layers)
+
+
+# =========================================================================== kernels
+@njit(parallel=True)
+def _conv_scatter_kernel(x, wt, bias, sh, sw, ph, pw, out):
+    """Event-driven convolution of frames ``x`` [F, C_in, H, W] into ``out`` [F, C_out, Ho, Wo].
+
+    ``wt`` [C_in, kH, kW, C_out/groups] is :meth:`Conv2d.scatter_weight`. Per frame the output
+    starts at ``bias``; input events are visited in (channel, row, column) order and each adds
+    ``x`` times its kernel slice to every output position it reaches, in (ki, kj) order
+    (``x = 1`` adds the slice itself). Accumulation is channels-last, so one event's additions
+    are contiguous.
+    """
+    F, C, H, W = x.shape
+    _, kh, kw, cpg = wt.shape
+    Co, Ho, Wo = out.shape[1], out.shape[2], out.shape[3]
+    cin_pg = C // (Co // cpg)
+    for f in prange(F):
+        acc = np.empty((Ho, Wo, Co), dtype=out.dtype)
+        for oi in range(Ho):
+            for oj in range(Wo):
+                for o in range(Co):
+                    acc[oi, oj, o] = bias[o]
+        for c in range(C):
+            base = (c // cin_pg) * cpg
+            for i in range(H):
+                for j in range(W):
+                    xv = x[f, c, i, j]
+                    if xv == 0:
+                        continue
+                    for ki in range(kh):
+                        ni = i + ph - ki
+                        if ni < 0 or ni % sh != 0:
+                            continue
+                        oi = ni // sh
+                        if oi >= Ho:
+                            continue
+                        for kj in range(kw):
+                            nj = j + pw - kj
+                            if nj < 0 or nj % sw != 0:
+                                continue
+                            oj = nj // sw
+                            if oj >= Wo:
+                                continue
+                            row = wt[c, ki, kj]
+                            if xv == 1:
+                                for k in range(cpg):
+                                    acc[oi, oj, base + k] += row[k]
+                            else:
+                                for k in range(cpg):
+                                    acc[oi, oj, base + k] += xv * row[k]
+        for o in range(Co):
+            for oi in range(Ho):
+                for oj in range(Wo):
+                    out[f, o, oi, oj] = acc[oi, oj, o]
+
+
+@njit(parallel=True)
+def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, cols):
+    """Patches of frames ``x`` [F, C, H, W] into ``cols`` [F, Ho, Wo, C, kH, kW] (zero outside
+    the input: zero padding)."""
+    F, C, H, W = x.shape
+    Ho, Wo = cols.shape[1], cols.shape[2]
+    for f in prange(F):
+        for oi in range(Ho):
+            for oj in range(Wo):
+                for c in range(C):
+                    for ki in range(kh):
+                        i = oi * sh - ph + ki
+                        for kj in range(kw):
+                            j = oj * sw - pw + kj
+                            if 0 <= i < H and 0 <= j < W:
+                                cols[f, oi, oj, c, ki, kj] = x[f, c, i, j]
+                            else:
+                                cols[f, oi, oj, c, ki, kj] = 0
+
+
+@njit(parallel=True)
+def _neuron_kernel(
+    cur, leak, gain, theta, v_rest, hard_reset, spike_ge, trace_coef, emit_trace, spiking,
+    v_init, smooth_rho, record, out, rec_m, rec_v, rec_spikes, rec_trace,
+):
+    """One neuron layer over ``T`` steps: ``cur`` [T, B, N] is the input current.
+
+    ``m = leak[t] v + gain[t] cur``, spike ``m >= θ`` (``spike_ge``) or ``m > θ``; hard reset to
+    ``v_rest`` or soft reset ``m − θ``; trace ``a ← a + c (s − a)``; the dense simulator's update.
+    ``smooth_rho > 0`` replaces the spike by ``σ(ρ (m − θ))`` and the reset by
+    ``v = m − s (m − v_rest)`` / ``m − s θ`` (the smooth forward whose exact gradient is the
+    sigmoid-surrogate BPTT, for finite-difference checks).
+    """
+    T, B, N = cur.shape
+    for b in prange(B):
+        one = np.ones(1, dtype=out.dtype)[0]
+        zero = one - one
+        v = np.empty(N, dtype=out.dtype)
+        a = np.zeros(N, dtype=out.dtype)
+        for i in range(N):
+            v[i] = v_init
+        for t in range(T):
+            lk = leak[t]
+            gn = gain[t]
+            for i in range(N):
+                m = lk * v[i] + gn * cur[t, b, i]
+                if spiking:
+                    if smooth_rho > 0:
+                        s = one / (one + np.exp(-smooth_rho * (m - theta)))
+                        if hard_reset:
+                            v[i] = m - s * (m - v_rest)
+                        else:
+                            v[i] = m - s * theta
+                    else:
+                        if spike_ge:
+                            fire = m >= theta
+                        else:
+                            fire = m > theta
+                        s = one if fire else zero
+                        if fire:
+                            v[i] = v_rest if hard_reset else m - theta
+                        else:
+                            v[i] = m
+                    if trace_coef != 0:
+                        a[i] = a[i] + trace_coef * (s - a[i])
+                    out[t, b, i] = a[i] if emit_trace else s
+                    if record:
+                        rec_spikes[t, b, i] = s
+                        rec_trace[t, b, i] = a[i]
+                else:
+                    v[i] = m
+                    out[t, b, i] = m
+                if record:
+                    rec_m[t, b, i] = m
+                    rec_v[t, b, i] = v[i]
+
+
+# =========================================================================== forward ops
+def _frames(x):
+    return x.reshape((-1,) + x.shape[2:])
+
+
+def im2col(x, kernel, stride, padding, dtype):
+    """``[F, C, H, W]`` → ``[F·Ho·Wo, C·kH·kW]`` patches (row order f, oi, oj)."""
+    F, C, H, W = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    cols = np.empty((F, Ho, Wo, C, kh, kw), dtype=dtype)
+    _im2col_kernel(np.ascontiguousarray(x, dtype=dtype), kh, kw, sh, sw, ph, pw, cols)
+    return cols.reshape(F * Ho * Wo, C * kh * kw)
+
+
+def _conv_dense_frames(layer, x, dtype):
+    """Dense path on frames [F, C, H, W]: im2col + one matrix product per group, in chunks."""
+    F = x.shape[0]
+    co, cin_pg, kh, kw = layer.weight.shape
+    _, Ho, Wo = layer.out_shape(x.shape[1:])
+    g = layer.groups
+    wm = layer.matrix(dtype)
+    out = np.empty((F, co, Ho, Wo), dtype=dtype)
+    per_frame = Ho * Wo * x.shape[1] * kh * kw
+    step = max(1, _IM2COL_CHUNK // max(per_frame, 1))
+    kk = cin_pg * kh * kw
+    cpg = co // g
+    for f0 in range(0, F, step):
+        xs = x[f0:f0 + step]
+        cols = im2col(xs, (kh, kw), layer.stride, layer.padding, dtype)
+        for gi in range(g):
+            z = cols[:, gi * kk:(gi + 1) * kk] @ wm[gi * cpg:(gi + 1) * cpg].T
+            if layer.bias is not None:
+                z += layer.bias.astype(dtype)[gi * cpg:(gi + 1) * cpg]
+            out[f0:f0 + step, gi * cpg:(gi + 1) * cpg] = z.reshape(
+                xs.shape[0], Ho, Wo, cpg).transpose(0, 3, 1, 2)
+    return out
+
+
+def _conv_forward(layer, x, spikes, mode, dtype):
+    T, B = x.shape[:2]
+    oshape = layer.out_shape(x.shape[2:])
+    if mode == "event" or (mode == "auto" and spikes):
+        out = np.empty((T * B,) + oshape, dtype=dtype)
+        bias = (np.zeros(layer.out_channels, dtype) if layer.bias is None
+                else np.ascontiguousarray(layer.bias, dtype))
+        _conv_scatter_kernel(np.ascontiguousarray(_frames(x), dtype), layer.scatter_weight(dtype),
+                             bias, *layer.stride, *layer.padding, out)
+        return out.reshape((T, B) + oshape)
+    # dense: steps whose input equals the previous step's reuse its output (current coding)
+    distinct = [0] + [t for t in range(1, T) if not np.array_equal(x[t], x[t - 1])]
+    z = _conv_dense_frames(layer, _frames(x[distinct]), dtype).reshape(
+        (len(distinct), B) + oshape)
+    if len(distinct) == T:
+        return z
+    out = np.empty((T, B) + oshape, dtype=dtype)
+    k = -1
+    for t in range(T):
+        if k + 1 < len(distinct) and distinct[k + 1] == t:
+            k += 1
+        out[t] = z[k]
+    return out
+
+
+def _pool_windows(x, pool, fill):
+    """Padded input and the (ki, kj) slices of every window position."""
+    (kh, kw), (sh, sw), (ph, pw) = pool.kernel_size, pool.stride, pool.padding
+    _, Ho, Wo = pool.out_shape(x.shape[2:])
+    if ph or pw:
+        x = np.pad(x, ((0, 0),) * 3 + ((ph, ph), (pw, pw)), constant_values=fill)
+    sl = [(ki, kj, (Ellipsis, slice(ki, ki + sh * (Ho - 1) + 1, sh),
+                    slice(kj, kj + sw * (Wo - 1) + 1, sw)))
+          for ki in range(kh) for kj in range(kw)]
+    return x, sl
+
+
+def _avgpool_forward(pool, x):
+    xp, sl = _pool_windows(x, pool, 0)
+    acc = None
+    for _, _, s in sl:  # row-major window order, as PyTorch sums
+        acc = xp[s].copy() if acc is None else acc + xp[s]
+    kh, kw = pool.kernel_size
+    return acc / x.dtype.type(kh * kw)
+
+
+def _maxpool_forward(pool, x):
+    xp, sl = _pool_windows(x, pool, -np.inf)
+    best = arg = None
+    for n, (_, _, s) in enumerate(sl):
+        w = xp[s]
+        if best is None:
+            best, arg = w.copy(), np.zeros(w.shape, dtype=np.int64)
+        else:
+            better = w > best  # strict: the first maximum wins
+            best = np.where(better, w, best)
+            arg[better] = n
+    return best, arg
+
+
+def _shift(x, d):
+    """``x`` delayed by ``d`` steps (zeros first)."""
+    if d == 0:
+        return x
+    y = np.zeros_like(x)
+    y[d:] = x[:-d]
+    return y
+
+
+class _Run:
+    """Mutable state of one forward pass."""
+
+    def __init__(self, convention, dtype, record, mode, smooth_rho, teacher, n_neurons):
+        self.conv = convention
+        self.dtype = dtype
+        self.record = record
+        self.mode = mode
+        self.smooth_rho = smooth_rho
+        self.teacher = teacher
+        self.records = []
+        self.names = []
+        self.tape = {}
+        self.neuron_index = 0
+        self.n_neurons = n_neurons
+
+
+def _neuron_forward(layer, x, path, run):
+    dtype = run.dtype
+    T, B = x.shape[:2]
+    args, leak, gain = layer.factors(T, run.conv, dtype)
+    cur = np.ascontiguousarray(x.reshape(T, B, -1), dtype=dtype)
+    N = cur.shape[2]
+    out = np.empty((T, B, N), dtype=dtype)
+    rec = run.record or run.teacher is not None
+    empty = np.zeros((0, 0, 0), dtype=dtype)
+    recs = [np.empty((T, B, N), dtype=dtype) for _ in range(4)] if rec else [empty] * 4
+    _neuron_kernel(
+        cur, leak, gain, dtype.type(args.theta), dtype.type(args.v_rest), args.hard_reset,
+        run.conv.spike_ge, dtype.type(args.trace_coef), args.emit_trace, args.spiking,
+        dtype.type(args.v_init), dtype.type(run.smooth_rho), bool(rec), out, *recs,
+    )
+    shape = x.shape
+    if rec:
+        m, v, s, a = (r.reshape(shape) for r in recs)
+        record = LayerRecord(current=cur.reshape(shape), m=m, v=v,
+                             spikes=s if args.spiking else None,
+                             trace=a if args.trace_coef != 0 else None, output=out.reshape(shape))
+        run.records.append(record)
+        run.names.append(path)
+        run.tape[path] = (record, leak, gain, args)
+    y = out.reshape(shape)
+    idx = run.neuron_index
+    run.neuron_index += 1
+    if run.teacher is not None and run.teacher[idx] is not None:
+        y = np.asarray(run.teacher[idx], dtype=dtype)
+        if y.shape != shape:
+            raise ValueError(
+                f"teacher[{idx}] has shape {y.shape}; neuron layer {path} emits {shape}"
+            )
+    is_spikes = args.spiking and not args.emit_trace and run.smooth_rho == 0
+    return y, is_spikes
+
+
+def _forward_layers(layers, x, spikes, prefix, run, top=False):
+    delay = run.conv.input_delay if top else 0
+    for i, layer in enumerate(layers):
+        path = f"{prefix}[{i}]"
+        x, spikes = _forward_layer(layer, x, spikes, path, run)
+        if delay and isinstance(layer, Neuron) and run.neuron_index < run.n_neurons:
+            x = _shift(x, delay)  # Ding 2025 Eq. 15: the next layer sees this output a step late
+    return x, spikes
+
+
+def _forward_layer(layer, x, spikes, path, run):
+    dtype = run.dtype
+    if isinstance(layer, Conv2d):
+        if run.record:
+            run.tape[path] = x
+        return _conv_forward(layer, x, spikes, run.mode, dtype), False
+    if isinstance(layer, Linear):
+        if run.record:
+            run.tape[path] = x
+        y = x @ layer.weight.astype(dtype, copy=False).T
+        if layer.bias is not None:
+            y += layer.bias.astype(dtype)
+        return y, False
+    if isinstance(layer, BatchNorm2d):
+        if run.record:
+            run.tape[path] = x
+        alpha, shift = layer.scale_shift(dtype)
+        return x * alpha[:, None, None] + shift[:, None, None], False
+    if isinstance(layer, AvgPool2d):
+        return _avgpool_forward(layer, x), False
+    if isinstance(layer, MaxPool2d):
+        y, arg = _maxpool_forward(layer, x)
+        if run.record:
+            run.tape[path] = (arg, x.shape)
+        return y, spikes
+    if isinstance(layer, Flatten):
+        return x.reshape(x.shape[:2] + (-1,)), spikes
+    if isinstance(layer, Neuron):
+        return _neuron_forward(layer, x, path, run)
+    # Residual
+    yb, sb = _forward_layers(layer.body, x, spikes, path + ".body", run)
+    ys, ss = _forward_layers(layer.shortcut, x, spikes, path + ".shortcut", run)
+    c = layer.connection
+    if c == "standard":
+        return _neuron_forward(layer.neuron, yb + ys, path + ".neuron", run)
+    if run.record:
+        run.tape[path] = (yb, ys)
+    if c == "ADD":
+        return ys + yb, sb and ss
+    if c == "AND":
+        return ys * yb, sb and ss
+    return ys * (1 - yb), sb and ss
+
+
+# =========================================================================== simulate
+@dataclass(frozen=True)
+class ConvSimulationResult(SimulationResult):
+    """Result of :func:`simulate_conv`.
+
+    Attributes
+    ----------
+    output : ndarray [T, B, ...]
+        What the last layer emits each step.
+    layers : tuple of LayerRecord, or None
+        One record per neuron layer in execution order (``record=True``), arrays
+        ``[T, B, *feature_shape]``: current, membrane before (``m``) and after (``v``) reset,
+        spikes, trace, output.
+    convention : Convention
+    names : tuple of str
+        The path of each recorded neuron layer (``"layers[3].body[2]"``).
+    """
+
+    names: tuple = ()
+    tape: dict | None = field(default=None, repr=False, compare=False)
+
+    def spike_events(self, layer: int = -1):
+        """Sorted events of a neuron layer; neuron index = C-order flat index of (C, H, W)."""
+        if self.layers is None:
+            raise ValueError("spike events need record=True in simulate_conv()")
+        rec = self.layers[layer]
+        if rec.spikes is None:
+            raise ValueError(f"layer {layer} is a non-spiking readout; it has no spikes")
+        T, B = rec.spikes.shape[:2]
+        return spike_events(rec.spikes.reshape(T, B, -1))
+
+
+def _simulate_conv_iv(network, inputs, dtype, mode, smooth_rho, teacher, convention):
+    if not isinstance(network, ConvNetwork):
+        raise TypeError(f"network must be an evsnn ConvNetwork, got {type(network).__name__}")
+    if not isinstance(inputs, np.ndarray):
+        inputs = np.asarray(inputs)
+    if inputs.dtype.kind not in "biuf":
+        raise TypeError(f"inputs must be numeric, got dtype {inputs.dtype}")
+    want = network.input_shape
+    if inputs.ndim != 2 + len(want) or inputs.shape[2:] != want:
+        raise ValueError(
+            f"inputs must be time-major [T, B, {', '.join(map(str, want))}], got shape "
+            f"{inputs.shape}"
+        )
+    if inputs.shape[0] == 0 or inputs.shape[1] == 0:
+        raise ValueError(f"inputs have shape {inputs.shape}; pass at least one step and sample")
+    if inputs.dtype.kind == "f" and not np.all(np.isfinite(inputs)):
+        raise ValueError("inputs hold NaN or infinite values; pass finite inputs")
+    if dtype is None:
+        dtype = inputs.dtype if inputs.dtype.kind == "f" else np.float64
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ValueError(f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32")
+    if mode not in CONV_MODES:
+        raise ValueError(f"conv_mode={mode!r} is not a mode; use one of {list(CONV_MODES)}")
+    if isinstance(smooth_rho, bool) or not isinstance(smooth_rho, (int, float)) or not (
+        np.isfinite(smooth_rho) and smooth_rho >= 0
+    ):
+        raise ValueError(f"smooth_rho={smooth_rho!r} must be a finite number >= 0 (0: spikes)")
+    n = len(network.neuron_layers())
+    if teacher is not None and len(teacher) != n:
+        raise ValueError(
+            f"teacher has {len(teacher)} entries but the network has {n} neuron layers; give "
+            "one per neuron layer (None keeps the simulated output)"
+        )
+    if convention.input_delay and network.has_residual:
+        raise ValueError(
+            f"convention {convention.name!r} delays every layer's input by one step "
+            "(input_delay=1), which is not defined inside residual blocks; use a convention with "
+            "input_delay=0"
+        )
+    return inputs, dtype
+
+
+def simulate_conv(network, inputs, *, convention=DEFAULT, record=False, dtype=None,
+                  conv_mode="auto", smooth_rho=0.0, teacher=None):
+    """Run a convolutional / residual SNN on a time-major input sequence.
+
+    Parameters
+    ----------
+    network : ConvNetwork
+    inputs : array, shape (T, B, *network.input_shape)
+        Encoded input (spikes or currents).
+    convention : Convention or str, default DEFAULT
+        Spike test (``>=`` / ``>``), DLIF placement and input delay (``input_delay=1``: each
+        neuron layer's output reaches the next synaptic layers one step late, and the network
+        input reaches the first one step late — Ding 2025 Eq. 15 read literally; sequential
+        networks only).
+    record : bool
+        Keep every neuron layer's current, membranes, spikes and trace (and what
+        :func:`evsnn.grad.conv.backward_conv` needs).
+    dtype : numpy dtype, optional
+        float64 or float32 (default: the input's float dtype, float64 for integer inputs).
+    conv_mode : {"auto", "event", "dense"}
+        ``auto``: event-driven convolution where the input is spikes, dense otherwise.
+    smooth_rho : float
+        0 (default): spikes. ``ρ > 0``: every spike is replaced by ``σ(ρ (m − θ))`` (a smooth
+        forward, for finite-difference checks of the sigmoid-surrogate gradient).
+    teacher : list, optional
+        One entry per neuron layer: an array to pass downstream instead of the layer's own
+        output, or None. Cross-validation uses it to judge each layer on another
+        implementation's upstream spikes.
+
+    Returns
+    -------
+    ConvSimulationResult
+
+    Notes
+    -----
+    The neuron update is :mod:`evsnn.params`' (HART Eq. 1-4, Stable Eq. 1, Ding 2025 Eq. 4,
+    15-16). Residual blocks follow He et al. 2016 (spiking basic block) and Fang et al. 2021
+    (SEW connections), as implemented in SpikingJelly's ``spiking_resnet`` / ``sew_resnet``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from evsnn.params import LIF
+    >>> net = ConvNetwork([Conv2d(np.full((1, 1, 2, 2), 0.5)), Neuron(LIF(theta=1.0))],
+    ...                   input_shape=(1, 3, 3))
+    >>> x = np.zeros((2, 1, 1, 3, 3)); x[:, 0, 0, 1, 1] = 1; x[0, 0, 0, 0, 0] = 1
+    >>> simulate_conv(net, x).output[:, 0, 0]      # the centre spike reaches all 4 outputs
+    array([[[1., 0.],
+            [0., 0.]],
+    <BLANKLINE>
+           [[1., 1.],
+            [1., 1.]]])
+    """
+    convention = get_convention(convention)
+    inputs, dtype = _simulate_conv_iv(network, inputs, dtype, conv_mode, smooth_rho, teacher,
+                                      convention)
+    n = len(network.neuron_layers())
+    run = _Run(convention, dtype, bool(record), conv_mode, float(smooth_rho), teacher, n)
+    x = np.ascontiguousarray(inputs, dtype=dtype)
+    spikes = bool(np.all((x == 0) | (x == 1)))
+    x = _shift(x, convention.input_delay)
+    out, _ = _forward_layers(network.layers, x, spikes, "layers", run, top=True)
+    return ConvSimulationResult(
+        output=out, layers=tuple(run.records) if record else None, convention=convention,
+        names=tuple(run.names) if record else (), tape=run.tape if record else None,
+    )

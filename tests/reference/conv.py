@@ -1,0 +1,81 @@
+"""Twins of ``evsnn.clock.conv`` and ``evsnn.grad.conv`` kernels: the same algorithms as literal
+Python loops."""
+
+import numpy as np
+
+
+def _conv_scatter_kernel(x, wt, bias, sh, sw, ph, pw, out):
+    F, C, H, W = x.shape
+    _, kh, kw, cpg = wt.shape
+    Co, Ho, Wo = out.shape[1:]
+    cin_pg = C // (Co // cpg)
+    for f in range(F):
+        acc = np.empty((Ho, Wo, Co), dtype=out.dtype)
+        acc[:, :, :] = bias
+        for c in range(C):
+            base = (c // cin_pg) * cpg
+            for i in range(H):
+                for j in range(W):
+                    xv = x[f, c, i, j]
+                    if xv == 0:
+                        continue
+                    for ki in range(kh):
+                        ni = i + ph - ki
+                        if ni < 0 or ni % sh or ni // sh >= Ho:
+                            continue
+                        for kj in range(kw):
+                            nj = j + pw - kj
+                            if nj < 0 or nj % sw or nj // sw >= Wo:
+                                continue
+                            row = wt[c, ki, kj] if xv == 1 else xv * wt[c, ki, kj]
+                            acc[ni // sh, nj // sw, base:base + cpg] += row
+        out[f] = acc.transpose(2, 0, 1)
+
+
+def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, cols):
+    F, C, H, W = x.shape
+    Ho, Wo = cols.shape[1], cols.shape[2]
+    for f in range(F):
+        for oi in range(Ho):
+            for oj in range(Wo):
+                for c in range(C):
+                    for ki in range(kh):
+                        for kj in range(kw):
+                            i, j = oi * sh - ph + ki, oj * sw - pw + kj
+                            inside = 0 <= i < H and 0 <= j < W
+                            cols[f, oi, oj, c, ki, kj] = x[f, c, i, j] if inside else 0
+
+
+def _neuron_kernel(
+    cur, leak, gain, theta, v_rest, hard_reset, spike_ge, trace_coef, emit_trace, spiking,
+    v_init, smooth_rho, record, out, rec_m, rec_v, rec_spikes, rec_trace,
+):
+    T, B, N = cur.shape
+    dt = out.dtype.type
+    for b in range(B):
+        for i in range(N):
+            v = dt(v_init)
+            a = dt(0.0)
+            for t in range(T):
+                m = leak[t] * v + gain[t] * cur[t, b, i]
+                if spiking:
+                    if smooth_rho > 0:
+                        with np.errstate(over="ignore"):
+                            s = dt(1.0) / (dt(1.0) + np.exp(-smooth_rho * (m - theta)))
+                        v = m - s * (m - v_rest) if hard_reset else m - s * theta
+                    else:
+                        fire = (m >= theta) if spike_ge else (m > theta)
+                        s = dt(1.0) if fire else dt(0.0)
+                        v = (v_rest if hard_reset else m - theta) if fire else m
+                    if trace_coef != 0:
+                        a = a + trace_coef * (s - a)
+                    out[t, b, i] = a if emit_trace else s
+                    if record:
+                        rec_spikes[t, b, i] = s
+                        rec_trace[t, b, i] = a
+                else:
+                    v = m
+                    out[t, b, i] = m
+                if record:
+                    rec_m[t, b, i] = m
+                    rec_v[t, b, i] = v

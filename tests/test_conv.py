@@ -1,0 +1,407 @@
+"""Convolutional clock mode: kernels vs twins, convolution vs scipy.signal, pooling, batch-norm
+folding, residual blocks, agreement with the dense simulator, conventions, errors."""
+
+import numpy as np
+import pytest
+import scipy.signal
+from conftest import ATOL_TWIN, RTOL_INDEPENDENT, RTOL_TWIN
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evsnn.clock import Dense, Network, simulate
+from evsnn.clock.conv import (
+    AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, Flatten, Linear, MaxPool2d, Neuron, Residual,
+    _conv_scatter_kernel, _im2col_kernel, _neuron_kernel, basic_block, fold_batchnorm, im2col,
+    sew_block, simulate_conv,
+)
+from evsnn.conventions import DING2025_PAPER, get_convention
+from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
+from reference import conv as ref
+
+
+# --------------------------------------------------------------------------- strategies
+@st.composite
+def conv_cases(draw):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    groups = draw(st.sampled_from([1, 1, 2]))
+    cin = groups * draw(st.integers(1, 3))
+    cout = groups * draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    H = draw(st.integers(max(1, kh - 2 * ph), 7))
+    W = draw(st.integers(max(1, kw - 2 * pw), 7))
+    F = draw(st.integers(1, 3))
+    kind = draw(st.sampled_from(["spikes", "counts", "values"]))
+    if kind == "spikes":
+        x = (rng.random((F, cin, H, W)) < draw(st.floats(0.0, 1.0))).astype(float)
+    elif kind == "counts":
+        x = rng.integers(0, 3, (F, cin, H, W)).astype(float)
+    else:
+        x = rng.standard_normal((F, cin, H, W))
+    w = rng.standard_normal((cout, cin // groups, kh, kw))
+    bias = rng.standard_normal(cout) if draw(st.booleans()) else None
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    return Conv2d(w, (sh, sw), (ph, pw), groups, bias), x.astype(dtype), np.dtype(dtype)
+
+
+def _scipy_conv(layer, x):
+    """Cross-correlation with scipy.signal.correlate per (output, input) channel pair, then the
+    stride as a slice: an independent computation of PyTorch's conv2d."""
+    (ph, pw), (sh, sw) = layer.padding, layer.stride
+    co, cin_pg, kh, kw = layer.weight.shape
+    cpg = co // layer.groups
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    _, Ho, Wo = layer.out_shape(x.shape[1:])
+    out = np.zeros((x.shape[0], co, Ho, Wo))
+    for f in range(x.shape[0]):
+        for o in range(co):
+            g = o // cpg
+            acc = 0.0
+            for cl in range(cin_pg):
+                full = scipy.signal.correlate(xp[f, g * cin_pg + cl], layer.weight[o, cl],
+                                              mode="valid")
+                acc = acc + full[::sh, ::sw][:Ho, :Wo]
+            out[f, o] = acc + (0.0 if layer.bias is None else layer.bias[o])
+    return out
+
+
+# --------------------------------------------------------------------------- twins
+@given(conv_cases())
+def test_conv_scatter_kernel_matches_twin(case):
+    layer, x, dtype = case
+    shape = (x.shape[0],) + layer.out_shape(x.shape[1:])
+    bias = np.zeros(layer.out_channels, dtype) if layer.bias is None else layer.bias.astype(dtype)
+    a, b = np.full(shape, np.nan, dtype), np.full(shape, np.nan, dtype)
+    args = (x, layer.scatter_weight(dtype), bias, *layer.stride, *layer.padding)
+    _conv_scatter_kernel(*args, a)
+    ref._conv_scatter_kernel(*args, b)
+    assert a.dtype == dtype
+    np.testing.assert_allclose(a, b, rtol=RTOL_TWIN, atol=ATOL_TWIN)
+
+
+@given(conv_cases())
+def test_im2col_kernel_matches_twin(case):
+    layer, x, dtype = case
+    _, Ho, Wo = layer.out_shape(x.shape[1:])
+    shape = (x.shape[0], Ho, Wo, x.shape[1]) + layer.weight.shape[2:]
+    a, b = np.full(shape, np.nan, dtype), np.full(shape, np.nan, dtype)
+    args = (x, *layer.weight.shape[2:], *layer.stride, *layer.padding)
+    _im2col_kernel(*args, a)
+    ref._im2col_kernel(*args, b)
+    np.testing.assert_array_equal(a, b)  # a copy: exact
+
+
+@st.composite
+def neuron_cases(draw):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    kind = draw(st.sampled_from(["lif", "if", "trace", "readout", "dlif"]))
+    theta = draw(st.floats(0.2, 2.0))
+    if kind == "lif":
+        nrn = LIF(lam=draw(st.floats(0.0, 1.0)), theta=theta,
+                  reset=draw(st.sampled_from(["hard", "soft"])),
+                  v_rest=draw(st.floats(-0.5, 0.5)), v_init=draw(st.floats(-0.5, 0.5)))
+    elif kind == "if":
+        nrn = IF(theta=theta)
+    elif kind == "trace":
+        nrn = TraceLIF(tau_mem_ms=draw(st.floats(1.0, 20.0)), tau_syn_ms=draw(st.floats(1.0, 20.0)),
+                       theta=theta, output=draw(st.sampled_from(["spike", "trace"])))
+    elif kind == "readout":
+        nrn = Readout(lam=draw(st.floats(0.0, 1.0)))
+    else:
+        nrn = DLIF(lam=draw(st.floats(0.0, 1.0)), theta=theta)
+    T, B, N = draw(st.integers(1, 10)), draw(st.integers(1, 3)), draw(st.integers(1, 6))
+    factors = rng.uniform(0.5, 1.5, T) if kind == "dlif" else None
+    layer = Neuron(nrn, dlif_factors=factors, input_scale=draw(st.sampled_from([1.0, 0.5])))
+    cur = rng.standard_normal((T, B, N)) * draw(st.floats(0.1, 3.0))
+    dtype = np.dtype(draw(st.sampled_from([np.float64, np.float32])))
+    conv = get_convention("DEFAULT").with_(
+        spike_test=draw(st.sampled_from([">=", ">"])),
+        dlif_factor=draw(st.sampled_from(["leak", "input"])))
+    smooth = draw(st.sampled_from([0.0, 0.0, 4.0]))
+    return layer, cur.astype(dtype), dtype, conv, smooth
+
+
+def _neuron_args(layer, cur, dtype, conv, smooth, record):
+    args, leak, gain = layer.factors(cur.shape[0], conv, dtype)
+    shape = cur.shape if record else (0, 0, 0)
+    outs = [np.full(cur.shape, np.nan, dtype)] + [np.full(shape, np.nan, dtype) for _ in range(4)]
+    return (cur, leak, gain, dtype.type(args.theta), dtype.type(args.v_rest), args.hard_reset,
+            conv.spike_ge, dtype.type(args.trace_coef), args.emit_trace, args.spiking,
+            dtype.type(args.v_init), dtype.type(smooth), record, *outs)
+
+
+@given(neuron_cases(), st.booleans())
+def test_neuron_kernel_matches_twin(case, record):
+    a = _neuron_args(*case, record)
+    b = _neuron_args(*case, record)
+    _neuron_kernel(*a)
+    ref._neuron_kernel(*b)
+    for got, want in zip(a[13:], b[13:]):
+        assert got.dtype == case[2]
+        # exp in the smooth spike: numba's and NumPy's float32 exp may differ by an ulp
+        np.testing.assert_allclose(got, want, rtol=RTOL_TWIN if case[2] == np.float64 else 1e-6,
+                                   atol=ATOL_TWIN if case[2] == np.float64 else 1e-6,
+                                   equal_nan=True)
+
+
+# --------------------------------------------------------------------------- independent
+@settings(max_examples=25)
+@given(conv_cases())
+def test_convolution_matches_scipy_correlate_on_both_paths(case):
+    layer, x, dtype = case
+    x = x.astype(np.float64)
+    want = _scipy_conv(layer, x)
+    net = ConvNetwork([layer], input_shape=x.shape[1:])
+    for mode in ("event", "dense"):
+        got = simulate_conv(net, x[None], conv_mode=mode).output[0]
+        np.testing.assert_allclose(got, want, rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
+
+
+def test_dense_path_reuses_repeated_steps_exactly():
+    rng = np.random.default_rng(0)
+    layer = Conv2d(rng.standard_normal((3, 2, 3, 3)), padding=1)
+    img = rng.random((1, 2, 2, 6, 6))
+    x = np.concatenate([img, img, rng.random((1, 2, 2, 6, 6)), img])
+    net = ConvNetwork([layer], input_shape=(2, 6, 6))
+    out = simulate_conv(net, x, conv_mode="dense").output
+    np.testing.assert_array_equal(out[0], out[1])
+    np.testing.assert_array_equal(out[0], out[3])  # recomputed after a change: same numbers
+    np.testing.assert_allclose(out[0, 1], _scipy_conv(layer, x[0])[1], rtol=RTOL_INDEPENDENT)
+
+
+def _naive_pool(x, k, s, p, op):
+    F, C, H, W = x.shape
+    fill = 0.0 if op == "avg" else -np.inf
+    xp = np.full((F, C, H + 2 * p, W + 2 * p), fill)
+    xp[:, :, p:p + H, p:p + W] = x
+    Ho, Wo = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
+    out = np.empty((F, C, Ho, Wo))
+    for f in range(F):
+        for c in range(C):
+            for i in range(Ho):
+                for j in range(Wo):
+                    win = xp[f, c, i * s:i * s + k, j * s:j * s + k]
+                    out[f, c, i, j] = win.mean() if op == "avg" else win.max()
+    return out
+
+
+@pytest.mark.parametrize("k,s,p", [(2, 2, 0), (3, 2, 1), (3, 1, 1), (2, 1, 0)])
+@pytest.mark.parametrize("op", ["avg", "max"])
+def test_pooling_matches_naive_windows(k, s, p, op):
+    x = np.random.default_rng(k * 10 + s + p).standard_normal((2, 3, 7, 6))
+    pool = (AvgPool2d if op == "avg" else MaxPool2d)(k, s, p)
+    net = ConvNetwork([pool], input_shape=(3, 7, 6))
+    got = simulate_conv(net, x[None]).output[0]
+    np.testing.assert_allclose(got, _naive_pool(x, k, s, p, op), rtol=1e-15, atol=1e-15)
+
+
+def test_batchnorm_fold_equals_conv_then_bn():
+    rng = np.random.default_rng(1)
+    conv = Conv2d(rng.standard_normal((4, 2, 3, 3)), padding=1, bias=rng.standard_normal(4))
+    bn = BatchNorm2d(rng.standard_normal(4), rng.uniform(0.5, 2, 4), rng.standard_normal(4),
+                     rng.standard_normal(4), eps=1e-5)
+    x = (rng.random((3, 2, 2, 5, 5)) < 0.4).astype(float)
+    two = simulate_conv(ConvNetwork([conv, bn], input_shape=(2, 5, 5)), x).output
+    one = simulate_conv(ConvNetwork([fold_batchnorm(conv, bn)], input_shape=(2, 5, 5)), x).output
+    # hand formula: (conv(x) − μ) γ / sqrt(σ² + ε) + β
+    raw = simulate_conv(ConvNetwork([conv], input_shape=(2, 5, 5)), x).output
+    c = (slice(None), None, None)
+    hand = (raw - bn.running_mean[c]) * bn.weight[c] / np.sqrt(bn.running_var[c] + 1e-5) + bn.bias[c]
+    np.testing.assert_allclose(two, hand, rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
+    np.testing.assert_allclose(one, hand, rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
+
+
+def _run_layers(layers, x, shape):
+    return simulate_conv(ConvNetwork(layers, input_shape=shape), x, record=True)
+
+
+def test_standard_basic_block_is_neuron_of_the_summed_currents():
+    rng = np.random.default_rng(2)
+    nrn = Neuron(LIF(lam=0.8, theta=1.0, reset="soft"))
+    c1, c2 = (Conv2d(rng.standard_normal((3, 3, 3, 3)) * 0.8, padding=1) for _ in range(2))
+    x = (rng.random((6, 2, 3, 5, 5)) < 0.5).astype(float)
+    res = _run_layers([basic_block(c1, c2, nrn)], x, (3, 5, 5))
+    # by parts: body current, plus the identity, into the same neuron
+    inner = _run_layers([c1, nrn, c2], x, (3, 5, 5)).output
+    alone = _run_layers([nrn], inner + x, (3, 5, 5))
+    np.testing.assert_array_equal(res.output, alone.output)
+    assert res.names == ("layers[0].body[1]", "layers[0].neuron")
+    assert 0 < res.output.sum() < res.output.size
+
+
+@pytest.mark.parametrize("connection", ["ADD", "AND", "IAND"])
+def test_sew_block_combines_spikes_elementwise(connection):
+    rng = np.random.default_rng(3)
+    nrn = Neuron(LIF(lam=0.9, theta=0.7))
+    c1, c2 = (Conv2d(rng.standard_normal((3, 3, 3, 3)), padding=1) for _ in range(2))
+    down = (Conv2d(rng.standard_normal((3, 3, 1, 1)), stride=1), nrn)
+    x = (rng.random((5, 2, 3, 6, 6)) < 0.5).astype(float)
+    res = _run_layers([sew_block(c1, c2, nrn, downsample=down, connection=connection)], x,
+                      (3, 6, 6))
+    body = _run_layers([c1, nrn, c2, nrn], x, (3, 6, 6)).output
+    short = _run_layers(list(down), x, (3, 6, 6)).output
+    want = {"ADD": short + body, "AND": short * body, "IAND": short * (1 - body)}[connection]
+    np.testing.assert_array_equal(res.output, want)
+    assert len(res.layers) == 3
+
+
+def test_flatten_linear_network_equals_dense_simulator():
+    rng = np.random.default_rng(4)
+    w1, w2 = rng.standard_normal((12, 18)), rng.standard_normal((5, 12))
+    nrn = [LIF(lam=0.9, theta=0.8, reset="soft"), TraceLIF(tau_mem_ms=4.0, theta=0.5)]
+    x = (rng.random((9, 3, 2, 3, 3)) < 0.4).astype(float)
+    for conv in ("DEFAULT", DING2025_PAPER):
+        got = simulate_conv(ConvNetwork([Flatten(), Linear(w1), Neuron(nrn[0]), Linear(w2),
+                                         Neuron(nrn[1])], input_shape=(2, 3, 3)), x,
+                            convention=conv, record=True)
+        dense = simulate(Network([Dense(w1, nrn[0]), Dense(w2, nrn[1])]), x.reshape(9, 3, 18),
+                         convention=conv, record=True)
+        for a, b in zip(got.layers, dense.layers):
+            np.testing.assert_allclose(a.m, b.m, rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
+            np.testing.assert_array_equal(a.output, b.output)
+
+
+def test_conv_network_matches_step_major_loop_with_delay():
+    """Ding 2025 Eq. 15 literally (input_delay=1): a step-by-step loop written from the
+    equation, U[t+1] = λU[t] + conv(s_prev[t]), agrees with the layer-major simulator."""
+    rng = np.random.default_rng(5)
+    conv1 = Conv2d(rng.standard_normal((2, 1, 3, 3)), padding=1)
+    lin = Linear(rng.standard_normal((4, 2 * 4 * 4)))
+    nrn = LIF(lam=0.7, theta=0.6, reset="hard")
+    net = ConvNetwork([conv1, Neuron(nrn), Flatten(), Linear(lin.weight), Neuron(nrn)],
+                      input_shape=(1, 4, 4))
+    x = (rng.random((8, 2, 1, 4, 4)) < 0.5).astype(float)
+    res = simulate_conv(net, x, convention=DING2025_PAPER, record=True)
+    T, B = 8, 2
+    u1, u2 = np.zeros((B, 2, 4, 4)), np.zeros((B, 4))
+    s1_prev, x_prev = np.zeros((B, 2, 4, 4)), np.zeros((B, 1, 4, 4))
+    out = np.zeros((T, B, 4))
+    for t in range(T):
+        m1 = 0.7 * u1 + _scipy_conv(conv1, x_prev)
+        m2 = 0.7 * u2 + s1_prev.reshape(B, -1) @ lin.weight.T
+        s1, s2 = (m1 > 0.6).astype(float), (m2 > 0.6).astype(float)  # DING2025_PAPER: ">"
+        u1, u2 = np.where(s1 > 0, 0.0, m1), np.where(s2 > 0, 0.0, m2)
+        out[t] = s2
+        x_prev, s1_prev = x[t], s1
+    np.testing.assert_array_equal(res.output, out)
+    assert out.sum() > 0
+
+
+def test_spike_test_convention_decides_exact_threshold():
+    # dyadic weights: the membrane hits θ = 1 exactly
+    net = ConvNetwork([Conv2d(np.full((1, 1, 1, 2), 0.5)), Neuron(LIF(theta=1.0))],
+                      input_shape=(1, 1, 2))
+    x = np.ones((1, 1, 1, 1, 2))
+    assert simulate_conv(net, x, convention="HART_CODE").output.sum() == 1
+    assert simulate_conv(net, x, convention="DING2025_TEMPBP_CODE").output.sum() == 0
+
+
+def test_float32_end_to_end_and_events():
+    rng = np.random.default_rng(6)
+    net = ConvNetwork([Conv2d(rng.standard_normal((2, 1, 3, 3))), Neuron(IF(0.5))],
+                      input_shape=(1, 5, 5))
+    x = (rng.random((4, 2, 1, 5, 5)) < 0.5).astype(np.float32)
+    res = simulate_conv(net, x, record=True)
+    assert res.output.dtype == np.float32 and res.layers[0].m.dtype == np.float32
+    ev = res.spike_events(0)
+    steps, neurons = ev.sample(1)
+    flat = res.layers[0].spikes[:, 1].reshape(4, -1)
+    assert len(steps) == flat.sum() and np.all(flat[steps, neurons] == 1)
+
+
+def test_teacher_replaces_what_is_passed_downstream():
+    rng = np.random.default_rng(7)
+    nrn = Neuron(LIF(theta=0.5))
+    net = ConvNetwork([Conv2d(rng.standard_normal((2, 1, 3, 3)), padding=1), nrn, Flatten(),
+                       Linear(rng.standard_normal((3, 32))), nrn], input_shape=(1, 4, 4))
+    x = (rng.random((5, 2, 1, 4, 4)) < 0.5).astype(float)
+    forced = np.zeros((5, 2, 2, 4, 4))
+    res = simulate_conv(net, x, record=True, teacher=[forced, None])
+    np.testing.assert_array_equal(res.layers[1].current, 0.0)  # the layer saw the teacher
+    assert res.layers[0].spikes.sum() > 0  # the first layer still reports its own spikes
+
+
+# --------------------------------------------------------------------------- errors
+def _net():
+    return ConvNetwork([Conv2d(np.ones((2, 1, 3, 3))), Neuron()], input_shape=(1, 4, 4))
+
+
+@pytest.mark.parametrize(
+    "build, exc, match",
+    [
+        (lambda: Conv2d(np.ones((2, 1, 3))), ValueError, "weight must be 4-D"),
+        (lambda: Conv2d(np.ones((2, 1, 3, 3)), stride=0), ValueError, r"stride=0 must be >= 1"),
+        (lambda: Conv2d(np.ones((2, 1, 3, 3)), padding=1.5), TypeError, "padding must be an int"),
+        (lambda: Conv2d(np.ones((2, 1, 3, 3)), padding=(1, 2, 3)), TypeError, "pair of ints"),
+        (lambda: Conv2d(np.ones((3, 1, 3, 3)), groups=2), ValueError, "groups=2 does not divide"),
+        (lambda: Conv2d(np.ones((2, 1, 3, 3)), bias=[1.0]), ValueError, "bias has 1 entries"),
+        (lambda: Linear(np.ones((2, 3)), bias=[1.0]), ValueError, "bias has 1 entries"),
+        (lambda: MaxPool2d(2, padding=2), ValueError, "exceeds half the kernel"),
+        (lambda: BatchNorm2d([0.0], [-1.0]), ValueError, "non-negative variances"),
+        (lambda: BatchNorm2d([0.0], [1.0], weight=[1.0, 2.0]), ValueError, "one per channel"),
+        (lambda: BatchNorm2d([0.0], [1.0], eps=0), ValueError, "eps=0 must be a positive"),
+        (lambda: Neuron("lif"), TypeError, "neuron must be one of"),
+        (lambda: Neuron(DLIF()), ValueError, "dlif_factors are required"),
+        (lambda: Neuron(LIF(), input_scale=float("nan")), ValueError, "input_scale=nan"),
+        (lambda: Residual((Neuron(),), connection="OR"), ValueError, "connection='OR'"),
+        (lambda: Residual((Neuron(),), connection="standard"), ValueError, "needs neuron="),
+        (lambda: Residual((Neuron(),), connection="ADD", neuron=Neuron()), ValueError,
+         "needs neuron="),
+        (lambda: Residual([], connection="ADD"), ValueError, "body is empty"),
+        (lambda: Residual("x", connection="ADD"), TypeError, "body must be a tuple"),
+        (lambda: ConvNetwork([Neuron(), "relu"], (1,)), TypeError, r"layers\[1\] must be one of"),
+        (lambda: ConvNetwork([Neuron()], (0, 3)), ValueError, "input_shape=.* positive ints"),
+        (lambda: ConvNetwork([Conv2d(np.ones((2, 3, 3, 3)))], (1, 5, 5)), ValueError,
+         r"layers\[0\]: Conv2d takes 3 input channels but receives 1"),
+        (lambda: ConvNetwork([Conv2d(np.ones((2, 1, 3, 3)))], (1, 2, 2)), ValueError,
+         "does not fit an input of size 2"),
+        (lambda: ConvNetwork([Conv2d(np.ones((2, 1, 3, 3)))], (4,)), ValueError,
+         r"Conv2d needs \[C, H, W\]"),
+        (lambda: ConvNetwork([AvgPool2d(2)], (4,)), ValueError, r"AvgPool2d needs \[C, H, W\]"),
+        (lambda: ConvNetwork([Linear(np.ones((2, 3)))], (1, 2, 2)), ValueError, "put a Flatten"),
+        (lambda: ConvNetwork([Linear(np.ones((2, 3)))], (4,)), ValueError, "takes 3 inputs"),
+        (lambda: ConvNetwork([BatchNorm2d([0.0], [1.0])], (2, 3, 3)), ValueError,
+         "BatchNorm2d has 1 channels"),
+        (lambda: ConvNetwork([Residual((Conv2d(np.ones((2, 1, 1, 1))),), connection="ADD",
+                                       )], (1, 3, 3)), ValueError, "add a downsampling shortcut"),
+        (lambda: fold_batchnorm(Linear(np.ones((1, 1))), None), TypeError, "conv must be a Conv2d"),
+        (lambda: fold_batchnorm(Conv2d(np.ones((1, 1, 1, 1))), None), TypeError, "bn must be"),
+        (lambda: fold_batchnorm(Conv2d(np.ones((1, 1, 1, 1))), BatchNorm2d([0.0, 0.0], [1.0, 1.0])),
+         ValueError, "bn has 2 channels"),
+        (lambda: simulate_conv(Network.mlp([2, 2]), np.ones((1, 1, 2))), TypeError,
+         "ConvNetwork"),
+        (lambda: simulate_conv(_net(), np.ones((2, 1, 4, 4))), ValueError, "time-major"),
+        (lambda: simulate_conv(_net(), np.ones((0, 1, 1, 4, 4))), ValueError,
+         "at least one step"),
+        (lambda: simulate_conv(_net(), np.full((1, 1, 1, 4, 4), np.nan)), ValueError, "NaN"),
+        (lambda: simulate_conv(_net(), np.array([[["a"]]])), TypeError, "numeric"),
+        (lambda: simulate_conv(_net(), np.ones((1, 1, 1, 4, 4)), dtype=np.float16), ValueError,
+         "float16 is not supported"),
+        (lambda: simulate_conv(_net(), np.ones((1, 1, 1, 4, 4)), conv_mode="fft"), ValueError,
+         "conv_mode='fft'"),
+        (lambda: simulate_conv(_net(), np.ones((1, 1, 1, 4, 4)), smooth_rho=-1.0), ValueError,
+         "smooth_rho=-1.0"),
+        (lambda: simulate_conv(_net(), np.ones((1, 1, 1, 4, 4)), teacher=[]), ValueError,
+         "teacher has 0 entries"),
+        (lambda: simulate_conv(_net(), np.ones((1, 1, 1, 4, 4)), teacher=[np.ones(3)]),
+         ValueError, r"teacher\[0\] has shape"),
+        (lambda: simulate_conv(ConvNetwork([Residual((Neuron(),), connection="ADD")], (1, 2, 2)),
+                               np.ones((1, 1, 1, 2, 2)), convention=DING2025_PAPER), ValueError,
+         "input_delay=0"),
+        (lambda: simulate_conv(ConvNetwork([Neuron(DLIF(), dlif_factors=[1.0])], (1,)),
+                               np.ones((2, 1, 1))), ValueError, "dlif_factors has 1 entries"),
+    ],
+)
+def test_errors(build, exc, match):
+    with pytest.raises(exc, match=match):
+        build()
+
+
+def test_im2col_layout_matches_weight_matrix():
+    rng = np.random.default_rng(8)
+    layer = Conv2d(rng.standard_normal((2, 3, 2, 2)), stride=2, padding=1)
+    x = rng.standard_normal((1, 3, 4, 4))
+    cols = im2col(x, (2, 2), (2, 2), (1, 1), np.float64)
+    z = (cols @ layer.matrix(np.float64).T).reshape(1, 3, 3, 2).transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(z, _scipy_conv(layer, x), rtol=RTOL_INDEPENDENT)
