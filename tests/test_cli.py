@@ -1,0 +1,88 @@
+"""The ``evsnn`` command: one-line errors with exit code 2, TOML configuration, atomic run
+folders whose numbers come from the run (issue 9)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from certify.spike_distance import van_rossum_distance, victor_purpura_distance
+from evsnn.cli import main
+
+
+def _err(capsys):
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["gain", "--lam", "1.5"], "--lam 1.5 must lie in [0, 1]"),
+    (["distance", "--a", "1,x", "--b", "2"], "--a '1,x' must be spike times"),
+    (["distance", "--a", "1", "--b", "2", "--q", "-1"], "--q -1.0 must be positive"),
+    (["attack", "--model", "no/such/model"], "--model 'no/such/model': no such file"),
+    (["certify", "--model", "no/such/model"], "--model 'no/such/model': no such file"),
+    (["gain", "--config", "missing.toml"], "--config 'missing.toml': no such file"),
+])
+def test_bad_options_are_one_line_errors(argv, match, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv + ["--out", str(tmp_path / "run")]) == 2
+    assert match in _err(capsys)
+    assert not (tmp_path / "run").exists()  # nothing half-written
+
+
+def test_unknown_config_key_names_the_accepted_ones(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("lam = 0.9\nbogus = 1\n")
+    assert main(["gain", "--config", str(cfg)]) == 2
+    err = _err(capsys)
+    assert "evsnn gain: error:" in err and "unknown option 'bogus'" in err and "'lam'" in err
+    cfg.write_text("lam = [1\n")
+    assert main(["gain", "--config", str(cfg)]) == 2
+    assert "is not valid TOML" in _err(capsys)
+    cfg.write_text("[gain]\nlam = 'x'\n")
+    assert main(["gain", "--config", str(cfg)]) == 2
+    assert "lam = 'x' is not a valid float" in _err(capsys)
+
+
+def test_distance_run_folder_holds_the_computed_numbers(tmp_path, capsys):
+    out = tmp_path / "d"
+    assert main(["distance", "--a", "1, 2, 3", "--b", "1.5 2 7", "--q", "0.5", "--out", str(out)]) == 0
+    res = json.loads((out / "results.json").read_text())["results"]
+    a, b = np.array([1.0, 2, 3]), np.array([1.5, 2, 7])
+    assert res["Victor-Purpura (q)"] == victor_purpura_distance(a, b, q=0.5)
+    assert res["van Rossum (tau)"] == van_rossum_distance(a, b, tau=1.0)
+    # hand check: shift 1 -> 1.5 (0.25), keep 2, delete 3 and insert 7 (2) = 2.25
+    assert res["Victor-Purpura (q)"] == pytest.approx(2.25, rel=1e-12)
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "report.md", "results.json"]
+    assert json.loads((out / "config.json").read_text())["config"]["q"] == 0.5
+    # a second run into the same folder is refused unless --overwrite
+    assert main(["distance", "--a", "1", "--b", "2", "--out", str(out)]) == 2
+    assert "exists" in _err(capsys)
+    assert main(["distance", "--a", "1", "--b", "2", "--out", str(out), "--overwrite"]) == 0
+
+
+def test_config_file_values_and_flags_override(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[gain]\nlam = 0.7\nT = 4\nn-in = 3\nn-out = 2\n")
+    out = tmp_path / "g"
+    assert main(["gain", "--config", str(cfg), "--T", "3", "--out", str(out)]) == 0
+    conf = json.loads((out / "config.json").read_text())["config"]
+    assert (conf["lam"], conf["T"], conf["n_in"], conf["n_out"]) == (0.7, 3, 3, 2)
+    res = json.loads((out / "results.json").read_text())["results"]
+    from certify.l2gain import l2_gain, stated_gain
+
+    W = np.random.default_rng(0).standard_normal((2, 3)) / np.sqrt(3)
+    assert res["Stable Theorem 3.1 stated gain"] == pytest.approx(stated_gain(0.7, W), rel=1e-12)
+    assert res["finite-horizon L2 gain (exact)"] == pytest.approx(l2_gain(0.7, 3, W, rng=0).gain,
+                                                                  rel=1e-9)
+
+
+def test_validate_writes_the_verdict_table(tmp_path, capsys):
+    out = tmp_path / "v"
+    assert main(["validate", "--select", "ding", "--no-progress", "--out", str(out)]) == 0
+    claims = json.loads((out / "results.json").read_text())["results"]["claims"]
+    assert claims and all(c["check_id"].startswith("ding") for c in claims)
+    assert "| verdict | check |" in (out / "report.md").read_text()
