@@ -334,7 +334,7 @@ def fold_batchnorm(conv, bn) -> Conv2d:
     --------
     >>> import numpy as np
     >>> conv = Conv2d(np.ones((2, 1, 1, 1)))
-    >>> bn = BatchNorm2d([0.0, 1.0], [4.0, 1.0], weight=[2.0, 1.0], bias=[0.0, 0.5], eps=0.0)
+    >>> bn = BatchNorm2d([0.0, 1.0], [3.75, 0.75], weight=[2.0, 1.0], bias=[0.0, 0.5], eps=0.25)
     >>> f = fold_batchnorm(conv, bn)
     >>> f.weight.ravel(), f.bias
     (array([1., 1.]), array([ 0. , -0.5]))
@@ -1042,8 +1042,11 @@ def simulate_conv(network, inputs, *, convention=DEFAULT, record=False, dtype=No
     array([[[1., 0.],
             [0., 0.]],
     <BLANKLINE>
-           [[1., 1.],
+           [[0., 1.],
             [1., 1.]]])
+
+    At step 0 the top-left output receives 0.5 from each of the two spikes and fires (hard
+    reset to 0); the other three reach 0.5 and fire at step 1, when the top-left one is at 0.5.
     """
     convention = get_convention(convention)
     inputs, dtype = _simulate_conv_iv(network, inputs, dtype, conv_mode, smooth_rho, teacher,
