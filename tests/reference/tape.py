@@ -364,23 +364,28 @@ def _layer(spec, inputs, w, bias, a_var, conv, mode, opts):
         for t in range(T):
             v = add(mul(lg[t][0], v), mul(lg[t][1], cur[t]))
             out.append(v)
-        return out, dict(m=np.stack([o.value for o in out]))
+        return out, dict(m=np.stack([o.value for o in out]), current=np.stack([I.value for I in cur]))
     if mode in ("bptt", "smooth"):
-        return _layer_bptt(spec, cur, lg, conv, mode, opts)
-    vals = _layer_bptt(spec, cur, lg, conv, "bptt", opts)[1]  # the forward's values
-    if mode == "hart":
-        return _layer_hart(spec, cur, lg, conv, opts, vals)
-    if mode in ("rga", "bptr", "rate"):
-        return _layer_rate(spec, cur, lg, mode, vals)
-    if mode == "tempbp":
-        return _layer_tempbp(spec, cur, lg, opts, vals)
-    raise ValueError(mode)
+        out, vals = _layer_bptt(spec, cur, lg, conv, mode, opts)
+    else:
+        vals = _layer_bptt(spec, cur, lg, conv, "bptt", opts)[1]  # the forward's values
+        if mode == "hart":
+            out, vals = _layer_hart(spec, cur, lg, conv, opts, vals)
+        elif mode in ("rga", "bptr", "rate"):
+            out, vals = _layer_rate(spec, cur, lg, mode, vals)
+        elif mode == "tempbp":
+            out, vals = _layer_tempbp(spec, cur, lg, opts, vals)
+        else:
+            raise ValueError(mode)
+    vals["current"] = np.stack([I.value for I in cur])
+    return out, vals
 
 
 def _spike(m, spec, conv, mode, opts):
     if mode == "smooth":  # the spike itself replaced by σ(ρ(m − θ)) in the forward
         return sigmoid(scale(sub(m, spec["theta"]), opts["smooth_rho"]))
-    return heaviside(m, spec["theta"], conv["spike_ge"], opts["surrogate"])
+    # (a value pass of hart / rate / tempbp needs no surrogate: its vjp is never used)
+    return heaviside(m, spec["theta"], conv["spike_ge"], opts.get("surrogate", ("triangle", 1.0)))
 
 
 def _reset(m, s, spec, detach):

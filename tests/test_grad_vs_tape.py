@@ -1,0 +1,414 @@
+"""Every explicit backward pass of ``evsnn.grad`` against the reverse-mode tape
+(``tests/reference/tape.py``), and ``bptt`` against central finite differences of a smooth
+forward.
+
+The networks are drawn by hypothesis: 1-3 dense layers, every neuron model (λ-LIF hard / soft
+reset, IF, trace-LIF emitting spikes or the trace, DLIF; optionally a non-spiking readout last),
+with or without bias, every convention choice that changes the forward (spike test ``>=`` / ``>``,
+input in the same step or one step late, DLIF factor on the leak or on the input), T = 1..12.
+
+Two kinds of parameters are drawn. *Dyadic* networks (weights, λ, θ, inputs, DLIF factors and
+trace coefficients are short binary fractions) make every forward operation exact in both the
+simulator and the tape, so exact threshold ties ``m == θ`` occur and the ``>=`` / ``>`` choice
+is exercised. *Real* networks use arbitrary floats; a near tie (``|m − θ| < 1e-9``) could be
+decided differently by the simulator's per-event sums and the tape's BLAS product, so those
+examples are rejected (``assume``).
+
+The backward pass is compared for a random upstream gradient ``g = dL/d(output)`` — on the tape
+the loss is ``Σ g · output`` — so that the comparison isolates the backward pass (a saturated
+softmax loss has gradients far below its own rounding, see ``test_loss_chain_vs_tape``).
+Agreement is ``|explicit − tape| ≤ RTOL_TAPE · (|tape| + max|tape|)`` per array: relative
+1e-10, with the array's scale as the floor for entries that are sums cancelling to ~0.
+"""
+
+import numpy as np
+import pytest
+from conftest import RTOL_FINITE_DIFF, RTOL_INDEPENDENT, RTOL_TAPE
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from evsnn.clock import Dense, Network, simulate
+from evsnn.clock.simulate import LayerRecord, SimulationResult
+from evsnn.conventions import get_convention
+from evsnn.decoders import decode
+from evsnn.grad import Sigmoid, Triangle, backward, cross_entropy, decoder_vjp, ttfs_loss
+from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
+from reference import tape as tp
+
+KINDS = ("lif_hard", "lif_soft", "if", "trace_trace", "trace_spike", "dlif")
+
+
+# --------------------------------------------------------------------------- generated networks
+@st.composite
+def cases(draw, kinds=KINDS, n_layers=(1, 3), T=(1, 12), allow_readout=True, delays=(0, 1)):
+    dyadic = draw(st.booleans())
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    L = draw(st.integers(*n_layers))
+    T_ = draw(st.integers(*T))
+    B = draw(st.integers(1, 3))
+    sizes = [draw(st.integers(2, 5))] + [draw(st.integers(2, 4)) for _ in range(L)]
+    conv = get_convention(draw(st.sampled_from(
+        ["DEFAULT", "DING2025_PAPER", "DING2025_CODE", "HART_CODE", "STABLE_PAPER", "STABLE_CODE"]
+    ))).with_(
+        spike_test=draw(st.sampled_from([">=", ">"])), input_delay=draw(st.sampled_from(delays)),
+        dlif_factor=draw(st.sampled_from(["leak", "input"])),
+    )
+
+    def num(lo, hi, q):  # a multiple of q in [lo, hi] (dyadic) or a real number
+        return float(rng.integers(round(lo / q), round(hi / q) + 1) * q) if dyadic else float(
+            rng.uniform(lo, hi))
+
+    def lam():
+        return float(rng.choice([0.0, 0.5, 0.75, 1.0])) if dyadic else float(rng.uniform(0, 1))
+
+    layers = []
+    readout = allow_readout and draw(st.booleans())
+    for k in range(L):
+        n_in, n_out = sizes[k], sizes[k + 1]
+        theta = float(rng.choice([0.5, 1.0])) if dyadic else float(rng.uniform(0.3, 1.2))
+        if readout and k == L - 1:
+            neuron, kind = Readout(lam=lam(), v_init=num(-0.5, 0.5, 0.125)), "readout"
+        else:
+            kind = draw(st.sampled_from(kinds))
+            v_rest, v_init = num(-0.25, 0.25, 0.125), num(-0.5, 0.5, 0.125)
+            if kind in ("lif_hard", "lif_soft"):
+                neuron = LIF(lam=lam(), theta=theta, reset=kind[4:], v_rest=v_rest, v_init=v_init)
+            elif kind == "if":
+                neuron = IF(theta=theta, v_init=v_init)
+            elif kind == "dlif":
+                neuron = DLIF(lam=lam(), theta=theta, reset=draw(st.sampled_from(["hard", "soft"])),
+                              v_rest=v_rest, v_init=v_init)
+            else:
+                taus = [1.0, 2.0, 4.0] if dyadic else None
+                tm = float(rng.choice(taus)) if dyadic else float(rng.uniform(1, 8))
+                ts = float(rng.choice(taus)) if dyadic else float(rng.uniform(1, 8))
+                neuron = TraceLIF(tau_mem_ms=tm, tau_syn_ms=ts, theta=theta, u0=v_rest,
+                                  v_init=v_init, output=kind[6:])
+        q = 0.125
+        w = np.array([[num(-1.5, 1.5, q) for _ in range(n_in)] for _ in range(n_out)])
+        w *= 1.0 if k == 0 else 1.5
+        bias = np.array([num(-0.25, 0.25, q) for _ in range(n_out)]) if draw(st.booleans()) else None
+        factors = None
+        if kind == "dlif":
+            factors = np.array([num(0.5, 1.5, 0.25) for _ in range(T_ + draw(st.integers(0, 2)))])
+        layers.append(Dense(w, neuron, bias=bias, dlif_factors=factors))
+    net = Network(layers)
+    if draw(st.booleans()):
+        seq = (rng.random((T_, B, sizes[0])) < 0.6).astype(np.float64)
+    else:
+        seq = np.array([num(0, 1, 0.25) for _ in range(T_ * B * sizes[0])]).reshape(T_, B, -1)
+    g_out = rng.standard_normal((T_, B, sizes[-1]))
+    return dict(net=net, seq=seq, conv=conv, g_out=g_out, dyadic=dyadic, rng=rng)
+
+
+def _run_tape(case, mode, **opts):
+    """Tape forward + backward of Σ g·output; checks the forward against ``simulate``."""
+    net, seq, conv = case["net"], case["seq"], case["conv"]
+    res = simulate(net, seq, convention=conv, record=True)
+    if not case["dyadic"]:
+        for layer, rec in zip(net.layers, res.layers):
+            if rec.spikes is not None:
+                far = np.all(np.abs(rec.m - layer.neuron.theta) > 1e-9)
+                if case.get("fixed"):
+                    assert far, "a fixed example must not have near ties"
+                else:
+                    assume(far)
+    x = tp.leaf(seq)
+    W = [tp.leaf(layer.weight) for layer in net.layers]
+    b = [None if layer.bias is None else tp.leaf(layer.bias) for layer in net.layers]
+    a = [None if layer.dlif_factors is None else tp.leaf(layer.dlif_factors) for layer in net.layers]
+    out, recs = tp.build_network(net, x, W, b, a, conv, mode=mode, **opts)
+    # the tape's forward is the simulator's forward
+    for rec, vals in zip(res.layers, recs):
+        if rec.spikes is not None:
+            np.testing.assert_array_equal(vals["s"], rec.spikes)
+        np.testing.assert_allclose(vals["m"], rec.m, rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
+    np.testing.assert_allclose(np.stack([o.value for o in out]), res.output, rtol=RTOL_INDEPENDENT,
+                               atol=RTOL_INDEPENDENT)
+    g_out = case["g_out"]
+    loss = tp.total(tp.mul(tp.stack(out), g_out))
+    leaves = [x] + W + [v for v in b + a if v is not None]
+    grads = iter(tp.grad(loss, leaves))
+    ref = dict(input=next(grads), weights=[next(grads) for _ in W])
+    ref["biases"] = [None if v is None else next(grads) for v in b]
+    ref["dlif_factors"] = [None if v is None else next(grads) for v in a]
+    return res, ref
+
+
+def _assert_tape(got, want, what):
+    want = np.asarray(want)
+    scale = np.max(np.abs(want)) if want.size else 0.0
+    np.testing.assert_allclose(got, want, rtol=RTOL_TAPE, atol=RTOL_TAPE * scale, err_msg=what)
+
+
+def _compare(case, res, ref, **kw):
+    got = backward(case["net"], case["seq"], res, case["g_out"], **kw)
+    _assert_tape(got.input, ref["input"], "dL/dinput")
+    for k in range(len(case["net"].layers)):
+        _assert_tape(got.weights[k], ref["weights"][k], f"dL/dW[{k}]")
+        if ref["biases"][k] is not None:
+            _assert_tape(got.biases[k], ref["biases"][k], f"dL/db[{k}]")
+        if ref["dlif_factors"][k] is not None:
+            _assert_tape(got.dlif_factors[k], ref["dlif_factors"][k], f"dL/da[{k}]")
+    return got
+
+
+def _tape_surrogate(s):
+    if isinstance(s, Sigmoid):
+        return ("sigmoid", s.rho, s.rho if s.scale == "code" else 1.0)
+    return ("triangle", s.gamma)
+
+
+surrogates = st.one_of(
+    st.builds(Sigmoid, st.sampled_from([1.0, 2.5, 5.0]), st.sampled_from(["code", "paper"])),
+    st.builds(Triangle, st.sampled_from([0.3, 0.7, 1.0, 2.0])),
+)
+
+
+# --------------------------------------------------------------------------- the comparisons
+@settings(max_examples=120)
+@given(cases(), surrogates, st.booleans())
+def test_bptt_equals_tape(case, surrogate, detach):
+    res, ref = _run_tape(case, "bptt", surrogate=_tape_surrogate(surrogate), detach_reset=detach)
+    _compare(case, res, ref, method="bptt", surrogate=surrogate, detach_reset=detach)
+
+
+@settings(max_examples=60)
+@given(cases(), st.sampled_from([Triangle(0.5), Triangle(1.0), Sigmoid(5.0, "code")]))
+def test_hart_equals_prune_then_average_on_tape(case, surrogate):
+    """HART Eq. 13-14 defined on the tape: m(t+1) = leak·stop(v(t)) + gain·I(t+1), then the
+    identity node that averages ∂L/∂m over t."""
+    res, ref = _run_tape(case, "hart", surrogate=_tape_surrogate(surrogate))
+    _compare(case, res, ref, method="hart", surrogate=surrogate)
+
+
+@settings(max_examples=40)
+@given(cases(kinds=("lif_hard", "lif_soft", "if", "trace_spike"), allow_readout=False,
+             delays=(0,)), st.sampled_from([Triangle(0.5), Triangle(1.0)]))
+def test_hart_precalculated_equals_tape(case, surrogate):
+    """The O(1)-in-T pre-calculated HART backward equals the prune-then-average definition on the
+    tape whenever it applies: an upstream gradient constant in time (rate decoding) reaching
+    every layer unchanged — no trace output, no input delay (the last step of a delayed layer
+    sends no gradient down), no DLIF input factor."""
+    case = dict(case)
+    case["g_out"] = np.broadcast_to(case["g_out"][:1], case["g_out"].shape).copy()
+    res, ref = _run_tape(case, "hart", surrogate=_tape_surrogate(surrogate))
+    _compare(case, res, ref, method="hart", surrogate=surrogate, precalculate=True)
+
+
+@settings(max_examples=60)
+@given(cases(), st.sampled_from(["rga", "bptr", "rate"]))
+def test_rate_family_equals_tape(case, method):
+    """RGA / BPTR / rate (HART Eq. 10) as the rate-approximation node on the tape."""
+    res, ref = _run_tape(case, method)
+    _compare(case, res, ref, method=method)
+
+
+@settings(max_examples=60)
+@given(cases(kinds=("trace_trace", "trace_spike")), st.booleans(), st.sampled_from([2.0, 8.0]),
+       st.sampled_from([0.2, 5.0]))
+def test_tempbp_equals_tape(case, intra, clamp, rho):
+    """Temp-BP (Ding 2025 Eq. 18-20) as straight-through spike-time terms on the tape."""
+    res, ref = _run_tape(case, "tempbp", factor_clamp=clamp, fallback_rho=rho, intra=intra)
+    _compare(case, res, ref, method="tempbp", factor_clamp=clamp, fallback_rho=rho, intra=intra)
+
+
+def test_tempbp_tape_exercises_intra_and_fallback_terms():
+    """A fixed case where the intra-neuron term and the low-trace fallback both act, so the
+    property above is not vacuous: switching either off changes the gradient."""
+    rng = np.random.default_rng(3)
+    neuron = TraceLIF(tau_mem_ms=4.0, tau_syn_ms=2.0, theta=0.5, output="trace")
+    net = Network([Dense(rng.uniform(0.0, 0.8, (3, 4)), neuron),
+                   Dense(rng.standard_normal((2, 3)), neuron)])
+    seq = (rng.random((10, 2, 4)) < 0.5).astype(float)
+    case = dict(net=net, seq=seq, conv=get_convention("DEFAULT"), dyadic=False, fixed=True,
+                g_out=rng.standard_normal((10, 2, 2)))
+    results = {}
+    for intra, rho in ((True, 5.0), (False, 5.0), (True, 0.0001)):
+        res, ref = _run_tape(case, "tempbp", factor_clamp=8.0, fallback_rho=rho, intra=intra)
+        results[intra, rho] = _compare(case, res, ref, method="tempbp", factor_clamp=8.0,
+                                       fallback_rho=rho, intra=intra).input
+    assert not np.allclose(results[True, 5.0], results[False, 5.0])
+    assert not np.allclose(results[True, 5.0], results[True, 0.0001])
+
+
+def test_dyadic_cases_hit_exact_ties_under_both_spike_tests():
+    """The dyadic generator produces membranes exactly at θ, and there ``>=`` and ``>`` differ,
+    so the spike-test convention is exercised by the properties above."""
+    net = Network([Dense([[0.5, 0.5]], IF(theta=1.0))])
+    seq = np.ones((3, 1, 2))
+    # IF, soft reset, I = 1 per step: ">=": m = 1, 1, 1 (reset to 0 each time), all spike;
+    # ">": m = 1 (no spike), 2 (spike, v = 1), 2 (spike)
+    for test, expect in ((">=", [1, 1, 1]), (">", [0, 1, 1])):
+        conv = get_convention("DEFAULT").with_(spike_test=test)
+        case = dict(net=net, seq=seq, conv=conv, dyadic=True, g_out=np.ones((3, 1, 1)))
+        res, ref = _run_tape(case, "bptt", surrogate=("sigmoid", 5.0, 5.0))
+        assert res.output[:, 0, 0].tolist() == expect
+        _compare(case, res, ref, method="bptt", surrogate=Sigmoid(5.0, "code"))
+
+
+# --------------------------------------------------------------------------- losses and decoders
+@settings(max_examples=40)
+@given(cases(T=(1, 8)), st.sampled_from(["rate", "membrane", "ttfs"]),
+       st.sampled_from(["ce", "double_softmax", "mse_onehot"]))
+def test_loss_chain_vs_tape(case, decoder, loss_name):
+    """decode → loss → decoder_vjp → bptt against the tape's decoders and losses.
+
+    Compared relative to the gradient's own scale plus the rounding of the loss gradient: a
+    saturated softmax has ``p − 1`` with an absolute error ~1e-16 / B while its gradient can be
+    far smaller, so there the loss gradient is only known to that absolute accuracy.
+    """
+    if decoder != "ttfs" and loss_name != "ce":
+        loss_name = "ce"
+    net, seq, conv = case["net"], case["seq"], case["conv"]
+    B = seq.shape[1]
+    labels = case["rng"].integers(0, net.n_out, B)
+    res, _ = _run_tape(case, "bptt", surrogate=("sigmoid", 5.0, 5.0))
+    scores = decode(res.output, decoder)
+    if loss_name == "ce":
+        value, g_scores = cross_entropy(scores, labels)
+    else:
+        value, g_scores = ttfs_loss(scores, labels, loss_name)
+    got = backward(net, seq, res, decoder_vjp(decoder, g_scores, res.output), method="bptt",
+                   surrogate=Sigmoid(5.0, "code"))
+    x = tp.leaf(seq)
+    W = [tp.leaf(layer.weight) for layer in net.layers]
+    b = [None if layer.bias is None else tp.const(layer.bias) for layer in net.layers]
+    a = [None if layer.dlif_factors is None else tp.const(layer.dlif_factors) for layer in net.layers]
+    out, _ = tp.build_network(net, x, W, b, a, conv, mode="bptt", surrogate=("sigmoid", 5.0, 5.0))
+    sc = tp.decode(out, decoder)
+    np.testing.assert_allclose(sc.value, scores, rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
+    lt = {"ce": tp.cross_entropy, "double_softmax": tp.ttfs_double_softmax,
+          "mse_onehot": tp.mse_onehot}[loss_name](sc, labels)
+    assert value == pytest.approx(float(lt.value), rel=1e-12, abs=1e-15)
+    want = tp.grad(lt, [x] + W)
+    # the tape's gradient of the loss w.r.t. its scores, to size the rounding floor
+    g_sc = tp.grad(lt, [sc])[0]
+    np.testing.assert_allclose(g_scores, g_sc, rtol=1e-9, atol=1e-15)
+    for g, w in zip([got.input] + got.weights, want):
+        scale = np.max(np.abs(w)) if w.size else 0.0
+        np.testing.assert_allclose(g, w, rtol=RTOL_TAPE, atol=RTOL_TAPE * scale + 1e-13)
+
+
+# --------------------------------------------------------------------------- finite differences
+def _smooth_record(net, seq, conv, rho):
+    """Forward with every spike replaced by σ(ρ(m − θ)) (tape values), as a SimulationResult."""
+    out, recs = tp.build_network(net, tp.const(seq), [tp.const(l.weight) for l in net.layers],
+                                 [None if l.bias is None else tp.const(l.bias) for l in net.layers],
+                                 [None if l.dlif_factors is None else tp.const(l.dlif_factors)
+                                  for l in net.layers], conv, mode="smooth", smooth_rho=rho)
+    return out, recs
+
+
+@settings(max_examples=12)
+@given(cases(n_layers=(1, 2), T=(1, 6)), st.sampled_from([1.0, 3.0]), st.booleans())
+def test_bptt_on_smooth_forward_matches_finite_differences(case, rho, detach):
+    """With σ(ρ(m − θ)) as the spike in the forward, ``bptt`` with ``Sigmoid(ρ, "code")`` is the
+    exact gradient (without ``detach_reset``): checked by central differences (h = 1e-6) on the
+    input, every weight, bias and DLIF factor. With ``detach_reset`` it is the exact gradient
+    of the same forward with the reset's spike held constant — the tape checks that, and the
+    tape itself is checked against the same differences."""
+    net, seq, conv, g_out = case["net"], case["seq"], case["conv"], case["g_out"]
+    out, recs = _smooth_record(net, seq, conv, rho)
+    layers = []
+    for layer, r in zip(net.layers, recs):
+        if not layer.spiking:
+            o = r["m"]
+        elif r["trace"] is not None and layer.neuron.output == "trace":
+            o = r["trace"]
+        else:
+            o = r["s"]
+        spiking = layer.spiking
+        layers.append(LayerRecord(
+            current=r["current"], m=r["m"], v=r["v"] if spiking else r["m"],
+            spikes=r["s"] if spiking else None, trace=r["trace"] if spiking else None, output=o,
+        ))
+    res = SimulationResult(output=layers[-1].output, layers=tuple(layers), convention=conv)
+    got = backward(net, seq, res, g_out, method="bptt", surrogate=Sigmoid(rho, "code"),
+                   detach_reset=detach)
+
+    # tape gradient of the smooth forward (with the same detach option)
+    x = tp.leaf(seq)
+    W = [tp.leaf(l.weight) for l in net.layers]
+    b = [None if l.bias is None else tp.leaf(l.bias) for l in net.layers]
+    a = [None if l.dlif_factors is None else tp.leaf(l.dlif_factors) for l in net.layers]
+    o, _ = tp.build_network(net, x, W, b, a, conv, mode="smooth", smooth_rho=rho,
+                            detach_reset=detach)
+    tg = tp.grad(tp.total(tp.mul(tp.stack(o), g_out)), [x] + W)
+    for g, w in zip([got.input] + got.weights, tg):
+        _assert_tape(g, w, "explicit bptt vs tape on the smooth forward")
+
+    if detach:
+        return
+
+    def loss(seq_, net_):
+        o, _ = _smooth_record(net_, seq_, conv, rho)
+        return float(np.sum(np.stack([v.value for v in o]) * g_out))
+
+    h = 1e-6
+
+    def check(analytic, perturb, shape):
+        num = np.zeros(shape)
+        for idx in np.ndindex(shape):
+            num[idx] = (perturb(idx, h) - perturb(idx, -h)) / (2 * h)
+        scale = np.max(np.abs(num)) if num.size else 0.0
+        np.testing.assert_allclose(analytic, num, rtol=RTOL_FINITE_DIFF,
+                                   atol=RTOL_FINITE_DIFF * scale + 1e-9)
+
+    def seq_pert(idx, d):
+        s = seq.copy()
+        s[idx] += d
+        return loss(s, net)
+
+    check(got.input, seq_pert, seq.shape)
+    check(tg[0], seq_pert, seq.shape)
+    for k, layer in enumerate(net.layers):
+        def w_pert(idx, d, k=k):
+            w = layer.weight.copy()
+            w[idx] += d
+            return loss(seq, Network(tuple(l.replace(weight=w) if j == k else l
+                                           for j, l in enumerate(net.layers))))
+        check(got.weights[k], w_pert, layer.weight.shape)
+        if layer.bias is not None:
+            def b_pert(idx, d, k=k):
+                bb = layer.bias.copy()
+                bb[idx] += d
+                return loss(seq, Network(tuple(l.replace(bias=bb) if j == k else l
+                                               for j, l in enumerate(net.layers))))
+            check(got.biases[k], b_pert, layer.bias.shape)
+        if layer.dlif_factors is not None:
+            def a_pert(idx, d, k=k):
+                aa = layer.dlif_factors.copy()
+                aa[idx] += d
+                return loss(seq, Network(tuple(l.replace(dlif_factors=aa) if j == k else l
+                                               for j, l in enumerate(net.layers))))
+            check(got.dlif_factors[k], a_pert, layer.dlif_factors.shape)
+
+
+def test_tape_primitives_match_finite_differences():
+    """The tape's own primitives (matrix product, take/stack, exp, sigmoid, log-softmax, pick,
+    max, broadcasting products) against central differences on a composite function."""
+    rng = np.random.default_rng(0)
+    X0, W0, c0 = rng.standard_normal((3, 2, 4)), rng.standard_normal((3, 4)), rng.standard_normal(())
+
+    def f(X, Wm, c, build=False):
+        Xv, Wv, cv = (tp.leaf(X), tp.leaf(Wm), tp.leaf(c))
+        steps = [tp.sigmoid(tp.linear(tp.take(Xv, t), Wv)) for t in range(3)]
+        z = tp.add(tp.mul(cv, tp.total(tp.stack(steps), axis=0)),
+                   tp.max_first(tp.stack(steps), axis=0))
+        z = tp.sub(z, tp.scale(tp.exp(tp.linear(tp.take(Xv, 1), Wv)), 0.3))
+        loss = tp.add(tp.cross_entropy(z, np.array([0, 2])), tp.mse_onehot(z, np.array([1, 1])))
+        return (loss, [Xv, Wv, cv]) if build else float(loss.value)
+
+    loss, leaves = f(X0, W0, c0, build=True)
+    grads = tp.grad(loss, leaves)
+    for k, base in enumerate((X0, W0, c0)):
+        num = np.zeros(np.shape(base))
+        for idx in np.ndindex(np.shape(base)):
+            args = [X0.copy(), W0.copy(), np.array(c0)]
+            args[k][idx] += 1e-6
+            up = f(*args)
+            args[k][idx] -= 2e-6
+            num[idx] = (up - f(*args)) / 2e-6
+        np.testing.assert_allclose(grads[k], num, rtol=RTOL_FINITE_DIFF, atol=1e-10)
