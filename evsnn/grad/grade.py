@@ -57,7 +57,7 @@ network sees the Euler form of the same events (so a Poisson sample is the same 
   piecewise constant, so the exact gradient is zero almost everywhere: cosine and sign agreement
   are NaN, a nonzero surrogate gradient has relative norm error ``inf``. That is the true answer.
 * ``max_membrane`` decoding (readout last layer): exact maximum of the readout membrane over the
-  window; clock maximum over the steps (the gradient goes to the argmax step).
+  window; clock maximum over ``V(0)`` and the steps (the gradient goes to the argmax step).
 
 Discontinuities: exact mode flags a sample whose spike pattern may change under an arbitrarily
 small perturbation (grazing threshold, spike at the window end, coincident delta inputs, readout
@@ -285,9 +285,10 @@ class GradeResult:
         fig = Figure(figsize=(1.6 + 1.1 * len(self.blocks), 1.0 + 0.38 * max(1, len(rows))))
         FigureCanvasAgg(fig)
         ax = fig.add_subplot(1, 1, 1)
-        im = ax.imshow(np.ma.masked_invalid(data), cmap="RdBu", vmin=-1.0, vmax=1.0,
-                       aspect="auto")
-        im.cmap.set_bad("0.8")
+        from matplotlib import colormaps
+
+        cmap = colormaps["RdBu"].with_extremes(bad="0.8")
+        im = ax.imshow(np.ma.masked_invalid(data), cmap=cmap, vmin=-1.0, vmax=1.0, aspect="auto")
         ax.set_xticks(range(len(self.blocks)), labels=list(self.blocks))
         ax.set_yticks(range(len(rows)), labels=[r.name for r in rows])
         for i in range(data.shape[0]):
@@ -409,6 +410,7 @@ def _grade_iv(network, x, labels, dt_ms, encoder, decoder, t_enc_ms, t_end_ms, m
             f"t_end_ms={t_end!r} is not a whole number of steps dt_ms={dt!r}; choose dt_ms "
             "dividing the window"
         )
+    _mapping_iv(network, dt)
     if encoder not in EXACT_ENCODERS:
         raise ValueError(f"encoder={encoder!r} is not an exact-mode encoder; use one of "
                          f"{sorted(EXACT_ENCODERS)}")
@@ -453,6 +455,29 @@ def _subset(inputs, keep):
                        cur, inputs.n_in, inputs.t_enc_ms)
 
 
+def _mapping_iv(network, dt):
+    """Refuse, before any simulation, a network the clock mapping cannot express."""
+    from evsnn.exact import ExactNetwork
+    from evsnn.exact.convergence import clock_network
+
+    layers = network.layers
+    spiking = layers[:-1] if layers[-1].readout else layers
+    if spiking:
+        clock_network(ExactNetwork(spiking), dt)  # raises for what it cannot map
+    if layers[-1].readout:
+        n = layers[-1].neuron
+        if spiking and n.synapse != spiking[0].neuron.synapse:
+            raise ValueError(
+                f"the readout's synapse {n.synapse!r} differs from the hidden layers' "
+                f"{spiking[0].neuron.synapse!r}; the clock mapping needs one synapse type"
+            )
+        if n.t_ref_ms != 0:
+            raise ValueError(f"the readout has t_ref_ms={n.t_ref_ms!r}; clock mode has none")
+        for tau in ("tau_mem_ms", "tau_syn_ms"):
+            if n.model == "lif" and dt > getattr(n, tau):
+                raise ValueError(f"dt_ms={dt!r} exceeds the readout's {tau}; use dt_ms <= tau")
+
+
 def _clock_counterpart(network, dt, inputs, n_steps):
     """(clock network, weight scales c_l, clock input, unfiltered raster or None)."""
     from evsnn.clock import Dense, Network
@@ -469,16 +494,6 @@ def _clock_counterpart(network, dt, inputs, n_steps):
         scales.append(1.0 if n.synapse == "delta" else n.r_ohm * n.tau_syn_ms / n.tau_mem_ms)
     if layers[-1].readout:
         n = layers[-1].neuron
-        if spiking and n.synapse != spiking[0].neuron.synapse:
-            raise ValueError(
-                f"the readout's synapse {n.synapse!r} differs from the hidden layers' "
-                f"{spiking[0].neuron.synapse!r}; the clock mapping needs one synapse type"
-            )
-        if n.t_ref_ms != 0:
-            raise ValueError(f"the readout has t_ref_ms={n.t_ref_ms!r}; clock mode has none")
-        for tau in ("tau_mem_ms", "tau_syn_ms"):
-            if n.model == "lif" and dt > getattr(n, tau):
-                raise ValueError(f"dt_ms={dt!r} exceeds the readout's {tau}; use dt_ms <= tau")
         lam = 1.0 if n.model == "if" else 1.0 - dt / n.tau_mem_ms
         if n.synapse == "delta":
             c = 1.0
@@ -512,7 +527,7 @@ def _clock_counterpart(network, dt, inputs, n_steps):
     return Network(tuple(clayers)), tuple(float(s) for s in scales), seq, raster
 
 
-def _clock_loss(decoder, res, labels, dt, n_steps):
+def _clock_loss(decoder, res, labels, dt, n_steps, v_init):
     """Clock scores mapped onto the exact decoder's scale, loss, and dL/d(clock output)."""
     from evsnn.decoders import rate, ttfs
 
@@ -524,12 +539,14 @@ def _clock_loss(decoder, res, labels, dt, n_steps):
     if decoder == "count":
         loss, gs = cross_entropy(rate(out), labels)
         return float(loss), decoder_vjp("rate", gs, out)
-    loss, gs = cross_entropy(out.max(axis=0), labels)
-    g = np.zeros_like(out)
-    arg = np.argmax(out, axis=0)
+    # max over [0, t_end] includes V(0) = v_init (as exact mode's does); it has no gradient
+    full = np.concatenate([np.full_like(out[:1], v_init), out])
+    loss, gs = cross_entropy(full.max(axis=0), labels)
+    g = np.zeros_like(full)
+    arg = np.argmax(full, axis=0)
     b_idx, n_idx = np.indices(arg.shape)
     g[arg, b_idx, n_idx] = gs
-    return float(loss), g
+    return float(loss), g[1:]
 
 
 def _row(name, method, est, ref, note=""):
@@ -704,7 +721,8 @@ def grade(
 
     cnet, scales, seq, raster = _clock_counterpart(network, dt, inputs, n_steps)
     res = clock_simulate(cnet, seq, convention="DEFAULT", record=True)
-    clock_loss, g_out = _clock_loss(decoder, res, labels, dt, n_steps)
+    clock_loss, g_out = _clock_loss(decoder, res, labels, dt, n_steps,
+                                   network.layers[-1].neuron.v_init)
     ex_res = simulate(network, inputs, t_end_ms=t_end)
     match = np.ones(inputs.batch_size, bool)
     for li, layer in enumerate(network.layers):
