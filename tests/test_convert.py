@@ -1,0 +1,113 @@
+"""evsnn.convert: Ding 2025 Eq. 14 weight rescaling, IF rates vs ReLU activations, accuracy."""
+
+import numpy as np
+import pytest
+
+from evsnn.ann import ANN, forward
+from evsnn.clock import simulate
+from evsnn.convert import Conversion, activation_scales, convert
+from evsnn.data import load_digits
+from evsnn.encoders import current
+from evsnn.params import IF, Readout
+from evsnn.train import AdamW, CosineSchedule, fit_ann, snn_accuracy
+
+
+def test_factors_follow_eq14_by_hand():
+    # hidden activations on the two images: [2, .5] and [1, 1] -> max 2; logits 2.5, 2 -> 2.5
+    ann = ANN([np.array([[2.0, 0.0], [0.0, 1.0]]), np.array([[1.0, 1.0]])])
+    c = convert(ann, np.array([[1.0, 0.5], [0.5, 1.0]]), theta=2.0)
+    assert isinstance(c, Conversion) and c.ann is ann
+    np.testing.assert_array_equal(c.scales, [1.0, 2.0, 2.5])
+    # Eq. 14: U_th * max^(l-1) / max^(l) = 2 * 1/2 and 2 * 2/2.5
+    np.testing.assert_allclose(c.factors, [1.0, 1.6], rtol=1e-15)
+    np.testing.assert_allclose(c.network.layers[1].weight, [[1.6, 1.6]], rtol=1e-15)
+    for layer in c.network.layers:
+        assert layer.neuron == IF(theta=2.0)  # λ = 1, reset by subtraction
+        assert layer.bias is None
+
+
+def test_bias_is_scaled_by_theta_over_layer_max():
+    ann = ANN([np.array([[1.0]]), np.array([[1.0]])], [np.array([1.0]), np.array([-0.5])])
+    c = convert(ann, np.array([[1.0], [0.0]]))  # hidden max 2, logit max 1.5
+    np.testing.assert_allclose(c.network.layers[0].bias, [0.5])
+    np.testing.assert_allclose(c.network.layers[1].bias, [-0.5 / 1.5])
+
+
+def test_if_spike_counts_equal_floor_of_normalised_relu():
+    # IF with reset by subtraction and a constant input I in [0, θ]: v stays in [0, θ), so after
+    # T steps the count is exactly floor(T I / θ); with I = a / max^(1) (Eq. 14, calibrated on
+    # the same images) the hidden counts are floor(T · ReLU(W x) / max^(1)).
+    rng = np.random.default_rng(3)
+    ann = ANN.mlp([12, 20, 4], rng=rng)
+    x = rng.random((16, 12))
+    c = convert(ann, x)
+    T = 40
+    res = simulate(c.network, current(x, T), record=True)
+    a = forward(ann, x).inputs[1] / c.scales[1]
+    exact = T * a
+    # skip positive values a rounding error away from an integer (silent units: exactly 0)
+    away = (exact == 0) | (np.abs(exact - np.round(exact)) > 1e-8)
+    counts = res.layers[0].spikes.sum(axis=0)
+    assert away.mean() > 0.9 and np.any(exact[away] > 1)
+    np.testing.assert_array_equal(counts[away], np.floor(exact[away]))
+    assert counts.max() <= T
+
+
+def test_percentile_scales():
+    rng = np.random.default_rng(0)
+    ann = ANN.mlp([8, 30, 5], rng=rng)
+    x = rng.random((50, 8))
+    fwd = forward(ann, x)
+    full = activation_scales(ann, x)
+    np.testing.assert_array_equal(full, [z[z > 0].max() for z in fwd.pre])
+    p = activation_scales(ann, x, percentile=99.0)
+    np.testing.assert_allclose(p, [np.percentile(z[z > 0], 99.0) for z in fwd.pre], rtol=1e-15)
+    assert np.all(p <= full) and np.any(p < full)
+    c = convert(ann, x, percentile=99.0)
+    assert c.percentile == 99.0
+    np.testing.assert_array_equal(c.scales[1:], p)
+
+
+def test_silent_layer_gets_scale_one():
+    ann = ANN([np.array([[-1.0, -1.0]]), np.array([[1.0]])])
+    np.testing.assert_array_equal(activation_scales(ann, np.ones((3, 2))), [1.0, 1.0])
+
+
+def test_readout_option():
+    ann = ANN.mlp([3, 4, 2], rng=0)
+    c = convert(ann, np.random.default_rng(0).random((5, 3)), readout=True)
+    assert isinstance(c.network.layers[-1].neuron, Readout)
+    assert c.network.layers[0].neuron == IF()
+
+
+def test_converted_digits_snn_within_two_points_of_its_ann():
+    # issue 3 target: ReLU ANN >= 95 %; converted IF SNN with current coding at T = 30 within
+    # 2 points of it. Seeded; ~2 s. Measured in bench/RESULTS_train.md.
+    tr, te = load_digits("train"), load_digits("test")
+    epochs, bs = 30, 32
+    steps = epochs * -(-len(tr) // bs)
+    r = fit_ann(ANN.mlp([64, 100, 10], rng=0), tr.x, tr.y, rng=1, epochs=epochs, batch_size=bs,
+                optimizer=AdamW(lr=CosineSchedule(1e-2, steps)), x_test=te.x, y_test=te.y)
+    assert r.test_accuracy >= 0.95
+    c = convert(r.model, tr.x)
+    acc = snn_accuracy(c.network, te.x, te.y, T=30, encoder="current", decoder="rate")
+    assert acc >= r.test_accuracy - 0.02
+
+
+def test_convert_errors():
+    ann = ANN([np.ones((2, 3))])
+    x = np.ones((4, 3))
+    with pytest.raises(ValueError, match="percentile=0 must lie in"):
+        convert(ann, x, percentile=0)
+    with pytest.raises(ValueError, match="percentile=101 must lie in"):
+        activation_scales(ann, x, percentile=101)
+    with pytest.raises(TypeError, match="percentile must be a real number"):
+        convert(ann, x, percentile="max")
+    with pytest.raises(ValueError, match="theta=0 must be a finite number > 0"):
+        convert(ann, x, theta=0)
+    with pytest.raises(ValueError, match="input_max=-1 must be a finite number > 0"):
+        convert(ann, x, input_max=-1)
+    with pytest.raises(ValueError, match="calibration_x must be a non-empty"):
+        convert(ann, np.ones((0, 3)))
+    with pytest.raises(TypeError, match="ann must be an evsnn.ann.ANN"):
+        convert("ann", x)
