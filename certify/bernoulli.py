@@ -131,8 +131,8 @@ DEFAULT_ORDERS = tuple(
          1.0 + np.geomspace(1e-3, 63.0, 24)]
     ).tolist()
 )
-#: Bisection steps for the L∞ and L1 radii (2^-60 of the search interval).
-_BISECT_STEPS = 60
+#: Bisection steps for the L∞ and L1 radii (2^-52 of the search interval).
+_BISECT_STEPS = 52
 #: Default cap on the number of likelihood-ratio atoms in :func:`neyman_pearson_check`.
 MAX_ATOMS = 2_000_000
 
@@ -216,23 +216,30 @@ def renyi_divergence_bernoulli(a, b, order):
     True
     """
     order = _order_iv(order)
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if order == 1.0:
-        with np.errstate(divide="ignore"):
-            return rel_entr(a, b) + rel_entr(1.0 - a, 1.0 - b)
+    return _renyi(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64), order)
+
+
+def _renyi(a, b, order):
+    """:func:`renyi_divergence_bernoulli` without validation; ``order`` may be an array that
+    broadcasts against ``a`` and ``b`` (one order per row in the radius searches)."""
+    order = np.asarray(order, dtype=np.float64)
+    kl_rows = order == 1.0
+    safe = np.where(kl_rows, 2.0, order)  # any order != 1 where the KL branch is used
 
     def term(u, v):
         # u^α v^(1-α), with 0^α = 0 first (the outcome never occurs under u)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.exp(order * np.log(u) + (1.0 - order) * np.log(v))
-        out = np.where(u == 0.0, 0.0, out)
-        return out
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            out = np.exp(safe * np.log(u) + (1.0 - safe) * np.log(v))
+        return np.where(u == 0.0, 0.0, out)
 
     h = term(a, b) + term(1.0 - a, 1.0 - b)
-    with np.errstate(divide="ignore"):
-        d = np.log(h) / (order - 1.0)
-    # a == b exactly: 0 (avoids -0.0 and rounding of h = 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.log(h) / (safe - 1.0)
+    if np.any(kl_rows):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kl = rel_entr(a, b) + rel_entr(1.0 - a, 1.0 - b)
+        d = np.where(kl_rows, kl, d)
+    # a == b exactly: 0 (avoids -0.0 and the rounding of h = 1)
     return np.where(a == b, 0.0, np.maximum(d, 0.0))
 
 
@@ -283,16 +290,18 @@ def renyi_bound(p_a_lower, p_b_upper=None, order=1.0):
 
 
 def _linf_worst(x, eps, order, T):
+    """Exact worst case over the L∞ ball; ``eps`` and ``order`` may be arrays [k] (rows)."""
+    eps = np.asarray(eps, dtype=np.float64)[..., None]
+    order = np.asarray(order, dtype=np.float64)[..., None]
     lo = np.maximum(0.0, x - eps)
     hi = np.minimum(1.0, x + eps)
-    d = np.maximum(renyi_divergence_bernoulli(lo, x, order), renyi_divergence_bernoulli(hi, x, order))
-    return T * float(np.sum(d))
+    d = np.maximum(_renyi(lo, x, order), _renyi(hi, x, order))
+    return T * np.sum(d, axis=-1)
 
 
 def _l0_weights(x, order):
-    return np.maximum(
-        renyi_divergence_bernoulli(0.0, x, order), renyi_divergence_bernoulli(1.0, x, order)
-    )
+    order = np.asarray(order, dtype=np.float64)[..., None]
+    return np.maximum(_renyi(0.0, x, order), _renyi(1.0, x, order))
 
 
 def _l0_worst(x, k, order, T):
@@ -303,33 +312,34 @@ def _l0_worst(x, k, order, T):
 
 
 def _l1_worst(x, r, order, T):
-    if order > 1.0:
-        return math.inf  # the vertex argument needs convexity (module docstring, step 4)
-    if r <= 0.0:
-        return 0.0
+    """Upper bound (exact without cheap items) over the L1 ball; ``r`` and ``order`` may be
+    arrays [k] (rows); ``inf`` for orders > 1."""
+    r = np.asarray(r, dtype=np.float64)
+    order = np.asarray(order, dtype=np.float64)
+    r_col, o_col = r[..., None], order[..., None]
     caps = np.concatenate([1.0 - x, x])  # up to 1, down to 0
-    edges = np.concatenate([np.ones_like(x), np.zeros_like(x)])
+    up = np.concatenate([np.ones_like(x), np.zeros_like(x)])
     base = np.concatenate([x, x])
-    move = np.minimum(r, caps)
-    target = np.where(edges == 1.0, base + move, base - move)
-    single = renyi_divergence_bernoulli(target, base, order)
-    best_single = float(np.max(single))
-    cheap = (caps > 0.0) & (caps <= r)
-    knap = 0.0
-    if np.any(cheap):
-        w = caps[cheap]
-        v = renyi_divergence_bernoulli(edges[cheap], base[cheap], order)
-        if np.any(np.isinf(v)):
-            return math.inf
-        order_idx = np.argsort(-(v / w), kind="stable")
-        budget = r
-        for j in order_idx:
-            if budget <= 0.0:
-                break
-            take = min(1.0, budget / w[j])
-            knap += take * v[j]
-            budget -= take * w[j]
-    return T * (best_single + knap)
+    move = np.minimum(r_col, caps)
+    target = np.where(up == 1.0, base + move, base - move)
+    best_single = np.max(_renyi(target, base, o_col), axis=-1)
+    # fractional knapsack over the full pushes to an edge that fit in the budget
+    full = _renyi(up, base, o_col) * np.ones_like(move)
+    cheap = (caps > 0.0) & (caps <= r_col)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        density = np.where(cheap, full / np.where(caps > 0, caps, 1.0), -1.0)
+    idx = np.argsort(-density, axis=-1, kind="stable")
+    w = np.where(cheap, caps, 0.0)
+    v = np.where(cheap, full, 0.0)
+    w_s = np.take_along_axis(w, idx, axis=-1)
+    v_s = np.take_along_axis(v, idx, axis=-1)
+    cum_w = np.cumsum(w_s, axis=-1)
+    before = cum_w - w_s
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.clip((r_col - before) / np.where(w_s > 0, w_s, 1.0), 0.0, 1.0)
+        knap = np.sum(np.where((w_s > 0) & (frac > 0), frac * v_s, 0.0), axis=-1)
+    out = T * (best_single + knap)
+    return np.where(order > 1.0, np.inf, np.where(r <= 0.0, 0.0, out))
 
 
 def worst_case_divergence(x, radius, norm, *, n_steps, order):
@@ -373,8 +383,8 @@ def worst_case_divergence(x, radius, norm, *, n_steps, order):
         return _l0_worst(x, k, order, T)
     r = _real_iv("radius", radius, lo=0.0)
     if norm == "linf":
-        return _linf_worst(x, r, order, T)
-    return _l1_worst(x, r, order, T)
+        return float(_linf_worst(x, r, order, T))
+    return float(_l1_worst(x, r, order, T))
 
 
 # --------------------------------------------------------------------------- radii
@@ -412,19 +422,18 @@ class BernoulliRadii:
 
 
 def _bisect(worst, bound, hi):
-    """Largest r in [0, hi] with worst(r) < bound (worst nondecreasing); lower bracket end."""
-    if not worst(0.0) < bound:
-        return 0.0
-    if worst(hi) < bound:
-        return hi
-    lo = 0.0
+    """Per row: the largest r in [0, hi] with worst(r) < bound (worst nondecreasing in r), the
+    lower end of the final bracket. ``bound`` [k] (one per order); ``worst(r[k]) -> [k]``."""
+    lo = np.zeros_like(bound)
+    hi = np.full_like(bound, hi)
+    ok0 = worst(lo) < bound
+    ok_hi = worst(hi) < bound
     for _ in range(_BISECT_STEPS):
         mid = 0.5 * (lo + hi)
-        if worst(mid) < bound:
-            lo = mid
-        else:
-            hi = mid
-    return lo
+        ok = worst(mid) < bound
+        lo = np.where(ok, mid, lo)
+        hi = np.where(ok, hi, mid)
+    return np.where(ok_hi, hi, np.where(ok0, lo, 0.0))
 
 
 def certified_radii(x, p_a_lower, p_b_upper=None, *, n_steps, orders=None, norms=NORMS):
@@ -482,26 +491,30 @@ def certified_radii(x, p_a_lower, p_b_upper=None, *, n_steps, orders=None, norms
     orders = _orders_iv(orders)
     norms = tuple(_norm_iv(nm) for nm in norms)
     best = {"linf": (0.0, math.nan), "l1": (0.0, math.nan), "l0": (0, math.nan)}
-    l1_hi = float(np.sum(np.maximum(x, 1.0 - x)))
-    for order in orders:
-        order = float(order)
-        bound = renyi_bound(p_a, p_b, order)
-        if bound <= 0.0:
-            continue
+    bounds = np.array([renyi_bound(p_a, p_b, float(o)) for o in orders])
+    use = bounds > 0.0
+    orders, bounds = orders[use], bounds[use]
+    if orders.size:
         if "linf" in norms:
-            r = _bisect(lambda e: _linf_worst(x, e, order, T), bound, 1.0)
-            if r > best["linf"][0]:
-                best["linf"] = (r, order)
-        if "l1" in norms and order <= 1.0:
-            r = _bisect(lambda e: _l1_worst(x, e, order, T), bound, l1_hi)
-            if r > best["l1"][0]:
-                best["l1"] = (r, order)
+            r = _bisect(lambda e: _linf_worst(x, e, orders, T), bounds, 1.0)
+            j = int(np.argmax(r))
+            if r[j] > 0:
+                best["linf"] = (float(r[j]), float(orders[j]))
+        sub = orders <= 1.0
+        if "l1" in norms and np.any(sub):
+            l1_hi = float(np.sum(np.maximum(x, 1.0 - x)))
+            o1 = orders[sub]
+            r = _bisect(lambda e: _l1_worst(x, e, o1, T), bounds[sub], l1_hi)
+            j = int(np.argmax(r))
+            if r[j] > 0:
+                best["l1"] = (float(r[j]), float(o1[j]))
         if "l0" in norms:
-            w = np.sort(_l0_weights(x, order))[::-1]
-            cum = T * np.cumsum(w)
-            k = int(np.sum(cum < bound))
-            if k > best["l0"][0]:
-                best["l0"] = (k, order)
+            w = -np.sort(-_l0_weights(x, orders), axis=-1)
+            cum = T * np.cumsum(w, axis=-1)
+            k = np.sum(cum < bounds[:, None], axis=-1)
+            j = int(np.argmax(k))
+            if k[j] > 0:
+                best["l0"] = (int(k[j]), float(orders[j]))
     return BernoulliRadii(
         float(best["linf"][0]), float(best["l1"][0]), int(best["l0"][0]),
         best["linf"][1], best["l1"][1], best["l0"][1], p_a, p_b, T,

@@ -1,0 +1,519 @@
+"""Tests of certify.bernoulli: certificates for Poisson-coded (Bernoulli-smoothed) SNNs.
+
+Ground truth is exhaustive enumeration: with d = 3 pixels and T = 3 steps there are 2^9 = 512
+spike patterns; the base classifier (a small evsnn SNN, or an arbitrary lookup table) is
+evaluated on every one, and the smoothed classifier's class probabilities at any image x' are
+the exact sums ``Σ_S P_{x'}(S) 1[f(S) = c]`` (RSC Eq. 11: ``P_{x'} = ⊗ Bernoulli(x'_i)``).
+The ball is searched on the grid of step 1/50 in [0, 1]^3 (132,651 images).
+
+Run with ``-s`` to see the tightness table (certified radius / grid-true radius).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize_scalar
+from scipy.special import xlogy
+
+from certify.bernoulli import (
+    DEFAULT_ORDERS,
+    BernoulliRadii,
+    certified_radii,
+    certify_poisson,
+    neyman_pearson_check,
+    poisson_thresholds,
+    renyi_bound,
+    renyi_divergence_bernoulli,
+    worst_case_divergence,
+)
+from certify.smoothing import ABSTAIN
+from evsnn.clock import Network, simulate
+from evsnn.params import LIF
+
+# Identities between two float64 evaluations of the same closed form (different association
+# of the same sums / logs): a few ulps on O(1) values.
+RTOL_FORMULA = 1e-12
+# Exhaustive sums of 512 pattern probabilities against the closed forms: 512 additions of
+# terms <= 1 accumulate at most ~512 ulps.
+ATOL_ENUM = 1e-12
+
+D, T = 3, 3
+GRID_STEPS = 50
+GRID = np.arange(GRID_STEPS + 1) / GRID_STEPS
+
+
+# --------------------------------------------------------------------------- enumeration helpers
+def all_patterns(d=D, T=T):
+    """[2^(d T), T, d] 0/1 spike patterns."""
+    bits = np.array(list(itertools.product([0.0, 1.0], repeat=d * T)))
+    return bits.reshape(-1, T, d)
+
+
+def pattern_log_prob(patterns, x):
+    """log P_x(S) for every pattern (independent Bernoulli(x_i) per step)."""
+    k = patterns.sum(axis=1)  # [n, d] spike counts
+    return (xlogy(k, x) + xlogy(T - k, 1.0 - x)).sum(axis=1)
+
+
+def snn_labels(seed, n_classes=3):
+    """Labels of a random 3-h-n_classes λ-LIF network on all 512 patterns (rate decoding,
+    ties towards the lower class: argmax)."""
+    rng = np.random.default_rng(seed)
+    pats = all_patterns()
+    net = Network.mlp([D, 6, n_classes], LIF(lam=0.9, theta=1.0), rng=rng, scale=3.0)
+    out = simulate(net, np.transpose(pats, (1, 0, 2))).output  # [T, B, C]
+    scores = out.sum(axis=0) + 1e-3 * out[-1]  # counts; the last step breaks ties
+    return np.argmax(scores, axis=1)
+
+
+def table_labels(seed, n_classes=3):
+    """An arbitrary base classifier: a random lookup table over the 512 patterns, class 0 on
+    about 70 % of them."""
+    rng = np.random.default_rng(seed)
+    other = rng.integers(1, n_classes, size=2 ** (D * T))
+    return np.where(rng.random(2 ** (D * T)) < 0.7, 0, other)
+
+
+def class_tables(labels, n_classes):
+    """N[c, K1, K2, K3] = number of patterns with spike counts K classified c."""
+    pats = all_patterns()
+    k = pats.sum(axis=1).astype(int)
+    N = np.zeros((n_classes, T + 1, T + 1, T + 1))
+    np.add.at(N, (labels, k[:, 0], k[:, 1], k[:, 2]), 1.0)
+    return N
+
+
+def smoothed_on_grid(N):
+    """Exact class probabilities at every grid image: [C, G, G, G]."""
+    K = np.arange(T + 1)
+    F = np.exp(xlogy(K[None, :], GRID[:, None]) + xlogy(T - K[None, :], 1.0 - GRID[:, None]))
+    return np.einsum("cabk,ia,jb,lk->cijl", N, F, F, F, optimize=True)
+
+
+def smoothed_at(N, x):
+    K = np.arange(T + 1)
+    f = [np.exp(xlogy(K, xi) + xlogy(T - K, 1.0 - xi)) for xi in x]
+    return np.einsum("cabk,a,b,k->c", N, *f)
+
+
+def grid_truth(N, x_idx):
+    """Exact p_A, p_B at the grid image x and the distance (L∞, L1, L0) to the nearest grid
+    image where the smoothed prediction is not c_A (ties count as changed)."""
+    probs = smoothed_on_grid(N)
+    at_x = probs[(slice(None),) + tuple(x_idx)]
+    c_a = int(np.argmax(at_x))
+    others = np.delete(probs, c_a, axis=0).max(axis=0)
+    changed = probs[c_a] <= others
+    idx = np.argwhere(changed)
+    x = GRID[list(x_idx)]
+    if idx.size == 0:
+        return c_a, at_x, {"linf": math.inf, "l1": math.inf, "l0": math.inf}
+    diff = np.abs(GRID[idx] - x[None, :])
+    true = {
+        "linf": float(diff.max(axis=1).min()),
+        "l1": float(diff.sum(axis=1).min()),
+        "l0": int((idx != np.asarray(x_idx)[None, :]).sum(axis=1).min()),
+    }
+    return c_a, at_x, true
+
+
+# (base classifier, seed, grid index of x); chosen so that p_A is high and the grid finds a
+# finite true radius (a scan of seeds 1-29 with 3 random images each); two images have a pixel
+# on the box edge (0 or 1)
+CASES = [
+    ("snn", 4, (34, 43, 41)),
+    ("snn", 8, (31, 37, 31)),
+    ("snn", 10, (26, 11, 39)),
+    ("snn", 14, (11, 39, 31)),
+    ("snn", 16, (26, 19, 5)),
+    ("snn", 20, (41, 16, 15)),
+    ("snn", 10, (0, 11, 39)),
+    ("table", 11, (25, 25, 25)),
+    ("table", 12, (5, 45, 50)),
+]
+
+
+def case_tables(kind, seed):
+    labels = snn_labels(seed) if kind == "snn" else table_labels(seed)
+    return class_tables(labels, 3)
+
+
+# --------------------------------------------------------------------------- the ground truth
+@pytest.fixture(scope="module")
+def truths():
+    out = []
+    for kind, seed, x_idx in CASES:
+        N = case_tables(kind, seed)
+        c_a, at_x, true = grid_truth(N, x_idx)
+        x = GRID[list(x_idx)]
+        p_a = float(at_x[c_a])
+        p_b = float(np.delete(at_x, c_a).max())
+        radii = certified_radii(x, p_a, p_b, n_steps=T)
+        out.append((kind, seed, x, c_a, p_a, p_b, true, radii))
+    return out
+
+
+def test_enumeration_matches_closed_form_probabilities():
+    # the grid contraction and the per-pattern sum are two routes to the same probabilities
+    N = case_tables("snn", 1)
+    labels = snn_labels(1)
+    x = GRID[[25, 20, 35]]
+    p = np.exp(pattern_log_prob(all_patterns(), x))
+    direct = np.bincount(labels, weights=p, minlength=3)
+    np.testing.assert_allclose(smoothed_at(N, x), direct, atol=ATOL_ENUM)
+    np.testing.assert_allclose(direct.sum(), 1.0, atol=ATOL_ENUM)
+
+
+def test_cases_are_not_vacuous(truths):
+    # every case certifies something in L∞ and L1 and the grid finds a finite true radius, so
+    # the soundness test below compares real numbers
+    for kind, seed, x, c_a, p_a, p_b, true, radii in truths:
+        assert p_a > p_b, (kind, seed)
+        assert math.isfinite(true["linf"]) and math.isfinite(true["l1"]), (kind, seed)
+    assert sum(r.linf > 0 for *_, r in truths) >= 6
+    assert sum(r.l1 > 0 for *_, r in truths) >= 6
+
+
+def test_no_certificate_is_violated_on_the_grid(truths):
+    rows = []
+    for kind, seed, x, c_a, p_a, p_b, true, radii in truths:
+        # closed ball certified: every grid image at distance <= radius keeps c_A
+        assert radii.linf < true["linf"], (kind, seed, radii, true)
+        assert radii.l1 < true["l1"], (kind, seed, radii, true)
+        assert radii.l0 < true["l0"], (kind, seed, radii, true)
+        rows.append(
+            f"{kind:5s} {seed:2d} x={np.round(x, 2).tolist()!s:18s} pA={p_a:.4f} pB={p_b:.4f} "
+            f"Linf {radii.linf:.4f}/{true['linf']:.2f}={radii.linf / true['linf']:.2f}  "
+            f"L1 {radii.l1:.4f}/{true['l1']:.2f}={radii.l1 / true['l1']:.2f}  "
+            f"L0 {radii.l0}/{true['l0']}"
+        )
+    print("\ncertified / grid-true radius (d = 3, T = 3, exact p_A, p_B; grid step 1/50):")
+    print("\n".join(rows))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_lookup_classifiers_never_violated(seed):
+    # arbitrary base classifiers at random grid images, p_A only (p_B = 1 - p_A)
+    rng = np.random.default_rng(100 + seed)
+    N = class_tables(rng.integers(0, 2, size=2 ** (D * T)) * (rng.random(512) < 0.2), 2)
+    x_idx = tuple(rng.integers(0, GRID_STEPS + 1, size=3))
+    c_a, at_x, true = grid_truth(N, x_idx)
+    radii = certified_radii(GRID[list(x_idx)], float(at_x[c_a]), n_steps=T)
+    assert radii.linf < true["linf"]
+    assert radii.l1 < true["l1"]
+    assert radii.l0 < true["l0"]
+
+
+def test_worst_case_classifier_radius_bounds_the_certificate(truths):
+    # the best any certificate from (p_A, p_B) alone can give is the radius of the worst-case
+    # base classifier, found with the exact Neyman-Pearson check on a coarser grid (step 1/20);
+    # the Rényi radius must stay below it
+    coarse = np.arange(21) / 20
+    kind, seed, x, c_a, p_a, p_b, true, radii = truths[0]
+    worst = math.inf
+    for xp in itertools.product(coarse, repeat=3):
+        xp = np.array(xp)
+        dist = np.abs(xp - x).max()
+        if dist >= worst:
+            continue
+        if not neyman_pearson_check(x, xp, n_steps=T, p_a_lower=p_a, p_b_upper=p_b).certified:
+            worst = dist
+    assert radii.linf < worst <= true["linf"] + 1 / 20
+    print(f"\nL∞, case {kind} {seed}: Rényi {radii.linf:.4f}, worst-case classifier (NP, "
+          f"grid 1/20) {worst:.2f}, this SNN (grid 1/50) {true['linf']:.2f}")
+
+
+# --------------------------------------------------------------------------- Neyman-Pearson
+@pytest.mark.parametrize("kind,seed,x_idx", CASES[:5])
+def test_np_bound_below_true_probability(kind, seed, x_idx):
+    N = case_tables(kind, seed)
+    x = GRID[list(x_idx)]
+    at_x = smoothed_at(N, x)
+    c_a = int(np.argmax(at_x))
+    p_a, p_b = float(at_x[c_a]), float(np.delete(at_x, c_a).max())
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        xp = np.clip(x + rng.uniform(-0.3, 0.3, size=3), 0, 1)
+        at_xp = smoothed_at(N, xp)
+        res = neyman_pearson_check(x, xp, n_steps=T, p_a_lower=p_a, p_b_upper=p_b)
+        assert res.q_a_lower <= at_xp[c_a] + ATOL_ENUM
+        assert np.delete(at_xp, c_a).max() <= res.q_b_upper + ATOL_ENUM
+        if res.certified:
+            assert int(np.argmax(at_xp)) == c_a
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_np_bound_is_attained_by_the_likelihood_ratio_classifier(seed):
+    # the adversarial base classifier: class A on the patterns with the largest P/Q
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.05, 0.95, size=3)
+    xp = np.clip(x + rng.uniform(-0.4, 0.4, size=3), 0, 1)
+    pats = all_patterns()
+    lp, lq = pattern_log_prob(pats, x), pattern_log_prob(pats, xp)
+    ratio = lp - lq
+    cut = np.sort(np.unique(np.round(ratio, 9)))[::-1][rng.integers(1, 8)]
+    region = ratio > cut + 1e-9
+    p_a = float(np.exp(lp[region]).sum())
+    q_region = float(np.exp(lq[region]).sum())
+    res = neyman_pearson_check(x, xp, n_steps=T, p_a_lower=p_a)
+    np.testing.assert_allclose(res.q_a_lower, q_region, rtol=1e-9)
+
+
+def test_np_against_every_deterministic_classifier():
+    # d = 1, T = 3: 8 patterns, all 256 base classifiers; the NP value is the minimum of
+    # Q(E) over E with P(E) >= p_A up to randomisation, and equal to it at subset masses
+    x, xp, T1 = np.array([0.3]), np.array([0.55]), 3
+    pats = np.array(list(itertools.product([0.0, 1.0], repeat=T1)))
+    k = pats.sum(axis=1)
+    P = 0.3**k * 0.7 ** (T1 - k)
+    Q = 0.55**k * 0.45 ** (T1 - k)
+    subsets = np.array(list(itertools.product([False, True], repeat=8)))
+    pm, qm = subsets @ P, subsets @ Q
+    for p_a in [0.1, 0.25, 0.5, float(pm[77]), float(pm[200]), 0.9]:
+        res = neyman_pearson_check(x, xp, n_steps=T1, p_a_lower=p_a)
+        best = qm[pm >= p_a - 1e-15].min()
+        assert res.q_a_lower <= best + 1e-12
+    for mask in (subsets[77], subsets[200]):
+        # the smallest Q among subsets with at least this P-mass is matched by NP exactly
+        p_a = float(mask @ P)
+        best = qm[pm >= p_a - 1e-15].min()
+        res = neyman_pearson_check(x, xp, n_steps=T1, p_a_lower=p_a)
+        if np.isclose(best, res.q_a_lower, rtol=1e-9):
+            continue
+        # otherwise p_a falls inside an atom: randomisation makes NP strictly smaller
+        assert res.q_a_lower < best
+
+
+def test_np_ties_and_edges():
+    # two identical pixels: their counts pool into Bin(2T, ·); x = x' gives no change
+    res = neyman_pearson_check([0.4, 0.4, 0.7], [0.6, 0.6, 0.7], n_steps=2, p_a_lower=0.8)
+    assert res.n_atoms == 5  # K ~ Bin(4, ·): 5 atoms
+    same = neyman_pearson_check([0.2, 0.9], [0.2, 0.9], n_steps=4, p_a_lower=0.7)
+    assert same.q_a_lower == pytest.approx(0.7, abs=1e-15) and same.certified
+    # black pixel lit: patterns with a spike there have P = 0 and go to B first
+    edge = neyman_pearson_check([0.0], [0.5], n_steps=1, p_a_lower=0.9)
+    assert edge.q_b_upper == pytest.approx(0.5 + 0.1 * 0.5, abs=1e-15)
+
+
+# --------------------------------------------------------------------------- the pieces
+@pytest.mark.parametrize("order", [0.3, 0.999, 1.0, 1.5, 4.0])
+def test_divergence_is_additive_over_pixels_and_steps(order):
+    # step 3 of the derivation: D_α between the two product laws over all 512 patterns
+    x = np.array([0.2, 0.5, 0.9])
+    xp = np.array([0.35, 0.4, 0.8])
+    pats = all_patterns()
+    lp, lq = pattern_log_prob(pats, x), pattern_log_prob(pats, xp)
+    if order == 1.0:
+        direct = float(np.sum(np.exp(lq) * (lq - lp)))
+    else:
+        direct = float(np.log(np.sum(np.exp(order * lq + (1 - order) * lp))) / (order - 1))
+    closed = T * renyi_divergence_bernoulli(xp, x, order).sum()
+    np.testing.assert_allclose(closed, direct, rtol=1e-10)
+
+
+@pytest.mark.parametrize("order", [0.2, 0.7, 1.0, 2.0, 10.0])
+def test_renyi_bound_is_the_minimum_over_flipped_distributions(order):
+    # step 2: brute-force min of D_α(q‖p) over 3-point q with q_A <= q_B equals β_α
+    p = np.array([0.7, 0.2, 0.1])
+
+    def div(q):
+        if order == 1.0:
+            return float(np.sum(xlogy(q, q) - xlogy(q, p)))
+        return float(np.log(np.sum(q**order * p ** (1 - order))) / (order - 1))
+
+    def best_at(m):
+        return div(np.array([m, m, 1 - 2 * m]))
+
+    res = minimize_scalar(best_at, bounds=(1e-9, 0.5 - 1e-9), method="bounded",
+                          options={"xatol": 1e-12})
+    np.testing.assert_allclose(renyi_bound(0.7, 0.2, order), res.fun, rtol=1e-8)
+    # any q with q_A <= q_B (random search) is at least as far
+    rng = np.random.default_rng(0)
+    q = rng.dirichlet(np.ones(3), size=2000)
+    q = q[q[:, 0] <= q[:, 1]]
+    assert min(div(v) for v in q) >= renyi_bound(0.7, 0.2, order) - 1e-12
+
+
+def test_renyi_bound_monotone_in_the_probabilities():
+    for order in (0.3, 1.0, 3.0):
+        a = [renyi_bound(pa, 0.1, order) for pa in np.linspace(0.2, 0.9, 15)]
+        b = [renyi_bound(0.8, pb, order) for pb in np.linspace(0.0, 0.2, 15)]
+        assert np.all(np.diff(a) >= 0) and np.all(np.diff(b) <= 0)
+    assert renyi_bound(0.5, 0.5, 1.0) == 0.0
+    assert renyi_bound(0.9, 0.0, 2.0) == pytest.approx(-math.log(0.1), rel=RTOL_FORMULA)
+
+
+def test_divergence_edge_cases():
+    assert renyi_divergence_bernoulli(0.3, 0.0, 2.0) == math.inf
+    assert renyi_divergence_bernoulli(0.3, 0.0, 1.0) == math.inf
+    # α < 1, b = 0: α/(1-α) (-log(1-a))
+    np.testing.assert_allclose(
+        renyi_divergence_bernoulli(0.3, 0.0, 0.5), -math.log(0.7), rtol=RTOL_FORMULA
+    )
+    assert renyi_divergence_bernoulli(1.0, 0.0, 0.5) == math.inf
+    assert renyi_divergence_bernoulli(0.0, 0.0, 3.0) == 0.0
+
+
+@pytest.mark.parametrize("order", [0.5, 1.0, 2.0])
+def test_linf_and_l0_worst_cases_are_exact(order):
+    # brute force over a grid of the ball that contains the end points
+    x = np.array([0.3, 0.62, 0.9])
+    eps = 0.15
+    axes = [np.linspace(max(0, v - eps), min(1, v + eps), 61) for v in x]
+    pts = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+    best = float((T * renyi_divergence_bernoulli(pts, x, order).sum(axis=1)).max())
+    np.testing.assert_allclose(
+        worst_case_divergence(x, eps, "linf", n_steps=T, order=order), best, rtol=RTOL_FORMULA
+    )
+    vals = np.linspace(0, 1, 101)
+    best0 = max(T * renyi_divergence_bernoulli(vals, v, order).max() for v in x)
+    np.testing.assert_allclose(
+        worst_case_divergence(x, 1, "l0", n_steps=T, order=order), best0, rtol=RTOL_FORMULA
+    )
+
+
+@pytest.mark.parametrize("order", [0.3, 0.8, 1.0])
+def test_l1_worst_case_is_an_upper_bound_and_exact_without_cheap_pixels(order):
+    def brute(x, r, n=120):
+        # the surface of the L1 ball (the worst case uses the whole budget), clipped to the box
+        d1 = np.linspace(-r, r, 2 * n + 1)[:, None]
+        frac = np.linspace(-1, 1, 41)[None, :]
+        d2 = frac * (r - np.abs(d1))
+        rest = r - np.abs(d1) - np.abs(d2)
+        pts = [np.stack(np.broadcast_arrays(d1, d2, s * rest), axis=-1).reshape(-1, 3)
+               for s in (-1, 1)]
+        p = np.clip(x + np.concatenate(pts), 0, 1)
+        return float((T * renyi_divergence_bernoulli(p, x, order).sum(axis=1)).max())
+
+    x = np.array([0.4, 0.55, 0.7])  # every pixel farther than r = 0.25 from both edges
+    exact = worst_case_divergence(x, 0.25, "l1", n_steps=T, order=order)
+    b = brute(x, 0.25)
+    assert b <= exact * (1 + RTOL_FORMULA)
+    np.testing.assert_allclose(exact, b, rtol=1e-9)  # the brute grid contains the optimum
+    x2 = np.array([0.9, 0.05, 0.5])  # cheap pixels: a bound, not below the brute force
+    assert brute(x2, 0.3) <= worst_case_divergence(x2, 0.3, "l1", n_steps=T, order=order)
+    assert worst_case_divergence(x, 0.25, "l1", n_steps=T, order=2.0) == math.inf
+
+
+def test_radii_examples_by_hand():
+    # one pixel at 1/2, T = 1, KL: the radius solves KL(1/2 + ε ‖ 1/2) = β_1(p_A, p_B)
+    r = certified_radii([0.5], 0.9, 0.1, n_steps=1, orders=[1.0])
+    kl = renyi_divergence_bernoulli(0.5 + r.linf, 0.5, 1.0)
+    np.testing.assert_allclose(kl, -math.log(0.6), rtol=1e-9)
+    assert r.order_linf == 1.0 and r.l1 == pytest.approx(r.linf, rel=1e-12)
+    # more steps: the same divergence spent T times, so a smaller radius
+    assert certified_radii([0.5], 0.9, 0.1, n_steps=4, orders=[1.0]).linf < r.linf
+    # abstain-like: p_A <= p_B gives zeros
+    z = certified_radii([0.5, 0.5], 0.4, 0.4, n_steps=2)
+    assert (z.linf, z.l1, z.l0) == (0.0, 0.0, 0)
+    assert isinstance(z, BernoulliRadii) and z.radius("l0") == 0
+
+
+def test_radii_monotone_in_p_a():
+    x = np.array([0.2, 0.5, 0.8, 0.4])
+    prev = None
+    for p_a in (0.6, 0.8, 0.95, 0.999):
+        r = certified_radii(x, p_a, n_steps=1)
+        if prev is not None:
+            assert r.linf >= prev.linf and r.l1 >= prev.l1 and r.l0 >= prev.l0
+        prev = r
+    assert prev.l0 >= 1
+
+
+def test_more_orders_never_shrink_the_radius():
+    x = np.array([0.2, 0.5, 0.8])
+    few = certified_radii(x, 0.97, 0.02, n_steps=3, orders=[1.0])
+    many = certified_radii(x, 0.97, 0.02, n_steps=3)
+    assert many.linf >= few.linf and many.l1 >= few.l1 and many.l0 >= few.l0
+    assert len(DEFAULT_ORDERS) > 50
+
+
+# --------------------------------------------------------------------------- certify_poisson
+def test_poisson_thresholds_give_bernoulli_spikes():
+    # 1[ε < Φ⁻¹(x)] with ε ~ N(0,1): mean x; 200,000 draws, 6 binomial standard errors
+    rng = np.random.default_rng(0)
+    x = np.array([0.0, 0.1, 0.5, 0.93, 1.0])
+    s = rng.standard_normal((200_000, 5)) < poisson_thresholds(x)
+    se = np.sqrt(x * (1 - x) / 200_000)
+    assert np.all(np.abs(s.mean(axis=0) - x) <= 6 * se)
+
+
+def _count_classifier(seq):
+    # class 1 when the total spike count exceeds 3
+    return (seq.sum(axis=(0, 2)) > 3).astype(np.int64)
+
+
+def test_certify_poisson_counts_match_exact_probability_and_batching():
+    x = np.array([0.6, 0.7, 0.5])
+    kw = dict(n_steps=3, n0=50, n=4000, alpha=0.001, num_classes=2, rng=7)
+    a = certify_poisson(_count_classifier, x, batch_size=1000, **kw)
+    b = certify_poisson(_count_classifier, x, batch_size=333, **kw)
+    np.testing.assert_array_equal(a.counts, b.counts)
+    assert a.radii == b.radii
+    # exact P(total > 3): sum of 9 Bernoullis, by enumeration
+    pats = all_patterns()
+    p1 = float(np.exp(pattern_log_prob(pats, x))[pats.sum(axis=(1, 2)) > 3].sum())
+    se = math.sqrt(p1 * (1 - p1) / 4000)
+    assert abs(a.counts[1] / 4000 - p1) <= 6 * se
+    assert a.prediction == 1 and a.p_a_lower <= p1
+    assert a.radii == certified_radii(x, a.p_a_lower, a.p_b_upper, n_steps=3)
+    assert a.linf > 0 and a.l1 > 0 and a.l0 == a.radii.l0
+
+
+def test_certify_poisson_abstains_and_float32():
+    x = np.full(3, 0.5)
+
+    def coin(seq):
+        return (seq[0, :, 0] > 0).astype(np.int64)
+
+    cert = certify_poisson(coin, x, n_steps=2, n0=20, n=500, alpha=0.01, num_classes=2,
+                           rng=1, use_runner_up=False, dtype=np.float32)
+    assert cert.abstained and cert.prediction == ABSTAIN and cert.linf == 0.0
+
+    seen = []
+
+    def spy(seq):
+        seen.append(seq.dtype)
+        return np.zeros(seq.shape[1], dtype=np.int64)
+
+    certify_poisson(spy, x, n_steps=2, n0=5, n=5, alpha=0.01, num_classes=2, rng=1,
+                    dtype=np.float32)
+    assert set(seen) == {np.dtype(np.float32)}
+
+
+# --------------------------------------------------------------------------- errors
+def test_errors():
+    with pytest.raises(TypeError, match="x must be a 1-D array"):
+        certified_radii("abc", 0.9, n_steps=1)
+    with pytest.raises(TypeError, match="x must hold real numbers"):
+        certified_radii(np.array(["a"]), 0.9, n_steps=1)
+    with pytest.raises(ValueError, match="non-empty flattened image"):
+        certified_radii(np.zeros((2, 2)), 0.9, n_steps=1)
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        certified_radii([1.5], 0.9, n_steps=1)
+    with pytest.raises(ValueError, match="orders="):
+        certified_radii([0.5], 0.9, n_steps=1, orders=[-1.0])
+    with pytest.raises(ValueError, match="norm='l2'"):
+        certified_radii([0.5], 0.9, n_steps=1, norms=["l2"])
+    with pytest.raises(ValueError, match="p_a_lower=1.5"):
+        certified_radii([0.5], 1.5, n_steps=1)
+    with pytest.raises(ValueError, match="order=0.0"):
+        renyi_divergence_bernoulli(0.5, 0.5, 0.0)
+    with pytest.raises(ValueError, match="max_atoms=10"):
+        neyman_pearson_check([0.1, 0.2], [0.3, 0.4], n_steps=5, p_a_lower=0.9, max_atoms=10)
+    with pytest.raises(ValueError, match="x_prime has shape"):
+        neyman_pearson_check([0.1, 0.2], [0.3], n_steps=5, p_a_lower=0.9)
+    with pytest.raises(TypeError, match="use_runner_up must be True or False"):
+        certify_poisson(_count_classifier, [0.5], n_steps=1, n0=1, n=1, alpha=0.1,
+                        num_classes=2, rng=0, use_runner_up="yes")
+    with pytest.raises(ValueError, match="dtype=int64 is not supported"):
+        certify_poisson(_count_classifier, [0.5], n_steps=1, n0=1, n=1, alpha=0.1,
+                        num_classes=2, rng=0, dtype=np.int64)
+    with pytest.raises(TypeError, match="classify must be callable"):
+        certify_poisson(3, [0.5], n_steps=1, n0=1, n=1, alpha=0.1, num_classes=2, rng=0)
+    with pytest.raises(ValueError, match="radius=-1"):
+        worst_case_divergence([0.5], -1, "l0", n_steps=1, order=1.0)
