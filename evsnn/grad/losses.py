@@ -6,6 +6,9 @@ A loss returns ``(loss, dL/dscores)``; ``decoder_vjp`` maps ``dL/dscores`` ``[B,
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
 __all__ = [
@@ -16,6 +19,9 @@ __all__ = [
     "ttfs_loss",
     "spike_count_loss",
     "TTFS_LOSSES",
+    "StableLoss",
+    "stable_loss",
+    "e_rsct_loss",
 ]
 
 
@@ -141,3 +147,240 @@ def decoder_vjp(method, g_scores, outputs):
         g[first, b_idx, n_idx] = g_scores * (T - first)
         return g
     raise ValueError(f"method={method!r} is not a decoder; use 'rate', 'ttfs' or 'membrane'")
+
+
+# --------------------------------------------------------------------------- Stable Eq. 16-17
+@dataclass(frozen=True)
+class StableLoss:
+    """Result of :func:`stable_loss`: the loss and its gradient with respect to every input.
+
+    Attributes
+    ----------
+    loss : float
+        ``χ CE(clean) + (1 − χ) CE(perturbed) + ρ · MS-MPPD`` (Stable Eq. 17).
+    task : float
+        ``L_task`` (Eq. 16).
+    ms_mppd : float
+        The batch mean of the per-sample MS-MPPD (Eq. 14, ``reduction``).
+    eps : ndarray [T, B, N_out]
+        The MPPD ``ε`` of the layer (:func:`evsnn.metrics.mppd`).
+    scores_clean, scores_perturbed : ndarray [B, n_classes]
+        dL/d(decoded scores) of the clean and of the perturbed run.
+    input_clean, input_perturbed : ndarray [T, B, N_in]
+        dL/d(the layer's input) in the clean and in the perturbed run (``s`` and ``s~``); they
+        are each other's negatives.
+    weight : ndarray [N_out, N_in]
+        dL/dW of the layer (through the MS-MPPD term only; add the task term's dL/dW from the
+        backward passes).
+    dlif_factors : ndarray [T] or None
+        dL/da (through the MS-MPPD term) when DLIF factors were given.
+    """
+
+    loss: float
+    task: float
+    ms_mppd: float
+    eps: np.ndarray
+    scores_clean: np.ndarray
+    scores_perturbed: np.ndarray
+    input_clean: np.ndarray
+    input_perturbed: np.ndarray
+    weight: np.ndarray
+    dlif_factors: np.ndarray | None
+
+
+def _weight_iv(name, value, lo, hi=None):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < lo or (hi is not None and value > hi):
+        span = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
+        raise ValueError(f"{name}={value!r} must be finite and {span}")
+    return value
+
+
+def _stable_loss_iv(scores_clean, scores_perturbed, chi, rho):
+    sc = np.asarray(scores_clean)
+    sp = np.asarray(scores_perturbed)
+    if sc.shape != sp.shape:
+        raise ValueError(
+            f"scores_clean has shape {sc.shape} but scores_perturbed has {sp.shape}; both runs "
+            "must decode the same batch"
+        )
+    return _weight_iv("chi", chi, 0.0, 1.0), _weight_iv("rho", rho, 0.0)
+
+
+def stable_loss(
+    scores_clean, scores_perturbed, labels, s_clean, s_perturbed, weight, lam, *, chi=0.5,
+    rho=1.0, reduction="sum", dlif_factors=None, dlif_factor="leak",
+):
+    """Stable's training loss: the mixed clean / perturbed cross-entropy plus ρ · MS-MPPD.
+
+    Parameters
+    ----------
+    scores_clean, scores_perturbed : array [B, n_classes]
+        Decoded outputs of the clean and of the perturbed (e.g. adversarial) input.
+    labels : int array [B]
+    s_clean, s_perturbed : array [T, B, N_in]
+        The input of the last spiking layer L in the two runs (the previous layer's output, or
+        the encoded input when L is the first layer).
+    weight : array [N_out, N_in]
+        Layer L's weight.
+    lam : float
+        Layer L's leak factor λ.
+    chi : float in [0, 1], default 0.5
+        The mixture parameter χ of Eq. 16 (0.5 in the paper).
+    rho : float >= 0, default 1.0
+        The intensity ρ of Eq. 17.
+    reduction : {"sum", "mean"}, default "sum"
+        MS-MPPD per sample as Eq. 14's sum over neurons and steps (paper) or their mean (the
+        authors' code); ``evsnn.conventions`` field ``mppd_reduction``.
+    dlif_factors, dlif_factor
+        Layer L's DLIF factors and their placement (:func:`evsnn.metrics.step_factors`).
+
+    Returns
+    -------
+    StableLoss
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`cross_entropy` and :func:`evsnn.metrics.mppd`; ``chi`` outside [0, 1], negative
+        or non-finite ``rho``, mismatched score shapes.
+
+    Notes
+    -----
+    Stable Eq. 16-17: ``L = χ CE(f(x), y) + (1 − χ) CE(f(x~), y) + ρ MS-MPPD^L`` with MS-MPPD
+    (Eq. 14) of ``ε[t] = leak[t] ε[t−1] + gain[t] W (s[t] − s~[t])`` (Eq. 11,
+    :func:`evsnn.metrics.mppd`). Cross-entropies and MS-MPPD are means over the batch (the paper
+    leaves the batch reduction open; the authors' code averages). The gradient of the MS-MPPD
+    term is the transposed recursion ``g[t] = ∂/∂ε[t] + leak[t+1] g[t+1]``.
+
+    To train with it, run :func:`evsnn.grad.backward` on the clean and the perturbed runs with
+    ``decoder_vjp(scores_clean)`` / ``decoder_vjp(scores_perturbed)`` and add
+    ``input_clean`` / ``input_perturbed`` to the gradient arriving at layer L − 1's output (run
+    ``backward`` on ``Network(layers[:L])`` with that sum as ``g_output``); ``weight`` and
+    ``dlif_factors`` add to layer L's gradients.
+
+    Examples
+    --------
+    One input, one neuron, λ = 0.5, weight 1: Δs = (1, 0) gives ε = (1, 0.5) and MS-MPPD 1.25.
+
+    >>> s = np.array([1.0, 0.0]).reshape(2, 1, 1)
+    >>> r = stable_loss(np.zeros((1, 2)), np.zeros((1, 2)), np.array([0]), s, np.zeros_like(s),
+    ...                 [[1.0]], 0.5, rho=1.0)
+    >>> round(r.loss - float(np.log(2)), 12), r.ms_mppd
+    (1.25, 1.25)
+    """
+    from evsnn.metrics import mppd, ms_mppd, step_factors
+
+    chi, rho = _stable_loss_iv(scores_clean, scores_perturbed, chi, rho)
+    ce_c, g_c = cross_entropy(scores_clean, labels)
+    ce_p, g_p = cross_entropy(scores_perturbed, labels)
+    eps = mppd(s_clean, s_perturbed, weight, lam, dlif_factors=dlif_factors,
+               dlif_factor=dlif_factor)
+    per_sample = ms_mppd(eps, reduction=reduction)
+    T, B, n_out = eps.shape
+    dt = eps.dtype
+    f = step_factors(lam, T, dlif_factors=dlif_factors, dlif_factor=dlif_factor, dtype=dt)
+    w = np.asarray(weight, dtype=dt)
+    delta = np.subtract(s_clean, s_perturbed, dtype=dt)
+    # dL/dε, then the transposed recursion g[t] = dL/dε[t] + leak[t+1] g[t+1]
+    c = rho / B if reduction == "sum" else rho / (B * T * n_out)
+    g = 2.0 * c * eps
+    for t in range(T - 2, -1, -1):
+        g[t] += f.leak[t + 1] * g[t + 1]
+    g_syn = f.gain[:, None, None] * g  # dL/d(W Δs[t])
+    g_delta = g_syn @ w
+    g_w = np.tensordot(g_syn, delta, axes=([0, 1], [0, 1]))
+    g_a = None
+    if dlif_factors is not None:
+        if dlif_factor == "leak":  # leak[t] = λ a[t] multiplies ε[t−1]; ε[−1] = 0
+            g_a = np.zeros(T, dtype=dt)
+            g_a[1:] = lam * (g[1:] * eps[:-1]).sum(axis=(1, 2))
+        else:  # gain[t] = a[t] multiplies W Δs[t]
+            g_a = (g * (delta @ w.T)).sum(axis=(1, 2))
+    ms = float(per_sample.mean())
+    task = chi * float(ce_c) + (1.0 - chi) * float(ce_p)
+    return StableLoss(
+        loss=task + rho * ms, task=task, ms_mppd=ms, eps=eps, scores_clean=chi * g_c,
+        scores_perturbed=(1.0 - chi) * g_p, input_clean=g_delta, input_perturbed=-g_delta,
+        weight=g_w, dlif_factors=g_a,
+    )
+
+
+# --------------------------------------------------------------------------- RSC E-RSCT
+def e_rsct_loss(step_outputs, teacher_logits, labels, *, lam=0.1, temperature=1.0):
+    """E-RSCT loss (RSC Eq. 15-16): ``λ · KL(teacher ‖ student) + L_P-S``.
+
+    Parameters
+    ----------
+    step_outputs : array [T, B, n_classes]
+        The SNN's last-layer output at every step (the student's per-step logits).
+    teacher_logits : array [B, n_classes]
+        The pre-trained teacher ANN's logits on the same (clean) images; a constant.
+    labels : int array [B]
+    lam : float >= 0, default 0.1
+        λ of Eq. 16 (0.1 in the paper's experiments).
+    temperature : float > 0, default 1.0
+        Distillation temperature τ (Hinton et al. 2015); the KL term is scaled by τ² as there.
+        The RSC paper names no temperature: τ = 1 is its setting.
+
+    Returns
+    -------
+    loss : float
+    grad : ndarray [T, B, n_classes]
+        dL/d(step_outputs), to pass to :func:`evsnn.grad.backward` as ``g_output``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`cross_entropy`; ``step_outputs`` not 3-D, teacher shape not ``[B, n_classes]``,
+        negative ``lam``, non-positive ``temperature``.
+
+    Notes
+    -----
+    ``L_KD = KL(p_tea ‖ q)`` with ``p_tea = softmax(teacher / τ)`` and
+    ``q = softmax(mean_t O[t] / τ)`` (the student's output is the mean over steps), times τ²,
+    averaged over the batch — the direction PyTorch's ``kl_div(log q, p_tea)`` computes in
+    knowledge distillation. ``L_P-S`` is the pre-synaptic loss the paper cites (Deng et al.
+    2022, TET): the mean over steps of the cross-entropy of every step's output,
+    ``(1/T) Σ_t CE(O[t], y)``.
+
+    Examples
+    --------
+    A student that matches the teacher has no KL term: the loss is the per-step CE.
+
+    >>> O = np.zeros((3, 1, 2)); teacher = np.zeros((1, 2))
+    >>> loss, g = e_rsct_loss(O, teacher, np.array([1]))
+    >>> round(loss, 6), g.shape
+    (0.693147, (3, 1, 2))
+    """
+    lam = _weight_iv("lam", lam, 0.0)
+    temperature = _weight_iv("temperature", temperature, 0.0)
+    if temperature == 0:
+        raise ValueError("temperature=0.0 must be finite and > 0")
+    o = np.asarray(step_outputs)
+    o = o.astype(np.result_type(o, np.float32), copy=False)
+    if o.ndim != 3:
+        raise ValueError(f"step_outputs must be time-major [T, B, n_classes], got shape {o.shape}")
+    tea = np.asarray(teacher_logits, dtype=o.dtype)
+    if tea.shape != o.shape[1:]:
+        raise ValueError(
+            f"teacher_logits has shape {tea.shape} but the student's [B, n_classes] is "
+            f"{o.shape[1:]}; they must match"
+        )
+    T, B, _ = o.shape
+    labels = _labels_iv(labels, o[0])
+    g = np.empty_like(o)
+    ps = 0.0
+    for t in range(T):
+        ce, g_t = cross_entropy(o[t], labels)
+        ps += float(ce) / T
+        g[t] = g_t / T
+    p_tea = softmax(tea / temperature)
+    log_q = log_softmax(o.mean(axis=0) / temperature)
+    log_p = np.log(np.where(p_tea > 0, p_tea, 1.0))
+    kl = float((p_tea * (log_p - log_q)).sum(axis=1).mean()) * temperature**2
+    # d(τ² KL)/d(mean_t O) = τ (q − p_tea) / B, spread over the T steps
+    g += (lam * temperature * (np.exp(log_q) - p_tea) / (B * T))[None]
+    return lam * kl + ps, g
