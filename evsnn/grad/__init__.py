@@ -17,7 +17,15 @@ from evsnn.decoders import decode
 from evsnn.encoders import encode
 from evsnn.grad.backward import METHODS, GradientResult, backward, rga_factor
 from evsnn.grad.encoder_rules import input_gradient
-from evsnn.grad.losses import cross_entropy, decoder_vjp, spike_count_loss, ttfs_loss
+from evsnn.grad.losses import (
+    StableLoss,
+    cross_entropy,
+    decoder_vjp,
+    e_rsct_loss,
+    spike_count_loss,
+    stable_loss,
+    ttfs_loss,
+)
 from evsnn.grad.surrogates import Sigmoid, Triangle, surrogate_derivative
 
 __all__ = [
@@ -34,6 +42,9 @@ __all__ = [
     "ttfs_loss",
     "spike_count_loss",
     "decoder_vjp",
+    "stable_loss",
+    "StableLoss",
+    "e_rsct_loss",
     "rga_factor",
     "mixed",
     "ann_gradient",
