@@ -870,6 +870,8 @@ def _forward_layers(layers, x, spikes, prefix, run, top=False):
         x, spikes = _forward_layer(layer, x, spikes, path, run)
         if delay and isinstance(layer, Neuron) and run.neuron_index < run.n_neurons:
             x = _shift(x, delay)  # Ding 2025 Eq. 15: the next layer sees this output a step late
+            if run.record:
+                run.tape[("shift", path)] = True
     return x, spikes
 
 
@@ -892,6 +894,8 @@ def _forward_layer(layer, x, spikes, path, run):
         alpha, shift = layer.scale_shift(dtype)
         return x * alpha[:, None, None] + shift[:, None, None], False
     if isinstance(layer, AvgPool2d):
+        if run.record:
+            run.tape[path] = x.shape
         return _avgpool_forward(layer, x), False
     if isinstance(layer, MaxPool2d):
         y, arg = _maxpool_forward(layer, x)
@@ -899,6 +903,8 @@ def _forward_layer(layer, x, spikes, path, run):
             run.tape[path] = (arg, x.shape)
         return y, spikes
     if isinstance(layer, Flatten):
+        if run.record:
+            run.tape[path] = x.shape
         return x.reshape(x.shape[:2] + (-1,)), spikes
     if isinstance(layer, Neuron):
         return _neuron_forward(layer, x, path, run)

@@ -79,3 +79,55 @@ def _neuron_kernel(
                 if record:
                     rec_m[t, b, i] = m
                     rec_v[t, b, i] = v
+
+
+def _col2im_kernel(gcols, sh, sw, ph, pw, gx):
+    F, Ho, Wo, C, kh, kw = gcols.shape
+    H, W = gx.shape[2:]
+    gx[...] = 0
+    for f in range(F):
+        for oi in range(Ho):
+            for oj in range(Wo):
+                for c in range(C):
+                    for ki in range(kh):
+                        for kj in range(kw):
+                            i, j = oi * sh - ph + ki, oj * sw - pw + kj
+                            if 0 <= i < H and 0 <= j < W:
+                                gx[f, c, i, j] += gcols[f, oi, oj, c, ki, kj]
+
+
+def _neuron_bptt_kernel(
+    g_out, m, spikes, leak, theta, v_rest, hard_reset, spiking, emit_trace, trace_coef,
+    sur_kind, sur_p, sur_scale, detach_reset, g_m,
+):
+    T, B, N = m.shape
+    dt = g_m.dtype.type
+    for b in range(B):
+        for i in range(N):
+            gv = dt(0.0)
+            ga = dt(0.0)
+            for t in reversed(range(T)):
+                mi = m[t, b, i]
+                if spiking:
+                    s = spikes[t, b, i]
+                    ga_tot = ga + (g_out[t, b, i] if emit_trace else dt(0.0))
+                    gs = dt(0.0) if emit_trace else g_out[t, b, i]
+                    if trace_coef != 0:
+                        gs = gs + trace_coef * ga_tot
+                        ga = (dt(1.0) - trace_coef) * ga_tot
+                    dv_dm = (dt(1.0) - s) if hard_reset else dt(1.0)
+                    dv_ds = (v_rest - mi) if hard_reset else -theta
+                    if not detach_reset:
+                        gs = gs + gv * dv_ds
+                    x = mi - theta
+                    if sur_kind == 0:
+                        with np.errstate(over="ignore"):
+                            sig = dt(1.0) / (dt(1.0) + np.exp(-sur_p * x))
+                        sg = sur_scale * sig * (dt(1.0) - sig)
+                    else:
+                        sg = max(dt(0.0), sur_p - abs(x)) / (sur_p * sur_p)
+                    gm = gv * dv_dm + gs * sg
+                else:
+                    gm = gv + g_out[t, b, i]
+                g_m[t, b, i] = gm
+                gv = leak[t] * gm

@@ -1,0 +1,289 @@
+"""BPTT for convolutional / residual networks: kernels vs twins, the adjoint identity of
+col2im, central finite differences of the smooth forward pass (σ(ρ(m − θ)) in place of the
+spike), agreement with the dense ``bptt`` on flattened networks, errors."""
+
+import dataclasses
+import re
+
+import numpy as np
+import pytest
+from conftest import ATOL_TWIN, RTOL_FINITE_DIFF, RTOL_INDEPENDENT, RTOL_TWIN
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evsnn.clock import Dense, Network, simulate
+from evsnn.clock.conv import (
+    AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, Flatten, Linear, MaxPool2d, Neuron, Residual,
+    basic_block, im2col, sew_block, simulate_conv,
+)
+from evsnn.conventions import DING2025_PAPER, get_convention
+from evsnn.grad import Sigmoid, Triangle, backward
+from evsnn.grad.conv import _col2im_kernel, _neuron_bptt_kernel, backward_conv
+from evsnn.params import DLIF, LIF, Readout, TraceLIF
+from reference import conv as ref
+
+H = 1e-6  # central-difference step (see RTOL_FINITE_DIFF in conftest)
+RHO = 3.0  # steepness of the smooth spike σ(ρ(m − θ)) and of the matching surrogate
+
+
+# --------------------------------------------------------------------------- twins
+@st.composite
+def col_cases(draw):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    C, kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    sh, sw, ph, pw = (draw(st.integers(1, 2)), draw(st.integers(1, 2)),
+                      draw(st.integers(0, 1)), draw(st.integers(0, 1)))
+    Hh, W = draw(st.integers(max(1, kh - 2 * ph), 6)), draw(st.integers(max(1, kw - 2 * pw), 6))
+    Ho, Wo = (Hh + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    F = draw(st.integers(1, 3))
+    dtype = np.dtype(draw(st.sampled_from([np.float64, np.float32])))
+    gcols = rng.standard_normal((F, Ho, Wo, C, kh, kw)).astype(dtype)
+    return gcols, (sh, sw, ph, pw), (F, C, Hh, W), dtype
+
+
+@given(col_cases())
+def test_col2im_kernel_matches_twin_and_is_the_adjoint_of_im2col(case):
+    gcols, (sh, sw, ph, pw), shape, dtype = case
+    a, b = np.full(shape, np.nan, dtype), np.full(shape, np.nan, dtype)
+    _col2im_kernel(gcols, sh, sw, ph, pw, a)
+    ref._col2im_kernel(gcols, sh, sw, ph, pw, b)
+    np.testing.assert_allclose(a, b, rtol=RTOL_TWIN if dtype == np.float64 else 1e-6,
+                               atol=ATOL_TWIN if dtype == np.float64 else 1e-6)
+    # <im2col(x), c> = <x, col2im(c)>
+    x = np.random.default_rng(0).standard_normal(shape)
+    cols = im2col(x, gcols.shape[4:], (sh, sw), (ph, pw), np.float64)
+    g64 = np.empty(shape)
+    _col2im_kernel(gcols.astype(np.float64), sh, sw, ph, pw, g64)
+    lhs, rhs = cols.ravel() @ gcols.astype(np.float64).ravel(), x.ravel() @ g64.ravel()
+    assert abs(lhs - rhs) <= RTOL_INDEPENDENT * max(1.0, abs(lhs))
+
+
+@st.composite
+def bptt_cases(draw):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    T, B, N = draw(st.integers(1, 10)), draw(st.integers(1, 3)), draw(st.integers(1, 5))
+    dtype = np.dtype(draw(st.sampled_from([np.float64, np.float32])))
+    m = (rng.standard_normal((T, B, N)) + 1.0).astype(dtype)
+    spikes = (rng.random((T, B, N)) < 0.4).astype(dtype)
+    if draw(st.booleans()):  # smooth forward: spikes are σ values
+        spikes = rng.random((T, B, N)).astype(dtype)
+    g_out = rng.standard_normal((T, B, N)).astype(dtype)
+    leak = rng.uniform(0, 1, T).astype(dtype)
+    sur = draw(st.sampled_from([Sigmoid(4.0, "code"), Sigmoid(2.0, "paper"), Triangle(0.7)]))
+    kind, p, scale = sur.kernel_args()
+    flags = [draw(st.booleans()) for _ in range(4)]  # hard_reset, spiking, emit_trace, detach
+    coef = draw(st.sampled_from([0.0, 0.3]))
+    return (g_out, m, spikes, leak, dtype.type(1.0), dtype.type(draw(st.floats(-0.3, 0.3))),
+            flags[0], flags[1], flags[2] and coef != 0, dtype.type(coef), kind, dtype.type(p),
+            dtype.type(scale), flags[3]), dtype
+
+
+@given(bptt_cases())
+def test_neuron_bptt_kernel_matches_twin(case):
+    args, dtype = case
+    a, b = np.full_like(args[1], np.nan), np.full_like(args[1], np.nan)
+    _neuron_bptt_kernel(*args, a)
+    ref._neuron_bptt_kernel(*args, b)
+    assert a.dtype == dtype
+    np.testing.assert_allclose(a, b, rtol=RTOL_TWIN if dtype == np.float64 else 1e-6,
+                               atol=ATOL_TWIN if dtype == np.float64 else 1e-6)
+
+
+# --------------------------------------------------------------------------- finite differences
+def _replace(layers, parts, key, value):
+    (name, idx), rest = parts[0], parts[1:]
+    layers = list(layers)
+    layer = layers[idx]
+    if rest:
+        sub = rest[0][0]
+        if sub == "neuron":
+            layer = dataclasses.replace(layer, neuron=dataclasses.replace(layer.neuron,
+                                                                          **{key: value}))
+        else:
+            layer = dataclasses.replace(layer, **{sub: tuple(_replace(getattr(layer, sub), rest,
+                                                                       key, value))})
+    else:
+        layer = dataclasses.replace(layer, **{key: value})
+    layers[idx] = layer
+    return layers
+
+
+def _parse(path):
+    parts = []
+    for name, idx in re.findall(r"(\w+)(?:\[(\d+)\])?", path):
+        parts.append((name, int(idx) if idx else None))
+    return parts
+
+
+def _with_param(net, path, key, value):
+    parts = _parse(path)
+    if parts[-1][0] == "neuron":  # "layers[i].neuron": the post-sum neuron of a block
+        parts = parts[:-1] + [("neuron", None)]
+    return ConvNetwork(_replace(net.layers, parts, key, value), net.input_shape)
+
+
+def _get_param(net, path, key):
+    obj = None
+    for name, idx in _parse(path):
+        obj = getattr(net if obj is None else obj, name)
+        if idx is not None:
+            obj = obj[idx]
+    return getattr(obj, key)
+
+
+def _check_fd(net, x, convention="DEFAULT", n_coords=3, seed=0):
+    rng = np.random.default_rng(seed)
+    sim = dict(convention=convention, smooth_rho=RHO)
+    res = simulate_conv(net, x, record=True, **sim)
+    g_out = rng.standard_normal(res.output.shape)
+    grads = backward_conv(net, x, res, g_out, surrogate=Sigmoid(RHO, "code"))
+
+    def loss(n, xx):
+        return float((simulate_conv(n, xx, **sim).output * g_out).sum())
+
+    def check(an, f, value):
+        d = rng.standard_normal(value.shape)
+        fd = (f(value + H * d) - f(value - H * d)) / (2 * H)
+        dd = float((an * d).sum())
+        # a directional derivative's natural scale is |grad| |d| (Cauchy-Schwarz)
+        assert abs(fd - dd) <= RTOL_FINITE_DIFF * np.linalg.norm(an) * np.linalg.norm(d), (fd, dd)
+        for _ in range(n_coords):  # and single coordinates, relative to their own size
+            idx = tuple(rng.integers(0, s) for s in value.shape)
+            e = np.zeros(value.shape)
+            e[idx] = 1.0
+            fd = (f(value + H * e) - f(value - H * e)) / (2 * H)
+            assert abs(fd - an[idx]) <= RTOL_FINITE_DIFF * max(abs(an[idx]), 1e-3), (idx, fd,
+                                                                                     an[idx])
+
+    check(grads.input, lambda v: loss(net, v), x)
+    checked = 0
+    for path, pg in grads.params.items():
+        for key, an in pg.items():
+            value = np.asarray(_get_param(net, path, key), dtype=float)
+            check(an, lambda v, p=path, k=key: loss(_with_param(net, p, k, v), x), value)
+            checked += 1
+    assert float(np.abs(grads.input).max()) > 1e-6  # not vacuous
+    return checked
+
+
+def _rng_w(rng, *shape, scale=1.0):
+    return rng.standard_normal(shape) * scale / np.sqrt(np.prod(shape[1:]))
+
+
+def test_fd_vgg_style_with_pools_bn_stride_groups():
+    rng = np.random.default_rng(10)
+    bn = BatchNorm2d(rng.standard_normal(4) * 0.1, rng.uniform(0.5, 2, 4), rng.uniform(0.5, 2, 4),
+                     rng.standard_normal(4) * 0.3)
+    net = ConvNetwork([
+        Conv2d(_rng_w(rng, 4, 2, 3, 3, scale=3), padding=1, bias=rng.standard_normal(4) * 0.1),
+        bn, Neuron(LIF(lam=0.8, theta=0.6, reset="hard", v_rest=0.1)), MaxPool2d(2),
+        Conv2d(_rng_w(rng, 4, 2, 3, 3, scale=4), stride=2, padding=1, groups=2),
+        Neuron(LIF(lam=0.9, theta=0.5, reset="soft")), AvgPool2d(2, 1),
+        Flatten(), Linear(_rng_w(rng, 3, 4, scale=3), bias=rng.standard_normal(3) * 0.1),
+        Neuron(TraceLIF(tau_mem_ms=4.0, tau_syn_ms=3.0, theta=0.4, output="trace")),
+    ], input_shape=(2, 6, 6))
+    x = rng.random((5, 2, 2, 6, 6))
+    assert _check_fd(net, x) == 7  # conv (w, b), BN (γ, β), conv (w), linear (w, b)
+
+
+@pytest.mark.parametrize("connection", ["standard", "ADD", "AND", "IAND"])
+def test_fd_residual_blocks(connection):
+    rng = np.random.default_rng(11)
+    nrn = Neuron(LIF(lam=0.85, theta=0.5, reset="soft"))
+    c1, c2 = Conv2d(_rng_w(rng, 3, 2, 3, 3, scale=3), padding=1), Conv2d(
+        _rng_w(rng, 3, 3, 3, 3, scale=3), padding=1)
+    down = Conv2d(_rng_w(rng, 3, 2, 1, 1, scale=2))
+    bn = BatchNorm2d(np.zeros(3), np.ones(3), rng.uniform(0.5, 1.5, 3), rng.standard_normal(3) * .1)
+    if connection == "standard":
+        block = basic_block(c1, c2, nrn, bn2=bn, downsample=(down,))
+    else:
+        block = sew_block(c1, c2, nrn, bn2=bn, downsample=(down, nrn), connection=connection)
+    net = ConvNetwork([block, Flatten(), Linear(_rng_w(rng, 2, 48, scale=2)), Neuron(Readout(0.9))],
+                      input_shape=(2, 4, 4))
+    x = rng.random((4, 2, 2, 4, 4))
+    assert _check_fd(net, x, n_coords=2) == 6  # 3 conv, BN (γ, β), linear
+
+
+def test_fd_delay_convention_dlif_and_hard_reset():
+    rng = np.random.default_rng(12)
+    net = ConvNetwork([
+        Conv2d(_rng_w(rng, 3, 1, 3, 3, scale=3)),
+        Neuron(DLIF(lam=0.8, theta=0.5), dlif_factors=rng.uniform(0.6, 1.2, 6)),
+        Flatten(), Linear(_rng_w(rng, 3, 6, scale=3)),
+        Neuron(LIF(lam=0.7, theta=0.4, reset="hard", v_rest=-0.1), input_scale=0.5),
+    ], input_shape=(1, 4, 3))
+    x = rng.random((6, 2, 1, 4, 3))
+    for conv in (DING2025_PAPER, get_convention("STABLE_CODE")):  # delay; DLIF on the input
+        assert _check_fd(net, x, convention=conv, n_coords=2) == 3
+
+
+def test_spike_input_takes_the_event_path_and_gets_the_same_gradient():
+    rng = np.random.default_rng(13)
+    net = ConvNetwork([Conv2d(_rng_w(rng, 3, 2, 3, 3, scale=4), padding=1),
+                       Neuron(LIF(0.9, 0.5)), Conv2d(_rng_w(rng, 2, 3, 3, 3, scale=4)),
+                       Neuron(LIF(0.9, 0.5))], input_shape=(2, 5, 5))
+    x = (rng.random((6, 2, 2, 5, 5)) < 0.4).astype(float)
+    g = rng.standard_normal((6, 2, 2, 3, 3))
+    out = []
+    for mode in ("event", "dense"):
+        res = simulate_conv(net, x, record=True, conv_mode=mode)
+        out.append(backward_conv(net, x, res, g, surrogate=Triangle(0.8)))
+    np.testing.assert_allclose(out[0].input, out[1].input, rtol=RTOL_INDEPENDENT, atol=1e-12)
+    assert np.abs(out[0].params["layers[2]"]["weight"]).max() > 0
+
+
+def test_flattened_network_gradient_equals_dense_bptt():
+    rng = np.random.default_rng(14)
+    w1, w2 = _rng_w(rng, 10, 18, scale=3), _rng_w(rng, 4, 10, scale=3)
+    nrn = [LIF(lam=0.9, theta=0.5, reset="soft"), TraceLIF(tau_mem_ms=3.0, theta=0.4)]
+    x = (rng.random((7, 3, 2, 3, 3)) < 0.5).astype(float)
+    g = rng.standard_normal((7, 3, 4))
+    for conv, sur in (("DEFAULT", Sigmoid(5.0, "code")), (DING2025_PAPER, Triangle(1.0))):
+        net = ConvNetwork([Flatten(), Linear(w1), Neuron(nrn[0]), Linear(w2), Neuron(nrn[1])],
+                          input_shape=(2, 3, 3))
+        res = simulate_conv(net, x, convention=conv, record=True)
+        ours = backward_conv(net, x, res, g, surrogate=sur)
+        dnet = Network([Dense(w1, nrn[0]), Dense(w2, nrn[1])])
+        dres = simulate(dnet, x.reshape(7, 3, 18), convention=conv, record=True)
+        np.testing.assert_array_equal(res.output, dres.output)
+        want = backward(dnet, x.reshape(7, 3, 18), dres, g, surrogate=sur)
+        np.testing.assert_allclose(ours.input.reshape(7, 3, 18), want.input,
+                                   rtol=RTOL_INDEPENDENT, atol=1e-12)
+        for path, w in (("layers[1]", want.weights[0]), ("layers[3]", want.weights[1])):
+            np.testing.assert_allclose(ours.params[path]["weight"], w, rtol=RTOL_INDEPENDENT,
+                                       atol=1e-12)
+        assert np.abs(want.input).max() > 0
+
+
+def test_detach_reset_changes_only_the_reset_path():
+    rng = np.random.default_rng(15)
+    net = ConvNetwork([Flatten(), Linear(_rng_w(rng, 6, 8, scale=4)), Neuron(LIF(1.0, 0.5))],
+                      input_shape=(8,))
+    x = (rng.random((8, 2, 8)) < 0.5).astype(float)
+    res = simulate_conv(net, x, record=True)
+    g = rng.standard_normal(res.output.shape)
+    a = backward_conv(net, x, res, g, detach_reset=False).input
+    b = backward_conv(net, x, res, g, detach_reset=True).input
+    assert not np.allclose(a, b)
+    # at the last step nothing comes from the future: equal there
+    np.testing.assert_array_equal(a[-1], b[-1])
+
+
+def test_backward_errors():
+    net = ConvNetwork([Conv2d(np.ones((1, 1, 1, 1))), Neuron()], (1, 2, 2))
+    x = np.ones((2, 1, 1, 2, 2))
+    res = simulate_conv(net, x, record=True)
+    g = np.ones_like(res.output)
+    with pytest.raises(TypeError, match="ConvNetwork"):
+        backward_conv(Network.mlp([2, 2]), x, res, g)
+    with pytest.raises(ValueError, match="record=True"):
+        backward_conv(net, x, simulate_conv(net, x), g)
+    with pytest.raises(TypeError, match="surrogate must be"):
+        backward_conv(net, x, res, g, surrogate="sigmoid")
+    with pytest.raises(ValueError, match="inputs have shape"):
+        backward_conv(net, x[:1], res, g)
+    with pytest.raises(ValueError, match="g_output has shape"):
+        backward_conv(net, x, res, g[:1])
+    other = ConvNetwork([Neuron(), Conv2d(np.ones((1, 1, 1, 1))), Neuron()], (1, 2, 2))
+    with pytest.raises(ValueError, match="different network"):
+        backward_conv(other, x, res, g)
