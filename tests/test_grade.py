@@ -6,9 +6,11 @@ import math
 import numpy as np
 import pytest
 
+from evsnn.ann import ANN
 from evsnn.exact import ExactDense, ExactNetwork, ExactNeuron, encoders, loss_and_grad
 from evsnn.exact.convergence import convergence
 from evsnn.grad import GradeResult, GradientEstimate, Sigmoid, Triangle, compare_gradients, grade
+from evsnn.grad.cba import ann_gradient
 from evsnn.grad.grade import GRADE_METHODS
 
 # Cosine of a gradient with itself or its negative: one dot product and two norms of ~100
@@ -42,8 +44,14 @@ def real_run():
     def flipped(ctx):
         return GradientEstimate(tuple(-w for w in ctx.exact.weights), -ctx.exact.x)
 
+    def cba(ctx):
+        # the CBA ("ann") baseline: a ReLU ANN with the clock network's weights as the source;
+        # its weight gradients are w.r.t. the clock weights, hence ctx.from_clock
+        r = ann_gradient(ANN([l.weight for l in ctx.clock_network.layers]), ctx.x, ctx.labels)
+        return ctx.from_clock(r.grads.weights), r.grads.input
+
     g = grade(net, x, y, dt_ms=0.1, t_enc_ms=10.0, t_end_ms=20.0,
-              extra={"exact again": lambda ctx: ctx.exact, "flipped": flipped,
+              extra={"exact again": lambda ctx: ctx.exact, "flipped": flipped, "ann": cba,
                      "bptt detached": lambda ctx: ctx.clock_gradient(
                          "bptt", surrogate=Sigmoid(5.0), detach_reset=True)})
     return net, x, y, g
@@ -215,7 +223,8 @@ def test_real_run_gives_finite_numbers_for_every_method(real_run, tmp_path):
     names = [r.name for r in g.rows]
     for m in GRADE_METHODS:
         assert any(n == m or n.startswith(m + " ") for n in names), m
-    assert len(names) == 1 + 3 + 1 + 3 + 3 + 1 + 3  # exact, bptt, tempbp, hart, rga.., mixed, extra
+    # exact, bptt x3, tempbp, hart x3, rga/bptr/rate, mixed, extra x4 (incl. the CBA "ann")
+    assert len(names) == 1 + 3 + 1 + 3 + 3 + 1 + 4 and "ann" in names
     assert g.used.all() and not g.flags.any()
     for r in g.rows:
         assert r.note == ""
