@@ -1,0 +1,241 @@
+"""evsnn.io: round trips for the ANN and every neuron kind, atomic writes, validation on load."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from evsnn import io
+from evsnn.ann import ANN
+from evsnn.clock import Dense, Network, simulate
+from evsnn.conventions import DING2025_CODE, HART_CODE
+from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
+
+RNG = np.random.default_rng(0)
+
+
+def _w(n_out, n_in, dtype=np.float64):
+    return RNG.standard_normal((n_out, n_in)).astype(dtype)
+
+
+NETWORKS = {
+    "lif_hard": Network((Dense(_w(5, 4), LIF(lam=0.8, theta=0.7, v_rest=-0.1, v_init=0.2)),)),
+    "if_soft": Network((Dense(_w(5, 4), IF(theta=1.5)), Dense(_w(3, 5), IF()))),
+    "trace": Network((Dense(_w(5, 4), TraceLIF(tau_mem_ms=5.0, tau_syn_ms=4.0, u0=0.1)),
+                      Dense(_w(3, 5), TraceLIF(output="spike", theta=0.9)))),
+    "dlif": Network((Dense(_w(5, 4), DLIF(lam=0.9, reset="soft"), dlif_factors=RNG.random(6)),
+                     Dense(_w(3, 5), Readout(lam=0.95, v_init=0.1)))),
+    "bias": Network((Dense(_w(5, 4), LIF(), bias=RNG.standard_normal(5)),
+                     Dense(_w(3, 5), Readout(), bias=RNG.standard_normal(3)))),
+    "float32": Network((Dense(_w(5, 4, np.float32), LIF(lam=0.5)),)),
+}
+
+
+def _same_network(a, b):
+    assert len(a.layers) == len(b.layers)
+    for la, lb in zip(a.layers, b.layers):
+        assert la.neuron == lb.neuron and type(la.neuron) is type(lb.neuron)
+        assert la.weight.dtype == lb.weight.dtype
+        np.testing.assert_array_equal(la.weight, lb.weight)
+        for name in ("bias", "dlif_factors"):
+            u, v = getattr(la, name), getattr(lb, name)
+            assert (u is None) == (v is None)
+            if u is not None:
+                np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_network_round_trip_every_neuron_kind(tmp_path, name):
+    net = NETWORKS[name]
+    p = tmp_path / "net.npz"
+    assert io.save(net, p) == os.fspath(p)
+    back = io.load(p)
+    _same_network(net, back)
+    # and it simulates identically
+    x = (RNG.random((6, 2, 4)) < 0.5).astype(net.layers[0].weight.dtype)
+    np.testing.assert_array_equal(simulate(net, x).output, simulate(back, x).output)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_ann_round_trip(tmp_path, bias, dtype):
+    ann = ANN([_w(4, 3, dtype), _w(2, 4, dtype)],
+              [RNG.random(4).astype(dtype), None] if bias else None)
+    p = tmp_path / "ann.npz"
+    io.save(ann, p)
+    back = io.load(p)
+    assert isinstance(back, ANN) and back.has_bias == bias
+    for u, v in zip(ann.weights, back.weights):
+        assert v.dtype == dtype
+        np.testing.assert_array_equal(u, v)
+    if bias:
+        np.testing.assert_array_equal(ann.biases[0], back.biases[0])
+        assert back.biases[1] is None
+
+
+def test_convention_and_metadata_round_trip(tmp_path):
+    p = tmp_path / "m.npz"
+    io.save(NETWORKS["if_soft"], p, convention="DING2025_CODE",
+            metadata={"epochs": 3, "acc": 0.5, "tags": ["a"]})
+    saved = io.load_saved(p)
+    assert saved.convention == DING2025_CODE
+    assert saved.metadata == {"epochs": 3, "acc": 0.5, "tags": ["a"]}
+    io.save(NETWORKS["if_soft"], p, convention=HART_CODE.with_(spike_test=">"))
+    assert io.load_saved(p).convention == HART_CODE.with_(spike_test=">")
+    io.save(NETWORKS["if_soft"], p)
+    assert io.load_saved(p).convention is None and io.load_saved(p).metadata == {}
+
+
+def test_file_is_a_plain_npz_with_a_json_description(tmp_path):
+    p = tmp_path / "m.npz"
+    io.save(NETWORKS["trace"], p)
+    with np.load(p, allow_pickle=False) as z:
+        assert sorted(z.files) == ["meta", "weight_0", "weight_1"]
+        meta = json.loads(str(z["meta"][()]))
+    assert meta["format"] == io.FORMAT and meta["version"] == io.VERSION
+    assert meta["layers"][0]["neuron"]["kind"] == "TraceLIF"
+    assert meta["layers"][1]["neuron"]["params"]["output"] == "spike"
+
+
+def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    p = tmp_path / "m.npz"
+    io.save(NETWORKS["lif_hard"], p)
+    before = p.read_bytes()
+
+    def broken_savez(fh, **arrays):
+        fh.write(b"half an archive")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(io.np, "savez", broken_savez)
+    with pytest.raises(OSError, match="disk full"):
+        io.save(NETWORKS["if_soft"], p)
+    assert p.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["m.npz"]
+
+
+def _rewrite(path, mutate_meta=None, mutate_arrays=None):
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"][()]))
+        arrays = {k: z[k] for k in z.files if k != "meta"}
+    if mutate_meta:
+        mutate_meta(meta)
+    if mutate_arrays:
+        mutate_arrays(arrays)
+    with open(path, "wb") as fh:
+        np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)
+
+
+@pytest.fixture
+def saved(tmp_path):
+    p = tmp_path / "m.npz"
+    io.save(NETWORKS["dlif"], p)
+    return p
+
+
+def test_missing_array(saved):
+    _rewrite(saved, mutate_arrays=lambda a: a.pop("weight_1"))
+    with pytest.raises(ValueError, match="the array 'weight_1' is missing"):
+        io.load(saved)
+
+
+def test_missing_dlif_factors(saved):
+    _rewrite(saved, mutate_arrays=lambda a: a.pop("dlif_factors_0"))
+    with pytest.raises(ValueError, match="the array 'dlif_factors_0' is missing"):
+        io.load(saved)
+
+
+def test_shape_mismatch(saved):
+    _rewrite(saved, mutate_arrays=lambda a: a.update(weight_1=np.ones((3, 4))))
+    with pytest.raises(ValueError, match=r"'weight_1' has shape \(3, 4\) but the description says \(3, 5\)"):
+        io.load(saved)
+
+
+def test_layers_that_do_not_chain(saved):
+    def meta(m):
+        m["layers"][1]["shape"] = [3, 4]
+
+    _rewrite(saved, meta, lambda a: a.update(weight_1=np.ones((3, 4))))
+    with pytest.raises(ValueError, match=r"layers\[1\] takes 4 inputs"):
+        io.load(saved)
+
+
+def test_unknown_neuron_kind(saved):
+    def meta(m):
+        m["layers"][0]["neuron"]["kind"] = "Izhikevich"
+
+    _rewrite(saved, meta)
+    with pytest.raises(ValueError, match="layer 0: unknown neuron kind 'Izhikevich'"):
+        io.load(saved)
+
+
+def test_unknown_and_invalid_neuron_parameters(saved):
+    def extra(m):
+        m["layers"][1]["neuron"]["params"]["tau"] = 3
+
+    _rewrite(saved, extra)
+    with pytest.raises(ValueError, match=r"layer 1: Readout has no parameter\(s\) \['tau'\]"):
+        io.load(saved)
+
+    def bad(m):
+        m["layers"][1]["neuron"].update(params={"lam": 2.0})
+
+    _rewrite(saved, bad)
+    with pytest.raises(ValueError, match=r"layer 1: invalid Readout parameters \(lam=2.0"):
+        io.load(saved)
+
+
+def test_unexpected_array(saved):
+    _rewrite(saved, mutate_arrays=lambda a: a.update(bias_0=np.ones(5)))
+    with pytest.raises(ValueError, match=r"unexpected arrays \['bias_0'\]"):
+        io.load(saved)
+
+
+def test_description_errors(saved):
+    cases = [
+        (lambda m: m.update(format="other"), "format 'other' is not 'evsnn-model'"),
+        (lambda m: m.update(version=99), "format version 99 is not supported"),
+        (lambda m: m.update(kind="cnn"), "unknown model kind 'cnn'"),
+        (lambda m: m.pop("layers"), "no 'layers' entry"),
+        (lambda m: m.update(layers=[]), "lists no layers"),
+        (lambda m: m["layers"][0].pop("shape"), "layer 0: the description has no 'shape'"),
+        (lambda m: m["layers"][0].pop("neuron"), "layer 0: the description has no 'neuron'"),
+        (lambda m: m["layers"][0]["neuron"].pop("kind"), "layer 0: the neuron description has no"),
+        (lambda m: m.update(convention={"name": "X", "spike_test": "<"}), "invalid convention"),
+    ]
+    original = saved.read_bytes()
+    for mutate, message in cases:
+        saved.write_bytes(original)
+        _rewrite(saved, mutate)
+        with pytest.raises(ValueError, match=message):
+            io.load(saved)
+
+
+def test_not_a_model_file(tmp_path):
+    p = tmp_path / "junk.npz"
+    p.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not an evsnn model file"):
+        io.load(p)
+    np.savez(p, a=np.ones(2))
+    with pytest.raises(ValueError, match="the 'meta' entry is missing"):
+        io.load(p)
+    q = tmp_path / "one.npy"
+    np.save(q, np.ones(2))
+    with pytest.raises(ValueError, match="a single .npy array"):
+        io.load(q)
+    with open(p, "wb") as fh:
+        np.savez(fh, meta=np.array("{not json"))
+    with pytest.raises(ValueError, match="not valid JSON"):
+        io.load(p)
+    with pytest.raises(FileNotFoundError):
+        io.load(tmp_path / "absent.npz")
+
+
+def test_save_errors(tmp_path):
+    with pytest.raises(TypeError, match="model must be an evsnn.ann.ANN or an evsnn.clock.Network"):
+        io.save("model", tmp_path / "m.npz")
+    with pytest.raises(TypeError, match="metadata must be a dict"):
+        io.save(NETWORKS["lif_hard"], tmp_path / "m.npz", metadata=[1])
+    with pytest.raises(TypeError, match="metadata must be JSON-serialisable"):
+        io.save(NETWORKS["lif_hard"], tmp_path / "m.npz", metadata={"a": object()})
+    assert os.listdir(tmp_path) == []
