@@ -295,7 +295,8 @@ def check_sop_le_flop(rng):
         flops = np.array([s.flops for s in shapes], dtype=float)
         measured[f"T={T}"] = {
             "mean_xi_by_layer": got.xi.mean(axis=1),
-            "fraction_of_samples_with_SOP_gt_FLOP_by_layer": (got.sop > flops[:, None]).mean(axis=1),
+            "fraction_of_samples_with_SOP_gt_FLOP_by_layer":
+                (got.sop > flops[:, None]).mean(axis=1),
         }
     return (
         HOLDS if counter is None else VIOLATED,
@@ -362,7 +363,8 @@ def check_table2_ratios(rng):
         r = ann.delay_ns / snn0.delay_ns
         delay_ratios.append(r)
         if not (1.0 < r <= t_ratio * (1 + 1e-12)):
-            problems.append({"issue": "delay ratio outside (1, 10]", "shape": str(shape), "ratio": r})
+            problems.append({"issue": "delay ratio outside (1, 10]", "shape": str(shape),
+                             "ratio": r})
         # E_SNN is linear in ξ: the spike ratio at which it reaches E_ANN
         breakeven.append((ann.energy_pj - snn0.energy_pj) / (snn1.energy_pj - snn0.energy_pj))
     implied_delay = 8.2 / 5.6
@@ -382,7 +384,8 @@ def check_table2_ratios(rng):
     return (
         HOLDS if not problems else VIOLATED,
         {"E_mac/E_ac": e_ratio, "T_mac/T_ac_per_unit": t_ratio,
-         "layer_delay_ratio_range": [lo, hi], "energy_breakeven_xi_range": [min(breakeven), max(breakeven)],
+         "layer_delay_ratio_range": [lo, hi],
+         "energy_breakeven_xi_range": [min(breakeven), max(breakeven)],
          "implied_delay_ratio_8.2/5.6": implied_delay,
          "reference_resnet18_delay_ratio_not_a_verdict": ref},
         problems[0] if problems else None,

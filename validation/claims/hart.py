@@ -204,7 +204,7 @@ def check_thm1_closed_form(rng):
     )
 
 
-# --------------------------------------------------------------------------- Theorem 1 / Assumption 1
+# ------------------------------------------------------------------------ Theorem 1, Assumption 1
 # Simulated groups: neurons with the same average input current x = W r_prev(T) (Eq. 12's
 # conditioning) and different spike arrival orders — HART Fig. 1's situation. Each of n_in inputs
 # spikes a fixed number of times, at steps drawn uniformly without replacement per sample, so x is
@@ -288,7 +288,8 @@ def check_thm1_simulation(rng):
     rows, counter = [], None
     for lam, T in THM1_CONFIGS:
         m = thm1_measurements(rng, lam, T)
-        chi_meas, chi_se = float(m["measured"].mean()), float(np.sqrt((m["se"] ** 2).sum()) / m["x"].size)
+        chi_meas = float(m["measured"].mean())
+        chi_se = float(np.sqrt((m["se"] ** 2).sum()) / m["x"].size)
         chi_formula, chi_line2 = float(m["formula"].mean()), float(m["line2"].mean())
         gap = abs(chi_formula - chi_meas)
         bad = gap > N_SE * chi_se and gap > MATERIAL_REL * chi_meas
@@ -309,7 +310,8 @@ def check_thm1_simulation(rng):
                                             "formula gives h²·…/x² > 0"}
     return (
         HOLDS if counter is None else VIOLATED,
-        {"configs": rows, "groups_per_config": int(_x_grid().size), "samples_per_group": GROUP_SAMPLES},
+        {"configs": rows, "groups_per_config": int(_x_grid().size),
+         "samples_per_group": GROUP_SAMPLES},
         counter,
         "Measured χ is Eq. 12 itself (exact by Eq. 8). The formula assumes every v(t) has the same "
         "uniform law and (silently, A1's second line) that the v(t) are independent; in simulated "
@@ -461,7 +463,8 @@ def thm2_groups(rng, lam, T, xs=THM2_X):
             hart_grad = gr.weights[0][0] / n  # the mean over the group
             a = float(hart_grad @ counts / (counts @ counts) * T)  # the activation factor
             row["hart_activation"] = a
-            row["rel_gap"] = float(np.linalg.norm(hart_grad - rate_grad) / np.linalg.norm(rate_grad))
+            gap = np.linalg.norm(hart_grad - rate_grad) / np.linalg.norm(rate_grad)
+            row["rel_gap"] = float(gap)
             row["abs_gap"] = abs(a - g_rate)
         out.append(row)
     return out

@@ -48,7 +48,8 @@ def _pair(net, s, s_t, convention=STABLE_PAPER):
 def _random_case(rng):
     """A random layer and a clean/perturbed input pair: spikes with flipped bits, or (a
     current-coded first layer, Stable's direct coding) real inputs with Gaussian noise."""
-    n_in, n_out, T, B = int(rng.integers(1, 12)), int(rng.integers(1, 8)), int(rng.integers(2, 25)), 4
+    n_in, n_out = int(rng.integers(1, 12)), int(rng.integers(1, 8))
+    T, B = int(rng.integers(2, 25)), 4
     lam = float(rng.choice([rng.uniform(0, 1), 1.0, 0.99, 0.5]))
     w = rng.normal(0.0, float(rng.uniform(0.3, 3.0)) / np.sqrt(n_in), (n_out, n_in))
     if rng.random() < 0.5:
@@ -115,7 +116,8 @@ def check_eq8(rng):
         err, _ = eq8_window_errors(lam, w, s, s_t, window="either")
         n += 1
         if err > worst:
-            worst, worst_case = err, {"lam": lam, "T": s.shape[0], "N_in": w.shape[1], "input": kind}
+            worst = err
+            worst_case = {"lam": lam, "T": s.shape[0], "N_in": w.shape[1], "input": kind}
     ok = worst <= IDENTITY_ATOL
     return (
         HOLDS if ok else VIOLATED,
@@ -289,7 +291,8 @@ def check_thm3_1(rng):
         {"first_violating_T_real": first_T, "first_violating_T_spike": first_spike_T,
          "random_layers": random_cases},
         best,
-        "Exact finite-horizon gain ‖L_T‖‖W‖ (certify.l2gain) grows to ‖W‖/(1−λ) > sqrt(1/(1−λ))‖W‖; "
+        "Exact finite-horizon gain ‖L_T‖‖W‖ (certify.l2gain) grows to ‖W‖/(1−λ) > "
+        "sqrt(1/(1−λ))‖W‖; "
         "the proof drops the cross terms of (Σ_k λ^k ‖Δs[t−k]‖)² between Eq. 24 and Eq. 26. "
         "Counterexample: the smallest horizon at which a spike-valued Δs exceeds the bound.",
     )
@@ -416,7 +419,8 @@ def check_fig1c(rng):
         rough_noise = np.abs(np.diff(noise, axis=0)).mean()
         std_decreases = int(sum(_decreases(std[:, j]) for j in range(n_draws)))
         measured[str(lam)] = {
-            "mean_corr_mppd_noise": float(corr.mean()), "mean_corr_std_noise": float(corr_std.mean()),
+            "mean_corr_mppd_noise": float(corr.mean()),
+            "mean_corr_std_noise": float(corr_std.mean()),
             "mppd_mean_abs_step": float(rough_eps), "noise_mean_abs_step": float(rough_noise),
             "std_curve_decreases": std_decreases,
             "draws_with_any_spike_change": int(np.count_nonzero(std[-1] > 0)),
@@ -459,7 +463,8 @@ def check_fig1a(rng):
         measured[str(lam)] = {
             "mppd_vs_closed_form_max_error": float(np.max(np.abs(eps - closed))),
             "mppd_monotone": bool(np.all(np.diff(eps) > 0)),
-            "unsimplified_direction_changes": int(np.count_nonzero(np.diff(np.sign(np.diff(exact))))),
+            "unsimplified_direction_changes":
+                int(np.count_nonzero(np.diff(np.sign(np.diff(exact))))),
             "unsimplified_sign_changes": sign_changes,
             "unsimplified_range": [float(exact.min()), float(exact.max())],
         }
