@@ -55,6 +55,8 @@ import numpy as np
 from scipy.stats import binomtest, norm
 from statsmodels.stats.proportion import proportion_confint
 
+from evsnn._numba import njit, prange
+
 __all__ = [
     "ABSTAIN",
     "NOISE_CHUNK",
@@ -70,6 +72,7 @@ __all__ = [
     "predict",
     "Certificate",
     "certify",
+    "NetworkClassifier",
 ]
 
 #: The label returned when PREDICT or CERTIFY abstains (Cohen et al. 2019, Algorithms 1-2).
@@ -231,6 +234,14 @@ class NoiseModel:
         if self.name == "rsc_fresh":
             return (self.n_steps, n_features)
         return (n_features,)
+
+    def _static_input(self, x, eps):
+        """The noisy images ``z[B, N]`` when every step of the encoded input equals ``z``
+        (RSC-I; Gaussian with current coding), else None."""
+        if self.name == "rsc_fresh" or self.encode is not None:
+            return None
+        z = x[None, :] + self.sigma * eps
+        return np.clip(z, 0.0, 1.0) if self.clamp else z
 
     def _apply(self, x, eps):
         """Noisy encoded inputs ``seq[T, B, ·]`` from standard normals ``eps`` [B, *noise_shape]."""
@@ -513,10 +524,18 @@ def _sample_iv(classify, noise, num_classes, batch_size, progress):
 def _counts(classify, x, noise, n_samples, seed, num_classes, batch_size, bar):
     stream = _NoiseStream(seed, noise._noise_shape(x.shape[0]))
     counts = np.zeros(num_classes, dtype=np.int64)
+    # a classifier that offers classify_static(z[B, N], T) receives the noisy image once per
+    # draw instead of T copies of it (RSC-I, current coding), see NetworkClassifier
+    static = getattr(classify, "classify_static", None)
     for start in range(0, n_samples, batch_size):
         stop = min(n_samples, start + batch_size)
-        seq = noise._apply(x, stream.take(start, stop))
-        labels = _labels_iv(classify(seq), stop - start, num_classes)
+        eps = stream.take(start, stop)
+        z = noise._static_input(x, eps) if static is not None else None
+        if z is not None:
+            out = static(z, noise.n_steps)
+        else:
+            out = classify(noise._apply(x, eps))
+        labels = _labels_iv(out, stop - start, num_classes)
         counts += np.bincount(labels, minlength=num_classes)
         bar.update(stop - start)
     return counts
@@ -580,6 +599,138 @@ def sample_counts(
         return _counts(classify, x, noise, n_samples, seed, num_classes, batch_size, bar)
     finally:
         bar.close()
+
+
+# --------------------------------------------------------------------------- network classifier
+@njit(parallel=True)
+def _constant_current_lif_kernel(cur, n_steps, lam, theta, v_rest, v_init, hard_reset, spike_ge,
+                                 out):
+    """λ-LIF layer driven by the same current ``cur[B, n]`` at each of ``n_steps`` steps;
+    writes spikes ``out[T, B, n]``. The update of ``evsnn.clock.simulate`` (HART Eq. 1-4):
+    ``m = λ v + I``, spike when ``m ≥ θ`` (``>`` unless ``spike_ge``), hard or soft reset."""
+    B, n = cur.shape
+    for b in prange(B):
+        one = np.ones(1, dtype=out.dtype)[0]
+        zero = one - one
+        v = np.empty(n, dtype=out.dtype)
+        for i in range(n):
+            v[i] = v_init
+        for t in range(n_steps):
+            for i in range(n):
+                m = lam * v[i] + cur[b, i]
+                fire = (m >= theta) if spike_ge else (m > theta)
+                out[t, b, i] = one if fire else zero
+                v[i] = (v_rest if hard_reset else m - theta) if fire else m
+
+
+class NetworkClassifier:
+    """``classify(seq) -> labels`` for an evsnn :class:`~evsnn.clock.Network`, with a fast path
+    for inputs that repeat one vector at every step.
+
+    Parameters
+    ----------
+    network : evsnn.clock.Network
+    decoder : {'rate', 'ttfs', 'membrane'}, default 'rate'
+        Decoder of the output (``evsnn.decoders.decode``); the label is its argmax (ties
+        towards the lower class).
+    dtype : numpy dtype, default float64
+        Simulation dtype (float64 or float32).
+    convention : Convention or str, default evsnn.conventions.DEFAULT
+
+    Notes
+    -----
+    Calling the object simulates ``seq[T, B, N]`` with :func:`evsnn.clock.simulate`.
+    :func:`sample_counts`, :func:`predict` and :func:`certify` call
+    :meth:`classify_static` instead for RSC-I and for Gaussian noise with current coding,
+    where the encoded input is the noisy image ``z`` at every step (RSC Eq. 7, 10): the first
+    layer's input ``W z (+ b)`` is then one BLAS matrix product per noise draw, not one per
+    step, and the first layer runs T steps on that constant current
+    (``_constant_current_lif_kernel``); the other layers are simulated event-driven from its
+    spikes. The BLAS product sums in a different order from the simulator's event-by-event
+    additions, so a first-layer membrane within rounding (~1e-7 relative in float32) of θ
+    may spike differently; otherwise the labels are the simulator's. The fast path needs a
+    plain λ-LIF first layer (no trace, not DLIF) and no input delay; otherwise the input is
+    repeated and simulated.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from evsnn.clock import Dense, Network
+    >>> from evsnn.params import LIF
+    >>> from certify.smoothing import NetworkClassifier
+    >>> net = Network([Dense([[2.0, 0.0], [0.0, 2.0]], LIF(lam=1.0, theta=1.0))])
+    >>> clf = NetworkClassifier(net)
+    >>> z = np.array([[0.9, 0.2], [0.1, 0.6]])
+    >>> clf.classify_static(z, 4).tolist(), clf(np.repeat(z[None], 4, axis=0)).tolist()
+    ([0, 1], [0, 1])
+    """
+
+    def __init__(self, network, *, decoder="rate", dtype=np.float64, convention=None):
+        from evsnn.clock import Network
+        from evsnn.conventions import DEFAULT, get_convention
+        from evsnn.decoders import DECODERS
+        from evsnn.params import LIF
+
+        if not isinstance(network, Network):
+            raise TypeError(
+                f"network must be an evsnn.clock.Network, got {type(network).__name__}"
+            )
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder={decoder!r} is not a decoder; use one of {list(DECODERS)}")
+        dtype = np.dtype(dtype)
+        if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+            raise ValueError(f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32")
+        self.network = network
+        self.decoder = decoder
+        self.dtype = dtype
+        self.convention = get_convention(DEFAULT if convention is None else convention)
+        first = network.layers[0]
+        args = first.neuron.kernel_args()
+        self._fast = (
+            isinstance(first.neuron, LIF)
+            and args.spiking
+            and args.trace_coef == 0
+            and not args.emit_trace
+            and not args.dlif
+            and int(self.convention.input_delay) == 0
+        )
+        if self._fast:
+            self._w1t = first.weight_t(dtype)
+            self._b1 = None if first.bias is None else np.asarray(first.bias, dtype=dtype)
+            self._args = args
+            self._rest = Network(network.layers[1:]) if len(network.layers) > 1 else None
+
+    def _labels(self, output):
+        from evsnn.decoders import decode
+
+        return np.argmax(decode(output, self.decoder), axis=1)
+
+    def __call__(self, seq):
+        from evsnn.clock import simulate
+
+        out = simulate(self.network, seq, convention=self.convention, dtype=self.dtype).output
+        return self._labels(out)
+
+    def classify_static(self, z, n_steps):
+        """Labels for inputs that present ``z[B, N]`` at each of ``n_steps`` steps."""
+        if not self._fast:
+            return self(np.repeat(np.asarray(z)[None], n_steps, axis=0))
+        from evsnn.clock import simulate
+
+        dt = self.dtype.type
+        cur = np.asarray(z, dtype=self.dtype) @ self._w1t
+        if self._b1 is not None:
+            cur += self._b1
+        a = self._args
+        spikes = np.empty((n_steps,) + cur.shape, dtype=self.dtype)
+        _constant_current_lif_kernel(
+            np.ascontiguousarray(cur), int(n_steps), dt(a.lam), dt(a.theta), dt(a.v_rest),
+            dt(a.v_init), bool(a.hard_reset), bool(self.convention.spike_ge), spikes,
+        )
+        if self._rest is None:
+            return self._labels(spikes)
+        out = simulate(self._rest, spikes, convention=self.convention, dtype=self.dtype).output
+        return self._labels(out)
 
 
 # --------------------------------------------------------------------------- PREDICT

@@ -1,0 +1,17 @@
+"""Twin of the ``certify.smoothing`` kernel (same algorithm in plain NumPy)."""
+
+import numpy as np
+
+
+def _constant_current_lif_kernel(cur, n_steps, lam, theta, v_rest, v_init, hard_reset, spike_ge,
+                                 out):
+    B, n = cur.shape
+    one, zero = out.dtype.type(1), out.dtype.type(0)
+    for b in range(B):
+        v = np.full(n, v_init, dtype=out.dtype)
+        for t in range(n_steps):
+            for i in range(n):
+                m = lam * v[i] + cur[b, i]
+                fire = (m >= theta) if spike_ge else (m > theta)
+                out[t, b, i] = one if fire else zero
+                v[i] = (v_rest if hard_reset else m - theta) if fire else m

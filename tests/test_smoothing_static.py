@@ -1,0 +1,112 @@
+"""Tests of the static-input fast path of certify.smoothing (RSC-I / current coding): the
+first layer's input product once per noise draw (issue 6), NetworkClassifier, and the kernel's
+twin in tests/reference/smoothing.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from certify.smoothing import (
+    NetworkClassifier,
+    _constant_current_lif_kernel,
+    certify,
+    gaussian,
+    rsc_fixed,
+    rsc_fresh,
+    sample_counts,
+)
+from evsnn.clock import Dense, Network, simulate
+from evsnn.params import LIF, TraceLIF
+from tests.conftest import ATOL_TWIN, RTOL_TWIN
+from tests.reference import smoothing as ref
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("hard_reset,spike_ge", [(True, True), (False, False), (True, False)])
+def test_kernel_matches_twin(dtype, hard_reset, spike_ge):
+    rng = np.random.default_rng(3)
+    cur = rng.uniform(-0.5, 1.5, size=(7, 11)).astype(dtype)
+    cur[0, :3] = 1.0  # exactly at threshold from rest: the spike test decides
+    args = (5, dtype(0.9), dtype(1.0), dtype(0.0), dtype(0.0), hard_reset, spike_ge)
+    out = np.empty((5, 7, 11), dtype=dtype)
+    twin = np.empty_like(out)
+    _constant_current_lif_kernel(cur, *args, out)
+    ref._constant_current_lif_kernel(cur, *args, twin)
+    np.testing.assert_allclose(out, twin, rtol=RTOL_TWIN, atol=ATOL_TWIN)
+    assert out[0, 0, 0] == (1.0 if spike_ge else 0.0)
+
+
+def test_kernel_equals_the_simulator_on_a_constant_current():
+    # one layer with identity weights: simulate's current is the input itself
+    rng = np.random.default_rng(0)
+    z = rng.uniform(0, 1.2, size=(6, 5))
+    net = Network([Dense(np.eye(5), LIF(lam=0.8, theta=1.0, reset="soft"))])
+    sim = simulate(net, np.repeat(z[None], 7, axis=0)).output
+    out = np.empty((7, 6, 5))
+    _constant_current_lif_kernel(z, 7, 0.8, 1.0, 0.0, 0.0, False, True, out)
+    np.testing.assert_array_equal(out, sim)
+
+
+def _net(seed, first=None):
+    rng = np.random.default_rng(seed)
+    net = Network.mlp([20, 30, 4], LIF(lam=0.9, theta=1.0), rng=rng, scale=2.5)
+    if first is not None:
+        net = Network((net.layers[0].replace(neuron=first),) + net.layers[1:])
+    return net
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_static_path_gives_the_simulators_labels(dtype):
+    clf = NetworkClassifier(_net(1), dtype=dtype)
+    z = np.random.default_rng(2).uniform(0, 1, size=(200, 20))
+    fast = clf.classify_static(z, 6)
+    slow = clf(np.repeat(z[None], 6, axis=0))
+    np.testing.assert_array_equal(fast, slow)
+    assert len(np.unique(fast)) > 1  # not a constant classifier
+
+
+def test_fallback_for_trace_neurons_and_bias():
+    clf = NetworkClassifier(_net(4, TraceLIF()))
+    z = np.random.default_rng(5).uniform(0, 1, size=(50, 20))
+    np.testing.assert_array_equal(clf.classify_static(z, 4), clf(np.repeat(z[None], 4, axis=0)))
+    net = _net(6)
+    net = Network((net.layers[0].replace(bias=np.full(30, 0.2)),) + net.layers[1:])
+    clf = NetworkClassifier(net)
+    np.testing.assert_array_equal(clf.classify_static(z, 4), clf(np.repeat(z[None], 4, axis=0)))
+
+
+@pytest.mark.parametrize("factory", [rsc_fixed, gaussian, rsc_fresh])
+def test_sampling_uses_the_static_path_with_identical_counts(factory):
+    clf = NetworkClassifier(_net(7))
+    calls = {"static": 0}
+
+    class Spy:
+        def __call__(self, seq):
+            return clf(seq)
+
+        def classify_static(self, z, n_steps):
+            calls["static"] += 1
+            return clf.classify_static(z, n_steps)
+
+    x = np.random.default_rng(8).uniform(0, 1, 20)
+    noise = factory(0.3, 5)
+    fast = sample_counts(Spy(), x, noise, 300, num_classes=4, rng=9, batch_size=64)
+    plain = sample_counts(lambda seq: clf(seq), x, noise, 300, num_classes=4, rng=9,
+                          batch_size=100)
+    np.testing.assert_array_equal(fast, plain)
+    # RSC-II has a fresh image every step: no static input
+    assert calls["static"] == (0 if factory is rsc_fresh else 5)
+    cert = certify(Spy(), x, noise, n0=20, n=100, alpha=0.01, num_classes=4, rng=1)
+    cert2 = certify(lambda seq: clf(seq), x, noise, n0=20, n=100, alpha=0.01, num_classes=4,
+                    rng=1)
+    np.testing.assert_array_equal(cert.counts, cert2.counts)
+
+
+def test_errors():
+    with pytest.raises(TypeError, match="network must be an evsnn.clock.Network"):
+        NetworkClassifier("net")
+    with pytest.raises(ValueError, match="decoder='spikes' is not a decoder"):
+        NetworkClassifier(_net(0), decoder="spikes")
+    with pytest.raises(ValueError, match="dtype=int32 is not supported"):
+        NetworkClassifier(_net(0), dtype=np.int32)
