@@ -356,9 +356,9 @@ def e_rsct_loss(step_outputs, teacher_logits, labels, *, lam=0.1, temperature=1.
     (0.693147, (3, 1, 2))
     """
     lam = _weight_iv("lam", lam, 0.0)
-    temperature = _weight_iv("temperature", temperature, 0.0)
-    if temperature == 0:
-        raise ValueError("temperature=0.0 must be finite and > 0")
+    temperature = _weight_iv("temperature", temperature, -math.inf)
+    if temperature <= 0:
+        raise ValueError(f"temperature={temperature!r} must be finite and > 0")
     o = np.asarray(step_outputs)
     o = o.astype(np.result_type(o, np.float32), copy=False)
     if o.ndim != 3:

@@ -1,0 +1,286 @@
+"""Stable's mixed clean / perturbed loss with MS-MPPD (Stable Eq. 16-17) and the E-RSCT loss
+(RSC Eq. 15-16): values, gradients against the reference tape (tests/reference/tape.py) and
+central differences, the Stable loss plugged into the explicit backward passes, and errors."""
+
+import numpy as np
+import pytest
+from conftest import RTOL_FINITE_DIFF, RTOL_TAPE
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from evsnn.clock import Dense, Network, simulate
+from evsnn.clock.simulate import SimulationResult
+from evsnn.conventions import get_convention
+from evsnn.decoders import decode
+from evsnn.grad import (
+    Sigmoid,
+    StableLoss,
+    backward,
+    cross_entropy,
+    decoder_vjp,
+    e_rsct_loss,
+    stable_loss,
+)
+from evsnn.metrics import mppd, ms_mppd
+from evsnn.params import DLIF, LIF
+from reference import tape as tp
+
+
+def _close(got, want, what=""):
+    want = np.asarray(want)
+    scale = np.max(np.abs(want)) if want.size else 0.0
+    np.testing.assert_allclose(got, want, rtol=RTOL_TAPE, atol=RTOL_TAPE * scale, err_msg=what)
+
+
+def _tape_mppd(s_c, s_p, w, lam, a, placement):
+    """ε[t] = leak[t] ε[t−1] + gain[t] W Δs[t] on the tape (Stable Eq. 11)."""
+    T = s_c.shape[0]
+    eps, prev = [], None
+    for t in range(T):
+        syn = tp.linear(tp.sub(tp.take(s_c, t), tp.take(s_p, t)), w)
+        if a is not None and placement == "input":
+            syn = tp.mul(tp.take(a, t), syn)
+        if prev is not None:
+            leak = tp.const(lam) if a is None or placement == "input" else tp.scale(tp.take(a, t), lam)
+            syn = tp.add(tp.mul(leak, prev), syn)
+        eps.append(syn)
+        prev = syn
+    return tp.stack(eps)
+
+
+def _tape_stable(sc, sp, y, s_c, s_p, w, lam, a, placement, chi, rho, reduction):
+    eps = _tape_mppd(s_c, s_p, w, lam, a, placement)
+    T, B, N = eps.shape
+    sq = tp.total(tp.mul(eps, eps))
+    ms = tp.scale(sq, 1.0 / B if reduction == "sum" else 1.0 / (B * T * N))
+    task = tp.add(tp.scale(tp.cross_entropy(sc, y), chi), tp.scale(tp.cross_entropy(sp, y), 1 - chi))
+    return tp.add(task, tp.scale(ms, rho)), eps
+
+
+# --------------------------------------------------------------------------- Stable loss
+@settings(max_examples=60)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 8), st.integers(1, 3), st.booleans(),
+       st.sampled_from(["leak", "input"]), st.sampled_from(["sum", "mean"]),
+       st.sampled_from([0.0, 0.3, 0.5, 1.0]), st.sampled_from([0.0, 0.5, 1.0, 2.5]),
+       st.sampled_from([0.0, 0.5, 0.9, 1.0]))
+def test_stable_loss_gradients_equal_tape(seed, T, B, dlif, placement, reduction, chi, rho, lam):
+    rng = np.random.default_rng(seed)
+    n_in, n_out, C = 4, 3, 3
+    sc, sp = rng.standard_normal((B, C)), rng.standard_normal((B, C))
+    y = rng.integers(0, C, B)
+    s_c = (rng.random((T, B, n_in)) < 0.5).astype(float)
+    s_p = (rng.random((T, B, n_in)) < 0.5).astype(float)
+    w = rng.standard_normal((n_out, n_in))
+    a = rng.uniform(0.5, 1.5, T) if dlif else None
+    r = stable_loss(sc, sp, y, s_c, s_p, w, lam, chi=chi, rho=rho, reduction=reduction,
+                    dlif_factors=a, dlif_factor=placement)
+    leaves = [tp.leaf(v) for v in (sc, sp, s_c, s_p, w)]
+    av = tp.leaf(a) if dlif else None
+    loss, eps = _tape_stable(*leaves[:2], y, *leaves[2:], lam, av, placement, chi, rho, reduction)
+    assert r.loss == pytest.approx(float(loss.value), rel=1e-12, abs=1e-14)
+    _close(r.eps, eps.value, "eps")
+    want = tp.grad(loss, leaves + ([av] if dlif else []))
+    for got, ref, what in zip(
+        [r.scores_clean, r.scores_perturbed, r.input_clean, r.input_perturbed, r.weight,
+         r.dlif_factors], want, ["scores_clean", "scores_perturbed", "input_clean",
+                                 "input_perturbed", "weight", "dlif_factors"]):
+        _close(got, ref, what)
+
+
+def test_stable_loss_values_reuse_metrics_and_hand_example():
+    rng = np.random.default_rng(1)
+    s_c = (rng.random((5, 2, 4)) < 0.5).astype(float)
+    s_p = (rng.random((5, 2, 4)) < 0.5).astype(float)
+    w = rng.standard_normal((3, 4))
+    sc, sp, y = rng.standard_normal((2, 3)), rng.standard_normal((2, 3)), np.array([0, 2])
+    for reduction in ("sum", "mean"):
+        r = stable_loss(sc, sp, y, s_c, s_p, w, 0.7, chi=0.25, rho=2.0, reduction=reduction)
+        eps = mppd(s_c, s_p, w, 0.7)
+        np.testing.assert_array_equal(r.eps, eps)
+        assert r.ms_mppd == pytest.approx(ms_mppd(eps, reduction=reduction).mean(), rel=1e-15)
+        task = 0.25 * cross_entropy(sc, y)[0] + 0.75 * cross_entropy(sp, y)[0]
+        assert r.task == pytest.approx(task, rel=1e-15)
+        assert r.loss == pytest.approx(task + 2.0 * r.ms_mppd, rel=1e-15)
+    # "mean" divides the per-sample sum by T·N = 5·3
+    r_sum = stable_loss(sc, sp, y, s_c, s_p, w, 0.7, reduction="sum")
+    r_mean = stable_loss(sc, sp, y, s_c, s_p, w, 0.7, reduction="mean")
+    assert r_sum.ms_mppd == pytest.approx(15 * r_mean.ms_mppd, rel=1e-14)
+    # hand: λ = 0.5, W = 1, Δs = (1, 0, 1): ε = (1, 0.5, 1.25), Σε² = 1 + 0.25 + 1.5625
+    s = np.array([1.0, 0.0, 1.0]).reshape(3, 1, 1)
+    r = stable_loss(np.zeros((1, 2)), np.zeros((1, 2)), np.array([1]), s, np.zeros_like(s),
+                    [[1.0]], 0.5, rho=1.0)
+    assert r.ms_mppd == pytest.approx(2.8125, rel=1e-15)
+    # dMS/dW = Σ_t 2 ε[t] Σ_{k≤t} λ^(t−k) Δs[k] = 2(1·1 + 0.5·0.5 + 1.25·1.25) = 5.625
+    assert r.weight[0, 0] == pytest.approx(5.625, rel=1e-15)
+    assert isinstance(r, StableLoss)
+    assert np.array_equal(r.input_perturbed, -r.input_clean)
+
+
+@settings(max_examples=10)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 8), st.sampled_from(["sum", "mean"]),
+       st.booleans(), st.sampled_from(["leak", "input"]))
+def test_stable_loss_plugged_into_backward_equals_tape(seed, T, reduction, dlif, placement):
+    """The full Stable objective on a 2-layer SNN (clean and perturbed runs), its gradient
+    assembled from ``stable_loss`` and explicit ``bptt`` passes, against the whole objective
+    differentiated on the tape."""
+    rng = np.random.default_rng(seed)
+    conv = get_convention("STABLE_PAPER").with_(dlif_factor=placement)
+    n_in, H, C, B = 5, 4, 3, 2
+    lam = 0.8
+    top = (DLIF(lam=lam, theta=0.5, reset="hard"), rng.uniform(0.5, 1.5, T)) if dlif else (
+        LIF(lam=lam, theta=0.5, reset="hard"), None)
+    net = Network([Dense(rng.standard_normal((H, n_in)) * 1.5, LIF(lam=0.7, theta=0.5)),
+                   Dense(rng.standard_normal((C, H)) * 1.5, top[0], dlif_factors=top[1])])
+    x_c = rng.random((T, B, n_in))
+    x_p = np.clip(x_c + rng.uniform(-0.2, 0.2, x_c.shape), 0, 1)
+    y = rng.integers(0, C, B)
+    sur = Sigmoid(5.0, "code")
+    lower, upper = Network(net.layers[:1]), Network(net.layers[1:])
+
+    runs = {}
+    for name, x in (("c", x_c), ("p", x_p)):
+        res = simulate(net, x, convention=conv, record=True)
+        for rec, layer in zip(res.layers, net.layers):  # no near ties (see test_grad_vs_tape)
+            assume(np.all(np.abs(rec.m - layer.neuron.theta) > 1e-9))
+        runs[name] = (x, res)
+    r = stable_loss(decode(runs["c"][1].output, "rate"), decode(runs["p"][1].output, "rate"), y,
+                    runs["c"][1].layers[0].output, runs["p"][1].layers[0].output,
+                    net.layers[1].weight, lam, chi=0.5, rho=0.7, reduction=reduction,
+                    dlif_factors=top[1], dlif_factor=placement)
+    g_w = [np.zeros_like(l.weight) for l in net.layers]
+    g_a = np.zeros(T) if dlif else None
+    g_x = {}
+    for name, g_scores, g_in in (("c", r.scores_clean, r.input_clean),
+                                 ("p", r.scores_perturbed, r.input_perturbed)):
+        x, res = runs[name]
+        hidden = res.layers[0].output
+        up = backward(upper, hidden, SimulationResult(res.output, res.layers[1:], res.convention),
+                      decoder_vjp("rate", g_scores, res.output), method="bptt", surrogate=sur)
+        lo = backward(lower, x, SimulationResult(hidden, res.layers[:1], res.convention),
+                      up.input + g_in, method="bptt", surrogate=sur)
+        g_w[0] += lo.weights[0]
+        g_w[1] += up.weights[0]
+        if dlif:
+            g_a += up.dlif_factors[0]
+        g_x[name] = lo.input
+    g_w[1] += r.weight
+    if dlif:
+        g_a += r.dlif_factors
+
+    # the same objective on the tape
+    xc, xp = tp.leaf(x_c), tp.leaf(x_p)
+    W = [tp.leaf(l.weight) for l in net.layers]
+    av = tp.leaf(top[1]) if dlif else None
+    opts = dict(mode="bptt", surrogate=("sigmoid", 5.0, 5.0))
+    outs = {}
+    for name, xv in (("c", xc), ("p", xp)):
+        hid, _ = tp.build_network(lower, xv, W[:1], [None], [None], conv, **opts)
+        hid = tp.stack(hid)
+        out, _ = tp.build_network(upper, hid, W[1:], [None], [av], conv, **opts)
+        outs[name] = (hid, tp.decode(out, "rate"))
+    loss, _ = _tape_stable(outs["c"][1], outs["p"][1], y, outs["c"][0], outs["p"][0], W[1], lam,
+                           av, placement, 0.5, 0.7, reduction)
+    assert r.loss == pytest.approx(float(loss.value), rel=1e-12)
+    want = tp.grad(loss, [xc, xp] + W + ([av] if dlif else []))
+    _close(g_x["c"], want[0], "dL/dx clean")
+    _close(g_x["p"], want[1], "dL/dx perturbed")
+    _close(g_w[0], want[2], "dL/dW0")
+    _close(g_w[1], want[3], "dL/dW1")
+    if dlif:
+        _close(g_a, want[4], "dL/da")
+
+
+def test_stable_loss_float32_and_errors():
+    s = np.ones((2, 1, 2), dtype=np.float32)
+    r = stable_loss(np.zeros((1, 2), np.float32), np.zeros((1, 2), np.float32), np.array([0]), s,
+                    np.zeros_like(s), np.ones((1, 2), np.float32), 0.5)
+    assert r.eps.dtype == np.float32 and r.weight.dtype == np.float32
+    args = (np.zeros((1, 2)), np.zeros((1, 2)), np.array([0]), np.ones((2, 1, 2)),
+            np.zeros((2, 1, 2)), np.ones((1, 2)), 0.5)
+    with pytest.raises(ValueError, match=r"chi=1.5 must be finite and \[0.0, 1.0\]"):
+        stable_loss(*args, chi=1.5)
+    with pytest.raises(ValueError, match="rho=-1.0 must be finite and >= 0"):
+        stable_loss(*args, rho=-1)
+    with pytest.raises(TypeError, match="rho must be a real number"):
+        stable_loss(*args, rho="1")
+    with pytest.raises(ValueError, match="scores_clean has shape"):
+        stable_loss(np.zeros((2, 2)), *args[1:])
+    with pytest.raises(ValueError, match="reduction='median' is not valid"):
+        stable_loss(*args, reduction="median")
+    with pytest.raises(ValueError, match="dlif_factors has 3 entries but T = 2"):
+        stable_loss(*args, dlif_factors=np.ones(3))
+
+
+# --------------------------------------------------------------------------- E-RSCT
+def _tape_e_rsct(O, teacher, y, lam, tau):
+    T, B, _ = O.shape
+    ps = tp.scale(tp.total(tp.stack([tp.cross_entropy(tp.take(O, t), y) for t in range(T)])),
+                  1.0 / T)
+    z = teacher / tau
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    logq = tp.log_softmax(tp.scale(tp.total(O, axis=0), 1.0 / (T * tau)))
+    kl = tp.scale(tp.total(tp.mul(p, tp.sub(np.log(p), logq))), tau**2 / B)
+    return tp.add(tp.scale(kl, lam), ps)
+
+
+@settings(max_examples=40)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 8), st.integers(1, 4),
+       st.sampled_from([0.0, 0.1, 1.0]), st.sampled_from([1.0, 2.0, 4.0]))
+def test_e_rsct_gradient_equals_tape_and_finite_differences(seed, T, B, lam, tau):
+    rng = np.random.default_rng(seed)
+    O = rng.standard_normal((T, B, 4)) * 2
+    teacher = rng.standard_normal((B, 4)) * 3
+    y = rng.integers(0, 4, B)
+    loss, g = e_rsct_loss(O, teacher, y, lam=lam, temperature=tau)
+    Ov = tp.leaf(O)
+    ref = _tape_e_rsct(Ov, teacher, y, lam, tau)
+    assert loss == pytest.approx(float(ref.value), rel=1e-12)
+    _close(g, tp.grad(ref, [Ov])[0], "dL/dO")
+    num = np.zeros_like(O)
+    for idx in np.ndindex(O.shape):
+        e = np.zeros_like(O)
+        e[idx] = 1e-6
+        num[idx] = (e_rsct_loss(O + e, teacher, y, lam=lam, temperature=tau)[0]
+                    - e_rsct_loss(O - e, teacher, y, lam=lam, temperature=tau)[0]) / 2e-6
+    # central differences carry an absolute rounding error ~eps·|L|/h ~ 1e-10 for |L| ~ 1:
+    # the array's scale times RTOL_FINITE_DIFF is the floor for small entries
+    np.testing.assert_allclose(g, num, rtol=RTOL_FINITE_DIFF,
+                               atol=RTOL_FINITE_DIFF * np.max(np.abs(num)))
+
+
+def test_e_rsct_hand_values():
+    rng = np.random.default_rng(2)
+    O = rng.standard_normal((4, 3, 5))
+    y = np.array([0, 3, 4])
+    # λ = 0: the TET pre-synaptic loss, mean over steps of the per-step CE
+    loss, _ = e_rsct_loss(O, np.zeros((3, 5)), y, lam=0.0)
+    assert loss == pytest.approx(np.mean([cross_entropy(O[t], y)[0] for t in range(4)]), rel=1e-14)
+    # a teacher whose logits equal the student's mean output: KL = 0 and its gradient vanishes
+    l1, g1 = e_rsct_loss(O, O.mean(axis=0), y, lam=5.0)
+    l0, g0 = e_rsct_loss(O, O.mean(axis=0), y, lam=0.0)
+    assert l1 == pytest.approx(l0, abs=1e-14)
+    np.testing.assert_allclose(g1, g0, atol=1e-15)
+    # hand: T = 1, B = 1, two classes, student logits 0, teacher (ln 3, 0): p = (3/4, 1/4),
+    # q = (1/2, 1/2): KL = 3/4 ln(3/2) + 1/4 ln(1/2)
+    loss, _ = e_rsct_loss(np.zeros((1, 1, 2)), np.array([[np.log(3.0), 0.0]]), np.array([0]),
+                          lam=1.0)
+    assert loss == pytest.approx(0.75 * np.log(1.5) + 0.25 * np.log(0.5) + np.log(2), rel=1e-14)
+
+
+def test_e_rsct_errors():
+    O = np.zeros((2, 1, 3))
+    t = np.zeros((1, 3))
+    y = np.array([0])
+    with pytest.raises(ValueError, match=r"step_outputs must be time-major \[T, B, n_classes\]"):
+        e_rsct_loss(O[0], t, y)
+    with pytest.raises(ValueError, match=r"teacher_logits has shape \(1, 2\)"):
+        e_rsct_loss(O, np.zeros((1, 2)), y)
+    with pytest.raises(ValueError, match="lam=-0.1 must be finite and >= 0"):
+        e_rsct_loss(O, t, y, lam=-0.1)
+    with pytest.raises(ValueError, match="temperature=0.0 must be finite and > 0"):
+        e_rsct_loss(O, t, y, temperature=0)
+    with pytest.raises(TypeError, match="temperature must be a real number"):
+        e_rsct_loss(O, t, y, temperature=None)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\]"):
+        e_rsct_loss(O, t, np.array([3]))
