@@ -512,6 +512,11 @@ def _clock_counterpart(network, dt, inputs, n_steps):
         if isinstance(last.neuron, TraceLIF):
             clayers[-1] = last.replace(neuron=replace(last.neuron, output="spike"))
     seq, scale0 = clock_inputs(inputs, network, dt, n_steps)
+    n0 = layers[0].neuron
+    if inputs.current is None and n0.model == "if" and n0.synapse != "delta":
+        # only reachable for an IF readout fed by input events (clock_network refuses spiking IF
+        # trace layers); clock_inputs' trace factor is LIF's Δt R / tau_m, IF's is Δt / C
+        scale0 = dt / n0.c_mf
     scales[0] = scale0
     clayers[0] = clayers[0].replace(weight=layers[0].weight * scale0)
     raster = None
