@@ -275,6 +275,8 @@ def _small():
     (dict(x=np.zeros((1, 3))), ValueError, r"x must be images \[B, 2\]"),
     (dict(dt_ms="1"), TypeError, "dt_ms must be a real number"),
     (dict(dt_ms=-1.0), ValueError, r"dt_ms=-1.0 must be finite and > 0"),
+    (dict(t_enc_ms=math.inf), ValueError, r"t_enc_ms=inf must be finite and > 0"),
+    (dict(mixed_beta=math.nan), ValueError, r"mixed_beta=nan must be finite$"),
     (dict(dt_ms=0.3), ValueError, "is not a whole number of steps"),
     (dict(encoder="morse"), ValueError, "encoder='morse' is not an exact-mode encoder"),
     (dict(decoder="vote"), ValueError, "decoder='vote' is not a decoder"),
