@@ -88,7 +88,9 @@ def cases(draw, kinds=KINDS, n_layers=(1, 3), T=(1, 12), allow_readout=True, del
         q = 0.125
         w = np.array([[num(-1.5, 1.5, q) for _ in range(n_in)] for _ in range(n_out)])
         w *= 1.0 if k == 0 else 1.5
-        bias = np.array([num(-0.25, 0.25, q) for _ in range(n_out)]) if draw(st.booleans()) else None
+        bias = None
+        if draw(st.booleans()):
+            bias = np.array([num(-0.25, 0.25, q) for _ in range(n_out)])
         factors = None
         if kind == "dlif":
             factors = np.array([num(0.5, 1.5, 0.25) for _ in range(T_ + draw(st.integers(0, 2)))])
@@ -117,7 +119,8 @@ def _run_tape(case, mode, **opts):
     x = tp.leaf(seq)
     W = [tp.leaf(layer.weight) for layer in net.layers]
     b = [None if layer.bias is None else tp.leaf(layer.bias) for layer in net.layers]
-    a = [None if layer.dlif_factors is None else tp.leaf(layer.dlif_factors) for layer in net.layers]
+    a = [None if layer.dlif_factors is None else tp.leaf(layer.dlif_factors)
+         for layer in net.layers]
     out, recs = tp.build_network(net, x, W, b, a, conv, mode=mode, **opts)
     # the tape's forward is the simulator's forward
     for rec, vals in zip(res.layers, recs):
@@ -275,7 +278,8 @@ def test_loss_chain_vs_tape(case, decoder, loss_name):
     x = tp.leaf(seq)
     W = [tp.leaf(layer.weight) for layer in net.layers]
     b = [None if layer.bias is None else tp.const(layer.bias) for layer in net.layers]
-    a = [None if layer.dlif_factors is None else tp.const(layer.dlif_factors) for layer in net.layers]
+    a = [None if layer.dlif_factors is None else tp.const(layer.dlif_factors)
+         for layer in net.layers]
     out, _ = tp.build_network(net, x, W, b, a, conv, mode="bptt", surrogate=("sigmoid", 5.0, 5.0))
     sc = tp.decode(out, decoder)
     np.testing.assert_allclose(sc.value, scores, rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
@@ -390,7 +394,8 @@ def test_tape_primitives_match_finite_differences():
     """The tape's own primitives (matrix product, take/stack, exp, sigmoid, log-softmax, pick,
     max, broadcasting products) against central differences on a composite function."""
     rng = np.random.default_rng(0)
-    X0, W0, c0 = rng.standard_normal((3, 2, 4)), rng.standard_normal((3, 4)), rng.standard_normal(())
+    X0, W0 = rng.standard_normal((3, 2, 4)), rng.standard_normal((3, 4))
+    c0 = rng.standard_normal(())
 
     def f(X, Wm, c, build=False):
         Xv, Wv, cv = (tp.leaf(X), tp.leaf(Wm), tp.leaf(c))

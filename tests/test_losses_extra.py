@@ -41,7 +41,8 @@ def _tape_mppd(s_c, s_p, w, lam, a, placement):
         if a is not None and placement == "input":
             syn = tp.mul(tp.take(a, t), syn)
         if prev is not None:
-            leak = tp.const(lam) if a is None or placement == "input" else tp.scale(tp.take(a, t), lam)
+            on_leak = a is not None and placement == "leak"
+            leak = tp.scale(tp.take(a, t), lam) if on_leak else tp.const(lam)
             syn = tp.add(tp.mul(leak, prev), syn)
         eps.append(syn)
         prev = syn
@@ -53,7 +54,8 @@ def _tape_stable(sc, sp, y, s_c, s_p, w, lam, a, placement, chi, rho, reduction)
     T, B, N = eps.shape
     sq = tp.total(tp.mul(eps, eps))
     ms = tp.scale(sq, 1.0 / B if reduction == "sum" else 1.0 / (B * T * N))
-    task = tp.add(tp.scale(tp.cross_entropy(sc, y), chi), tp.scale(tp.cross_entropy(sp, y), 1 - chi))
+    task = tp.add(tp.scale(tp.cross_entropy(sc, y), chi),
+                  tp.scale(tp.cross_entropy(sp, y), 1 - chi))
     return tp.add(task, tp.scale(ms, rho)), eps
 
 

@@ -364,7 +364,8 @@ def _layer(spec, inputs, w, bias, a_var, conv, mode, opts):
         for t in range(T):
             v = add(mul(lg[t][0], v), mul(lg[t][1], cur[t]))
             out.append(v)
-        return out, dict(m=np.stack([o.value for o in out]), current=np.stack([I.value for I in cur]))
+        m = np.stack([o.value for o in out])
+        return out, dict(m=m, current=np.stack([I.value for I in cur]))
     if mode in ("bptt", "smooth"):
         out, vals = _layer_bptt(spec, cur, lg, conv, mode, opts)
     else:
