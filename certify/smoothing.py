@@ -616,11 +616,32 @@ def _constant_current_lif_kernel(cur, n_steps, lam, theta, v_rest, v_init, hard_
         for i in range(n):
             v[i] = v_init
         for t in range(n_steps):
-            for i in range(n):
-                m = lam * v[i] + cur[b, i]
-                fire = (m >= theta) if spike_ge else (m > theta)
-                out[t, b, i] = one if fire else zero
-                v[i] = (v_rest if hard_reset else m - theta) if fire else m
+            # the four (spike test, reset) variants written out without per-neuron flag tests,
+            # so that the loop vectorises; the same arithmetic in each
+            if spike_ge and hard_reset:
+                for i in range(n):
+                    m = lam * v[i] + cur[b, i]
+                    fire = m >= theta
+                    out[t, b, i] = one if fire else zero
+                    v[i] = v_rest if fire else m
+            elif spike_ge:
+                for i in range(n):
+                    m = lam * v[i] + cur[b, i]
+                    fire = m >= theta
+                    out[t, b, i] = one if fire else zero
+                    v[i] = m - theta if fire else m
+            elif hard_reset:
+                for i in range(n):
+                    m = lam * v[i] + cur[b, i]
+                    fire = m > theta
+                    out[t, b, i] = one if fire else zero
+                    v[i] = v_rest if fire else m
+            else:
+                for i in range(n):
+                    m = lam * v[i] + cur[b, i]
+                    fire = m > theta
+                    out[t, b, i] = one if fire else zero
+                    v[i] = m - theta if fire else m
 
 
 class NetworkClassifier:

@@ -1,0 +1,189 @@
+"""CERTIFY (n = 100,000) for one image under RSC-I: evsnn vs a PyTorch network (issue 6).
+
+Run ``.venv/bin/python bench/bench_certify.py`` (``--quick``: n = 20,000 and one repetition).
+Prints the wall time of one full :func:`certify.smoothing.certify` call per backend, the ratio
+and the two targets (evsnn ≥ 3× faster than PyTorch; ≤ 5 s per image on 2 cores).
+
+Setup: 784-500-10 network, λ-LIF in both layers (λ = 0.9, hard reset to 0, θ = 1, spike test
+``m ≥ θ``), rate decoding (label = argmax of the output spike counts, ties to the lower class),
+weights N(0, (SCALE/√n_in)²) from a fixed seed, float32. The image has 20 % of its pixels
+uniform in [0.5, 1] and the rest 0 (an MNIST-like ink fraction). RSC-I noise (RSC Eq. 7, 10):
+σ = 0.25, T = 10, clamp to [0, 1]; CERTIFY with n0 = 100, n = 100,000, α = 0.001, batches of
+2,000. The hidden layer's spike rate on the noisy inputs is printed.
+
+All three runs go through the same ``certify`` call with the same seed, so they draw the same
+noise (the project's sampling: per-chunk SeedSequence streams, float64 standard normals) and
+differ only in the classifier:
+
+* evsnn: :class:`certify.smoothing.NetworkClassifier` (float32). The sampler hands it the noisy
+  image once per draw; the first layer's input is one BLAS product per draw, the first layer runs
+  T steps on that constant current (numba), the output layer is simulated event-driven.
+* PyTorch, hoisted: the same structure in torch (``z @ W1.T`` once per draw, a λ-LIF loop over
+  T, ``s @ W2.T`` per step); it also offers ``classify_static`` so it gets the same input.
+* PyTorch, per step: a plain multi-step module that receives the sampler's ``[T, B, N]``
+  sequence and applies the first linear layer to every step (``[T·B, N] @ W1.T``) -- what a
+  generic PyTorch SNN does when handed a repeated input.
+
+Threads: numba 2, OpenBLAS 2, torch 2 (``torch.set_num_threads(2)``), CPU only. The runs are
+interleaved (evsnn, torch hoisted, torch per step, repeated) so that load changes hit all three.
+"""
+
+from __future__ import annotations
+
+import os
+
+THREADS = 2
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, str(THREADS))
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from certify.smoothing import NetworkClassifier, certify, rsc_fixed  # noqa: E402
+from evsnn.clock import Network  # noqa: E402
+from evsnn.params import LIF  # noqa: E402
+
+N_IN, N_HID, N_OUT = 784, 500, 10
+LAM, THETA = 0.9, 1.0
+T, SIGMA = 10, 0.25
+N0, N, ALPHA, BATCH = 100, 100_000, 0.001, 2000
+SCALE = 3.0
+INK = 0.2
+SEED = 20261130
+TARGET_RATIO, TARGET_SECONDS = 3.0, 5.0
+
+
+def make_problem():
+    rng = np.random.default_rng(SEED)
+    net = Network.mlp([N_IN, N_HID, N_OUT], LIF(lam=LAM, theta=THETA, reset="hard", v_rest=0.0),
+                      rng=rng, scale=SCALE)
+    net = net.with_weights([w.astype(np.float32) for w in net.weights()])
+    x = np.where(rng.random(N_IN) < INK, rng.uniform(0.5, 1.0, N_IN), 0.0)
+    return net, x
+
+
+class TorchLIF:
+    """784-500-10 λ-LIF network in PyTorch (float32, CPU), rate decoding."""
+
+    def __init__(self, torch, net):
+        self.torch = torch
+        self.w1t = torch.from_numpy(np.ascontiguousarray(net.layers[0].weight.T))
+        self.w2t = torch.from_numpy(np.ascontiguousarray(net.layers[1].weight.T))
+
+    def _run(self, cur1_at):
+        torch = self.torch
+        with torch.no_grad():
+            first = cur1_at(0)
+            B = first.shape[0]
+            v1 = torch.zeros(B, N_HID)
+            v2 = torch.zeros(B, N_OUT)
+            count = torch.zeros(B, N_OUT)
+            for t in range(T):
+                m1 = LAM * v1 + (first if t == 0 else cur1_at(t))
+                s1 = (m1 >= THETA).to(torch.float32)
+                v1 = m1 * (1.0 - s1)
+                m2 = LAM * v2 + s1 @ self.w2t
+                s2 = (m2 >= THETA).to(torch.float32)
+                v2 = m2 * (1.0 - s2)
+                count += s2
+            return torch.argmax(count, dim=1).numpy()
+
+
+class TorchHoisted(TorchLIF):
+    def classify_static(self, z, n_steps):
+        cur = self.torch.from_numpy(np.asarray(z, dtype=np.float32)) @ self.w1t
+        return self._run(lambda t: cur)
+
+    def __call__(self, seq):  # not used for RSC-I (the sampler calls classify_static)
+        return self.classify_static(np.asarray(seq)[0], T)
+
+
+class TorchPerStep(TorchLIF):
+    def __call__(self, seq):
+        seq = self.torch.from_numpy(np.asarray(seq, dtype=np.float32))
+        Tn, B, n = seq.shape
+        cur = (seq.reshape(Tn * B, n) @ self.w1t).reshape(Tn, B, N_HID)
+        return self._run(lambda t: cur[t])
+
+
+def hidden_rate(net, x):
+    from evsnn.clock import simulate
+
+    eps = np.random.default_rng(1).standard_normal((200, N_IN))
+    z = np.clip(x + SIGMA * eps, 0, 1).astype(np.float32)
+    rec = simulate(net, np.repeat(z[None], T, axis=0), record=True).layers
+    return float(rec[0].spikes.mean()), float(rec[1].spikes.mean())
+
+
+def run(name, classify, x, n, results):
+    noise = rsc_fixed(SIGMA, T)
+    t0 = time.perf_counter()
+    cert = certify(classify, x, noise, n0=N0, n=n, alpha=ALPHA, num_classes=N_OUT, rng=SEED,
+                   batch_size=BATCH)
+    dt = time.perf_counter() - t0
+    results.setdefault(name, []).append(dt)
+    print(f"  {name:22s} {dt:7.2f} s  prediction {cert.prediction}  p_A_lower "
+          f"{cert.p_a_lower:.5f}  radius {cert.radius:.4f}", flush=True)
+    return cert
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--reps", type=int, default=None)
+    args = ap.parse_args(argv)
+    n = 20_000 if args.quick else N
+    reps = args.reps or (1 if args.quick else 2)
+
+    import numba
+    import torch
+
+    torch.set_num_threads(THREADS)
+    net, x = make_problem()
+    evs = NetworkClassifier(net, dtype=np.float32)
+    hoisted, per_step = TorchHoisted(torch, net), TorchPerStep(torch, net)
+    h1, h2 = hidden_rate(net, x)
+    print(f"date {time.strftime('%Y-%m-%d %H:%M:%S')}  cores {os.cpu_count()}  load "
+          f"{os.getloadavg()[0]:.1f}  python {platform.python_version()}  numpy {np.__version__}"
+          f"  numba {numba.__version__} ({numba.get_num_threads()} threads)  torch "
+          f"{torch.__version__} ({torch.get_num_threads()} threads)")
+    print(f"784-500-10 λ-LIF, T = {T}, σ = {SIGMA}, n0 = {N0}, n = {n:,}, batch {BATCH}; "
+          f"spike rate per neuron-step on noisy inputs: hidden {h1:.3f}, output {h2:.3f}")
+
+    # warm-up (compilation, allocator) and agreement check on the same draws
+    small = {}
+    c_e = run("warm-up evsnn", evs, x, 4000, small)
+    c_h = run("warm-up torch hoisted", hoisted, x, 4000, small)
+    c_p = run("warm-up torch per step", per_step, x, 4000, small)
+    agree = (np.array_equal(c_e.counts, c_h.counts), np.array_equal(c_e.counts, c_p.counts))
+    print(f"identical counts on 4,000 draws: evsnn vs torch hoisted {agree[0]}, "
+          f"vs torch per step {agree[1]}")
+
+    results = {}
+    for r in range(reps):
+        print(f"repetition {r + 1} (load {os.getloadavg()[0]:.1f})")
+        run("evsnn", evs, x, n, results)
+        run("torch hoisted", hoisted, x, n, results)
+        run("torch per step", per_step, x, n, results)
+
+    best = {k: min(v) for k, v in results.items()}
+    print("\nbest of the repetitions (s per image):")
+    for k, v in best.items():
+        print(f"  {k:16s} {v:7.2f}")
+    for other in ("torch hoisted", "torch per step"):
+        ratio = best[other] / best["evsnn"]
+        verdict = "PASS" if ratio >= TARGET_RATIO else "MISS"
+        print(f"evsnn vs {other}: {ratio:.2f}x (target >= {TARGET_RATIO}x) {verdict}")
+    verdict = "PASS" if best["evsnn"] <= TARGET_SECONDS else "MISS"
+    print(f"evsnn {best['evsnn']:.2f} s per image (target <= {TARGET_SECONDS} s) {verdict}")
+
+
+if __name__ == "__main__":
+    main()
