@@ -1,0 +1,226 @@
+"""Convolutional SpikingJelly models loaded into evsnn and cross-validated layer by layer.
+
+A VGG-style network (conv-BN-LIF-pool ×2, flatten, linear-LIF) and a ResNet-style network (a
+stem, one spiking-ResNet basic block, one SEW-ResNet ADD block with a strided downsample, pool,
+linear) with random weights and random batch-norm statistics run on synthetic 32×32 inputs in
+SpikingJelly 2.0.0 (torch 2.13.0, CPU) and in evsnn. In float64 every neuron layer must be
+faithful (no real mismatch, membranes within the float64 tolerance) and the free-running spike
+trains identical when there is no tie; float32 is reported and must have no real mismatch.
+"""
+
+import numpy as np
+import pytest
+
+from evsnn.clock.conv import BatchNorm2d, Conv2d, Neuron, Residual, simulate_conv
+
+# the residual blocks are defined here because importing spikingjelly.activation_based.model
+# pulls in torchvision, which does not import against torch 2.13.0 in this environment
+_BLOCKS = {}
+
+
+def _torch():
+    torch = pytest.importorskip("torch", reason="torch is not installed; run `make crossval-deps`")
+    pytest.importorskip("spikingjelly",
+                        reason="spikingjelly is not installed; run `make crossval-deps`")
+    from spikingjelly.activation_based import layer, neuron
+
+    if not _BLOCKS:
+
+        class BasicBlock(torch.nn.Module):
+            """The structure and forward of spikingjelly 2.0.0 ``model/spiking_resnet.py``
+            BasicBlock: sn2 fires on bn2's output plus the (downsampled) input."""
+
+            def __init__(self, cin, cout, stride, downsample, make_neuron):
+                super().__init__()
+                self.conv1 = layer.Conv2d(cin, cout, 3, stride, 1, bias=False)
+                self.bn1 = _bn(torch, layer, cout)
+                self.sn1 = make_neuron()
+                self.conv2 = layer.Conv2d(cout, cout, 3, 1, 1, bias=False)
+                self.bn2 = _bn(torch, layer, cout)
+                self.sn2 = make_neuron()
+                self.downsample = downsample
+
+            def forward(self, x):
+                y = self.bn2(self.conv2(self.sn1(self.bn1(self.conv1(x)))))
+                return self.sn2(y + (x if self.downsample is None else self.downsample(x)))
+
+        class SEWBlock(BasicBlock):
+            """``model/sew_resnet.py`` BasicBlock: both branches spike, then ``cnf``."""
+
+            def __init__(self, cin, cout, stride, downsample, make_neuron, cnf):
+                super().__init__(cin, cout, stride, downsample, make_neuron)
+                if downsample is not None:
+                    self.downsample_sn = make_neuron()
+                self.cnf = cnf
+
+            def forward(self, x):
+                y = self.sn2(self.bn2(self.conv2(self.sn1(self.bn1(self.conv1(x))))))
+                s = x if self.downsample is None else self.downsample_sn(self.downsample(x))
+                return {"ADD": s + y, "AND": s * y, "IAND": s * (1.0 - y)}[self.cnf]
+
+        SEWBlock.__name__ = "BasicBlock"
+        _BLOCKS.update(standard=BasicBlock, sew=SEWBlock)
+    return torch, layer, neuron
+
+
+def _bn(torch, layer, c):
+    """A batch norm with random running statistics (eval mode uses them)."""
+    b = layer.BatchNorm2d(c)
+    with torch.no_grad():
+        b.running_mean.uniform_(-0.2, 0.2)
+        b.running_var.uniform_(0.5, 2.0)
+        b.weight.uniform_(0.6, 1.6)
+        b.bias.uniform_(-0.1, 0.4)
+    return b
+
+
+def _gain(torch, model, gain):
+    """Scale PyTorch's default (small) initial weights so that every layer spikes: gains 4
+    (VGG) and 3 (ResNet) give 2-35 % spiking per layer on these inputs (measured)."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                m.weight.mul_(gain)
+    return model.eval()
+
+
+def _vgg(torch, layer, neuron):
+    return _gain(torch, torch.nn.Sequential(
+        layer.Conv2d(3, 8, 3, padding=1, bias=False), _bn(torch, layer, 8),
+        neuron.LIFNode(tau=2.0, decay_input=False), layer.MaxPool2d(2),
+        layer.Conv2d(8, 16, 3, padding=1, bias=False), _bn(torch, layer, 16),
+        neuron.LIFNode(tau=2.0), layer.AvgPool2d(2),  # decay_input=True: input scaled by 1/τ
+        layer.Flatten(), layer.Linear(16 * 8 * 8, 10, bias=False),
+        neuron.LIFNode(tau=4.0, v_reset=None, decay_input=False),
+    ), 4.0)
+
+
+def _resnet(torch, layer, neuron):
+    down = torch.nn.Sequential(layer.Conv2d(8, 16, 1, stride=2, bias=False),
+                               _bn(torch, layer, 16))
+    return _gain(torch, torch.nn.Sequential(
+        layer.Conv2d(3, 8, 3, padding=1, bias=False), _bn(torch, layer, 8), neuron.IFNode(),
+        _BLOCKS["standard"](8, 8, 1, None, neuron.IFNode),
+        _BLOCKS["sew"](8, 16, 2, down, lambda: neuron.LIFNode(tau=2.0, decay_input=False), "ADD"),
+        layer.AvgPool2d(4), layer.Flatten(), layer.Linear(16 * 4 * 4, 10),
+        neuron.IFNode(v_reset=None),
+    ), 3.0)
+
+
+def _inputs(kind, T=6, B=2):
+    rng = np.random.default_rng(0)
+    img = rng.random((1, B, 3, 32, 32))
+    if kind == "current":
+        return np.repeat(img, T, axis=0)  # current coding: the image at every step
+    return (rng.random((T, B, 3, 32, 32)) < img).astype(float)  # Poisson spikes
+
+
+@pytest.mark.crossval
+@pytest.mark.parametrize("arch", ["vgg", "resnet"])
+@pytest.mark.parametrize("kind", ["current", "poisson"])
+def test_spikingjelly_conv_networks_are_faithful(arch, kind):
+    torch, layer, neuron = _torch()
+    from validation.crossval.spikingjelly_conv import compare_conv, from_spikingjelly
+
+    torch.manual_seed(1 if arch == "vgg" else 2)
+    model = (_vgg if arch == "vgg" else _resnet)(torch, layer, neuron)
+    net, conv = from_spikingjelly(model, (3, 32, 32))
+    assert conv.spike_test == ">=" and conv.input_delay == 0
+    if arch == "resnet":
+        assert [type(l).__name__ for l in net.layers][3:5] == ["Residual", "Residual"]
+        assert [l.connection for l in net.layers[3:5]] == ["standard", "ADD"]
+    x = _inputs(kind)
+    rep, free = compare_conv(net, model, x, dtype=np.float64)
+    assert rep.faithful, rep.layers
+    if rep.ties == 0:
+        assert free == [0] * len(free)  # identical spike trains end to end
+    counts = [lc.spikes_reference for lc in rep.layers]
+    sizes = [rec.spikes.size for rec in
+             simulate_conv(net, x, convention=conv, record=True).layers]
+    # every layer is active and none saturated: the comparison is not vacuous
+    assert all(0.01 < c / s < 0.9 for c, s in zip(counts, sizes)), (counts, sizes)
+    rep32, _ = compare_conv(net, model, x, dtype=np.float32)
+    assert rep32.real_mismatches == 0, rep32.layers
+    print(f"\n{arch}/{kind}: float64 ties={rep.ties} free-run differences={free}; "
+          f"float32 ties={rep32.ties} real={rep32.real_mismatches} "
+          f"max membrane error={max(lc.max_membrane_error for lc in rep32.layers):.2e}")
+
+
+@pytest.mark.crossval
+def test_folded_batchnorm_model_agrees_up_to_ties():
+    torch, layer, neuron = _torch()
+    from validation.crossval.spikingjelly_conv import compare_conv, from_spikingjelly
+
+    torch.manual_seed(1)
+    model = _vgg(torch, layer, neuron)
+    net, _ = from_spikingjelly(model, (3, 32, 32), fold_bn=True)
+    assert not any(isinstance(l, BatchNorm2d) for l in net.layers)
+    assert all(l.bias is not None for l in net.layers if isinstance(l, Conv2d))
+    rep, _ = compare_conv(net, model, _inputs("poisson"), dtype=np.float64)
+    assert rep.real_mismatches == 0, rep.layers
+
+
+@pytest.mark.crossval
+def test_misconfigured_network_is_a_real_mismatch():
+    torch, layer, neuron = _torch()
+    from validation.crossval.spikingjelly_conv import compare_conv, from_spikingjelly
+
+    torch.manual_seed(1)
+    model = _vgg(torch, layer, neuron)
+    net, conv = from_spikingjelly(model, (3, 32, 32))
+    rep, _ = compare_conv(net, model, _inputs("poisson"), convention=conv.with_(spike_test=">"),
+                          dtype=np.float64)
+    assert rep.real_mismatches == 0  # random weights: no membrane lands exactly on θ
+    layers = list(net.layers)
+    layers[2] = Neuron(layers[2].neuron.__class__(lam=0.6, theta=1.0))  # wrong leak
+    wrong = type(net)(tuple(layers), net.input_shape)
+    rep, _ = compare_conv(wrong, model, _inputs("poisson"), dtype=np.float64)
+    assert rep.layers[0].real > 0 and rep.layers[0].membrane_real
+
+
+@pytest.mark.crossval
+def test_loader_mapping_and_refusals():
+    torch, layer, neuron = _torch()
+    from validation.crossval.spikingjelly_conv import from_spikingjelly
+
+    net, _ = from_spikingjelly(torch.nn.Sequential(
+        layer.Conv2d(2, 4, 3, stride=2, padding=1, groups=2, bias=True), torch.nn.Identity(),
+        neuron.LIFNode(tau=4.0), neuron.IFNode(v_reset=-0.5, v_threshold=0.5)), (2, 8, 8))
+    c, lif, iff = net.layers
+    assert c.stride == (2, 2) and c.padding == (1, 1) and c.groups == 2 and c.bias is not None
+    assert lif.neuron.lam == 0.75 and lif.input_scale == 0.25 and lif.neuron.reset == "hard"
+    assert (iff.neuron.lam, iff.neuron.theta, iff.neuron.v_rest, iff.neuron.v_init) == (
+        1.0, 0.5, -0.5, -0.5)
+    with pytest.raises(NotImplementedError, match="ReLU has no evsnn counterpart"):
+        from_spikingjelly(torch.nn.Sequential(torch.nn.ReLU()), (1, 4, 4))
+    with pytest.raises(ValueError, match="training mode"):
+        from_spikingjelly(torch.nn.Sequential(layer.BatchNorm2d(1)), (1, 4, 4))
+    with pytest.raises(ValueError, match="leaks towards v_reset"):
+        from_spikingjelly(torch.nn.Sequential(neuron.LIFNode(v_reset=0.5)), (1, 4, 4))
+    with pytest.raises(ValueError, match="only dilation 1"):
+        from_spikingjelly(torch.nn.Sequential(layer.Conv2d(1, 1, 3, dilation=2)), (1, 8, 8))
+    with pytest.raises(ValueError, match="count_include_pad=True"):
+        from_spikingjelly(torch.nn.Sequential(layer.AvgPool2d(2, ceil_mode=True)), (1, 4, 4))
+    with pytest.raises(ValueError, match="without dilation"):
+        from_spikingjelly(torch.nn.Sequential(layer.MaxPool2d(2, ceil_mode=True)), (1, 4, 4))
+    with pytest.raises(ValueError, match="start_dim=1"):
+        from_spikingjelly(torch.nn.Sequential(layer.Flatten(start_dim=2)), (1, 4, 4))
+    with pytest.raises(ValueError, match="Dropout is in training mode"):
+        from_spikingjelly(torch.nn.Sequential(torch.nn.Dropout(0.5)), (1, 4, 4))
+    assert isinstance(Residual, type)
+
+
+@pytest.mark.crossval
+def test_compare_conv_refusals():
+    torch, layer, neuron = _torch()
+    from validation.crossval.spikingjelly_conv import compare_conv, from_spikingjelly
+
+    model = torch.nn.Sequential(layer.Conv2d(1, 2, 3), neuron.IFNode()).eval()
+    net, _ = from_spikingjelly(model, (1, 5, 5))
+    x = np.ones((2, 1, 1, 5, 5))
+    with pytest.raises(ValueError, match="float16 is not supported"):
+        compare_conv(net, model, x, dtype=np.float16)
+    other, _ = from_spikingjelly(torch.nn.Sequential(layer.Conv2d(1, 2, 3), neuron.IFNode(),
+                                                     neuron.IFNode()), (1, 5, 5))
+    with pytest.raises(ValueError, match="the model has 1 neuron layers but the network has 2"):
+        compare_conv(other, model, x)
