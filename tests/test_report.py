@@ -1,6 +1,7 @@
 """The report writer: atomic writes, contents, provenance."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +60,29 @@ def test_report_errors_and_verdict_table(tmp_path):
     verdict_table(r2, verdicts)
     assert "rsc.eq11_rs_clamp" in r2.markdown() and "Counterexample" in r2.markdown()
     assert r2.results["claims"][0]["status"] == "violated"
+
+
+def test_artifacts_and_images_are_written_with_the_report(tmp_path):
+    r = Report("t", seed=1)
+    r.add_artifact(lambda folder: (folder / "model.txt").write_text("weights"))
+    r.add_image("pic", lambda path: Path(path).write_bytes(b"\x89PNG fake"), caption="a picture")
+    out = r.write(tmp_path / "run")
+    assert (out / "model.txt").read_text() == "weights"
+    assert (out / "pic.png").read_bytes() == b"\x89PNG fake"
+    assert "![a picture](pic.png)" in (out / "report.md").read_text()
+    with pytest.raises(TypeError, match="write must be a callable write\\(folder\\)"):
+        r.add_artifact("not callable")
+    with pytest.raises(TypeError, match="write must be a callable write\\(path\\)"):
+        r.add_image("x", None)
+
+
+def test_failing_artifact_leaves_no_folder(tmp_path):
+    r = Report("t", seed=1)
+
+    def boom(folder):
+        raise RuntimeError("disk full")
+
+    r.add_artifact(boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        r.write(tmp_path / "run")
+    assert list(tmp_path.iterdir()) == []

@@ -101,6 +101,13 @@ class Report:
         self._blocks.append(f"![{caption or name}]({name}.png)\n\n*{caption}*\n" if caption
                             else f"![{name}]({name}.png)\n")
 
+    def add_image(self, name: str, write, *, caption: str = ""):
+        """A PNG written by ``write(path)`` (e.g. a result's own ``plot`` method) when the report
+        is written, linked from the Markdown like :meth:`add_figure`."""
+        if not callable(write):
+            raise TypeError(f"write must be a callable write(path), got {type(write).__name__}")
+        self.add_figure(_PNGWriter(write), name, caption=caption)
+
     def add_result(self, key: str, value):
         """A machine-readable result (goes to ``results.json``)."""
         from validation.claims.base import _jsonable
@@ -154,6 +161,16 @@ class Report:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return folder
+
+
+class _PNGWriter:
+    """Adapts ``write(path)`` to the ``savefig`` call :meth:`Report.write` makes."""
+
+    def __init__(self, write):
+        self._write = write
+
+    def savefig(self, path, **_):
+        self._write(path)
 
 
 def verdict_table(report, verdicts):
