@@ -194,7 +194,12 @@ def _neuron_kernel(
     Returns ``(n_nodes, n_spikes, flags, vmax, max_node, max_kind, max_s, max_ev)``: for a
     readout, the largest membrane value -- kind 0: at node ``max_node``; kind 1: at the interior
     extremum ``max_s`` after that node; kind 2: the left limit at ``max_s`` after that node,
-    where input event ``max_ev`` (-1: t_end) arrives.
+    where input event ``max_ev`` (-1: t_end) arrives. The readout maximum is searched wherever
+    it can lie: at t = 0, at interior extrema, at t_end, and at every input event, where either
+    V jumps (delta) or V is continuous but its slope drops by ``w R / tau_m`` (IF: ``w / C``;
+    exponential and alpha synapses), so a negative ``w`` can put the maximum at the event (a
+    kink). ``FLAG_READOUT_TIE`` is raised only if the final maximum is attained (within
+    ``tol_v``) at two times more than ``tol_t`` apart.
 
     ``check_coincident``: flag delta-synapse spikes that need several simultaneous input events
     whose times can move independently (encoder events that depend on the pixels). Simultaneous
@@ -228,6 +233,7 @@ def _neuron_kernel(
     max_kind = 0
     max_s = 0.0
     max_ev = -1
+    tie = False  # another candidate within tol_v of vmax, more than tol_t away from t_max
     while True:
         if n_nd + 3 > cap_nodes:
             flags |= FLAG_OVERFLOW
@@ -301,26 +307,38 @@ def _neuron_kernel(
             se = _stationary_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0)
             if 0.0 < se < length:
                 fe = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, se, False)[0]
-                if abs(fe - vmax) <= tol_v and abs(t0 + se - t_max) > tol_t:
-                    flags |= FLAG_READOUT_TIE
                 if fe > vmax:
+                    if fe - vmax <= tol_v:
+                        tie = tie or abs(t0 + se - t_max) > tol_t
+                    else:
+                        tie = False
                     vmax = fe
                     t_max = t0 + se
                     max_node = n_nd - 1
                     max_kind = 1
                     max_s = se
-            if syn == 0 or at_end:
-                # left limit before a delta jump, or the value at t_end
+                elif vmax - fe <= tol_v and abs(t0 + se - t_max) > tol_t:
+                    tie = True
+            if syn == 0 or at_end or t_next < t_end:
+                # the left limit at an input event -- before a delta jump, or, with exponential
+                # and alpha synapses, the membrane at a kink (V continuous, its slope drops by
+                # w R / tau_m) -- or the value at t_end. An exponential/alpha event exactly at
+                # t_end is left to the t_end case (V(t_end) does not depend on its weight, and
+                # only moving it earlier changes V(t_end)).
                 fl = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, length, False)[0]
-                if abs(fl - vmax) <= tol_v and abs(t_next - t_max) > tol_t:
-                    flags |= FLAG_READOUT_TIE
                 if fl > vmax:
+                    if fl - vmax <= tol_v:
+                        tie = tie or abs(t_next - t_max) > tol_t
+                    else:
+                        tie = False
                     vmax = fl
                     t_max = t_next
                     max_node = n_nd - 1
                     max_kind = 2
                     max_s = length
                     max_ev = -1 if at_end else m
+                elif vmax - fl <= tol_v and abs(t_next - t_max) > tol_t:
+                    tie = True
         if at_end:
             break
         out = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, length, in_ref)
@@ -344,14 +362,19 @@ def _neuron_kernel(
         m += 1
         group_end = m >= n_ev or ev_t[m] != t0
         if not spiking and syn == 0 and not in_ref and group_end:
-            if abs(v0 - vmax) <= tol_v and abs(t0 - t_max) > tol_t:
-                flags |= FLAG_READOUT_TIE
+            # the value right after a group of delta jumps
             if v0 > vmax:
+                if v0 - vmax <= tol_v:
+                    tie = tie or abs(t0 - t_max) > tol_t
+                else:
+                    tie = False
                 vmax = v0
                 t_max = t0
                 max_node = n_nd - 1
                 max_kind = 0
                 max_s = 0.0
+            elif vmax - v0 <= tol_v and abs(t0 - t_max) > tol_t:
+                tie = True
         if spiking and syn == 0 and not in_ref and group_end:
             if abs(v0 - theta) <= tol_v:
                 flags |= FLAG_GRAZING
@@ -406,6 +429,8 @@ def _neuron_kernel(
                     break
             if flags & FLAG_OVERFLOW:
                 break
+    if tie:
+        flags |= FLAG_READOUT_TIE
     while q < n_rec:
         rec_v[q] = np.nan  # beyond t_end
         q += 1
@@ -440,6 +465,10 @@ def _neuron_backward_kernel(
             a_i[k] += g_max * out[3]
             a_ic += g_max * out[4]
             if max_kind == 2:
+                # the maximiser is the time t_k of input event max_ev (a kink, or the left limit
+                # before a delta jump; -1: t_end): V(t_k) = F(s = t_k - t_node) depends on the
+                # parameters with t_k fixed (above) and on t_k itself through the segment
+                # length, dV/dt_k = F'(s) = V'(t_k-), the slope before the event
                 a_t[k] -= g_max * out[1]
                 if max_ev >= 0:
                     gt_ev[max_ev] += g_max * out[1]
