@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from validation.reproduce.hart import reproduce_hart_tables23
+from validation.reproduce.rsc import reproduce_rsc_fig3
 from validation.reproduce.ding2025 import (
     reproduce_ding2025_fig2d,
     reproduce_ding2025_fig3b,
@@ -25,13 +27,16 @@ from validation.reproduce.ding2025 import (
 )
 
 __all__ = ["REPRODUCTIONS", "run_all", "reproduce_ding2025_fig2d", "reproduce_ding2025_fig3b",
-           "reproduce_ding2025_fig4c", "reproduce_ding2025_fig5f"]
+           "reproduce_ding2025_fig4c", "reproduce_ding2025_fig5f", "reproduce_hart_tables23",
+           "reproduce_rsc_fig3"]
 
 REPRODUCTIONS = {
     "ding2025_fig2d": reproduce_ding2025_fig2d,
     "ding2025_fig3b": reproduce_ding2025_fig3b,
     "ding2025_fig4c": reproduce_ding2025_fig4c,
     "ding2025_fig5f": reproduce_ding2025_fig5f,
+    "hart_tables23": reproduce_hart_tables23,
+    "rsc_fig3": reproduce_rsc_fig3,
 }
 
 

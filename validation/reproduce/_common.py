@@ -270,7 +270,14 @@ def plt():
 
 @dataclass
 class Timer:
+    """Wall-clock and CPU seconds of this process (CPU time is the fair figure on a loaded
+    machine)."""
+
     start: float = field(default_factory=time.perf_counter)
+    cpu_start: float = field(default_factory=time.process_time)
 
     def seconds(self):
         return round(time.perf_counter() - self.start, 2)
+
+    def cpu(self):
+        return round(time.process_time() - self.cpu_start, 2)
