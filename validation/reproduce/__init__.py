@@ -19,6 +19,7 @@ from pathlib import Path
 
 from validation.reproduce.hart import reproduce_hart_tables23
 from validation.reproduce.rsc import reproduce_rsc_fig3
+from validation.reproduce.stable import reproduce_stable_table1
 from validation.reproduce.ding2025 import (
     reproduce_ding2025_fig2d,
     reproduce_ding2025_fig3b,
@@ -28,7 +29,7 @@ from validation.reproduce.ding2025 import (
 
 __all__ = ["REPRODUCTIONS", "run_all", "reproduce_ding2025_fig2d", "reproduce_ding2025_fig3b",
            "reproduce_ding2025_fig4c", "reproduce_ding2025_fig5f", "reproduce_hart_tables23",
-           "reproduce_rsc_fig3"]
+           "reproduce_rsc_fig3", "reproduce_stable_table1"]
 
 REPRODUCTIONS = {
     "ding2025_fig2d": reproduce_ding2025_fig2d,
@@ -37,6 +38,7 @@ REPRODUCTIONS = {
     "ding2025_fig5f": reproduce_ding2025_fig5f,
     "hart_tables23": reproduce_hart_tables23,
     "rsc_fig3": reproduce_rsc_fig3,
+    "stable_table1": reproduce_stable_table1,
 }
 
 
