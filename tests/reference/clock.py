@@ -6,6 +6,7 @@ import numpy as np
 def _dense_layer_kernel(
     inp, weight_t, bias, leak, gain, theta, v_rest, hard_reset, spike_ge, trace_coef, emit_trace,
     spiking, v_init, input_delay, record, out, rec_current, rec_m, rec_v, rec_spikes, rec_trace,
+    cur_const=None,
 ):
     T, B, n_in = inp.shape
     n_out = weight_t.shape[1]
@@ -17,7 +18,9 @@ def _dense_layer_kernel(
             src = t - input_delay
             # the current is recomputed every step here (no reuse): reuse must not change it
             cur = bias.astype(out.dtype).copy()
-            if src >= 0:
+            if src >= 0 and cur_const is not None:
+                cur = cur_const[b].copy()
+            elif src >= 0:
                 for j in range(n_in):
                     x = inp[src, b, j]
                     if x != 0:
@@ -44,3 +47,13 @@ def _dense_layer_kernel(
                     rec_current[t, b, i] = cur[i]
                     rec_m[t, b, i] = m
                     rec_v[t, b, i] = v[i]
+
+
+def _constant_current_kernel(x, weight_t, bias, cur):
+    B, n_in = x.shape
+    for b in range(B):
+        c = bias.astype(cur.dtype).copy()
+        for j in range(n_in):
+            if x[b, j] != 0:
+                c = c + (weight_t[j] if x[b, j] == 1 else x[b, j] * weight_t[j])
+        cur[b] = c

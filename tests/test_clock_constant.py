@@ -1,0 +1,92 @@
+"""The blocked current of a time-constant input (current coding) in ``evsnn.clock.simulate``."""
+
+import numpy as np
+from conftest import ATOL_TWIN, ATOL_TWIN_FLOAT32, RTOL_TWIN, RTOL_TWIN_FLOAT32
+from hypothesis import given
+from hypothesis import strategies as st
+from test_clock import _kernel_args, layer_cases
+
+from evsnn.clock import Dense, Network, simulate
+from evsnn.clock.simulate import _constant_current_kernel, _constant_input, _dense_layer_kernel
+from evsnn.params import LIF
+from reference import clock as ref
+
+
+def _tols(dtype):
+    if np.dtype(dtype) == np.float32:
+        return dict(rtol=RTOL_TWIN_FLOAT32, atol=ATOL_TWIN_FLOAT32)
+    return dict(rtol=RTOL_TWIN, atol=ATOL_TWIN)
+
+
+@st.composite
+def dense_rows(draw):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    B, n_in, n_out = draw(st.integers(1, 20)), draw(st.integers(1, 9)), draw(st.integers(1, 6))
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    x = rng.uniform(0, 1, (B, n_in))
+    x[rng.random(x.shape) < draw(st.sampled_from([0.0, 0.3]))] = 0
+    x[rng.random(x.shape) < 0.2] = 1
+    w = rng.standard_normal((n_in, n_out))
+    bias = rng.standard_normal(n_out) * 0.2
+    return x.astype(dtype), w.astype(dtype), bias.astype(dtype), dtype
+
+
+@given(dense_rows())
+def test_constant_current_kernel_matches_twin(case):
+    x, w, bias, dtype = case
+    got = np.full((x.shape[0], w.shape[1]), np.nan, dtype=dtype)
+    want = got.copy()
+    _constant_current_kernel(x, w, bias, got)
+    ref._constant_current_kernel(x, w, bias, want)
+    np.testing.assert_allclose(got, want, **_tols(dtype))
+
+
+@given(layer_cases(), st.booleans())
+def test_layer_kernel_with_constant_current_is_bit_identical(case, record):
+    # the constant-current path must give exactly the event loop's result (same sums, same order)
+    layer, x, dtype, spike_ge, delay, placement = case
+    x = np.ascontiguousarray(np.broadcast_to(x[:1], x.shape))  # the same input at every step
+    a = _kernel_args(layer, x, dtype, spike_ge, delay, placement, record=record)
+    b = _kernel_args(layer, x, dtype, spike_ge, delay, placement, record=record)
+    twin = _kernel_args(layer, x, dtype, spike_ge, delay, placement, record=record)
+    cur = np.empty((x.shape[1], layer.n_out), dtype=dtype)
+    _constant_current_kernel(x[0], a[1], a[2], cur)
+    _dense_layer_kernel(*a, cur)
+    _dense_layer_kernel(*b)
+    ref._dense_layer_kernel(*twin, cur)
+    for got, want, tw in zip(a[15:] if record else a[15:16], b[15:] if record else b[15:16],
+                             twin[15:] if record else twin[15:16]):
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_allclose(got, tw, equal_nan=True, **_tols(dtype))
+
+
+def test_constant_input_detection():
+    x = np.full((3, 2, 4), 0.5)
+    assert _constant_input(x)
+    y = x.copy()
+    y[2, 1, 3] = 0.25  # differs only at the last step
+    assert not _constant_input(y)
+    z = np.zeros((3, 2, 4))
+    z[:, :, 0] = 1.0  # constant but mostly zero: the event loop is cheaper
+    assert not _constant_input(z)
+
+
+def test_simulate_current_coding_equals_the_event_loop():
+    # simulate() takes the constant path for current coding; compare with a run whose last step
+    # is perturbed in one unused way (a zero weight column), which forces the event loop
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((7, 12)) * 0.8
+    w[:, -1] = 0.0  # input 11 has no effect on the network
+    net = Network([Dense(w, LIF(lam=0.9, theta=1.0, reset="hard"))])
+    img = rng.uniform(0.1, 1.0, (5, 12))
+    x = np.repeat(img[None], 6, axis=0)
+    assert _constant_input(x)
+    x2 = x.copy()
+    x2[-1, :, -1] = 0.05  # not constant any more; the current is unchanged (zero weights)
+    assert not _constant_input(x2)
+    for dtype in (np.float64, np.float32):
+        r1 = simulate(net, x, record=True, dtype=dtype).layers[0]
+        r2 = simulate(net, x2, record=True, dtype=dtype).layers[0]
+        assert r1.spikes.sum() > 0
+        np.testing.assert_array_equal(r1.spikes, r2.spikes)
+        np.testing.assert_array_equal(r1.m, r2.m)
