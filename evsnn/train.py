@@ -298,7 +298,8 @@ def fit_ann(
         Shuffling (one permutation per epoch).
     epochs, batch_size : int
     optimizer : SGD or AdamW, optional
-        Default ``AdamW()`` (Ding 2025: lr 0.001, weight decay 0.01).
+        Default ``AdamW()`` (Ding 2025: lr 0.001, weight decay 0.01). An optimiser keeps its
+        state between calls: pass a fresh one for a fresh run.
     x_test, y_test : arrays, optional
         Evaluated once at the end.
     progress : bool, default False
@@ -427,7 +428,8 @@ def fit_snn(
         ``"hart"``, ``"rga"``, ``"bptr"``, ``"rate"``, ...).
     epochs, batch_size : int
     optimizer : SGD or AdamW, optional
-        Default ``AdamW(lr=1e-3)``.
+        Default ``AdamW(lr=1e-3)``. An optimiser carries its state (moments, step count, hence
+        the schedule's position) from one call to the next: pass a fresh one for a fresh run.
     convention, sigma, surrogate, method_options
         Passed to :func:`evsnn.grad.loss_and_grad`.
     x_test, y_test : arrays, optional
