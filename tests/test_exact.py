@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 from scipy.optimize import brentq
 
+from evsnn.clock import Dense, Network
+from evsnn.clock import simulate as clock_simulate
 from evsnn.exact import (
     ExactDense,
     ExactNetwork,
@@ -23,7 +25,7 @@ from evsnn.exact import (
     vjp,
 )
 from evsnn.exact import kernels as K
-from evsnn.exact.convergence import clock_network, convergence
+from evsnn.exact.convergence import clock_inputs, clock_network, convergence
 from evsnn.exact.kernels import (
     _crossing_kernel,
     _neuron_backward_kernel,
@@ -31,8 +33,8 @@ from evsnn.exact.kernels import (
     _seg_kernel,
     _stationary_kernel,
 )
-from evsnn.exact.simulate import _layer_backward_kernel, _layer_forward_kernel
-from evsnn.params import IF, LIF, TraceLIF
+from evsnn.exact.simulate import TOL_T, TOL_V, _layer_backward_kernel, _layer_forward_kernel
+from evsnn.params import IF, LIF, Readout, TraceLIF
 from reference import exact as ref
 
 # Closed forms evaluated by the simulator against the same formula written out in the test:
@@ -698,3 +700,219 @@ def test_near_miss_at_window_end_is_flagged():
         assert res.flags[0] & K.FLAG_BOUNDARY
     res = simulate(net, encoders.current([[1.0]], 0.9 * t_star))
     assert res.flags[0] == 0 and res.layers[0].counts[0, 0] == 0
+
+
+# --------------------------------------------------------------------------- readout maxima at kinks
+# With exponential or alpha synapses the membrane is continuous at an input event but its slope
+# drops by w R / tau_m (IF: w / C); for w < 0 the maximum can sit exactly at the event.
+# Each case: (model, synapse, tau_s, the unit-weight membrane kernel K(s) and its slope K'(s))
+# for one input at s = 0 -- by hand from the closed forms of Ding 2025 Eq. 4-5 (R = C = 1,
+# tau_m = 10): exponential K = tau_s/(tau_s - tau_m) (e^{-s/tau_s} - e^{-s/tau_m}), alpha
+# K = (s/tau) e^{-s/tau}, IF K = tau_s (1 - e^{-s/tau_s}).
+_KINK_CASES = {
+    "lif-exponential": ("lif", "exponential", 5.0,
+                        lambda s: math.exp(-s / 10) - math.exp(-s / 5),
+                        lambda s: -0.1 * math.exp(-s / 10) + 0.2 * math.exp(-s / 5)),
+    "lif-alpha": ("lif", "alpha", 10.0, lambda s: s / 10 * math.exp(-s / 10),
+                  lambda s: (1 - s / 10) / 10 * math.exp(-s / 10)),
+    "if-exponential": ("if", "exponential", 5.0, lambda s: 5.0 * (1 - math.exp(-s / 5)),
+                       lambda s: math.exp(-s / 5)),
+}
+# The membrane recorded at a time against the readout maximum found there: the same closed
+# form evaluated from the same node (the found time t_node + s may differ from the event time by
+# an ulp, moving V by |V'| * 1e-15); 1e-12 as for the closed forms.
+TOL_AT_MAX = 1e-12
+
+
+def _readout_argmax(net, inp, res):
+    """The readout maxima's locations as the kernel reports them: per (sample, neuron) the key
+    ``(kind, node, input event)`` and the time ``t_node + s``."""
+    layer = net.layers[-1]
+    model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init = layer.neuron.kernel_args()
+    if len(net.layers) == 1:
+        off, times, src = inp.offsets, inp.times, inp.sources
+    else:
+        prev = res.layers[-2]
+        off, times, src = prev.offsets, prev.times, prev.neurons
+    B = off.size - 1
+    ic = np.zeros((B, layer.n_out))
+    if len(net.layers) == 1 and inp.current is not None:
+        ic = inp.current @ layer.weight.T
+    keys, t_max = {}, np.zeros((B, layer.n_out))
+    empty = np.zeros(0)
+    for b in range(B):
+        lo, hi = off[b], off[b + 1]
+        cap = hi - lo + 8
+        for i in range(layer.n_out):
+            nd = [np.zeros(cap, np.int64), np.zeros(cap), np.zeros(cap), np.zeros(cap),
+                  np.zeros(cap, np.int64)]
+            out = _neuron_kernel(model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init,
+                                 False, res.t_end_ms, ic[b, i], times[lo:hi], src[lo:hi],
+                                 layer.weight[i], empty, TOL_V * max(1.0, theta), TOL_T, False,
+                                 *nd, np.zeros(1), empty)
+            node, kind, s_max, ev = out[4:8]
+            keys[b, i] = (kind, node, ev)
+            t_max[b, i] = nd[1][node] + s_max
+    return keys, t_max, (off, times)
+
+
+def _check_readout_max_against_membrane(net, inp, res, t_max, events):
+    """readout_max is the largest recorded membrane (fine grid + every input event time) and is
+    the recorded membrane at the found time."""
+    off, times = events
+    t_end = res.t_end_ms
+    for b in range(t_max.shape[0]):
+        ev = times[off[b]:off[b + 1]]
+        grid = np.unique(np.concatenate([np.linspace(0.0, t_end, 2001), ev[ev <= t_end],
+                                         t_max[b]]))
+        mem = simulate(net, inp, t_end_ms=t_end, record_times=grid).membrane[-1][b]
+        vmax = res.readout_max[b]
+        scale = np.maximum(1.0, np.abs(vmax))
+        assert np.all(mem.max(axis=1) <= vmax + TOL_AT_MAX * scale), (mem.max(axis=1), vmax)
+        at = mem[np.arange(vmax.size), np.searchsorted(grid, t_max[b])]
+        np.testing.assert_allclose(at, vmax, rtol=0, atol=TOL_AT_MAX * scale.max())
+
+
+@pytest.mark.parametrize("case", sorted(_KINK_CASES))
+def test_readout_maximum_at_a_negative_weight_kink(case):
+    # weights [1, -3], TTFS [[0.9, 0.7]] with t_enc = 10: inputs at 1 and 3 ms. The membrane rises
+    # after 1 ms (K' > 0) and falls after the -3 input (I < 0): its maximum is V(3) = K(2).
+    # Before the fix the readout reported V(0) = 0.
+    model, syn, tau_s, kern, slope = _KINK_CASES[case]
+    nrn = ExactNeuron(model, syn, tau_mem_ms=10.0, tau_syn_ms=tau_s)
+    net = ExactNetwork([ExactDense([[1.0, -3.0]], nrn, readout=True)])
+    inp = encoders.ttfs([[0.9, 0.7]], 10.0)
+    res = simulate(net, inp)
+    assert res.flags[0] == 0
+    assert abs(res.readout_max[0, 0] - kern(2.0)) <= TOL_CLOSED
+    keys, t_max, events = _readout_argmax(net, inp, res)
+    assert keys[0, 0][0] == 2 and keys[0, 0][2] == 1  # left limit at input event 1 (t = 3)
+    assert abs(t_max[0, 0] - 3.0) <= 1e-15 * 3
+    _check_readout_max_against_membrane(net, inp, res, t_max, events)
+    # the gradient by hand: V(3) = w1 K(t2 - t1), t_k = (1 - x_k) t_enc, so dV/dw = [K(2), 0]
+    # (w2 arrives at the maximum and has not acted yet), dV/dx = t_enc w1 K'(2) [1, -1]
+    g = vjp(res, [None], np.ones((1, 1)))
+    np.testing.assert_allclose(g.weights[0], [[kern(2.0), 0.0]], rtol=TOL_CLOSED, atol=TOL_CLOSED)
+    np.testing.assert_allclose(g.x, [[10 * slope(2.0), -10 * slope(2.0)]], rtol=TOL_CLOSED,
+                               atol=TOL_CLOSED)
+    # and the twins walk the same nodes to the same maximum and adjoint
+    args = nrn.kernel_args()
+    outs = []
+    for neuron, backward in ((_neuron_kernel, _neuron_backward_kernel),
+                             (ref._neuron_kernel, ref._neuron_backward_kernel)):
+        nd = [np.zeros(8, np.int64), np.zeros(8), np.zeros(8), np.zeros(8), np.zeros(8, np.int64)]
+        out = neuron(*args, False, 10.0, 0.0, inp.times, inp.sources, np.array([1.0, -3.0]),
+                     np.zeros(0), 1e-9, 1e-9, False, *nd, np.zeros(1), np.zeros(0))
+        gw, gt = np.zeros(2), np.zeros(2)
+        a_ic = backward(*args[:9], 0.0, inp.sources, *nd, out[0], np.zeros(1), 1.0, *out[4:8],
+                        np.zeros(8), np.zeros(8), np.zeros(8), gw, gt)
+        outs.append((np.array(out, dtype=float), gw, gt, a_ic))
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(a, b, rtol=RTOL_TWIN, atol=ATOL_TWIN)
+    np.testing.assert_allclose(outs[0][2], [-slope(2.0), slope(2.0)], rtol=TOL_CLOSED)
+
+
+@st.composite
+def kink_readouts(draw):
+    """Readouts with exponential or alpha synapses and many negative weights (1 or 2 layers)."""
+    model, syn, tau_s = draw(st.sampled_from([("lif", "exponential", 5.0),
+                                              ("lif", "exponential", 2.5),
+                                              ("lif", "alpha", 10.0), ("if", "exponential", 5.0)]))
+    nrn = ExactNeuron(model, syn, 10.0, tau_s, 1.0, 1.0, 1.0,
+                      draw(st.sampled_from([0.0, -0.2])), "hard", 0.0, 0.0)
+    n_layers = draw(st.integers(1, 2))
+    n_in = draw(st.integers(2, 5))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    s = _SCALE[(model, syn)]
+    enc = draw(st.sampled_from(["ttfs", "poisson"] + (["current"] if n_layers == 2 else [])))
+    layers = []
+    if n_layers == 2:
+        width = draw(st.integers(2, 4))
+        w = rng.uniform(-0.2, 1.0, (width, n_in)) * s * (2.5 if enc == "current" else 1.0)
+        layers.append(ExactDense(w, nrn))
+    n_cls = draw(st.integers(2, 3))
+    w = rng.uniform(-1.2, 1.0, (n_cls, layers[-1].n_out if layers else n_in)) * s
+    layers.append(ExactDense(w, nrn, readout=True))
+    B = draw(st.integers(1, 3))
+    x = rng.uniform(0.05, 0.95, (B, n_in))
+    labels = rng.integers(0, n_cls, B)
+    return ExactNetwork(layers), x, labels, enc, int(rng.integers(0, 2**31))
+
+
+@settings(max_examples=30)
+@given(kink_readouts())
+def test_readout_max_loss_gradient_with_negative_weights_matches_finite_differences(case):
+    net, x, labels, enc, seed = case
+    t_end = _t_end(enc)
+    inp = _encode(x, enc, seed)
+    res = simulate(net, inp, t_end_ms=t_end)
+    assume(not res.flags.any())
+    keys, t_max, events = _readout_argmax(net, inp, res)
+    _check_readout_max_against_membrane(net, inp, res, t_max, events)
+    g = loss_and_grad(net, inp, labels, decoder="max_membrane", t_end_ms=t_end)
+    assert not g.flags.any()
+    rng = np.random.default_rng(seed % 7919)
+    h = 1e-6
+
+    def loss(weights, xx):
+        n = net.with_weights(weights)
+        i = _encode(xx, enc, seed)
+        r = simulate(n, i, t_end_ms=t_end)
+        same = all(np.array_equal(a.counts, b.counts) for a, b in zip(r.layers, res.layers))
+        # skip samples whose argmax location (kind, node, event) changes under the perturbation
+        assume(same and not r.flags.any() and _readout_argmax(n, i, r)[0] == keys)
+        return loss_and_grad(n, i, labels, decoder="max_membrane", t_end_ms=t_end).loss
+
+    W = [l.weight for l in net.layers]
+    dW = [rng.standard_normal(w.shape) for w in W]
+    fd = (loss([w + h * d for w, d in zip(W, dW)], x)
+          - loss([w - h * d for w, d in zip(W, dW)], x)) / (2 * h)
+    an = sum(float(np.sum(gw * d)) for gw, d in zip(g.weights, dW))
+    gnorm = math.sqrt(sum(float(np.sum(gw * gw)) for gw in g.weights))
+    assert abs(fd - an) <= RTOL_FINITE_DIFF * max(gnorm, 1e-3), (fd, an, gnorm)
+    dx = rng.standard_normal(x.shape)  # every encoder drawn here moves with the pixels
+    fd = (loss(W, x + h * dx) - loss(W, x - h * dx)) / (2 * h)
+    an = float(np.sum(g.x * dx))
+    assert abs(fd - an) <= RTOL_FINITE_DIFF * max(float(np.linalg.norm(g.x)), 1e-3), (fd, an)
+
+
+def test_readout_tie_flag_needs_a_tie_of_the_final_maximum():
+    # LIF delta readout at rest (V = 0 until the first input at 1 ms): V(0) and V(1-) tie at 0,
+    # but the maximum, 1 + 0.5 e^{-0.2} at 3 ms, is unique -- not a tie (flagged before the fix)
+    net = ExactNetwork([ExactDense([[1.0, 0.5]], _lif("delta"), readout=True)])
+    res = simulate(net, encoders.ttfs([[0.9, 0.7]], 10.0))
+    assert abs(res.readout_max[0, 0] - (0.5 + math.exp(-0.2))) <= TOL_CLOSED
+    assert res.flags[0] == 0
+
+
+# Clock vs exact membrane of an IF readout with exponential synapses fed by input events: the
+# Euler trace and the quantisation of event times to the step grid are both O(Δt). Measured
+# (this test's case): max error 5.8e-2, 5.2e-3, 5.8e-4 at Δt = 0.1, 0.01, 0.001 ms on a membrane
+# of size 3.85, i.e. 1.5e-4 of it at 1 us; 1e-3 leaves margin. A wrong input factor (LIF's
+# Δt R / tau_m = Δt / 10 instead of Δt / C = Δt / 2) is off by a fixed factor and never converges.
+TOL_EULER_IF_READOUT = 1e-3
+
+
+def test_clock_inputs_if_exponential_first_layer_converges_to_exact():
+    # C dV/dt = W I_syn: Euler gives V[n] = V[n-1] + (Δt / C) W a[n], so clock_inputs' factor for
+    # filtered input events must be Δt / C (not LIF's Δt R / tau_m)
+    nrn = ExactNeuron("if", "exponential", tau_mem_ms=10.0, tau_syn_ms=4.0, c_mf=2.0)
+    rng = np.random.default_rng(4)
+    net = ExactNetwork([ExactDense(rng.uniform(-0.5, 1.0, (3, 4)), nrn, readout=True)])
+    x = rng.uniform(0.2, 0.9, (2, 4))
+    inp = encoders.ttfs(x, 10.0)
+    errs = []
+    for dt in (0.1, 0.01, 0.001):
+        n_steps = int(round(12.0 / dt))
+        seq, scale = clock_inputs(inp, net, dt, n_steps)
+        assert scale == dt / 2.0
+        cnet = Network((Dense(net.layers[0].weight * scale, Readout(lam=1.0)),))
+        v_clock = clock_simulate(cnet, seq).output  # [T, B, n]: V at the end of step n
+        grid = (np.arange(n_steps) + 1) * dt
+        v_exact = simulate(net, inp, t_end_ms=12.0, record_times=grid).membrane[0]
+        errs.append(float(np.max(np.abs(v_clock - np.moveaxis(v_exact, 2, 0)))))
+    scale_v = float(np.max(np.abs(v_exact)))
+    assert scale_v > 0.5  # the case is not trivially small
+    assert errs[-1] < TOL_EULER_IF_READOUT * scale_v, errs
+    order = np.polyfit(np.log([0.1, 0.01, 0.001]), np.log(errs), 1)[0]
+    assert ORDER_BAND[0] <= order <= ORDER_BAND[1], (errs, order)

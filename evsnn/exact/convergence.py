@@ -9,7 +9,8 @@ step Δt gives ``V[n] = (1 - Δt/tau_m) V[n-1] + (Δt/tau_m)(U0 + R I[n])``, hen
 * constant current (current coding): ``in[n] = x``, ``W_clock = (Δt R / tau_m) W`` (IF: Δt/C).
 * delta synapse: ``in[n]`` = 1 in the step containing the event, ``W_clock = W`` (the jump).
 * exponential / alpha synapse: ``I = W a`` with ``a`` the Euler trace of the spike train,
-  ``a[n] = (1 - Δt/tau_s) a[n-1] + s[n]``. The clock's trace (``TraceLIF``,
+  ``a[n] = (1 - Δt/tau_s) a[n-1] + s[n]``; on the first layer ``W_clock = (Δt R / tau_m) W``
+  (IF: ``Δt / C``, the same factors as for a constant current). The clock's trace (``TraceLIF``,
   ``a <- a + (Δt/tau_s)(s - a)``) is ``(Δt/tau_s)`` times that, so a layer fed by a TraceLIF layer
   gets ``W_clock = (Δt R / tau_m)(tau_s / Δt) W = (R tau_s / tau_m) W``; the encoder's spikes are
   filtered with the same trace before the first layer.
@@ -91,7 +92,19 @@ def clock_network(network, dt_ms):
 
 def clock_inputs(inputs, network, dt_ms, n_steps):
     """The clock-mode input ``[T, B, n_in]`` and the factor ``scale`` with which the first
-    layer's exact weight ``W`` becomes its clock weight (module docstring): ``(inp, scale)``."""
+    layer's exact weight ``W`` becomes its clock weight (module docstring): ``(inp, scale)``.
+
+    ``scale`` is ``Δt R / tau_m`` (LIF) or ``Δt / C`` (IF) for a constant current and for input
+    events filtered by the synaptic trace, and 1 for delta synapses (the weight is the jump).
+
+    Examples
+    --------
+    >>> from evsnn.exact import ExactDense, ExactNetwork, ExactNeuron, encoders
+    >>> net = ExactNetwork([ExactDense([[1.0]], ExactNeuron("if", "exponential", c_mf=2.0))])
+    >>> inp, scale = clock_inputs(encoders.ttfs([[0.9]], 1.0), net, 0.1, 3)
+    >>> inp[:, 0, 0].round(2).tolist(), scale
+    ([1.0, 0.98, 0.96], 0.05)
+    """
     B, n_in = inputs.batch_size, inputs.n_in
     first = network.layers[0].neuron
     if inputs.current is not None:
@@ -111,6 +124,10 @@ def clock_inputs(inputs, network, dt_ms, n_steps):
     for t in range(n_steps):
         a = decay * a + raster[t]
         raster[t] = a
+    # the filtered input is a current I = W a: Euler turns it into Δt/C (IF, C dV/dt = I) or
+    # Δt R / tau_m (LIF) per step, as for current coding
+    if first.model == "if":
+        return raster, dt_ms / first.c_mf
     return raster, dt_ms * first.r_ohm / first.tau_mem_ms
 
 

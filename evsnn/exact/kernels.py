@@ -199,7 +199,7 @@ def _neuron_kernel(
     V jumps (delta) or V is continuous but its slope drops by ``w R / tau_m`` (IF: ``w / C``;
     exponential and alpha synapses), so a negative ``w`` can put the maximum at the event (a
     kink). ``FLAG_READOUT_TIE`` is raised only if the final maximum is attained (within
-    ``tol_v``) at two times more than ``tol_t`` apart.
+    ``tol_v``) at two times more than ``tol_t`` apart, not along one constant stretch.
 
     ``check_coincident``: flag delta-synapse spikes that need several simultaneous input events
     whose times can move independently (encoder events that depend on the pixels). Simultaneous
@@ -319,7 +319,14 @@ def _neuron_kernel(
                     max_s = se
                 elif vmax - fe <= tol_v and abs(t0 + se - t_max) > tol_t:
                     tie = True
-            if syn == 0 or at_end or t_next < t_end:
+            # a constant segment (no synaptic current, no drift: at rest before the first
+            # input, or an IF plateau between delta jumps) ends at the value it started with,
+            # already a candidate at the same plateau: not a second location of the maximum
+            if model == 0:
+                flat = (syn == 0 or i0 == 0.0) and ic == 0.0
+            else:
+                flat = (syn == 0 or i0 == 0.0) and v0 == u0 + r * ic
+            if not flat and (syn == 0 or at_end or t_next < t_end):
                 # the left limit at an input event -- before a delta jump, or, with exponential
                 # and alpha synapses, the membrane at a kink (V continuous, its slope drops by
                 # w R / tau_m) -- or the value at t_end. An exponential/alpha event exactly at
