@@ -170,14 +170,14 @@ surrogates = st.one_of(
 
 
 # --------------------------------------------------------------------------- the comparisons
-@settings(max_examples=120)
+@settings(max_examples=80)
 @given(cases(), surrogates, st.booleans())
 def test_bptt_equals_tape(case, surrogate, detach):
     res, ref = _run_tape(case, "bptt", surrogate=_tape_surrogate(surrogate), detach_reset=detach)
     _compare(case, res, ref, method="bptt", surrogate=surrogate, detach_reset=detach)
 
 
-@settings(max_examples=60)
+@settings(max_examples=40)
 @given(cases(), st.sampled_from([Triangle(0.5), Triangle(1.0), Sigmoid(5.0, "code")]))
 def test_hart_equals_prune_then_average_on_tape(case, surrogate):
     """HART Eq. 13-14 defined on the tape: m(t+1) = leak·stop(v(t)) + gain·I(t+1), then the
@@ -186,7 +186,7 @@ def test_hart_equals_prune_then_average_on_tape(case, surrogate):
     _compare(case, res, ref, method="hart", surrogate=surrogate)
 
 
-@settings(max_examples=40)
+@settings(max_examples=30)
 @given(cases(kinds=("lif_hard", "lif_soft", "if", "trace_spike"), allow_readout=False,
              delays=(0,)), st.sampled_from([Triangle(0.5), Triangle(1.0)]))
 def test_hart_precalculated_equals_tape(case, surrogate):
@@ -200,7 +200,7 @@ def test_hart_precalculated_equals_tape(case, surrogate):
     _compare(case, res, ref, method="hart", surrogate=surrogate, precalculate=True)
 
 
-@settings(max_examples=60)
+@settings(max_examples=40)
 @given(cases(), st.sampled_from(["rga", "bptr", "rate"]))
 def test_rate_family_equals_tape(case, method):
     """RGA / BPTR / rate (HART Eq. 10) as the rate-approximation node on the tape."""
@@ -208,7 +208,7 @@ def test_rate_family_equals_tape(case, method):
     _compare(case, res, ref, method=method)
 
 
-@settings(max_examples=60)
+@settings(max_examples=40)
 @given(cases(kinds=("trace_trace", "trace_spike")), st.booleans(), st.sampled_from([2.0, 8.0]),
        st.sampled_from([0.2, 5.0]))
 def test_tempbp_equals_tape(case, intra, clamp, rho):
@@ -252,7 +252,7 @@ def test_dyadic_cases_hit_exact_ties_under_both_spike_tests():
 
 
 # --------------------------------------------------------------------------- losses and decoders
-@settings(max_examples=40)
+@settings(max_examples=30)
 @given(cases(T=(1, 8)), st.sampled_from(["rate", "membrane", "ttfs"]),
        st.sampled_from(["ce", "double_softmax", "mse_onehot"]))
 def test_loss_chain_vs_tape(case, decoder, loss_name):
@@ -305,7 +305,7 @@ def _smooth_record(net, seq, conv, rho):
     return out, recs
 
 
-@settings(max_examples=12)
+@settings(max_examples=10)
 @given(cases(n_layers=(1, 2), T=(1, 6)), st.sampled_from([1.0, 3.0]), st.booleans())
 def test_bptt_on_smooth_forward_matches_finite_differences(case, rho, detach):
     """With σ(ρ(m − θ)) as the spike in the forward, ``bptt`` with ``Sigmoid(ρ, "code")`` is the
