@@ -16,7 +16,7 @@ from evsnn.ann import loss_and_grad as ann_loss_and_grad
 from evsnn.clock import Dense, Network
 from evsnn.convert import convert
 from evsnn.data import load_digits
-from evsnn.grad import loss_and_grad, spike_count_loss
+from evsnn.grad import Sigmoid, loss_and_grad, spike_count_loss
 from evsnn.params import LIF, Readout, TraceLIF
 from evsnn.train import SGD, AdamW, CosineSchedule, TrainResult, fit_ann, fit_snn, snn_accuracy
 
@@ -237,15 +237,17 @@ def test_fit_snn_bptt_is_seeded_and_learns():
 def test_fit_snn_tempbp_trace_lif_learns():
     net = Network.mlp([64, 100, 10], TraceLIF(), readout=True, rng=0, scale=3.0)
     r = fit_snn(net, X, Y, T=10, rng=0, method="tempbp", decoder="membrane", epochs=3,
-                batch_size=64, optimizer=AdamW(1e-2), x_test=XT, y_test=YT)
+                batch_size=32, optimizer=AdamW(1e-2), x_test=XT, y_test=YT)
     assert r.loss[-1] < r.loss[0]
     assert r.test_accuracy > 0.5
 
 
 def test_fit_snn_ttfs_decoding_learns():
+    # a wide surrogate (ρ = 1): TTFS scores need gradient at silent neurons far below threshold
+    # (with ρ = 5 the full-size run reaches only ~41 %, bench/RESULTS_train.md)
     net = Network.mlp([64, 100, 10], LIF(lam=0.9), rng=0, scale=3.0)
-    r = fit_snn(net, X, Y, T=10, rng=0, decoder="ttfs", epochs=3, batch_size=64,
-                optimizer=AdamW(1e-2), x_test=XT, y_test=YT)
+    r = fit_snn(net, X, Y, T=10, rng=0, decoder="ttfs", epochs=3, batch_size=32,
+                surrogate=Sigmoid(1.0), optimizer=AdamW(1e-2), x_test=XT, y_test=YT)
     assert r.loss[-1] < r.loss[0]
     assert r.test_accuracy > 0.4
 
@@ -267,7 +269,7 @@ def test_fit_snn_callable_loss_spike_count():
     def count_loss(scores, labels):
         return spike_count_loss(scores, labels, desired_true=8.0, desired_false=1.0)
 
-    r = fit_snn(net, X, Y, T=10, rng=0, loss=count_loss, epochs=3, batch_size=64,
+    r = fit_snn(net, X, Y, T=10, rng=0, loss=count_loss, epochs=3, batch_size=32,
                 optimizer=AdamW(1e-2), x_test=XT, y_test=YT)
     assert r.loss[-1] < r.loss[0]
     assert r.test_accuracy > 0.4
