@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evsnn.metrics import mppd, ms_mppd, step_factors
+
 __all__ = [
     "cross_entropy",
     "softmax",
@@ -271,8 +273,6 @@ def stable_loss(
     >>> round(r.loss - float(np.log(2)), 12), r.ms_mppd
     (1.25, 1.25)
     """
-    from evsnn.metrics import mppd, ms_mppd, step_factors
-
     chi, rho = _stable_loss_iv(scores_clean, scores_perturbed, chi, rho)
     ce_c, g_c = cross_entropy(scores_clean, labels)
     ce_p, g_p = cross_entropy(scores_perturbed, labels)
