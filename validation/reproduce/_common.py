@@ -222,7 +222,9 @@ def paper_quote(paper, fragment):
     if path.exists():
         text = " ".join(path.read_text().split())
         if " ".join(fragment.split()) not in text:
-            raise AssertionError(f"quote not found in {path.name}: {fragment[:60]}...")
+            raise ValueError(
+                f"quote not found in {path.name}: {fragment[:60]!r}...; quote the paper verbatim"
+            )
     return fragment
 
 
@@ -259,13 +261,14 @@ def pct(v):
 
 
 # --- figures -------------------------------------------------------------------------------------
-def plt():
-    import matplotlib
+def subplots(*args, **kwargs):
+    """``(figure, axes)`` of a :class:`matplotlib.figure.Figure` that pyplot does not track (a
+    run makes many figures; the report keeps them until it is written)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as pyplot
-
-    return pyplot
+    figsize = kwargs.pop("figsize", None)
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kwargs)
 
 
 @dataclass

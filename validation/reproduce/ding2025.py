@@ -145,8 +145,7 @@ def _judge_fig2d(m):
 
 
 def _fig2d_figure(m):
-    plt = C.plt()
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = C.subplots(figsize=(6.4, 4.0))
     t = np.arange(1, m["T"] + 1)
     for i, enc in enumerate(FIG2_ENCODERS):
         col = f"C{i}"
@@ -267,8 +266,7 @@ def _judge_fig3b(m):
 
 
 def _curves_figure(m, keys, title, xlabel="ε (L∞)"):
-    plt = C.plt()
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = C.subplots(figsize=(6.4, 4.0))
     for i, key in enumerate(keys):
         ax.plot(m["eps"], m["accuracy"][key], marker="o", ms=3, label=key,
                 color="k" if key == "ANN" else f"C{i % 10}",
@@ -508,8 +506,7 @@ def reproduce_ding2025_fig5f(*, size="full", seed=0, progress=False):
                   [[lab, m["clean"][lab]] + [m["accuracy"][lab][n] for n in names]
                    + [m["mean"][lab]] for lab in m["accuracy"]],
                   caption="Accuracy under black-box PGD")
-    plt = C.plt()
-    fig, ax = plt.subplots(figsize=(7, 3.8))
+    fig, ax = C.subplots(figsize=(7, 3.8))
     labs = list(m["accuracy"])
     w = 0.8 / len(labs)
     for i, lab in enumerate(labs):

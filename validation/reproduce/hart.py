@@ -123,9 +123,8 @@ def reproduce_hart_tables23(*, size="full", seed=0, progress=False):
     rep.add_table(["setting", "clean acc"] + list(METHODS),
                   [[k, c["clean"]] + [c["asr"][meth] for meth in METHODS]
                    for k, c in m["cells"].items()], caption="Attack success rate")
-    plt = C.plt()
     names = list(m["cells"])
-    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    fig, ax = C.subplots(figsize=(7.5, 3.8))
     w = 0.8 / len(METHODS)
     for i, meth in enumerate(METHODS):
         ax.bar(np.arange(len(names)) + i * w, [m["cells"][k]["asr"][meth] for k in names], w,

@@ -125,8 +125,7 @@ def reproduce_rsc_fig3(*, size="full", seed=0, progress=False):
         "F-QTE", "P-QTE"]
     rep.add_table(hdr, [[k, r["clean"], *r["FGSM"], *r["PGD"], r["F-QTE"], r["P-QTE"]]
                         for k, r in m["rows"].items()], caption="Accuracy and QTE")
-    plt = C.plt()
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.4), sharey=True)
+    fig, axes = C.subplots(1, 2, figsize=(8, 3.4), sharey=True)
     for ax, att in zip(axes, ("FGSM", "PGD")):
         for i, (k, r) in enumerate(m["rows"].items()):
             ax.plot(EPS, [r["clean"]] * len(EPS), color=f"C{i}", label=f"{k} clean")

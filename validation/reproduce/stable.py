@@ -226,8 +226,7 @@ def reproduce_stable_table1(*, size="full", seed=0, progress=False):
     rep.add_table(["model", "clean", *ATTACKS],
                   [[k, r["clean"], *(r[a] for a in ATTACKS)] for k, r in m["rows"].items()],
                   caption="Accuracy under white-box attacks")
-    plt = C.plt()
-    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    fig, ax = C.subplots(figsize=(7.5, 3.8))
     labels = list(m["rows"])
     cols = ["clean", *ATTACKS]
     w = 0.8 / len(labels)
