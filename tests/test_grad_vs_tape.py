@@ -31,7 +31,15 @@ from evsnn.clock import Dense, Network, simulate
 from evsnn.clock.simulate import LayerRecord, SimulationResult
 from evsnn.conventions import get_convention
 from evsnn.decoders import decode
-from evsnn.grad import Sigmoid, Triangle, backward, cross_entropy, decoder_vjp, ttfs_loss
+from evsnn.grad import (
+    Sigmoid,
+    Triangle,
+    backward,
+    cross_entropy,
+    decoder_vjp,
+    loss_and_grad,
+    ttfs_loss,
+)
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
 from reference import tape as tp
 
@@ -293,6 +301,53 @@ def test_loss_chain_vs_tape(case, decoder, loss_name):
     for g, w in zip([got.input] + got.weights, want):
         scale = np.max(np.abs(w)) if w.size else 0.0
         np.testing.assert_allclose(g, w, rtol=RTOL_TAPE, atol=RTOL_TAPE * scale + 1e-13)
+
+
+@settings(max_examples=30)
+@given(cases(T=(1, 8), delays=(0,)), st.sampled_from(["current", "rsc_fixed", "rsc_fresh"]),
+       st.sampled_from(["bptt", "hart"]))
+def test_image_gradient_through_exact_encoders_vs_tape(case, encoder, method):
+    """``loss_and_grad`` with current and RSC coding (exact input-gradient rules, RSC through
+    the clamp) against the tape with the encoder itself on the tape: the image is the leaf,
+    ``I[t] = x`` or ``clamp(x + σ ε, 0, 1)`` with the encoder's own draws."""
+    net, conv, rng = case["net"], case["conv"], case["rng"]
+    B = case["seq"].shape[1]
+    T = case["seq"].shape[0]
+    x = rng.random((B, net.n_in))
+    labels = rng.integers(0, net.n_out, B)
+    seed = int(rng.integers(0, 2**32))
+    sigma = 0.4
+    sur = Sigmoid(5.0, "code") if method == "bptt" else Triangle(1.0)
+    r = loss_and_grad(net, x, labels, T=T, encoder=encoder, convention=conv, method=method,
+                      rng=seed, sigma=sigma if encoder != "current" else None, surrogate=sur)
+    xv = tp.leaf(x)
+    if encoder == "current":
+        seq = tp.stack([xv] * T)
+    else:
+        noise_rng = np.random.default_rng(seed)  # the encoder's draws, in its order
+        shape = x.shape if encoder == "rsc_fixed" else (T,) + x.shape
+        eps = sigma * noise_rng.standard_normal(shape)
+        if encoder == "rsc_fixed":
+            seq = tp.stack([tp.clip01(tp.add(xv, eps))] * T)
+        else:
+            seq = tp.stack([tp.clip01(tp.add(xv, eps[t])) for t in range(T)])
+    np.testing.assert_array_equal(seq.value, r.sequence)  # the same encoded input
+    W = [tp.const(layer.weight) for layer in net.layers]
+    b = [None if layer.bias is None else tp.const(layer.bias) for layer in net.layers]
+    a = [None if layer.dlif_factors is None else tp.const(layer.dlif_factors)
+         for layer in net.layers]
+    res = simulate(net, r.sequence, convention=conv, record=True)
+    for layer, rec in zip(net.layers, res.layers):
+        if rec.spikes is not None:
+            assume(np.all(np.abs(rec.m - layer.neuron.theta) > 1e-9))
+    opts = dict(surrogate=_tape_surrogate(sur))
+    out, _ = tp.build_network(net, seq, W, b, a, conv, mode=method, **opts)
+    loss = tp.cross_entropy(tp.decode(out, "rate"), labels)
+    assert r.loss == pytest.approx(float(loss.value), rel=1e-12)
+    want = tp.grad(loss, [xv])[0]
+    # as in test_loss_chain_vs_tape: a saturated softmax fixes its gradient only to ~1e-16
+    np.testing.assert_allclose(r.image, want, rtol=RTOL_TAPE,
+                               atol=RTOL_TAPE * np.max(np.abs(want)) + 1e-13)
 
 
 # --------------------------------------------------------------------------- finite differences

@@ -122,6 +122,12 @@ def straight(a):
     return sub(a, stop(a))
 
 
+def clip01(a):
+    """``clamp(a, 0, 1)``; gradient 1 strictly inside (0, 1), 0 where clamped."""
+    inside = (a.value > 0) & (a.value < 1)
+    return Var(np.clip(a.value, 0.0, 1.0), [(a, lambda g: g * inside)])
+
+
 def linear(x, w):
     """``x @ wᵀ`` for ``x`` [B, n_in] and ``w`` [n_out, n_in] (a dense layer's synaptic input)."""
     return Var(x.value @ w.value.T, [(x, lambda g: g @ w.value), (w, lambda g: g.T @ x.value)])
