@@ -28,7 +28,7 @@ Neurons (module docstring of :mod:`evsnn.exact.convergence`; forward Euler of
   (:func:`evsnn.exact.convergence.clock_inputs`): current coding gives ``x`` at every step and
   ``W_clock = (Δt R / tau_m) W`` (IF: ``Δt / C``); input events go into step ``ceil(t/Δt) - 1``
   as unit spikes (delta synapse, ``W_clock = W``) or filtered by the Euler synaptic trace
-  ``a[n] = (1 - Δt/tau_s) a[n-1] + s[n]`` (``W_clock = (Δt R / tau_m) W``).
+  ``a[n] = (1 - Δt/tau_s) a[n-1] + s[n]`` (``W_clock = (Δt R / tau_m) W``; IF: ``Δt / C``).
 * the clock runs with convention ``DEFAULT`` (spike test ``>=``, no input delay), as the
   convergence test does; refractory periods have no clock counterpart and are refused.
 
@@ -515,11 +515,6 @@ def _clock_counterpart(network, dt, inputs, n_steps):
         if isinstance(last.neuron, TraceLIF):
             clayers[-1] = last.replace(neuron=replace(last.neuron, output="spike"))
     seq, scale0 = clock_inputs(inputs, network, dt, n_steps)
-    n0 = layers[0].neuron
-    if inputs.current is None and n0.model == "if" and n0.synapse != "delta":
-        # only reachable for an IF readout fed by input events (clock_network refuses spiking IF
-        # trace layers); clock_inputs' trace factor is LIF's Δt R / tau_m, IF's is Δt / C
-        scale0 = dt / n0.c_mf
     scales[0] = scale0
     clayers[0] = clayers[0].replace(weight=layers[0].weight * scale0)
     raster = None
