@@ -77,8 +77,8 @@ def ann_gradient(source, x, labels) -> _ann.ANNLossGrad:
 def cba_gradients(network, seq, images, labels, *, ann):
     """The :class:`~evsnn.grad.GradientResult` and image gradient of the ``"ann"`` method.
 
-    ``images`` is ``None`` when only the encoded sequence ``seq`` ``[T, B, n_in]`` is known.
-    Used by :func:`evsnn.grad.loss_and_grad`; see the module docstring.
+    ``images`` is ``None`` when only the encoded sequence ``seq`` ``[T, B, n_in]`` is known (the
+    image gradient is then ``None``, as for every method). Used by :func:`evsnn.grad.loss_and_grad`; see the module docstring.
     """
     from evsnn.grad.backward import GradientResult
 
@@ -105,4 +105,4 @@ def cba_gradients(network, seq, images, labels, *, ann):
         input=g_seq, weights=list(g.weights), biases=biases, dlif_factors=[None] * n,
         membrane=[None] * n, method="ann",
     )
-    return result, g.input
+    return result, (None if images is None else g.input)
