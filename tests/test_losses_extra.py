@@ -19,7 +19,9 @@ from evsnn.grad import (
     cross_entropy,
     decoder_vjp,
     e_rsct_loss,
+    spike_count_loss,
     stable_loss,
+    ttfs_loss,
 )
 from evsnn.metrics import mppd, ms_mppd
 from evsnn.params import DLIF, LIF
@@ -286,3 +288,25 @@ def test_e_rsct_errors():
         e_rsct_loss(O, t, y, temperature=None)
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\]"):
         e_rsct_loss(O, t, np.array([3]))
+
+
+@settings(max_examples=20)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.integers(0, 6), st.integers(0, 3))
+def test_spike_count_and_ttfs_losses_equal_tape(seed, B, desired_true, desired_false):
+    """The existing losses' gradients on the same tape (TSSL-BP spike count, Ding's TTFS
+    variants)."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(0, 8, (B, 4)).astype(float)
+    y = rng.integers(0, 4, B)
+    loss, g = spike_count_loss(counts, y, desired_true=desired_true, desired_false=desired_false)
+    cv = tp.leaf(counts)
+    ref = tp.spike_count(cv, y, desired_true, desired_false)
+    assert loss == pytest.approx(float(ref.value), rel=1e-14, abs=1e-15)
+    _close(g, tp.grad(ref, [cv])[0])
+    z = rng.standard_normal((B, 4))
+    for variant, f in (("double_softmax", tp.ttfs_double_softmax), ("mse_onehot", tp.mse_onehot)):
+        loss, g = ttfs_loss(z, y, variant)
+        zv = tp.leaf(z)
+        ref = f(zv, y)
+        assert loss == pytest.approx(float(ref.value), rel=1e-13)
+        _close(g, tp.grad(ref, [zv])[0], variant)
