@@ -222,3 +222,19 @@ def test_overall_verdict():
     assert C.overall([claim(True), claim(False)]) == "partly supported"
     assert C.overall([claim(False)]) == "not supported"
     assert C.overall([claim(True), claim(None)]) == "undecided"
+
+
+def test_ms_mppd_mean_reduction_divides_by_steps_and_neurons():
+    rng = np.random.default_rng(2)
+    w, dx, a = rng.normal(size=(3, 4)), rng.normal(size=(2, 4)), rng.uniform(0.5, 1.5, 5)
+    s = stable.ms_mppd_grad(w, dx, 0.7, a, reduction="sum")
+    m = stable.ms_mppd_grad(w, dx, 0.7, a, reduction="mean")
+    # mean over T = 5 steps and H = 3 neurons of what Eq. 14 sums
+    assert m[0] == pytest.approx(s[0] / 15, rel=1e-14)
+    np.testing.assert_allclose(m[1], s[1] / 15, rtol=1e-13)
+    np.testing.assert_allclose(m[2], s[2] / 15, rtol=1e-13, atol=1e-15)
+
+
+def test_ms_mppd_rejects_unknown_reduction():
+    with pytest.raises(ValueError, match="reduction='max' must be 'sum'"):
+        stable.ms_mppd_grad(np.eye(2), np.ones((1, 2)), 0.5, np.ones(3), reduction="max")
