@@ -3,7 +3,8 @@ SNNs trained with STBP, white-box and black-box.
 
 Scaled down: 64-100-10 λ-LIF SNNs (soft reset, θ = 1, HART's analysis setting), T = 8 (HART
 §5.1: "trained using the STBP method for 8 time-steps"), current (direct) coding, trained with
-``bptt``; λ ∈ {0.5, 0.9} (HART Table 2 also has 1.0). Attacks: FGSM and PGD-7 in L∞ with ε = 0.1
+``bptt``; λ ∈ {0.5, 0.9} (HART Table 2 also has 1.0). Attacks: FGSM and PGD-7 in L∞ with
+ε = 0.1
 (8/255 on CIFAR does not transfer to 8×8 digits in [0, 1]); ASR over the clean-correct samples
 (the HART code's definition, ``evsnn.metrics.attack_success_rate(denominator="clean_correct")``).
 White-box: the gradient of the attacked network itself; black-box: the gradient of an
@@ -102,10 +103,20 @@ def _judge_hart(m):
 def reproduce_hart_tables23(*, size="full", seed=0, progress=False):
     """HART Tables 2-3 (miniature): ASR of CBA, BPTR, STBP, RGA, rate and HART gradients under
     white-box and black-box FGSM / PGD.
+    Parameters
+    ----------
+    size : {"full", "small"}, default "full"
+        ``"full"``: the whole digits split (at most about two minutes of CPU); ``"small"``: a
+        few seconds, for tests (:data:`validation.reproduce._common.SIZES`).
+    seed : int, default 0
+        Root seed of the models, the encoders' draws and the attacks' random starts.
+    progress : bool, default False
+        Accepted for a uniform signature; the reproductions print nothing.
 
     Returns
     -------
     validation.report.Report
+        Not yet written; ``report.write(folder)`` writes it.
     """
     from validation.report import Report
 

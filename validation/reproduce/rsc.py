@@ -97,17 +97,28 @@ def _judge_rsc(m):
         "RSC §4, Table 3", ok3,
         f"F-QTE / P-QTE: DIRECT {d['F-QTE']:.2f} / {d['P-QTE']:.2f}; "
         + ", ".join(f"{k} {rows[k]['F-QTE']:.2f} / {rows[k]['P-QTE']:.2f}" for k in keys) + ".",
-        "every RSC model's F-QTE and P-QTE (η from 0 to 255·ε_max) above the direct-coding SNN's")
+        "every RSC model's F-QTE and P-QTE (η from 0 to 255·ε_max) above the direct-coding "
+        "SNN's")
     return [c1, c2, c3]
 
 
 def reproduce_rsc_fig3(*, size="full", seed=0, progress=False):
-    """RSC Fig. 3 (miniature): σ² sweep of RSC-I coding — clean vs FGSM / PGD accuracy across ε,
-    and F-QTE / P-QTE against a direct-coding SNN.
+    """RSC Fig. 3 (miniature): σ² sweep of RSC-I coding — clean vs FGSM / PGD accuracy across
+    ε, and F-QTE / P-QTE against a direct-coding SNN.
+    Parameters
+    ----------
+    size : {"full", "small"}, default "full"
+        ``"full"``: the whole digits split (at most about two minutes of CPU); ``"small"``: a
+        few seconds, for tests (:data:`validation.reproduce._common.SIZES`).
+    seed : int, default 0
+        Root seed of the models, the encoders' draws and the attacks' random starts.
+    progress : bool, default False
+        Accepted for a uniform signature; the reproductions print nothing.
 
     Returns
     -------
     validation.report.Report
+        Not yet written; ``report.write(folder)`` writes it.
     """
     from validation.report import Report
 
