@@ -269,7 +269,7 @@ def test_fit_snn_callable_loss_spike_count():
     def count_loss(scores, labels):
         return spike_count_loss(scores, labels, desired_true=8.0, desired_false=1.0)
 
-    r = fit_snn(net, X, Y, T=10, rng=0, loss=count_loss, epochs=3, batch_size=32,
+    r = fit_snn(net, X, Y, T=10, rng=0, loss=count_loss, epochs=5, batch_size=32,
                 optimizer=AdamW(1e-2), x_test=XT, y_test=YT)
     assert r.loss[-1] < r.loss[0]
     assert r.test_accuracy > 0.4
