@@ -4,11 +4,18 @@
 floating-point arithmetic. Compiled functions are cached on disk so that the first command of a
 session does not recompile everything; set ``EVSNN_NUMBA_CACHE=0`` to turn caching off (for
 example when profiling compilation, or on a read-only install).
+
+Numba keys a cached kernel on its own source file only: a kernel that calls a kernel of another
+module keeps running the old callee after that module changes. So at import, when any source
+file of the packages that hold kernels has changed since the cache was written (size or
+modification time), every cached kernel of those packages is dropped and recompiled on use.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 
 import numba
 
@@ -18,6 +25,50 @@ FASTMATH = False
 CACHE = os.environ.get("EVSNN_NUMBA_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"}
 
 prange = numba.prange
+
+_KERNEL_PACKAGES = ("evsnn", "certify")
+_STAMP = "evsnn-numba-sources.stamp"
+
+
+def _source_fingerprint(roots):
+    h = hashlib.sha256()
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            st = path.stat()
+            h.update(f"{path.relative_to(root.parent)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def drop_stale_cache(roots=None):
+    """Delete numba's cached kernels (``*.nbi``/``*.nbc`` in ``__pycache__``) of the packages in
+    ``roots`` when their sources changed since the last call; returns the number of files
+    deleted. Failures (read-only install) are ignored: numba then recompiles or reuses as usual.
+    """
+    if roots is None:
+        base = Path(__file__).resolve().parent.parent
+        roots = [base / name for name in _KERNEL_PACKAGES if (base / name).is_dir()]
+    roots = [Path(r) for r in roots]
+    if not roots:
+        return 0
+    try:
+        stamp = roots[0] / "__pycache__" / _STAMP
+        fingerprint = _source_fingerprint(roots)
+        if stamp.exists() and stamp.read_text() == fingerprint:
+            return 0
+        removed = 0
+        for root in roots:
+            for cached in [*root.rglob("__pycache__/*.nbi"), *root.rglob("__pycache__/*.nbc")]:
+                cached.unlink()
+                removed += 1
+        stamp.parent.mkdir(exist_ok=True)
+        stamp.write_text(fingerprint)
+        return removed
+    except OSError:
+        return 0
+
+
+if CACHE:
+    drop_stale_cache()
 
 
 def njit(func=None, *, parallel: bool = False):
