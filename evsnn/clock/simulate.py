@@ -43,7 +43,7 @@ def _dense_layer_kernel(
     """
     T, B, n_in = inp.shape
     n_out = weight_t.shape[1]
-    plain = spiking and not record and trace_coef == 0 and not emit_trace
+    plain = spiking and trace_coef == 0 and not emit_trace
     for b in prange(B):
         # spike values in the output dtype: a float64 literal would promote float32 arithmetic
         one = np.ones(1, dtype=out.dtype)[0]
@@ -118,19 +118,42 @@ def _dense_layer_kernel(
             lk = leak[t]
             gn = gain[t]
             if plain:
-                # the common case, written without the per-neuron flag tests so that it
-                # vectorises; the same arithmetic as the general loop below
-                if spike_ge:
+                # the common case (spiking, no trace), written without the per-neuron flag tests
+                # so that it vectorises; the same arithmetic as the general loop below
+                o = out[t, b]
+                if record:
+                    rm = rec_m[t, b]
+                    for i in range(n_out):
+                        rm[i] = lk * v[i] + gn * cur[i]
+                    if spike_ge:
+                        for i in range(n_out):
+                            o[i] = one if rm[i] >= theta else zero
+                    else:
+                        for i in range(n_out):
+                            o[i] = one if rm[i] > theta else zero
+                    rv = rec_v[t, b]
+                    rs = rec_spikes[t, b]
+                    rc = rec_current[t, b]
+                    rt = rec_trace[t, b]
+                    for i in range(n_out):
+                        m = rm[i]
+                        vn = (v_rest if hard_reset else m - theta) if o[i] != zero else m
+                        v[i] = vn
+                        rv[i] = vn
+                        rs[i] = o[i]
+                        rc[i] = cur[i]
+                        rt[i] = zero  # no trace: a stays 0
+                elif spike_ge:
                     for i in range(n_out):
                         m = lk * v[i] + gn * cur[i]
                         fire = m >= theta
-                        out[t, b, i] = one if fire else zero
+                        o[i] = one if fire else zero
                         v[i] = (v_rest if hard_reset else m - theta) if fire else m
                 else:
                     for i in range(n_out):
                         m = lk * v[i] + gn * cur[i]
                         fire = m > theta
-                        out[t, b, i] = one if fire else zero
+                        o[i] = one if fire else zero
                         v[i] = (v_rest if hard_reset else m - theta) if fire else m
                 continue
             for i in range(n_out):
@@ -330,18 +353,40 @@ def _constant_current_kernel(x, weight_t, bias, cur):
         for b in range(b0, b1):
             for i in range(n_out):
                 cur[b, i] = bias[i]
-        for j in range(n_in):
+        # four inputs per pass over a row of currents where all four are nonzero (the same
+        # additions in the same order, a quarter of the loads and stores of ``cur``)
+        j = 0
+        while j + 4 <= n_in:
+            w0 = weight_t[j]
+            w1 = weight_t[j + 1]
+            w2 = weight_t[j + 2]
+            w3 = weight_t[j + 3]
+            for b in range(b0, b1):
+                c = cur[b]
+                x0 = x[b, j]
+                x1 = x[b, j + 1]
+                x2 = x[b, j + 2]
+                x3 = x[b, j + 3]
+                if x0 != 0 and x1 != 0 and x2 != 0 and x3 != 0:
+                    for i in range(n_out):
+                        c[i] = (((c[i] + x0 * w0[i]) + x1 * w1[i]) + x2 * w2[i]) + x3 * w3[i]
+                else:
+                    for k in range(4):
+                        xv = x[b, j + k]
+                        if xv != 0:
+                            w = weight_t[j + k]
+                            for i in range(n_out):
+                                c[i] = c[i] + xv * w[i]
+            j += 4
+        while j < n_in:
             w = weight_t[j]
             for b in range(b0, b1):
                 xv = x[b, j]
                 if xv != 0:
                     c = cur[b]
-                    if xv == 1:
-                        for i in range(n_out):
-                            c[i] = c[i] + w[i]
-                    else:
-                        for i in range(n_out):
-                            c[i] = c[i] + xv * w[i]
+                    for i in range(n_out):
+                        c[i] = c[i] + xv * w[i]
+            j += 1
 
 
 def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None):
