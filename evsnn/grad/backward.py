@@ -293,8 +293,10 @@ def _event_weight_grad_kernel(g_cur, x, gw_t):
             e += 1
 
 
-# below this fraction of nonzero inputs the weight gradient is summed per event
+# below this fraction of nonzero inputs, and from this many outputs (the length of the rows
+# added per event), the weight gradient is summed per event
 _EVENT_WGRAD_DENSITY = 0.25
+_EVENT_WGRAD_MIN_OUT = 32
 
 
 def _weight_grad(g_cur_src, x_src):
@@ -303,7 +305,11 @@ def _weight_grad(g_cur_src, x_src):
     n_out, n_in = g_cur_src.shape[-1], x_src.shape[-1]
     g2 = g_cur_src.reshape(-1, n_out)
     x2 = x_src.reshape(-1, n_in)
-    if x2.size and np.count_nonzero(x2) <= _EVENT_WGRAD_DENSITY * x2.size:
+    if (
+        x2.size
+        and n_out >= _EVENT_WGRAD_MIN_OUT
+        and np.count_nonzero(x2) <= _EVENT_WGRAD_DENSITY * x2.size
+    ):
         gw_t = np.empty((n_in, n_out), dtype=g2.dtype)
         _event_weight_grad_kernel(np.ascontiguousarray(g2), np.ascontiguousarray(x2), gw_t)
         return np.ascontiguousarray(gw_t.T)
