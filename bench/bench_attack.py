@@ -139,6 +139,7 @@ def main(argv=None):
         print(f"needs torch==2.13.0 and torchattacks (pip install torchattacks --no-deps): {exc}")
         return 1
     torch.set_num_threads(THREADS)
+    print("load average (1, 5, 15 min) at start: %.2f %.2f %.2f" % os.getloadavg())
     net, x = make_problem()
     src = SNNSource(net, T=T, encoder="current", method="bptt", surrogate=Sigmoid(RHO, "code"))
     clean = src.predict(x)
@@ -205,6 +206,7 @@ def main(argv=None):
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}")
     print(f"versions: torch {torch.__version__}, torchattacks {torchattacks.__version__}, "
           f"numpy {np.__version__}")
+    print("load average (1, 5, 15 min) at end: %.2f %.2f %.2f" % os.getloadavg())
     return 0
 
 

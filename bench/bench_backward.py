@@ -181,6 +181,7 @@ def main(argv=None):
           f"cpus={os.cpu_count()}  numba threads={numba.get_num_threads()}  "
           f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
+    print("load average (1, 5, 15 min) at start: %.2f %.2f %.2f" % os.getloadavg())
     net, x = make_problem()
     w1 = np.asarray(net.layers[0].weight)
     w2 = np.asarray(net.layers[1].weight)
@@ -255,6 +256,7 @@ def main(argv=None):
               f"{'PASS' if ratio >= goal else 'MISS'}")
     if "snnTorch float32" in med:
         print(f"  (info) evsnn f32 vs snnTorch f32: {med['snnTorch float32'] / med['evsnn float32']:.2f}x")
+    print("load average (1, 5, 15 min) at end: %.2f %.2f %.2f" % os.getloadavg())
     if bad:
         print(f"\nFAIL: {bad} backend(s) disagree with evsnn's gradients (see above)")
         return 1

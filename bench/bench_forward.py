@@ -319,6 +319,7 @@ def main(argv=None):
     print(f"# bench_forward  {datetime.date.today()}  {platform.machine()}  "
           f"cpus={os.cpu_count()}  numba threads={numba.get_num_threads()}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
+    print("load average (1, 5, 15 min) at start: %.2f %.2f %.2f" % os.getloadavg())
     net, x = make_problem()
     w1 = np.asarray(net.layers[0].weight)
     w2 = np.asarray(net.layers[1].weight)
@@ -481,6 +482,7 @@ def main(argv=None):
               f"measured {frac:5.2f}    {verdict}   (simulate only: {frac_sim:.2f})")
     dn = "NumPy dense float32 (1 product/T)"
     print(f"  (info) evsnn f32 vs {dn}: {med[dn] / med['evsnn float32']:.2f}x")
+    print("load average (1, 5, 15 min) at end: %.2f %.2f %.2f" % os.getloadavg())
     if unexplained:
         print(f"\nFAIL: {unexplained} unexplained spike mismatches (see above)")
         return 1
