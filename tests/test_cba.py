@@ -9,6 +9,7 @@ from evsnn.clock import Network
 from evsnn.convert import convert
 from evsnn.encoders import encode
 from evsnn.grad import ann_gradient, loss_and_grad, mixed
+from evsnn.grad.cba import cba_gradients
 from evsnn.params import LIF
 
 RNG = np.random.default_rng(7)
@@ -74,3 +75,5 @@ def test_cba_errors(conv):
         loss_and_grad(other, X, Y, T=3, encoder="current", method="ann", ann=conv)
     with pytest.raises(TypeError, match="method='ann' needs ann="):
         ann_gradient(None, X, Y)
+    with pytest.raises(TypeError, match="network must be an evsnn Network"):
+        cba_gradients("net", np.zeros((2, 6, 5)), X, Y, ann=conv)

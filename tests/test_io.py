@@ -202,6 +202,7 @@ def test_description_errors(saved):
         (lambda m: m["layers"][0].pop("neuron"), "layer 0: the description has no 'neuron'"),
         (lambda m: m["layers"][0]["neuron"].pop("kind"), "layer 0: the neuron description has no"),
         (lambda m: m.update(convention={"name": "X", "spike_test": "<"}), "invalid convention"),
+        (lambda m: m.pop("kind"), "the description has no 'kind' entry"),
     ]
     original = saved.read_bytes()
     for mutate, message in cases:
@@ -239,3 +240,21 @@ def test_save_errors(tmp_path):
     with pytest.raises(TypeError, match="metadata must be JSON-serialisable"):
         io.save(NETWORKS["lif_hard"], tmp_path / "m.npz", metadata={"a": object()})
     assert os.listdir(tmp_path) == []
+
+
+def test_layer_that_the_clock_layer_rejects(saved):
+    # DLIF factors on a Readout layer: Dense's own validation, reported with the layer index
+    def meta(m):
+        m["layers"][1]["dlif_factors"] = True
+
+    _rewrite(saved, meta, lambda a: a.update(dlif_factors_1=np.ones(6)))
+    with pytest.raises(ValueError, match="layer 1: dlif_factors were given for a Readout neuron"):
+        io.load(saved)
+
+
+def test_description_that_is_not_an_object(tmp_path):
+    p = tmp_path / "m.npz"
+    with open(p, "wb") as fh:
+        np.savez(fh, meta=np.array("[1, 2]"))
+    with pytest.raises(ValueError, match="meta is not a dict"):
+        io.load(p)
