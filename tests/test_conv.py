@@ -405,3 +405,23 @@ def test_im2col_layout_matches_weight_matrix():
     cols = im2col(x, (2, 2), (2, 2), (1, 1), np.float64)
     z = (cols @ layer.matrix(np.float64).T).reshape(1, 3, 3, 2).transpose(0, 3, 1, 2)
     np.testing.assert_allclose(z, _scipy_conv(layer, x), rtol=RTOL_INDEPENDENT)
+
+
+def test_auto_mode_scatters_sparse_spikes_only(monkeypatch):
+    import evsnn.clock.conv as conv_module
+
+    calls = []
+    real = conv_module._conv_scatter_kernel
+    monkeypatch.setattr(conv_module, "_conv_scatter_kernel",
+                        lambda *a: (calls.append(a[0].shape), real(*a))[1])
+    rng = np.random.default_rng(9)
+    net = ConvNetwork([Conv2d(rng.standard_normal((2, 2, 3, 3)), padding=1)], (2, 10, 10))
+    sparse = (rng.random((3, 2, 2, 10, 10)) < 0.05).astype(float)
+    dense = (rng.random((3, 2, 2, 10, 10)) < 0.5).astype(float)
+    simulate_conv(net, sparse)
+    assert len(calls) == 1  # spikes at density 0.05 <= EVENT_DENSITY_MAX: event-driven
+    simulate_conv(net, dense)
+    simulate_conv(net, sparse * 0.5)  # a current, however sparse: dense
+    assert len(calls) == 1
+    simulate_conv(net, dense, conv_mode="event")
+    assert len(calls) == 2

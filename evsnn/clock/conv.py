@@ -14,7 +14,9 @@ runs; for a feed-forward network this is exactly the step-by-step result.
 
 How a convolution is computed
 -----------------------------
-* **Event-driven** when its input is spikes (a neuron's output, max-pooled spikes, SEW sums):
+* **Event-driven** when its input is spikes (a neuron's output, max-pooled spikes, SEW sums)
+  that are sparse enough (at most :data:`EVENT_DENSITY_MAX` nonzero; ``conv_mode="event"``
+  forces it):
   every nonzero input ``x`` at channel c, position (i, j) scatters ``x`` times its kernel slice
   ``W[:, c]`` into the output positions it reaches (:func:`_conv_scatter_kernel`); the work grows
   with the number of spikes.
@@ -54,9 +56,14 @@ __all__ = [
     "ConvSimulationResult",
     "simulate_conv",
     "CONV_MODES",
+    "EVENT_DENSITY_MAX",
 ]
 
 CONV_MODES = ("auto", "event", "dense")
+# ``conv_mode="auto"`` scatters spike inputs whose density (nonzeros per input element) is at
+# most this; denser spike maps go through im2col + BLAS. Measured crossover on 2 cores
+# (bench/RESULTS_conv.md): the scatter wins below about 10 % density, the matrix product above.
+EVENT_DENSITY_MAX = 0.1
 # im2col buffers are built in chunks of frames holding at most this many numbers (32 MB float64)
 _IM2COL_CHUNK = 4_000_000
 
@@ -743,7 +750,9 @@ def _conv_dense_frames(layer, x, dtype):
 def _conv_forward(layer, x, spikes, mode, dtype):
     T, B = x.shape[:2]
     oshape = layer.out_shape(x.shape[2:])
-    if mode == "event" or (mode == "auto" and spikes):
+    if mode == "event" or (
+        mode == "auto" and spikes and np.count_nonzero(x) <= EVENT_DENSITY_MAX * x.size
+    ):
         out = np.empty((T * B,) + oshape, dtype=dtype)
         bias = (np.zeros(layer.out_channels, dtype) if layer.bias is None
                 else np.ascontiguousarray(layer.bias, dtype))
@@ -1018,7 +1027,8 @@ def simulate_conv(network, inputs, *, convention=DEFAULT, record=False, dtype=No
     dtype : numpy dtype, optional
         float64 or float32 (default: the input's float dtype, float64 for integer inputs).
     conv_mode : {"auto", "event", "dense"}
-        ``auto``: event-driven convolution where the input is spikes, dense otherwise.
+        ``auto``: event-driven convolution where the input is spikes with density at most
+        :data:`EVENT_DENSITY_MAX`, dense otherwise; ``event`` / ``dense`` force one path.
     smooth_rho : float
         0 (default): spikes. ``ρ > 0``: every spike is replaced by ``σ(ρ (m − θ))`` (a smooth
         forward, for finite-difference checks of the sigmoid-surrogate gradient).
