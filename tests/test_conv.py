@@ -84,9 +84,10 @@ def test_conv_scatter_kernel_matches_twin(case):
 def test_im2col_kernel_matches_twin(case):
     layer, x, dtype = case
     _, Ho, Wo = layer.out_shape(x.shape[1:])
-    shape = (x.shape[0], Ho, Wo, x.shape[1]) + layer.weight.shape[2:]
+    shape = (x.shape[0], Ho, Wo) + layer.weight.shape[2:] + (x.shape[1],)
     a, b = np.full(shape, np.nan, dtype), np.full(shape, np.nan, dtype)
-    args = (x, *layer.weight.shape[2:], *layer.stride, *layer.padding)
+    x_cl = np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # the kernel takes channels last
+    args = (x_cl, *layer.weight.shape[2:], *layer.stride, *layer.padding)
     _im2col_kernel(*args, a)
     ref._im2col_kernel(*args, b)
     np.testing.assert_array_equal(a, b)  # a copy: exact

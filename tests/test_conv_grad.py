@@ -37,8 +37,8 @@ def col_cases(draw):
     Ho, Wo = (Hh + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
     F = draw(st.integers(1, 3))
     dtype = np.dtype(draw(st.sampled_from([np.float64, np.float32])))
-    gcols = rng.standard_normal((F, Ho, Wo, C, kh, kw)).astype(dtype)
-    return gcols, (sh, sw, ph, pw), (F, C, Hh, W), dtype
+    gcols = rng.standard_normal((F, Ho, Wo, kh, kw, C)).astype(dtype)
+    return gcols, (sh, sw, ph, pw), (F, Hh, W, C), dtype  # channels last
 
 
 @settings(max_examples=20)
@@ -50,9 +50,9 @@ def test_col2im_kernel_matches_twin_and_is_the_adjoint_of_im2col(case):
     ref._col2im_kernel(gcols, sh, sw, ph, pw, b)
     np.testing.assert_allclose(a, b, rtol=RTOL_TWIN if dtype == np.float64 else 1e-6,
                                atol=ATOL_TWIN if dtype == np.float64 else 1e-6)
-    # <im2col(x), c> = <x, col2im(c)>
+    # <im2col(x), c> = <x, col2im(c)>  (im2col takes [F, C, H, W])
     x = np.random.default_rng(0).standard_normal(shape)
-    cols = im2col(x, gcols.shape[4:], (sh, sw), (ph, pw), np.float64)
+    cols = im2col(x.transpose(0, 3, 1, 2), gcols.shape[3:5], (sh, sw), (ph, pw), np.float64)
     g64 = np.empty(shape)
     _col2im_kernel(gcols.astype(np.float64), sh, sw, ph, pw, g64)
     lhs, rhs = cols.ravel() @ gcols.astype(np.float64).ravel(), x.ravel() @ g64.ravel()

@@ -179,11 +179,12 @@ class Conv2d:
         return self._cache[key]
 
     def matrix(self, dtype):
-        """``W`` as [C_out, C_in / groups · kH · kW] (the im2col matrix, cached per dtype)."""
+        """``W`` as [C_out, kH · kW · C_in / groups] in (ki, kj, c) column order, the order of
+        :func:`im2col` (cached per dtype)."""
         key = ("matrix", np.dtype(dtype).str)
         if key not in self._cache:
             self._cache[key] = np.ascontiguousarray(
-                self.weight.reshape(self.weight.shape[0], -1), dtype=dtype)
+                self.weight.transpose(0, 2, 3, 1).reshape(self.weight.shape[0], -1), dtype=dtype)
         return self._cache[key]
 
     def replace(self, **changes) -> "Conv2d":
@@ -633,22 +634,24 @@ def _conv_scatter_kernel(x, wt, bias, sh, sw, ph, pw, out):
 
 @njit(parallel=True)
 def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, cols):
-    """Patches of frames ``x`` [F, C, H, W] into ``cols`` [F, Ho, Wo, C, kH, kW] (zero outside
-    the input: zero padding)."""
-    F, C, H, W = x.shape
+    """Patches of channels-last frames ``x`` [F, H, W, C] into ``cols`` [F, Ho, Wo, kH, kW, C]
+    (zero outside the input: zero padding). Channels are innermost on both sides, so every
+    (position, offset) copies one contiguous run of C values."""
+    F, H, W, C = x.shape
     Ho, Wo = cols.shape[1], cols.shape[2]
     for f in prange(F):
         for oi in range(Ho):
             for oj in range(Wo):
-                for c in range(C):
-                    for ki in range(kh):
-                        i = oi * sh - ph + ki
-                        for kj in range(kw):
-                            j = oj * sw - pw + kj
-                            if 0 <= i < H and 0 <= j < W:
-                                cols[f, oi, oj, c, ki, kj] = x[f, c, i, j]
-                            else:
-                                cols[f, oi, oj, c, ki, kj] = 0
+                for ki in range(kh):
+                    i = oi * sh - ph + ki
+                    for kj in range(kw):
+                        j = oj * sw - pw + kj
+                        if 0 <= i < H and 0 <= j < W:
+                            for c in range(C):
+                                cols[f, oi, oj, ki, kj, c] = x[f, i, j, c]
+                        else:
+                            for c in range(C):
+                                cols[f, oi, oj, ki, kj, c] = 0
 
 
 @njit(parallel=True)
@@ -714,13 +717,14 @@ def _frames(x):
 
 
 def im2col(x, kernel, stride, padding, dtype):
-    """``[F, C, H, W]`` → ``[F·Ho·Wo, C·kH·kW]`` patches (row order f, oi, oj)."""
+    """``[F, C, H, W]`` → ``[F·Ho·Wo, kH·kW·C]`` patches (rows f, oi, oj; columns ki, kj, c)."""
     F, C, H, W = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
-    cols = np.empty((F, Ho, Wo, C, kh, kw), dtype=dtype)
-    _im2col_kernel(np.ascontiguousarray(x, dtype=dtype), kh, kw, sh, sw, ph, pw, cols)
-    return cols.reshape(F * Ho * Wo, C * kh * kw)
+    cols = np.empty((F, Ho, Wo, kh, kw, C), dtype=dtype)
+    _im2col_kernel(np.ascontiguousarray(x.transpose(0, 2, 3, 1), dtype=dtype), kh, kw, sh, sw,
+                   ph, pw, cols)
+    return cols.reshape(F * Ho * Wo, kh * kw * C)
 
 
 def _conv_dense_frames(layer, x, dtype):
@@ -731,15 +735,14 @@ def _conv_dense_frames(layer, x, dtype):
     g = layer.groups
     wm = layer.matrix(dtype)
     out = np.empty((F, co, Ho, Wo), dtype=dtype)
-    per_frame = Ho * Wo * x.shape[1] * kh * kw
-    step = max(1, _IM2COL_CHUNK // max(per_frame, 1))
-    kk = cin_pg * kh * kw
+    step = max(1, _IM2COL_CHUNK // max(Ho * Wo * cin_pg * kh * kw, 1))
     cpg = co // g
     for f0 in range(0, F, step):
         xs = x[f0:f0 + step]
-        cols = im2col(xs, (kh, kw), layer.stride, layer.padding, dtype)
         for gi in range(g):
-            z = cols[:, gi * kk:(gi + 1) * kk] @ wm[gi * cpg:(gi + 1) * cpg].T
+            cols = im2col(xs[:, gi * cin_pg:(gi + 1) * cin_pg], (kh, kw), layer.stride,
+                          layer.padding, dtype)
+            z = cols @ wm[gi * cpg:(gi + 1) * cpg].T
             if layer.bias is not None:
                 z += layer.bias.astype(dtype)[gi * cpg:(gi + 1) * cpg]
             out[f0:f0 + step, gi * cpg:(gi + 1) * cpg] = z.reshape(

@@ -31,26 +31,26 @@ __all__ = ["ConvGradientResult", "backward_conv"]
 
 @njit(parallel=True)
 def _col2im_kernel(gcols, sh, sw, ph, pw, gx):
-    """Adjoint of im2col: ``gcols`` [F, Ho, Wo, C, kH, kW] summed into ``gx`` [F, C, H, W]
-    (overwritten), in (oi, oj, c, ki, kj) order."""
-    F, Ho, Wo, C, kh, kw = gcols.shape
-    H, W = gx.shape[2], gx.shape[3]
+    """Adjoint of im2col: ``gcols`` [F, Ho, Wo, kH, kW, C] summed into channels-last ``gx``
+    [F, H, W, C] (overwritten), in (oi, oj, ki, kj, c) order."""
+    F, Ho, Wo, kh, kw, C = gcols.shape
+    H, W = gx.shape[1], gx.shape[2]
     for f in prange(F):
-        for c in range(C):
-            for i in range(H):
-                for j in range(W):
-                    gx[f, c, i, j] = 0
+        for i in range(H):
+            for j in range(W):
+                for c in range(C):
+                    gx[f, i, j, c] = 0
         for oi in range(Ho):
             for oj in range(Wo):
-                for c in range(C):
-                    for ki in range(kh):
-                        i = oi * sh - ph + ki
-                        if i < 0 or i >= H:
-                            continue
-                        for kj in range(kw):
-                            j = oj * sw - pw + kj
-                            if 0 <= j < W:
-                                gx[f, c, i, j] += gcols[f, oi, oj, c, ki, kj]
+                for ki in range(kh):
+                    i = oi * sh - ph + ki
+                    if i < 0 or i >= H:
+                        continue
+                    for kj in range(kw):
+                        j = oj * sw - pw + kj
+                        if 0 <= j < W:
+                            for c in range(C):
+                                gx[f, i, j, c] += gcols[f, oi, oj, ki, kj, c]
 
 
 @njit(parallel=True)
@@ -165,20 +165,23 @@ def _conv_backward(layer, x, g, st):
     wm = layer.matrix(dtype)
     gw = np.zeros((co, kk), dtype=dtype)
     gx = np.empty_like(xf)
-    step = max(1, _IM2COL_CHUNK // max(Ho * Wo * C * kh * kw, 1))
+    gx_cl = np.empty((min(F, 1),) + (H, W, cin_pg), dtype=dtype)
+    step = max(1, _IM2COL_CHUNK // max(Ho * Wo * cin_pg * kh * kw, 1))
     for f0 in range(0, F, step):
         xs, gs = xf[f0:f0 + step], gf[f0:f0 + step]
         n = xs.shape[0]
-        cols = im2col(xs, (kh, kw), layer.stride, layer.padding, dtype)
         gz = np.ascontiguousarray(gs.transpose(0, 2, 3, 1)).reshape(n * Ho * Wo, co)
-        gcols = np.empty((n * Ho * Wo, C * kh * kw), dtype=dtype)
+        if gx_cl.shape[0] != n:
+            gx_cl = np.empty((n, H, W, cin_pg), dtype=dtype)
         for gi in range(grp):
-            o, c = slice(gi * cpg, (gi + 1) * cpg), slice(gi * kk, (gi + 1) * kk)
-            gw[o] += gz[:, o].T @ cols[:, c]
-            gcols[:, c] = gz[:, o] @ wm[o]
-        _col2im_kernel(gcols.reshape(n, Ho, Wo, C, kh, kw), *layer.stride, *layer.padding,
-                       gx[f0:f0 + step])
-    grads = {"weight": gw.reshape(layer.weight.shape)}
+            o, c = slice(gi * cpg, (gi + 1) * cpg), slice(gi * cin_pg, (gi + 1) * cin_pg)
+            cols = im2col(xs[:, c], (kh, kw), layer.stride, layer.padding, dtype)
+            gw[o] += gz[:, o].T @ cols
+            gcols = gz[:, o] @ wm[o]
+            _col2im_kernel(gcols.reshape(n, Ho, Wo, kh, kw, cin_pg), *layer.stride,
+                           *layer.padding, gx_cl)
+            gx[f0:f0 + step, c] = gx_cl.transpose(0, 3, 1, 2)
+    grads = {"weight": gw.reshape(co, kh, kw, cin_pg).transpose(0, 3, 1, 2).copy()}
     if layer.bias is not None:
         grads["bias"] = g.sum(axis=(0, 1, 3, 4))
     return gx.reshape(x.shape), grads

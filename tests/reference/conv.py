@@ -33,17 +33,16 @@ def _conv_scatter_kernel(x, wt, bias, sh, sw, ph, pw, out):
 
 
 def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, cols):
-    F, C, H, W = x.shape
+    F, H, W, C = x.shape
     Ho, Wo = cols.shape[1], cols.shape[2]
     for f in range(F):
         for oi in range(Ho):
             for oj in range(Wo):
-                for c in range(C):
-                    for ki in range(kh):
-                        for kj in range(kw):
-                            i, j = oi * sh - ph + ki, oj * sw - pw + kj
-                            inside = 0 <= i < H and 0 <= j < W
-                            cols[f, oi, oj, c, ki, kj] = x[f, c, i, j] if inside else 0
+                for ki in range(kh):
+                    for kj in range(kw):
+                        i, j = oi * sh - ph + ki, oj * sw - pw + kj
+                        inside = 0 <= i < H and 0 <= j < W
+                        cols[f, oi, oj, ki, kj, :] = x[f, i, j, :] if inside else 0
 
 
 def _neuron_kernel(
@@ -82,18 +81,17 @@ def _neuron_kernel(
 
 
 def _col2im_kernel(gcols, sh, sw, ph, pw, gx):
-    F, Ho, Wo, C, kh, kw = gcols.shape
-    H, W = gx.shape[2:]
+    F, Ho, Wo, kh, kw, C = gcols.shape
+    H, W = gx.shape[1:3]
     gx[...] = 0
     for f in range(F):
         for oi in range(Ho):
             for oj in range(Wo):
-                for c in range(C):
-                    for ki in range(kh):
-                        for kj in range(kw):
-                            i, j = oi * sh - ph + ki, oj * sw - pw + kj
-                            if 0 <= i < H and 0 <= j < W:
-                                gx[f, c, i, j] += gcols[f, oi, oj, c, ki, kj]
+                for ki in range(kh):
+                    for kj in range(kw):
+                        i, j = oi * sh - ph + ki, oj * sw - pw + kj
+                        if 0 <= i < H and 0 <= j < W:
+                            gx[f, i, j, :] += gcols[f, oi, oj, ki, kj, :]
 
 
 def _neuron_bptt_kernel(
