@@ -229,6 +229,16 @@ class TrainResult:
     seconds: float
 
 
+def _pixels(network, encoder):
+    """Image width a network takes under ``encoder``: a fused encoder of k parts concatenates k
+    encodings of the image along the feature axis (Ding 2025 fusion encoding)."""
+    if isinstance(encoder, str) and encoder.startswith("fused:"):
+        k = len([p for p in encoder[len("fused:"):].split("+") if p])
+        if k and network.n_in % k == 0:
+            return network.n_in // k
+    return network.n_in
+
+
 def _data_iv(x, y, n_in, name="x"):
     x = np.asarray(x)
     y = np.asarray(y)
@@ -361,7 +371,7 @@ def snn_accuracy(
     decoded with ``decoder``); stochastic encoders draw from ``rng``."""
     if not isinstance(network, Network):
         raise TypeError(f"network must be an evsnn Network, got {type(network).__name__}")
-    x, y = _data_iv(x, y, network.n_in)
+    x, y = _data_iv(x, y, _pixels(network, encoder))
     conv = get_convention(convention)
     rng = np.random.default_rng(rng)
     correct = 0
@@ -443,7 +453,7 @@ def fit_snn(
     """
     if not isinstance(network, Network):
         raise TypeError(f"network must be an evsnn Network, got {type(network).__name__}")
-    x, y = _data_iv(x, y, network.n_in)
+    x, y = _data_iv(x, y, _pixels(network, encoder))
     _loop_iv(epochs, batch_size, x.shape[0])
     if decoder == "membrane" and network.layers[-1].spiking:
         raise ValueError(

@@ -945,3 +945,16 @@ def test_rfgsm_is_random_sign_step_then_gradient_step():
     x1 = np.clip(x + 0.04 * np.sign(np.stack([g.standard_normal(4) for g in gens])), 0, 1)
     want = project_linf(x1 + (0.1 - 0.04) * np.sign(src(x1, y).grad), x, 0.1)  # Tramèr 2018
     np.testing.assert_array_equal(r.x_adv, want)
+
+
+def test_snn_source_takes_images_for_a_fused_encoder():
+    net = Network.mlp([8, 5, 3], LIF(lam=0.9, theta=0.5), rng=0, scale=2.0)
+    src = SNNSource(net, T=4, encoder="fused:current+current")
+    x = np.full((2, 4), 0.5)
+    out = src(x, np.array([0, 1]))
+    assert out.grad.shape == (2, 4) and src.n_pixels == 4
+    with pytest.raises(ValueError, match=r"x must be images \[B, 4\] for this network and encoder"):
+        src(np.zeros((2, 8)), np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"concatenates 3 encodings of the image, but the network "
+                                         r"takes 8 inputs"):
+        SNNSource(net, T=4, encoder="fused:current+current+current")

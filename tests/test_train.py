@@ -325,3 +325,21 @@ def test_fit_snn_errors():
         fit_snn(net, X[:, :3], Y, T=5, rng=0)
     with pytest.raises(TypeError, match="network must be an evsnn Network"):
         snn_accuracy("net", X, Y, T=5)
+
+
+def test_fused_encoder_trains_a_network_with_k_times_the_pixels():
+    # Ding 2025 fusion encoding: k encodings concatenated, so the network takes k·d inputs while
+    # the data stay d-pixel images; one SGD step equals one loss_and_grad step on the fused input.
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(0, 1, (8, 4)), rng.integers(0, 3, 8)
+    net = Network.mlp([8, 5, 3], LIF(lam=0.9, theta=0.5), rng=0, scale=2.0)
+    enc = "fused:current+ttfs"
+    r = fit_snn(net, x, y, T=4, rng=0, encoder=enc, epochs=1, batch_size=8,
+                optimizer=SGD(0.1))
+    g = loss_and_grad(net, x[np.random.default_rng(0).permutation(8)],
+                      y[np.random.default_rng(0).permutation(8)], T=4, encoder=enc)
+    np.testing.assert_allclose(r.model.weights()[0], net.weights()[0] - 0.1 * g.grads.weights[0],
+                               rtol=1e-12, atol=1e-15)
+    assert 0 <= snn_accuracy(r.model, x, y, T=4, encoder=enc) <= 1
+    with pytest.raises(ValueError, match=r"x must be \[n, 4\] for this model"):
+        fit_snn(net, np.zeros((2, 8)), np.zeros(2, dtype=int), T=4, rng=0, encoder=enc)

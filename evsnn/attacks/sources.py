@@ -217,9 +217,16 @@ class SNNSource(GradientSource):
             )
         if any(p.startswith("rsc") for p in parts) and sigma is None:
             raise ValueError(f"encoder={encoder!r} needs sigma= (the Gaussian noise std)")
+        if network.n_in % len(parts):
+            raise ValueError(
+                f"encoder={encoder!r} concatenates {len(parts)} encodings of the image, but the "
+                f"network takes {network.n_in} inputs (not a multiple of {len(parts)})"
+            )
         self.network = network
         self.T = int(T)
         self.encoder = encoder
+        # a fused encoder concatenates one encoding per part along the feature axis
+        self.n_pixels = network.n_in // len(parts)
         self.decoder = decoder
         self.method = method
         self.convention = get_convention(convention)
@@ -238,9 +245,10 @@ class SNNSource(GradientSource):
     # --- helpers -----------------------------------------------------------------------------
     def _x_iv(self, x):
         x = np.asarray(x)
-        if x.ndim != 2 or x.shape[1] != self.network.n_in:
+        if x.ndim != 2 or x.shape[1] != self.n_pixels:
             raise ValueError(
-                f"x must be images [B, {self.network.n_in}] for this network, got shape {x.shape}"
+                f"x must be images [B, {self.n_pixels}] for this network and encoder "
+                f"{self.encoder!r}, got shape {x.shape}"
             )
         return x
 
