@@ -167,7 +167,8 @@ def main(argv=None):
               f"{med['sj fwd'] / med['evsnn fwd']:.2f} |")
         print(f"| forward, BN folded into the convolutions | {med['evsnn fwd folded'] * 1e3:.0f} "
               f"| — | {med['sj fwd'] / med['evsnn fwd folded']:.2f} |")
-        print(f"| forward (recording, as for backward) | {med['evsnn fwd rec'] * 1e3:.0f} | — | — |")
+        rec = med["evsnn fwd rec"] * 1e3
+        print(f"| forward (recording, as for backward) | {rec:.0f} | — | — |")
         print(f"| forward + bptt backward | {med['evsnn fwd+bwd'] * 1e3:.0f} | "
               f"{med['sj fwd+bwd'] * 1e3:.0f} | {med['sj fwd+bwd'] / med['evsnn fwd+bwd']:.2f} |")
     return 0

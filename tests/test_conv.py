@@ -208,7 +208,8 @@ def test_batchnorm_fold_equals_conv_then_bn():
     # hand formula: (conv(x) − μ) γ / sqrt(σ² + ε) + β
     raw = simulate_conv(ConvNetwork([conv], input_shape=(2, 5, 5)), x).output
     c = (slice(None), None, None)
-    hand = (raw - bn.running_mean[c]) * bn.weight[c] / np.sqrt(bn.running_var[c] + 1e-5) + bn.bias[c]
+    hand = ((raw - bn.running_mean[c]) * bn.weight[c] / np.sqrt(bn.running_var[c] + 1e-5)
+            + bn.bias[c])
     np.testing.assert_allclose(two, hand, rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
     np.testing.assert_allclose(one, hand, rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
 
