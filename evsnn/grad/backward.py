@@ -44,54 +44,6 @@ __all__ = ["GradientResult", "backward", "METHODS", "rga_factor"]
 METHODS = ("bptt", "hart", "rga", "bptr", "rate", "tempbp")
 
 
-# exp(y) = 2^k exp(r), y = k ln 2 + r, |r| <= ln 2 / 2 (Cody-Waite: ln 2 split in two parts so
-# that k ln2_hi is exact); exp(r) by its Taylor polynomial of degree 12 (truncation below 2e-16
-# relative). Constants from fdlibm's e_exp.c.
-_LOG2E = 1.44269504088896338700e00
-_LN2_HI = 6.93147180369123816490e-01
-_LN2_LO = 1.90821492927058770002e-10
-_EXP_CLAMP = 708.0  # keeps 2^k a normal float64; exp(±708) saturates a sigmoid as inf / 0 would
-_EXP_COEF = (
-    1.0 / 479001600, 1.0 / 39916800, 1.0 / 3628800, 1.0 / 362880, 1.0 / 40320, 1.0 / 5040,
-    1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 1.0 / 2, 1.0, 1.0,
-)
-
-
-_EXP_SHIFT = 4503599627370496.0 + 1023.0  # 2^52 + exponent bias: k + this holds k + 1023 in its low bits
-
-
-@njit
-def _exp_kernel(y, scratch, out):
-    """``out[i] = exp(y[i])`` for a row, in float64 arithmetic rounded to ``out``'s dtype, in two
-    loops that vectorise (a libm call in a loop does not): range reduction and polynomial, then
-    the factor 2^k built from its bit pattern. ``scratch`` is int64 of length ``3 n``. Within a
-    few float64 ulps of the correctly rounded value for ``|y| <= 708``; ``y`` is clamped there.
-    """
-    n = y.shape[0]
-    poly = scratch[:n].view(np.float64)
-    kf = scratch[n : 2 * n].view(np.float64)
-    kbits = scratch[n : 2 * n]
-    bits = scratch[2 * n : 3 * n]
-    two_k = bits.view(np.float64)
-    c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12 = _EXP_COEF
-    # separate simple loops: LLVM vectorises each of them, not their fusion
-    for i in range(n):
-        yi = np.float64(y[i])
-        yi = -_EXP_CLAMP if yi < -_EXP_CLAMP else yi
-        yi = _EXP_CLAMP if yi > _EXP_CLAMP else yi
-        k = np.floor(yi * _LOG2E + 0.5)
-        poly[i] = (yi - k * _LN2_HI) - k * _LN2_LO  # r
-        kf[i] = k + _EXP_SHIFT  # exact: the low 11 bits are k + 1023 in [2, 2044]
-    for i in range(n):
-        r = poly[i]
-        poly[i] = ((((((((((((c0 * r + c1) * r + c2) * r + c3) * r + c4) * r + c5) * r + c6) * r
-                          + c7) * r + c8) * r + c9) * r + c10) * r + c11) * r + c12)
-    for i in range(n):
-        bits[i] = kbits[i] << 52  # the exponent field 2^k; the 2^52 marker shifts out
-    for i in range(n):
-        out[i] = poly[i] * two_k[i]
-
-
 @njit(parallel=True)
 def _bptt_layer_kernel(
     g_out, m, v, spikes, v_init, leak, theta, v_rest, hard_reset, spiking, emit_trace,
@@ -110,16 +62,14 @@ def _bptt_layer_kernel(
         zero = one - one
         gv = np.zeros(N, dtype=g_m.dtype)  # dL/dv[t] arriving from step t + 1
         ga = np.zeros(N, dtype=g_m.dtype)  # dL/da[t] arriving from step t + 1
-        y = np.empty(N, dtype=g_m.dtype)
         ex = np.empty(N, dtype=g_m.dtype)
-        scratch = np.empty(3 * N, dtype=np.int64)
         for t in range(T - 1, -1, -1):
             lk = leak[t]
             if spiking and sur_kind == 0:
-                # exp(-ρ(m − θ)) of the whole row first, so that it vectorises
+                # exp(-ρ(m − θ)) of the whole row first (libm's exp: a vectorised polynomial
+                # differing by an ulp changed the outcome of training in tests/test_attacks.py)
                 for i in range(N):
-                    y[i] = -sur_p * (m[t, b, i] - theta)
-                _exp_kernel(y, scratch, ex)
+                    ex[i] = np.exp(-sur_p * (m[t, b, i] - theta))
             if plain:
                 # the common case (spiking, no trace, sigmoid, nothing pruned), without the
                 # per-neuron flag tests so that it vectorises; the arithmetic of the loop below
@@ -313,7 +263,7 @@ def _weight_grad(g_cur_src, x_src):
         gw_t = np.empty((n_in, n_out), dtype=g2.dtype)
         _event_weight_grad_kernel(np.ascontiguousarray(g2), np.ascontiguousarray(x2), gw_t)
         return np.ascontiguousarray(gw_t.T)
-    return g2.T @ x2
+    return np.tensordot(g_cur_src, x_src, axes=([0, 1], [0, 1]))
 
 
 @dataclass(frozen=True)

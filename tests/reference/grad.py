@@ -103,7 +103,3 @@ def _event_weight_grad_kernel(g_cur, x, gw_t):
         for r in range(R):
             if x[r, j] != 0:
                 gw_t[j] = gw_t[j] + (g_cur[r] if x[r, j] == 1 else x[r, j] * g_cur[r])
-
-
-def _exp_kernel(y, scratch, out):
-    out[:] = np.exp(np.asarray(y, dtype=np.float64))
