@@ -8,6 +8,8 @@ faithful (no real mismatch, membranes within the float64 tolerance) and the free
 trains identical when there is no tie; float32 is reported and must have no real mismatch.
 """
 
+import re
+
 import numpy as np
 import pytest
 
@@ -224,3 +226,53 @@ def test_compare_conv_refusals():
                                                      neuron.IFNode()), (1, 5, 5))
     with pytest.raises(ValueError, match="the model has 1 neuron layers but the network has 2"):
         compare_conv(other, model, x)
+
+
+# float64 gradients against SpikingJelly's autograd: the same surrogate (SpikingJelly's default
+# surrogate.Sigmoid(alpha=4) is evsnn's Sigmoid(4, "code")), the same reset path (not detached);
+# the two differ only in rounding (summation order of convolutions, V − V/τ vs λV), as for the
+# dense adapters (tests/test_crossval_torch.py: GRAD_RTOL = 1e-9).
+GRAD_RTOL = 1e-9
+
+
+@pytest.mark.crossval
+@pytest.mark.parametrize("arch", ["vgg", "resnet"])
+def test_bptt_gradients_equal_spikingjelly_autograd(arch):
+    torch, layer, neuron = _torch()
+    from spikingjelly.activation_based import functional
+
+    from evsnn.grad import Sigmoid
+    from evsnn.grad.conv import backward_conv
+    from validation.crossval.spikingjelly_conv import from_spikingjelly
+
+    torch.manual_seed(1 if arch == "vgg" else 2)
+    model = (_vgg if arch == "vgg" else _resnet)(torch, layer, neuron).to(torch.float64)
+    net, conv = from_spikingjelly(model, (3, 32, 32))
+    x = _inputs("poisson", T=4)
+    rng = np.random.default_rng(5)
+    res = simulate_conv(net, x, convention=conv, record=True)
+    g = rng.standard_normal(res.output.shape)
+    ours = backward_conv(net, x, res, g, surrogate=Sigmoid(4.0, "code"))
+
+    functional.set_step_mode(model, "m")
+    functional.reset_net(model)
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    out = model(xt)
+    np.testing.assert_array_equal(out.detach().numpy(), res.output)
+    (out * torch.as_tensor(g)).sum().backward()
+    scale = np.abs(ours.input).max()
+    assert scale > 0
+    np.testing.assert_allclose(ours.input, xt.grad.numpy(), rtol=0, atol=GRAD_RTOL * scale)
+    # every convolution and linear weight, matched in execution order
+    convs = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    ev_paths = [p for p in ours.params if "weight" in ours.params[p]
+                and ours.params[p]["weight"].ndim in (2, 4)]
+    # torch registers a block's body (conv1, conv2) before its downsample
+    ev_paths = sorted(ev_paths, key=lambda p: [int(n) for n in re.findall(
+        r"\d+", p.replace("body", "[0]").replace("shortcut", "[1]"))])
+    assert len(ev_paths) == len(convs)
+    for p, m in zip(ev_paths, convs):
+        want = m.weight.grad.numpy()
+        got = ours.params[p]["weight"]
+        np.testing.assert_allclose(got, want, rtol=0, atol=GRAD_RTOL * np.abs(want).max(),
+                                   err_msg=p)
