@@ -207,6 +207,10 @@ def plot_certified_accuracy(curves, path, *, title=None):
         ax.plot(radii, po, label=f"Poisson (Bernoulli smoothing), clean {curves.clean_poisson:.2f}")
         ax.plot(radii, rs, label=f"RSC-I σ={p.get('sigma')} (L2 → {norm}), clean "
                                  f"{curves.clean_rsc:.2f}")
+        if radii.size > 1 and radii[1] > 0:
+            # radii of the two codings differ by orders of magnitude: linear below the first
+            # positive radius, logarithmic above
+            ax.set_xscale("symlog", linthresh=float(radii[1]))
         ax.set_xlabel(f"{norm} radius")
         ax.set_ylabel("certified accuracy")
         ax.set_ylim(0, 1)
@@ -312,7 +316,8 @@ def reproduce_certified_accuracy(path, *, n_steps=8, sigma=0.25, n0=100, n=10_00
     curves = certified_accuracy_curves(
         test.x[:n_images], test.y[:n_images], poisson_classify=poi_clf, rsc_classify=rsc_clf,
         n_steps=n_steps, sigma=sigma, n0=n0, n=n, alpha=alpha, rng=seed,
-        radii_linf=np.linspace(0, 0.1, 101), radii_l1=np.linspace(0, 1.0, 101),
+        radii_linf=np.concatenate([[0.0], np.geomspace(1e-4, 0.1, 121)]),
+        radii_l1=np.concatenate([[0.0], np.geomspace(1e-3, 1.0, 121)]),
         progress=progress,
     )
     plot_certified_accuracy(curves, path)
