@@ -60,11 +60,16 @@ Let ``P = P_x``, ``Q = P_{x'}``. Rényi divergence of order α ∈ (0, 1) ∪ (1
      ``{0 ≤ u_i ≤ c_i, Σ u_i ≤ r}`` (``u_i`` the move of pixel i towards its box edge,
      ``c_i`` the distance to that edge): at a vertex every pixel is unmoved or pushed to its
      edge, except at most one moved partially. Pushing a pixel fully costs ``c_i ≤ r``
-     ("cheap" items). We bound the vertex value by ``P(r) + K(r)``: ``P(r)`` the largest
-     single move ``max_i δ_α(x_i ± min(r, c_i), x_i)``, ``K(r)`` the fractional-knapsack
-     (LP) value of the cheap full pushes (value ``δ_α(edge, x_i)``, weight ``c_i``) with
-     budget r. Sound always; **exact when no pixel is within r of an edge it can move to
-     with positive divergence** (no cheap items; then the only vertices are single moves).
+     ("cheap" items). Let ``K(b)`` be the fractional-knapsack (LP) value of the cheap full
+     pushes (value ``δ_α(edge, x_i)``, weight ``c_i``) with budget b, nondecreasing in b.
+     A vertex whose partial pixel is cheap is worth at most ``K(r)`` (by convexity the partial
+     value lies below the chord ``(u_j/c_j) δ_α(edge, x_j)``). A vertex whose partial pixel j
+     is not cheap, moved by δ ≤ r, is worth at most ``g(δ) + K(r − δ)`` with
+     ``g(δ) = max_j δ_α(x_j ± δ, x_j)`` (non-cheap j) nondecreasing; on the grid
+     ``δ_m = r m/G`` (G = 32) the supremum over δ is at most ``max_m g(δ_{m+1}) + K(r − δ_m)``.
+     The bound is the larger of the two. Sound always; **exact when no pixel is within r of
+     an edge it can move to** (no cheap items: the only vertices are single moves, and the
+     bound is ``g(r)``).
      For α > 1, ``δ_α(·, b)`` is not convex (α = 2: ``log(1 + (a − b)²/(b(1 − b)))``), the
      vertex argument fails, and those orders are not used for L1.
 
@@ -133,6 +138,8 @@ DEFAULT_ORDERS = tuple(
 )
 #: Bisection steps for the L∞ and L1 radii (2^-52 of the search interval).
 _BISECT_STEPS = 52
+#: Grid of the partial move in the L1 bound (module docstring, step 4).
+_L1_GRID = 32
 #: Default cap on the number of likelihood-ratio atoms in :func:`neyman_pearson_check`.
 MAX_ATOMS = 2_000_000
 
@@ -312,34 +319,45 @@ def _l0_worst(x, k, order, T):
 
 
 def _l1_worst(x, r, order, T):
-    """Upper bound (exact without cheap items) over the L1 ball; ``r`` and ``order`` may be
-    arrays [k] (rows); ``inf`` for orders > 1."""
-    r = np.asarray(r, dtype=np.float64)
-    order = np.asarray(order, dtype=np.float64)
-    r_col, o_col = r[..., None], order[..., None]
+    """Upper bound over the L1 ball (exact without cheap items); ``r`` and ``order`` may be
+    arrays [k] (rows); ``inf`` for orders > 1. Module docstring, step 4."""
+    shape = np.broadcast(np.asarray(r), np.asarray(order)).shape
+    r, order = np.broadcast_arrays(np.atleast_1d(np.asarray(r, dtype=np.float64)),
+                                   np.atleast_1d(np.asarray(order, dtype=np.float64)))
+    r_col, o_col = r[:, None], order[:, None]
     caps = np.concatenate([1.0 - x, x])  # up to 1, down to 0
     up = np.concatenate([np.ones_like(x), np.zeros_like(x)])
     base = np.concatenate([x, x])
-    move = np.minimum(r_col, caps)
-    target = np.where(up == 1.0, base + move, base - move)
-    best_single = np.max(_renyi(target, base, o_col), axis=-1)
-    # fractional knapsack over the full pushes to an edge that fit in the budget
-    full = _renyi(up, base, o_col) * np.ones_like(move)
-    cheap = (caps > 0.0) & (caps <= r_col)
+    cheap = (caps > 0.0) & (caps <= r_col)  # [k, 2d]
+    # fractional knapsack K(b) over the full pushes of cheap items, as a function of budget b
+    full = _renyi(up, base, o_col) * np.ones(cheap.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         density = np.where(cheap, full / np.where(caps > 0, caps, 1.0), -1.0)
     idx = np.argsort(-density, axis=-1, kind="stable")
-    w = np.where(cheap, caps, 0.0)
-    v = np.where(cheap, full, 0.0)
-    w_s = np.take_along_axis(w, idx, axis=-1)
-    v_s = np.take_along_axis(v, idx, axis=-1)
-    cum_w = np.cumsum(w_s, axis=-1)
-    before = cum_w - w_s
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.clip((r_col - before) / np.where(w_s > 0, w_s, 1.0), 0.0, 1.0)
-        knap = np.sum(np.where((w_s > 0) & (frac > 0), frac * v_s, 0.0), axis=-1)
-    out = T * (best_single + knap)
-    return np.where(order > 1.0, np.inf, np.where(r <= 0.0, 0.0, out))
+    w_s = np.take_along_axis(np.where(cheap, caps, 0.0), idx, axis=-1)
+    v_s = np.take_along_axis(np.where(cheap, full, 0.0), idx, axis=-1)
+    before = np.cumsum(w_s, axis=-1) - w_s
+
+    def knapsack(b):  # b [k, G] -> [k, G]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.clip((b[..., None] - before[:, None, :])
+                           / np.where(w_s > 0, w_s, 1.0)[:, None, :], 0.0, 1.0)
+            take = np.where((w_s[:, None, :] > 0) & (frac > 0), frac * v_s[:, None, :], 0.0)
+        return np.sum(take, axis=-1)
+
+    # the partial move δ of one non-cheap item (c_j > r >= δ): g(δ) = max_j δ_α(x_j ± δ, x_j),
+    # nondecreasing in δ; K is nondecreasing in the budget. On the grid δ_m = r m / G,
+    # sup_δ g(δ) + K(r - δ) <= max_m g(δ_{m+1}) + K(r - δ_m).
+    frac_grid = np.arange(_L1_GRID + 1) / _L1_GRID
+    delta = r_col * frac_grid[None, :]  # [k, G+1]
+    target = np.where(up == 1.0, base + delta[..., None], base - delta[..., None])
+    phi = _renyi(np.clip(target, 0.0, 1.0), base, o_col[..., None])
+    g = np.max(np.where(cheap[:, None, :], 0.0, phi), axis=-1)  # [k, G+1]
+    partial = np.max(g[:, 1:] + knapsack(r_col - delta[:, :-1]), axis=-1)
+    # a vertex whose partial item is cheap: its chord keeps it inside the fractional knapsack
+    out = T * np.maximum(knapsack(r_col)[:, 0], partial)
+    out = np.where(order > 1.0, np.inf, np.where(r <= 0.0, 0.0, out))
+    return out.reshape(shape)
 
 
 def worst_case_divergence(x, radius, norm, *, n_steps, order):
