@@ -1,0 +1,75 @@
+"""The main job at reduced size: the report's structure, and that its numbers are this run's
+(issue 9)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import validation.demo as demo
+from evsnn.cli import main
+
+SECTIONS = ("## Trained models", "## Robustness: encoders × attacks",
+            "## Gradient grader: surrogate gradients vs exact spike-time gradients",
+            "## Certified accuracy", "## Cross-validation of PyTorch backends")
+FIGURES = ("taacc.png", "gradient_grades.png", "certified_accuracy.png",
+           "certified_accuracy_poisson.png")
+
+
+@pytest.fixture(scope="module")
+def small_demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "run"
+    sentinel = 0.123456789  # a value no real run produces: it must reach the report untouched
+    real = demo.snn_accuracy
+
+    def marked(network, x, y, **kw):
+        return sentinel if kw.get("T") == 30 else real(network, x, y, **kw)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(demo, "snn_accuracy", marked)
+    try:
+        assert main(["demo", "--size", "small", "--no-progress", "--out", str(out)]) == 0
+    finally:
+        mp.undo()
+    return out, sentinel
+
+
+def test_report_has_every_section_and_figure(small_demo):
+    out, _ = small_demo
+    text = (out / "report.md").read_text()
+    for heading in SECTIONS:
+        assert heading in text
+    for png in FIGURES:
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+        assert f"]({png})" in text
+    conf = json.loads((out / "config.json").read_text())
+    assert conf["seed"] == 0 and conf["config"]["size"] == "small"
+
+
+def test_numbers_come_from_the_run(small_demo):
+    out, sentinel = small_demo
+    res = json.loads((out / "results.json").read_text())["results"]
+    converted = [r for r in res["models"] if r[0].startswith("converted IF SNN")]
+    assert converted[0][3] == sentinel
+    assert f"{sentinel:.4g}" in (out / "report.md").read_text()
+    # the robustness table: clean accuracy is a fraction of the attacked samples, and no attack
+    # raises accuracy above what the clean column allows plus the samples it never touched
+    rob = res["robustness"]
+    assert len(rob) == len(demo.ENCODERS) + 3
+    n = demo.SIZES["small"].attack_samples
+    for row in rob:
+        for acc in row[2:]:
+            assert 0.0 <= acc <= 1.0 and abs(acc * n - round(acc * n)) < 1e-9
+    # the grader's exact row is the reference: cosine 1 with itself in every block
+    assert all(v == pytest.approx(1.0) for v in res["grade"]["exact"].values())
+    curves = res["certified_accuracy_l2"]
+    for acc in curves.values():
+        assert np.all(np.diff(acc) <= 0)  # certified accuracy never grows with the radius
+
+
+def test_bad_size_is_a_one_line_error(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--size", "huge"])
+    assert "invalid choice: 'huge'" in capsys.readouterr().err
