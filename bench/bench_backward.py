@@ -1,6 +1,7 @@
 """Forward + backward (bptt) of a 784-500-10 λ-LIF network against PyTorch autograd (issue #3).
 
-Run ``.venv/bin/python bench/bench_backward.py`` (``--quick`` for a short run). One timed call is
+Run ``.venv/bin/python bench/bench_backward.py`` (``--quick`` for a short run; ``--cpu-time`` for
+one thread everywhere timed by process CPU time, backends interleaved). One timed call is
 a whole training-style gradient evaluation on a fixed Poisson raster: forward pass (recorded),
 rate decoding (output spike counts), mean cross-entropy, backward pass, giving dL/d(input
 sequence) ``[T, B, 784]`` and dL/dW of both layers.
@@ -36,15 +37,24 @@ from __future__ import annotations
 
 import os
 
-# Thread counts must be fixed before numpy/numba/torch load their thread pools.
-THREADS = 2
+import sys  # noqa: E402
+
+# Thread counts must be fixed before numpy/numba/torch load their thread pools. ``--cpu-time``
+# runs everything on one thread and times process CPU time, interleaving the backends call by
+# call: much less sensitive to other load on the machine than wall time on 2 threads.
+CPU_TIME = "--cpu-time" in sys.argv
+THREADS = 1 if CPU_TIME else 2
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(_var, str(THREADS))
+    if CPU_TIME:
+        os.environ[_var] = "1"
+    else:
+        os.environ.setdefault(_var, str(THREADS))
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
 import platform  # noqa: E402
-import sys  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -172,6 +182,8 @@ def rel_l2(a, b):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="1 thread everywhere, process CPU time, backends interleaved")
     args = ap.parse_args(argv)
     rounds = 5 if args.quick else 15
 
@@ -189,6 +201,8 @@ def main(argv=None):
     s32 = encoders.poisson(x, T, rng=SEED + 1, dtype=np.float32)
     s64 = s32.astype(np.float64)
     mods, missing = load_torch()
+    if "torch" in mods:
+        mods["torch"].set_num_threads(THREADS)
     for m in missing:
         print(f"MISSING backend: {m} -- its rows and targets are skipped")
 
@@ -237,8 +251,21 @@ def main(argv=None):
             print(f"evsnn f64 vs SpikingJelly f32: dL/dinput cos {cosine(g64, t_in.numpy()):.7f}, "
                   f"dL/dW1 cos {cosine(gw64[0], t_w[0].numpy()):.7f}")
 
-    med, _ = time_rounds(fns, rounds)
-    print(f"\nforward + backward, B = {B}, T = {T}, median of {rounds} calls (fixed raster)")
+    if CPU_TIME:
+        for fn in fns.values():
+            fn()
+        cpu = {k: [] for k in fns}
+        for _ in range(rounds):
+            for k, fn in fns.items():
+                t0 = time.process_time()
+                fn()
+                cpu[k].append(time.process_time() - t0)
+        med = {k: statistics.median(v) for k, v in cpu.items()}
+        what = "process CPU time, 1 thread, interleaved"
+    else:
+        med, _ = time_rounds(fns, rounds)
+        what = "wall time"
+    print(f"\nforward + backward, B = {B}, T = {T}, median of {rounds} calls (fixed raster), {what}")
     print(f"| {'backend':<24} | {'ms/batch':>9} | {'samples/s':>10} |\n|{'-' * 26}|{'-' * 11}|"
           f"{'-' * 12}|")
     for k, v in med.items():
