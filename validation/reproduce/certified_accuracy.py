@@ -11,8 +11,8 @@ one axis the L2 radius R of RSC-I is converted by norm inclusion, which is sound
   certificates;
 * :func:`plot_certified_accuracy` -- the two curves per norm, written with matplotlib's Agg
   backend to a given path;
-* :func:`train_snn` -- a small seeded training loop (:func:`evsnn.grad.loss_and_grad` with Adam)
-  for the classifiers, independent of :mod:`evsnn.train`;
+* :func:`train_snn` -- seeded epoch-by-epoch training with :func:`evsnn.train.fit_snn` (Adam)
+  for the classifiers;
 * :func:`reproduce_certified_accuracy` -- trains both networks at matched clean accuracy,
   certifies, plots.
 """
@@ -251,32 +251,19 @@ def train_snn(x, y, *, encoder, n_steps, sigma=None, hidden=100, epochs=15, lr=3
     evsnn.clock.Network
     """
     from evsnn.clock import Network
-    from evsnn.grad import loss_and_grad
     from evsnn.params import LIF
+    from evsnn.train import AdamW, fit_snn, snn_accuracy
 
     gen = np.random.default_rng(rng)
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y)
     net = Network.mlp([x.shape[1], hidden, int(y.max()) + 1], LIF(lam=0.9, theta=1.0),
                       rng=gen, scale=3.0)
-    W = [w.copy() for w in net.weights()]
-    m1 = [np.zeros_like(w) for w in W]
-    m2 = [np.zeros_like(w) for w in W]
-    step = 0
+    optimizer = AdamW(lr, weight_decay=0.0)  # Adam; its state carries over between epochs
     for _ in range(epochs):
-        perm = gen.permutation(len(y))
-        for s in range(0, len(perm), batch_size):
-            idx = perm[s:s + batch_size]
-            res = loss_and_grad(net, x[idx], y[idx], T=n_steps, encoder=encoder, sigma=sigma,
-                                rng=gen)
-            step += 1
-            for k, g in enumerate(res.grads.weights):
-                m1[k] = 0.9 * m1[k] + 0.1 * g
-                m2[k] = 0.999 * m2[k] + 0.001 * g * g
-                W[k] -= lr * (m1[k] / (1 - 0.9**step)) / (np.sqrt(m2[k] / (1 - 0.999**step)) + 1e-8)
-            net = net.with_weights(W)
+        net = fit_snn(net, x, y, T=n_steps, rng=gen, encoder=encoder, sigma=sigma, epochs=1,
+                      batch_size=batch_size, optimizer=optimizer).model
         if stop_at_accuracy is not None:
-            acc = loss_and_grad(net, x_val, y_val, T=n_steps, encoder=encoder, sigma=sigma,
-                                rng=gen).correct.mean()
+            acc = snn_accuracy(net, x_val, y_val, T=n_steps, encoder=encoder, sigma=sigma, rng=gen)
             if acc >= stop_at_accuracy:
                 break
     return net
