@@ -14,7 +14,7 @@ from evsnn.cli import main
 SECTIONS = ("## Trained models", "## Robustness: encoders × attacks",
             "## Gradient grader: surrogate gradients vs exact spike-time gradients",
             "## Certified accuracy", "## Cross-validation of PyTorch backends")
-FIGURES = ("taacc.png", "gradient_grades.png", "certified_accuracy.png",
+FIGURES = ("taacc.png", "gradient_grades.png", "convergence.png", "certified_accuracy.png",
            "certified_accuracy_poisson.png")
 
 
@@ -64,6 +64,7 @@ def test_numbers_come_from_the_run(small_demo):
             assert 0.0 <= acc <= 1.0 and abs(acc * n - round(acc * n)) < 1e-9
     # the grader's exact row is the reference: cosine 1 with itself in every block
     assert all(v == pytest.approx(1.0) for v in res["grade"]["exact"].values())
+    assert 0.5 < res["convergence"]["order"] < 1.5  # Euler: first order
     curves = res["certified_accuracy_l2"]
     for acc in curves.values():
         assert np.all(np.diff(acc) <= 0)  # certified accuracy never grows with the radius
