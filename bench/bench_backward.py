@@ -238,7 +238,8 @@ def main(argv=None):
                      ("dL/dW2", g_w[1], t_w[1].numpy())]
             msg = ", ".join(f"{k}: cos {cosine(a, b):.7f} relL2 {rel_l2(a, b):.1e}"
                             for k, a, b in parts)
-            print(f"evsnn f32 vs {name:<12} loss {loss:.6f} vs {float(t_loss.detach()):.6f}; output counts "
+            t_loss = float(t_loss.detach())
+            print(f"evsnn f32 vs {name:<12} loss {loss:.6f} vs {t_loss:.6f}; output counts "
                   f"identical: {same_counts}; {msg}")
             low = [k for k, a, b in parts if cosine(a, b) < COSINE_MIN]
             if low or not same_counts:
@@ -265,7 +266,8 @@ def main(argv=None):
     else:
         med, _ = time_rounds(fns, rounds)
         what = "wall time"
-    print(f"\nforward + backward, B = {B}, T = {T}, median of {rounds} calls (fixed raster), {what}")
+    print(f"\nforward + backward, B = {B}, T = {T}, median of {rounds} calls (fixed raster), "
+          f"{what}")
     print(f"| {'backend':<24} | {'ms/batch':>9} | {'samples/s':>10} |\n|{'-' * 26}|{'-' * 11}|"
           f"{'-' * 12}|")
     for k, v in med.items():
@@ -282,7 +284,8 @@ def main(argv=None):
         print(f"  {label:<34} target >= {goal:.2f}x   measured {ratio:5.2f}x   "
               f"{'PASS' if ratio >= goal else 'MISS'}")
     if "snnTorch float32" in med:
-        print(f"  (info) evsnn f32 vs snnTorch f32: {med['snnTorch float32'] / med['evsnn float32']:.2f}x")
+        ratio = med["snnTorch float32"] / med["evsnn float32"]
+        print(f"  (info) evsnn f32 vs snnTorch f32: {ratio:.2f}x")
     print("load average (1, 5, 15 min) at end: %.2f %.2f %.2f" % os.getloadavg())
     if bad:
         print(f"\nFAIL: {bad} backend(s) disagree with evsnn's gradients (see above)")
