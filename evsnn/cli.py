@@ -122,6 +122,8 @@ def _load_model(path):
     from evsnn import io
 
     p = Path(path)
+    if p.is_dir():
+        p = p / "model.npz"  # a run folder written by 'evsnn train'
     if not p.exists():
         raise UsageError(f"--model {str(path)!r}: no such file or folder (write one with 'evsnn train')")
     return io.load(p)
@@ -182,7 +184,7 @@ def _train(args) -> int:
     def save(folder):
         from evsnn import io
 
-        io.save(model, Path(folder) / "model")
+        io.save(model, Path(folder) / "model.npz", convention=args.convention)
 
     report.add_artifact(save)
     print(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items()))
@@ -205,17 +207,19 @@ def _attack(args) -> int:
         kw["steps"] = args.steps
     if args.attack in ("pgd", "apgd", "deepfool"):
         kw["norm"] = args.norm
-    if args.attack in ("pgd", "rfgsm", "apgd"):
+    if args.attack in ("fgsm", "pgd", "bim", "mim", "rfgsm", "apgd"):
         kw["rng"] = args.seed
     if args.attack == "deepfool":
         kw.pop("eps")
     res = getattr(attacks, args.attack)(source, x, y, **kw)
-    clean = source.predict(x).argmax(1)
-    adv = source.predict(res.x_adv).argmax(1)
+    clean = source.predict(x, rng=args.seed) if getattr(source, "stochastic", False) else source.predict(x)
+    adv = (source.predict(res.x_adv, rng=args.seed) if getattr(source, "stochastic", False)
+           else source.predict(res.x_adv))
     rows = [["clean accuracy", accuracy(clean, y)], ["adversarial accuracy", accuracy(adv, y)],
-            ["ASR over all samples (Ding 2025 Eq. 28)", attack_success_rate(clean, adv, y, over="all")],
+            ["ASR over all samples (Ding 2025 Eq. 28)",
+             attack_success_rate(adv, y, denominator="all").rate],
             ["ASR over clean-correct samples (HART code)",
-             attack_success_rate(clean, adv, y, over="clean_correct")]]
+             attack_success_rate(adv, y, clean=clean, denominator="clean_correct").rate]]
     report = _report(f"evsnn attack: {args.attack}", args)
     report.add_table(["quantity", "value"], rows, caption=f"{args.attack} on {len(x)} test images")
     for k, v in rows:
@@ -227,9 +231,10 @@ def _attack(args) -> int:
 def _source(model, args):
     from evsnn.ann import ANN
     from evsnn.attacks import SNNSource
+    from validation.demo import ann_source
 
     if isinstance(model, ANN):
-        return model.source()
+        return ann_source(model)
     return SNNSource(model, T=args.T, encoder=args.encoder, method=args.method,
                      convention=args.convention, sigma=args.sigma)
 
@@ -239,7 +244,12 @@ def _certify(args) -> int:
     from certify.distributed import certified_accuracy, certify_dataset
     from validation.demo import snn_classifier, certified_accuracy_figure
 
+    from evsnn.clock import Network
+
     model = _load_model(args.model)
+    if not isinstance(model, Network):
+        raise UsageError(f"--model {args.model!r} holds an ANN; certify smooths an SNN "
+                         "(train one with 'evsnn train --model lif')")
     _, test = _data(args)
     x, y = test.x[: args.samples], test.y[: args.samples]
     noise = {"gaussian": smoothing.gaussian, "rsc_fixed": smoothing.rsc_fixed,
@@ -377,7 +387,8 @@ def _build_parser():
     t.add_argument("--method", default=None, help="gradient method (default bptt, tempbp for trace)")
 
     a = add("attack", _attack, "attack a saved model and report accuracy and success rates")
-    a.add_argument("--model", required=True, help="a model folder written by 'evsnn train'")
+    a.add_argument("--model", required=True,
+                   help="a run folder written by 'evsnn train' (or its model.npz)")
     a.add_argument("--attack", default="pgd", choices=list(ATTACKS))
     a.add_argument("--eps", type=float, default=0.1)
     a.add_argument("--norm", default="linf", choices=["linf", "l2", "l1", "l0"])
@@ -390,7 +401,8 @@ def _build_parser():
     a.add_argument("--sigma", type=float, default=None, help="noise std of the RSC encoders")
 
     c = add("certify", _certify, "randomized-smoothing certificates for a saved SNN")
-    c.add_argument("--model", required=True)
+    c.add_argument("--model", required=True,
+                   help="a run folder written by 'evsnn train --model lif' (or its model.npz)")
     c.add_argument("--noise", default="rsc_fixed", choices=["gaussian", "rsc_fixed", "rsc_fresh"])
     c.add_argument("--sigma", type=float, default=0.25)
     c.add_argument("--T", type=int, default=10)

@@ -86,3 +86,66 @@ def test_validate_writes_the_verdict_table(tmp_path, capsys):
     claims = json.loads((out / "results.json").read_text())["results"]["claims"]
     assert claims and all(c["check_id"].startswith("ding") for c in claims)
     assert "| verdict | check |" in (out / "report.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("train") / "lif"
+    assert main(["train", "--model", "lif", "--epochs", "1", "--T", "4", "--no-progress",
+                 "--out", str(out)]) == 0
+    return out
+
+
+def test_train_saves_a_model_that_loads_and_matches_the_report(trained_run):
+    from evsnn import io
+    from evsnn.clock import Network
+    from evsnn.data import load_digits
+    from evsnn.train import snn_accuracy
+
+    net = io.load(trained_run / "model.npz")
+    assert isinstance(net, Network) and net.n_in == 64 and net.n_out == 10
+    res = json.loads((trained_run / "results.json").read_text())["results"]
+    test = load_digits("test")
+    assert res["SNN test accuracy"] == snn_accuracy(net, test.x, test.y, T=4, encoder="current")
+
+
+def test_attack_on_the_saved_model(trained_run, tmp_path):
+    out = tmp_path / "a"
+    assert main(["attack", "--model", str(trained_run), "--attack", "pgd", "--eps", "0.1",
+                 "--steps", "3", "--T", "4", "--samples", "20", "--out", str(out)]) == 0
+    res = json.loads((out / "results.json").read_text())["results"]
+    clean, adv = res["clean accuracy"], res["adversarial accuracy"]
+    assert 0 <= clean <= 1 and 0 <= adv <= 1
+    assert res["ASR over all samples (Ding 2025 Eq. 28)"] == pytest.approx(1 - adv)
+
+
+def test_certify_on_the_saved_model(trained_run, tmp_path):
+    out = tmp_path / "c"
+    assert main(["certify", "--model", str(trained_run), "--noise", "rsc_fixed", "--T", "4",
+                 "--n0", "10", "--n", "50", "--samples", "3", "--no-progress",
+                 "--out", str(out)]) == 0
+    acc = json.loads((out / "results.json").read_text())["results"]["certified_accuracy"]
+    assert np.all(np.diff(acc["accuracy"]) <= 0) and (out / "certified_accuracy.png").exists()
+
+
+def test_certify_refuses_an_ann(tmp_path, capsys):
+    out = tmp_path / "ann"
+    assert main(["train", "--model", "ann", "--epochs", "1", "--no-progress", "--out", str(out)]) == 0
+    assert main(["certify", "--model", str(out), "--out", str(tmp_path / "c")]) == 2
+    assert "holds an ANN; certify smooths an SNN" in _err(capsys)
+
+
+def test_grade_command_writes_table_and_plot(tmp_path):
+    out = tmp_path / "g"
+    assert main(["grade", "--samples", "2", "--out", str(out)]) == 0
+    assert (out / "gradient_grades.png").exists() and (out / "convergence.png").exists()
+    assert "| exact | W[0] | 1.000 |" in (out / "report.md").read_text()
+
+
+def test_crossval_command(tmp_path):
+    pytest.importorskip("torch", reason="torch is not installed; run `make crossval-deps`")
+    pytest.importorskip("snntorch", reason="snntorch is not installed; run `make crossval-deps`")
+    out = tmp_path / "x"
+    assert main(["crossval", "--backend", "snntorch", "--samples", "4", "--out", str(out)]) == 0
+    res = json.loads((out / "results.json").read_text())["results"]
+    assert res["crossval/snntorch"]["real_mismatches"] == 0
