@@ -267,28 +267,123 @@ victor_purpura_distance([1.0, 5.0], [1.0, 9.0], q=np.inf)
 
 
 # --------------------------------------------------------------------------- pairwise matrix
+#: Pairs solved side by side by :func:`_victor_purpura_lanes_kernel` (two AVX-512 vectors or four
+#: AVX2 vectors of float64 per table column).
+_VP_LANES = 16
+
+
+@njit
+def _victor_purpura_lanes_kernel(a, b, m, q, val, left, diag, res):
+    """VP distances of ``a`` to ``w = b.shape[1]`` trains at once, all on the full table.
+
+    Column ``k`` of ``b`` (shape ``(M, w)``) holds train ``k``'s ``m[k] <= M`` sorted times,
+    then padding. For use only when ``0 < q < inf`` and ``q |a_i - b_j| < 2`` for every pair of
+    times, where the banded kernel fills every cell: this repeats its float operations cell for
+    cell, so ``res[k]`` equals :func:`_victor_purpura_kernel` exactly. The ``w`` tables are
+    independent, so the innermost loop runs across them (vectorised, and ``w`` dependency
+    chains in flight instead of one). A padded cell lies right of column ``m[k]`` and cannot
+    change ``G[n, m[k]]``. ``val`` is ``(M + 1, w)`` scratch, ``left``, ``diag`` and ``res``
+    have ``w`` entries."""
+    n = a.shape[0]
+    M = b.shape[0]
+    w = b.shape[1]
+    for j in range(M + 1):
+        for k in range(w):
+            val[j, k] = float(j)  # G[0, j] = j (the banded kernel's 0.0 + float(j))
+    for i in range(n):
+        ai = a[i]
+        for k in range(w):
+            diag[k] = val[0, k]
+            left[k] = diag[k] + 1.0
+            val[0, k] = left[k]
+        for j in range(1, M + 1):
+            bj = b[j - 1]
+            vj = val[j]
+            for k in range(w):
+                d = bj[k] - ai
+                up = vj[k]
+                ad = abs(d)
+                cost = q * ad if ad > 0.0 else 0.0
+                g = min(left[k] + 1.0, min(up + 1.0, diag[k] + cost))
+                diag[k] = up
+                vj[k] = g
+                left[k] = g
+    for k in range(w):
+        res[k] = val[m[k], k]
+
+
 @njit(parallel=True)
 def _pairwise_victor_purpura_kernel(times, offsets, q, out):
     """``out[i, j] = out[j, i] = VP(train i, train j)``; train ``i`` is
     ``times[offsets[i]:offsets[i+1]]``. Rows are dealt in pairs (h, K-1-h) so that every
-    parallel iteration has about K pair distances; each (i, j) is written by one iteration."""
+    parallel iteration has about K pair distances; each (i, j) is written by one iteration.
+
+    In row ``i``, the partners ``j > i`` whose whole table lies in the band (``0 < q < inf`` and
+    ``q`` times the span of both trains below 2) are sorted by length (stable) and solved
+    ``_VP_LANES`` at a time by :func:`_victor_purpura_lanes_kernel`; the others one by one by
+    :func:`_victor_purpura_kernel`. Both give the same numbers, and the grouping depends only
+    on the trains, never on the threads."""
     K = offsets.shape[0] - 1
+    L = _VP_LANES
     longest = 0
     for i in range(K):
         longest = max(longest, offsets[i + 1] - offsets[i])
+    lanes_ok = q > 0.0 and q < np.inf
     for h in prange((K + 1) // 2):
         val = np.empty(longest + 1)  # scratch per parallel iteration
+        bbuf = np.empty(longest * L)
+        vbuf = np.empty((longest + 1) * L)
+        left = np.empty(L)
+        diag = np.empty(L)
+        res = np.empty(L)
+        mk = np.empty(L, dtype=np.int64)
+        full = np.empty(K, dtype=np.int64)
+        flen = np.empty(K, dtype=np.int64)
         hh = np.int64(h)
         for r in range(2):
             i = hh + r * (K - 1 - 2 * hh)  # row h, then row K-1-h
             if r == 1 and i == hh:
                 continue
             a = times[offsets[i] : offsets[i + 1]]
+            n = a.shape[0]
             out[i, i] = 0.0
+            nf = 0
             for j in range(i + 1, K):
-                d = _victor_purpura_kernel(a, times[offsets[j] : offsets[j + 1]], q, val)
-                out[i, j] = d
-                out[j, i] = d
+                b = times[offsets[j] : offsets[j + 1]]
+                m = b.shape[0]
+                in_band = lanes_ok
+                if lanes_ok and n > 0 and m > 0:
+                    # q (max - min) < 2 bounds every q |a_i - b_j| (rounding is monotone)
+                    span = max(a[n - 1], b[m - 1]) - min(a[0], b[0])
+                    in_band = q * span < 2.0
+                if in_band:
+                    full[nf] = j
+                    flen[nf] = m
+                    nf += 1
+                else:
+                    d = _victor_purpura_kernel(a, b, q, val)
+                    out[i, j] = d
+                    out[j, i] = d
+            order = np.argsort(flen[:nf], kind="mergesort")
+            for g0 in range(0, nf, L):
+                w = min(L, nf - g0)
+                M = 0
+                for k in range(w):
+                    mk[k] = flen[order[g0 + k]]
+                    M = max(M, mk[k])
+                bk = bbuf[: M * w].reshape((M, w))
+                for k in range(w):
+                    o = offsets[full[order[g0 + k]]]
+                    for t in range(mk[k]):
+                        bk[t, k] = times[o + t]
+                    for t in range(mk[k], M):
+                        bk[t, k] = 0.0  # padding: right of column m[k], never read back
+                _victor_purpura_lanes_kernel(a, bk, mk[:w], q, vbuf[: (M + 1) * w].reshape((M + 1, w)),
+                                             left[:w], diag[:w], res[:w])
+                for k in range(w):
+                    j = full[order[g0 + k]]
+                    out[i, j] = res[k]
+                    out[j, i] = res[k]
 
 
 def pairwise_victor_purpura(trains, q=1.0):

@@ -17,6 +17,7 @@ from certify.spike_distance import (
     _population_victor_purpura_kernel,
     _van_rossum_kernel,
     _victor_purpura_kernel,
+    _victor_purpura_lanes_kernel,
     multiunit_victor_purpura_distance,
     pairwise_victor_purpura,
     population_victor_purpura,
@@ -100,6 +101,50 @@ def labelled_pair(draw, max_spikes=6, units=3):
 @given(train, train, cost)
 def test_victor_purpura_kernel_matches_twin(a, b, q):
     np.testing.assert_allclose(_vp(a, b, q), _twin(a, b, q), rtol=RTOL_TWIN, atol=ATOL_TWIN)
+
+
+# q * 30 < 2 for these costs, so every table of trains on [0, 30] lies wholly in the band
+full_band_cost = st.floats(1e-3, 0.066)
+
+
+@given(train, st.lists(train, min_size=1, max_size=20), full_band_cost)
+def test_victor_purpura_lanes_kernel_matches_twin_and_pair_kernel(a, bs, q):
+    a, bs = np.sort(a), [np.sort(b) for b in bs]
+    w = len(bs)
+    m = np.array([b.size for b in bs], np.int64)
+    M = int(m.max())
+    b = np.full((M, w), 7.0)  # padding, which must not matter
+    for k, bk in enumerate(bs):
+        b[: bk.size, k] = bk
+    got = np.empty(w)
+    _victor_purpura_lanes_kernel(a, b, m, q, np.empty((M + 1, w)), np.empty(w), np.empty(w), got)
+    want = [0.0] * w
+    ref._victor_purpura_lanes_kernel(a, b.tolist(), m.tolist(), q,
+                                     [[0.0] * w for _ in range(M + 1)], [0.0] * w, [0.0] * w,
+                                     want)
+    np.testing.assert_allclose(got, want, rtol=RTOL_TWIN, atol=ATOL_TWIN)
+    # the same float operations per cell as the banded kernel: equal to the last bit
+    np.testing.assert_array_equal(got, [_vp(a, bk, q) for bk in bs])
+
+
+@pytest.mark.parametrize("q", [0.001, 0.019, 0.05, 0.3])
+def test_pairwise_equals_pair_kernel_exactly_and_for_any_thread_count(q):
+    # 40 trains on [0, 100): q = 0.001 and 0.019 put every pair wholly in the band (lanes kernel
+    # only), 0.05 some pairs (both kernels, groups of every width), 0.3 none
+    rng = np.random.default_rng(11)
+    trains = [np.sort(rng.uniform(0, 100, rng.integers(0, 30))) for _ in range(40)]
+    trains[3] = np.zeros(0)
+    want = np.array([[victor_purpura_distance(x, y, q) for y in trains] for x in trains])
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = pairwise_victor_purpura(trains, q)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = pairwise_victor_purpura(trains, q)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(one, want)
+    np.testing.assert_array_equal(many, want)
 
 
 @given(st.lists(train, max_size=6), cost)

@@ -49,15 +49,60 @@ def _victor_purpura_kernel(a, b, q, val):
     return val[m]
 
 
+_VP_LANES = 16
+
+
+def _victor_purpura_lanes_kernel(a, b, m, q, val, left, diag, res):
+    n, M, w = len(a), len(b), len(m)
+    for j in range(M + 1):
+        for k in range(w):
+            val[j][k] = float(j)
+    for i in range(n):
+        ai = a[i]
+        for k in range(w):
+            diag[k] = val[0][k]
+            left[k] = diag[k] + 1.0
+            val[0][k] = left[k]
+        for j in range(1, M + 1):
+            for k in range(w):
+                d = b[j - 1][k] - ai
+                up = val[j][k]
+                cost = q * abs(d) if abs(d) > 0.0 else 0.0
+                g = min(up + 1.0, left[k] + 1.0, diag[k] + cost)
+                diag[k], val[j][k], left[k] = up, g, g
+    for k in range(w):
+        res[k] = val[m[k]][k]
+
+
 def _pairwise_victor_purpura_kernel(times, offsets, q, out):
     K = len(offsets) - 1
+    lanes_ok = 0.0 < q < math.inf
     for i in range(K):
+        a = times[offsets[i] : offsets[i + 1]]
         out[i, i] = 0.0
+        full = []
         for j in range(i + 1, K):
-            d = _victor_purpura_kernel(times[offsets[i] : offsets[i + 1]],
-                                       times[offsets[j] : offsets[j + 1]], q,
-                                       [0.0] * (offsets[j + 1] - offsets[j] + 1))
-            out[i, j] = out[j, i] = d
+            b = times[offsets[j] : offsets[j + 1]]
+            in_band = lanes_ok
+            if lanes_ok and len(a) > 0 and len(b) > 0:
+                in_band = q * (max(a[-1], b[-1]) - min(a[0], b[0])) < 2.0
+            if in_band:
+                full.append(j)
+            else:
+                out[i, j] = out[j, i] = _victor_purpura_kernel(a, b, q, [0.0] * (len(b) + 1))
+        full.sort(key=lambda j: offsets[j + 1] - offsets[j])  # stable, as the kernel's sort
+        for g0 in range(0, len(full), _VP_LANES):
+            group = full[g0 : g0 + _VP_LANES]
+            m = [offsets[j + 1] - offsets[j] for j in group]
+            M = max(m)
+            b = [[times[offsets[j] + t] if t < mk else 0.0 for j, mk in zip(group, m)]
+                 for t in range(M)]
+            val = [[0.0] * len(group) for _ in range(M + 1)]
+            res = [0.0] * len(group)
+            _victor_purpura_lanes_kernel(a, b, m, q, val, [0.0] * len(group), [0.0] * len(group),
+                                         res)
+            for j, d in zip(group, res):
+                out[i, j] = out[j, i] = d
 
 
 def _population_victor_purpura_kernel(times_a, offsets_a, times_b, offsets_b, q, out):
