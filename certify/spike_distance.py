@@ -378,8 +378,8 @@ def _pairwise_victor_purpura_kernel(times, offsets, q, out):
                         bk[t, k] = times[o + t]
                     for t in range(mk[k], M):
                         bk[t, k] = 0.0  # padding: right of column m[k], never read back
-                _victor_purpura_lanes_kernel(a, bk, mk[:w], q, vbuf[: (M + 1) * w].reshape((M + 1, w)),
-                                             left[:w], diag[:w], res[:w])
+                vk = vbuf[: (M + 1) * w].reshape((M + 1, w))
+                _victor_purpura_lanes_kernel(a, bk, mk[:w], q, vk, left[:w], diag[:w], res[:w])
                 for k in range(w):
                     j = full[order[g0 + k]]
                     out[i, j] = res[k]
