@@ -376,8 +376,8 @@ def _pairwise_victor_purpura_kernel(times, offsets, q, out):
                     o = offsets[full[order[g0 + k]]]
                     for t in range(mk[k]):
                         bk[t, k] = times[o + t]
-                    for t in range(mk[k], M):
-                        bk[t, k] = 0.0  # padding: fills cells right of column m[k], which G[n, m[k]] ignores
+                    for t in range(mk[k], M):  # padding: cells right of column m[k]
+                        bk[t, k] = 0.0
                 vk = vbuf[: (M + 1) * w].reshape((M + 1, w))
                 _victor_purpura_lanes_kernel(a, bk, mk[:w], q, vk, left[:w], diag[:w], res[:w])
                 for k in range(w):
