@@ -230,8 +230,7 @@ def _attack(args) -> int:
 
 def _source(model, args):
     from evsnn.ann import ANN
-    from evsnn.attacks import SNNSource
-    from validation.demo import ann_source
+    from evsnn.attacks import SNNSource, ann_source
 
     if isinstance(model, ANN):
         return ann_source(model)

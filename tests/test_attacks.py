@@ -958,3 +958,19 @@ def test_snn_source_takes_images_for_a_fused_encoder():
     with pytest.raises(ValueError, match=r"concatenates 3 encodings of the image, but the network "
                                          r"takes 8 inputs"):
         SNNSource(net, T=4, encoder="fused:current+current+current")
+
+
+def test_ann_source_gradient_is_per_sample_and_errors():
+    from evsnn.ann import ANN
+    from evsnn.attacks import ann_source
+
+    rng = np.random.default_rng(2)
+    ann = ANN([rng.standard_normal((5, 4)), rng.standard_normal((3, 5))])
+    x, y = rng.uniform(0, 1, (6, 4)), rng.integers(0, 3, 6)
+    out = ann_source(ann)(x, y)
+    # sample 0 alone gives the same loss and gradient as inside the batch
+    one = ann_source(ann)(x[:1], y[:1])
+    np.testing.assert_allclose(out.grad[:1], one.grad, rtol=1e-12)
+    np.testing.assert_allclose(out.loss[:1], one.loss, rtol=1e-12)
+    with pytest.raises(TypeError, match="ann must be an evsnn.ann.ANN, got str"):
+        ann_source("ann")

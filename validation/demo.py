@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn import ann as ann_mod
-from evsnn.attacks import SNNSource, fgsm, pgd
+from evsnn.attacks import SNNSource, ann_source, fgsm, pgd
 from evsnn.clock import Network, simulate
 from evsnn.conventions import get_convention
 from evsnn.convert import convert
@@ -116,23 +116,6 @@ def snn_classifier(network, convention="DEFAULT", dtype=np.float64):
     from certify.smoothing import NetworkClassifier
 
     return NetworkClassifier(network, dtype=dtype, convention=convention)
-
-
-def ann_source(ann):
-    """A gradient source (per-sample cross-entropy and input gradient) of a ReLU ANN, for
-    black-box transfer attacks."""
-    from evsnn.attacks import CallableSource
-    from evsnn.grad.losses import softmax
-
-    def fn(x, y):
-        fwd = ann_mod.forward(ann, x)
-        p = softmax(fwd.logits)
-        g = p.copy()
-        g[np.arange(len(y)), y] -= 1.0
-        loss = -np.log(p[np.arange(len(y)), y])
-        return loss, ann_mod.backward(ann, fwd, g).input, fwd.logits
-
-    return CallableSource(fn, predict=lambda x: ann_mod.forward(ann, x).logits)
 
 
 # --- figures ------------------------------------------------------------------------------------

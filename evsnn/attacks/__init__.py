@@ -21,6 +21,7 @@ from evsnn.attacks.sources import (
     MixedSource,
     SNNSource,
     SourceOutput,
+    ann_source,
     as_source,
 )
 from evsnn.attacks.spikes import SpikeAttackResult, rand_del, spike_attack
@@ -54,4 +55,5 @@ __all__ = [
     "CallableSource",
     "SourceOutput",
     "as_source",
+    "ann_source",
 ]

@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from evsnn import ann as _ann
 from evsnn.clock import Network, simulate
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import DECODERS, decode
@@ -526,3 +527,32 @@ def as_source(source, name="source") -> GradientSource:
         f"{name} must be a GradientSource or a callable fn(x, y) -> (loss, grad, scores), "
         f"got {type(source).__name__}"
     )
+
+
+def ann_source(ann):
+    """A gradient source for a ReLU :class:`~evsnn.ann.ANN` (black-box transfer attacks, CBA):
+    per-sample cross-entropy and its input gradient, any loss of the logits through
+    ``score_loss_grad`` (APGD-DLR, targeted losses), and ``predict`` = the logits.
+
+    Examples
+    --------
+    >>> from evsnn.ann import ANN
+    >>> src = ann_source(ANN([np.eye(2)]))
+    >>> out = src(np.array([[0.0, 0.0]]), np.array([1]))
+    >>> np.round(out.loss, 6).tolist(), out.grad.tolist()
+    ([0.693147], [[0.5, -0.5]])
+    """
+    if not isinstance(ann, _ann.ANN):
+        raise TypeError(f"ann must be an evsnn.ann.ANN, got {type(ann).__name__}")
+
+    def fn(x, y):
+        r = _ann.loss_and_grad(ann, x, y)  # batch-mean loss: sample b's gradient is B times it
+        loss, _ = ce_loss(r.logits, y)
+        return loss, x.shape[0] * r.grads.input, r.logits
+
+    def score_loss_grad(x, score_loss):
+        fwd = _ann.forward(ann, x)
+        loss, g = score_loss(fwd.logits)
+        return loss, _ann.backward(ann, fwd, g).input, fwd.logits
+
+    return CallableSource(fn, score_loss_grad=score_loss_grad, predict=ann.logits)

@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from evsnn import ann as ann_mod
-from evsnn.attacks import CallableSource
-from evsnn.attacks.losses import ce_loss
+from evsnn.attacks import ann_source  # noqa: F401  (used as C.ann_source)
 from evsnn.clock import Dense, Network
 from evsnn.convert import convert
 from evsnn.data import load_digits
@@ -165,22 +164,6 @@ def dlif_network(n_in, T, *, lam, rng, scale=3.0):
 
 
 # --- the black-box source ----------------------------------------------------------------------
-def ann_source(ann):
-    """A gradient source for a ReLU ANN: per-sample cross-entropy, its input gradient, logits."""
-
-    def fn(x, y):
-        r = ann_mod.loss_and_grad(ann, x, y)
-        loss, _ = ce_loss(r.logits, y)
-        return loss, x.shape[0] * r.grads.input, r.logits
-
-    def slg(x, score_loss):
-        fwd = ann_mod.forward(ann, x)
-        loss, g = score_loss(fwd.logits)
-        return loss, ann_mod.backward(ann, fwd, g).input, fwd.logits
-
-    return CallableSource(fn, score_loss_grad=slg, predict=ann.logits)
-
-
 def source_seeds(size, seed):
     """Seeds of the black-box source ANNs (independent of the victim's seed)."""
     return [1000 + 17 * seed + k for k in range(size_iv(size).n_sources)]
