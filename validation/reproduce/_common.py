@@ -58,6 +58,25 @@ SIZES = {
 }
 
 
+REPRODUCTION_DOC = """Every ``reproduce_<name>(*, size="full", seed=0, progress=False)``:
+
+    Parameters
+    ----------
+    size : {"full", "small"}, default "full"
+        ``"full"``: the whole digits split (at most about two minutes of CPU); ``"small"``: a
+        few seconds, for tests (:data:`validation.reproduce._common.SIZES`).
+    seed : int, default 0
+        Root seed of the models, the encoders' draws and the attacks' random starts.
+    progress : bool, default False
+        Accepted for a uniform signature; the reproductions print nothing.
+
+    Returns
+    -------
+    validation.report.Report
+        Not yet written; ``report.write(folder)`` writes it.
+    """
+
+
 def size_iv(size):
     if size not in SIZES:
         raise ValueError(f"size={size!r} is not a reproduction size; use one of {sorted(SIZES)}")

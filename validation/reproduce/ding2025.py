@@ -165,20 +165,8 @@ def _fig2d_figure(m):
 def reproduce_ding2025_fig2d(*, size="full", seed=0, progress=False):
     """Ding 2025 Fig. 2D: time-accumulated accuracy (Eq. 26) of a converted IF SNN by encoder,
     clean and under black-box FGSM (ε = 0.1) from independently trained ANNs.
-    Parameters
-    ----------
-    size : {"full", "small"}, default "full"
-        ``"full"``: the whole digits split (at most about two minutes of CPU); ``"small"``: a
-        few seconds, for tests (:data:`validation.reproduce._common.SIZES`).
-    seed : int, default 0
-        Root seed of the models, the encoders' draws and the attacks' random starts.
-    progress : bool, default False
-        Accepted for a uniform signature; the reproductions print nothing.
 
-    Returns
-    -------
-    validation.report.Report
-        Not yet written; ``report.write(folder)`` writes it.
+    Parameters and result: see :data:`validation.reproduce._common.REPRODUCTION_DOC`.
     """
     from validation.report import Report
 
@@ -300,20 +288,8 @@ def _accuracy_table(rep, m, caption):
 def reproduce_ding2025_fig3b(*, size="full", seed=0, progress=False):
     """Ding 2025 Fig. 3B: accuracy vs FGSM ε (black-box) of converted, Act-BP and Temp-BP SNNs
     with current, Poisson and RateSynE coding.
-    Parameters
-    ----------
-    size : {"full", "small"}, default "full"
-        ``"full"``: the whole digits split (at most about two minutes of CPU); ``"small"``: a
-        few seconds, for tests (:data:`validation.reproduce._common.SIZES`).
-    seed : int, default 0
-        Root seed of the models, the encoders' draws and the attacks' random starts.
-    progress : bool, default False
-        Accepted for a uniform signature; the reproductions print nothing.
 
-    Returns
-    -------
-    validation.report.Report
-        Not yet written; ``report.write(folder)`` writes it.
+    Parameters and result: see :data:`validation.reproduce._common.REPRODUCTION_DOC`.
     """
     from validation.report import Report
 
@@ -400,20 +376,8 @@ def _judge_fig4c(m):
 def reproduce_ding2025_fig4c(*, size="full", seed=0, progress=False):
     """Ding 2025 Fig. 4C: rate vs TTFS decoding (and current vs TTFS encoding) under
     black-box FGSM.
-    Parameters
-    ----------
-    size : {"full", "small"}, default "full"
-        ``"full"``: the whole digits split (at most about two minutes of CPU); ``"small"``: a
-        few seconds, for tests (:data:`validation.reproduce._common.SIZES`).
-    seed : int, default 0
-        Root seed of the models, the encoders' draws and the attacks' random starts.
-    progress : bool, default False
-        Accepted for a uniform signature; the reproductions print nothing.
 
-    Returns
-    -------
-    validation.report.Report
-        Not yet written; ``report.write(folder)`` writes it.
+    Parameters and result: see :data:`validation.reproduce._common.REPRODUCTION_DOC`.
     """
     from validation.report import Report
 
@@ -513,20 +477,8 @@ def _judge_fig5f(m):
 def reproduce_ding2025_fig5f(*, size="full", seed=0, progress=False):
     """Ding 2025 Fig. 5F: fused encoding (current + RateSynE + TTFS) vs current encoding, rate
     vs TTFS decoding, Act-BP vs Temp-BP, under black-box PGD in L∞, L2, L1 and L0.
-    Parameters
-    ----------
-    size : {"full", "small"}, default "full"
-        ``"full"``: the whole digits split (at most about two minutes of CPU); ``"small"``: a
-        few seconds, for tests (:data:`validation.reproduce._common.SIZES`).
-    seed : int, default 0
-        Root seed of the models, the encoders' draws and the attacks' random starts.
-    progress : bool, default False
-        Accepted for a uniform signature; the reproductions print nothing.
 
-    Returns
-    -------
-    validation.report.Report
-        Not yet written; ``report.write(folder)`` writes it.
+    Parameters and result: see :data:`validation.reproduce._common.REPRODUCTION_DOC`.
     """
     from validation.report import Report
 

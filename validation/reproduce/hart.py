@@ -133,20 +133,8 @@ def _judge_hart(m):
 def reproduce_hart_tables23(*, size="full", seed=0, progress=False):
     """HART Tables 2-3 (miniature): ASR of CBA, BPTR, STBP, RGA, rate and HART gradients under
     white-box and black-box FGSM / PGD.
-    Parameters
-    ----------
-    size : {"full", "small"}, default "full"
-        ``"full"``: the whole digits split (at most about two minutes of CPU); ``"small"``: a
-        few seconds, for tests (:data:`validation.reproduce._common.SIZES`).
-    seed : int, default 0
-        Root seed of the models, the encoders' draws and the attacks' random starts.
-    progress : bool, default False
-        Accepted for a uniform signature; the reproductions print nothing.
 
-    Returns
-    -------
-    validation.report.Report
-        Not yet written; ``report.write(folder)`` writes it.
+    Parameters and result: see :data:`validation.reproduce._common.REPRODUCTION_DOC`.
     """
     from validation.report import Report
 

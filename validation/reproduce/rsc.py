@@ -105,20 +105,8 @@ def _judge_rsc(m):
 def reproduce_rsc_fig3(*, size="full", seed=0, progress=False):
     """RSC Fig. 3 (miniature): σ² sweep of RSC-I coding — clean vs FGSM / PGD accuracy across
     ε, and F-QTE / P-QTE against a direct-coding SNN.
-    Parameters
-    ----------
-    size : {"full", "small"}, default "full"
-        ``"full"``: the whole digits split (at most about two minutes of CPU); ``"small"``: a
-        few seconds, for tests (:data:`validation.reproduce._common.SIZES`).
-    seed : int, default 0
-        Root seed of the models, the encoders' draws and the attacks' random starts.
-    progress : bool, default False
-        Accepted for a uniform signature; the reproductions print nothing.
 
-    Returns
-    -------
-    validation.report.Report
-        Not yet written; ``report.write(folder)`` writes it.
+    Parameters and result: see :data:`validation.reproduce._common.REPRODUCTION_DOC`.
     """
     from validation.report import Report
 

@@ -235,20 +235,8 @@ def _judge_stable(m):
 def reproduce_stable_table1(*, size="full", seed=0, progress=False):
     """Stable Table 1 (miniature): LIF vs DLIF, natural / Gaussian / adversarial training,
     ρ = 0 vs 1 (MS-MPPD), under FGSM, PGD-7/10 and APGD-CE/DLR.
-    Parameters
-    ----------
-    size : {"full", "small"}, default "full"
-        ``"full"``: the whole digits split (at most about two minutes of CPU); ``"small"``: a
-        few seconds, for tests (:data:`validation.reproduce._common.SIZES`).
-    seed : int, default 0
-        Root seed of the models, the encoders' draws and the attacks' random starts.
-    progress : bool, default False
-        Accepted for a uniform signature; the reproductions print nothing.
 
-    Returns
-    -------
-    validation.report.Report
-        Not yet written; ``report.write(folder)`` writes it.
+    Parameters and result: see :data:`validation.reproduce._common.REPRODUCTION_DOC`.
     """
     from validation.report import Report
 
