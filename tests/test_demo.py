@@ -44,6 +44,12 @@ def test_report_has_every_section_and_figure(small_demo):
     for png in FIGURES:
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
         assert f"]({png})" in text
+    from evsnn import io
+    from evsnn.clock import Network
+
+    saved = sorted(p.stem for p in (out / "models").iterdir())
+    assert "lif" in saved and "converted" in saved and "ann" in saved
+    assert isinstance(io.load(out / "models" / "lif.npz"), Network)
     conf = json.loads((out / "config.json").read_text())
     assert conf["seed"] == 0 and conf["config"]["size"] == "small"
 

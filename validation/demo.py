@@ -278,6 +278,16 @@ def _models_section(report, train, test, cfg, seed, progress):
     report.add_table(["model", "encoder", "T", "test accuracy", "training s"], rows,
                      caption=f"Embedded digits: {len(train.x)} training, {len(test.x)} test images")
     report.add_result("models", rows)
+
+    def save_models(folder):
+        from evsnn import io
+
+        (folder / "models").mkdir()
+        for name, model in models.items():
+            io.save(model, folder / "models" / f"{name}.npz")
+
+    report.add_artifact(save_models)
+    report.add_text("The trained models are saved in `models/` (`evsnn.io.load`).")
     return models
 
 
