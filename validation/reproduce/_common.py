@@ -135,11 +135,6 @@ def trained_snn(size, seed, *, neuron="lif", method="bptt", encoder="current", d
     else:
         cell = NEURONS[neuron]()
     net = Network.mlp([n_in, 100, 10], cell, rng=rng, scale=scale, readout=readout)
-    if encoder.startswith("fused:"):
-        # evsnn.train.fit_snn checks the images against the network's input width, which a
-        # fused encoder multiplies; the same loop written with loss_and_grad
-        return fit_loop(net, train.x, train.y, T=T, rng=rng, encoder=encoder, decoder=decoder,
-                        loss=loss, method=method, epochs=cfg.epochs_snn, lr=lr)
     res = fit_snn(net, train.x, train.y, T=T, rng=rng, encoder=encoder, decoder=decoder,
                   loss=loss, method=method, epochs=cfg.epochs_snn, sigma=sigma,
                   optimizer=AdamW(lr=lr, weight_decay=0.0))
@@ -150,7 +145,9 @@ def fit_loop(net, x, y, *, T, rng, encoder, decoder, loss, method, epochs, lr, b
              grads_fn=None):
     """Mini-batch AdamW training of weights (and DLIF factors) with
     :func:`evsnn.grad.loss_and_grad` (as :func:`evsnn.train.fit_snn`, one permutation per epoch),
-    or with ``grads_fn(net, xb, yb, rng) -> GradientResult`` when given."""
+    or with ``grads_fn(net, xb, yb, rng) -> GradientResult`` when given: the Stable miniature's
+    mixed clean/perturbed gradient plus the MS-MPPD term, which ``fit_snn`` (one loss of one
+    forward pass) cannot express."""
     from evsnn.grad import loss_and_grad
 
     opt = AdamW(lr=lr, weight_decay=0.0)
