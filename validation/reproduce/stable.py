@@ -14,9 +14,9 @@ APGD-DLR-10 in L∞ at ε = 0.05 (8/255 on CIFAR scaled to 8×8 digits).
 
 MS-MPPD^L (Eq. 14) is taken on the last spiking layer — here the hidden layer, whose input is the
 current-coded image, so Δs^{L−1}[t] = x̃ − x at every step and ε^L[t] = λ a[t] ε^L[t−1] +
-W Δs[t] (Eq. 11 with the DLIF factor) is a differentiable function of W and a; its gradient is
-written out in :func:`ms_mppd_grad` (checked against :func:`evsnn.metrics.mppd_response` and
-finite differences in the tests). The "AT+Reg" rows (the regulariser of Ding et al. 2022) are
+W Δs[t] (Eq. 11 with the DLIF factor) is a differentiable function of W and a; its value and
+gradient come from :func:`evsnn.grad.stable_loss` (checked against the reference tape and finite
+differences in tests/test_losses_extra.py). The "AT+Reg" rows (the regulariser of Ding et al. 2022) are
 not reproduced.
 """
 
@@ -25,10 +25,10 @@ from __future__ import annotations
 import numpy as np
 
 from evsnn.attacks import SNNSource, apgd, fgsm, pgd, rfgsm
-from evsnn.grad import GradientResult, loss_and_grad
+from evsnn.grad import GradientResult, loss_and_grad, stable_loss
 from validation.reproduce import _common as C
 
-__all__ = ["reproduce_stable_table1", "ms_mppd_grad"]
+__all__ = ["reproduce_stable_table1"]
 
 T = 8
 LAM = 0.9
@@ -50,52 +50,16 @@ ROWS = (  # label, neuron, perturbation, rho
 ATTACKS = ("FGSM", "PGD7", "PGD10", "APGD-CE10", "APGD-DLR10")
 
 
-def ms_mppd_grad(weight, dx, lam, factors, *, reduction="sum"):
-    """MS-MPPD^L of a current-coded layer and its gradients with respect to the weight and the
-    DLIF factors: ``reduction="sum"`` sums over neurons and steps (Stable Eq. 14) and averages
-    over the batch; ``"mean"`` averages over neurons, steps and batch (the authors' code,
-    ``Convention.mppd_reduction``).
-
-    ``ε[t] = λ a[t] ε[t−1] + W Δx`` (``ε[−1] = 0``; ``a`` all ones for a plain LIF layer).
-
-    Parameters
-    ----------
-    weight : array [H, N]
-    dx : array [B, N]
-        The input perturbation (the same at every step under current coding).
-    lam : float
-    factors : array [T]
-    reduction : {"sum", "mean"}
-
-    Returns
-    -------
-    value : float
-    g_weight : array [H, N]
-    g_factors : array [T]
-    eps : array [T, B, H]
-    """
-    if reduction not in ("sum", "mean"):
-        raise ValueError(f"reduction={reduction!r} must be 'sum' (Eq. 14) or 'mean' (code)")
-    factors = np.asarray(factors, dtype=np.float64)
-    Tn = factors.shape[0]
-    B = dx.shape[0]
-    norm = B * (1 if reduction == "sum" else Tn * weight.shape[0])
-    drive = dx @ weight.T  # [B, H]
-    eps = np.empty((Tn, B, weight.shape[0]))
-    prev = np.zeros_like(drive)
-    for t in range(Tn):
-        prev = lam * factors[t] * prev + drive
-        eps[t] = prev
-    value = float((eps**2).sum() / norm)
-    g = np.zeros_like(drive)
-    g_drive = np.zeros_like(drive)
-    g_fac = np.zeros(Tn)
-    for t in range(Tn - 1, -1, -1):
-        g = 2.0 * eps[t] / norm + (lam * factors[t + 1] * g if t + 1 < Tn else 0.0)
-        g_drive += g
-        if t > 0:
-            g_fac[t] = lam * float((g * eps[t - 1]).sum())
-    return value, g_drive.T @ dx, g_fac, eps
+def _ms_mppd(first, x, x_perturbed, reduction="sum"):
+    """Stable Eq. 14 on the hidden layer of a current-coded network (Δs[t] = x − x̃ at every
+    step), through :func:`evsnn.grad.stable_loss`: ``(batch-mean MS-MPPD, dL/dW, dL/da)``."""
+    factors = first.dlif_factors if first.dlif_factors is not None else np.ones(T)
+    B = x.shape[0]
+    dummy = np.zeros((B, 2))  # the task term is not used here: only the MS-MPPD part is read
+    r = stable_loss(dummy, dummy, np.zeros(B, dtype=np.int64), np.repeat(x[None], T, 0),
+                    np.repeat(x_perturbed[None], T, 0), first.weight, LAM, rho=1.0,
+                    reduction=reduction, dlif_factors=factors)
+    return r.ms_mppd, r.weight, r.dlif_factors
 
 
 def _perturb(kind, net, xb, yb, rng):
@@ -117,10 +81,7 @@ def _grads_fn(kind, rho):
         gf = [None if a is None else CHI * a + (1 - CHI) * b
               for a, b in zip(gc.dlif_factors, gp.dlif_factors)]
         if rho:
-            first = net.layers[0]
-            fac = first.dlif_factors if first.dlif_factors is not None else np.ones(T)
-            _, g_w, g_a, _ = ms_mppd_grad(first.weight, xb - xp, LAM, fac,
-                                          reduction=TRAIN_REDUCTION)
+            _, g_w, g_a = _ms_mppd(net.layers[0], xb, xp, reduction=TRAIN_REDUCTION)
             gw[0] = gw[0] + rho * g_w
             if gf[0] is not None:
                 gf[0] = gf[0] + rho * g_a
@@ -154,9 +115,7 @@ def _evaluate(net, x, y, seed):
     out["FGSM"] = fgsm(src, x, y, eps=EPS)
     out["PGD7"] = pgd(src, x, y, eps=EPS, steps=7, rng=[seed, 11])
     out["PGD10"] = pgd(src, x, y, eps=EPS, steps=10, rng=[seed, 12])
-    first = net.layers[0]
-    fac = first.dlif_factors if first.dlif_factors is not None else np.ones(T)
-    ms = ms_mppd_grad(first.weight, x - out["PGD10"].x_adv, LAM, fac)[0]
+    ms = _ms_mppd(net.layers[0], x, out["PGD10"].x_adv)[0]
     out["APGD-CE10"] = apgd(src, x, y, eps=EPS, steps=10, loss="ce", rng=[seed, 13])
     out["APGD-DLR10"] = apgd(src, x, y, eps=EPS, steps=10, loss="dlr", rng=[seed, 14])
     res = {k: (v if k == "clean" else 1.0 - float(v.success.mean())) for k, v in out.items()}
