@@ -18,7 +18,7 @@ from evsnn.clock.conv import (
 )
 from evsnn.conventions import DING2025_PAPER, get_convention
 from evsnn.grad import Sigmoid, Triangle, backward
-from evsnn.grad.conv import _col2im_kernel, _neuron_bptt_kernel, backward_conv
+from evsnn.grad.conv import _col2im_kernel, backward_conv
 from evsnn.params import DLIF, LIF, Readout, TraceLIF
 from reference import conv as ref
 
@@ -57,37 +57,6 @@ def test_col2im_kernel_matches_twin_and_is_the_adjoint_of_im2col(case):
     _col2im_kernel(gcols.astype(np.float64), sh, sw, ph, pw, g64)
     lhs, rhs = cols.ravel() @ gcols.astype(np.float64).ravel(), x.ravel() @ g64.ravel()
     assert abs(lhs - rhs) <= RTOL_INDEPENDENT * max(1.0, abs(lhs))
-
-
-@st.composite
-def bptt_cases(draw):
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    T, B, N = draw(st.integers(1, 10)), draw(st.integers(1, 3)), draw(st.integers(1, 5))
-    dtype = np.dtype(draw(st.sampled_from([np.float64, np.float32])))
-    m = (rng.standard_normal((T, B, N)) + 1.0).astype(dtype)
-    spikes = (rng.random((T, B, N)) < 0.4).astype(dtype)
-    if draw(st.booleans()):  # smooth forward: spikes are σ values
-        spikes = rng.random((T, B, N)).astype(dtype)
-    g_out = rng.standard_normal((T, B, N)).astype(dtype)
-    leak = rng.uniform(0, 1, T).astype(dtype)
-    sur = draw(st.sampled_from([Sigmoid(4.0, "code"), Sigmoid(2.0, "paper"), Triangle(0.7)]))
-    kind, p, scale = sur.kernel_args()
-    flags = [draw(st.booleans()) for _ in range(4)]  # hard_reset, spiking, emit_trace, detach
-    coef = draw(st.sampled_from([0.0, 0.3]))
-    return (g_out, m, spikes, leak, dtype.type(1.0), dtype.type(draw(st.floats(-0.3, 0.3))),
-            flags[0], flags[1], flags[2] and coef != 0, dtype.type(coef), kind, dtype.type(p),
-            dtype.type(scale), flags[3]), dtype
-
-
-@given(bptt_cases())
-def test_neuron_bptt_kernel_matches_twin(case):
-    args, dtype = case
-    a, b = np.full_like(args[1], np.nan), np.full_like(args[1], np.nan)
-    _neuron_bptt_kernel(*args, a)
-    ref._neuron_bptt_kernel(*args, b)
-    assert a.dtype == dtype
-    np.testing.assert_allclose(a, b, rtol=RTOL_TWIN if dtype == np.float64 else 1e-6,
-                               atol=ATOL_TWIN if dtype == np.float64 else 1e-6)
 
 
 # --------------------------------------------------------------------------- finite differences

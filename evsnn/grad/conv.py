@@ -3,7 +3,7 @@
 Written out explicitly, layer by layer, in reverse execution order (no autodiff library):
 
 * neuron layers: the dense BPTT recursion through membrane, reset and trace with ∂s/∂m replaced
-  by a surrogate (:func:`_neuron_bptt_kernel`), then ``dL/dI[t] = gain[t] · dL/dm[t]``;
+  by a surrogate (:func:`evsnn.grad.backward._bptt_layer_kernel`), then ``dL/dI[t] = gain[t] · dL/dm[t]``;
 * convolution: ``dL/dW_g = Σ dL/dz_gᵀ · im2col(x)_g`` and ``dL/dx = col2im(dL/dz_g · W_g)``
   (:func:`_col2im_kernel`), per group, in chunks of frames;
 * pooling: the average spreads ``g/(kH·kW)`` over its window; the maximum routes ``g`` to the
@@ -24,6 +24,7 @@ from evsnn.clock.conv import (
     _IM2COL_CHUNK, AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, ConvSimulationResult, Flatten,
     Linear, MaxPool2d, Neuron, Residual, _pool_windows, im2col,
 )
+from evsnn.grad.backward import _bptt_layer_kernel
 from evsnn.grad.surrogates import Sigmoid, Triangle
 
 __all__ = ["ConvGradientResult", "backward_conv"]
@@ -51,60 +52,6 @@ def _col2im_kernel(gcols, sh, sw, ph, pw, gx):
                         if 0 <= j < W:
                             for c in range(C):
                                 gx[f, i, j, c] += gcols[f, oi, oj, ki, kj, c]
-
-
-@njit(parallel=True)
-def _neuron_bptt_kernel(
-    g_out, m, spikes, leak, theta, v_rest, hard_reset, spiking, emit_trace, trace_coef,
-    sur_kind, sur_p, sur_scale, detach_reset, g_m,
-):
-    """dL/dm of one neuron layer [T, B, N] by backpropagation through time.
-
-    ``g_out`` is dL/d(layer output); ``spikes`` the recorded spikes (σ values in a smooth
-    forward); ``sur_kind`` 0: sigmoid ``sur_scale·σ'(sur_p (m − θ))``, 1: triangle γ = sur_p.
-    Hard reset ``v = m − s (m − v_rest)``: ∂v/∂m = 1 − s, ∂v/∂s = v_rest − m; soft reset
-    ``v = m − s θ``: ∂v/∂m = 1, ∂v/∂s = −θ; trace ``a ← a + c (s − a)``.
-    """
-    T, B, N = m.shape
-    for b in prange(B):
-        one = np.ones(1, dtype=g_m.dtype)[0]
-        zero = one - one
-        gv = np.zeros(N, dtype=g_m.dtype)  # dL/dv[t] arriving from step t + 1
-        ga = np.zeros(N, dtype=g_m.dtype)  # dL/da[t] arriving from step t + 1
-        for t in range(T - 1, -1, -1):
-            lk = leak[t]
-            for i in range(N):
-                mi = m[t, b, i]
-                if spiking:
-                    s = spikes[t, b, i]
-                    gs = zero
-                    ga_tot = ga[i]
-                    if emit_trace:
-                        ga_tot = ga_tot + g_out[t, b, i]
-                    else:
-                        gs = g_out[t, b, i]
-                    if trace_coef != 0:
-                        gs = gs + trace_coef * ga_tot
-                        ga[i] = (one - trace_coef) * ga_tot
-                    if hard_reset:
-                        dv_dm = one - s
-                        dv_ds = v_rest - mi
-                    else:
-                        dv_dm = one
-                        dv_ds = -theta
-                    if not detach_reset:
-                        gs = gs + gv[i] * dv_ds
-                    x = mi - theta
-                    if sur_kind == 0:
-                        sig = one / (one + np.exp(-sur_p * x))
-                        sg = sur_scale * sig * (one - sig)
-                    else:
-                        sg = max(zero, sur_p - abs(x)) / (sur_p * sur_p)
-                    gm = gv[i] * dv_dm + gs * sg
-                else:
-                    gm = gv[i] + g_out[t, b, i]
-                g_m[t, b, i] = gm
-                gv[i] = lk * gm
 
 
 @dataclass(frozen=True)
@@ -208,12 +155,13 @@ def _neuron_backward(layer, g, path, st):
     m = rec.m.reshape(T, B, -1)
     g_m = np.empty_like(m)
     kind, p, scale = st.surrogate.kernel_args()
-    _neuron_bptt_kernel(
-        np.ascontiguousarray(g.reshape(T, B, -1), dtype=dtype), m,
-        rec.spikes.reshape(T, B, -1) if rec.spikes is not None else m, leak,
-        dtype.type(args.theta), dtype.type(args.v_rest), args.hard_reset, args.spiking,
-        args.emit_trace, dtype.type(args.trace_coef), kind, dtype.type(p), dtype.type(scale),
-        bool(st.detach_reset), g_m,
+    # the dense layers' BPTT recursion, on the flattened feature maps (nothing pruned)
+    _bptt_layer_kernel(
+        np.ascontiguousarray(g.reshape(T, B, -1), dtype=dtype), m, rec.v.reshape(T, B, -1),
+        rec.spikes.reshape(T, B, -1) if rec.spikes is not None else m,
+        dtype.type(args.v_init), leak, dtype.type(args.theta), dtype.type(args.v_rest),
+        args.hard_reset, args.spiking, args.emit_trace, dtype.type(args.trace_coef), kind,
+        dtype.type(p), dtype.type(scale), bool(st.detach_reset), False, g_m,
     )
     st.membrane[path] = g_m.reshape(shape)
     if layer.dlif_factors is not None:
