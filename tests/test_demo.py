@@ -80,3 +80,13 @@ def test_bad_size_is_a_one_line_error(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--size", "huge"])
     assert "invalid choice: 'huge'" in capsys.readouterr().err
+
+
+def test_demo_building_blocks_reject_unknown_names():
+    from evsnn.data import load_digits
+
+    with pytest.raises(ValueError, match="size='huge' is not a demo size; use one of"):
+        demo.run_demo(size="huge")
+    d = load_digits("test")
+    with pytest.raises(ValueError, match="kind='cnn' is not a demo model; use 'ann', 'converted'"):
+        demo.train_model("cnn", d, d)
