@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from evsnn.clock import Dense, Network, simulate
 from evsnn.clock.conv import (
-    AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, Flatten, Linear, MaxPool2d, Neuron, Residual,
+    AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, Flatten, Linear, MaxPool2d, Neuron,
     basic_block, im2col, sew_block, simulate_conv,
 )
 from evsnn.conventions import DING2025_PAPER, get_convention
@@ -61,7 +61,7 @@ def test_col2im_kernel_matches_twin_and_is_the_adjoint_of_im2col(case):
 
 # --------------------------------------------------------------------------- finite differences
 def _replace(layers, parts, key, value):
-    (name, idx), rest = parts[0], parts[1:]
+    (_, idx), rest = parts[0], parts[1:]
     layers = list(layers)
     layer = layers[idx]
     if rest:

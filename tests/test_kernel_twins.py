@@ -2,12 +2,9 @@
 
 import ast
 import importlib
-import inspect
 import pkgutil
 import re
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("evsnn", "certify", "validation")

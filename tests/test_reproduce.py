@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import json
 
-import numpy as np
 import pytest
 
 from validation.reproduce import REPRODUCTIONS, run_all

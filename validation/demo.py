@@ -21,9 +21,8 @@ from evsnn.clock import Network, simulate
 from evsnn.conventions import get_convention
 from evsnn.convert import convert
 from evsnn.data import load_digits
-from evsnn.decoders import decode
 from evsnn.encoders import encode
-from evsnn.params import IF, LIF, TraceLIF
+from evsnn.params import LIF, TraceLIF
 from evsnn.train import AdamW, CosineSchedule, fit_ann, fit_snn, snn_accuracy
 
 __all__ = ["DemoSize", "SIZES", "run_demo", "train_model", "snn_classifier",

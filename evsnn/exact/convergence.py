@@ -29,7 +29,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn.clock import Dense, Network, simulate as clock_simulate
-from evsnn.exact.encoders import InputEvents
 from evsnn.exact.neuron import ExactNetwork
 from evsnn.exact.simulate import simulate
 from evsnn.params import LIF, TraceLIF

@@ -37,7 +37,7 @@ import numpy as np
 from evsnn._numba import njit, prange
 from evsnn.clock import Network, SimulationResult
 from evsnn.clock.simulate import _layer_factors
-from evsnn.grad.surrogates import SIGMOID, Sigmoid, Triangle
+from evsnn.grad.surrogates import Sigmoid, Triangle
 
 __all__ = ["GradientResult", "backward", "METHODS", "rga_factor"]
 

@@ -22,7 +22,7 @@ import numpy as np
 from evsnn._numba import njit, prange
 from evsnn.clock.conv import (
     _IM2COL_CHUNK, AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, ConvSimulationResult, Flatten,
-    Linear, MaxPool2d, Neuron, Residual, _pool_windows, im2col,
+    Linear, MaxPool2d, Neuron, _pool_windows, im2col,
 )
 from evsnn.grad.backward import _bptt_layer_kernel
 from evsnn.grad.surrogates import Sigmoid, Triangle

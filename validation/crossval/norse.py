@@ -66,7 +66,7 @@ import warnings
 import numpy as np
 
 from evsnn.grad.surrogates import Sigmoid, Triangle
-from evsnn.params import Readout, TraceLIF
+from evsnn.params import Readout
 from validation.crossval.backends import INSTALL_HINT, TorchBackend, import_torch
 
 __all__ = ["NorseBackend", "import_norse"]

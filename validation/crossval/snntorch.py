@@ -62,8 +62,6 @@ Examples
 
 from __future__ import annotations
 
-import numpy as np
-
 from evsnn.grad.surrogates import Sigmoid
 from evsnn.params import Readout
 from validation.crossval.backends import INSTALL_HINT, TorchBackend, import_torch

@@ -63,8 +63,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from evsnn.grad.surrogates import Sigmoid, Triangle
 from evsnn.params import Readout
 from validation.crossval.backends import INSTALL_HINT, TorchBackend, import_torch
