@@ -7,11 +7,12 @@ backward pass for a given upstream gradient.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from evsnn.clock import simulate
+from evsnn.clock.conv import ConvNetwork, simulate_conv
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import decode
 from evsnn.encoders import encode
@@ -67,45 +68,95 @@ class LossGrad:
         Decoded outputs.
     correct : ndarray [B] of bool
         ``argmax(scores) == label``.
-    image : ndarray [B, n_in] or None
-        dL/d(image) through the encoder's input-gradient rule (None when a sequence was given).
-    grads : GradientResult
-        dL/d(sequence), dL/dW, ...
-    sequence : ndarray [T, B, n_in]
+    image : ndarray [B, n_in] or [B, C, H, W], or None
+        dL/d(image) through the encoder's input-gradient rule (None when a sequence was given);
+        the image's shape (``[B, C, H, W]`` for a :class:`~evsnn.clock.conv.ConvNetwork`).
+    grads : GradientResult or ConvGradientResult
+        dL/d(sequence), dL/dW, ... (:class:`~evsnn.grad.conv.ConvGradientResult`, parameters by
+        layer path, for a ConvNetwork).
+    sequence : ndarray [T, B, n_in] or [T, B, K·C, H, W]
         The encoded input that was simulated.
+    simulation : ConvSimulationResult or None
+        The recorded forward run of a ConvNetwork (its batch statistics feed
+        :func:`evsnn.clock.conv.update_running_stats` in training); None for a dense Network.
     """
 
     loss: float
     scores: np.ndarray
     correct: np.ndarray
     image: np.ndarray | None
-    grads: GradientResult
+    grads: object
     sequence: np.ndarray
+    simulation: object = field(default=None, repr=False, compare=False)
+
+
+def _loss_value(loss, decoder, scores, labels):
+    """(mean loss, dL/dscores) for a loss name or a callable ``loss(scores, labels)``."""
+    if callable(loss):
+        value, g_scores = loss(scores, labels)
+        return value, np.asarray(g_scores)
+    if loss == "ce":
+        return cross_entropy(scores, labels)
+    if decoder == "ttfs":
+        return ttfs_loss(scores, labels, loss)
+    raise ValueError(f"loss={loss!r} is not available for decoder={decoder!r}; use 'ce'")
+
+
+def _conv_input_iv(network, x, encoder):
+    """The image shape ``(C, H, W)`` a ConvNetwork takes under ``encoder`` (a fused encoder of
+    K parts concatenates K encodings along the channel axis), and ``x`` checked against it."""
+    shape = network.input_shape
+    k = 1
+    if isinstance(encoder, str) and encoder.startswith("fused:"):
+        k = len([p for p in encoder[len("fused:"):].split("+") if p]) or 1
+    if shape[0] % k:
+        raise ValueError(
+            f"encoder={encoder!r} concatenates {k} encodings along the channel axis, but the "
+            f"network takes {shape[0]} input channels (not a multiple of {k})"
+        )
+    want = (shape[0] // k,) + tuple(shape[1:])
+    x = np.asarray(x)
+    if x.ndim != 1 + len(want) or x.shape[1:] != want:
+        raise ValueError(
+            f"x must be images [B, {', '.join(map(str, want))}] for this network and encoder "
+            f"{encoder!r}, got shape {x.shape}"
+        )
+    return x
 
 
 def loss_and_grad(
     network, x, labels, *, T=None, encoder=None, decoder="rate", loss="ce", method="bptt",
-    convention=DEFAULT, rng=None, sigma=None, surrogate=None, **method_options,
+    convention=DEFAULT, rng=None, sigma=None, surrogate=None, train=False, **method_options,
 ):
     """Loss and gradients of an SNN on a batch.
 
     Parameters
     ----------
-    network : Network
+    network : Network or ConvNetwork
+        A dense :class:`~evsnn.clock.Network`, or a convolutional / residual
+        :class:`~evsnn.clock.conv.ConvNetwork` (simulated by
+        :func:`~evsnn.clock.conv.simulate_conv` and differentiated by
+        :func:`~evsnn.grad.conv.backward_conv`; its output must be flat, ``[T, B, n_out]``).
     x : array
-        Images ``[B, n_in]`` in [0, 1] with ``encoder`` and ``T``, or an encoded sequence
-        ``[T, B, n_in]`` with ``encoder=None``.
+        Images ``[B, n_in]`` (ConvNetwork: ``[B, C, H, W]``) in [0, 1] with ``encoder`` and
+        ``T``, or an encoded sequence ``[T, B, n_in]`` (``[T, B, *network.input_shape]``) with
+        ``encoder=None``. A fused encoder of K parts concatenates K encodings along the feature
+        (channel) axis, so the network takes ``K·n_in`` inputs (``K·C`` channels).
     labels : int array [B]
     decoder : {"rate", "ttfs", "membrane"}
-    loss : {"ce"} or a TTFS variant ("double_softmax", "mse_onehot") for ``decoder="ttfs"``
+    loss : {"ce"}, a TTFS variant ("double_softmax", "mse_onehot") for ``decoder="ttfs"``, or a
+        callable ``loss(scores, labels) -> (mean loss, dL/dscores)``
     method : one of :data:`METHODS`, or ``"ann"``
         ``"ann"`` is CBA (Sharmin et al. 2019; HART's baseline): the gradient of the source ReLU
         ANN, passed as ``ann=<ANN or Conversion>`` (see :mod:`evsnn.grad.cba`); the loss, scores
-        and correctness stay the SNN's.
+        and correctness stay the SNN's. Dense networks only.
     convention, rng, sigma
         Passed to the encoder and the simulator.
     surrogate, method_options
-        Passed to :func:`backward`.
+        Passed to :func:`backward` (:func:`~evsnn.grad.conv.backward_conv` for a ConvNetwork).
+    train : bool, default False
+        ConvNetwork only: the training-mode forward pass (batch-statistics batch norm, dropout
+        masks drawn from ``rng``), see :func:`~evsnn.clock.conv.simulate_conv`.
 
     Examples
     --------
@@ -115,27 +166,58 @@ def loss_and_grad(
     >>> r = loss_and_grad(net, np.full((2, 4), 0.5), np.array([0, 1]), T=5, encoder="current")
     >>> r.image.shape, r.grads.weights[0].shape
     ((2, 4), (3, 4))
+
+    A convolutional network takes images ``[B, C, H, W]``; its gradients are keyed by layer path:
+
+    >>> from evsnn.clock.conv import Conv2d, ConvNetwork, Flatten, Linear, Neuron
+    >>> cnet = ConvNetwork([Conv2d(np.full((2, 2, 3, 3), 0.3)), Neuron(LIF(lam=0.9, theta=0.5)),
+    ...                     Flatten(), Linear(np.full((3, 8), 0.2)), Neuron(LIF(theta=0.5))],
+    ...                    input_shape=(2, 4, 4))
+    >>> r = loss_and_grad(cnet, np.full((2, 1, 4, 4), 0.5), np.array([0, 1]), T=4,
+    ...                   encoder="fused:current+ttfs")
+    >>> r.sequence.shape, r.image.shape, sorted(r.grads.params)
+    ((4, 2, 2, 4, 4), (2, 1, 4, 4), ['layers[0]', 'layers[3]'])
     """
     conv = get_convention(convention)
+    is_conv = isinstance(network, ConvNetwork)
+    if is_conv and len(network.output_shape) != 1:
+        raise ValueError(
+            f"the network emits feature shape {network.output_shape}; a decoder needs flat "
+            "outputs [T, B, n_out]: end the network with Flatten (and a Linear readout)"
+        )
+    if train and not is_conv:
+        raise ValueError("train=True is for a ConvNetwork (batch norm, dropout); a dense "
+                         "Network has no training mode")
     if encoder is None:
         seq = np.asarray(x)
-        if seq.ndim != 3:
+        if seq.ndim != 3 and not is_conv:
             raise ValueError(
                 f"x must be an encoded sequence [T, B, N] when encoder=None, got shape {seq.shape}"
+            )
+        if is_conv and (seq.ndim != 2 + len(network.input_shape)
+                        or seq.shape[2:] != network.input_shape):
+            raise ValueError(
+                "x must be an encoded sequence "
+                f"[T, B, {', '.join(map(str, network.input_shape))}] when encoder=None, got "
+                f"shape {seq.shape}"
             )
     else:
         if T is None:
             raise ValueError("T is required when an encoder is given")
+        if is_conv:
+            x = _conv_input_iv(network, x, encoder)
         seq = encode(x, encoder, T, convention=conv, rng=rng, sigma=sigma)
-    res = simulate(network, seq, convention=conv, record=True)
+    if is_conv:
+        if method == "ann":
+            raise ValueError("method='ann' (CBA) needs a dense Network and its source ANN; "
+                             f"use one of {list(METHODS)} for a ConvNetwork")
+        sim_kw = dict(train=True, rng=rng) if train else {}
+        res = simulate_conv(network, seq, convention=conv, record=True, **sim_kw)
+    else:
+        res = simulate(network, seq, convention=conv, record=True)
     scores = decode(res.output, decoder)
     labels = np.asarray(labels)
-    if loss == "ce":
-        value, g_scores = cross_entropy(scores, labels)
-    elif decoder == "ttfs":
-        value, g_scores = ttfs_loss(scores, labels, loss)
-    else:
-        raise ValueError(f"loss={loss!r} is not available for decoder={decoder!r}; use 'ce'")
+    value, g_scores = _loss_value(loss, decoder, scores, labels)
     g_out = decoder_vjp(decoder, g_scores, res.output)
     if method == "ann":  # CBA (evsnn.grad.cba): the SNN's loss, the source ANN's gradient
         from evsnn.grad.cba import cba_gradients
@@ -145,12 +227,19 @@ def loss_and_grad(
         )
         correct = np.argmax(scores, axis=1) == labels
         return LossGrad(float(value), scores, correct, image, grads, seq)
-    grads = backward(
-        network, seq, res, g_out, method=method, surrogate=surrogate, **method_options
-    )
+    if is_conv:
+        from evsnn.grad.conv import backward_conv
+
+        grads = backward_conv(
+            network, seq, res, g_out, method=method, surrogate=surrogate, **method_options
+        )
+    else:
+        grads = backward(
+            network, seq, res, g_out, method=method, surrogate=surrogate, **method_options
+        )
     image = None if encoder is None else input_gradient(encoder, grads.input, seq)
     correct = np.argmax(scores, axis=1) == labels
-    return LossGrad(float(value), scores, correct, image, grads, seq)
+    return LossGrad(float(value), scores, correct, image, grads, seq, res if is_conv else None)
 
 
 def mixed(beta, a, b):
