@@ -51,7 +51,7 @@ from validation.crossval.backends import INSTALL_HINT, import_torch
 from validation.crossval.core import TIE_RTOL, CrossvalReport, _classify_layer, _count_distance
 
 __all__ = ["SPIKINGJELLY", "from_spikingjelly", "run_spikingjelly", "compare_conv",
-           "SpikingJellyRun"]
+           "compare_conv_run", "to_spikingjelly", "FrameworkRun", "SpikingJellyRun"]
 
 SPIKINGJELLY = DEFAULT.with_(name="SPIKINGJELLY", time_origin=0, spike_test=">=",
                              input_delay=0, sigmoid_scale="code")
@@ -84,9 +84,17 @@ def _np(t):
     return t.detach().cpu().double().numpy()
 
 
-class _Loader:
-    def __init__(self, fold_bn):
-        self.torch, self.functional, self.layer, self.neuron = _modules()
+class _TorchLoader:
+    """What every PyTorch framework shares: ``nn.Sequential`` (flattened), ``nn.Identity`` and
+    eval-mode dropout (vanish), ``nn.Conv2d``, ``nn.BatchNorm2d`` (eval), ``nn.AvgPool2d``,
+    ``nn.MaxPool2d``, ``nn.Flatten``, ``nn.Linear`` (and the frameworks' subclasses of them).
+    A framework's loader subclasses it and implements :meth:`framework_module` (its neurons and
+    residual blocks) and :meth:`unsupported`."""
+
+    dropout_types = ()  # the framework's own dropout classes (besides nn.Dropout)
+
+    def __init__(self, torch, fold_bn):
+        self.torch = torch
         self.fold_bn = fold_bn
         self.nodes = []  # framework neuron modules, in evsnn's execution order
 
@@ -104,27 +112,27 @@ class _Loader:
             out = folded
         return out
 
+    def framework_module(self, m):  # pragma: no cover - abstract
+        """The evsnn layers of a framework-specific module, or None if ``m`` is not one."""
+        raise NotImplementedError
+
+    def unsupported(self, m):  # pragma: no cover - abstract
+        """The exception to raise for a module without evsnn counterpart."""
+        raise NotImplementedError
+
     def module(self, m):
         nn = self.torch.nn
         if isinstance(m, nn.Sequential):
             return self.seq(list(m))
         if isinstance(m, nn.Identity):
             return []
-        if isinstance(m, (nn.Dropout, self.layer.Dropout)):
+        if isinstance(m, (nn.Dropout,) + tuple(self.dropout_types)):
             if m.training:
                 raise ValueError("Dropout is in training mode; call model.eval() before loading")
             return []
-        kind = _block_kind(m)
-        if kind == "standard":
-            body = self.seq([m.conv1, m.bn1, m.sn1, m.conv2, m.bn2])
-            short = self.seq([m.downsample]) if m.downsample is not None else []
-            post = self.node(m.sn2)
-            return [Residual(tuple(body), tuple(short), "standard", post)]
-        if kind == "sew":
-            body = self.seq([m.conv1, m.bn1, m.sn1, m.conv2, m.bn2, m.sn2])
-            short = (self.seq([m.downsample, m.downsample_sn]) if m.downsample is not None
-                     else [])
-            return [Residual(tuple(body), tuple(short), m.cnf, None)]
+        own = self.framework_module(m)
+        if own is not None:
+            return own
         if isinstance(m, nn.Conv2d):
             if tuple(m.dilation) != (1, 1) or m.padding_mode != "zeros" or isinstance(
                     m.padding, str):
@@ -156,13 +164,37 @@ class _Loader:
             return [Flatten()]
         if isinstance(m, nn.Linear):
             return [Linear(_np(m.weight), None if m.bias is None else _np(m.bias))]
-        if isinstance(m, (self.neuron.IFNode, self.neuron.LIFNode)):
-            return [self.node(m)]
-        raise NotImplementedError(
+        raise self.unsupported(m)
+
+
+class _Loader(_TorchLoader):
+    def __init__(self, fold_bn):
+        torch, self.functional, self.layer, self.neuron = _modules()
+        super().__init__(torch, fold_bn)
+        self.dropout_types = (self.layer.Dropout,)
+
+    def unsupported(self, m):
+        return NotImplementedError(
             f"{type(m).__module__}.{type(m).__name__} has no evsnn counterpart; supported: "
             "Sequential, Conv2d, BatchNorm2d, AvgPool2d, MaxPool2d, Flatten, Linear, IFNode, "
             "LIFNode, spiking_resnet / sew_resnet BasicBlock, Identity, Dropout (eval)"
         )
+
+    def framework_module(self, m):
+        kind = _block_kind(m)
+        if kind == "standard":
+            body = self.seq([m.conv1, m.bn1, m.sn1, m.conv2, m.bn2])
+            short = self.seq([m.downsample]) if m.downsample is not None else []
+            post = self.node(m.sn2)
+            return [Residual(tuple(body), tuple(short), "standard", post)]
+        if kind == "sew":
+            body = self.seq([m.conv1, m.bn1, m.sn1, m.conv2, m.bn2, m.sn2])
+            short = (self.seq([m.downsample, m.downsample_sn]) if m.downsample is not None
+                     else [])
+            return [Residual(tuple(body), tuple(short), m.cnf, None)]
+        if isinstance(m, (self.neuron.IFNode, self.neuron.LIFNode)):
+            return [self.node(m)]
+        return None
 
     def node(self, m):
         theta = float(m.v_threshold)
@@ -207,14 +239,18 @@ def from_spikingjelly(model, input_shape, *, fold_bn=False):
     return ConvNetwork(tuple(loader.module(model)), tuple(input_shape)), SPIKINGJELLY
 
 
-class SpikingJellyRun:
-    """Per neuron layer (evsnn's order): ``spikes`` and ``membranes`` (before reset), numpy
-    float64 arrays ``[T, B, ...]``, and ``output`` of the model."""
+class FrameworkRun:
+    """What a framework run reports, per neuron layer (evsnn's order): ``spikes`` and
+    ``membranes`` (before reset), numpy float64 arrays ``[T, B, ...]``, and ``output`` of the
+    model (:func:`run_spikingjelly`, :func:`validation.crossval.snntorch_conv.run_snntorch`)."""
 
     def __init__(self, spikes, membranes, output):
         self.spikes = spikes
         self.membranes = membranes
         self.output = output
+
+
+SpikingJellyRun = FrameworkRun  # the earlier name
 
 
 def run_spikingjelly(model, inputs, *, dtype=np.float64):
@@ -263,7 +299,14 @@ def run_spikingjelly(model, inputs, *, dtype=np.float64):
             )
         spikes.append(_np(S))
         membranes.append(_np(H))
-    return SpikingJellyRun(spikes, membranes, _np(out))
+    return FrameworkRun(spikes, membranes, _np(out))
+
+
+def _dtype_iv(dtype):
+    dtype = np.dtype(dtype)
+    if dtype not in TIE_RTOL:
+        raise ValueError(f"dtype={dtype} is not supported; use numpy.float32 or numpy.float64")
+    return dtype
 
 
 def compare_conv(network, model, inputs, *, convention=SPIKINGJELLY, dtype=np.float64,
@@ -283,19 +326,30 @@ def compare_conv(network, model, inputs, *, convention=SPIKINGJELLY, dtype=np.fl
         Per neuron layer, the number of spikes that differ between a free evsnn run (no teacher)
         and the framework: 0 everywhere means the spike trains are identical end to end.
     """
-    conv = get_convention(convention)
-    dtype = np.dtype(dtype)
-    if dtype not in TIE_RTOL:
-        raise ValueError(f"dtype={dtype} is not supported; use numpy.float32 or numpy.float64")
+    get_convention(convention)
+    dtype = _dtype_iv(dtype)
     inputs = np.asarray(inputs, dtype=np.float64)
     sj = run_spikingjelly(model, inputs, dtype=dtype)
+    return compare_conv_run(network, sj, inputs, convention=convention, dtype=dtype,
+                            distance=distance)
+
+
+def compare_conv_run(network, run, inputs, *, convention=SPIKINGJELLY, dtype=np.float64,
+                     distance=None, backend="spikingjelly"):
+    """:func:`compare_conv` on a framework run already made: ``run`` is a
+    :class:`FrameworkRun` (from :func:`run_spikingjelly` or
+    :func:`validation.crossval.snntorch_conv.run_snntorch`) of the model on ``inputs`` in
+    ``dtype``; ``backend`` names the framework in the report and in the error messages."""
+    conv = get_convention(convention)
+    dtype = _dtype_iv(dtype)
+    inputs = np.asarray(inputs, dtype=np.float64)
     n = len(network.neuron_layers())
-    if len(sj.spikes) != n:
+    if len(run.spikes) != n:
         raise ValueError(
-            f"the model has {len(sj.spikes)} neuron layers but the network has {n}; load the "
-            "network from this model with from_spikingjelly"
+            f"the model has {len(run.spikes)} neuron layers but the network has {n}; load the "
+            f"network from this model with from_{backend}"
         )
-    forced = simulate_conv(network, inputs, convention=conv, record=True, teacher=sj.spikes)
+    forced = simulate_conv(network, inputs, convention=conv, record=True, teacher=run.spikes)
     free = simulate_conv(network, inputs, convention=conv, record=True)
     distance = distance or _count_distance
     layers, free_run = [], []
@@ -304,7 +358,284 @@ def compare_conv(network, model, inputs, *, convention=SPIKINGJELLY, dtype=np.fl
         flat = lambda a: a.reshape(T, B, -1)  # noqa: E731
         ref_spikes = rec.spikes if rec.spikes is not None else np.zeros_like(rec.m)
         theta = layer.neuron.kernel_args().theta
-        layers.append(_classify_layer(li, flat(ref_spikes), flat(rec.m), flat(sj.spikes[li]),
-                                      flat(sj.membranes[li]), theta, TIE_RTOL[dtype], distance))
-        free_run.append(int(np.sum(free.layers[li].spikes != sj.spikes[li])))
-    return CrossvalReport("spikingjelly", conv.name, layers), free_run
+        layers.append(_classify_layer(li, flat(ref_spikes), flat(rec.m), flat(run.spikes[li]),
+                                      flat(run.membranes[li]), theta, TIE_RTOL[dtype], distance))
+        free_run.append(int(np.sum(free.layers[li].spikes != run.spikes[li])))
+    return CrossvalReport(backend, conv.name, layers), free_run
+
+
+# =========================================================================== export
+_EXPORT_BLOCKS = {}
+
+
+def _export_blocks(torch):
+    """Residual block classes shaped like SpikingJelly's ``spiking_resnet`` / ``sew_resnet``
+    ``BasicBlock`` (same class name, parts and forward; defined here because importing
+    ``spikingjelly.activation_based.model`` pulls in torchvision), so that
+    :func:`from_spikingjelly` recognises what :func:`to_spikingjelly` writes."""
+    if not _EXPORT_BLOCKS:
+
+        class BasicBlock(torch.nn.Module):
+            """``sn2(bn2(conv2(sn1(bn1(conv1(x))))) + downsample(x))`` (spiking ResNet)."""
+
+            def __init__(self, parts, downsample):
+                super().__init__()
+                for name, mod in parts.items():
+                    setattr(self, name, mod)
+                self.downsample = downsample
+
+            def forward(self, x):
+                y = self.bn2(self.conv2(self.sn1(self.bn1(self.conv1(x)))))
+                return self.sn2(y + (x if self.downsample is None else self.downsample(x)))
+
+        class SEWBasicBlock(torch.nn.Module):
+            """``cnf(downsample_sn(downsample(x)), sn2(bn2(conv2(sn1(bn1(conv1(x)))))))``
+            (SEW-ResNet; ``cnf`` one of ADD, AND, IAND)."""
+
+            def __init__(self, parts, downsample, downsample_sn, cnf):
+                super().__init__()
+                for name, mod in parts.items():
+                    setattr(self, name, mod)
+                self.downsample = downsample
+                if downsample is not None:
+                    self.downsample_sn = downsample_sn
+                self.cnf = cnf
+
+            def forward(self, x):
+                y = self.sn2(self.bn2(self.conv2(self.sn1(self.bn1(self.conv1(x))))))
+                s = x if self.downsample is None else self.downsample_sn(self.downsample(x))
+                if self.cnf == "ADD":
+                    return s + y
+                if self.cnf == "AND":
+                    return s * y
+                return s * (1.0 - y)
+
+        SEWBasicBlock.__name__ = SEWBasicBlock.__qualname__ = "BasicBlock"
+        _EXPORT_BLOCKS.update(standard=BasicBlock, sew=SEWBasicBlock)
+    return _EXPORT_BLOCKS
+
+
+def _exact_tau(lam, input_scale):
+    """τ with ``1 − 1/τ == lam`` exactly (and ``1/τ == input_scale`` when that is not 1), so
+    that :func:`from_spikingjelly` reads the same λ and input scale back; None if no float
+    within a few ulps of ``1/(1 − λ)`` does."""
+    candidates = [1.0 / (1.0 - lam)]
+    if input_scale != 1.0:
+        candidates.append(1.0 / input_scale)
+    for tau0 in candidates:
+        for k in range(-4, 5):
+            tau = float(tau0 + k * np.spacing(tau0))
+            if tau > 1.0 and 1.0 - 1.0 / tau == lam and input_scale in (1.0, 1.0 / tau):
+                return tau
+    return None
+
+
+class _Exporter:
+    """Shared by :func:`to_spikingjelly` and ``snntorch_conv.to_snntorch``: the synaptic layers
+    as ``torch.nn`` modules (or the framework's subclasses, ``nn_layers``), float64 weights cast
+    to ``tdtype``; the framework's neurons and blocks come from the subclass."""
+
+    def __init__(self, torch, tdtype, convention, nn_layers, framework):
+        self.torch = torch
+        self.tdtype = tdtype
+        self.conv = convention
+        self.L = nn_layers
+        self.framework = framework
+        self.index = 0  # neuron layers exported so far
+
+    def tensor(self, a):
+        return self.torch.tensor(np.asarray(a), dtype=self.tdtype)
+
+    def copy(self, param, a):
+        with self.torch.no_grad():
+            param.copy_(self.tensor(a))
+
+    def layers(self, layers, prefix):
+        return [self.layer(layer, f"{prefix}[{i}]") for i, layer in enumerate(layers)]
+
+    def layer(self, layer, path):
+        L = self.L
+        if isinstance(layer, Conv2d):
+            co, cin_pg, kh, kw = layer.weight.shape
+            m = L.Conv2d(cin_pg * layer.groups, co, (kh, kw), stride=layer.stride,
+                         padding=layer.padding, groups=layer.groups,
+                         bias=layer.bias is not None)
+            self.copy(m.weight, layer.weight)
+            if layer.bias is not None:
+                self.copy(m.bias, layer.bias)
+            return m
+        if isinstance(layer, Linear):
+            n_out, n_in = layer.weight.shape
+            m = L.Linear(n_in, n_out, bias=layer.bias is not None)
+            self.copy(m.weight, layer.weight)
+            if layer.bias is not None:
+                self.copy(m.bias, layer.bias)
+            return m
+        if isinstance(layer, BatchNorm2d):
+            m = L.BatchNorm2d(layer.running_mean.shape[0], eps=layer.eps)
+            for name in ("running_mean", "running_var", "weight", "bias"):
+                self.copy(getattr(m, name), getattr(layer, name))
+            return m.eval()
+        if isinstance(layer, AvgPool2d):
+            return L.AvgPool2d(layer.kernel_size, layer.stride, layer.padding)
+        if isinstance(layer, MaxPool2d):
+            return L.MaxPool2d(layer.kernel_size, layer.stride, layer.padding)
+        if isinstance(layer, Flatten):
+            return L.Flatten()
+        if isinstance(layer, Neuron):
+            i = self.index
+            self.index += 1
+            return self.neuron(layer, path, i)
+        return self.residual(layer, path)
+
+    def neuron(self, layer, path, index):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def residual(self, layer, path):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def parts(self, layer, path, names, sew):
+        """The body of ``layer`` as named block parts (``conv1, bn1, <neuron>1, conv2, bn2``
+        and, for SEW, ``<neuron>2``); a missing batch norm becomes ``nn.Identity``."""
+        body = list(layer.body)
+        kinds = [Conv2d, BatchNorm2d, Neuron, Conv2d, BatchNorm2d] + ([Neuron] if sew else [])
+        out, k = {}, 0
+        for name, kind in zip(names, kinds):
+            if k < len(body) and isinstance(body[k], kind):
+                out[name] = self.layer(body[k], f"{path}.body[{k}]")
+                k += 1
+            elif kind is BatchNorm2d:
+                out[name] = self.torch.nn.Identity()
+            else:
+                break
+        if len(out) != len(names) or k != len(body):
+            want = ", ".join(n for n in names)
+            raise ValueError(
+                f"{path}: the residual body {[type(b).__name__ for b in body]} is not a "
+                f"{self.framework} basic block ({want}; batch norms optional); build the block "
+                "with evsnn.clock.conv.basic_block / sew_block"
+            )
+        return out
+
+    def finish(self, modules):
+        return self.torch.nn.Sequential(*modules).to(self.tdtype).eval()
+
+
+class _SJExporter(_Exporter):
+    def __init__(self, dtype, convention):
+        torch, self.functional, layer, self.neuron_mod = _modules()
+        tdtype = torch.float64 if dtype == np.float64 else torch.float32
+        super().__init__(torch, tdtype, convention, layer, "SpikingJelly")
+
+    def neuron(self, layer, path, index):
+        nrn = layer.neuron
+        name = type(nrn).__name__
+        if not isinstance(nrn, LIF):
+            raise ValueError(
+                f"{path} is a {name} neuron: SpikingJelly's IFNode / LIFNode have no "
+                f"counterpart for it; only evsnn.params.LIF exports"
+            )
+        theta, v_rest, lam = nrn.theta, nrn.v_rest, nrn.lam
+        soft = nrn.reset == "soft"
+        start = 0.0 if soft else v_rest
+        if nrn.v_init != start:
+            raise ValueError(
+                f"{path} has v_init={nrn.v_init!r}: SpikingJelly starts the membrane at v_reset "
+                f"({start!r} here); set v_init={start!r}"
+            )
+        v_reset = None if soft else v_rest
+        if lam == 1.0:
+            if layer.input_scale != 1.0:
+                raise ValueError(
+                    f"{path} has input_scale={layer.input_scale!r}: SpikingJelly's IFNode "
+                    "charges V + X; fold the scale into the weights before it"
+                )
+            return self.neuron_mod.IFNode(v_threshold=theta, v_reset=v_reset)
+        if not soft and v_rest != 0.0:
+            raise ValueError(
+                f"{path} resets to v_rest={v_rest!r} with lam={lam!r}: SpikingJelly's LIFNode "
+                "leaks towards v_reset, evsnn towards 0; use v_rest=0 or lam=1"
+            )
+        tau = _exact_tau(lam, layer.input_scale)
+        if tau is None:
+            raise ValueError(
+                f"{path} has lam={lam!r}, input_scale={layer.input_scale!r}: SpikingJelly's "
+                "LIFNode(tau) leaks by 1 - 1/tau and scales the input by 1 (decay_input=False) "
+                "or 1/tau (decay_input=True); no tau gives these; use input_scale 1 or 1 - lam"
+            )
+        return self.neuron_mod.LIFNode(tau=tau, decay_input=layer.input_scale != 1.0,
+                                       v_threshold=theta, v_reset=v_reset)
+
+    def residual(self, layer, path):
+        blocks = _export_blocks(self.torch)
+        nn = self.torch.nn
+        if layer.connection == "standard":
+            parts = self.parts(layer, path, ("conv1", "bn1", "sn1", "conv2", "bn2"), False)
+            short = self.layers(layer.shortcut, path + ".shortcut")
+            parts["sn2"] = self.layer(layer.neuron, path + ".neuron")
+            return blocks["standard"](parts, nn.Sequential(*short) if short else None)
+        parts = self.parts(layer, path, ("conv1", "bn1", "sn1", "conv2", "bn2", "sn2"), True)
+        short = layer.shortcut
+        if short and not isinstance(short[-1], Neuron):
+            raise ValueError(
+                f"{path}: a SEW block's shortcut must end with its neuron (SpikingJelly's "
+                f"downsample_sn), got {[type(s).__name__ for s in short]}"
+            )
+        mods = self.layers(short, path + ".shortcut")
+        down = nn.Sequential(*mods[:-1]) if mods else None
+        return blocks["sew"](parts, down, mods[-1] if mods else None, layer.connection)
+
+
+def to_spikingjelly(network, *, dtype=np.float64, convention=SPIKINGJELLY):
+    """A SpikingJelly 2.0 model with the weights and neurons of an evsnn :class:`ConvNetwork`
+    (the inverse of :func:`from_spikingjelly`).
+
+    Parameters
+    ----------
+    network : ConvNetwork
+    dtype : numpy.float64 or numpy.float32
+        The model's dtype (float64: :func:`from_spikingjelly` reads every number back exactly).
+    convention : Convention or str
+        The semantics ``network`` is run with; SpikingJelly fires on ``>=`` and delivers a
+        layer's input in the same step, so it must have ``spike_test=">="`` and
+        ``input_delay=0`` (:data:`SPIKINGJELLY`).
+
+    Returns
+    -------
+    torch.nn.Sequential
+        In eval mode and multi-step mode (input ``[T, B, C, H, W]``). Layers become
+        ``layer.Conv2d``, ``layer.BatchNorm2d``, ``layer.AvgPool2d``, ``layer.MaxPool2d``,
+        ``layer.Flatten``, ``layer.Linear``; ``LIF(lam=1)`` an ``IFNode`` (``v_reset`` None for
+        the soft reset, ``v_rest`` for the hard one), ``LIF(lam<1)`` a ``LIFNode`` with
+        ``1 − 1/τ = λ`` (``decay_input=True`` when ``input_scale = 1/τ``); residual blocks a
+        ``BasicBlock`` shaped like ``spiking_resnet`` / ``sew_resnet``'s (the body must be
+        ``conv1, [bn1], neuron, conv2, [bn2]`` (+ neuron for SEW), as
+        :func:`evsnn.clock.conv.basic_block` / ``sew_block`` build it).
+
+    Raises
+    ------
+    ValueError
+        What SpikingJelly cannot express, named: a convention with ``spike_test=">"`` or
+        ``input_delay=1``; a DLIF, TraceLIF or Readout neuron; ``v_init`` other than the reset
+        value; a leaky neuron resetting to ``v_rest ≠ 0``; an input scale other than 1 and 1/τ;
+        a residual body that is not a basic block.
+
+    Notes
+    -----
+    The model reproduces :func:`simulate_conv` (``convention``) up to rounding: SpikingJelly's
+    LIF charges ``V − V/τ + X`` (or ``V + (X − V)/τ``), evsnn ``λ V + X`` (``λ V + X/τ``), so
+    spikes can differ where a membrane is within rounding of θ (ties).
+    """
+    if not isinstance(network, ConvNetwork):
+        raise TypeError(f"network must be an evsnn ConvNetwork, got {type(network).__name__}")
+    conv = get_convention(convention)
+    if conv.spike_test != ">=" or conv.input_delay != 0:
+        raise ValueError(
+            f"convention {conv.name!r} has spike_test={conv.spike_test!r}, "
+            f"input_delay={conv.input_delay!r}: SpikingJelly fires on V >= threshold with the "
+            "input in the same step; use spike_test='>=' and input_delay=0 (SPIKINGJELLY)"
+        )
+    ex = _SJExporter(_dtype_iv(dtype), conv)
+    model = ex.finish(ex.layers(network.layers, "layers"))
+    ex.functional.set_step_mode(model, "m")
+    return model
