@@ -325,12 +325,19 @@ def _surrogate_iv(surrogate, method):
 
 def _layer_membrane_grad(method, layer, rec, g_out, T, conv, dtype, opts):
     args, leak, gain = _layer_factors(layer, T, conv, dtype)
+    return _membrane_grad(method, args, leak, gain, rec, g_out, dtype, opts), gain
+
+
+def _membrane_grad(method, args, leak, gain, rec, g_out, dtype, opts):
+    """dL/dm ``[T, B, N]`` of one neuron layer under ``method``, from its kernel arguments,
+    per-step leak and gain, its record (arrays ``[T, B, N]``) and dL/d(output) — shared by the
+    dense and the convolutional backward passes."""
     if not args.spiking:
         method = "bptt"  # a readout is linear: every method differentiates it exactly
     g_m = np.empty_like(rec.m)
     if method in ("bptt", "hart"):
         if method == "hart" and opts["precalculate"]:
-            return _hart_precalculated(layer, rec, g_out, args, gain, opts["surrogate"]), gain
+            return _hart_precalculated(rec, g_out, args, opts["surrogate"])
         kind, p, scale = opts["surrogate"].kernel_args()
         _bptt_layer_kernel(
             np.ascontiguousarray(g_out, dtype=dtype), rec.m, rec.v,
@@ -341,12 +348,12 @@ def _layer_membrane_grad(method, layer, rec, g_out, T, conv, dtype, opts):
         )
         if method == "hart":  # HART Eq. 14: average ∂L/∂m over time
             g_m[:] = g_m.mean(axis=0, keepdims=True)
-        return g_m, gain
+        return g_m
     if method == "tempbp":
         if args.trace_coef == 0:
             raise ValueError(
-                "method='tempbp' needs trace-LIF layers (evsnn.params.TraceLIF); "
-                f"got a {type(layer.neuron).__name__} layer"
+                "method='tempbp' needs trace-LIF layers (evsnn.params.TraceLIF); this layer "
+                "has no trace (trace_coef = 0)"
             )
         _tempbp_layer_kernel(
             np.ascontiguousarray(g_out, dtype=dtype), rec.m, rec.v, rec.spikes, rec.trace,
@@ -356,7 +363,7 @@ def _layer_membrane_grad(method, layer, rec, g_out, T, conv, dtype, opts):
             dtype.type(args.trace_coef / 4.0), dtype.type(opts["fallback_rho"]),
             bool(opts["intra"]), g_m,
         )
-        return g_m, gain
+        return g_m
     # rate family
     g_s = _spike_grad_from_output(g_out, args)
     xbar = (gain[:, None, None] * rec.current).mean(axis=0)  # [B, N]
@@ -375,10 +382,29 @@ def _layer_membrane_grad(method, layer, rec, g_out, T, conv, dtype, opts):
     T_ = rec.m.shape[0]
     # x̄ = mean_t (gain_t I_t): dL/dm[t] := dL/d(gain_t I_t) = dL/dx̄ / T
     g_m[:] = (g_xbar / T_)[None]
-    return g_m.astype(dtype, copy=False), gain
+    return g_m.astype(dtype, copy=False)
 
 
-def _hart_precalculated(layer, rec, g_out, args, gain, surrogate):
+def _dlif_factor_grad(method, placement, args, input_scale, g_m, rec, n_factors):
+    """dL/d(DLIF factors) ``[n_factors]`` (zero past the run's T steps) from dL/dm and the
+    layer's record (arrays ``[T, B, N]``); the factor multiplies λ (``placement="leak"``) or
+    ``input_scale`` (``"input"``)."""
+    T = g_m.shape[0]
+    if placement == "leak" and method in ("rga", "bptr", "rate"):
+        # the rate model x̄ = mean_t gain·I has no leak: g_m here is dL/d(gain·I), not
+        # dL/dm, so a leak-placed factor gets no gradient (checked on the tape)
+        per_step = np.zeros(T, dtype=g_m.dtype)
+    elif placement == "leak":
+        v_prev = np.concatenate([np.full_like(rec.v[:1], args.v_init), rec.v[:-1]])
+        per_step = args.lam * (g_m * v_prev).sum(axis=(1, 2))
+    else:
+        per_step = input_scale * (g_m * rec.current).sum(axis=(1, 2))
+    full = np.zeros(n_factors, dtype=g_m.dtype)
+    full[:T] = per_step
+    return full
+
+
+def _hart_precalculated(rec, g_out, args, surrogate):
     """HART with the pre-calculation property: when dL/ds[t] is the same at every step, Eq. 14
     becomes ``[∂L/∂m] = dL/ds · (1/T) Σ_t ∂s/∂m(t)``; the sum is a forward-pass statistic, so the
     backward costs O(1) in T per layer."""
@@ -467,19 +493,8 @@ def backward(
         if layer.bias is not None:
             gb[li] = g_cur.sum(axis=(0, 1))
         if layer.dlif_factors is not None:
-            args = layer.neuron.kernel_args()
-            if conv.dlif_factor == "leak" and method in ("rga", "bptr", "rate"):
-                # the rate model x̄ = mean_t gain·I has no leak: g_m here is dL/d(gain·I), not
-                # dL/dm, so a leak-placed factor gets no gradient (checked on the tape)
-                per_step = np.zeros(T, dtype=dtype)
-            elif conv.dlif_factor == "leak":
-                v_prev = np.concatenate([np.full_like(rec.v[:1], args.v_init), rec.v[:-1]])
-                per_step = args.lam * (g_m * v_prev).sum(axis=(1, 2))
-            else:
-                per_step = (g_m * rec.current).sum(axis=(1, 2))
-            full = np.zeros(layer.dlif_factors.shape[0], dtype=dtype)
-            full[:T] = per_step
-            gf[li] = full
+            gf[li] = _dlif_factor_grad(method, conv.dlif_factor, layer.neuron.kernel_args(),
+                                       1.0, g_m, rec, layer.dlif_factors.shape[0])
         g_x = np.empty_like(x_in)
         g_x[T - delay :] = 0
         # one 2-D product (a 3-D ``@`` loops over t in NumPy and is several times slower)

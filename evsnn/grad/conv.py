@@ -1,9 +1,12 @@
-"""Surrogate BPTT for convolutional and residual networks (:mod:`evsnn.clock.conv`).
+"""Backward passes of convolutional and residual networks (:mod:`evsnn.clock.conv`), every
+clock-mode gradient method.
 
 Written out explicitly, layer by layer, in reverse execution order (no autodiff library):
 
-* neuron layers: the dense BPTT recursion through membrane, reset and trace with ∂s/∂m replaced
-  by a surrogate (:func:`evsnn.grad.backward._bptt_layer_kernel`), then ``dL/dI[t] = gain[t] · dL/dm[t]``;
+* neuron layers: the dense layers' per-neuron rule of the chosen method (``bptt``: the
+  recursion through membrane, reset and trace with ∂s/∂m replaced by a surrogate; ``hart``,
+  ``rga``, ``bptr``, ``rate``, ``tempbp`` as in :mod:`evsnn.grad.backward`) on the flattened
+  feature map, then ``dL/dI[t] = gain[t] · dL/dm[t]``;
 * convolution: ``dL/dW_g = Σ dL/dz_gᵀ · im2col(x)_g`` and ``dL/dx = col2im(dL/dz_g · W_g)``
   (:func:`_col2im_kernel`), per group, in chunks of frames;
 * pooling: the average spreads ``g/(kH·kW)`` over its window; the maximum routes ``g`` to the
@@ -24,8 +27,8 @@ from evsnn.clock.conv import (
     _IM2COL_CHUNK, AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, ConvSimulationResult, Flatten,
     Linear, MaxPool2d, Neuron, _pool_windows, im2col,
 )
-from evsnn.grad.backward import _bptt_layer_kernel
-from evsnn.grad.surrogates import Sigmoid, Triangle
+from evsnn.clock.simulate import LayerRecord
+from evsnn.grad.backward import METHODS, _dlif_factor_grad, _membrane_grad, _surrogate_iv
 
 __all__ = ["ConvGradientResult", "backward_conv"]
 
@@ -79,12 +82,12 @@ class ConvGradientResult:
 
 
 class _Back:
-    def __init__(self, tape, conv, dtype, surrogate, detach_reset):
+    def __init__(self, tape, conv, dtype, method, opts):
         self.tape = tape
         self.conv = conv
         self.dtype = dtype
-        self.surrogate = surrogate
-        self.detach_reset = detach_reset
+        self.method = method
+        self.opts = opts
         self.params = {}
         self.membrane = {}
 
@@ -147,33 +150,29 @@ def _pool_backward(layer, g, in_shape, arg, dtype):
     return gp[..., ph:ph + in_shape[3], pw:pw + in_shape[4]]
 
 
+def _flat_record(rec, T, B):
+    """The record with every array as ``[T, B, N]`` (the dense layers' layout)."""
+    def flat(a):
+        return None if a is None else a.reshape(T, B, -1)
+
+    return LayerRecord(current=flat(rec.current), m=flat(rec.m), v=flat(rec.v),
+                       spikes=flat(rec.spikes), trace=flat(rec.trace), output=flat(rec.output))
+
+
 def _neuron_backward(layer, g, path, st):
     rec, leak, gain, args = st.tape[path]
-    dtype = st.dtype
     shape = rec.m.shape
     T, B = shape[:2]
-    m = rec.m.reshape(T, B, -1)
-    g_m = np.empty_like(m)
-    kind, p, scale = st.surrogate.kernel_args()
-    # the dense layers' BPTT recursion, on the flattened feature maps (nothing pruned)
-    _bptt_layer_kernel(
-        np.ascontiguousarray(g.reshape(T, B, -1), dtype=dtype), m, rec.v.reshape(T, B, -1),
-        rec.spikes.reshape(T, B, -1) if rec.spikes is not None else m,
-        dtype.type(args.v_init), leak, dtype.type(args.theta), dtype.type(args.v_rest),
-        args.hard_reset, args.spiking, args.emit_trace, dtype.type(args.trace_coef), kind,
-        dtype.type(p), dtype.type(scale), bool(st.detach_reset), False, g_m,
-    )
+    flat = _flat_record(rec, T, B)
+    # the dense layers' per-neuron recursion, on the flattened feature maps (nothing pruned)
+    g_m = _membrane_grad(st.method, args, leak, gain, flat,
+                         np.ascontiguousarray(g.reshape(T, B, -1), dtype=st.dtype), st.dtype,
+                         st.opts)
     st.membrane[path] = g_m.reshape(shape)
     if layer.dlif_factors is not None:
-        if st.conv.dlif_factor == "leak":
-            v_prev = np.concatenate([np.full_like(rec.v[:1], args.v_init), rec.v[:-1]])
-            per_step = args.lam * (g_m.reshape(shape) * v_prev).reshape(T, -1).sum(axis=1)
-        else:
-            per_step = layer.input_scale * (g_m.reshape(shape) * rec.current).reshape(
-                T, -1).sum(axis=1)
-        full = np.zeros(layer.dlif_factors.shape[0], dtype=dtype)
-        full[:T] = per_step
-        st.params[path] = {"dlif_factors": full}
+        st.params[path] = {"dlif_factors": _dlif_factor_grad(
+            st.method, st.conv.dlif_factor, args, layer.input_scale, g_m, flat,
+            layer.dlif_factors.shape[0])}
     return (gain[:, None, None] * g_m).reshape(shape)
 
 
@@ -232,8 +231,12 @@ def _backward_layers(layers, g, prefix, st, top=False):
     return g
 
 
-def backward_conv(network, inputs, result, g_output, *, surrogate=None, detach_reset=False):
-    """Surrogate-gradient BPTT (Act-BP / STBP) of a recorded convolutional forward run.
+def backward_conv(
+    network, inputs, result, g_output, *, method="bptt", surrogate=None, detach_reset=False,
+    precalculate=False, factor_clamp=8.0, fallback_rho=5.0, intra=True,
+):
+    """Backward pass of a recorded convolutional forward run, with any clock-mode gradient
+    method.
 
     Parameters
     ----------
@@ -244,10 +247,19 @@ def backward_conv(network, inputs, result, g_output, *, surrogate=None, detach_r
         ``simulate_conv(network, inputs, record=True, ...)`` (its convention is used).
     g_output : array, shape of ``result.output``
         dL/d(network output).
+    method : {"bptt", "hart", "rga", "bptr", "rate", "tempbp"}
+        The neuron layers' rule, exactly as in :func:`evsnn.grad.backward` (the rate family's
+        per-sample layer statistics run over the whole feature map ``C·H·W``); convolutions,
+        pooling, batch norm and residual connections are differentiated exactly for every
+        method.
     surrogate : Sigmoid or Triangle, optional
-        ∂s/∂m (default ``Sigmoid(5, "code")``, as :func:`evsnn.grad.backward`).
+        ∂s/∂m (default ``Sigmoid(5, "code")``; ``Triangle(1.0)`` for ``hart``).
     detach_reset : bool
-        No gradient through the spike in the reset term.
+        bptt / hart: no gradient through the spike in the reset term.
+    precalculate : bool
+        hart only: the O(1)-in-T pre-calculated backward.
+    factor_clamp, fallback_rho, intra
+        tempbp options (see :func:`evsnn.grad.backward`).
 
     Returns
     -------
@@ -255,14 +267,17 @@ def backward_conv(network, inputs, result, g_output, *, surrogate=None, detach_r
 
     Notes
     -----
-    The neuron recursion is the dense ``bptt`` (Ding 2025 Eq. 17 surrogate, HART Eq. 1-4
-    dynamics); with ``simulate_conv(..., smooth_rho=ρ)`` and ``Sigmoid(ρ, "code")`` it is the
-    exact gradient of the smooth forward pass (checked by finite differences in the tests).
+    The neuron layers use the dense methods of :mod:`evsnn.grad.backward`: ``bptt`` (Ding 2025
+    Eq. 17 surrogate, HART Eq. 1-4 dynamics), ``hart`` (HART Eq. 13-14), ``rga`` / ``bptr`` /
+    ``rate`` (HART Eq. 10 and the authors' code), ``tempbp`` (Ding 2025 Eq. 18-20). With
+    ``simulate_conv(..., smooth_rho=ρ)`` and ``Sigmoid(ρ, "code")``, ``bptt`` is the exact
+    gradient of the smooth forward pass (checked by finite differences in the tests).
 
     Examples
     --------
     >>> import numpy as np
     >>> from evsnn.clock.conv import Conv2d, ConvNetwork, Neuron, simulate_conv
+    >>> from evsnn.grad.surrogates import Triangle
     >>> from evsnn.params import LIF
     >>> net = ConvNetwork([Conv2d(np.ones((1, 1, 1, 1))), Neuron(LIF(theta=1.0))], (1, 1, 1))
     >>> x = np.ones((1, 1, 1, 1, 1))
@@ -277,12 +292,13 @@ def backward_conv(network, inputs, result, g_output, *, surrogate=None, detach_r
         raise TypeError(f"network must be an evsnn ConvNetwork, got {type(network).__name__}")
     if not isinstance(result, ConvSimulationResult) or result.tape is None:
         raise ValueError("result must come from simulate_conv(..., record=True)")
-    if surrogate is None:
-        surrogate = Sigmoid(5.0, "code")
-    if not isinstance(surrogate, (Sigmoid, Triangle)):
-        raise TypeError(
-            f"surrogate must be evsnn.grad.Sigmoid or Triangle, got {type(surrogate).__name__}"
-        )
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is not a gradient method; use one of {list(METHODS)}")
+    opts = dict(
+        surrogate=_surrogate_iv(surrogate, method), detach_reset=detach_reset,
+        precalculate=precalculate, factor_clamp=factor_clamp, fallback_rho=fallback_rho,
+        intra=intra,
+    )
     dtype = result.output.dtype
     T, B = result.output.shape[:2]
     inputs = np.asarray(inputs)
@@ -298,10 +314,10 @@ def backward_conv(network, inputs, result, g_output, *, surrogate=None, detach_r
         )
     if set(result.names) != {p for p, _ in network.neuron_layers()}:
         raise ValueError("result was recorded on a different network; re-run simulate_conv")
-    st = _Back(result.tape, result.convention, dtype, surrogate, detach_reset)
+    st = _Back(result.tape, result.convention, dtype, method, opts)
     g = _backward_layers(network.layers, g, "layers", st, top=True)
     g = _unshift(g, result.convention.input_delay)
     return ConvGradientResult(
         input=g, params=st.params, membrane=tuple(st.membrane[n] for n in result.names),
-        method="bptt",
+        method=method,
     )
