@@ -7,11 +7,14 @@ step for step there; ``tests/test_train.py`` checks them against torch.
 
 The loops shuffle with an explicit ``rng`` (one permutation per epoch), draw the stochastic
 encoders' randomness from the same generator, and return a :class:`TrainResult`. SNN gradients
-come from :func:`evsnn.grad.loss_and_grad` (any gradient method by name).
+come from :func:`evsnn.grad.loss_and_grad` (any gradient method by name), for dense
+:class:`~evsnn.clock.Network` and convolutional / residual :class:`~evsnn.clock.conv.ConvNetwork`
+models alike (images ``[n, C, H, W]`` for the latter; parameters by layer path).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import time
@@ -21,6 +24,9 @@ import numpy as np
 
 from evsnn import ann as _ann
 from evsnn.clock import Network, simulate
+from evsnn.clock.conv import (
+    BatchNorm2d, Conv2d, ConvNetwork, Flatten, Linear, MaxPool2d, Neuron, Residual, simulate_conv,
+)
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import decode
 from evsnn.encoders import encode
@@ -33,6 +39,7 @@ __all__ = [
     "fit_ann",
     "fit_snn",
     "snn_accuracy",
+    "rebuild_conv",
 ]
 
 
@@ -209,7 +216,7 @@ class TrainResult:
 
     Attributes
     ----------
-    model : ANN or Network
+    model : ANN, Network or ConvNetwork
         The trained model.
     loss : ndarray [epochs]
         Mean training loss of each epoch (over its mini-batches, weighted by batch size).
@@ -230,20 +237,28 @@ class TrainResult:
 
 
 def _pixels(network, encoder):
-    """Image width a network takes under ``encoder``: a fused encoder of k parts concatenates k
-    encodings of the image along the feature axis (Ding 2025 fusion encoding)."""
+    """Image width (dense) or image shape ``(C, H, W)`` (ConvNetwork) a network takes under
+    ``encoder``: a fused encoder of k parts concatenates k encodings of the image along the
+    feature (channel) axis (Ding 2025 fusion encoding)."""
+    n = network.input_shape[0] if isinstance(network, ConvNetwork) else network.n_in
     if isinstance(encoder, str) and encoder.startswith("fused:"):
         k = len([p for p in encoder[len("fused:"):].split("+") if p])
-        if k and network.n_in % k == 0:
-            return network.n_in // k
-    return network.n_in
+        if k and n % k == 0:
+            n //= k
+    if isinstance(network, ConvNetwork):
+        return (n,) + tuple(network.input_shape[1:])
+    return n
 
 
 def _data_iv(x, y, n_in, name="x"):
+    """``n_in``: the image width (dense) or the image shape tuple (ConvNetwork)."""
     x = np.asarray(x)
     y = np.asarray(y)
-    if x.ndim != 2 or x.shape[1] != n_in:
-        raise ValueError(f"{name} must be [n, {n_in}] for this model, got shape {x.shape}")
+    shape = n_in if isinstance(n_in, tuple) else (n_in,)
+    if x.ndim != 1 + len(shape) or x.shape[1:] != shape:
+        raise ValueError(
+            f"{name} must be [n, {', '.join(map(str, shape))}] for this model, got shape {x.shape}"
+        )
     if y.shape != (x.shape[0],) or y.dtype.kind not in "iu":
         raise ValueError(
             f"labels must be an integer array of shape ({x.shape[0]},), got {y.dtype} {y.shape}"
@@ -368,41 +383,148 @@ def snn_accuracy(
     sigma=None, batch_size=512,
 ) -> float:
     """Accuracy of ``network`` on images ``x`` (encoded with ``encoder`` over ``T`` steps,
-    decoded with ``decoder``); stochastic encoders draw from ``rng``."""
-    if not isinstance(network, Network):
-        raise TypeError(f"network must be an evsnn Network, got {type(network).__name__}")
+    decoded with ``decoder``); stochastic encoders draw from ``rng``.
+
+    ``network`` is a :class:`~evsnn.clock.Network` (images ``[n, n_in]``) or a
+    :class:`~evsnn.clock.conv.ConvNetwork` (images ``[n, C, H, W]``, run in inference mode:
+    batch norm on its running statistics, no dropout)."""
+    _network_iv(network)
     x, y = _data_iv(x, y, _pixels(network, encoder))
     conv = get_convention(convention)
     rng = np.random.default_rng(rng)
+    run = simulate_conv if isinstance(network, ConvNetwork) else simulate
     correct = 0
     for k in range(0, x.shape[0], batch_size):
         seq = encode(x[k : k + batch_size], encoder, T, convention=conv, rng=rng, sigma=sigma)
-        scores = decode(simulate(network, seq, convention=conv).output, decoder)
+        scores = decode(run(network, seq, convention=conv).output, decoder)
         correct += int((np.argmax(scores, axis=1) == y[k : k + batch_size]).sum())
     return correct / x.shape[0]
 
 
+def _network_iv(network):
+    if not isinstance(network, (Network, ConvNetwork)):
+        raise TypeError(
+            f"network must be an evsnn Network or ConvNetwork, got {type(network).__name__}"
+        )
+
+
+def _last_spiking(network):
+    """Whether the network's output is spikes (False: a Readout's potential or a current)."""
+    if isinstance(network, Network):
+        return network.layers[-1].spiking
+    for layer in reversed(network.layers):
+        if isinstance(layer, (Flatten, MaxPool2d)):
+            continue  # pass spikes through
+        if isinstance(layer, Neuron):
+            return layer.neuron.kernel_args().spiking
+        return isinstance(layer, Residual)
+    return False
+
+
+# --- ConvNetwork parameters by layer path --------------------------------------------------------
+def _conv_param_keys(layer):
+    if isinstance(layer, (Conv2d, Linear)):
+        return ("weight",) if layer.bias is None else ("weight", "bias")
+    if isinstance(layer, BatchNorm2d):
+        return ("weight", "bias")  # γ, β (running statistics are not trained)
+    if isinstance(layer, Neuron) and layer.dlif_factors is not None:
+        return ("dlif_factors",)
+    return ()
+
+
+def _conv_params(layers, prefix="layers"):
+    """``[(path, key, array), ...]``: every trainable array of a ConvNetwork in layer order
+    (Conv2d / Linear weight and bias, BatchNorm2d γ and β, DLIF factors; residual blocks
+    nested as ``layers[i].body[j]``, ``layers[i].shortcut[j]``, ``layers[i].neuron``)."""
+    found = []
+    for i, layer in enumerate(layers):
+        path = f"{prefix}[{i}]"
+        if isinstance(layer, Residual):
+            found += _conv_params(layer.body, path + ".body")
+            found += _conv_params(layer.shortcut, path + ".shortcut")
+            if layer.neuron is not None:
+                found += [(path + ".neuron", k, getattr(layer.neuron, k))
+                          for k in _conv_param_keys(layer.neuron)]
+        else:
+            found += [(path, k, getattr(layer, k)) for k in _conv_param_keys(layer)]
+    return found
+
+
+def _with_params(layer, changes):
+    if not changes:
+        return layer
+    if hasattr(layer, "replace"):
+        return layer.replace(**changes)
+    return dataclasses.replace(layer, **changes)
+
+
+def _rebuild_layers(layers, prefix, new):
+    out = []
+    for i, layer in enumerate(layers):
+        path = f"{prefix}[{i}]"
+        if isinstance(layer, Residual):
+            neuron = layer.neuron
+            if neuron is not None:
+                neuron = _with_params(neuron, new.get(path + ".neuron"))
+            layer = dataclasses.replace(
+                layer, body=_rebuild_layers(layer.body, path + ".body", new),
+                shortcut=_rebuild_layers(layer.shortcut, path + ".shortcut", new), neuron=neuron,
+            )
+        else:
+            layer = _with_params(layer, new.get(path))
+        out.append(layer)
+    return tuple(out)
+
+
+def rebuild_conv(network, new):
+    """A copy of a :class:`~evsnn.clock.conv.ConvNetwork` with some parameters replaced.
+
+    Parameters
+    ----------
+    network : ConvNetwork
+    new : dict
+        ``{layer path: {name: array}}``, the layout of
+        :attr:`evsnn.grad.conv.ConvGradientResult.params` (``{"layers[0]": {"weight": W}}``,
+        ``{"layers[4].body[2]": {"weight": γ, "bias": β}}``, ``{"layers[4].neuron":
+        {"dlif_factors": f}}``). Layers not named keep their parameters.
+
+    Returns
+    -------
+    ConvNetwork
+
+    Examples
+    --------
+    >>> from evsnn.clock.conv import Conv2d, ConvNetwork, Neuron
+    >>> net = ConvNetwork([Conv2d(np.ones((1, 1, 1, 1))), Neuron()], input_shape=(1, 2, 2))
+    >>> rebuild_conv(net, {"layers[0]": {"weight": np.full((1, 1, 1, 1), 2.0)}}).layers[0].weight
+    array([[[[2.]]]])
+    """
+    if not isinstance(network, ConvNetwork):
+        raise TypeError(f"network must be an evsnn ConvNetwork, got {type(network).__name__}")
+    known = {}
+    for path, key, _ in _conv_params(network.layers):
+        known.setdefault(path, set()).add(key)
+    for path, changes in new.items():
+        bad = set(changes) - known.get(path, set())
+        if bad:
+            raise ValueError(
+                f"{path!r} has no trainable parameter(s) {sorted(bad)}; the network's are "
+                f"{ {p: sorted(k) for p, k in known.items()} }"
+            )
+    return ConvNetwork(_rebuild_layers(network.layers, "layers", new), network.input_shape)
+
+
 def _snn_loss_grad(network, xb, yb, *, loss, T, encoder, decoder, method, conv, rng, sigma,
-                   surrogate, method_options):
+                   surrogate, method_options, train=False):
+    """:func:`evsnn.grad.loss_and_grad` with a loss name or a user loss on the decoded scores
+    (``loss(scores, labels) -> (value, dL/dscores)``)."""
     from evsnn.grad import loss_and_grad
 
-    if isinstance(loss, str):
-        r = loss_and_grad(
-            network, xb, yb, T=T, encoder=encoder, decoder=decoder, loss=loss, method=method,
-            convention=conv, rng=rng, sigma=sigma, surrogate=surrogate, **method_options,
-        )
-        return r.loss, r.correct, r.grads
-    # a user loss on the decoded scores: loss(scores, labels) -> (value, dL/dscores)
-    from evsnn.grad import backward, decoder_vjp
-
-    seq = encode(xb, encoder, T, convention=conv, rng=rng, sigma=sigma)
-    res = simulate(network, seq, convention=conv, record=True)
-    scores = decode(res.output, decoder)
-    value, g_scores = loss(scores, yb)
-    g_out = decoder_vjp(decoder, g_scores, res.output)
-    grads = backward(network, seq, res, g_out, method=method, surrogate=surrogate,
-                     **method_options)
-    return float(value), np.argmax(scores, axis=1) == yb, grads
+    kw = dict(train=True) if train else {}
+    return loss_and_grad(
+        network, xb, yb, T=T, encoder=encoder, decoder=decoder, loss=loss, method=method,
+        convention=conv, rng=rng, sigma=sigma, surrogate=surrogate, **kw, **method_options,
+    )
 
 
 def fit_snn(
@@ -413,21 +535,25 @@ def fit_snn(
     """Train a clock-mode SNN with an explicit gradient method.
 
     Weights, biases (where a layer has one) and DLIF factors (where a layer has them) are
-    trained; neuron parameters are fixed.
+    trained; neuron parameters are fixed. For a :class:`~evsnn.clock.conv.ConvNetwork` the
+    trained arrays are the Conv2d / Linear weights and biases, the BatchNorm2d scales and shifts
+    (γ, β) and the DLIF factors, found by layer path (residual blocks included; see
+    :func:`rebuild_conv`).
 
     Parameters
     ----------
-    network : Network
+    network : Network or ConvNetwork
         Initial network (not modified), e.g. ``Network.mlp([64, 100, 10], LIF(lam=0.9),
-        readout=True, rng=0)``.
-    x, y : arrays [n, n_in], [n]
+        readout=True, rng=0)``, or a ConvNetwork whose output is flat (``[T, B, n_out]``).
+    x, y : arrays [n, n_in] (ConvNetwork: [n, C, H, W]), [n]
         Training images in [0, 1] and integer labels.
     T : int
         Time steps.
     rng : seed or Generator
         Shuffling and the stochastic encoders' draws.
     encoder : str
-        An :mod:`evsnn.encoders` name (``"current"``, ``"poisson"``, ``"ttfs"``, ...).
+        An :mod:`evsnn.encoders` name (``"current"``, ``"poisson"``, ``"ttfs"``, ...); a fused
+        encoder ``"fused:a+b"`` concatenates its parts along the feature (channel) axis.
     decoder : {"rate", "membrane", "ttfs"}
         ``"membrane"`` expects a :class:`~evsnn.params.Readout` last layer.
     loss : str or callable
@@ -451,17 +577,23 @@ def fit_snn(
     -------
     TrainResult
     """
-    if not isinstance(network, Network):
-        raise TypeError(f"network must be an evsnn Network, got {type(network).__name__}")
+    _network_iv(network)
+    is_conv = isinstance(network, ConvNetwork)
     x, y = _data_iv(x, y, _pixels(network, encoder))
     _loop_iv(epochs, batch_size, x.shape[0])
-    if decoder == "membrane" and network.layers[-1].spiking:
+    if decoder == "membrane" and _last_spiking(network):
         raise ValueError(
             "decoder='membrane' needs a non-spiking readout as the last layer; build the "
             "network with Network.mlp(..., readout=True) or a Dense(..., Readout()) layer"
+            + (" (ConvNetwork: end with Neuron(Readout()) or a Linear layer)" if is_conv else "")
         )
-    if decoder == "ttfs" and not network.layers[-1].spiking:
+    if decoder == "ttfs" and not _last_spiking(network):
         raise ValueError("decoder='ttfs' needs a spiking last layer, not a Readout")
+    if is_conv and len(network.output_shape) != 1:
+        raise ValueError(
+            f"the network emits feature shape {network.output_shape}; a decoder needs flat "
+            "outputs [T, B, n_out]: end the network with Flatten (and a Linear readout)"
+        )
     if not isinstance(loss, str) and not callable(loss):
         raise TypeError(f"loss must be a loss name or a callable, got {type(loss).__name__}")
     conv = get_convention(convention)
@@ -469,28 +601,53 @@ def fit_snn(
     opt = AdamW(lr=1e-3) if optimizer is None else optimizer
     if not isinstance(opt, _Optimizer):
         raise TypeError(f"optimizer must be evsnn.train.SGD or AdamW, got {type(opt).__name__}")
-    weights = [np.array(l.weight) for l in network.layers]
-    biases = [None if l.bias is None else np.array(l.bias) for l in network.layers]
-    factors = [None if l.dlif_factors is None else np.array(l.dlif_factors)
-               for l in network.layers]
-    params = weights + [b for b in biases if b is not None] + [f for f in factors if f is not None]
+    if is_conv:
+        slots = [(path, key, np.array(a)) for path, key, a in _conv_params(network.layers)]
+        params = [a for _, _, a in slots]
+    else:
+        weights = [np.array(l.weight) for l in network.layers]
+        biases = [None if l.bias is None else np.array(l.bias) for l in network.layers]
+        factors = [None if l.dlif_factors is None else np.array(l.dlif_factors)
+                   for l in network.layers]
+        params = (weights + [b for b in biases if b is not None]
+                  + [f for f in factors if f is not None])
     model = network
+
+    def conv_grads(g):
+        out = []
+        for path, key, _ in slots:
+            try:
+                out.append(g.params[path][key])
+            except KeyError:
+                raise ValueError(
+                    f"method={method!r} gave no gradient for {key!r} of {path!r}; it cannot "
+                    "train this network"
+                ) from None
+        return out
 
     def step(idx):
         nonlocal model
-        value, correct, g = _snn_loss_grad(
+        r = _snn_loss_grad(
             model, x[idx], y[idx], loss=loss, T=T, encoder=encoder, decoder=decoder,
             method=method, conv=conv, rng=rng, sigma=sigma, surrogate=surrogate,
             method_options=method_options,
         )
-        grads = (list(g.weights) + [gb for gb, b in zip(g.biases, biases) if b is not None]
-                 + [gf for gf, f in zip(g.dlif_factors, factors) if f is not None])
-        opt.step(params, grads)
-        model = Network(tuple(
-            l.replace(weight=w, bias=b, dlif_factors=f)
-            for l, w, b, f in zip(network.layers, weights, biases, factors)
-        ))
-        return value * len(idx), int(np.sum(correct))
+        g = r.grads
+        if is_conv:
+            opt.step(params, conv_grads(g))
+            new = {}
+            for path, key, a in slots:
+                new.setdefault(path, {})[key] = a
+            model = rebuild_conv(model, new)
+        else:
+            grads = (list(g.weights) + [gb for gb, b in zip(g.biases, biases) if b is not None]
+                     + [gf for gf, f in zip(g.dlif_factors, factors) if f is not None])
+            opt.step(params, grads)
+            model = Network(tuple(
+                l.replace(weight=w, bias=b, dlif_factors=f)
+                for l, w, b, f in zip(network.layers, weights, biases, factors)
+            ))
+        return r.loss * len(idx), int(np.sum(r.correct))
 
     t0 = time.perf_counter()
     losses, accs = _epochs(x.shape[0], epochs, batch_size, rng, f"fit_snn[{method}]", progress,
