@@ -47,6 +47,7 @@ __all__ = [
     "MaxPool2d",
     "Flatten",
     "BatchNorm2d",
+    "Dropout",
     "Neuron",
     "Residual",
     "basic_block",
@@ -55,6 +56,7 @@ __all__ = [
     "ConvNetwork",
     "ConvSimulationResult",
     "simulate_conv",
+    "update_running_stats",
     "CONV_MODES",
     "EVENT_DENSITY_MAX",
 ]
@@ -282,9 +284,29 @@ class Flatten:
 
 @dataclass(frozen=True, eq=False)
 class BatchNorm2d:
-    """Batch normalisation with fixed statistics (inference), per channel:
+    """Batch normalisation per channel.
+
+    Inference (``simulate_conv(..., train=False)``) uses the fixed running statistics:
     ``y = x · α + (β − μ α)`` with ``α = γ / sqrt(σ² + ε)`` — the order PyTorch's CPU
     inference kernel evaluates. Use :func:`fold_batchnorm` to merge it into the convolution.
+
+    Training (``train=True``) normalises with the statistics of the input batch over
+    (T, B, H, W), as SpikingJelly's multi-step ``layer.BatchNorm2d`` (which runs
+    ``torch.nn.BatchNorm2d`` on the ``[T·B, C, H, W]`` frames): ``y = γ (x − μ_B) /
+    sqrt(σ²_B + ε) + β`` with the biased batch variance ``σ²_B``. :func:`update_running_stats`
+    then applies PyTorch's update ``r ← (1 − momentum) r + momentum · s`` (the unbiased
+    variance ``σ²_B n / (n − 1)`` for ``running_var``).
+
+    Parameters
+    ----------
+    running_mean, running_var : array, shape (C,)
+    weight, bias : array, shape (C,), optional
+        γ (ones by default) and β (zeros by default).
+    eps : float
+        Added to the variance (PyTorch's default 1e-5).
+    momentum : float
+        Weight of the new batch statistics in the running update, in [0, 1] (PyTorch's
+        default 0.1; PyTorch's ``momentum=None`` cumulative average is not supported).
     """
 
     running_mean: np.ndarray
@@ -292,6 +314,7 @@ class BatchNorm2d:
     weight: np.ndarray | None = None
     bias: np.ndarray | None = None
     eps: float = 1e-5
+    momentum: float = 0.1
 
     def __post_init__(self):
         mean = _as_float_array("running_mean", self.running_mean, 1)
@@ -315,6 +338,18 @@ class BatchNorm2d:
                         ("bias", beta)):
             object.__setattr__(self, name, _frozen(a))
         object.__setattr__(self, "eps", float(eps))
+        mom = self.momentum
+        if isinstance(mom, bool) or not isinstance(mom, (int, float)) or not 0 <= mom <= 1:
+            raise ValueError(
+                f"momentum={mom!r} must be a number in [0, 1] (PyTorch's default is 0.1)"
+            )
+        object.__setattr__(self, "momentum", float(mom))
+
+    def replace(self, **changes) -> "BatchNorm2d":
+        kw = dict(running_mean=self.running_mean, running_var=self.running_var,
+                  weight=self.weight, bias=self.bias, eps=self.eps, momentum=self.momentum)
+        kw.update(changes)
+        return BatchNorm2d(**kw)
 
     def scale_shift(self, dtype):
         """(α, β − μ α) per channel, in ``dtype``."""
@@ -330,6 +365,55 @@ class BatchNorm2d:
                 f"shape {shape}"
             )
         return tuple(shape)
+
+
+@dataclass(frozen=True)
+class Dropout:
+    """Dropout at training time; the identity at inference.
+
+    With ``simulate_conv(..., train=True, rng=rng)`` every unit is kept with probability
+    ``1 − p`` and kept units are scaled by ``1 / (1 − p)`` (PyTorch's inverted dropout), so the
+    expected output equals the input.
+
+    Parameters
+    ----------
+    p : float
+        Probability of zeroing a unit, in [0, 1).
+    shared_over_time : bool
+        True (default): one mask per sample, applied at every step — SpikingJelly's multi-step
+        ``layer.Dropout`` (Lee et al. 2020: the same sub-network for the whole sequence).
+        False: a fresh mask at every step, as ``torch.nn.Dropout`` applied step by step.
+    """
+
+    p: float = 0.5
+    shared_over_time: bool = True
+
+    def __post_init__(self):
+        p = self.p
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+            raise ValueError(f"p={p!r} must be a probability in [0, 1); use e.g. p=0.5")
+        if not isinstance(self.shared_over_time, (bool, np.bool_)):
+            raise TypeError(
+                f"shared_over_time must be a bool, got {type(self.shared_over_time).__name__}"
+            )
+        object.__setattr__(self, "p", float(p))
+        object.__setattr__(self, "shared_over_time", bool(self.shared_over_time))
+
+    def out_shape(self, shape):
+        return tuple(shape)
+
+    def draw_mask(self, T, B, shape, rng, dtype):
+        """The scaled mask, values 0 or ``1 / (1 − p)``: shape ``(B, *shape)`` when shared over
+        time, ``(T, B, *shape)`` otherwise. Kept where ``rng.random() >= p``."""
+        size = ((B,) if self.shared_over_time else (T, B)) + tuple(shape)
+        keep = rng.random(size) >= self.p
+        dt = np.dtype(dtype).type
+        return keep.astype(dtype) * (dt(1) / dt(1 - self.p))
+
+    def replace(self, **changes) -> "Dropout":
+        kw = dict(p=self.p, shared_over_time=self.shared_over_time)
+        kw.update(changes)
+        return Dropout(**kw)
 
 
 def fold_batchnorm(conv, bn) -> Conv2d:
@@ -486,7 +570,8 @@ def sew_block(conv1, conv2, neuron, *, bn1=None, bn2=None, downsample=(), connec
     return Residual(body, tuple(downsample), connection, None)
 
 
-LAYER_TYPES = (Conv2d, Linear, AvgPool2d, MaxPool2d, Flatten, BatchNorm2d, Neuron, Residual)
+LAYER_TYPES = (Conv2d, Linear, AvgPool2d, MaxPool2d, Flatten, BatchNorm2d, Dropout, Neuron,
+               Residual)
 
 
 def _check_layers(name, layers, allow_empty):
@@ -536,7 +621,7 @@ class ConvNetwork:
     ----------
     layers : sequence of layers
         :class:`Conv2d`, :class:`BatchNorm2d`, :class:`AvgPool2d`, :class:`MaxPool2d`,
-        :class:`Flatten`, :class:`Linear`, :class:`Neuron`, :class:`Residual`.
+        :class:`Flatten`, :class:`Linear`, :class:`Dropout`, :class:`Neuron`, :class:`Residual`.
     input_shape : tuple of int
         Feature shape of one sample at one step, ``(C, H, W)`` (or ``(N,)``).
 
@@ -824,7 +909,11 @@ def _shift(x, d):
 class _Run:
     """Mutable state of one forward pass."""
 
-    def __init__(self, convention, dtype, record, mode, smooth_rho, teacher, n_neurons):
+    def __init__(self, convention, dtype, record, mode, smooth_rho, teacher, n_neurons,
+                 train=False, rng=None):
+        self.train = train
+        self.rng = rng
+        self.batch_stats = {}
         self.conv = convention
         self.dtype = dtype
         self.record = record
@@ -875,6 +964,30 @@ def _neuron_forward(layer, x, path, run):
     return y, is_spikes
 
 
+def _batchnorm_train_forward(layer, x, path, run):
+    """Batch statistics over (T, B, H, W); records them, and on the tape ``("train", x̂,
+    1/sqrt(σ² + ε))`` for the backward pass."""
+    dt = run.dtype.type
+    axes = (0, 1, 3, 4)
+    n = x.size // x.shape[2]
+    if n < 2:
+        raise ValueError(
+            f"BatchNorm2d {path} in train mode needs more than one value per channel, got "
+            f"T·B·H·W = {n} (as torch.nn.BatchNorm2d); use more steps or samples, or train=False"
+        )
+    mean = x.mean(axis=axes)
+    xc = x - mean[:, None, None]
+    var = (xc * xc).mean(axis=axes)  # biased: what the normalisation uses
+    invstd = dt(1) / np.sqrt(var + dt(layer.eps))
+    xhat = xc * invstd[:, None, None]
+    run.batch_stats[path] = (mean, var, n)
+    if run.record:
+        run.tape[path] = ("train", xhat, invstd)
+    gamma = layer.weight.astype(run.dtype)
+    beta = layer.bias.astype(run.dtype)
+    return xhat * gamma[:, None, None] + beta[:, None, None]
+
+
 def _forward_layers(layers, x, spikes, prefix, run, top=False):
     delay = run.conv.input_delay if top else 0
     for i, layer in enumerate(layers):
@@ -901,10 +1014,23 @@ def _forward_layer(layer, x, spikes, path, run):
             y += layer.bias.astype(dtype)
         return y, False
     if isinstance(layer, BatchNorm2d):
+        if run.train:
+            return _batchnorm_train_forward(layer, x, path, run), False
         if run.record:
             run.tape[path] = x
         alpha, shift = layer.scale_shift(dtype)
         return x * alpha[:, None, None] + shift[:, None, None], False
+    if isinstance(layer, Dropout):
+        if not run.train:
+            if run.record:
+                run.tape[path] = ("dropout", None)
+            return x, spikes
+        T, B = x.shape[:2]
+        mask = layer.draw_mask(T, B, x.shape[2:], run.rng, dtype)
+        if run.record:
+            run.tape[path] = ("dropout", mask)
+        # still sparse where the input was spikes (values 0 or 1/(1 − p)): the scatter path fits
+        return x * mask, spikes
     if isinstance(layer, AvgPool2d):
         if run.record:
             run.tape[path] = x.shape
@@ -951,10 +1077,15 @@ class ConvSimulationResult(SimulationResult):
     convention : Convention
     names : tuple of str
         The path of each recorded neuron layer (``"layers[3].body[2]"``).
+    batch_stats : dict or None
+        ``train=True`` only: ``{path: (mean, biased variance, count)}`` of every
+        :class:`BatchNorm2d`'s input over (T, B, H, W) (count = T·B·H·W), the statistics the
+        run normalised with; :func:`update_running_stats` folds them into the running ones.
     """
 
     names: tuple = ()
     tape: dict | None = field(default=None, repr=False, compare=False)
+    batch_stats: dict | None = field(default=None, repr=False, compare=False)
 
     def spike_events(self, layer: int = -1):
         """Sorted events of a neuron layer; neuron index = C-order flat index of (C, H, W)."""
@@ -967,9 +1098,29 @@ class ConvSimulationResult(SimulationResult):
         return spike_events(rec.spikes.reshape(T, B, -1))
 
 
-def _simulate_conv_iv(network, inputs, dtype, mode, smooth_rho, teacher, convention):
+def _has_dropout(layers):
+    return any(isinstance(layer, Dropout) or (
+        isinstance(layer, Residual) and (_has_dropout(layer.body) or _has_dropout(layer.shortcut)))
+        for layer in layers)
+
+
+def _simulate_conv_iv(network, inputs, dtype, mode, smooth_rho, teacher, convention, train=False,
+                      rng=None):
     if not isinstance(network, ConvNetwork):
         raise TypeError(f"network must be an evsnn ConvNetwork, got {type(network).__name__}")
+    if not isinstance(train, (bool, np.bool_)):
+        raise TypeError(f"train must be a bool, got {type(train).__name__} {train!r}")
+    if train and _has_dropout(network.layers):
+        if rng is None:
+            raise ValueError(
+                "rng is required with train=True: the network has Dropout layers whose masks "
+                "are drawn from it; pass rng=numpy.random.default_rng(seed)"
+            )
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(
+                f"rng must be a numpy.random.Generator, got {type(rng).__name__}; use "
+                "numpy.random.default_rng(seed)"
+            )
     if not isinstance(inputs, np.ndarray):
         inputs = np.asarray(inputs)
     if inputs.dtype.kind not in "biuf":
@@ -1011,7 +1162,7 @@ def _simulate_conv_iv(network, inputs, dtype, mode, smooth_rho, teacher, convent
 
 
 def simulate_conv(network, inputs, *, convention=DEFAULT, record=False, dtype=None,
-                  conv_mode="auto", smooth_rho=0.0, teacher=None):
+                  conv_mode="auto", smooth_rho=0.0, teacher=None, train=False, rng=None):
     """Run a convolutional / residual SNN on a time-major input sequence.
 
     Parameters
@@ -1039,6 +1190,15 @@ def simulate_conv(network, inputs, *, convention=DEFAULT, record=False, dtype=No
         One entry per neuron layer: an array to pass downstream instead of the layer's own
         output, or None. Cross-validation uses it to judge each layer on another
         implementation's upstream spikes.
+    train : bool
+        False (default): inference — :class:`BatchNorm2d` uses its running statistics and
+        :class:`Dropout` is the identity. True: training mode — every BatchNorm2d normalises
+        with the batch statistics of its input over (T, B, H, W) (returned in
+        ``batch_stats``; see :func:`update_running_stats`) and every Dropout applies a mask
+        drawn from ``rng`` (kept on the tape for :func:`evsnn.grad.conv.backward_conv`).
+    rng : numpy.random.Generator, optional
+        Source of the dropout masks; required when ``train=True`` and the network has a
+        Dropout. Masks are drawn layer by layer in execution order.
 
     Returns
     -------
@@ -1069,9 +1229,10 @@ def simulate_conv(network, inputs, *, convention=DEFAULT, record=False, dtype=No
     """
     convention = get_convention(convention)
     inputs, dtype = _simulate_conv_iv(network, inputs, dtype, conv_mode, smooth_rho, teacher,
-                                      convention)
+                                      convention, train, rng)
     n = len(network.neuron_layers())
-    run = _Run(convention, dtype, bool(record), conv_mode, float(smooth_rho), teacher, n)
+    run = _Run(convention, dtype, bool(record), conv_mode, float(smooth_rho), teacher, n,
+               bool(train), rng)
     x = np.ascontiguousarray(inputs, dtype=dtype)
     spikes = bool(np.all((x == 0) | (x == 1)))
     x = _shift(x, convention.input_delay)
@@ -1079,4 +1240,82 @@ def simulate_conv(network, inputs, *, convention=DEFAULT, record=False, dtype=No
     return ConvSimulationResult(
         output=out, layers=tuple(run.records) if record else None, convention=convention,
         names=tuple(run.names) if record else (), tape=run.tape if record else None,
+        batch_stats=run.batch_stats if train else None,
     )
+
+
+def _update_layers(layers, prefix, stats, seen):
+    out = []
+    for i, layer in enumerate(layers):
+        path = f"{prefix}[{i}]"
+        if isinstance(layer, BatchNorm2d):
+            if path not in stats:
+                raise ValueError(
+                    f"result has no batch statistics for the BatchNorm2d at {path}; it was "
+                    "recorded on a different network: re-run simulate_conv(..., train=True)"
+                )
+            mean, var, n = stats[path]
+            if np.shape(mean) != layer.running_mean.shape:
+                raise ValueError(
+                    f"the batch statistics of {path} have {np.size(mean)} channels but the "
+                    f"layer has {layer.running_mean.shape[0]}; the result is from another network"
+                )
+            mom = layer.momentum
+            dt = layer.running_mean.dtype
+            unbiased = np.asarray(var, dtype=dt) * (n / (n - 1))
+            # PyTorch's CPU order: momentum · new + (1 − momentum) · running
+            layer = layer.replace(
+                running_mean=mom * np.asarray(mean, dtype=dt) + (1 - mom) * layer.running_mean,
+                running_var=mom * unbiased + (1 - mom) * layer.running_var)
+            seen.add(path)
+        elif isinstance(layer, Residual):
+            layer = Residual(_update_layers(layer.body, path + ".body", stats, seen),
+                             _update_layers(layer.shortcut, path + ".shortcut", stats, seen),
+                             layer.connection, layer.neuron)
+        out.append(layer)
+    return tuple(out)
+
+
+def update_running_stats(network, result) -> ConvNetwork:
+    """The network with PyTorch's running-statistics update applied to every BatchNorm2d.
+
+    Parameters
+    ----------
+    network : ConvNetwork
+        The network ``result`` was computed with.
+    result : ConvSimulationResult
+        From ``simulate_conv(network, ..., train=True)``.
+
+    Returns
+    -------
+    ConvNetwork
+        A new network (layers are immutable); for each BatchNorm2d, with ``m`` its momentum and
+        ``(μ_B, σ²_B, n)`` the batch statistics of the run,
+        ``running_mean ← m μ_B + (1 − m) running_mean`` and
+        ``running_var ← m σ²_B n / (n − 1) + (1 − m) running_var`` (``torch.nn.BatchNorm2d`` in
+        train mode; Ioffe & Szegedy 2015, Alg. 2: the unbiased variance for inference).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> net = ConvNetwork([BatchNorm2d([0.0], [1.0], momentum=0.5)], input_shape=(1, 1, 2))
+    >>> x = np.array([1.0, 3.0]).reshape(1, 1, 1, 1, 2)       # mean 2, unbiased variance 2
+    >>> new = update_running_stats(net, simulate_conv(net, x, train=True))
+    >>> new.layers[0].running_mean, new.layers[0].running_var
+    (array([1.]), array([1.5]))
+    """
+    if not isinstance(network, ConvNetwork):
+        raise TypeError(f"network must be an evsnn ConvNetwork, got {type(network).__name__}")
+    if not isinstance(result, ConvSimulationResult) or result.batch_stats is None:
+        raise ValueError(
+            "result must come from simulate_conv(..., train=True): it carries no batch statistics"
+        )
+    seen = set()
+    layers = _update_layers(network.layers, "layers", result.batch_stats, seen)
+    extra = set(result.batch_stats) - seen
+    if extra:
+        raise ValueError(
+            f"result has batch statistics for {sorted(extra)}, which are not BatchNorm2d layers "
+            "of this network; it was recorded on a different network"
+        )
+    return ConvNetwork(layers, network.input_shape)
