@@ -178,6 +178,8 @@ def _neuron_backward(layer, g, path, st):
 
 def _backward_layer(layer, g, path, st):
     dtype = st.dtype
+    if _is_train_layer(layer, path, st):  # Dropout; BatchNorm2d on batch statistics
+        return _train_layer_backward(layer, g, path, st)
     if isinstance(layer, Conv2d):
         gx, st.params[path] = _conv_backward(layer, st.tape[path], g, st)
         return gx
@@ -321,3 +323,35 @@ def backward_conv(
         input=g, params=st.params, membrane=tuple(st.membrane[n] for n in result.names),
         method=method,
     )
+
+
+# --------------------------------------------------------------------------- training mode
+def _is_train_layer(layer, path, st):
+    """A Dropout layer (any mode), or a BatchNorm2d whose forward used batch statistics."""
+    from evsnn.clock.conv import Dropout  # imported here: this section is self-contained
+
+    if isinstance(layer, Dropout):
+        return True
+    entry = st.tape.get(path) if isinstance(layer, BatchNorm2d) else None
+    return isinstance(entry, tuple) and entry[0] == "train"
+
+
+def _train_layer_backward(layer, g, path, st):
+    """Dropout: ``g`` times the recorded mask (values 0 or 1/(1 − p); the identity at
+    inference). BatchNorm2d with batch statistics (Ioffe & Szegedy 2015, Sec. 3; n = T·B·H·W
+    values per channel, sums over (T, B, H, W)): ``dβ = Σ g``, ``dγ = Σ g x̂`` and
+    ``dx = γ / sqrt(σ² + ε) · (g − (Σ g + x̂ Σ g x̂) / n)``."""
+    if not isinstance(layer, BatchNorm2d):
+        _, mask = st.tape[path]
+        if mask is None:
+            return g
+        return g * mask if mask.ndim == g.ndim else g * mask[None]
+    _, xhat, invstd = st.tape[path]
+    dtype = st.dtype
+    axes = (0, 1, 3, 4)
+    n = dtype.type(g.size // g.shape[2])
+    g_beta = g.sum(axis=axes)
+    g_gamma = (g * xhat).sum(axis=axes)
+    st.params[path] = {"weight": g_gamma, "bias": g_beta}
+    scale = layer.weight.astype(dtype) * invstd
+    return scale[:, None, None] * (g - (g_beta[:, None, None] + xhat * g_gamma[:, None, None]) / n)
