@@ -54,3 +54,9 @@ RTOL_ELEPHANT = 1e-9
 # test_robustness_metrics.py): a handful of roundings of relative size 1.1e-16 each, so 1e-12
 # leaves three orders of margin and still catches any formula error.
 RTOL_HAND = 1e-12
+# A float64 computation against PyTorch's float64 implementation of the same formulas (train-mode
+# batch norm and its running statistics, autograd through a few conv / BN / neuron / linear
+# layers): only the summation order differs, sums of at most ~1e3 terms of size O(1), so errors
+# are ~1e-14; 1e-12 (relative, and absolute on O(1) values) leaves two orders of margin.
+RTOL_TORCH_FLOAT64 = 1e-12
+ATOL_TORCH_FLOAT64 = 1e-12
