@@ -276,3 +276,142 @@ def test_bptt_gradients_equal_spikingjelly_autograd(arch):
         got = ours.params[p]["weight"]
         np.testing.assert_allclose(got, want, rtol=0, atol=GRAD_RTOL * np.abs(want).max(),
                                    err_msg=p)
+
+
+# --- export: to_spikingjelly --------------------------------------------------------------
+def assert_same_network(a, b):
+    """``a`` and ``b`` have the same layers, shapes, settings and numbers (bit for bit)."""
+    from evsnn.clock.conv import ConvNetwork
+
+    if isinstance(a, ConvNetwork):
+        assert isinstance(b, ConvNetwork) and a.input_shape == b.input_shape
+        return assert_same_network(a.layers, b.layers)
+    if isinstance(a, (tuple, list)):
+        assert isinstance(b, (tuple, list)) and len(a) == len(b), (a, b)
+        for x, y in zip(a, b):
+            assert_same_network(x, y)
+        return
+    assert type(a) is type(b), (a, b)
+    if isinstance(a, Neuron):
+        assert a.neuron == b.neuron and a.input_scale == b.input_scale, (a, b)
+        return
+    for name, value in vars(a).items():
+        if name == "_cache":
+            continue
+        other = getattr(b, name)
+        if isinstance(value, np.ndarray) or isinstance(other, np.ndarray):
+            assert value is not None and other is not None, (name, a, b)
+            assert value.dtype == other.dtype and value.shape == other.shape, name
+            np.testing.assert_array_equal(value, other, err_msg=name)
+        elif isinstance(value, (tuple, list, Neuron)) and name in ("body", "shortcut", "neuron"):
+            assert_same_network(value, other)
+        else:
+            assert value == other, (name, value, other)
+
+
+@pytest.mark.crossval
+@pytest.mark.parametrize("arch", ["vgg", "resnet"])
+def test_to_spikingjelly_round_trip_and_forward(arch):
+    torch, layer, neuron = _torch()
+    from validation.crossval.spikingjelly_conv import (
+        compare_conv_run, from_spikingjelly, run_spikingjelly, to_spikingjelly,
+    )
+
+    torch.manual_seed(1 if arch == "vgg" else 2)
+    net, conv = from_spikingjelly((_vgg if arch == "vgg" else _resnet)(torch, layer, neuron),
+                                  (3, 32, 32))
+    model = to_spikingjelly(net)
+    assert all(p.dtype == torch.float64 for p in model.parameters())
+    back, conv2 = from_spikingjelly(model, (3, 32, 32))
+    assert conv2 == conv
+    assert_same_network(back, net)  # every weight, statistic and neuron setting exactly
+    # the exported model run in SpikingJelly is evsnn's forward (teacher-forced verdicts)
+    x = _inputs("poisson")
+    rep, free = compare_conv_run(net, run_spikingjelly(model, x), x)
+    assert rep.faithful, rep.layers
+    if rep.ties == 0:
+        assert free == [0] * len(free)
+    assert sum(lc.spikes_reference for lc in rep.layers) > 0
+    # float32 export: same structure, rounded numbers, still no real mismatch
+    m32 = to_spikingjelly(net, dtype=np.float32)
+    assert all(p.dtype == torch.float32 for p in m32.parameters())
+    rep32, _ = compare_conv_run(net, run_spikingjelly(m32, x, dtype=np.float32), x,
+                                dtype=np.float32)
+    assert rep32.real_mismatches == 0, rep32.layers
+
+
+@pytest.mark.crossval
+def test_to_spikingjelly_neurons_and_blocks():
+    torch, layer, neuron = _torch()
+    from evsnn.clock.conv import (
+        AvgPool2d, ConvNetwork, Flatten, Linear, MaxPool2d, basic_block, sew_block,
+    )
+    from evsnn.params import LIF
+    from validation.crossval.spikingjelly_conv import from_spikingjelly, to_spikingjelly
+
+    rng = np.random.default_rng(3)
+    w = lambda *s: rng.standard_normal(s)  # noqa: E731
+    bn = BatchNorm2d(rng.random(4), rng.random(4) + 0.5, rng.random(4), rng.random(4), 1e-3)
+    lam = 0.9  # 1 - 1/(1/(1 - 0.9)) != 0.9 in float64: the exporter finds an exact tau
+    net = ConvNetwork([
+        Conv2d(w(4, 1, 3, 3), stride=2, padding=1, groups=2, bias=w(4)), bn,
+        Neuron(LIF(lam=lam, theta=0.5, reset="soft")),
+        basic_block(Conv2d(w(4, 4, 3, 3), padding=1), Conv2d(w(4, 4, 3, 3), padding=1),
+                    Neuron(LIF(lam=1.0, v_rest=-0.25, v_init=-0.25))),  # no batch norms
+        sew_block(Conv2d(w(4, 4, 3, 3), padding=1), Conv2d(w(4, 4, 3, 3), padding=1),
+                  Neuron(LIF(lam=0.5)), downsample=(Conv2d(w(4, 4, 1, 1)), Neuron(LIF())),
+                  connection="IAND"),
+        Neuron(LIF(lam=0.75), input_scale=0.25),  # LIFNode(tau=4, decay_input=True)
+        MaxPool2d(3, 1, 1), AvgPool2d(2), Flatten(), Linear(w(3, 16), w(3)),
+        Neuron(LIF(lam=1.0, reset="soft")),
+    ], (2, 8, 8))
+    model = to_spikingjelly(net)
+    lif = model[2]
+    assert isinstance(lif, neuron.LIFNode) and lif.v_reset is None and not lif.decay_input
+    assert 1.0 - 1.0 / lif.tau == lam and lif.tau != 1.0 / (1.0 - lam)
+    blk = model[3]
+    assert isinstance(blk.bn1, torch.nn.Identity) and blk.downsample is None
+    assert (blk.sn2.v_reset, blk.sn1.v_threshold) == (-0.25, 1.0)
+    assert model[4].cnf == "IAND" and isinstance(model[4].downsample_sn, neuron.IFNode)
+    assert model[5].decay_input and model[5].tau == 4.0
+    back, _ = from_spikingjelly(model, (2, 8, 8))
+    assert_same_network(back, net)
+
+
+@pytest.mark.crossval
+def test_to_spikingjelly_refusals():
+    _torch()
+    from evsnn.clock.conv import ConvNetwork, Residual, basic_block, sew_block
+    from evsnn.params import LIF, Readout, TraceLIF
+    from validation.crossval.spikingjelly_conv import SPIKINGJELLY, to_spikingjelly
+
+    c = Conv2d(np.ones((1, 1, 1, 1)))
+
+    def net(*layers):
+        return ConvNetwork([c, *layers], (1, 4, 4))
+
+    with pytest.raises(ValueError, match="spike_test='>'.*use spike_test='>='"):
+        to_spikingjelly(net(Neuron(LIF())), convention=SPIKINGJELLY.with_(spike_test=">"))
+    with pytest.raises(ValueError, match="input_delay=1"):
+        to_spikingjelly(net(Neuron(LIF())), convention=SPIKINGJELLY.with_(input_delay=1))
+    with pytest.raises(ValueError, match=r"layers\[1\] is a Readout neuron"):
+        to_spikingjelly(net(Neuron(Readout())))
+    with pytest.raises(ValueError, match="TraceLIF neuron"):
+        to_spikingjelly(net(Neuron(TraceLIF(tau_mem_ms=2.0, tau_syn_ms=1.0))))
+    with pytest.raises(ValueError, match=r"v_init=0.5: SpikingJelly starts .* set v_init=0.0"):
+        to_spikingjelly(net(Neuron(LIF(v_init=0.5))))
+    with pytest.raises(ValueError, match="leaks towards v_reset.*use v_rest=0 or lam=1"):
+        to_spikingjelly(net(Neuron(LIF(lam=0.5, v_rest=0.2, v_init=0.2))))
+    with pytest.raises(ValueError, match="input_scale=0.3.*no tau gives these"):
+        to_spikingjelly(net(Neuron(LIF(lam=0.5), input_scale=0.3)))
+    with pytest.raises(ValueError, match="IFNode charges V \\+ X"):
+        to_spikingjelly(net(Neuron(LIF(lam=1.0), input_scale=0.5)))
+    with pytest.raises(ValueError, match=r"layers\[1\]: the residual body .* is not a "
+                                         "SpikingJelly basic block"):
+        to_spikingjelly(net(Residual((c, Neuron(LIF())), (), "standard", Neuron(LIF()))))
+    with pytest.raises(ValueError, match="shortcut must end with its neuron"):
+        to_spikingjelly(net(sew_block(c, c, Neuron(LIF()), downsample=(c,))))
+    with pytest.raises(TypeError, match="network must be an evsnn ConvNetwork"):
+        to_spikingjelly([c])
+    with pytest.raises(ValueError, match="float16 is not supported"):
+        to_spikingjelly(net(basic_block(c, c, Neuron(LIF()))), dtype=np.float16)

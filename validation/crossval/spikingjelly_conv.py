@@ -446,9 +446,15 @@ class _Exporter:
     def tensor(self, a):
         return self.torch.tensor(np.asarray(a), dtype=self.tdtype)
 
-    def copy(self, param, a):
+    def load(self, module, **arrays):
+        """``module`` cast to the export dtype, then its tensors set to ``arrays`` (casting
+        after the copy would round float64 numbers through the default float32)."""
+        module = module.to(self.tdtype)
         with self.torch.no_grad():
-            param.copy_(self.tensor(a))
+            for name, a in arrays.items():
+                if a is not None:
+                    getattr(module, name).copy_(self.tensor(a))
+        return module
 
     def layers(self, layers, prefix):
         return [self.layer(layer, f"{prefix}[{i}]") for i, layer in enumerate(layers)]
@@ -460,22 +466,15 @@ class _Exporter:
             m = L.Conv2d(cin_pg * layer.groups, co, (kh, kw), stride=layer.stride,
                          padding=layer.padding, groups=layer.groups,
                          bias=layer.bias is not None)
-            self.copy(m.weight, layer.weight)
-            if layer.bias is not None:
-                self.copy(m.bias, layer.bias)
-            return m
+            return self.load(m, weight=layer.weight, bias=layer.bias)
         if isinstance(layer, Linear):
             n_out, n_in = layer.weight.shape
             m = L.Linear(n_in, n_out, bias=layer.bias is not None)
-            self.copy(m.weight, layer.weight)
-            if layer.bias is not None:
-                self.copy(m.bias, layer.bias)
-            return m
+            return self.load(m, weight=layer.weight, bias=layer.bias)
         if isinstance(layer, BatchNorm2d):
             m = L.BatchNorm2d(layer.running_mean.shape[0], eps=layer.eps)
-            for name in ("running_mean", "running_var", "weight", "bias"):
-                self.copy(getattr(m, name), getattr(layer, name))
-            return m.eval()
+            return self.load(m, **{name: getattr(layer, name) for name in (
+                "running_mean", "running_var", "weight", "bias")}).eval()
         if isinstance(layer, AvgPool2d):
             return L.AvgPool2d(layer.kernel_size, layer.stride, layer.padding)
         if isinstance(layer, MaxPool2d):
