@@ -31,11 +31,13 @@ import numpy as np
 
 from evsnn import ann as _ann
 from evsnn.clock import Network, simulate
+from evsnn.clock.conv import ConvNetwork, simulate_conv
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import DECODERS, decode
 from evsnn.encoders import ENCODERS, encode
 from evsnn.grad import METHODS, backward, decoder_vjp, input_gradient, loss_and_grad
 from evsnn.grad.backward import _layer_membrane_grad, _surrogate_iv
+from evsnn.grad.conv import backward_conv
 from evsnn.grad.encoder_rules import RULES
 
 from evsnn.attacks.losses import ce_loss, class_score
@@ -140,7 +142,10 @@ class SNNSource(GradientSource):
 
     Parameters
     ----------
-    network : evsnn.clock.Network
+    network : evsnn.clock.Network or evsnn.clock.conv.ConvNetwork
+        A ConvNetwork (flat output ``[T, B, n_out]``) takes images ``[B, C, H, W]``, or the same
+        images flattened in C order, ``[B, C·H·W]`` — the layout the attacks of
+        :mod:`evsnn.attacks` work in; gradients come back in the layout given.
     T : int
         Time steps.
     encoder : str
@@ -167,6 +172,10 @@ class SNNSource(GradientSource):
     gradient. Sample b's input only enters ``ℓ_b``, so ``dℓ_b/dx_b = B · dL/dx_b``; the
     per-sample loss is recomputed from the scores, ``ℓ_b = −log softmax(ω_b)[y_b]``.
 
+    A fused encoder of K parts concatenates its encodings along the feature axis (the channel
+    axis of a ConvNetwork: ``[T, B, K·C, H, W]``), so the network takes K times the image's
+    features (channels).
+
     Stochastic encoders draw from the ``rng`` given at call time; with a list of per-sample
     generators each sample is encoded from its own stream.
 
@@ -176,7 +185,8 @@ class SNNSource(GradientSource):
     (``evsnn.grad.backward._layer_membrane_grad``) and the same linear maps
     ``dL/dx[t] = Wᵀ dL/dI[t + delay]`` but skips the weight gradients; for encoders whose
     input-gradient rule is the sum over steps (current, Poisson) the first layer's map is applied
-    once to ``Σ_t dL/dI[t]`` instead of T times.
+    once to ``Σ_t dL/dI[t]`` instead of T times. A ConvNetwork always runs
+    :func:`evsnn.grad.conv.backward_conv` (``input_only`` makes no difference there).
 
     Examples
     --------
@@ -193,8 +203,16 @@ class SNNSource(GradientSource):
         self, network, *, T, encoder, decoder="rate", method="bptt", convention=DEFAULT,
         surrogate=None, sigma=None, input_only=True, **options,
     ):
-        if not isinstance(network, Network):
-            raise TypeError(f"network must be an evsnn Network, got {type(network).__name__}")
+        if not isinstance(network, (Network, ConvNetwork)):
+            raise TypeError(
+                f"network must be an evsnn Network or ConvNetwork, got {type(network).__name__}"
+            )
+        self.is_conv = isinstance(network, ConvNetwork)
+        if self.is_conv and len(network.output_shape) != 1:
+            raise ValueError(
+                f"the network emits feature shape {network.output_shape}; a decoder needs flat "
+                "outputs [T, B, n_out]: end the network with Flatten (and a Linear readout)"
+            )
         if isinstance(T, bool) or not isinstance(T, numbers.Integral) or T < 1:
             raise ValueError(f"T={T!r} must be a positive integer number of time steps")
         if not isinstance(encoder, str):
@@ -218,16 +236,23 @@ class SNNSource(GradientSource):
             )
         if any(p.startswith("rsc") for p in parts) and sigma is None:
             raise ValueError(f"encoder={encoder!r} needs sigma= (the Gaussian noise std)")
-        if network.n_in % len(parts):
+        # a fused encoder concatenates one encoding per part along the feature (channel) axis
+        n_feat = network.input_shape[0] if self.is_conv else network.n_in
+        if n_feat % len(parts):
+            what = "input channels" if self.is_conv else "inputs"
             raise ValueError(
                 f"encoder={encoder!r} concatenates {len(parts)} encodings of the image, but the "
-                f"network takes {network.n_in} inputs (not a multiple of {len(parts)})"
+                f"network takes {n_feat} {what} (not a multiple of {len(parts)})"
             )
         self.network = network
         self.T = int(T)
         self.encoder = encoder
-        # a fused encoder concatenates one encoding per part along the feature axis
-        self.n_pixels = network.n_in // len(parts)
+        #: one image's shape: (n_pixels,) for a dense network, (C, H, W) for a ConvNetwork
+        self.image_shape = (n_feat // len(parts),) + (
+            tuple(network.input_shape[1:]) if self.is_conv else ())
+        self.n_pixels = int(np.prod(self.image_shape))
+        self.n_out = network.output_shape[0] if self.is_conv else network.n_out
+        self._simulate = simulate_conv if self.is_conv else simulate
         self.decoder = decoder
         self.method = method
         self.convention = get_convention(convention)
@@ -245,26 +270,34 @@ class SNNSource(GradientSource):
 
     # --- helpers -----------------------------------------------------------------------------
     def _x_iv(self, x):
+        """Images in the network's layout ``[B, *image_shape]`` (flat images of a ConvNetwork
+        reshaped in C order)."""
         x = np.asarray(x)
-        if x.ndim != 2 or x.shape[1] != self.n_pixels:
-            raise ValueError(
-                f"x must be images [B, {self.n_pixels}] for this network and encoder "
-                f"{self.encoder!r}, got shape {x.shape}"
-            )
-        return x
+        if x.ndim == 2 and x.shape[1] == self.n_pixels:
+            return x.reshape((x.shape[0],) + self.image_shape)
+        if x.ndim == 1 + len(self.image_shape) and x.shape[1:] == self.image_shape:
+            return x
+        shapes = f"[B, {self.n_pixels}]"
+        if self.is_conv:
+            shapes = f"[B, {', '.join(map(str, self.image_shape))}] or {shapes} (flattened)"
+        raise ValueError(
+            f"x must be images {shapes} for this network and encoder {self.encoder!r}, got "
+            f"shape {x.shape}"
+        )
 
     def _labels_iv(self, y, B):
         y = np.asarray(y)
         if y.shape != (B,) or y.dtype.kind not in "iu":
             raise ValueError(f"y must be [B] = [{B}] integer labels, got {y.dtype} {y.shape}")
-        if B and (y.min() < 0 or y.max() >= self.network.n_out):
+        if B and (y.min() < 0 or y.max() >= self.n_out):
             raise ValueError(
-                f"y must lie in [0, {self.network.n_out - 1}], got [{y.min()}, {y.max()}]"
+                f"y must lie in [0, {self.n_out - 1}], got [{y.min()}, {y.max()}]"
             )
         return y
 
     def encode(self, x, *, rng=None):
-        """The encoded sequence ``[T, B, N]``; per-sample generators encode sample by sample."""
+        """The encoded sequence ``[T, B, N]`` (ConvNetwork: ``[T, B, K·C, H, W]``); per-sample
+        generators encode sample by sample."""
         x = self._x_iv(x)
         rng = _rng_arg(rng, x.shape[0])
         kw = dict(convention=self.convention, sigma=self.sigma)
@@ -312,11 +345,16 @@ class SNNSource(GradientSource):
 
     def _backward_seq(self, seq, score_loss, image=False):
         """Loss, gradient (image gradient through the encoder rule when ``image``) and scores."""
-        res = simulate(self.network, seq, convention=self.convention, record=True)
+        res = self._simulate(self.network, seq, convention=self.convention, record=True)
         scores = decode(res.output, self.decoder)
         loss, g_scores = score_loss(scores)
         g_out = decoder_vjp(self.decoder, g_scores, res.output)
-        if self.input_only:
+        if self.is_conv:
+            g_seq = backward_conv(
+                self.network, seq, res, g_out, method=self.method, surrogate=self.surrogate,
+                **self.options,
+            ).input
+        elif self.input_only:
             if image and self.encoder in _TIME_SUM_RULES:
                 return np.asarray(loss), self._input_grad(seq, res, g_out, True), scores
             g_seq = self._input_grad(seq, res, g_out, False)
@@ -333,12 +371,14 @@ class SNNSource(GradientSource):
     def __call__(self, x, y, *, rng=None) -> SourceOutput:
         """Per-sample cross-entropy, its input gradient and the scores (with
         ``input_only=False``, through :func:`evsnn.grad.loss_and_grad`)."""
+        shape = np.shape(x)
         x = self._x_iv(x)
         B = x.shape[0]
         y = self._labels_iv(y, B)
         seq = self.encode(x, rng=rng)
-        if self.input_only:
-            return SourceOutput(*self._backward_seq(seq, lambda s: ce_loss(s, y), image=True))
+        if self.input_only or self.is_conv:
+            loss, grad, scores = self._backward_seq(seq, lambda s: ce_loss(s, y), image=True)
+            return SourceOutput(loss, grad.reshape(shape), scores)
         r = loss_and_grad(
             self.network, seq, y, encoder=None, decoder=self.decoder, loss="ce",
             method=self.method, convention=self.convention, surrogate=self.surrogate,
@@ -349,17 +389,21 @@ class SNNSource(GradientSource):
         return SourceOutput(loss, grad, r.scores)
 
     def score_loss_grad(self, x, score_loss, *, rng=None) -> SourceOutput:
+        shape = np.shape(x)
         x = self._x_iv(x)
         seq = self.encode(x, rng=rng)
-        return SourceOutput(*self._backward_seq(seq, score_loss, image=True))
+        loss, grad, scores = self._backward_seq(seq, score_loss, image=True)
+        return SourceOutput(loss, grad.reshape(shape), scores)
 
     def sequence_loss_grad(self, seq, y, *, score_loss=None) -> SourceOutput:
-        """Loss, gradient with respect to the encoded sequence ``[T, B, N]``
-        (``LossGrad.grads.input``) and scores, for a sequence given directly."""
+        """Loss, gradient with respect to the encoded sequence ``[T, B, N]`` (ConvNetwork:
+        ``[T, B, *input_shape]``; ``LossGrad.grads.input``) and scores, for a sequence given
+        directly."""
         seq = np.asarray(seq)
-        if seq.ndim != 3 or seq.shape[2] != self.network.n_in:
+        feat = self.network.input_shape if self.is_conv else (self.network.n_in,)
+        if seq.ndim != 2 + len(feat) or seq.shape[2:] != feat:
             raise ValueError(
-                f"seq must be [T, B, {self.network.n_in}], got shape {seq.shape}"
+                f"seq must be [T, B, {', '.join(map(str, feat))}], got shape {seq.shape}"
             )
         if score_loss is None:
             y = self._labels_iv(y, seq.shape[1])
@@ -369,11 +413,12 @@ class SNNSource(GradientSource):
     def predict(self, x, *, rng=None) -> np.ndarray:
         """Scores ``[B, C]`` of a forward pass (no recording, no backward)."""
         seq = self.encode(x, rng=rng)
-        return decode(simulate(self.network, seq, convention=self.convention).output, self.decoder)
+        return self.predict_sequence(seq)
 
     def predict_sequence(self, seq) -> np.ndarray:
-        """Scores ``[B, C]`` of an encoded sequence ``[T, B, N]``."""
-        return decode(simulate(self.network, seq, convention=self.convention).output, self.decoder)
+        """Scores ``[B, C]`` of an encoded sequence ``[T, B, N]`` (``[T, B, *input_shape]``)."""
+        out = self._simulate(self.network, seq, convention=self.convention).output
+        return decode(out, self.decoder)
 
 
 class CallableSource(GradientSource):
