@@ -324,3 +324,16 @@ def test_to_snntorch_refusals():
     with pytest.raises(ValueError, match="the model has 1 neuron layers but the network has 2; "
                                          "load the network from this model with from_snntorch"):
         compare_snntorch(net(Neuron(LIF()), Neuron(LIF())), model, x)
+
+
+@pytest.mark.crossval
+def test_leaky_update_is_read_from_its_state_function_and_inputs_checked():
+    torch, snn = _torch()
+    from validation.crossval.snntorch_conv import from_snntorch, run_snntorch
+
+    lif = _leaky(snn, 0.5, "subtract")
+    lif.reset_mechanism = "zero"  # the attribute changes, the update Leaky runs does not
+    with pytest.raises(ValueError, match="soft reset with lam=0.5"):
+        from_snntorch(torch.nn.Sequential(lif), (1, 4, 4))
+    with pytest.raises(ValueError, match=r"time-major .* got shape \(4, 4\)"):
+        run_snntorch(torch.nn.Sequential(_leaky(snn, 0.5)), np.ones((4, 4)))

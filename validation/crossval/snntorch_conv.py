@@ -88,6 +88,8 @@ SNNTORCH = SPIKINGJELLY.with_(name="SNNTORCH", spike_test=SnnTorchBackend.spike_
 _DENSE = SnnTorchBackend.__new__(SnnTorchBackend)
 
 _BLOCK_PARTS = ("conv1", "bn1", "lif1", "conv2", "bn2", "lif2")
+# Leaky's update per reset mechanism (snntorch 1.0.0 _neurons/leaky.py)
+_STATE_FUNCTIONS = {"_base_sub": "subtract", "_base_zero": "zero", "_base_int": "none"}
 
 
 def _modules():
@@ -207,7 +209,12 @@ class _Loader(_TorchLoader):
         if not m.reset_delay:
             raise refuse("reset_delay=False", "the membrane it stores is the one after reset, "
                          "which the comparison cannot read", "use reset_delay=True (the default)")
-        mech = m.reset_mechanism
+        # the update Leaky runs is the state function chosen at construction (setting
+        # reset_mechanism later changes the attribute, not the function)
+        mech = _STATE_FUNCTIONS.get(getattr(m.state_function, "__name__", None))
+        if mech is None:
+            raise refuse(f"state_function={m.state_function!r}", "it is not one of snnTorch "
+                         "1.0's three updates", "use snn.Leaky as constructed by snnTorch")
         if mech == "none":
             raise refuse("reset_mechanism='none'", "it fires without resetting; evsnn's LIF "
                          "always resets", "use 'zero' (hard reset to 0) or 'subtract'")
@@ -309,6 +316,11 @@ def run_snntorch(model, inputs, *, dtype=np.float64):
         handles.append(node.register_forward_hook(record))
         handles.append(node.register_forward_hook(_spikes_in_input_dtype))
     x = torch.as_tensor(np.asarray(inputs), dtype=tdtype)
+    if x.ndim < 3:
+        raise ValueError(
+            f"inputs must be time-major [T, B, C, H, W] (or [T, B, N]), got shape "
+            f"{tuple(x.shape)}; add the time and batch axes"
+        )
     outs = []
     try:
         with torch.no_grad():

@@ -6,7 +6,10 @@
 membrane before reset; :func:`compare_conv` judges every neuron layer of evsnn on the
 framework's own upstream spikes (``simulate_conv(..., teacher=...)``) and classifies each
 difference as a rounding tie or a real mismatch, exactly as :func:`validation.crossval.compare`
-does for dense networks.
+does for dense networks (:func:`compare_conv_run` does the same on a run already made, e.g. by
+:func:`validation.crossval.snntorch_conv.run_snntorch`). :func:`to_spikingjelly` writes an
+evsnn network back as a SpikingJelly model (the inverse mapping; what SpikingJelly cannot
+express raises ``ValueError``).
 
 Module mapping (read from spikingjelly 2.0.0 and torch 2.13.0)
 ---------------------------------------------------------------
