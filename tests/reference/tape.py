@@ -363,6 +363,15 @@ def _layer(spec, inputs, w, bias, a_var, conv, mode, opts):
         if bias is not None:
             I = add(I, bias)
         cur.append(I)
+    return neuron_layer(spec, cur, a_var, conv, mode, opts)
+
+
+def neuron_layer(spec, cur, a_var, conv, mode, opts):
+    """A layer of neurons over T steps driven by the per-step synaptic inputs ``cur`` (Vars
+    [B, N]). ``conv``: dict with ``spike_ge`` and ``dlif_factor``. Returns the per-step outputs
+    and a dict of per-step values (m, v, s, trace, current)."""
+    T = len(cur)
+    B, n_out = cur[0].shape
     lg = [_step_leak_gain(spec, a_var, t, conv["dlif_factor"]) for t in range(T)]
     if spec["kind"] == "readout":  # linear, differentiated exactly by every method
         v = const(np.full((B, n_out), spec["v_init"]))
