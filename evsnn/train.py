@@ -26,6 +26,7 @@ from evsnn import ann as _ann
 from evsnn.clock import Network, simulate
 from evsnn.clock.conv import (
     BatchNorm2d, Conv2d, ConvNetwork, Flatten, Linear, MaxPool2d, Neuron, Residual, simulate_conv,
+    update_running_stats,
 )
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import decode
@@ -538,7 +539,11 @@ def fit_snn(
     trained; neuron parameters are fixed. For a :class:`~evsnn.clock.conv.ConvNetwork` the
     trained arrays are the Conv2d / Linear weights and biases, the BatchNorm2d scales and shifts
     (γ, β) and the DLIF factors, found by layer path (residual blocks included; see
-    :func:`rebuild_conv`).
+    :func:`rebuild_conv`). A ConvNetwork trains in training mode
+    (``simulate_conv(..., train=True, rng=rng)``: batch norm on the batch's statistics, dropout
+    masks drawn from ``rng``) and, after each step, moves every BatchNorm2d's running statistics
+    with :func:`~evsnn.clock.conv.update_running_stats`; the test-set evaluation
+    (:func:`snn_accuracy`) runs in inference mode.
 
     Parameters
     ----------
@@ -630,7 +635,7 @@ def fit_snn(
         r = _snn_loss_grad(
             model, x[idx], y[idx], loss=loss, T=T, encoder=encoder, decoder=decoder,
             method=method, conv=conv, rng=rng, sigma=sigma, surrogate=surrogate,
-            method_options=method_options,
+            method_options=method_options, train=is_conv,
         )
         g = r.grads
         if is_conv:
@@ -638,7 +643,8 @@ def fit_snn(
             new = {}
             for path, key, a in slots:
                 new.setdefault(path, {})[key] = a
-            model = rebuild_conv(model, new)
+            # running statistics from this batch (momentum update), then the new parameters
+            model = rebuild_conv(update_running_stats(model, r.simulation), new)
         else:
             grads = (list(g.weights) + [gb for gb, b in zip(g.biases, biases) if b is not None]
                      + [gf for gf, f in zip(g.dlif_factors, factors) if f is not None])

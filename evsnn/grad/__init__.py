@@ -188,6 +188,8 @@ def loss_and_grad(
     if train and not is_conv:
         raise ValueError("train=True is for a ConvNetwork (batch norm, dropout); a dense "
                          "Network has no training mode")
+    if train:  # one stream for the encoder's and the dropout masks' draws
+        rng = np.random.default_rng(rng)
     if encoder is None:
         seq = np.asarray(x)
         if seq.ndim != 3 and not is_conv:
