@@ -382,7 +382,7 @@ def test_to_spikingjelly_neurons_and_blocks():
 def test_to_spikingjelly_refusals():
     _torch()
     from evsnn.clock.conv import ConvNetwork, Residual, basic_block, sew_block
-    from evsnn.params import LIF, Readout, TraceLIF
+    from evsnn.params import DLIF, LIF, Readout, TraceLIF
     from validation.crossval.spikingjelly_conv import SPIKINGJELLY, to_spikingjelly
 
     c = Conv2d(np.ones((1, 1, 1, 1)))
@@ -398,6 +398,8 @@ def test_to_spikingjelly_refusals():
         to_spikingjelly(net(Neuron(Readout())))
     with pytest.raises(ValueError, match="TraceLIF neuron"):
         to_spikingjelly(net(Neuron(TraceLIF(tau_mem_ms=2.0, tau_syn_ms=1.0))))
+    with pytest.raises(ValueError, match="is a DLIF neuron"):
+        to_spikingjelly(net(Neuron(DLIF(), dlif_factors=np.ones(3))))
     with pytest.raises(ValueError, match=r"v_init=0.5: SpikingJelly starts .* set v_init=0.0"):
         to_spikingjelly(net(Neuron(LIF(v_init=0.5))))
     with pytest.raises(ValueError, match="leaks towards v_reset.*use v_rest=0 or lam=1"):
