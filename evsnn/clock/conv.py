@@ -12,6 +12,11 @@ combined element-wise by ``ADD``, ``AND`` or ``IAND``).
 Like the dense simulator, each layer runs over all T steps for every sample before the next one
 runs; for a feed-forward network this is exactly the step-by-step result.
 
+Training mode (``simulate_conv(..., train=True, rng=rng)``): :class:`BatchNorm2d` normalises
+with the statistics of its input over (T, B, H, W) (SpikingJelly's multi-step BN) and
+:class:`Dropout` applies a mask drawn from ``rng``; :func:`update_running_stats` folds the batch
+statistics into the running ones. At inference both use their fixed parameters.
+
 How a convolution is computed
 -----------------------------
 * **Event-driven** when its input is spikes (a neuron's output, max-pooled spikes, SEW sums)
