@@ -417,3 +417,35 @@ def test_to_spikingjelly_refusals():
         to_spikingjelly([c])
     with pytest.raises(ValueError, match="float16 is not supported"):
         to_spikingjelly(net(basic_block(c, c, Neuron(LIF()))), dtype=np.float16)
+
+
+@pytest.mark.crossval
+def test_dropout_and_batchnorm_momentum_load_and_export():
+    """SpikingJelly's ``layer.Dropout`` (one mask per sequence) and ``nn.Dropout`` (a mask per
+    element and step) load as evsnn ``Dropout`` with ``shared_over_time`` True / False and export
+    back to the same classes; a batch norm's momentum survives the round trip, and torch's
+    cumulative average (momentum None) is refused."""
+    torch, layer, neuron = _torch()
+    from evsnn.clock.conv import Dropout
+    from validation.crossval.spikingjelly_conv import from_spikingjelly, to_spikingjelly
+
+    model = torch.nn.Sequential(layer.Conv2d(1, 2, 3, padding=1, bias=False),
+                                layer.BatchNorm2d(2, momentum=0.3), neuron.IFNode(),
+                                layer.Dropout(0.25), torch.nn.Dropout(0.4)).eval()
+    net, _ = from_spikingjelly(model, (1, 4, 4))
+    bn, d_seq, d_step = net.layers[1], net.layers[3], net.layers[4]
+    assert bn.momentum == pytest.approx(0.3)
+    assert (type(d_seq), d_seq.p, d_seq.shared_over_time) == (Dropout, 0.25, True)
+    assert (type(d_step), d_step.p, d_step.shared_over_time) == (Dropout, 0.4, False)
+    exported = to_spikingjelly(net)
+    assert isinstance(exported[3], layer.Dropout) and exported[3].p == 0.25
+    assert type(exported[4]) is torch.nn.Dropout and exported[4].p == 0.4
+    assert exported[1].momentum == pytest.approx(0.3)
+    again, _ = from_spikingjelly(exported, (1, 4, 4))
+    assert [(type(x).__name__, getattr(x, "shared_over_time", None)) for x in again.layers] == [
+        (type(x).__name__, getattr(x, "shared_over_time", None)) for x in net.layers]
+    x = (np.random.default_rng(0).random((3, 2, 1, 4, 4)) < 0.5).astype(float)
+    np.testing.assert_array_equal(simulate_conv(net, x).output, simulate_conv(again, x).output)
+    with pytest.raises(ValueError, match="momentum=None"):
+        from_spikingjelly(torch.nn.Sequential(layer.BatchNorm2d(1, momentum=None)).eval(),
+                          (1, 4, 4))

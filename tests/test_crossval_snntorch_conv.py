@@ -337,3 +337,24 @@ def test_leaky_update_is_read_from_its_state_function_and_inputs_checked():
         from_snntorch(torch.nn.Sequential(lif), (1, 4, 4))
     with pytest.raises(ValueError, match=r"time-major .* got shape \(4, 4\)"):
         run_snntorch(torch.nn.Sequential(_leaky(snn, 0.5)), np.ones((4, 4)))
+
+
+@pytest.mark.crossval
+def test_dropout_loads_per_step_and_shared_dropout_does_not_export():
+    """snnTorch calls ``nn.Dropout`` once per step: it loads as ``Dropout(p,
+    shared_over_time=False)`` and exports back; a mask shared over time has no snnTorch form."""
+    torch, snn = _torch()
+    from evsnn.clock.conv import ConvNetwork, Dropout
+    from evsnn.params import LIF
+    from validation.crossval.snntorch_conv import from_snntorch, to_snntorch
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1, bias=False), torch.nn.Dropout(0.2),
+                                _leaky(snn, 0.5)).eval()
+    net, _ = from_snntorch(model, (1, 4, 4))
+    d = net.layers[1]
+    assert (type(d), d.p, d.shared_over_time) == (Dropout, 0.2, False)
+    exported = to_snntorch(net)
+    assert type(exported[1]) is torch.nn.Dropout and exported[1].p == 0.2
+    shared = ConvNetwork([Conv2d(np.ones((1, 1, 1, 1))), Dropout(0.2), Neuron(LIF())], (1, 4, 4))
+    with pytest.raises(ValueError, match=r"layers\[1\] is a Dropout shared over time"):
+        to_snntorch(shared)

@@ -10,7 +10,9 @@ Written out explicitly, layer by layer, in reverse execution order (no autodiff 
 * convolution: ``dL/dW_g = Σ dL/dz_gᵀ · im2col(x)_g`` and ``dL/dx = col2im(dL/dz_g · W_g)``
   (:func:`_col2im_kernel`), per group, in chunks of frames;
 * pooling: the average spreads ``g/(kH·kW)`` over its window; the maximum routes ``g`` to the
-  recorded first maximum (PyTorch's rule); batch norm is affine per channel;
+  recorded first maximum (PyTorch's rule); batch norm is affine per channel at inference and,
+  in training mode, differentiated through its batch mean and variance; dropout multiplies the
+  gradient by its recorded mask;
 * residual blocks: both branches receive the gradient of the sum (``standard``, ``ADD``), or of
   the product (``AND``: ``g·y_body`` to the shortcut, ``g·y_short`` to the body; ``IAND``:
   ``g·(1 − y_body)`` and ``−g·y_short``); the block input's gradient is the sum of both.

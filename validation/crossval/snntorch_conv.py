@@ -11,7 +11,8 @@ neuron layer of evsnn on the framework's own upstream spikes with the machinery 
 Module mapping (read from snntorch 1.0.0 ``_neurons/leaky.py``, ``_neurons/neurons.py``,
 ``surrogate.py``, ``utils.py``, and torch 2.13.0)
 -----------------------------------------------------------------------------------------
-* ``nn.Sequential`` (nested), ``nn.Identity``, ``nn.Dropout`` (eval mode: vanishes),
+* ``nn.Sequential`` (nested), ``nn.Identity``, ``nn.Dropout`` (eval mode; becomes
+  ``Dropout(p, shared_over_time=False)``: snnTorch draws a mask at every step),
   ``nn.Conv2d``, ``nn.BatchNorm2d`` (eval; ``fold_bn=True`` folds it into the convolution
   before it), ``nn.AvgPool2d``, ``nn.MaxPool2d``, ``nn.Flatten``, ``nn.Linear``: as for
   SpikingJelly (the shared loader of :mod:`validation.crossval.spikingjelly_conv`; the same
@@ -370,6 +371,14 @@ class _SnnTorchExporter(_Exporter):
         tdtype = torch.float64 if dtype == np.float64 else torch.float32
         super().__init__(torch, tdtype, convention, torch.nn, "snnTorch")
         self.spike_grad = spike_grad
+
+    def dropout(self, layer, path):
+        if layer.shared_over_time:
+            raise ValueError(
+                f"{path} is a Dropout shared over time: snnTorch steps a torch nn.Dropout, which "
+                "draws a fresh mask every step; use Dropout(p, shared_over_time=False)"
+            )
+        return super().dropout(layer, path)
 
     def neuron(self, layer, path, index):
         nrn = layer.neuron

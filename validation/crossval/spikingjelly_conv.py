@@ -13,7 +13,10 @@ express raises ``ValueError``).
 
 Module mapping (read from spikingjelly 2.0.0 and torch 2.13.0)
 ---------------------------------------------------------------
-* ``nn.Sequential`` (nested) is flattened; ``nn.Identity`` and ``Dropout`` in eval mode vanish.
+* ``nn.Sequential`` (nested) is flattened; ``nn.Identity`` vanishes. ``layer.Dropout`` (one mask
+  per sequence) and ``nn.Dropout`` (a mask per step) become :class:`Dropout` with
+  ``shared_over_time`` True / False: the identity at inference, active under
+  ``simulate_conv(train=True)``. The model must be in eval mode (as for batch norm).
 * ``layer.Conv2d`` / ``nn.Conv2d`` → :class:`Conv2d` (weight, bias, stride, padding, groups;
   dilation 1 and zero padding mode only).
 * ``layer.BatchNorm2d`` (eval mode: running statistics) → :class:`BatchNorm2d`, or folded into
@@ -45,8 +48,8 @@ import copy
 import numpy as np
 
 from evsnn.clock.conv import (
-    AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, Flatten, Linear, MaxPool2d, Neuron, Residual,
-    fold_batchnorm, simulate_conv,
+    AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, Dropout, Flatten, Linear, MaxPool2d, Neuron,
+    Residual, fold_batchnorm, simulate_conv,
 )
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.params import LIF
@@ -132,7 +135,8 @@ class _TorchLoader:
         if isinstance(m, (nn.Dropout,) + tuple(self.dropout_types)):
             if m.training:
                 raise ValueError("Dropout is in training mode; call model.eval() before loading")
-            return []
+            # kept for training with simulate_conv(train=True); the identity at inference
+            return [Dropout(float(m.p), shared_over_time=isinstance(m, tuple(self.dropout_types)))]
         own = self.framework_module(m)
         if own is not None:
             return own
@@ -150,9 +154,15 @@ class _TorchLoader:
                     f"{m!r} is in training mode (batch statistics); call model.eval() so that "
                     "the running statistics are used"
                 )
+            if m.momentum is None:
+                raise ValueError(
+                    f"{m!r} has momentum=None (a cumulative running average), which evsnn's "
+                    "BatchNorm2d does not implement; set a momentum in [0, 1]"
+                )
             return [BatchNorm2d(_np(m.running_mean), _np(m.running_var),
                                 None if m.weight is None else _np(m.weight),
-                                None if m.bias is None else _np(m.bias), float(m.eps))]
+                                None if m.bias is None else _np(m.bias), float(m.eps),
+                                momentum=float(m.momentum))]
         if isinstance(m, nn.AvgPool2d):
             if m.ceil_mode or not m.count_include_pad or m.divisor_override is not None:
                 raise ValueError(f"{m!r}: only floor mode, count_include_pad=True map")
@@ -475,7 +485,8 @@ class _Exporter:
             m = L.Linear(n_in, n_out, bias=layer.bias is not None)
             return self.load(m, weight=layer.weight, bias=layer.bias)
         if isinstance(layer, BatchNorm2d):
-            m = L.BatchNorm2d(layer.running_mean.shape[0], eps=layer.eps)
+            m = L.BatchNorm2d(layer.running_mean.shape[0], eps=layer.eps,
+                              momentum=layer.momentum)
             return self.load(m, **{name: getattr(layer, name) for name in (
                 "running_mean", "running_var", "weight", "bias")}).eval()
         if isinstance(layer, AvgPool2d):
@@ -484,6 +495,8 @@ class _Exporter:
             return L.MaxPool2d(layer.kernel_size, layer.stride, layer.padding)
         if isinstance(layer, Flatten):
             return L.Flatten()
+        if isinstance(layer, Dropout):
+            return self.dropout(layer, path).eval()
         if isinstance(layer, Neuron):
             i = self.index
             self.index += 1
@@ -492,6 +505,13 @@ class _Exporter:
 
     def neuron(self, layer, path, index):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def dropout(self, layer, path):
+        """The framework's dropout: one mask per sequence (SpikingJelly's ``layer.Dropout``)
+        or a fresh one per element and step (``nn.Dropout``)."""
+        if layer.shared_over_time:
+            return self.L.Dropout(layer.p)
+        return self.torch.nn.Dropout(layer.p)
 
     def residual(self, layer, path):  # pragma: no cover - abstract
         raise NotImplementedError
