@@ -101,6 +101,22 @@ def _get_param(net, path, key):
     return getattr(obj, key)
 
 
+def assert_finite_differences(an, f, value, rng, n_coords):
+    """The analytic gradient ``an`` of the scalar ``f`` at ``value`` against central differences:
+    along a random direction, relative to ``|an| |d|`` (a directional derivative's natural scale,
+    Cauchy-Schwarz), and at ``n_coords`` random coordinates, relative to their own size."""
+    d = rng.standard_normal(value.shape)
+    fd = (f(value + H * d) - f(value - H * d)) / (2 * H)
+    dd = float((an * d).sum())
+    assert abs(fd - dd) <= RTOL_FINITE_DIFF * np.linalg.norm(an) * np.linalg.norm(d), (fd, dd)
+    for _ in range(n_coords):
+        idx = tuple(rng.integers(0, s) for s in value.shape)
+        e = np.zeros(value.shape)
+        e[idx] = 1.0
+        fd = (f(value + H * e) - f(value - H * e)) / (2 * H)
+        assert abs(fd - an[idx]) <= RTOL_FINITE_DIFF * max(abs(an[idx]), 1e-3), (idx, fd, an[idx])
+
+
 def _check_fd(net, x, convention="DEFAULT", n_coords=3, seed=0):
     rng = np.random.default_rng(seed)
     sim = dict(convention=convention, smooth_rho=RHO)
@@ -112,18 +128,7 @@ def _check_fd(net, x, convention="DEFAULT", n_coords=3, seed=0):
         return float((simulate_conv(n, xx, **sim).output * g_out).sum())
 
     def check(an, f, value):
-        d = rng.standard_normal(value.shape)
-        fd = (f(value + H * d) - f(value - H * d)) / (2 * H)
-        dd = float((an * d).sum())
-        # a directional derivative's natural scale is |grad| |d| (Cauchy-Schwarz)
-        assert abs(fd - dd) <= RTOL_FINITE_DIFF * np.linalg.norm(an) * np.linalg.norm(d), (fd, dd)
-        for _ in range(n_coords):  # and single coordinates, relative to their own size
-            idx = tuple(rng.integers(0, s) for s in value.shape)
-            e = np.zeros(value.shape)
-            e[idx] = 1.0
-            fd = (f(value + H * e) - f(value - H * e)) / (2 * H)
-            assert abs(fd - an[idx]) <= RTOL_FINITE_DIFF * max(abs(an[idx]), 1e-3), (idx, fd,
-                                                                                     an[idx])
+        assert_finite_differences(an, f, value, rng, n_coords)
 
     check(grads.input, lambda v: loss(net, v), x)
     checked = 0

@@ -5,7 +5,7 @@ inference unchanged, errors."""
 
 import numpy as np
 import pytest
-from conftest import ATOL_TORCH_FLOAT64, RTOL_FINITE_DIFF, RTOL_TORCH_FLOAT64
+from conftest import ATOL_TORCH_FLOAT64, RTOL_TORCH_FLOAT64
 
 from evsnn.clock.conv import (
     AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, Dropout, Flatten, Linear, Neuron, Residual,
@@ -14,9 +14,8 @@ from evsnn.clock.conv import (
 from evsnn.grad import Sigmoid
 from evsnn.grad.conv import backward_conv
 from evsnn.params import LIF, Readout
+from test_conv_grad import RHO, assert_finite_differences
 
-H = 1e-6  # central-difference step (see RTOL_FINITE_DIFF in conftest)
-RHO = 3.0  # steepness of the smooth spike σ(ρ(m − θ)) and of the matching sigmoid surrogate
 
 
 def _w(rng, *shape, scale=1.0):
@@ -277,17 +276,7 @@ def _fd_check(build, prm, x, grad_of, seed, n_coords=2, p_seed=9):
     grads = backward_conv(build(prm), x, res, g_out, surrogate=Sigmoid(RHO, "code"))
 
     def check(an, f, value):
-        d = rng.standard_normal(value.shape)
-        fd = (f(value + H * d) - f(value - H * d)) / (2 * H)
-        dd = float((an * d).sum())
-        assert abs(fd - dd) <= RTOL_FINITE_DIFF * np.linalg.norm(an) * np.linalg.norm(d), (fd, dd)
-        for _ in range(n_coords):
-            idx = tuple(rng.integers(0, s) for s in value.shape)
-            e = np.zeros(value.shape)
-            e[idx] = 1.0
-            fd = (f(value + H * e) - f(value - H * e)) / (2 * H)
-            assert abs(fd - an[idx]) <= RTOL_FINITE_DIFF * max(abs(an[idx]), 1e-3), (idx, fd,
-                                                                                     an[idx])
+        assert_finite_differences(an, f, value, rng, n_coords)
 
     def loss(pp, xx):
         return float((run(pp, xx).output * g_out).sum())

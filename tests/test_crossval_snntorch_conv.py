@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from evsnn.clock.conv import BatchNorm2d, Conv2d, Neuron, simulate_conv
-from test_crossval_conv import assert_same_network
+from test_crossval_conv import _bn, _gain, assert_same_network
 
 # snnTorch ships no residual block; this one has the parts and the forward that
 # validation.crossval.snntorch_conv recognises (its module docstring)
@@ -34,10 +34,10 @@ def _torch():
             def __init__(self, cin, cout, stride, downsample, make_neuron):
                 super().__init__()
                 self.conv1 = torch.nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-                self.bn1 = _bn(torch, cout)
+                self.bn1 = _bn(torch, torch.nn, cout)
                 self.lif1 = make_neuron()
                 self.conv2 = torch.nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-                self.bn2 = _bn(torch, cout)
+                self.bn2 = _bn(torch, torch.nn, cout)
                 self.lif2 = make_neuron()
                 self.downsample = downsample
 
@@ -49,27 +49,6 @@ def _torch():
     return torch, snn
 
 
-def _bn(torch, c):
-    """A batch norm with random running statistics (eval mode uses them)."""
-    b = torch.nn.BatchNorm2d(c)
-    with torch.no_grad():
-        b.running_mean.uniform_(-0.2, 0.2)
-        b.running_var.uniform_(0.5, 2.0)
-        b.weight.uniform_(0.6, 1.6)
-        b.bias.uniform_(-0.1, 0.4)
-    return b
-
-
-def _gain(torch, model, gain):
-    """Scale PyTorch's default (small) initial weights so that every layer spikes: gains 4
-    (VGG) and 3 (ResNet) give 10-38 % spiking per layer on these inputs (measured)."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
-                m.weight.mul_(gain)
-    return model.eval()
-
-
 def _leaky(snn, beta, reset="zero", **kw):
     return snn.Leaky(beta=beta, init_hidden=True, reset_mechanism=reset, **kw)
 
@@ -77,9 +56,9 @@ def _leaky(snn, beta, reset="zero", **kw):
 def _vgg(torch, snn):
     nn = torch.nn
     return _gain(torch, nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1, bias=False), _bn(torch, 8), _leaky(snn, 0.5),
+        nn.Conv2d(3, 8, 3, padding=1, bias=False), _bn(torch, torch.nn, 8), _leaky(snn, 0.5),
         nn.MaxPool2d(2),
-        nn.Sequential(nn.Conv2d(8, 16, 3, padding=1, bias=False), _bn(torch, 16),
+        nn.Sequential(nn.Conv2d(8, 16, 3, padding=1, bias=False), _bn(torch, torch.nn, 16),
                       _leaky(snn, 0.9)),  # nested; β = float32(0.9)
         nn.AvgPool2d(2), nn.Dropout(0.3), nn.Flatten(), nn.Linear(16 * 8 * 8, 10, bias=False),
         _leaky(snn, 1.0, "subtract", threshold=0.5, output=True),  # IF, soft reset
@@ -89,9 +68,9 @@ def _vgg(torch, snn):
 def _resnet(torch, snn):
     nn = torch.nn
     block = _BLOCKS["block"]
-    down = nn.Sequential(nn.Conv2d(8, 16, 1, stride=2, bias=False), _bn(torch, 16))
+    down = nn.Sequential(nn.Conv2d(8, 16, 1, stride=2, bias=False), _bn(torch, torch.nn, 16))
     return _gain(torch, nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1, bias=False), _bn(torch, 8),
+        nn.Conv2d(3, 8, 3, padding=1, bias=False), _bn(torch, torch.nn, 8),
         _leaky(snn, 1.0, "subtract"),
         block(8, 8, 1, None, lambda: _leaky(snn, 1.0)),
         block(8, 16, 2, down, lambda: _leaky(snn, 0.75)),
