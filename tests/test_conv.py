@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from evsnn.clock import Dense, Network, simulate
 from evsnn.clock.conv import (
     AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, Flatten, Linear, MaxPool2d, Neuron, Residual,
-    _conv_scatter_kernel, _im2col_kernel, _neuron_kernel, basic_block, fold_batchnorm, im2col,
-    sew_block, simulate_conv,
+    _conv_scatter_kernel, _im2col_kernel, _neuron_kernel, _spiking_neuron_kernel, basic_block,
+    fold_batchnorm, im2col, sew_block, simulate_conv,
 )
 from evsnn.conventions import DING2025_PAPER, get_convention
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
@@ -144,6 +144,49 @@ def test_neuron_kernel_matches_twin(case, record):
         np.testing.assert_allclose(got, want, rtol=RTOL_TWIN if case[2] == np.float64 else 1e-6,
                                    atol=ATOL_TWIN if case[2] == np.float64 else 1e-6,
                                    equal_nan=True)
+
+
+@given(neuron_cases(), st.booleans())
+def test_spiking_neuron_kernel_matches_twin_and_the_general_kernel(case, record):
+    layer, cur, dtype, conv, smooth = case
+    args, leak, gain = layer.factors(cur.shape[0], conv, dtype)
+    if not args.spiking or args.trace_coef != 0 or args.emit_trace:
+        return  # the fast kernel covers spiking neurons without trace only
+    T, B, N = cur.shape
+    flat = cur.reshape(T, B * N)
+    runs = []
+    for kernel in (_spiking_neuron_kernel, ref._spiking_neuron_kernel):
+        outs = [np.full((T, B * N) if k == 0 or record else (0, 0), np.nan, dtype)
+                for k in range(3)]
+        kernel(flat, leak, gain, dtype.type(args.theta), dtype.type(args.v_rest),
+               args.hard_reset, conv.spike_ge, dtype.type(args.v_init), *outs)
+        runs.append(outs)
+    for got, want in zip(*runs):
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, want)  # same operations in the same order: exact
+    general = _neuron_args(layer, cur, dtype, conv, 0.0, True)
+    _neuron_kernel(*general)
+    np.testing.assert_array_equal(runs[0][0].reshape(T, B, N), general[13])
+    if record:
+        np.testing.assert_array_equal(runs[0][1].reshape(T, B, N), general[14])
+        np.testing.assert_array_equal(runs[0][2].reshape(T, B, N), general[15])
+
+
+def test_spiking_neuron_kernel_across_work_item_boundaries():
+    # more neurons than one parallel work item (_NEURON_CHUNK = 2048) and a ragged last one
+    rng = np.random.default_rng(11)
+    T, M = 5, 2 * 2048 + 77
+    cur = rng.standard_normal((T, M)).astype(np.float32) * 2
+    leak, gain = np.full(T, 0.5, np.float32), np.ones(T, np.float32)
+    runs = []
+    for kernel in (_spiking_neuron_kernel, ref._spiking_neuron_kernel):
+        outs = [np.full((T, M), np.nan, np.float32) for _ in range(3)]
+        kernel(cur, leak, gain, np.float32(1.0), np.float32(0.0), True, True, np.float32(0.0),
+               *outs)
+        runs.append(outs)
+    for got, want in zip(*runs):
+        np.testing.assert_array_equal(got, want)
+    assert 0 < runs[0][0].mean() < 1  # some neurons fire, some do not
 
 
 # --------------------------------------------------------------------------- independent

@@ -744,6 +744,46 @@ def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, cols):
                                 cols[f, oi, oj, ki, kj, c] = 0
 
 
+_NEURON_CHUNK = 2048  # neurons per parallel work item of _spiking_neuron_kernel
+
+
+@njit(parallel=True)
+def _spiking_neuron_kernel(cur, leak, gain, theta, v_rest, hard_reset, spike_ge, v_init, out,
+                           rec_m, rec_v):
+    """:func:`_neuron_kernel` for the common case: spiking output, no trace, no smoothing.
+
+    ``cur`` [T, M] is the input current of all ``M = B·N`` neurons (samples flattened), ``out``
+    [T, M] receives the spikes. Work items are chunks of neurons, each running all T steps with
+    a contiguous inner loop free of per-neuron branches (the spike test and reset are selects).
+    ``rec_m`` / ``rec_v`` (shape [T, M], or [0, 0] for none) receive the membrane before and
+    after reset. Same arithmetic as :func:`_neuron_kernel`: ``m = leak[t] v + gain[t] cur``.
+    """
+    T, M = cur.shape
+    record = rec_m.shape[0] > 0
+    n_chunks = (M + _NEURON_CHUNK - 1) // _NEURON_CHUNK
+    for k in prange(n_chunks):
+        lo = k * _NEURON_CHUNK
+        n = min(M, lo + _NEURON_CHUNK) - lo
+        one = np.ones(1, dtype=out.dtype)[0]
+        zero = one - one
+        v = np.empty(n, dtype=out.dtype)
+        for i in range(n):
+            v[i] = v_init
+        for t in range(T):
+            lk = leak[t]
+            gn = gain[t]
+            for i in range(n):
+                m = lk * v[i] + gn * cur[t, lo + i]
+                fire = (m > theta) | (spike_ge & (m == theta))
+                reset = v_rest if hard_reset else m - theta
+                vn = reset if fire else m
+                out[t, lo + i] = one if fire else zero
+                v[i] = vn
+                if record:
+                    rec_m[t, lo + i] = m
+                    rec_v[t, lo + i] = vn
+
+
 @njit(parallel=True)
 def _neuron_kernel(
     cur, leak, gain, theta, v_rest, hard_reset, spike_ge, trace_coef, emit_trace, spiking,
@@ -940,16 +980,26 @@ def _neuron_forward(layer, x, path, run):
     N = cur.shape[2]
     out = np.empty((T, B, N), dtype=dtype)
     rec = run.record or run.teacher is not None
-    empty = np.zeros((0, 0, 0), dtype=dtype)
-    recs = [np.empty((T, B, N), dtype=dtype) for _ in range(4)] if rec else [empty] * 4
-    _neuron_kernel(
-        cur, leak, gain, dtype.type(args.theta), dtype.type(args.v_rest), args.hard_reset,
-        run.conv.spike_ge, dtype.type(args.trace_coef), args.emit_trace, args.spiking,
-        dtype.type(args.v_init), dtype.type(run.smooth_rho), bool(rec), out, *recs,
-    )
+    if args.spiking and args.trace_coef == 0 and not args.emit_trace and run.smooth_rho == 0:
+        # the common case: spikes = output, no trace (the record's spikes share ``out``)
+        empty = np.zeros((0, 0), dtype=dtype)
+        mv = [np.empty((T, B * N), dtype=dtype) for _ in range(2)] if rec else [empty] * 2
+        _spiking_neuron_kernel(
+            cur.reshape(T, B * N), leak, gain, dtype.type(args.theta), dtype.type(args.v_rest),
+            args.hard_reset, run.conv.spike_ge, dtype.type(args.v_init), out.reshape(T, B * N),
+            *mv)
+        recs = ([a.reshape(T, B, N) for a in mv] + [out, None]) if rec else None
+    else:
+        empty = np.zeros((0, 0, 0), dtype=dtype)
+        recs = [np.empty((T, B, N), dtype=dtype) for _ in range(4)] if rec else [empty] * 4
+        _neuron_kernel(
+            cur, leak, gain, dtype.type(args.theta), dtype.type(args.v_rest), args.hard_reset,
+            run.conv.spike_ge, dtype.type(args.trace_coef), args.emit_trace, args.spiking,
+            dtype.type(args.v_init), dtype.type(run.smooth_rho), bool(rec), out, *recs,
+        )
     shape = x.shape
     if rec:
-        m, v, s, a = (r.reshape(shape) for r in recs)
+        m, v, s, a = (None if r is None else r.reshape(shape) for r in recs)
         record = LayerRecord(current=cur.reshape(shape), m=m, v=v,
                              spikes=s if args.spiking else None,
                              trace=a if args.trace_coef != 0 else None, output=out.reshape(shape))

@@ -92,3 +92,23 @@ def _col2im_kernel(gcols, sh, sw, ph, pw, gx):
                         i, j = oi * sh - ph + ki, oj * sw - pw + kj
                         if 0 <= i < H and 0 <= j < W:
                             gx[f, i, j, :] += gcols[f, oi, oj, ki, kj, :]
+
+
+def _spiking_neuron_kernel(cur, leak, gain, theta, v_rest, hard_reset, spike_ge, v_init, out,
+                           rec_m, rec_v):
+    T, M = cur.shape
+    record = rec_m.shape[0] > 0
+    dt = out.dtype.type
+    for i in range(M):
+        v = dt(v_init)
+        for t in range(T):
+            m = leak[t] * v + gain[t] * cur[t, i]
+            fire = (m >= theta) if spike_ge else (m > theta)
+            if fire:
+                v = v_rest if hard_reset else m - theta
+            else:
+                v = m
+            out[t, i] = dt(1.0) if fire else dt(0.0)
+            if record:
+                rec_m[t, i] = m
+                rec_v[t, i] = v
