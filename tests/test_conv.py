@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from evsnn.clock import Dense, Network, simulate
 from evsnn.clock.conv import (
     AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, Flatten, Linear, MaxPool2d, Neuron, Residual,
-    _conv_scatter_kernel, _im2col_kernel, _neuron_kernel, _spiking_neuron_kernel, basic_block,
+    _conv_scatter_kernel, _im2col_kernel, _maxpool_kernel, _neuron_kernel,
+    _spiking_neuron_kernel, basic_block,
     fold_batchnorm, im2col, sew_block, simulate_conv,
 )
 from evsnn.conventions import DING2025_PAPER, get_convention
@@ -187,6 +188,47 @@ def test_spiking_neuron_kernel_across_work_item_boundaries():
     for got, want in zip(*runs):
         np.testing.assert_array_equal(got, want)
     assert 0 < runs[0][0].mean() < 1  # some neurons fire, some do not
+
+
+@st.composite
+def pool_cases(draw):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
+    H = draw(st.integers(max(1, kh - 2 * ph), 7))
+    W = draw(st.integers(max(1, kw - 2 * pw), 7))
+    F, C = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    dtype = np.dtype(draw(st.sampled_from([np.float64, np.float32])))
+    if draw(st.booleans()):  # spikes: many ties, where the first maximum must win
+        x = (rng.random((F, C, H, W)) < 0.4).astype(dtype)
+    else:
+        x = rng.standard_normal((F, C, H, W)).astype(dtype)
+    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    return x, (kh, kw, sh, sw, ph, pw), (F, C, Ho, Wo), dtype
+
+
+@given(pool_cases())
+def test_maxpool_kernel_matches_twin_and_the_first_maximum_rule(case):
+    x, geom, oshape, dtype = case
+    runs = []
+    for kernel in (_maxpool_kernel, ref._maxpool_kernel):
+        out, arg = np.full(oshape, np.nan, dtype), np.full(oshape, -1, np.int64)
+        kernel(x, *geom, out, arg)
+        runs.append((out, arg))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])  # a selection: exact
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    # torch.nn.functional.max_pool2d's values and first-maximum indices (independent)
+    torch = pytest.importorskip("torch")
+    kh, kw, sh, sw, ph, pw = geom
+    tv, ti = torch.nn.functional.max_pool2d(torch.as_tensor(x), (kh, kw), (sh, sw), (ph, pw),
+                                            return_indices=True)
+    np.testing.assert_array_equal(runs[0][0], tv.numpy())
+    Ho, Wo = oshape[2:]
+    oi, oj = np.arange(Ho)[:, None], np.arange(Wo)[None, :]
+    arg = runs[0][1]
+    flat = (oi * sh - ph + arg // kw) * x.shape[3] + (oj * sw - pw + arg % kw)
+    np.testing.assert_array_equal(flat, ti.numpy())
 
 
 # --------------------------------------------------------------------------- independent

@@ -18,7 +18,7 @@ from evsnn.clock.conv import (
 )
 from evsnn.conventions import DING2025_PAPER, get_convention
 from evsnn.grad import Sigmoid, Triangle, backward
-from evsnn.grad.conv import _col2im_kernel, backward_conv
+from evsnn.grad.conv import _col2im_kernel, _pool_backward_kernel, backward_conv
 from evsnn.params import DLIF, LIF, Readout, TraceLIF
 from reference import conv as ref
 
@@ -39,6 +39,46 @@ def col_cases(draw):
     dtype = np.dtype(draw(st.sampled_from([np.float64, np.float32])))
     gcols = rng.standard_normal((F, Ho, Wo, kh, kw, C)).astype(dtype)
     return gcols, (sh, sw, ph, pw), (F, Hh, W, C), dtype  # channels last
+
+
+@st.composite
+def pool_grad_cases(draw):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
+    Hh, W = draw(st.integers(max(1, kh - 2 * ph), 7)), draw(st.integers(max(1, kw - 2 * pw), 7))
+    F, C = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    Ho, Wo = (Hh + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    dtype = np.dtype(draw(st.sampled_from([np.float64, np.float32])))
+    g = rng.standard_normal((F, C, Ho, Wo)).astype(dtype)
+    arg = (np.zeros((0, 0, 0, 0), np.int64) if draw(st.booleans())
+           else rng.integers(0, kh * kw, (F, C, Ho, Wo)))
+    return g, arg, (kh, kw, sh, sw, ph, pw), (F, C, Hh, W), dtype
+
+
+@given(pool_grad_cases())
+def test_pool_backward_kernel_matches_twin_and_is_the_adjoint_of_pooling(case):
+    g, arg, geom, shape, dtype = case
+    a, b = np.full(shape, np.nan, dtype), np.full(shape, np.nan, dtype)
+    _pool_backward_kernel(g, arg, *geom, a)
+    ref._pool_backward_kernel(g, arg, *geom, b)
+    np.testing.assert_array_equal(a, b)  # same additions in the same order: exact
+    # <pool(x), g> = <x, pool_backward(g)>, pooling written out independently (float64)
+    kh, kw, sh, sw, ph, pw = geom
+    x = np.random.default_rng(1).standard_normal(shape)
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    Ho, Wo = g.shape[2:]
+    y = np.zeros(g.shape)
+    for oi in range(Ho):
+        for oj in range(Wo):
+            win = xp[:, :, oi * sh:oi * sh + kh, oj * sw:oj * sw + kw].reshape(shape[:2] + (-1,))
+            y[:, :, oi, oj] = (win.mean(axis=2) if arg.shape[0] == 0
+                               else np.take_along_axis(win, arg[:, :, oi, oj, None], 2)[..., 0])
+    g64 = np.empty(shape)
+    _pool_backward_kernel(g.astype(np.float64), arg, *geom, g64)
+    lhs, rhs = y.ravel() @ g.astype(np.float64).ravel(), x.ravel() @ g64.ravel()
+    assert abs(lhs - rhs) <= RTOL_INDEPENDENT * max(1.0, abs(lhs))
 
 
 @settings(max_examples=20)

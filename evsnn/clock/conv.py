@@ -928,18 +928,41 @@ def _avgpool_forward(pool, x):
     return acc / x.dtype.type(kh * kw)
 
 
+@njit(parallel=True)
+def _maxpool_kernel(x, kh, kw, sh, sw, ph, pw, out, arg):
+    """Max pooling of frames ``x`` [F, C, H, W] into ``out`` [F, C, Ho, Wo]; ``arg`` receives the
+    window offset ``ki · kW + kj`` of the maximum. Window elements are visited in row-major
+    order, padding counts as −∞, and only a strictly greater value replaces the current best
+    (the first maximum wins, PyTorch's CPU rule)."""
+    F, C, H, W = x.shape
+    Ho, Wo = out.shape[2], out.shape[3]
+    for fc in prange(F * C):
+        f = fc // C
+        c = fc - f * C
+        for oi in range(Ho):
+            for oj in range(Wo):
+                best = -np.inf
+                n_best = 0
+                for ki in range(kh):
+                    i = oi * sh - ph + ki
+                    for kj in range(kw):
+                        j = oj * sw - pw + kj
+                        w = x[f, c, i, j] if 0 <= i < H and 0 <= j < W else -np.inf
+                        if (ki == 0 and kj == 0) or w > best:
+                            best = w
+                            n_best = ki * kw + kj
+                out[f, c, oi, oj] = best
+                arg[f, c, oi, oj] = n_best
+
+
 def _maxpool_forward(pool, x):
-    xp, sl = _pool_windows(x, pool, -np.inf)
-    best = arg = None
-    for n, (_, _, s) in enumerate(sl):
-        w = xp[s]
-        if best is None:
-            best, arg = w.copy(), np.zeros(w.shape, dtype=np.int64)
-        else:
-            better = w > best  # strict: the first maximum wins
-            best = np.where(better, w, best)
-            arg[better] = n
-    return best, arg
+    (kh, kw), (sh, sw), (ph, pw) = pool.kernel_size, pool.stride, pool.padding
+    oshape = x.shape[:2] + pool.out_shape(x.shape[2:])
+    out = np.empty(oshape, dtype=x.dtype)
+    arg = np.empty(oshape, dtype=np.int64)
+    _maxpool_kernel(np.ascontiguousarray(_frames(x)), kh, kw, sh, sw, ph, pw, _frames(out),
+                    _frames(arg))
+    return out, arg
 
 
 def _shift(x, d):

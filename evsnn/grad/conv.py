@@ -27,7 +27,7 @@ import numpy as np
 from evsnn._numba import njit, prange
 from evsnn.clock.conv import (
     _IM2COL_CHUNK, AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, ConvSimulationResult, Flatten,
-    Linear, MaxPool2d, Neuron, _pool_windows, im2col,
+    Linear, MaxPool2d, Neuron, im2col,
 )
 from evsnn.clock.simulate import LayerRecord
 from evsnn.grad.backward import METHODS, _dlif_factor_grad, _membrane_grad, _surrogate_iv
@@ -139,17 +139,49 @@ def _conv_backward(layer, x, g, st):
     return gx.reshape(x.shape), grads
 
 
+@njit(parallel=True)
+def _pool_backward_kernel(g, arg, kh, kw, sh, sw, ph, pw, gx):
+    """Adjoint of pooling: ``g`` [F, C, Ho, Wo] into ``gx`` [F, C, H, W] (overwritten).
+
+    Average pooling (``arg`` of shape [0, 0, 0, 0]): every window spreads ``g / (kH·kW)`` over
+    its elements; max pooling: ``g`` goes to the window element ``arg`` names. Per input
+    element, contributions are added in window-offset order (ki, kj), then output position;
+    contributions to the padding are dropped."""
+    F, C, H, W = gx.shape
+    Ho, Wo = g.shape[2], g.shape[3]
+    avg = arg.shape[0] == 0
+    kk = g.dtype.type(kh * kw)
+    for fc in prange(F * C):
+        f = fc // C
+        c = fc - f * C
+        for i in range(H):
+            for j in range(W):
+                gx[f, c, i, j] = 0
+        for ki in range(kh):
+            for kj in range(kw):
+                n = ki * kw + kj
+                for oi in range(Ho):
+                    i = oi * sh - ph + ki
+                    if i < 0 or i >= H:
+                        continue
+                    for oj in range(Wo):
+                        j = oj * sw - pw + kj
+                        if j < 0 or j >= W:
+                            continue
+                        if avg:
+                            gx[f, c, i, j] += g[f, c, oi, oj] / kk
+                        elif arg[f, c, oi, oj] == n:
+                            gx[f, c, i, j] += g[f, c, oi, oj]
+
+
 def _pool_backward(layer, g, in_shape, arg, dtype):
-    (kh, kw), (ph, pw) = layer.kernel_size, layer.padding
-    padded = in_shape[:3] + (in_shape[3] + 2 * ph, in_shape[4] + 2 * pw)
-    gp = np.zeros(padded, dtype=dtype)
-    _, sl = _pool_windows(np.empty((0,) * 3 + padded[3:]), layer, 0)
-    for n, (_, _, s) in enumerate(sl):
-        if arg is None:
-            gp[s] += g / dtype.type(kh * kw)
-        else:
-            gp[s] += np.where(arg == n, g, 0)
-    return gp[..., ph:ph + in_shape[3], pw:pw + in_shape[4]]
+    (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
+    gx = np.empty(in_shape, dtype=dtype)
+    fr = (-1,) + tuple(in_shape[2:])
+    a = np.zeros((0, 0, 0, 0), np.int64) if arg is None else arg.reshape((-1,) + arg.shape[2:])
+    _pool_backward_kernel(np.ascontiguousarray(g, dtype=dtype).reshape((-1,) + g.shape[2:]), a,
+                          kh, kw, sh, sw, ph, pw, gx.reshape(fr))
+    return gx
 
 
 def _flat_record(rec, T, B):

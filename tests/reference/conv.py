@@ -112,3 +112,40 @@ def _spiking_neuron_kernel(cur, leak, gain, theta, v_rest, hard_reset, spike_ge,
             if record:
                 rec_m[t, i] = m
                 rec_v[t, i] = v
+
+
+def _maxpool_kernel(x, kh, kw, sh, sw, ph, pw, out, arg):
+    F, C, H, W = x.shape
+    Ho, Wo = out.shape[2:]
+    for f in range(F):
+        for c in range(C):
+            for oi in range(Ho):
+                for oj in range(Wo):
+                    best, n_best = None, 0
+                    for ki in range(kh):
+                        for kj in range(kw):
+                            i, j = oi * sh - ph + ki, oj * sw - pw + kj
+                            w = x[f, c, i, j] if 0 <= i < H and 0 <= j < W else -np.inf
+                            if best is None or w > best:
+                                best, n_best = w, ki * kw + kj
+                    out[f, c, oi, oj] = best
+                    arg[f, c, oi, oj] = n_best
+
+
+def _pool_backward_kernel(g, arg, kh, kw, sh, sw, ph, pw, gx):
+    F, C, H, W = gx.shape
+    Ho, Wo = g.shape[2:]
+    gx[...] = 0
+    for f in range(F):
+        for c in range(C):
+            for ki in range(kh):
+                for kj in range(kw):
+                    for oi in range(Ho):
+                        for oj in range(Wo):
+                            i, j = oi * sh - ph + ki, oj * sw - pw + kj
+                            if not (0 <= i < H and 0 <= j < W):
+                                continue
+                            if arg.shape[0] == 0:
+                                gx[f, c, i, j] += g[f, c, oi, oj] / g.dtype.type(kh * kw)
+                            elif arg[f, c, oi, oj] == ki * kw + kj:
+                                gx[f, c, i, j] += g[f, c, oi, oj]
