@@ -11,9 +11,8 @@ from hypothesis import strategies as st
 from evsnn.clock import Dense, Network, simulate
 from evsnn.clock.conv import (
     AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, Flatten, Linear, MaxPool2d, Neuron, Residual,
-    _conv_scatter_kernel, _im2col_kernel, _maxpool_kernel, _neuron_kernel,
-    _spiking_neuron_kernel, basic_block,
-    fold_batchnorm, im2col, sew_block, simulate_conv,
+    _conv_out_kernel, _conv_scatter_kernel, _im2col_kernel, _maxpool_kernel, _neuron_kernel,
+    _spiking_neuron_kernel, basic_block, fold_batchnorm, im2col, sew_block, simulate_conv,
 )
 from evsnn.conventions import DING2025_PAPER, get_convention
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
@@ -87,11 +86,41 @@ def test_im2col_kernel_matches_twin(case):
     _, Ho, Wo = layer.out_shape(x.shape[1:])
     shape = (x.shape[0], Ho, Wo) + layer.weight.shape[2:] + (x.shape[1],)
     a, b = np.full(shape, np.nan, dtype), np.full(shape, np.nan, dtype)
-    x_cl = np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # the kernel takes channels last
-    args = (x_cl, *layer.weight.shape[2:], *layer.stride, *layer.padding)
+    args = (x, *layer.weight.shape[2:], *layer.stride, *layer.padding)
     _im2col_kernel(*args, a)
     ref._im2col_kernel(*args, b)
     np.testing.assert_array_equal(a, b)  # a copy: exact
+
+
+@settings(max_examples=25)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([np.float64, np.float32]), st.booleans(),
+       st.sampled_from(["none", "bn", "bn+pre"]))
+def test_conv_out_kernel_matches_twin_and_numpy(seed, dtype, with_bias, bn):
+    rng = np.random.default_rng(seed)
+    F, P, C = rng.integers(1, 4), rng.integers(1, 10), rng.integers(1, 6)
+    z = rng.standard_normal((F, P, C)).astype(dtype)
+    none = np.zeros(0, dtype)
+    bias = rng.standard_normal(C).astype(dtype) if with_bias else none
+    alpha, shift = ((rng.standard_normal(C).astype(dtype), rng.standard_normal(C).astype(dtype))
+                    if bn != "none" else (none, none))
+    runs = []
+    for kernel in (_conv_out_kernel, ref._conv_out_kernel):
+        pre = np.full((F, C, P) if bn == "bn+pre" else (0, 0, 0), np.nan, dtype)
+        out = np.full((F, C, P), np.nan, dtype)
+        kernel(z, bias, alpha, shift, pre, out)
+        runs.append((pre, out))
+    for got, want in zip(*runs):
+        np.testing.assert_array_equal(got, want)
+    # the NumPy expressions the kernel replaces, bit for bit
+    y = z.copy()
+    if with_bias:
+        y += bias
+    y = y.transpose(0, 2, 1)
+    if bn != "none":
+        if bn == "bn+pre":
+            np.testing.assert_array_equal(runs[0][0], y)
+        y = y * alpha[:, None] + shift[:, None]
+    np.testing.assert_array_equal(runs[0][1], y)
 
 
 @st.composite

@@ -724,12 +724,17 @@ def _conv_scatter_kernel(x, wt, bias, sh, sw, ph, pw, out):
 
 @njit(parallel=True)
 def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, cols):
-    """Patches of channels-last frames ``x`` [F, H, W, C] into ``cols`` [F, Ho, Wo, kH, kW, C]
-    (zero outside the input: zero padding). Channels are innermost on both sides, so every
-    (position, offset) copies one contiguous run of C values."""
-    F, H, W, C = x.shape
+    """Patches of frames ``x`` [F, C, H, W] into ``cols`` [F, Ho, Wo, kH, kW, C] (zero outside
+    the input: zero padding). Each frame is first copied channels-last into a per-frame buffer,
+    so that every (position, offset) copies one contiguous run of C values."""
+    F, C, H, W = x.shape
     Ho, Wo = cols.shape[1], cols.shape[2]
     for f in prange(F):
+        xl = np.empty((H, W, C), dtype=cols.dtype)
+        for c in range(C):
+            for i in range(H):
+                for j in range(W):
+                    xl[i, j, c] = x[f, c, i, j]
         for oi in range(Ho):
             for oj in range(Wo):
                 for ki in range(kh):
@@ -738,10 +743,35 @@ def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, cols):
                         j = oj * sw - pw + kj
                         if 0 <= i < H and 0 <= j < W:
                             for c in range(C):
-                                cols[f, oi, oj, ki, kj, c] = x[f, i, j, c]
+                                cols[f, oi, oj, ki, kj, c] = xl[i, j, c]
                         else:
                             for c in range(C):
                                 cols[f, oi, oj, ki, kj, c] = 0
+
+
+@njit(parallel=True)
+def _conv_out_kernel(z, bias, alpha, shift, pre, out):
+    """Matrix-product output ``z`` [F, P, C] (positions × channels) into channel-major ``out``
+    [F, C, P]: ``y = z + bias`` (``bias`` of length 0: none), then, with a batch norm
+    (``alpha`` of length C), ``out = y · alpha + shift`` and ``pre`` [F, C, P] (length-0 first
+    axis: not kept) receives ``y``; without, ``out = y``. The operations and their order are
+    those of the NumPy expressions they replace (``z += bias``; ``x · α + shift``)."""
+    F, P, C = z.shape
+    has_bias = bias.shape[0] > 0
+    has_bn = alpha.shape[0] > 0
+    keep = pre.shape[0] > 0
+    for f in prange(F):
+        for c in range(C):
+            for p in range(P):
+                y = z[f, p, c]
+                if has_bias:
+                    y = y + bias[c]
+                if has_bn:
+                    if keep:
+                        pre[f, c, p] = y
+                    out[f, c, p] = y * alpha[c] + shift[c]
+                else:
+                    out[f, c, p] = y
 
 
 _NEURON_CHUNK = 2048  # neurons per parallel work item of _spiking_neuron_kernel
@@ -852,59 +882,74 @@ def im2col(x, kernel, stride, padding, dtype):
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
     cols = np.empty((F, Ho, Wo, kh, kw, C), dtype=dtype)
-    _im2col_kernel(np.ascontiguousarray(x.transpose(0, 2, 3, 1), dtype=dtype), kh, kw, sh, sw,
-                   ph, pw, cols)
+    _im2col_kernel(x if x.dtype == dtype else x.astype(dtype), kh, kw, sh, sw, ph, pw, cols)
     return cols.reshape(F * Ho * Wo, kh * kw * C)
 
 
-def _conv_dense_frames(layer, x, dtype):
-    """Dense path on frames [F, C, H, W]: im2col + one matrix product per group, in chunks."""
+def _conv_dense_frames(layer, x, dtype, bn=None, keep_pre=False):
+    """Dense path on frames [F, C, H, W]: im2col + one matrix product per group, in chunks.
+
+    With ``bn`` (an inference :class:`BatchNorm2d` following the convolution) the batch norm is
+    applied while the product is written out; returns ``(conv output or None, output)``, the
+    convolution's own output only with ``keep_pre``."""
     F = x.shape[0]
     co, cin_pg, kh, kw = layer.weight.shape
     _, Ho, Wo = layer.out_shape(x.shape[1:])
     g = layer.groups
     wm = layer.matrix(dtype)
-    out = np.empty((F, co, Ho, Wo), dtype=dtype)
+    out = np.empty((F, co, Ho * Wo), dtype=dtype)
+    none = np.zeros(0, dtype=dtype)
+    alpha, shift = bn.scale_shift(dtype) if bn is not None else (none, none)
+    pre = (np.empty((F, co, Ho * Wo), dtype=dtype) if bn is not None and keep_pre
+           else np.zeros((0, 0, 0), dtype=dtype))
+    bias = none if layer.bias is None else layer.bias.astype(dtype)
     step = max(1, _IM2COL_CHUNK // max(Ho * Wo * cin_pg * kh * kw, 1))
     cpg = co // g
     for f0 in range(0, F, step):
         xs = x[f0:f0 + step]
+        n = xs.shape[0]
         for gi in range(g):
+            o = slice(gi * cpg, (gi + 1) * cpg)
             cols = im2col(xs[:, gi * cin_pg:(gi + 1) * cin_pg], (kh, kw), layer.stride,
                           layer.padding, dtype)
-            z = cols @ wm[gi * cpg:(gi + 1) * cpg].T
-            if layer.bias is not None:
-                z += layer.bias.astype(dtype)[gi * cpg:(gi + 1) * cpg]
-            out[f0:f0 + step, gi * cpg:(gi + 1) * cpg] = z.reshape(
-                xs.shape[0], Ho, Wo, cpg).transpose(0, 3, 1, 2)
-    return out
+            z = cols @ wm[o].T
+            _conv_out_kernel(z.reshape(n, Ho * Wo, cpg), bias[o] if bias.size else bias,
+                             alpha[o] if alpha.size else alpha, shift[o] if shift.size else shift,
+                             pre[f0:f0 + step, o] if pre.size else pre, out[f0:f0 + step, o])
+    shape = (F, co, Ho, Wo)
+    return (pre.reshape(shape) if pre.size else None), out.reshape(shape)
 
 
-def _conv_forward(layer, x, spikes, mode, dtype):
+def _use_events(layer, x, spikes, mode):
+    return mode == "event" or (
+        mode == "auto" and spikes and np.count_nonzero(x) <= EVENT_DENSITY_MAX * x.size)
+
+
+def _conv_forward(layer, x, spikes, mode, dtype, bn=None, keep_pre=False):
+    """The convolution of ``x`` [T, B, C, H, W]. With ``bn`` (an inference batch norm after
+    it): ``(convolution output or None, batch-norm output)``, the first only with
+    ``keep_pre``."""
     T, B = x.shape[:2]
     oshape = layer.out_shape(x.shape[2:])
-    if mode == "event" or (
-        mode == "auto" and spikes and np.count_nonzero(x) <= EVENT_DENSITY_MAX * x.size
-    ):
+    if _use_events(layer, x, spikes, mode):
         out = np.empty((T * B,) + oshape, dtype=dtype)
         bias = (np.zeros(layer.out_channels, dtype) if layer.bias is None
                 else np.ascontiguousarray(layer.bias, dtype))
         _conv_scatter_kernel(np.ascontiguousarray(_frames(x), dtype), layer.scatter_weight(dtype),
                              bias, *layer.stride, *layer.padding, out)
-        return out.reshape((T, B) + oshape)
+        out = out.reshape((T, B) + oshape)
+        if bn is None:
+            return out
+        alpha, shift = bn.scale_shift(dtype)
+        return (out if keep_pre else None), out * alpha[:, None, None] + shift[:, None, None]
     # dense: steps whose input equals the previous step's reuse its output (current coding)
     distinct = [0] + [t for t in range(1, T) if not np.array_equal(x[t], x[t - 1])]
-    z = _conv_dense_frames(layer, _frames(x[distinct]), dtype).reshape(
-        (len(distinct), B) + oshape)
-    if len(distinct) == T:
-        return z
-    out = np.empty((T, B) + oshape, dtype=dtype)
-    k = -1
-    for t in range(T):
-        if k + 1 < len(distinct) and distinct[k + 1] == t:
-            k += 1
-        out[t] = z[k]
-    return out
+    zs = _conv_dense_frames(layer, _frames(x[distinct]), dtype, bn, keep_pre)
+    zs = [None if z is None else z.reshape((len(distinct), B) + oshape) for z in zs]
+    if len(distinct) < T:
+        rep = np.cumsum(np.isin(np.arange(T), distinct)) - 1  # step -> its distinct frame
+        zs = [None if z is None else z[rep] for z in zs]
+    return zs[1] if bn is None else tuple(zs)
 
 
 def _pool_windows(x, pool, fill):
@@ -1068,9 +1113,17 @@ def _batchnorm_train_forward(layer, x, path, run):
 
 def _forward_layers(layers, x, spikes, prefix, run, top=False):
     delay = run.conv.input_delay if top else 0
+    fused = None
     for i, layer in enumerate(layers):
         path = f"{prefix}[{i}]"
-        x, spikes = _forward_layer(layer, x, spikes, path, run)
+        if fused == path:  # applied with the convolution before it
+            continue
+        bn = None
+        if (isinstance(layer, Conv2d) and not run.train and i + 1 < len(layers)
+                and isinstance(layers[i + 1], BatchNorm2d)):
+            fused = f"{prefix}[{i + 1}]"
+            bn = (layers[i + 1], fused)
+        x, spikes = _forward_layer(layer, x, spikes, path, run, bn)
         if delay and isinstance(layer, Neuron) and run.neuron_index < run.n_neurons:
             x = _shift(x, delay)  # Ding 2025 Eq. 15: the next layer sees this output a step late
             if run.record:
@@ -1078,11 +1131,16 @@ def _forward_layers(layers, x, spikes, prefix, run, top=False):
     return x, spikes
 
 
-def _forward_layer(layer, x, spikes, path, run):
+def _forward_layer(layer, x, spikes, path, run, bn=None):
     dtype = run.dtype
     if isinstance(layer, Conv2d):
         if run.record:
             run.tape[path] = x
+        if bn is not None:  # conv + inference batch norm in one pass (see _forward_layers)
+            pre, y = _conv_forward(layer, x, spikes, run.mode, dtype, bn[0], run.record)
+            if run.record:
+                run.tape[bn[1]] = pre
+            return y, False
         return _conv_forward(layer, x, spikes, run.mode, dtype), False
     if isinstance(layer, Linear):
         if run.record:

@@ -33,7 +33,7 @@ def _conv_scatter_kernel(x, wt, bias, sh, sw, ph, pw, out):
 
 
 def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, cols):
-    F, H, W, C = x.shape
+    F, C, H, W = x.shape
     Ho, Wo = cols.shape[1], cols.shape[2]
     for f in range(F):
         for oi in range(Ho):
@@ -42,7 +42,23 @@ def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, cols):
                     for kj in range(kw):
                         i, j = oi * sh - ph + ki, oj * sw - pw + kj
                         inside = 0 <= i < H and 0 <= j < W
-                        cols[f, oi, oj, ki, kj, :] = x[f, i, j, :] if inside else 0
+                        cols[f, oi, oj, ki, kj, :] = x[f, :, i, j] if inside else 0
+
+
+def _conv_out_kernel(z, bias, alpha, shift, pre, out):
+    F, P, C = z.shape
+    for f in range(F):
+        for c in range(C):
+            for p in range(P):
+                y = z[f, p, c]
+                if bias.shape[0] > 0:
+                    y = y + bias[c]
+                if alpha.shape[0] > 0:
+                    if pre.shape[0] > 0:
+                        pre[f, c, p] = y
+                    out[f, c, p] = y * alpha[c] + shift[c]
+                else:
+                    out[f, c, p] = y
 
 
 def _neuron_kernel(
