@@ -18,7 +18,9 @@ from evsnn.clock.conv import (
 )
 from evsnn.conventions import DING2025_PAPER, get_convention
 from evsnn.grad import Sigmoid, Triangle, backward
-from evsnn.grad.conv import _col2im_kernel, _pool_backward_kernel, backward_conv
+from evsnn.grad.conv import (
+    _channels_last_kernel, _col2im_kernel, _pool_backward_kernel, backward_conv,
+)
 from evsnn.params import DLIF, LIF, Readout, TraceLIF
 from reference import conv as ref
 
@@ -38,7 +40,18 @@ def col_cases(draw):
     F = draw(st.integers(1, 3))
     dtype = np.dtype(draw(st.sampled_from([np.float64, np.float32])))
     gcols = rng.standard_normal((F, Ho, Wo, kh, kw, C)).astype(dtype)
-    return gcols, (sh, sw, ph, pw), (F, Hh, W, C), dtype  # channels last
+    return gcols, (sh, sw, ph, pw), (F, C, Hh, W), dtype
+
+
+@given(st.integers(1, 3), st.integers(1, 5), st.integers(1, 7),
+       st.sampled_from([np.float64, np.float32]))
+def test_channels_last_kernel_matches_twin(F, C, P, dtype):
+    g = np.random.default_rng(F * 100 + C * 10 + P).standard_normal((F, C, P)).astype(dtype)
+    a, b = np.full((F, P, C), np.nan, dtype), np.full((F, P, C), np.nan, dtype)
+    _channels_last_kernel(g, a)
+    ref._channels_last_kernel(g, b)
+    np.testing.assert_array_equal(a, b)  # a copy: exact
+    np.testing.assert_array_equal(a, np.moveaxis(g, 1, 2))
 
 
 @st.composite
@@ -90,9 +103,9 @@ def test_col2im_kernel_matches_twin_and_is_the_adjoint_of_im2col(case):
     ref._col2im_kernel(gcols, sh, sw, ph, pw, b)
     np.testing.assert_allclose(a, b, rtol=RTOL_TWIN if dtype == np.float64 else 1e-6,
                                atol=ATOL_TWIN if dtype == np.float64 else 1e-6)
-    # <im2col(x), c> = <x, col2im(c)>  (im2col takes [F, C, H, W])
+    # <im2col(x), c> = <x, col2im(c)>  (both on [F, C, H, W])
     x = np.random.default_rng(0).standard_normal(shape)
-    cols = im2col(x.transpose(0, 3, 1, 2), gcols.shape[3:5], (sh, sw), (ph, pw), np.float64)
+    cols = im2col(x, gcols.shape[3:5], (sh, sw), (ph, pw), np.float64)
     g64 = np.empty(shape)
     _col2im_kernel(gcols.astype(np.float64), sh, sw, ph, pw, g64)
     lhs, rhs = cols.ravel() @ gcols.astype(np.float64).ravel(), x.ravel() @ g64.ravel()

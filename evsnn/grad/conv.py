@@ -37,15 +37,13 @@ __all__ = ["ConvGradientResult", "backward_conv"]
 
 @njit(parallel=True)
 def _col2im_kernel(gcols, sh, sw, ph, pw, gx):
-    """Adjoint of im2col: ``gcols`` [F, Ho, Wo, kH, kW, C] summed into channels-last ``gx``
-    [F, H, W, C] (overwritten), in (oi, oj, ki, kj, c) order."""
+    """Adjoint of im2col: ``gcols`` [F, Ho, Wo, kH, kW, C] summed into ``gx`` [F, C, H, W]
+    (overwritten), in (oi, oj, ki, kj, c) order; each frame accumulates channels-last in a
+    per-frame buffer, then is written out channel-major."""
     F, Ho, Wo, kh, kw, C = gcols.shape
-    H, W = gx.shape[1], gx.shape[2]
+    H, W = gx.shape[2], gx.shape[3]
     for f in prange(F):
-        for i in range(H):
-            for j in range(W):
-                for c in range(C):
-                    gx[f, i, j, c] = 0
+        acc = np.zeros((H, W, C), dtype=gx.dtype)
         for oi in range(Ho):
             for oj in range(Wo):
                 for ki in range(kh):
@@ -56,7 +54,22 @@ def _col2im_kernel(gcols, sh, sw, ph, pw, gx):
                         j = oj * sw - pw + kj
                         if 0 <= j < W:
                             for c in range(C):
-                                gx[f, i, j, c] += gcols[f, oi, oj, ki, kj, c]
+                                acc[i, j, c] += gcols[f, oi, oj, ki, kj, c]
+        for c in range(C):
+            for i in range(H):
+                for j in range(W):
+                    gx[f, c, i, j] = acc[i, j, c]
+
+
+@njit(parallel=True)
+def _channels_last_kernel(g, out):
+    """``g`` [F, C, P] copied into ``out`` [F, P, C] (channel-major maps to the row layout of
+    the matrix products)."""
+    F, C, P = g.shape
+    for f in prange(F):
+        for c in range(C):
+            for p in range(P):
+                out[f, p, c] = g[f, c, p]
 
 
 @dataclass(frozen=True)
@@ -116,23 +129,21 @@ def _conv_backward(layer, x, g, st):
     C, H, W = xf.shape[1:]
     wm = layer.matrix(dtype)
     gw = np.zeros((co, kk), dtype=dtype)
-    gx = np.empty_like(xf)
-    gx_cl = np.empty((min(F, 1),) + (H, W, cin_pg), dtype=dtype)
+    gx = np.empty(xf.shape, dtype=dtype)
     step = max(1, _IM2COL_CHUNK // max(Ho * Wo * cin_pg * kh * kw, 1))
     for f0 in range(0, F, step):
         xs, gs = xf[f0:f0 + step], gf[f0:f0 + step]
         n = xs.shape[0]
-        gz = np.ascontiguousarray(gs.transpose(0, 2, 3, 1)).reshape(n * Ho * Wo, co)
-        if gx_cl.shape[0] != n:
-            gx_cl = np.empty((n, H, W, cin_pg), dtype=dtype)
+        gz = np.empty((n, Ho * Wo, co), dtype=dtype)
+        _channels_last_kernel(np.ascontiguousarray(gs, dtype=dtype).reshape(n, co, Ho * Wo), gz)
+        gz = gz.reshape(n * Ho * Wo, co)
         for gi in range(grp):
             o, c = slice(gi * cpg, (gi + 1) * cpg), slice(gi * cin_pg, (gi + 1) * cin_pg)
             cols = im2col(xs[:, c], (kh, kw), layer.stride, layer.padding, dtype)
             gw[o] += gz[:, o].T @ cols
             gcols = gz[:, o] @ wm[o]
             _col2im_kernel(gcols.reshape(n, Ho, Wo, kh, kw, cin_pg), *layer.stride,
-                           *layer.padding, gx_cl)
-            gx[f0:f0 + step, c] = gx_cl.transpose(0, 3, 1, 2)
+                           *layer.padding, gx[f0:f0 + step, c])
     grads = {"weight": gw.reshape(co, kh, kw, cin_pg).transpose(0, 3, 1, 2).copy()}
     if layer.bias is not None:
         grads["bias"] = g.sum(axis=(0, 1, 3, 4))

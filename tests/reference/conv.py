@@ -98,8 +98,8 @@ def _neuron_kernel(
 
 def _col2im_kernel(gcols, sh, sw, ph, pw, gx):
     F, Ho, Wo, kh, kw, C = gcols.shape
-    H, W = gx.shape[1:3]
-    gx[...] = 0
+    H, W = gx.shape[2:]
+    acc = np.zeros((F, H, W, C), dtype=gx.dtype)
     for f in range(F):
         for oi in range(Ho):
             for oj in range(Wo):
@@ -107,7 +107,12 @@ def _col2im_kernel(gcols, sh, sw, ph, pw, gx):
                     for kj in range(kw):
                         i, j = oi * sh - ph + ki, oj * sw - pw + kj
                         if 0 <= i < H and 0 <= j < W:
-                            gx[f, i, j, :] += gcols[f, oi, oj, ki, kj, :]
+                            acc[f, i, j, :] += gcols[f, oi, oj, ki, kj, :]
+    gx[...] = acc.transpose(0, 3, 1, 2)
+
+
+def _channels_last_kernel(g, out):
+    out[...] = g.transpose(0, 2, 1)
 
 
 def _spiking_neuron_kernel(cur, leak, gain, theta, v_rest, hard_reset, spike_ge, v_init, out,
