@@ -218,6 +218,8 @@ def _neuron_backward(layer, g, path, st):
         st.params[path] = {"dlif_factors": _dlif_factor_grad(
             st.method, st.conv.dlif_factor, args, layer.input_scale, g_m, flat,
             layer.dlif_factors.shape[0])}
+    if np.all(gain == 1):  # x · 1 is x exactly: skip the pass
+        return g_m.reshape(shape)
     return (gain[:, None, None] * g_m).reshape(shape)
 
 
