@@ -19,7 +19,8 @@ from evsnn.clock.conv import (
 from evsnn.conventions import DING2025_PAPER, get_convention
 from evsnn.grad import Sigmoid, Triangle, backward
 from evsnn.grad.conv import (
-    _channels_last_kernel, _col2im_kernel, _pool_backward_kernel, backward_conv,
+    _batchnorm_backward_kernel, _channels_last_kernel, _col2im_kernel, _pool_backward_kernel,
+    backward_conv,
 )
 from evsnn.params import DLIF, LIF, Readout, TraceLIF
 from reference import conv as ref
@@ -52,6 +53,31 @@ def test_channels_last_kernel_matches_twin(F, C, P, dtype):
     ref._channels_last_kernel(g, b)
     np.testing.assert_array_equal(a, b)  # a copy: exact
     np.testing.assert_array_equal(a, np.moveaxis(g, 1, 2))
+
+
+@given(st.integers(0, 2**32 - 1), st.sampled_from([np.float64, np.float32]))
+def test_batchnorm_backward_kernel_matches_twin_and_numpy(seed, dtype):
+    rng = np.random.default_rng(seed)
+    F, C, P = rng.integers(1, 5), rng.integers(1, 5), rng.integers(1, 9)
+    g, x = (rng.standard_normal((F, C, P)).astype(dtype) for _ in range(2))
+    mean, alpha = rng.standard_normal(C).astype(dtype), rng.standard_normal(C).astype(dtype)
+    invstd = rng.uniform(0.5, 2.0, C).astype(dtype)
+    runs = []
+    for kernel in (_batchnorm_backward_kernel, ref._batchnorm_backward_kernel):
+        outs = (np.full((F, C, P), np.nan, dtype), np.full((F, C), np.nan, dtype),
+                np.full((F, C), np.nan, dtype))
+        kernel(g, x, mean, invstd, alpha, *outs)
+        runs.append(outs)
+    for got, want in zip(*runs):
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, want)  # same operations in the same order: exact
+    np.testing.assert_array_equal(runs[0][0], g * alpha[:, None])
+    if dtype == np.float64:  # the sums in NumPy's (different) order
+        xhat = (x - mean[:, None]) * invstd[:, None]
+        np.testing.assert_allclose(runs[0][1].sum(axis=0), (g * xhat).sum(axis=(0, 2)),
+                                   rtol=RTOL_TWIN, atol=ATOL_TWIN)
+        np.testing.assert_allclose(runs[0][2].sum(axis=0), g.sum(axis=(0, 2)), rtol=RTOL_TWIN,
+                                   atol=ATOL_TWIN)
 
 
 @st.composite

@@ -72,6 +72,29 @@ def _channels_last_kernel(g, out):
                 out[f, p, c] = g[f, c, p]
 
 
+@njit(parallel=True)
+def _batchnorm_backward_kernel(g, x, mean, invstd, alpha, gx, part_w, part_b):
+    """Inference batch norm ``y = x · α + shift`` backward on frames [F, C, P]:
+    ``gx = g · α``; per frame and channel the partial sums ``part_w[f, c] = Σ_p g · x̂`` with
+    ``x̂ = (x − μ) · invstd`` and ``part_b[f, c] = Σ_p g`` (positions in order; the caller sums
+    the frames in order, so the result does not depend on the thread count)."""
+    F, C, P = g.shape
+    for f in prange(F):
+        for c in range(C):
+            sw = part_w.dtype.type(0)
+            sb = part_b.dtype.type(0)
+            mu = mean[c]
+            inv = invstd[c]
+            a = alpha[c]
+            for p in range(P):
+                gv = g[f, c, p]
+                sw += gv * ((x[f, c, p] - mu) * inv)
+                sb += gv
+                gx[f, c, p] = gv * a
+            part_w[f, c] = sw
+            part_b[f, c] = sb
+
+
 @dataclass(frozen=True)
 class ConvGradientResult:
     """Gradients from :func:`backward_conv`.
@@ -195,6 +218,14 @@ def _pool_backward(layer, g, in_shape, arg, dtype):
     return gx
 
 
+def _sum_rows(a):
+    """Rows of ``a`` [F, C] added in order (a fixed order, whatever the thread count)."""
+    out = a[0].copy()
+    for row in a[1:]:
+        out += row
+    return out
+
+
 def _flat_record(rec, T, B):
     """The record with every array as ``[T, B, N]`` (the dense layers' layout)."""
     def flat(a):
@@ -241,10 +272,16 @@ def _backward_layer(layer, g, path, st):
         x = st.tape[path]
         alpha, _ = layer.scale_shift(dtype)
         invstd = dtype.type(1) / np.sqrt(layer.running_var.astype(dtype) + dtype.type(layer.eps))
-        xhat = (x - layer.running_mean.astype(dtype)[:, None, None]) * invstd[:, None, None]
-        st.params[path] = {"weight": (g * xhat).sum(axis=(0, 1, 3, 4)),
-                           "bias": g.sum(axis=(0, 1, 3, 4))}
-        return g * alpha[:, None, None]
+        shape = x.shape
+        fr = (shape[0] * shape[1], shape[2], shape[3] * shape[4])
+        gx = np.empty(shape, dtype=dtype)
+        part_w, part_b = np.empty(fr[:2], dtype=dtype), np.empty(fr[:2], dtype=dtype)
+        _batchnorm_backward_kernel(
+            np.ascontiguousarray(g, dtype=dtype).reshape(fr),
+            np.ascontiguousarray(x, dtype=dtype).reshape(fr),
+            layer.running_mean.astype(dtype), invstd, alpha, gx.reshape(fr), part_w, part_b)
+        st.params[path] = {"weight": _sum_rows(part_w), "bias": _sum_rows(part_b)}
+        return gx
     if isinstance(layer, AvgPool2d):
         return _pool_backward(layer, g, st.tape[path], None, dtype)
     if isinstance(layer, MaxPool2d):

@@ -170,3 +170,15 @@ def _pool_backward_kernel(g, arg, kh, kw, sh, sw, ph, pw, gx):
                                 gx[f, c, i, j] += g[f, c, oi, oj] / g.dtype.type(kh * kw)
                             elif arg[f, c, oi, oj] == ki * kw + kj:
                                 gx[f, c, i, j] += g[f, c, oi, oj]
+
+
+def _batchnorm_backward_kernel(g, x, mean, invstd, alpha, gx, part_w, part_b):
+    F, C, P = g.shape
+    for f in range(F):
+        for c in range(C):
+            sw, sb = part_w.dtype.type(0), part_b.dtype.type(0)
+            for p in range(P):
+                sw += g[f, c, p] * ((x[f, c, p] - mean[c]) * invstd[c])
+                sb += g[f, c, p]
+                gx[f, c, p] = g[f, c, p] * alpha[c]
+            part_w[f, c], part_b[f, c] = sw, sb
