@@ -920,6 +920,12 @@ def _conv_dense_frames(layer, x, dtype, bn=None, keep_pre=False):
     return (pre.reshape(shape) if pre.size else None), out.reshape(shape)
 
 
+def _same(a, b, chunk=1 << 16):
+    """``np.array_equal(a, b)`` for equal shapes, stopping at the first differing chunk."""
+    a, b = a.reshape(-1), b.reshape(-1)
+    return all(np.array_equal(a[i:i + chunk], b[i:i + chunk]) for i in range(0, a.size, chunk))
+
+
 def _use_events(layer, x, spikes, mode):
     return mode == "event" or (
         mode == "auto" and spikes and np.count_nonzero(x) <= EVENT_DENSITY_MAX * x.size)
@@ -943,7 +949,7 @@ def _conv_forward(layer, x, spikes, mode, dtype, bn=None, keep_pre=False):
         alpha, shift = bn.scale_shift(dtype)
         return (out if keep_pre else None), out * alpha[:, None, None] + shift[:, None, None]
     # dense: steps whose input equals the previous step's reuse its output (current coding)
-    distinct = [0] + [t for t in range(1, T) if not np.array_equal(x[t], x[t - 1])]
+    distinct = [0] + [t for t in range(1, T) if not _same(x[t], x[t - 1])]
     zs = _conv_dense_frames(layer, _frames(x[distinct]), dtype, bn, keep_pre)
     zs = [None if z is None else z.reshape((len(distinct), B) + oshape) for z in zs]
     if len(distinct) < T:
