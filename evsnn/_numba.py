@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numba
 
-__all__ = ["njit", "prange", "CACHE", "FASTMATH"]
+__all__ = ["njit", "prange", "run_split", "CACHE", "FASTMATH"]
 
 FASTMATH = False
 CACHE = os.environ.get("EVSNN_NUMBA_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"}
@@ -95,3 +97,51 @@ def njit(func=None, *, parallel: bool = False):
     if func is None:
         return wrap
     return wrap(func)
+
+
+_POOL = None
+_POOL_PID = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool():
+    global _POOL, _POOL_PID
+    with _POOL_LOCK:
+        if _POOL is None or _POOL_PID != os.getpid():  # a forked child gets a pool of its own
+            _POOL = ThreadPoolExecutor(max_workers=max(1, numba.config.NUMBA_NUM_THREADS - 1))
+            _POOL_PID = os.getpid()
+        return _POOL
+
+
+def run_split(kernel, n, sliced, *args, axis=0):
+    """Call a serial kernel on ``numba.get_num_threads()`` contiguous pieces of ``range(n)`` at
+    once: the calling thread runs the first piece, a pool of Python threads the others (kernels
+    are compiled ``nogil``).
+
+    ``sliced`` lists the positions in ``args`` of the arrays to cut along ``axis`` (those of
+    length ``n`` there; a placeholder of another length is passed whole). The pieces must write
+    disjoint outputs, so the result does not depend on the number of threads.
+
+    Used for kernels that run between BLAS products: idle OpenMP workers (numba's default
+    layer) spin after each ``prange`` kernel and slow the next product, idle pool threads
+    sleep.
+    """
+    k = min(numba.get_num_threads(), n)
+    if k <= 1:
+        kernel(*args)
+        return
+    bounds = [n * i // k for i in range(k + 1)]
+
+    def piece(i):
+        a = list(args)
+        for j in sliced:
+            arr = a[j]
+            if arr.ndim > axis and arr.shape[axis] == n:
+                a[j] = arr[bounds[i]:bounds[i + 1]] if axis == 0 else \
+                    arr[:, bounds[i]:bounds[i + 1]]
+        kernel(*a)
+
+    futures = [_pool().submit(piece, i) for i in range(1, k)]
+    piece(0)
+    for f in futures:
+        f.result()

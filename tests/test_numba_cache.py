@@ -2,6 +2,9 @@
 
 import os
 
+import numpy as np
+import pytest
+
 from evsnn._numba import drop_stale_cache
 
 
@@ -38,3 +41,44 @@ def test_mtime_change_alone_counts_as_a_change(tmp_path):
     st = os.stat(root / "sub" / "b.py")
     os.utime(root / "sub" / "b.py", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     assert drop_stale_cache([root]) == 2
+
+
+# --------------------------------------------------------------------------- run_split
+def test_run_split_cuts_the_listed_arrays_and_matches_one_call():
+    import numba
+
+    from evsnn._numba import njit, run_split
+
+    @njit
+    def add_offsets(x, offset, out, spare):
+        for i in range(x.shape[0]):
+            for j in range(x.shape[1]):
+                out[i, j] = x[i, j] + offset[j]
+        if spare.shape[0] > 0:
+            spare[0] = -1.0
+
+    x = np.arange(35.0).reshape(7, 5)
+    offset = np.arange(7.0) * 10  # length 7 = n but not listed: passed whole
+    placeholder = np.zeros(0)  # listed, but not of length n: passed whole
+    try:
+        for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(threads)
+            out = np.full((7, 5), np.nan)  # rows: axis 0
+            run_split(add_offsets, 7, (0, 2, 3), x, offset, out, placeholder)
+            np.testing.assert_array_equal(out, x + offset[:5])
+            out_t = np.full((5, 7), np.nan)  # columns: axis 1
+            run_split(add_offsets, 7, (0, 2, 3), x.T, offset, out_t, placeholder, axis=1)
+            np.testing.assert_array_equal(out_t, x.T + offset[None, :])
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+
+def test_run_split_raises_what_a_piece_raises():
+    from evsnn._numba import run_split
+
+    def failing(x):
+        if x.shape[0] < 6:
+            raise ValueError("piece too small")
+
+    with pytest.raises(ValueError, match="piece too small"):
+        run_split(failing, 6, (0,), np.zeros(6))

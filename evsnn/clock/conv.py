@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evsnn._numba import njit, prange
+from evsnn._numba import njit, prange, run_split
 from evsnn.clock.network import NEURON_TYPES, _as_float_array
 from evsnn.clock.simulate import LayerRecord, SimulationResult, spike_events
 from evsnn.conventions import DEFAULT, get_convention
@@ -668,7 +668,7 @@ class ConvNetwork:
 
 
 # =========================================================================== kernels
-@njit(parallel=True)
+@njit
 def _conv_scatter_kernel(x, wt, bias, sh, sw, ph, pw, out):
     """Event-driven convolution of frames ``x`` [F, C_in, H, W] into ``out`` [F, C_out, Ho, Wo].
 
@@ -682,7 +682,7 @@ def _conv_scatter_kernel(x, wt, bias, sh, sw, ph, pw, out):
     _, kh, kw, cpg = wt.shape
     Co, Ho, Wo = out.shape[1], out.shape[2], out.shape[3]
     cin_pg = C // (Co // cpg)
-    for f in prange(F):
+    for f in range(F):
         acc = np.empty((Ho, Wo, Co), dtype=out.dtype)
         for oi in range(Ho):
             for oj in range(Wo):
@@ -722,14 +722,14 @@ def _conv_scatter_kernel(x, wt, bias, sh, sw, ph, pw, out):
                     out[f, o, oi, oj] = acc[oi, oj, o]
 
 
-@njit(parallel=True)
+@njit
 def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, cols):
     """Patches of frames ``x`` [F, C, H, W] into ``cols`` [F, Ho, Wo, kH, kW, C] (zero outside
     the input: zero padding). Each frame is first copied channels-last into a per-frame buffer,
     so that every (position, offset) copies one contiguous run of C values."""
     F, C, H, W = x.shape
     Ho, Wo = cols.shape[1], cols.shape[2]
-    for f in prange(F):
+    for f in range(F):
         xl = np.empty((H, W, C), dtype=cols.dtype)
         for c in range(C):
             for i in range(H):
@@ -749,7 +749,7 @@ def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, cols):
                                 cols[f, oi, oj, ki, kj, c] = 0
 
 
-@njit(parallel=True)
+@njit
 def _conv_out_kernel(z, bias, alpha, shift, pre, out):
     """Matrix-product output ``z`` [F, P, C] (positions × channels) into channel-major ``out``
     [F, C, P]: ``y = z + bias`` (``bias`` of length 0: none), then, with a batch norm
@@ -760,7 +760,7 @@ def _conv_out_kernel(z, bias, alpha, shift, pre, out):
     has_bias = bias.shape[0] > 0
     has_bn = alpha.shape[0] > 0
     keep = pre.shape[0] > 0
-    for f in prange(F):
+    for f in range(F):
         for c in range(C):
             for p in range(P):
                 y = z[f, p, c]
@@ -777,7 +777,7 @@ def _conv_out_kernel(z, bias, alpha, shift, pre, out):
 _NEURON_CHUNK = 2048  # neurons per parallel work item of _spiking_neuron_kernel
 
 
-@njit(parallel=True)
+@njit
 def _spiking_neuron_kernel(cur, leak, gain, theta, v_rest, hard_reset, spike_ge, v_init, out,
                            rec_m, rec_v):
     """:func:`_neuron_kernel` for the common case: spiking output, no trace, no smoothing.
@@ -791,7 +791,7 @@ def _spiking_neuron_kernel(cur, leak, gain, theta, v_rest, hard_reset, spike_ge,
     T, M = cur.shape
     record = rec_m.shape[0] > 0
     n_chunks = (M + _NEURON_CHUNK - 1) // _NEURON_CHUNK
-    for k in prange(n_chunks):
+    for k in range(n_chunks):
         lo = k * _NEURON_CHUNK
         n = min(M, lo + _NEURON_CHUNK) - lo
         one = np.ones(1, dtype=out.dtype)[0]
@@ -882,7 +882,8 @@ def im2col(x, kernel, stride, padding, dtype):
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
     cols = np.empty((F, Ho, Wo, kh, kw, C), dtype=dtype)
-    _im2col_kernel(x if x.dtype == dtype else x.astype(dtype), kh, kw, sh, sw, ph, pw, cols)
+    run_split(_im2col_kernel, F, (0, 7), x if x.dtype == dtype else x.astype(dtype), kh, kw, sh,
+              sw, ph, pw, cols)
     return cols.reshape(F * Ho * Wo, kh * kw * C)
 
 
@@ -913,9 +914,10 @@ def _conv_dense_frames(layer, x, dtype, bn=None, keep_pre=False):
             cols = im2col(xs[:, gi * cin_pg:(gi + 1) * cin_pg], (kh, kw), layer.stride,
                           layer.padding, dtype)
             z = cols @ wm[o].T
-            _conv_out_kernel(z.reshape(n, Ho * Wo, cpg), bias[o] if bias.size else bias,
-                             alpha[o] if alpha.size else alpha, shift[o] if shift.size else shift,
-                             pre[f0:f0 + step, o] if pre.size else pre, out[f0:f0 + step, o])
+            run_split(_conv_out_kernel, n, (0, 4, 5), z.reshape(n, Ho * Wo, cpg),
+                      bias[o] if bias.size else bias, alpha[o] if alpha.size else alpha,
+                      shift[o] if shift.size else shift,
+                      pre[f0:f0 + step, o] if pre.size else pre, out[f0:f0 + step, o])
     shape = (F, co, Ho, Wo)
     return (pre.reshape(shape) if pre.size else None), out.reshape(shape)
 
@@ -941,8 +943,8 @@ def _conv_forward(layer, x, spikes, mode, dtype, bn=None, keep_pre=False):
         out = np.empty((T * B,) + oshape, dtype=dtype)
         bias = (np.zeros(layer.out_channels, dtype) if layer.bias is None
                 else np.ascontiguousarray(layer.bias, dtype))
-        _conv_scatter_kernel(np.ascontiguousarray(_frames(x), dtype), layer.scatter_weight(dtype),
-                             bias, *layer.stride, *layer.padding, out)
+        run_split(_conv_scatter_kernel, T * B, (0, 7), np.ascontiguousarray(_frames(x), dtype),
+                  layer.scatter_weight(dtype), bias, *layer.stride, *layer.padding, out)
         out = out.reshape((T, B) + oshape)
         if bn is None:
             return out
@@ -979,7 +981,7 @@ def _avgpool_forward(pool, x):
     return acc / x.dtype.type(kh * kw)
 
 
-@njit(parallel=True)
+@njit
 def _maxpool_kernel(x, kh, kw, sh, sw, ph, pw, out, arg):
     """Max pooling of frames ``x`` [F, C, H, W] into ``out`` [F, C, Ho, Wo]; ``arg`` receives the
     window offset ``ki · kW + kj`` of the maximum. Window elements are visited in row-major
@@ -987,7 +989,7 @@ def _maxpool_kernel(x, kh, kw, sh, sw, ph, pw, out, arg):
     (the first maximum wins, PyTorch's CPU rule)."""
     F, C, H, W = x.shape
     Ho, Wo = out.shape[2], out.shape[3]
-    for fc in prange(F * C):
+    for fc in range(F * C):
         f = fc // C
         c = fc - f * C
         for oi in range(Ho):
@@ -1011,8 +1013,8 @@ def _maxpool_forward(pool, x):
     oshape = x.shape[:2] + pool.out_shape(x.shape[2:])
     out = np.empty(oshape, dtype=x.dtype)
     arg = np.empty(oshape, dtype=np.int64)
-    _maxpool_kernel(np.ascontiguousarray(_frames(x)), kh, kw, sh, sw, ph, pw, _frames(out),
-                    _frames(arg))
+    run_split(_maxpool_kernel, out.shape[0] * out.shape[1], (0, 7, 8),
+              np.ascontiguousarray(_frames(x)), kh, kw, sh, sw, ph, pw, _frames(out), _frames(arg))
     return out, arg
 
 
@@ -1058,10 +1060,10 @@ def _neuron_forward(layer, x, path, run):
         # the common case: spikes = output, no trace (the record's spikes share ``out``)
         empty = np.zeros((0, 0), dtype=dtype)
         mv = [np.empty((T, B * N), dtype=dtype) for _ in range(2)] if rec else [empty] * 2
-        _spiking_neuron_kernel(
-            cur.reshape(T, B * N), leak, gain, dtype.type(args.theta), dtype.type(args.v_rest),
-            args.hard_reset, run.conv.spike_ge, dtype.type(args.v_init), out.reshape(T, B * N),
-            *mv)
+        run_split(
+            _spiking_neuron_kernel, B * N, (0, 8, 9, 10), cur.reshape(T, B * N), leak, gain,
+            dtype.type(args.theta), dtype.type(args.v_rest), args.hard_reset, run.conv.spike_ge,
+            dtype.type(args.v_init), out.reshape(T, B * N), *mv, axis=1)
         recs = ([a.reshape(T, B, N) for a in mv] + [out, None]) if rec else None
     else:
         empty = np.zeros((0, 0, 0), dtype=dtype)

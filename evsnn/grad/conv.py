@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._numba import njit, prange
+from evsnn._numba import njit, run_split
 from evsnn.clock.conv import (
     _IM2COL_CHUNK, AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, ConvSimulationResult, Flatten,
     Linear, MaxPool2d, Neuron, im2col,
@@ -35,14 +35,14 @@ from evsnn.grad.backward import METHODS, _dlif_factor_grad, _membrane_grad, _sur
 __all__ = ["ConvGradientResult", "backward_conv"]
 
 
-@njit(parallel=True)
+@njit
 def _col2im_kernel(gcols, sh, sw, ph, pw, gx):
     """Adjoint of im2col: ``gcols`` [F, Ho, Wo, kH, kW, C] summed into ``gx`` [F, C, H, W]
     (overwritten), in (oi, oj, ki, kj, c) order; each frame accumulates channels-last in a
     per-frame buffer, then is written out channel-major."""
     F, Ho, Wo, kh, kw, C = gcols.shape
     H, W = gx.shape[2], gx.shape[3]
-    for f in prange(F):
+    for f in range(F):
         acc = np.zeros((H, W, C), dtype=gx.dtype)
         for oi in range(Ho):
             for oj in range(Wo):
@@ -61,25 +61,25 @@ def _col2im_kernel(gcols, sh, sw, ph, pw, gx):
                     gx[f, c, i, j] = acc[i, j, c]
 
 
-@njit(parallel=True)
+@njit
 def _channels_last_kernel(g, out):
     """``g`` [F, C, P] copied into ``out`` [F, P, C] (channel-major maps to the row layout of
     the matrix products)."""
     F, C, P = g.shape
-    for f in prange(F):
+    for f in range(F):
         for c in range(C):
             for p in range(P):
                 out[f, p, c] = g[f, c, p]
 
 
-@njit(parallel=True)
+@njit
 def _batchnorm_backward_kernel(g, x, mean, invstd, alpha, gx, part_w, part_b):
     """Inference batch norm ``y = x · α + shift`` backward on frames [F, C, P]:
     ``gx = g · α``; per frame and channel the partial sums ``part_w[f, c] = Σ_p g · x̂`` with
     ``x̂ = (x − μ) · invstd`` and ``part_b[f, c] = Σ_p g`` (positions in order; the caller sums
     the frames in order, so the result does not depend on the thread count)."""
     F, C, P = g.shape
-    for f in prange(F):
+    for f in range(F):
         for c in range(C):
             sw = part_w.dtype.type(0)
             sb = part_b.dtype.type(0)
@@ -158,22 +158,23 @@ def _conv_backward(layer, x, g, st):
         xs, gs = xf[f0:f0 + step], gf[f0:f0 + step]
         n = xs.shape[0]
         gz = np.empty((n, Ho * Wo, co), dtype=dtype)
-        _channels_last_kernel(np.ascontiguousarray(gs, dtype=dtype).reshape(n, co, Ho * Wo), gz)
+        run_split(_channels_last_kernel, n, (0, 1),
+                  np.ascontiguousarray(gs, dtype=dtype).reshape(n, co, Ho * Wo), gz)
         gz = gz.reshape(n * Ho * Wo, co)
         for gi in range(grp):
             o, c = slice(gi * cpg, (gi + 1) * cpg), slice(gi * cin_pg, (gi + 1) * cin_pg)
             cols = im2col(xs[:, c], (kh, kw), layer.stride, layer.padding, dtype)
             gw[o] += gz[:, o].T @ cols
             gcols = gz[:, o] @ wm[o]
-            _col2im_kernel(gcols.reshape(n, Ho, Wo, kh, kw, cin_pg), *layer.stride,
-                           *layer.padding, gx[f0:f0 + step, c])
+            run_split(_col2im_kernel, n, (0, 5), gcols.reshape(n, Ho, Wo, kh, kw, cin_pg),
+                      *layer.stride, *layer.padding, gx[f0:f0 + step, c])
     grads = {"weight": gw.reshape(co, kh, kw, cin_pg).transpose(0, 3, 1, 2).copy()}
     if layer.bias is not None:
         grads["bias"] = g.sum(axis=(0, 1, 3, 4))
     return gx.reshape(x.shape), grads
 
 
-@njit(parallel=True)
+@njit
 def _pool_backward_kernel(g, arg, kh, kw, sh, sw, ph, pw, gx):
     """Adjoint of pooling: ``g`` [F, C, Ho, Wo] into ``gx`` [F, C, H, W] (overwritten).
 
@@ -187,7 +188,7 @@ def _pool_backward_kernel(g, arg, kh, kw, sh, sw, ph, pw, gx):
     avg = arg.shape[0] == 0
     kk = g.dtype.type(kh * kw)
     disjoint = sh >= kh and sw >= kw  # at most one contribution per input element
-    for fc in prange(F * C):
+    for fc in range(F * C):
         f = fc // C
         c = fc - f * C
         for i in range(H):
@@ -232,8 +233,9 @@ def _pool_backward(layer, g, in_shape, arg, dtype):
     gx = np.empty(in_shape, dtype=dtype)
     fr = (-1,) + tuple(in_shape[2:])
     a = np.zeros((0, 0, 0, 0), np.int64) if arg is None else arg.reshape((-1,) + arg.shape[2:])
-    _pool_backward_kernel(np.ascontiguousarray(g, dtype=dtype).reshape((-1,) + g.shape[2:]), a,
-                          kh, kw, sh, sw, ph, pw, gx.reshape(fr))
+    run_split(_pool_backward_kernel, in_shape[0] * in_shape[1], (0, 1, 8),
+              np.ascontiguousarray(g, dtype=dtype).reshape((-1,) + g.shape[2:]), a,
+              kh, kw, sh, sw, ph, pw, gx.reshape(fr))
     return gx
 
 
@@ -295,7 +297,8 @@ def _backward_layer(layer, g, path, st):
         fr = (shape[0] * shape[1], shape[2], shape[3] * shape[4])
         gx = np.empty(shape, dtype=dtype)
         part_w, part_b = np.empty(fr[:2], dtype=dtype), np.empty(fr[:2], dtype=dtype)
-        _batchnorm_backward_kernel(
+        run_split(
+            _batchnorm_backward_kernel, fr[0], (0, 1, 5, 6, 7),
             np.ascontiguousarray(g, dtype=dtype).reshape(fr),
             np.ascontiguousarray(x, dtype=dtype).reshape(fr),
             layer.running_mean.astype(dtype), invstd, alpha, gx.reshape(fr), part_w, part_b)
