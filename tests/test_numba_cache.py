@@ -50,25 +50,25 @@ def test_run_split_cuts_the_listed_arrays_and_matches_one_call():
     from evsnn._numba import njit, run_split
 
     @njit
-    def add_offsets(x, offset, out, spare):
+    def double_plus_first(x, offset, out, spare):
         for i in range(x.shape[0]):
             for j in range(x.shape[1]):
-                out[i, j] = x[i, j] + offset[j]
+                out[i, j] = 2 * x[i, j] + offset[0]
         if spare.shape[0] > 0:
             spare[0] = -1.0
 
     x = np.arange(35.0).reshape(7, 5)
-    offset = np.arange(7.0) * 10  # length 7 = n but not listed: passed whole
+    offset = np.arange(1.0, 8.0)  # length 7 = n but not listed: passed whole (offset[0] = 1)
     placeholder = np.zeros(0)  # listed, but not of length n: passed whole
     try:
         for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
             numba.set_num_threads(threads)
             out = np.full((7, 5), np.nan)  # rows: axis 0
-            run_split(add_offsets, 7, (0, 2, 3), x, offset, out, placeholder)
-            np.testing.assert_array_equal(out, x + offset[:5])
+            run_split(double_plus_first, 7, (0, 2, 3), x, offset, out, placeholder)
+            np.testing.assert_array_equal(out, 2 * x + 1)
             out_t = np.full((5, 7), np.nan)  # columns: axis 1
-            run_split(add_offsets, 7, (0, 2, 3), x.T, offset, out_t, placeholder, axis=1)
-            np.testing.assert_array_equal(out_t, x.T + offset[None, :])
+            run_split(double_plus_first, 7, (0, 2, 3), x.T, offset, out_t, placeholder, axis=1)
+            np.testing.assert_array_equal(out_t, 2 * x.T + 1)
     finally:
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
 
