@@ -774,7 +774,7 @@ def _conv_out_kernel(z, bias, alpha, shift, pre, out):
                     out[f, c, p] = y
 
 
-_NEURON_CHUNK = 2048  # neurons per parallel work item of _spiking_neuron_kernel
+_NEURON_CHUNK = 2048  # neurons per block of _spiking_neuron_kernel (membranes stay in cache)
 
 
 @njit
@@ -783,8 +783,9 @@ def _spiking_neuron_kernel(cur, leak, gain, theta, v_rest, hard_reset, spike_ge,
     """:func:`_neuron_kernel` for the common case: spiking output, no trace, no smoothing.
 
     ``cur`` [T, M] is the input current of all ``M = B·N`` neurons (samples flattened), ``out``
-    [T, M] receives the spikes. Work items are chunks of neurons, each running all T steps with
-    a contiguous inner loop free of per-neuron branches (the spike test and reset are selects).
+    [T, M] receives the spikes. Blocks of neurons run all T steps each, with a contiguous inner
+    loop free of per-neuron branches (the spike test and reset are selects); the wrapper runs
+    pieces of the M neurons on threads (:func:`evsnn._numba.run_split`).
     ``rec_m`` / ``rec_v`` (shape [T, M], or [0, 0] for none) receive the membrane before and
     after reset. Same arithmetic as :func:`_neuron_kernel`: ``m = leak[t] v + gain[t] cur``.
     """
