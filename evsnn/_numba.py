@@ -10,13 +10,13 @@ module keeps running the old callee after that module changes. So at import, whe
 file of the packages that hold kernels has changed since the cache was written (size or
 modification time), every cached kernel of those packages is dropped and recompiled on use.
 
-Threading layer: numba picks TBB when the ``tbb`` package is installed (the ``fast`` extra),
-OpenMP otherwise. Convolutional networks alternate numba kernels with OpenBLAS matrix products;
-under OpenMP's default wait policy the idle kernel workers spin for a while after every kernel
-and take a core from the product that follows (on 2 cores the float32 VGG forward of
-``bench/bench_conv.py`` measured about 700 ms with OpenMP, 430 ms with TBB or with
-``OMP_WAIT_POLICY=PASSIVE``). Results do not depend on the layer: kernels write disjoint
-outputs per iteration and reduce serially.
+Threads: kernels that run between BLAS products (the convolutional layers') are compiled
+serially and run on pieces of their frames by :func:`run_split`, on a pool of Python threads.
+With numba's ``prange`` on its default OpenMP layer, idle workers spin for a while after every
+kernel and take a core from the OpenBLAS product that follows (on 2 cores the float32 VGG
+forward of ``bench/bench_conv.py`` measured about 700 ms that way, 520 ms with ``run_split``;
+numba's TBB layer or ``OMP_WAIT_POLICY=PASSIVE`` gave about 430-490 ms but need a package or
+change torch's OpenMP behaviour too).
 """
 
 from __future__ import annotations
