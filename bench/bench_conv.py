@@ -20,9 +20,10 @@ and, for the backward, a forward with autograd plus ``(out · g).sum().backward(
 requiring a gradient. Threads: 2 for numba, BLAS and torch.
 
 ``--omp-wait-policy PASSIVE`` sets ``OMP_WAIT_POLICY`` for the process (torch and numba share one
-libgomp). evsnn alternates numba kernels (OpenMP) with OpenBLAS products (its own pthreads); with
-the default policy, idle OpenMP workers spin for a while after every kernel and take a core from
-the next matrix product, which measured 0.6-0.7x slower evsnn forwards on 2 cores.
+libgomp). Idle OpenMP workers spin for a while after every parallel region under the default
+policy; evsnn's convolution kernels therefore run on Python threads (``evsnn._numba.run_split``)
+rather than numba's OpenMP pool, while torch's still use it (PASSIVE measured SpikingJelly's
+float32 forward + backward 1.2-1.5x slower, evsnn's about unchanged).
 """
 
 from __future__ import annotations
