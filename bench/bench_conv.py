@@ -22,8 +22,9 @@ requiring a gradient. Threads: 2 for numba, BLAS and torch.
 ``--omp-wait-policy PASSIVE`` sets ``OMP_WAIT_POLICY`` for the process (torch and numba share one
 libgomp). Idle OpenMP workers spin for a while after every parallel region under the default
 policy; evsnn's convolution kernels therefore run on Python threads (``evsnn._numba.run_split``)
-rather than numba's OpenMP pool, while torch's still use it (PASSIVE measured SpikingJelly's
-float32 forward + backward 1.2-1.5x slower, evsnn's about unchanged).
+rather than numba's OpenMP pool, but torch's workers still spin after each SpikingJelly call and
+can slow the evsnn call that follows (the calls are interleaved). The option lets that be
+measured; figures with and without it vary between runs.
 """
 
 from __future__ import annotations
