@@ -784,8 +784,8 @@ def _spiking_neuron_kernel(cur, leak, gain, theta, v_rest, hard_reset, spike_ge,
 
     ``cur`` [T, M] is the input current of all ``M = B·N`` neurons (samples flattened), ``out``
     [T, M] receives the spikes. Blocks of neurons run all T steps each, with a contiguous inner
-    loop free of per-neuron branches (the spike test and reset are selects); the wrapper runs
-    pieces of the M neurons on threads (:func:`evsnn._numba.run_split`).
+    loop free of per-neuron branches (the spike test and reset are selects), which vectorises;
+    serial (one thread streams the arrays about as fast as two on strided pieces).
     ``rec_m`` / ``rec_v`` (shape [T, M], or [0, 0] for none) receive the membrane before and
     after reset. Same arithmetic as :func:`_neuron_kernel`: ``m = leak[t] v + gain[t] cur``.
     """
@@ -1061,10 +1061,11 @@ def _neuron_forward(layer, x, path, run):
         # the common case: spikes = output, no trace (the record's spikes share ``out``)
         empty = np.zeros((0, 0), dtype=dtype)
         mv = [np.empty((T, B * N), dtype=dtype) for _ in range(2)] if rec else [empty] * 2
-        run_split(
-            _spiking_neuron_kernel, B * N, (0, 8, 9, 10), cur.reshape(T, B * N), leak, gain,
-            dtype.type(args.theta), dtype.type(args.v_rest), args.hard_reset, run.conv.spike_ge,
-            dtype.type(args.v_init), out.reshape(T, B * N), *mv, axis=1)
+        # one thread: the contiguous, vectorised loop is faster than two on strided pieces
+        _spiking_neuron_kernel(
+            cur.reshape(T, B * N), leak, gain, dtype.type(args.theta), dtype.type(args.v_rest),
+            args.hard_reset, run.conv.spike_ge, dtype.type(args.v_init), out.reshape(T, B * N),
+            *mv)
         recs = ([a.reshape(T, B, N) for a in mv] + [out, None]) if rec else None
     else:
         empty = np.zeros((0, 0, 0), dtype=dtype)
