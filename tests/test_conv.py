@@ -247,6 +247,14 @@ def test_maxpool_kernel_matches_twin_and_the_first_maximum_rule(case):
         runs.append((out, arg))
     np.testing.assert_array_equal(runs[0][0], runs[1][0])  # a selection: exact
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    # the offsets kept in int8 (what the forward records), or not kept at all: same values
+    out8, arg8 = np.full(oshape, np.nan, dtype), np.full(oshape, -1, np.int8)
+    _maxpool_kernel(x, *geom, out8, arg8)
+    np.testing.assert_array_equal(arg8, runs[0][1])
+    for kernel in (_maxpool_kernel, ref._maxpool_kernel):
+        out0 = np.full(oshape, np.nan, dtype)
+        kernel(x, *geom, out0, np.zeros((0, 0, 0, 0), np.int8))
+        np.testing.assert_array_equal(out0, runs[0][0])
     # torch.nn.functional.max_pool2d's values and first-maximum indices (independent)
     torch = pytest.importorskip("torch")
     kh, kw, sh, sw, ph, pw = geom

@@ -120,6 +120,25 @@ def test_pool_backward_kernel_matches_twin_and_is_the_adjoint_of_pooling(case):
     assert abs(lhs - rhs) <= RTOL_INDEPENDENT * max(1.0, abs(lhs))
 
 
+@pytest.mark.parametrize("k", [(2, 2), (3, 2), (1, 1)])
+@pytest.mark.parametrize("avg", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pool_backward_kernel_tiled_windows_match_twin(k, avg, dtype):
+    # stride = window, no padding, H and W multiples of it: the direct-write path
+    rng = np.random.default_rng(7)
+    (kh, kw), (Ho, Wo) = k, (3, 4)
+    shape = (2, 3, Ho * kh, Wo * kw)
+    g = rng.standard_normal((2, 3, Ho, Wo)).astype(dtype)
+    g[0, 0, 0, 0] = -0.0  # 0 + (−0) is +0, as in the zero-then-add path
+    arg = (np.zeros((0, 0, 0, 0), np.int8) if avg
+           else rng.integers(0, kh * kw, (2, 3, Ho, Wo)).astype(np.int8))
+    a, b = np.full(shape, np.nan, dtype), np.full(shape, np.nan, dtype)
+    _pool_backward_kernel(g, arg, kh, kw, kh, kw, 0, 0, a)
+    ref._pool_backward_kernel(g, arg, kh, kw, kh, kw, 0, 0, b)
+    np.testing.assert_array_equal(a, b)
+    assert not np.signbit(a).any() or np.signbit(b[np.signbit(a)]).all()
+
+
 @settings(max_examples=20)
 @given(col_cases())
 def test_col2im_kernel_matches_twin_and_is_the_adjoint_of_im2col(case):

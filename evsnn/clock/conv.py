@@ -985,38 +985,75 @@ def _avgpool_forward(pool, x):
 @njit
 def _maxpool_kernel(x, kh, kw, sh, sw, ph, pw, out, arg):
     """Max pooling of frames ``x`` [F, C, H, W] into ``out`` [F, C, Ho, Wo]; ``arg`` receives the
-    window offset ``ki · kW + kj`` of the maximum. Window elements are visited in row-major
-    order, padding counts as −∞, and only a strictly greater value replaces the current best
-    (the first maximum wins, PyTorch's CPU rule)."""
+    window offset ``ki · kW + kj`` of the maximum (``arg`` of shape [0, 0, 0, 0]: not kept; an
+    integer type of any width that holds ``kH·kW − 1``). Window elements are visited in
+    row-major order, padding counts as −∞, and only a strictly greater value replaces the
+    current best (the first maximum wins, PyTorch's CPU rule). Windows inside the input skip the
+    bounds tests, and 2×2 windows read their two rows directly (same comparisons)."""
     F, C, H, W = x.shape
     Ho, Wo = out.shape[2], out.shape[3]
+    keep = arg.shape[0] > 0
+    ninf = x.dtype.type(-np.inf)
     for fc in range(F * C):
         f = fc // C
         c = fc - f * C
         for oi in range(Ho):
+            i0 = oi * sh - ph
+            rows_in = i0 >= 0 and i0 + kh <= H
+            if rows_in and kh == 2 and kw == 2:
+                r0 = x[f, c, i0]
+                r1 = x[f, c, i0 + 1]
+                for oj in range(Wo):
+                    j0 = oj * sw - pw
+                    if j0 < 0 or j0 + 2 > W:
+                        continue  # done below, with the bounds tests
+                    best = r0[j0]
+                    n_best = 0
+                    w = r0[j0 + 1]
+                    if w > best:
+                        best = w
+                        n_best = 1
+                    w = r1[j0]
+                    if w > best:
+                        best = w
+                        n_best = 2
+                    w = r1[j0 + 1]
+                    if w > best:
+                        best = w
+                        n_best = 3
+                    out[f, c, oi, oj] = best
+                    if keep:
+                        arg[f, c, oi, oj] = n_best
             for oj in range(Wo):
-                best = -np.inf
+                j0 = oj * sw - pw
+                if rows_in and kh == 2 and kw == 2 and j0 >= 0 and j0 + 2 <= W:
+                    continue  # done above
+                best = ninf
                 n_best = 0
                 for ki in range(kh):
-                    i = oi * sh - ph + ki
+                    i = i0 + ki
                     for kj in range(kw):
-                        j = oj * sw - pw + kj
-                        w = x[f, c, i, j] if 0 <= i < H and 0 <= j < W else -np.inf
+                        j = j0 + kj
+                        w = x[f, c, i, j] if 0 <= i < H and 0 <= j < W else ninf
                         if (ki == 0 and kj == 0) or w > best:
                             best = w
                             n_best = ki * kw + kj
                 out[f, c, oi, oj] = best
-                arg[f, c, oi, oj] = n_best
+                if keep:
+                    arg[f, c, oi, oj] = n_best
 
 
-def _maxpool_forward(pool, x):
+def _maxpool_forward(pool, x, keep_arg=True):
     (kh, kw), (sh, sw), (ph, pw) = pool.kernel_size, pool.stride, pool.padding
     oshape = x.shape[:2] + pool.out_shape(x.shape[2:])
     out = np.empty(oshape, dtype=x.dtype)
-    arg = np.empty(oshape, dtype=np.int64)
+    # the window offset of the maximum, in the narrowest type that holds it; only when kept
+    arg = (np.empty(oshape, dtype=np.int8 if kh * kw <= 128 else np.int64) if keep_arg
+           else np.zeros((0, 0, 0, 0), np.int8))
     run_split(_maxpool_kernel, out.shape[0] * out.shape[1], (0, 7, 8),
-              np.ascontiguousarray(_frames(x)), kh, kw, sh, sw, ph, pw, _frames(out), _frames(arg))
-    return out, arg
+              np.ascontiguousarray(_frames(x)), kh, kw, sh, sw, ph, pw, _frames(out),
+              _frames(arg) if keep_arg else arg)
+    return out, (arg if keep_arg else None)
 
 
 def _shift(x, d):
@@ -1182,7 +1219,7 @@ def _forward_layer(layer, x, spikes, path, run, bn=None):
             run.tape[path] = x.shape
         return _avgpool_forward(layer, x), False
     if isinstance(layer, MaxPool2d):
-        y, arg = _maxpool_forward(layer, x)
+        y, arg = _maxpool_forward(layer, x, keep_arg=run.record)
         if run.record:
             run.tape[path] = (arg, x.shape)
         return y, spikes

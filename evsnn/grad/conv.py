@@ -182,15 +182,34 @@ def _pool_backward_kernel(g, arg, kh, kw, sh, sw, ph, pw, gx):
     its elements; max pooling: ``g`` goes to the window element ``arg`` names. Per input
     element, contributions are added in window-offset order (ki, kj), then output position
     (windows that do not overlap are visited output by output: one contribution each);
-    contributions to the padding are dropped."""
+    contributions to the padding are dropped. Windows that tile the input exactly (stride =
+    size, no padding, no remainder) write every element once, without zeroing first."""
     F, C, H, W = gx.shape
     Ho, Wo = g.shape[2], g.shape[3]
     avg = arg.shape[0] == 0
     kk = g.dtype.type(kh * kw)
     disjoint = sh >= kh and sw >= kw  # at most one contribution per input element
+    # windows tile the input exactly: every input element receives exactly one contribution
+    tiled = sh == kh and sw == kw and ph == 0 and pw == 0 and Ho * kh == H and Wo * kw == W
+    zero = g.dtype.type(0)
     for fc in range(F * C):
         f = fc // C
         c = fc - f * C
+        if tiled:  # written directly, no zeroing pass (0 + contribution, as below)
+            for oi in range(Ho):
+                for ki in range(kh):
+                    i = oi * kh + ki
+                    for oj in range(Wo):
+                        gv = g[f, c, oi, oj]
+                        if avg:
+                            for kj in range(kw):
+                                gx[f, c, i, oj * kw + kj] = zero + gv / kk
+                        else:
+                            a = arg[f, c, oi, oj]
+                            for kj in range(kw):
+                                gx[f, c, i, oj * kw + kj] = (zero + gv if a == ki * kw + kj
+                                                             else zero)
+            continue
         for i in range(H):
             for j in range(W):
                 gx[f, c, i, j] = 0
@@ -232,7 +251,7 @@ def _pool_backward(layer, g, in_shape, arg, dtype):
     (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
     gx = np.empty(in_shape, dtype=dtype)
     fr = (-1,) + tuple(in_shape[2:])
-    a = np.zeros((0, 0, 0, 0), np.int64) if arg is None else arg.reshape((-1,) + arg.shape[2:])
+    a = np.zeros((0, 0, 0, 0), np.int8) if arg is None else arg.reshape((-1,) + arg.shape[2:])
     run_split(_pool_backward_kernel, in_shape[0] * in_shape[1], (0, 1, 8),
               np.ascontiguousarray(g, dtype=dtype).reshape((-1,) + g.shape[2:]), a,
               kh, kw, sh, sw, ph, pw, gx.reshape(fr))

@@ -150,7 +150,8 @@ def _maxpool_kernel(x, kh, kw, sh, sw, ph, pw, out, arg):
                             if best is None or w > best:
                                 best, n_best = w, ki * kw + kj
                     out[f, c, oi, oj] = best
-                    arg[f, c, oi, oj] = n_best
+                    if arg.shape[0] > 0:
+                        arg[f, c, oi, oj] = n_best
 
 
 def _pool_backward_kernel(g, arg, kh, kw, sh, sw, ph, pw, gx):
