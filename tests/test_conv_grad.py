@@ -328,6 +328,25 @@ def test_flattened_network_gradient_equals_dense_bptt():
         assert np.abs(want.input).max() > 0
 
 
+def test_input_gradient_is_its_own_array_when_the_network_starts_with_a_neuron():
+    # gain 1 (default convention, LIF): dL/dI = dL/dm, computed once; the result must not
+    # hand the same memory out twice (nor g_output, which a Flatten-only path passes down)
+    rng = np.random.default_rng(16)
+    net = ConvNetwork([Neuron(LIF(0.9, 0.5)), Flatten(), Linear(_rng_w(rng, 3, 8, scale=4)),
+                       Neuron(LIF(0.9, 0.5))], input_shape=(2, 2, 2))
+    x = rng.random((5, 2, 2, 2, 2)) * 2
+    res = simulate_conv(net, x, record=True)
+    assert np.all(res.tape["layers[0]"][2] == 1)  # the gain-1 case this test is about
+    out = backward_conv(net, x, res, rng.standard_normal(res.output.shape),
+                        surrogate=Sigmoid(4.0, "code"))
+    np.testing.assert_array_equal(out.input, out.membrane[0])  # the values: dL/dI = dL/dm
+    assert np.abs(out.input).max() > 0
+    assert not np.shares_memory(out.input, out.membrane[0])
+    before = out.membrane[0].copy()
+    out.input[...] = 0
+    np.testing.assert_array_equal(out.membrane[0], before)
+
+
 def test_detach_reset_changes_only_the_reset_path():
     rng = np.random.default_rng(15)
     net = ConvNetwork([Flatten(), Linear(_rng_w(rng, 6, 8, scale=4)), Neuron(LIF(1.0, 0.5))],

@@ -444,10 +444,12 @@ def backward_conv(
     st = _Back(result.tape, result.convention, dtype, method, opts)
     g = _backward_layers(network.layers, g, "layers", st, top=True)
     g = _unshift(g, result.convention.input_delay)
-    return ConvGradientResult(
-        input=g, params=st.params, membrane=tuple(st.membrane[n] for n in result.names),
-        method=method,
-    )
+    membrane = tuple(st.membrane[n] for n in result.names)
+    # a first neuron layer with gain 1 passes its membrane gradient itself down (and layers
+    # that pass the gradient through can hand back g_output): the input gets its own array
+    if any(np.may_share_memory(g, a) for a in (*membrane, g_output)):
+        g = g.copy()
+    return ConvGradientResult(input=g, params=st.params, membrane=membrane, method=method)
 
 
 # --------------------------------------------------------------------------- training mode
