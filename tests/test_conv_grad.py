@@ -18,9 +18,10 @@ from evsnn.clock.conv import (
 )
 from evsnn.conventions import DING2025_PAPER, get_convention
 from evsnn.grad import Sigmoid, Triangle, backward
+from evsnn.grad.backward import _bptt_layer_kernel
 from evsnn.grad.conv import (
-    _batchnorm_backward_kernel, _channels_last_kernel, _col2im_kernel, _pool_backward_kernel,
-    backward_conv,
+    _batchnorm_backward_kernel, _bptt_plain_kernel, _channels_last_kernel, _col2im_kernel,
+    _pool_backward_kernel, backward_conv,
 )
 from evsnn.params import DLIF, LIF, Readout, TraceLIF
 from reference import conv as ref
@@ -137,6 +138,32 @@ def test_pool_backward_kernel_tiled_windows_match_twin(k, avg, dtype):
     ref._pool_backward_kernel(g, arg, kh, kw, kh, kw, 0, 0, b)
     np.testing.assert_array_equal(a, b)
     assert not np.signbit(a).any() or np.signbit(b[np.signbit(a)]).all()
+
+
+@pytest.mark.parametrize("hard_reset", [True, False])
+@pytest.mark.parametrize("detach_reset", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bptt_plain_kernel_matches_twin_and_the_dense_kernel(hard_reset, detach_reset, dtype):
+    rng = np.random.default_rng(8)
+    T, B, N = 5, 3, 7
+    dt = np.dtype(dtype).type
+    m = (rng.standard_normal((T, B, N)) * 2).astype(dtype)
+    m[0, 0, 0] = -100  # exp overflows: σ' = 0
+    spikes = (m > 0.5).astype(dtype)
+    v = np.where(spikes > 0, dt(0.1), m).astype(dtype)
+    g_out = rng.standard_normal((T, B, N)).astype(dtype)
+    leak = np.array([0.5, 0.7, 0.9, 0.6, 0.8], dtype)
+    a, b, c = (np.full((T, B, N), np.nan, dtype) for _ in range(3))
+    args = (g_out, m, spikes, leak, dt(0.5), dt(0.1), hard_reset, dt(4.0), dt(4.0),
+            detach_reset)
+    _bptt_plain_kernel(*args, a)
+    ref._bptt_plain_kernel(*args, b)
+    np.testing.assert_allclose(a, b, rtol=RTOL_TWIN, atol=ATOL_TWIN)  # exp rounded alike
+    # the plain branch of the dense layers' kernel: the same arithmetic, bit for bit
+    _bptt_layer_kernel(g_out, m, v, spikes, dt(0), leak, dt(0.5), dt(0.1), hard_reset, True,
+                       False, dt(0), 0, dt(4.0), dt(4.0), detach_reset, False, c)
+    np.testing.assert_array_equal(a, c)
+    assert np.abs(a).max() > 0
 
 
 @settings(max_examples=20)
