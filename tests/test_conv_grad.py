@@ -156,14 +156,19 @@ def test_bptt_plain_kernel_matches_twin_and_the_dense_kernel(hard_reset, detach_
     a, b, c = (np.full((T, B, N), np.nan, dtype) for _ in range(3))
     args = (g_out, m, spikes, leak, dt(0.5), dt(0.1), hard_reset, dt(4.0), dt(4.0),
             detach_reset)
-    _bptt_plain_kernel(*args, a)
-    ref._bptt_plain_kernel(*args, b)
+    _bptt_plain_kernel(*args, np.arange(B), a)
+    ref._bptt_plain_kernel(*args, np.arange(B), b)
     np.testing.assert_allclose(a, b, rtol=RTOL_TWIN, atol=ATOL_TWIN)  # exp rounded alike
     # the plain branch of the dense layers' kernel: the same arithmetic, bit for bit
     _bptt_layer_kernel(g_out, m, v, spikes, dt(0), leak, dt(0.5), dt(0.1), hard_reset, True,
                        False, dt(0), 0, dt(4.0), dt(4.0), detach_reset, False, c)
     np.testing.assert_array_equal(a, c)
     assert np.abs(a).max() > 0
+    # a subset of the samples: only those rows written (run_split's pieces)
+    d = np.full((T, B, N), np.nan, dtype)
+    _bptt_plain_kernel(*args, np.array([2, 0]), d)
+    np.testing.assert_array_equal(d[:, [0, 2]], a[:, [0, 2]])
+    assert np.isnan(d[:, 1]).all()
 
 
 @settings(max_examples=20)

@@ -278,18 +278,20 @@ def _flat_record(rec, T, B):
 
 @njit
 def _bptt_plain_kernel(g_out, m, spikes, leak, theta, v_rest, hard_reset, sur_p, sur_scale,
-                       detach_reset, g_m):
+                       detach_reset, samples, g_m):
     """dL/dm by BPTT for the common case: spiking, no trace, sigmoid surrogate, nothing pruned.
 
     The plain branch of :func:`evsnn.grad.backward._bptt_layer_kernel` (the same arithmetic in
     the same order), compiled serially so that :func:`evsnn._numba.run_split` runs it on pieces
-    of the samples: ``g_out``, ``m``, ``spikes``, ``g_m`` are [T, B, N]; ``m`` is the membrane
-    before reset. Per step, ``exp(−ρ(m − θ))`` of the row is computed first (libm's exp)."""
+    of the samples: ``g_out``, ``m``, ``spikes``, ``g_m`` are [T, B, N] (whole, so the rows stay
+    contiguous and the loops vectorise), ``samples`` the indices of the samples to compute;
+    ``m`` is the membrane before reset. Per step, ``exp(−ρ(m − θ))`` of the row is computed
+    first (libm's exp)."""
     T, B, N = m.shape
     one = np.ones(1, dtype=g_m.dtype)[0]
     gv = np.empty(N, dtype=g_m.dtype)  # dL/dv[t] arriving from step t + 1
     ex = np.empty(N, dtype=g_m.dtype)
-    for b in range(B):
+    for b in samples:
         for i in range(N):
             gv[i] = one - one
         for t in range(T - 1, -1, -1):
@@ -328,9 +330,9 @@ def _neuron_backward(layer, g, path, st):
         _, p, scale = st.opts["surrogate"].kernel_args()
         dt = st.dtype.type
         g_m = np.empty_like(flat.m)
-        run_split(_bptt_plain_kernel, B, (0, 1, 2, 10), g_out, flat.m, flat.spikes, leak,
+        run_split(_bptt_plain_kernel, B, (10,), g_out, flat.m, flat.spikes, leak,
                   dt(args.theta), dt(args.v_rest), args.hard_reset, dt(p), dt(scale),
-                  bool(st.opts["detach_reset"]), g_m, axis=1)
+                  bool(st.opts["detach_reset"]), np.arange(B), g_m)
     else:
         g_m = _membrane_grad(st.method, args, leak, gain, flat, g_out, st.dtype, st.opts)
     st.membrane[path] = g_m.reshape(shape)

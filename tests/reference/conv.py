@@ -188,10 +188,10 @@ def _batchnorm_backward_kernel(g, x, mean, invstd, alpha, gx, part_w, part_b):
 
 
 def _bptt_plain_kernel(g_out, m, spikes, leak, theta, v_rest, hard_reset, sur_p, sur_scale,
-                       detach_reset, g_m):
+                       detach_reset, samples, g_m):
     T, B, N = m.shape
     one = g_m.dtype.type(1)
-    for b in range(B):
+    for b in samples:
         gv = np.zeros(N, dtype=g_m.dtype)
         for t in range(T - 1, -1, -1):
             for i in range(N):
