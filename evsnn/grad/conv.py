@@ -140,7 +140,9 @@ def _unshift(g, d):
     return out
 
 
-def _conv_backward(layer, x, g, st):
+def _conv_backward(layer, x, g, st, cols_kept=None):
+    """dL/dx and the parameter gradients of a convolution; ``cols_kept``: the forward's im2col
+    buffers of all frames, per (chunk, group) in order (rebuilt when None)."""
     dtype = st.dtype
     T, B = x.shape[:2]
     F = T * B
@@ -164,7 +166,8 @@ def _conv_backward(layer, x, g, st):
         gz = gz.reshape(n * Ho * Wo, co)
         for gi in range(grp):
             o, c = slice(gi * cpg, (gi + 1) * cpg), slice(gi * cin_pg, (gi + 1) * cin_pg)
-            cols = im2col(xs[:, c], (kh, kw), layer.stride, layer.padding, dtype)
+            cols = (im2col(xs[:, c], (kh, kw), layer.stride, layer.padding, dtype)
+                    if cols_kept is None else cols_kept.pop(0))
             gw[o] += gz[:, o].T @ cols
             gcols = gz[:, o] @ wm[o]
             run_split(_col2im_kernel, n, (0, 5), gcols.reshape(n, Ho, Wo, kh, kw, cin_pg),
@@ -350,7 +353,9 @@ def _backward_layer(layer, g, path, st):
     if _is_train_layer(layer, path, st):  # Dropout; BatchNorm2d on batch statistics
         return _train_layer_backward(layer, g, path, st)
     if isinstance(layer, Conv2d):
-        gx, st.params[path] = _conv_backward(layer, st.tape[path], g, st)
+        kept = st.tape.get(("cols", path))
+        gx, st.params[path] = _conv_backward(layer, st.tape[path], g, st,
+                                             None if kept is None else list(kept))
         return gx
     if isinstance(layer, Linear):
         x = st.tape[path]
