@@ -65,14 +65,18 @@ def test_batchnorm_backward_kernel_matches_twin_and_numpy(seed, dtype):
     invstd = rng.uniform(0.5, 2.0, C).astype(dtype)
     runs = []
     for kernel in (_batchnorm_backward_kernel, ref._batchnorm_backward_kernel):
-        outs = (np.full((F, C, P), np.nan, dtype), np.full((F, C), np.nan, dtype),
-                np.full((F, C), np.nan, dtype))
-        kernel(g, x, mean, invstd, alpha, *outs)
-        runs.append(outs)
-    for got, want in zip(*runs):
-        assert got.dtype == dtype
-        np.testing.assert_array_equal(got, want)  # same operations in the same order: exact
+        for cl in (False, True):
+            outs = (np.full((F, P, C) if cl else (F, C, P), np.nan, dtype),
+                    np.full((F, C), np.nan, dtype), np.full((F, C), np.nan, dtype))
+            kernel(g, x, mean, invstd, alpha, cl, *outs)
+            runs.append(outs)
+    for k in (2, 3):
+        for got, want in zip(runs[k - 2], runs[k]):
+            assert got.dtype == dtype
+            np.testing.assert_array_equal(got, want)  # same operations in the same order: exact
     np.testing.assert_array_equal(runs[0][0], g * alpha[:, None])
+    np.testing.assert_array_equal(runs[1][0], np.moveaxis(g * alpha[:, None], 1, 2))
+    np.testing.assert_array_equal(runs[1][1], runs[0][1])
     if dtype == np.float64:  # the sums in NumPy's (different) order
         xhat = (x - mean[:, None]) * invstd[:, None]
         np.testing.assert_allclose(runs[0][1].sum(axis=0), (g * xhat).sum(axis=(0, 2)),

@@ -74,9 +74,10 @@ def _channels_last_kernel(g, out):
 
 
 @njit
-def _batchnorm_backward_kernel(g, x, mean, invstd, alpha, gx, part_w, part_b):
+def _batchnorm_backward_kernel(g, x, mean, invstd, alpha, channels_last, gx, part_w, part_b):
     """Inference batch norm ``y = x · α + shift`` backward on frames [F, C, P]:
-    ``gx = g · α``; per frame and channel the partial sums ``part_w[f, c] = Σ_p g · x̂`` with
+    ``gx = g · α`` (``channels_last``: written as [F, P, C], the row layout of the convolution
+    backward's products); per frame and channel the partial sums ``part_w[f, c] = Σ_p g · x̂`` with
     ``x̂ = (x − μ) · invstd`` and ``part_b[f, c] = Σ_p g`` (positions in order; the caller sums
     the frames in order, so the result does not depend on the thread count)."""
     F, C, P = g.shape
@@ -91,7 +92,10 @@ def _batchnorm_backward_kernel(g, x, mean, invstd, alpha, gx, part_w, part_b):
                 gv = g[f, c, p]
                 sw += gv * ((x[f, c, p] - mu) * inv)
                 sb += gv
-                gx[f, c, p] = gv * a
+                if channels_last:
+                    gx[f, p, c] = gv * a
+                else:
+                    gx[f, c, p] = gv * a
             part_w[f, c] = sw
             part_b[f, c] = sb
 
@@ -140,9 +144,10 @@ def _unshift(g, d):
     return out
 
 
-def _conv_backward(layer, x, g, st, cols_kept=None):
+def _conv_backward(layer, x, g, st, cols_kept=None, g_cl=None):
     """dL/dx and the parameter gradients of a convolution; ``cols_kept``: the forward's im2col
-    buffers of all frames, per (chunk, group) in order (rebuilt when None)."""
+    buffers of all frames, per (chunk, group) in order (rebuilt when None); ``g_cl``: dL/dz
+    already channels-last, [T·B, Ho·Wo, C_out] (``g`` is then not read; no bias)."""
     dtype = st.dtype
     T, B = x.shape[:2]
     F = T * B
@@ -150,19 +155,22 @@ def _conv_backward(layer, x, g, st, cols_kept=None):
     grp = layer.groups
     cpg, kk = co // grp, cin_pg * kh * kw
     xf = x.reshape((F,) + x.shape[2:])
-    gf = g.reshape((F,) + g.shape[2:])
-    _, Ho, Wo = gf.shape[1:]
+    _, Ho, Wo = layer.out_shape(x.shape[2:])
     C, H, W = xf.shape[1:]
     wm = layer.matrix(dtype)
     gw = np.zeros((co, kk), dtype=dtype)
     gx = np.empty(xf.shape, dtype=dtype)
     step = max(1, _IM2COL_CHUNK // max(Ho * Wo * cin_pg * kh * kw, 1))
     for f0 in range(0, F, step):
-        xs, gs = xf[f0:f0 + step], gf[f0:f0 + step]
+        xs = xf[f0:f0 + step]
         n = xs.shape[0]
-        gz = np.empty((n, Ho * Wo, co), dtype=dtype)
-        run_split(_channels_last_kernel, n, (0, 1),
-                  np.ascontiguousarray(gs, dtype=dtype).reshape(n, co, Ho * Wo), gz)
+        if g_cl is None:
+            gs = g.reshape((F, co, Ho * Wo))[f0:f0 + step]
+            gz = np.empty((n, Ho * Wo, co), dtype=dtype)
+            run_split(_channels_last_kernel, n, (0, 1), np.ascontiguousarray(gs, dtype=dtype),
+                      gz)
+        else:
+            gz = g_cl[f0:f0 + step]
         gz = gz.reshape(n * Ho * Wo, co)
         for gi in range(grp):
             o, c = slice(gi * cpg, (gi + 1) * cpg), slice(gi * cin_pg, (gi + 1) * cin_pg)
@@ -365,20 +373,7 @@ def _backward_layer(layer, g, path, st):
         st.params[path] = grads
         return g @ layer.weight.astype(dtype, copy=False)
     if isinstance(layer, BatchNorm2d):
-        x = st.tape[path]
-        alpha, _ = layer.scale_shift(dtype)
-        invstd = dtype.type(1) / np.sqrt(layer.running_var.astype(dtype) + dtype.type(layer.eps))
-        shape = x.shape
-        fr = (shape[0] * shape[1], shape[2], shape[3] * shape[4])
-        gx = np.empty(shape, dtype=dtype)
-        part_w, part_b = np.empty(fr[:2], dtype=dtype), np.empty(fr[:2], dtype=dtype)
-        run_split(
-            _batchnorm_backward_kernel, fr[0], (0, 1, 5, 6, 7),
-            np.ascontiguousarray(g, dtype=dtype).reshape(fr),
-            np.ascontiguousarray(x, dtype=dtype).reshape(fr),
-            layer.running_mean.astype(dtype), invstd, alpha, gx.reshape(fr), part_w, part_b)
-        st.params[path] = {"weight": _sum_rows(part_w), "bias": _sum_rows(part_b)}
-        return gx
+        return _batchnorm_backward(layer, g, path, st)
     if isinstance(layer, AvgPool2d):
         return _pool_backward(layer, g, st.tape[path], None, dtype)
     if isinstance(layer, MaxPool2d):
@@ -404,13 +399,48 @@ def _backward_layer(layer, g, path, st):
     return gx + _backward_layers(layer.body, g_body, path + ".body", st)
 
 
+def _batchnorm_backward(layer, g, path, st, channels_last=False):
+    """Inference batch norm backward; ``channels_last``: dL/dx as [T·B, H·W, C]."""
+    dtype = st.dtype
+    x = st.tape[path]
+    alpha, _ = layer.scale_shift(dtype)
+    invstd = dtype.type(1) / np.sqrt(layer.running_var.astype(dtype) + dtype.type(layer.eps))
+    shape = x.shape
+    fr = (shape[0] * shape[1], shape[2], shape[3] * shape[4])
+    gx = np.empty((fr[0], fr[2], fr[1]) if channels_last else shape, dtype=dtype)
+    part_w, part_b = np.empty(fr[:2], dtype=dtype), np.empty(fr[:2], dtype=dtype)
+    run_split(
+        _batchnorm_backward_kernel, fr[0], (0, 1, 6, 7, 8),
+        np.ascontiguousarray(g, dtype=dtype).reshape(fr),
+        np.ascontiguousarray(x, dtype=dtype).reshape(fr),
+        layer.running_mean.astype(dtype), invstd, alpha, channels_last,
+        gx if channels_last else gx.reshape(fr), part_w, part_b)
+    st.params[path] = {"weight": _sum_rows(part_w), "bias": _sum_rows(part_b)}
+    return gx
+
+
 def _backward_layers(layers, g, prefix, st, top=False):
     delay = st.conv.input_delay if top else 0
-    for i in range(len(layers) - 1, -1, -1):
+    i = len(layers) - 1
+    while i >= 0:
         path = f"{prefix}[{i}]"
         if delay and ("shift", path) in st.tape:
             g = _unshift(g, delay)
-        g = _backward_layer(layers[i], g, path, st)
+        layer = layers[i]
+        conv_path = f"{prefix}[{i - 1}]"
+        if (isinstance(layer, BatchNorm2d) and i > 0 and isinstance(layers[i - 1], Conv2d)
+                and layers[i - 1].bias is None and not _is_train_layer(layer, path, st)
+                and not (delay and ("shift", conv_path) in st.tape)):
+            # the batch norm writes its gradient in the convolution's row layout (no transpose)
+            g_cl = _batchnorm_backward(layer, g, path, st, channels_last=True)
+            kept = st.tape.get(("cols", conv_path))
+            g, st.params[conv_path] = _conv_backward(
+                layers[i - 1], st.tape[conv_path], None, st, None if kept is None else list(kept),
+                g_cl=g_cl)
+            i -= 2
+            continue
+        g = _backward_layer(layer, g, path, st)
+        i -= 1
     return g
 
 

@@ -175,7 +175,7 @@ def _pool_backward_kernel(g, arg, kh, kw, sh, sw, ph, pw, gx):
                                 gx[f, c, i, j] += g[f, c, oi, oj]
 
 
-def _batchnorm_backward_kernel(g, x, mean, invstd, alpha, gx, part_w, part_b):
+def _batchnorm_backward_kernel(g, x, mean, invstd, alpha, channels_last, gx, part_w, part_b):
     F, C, P = g.shape
     for f in range(F):
         for c in range(C):
@@ -183,7 +183,10 @@ def _batchnorm_backward_kernel(g, x, mean, invstd, alpha, gx, part_w, part_b):
             for p in range(P):
                 sw += g[f, c, p] * ((x[f, c, p] - mean[c]) * invstd[c])
                 sb += g[f, c, p]
-                gx[f, c, p] = g[f, c, p] * alpha[c]
+                if channels_last:
+                    gx[f, p, c] = g[f, c, p] * alpha[c]
+                else:
+                    gx[f, c, p] = g[f, c, p] * alpha[c]
             part_w[f, c], part_b[f, c] = sw, sb
 
 
