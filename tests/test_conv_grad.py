@@ -383,34 +383,6 @@ def test_input_gradient_is_its_own_array_when_the_network_starts_with_a_neuron()
     np.testing.assert_array_equal(out.membrane[0], before)
 
 
-def test_kept_im2col_buffers_give_the_rebuilt_gradients(monkeypatch):
-    import evsnn.clock.conv as conv_mod
-
-    rng = np.random.default_rng(17)
-    bn = BatchNorm2d(rng.standard_normal(4) * 0.1, rng.random(4) + 0.5, rng.random(4) + 0.5,
-                     rng.standard_normal(4) * 0.1)
-    net = ConvNetwork([Conv2d(_rng_w(rng, 4, 2, 3, 3, scale=3), padding=1), bn,
-                       Neuron(LIF(0.8, 0.5)),
-                       Conv2d(_rng_w(rng, 3, 4, 2, 2, scale=3), stride=2),
-                       Neuron(LIF(0.8, 0.5))], input_shape=(2, 6, 6))
-    x = rng.random((4, 3, 2, 6, 6)) * 2  # distinct steps: the dense path on all frames
-    g = rng.standard_normal((4, 3, 3, 3, 3))
-    grads = []
-    for budget in (conv_mod._KEEP_COLS_BYTES, 0):
-        monkeypatch.setattr(conv_mod, "_KEEP_COLS_BYTES", budget)
-        res = simulate_conv(net, x, record=True, conv_mode="dense")
-        kept = [k for k in res.tape if isinstance(k, tuple) and k[0] == "cols"]
-        assert len(kept) == (2 if budget else 0)
-        grads.append(backward_conv(net, x, res, g, surrogate=Sigmoid(4.0, "code")))
-        grads.append(backward_conv(net, x, res, g, surrogate=Sigmoid(4.0, "code")))  # again
-    for other in grads[1:]:
-        np.testing.assert_array_equal(other.input, grads[0].input)
-        for path, d in grads[0].params.items():
-            for k, v in d.items():
-                np.testing.assert_array_equal(other.params[path][k], v)
-    assert np.abs(grads[0].params["layers[0]"]["weight"]).max() > 0
-
-
 def test_detach_reset_changes_only_the_reset_path():
     rng = np.random.default_rng(15)
     net = ConvNetwork([Flatten(), Linear(_rng_w(rng, 6, 8, scale=4)), Neuron(LIF(1.0, 0.5))],

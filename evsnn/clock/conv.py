@@ -73,10 +73,6 @@ CONV_MODES = ("auto", "event", "dense")
 EVENT_DENSITY_MAX = 0.1
 # im2col buffers are built in chunks of frames holding at most this many numbers (32 MB float64)
 _IM2COL_CHUNK = 4_000_000
-# a recording run keeps the im2col buffers of its dense convolutions for the backward pass (which
-# then need not rebuild them) up to this many bytes in all (the float32 VGG-11 of
-# bench/bench_conv.py keeps about 280 MB)
-_KEEP_COLS_BYTES = 1 << 30
 
 
 def _int(name, value, minimum):
@@ -892,13 +888,12 @@ def im2col(x, kernel, stride, padding, dtype):
     return cols.reshape(F * Ho * Wo, kh * kw * C)
 
 
-def _conv_dense_frames(layer, x, dtype, bn=None, keep_pre=False, cols_out=None):
+def _conv_dense_frames(layer, x, dtype, bn=None, keep_pre=False):
     """Dense path on frames [F, C, H, W]: im2col + one matrix product per group, in chunks.
 
     With ``bn`` (an inference :class:`BatchNorm2d` following the convolution) the batch norm is
     applied while the product is written out; returns ``(conv output or None, output)``, the
-    convolution's own output only with ``keep_pre``. A list ``cols_out`` receives the im2col
-    buffer of every (chunk, group), in that order."""
+    convolution's own output only with ``keep_pre``."""
     F = x.shape[0]
     co, cin_pg, kh, kw = layer.weight.shape
     _, Ho, Wo = layer.out_shape(x.shape[1:])
@@ -919,8 +914,6 @@ def _conv_dense_frames(layer, x, dtype, bn=None, keep_pre=False, cols_out=None):
             o = slice(gi * cpg, (gi + 1) * cpg)
             cols = im2col(xs[:, gi * cin_pg:(gi + 1) * cin_pg], (kh, kw), layer.stride,
                           layer.padding, dtype)
-            if cols_out is not None:
-                cols_out.append(cols)
             z = cols @ wm[o].T
             run_split(_conv_out_kernel, n, (0, 4, 5), z.reshape(n, Ho * Wo, cpg),
                       bias[o] if bias.size else bias, alpha[o] if alpha.size else alpha,
@@ -941,11 +934,10 @@ def _use_events(layer, x, spikes, mode):
         mode == "auto" and spikes and np.count_nonzero(x) <= EVENT_DENSITY_MAX * x.size)
 
 
-def _conv_forward(layer, x, spikes, mode, dtype, bn=None, keep_pre=False, cols_out=None):
+def _conv_forward(layer, x, spikes, mode, dtype, bn=None, keep_pre=False):
     """The convolution of ``x`` [T, B, C, H, W]. With ``bn`` (an inference batch norm after
     it): ``(convolution output or None, batch-norm output)``, the first only with
-    ``keep_pre``. A list ``cols_out`` receives the im2col buffers (:func:`_conv_dense_frames`)
-    when the dense path ran on all T·B frames (no step repeated the one before)."""
+    ``keep_pre``."""
     T, B = x.shape[:2]
     oshape = layer.out_shape(x.shape[2:])
     if _use_events(layer, x, spikes, mode):
@@ -961,8 +953,7 @@ def _conv_forward(layer, x, spikes, mode, dtype, bn=None, keep_pre=False, cols_o
         return (out if keep_pre else None), out * alpha[:, None, None] + shift[:, None, None]
     # dense: steps whose input equals the previous step's reuse its output (current coding)
     distinct = [0] + [t for t in range(1, T) if not _same(x[t], x[t - 1])]
-    zs = _conv_dense_frames(layer, _frames(x[distinct]), dtype, bn, keep_pre,
-                            cols_out if len(distinct) == T else None)
+    zs = _conv_dense_frames(layer, _frames(x[distinct]), dtype, bn, keep_pre)
     zs = [None if z is None else z.reshape((len(distinct), B) + oshape) for z in zs]
     if len(distinct) < T:
         rep = np.cumsum(np.isin(np.arange(T), distinct)) - 1  # step -> its distinct frame
@@ -1093,7 +1084,6 @@ class _Run:
         self.tape = {}
         self.neuron_index = 0
         self.n_neurons = n_neurons
-        self.cols_bytes = 0  # im2col buffers kept on the tape (see _KEEP_COLS_BYTES)
 
 
 def _neuron_forward(layer, x, path, run):
@@ -1191,23 +1181,14 @@ def _forward_layers(layers, x, spikes, prefix, run, top=False):
 def _forward_layer(layer, x, spikes, path, run, bn=None):
     dtype = run.dtype
     if isinstance(layer, Conv2d):
-        cols = None
         if run.record:
             run.tape[path] = x
-            _, Ho, Wo = layer.out_shape(x.shape[2:])
-            size = x[:, :, 0, :1, :1].size * Ho * Wo * layer.weight[0].size * dtype.itemsize
-            if run.cols_bytes + size <= _KEEP_COLS_BYTES:
-                cols = []
         if bn is not None:  # conv + inference batch norm in one pass (see _forward_layers)
-            pre, y = _conv_forward(layer, x, spikes, run.mode, dtype, bn[0], run.record, cols)
+            pre, y = _conv_forward(layer, x, spikes, run.mode, dtype, bn[0], run.record)
             if run.record:
                 run.tape[bn[1]] = pre
-        else:
-            y = _conv_forward(layer, x, spikes, run.mode, dtype, cols_out=cols)
-        if cols:
-            run.tape[("cols", path)] = cols
-            run.cols_bytes += sum(c.nbytes for c in cols)
-        return y, False
+            return y, False
+        return _conv_forward(layer, x, spikes, run.mode, dtype), False
     if isinstance(layer, Linear):
         if run.record:
             run.tape[path] = x

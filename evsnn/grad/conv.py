@@ -144,10 +144,9 @@ def _unshift(g, d):
     return out
 
 
-def _conv_backward(layer, x, g, st, cols_kept=None, g_cl=None):
-    """dL/dx and the parameter gradients of a convolution; ``cols_kept``: the forward's im2col
-    buffers of all frames, per (chunk, group) in order (rebuilt when None); ``g_cl``: dL/dz
-    already channels-last, [T·B, Ho·Wo, C_out] (``g`` is then not read; no bias)."""
+def _conv_backward(layer, x, g, st, g_cl=None):
+    """dL/dx and the parameter gradients of a convolution; ``g_cl``: dL/dz already
+    channels-last, [T·B, Ho·Wo, C_out] (``g`` is then not read; no bias)."""
     dtype = st.dtype
     T, B = x.shape[:2]
     F = T * B
@@ -174,8 +173,7 @@ def _conv_backward(layer, x, g, st, cols_kept=None, g_cl=None):
         gz = gz.reshape(n * Ho * Wo, co)
         for gi in range(grp):
             o, c = slice(gi * cpg, (gi + 1) * cpg), slice(gi * cin_pg, (gi + 1) * cin_pg)
-            cols = (im2col(xs[:, c], (kh, kw), layer.stride, layer.padding, dtype)
-                    if cols_kept is None else cols_kept.pop(0))
+            cols = im2col(xs[:, c], (kh, kw), layer.stride, layer.padding, dtype)
             gw[o] += gz[:, o].T @ cols
             gcols = gz[:, o] @ wm[o]
             run_split(_col2im_kernel, n, (0, 5), gcols.reshape(n, Ho, Wo, kh, kw, cin_pg),
@@ -361,9 +359,7 @@ def _backward_layer(layer, g, path, st):
     if _is_train_layer(layer, path, st):  # Dropout; BatchNorm2d on batch statistics
         return _train_layer_backward(layer, g, path, st)
     if isinstance(layer, Conv2d):
-        kept = st.tape.get(("cols", path))
-        gx, st.params[path] = _conv_backward(layer, st.tape[path], g, st,
-                                             None if kept is None else list(kept))
+        gx, st.params[path] = _conv_backward(layer, st.tape[path], g, st)
         return gx
     if isinstance(layer, Linear):
         x = st.tape[path]
@@ -433,10 +429,8 @@ def _backward_layers(layers, g, prefix, st, top=False):
                 and not (delay and ("shift", conv_path) in st.tape)):
             # the batch norm writes its gradient in the convolution's row layout (no transpose)
             g_cl = _batchnorm_backward(layer, g, path, st, channels_last=True)
-            kept = st.tape.get(("cols", conv_path))
-            g, st.params[conv_path] = _conv_backward(
-                layers[i - 1], st.tape[conv_path], None, st, None if kept is None else list(kept),
-                g_cl=g_cl)
+            g, st.params[conv_path] = _conv_backward(layers[i - 1], st.tape[conv_path], None, st,
+                                                     g_cl=g_cl)
             i -= 2
             continue
         g = _backward_layer(layer, g, path, st)
