@@ -35,6 +35,7 @@ in a different summation order (different last bits).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -877,12 +878,32 @@ def _frames(x):
     return x.reshape((-1,) + x.shape[2:])
 
 
-def im2col(x, kernel, stride, padding, dtype):
-    """``[F, C, H, W]`` → ``[F·Ho·Wo, kH·kW·C]`` patches (rows f, oi, oj; columns ki, kj, c)."""
+_SCRATCH = threading.local()
+
+
+def _scratch(name, shape, dtype):
+    """A work array of ``shape`` kept per thread under ``name`` and reused by the next call
+    (grown when too small): the chunked im2col buffers and products are rewritten for every
+    chunk and layer, and fresh memory would page-fault on first touch each time (the recorded
+    arrays a run keeps stop the allocator from reusing freed blocks). The caller must be done
+    with it before the next call with the same name."""
+    bufs = _SCRATCH.__dict__.setdefault("bufs", {})
+    n = int(np.prod(shape))
+    key = (name, np.dtype(dtype).str)
+    buf = bufs.get(key)
+    if buf is None or buf.size < n:
+        buf = bufs[key] = np.empty(n, dtype=dtype)
+    return buf[:n].reshape(shape)
+
+
+def im2col(x, kernel, stride, padding, dtype, scratch=False):
+    """``[F, C, H, W]`` → ``[F·Ho·Wo, kH·kW·C]`` patches (rows f, oi, oj; columns ki, kj, c).
+    ``scratch``: written into the reused work array "cols" (see :func:`_scratch`)."""
     F, C, H, W = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
-    cols = np.empty((F, Ho, Wo, kh, kw, C), dtype=dtype)
+    shape = (F, Ho, Wo, kh, kw, C)
+    cols = _scratch("cols", shape, dtype) if scratch else np.empty(shape, dtype=dtype)
     run_split(_im2col_kernel, F, (0, 7), x if x.dtype == dtype else x.astype(dtype), kh, kw, sh,
               sw, ph, pw, cols)
     return cols.reshape(F * Ho * Wo, kh * kw * C)
@@ -913,8 +934,8 @@ def _conv_dense_frames(layer, x, dtype, bn=None, keep_pre=False):
         for gi in range(g):
             o = slice(gi * cpg, (gi + 1) * cpg)
             cols = im2col(xs[:, gi * cin_pg:(gi + 1) * cin_pg], (kh, kw), layer.stride,
-                          layer.padding, dtype)
-            z = cols @ wm[o].T
+                          layer.padding, dtype, scratch=True)
+            z = np.matmul(cols, wm[o].T, out=_scratch("z", (cols.shape[0], cpg), dtype))
             run_split(_conv_out_kernel, n, (0, 4, 5), z.reshape(n, Ho * Wo, cpg),
                       bias[o] if bias.size else bias, alpha[o] if alpha.size else alpha,
                       shift[o] if shift.size else shift,

@@ -27,7 +27,7 @@ import numpy as np
 from evsnn._numba import njit, run_split
 from evsnn.clock.conv import (
     _IM2COL_CHUNK, AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, ConvSimulationResult, Flatten,
-    Linear, MaxPool2d, Neuron, im2col,
+    Linear, MaxPool2d, Neuron, _scratch, im2col,
 )
 from evsnn.clock.simulate import LayerRecord
 from evsnn.grad.backward import METHODS, _dlif_factor_grad, _membrane_grad, _surrogate_iv
@@ -165,7 +165,7 @@ def _conv_backward(layer, x, g, st, g_cl=None):
         n = xs.shape[0]
         if g_cl is None:
             gs = g.reshape((F, co, Ho * Wo))[f0:f0 + step]
-            gz = np.empty((n, Ho * Wo, co), dtype=dtype)
+            gz = _scratch("gz", (n, Ho * Wo, co), dtype)
             run_split(_channels_last_kernel, n, (0, 1), np.ascontiguousarray(gs, dtype=dtype),
                       gz)
         else:
@@ -173,9 +173,9 @@ def _conv_backward(layer, x, g, st, g_cl=None):
         gz = gz.reshape(n * Ho * Wo, co)
         for gi in range(grp):
             o, c = slice(gi * cpg, (gi + 1) * cpg), slice(gi * cin_pg, (gi + 1) * cin_pg)
-            cols = im2col(xs[:, c], (kh, kw), layer.stride, layer.padding, dtype)
+            cols = im2col(xs[:, c], (kh, kw), layer.stride, layer.padding, dtype, scratch=True)
             gw[o] += gz[:, o].T @ cols
-            gcols = gz[:, o] @ wm[o]
+            gcols = np.matmul(gz[:, o], wm[o], out=_scratch("gcols", (gz.shape[0], kk), dtype))
             run_split(_col2im_kernel, n, (0, 5), gcols.reshape(n, Ho, Wo, kh, kw, cin_pg),
                       *layer.stride, *layer.padding, gx[f0:f0 + step, c])
     grads = {"weight": gw.reshape(co, kh, kw, cin_pg).transpose(0, 3, 1, 2).copy()}
