@@ -531,6 +531,21 @@ def test_im2col_layout_matches_weight_matrix():
     np.testing.assert_allclose(z, _scipy_conv(layer, x), rtol=RTOL_INDEPENDENT)
 
 
+def test_im2col_scratch_buffer_is_reused_and_grown():
+    from evsnn.clock.conv import _scratch
+
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 3, 5, 5))
+    want = im2col(x, (3, 3), (1, 1), (1, 1), np.float64)
+    got = im2col(x, (3, 3), (1, 1), (1, 1), np.float64, scratch=True)
+    np.testing.assert_array_equal(got, want)
+    small = _scratch("cols", (4, 3), np.float64)  # same name and dtype: the same memory
+    assert np.shares_memory(small, got)
+    bigger = _scratch("cols", (got.size + 1,), np.float64)  # too small: a new array
+    assert not np.shares_memory(bigger, got)
+    assert not np.shares_memory(_scratch("cols", (3,), np.float32), bigger)  # per dtype
+
+
 def test_auto_mode_scatters_sparse_spikes_only(monkeypatch):
     import evsnn.clock.conv as conv_module
 
