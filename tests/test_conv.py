@@ -539,11 +539,12 @@ def test_im2col_scratch_buffer_is_reused_and_grown():
     want = im2col(x, (3, 3), (1, 1), (1, 1), np.float64)
     got = im2col(x, (3, 3), (1, 1), (1, 1), np.float64, scratch=True)
     np.testing.assert_array_equal(got, want)
-    small = _scratch("cols", (4, 3), np.float64)  # same name and dtype: the same memory
-    assert np.shares_memory(small, got)
-    bigger = _scratch("cols", (got.size + 1,), np.float64)  # too small: a new array
-    assert not np.shares_memory(bigger, got)
-    assert not np.shares_memory(_scratch("cols", (3,), np.float32), bigger)  # per dtype
+    assert np.shares_memory(_scratch("cols", (4, 3), np.float64), got)  # the work array
+    first = _scratch("test-only", (6, 5), np.float64)  # a name nothing else uses
+    assert np.shares_memory(_scratch("test-only", (4, 3), np.float64), first)  # reused
+    bigger = _scratch("test-only", (31,), np.float64)  # too small: a new array
+    assert bigger.shape == (31,) and not np.shares_memory(bigger, first)
+    assert not np.shares_memory(_scratch("test-only", (3,), np.float32), bigger)  # per dtype
 
 
 def test_auto_mode_scatters_sparse_spikes_only(monkeypatch):
