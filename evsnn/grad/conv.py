@@ -31,7 +31,6 @@ from evsnn.clock.conv import (
 )
 from evsnn.clock.simulate import LayerRecord
 from evsnn.grad.backward import METHODS, _dlif_factor_grad, _membrane_grad, _surrogate_iv
-from evsnn.grad.surrogates import SIGMOID
 
 __all__ = ["ConvGradientResult", "backward_conv"]
 
@@ -285,49 +284,6 @@ def _flat_record(rec, T, B):
                        spikes=flat(rec.spikes), trace=flat(rec.trace), output=flat(rec.output))
 
 
-@njit
-def _bptt_plain_kernel(g_out, m, spikes, leak, theta, v_rest, hard_reset, sur_p, sur_scale,
-                       detach_reset, samples, g_m):
-    """dL/dm by BPTT for the common case: spiking, no trace, sigmoid surrogate, nothing pruned.
-
-    The plain branch of :func:`evsnn.grad.backward._bptt_layer_kernel` (the same arithmetic in
-    the same order), compiled serially so that :func:`evsnn._numba.run_split` runs it on pieces
-    of the samples: ``g_out``, ``m``, ``spikes``, ``g_m`` are [T, B, N] (whole, so the rows stay
-    contiguous and the loops vectorise), ``samples`` the indices of the samples to compute;
-    ``m`` is the membrane before reset. Per step, ``exp(−ρ(m − θ))`` of the row is computed
-    first (libm's exp)."""
-    T, B, N = m.shape
-    one = np.ones(1, dtype=g_m.dtype)[0]
-    gv = np.empty(N, dtype=g_m.dtype)  # dL/dv[t] arriving from step t + 1
-    ex = np.empty(N, dtype=g_m.dtype)
-    for b in samples:
-        for i in range(N):
-            gv[i] = one - one
-        for t in range(T - 1, -1, -1):
-            lk = leak[t]
-            for i in range(N):
-                ex[i] = np.exp(-sur_p * (m[t, b, i] - theta))
-            for i in range(N):
-                mi = m[t, b, i]
-                gvt = gv[i]
-                sig = one / (one + ex[i])
-                sg = sur_scale * sig * (one - sig)
-                dv_dm = (one - spikes[t, b, i]) if hard_reset else one
-                dv_ds = (v_rest - mi) if hard_reset else -theta
-                gs = g_out[t, b, i]
-                if not detach_reset:
-                    gs = gs + gvt * dv_ds
-                gm = gvt * dv_dm + gs * sg
-                g_m[t, b, i] = gm
-                gv[i] = lk * gm
-
-
-def _plain_bptt(args, st):
-    """Whether :func:`_bptt_plain_kernel` computes this layer's BPTT gradient."""
-    return (st.method == "bptt" and args.spiking and not args.emit_trace
-            and args.trace_coef == 0 and st.opts["surrogate"].kernel_args()[0] == SIGMOID)
-
-
 def _neuron_backward(layer, g, path, st):
     rec, leak, gain, args = st.tape[path]
     shape = rec.m.shape
@@ -335,15 +291,7 @@ def _neuron_backward(layer, g, path, st):
     flat = _flat_record(rec, T, B)
     # the dense layers' per-neuron recursion, on the flattened feature maps (nothing pruned)
     g_out = np.ascontiguousarray(g.reshape(T, B, -1), dtype=st.dtype)
-    if _plain_bptt(args, st):  # on Python threads, not OpenMP (see evsnn._numba.run_split)
-        _, p, scale = st.opts["surrogate"].kernel_args()
-        dt = st.dtype.type
-        g_m = np.empty_like(flat.m)
-        run_split(_bptt_plain_kernel, B, (10,), g_out, flat.m, flat.spikes, leak,
-                  dt(args.theta), dt(args.v_rest), args.hard_reset, dt(p), dt(scale),
-                  bool(st.opts["detach_reset"]), np.arange(B), g_m)
-    else:
-        g_m = _membrane_grad(st.method, args, leak, gain, flat, g_out, st.dtype, st.opts)
+    g_m = _membrane_grad(st.method, args, leak, gain, flat, g_out, st.dtype, st.opts)
     st.membrane[path] = g_m.reshape(shape)
     if layer.dlif_factors is not None:
         st.params[path] = {"dlif_factors": _dlif_factor_grad(

@@ -1,7 +1,6 @@
 """Twins of ``evsnn.clock.conv`` and ``evsnn.grad.conv`` kernels: the same algorithms as literal
 Python loops."""
 
-import math
 
 import numpy as np
 
@@ -188,29 +187,3 @@ def _batchnorm_backward_kernel(g, x, mean, invstd, alpha, channels_last, gx, par
                 else:
                     gx[f, c, p] = g[f, c, p] * alpha[c]
             part_w[f, c], part_b[f, c] = sw, sb
-
-
-def _bptt_plain_kernel(g_out, m, spikes, leak, theta, v_rest, hard_reset, sur_p, sur_scale,
-                       detach_reset, samples, g_m):
-    T, B, N = m.shape
-    one = g_m.dtype.type(1)
-    for b in samples:
-        gv = np.zeros(N, dtype=g_m.dtype)
-        for t in range(T - 1, -1, -1):
-            for i in range(N):
-                mi = m[t, b, i]
-                # libm's exp as the kernel calls it: math.exp rounded to the dtype (glibc's
-                # expf is correctly rounded); overflow to inf far below θ gives σ = 0
-                arg = float(-sur_p * (mi - theta))
-                e = math.exp(arg) if arg < 700 else math.inf
-                ex = g_m.dtype.type(e if e <= float(np.finfo(g_m.dtype).max) else math.inf)
-                sig = one / (one + ex)
-                sg = sur_scale * sig * (one - sig)
-                dv_dm = (one - spikes[t, b, i]) if hard_reset else one
-                dv_ds = (v_rest - mi) if hard_reset else -theta
-                gs = g_out[t, b, i]
-                if not detach_reset:
-                    gs = gs + gv[i] * dv_ds
-                gm = gv[i] * dv_dm + gs * sg
-                g_m[t, b, i] = gm
-                gv[i] = leak[t] * gm
