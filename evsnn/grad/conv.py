@@ -189,15 +189,13 @@ def _pool_backward_kernel(g, arg, kh, kw, sh, sw, ph, pw, gx):
 
     Average pooling (``arg`` of shape [0, 0, 0, 0]): every window spreads ``g / (kH·kW)`` over
     its elements; max pooling: ``g`` goes to the window element ``arg`` names. Per input
-    element, contributions are added in window-offset order (ki, kj), then output position
-    (windows that do not overlap are visited output by output: one contribution each);
+    element, contributions are added in window-offset order (ki, kj), then output position;
     contributions to the padding are dropped. Windows that tile the input exactly (stride =
     size, no padding, no remainder) write every element once, without zeroing first."""
     F, C, H, W = gx.shape
     Ho, Wo = g.shape[2], g.shape[3]
     avg = arg.shape[0] == 0
     kk = g.dtype.type(kh * kw)
-    disjoint = sh >= kh and sw >= kw  # at most one contribution per input element
     # windows tile the input exactly: every input element receives exactly one contribution
     tiled = sh == kh and sw == kw and ph == 0 and pw == 0 and Ho * kh == H and Wo * kw == W
     zero = g.dtype.type(0)
@@ -222,23 +220,6 @@ def _pool_backward_kernel(g, arg, kh, kw, sh, sw, ph, pw, gx):
         for i in range(H):
             for j in range(W):
                 gx[f, c, i, j] = 0
-        if disjoint:  # the same sums, visited row by row (the order cannot matter)
-            for oi in range(Ho):
-                for oj in range(Wo):
-                    gv = g[f, c, oi, oj]
-                    for ki in range(kh):
-                        i = oi * sh - ph + ki
-                        if i < 0 or i >= H:
-                            continue
-                        for kj in range(kw):
-                            j = oj * sw - pw + kj
-                            if j < 0 or j >= W:
-                                continue
-                            if avg:
-                                gx[f, c, i, j] += gv / kk
-                            elif arg[f, c, oi, oj] == ki * kw + kj:
-                                gx[f, c, i, j] += gv
-            continue
         for ki in range(kh):
             for kj in range(kw):
                 n = ki * kw + kj
