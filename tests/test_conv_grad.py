@@ -386,3 +386,11 @@ def test_backward_errors():
     other = ConvNetwork([Neuron(), Conv2d(np.ones((1, 1, 1, 1))), Neuron()], (1, 2, 2))
     with pytest.raises(ValueError, match="different network"):
         backward_conv(other, x, res, g)
+    with pytest.raises(ValueError, match="method='adjoint' is not a gradient method"):
+        backward_conv(net, x, res, g, method="adjoint")
+    # the dense rules' own refusals reach the conv caller unchanged
+    with pytest.raises(ValueError, match="method='tempbp' needs trace-LIF layers"):
+        backward_conv(net, x, res, g, method="tempbp")
+    with pytest.raises(ValueError, match="HART pre-calculation needs dL/ds"):
+        backward_conv(net, x, res, np.arange(g.size, dtype=float).reshape(g.shape),
+                      method="hart", precalculate=True)

@@ -221,6 +221,8 @@ def test_loader_mapping_and_refusals():
     with pytest.raises(ValueError, match="inhibition=True"):
         with pytest.warns(UserWarning, match="Inhibition"):
             load(_leaky(snn, 0.5, inhibition=True))
+    with pytest.raises(ValueError, match="state_quant=.*use state_quant=False"):
+        load(_leaky(snn, 0.5, state_quant=lambda mem: mem))
     with pytest.raises(ValueError, match="graded_spikes_factor=2.0.*use 1.0"):
         load(_leaky(snn, 0.5, graded_spikes_factor=2.0))
     with pytest.raises(ValueError, match="2 values of beta.*give a single beta"):

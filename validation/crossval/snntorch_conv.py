@@ -72,7 +72,7 @@ import numpy as np
 from evsnn.clock.conv import ConvNetwork, Neuron, Residual
 from evsnn.conventions import get_convention
 from evsnn.params import LIF
-from validation.crossval.backends import INSTALL_HINT, import_torch
+from validation.crossval.backends import import_torch
 from validation.crossval.snntorch import SnnTorchBackend
 from validation.crossval.spikingjelly_conv import (
     SPIKINGJELLY, FrameworkRun, _dtype_iv, _Exporter, _np, _TorchLoader, compare_conv_run,
@@ -94,13 +94,9 @@ _STATE_FUNCTIONS = {"_base_sub": "subtract", "_base_zero": "zero", "_base_int": 
 
 
 def _modules():
-    torch = import_torch("snntorch")
-    try:
-        import snntorch
-    except ImportError as exc:
-        raise ImportError(f"loading snnTorch models needs snntorch 1.0 ({exc}); "
-                          f"{INSTALL_HINT}") from exc
-    return torch, snntorch
+    """torch and snntorch, imported by the dense adapter (one error message)."""
+    m = _DENSE._import()
+    return m["torch"], m["snntorch"]
 
 
 def _check_lif(neuron, where, index, conv):

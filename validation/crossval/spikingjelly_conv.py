@@ -53,7 +53,7 @@ from evsnn.clock.conv import (
 )
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.params import LIF
-from validation.crossval.backends import INSTALL_HINT, import_torch
+from validation.crossval.spikingjelly import SpikingJellyBackend
 from validation.crossval.core import TIE_RTOL, CrossvalReport, _classify_layer, _count_distance
 
 __all__ = ["SPIKINGJELLY", "from_spikingjelly", "run_spikingjelly", "compare_conv",
@@ -64,13 +64,9 @@ SPIKINGJELLY = DEFAULT.with_(name="SPIKINGJELLY", time_origin=0, spike_test=">="
 
 
 def _modules():
-    torch = import_torch("spikingjelly")
-    try:
-        from spikingjelly.activation_based import functional, layer, neuron
-    except ImportError as exc:
-        raise ImportError(f"loading SpikingJelly models needs spikingjelly 2.0 ({exc}); "
-                          f"{INSTALL_HINT}") from exc
-    return torch, functional, layer, neuron
+    """torch and SpikingJelly's modules, imported by the dense adapter (one error message)."""
+    m = SpikingJellyBackend._import(None)
+    return m["torch"], m["functional"], m["layer"], m["neuron"]
 
 
 _BLOCK_PARTS = ("conv1", "bn1", "sn1", "conv2", "bn2", "sn2", "downsample")
