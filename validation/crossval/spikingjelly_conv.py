@@ -44,6 +44,7 @@ Module mapping (read from spikingjelly 2.0.0 and torch 2.13.0)
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -57,7 +58,7 @@ from validation.crossval.spikingjelly import SpikingJellyBackend
 from validation.crossval.core import TIE_RTOL, CrossvalReport, _classify_layer, _count_distance
 
 __all__ = ["SPIKINGJELLY", "from_spikingjelly", "run_spikingjelly", "compare_conv",
-           "compare_conv_run", "to_spikingjelly", "FrameworkRun", "SpikingJellyRun"]
+           "compare_conv_run", "to_spikingjelly", "FrameworkRun"]
 
 SPIKINGJELLY = DEFAULT.with_(name="SPIKINGJELLY", time_origin=0, spike_test=">=",
                              input_delay=0, sigmoid_scale="code")
@@ -248,18 +249,15 @@ def from_spikingjelly(model, input_shape, *, fold_bn=False):
     return ConvNetwork(tuple(loader.module(model)), tuple(input_shape)), SPIKINGJELLY
 
 
+@dataclass(frozen=True)
 class FrameworkRun:
     """What a framework run reports, per neuron layer (evsnn's order): ``spikes`` and
     ``membranes`` (before reset), numpy float64 arrays ``[T, B, ...]``, and ``output`` of the
     model (:func:`run_spikingjelly`, :func:`validation.crossval.snntorch_conv.run_snntorch`)."""
 
-    def __init__(self, spikes, membranes, output):
-        self.spikes = spikes
-        self.membranes = membranes
-        self.output = output
-
-
-SpikingJellyRun = FrameworkRun  # the earlier name
+    spikes: list
+    membranes: list
+    output: np.ndarray
 
 
 def run_spikingjelly(model, inputs, *, dtype=np.float64):
