@@ -55,7 +55,7 @@ import numpy as np
 from scipy.stats import binomtest, norm
 from statsmodels.stats.proportion import proportion_confint
 
-from evsnn._numba import njit, prange
+from evsnn._numba import njit, run_range
 
 __all__ = [
     "ABSTAIN",
@@ -602,14 +602,15 @@ def sample_counts(
 
 
 # --------------------------------------------------------------------------- network classifier
-@njit(parallel=True)
+@njit
 def _constant_current_lif_kernel(cur, n_steps, lam, theta, v_rest, v_init, hard_reset, spike_ge,
-                                 out):
+                                 out, b_lo, b_hi):
     """λ-LIF layer driven by the same current ``cur[B, n]`` at each of ``n_steps`` steps;
-    writes spikes ``out[T, B, n]``. The update of ``evsnn.clock.simulate`` (HART Eq. 1-4):
-    ``m = λ v + I``, spike when ``m ≥ θ`` (``>`` unless ``spike_ge``), hard or soft reset."""
+    writes spikes ``out[T, B, n]`` of samples ``b_lo <= b < b_hi``. The update of
+    ``evsnn.clock.simulate`` (HART Eq. 1-4): ``m = λ v + I``, spike when ``m ≥ θ`` (``>`` unless
+    ``spike_ge``), hard or soft reset."""
     B, n = cur.shape
-    for b in prange(B):
+    for b in range(b_lo, b_hi):
         one = np.ones(1, dtype=out.dtype)[0]
         zero = one - one
         v = np.empty(n, dtype=out.dtype)
@@ -644,6 +645,12 @@ def _constant_current_lif_kernel(cur, n_steps, lam, theta, v_rest, v_init, hard_
                     v[i] = m - theta if fire else m
 
 
+def _constant_current_lif(*args):
+    """:func:`_constant_current_lif_kernel` (its arguments up to ``out``) on every sample, the
+    samples split among the threads (each computed by one thread)."""
+    run_range(_constant_current_lif_kernel, args[0].shape[0], *args)
+
+
 class NetworkClassifier:
     """``classify(seq) -> labels`` for an evsnn :class:`~evsnn.clock.Network`, with a fast path
     for inputs that repeat one vector at every step.
@@ -666,7 +673,7 @@ class NetworkClassifier:
     where the encoded input is the noisy image ``z`` at every step (RSC Eq. 7, 10): the first
     layer's input ``W z (+ b)`` is then one BLAS matrix product per noise draw, not one per
     step, and the first layer runs T steps on that constant current
-    (``_constant_current_lif_kernel``); the other layers are simulated event-driven from its
+    (``_constant_current_lif``); the other layers are simulated event-driven from its
     spikes. The BLAS product sums in a different order from the simulator's event-by-event
     additions, so a first-layer membrane within rounding (~1e-7 relative in float32) of θ
     may spike differently; otherwise the labels are the simulator's. The fast path needs a
@@ -744,7 +751,7 @@ class NetworkClassifier:
             cur += self._b1
         a = self._args
         spikes = np.empty((n_steps,) + cur.shape, dtype=self.dtype)
-        _constant_current_lif_kernel(
+        _constant_current_lif(
             np.ascontiguousarray(cur), int(n_steps), dt(a.lam), dt(a.theta), dt(a.v_rest),
             dt(a.v_init), bool(a.hard_reset), bool(self.convention.spike_ge), spikes,
         )

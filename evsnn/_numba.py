@@ -10,13 +10,15 @@ module keeps running the old callee after that module changes. So at import, whe
 file of the packages that hold kernels has changed since the cache was written (size or
 modification time), every cached kernel of those packages is dropped and recompiled on use.
 
-Threads: kernels that run between BLAS products (the convolutional layers') are compiled
-serially and run on pieces of their frames by :func:`run_split`, on a pool of Python threads.
-With numba's ``prange`` on its default OpenMP layer, idle workers spin for a while after every
-kernel and take a core from the OpenBLAS product that follows (on 2 cores the float32 VGG
-forward of ``bench/bench_conv.py`` measured about 700 ms that way, 520 ms with ``run_split``;
-numba's TBB layer or ``OMP_WAIT_POLICY=PASSIVE`` gave about 430-490 ms but need a package or
-change torch's OpenMP behaviour too).
+Threads: evsnn's hot kernels (the dense layers, their backward passes, the convolutional
+layers) are compiled serially and run on pieces of their data by :func:`run_split` /
+:func:`run_range`, on a pool of Python threads. With numba's ``prange`` on its default OpenMP
+layer, idle workers spin for a while after every kernel and take a core from what follows (an
+OpenBLAS product, the Poisson encoder's threads, the next kernel): on 2 cores the float32 VGG
+forward of ``bench/bench_conv.py`` measured about 700 ms that way, 520 ms with ``run_split``, and
+the dense forward + backward of ``bench/bench_backward.py`` 72 ms against 51 ms without the
+spinning. Idle pool threads sleep, and the pool may be entered from several threads at once
+(numba's workqueue layer, which does not spin, aborts then).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 
 import numba
 
-__all__ = ["njit", "prange", "run_split", "CACHE", "FASTMATH"]
+__all__ = ["njit", "prange", "run_split", "run_range", "CACHE", "FASTMATH"]
 
 FASTMATH = False
 CACHE = os.environ.get("EVSNN_NUMBA_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"}
@@ -113,6 +115,20 @@ def _pool():
         return _POOL
 
 
+def _run_pieces(n, call):
+    """``call(lo, hi)`` on ``numba.get_num_threads()`` contiguous pieces of ``range(n)`` at once:
+    the calling thread runs the first piece, the pool the others."""
+    k = min(numba.get_num_threads(), n)
+    if k <= 1:
+        call(0, n)
+        return
+    bounds = [n * i // k for i in range(k + 1)]
+    futures = [_pool().submit(call, bounds[i], bounds[i + 1]) for i in range(1, k)]
+    call(bounds[0], bounds[1])
+    for f in futures:
+        f.result()
+
+
 def run_split(kernel, n, sliced, *args, axis=0):
     """Call a serial kernel on ``numba.get_num_threads()`` contiguous pieces of ``range(n)`` at
     once: the calling thread runs the first piece, a pool of Python threads the others (kernels
@@ -122,26 +138,26 @@ def run_split(kernel, n, sliced, *args, axis=0):
     length ``n`` there; a placeholder of another length is passed whole). The pieces must write
     disjoint outputs, so the result does not depend on the number of threads.
 
-    Used for kernels that run between BLAS products: idle OpenMP workers (numba's default
-    layer) spin after each ``prange`` kernel and slow the next product, idle pool threads
-    sleep.
+    Used for kernels that run between BLAS products or other threads' work: idle OpenMP workers
+    (numba's default layer) spin after each ``prange`` kernel and slow what follows, idle pool
+    threads sleep.
     """
-    k = min(numba.get_num_threads(), n)
-    if k <= 1:
-        kernel(*args)
-        return
-    bounds = [n * i // k for i in range(k + 1)]
 
-    def piece(i):
+    def piece(lo, hi):
         a = list(args)
         for j in sliced:
             arr = a[j]
             if arr.ndim > axis and arr.shape[axis] == n:
-                a[j] = arr[bounds[i]:bounds[i + 1]] if axis == 0 else \
-                    arr[:, bounds[i]:bounds[i + 1]]
+                a[j] = arr[lo:hi] if axis == 0 else arr[:, lo:hi]
         kernel(*a)
 
-    futures = [_pool().submit(piece, i) for i in range(1, k)]
-    piece(0)
-    for f in futures:
-        f.result()
+    _run_pieces(n, piece)
+
+
+def run_range(kernel, n, *args):
+    """Call ``kernel(*args, lo, hi)`` on pieces ``[lo, hi)`` of ``range(n)`` as :func:`run_split`
+    does, with the arrays passed whole: for kernels that index a middle axis (samples of a
+    time-major ``[T, B, N]`` array), where a cut view would lose the C layout numba vectorises
+    for. The pieces must write disjoint outputs.
+    """
+    _run_pieces(n, lambda lo, hi: kernel(*args, lo, hi))

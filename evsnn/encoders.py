@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from evsnn._numba import njit
 from evsnn.conventions import DEFAULT, get_convention
 
 __all__ = [
@@ -144,6 +145,22 @@ def _pool():
         return _POOL
 
 
+@njit
+def _spike_if_below_kernel(u, x, less_equal, out):
+    """``out[i] = 1`` if ``u[i] <= x[i]`` (``less_equal``) or ``u[i] < x[i]``, else 0: the float64
+    draws against the pixels promoted to float64, as NumPy's ``u < x`` compares them, written in
+    ``out``'s dtype. NumPy's mixed-dtype comparison with a cast output takes a buffered path that
+    cost as much as drawing the uniforms."""
+    one = np.ones(1, dtype=out.dtype)[0]
+    zero = one - one
+    if less_equal:
+        for i in range(u.shape[0]):
+            out[i] = one if u[i] <= np.float64(x[i]) else zero
+    else:
+        for i in range(u.shape[0]):
+            out[i] = one if u[i] < np.float64(x[i]) else zero
+
+
 def _poisson_piece(bit_gen, state, start, stop, x_flat, out_flat, less_equal):
     """Spikes ``out_flat[start:stop]`` from draws ``start..stop-1`` of the stream at ``state``."""
     jumped = type(bit_gen)()
@@ -151,7 +168,6 @@ def _poisson_piece(bit_gen, state, start, stop, x_flat, out_flat, less_equal):
     jumped.advance(start)
     gen = np.random.Generator(jumped)
     buf = np.empty(min(_BLOCK, stop - start))
-    compare = np.less_equal if less_equal else np.less
     n_pix = x_flat.shape[0]
     p = start
     while p < stop:
@@ -159,8 +175,7 @@ def _poisson_piece(bit_gen, state, start, stop, x_flat, out_flat, less_equal):
         u = buf[: q - p]
         gen.random(out=u)
         k = p % n_pix
-        # float64 draws against the pixels under NumPy's promotion, as ``u < x`` does
-        compare(u, x_flat[k : k + (q - p)], out=out_flat[p:q], casting="unsafe")
+        _spike_if_below_kernel(u, x_flat[k : k + (q - p)], less_equal, out_flat[p:q])
         p = q
 
 

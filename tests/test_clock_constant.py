@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from test_clock import _kernel_args, layer_cases
 
 from evsnn.clock import Dense, Network, simulate
-from evsnn.clock.simulate import _constant_current_kernel, _constant_input, _dense_layer_kernel
+from evsnn.clock.simulate import _constant_current, _constant_input, _dense_layer
 from evsnn.params import LIF
 from reference import clock as ref
 
@@ -32,11 +32,11 @@ def dense_rows(draw):
 
 
 @given(dense_rows())
-def test_constant_current_kernel_matches_twin(case):
+def test_constant_current_matches_twin(case):
     x, w, bias, dtype = case
     got = np.full((x.shape[0], w.shape[1]), np.nan, dtype=dtype)
     want = got.copy()
-    _constant_current_kernel(x, w, bias, got)
+    _constant_current(x, w, bias, got)
     ref._constant_current_kernel(x, w, bias, want)
     np.testing.assert_allclose(got, want, **_tols(dtype))
 
@@ -50,9 +50,9 @@ def test_layer_kernel_with_constant_current_is_bit_identical(case, record):
     b = _kernel_args(layer, x, dtype, spike_ge, delay, placement, record=record)
     twin = _kernel_args(layer, x, dtype, spike_ge, delay, placement, record=record)
     cur = np.empty((x.shape[1], layer.n_out), dtype=dtype)
-    _constant_current_kernel(x[0], a[1], a[2], cur)
-    _dense_layer_kernel(*a, cur)
-    _dense_layer_kernel(*b)
+    _constant_current(x[0], a[1], a[2], cur)
+    _dense_layer(*a, cur_const=cur)
+    _dense_layer(*b)
     ref._dense_layer_kernel(*twin, cur)
     for got, want, tw in zip(a[15:] if record else a[15:16], b[15:] if record else b[15:16],
                              twin[15:] if record else twin[15:16]):

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from evsnn import encoders as enc
 from evsnn.conventions import PRESETS, get_convention
+from reference import encoders as ref_encoders
 
 T = 10
 X_NAMES = ("0", "1/T", "1/2", "1", "153/255")
@@ -223,3 +224,21 @@ def test_parallel_poisson_draws_equal_the_serial_stream(rule_preset, dtype):
         np.testing.assert_array_equal(got, want)
         assert rng_par.bit_generator.state == rng_ser.bit_generator.state
         assert rng_par.random() == rng_ser.random()
+
+
+@pytest.mark.parametrize("less_equal", [True, False])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_spike_if_below_kernel_is_numpys_mixed_dtype_comparison(less_equal, dtype):
+    # float64 draws against float32 or float64 pixels, with exact ties and values that differ
+    # from a pixel only beyond float32 precision: the kernel must compare as NumPy promotes
+    rng = np.random.default_rng(3)
+    x = rng.random(4000).astype(dtype)
+    u = rng.random(4000)
+    u[::3] = x[::3]  # ties
+    u[1::3] = np.nextafter(x[1::3].astype(np.float64), 2.0)  # just above the pixel
+    out = np.full(4000, np.nan, dtype=dtype)
+    enc._spike_if_below_kernel(u, x, less_equal, out)
+    want = np.full(4000, np.nan, dtype=dtype)
+    ref_encoders._spike_if_below_kernel(u, x, less_equal, want)
+    np.testing.assert_array_equal(out, want)
+    assert out.dtype == np.dtype(dtype)

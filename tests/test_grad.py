@@ -25,7 +25,7 @@ from evsnn.grad import (
     surrogate_derivative,
     ttfs_loss,
 )
-from evsnn.grad.backward import _bptt_layer_kernel, _tempbp_layer_kernel
+from evsnn.grad.backward import _bptt_layer, _tempbp_layer
 from evsnn.params import LIF, Readout, TraceLIF
 from reference import grad as ref
 
@@ -70,7 +70,7 @@ def test_bptt_kernel_matches_twin(case, surrogate):
               dtype.type(args.v_rest), args.hard_reset, args.spiking, args.emit_trace,
               dtype.type(args.trace_coef), kind, dtype.type(p), dtype.type(scale), detach, prune)
     got, want = np.full_like(rec.m, np.nan), np.full_like(rec.m, np.nan)
-    _bptt_layer_kernel(*common, got)
+    _bptt_layer(*common, got)
     ref._bptt_layer_kernel(*common, want)
     assert got.dtype == dtype
     _assert_twin(got, want, dtype)
@@ -88,7 +88,7 @@ def test_tempbp_kernel_matches_twin(case, intra):
               dtype.type(a.trace_coef), dtype.type(8.0), dtype.type(a.trace_coef / 4),
               dtype.type(5.0), intra)
     got, want = np.full_like(rec.m, np.nan), np.full_like(rec.m, np.nan)
-    _tempbp_layer_kernel(*common, got)
+    _tempbp_layer(*common, got)
     ref._tempbp_layer_kernel(*common, want)
     _assert_twin(got, want, dtype)
 

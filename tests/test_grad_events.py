@@ -5,7 +5,12 @@ from conftest import ATOL_TWIN, ATOL_TWIN_FLOAT32, RTOL_TWIN, RTOL_TWIN_FLOAT32
 from hypothesis import given
 from hypothesis import strategies as st
 
-from evsnn.grad.backward import _event_weight_grad_kernel, _weight_grad
+from evsnn.grad.backward import (
+    _event_column_sums_kernel,
+    _event_columns_kernel,
+    _event_weight_grad,
+    _weight_grad,
+)
 from reference import grad as ref
 
 
@@ -30,12 +35,12 @@ def _tols(dtype):
 
 
 @given(sparse_inputs())
-def test_event_weight_grad_kernel_matches_twin(case):
+def test_event_weight_grad_matches_twin(case):
     g, x, dtype = case
     got = np.full((x.shape[1], g.shape[1]), np.nan, dtype=dtype)
     want = np.full_like(got, np.nan)
-    _event_weight_grad_kernel(g, x, got)
-    ref._event_weight_grad_kernel(g, x, want)
+    _event_weight_grad(g, x, got)
+    ref._event_weight_grad(g, x, want)
     assert got.dtype == np.dtype(dtype)
     # same operations in the same order (ascending rows per column): equal up to rounding only
     np.testing.assert_allclose(got, want, **_tols(dtype))
@@ -54,3 +59,28 @@ def test_weight_grad_equals_the_product(case):
     bound = 40 * np.finfo(dtype).eps * abs_sum
     assert np.all(np.abs(got - want) <= bound + np.finfo(dtype).tiny)
 
+
+
+@given(sparse_inputs())
+def test_event_columns_kernel_matches_twin(case):
+    _, x, _ = case
+    got = _event_columns_kernel(x)
+    want = ref._event_columns_kernel(x)
+    np.testing.assert_array_equal(got[0], want[0])
+    n = got[0][-1]  # col_rows has one spare entry when there is no event
+    np.testing.assert_array_equal(got[1][:n], want[1][:n])
+    assert got[2] == want[2]
+
+
+@given(sparse_inputs(), st.data())
+def test_event_column_sums_kernel_writes_its_columns_only(case, data):
+    g, x, dtype = case
+    j_lo = data.draw(st.integers(0, x.shape[1]))
+    j_hi = data.draw(st.integers(j_lo, x.shape[1]))
+    lists = ref._event_columns_kernel(x)
+    got = np.full((x.shape[1], g.shape[1]), np.nan, dtype=dtype)
+    want = got.copy()
+    _event_column_sums_kernel(g, x, *lists, got, j_lo, j_hi)
+    ref._event_column_sums_kernel(g, x, *lists, want, j_lo, j_hi)
+    np.testing.assert_allclose(got, want, equal_nan=True, **_tols(dtype))
+    assert np.isnan(got[:j_lo]).all() and np.isnan(got[j_hi:]).all()

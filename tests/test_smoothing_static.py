@@ -9,7 +9,7 @@ import pytest
 
 from certify.smoothing import (
     NetworkClassifier,
-    _constant_current_lif_kernel,
+    _constant_current_lif,
     certify,
     gaussian,
     rsc_fixed,
@@ -31,7 +31,7 @@ def test_kernel_matches_twin(dtype, hard_reset, spike_ge):
     args = (5, dtype(0.9), dtype(1.0), dtype(0.0), dtype(0.0), hard_reset, spike_ge)
     out = np.empty((5, 7, 11), dtype=dtype)
     twin = np.empty_like(out)
-    _constant_current_lif_kernel(cur, *args, out)
+    _constant_current_lif(cur, *args, out)
     ref._constant_current_lif_kernel(cur, *args, twin)
     np.testing.assert_allclose(out, twin, rtol=RTOL_TWIN, atol=ATOL_TWIN)
     assert out[0, 0, 0] == (1.0 if spike_ge else 0.0)
@@ -44,7 +44,7 @@ def test_kernel_equals_the_simulator_on_a_constant_current():
     net = Network([Dense(np.eye(5), LIF(lam=0.8, theta=1.0, reset="soft"))])
     sim = simulate(net, np.repeat(z[None], 7, axis=0)).output
     out = np.empty((7, 6, 5))
-    _constant_current_lif_kernel(z, 7, 0.8, 1.0, 0.0, 0.0, False, True, out)
+    _constant_current_lif(z, 7, 0.8, 1.0, 0.0, 0.0, False, True, out)
     np.testing.assert_array_equal(out, sim)
 
 

@@ -14,20 +14,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._numba import njit, prange
+from evsnn._numba import njit, run_range, run_split
 from evsnn.clock.network import Network
 from evsnn.conventions import DEFAULT, Convention, get_convention
 
 __all__ = ["simulate", "SimulationResult", "LayerRecord", "SpikeEvents", "spike_events"]
 
 
-@njit(parallel=True)
+@njit
 def _dense_layer_kernel(
     inp, weight_t, bias, leak, gain, theta, v_rest, hard_reset, spike_ge, trace_coef, emit_trace,
     spiking, v_init, input_delay, record, out, rec_current, rec_m, rec_v, rec_spikes, rec_trace,
-    cur_const=None,
+    cur_const, b_lo, b_hi,
 ):
-    """One dense layer over ``T`` steps for every sample (see the module docstring).
+    """One dense layer over ``T`` steps for samples ``b_lo <= b < b_hi`` (see the module
+    docstring); :func:`_dense_layer` runs it on all samples, a piece per thread.
 
     ``inp`` [T, B, n_in]; ``weight_t`` [n_in, n_out]; ``leak``, ``gain`` [T]; writes ``out``
     [T, B, n_out] and, when ``record``, the per-step current, membrane before (``m``) and after
@@ -44,7 +45,7 @@ def _dense_layer_kernel(
     T, B, n_in = inp.shape
     n_out = weight_t.shape[1]
     plain = spiking and trace_coef == 0 and not emit_trace
-    for b in prange(B):
+    for b in range(b_lo, b_hi):
         # spike values in the output dtype: a float64 literal would promote float32 arithmetic
         one = np.ones(1, dtype=out.dtype)[0]
         zero = one - one
@@ -181,6 +182,13 @@ def _dense_layer_kernel(
                     rec_current[t, b, i] = cur[i]
                     rec_m[t, b, i] = m
                     rec_v[t, b, i] = v[i]
+
+
+def _dense_layer(*args, cur_const=None):
+    """:func:`_dense_layer_kernel` (its arguments up to ``rec_trace``) on every sample, the
+    samples split among the threads (each sample is computed by one thread, so the result does
+    not depend on their number)."""
+    run_range(_dense_layer_kernel, args[0].shape[1], *args, cur_const)
 
 
 @dataclass(frozen=True)
@@ -336,18 +344,18 @@ def _constant_input(x):
     return all(np.array_equal(x[t], x[0]) for t in range(2, x.shape[0]))
 
 
-@njit(parallel=True)
+@njit
 def _constant_current_kernel(x, weight_t, bias, cur):
     """``cur[b] = bias + Σ_j x[b, j] · weight_t[j]`` over the nonzero ``x[b, j]`` in ascending
     ``j``, added one after the other: the current :func:`_dense_layer_kernel` forms from the same
     events, bit for bit. Blocks of samples share each weight row while it is in L1 (a dense,
     time-constant input: current coding, RSC-I), instead of one pass over the whole matrix per
-    sample; the parallel loop is over the blocks.
+    sample. Serial: :func:`_constant_current` splits the samples among the threads.
     """
     B, n_in = x.shape
     n_out = weight_t.shape[1]
     n_blocks = (B + _CONST_BLOCK - 1) // _CONST_BLOCK
-    for blk in prange(n_blocks):
+    for blk in range(n_blocks):
         b0 = blk * _CONST_BLOCK
         b1 = min(B, b0 + _CONST_BLOCK)
         for b in range(b0, b1):
@@ -387,6 +395,11 @@ def _constant_current_kernel(x, weight_t, bias, cur):
                     for i in range(n_out):
                         c[i] = c[i] + xv * w[i]
             j += 1
+
+
+def _constant_current(x, weight_t, bias, cur):
+    """:func:`_constant_current_kernel` with the samples split among the threads."""
+    run_split(_constant_current_kernel, x.shape[0], (0, 3), x, weight_t, bias, cur)
 
 
 def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None):
@@ -448,12 +461,12 @@ def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None):
         cur_const = None
         if B and _constant_input(x):
             cur_const = np.empty((B, n_out), dtype=dtype)
-            _constant_current_kernel(x[0], weight_t, bias, cur_const)
-        _dense_layer_kernel(
+            _constant_current(x[0], weight_t, bias, cur_const)
+        _dense_layer(
             x, weight_t, bias, leak, gain, dtype.type(args.theta),
             dtype.type(args.v_rest), args.hard_reset, convention.spike_ge,
             dtype.type(args.trace_coef), args.emit_trace, args.spiking, dtype.type(args.v_init),
-            int(convention.input_delay), bool(record), out, *rec, cur_const,
+            int(convention.input_delay), bool(record), out, *rec, cur_const=cur_const,
         )
         if record:
             current, m, v, spikes, trace = rec

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._numba import njit, prange
+from evsnn._numba import njit, run_range
 from evsnn.clock import Network, SimulationResult
 from evsnn.clock.simulate import _layer_factors
 from evsnn.grad.surrogates import Sigmoid, Triangle
@@ -44,12 +44,13 @@ __all__ = ["GradientResult", "backward", "METHODS", "rga_factor"]
 METHODS = ("bptt", "hart", "rga", "bptr", "rate", "tempbp")
 
 
-@njit(parallel=True)
+@njit
 def _bptt_layer_kernel(
     g_out, m, v, spikes, v_init, leak, theta, v_rest, hard_reset, spiking, emit_trace,
-    trace_coef, sur_kind, sur_p, sur_scale, detach_reset, prune_temporal, g_m,
+    trace_coef, sur_kind, sur_p, sur_scale, detach_reset, prune_temporal, g_m, b_lo, b_hi,
 ):
-    """dL/dm of one layer by backpropagation through time.
+    """dL/dm of one layer by backpropagation through time, samples ``b_lo <= b < b_hi``
+    (:func:`_bptt_layer` runs every sample, a piece per thread).
 
     ``g_out`` [T, B, N] is dL/d(layer output); ``m``, ``v``, ``spikes`` the recorded membrane
     before / after reset and spikes. ``prune_temporal`` drops ∂m(t+1)/∂m(t) and ∂m(t+1)/∂s(t)
@@ -57,7 +58,7 @@ def _bptt_layer_kernel(
     """
     T, B, N = m.shape
     plain = spiking and not emit_trace and trace_coef == 0 and sur_kind == 0 and not prune_temporal
-    for b in prange(B):
+    for b in range(b_lo, b_hi):
         one = np.ones(1, dtype=g_m.dtype)[0]
         zero = one - one
         gv = np.zeros(N, dtype=g_m.dtype)  # dL/dv[t] arriving from step t + 1
@@ -121,12 +122,20 @@ def _bptt_layer_kernel(
                 gv[i] = lk * gm
 
 
-@njit(parallel=True)
+def _bptt_layer(*args):
+    """:func:`_bptt_layer_kernel` (its arguments up to ``g_m``) on every sample, the samples
+    split among the threads (each computed by one thread: the result does not depend on their
+    number)."""
+    run_range(_bptt_layer_kernel, args[-1].shape[1], *args)
+
+
+@njit
 def _tempbp_layer_kernel(
     g_out, m, v, spikes, trace, v_init, lam, theta, v_rest, hard_reset, emit_trace, trace_coef,
-    factor_clamp, fallback_level, fallback_rho, intra, g_m,
+    factor_clamp, fallback_level, fallback_rho, intra, g_m, b_lo, b_hi,
 ):
-    """dL/dm of one trace-LIF layer by Temp-BP (Zhang & Li 2020; Ding 2025 Eq. 18-20).
+    """dL/dm of one trace-LIF layer by Temp-BP (Zhang & Li 2020; Ding 2025 Eq. 18-20), samples
+    ``b_lo <= b < b_hi`` (:func:`_tempbp_layer` runs every sample, a piece per thread).
 
     Following the authors' implementation:
 
@@ -144,7 +153,7 @@ def _tempbp_layer_kernel(
       ``ρ σ'(ρ (m − θ))`` with ρ = ``fallback_rho`` (scale 0.2, ρ = 5) on ``G`` instead.
     """
     T, B, N = m.shape
-    for b in prange(B):
+    for b in range(b_lo, b_hi):
         one = np.ones(1, dtype=g_m.dtype)[0]
         zero = one - one
         log_lam = np.log(lam) if lam > 0 else zero
@@ -180,24 +189,22 @@ def _tempbp_layer_kernel(
                 g_m[t, b, i] = gm
 
 
-@njit(parallel=True)
-def _event_weight_grad_kernel(g_cur, x, gw_t):
-    """``gw_t[j] = Σ_r x[r, j] · g_cur[r]`` over the rows ``r`` (``t·B + b``) with ``x[r, j] != 0``.
+def _tempbp_layer(*args):
+    """:func:`_tempbp_layer_kernel` (its arguments up to ``g_m``) on every sample, the samples
+    split among the threads."""
+    run_range(_tempbp_layer_kernel, args[-1].shape[1], *args)
 
-    ``g_cur`` [R, n_out] is dL/dI, ``x`` [R, n_in] the layer input; writes ``gw_t`` [n_in, n_out]
-    (dL/dWᵀ). For a spike input the work is one row addition per input event instead of a dense
-    product. The events are listed per column (ascending ``r``: a per-row compaction, then a
-    counting sort by column), then each row of ``gw_t`` is summed in that order, four events per
-    pass as ``(((acc + g_r0) + g_r1) + g_r2) + g_r3`` (the same operations in the same order as
-    one at a time, with a quarter of the loads and stores of ``acc``). The parallel loop is over
-    columns, each owned by one iteration, so the result does not depend on the number of threads.
-    """
+
+@njit
+def _event_columns_kernel(x):
+    """The nonzero entries of ``x`` [R, n_in] listed per column: rows of column ``j`` are
+    ``col_rows[col_start[j]:col_start[j + 1]]``, ascending. Also returns how many nonzero
+    entries differ from 1."""
     R, n_in = x.shape
-    n_out = g_cur.shape[1]
     # per-row event lists (branch-free compaction into a buffer with room for one spare write)
     row_cols = np.empty(R * n_in + 1, dtype=np.int32)
     row_start = np.empty(R + 1, dtype=np.int64)
-    col_count = np.zeros(n_in + 1, dtype=np.int64)
+    col_start = np.zeros(n_in + 1, dtype=np.int64)
     n_graded = 0  # nonzero inputs other than 1
     pos = 0
     for r in range(R):
@@ -209,22 +216,30 @@ def _event_weight_grad_kernel(g_cur, x, gw_t):
             n_graded += (xv != 0) & (xv != 1)
     row_start[R] = pos
     for e in range(pos):
-        col_count[row_cols[e] + 1] += 1
+        col_start[row_cols[e] + 1] += 1
     for j in range(n_in):
-        col_count[j + 1] += col_count[j]  # now the start of column j's list
+        col_start[j + 1] += col_start[j]  # now the start of column j's list
     col_rows = np.empty(max(pos, 1), dtype=np.int32)
-    fill = col_count[:n_in].copy()
+    fill = col_start[:n_in].copy()
     for r in range(R):
         for e in range(row_start[r], row_start[r + 1]):
             j = row_cols[e]
             col_rows[fill[j]] = r
             fill[j] += 1
-    for j in prange(n_in):
+    return col_start, col_rows, n_graded
+
+
+@njit
+def _event_column_sums_kernel(g_cur, x, col_start, col_rows, n_graded, gw_t, j_lo, j_hi):
+    """Rows ``j_lo <= j < j_hi`` of ``gw_t``, from the lists of :func:`_event_columns_kernel`
+    (see :func:`_event_weight_grad`)."""
+    n_out = g_cur.shape[1]
+    for j in range(j_lo, j_hi):
         acc = gw_t[j]
         for i in range(n_out):
             acc[i] = 0
-        e = col_count[j]
-        e_end = col_count[j + 1]
+        e = col_start[j]
+        e_end = col_start[j + 1]
         if n_graded == 0:
             while e + 4 <= e_end:
                 g0 = g_cur[col_rows[e]]
@@ -241,6 +256,22 @@ def _event_weight_grad_kernel(g_cur, x, gw_t):
             for i in range(n_out):
                 acc[i] += xv * g0[i]
             e += 1
+
+
+def _event_weight_grad(g_cur, x, gw_t):
+    """``gw_t[j] = Σ_r x[r, j] · g_cur[r]`` over the rows ``r`` (``t·B + b``) with ``x[r, j] != 0``.
+
+    ``g_cur`` [R, n_out] is dL/dI, ``x`` [R, n_in] the layer input; writes ``gw_t`` [n_in, n_out]
+    (dL/dWᵀ). For a spike input the work is one row addition per input event instead of a dense
+    product. The events are listed per column (ascending ``r``: a per-row compaction, then a
+    counting sort by column), then each row of ``gw_t`` is summed in that order, four events per
+    pass as ``(((acc + g_r0) + g_r1) + g_r2) + g_r3`` (the same operations in the same order as
+    one at a time, with a quarter of the loads and stores of ``acc``). The columns are split among
+    the threads, each owned by one, so the result does not depend on the number of threads.
+    """
+    col_start, col_rows, n_graded = _event_columns_kernel(x)
+    run_range(_event_column_sums_kernel, x.shape[1], g_cur, x, col_start, col_rows, n_graded,
+              gw_t)
 
 
 # below this fraction of nonzero inputs, and from this many outputs (the length of the rows
@@ -261,7 +292,7 @@ def _weight_grad(g_cur_src, x_src):
         and np.count_nonzero(x2) <= _EVENT_WGRAD_DENSITY * x2.size
     ):
         gw_t = np.empty((n_in, n_out), dtype=g2.dtype)
-        _event_weight_grad_kernel(np.ascontiguousarray(g2), np.ascontiguousarray(x2), gw_t)
+        _event_weight_grad(np.ascontiguousarray(g2), np.ascontiguousarray(x2), gw_t)
         return np.ascontiguousarray(gw_t.T)
     return np.tensordot(g_cur_src, x_src, axes=([0, 1], [0, 1]))
 
@@ -339,7 +370,7 @@ def _membrane_grad(method, args, leak, gain, rec, g_out, dtype, opts):
         if method == "hart" and opts["precalculate"]:
             return _hart_precalculated(rec, g_out, args, opts["surrogate"])
         kind, p, scale = opts["surrogate"].kernel_args()
-        _bptt_layer_kernel(
+        _bptt_layer(
             np.ascontiguousarray(g_out, dtype=dtype), rec.m, rec.v,
             rec.spikes if rec.spikes is not None else rec.m, dtype.type(args.v_init), leak,
             dtype.type(args.theta), dtype.type(args.v_rest), args.hard_reset, args.spiking,
@@ -355,7 +386,7 @@ def _membrane_grad(method, args, leak, gain, rec, g_out, dtype, opts):
                 "method='tempbp' needs trace-LIF layers (evsnn.params.TraceLIF); this layer "
                 "has no trace (trace_coef = 0)"
             )
-        _tempbp_layer_kernel(
+        _tempbp_layer(
             np.ascontiguousarray(g_out, dtype=dtype), rec.m, rec.v, rec.spikes, rec.trace,
             dtype.type(args.v_init), dtype.type(args.lam), dtype.type(args.theta),
             dtype.type(args.v_rest), args.hard_reset, args.emit_trace,
