@@ -45,6 +45,7 @@ def _dense_layer_kernel(
     T, B, n_in = inp.shape
     n_out = weight_t.shape[1]
     plain = spiking and trace_coef == 0 and not emit_trace
+    keep_trace = rec_trace.shape[0] > 0  # a layer without a trace records none
     for b in range(b_lo, b_hi):
         # spike values in the output dtype: a float64 literal would promote float32 arithmetic
         one = np.ones(1, dtype=out.dtype)[0]
@@ -135,7 +136,6 @@ def _dense_layer_kernel(
                     rv = rec_v[t, b]
                     rs = rec_spikes[t, b]
                     rc = rec_current[t, b]
-                    rt = rec_trace[t, b]
                     for i in range(n_out):
                         m = rm[i]
                         vn = (v_rest if hard_reset else m - theta) if o[i] != zero else m
@@ -143,7 +143,8 @@ def _dense_layer_kernel(
                         rv[i] = vn
                         rs[i] = o[i]
                         rc[i] = cur[i]
-                        rt[i] = zero  # no trace: a stays 0
+                    if keep_trace:
+                        rec_trace[t, b, :] = zero  # no trace: a stays 0
                 elif spike_ge:
                     for i in range(n_out):
                         m = lk * v[i] + gn * cur[i]
@@ -174,7 +175,8 @@ def _dense_layer_kernel(
                     out[t, b, i] = a[i] if emit_trace else s
                     if record:
                         rec_spikes[t, b, i] = s
-                        rec_trace[t, b, i] = a[i]
+                        if keep_trace:
+                            rec_trace[t, b, i] = a[i]
                 else:
                     v[i] = m
                     out[t, b, i] = m
@@ -454,7 +456,10 @@ def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None):
             else np.ascontiguousarray(layer.bias, dtype=dtype)
         )
         if record:
-            rec = [np.empty((T, B, n_out), dtype=dtype) for _ in range(5)]
+            # current, m, v, spikes (a readout's membrane stands in: never read), trace
+            rec = [np.empty((T, B, n_out), dtype=dtype) for _ in range(3)]
+            rec.append(np.empty((T, B, n_out), dtype=dtype) if args.spiking else rec[1])
+            rec.append(np.empty((T, B, n_out), dtype=dtype) if args.trace_coef != 0 else empty)
         else:
             rec = [empty] * 5
         weight_t = layer.weight_t(dtype)
