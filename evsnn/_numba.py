@@ -31,9 +31,14 @@ from pathlib import Path
 
 import numba
 
-__all__ = ["njit", "prange", "run_split", "run_range", "CACHE", "FASTMATH"]
+__all__ = ["njit", "prange", "run_split", "run_range", "CACHE", "FASTMATH", "ERROR_MODEL"]
 
 FASTMATH = False
+# NumPy's floating-point error model: a division by zero gives inf/nan (IEEE 754) instead of a
+# Python ZeroDivisionError check in every division, which keeps loops with a division (the
+# sigmoid surrogate's 1 / (1 + e)) from being vectorised. prange loop bodies are always compiled
+# this way by numba, so serial kernels compute exactly what the parallel ones did.
+ERROR_MODEL = "numpy"
 CACHE = os.environ.get("EVSNN_NUMBA_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"}
 
 prange = numba.prange
@@ -92,7 +97,8 @@ def njit(func=None, *, parallel: bool = False):
     """
 
     def wrap(f):
-        compiled = numba.njit(cache=CACHE, fastmath=FASTMATH, parallel=parallel, nogil=True)(f)
+        compiled = numba.njit(cache=CACHE, fastmath=FASTMATH, error_model=ERROR_MODEL,
+                              parallel=parallel, nogil=True)(f)
         compiled.__evsnn_kernel__ = True
         return compiled
 

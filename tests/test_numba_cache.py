@@ -82,3 +82,26 @@ def test_run_split_raises_what_a_piece_raises():
 
     with pytest.raises(ValueError, match="piece too small"):
         run_split(failing, 6, (0,), np.zeros(6))
+
+
+# --------------------------------------------------------------------------- error model
+def test_kernels_use_numpys_error_model_so_divisions_vectorise():
+    # with Python's error model every division checks for zero and raises, which keeps LLVM
+    # from vectorising loops such as the sigmoid surrogate's 1 / (1 + e) in the BPTT kernel
+    import re
+
+    import numba
+
+    from evsnn import _numba
+    from evsnn.grad.backward import _bptt_layer_kernel
+
+    assert _numba.ERROR_MODEL == "numpy"
+    fresh = numba.njit(error_model=_numba.ERROR_MODEL, fastmath=_numba.FASTMATH)(
+        _bptt_layer_kernel.py_func)
+    dt = np.float32
+    z = [np.zeros((3, 2, 16), dt) for _ in range(5)]
+    fresh(z[0], z[1], z[2], z[3], dt(0), np.ones(3, dt), dt(1), dt(0), True, True, False, dt(0),
+          0, dt(5), dt(1), False, False, z[4], 0, 2)
+    ir = next(iter(fresh.inspect_llvm().values()))
+    # a vector division: the surrogate's 1 / (1 + e) was vectorised
+    assert re.search(r"fdiv <\d+ x float>", ir), "the BPTT recursion was not vectorised"
