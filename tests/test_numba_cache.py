@@ -73,6 +73,28 @@ def test_run_split_cuts_the_listed_arrays_and_matches_one_call():
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
 
 
+def test_run_range_covers_the_range_once_with_whole_arrays():
+    import numba
+
+    from evsnn._numba import njit, run_range
+
+    @njit
+    def mark_middle_axis(x, out, lo, hi):
+        for t in range(x.shape[0]):
+            for b in range(lo, hi):
+                out[t, b] += x[t, b] + 1.0  # += : a piece run twice would show
+
+    x = np.arange(21.0).reshape(3, 7)
+    try:
+        for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(threads)
+            out = np.zeros((3, 7))
+            run_range(mark_middle_axis, 7, x, out)
+            np.testing.assert_array_equal(out, x + 1.0)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+
 def test_run_split_raises_what_a_piece_raises():
     from evsnn._numba import run_split
 
