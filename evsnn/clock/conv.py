@@ -710,13 +710,14 @@ def _conv_scatter_kernel(x, wt, bias, sh, sw, ph, pw, out):
                             oj = nj // sw
                             if oj >= Wo:
                                 continue
-                            row = wt[c, ki, kj]
+                            # indexed in place, not as a view of wt (an atomic
+                            # reference-count update per event on the shared array)
                             if xv == 1:
                                 for k in range(cpg):
-                                    acc[oi, oj, base + k] += row[k]
+                                    acc[oi, oj, base + k] += wt[c, ki, kj, k]
                             else:
                                 for k in range(cpg):
-                                    acc[oi, oj, base + k] += xv * row[k]
+                                    acc[oi, oj, base + k] += xv * wt[c, ki, kj, k]
         for o in range(Co):
             for oi in range(Ho):
                 for oj in range(Wo):

@@ -82,80 +82,78 @@ def _dense_layer_kernel(
                     for j in range(n_in):
                         events[n_ev] = j
                         n_ev += inp[src, b, j] != 0
+                    # rows are indexed in place (weight_t[j, i]), not taken as views: a view
+                    # of weight_t per event costs an atomic reference-count update on the
+                    # shared weight array, which the threads then contend for
                     e = 0
                     while e + 4 <= n_ev:
                         j0 = events[e]
                         j1 = events[e + 1]
                         j2 = events[e + 2]
                         j3 = events[e + 3]
-                        r0 = weight_t[j0]
-                        r1 = weight_t[j1]
-                        r2 = weight_t[j2]
-                        r3 = weight_t[j3]
                         x0 = inp[src, b, j0]
                         x1 = inp[src, b, j1]
                         x2 = inp[src, b, j2]
                         x3 = inp[src, b, j3]
                         if x0 == 1 and x1 == 1 and x2 == 1 and x3 == 1:
                             for i in range(n_out):
-                                cur[i] = (((cur[i] + r0[i]) + r1[i]) + r2[i]) + r3[i]
+                                cur[i] = (((cur[i] + weight_t[j0, i]) + weight_t[j1, i])
+                                          + weight_t[j2, i]) + weight_t[j3, i]
                         else:
                             for i in range(n_out):
                                 cur[i] = (
-                                    ((cur[i] + x0 * r0[i]) + x1 * r1[i]) + x2 * r2[i]
-                                ) + x3 * r3[i]
+                                    ((cur[i] + x0 * weight_t[j0, i]) + x1 * weight_t[j1, i])
+                                    + x2 * weight_t[j2, i]
+                                ) + x3 * weight_t[j3, i]
                         e += 4
                     while e < n_ev:
                         j0 = events[e]
-                        r0 = weight_t[j0]
                         x0 = inp[src, b, j0]
                         if x0 == 1:
                             for i in range(n_out):
-                                cur[i] += r0[i]
+                                cur[i] += weight_t[j0, i]
                         else:
                             for i in range(n_out):
-                                cur[i] += x0 * r0[i]
+                                cur[i] += x0 * weight_t[j0, i]
                         e += 1
                 prev_src = src
             lk = leak[t]
             gn = gain[t]
             if plain:
                 # the common case (spiking, no trace), written without the per-neuron flag tests
-                # so that it vectorises; the same arithmetic as the general loop below
-                o = out[t, b]
+                # so that it vectorises; the same arithmetic as the general loop below. Rows are
+                # indexed in place: a row view per step would be an atomic reference-count
+                # update on the output arrays the threads share.
                 if record:
-                    rm = rec_m[t, b]
                     for i in range(n_out):
-                        rm[i] = lk * v[i] + gn * cur[i]
+                        rec_m[t, b, i] = lk * v[i] + gn * cur[i]
                     if spike_ge:
                         for i in range(n_out):
-                            o[i] = one if rm[i] >= theta else zero
+                            out[t, b, i] = one if rec_m[t, b, i] >= theta else zero
                     else:
                         for i in range(n_out):
-                            o[i] = one if rm[i] > theta else zero
-                    rv = rec_v[t, b]
-                    rs = rec_spikes[t, b]
-                    rc = rec_current[t, b]
+                            out[t, b, i] = one if rec_m[t, b, i] > theta else zero
                     for i in range(n_out):
-                        m = rm[i]
-                        vn = (v_rest if hard_reset else m - theta) if o[i] != zero else m
+                        m = rec_m[t, b, i]
+                        vn = (v_rest if hard_reset else m - theta) if out[t, b, i] != zero else m
                         v[i] = vn
-                        rv[i] = vn
-                        rs[i] = o[i]
-                        rc[i] = cur[i]
+                        rec_v[t, b, i] = vn
+                        rec_spikes[t, b, i] = out[t, b, i]
+                        rec_current[t, b, i] = cur[i]
                     if keep_trace:
-                        rec_trace[t, b, :] = zero  # no trace: a stays 0
+                        for i in range(n_out):
+                            rec_trace[t, b, i] = zero  # no trace: a stays 0
                 elif spike_ge:
                     for i in range(n_out):
                         m = lk * v[i] + gn * cur[i]
                         fire = m >= theta
-                        o[i] = one if fire else zero
+                        out[t, b, i] = one if fire else zero
                         v[i] = (v_rest if hard_reset else m - theta) if fire else m
                 else:
                     for i in range(n_out):
                         m = lk * v[i] + gn * cur[i]
                         fire = m > theta
-                        o[i] = one if fire else zero
+                        out[t, b, i] = one if fire else zero
                         v[i] = (v_rest if hard_reset else m - theta) if fire else m
                 continue
             for i in range(n_out):
@@ -367,35 +365,31 @@ def _constant_current_kernel(x, weight_t, bias, cur):
         # additions in the same order, a quarter of the loads and stores of ``cur``)
         j = 0
         while j + 4 <= n_in:
-            w0 = weight_t[j]
-            w1 = weight_t[j + 1]
-            w2 = weight_t[j + 2]
-            w3 = weight_t[j + 3]
+            # weight rows indexed in place: a view would be an atomic reference-count update
+            # on the weight array the threads share
             for b in range(b0, b1):
-                c = cur[b]
                 x0 = x[b, j]
                 x1 = x[b, j + 1]
                 x2 = x[b, j + 2]
                 x3 = x[b, j + 3]
                 if x0 != 0 and x1 != 0 and x2 != 0 and x3 != 0:
                     for i in range(n_out):
-                        c[i] = (((c[i] + x0 * w0[i]) + x1 * w1[i]) + x2 * w2[i]) + x3 * w3[i]
+                        cur[b, i] = (((cur[b, i] + x0 * weight_t[j, i])
+                                      + x1 * weight_t[j + 1, i]) + x2 * weight_t[j + 2, i]) \
+                            + x3 * weight_t[j + 3, i]
                 else:
                     for k in range(4):
                         xv = x[b, j + k]
                         if xv != 0:
-                            w = weight_t[j + k]
                             for i in range(n_out):
-                                c[i] = c[i] + xv * w[i]
+                                cur[b, i] = cur[b, i] + xv * weight_t[j + k, i]
             j += 4
         while j < n_in:
-            w = weight_t[j]
             for b in range(b0, b1):
                 xv = x[b, j]
                 if xv != 0:
-                    c = cur[b]
                     for i in range(n_out):
-                        c[i] = c[i] + xv * w[i]
+                        cur[b, i] = cur[b, i] + xv * weight_t[j, i]
             j += 1
 
 

@@ -240,21 +240,23 @@ def _event_column_sums_kernel(g_cur, x, col_start, col_rows, n_graded, gw_t, j_l
             acc[i] = 0
         e = col_start[j]
         e_end = col_start[j + 1]
+        # rows of g_cur indexed in place, not taken as views (a view per event is an atomic
+        # reference-count update on the array all threads share)
         if n_graded == 0:
             while e + 4 <= e_end:
-                g0 = g_cur[col_rows[e]]
-                g1 = g_cur[col_rows[e + 1]]
-                g2 = g_cur[col_rows[e + 2]]
-                g3 = g_cur[col_rows[e + 3]]
+                r0 = col_rows[e]
+                r1 = col_rows[e + 1]
+                r2 = col_rows[e + 2]
+                r3 = col_rows[e + 3]
                 for i in range(n_out):
-                    acc[i] = (((acc[i] + g0[i]) + g1[i]) + g2[i]) + g3[i]
+                    acc[i] = (((acc[i] + g_cur[r0, i]) + g_cur[r1, i]) + g_cur[r2, i]) \
+                        + g_cur[r3, i]
                 e += 4
         while e < e_end:
             r = col_rows[e]
-            g0 = g_cur[r]
             xv = x[r, j]
             for i in range(n_out):
-                acc[i] += xv * g0[i]
+                acc[i] += xv * g_cur[r, i]
             e += 1
 
 
