@@ -16,9 +16,15 @@ layers) are compiled serially and run on pieces of their data by :func:`run_spli
 layer, idle workers spin for a while after every kernel and take a core from what follows (an
 OpenBLAS product, the Poisson encoder's threads, the next kernel): on 2 cores the float32 VGG
 forward of ``bench/bench_conv.py`` measured about 700 ms that way, 520 ms with ``run_split``, and
-the dense forward + backward of ``bench/bench_backward.py`` 72 ms against 51 ms without the
-spinning. Idle pool threads sleep, and the pool may be entered from several threads at once
-(numba's workqueue layer, which does not spin, aborts then).
+the float32 dense forward + backward of ``bench/bench_backward.py`` 77-84 ms against 57-66 ms
+(bench/RESULTS_backward.md). Idle pool threads sleep, and the pool may be entered from several
+threads at once (numba's workqueue layer, which does not spin, aborts then). The price is a
+thread wake-up per kernel call, which a workload of many short kernels with single-threaded BLAS
+notices (bench/RESULTS_attack.md).
+
+Kernels use NumPy's floating-point error model (``ERROR_MODEL``), as numba always does for
+``prange`` bodies: under Python's model each division tests for zero and raises, and such loops
+are not vectorised.
 """
 
 from __future__ import annotations
