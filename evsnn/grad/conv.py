@@ -202,6 +202,18 @@ def _pool_backward_kernel(g, arg, kh, kw, sh, sw, ph, pw, gx):
     for fc in range(F * C):
         f = fc // C
         c = fc - f * C
+        if tiled and not avg and kh == 2 and kw == 2:
+            # the common 2×2 max pooling written out (the general tiled loop's inner loop of
+            # length kw does not vectorise); the same values as the loop below
+            for oi in range(Ho):
+                for oj in range(Wo):
+                    gv = zero + g[f, c, oi, oj]
+                    a = arg[f, c, oi, oj]
+                    gx[f, c, 2 * oi, 2 * oj] = gv if a == 0 else zero
+                    gx[f, c, 2 * oi, 2 * oj + 1] = gv if a == 1 else zero
+                    gx[f, c, 2 * oi + 1, 2 * oj] = gv if a == 2 else zero
+                    gx[f, c, 2 * oi + 1, 2 * oj + 1] = gv if a == 3 else zero
+            continue
         if tiled:  # written directly, no zeroing pass (0 + contribution, as below)
             for oi in range(Ho):
                 for ki in range(kh):
