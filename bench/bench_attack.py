@@ -31,10 +31,12 @@ from __future__ import annotations
 import os
 
 THREADS = 2
-# numba's OpenMP pool (2 threads) and OpenBLAS's pool alternate within every gradient call; with
-# 2 BLAS threads on 2 cores the two pools' spinning workers slow each other down (a source call
-# measured 73 ms instead of 33 ms). evsnn's BLAS products here are small, so OpenBLAS gets one
-# thread; override with OPENBLAS_NUM_THREADS=2 to see the other setting. torch keeps 2 threads.
+# evsnn's kernels (2 threads) and OpenBLAS's pool alternate within every gradient call, and
+# OpenBLAS's idle workers spin: with 2 BLAS threads on 2 cores a source call measured 73 ms
+# instead of 33 ms when the kernels ran on numba's OpenMP pool, and the attack 399-422 ms
+# instead of 284-342 ms after they moved to Python threads (2026-11-30). evsnn's BLAS products
+# here are small, so OpenBLAS gets one thread; override with OPENBLAS_NUM_THREADS=2 to see the
+# other setting. torch keeps 2 threads.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ.setdefault(_var, str(THREADS))
