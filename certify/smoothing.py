@@ -449,7 +449,11 @@ def certified_radius(p_a_lower, noise):
 # --------------------------------------------------------------------------- sampling
 class _NoiseStream:
     """Standard normals for consecutive samples of one phase; chunk k comes from its own
-    stream ``child(seed, k)``, drawn whole, so the values do not depend on how they are read."""
+    stream ``child(seed, k)``, drawn whole, so the values do not depend on how they are read.
+
+    Chunks that lie wholly inside the requested range are drawn straight into the result, the
+    chunks split among the threads (each from its own stream: the same values for any number
+    of threads); a chunk cut by the range's ends is drawn whole, kept, and copied from."""
 
     def __init__(self, seed, sample_shape):
         self._seed = seed
@@ -457,19 +461,31 @@ class _NoiseStream:
         self._chunk_index = -1
         self._chunk = None
 
+    def _draw(self, k, out=None):
+        gen = np.random.default_rng(_child(self._seed, k))
+        return gen.standard_normal((NOISE_CHUNK,) + self._shape, out=out)
+
+    def _fill(self, out, k_first, start, lo, hi):
+        """Chunks ``k_first + lo … k_first + hi − 1`` into ``out`` (whose row 0 is sample
+        ``start``)."""
+        for k in range(k_first + lo, k_first + hi):
+            self._draw(k, out[k * NOISE_CHUNK - start : (k + 1) * NOISE_CHUNK - start])
+
     def take(self, start, stop):
-        parts = []
-        i = start
-        while i < stop:
-            k = i // NOISE_CHUNK
+        out = np.empty((stop - start,) + self._shape)
+        full = []  # chunks wholly inside [start, stop): consecutive
+        for k in range(start // NOISE_CHUNK, (stop - 1) // NOISE_CHUNK + 1):
+            lo, hi = max(start, k * NOISE_CHUNK), min(stop, (k + 1) * NOISE_CHUNK)
+            if hi - lo == NOISE_CHUNK:
+                full.append(k)
+                continue
             if k != self._chunk_index:
-                gen = np.random.default_rng(_child(self._seed, k))
-                self._chunk = gen.standard_normal((NOISE_CHUNK,) + self._shape)
+                self._chunk = self._draw(k)
                 self._chunk_index = k
-            j = min(stop, (k + 1) * NOISE_CHUNK)
-            parts.append(self._chunk[i - k * NOISE_CHUNK : j - k * NOISE_CHUNK])
-            i = j
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+            out[lo - start : hi - start] = self._chunk[lo - k * NOISE_CHUNK : hi - k * NOISE_CHUNK]
+        if full:
+            run_range(self._fill, len(full), out, full[0], start)
+        return out
 
 
 def _labels_iv(labels, batch, num_classes):
