@@ -591,3 +591,31 @@ def test_statistics_argument_errors():
         certified_radius(1.5, gaussian(0.5, 1))
     with pytest.raises(TypeError, match=r"noise must be a NoiseModel"):
         certified_radius(0.9, 0.5)
+
+
+@pytest.mark.parametrize("shape", [(7,), (3, 5)])
+def test_noise_stream_reads_the_chunk_streams_whatever_the_ranges_and_threads(shape):
+    # sample i is row i mod NOISE_CHUNK of chunk i // NOISE_CHUNK, drawn whole from its own
+    # child stream; ranges that start and end inside chunks, span several, or fit in one
+    import numba
+
+    from certify.smoothing import NOISE_CHUNK, _child, _NoiseStream
+
+    seed = np.random.SeedSequence(11)
+
+    def by_definition(i):
+        k = i // NOISE_CHUNK
+        chunk = np.random.default_rng(_child(seed, k)).standard_normal((NOISE_CHUNK,) + shape)
+        return chunk[i - k * NOISE_CHUNK]
+
+    sizes = [1, NOISE_CHUNK - 1, NOISE_CHUNK, NOISE_CHUNK + 1, 3 * NOISE_CHUNK + 5, 2]
+    want = np.array([by_definition(i) for i in range(sum(sizes))])
+    try:
+        for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(threads)
+            stream, pos = _NoiseStream(seed, shape), 0
+            for n in sizes:
+                np.testing.assert_array_equal(stream.take(pos, pos + n), want[pos:pos + n])
+                pos += n
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
