@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from evsnn.clock import Dense, Network, simulate
 from evsnn.clock.conv import (
     AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, Flatten, Linear, MaxPool2d, Neuron, Residual,
-    _conv_out_kernel, _conv_scatter_kernel, _im2col_kernel, _maxpool_kernel, _neuron_kernel,
+    _conv_out_kernel, _conv_scatter_kernel, _im2col_kernel, _maxpool_kernel, _neuron_layer,
     _spiking_neuron_kernel, basic_block, fold_batchnorm, im2col, sew_block, simulate_conv,
 )
 from evsnn.conventions import DING2025_PAPER, get_convention
@@ -166,7 +166,7 @@ def _neuron_args(layer, cur, dtype, conv, smooth, record):
 def test_neuron_kernel_matches_twin(case, record):
     a = _neuron_args(*case, record)
     b = _neuron_args(*case, record)
-    _neuron_kernel(*a)
+    _neuron_layer(*a)  # the samples split among the threads
     ref._neuron_kernel(*b)
     for got, want in zip(a[13:], b[13:]):
         assert got.dtype == case[2]
@@ -195,7 +195,7 @@ def test_spiking_neuron_kernel_matches_twin_and_the_general_kernel(case, record)
         assert got.dtype == dtype
         np.testing.assert_array_equal(got, want)  # same operations in the same order: exact
     general = _neuron_args(layer, cur, dtype, conv, 0.0, True)
-    _neuron_kernel(*general)
+    _neuron_layer(*general)
     np.testing.assert_array_equal(runs[0][0].reshape(T, B, N), general[13])
     if record:
         np.testing.assert_array_equal(runs[0][1].reshape(T, B, N), general[14])

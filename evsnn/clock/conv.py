@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evsnn._numba import njit, prange, run_split
+from evsnn._numba import njit, run_range, run_split
 from evsnn.clock.network import NEURON_TYPES, _as_float_array
 from evsnn.clock.simulate import LayerRecord, SimulationResult, spike_events
 from evsnn.conventions import DEFAULT, get_convention
@@ -817,12 +817,13 @@ def _spiking_neuron_kernel(cur, leak, gain, theta, v_rest, hard_reset, spike_ge,
                     rec_v[t, lo + i] = vn
 
 
-@njit(parallel=True)
+@njit
 def _neuron_kernel(
     cur, leak, gain, theta, v_rest, hard_reset, spike_ge, trace_coef, emit_trace, spiking,
-    v_init, smooth_rho, record, out, rec_m, rec_v, rec_spikes, rec_trace,
+    v_init, smooth_rho, record, out, rec_m, rec_v, rec_spikes, rec_trace, b_lo, b_hi,
 ):
-    """One neuron layer over ``T`` steps: ``cur`` [T, B, N] is the input current.
+    """One neuron layer over ``T`` steps for samples ``b_lo <= b < b_hi``: ``cur`` [T, B, N] is
+    the input current (:func:`_neuron_layer` runs every sample, a piece per thread).
 
     ``m = leak[t] v + gain[t] cur``, spike ``m >= θ`` (``spike_ge``) or ``m > θ``; hard reset to
     ``v_rest`` or soft reset ``m − θ``; trace ``a ← a + c (s − a)``; the dense simulator's update.
@@ -831,7 +832,7 @@ def _neuron_kernel(
     sigmoid-surrogate BPTT, for finite-difference checks).
     """
     T, B, N = cur.shape
-    for b in prange(B):
+    for b in range(b_lo, b_hi):
         one = np.ones(1, dtype=out.dtype)[0]
         zero = one - one
         v = np.empty(N, dtype=out.dtype)
@@ -872,6 +873,12 @@ def _neuron_kernel(
                 if record:
                     rec_m[t, b, i] = m
                     rec_v[t, b, i] = v[i]
+
+
+def _neuron_layer(*args):
+    """:func:`_neuron_kernel` (its arguments up to ``rec_trace``) on every sample, the samples
+    split among the threads (each computed by one thread)."""
+    run_range(_neuron_kernel, args[0].shape[1], *args)
 
 
 # =========================================================================== forward ops
@@ -1129,7 +1136,7 @@ def _neuron_forward(layer, x, path, run):
     else:
         empty = np.zeros((0, 0, 0), dtype=dtype)
         recs = [np.empty((T, B, N), dtype=dtype) for _ in range(4)] if rec else [empty] * 4
-        _neuron_kernel(
+        _neuron_layer(
             cur, leak, gain, dtype.type(args.theta), dtype.type(args.v_rest), args.hard_reset,
             run.conv.spike_ge, dtype.type(args.trace_coef), args.emit_trace, args.spiking,
             dtype.type(args.v_init), dtype.type(run.smooth_rho), bool(rec), out, *recs,
