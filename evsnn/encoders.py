@@ -84,8 +84,14 @@ def current(x, T, *, dtype=None):
            [0.25, 1.  ],
            [0.25, 1.  ]])
     """
+    return np.ascontiguousarray(_current_view(x, T, dtype=dtype))
+
+
+def _current_view(x, T, *, dtype=None):
+    """:func:`current` as a read-only view repeating ``x`` at every step (stride 0 over time):
+    for callers that only read it; ``evsnn.clock.simulate`` takes it without copying."""
     x, T, dtype = _encoder_iv(x, T, dtype)
-    return np.ascontiguousarray(np.broadcast_to(x.astype(dtype), (T,) + x.shape))
+    return np.broadcast_to(x.astype(dtype), (T,) + x.shape)
 
 
 def _check_rng(rng):

@@ -290,3 +290,30 @@ def test_gamma_search():
                      bounds=(2.0, 1.0))
     with pytest.raises(ValueError, match="method='bisect' must be 'grid' or 'golden'"):
         search_gamma(lambda g: 0.0, selection_index=[0], evaluation_index=[1], method="bisect")
+
+
+@pytest.mark.parametrize("layout", ["repeated view", "fortran order", "time-strided slice"])
+def test_backward_and_simulate_do_not_depend_on_the_input_layout(layout):
+    # the input gradient is written through a reshaped view of a fresh array; with the input's
+    # own layout (np.empty_like) a non-C-ordered input left it unwritten. A view repeating one
+    # frame over time also takes simulate's no-copy path.
+    net = Network.mlp([6, 8, 4], LIF(lam=0.9, theta=0.5), rng=3, scale=2.5)
+    rng = np.random.default_rng(0)
+    frame = rng.random((5, 6))
+    if layout == "repeated view":
+        x = np.broadcast_to(frame, (6, 5, 6))
+    elif layout == "fortran order":
+        x = np.asfortranarray(rng.random((6, 5, 6)))
+    else:
+        x = rng.random((12, 5, 6))[::2]
+    c = np.ascontiguousarray(x)
+    res, res_c = simulate(net, x, record=True), simulate(net, c, record=True)
+    for la, lb in zip(res.layers, res_c.layers):
+        for field in ("current", "m", "v", "output"):
+            np.testing.assert_array_equal(getattr(la, field), getattr(lb, field))
+    g_out = rng.standard_normal(res.output.shape)
+    got = backward(net, x, res, g_out, method="bptt")
+    want = backward(net, c, res_c, g_out, method="bptt")
+    np.testing.assert_array_equal(got.input, want.input)
+    for a, b in zip(got.weights, want.weights):
+        np.testing.assert_array_equal(a, b)

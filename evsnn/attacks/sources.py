@@ -34,7 +34,7 @@ from evsnn.clock import Network, simulate
 from evsnn.clock.conv import ConvNetwork, simulate_conv
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import DECODERS, decode
-from evsnn.encoders import ENCODERS, encode
+from evsnn.encoders import ENCODERS, _current_view, encode
 from evsnn.grad import METHODS, backward, decoder_vjp, input_gradient, loss_and_grad
 from evsnn.grad.backward import _layer_membrane_grad, _surrogate_iv
 from evsnn.grad.conv import backward_conv
@@ -316,6 +316,14 @@ class SNNSource(GradientSource):
             return np.concatenate(parts, axis=1)
         return encode(x, self.encoder, self.T, rng=rng, **kw)
 
+    def _encode_for_run(self, x, rng):
+        """:meth:`encode` for this object's own runs: current coding of a dense network as a
+        read-only view of the images repeated over time (no T copies; ``simulate`` recognises
+        it as constant without comparing the steps)."""
+        if self.encoder == "current" and not self.is_conv:
+            return _current_view(self._x_iv(x), self.T)
+        return self.encode(x, rng=rng)
+
     def _input_grad(self, seq, res, g_out, time_sum):
         """dL/d(sequence) ``[T, B, N]`` (or its sum over steps ``[B, N]`` when ``time_sum``)
         without weight gradients: the layer loop of :func:`evsnn.grad.backward`."""
@@ -375,7 +383,7 @@ class SNNSource(GradientSource):
         x = self._x_iv(x)
         B = x.shape[0]
         y = self._labels_iv(y, B)
-        seq = self.encode(x, rng=rng)
+        seq = self._encode_for_run(x, rng)
         if self.input_only or self.is_conv:
             loss, grad, scores = self._backward_seq(seq, lambda s: ce_loss(s, y), image=True)
             return SourceOutput(loss, grad.reshape(shape), scores)
@@ -391,7 +399,7 @@ class SNNSource(GradientSource):
     def score_loss_grad(self, x, score_loss, *, rng=None) -> SourceOutput:
         shape = np.shape(x)
         x = self._x_iv(x)
-        seq = self.encode(x, rng=rng)
+        seq = self._encode_for_run(x, rng)
         loss, grad, scores = self._backward_seq(seq, score_loss, image=True)
         return SourceOutput(loss, grad.reshape(shape), scores)
 
@@ -412,7 +420,7 @@ class SNNSource(GradientSource):
 
     def predict(self, x, *, rng=None) -> np.ndarray:
         """Scores ``[B, C]`` of a forward pass (no recording, no backward)."""
-        seq = self.encode(x, rng=rng)
+        seq = self._encode_for_run(x, rng)
         return self.predict_sequence(seq)
 
     def predict_sequence(self, seq) -> np.ndarray:

@@ -302,9 +302,17 @@ def _simulate_iv(network, inputs, dtype):
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
         raise ValueError(f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32")
-    if inputs.dtype.kind == "f" and not np.all(np.isfinite(inputs)):
+    # a view repeating one frame over time holds the values of that frame only
+    values = inputs[0] if _time_repeated(inputs) else inputs
+    if inputs.dtype.kind == "f" and not np.all(np.isfinite(values)):
         raise ValueError("inputs hold NaN or infinite values; pass finite inputs")
     return dtype
+
+
+def _time_repeated(x):
+    """Whether ``x`` [T, B, N] is a view repeating one frame at every step (stride 0 over time,
+    as ``numpy.broadcast_to(frame, (T,) + frame.shape)`` makes)."""
+    return x.shape[0] > 1 and x.strides[0] == 0
 
 
 def _layer_factors(layer, T, convention, dtype):
@@ -335,13 +343,14 @@ _CONST_BLOCK = 8
 _CONST_DENSITY = 0.5
 
 
-def _constant_input(x):
-    """Whether every step of ``x`` [T, B, N] equals the first and most inputs are nonzero."""
-    if x.shape[0] > 1 and not np.array_equal(x[1], x[0]):  # cheap rejection of spike rasters
-        return False
+def _constant_input(x, repeated=False):
+    """Whether every step of ``x`` [T, B, N] equals the first and most inputs are nonzero
+    (``repeated``: the steps are known to be equal)."""
+    if not repeated and x.shape[0] > 1 and not np.array_equal(x[1], x[0]):
+        return False  # the cheap rejection of spike rasters
     if np.count_nonzero(x[0]) < _CONST_DENSITY * x[0].size:
         return False
-    return all(np.array_equal(x[t], x[0]) for t in range(2, x.shape[0]))
+    return repeated or all(np.array_equal(x[t], x[0]) for t in range(2, x.shape[0]))
 
 
 @njit
@@ -436,7 +445,12 @@ def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None):
     """
     convention = get_convention(convention)
     dtype = _simulate_iv(network, inputs, dtype)
-    x = np.ascontiguousarray(inputs, dtype=dtype)
+    if _time_repeated(inputs):
+        # one frame at every step (current coding, RSC-I): kept as a view of one contiguous
+        # frame instead of T copies, and known to be constant without comparing the steps
+        x = np.broadcast_to(np.ascontiguousarray(inputs[0], dtype=dtype), inputs.shape)
+    else:
+        x = np.ascontiguousarray(inputs, dtype=dtype)
     T, B, _ = x.shape
     empty = np.zeros((0, 0, 0), dtype=dtype)
     records = []
@@ -458,7 +472,7 @@ def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None):
             rec = [empty] * 5
         weight_t = layer.weight_t(dtype)
         cur_const = None
-        if B and _constant_input(x):
+        if B and _constant_input(x, _time_repeated(x)):
             cur_const = np.empty((B, n_out), dtype=dtype)
             _constant_current(x[0], weight_t, bias, cur_const)
         _dense_layer(

@@ -528,7 +528,9 @@ def backward(
         if layer.dlif_factors is not None:
             gf[li] = _dlif_factor_grad(method, conv.dlif_factor, layer.neuron.kernel_args(),
                                        1.0, g_m, rec, layer.dlif_factors.shape[0])
-        g_x = np.empty_like(x_in)
+        # C order whatever the input's layout: the product below writes through a reshaped view,
+        # which for any other layout would be a copy (and g_x left unwritten)
+        g_x = np.empty(x_in.shape, dtype=x_in.dtype)
         g_x[T - delay :] = 0
         # one 2-D product (a 3-D ``@`` loops over t in NumPy and is several times slower)
         np.matmul(
