@@ -5,20 +5,18 @@ array of shape ``[T, B, ...]``. Time index 0 of the returned array is the papers
 Conventions (paper vs authors' code) are selected by ``convention``; see
 :mod:`evsnn.conventions` for what each choice means.
 
-The encoders are vectorised NumPy (no loops to compile), so they have no numba kernel and no
-twin; ``tests/test_encoders.py`` pins their spike counts and times for every preset.
+The encoders are vectorised NumPy except the comparison of fresh Poisson draws with the pixels
+(one numba kernel, with its twin in ``tests/reference/encoders.py``); ``tests/test_encoders.py``
+pins their spike counts and times for every preset.
 """
 
 from __future__ import annotations
 
 import numbers
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from evsnn._numba import njit
+from evsnn._numba import njit, run_range
 from evsnn.conventions import DEFAULT, get_convention
 
 __all__ = [
@@ -135,20 +133,11 @@ def poisson(x, T, *, rng, convention=DEFAULT, dtype=None):
 # Fresh Poisson coding draws T·B·N uniforms; for a batch that is most of the encoding time. The
 # draws are split into contiguous pieces, each produced by a copy of the bit generator jumped
 # ahead (``advance``) to where that piece starts, so the spikes and the generator's final state
-# are exactly those of ``rng.random((T,) + x.shape)`` -- for any number of threads.
+# are exactly those of ``rng.random((T,) + x.shape)`` -- for any number of threads. The pieces
+# run on evsnn's thread pool (``evsnn._numba.run_range``), one per thread.
 _PAR_MIN = 1 << 18  # below this many draws, threads cost more than they save
 _BLOCK = 1 << 17  # uniforms per block: drawn, compared and discarded while in cache
 _JUMPABLE = (np.random.PCG64, np.random.PCG64DXSM)  # one 64-bit output per double, O(log n) jump
-_POOL = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool():
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 8)))
-        return _POOL
 
 
 @njit
@@ -167,7 +156,7 @@ def _spike_if_below_kernel(u, x, less_equal, out):
             out[i] = one if u[i] < np.float64(x[i]) else zero
 
 
-def _poisson_piece(bit_gen, state, start, stop, x_flat, out_flat, less_equal):
+def _poisson_piece(bit_gen, state, x_flat, out_flat, less_equal, start, stop):
     """Spikes ``out_flat[start:stop]`` from draws ``start..stop-1`` of the stream at ``state``."""
     jumped = type(bit_gen)()
     jumped.state = state
@@ -189,24 +178,14 @@ def _poisson_fresh(rng, x, T, convention, dtype):
     shape = (T,) + x.shape
     n = T * x.size
     bit_gen = rng.bit_generator
-    workers = max(1, min(os.cpu_count() or 1, 8))
-    if n < _PAR_MIN or workers == 1 or type(bit_gen) not in _JUMPABLE:
+    if n < _PAR_MIN or type(bit_gen) not in _JUMPABLE:
         u = rng.random(shape)
         return _poisson_compare(u, x, convention).astype(dtype)
     out = np.empty(shape, dtype=dtype)
     x_flat = np.ascontiguousarray(x).reshape(-1)
     state = bit_gen.state
     less_equal = convention.poisson_rule != "u<x"
-    cuts = [n * i // workers for i in range(workers + 1)]
-    futures = [
-        _pool().submit(
-            _poisson_piece, bit_gen, state, cuts[i], cuts[i + 1], x_flat, out.reshape(-1),
-            less_equal,
-        )
-        for i in range(workers)
-    ]
-    for f in futures:
-        f.result()
+    run_range(_poisson_piece, n, bit_gen, state, x_flat, out.reshape(-1), less_equal)
     # leave rng exactly where rng.random(shape) would: n outputs further, buffered 32-bit
     # value (if any) untouched
     after = type(bit_gen)()

@@ -210,9 +210,20 @@ def test_encoder_errors():
 def test_parallel_poisson_draws_equal_the_serial_stream(rule_preset, dtype):
     # large enough for the threaded path (>= 2^18 draws): spikes and the generator's state after
     # the call must be exactly those of one serial rng.random((T,) + shape)
+    import numba
+
     conv = get_convention(rule_preset)
     x = np.random.default_rng(0).random((300, 100)).astype(dtype)
     T = 10
+    try:
+        for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(threads)
+            _check_parallel_poisson(x, T, conv, dtype)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+
+def _check_parallel_poisson(x, T, conv, dtype):
     for bitgen in (np.random.PCG64, np.random.PCG64DXSM):
         rng_par = np.random.Generator(bitgen(11))
         rng_ser = np.random.Generator(bitgen(11))
@@ -226,19 +237,19 @@ def test_parallel_poisson_draws_equal_the_serial_stream(rule_preset, dtype):
         assert rng_par.random() == rng_ser.random()
 
 
-@pytest.mark.parametrize("less_equal", [True, False])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_spike_if_below_kernel_is_numpys_mixed_dtype_comparison(less_equal, dtype):
+@given(st.integers(0, 2**32 - 1), st.integers(0, 500), st.booleans(),
+       st.sampled_from([np.float64, np.float32]))
+def test_spike_if_below_kernel_is_numpys_mixed_dtype_comparison(seed, n, less_equal, dtype):
     # float64 draws against float32 or float64 pixels, with exact ties and values that differ
     # from a pixel only beyond float32 precision: the kernel must compare as NumPy promotes
-    rng = np.random.default_rng(3)
-    x = rng.random(4000).astype(dtype)
-    u = rng.random(4000)
+    rng = np.random.default_rng(seed)
+    x = rng.random(n).astype(dtype)
+    u = rng.random(n)
     u[::3] = x[::3]  # ties
     u[1::3] = np.nextafter(x[1::3].astype(np.float64), 2.0)  # just above the pixel
-    out = np.full(4000, np.nan, dtype=dtype)
+    out = np.full(n, np.nan, dtype=dtype)
     enc._spike_if_below_kernel(u, x, less_equal, out)
-    want = np.full(4000, np.nan, dtype=dtype)
+    want = np.full(n, np.nan, dtype=dtype)
     ref_encoders._spike_if_below_kernel(u, x, less_equal, want)
     np.testing.assert_array_equal(out, want)
     assert out.dtype == np.dtype(dtype)
