@@ -220,21 +220,29 @@ def test_spiking_neuron_kernel_across_work_item_boundaries():
 
 
 @st.composite
-def pool_cases(draw):
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+def pool_geometry(draw):
+    """A pooling window (kH, kW, sH, sW, pH, pW), an input shape [F, C, H, W] it fits, the
+    output shape [F, C, Ho, Wo] and a dtype (also used by the pooling backward tests)."""
     kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
     H = draw(st.integers(max(1, kh - 2 * ph), 7))
     W = draw(st.integers(max(1, kw - 2 * pw), 7))
     F, C = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    dtype = np.dtype(draw(st.sampled_from([np.float64, np.float32])))
-    if draw(st.booleans()):  # spikes: many ties, where the first maximum must win
-        x = (rng.random((F, C, H, W)) < 0.4).astype(dtype)
-    else:
-        x = rng.standard_normal((F, C, H, W)).astype(dtype)
     Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
-    return x, (kh, kw, sh, sw, ph, pw), (F, C, Ho, Wo), dtype
+    dtype = np.dtype(draw(st.sampled_from([np.float64, np.float32])))
+    return (kh, kw, sh, sw, ph, pw), (F, C, H, W), (F, C, Ho, Wo), dtype
+
+
+@st.composite
+def pool_cases(draw):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    geom, shape, oshape, dtype = draw(pool_geometry())
+    if draw(st.booleans()):  # spikes: many ties, where the first maximum must win
+        x = (rng.random(shape) < 0.4).astype(dtype)
+    else:
+        x = rng.standard_normal(shape).astype(dtype)
+    return x, geom, oshape, dtype
 
 
 @given(pool_cases())

@@ -26,6 +26,7 @@ from evsnn.grad.conv import (
 )
 from evsnn.params import DLIF, LIF, Readout, TraceLIF
 from reference import conv as ref
+from test_conv import pool_geometry
 
 H = 1e-6  # central-difference step (see RTOL_FINITE_DIFF in conftest)
 RHO = 3.0  # steepness of the smooth spike σ(ρ(m − θ)) and of the matching surrogate
@@ -89,17 +90,11 @@ def test_batchnorm_backward_kernel_matches_twin_and_numpy(seed, dtype):
 @st.composite
 def pool_grad_cases(draw):
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
-    Hh, W = draw(st.integers(max(1, kh - 2 * ph), 7)), draw(st.integers(max(1, kw - 2 * pw), 7))
-    F, C = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    Ho, Wo = (Hh + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
-    dtype = np.dtype(draw(st.sampled_from([np.float64, np.float32])))
-    g = rng.standard_normal((F, C, Ho, Wo)).astype(dtype)
+    geom, shape, oshape, dtype = draw(pool_geometry())
+    g = rng.standard_normal(oshape).astype(dtype)
     arg = (np.zeros((0, 0, 0, 0), np.int64) if draw(st.booleans())
-           else rng.integers(0, kh * kw, (F, C, Ho, Wo)))
-    return g, arg, (kh, kw, sh, sw, ph, pw), (F, C, Hh, W), dtype
+           else rng.integers(0, geom[0] * geom[1], oshape))
+    return g, arg, geom, shape, dtype
 
 
 @given(pool_grad_cases())
