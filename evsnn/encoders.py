@@ -105,13 +105,26 @@ def _poisson_compare(u, x, convention):
     return (u < x) if convention.poisson_rule == "u<x" else (u <= x)
 
 
-def poisson(x, T, *, rng, convention=DEFAULT, dtype=None):
+def poisson(x, T, *, rng, convention=DEFAULT, dtype=None, sampler="bytes"):
     """Poisson (Bernoulli-per-step) coding, Ding 2025 Eq. 8 and Methods.
 
     A spike at step t iff ``u < x`` (paper) or ``u <= x`` (code), ``u ~ U[0, 1)`` drawn fresh
     for every pixel and step. With ``convention.poisson_draw == "cached"`` one mask per pixel is
     drawn for this call and reused at every step; to reuse it across calls too (the HART code),
     use :class:`CachedPoissonEncoder`.
+
+    Parameters
+    ----------
+    sampler : {"bytes", "uniform"}, default "bytes"
+        How the fresh uniforms are drawn; both give every spike exactly the law of the rule with
+        NumPy's uniform ``u = k / 2**53`` (``P(spike) = ceil(x·2**53) / 2**53`` for ``u < x``,
+        ``(floor(x·2**53) + 1) / 2**53`` for ``u <= x``), independently across pixels and steps.
+        ``"uniform"``: the spikes are exactly ``rng.random((T,) + x.shape) < x`` (one 64-bit
+        output of the generator per draw). ``"bytes"``: the 53-bit integer ``k`` is drawn lazily,
+        its top 8 bits first -- one byte of a 64-bit output per draw, and a whole further output
+        for the 45 low bits only when the byte equals the top byte of the threshold (1 draw in
+        256) -- about 8 times fewer generator outputs, so a different stream from the same seed.
+        The cached draw always uses ``"uniform"``.
 
     Examples
     --------
@@ -121,23 +134,44 @@ def poisson(x, T, *, rng, convention=DEFAULT, dtype=None):
     """
     x, T, dtype = _encoder_iv(x, T, dtype)
     convention = get_convention(convention)
+    if sampler not in _SAMPLERS:
+        raise ValueError(f"sampler={sampler!r} is not a Poisson sampler; use one of {_SAMPLERS}")
     rng = _check_rng(rng)
     if convention.poisson_draw == "cached":
         u = rng.random(x.shape)
         return np.ascontiguousarray(
             np.broadcast_to(_poisson_compare(u, x, convention).astype(dtype), (T,) + x.shape)
         )
-    return _poisson_fresh(rng, x, T, convention, dtype)
+    if sampler == "uniform":
+        return _poisson_uniform(rng, x, T, convention, dtype)
+    return _poisson_bytes(rng, x, T, convention, dtype)
 
 
+_SAMPLERS = ("bytes", "uniform")
 # Fresh Poisson coding draws T·B·N uniforms; for a batch that is most of the encoding time. The
 # draws are split into contiguous pieces, each produced by a copy of the bit generator jumped
 # ahead (``advance``) to where that piece starts, so the spikes and the generator's final state
-# are exactly those of ``rng.random((T,) + x.shape)`` -- for any number of threads. The pieces
-# run on evsnn's thread pool (``evsnn._numba.run_range``), one per thread.
+# are exactly those of one serial stream -- for any number of threads. The pieces run on
+# evsnn's thread pool (``evsnn._numba.run_range``), one per thread.
 _PAR_MIN = 1 << 18  # below this many draws, threads cost more than they save
-_BLOCK = 1 << 17  # uniforms per block: drawn, compared and discarded while in cache
-_JUMPABLE = (np.random.PCG64, np.random.PCG64DXSM)  # one 64-bit output per double, O(log n) jump
+_BLOCK = 1 << 17  # draws per block: drawn, compared and discarded while in cache
+_JUMPABLE = (np.random.PCG64, np.random.PCG64DXSM)  # advance(n) skips n 64-bit outputs
+
+
+def _jumped(bit_gen, state, outputs):
+    """A copy of ``bit_gen`` at ``state`` moved ``outputs`` 64-bit outputs ahead."""
+    jumped = type(bit_gen)()
+    jumped.state = state
+    jumped.advance(outputs)
+    return jumped
+
+
+def _move_on(bit_gen, state, outputs):
+    """Leave ``bit_gen`` where drawing ``outputs`` raw outputs from ``state`` leaves it (the
+    buffered 32-bit value, if any, untouched -- as ``random`` and ``random_raw`` leave it)."""
+    final = dict(state)
+    final["state"] = _jumped(bit_gen, state, outputs).state["state"]
+    bit_gen.state = final
 
 
 @njit
@@ -156,12 +190,9 @@ def _spike_if_below_kernel(u, x, less_equal, out):
             out[i] = one if u[i] < np.float64(x[i]) else zero
 
 
-def _poisson_piece(bit_gen, state, x_flat, out_flat, less_equal, start, stop):
+def _poisson_uniform_piece(bit_gen, state, x_flat, out_flat, less_equal, start, stop):
     """Spikes ``out_flat[start:stop]`` from draws ``start..stop-1`` of the stream at ``state``."""
-    jumped = type(bit_gen)()
-    jumped.state = state
-    jumped.advance(start)
-    gen = np.random.Generator(jumped)
+    gen = np.random.Generator(_jumped(bit_gen, state, start))
     buf = np.empty(min(_BLOCK, stop - start))
     n_pix = x_flat.shape[0]
     p = start
@@ -174,7 +205,7 @@ def _poisson_piece(bit_gen, state, x_flat, out_flat, less_equal, start, stop):
         p = q
 
 
-def _poisson_fresh(rng, x, T, convention, dtype):
+def _poisson_uniform(rng, x, T, convention, dtype):
     shape = (T,) + x.shape
     n = T * x.size
     bit_gen = rng.bit_generator
@@ -185,15 +216,133 @@ def _poisson_fresh(rng, x, T, convention, dtype):
     x_flat = np.ascontiguousarray(x).reshape(-1)
     state = bit_gen.state
     less_equal = convention.poisson_rule != "u<x"
-    run_range(_poisson_piece, n, bit_gen, state, x_flat, out.reshape(-1), less_equal)
-    # leave rng exactly where rng.random(shape) would: n outputs further, buffered 32-bit
-    # value (if any) untouched
-    after = type(bit_gen)()
-    after.state = state
-    after.advance(n)
-    final = dict(state)
-    final["state"] = after.state["state"]
-    bit_gen.state = final
+    run_range(_poisson_uniform_piece, n, bit_gen, state, x_flat, out.reshape(-1), less_equal)
+    _move_on(bit_gen, state, n)  # where rng.random(shape) leaves it
+    return out
+
+
+# The "bytes" sampler. NumPy's u = k / 2**53 with k = (64-bit output) >> 11, so u < x iff
+# k < K = ceil(x·2**53) and u <= x iff k < K = floor(x·2**53) + 1. Write k = b·2**45 + r with
+# b its top byte and r its 45 low bits, both uniform and independent: k < K iff b < K >> 45, or
+# b == K >> 45 and r < K mod 2**45. Draw i (flat index over [T, B, ...]) takes byte i mod 8 of
+# output i // 8 (least significant byte first); a tie b == K >> 45 takes r from the top 45 bits
+# of one further output, drawn after all byte outputs, in the order of the ties' flat indices.
+_LOW_BITS = 45
+
+
+@njit
+def _poisson_thresholds_kernel(x_flat, less_equal, top, low):
+    """Per pixel the top byte (0..256) and the 45 low bits of the integer threshold K."""
+    scale = np.float64(2.0**53)
+    low_mask = np.uint64((1 << _LOW_BITS) - 1)
+    for k in range(x_flat.shape[0]):
+        s = np.float64(x_flat[k]) * scale  # exact: a power-of-two scaling
+        K = np.uint64(np.floor(s)) + np.uint64(1) if less_equal else np.uint64(np.ceil(s))
+        top[k] = np.uint16(K >> np.uint64(_LOW_BITS))
+        low[k] = K & low_mask
+
+
+@njit
+def _spike_if_byte_below_kernel(draw_bytes, top, out, start, eq, ties):
+    """Draws ``start .. start + len(draw_bytes) - 1`` (flat; pixel = index mod ``len(top)``):
+    ``out[i] = 1`` if the draw's byte is below the pixel's ``top``, else 0. Where they are equal
+    (a tie, decided later from further bits) the flat index goes to ``ties``, in increasing
+    order, as far as it has room; returns the number of ties. ``eq`` is scratch of at least
+    ``len(top)`` bytes rounded up to a multiple of 8."""
+    one = np.ones(1, dtype=out.dtype)[0]
+    zero = one - one
+    n_pix = top.shape[0]
+    n = draw_bytes.shape[0]
+    room = ties.shape[0]
+    n_ties = 0
+    eq_words = eq.view(np.uint64)  # ties are rare: skip 8 flags at a time
+    j = 0
+    while j < n:
+        k0 = (start + j) % n_pix
+        m = min(n - j, n_pix - k0)  # stay within one time step
+        b = draw_bytes[j : j + m]
+        t = top[k0 : k0 + m]
+        o = out[start + j : start + j + m]
+        for q in range(m):
+            bq = np.uint16(b[q])
+            o[q] = one if bq < t[q] else zero
+            eq[q] = np.uint8(bq == t[q])
+        for q in range(m, (m + 7) // 8 * 8):
+            eq[q] = 0
+        for w in range((m + 7) // 8):
+            if eq_words[w]:
+                for q in range(8 * w, 8 * w + 8):
+                    if eq[q]:
+                        if n_ties < room:
+                            ties[n_ties] = start + j + q
+                        n_ties += 1
+        j += m
+    return n_ties
+
+
+def _spike_if_byte_below(draw_bytes, top, out_flat, start):
+    """The kernel with its scratch; returns the tie indices."""
+    eq = np.empty((top.shape[0] + 7) // 8 * 8, dtype=np.uint8)
+    ties = np.empty(64 + draw_bytes.shape[0] // 128, dtype=np.int64)  # 2x the expected count
+    n_ties = _spike_if_byte_below_kernel(draw_bytes, top, out_flat, start, eq, ties)
+    if n_ties > ties.shape[0]:  # rerun with room for all (same result, recorded in full)
+        ties = np.empty(n_ties, dtype=np.int64)
+        _spike_if_byte_below_kernel(draw_bytes, top, out_flat, start, eq, ties)
+    return ties[:n_ties]
+
+
+@njit
+def _resolve_ties_kernel(ties, tie_words, low, out):
+    """Tie ``i`` spikes iff the top 45 bits of its further output are below the pixel's ``low``."""
+    one = np.ones(1, dtype=out.dtype)[0]
+    zero = one - one
+    n_pix = low.shape[0]
+    shift = np.uint64(64 - _LOW_BITS)
+    for m in range(ties.shape[0]):
+        i = ties[m]
+        out[i] = one if (tie_words[m] >> shift) < low[i % n_pix] else zero
+
+
+def _poisson_bytes_piece(bit_gen, state, top, out_flat, found, lo, hi):
+    """Draws ``8·lo .. 8·hi - 1`` (clipped to the output) from outputs ``lo .. hi - 1``."""
+    gen = _jumped(bit_gen, state, lo)
+    n = out_flat.shape[0]
+    block_words = _BLOCK // 8
+    parts = []
+    w = lo
+    while w < hi:
+        w_end = min(hi, w + block_words)
+        words = np.asarray(gen.random_raw(w_end - w), dtype="<u8")
+        draw_bytes = words.view(np.uint8)[: min(n, 8 * w_end) - 8 * w]
+        parts.append(_spike_if_byte_below(draw_bytes, top, out_flat, 8 * w))
+        w = w_end
+    found[lo] = parts
+
+
+def _poisson_bytes(rng, x, T, convention, dtype):
+    shape = (T,) + x.shape
+    n = T * x.size
+    out = np.empty(shape, dtype=dtype)
+    if n == 0:
+        return out
+    out_flat = out.reshape(-1)
+    x_flat = np.ascontiguousarray(x).reshape(-1)
+    top = np.empty(x_flat.shape[0], dtype=np.uint16)
+    low = np.empty(x_flat.shape[0], dtype=np.uint64)
+    _poisson_thresholds_kernel(x_flat, convention.poisson_rule != "u<x", top, low)
+    bit_gen = rng.bit_generator
+    n_words = (n + 7) // 8
+    found = {}
+    if n < _PAR_MIN or type(bit_gen) not in _JUMPABLE:
+        words = np.asarray(bit_gen.random_raw(n_words), dtype="<u8")
+        found[0] = [_spike_if_byte_below(words.view(np.uint8)[:n], top, out_flat, 0)]
+    else:
+        state = bit_gen.state
+        run_range(_poisson_bytes_piece, n_words, bit_gen, state, top, out_flat, found)
+        _move_on(bit_gen, state, n_words)
+    ties = np.concatenate([t for lo in sorted(found) for t in found[lo]])
+    if ties.size:
+        _resolve_ties_kernel(ties, np.asarray(bit_gen.random_raw(ties.size), dtype=np.uint64), low, out_flat)
     return out
 
 

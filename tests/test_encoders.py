@@ -67,7 +67,7 @@ def test_current_and_poisson_pinned_for_every_preset(preset):
     conv = get_convention(preset)
     cur = enc.current(X32[None, :], T)
     np.testing.assert_array_equal(cur, np.broadcast_to(X32, (T, 1, 5)))
-    s = enc.poisson(X32[None, :], T, rng=7, convention=conv)
+    s = enc.poisson(X32[None, :], T, rng=7, convention=conv, sampler="uniform")
     counts = s[:, 0].sum(axis=0)
     assert counts[0] == 0 and counts[3] == T  # x = 0 never spikes (P(u = 0) = 2^-53); x = 1 always
     # The rule and the draw order: reproduce the uniforms from the same seed.
@@ -78,8 +78,17 @@ def test_current_and_poisson_pinned_for_every_preset(preset):
         u = np.broadcast_to(rng.random((1, 5)), (T, 1, 5))
     expected = (u < X32) if conv.poisson_rule == "u<x" else (u <= X32)
     np.testing.assert_array_equal(s, expected.astype(np.float32))
+    # the default sampler: the same rule on lazily drawn bits, reproduced from its definition
+    s_bytes = enc.poisson(X32[None, :], T, rng=7, convention=conv)
     if conv.poisson_draw == "cached":
         assert np.all(s == s[0])
+        np.testing.assert_array_equal(s_bytes, s)  # the cached mask is always a uniform draw
+    else:
+        want = ref_encoders.poisson_bytes_stream(
+            np.random.default_rng(7).bit_generator, X32[None, :], T, conv.poisson_rule != "u<x"
+        )
+        np.testing.assert_array_equal(s_bytes, want.astype(np.float32))
+        assert s_bytes[:, 0, 0].sum() == 0 and s_bytes[:, 0, 3].sum() == T
 
 
 def test_poisson_rule_differs_only_at_equality():
@@ -207,31 +216,39 @@ def test_encoder_errors():
 
 @pytest.mark.parametrize("rule_preset", ["DING2025_PAPER", "DING2025_CODE"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_parallel_poisson_draws_equal_the_serial_stream(rule_preset, dtype):
+@pytest.mark.parametrize("sampler", ["uniform", "bytes"])
+def test_parallel_poisson_draws_equal_the_serial_stream(rule_preset, dtype, sampler):
     # large enough for the threaded path (>= 2^18 draws): spikes and the generator's state after
-    # the call must be exactly those of one serial rng.random((T,) + shape)
+    # the call must be exactly those of one serial stream -- rng.random((T,) + shape), or the
+    # bytes sampler's definition -- at any thread count
     import numba
 
     conv = get_convention(rule_preset)
     x = np.random.default_rng(0).random((300, 100)).astype(dtype)
+    x[0, :4] = [0.0, 1.0, 0.5, np.nextafter(dtype(1), dtype(0))]
     T = 10
     try:
         for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
             numba.set_num_threads(threads)
-            _check_parallel_poisson(x, T, conv, dtype)
+            _check_parallel_poisson(x, T, conv, dtype, sampler)
     finally:
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
 
 
-def _check_parallel_poisson(x, T, conv, dtype):
+def _check_parallel_poisson(x, T, conv, dtype, sampler):
     for bitgen in (np.random.PCG64, np.random.PCG64DXSM):
         rng_par = np.random.Generator(bitgen(11))
         rng_ser = np.random.Generator(bitgen(11))
         rng_par.random(3)  # start mid-stream
         rng_ser.random(3)
-        got = enc.poisson(x, T, rng=rng_par, convention=conv)
-        u = rng_ser.random((T,) + x.shape)
-        want = ((u < x) if conv.poisson_rule == "u<x" else (u <= x)).astype(dtype)
+        got = enc.poisson(x, T, rng=rng_par, convention=conv, sampler=sampler)
+        if sampler == "uniform":
+            u = rng_ser.random((T,) + x.shape)
+            want = ((u < x) if conv.poisson_rule == "u<x" else (u <= x)).astype(dtype)
+        else:
+            want = ref_encoders.poisson_bytes_stream(
+                rng_ser.bit_generator, x, T, conv.poisson_rule != "u<x"
+            ).astype(dtype)
         np.testing.assert_array_equal(got, want)
         assert rng_par.bit_generator.state == rng_ser.bit_generator.state
         assert rng_par.random() == rng_ser.random()
@@ -253,3 +270,61 @@ def test_spike_if_below_kernel_is_numpys_mixed_dtype_comparison(seed, n, less_eq
     ref_encoders._spike_if_below_kernel(u, x, less_equal, want)
     np.testing.assert_array_equal(out, want)
     assert out.dtype == np.dtype(dtype)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 300), st.booleans(),
+       st.sampled_from([np.float64, np.float32]))
+def test_poisson_thresholds_kernel_is_exact(seed, n, less_equal, dtype):
+    # against exact rational arithmetic, at the edges (0, 1, one ulp from them, 2^-53 steps)
+    # and at random pixels
+    rng = np.random.default_rng(seed)
+    x = rng.random(n).astype(dtype)
+    edges = np.array([0.0, 1.0, 2.0**-53, 1 - 2.0**-53, 0.5, np.nextafter(dtype(1), dtype(0)),
+                      np.nextafter(dtype(0), dtype(1))], dtype=dtype)
+    x[: min(n, edges.size)] = edges[: min(n, edges.size)]
+    top, low = np.empty(n, np.uint16), np.empty(n, np.uint64)
+    enc._poisson_thresholds_kernel(x, less_equal, top, low)
+    want_top, want_low = np.empty(n, np.uint16), np.empty(n, np.uint64)
+    ref_encoders._poisson_thresholds_kernel(x, less_equal, want_top, want_low)
+    np.testing.assert_array_equal(top, want_top)
+    np.testing.assert_array_equal(low, want_low)
+    assert top.max() <= 256
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 40), st.integers(1, 400), st.integers(0, 60),
+       st.integers(0, 8), st.sampled_from([np.float64, np.float32]))
+def test_spike_if_byte_below_kernel_matches_its_twin(seed, n_pix, n, start, room, dtype):
+    # many ties (tops drawn from a few byte values), pieces that start mid-step, and tie lists
+    # with too little room: the count is still exact and the recorded ones are the first
+    rng = np.random.default_rng(seed)
+    top = rng.choice(np.array([0, 1, 7, 255, 256], dtype=np.uint16), n_pix)
+    draw_bytes = rng.choice(np.array([0, 1, 7, 8, 255], dtype=np.uint8), n)
+    out = np.full(start + n, np.nan, dtype=dtype)
+    want = out.copy()
+    eq = np.empty((n_pix + 7) // 8 * 8, np.uint8)
+    ties, want_ties = np.full(room, -1, np.int64), np.full(room, -1, np.int64)
+    got_n = enc._spike_if_byte_below_kernel(draw_bytes, top, out, start, eq, ties)
+    want_n = ref_encoders._spike_if_byte_below_kernel(draw_bytes, top, want, start, eq, want_ties)
+    assert got_n == want_n
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(ties, want_ties)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 30), st.integers(0, 50),
+       st.sampled_from([np.float64, np.float32]))
+def test_resolve_ties_kernel_matches_its_twin(seed, n_pix, n_ties, dtype):
+    rng = np.random.default_rng(seed)
+    low = rng.integers(0, 2**45, n_pix, dtype=np.uint64)
+    low[0] = 0  # never spikes
+    ties = np.sort(rng.choice(10 * n_pix, size=min(n_ties, 10 * n_pix), replace=False))
+    words = rng.integers(0, 2**64, ties.size, dtype=np.uint64)
+    out = rng.random(10 * n_pix).astype(dtype)
+    want = out.copy()
+    enc._resolve_ties_kernel(ties, words, low, out)
+    ref_encoders._resolve_ties_kernel(ties, words, low, want)
+    np.testing.assert_array_equal(out, want)
+
+
+def test_poisson_sampler_errors():
+    with pytest.raises(ValueError, match="sampler='fast' is not a Poisson sampler"):
+        enc.poisson([[0.5]], 2, rng=0, sampler="fast")
