@@ -36,8 +36,9 @@ def _dense_layer_kernel(
 
     The current of a step is ``bias`` plus the events' rows added one after the other in
     ascending input order, ``cur = cur + x_j * row_j`` (``x_j = 1``: ``cur + row_j``, the same
-    number). Four events are added in one pass over ``cur``, ``(((cur + r0) + r1) + r2) + r3``:
-    the same operations in the same order, with a quarter of the loads and stores of ``cur``.
+    number). Eight events are added in one pass over ``cur``, ``((cur + r0) + r1) + ... + r7``
+    (the last 0-7 in at most two passes): the same operations in the same order, with an eighth
+    of the loads and stores of ``cur``.
 
     ``cur_const`` [B, n_out], when given, is that current for an input that is the same at every
     step (:func:`_constant_current_kernel`); it replaces the event loop.
@@ -86,7 +87,40 @@ def _dense_layer_kernel(
                     # of weight_t per event costs an atomic reference-count update on the
                     # shared weight array, which the threads then contend for
                     e = 0
-                    while e + 4 <= n_ev:
+                    while e + 8 <= n_ev:
+                        j0 = events[e]
+                        j1 = events[e + 1]
+                        j2 = events[e + 2]
+                        j3 = events[e + 3]
+                        j4 = events[e + 4]
+                        j5 = events[e + 5]
+                        j6 = events[e + 6]
+                        j7 = events[e + 7]
+                        x0 = inp[src, b, j0]
+                        x1 = inp[src, b, j1]
+                        x2 = inp[src, b, j2]
+                        x3 = inp[src, b, j3]
+                        x4 = inp[src, b, j4]
+                        x5 = inp[src, b, j5]
+                        x6 = inp[src, b, j6]
+                        x7 = inp[src, b, j7]
+                        if (x0 == 1 and x1 == 1 and x2 == 1 and x3 == 1 and x4 == 1 and x5 == 1
+                                and x6 == 1 and x7 == 1):
+                            for i in range(n_out):
+                                cur[i] = (((((((cur[i] + weight_t[j0, i]) + weight_t[j1, i])
+                                              + weight_t[j2, i]) + weight_t[j3, i])
+                                            + weight_t[j4, i]) + weight_t[j5, i])
+                                          + weight_t[j6, i]) + weight_t[j7, i]
+                        else:
+                            for i in range(n_out):
+                                cur[i] = (((((((cur[i] + x0 * weight_t[j0, i])
+                                               + x1 * weight_t[j1, i]) + x2 * weight_t[j2, i])
+                                             + x3 * weight_t[j3, i]) + x4 * weight_t[j4, i])
+                                           + x5 * weight_t[j5, i]) + x6 * weight_t[j6, i]
+                                          ) + x7 * weight_t[j7, i]
+                        e += 8
+                    # the last 0-7 events in at most two passes; x * w == w exactly for x == 1
+                    if e + 4 <= n_ev:
                         j0 = events[e]
                         j1 = events[e + 1]
                         j2 = events[e + 2]
@@ -95,27 +129,34 @@ def _dense_layer_kernel(
                         x1 = inp[src, b, j1]
                         x2 = inp[src, b, j2]
                         x3 = inp[src, b, j3]
-                        if x0 == 1 and x1 == 1 and x2 == 1 and x3 == 1:
-                            for i in range(n_out):
-                                cur[i] = (((cur[i] + weight_t[j0, i]) + weight_t[j1, i])
-                                          + weight_t[j2, i]) + weight_t[j3, i]
-                        else:
-                            for i in range(n_out):
-                                cur[i] = (
-                                    ((cur[i] + x0 * weight_t[j0, i]) + x1 * weight_t[j1, i])
-                                    + x2 * weight_t[j2, i]
-                                ) + x3 * weight_t[j3, i]
+                        for i in range(n_out):
+                            cur[i] = (
+                                ((cur[i] + x0 * weight_t[j0, i]) + x1 * weight_t[j1, i])
+                                + x2 * weight_t[j2, i]
+                            ) + x3 * weight_t[j3, i]
                         e += 4
-                    while e < n_ev:
+                    if n_ev - e == 3:
+                        j0 = events[e]
+                        j1 = events[e + 1]
+                        j2 = events[e + 2]
+                        x0 = inp[src, b, j0]
+                        x1 = inp[src, b, j1]
+                        x2 = inp[src, b, j2]
+                        for i in range(n_out):
+                            cur[i] = ((cur[i] + x0 * weight_t[j0, i]) + x1 * weight_t[j1, i]
+                                      ) + x2 * weight_t[j2, i]
+                    elif n_ev - e == 2:
+                        j0 = events[e]
+                        j1 = events[e + 1]
+                        x0 = inp[src, b, j0]
+                        x1 = inp[src, b, j1]
+                        for i in range(n_out):
+                            cur[i] = (cur[i] + x0 * weight_t[j0, i]) + x1 * weight_t[j1, i]
+                    elif n_ev - e == 1:
                         j0 = events[e]
                         x0 = inp[src, b, j0]
-                        if x0 == 1:
-                            for i in range(n_out):
-                                cur[i] += weight_t[j0, i]
-                        else:
-                            for i in range(n_out):
-                                cur[i] += x0 * weight_t[j0, i]
-                        e += 1
+                        for i in range(n_out):
+                            cur[i] = cur[i] + x0 * weight_t[j0, i]
                 prev_src = src
             lk = leak[t]
             gn = gain[t]
