@@ -5,9 +5,9 @@ array of shape ``[T, B, ...]``. Time index 0 of the returned array is the papers
 Conventions (paper vs authors' code) are selected by ``convention``; see
 :mod:`evsnn.conventions` for what each choice means.
 
-The encoders are vectorised NumPy except the comparison of fresh Poisson draws with the pixels
-(one numba kernel, with its twin in ``tests/reference/encoders.py``); ``tests/test_encoders.py``
-pins their spike counts and times for every preset.
+The encoders are vectorised NumPy except fresh Poisson coding, whose comparisons of draws with
+pixels are numba kernels (twins in ``tests/reference/encoders.py``); ``tests/test_encoders.py``
+pins the spike counts and times of every encoder for every preset.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from evsnn.clock import Dense, Network, simulate, spike_events
 from evsnn.clock import simulate as simulate_module  # noqa: F401  (module import check)
-from evsnn.clock.simulate import _dense_layer
+from evsnn.clock.simulate import _all_finite, _count_nonfinite_kernel, _dense_layer
 from evsnn.conventions import DING2025_PAPER, HART_CODE, STABLE_CODE, STABLE_PAPER, get_convention
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
 from reference import clock as ref
@@ -335,3 +335,29 @@ def test_layer_and_network_errors():
     w = net.layers[0].weight
     assert not w.flags.writeable
     assert net.with_weights([np.zeros((2, 3))]).layers[0].weight.sum() == 0
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 300), st.sampled_from([np.float32, np.float64]))
+def test_count_nonfinite_kernel_matches_numpys_isfinite(seed, n, dtype):
+    # NaNs of either sign and payload, ±inf, the largest finite values, subnormals, ±0
+    rng = np.random.default_rng(seed)
+    info = np.finfo(dtype)
+    specials = np.array([np.nan, -np.nan, np.inf, -np.inf, info.max, -info.max, info.tiny / 4,
+                         -0.0, 0.0], dtype=dtype)
+    x = np.where(rng.random(n) < 0.3, rng.choice(specials, n), rng.standard_normal(n)).astype(dtype)
+    uint = np.uint32 if dtype == np.float32 else np.uint64
+    mask = uint(0x7F800000) if dtype == np.float32 else uint(0x7FF0000000000000)
+    got = _count_nonfinite_kernel(x.view(uint), mask)
+    assert got == ref._count_nonfinite_kernel(x.view(uint), mask)
+    assert _all_finite(x) == bool(np.all(np.isfinite(x)))
+    # a non-contiguous view takes NumPy's path
+    assert _all_finite(x[::2]) == bool(np.all(np.isfinite(x[::2])))
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_simulate_rejects_infinite_inputs(bad, dtype):
+    x = np.zeros((2, 1, 3), dtype=dtype)
+    x[1, 0, 2] = bad
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        simulate(Network.mlp([3, 2], rng=0), x)

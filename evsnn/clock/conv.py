@@ -42,7 +42,7 @@ import numpy as np
 
 from evsnn._numba import njit, run_range, run_split
 from evsnn.clock.network import NEURON_TYPES, _as_float_array
-from evsnn.clock.simulate import LayerRecord, SimulationResult, spike_events
+from evsnn.clock.simulate import LayerRecord, SimulationResult, _all_finite, spike_events
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.params import DLIF, LIF
 
@@ -1345,7 +1345,7 @@ def _simulate_conv_iv(network, inputs, dtype, mode, smooth_rho, teacher, convent
         )
     if inputs.shape[0] == 0 or inputs.shape[1] == 0:
         raise ValueError(f"inputs have shape {inputs.shape}; pass at least one step and sample")
-    if inputs.dtype.kind == "f" and not np.all(np.isfinite(inputs)):
+    if inputs.dtype.kind == "f" and not _all_finite(inputs):
         raise ValueError("inputs hold NaN or infinite values; pass finite inputs")
     if dtype is None:
         dtype = inputs.dtype if inputs.dtype.kind == "f" else np.float64

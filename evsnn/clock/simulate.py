@@ -320,6 +320,28 @@ class SimulationResult:
         return spike_events(rec.spikes)
 
 
+@njit
+def _count_nonfinite_kernel(bits, exponent_mask):
+    """Number of NaN or infinite floats among ``bits`` (the floats viewed as unsigned integers):
+    those whose exponent bits are all set. An integer reduction, so it vectorises."""
+    n = 0
+    for i in range(bits.shape[0]):
+        n += (bits[i] & exponent_mask) == exponent_mask
+    return n
+
+
+_EXPONENT_MASKS = {4: (np.uint32, 0x7F800000), 8: (np.uint64, 0x7FF0000000000000)}
+
+
+def _all_finite(values):
+    """``np.all(np.isfinite(values))`` for a float array, without the boolean temporary (a
+    quarter of the time on a float64 raster)."""
+    if not values.flags.c_contiguous or values.dtype.itemsize not in _EXPONENT_MASKS:
+        return bool(np.all(np.isfinite(values)))
+    uint, mask = _EXPONENT_MASKS[values.dtype.itemsize]
+    return _count_nonfinite_kernel(values.reshape(-1).view(uint), uint(mask)) == 0
+
+
 def _simulate_iv(network, inputs, dtype):
     if not isinstance(network, Network):
         raise TypeError(f"network must be an evsnn Network, got {type(network).__name__}")
@@ -345,7 +367,7 @@ def _simulate_iv(network, inputs, dtype):
         raise ValueError(f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32")
     # a view repeating one frame over time holds the values of that frame only
     values = inputs[0] if _time_repeated(inputs) else inputs
-    if inputs.dtype.kind == "f" and not np.all(np.isfinite(values)):
+    if inputs.dtype.kind == "f" and not _all_finite(values):
         raise ValueError("inputs hold NaN or infinite values; pass finite inputs")
     return dtype
 

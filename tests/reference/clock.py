@@ -57,3 +57,9 @@ def _constant_current_kernel(x, weight_t, bias, cur):
             if x[b, j] != 0:
                 c = c + (weight_t[j] if x[b, j] == 1 else x[b, j] * weight_t[j])
         cur[b] = c
+
+
+def _count_nonfinite_kernel(bits, exponent_mask):
+    # the floats the bits encode, tested by NumPy
+    floats = bits.view(np.float32 if bits.dtype == np.uint32 else np.float64)
+    return int(np.count_nonzero(~np.isfinite(floats)))
