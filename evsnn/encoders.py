@@ -120,11 +120,12 @@ def poisson(x, T, *, rng, convention=DEFAULT, dtype=None, sampler="bytes"):
         NumPy's uniform ``u = k / 2**53`` (``P(spike) = ceil(x·2**53) / 2**53`` for ``u < x``,
         ``(floor(x·2**53) + 1) / 2**53`` for ``u <= x``), independently across pixels and steps.
         ``"uniform"``: the spikes are exactly ``rng.random((T,) + x.shape) < x`` (one 64-bit
-        output of the generator per draw). ``"bytes"``: the 53-bit integer ``k`` is drawn lazily,
-        its top 8 bits first -- one byte of a 64-bit output per draw, and a whole further output
-        for the 45 low bits only when the byte equals the top byte of the threshold (1 draw in
-        256) -- about 8 times fewer generator outputs, so a different stream from the same seed.
-        The cached draw always uses ``"uniform"``.
+        word of the generator per draw). ``"bytes"``: the 53-bit integer ``k`` is drawn lazily,
+        its top 8 bits first -- one byte of a 64-bit word per draw, and a whole further word for
+        the 45 low bits only when the byte equals the top byte of the threshold (1 draw in 256)
+        -- about 8 times fewer words, so a different stream from the same seed. The words are
+        ``rng.integers(2**64, dtype=np.uint64)`` (for PCG64 its raw outputs). The cached draw
+        always uses ``"uniform"``.
 
     Examples
     --------
@@ -225,9 +226,18 @@ def _poisson_uniform(rng, x, T, convention, dtype):
 # k < K = ceil(x·2**53) and u <= x iff k < K = floor(x·2**53) + 1. Write k = b·2**45 + r with
 # b its top byte and r its 45 low bits, both uniform and independent: k < K iff b < K >> 45, or
 # b == K >> 45 and r < K mod 2**45. Draw i (flat index over [T, B, ...]) takes byte i mod 8 of
-# output i // 8 (least significant byte first); a tie b == K >> 45 takes r from the top 45 bits
-# of one further output, drawn after all byte outputs, in the order of the ties' flat indices.
+# word i // 8 (least significant byte first); a tie b == K >> 45 takes r from the top 45 bits
+# of one further word, drawn after all byte words, in the order of the ties' flat indices. A
+# word is Generator.integers' full-range uint64 (its bit generator's next_uint64): for PCG64 and
+# PCG64DXSM one raw output, which the threaded path draws with ``random_raw``; MT19937's raw
+# outputs have 32 bits only.
 _LOW_BITS = 45
+
+
+def _words(rng, n):
+    """``n`` uniform 64-bit words from ``rng`` (little-endian, so bytes are taken in one order
+    on every machine)."""
+    return np.asarray(rng.integers(0, 2**64, size=n, dtype=np.uint64), dtype="<u8")
 
 
 @njit
@@ -312,7 +322,7 @@ def _poisson_bytes_piece(bit_gen, state, top, out_flat, found, lo, hi):
     w = lo
     while w < hi:
         w_end = min(hi, w + block_words)
-        words = np.asarray(gen.random_raw(w_end - w), dtype="<u8")
+        words = np.asarray(gen.random_raw(w_end - w), dtype="<u8")  # = _words for PCG64
         draw_bytes = words.view(np.uint8)[: min(n, 8 * w_end) - 8 * w]
         parts.append(_spike_if_byte_below(draw_bytes, top, out_flat, 8 * w))
         w = w_end
@@ -334,15 +344,15 @@ def _poisson_bytes(rng, x, T, convention, dtype):
     n_words = (n + 7) // 8
     found = {}
     if n < _PAR_MIN or type(bit_gen) not in _JUMPABLE:
-        words = np.asarray(bit_gen.random_raw(n_words), dtype="<u8")
+        words = _words(rng, n_words)
         found[0] = [_spike_if_byte_below(words.view(np.uint8)[:n], top, out_flat, 0)]
     else:
         state = bit_gen.state
         run_range(_poisson_bytes_piece, n_words, bit_gen, state, top, out_flat, found)
         _move_on(bit_gen, state, n_words)
     ties = np.concatenate([t for lo in sorted(found) for t in found[lo]])
-    if ties.size:
-        _resolve_ties_kernel(ties, np.asarray(bit_gen.random_raw(ties.size), dtype=np.uint64), low, out_flat)
+    if ties.size:  # their further outputs follow all the byte outputs, in the ties' order
+        _resolve_ties_kernel(ties, _words(rng, ties.size).astype(np.uint64), low, out_flat)
     return out
 
 

@@ -85,7 +85,7 @@ def test_current_and_poisson_pinned_for_every_preset(preset):
         np.testing.assert_array_equal(s_bytes, s)  # the cached mask is always a uniform draw
     else:
         want = ref_encoders.poisson_bytes_stream(
-            np.random.default_rng(7).bit_generator, X32[None, :], T, conv.poisson_rule != "u<x"
+            np.random.default_rng(7), X32[None, :], T, conv.poisson_rule != "u<x"
         )
         np.testing.assert_array_equal(s_bytes, want.astype(np.float32))
         assert s_bytes[:, 0, 0].sum() == 0 and s_bytes[:, 0, 3].sum() == T
@@ -247,7 +247,7 @@ def _check_parallel_poisson(x, T, conv, dtype, sampler):
             want = ((u < x) if conv.poisson_rule == "u<x" else (u <= x)).astype(dtype)
         else:
             want = ref_encoders.poisson_bytes_stream(
-                rng_ser.bit_generator, x, T, conv.poisson_rule != "u<x"
+                rng_ser, x, T, conv.poisson_rule != "u<x"
             ).astype(dtype)
         np.testing.assert_array_equal(got, want)
         assert rng_par.bit_generator.state == rng_ser.bit_generator.state
@@ -328,3 +328,17 @@ def test_resolve_ties_kernel_matches_its_twin(seed, n_pix, n_ties, dtype):
 def test_poisson_sampler_errors():
     with pytest.raises(ValueError, match="sampler='fast' is not a Poisson sampler"):
         enc.poisson([[0.5]], 2, rng=0, sampler="fast")
+
+
+@pytest.mark.parametrize("bitgen", [np.random.MT19937, np.random.SFC64, np.random.Philox,
+                                    np.random.PCG64DXSM])
+def test_bytes_sampler_for_every_bit_generator(bitgen):
+    # the words are full 64-bit draws for every bit generator (MT19937's raw outputs have 32
+    # bits: taking bytes of those would make half the draws spike whenever x > 0)
+    x = np.random.default_rng(0).random((40, 50))
+    got = enc.poisson(x, 10, rng=np.random.Generator(bitgen(3)))
+    want = ref_encoders.poisson_bytes_stream(np.random.Generator(bitgen(3)), x, 10, False)
+    np.testing.assert_array_equal(got, want)
+    # the law: Bernoulli(0.3) per draw, mean within 6 standard errors over 40,000 draws
+    rate = enc.poisson(np.full((1, 4000), 0.3), 10, rng=np.random.Generator(bitgen(4))).mean()
+    assert abs(rate - 0.3) < 6 * np.sqrt(0.3 * 0.7 / 40_000)

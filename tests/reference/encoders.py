@@ -33,13 +33,18 @@ def _resolve_ties_kernel(ties, tie_words, low, out):
     out[ties] = (tie_words >> np.uint64(19)) < low[ties % low.shape[0]]
 
 
-def poisson_bytes_stream(bit_gen, x, T, less_equal):
+def _words(rng, n):
+    return [int(w) for w in rng.integers(0, 2**64, size=n, dtype=np.uint64)]
+
+
+def poisson_bytes_stream(rng, x, T, less_equal):
     """The "bytes" Poisson sampler from its definition, one draw at a time with Python integers:
-    draw i compares byte i mod 8 (least significant first) of 64-bit output i // 8 with the top
-    byte of K; ties take the top 45 bits of further outputs, in order. Consumes ``bit_gen``."""
+    draw i compares byte i mod 8 (least significant first) of 64-bit word i // 8 of the
+    Generator ``rng`` with the top byte of K; ties take the top 45 bits of further words, in
+    order. Consumes ``rng``."""
     x_flat = np.asarray(x).reshape(-1)
     n = T * x_flat.size
-    words = [int(w) for w in bit_gen.random_raw((n + 7) // 8)]
+    words = _words(rng, (n + 7) // 8)
     thresholds = []
     for v in x_flat:
         num, den = float(v).as_integer_ratio()
@@ -53,6 +58,6 @@ def poisson_bytes_stream(bit_gen, x, T, less_equal):
             out[i] = 1.0
         elif b == K >> 45:
             ties.append(i)
-    for i, w in zip(ties, bit_gen.random_raw(len(ties)) if ties else []):
+    for i, w in zip(ties, _words(rng, len(ties))):
         out[i] = float((int(w) >> 19) < thresholds[i % x_flat.size] % 2**45)
     return out.reshape((T,) + np.shape(x))
