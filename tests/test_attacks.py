@@ -514,6 +514,57 @@ def test_snn_source_deterministic_gradient_independent_of_batch(small_snn):
         np.testing.assert_allclose(one.grad[0], full.grad[b], rtol=1e-13, atol=1e-15)
 
 
+def test_snn_source_reused_arrays_never_leak_into_results(small_snn):
+    # the source keeps its records and intermediate gradients in a per-thread workspace: a
+    # second call (other inputs, other batch size, another source in the same thread) must not
+    # change what the first returned, and every call must equal a freshly computed gradient
+    net, x, y = small_snn
+    other = Network.mlp([6, 5, 4], LIF(lam=0.8, theta=0.4), rng=9, scale=2.0)
+    for encoder in ("current", "poisson"):
+        src = SNNSource(net, T=6, encoder=encoder)
+        first = src(x, y, rng=0)
+        kept = [a.copy() for a in first]
+        seq_first = src.sequence_loss_grad(src.encode(x, rng=1), y)
+        seq_kept = seq_first.grad.copy()
+        src(x[::-1] * 0.5, y[::-1], rng=2)
+        src(x[:2], y[:2], rng=3)
+        src.sequence_loss_grad(src.encode(x[::-1] * 0.5, rng=5), y[::-1])
+        SNNSource(other, T=4, encoder=encoder)(x, y, rng=4)
+        for a, b in zip(first, kept):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(seq_first.grad, seq_kept)
+        ref = loss_and_grad(net, x, y, T=6, encoder=encoder, rng=0)
+        np.testing.assert_allclose(src(x, y, rng=0).grad, 5 * ref.image, rtol=RTOL_REORDERED,
+                                   atol=RTOL_REORDERED * np.abs(ref.image).max() * 5)
+
+
+def test_snn_source_threads_get_their_own_workspace(small_snn):
+    from concurrent.futures import ThreadPoolExecutor
+
+    net, x, y = small_snn
+    src = SNNSource(net, T=6, encoder="current")
+    inputs = [np.clip(x + 0.05 * k, 0, 1) for k in range(8)]
+    serial = [src(xk, y).grad for xk in inputs]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(lambda xk: src(xk, y).grad, inputs))
+    for a, b in zip(serial, threaded):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_workspace_hands_out_the_same_array_while_shape_and_dtype_stay():
+    from evsnn._workspace import Workspace, thread_workspace
+
+    ws = Workspace()
+    a = ws.empty("k", (3, 4), np.float32)
+    assert ws.empty("k", (3, 4), np.float32) is a
+    assert ws.empty("k", (3, 4), np.float64) is not a
+    b = ws.empty("k", (4, 3), np.float64)
+    assert b.shape == (4, 3) and b.dtype == np.float64
+    assert ws.empty("other", (4, 3), np.float64) is not b
+    assert thread_workspace("x") is thread_workspace("x")
+    assert thread_workspace("x") is not thread_workspace("y")
+
+
 def test_stochastic_attack_independent_of_batch_size(small_snn):
     net, x, y = small_snn
     src = SNNSource(net, T=6, encoder="poisson")

@@ -470,7 +470,7 @@ def _constant_current(x, weight_t, bias, cur):
     run_split(_constant_current_kernel, x.shape[0], (0, 3), x, weight_t, bias, cur)
 
 
-def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None):
+def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None, _workspace=None):
     """Run a feed-forward SNN on a time-major input sequence.
 
     Parameters
@@ -493,6 +493,10 @@ def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None):
 
     Notes
     -----
+    ``_workspace`` (private, an ``evsnn._workspace.Workspace``): the output, record and
+    current arrays are taken from it, so the result is overwritten by the next call with the
+    same workspace; for callers that discard the result before that (the attack sources).
+
     The neuron update is given in :mod:`evsnn.params`: HART Eq. 1-4, Stable Eq. 1, RSC Eq. 1,
     Ding 2025 Eq. 4 (IF, reset by subtraction) and Eq. 15-16 with the synaptic trace.
 
@@ -517,10 +521,16 @@ def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None):
     T, B, _ = x.shape
     empty = np.zeros((0, 0, 0), dtype=dtype)
     records = []
-    for layer in network.layers:
+    for li, layer in enumerate(network.layers):
         args, leak, gain = _layer_factors(layer, T, convention, dtype)
         n_out = layer.n_out
-        out = np.empty((T, B, n_out), dtype=dtype)
+
+        def new(name, shape):  # every element is written by the kernels below
+            if _workspace is None:
+                return np.empty(shape, dtype=dtype)
+            return _workspace.empty(("simulate", li, name), shape, dtype)
+
+        out = new("out", (T, B, n_out))
         bias = (
             np.zeros(n_out, dtype=dtype)
             if layer.bias is None
@@ -528,15 +538,15 @@ def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None):
         )
         if record:
             # current, m, v, spikes (a readout's membrane stands in: never read), trace
-            rec = [np.empty((T, B, n_out), dtype=dtype) for _ in range(3)]
-            rec.append(np.empty((T, B, n_out), dtype=dtype) if args.spiking else rec[1])
-            rec.append(np.empty((T, B, n_out), dtype=dtype) if args.trace_coef != 0 else empty)
+            rec = [new(name, (T, B, n_out)) for name in ("current", "m", "v")]
+            rec.append(new("spikes", (T, B, n_out)) if args.spiking else rec[1])
+            rec.append(new("trace", (T, B, n_out)) if args.trace_coef != 0 else empty)
         else:
             rec = [empty] * 5
         weight_t = layer.weight_t(dtype)
         cur_const = None
         if B and _constant_input(x, _time_repeated(x)):
-            cur_const = np.empty((B, n_out), dtype=dtype)
+            cur_const = new("cur_const", (B, n_out))
             _constant_current(x[0], weight_t, bias, cur_const)
         _dense_layer(
             x, weight_t, bias, leak, gain, dtype.type(args.theta),

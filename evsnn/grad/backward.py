@@ -356,18 +356,20 @@ def _surrogate_iv(surrogate, method):
     return surrogate
 
 
-def _layer_membrane_grad(method, layer, rec, g_out, T, conv, dtype, opts):
+def _layer_membrane_grad(method, layer, rec, g_out, T, conv, dtype, opts, g_m=None):
     args, leak, gain = _layer_factors(layer, T, conv, dtype)
-    return _membrane_grad(method, args, leak, gain, rec, g_out, dtype, opts), gain
+    return _membrane_grad(method, args, leak, gain, rec, g_out, dtype, opts, g_m), gain
 
 
-def _membrane_grad(method, args, leak, gain, rec, g_out, dtype, opts):
+def _membrane_grad(method, args, leak, gain, rec, g_out, dtype, opts, g_m=None):
     """dL/dm ``[T, B, N]`` of one neuron layer under ``method``, from its kernel arguments,
     per-step leak and gain, its record (arrays ``[T, B, N]``) and dL/d(output) — shared by the
-    dense and the convolutional backward passes."""
+    dense and the convolutional backward passes. ``g_m``, when given, is the array to write the
+    result into (shape and dtype of ``rec.m``)."""
     if not args.spiking:
         method = "bptt"  # a readout is linear: every method differentiates it exactly
-    g_m = np.empty_like(rec.m)
+    if g_m is None:
+        g_m = np.empty_like(rec.m)
     if method in ("bptt", "hart"):
         if method == "hart" and opts["precalculate"]:
             return _hart_precalculated(rec, g_out, args, opts["surrogate"])
