@@ -56,6 +56,7 @@ from scipy.stats import binomtest, norm
 from statsmodels.stats.proportion import proportion_confint
 
 from evsnn._numba import njit, run_range
+from evsnn._workspace import thread_workspace
 
 __all__ = [
     "ABSTAIN",
@@ -235,13 +236,14 @@ class NoiseModel:
             return (self.n_steps, n_features)
         return (n_features,)
 
-    def _static_input(self, x, eps):
+    def _static_input(self, x, eps, out=None):
         """The noisy images ``z[B, N]`` when every step of the encoded input equals ``z``
-        (RSC-I; Gaussian with current coding), else None."""
+        (RSC-I; Gaussian with current coding), else None; written into ``out`` when given."""
         if self.name == "rsc_fresh" or self.encode is not None:
             return None
-        z = x[None, :] + self.sigma * eps
-        return np.clip(z, 0.0, 1.0) if self.clamp else z
+        z = np.multiply(self.sigma, eps, out=out)  # x + σ ε, the same operations as before
+        np.add(x[None, :], z, out=z)
+        return np.clip(z, 0.0, 1.0, out=z) if self.clamp else z
 
     def _apply(self, x, eps):
         """Noisy encoded inputs ``seq[T, B, ·]`` from standard normals ``eps`` [B, *noise_shape]."""
@@ -471,8 +473,10 @@ class _NoiseStream:
         for k in range(k_first + lo, k_first + hi):
             self._draw(k, out[k * NOISE_CHUNK - start : (k + 1) * NOISE_CHUNK - start])
 
-    def take(self, start, stop):
-        out = np.empty((stop - start,) + self._shape)
+    def take(self, start, stop, out=None):
+        """Normals of samples ``start … stop − 1`` (into ``out`` when given)."""
+        if out is None:
+            out = np.empty((stop - start,) + self._shape)
         full = []  # chunks wholly inside [start, stop): consecutive
         for k in range(start // NOISE_CHUNK, (stop - 1) // NOISE_CHUNK + 1):
             lo, hi = max(start, k * NOISE_CHUNK), min(stop, (k + 1) * NOISE_CHUNK)
@@ -543,10 +547,15 @@ def _counts(classify, x, noise, n_samples, seed, num_classes, batch_size, bar):
     # a classifier that offers classify_static(z[B, N], T) receives the noisy image once per
     # draw instead of T copies of it (RSC-I, current coding), see NetworkClassifier
     static = getattr(classify, "classify_static", None)
+    # the normals and the noisy images of a batch are written over those of the previous one
+    # (a fresh array of tens of MiB per batch costs its page faults every time)
+    work = thread_workspace("sample_counts")
     for start in range(0, n_samples, batch_size):
         stop = min(n_samples, start + batch_size)
-        eps = stream.take(start, stop)
-        z = noise._static_input(x, eps) if static is not None else None
+        shape = (stop - start,) + stream._shape
+        eps = stream.take(start, stop, out=work.empty("eps", shape, np.float64))
+        z = (noise._static_input(x, eps, out=work.empty("z", shape, np.float64))
+             if static is not None else None)
         if z is not None:
             out = static(z, noise.n_steps)
         else:
@@ -567,7 +576,10 @@ def sample_counts(
     Parameters
     ----------
     classify : callable
-        ``classify(seq[T, B, N']) -> labels[B]`` (integer labels in ``[0, num_classes)``).
+        ``classify(seq[T, B, N']) -> labels[B]`` (integer labels in ``[0, num_classes)``). A
+        ``classify.classify_static(z[B, N], T)``, when present, is called instead for inputs
+        that repeat one noisy image ``z`` at every step; ``z`` is valid only during the call
+        (the next batch is written into the same array).
     x : array_like, shape (N,)
         One flattened image.
     noise : NoiseModel
@@ -761,19 +773,25 @@ class NetworkClassifier:
             return self(np.repeat(np.asarray(z)[None], n_steps, axis=0))
         from evsnn.clock import simulate
 
+        # the spikes and currents of a batch never leave this method: their arrays are reused
+        # from batch to batch instead of being page-faulted in afresh (tens of MiB per batch)
+        work = thread_workspace("NetworkClassifier")
         dt = self.dtype.type
-        cur = np.asarray(z, dtype=self.dtype) @ self._w1t
+        z = np.asarray(z, dtype=self.dtype)
+        cur = np.matmul(z, self._w1t, out=work.empty("cur", (z.shape[0], self._w1t.shape[1]),
+                                                      self.dtype))
         if self._b1 is not None:
             cur += self._b1
         a = self._args
-        spikes = np.empty((n_steps,) + cur.shape, dtype=self.dtype)
+        spikes = work.empty("spikes", (n_steps,) + cur.shape, self.dtype)
         _constant_current_lif(
-            np.ascontiguousarray(cur), int(n_steps), dt(a.lam), dt(a.theta), dt(a.v_rest),
+            cur, int(n_steps), dt(a.lam), dt(a.theta), dt(a.v_rest),
             dt(a.v_init), bool(a.hard_reset), bool(self.convention.spike_ge), spikes,
         )
         if self._rest is None:
             return self._labels(spikes)
-        out = simulate(self._rest, spikes, convention=self.convention, dtype=self.dtype).output
+        out = simulate(self._rest, spikes, convention=self.convention, dtype=self.dtype,
+                       _workspace=work).output
         return self._labels(out)
 
 
