@@ -852,7 +852,8 @@ def predict(
     Parameters
     ----------
     classify : callable
-        ``classify(seq[T, B, N']) -> labels[B]``, the base classifier on encoded inputs.
+        ``classify(seq[T, B, N']) -> labels[B]``, the base classifier on encoded inputs (and
+        ``classify.classify_static``, when present, as in :func:`sample_counts`).
     x : array_like, shape (N,)
         One flattened image.
     noise : NoiseModel
@@ -978,7 +979,8 @@ def certify(
     Parameters
     ----------
     classify : callable
-        ``classify(seq[T, B, N']) -> labels[B]``, the base classifier on encoded inputs.
+        ``classify(seq[T, B, N']) -> labels[B]``, the base classifier on encoded inputs (and
+        ``classify.classify_static``, when present, as in :func:`sample_counts`).
     x : array_like, shape (N,)
         One flattened image.
     noise : NoiseModel
