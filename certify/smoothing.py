@@ -56,7 +56,7 @@ from scipy.stats import binomtest, norm
 from statsmodels.stats.proportion import proportion_confint
 
 from evsnn._numba import njit, run_range
-from evsnn._workspace import thread_workspace
+from evsnn._scratch import scratch
 
 __all__ = [
     "ABSTAIN",
@@ -549,12 +549,11 @@ def _counts(classify, x, noise, n_samples, seed, num_classes, batch_size, bar):
     static = getattr(classify, "classify_static", None)
     # the normals and the noisy images of a batch are written over those of the previous one
     # (a fresh array of tens of MiB per batch costs its page faults every time)
-    work = thread_workspace("sample_counts")
     for start in range(0, n_samples, batch_size):
         stop = min(n_samples, start + batch_size)
         shape = (stop - start,) + stream._shape
-        eps = stream.take(start, stop, out=work.empty("eps", shape, np.float64))
-        z = (noise._static_input(x, eps, out=work.empty("z", shape, np.float64))
+        eps = stream.take(start, stop, out=scratch(("sample_counts", "eps"), shape, np.float64))
+        z = (noise._static_input(x, eps, out=scratch(("sample_counts", "z"), shape, np.float64))
              if static is not None else None)
         if z is not None:
             out = static(z, noise.n_steps)
@@ -775,15 +774,15 @@ class NetworkClassifier:
 
         # the spikes and currents of a batch never leave this method: their arrays are reused
         # from batch to batch instead of being page-faulted in afresh (tens of MiB per batch)
-        work = thread_workspace("NetworkClassifier")
         dt = self.dtype.type
         z = np.asarray(z, dtype=self.dtype)
-        cur = np.matmul(z, self._w1t, out=work.empty("cur", (z.shape[0], self._w1t.shape[1]),
-                                                      self.dtype))
+        owner = "NetworkClassifier"
+        cur = np.matmul(z, self._w1t, out=scratch((owner, "cur"), (z.shape[0], self._w1t.shape[1]),
+                                                  self.dtype))
         if self._b1 is not None:
             cur += self._b1
         a = self._args
-        spikes = work.empty("spikes", (n_steps,) + cur.shape, self.dtype)
+        spikes = scratch((owner, "spikes"), (n_steps,) + cur.shape, self.dtype)
         _constant_current_lif(
             cur, int(n_steps), dt(a.lam), dt(a.theta), dt(a.v_rest),
             dt(a.v_init), bool(a.hard_reset), bool(self.convention.spike_ge), spikes,
@@ -791,7 +790,7 @@ class NetworkClassifier:
         if self._rest is None:
             return self._labels(spikes)
         out = simulate(self._rest, spikes, convention=self.convention, dtype=self.dtype,
-                       _workspace=work).output
+                       _scratch_owner=owner).output
         return self._labels(out)
 
 

@@ -515,7 +515,7 @@ def test_snn_source_deterministic_gradient_independent_of_batch(small_snn):
 
 
 def test_snn_source_reused_arrays_never_leak_into_results(small_snn):
-    # the source keeps its records and intermediate gradients in a per-thread workspace: a
+    # the source keeps its records and intermediate gradients in per-thread scratch arrays: a
     # second call (other inputs, other batch size, another source in the same thread) must not
     # change what the first returned, and every call must equal a freshly computed gradient
     net, x, y = small_snn
@@ -538,7 +538,7 @@ def test_snn_source_reused_arrays_never_leak_into_results(small_snn):
                                    atol=RTOL_REORDERED * np.abs(ref.image).max() * 5)
 
 
-def test_snn_source_threads_get_their_own_workspace(small_snn):
+def test_snn_source_threads_get_their_own_scratch_arrays(small_snn):
     from concurrent.futures import ThreadPoolExecutor
 
     net, x, y = small_snn
@@ -549,20 +549,6 @@ def test_snn_source_threads_get_their_own_workspace(small_snn):
         threaded = list(pool.map(lambda xk: src(xk, y).grad, inputs))
     for a, b in zip(serial, threaded):
         np.testing.assert_array_equal(a, b)
-
-
-def test_workspace_hands_out_the_same_array_while_shape_and_dtype_stay():
-    from evsnn._workspace import Workspace, thread_workspace
-
-    ws = Workspace()
-    a = ws.empty("k", (3, 4), np.float32)
-    assert ws.empty("k", (3, 4), np.float32) is a
-    assert ws.empty("k", (3, 4), np.float64) is not a
-    b = ws.empty("k", (4, 3), np.float64)
-    assert b.shape == (4, 3) and b.dtype == np.float64
-    assert ws.empty("other", (4, 3), np.float64) is not b
-    assert thread_workspace("x") is thread_workspace("x")
-    assert thread_workspace("x") is not thread_workspace("y")
 
 
 def test_stochastic_attack_independent_of_batch_size(small_snn):

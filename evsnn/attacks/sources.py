@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 
 from evsnn import ann as _ann
-from evsnn._workspace import thread_workspace
+from evsnn._scratch import scratch
 from evsnn.clock import Network, simulate
 from evsnn.clock.conv import ConvNetwork, simulate_conv
 from evsnn.conventions import DEFAULT, get_convention
@@ -337,12 +337,11 @@ class SNNSource(GradientSource):
         opts.update(self.options)
         opts["surrogate"] = _surrogate_iv(self.surrogate, self.method)
         g = np.asarray(g_out, dtype=dtype)
-        work = thread_workspace("SNNSource")  # arrays that do not leave this method
         for li in range(len(net.layers) - 1, -1, -1):
             layer, rec = net.layers[li], res.layers[li]
             g_m, gain = _layer_membrane_grad(
                 self.method, layer, rec, g, T, conv, dtype, opts,
-                g_m=work.empty(("g_m", li), rec.m.shape, dtype),
+                g_m=scratch(("SNNSource", "g_m", li), rec.m.shape, dtype),  # stays here
             )
             g_cur = g_m if np.all(gain == 1) else gain[:, None, None] * g_m  # dL/dI[t]
             g_src = g_cur[delay:] if delay else g_cur
@@ -352,7 +351,7 @@ class SNNSource(GradientSource):
             B, n_out = g_src.shape[1], g_src.shape[2]
             # the input layer's gradient is returned: a fresh array; the others stay here
             g_x = (np.empty((g_src.shape[0] * B, layer.n_in), dtype=dtype) if li == 0
-                   else work.empty(("g_x", li), (g_src.shape[0] * B, layer.n_in), dtype))
+                   else scratch(("SNNSource", "g_x", li), (g_src.shape[0] * B, layer.n_in), dtype))
             np.matmul(g_src.reshape(-1, n_out), w, out=g_x)
             g_x = g_x.reshape(T - delay, B, layer.n_in)
             if delay:
@@ -366,7 +365,7 @@ class SNNSource(GradientSource):
             res = self._simulate(self.network, seq, convention=self.convention, record=True)
         else:  # the records do not leave this method: reuse their arrays from call to call
             res = simulate(self.network, seq, convention=self.convention, record=True,
-                           _workspace=thread_workspace("SNNSource"))
+                           _scratch_owner="SNNSource")
         scores = decode(res.output, self.decoder)
         loss, g_scores = score_loss(scores)
         g_out = decoder_vjp(self.decoder, g_scores, res.output)

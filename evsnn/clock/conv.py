@@ -35,12 +35,12 @@ in a different summation order (different last bits).
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from evsnn._numba import njit, run_range, run_split
+from evsnn._scratch import scratch as _scratch
 from evsnn.clock.network import NEURON_TYPES, _as_float_array
 from evsnn.clock.simulate import LayerRecord, SimulationResult, _all_finite, spike_events
 from evsnn.conventions import DEFAULT, get_convention
@@ -886,27 +886,9 @@ def _frames(x):
     return x.reshape((-1,) + x.shape[2:])
 
 
-_SCRATCH = threading.local()
-
-
-def _scratch(name, shape, dtype):
-    """A work array of ``shape`` kept per thread under ``name`` and reused by the next call
-    (grown when too small): the chunked im2col buffers and products are rewritten for every
-    chunk and layer, and fresh memory would page-fault on first touch each time (the recorded
-    arrays a run keeps stop the allocator from reusing freed blocks). The caller must be done
-    with it before the next call with the same name."""
-    bufs = _SCRATCH.__dict__.setdefault("bufs", {})
-    n = int(np.prod(shape))
-    key = (name, np.dtype(dtype).str)
-    buf = bufs.get(key)
-    if buf is None or buf.size < n:
-        buf = bufs[key] = np.empty(n, dtype=dtype)
-    return buf[:n].reshape(shape)
-
-
 def im2col(x, kernel, stride, padding, dtype, scratch=False):
     """``[F, C, H, W]`` → ``[F·Ho·Wo, kH·kW·C]`` patches (rows f, oi, oj; columns ki, kj, c).
-    ``scratch``: written into the reused work array "cols" (see :func:`_scratch`)."""
+    ``scratch``: written into the reused work array "cols" (see :func:`evsnn._scratch.scratch`)."""
     F, C, H, W = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1

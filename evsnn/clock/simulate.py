@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn._numba import njit, run_range, run_split
+from evsnn._scratch import scratch
 from evsnn.clock.network import Network
 from evsnn.conventions import DEFAULT, Convention, get_convention
 
@@ -470,7 +471,7 @@ def _constant_current(x, weight_t, bias, cur):
     run_split(_constant_current_kernel, x.shape[0], (0, 3), x, weight_t, bias, cur)
 
 
-def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None, _workspace=None):
+def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None, _scratch_owner=None):
     """Run a feed-forward SNN on a time-major input sequence.
 
     Parameters
@@ -493,9 +494,10 @@ def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None, _
 
     Notes
     -----
-    ``_workspace`` (private, an ``evsnn._workspace.Workspace``): the output, record and
-    current arrays are taken from it, so the result is overwritten by the next call with the
-    same workspace; for callers that discard the result before that (the attack sources).
+    ``_scratch_owner`` (private): when given, the output, record and current arrays are this
+    thread's work arrays of that owner (:func:`evsnn._scratch.scratch`), so the result is
+    overwritten by the next call with the same owner; for callers that discard the result
+    before that (the attack sources, CERTIFY's classifier).
 
     The neuron update is given in :mod:`evsnn.params`: HART Eq. 1-4, Stable Eq. 1, RSC Eq. 1,
     Ding 2025 Eq. 4 (IF, reset by subtraction) and Eq. 15-16 with the synaptic trace.
@@ -526,9 +528,9 @@ def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None, _
         n_out = layer.n_out
 
         def new(name, shape):  # every element is written by the kernels below
-            if _workspace is None:
+            if _scratch_owner is None:
                 return np.empty(shape, dtype=dtype)
-            return _workspace.empty(("simulate", li, name), shape, dtype)
+            return scratch((_scratch_owner, "simulate", li, name), shape, dtype)
 
         out = new("out", (T, B, n_out))
         bias = (
