@@ -5,7 +5,7 @@ write, and glibc hands such arrays back to the system when they are freed (or ca
 freed blocks while a run keeps its recorded arrays). Code that rewrites the same large
 intermediate arrays again and again -- the chunked im2col buffers and products of the
 convolutions, an attack's gradient calls (one call of ``bench/bench_attack.py`` allocated
-~40 MiB; bench/RESULTS_attack.md), CERTIFY's batches -- takes them from :func:`scratch`
+about 37 MB; bench/RESULTS_attack.md), CERTIFY's batches -- takes them from :func:`scratch`
 instead. An array handed out under a name is overwritten by the next request under that name
 in the same thread, so only code that never lets it escape may use it.
 """

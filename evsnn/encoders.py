@@ -115,6 +115,17 @@ def poisson(x, T, *, rng, convention=DEFAULT, dtype=None, sampler="bytes"):
 
     Parameters
     ----------
+    x : array_like, shape (B, ...)
+        Pixel values (firing probabilities per step), finite, in [0, 1].
+    T : int
+        Number of time steps (≥ 1).
+    rng : seed, SeedSequence, BitGenerator or Generator
+        Where every draw comes from (keyword only).
+    convention : Convention or str, default DEFAULT
+        Its ``poisson_rule`` (``u < x`` / ``u <= x``) and ``poisson_draw`` (fresh / cached).
+    dtype : numpy dtype, optional
+        float64 or float32 for the returned spikes; by default the float dtype of ``x`` (float64
+        for integer pixels).
     sampler : {"bytes", "uniform"}, default "bytes"
         How the fresh uniforms are drawn; both give every spike exactly the law of the rule with
         NumPy's uniform ``u = k / 2**53`` (``P(spike) = ceil(x·2**53) / 2**53`` for ``u < x``,
