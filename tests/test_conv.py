@@ -540,7 +540,7 @@ def test_im2col_layout_matches_weight_matrix():
 
 
 def test_im2col_scratch_buffer_is_reused_and_grown():
-    from evsnn.clock.conv import _scratch
+    from evsnn._scratch import scratch as _scratch
 
     rng = np.random.default_rng(9)
     x = rng.standard_normal((2, 3, 5, 5))

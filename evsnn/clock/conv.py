@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from evsnn._numba import njit, run_range, run_split
-from evsnn._scratch import scratch as _scratch
+from evsnn._scratch import scratch as _scratch  # im2col has a flag called scratch
 from evsnn.clock.network import NEURON_TYPES, _as_float_array
 from evsnn.clock.simulate import LayerRecord, SimulationResult, _all_finite, spike_events
 from evsnn.conventions import DEFAULT, get_convention

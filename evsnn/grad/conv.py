@@ -25,9 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn._numba import njit, run_split
+from evsnn._scratch import scratch as _scratch  # conv's im2col has a flag called scratch
 from evsnn.clock.conv import (
     _IM2COL_CHUNK, AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, ConvSimulationResult, Flatten,
-    Linear, MaxPool2d, Neuron, _scratch, im2col,
+    Linear, MaxPool2d, Neuron, im2col,
 )
 from evsnn.clock.simulate import LayerRecord
 from evsnn.grad.backward import METHODS, _dlif_factor_grad, _membrane_grad, _surrogate_iv
