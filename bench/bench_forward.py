@@ -11,7 +11,12 @@ network). Everything runs on 2 threads (numba, BLAS and torch).
 
 Backends
 --------
-* evsnn float64 and float32: ``evsnn.encoders.poisson`` + ``evsnn.clock.simulate``.
+* evsnn float64 and float32: ``evsnn.encoders.poisson(..., dtype=bool)`` +
+  ``evsnn.clock.simulate(..., dtype=float64 / float32)``: the encoder writes a boolean spike
+  raster (one byte per pixel-step), which the simulator reads as it is; the network runs in the
+  named float dtype. These rows are the ones the targets use. The rows "..., float raster" run
+  the same pipeline with the raster in the simulation dtype (``poisson(..., dtype=float32)``),
+  the configuration measured before 2026-11-30 evening; spikes and outputs are the same.
 * dense NumPy, float32 and float64: one matrix product per layer and step (``s[t] @ W.T``), as the
   issue asks; a variant with one product over all T steps for the first layer is timed too,
   because it is the stronger dense baseline (the input does not depend on the network state).
@@ -98,6 +103,7 @@ TARGETS = (
     ("evsnn f64 vs SpikingJelly f32", "evsnn float64", "SpikingJelly float32", 1.1),
 )
 SYN_TARGET = 0.85
+WARMUP, PER_BLOCK = 12, 3  # untimed and timed calls per backend and round (see time_rounds)
 
 SNN_CONV = DEFAULT  # spike test ">=" as SpikingJelly
 SNNTORCH_CONV = DEFAULT.with_(spike_test=">")  # snnTorch fires on mem > threshold
@@ -274,21 +280,33 @@ def compare_spikes(rec_layers, hid, out, tol):
 
 
 # --------------------------------------------------------------------------- timing
-def time_rounds(fns, rounds, warmup=3):
-    """Median wall time per backend. Each backend is timed in its own block after a warm-up,
-    so that one library's idle worker threads (OpenMP spin-waiting after a torch call) do not
-    steal cycles from the next backend's timed calls."""
-    times = {}
-    for k, fn in fns.items():
-        for _ in range(warmup):
-            fn()
-        ts = []
-        for _ in range(rounds):
+def time_rounds(fns, rounds, warmup=WARMUP, per_block=PER_BLOCK):
+    """Wall time per backend in interleaved rounds: in every round each backend in turn makes
+    ``warmup`` untimed calls, then ``per_block`` timed ones (their mean is that round's time).
+
+    The untimed calls let the previous backend's idle worker threads (OpenBLAS, OpenMP spinning
+    after a torch or prange call) stop taking cycles before timing starts; with 3 of them the
+    ratios still came out 10-30 % lower than with 12 (bench/RESULTS_forward.md, "paired
+    measurement"). Rounds pair the backends in time, so a ratio is taken per round and its median
+    reported (:func:`paired_ratio`): drift of the machine between rounds cancels.
+
+    Returns ``{backend: median time}`` and ``{backend: [time per round]}``.
+    """
+    per_round = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            for _ in range(warmup):
+                fn()
             t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
-        times[k] = ts
-    return {k: statistics.median(v) for k, v in times.items()}, times
+            for _ in range(per_block):
+                fn()
+            per_round[k].append((time.perf_counter() - t0) / per_block)
+    return {k: statistics.median(v) for k, v in per_round.items()}, per_round
+
+
+def paired_ratio(per_round, num, den):
+    """Median over rounds of ``time(den) / time(num)``: how many times faster ``num`` is."""
+    return statistics.median(d / n for n, d in zip(per_round[num], per_round[den]))
 
 
 def versions():
@@ -312,7 +330,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
     args = ap.parse_args(argv)
-    rounds = 5 if args.quick else 25
+    rounds = 3 if args.quick else 15
 
     import numba
 
@@ -362,13 +380,15 @@ def main(argv=None):
     w1t64, w2t64 = np.ascontiguousarray(w1.T), np.ascontiguousarray(w2.T)
     w1t32, w2t32 = w1t64.astype(np.float32), w2t64.astype(np.float32)
     net.layers[0].weight_t(np.float32), net.layers[0].weight_t(np.float64)  # warm the caches
-    gens = {k: np.random.default_rng(SEED + 2 + i) for i, k in enumerate("abcdefgh")}
+    gens = {k: np.random.default_rng(SEED + 2 + i) for i, k in enumerate("abcdefghij")}
 
-    def evsnn_poisson(dtype, xin, g):
-        return lambda: simulate(net, encoders.poisson(xin, T, rng=g, dtype=dtype), dtype=dtype).output
+    def evsnn_poisson(dtype, xin, g, raster=bool):
+        return lambda: simulate(
+            net, encoders.poisson(xin, T, rng=g, dtype=raster or dtype), dtype=dtype
+        ).output
 
-    def evsnn_ttfs(dtype, xin):
-        return lambda: simulate(net, encoders.ttfs(xin, T, dtype=dtype), dtype=dtype).output
+    def evsnn_ttfs(dtype, xin, raster=bool):
+        return lambda: simulate(net, encoders.ttfs(xin, T, dtype=raster or dtype), dtype=dtype).output
 
     def np_poisson(dtype, xin, g, per_step):
         w1t, w2t = (w1t32, w2t32) if dtype == np.float32 else (w1t64, w2t64)
@@ -383,6 +403,8 @@ def main(argv=None):
     poisson_fns = {
         "evsnn float64": evsnn_poisson(np.float64, x, gens["a"]),
         "evsnn float32": evsnn_poisson(np.float32, x32, gens["b"]),
+        "evsnn float64, float raster": evsnn_poisson(np.float64, x, gens["i"], None),
+        "evsnn float32, float raster": evsnn_poisson(np.float32, x32, gens["j"], None),
         "NumPy dense float64": np_poisson(np.float64, x, gens["c"], True),
         "NumPy dense float32": np_poisson(np.float32, x32, gens["d"], True),
         "NumPy dense float32 (1 product/T)": np_poisson(np.float32, x32, gens["e"], False),
@@ -390,6 +412,7 @@ def main(argv=None):
     ttfs_fns = {
         "evsnn float64": evsnn_ttfs(np.float64, x),
         "evsnn float32": evsnn_ttfs(np.float32, x32),
+        "evsnn float32, float raster": evsnn_ttfs(np.float32, x32, None),
         "NumPy dense float64": np_ttfs(np.float64, x, True),
         "NumPy dense float32": np_ttfs(np.float32, x32, True),
         "NumPy dense float32 (1 product/T)": np_ttfs(np.float32, x32, False),
@@ -427,19 +450,19 @@ def main(argv=None):
     micro_syn = n_in_events * N_HID
 
     # simulate only (encoding excluded), to show where the time goes
-    s64 = s_ref.astype(np.float64)
+    s_bool = s_ref.astype(bool)
     parts = {
-        "evsnn poisson encode float64": lambda: encoders.poisson(x, T, rng=gens["f"], dtype=np.float64),
-        "evsnn poisson encode float32": lambda: encoders.poisson(x32, T, rng=gens["g"], dtype=np.float32),
-        "evsnn simulate only float64": lambda: simulate(net, s64, dtype=np.float64),
-        "evsnn simulate only float32": lambda: simulate(net, s_ref, dtype=np.float32),
+        "evsnn poisson encode bool raster": lambda: encoders.poisson(x32, T, rng=gens["f"], dtype=bool),
+        "evsnn poisson encode float32 raster": lambda: encoders.poisson(x32, T, rng=gens["g"], dtype=np.float32),
+        "evsnn simulate only float64": lambda: simulate(net, s_bool, dtype=np.float64),
+        "evsnn simulate only float32": lambda: simulate(net, s_bool, dtype=np.float32),
     }
 
-    med, _ = time_rounds({**poisson_fns, **micro_fns, **parts}, rounds)
+    med, per_round = time_rounds({**poisson_fns, **micro_fns, **parts}, rounds)
 
     header = (f"| {'backend (Poisson input)':<34} | {'ms/batch':>9} | {'samples/s':>10} | "
               f"{'Gsyn-ev/s':>8} |\n|{'-' * 36}|{'-' * 11}|{'-' * 12}|{'-' * 10}|")
-    print(f"\nPoisson input, B = {B}, T = {T}, median of {rounds} calls, encoding included")
+    print(f"\nPoisson input, B = {B}, T = {T}, median of {rounds} rounds ({WARMUP} untimed + {PER_BLOCK} timed calls per backend and round), encoding included")
     print(header)
     for k in poisson_fns:
         print(fmt_row(k, med[k], syn_poisson))
@@ -467,21 +490,26 @@ def main(argv=None):
         if num not in med or den not in med:
             print(f"  {label:<44} target >= {goal:.2f}x   n/a ({den} missing)")
             continue
-        ratio = med[den] / med[num]
+        ratio = paired_ratio(per_round, num, den)
         verdict = "PASS" if ratio >= goal else "MISS"
         ok &= ratio >= goal
         print(f"  {label:<44} target >= {goal:.2f}x   measured {ratio:5.2f}x   {verdict}")
+    # events/s of evsnn over events/s of the microbenchmark, per round
+    event_share = syn_poisson / micro_syn
     for dt in ("float32", "float64"):
-        frac = (syn_poisson / med[f"evsnn {dt}"]) / (micro_syn / med[f"row-add microbench {dt}"])
-        frac_sim = (syn_poisson / med[f"evsnn simulate only {dt}"]) / (
-            micro_syn / med[f"row-add microbench {dt}"]
-        )
+        micro = f"row-add microbench {dt}"
+        frac_float = event_share * paired_ratio(per_round, f"evsnn {dt}, float raster", micro)
+        print(f"  (info) evsnn {dt} with a {dt} raster: syn-events/s vs microbench {frac_float:.2f}")
+    for dt in ("float32", "float64"):
+        micro = f"row-add microbench {dt}"
+        frac = event_share * paired_ratio(per_round, f"evsnn {dt}", micro)
+        frac_sim = event_share * paired_ratio(per_round, f"evsnn simulate only {dt}", micro)
         verdict = "PASS" if frac >= SYN_TARGET else "MISS"
         ok &= frac >= SYN_TARGET
         print(f"  evsnn {dt} syn-events/s vs microbench{'':<12} target >= {SYN_TARGET:.2f}    "
               f"measured {frac:5.2f}    {verdict}   (simulate only: {frac_sim:.2f})")
     dn = "NumPy dense float32 (1 product/T)"
-    print(f"  (info) evsnn f32 vs {dn}: {med[dn] / med['evsnn float32']:.2f}x")
+    print(f"  (info) evsnn f32 vs {dn}: {paired_ratio(per_round, 'evsnn float32', dn):.2f}x")
     print("load average (1, 5, 15 min) at end: %.2f %.2f %.2f" % os.getloadavg())
     if unexplained:
         print(f"\nFAIL: {unexplained} unexplained spike mismatches (see above)")

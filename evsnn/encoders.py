@@ -8,6 +8,11 @@ Conventions (paper vs authors' code) are selected by ``convention``; see
 The encoders are vectorised NumPy except fresh Poisson coding, whose comparisons of draws with
 pixels are numba kernels (twins in ``tests/reference/encoders.py``); ``tests/test_encoders.py``
 pins the spike counts and times of every encoder for every preset.
+
+The spike encoders (``poisson``, ``ratesyn_start``, ``ratesyn_end``, ``ttfs``) also return
+``dtype=bool`` rasters: one byte per element, a quarter of float32's memory, written and read
+faster; :func:`evsnn.clock.simulate` runs them without converting (the same spikes as the float
+raster, bit for bit).
 """
 
 from __future__ import annotations
@@ -34,7 +39,9 @@ __all__ = [
 ]
 
 
-def _encoder_iv(x, T, dtype=None):
+def _encoder_iv(x, T, dtype=None, spikes=False):
+    """Validated pixels (float), ``T`` and output dtype; ``spikes``: the encoder emits 0/1
+    spikes, so ``dtype=bool`` (one byte per element) is allowed too."""
     if not isinstance(x, np.ndarray):
         x = np.asarray(x)
     if x.dtype.kind not in "biuf":
@@ -56,7 +63,18 @@ def _encoder_iv(x, T, dtype=None):
         dtype = x.dtype if x.dtype.kind == "f" else np.float64
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
-        raise ValueError(f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32")
+        if spikes and dtype == np.dtype(np.bool_):
+            pass
+        elif spikes:
+            raise ValueError(
+                f"dtype={dtype} is not supported; use numpy.float64, numpy.float32 or bool "
+                "(a spike raster of one byte per element)"
+            )
+        else:
+            raise ValueError(
+                f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32"
+                + (" (this encoder's values are not 0/1 spikes)" if dtype.kind == "b" else "")
+            )
     if x.dtype.kind != "f":
         x = x.astype(np.float64)
     return x, int(T), dtype
@@ -124,8 +142,8 @@ def poisson(x, T, *, rng, convention=DEFAULT, dtype=None, sampler="bytes"):
     convention : Convention or str, default DEFAULT
         Its ``poisson_rule`` (``u < x`` / ``u <= x``) and ``poisson_draw`` (fresh / cached).
     dtype : numpy dtype, optional
-        float64 or float32 for the returned spikes; by default the float dtype of ``x`` (float64
-        for integer pixels).
+        float64, float32 or bool for the returned spikes; by default the float dtype of ``x``
+        (float64 for integer pixels).
     sampler : {"bytes", "uniform"}, default "bytes"
         How the fresh uniforms are drawn; both give every spike exactly the law of the rule with
         NumPy's uniform ``u = k / 2**53`` (``P(spike) = ceil(x·2**53) / 2**53`` for ``u < x``,
@@ -144,7 +162,7 @@ def poisson(x, T, *, rng, convention=DEFAULT, dtype=None, sampler="bytes"):
     >>> s[:, 0].sum(axis=0)
     array([0., 5.])
     """
-    x, T, dtype = _encoder_iv(x, T, dtype)
+    x, T, dtype = _encoder_iv(x, T, dtype, spikes=True)
     convention = get_convention(convention)
     if sampler not in _SAMPLERS:
         raise ValueError(f"sampler={sampler!r} is not a Poisson sampler; use one of {_SAMPLERS}")
@@ -193,7 +211,7 @@ def _spike_if_below_kernel(u, x, less_equal, out):
     ``out``'s dtype. NumPy's mixed-dtype comparison with a cast output takes a buffered path that
     cost as much as drawing the uniforms."""
     one = np.ones(1, dtype=out.dtype)[0]
-    zero = one - one
+    zero = np.zeros(1, dtype=out.dtype)[0]
     if less_equal:
         for i in range(u.shape[0]):
             out[i] = one if u[i] <= np.float64(x[i]) else zero
@@ -271,7 +289,7 @@ def _spike_if_byte_below_kernel(draw_bytes, top, out, start, eq, ties):
     order, as far as it has room; returns the number of ties. ``eq`` is scratch of at least
     ``len(top)`` bytes rounded up to a multiple of 8."""
     one = np.ones(1, dtype=out.dtype)[0]
-    zero = one - one
+    zero = np.zeros(1, dtype=out.dtype)[0]
     n_pix = top.shape[0]
     n = draw_bytes.shape[0]
     room = ties.shape[0]
@@ -316,7 +334,7 @@ def _spike_if_byte_below(draw_bytes, top, out_flat, start):
 def _resolve_ties_kernel(ties, tie_words, low, out):
     """Tie ``i`` spikes iff the top 45 bits of its further output are below the pixel's ``low``."""
     one = np.ones(1, dtype=out.dtype)[0]
-    zero = one - one
+    zero = np.zeros(1, dtype=out.dtype)[0]
     n_pix = low.shape[0]
     shift = np.uint64(64 - _LOW_BITS)
     for m in range(ties.shape[0]):
@@ -387,7 +405,7 @@ class CachedPoissonEncoder:
         self.mask = None
 
     def __call__(self, x, T, *, dtype=None):
-        x, T, dtype = _encoder_iv(x, T, dtype)
+        x, T, dtype = _encoder_iv(x, T, dtype, spikes=True)
         if self.mask is None:
             self.mask = self._rng.random(x.shape)
         elif self.mask.shape != x.shape:
@@ -412,7 +430,7 @@ def ratesyn_start(x, T, *, convention=DEFAULT, dtype=None):
     >>> ratesyn_start([[0.45]], 10, convention="DING2025_CODE")[:, 0, 0]
     array([1., 1., 1., 1., 1., 0., 0., 0., 0., 0.])
     """
-    x, T, dtype = _encoder_iv(x, T, dtype)
+    x, T, dtype = _encoder_iv(x, T, dtype, spikes=True)
     conv = get_convention(convention)
     xa = _arith(x, conv)
     t0 = _steps(T, xa, x.ndim)
@@ -437,7 +455,7 @@ def ratesyn_end(x, T, *, convention=DEFAULT, dtype=None):
     >>> ratesyn_end([[0.45]], 10, convention="DING2025_CODE")[:, 0, 0]
     array([0., 0., 0., 0., 0., 0., 1., 1., 1., 1.])
     """
-    x, T, dtype = _encoder_iv(x, T, dtype)
+    x, T, dtype = _encoder_iv(x, T, dtype, spikes=True)
     conv = get_convention(convention)
     xa = _arith(x, conv)
     t0 = _steps(T, xa, x.ndim)
@@ -465,7 +483,7 @@ def ttfs(x, T, *, convention=DEFAULT, dtype=None):
     >>> np.flatnonzero(ttfs([[0.6]], 10, convention="DING2025_CODE")[:, 0, 0])
     array([4])
     """
-    x, T, dtype = _encoder_iv(x, T, dtype)
+    x, T, dtype = _encoder_iv(x, T, dtype, spikes=True)
     conv = get_convention(convention)
     xa = _arith(x, conv)
     one = xa.dtype.type(1)

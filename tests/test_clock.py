@@ -1,5 +1,7 @@
 """Clock-mode simulator: kernel vs twin, an independent dense simulation, hand cases, errors."""
 
+import importlib
+
 import numpy as np
 import pytest
 from conftest import ATOL_TWIN, RTOL_INDEPENDENT, RTOL_TWIN
@@ -7,11 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from evsnn.clock import Dense, Network, simulate, spike_events
-from evsnn.clock import simulate as simulate_module  # noqa: F401  (module import check)
 from evsnn.clock.simulate import _all_finite, _count_nonfinite_kernel, _dense_layer
 from evsnn.conventions import DING2025_PAPER, HART_CODE, STABLE_CODE, STABLE_PAPER, get_convention
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
 from reference import clock as ref
+
+# the module (the package's name ``simulate`` is the function)
+simulate_module = importlib.import_module("evsnn.clock.simulate")
 
 
 # --------------------------------------------------------------------------- strategies
@@ -112,6 +116,77 @@ def test_dense_layer_matches_twin(case, record):
     for got, want in zip(a[15:] if record else a[15:16], b[15:] if record else b[15:16]):
         assert got.dtype == np.dtype(dtype)
         np.testing.assert_allclose(got, want, rtol=RTOL_TWIN, atol=ATOL_TWIN, equal_nan=True)
+
+
+@given(layer_cases(), st.booleans())
+def test_boolean_raster_runs_uncopied_and_equals_its_float_raster(case, record):
+    # a bool spike raster (the spike encoders' dtype=bool) goes to the kernel as it is, and every
+    # output and record equals the run on the same raster in floats, bit for bit; the "constant"
+    # inputs of layer_cases become dense constant rasters, which take the blocked product
+    layer, x, dtype, spike_ge, delay, placement = case
+    spikes = x != 0
+    conv = get_convention("DEFAULT").with_(
+        spike_test=">=" if spike_ge else ">", input_delay=delay, dlif_factor=placement
+    )
+    seen = []
+    real = simulate_module._dense_layer
+
+    def spy(*args, **kwargs):
+        seen.append(args[0].dtype)
+        return real(*args, **kwargs)
+
+    net = Network([layer])
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(simulate_module, "_dense_layer", spy)
+        got = simulate(net, spikes, convention=conv, record=record, dtype=dtype)
+    assert seen == [np.dtype(np.bool_)]
+    want = simulate(net, spikes.astype(dtype), convention=conv, record=record, dtype=dtype)
+    assert got.output.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got.output, want.output)
+    for a, b in zip(got.layers or (), want.layers or ()):
+        for name in ("current", "m", "v", "spikes", "trace", "output"):
+            if getattr(b, name) is not None:
+                np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+@given(st.integers(0, 2**32 - 1),
+       st.lists(neurons().filter(lambda n: not isinstance(n, Readout)), min_size=1, max_size=2),
+       neurons(), st.booleans(), st.sampled_from([np.float64, np.float32]),
+       st.sampled_from([0, 1]))
+def test_unrecorded_hidden_spike_rasters_are_boolean_and_change_nothing(
+    seed, hidden, last, binary_input, dtype, delay
+):
+    # without recording, a plain spiking hidden layer (no trace) writes its spikes as a bool
+    # raster for the next layer; the output must equal the recorded run's (float rasters
+    # throughout), bit for bit
+    layer_neurons = hidden + [last]
+    rng = np.random.default_rng(seed)
+    sizes = [int(n) for n in rng.integers(1, 7, len(layer_neurons) + 1)]
+    net = Network([
+        Dense(rng.standard_normal((sizes[i + 1], sizes[i])) * 1.5, nrn,
+              dlif_factors=rng.uniform(0.5, 1.5, 6) if isinstance(nrn, DLIF) else None)
+        for i, nrn in enumerate(layer_neurons)
+    ])
+    x = rng.random((6, 3, sizes[0]))
+    x = (x < 0.4).astype(dtype) if binary_input else x.astype(dtype)
+    conv = get_convention("DEFAULT").with_(input_delay=delay)
+    seen = []
+    real = simulate_module._dense_layer
+
+    def spy(*args, **kwargs):
+        seen.append(args[15].dtype)  # out
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(simulate_module, "_dense_layer", spy)
+        got = simulate(net, x, convention=conv)
+    want = simulate(net, x, convention=conv, record=True)
+    np.testing.assert_array_equal(got.output, want.output)
+    assert got.output.dtype == np.dtype(dtype)
+    for layer, out_dtype in zip(net.layers[:-1], seen):
+        a = layer.neuron.kernel_args()
+        plain = a.spiking and a.trace_coef == 0 and not a.emit_trace
+        assert out_dtype == (np.dtype(np.bool_) if plain else np.dtype(dtype))
 
 
 # --------------------------------------------------------------------------- independent

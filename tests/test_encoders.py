@@ -91,6 +91,44 @@ def test_current_and_poisson_pinned_for_every_preset(preset):
         assert s_bytes[:, 0, 0].sum() == 0 and s_bytes[:, 0, 3].sum() == T
 
 
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_spike_encoders_give_boolean_rasters_of_the_same_spikes(preset):
+    # dtype=bool: the same spikes as the float raster, for every spike encoder and preset; the
+    # Poisson batch is large enough for the threaded samplers (>= 2^18 draws) and its ties
+    conv = get_convention(preset)
+    x = np.random.default_rng(1).random((300, 100))
+    x[0, :4] = [0.0, 1.0, 0.5, 153 / 255]
+    calls = {
+        "poisson bytes": lambda d: enc.poisson(x, 10, rng=3, convention=conv, dtype=d),
+        "poisson uniform": lambda d: enc.poisson(
+            x, 10, rng=3, convention=conv, dtype=d, sampler="uniform"
+        ),
+        "cached": lambda d: enc.CachedPoissonEncoder(rng=3, convention=conv)(x, 4, dtype=d),
+        "ratesyn_start": lambda d: enc.ratesyn_start(x, 10, convention=conv, dtype=d),
+        "ratesyn_end": lambda d: enc.ratesyn_end(x, 10, convention=conv, dtype=d),
+        "ttfs": lambda d: enc.ttfs(x, 10, convention=conv, dtype=d),
+        "fused": lambda d: enc.encode(x, "fused:ttfs+poisson", 10, convention=conv, rng=3, dtype=d),
+    }
+    for name, call in calls.items():
+        b, f = call(bool), call(np.float32)
+        assert b.dtype == np.bool_ and b.flags.c_contiguous, name
+        assert np.isin(f, (0.0, 1.0)).all() and 0 < f.sum() < f.size, name
+        np.testing.assert_array_equal(b, f != 0, err_msg=name)
+
+
+def test_boolean_dtype_only_for_spike_encoders():
+    for call in (
+        lambda: enc.current([[0.5]], 2, dtype=bool),
+        lambda: enc.rsc_fixed([[0.5]], 2, sigma=0.1, rng=0, dtype=bool),
+        lambda: enc.rsc_fresh([[0.5]], 2, sigma=0.1, rng=0, dtype=bool),
+        lambda: enc.fused([[0.5]], 2, ("ttfs", "current"), dtype=bool),
+    ):
+        with pytest.raises(ValueError, match="dtype=bool is not supported.*not 0/1 spikes"):
+            call()
+    with pytest.raises(ValueError, match="dtype=int8 is not supported; use .* or bool"):
+        enc.poisson([[0.5]], 2, rng=0, dtype=np.int8)
+
+
 def test_poisson_rule_differs_only_at_equality():
     x = np.array([[0.5]])
     u_equal = enc._poisson_compare(np.array([[0.5]]), x, get_convention("DING2025_PAPER"))

@@ -31,9 +31,10 @@ def _dense_layer_kernel(
     """One dense layer over ``T`` steps for samples ``b_lo <= b < b_hi`` (see the module
     docstring); :func:`_dense_layer` runs it on all samples, a piece per thread.
 
-    ``inp`` [T, B, n_in]; ``weight_t`` [n_in, n_out]; ``leak``, ``gain`` [T]; writes ``out``
-    [T, B, n_out] and, when ``record``, the per-step current, membrane before (``m``) and after
-    (``v``) reset, spikes and trace.
+    ``inp`` [T, B, n_in] (float, or bool spikes); ``weight_t`` [n_in, n_out], whose dtype is
+    the arithmetic's; ``leak``, ``gain`` [T]; writes ``out`` [T, B, n_out] (the weights' dtype;
+    bool allowed for a plain spiking layer: no trace, not recording) and, when ``record``, the
+    per-step current, membrane before (``m``) and after (``v``) reset, spikes and trace.
 
     The current of a step is ``bias`` plus the events' rows added one after the other in
     ascending input order, ``cur = cur + x_j * row_j`` (``x_j = 1``: ``cur + row_j``, the same
@@ -49,12 +50,13 @@ def _dense_layer_kernel(
     plain = spiking and trace_coef == 0 and not emit_trace
     keep_trace = rec_trace.shape[0] > 0  # a layer without a trace records none
     for b in range(b_lo, b_hi):
-        # spike values in the output dtype: a float64 literal would promote float32 arithmetic
+        # spike values in the output dtype (the weights' float dtype, or bool for a plain
+        # spiking layer's raster): a float64 literal would promote float32 arithmetic
         one = np.ones(1, dtype=out.dtype)[0]
-        zero = one - one
-        cur = np.empty(n_out, dtype=out.dtype)
-        v = np.empty(n_out, dtype=out.dtype)
-        a = np.zeros(n_out, dtype=out.dtype)
+        zero = np.zeros(1, dtype=out.dtype)[0]
+        cur = np.empty(n_out, dtype=weight_t.dtype)
+        v = np.empty(n_out, dtype=weight_t.dtype)
+        a = np.zeros(n_out, dtype=weight_t.dtype)
         events = np.empty(n_in + 1, dtype=np.int64)
         for i in range(n_out):
             v[i] = v_init
@@ -479,7 +481,8 @@ def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None, _
     network : Network
         The layers (``evsnn.clock.Network``).
     inputs : array, shape (T, B, n_in)
-        Encoded input (spikes or currents; see ``evsnn.encoders``).
+        Encoded input (spikes or currents; see ``evsnn.encoders``). A boolean spike raster
+        (``dtype=bool`` from the spike encoders) is read as it is, without a float copy.
     convention : Convention or str, default DEFAULT
         Spike test (``>=`` / ``>``), input delay (Ding 2025 Eq. 15 literal) and DLIF placement.
     record : bool, default False
@@ -514,12 +517,15 @@ def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None, _
     """
     convention = get_convention(convention)
     dtype = _simulate_iv(network, inputs, dtype)
+    # a boolean spike raster goes to the kernels as it is (a spike adds its weight row exactly
+    # as 1.0 does), not as a 4-8 times larger float copy
+    in_dtype = None if inputs.dtype == np.bool_ else dtype
     if _time_repeated(inputs):
         # one frame at every step (current coding, RSC-I): kept as a view of one contiguous
         # frame instead of T copies, and known to be constant without comparing the steps
-        x = np.broadcast_to(np.ascontiguousarray(inputs[0], dtype=dtype), inputs.shape)
+        x = np.broadcast_to(np.ascontiguousarray(inputs[0], dtype=in_dtype), inputs.shape)
     else:
-        x = np.ascontiguousarray(inputs, dtype=dtype)
+        x = np.ascontiguousarray(inputs, dtype=in_dtype)
     T, B, _ = x.shape
     empty = np.zeros((0, 0, 0), dtype=dtype)
     records = []
@@ -527,12 +533,19 @@ def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None, _
         args, leak, gain = _layer_factors(layer, T, convention, dtype)
         n_out = layer.n_out
 
-        def new(name, shape):  # every element is written by the kernels below
+        def new(name, shape, dt=dtype):  # every element is written by the kernels below
             if _scratch_owner is None:
-                return np.empty(shape, dtype=dtype)
-            return scratch((_scratch_owner, "simulate", li, name), shape, dtype)
+                return np.empty(shape, dtype=dt)
+            return scratch((_scratch_owner, "simulate", li, name), shape, dt)
 
-        out = new("out", (T, B, n_out))
+        # An unrecorded hidden layer of plain spikes (no trace) hands the next layer a boolean
+        # raster: a quarter of float32's memory to write and read, the same currents (a spike
+        # adds its weight row as 1.0 does)
+        spikes_only = (
+            not record and li < len(network.layers) - 1 and args.spiking
+            and args.trace_coef == 0 and not args.emit_trace
+        )
+        out = new("out", (T, B, n_out), np.bool_ if spikes_only else dtype)
         bias = (
             np.zeros(n_out, dtype=dtype)
             if layer.bias is None
