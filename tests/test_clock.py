@@ -105,13 +105,25 @@ def _kernel_args(layer, x, dtype, spike_ge, delay, placement, record=True):
 
 
 # --------------------------------------------------------------------------- twin
-@given(layer_cases(), st.booleans())
-def test_dense_layer_matches_twin(case, record):
+@given(layer_cases(), st.booleans(), st.booleans())
+def test_dense_layer_matches_twin(case, record, booleans):
+    # ``booleans``: a 0/1 input goes to the kernel as a bool raster and, for a plain spiking
+    # layer (no trace) without recording, the kernel writes a bool output; the twin runs on floats
     layer, x, dtype, spike_ge, delay, placement = case
-    a = _kernel_args(layer, x, dtype, spike_ge, delay, placement, record=record)
+    a = list(_kernel_args(layer, x, dtype, spike_ge, delay, placement, record=record))
     b = _kernel_args(layer, x, dtype, spike_ge, delay, placement, record=record)
+    args = layer.neuron.kernel_args()
+    bool_out = (booleans and not record and args.spiking and args.trace_coef == 0
+                and not args.emit_trace)
+    if booleans and np.isin(x, (0, 1)).all():
+        a[0] = x != 0
+    if bool_out:
+        a[15] = np.ones(a[15].shape, dtype=np.bool_)
     _dense_layer(*a)  # the samples split among the threads
     ref._dense_layer_kernel(*b)
+    if bool_out:
+        np.testing.assert_array_equal(a[15], b[15] != 0)
+        return
     # without recording the kernel takes its fast path; only ``out`` is written then
     for got, want in zip(a[15:] if record else a[15:16], b[15:] if record else b[15:16]):
         assert got.dtype == np.dtype(dtype)
