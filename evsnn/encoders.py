@@ -62,19 +62,17 @@ def _encoder_iv(x, T, dtype=None, spikes=False):
     if dtype is None:
         dtype = x.dtype if x.dtype.kind == "f" else np.float64
     dtype = np.dtype(dtype)
-    if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
-        if spikes and dtype == np.dtype(np.bool_):
-            pass
-        elif spikes:
-            raise ValueError(
-                f"dtype={dtype} is not supported; use numpy.float64, numpy.float32 or bool "
-                "(a spike raster of one byte per element)"
-            )
-        else:
-            raise ValueError(
-                f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32"
-                + (" (this encoder's values are not 0/1 spikes)" if dtype.kind == "b" else "")
-            )
+    floats = (np.dtype(np.float64), np.dtype(np.float32))
+    if spikes and dtype not in floats + (np.dtype(np.bool_),):
+        raise ValueError(
+            f"dtype={dtype} is not supported; use numpy.float64, numpy.float32 or bool "
+            "(a spike raster of one byte per element)"
+        )
+    if not spikes and dtype not in floats:
+        raise ValueError(
+            f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32"
+            + (" (this encoder's values are not 0/1 spikes)" if dtype.kind == "b" else "")
+        )
     if x.dtype.kind != "f":
         x = x.astype(np.float64)
     return x, int(T), dtype
