@@ -633,14 +633,14 @@ def sample_counts(
 def _constant_current_lif_kernel(cur, n_steps, lam, theta, v_rest, v_init, hard_reset, spike_ge,
                                  out, b_lo, b_hi):
     """λ-LIF layer driven by the same current ``cur[B, n]`` at each of ``n_steps`` steps;
-    writes spikes ``out[T, B, n]`` of samples ``b_lo <= b < b_hi``. The update of
-    ``evsnn.clock.simulate`` (HART Eq. 1-4): ``m = λ v + I``, spike when ``m ≥ θ`` (``>`` unless
-    ``spike_ge``), hard or soft reset."""
+    writes spikes ``out[T, B, n]`` (``cur``'s dtype or bool) of samples ``b_lo <= b < b_hi``.
+    The update of ``evsnn.clock.simulate`` (HART Eq. 1-4) in ``cur``'s dtype: ``m = λ v + I``,
+    spike when ``m ≥ θ`` (``>`` unless ``spike_ge``), hard or soft reset."""
     B, n = cur.shape
     for b in range(b_lo, b_hi):
         one = np.ones(1, dtype=out.dtype)[0]
-        zero = one - one
-        v = np.empty(n, dtype=out.dtype)
+        zero = np.zeros(1, dtype=out.dtype)[0]
+        v = np.empty(n, dtype=cur.dtype)
         for i in range(n):
             v[i] = v_init
         for t in range(n_steps):
@@ -782,7 +782,9 @@ class NetworkClassifier:
         if self._b1 is not None:
             cur += self._b1
         a = self._args
-        spikes = scratch((owner, "spikes"), (n_steps,) + cur.shape, self.dtype)
+        # bool spikes: a quarter of float32's memory to write and for the next layer to read
+        # (simulate takes a bool raster as it is; the decoders count it as they count floats)
+        spikes = scratch((owner, "spikes"), (n_steps,) + cur.shape, np.bool_)
         _constant_current_lif(
             cur, int(n_steps), dt(a.lam), dt(a.theta), dt(a.v_rest),
             dt(a.v_init), bool(a.hard_reset), bool(self.convention.spike_ge), spikes,

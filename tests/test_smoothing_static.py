@@ -35,6 +35,11 @@ def test_kernel_matches_twin(dtype, hard_reset, spike_ge):
     ref._constant_current_lif_kernel(cur, *args, twin)
     np.testing.assert_allclose(out, twin, rtol=RTOL_TWIN, atol=ATOL_TWIN)
     assert out[0, 0, 0] == (1.0 if spike_ge else 0.0)
+    # the spikes as a bool raster (what classify_static uses): the same spikes, arithmetic
+    # still in cur's dtype
+    spikes = np.empty(out.shape, dtype=np.bool_)
+    _constant_current_lif(cur, *args, spikes)
+    np.testing.assert_array_equal(spikes, twin != 0)
 
 
 def test_kernel_equals_the_simulator_on_a_constant_current():
