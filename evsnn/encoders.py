@@ -183,6 +183,9 @@ _SAMPLERS = ("bytes", "uniform")
 # evsnn's thread pool (``evsnn._numba.run_range``), one per thread.
 _PAR_MIN = 1 << 18  # below this many draws, threads cost more than they save
 _BLOCK = 1 << 17  # draws per block: drawn, compared and discarded while in cache
+# the bytes sampler's words are an eighth of its draws: larger blocks, so that the threads hand
+# the GIL to each other less often (its pieces ran 0.89 -> 0.79 ms for 256 x 784 x 10 draws)
+_BYTES_BLOCK = 1 << 20
 _JUMPABLE = (np.random.PCG64, np.random.PCG64DXSM)  # advance(n) skips n 64-bit outputs
 
 
@@ -269,14 +272,17 @@ def _words(rng, n):
 
 @njit
 def _poisson_thresholds_kernel(x_flat, less_equal, top, low):
-    """Per pixel the top byte (0..256) and the 45 low bits of the integer threshold K."""
+    """Per pixel the top byte (0..256) and the 45 low bits of the integer threshold K; ``low``
+    may be empty (the top bytes only: the low bits are needed for the ties alone)."""
     scale = np.float64(2.0**53)
     low_mask = np.uint64((1 << _LOW_BITS) - 1)
+    with_low = low.shape[0] > 0
     for k in range(x_flat.shape[0]):
         s = np.float64(x_flat[k]) * scale  # exact: a power-of-two scaling
         K = np.uint64(np.floor(s)) + np.uint64(1) if less_equal else np.uint64(np.ceil(s))
         top[k] = np.uint16(K >> np.uint64(_LOW_BITS))
-        low[k] = K & low_mask
+        if with_low:
+            low[k] = K & low_mask
 
 
 @njit
@@ -329,22 +335,21 @@ def _spike_if_byte_below(draw_bytes, top, out_flat, start):
 
 
 @njit
-def _resolve_ties_kernel(ties, tie_words, low, out):
-    """Tie ``i`` spikes iff the top 45 bits of its further output are below the pixel's ``low``."""
+def _resolve_ties_kernel(ties, tie_words, tie_low, out):
+    """Tie ``m`` (draw ``ties[m]``) spikes iff the top 45 bits of its further output are below
+    its pixel's 45 low threshold bits ``tie_low[m]``."""
     one = np.ones(1, dtype=out.dtype)[0]
     zero = np.zeros(1, dtype=out.dtype)[0]
-    n_pix = low.shape[0]
     shift = np.uint64(64 - _LOW_BITS)
     for m in range(ties.shape[0]):
-        i = ties[m]
-        out[i] = one if (tie_words[m] >> shift) < low[i % n_pix] else zero
+        out[ties[m]] = one if (tie_words[m] >> shift) < tie_low[m] else zero
 
 
 def _poisson_bytes_piece(bit_gen, state, top, out_flat, found, lo, hi):
     """Draws ``8·lo .. 8·hi - 1`` (clipped to the output) from outputs ``lo .. hi - 1``."""
     gen = _jumped(bit_gen, state, lo)
     n = out_flat.shape[0]
-    block_words = _BLOCK // 8
+    block_words = _BYTES_BLOCK // 8
     parts = []
     w = lo
     while w < hi:
@@ -364,9 +369,9 @@ def _poisson_bytes(rng, x, T, convention, dtype):
         return out
     out_flat = out.reshape(-1)
     x_flat = np.ascontiguousarray(x).reshape(-1)
+    less_equal = convention.poisson_rule != "u<x"
     top = np.empty(x_flat.shape[0], dtype=np.uint16)
-    low = np.empty(x_flat.shape[0], dtype=np.uint64)
-    _poisson_thresholds_kernel(x_flat, convention.poisson_rule != "u<x", top, low)
+    _poisson_thresholds_kernel(x_flat, less_equal, top, np.empty(0, dtype=np.uint64))
     bit_gen = rng.bit_generator
     n_words = (n + 7) // 8
     found = {}
@@ -379,7 +384,11 @@ def _poisson_bytes(rng, x, T, convention, dtype):
         _move_on(bit_gen, state, n_words)
     ties = np.concatenate([t for lo in sorted(found) for t in found[lo]])
     if ties.size:  # their further outputs follow all the byte outputs, in the ties' order
-        _resolve_ties_kernel(ties, _words(rng, ties.size).astype(np.uint64), low, out_flat)
+        tie_low = np.empty(ties.size, dtype=np.uint64)
+        _poisson_thresholds_kernel(x_flat[ties % x_flat.shape[0]], less_equal,
+                                   np.empty(ties.size, dtype=np.uint16), tie_low)
+        tie_words = _words(rng, ties.size).astype(np.uint64, copy=False)
+        _resolve_ties_kernel(ties, tie_words, tie_low, out_flat)
     return out
 
 

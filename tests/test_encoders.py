@@ -255,11 +255,18 @@ def test_encoder_errors():
 @pytest.mark.parametrize("rule_preset", ["DING2025_PAPER", "DING2025_CODE"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("sampler", ["uniform", "bytes"])
-def test_parallel_poisson_draws_equal_the_serial_stream(rule_preset, dtype, sampler):
+@pytest.mark.parametrize("small_blocks", [False, True])
+def test_parallel_poisson_draws_equal_the_serial_stream(rule_preset, dtype, sampler,
+                                                        small_blocks, monkeypatch):
     # large enough for the threaded path (>= 2^18 draws): spikes and the generator's state after
     # the call must be exactly those of one serial stream -- rng.random((T,) + shape), or the
-    # bytes sampler's definition -- at any thread count
+    # bytes sampler's definition -- at any thread count; ``small_blocks``: every thread's piece
+    # is drawn in many blocks (as for batches far larger than this one)
     import numba
+
+    if small_blocks:
+        monkeypatch.setattr(enc, "_BLOCK", 1 << 12)
+        monkeypatch.setattr(enc, "_BYTES_BLOCK", 1 << 12)
 
     conv = get_convention(rule_preset)
     x = np.random.default_rng(0).random((300, 100)).astype(dtype)
@@ -327,6 +334,9 @@ def test_poisson_thresholds_kernel_is_exact(seed, n, less_equal, dtype):
     np.testing.assert_array_equal(top, want_top)
     np.testing.assert_array_equal(low, want_low)
     assert top.max() <= 256
+    top_only = np.empty(n, np.uint16)  # without the low bits (an empty ``low``)
+    enc._poisson_thresholds_kernel(x, less_equal, top_only, np.empty(0, np.uint64))
+    np.testing.assert_array_equal(top_only, want_top)
 
 
 @given(st.integers(0, 2**32 - 1), st.integers(1, 40), st.integers(1, 400), st.integers(0, 60),
@@ -358,8 +368,9 @@ def test_resolve_ties_kernel_matches_its_twin(seed, n_pix, n_ties, dtype):
     words = rng.integers(0, 2**64, ties.size, dtype=np.uint64)
     out = rng.random(10 * n_pix).astype(dtype)
     want = out.copy()
-    enc._resolve_ties_kernel(ties, words, low, out)
-    ref_encoders._resolve_ties_kernel(ties, words, low, want)
+    tie_low = low[ties % n_pix]  # each tie's pixel's low threshold bits
+    enc._resolve_ties_kernel(ties, words, tie_low, out)
+    ref_encoders._resolve_ties_kernel(ties, words, tie_low, want)
     np.testing.assert_array_equal(out, want)
 
 

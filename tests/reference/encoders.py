@@ -15,7 +15,8 @@ def _poisson_thresholds_kernel(x_flat, less_equal, top, low):
         scaled_num = num * 2**53
         K = scaled_num // den + 1 if less_equal else -((-scaled_num) // den)
         top[k] = K >> 45
-        low[k] = K & (2**45 - 1)
+        if low.size:
+            low[k] = K & (2**45 - 1)
 
 
 def _spike_if_byte_below_kernel(draw_bytes, top, out, start, eq, ties):
@@ -29,8 +30,8 @@ def _spike_if_byte_below_kernel(draw_bytes, top, out, start, eq, ties):
     return found.size
 
 
-def _resolve_ties_kernel(ties, tie_words, low, out):
-    out[ties] = (tie_words >> np.uint64(19)) < low[ties % low.shape[0]]
+def _resolve_ties_kernel(ties, tie_words, tie_low, out):
+    out[ties] = (tie_words >> np.uint64(19)) < tie_low
 
 
 def _words(rng, n):
