@@ -71,6 +71,17 @@ def test_static_path_gives_the_simulators_labels(dtype):
     assert len(np.unique(fast)) > 1  # not a constant classifier
 
 
+@pytest.mark.parametrize("decoder", ["rate", "ttfs"])
+def test_static_path_of_a_one_layer_network_decodes_its_bool_spikes(decoder):
+    # no layer after the first: the labels come from the first layer's (bool) spikes directly
+    net = Network.mlp([20, 6], LIF(lam=0.9, theta=1.0), rng=3, scale=2.5)
+    clf = NetworkClassifier(net, decoder=decoder, dtype=np.float32)
+    z = np.random.default_rng(4).uniform(0, 1, size=(300, 20))
+    fast = clf.classify_static(z, 6)
+    np.testing.assert_array_equal(fast, clf(np.repeat(z[None], 6, axis=0)))
+    assert len(np.unique(fast)) > 1
+
+
 def test_fallback_for_trace_neurons_and_bias():
     clf = NetworkClassifier(_net(4, TraceLIF()))
     z = np.random.default_rng(5).uniform(0, 1, size=(50, 20))
