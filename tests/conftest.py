@@ -60,3 +60,9 @@ RTOL_HAND = 1e-12
 # are ~1e-14; 1e-12 (relative, and absolute on O(1) values) leaves two orders of margin.
 RTOL_TORCH_FLOAT64 = 1e-12
 ATOL_TORCH_FLOAT64 = 1e-12
+# The event (gather) and dense convolution paths in float32 sum the same products in different
+# orders. Each result is within gamma_n * sum|term| of the exact sum, gamma_n ~ n * 2**-24, for n
+# roundings (products and additions); the test cases have at most 12 * 9 products plus a bias
+# per output, so 2 * 256 * 2**-24 bounds the difference of the two with margin (rigorous, not
+# fitted: Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed., eq. 4.4).
+SUM_ORDER_FLOAT32 = 2 * 256 * 2.0**-24

@@ -4,14 +4,14 @@ folding, residual blocks, agreement with the dense simulator, conventions, error
 import numpy as np
 import pytest
 import scipy.signal
-from conftest import ATOL_TWIN, RTOL_INDEPENDENT, RTOL_TWIN
+from conftest import ATOL_TWIN, RTOL_INDEPENDENT, RTOL_TWIN, SUM_ORDER_FLOAT32
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evsnn.clock import Dense, Network, simulate
 from evsnn.clock.conv import (
     AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, Flatten, Linear, MaxPool2d, Neuron, Residual,
-    _conv_out_kernel, _conv_scatter_kernel, _im2col_kernel, _maxpool_kernel, _neuron_layer,
+    _active_lists_kernel, _conv_gather_kernel, _conv_out_kernel, _im2col_kernel, _maxpool_kernel, _neuron_layer,
     _spiking_neuron_kernel, basic_block, fold_batchnorm, im2col, sew_block, simulate_conv,
 )
 from evsnn.conventions import DING2025_PAPER, get_convention
@@ -67,17 +67,78 @@ def _scipy_conv(layer, x):
 
 
 # --------------------------------------------------------------------------- twins
-@given(conv_cases())
-def test_conv_scatter_kernel_matches_twin(case):
+@st.composite
+def gather_cases(draw):
+    """Convolutions with enough channels for the gather kernel's four-row passes and several
+    (full and partial) blocks of output channels, inputs of any density."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    cin = groups * draw(st.integers(1, 12))
+    cout = groups * draw(st.sampled_from([1, 2, 5, 127, 128, 129, 200, 257]))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    sh, sw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    H = draw(st.integers(max(1, kh - 2 * ph), 5))
+    W = draw(st.integers(max(1, kw - 2 * pw), 5))
+    F = draw(st.integers(1, 2))
+    x = (rng.random((F, cin, H, W)) < draw(st.floats(0.0, 1.0))).astype(float)
+    if draw(st.booleans()):  # non-binary inputs (SEW sums, forced event mode on currents)
+        x *= rng.integers(0, 3, x.shape) if draw(st.booleans()) else rng.standard_normal(x.shape)
+    w = rng.standard_normal((cout, cin // groups, kh, kw))
+    bias = rng.standard_normal(cout) if draw(st.booleans()) else None
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    return Conv2d(w, (sh, sw), (ph, pw), groups, bias), x.astype(dtype), np.dtype(dtype)
+
+
+def _lists(kernel, x, groups):
+    F, C, H, W = x.shape
+    ptr = np.full((F, H * W * groups + 1), -1, np.int64)
+    chan = np.full((F, C * H * W + 1), -1, np.int32)
+    binary = np.zeros(F, np.bool_)
+    kernel(x, groups, ptr, chan, binary)
+    return ptr, chan, binary
+
+
+@given(st.one_of(conv_cases(), gather_cases()))
+def test_active_lists_kernel_matches_twin(case):
+    layer, x, _ = case
+    got = _lists(_active_lists_kernel, x, layer.groups)
+    want = _lists(ref._active_lists_kernel, x, layer.groups)
+    for f in range(x.shape[0]):
+        n = want[0][f, -1]
+        assert n == np.count_nonzero(x[f])
+        np.testing.assert_array_equal(got[0][f], want[0][f])
+        np.testing.assert_array_equal(got[1][f, :n], want[1][f, :n])  # beyond n: unused
+    np.testing.assert_array_equal(got[2], want[2])
+    np.testing.assert_array_equal(want[2], [np.isin(x[f][x[f] != 0], [1]).all()
+                                            for f in range(x.shape[0])])
+
+
+@given(st.one_of(conv_cases(), gather_cases()))
+def test_conv_gather_kernel_matches_twin(case):
     layer, x, dtype = case
-    shape = (x.shape[0],) + layer.out_shape(x.shape[1:])
-    bias = np.zeros(layer.out_channels, dtype) if layer.bias is None else layer.bias.astype(dtype)
+    ptr, chan, binary = _lists(ref._active_lists_kernel, x, layer.groups)
+    _, Ho, Wo = layer.out_shape(x.shape[1:])
+    shape = (x.shape[0], Ho * Wo, layer.out_channels)
     a, b = np.full(shape, np.nan, dtype), np.full(shape, np.nan, dtype)
-    args = (x, layer.scatter_weight(dtype), bias, *layer.stride, *layer.padding)
-    _conv_scatter_kernel(*args, a)
-    ref._conv_scatter_kernel(*args, b)
+    args = (x, ptr, chan, binary, layer.gather_weight(dtype), *layer.weight.shape[2:],
+            *layer.stride, *layer.padding, layer.groups)
+    _conv_gather_kernel(*args, a)
+    ref._conv_gather_kernel(*args, b)
     assert a.dtype == dtype
-    np.testing.assert_allclose(a, b, rtol=RTOL_TWIN, atol=ATOL_TWIN)
+    np.testing.assert_array_equal(a, b)  # the same additions in the same order: exact
+
+
+def test_gather_weight_blocks_hold_the_weight_matrix():
+    rng = np.random.default_rng(4)
+    layer = Conv2d(rng.standard_normal((2 * 130, 3, 2, 2)), groups=2)  # 130 = 128 + 2 per group
+    wb = layer.gather_weight(np.float32)
+    assert wb.shape == (4, 2 * 2 * 3, 128) and wb.dtype == np.float32
+    wm = layer.matrix(np.float32)
+    for blk, (o0, nk) in enumerate([(0, 128), (128, 2), (130, 128), (258, 2)]):
+        np.testing.assert_array_equal(wb[blk, :, :nk], wm[o0:o0 + nk].T)
+        assert not wb[blk, :, nk:].any()  # a group's last block is padded with zeros
+    assert layer.gather_weight(np.float32) is wb  # cached
 
 
 @given(conv_cases())
@@ -287,6 +348,50 @@ def test_convolution_matches_scipy_correlate_on_both_paths(case):
     for mode in ("event", "dense"):
         got = simulate_conv(net, x[None], conv_mode=mode).output[0]
         np.testing.assert_allclose(got, want, rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
+
+
+@settings(max_examples=30)
+@given(gather_cases())
+def test_event_path_matches_dense_path(case):
+    layer, x, dtype = case
+    net = ConvNetwork([layer], input_shape=x.shape[1:])
+    ev = simulate_conv(net, x[None], conv_mode="event", dtype=dtype).output
+    de = simulate_conv(net, x[None], conv_mode="dense", dtype=dtype).output
+    assert ev.dtype == de.dtype == dtype
+    if dtype == np.float64:
+        np.testing.assert_allclose(ev, de, rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
+        return
+    # float32: both sums are within (terms) · eps · Σ|term| of the exact one (Higham's bound)
+    bias = None if layer.bias is None else np.abs(layer.bias)
+    mag = ConvNetwork([Conv2d(np.abs(layer.weight).astype(np.float64), layer.stride,
+                              layer.padding, layer.groups, bias)], input_shape=x.shape[1:])
+    scale = simulate_conv(mag, np.abs(x[None]).astype(np.float64), conv_mode="dense").output
+    assert np.all(np.abs(ev.astype(np.float64) - de) <= SUM_ORDER_FLOAT32 * scale)
+
+
+@pytest.mark.parametrize("keep_pre", [False, True])
+def test_event_path_applies_bias_and_batch_norm_like_the_dense_path(keep_pre):
+    from evsnn.clock.conv import _conv_forward
+
+    rng = np.random.default_rng(12)
+    layer = Conv2d(rng.standard_normal((6, 4, 3, 3)), stride=2, padding=1, groups=2,
+                   bias=rng.standard_normal(6))
+    bn = BatchNorm2d(rng.standard_normal(6), rng.uniform(0.5, 2, 6), rng.standard_normal(6),
+                     rng.standard_normal(6))
+    x = (rng.random((3, 2, 8, 7, 7)) < 0.3).astype(float)
+    runs = [_conv_forward(layer, x, True, mode, np.float64, bn, keep_pre)
+            for mode in ("event", "dense")]
+    (pre_ev, out_ev), (pre_de, out_de) = runs
+    np.testing.assert_allclose(out_ev, out_de, rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
+    conv = _conv_forward(layer, x, True, "dense", np.float64)
+    if keep_pre:  # the convolution's own output (with bias), before the batch norm
+        np.testing.assert_allclose(pre_ev, conv, rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
+        np.testing.assert_allclose(pre_de, conv, rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
+    else:
+        assert pre_ev is None and pre_de is None
+    alpha, shift = bn.scale_shift(np.float64)
+    np.testing.assert_allclose(out_ev, conv * alpha[:, None, None] + shift[:, None, None],
+                               rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
 
 
 def test_dense_path_reuses_repeated_steps_exactly():
@@ -555,12 +660,12 @@ def test_im2col_scratch_buffer_is_reused_and_grown():
     assert not np.shares_memory(_scratch("test-only", (3,), np.float32), bigger)  # per dtype
 
 
-def test_auto_mode_scatters_sparse_spikes_only(monkeypatch):
+def test_auto_mode_gathers_sparse_spikes_only(monkeypatch):
     import evsnn.clock.conv as conv_module
 
     calls = []
-    real = conv_module._conv_scatter_kernel
-    monkeypatch.setattr(conv_module, "_conv_scatter_kernel",
+    real = conv_module._conv_gather_kernel
+    monkeypatch.setattr(conv_module, "_conv_gather_kernel",
                         lambda *a: (calls.append(a[0].shape), real(*a))[1])
     rng = np.random.default_rng(9)
     net = ConvNetwork([Conv2d(rng.standard_normal((2, 2, 3, 3)), padding=1)], (2, 10, 10))

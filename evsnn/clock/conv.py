@@ -22,9 +22,9 @@ How a convolution is computed
 * **Event-driven** when its input is spikes (a neuron's output, max-pooled spikes, SEW sums)
   that are sparse enough (at most :data:`EVENT_DENSITY_MAX` nonzero; ``conv_mode="event"``
   forces it):
-  every nonzero input ``x`` at channel c, position (i, j) scatters ``x`` times its kernel slice
-  ``W[:, c]`` into the output positions it reaches (:func:`_conv_scatter_kernel`); the work grows
-  with the number of spikes.
+  the nonzero inputs of each frame are listed per position (:func:`_active_lists_kernel`) and
+  every output sums the weight rows of the nonzero inputs in its window, each times its input
+  value (:func:`_conv_gather_kernel`); the work grows with the number of spikes.
 * **Dense** when its input is a current (encoded images, average-pooled maps, batch-normalised
   values): im2col (:func:`_im2col_kernel`) and one matrix product per group. A step whose input
   equals the previous step's (current coding) reuses the previous output.
@@ -72,6 +72,10 @@ CONV_MODES = ("auto", "event", "dense")
 # most this; denser spike maps go through im2col + BLAS. Measured crossover on 2 cores
 # (bench/RESULTS_conv.md): the scatter wins below about 10 % density, the matrix product above.
 EVENT_DENSITY_MAX = 0.1
+# The gather kernel's output-channel block (numbers per weight row) and frame chunk; measured
+# on the benchmark's layer shapes (see EVENT_DENSITY_MAX).
+_GATHER_BLOCK = 128
+_GATHER_FRAMES = 16
 # im2col buffers are built in chunks of frames holding at most this many numbers (32 MB float64)
 _IM2COL_CHUNK = 4_000_000
 
@@ -174,16 +178,25 @@ class Conv2d:
         return (self.out_channels, _window_out("Conv2d", h, kh, sh, ph),
                 _window_out("Conv2d", w, kw, sw, pw))
 
-    def scatter_weight(self, dtype):
-        """``W`` rearranged to [C_in, kH, kW, C_out / groups]: what one input event at channel c
-        adds, per kernel offset, to the output channels of its group (cached per dtype)."""
-        key = ("scatter", np.dtype(dtype).str)
+    def gather_weight(self, dtype):
+        """``W`` in blocks of output channels for :func:`_conv_gather_kernel`: shape
+        [groups · nb, kH · kW · C_in / groups, cb] with ``cb = min(_GATHER_BLOCK, C_out /
+        groups)`` and ``nb`` blocks per group; block ``g · nb + b`` holds output channels
+        ``g · C_out / groups + b · cb + k`` of group g, its rows in (ki, kj, c) order (the columns
+        of :func:`im2col`), the missing channels of a group's last block zero (cached per
+        dtype)."""
+        key = ("gather", np.dtype(dtype).str)
         if key not in self._cache:
-            co, cin_pg, kh, kw = self.weight.shape
             g = self.groups
-            w = self.weight.reshape(g, co // g, cin_pg, kh, kw).transpose(0, 2, 3, 4, 1)
-            self._cache[key] = np.ascontiguousarray(w.reshape(g * cin_pg, kh, kw, co // g),
-                                                    dtype=dtype)
+            wm = self.matrix(dtype)  # [C_out, kH kW C_in/g], rows o = g_i * cpg + o_local
+            co, rows = wm.shape
+            cpg = co // g
+            cb = min(_GATHER_BLOCK, cpg)
+            nb = -(-cpg // cb)
+            wb = np.zeros((g, nb * cb, rows), dtype=dtype)
+            wb[:, :cpg] = wm.reshape(g, cpg, rows)
+            self._cache[key] = np.ascontiguousarray(
+                wb.reshape(g, nb, cb, rows).transpose(0, 1, 3, 2).reshape(g * nb, rows, cb))
         return self._cache[key]
 
     def matrix(self, dtype):
@@ -670,58 +683,137 @@ class ConvNetwork:
 
 # =========================================================================== kernels
 @njit
-def _conv_scatter_kernel(x, wt, bias, sh, sw, ph, pw, out):
-    """Event-driven convolution of frames ``x`` [F, C_in, H, W] into ``out`` [F, C_out, Ho, Wo].
+def _active_lists_kernel(x, groups, ptr, chan, binary):
+    """The nonzero inputs of frames ``x`` [F, C, H, W], listed per frame channels-last.
 
-    ``wt`` [C_in, kH, kW, C_out/groups] is :meth:`Conv2d.scatter_weight`. Per frame the output
-    starts at ``bias``; input events are visited in (channel, row, column) order and each adds
-    ``x`` times its kernel slice to every output position it reaches, in (ki, kj) order
-    (``x = 1`` adds the slice itself). Accumulation is channels-last, so one event's additions
-    are contiguous.
+    For input position ``s = i · W + j`` and channel group ``g`` (``C / groups`` channels each),
+    ``chan[f, ptr[f, s · groups + g] : ptr[f, s · groups + g + 1]]`` are the channels ``c`` of
+    the group (numbered within it) with ``x[f, g · C / groups + c, i, j] != 0``, ascending;
+    ``ptr`` is [F, H · W · groups + 1] and ``chan`` [F, C · H · W + 1]. ``binary[f]`` tells
+    whether every nonzero of frame f is exactly 1. Without branches on the data (a spike map's
+    zeros and ones are unpredictable): every channel is written at the list's end, which only
+    advances past a nonzero, so a zero's entry is overwritten by the next one (the last slot of
+    ``chan`` takes the final such write).
     """
     F, C, H, W = x.shape
-    _, kh, kw, cpg = wt.shape
-    Co, Ho, Wo = out.shape[1], out.shape[2], out.shape[3]
-    cin_pg = C // (Co // cpg)
+    cin_pg = C // groups
     for f in range(F):
-        acc = np.empty((Ho, Wo, Co), dtype=out.dtype)
-        for oi in range(Ho):
-            for oj in range(Wo):
-                for o in range(Co):
-                    acc[oi, oj, o] = bias[o]
-        for c in range(C):
-            base = (c // cin_pg) * cpg
-            for i in range(H):
-                for j in range(W):
-                    xv = x[f, c, i, j]
-                    if xv == 0:
-                        continue
-                    for ki in range(kh):
-                        ni = i + ph - ki
-                        if ni < 0 or ni % sh != 0:
-                            continue
-                        oi = ni // sh
-                        if oi >= Ho:
-                            continue
-                        for kj in range(kw):
-                            nj = j + pw - kj
-                            if nj < 0 or nj % sw != 0:
+        ones = True
+        n = 0
+        ptr[f, 0] = 0
+        for i in range(H):
+            for j in range(W):
+                for g in range(groups):
+                    for c in range(cin_pg):
+                        v = x[f, g * cin_pg + c, i, j]
+                        chan[f, n] = c
+                        n += v != 0
+                        ones &= (v == 0) | (v == 1)
+                    ptr[f, (i * W + j) * groups + g + 1] = n
+        binary[f] = ones
+
+
+@njit
+def _conv_gather_kernel(x, ptr, chan, binary, wb, kh, kw, sh, sw, ph, pw, groups, z):
+    """Event-driven convolution without bias: ``z`` [F, Ho · Wo, C_out] (the layout of the
+    dense path's matrix product, which :func:`_conv_out_kernel` finishes) from the nonzero
+    inputs of frames ``x`` [F, C_in, H, W] listed by :func:`_active_lists_kernel` (``ptr``,
+    ``chan``, ``binary``); ``wb`` is :meth:`Conv2d.gather_weight`.
+
+    Summation order of every output ``z[f, p, o]``, position ``p = oi · Wo + oj`` of channel
+    ``o`` in group ``g``: it starts at 0; the kernel offsets (ki, kj) are visited row-major, each
+    where the input position ``(oi · sh − ph + ki, oj · sw − pw + kj)`` lies inside the input
+    (zero padding adds nothing); at that position the active channels ``c`` of group g are
+    taken in ascending order, four at a time as ``z += (t0 + t1) + (t2 + t3)``, the last one to
+    three one at a time as ``z += t``, where ``t = W[o, c, ki, kj]`` (a weight row of ``wb``) in
+    a frame whose nonzeros are all 1 and ``t = x · W[o, c, ki, kj]`` otherwise (the same
+    numbers where ``x = 1``).
+
+    Loop order (which does not change the sums): chunks of :data:`_GATHER_FRAMES` frames, then
+    blocks of output channels, then offsets, so that one offset's weight rows of one block
+    (C_in / groups rows of ``cb`` numbers) stay in cache while every frame of the chunk adds
+    them into its outputs; the innermost loop runs over the block's channels (contiguous in
+    ``wb`` and ``z``).
+    """
+    F, C, H, W = x.shape
+    nblk, _, cb = wb.shape
+    P, Co = z.shape[1], z.shape[2]
+    Wo = (W + 2 * pw - kw) // sw + 1
+    Ho = P // Wo
+    cpg = Co // groups
+    cin_pg = C // groups
+    nb = nblk // groups
+    for f0 in range(0, F, _GATHER_FRAMES):
+        f1 = min(F, f0 + _GATHER_FRAMES)
+        for blk in range(nblk):
+            g = blk // nb
+            # max(0, .): known non-negative, so indexing with it needs no wraparound test
+            # (which keeps the loops over k from being vectorised)
+            o0 = max(0, g * cpg + (blk - g * nb) * cb)
+            nk = min(cb, (g + 1) * cpg - o0)
+            for f in range(f0, f1):
+                for p in range(P):
+                    for k in range(nk):
+                        z[f, p, o0 + k] = 0
+            for ki in range(kh):
+                for kj in range(kw):
+                    base = (ki * kw + kj) * cin_pg
+                    for f in range(f0, f1):
+                        ones = binary[f]
+                        for oi in range(Ho):
+                            i = oi * sh - ph + ki
+                            if i < 0 or i >= H:
                                 continue
-                            oj = nj // sw
-                            if oj >= Wo:
-                                continue
-                            # indexed in place, not as a view of wt (an atomic
-                            # reference-count update per event on the shared array)
-                            if xv == 1:
-                                for k in range(cpg):
-                                    acc[oi, oj, base + k] += wt[c, ki, kj, k]
-                            else:
-                                for k in range(cpg):
-                                    acc[oi, oj, base + k] += xv * wt[c, ki, kj, k]
-        for o in range(Co):
-            for oi in range(Ho):
-                for oj in range(Wo):
-                    out[f, o, oi, oj] = acc[oi, oj, o]
+                            for oj in range(Wo):
+                                j = oj * sw - pw + kj
+                                if j < 0 or j >= W:
+                                    continue
+                                q = (i * W + j) * groups + g
+                                e = ptr[f, q]
+                                end = ptr[f, q + 1]
+                                p = oi * Wo + oj
+                                # rows indexed in place, never as views of the shared wb
+                                # (an atomic reference-count update per view)
+                                if ones:
+                                    while e + 4 <= end:
+                                        r0 = base + chan[f, e]
+                                        r1 = base + chan[f, e + 1]
+                                        r2 = base + chan[f, e + 2]
+                                        r3 = base + chan[f, e + 3]
+                                        for k in range(nk):
+                                            z[f, p, o0 + k] += ((wb[blk, r0, k] + wb[blk, r1, k])
+                                                                + (wb[blk, r2, k] + wb[blk, r3, k]))
+                                        e += 4
+                                    while e < end:
+                                        r0 = base + chan[f, e]
+                                        for k in range(nk):
+                                            z[f, p, o0 + k] += wb[blk, r0, k]
+                                        e += 1
+                                else:
+                                    c0 = g * cin_pg
+                                    while e + 4 <= end:
+                                        a0 = chan[f, e]
+                                        a1 = chan[f, e + 1]
+                                        a2 = chan[f, e + 2]
+                                        a3 = chan[f, e + 3]
+                                        v0 = x[f, c0 + a0, i, j]
+                                        v1 = x[f, c0 + a1, i, j]
+                                        v2 = x[f, c0 + a2, i, j]
+                                        v3 = x[f, c0 + a3, i, j]
+                                        r0, r1, r2, r3 = base + a0, base + a1, base + a2, base + a3
+                                        for k in range(nk):
+                                            z[f, p, o0 + k] += ((v0 * wb[blk, r0, k]
+                                                                 + v1 * wb[blk, r1, k])
+                                                                + (v2 * wb[blk, r2, k]
+                                                                   + v3 * wb[blk, r3, k]))
+                                        e += 4
+                                    while e < end:
+                                        a0 = chan[f, e]
+                                        v0 = x[f, c0 + a0, i, j]
+                                        r0 = base + a0
+                                        for k in range(nk):
+                                            z[f, p, o0 + k] += v0 * wb[blk, r0, k]
+                                        e += 1
 
 
 @njit
@@ -934,6 +1026,34 @@ def _conv_dense_frames(layer, x, dtype, bn=None, keep_pre=False):
     return (pre.reshape(shape) if pre.size else None), out.reshape(shape)
 
 
+def _conv_event_frames(layer, x, dtype, bn=None, keep_pre=False):
+    """Event path on frames [F, C, H, W]: the nonzero inputs listed per frame
+    (:func:`_active_lists_kernel`), gathered into the pre-bias output
+    (:func:`_conv_gather_kernel`), finished by :func:`_conv_out_kernel` as on the dense path;
+    returns what :func:`_conv_dense_frames` returns."""
+    x = np.ascontiguousarray(x, dtype=dtype)
+    F, C, H, W = x.shape
+    co, _, kh, kw = layer.weight.shape
+    _, Ho, Wo = layer.out_shape(x.shape[1:])
+    g = layer.groups
+    ptr = _scratch("event ptr", (F, H * W * g + 1), np.int64)
+    chan = _scratch("event chan", (F, C * H * W + 1), np.int32)
+    binary = np.empty(F, dtype=np.bool_)
+    run_split(_active_lists_kernel, F, (0, 2, 3, 4), x, g, ptr, chan, binary)
+    z = _scratch("z", (F, Ho * Wo, co), dtype)
+    run_split(_conv_gather_kernel, F, (0, 1, 2, 3, 12), x, ptr, chan, binary,
+              layer.gather_weight(dtype), kh, kw, *layer.stride, *layer.padding, g, z)
+    none = np.zeros(0, dtype=dtype)
+    alpha, shift = bn.scale_shift(dtype) if bn is not None else (none, none)
+    pre = (np.empty((F, co, Ho * Wo), dtype=dtype) if bn is not None and keep_pre
+           else np.zeros((0, 0, 0), dtype=dtype))
+    bias = none if layer.bias is None else layer.bias.astype(dtype)
+    out = np.empty((F, co, Ho * Wo), dtype=dtype)
+    run_split(_conv_out_kernel, F, (0, 4, 5), z, bias, alpha, shift, pre, out)
+    shape = (F, co, Ho, Wo)
+    return (pre.reshape(shape) if pre.size else None), out.reshape(shape)
+
+
 def _same(a, b, chunk=1 << 16):
     """``np.array_equal(a, b)`` for equal shapes, stopping at the first differing chunk."""
     a, b = a.reshape(-1), b.reshape(-1)
@@ -952,16 +1072,9 @@ def _conv_forward(layer, x, spikes, mode, dtype, bn=None, keep_pre=False):
     T, B = x.shape[:2]
     oshape = layer.out_shape(x.shape[2:])
     if _use_events(layer, x, spikes, mode):
-        out = np.empty((T * B,) + oshape, dtype=dtype)
-        bias = (np.zeros(layer.out_channels, dtype) if layer.bias is None
-                else np.ascontiguousarray(layer.bias, dtype))
-        run_split(_conv_scatter_kernel, T * B, (0, 7), np.ascontiguousarray(_frames(x), dtype),
-                  layer.scatter_weight(dtype), bias, *layer.stride, *layer.padding, out)
-        out = out.reshape((T, B) + oshape)
-        if bn is None:
-            return out
-        alpha, shift = bn.scale_shift(dtype)
-        return (out if keep_pre else None), out * alpha[:, None, None] + shift[:, None, None]
+        zs = _conv_event_frames(layer, _frames(x), dtype, bn, keep_pre)
+        zs = [None if z is None else z.reshape((T, B) + oshape) for z in zs]
+        return zs[1] if bn is None else tuple(zs)
     # dense: steps whose input equals the previous step's reuse its output (current coding)
     distinct = [0] + [t for t in range(1, T) if not _same(x[t], x[t - 1])]
     zs = _conv_dense_frames(layer, _frames(x[distinct]), dtype, bn, keep_pre)

@@ -5,32 +5,54 @@ Python loops."""
 import numpy as np
 
 
-def _conv_scatter_kernel(x, wt, bias, sh, sw, ph, pw, out):
+def _active_lists_kernel(x, groups, ptr, chan, binary):
     F, C, H, W = x.shape
-    _, kh, kw, cpg = wt.shape
-    Co, Ho, Wo = out.shape[1:]
-    cin_pg = C // (Co // cpg)
+    cin_pg = C // groups
     for f in range(F):
-        acc = np.empty((Ho, Wo, Co), dtype=out.dtype)
-        acc[:, :, :] = bias
-        for c in range(C):
-            base = (c // cin_pg) * cpg
-            for i in range(H):
-                for j in range(W):
-                    xv = x[f, c, i, j]
-                    if xv == 0:
-                        continue
+        n = 0
+        ptr[f, 0] = 0
+        for i in range(H):
+            for j in range(W):
+                for g in range(groups):
+                    active = np.flatnonzero(x[f, g * cin_pg:(g + 1) * cin_pg, i, j])
+                    chan[f, n:n + active.size] = active
+                    n += active.size
+                    ptr[f, (i * W + j) * groups + g + 1] = n
+        nz = x[f][x[f] != 0]
+        binary[f] = bool(np.all(nz == 1))
+
+
+def _conv_gather_kernel(x, ptr, chan, binary, wb, kh, kw, sh, sw, ph, pw, groups, z):
+    F, C, H, W = x.shape
+    nblk, _, cb = wb.shape
+    P, Co = z.shape[1], z.shape[2]
+    Wo = (W + 2 * pw - kw) // sw + 1
+    Ho = P // Wo
+    cpg, cin_pg, nb = Co // groups, C // groups, nblk // groups
+    for f in range(F):
+        for oi in range(Ho):
+            for oj in range(Wo):
+                for blk in range(nblk):
+                    g = blk // nb
+                    o0 = g * cpg + (blk % nb) * cb
+                    nk = min(cb, (g + 1) * cpg - o0)
+                    acc = np.zeros(nk, dtype=z.dtype)
                     for ki in range(kh):
-                        ni = i + ph - ki
-                        if ni < 0 or ni % sh or ni // sh >= Ho:
-                            continue
                         for kj in range(kw):
-                            nj = j + pw - kj
-                            if nj < 0 or nj % sw or nj // sw >= Wo:
+                            i, j = oi * sh - ph + ki, oj * sw - pw + kj
+                            if not (0 <= i < H and 0 <= j < W):
                                 continue
-                            row = wt[c, ki, kj] if xv == 1 else xv * wt[c, ki, kj]
-                            acc[ni // sh, nj // sw, base:base + cpg] += row
-        out[f] = acc.transpose(2, 0, 1)
+                            q = (i * W + j) * groups + g
+                            cs = chan[f, ptr[f, q]:ptr[f, q + 1]]
+                            rows = [wb[blk, (ki * kw + kj) * cin_pg + c, :nk] if binary[f]
+                                    else x[f, g * cin_pg + c, i, j]
+                                    * wb[blk, (ki * kw + kj) * cin_pg + c, :nk] for c in cs]
+                            n4 = len(rows) // 4 * 4
+                            for e in range(0, n4, 4):
+                                acc += (rows[e] + rows[e + 1]) + (rows[e + 2] + rows[e + 3])
+                            for e in range(n4, len(rows)):
+                                acc += rows[e]
+                    z[f, oi * Wo + oj, o0:o0 + nk] = acc
 
 
 def _im2col_kernel(x, kh, kw, sh, sw, ph, pw, cols):
