@@ -679,3 +679,14 @@ def test_auto_mode_gathers_sparse_spikes_only(monkeypatch):
     assert sum(s[0] for s in calls) == frames
     simulate_conv(net, dense, conv_mode="event")
     assert sum(s[0] for s in calls) == 2 * frames
+    # the threshold itself: exactly EVENT_DENSITY_MAX nonzero -> events, one more -> dense
+    n = int(np.floor(conv_module.EVENT_DENSITY_MAX * sparse.size))
+    at = np.zeros(sparse.size)
+    at[rng.choice(sparse.size, n + 1, replace=False)] = 1.0
+    above = at.reshape(sparse.shape)
+    at = above.copy()
+    at.reshape(-1)[np.flatnonzero(at)[0]] = 0.0
+    simulate_conv(net, at)
+    assert sum(s[0] for s in calls) == 3 * frames
+    simulate_conv(net, above)
+    assert sum(s[0] for s in calls) == 3 * frames

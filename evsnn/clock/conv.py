@@ -68,10 +68,16 @@ __all__ = [
 ]
 
 CONV_MODES = ("auto", "event", "dense")
-# ``conv_mode="auto"`` scatters spike inputs whose density (nonzeros per input element) is at
-# most this; denser spike maps go through im2col + BLAS. Measured crossover on 2 cores
-# (bench/RESULTS_conv.md): the scatter wins below about 10 % density, the matrix product above.
-EVENT_DENSITY_MAX = 0.1
+# ``conv_mode="auto"`` takes the event (gather) path for spike inputs whose density (nonzeros
+# per input element) is at most this; denser spike maps go through im2col + BLAS. Measured
+# 2026-11-30 on 2 cores (AMD EPYC, numba + OpenBLAS 2 threads), 128 frames of the 3x3, padding 1
+# layers of bench/bench_conv.py's VGG-11, float32, medians of 11 calls of each path timed
+# separately, gather / dense ms at density 0.3 and 0.4: 64ch 16x16 -> 128: 23.1 / 28.7 vs 34.3;
+# 128ch 8x8 -> 256: 18.7 / 23.9 vs 28.8; 256ch 8x8 -> 256: 35.9 / 46.3 vs 56.0; 256ch 4x4 -> 512:
+# 19.2 / 25.0 vs 25.0; 512ch 4x4 -> 512: 38.0 / 49.6 vs 52.0; 512ch 2x2 -> 512: 5.7-13 / 6-16 vs
+# 12.7 (noisy). Crossovers lie between 0.4 (256ch 4x4) and 0.5 (float64 alike: 0.43-0.5); the
+# gather time grows linearly with the density, the dense one does not depend on it.
+EVENT_DENSITY_MAX = 0.4
 # The gather kernel's output-channel block (numbers per weight row) and frame chunk; measured
 # on the benchmark's layer shapes (see EVENT_DENSITY_MAX).
 _GATHER_BLOCK = 128
