@@ -47,11 +47,15 @@ def _conv_gather_kernel(x, ptr, chan, binary, wb, kh, kw, sh, sw, ph, pw, groups
                             rows = [wb[blk, (ki * kw + kj) * cin_pg + c, :nk] if binary[f]
                                     else x[f, g * cin_pg + c, i, j]
                                     * wb[blk, (ki * kw + kj) * cin_pg + c, :nk] for c in cs]
+                            if not rows:
+                                continue
+                            part = np.zeros(nk, dtype=z.dtype)
                             n4 = len(rows) // 4 * 4
                             for e in range(0, n4, 4):
-                                acc += (rows[e] + rows[e + 1]) + (rows[e + 2] + rows[e + 3])
+                                part += (rows[e] + rows[e + 1]) + (rows[e + 2] + rows[e + 3])
                             for e in range(n4, len(rows)):
-                                acc += rows[e]
+                                part += rows[e]
+                            acc += part
                     z[f, oi * Wo + oj, o0:o0 + nk] = acc
 
 
