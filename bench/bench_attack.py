@@ -47,9 +47,12 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import evsnn  # noqa: E402,F401  (before NumPy: it sets OPENBLAS_THREAD_TIMEOUT)
+
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from evsnn.attacks import SNNSource, pgd  # noqa: E402
 from evsnn.clock import Network  # noqa: E402
@@ -205,7 +208,8 @@ def main(argv=None):
               f"{min(aa) / min(all_ev):.2f}x")
     print(f"environment: numba threads {os.environ['NUMBA_NUM_THREADS']}, OpenBLAS threads "
           f"{os.environ['OPENBLAS_NUM_THREADS']}, torch threads {torch.get_num_threads()}, "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}")
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, OPENBLAS_THREAD_TIMEOUT="
+          f"{os.environ.get('OPENBLAS_THREAD_TIMEOUT', '(unset)')}")
     print(f"versions: torch {torch.__version__}, torchattacks {torchattacks.__version__}, "
           f"numpy {np.__version__}")
     print("load average (1, 5, 15 min) at end: %.2f %.2f %.2f" % os.getloadavg())

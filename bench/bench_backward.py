@@ -57,9 +57,12 @@ import statistics  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import evsnn  # noqa: E402,F401  (before NumPy: it sets OPENBLAS_THREAD_TIMEOUT)
+
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_forward import (  # noqa: E402
     B, LAM, N_HID, N_IN, N_OUT, SEED, T, THETA, load_torch, make_problem, time_rounds, versions,
@@ -191,7 +194,8 @@ def main(argv=None):
 
     print(f"# bench_backward  {datetime.date.today()}  {platform.machine()}  "
           f"cpus={os.cpu_count()}  numba threads={numba.get_num_threads()}  "
-          f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
+          f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}  OPENBLAS_THREAD_TIMEOUT="
+          f"{os.environ.get('OPENBLAS_THREAD_TIMEOUT', '(unset)')}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
     print("load average (1, 5, 15 min) at start: %.2f %.2f %.2f" % os.getloadavg())
     net, x = make_problem()

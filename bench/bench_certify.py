@@ -46,9 +46,12 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import evsnn  # noqa: E402,F401  (before NumPy: it sets OPENBLAS_THREAD_TIMEOUT)
+
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from certify.smoothing import NetworkClassifier, certify, rsc_fixed  # noqa: E402
 from evsnn.clock import Network  # noqa: E402
@@ -164,7 +167,8 @@ def main(argv=None):
     print(f"date {time.strftime('%Y-%m-%d %H:%M:%S')}  cores {os.cpu_count()}  load "
           f"{os.getloadavg()[0]:.1f}  python {platform.python_version()}  numpy {np.__version__}"
           f"  numba {numba.__version__} ({numba.get_num_threads()} threads)  torch "
-          f"{torch.__version__} ({torch.get_num_threads()} threads)")
+          f"{torch.__version__} ({torch.get_num_threads()} threads)  OPENBLAS_THREAD_TIMEOUT "
+          f"{os.environ.get('OPENBLAS_THREAD_TIMEOUT', '(unset)')}")
     print(f"784-500-10 λ-LIF, T = {T}, σ = {SIGMA}, n0 = {N0}, n = {n:,}, batch {BATCH}; "
           f"spike rate per neuron-step on noisy inputs: hidden {h1:.3f}, output {h2:.3f}")
 

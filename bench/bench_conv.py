@@ -41,9 +41,12 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import evsnn  # noqa: E402,F401  (before NumPy: it sets OPENBLAS_THREAD_TIMEOUT)
+
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 CFG = [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
 T, B = 8, 16
@@ -168,7 +171,8 @@ def main(argv=None):
 
     print(f"python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}, "
           f"torch {torch.__version__}, threads {THREADS}, reps {reps}, OMP_WAIT_POLICY="
-          f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}, numba threading layer "
+          f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}, OPENBLAS_THREAD_TIMEOUT="
+          f"{os.environ.get('OPENBLAS_THREAD_TIMEOUT', '(unset)')}, numba threading layer "
           f"{numba.threading_layer()}")
     for name, r in results.items():
         med = r["med"]
