@@ -20,7 +20,8 @@ the float32 dense forward + backward of ``bench/bench_backward.py`` 77-84 ms aga
 (bench/RESULTS_backward.md). Idle pool threads sleep, and the pool may be entered from several
 threads at once (numba's workqueue layer, which does not spin, aborts then). The price is a
 thread wake-up per kernel call, which a workload of many short kernels with single-threaded BLAS
-notices (bench/RESULTS_attack.md).
+notices (bench/RESULTS_attack.md). OpenBLAS's idle workers busy-wait as well after each product;
+importing evsnn before NumPy shortens that wait (``OPENBLAS_THREAD_TIMEOUT``, evsnn/__init__.py).
 
 Kernels use NumPy's floating-point error model (``ERROR_MODEL``), as numba always does for
 ``prange`` bodies: under Python's model each division tests for zero and raises, and such loops

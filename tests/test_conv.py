@@ -20,17 +20,23 @@ from reference import conv as ref
 
 
 # --------------------------------------------------------------------------- strategies
+def _draw_window(draw, max_stride, max_size):
+    """Kernel (1-3), stride, padding (0-2) and an input height and width that fit them."""
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    sh, sw = draw(st.integers(1, max_stride)), draw(st.integers(1, max_stride))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    H = draw(st.integers(max(1, kh - 2 * ph), max_size))
+    W = draw(st.integers(max(1, kw - 2 * pw), max_size))
+    return (kh, kw), (sh, sw), (ph, pw), H, W
+
+
 @st.composite
 def conv_cases(draw):
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     groups = draw(st.sampled_from([1, 1, 2]))
     cin = groups * draw(st.integers(1, 3))
     cout = groups * draw(st.integers(1, 3))
-    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
-    H = draw(st.integers(max(1, kh - 2 * ph), 7))
-    W = draw(st.integers(max(1, kw - 2 * pw), 7))
+    (kh, kw), (sh, sw), (ph, pw), H, W = _draw_window(draw, max_stride=3, max_size=7)
     F = draw(st.integers(1, 3))
     kind = draw(st.sampled_from(["spikes", "counts", "values"]))
     if kind == "spikes":
@@ -75,11 +81,7 @@ def gather_cases(draw):
     groups = draw(st.sampled_from([1, 1, 2, 3]))
     cin = groups * draw(st.integers(1, 12))
     cout = groups * draw(st.sampled_from([1, 2, 5, 127, 128, 129, 200, 257]))
-    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    sh, sw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
-    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
-    H = draw(st.integers(max(1, kh - 2 * ph), 5))
-    W = draw(st.integers(max(1, kw - 2 * pw), 5))
+    (kh, kw), (sh, sw), (ph, pw), H, W = _draw_window(draw, max_stride=2, max_size=5)
     F = draw(st.integers(1, 2))
     x = (rng.random((F, cin, H, W)) < draw(st.floats(0.0, 1.0))).astype(float)
     if draw(st.booleans()):  # non-binary inputs (SEW sums, forced event mode on currents)
