@@ -16,7 +16,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["scratch"]
+__all__ = ["scratch", "owns"]
 
 _LOCAL = threading.local()
 
@@ -33,3 +33,10 @@ def scratch(name, shape, dtype):
     if buf is None or buf.size < n:
         buf = bufs[key] = np.empty(n, dtype=dtype)
     return buf[:n].reshape(shape)
+
+
+def owns(a):
+    """Whether ``a`` may share memory with one of this thread's work arrays (a result that
+    could be one must be copied before it is handed to the caller)."""
+    bufs = _LOCAL.__dict__.get("bufs", {})
+    return any(np.may_share_memory(a, buf) for buf in bufs.values())

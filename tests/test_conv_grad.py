@@ -389,3 +389,33 @@ def test_backward_errors():
     with pytest.raises(ValueError, match="HART pre-calculation needs dL/ds"):
         backward_conv(net, x, res, np.arange(g.size, dtype=float).reshape(g.shape),
                       method="hart", precalculate=True)
+
+
+@pytest.mark.parametrize("first", ["conv", "pool"])
+def test_a_second_backward_call_leaves_the_first_results_alone(first):
+    # convolutions, pooling and batch norm write dL/dx into per-layer work arrays: nothing the
+    # caller receives may be one of them
+    rng = np.random.default_rng(5)
+    head = ([Conv2d(rng.standard_normal((4, 2, 3, 3)), padding=1)] if first == "conv"
+            else [MaxPool2d(2), Conv2d(rng.standard_normal((4, 2, 3, 3)), padding=1)])
+    layers = head + [
+        BatchNorm2d(rng.uniform(0.5, 1.5, 4), rng.uniform(0.5, 1.5, 4), rng.standard_normal(4),
+                    rng.standard_normal(4)),
+        Neuron(LIF(lam=0.5, theta=0.5)), MaxPool2d(2),
+        Conv2d(rng.standard_normal((3, 4, 3, 3)), padding=1), Neuron(LIF(lam=0.5, theta=0.5)),
+    ]
+    shape = (2, 8, 8) if first == "conv" else (2, 16, 16)
+    net = ConvNetwork(layers, shape)
+    x = rng.random((3, 2) + shape)
+    res = simulate_conv(net, x, record=True)
+    g1 = backward_conv(net, x, res, rng.standard_normal(res.output.shape))
+    kept = (g1.input.copy(), [m.copy() for m in g1.membrane],
+            {p: {k: v.copy() for k, v in d.items()} for p, d in g1.params.items()})
+    g2 = backward_conv(net, x, res, rng.standard_normal(res.output.shape))
+    assert not np.array_equal(g2.input, kept[0])  # the second call computed something else
+    np.testing.assert_array_equal(g1.input, kept[0])
+    for m, m0 in zip(g1.membrane, kept[1]):
+        np.testing.assert_array_equal(m, m0)
+    for p, d in kept[2].items():
+        for k, v in d.items():
+            np.testing.assert_array_equal(g1.params[p][k], v)

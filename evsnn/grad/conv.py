@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn._numba import njit, run_split
+from evsnn._scratch import owns as _scratch_owns
 from evsnn._scratch import scratch as _scratch  # conv's im2col has a flag called scratch
 from evsnn.clock.conv import (
     _IM2COL_CHUNK, AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, ConvSimulationResult, Flatten,
@@ -144,9 +145,10 @@ def _unshift(g, d):
     return out
 
 
-def _conv_backward(layer, x, g, st, g_cl=None):
+def _conv_backward(layer, x, g, st, path, g_cl=None):
     """dL/dx and the parameter gradients of a convolution; ``g_cl``: dL/dz already
-    channels-last, [T·B, Ho·Wo, C_out] (``g`` is then not read; no bias)."""
+    channels-last, [T·B, Ho·Wo, C_out] (``g`` is then not read; no bias). dL/dx is this layer's
+    work array (see :func:`_backward_layers`)."""
     dtype = st.dtype
     T, B = x.shape[:2]
     F = T * B
@@ -158,7 +160,7 @@ def _conv_backward(layer, x, g, st, g_cl=None):
     C, H, W = xf.shape[1:]
     wm = layer.matrix(dtype)
     gw = np.zeros((co, kk), dtype=dtype)
-    gx = np.empty(xf.shape, dtype=dtype)
+    gx = _scratch(("conv backward dL/dx", path), xf.shape, dtype)
     step = max(1, _IM2COL_CHUNK // max(Ho * Wo * cin_pg * kh * kw, 1))
     for f0 in range(0, F, step):
         xs = xf[f0:f0 + step]
@@ -250,9 +252,9 @@ def _pool_backward_kernel(g, arg, kh, kw, sh, sw, ph, pw, gx):
                             gx[f, c, i, j] += g[f, c, oi, oj]
 
 
-def _pool_backward(layer, g, in_shape, arg, dtype):
+def _pool_backward(layer, g, in_shape, arg, dtype, path):
     (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
-    gx = np.empty(in_shape, dtype=dtype)
+    gx = _scratch(("pool backward dL/dx", path), in_shape, dtype)  # see _backward_layers
     fr = (-1,) + tuple(in_shape[2:])
     a = np.zeros((0, 0, 0, 0), np.int8) if arg is None else arg.reshape((-1,) + arg.shape[2:])
     run_split(_pool_backward_kernel, in_shape[0] * in_shape[1], (0, 1, 8),
@@ -301,7 +303,7 @@ def _backward_layer(layer, g, path, st):
     if _is_train_layer(layer, path, st):  # Dropout; BatchNorm2d on batch statistics
         return _train_layer_backward(layer, g, path, st)
     if isinstance(layer, Conv2d):
-        gx, st.params[path] = _conv_backward(layer, st.tape[path], g, st)
+        gx, st.params[path] = _conv_backward(layer, st.tape[path], g, st, path)
         return gx
     if isinstance(layer, Linear):
         x = st.tape[path]
@@ -313,10 +315,10 @@ def _backward_layer(layer, g, path, st):
     if isinstance(layer, BatchNorm2d):
         return _batchnorm_backward(layer, g, path, st)
     if isinstance(layer, AvgPool2d):
-        return _pool_backward(layer, g, st.tape[path], None, dtype)
+        return _pool_backward(layer, g, st.tape[path], None, dtype, path)
     if isinstance(layer, MaxPool2d):
         arg, in_shape = st.tape[path]
-        return _pool_backward(layer, g, in_shape, arg, dtype)
+        return _pool_backward(layer, g, in_shape, arg, dtype, path)
     if isinstance(layer, Flatten):
         return g.reshape(st.tape[path])
     if isinstance(layer, Neuron):
@@ -345,7 +347,8 @@ def _batchnorm_backward(layer, g, path, st, channels_last=False):
     invstd = dtype.type(1) / np.sqrt(layer.running_var.astype(dtype) + dtype.type(layer.eps))
     shape = x.shape
     fr = (shape[0] * shape[1], shape[2], shape[3] * shape[4])
-    gx = np.empty((fr[0], fr[2], fr[1]) if channels_last else shape, dtype=dtype)
+    gx = (_scratch(("batch norm backward dL/dx", path), (fr[0], fr[2], fr[1]), dtype)
+          if channels_last else np.empty(shape, dtype=dtype))
     part_w, part_b = np.empty(fr[:2], dtype=dtype), np.empty(fr[:2], dtype=dtype)
     run_split(
         _batchnorm_backward_kernel, fr[0], (0, 1, 6, 7, 8),
@@ -358,6 +361,15 @@ def _batchnorm_backward(layer, g, path, st, channels_last=False):
 
 
 def _backward_layers(layers, g, prefix, st, top=False):
+    """dL/d(input) of ``layers`` from dL/d(output) ``g``, layer by layer in reverse.
+
+    Convolutions, pooling and the channels-last batch norm before a convolution write their
+    dL/dx into work arrays of their own (:func:`evsnn._scratch.scratch`, keyed by the layer's
+    path): each is read only by the layer before it within this call, and fresh arrays of
+    these sizes cost page faults on every call (on 2 cores the two threads of a kernel then
+    wait on each other: 15-17 ms per pooling / batch-norm backward of bench/bench_conv.py's
+    VGG). What is handed to the caller is never one of them (see :func:`backward_conv`).
+    """
     delay = st.conv.input_delay if top else 0
     i = len(layers) - 1
     while i >= 0:
@@ -372,7 +384,7 @@ def _backward_layers(layers, g, prefix, st, top=False):
             # the batch norm writes its gradient in the convolution's row layout (no transpose)
             g_cl = _batchnorm_backward(layer, g, path, st, channels_last=True)
             g, st.params[conv_path] = _conv_backward(layers[i - 1], st.tape[conv_path], None, st,
-                                                     g_cl=g_cl)
+                                                     conv_path, g_cl=g_cl)
             i -= 2
             continue
         g = _backward_layer(layer, g, path, st)
@@ -467,9 +479,10 @@ def backward_conv(
     g = _backward_layers(network.layers, g, "layers", st, top=True)
     g = _unshift(g, result.convention.input_delay)
     membrane = tuple(st.membrane[n] for n in result.names)
-    # a first neuron layer with gain 1 passes its membrane gradient itself down (and layers
-    # that pass the gradient through can hand back g_output): the input gets its own array
-    if any(np.may_share_memory(g, a) for a in (*membrane, g_output)):
+    # a first neuron layer with gain 1 passes its membrane gradient itself down, layers that
+    # pass the gradient through can hand back g_output, and a first convolution or pooling
+    # layer writes into its work array: the input gets its own array
+    if any(np.may_share_memory(g, a) for a in (*membrane, g_output)) or _scratch_owns(g):
         g = g.copy()
     return ConvGradientResult(input=g, params=st.params, membrane=membrane, method=method)
 
