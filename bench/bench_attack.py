@@ -36,7 +36,8 @@ THREADS = 2
 # instead of 33 ms when the kernels ran on numba's OpenMP pool, and the attack 399-422 ms
 # instead of 284-342 ms after they moved to Python threads (2026-11-30). evsnn's BLAS products
 # here are small, so OpenBLAS gets one thread; override with OPENBLAS_NUM_THREADS=2 to see the
-# other setting. torch keeps 2 threads.
+# other setting (with the OPENBLAS_THREAD_TIMEOUT=4 that importing evsnn sets, the two settings
+# measured alike on 2026-12-01: bench/RESULTS_attack.md). torch keeps 2 threads.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ.setdefault(_var, str(THREADS))
@@ -47,12 +48,10 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import evsnn  # noqa: E402,F401  (before NumPy: it sets OPENBLAS_THREAD_TIMEOUT)
 
 import numpy as np  # noqa: E402
-
 
 from evsnn.attacks import SNNSource, pgd  # noqa: E402
 from evsnn.clock import Network  # noqa: E402

@@ -57,12 +57,10 @@ import statistics  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import evsnn  # noqa: E402,F401  (before NumPy: it sets OPENBLAS_THREAD_TIMEOUT)
 
 import numpy as np  # noqa: E402
-
 
 from bench.bench_forward import (  # noqa: E402
     B, LAM, N_HID, N_IN, N_OUT, SEED, T, THETA, load_torch, make_problem, time_rounds, versions,

@@ -10,7 +10,7 @@ import evsnn
 # OpenBLAS read at start-up (its exported ``openblas_thread_timeout``), "n/a" where the library
 # or the symbol is not found (another BLAS build).
 PROBE = """
-import ctypes, os, sys
+import ctypes, os
 {imports}
 import numpy
 lib = "n/a"
