@@ -195,108 +195,18 @@ def _tempbp_layer(*args):
     run_range(_tempbp_layer_kernel, args[-1].shape[1], *args)
 
 
-@njit
-def _event_columns_kernel(x):
-    """The nonzero entries of ``x`` [R, n_in] listed per column: rows of column ``j`` are
-    ``col_rows[col_start[j]:col_start[j + 1]]``, ascending. Also returns how many nonzero
-    entries differ from 1."""
-    R, n_in = x.shape
-    # per-row event lists (branch-free compaction into a buffer with room for one spare write)
-    row_cols = np.empty(R * n_in + 1, dtype=np.int32)
-    row_start = np.empty(R + 1, dtype=np.int64)
-    col_start = np.zeros(n_in + 1, dtype=np.int64)
-    n_graded = 0  # nonzero inputs other than 1
-    pos = 0
-    for r in range(R):
-        row_start[r] = pos
-        for j in range(n_in):
-            xv = x[r, j]
-            row_cols[pos] = j
-            pos += xv != 0
-            n_graded += (xv != 0) & (xv != 1)
-    row_start[R] = pos
-    for e in range(pos):
-        col_start[row_cols[e] + 1] += 1
-    for j in range(n_in):
-        col_start[j + 1] += col_start[j]  # now the start of column j's list
-    col_rows = np.empty(max(pos, 1), dtype=np.int32)
-    fill = col_start[:n_in].copy()
-    for r in range(R):
-        for e in range(row_start[r], row_start[r + 1]):
-            j = row_cols[e]
-            col_rows[fill[j]] = r
-            fill[j] += 1
-    return col_start, col_rows, n_graded
-
-
-@njit
-def _event_column_sums_kernel(g_cur, x, col_start, col_rows, n_graded, gw_t, j_lo, j_hi):
-    """Rows ``j_lo <= j < j_hi`` of ``gw_t``, from the lists of :func:`_event_columns_kernel`
-    (see :func:`_event_weight_grad`)."""
-    n_out = g_cur.shape[1]
-    for j in range(j_lo, j_hi):
-        acc = gw_t[j]
-        for i in range(n_out):
-            acc[i] = 0
-        e = col_start[j]
-        e_end = col_start[j + 1]
-        # rows of g_cur indexed in place, not taken as views (a view per event is an atomic
-        # reference-count update on the array all threads share)
-        if n_graded == 0:
-            while e + 4 <= e_end:
-                r0 = col_rows[e]
-                r1 = col_rows[e + 1]
-                r2 = col_rows[e + 2]
-                r3 = col_rows[e + 3]
-                for i in range(n_out):
-                    acc[i] = (((acc[i] + g_cur[r0, i]) + g_cur[r1, i]) + g_cur[r2, i]) \
-                        + g_cur[r3, i]
-                e += 4
-        while e < e_end:
-            r = col_rows[e]
-            xv = x[r, j]
-            for i in range(n_out):
-                acc[i] += xv * g_cur[r, i]
-            e += 1
-
-
-def _event_weight_grad(g_cur, x, gw_t):
-    """``gw_t[j] = Σ_r x[r, j] · g_cur[r]`` over the rows ``r`` (``t·B + b``) with ``x[r, j] != 0``.
-
-    ``g_cur`` [R, n_out] is dL/dI, ``x`` [R, n_in] the layer input; writes ``gw_t`` [n_in, n_out]
-    (dL/dWᵀ). For a spike input the work is one row addition per input event instead of a dense
-    product. The events are listed per column (ascending ``r``: a per-row compaction, then a
-    counting sort by column), then each row of ``gw_t`` is summed in that order, four events per
-    pass as ``(((acc + g_r0) + g_r1) + g_r2) + g_r3`` (the same operations in the same order as
-    one at a time, with a quarter of the loads and stores of ``acc``). The columns are split among
-    the threads, each owned by one, so the result does not depend on the number of threads.
-    """
-    col_start, col_rows, n_graded = _event_columns_kernel(x)
-    run_range(_event_column_sums_kernel, x.shape[1], g_cur, x, col_start, col_rows, n_graded,
-              gw_t)
-
-
-# below this fraction of nonzero inputs, and from this many outputs (the length of the rows
-# added per event), the weight gradient is summed per event
-_EVENT_WGRAD_DENSITY = 0.25
-_EVENT_WGRAD_MIN_OUT = 32
-
-
 def _weight_grad(g_cur_src, x_src):
-    """dL/dW ``[n_out, n_in]`` = Σ_{t,b} dL/dI[t, b] x[t, b]ᵀ: per input event for sparse (spike)
-    inputs, one BLAS product otherwise."""
+    """dL/dW ``[n_out, n_in]`` = Σ_{t,b} dL/dI[t, b] x[t, b]ᵀ, one BLAS product
+    ``[n_out, T·B] · [T·B, n_in]``.
+
+    Also for spike inputs: summing one row of dL/dI per input event was 2.8× slower than the
+    product at the 15 % input density of the 784-500-10 benchmark on an AVX-512 machine (the
+    rows of dL/dI do not stay in cache; ``bench/RESULTS_backward.md``, 2026-12-01).
+    """
     n_out, n_in = g_cur_src.shape[-1], x_src.shape[-1]
     g2 = g_cur_src.reshape(-1, n_out)
-    x2 = x_src.reshape(-1, n_in)
-    if (
-        x2.size
-        and n_out >= _EVENT_WGRAD_MIN_OUT
-        and np.count_nonzero(x2) <= _EVENT_WGRAD_DENSITY * x2.size
-    ):
-        gw_t = np.empty((n_in, n_out), dtype=g2.dtype)
-        _event_weight_grad(np.ascontiguousarray(g2), np.ascontiguousarray(x2), gw_t)
-        return np.ascontiguousarray(gw_t.T)
-    return np.tensordot(g_cur_src, x_src, axes=([0, 1], [0, 1]))
+    x2 = x_src.reshape(-1, n_in).astype(g2.dtype, copy=False)
+    return g2.T @ x2
 
 
 @dataclass(frozen=True)

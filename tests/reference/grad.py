@@ -95,29 +95,3 @@ def _tempbp_loops(g_out, m, v, spikes, trace, v_init, lam, theta, v_rest, hard_r
                         gm = gm + g_m[tp, b, i] * (eta * log_lam * lam ** (tp - t)) * f
                 g_m[t, b, i] = gm
 
-
-def _event_weight_grad(g_cur, x, gw_t):
-    R, n_in = x.shape
-    gw_t[:] = 0
-    for j in range(n_in):
-        for r in range(R):
-            if x[r, j] != 0:
-                gw_t[j] = gw_t[j] + (g_cur[r] if x[r, j] == 1 else x[r, j] * g_cur[r])
-
-
-def _event_columns_kernel(x):
-    nonzero = x != 0
-    col_start = np.concatenate([[0], np.cumsum(nonzero.sum(axis=0))]).astype(np.int64)
-    col_rows = np.concatenate(
-        [np.flatnonzero(nonzero[:, j]) for j in range(x.shape[1])] + [np.zeros(0, np.int64)]
-    ).astype(np.int32)
-    n_graded = int(np.count_nonzero(nonzero & (x != 1)))
-    return col_start, col_rows, n_graded
-
-
-def _event_column_sums_kernel(g_cur, x, col_start, col_rows, n_graded, gw_t, j_lo, j_hi):
-    for j in range(j_lo, j_hi):
-        gw_t[j] = 0
-        for r in col_rows[col_start[j]:col_start[j + 1]]:
-            gw_t[j] = gw_t[j] + x[r, j] * g_cur[r]
-
