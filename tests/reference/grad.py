@@ -94,4 +94,3 @@ def _tempbp_loops(g_out, m, v, spikes, trace, v_init, lam, theta, v_rest, hard_r
                         log_lam = dt(math.log(lam)) if lam > 0 else dt(0.0)
                         gm = gm + g_m[tp, b, i] * (eta * log_lam * lam ** (tp - t)) * f
                 g_m[t, b, i] = gm
-
