@@ -15,7 +15,7 @@ def sparse_inputs(draw):
     dtype = draw(st.sampled_from([np.float64, np.float32]))
     density = draw(st.sampled_from([0.0, 0.1, 0.5, 1.0]))
     x = (rng.random((R, n_in)) < density).astype(dtype)
-    if draw(st.booleans()):  # graded (non-binary) inputs, as a readout layer gets
+    if draw(st.booleans()):  # graded inputs: current coding, or a layer that emits its trace
         x *= rng.uniform(-2, 2, x.shape).astype(dtype)
     g = rng.standard_normal((R, n_out)).astype(dtype)
     return g, x, dtype
