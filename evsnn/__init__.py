@@ -14,10 +14,10 @@ __version__ = "0.1.0"
 # busy-wait before they sleep, and by default that wait is long enough to take a core from the
 # kernel that follows. OPENBLAS_THREAD_TIMEOUT (OpenBLAS docs, "Runtime variables") sets the
 # wait; 4 lets them sleep almost at once. Measured 2026-12-01 on 2 cores (Intel Xeon, AVX-512),
-# float32, unset vs 4: bench/bench_backward.py --quick 48.4 vs 30.9 ms, bench/bench_conv.py
-# --quick forward 201 vs 162 ms, forward + backward 927 vs 738 ms (bench/RESULTS.md). OpenBLAS
-# reads the variable once, when NumPy loads it: it is set here only while NumPy is not loaded
-# yet, and never over a value the user chose.
+# float32, OpenBLAS's default vs 4: bench/bench_backward.py --quick 48.4 vs 30.9 ms
+# (bench/RESULTS_backward.md), bench/bench_conv.py forward 212 vs 157 ms, forward + backward
+# 847 vs 626 ms (bench/RESULTS_conv.md). OpenBLAS reads the variable once, when NumPy loads it:
+# it is set here only while NumPy is not loaded yet, and never over a value the user chose.
 BLAS_THREAD_TIMEOUT = "4"
 if "numpy" not in sys.modules:
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", BLAS_THREAD_TIMEOUT)

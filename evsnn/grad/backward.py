@@ -205,8 +205,7 @@ def _weight_grad(g_cur_src, x_src):
     """
     n_out, n_in = g_cur_src.shape[-1], x_src.shape[-1]
     g2 = g_cur_src.reshape(-1, n_out)
-    x2 = x_src.reshape(-1, n_in).astype(g2.dtype, copy=False)
-    return g2.T @ x2
+    return g2.T @ x_src.reshape(-1, n_in)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,9 @@ from evsnn.clock.conv import (
     Linear, MaxPool2d, Neuron, im2col,
 )
 from evsnn.clock.simulate import LayerRecord
-from evsnn.grad.backward import METHODS, _dlif_factor_grad, _membrane_grad, _surrogate_iv
+from evsnn.grad.backward import (
+    METHODS, _dlif_factor_grad, _membrane_grad, _surrogate_iv, _weight_grad,
+)
 
 __all__ = ["ConvGradientResult", "backward_conv"]
 
@@ -307,7 +309,7 @@ def _backward_layer(layer, g, path, st):
         return gx
     if isinstance(layer, Linear):
         x = st.tape[path]
-        grads = {"weight": np.tensordot(g, x, axes=([0, 1], [0, 1]))}
+        grads = {"weight": _weight_grad(g, x)}
         if layer.bias is not None:
             grads["bias"] = g.sum(axis=(0, 1))
         st.params[path] = grads
