@@ -8,13 +8,17 @@ import evsnn
 
 # In a fresh interpreter: the variable as seen after the imports, and the value the loaded
 # OpenBLAS read at start-up (its exported ``openblas_thread_timeout``), "n/a" where the library
-# or the symbol is not found (another BLAS build).
+# or the symbol is not found (another BLAS build, or no /proc/self/maps).
 PROBE = """
 import ctypes, os
 {imports}
 import numpy
 lib = "n/a"
-for line in open("/proc/self/maps"):
+try:
+    maps = open("/proc/self/maps").read().splitlines()
+except OSError:  # not Linux: the library is not looked for
+    maps = []
+for line in maps:
     if "openblas" in line and ".so" in line:
         try:
             f = getattr(ctypes.CDLL(line.split()[-1]), "openblas_thread_timeout")
