@@ -20,7 +20,7 @@ start, cross-entropy on the spike counts.
   time), run by ``torchattacks.PGD`` (CPU, ``torch.set_num_threads(2)``). Weights do not
   require gradients, so autograd computes only the input gradient.
 
-Both sides run in this process on 2 cores: numba 2 threads, torch 2 threads, OpenBLAS 1 thread
+Both sides run in this process on 2 cores: numba 2 threads, torch 2 threads, OpenBLAS 2 threads
 (see the comment at THREADS). Before timing, the two
 models' clean spike counts and input gradients on the same batch are compared (float32:
 surrogate gradients agree to rounding unless a membrane sits within rounding of θ).
@@ -31,15 +31,13 @@ from __future__ import annotations
 import os
 
 THREADS = 2
-# evsnn's kernels (2 threads) and OpenBLAS's pool alternate within every gradient call, and
-# OpenBLAS's idle workers spin: with 2 BLAS threads on 2 cores a source call measured 73 ms
-# instead of 33 ms when the kernels ran on numba's OpenMP pool, and the attack 399-422 ms
-# instead of 284-342 ms after they moved to Python threads (2026-11-30). evsnn's BLAS products
-# here are small, so OpenBLAS gets one thread; override with OPENBLAS_NUM_THREADS=2 to see the
-# other setting (with the OPENBLAS_THREAD_TIMEOUT=4 that importing evsnn sets, the two settings
-# measured alike on 2026-12-01: bench/RESULTS_attack.md). torch keeps 2 threads.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+# OpenBLAS gets the 2 threads that importing evsnn gives it (evsnn/_blas.py; EVSNN_BLAS_THREADS
+# overrides). Until 2026-12-01 this script gave it one: evsnn's kernels and OpenBLAS's pool
+# alternate within every gradient call, and OpenBLAS's idle workers used to spin (73 ms instead
+# of 33 ms per source call with 2 + 2 threads, 2026-11-30); with the OPENBLAS_THREAD_TIMEOUT=4
+# that importing evsnn sets, 1 and 2 BLAS threads measured alike (bench/RESULTS_attack.md).
+# torch keeps 2 threads.
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "EVSNN_BLAS_THREADS"):
     os.environ.setdefault(_var, str(THREADS))
 
 import argparse  # noqa: E402
@@ -206,7 +204,7 @@ def main(argv=None):
               f"{TARGET}x: {'PASS' if ratio >= TARGET else 'MISS'}); ratio of fastest runs "
               f"{min(aa) / min(all_ev):.2f}x")
     print(f"environment: numba threads {os.environ['NUMBA_NUM_THREADS']}, OpenBLAS threads "
-          f"{os.environ['OPENBLAS_NUM_THREADS']}, torch threads {torch.get_num_threads()}, "
+          f"{evsnn.blas_threads()}, torch threads {torch.get_num_threads()}, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, OPENBLAS_THREAD_TIMEOUT="
           f"{os.environ.get('OPENBLAS_THREAD_TIMEOUT', '(unset)')}")
     print(f"versions: torch {torch.__version__}, torchattacks {torchattacks.__version__}, "

@@ -44,7 +44,8 @@ import sys  # noqa: E402
 # call: much less sensitive to other load on the machine than wall time on 2 threads.
 CPU_TIME = "--cpu-time" in sys.argv
 THREADS = 1 if CPU_TIME else 2
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "EVSNN_BLAS_THREADS", "MKL_NUM_THREADS",
+             "NUMBA_NUM_THREADS"):
     if CPU_TIME:
         os.environ[_var] = "1"
     else:
@@ -192,7 +193,7 @@ def main(argv=None):
 
     print(f"# bench_backward  {datetime.date.today()}  {platform.machine()}  "
           f"cpus={os.cpu_count()}  numba threads={numba.get_num_threads()}  "
-          f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}  OPENBLAS_THREAD_TIMEOUT="
+          f"OpenBLAS threads (evsnn.blas_threads)={evsnn.blas_threads()}  OPENBLAS_THREAD_TIMEOUT="
           f"{os.environ.get('OPENBLAS_THREAD_TIMEOUT', '(unset)')}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
     print("load average (1, 5, 15 min) at start: %.2f %.2f %.2f" % os.getloadavg())

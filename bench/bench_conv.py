@@ -32,7 +32,8 @@ from __future__ import annotations
 import os
 
 THREADS = 2
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "EVSNN_BLAS_THREADS", "MKL_NUM_THREADS",
+            "NUMBA_NUM_THREADS"):
     os.environ.setdefault(var, str(THREADS))
 
 import argparse  # noqa: E402

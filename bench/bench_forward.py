@@ -63,7 +63,8 @@ import os
 
 # Thread counts must be fixed before numpy/numba/torch load their thread pools.
 THREADS = 2
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "EVSNN_BLAS_THREADS", "MKL_NUM_THREADS",
+             "NUMBA_NUM_THREADS"):
     os.environ.setdefault(_var, str(THREADS))
 
 import argparse  # noqa: E402

@@ -21,7 +21,8 @@ from __future__ import annotations
 import os
 
 THREADS = 2
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "EVSNN_BLAS_THREADS", "MKL_NUM_THREADS",
+             "NUMBA_NUM_THREADS"):
     os.environ.setdefault(_var, str(THREADS))
 
 import argparse  # noqa: E402

@@ -1,7 +1,9 @@
 """evsnn: a float64, event-driven reference simulator for SNN robustness research.
 
 Importing evsnn before NumPy sets ``OPENBLAS_THREAD_TIMEOUT`` (see
-:data:`BLAS_THREAD_TIMEOUT`) unless it is already set.
+:data:`BLAS_THREAD_TIMEOUT`) unless it is already set. Importing evsnn gives NumPy's OpenBLAS a
+fixed number of threads, ``EVSNN_BLAS_THREADS`` (default 2; ``off`` leaves it alone), so that
+products round alike in every process (:mod:`evsnn._blas`, :func:`blas_threads`).
 """
 
 import os
@@ -21,3 +23,8 @@ __version__ = "0.1.0"
 BLAS_THREAD_TIMEOUT = "4"
 if "numpy" not in sys.modules:
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", BLAS_THREAD_TIMEOUT)
+
+# after the variable above: this loads NumPy (and with it OpenBLAS)
+from evsnn._blas import blas_threads, pin_threads, requested_threads  # noqa: E402
+
+pin_threads(requested_threads())

@@ -1,8 +1,11 @@
-"""``import evsnn`` before NumPy shortens OpenBLAS's idle-thread wait (evsnn/__init__.py)."""
+"""How evsnn sets up NumPy's OpenBLAS at import: the idle-thread wait (``import evsnn`` before
+NumPy) and a fixed thread count (evsnn/_blas.py)."""
 
 import os
 import subprocess
 import sys
+
+import pytest
 
 import evsnn
 
@@ -60,3 +63,63 @@ def test_nothing_is_set_once_numpy_is_loaded():
     assert var == "unset"
     if lib != "n/a":
         assert int(lib) == 0
+
+
+# ``import evsnn`` fixes NumPy's OpenBLAS at EVSNN_BLAS_THREADS threads (evsnn/_blas.py). The
+# probe prints the count evsnn reports, whether an OpenBLAS is loaded at all, then a digest of products whose inner dimension (512) is
+# above the size where OpenBLAS's rounding has been seen to change with its thread count: the
+# input gradient of a 300-512-10 network's backward (dL/dI · W), in float32 and float64.
+PRODUCT_PROBE = """
+import hashlib
+import pytest
+
+import evsnn
+import numpy as np
+from evsnn.clock import Network, simulate
+from evsnn.grad import backward
+from evsnn.params import LIF
+rng = np.random.default_rng(0)
+net = Network.mlp([300, 512, 10], LIF(lam=0.9, theta=1.0), rng=1, scale=3.0)
+digest = hashlib.sha256()
+for dtype in (np.float32, np.float64):
+    x = (rng.random((4, 16, 300)) < 0.3).astype(dtype)
+    res = simulate(net, x, record=True, dtype=dtype)
+    g = backward(net, x, res, rng.standard_normal((4, 16, 10)).astype(dtype))
+    assert res.output.sum() > 0 and np.abs(g.input).max() > 0
+    digest.update(g.input.tobytes())
+print(evsnn.blas_threads(), bool(evsnn._blas._openblas_paths()), digest.hexdigest())
+"""
+
+
+def _product_probe(**env_vars):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "EVSNN_BLAS_THREADS")}
+    env.update(env_vars)
+    out = subprocess.run([sys.executable, "-c", PRODUCT_PROBE], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    if out[1] != "True":
+        pytest.skip("no OpenBLAS is loaded (NumPy uses another BLAS): nothing to pin")
+    return (None if out[0] == "None" else int(out[0])), out[2]
+
+
+def test_products_round_alike_whatever_openblas_was_started_with():
+    # dask's nanny starts workers with OPENBLAS_NUM_THREADS=1; a shell may say anything else
+    runs = [_product_probe(OPENBLAS_NUM_THREADS=n) for n in ("1", "3")]
+    assert [threads for threads, _ in runs] == [2, 2]
+    assert runs[0][1] == runs[1][1]
+
+
+def test_evsnn_blas_threads_sets_the_count_or_leaves_openblas_alone():
+    assert _product_probe(EVSNN_BLAS_THREADS="1")[0] == 1
+    assert _product_probe(EVSNN_BLAS_THREADS="3")[0] == 3
+    assert _product_probe(EVSNN_BLAS_THREADS="off")[0] is None
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two", ""])
+def test_a_bad_evsnn_blas_threads_is_refused_with_the_fix(value):
+    env = {**os.environ, "EVSNN_BLAS_THREADS": value}
+    run = subprocess.run([sys.executable, "-c", "import evsnn"], env=env, capture_output=True,
+                         text=True)
+    assert run.returncode != 0
+    assert f"EVSNN_BLAS_THREADS={value!r} is not a thread count" in run.stderr
+    assert "'off'" in run.stderr

@@ -1,6 +1,6 @@
 """The forward and backward passes give the same bits for any number of numba threads (README,
-"Threads and reproducibility"). BLAS products are outside this: their thread count is
-OpenBLAS's, which these tests leave alone."""
+"Threads and reproducibility"). BLAS products are outside this: importing evsnn fixes
+OpenBLAS's thread count, which tests/test_blas_env.py checks."""
 
 import numba
 import numpy as np

@@ -1,0 +1,115 @@
+"""NumPy's OpenBLAS on a fixed number of threads, so that evsnn's products round the same bits
+whatever the machine or the process is configured with (README, "Threads and reproducibility").
+
+Why: above a size threshold OpenBLAS computes a product on its thread pool, and the number of
+threads changes the order of the additions. Measured on 2026-12-01 (OpenBLAS 0.3.31 of NumPy
+2.4.6, SkylakeX kernels, ``OPENBLAS_NUM_THREADS`` 1, 2, 3 in turn):
+
+* float32 products with an inner dimension of 500 or more (float64: 400 or more) differed between
+  1 thread and 2 in 71-80 % of their entries, e.g. [2560 × 500] · [500 × 784] in 76 %; up to an
+  inner dimension of 400 (float64: 384) they agreed;
+* float64 [256 × K] · [K × 500] differed between 2 threads and 3 in 0.2-0.3 % of the entries for
+  every K tried (100-784).
+
+So no thread count is "the" answer; evsnn fixes one. dask's nanny starts its workers with
+``OPENBLAS_NUM_THREADS=1``, so without this a process cluster and an in-process run would differ.
+
+:func:`pin_threads` runs when evsnn is imported. ``EVSNN_BLAS_THREADS`` chooses the count
+(default :data:`DEFAULT_THREADS`), or ``off`` to leave OpenBLAS as it is. Only an OpenBLAS that
+NumPy has loaded is pinned (found in ``/proc/self/maps``, or in the wheel's ``numpy.libs`` /
+``numpy/.dylibs`` folder); with another BLAS (MKL, Accelerate) nothing is changed and
+:func:`blas_threads` returns None.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+
+ENV = "EVSNN_BLAS_THREADS"
+#: The thread count evsnn gives NumPy's OpenBLAS unless ``EVSNN_BLAS_THREADS`` says otherwise:
+#: the development machine's 2 cores, on which every benchmark in bench/RESULTS.md ran.
+DEFAULT_THREADS = 2
+
+# (set, get) symbol pairs: the NumPy/SciPy wheels' ILP64 and LP64 builds (prefixed names), then a
+# plain OpenBLAS
+_SYMBOLS = (
+    ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
+    ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
+    ("openblas_set_num_threads", "openblas_get_num_threads"),
+)
+
+_pinned: int | None = None
+
+
+def requested_threads(environ=os.environ) -> int | None:
+    """The count ``EVSNN_BLAS_THREADS`` asks for (:data:`DEFAULT_THREADS` when unset), or None
+    for ``off``."""
+    raw = environ.get(ENV)
+    if raw is None:
+        return DEFAULT_THREADS
+    if raw.strip().lower() == "off":
+        return None
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(
+            f"{ENV}={raw!r} is not a thread count: set it to a positive integer (the threads "
+            "NumPy's OpenBLAS gets; the default is "
+            f"{DEFAULT_THREADS}) or to 'off' to leave OpenBLAS as it is"
+        )
+    return n
+
+
+def _openblas_paths() -> list[str]:
+    """Paths of the OpenBLAS libraries loaded in this process (NumPy's among them)."""
+    import numpy as np
+
+    paths = []
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.split()[-1] if len(line.split()) >= 6 else ""
+                if "openblas" in os.path.basename(path).lower():
+                    paths.append(path)
+    except OSError:  # not Linux: look where the NumPy wheels keep their OpenBLAS
+        here = os.path.dirname(np.__file__)
+        for pattern in ("../numpy.libs/*openblas*", ".dylibs/*openblas*"):
+            paths += glob.glob(os.path.join(here, pattern))
+    return list(dict.fromkeys(paths))
+
+
+def pin_threads(n: int | None) -> int | None:
+    """Give every loaded OpenBLAS ``n`` threads; return ``n`` if one was found and now reports
+    ``n``, else None (``n`` None: change nothing)."""
+    global _pinned
+    if n is None:
+        _pinned = None
+        return None
+    done = False
+    for path in _openblas_paths():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for set_name, get_name in _SYMBOLS:
+            setter, getter = getattr(lib, set_name, None), getattr(lib, get_name, None)
+            if setter is None or getter is None:
+                continue
+            setter.argtypes = [ctypes.c_int64 if set_name.endswith("64_") else ctypes.c_int]
+            getter.restype = ctypes.c_int
+            setter(n)
+            if getter() == n:
+                done = True
+            break
+    _pinned = n if done else None
+    return _pinned
+
+
+def blas_threads() -> int | None:
+    """The thread count evsnn fixed for NumPy's OpenBLAS at import, or None (another BLAS, or
+    ``EVSNN_BLAS_THREADS=off``)."""
+    return _pinned
