@@ -51,8 +51,12 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.sparse.linalg import LinearOperator, svds
 
+from evsnn._blas import pin_new_libraries
 from evsnn._numba import njit
 from evsnn.metrics import mppd_response, step_factors
+
+# svds loaded SciPy's own OpenBLAS (ARPACK's vector operations): give it evsnn's thread count too
+pin_new_libraries()
 
 __all__ = [
     "perturbation_operator",

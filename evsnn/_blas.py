@@ -15,10 +15,11 @@ So no thread count is "the" answer; evsnn fixes one. dask's nanny starts its wor
 ``OPENBLAS_NUM_THREADS=1``, so without this a process cluster and an in-process run would differ.
 
 :func:`pin_threads` runs when evsnn is imported. ``EVSNN_BLAS_THREADS`` chooses the count
-(default :data:`DEFAULT_THREADS`), or ``off`` to leave OpenBLAS as it is. Only an OpenBLAS that
-NumPy has loaded is pinned (found in ``/proc/self/maps``, or in the wheel's ``numpy.libs`` /
-``numpy/.dylibs`` folder); with another BLAS (MKL, Accelerate) nothing is changed and
-:func:`blas_threads` returns None.
+(default :data:`DEFAULT_THREADS`), or ``off`` to leave OpenBLAS as it is. Every OpenBLAS loaded
+in the process is pinned (found in ``/proc/self/maps``, or elsewhere in the NumPy wheel's
+``numpy.libs`` / ``numpy/.dylibs`` folder): NumPy's at import, SciPy's own when a module that
+loads it calls :func:`pin_new_libraries` (``certify.l2gain``). With another BLAS (MKL,
+Accelerate) nothing is changed and :func:`blas_threads` returns None.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ _SYMBOLS = (
     ("openblas_set_num_threads", "openblas_get_num_threads"),
 )
 
-_pinned: int | None = None
+_pinned: int | None = None  # the count every loaded OpenBLAS was given, if any took it
+_requested: int | None = None  # the count asked for at import (None: leave OpenBLAS alone)
 
 
 def requested_threads(environ=os.environ) -> int | None:
@@ -82,31 +84,55 @@ def _openblas_paths() -> list[str]:
     return list(dict.fromkeys(paths))
 
 
+def _controls(path):
+    """(set, get) thread-count functions of the OpenBLAS at ``path``, or None."""
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError:
+        return None
+    for set_name, get_name in _SYMBOLS:
+        setter, getter = getattr(lib, set_name, None), getattr(lib, get_name, None)
+        if setter is not None and getter is not None:
+            setter.argtypes = [ctypes.c_int64 if set_name.endswith("64_") else ctypes.c_int]
+            getter.restype = ctypes.c_int
+            return setter, getter
+    return None
+
+
 def pin_threads(n: int | None) -> int | None:
     """Give every loaded OpenBLAS ``n`` threads; return ``n`` if one was found and now reports
     ``n``, else None (``n`` None: change nothing)."""
-    global _pinned
+    global _pinned, _requested
+    _requested = n
     if n is None:
         _pinned = None
         return None
     done = False
     for path in _openblas_paths():
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for set_name, get_name in _SYMBOLS:
-            setter, getter = getattr(lib, set_name, None), getattr(lib, get_name, None)
-            if setter is None or getter is None:
-                continue
-            setter.argtypes = [ctypes.c_int64 if set_name.endswith("64_") else ctypes.c_int]
-            getter.restype = ctypes.c_int
-            setter(n)
-            if getter() == n:
-                done = True
-            break
+        controls = _controls(path)
+        if controls is not None:
+            controls[0](n)
+            done = done or controls[1]() == n
     _pinned = n if done else None
     return _pinned
+
+
+def pin_new_libraries() -> None:
+    """Give OpenBLAS libraries loaded since import (SciPy's own, which ARPACK's vector operations
+    use) the count chosen at import. Modules that import ``scipy.sparse.linalg`` or
+    ``scipy.linalg`` call it after that import."""
+    if _requested is not None:
+        pin_threads(_requested)
+
+
+def thread_counts() -> dict[str, int]:
+    """Each loaded OpenBLAS's current thread count, by library path."""
+    counts = {}
+    for path in _openblas_paths():
+        controls = _controls(path)
+        if controls is not None:
+            counts[path] = controls[1]()
+    return counts
 
 
 def blas_threads() -> int | None:

@@ -123,3 +123,16 @@ def test_a_bad_evsnn_blas_threads_is_refused_with_the_fix(value):
     assert run.returncode != 0
     assert f"EVSNN_BLAS_THREADS={value!r} is not a thread count" in run.stderr
     assert "'off'" in run.stderr
+
+
+def test_scipys_openblas_gets_the_same_count_once_l2gain_loads_it():
+    # certify.l2gain's svds runs ARPACK on SciPy's own OpenBLAS, loaded after `import evsnn`
+    probe = ("import evsnn, evsnn._blas as b\nimport certify.l2gain\n"
+             "print(*sorted(set(b.thread_counts().values())), len(b.thread_counts()))")
+    env = {**{k: v for k, v in os.environ.items() if k != "EVSNN_BLAS_THREADS"},
+           "OPENBLAS_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    if out[-1] == "0":
+        pytest.skip("no OpenBLAS is loaded (NumPy and SciPy use another BLAS): nothing to pin")
+    assert out[:-1] == ["2"]
