@@ -74,9 +74,9 @@ def _openblas_paths() -> list[str]:
     try:
         with open("/proc/self/maps") as maps:
             for line in maps:
-                path = line.split()[-1] if len(line.split()) >= 6 else ""
-                if "openblas" in os.path.basename(path).lower():
-                    paths.append(path)
+                fields = line.split()  # address, perms, offset, device, inode[, path]
+                if len(fields) >= 6 and "openblas" in os.path.basename(fields[-1]).lower():
+                    paths.append(fields[-1])
     except OSError:  # not Linux: look where the NumPy wheels keep their OpenBLAS
         here = os.path.dirname(np.__file__)
         for pattern in ("../numpy.libs/*openblas*", ".dylibs/*openblas*"):
@@ -136,6 +136,6 @@ def thread_counts() -> dict[str, int]:
 
 
 def blas_threads() -> int | None:
-    """The thread count evsnn fixed for NumPy's OpenBLAS at import, or None (another BLAS, or
-    ``EVSNN_BLAS_THREADS=off``)."""
+    """The thread count evsnn gave the loaded OpenBLAS libraries (NumPy's at import), or None
+    (another BLAS, or ``EVSNN_BLAS_THREADS=off``)."""
     return _pinned

@@ -66,13 +66,12 @@ def test_nothing_is_set_once_numpy_is_loaded():
 
 
 # ``import evsnn`` fixes NumPy's OpenBLAS at EVSNN_BLAS_THREADS threads (evsnn/_blas.py). The
-# probe prints the count evsnn reports, whether an OpenBLAS is loaded at all, then a digest of products whose inner dimension (512) is
-# above the size where OpenBLAS's rounding has been seen to change with its thread count: the
-# input gradient of a 300-512-10 network's backward (dL/dI · W), in float32 and float64.
+# probe prints the count evsnn reports, whether an OpenBLAS is loaded at all, and a digest of
+# products whose inner dimension (512) is above the size where OpenBLAS's rounding has been seen
+# to change with its thread count: the input gradient of a 300-512-10 network's backward
+# (dL/dI · W), in float32 and float64.
 PRODUCT_PROBE = """
 import hashlib
-import pytest
-
 import evsnn
 import numpy as np
 from evsnn.clock import Network, simulate
