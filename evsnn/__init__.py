@@ -3,7 +3,9 @@
 Importing evsnn before NumPy sets ``OPENBLAS_THREAD_TIMEOUT`` (see
 :data:`BLAS_THREAD_TIMEOUT`) unless it is already set. Importing evsnn gives NumPy's OpenBLAS a
 fixed number of threads, ``EVSNN_BLAS_THREADS`` (default 2; ``off`` leaves it alone), so that
-products round alike in every process (:mod:`evsnn._blas`, :func:`blas_threads`).
+products round alike in every process (:mod:`evsnn._blas`, :func:`blas_threads`). On glibc it
+also tells malloc to keep freed arrays for reuse (:mod:`evsnn._malloc`; ``EVSNN_MALLOC=off``
+leaves malloc alone).
 """
 
 import os
@@ -28,3 +30,7 @@ if "numpy" not in sys.modules:
 from evsnn._blas import blas_threads, pin_threads, requested_threads  # noqa: E402
 
 pin_threads(requested_threads())
+
+from evsnn._malloc import keep_freed_memory, malloc_configured  # noqa: E402
+
+keep_freed_memory()
