@@ -8,7 +8,6 @@ import sys
 
 import pytest
 
-import evsnn
 from evsnn._malloc import GLIBC_VARIABLES
 
 pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc",
@@ -72,8 +71,3 @@ def test_a_bad_evsnn_malloc_is_refused_with_the_fix():
     assert run.returncode != 0
     assert "EVSNN_MALLOC='yes' is not a choice" in run.stderr and "'off'" in run.stderr
 
-
-def test_this_process_reports_what_was_done():
-    expected = not any(v in os.environ for v in GLIBC_VARIABLES) and (
-        os.environ.get("EVSNN_MALLOC", "on").strip().lower() == "on")
-    assert evsnn.malloc_configured() is expected
