@@ -181,11 +181,19 @@ def rel_l2(a, b):
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
+BACKENDS = ("evsnn float64", "evsnn float32", "SpikingJelly float32", "SpikingJelly float64",
+            "snnTorch float32")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
     ap.add_argument("--cpu-time", action="store_true",
                     help="1 thread everywhere, process CPU time, backends interleaved")
+    ap.add_argument("--only", metavar="BACKEND", choices=BACKENDS,
+                    help="time this backend alone (quoted, e.g. 'evsnn float32'): no other "
+                         "backend and no agreement check runs in the process, so the allocator's "
+                         "state is this backend's own, as in a user's loop")
     args = ap.parse_args(argv)
     rounds = 5 if args.quick else 15
 
@@ -233,7 +241,7 @@ def main(argv=None):
             sn = SnnTorchGrad(mods, w1, w2)
             fns["snnTorch float32"] = lambda: sn(st32, yt)
             checks.append(("snnTorch", sn, SNNTORCH_CONV, True))
-        for name, model, conv, detach in checks:
+        for name, model, conv, detach in ([] if args.only else checks):
             loss, counts, g_in, g_w = evsnn_grad(net, s32, y, np.float32, conv, detach)
             t_loss, t_counts, t_in, t_w = model(st32, yt)
             same_counts = np.array_equal(counts, t_counts.detach().numpy())
@@ -249,12 +257,17 @@ def main(argv=None):
                 bad += 1
                 print(f"  MISMATCH with {name}: {low or 'output counts'}")
         # float64 evsnn against the float32 reference of SpikingJelly (information)
-        if "sj" in mods:
+        if "sj" in mods and not args.only:
             _, _, g64, gw64 = evsnn_grad(net, s64, y, np.float64, SJ_CONV, False)
             _, _, t_in, t_w = sj(st32, yt)
             print(f"evsnn f64 vs SpikingJelly f32: dL/dinput cos {cosine(g64, t_in.numpy()):.7f}, "
                   f"dL/dW1 cos {cosine(gw64[0], t_w[0].numpy()):.7f}")
 
+    if args.only:
+        if args.only not in fns:
+            print(f"MISSING backend: {args.only}")
+            return 1
+        fns = {args.only: fns[args.only]}
     if CPU_TIME:
         for fn in fns.values():
             fn()
