@@ -6,9 +6,9 @@ Why: every call of ``simulate(record=True)`` + ``backward`` on the 784-500-10 be
 glibc serves arrays above its ``mmap`` threshold with fresh pages, and returns freed memory at the
 top of the heap above its trim threshold, so in a loop each call pays its page faults again. Both
 thresholds adapt upwards as arrays are freed, but only to the largest array seen (here 8 MB,
-trimming above 16 MB). Measured on 2026-12-01 (2 cores, Intel Xeon, glibc 2.36), that call alone
-in a loop, median of 21: 33.4 ms with glibc's defaults, 24.0 ms with the thresholds below
-(``bench/RESULTS_backward.md``).
+trimming above 16 MB). Measured on 2026-12-01 (2 cores, Intel Xeon, glibc 2.36), that call
+timed alone (``bench/bench_backward.py --only 'evsnn float32'``): 36.0 ms with glibc's defaults,
+25.2 ms with the thresholds below (``bench/RESULTS_backward.md``).
 
 :func:`keep_freed_memory` runs when evsnn is imported and sets the ``mmap`` threshold to 32 MiB
 (the largest glibc accepts, and the ceiling of its own adaptation) and the trim threshold to
