@@ -19,7 +19,8 @@ So no thread count is "the" answer; evsnn fixes one. dask's nanny starts its wor
 in the process is pinned (found in ``/proc/self/maps``, or elsewhere in the NumPy wheel's
 ``numpy.libs`` / ``numpy/.dylibs`` folder): NumPy's at import, SciPy's own when a module that
 loads it calls :func:`pin_new_libraries` (``certify.l2gain``). With another BLAS (MKL,
-Accelerate) nothing is changed and :func:`blas_threads` returns None.
+Accelerate), or an OpenBLAS threaded with OpenMP (which takes its count from ``OMP_NUM_THREADS``
+at every call), nothing is changed and :func:`blas_threads` returns None.
 """
 
 from __future__ import annotations
@@ -33,13 +34,18 @@ ENV = "EVSNN_BLAS_THREADS"
 #: the development machine's 2 cores, on which every benchmark in bench/RESULTS.md ran.
 DEFAULT_THREADS = 2
 
-# (set, get) symbol pairs: the NumPy/SciPy wheels' ILP64 and LP64 builds (prefixed names), then a
-# plain OpenBLAS
+# (set, get, threading model) symbols: the NumPy/SciPy wheels' ILP64 and LP64 builds (prefixed
+# names), then a plain OpenBLAS
 _SYMBOLS = (
-    ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
-    ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
-    ("openblas_set_num_threads", "openblas_get_num_threads"),
+    ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_",
+     "scipy_openblas_get_parallel64_"),
+    ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads",
+     "scipy_openblas_get_parallel"),
+    ("openblas_set_num_threads", "openblas_get_num_threads", "openblas_get_parallel"),
 )
+# openblas_get_parallel's answer for a build threaded with OpenMP: such a build takes its thread
+# count from OpenMP at every call (OMP_NUM_THREADS), whatever openblas_set_num_threads said
+_OPENMP = 2
 
 _pinned: int | None = None  # the count every loaded OpenBLAS was given, if any took it
 _requested: int | None = None  # the count asked for at import (None: leave OpenBLAS alone)
@@ -85,17 +91,24 @@ def _openblas_paths() -> list[str]:
 
 
 def _controls(path):
-    """(set, get) thread-count functions of the OpenBLAS at ``path``, or None."""
+    """(set, get) thread-count functions of the OpenBLAS at ``path``, or None (not an OpenBLAS
+    whose count can be set: not found, or threaded with OpenMP)."""
     try:
         lib = ctypes.CDLL(path)
     except OSError:
         return None
-    for set_name, get_name in _SYMBOLS:
+    for set_name, get_name, parallel_name in _SYMBOLS:
         setter, getter = getattr(lib, set_name, None), getattr(lib, get_name, None)
-        if setter is not None and getter is not None:
-            setter.argtypes = [ctypes.c_int64 if set_name.endswith("64_") else ctypes.c_int]
-            getter.restype = ctypes.c_int
-            return setter, getter
+        if setter is None or getter is None:
+            continue
+        parallel = getattr(lib, parallel_name, None)
+        if parallel is not None:
+            parallel.restype = ctypes.c_int
+            if parallel() == _OPENMP:
+                return None
+        setter.argtypes = [ctypes.c_int64 if set_name.endswith("64_") else ctypes.c_int]
+        getter.restype = ctypes.c_int
+        return setter, getter
     return None
 
 

@@ -135,3 +135,30 @@ def test_scipys_openblas_gets_the_same_count_once_l2gain_loads_it():
     if out[-1] == "0":
         pytest.skip("no OpenBLAS is loaded (NumPy and SciPy use another BLAS): nothing to pin")
     assert out[:-1] == ["2"]
+
+
+class _FakeOpenBLAS:
+    """Stands in for a loaded OpenBLAS (plain symbol names) with a given threading model."""
+
+    def __init__(self, parallel):
+        self.threads = 1
+        self.openblas_set_num_threads = lambda n: setattr(self, "threads", n)
+        self.openblas_get_num_threads = lambda: self.threads
+        self.openblas_get_parallel = lambda: parallel
+
+
+@pytest.mark.parametrize("parallel, pinned", [(0, 2), (1, 2), (2, None)])
+def test_an_openmp_openblas_is_not_claimed_as_pinned(monkeypatch, parallel, pinned):
+    # OpenMP builds take their count from OMP_NUM_THREADS at every call, so setting it would
+    # not hold; sequential (0) and pthreads (1) builds keep what they are given
+    from evsnn import _blas
+
+    lib = _FakeOpenBLAS(parallel)
+    monkeypatch.setattr(_blas, "_openblas_paths", lambda: ["libopenblas.so"])
+    monkeypatch.setattr(_blas.ctypes, "CDLL", lambda path: lib)
+    before = (_blas._pinned, _blas._requested)
+    try:
+        assert _blas.pin_threads(2) == pinned
+        assert lib.threads == (2 if pinned else 1)
+    finally:
+        _blas._pinned, _blas._requested = before
