@@ -72,6 +72,17 @@ def requested_threads(environ=os.environ) -> int | None:
     return n
 
 
+def _openblas_in_maps(lines) -> list[str]:
+    """The OpenBLAS library paths among ``/proc/self/maps`` lines."""
+    paths = []
+    for line in lines:
+        # address, perms, offset, device, inode[, path]: the path may contain spaces
+        fields = line.rstrip("\n").split(maxsplit=5)
+        if len(fields) == 6 and "openblas" in os.path.basename(fields[5]).lower():
+            paths.append(fields[5])
+    return paths
+
+
 def _openblas_paths() -> list[str]:
     """Paths of the OpenBLAS libraries loaded in this process (NumPy's among them)."""
     import numpy as np
@@ -79,10 +90,7 @@ def _openblas_paths() -> list[str]:
     paths = []
     try:
         with open("/proc/self/maps") as maps:
-            for line in maps:
-                fields = line.split()  # address, perms, offset, device, inode[, path]
-                if len(fields) >= 6 and "openblas" in os.path.basename(fields[-1]).lower():
-                    paths.append(fields[-1])
+            paths = _openblas_in_maps(maps)
     except OSError:  # not Linux: look where the NumPy wheels keep their OpenBLAS
         here = os.path.dirname(np.__file__)
         for pattern in ("../numpy.libs/*openblas*", ".dylibs/*openblas*"):

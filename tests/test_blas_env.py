@@ -162,3 +162,15 @@ def test_an_openmp_openblas_is_not_claimed_as_pinned(monkeypatch, parallel, pinn
         assert lib.threads == (2 if pinned else 1)
     finally:
         _blas._pinned, _blas._requested = before
+
+
+def test_library_paths_with_spaces_are_read_whole_from_the_maps():
+    from evsnn._blas import _openblas_in_maps
+
+    lines = [
+        "7f00-7f10 r--p 00000000 08:01 123  /home/a user/env/numpy.libs/libscipy_openblas64_.so\n",
+        "7f10-7f20 r-xp 00001000 08:01 124                /usr/lib/libm.so.6\n",
+        "7f20-7f30 rw-p 00000000 00:00 0 \n",
+        "7f30-7f40 rw-p 00000000 00:00 0\n",
+    ]
+    assert _openblas_in_maps(lines) == ["/home/a user/env/numpy.libs/libscipy_openblas64_.so"]
