@@ -27,10 +27,9 @@ if "numpy" not in sys.modules:
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", BLAS_THREAD_TIMEOUT)
 
 # after the variable above: this loads NumPy (and with it OpenBLAS)
-from evsnn._blas import blas_threads, pin_threads, requested_threads  # noqa: E402
+from evsnn import _blas, _malloc  # noqa: E402
+from evsnn._blas import blas_threads  # noqa: E402,F401  (public)
+from evsnn._malloc import malloc_configured  # noqa: E402,F401  (public)
 
-pin_threads(requested_threads())
-
-from evsnn._malloc import keep_freed_memory, malloc_configured  # noqa: E402
-
-keep_freed_memory()
+_blas.pin_threads(_blas.requested_threads())
+_malloc.keep_freed_memory()

@@ -11,7 +11,7 @@ timed alone (``bench/bench_backward.py --only 'evsnn float32'``): 36.0 ms with g
 25.2 ms with the thresholds below (``bench/RESULTS_backward.md``).
 
 :func:`keep_freed_memory` runs when evsnn is imported and sets the ``mmap`` threshold to 32 MiB
-(the largest glibc accepts, and the ceiling of its own adaptation) and the trim threshold to
+(the ceiling of glibc's own adaptation on 64-bit systems, mallopt(3)) and the trim threshold to
 64 MiB: arrays up to 32 MiB come from the heap, and up to 64 MiB of freed memory stay there. It
 changes nothing when ``EVSNN_MALLOC=off``, when the C library is not glibc, or when any of
 glibc's own malloc variables is set (``MALLOC_TRIM_THRESHOLD_``, ``GLIBC_TUNABLES``, …): dask's

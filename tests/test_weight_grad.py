@@ -33,4 +33,3 @@ def test_weight_grad_equals_the_product(case):
     abs_sum = np.abs(g).astype(np.float64).T @ np.abs(x).astype(np.float64)
     bound = 40 * np.finfo(dtype).eps * abs_sum
     assert np.all(np.abs(got - want) <= bound + np.finfo(dtype).tiny)
-
