@@ -35,7 +35,10 @@ from evsnn.attacks import (
     rfgsm,
     spike_attack,
 )
+from evsnn.attacks._common import step_direction
 from evsnn.attacks.apgd import apgd_checkpoints
+from evsnn.attacks.gradient import _linf_step
+from evsnn.attacks.projections import linf_bounds, project
 from evsnn.attacks.sources import GradientSource, as_source
 from evsnn.clock import Network
 from evsnn.data import load_digits
@@ -337,6 +340,26 @@ def test_linf_and_l2_projections_feasible_and_idempotent(seed, n, eps):
     # minimiser of (p − z)² over [max(0, x − ε), min(1, x + ε)] (hand derivation)
     lo, hi = np.maximum(0, x - eps), np.minimum(1, x + eps)
     np.testing.assert_array_equal(project_linf(z, x, eps), np.minimum(np.maximum(z, lo), hi))
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.sampled_from([0.0, 0.05, 0.5, 2.0]),
+       st.sampled_from([1e-3, 0.0125, 0.3]), st.sampled_from([np.float32, np.float64]))
+def test_pgd_linf_step_equals_the_general_step(seed, n, eps, alpha, dtype):
+    """pgd's L∞ step (bounds computed once) gives bit for bit what the general step gives:
+    ``project(x_adv + α · step_direction(g), x, ε, "linf")`` in the input's dtype."""
+    rng = np.random.default_rng(seed)
+    # pixels on and off the box edges and the ball's edges, zero and signed-zero gradients
+    x = rng.choice([0.0, 1.0, eps, 1.0 - eps, 0.3], size=(3, n)) if seed % 2 else rng.random((3, n))
+    x = x.astype(dtype)
+    x_adv = project_linf(x + rng.uniform(-eps, eps, (3, n)), x, eps).astype(dtype)
+    g = rng.choice([-2.0, -0.0, 0.0, 1e-30, 3.0], size=(3, n)) * rng.random((3, n))
+    lo, hi = linf_bounds(x, eps)
+    fast = _linf_step(x_adv, g, alpha, lo, hi)
+    general = project(x_adv + alpha * step_direction(g, x_adv, "linf"), x, eps, "linf")
+    general = general.astype(dtype, copy=False)
+    assert fast.dtype == general.dtype == dtype
+    np.testing.assert_array_equal(fast, general)
+    np.testing.assert_array_equal(np.signbit(fast), np.signbit(general))
 
 
 # --- losses --------------------------------------------------------------------------------------

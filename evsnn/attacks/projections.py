@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["project_linf", "project_l2", "project_l1", "project_l0", "project", "l1_threshold"]
+__all__ = ["project_linf", "linf_bounds", "project_l2", "project_l1", "project_l0", "project", "l1_threshold"]
 
 
 def project_linf(z, x, eps):
@@ -23,6 +23,21 @@ def project_linf(z, x, eps):
     array([[0.6 , 0.  , 0.85]])
     """
     return np.clip(np.clip(z, x - eps, x + eps), 0.0, 1.0)
+
+
+def linf_bounds(x, eps):
+    """``(lo, hi)`` such that ``project_linf(z, x, eps)`` equals ``clip(z, lo, hi)`` for every
+    ``z``: clamping to ``[x − ε, x + ε]`` and then to [0, 1] is clamping to the intersection of
+    the two intervals, which is not empty (it holds ``x``). For iterative attacks, which project
+    onto the same set at every step.
+
+    Examples
+    --------
+    >>> lo, hi = linf_bounds(np.array([[0.5, 0.1, 0.95]]), 0.1)
+    >>> np.clip(np.array([[0.9, 0.0, 0.5]]), lo, hi)
+    array([[0.6 , 0.  , 0.85]])
+    """
+    return np.maximum(x - eps, 0.0), np.minimum(x + eps, 1.0)
 
 
 def project_l2(z, x, eps):

@@ -49,17 +49,19 @@ def _dense_layer_kernel(
     n_out = weight_t.shape[1]
     plain = spiking and trace_coef == 0 and not emit_trace
     keep_trace = rec_trace.shape[0] > 0  # a layer without a trace records none
+    # spike values in the output dtype (the weights' float dtype, or bool for a plain spiking
+    # layer's raster): a float64 literal would promote float32 arithmetic
+    one = np.ones(1, dtype=out.dtype)[0]
+    zero = np.zeros(1, dtype=out.dtype)[0]
+    # one set of work arrays for all samples of this piece (each sample sets them up afresh)
+    cur = np.empty(n_out, dtype=weight_t.dtype)
+    v = np.empty(n_out, dtype=weight_t.dtype)
+    a = np.empty(n_out, dtype=weight_t.dtype)
+    events = np.empty(n_in + 1, dtype=np.int64)
     for b in range(b_lo, b_hi):
-        # spike values in the output dtype (the weights' float dtype, or bool for a plain
-        # spiking layer's raster): a float64 literal would promote float32 arithmetic
-        one = np.ones(1, dtype=out.dtype)[0]
-        zero = np.zeros(1, dtype=out.dtype)[0]
-        cur = np.empty(n_out, dtype=weight_t.dtype)
-        v = np.empty(n_out, dtype=weight_t.dtype)
-        a = np.zeros(n_out, dtype=weight_t.dtype)
-        events = np.empty(n_in + 1, dtype=np.int64)
         for i in range(n_out):
             v[i] = v_init
+            a[i] = 0
         prev_src = -2  # -2: nothing computed yet; -1: the zero input of a delayed first step
         for t in range(T):
             src = t - input_delay
@@ -70,7 +72,8 @@ def _dense_layer_kernel(
                 prev_src = -1
             else:
                 same = prev_src >= 0
-                if same:
+                # with ``cur_const`` every step is known to equal the first: nothing to compare
+                if same and cur_const is None:
                     for j in range(n_in):
                         if inp[src, b, j] != inp[prev_src, b, j]:
                             same = False
