@@ -637,10 +637,10 @@ def _constant_current_lif_kernel(cur, n_steps, lam, theta, v_rest, v_init, hard_
     The update of ``evsnn.clock.simulate`` (HART Eq. 1-4) in ``cur``'s dtype: ``m = λ v + I``,
     spike when ``m ≥ θ`` (``>`` unless ``spike_ge``), hard or soft reset."""
     B, n = cur.shape
+    one = np.ones(1, dtype=out.dtype)[0]
+    zero = np.zeros(1, dtype=out.dtype)[0]
+    v = np.empty(n, dtype=cur.dtype)  # shared by the samples of this piece, set afresh for each
     for b in range(b_lo, b_hi):
-        one = np.ones(1, dtype=out.dtype)[0]
-        zero = np.zeros(1, dtype=out.dtype)[0]
-        v = np.empty(n, dtype=cur.dtype)
         for i in range(n):
             v[i] = v_init
         for t in range(n_steps):

@@ -939,13 +939,15 @@ def _neuron_kernel(
     sigmoid-surrogate BPTT, for finite-difference checks).
     """
     T, B, N = cur.shape
+    one = np.ones(1, dtype=out.dtype)[0]
+    zero = one - one
+    # work arrays shared by the samples of this piece (each sample starts them afresh)
+    v = np.empty(N, dtype=out.dtype)
+    a = np.empty(N, dtype=out.dtype)
     for b in range(b_lo, b_hi):
-        one = np.ones(1, dtype=out.dtype)[0]
-        zero = one - one
-        v = np.empty(N, dtype=out.dtype)
-        a = np.zeros(N, dtype=out.dtype)
         for i in range(N):
             v[i] = v_init
+            a[i] = zero
         for t in range(T):
             lk = leak[t]
             gn = gain[t]

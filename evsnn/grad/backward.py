@@ -58,12 +58,16 @@ def _bptt_layer_kernel(
     """
     T, B, N = m.shape
     plain = spiking and not emit_trace and trace_coef == 0 and sur_kind == 0 and not prune_temporal
+    one = np.ones(1, dtype=g_m.dtype)[0]
+    zero = one - one
+    # work arrays shared by the samples of this piece (each sample starts them afresh)
+    gv = np.empty(N, dtype=g_m.dtype)  # dL/dv[t] arriving from step t + 1
+    ga = np.empty(N, dtype=g_m.dtype)  # dL/da[t] arriving from step t + 1
+    ex = np.empty(N, dtype=g_m.dtype)
     for b in range(b_lo, b_hi):
-        one = np.ones(1, dtype=g_m.dtype)[0]
-        zero = one - one
-        gv = np.zeros(N, dtype=g_m.dtype)  # dL/dv[t] arriving from step t + 1
-        ga = np.zeros(N, dtype=g_m.dtype)  # dL/da[t] arriving from step t + 1
-        ex = np.empty(N, dtype=g_m.dtype)
+        for i in range(N):
+            gv[i] = zero
+            ga[i] = zero
         for t in range(T - 1, -1, -1):
             lk = leak[t]
             if spiking and sur_kind == 0:
