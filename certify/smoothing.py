@@ -691,6 +691,15 @@ class NetworkClassifier:
     dtype : numpy dtype, default float64
         Simulation dtype (float64 or float32).
     convention : Convention or str, default evsnn.conventions.DEFAULT
+    product : {'exact', 'blas'}, default 'exact'
+        How :meth:`classify_static` forms the first layer's input ``W z (+ b)``. 'exact': the
+        simulator's sum (bias, then the nonzero inputs' rows added in ascending input order),
+        so the labels are :func:`evsnn.clock.simulate`'s bit for bit and each draw's label
+        depends on that draw alone. 'blas': one BLAS product per batch, about 4 times faster
+        for that step, but OpenBLAS rounds a row differently depending on the batch's size
+        and the row's position in it, so a membrane within rounding (~1e-7 relative in
+        float32) of θ may spike differently, and counts may then change with the batch size
+        (``bench/RESULTS_certify.md``, 2026-12-01).
 
     Notes
     -----
@@ -698,14 +707,11 @@ class NetworkClassifier:
     :func:`sample_counts`, :func:`predict` and :func:`certify` call
     :meth:`classify_static` instead for RSC-I and for Gaussian noise with current coding,
     where the encoded input is the noisy image ``z`` at every step (RSC Eq. 7, 10): the first
-    layer's input ``W z (+ b)`` is then one BLAS matrix product per noise draw, not one per
-    step, and the first layer runs T steps on that constant current
+    layer's input ``W z (+ b)`` is then formed once per noise draw, not once per step (see
+    ``product``), and the first layer runs T steps on that constant current
     (``_constant_current_lif``); the other layers are simulated event-driven from its
-    spikes. The BLAS product sums in a different order from the simulator's event-by-event
-    additions, so a first-layer membrane within rounding (~1e-7 relative in float32) of θ
-    may spike differently; otherwise the labels are the simulator's. The fast path needs a
-    plain λ-LIF first layer (no trace, not DLIF) and no input delay; otherwise the input is
-    repeated and simulated.
+    spikes. The fast path needs a plain λ-LIF first layer (no trace, not DLIF) and no input
+    delay; otherwise the input is repeated and simulated.
 
     Examples
     --------
@@ -720,7 +726,8 @@ class NetworkClassifier:
     ([0, 1], [0, 1])
     """
 
-    def __init__(self, network, *, decoder="rate", dtype=np.float64, convention=None):
+    def __init__(self, network, *, decoder="rate", dtype=np.float64, convention=None,
+                 product="exact"):
         from evsnn.clock import Network
         from evsnn.conventions import DEFAULT, get_convention
         from evsnn.decoders import DECODERS
@@ -735,7 +742,12 @@ class NetworkClassifier:
         dtype = np.dtype(dtype)
         if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
             raise ValueError(f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32")
+        if product not in ("exact", "blas"):
+            raise ValueError(f"product={product!r} is not a first-layer product; use 'exact' "
+                             "(the simulator's sums) or 'blas' (faster, rounding depends on "
+                             "the batch)")
         self.network = network
+        self.product = product
         self.decoder = decoder
         self.dtype = dtype
         self.convention = get_convention(DEFAULT if convention is None else convention)
@@ -752,6 +764,8 @@ class NetworkClassifier:
         if self._fast:
             self._w1t = first.weight_t(dtype)
             self._b1 = None if first.bias is None else np.asarray(first.bias, dtype=dtype)
+            # the exact sum starts from the bias, as the simulator's does
+            self._b1_or_zero = np.zeros(self._w1t.shape[1], dtype) if self._b1 is None else self._b1
             self._args = args
             self._rest = Network(network.layers[1:]) if len(network.layers) > 1 else None
 
@@ -766,6 +780,19 @@ class NetworkClassifier:
         out = simulate(self.network, seq, convention=self.convention, dtype=self.dtype).output
         return self._labels(out)
 
+    def _first_current(self, z, out):
+        """The first layer's input ``W z (+ b)`` of the rows of ``z`` [B, N] (C order, the
+        simulation dtype) into ``out`` [B, n], as ``product`` says."""
+        from evsnn.clock.simulate import _constant_current
+
+        if self.product == "exact":
+            _constant_current(z, self._w1t, self._b1_or_zero, out)
+            return out
+        np.matmul(z, self._w1t, out=out)
+        if self._b1 is not None:
+            out += self._b1
+        return out
+
     def classify_static(self, z, n_steps):
         """Labels for inputs that present ``z[B, N]`` at each of ``n_steps`` steps."""
         if not self._fast:
@@ -775,12 +802,10 @@ class NetworkClassifier:
         # the spikes and currents of a batch never leave this method: their arrays are reused
         # from batch to batch instead of being page-faulted in afresh (tens of MiB per batch)
         dt = self.dtype.type
-        z = np.asarray(z, dtype=self.dtype)
+        z = np.ascontiguousarray(z, dtype=self.dtype)
         owner = "NetworkClassifier"
-        cur = np.matmul(z, self._w1t, out=scratch((owner, "cur"), (z.shape[0], self._w1t.shape[1]),
-                                                  self.dtype))
-        if self._b1 is not None:
-            cur += self._b1
+        cur = self._first_current(z, scratch((owner, "cur"), (z.shape[0], self._w1t.shape[1]),
+                                             self.dtype))
         a = self._args
         # bool spikes: a quarter of float32's memory to write and for the next layer to read
         # (simulate takes a bool raster as it is; the decoders count it as they count floats)
