@@ -43,7 +43,8 @@ def _dense_layer_kernel(
     of the loads and stores of ``cur``.
 
     ``cur_const`` [B, n_out], when given, is that current for an input that is the same at every
-    step (:func:`_constant_current_kernel`); it replaces the event loop.
+    step (:func:`_constant_current_kernel`); it replaces the event loop, and the steps are not
+    compared (the caller has established that they are equal).
     """
     T, B, n_in = inp.shape
     n_out = weight_t.shape[1]
