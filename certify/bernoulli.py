@@ -84,8 +84,13 @@ flipping it completely (L0) makes the supports disjoint, ``+∞`` for every α, 
 0 whenever such a pixel exists -- which is also the truth for the worst-case base classifier
 ("class B if that pixel ever spikes").
 
-Floating point: divergences are evaluated in float64; their rounding (~1e-16 relative) is not
-accounted for, so a radius is sound up to that rounding.
+Floating point: divergences and bounds are evaluated in float64. Where the Rényi certificate
+is exact -- ``p_A = 1`` with a pixel at 0 or 1, where every α < 1 gives the worst-case
+classifier's radius -- their rounding alone put the certified closed ball ~4e-14 (relative)
+past the tie point. :func:`certified_radii` therefore accepts a radius only where the worst
+case stays below ``β_α (1 − 1e-12)`` (:data:`_ROUNDING_GUARD`), a margin far above the ~1e-13
+relative rounding of β_α and of sums over up to ~10^5 coordinates, at a cost of ~1e-12
+relative in divergence. It is a margin, not a proven rounding bound.
 """
 
 from __future__ import annotations
@@ -136,6 +141,8 @@ DEFAULT_ORDERS = tuple(
          1.0 + np.geomspace(1e-3, 63.0, 24)]
     ).tolist()
 )
+#: Relative margin kept below β_α when radii are accepted (module docstring, Floating point).
+_ROUNDING_GUARD = 1e-12
 #: Bisection steps for the L∞ and L1 radii (2^-52 of the search interval).
 _BISECT_STEPS = 52
 #: Grid of the partial move in the L1 bound (module docstring, step 4).
@@ -266,7 +273,21 @@ def renyi_bound(p_a_lower, p_b_upper=None, order=1.0):
     Returns
     -------
     float
-        ``β_α ≥ 0``; 0 when ``p_a_lower ≤ p_b_upper`` (nothing certified).
+        ``β_α ≥ 0``; 0 when ``p_a_lower ≤ p_b_upper`` (nothing certified); ``inf`` when no
+        ``q`` with ``q_A ≤ q_B`` has a finite divergence.
+
+    Notes
+    -----
+    The boundary ``p_B = 0`` (also reached through ``p_A = 1``, where the default ``p_B`` is
+    ``1 − p_A = 0``): for α ≥ 1 every ``q`` with ``q_B > 0`` has ``D_α(q‖p) = ∞``, the only
+    candidate is ``q = (0, 0, 1)``, and ``β_α = −log(1 − p_A)`` (``∞`` at ``p_A = 1``: then
+    ``f = c_A`` on the whole support of ``P_x``). For α < 1, ``k = p_A 2^{−1/(1−α)}`` and
+    ``β_α = −log(1 − p_A + p_A 2^{−α/(1−α)})``, finite also at ``p_A = 1``, where it is
+    ``α/(1−α) log 2``: with one pixel at 0 moved to ε this is the exact condition
+    ``(1 − ε)^T > 1/2`` of the worst-case classifier ("c_B when that pixel ever spikes").
+    Everything is evaluated in logs: ``2^{−1/(1−α)}`` underflows for α within ~1e-3 of 1,
+    and ``rest + 2k`` with ``k`` rounded to 0 would give ``∞`` at ``p_A = 1`` -- an unsound
+    bound.
 
     Examples
     --------
@@ -275,25 +296,42 @@ def renyi_bound(p_a_lower, p_b_upper=None, order=1.0):
     >>> # KL, p_A = 0.9, p_B = 0.1: -log(1 - (√0.9 - √0.1)²) = -log(2·√0.09) = -log 0.6
     >>> math.isclose(renyi_bound(0.9, 0.1, 1.0), -math.log(0.6), rel_tol=1e-14)
     True
+    >>> # p_A = 1 (so p_B = 0): α/(1-α) log 2 for α < 1, unbounded for α >= 1
+    >>> math.isclose(renyi_bound(1.0, order=0.9999), 9999 * math.log(2), rel_tol=1e-12)
+    True
+    >>> renyi_bound(1.0, order=1.0)
+    inf
     """
     p_a, p_b = _pab_iv(p_a_lower, p_b_upper)
     order = _order_iv(order)
     if p_a <= p_b:
         return 0.0
-    if order == 1.0:
-        k = math.sqrt(p_a * p_b)
-    elif p_b == 0.0:
-        k = 0.0 if order > 1.0 else p_a * 2.0 ** (-1.0 / (1.0 - order))
-    else:
-        # power mean of order s = 1 - α, through logs for extreme orders
-        s = 1.0 - order
-        la, lb = s * math.log(p_a), s * math.log(p_b)
-        m = max(la, lb)
-        k = math.exp((m + math.log((math.exp(la - m) + math.exp(lb - m)) / 2.0)) / s)
-    inner = 1.0 - p_a - p_b + 2.0 * k
-    if inner <= 0.0:
+    log_k = _log_power_mean_half(p_a, p_b, order)
+    rest = max(0.0, 1.0 - p_a - p_b)  # >= 0 already: _pab_iv caps p_b at 1 - p_a
+    # log(rest + 2k) without forming k, which underflows (2^(-1/(1-α)) for p_B = 0 and α near
+    # 1) exactly where rest = 0 (p_A = 1) makes it the whole answer
+    log_rest = math.log(rest) if rest > 0.0 else -math.inf
+    log_inner = float(np.logaddexp(log_rest, math.log(2.0) + log_k))
+    if log_inner == -math.inf:
         return math.inf
-    return max(0.0, -math.log(inner))
+    return max(0.0, -log_inner)
+
+
+def _log_power_mean_half(p_a, p_b, order):
+    """``log k``, ``k = ((p_A^s + p_B^s)/2)^{1/s}`` with ``s = 1 − α`` (``√(p_A p_B)`` at α = 1),
+    for ``p_A > p_B ≥ 0``; ``-inf`` when ``k = 0`` (``p_B = 0`` and α ≥ 1).
+
+    With ``a = s log p_A``, ``b = s log p_B``, ``m = max(a, b)``, ``d = |a − b|``:
+    ``log((e^a + e^b)/2) = m + log1p(expm1(−d)/2)``, accurate also when ``d`` is tiny (α near
+    1); ``m/s`` is ``log p_A`` for ``s > 0`` and ``log p_B`` for ``s < 0``.
+    """
+    la = math.log(p_a)
+    lb = math.log(p_b) if p_b > 0.0 else -math.inf
+    if order == 1.0:
+        return 0.5 * (la + lb)
+    s = 1.0 - order
+    d = abs(s) * (la - lb)  # inf when p_B = 0: expm1(-inf) = -1, the term is -log 2
+    return (la if s > 0.0 else lb) + math.log1p(math.expm1(-d) / 2.0) / s
 
 
 def _linf_worst(x, eps, order, T):
@@ -511,7 +549,7 @@ def certified_radii(x, p_a_lower, p_b_upper=None, *, n_steps, orders=None, norms
     best = {"linf": (0.0, math.nan), "l1": (0.0, math.nan), "l0": (0, math.nan)}
     bounds = np.array([renyi_bound(p_a, p_b, float(o)) for o in orders])
     use = bounds > 0.0
-    orders, bounds = orders[use], bounds[use]
+    orders, bounds = orders[use], bounds[use] * (1.0 - _ROUNDING_GUARD)
     if orders.size:
         if "linf" in norms:
             r = _bisect(lambda e: _linf_worst(x, e, orders, T), bounds, 1.0)
@@ -593,20 +631,49 @@ def _ratio_atoms(x, xp, T, max_atoms):
     return log_p, log_q
 
 
-def _np_fill(p, q, key, target):
-    """Fill atoms in ascending ``key`` order until the P-mass reaches ``target``; the Q-mass
-    taken, with the boundary atom taken fractionally (randomised test)."""
+def _np_min_q(p, q, log_ratio, target):
+    """``min Σ φ_j q_j`` over ``φ ∈ [0, 1]^atoms`` with ``Σ φ_j p_j ≥ target`` (Neyman–Pearson).
+
+    Atoms are taken in decreasing ``log_ratio = log(p/q)`` (``+inf``, i.e. ``q = 0``, first:
+    they add P-mass at no Q-cost), the boundary atom fractionally. Atoms with ``P = 0``
+    (``log_ratio = -inf``) never help to meet the constraint and are never taken -- also when
+    ``target`` exceeds the float sum of the other atoms' P-masses by rounding (``target = 1``):
+    then every atom with ``P > 0`` is taken, which is the exact answer at ``target = 1``.
+    """
+    if target <= 0.0:
+        return 0.0
+    possible = log_ratio > -np.inf
+    p, q, key = p[possible], q[possible], -log_ratio[possible]
     idx = np.lexsort((np.arange(key.size), key))
     p, q = p[idx], q[idx]
     cum = np.cumsum(p)
-    if target <= 0.0:
-        return 0.0
+    # the first atom at which the P-mass reaches the target (cum[j] > cum[j-1], so p[j] > 0)
     j = int(np.searchsorted(cum, target, side="left"))
     if j >= p.size:
         return float(np.sum(q))
     before = cum[j - 1] if j > 0 else 0.0
-    frac = (target - before) / p[j] if p[j] > 0 else 0.0
-    return float(np.sum(q[:j]) + min(1.0, max(0.0, frac)) * q[j])
+    frac = min(1.0, max(0.0, (target - before) / p[j]))
+    return float(np.sum(q[:j]) + frac * q[j])
+
+
+def _np_max_q(p, q, log_ratio, target):
+    """``max Σ φ_j q_j`` over ``φ ∈ [0, 1]^atoms`` with ``Σ φ_j p_j ≤ target`` (Neyman–Pearson).
+
+    Atoms are taken in increasing ``log_ratio``: every atom with ``P = 0`` (``-inf``) first, at
+    no P-cost, *whatever* ``target`` is (also ``target = 0``), then atoms while their P-mass
+    fits, the boundary atom fractionally. Atoms with ``Q = 0`` come last and add nothing.
+    """
+    idx = np.lexsort((np.arange(log_ratio.size), log_ratio))
+    p, q = p[idx], q[idx]
+    cum = np.cumsum(p)
+    # every atom whose cumulated P-mass fits (side="right": the P = 0 atoms, whose cum is
+    # exactly 0.0, are taken at target = 0), then a fraction of the next one (p[j] > 0)
+    j = int(np.searchsorted(cum, target, side="right"))
+    if j >= p.size:
+        return float(np.sum(q))
+    before = cum[j - 1] if j > 0 else 0.0
+    frac = min(1.0, max(0.0, (target - before) / p[j]))
+    return float(np.sum(q[:j]) + frac * q[j])
 
 
 def neyman_pearson_check(x, x_prime, *, n_steps, p_a_lower, p_b_upper=None, max_atoms=MAX_ATOMS):
@@ -640,12 +707,29 @@ def neyman_pearson_check(x, x_prime, *, n_steps, p_a_lower, p_b_upper=None, max_
     likelihood ratio ``P(S)/Q(S) = Π_i (x_i/x'_i)^{K_i} ((1−x_i)/(1−x'_i))^{T−K_i}`` depends on
     ``S`` only through the spike counts ``K_i``; pixels with equal ``(x_i, x'_i)`` share one
     binomial count ``K ~ Bin(m T, ·)``, unchanged pixels drop out. The atoms of the ratio are
-    the combinations of these counts, with their exact P- and Q-masses. Neyman–Pearson lemma:
-    ``min Q(E)`` subject to ``P(E) ≥ p_A`` is attained by taking atoms in decreasing order of
-    ``P/Q`` (atoms with ``Q = 0`` first) and the boundary atom fractionally -- a randomised
-    base classifier; the value does not depend on how equal ratios are ordered, because a
-    fraction of an atom carries the same ratio. ``max Q(E)`` subject to ``P(E) ≤ p_B`` takes
-    atoms in increasing ``P/Q``. Cohen et al. (2019) use the same argument for Gaussians.
+    the combinations of these counts, with their exact P- and Q-masses.
+
+    A (possibly randomised) base classifier puts class A on atom j with probability
+    ``φ_j ∈ [0, 1]``. Neyman–Pearson lemma, i.e. the linear programme over φ:
+
+    * ``q_a_lower = min Σ φ_j Q_j`` subject to ``Σ φ_j P_j ≥ p_A``. Take atoms in decreasing
+      ``P/Q``: those with ``Q = 0`` (ratio ∞) first -- they buy P-mass for nothing -- and the
+      boundary atom fractionally. Atoms with ``P = 0`` (ratio 0) are never taken: they add
+      Q-cost and no P-mass. At ``p_A = 1`` every atom with ``P > 0`` is needed and the answer
+      is ``1 − Q(P = 0)``. ``p_A = 0`` gives 0.
+    * ``q_b_upper = max Σ φ_j Q_j`` subject to ``Σ φ_j P_j ≤ p_B`` (for any class other than
+      A). Take atoms in increasing ``P/Q``: every atom with ``P = 0`` first, **also when**
+      ``p_B = 0`` -- the worst-case classifier gives class B the patterns that cannot occur at
+      ``x`` for free, so ``q_b_upper ≥ Q(P = 0)`` always -- then the others while their P-mass
+      fits, the boundary atom fractionally.
+
+    Each optimum is a vertex of its polytope, with at most one fractional atom, so the greedy
+    value equals the minimum (maximum) over all deterministic classifiers plus one randomised
+    boundary atom; a target that ends exactly at an atom's edge takes that atom whole and
+    nothing of the next. The value does not depend on how equal ratios are ordered (a
+    fraction of an atom carries the same ratio). Cohen et al. (2019) use the same argument
+    for Gaussians. ``certified`` compares the two bounds, each valid for its own class, so it
+    is sound (the two worst cases need not be one classifier).
 
     Examples
     --------
@@ -659,6 +743,13 @@ def neyman_pearson_check(x, x_prime, *, n_steps, p_a_lower, p_b_upper=None, max_
     0.55
     >>> round(r.q_b_upper, 12), r.certified  # 1 - 0.55
     (0.45, True)
+
+    A black pixel lit (x = 0 → x' = 1/2) with ``p_A = 1``: "spike" never occurs under ``x``
+    (P = 0), so class B may take it although ``p_B = 0``: a tie, not certified.
+
+    >>> r = neyman_pearson_check([0.0], [0.5], n_steps=1, p_a_lower=1.0)
+    >>> r.q_a_lower, r.q_b_upper, r.certified
+    (0.5, 0.5, False)
     """
     x = _unit_vector_iv("x", x)
     xp = _unit_vector_iv("x_prime", x_prime)
@@ -673,8 +764,8 @@ def neyman_pearson_check(x, x_prime, *, n_steps, p_a_lower, p_b_upper=None, max_
     p, q = np.exp(log_p), np.exp(log_q)
     with np.errstate(invalid="ignore", divide="ignore"):
         lr = log_p - log_q  # +inf where Q = 0, -inf where P = 0
-    q_a = _np_fill(p, q, -lr, p_a)
-    q_b = _np_fill(p, q, lr, p_b)
+    q_a = _np_min_q(p, q, lr, p_a)
+    q_b = _np_max_q(p, q, lr, p_b)
     q_a = min(1.0, q_a)
     q_b = min(1.0, q_b)
     return NeymanPearsonCheck(q_a, q_b, bool(q_a > q_b), int(p.size))

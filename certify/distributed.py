@@ -8,6 +8,17 @@ any number of workers, or on a remote scheduler (DESIGN.md, "Arrays, dtypes, ran
 
 dask is optional (the ``dist`` extra): it is imported only when a scheduler is asked for.
 
+**The run's parameters travel with the results.** The table records everything needed to run
+it again -- the noise model (kind, σ, T, clamp, encoder), ``n0``, ``n``, ``alpha``,
+``num_classes``, the seed (the root :class:`~numpy.random.SeedSequence`'s entropy, spawn key
+and pool size, also when ``rng`` was None or a Generator), ``batch_size``, ``chunk_size``,
+:data:`~certify.smoothing.NOISE_CHUNK`, a description and the dtype of the classifier, a
+SHA-256 digest of the images, the scheduler, and the versions of evsnn, Python, NumPy, SciPy,
+statsmodels and numba -- and writes it to both file formats (:meth:`CertificationTable.to_csv`,
+:meth:`CertificationTable.to_json`). :meth:`CertificationTable.reproduce` runs it again from a
+table read back from either file; the classifier (and a custom encoder) cannot be stored in a
+file and are passed again, the images are checked against the digest.
+
 **Picklability.** With a scheduler, the classifier, the noise model (and its ``encode``) travel
 to the workers by pickle (dask uses cloudpickle). Pass a top-level function or an instance of a
 top-level class; lambdas and closures work with cloudpickle only when the workers can import
@@ -18,10 +29,14 @@ and must return the classifier.
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
 import json
 import os
-import tempfile
-from dataclasses import dataclass, field
+import platform
+import uuid
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -29,8 +44,11 @@ import numpy as np
 
 from certify.smoothing import (
     ABSTAIN,
+    NOISE_CHUNK,
+    NoiseModel,
     _alpha_iv,
     _callable_iv,
+    _describe_callable,
     _int_iv,
     _noise_iv,
     _progress_bar,
@@ -39,10 +57,12 @@ from certify.smoothing import (
 )
 
 __all__ = [
+    "TABLE_FORMAT",
     "ClassifierFactory",
     "CertificationTable",
     "certified_accuracy",
     "certify_dataset",
+    "data_digest",
 ]
 
 _DIST_HINT = "install the dist extra: pip install 'evsnn[dist]' (dask[distributed])"
@@ -172,11 +192,20 @@ def _path_iv(path):
 
 def _atomic_write_text(path, text):
     """Write ``text`` to a temporary file beside ``path``, then ``os.replace`` it: readers see
-    the old file or the new one, never half of one."""
+    the old file or the new one, never half of one; on any error the temporary file is removed
+    and ``path`` is left as it was. The file is created with mode 0o666 minus the umask, like
+    ``open(path, "w")`` (``tempfile.mkstemp`` would leave it 0o600)."""
     path = _path_iv(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    try:
+        with fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
@@ -189,6 +218,84 @@ def _atomic_write_text(path, text):
 
 
 _COLUMNS = ("label", "prediction", "correct", "radius", "p_a_lower")
+#: Written as the ``format`` parameter; :meth:`CertificationTable.read_csv` and ``read_json``
+#: accept it and files without it (written before the parameters were recorded).
+TABLE_FORMAT = "evsnn.certification_table/2"
+_CLASSIFIER_DESCRIPTION_MAX = 300
+
+
+def _versions():
+    import numba
+    import scipy
+    import statsmodels
+
+    import evsnn
+
+    return {"evsnn": evsnn.__version__, "python": platform.python_version(),
+            "numpy": np.__version__, "scipy": scipy.__version__,
+            "statsmodels": statsmodels.__version__, "numba": numba.__version__}
+
+
+def data_digest(X):
+    """SHA-256 of the images as :func:`certify_dataset` sees them (float64, C order) and their
+    shape; recorded in a :class:`CertificationTable` so that :meth:`~CertificationTable.reproduce`
+    can tell whether it got the same images.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from certify.distributed import data_digest
+    >>> data_digest(np.zeros((2, 3))) == data_digest([[0, 0, 0], [0, 0, 0]])
+    True
+    >>> data_digest(np.zeros((2, 3))) == data_digest(np.zeros((3, 2)))
+    False
+    """
+    arr = np.ascontiguousarray(np.asarray(X), dtype=np.float64)
+    h = hashlib.sha256(repr(arr.shape).encode("ascii"))
+    h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def _describe_classifier(classify):
+    if isinstance(classify, ClassifierFactory):
+        text = (f"ClassifierFactory({_describe_callable(classify.make)}, args={classify.args!r}, "
+                f"kwargs={classify.kwargs!r})")
+    else:
+        text = _describe_callable(classify)
+    if len(text) > _CLASSIFIER_DESCRIPTION_MAX:
+        text = text[: _CLASSIFIER_DESCRIPTION_MAX - 1] + "…"
+    return text
+
+
+def _classifier_dtype(classify):
+    dtype = getattr(classify, "dtype", None)
+    if dtype is None:
+        return None
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return str(dtype)
+
+
+def _json_value(key, text):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"parameter {key!r} holds {text!r}, which is not a JSON value ({exc}); the file was "
+            "edited or not written by CertificationTable.to_csv"
+        ) from exc
+
+
+#: Fields of :class:`CertificationTable` that describe the run, in file order (after ``format``).
+_PARAMETERS = (
+    "noise", "sigma", "n_steps", "clamp", "encoder", "encode_rng",
+    "n0", "n", "alpha", "num_classes",
+    "seed_entropy", "seed_spawn_key", "seed_pool_size",
+    "batch_size", "chunk_size", "noise_chunk",
+    "classifier", "classifier_dtype", "n_images", "n_features", "data_sha256",
+    "scheduler", "n_workers", "processes", "versions",
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -208,7 +315,7 @@ class CertificationTable:
     p_a_lower : numpy.ndarray of float64, shape (B,)
         Clopper–Pearson lower bounds of the selected class's probability.
     noise : str
-        Noise model name.
+        Noise model name (kind).
     sigma : float
         Noise standard deviation.
     n_steps : int
@@ -217,6 +324,47 @@ class CertificationTable:
         Selection and estimation samples per image.
     alpha : float
         Failure probability per image.
+    clamp : bool
+        Whether noisy pixels were clamped to [0, 1].
+    encoder : str or None
+        The Gaussian noise model's encoder (:attr:`~certify.smoothing.NoiseModel.encoder`).
+    encode_rng : bool
+        Whether that encoder was stochastic.
+    num_classes : int or None
+        Number of classes.
+    seed_entropy : int, list of int or None
+        Entropy of the root :class:`~numpy.random.SeedSequence` (image ``i`` used its
+        ``spawn(B)[i]``).
+    seed_spawn_key : tuple of int
+        Its spawn key.
+    seed_pool_size : int or None
+        Its pool size.
+    batch_size, chunk_size : int or None
+        Samples per call of the classifier and images per task (results do not depend on
+        them).
+    noise_chunk : int or None
+        :data:`~certify.smoothing.NOISE_CHUNK` of the run (the layout of the noise streams).
+    classifier : str or None
+        Description of the classifier (its dotted name, or a factory with its arguments;
+        at most 300 characters); not enough to rebuild it.
+    classifier_dtype : str or None
+        The classifier's ``dtype`` attribute (e.g. a
+        :class:`~certify.smoothing.NetworkClassifier`'s simulation dtype), if it has one.
+    n_images, n_features : int or None
+        Shape of the images.
+    data_sha256 : str or None
+        :func:`data_digest` of the images.
+    scheduler : str or None
+        None (in-process), ``'local'`` or the scheduler address (results do not depend on it).
+    n_workers : int or None
+        Workers of a local cluster.
+    processes : bool or None
+        Whether a local cluster's workers were processes.
+    versions : dict
+        Versions of evsnn, Python, NumPy, SciPy, statsmodels and numba.
+
+    The fields after ``alpha`` are None (``seed_spawn_key`` empty, ``versions`` empty) for a
+    table built by hand or read from a file written before they were recorded.
     """
 
     label: np.ndarray
@@ -230,6 +378,25 @@ class CertificationTable:
     n0: int
     n: int
     alpha: float
+    clamp: bool = True
+    encoder: str | None = None
+    encode_rng: bool = False
+    num_classes: int | None = None
+    seed_entropy: int | list | None = None
+    seed_spawn_key: tuple = ()
+    seed_pool_size: int | None = None
+    batch_size: int | None = None
+    chunk_size: int | None = None
+    noise_chunk: int | None = None
+    classifier: str | None = None
+    classifier_dtype: str | None = None
+    n_images: int | None = None
+    n_features: int | None = None
+    data_sha256: str | None = None
+    scheduler: str | None = None
+    n_workers: int | None = None
+    processes: bool | None = None
+    versions: dict = field(default_factory=dict)
 
     def __len__(self):
         return int(self.label.shape[0])
@@ -238,32 +405,135 @@ class CertificationTable:
         """:func:`certified_accuracy` of this table at ``radii``."""
         return certified_accuracy(self.radius, self.correct, radii)
 
-    def _meta(self):
-        return {
-            "noise": self.noise,
-            "sigma": self.sigma,
-            "n_steps": self.n_steps,
-            "n0": self.n0,
-            "n": self.n,
-            "alpha": self.alpha,
-        }
+    def parameters(self):
+        """The run's parameters as a dict of JSON values (``format`` first, then
+        :data:`_PARAMETERS` in order): what :meth:`to_csv` and :meth:`to_json` write."""
+        out = {"format": TABLE_FORMAT}
+        for name in _PARAMETERS:
+            value = getattr(self, name)
+            if name == "seed_spawn_key":
+                value = [int(v) for v in value]
+            elif name == "versions":
+                value = dict(value)
+            out[name] = value
+        return out
+
+    def noise_model(self, encode=None):
+        """The :class:`~certify.smoothing.NoiseModel` of the run, with ``encode`` (which a
+        file cannot hold) passed again when the run used a custom encoder.
+
+        Raises
+        ------
+        ValueError
+            If ``encode`` is missing, superfluous, or described differently from the recorded
+            :attr:`encoder`.
+        """
+        if self.encoder is None and encode is not None:
+            raise ValueError(
+                f"encode={_describe_callable(encode)} was passed but the run used no custom "
+                f"encoder (noise {self.noise!r} with its own coding); drop encode="
+            )
+        if self.encoder is not None:
+            if encode is None:
+                raise ValueError(
+                    f"the run's noise model used encode={self.encoder}, which a table cannot "
+                    "store; pass the same encoder as encode="
+                )
+            got = _describe_callable(encode)
+            if got != self.encoder:
+                raise ValueError(
+                    f"encode={got} differs from the run's encoder {self.encoder}; pass the "
+                    "encoder the table was made with"
+                )
+        return NoiseModel(self.noise, self.sigma, self.n_steps, self.clamp, encode,
+                          self.encode_rng)
+
+    def reproduce(self, classify, X, *, encode=None, scheduler=None, n_workers=2,
+                  processes=True, progress=False):
+        """Run :func:`certify_dataset` again with the recorded parameters.
+
+        Parameters
+        ----------
+        classify : callable or ClassifierFactory
+            The classifier of the run (files cannot hold it; :attr:`classifier` describes it).
+        X : array_like, shape (n_images, n_features)
+            The images of the run; checked against :attr:`data_sha256`.
+        encode : callable, optional
+            The run's custom encoder, when :attr:`encoder` is not None.
+        scheduler, n_workers, processes, progress
+            Where to run, as in :func:`certify_dataset` (the results do not depend on it).
+
+        Returns
+        -------
+        CertificationTable
+            Identical to this one (columns and parameters; ``scheduler``, ``n_workers``,
+            ``processes`` and ``versions`` are those of the new run) when the classifier and
+            the library versions are the same.
+
+        Raises
+        ------
+        ValueError
+            If a parameter needed to run again was not recorded, ``X`` is not the run's data,
+            or ``encode`` does not match.
+        """
+        missing = [name for name in ("num_classes", "seed_entropy", "seed_pool_size",
+                                     "batch_size", "chunk_size", "data_sha256")
+                   if getattr(self, name) is None]
+        if missing:
+            raise ValueError(
+                f"this table does not record {missing}, so the run cannot be reproduced; it was "
+                "built by hand or read from a file written before the parameters were recorded"
+            )
+        if self.noise_chunk is not None and self.noise_chunk != NOISE_CHUNK:
+            raise ValueError(
+                f"the run used NOISE_CHUNK={self.noise_chunk}, this evsnn uses {NOISE_CHUNK}: "
+                "the noise streams differ; reproduce with the evsnn version in versions="
+                f"{self.versions!r}"
+            )
+        digest = data_digest(_data_iv(X, self.label, self.num_classes)[0])
+        if digest != self.data_sha256:
+            raise ValueError(
+                f"X has SHA-256 {digest} but the run's images had {self.data_sha256} "
+                f"({self.n_images} x {self.n_features}); pass the images the table was made from"
+            )
+        rng = np.random.SeedSequence(self.seed_entropy, spawn_key=tuple(self.seed_spawn_key),
+                                     pool_size=self.seed_pool_size)
+        return certify_dataset(
+            classify, X, self.label, self.noise_model(encode), n0=self.n0, n=self.n,
+            alpha=self.alpha, num_classes=self.num_classes, rng=rng, scheduler=scheduler,
+            n_workers=n_workers, processes=processes, chunk_size=self.chunk_size,
+            batch_size=self.batch_size, progress=progress,
+        )
 
     def to_csv(self, path):
-        """Write one row per image (``index,label,prediction,correct,radius,p_a_lower``),
-        atomically; floats are written with ``repr`` so they read back exactly. Returns the
-        path."""
-        lines = ["index," + ",".join(_COLUMNS)]
+        """Write the table as CSV, atomically (the old file stays whole on any error).
+
+        Layout: the header ``index,label,prediction,correct,radius,p_a_lower``, then one
+        comment line ``# key: value`` per parameter (:meth:`parameters`; the value as JSON),
+        then one row per image. Floats are written with ``repr`` (JSON for parameters), so
+        they read back exactly. The header comes first so that readers take it as the column
+        names and skip the comments: ``numpy.genfromtxt(path, delimiter=",", names=True)``,
+        ``numpy.loadtxt(path, delimiter=",", skiprows=1)``,
+        ``pandas.read_csv(path, comment="#")``; :meth:`read_csv` reads the parameters too.
+        Returns the path.
+        """
+        out = io.StringIO()
+        out.write("index," + ",".join(_COLUMNS) + "\n")
+        for key, value in self.parameters().items():
+            out.write(f"# {key}: {json.dumps(value, allow_nan=False)}\n")
         for i in range(len(self)):
-            lines.append(
+            out.write(
                 f"{i},{int(self.label[i])},{int(self.prediction[i])},"
                 f"{int(bool(self.correct[i]))},{float(self.radius[i])!r},"
-                f"{float(self.p_a_lower[i])!r}"
+                f"{float(self.p_a_lower[i])!r}\n"
             )
-        return _atomic_write_text(path, "\n".join(lines) + "\n")
+        return _atomic_write_text(path, out.getvalue())
 
     def to_json(self, path):
-        """Write the settings and the columns as JSON, atomically. Returns the path."""
-        doc = dict(self._meta())
+        """Write the parameters (:meth:`parameters`, as top-level keys) and the columns (under
+        ``"columns"``) as JSON, atomically (the old file stays whole on any error). Returns
+        the path."""
+        doc = self.parameters()
         doc["columns"] = {
             "label": self.label.tolist(),
             "prediction": self.prediction.tolist(),
@@ -274,24 +544,77 @@ class CertificationTable:
         return _atomic_write_text(path, json.dumps(doc, indent=1, allow_nan=False) + "\n")
 
     @classmethod
-    def read_json(cls, path):
-        """Read a table written by :meth:`to_json`."""
-        with open(_path_iv(path), encoding="utf-8") as fh:
-            doc = json.load(fh)
-        cols = doc["columns"]
+    def _from_parts(cls, columns, params, path):
+        fmt = params.get("format", TABLE_FORMAT)
+        if fmt != TABLE_FORMAT:
+            raise ValueError(
+                f"{path} has format {fmt!r}; this evsnn reads {TABLE_FORMAT!r} (and files "
+                "without a format); read it with the evsnn version that wrote it"
+            )
+        absent = [k for k in ("noise", "sigma", "n_steps", "n0", "n", "alpha") if k not in params]
+        if absent:
+            raise ValueError(f"{path} lacks the parameters {absent}; it is not a certification "
+                             "table written by CertificationTable.to_csv / to_json")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - known - {"format"})
+        if unknown:
+            raise ValueError(f"{path} has unknown parameters {unknown}; it was written by "
+                             "another evsnn version")
+        kw = {k: v for k, v in params.items() if k != "format"}
+        if "seed_spawn_key" in kw:
+            kw["seed_spawn_key"] = tuple(int(v) for v in kw["seed_spawn_key"])
+        if kw.get("versions") is None:
+            kw.pop("versions", None)
+        for name in ("sigma", "alpha"):
+            kw[name] = float(kw[name])
         return cls(
-            label=np.asarray(cols["label"], dtype=np.int64),
-            prediction=np.asarray(cols["prediction"], dtype=np.int64),
-            correct=np.asarray(cols["correct"], dtype=bool),
-            radius=np.asarray(cols["radius"], dtype=np.float64),
-            p_a_lower=np.asarray(cols["p_a_lower"], dtype=np.float64),
-            noise=doc["noise"],
-            sigma=float(doc["sigma"]),
-            n_steps=int(doc["n_steps"]),
-            n0=int(doc["n0"]),
-            n=int(doc["n"]),
-            alpha=float(doc["alpha"]),
+            label=np.asarray(columns["label"], dtype=np.int64),
+            prediction=np.asarray(columns["prediction"], dtype=np.int64),
+            correct=np.asarray(columns["correct"], dtype=bool),
+            radius=np.asarray(columns["radius"], dtype=np.float64),
+            p_a_lower=np.asarray(columns["p_a_lower"], dtype=np.float64),
+            **kw,
         )
+
+    @classmethod
+    def read_json(cls, path):
+        """Read a table written by :meth:`to_json` (also one written before the parameters
+        after ``alpha`` were recorded: they are then None)."""
+        path = _path_iv(path)
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+        columns = doc.pop("columns")
+        return cls._from_parts(columns, doc, path)
+
+    @classmethod
+    def read_csv(cls, path):
+        """Read a table written by :meth:`to_csv`, parameters included (a file without
+        parameter lines needs at least ``noise, sigma, n_steps, n0, n, alpha``)."""
+        path = _path_iv(path)
+        params, rows = {}, []
+        with open(path, encoding="utf-8", newline="") as fh:
+            for line in fh:
+                if line.startswith("#"):
+                    key, sep, value = line[1:].strip().partition(": ")
+                    if not sep:
+                        raise ValueError(f"{path}: comment line {line.strip()!r} is not "
+                                         "'# key: value'")
+                    params[key] = _json_value(key, value)
+                elif line.strip():
+                    rows.append(line)
+        reader = csv.DictReader(rows)
+        if reader.fieldnames != ["index", *_COLUMNS]:
+            raise ValueError(f"{path} has columns {reader.fieldnames}; expected "
+                             f"{['index', *_COLUMNS]}")
+        data = list(reader)
+        columns = {
+            "label": [int(r["label"]) for r in data],
+            "prediction": [int(r["prediction"]) for r in data],
+            "correct": [bool(int(r["correct"])) for r in data],
+            "radius": [float(r["radius"]) for r in data],
+            "p_a_lower": [float(r["p_a_lower"]) for r in data],
+        }
+        return cls._from_parts(columns, params, path)
 
 
 # --------------------------------------------------------------------------- the work
@@ -483,7 +806,10 @@ def certify_dataset(
     for name, flag in (("processes", processes), ("progress", progress)):
         if not isinstance(flag, (bool, np.bool_)):
             raise TypeError(f"{name} must be True or False, got {flag!r}")
-    seeds = _seed_iv(rng).spawn(len(X))
+    root = _seed_iv(rng)
+    seed_entropy = root.entropy if isinstance(root.entropy, int) else [int(v) for v in root.entropy]
+    seed_spawn_key = tuple(int(v) for v in root.spawn_key)
+    seeds = root.spawn(len(X))
 
     starts = range(0, len(X), chunk_size)
     tasks = [
@@ -536,4 +862,23 @@ def certify_dataset(
         n0=n0,
         n=n,
         alpha=alpha,
+        clamp=noise.clamp,
+        encoder=noise.encoder,
+        encode_rng=noise.encode_rng,
+        num_classes=num_classes,
+        seed_entropy=seed_entropy,
+        seed_spawn_key=seed_spawn_key,
+        seed_pool_size=int(root.pool_size),
+        batch_size=batch_size,
+        chunk_size=chunk_size,
+        noise_chunk=NOISE_CHUNK,
+        classifier=_describe_classifier(classify),
+        classifier_dtype=_classifier_dtype(classify),
+        n_images=int(X.shape[0]),
+        n_features=int(X.shape[1]),
+        data_sha256=data_digest(X),
+        scheduler=scheduler,
+        n_workers=n_workers if scheduler == "local" else None,
+        processes=bool(processes) if scheduler == "local" else None,
+        versions=_versions(),
     )

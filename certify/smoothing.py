@@ -25,6 +25,20 @@ smoothed classifier returns ``c_A`` on the whole ball ``‖u' - u‖₂ < σ Φ�
   ``h = repeat_T ∘ clamp``), a deterministic post-processing of ``x + ε``. Take ``F = f ∘ h``
   on ``R^N`` (``d = N``): the theorem applies verbatim and the image-space L2 radius is
   ``σ Φ⁻¹(p_A)``.
+* Gaussian noise with a stochastic encoder (``encode_rng=True``, e.g. Poisson coding of the
+  noisy image). The network sees ``enc(clamp(x + ε), ω)`` with the encoder's randomness ``ω``
+  drawn independently of ``ε`` from a law that does not depend on the input, so
+  ``F(u) = f(enc(clamp(u), ω))`` is a *random* base classifier on ``R^N``. Cohen et al.'s
+  Theorem 1 is stated for "any deterministic or random function" ``f``; the reason is that
+  only ``h_c(u) = P_ω(F(u) = c) ∈ [0, 1]`` enters: ``P(F(x + ε) = c) = E_ε h_c(x + ε)``, and
+  the Neyman–Pearson argument of their proof (the worst case over *all* functions
+  ``R^N → [0, 1]`` with a given Gaussian mean, randomised ones included) bounds it at
+  ``x + δ`` exactly as for a 0/1-valued ``h_c``. So the radius stays ``σ Φ⁻¹(p_A)``. The
+  Monte Carlo estimate needs each sample to be an independent draw of the pair ``(ε, ω)``:
+  the encoder must use fresh, independent randomness for every row of the batch it is given
+  (evsnn's :func:`~evsnn.encoders.poisson` does; an encoder that reuses one draw across the
+  rows of a call, or across calls, makes the counts dependent and the Clopper–Pearson bound
+  invalid).
 * RSC-II. The network sees ``(clamp(x + ε_1), ..., clamp(x + ε_T))`` with i.i.d. ``ε_t``.
   As a function of the image this is ``F(x ⊗ 1_T + E)`` on ``R^{T·N}`` with
   ``E = (ε_1, ..., ε_T) ~ N(0, σ²I_{T·N})``: Gaussian smoothing in ``R^{T·N}`` at the point
@@ -40,8 +54,12 @@ smoothed classifier returns ``c_A`` on the whole ball ``‖u' - u‖₂ < σ Φ�
 Randomness is reproducible and independent of ``batch_size``: each call derives a
 :class:`numpy.random.SeedSequence` from ``rng``; the selection, estimation and prediction phases
 use fixed children of it, and within a phase sample ``i`` takes its noise from the stream of
-chunk ``i // NOISE_CHUNK`` (a fixed grandchild), drawn whole. ``batch_size`` only decides how
-many samples ``classify`` sees at once.
+chunk ``k = i // NOISE_CHUNK`` (a fixed grandchild, spawn key ``(…, phase, k)``), drawn whole.
+A stochastic encoder encodes each chunk whole, in one call, with a Generator on the stream
+``(…, phase, k, 0)`` (:data:`_ENCODER_KEY`); the samples are then read from the encoded chunk.
+``batch_size`` only decides how many samples ``classify`` sees at once, and as every stream is
+a function of the seed and the sample index, :mod:`certify.distributed` gets identical results
+on any number of workers.
 """
 
 from __future__ import annotations
@@ -88,6 +106,8 @@ NOISE_MODELS = ("gaussian", "rsc_fixed", "rsc_fresh")
 _PHASE_SELECTION = 0
 _PHASE_ESTIMATION = 1
 _PHASE_PREDICTION = 2
+#: Spawn key, below a noise chunk's stream, of the stream a stochastic encoder draws from.
+_ENCODER_KEY = 0
 
 
 # --------------------------------------------------------------------------- validation helpers
@@ -170,6 +190,24 @@ def _child(seed, *keys):
     )
 
 
+def _describe_callable(obj):
+    """A readable, address-free name of a callable, for records and result files:
+    ``module.qualname`` of a function or class, ``module.qualname(...)`` of an instance (its
+    class), ``functools.partial(name, args, kwargs)`` of a partial."""
+    import functools
+
+    if isinstance(obj, functools.partial):
+        parts = [_describe_callable(obj.func)]
+        parts += [repr(a) for a in obj.args]
+        parts += [f"{k}={v!r}" for k, v in obj.keywords.items()]
+        return f"functools.partial({', '.join(parts)})"
+    name = getattr(obj, "__qualname__", None)  # functions, classes, methods; not instances
+    if isinstance(name, str):
+        return f"{getattr(obj, '__module__', None) or '?'}.{name}"
+    cls = type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}(...)"
+
+
 # --------------------------------------------------------------------------- noise models
 def _identity_repeat(z, n_steps):
     return np.repeat(z[None], n_steps, axis=0)
@@ -192,10 +230,13 @@ class NoiseModel:
         Whether noisy pixels are clamped to [0, 1] (RSC Eq. 10). Clamping is a post-processing
         of ``x + ε`` and does not change the certified radius.
     encode : callable or None
-        ``gaussian`` only: ``encode(z[B, N]) -> seq[T, B, N']``, applied to the (clamped) noisy
-        images; ``None`` is current coding (repeat over T). It must be deterministic (the
-        smoothing noise is the only randomness the certificate accounts for) and, for
-        :mod:`certify.distributed`, picklable.
+        ``gaussian`` only: ``encode(z[B, N]) -> seq[T, B, N']`` (``encode(z, rng=generator)``
+        when ``encode_rng``), applied to the (clamped) noisy images; ``None`` is current coding
+        (repeat over T). For :mod:`certify.distributed` it must be picklable.
+    encode_rng : bool
+        Whether ``encode`` is stochastic and takes a keyword ``rng`` (a
+        :class:`numpy.random.Generator` derived from the certify ``rng``; module docstring).
+        With False, ``encode`` must be deterministic.
     """
 
     name: str
@@ -203,6 +244,7 @@ class NoiseModel:
     n_steps: int
     clamp: bool = True
     encode: Callable | None = field(default=None, compare=False)
+    encode_rng: bool = False
 
     def __post_init__(self):
         if not isinstance(self.name, str):
@@ -225,6 +267,33 @@ class NoiseModel:
                     "RSC-I and RSC-II fix the encoding (RSC Eq. 7-10): drop encode="
                 )
             _callable_iv("encode", self.encode)
+        if not isinstance(self.encode_rng, (bool, np.bool_)):
+            raise TypeError(f"encode_rng must be True or False, got {self.encode_rng!r}")
+        object.__setattr__(self, "encode_rng", bool(self.encode_rng))
+        if self.encode_rng and self.encode is None:
+            raise ValueError(
+                "encode_rng=True needs a stochastic encoder, but encode=None (current coding "
+                "draws nothing); pass encode=..., e.g. functools.partial(evsnn.encoders.poisson, "
+                "T=n_steps), or drop encode_rng"
+            )
+
+    @property
+    def encoder(self) -> str | None:
+        """Dotted name of ``encode`` (a :class:`functools.partial` with its arguments), or
+        None for the model's own coding."""
+        return None if self.encode is None else _describe_callable(self.encode)
+
+    def parameters(self) -> dict:
+        """The noise model as plain values: ``kind`` (the name), ``sigma``, ``n_steps``,
+        ``clamp``, ``encoder`` (:attr:`encoder`) and ``encode_rng``."""
+        return {
+            "kind": self.name,
+            "sigma": self.sigma,
+            "n_steps": self.n_steps,
+            "clamp": self.clamp,
+            "encoder": self.encoder,
+            "encode_rng": self.encode_rng,
+        }
 
     @property
     def radius_scale(self) -> float:
@@ -245,8 +314,9 @@ class NoiseModel:
         np.add(x[None, :], z, out=z)
         return np.clip(z, 0.0, 1.0, out=z) if self.clamp else z
 
-    def _apply(self, x, eps):
-        """Noisy encoded inputs ``seq[T, B, ·]`` from standard normals ``eps`` [B, *noise_shape]."""
+    def _apply(self, x, eps, rng=None):
+        """Noisy encoded inputs ``seq[T, B, ·]`` from standard normals ``eps`` [B, *noise_shape]
+        (and, for a stochastic encoder, the Generator ``rng`` it draws from)."""
         B = eps.shape[0]
         if self.name == "rsc_fresh":
             z = x[None, None, :] + self.sigma * eps.transpose(1, 0, 2)
@@ -258,7 +328,7 @@ class NoiseModel:
             return np.ascontiguousarray(z)
         if self.encode is None:
             return _identity_repeat(z, self.n_steps)
-        seq = np.asarray(self.encode(z))
+        seq = np.asarray(self.encode(z, rng=rng) if self.encode_rng else self.encode(z))
         if seq.ndim != 3 or seq.shape[:2] != (self.n_steps, B):
             raise ValueError(
                 f"encode returned shape {seq.shape}; it must return [T, B, N'] = "
@@ -267,8 +337,9 @@ class NoiseModel:
         return seq
 
 
-def gaussian(sigma, n_steps, *, encode=None, clamp=True):
-    """Gaussian noise on the image, then an encoder.
+def gaussian(sigma, n_steps, *, encode=None, clamp=True, encode_rng=False):
+    """Gaussian noise on the image, then any encoder: the network sees
+    ``encode(clamp(x + ε))``.
 
     Parameters
     ----------
@@ -277,15 +348,30 @@ def gaussian(sigma, n_steps, *, encode=None, clamp=True):
     n_steps : int
         Number of time steps T (≥ 1).
     encode : callable, optional
-        Deterministic ``encode(z[B, N]) -> seq[T, B, N']``; default: current coding (``z``
-        repeated over T steps).
+        ``encode(z[B, N]) -> seq[T, B, N']``, or ``encode(z, rng=generator)`` when
+        ``encode_rng``; default: current coding (``z`` repeated over T steps).
     clamp : bool, default True
         Clamp ``x + ε`` to [0, 1] before encoding.
+    encode_rng : bool, default False
+        ``encode`` is stochastic (Poisson, RateSyn with random phases, ...): it is called once
+        per chunk of :data:`NOISE_CHUNK` samples with a :class:`numpy.random.Generator` on a
+        stream derived from the certify ``rng`` (module docstring), so results are identical
+        for identical seeds and do not depend on ``batch_size`` or on the number of dask
+        workers. It must draw independently for every row of ``z``.
 
     Returns
     -------
     NoiseModel
-        Certified radius ``σ Φ⁻¹(p_A)`` (module docstring).
+        Certified radius ``σ Φ⁻¹(p_A)``, also with a stochastic encoder: the base classifier
+        is then random, which Cohen et al. (2019, Theorem 1) allow (module docstring).
+
+    Raises
+    ------
+    TypeError
+        If ``sigma`` is not a real number, ``n_steps`` not an integer, ``encode`` not
+        callable, or ``clamp`` / ``encode_rng`` not a bool.
+    ValueError
+        If ``sigma ≤ 0`` or not finite, ``n_steps < 1``, or ``encode_rng`` without ``encode``.
 
     Examples
     --------
@@ -293,8 +379,16 @@ def gaussian(sigma, n_steps, *, encode=None, clamp=True):
     >>> noise = gaussian(0.25, 4)
     >>> noise.name, noise.sigma, noise.n_steps, noise.radius_scale
     ('gaussian', 0.25, 4, 1.0)
+
+    Poisson coding of the noisy image (a stochastic encoder):
+
+    >>> from functools import partial
+    >>> from evsnn.encoders import poisson
+    >>> noise = gaussian(0.25, 4, encode=partial(poisson, T=4), encode_rng=True)
+    >>> noise.parameters()["encoder"]
+    'functools.partial(evsnn.encoders.poisson, T=4)'
     """
-    return NoiseModel("gaussian", sigma, n_steps, clamp, encode)
+    return NoiseModel("gaussian", sigma, n_steps, clamp, encode, encode_rng)
 
 
 def rsc_fixed(sigma, n_steps, *, clamp=True):
@@ -492,6 +586,40 @@ class _NoiseStream:
         return out
 
 
+class _EncodedStream:
+    """Encoded inputs of consecutive samples of one phase, for a stochastic encoder.
+
+    Chunk k (samples ``k·NOISE_CHUNK … (k+1)·NOISE_CHUNK − 1``) is encoded whole, in one call
+    ``encode(clamp(x + σ ε_k), rng=default_rng(child(seed, k, _ENCODER_KEY)))`` with ``ε_k``
+    the normals of chunk k of :class:`_NoiseStream` (the same as without an encoder); samples
+    are then read from it, and the chunk cut by the end of a batch is kept for the next. So
+    every sample's encoded input is a function of the seed and its index only: independent of
+    ``batch_size``. The last chunk of a phase is encoded whole too, its unused rows dropped."""
+
+    def __init__(self, noise, x, seed):
+        self._noise = noise
+        self._x = x
+        self._seed = seed
+        self._normals = _NoiseStream(seed, noise._noise_shape(x.shape[0]))
+        self._chunk_index = -1
+        self._chunk = None
+
+    def _encoded(self, k):
+        if k != self._chunk_index:
+            gen = np.random.default_rng(_child(self._seed, k, _ENCODER_KEY))
+            self._chunk = self._noise._apply(self._x, self._normals._draw(k), rng=gen)
+            self._chunk_index = k
+        return self._chunk
+
+    def take(self, start, stop):
+        """Encoded inputs ``seq[T, stop − start, N']`` of samples ``start … stop − 1``."""
+        parts = []
+        for k in range(start // NOISE_CHUNK, (stop - 1) // NOISE_CHUNK + 1):
+            lo, hi = max(start, k * NOISE_CHUNK), min(stop, (k + 1) * NOISE_CHUNK)
+            parts.append(self._encoded(k)[:, lo - k * NOISE_CHUNK : hi - k * NOISE_CHUNK])
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+
 def _labels_iv(labels, batch, num_classes):
     arr = np.asarray(labels)
     if arr.dtype.kind not in "iu":
@@ -542,8 +670,16 @@ def _sample_iv(classify, noise, num_classes, batch_size, progress):
 
 
 def _counts(classify, x, noise, n_samples, seed, num_classes, batch_size, bar):
-    stream = _NoiseStream(seed, noise._noise_shape(x.shape[0]))
     counts = np.zeros(num_classes, dtype=np.int64)
+    if noise.encode_rng:
+        encoded = _EncodedStream(noise, x, seed)
+        for start in range(0, n_samples, batch_size):
+            stop = min(n_samples, start + batch_size)
+            labels = _labels_iv(classify(encoded.take(start, stop)), stop - start, num_classes)
+            counts += np.bincount(labels, minlength=num_classes)
+            bar.update(stop - start)
+        return counts
+    stream = _NoiseStream(seed, noise._noise_shape(x.shape[0]))
     # a classifier that offers classify_static(z[B, N], T) receives the noisy image once per
     # draw instead of T copies of it (RSC-I, current coding), see NetworkClassifier
     static = getattr(classify, "classify_static", None)
@@ -848,7 +984,15 @@ class Prediction:
     sigma : float
         Noise standard deviation.
     noise : str
-        Noise model name.
+        Noise model name (its kind: ``'gaussian'``, ``'rsc_fixed'`` or ``'rsc_fresh'``).
+    n_steps : int
+        Number of time steps T of the encoded input.
+    clamp : bool
+        Whether noisy pixels were clamped to [0, 1].
+    encoder : str or None
+        :attr:`NoiseModel.encoder`: the Gaussian model's encoder, None for its own coding.
+    encode_rng : bool
+        Whether the encoder was stochastic.
     """
 
     prediction: int
@@ -858,11 +1002,25 @@ class Prediction:
     alpha: float
     sigma: float
     noise: str
+    n_steps: int
+    clamp: bool
+    encoder: str | None
+    encode_rng: bool
 
     @property
     def abstained(self) -> bool:
         """Whether PREDICT abstained."""
         return self.prediction == ABSTAIN
+
+    @property
+    def noise_parameters(self) -> dict:
+        """The noise model as plain values (:meth:`NoiseModel.parameters`)."""
+        return _noise_parameters(self)
+
+
+def _noise_parameters(record):
+    return {"kind": record.noise, "sigma": record.sigma, "n_steps": record.n_steps,
+            "clamp": record.clamp, "encoder": record.encoder, "encode_rng": record.encode_rng}
 
 
 def _top_two(counts):
@@ -947,7 +1105,8 @@ def predict(
     n_a, n_b = int(counts[c_a]), int(counts[c_b])
     p_value = float(binomtest(n_a, n_a + n_b, 0.5).pvalue)
     prediction = c_a if p_value <= alpha else ABSTAIN
-    return Prediction(prediction, p_value, _frozen(counts), n, alpha, noise.sigma, noise.name)
+    return Prediction(prediction, p_value, _frozen(counts), n, alpha, noise.sigma, noise.name,
+                      noise.n_steps, noise.clamp, noise.encoder, noise.encode_rng)
 
 
 # --------------------------------------------------------------------------- CERTIFY
@@ -977,7 +1136,15 @@ class Certificate:
     sigma : float
         Noise standard deviation.
     noise : str
-        Noise model name.
+        Noise model name (its kind: ``'gaussian'``, ``'rsc_fixed'`` or ``'rsc_fresh'``).
+    n_steps : int
+        Number of time steps T of the encoded input; the RSC-II radius carries ``1/√T``.
+    clamp : bool
+        Whether noisy pixels were clamped to [0, 1].
+    encoder : str or None
+        :attr:`NoiseModel.encoder`: the Gaussian model's encoder, None for its own coding.
+    encode_rng : bool
+        Whether the encoder was stochastic (a random base classifier).
     """
 
     prediction: int
@@ -990,11 +1157,20 @@ class Certificate:
     alpha: float
     sigma: float
     noise: str
+    n_steps: int
+    clamp: bool
+    encoder: str | None
+    encode_rng: bool
 
     @property
     def abstained(self) -> bool:
         """Whether CERTIFY abstained."""
         return self.prediction == ABSTAIN
+
+    @property
+    def noise_parameters(self) -> dict:
+        """The noise model as plain values (:meth:`NoiseModel.parameters`)."""
+        return _noise_parameters(self)
 
 
 def certify(
@@ -1101,4 +1277,8 @@ def certify(
         alpha,
         noise.sigma,
         noise.name,
+        noise.n_steps,
+        noise.clamp,
+        noise.encoder,
+        noise.encode_rng,
     )

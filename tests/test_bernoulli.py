@@ -263,29 +263,104 @@ def test_np_bound_is_attained_by_the_likelihood_ratio_classifier(seed):
     np.testing.assert_allclose(res.q_a_lower, q_region, rtol=1e-9)
 
 
-def test_np_against_every_deterministic_classifier():
-    # d = 1, T = 3: 8 patterns, all 256 base classifiers; the NP value is the minimum of
-    # Q(E) over E with P(E) >= p_A up to randomisation, and equal to it at subset masses
-    x, xp, T1 = np.array([0.3]), np.array([0.55]), 3
-    pats = np.array(list(itertools.product([0.0, 1.0], repeat=T1)))
+def all_subsets(n):
+    """[2^n, n] bool: every deterministic assignment of n patterns (row r = the bits of r)."""
+    return ((np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1).astype(bool)
+
+
+def lp_brute_force(P, Q, S, p_a, p_b):
+    """Exact ``min Q(φ)`` s.t. ``P(φ) ≥ p_a`` and ``max Q(φ)`` s.t. ``P(φ) ≤ p_b`` over every
+    randomised base classifier ``φ ∈ [0, 1]^patterns`` (φ = probability of class A / B on a
+    pattern), by brute force over patterns, not atoms: an optimum of each linear programme is
+    a vertex, i.e. a deterministic subset E (a row of ``S``) plus at most one pattern j ∉ E
+    taken fractionally, so enumerating every (E, j) pair is exact."""
+    pm, qm = S @ P, S @ Q
+    # the float sum of all masses is 1 only up to rounding: a target above it means "every
+    # pattern with P > 0" (adding the P = 0 patterns' zeros leaves that sum unchanged)
+    p_a = min(p_a, float(pm.max()))
+    lo = qm[pm >= p_a].min()
+    hi = qm[pm <= p_b].max()
+    for j in np.flatnonzero(P > 0):
+        out = ~S[:, j]
+        frac = (p_a - pm) / P[j]
+        ok = out & (frac > 0) & (frac <= 1)
+        if np.any(ok):
+            lo = min(lo, float((qm + frac * Q[j])[ok].min()))
+        frac = (p_b - pm) / P[j]
+        ok = out & (frac >= 0) & (frac <= 1)
+        if np.any(ok):
+            hi = max(hi, float((qm + frac * Q[j])[ok].max()))
+    return float(lo), float(hi)
+
+
+def pattern_masses(x, xp, T1):
+    pats = np.array(list(itertools.product([0.0, 1.0], repeat=len(x) * T1))).reshape(
+        -1, T1, len(x))
     k = pats.sum(axis=1)
-    P = 0.3**k * 0.7 ** (T1 - k)
-    Q = 0.55**k * 0.45 ** (T1 - k)
-    subsets = np.array(list(itertools.product([False, True], repeat=8)))
-    pm, qm = subsets @ P, subsets @ Q
-    for p_a in [0.1, 0.25, 0.5, float(pm[77]), float(pm[200]), 0.9]:
-        res = neyman_pearson_check(x, xp, n_steps=T1, p_a_lower=p_a)
-        best = qm[pm >= p_a - 1e-15].min()
-        assert res.q_a_lower <= best + 1e-12
-    for mask in (subsets[77], subsets[200]):
-        # the smallest Q among subsets with at least this P-mass is matched by NP exactly
-        p_a = float(mask @ P)
-        best = qm[pm >= p_a - 1e-15].min()
-        res = neyman_pearson_check(x, xp, n_steps=T1, p_a_lower=p_a)
-        if np.isclose(best, res.q_a_lower, rtol=1e-9):
-            continue
-        # otherwise p_a falls inside an atom: randomisation makes NP strictly smaller
-        assert res.q_a_lower < best
+    P = np.prod(np.where(k == 0, 1.0, np.asarray(x) ** k)
+                * np.where(T1 - k == 0, 1.0, (1 - np.asarray(x)) ** (T1 - k)), axis=1)
+    Q = np.prod(np.where(k == 0, 1.0, np.asarray(xp) ** k)
+                * np.where(T1 - k == 0, 1.0, (1 - np.asarray(xp)) ** (T1 - k)), axis=1)
+    return P, Q
+
+
+# (x, x', T): at most 4 Bernoulli coordinates, 16 patterns, 2^16 deterministic classifiers
+NP_BRUTE_CASES = [
+    ([0.3], [0.55], 3),  # interior: every atom has P, Q > 0
+    ([0.0], [0.5], 1),  # black pixel lit: an atom with P = 0 (issue #6)
+    ([0.0, 0.5], [0.5, 0.5], 2),  # P = 0 atoms and an unchanged pixel (issue #6)
+    ([0.5], [0.0], 3),  # pixel switched off: atoms with Q = 0
+    ([1.0, 0.3], [0.6, 0.0], 2),  # both: P = 0 and Q = 0 atoms
+    ([0.3, 0.6], [0.6, 0.3], 2),  # mirrored pixels: different atoms with equal ratios (ties)
+    ([0.2, 0.2], [0.7, 0.7], 2),  # equal pixels pooled into one count
+]
+
+
+@pytest.mark.parametrize("x,xp,T1", NP_BRUTE_CASES)
+def test_np_against_every_deterministic_and_randomised_classifier(x, xp, T1):
+    # the NP values are the exact optima over all base classifiers, including p_A = 1,
+    # p_B = 0, p_A = 0 and targets that end exactly on an atom's edge (subset masses)
+    P, Q = pattern_masses(x, xp, T1)
+    np.testing.assert_allclose([P.sum(), Q.sum()], 1.0, atol=1e-15)
+    rng = np.random.default_rng(len(P) + T1)
+    S = all_subsets(P.size)
+    edges = (S @ P)[rng.integers(0, len(S), size=4)]  # P-masses of deterministic classifiers
+    p_as = [0.0, 1.0, 0.5, 0.9, *rng.uniform(0, 1, size=2), *edges]
+    checked_certified = 0
+    for p_a in p_as:
+        p_a = float(min(1.0, max(0.0, p_a)))
+        for p_b in (None, 0.0, 0.3 * (1 - p_a), float(min(1 - p_a, edges[0]))):
+            eff_b = 1 - p_a if p_b is None else min(p_b, 1 - p_a)
+            lo, hi = lp_brute_force(P, Q, S, p_a, eff_b)
+            res = neyman_pearson_check(x, xp, n_steps=T1, p_a_lower=p_a, p_b_upper=p_b)
+            # the brute-force LP values are continuous in p_a, p_b with slope <= max Q/P over
+            # the atoms used (<= 16 here), so 1e-12 covers the ulps between the two summations
+            assert res.q_a_lower == pytest.approx(lo, abs=1e-12), (p_a, p_b)
+            assert res.q_b_upper == pytest.approx(min(1.0, hi), abs=1e-12), (p_a, p_b)
+            if abs(lo - hi) > 1e-9:
+                assert res.certified == (lo > hi), (p_a, p_b)
+                checked_certified += res.certified
+    q_impossible = float(Q[P == 0].sum())  # Q-mass of the patterns that cannot occur at x
+    if q_impossible > 0:
+        # an edge pixel that moves: with p_A = 1 class B still gets Q(P = 0) > 0; in these
+        # cases that is >= 1/2, so nothing may ever be certified
+        res = neyman_pearson_check(x, xp, n_steps=T1, p_a_lower=1.0)
+        assert res.q_b_upper == pytest.approx(q_impossible, abs=1e-15)
+        assert q_impossible >= 0.5 and checked_certified == 0
+    else:
+        assert checked_certified > 0  # not vacuous: some of the pairs certify
+
+
+def test_np_issue_6_counterexamples():
+    # p_A = 1 and p_B = 0 at a black pixel lit to 1/2: the patterns with a spike there have
+    # P = 0 and may be class B: Q(B) = Q(A) = 1/2, a tie, not certified
+    r = neyman_pearson_check([0.0], [0.5], n_steps=1, p_a_lower=1.0)
+    assert (r.q_a_lower, r.q_b_upper, r.certified) == (0.5, 0.5, False)
+    # x = (0, 1/2) -> (1/2, 1/2), T = 2, p_A = 0.9, p_B = 0: class A can be pushed down to
+    # 0.9 · Q(K_0 = 0) = 0.9 · 0.25 while class B takes Q(K_0 > 0) = 0.75
+    r = neyman_pearson_check([0, 0.5], [0.5, 0.5], n_steps=2, p_a_lower=0.9, p_b_upper=0)
+    assert r.q_a_lower == pytest.approx(0.225, abs=1e-15)
+    assert r.q_b_upper == pytest.approx(0.75, abs=1e-15) and not r.certified
 
 
 def test_np_ties_and_edges():
@@ -345,6 +420,77 @@ def test_renyi_bound_monotone_in_the_probabilities():
         assert np.all(np.diff(a) >= 0) and np.all(np.diff(b) <= 0)
     assert renyi_bound(0.5, 0.5, 1.0) == 0.0
     assert renyi_bound(0.9, 0.0, 2.0) == pytest.approx(-math.log(0.1), rel=RTOL_FORMULA)
+
+
+@pytest.mark.parametrize("order", [1e-3, 0.5, 0.999, 0.9999, 1 - 1e-6])
+def test_renyi_bound_at_p_a_one_below_order_one(order):
+    # step 2 at p = (1, 0, 0): D_α(q‖p) = α/(1-α) (-log q_A), minimal at q_A = q_B = 1/2:
+    # β = α/(1-α) log 2 (hand derivation; renyi_bound's Notes). 2^(-1/(1-α)) underflows for
+    # α > ~0.999, which once gave β = inf here
+    expect = order / (1 - order) * math.log(2)
+    assert renyi_bound(1.0, None, order) == pytest.approx(expect, rel=1e-9)
+    assert renyi_bound(1.0, 0.0, order) == pytest.approx(expect, rel=1e-9)
+    # p_B = 0, p_A = 0.9: -log(1 - p_A + p_A 2^(-α/(1-α))), through logs
+    expect = -math.log(0.1 + 0.9 * 2 ** (-order / (1 - order)))
+    assert renyi_bound(0.9, 0.0, order) == pytest.approx(expect, rel=1e-9)
+
+
+@pytest.mark.parametrize("order", [1.0, 1.5, 64.0])
+def test_renyi_bound_at_p_b_zero_from_order_one(order):
+    # α >= 1: any q with q_B > 0 is infinitely far from p with p_B = 0, so q = (0, 0, 1):
+    # β = -log(1 - p_A), infinite at p_A = 1 (f = c_A on the whole support of P_x)
+    assert renyi_bound(1.0, None, order) == math.inf
+    assert renyi_bound(0.9, 0.0, order) == pytest.approx(-math.log(0.1), rel=1e-12)
+
+
+@pytest.mark.parametrize("orders", [None, [0.9999], [1.0], [2.0]])
+@pytest.mark.parametrize("T1", [1, 3])
+def test_radii_at_p_a_one_with_a_black_pixel_are_sound_and_tight(orders, T1):
+    # x = (0,), p_A = 1: f = A exactly when the pixel never spikes; the worst classifier is B
+    # on every spike, so x' = ε stays A iff (1 - ε)^T > 1/2, i.e. ε < 1 - 2^(-1/T) (hand)
+    truth = 1 - 2 ** (-1 / T1)
+    r = certified_radii([0.0], 1.0, n_steps=T1, orders=orders)
+    assert r.linf < truth and r.l1 < truth and r.l0 == 0
+    if orders is None or orders[0] < 1:
+        # every α < 1 is exact here: only the rounding guard separates the radius from truth
+        assert r.linf > truth - 1e-9
+        assert neyman_pearson_check([0.0], [r.linf], n_steps=T1, p_a_lower=1.0).certified
+        # just past the tie (float(truth) itself rounds to either side of it)
+        beyond = truth + 1e-12
+        assert not neyman_pearson_check([0.0], [beyond], n_steps=T1, p_a_lower=1.0).certified
+    else:
+        assert r.linf == 0.0  # α >= 1: any move of a black pixel is infinitely far
+
+
+def test_radii_at_p_a_one_inside_the_box_cover_the_box():
+    # all pixels inside (0, 1): P_x charges every pattern, so p_A = 1 means f = A everywhere
+    # and the smoothed prediction is A on the whole box (KL's bound is infinite, its worst
+    # case finite)
+    x = np.array([0.3, 0.6])
+    r = certified_radii(x, 1.0, n_steps=2)
+    assert r.linf == 1.0 and r.l0 == 2
+    assert r.l1 == pytest.approx(0.7 + 0.6, rel=1e-12)  # sum of max(x, 1 - x): the box
+
+
+@pytest.mark.parametrize("x,p_a", [([0.0, 0.5], 0.9), ([0.0, 0.5], 1.0), ([1.0, 0.3], 0.8),
+                                   ([0.4, 0.7], 0.95)])
+def test_radii_with_p_b_zero_are_sound_against_neyman_pearson(x, p_a):
+    # p_B = 0 passed explicitly: every grid image of the certified L∞ ball (and of the L0
+    # ball: one pixel anywhere) must pass the exact worst-case check
+    T1 = 2
+    r = certified_radii(x, p_a, 0.0, n_steps=T1)
+    x = np.array(x)
+    assert r.linf > 0
+    axes = [np.unique(np.clip(np.linspace(v - r.linf, v + r.linf, 9), 0, 1)) for v in x]
+    for xp in itertools.product(*axes):
+        assert neyman_pearson_check(x, list(xp), n_steps=T1, p_a_lower=p_a,
+                                    p_b_upper=0.0).certified, xp
+    for i in range(len(x)) if r.l0 >= 1 else []:
+        for v in np.linspace(0, 1, 11):
+            xp = x.copy()
+            xp[i] = v
+            assert neyman_pearson_check(x, xp, n_steps=T1, p_a_lower=p_a,
+                                        p_b_upper=0.0).certified, xp
 
 
 def test_divergence_edge_cases():

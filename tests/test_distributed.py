@@ -4,20 +4,25 @@ table output, certified accuracy."""
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
+import stat
 import sys
 
 import numpy as np
 import pytest
 
 from certify.distributed import (
+    TABLE_FORMAT,
     CertificationTable,
     ClassifierFactory,
     certified_accuracy,
     certify_dataset,
+    data_digest,
 )
-from certify.smoothing import ABSTAIN, certify, rsc_fixed, rsc_fresh
+from certify.smoothing import NOISE_CHUNK, ABSTAIN, certify, gaussian, rsc_fixed, rsc_fresh
+from evsnn.encoders import poisson
 
 
 # Top-level so that dask workers (separate processes) can unpickle them by reference.
@@ -46,12 +51,26 @@ CLF = make_linear_argmax(1, 3, 5)
 KW = dict(n0=10, n=200, alpha=0.01, num_classes=3, progress=False)
 
 
-def same_table(a, b):
+# where a run ran: recorded, but the results do not depend on them
+WHERE = ("scheduler", "n_workers", "processes")
+
+
+def same_table(a, b, ignore=WHERE + ("batch_size", "chunk_size", "classifier")):
+    """Equal columns and equal run parameters, except those in ``ignore``."""
     for name in ("label", "prediction", "correct", "radius", "p_a_lower"):
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
-    assert (a.noise, a.sigma, a.n_steps, a.n0, a.n, a.alpha) == (
-        b.noise, b.sigma, b.n_steps, b.n0, b.n, b.alpha,
-    )
+        assert getattr(a, name).dtype == getattr(b, name).dtype, name
+    pa, pb = a.parameters(), b.parameters()
+    assert pa.keys() == pb.keys()
+    for key in pa:
+        if key not in ignore:
+            assert pa[key] == pb[key], key
+
+
+def poisson_noise(sigma, T):
+    # Gaussian noise, then Poisson coding: a stochastic encoder (picklable: a partial of a
+    # top-level function)
+    return gaussian(sigma, T, encode=functools.partial(poisson, T=T), encode_rng=True)
 
 
 # --------------------------------------------------------------------------- in-process
@@ -138,14 +157,19 @@ def test_local_cluster_and_address_equal_in_process():
     same_table(ref, on_address)
 
 
-def test_local_thread_cluster_equal_in_process():
+@pytest.mark.parametrize("noise", [rsc_fixed(0.3, 2), poisson_noise(0.2, 3)],
+                         ids=["rsc_fixed", "gaussian-poisson"])
+def test_local_thread_cluster_equal_in_process(noise):
     pytest.importorskip("distributed")
     X, y = data(n_images=3)
-    noise = rsc_fixed(0.3, 2)
     ref = certify_dataset(CLF, X, y, noise, rng=4, **KW)
     # threads need tcp on loopback (dask's default for threads is in-process comms)
-    same_table(ref, certify_dataset(CLF, X, y, noise, rng=4, scheduler="local", n_workers=2,
-                                    processes=False, **KW))
+    on_cluster = certify_dataset(CLF, X, y, noise, rng=4, scheduler="local", n_workers=2,
+                                 processes=False, **KW)
+    same_table(ref, on_cluster)
+    assert (on_cluster.scheduler, on_cluster.n_workers, on_cluster.processes) == ("local", 2,
+                                                                                  False)
+    assert np.any(ref.radius > 0)
 
 
 # --------------------------------------------------------------------------- output
@@ -154,32 +178,168 @@ def test_csv_and_json_round_trip(tmp_path):
     table = certify_dataset(CLF, X, y, rsc_fixed(0.3, 2), rng=1, **KW)
     path = table.to_csv(tmp_path / "cert.csv")
     with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+        rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
     assert [int(r["prediction"]) for r in rows] == table.prediction.tolist()
     assert [float(r["radius"]) for r in rows] == table.radius.tolist()  # repr: exact
     assert [float(r["p_a_lower"]) for r in rows] == table.p_a_lower.tolist()
     assert [bool(int(r["correct"])) for r in rows] == table.correct.tolist()
     assert [int(r["index"]) for r in rows] == list(range(len(X)))
-    same_table(table, CertificationTable.read_json(table.to_json(tmp_path / "cert.json")))
+    same_table(table, CertificationTable.read_json(table.to_json(tmp_path / "cert.json")),
+               ignore=())
+    same_table(table, CertificationTable.read_csv(path), ignore=())
     with open(tmp_path / "cert.json") as fh:
         assert json.load(fh)["noise"] == "rsc_fixed"
     assert sorted(os.listdir(tmp_path)) == ["cert.csv", "cert.json"]  # no temporary files left
+    # numpy and pandas read the rows and skip the parameter lines
+    arr = np.genfromtxt(path, delimiter=",", names=True)
+    assert arr["radius"].tolist() == table.radius.tolist()
+    assert np.loadtxt(path, delimiter=",", skiprows=1)[:, 2].tolist() == table.prediction.tolist()
+    pd = pytest.importorskip("pandas")
+    frame = pd.read_csv(path, comment="#")
+    assert list(frame.columns) == ["index", "label", "prediction", "correct", "radius",
+                                   "p_a_lower"]
+    assert frame["p_a_lower"].tolist() == table.p_a_lower.tolist()
 
 
-def test_failed_write_keeps_old_file(tmp_path, monkeypatch):
+def test_table_records_every_parameter_of_the_run(tmp_path):
+    X, y = data(n_images=4)
+    noise = poisson_noise(0.25, 3)
+    gen = np.random.default_rng(12)
+    table = certify_dataset(CLF, X, y, noise, rng=gen, chunk_size=3, batch_size=77, **KW)
+    # the root SeedSequence a Generator seeds (128 bits drawn from it), written out
+    root = np.random.SeedSequence(
+        [int(v) for v in np.random.default_rng(12).integers(0, 2**32, size=4)])
+    expect = {
+        "format": TABLE_FORMAT, "noise": "gaussian", "sigma": 0.25, "n_steps": 3,
+        "clamp": True, "encoder": "functools.partial(evsnn.encoders.poisson, T=3)",
+        "encode_rng": True, "n0": 10, "n": 200, "alpha": 0.01, "num_classes": 3,
+        "seed_entropy": list(root.entropy), "seed_spawn_key": [], "seed_pool_size": 4,
+        "batch_size": 77, "chunk_size": 3, "noise_chunk": NOISE_CHUNK,
+        "classifier": f"{LinearArgmax.__module__}.LinearArgmax(...)", "classifier_dtype": None,
+        "n_images": 4, "n_features": 5, "data_sha256": data_digest(X), "scheduler": None,
+        "n_workers": None, "processes": None,
+    }
+    got = table.parameters()
+    assert set(got["versions"]) == {"evsnn", "python", "numpy", "scipy", "statsmodels", "numba"}
+    assert got["versions"]["numpy"] == np.__version__
+    del got["versions"]
+    assert got == expect
+    # in the CSV: one '# key: JSON' line per parameter, between the header and the rows
+    lines = table.to_csv(tmp_path / "t.csv").read_text().splitlines()
+    assert lines[0] == "index,label,prediction,correct,radius,p_a_lower"
+    assert lines[1] == f'# format: "{TABLE_FORMAT}"' and lines[3] == "# sigma: 0.25"
+    assert sum(line.startswith("# ") for line in lines) == len(expect) + 1
+    assert not any(line.startswith("#") for line in lines[len(expect) + 2:])
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+@pytest.mark.parametrize("rng", [None, "generator", 2024], ids=["None", "Generator", "int"])
+def test_round_trip_rebuilds_the_run(tmp_path, fmt, rng):
+    # from the file alone (plus the classifier, the images and the encoder, which a file
+    # cannot hold) the run is rebuilt and gives identical results; rng=None is fresh entropy
+    X, y = data(n_images=5)
+    noise = poisson_noise(0.3, 2)
+    if rng == "generator":
+        rng = np.random.default_rng(3)
+    table = certify_dataset(CLF, X, y, noise, rng=rng, chunk_size=2, batch_size=50, **KW)
+    path = getattr(table, f"to_{fmt}")(tmp_path / f"run.{fmt}")
+    back = getattr(CertificationTable, f"read_{fmt}")(path)
+    same_table(table, back, ignore=())
+    again = back.reproduce(CLF, X, encode=noise.encode)
+    same_table(table, again, ignore=())
+    assert np.any(again.radius > 0) and len(set(again.prediction.tolist())) > 1
+
+
+def test_reproduce_errors(tmp_path):
+    X, y = data(n_images=2)
+    det = certify_dataset(CLF, X, y, rsc_fixed(0.2, 1), rng=0, **KW)
+    sto = certify_dataset(CLF, X, y, poisson_noise(0.2, 2), rng=0, **KW)
+    with pytest.raises(ValueError, match=r"X has SHA-256 [0-9a-f]{64} but the run's images had "
+                                         r"[0-9a-f]{64} \(2 x 5\); pass the images"):
+        det.reproduce(CLF, X + 1e-12)
+    with pytest.raises(ValueError, match=r"used encode=functools.partial\(evsnn.encoders.poisson"
+                                         r", T=2\), which a table cannot store; pass the same"):
+        sto.reproduce(CLF, X)
+    with pytest.raises(ValueError, match=r"encode=functools.partial\(evsnn.encoders.poisson, "
+                                         r"T=3\) differs from the run's encoder"):
+        sto.reproduce(CLF, X, encode=functools.partial(poisson, T=3))
+    with pytest.raises(ValueError, match=r"encode=evsnn.encoders.poisson was passed but the run "
+                                         r"used no custom encoder .* drop encode="):
+        det.reproduce(CLF, X, encode=poisson)
+    hand = CertificationTable(np.zeros(2, int), np.zeros(2, int), np.zeros(2, bool),
+                              np.zeros(2), np.zeros(2), "rsc_fixed", 0.2, 1, 10, 200, 0.01)
+    with pytest.raises(ValueError, match=r"does not record \['num_classes', 'seed_entropy'"):
+        hand.reproduce(CLF, X)
+    doc = det.parameters()
+    doc["noise_chunk"] = NOISE_CHUNK * 2
+    with pytest.raises(ValueError, match=rf"the run used NOISE_CHUNK={2 * NOISE_CHUNK}, this "
+                                         rf"evsnn uses {NOISE_CHUNK}"):
+        CertificationTable(det.label, det.prediction, det.correct, det.radius, det.p_a_lower,
+                           **{k: v for k, v in doc.items() if k != "format"}).reproduce(CLF, X)
+
+
+def test_reading_foreign_files_fails_clearly(tmp_path):
+    X, y = data(n_images=2)
+    table = certify_dataset(CLF, X, y, rsc_fixed(0.2, 1), rng=0, **KW)
+    text = table.to_csv(tmp_path / "t.csv").read_text()
+    cases = [
+        (text.replace(TABLE_FORMAT, "other/9"), r"has format 'other/9'; this evsnn reads"),
+        (text.replace("# sigma: 0.2\n", ""), r"lacks the parameters \['sigma'\]"),
+        (text.replace("# sigma: 0.2", "# sigma: 0.2\n# colour: 1"), r"unknown parameters "
+                                                                    r"\['colour'\]"),
+        (text.replace("# sigma: 0.2", "# sigma: zero"), r"parameter 'sigma' holds 'zero', "
+                                                        r"which is not a JSON value"),
+        (text.replace("# sigma: 0.2", "# sigma 0.2"), r"comment line '# sigma 0.2' is not "
+                                                      r"'# key: value'"),
+        (text.replace("index,label", "index,lab"), r"has columns \['index', 'lab'"),
+    ]
+    for bad, match in cases:
+        (tmp_path / "bad.csv").write_text(bad)
+        with pytest.raises(ValueError, match=match):
+            CertificationTable.read_csv(tmp_path / "bad.csv")
+    # a JSON file written before the parameters were recorded still reads (they are None)
+    old = {"noise": "rsc_fixed", "sigma": 0.2, "n_steps": 1, "n0": 10, "n": 200,
+           "alpha": 0.01, "columns": {k: getattr(table, k).tolist() for k in
+                                      ("label", "prediction", "correct", "radius",
+                                       "p_a_lower")}}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    back = CertificationTable.read_json(tmp_path / "old.json")
+    assert back.seed_entropy is None and back.versions == {}
+    assert back.radius.tolist() == table.radius.tolist()
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    X, y = data(n_images=1)
+    table = certify_dataset(CLF, X, y, rsc_fixed(0.2, 1), rng=0, **KW)
+    old = os.umask(0o022)
+    try:
+        paths = [table.to_csv(tmp_path / "t.csv"), table.to_json(tmp_path / "t.json")]
+    finally:
+        os.umask(old)
+    # like open(path, "w"): 0o666 minus the umask (a mkstemp file would stay 0o600)
+    assert [stat.S_IMODE(os.stat(p).st_mode) for p in paths] == [0o644, 0o644]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+@pytest.mark.parametrize("where", ["replace", "fsync"])
+def test_failed_write_keeps_old_file(tmp_path, monkeypatch, fmt, where):
     X, y = data(n_images=2)
     table = certify_dataset(CLF, X, y, rsc_fixed(0.3, 2), rng=1, **KW)
-    target = tmp_path / "cert.json"
+    target = tmp_path / f"cert.{fmt}"
     target.write_text("old")
 
-    def boom(src, dst):
+    def boom(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(os, "replace", boom)
+    monkeypatch.setattr(os, where, boom)
     with pytest.raises(OSError, match="disk full"):
-        table.to_json(target)
+        getattr(table, f"to_{fmt}")(target)
     assert target.read_text() == "old"
-    assert os.listdir(tmp_path) == ["cert.json"]  # the temporary file was removed
+    assert os.listdir(tmp_path) == [f"cert.{fmt}"]  # the temporary file was removed
+    # nothing is left behind when there was no old file either
+    with pytest.raises(OSError, match="disk full"):
+        getattr(table, f"to_{fmt}")(tmp_path / f"new.{fmt}")
+    assert os.listdir(tmp_path) == [f"cert.{fmt}"]
 
 
 def test_certified_accuracy_curve():

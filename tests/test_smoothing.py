@@ -7,6 +7,7 @@ an independent implementation of the Clopper-Pearson bound and the binomial test
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 
@@ -15,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import beta as beta_dist
+from scipy.integrate import quad
 from scipy.stats import binomtest, norm
 
 from certify.smoothing import (
@@ -30,6 +32,7 @@ from certify.smoothing import (
     rsc_fresh,
     sample_counts,
 )
+from evsnn.encoders import poisson
 
 # statsmodels' proportion_confint and scipy's binomtest(...).proportion_ci both evaluate the
 # same beta quantile through scipy.special; observed differences are ~1e-14 relative (last bits
@@ -284,6 +287,142 @@ def test_progress_bar_and_without_tqdm(capsys, monkeypatch):
     assert a.p_a_lower == b.p_a_lower and a.prediction == b.prediction == 1
 
 
+# --------------------------------------------------------------------------- stochastic encoders
+def spikes_total_above(k):
+    """Class 1 when the spike raster's total count exceeds k."""
+
+    def classify(seq):
+        return (seq.sum(axis=(0, 2)) > k).astype(np.int64)
+
+    return classify
+
+
+def poisson_noise(sigma, T, **kw):
+    return gaussian(sigma, T, encode=functools.partial(poisson, T=T), encode_rng=True, **kw)
+
+
+def test_stochastic_encoder_streams_by_definition():
+    # sample i of a phase: chunk k = i // NOISE_CHUNK; its normals from child(phase, k) and its
+    # Poisson spikes from child(phase, k, 0), the whole chunk encoded in one call (the
+    # documented layout, written out here independently of _EncodedStream)
+    from certify.smoothing import _child
+
+    x, sigma, T = np.array([0.2, 0.5, 0.9]), 0.3, 3
+    clf = spikes_total_above(4)
+    n0, n = NOISE_CHUNK + 6, 2 * NOISE_CHUNK + 5  # both phases end inside a chunk
+    cert = certify(clf, x, poisson_noise(sigma, T), n0=n0, n=n, alpha=0.01, num_classes=2,
+                   rng=9, batch_size=50)
+    root = np.random.SeedSequence(9)
+
+    def by_definition(phase, n_samples):
+        labels = []
+        for k in range(-(-n_samples // NOISE_CHUNK)):
+            seed = _child(_child(root, phase), k)
+            eps = np.random.default_rng(seed).standard_normal((NOISE_CHUNK, 3))
+            z = np.clip(x + sigma * eps, 0.0, 1.0)
+            labels.append(clf(poisson(z, T, rng=np.random.default_rng(_child(seed, 0)))))
+        return np.bincount(np.concatenate(labels)[:n_samples], minlength=2)
+
+    np.testing.assert_array_equal(cert.counts_selection, by_definition(0, n0))
+    np.testing.assert_array_equal(cert.counts, by_definition(1, n))
+    assert np.all(cert.counts > 0)  # both classes occur: the counts carry information
+
+
+def test_stochastic_encoder_reproducible_and_independent_of_batch_size():
+    x = np.array([0.4, 0.6, 0.5, 0.3])
+    noise = poisson_noise(0.2, 4)
+    clf = spikes_total_above(7)
+    kw = dict(n0=NOISE_CHUNK + 3, n=2 * NOISE_CHUNK + 40, alpha=0.01, num_classes=2)
+    certs = [certify(clf, x, noise, rng=42, batch_size=bs, **kw)
+             for bs in (1, 7, NOISE_CHUNK, 10_000)]
+    for c in certs[1:]:
+        np.testing.assert_array_equal(c.counts, certs[0].counts)
+        np.testing.assert_array_equal(c.counts_selection, certs[0].counts_selection)
+        assert c.p_a_lower == certs[0].p_a_lower and c.radius == certs[0].radius
+    assert np.all(certs[0].counts > 0)
+    again = certify(clf, x, noise, rng=42, **kw)
+    np.testing.assert_array_equal(again.counts, certs[0].counts)
+    other = certify(clf, x, noise, rng=43, **kw)
+    assert not np.array_equal(other.counts, certs[0].counts)
+    # predict draws from the same layout: batch-size independent too
+    a = predict(clf, x, noise, n=150, alpha=0.01, num_classes=2, rng=5, batch_size=1)
+    b = predict(clf, x, noise, n=150, alpha=0.01, num_classes=2, rng=5, batch_size=1000)
+    np.testing.assert_array_equal(a.counts, b.counts)
+
+
+def test_stochastic_encoder_sees_the_deterministic_path_noise():
+    # an encoder that ignores its rng gives exactly the deterministic path's counts (same
+    # normals per sample); with Poisson, chunks draw from different streams
+    def repeat3(z, rng=None):
+        return np.repeat(z[None], 3, axis=0)
+
+    x = np.array([0.45, 0.55])
+    clf = linear_sign(np.array([1.0, -1.0]), 0.0)
+    kw = dict(num_classes=2, rng=4, batch_size=33)
+    det = sample_counts(clf, x, gaussian(0.3, 3, encode=repeat3), 200, **kw)
+    sto = sample_counts(clf, x, gaussian(0.3, 3, encode=repeat3, encode_rng=True), 200, **kw)
+    np.testing.assert_array_equal(det, sto)
+    rec = Recorder(constant(0))
+    sample_counts(rec, np.full(3, 0.5), poisson_noise(1e-9, 5), 2 * NOISE_CHUNK, num_classes=2,
+                  rng=4, batch_size=NOISE_CHUNK)
+    # z = 1/2 up to 1e-9 in both chunks: equal spikes would mean a reused stream
+    assert not np.array_equal(rec.seen[0], rec.seen[1])
+
+
+def test_stochastic_encoder_spike_probability_is_the_clamped_noisy_pixel():
+    # P(spike of pixel 0 at step 0) = E[clamp(x + σZ, 0, 1)] = ∫_0^1 Φ((x - t)/σ) dt (Poisson
+    # coding of the clamped noisy image; scipy quad, abs. error < 1e-13); 20,000 samples, 6
+    # binomial SE
+    x0, sigma = 0.2, 0.3
+    p, _ = quad(lambda t: norm.cdf((x0 - t) / sigma), 0.0, 1.0, epsabs=1e-13)
+
+    def first_spike(seq):
+        return (seq[0, :, 0] > 0).astype(np.int64)
+
+    n = 20_000
+    counts = sample_counts(first_spike, np.array([x0, 0.7]), poisson_noise(sigma, 2), n,
+                           num_classes=2, rng=6, batch_size=5000)
+    assert abs(counts[1] / n - p) <= 6 * math.sqrt(p * (1 - p) / n)
+    # not vacuous: without the clamp the mean would be x0 = 0.2, ~15 SE below p = 0.24498
+    assert abs(p - x0) > 14 * math.sqrt(p * (1 - p) / n)
+
+
+# --------------------------------------------------------------------------- records
+@pytest.mark.parametrize(
+    "noise",
+    [
+        gaussian(0.4, 3),
+        gaussian(0.4, 2, clamp=False, encode=lambda z: np.stack([z, z])),
+        poisson_noise(0.25, 3),
+        rsc_fixed(0.3, 5, clamp=False),
+        rsc_fresh(0.5, 4),
+    ],
+    ids=["gaussian", "gaussian-encode", "gaussian-poisson", "rsc_fixed", "rsc_fresh"],
+)
+def test_certificate_and_prediction_record_the_noise_model(noise):
+    x = np.array([0.3, 0.8])
+    cert = certify(constant(1), x, noise, n0=5, n=100, alpha=0.01, num_classes=2, rng=0)
+    pred = predict(constant(1), x, noise, n=20, alpha=0.01, num_classes=2, rng=0)
+    for rec in (cert, pred):
+        assert rec.noise == noise.name and rec.sigma == noise.sigma  # the existing fields
+        assert rec.n_steps == noise.n_steps and rec.clamp == noise.clamp
+        assert rec.encoder == noise.encoder and rec.encode_rng == noise.encode_rng
+        assert rec.noise_parameters == noise.parameters()
+    # the record alone gives the radius back (RSC-II's 1/√T needs T)
+    scale = 1 / math.sqrt(cert.n_steps) if cert.noise == "rsc_fresh" else 1.0
+    assert cert.radius == pytest.approx(cert.sigma * norm.ppf(cert.p_a_lower) * scale, rel=1e-12)
+
+
+def test_noise_parameters_name_the_encoder():
+    assert gaussian(0.5, 2).parameters() == {
+        "kind": "gaussian", "sigma": 0.5, "n_steps": 2, "clamp": True, "encoder": None,
+        "encode_rng": False,
+    }
+    assert poisson_noise(0.5, 3).encoder == "functools.partial(evsnn.encoders.poisson, T=3)"
+    assert gaussian(0.5, 2, encode=Recorder(None)).encoder.endswith("test_smoothing.Recorder(...)")
+    assert rsc_fresh(0.1, 4, clamp=False).parameters()["clamp"] is False
+
+
 # --------------------------------------------------------------------------- PREDICT
 def test_predict_constant_classifier_hand_p_value():
     # all n = 10 samples vote 2: two-sided binomial p-value of 10/10 at p=1/2 is 2 * 2^-10
@@ -513,11 +652,23 @@ def test_noise_model_record_errors():
         NoiseModel("poisson", 0.5, 1)
     with pytest.raises(ValueError, match=r"encode is only used by the 'gaussian' noise model"):
         NoiseModel("rsc_fresh", 0.5, 1, True, lambda z: z)
+    with pytest.raises(TypeError, match=r"encode_rng must be True or False, got 'yes'"):
+        gaussian(0.5, 1, encode=poisson, encode_rng="yes")
+    with pytest.raises(ValueError, match=r"encode_rng=True needs a stochastic encoder, but "
+                                         r"encode=None .* pass encode="):
+        gaussian(0.5, 1, encode_rng=True)
+    with pytest.raises(ValueError, match=r"encode_rng=True needs a stochastic encoder"):
+        NoiseModel("rsc_fixed", 0.5, 1, True, None, True)
 
 
 def test_encoder_output_shape_error():
     noise = gaussian(0.5, 3, encode=lambda z: z[None])  # T = 1, not 3
     with pytest.raises(ValueError, match=r"encode returned shape \(1, 4, 2\); it must return"):
+        sample_counts(constant(0), X1, noise, 4, num_classes=2, rng=0)
+    # a stochastic encoder is called on whole chunks of NOISE_CHUNK samples
+    noise = poisson_noise(0.5, 3)
+    noise = gaussian(0.5, 2, encode=noise.encode, encode_rng=True)  # returns T = 3, not 2
+    with pytest.raises(ValueError, match=r"encode returned shape \(3, 64, 2\); it must return"):
         sample_counts(constant(0), X1, noise, 4, num_classes=2, rng=0)
 
 
