@@ -138,12 +138,12 @@ def apgd(source, x, y, *, eps, norm="linf", steps=10, loss="ce", random_start="u
             return np.asarray(o.loss, dtype=np.float64), np.asarray(o.grad, dtype=np.float64)
 
     def P(z):
-        return project(z, x, eps, norm).astype(x.dtype, copy=False)
+        return project(z, x, eps, norm)
 
     def step(z, g, eta):
         return P(z + eta[:, None] * step_direction(g, z, norm))
 
-    x_k = _random_start(x, eps, norm, random_start, None, gens).astype(x.dtype)
+    x_k = _random_start(x, eps, norm, random_start, None, gens)
     f_k, g_k = objective(x_k)
     losses = [f_k]
     eta = np.full(B, 2.0 * eps)
