@@ -478,6 +478,26 @@ def test_linf_and_l2_projections_feasible_and_idempotent(seed, n, eps):
     np.testing.assert_array_equal(project_linf(z, x, eps), np.minimum(np.maximum(z, lo), hi))
 
 
+@given(st.integers(0, 2**32 - 1), st.sampled_from([np.float16, np.float32]))
+def test_leaving_float64_rounds_toward_the_clean_input(seed, dtype):
+    """The projections' cast to the input's dtype rounds toward x (the nearest value can be
+    farther from x than the float64 point), so no coordinate of x_adv − x grows."""
+    from evsnn.attacks.projections import _toward
+
+    rng = np.random.default_rng(seed)
+    x = rng.random((3, 40)).astype(dtype)
+    c = np.clip(x.astype(np.float64) + rng.standard_normal((3, 40)) * rng.choice([1e-3, 0.1]), 0, 1)
+    v = _toward(c, x)
+    x64 = x.astype(np.float64)
+    assert v.dtype == dtype
+    assert np.all(np.abs(v.astype(np.float64) - x64) <= np.abs(c - x64))
+    # and it is the nearest such value: unless c is representable, one step farther passes c
+    away = np.nextafter(v, np.where(c >= x64, dtype(np.inf), dtype(-np.inf)).astype(dtype))
+    exact = v.astype(np.float64) == c
+    assert np.all(exact | (np.abs(away.astype(np.float64) - x64) > np.abs(c - x64)))
+    assert np.any(np.abs(c.astype(dtype).astype(np.float64) - x64) > np.abs(c - x64))
+
+
 @given(st.integers(0, 2**32 - 1), st.sampled_from([0.0, 1e-3, 0.05, 0.1, 0.3, 0.5, 1.0, 2.0]),
        st.sampled_from([np.float32, np.float64]))
 def test_linf_bounds_are_the_extreme_values_inside_the_measured_ball(seed, eps, dtype):
@@ -1256,6 +1276,10 @@ def test_rfgsm_tramer_is_random_sign_step_then_gradient_step():
     # the default variant is Tramèr's and the default random step is ε/2
     d = rfgsm(linear_source(W), x, y, eps=eps, rng=5)
     np.testing.assert_array_equal(d.x_adv, want)
+    # loss −‖x − x₀‖²: zero gradient at x₀, so only a gradient taken at x' moves the point on:
+    # ∇ = −2(x' − x₀) = −2α s, the step −(ε − α) s, x_adv = x₀ + (2α − ε) s = x₀ + 0 here
+    q = rfgsm(_quadratic_source(x[0]), x[:1], y[:1], eps=eps, alpha=alpha, rng=5)
+    np.testing.assert_array_equal(q.x_adv, x[:1])
 
 
 def test_rfgsm_wong_is_fgsm_from_a_uniform_start():
@@ -1276,6 +1300,10 @@ def test_rfgsm_wong_is_fgsm_from_a_uniform_start():
     small = rfgsm(linear_source(W), x, y, eps=eps, alpha=0.03125, variant="wong", rng=7)
     np.testing.assert_array_equal(
         small.x_adv, np.clip(np.clip(x1 + 0.03125 * np.sign(g), x - eps, x + eps), 0, 1))
+    # the gradient is taken at x' (zero at x for loss −‖x − x₀‖², which would not move x')
+    q = rfgsm(_quadratic_source(x[0]), x[:1], y[:1], eps=eps, alpha=0.03125, variant="wong",
+              rng=7)
+    np.testing.assert_array_equal(q.x_adv, np.clip(x1[:1] - 0.03125 * np.sign(x1[:1] - x[:1]), 0, 1))
 
 
 def test_snn_source_takes_images_for_a_fused_encoder():
