@@ -30,7 +30,7 @@ from evsnn.attacks._common import (
     success_of,
     x_iv,
 )
-from evsnn.attacks.projections import channels_iv, linf_bounds, project, project_linf
+from evsnn.attacks.projections import channels_iv, linf_bounds, project_linf, projector
 
 __all__ = ["fgsm", "bim", "pgd", "mim", "rfgsm", "eot_pgd", "RFGSM_VARIANTS"]
 
@@ -233,6 +233,8 @@ def pgd(
     best_x = best_loss = best_scores = best_succ = best_margin = None
     if norm == "linf":
         lo, hi = linf_bounds(x, eps)
+    else:
+        P = projector(x, eps, norm, channels)
     for _ in range(restarts):
         x_adv = _random_start(x, eps, norm, random_start, start_sigma, gens, channels)
         losses = np.empty((steps, B))
@@ -243,7 +245,7 @@ def pgd(
                 x_adv = _linf_step(x_adv, g, alpha, lo, hi)
                 continue
             d = step_direction(g, x_adv, norm, l2_step=l2_step, l1_quantile=l1_quantile)
-            x_adv = project(x_adv + alpha * d, x, eps, norm, channels)
+            x_adv = P(x_adv + alpha * d)
         scores = scores_fn(x_adv, gens if m_stoch else None)
         succ = success_of(scores, y, target)
         margin = margin_of(scores, y, target)
@@ -341,6 +343,7 @@ def mim(source, x, y, *, eps, norm="linf", alpha=None, steps=10, decay=1.0, targ
     src, x, y, target, gens, scores_fn = _setup(source, x, y, target, model, rng, False)
     objective = _objective(src, y, target, gens)
     B = x.shape[0]
+    P = projector(x, eps, norm)
     x_adv = x.copy()
     mom = np.zeros(x.shape)
     losses = np.empty((steps, B))
@@ -350,7 +353,7 @@ def mim(source, x, y, *, eps, norm="linf", alpha=None, steps=10, decay=1.0, targ
         n1 = np.abs(g).sum(axis=1, keepdims=True)
         mom = decay * mom + np.where(n1 > 0, g / np.where(n1 > 0, n1, 1.0), 0.0)
         d = step_direction(mom, x_adv, norm)
-        x_adv = project(x_adv + alpha * d, x, eps, norm)
+        x_adv = P(x_adv + alpha * d)
     params = {"eps": eps, "norm": norm, "alpha": alpha, "steps": steps, "decay": decay,
               "targeted": target is not None}
     return _finish("mim", x, x_adv, losses, y, target, scores_fn, gens,

@@ -29,7 +29,7 @@ import numpy as np
 
 __all__ = [
     "project_linf", "linf_bounds", "project_l2", "project_l1", "project_l0", "project",
-    "l1_threshold", "row_norms", "channels_iv",
+    "l1_threshold", "row_norms", "channels_iv", "projector",
 ]
 
 _F64 = np.float64
@@ -84,15 +84,12 @@ def _toward(c, x):
     v = np.asarray(c).astype(x.dtype)
     if x.dtype == _F64:
         return v
+    # rounded away from x: step back one value toward x (never past it: x is representable)
     v64 = v.astype(_F64)
-    x64 = x.astype(_F64)
-    up = c >= x64
-    fix_down = up & (v64 > c)  # moving up from x: round down, never below x (x is representable)
-    fix_up = ~up & (v64 < c)
-    if fix_down.any():
-        v[fix_down] = np.nextafter(v[fix_down], x.dtype.type(-np.inf))
-    if fix_up.any():
-        v[fix_up] = np.nextafter(v[fix_up], x.dtype.type(np.inf))
+    away = np.abs(v64 - c) > 0
+    away &= (v64 > c) == (c >= x)
+    if away.any():
+        v = np.where(away, np.nextafter(v, x), v)
     return v
 
 
@@ -135,52 +132,70 @@ _INT = {np.dtype(np.float16): np.int16, np.dtype(np.float32): np.int32,
 def _extreme(x, eps, g0, up):
     """Per coordinate, the largest (``up``) or smallest value ``v`` of ``x``'s dtype with
     ``v`` in [0, 1] and ``|float64(v) − float64(x)| ≤ ε``, starting from the guess ``g0`` (same
-    dtype, between ``x`` and the box face). Non-negative floats are ordered like their bit
-    patterns read as integers, so the search runs on integers: gallop from ``g0`` (steps of
-    1, 2, 4, ... representable values) to bracket the last feasible value, then bisect. Which
-    values are feasible is decided by the very float64 subtraction that measures the norm; it
-    is monotone in ``v`` (rounding is), so the feasible values form one run that holds ``x``.
-    Near 0 the representable values are dense compared with the rounding of ``x − v``, so the
-    answer can be many values away from ``g0``; the gallop keeps the search logarithmic."""
+    dtype, between ``x`` and the box face).
+
+    Which values are feasible is decided by the very float64 subtraction that measures the
+    norm; it is monotone in ``v`` (rounding is), so the feasible values form one run that holds
+    ``x``. Usually ``g0`` is feasible and the next value is not (two checks over the array).
+    Elsewhere the search runs on the bit patterns, which order non-negative floats like
+    integers: gallop from ``g0`` (1, 2, 4, ... representable values) to bracket the last
+    feasible value, then bisect. Near 0 the representable values are dense compared with the
+    rounding of ``x − v``, so the answer can be many values away from ``g0``; the gallop keeps
+    that logarithmic."""
     it = _INT[x.dtype]
+    shape = x.shape
+    x = x.ravel()
     x64 = x.astype(_F64)
-    xi = x.view(it).astype(np.int64)
-    face = int(np.array(1.0 if up else 0.0, dtype=x.dtype).view(it))
+    g0 = g0.ravel()
+    face_v = x.dtype.type(1.0 if up else 0.0)
+    face = int(np.array(face_v).view(it))
     sgn = 1 if up else -1
 
-    def feasible(iv):
-        v = iv.astype(it).view(x.dtype).astype(_F64)
-        return (np.abs(v - x64) <= eps) & (v >= 0.0) & (v <= 1.0)
+    def feasible_v(v, xs):
+        v = v.astype(_F64)
+        return (np.abs(v - xs) <= eps) & (v >= 0.0) & (v <= 1.0)
 
-    g = g0.view(it).astype(np.int64)
-    ok = feasible(g)
-    a = np.where(ok, g, xi)  # feasible
-    b = np.where(ok, face + sgn, g)  # infeasible (one past the face while unknown)
-    # gallop outward from feasible guesses and inward from infeasible ones
-    step = np.ones_like(a)
-    out = ok & (a != face)
-    inn = ~ok
-    while out.any() or inn.any():
-        c = np.where(out, a + sgn * step, b - sgn * step)
-        if up:
-            c = np.where(out, np.minimum(c, face), np.maximum(c, xi))
-        else:
-            c = np.where(out, np.maximum(c, face), np.minimum(c, xi))
-        fc = feasible(c)
-        moving = out | inn
-        a = np.where(moving & fc, c, a)
-        b = np.where(moving & ~fc, c, b)
-        out = out & fc & (c != face)
-        inn = inn & ~fc
-        step = step * 2
-    while True:
-        gap = np.abs(b - a) > 1
-        if not gap.any():
-            return a.astype(it).view(x.dtype)
-        m = a + (b - a) // 2
-        fm = feasible(m)
-        a = np.where(gap & fm, m, a)
-        b = np.where(gap & ~fm, m, b)
+    def feasible(iv, xs):
+        return feasible_v(iv.astype(it).view(x.dtype), xs)
+
+    ok = feasible_v(g0, x64)
+    settled = ok & ((g0 == face_v) | ~feasible_v(np.nextafter(g0, face_v), x64))
+    if settled.all():
+        return g0.reshape(shape)
+    g0 = g0.copy()
+    idx = np.flatnonzero(~settled)
+    if idx.size:
+        xs, xi = x64[idx], x[idx].view(it).astype(np.int64)
+        gi, oki = g0[idx].view(it).astype(np.int64), ok[idx]
+        a = np.where(oki, gi, xi)  # feasible
+        b = np.where(oki, face + sgn, gi)  # infeasible (one past the face while unknown)
+        # gallop outward from feasible guesses and inward from infeasible ones
+        step = np.ones_like(a)
+        out = oki & (a != face)
+        inn = ~oki
+        while out.any() or inn.any():
+            c = np.where(out, a + sgn * step, b - sgn * step)
+            if up:
+                c = np.where(out, np.minimum(c, face), np.maximum(c, xi))
+            else:
+                c = np.where(out, np.maximum(c, face), np.minimum(c, xi))
+            fc = feasible(c, xs)
+            moving = out | inn
+            a = np.where(moving & fc, c, a)
+            b = np.where(moving & ~fc, c, b)
+            out = out & fc & (c != face)
+            inn = inn & ~fc
+            step = step * 2
+        while True:
+            gap = np.abs(b - a) > 1
+            if not gap.any():
+                break
+            m = a + (b - a) // 2
+            fm = feasible(m, xs)
+            a = np.where(gap & fm, m, a)
+            b = np.where(gap & ~fm, m, b)
+        g0[idx] = a.astype(it).view(x.dtype)
+    return g0.reshape(shape)
 
 
 def linf_bounds(x, eps):
@@ -358,3 +373,13 @@ def project(z, x, eps, norm, channels=1):
     if norm == "l0":
         return project_l0(z, x, eps, channels)
     return _PROJECTIONS[norm](z, x, eps)
+
+
+def projector(x, eps, norm, channels=1):
+    """``z ↦ project(z, x, eps, norm, channels)`` for an attack that projects onto the same set
+    at every step; for L∞ the bounds (:func:`linf_bounds`) are computed once."""
+    x = _as_float(x)
+    if norm != "linf":
+        return lambda z: project(z, x, eps, norm, channels)
+    lo, hi = linf_bounds(x, eps)
+    return lambda z: np.clip(z, lo, hi).astype(x.dtype, copy=False)
