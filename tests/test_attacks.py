@@ -1037,6 +1037,42 @@ def test_spike_attack_distance_budget(digits_snn):
     assert r.changes.sum() > 0
 
 
+@pytest.mark.parametrize("ops", [("delete",), ("insert",), ("shift",), ("delete", "insert", "shift")])
+def test_spike_attack_single_edit_is_the_best_first_order_edit_by_brute_force(ops):
+    """A tiny SNN (4-5-3 λ-LIF, T = 5), budget one edit: the attack's edit is, among every
+    possible single deletion, insertion and ±1-step shift (enumerated here independently), one
+    with the largest first-order gain G·Δs, G the surrogate gradient of the true loss; with no
+    positive gain it makes none. Its record holds the true loss of the clean sequence and the
+    model's scores on the edited one."""
+    net = Network.mlp([4, 5, 3], LIF(lam=0.9, theta=0.5), rng=7, scale=2.5)
+    src = SNNSource(net, T=5, encoder="poisson")
+    rng = np.random.default_rng(3)
+    seq = (rng.random((5, 6, 4)) < 0.4).astype(float)
+    y = rng.integers(0, 3, 6)
+    clean = src.sequence_loss_grad(seq, y)
+    r = spike_attack(src, seq, y, budget=1, operations=ops)
+    T, B, N = seq.shape
+    for b in range(B):
+        s, G = seq[:, b], clean.grad[:, b]
+        gains = []
+        for t, i in itertools.product(range(T), range(N)):
+            if s[t, i] == 1 and "delete" in ops:
+                gains.append(-G[t, i])
+            if s[t, i] == 0 and "insert" in ops:
+                gains.append(G[t, i])
+            if s[t, i] == 1 and "shift" in ops:
+                gains += [G[u, i] - G[t, i] for u in (t - 1, t + 1) if 0 <= u < T and s[u, i] == 0]
+        best = max(gains, default=0.0)
+        delta = r.seq_adv[:, b] - s
+        if best > 0:
+            assert r.changes[b] == 1
+            assert float((G * delta).sum()) == pytest.approx(best, rel=1e-12)
+        else:
+            assert r.changes[b] == 0 and not delta.any()
+    np.testing.assert_allclose(r.loss[0], clean.loss, rtol=1e-13)
+    np.testing.assert_array_equal(r.scores, src.predict_sequence(r.seq_adv))
+
+
 def test_spike_attack_targeted_with_fixed_gradient():
     G = np.array([[1.0, -2.0], [0.5, 0.0]])
     fn = lambda s, y: ((s[:, 0] * G).sum()[None], G[:, None, :] + 0 * s, np.zeros((1, 2)))  # noqa: E731
@@ -1067,6 +1103,8 @@ X3, Y1 = np.full((1, 3), 0.5), np.array([0])
     (lambda: fgsm(_lin(), X3 * np.nan, Y1, eps=0.1), ValueError, "NaN or infinite"),
     (lambda: fgsm(_lin(), X3[0], Y1, eps=0.1), ValueError, r"x must be \[B, N\]"),
     (lambda: fgsm(_lin(), X3.astype(str), Y1, eps=0.1), TypeError, "numeric array"),
+    (lambda: fgsm(_lin(), X3.astype(np.longdouble), Y1, eps=0.1), TypeError,
+     "the attacks take float16, float32 or float64"),
     (lambda: fgsm(_lin(), X3, np.array([0.5]), eps=0.1), TypeError, "integer class labels"),
     (lambda: fgsm(_lin(), X3, np.array([0, 1]), eps=0.1), ValueError, r"shape \(1,\)"),
     (lambda: fgsm(_lin(), X3, np.array([-1]), eps=0.1), ValueError, "must be >= 0"),
@@ -1097,6 +1135,8 @@ X3, Y1 = np.full((1, 3), 0.5), np.array([0])
      "channels=2 does not divide the N=3"),
     (lambda: norms_of(X3, X3, channels=2), ValueError, "channels=2 does not divide the N=3"),
     (lambda: project_l0(X3, X3, 1, channels=True), TypeError, "channels must be an integer"),
+    (lambda: project_linf(X3, X3.astype(np.longdouble), 0.1), TypeError,
+     "x must be float16, float32 or float64 for the L∞ ball"),
     (lambda: apgd(_lin(), X3, Y1, eps=0.1, loss="mse"), ValueError, "loss='mse'"),
     (lambda: apgd(as_source(lambda x, y: _lin()(x, y)), X3, Y1, eps=0.1, loss="dlr", rng=0),
      ValueError, "needs a source that can differentiate"),

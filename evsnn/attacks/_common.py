@@ -79,6 +79,13 @@ def x_iv(x):
         x = np.asarray(x)
     if x.dtype.kind not in "biuf" or x.dtype == np.bool_:
         raise TypeError(f"x must be a numeric array of pixels [B, N], got dtype {x.dtype}")
+    if x.dtype.kind == "f" and x.dtype not in (np.float16, np.float32, np.float64):
+        # budgets are guaranteed for the float64 measurement of x_adv − x; wider floats would
+        # lose their extra bits in it
+        raise TypeError(
+            f"x has dtype {x.dtype}; the attacks take float16, float32 or float64 (or integer) "
+            "pixels: convert with x.astype(np.float64)"
+        )
     if x.ndim != 2:
         raise ValueError(f"x must be [B, N] (flattened images), got shape {x.shape}")
     if not np.all(np.isfinite(x)):
