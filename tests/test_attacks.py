@@ -161,7 +161,9 @@ def _run_attack(kind, norm, seed, x, y, W, C, eps, o):
         return mim(src, x, y, eps=eps, norm=norm, steps=o["steps"], alpha=o["alpha"]), 1
     if kind.startswith("rfgsm"):
         variant = kind.split("-")[1]
-        alpha = None if o["alpha"] is None or variant == "tramer" and o["alpha"] > eps else o["alpha"]
+        alpha = o["alpha"]
+        if alpha is not None and variant == "tramer" and alpha > eps:
+            alpha = None  # Tramèr's random step must not exceed ε
         return rfgsm(src, x, y, eps=eps, alpha=alpha, variant=variant, rng=seed), 1
     if kind.startswith("apgd"):
         return apgd(src, x, y, eps=eps, norm=norm, steps=o["steps"] + 2,
@@ -510,8 +512,9 @@ def test_linf_bounds_are_the_extreme_values_inside_the_measured_ball(seed, eps, 
     lo, hi = linf_bounds(x, eps)
     _assert_measured_extremes(lo, hi, x, eps)
     # and they are the ends of the real interval [x − ε, x + ε] ∩ [0, 1] up to rounding
-    assert np.all(np.abs(lo - np.maximum(x.astype(np.float64) - eps, 0.0)) <= 4 * np.spacing(x.dtype.type(1)))
-    assert np.all(np.abs(hi - np.minimum(x.astype(np.float64) + eps, 1.0)) <= 4 * np.spacing(x.dtype.type(1)))
+    x64, ulp = x.astype(np.float64), 4 * np.spacing(x.dtype.type(1))
+    assert np.all(np.abs(lo - np.maximum(x64 - eps, 0.0)) <= ulp)
+    assert np.all(np.abs(hi - np.minimum(x64 + eps, 1.0)) <= ulp)
 
 
 @given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.sampled_from([0.0, 0.05, 0.5, 2.0]),
@@ -1037,7 +1040,8 @@ def test_spike_attack_distance_budget(digits_snn):
     assert r.changes.sum() > 0
 
 
-@pytest.mark.parametrize("ops", [("delete",), ("insert",), ("shift",), ("delete", "insert", "shift")])
+@pytest.mark.parametrize("ops", [("delete",), ("insert",), ("shift",),
+                                 ("delete", "insert", "shift")])
 def test_spike_attack_single_edit_is_the_best_first_order_edit_by_brute_force(ops):
     """A tiny SNN (4-5-3 λ-LIF, T = 5), budget one edit: the attack's edit is, among every
     possible single deletion, insertion and ±1-step shift (enumerated here independently), one
@@ -1343,7 +1347,8 @@ def test_rfgsm_wong_is_fgsm_from_a_uniform_start():
     # the gradient is taken at x' (zero at x for loss −‖x − x₀‖², which would not move x')
     q = rfgsm(_quadratic_source(x[0]), x[:1], y[:1], eps=eps, alpha=0.03125, variant="wong",
               rng=7)
-    np.testing.assert_array_equal(q.x_adv, np.clip(x1[:1] - 0.03125 * np.sign(x1[:1] - x[:1]), 0, 1))
+    want_q = np.clip(x1[:1] - 0.03125 * np.sign(x1[:1] - x[:1]), 0, 1)
+    np.testing.assert_array_equal(q.x_adv, want_q)
 
 
 def test_snn_source_takes_images_for_a_fused_encoder():
