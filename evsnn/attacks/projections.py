@@ -5,9 +5,11 @@ Every projection returns its result in the dtype of the clean input ``x`` and in
 :func:`evsnn.attacks.norms_of` reports for the returned arrays (:func:`row_norms`) is at most
 ε — no rounding slack — and every value lies in [0, 1]. In float32 a point rounded to the
 nearest representable value can sit outside the ball (``x + ε`` rounds up about half the time);
-the projections therefore round toward ``x`` ("inward") when they leave float64, and for p = 2
-and p = 1 they check the measured norm and, in the rare row where the float64 sum itself rounds
-above ε, shrink that row toward ``x`` by a few ulps (:func:`_fit_rows`).
+the projections therefore round toward ``x`` ("inward") when they leave float64. For p = ∞ the
+ball's ends are the extreme representable values inside it (:func:`linf_bounds`); for p = 2 and
+p = 1 the measured norm is checked and a row whose rounded sum lands above ε (common in float64
+for a point on the sphere, where the sum is ε up to rounding) is shrunk toward ``x`` by a few
+ulps (:func:`_fit_rows`).
 
 For p = ∞ and p = 0 the result is the exact Euclidean projection onto the intersection (p = ∞ up
 to the choice of the extreme representable value inside the ball); for p = 1 too, up to the
