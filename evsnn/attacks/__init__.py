@@ -6,6 +6,12 @@ inputs, per-iteration loss, success, achieved norms, parameters). Success is jud
 ``model`` that may differ from the source's model (black-box transfer: attack with one model's
 source, evaluate on another). Spike-domain attacks act on encoded ``[T, B, N]`` 0/1 sequences and
 return a :class:`SpikeAttackResult`.
+
+Budgets hold exactly: ``x_adv`` has ``x``'s dtype, lies in [0, 1], and ``norms_of(x_adv, x)``
+(float64) is at most ε with no rounding slack, in float32 as in float64
+(:mod:`evsnn.attacks.projections`). Multi-channel images are flattened channel-major,
+``N = C·H·W``; ``channels=C`` makes the L0 budgets of :func:`pgd` and :func:`one_pixel` count
+pixels.
 """
 
 from evsnn.attacks._common import AttackResult, norms_of

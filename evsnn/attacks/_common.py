@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evsnn.attacks.projections import project
+from evsnn.attacks.projections import channels_iv, project, row_norms
 from evsnn.attacks.sources import GradientSource, as_source
 
 NORMS = ("linf", "l2", "l1", "l0")
@@ -36,7 +36,10 @@ class AttackResult:
     scores : ndarray [B, C]
         The model's scores on ``x_adv``.
     norms : dict of ndarray [B]
-        ``‖x_adv − x‖`` for "linf", "l2", "l1" and "l0" (count of changed coordinates).
+        ``‖x_adv − x‖`` for "linf", "l2", "l1" and "l0", measured in float64 by
+        :func:`norms_of`; "l0" counts changed pixels (entries unless the attack was given
+        ``channels``). Every budgeted attack guarantees ``norms[norm] <= eps`` for these very
+        numbers, in float32 as in float64.
     attack : str
     params : dict
         The attack's parameters (budget, step, iterations, ...).
@@ -51,16 +54,23 @@ class AttackResult:
     params: dict = field(default_factory=dict)
 
 
-def norms_of(x_adv, x):
-    """``{"linf", "l2", "l1", "l0"}`` norms of ``x_adv − x`` per row."""
-    d = np.asarray(x_adv, dtype=np.float64) - np.asarray(x, dtype=np.float64)
-    a = np.abs(d)
-    return {
-        "linf": a.max(axis=1) if d.shape[1] else np.zeros(d.shape[0]),
-        "l2": np.sqrt((d * d).sum(axis=1)),
-        "l1": a.sum(axis=1),
-        "l0": (a > 0).sum(axis=1),
-    }
+def norms_of(x_adv, x, channels=1):
+    """``{"linf", "l2", "l1", "l0"}`` norms of ``x_adv − x`` per row, in float64.
+
+    ``x_adv`` and ``x`` are ``[B, N]``; "l0" counts the changed entries, or with ``channels=C``
+    the changed pixels of rows flattened channel-major (C, H, W) — a pixel counts once however
+    many of its C channels changed (Croce & Hein 2019; Su et al. 2019). The attacks' budgets
+    hold for exactly these numbers (:func:`evsnn.attacks.projections.row_norms`).
+
+    Examples
+    --------
+    >>> x = np.zeros((1, 6))                       # 2 channels × 3 pixels
+    >>> x_adv = np.array([[0.5, 0.0, 0.0, 0.25, 0.0, 0.0]])   # pixel 0, both channels
+    >>> int(norms_of(x_adv, x)["l0"][0]), int(norms_of(x_adv, x, channels=2)["l0"][0])
+    (2, 1)
+    """
+    x_adv, x = np.asarray(x_adv), np.asarray(x)
+    return row_norms(x_adv, x, channels_iv(channels, x.shape[1]))
 
 
 # --- argument validation -----------------------------------------------------------------------
@@ -69,6 +79,13 @@ def x_iv(x):
         x = np.asarray(x)
     if x.dtype.kind not in "biuf" or x.dtype == np.bool_:
         raise TypeError(f"x must be a numeric array of pixels [B, N], got dtype {x.dtype}")
+    if x.dtype.kind == "f" and x.dtype not in (np.float16, np.float32, np.float64):
+        # budgets are guaranteed for the float64 measurement of x_adv − x; wider floats would
+        # lose their extra bits in it
+        raise TypeError(
+            f"x has dtype {x.dtype}; the attacks take float16, float32 or float64 (or integer) "
+            "pixels: convert with x.astype(np.float64)"
+        )
     if x.ndim != 2:
         raise ValueError(f"x must be [B, N] (flattened images), got shape {x.shape}")
     if not np.all(np.isfinite(x)):
@@ -187,12 +204,14 @@ def margin_of(scores, y, target):
 
 
 # --- random starts and steps -------------------------------------------------------------------
-def random_start(x, eps, norm, kind, sigma, gens):
+def random_start(x, eps, norm, kind, sigma, gens, channels=1):
     """A random starting point in the ball and box, drawn sample by sample from ``gens``.
 
-    uniform: uniform in the L∞ / L2 / L1 ball (L0: k random coordinates set to uniform values
-    in [0, 1]). gaussian: ``x + N(0, σ²I)`` (L0: on k random coordinates), then projected;
-    default σ: ε/2 (L∞), ε/√N (L2, expected norm ε), ε/N (L1), 0.5 (L0).
+    uniform: uniform in the L∞ / L2 / L1 ball (L0: k random pixels — all ``channels`` entries
+    of each — set to uniform values in [0, 1]). gaussian: ``x + N(0, σ²I)`` (L0: on the
+    entries of k random pixels), then projected; default σ: ε/2 (L∞), ε/√N (L2, expected norm
+    ε), ε/N (L1), 0.5 (L0). Pixels are groups of ``channels`` entries of a row flattened
+    channel-major (C, H, W); with ``channels=1`` a pixel is an entry.
     """
     B, N = x.shape
     if kind is None:
@@ -205,10 +224,14 @@ def random_start(x, eps, norm, kind, sigma, gens):
         g = gens[b]
         xb = x[b].astype(np.float64)
         if norm == "l0":
-            k = min(int(eps), N)
-            idx = g.choice(N, size=k, replace=False) if k else np.zeros(0, dtype=np.int64)
+            P = N // channels
+            k = min(int(eps), P)
+            pix = g.choice(P, size=k, replace=False) if k else np.zeros(0, dtype=np.int64)
+            # entry c·P + p of pixel p; channel-major draws, so channels=1 draws as one entry each
+            idx = (np.arange(channels)[:, None] * P + pix[None, :]).ravel()
+            n = idx.size
             zb = xb.copy()
-            zb[idx] = g.random(k) if kind == "uniform" else xb[idx] + sigma * g.standard_normal(k)
+            zb[idx] = g.random(n) if kind == "uniform" else xb[idx] + sigma * g.standard_normal(n)
             z[b] = zb
             continue
         if kind == "gaussian":
@@ -224,7 +247,7 @@ def random_start(x, eps, norm, kind, sigma, gens):
             e = g.standard_exponential(N + 1)
             signs = np.where(g.random(N) < 0.5, -1.0, 1.0)
             z[b] = xb + eps * signs * e[:N] / e.sum()
-    return project(z.astype(x.dtype), x, eps, norm)
+    return project(z, x, eps, norm, channels)
 
 
 def step_direction(g, x_adv, norm, *, l2_step="norm", l1_quantile=0.95):
@@ -235,7 +258,9 @@ def step_direction(g, x_adv, norm, *, l2_step="norm", l1_quantile=0.95):
     still move in the direction of their gradient (not pinned at 0 with g < 0 or at 1 with
     g > 0), those with ``|g|`` at or above the ``l1_quantile`` quantile get ``sign(g)/m``
     (m = their number), so ``‖direction‖₁ = 1``. l0: ``g · N / ‖g‖₁`` (mean absolute entry 1),
-    the normalised step of sparse PGD (Croce & Hein 2019). A zero gradient gives no step.
+    the normalised step of sparse PGD (Croce & Hein 2019, who divide by the L1 norm of the whole
+    image's gradient, all channels together; the pixel grouping enters only through the
+    projection). A zero gradient gives no step.
     """
     g = np.asarray(g, dtype=np.float64)
     B, N = g.shape

@@ -23,7 +23,7 @@ from evsnn.attacks._common import (
     x_iv,
 )
 from evsnn.attacks.losses import SCORE_LOSSES, ce_loss, dlr_loss
-from evsnn.attacks.projections import project
+from evsnn.attacks.projections import projector
 
 __all__ = ["apgd", "apgd_checkpoints"]
 
@@ -137,13 +137,12 @@ def apgd(source, x, y, *, eps, norm="linf", steps=10, loss="ce", random_start="u
             o = src.score_loss_grad(z, score_loss, rng=r)
             return np.asarray(o.loss, dtype=np.float64), np.asarray(o.grad, dtype=np.float64)
 
-    def P(z):
-        return project(z, x, eps, norm).astype(x.dtype, copy=False)
+    P = projector(x, eps, norm)
 
     def step(z, g, eta):
         return P(z + eta[:, None] * step_direction(g, z, norm))
 
-    x_k = _random_start(x, eps, norm, random_start, None, gens).astype(x.dtype)
+    x_k = _random_start(x, eps, norm, random_start, None, gens)
     f_k, g_k = objective(x_k)
     losses = [f_k]
     eta = np.full(B, 2.0 * eps)

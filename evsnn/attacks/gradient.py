@@ -30,9 +30,13 @@ from evsnn.attacks._common import (
     success_of,
     x_iv,
 )
-from evsnn.attacks.projections import linf_bounds, project, project_linf
+from evsnn.attacks.projections import channels_iv, linf_bounds, project_linf, projector
 
-__all__ = ["fgsm", "bim", "pgd", "mim", "rfgsm", "eot_pgd"]
+__all__ = ["fgsm", "bim", "pgd", "mim", "rfgsm", "eot_pgd", "RFGSM_VARIANTS"]
+
+#: "tramer": R+FGSM of Tramèr et al. (2018); "wong": FGSM from a uniform random start of Wong,
+#: Rice & Kolter (2020). See :func:`rfgsm`.
+RFGSM_VARIANTS = ("tramer", "wong")
 
 
 def _setup(source, x, y, target, model, rng, draws):
@@ -71,12 +75,12 @@ def _objective(src, y, target, gens, eot_samples=1):
 
 
 def _finish(name, x, x_adv, loss, y, target, scores_fn, gens, model_stochastic, params,
-            scores=None):
+            scores=None, channels=1):
     if scores is None:
         scores = scores_fn(x_adv, gens if model_stochastic else None)
     return AttackResult(
         x_adv=x_adv, loss=loss, success=success_of(scores, y, target), scores=scores,
-        norms=norms_of(x_adv, x), attack=name, params=params,
+        norms=norms_of(x_adv, x, channels), attack=name, params=params,
     )
 
 
@@ -87,7 +91,8 @@ def _model_stochastic(model, src):
 
 def fgsm(source, x, y, *, eps, target=None, model=None, rng=None):
     """Fast gradient sign method (Goodfellow et al. 2015; Ding 2025 Eq. 22):
-    ``x_adv = clip(x + ε sign(∇_x L(x, y)), 0, 1)``.
+    ``x_adv = clip(x + ε sign(∇_x L(x, y)), 0, 1)``, taken in ``x``'s dtype to the extreme
+    values inside the measured ε-ball (:func:`evsnn.attacks.projections.linf_bounds`).
 
     Parameters
     ----------
@@ -123,7 +128,7 @@ def fgsm(source, x, y, *, eps, target=None, model=None, rng=None):
     eps = real_iv("eps", eps)
     src, x, y, target, gens, scores_fn = _setup(source, x, y, target, model, rng, False)
     f, g = _objective(src, y, target, gens)(x)
-    x_adv = np.clip(x + eps * np.sign(g), 0.0, 1.0).astype(x.dtype, copy=False)
+    x_adv = _linf_step(x, g, eps, *linf_bounds(x, eps))
     return _finish("fgsm", x, x_adv, f[None], y, target, scores_fn, gens,
                    _model_stochastic(model, src), {"eps": eps, "norm": "linf",
                                                    "targeted": target is not None})
@@ -148,8 +153,8 @@ def _linf_step(x_adv, g, alpha, lo, hi):
 
 def pgd(
     source, x, y, *, eps, norm="linf", alpha=None, steps=10, random_start="uniform",
-    start_sigma=None, restarts=1, l2_step="norm", l1_quantile=0.95, eot_samples=1, target=None,
-    model=None, rng=None,
+    start_sigma=None, restarts=1, l2_step="norm", l1_quantile=0.95, eot_samples=1, channels=1,
+    target=None, model=None, rng=None,
 ):
     """Projected gradient descent (Madry et al. 2018; Ding 2025 Eq. 23–24) in L∞, L2, L1 or L0.
 
@@ -182,11 +187,19 @@ def pgd(
         Tramèr & Boneh 2019; Croce & Hein's L1-APGD).
     eot_samples : int, default 1
         Gradients averaged per step (see :func:`eot_pgd`).
+    channels : int, default 1
+        Channels per pixel of ``x`` flattened channel-major, ``N = channels·H·W`` in (C, H, W)
+        order (the layout of a ConvNetwork's :class:`~evsnn.attacks.SNNSource`). The L0 budget
+        k counts pixels: the projection (:func:`~evsnn.attacks.projections.project_l0`), the
+        random start and the reported ``norms["l0"]`` treat a pixel's channels together, as in
+        Croce & Hein's sparse PGD, where k = 10 on a 3×32×32 image means 10 pixels (up to 30
+        entries). 1: every entry is a pixel.
 
     Returns
     -------
     AttackResult
-        ``loss`` is ``[steps, B]``.
+        ``loss`` is ``[steps, B]``. ``x_adv`` is in ``x``'s dtype and
+        ``norms[norm] <= eps`` holds exactly for the float64 norms of the returned arrays.
 
     Examples
     --------
@@ -213,14 +226,17 @@ def pgd(
     src, x, y, target, gens, scores_fn = _setup(
         source, x, y, target, model, rng, random_start is not None
     )
+    channels = channels_iv(channels, x.shape[1])
     m_stoch = _model_stochastic(model, src)
     objective = _objective(src, y, target, gens, eot_samples)
     B = x.shape[0]
     best_x = best_loss = best_scores = best_succ = best_margin = None
     if norm == "linf":
         lo, hi = linf_bounds(x, eps)
+    else:
+        P = projector(x, eps, norm, channels)
     for _ in range(restarts):
-        x_adv = _random_start(x, eps, norm, random_start, start_sigma, gens).astype(x.dtype)
+        x_adv = _random_start(x, eps, norm, random_start, start_sigma, gens, channels)
         losses = np.empty((steps, B))
         for k in range(steps):
             f, g = objective(x_adv)
@@ -229,7 +245,7 @@ def pgd(
                 x_adv = _linf_step(x_adv, g, alpha, lo, hi)
                 continue
             d = step_direction(g, x_adv, norm, l2_step=l2_step, l1_quantile=l1_quantile)
-            x_adv = project(x_adv + alpha * d, x, eps, norm).astype(x.dtype, copy=False)
+            x_adv = P(x_adv + alpha * d)
         scores = scores_fn(x_adv, gens if m_stoch else None)
         succ = success_of(scores, y, target)
         margin = margin_of(scores, y, target)
@@ -245,11 +261,12 @@ def pgd(
     params = {
         "eps": eps, "norm": norm, "alpha": alpha, "steps": steps, "random_start": random_start,
         "start_sigma": start_sigma, "restarts": restarts, "l2_step": l2_step,
-        "l1_quantile": l1_quantile, "eot_samples": eot_samples, "targeted": target is not None,
+        "l1_quantile": l1_quantile, "eot_samples": eot_samples, "channels": channels,
+        "targeted": target is not None,
     }
     name = "eot_pgd" if eot_samples > 1 else ("bim" if random_start is None else "pgd")
     return _finish(name, x, best_x, best_loss, y, target, scores_fn, gens, m_stoch, params,
-                   scores=best_scores)
+                   scores=best_scores, channels=channels)
 
 
 def bim(source, x, y, *, eps, norm="linf", alpha=None, steps=10, l2_step="norm", target=None,
@@ -326,6 +343,7 @@ def mim(source, x, y, *, eps, norm="linf", alpha=None, steps=10, decay=1.0, targ
     src, x, y, target, gens, scores_fn = _setup(source, x, y, target, model, rng, False)
     objective = _objective(src, y, target, gens)
     B = x.shape[0]
+    P = projector(x, eps, norm)
     x_adv = x.copy()
     mom = np.zeros(x.shape)
     losses = np.empty((steps, B))
@@ -335,18 +353,58 @@ def mim(source, x, y, *, eps, norm="linf", alpha=None, steps=10, decay=1.0, targ
         n1 = np.abs(g).sum(axis=1, keepdims=True)
         mom = decay * mom + np.where(n1 > 0, g / np.where(n1 > 0, n1, 1.0), 0.0)
         d = step_direction(mom, x_adv, norm)
-        x_adv = project(x_adv + alpha * d, x, eps, norm).astype(x.dtype, copy=False)
+        x_adv = P(x_adv + alpha * d)
     params = {"eps": eps, "norm": norm, "alpha": alpha, "steps": steps, "decay": decay,
               "targeted": target is not None}
     return _finish("mim", x, x_adv, losses, y, target, scores_fn, gens,
                    _model_stochastic(model, src), params)
 
 
-def rfgsm(source, x, y, *, eps, alpha=None, target=None, model=None, rng):
-    """R+FGSM (Tramèr et al. 2018; the Stable paper's "RFGSM"): a random step
-    ``x' = clip(x + α sign(N(0, I)), 0, 1)`` followed by a gradient-sign step of ``ε − α`` from
-    ``x'``, projected onto the L∞ ball of radius ε and the box. ``alpha`` defaults to ε/2 and
-    must not exceed ε.
+def rfgsm(source, x, y, *, eps, alpha=None, variant="tramer", target=None, model=None, rng):
+    """Single-step L∞ attacks that take a random step before the gradient-sign step.
+
+    * ``variant="tramer"`` (default) — R+FGSM of Tramèr et al. (2018, "Ensemble adversarial
+      training", Eq. 7): a random sign step ``x' = clip(x + α sign(N(0, I)), 0, 1)``, then a
+      gradient-sign step of the rest of the budget, ``x_adv = Π(x' + (ε − α) sign(∇L(x')))``.
+      ``alpha`` defaults to ε/2 and must not exceed ε.
+    * ``variant="wong"`` — FGSM with a random start of Wong, Rice & Kolter (2020, "Fast is
+      better than free", Alg. 3): ``δ ~ U(−ε, ε)^N``, ``x' = Π(x + δ)``, then
+      ``x_adv = Π(x' + α sign(∇L(x')))``; ``alpha`` defaults to 1.25 ε (their choice) and may
+      exceed ε.
+
+    ``Π`` is the projection onto the L∞ ball of radius ε around ``x`` and the [0, 1] box
+    (:func:`~evsnn.attacks.projections.project_linf`; Wong et al. clamp both ``x + δ`` and
+    the result to the image range too).
+
+    Which one is "RFGSM"? The issue defines it as "a small random step then a gradient-sign
+    step" and credits Wong et al.; the Stable paper (Ding et al., ICML 2024, §4.1) writes that its
+    adversarial training "follows RFGSM methods (Wong et al., 2019), with an initial random step
+    of 0.001 and a fast-gradient-sign step with ε = 4/255". A small random step α followed by a
+    gradient step is Tramèr et al.'s two-step form — Wong et al.'s start is uniform over the
+    whole ε-ball, not small — so the default is ``"tramer"``, and Wong et al.'s attack, the one
+    the citation names, is ``"wong"``. The authors' code (DingJianhao/stable-snn,
+    ``main_train-v2.py``) does neither exactly: it adds ``0.001 · N(0, I)`` (Gaussian, not its
+    sign), steps ``ε sign(g)`` from there and clips to [0, 1] only, so its output can leave the
+    ε-ball by the random step; evsnn keeps every output inside its ball and does not offer that
+    form.
+
+    Parameters
+    ----------
+    source, x, y, target, model
+        As in :func:`fgsm`.
+    eps : float
+        L∞ budget ε ≥ 0.
+    alpha : float, optional
+        Random step (``"tramer"``) or gradient step (``"wong"``); defaults ε/2 and 1.25 ε.
+    variant : {"tramer", "wong"}, default "tramer"
+    rng : seed or Generator
+        Required: both variants draw their random step from it (sample b from its own spawned
+        stream).
+
+    Returns
+    -------
+    AttackResult
+        ``loss`` has one row: the objective at ``x'``.
 
     Examples
     --------
@@ -354,18 +412,34 @@ def rfgsm(source, x, y, *, eps, alpha=None, target=None, model=None, rng):
     >>> w = np.array([1.0, -1.0])
     >>> src = CallableSource(lambda x, y: (x @ w, np.tile(w, (len(x), 1)),
     ...                                    np.stack([x @ w, -x @ w], 1)))
-    >>> r = rfgsm(src, np.full((3, 2), 0.5), np.array([1, 1, 1]), eps=0.2, rng=0)
-    >>> bool(np.all(np.abs(r.x_adv - 0.5) <= 0.2 + 1e-12))
-    True
+    >>> x, y = np.full((3, 2), 0.5), np.array([1, 1, 1])
+    >>> r = rfgsm(src, x, y, eps=0.25, rng=0)
+    >>> bool(np.all(np.abs(r.x_adv - 0.5) <= 0.25)), r.params["alpha"]
+    (True, 0.125)
+    >>> rfgsm(src, x, y, eps=0.25, variant="wong", rng=0).x_adv   # 1.25 ε step: at the corner
+    array([[0.75, 0.25],
+           [0.75, 0.25],
+           [0.75, 0.25]])
     """
+    variant = choice_iv("variant", variant, RFGSM_VARIANTS)
     eps = real_iv("eps", eps)
-    alpha = eps / 2 if alpha is None else real_iv("alpha", alpha, high=eps)
+    if variant == "tramer":
+        alpha = eps / 2 if alpha is None else real_iv("alpha", alpha, high=eps)
+    else:
+        alpha = 1.25 * eps if alpha is None else real_iv("alpha", alpha)
     src, x, y, target, gens, scores_fn = _setup(source, x, y, target, model, rng, True)
     B, N = x.shape
-    noise_sign = np.stack([np.sign(g.standard_normal(N)) for g in gens]) if B else np.zeros((0, N))
-    x1 = np.clip(x + alpha * noise_sign, 0.0, 1.0).astype(x.dtype, copy=False)
+    if variant == "tramer":
+        noise_sign = (np.stack([np.sign(g.standard_normal(N)) for g in gens]) if B
+                      else np.zeros((0, N)))
+        x1 = np.clip(x + alpha * noise_sign, 0.0, 1.0).astype(x.dtype, copy=False)
+        step = eps - alpha
+    else:
+        x1 = _random_start(x, eps, "linf", "uniform", None, gens)
+        step = alpha
     f, g = _objective(src, y, target, gens)(x1)
-    x_adv = project_linf(x1 + (eps - alpha) * np.sign(g), x, eps).astype(x.dtype, copy=False)
+    x_adv = project_linf(x1 + step * np.sign(g), x, eps)
     return _finish("rfgsm", x, x_adv, f[None], y, target, scores_fn, gens,
                    _model_stochastic(model, src),
-                   {"eps": eps, "alpha": alpha, "norm": "linf", "targeted": target is not None})
+                   {"eps": eps, "alpha": alpha, "variant": variant, "norm": "linf",
+                    "targeted": target is not None})

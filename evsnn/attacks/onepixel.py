@@ -1,5 +1,5 @@
 """One-pixel attack (Su et al. 2019; Ding 2023): black-box differential evolution over
-(pixel index, value) pairs, using only the model's scores."""
+(pixel index, colour) tuples, using only the model's scores."""
 
 from __future__ import annotations
 
@@ -18,27 +18,36 @@ from evsnn.attacks._common import (
     x_iv,
 )
 from evsnn.attacks.losses import _log_softmax
+from evsnn.attacks.projections import channels_iv
 
 __all__ = ["one_pixel"]
 
 
-def _apply(xb, cand, N):
-    """Images ``[S, N]`` from candidates ``[2·pixels, S]`` (index, value, index, value, ...)."""
+def _apply(xb, cand, channels):
+    """Images ``[S, N]`` from candidates ``[(1 + C)·pixels, S]``: per changed pixel its index
+    p in ``[0, P)`` (floored) and its C channel values, written to entries ``c·P + p`` of the
+    channel-major row (P = N / C pixels)."""
+    N = xb.shape[0]
+    P = N // channels
     S = cand.shape[1]
     out = np.repeat(xb[None], S, axis=0)
     rows = np.arange(S)
-    for j in range(cand.shape[0] // 2):
-        idx = np.clip(np.floor(cand[2 * j]).astype(np.int64), 0, N - 1)
-        out[rows, idx] = np.clip(cand[2 * j + 1], 0.0, 1.0)
+    w = 1 + channels
+    for j in range(cand.shape[0] // w):
+        p = np.clip(np.floor(cand[w * j]).astype(np.int64), 0, P - 1)
+        for c in range(channels):
+            out[rows, c * P + p] = np.clip(cand[w * j + 1 + c], 0.0, 1.0)
     return out
 
 
 def one_pixel(model, x, y, *, pixels=1, popsize=400, maxiter=100, mutation=0.5,
-              recombination=1.0, target=None, rng):
+              recombination=1.0, channels=1, target=None, rng):
     """One-pixel (few-pixel) attack by differential evolution.
 
-    A candidate is ``(index_1, value_1, ..., index_p, value_p)`` with indices in ``[0, N)``
-    (floored) and values in [0, 1]; the objective (minimised) is the model's softmax probability
+    A candidate is ``(index_1, colour_1, ..., index_p, colour_p)`` — Su et al.'s
+    ``(x, y, R, G, B)`` per pixel — with pixel indices in ``[0, P)`` (floored) and each colour
+    ``channels`` values in [0, 1] that replace the pixel's value in every channel; the
+    objective (minimised) is the model's softmax probability
     of the true class (untargeted) or minus that of the target (targeted). Following Su et al.,
     DE/rand/1 with F = ``mutation`` = 0.5 and no crossover (``recombination`` = 1: the trial is
     the mutant) from a uniform initial population of ``popsize`` candidates, for at most
@@ -54,7 +63,11 @@ def one_pixel(model, x, y, *, pixels=1, popsize=400, maxiter=100, mutation=0.5,
     x : array [B, N]
     y : int array [B]
     pixels : int, default 1
-        Pixels changed (the L0 budget).
+        Pixels changed (the L0 budget, in pixels).
+    channels : int, default 1
+        Channels per pixel of ``x`` flattened channel-major, ``N = channels·P`` in (C, H, W)
+        order (a ConvNetwork's layout): the attack sets all C entries ``c·P + p`` of a pixel
+        p, and ``norms["l0"]`` counts pixels. 1: every entry is a pixel.
     popsize, maxiter : int, default 400, 100 (Su et al.)
     mutation, recombination : float
     target : int array [B], optional
@@ -92,14 +105,17 @@ def one_pixel(model, x, y, *, pixels=1, popsize=400, maxiter=100, mutation=0.5,
     B, N = x.shape
     if N == 0:
         raise ValueError("x has no pixels (N = 0); a one-pixel attack needs N >= 1")
+    channels = channels_iv(channels, N)
+    P = N // channels
     y = labels_iv(y, B)
     if target is not None:
         target = labels_iv(target, B, "target")
     gens = streams(rng, B, True)
     scores_fn = model_fn(model, None, y)
     stochastic = bool(getattr(model, "stochastic", False))
-    dims = 2 * pixels
-    bounds = [(0.0, float(N)), (0.0, 1.0)] * pixels
+    w = 1 + channels
+    dims = w * pixels
+    bounds = ([(0.0, float(P))] + [(0.0, 1.0)] * channels) * pixels
     x_adv = x.copy()
     losses = np.empty((maxiter + 1, B))
     for b in range(B):
@@ -115,16 +131,17 @@ def one_pixel(model, x, y, *, pixels=1, popsize=400, maxiter=100, mutation=0.5,
 
         def objective(cand):
             cand = np.atleast_2d(np.asarray(cand, dtype=np.float64).T).T
-            s = np.asarray(scores_of(_apply(xb, cand, N)), dtype=np.float64)
+            s = np.asarray(scores_of(_apply(xb, cand, channels)), dtype=np.float64)
             return sign * np.exp(_log_softmax(s)[:, k])
 
         def hit(cand):
-            s = scores_of(_apply(xb, np.asarray(cand, dtype=np.float64)[:, None], N))
+            s = scores_of(_apply(xb, np.asarray(cand, dtype=np.float64)[:, None], channels))
             return bool(success_of(s, y[b : b + 1], None if target is None else target[b : b + 1])[0])
 
         init = np.empty((popsize, dims))
-        init[:, 0::2] = g.random((popsize, pixels)) * N
-        init[:, 1::2] = g.random((popsize, pixels))
+        init[:, 0::w] = g.random((popsize, pixels)) * P
+        for c in range(channels):
+            init[:, 1 + c :: w] = g.random((popsize, pixels))
         history = []
 
         def callback(intermediate_result):
@@ -144,13 +161,14 @@ def one_pixel(model, x, y, *, pixels=1, popsize=400, maxiter=100, mutation=0.5,
                 vectorized=True,
             )
             best = res.x
-        x_adv[b] = _apply(xb, np.asarray(best, dtype=np.float64)[:, None], N)[0]
+        x_adv[b] = _apply(xb, np.asarray(best, dtype=np.float64)[:, None], channels)[0]
         hist = np.asarray(history[: maxiter + 1], dtype=np.float64)
         losses[: hist.size, b] = hist
         losses[hist.size :, b] = hist[-1]
     scores = scores_fn(x_adv, gens if stochastic else None)
     params = {"pixels": pixels, "popsize": popsize, "maxiter": maxiter, "mutation": mutation,
-              "recombination": recombination, "targeted": target is not None}
+              "recombination": recombination, "channels": channels,
+              "targeted": target is not None}
     return AttackResult(x_adv=x_adv, loss=losses, success=success_of(scores, y, target),
-                        scores=scores, norms=norms_of(x_adv, x), attack="one_pixel",
+                        scores=scores, norms=norms_of(x_adv, x, channels), attack="one_pixel",
                         params=params)

@@ -1,45 +1,246 @@
 """Projections onto ``{z : ‖z − x‖_p ≤ ε} ∩ [0, 1]^N`` for p = ∞, 2, 1, 0, row by row.
 
-All four return points inside the box exactly (a final ``clip``) and inside the ball up to the
-rounding of one subtraction. For p = ∞ and p = 0 the result is the exact Euclidean projection
-onto the intersection; for p = 1 too (see :func:`project_l1`); for p = 2 it is the projection
-onto the ball followed by the box clip, which is feasible (clipping toward ``x`` ∈ [0, 1] never
-lengthens a coordinate of ``z − x``) and is what PGD-L2 uses.
+Every projection returns its result in the dtype of the clean input ``x`` and inside the set
+*exactly as evsnn measures it*: the float64 norm of ``x_adv − x`` that
+:func:`evsnn.attacks.norms_of` reports for the returned arrays (:func:`row_norms`) is at most
+ε — no rounding slack — and every value lies in [0, 1]. In float32 a point rounded to the
+nearest representable value can sit outside the ball (``x + ε`` rounds up about half the time);
+the projections therefore round toward ``x`` ("inward") when they leave float64. For p = ∞ the
+ball's ends are the extreme representable values inside it (:func:`linf_bounds`); for p = 2 and
+p = 1 the measured norm is checked and a row whose rounded sum lands above ε (common in float64
+for a point on the sphere, where the sum is ε up to rounding) is shrunk toward ``x`` by a few
+ulps (:func:`_fit_rows`).
+
+For p = ∞ and p = 0 the result is the exact Euclidean projection onto the intersection (p = ∞ up
+to the choice of the extreme representable value inside the ball); for p = 1 too, up to the
+bisection's resolution (see :func:`project_l1`); for p = 2 it is the projection onto the ball
+followed by the box clip, which is feasible (clipping toward ``x`` ∈ [0, 1] never lengthens a
+coordinate of ``z − x``) and is what PGD-L2 uses.
+
+Images with several channels are flattened channel-major, ``N = C·H·W`` in (C, H, W) order (the
+layout of :class:`evsnn.clock.conv.ConvNetwork` and :class:`evsnn.attacks.SNNSource`); with
+``channels=C`` the L0 budget counts *pixels* — a pixel changed in any of its C channels counts
+once — as in the sparse attacks of Croce & Hein (2019).
 """
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-__all__ = ["project_linf", "linf_bounds", "project_l2", "project_l1", "project_l0", "project", "l1_threshold"]
+__all__ = [
+    "project_linf", "linf_bounds", "project_l2", "project_l1", "project_l0", "project",
+    "l1_threshold", "row_norms", "channels_iv", "projector",
+]
+
+_F64 = np.float64
 
 
-def project_linf(z, x, eps):
-    """``clip(clip(z, x − ε, x + ε), 0, 1)`` — separable, so exact.
+# --- measuring and rounding ----------------------------------------------------------------------
+def channels_iv(channels, N):
+    """Validate the pixel grouping: ``channels`` C ≥ 1 must divide the ``N`` entries of a row."""
+    if isinstance(channels, bool) or not isinstance(channels, numbers.Integral):
+        raise TypeError(f"channels must be an integer (channels per pixel), got {channels!r}")
+    if channels < 1:
+        raise ValueError(f"channels={channels!r} must be >= 1 (1 for grey images, 3 for RGB)")
+    if N % channels:
+        raise ValueError(
+            f"channels={channels!r} does not divide the N={N} entries of each input; pass images "
+            f"flattened channel-major (C, H, W) so that N = channels·H·W, or channels=1 to "
+            "count entries"
+        )
+    return int(channels)
 
-    Examples
-    --------
-    >>> project_linf(np.array([[0.9, 0.0, 0.5]]), np.array([[0.5, 0.1, 0.95]]), 0.1)
-    array([[0.6 , 0.  , 0.85]])
+
+def _pixels_changed(a, channels):
+    """Per row: the number of pixels (groups of ``channels`` entries, channel-major) with a
+    nonzero entry in ``a`` ``[B, N]``."""
+    B, N = a.shape
+    if channels == 1:
+        return (a > 0).sum(axis=1)
+    return (a.reshape(B, channels, N // channels) > 0).any(axis=1).sum(axis=1)
+
+
+def row_norms(x_adv, x, channels=1):
+    """``{"linf", "l2", "l1", "l0"}`` of ``x_adv − x`` per row, in float64: the one measurement
+    the projections guarantee and :func:`evsnn.attacks.norms_of` reports.
+
+    ``d = float64(x_adv) − float64(x)`` (C-contiguous, so each row is summed the same way
+    whatever the batch), ``linf = max |d|``, ``l2 = sqrt(Σ d²)``, ``l1 = Σ |d|`` and ``l0`` the
+    number of changed entries (``channels=1``) or of changed pixels (``channels=C``).
     """
-    return np.clip(np.clip(z, x - eps, x + eps), 0.0, 1.0)
+    d = np.ascontiguousarray(np.asarray(x_adv, dtype=_F64) - np.asarray(x, dtype=_F64))
+    a = np.abs(d)
+    return {
+        "linf": a.max(axis=1) if d.shape[1] else np.zeros(d.shape[0]),
+        "l2": np.sqrt((d * d).sum(axis=1)),
+        "l1": a.sum(axis=1),
+        "l0": _pixels_changed(a, channels),
+    }
+
+
+def _toward(c, x):
+    """``c`` (float64) in ``x``'s dtype, rounded toward ``x`` coordinate by coordinate, so that
+    ``|v − x| ≤ |c − x|`` holds exactly (rounding to nearest may land farther from ``x``)."""
+    v = np.asarray(c).astype(x.dtype)
+    if x.dtype == _F64:
+        return v
+    # rounded away from x: step back one value toward x (never past it: x is representable)
+    v64 = v.astype(_F64)
+    away = np.abs(v64 - c) > 0
+    away &= (v64 > c) == (c >= x)
+    if away.any():
+        v = np.where(away, np.nextafter(v, x), v)
+    return v
+
+
+def _fit_rows(v, x, eps, norm):
+    """Rows of ``v`` (``x``'s dtype, in the box) whose measured ``norm`` exceeds ε, scaled toward
+    ``x`` until it does not. The first rescale aims a few float64 ulps below ε (the measured sum
+    of N terms is within about N ulps of the exact one), later ones twice as far each time; the
+    measurement of :func:`row_norms` decides. ``x`` itself (distance 0) ends the loop at worst."""
+    n = row_norms(v, x)[norm]
+    bad = n > eps
+    if not bad.any():
+        return v
+    v = v.copy()
+    N = x.shape[1]
+    x64 = x.astype(_F64)
+    margin = (N + 4) * np.finfo(_F64).eps
+    for _ in range(64):
+        d = v[bad].astype(_F64) - x64[bad]
+        s = eps * (1.0 - margin) / n[bad]
+        v[bad] = _toward(x64[bad] + d * s[:, None], x[bad])
+        n = row_norms(v, x)[norm]
+        bad = n > eps
+        if not bad.any():
+            return v
+        margin = min(2.0 * margin, 1.0)
+    v[bad] = x[bad]
+    return v
+
+
+def _as_float(x):
+    x = np.asarray(x)
+    return x if x.dtype.kind == "f" else x.astype(_F64)
+
+
+# --- L∞ ----------------------------------------------------------------------------------------
+_INT = {np.dtype(np.float16): np.int16, np.dtype(np.float32): np.int32,
+        np.dtype(np.float64): np.int64}
+
+
+def _extreme(x, eps, g0, up):
+    """Per coordinate, the largest (``up``) or smallest value ``v`` of ``x``'s dtype with
+    ``v`` in [0, 1] and ``|float64(v) − float64(x)| ≤ ε``, starting from the guess ``g0`` (same
+    dtype, between ``x`` and the box face).
+
+    Which values are feasible is decided by the very float64 subtraction that measures the
+    norm; it is monotone in ``v`` (rounding is), so the feasible values form one run that holds
+    ``x``. Usually ``g0`` is feasible and the next value is not (two checks over the array).
+    Elsewhere the search runs on the bit patterns, which order non-negative floats like
+    integers: gallop from ``g0`` (1, 2, 4, ... representable values) to bracket the last
+    feasible value, then bisect. Near 0 the representable values are dense compared with the
+    rounding of ``x − v``, so the answer can be many values away from ``g0``; the gallop keeps
+    that logarithmic."""
+    it = _INT[x.dtype]
+    shape = x.shape
+    x = x.ravel()
+    x64 = x.astype(_F64)
+    g0 = g0.ravel()
+    face_v = x.dtype.type(1.0 if up else 0.0)
+    face = int(np.array(face_v).view(it))
+    sgn = 1 if up else -1
+
+    def feasible_v(v, xs):
+        v = v.astype(_F64)
+        return (np.abs(v - xs) <= eps) & (v >= 0.0) & (v <= 1.0)
+
+    def feasible(iv, xs):
+        return feasible_v(iv.astype(it).view(x.dtype), xs)
+
+    ok = feasible_v(g0, x64)
+    settled = ok & ((g0 == face_v) | ~feasible_v(np.nextafter(g0, face_v), x64))
+    if settled.all():
+        return g0.reshape(shape)
+    g0 = g0.copy()
+    idx = np.flatnonzero(~settled)
+    if idx.size:
+        xs, xi = x64[idx], x[idx].view(it).astype(np.int64)
+        gi, oki = g0[idx].view(it).astype(np.int64), ok[idx]
+        a = np.where(oki, gi, xi)  # feasible
+        b = np.where(oki, face + sgn, gi)  # infeasible (one past the face while unknown)
+        # gallop outward from feasible guesses and inward from infeasible ones
+        step = np.ones_like(a)
+        out = oki & (a != face)
+        inn = ~oki
+        while out.any() or inn.any():
+            c = np.where(out, a + sgn * step, b - sgn * step)
+            if up:
+                c = np.where(out, np.minimum(c, face), np.maximum(c, xi))
+            else:
+                c = np.where(out, np.maximum(c, face), np.minimum(c, xi))
+            fc = feasible(c, xs)
+            moving = out | inn
+            a = np.where(moving & fc, c, a)
+            b = np.where(moving & ~fc, c, b)
+            out = out & fc & (c != face)
+            inn = inn & ~fc
+            step = step * 2
+        while True:
+            gap = np.abs(b - a) > 1
+            if not gap.any():
+                break
+            m = a + (b - a) // 2
+            fm = feasible(m, xs)
+            a = np.where(gap & fm, m, a)
+            b = np.where(gap & ~fm, m, b)
+        g0[idx] = a.astype(it).view(x.dtype)
+    return g0.reshape(shape)
 
 
 def linf_bounds(x, eps):
-    """``(lo, hi)`` such that ``project_linf(z, x, eps)`` equals ``clip(z, lo, hi)`` for every
-    ``z``: clamping to ``[x − ε, x + ε]`` and then to [0, 1] is clamping to the intersection of
-    the two intervals, which is not empty (it holds ``x``). For iterative attacks, which project
-    onto the same set at every step.
+    """``(lo, hi)`` in ``x``'s dtype: per coordinate the smallest and the largest value ``v`` of
+    that dtype in [0, 1] with ``|float64(v) − float64(x)| ≤ ε``, so that
+    ``project_linf(z, x, eps)`` is ``clip(z, lo, hi)`` cast to the dtype. The interval holds
+    ``x``, and by the monotonicity of rounding every value between the bounds is within ε as
+    measured. Computed once, for iterative attacks that project onto the same set at every step.
 
     Examples
     --------
     >>> lo, hi = linf_bounds(np.array([[0.5, 0.1, 0.95]]), 0.1)
     >>> np.clip(np.array([[0.9, 0.0, 0.5]]), lo, hi)
     array([[0.6 , 0.  , 0.85]])
+    >>> lo, hi = linf_bounds(np.array([[0.1]]), 0.2)   # 0.1 + 0.2 rounds to 0.30000000000000004
+    >>> float(hi[0, 0]), float(hi[0, 0] - 0.1) <= 0.2
+    (0.3, True)
     """
-    return np.maximum(x - eps, 0.0), np.minimum(x + eps, 1.0)
+    x = _as_float(x)
+    if x.dtype not in _INT:
+        raise TypeError(f"x must be float16, float32 or float64 for the L∞ ball, got {x.dtype}")
+    x = np.ascontiguousarray(x + x.dtype.type(0.0))  # -0.0 -> +0.0: bit patterns stay ordered
+    x64 = x.astype(_F64)
+    lo = _extreme(x, eps, _toward(np.maximum(x64 - eps, 0.0), x), up=False)
+    hi = _extreme(x, eps, _toward(np.minimum(x64 + eps, 1.0), x), up=True)
+    return lo, hi
 
 
+def project_linf(z, x, eps):
+    """``clip(clip(z, x − ε, x + ε), 0, 1)`` — separable, so exact — with the ball's ends taken
+    as the extreme values of ``x``'s dtype inside the measured ball (:func:`linf_bounds`).
+
+    Examples
+    --------
+    >>> project_linf(np.array([[0.9, 0.0, 0.5]]), np.array([[0.5, 0.1, 0.95]]), 0.1)
+    array([[0.6 , 0.  , 0.85]])
+    """
+    x = _as_float(x)
+    lo, hi = linf_bounds(x, eps)
+    return np.clip(z, lo, hi).astype(x.dtype, copy=False)
+
+
+# --- L2 ----------------------------------------------------------------------------------------
 def project_l2(z, x, eps):
     """Scale ``z − x`` onto the L2 ball of radius ε, then clip to the box.
 
@@ -48,12 +249,16 @@ def project_l2(z, x, eps):
     >>> project_l2(np.array([[3.0, 4.0]]) / 10 + 0.2, np.full((1, 2), 0.2), 0.25)
     array([[0.35, 0.4 ]])
     """
-    d = z - x
+    x = _as_float(x)
+    x64 = x.astype(_F64)
+    d = np.asarray(z, dtype=_F64) - x64
     n = np.sqrt((d * d).sum(axis=1, keepdims=True))
     scale = np.where(n > eps, eps / np.where(n > 0, n, 1.0), 1.0)
-    return np.clip(x + d * scale, 0.0, 1.0)
+    c = np.clip(x64 + d * scale, 0.0, 1.0)
+    return _fit_rows(_toward(c, x), x, eps, "l2")
 
 
+# --- L1 ----------------------------------------------------------------------------------------
 def _l1_d(u, lam, lo, hi):
     return np.clip(np.sign(u) * np.maximum(np.abs(u) - lam, 0.0), lo, hi)
 
@@ -104,47 +309,79 @@ def project_l1(z, x, eps):
     >>> project_l1(np.array([[1.0, 0.6, 0.5]]), np.array([[0.5, 0.5, 0.5]]), 0.3)
     array([[0.8, 0.5, 0.5]])
     """
-    z = np.asarray(z)
-    x = np.asarray(x)
-    u = (z - x).astype(np.float64)
-    lo, hi = -x.astype(np.float64), 1.0 - x.astype(np.float64)
+    x = _as_float(x)
+    x64 = x.astype(_F64)
+    u = np.asarray(z, dtype=_F64) - x64
+    lo, hi = -x64, 1.0 - x64
     lam = l1_threshold(u, lo, hi, eps)
     d = _l1_d(u, lam[:, None], lo, hi)
-    return np.clip(x + d.astype(x.dtype), 0.0, 1.0)
+    c = np.clip(x64 + d, 0.0, 1.0)
+    return _fit_rows(_toward(c, x), x, eps, "l1")
 
 
-def project_l0(z, x, k):
-    """Exact Euclidean projection onto ``{z' : at most k coordinates differ from x} ∩ [0, 1]``.
+# --- L0 ----------------------------------------------------------------------------------------
+def project_l0(z, x, k, channels=1):
+    """Exact Euclidean projection onto ``{z' : at most k pixels differ from x} ∩ [0, 1]``.
 
-    Each coordinate's best box value is ``clip(z_i, 0, 1)``; changing coordinate i lowers the
-    squared distance by ``(z_i − x_i)² − (z_i − clip(z_i))²`` ≥ 0, so the k largest reductions
-    are kept (ties to the lower index) and the rest are reset to ``x``.
+    A pixel is one entry (``channels=1``) or the ``channels`` entries ``c·P + p``,
+    c = 0..C−1, of pixel p in a row flattened channel-major (C, H, W), P = H·W pixels.
+
+    Notes
+    -----
+    Each entry's best box value is ``clip(z_i, 0, 1)`` and entries do not interact, so changing
+    pixel p lowers the squared distance ``‖z' − z‖²`` by
+    ``g_p = Σ_{i ∈ p} (z_i − x_i)² − (z_i − clip(z_i, 0, 1))²`` ≥ 0; the k pixels with the
+    largest reductions are kept (ties to the lower index) and the rest are reset to ``x``.
+    This is the L0-box projection of Croce & Hein (2019, "Sparse and imperceivable adversarial
+    attacks", ICCV), which sums the per-channel reductions over a pixel's channels.
 
     Examples
     --------
     >>> project_l0(np.array([[0.9, 1.7, 0.45]]), np.array([[0.5, 0.5, 0.5]]), 1)
     array([[0.5, 1. , 0.5]])
+    >>> project_l0(np.array([[0.9, 0.5, 0.9, 0.5]]), np.full((1, 4), 0.5), 1, channels=2)
+    array([[0.9, 0.5, 0.9, 0.5]])
     """
+    x = _as_float(x)
     z = np.asarray(z)
-    x = np.asarray(x)
-    c = np.clip(z, 0.0, 1.0)
-    gain = (z - x) ** 2 - (z - c) ** 2
-    N = z.shape[1]
+    B, N = x.shape
+    channels = channels_iv(channels, N)
+    P = N // channels
+    c = np.clip(z, 0.0, 1.0).astype(x.dtype)
+    x64 = x.astype(_F64)
+    z64 = z.astype(_F64)
+    gain = ((z64 - x64) ** 2 - (z64 - np.clip(z64, 0.0, 1.0)) ** 2).reshape(B, channels, P)
+    gain = gain.sum(axis=1)
     k = int(k)
-    if k >= N:
+    if k >= P:
         return c
     out = x.copy()
     if k <= 0:
         return out
     order = np.argsort(-gain, axis=1, kind="stable")[:, :k]
-    rows = np.arange(z.shape[0])[:, None]
-    out[rows, order] = c[rows, order]
+    keep = np.zeros((B, P), dtype=bool)
+    keep[np.arange(B)[:, None], order] = True
+    keep = np.broadcast_to(keep[:, None, :], (B, channels, P)).reshape(B, N)
+    out[keep] = c[keep]
     return out
 
 
-_PROJECTIONS = {"linf": project_linf, "l2": project_l2, "l1": project_l1, "l0": project_l0}
+_PROJECTIONS = {"linf": project_linf, "l2": project_l2, "l1": project_l1}
 
 
-def project(z, x, eps, norm):
-    """Dispatch to the projection of ``norm`` ("linf", "l2", "l1" or "l0")."""
+def project(z, x, eps, norm, channels=1):
+    """Dispatch to the projection of ``norm`` ("linf", "l2", "l1" or "l0"); ``channels``
+    groups entries into pixels for "l0" (see :func:`project_l0`)."""
+    if norm == "l0":
+        return project_l0(z, x, eps, channels)
     return _PROJECTIONS[norm](z, x, eps)
+
+
+def projector(x, eps, norm, channels=1):
+    """``z ↦ project(z, x, eps, norm, channels)`` for an attack that projects onto the same set
+    at every step; for L∞ the bounds (:func:`linf_bounds`) are computed once."""
+    x = _as_float(x)
+    if norm != "linf":
+        return lambda z: project(z, x, eps, norm, channels)
+    lo, hi = linf_bounds(x, eps)
+    return lambda z: np.clip(z, lo, hi).astype(x.dtype, copy=False)
