@@ -361,15 +361,25 @@ class SNNSource(GradientSource):
 
     def _backward_seq(self, seq, score_loss, image=False):
         """Loss, gradient (image gradient through the encoder rule when ``image``) and scores."""
+        precalc = (not self.is_conv and self.method == "hart"
+                   and self.options.get("precalculate", False))
         if self.is_conv:
             res = self._simulate(self.network, seq, convention=self.convention, record=True)
+        elif precalc:  # HART's pre-calculation: sums over time, no per-step record
+            res = simulate(self.network, seq, convention=self.convention, record="time_sums",
+                           surrogate=_surrogate_iv(self.surrogate, self.method))
         else:  # the records do not leave this method: reuse their arrays from call to call
             res = simulate(self.network, seq, convention=self.convention, record=True,
                            _scratch_owner="SNNSource")
         scores = decode(res.output, self.decoder)
         loss, g_scores = score_loss(scores)
         g_out = decoder_vjp(self.decoder, g_scores, res.output)
-        if self.is_conv:
+        if precalc:
+            g_seq = backward(
+                self.network, seq, res, g_out, method=self.method, surrogate=self.surrogate,
+                **self.options,
+            ).input
+        elif self.is_conv:
             g_seq = backward_conv(
                 self.network, seq, res, g_out, method=self.method, surrogate=self.surrogate,
                 **self.options,

@@ -215,6 +215,10 @@ def loss_and_grad(
                              f"use one of {list(METHODS)} for a ConvNetwork")
         sim_kw = dict(train=True, rng=rng) if train else {}
         res = simulate_conv(network, seq, convention=conv, record=True, **sim_kw)
+    elif method == "hart" and method_options.get("precalculate"):
+        # HART's pre-calculation: the forward keeps sums over time, the backward no step
+        res = simulate(network, seq, convention=conv, record="time_sums",
+                       surrogate=surrogate if surrogate is not None else Triangle(1.0))
     else:
         res = simulate(network, seq, convention=conv, record=True)
     scores = decode(res.output, decoder)

@@ -14,8 +14,10 @@ bptt
     the reset term as a constant.
 hart
     HART Eq. 13-14: ∂m(t+1)/∂m(t) and ∂m(t+1)/∂s(t) pruned, ∂L/∂m averaged over t (triangle
-    surrogate, Eq. 15, by default). ``precalculate=True`` uses the pre-calculation property
-    (Σ_t ∂s/∂m from the forward pass) and an O(1)-in-T backward.
+    surrogate, Eq. 15, by default). ``precalculate=True`` uses the pre-calculation property:
+    the forward pass (``simulate(..., record="time_sums")``) sums ∂s/∂m and each layer's input
+    over time, and the backward multiplies those sums once per layer, so its work does not
+    depend on T (:func:`_hart_precalculated`); it equals the prune-then-average form (tested).
 rga, bptr, rate
     Rate-based: ``dL/dx̄ = g · Σ_t dL/ds[t]`` with ``x̄ = mean_t I[t]``, spread back as
     ``dL/dI[t] = dL/dx̄ / T``. ``g`` is the RGA function of x̄/θ (HART authors' code), the
@@ -285,7 +287,7 @@ def _membrane_grad(method, args, leak, gain, rec, g_out, dtype, opts, g_m=None):
         g_m = np.empty_like(rec.m)
     if method in ("bptt", "hart"):
         if method == "hart" and opts["precalculate"]:
-            return _hart_precalculated(rec, g_out, args, opts["surrogate"])
+            return _hart_precalculated_from_record(rec, g_out, args, opts["surrogate"])
         kind, p, scale = opts["surrogate"].kernel_args()
         _bptt_layer(
             np.ascontiguousarray(g_out, dtype=dtype), rec.m, rec.v,
@@ -352,23 +354,120 @@ def _dlif_factor_grad(method, placement, args, input_scale, g_m, rec, n_factors)
     return full
 
 
-def _hart_precalculated(rec, g_out, args, surrogate):
-    """HART with the pre-calculation property: when dL/ds[t] is the same at every step, Eq. 14
-    becomes ``[∂L/∂m] = dL/ds · (1/T) Σ_t ∂s/∂m(t)``; the sum is a forward-pass statistic, so the
-    backward costs O(1) in T per layer."""
+_PRECALC_VARIES = (
+    "HART pre-calculation needs dL/ds[t] equal at every step (rate decoding, HART layers "
+    "above); {what} varies over time — use precalculate=False with simulate(..., record=True)"
+)
+
+
+def _hart_precalculated_from_record(rec, g_out, args, surrogate):
+    """HART's pre-calculated form on a per-step record (the convolutional backward, which has no
+    time-sum recording mode): ``[∂L/∂m] = dL/ds · (1/T) Σ_t ∂s/∂m(t)`` when dL/ds[t] is the same
+    at every step. The sum is taken here from the recorded membrane, so this is O(T) per layer;
+    the dense backward runs from the forward's sums instead (:func:`_hart_precalculated`)."""
     g_s = _spike_grad_from_output(g_out, args)
     if not np.all(g_s == g_s[:1]):
-        raise ValueError(
-            "HART pre-calculation needs dL/ds[t] equal at every step (rate decoding, HART "
-            "layers above); this layer's upstream gradient varies over time — use "
-            "precalculate=False"
-        )
+        raise ValueError(_PRECALC_VARIES.format(what="this layer's upstream gradient"))
     from evsnn.grad.surrogates import surrogate_derivative
 
-    sur_sum = surrogate_derivative(surrogate, rec.m, args.theta).sum(axis=0)  # forward statistic
+    sur_sum = surrogate_derivative(surrogate, rec.m, args.theta).sum(axis=0)
     T = rec.m.shape[0]
     g_bar = g_s[0] * sur_sum / T
     return np.broadcast_to(g_bar, rec.m.shape).astype(rec.m.dtype)
+
+
+def _time_constant(g):
+    """``g[0]`` when ``g`` [T, B, N] is the same at every step (a stride-0 view over time is known
+    to be, without comparing), else None."""
+    if g.shape[0] <= 1 or g.strides[0] == 0:
+        return g[0]
+    return g[0] if np.array_equal(g, np.broadcast_to(g[0], g.shape)) else None
+
+
+def _hart_precalculated(network, result, g, dtype):
+    """HART's backward from the forward's time sums (:class:`evsnn.clock.simulate.TimeSums`),
+    without per-step work.
+
+    HART prunes ∂m(t+1)/∂m(t) and ∂m(t+1)/∂s(t) (Eq. 13) and averages dL/dm over time (Eq. 14).
+    When dL/ds^l[t] = g^l is the same at every step (the paper's "Pre-calculation Property";
+    rate decoding gives it at the top, and Eq. 13 passes a time-constant gradient down),
+
+    * ``[∂L/∂m^l] = g^l · (1/T) Σ_t ∂s^l/∂m^l(t)`` with Σ_t ∂s/∂m summed in the forward pass
+      (Eq. 14-15);
+    * ``dL/dW^l = Σ_t [∂L/∂m^l] x^{l-1}[t]ᵀ = [∂L/∂m^l] · (Σ_t x^{l-1}[t])ᵀ`` (Eq. 13), the input
+      summed in the forward pass; ``dL/db^l = T Σ_b [∂L/∂m^l]``;
+    * ``g^{l-1} = W^lᵀ [∂L/∂m^l]``, again the same at every step (Eq. 13).
+
+    Every product is on ``[B, n]`` arrays: the cost does not depend on T. The per-step results
+    (``input``, ``membrane``) are returned as read-only views repeating one frame over time.
+    """
+    sums = result.time_sums
+    T, B = result.output.shape[:2]
+    delay = result.convention.input_delay
+    n_src = max(T - delay, 0)  # steps whose input reaches a current I[t] = W x[t - d] + bias
+    L = len(network.layers)
+    if len(sums.layers) != L:
+        raise ValueError(
+            f"result holds time sums of {len(sums.layers)} layers but the network has {L}; "
+            "simulate this network with record='time_sums'"
+        )
+    g_s = _time_constant(g)
+    if g_s is None:
+        raise ValueError(_PRECALC_VARIES.format(what="g_output"))
+    gw, gb, gms = [None] * L, [None] * L, [None] * L
+    g_input = None
+    for li in range(L - 1, -1, -1):
+        layer, ls = network.layers[li], sums.layers[li]
+        args = layer.neuron.kernel_args()
+        if not args.spiking:
+            raise ValueError(
+                f"layer {li} is a non-spiking readout: its dL/dm accumulates over time, so the "
+                "gradient below it is not constant in time and HART's pre-calculation does not "
+                "apply; use precalculate=False with simulate(..., record=True)"
+            )
+        if args.dlif:
+            raise ValueError(
+                f"layer {li} is a DLIF layer: the gradient of its per-step factors a[t] needs "
+                "the per-step state; use precalculate=False with simulate(..., record=True)"
+            )
+        if args.emit_trace:
+            raise ValueError(
+                _PRECALC_VARIES.format(
+                    what=f"layer {li} emits its synaptic trace, so its dL/ds[t] = "
+                         "c Σ_k (1 − c)^k dL/da[t + k]"
+                )
+            )
+        if ls.input_sum.shape != (B, layer.n_in) or ls.surrogate_sum.shape != (B, layer.n_out):
+            raise ValueError(
+                f"the time sums of layer {li} have shapes {ls.input_sum.shape} and "
+                f"{ls.surrogate_sum.shape}, the layer needs {(B, layer.n_in)} and "
+                f"{(B, layer.n_out)}; simulate this network with record='time_sums'"
+            )
+        g_m = (g_s * ls.surrogate_sum) / dtype.type(T)  # HART Eq. 14, Σ_t from the forward
+        gms[li] = np.broadcast_to(g_m, (T, B, layer.n_out))
+        gw[li] = g_m.T @ ls.input_sum  # Eq. 13: Σ_t [∂L/∂m] x[t - d]ᵀ
+        if layer.bias is not None:
+            gb[li] = dtype.type(T) * g_m.sum(axis=0)
+        g_x = g_m @ layer.weight.astype(dtype, copy=False)  # dL/dx[t] for t < T - d
+        if n_src == T:
+            g_step = np.broadcast_to(g_x, (T, B, layer.n_in))
+        elif n_src == 0:  # no step reaches the current (T = 1, delayed input): no gradient
+            g_x = np.zeros_like(g_x)
+            g_step = np.broadcast_to(g_x, (T, B, layer.n_in))
+        elif li > 0:
+            raise ValueError(
+                _PRECALC_VARIES.format(
+                    what=f"with input_delay={delay} the last step of layer {li} sends no "
+                         f"gradient to layer {li - 1}, so its dL/ds"
+                )
+            )
+        else:  # the network's input: dL/dx[t] is zero in the last d steps
+            g_step = np.zeros((T, B, layer.n_in), dtype=dtype)
+            g_step[:n_src] = g_x
+        g_s = g_x
+        g_input = g_step
+    return GradientResult(input=g_input, weights=gw, biases=gb, dlif_factors=[None] * L,
+                          membrane=gms, method="hart")
 
 
 def backward(
@@ -383,7 +482,9 @@ def backward(
     inputs : array [T, B, n_in]
         The encoded input the forward pass ran on.
     result : SimulationResult
-        ``simulate(network, inputs, record=True, ...)`` (its convention is used).
+        ``simulate(network, inputs, record=True, ...)`` (its convention is used); for
+        ``method="hart", precalculate=True`` instead ``simulate(network, inputs,
+        record="time_sums", surrogate=...)``, which keeps sums over time and no per-step state.
     g_output : array [T, B, n_out]
         dL/d(last layer's output).
     method : {"bptt", "hart", "rga", "bptr", "rate", "tempbp"}
@@ -392,7 +493,12 @@ def backward(
     detach_reset : bool
         bptt only: no gradient through the spike in the reset term.
     precalculate : bool
-        hart only: the O(1)-in-T pre-calculated backward.
+        hart only: HART's pre-calculated backward (Eq. 13-15, "Pre-calculation Property"),
+        run from the forward's time sums; its work does not depend on T. It applies when
+        dL/ds[t] is the same at every step in every layer: ``g_output`` constant in time (rate
+        decoding), spiking layers that emit spikes (no trace output, no readout, no DLIF) and
+        no input delay below the first layer; otherwise a ValueError says why. ``input`` and
+        ``membrane`` of the result are then read-only views repeating one frame over time.
     factor_clamp, fallback_rho, intra
         tempbp options (see :func:`_tempbp_layer_kernel`).
 
@@ -402,10 +508,25 @@ def backward(
     """
     if not isinstance(network, Network):
         raise TypeError(f"network must be an evsnn Network, got {type(network).__name__}")
-    if not isinstance(result, SimulationResult) or result.layers is None:
+    if not isinstance(result, SimulationResult):
         raise ValueError("result must come from simulate(..., record=True)")
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not a gradient method; use one of {list(METHODS)}")
+    pre = method == "hart" and precalculate
+    if pre and result.time_sums is None:
+        raise ValueError(
+            "precalculate=True runs from the forward pass's time sums (HART's pre-calculation): "
+            "record them with simulate(network, inputs, record='time_sums', "
+            "surrogate=Triangle(γ)); loss_and_grad(..., precalculate=True) does this itself"
+        )
+    if not pre and result.layers is None:
+        if result.time_sums is not None:
+            raise ValueError(
+                "result holds only time sums (simulate(..., record='time_sums')), which serve "
+                "method='hart' with precalculate=True; for this method record the per-step "
+                "state with simulate(..., record=True)"
+            )
+        raise ValueError("result must come from simulate(..., record=True)")
     inputs = np.asarray(inputs)
     dtype = result.output.dtype
     T = result.output.shape[0]
@@ -424,6 +545,14 @@ def backward(
         precalculate=precalculate, factor_clamp=factor_clamp, fallback_rho=fallback_rho,
         intra=intra,
     )
+    if pre:
+        if surrogate is not None and surrogate != result.time_sums.surrogate:
+            raise ValueError(
+                f"surrogate={surrogate!r} differs from the one the time sums were recorded with "
+                f"({result.time_sums.surrogate!r}); pass surrogate=None or record the sums with "
+                "this surrogate"
+            )
+        return _hart_precalculated(network, result, g, dtype)
     conv = result.convention
     delay = conv.input_delay
     n_layers = len(network.layers)

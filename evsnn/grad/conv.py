@@ -420,7 +420,12 @@ def backward_conv(
     detach_reset : bool
         bptt / hart: no gradient through the spike in the reset term.
     precalculate : bool
-        hart only: the O(1)-in-T pre-calculated backward.
+        hart only: HART's pre-calculated form ``[∂L/∂m] = dL/ds · (1/T) Σ_t ∂s/∂m(t)`` (Eq.
+        14 with dL/ds equal at every step). Here the sum is taken from the per-step record and
+        the layers' maps run per step, so the work still grows with T: :func:`simulate_conv`
+        has no time-sum recording mode, and a max-pooling layer routes each step's gradient
+        through that step's maxima. The dense :func:`evsnn.grad.backward` runs it from the
+        forward's time sums without per-step work.
     factor_clamp, fallback_rho, intra
         tempbp options (see :func:`evsnn.grad.backward`).
 
