@@ -487,3 +487,45 @@ def test_snn_source_hart_precalculated_runs_from_time_sums(monkeypatch, input_on
     assert records == ["time_sums"]
     np.testing.assert_array_equal(got.loss, want.loss)
     _assert_sum_order(got.grad, want.grad)
+
+
+@pytest.mark.parametrize("convention, scale", [("DING2025_PAPER", "paper"), ("DING2025_CODE", "code"),
+                                               ("DEFAULT", "code"), ("STABLE_PAPER", "code")])
+def test_default_surrogate_follows_the_conventions_sigmoid_scale(convention, scale):
+    """Without ``surrogate=``, ``bptt`` uses ``Sigmoid(5, convention.sigmoid_scale)`` (Ding 2025
+    Eq. 17 for "paper"); an explicit surrogate wins. The two scales differ by the chain factor
+    ρ = 5 inside the recursion, so the gradients differ."""
+    from evsnn.attacks.sources import SNNSource
+
+    rng = np.random.default_rng(11)
+    net = _net(rng)
+    x, y = rng.random((3, 6)), np.array([0, 1, 2])
+    kw = dict(T=6, encoder="current", convention=convention)
+    default = loss_and_grad(net, x, y, **kw)
+    same = loss_and_grad(net, x, y, surrogate=Sigmoid(5.0, scale), **kw)
+    other = loss_and_grad(net, x, y, surrogate=Sigmoid(5.0, "code" if scale == "paper" else "paper"),
+                          **kw)
+    for a, b in zip(default.grads.weights, same.grads.weights):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(default.image, same.image)
+    assert not np.allclose(default.image, other.image)
+    for input_only in (True, False):  # the attack source reads the same default
+        src = SNNSource(net, T=6, encoder="current", convention=convention, input_only=input_only)
+        ref_src = SNNSource(net, T=6, encoder="current", convention=convention,
+                            surrogate=Sigmoid(5.0, scale), input_only=input_only)
+        np.testing.assert_array_equal(src(x, y).grad, ref_src(x, y).grad)
+
+
+def test_default_surrogate_of_the_conv_backward_follows_the_convention():
+    from evsnn.clock.conv import Conv2d, ConvNetwork, Flatten, Linear, Neuron
+
+    rng = np.random.default_rng(2)
+    net = ConvNetwork([Conv2d(rng.uniform(0, 0.6, (2, 1, 3, 3))), Neuron(LIF(lam=0.9, theta=0.5)),
+                       Flatten(), Linear(rng.uniform(-0.5, 0.8, (3, 8))), Neuron(LIF(theta=0.5))],
+                      input_shape=(1, 4, 4))
+    x, y = rng.random((2, 1, 4, 4)), np.array([0, 2])
+    kw = dict(T=5, encoder="current", convention="DING2025_PAPER")
+    default = loss_and_grad(net, x, y, **kw).image
+    np.testing.assert_array_equal(default, loss_and_grad(net, x, y, surrogate=Sigmoid(5.0, "paper"),
+                                                         **kw).image)
+    assert not np.allclose(default, loss_and_grad(net, x, y, surrogate=Sigmoid(5.0, "code"), **kw).image)

@@ -335,7 +335,7 @@ class SNNSource(GradientSource):
         T = res.output.shape[0]
         opts = dict(_BACKWARD_DEFAULTS)
         opts.update(self.options)
-        opts["surrogate"] = _surrogate_iv(self.surrogate, self.method)
+        opts["surrogate"] = _surrogate_iv(self.surrogate, self.method, conv)
         g = np.asarray(g_out, dtype=dtype)
         for li in range(len(net.layers) - 1, -1, -1):
             layer, rec = net.layers[li], res.layers[li]
@@ -367,7 +367,8 @@ class SNNSource(GradientSource):
             res = self._simulate(self.network, seq, convention=self.convention, record=True)
         elif precalc:  # HART's pre-calculation: sums over time, no per-step record
             res = simulate(self.network, seq, convention=self.convention, record="time_sums",
-                           surrogate=_surrogate_iv(self.surrogate, self.method))
+                           surrogate=_surrogate_iv(self.surrogate, self.method,
+                                                   self.convention))
         else:  # the records do not leave this method: reuse their arrays from call to call
             res = simulate(self.network, seq, convention=self.convention, record=True,
                            _scratch_owner="SNNSource")

@@ -16,7 +16,7 @@ from evsnn.clock.conv import ConvNetwork, simulate_conv
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import decode
 from evsnn.encoders import encode
-from evsnn.grad.backward import METHODS, GradientResult, backward, rga_factor
+from evsnn.grad.backward import METHODS, GradientResult, _surrogate_iv, backward, rga_factor
 from evsnn.grad.encoder_rules import input_gradient
 from evsnn.grad.losses import (
     StableLoss,
@@ -218,7 +218,7 @@ def loss_and_grad(
     elif method == "hart" and method_options.get("precalculate"):
         # HART's pre-calculation: the forward keeps sums over time, the backward no step
         res = simulate(network, seq, convention=conv, record="time_sums",
-                       surrogate=surrogate if surrogate is not None else Triangle(1.0))
+                       surrogate=_surrogate_iv(surrogate, method, conv))
     else:
         res = simulate(network, seq, convention=conv, record=True)
     scores = decode(res.output, decoder)

@@ -261,9 +261,12 @@ def _spike_grad_from_output(g_out, args):
     return g_s
 
 
-def _surrogate_iv(surrogate, method):
+def _surrogate_iv(surrogate, method, convention):
+    """The surrogate ∂s/∂m a method uses: the one given, else HART's triangle with γ = 1 (Eq. 15)
+    for ``hart`` and the sigmoid with ρ = 5 (Ding 2025 Eq. 17) in the convention's
+    ``sigmoid_scale`` otherwise."""
     if surrogate is None:
-        return Triangle(1.0) if method == "hart" else Sigmoid(5.0, "code")
+        return Triangle(1.0) if method == "hart" else Sigmoid(5.0, convention.sigmoid_scale)
     if not isinstance(surrogate, (Sigmoid, Triangle)):
         raise TypeError(
             f"surrogate must be evsnn.grad.Sigmoid or Triangle, got {type(surrogate).__name__}"
@@ -489,7 +492,11 @@ def backward(
         dL/d(last layer's output).
     method : {"bptt", "hart", "rga", "bptr", "rate", "tempbp"}
     surrogate : Sigmoid or Triangle, optional
-        Default ``Sigmoid(5, "code")``; ``Triangle(1.0)`` for ``hart``.
+        ∂s/∂m of ``bptt`` and ``hart``. Default: ``Triangle(1.0)`` for ``hart`` (HART Eq. 15);
+        for ``bptt`` ``Sigmoid(5, scale)`` with ρ = 5 (Ding 2025 Eq. 17) and the scale of the
+        run's convention (``result.convention.sigmoid_scale``: ``"paper"``, ``σ'(ρ(m − θ))``,
+        for the paper presets and DEFAULT; ``"code"``, ``ρ σ'(ρ(m − θ))``, for the ``*_CODE``
+        presets). An explicit surrogate is used as given.
     detach_reset : bool
         bptt only: no gradient through the spike in the reset term.
     precalculate : bool
@@ -541,7 +548,7 @@ def backward(
             f"g_output has shape {g.shape} but the network output is {result.output.shape}"
         )
     opts = dict(
-        surrogate=_surrogate_iv(surrogate, method), detach_reset=detach_reset,
+        surrogate=_surrogate_iv(surrogate, method, result.convention), detach_reset=detach_reset,
         precalculate=precalculate, factor_clamp=factor_clamp, fallback_rho=fallback_rho,
         intra=intra,
     )

@@ -416,7 +416,8 @@ def backward_conv(
         pooling, batch norm and residual connections are differentiated exactly for every
         method.
     surrogate : Sigmoid or Triangle, optional
-        ∂s/∂m (default ``Sigmoid(5, "code")``; ``Triangle(1.0)`` for ``hart``).
+        ∂s/∂m; by default as in :func:`evsnn.grad.backward`: ``Triangle(1.0)`` for ``hart``,
+        ``Sigmoid(5, result.convention.sigmoid_scale)`` otherwise.
     detach_reset : bool
         bptt / hart: no gradient through the spike in the reset term.
     precalculate : bool
@@ -463,7 +464,8 @@ def backward_conv(
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not a gradient method; use one of {list(METHODS)}")
     opts = dict(
-        surrogate=_surrogate_iv(surrogate, method), detach_reset=detach_reset,
+        surrogate=_surrogate_iv(surrogate, method, result.convention),
+        detach_reset=detach_reset,
         precalculate=precalculate, factor_clamp=factor_clamp, fallback_rho=fallback_rho,
         intra=intra,
     )
