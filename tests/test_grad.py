@@ -529,3 +529,88 @@ def test_default_surrogate_of_the_conv_backward_follows_the_convention():
     np.testing.assert_array_equal(default, loss_and_grad(net, x, y, surrogate=Sigmoid(5.0, "paper"),
                                                          **kw).image)
     assert not np.allclose(default, loss_and_grad(net, x, y, surrogate=Sigmoid(5.0, "code"), **kw).image)
+
+
+# --------------------------------------------------------------------------- option validation
+_BAD_OPTIONS = [
+    # (method, options, exception, message)
+    ("tempbp", dict(factor_clamp=-1), ValueError, r"factor_clamp=-1 must be a number > 0 \(inf "
+     r"allowed\); the spike-time factor is clamp\(−1/ΔU, −factor_clamp, 0\), the authors use "
+     r"factor_clamp=8.0"),
+    ("tempbp", dict(factor_clamp=float("nan")), ValueError, r"factor_clamp=nan must be a number > 0"),
+    ("tempbp", dict(factor_clamp=0.0), ValueError, r"factor_clamp=0.0 must be a number > 0"),
+    ("tempbp", dict(factor_clamp="8"), TypeError, r"factor_clamp must be a real number, got '8'"),
+    ("tempbp", dict(factor_clamp=True), TypeError, r"factor_clamp must be a real number, got True"),
+    ("tempbp", dict(fallback_rho=-5), ValueError, r"fallback_rho=-5 must be a finite number > 0; "
+     r"the low-trace fallback is a sigmoid of steepness ρ, the authors use fallback_rho=5.0"),
+    ("tempbp", dict(fallback_rho=float("inf")), ValueError, r"fallback_rho=inf must be a finite"),
+    ("tempbp", dict(intra="yes"), TypeError, r"intra must be True or False, got 'yes'; pass "
+     r"intra=True or intra=False"),
+    ("bptt", dict(detach_reset="no"), TypeError, r"detach_reset must be True or False, got 'no'"),
+    ("hart", dict(precalculate=1), TypeError, r"precalculate must be True or False, got 1"),
+    ("rga", dict(precalculate=True), ValueError, r"precalculate=True is HART's pre-calculation "
+     r"\(method='hart' only\), got method='rga': drop precalculate= or use method='hart'"),
+    ("bptt", dict(precalculate=True), ValueError, r"precalculate=True .* got method='bptt'"),
+    ("rate", dict(detach_reset=True), ValueError, r"detach_reset=True applies to method='bptt' "
+     r"only; method='rate' has no gradient path through the reset .*: drop detach_reset= or use "
+     r"method='bptt'"),
+    ("bptr", dict(detach_reset=True), ValueError, r"detach_reset=True applies to method='bptt'"),
+    ("hart", dict(detach_reset=True), ValueError, r"method='hart' already prunes ∂m\(t\+1\)/∂s\(t\)"),
+    ("tempbp", dict(detach_reset=True), ValueError, r"method='tempbp' takes the reset into account"),
+    ("bptt", dict(factor_clamp=8.0), ValueError, r"factor_clamp=8.0 is a Temp-BP option; "
+     r"method='bptt' does not use it: drop factor_clamp= or use method='tempbp'"),
+    ("hart", dict(intra=False), ValueError, r"intra=False is a Temp-BP option; method='hart'"),
+    ("rga", dict(surrogate=Sigmoid(5.0)), ValueError, r"surrogate=Sigmoid\(rho=5.0, scale='code'\) "
+     r"is not used by method='rga': only 'bptt' and 'hart' differentiate the spike with a "
+     r"surrogate; drop surrogate="),
+    ("tempbp", dict(surrogate=Triangle(1.0)), ValueError, r"not used by method='tempbp'.*fallback_rho="),
+]
+
+
+def _trace_net(rng):
+    return Network([Dense(rng.uniform(0, 0.8, (5, 6)), TraceLIF(tau_syn_ms=2.0, output="trace")),
+                    Dense(rng.uniform(-1, 1, (4, 5)), TraceLIF(tau_syn_ms=2.0))])
+
+
+@pytest.mark.parametrize("method, options, exc, match", _BAD_OPTIONS)
+def test_method_options_are_validated(method, options, exc, match):
+    """Every method option, through every entry point: backward, backward_conv, loss_and_grad
+    and SNNSource (at construction)."""
+    from evsnn.attacks.sources import SNNSource
+    from evsnn.clock.conv import Conv2d, ConvNetwork, Neuron, simulate_conv
+    from evsnn.grad.conv import backward_conv
+
+    rng = np.random.default_rng(0)
+    net = _trace_net(rng)
+    seq = (rng.random((4, 2, 6)) < 0.5).astype(float)
+    res = simulate(net, seq, record=True)
+    g = np.ones(res.output.shape)
+    with pytest.raises(exc, match=match):
+        backward(net, seq, res, g, method=method, **options)
+    with pytest.raises(exc, match=match):
+        loss_and_grad(net, seq, np.array([0, 1]), method=method, **options)
+    surrogate = options.pop("surrogate", None)
+    with pytest.raises(exc, match=match):
+        SNNSource(net, T=4, encoder="poisson", method=method, surrogate=surrogate, **options)
+    cnet = ConvNetwork([Conv2d(np.full((1, 1, 1, 1), 0.7)), Neuron(TraceLIF(tau_syn_ms=2.0))],
+                       (1, 2, 2))
+    x = np.ones((4, 1, 1, 2, 2))
+    cres = simulate_conv(cnet, x, record=True)
+    with pytest.raises(exc, match=match):
+        backward_conv(cnet, x, cres, np.ones(cres.output.shape), method=method,
+                      surrogate=surrogate, **options)
+
+
+def test_method_options_accept_their_ranges_and_unknown_names_fail():
+    rng = np.random.default_rng(0)
+    net = _trace_net(rng)
+    seq = (rng.random((4, 2, 6)) < 0.5).astype(float)
+    res = simulate(net, seq, record=True)
+    g = rng.standard_normal(res.output.shape)
+    a = backward(net, seq, res, g, method="tempbp", factor_clamp=np.inf, intra=np.bool_(False))
+    b = backward(net, seq, res, g, method="tempbp", factor_clamp=1e300, intra=False)
+    np.testing.assert_array_equal(a.input, b.input)  # inf: no clamp
+    for method in ("rga", "bptr", "rate", "hart", "tempbp"):  # the off values pass everywhere
+        backward(net, seq, res, g, method=method, detach_reset=False, precalculate=False)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'fallback_sigma'"):
+        backward(net, seq, res, g, method="tempbp", fallback_sigma=1.0)

@@ -32,6 +32,8 @@ Readout (non-spiking) layers are linear; every method differentiates them exactl
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -261,6 +263,86 @@ def _spike_grad_from_output(g_out, args):
     return g_s
 
 
+# Temp-BP's options and their defaults, the authors' values (see _tempbp_layer_kernel)
+TEMPBP_DEFAULTS = {"factor_clamp": 8.0, "fallback_rho": 5.0, "intra": True}
+#: every method option of :func:`backward`, and the methods that read it
+METHOD_OPTIONS = {
+    "surrogate": ("bptt", "hart"),
+    "detach_reset": ("bptt",),
+    "precalculate": ("hart",),
+    **{name: ("tempbp",) for name in TEMPBP_DEFAULTS},
+}
+
+
+def _flag_iv(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}; pass {name}=True or "
+                        f"{name}=False")
+    return bool(value)
+
+
+def _positive_iv(name, value, hint, allow_inf=False):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}; {hint}")
+    v = float(value)
+    if not v > 0 or (math.isinf(v) and not allow_inf):
+        what = "a number > 0 (inf allowed)" if allow_inf else "a finite number > 0"
+        raise ValueError(f"{name}={value!r} must be {what}; {hint}")
+    return v
+
+
+def _method_options(method, convention, surrogate=None, detach_reset=False, precalculate=False,
+                    **tempbp):
+    """The validated options of ``method`` as the dict the layer functions read (surrogate
+    resolved, Temp-BP defaults filled in); every option ``method`` does not read is refused,
+    as is every value outside its range. ``tempbp``: Temp-BP's options, None = not given."""
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is not a gradient method; use one of {list(METHODS)}")
+    unknown = set(tempbp) - set(TEMPBP_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown option(s) {sorted(unknown)}; the method options are "
+                        f"{sorted(METHOD_OPTIONS)}")
+    if surrogate is not None and method not in METHOD_OPTIONS["surrogate"]:
+        extra = (" (Temp-BP's low-trace fallback has its own sigmoid: fallback_rho=)"
+                 if method == "tempbp" else "")
+        raise ValueError(
+            f"surrogate={surrogate!r} is not used by method={method!r}: only 'bptt' and 'hart' "
+            f"differentiate the spike with a surrogate{extra}; drop surrogate="
+        )
+    why = {
+        "hart": "already prunes ∂m(t+1)/∂s(t), the gradient path through the reset",
+        "tempbp": "takes the reset into account through its intra-neuron term (intra=)",
+    }.get(method, "has no gradient path through the reset (x̄ = mean_t I)")
+    if _flag_iv("detach_reset", detach_reset) and method != "bptt":
+        raise ValueError(
+            f"detach_reset=True applies to method='bptt' only; method={method!r} {why}: drop "
+            "detach_reset= or use method='bptt'"
+        )
+    if _flag_iv("precalculate", precalculate) and method != "hart":
+        raise ValueError(
+            f"precalculate=True is HART's pre-calculation (method='hart' only), got "
+            f"method={method!r}: drop precalculate= or use method='hart'"
+        )
+    given = {k: v for k, v in tempbp.items() if v is not None}
+    if given and method != "tempbp":
+        name, value = next(iter(given.items()))
+        raise ValueError(
+            f"{name}={value!r} is a Temp-BP option; method={method!r} does not use it: drop "
+            f"{name}= or use method='tempbp'"
+        )
+    opts = dict(TEMPBP_DEFAULTS, **given)
+    opts["factor_clamp"] = _positive_iv(
+        "factor_clamp", opts["factor_clamp"], "the spike-time factor is "
+        "clamp(−1/ΔU, −factor_clamp, 0), the authors use factor_clamp=8.0", allow_inf=True)
+    opts["fallback_rho"] = _positive_iv(
+        "fallback_rho", opts["fallback_rho"], "the low-trace fallback is a sigmoid of steepness "
+        "ρ, the authors use fallback_rho=5.0 (width 0.2)")
+    opts["intra"] = _flag_iv("intra", opts["intra"])
+    opts.update(surrogate=_surrogate_iv(surrogate, method, convention),
+                detach_reset=bool(detach_reset), precalculate=bool(precalculate))
+    return opts
+
+
 def _surrogate_iv(surrogate, method, convention):
     """The surrogate ∂s/∂m a method uses: the one given, else HART's triangle with γ = 1 (Eq. 15)
     for ``hart`` and the sigmoid with ρ = 5 (Ding 2025 Eq. 17) in the convention's
@@ -475,7 +557,7 @@ def _hart_precalculated(network, result, g, dtype):
 
 def backward(
     network, inputs, result, g_output, *, method="bptt", surrogate=None, detach_reset=False,
-    precalculate=False, factor_clamp=8.0, fallback_rho=5.0, intra=True,
+    precalculate=False, factor_clamp=None, fallback_rho=None, intra=None,
 ):
     """Backward pass of a recorded forward run.
 
@@ -497,9 +579,9 @@ def backward(
         run's convention (``result.convention.sigmoid_scale``: ``"paper"``, ``σ'(ρ(m − θ))``,
         for the paper presets and DEFAULT; ``"code"``, ``ρ σ'(ρ(m − θ))``, for the ``*_CODE``
         presets). An explicit surrogate is used as given.
-    detach_reset : bool
+    detach_reset : bool, default False
         bptt only: no gradient through the spike in the reset term.
-    precalculate : bool
+    precalculate : bool, default False
         hart only: HART's pre-calculated backward (Eq. 13-15, "Pre-calculation Property"),
         run from the forward's time sums; its work does not depend on T. It applies when
         dL/ds[t] is the same at every step in every layer: ``g_output`` constant in time (rate
@@ -507,19 +589,29 @@ def backward(
         no input delay below the first layer; otherwise a ValueError says why. ``input`` and
         ``membrane`` of the result are then read-only views repeating one frame over time.
     factor_clamp, fallback_rho, intra
-        tempbp options (see :func:`_tempbp_layer_kernel`).
+        tempbp only; None means the default (the authors' values, see
+        :func:`_tempbp_layer_kernel`): ``factor_clamp=8.0`` (> 0; inf: no clamp),
+        ``fallback_rho=5.0`` (> 0), ``intra=True``.
 
     Returns
     -------
     GradientResult
+
+    Raises
+    ------
+    ValueError, TypeError
+        For an option ``method`` does not read (a Temp-BP option with ``bptt``,
+        ``detach_reset=True`` or ``precalculate=True`` with another method, ``surrogate`` with a
+        rate method or ``tempbp``) and for a value of the wrong kind or outside its range; the
+        message names the option, its value and the fix.
     """
     if not isinstance(network, Network):
         raise TypeError(f"network must be an evsnn Network, got {type(network).__name__}")
     if not isinstance(result, SimulationResult):
         raise ValueError("result must come from simulate(..., record=True)")
-    if method not in METHODS:
-        raise ValueError(f"method={method!r} is not a gradient method; use one of {list(METHODS)}")
-    pre = method == "hart" and precalculate
+    opts = _method_options(method, result.convention, surrogate, detach_reset, precalculate,
+                           factor_clamp=factor_clamp, fallback_rho=fallback_rho, intra=intra)
+    pre = opts["precalculate"]
     if pre and result.time_sums is None:
         raise ValueError(
             "precalculate=True runs from the forward pass's time sums (HART's pre-calculation): "
@@ -547,11 +639,6 @@ def backward(
         raise ValueError(
             f"g_output has shape {g.shape} but the network output is {result.output.shape}"
         )
-    opts = dict(
-        surrogate=_surrogate_iv(surrogate, method, result.convention), detach_reset=detach_reset,
-        precalculate=precalculate, factor_clamp=factor_clamp, fallback_rho=fallback_rho,
-        intra=intra,
-    )
     if pre:
         if surrogate is not None and surrogate != result.time_sums.surrogate:
             raise ValueError(
