@@ -76,17 +76,22 @@ def test_bptt_kernel_matches_twin(case, surrogate):
     _assert_twin(got, want, dtype)
 
 
-@given(recorded_layers(), st.booleans())
-def test_tempbp_kernel_matches_twin(case, intra):
+@given(recorded_layers(), st.booleans(), st.sampled_from([0, 1, 3, 13]),
+       st.sampled_from([0.25, 1.5, -np.inf]), st.sampled_from([(5.0, 5.0), (0.5, 1.0)]))
+def test_tempbp_kernel_matches_twin(case, intra, n_kern, level, fallback):
+    """Every Temp-BP option: the trace kernel by its recursion (n_kern = 0) or a given kernel
+    (shorter or longer than T), fallback levels (−inf: off), sigmoid scales."""
     layer, rec, g_out, dtype, _, _ = case
     if rec.trace is None:
         return
     dtype = np.dtype(dtype)
     a = layer.neuron.kernel_args()
+    kern = np.random.default_rng(n_kern).uniform(-1, 1, n_kern).astype(dtype)
+    rho, mult = fallback
     common = (g_out, rec.m, rec.v, rec.spikes, rec.trace, dtype.type(a.v_init), dtype.type(a.lam),
               dtype.type(a.theta), dtype.type(a.v_rest), a.hard_reset, a.emit_trace,
-              dtype.type(a.trace_coef), dtype.type(8.0), dtype.type(a.trace_coef / 4),
-              dtype.type(5.0), intra)
+              dtype.type(a.trace_coef), kern, dtype.type(8.0), dtype.type(level * a.trace_coef),
+              dtype.type(rho), dtype.type(mult), intra)
     got, want = np.full_like(rec.m, np.nan), np.full_like(rec.m, np.nan)
     _tempbp_layer(*common, got)
     ref._tempbp_layer_kernel(*common, want)
@@ -564,6 +569,25 @@ _BAD_OPTIONS = [
      r"is not used by method='rga': only 'bptt' and 'hart' differentiate the spike with a "
      r"surrogate; drop surrogate="),
     ("tempbp", dict(surrogate=Triangle(1.0)), ValueError, r"not used by method='tempbp'.*fallback_rho="),
+    ("tempbp", dict(kernel="exp"), ValueError, r"kernel='exp' is not a synaptic kernel; use "
+     r"'trace' \(each layer's c\(1 − c\)\^k, c = Δt/τs\) or a 1-D array"),
+    ("tempbp", dict(kernel=[]), ValueError, r"kernel=\[\] must be a non-empty 1-D array"),
+    ("tempbp", dict(kernel=[0.5, float("nan")]), ValueError, r"kernel=\[0.5, nan\] must be a non-empty"),
+    ("tempbp", dict(kernel=[[0.5]]), ValueError, r"must be a non-empty 1-D array of finite"),
+    ("tempbp", dict(kernel=object()), TypeError, r"kernel must be 'trace' or a 1-D array"),
+    ("bptt", dict(kernel="trace"), ValueError, r"kernel='trace' is a Temp-BP option; method='bptt'"),
+    ("tempbp", dict(fallback="no"), TypeError, r"fallback must be True or False, got 'no'"),
+    ("tempbp", dict(fallback_level=-1), ValueError, r"fallback_level=-1 must be a finite number >= "
+     r"0; the fallback applies where the trace is below fallback_level·Δt/τs; the authors use "
+     r"fallback_level=0.25"),
+    ("tempbp", dict(fallback_level=float("inf")), ValueError,
+     r"fallback_level=inf must be a finite number >= 0"),
+    ("tempbp", dict(fallback_level="0.25"), TypeError, r"fallback_level must be a real number"),
+    ("tempbp", dict(fallback_scale="both"), ValueError, r"fallback_scale='both' is not a sigmoid "
+     r"scale; use 'code' .* or 'paper'"),
+    ("tempbp", dict(fallback=False, fallback_rho=1.0), ValueError, r"fallback_rho=1.0 sets the "
+     r"low-trace fallback, which fallback=False switches off: drop fallback_rho= or fallback=False"),
+    ("rate", dict(fallback=False), ValueError, r"fallback=False is a Temp-BP option; method='rate'"),
 ]
 
 

@@ -140,27 +140,34 @@ def _bptt_layer(*args):
 @njit
 def _tempbp_layer_kernel(
     g_out, m, v, spikes, trace, v_init, lam, theta, v_rest, hard_reset, emit_trace, trace_coef,
-    factor_clamp, fallback_level, fallback_rho, intra, g_m, b_lo, b_hi,
+    kern, factor_clamp, fallback_level, fallback_rho, fallback_mult, intra, g_m, b_lo, b_hi,
 ):
     """dL/dm of one trace-LIF layer by Temp-BP (Zhang & Li 2020; Ding 2025 Eq. 18-20), samples
     ``b_lo <= b < b_hi`` (:func:`_tempbp_layer` runs every sample, a piece per thread).
 
-    Following the authors' implementation:
+    Ding 2025 Eq. 18 splits ∂a[t_k]/∂U[t_m] into an inter-neuron term (Eq. 19) and an
+    intra-neuron term (Eq. 20). Following the authors' implementation, with each detail an
+    argument (the options of :func:`backward`, defaults there):
 
-    * the upstream gradient reaches spike step t_m through the synaptic kernel
-      ``c (1 − c)^k`` (c = Δt/τs): ``G[t_m] = Σ_k dL/da[t_m + k] c (1 − c)^k`` (``G = dL/ds``
-      when the layer emits spikes);
-    * inter-neuron term (Eq. 19): ``dL/dm[t_m] = G[t_m] · (−clamp(−1/ΔU[t_m], −factor_clamp, 0))``
-      where ΔU is the pre-reset increment ``m[t_m] − v[t_m − 1]`` and ``−1/ΔU`` is ∂t_m/∂U
-      (Bohte et al.); ∂a/∂t_m is taken as ``−∂a/∂s`` (a later spike lowers the later trace);
-    * intra-neuron term (Eq. 20, ``intra=True``): the next spike t_p of the same neuron depends
-      on t_m through the reset. Reading the reset as the subtraction of η = θ (soft) or
+    * the upstream gradient reaches step t through the synaptic kernel κ:
+      ``G[t] = Σ_k κ[k] dL/da[t + k]``; ``kern`` empty: the layer's own trace kernel
+      ``κ[k] = c (1 − c)^k`` (c = Δt/τs; the authors' ``(1/τs)(1 − 1/τs)^k`` with τs in steps),
+      by its recursion; else ``κ = kern`` (zero beyond its length). ``G = dL/ds`` when the layer
+      emits spikes;
+    * inter-neuron term (Eq. 19) at a spiking step t_m:
+      ``dL/dm[t_m] = −G[t_m] · clamp(−1/ΔU[t_m], −factor_clamp, 0)``, ΔU the pre-reset increment
+      ``m[t_m] − v[t_m − 1]``; ``−1/ΔU`` is ∂t_m/∂U (Bohte et al.) and ∂a/∂t_m is taken as
+      ``−∂a/∂s`` (a later spike lowers the later trace);
+    * intra-neuron term (Eq. 20, ``intra``): the next spike t_p of the same neuron depends on t_m
+      through the reset. Reading the reset as the subtraction of η = θ (soft) or
       ``m[t_m] − v_rest`` (hard) at t_m, decaying as λ^(t_p − t_m), gives
       ``∂U[t_p]/∂t_m = η ln(λ) λ^(t_p − t_m)`` (zero for IF, λ = 1);
-    * steps where the trace is below ``fallback_level`` (1/(4τs)) use a sigmoid surrogate
-      ``ρ σ'(ρ (m − θ))`` with ρ = ``fallback_rho`` (scale 0.2, ρ = 5) on ``G`` instead.
+    * low-trace fallback: at every step where the neuron's own trace ``a[t]`` is below
+      ``fallback_level`` (absolute; −inf: never) — whether the layer emits its trace or its
+      spikes — ``dL/dm[t] = G[t] · fallback_mult · σ'(fallback_rho (m − θ))`` instead.
     """
     T, B, N = m.shape
+    n_kern = kern.shape[0]
     for b in range(b_lo, b_hi):
         one = np.ones(1, dtype=g_m.dtype)[0]
         zero = one - one
@@ -170,16 +177,20 @@ def _tempbp_layer_kernel(
             g_next = zero  # dL/dm at the next spike of this neuron
             t_next = -1
             for t in range(T - 1, -1, -1):
-                if emit_trace:
+                if emit_trace and n_kern == 0:
                     h = g_out[t, b, i] + (one - trace_coef) * h
                     G = trace_coef * h
+                elif emit_trace:
+                    G = zero
+                    for k in range(min(n_kern, T - t)):
+                        G = G + kern[k] * g_out[t + k, b, i]
                 else:
                     G = g_out[t, b, i]
                 mi = m[t, b, i]
                 gm = zero
-                if emit_trace and trace[t, b, i] < fallback_level:
+                if trace[t, b, i] < fallback_level:
                     sig = one / (one + np.exp(-fallback_rho * (mi - theta)))
-                    gm = G * fallback_rho * sig * (one - sig)
+                    gm = G * fallback_mult * sig * (one - sig)
                 elif spikes[t, b, i] != 0:
                     v_prev = v[t - 1, b, i] if t > 0 else v_init
                     du = mi - v_prev
@@ -264,7 +275,11 @@ def _spike_grad_from_output(g_out, args):
 
 
 # Temp-BP's options and their defaults, the authors' values (see _tempbp_layer_kernel)
-TEMPBP_DEFAULTS = {"factor_clamp": 8.0, "fallback_rho": 5.0, "intra": True}
+TEMPBP_DEFAULTS = {
+    "factor_clamp": 8.0, "kernel": "trace", "fallback": True, "fallback_level": 0.25,
+    "fallback_rho": 5.0, "fallback_scale": "code", "intra": True,
+}
+_FALLBACK_OPTIONS = ("fallback_level", "fallback_rho", "fallback_scale")
 #: every method option of :func:`backward`, and the methods that read it
 METHOD_OPTIONS = {
     "surrogate": ("bptt", "hart"),
@@ -291,6 +306,31 @@ def _positive_iv(name, value, hint, allow_inf=False):
     return v
 
 
+def _kernel_iv(kernel):
+    """None for the layer's own trace kernel (``"trace"``), else the kernel as a 1-D float64
+    array."""
+    if isinstance(kernel, str):
+        if kernel == "trace":
+            return None
+        raise ValueError(
+            f"kernel={kernel!r} is not a synaptic kernel; use 'trace' (each layer's c(1 − c)^k, "
+            "c = Δt/τs) or a 1-D array of finite weights κ[k], k = 0, 1, ..."
+        )
+    try:
+        arr = np.array(kernel, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"kernel must be 'trace' or a 1-D array of finite weights κ[k], got {kernel!r}"
+        ) from None
+    if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)):
+        raise ValueError(
+            f"kernel={kernel!r} must be a non-empty 1-D array of finite weights κ[k] "
+            "(dL/ds[t] = Σ_k κ[k] dL/da[t + k]), or 'trace'"
+        )
+    arr.flags.writeable = False
+    return arr
+
+
 def _method_options(method, convention, surrogate=None, detach_reset=False, precalculate=False,
                     **tempbp):
     """The validated options of ``method`` as the dict the layer functions read (surrogate
@@ -303,7 +343,8 @@ def _method_options(method, convention, surrogate=None, detach_reset=False, prec
         raise TypeError(f"unknown option(s) {sorted(unknown)}; the method options are "
                         f"{sorted(METHOD_OPTIONS)}")
     if surrogate is not None and method not in METHOD_OPTIONS["surrogate"]:
-        extra = (" (Temp-BP's low-trace fallback has its own sigmoid: fallback_rho=)"
+        extra = (" (Temp-BP's low-trace fallback has its own sigmoid: fallback_rho= and "
+                 "fallback_scale=)"
                  if method == "tempbp" else "")
         raise ValueError(
             f"surrogate={surrogate!r} is not used by method={method!r}: only 'bptt' and 'hart' "
@@ -334,9 +375,30 @@ def _method_options(method, convention, surrogate=None, detach_reset=False, prec
     opts["factor_clamp"] = _positive_iv(
         "factor_clamp", opts["factor_clamp"], "the spike-time factor is "
         "clamp(−1/ΔU, −factor_clamp, 0), the authors use factor_clamp=8.0", allow_inf=True)
+    opts["kernel"] = _kernel_iv(opts["kernel"])
+    if not _flag_iv("fallback", opts["fallback"]):
+        for name in _FALLBACK_OPTIONS:
+            if name in given:
+                raise ValueError(
+                    f"{name}={given[name]!r} sets the low-trace fallback, which fallback=False "
+                    f"switches off: drop {name}= or fallback=False"
+                )
+    level = opts["fallback_level"]
+    hint = ("the fallback applies where the trace is below fallback_level·Δt/τs; the authors "
+            "use fallback_level=0.25 (1/(4τs))")
+    if isinstance(level, (bool, np.bool_)) or not isinstance(level, numbers.Real):
+        raise TypeError(f"fallback_level must be a real number, got {level!r}; {hint}")
+    if not 0 <= float(level) < math.inf:
+        raise ValueError(f"fallback_level={level!r} must be a finite number >= 0; {hint}")
+    opts["fallback_level"] = float(level)
     opts["fallback_rho"] = _positive_iv(
         "fallback_rho", opts["fallback_rho"], "the low-trace fallback is a sigmoid of steepness "
         "ρ, the authors use fallback_rho=5.0 (width 0.2)")
+    if opts["fallback_scale"] not in ("code", "paper"):
+        raise ValueError(
+            f"fallback_scale={opts['fallback_scale']!r} is not a sigmoid scale; use 'code' "
+            "(ρ σ'(ρ(m − θ)), the authors' σ'((m − θ)/0.2)/0.2) or 'paper' (σ'(ρ(m − θ)))"
+        )
     opts["intra"] = _flag_iv("intra", opts["intra"])
     opts.update(surrogate=_surrogate_iv(surrogate, method, convention),
                 detach_reset=bool(detach_reset), precalculate=bool(precalculate))
@@ -390,13 +452,19 @@ def _membrane_grad(method, args, leak, gain, rec, g_out, dtype, opts, g_m=None):
                 "method='tempbp' needs trace-LIF layers (evsnn.params.TraceLIF); this layer "
                 "has no trace (trace_coef = 0)"
             )
+        kern = (np.zeros(0, dtype=dtype) if opts["kernel"] is None
+                else np.ascontiguousarray(opts["kernel"], dtype=dtype))
+        # the fallback level is a multiple of c = Δt/τs (the authors' 1/(4τs): 0.25)
+        level = opts["fallback_level"] * args.trace_coef if opts["fallback"] else -np.inf
+        rho = opts["fallback_rho"]
         _tempbp_layer(
             np.ascontiguousarray(g_out, dtype=dtype), rec.m, rec.v, rec.spikes, rec.trace,
             dtype.type(args.v_init), dtype.type(args.lam), dtype.type(args.theta),
             dtype.type(args.v_rest), args.hard_reset, args.emit_trace,
-            dtype.type(args.trace_coef), dtype.type(opts["factor_clamp"]),
-            dtype.type(args.trace_coef / 4.0), dtype.type(opts["fallback_rho"]),
-            bool(opts["intra"]), g_m,
+            dtype.type(args.trace_coef), kern, dtype.type(opts["factor_clamp"]),
+            dtype.type(level), dtype.type(rho),
+            dtype.type(rho if opts["fallback_scale"] == "code" else 1.0), bool(opts["intra"]),
+            g_m,
         )
         return g_m
     # rate family
@@ -557,7 +625,8 @@ def _hart_precalculated(network, result, g, dtype):
 
 def backward(
     network, inputs, result, g_output, *, method="bptt", surrogate=None, detach_reset=False,
-    precalculate=False, factor_clamp=None, fallback_rho=None, intra=None,
+    precalculate=False, factor_clamp=None, kernel=None, fallback=None, fallback_level=None,
+    fallback_rho=None, fallback_scale=None, intra=None,
 ):
     """Backward pass of a recorded forward run.
 
@@ -588,10 +657,25 @@ def backward(
         decoding), spiking layers that emit spikes (no trace output, no readout, no DLIF) and
         no input delay below the first layer; otherwise a ValueError says why. ``input`` and
         ``membrane`` of the result are then read-only views repeating one frame over time.
-    factor_clamp, fallback_rho, intra
-        tempbp only; None means the default (the authors' values, see
-        :func:`_tempbp_layer_kernel`): ``factor_clamp=8.0`` (> 0; inf: no clamp),
-        ``fallback_rho=5.0`` (> 0), ``intra=True``.
+    factor_clamp, kernel, fallback, fallback_level, fallback_rho, fallback_scale, intra
+        Temp-BP (Ding 2025 Eq. 18-20) only; None means the default, the value of the authors'
+        implementation (see :func:`_tempbp_layer_kernel` for the rule each one sets):
+
+        * ``factor_clamp=8.0`` (> 0; inf: no clamp): the spike-time factor
+          ``clamp(−1/ΔU[t], −factor_clamp, 0)`` at spiking steps, ΔU the pre-reset increment;
+        * ``kernel="trace"``: the synaptic kernel through which dL/d(trace) reaches the spikes,
+          each layer's ``c (1 − c)^k`` with c = Δt/τs (the authors' ``(1/τs)(1 − 1/τs)^k``),
+          or a 1-D array of weights κ[k] for every trace-emitting layer;
+        * ``fallback=True``: at steps where a neuron's trace is below
+          ``fallback_level · Δt/τs`` (default ``0.25``: the authors' 1/(4τs)) its gradient is a
+          sigmoid surrogate of steepness ``fallback_rho`` (default ``5.0``, the authors' width
+          0.2) with ``fallback_scale`` ``"code"`` (default, ``ρ σ'(ρ(m − θ))`` as the authors
+          compute it) or ``"paper"`` (``σ'(ρ(m − θ))``). This applies to every trace-LIF
+          layer, also one that emits spikes (``TraceLIF(output="spike")``): the rule is about
+          the neuron's trace ("neurons whose trace is below 1/(4τs)"), and Ding 2025 Eq. 18-20
+          define Temp-BP through the trace a of every neuron. ``fallback=False`` switches it
+          off (and refuses the other fallback options);
+        * ``intra=True``: the intra-neuron term (Eq. 20).
 
     Returns
     -------
@@ -609,8 +693,12 @@ def backward(
         raise TypeError(f"network must be an evsnn Network, got {type(network).__name__}")
     if not isinstance(result, SimulationResult):
         raise ValueError("result must come from simulate(..., record=True)")
-    opts = _method_options(method, result.convention, surrogate, detach_reset, precalculate,
-                           factor_clamp=factor_clamp, fallback_rho=fallback_rho, intra=intra)
+    opts = _method_options(
+        method, result.convention, surrogate, detach_reset, precalculate,
+        factor_clamp=factor_clamp, kernel=kernel, fallback=fallback,
+        fallback_level=fallback_level, fallback_rho=fallback_rho, fallback_scale=fallback_scale,
+        intra=intra,
+    )
     pre = opts["precalculate"]
     if pre and result.time_sums is None:
         raise ValueError(

@@ -396,7 +396,8 @@ def _backward_layers(layers, g, prefix, st, top=False):
 
 def backward_conv(
     network, inputs, result, g_output, *, method="bptt", surrogate=None, detach_reset=False,
-    precalculate=False, factor_clamp=None, fallback_rho=None, intra=None,
+    precalculate=False, factor_clamp=None, kernel=None, fallback=None, fallback_level=None,
+    fallback_rho=None, fallback_scale=None, intra=None,
 ):
     """Backward pass of a recorded convolutional forward run, with any clock-mode gradient
     method.
@@ -427,8 +428,8 @@ def backward_conv(
         has no time-sum recording mode, and a max-pooling layer routes each step's gradient
         through that step's maxima. The dense :func:`evsnn.grad.backward` runs it from the
         forward's time sums without per-step work.
-    factor_clamp, fallback_rho, intra
-        tempbp options (see :func:`evsnn.grad.backward`; None: the authors' values). Every
+    factor_clamp, kernel, fallback, fallback_level, fallback_rho, fallback_scale, intra
+        Temp-BP options (see :func:`evsnn.grad.backward`; None: the authors' values). Every
         option is validated as there: one that ``method`` does not read is refused.
 
     Returns
@@ -462,8 +463,12 @@ def backward_conv(
         raise TypeError(f"network must be an evsnn ConvNetwork, got {type(network).__name__}")
     if not isinstance(result, ConvSimulationResult) or result.tape is None:
         raise ValueError("result must come from simulate_conv(..., record=True)")
-    opts = _method_options(method, result.convention, surrogate, detach_reset, precalculate,
-                           factor_clamp=factor_clamp, fallback_rho=fallback_rho, intra=intra)
+    opts = _method_options(
+        method, result.convention, surrogate, detach_reset, precalculate,
+        factor_clamp=factor_clamp, kernel=kernel, fallback=fallback,
+        fallback_level=fallback_level, fallback_rho=fallback_rho, fallback_scale=fallback_scale,
+        intra=intra,
+    )
     dtype = result.output.dtype
     T, B = result.output.shape[:2]
     inputs = np.asarray(inputs)
