@@ -553,6 +553,8 @@ def _hart_precalculated(network, result, g, dtype):
 
     Every product is on ``[B, n]`` arrays: the cost does not depend on T. The per-step results
     (``input``, ``membrane``) are returned as read-only views repeating one frame over time.
+    (HART's Algorithm 1, line 24, writes the merged term without the 1/T of Eq. 14; this follows
+    Eq. 14, as the prune-then-average form does, so the two are equal.)
     """
     sums = result.time_sums
     T, B = result.output.shape[:2]
