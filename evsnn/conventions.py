@@ -37,7 +37,12 @@ asr_denominator : {"all", "clean_correct"}
     Attack success rate over all samples (Ding 2025 Eq. 28) or over clean-correct ones (HART code).
 sigmoid_scale : {"paper", "code"}
     Sigmoid surrogate ``Sigmoid'(rho U)`` (Ding 2025 Eq. 17) or
-    ``rho * sigma(rho (U - theta)) (1 - sigma(rho (U - theta)))`` (code).
+    ``rho * sigma(rho (U - theta)) (1 - sigma(rho (U - theta)))`` (code): the scale of the
+    default surrogate of :func:`evsnn.grad.backward` (``bptt``; an explicit ``surrogate=``
+    wins). Ding 2025 is the only one of the five papers that defines a sigmoid surrogate, so
+    only DING2025_PAPER takes "paper"; the HART, Stable and RSC papers define none (HART's own
+    method uses the triangle, Eq. 15), and their presets, DEFAULT and a Convention built
+    without this field take the scale of the authors' code, "code".
 """
 
 from __future__ import annotations
@@ -91,7 +96,8 @@ class Convention:
     dlif_factor: str = "leak"
     mppd_reduction: str = "sum"
     asr_denominator: str = "all"
-    sigmoid_scale: str = "paper"
+    # "paper" only where a paper defines the sigmoid surrogate (Ding 2025 Eq. 17)
+    sigmoid_scale: str = "code"
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:

@@ -42,6 +42,12 @@ RTOL_TWIN_FLOAT32 = 1e-6
 ATOL_TWIN_FLOAT32 = 1e-7
 # An explicit backward pass against the reverse-mode reference tape (DESIGN.md: 1e-10 relative).
 RTOL_TAPE = 1e-10
+# The same float64 quantity computed with its sums in another order: HART's pre-calculated
+# backward multiplies time sums once (Σ_t x[t], Σ_t ∂s/∂m) where the step-by-step form sums T·B
+# products. Each is within n·eps·Σ|terms| of the exact value (Higham, Accuracy and Stability of
+# Numerical Algorithms, 2nd ed., eq. 4.4) with n ≤ T·B·fan-in ≤ 12·3·5 = 180 in the tests, i.e.
+# ~4e-14 of the terms' size; compared relative to the array's largest entry, with margin.
+RTOL_SUM_ORDER = 1e-12
 # Clock-mode simulation against an independent dense computation (different summation order:
 # BLAS matrix products vs per-event row additions); potentials far from threshold only.
 RTOL_INDEPENDENT = 1e-9

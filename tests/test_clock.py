@@ -4,8 +4,14 @@ import importlib
 
 import numpy as np
 import pytest
-from conftest import ATOL_TWIN, RTOL_INDEPENDENT, RTOL_TWIN
-from hypothesis import given
+from conftest import (
+    ATOL_TWIN,
+    ATOL_TWIN_FLOAT32,
+    RTOL_INDEPENDENT,
+    RTOL_TWIN,
+    RTOL_TWIN_FLOAT32,
+)
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evsnn.clock import Dense, Network, simulate, spike_events
@@ -105,6 +111,44 @@ def _kernel_args(layer, x, dtype, spike_ge, delay, placement, record=True):
 
 
 # --------------------------------------------------------------------------- twin
+@settings(max_examples=30)
+@given(layer_cases(), st.sampled_from([(0, 5.0, 5.0), (0, 3.0, 1.0), (1, 0.7, 1.0)]),
+       st.booleans())
+def test_dense_layer_time_sums_match_twin(case, surrogate, booleans):
+    """The time-sum mode (``simulate(..., record="time_sums")``): Σ_t ∂s/∂m(m[t]) accumulated
+    in the forward kernel, against the twin; the output is the one of the plain run."""
+    layer, x, dtype, spike_ge, delay, placement = case
+    dtype = np.dtype(dtype)
+    a = list(_kernel_args(layer, x, dtype, spike_ge, delay, placement, record=False))
+    b = list(_kernel_args(layer, x, dtype, spike_ge, delay, placement, record=False))
+    plain = list(_kernel_args(layer, x, dtype, spike_ge, delay, placement, record=False))
+    args = layer.neuron.kernel_args()
+    if booleans and np.isin(x, (0, 1)).all():
+        a[0] = x != 0
+    kind, p, scale = surrogate
+    shape = (x.shape[1], layer.n_out) if args.spiking else (0, 0)
+    got, want = np.zeros(shape, dtype), np.zeros(shape, dtype)
+    _dense_layer(*a, surrogate_sum=(kind, dtype.type(p), dtype.type(scale), got))
+    ref._dense_layer_kernel(*b, None, kind, dtype.type(p), dtype.type(scale),
+                            want if args.spiking else None)
+    _dense_layer(*plain)
+    np.testing.assert_array_equal(a[15], plain[15])
+    if dtype == np.float64:
+        np.testing.assert_allclose(got, want, rtol=RTOL_TWIN, atol=ATOL_TWIN)
+    else:  # float32 exp: numba's and NumPy's may differ by an ulp
+        np.testing.assert_allclose(got, want, rtol=RTOL_TWIN_FLOAT32, atol=ATOL_TWIN_FLOAT32)
+    if args.spiking and dtype == np.float64:  # the sums are those of the recorded membrane
+        rec = list(_kernel_args(layer, x, dtype, spike_ge, delay, placement, record=True))
+        _dense_layer(*rec)
+        u = rec[17] - args.theta  # m before reset
+        if kind == 0:
+            sig = 1.0 / (1.0 + np.exp(-p * u))
+            d = scale * sig * (1.0 - sig)
+        else:
+            d = np.maximum(0.0, p - np.abs(u)) / p**2
+        np.testing.assert_allclose(got, d.sum(axis=0), rtol=RTOL_TWIN, atol=ATOL_TWIN)
+
+
 @given(layer_cases(), st.booleans(), st.booleans())
 def test_dense_layer_matches_twin(case, record, booleans):
     # ``booleans``: a 0/1 input goes to the kernel as a bool raster and, for a plain spiking

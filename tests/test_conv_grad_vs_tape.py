@@ -31,6 +31,7 @@ from evsnn.grad.conv import backward_conv
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
 from reference import tape as tp
 from reference.conv_tape import ConvTape
+from test_grad_vs_tape import tempbp_options
 
 KINDS = ("lif_hard", "lif_soft", "if", "trace_trace", "trace_spike", "dlif")
 
@@ -207,10 +208,11 @@ def test_rate_family_equals_tape(case, method):
     _check(case, method)
 
 
-@settings(max_examples=25, deadline=None)
-@given(cases(kinds=("trace_trace", "trace_spike")), st.booleans(), st.sampled_from([0.2, 5.0]))
-def test_tempbp_equals_tape(case, intra, rho):
-    _check(case, "tempbp", factor_clamp=8.0, fallback_rho=rho, intra=intra)
+@settings(max_examples=30, deadline=None)
+@given(cases(kinds=("trace_trace", "trace_spike")), tempbp_options())
+def test_tempbp_equals_tape(case, opts):
+    """Every Temp-BP option (the strategy of the dense comparison)."""
+    _check(case, "tempbp", **opts)
 
 
 def test_methods_differ_on_a_fixed_residual_network():

@@ -4,11 +4,11 @@ tests/test_grad_vs_tape.py.)"""
 
 import numpy as np
 import pytest
-from conftest import ATOL_TWIN, ATOL_TWIN_FLOAT32, RTOL_TWIN, RTOL_TWIN_FLOAT32
-from hypothesis import given
+from conftest import ATOL_TWIN, ATOL_TWIN_FLOAT32, RTOL_SUM_ORDER, RTOL_TWIN, RTOL_TWIN_FLOAT32
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evsnn.clock import Dense, Network, simulate
+from evsnn.clock import Dense, Network, SimulationResult, simulate
 from evsnn.clock.simulate import _layer_factors
 from evsnn.conventions import get_convention
 from evsnn.grad import (
@@ -26,7 +26,7 @@ from evsnn.grad import (
     ttfs_loss,
 )
 from evsnn.grad.backward import _bptt_layer, _tempbp_layer
-from evsnn.params import LIF, Readout, TraceLIF
+from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
 from reference import grad as ref
 
 
@@ -76,17 +76,22 @@ def test_bptt_kernel_matches_twin(case, surrogate):
     _assert_twin(got, want, dtype)
 
 
-@given(recorded_layers(), st.booleans())
-def test_tempbp_kernel_matches_twin(case, intra):
+@given(recorded_layers(), st.booleans(), st.sampled_from([0, 1, 3, 13]),
+       st.sampled_from([0.25, 1.5, -np.inf]), st.sampled_from([(5.0, 5.0), (0.5, 1.0)]))
+def test_tempbp_kernel_matches_twin(case, intra, n_kern, level, fallback):
+    """Every Temp-BP option: the trace kernel by its recursion (n_kern = 0) or a given kernel
+    (shorter or longer than T), fallback levels (−inf: off), sigmoid scales."""
     layer, rec, g_out, dtype, _, _ = case
     if rec.trace is None:
         return
     dtype = np.dtype(dtype)
     a = layer.neuron.kernel_args()
+    kern = np.random.default_rng(n_kern).uniform(-1, 1, n_kern).astype(dtype)
+    rho, mult = fallback
     common = (g_out, rec.m, rec.v, rec.spikes, rec.trace, dtype.type(a.v_init), dtype.type(a.lam),
               dtype.type(a.theta), dtype.type(a.v_rest), a.hard_reset, a.emit_trace,
-              dtype.type(a.trace_coef), dtype.type(8.0), dtype.type(a.trace_coef / 4),
-              dtype.type(5.0), intra)
+              dtype.type(a.trace_coef), kern, dtype.type(8.0), dtype.type(level * a.trace_coef),
+              dtype.type(rho), dtype.type(mult), intra)
     got, want = np.full_like(rec.m, np.nan), np.full_like(rec.m, np.nan)
     _tempbp_layer(*common, got)
     ref._tempbp_layer_kernel(*common, want)
@@ -119,10 +124,152 @@ def test_hart_gradient_is_constant_in_time_and_precalc_rejects_time_varying_upst
     gm = r.grads.membrane[0]
     assert np.all(gm == gm[:1])  # HART Eq. 13: dL/ds^{l-1}(t) is the same for every t
     seq = (rng.random((6, 2, 6)) < 0.5).astype(float)
-    res = simulate(net, seq, record=True)
+    res = simulate(net, seq, record="time_sums", surrogate=Triangle(1.0))
     g_out = rng.standard_normal((6, 2, 4))
-    with pytest.raises(ValueError, match="HART pre-calculation needs dL/ds"):
+    with pytest.raises(ValueError, match="HART pre-calculation needs dL/ds.*g_output varies"):
         backward(net, seq, res, g_out, method="hart", precalculate=True)
+
+
+# --------------------------------------------------------------------------- HART pre-calculation
+@st.composite
+def precalc_cases(draw):
+    """Networks where HART's pre-calculation applies: 1-3 spiking layers emitting spikes (λ-LIF
+    hard / soft reset, IF, trace-LIF with spike output), with or without bias, spike or real
+    inputs, either spike test, an input delay only for a single layer, T = 1..12."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    L = draw(st.integers(1, 3))
+    T, B = draw(st.integers(1, 12)), draw(st.integers(1, 3))
+    sizes = [draw(st.integers(2, 5)) for _ in range(L + 1)]
+    layers = []
+    for k in range(L):
+        kind = draw(st.sampled_from(["lif_hard", "lif_soft", "if", "trace_spike"]))
+        theta = float(rng.uniform(0.3, 1.2))
+        if kind.startswith("lif"):
+            neuron = LIF(lam=float(rng.uniform(0, 1)), theta=theta, reset=kind[4:],
+                         v_rest=float(rng.uniform(-0.25, 0.25)))
+        elif kind == "if":
+            neuron = IF(theta=theta)
+        else:
+            neuron = TraceLIF(tau_mem_ms=float(rng.uniform(1, 8)), tau_syn_ms=float(rng.uniform(1, 8)),
+                              theta=theta, output="spike")
+        bias = rng.uniform(-0.25, 0.25, sizes[k + 1]) if draw(st.booleans()) else None
+        w = rng.uniform(-1.5, 1.5, (sizes[k + 1], sizes[k])) * (1.0 if k == 0 else 1.5)
+        layers.append(Dense(w, neuron, bias=bias))
+    conv = get_convention("DEFAULT").with_(
+        spike_test=draw(st.sampled_from([">=", ">"])),
+        input_delay=draw(st.sampled_from([0, 1])) if L == 1 else 0,
+    )
+    if draw(st.booleans()):
+        seq = (rng.random((T, B, sizes[0])) < 0.6).astype(np.float64)
+    else:
+        seq = rng.random((T, B, sizes[0]))
+    g_out = np.broadcast_to(rng.standard_normal((1, B, sizes[-1])), (T, B, sizes[-1])).copy()
+    surrogate = draw(st.sampled_from([Triangle(0.5), Triangle(1.0), Triangle(2.0),
+                                      Sigmoid(5.0, "code"), Sigmoid(2.0, "paper")]))
+    return Network(layers), seq, conv, g_out, surrogate
+
+
+def _assert_sum_order(got, want):
+    want = np.asarray(want)
+    scale = np.max(np.abs(want)) if want.size else 0.0
+    np.testing.assert_allclose(got, want, rtol=RTOL_SUM_ORDER, atol=RTOL_SUM_ORDER * scale)
+
+
+@settings(max_examples=60)
+@given(precalc_cases())
+def test_hart_precalculated_from_time_sums_equals_prune_then_average(case):
+    """HART Eq. 13-15: the pre-calculated backward (forward time sums, one product per layer)
+    equals the prune-then-average backward run step by step on the full record."""
+    net, seq, conv, g_out, surrogate = case
+    full = simulate(net, seq, convention=conv, record=True)
+    sums = simulate(net, seq, convention=conv, record="time_sums", surrogate=surrogate)
+    np.testing.assert_array_equal(sums.output, full.output)  # the same forward pass
+    want = backward(net, seq, full, g_out, method="hart", surrogate=surrogate)
+    got = backward(net, seq, sums, g_out, method="hart", precalculate=True)
+    _assert_sum_order(got.input, want.input)
+    for k in range(len(net.layers)):
+        _assert_sum_order(got.weights[k], want.weights[k])
+        _assert_sum_order(got.membrane[k], want.membrane[k])
+        if want.biases[k] is not None:
+            _assert_sum_order(got.biases[k], want.biases[k])
+
+
+def test_hart_precalculated_work_does_not_depend_on_T():
+    """Structural: the pre-calculated backward runs from a record with no per-step array, and
+    its work does not grow with T. A run of T = 7 steps is given to it once as recorded and once
+    as a record claiming T' = 7·2^40 steps whose time sums are 2^40 times larger (the 7-step
+    sums repeated); per-step work or a [T', B, N] array would not finish. Scaling by a power of
+    two is exact, so the gradients are bit for bit 2^40 times (weights, bias) or equal to
+    (membrane, input) those of the 7-step run."""
+    from evsnn.clock.simulate import LayerTimeSums, TimeSums
+
+    rng = np.random.default_rng(5)
+    net = Network([Dense(rng.uniform(-1, 1.5, (5, 4)), LIF(lam=0.7, theta=0.6),
+                         bias=rng.uniform(-0.2, 0.2, 5)),
+                   Dense(rng.uniform(-1, 1.5, (3, 5)), IF(theta=0.8))])
+    seq = (rng.random((7, 2, 4)) < 0.5).astype(float)
+    res = simulate(net, seq, record="time_sums", surrogate=Triangle(0.8))
+    assert res.layers is None
+    for ls in res.time_sums.layers:  # nothing per step in the record
+        for a in (ls.input_sum, ls.surrogate_sum):
+            assert a.ndim == 2 and a.shape[0] == 2
+    g_out = np.broadcast_to(rng.standard_normal((2, 3)), (7, 2, 3))
+    small = backward(net, seq, res, g_out, method="hart", precalculate=True)
+
+    k = 2.0**40
+    T_big = 7 * 2**40
+    big_sums = TimeSums(tuple(LayerTimeSums(ls.input_sum * k, ls.surrogate_sum * k)
+                              for ls in res.time_sums.layers), res.time_sums.surrogate)
+    out_big = np.broadcast_to(res.output[0], (T_big,) + res.output.shape[1:])
+    big = SimulationResult(output=out_big, layers=None, convention=res.convention,
+                           time_sums=big_sums)
+    got = backward(net, np.broadcast_to(seq[0], (T_big, 2, 4)), big,
+                   np.broadcast_to(g_out[0], (T_big, 2, 3)), method="hart", precalculate=True)
+    assert got.input.shape == (T_big, 2, 4)
+    np.testing.assert_array_equal(got.input[0], small.input[0])
+    for k_ in range(2):
+        np.testing.assert_array_equal(got.weights[k_], k * small.weights[k_])
+        np.testing.assert_array_equal(got.membrane[k_][0], small.membrane[k_][0])
+    np.testing.assert_array_equal(got.biases[0], k * small.biases[0])
+
+
+def test_hart_precalculated_errors():
+    rng = np.random.default_rng(1)
+    net = _net(rng)
+    seq = (rng.random((4, 2, 6)) < 0.5).astype(float)
+    g = np.ones((4, 2, 4))
+    full = simulate(net, seq, record=True)
+    sums = simulate(net, seq, record="time_sums", surrogate=Triangle(1.0))
+    with pytest.raises(ValueError, match="precalculate=True runs from the forward pass's time sums"):
+        backward(net, seq, full, g, method="hart", precalculate=True)
+    with pytest.raises(ValueError, match="result holds only time sums"):
+        backward(net, seq, sums, g, method="bptt")
+    with pytest.raises(ValueError, match=r"surrogate=Triangle\(gamma=0.5\) differs"):
+        backward(net, seq, sums, g, method="hart", surrogate=Triangle(0.5), precalculate=True)
+    with pytest.raises(TypeError, match="record='time_sums' sums ∂s/∂m over time with a surrogate"):
+        simulate(net, seq, record="time_sums")
+    with pytest.raises(ValueError, match="surrogate=Triangle.* is only read with record='time_sums'"):
+        simulate(net, seq, record=True, surrogate=Triangle(1.0))
+    with pytest.raises(ValueError, match="record='yes' is not valid"):
+        simulate(net, seq, record="yes")
+
+    def run(network, conv="DEFAULT", g_=None):
+        s = simulate(network, seq, convention=conv, record="time_sums", surrogate=Triangle(1.0))
+        g_ = np.ones(s.output.shape) if g_ is None else g_
+        return backward(network, seq, s, g_, method="hart", precalculate=True)
+
+    w1, w2 = rng.uniform(-1, 1, (5, 6)), rng.uniform(-1, 1, (4, 5))
+    with pytest.raises(ValueError, match="layer 1 is a non-spiking readout"):
+        run(Network([Dense(w1, LIF()), Dense(w2, Readout())]))
+    with pytest.raises(ValueError, match="layer 0 is a DLIF layer"):
+        run(Network([Dense(w1, DLIF(), dlif_factors=np.ones(4)), Dense(w2, LIF())]))
+    with pytest.raises(ValueError, match="layer 1 emits its synaptic trace"):
+        run(Network([Dense(w1, LIF()), Dense(w2, TraceLIF(output="trace"))]))
+    with pytest.raises(ValueError, match="with input_delay=1 the last step of layer 1"):
+        run(Network([Dense(w1, LIF()), Dense(w2, LIF())]), conv="DING2025_PAPER")
+    with pytest.raises(ValueError, match="time sums of 2 layers but the network has 1"):
+        backward(Network([Dense(rng.uniform(-1, 1, (4, 6)), LIF())]), seq, sums, g,
+                 method="hart", precalculate=True)
 
 
 def test_rga_factor_hand_computed():
@@ -317,3 +464,177 @@ def test_backward_and_simulate_do_not_depend_on_the_input_layout(layout):
     np.testing.assert_array_equal(got.input, want.input)
     for a, b in zip(got.weights, want.weights):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("input_only", [True, False])
+def test_snn_source_hart_precalculated_runs_from_time_sums(monkeypatch, input_only):
+    """An attack source with ``method="hart", precalculate=True`` records time sums (no per-step
+    state) and gives the step-by-step HART gradient."""
+    import evsnn.attacks.sources as sources_module
+    import evsnn.grad as grad_module
+    from evsnn.attacks.sources import SNNSource
+
+    rng = np.random.default_rng(8)
+    net = _net(rng)
+    x, y = rng.random((3, 6)), np.array([0, 3, 1])
+    want = SNNSource(net, T=6, encoder="poisson", method="hart", input_only=input_only)(x, y, rng=4)
+    records = []
+    for module in (sources_module, grad_module):
+        real = module.simulate
+
+        def spy(*a, _real=real, **kw):
+            records.append(kw.get("record"))
+            return _real(*a, **kw)
+
+        monkeypatch.setattr(module, "simulate", spy)
+    got = SNNSource(net, T=6, encoder="poisson", method="hart", precalculate=True,
+                    input_only=input_only)(x, y, rng=4)
+    assert records == ["time_sums"]
+    np.testing.assert_array_equal(got.loss, want.loss)
+    _assert_sum_order(got.grad, want.grad)
+
+
+@pytest.mark.parametrize("convention, scale", [("DING2025_PAPER", "paper"), ("DING2025_CODE", "code"),
+                                               ("DEFAULT", "code"), ("STABLE_PAPER", "code")])
+def test_default_surrogate_follows_the_conventions_sigmoid_scale(convention, scale):
+    """Without ``surrogate=``, ``bptt`` uses ``Sigmoid(5, convention.sigmoid_scale)`` (Ding 2025
+    Eq. 17 for "paper"); an explicit surrogate wins. The two scales differ by the chain factor
+    ρ = 5 inside the recursion, so the gradients differ."""
+    from evsnn.attacks.sources import SNNSource
+
+    rng = np.random.default_rng(11)
+    net = _net(rng)
+    x, y = rng.random((3, 6)), np.array([0, 1, 2])
+    kw = dict(T=6, encoder="current", convention=convention)
+    default = loss_and_grad(net, x, y, **kw)
+    same = loss_and_grad(net, x, y, surrogate=Sigmoid(5.0, scale), **kw)
+    other = loss_and_grad(net, x, y, surrogate=Sigmoid(5.0, "code" if scale == "paper" else "paper"),
+                          **kw)
+    for a, b in zip(default.grads.weights, same.grads.weights):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(default.image, same.image)
+    assert not np.allclose(default.image, other.image)
+    for input_only in (True, False):  # the attack source reads the same default
+        src = SNNSource(net, T=6, encoder="current", convention=convention, input_only=input_only)
+        ref_src = SNNSource(net, T=6, encoder="current", convention=convention,
+                            surrogate=Sigmoid(5.0, scale), input_only=input_only)
+        np.testing.assert_array_equal(src(x, y).grad, ref_src(x, y).grad)
+
+
+def test_default_surrogate_of_the_conv_backward_follows_the_convention():
+    from evsnn.clock.conv import Conv2d, ConvNetwork, Flatten, Linear, Neuron
+
+    rng = np.random.default_rng(2)
+    net = ConvNetwork([Conv2d(rng.uniform(0, 0.6, (2, 1, 3, 3))), Neuron(LIF(lam=0.9, theta=0.5)),
+                       Flatten(), Linear(rng.uniform(-0.5, 0.8, (3, 8))), Neuron(LIF(theta=0.5))],
+                      input_shape=(1, 4, 4))
+    x, y = rng.random((2, 1, 4, 4)), np.array([0, 2])
+    kw = dict(T=5, encoder="current", convention="DING2025_PAPER")
+    default = loss_and_grad(net, x, y, **kw).image
+    np.testing.assert_array_equal(default, loss_and_grad(net, x, y, surrogate=Sigmoid(5.0, "paper"),
+                                                         **kw).image)
+    assert not np.allclose(default, loss_and_grad(net, x, y, surrogate=Sigmoid(5.0, "code"), **kw).image)
+
+
+# --------------------------------------------------------------------------- option validation
+_BAD_OPTIONS = [
+    # (method, options, exception, message)
+    ("tempbp", dict(factor_clamp=-1), ValueError, r"factor_clamp=-1 must be a number > 0 \(inf "
+     r"allowed\); the spike-time factor is clamp\(−1/ΔU, −factor_clamp, 0\), the authors use "
+     r"factor_clamp=8.0"),
+    ("tempbp", dict(factor_clamp=float("nan")), ValueError, r"factor_clamp=nan must be a number > 0"),
+    ("tempbp", dict(factor_clamp=0.0), ValueError, r"factor_clamp=0.0 must be a number > 0"),
+    ("tempbp", dict(factor_clamp="8"), TypeError, r"factor_clamp must be a real number, got '8'"),
+    ("tempbp", dict(factor_clamp=True), TypeError, r"factor_clamp must be a real number, got True"),
+    ("tempbp", dict(fallback_rho=-5), ValueError, r"fallback_rho=-5 must be a finite number > 0; "
+     r"the low-trace fallback is a sigmoid of steepness ρ, the authors use fallback_rho=5.0"),
+    ("tempbp", dict(fallback_rho=float("inf")), ValueError, r"fallback_rho=inf must be a finite"),
+    ("tempbp", dict(intra="yes"), TypeError, r"intra must be True or False, got 'yes'; pass "
+     r"intra=True or intra=False"),
+    ("bptt", dict(detach_reset="no"), TypeError, r"detach_reset must be True or False, got 'no'"),
+    ("hart", dict(precalculate=1), TypeError, r"precalculate must be True or False, got 1"),
+    ("rga", dict(precalculate=True), ValueError, r"precalculate=True is HART's pre-calculation "
+     r"\(method='hart' only\), got method='rga': drop precalculate= or use method='hart'"),
+    ("bptt", dict(precalculate=True), ValueError, r"precalculate=True .* got method='bptt'"),
+    ("rate", dict(detach_reset=True), ValueError, r"detach_reset=True applies to method='bptt' "
+     r"only; method='rate' has no gradient path through the reset .*: drop detach_reset= or use "
+     r"method='bptt'"),
+    ("bptr", dict(detach_reset=True), ValueError, r"detach_reset=True applies to method='bptt'"),
+    ("hart", dict(detach_reset=True), ValueError, r"method='hart' already prunes ∂m\(t\+1\)/∂s\(t\)"),
+    ("tempbp", dict(detach_reset=True), ValueError, r"method='tempbp' takes the reset into account"),
+    ("bptt", dict(factor_clamp=8.0), ValueError, r"factor_clamp=8.0 is a Temp-BP option; "
+     r"method='bptt' does not use it: drop factor_clamp= or use method='tempbp'"),
+    ("hart", dict(intra=False), ValueError, r"intra=False is a Temp-BP option; method='hart'"),
+    ("rga", dict(surrogate=Sigmoid(5.0)), ValueError, r"surrogate=Sigmoid\(rho=5.0, scale='code'\) "
+     r"is not used by method='rga': only 'bptt' and 'hart' differentiate the spike with a "
+     r"surrogate; drop surrogate="),
+    ("tempbp", dict(surrogate=Triangle(1.0)), ValueError, r"not used by method='tempbp'.*fallback_rho="),
+    ("tempbp", dict(kernel="exp"), ValueError, r"kernel='exp' is not a synaptic kernel; use "
+     r"'trace' \(each layer's c\(1 − c\)\^k, c = Δt/τs\) or a 1-D array"),
+    ("tempbp", dict(kernel=[]), ValueError, r"kernel=\[\] must be a non-empty 1-D array"),
+    ("tempbp", dict(kernel=[0.5, float("nan")]), ValueError, r"kernel=\[0.5, nan\] must be a non-empty"),
+    ("tempbp", dict(kernel=[[0.5]]), ValueError, r"must be a non-empty 1-D array of finite"),
+    ("tempbp", dict(kernel=object()), TypeError, r"kernel must be 'trace' or a 1-D array"),
+    ("bptt", dict(kernel="trace"), ValueError, r"kernel='trace' is a Temp-BP option; method='bptt'"),
+    ("tempbp", dict(fallback="no"), TypeError, r"fallback must be True or False, got 'no'"),
+    ("tempbp", dict(fallback_level=-1), ValueError, r"fallback_level=-1 must be a finite number >= "
+     r"0; the fallback applies where the trace is below fallback_level·Δt/τs; the authors use "
+     r"fallback_level=0.25"),
+    ("tempbp", dict(fallback_level=float("inf")), ValueError,
+     r"fallback_level=inf must be a finite number >= 0"),
+    ("tempbp", dict(fallback_level="0.25"), TypeError, r"fallback_level must be a real number"),
+    ("tempbp", dict(fallback_scale="both"), ValueError, r"fallback_scale='both' is not a sigmoid "
+     r"scale; use 'code' .* or 'paper'"),
+    ("tempbp", dict(fallback=False, fallback_rho=1.0), ValueError, r"fallback_rho=1.0 sets the "
+     r"low-trace fallback, which fallback=False switches off: drop fallback_rho= or fallback=False"),
+    ("rate", dict(fallback=False), ValueError, r"fallback=False is a Temp-BP option; method='rate'"),
+]
+
+
+def _trace_net(rng):
+    return Network([Dense(rng.uniform(0, 0.8, (5, 6)), TraceLIF(tau_syn_ms=2.0, output="trace")),
+                    Dense(rng.uniform(-1, 1, (4, 5)), TraceLIF(tau_syn_ms=2.0))])
+
+
+@pytest.mark.parametrize("method, options, exc, match", _BAD_OPTIONS)
+def test_method_options_are_validated(method, options, exc, match):
+    """Every method option, through every entry point: backward, backward_conv, loss_and_grad
+    and SNNSource (at construction)."""
+    from evsnn.attacks.sources import SNNSource
+    from evsnn.clock.conv import Conv2d, ConvNetwork, Neuron, simulate_conv
+    from evsnn.grad.conv import backward_conv
+
+    rng = np.random.default_rng(0)
+    net = _trace_net(rng)
+    seq = (rng.random((4, 2, 6)) < 0.5).astype(float)
+    res = simulate(net, seq, record=True)
+    g = np.ones(res.output.shape)
+    with pytest.raises(exc, match=match):
+        backward(net, seq, res, g, method=method, **options)
+    with pytest.raises(exc, match=match):
+        loss_and_grad(net, seq, np.array([0, 1]), method=method, **options)
+    surrogate = options.pop("surrogate", None)
+    with pytest.raises(exc, match=match):
+        SNNSource(net, T=4, encoder="poisson", method=method, surrogate=surrogate, **options)
+    cnet = ConvNetwork([Conv2d(np.full((1, 1, 1, 1), 0.7)), Neuron(TraceLIF(tau_syn_ms=2.0))],
+                       (1, 2, 2))
+    x = np.ones((4, 1, 1, 2, 2))
+    cres = simulate_conv(cnet, x, record=True)
+    with pytest.raises(exc, match=match):
+        backward_conv(cnet, x, cres, np.ones(cres.output.shape), method=method,
+                      surrogate=surrogate, **options)
+
+
+def test_method_options_accept_their_ranges_and_unknown_names_fail():
+    rng = np.random.default_rng(0)
+    net = _trace_net(rng)
+    seq = (rng.random((4, 2, 6)) < 0.5).astype(float)
+    res = simulate(net, seq, record=True)
+    g = rng.standard_normal(res.output.shape)
+    a = backward(net, seq, res, g, method="tempbp", factor_clamp=np.inf, intra=np.bool_(False))
+    b = backward(net, seq, res, g, method="tempbp", factor_clamp=1e300, intra=False)
+    np.testing.assert_array_equal(a.input, b.input)  # inf: no clamp
+    for method in ("rga", "bptr", "rate", "hart", "tempbp"):  # the off values pass everywhere
+        backward(net, seq, res, g, method=method, detach_reset=False, precalculate=False)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'fallback_sigma'"):
+        backward(net, seq, res, g, method="tempbp", fallback_sigma=1.0)

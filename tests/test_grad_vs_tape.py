@@ -198,14 +198,18 @@ def test_hart_equals_prune_then_average_on_tape(case, surrogate):
 @given(cases(kinds=("lif_hard", "lif_soft", "if", "trace_spike"), allow_readout=False,
              delays=(0,)), st.sampled_from([Triangle(0.5), Triangle(1.0)]))
 def test_hart_precalculated_equals_tape(case, surrogate):
-    """The O(1)-in-T pre-calculated HART backward equals the prune-then-average definition on the
-    tape whenever it applies: an upstream gradient constant in time (rate decoding) reaching
-    every layer unchanged — no trace output, no input delay (the last step of a delayed layer
-    sends no gradient down), no DLIF input factor."""
+    """The pre-calculated HART backward, run from the forward's time sums
+    (``simulate(..., record="time_sums")``, no per-step state), equals the prune-then-average
+    definition on the tape whenever it applies: an upstream gradient constant in time (rate
+    decoding) reaching every layer unchanged — no trace output, no input delay (the last step
+    of a delayed layer sends no gradient down), no DLIF layer."""
     case = dict(case)
     case["g_out"] = np.broadcast_to(case["g_out"][:1], case["g_out"].shape).copy()
-    res, ref = _run_tape(case, "hart", surrogate=_tape_surrogate(surrogate))
-    _compare(case, res, ref, method="hart", surrogate=surrogate, precalculate=True)
+    _, ref = _run_tape(case, "hart", surrogate=_tape_surrogate(surrogate))
+    sums = simulate(case["net"], case["seq"], convention=case["conv"], record="time_sums",
+                    surrogate=surrogate)
+    assert sums.layers is None  # nothing per step to run from
+    _compare(case, sums, ref, method="hart", surrogate=surrogate, precalculate=True)
 
 
 @settings(max_examples=40)
@@ -216,32 +220,79 @@ def test_rate_family_equals_tape(case, method):
     _compare(case, res, ref, method=method)
 
 
-@settings(max_examples=40)
-@given(cases(kinds=("trace_trace", "trace_spike")), st.booleans(), st.sampled_from([2.0, 8.0]),
-       st.sampled_from([0.2, 5.0]))
-def test_tempbp_equals_tape(case, intra, clamp, rho):
-    """Temp-BP (Ding 2025 Eq. 18-20) as straight-through spike-time terms on the tape."""
-    res, ref = _run_tape(case, "tempbp", factor_clamp=clamp, fallback_rho=rho, intra=intra)
-    _compare(case, res, ref, method="tempbp", factor_clamp=clamp, fallback_rho=rho, intra=intra)
+@st.composite
+def tempbp_options(draw):
+    """Every Temp-BP option of ``backward``: clamp, synaptic kernel (the trace's own, or given
+    weights shorter or longer than T), fallback on / off with its level, steepness and scale,
+    intra-neuron term."""
+    opts = dict(intra=draw(st.booleans()), factor_clamp=draw(st.sampled_from([2.0, 8.0, np.inf])),
+                kernel=draw(st.sampled_from(["trace", (0.5,), (0.3, -0.2, 0.1), tuple(
+                    0.4 * 0.7 ** np.arange(13))])))
+    if draw(st.booleans()):
+        opts.update(fallback=True, fallback_level=draw(st.sampled_from([0.25, 1.5])),
+                    fallback_rho=draw(st.sampled_from([0.2, 5.0])),
+                    fallback_scale=draw(st.sampled_from(["code", "paper"])))
+    else:
+        opts.update(fallback=False)
+    return opts
 
 
-def test_tempbp_tape_exercises_intra_and_fallback_terms():
-    """A fixed case where the intra-neuron term and the low-trace fallback both act, so the
-    property above is not vacuous: switching either off changes the gradient."""
+@settings(max_examples=60)
+@given(cases(kinds=("trace_trace", "trace_spike")), tempbp_options())
+def test_tempbp_equals_tape(case, opts):
+    """Temp-BP (Ding 2025 Eq. 18-20) as straight-through spike-time terms on the tape, with
+    every option."""
+    res, ref = _run_tape(case, "tempbp", **opts)
+    _compare(case, res, ref, method="tempbp", **opts)
+
+
+def test_tempbp_tape_exercises_every_option():
+    """A fixed case where every Temp-BP option acts, so the property above is not vacuous:
+    changing any one changes the gradient, and each variant equals its tape. The second layer
+    emits spikes: its silent low-trace neurons take the fallback gradient (the rule is about a
+    neuron's trace, whatever the layer emits) and none with ``fallback=False``."""
     rng = np.random.default_rng(3)
-    neuron = TraceLIF(tau_mem_ms=4.0, tau_syn_ms=2.0, theta=0.5, output="trace")
-    net = Network([Dense(rng.uniform(0.0, 0.8, (3, 4)), neuron),
-                   Dense(rng.standard_normal((2, 3)), neuron)])
+    net = Network([Dense(rng.uniform(0.0, 0.8, (3, 4)),
+                         TraceLIF(tau_mem_ms=4.0, tau_syn_ms=2.0, theta=0.5, output="trace")),
+                   Dense(rng.standard_normal((2, 3)),
+                         TraceLIF(tau_mem_ms=4.0, tau_syn_ms=2.0, theta=0.5, output="spike"))])
     seq = (rng.random((10, 2, 4)) < 0.5).astype(float)
     case = dict(net=net, seq=seq, conv=get_convention("DEFAULT"), dyadic=False, fixed=True,
                 g_out=rng.standard_normal((10, 2, 2)))
-    results = {}
-    for intra, rho in ((True, 5.0), (False, 5.0), (True, 0.0001)):
-        res, ref = _run_tape(case, "tempbp", factor_clamp=8.0, fallback_rho=rho, intra=intra)
-        results[intra, rho] = _compare(case, res, ref, method="tempbp", factor_clamp=8.0,
-                                       fallback_rho=rho, intra=intra).input
-    assert not np.allclose(results[True, 5.0], results[False, 5.0])
-    assert not np.allclose(results[True, 5.0], results[True, 0.0001])
+    variants = {"default": {}, "intra": dict(intra=False), "clamp": dict(factor_clamp=1.0),
+                "kernel": dict(kernel=(0.5, 0.25)), "off": dict(fallback=False),
+                "level": dict(fallback_level=2.0), "rho": dict(fallback_rho=1.0),
+                "scale": dict(fallback_scale="paper")}
+    got = {}
+    for name, opts in variants.items():
+        res, ref = _run_tape(case, "tempbp", **opts)
+        got[name] = _compare(case, res, ref, method="tempbp", **opts)
+    for name in variants:
+        if name != "default":
+            assert not np.allclose(got[name].input, got["default"].input), name
+    rec = simulate(net, seq, record=True).layers[1]
+    silent_low = (rec.spikes == 0) & (rec.trace < 0.25 * 0.5)
+    assert silent_low.any()
+    assert np.all(got["default"].membrane[1][silent_low] != 0)
+    assert np.all(got["off"].membrane[1][silent_low] == 0)
+
+
+def test_tempbp_trace_kernel_is_the_layers_own_trace_kernel():
+    """``kernel="trace"`` is c (1 − c)^k, c = Δt/τs (the authors' (1/τs)(1 − 1/τs)^k): given as
+    an explicit array of T weights it gives the same gradient."""
+    rng = np.random.default_rng(4)
+    neuron = TraceLIF(tau_mem_ms=5.0, tau_syn_ms=4.0, theta=0.4, output="trace")
+    net = Network([Dense(rng.uniform(0.0, 0.9, (3, 4)), neuron),
+                   Dense(rng.uniform(-0.5, 1.0, (2, 3)), neuron)])
+    seq = (rng.random((9, 2, 4)) < 0.5).astype(float)
+    res = simulate(net, seq, record=True)
+    g = rng.standard_normal(res.output.shape)
+    c = neuron.trace_coef
+    a = backward(net, seq, res, g, method="tempbp")
+    b = backward(net, seq, res, g, method="tempbp", kernel=c * (1 - c) ** np.arange(9))
+    _assert_tape(b.input, a.input, "explicit kernel c(1 - c)^k vs 'trace'")
+    for wb, wa in zip(b.weights, a.weights):
+        _assert_tape(wb, wa, "explicit kernel c(1 - c)^k vs 'trace'")
 
 
 def test_dyadic_cases_hit_exact_ties_under_both_spike_tests():

@@ -81,3 +81,12 @@ def test_convention_errors():
         cv.get_convention("PAPER")
     with pytest.raises(TypeError, match="convention must be a Convention or a preset name"):
         cv.get_convention(3)
+
+
+def test_sigmoid_scale_is_paper_only_where_a_paper_defines_the_sigmoid():
+    """Ding 2025 Eq. 17 (``Sigmoid'(ρU)``) is the only sigmoid surrogate the five papers define
+    (HART, Stable and RSC: none, checked by searching the paper texts); every other preset, and
+    a Convention without the field, takes the authors' code scale ``ρ σ'(ρ(U − θ))``."""
+    scales = {name: c.sigmoid_scale for name, c in cv.PRESETS.items()}
+    assert scales == {name: ("paper" if name == "DING2025_PAPER" else "code") for name in scales}
+    assert cv.Convention(name="mine").sigmoid_scale == "code"

@@ -37,7 +37,7 @@ from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import DECODERS, decode
 from evsnn.encoders import ENCODERS, _current_view, encode
 from evsnn.grad import METHODS, backward, decoder_vjp, input_gradient, loss_and_grad
-from evsnn.grad.backward import _layer_membrane_grad, _surrogate_iv
+from evsnn.grad.backward import METHOD_OPTIONS, _layer_membrane_grad, _method_options
 from evsnn.grad.conv import backward_conv
 from evsnn.grad.encoder_rules import RULES
 
@@ -53,9 +53,6 @@ __all__ = [
 ]
 
 _STOCHASTIC_ENCODERS = {"poisson", "rsc_fixed", "rsc_fresh"}
-_BACKWARD_DEFAULTS = dict(detach_reset=False, precalculate=False, factor_clamp=8.0,
-                          fallback_rho=5.0, intra=True)  # evsnn.grad.backward's defaults
-_BACKWARD_OPTIONS = set(_BACKWARD_DEFAULTS)
 # encoders whose input-gradient rule is the plain sum over steps (evsnn.grad.encoder_rules)
 _TIME_SUM_RULES = {"current", "poisson"}
 
@@ -164,8 +161,8 @@ class SNNSource(GradientSource):
         :func:`evsnn.grad.loss_and_grad` / :func:`evsnn.grad.backward`, weight gradients
         included; both give the same input gradient (tested).
     **options
-        Further options of :func:`evsnn.grad.backward` (``detach_reset``, ``precalculate``,
-        ``factor_clamp``, ``fallback_rho``, ``intra``).
+        Further method options of :func:`evsnn.grad.backward` (``detach_reset``,
+        ``precalculate``, the Temp-BP options), validated at construction as there.
 
     Notes
     -----
@@ -229,11 +226,11 @@ class SNNSource(GradientSource):
             raise ValueError(f"decoder={decoder!r} is not a decoder; use one of {sorted(DECODERS)}")
         if method not in METHODS:
             raise ValueError(f"method={method!r} is not a gradient method; use one of {list(METHODS)}")
-        unknown = set(options) - _BACKWARD_OPTIONS
+        unknown = set(options) - set(METHOD_OPTIONS)
         if unknown:
             raise TypeError(
                 f"unknown option(s) {sorted(unknown)} for SNNSource; backward() takes "
-                f"{sorted(_BACKWARD_OPTIONS)}"
+                f"{sorted(set(METHOD_OPTIONS) - {'surrogate'})} (and surrogate=)"
             )
         if any(p.startswith("rsc") for p in parts) and sigma is None:
             raise ValueError(f"encoder={encoder!r} needs sigma= (the Gaussian noise std)")
@@ -260,6 +257,8 @@ class SNNSource(GradientSource):
         self.surrogate = surrogate
         self.sigma = sigma
         self.options = dict(options)
+        # validated here, once: an option the method does not read fails at construction
+        self._opts = _method_options(method, self.convention, surrogate, **options)
         self.input_only = bool(input_only)
         self.stochastic = any(p in _STOCHASTIC_ENCODERS for p in parts)
 
@@ -333,9 +332,7 @@ class SNNSource(GradientSource):
         delay = conv.input_delay
         dtype = res.output.dtype
         T = res.output.shape[0]
-        opts = dict(_BACKWARD_DEFAULTS)
-        opts.update(self.options)
-        opts["surrogate"] = _surrogate_iv(self.surrogate, self.method)
+        opts = self._opts
         g = np.asarray(g_out, dtype=dtype)
         for li in range(len(net.layers) - 1, -1, -1):
             layer, rec = net.layers[li], res.layers[li]
@@ -361,15 +358,24 @@ class SNNSource(GradientSource):
 
     def _backward_seq(self, seq, score_loss, image=False):
         """Loss, gradient (image gradient through the encoder rule when ``image``) and scores."""
+        precalc = not self.is_conv and self._opts["precalculate"]
         if self.is_conv:
             res = self._simulate(self.network, seq, convention=self.convention, record=True)
+        elif precalc:  # HART's pre-calculation: sums over time, no per-step record
+            res = simulate(self.network, seq, convention=self.convention, record="time_sums",
+                           surrogate=self._opts["surrogate"])
         else:  # the records do not leave this method: reuse their arrays from call to call
             res = simulate(self.network, seq, convention=self.convention, record=True,
                            _scratch_owner="SNNSource")
         scores = decode(res.output, self.decoder)
         loss, g_scores = score_loss(scores)
         g_out = decoder_vjp(self.decoder, g_scores, res.output)
-        if self.is_conv:
+        if precalc:
+            g_seq = backward(
+                self.network, seq, res, g_out, method=self.method, surrogate=self.surrogate,
+                **self.options,
+            ).input
+        elif self.is_conv:
             g_seq = backward_conv(
                 self.network, seq, res, g_out, method=self.method, surrogate=self.surrogate,
                 **self.options,

@@ -1,7 +1,15 @@
 """Discrete-time (clock-mode) simulation: the papers' Euler equations, event-driven."""
 
 from evsnn.clock.network import Dense, Network
-from evsnn.clock.simulate import LayerRecord, SimulationResult, SpikeEvents, simulate, spike_events
+from evsnn.clock.simulate import (
+    LayerRecord,
+    LayerTimeSums,
+    SimulationResult,
+    SpikeEvents,
+    TimeSums,
+    simulate,
+    spike_events,
+)
 
 __all__ = [
     "Dense",
@@ -9,6 +17,8 @@ __all__ = [
     "simulate",
     "SimulationResult",
     "LayerRecord",
+    "LayerTimeSums",
+    "TimeSums",
     "SpikeEvents",
     "spike_events",
 ]

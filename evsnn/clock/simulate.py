@@ -19,14 +19,17 @@ from evsnn._scratch import scratch
 from evsnn.clock.network import Network
 from evsnn.conventions import DEFAULT, Convention, get_convention
 
-__all__ = ["simulate", "SimulationResult", "LayerRecord", "SpikeEvents", "spike_events"]
+__all__ = [
+    "simulate", "SimulationResult", "LayerRecord", "LayerTimeSums", "TimeSums", "SpikeEvents",
+    "spike_events",
+]
 
 
 @njit
 def _dense_layer_kernel(
     inp, weight_t, bias, leak, gain, theta, v_rest, hard_reset, spike_ge, trace_coef, emit_trace,
     spiking, v_init, input_delay, record, out, rec_current, rec_m, rec_v, rec_spikes, rec_trace,
-    cur_const, b_lo, b_hi,
+    cur_const, sur_kind, sur_p, sur_scale, sur_sum, b_lo, b_hi,
 ):
     """One dense layer over ``T`` steps for samples ``b_lo <= b < b_hi`` (see the module
     docstring); :func:`_dense_layer` runs it on all samples, a piece per thread.
@@ -45,11 +48,21 @@ def _dense_layer_kernel(
     ``cur_const`` [B, n_out], when given, is that current for an input that is the same at every
     step (:func:`_constant_current_kernel`); it replaces the event loop, and the steps are not
     compared (the caller has established that they are equal).
+
+    ``sur_sum`` [B, n_out] (zeros on entry), unless empty, receives ``Σ_t ∂s/∂m(m[t])`` of a
+    spiking layer, the surrogate given as in the backward kernels (``sur_kind`` 0: sigmoid
+    ``sur_scale·σ'(sur_p (m − θ))``; 1: triangle with γ = ``sur_p``): the statistic HART's
+    pre-calculated backward reads (HART Eq. 14 and "Pre-calculation Property").
     """
     T, B, n_in = inp.shape
     n_out = weight_t.shape[1]
-    plain = spiking and trace_coef == 0 and not emit_trace
+    keep_sum = sur_sum.shape[0] > 0 and spiking
+    # the time sums are accumulated in the general loop (the fast path stays as it is)
+    plain = spiking and trace_coef == 0 and not emit_trace and not keep_sum
     keep_trace = rec_trace.shape[0] > 0  # a layer without a trace records none
+    # surrogate arithmetic in the weights' dtype (``out`` may be a bool raster)
+    s_one = np.ones(1, dtype=weight_t.dtype)[0]
+    s_zero = s_one - s_one
     # spike values in the output dtype (the weights' float dtype, or bool for a plain spiking
     # layer's raster): a float64 literal would promote float32 arithmetic
     one = np.ones(1, dtype=out.dtype)[0]
@@ -219,6 +232,12 @@ def _dense_layer_kernel(
                     if trace_coef != 0:
                         a[i] = a[i] + trace_coef * (s - a[i])
                     out[t, b, i] = a[i] if emit_trace else s
+                    if keep_sum:
+                        if sur_kind == 0:
+                            sig = s_one / (s_one + np.exp(-sur_p * (m - theta)))
+                            sur_sum[b, i] += sur_scale * sig * (s_one - sig)
+                        else:
+                            sur_sum[b, i] += max(s_zero, sur_p - abs(m - theta)) / (sur_p * sur_p)
                     if record:
                         rec_spikes[t, b, i] = s
                         if keep_trace:
@@ -232,11 +251,15 @@ def _dense_layer_kernel(
                     rec_v[t, b, i] = v[i]
 
 
-def _dense_layer(*args, cur_const=None):
+def _dense_layer(*args, cur_const=None, surrogate_sum=None):
     """:func:`_dense_layer_kernel` (its arguments up to ``rec_trace``) on every sample, the
     samples split among the threads (each sample is computed by one thread, so the result does
-    not depend on their number)."""
-    run_range(_dense_layer_kernel, args[0].shape[1], *args, cur_const)
+    not depend on their number). ``surrogate_sum``: ``(kind, p, scale, sur_sum)`` of the kernel,
+    or None (no time sums)."""
+    if surrogate_sum is None:
+        dtype = args[1].dtype
+        surrogate_sum = (0, dtype.type(1), dtype.type(1), np.zeros((0, 0), dtype=dtype))
+    run_range(_dense_layer_kernel, args[0].shape[1], *args, cur_const, *surrogate_sum)
 
 
 @dataclass(frozen=True)
@@ -255,6 +278,34 @@ class LayerRecord:
     spikes: np.ndarray | None
     trace: np.ndarray | None
     output: np.ndarray
+
+
+@dataclass(frozen=True)
+class LayerTimeSums:
+    """Sums over the time steps of one layer's forward pass (``simulate(...,
+    record="time_sums")``): what HART's pre-calculated backward needs, and nothing per step.
+
+    Attributes
+    ----------
+    input_sum : ndarray [B, n_in]
+        ``Σ_{t=0}^{T-1-d} x[t]``, the layer's input summed over the steps that reach its
+        current ``I[t] = W x[t - d] + bias`` (d = the convention's ``input_delay``).
+    surrogate_sum : ndarray [B, n_out] or None
+        ``Σ_{t=0}^{T-1} ∂s/∂m(m[t])`` at the membrane before reset, with the surrogate of
+        :attr:`TimeSums.surrogate` (HART Eq. 15 for the triangle); None for a readout.
+    """
+
+    input_sum: np.ndarray
+    surrogate_sum: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class TimeSums:
+    """Per-layer :class:`LayerTimeSums` of a run and the surrogate ``∂s/∂m`` they were summed
+    with (HART Eq. 14-15, "Pre-calculation Property")."""
+
+    layers: tuple
+    surrogate: object
 
 
 @dataclass(frozen=True)
@@ -312,11 +363,15 @@ class SimulationResult:
         Per-layer state when ``record=True``.
     convention : Convention
         The semantics the run used.
+    time_sums : TimeSums or None
+        ``record="time_sums"``: per-layer sums over time (no per-step arrays), for
+        :func:`evsnn.grad.backward` with ``method="hart", precalculate=True``.
     """
 
     output: np.ndarray
     layers: tuple | None
     convention: Convention
+    time_sums: TimeSums | None = None
 
     def spike_events(self, layer: int = -1) -> SpikeEvents:
         if self.layers is None:
@@ -477,7 +532,33 @@ def _constant_current(x, weight_t, bias, cur):
     run_split(_constant_current_kernel, x.shape[0], (0, 3), x, weight_t, bias, cur)
 
 
-def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None, _scratch_owner=None):
+def _record_iv(record, surrogate):
+    """``(per-step record?, surrogate kernel arguments or None)`` from simulate's ``record`` and
+    ``surrogate``."""
+    if isinstance(record, (bool, np.bool_)):
+        if surrogate is not None:
+            raise ValueError(
+                f"surrogate={surrogate!r} is only read with record='time_sums' (the surrogate "
+                "the time sums are taken with); drop it or pass record='time_sums'"
+            )
+        return bool(record), None
+    if isinstance(record, str) and record == "time_sums":
+        from evsnn.grad.surrogates import Sigmoid, Triangle  # evsnn.grad imports this module
+
+        if not isinstance(surrogate, (Sigmoid, Triangle)):
+            raise TypeError(
+                "record='time_sums' sums ∂s/∂m over time with a surrogate: pass "
+                "surrogate=evsnn.grad.Triangle(γ) (HART Eq. 15) or evsnn.grad.Sigmoid(ρ), got "
+                f"{surrogate!r}"
+            )
+        return False, surrogate
+    raise ValueError(f"record={record!r} is not valid; use False, True or 'time_sums'")
+
+
+def simulate(
+    network, inputs, *, convention=DEFAULT, record=False, dtype=None, surrogate=None,
+    _scratch_owner=None,
+):
     """Run a feed-forward SNN on a time-major input sequence.
 
     Parameters
@@ -489,8 +570,16 @@ def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None, _
         (``dtype=bool`` from the spike encoders) is read as it is, without a float copy.
     convention : Convention or str, default DEFAULT
         Spike test (``>=`` / ``>``), input delay (Ding 2025 Eq. 15 literal) and DLIF placement.
-    record : bool, default False
-        Keep every layer's current, membrane before and after reset, spikes and trace.
+    record : bool or "time_sums", default False
+        ``True``: keep every layer's current, membrane before and after reset, spikes and trace
+        (``SimulationResult.layers``). ``"time_sums"``: keep only sums over time,
+        ``SimulationResult.time_sums`` (:class:`TimeSums`): per layer ``Σ_t x[t]`` of its input
+        and ``Σ_t ∂s/∂m(m[t])`` — the pre-calculation of HART (Eq. 14-15), from which
+        :func:`evsnn.grad.backward` (``method="hart", precalculate=True``) runs without
+        per-step work.
+    surrogate : evsnn.grad.Sigmoid or Triangle, optional
+        The surrogate ``∂s/∂m`` summed with ``record="time_sums"`` (required there, refused
+        otherwise).
     dtype : numpy dtype, optional
         float64 or float32; by default the input's float dtype (float64 for integer or boolean
         spike rasters). Every parameter is cast to it, so a float32 run is float32 end to end.
@@ -521,6 +610,7 @@ def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None, _
     """
     convention = get_convention(convention)
     dtype = _simulate_iv(network, inputs, dtype)
+    record, sum_surrogate = _record_iv(record, surrogate)
     # a boolean spike raster goes to the kernels as it is (a spike adds its weight row exactly
     # as 1.0 does), not as a 4-8 times larger float copy
     in_dtype = None if inputs.dtype == np.bool_ else dtype
@@ -533,6 +623,7 @@ def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None, _
     T, B, _ = x.shape
     empty = np.zeros((0, 0, 0), dtype=dtype)
     records = []
+    sums = []
     for li, layer in enumerate(network.layers):
         args, leak, gain = _layer_factors(layer, T, convention, dtype)
         n_out = layer.n_out
@@ -567,11 +658,23 @@ def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None, _
         if B and _constant_input(x, _time_repeated(x)):
             cur_const = new("cur_const", (B, n_out))
             _constant_current(x[0], weight_t, bias, cur_const)
+        sur = None
+        if sum_surrogate is not None:
+            kind, p, scale = sum_surrogate.kernel_args()
+            sur_sum = np.zeros((B, n_out) if args.spiking else (0, 0), dtype=dtype)
+            sur = (kind, dtype.type(p), dtype.type(scale), sur_sum)
+            # the input over the steps that reach the current I[t] = W x[t - d] + bias
+            n_src = max(T - int(convention.input_delay), 0)
+            sums.append(LayerTimeSums(
+                input_sum=x[:n_src].sum(axis=0, dtype=dtype),
+                surrogate_sum=sur_sum if args.spiking else None,
+            ))
         _dense_layer(
             x, weight_t, bias, leak, gain, dtype.type(args.theta),
             dtype.type(args.v_rest), args.hard_reset, convention.spike_ge,
             dtype.type(args.trace_coef), args.emit_trace, args.spiking, dtype.type(args.v_init),
             int(convention.input_delay), bool(record), out, *rec, cur_const=cur_const,
+            surrogate_sum=sur,
         )
         if record:
             current, m, v, spikes, trace = rec
@@ -586,6 +689,8 @@ def simulate(network, inputs, *, convention=DEFAULT, record=False, dtype=None, _
                 )
             )
         x = out
+    time_sums = None if sum_surrogate is None else TimeSums(tuple(sums), sum_surrogate)
     return SimulationResult(
-        output=x, layers=tuple(records) if record else None, convention=convention
+        output=x, layers=tuple(records) if record else None, convention=convention,
+        time_sums=time_sums,
     )

@@ -16,7 +16,7 @@ from evsnn.clock.conv import ConvNetwork, simulate_conv
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import decode
 from evsnn.encoders import encode
-from evsnn.grad.backward import METHODS, GradientResult, backward, rga_factor
+from evsnn.grad.backward import METHODS, GradientResult, _surrogate_iv, backward, rga_factor
 from evsnn.grad.encoder_rules import input_gradient
 from evsnn.grad.losses import (
     StableLoss,
@@ -215,6 +215,10 @@ def loss_and_grad(
                              f"use one of {list(METHODS)} for a ConvNetwork")
         sim_kw = dict(train=True, rng=rng) if train else {}
         res = simulate_conv(network, seq, convention=conv, record=True, **sim_kw)
+    elif method == "hart" and method_options.get("precalculate"):
+        # HART's pre-calculation: the forward keeps sums over time, the backward no step
+        res = simulate(network, seq, convention=conv, record="time_sums",
+                       surrogate=_surrogate_iv(surrogate, method, conv))
     else:
         res = simulate(network, seq, convention=conv, record=True)
     scores = decode(res.output, decoder)

@@ -14,8 +14,10 @@ bptt
     the reset term as a constant.
 hart
     HART Eq. 13-14: ∂m(t+1)/∂m(t) and ∂m(t+1)/∂s(t) pruned, ∂L/∂m averaged over t (triangle
-    surrogate, Eq. 15, by default). ``precalculate=True`` uses the pre-calculation property
-    (Σ_t ∂s/∂m from the forward pass) and an O(1)-in-T backward.
+    surrogate, Eq. 15, by default). ``precalculate=True`` uses the pre-calculation property:
+    the forward pass (``simulate(..., record="time_sums")``) sums ∂s/∂m and each layer's input
+    over time, and the backward multiplies those sums once per layer, so its work does not
+    depend on T (:func:`_hart_precalculated`); it equals the prune-then-average form (tested).
 rga, bptr, rate
     Rate-based: ``dL/dx̄ = g · Σ_t dL/ds[t]`` with ``x̄ = mean_t I[t]``, spread back as
     ``dL/dI[t] = dL/dx̄ / T``. ``g`` is the RGA function of x̄/θ (HART authors' code), the
@@ -30,6 +32,8 @@ Readout (non-spiking) layers are linear; every method differentiates them exactl
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,27 +140,34 @@ def _bptt_layer(*args):
 @njit
 def _tempbp_layer_kernel(
     g_out, m, v, spikes, trace, v_init, lam, theta, v_rest, hard_reset, emit_trace, trace_coef,
-    factor_clamp, fallback_level, fallback_rho, intra, g_m, b_lo, b_hi,
+    kern, factor_clamp, fallback_level, fallback_rho, fallback_mult, intra, g_m, b_lo, b_hi,
 ):
     """dL/dm of one trace-LIF layer by Temp-BP (Zhang & Li 2020; Ding 2025 Eq. 18-20), samples
     ``b_lo <= b < b_hi`` (:func:`_tempbp_layer` runs every sample, a piece per thread).
 
-    Following the authors' implementation:
+    Ding 2025 Eq. 18 splits ∂a[t_k]/∂U[t_m] into an inter-neuron term (Eq. 19) and an
+    intra-neuron term (Eq. 20). Following the authors' implementation, with each detail an
+    argument (the options of :func:`backward`, defaults there):
 
-    * the upstream gradient reaches spike step t_m through the synaptic kernel
-      ``c (1 − c)^k`` (c = Δt/τs): ``G[t_m] = Σ_k dL/da[t_m + k] c (1 − c)^k`` (``G = dL/ds``
-      when the layer emits spikes);
-    * inter-neuron term (Eq. 19): ``dL/dm[t_m] = G[t_m] · (−clamp(−1/ΔU[t_m], −factor_clamp, 0))``
-      where ΔU is the pre-reset increment ``m[t_m] − v[t_m − 1]`` and ``−1/ΔU`` is ∂t_m/∂U
-      (Bohte et al.); ∂a/∂t_m is taken as ``−∂a/∂s`` (a later spike lowers the later trace);
-    * intra-neuron term (Eq. 20, ``intra=True``): the next spike t_p of the same neuron depends
-      on t_m through the reset. Reading the reset as the subtraction of η = θ (soft) or
+    * the upstream gradient reaches step t through the synaptic kernel κ:
+      ``G[t] = Σ_k κ[k] dL/da[t + k]``; ``kern`` empty: the layer's own trace kernel
+      ``κ[k] = c (1 − c)^k`` (c = Δt/τs; the authors' ``(1/τs)(1 − 1/τs)^k`` with τs in steps),
+      by its recursion; else ``κ = kern`` (zero beyond its length). ``G = dL/ds`` when the layer
+      emits spikes;
+    * inter-neuron term (Eq. 19) at a spiking step t_m:
+      ``dL/dm[t_m] = −G[t_m] · clamp(−1/ΔU[t_m], −factor_clamp, 0)``, ΔU the pre-reset increment
+      ``m[t_m] − v[t_m − 1]``; ``−1/ΔU`` is ∂t_m/∂U (Bohte et al.) and ∂a/∂t_m is taken as
+      ``−∂a/∂s`` (a later spike lowers the later trace);
+    * intra-neuron term (Eq. 20, ``intra``): the next spike t_p of the same neuron depends on t_m
+      through the reset. Reading the reset as the subtraction of η = θ (soft) or
       ``m[t_m] − v_rest`` (hard) at t_m, decaying as λ^(t_p − t_m), gives
       ``∂U[t_p]/∂t_m = η ln(λ) λ^(t_p − t_m)`` (zero for IF, λ = 1);
-    * steps where the trace is below ``fallback_level`` (1/(4τs)) use a sigmoid surrogate
-      ``ρ σ'(ρ (m − θ))`` with ρ = ``fallback_rho`` (scale 0.2, ρ = 5) on ``G`` instead.
+    * low-trace fallback: at every step where the neuron's own trace ``a[t]`` is below
+      ``fallback_level`` (absolute; −inf: never) — whether the layer emits its trace or its
+      spikes — ``dL/dm[t] = G[t] · fallback_mult · σ'(fallback_rho (m − θ))`` instead.
     """
     T, B, N = m.shape
+    n_kern = kern.shape[0]
     for b in range(b_lo, b_hi):
         one = np.ones(1, dtype=g_m.dtype)[0]
         zero = one - one
@@ -166,16 +177,20 @@ def _tempbp_layer_kernel(
             g_next = zero  # dL/dm at the next spike of this neuron
             t_next = -1
             for t in range(T - 1, -1, -1):
-                if emit_trace:
+                if emit_trace and n_kern == 0:
                     h = g_out[t, b, i] + (one - trace_coef) * h
                     G = trace_coef * h
+                elif emit_trace:
+                    G = zero
+                    for k in range(min(n_kern, T - t)):
+                        G = G + kern[k] * g_out[t + k, b, i]
                 else:
                     G = g_out[t, b, i]
                 mi = m[t, b, i]
                 gm = zero
-                if emit_trace and trace[t, b, i] < fallback_level:
+                if trace[t, b, i] < fallback_level:
                     sig = one / (one + np.exp(-fallback_rho * (mi - theta)))
-                    gm = G * fallback_rho * sig * (one - sig)
+                    gm = G * fallback_mult * sig * (one - sig)
                 elif spikes[t, b, i] != 0:
                     v_prev = v[t - 1, b, i] if t > 0 else v_init
                     du = mi - v_prev
@@ -259,9 +274,143 @@ def _spike_grad_from_output(g_out, args):
     return g_s
 
 
-def _surrogate_iv(surrogate, method):
+# Temp-BP's options and their defaults, the authors' values (see _tempbp_layer_kernel)
+TEMPBP_DEFAULTS = {
+    "factor_clamp": 8.0, "kernel": "trace", "fallback": True, "fallback_level": 0.25,
+    "fallback_rho": 5.0, "fallback_scale": "code", "intra": True,
+}
+_FALLBACK_OPTIONS = ("fallback_level", "fallback_rho", "fallback_scale")
+#: every method option of :func:`backward`, and the methods that read it
+METHOD_OPTIONS = {
+    "surrogate": ("bptt", "hart"),
+    "detach_reset": ("bptt",),
+    "precalculate": ("hart",),
+    **{name: ("tempbp",) for name in TEMPBP_DEFAULTS},
+}
+
+
+def _flag_iv(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}; pass {name}=True or "
+                        f"{name}=False")
+    return bool(value)
+
+
+def _positive_iv(name, value, hint, allow_inf=False):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}; {hint}")
+    v = float(value)
+    if not v > 0 or (math.isinf(v) and not allow_inf):
+        what = "a number > 0 (inf allowed)" if allow_inf else "a finite number > 0"
+        raise ValueError(f"{name}={value!r} must be {what}; {hint}")
+    return v
+
+
+def _kernel_iv(kernel):
+    """None for the layer's own trace kernel (``"trace"``), else the kernel as a 1-D float64
+    array."""
+    if isinstance(kernel, str):
+        if kernel == "trace":
+            return None
+        raise ValueError(
+            f"kernel={kernel!r} is not a synaptic kernel; use 'trace' (each layer's c(1 − c)^k, "
+            "c = Δt/τs) or a 1-D array of finite weights κ[k], k = 0, 1, ..."
+        )
+    try:
+        arr = np.array(kernel, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"kernel must be 'trace' or a 1-D array of finite weights κ[k], got {kernel!r}"
+        ) from None
+    if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)):
+        raise ValueError(
+            f"kernel={kernel!r} must be a non-empty 1-D array of finite weights κ[k] "
+            "(dL/ds[t] = Σ_k κ[k] dL/da[t + k]), or 'trace'"
+        )
+    arr.flags.writeable = False
+    return arr
+
+
+def _method_options(method, convention, surrogate=None, detach_reset=False, precalculate=False,
+                    **tempbp):
+    """The validated options of ``method`` as the dict the layer functions read (surrogate
+    resolved, Temp-BP defaults filled in); every option ``method`` does not read is refused,
+    as is every value outside its range. ``tempbp``: Temp-BP's options, None = not given."""
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is not a gradient method; use one of {list(METHODS)}")
+    unknown = set(tempbp) - set(TEMPBP_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown option(s) {sorted(unknown)}; the method options are "
+                        f"{sorted(METHOD_OPTIONS)}")
+    if surrogate is not None and method not in METHOD_OPTIONS["surrogate"]:
+        extra = (" (Temp-BP's low-trace fallback has its own sigmoid: fallback_rho= and "
+                 "fallback_scale=)"
+                 if method == "tempbp" else "")
+        raise ValueError(
+            f"surrogate={surrogate!r} is not used by method={method!r}: only 'bptt' and 'hart' "
+            f"differentiate the spike with a surrogate{extra}; drop surrogate="
+        )
+    why = {
+        "hart": "already prunes ∂m(t+1)/∂s(t), the gradient path through the reset",
+        "tempbp": "takes the reset into account through its intra-neuron term (intra=)",
+    }.get(method, "has no gradient path through the reset (x̄ = mean_t I)")
+    if _flag_iv("detach_reset", detach_reset) and method != "bptt":
+        raise ValueError(
+            f"detach_reset=True applies to method='bptt' only; method={method!r} {why}: drop "
+            "detach_reset= or use method='bptt'"
+        )
+    if _flag_iv("precalculate", precalculate) and method != "hart":
+        raise ValueError(
+            f"precalculate=True is HART's pre-calculation (method='hart' only), got "
+            f"method={method!r}: drop precalculate= or use method='hart'"
+        )
+    given = {k: v for k, v in tempbp.items() if v is not None}
+    if given and method != "tempbp":
+        name, value = next(iter(given.items()))
+        raise ValueError(
+            f"{name}={value!r} is a Temp-BP option; method={method!r} does not use it: drop "
+            f"{name}= or use method='tempbp'"
+        )
+    opts = dict(TEMPBP_DEFAULTS, **given)
+    opts["factor_clamp"] = _positive_iv(
+        "factor_clamp", opts["factor_clamp"], "the spike-time factor is "
+        "clamp(−1/ΔU, −factor_clamp, 0), the authors use factor_clamp=8.0", allow_inf=True)
+    opts["kernel"] = _kernel_iv(opts["kernel"])
+    if not _flag_iv("fallback", opts["fallback"]):
+        for name in _FALLBACK_OPTIONS:
+            if name in given:
+                raise ValueError(
+                    f"{name}={given[name]!r} sets the low-trace fallback, which fallback=False "
+                    f"switches off: drop {name}= or fallback=False"
+                )
+    level = opts["fallback_level"]
+    hint = ("the fallback applies where the trace is below fallback_level·Δt/τs; the authors "
+            "use fallback_level=0.25 (1/(4τs))")
+    if isinstance(level, (bool, np.bool_)) or not isinstance(level, numbers.Real):
+        raise TypeError(f"fallback_level must be a real number, got {level!r}; {hint}")
+    if not 0 <= float(level) < math.inf:
+        raise ValueError(f"fallback_level={level!r} must be a finite number >= 0; {hint}")
+    opts["fallback_level"] = float(level)
+    opts["fallback_rho"] = _positive_iv(
+        "fallback_rho", opts["fallback_rho"], "the low-trace fallback is a sigmoid of steepness "
+        "ρ, the authors use fallback_rho=5.0 (width 0.2)")
+    if opts["fallback_scale"] not in ("code", "paper"):
+        raise ValueError(
+            f"fallback_scale={opts['fallback_scale']!r} is not a sigmoid scale; use 'code' "
+            "(ρ σ'(ρ(m − θ)), the authors' σ'((m − θ)/0.2)/0.2) or 'paper' (σ'(ρ(m − θ)))"
+        )
+    opts["intra"] = _flag_iv("intra", opts["intra"])
+    opts.update(surrogate=_surrogate_iv(surrogate, method, convention),
+                detach_reset=bool(detach_reset), precalculate=bool(precalculate))
+    return opts
+
+
+def _surrogate_iv(surrogate, method, convention):
+    """The surrogate ∂s/∂m a method uses: the one given, else HART's triangle with γ = 1 (Eq. 15)
+    for ``hart`` and the sigmoid with ρ = 5 (Ding 2025 Eq. 17) in the convention's
+    ``sigmoid_scale`` otherwise."""
     if surrogate is None:
-        return Triangle(1.0) if method == "hart" else Sigmoid(5.0, "code")
+        return Triangle(1.0) if method == "hart" else Sigmoid(5.0, convention.sigmoid_scale)
     if not isinstance(surrogate, (Sigmoid, Triangle)):
         raise TypeError(
             f"surrogate must be evsnn.grad.Sigmoid or Triangle, got {type(surrogate).__name__}"
@@ -285,7 +434,7 @@ def _membrane_grad(method, args, leak, gain, rec, g_out, dtype, opts, g_m=None):
         g_m = np.empty_like(rec.m)
     if method in ("bptt", "hart"):
         if method == "hart" and opts["precalculate"]:
-            return _hart_precalculated(rec, g_out, args, opts["surrogate"])
+            return _hart_precalculated_from_record(rec, g_out, args, opts["surrogate"])
         kind, p, scale = opts["surrogate"].kernel_args()
         _bptt_layer(
             np.ascontiguousarray(g_out, dtype=dtype), rec.m, rec.v,
@@ -303,13 +452,19 @@ def _membrane_grad(method, args, leak, gain, rec, g_out, dtype, opts, g_m=None):
                 "method='tempbp' needs trace-LIF layers (evsnn.params.TraceLIF); this layer "
                 "has no trace (trace_coef = 0)"
             )
+        kern = (np.zeros(0, dtype=dtype) if opts["kernel"] is None
+                else np.ascontiguousarray(opts["kernel"], dtype=dtype))
+        # the fallback level is a multiple of c = Δt/τs (the authors' 1/(4τs): 0.25)
+        level = opts["fallback_level"] * args.trace_coef if opts["fallback"] else -np.inf
+        rho = opts["fallback_rho"]
         _tempbp_layer(
             np.ascontiguousarray(g_out, dtype=dtype), rec.m, rec.v, rec.spikes, rec.trace,
             dtype.type(args.v_init), dtype.type(args.lam), dtype.type(args.theta),
             dtype.type(args.v_rest), args.hard_reset, args.emit_trace,
-            dtype.type(args.trace_coef), dtype.type(opts["factor_clamp"]),
-            dtype.type(args.trace_coef / 4.0), dtype.type(opts["fallback_rho"]),
-            bool(opts["intra"]), g_m,
+            dtype.type(args.trace_coef), kern, dtype.type(opts["factor_clamp"]),
+            dtype.type(level), dtype.type(rho),
+            dtype.type(rho if opts["fallback_scale"] == "code" else 1.0), bool(opts["intra"]),
+            g_m,
         )
         return g_m
     # rate family
@@ -352,28 +507,128 @@ def _dlif_factor_grad(method, placement, args, input_scale, g_m, rec, n_factors)
     return full
 
 
-def _hart_precalculated(rec, g_out, args, surrogate):
-    """HART with the pre-calculation property: when dL/ds[t] is the same at every step, Eq. 14
-    becomes ``[∂L/∂m] = dL/ds · (1/T) Σ_t ∂s/∂m(t)``; the sum is a forward-pass statistic, so the
-    backward costs O(1) in T per layer."""
+_PRECALC_VARIES = (
+    "HART pre-calculation needs dL/ds[t] equal at every step (rate decoding, HART layers "
+    "above); {what} varies over time — use precalculate=False with simulate(..., record=True)"
+)
+
+
+def _hart_precalculated_from_record(rec, g_out, args, surrogate):
+    """HART's pre-calculated form on a per-step record (the convolutional backward, which has no
+    time-sum recording mode): ``[∂L/∂m] = dL/ds · (1/T) Σ_t ∂s/∂m(t)`` when dL/ds[t] is the same
+    at every step. The sum is taken here from the recorded membrane, so this is O(T) per layer;
+    the dense backward runs from the forward's sums instead (:func:`_hart_precalculated`)."""
     g_s = _spike_grad_from_output(g_out, args)
     if not np.all(g_s == g_s[:1]):
-        raise ValueError(
-            "HART pre-calculation needs dL/ds[t] equal at every step (rate decoding, HART "
-            "layers above); this layer's upstream gradient varies over time — use "
-            "precalculate=False"
-        )
+        raise ValueError(_PRECALC_VARIES.format(what="this layer's upstream gradient"))
     from evsnn.grad.surrogates import surrogate_derivative
 
-    sur_sum = surrogate_derivative(surrogate, rec.m, args.theta).sum(axis=0)  # forward statistic
+    sur_sum = surrogate_derivative(surrogate, rec.m, args.theta).sum(axis=0)
     T = rec.m.shape[0]
     g_bar = g_s[0] * sur_sum / T
     return np.broadcast_to(g_bar, rec.m.shape).astype(rec.m.dtype)
 
 
+def _time_constant(g):
+    """``g[0]`` when ``g`` [T, B, N] is the same at every step (a stride-0 view over time is known
+    to be, without comparing), else None."""
+    if g.shape[0] <= 1 or g.strides[0] == 0:
+        return g[0]
+    return g[0] if np.array_equal(g, np.broadcast_to(g[0], g.shape)) else None
+
+
+def _hart_precalculated(network, result, g, dtype):
+    """HART's backward from the forward's time sums (:class:`evsnn.clock.simulate.TimeSums`),
+    without per-step work.
+
+    HART prunes ∂m(t+1)/∂m(t) and ∂m(t+1)/∂s(t) (Eq. 13) and averages dL/dm over time (Eq. 14).
+    When dL/ds^l[t] = g^l is the same at every step (the paper's "Pre-calculation Property";
+    rate decoding gives it at the top, and Eq. 13 passes a time-constant gradient down),
+
+    * ``[∂L/∂m^l] = g^l · (1/T) Σ_t ∂s^l/∂m^l(t)`` with Σ_t ∂s/∂m summed in the forward pass
+      (Eq. 14-15);
+    * ``dL/dW^l = Σ_t [∂L/∂m^l] x^{l-1}[t]ᵀ = [∂L/∂m^l] · (Σ_t x^{l-1}[t])ᵀ`` (Eq. 13), the input
+      summed in the forward pass; ``dL/db^l = T Σ_b [∂L/∂m^l]``;
+    * ``g^{l-1} = W^lᵀ [∂L/∂m^l]``, again the same at every step (Eq. 13).
+
+    Every product is on ``[B, n]`` arrays: the cost does not depend on T. The per-step results
+    (``input``, ``membrane``) are returned as read-only views repeating one frame over time.
+    (HART's Algorithm 1, line 24, writes the merged term without the 1/T of Eq. 14; this follows
+    Eq. 14, as the prune-then-average form does, so the two are equal.)
+    """
+    sums = result.time_sums
+    T, B = result.output.shape[:2]
+    delay = result.convention.input_delay
+    n_src = max(T - delay, 0)  # steps whose input reaches a current I[t] = W x[t - d] + bias
+    L = len(network.layers)
+    if len(sums.layers) != L:
+        raise ValueError(
+            f"result holds time sums of {len(sums.layers)} layers but the network has {L}; "
+            "simulate this network with record='time_sums'"
+        )
+    g_s = _time_constant(g)
+    if g_s is None:
+        raise ValueError(_PRECALC_VARIES.format(what="g_output"))
+    gw, gb, gms = [None] * L, [None] * L, [None] * L
+    g_input = None
+    for li in range(L - 1, -1, -1):
+        layer, ls = network.layers[li], sums.layers[li]
+        args = layer.neuron.kernel_args()
+        if not args.spiking:
+            raise ValueError(
+                f"layer {li} is a non-spiking readout: its dL/dm accumulates over time, so the "
+                "gradient below it is not constant in time and HART's pre-calculation does not "
+                "apply; use precalculate=False with simulate(..., record=True)"
+            )
+        if args.dlif:
+            raise ValueError(
+                f"layer {li} is a DLIF layer: the gradient of its per-step factors a[t] needs "
+                "the per-step state; use precalculate=False with simulate(..., record=True)"
+            )
+        if args.emit_trace:
+            raise ValueError(
+                _PRECALC_VARIES.format(
+                    what=f"layer {li} emits its synaptic trace, so its dL/ds[t] = "
+                         "c Σ_k (1 − c)^k dL/da[t + k]"
+                )
+            )
+        if ls.input_sum.shape != (B, layer.n_in) or ls.surrogate_sum.shape != (B, layer.n_out):
+            raise ValueError(
+                f"the time sums of layer {li} have shapes {ls.input_sum.shape} and "
+                f"{ls.surrogate_sum.shape}, the layer needs {(B, layer.n_in)} and "
+                f"{(B, layer.n_out)}; simulate this network with record='time_sums'"
+            )
+        g_m = (g_s * ls.surrogate_sum) / dtype.type(T)  # HART Eq. 14, Σ_t from the forward
+        gms[li] = np.broadcast_to(g_m, (T, B, layer.n_out))
+        gw[li] = g_m.T @ ls.input_sum  # Eq. 13: Σ_t [∂L/∂m] x[t - d]ᵀ
+        if layer.bias is not None:
+            gb[li] = dtype.type(T) * g_m.sum(axis=0)
+        g_x = g_m @ layer.weight.astype(dtype, copy=False)  # dL/dx[t] for t < T - d
+        if n_src == T:
+            g_step = np.broadcast_to(g_x, (T, B, layer.n_in))
+        elif n_src == 0:  # no step reaches the current (T = 1, delayed input): no gradient
+            g_x = np.zeros_like(g_x)
+            g_step = np.broadcast_to(g_x, (T, B, layer.n_in))
+        elif li > 0:
+            raise ValueError(
+                _PRECALC_VARIES.format(
+                    what=f"with input_delay={delay} the last step of layer {li} sends no "
+                         f"gradient to layer {li - 1}, so its dL/ds"
+                )
+            )
+        else:  # the network's input: dL/dx[t] is zero in the last d steps
+            g_step = np.zeros((T, B, layer.n_in), dtype=dtype)
+            g_step[:n_src] = g_x
+        g_s = g_x
+        g_input = g_step
+    return GradientResult(input=g_input, weights=gw, biases=gb, dlif_factors=[None] * L,
+                          membrane=gms, method="hart")
+
+
 def backward(
     network, inputs, result, g_output, *, method="bptt", surrogate=None, detach_reset=False,
-    precalculate=False, factor_clamp=8.0, fallback_rho=5.0, intra=True,
+    precalculate=False, factor_clamp=None, kernel=None, fallback=None, fallback_level=None,
+    fallback_rho=None, fallback_scale=None, intra=None,
 ):
     """Backward pass of a recorded forward run.
 
@@ -383,29 +638,84 @@ def backward(
     inputs : array [T, B, n_in]
         The encoded input the forward pass ran on.
     result : SimulationResult
-        ``simulate(network, inputs, record=True, ...)`` (its convention is used).
+        ``simulate(network, inputs, record=True, ...)`` (its convention is used); for
+        ``method="hart", precalculate=True`` instead ``simulate(network, inputs,
+        record="time_sums", surrogate=...)``, which keeps sums over time and no per-step state.
     g_output : array [T, B, n_out]
         dL/d(last layer's output).
     method : {"bptt", "hart", "rga", "bptr", "rate", "tempbp"}
     surrogate : Sigmoid or Triangle, optional
-        Default ``Sigmoid(5, "code")``; ``Triangle(1.0)`` for ``hart``.
-    detach_reset : bool
+        ∂s/∂m of ``bptt`` and ``hart``. Default: ``Triangle(1.0)`` for ``hart`` (HART Eq. 15);
+        for ``bptt`` ``Sigmoid(5, scale)`` with ρ = 5 (Ding 2025 Eq. 17) and the scale of the
+        run's convention (``result.convention.sigmoid_scale``: ``"paper"``, ``σ'(ρ(m − θ))``,
+        for the paper presets and DEFAULT; ``"code"``, ``ρ σ'(ρ(m − θ))``, for the ``*_CODE``
+        presets). An explicit surrogate is used as given.
+    detach_reset : bool, default False
         bptt only: no gradient through the spike in the reset term.
-    precalculate : bool
-        hart only: the O(1)-in-T pre-calculated backward.
-    factor_clamp, fallback_rho, intra
-        tempbp options (see :func:`_tempbp_layer_kernel`).
+    precalculate : bool, default False
+        hart only: HART's pre-calculated backward (Eq. 13-15, "Pre-calculation Property"),
+        run from the forward's time sums; its work does not depend on T. It applies when
+        dL/ds[t] is the same at every step in every layer: ``g_output`` constant in time (rate
+        decoding), spiking layers that emit spikes (no trace output, no readout, no DLIF) and
+        no input delay below the first layer; otherwise a ValueError says why. ``input`` and
+        ``membrane`` of the result are then read-only views repeating one frame over time.
+    factor_clamp, kernel, fallback, fallback_level, fallback_rho, fallback_scale, intra
+        Temp-BP (Ding 2025 Eq. 18-20) only; None means the default, the value of the authors'
+        implementation (see :func:`_tempbp_layer_kernel` for the rule each one sets):
+
+        * ``factor_clamp=8.0`` (> 0; inf: no clamp): the spike-time factor
+          ``clamp(−1/ΔU[t], −factor_clamp, 0)`` at spiking steps, ΔU the pre-reset increment;
+        * ``kernel="trace"``: the synaptic kernel through which dL/d(trace) reaches the spikes,
+          each layer's ``c (1 − c)^k`` with c = Δt/τs (the authors' ``(1/τs)(1 − 1/τs)^k``),
+          or a 1-D array of weights κ[k] for every trace-emitting layer;
+        * ``fallback=True``: at steps where a neuron's trace is below
+          ``fallback_level · Δt/τs`` (default ``0.25``: the authors' 1/(4τs)) its gradient is a
+          sigmoid surrogate of steepness ``fallback_rho`` (default ``5.0``, the authors' width
+          0.2) with ``fallback_scale`` ``"code"`` (default, ``ρ σ'(ρ(m − θ))`` as the authors
+          compute it) or ``"paper"`` (``σ'(ρ(m − θ))``). This applies to every trace-LIF
+          layer, also one that emits spikes (``TraceLIF(output="spike")``): the rule is about
+          the neuron's trace ("neurons whose trace is below 1/(4τs)"), and Ding 2025 Eq. 18-20
+          define Temp-BP through the trace a of every neuron. ``fallback=False`` switches it
+          off (and refuses the other fallback options);
+        * ``intra=True``: the intra-neuron term (Eq. 20).
 
     Returns
     -------
     GradientResult
+
+    Raises
+    ------
+    ValueError, TypeError
+        For an option ``method`` does not read (a Temp-BP option with ``bptt``,
+        ``detach_reset=True`` or ``precalculate=True`` with another method, ``surrogate`` with a
+        rate method or ``tempbp``) and for a value of the wrong kind or outside its range; the
+        message names the option, its value and the fix.
     """
     if not isinstance(network, Network):
         raise TypeError(f"network must be an evsnn Network, got {type(network).__name__}")
-    if not isinstance(result, SimulationResult) or result.layers is None:
+    if not isinstance(result, SimulationResult):
         raise ValueError("result must come from simulate(..., record=True)")
-    if method not in METHODS:
-        raise ValueError(f"method={method!r} is not a gradient method; use one of {list(METHODS)}")
+    opts = _method_options(
+        method, result.convention, surrogate, detach_reset, precalculate,
+        factor_clamp=factor_clamp, kernel=kernel, fallback=fallback,
+        fallback_level=fallback_level, fallback_rho=fallback_rho, fallback_scale=fallback_scale,
+        intra=intra,
+    )
+    pre = opts["precalculate"]
+    if pre and result.time_sums is None:
+        raise ValueError(
+            "precalculate=True runs from the forward pass's time sums (HART's pre-calculation): "
+            "record them with simulate(network, inputs, record='time_sums', "
+            "surrogate=Triangle(γ)); loss_and_grad(..., precalculate=True) does this itself"
+        )
+    if not pre and result.layers is None:
+        if result.time_sums is not None:
+            raise ValueError(
+                "result holds only time sums (simulate(..., record='time_sums')), which serve "
+                "method='hart' with precalculate=True; for this method record the per-step "
+                "state with simulate(..., record=True)"
+            )
+        raise ValueError("result must come from simulate(..., record=True)")
     inputs = np.asarray(inputs)
     dtype = result.output.dtype
     T = result.output.shape[0]
@@ -419,11 +729,14 @@ def backward(
         raise ValueError(
             f"g_output has shape {g.shape} but the network output is {result.output.shape}"
         )
-    opts = dict(
-        surrogate=_surrogate_iv(surrogate, method), detach_reset=detach_reset,
-        precalculate=precalculate, factor_clamp=factor_clamp, fallback_rho=fallback_rho,
-        intra=intra,
-    )
+    if pre:
+        if surrogate is not None and surrogate != result.time_sums.surrogate:
+            raise ValueError(
+                f"surrogate={surrogate!r} differs from the one the time sums were recorded with "
+                f"({result.time_sums.surrogate!r}); pass surrogate=None or record the sums with "
+                "this surrogate"
+            )
+        return _hart_precalculated(network, result, g, dtype)
     conv = result.convention
     delay = conv.input_delay
     n_layers = len(network.layers)

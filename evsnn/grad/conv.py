@@ -33,7 +33,7 @@ from evsnn.clock.conv import (
 )
 from evsnn.clock.simulate import LayerRecord
 from evsnn.grad.backward import (
-    METHODS, _dlif_factor_grad, _membrane_grad, _surrogate_iv, _weight_grad,
+    _dlif_factor_grad, _membrane_grad, _method_options, _weight_grad,
 )
 
 __all__ = ["ConvGradientResult", "backward_conv"]
@@ -396,7 +396,8 @@ def _backward_layers(layers, g, prefix, st, top=False):
 
 def backward_conv(
     network, inputs, result, g_output, *, method="bptt", surrogate=None, detach_reset=False,
-    precalculate=False, factor_clamp=8.0, fallback_rho=5.0, intra=True,
+    precalculate=False, factor_clamp=None, kernel=None, fallback=None, fallback_level=None,
+    fallback_rho=None, fallback_scale=None, intra=None,
 ):
     """Backward pass of a recorded convolutional forward run, with any clock-mode gradient
     method.
@@ -416,13 +417,20 @@ def backward_conv(
         pooling, batch norm and residual connections are differentiated exactly for every
         method.
     surrogate : Sigmoid or Triangle, optional
-        ∂s/∂m (default ``Sigmoid(5, "code")``; ``Triangle(1.0)`` for ``hart``).
-    detach_reset : bool
-        bptt / hart: no gradient through the spike in the reset term.
+        ∂s/∂m; by default as in :func:`evsnn.grad.backward`: ``Triangle(1.0)`` for ``hart``,
+        ``Sigmoid(5, result.convention.sigmoid_scale)`` otherwise.
+    detach_reset : bool, default False
+        bptt only: no gradient through the spike in the reset term.
     precalculate : bool
-        hart only: the O(1)-in-T pre-calculated backward.
-    factor_clamp, fallback_rho, intra
-        tempbp options (see :func:`evsnn.grad.backward`).
+        hart only: HART's pre-calculated form ``[∂L/∂m] = dL/ds · (1/T) Σ_t ∂s/∂m(t)`` (Eq.
+        14 with dL/ds equal at every step). Here the sum is taken from the per-step record and
+        the layers' maps run per step, so the work still grows with T: :func:`simulate_conv`
+        has no time-sum recording mode, and a max-pooling layer routes each step's gradient
+        through that step's maxima. The dense :func:`evsnn.grad.backward` runs it from the
+        forward's time sums without per-step work.
+    factor_clamp, kernel, fallback, fallback_level, fallback_rho, fallback_scale, intra
+        Temp-BP options (see :func:`evsnn.grad.backward`; None: the authors' values). Every
+        option is validated as there: one that ``method`` does not read is refused.
 
     Returns
     -------
@@ -455,11 +463,10 @@ def backward_conv(
         raise TypeError(f"network must be an evsnn ConvNetwork, got {type(network).__name__}")
     if not isinstance(result, ConvSimulationResult) or result.tape is None:
         raise ValueError("result must come from simulate_conv(..., record=True)")
-    if method not in METHODS:
-        raise ValueError(f"method={method!r} is not a gradient method; use one of {list(METHODS)}")
-    opts = dict(
-        surrogate=_surrogate_iv(surrogate, method), detach_reset=detach_reset,
-        precalculate=precalculate, factor_clamp=factor_clamp, fallback_rho=fallback_rho,
+    opts = _method_options(
+        method, result.convention, surrogate, detach_reset, precalculate,
+        factor_clamp=factor_clamp, kernel=kernel, fallback=fallback,
+        fallback_level=fallback_level, fallback_rho=fallback_rho, fallback_scale=fallback_scale,
         intra=intra,
     )
     dtype = result.output.dtype

@@ -6,8 +6,10 @@ import numpy as np
 def _dense_layer_kernel(
     inp, weight_t, bias, leak, gain, theta, v_rest, hard_reset, spike_ge, trace_coef, emit_trace,
     spiking, v_init, input_delay, record, out, rec_current, rec_m, rec_v, rec_spikes, rec_trace,
-    cur_const=None,
+    cur_const=None, sur_kind=0, sur_p=1.0, sur_scale=1.0, sur_sum=None,
 ):
+    """``sur_sum`` [B, n_out] (zeros on entry), when given, receives Σ_t ∂s/∂m(m[t]) of a
+    spiking layer (sigmoid ``sur_scale·σ'(sur_p (m − θ))`` or triangle with γ = ``sur_p``)."""
     T, B, n_in = inp.shape
     n_out = weight_t.shape[1]
     dt = out.dtype.type
@@ -37,6 +39,12 @@ def _dense_layer_kernel(
                     if trace_coef != 0:
                         a[i] = a[i] + trace_coef * (s - a[i])
                     out[t, b, i] = a[i] if emit_trace else s
+                    if sur_sum is not None:
+                        if sur_kind == 0:
+                            sig = dt(1.0) / (dt(1.0) + np.exp(-sur_p * (m - theta)))
+                            sur_sum[b, i] += sur_scale * sig * (dt(1.0) - sig)
+                        else:
+                            sur_sum[b, i] += max(dt(0.0), sur_p - abs(m - theta)) / (sur_p * sur_p)
                     if record:
                         rec_spikes[t, b, i] = s
                         rec_trace[t, b, i] = a[i]

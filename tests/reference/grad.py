@@ -55,34 +55,41 @@ def _bptt_loops(g_out, m, spikes, leak, theta, v_rest, hard_reset, spiking, emit
 
 def _tempbp_layer_kernel(
     g_out, m, v, spikes, trace, v_init, lam, theta, v_rest, hard_reset, emit_trace, trace_coef,
-    factor_clamp, fallback_level, fallback_rho, intra, g_m,
+    kern, factor_clamp, fallback_level, fallback_rho, fallback_mult, intra, g_m,
 ):
     with _quiet():
         _tempbp_loops(g_out, m, v, spikes, trace, v_init, lam, theta, v_rest, hard_reset,
-                      emit_trace, trace_coef, factor_clamp, fallback_level, fallback_rho, intra, g_m)
+                      emit_trace, trace_coef, kern, factor_clamp, fallback_level, fallback_rho,
+                      fallback_mult, intra, g_m)
 
 
 def _tempbp_loops(g_out, m, v, spikes, trace, v_init, lam, theta, v_rest, hard_reset, emit_trace,
-                  trace_coef, factor_clamp, fallback_level, fallback_rho, intra, g_m):
+                  trace_coef, kern, factor_clamp, fallback_level, fallback_rho, fallback_mult,
+                  intra, g_m):
     T, B, N = m.shape
     dt = g_m.dtype.type
     for b in range(B):
         for i in range(N):
             spike_steps = [t for t in range(T) if spikes[t, b, i] != 0]
             for t in reversed(range(T)):
-                # G[t] = Σ_k dL/da[t + k] c (1 - c)^k  (or dL/ds[t] without a trace)
-                if emit_trace:
+                # G[t] = Σ_k κ[k] dL/da[t + k], κ[k] = c (1 - c)^k by its recursion when no
+                # kernel is given (or dL/ds[t] without a trace output)
+                if emit_trace and len(kern) == 0:
                     h = dt(0.0)
                     for k in reversed(range(T - t)):
                         h = g_out[t + k, b, i] + (dt(1.0) - trace_coef) * h
                     G = trace_coef * h
+                elif emit_trace:
+                    G = dt(0.0)
+                    for k in range(min(len(kern), T - t)):
+                        G = G + kern[k] * g_out[t + k, b, i]
                 else:
                     G = g_out[t, b, i]
                 mi = m[t, b, i]
                 gm = dt(0.0)
-                if emit_trace and trace[t, b, i] < fallback_level:
+                if trace[t, b, i] < fallback_level:
                     sig = dt(1.0) / (dt(1.0) + np.exp(-fallback_rho * (mi - theta)))
-                    gm = G * fallback_rho * sig * (dt(1.0) - sig)
+                    gm = G * fallback_mult * sig * (dt(1.0) - sig)
                 elif spikes[t, b, i] != 0:
                     du = mi - (v[t - 1, b, i] if t > 0 else v_init)
                     f = max(-dt(1.0) / du, -factor_clamp) if du > 0 else dt(0.0)

@@ -16,7 +16,9 @@ modification written as graph surgery:
 * ``tempbp``: zero-valued straight-through terms ``x − stop(x)`` give the spike time
   ``τ = t + f·(m − stop(m))`` (``f = ∂t_m/∂U``), the spike ``s = s_val − (τ − stop(τ))``
   (``∂a/∂t_m = −∂a/∂s``) and the reset's dependence ``m[t_p] += −η λ^(t_p − τ) − stop(·)``
-  (Zhang & Li 2020; Ding 2025 Eq. 18-20).
+  (Zhang & Li 2020; Ding 2025 Eq. 18-20); a neuron whose trace is below the fallback level adds
+  ``σ(ρ(m − θ)) − stop(·)`` instead; a given synaptic kernel replaces the trace's own
+  vector-Jacobian product (:func:`kernel_trace`).
 
 Usage::
 
@@ -462,12 +464,48 @@ def _layer_rate(spec, cur, lg, method, vals):
     return out, vals
 
 
+# Temp-BP as the issue specifies it (issue #3, "Follow the authors' implementation's details"):
+# spike-time factor clamp(−1/ΔU, −8, 0), synaptic kernel (1/τs)(1 − 1/τs)^k, and neurons whose
+# trace is below 1/(4τs) falling back to a sigmoid of width 0.2 (ρ = 5, with the chain factor ρ
+# as the authors' code computes it); each may be overridden by an option of the same name.
+TEMPBP_SPEC = dict(factor_clamp=8.0, kernel="trace", fallback=True, fallback_level=0.25,
+                   fallback_rho=5.0, fallback_scale="code", intra=True)
+
+
+def kernel_trace(s_list, c, kappa):
+    """The synaptic trace ``a[t] = a[t−1] + c (s[t] − a[t−1])`` of the spikes ``s_list`` as its
+    value, with the vector-Jacobian product of a given synaptic kernel κ instead of the trace's
+    own: ``dL/ds[t] = Σ_k κ[k] dL/da[t + k]`` (k < len(κ))."""
+    S = stack(s_list)
+    a = np.zeros(S.shape[1:])
+    values = []
+    for t in range(S.shape[0]):
+        a = a + c * (S.value[t] - a)
+        values.append(a)
+    kappa = np.asarray(kappa, dtype=np.float64)
+
+    def vjp(g):
+        out = np.zeros_like(g)
+        for t in range(g.shape[0]):
+            for k in range(min(kappa.size, g.shape[0] - t)):
+                out[t] += kappa[k] * g[t + k]
+        return out
+
+    A = Var(np.stack(values), [(S, vjp)])
+    return [take(A, t) for t in range(S.shape[0])]
+
+
 def _layer_tempbp(spec, cur, lg, opts, vals):
     """Temp-BP as straight-through terms on the tape (see the module docstring)."""
+    opts = dict(TEMPBP_SPEC, **{k: v for k, v in opts.items() if k in TEMPBP_SPEC})
     T = len(cur)
     lam, theta, c = spec["lam"], spec["theta"], spec["c"]
     spk = vals["s"] != 0
-    low = (vals["trace"] < c / 4.0) if spec["emit_trace"] else np.zeros_like(spk)
+    # every trace-LIF neuron has a trace, whichever of spikes or trace its layer emits
+    if opts["fallback"]:
+        low = vals["trace"] < opts["fallback_level"] * c
+    else:
+        low = np.zeros_like(spk)
     v_prev = np.concatenate([np.full((1,) + cur[0].shape, spec["v_init"]), vals["v"][:-1]])
     du = vals["m"] - v_prev
     with np.errstate(divide="ignore"):
@@ -496,10 +534,16 @@ def _layer_tempbp(spec, cur, lg, opts, vals):
         tau = add(const(float(t)), mul(const(f[t] * inter[t]), straight(m)))
         s = sub(const(vals["s"][t]), straight(tau))
         if low[t].any():
-            z = sigmoid(scale(sub(m, theta), opts["fallback_rho"]))
+            rho = opts["fallback_rho"]
+            z = sigmoid(scale(sub(m, theta), rho))  # d/dm = ρ σ'(ρ(m − θ)): the code scale
+            if opts["fallback_scale"] == "paper":
+                z = scale(z, 1.0 / rho)
             s = add(s, mul(const(low[t].astype(np.float64)), straight(z)))
         m_list.append(m), tau_list.append(tau), s_list.append(s)
-    out, _ = _trace_out(spec, s_list)
+    if isinstance(opts["kernel"], str) or not spec["emit_trace"]:
+        out, _ = _trace_out(spec, s_list)
+    else:
+        out = kernel_trace(s_list, c, opts["kernel"])
     return out, vals
 
 
@@ -511,7 +555,9 @@ def build_network(network, x, weights, biases, factors, convention, mode="bptt",
     absent). ``convention``: an ``evsnn.conventions.Convention`` (read for ``spike_test``,
     ``input_delay`` and ``dlif_factor``). ``mode``: "bptt", "smooth", "hart", "rga", "bptr",
     "rate" or "tempbp". Options: ``surrogate`` (("sigmoid", ρ, scale) or ("triangle", γ)),
-    ``detach_reset``, ``smooth_rho``, ``factor_clamp``, ``fallback_rho``, ``intra``.
+    ``detach_reset``, ``smooth_rho`` and Temp-BP's ``factor_clamp``, ``kernel`` ("trace" or an
+    array κ), ``fallback``, ``fallback_level`` (a multiple of c = Δt/τs), ``fallback_rho``,
+    ``fallback_scale`` ("code" / "paper") and ``intra`` (defaults :data:`TEMPBP_SPEC`).
     Returns the list of per-step outputs of the last layer and the per-layer values.
     """
     conv = dict(spike_ge=convention.spike_test == ">=", input_delay=int(convention.input_delay),
