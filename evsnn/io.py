@@ -34,7 +34,11 @@ from evsnn.params import DLIF, LIF, Readout, TraceLIF
 __all__ = ["save", "load", "load_saved", "SavedModel", "FORMAT", "VERSION", "NEURON_KINDS"]
 
 FORMAT = "evsnn-model"
-VERSION = 1
+VERSION = 2
+# Version 1 files record the convention's sigmoid_scale, but evsnn did not read it then: their
+# gradients were computed with the authors' code scale whatever the file says (issue 3 wired it
+# to the default bptt surrogate together with version 2).
+_READABLE_VERSIONS = (1, 2)
 NEURON_KINDS = {"LIF": LIF, "TraceLIF": TraceLIF, "DLIF": DLIF, "Readout": Readout}
 
 
@@ -205,9 +209,10 @@ def load_saved(path) -> SavedModel:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise _bad(path, f"not an evsnn model file (format {meta.get('format')!r} "
                          f"is not {FORMAT!r})" if isinstance(meta, dict) else "meta is not a dict")
-    if meta.get("version") != VERSION:
-        raise _bad(path, f"format version {meta.get('version')!r} is not supported "
-                         f"(this evsnn reads version {VERSION})")
+    version = meta.get("version")
+    if version not in _READABLE_VERSIONS:
+        raise _bad(path, f"format version {version!r} is not supported "
+                         f"(this evsnn reads versions {list(_READABLE_VERSIONS)})")
     for key in ("kind", "layers"):
         if key not in meta:
             raise _bad(path, f"the description has no {key!r} entry")
@@ -245,6 +250,9 @@ def load_saved(path) -> SavedModel:
         raise _bad(path, str(exc)) from exc
     conv = meta.get("convention")
     if conv is not None:
+        if version == 1 and isinstance(conv, dict) and "sigmoid_scale" in conv:
+            # the scale a version-1 model's gradients were actually computed with
+            conv = dict(conv, sigmoid_scale="code")
         try:
             conv = Convention(**conv)
         except (TypeError, ValueError) as exc:

@@ -191,6 +191,17 @@ def test_unexpected_array(saved):
         io.load(saved)
 
 
+def test_version_1_conventions_load_with_the_scale_their_gradients_used(tmp_path):
+    # evsnn wrote sigmoid_scale="paper" for DEFAULT before version 2 but never read it (the
+    # bptt surrogate was the code scale); a version-2 file means what it says
+    p = tmp_path / "m.npz"
+    io.save(NETWORKS["if_soft"], p, convention="DING2025_PAPER")
+    assert io.load_saved(p).convention.sigmoid_scale == "paper"
+    _rewrite(p, lambda m: m.update(version=1))
+    old = io.load_saved(p).convention
+    assert old.sigmoid_scale == "code" and old.name == "DING2025_PAPER"
+
+
 def test_description_errors(saved):
     cases = [
         (lambda m: m.update(format="other"), "format 'other' is not 'evsnn-model'"),
