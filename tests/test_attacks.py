@@ -517,6 +517,34 @@ def test_linf_bounds_are_the_extreme_values_inside_the_measured_ball(seed, eps, 
     assert np.all(np.abs(hi - np.minimum(x64 + eps, 1.0)) <= ulp)
 
 
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0.0, 1e-7, 1e-3, 0.05, 0.3, 1.0, 2.0]),
+       st.sampled_from([np.float32, np.float64]))
+def test_linf_guess_kernel_matches_its_twin(seed, eps, dtype):
+    """The one-pass kernel of linf_bounds' first guesses equals its element-by-element twin,
+    and linf_bounds equals _extreme run from _toward's guesses on the whole array (the array
+    code the kernel replaced)."""
+    from evsnn.attacks.projections import _INT, _extreme, _linf_guess_kernel, _toward
+    from tests.reference import attacks as ref
+
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([rng.random(40), rng.choice([0.0, 1.0, eps, 1.0 - eps, 0.5], 20),
+                        eps + rng.random(10) * 1e-6, rng.random(10) * 1e-30]).clip(0, 1)
+    x = x.astype(dtype) + dtype(0.0)
+    got = [np.empty_like(x), np.empty_like(x), np.empty(x.shape, bool), np.empty(x.shape, bool)]
+    twin = [np.empty_like(a) for a in got]
+    it = _INT[x.dtype]
+    _linf_guess_kernel(x, float(eps), got[0], got[1], got[0].view(it), got[1].view(it), *got[2:])
+    ref._linf_guess_kernel(x, float(eps), twin[0], twin[1], None, None, *twin[2:])
+    for a, b in zip(got, twin):
+        np.testing.assert_array_equal(a, b)
+    x64 = x.astype(np.float64)
+    lo, hi = linf_bounds(x[None], eps)
+    np.testing.assert_array_equal(
+        lo[0], _extreme(x, eps, _toward(np.maximum(x64 - eps, 0.0), x), up=False))
+    np.testing.assert_array_equal(
+        hi[0], _extreme(x, eps, _toward(np.minimum(x64 + eps, 1.0), x), up=True))
+
+
 @given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.sampled_from([0.0, 0.05, 0.5, 2.0]),
        st.sampled_from([1e-3, 0.0125, 0.3]), st.sampled_from([np.float32, np.float64]))
 def test_pgd_linf_step_equals_the_general_step(seed, n, eps, alpha, dtype):

@@ -204,14 +204,15 @@ def margin_of(scores, y, target):
 
 
 # --- random starts and steps -------------------------------------------------------------------
-def random_start(x, eps, norm, kind, sigma, gens, channels=1):
+def random_start(x, eps, norm, kind, sigma, gens, channels=1, proj=None):
     """A random starting point in the ball and box, drawn sample by sample from ``gens``.
 
     uniform: uniform in the L∞ / L2 / L1 ball (L0: k random pixels — all ``channels`` entries
     of each — set to uniform values in [0, 1]). gaussian: ``x + N(0, σ²I)`` (L0: on the
     entries of k random pixels), then projected; default σ: ε/2 (L∞), ε/√N (L2, expected norm
     ε), ε/N (L1), 0.5 (L0). Pixels are groups of ``channels`` entries of a row flattened
-    channel-major (C, H, W); with ``channels=1`` a pixel is an entry.
+    channel-major (C, H, W); with ``channels=1`` a pixel is an entry. ``proj``: the attack's
+    :func:`~evsnn.attacks.projections.projector` for (x, ε, norm, channels), if it has one.
     """
     B, N = x.shape
     if kind is None:
@@ -247,7 +248,7 @@ def random_start(x, eps, norm, kind, sigma, gens, channels=1):
             e = g.standard_exponential(N + 1)
             signs = np.where(g.random(N) < 0.5, -1.0, 1.0)
             z[b] = xb + eps * signs * e[:N] / e.sum()
-    return project(z, x, eps, norm, channels)
+    return project(z, x, eps, norm, channels) if proj is None else proj(z)
 
 
 def step_direction(g, x_adv, norm, *, l2_step="norm", l1_quantile=0.95):

@@ -142,7 +142,7 @@ def apgd(source, x, y, *, eps, norm="linf", steps=10, loss="ce", random_start="u
     def step(z, g, eta):
         return P(z + eta[:, None] * step_direction(g, z, norm))
 
-    x_k = _random_start(x, eps, norm, random_start, None, gens)
+    x_k = _random_start(x, eps, norm, random_start, None, gens, proj=P)
     f_k, g_k = objective(x_k)
     losses = [f_k]
     eta = np.full(B, 2.0 * eps)

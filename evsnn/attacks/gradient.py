@@ -231,12 +231,11 @@ def pgd(
     objective = _objective(src, y, target, gens, eot_samples)
     B = x.shape[0]
     best_x = best_loss = best_scores = best_succ = best_margin = None
+    P = projector(x, eps, norm, channels)  # L∞: the bounds computed once, here
     if norm == "linf":
-        lo, hi = linf_bounds(x, eps)
-    else:
-        P = projector(x, eps, norm, channels)
+        lo, hi = P.bounds
     for _ in range(restarts):
-        x_adv = _random_start(x, eps, norm, random_start, start_sigma, gens, channels)
+        x_adv = _random_start(x, eps, norm, random_start, start_sigma, gens, channels, P)
         losses = np.empty((steps, B))
         for k in range(steps):
             f, g = objective(x_adv)

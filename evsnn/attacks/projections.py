@@ -29,6 +29,8 @@ import numbers
 
 import numpy as np
 
+from evsnn._numba import njit
+
 __all__ = [
     "project_linf", "linf_bounds", "project_l2", "project_l1", "project_l0", "project",
     "l1_threshold", "row_norms", "channels_iv", "projector",
@@ -200,6 +202,45 @@ def _extreme(x, eps, g0, up):
     return g0.reshape(shape)
 
 
+@njit
+def _linf_guess_kernel(x, eps, lo, hi, lo_bits, hi_bits, settled_lo, settled_hi):
+    """The first guesses of :func:`linf_bounds` for the flat ``x`` (float32 or float64, no
+    ``-0.0``), in two passes instead of :func:`_toward` and :func:`_extreme`'s checks over whole
+    arrays: the ends ``max(x − ε, 0)`` into ``lo`` and ``min(x + ε, 1)`` into ``hi``, in ``x``'s
+    dtype rounded toward ``x``, and whether each is already the extreme value as measured:
+    feasible by :func:`_extreme`'s float64 test while the next value toward the box face is
+    not; :func:`_extreme` searches for the others.
+
+    Neighbouring values are taken on the bit patterns (``*_bits``: integer views of ``lo`` and
+    ``hi``), which order non-negative floats like integers; every value here is in [0, 1]. One
+    past the face is infeasible by itself: above 1, or below +0.0 the pattern of a NaN. Written
+    without branches on the data, and in one function: a helper taking the arrays would update
+    their reference counts (atomic) at every call.
+    """
+    for side in range(2):
+        up = side == 1
+        out = hi if up else lo
+        out_bits = hi_bits if up else lo_bits
+        settled = settled_hi if up else settled_lo
+        step = 1 if up else -1
+        for k in range(x.shape[0]):
+            x64 = np.float64(x[k])
+            c = min(x64 + eps, 1.0) if up else max(x64 - eps, 0.0)
+            out[k] = c  # to x's dtype, rounded to nearest
+            v64 = np.float64(out[k])
+            # rounded away from x: one value back toward it
+            away = (v64 != c) & ((v64 > c) == (c >= x64))
+            out_bits[k] += away * (1 - 2 * (v64 > x64))
+            v64 = np.float64(out[k])
+            ok = (abs(v64 - x64) <= eps) & (v64 >= 0.0) & (v64 <= 1.0)
+            bits = out_bits[k]
+            out_bits[k] = bits + step
+            n64 = np.float64(out[k])
+            out_bits[k] = bits
+            next_ok = (abs(n64 - x64) <= eps) & (n64 >= 0.0) & (n64 <= 1.0)
+            settled[k] = ok & (not next_ok)
+
+
 def linf_bounds(x, eps):
     """``(lo, hi)`` in ``x``'s dtype: per coordinate the smallest and the largest value ``v`` of
     that dtype in [0, 1] with ``|float64(v) − float64(x)| ≤ ε``, so that
@@ -220,10 +261,24 @@ def linf_bounds(x, eps):
     if x.dtype not in _INT:
         raise TypeError(f"x must be float16, float32 or float64 for the L∞ ball, got {x.dtype}")
     x = np.ascontiguousarray(x + x.dtype.type(0.0))  # -0.0 -> +0.0: bit patterns stay ordered
-    x64 = x.astype(_F64)
-    lo = _extreme(x, eps, _toward(np.maximum(x64 - eps, 0.0), x), up=False)
-    hi = _extreme(x, eps, _toward(np.minimum(x64 + eps, 1.0), x), up=True)
-    return lo, hi
+    if x.dtype == np.float16:  # numba has no float16: the array passes
+        x64 = x.astype(_F64)
+        lo = _extreme(x, eps, _toward(np.maximum(x64 - eps, 0.0), x), up=False)
+        hi = _extreme(x, eps, _toward(np.minimum(x64 + eps, 1.0), x), up=True)
+        return lo, hi
+    flat = x.reshape(-1)
+    it = _INT[x.dtype]
+    lo, hi = np.empty_like(flat), np.empty_like(flat)
+    settled_lo = np.empty(flat.shape, dtype=np.bool_)
+    settled_hi = np.empty(flat.shape, dtype=np.bool_)
+    _linf_guess_kernel(flat, float(eps), lo, hi, lo.view(it), hi.view(it), settled_lo,
+                       settled_hi)
+    # the rest (near 0, where values are dense compared with the rounding of x − v) searched
+    for bound, settled, up in ((lo, settled_lo, False), (hi, settled_hi, True)):
+        idx = np.flatnonzero(~settled)
+        if idx.size:
+            bound[idx] = _extreme(flat[idx], eps, bound[idx], up)
+    return lo.reshape(x.shape), hi.reshape(x.shape)
 
 
 def project_linf(z, x, eps):
@@ -379,9 +434,15 @@ def project(z, x, eps, norm, channels=1):
 
 def projector(x, eps, norm, channels=1):
     """``z ↦ project(z, x, eps, norm, channels)`` for an attack that projects onto the same set
-    at every step; for L∞ the bounds (:func:`linf_bounds`) are computed once."""
+    at every step; for L∞ the bounds (:func:`linf_bounds`) are computed once and kept as the
+    function's ``bounds`` attribute."""
     x = _as_float(x)
     if norm != "linf":
         return lambda z: project(z, x, eps, norm, channels)
     lo, hi = linf_bounds(x, eps)
-    return lambda z: np.clip(z, lo, hi).astype(x.dtype, copy=False)
+
+    def clamp(z):
+        return np.clip(z, lo, hi).astype(x.dtype, copy=False)
+
+    clamp.bounds = (lo, hi)
+    return clamp
