@@ -645,15 +645,8 @@ def _np_min_q(p, q, log_ratio, target):
     possible = log_ratio > -np.inf
     p, q, key = p[possible], q[possible], -log_ratio[possible]
     idx = np.lexsort((np.arange(key.size), key))
-    p, q = p[idx], q[idx]
-    cum = np.cumsum(p)
     # the first atom at which the P-mass reaches the target (cum[j] > cum[j-1], so p[j] > 0)
-    j = int(np.searchsorted(cum, target, side="left"))
-    if j >= p.size:
-        return float(np.sum(q))
-    before = cum[j - 1] if j > 0 else 0.0
-    frac = min(1.0, max(0.0, (target - before) / p[j]))
-    return float(np.sum(q[:j]) + frac * q[j])
+    return _fill_in_order(p[idx], q[idx], target, "left")
 
 
 def _np_max_q(p, q, log_ratio, target):
@@ -664,11 +657,16 @@ def _np_max_q(p, q, log_ratio, target):
     fits, the boundary atom fractionally. Atoms with ``Q = 0`` come last and add nothing.
     """
     idx = np.lexsort((np.arange(log_ratio.size), log_ratio))
-    p, q = p[idx], q[idx]
-    cum = np.cumsum(p)
     # every atom whose cumulated P-mass fits (side="right": the P = 0 atoms, whose cum is
     # exactly 0.0, are taken at target = 0), then a fraction of the next one (p[j] > 0)
-    j = int(np.searchsorted(cum, target, side="right"))
+    return _fill_in_order(p[idx], q[idx], target, "right")
+
+
+def _fill_in_order(p, q, target, side):
+    """Q-mass of the atoms taken in the given order up to atom ``j``, the first whose cumulated
+    P-mass reaches ``target`` (``searchsorted`` with ``side``), that one fractionally."""
+    cum = np.cumsum(p)
+    j = int(np.searchsorted(cum, target, side=side))
     if j >= p.size:
         return float(np.sum(q))
     before = cum[j - 1] if j > 0 else 0.0
