@@ -475,7 +475,22 @@ class CertificationTable:
         ValueError
             If a parameter needed to run again was not recorded, ``X`` is not the run's data,
             or ``encode`` does not match.
+
+        Warns
+        -----
+        UserWarning
+            When a library version recorded with the run differs from this process's: the
+            results may then differ (other rounding, other kernels), and the warning names them.
         """
+        now = _versions()
+        changed = {name: (old, now.get(name)) for name, old in self.versions.items()
+                   if now.get(name) != old}
+        if changed:
+            import warnings
+
+            warnings.warn(
+                "reproducing with other library versions than the run's (name: (run, now)): "
+                f"{changed}; results may differ", UserWarning, stacklevel=2)
         missing = [name for name in ("num_classes", "seed_entropy", "seed_pool_size",
                                      "batch_size", "chunk_size", "data_sha256")
                    if getattr(self, name) is None]

@@ -207,10 +207,16 @@ def _attack(args) -> int:
         kw["steps"] = args.steps
     if args.attack in ("pgd", "apgd", "deepfool"):
         kw["norm"] = args.norm
+        if args.norm == "l0" and float(kw["eps"]).is_integer():
+            kw["eps"] = int(kw["eps"])  # the L0 budget is a number of pixels
     if args.attack in ("fgsm", "pgd", "bim", "mim", "rfgsm", "apgd"):
         kw["rng"] = args.seed
     if args.attack == "deepfool":
         kw.pop("eps")
+    if args.attack == "rfgsm":
+        kw["variant"] = args.variant
+    if args.attack == "pgd":
+        kw["channels"] = args.channels
     res = getattr(attacks, args.attack)(source, x, y, **kw)
     clean = source.predict(x, rng=args.seed) if getattr(source, "stochastic", False) else source.predict(x)
     adv = (source.predict(res.x_adv, rng=args.seed) if getattr(source, "stochastic", False)
@@ -392,6 +398,10 @@ def _build_parser():
     a.add_argument("--eps", type=float, default=0.1)
     a.add_argument("--norm", default="linf", choices=["linf", "l2", "l1", "l0"])
     a.add_argument("--steps", type=int, default=10)
+    a.add_argument("--variant", default="tramer", choices=["tramer", "wong"],
+                   help="rfgsm: Tramèr et al.'s R+FGSM or Wong et al.'s FGSM from a uniform start")
+    a.add_argument("--channels", type=int, default=1,
+                   help="pgd: channels per pixel of the flattened images (L0 counts pixels)")
     a.add_argument("--data", default="digits")
     a.add_argument("--samples", type=int, default=200)
     a.add_argument("--T", type=int, default=10)

@@ -119,6 +119,24 @@ def test_attack_on_the_saved_model(trained_run, tmp_path):
     assert res["ASR over all samples (Ding 2025 Eq. 28)"] == pytest.approx(1 - adv)
 
 
+def test_attack_passes_the_rfgsm_variant_and_pgd_channels(trained_run, tmp_path, monkeypatch):
+    from evsnn import attacks
+
+    seen = {}
+    for name in ("rfgsm", "pgd"):
+        def spy(*a, _real=getattr(attacks, name), _name=name, **kw):
+            seen[_name] = kw
+            return _real(*a, **kw)
+
+        monkeypatch.setattr(attacks, name, spy)
+    common = ["--model", str(trained_run), "--T", "4", "--samples", "5"]
+    assert main(["attack", *common, "--attack", "rfgsm", "--eps", "0.1", "--variant", "wong",
+                 "--out", str(tmp_path / "r")]) == 0
+    assert main(["attack", *common, "--attack", "pgd", "--norm", "l0", "--eps", "3",
+                 "--steps", "2", "--channels", "2", "--out", str(tmp_path / "p")]) == 0
+    assert seen["rfgsm"]["variant"] == "wong" and seen["pgd"]["channels"] == 2
+
+
 def test_certify_on_the_saved_model(trained_run, tmp_path):
     out = tmp_path / "c"
     assert main(["certify", "--model", str(trained_run), "--noise", "rsc_fixed", "--T", "4",

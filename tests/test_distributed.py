@@ -7,6 +7,7 @@ import csv
 import functools
 import json
 import os
+import re
 import stat
 import sys
 
@@ -276,6 +277,23 @@ def test_reproduce_errors(tmp_path):
                                          rf"evsnn uses {NOISE_CHUNK}"):
         CertificationTable(det.label, det.prediction, det.correct, det.radius, det.p_a_lower,
                            **{k: v for k, v in doc.items() if k != "format"}).reproduce(CLF, X)
+
+
+def test_reproduce_warns_when_library_versions_differ():
+    import warnings
+
+    X, y = data(n_images=2)
+    det = certify_dataset(CLF, X, y, rsc_fixed(0.2, 1), rng=0, **KW)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same versions: no warning
+        np.testing.assert_array_equal(det.reproduce(CLF, X).radius, det.radius)
+    doc = det.parameters()
+    doc["versions"] = dict(doc["versions"], numpy="0.0.1")
+    older = CertificationTable(det.label, det.prediction, det.correct, det.radius, det.p_a_lower,
+                               **{k: v for k, v in doc.items() if k != "format"})
+    with pytest.warns(UserWarning, match=r"'numpy': \('0.0.1', '" + re.escape(np.__version__)):
+        again = older.reproduce(CLF, X)
+    np.testing.assert_array_equal(again.radius, det.radius)
 
 
 def test_reading_foreign_files_fails_clearly(tmp_path):
