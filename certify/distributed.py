@@ -33,6 +33,7 @@ import csv
 import hashlib
 import io
 import json
+import numbers
 import os
 import platform
 import uuid
@@ -570,8 +571,7 @@ class CertificationTable:
         if absent:
             raise ValueError(f"{path} lacks the parameters {absent}; it is not a certification "
                              "table written by CertificationTable.to_csv / to_json")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known - {"format"})
+        unknown = sorted(set(params) - set(_PARAMETERS) - {"format"})
         if unknown:
             raise ValueError(f"{path} has unknown parameters {unknown}; it was written by "
                              "another evsnn version")
@@ -598,6 +598,9 @@ class CertificationTable:
         path = _path_iv(path)
         with open(path, encoding="utf-8") as fh:
             doc = json.load(fh)
+        if not isinstance(doc, dict) or not isinstance(doc.get("columns"), dict):
+            raise ValueError(f"{path} is not a certification table written by "
+                             "CertificationTable.to_json: it holds no object with 'columns'")
         columns = doc.pop("columns")
         return cls._from_parts(columns, doc, path)
 
@@ -822,7 +825,10 @@ def certify_dataset(
         if not isinstance(flag, (bool, np.bool_)):
             raise TypeError(f"{name} must be True or False, got {flag!r}")
     root = _seed_iv(rng)
-    seed_entropy = root.entropy if isinstance(root.entropy, int) else [int(v) for v in root.entropy]
+    # a SeedSequence keeps the entropy it was given: a NumPy integer too (JSON takes Python ints)
+    entropy = root.entropy
+    seed_entropy = (int(entropy) if isinstance(entropy, numbers.Integral)
+                    else [int(v) for v in entropy])
     seed_spawn_key = tuple(int(v) for v in root.spawn_key)
     seeds = root.spawn(len(X))
 

@@ -899,9 +899,9 @@ class NetworkClassifier:
         )
         if self._fast:
             self._w1t = first.weight_t(dtype)
-            self._b1 = None if first.bias is None else np.asarray(first.bias, dtype=dtype)
-            # the exact sum starts from the bias, as the simulator's does
-            self._b1_or_zero = np.zeros(self._w1t.shape[1], dtype) if self._b1 is None else self._b1
+            # zeros without a bias: the exact sum starts from the bias, as the simulator's does
+            self._b1 = (np.zeros(self._w1t.shape[1], dtype) if first.bias is None
+                        else np.asarray(first.bias, dtype=dtype))
             self._args = args
             self._rest = Network(network.layers[1:]) if len(network.layers) > 1 else None
 
@@ -922,11 +922,10 @@ class NetworkClassifier:
         from evsnn.clock.simulate import _constant_current
 
         if self.product == "exact":
-            _constant_current(z, self._w1t, self._b1_or_zero, out)
+            _constant_current(z, self._w1t, self._b1, out)
             return out
         np.matmul(z, self._w1t, out=out)
-        if self._b1 is not None:
-            out += self._b1
+        out += self._b1
         return out
 
     def classify_static(self, z, n_steps):

@@ -310,11 +310,18 @@ def test_reading_foreign_files_fails_clearly(tmp_path):
         (text.replace("# sigma: 0.2", "# sigma 0.2"), r"comment line '# sigma 0.2' is not "
                                                       r"'# key: value'"),
         (text.replace("index,label", "index,lab"), r"has columns \['index', 'lab'"),
+        # a column's name is not a parameter
+        (text.replace("# sigma: 0.2", "# sigma: 0.2\n# label: 1"), r"unknown parameters "
+                                                                   r"\['label'\]"),
     ]
     for bad, match in cases:
         (tmp_path / "bad.csv").write_text(bad)
         with pytest.raises(ValueError, match=match):
             CertificationTable.read_csv(tmp_path / "bad.csv")
+    for doc in ('"a string"', json.dumps({"noise": "rsc_fixed"})):
+        (tmp_path / "bad.json").write_text(doc)
+        with pytest.raises(ValueError, match=r"holds no object with 'columns'"):
+            CertificationTable.read_json(tmp_path / "bad.json")
     # a JSON file written before the parameters were recorded still reads (they are None)
     old = {"noise": "rsc_fixed", "sigma": 0.2, "n_steps": 1, "n0": 10, "n": 200,
            "alpha": 0.01, "columns": {k: getattr(table, k).tolist() for k in
@@ -324,6 +331,15 @@ def test_reading_foreign_files_fails_clearly(tmp_path):
     back = CertificationTable.read_json(tmp_path / "old.json")
     assert back.seed_entropy is None and back.versions == {}
     assert back.radius.tolist() == table.radius.tolist()
+
+
+def test_numpy_integer_seed_is_recorded_as_a_json_integer(tmp_path):
+    X, y = data(n_images=2)
+    table = certify_dataset(CLF, X, y, rsc_fixed(0.2, 1), rng=np.int64(5), **KW)
+    assert table.seed_entropy == 5 and type(table.seed_entropy) is int
+    plain = certify_dataset(CLF, X, y, rsc_fixed(0.2, 1), rng=5, **KW)
+    np.testing.assert_array_equal(table.radius, plain.radius)
+    assert CertificationTable.read_json(table.to_json(tmp_path / "t.json")).seed_entropy == 5
 
 
 def test_written_files_follow_the_umask(tmp_path):

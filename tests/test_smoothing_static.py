@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from certify.smoothing import (
     NetworkClassifier,
@@ -40,6 +42,21 @@ def test_kernel_matches_twin(dtype, hard_reset, spike_ge):
     spikes = np.empty(out.shape, dtype=np.bool_)
     _constant_current_lif(cur, *args, spikes)
     np.testing.assert_array_equal(spikes, twin != 0)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 9), st.integers(1, 12), st.integers(1, 6),
+       st.sampled_from([np.float64, np.float32]), st.booleans(), st.booleans(), st.booleans())
+def test_kernel_matches_twin_on_drawn_shapes(seed, B, n, n_steps, dtype, hard_reset, spike_ge,
+                                             bool_out):
+    # several samples per thread piece: each starts from v_init again (the work array is shared)
+    rng = np.random.default_rng(seed)
+    cur = rng.uniform(-0.5, 1.5, size=(B, n)).astype(dtype)
+    args = (n_steps, dtype(0.9), dtype(1.0), dtype(0.0), dtype(0.1), hard_reset, spike_ge)
+    out = np.empty((n_steps, B, n), dtype=np.bool_ if bool_out else dtype)
+    twin = np.empty_like(out)
+    _constant_current_lif(cur, *args, out)
+    ref._constant_current_lif_kernel(cur, *args, twin)
+    np.testing.assert_array_equal(out, twin)
 
 
 def test_kernel_equals_the_simulator_on_a_constant_current():

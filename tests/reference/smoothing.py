@@ -8,7 +8,7 @@ def _constant_current_lif_kernel(cur, n_steps, lam, theta, v_rest, v_init, hard_
     B, n = cur.shape
     one, zero = out.dtype.type(1), out.dtype.type(0)
     for b in range(B):
-        v = np.full(n, v_init, dtype=out.dtype)
+        v = np.full(n, v_init, dtype=cur.dtype)  # the arithmetic's dtype (out may be bool)
         for t in range(n_steps):
             for i in range(n):
                 m = lam * v[i] + cur[b, i]
