@@ -360,6 +360,8 @@ def _bench(args) -> int:
 
 # --- parser -----------------------------------------------------------------------------------
 def _build_parser():
+    from evsnn.attacks.gradient import RFGSM_VARIANTS
+
     p = argparse.ArgumentParser(prog="evsnn", description="Reference SNN robustness simulator")
     sub_parsers = p.add_subparsers(dest="command", required=True)
     subs = {}
@@ -398,7 +400,7 @@ def _build_parser():
     a.add_argument("--eps", type=float, default=0.1)
     a.add_argument("--norm", default="linf", choices=["linf", "l2", "l1", "l0"])
     a.add_argument("--steps", type=int, default=10)
-    a.add_argument("--variant", default="tramer", choices=["tramer", "wong"],
+    a.add_argument("--variant", default="tramer", choices=list(RFGSM_VARIANTS),
                    help="rfgsm: Tramèr et al.'s R+FGSM or Wong et al.'s FGSM from a uniform start")
     a.add_argument("--channels", type=int, default=1,
                    help="pgd: channels per pixel of the flattened images (L0 counts pixels)")

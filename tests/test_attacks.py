@@ -517,6 +517,16 @@ def test_linf_bounds_are_the_extreme_values_inside_the_measured_ball(seed, eps, 
     assert np.all(np.abs(hi - np.minimum(x64 + eps, 1.0)) <= ulp)
 
 
+def test_linf_bounds_refuse_a_radius_that_is_not_a_real_at_least_zero():
+    # a negative or NaN radius used to make the search for the ends run forever
+    x = np.array([[0.5, 0.0]])
+    for eps in (-0.1, np.nan):
+        with pytest.raises(ValueError, match=r"must be >= 0 \(the radius of the L∞ ball\)"):
+            linf_bounds(x, eps)
+    with pytest.raises(TypeError, match="eps must be a real number, got str"):
+        project_linf(x, x, "0.1")
+
+
 @given(st.integers(0, 2**32 - 1), st.sampled_from([0.0, 1e-7, 1e-3, 0.05, 0.3, 1.0, 2.0]),
        st.sampled_from([np.float32, np.float64]))
 def test_linf_guess_kernel_matches_its_twin(seed, eps, dtype):

@@ -15,7 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evsnn.clock import Dense, Network, simulate, spike_events
-from evsnn.clock.simulate import _all_finite, _count_nonfinite_kernel, _dense_layer
+from evsnn.clock.simulate import (
+    _all_finite, _constant_current, _count_nonfinite_kernel, _dense_layer,
+)
 from evsnn.conventions import DING2025_PAPER, HART_CODE, STABLE_CODE, STABLE_PAPER, get_convention
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
 from reference import clock as ref
@@ -147,6 +149,32 @@ def test_dense_layer_time_sums_match_twin(case, surrogate, booleans):
         else:
             d = np.maximum(0.0, p - np.abs(u)) / p**2
         np.testing.assert_allclose(got, d.sum(axis=0), rtol=RTOL_TWIN, atol=ATOL_TWIN)
+
+
+@given(layer_cases(), st.sampled_from([(0, 5.0, 1.0), (1, 1.0, 1.0)]))
+def test_time_sums_with_a_constant_current_equal_the_event_path(case, surrogate):
+    """simulate(record="time_sums") on a time-constant input gives the kernel a ready current
+    (``cur_const``) as well as the sums to fill: the same sums and output, bit for bit, as the
+    event loop on the same input (the current is the same number either way)."""
+    layer, x, dtype, spike_ge, delay, placement = case
+    dtype = np.dtype(dtype)
+    x = np.repeat(x[:1], x.shape[0], axis=0)  # every step equal to the first
+    args = layer.neuron.kernel_args()
+    shape = (x.shape[1], layer.n_out) if args.spiking else (0, 0)
+    kind, p, scale = surrogate
+    runs = []
+    for const in (True, False):
+        a = list(_kernel_args(layer, x, dtype, spike_ge, delay, placement, record=False))
+        cur = None
+        if const:
+            cur = np.empty((x.shape[1], layer.n_out), dtype)
+            _constant_current(np.ascontiguousarray(a[0][0]), a[1], a[2], cur)
+        sums = np.zeros(shape, dtype)
+        _dense_layer(*a, cur_const=cur, surrogate_sum=(kind, dtype.type(p), dtype.type(scale),
+                                                       sums))
+        runs.append((a[15], sums))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
 
 
 @given(layer_cases(), st.booleans(), st.booleans())

@@ -257,6 +257,10 @@ def linf_bounds(x, eps):
     >>> float(hi[0, 0]), float(hi[0, 0] - 0.1) <= 0.2
     (0.3, True)
     """
+    if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, numbers.Real):
+        raise TypeError(f"eps must be a real number, got {type(eps).__name__} {eps!r}")
+    if not eps >= 0:  # also NaN: the search for the ends would never settle
+        raise ValueError(f"eps={eps!r} must be >= 0 (the radius of the L∞ ball)")
     x = _as_float(x)
     if x.dtype not in _INT:
         raise TypeError(f"x must be float16, float32 or float64 for the L∞ ball, got {x.dtype}")

@@ -552,7 +552,10 @@ def _record_iv(record, surrogate):
                 f"{surrogate!r}"
             )
         return False, surrogate
-    raise ValueError(f"record={record!r} is not valid; use False, True or 'time_sums'")
+    if isinstance(record, str):
+        raise ValueError(f"record={record!r} is not valid; use False, True or 'time_sums'")
+    raise TypeError(f"record must be False, True or 'time_sums', got {type(record).__name__} "
+                    f"{record!r}")
 
 
 def simulate(

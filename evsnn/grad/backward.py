@@ -40,7 +40,7 @@ import numpy as np
 
 from evsnn._numba import njit, run_range
 from evsnn.clock import Network, SimulationResult
-from evsnn.clock.simulate import _layer_factors
+from evsnn.clock.simulate import _layer_factors, _time_repeated
 from evsnn.grad.surrogates import Sigmoid, Triangle
 
 __all__ = ["GradientResult", "backward", "METHODS", "rga_factor"]
@@ -338,10 +338,6 @@ def _method_options(method, convention, surrogate=None, detach_reset=False, prec
     as is every value outside its range. ``tempbp``: Temp-BP's options, None = not given."""
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not a gradient method; use one of {list(METHODS)}")
-    unknown = set(tempbp) - set(TEMPBP_DEFAULTS)
-    if unknown:
-        raise TypeError(f"unknown option(s) {sorted(unknown)}; the method options are "
-                        f"{sorted(METHOD_OPTIONS)}")
     if surrogate is not None and method not in METHOD_OPTIONS["surrogate"]:
         extra = (" (Temp-BP's low-trace fallback has its own sigmoid: fallback_rho= and "
                  "fallback_scale=)"
@@ -532,7 +528,7 @@ def _hart_precalculated_from_record(rec, g_out, args, surrogate):
 def _time_constant(g):
     """``g[0]`` when ``g`` [T, B, N] is the same at every step (a stride-0 view over time is known
     to be, without comparing), else None."""
-    if g.shape[0] <= 1 or g.strides[0] == 0:
+    if g.shape[0] <= 1 or _time_repeated(g):
         return g[0]
     return g[0] if np.array_equal(g, np.broadcast_to(g[0], g.shape)) else None
 
@@ -648,8 +644,9 @@ def backward(
         ∂s/∂m of ``bptt`` and ``hart``. Default: ``Triangle(1.0)`` for ``hart`` (HART Eq. 15);
         for ``bptt`` ``Sigmoid(5, scale)`` with ρ = 5 (Ding 2025 Eq. 17) and the scale of the
         run's convention (``result.convention.sigmoid_scale``: ``"paper"``, ``σ'(ρ(m − θ))``,
-        for the paper presets and DEFAULT; ``"code"``, ``ρ σ'(ρ(m − θ))``, for the ``*_CODE``
-        presets). An explicit surrogate is used as given.
+        for DING2025_PAPER, the one paper that defines a sigmoid surrogate; ``"code"``,
+        ``ρ σ'(ρ(m − θ))``, for DEFAULT and every other preset). An explicit surrogate is used
+        as given.
     detach_reset : bool, default False
         bptt only: no gradient through the spike in the reset term.
     precalculate : bool, default False
