@@ -30,7 +30,7 @@ from evsnn.attacks._common import (
     success_of,
     x_iv,
 )
-from evsnn.attacks.projections import channels_iv, linf_bounds, project_linf, projector
+from evsnn.attacks.projections import channels_iv, linf_bounds, projector
 
 __all__ = ["fgsm", "bim", "pgd", "mim", "rfgsm", "eot_pgd", "RFGSM_VARIANTS"]
 
@@ -428,16 +428,17 @@ def rfgsm(source, x, y, *, eps, alpha=None, variant="tramer", target=None, model
         alpha = 1.25 * eps if alpha is None else real_iv("alpha", alpha)
     src, x, y, target, gens, scores_fn = _setup(source, x, y, target, model, rng, True)
     B, N = x.shape
+    P = projector(x, eps, "linf")  # the ball's ends computed once
     if variant == "tramer":
         noise_sign = (np.stack([np.sign(g.standard_normal(N)) for g in gens]) if B
                       else np.zeros((0, N)))
         x1 = np.clip(x + alpha * noise_sign, 0.0, 1.0).astype(x.dtype, copy=False)
         step = eps - alpha
     else:
-        x1 = _random_start(x, eps, "linf", "uniform", None, gens)
+        x1 = _random_start(x, eps, "linf", "uniform", None, gens, proj=P)
         step = alpha
     f, g = _objective(src, y, target, gens)(x1)
-    x_adv = project_linf(x1 + step * np.sign(g), x, eps)
+    x_adv = P(x1 + step * np.sign(g))
     return _finish("rfgsm", x, x_adv, f[None], y, target, scores_fn, gens,
                    _model_stochastic(model, src),
                    {"eps": eps, "alpha": alpha, "variant": variant, "norm": "linf",
