@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evsnn.clock.network import _as_float_array
+
 __all__ = [
     "ANN",
     "ANNForward",
@@ -27,16 +29,8 @@ __all__ = [
 
 
 def _matrix_iv(name, value, ndim):
-    value = np.asarray(value)
-    if value.dtype.kind not in "fiu" or value.dtype == np.bool_:
-        raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
-    if value.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got shape {value.shape}")
-    if not np.all(np.isfinite(value)):
-        raise ValueError(f"{name} holds NaN or infinite values; pass finite numbers")
-    if value.dtype.kind != "f":
-        value = value.astype(np.float64)
-    out = np.array(value, copy=True)
+    """A read-only float copy of ``value`` (checked as a network's weights are)."""
+    out = np.array(_as_float_array(name, value, ndim), copy=True)
     out.flags.writeable = False
     return out
 
