@@ -811,6 +811,20 @@ def test_snn_source_per_sample_loss_and_gradient(small_snn, encoder, method, con
     np.testing.assert_allclose(comb, out.grad, rtol=1e-11, atol=1e-11 * scale)
 
 
+def test_snn_source_keeps_its_method_options_once_and_read_only(small_snn):
+    """One record of the method options, read-only, for both backward paths (the input-only one
+    and backward()): a mutable copy beside a derived one let them drift apart."""
+    net, x, y = small_snn
+    ref = loss_and_grad(net, x, y, T=6, encoder="current", detach_reset=True)
+    for input_only in (True, False):
+        src = SNNSource(net, T=6, encoder="current", detach_reset=True, input_only=input_only)
+        assert dict(src.options) == {"detach_reset": True}
+        with pytest.raises(TypeError):
+            src.options["detach_reset"] = False
+        np.testing.assert_allclose(src(x, y).grad, 5 * ref.image, rtol=RTOL_REORDERED,
+                                   atol=RTOL_REORDERED * np.abs(5 * ref.image).max())
+
+
 def test_snn_source_deterministic_gradient_independent_of_batch(small_snn):
     net, x, y = small_snn
     src = SNNSource(net, T=6, encoder="current")
