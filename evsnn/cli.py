@@ -191,13 +191,33 @@ def _train(args) -> int:
     return _finish(report, args)
 
 
-ATTACKS = ("fgsm", "bim", "pgd", "mim", "rfgsm", "apgd", "deepfool")
+ATTACKS = ("fgsm", "bim", "pgd", "mim", "rfgsm", "apgd", "deepfool", "one_pixel")
+# options of some attacks only, and the attacks that take them: given for another attack, an
+# error (they default to None, "not given"; the attack's own default applies)
+ATTACK_OPTIONS = {
+    "variant": ("rfgsm",),
+    "channels": ("pgd", "one_pixel"),
+    "pixels": ("one_pixel",),
+    "popsize": ("one_pixel",),
+    "maxiter": ("one_pixel",),
+}
 
 
 def _attack(args) -> int:
     from evsnn import attacks
     from evsnn.metrics import accuracy, attack_success_rate
 
+    own = {}  # the options given that only some attacks take
+    for name, takers in ATTACK_OPTIONS.items():
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if args.attack not in takers:
+            raise UsageError(
+                f"--{name} {value!r} is an option of --attack {' and '.join(takers)} only, not "
+                f"of --attack {args.attack}: drop --{name}"
+            )
+        own[name] = value
     model = _load_model(args.model)
     _, test = _data(args)
     x, y = test.x[: args.samples].astype(DTYPES[args.dtype]), test.y[: args.samples]
@@ -209,14 +229,11 @@ def _attack(args) -> int:
         kw["norm"] = args.norm
         if args.norm == "l0" and float(kw["eps"]).is_integer():
             kw["eps"] = int(kw["eps"])  # the L0 budget is a number of pixels
-    if args.attack in ("fgsm", "pgd", "bim", "mim", "rfgsm", "apgd"):
+    if args.attack in ("fgsm", "pgd", "bim", "mim", "rfgsm", "apgd", "one_pixel"):
         kw["rng"] = args.seed
-    if args.attack == "deepfool":
-        kw.pop("eps")
-    if args.attack == "rfgsm":
-        kw["variant"] = args.variant
-    if args.attack == "pgd":
-        kw["channels"] = args.channels
+    if args.attack in ("deepfool", "one_pixel"):
+        kw.pop("eps")  # DeepFool seeks the nearest boundary; OnePixel's budget is --pixels
+    kw.update(own)
     res = getattr(attacks, args.attack)(source, x, y, **kw)
     clean = source.predict(x, rng=args.seed) if getattr(source, "stochastic", False) else source.predict(x)
     adv = (source.predict(res.x_adv, rng=args.seed) if getattr(source, "stochastic", False)
@@ -400,10 +417,18 @@ def _build_parser():
     a.add_argument("--eps", type=float, default=0.1)
     a.add_argument("--norm", default="linf", choices=["linf", "l2", "l1", "l0"])
     a.add_argument("--steps", type=int, default=10)
-    a.add_argument("--variant", default="tramer", choices=list(RFGSM_VARIANTS),
-                   help="rfgsm: Tramèr et al.'s R+FGSM or Wong et al.'s FGSM from a uniform start")
-    a.add_argument("--channels", type=int, default=1,
-                   help="pgd: channels per pixel of the flattened images (L0 counts pixels)")
+    a.add_argument("--variant", default=None, choices=list(RFGSM_VARIANTS),
+                   help="rfgsm: Tramèr et al.'s R+FGSM (tramer, default) or Wong et al.'s FGSM "
+                   "from a uniform start (wong)")
+    a.add_argument("--channels", type=int, default=None,
+                   help="pgd, one_pixel: channels per pixel of the flattened images, L0 counts "
+                   "pixels (1)")
+    a.add_argument("--pixels", type=int, default=None,
+                   help="one_pixel: pixels changed, its L0 budget (1)")
+    a.add_argument("--popsize", type=int, default=None,
+                   help="one_pixel: differential evolution population (400, Su et al.)")
+    a.add_argument("--maxiter", type=int, default=None,
+                   help="one_pixel: differential evolution generations (100, Su et al.)")
     a.add_argument("--data", default="digits")
     a.add_argument("--samples", type=int, default=200)
     a.add_argument("--T", type=int, default=10)

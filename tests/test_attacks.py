@@ -38,7 +38,7 @@ from evsnn.attacks import (
 from evsnn.attacks._common import step_direction
 from evsnn.attacks.apgd import apgd_checkpoints
 from evsnn.attacks.gradient import _linf_step
-from evsnn.attacks.projections import linf_bounds, project
+from evsnn.attacks.projections import Projector, linf_bounds, project
 from evsnn.attacks.sources import GradientSource, as_source
 from evsnn.clock import Network
 from evsnn.data import load_digits
@@ -575,6 +575,35 @@ def test_pgd_linf_step_equals_the_general_step(seed, n, eps, alpha, dtype):
     np.testing.assert_array_equal(np.signbit(fast), np.signbit(general))
 
 
+@pytest.mark.parametrize("norm,eps", [("linf", 0.1), ("l2", 0.3), ("l1", 0.3), ("l0", 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_projector_is_project_with_the_linf_bounds_as_an_attribute(norm, eps, dtype):
+    """A Projector projects as project() does, bit for bit; for L∞ its ``bounds`` are
+    linf_bounds' (computed once), for the other norms None."""
+    rng = np.random.default_rng(5)
+    x = rng.random((3, 6)).astype(dtype)
+    z = x + rng.standard_normal((3, 6))
+    P = Projector(x, eps, norm, channels=2)
+    got = P(z)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, project(z, x, eps, norm, channels=2))
+    if norm == "linf":
+        for a, b in zip(P.bounds, linf_bounds(x, eps)):
+            np.testing.assert_array_equal(a, b)
+    else:
+        assert P.bounds is None
+
+
+def test_norms_of_is_the_one_public_measurement():
+    # the projections' measurement had a second public name, row_norms
+    import evsnn.attacks as attacks
+    import evsnn.attacks.projections as projections
+
+    assert attacks.norms_of is projections.norms_of
+    assert "norms_of" in attacks.__all__ and "norms_of" in projections.__all__
+    assert not hasattr(projections, "row_norms") and not hasattr(attacks, "row_norms")
+
+
 # --- losses --------------------------------------------------------------------------------------
 def test_ce_loss_is_per_sample_cross_entropy():
     z = np.random.default_rng(0).standard_normal((5, 4))
@@ -780,6 +809,20 @@ def test_snn_source_per_sample_loss_and_gradient(small_snn, encoder, method, con
     p /= p.sum(1, keepdims=True)
     comb = sum((p[:, k] - (y == k))[:, None] * src.class_grad(x, k, rng=0).grad for k in range(4))
     np.testing.assert_allclose(comb, out.grad, rtol=1e-11, atol=1e-11 * scale)
+
+
+def test_snn_source_keeps_its_method_options_once_and_read_only(small_snn):
+    """One record of the method options, read-only, for both backward paths (the input-only one
+    and backward()): a mutable copy beside a derived one let them drift apart."""
+    net, x, y = small_snn
+    ref = loss_and_grad(net, x, y, T=6, encoder="current", detach_reset=True)
+    for input_only in (True, False):
+        src = SNNSource(net, T=6, encoder="current", detach_reset=True, input_only=input_only)
+        assert dict(src.options) == {"detach_reset": True}
+        with pytest.raises(TypeError):
+            src.options["detach_reset"] = False
+        np.testing.assert_allclose(src(x, y).grad, 5 * ref.image, rtol=RTOL_REORDERED,
+                                   atol=RTOL_REORDERED * np.abs(5 * ref.image).max())
 
 
 def test_snn_source_deterministic_gradient_independent_of_batch(small_snn):
@@ -1169,14 +1212,27 @@ X3, Y1 = np.full((1, 3), 0.5), np.array([0])
     (lambda: pgd(_lin(), X3, Y1, eps=1, norm="l0", channels=2, rng=0), ValueError,
      r"channels=2 does not divide the N=3 entries of each input; pass images flattened "
      r"channel-major \(C, H, W\)"),
+    # channels is checked by the one integer validator of the attacks (it had a copy of its own)
     (lambda: pgd(_lin(), X3, Y1, eps=1, norm="l0", channels=0, rng=0), ValueError,
-     r"channels=0 must be >= 1"),
+     r"channels=0 must be >= 1 \(channels per pixel\)"),
     (lambda: pgd(_lin(), X3, Y1, eps=1, norm="l0", channels=1.5, rng=0), TypeError,
      r"channels must be an integer \(channels per pixel\), got 1\.5"),
     (lambda: one_pixel(_lin(), X3, Y1, channels=2, rng=0), ValueError,
      "channels=2 does not divide the N=3"),
     (lambda: norms_of(X3, X3, channels=2), ValueError, "channels=2 does not divide the N=3"),
     (lambda: project_l0(X3, X3, 1, channels=True), TypeError, "channels must be an integer"),
+    # an unknown norm used to be a bare KeyError
+    (lambda: project(X3, X3, 0.1, "l3"), ValueError,
+     r"norm='l3' is not supported; use one of \['linf', 'l2', 'l1', 'l0'\]"),
+    (lambda: Projector(X3, 0.1, "L2"), ValueError,
+     r"norm='L2' is not supported; use one of \['linf', 'l2', 'l1', 'l0'\]"),
+    # channels is validated for every norm (as pgd does), not only for L0
+    (lambda: project(X3, X3, 0.1, "linf", channels=2), ValueError,
+     "channels=2 does not divide the N=3"),
+    (lambda: project(X3, X3, 0.1, "l2", channels=0), ValueError, r"channels=0 must be >= 1"),
+    (lambda: project(X3, X3, 0.1, "l1", channels=1.5), TypeError, "channels must be an integer"),
+    (lambda: Projector(X3, 0.1, "linf", channels=2), ValueError,
+     "channels=2 does not divide the N=3"),
     (lambda: project_linf(X3, X3.astype(np.longdouble), 0.1), TypeError,
      "x must be float16, float32 or float64 for the L∞ ball"),
     (lambda: apgd(_lin(), X3, Y1, eps=0.1, loss="mse"), ValueError, "loss='mse'"),

@@ -137,6 +137,78 @@ def test_attack_passes_the_rfgsm_variant_and_pgd_channels(trained_run, tmp_path,
     assert seen["rfgsm"]["variant"] == "wong" and seen["pgd"]["channels"] == 2
 
 
+
+@pytest.mark.parametrize("attack, given, match", [
+    ("pgd", ["--variant", "wong"],
+     "--variant 'wong' is an option of --attack rfgsm only, not of --attack pgd: drop --variant"),
+    ("fgsm", ["--channels", "2"], "--channels 2 is an option of --attack pgd and one_pixel only, "
+     "not of --attack fgsm: drop --channels"),
+    ("rfgsm", ["--pixels", "2"],
+     "--pixels 2 is an option of --attack one_pixel only, not of --attack rfgsm"),
+    ("deepfool", ["--popsize", "9"],
+     "--popsize 9 is an option of --attack one_pixel only, not of --attack deepfool"),
+    ("apgd", ["--maxiter", "3"],
+     "--maxiter 3 is an option of --attack one_pixel only, not of --attack apgd"),
+])
+def test_attack_refuses_the_options_of_other_attacks(trained_run, tmp_path, capsys, attack,
+                                                      given, match):
+    # they used to be ignored without a word
+    out = tmp_path / "a"
+    assert main(["attack", "--model", str(trained_run), "--attack", attack, *given, "--T", "4",
+                 "--samples", "2", "--out", str(out)]) == 2
+    assert f"evsnn attack: error: {match}" in _err(capsys)
+    assert not out.exists()
+    # from a configuration file too
+    cfg = tmp_path / "c.toml"
+    value = given[1] if given[1].isdigit() else repr(given[1])  # a TOML integer or string
+    cfg.write_text(f"[attack]\n{given[0][2:]} = {value}\n")
+    assert main(["attack", "--config", str(cfg), "--model", str(trained_run), "--attack", attack,
+                 "--out", str(out)]) == 2
+    assert match in _err(capsys)
+
+
+def test_attack_one_pixel_with_its_options(trained_run, tmp_path, monkeypatch):
+    from evsnn import attacks, io
+    from evsnn.attacks import SNNSource
+    from evsnn.data import load_digits
+    from evsnn.metrics import accuracy
+
+    seen = {}
+
+    def spy(*a, _real=attacks.one_pixel, **kw):
+        seen["kw"] = kw
+        seen["result"] = _real(*a, **kw)
+        return seen["result"]
+
+    monkeypatch.setattr(attacks, "one_pixel", spy)
+    out = tmp_path / "o"
+    assert main(["attack", "--model", str(trained_run), "--attack", "one_pixel", "--pixels", "2",
+                 "--popsize", "6", "--maxiter", "2", "--channels", "1", "--T", "4", "--samples",
+                 "4", "--seed", "3", "--out", str(out)]) == 0
+    assert seen["kw"] == {"pixels": 2, "popsize": 6, "maxiter": 2, "channels": 1, "rng": 3}
+    r = seen["result"]
+    assert r.attack == "one_pixel" and np.all(r.norms["l0"] <= 2)
+    # the report's numbers are the attacked model's on the attack's images
+    test = load_digits("test")
+    src = SNNSource(io.load(trained_run / "model.npz"), T=4, encoder="current")
+    res = json.loads((out / "results.json").read_text())["results"]
+    assert res["clean accuracy"] == accuracy(src.predict(test.x[:4]), test.y[:4])
+    assert res["adversarial accuracy"] == accuracy(src.predict(r.x_adv), test.y[:4])
+    # without its options, one_pixel's own defaults apply (none is passed; the stub stops the
+    # run before the 400 × 100 model calls of Su et al.'s setting)
+    class Stop(Exception):
+        pass
+
+    def stub(*a, **kw):
+        seen["kw"] = kw
+        raise Stop
+
+    monkeypatch.setattr(attacks, "one_pixel", stub)
+    with pytest.raises(Stop):
+        main(["attack", "--model", str(trained_run), "--attack", "one_pixel", "--T", "4",
+              "--samples", "1", "--out", str(tmp_path / "d")])
+    assert seen["kw"] == {"rng": 0}
+
 def test_certify_on_the_saved_model(trained_run, tmp_path):
     out = tmp_path / "c"
     assert main(["certify", "--model", str(trained_run), "--noise", "rsc_fixed", "--T", "4",

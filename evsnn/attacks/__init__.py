@@ -14,13 +14,20 @@ Budgets hold exactly: ``x_adv`` has ``x``'s dtype, lies in [0, 1], and ``norms_o
 pixels.
 """
 
-from evsnn.attacks._common import AttackResult, norms_of
+from evsnn.attacks._common import AttackResult
 from evsnn.attacks.apgd import apgd
 from evsnn.attacks.deepfool import deepfool
 from evsnn.attacks.gradient import bim, eot_pgd, fgsm, mim, pgd, rfgsm
 from evsnn.attacks.losses import ce_loss, class_score, dlr_loss
 from evsnn.attacks.onepixel import one_pixel
-from evsnn.attacks.projections import project, project_l0, project_l1, project_l2, project_linf
+from evsnn.attacks.projections import (
+    norms_of,
+    project,
+    project_l0,
+    project_l1,
+    project_l2,
+    project_linf,
+)
 from evsnn.attacks.sources import (
     CallableSource,
     GradientSource,

@@ -1,17 +1,16 @@
-"""Shared pieces of the attacks: the result record, argument validation, per-sample random
-streams, random starts, step directions and success evaluation."""
+"""Shared pieces of the attacks: the result record, the source, per-sample random streams,
+random starts, step directions and success evaluation (argument validation:
+:mod:`evsnn.attacks._iv`)."""
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from evsnn.attacks.projections import channels_iv, project, row_norms
+from evsnn.attacks.projections import project
 from evsnn.attacks.sources import GradientSource, as_source
 
-NORMS = ("linf", "l2", "l1", "l0")
 RANDOM_STARTS = ("uniform", "gaussian", None)
 L2_STEPS = ("norm", "norm_squared")
 
@@ -37,9 +36,9 @@ class AttackResult:
         The model's scores on ``x_adv``.
     norms : dict of ndarray [B]
         ``‖x_adv − x‖`` for "linf", "l2", "l1" and "l0", measured in float64 by
-        :func:`norms_of`; "l0" counts changed pixels (entries unless the attack was given
-        ``channels``). Every budgeted attack guarantees ``norms[norm] <= eps`` for these very
-        numbers, in float32 as in float64.
+        :func:`~evsnn.attacks.norms_of`; "l0" counts changed pixels (entries unless the attack
+        was given ``channels``). Every budgeted attack guarantees ``norms[norm] <= eps`` for
+        these very numbers, in float32 as in float64.
     attack : str
     params : dict
         The attack's parameters (budget, step, iterations, ...).
@@ -54,93 +53,7 @@ class AttackResult:
     params: dict = field(default_factory=dict)
 
 
-def norms_of(x_adv, x, channels=1):
-    """``{"linf", "l2", "l1", "l0"}`` norms of ``x_adv − x`` per row, in float64.
-
-    ``x_adv`` and ``x`` are ``[B, N]``; "l0" counts the changed entries, or with ``channels=C``
-    the changed pixels of rows flattened channel-major (C, H, W) — a pixel counts once however
-    many of its C channels changed (Croce & Hein 2019; Su et al. 2019). The attacks' budgets
-    hold for exactly these numbers (:func:`evsnn.attacks.projections.row_norms`).
-
-    Examples
-    --------
-    >>> x = np.zeros((1, 6))                       # 2 channels × 3 pixels
-    >>> x_adv = np.array([[0.5, 0.0, 0.0, 0.25, 0.0, 0.0]])   # pixel 0, both channels
-    >>> int(norms_of(x_adv, x)["l0"][0]), int(norms_of(x_adv, x, channels=2)["l0"][0])
-    (2, 1)
-    """
-    x_adv, x = np.asarray(x_adv), np.asarray(x)
-    return row_norms(x_adv, x, channels_iv(channels, x.shape[1]))
-
-
-# --- argument validation -----------------------------------------------------------------------
-def x_iv(x):
-    if not isinstance(x, np.ndarray):
-        x = np.asarray(x)
-    if x.dtype.kind not in "biuf" or x.dtype == np.bool_:
-        raise TypeError(f"x must be a numeric array of pixels [B, N], got dtype {x.dtype}")
-    if x.dtype.kind == "f" and x.dtype not in (np.float16, np.float32, np.float64):
-        # budgets are guaranteed for the float64 measurement of x_adv − x; wider floats would
-        # lose their extra bits in it
-        raise TypeError(
-            f"x has dtype {x.dtype}; the attacks take float16, float32 or float64 (or integer) "
-            "pixels: convert with x.astype(np.float64)"
-        )
-    if x.ndim != 2:
-        raise ValueError(f"x must be [B, N] (flattened images), got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("x holds NaN or infinite values; pixels must be finite and in [0, 1]")
-    if x.size and (x.min() < 0 or x.max() > 1):
-        raise ValueError(
-            f"x must lie in [0, 1], got values in [{x.min()!r}, {x.max()!r}]; scale images first"
-        )
-    if x.dtype.kind != "f":
-        x = x.astype(np.float64)
-    return x
-
-
-def labels_iv(y, B, name="y"):
-    y = np.asarray(y)
-    if y.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be integer class labels, got dtype {y.dtype}")
-    if y.shape != (B,):
-        raise ValueError(f"{name} must have shape ({B},) (one label per sample), got {y.shape}")
-    if B and y.min() < 0:
-        raise ValueError(f"{name} must be >= 0, got {y.min()}")
-    return y.astype(np.int64)
-
-
-def real_iv(name, value, *, low=0.0, high=np.inf, low_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
-    bad_low = v <= low if low_open else v < low
-    if not np.isfinite(v) or bad_low or v > high:
-        lo = "(" if low_open else "["
-        raise ValueError(f"{name}={value!r} must be finite and in {lo}{low}, {high}]")
-    return v
-
-
-def int_iv(name, value, *, low=0):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name}={value!r} must be >= {low}")
-    return int(value)
-
-
-def choice_iv(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is not supported; use one of {list(choices)}")
-    return value
-
-
-def eps_iv(eps, norm):
-    if norm == "l0":
-        return int_iv("eps", eps, low=0)
-    return real_iv("eps", eps)
-
-
+# --- sources and random streams ----------------------------------------------------------------
 def source_iv(source):
     return as_source(source, "source")
 
@@ -212,7 +125,7 @@ def random_start(x, eps, norm, kind, sigma, gens, channels=1, proj=None):
     entries of k random pixels), then projected; default σ: ε/2 (L∞), ε/√N (L2, expected norm
     ε), ε/N (L1), 0.5 (L0). Pixels are groups of ``channels`` entries of a row flattened
     channel-major (C, H, W); with ``channels=1`` a pixel is an entry. ``proj``: the attack's
-    :func:`~evsnn.attacks.projections.projector` for (x, ε, norm, channels), if it has one.
+    :class:`~evsnn.attacks.projections.Projector` for (x, ε, norm, channels), if it has one.
     """
     B, N = x.shape
     if kind is None:

@@ -8,22 +8,17 @@ import numpy as np
 from evsnn.attacks._common import (
     RANDOM_STARTS,
     AttackResult,
-    choice_iv,
-    int_iv,
     is_stochastic,
-    labels_iv,
     model_fn,
-    norms_of,
     random_start as _random_start,
-    real_iv,
     source_iv,
     step_direction,
     streams,
     success_of,
-    x_iv,
 )
+from evsnn.attacks._iv import choice_iv, int_iv, labels_iv, real_iv, x_iv
 from evsnn.attacks.losses import SCORE_LOSSES, ce_loss, dlr_loss
-from evsnn.attacks.projections import projector
+from evsnn.attacks.projections import Projector, norms_of
 
 __all__ = ["apgd", "apgd_checkpoints"]
 
@@ -137,7 +132,7 @@ def apgd(source, x, y, *, eps, norm="linf", steps=10, loss="ce", random_start="u
             o = src.score_loss_grad(z, score_loss, rng=r)
             return np.asarray(o.loss, dtype=np.float64), np.asarray(o.grad, dtype=np.float64)
 
-    P = projector(x, eps, norm)
+    P = Projector(x, eps, norm)
 
     def step(z, g, eta):
         return P(z + eta[:, None] * step_direction(g, z, norm))

@@ -6,18 +6,14 @@ import numpy as np
 
 from evsnn.attacks._common import (
     AttackResult,
-    choice_iv,
-    int_iv,
     is_stochastic,
-    labels_iv,
     model_fn,
-    norms_of,
-    real_iv,
     source_iv,
     streams,
     success_of,
-    x_iv,
 )
+from evsnn.attacks._iv import choice_iv, int_iv, labels_iv, real_iv, x_iv
+from evsnn.attacks.projections import norms_of
 
 __all__ = ["deepfool"]
 

@@ -11,26 +11,19 @@ import numpy as np
 
 from evsnn.attacks._common import (
     L2_STEPS,
-    NORMS,
     RANDOM_STARTS,
     AttackResult,
-    choice_iv,
-    eps_iv,
-    int_iv,
     is_stochastic,
-    labels_iv,
     margin_of,
     model_fn,
-    norms_of,
     random_start as _random_start,
-    real_iv,
     source_iv,
     step_direction,
     streams,
     success_of,
-    x_iv,
 )
-from evsnn.attacks.projections import channels_iv, linf_bounds, projector
+from evsnn.attacks._iv import channels_iv, choice_iv, eps_iv, int_iv, labels_iv, real_iv, x_iv
+from evsnn.attacks.projections import NORMS, Projector, linf_bounds, norms_of
 
 __all__ = ["fgsm", "bim", "pgd", "mim", "rfgsm", "eot_pgd", "RFGSM_VARIANTS"]
 
@@ -231,7 +224,7 @@ def pgd(
     objective = _objective(src, y, target, gens, eot_samples)
     B = x.shape[0]
     best_x = best_loss = best_scores = best_succ = best_margin = None
-    P = projector(x, eps, norm, channels)  # L∞: the bounds computed once, here
+    P = Projector(x, eps, norm, channels)  # L∞: the bounds computed once, here
     if norm == "linf":
         lo, hi = P.bounds
     for _ in range(restarts):
@@ -342,7 +335,7 @@ def mim(source, x, y, *, eps, norm="linf", alpha=None, steps=10, decay=1.0, targ
     src, x, y, target, gens, scores_fn = _setup(source, x, y, target, model, rng, False)
     objective = _objective(src, y, target, gens)
     B = x.shape[0]
-    P = projector(x, eps, norm)
+    P = Projector(x, eps, norm)
     x_adv = x.copy()
     mom = np.zeros(x.shape)
     losses = np.empty((steps, B))
@@ -428,7 +421,7 @@ def rfgsm(source, x, y, *, eps, alpha=None, variant="tramer", target=None, model
         alpha = 1.25 * eps if alpha is None else real_iv("alpha", alpha)
     src, x, y, target, gens, scores_fn = _setup(source, x, y, target, model, rng, True)
     B, N = x.shape
-    P = projector(x, eps, "linf")  # the ball's ends computed once
+    P = Projector(x, eps, "linf")  # the ball's ends computed once
     if variant == "tramer":
         noise_sign = (np.stack([np.sign(g.standard_normal(N)) for g in gens]) if B
                       else np.zeros((0, N)))

@@ -6,19 +6,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import differential_evolution
 
-from evsnn.attacks._common import (
-    AttackResult,
-    int_iv,
-    labels_iv,
-    model_fn,
-    norms_of,
-    real_iv,
-    streams,
-    success_of,
-    x_iv,
-)
+from evsnn.attacks._common import AttackResult, model_fn, streams, success_of
+from evsnn.attacks._iv import channels_iv, int_iv, labels_iv, real_iv, x_iv
 from evsnn.attacks.losses import _log_softmax
-from evsnn.attacks.projections import channels_iv
+from evsnn.attacks.projections import norms_of
 
 __all__ = ["one_pixel"]
 

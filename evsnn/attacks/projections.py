@@ -1,9 +1,9 @@
 """Projections onto ``{z : ‖z − x‖_p ≤ ε} ∩ [0, 1]^N`` for p = ∞, 2, 1, 0, row by row.
 
 Every projection returns its result in the dtype of the clean input ``x`` and inside the set
-*exactly as evsnn measures it*: the float64 norm of ``x_adv − x`` that
-:func:`evsnn.attacks.norms_of` reports for the returned arrays (:func:`row_norms`) is at most
-ε — no rounding slack — and every value lies in [0, 1]. In float32 a point rounded to the
+*exactly as evsnn measures it*: the float64 norm of ``x_adv − x`` that :func:`norms_of`
+reports for the returned arrays is at most ε — no rounding slack — and every value lies in
+[0, 1]. In float32 a point rounded to the
 nearest representable value can sit outside the ball (``x + ε`` rounds up about half the time);
 the projections therefore round toward ``x`` ("inward") when they leave float64. For p = ∞ the
 ball's ends are the extreme representable values inside it (:func:`linf_bounds`); for p = 2 and
@@ -30,31 +30,19 @@ import numbers
 import numpy as np
 
 from evsnn._numba import njit
+from evsnn.attacks._iv import channels_iv, choice_iv
 
 __all__ = [
-    "project_linf", "linf_bounds", "project_l2", "project_l1", "project_l0", "project",
-    "l1_threshold", "row_norms", "channels_iv", "projector",
+    "NORMS", "project_linf", "linf_bounds", "project_l2", "project_l1", "project_l0", "project",
+    "l1_threshold", "norms_of", "Projector",
 ]
 
 _F64 = np.float64
+#: the norms of the balls (and of the measurement :func:`norms_of`)
+NORMS = ("linf", "l2", "l1", "l0")
 
 
 # --- measuring and rounding ----------------------------------------------------------------------
-def channels_iv(channels, N):
-    """Validate the pixel grouping: ``channels`` C ≥ 1 must divide the ``N`` entries of a row."""
-    if isinstance(channels, bool) or not isinstance(channels, numbers.Integral):
-        raise TypeError(f"channels must be an integer (channels per pixel), got {channels!r}")
-    if channels < 1:
-        raise ValueError(f"channels={channels!r} must be >= 1 (1 for grey images, 3 for RGB)")
-    if N % channels:
-        raise ValueError(
-            f"channels={channels!r} does not divide the N={N} entries of each input; pass images "
-            f"flattened channel-major (C, H, W) so that N = channels·H·W, or channels=1 to "
-            "count entries"
-        )
-    return int(channels)
-
-
 def _pixels_changed(a, channels):
     """Per row: the number of pixels (groups of ``channels`` entries, channel-major) with a
     nonzero entry in ``a`` ``[B, N]``."""
@@ -64,14 +52,25 @@ def _pixels_changed(a, channels):
     return (a.reshape(B, channels, N // channels) > 0).any(axis=1).sum(axis=1)
 
 
-def row_norms(x_adv, x, channels=1):
-    """``{"linf", "l2", "l1", "l0"}`` of ``x_adv − x`` per row, in float64: the one measurement
-    the projections guarantee and :func:`evsnn.attacks.norms_of` reports.
+def norms_of(x_adv, x, channels=1):
+    """``{"linf", "l2", "l1", "l0"}`` norms of ``x_adv − x`` per row, in float64: the one
+    measurement the projections guarantee and every attack reports.
 
-    ``d = float64(x_adv) − float64(x)`` (C-contiguous, so each row is summed the same way
-    whatever the batch), ``linf = max |d|``, ``l2 = sqrt(Σ d²)``, ``l1 = Σ |d|`` and ``l0`` the
-    number of changed entries (``channels=1``) or of changed pixels (``channels=C``).
+    ``x_adv`` and ``x`` are ``[B, N]``; ``d = float64(x_adv) − float64(x)`` (C-contiguous, so
+    each row is summed the same way whatever the batch), ``linf = max |d|``,
+    ``l2 = sqrt(Σ d²)``, ``l1 = Σ |d|``, and ``l0`` counts the changed entries, or with
+    ``channels=C`` the changed pixels of rows flattened channel-major (C, H, W) — a pixel counts
+    once however many of its C channels changed (Croce & Hein 2019; Su et al. 2019).
+
+    Examples
+    --------
+    >>> x = np.zeros((1, 6))                       # 2 channels × 3 pixels
+    >>> x_adv = np.array([[0.5, 0.0, 0.0, 0.25, 0.0, 0.0]])   # pixel 0, both channels
+    >>> int(norms_of(x_adv, x)["l0"][0]), int(norms_of(x_adv, x, channels=2)["l0"][0])
+    (2, 1)
     """
+    x_adv, x = np.asarray(x_adv), np.asarray(x)
+    channels = channels_iv(channels, x.shape[1])
     d = np.ascontiguousarray(np.asarray(x_adv, dtype=_F64) - np.asarray(x, dtype=_F64))
     a = np.abs(d)
     return {
@@ -101,8 +100,8 @@ def _fit_rows(v, x, eps, norm):
     """Rows of ``v`` (``x``'s dtype, in the box) whose measured ``norm`` exceeds ε, scaled toward
     ``x`` until it does not. The first rescale aims a few float64 ulps below ε (the measured sum
     of N terms is within about N ulps of the exact one), later ones twice as far each time; the
-    measurement of :func:`row_norms` decides. ``x`` itself (distance 0) ends the loop at worst."""
-    n = row_norms(v, x)[norm]
+    measurement of :func:`norms_of` decides. ``x`` itself (distance 0) ends the loop at worst."""
+    n = norms_of(v, x)[norm]
     bad = n > eps
     if not bad.any():
         return v
@@ -114,7 +113,7 @@ def _fit_rows(v, x, eps, norm):
         d = v[bad].astype(_F64) - x64[bad]
         s = eps * (1.0 - margin) / n[bad]
         v[bad] = _toward(x64[bad] + d * s[:, None], x[bad])
-        n = row_norms(v, x)[norm]
+        n = norms_of(v, x)[norm]
         bad = n > eps
         if not bad.any():
             return v
@@ -140,66 +139,55 @@ def _extreme(x, eps, g0, up):
 
     Which values are feasible is decided by the very float64 subtraction that measures the
     norm; it is monotone in ``v`` (rounding is), so the feasible values form one run that holds
-    ``x``. Usually ``g0`` is feasible and the next value is not (two checks over the array).
-    Elsewhere the search runs on the bit patterns, which order non-negative floats like
-    integers: gallop from ``g0`` (1, 2, 4, ... representable values) to bracket the last
-    feasible value, then bisect. Near 0 the representable values are dense compared with the
-    rounding of ``x − v``, so the answer can be many values away from ``g0``; the gallop keeps
-    that logarithmic."""
+    ``x``. The search runs on the bit patterns, which order non-negative floats like integers:
+    gallop from ``g0`` (1, 2, 4, ... representable values) to bracket the last feasible value,
+    then bisect. Near 0 the representable values are dense compared with the rounding of
+    ``x − v``, so the answer can be many values away from ``g0``; the gallop keeps that
+    logarithmic. A guess that is already the answer costs one check (its next value); the
+    caller skips those it knows (:func:`_linf_guess_kernel`)."""
     it = _INT[x.dtype]
     shape = x.shape
     x = x.ravel()
-    x64 = x.astype(_F64)
+    xs = x.astype(_F64)
     g0 = g0.ravel()
-    face_v = x.dtype.type(1.0 if up else 0.0)
-    face = int(np.array(face_v).view(it))
+    face = int(np.array(x.dtype.type(1.0 if up else 0.0)).view(it))
     sgn = 1 if up else -1
 
-    def feasible_v(v, xs):
-        v = v.astype(_F64)
+    def feasible(iv):
+        v = iv.astype(it).view(x.dtype).astype(_F64)
         return (np.abs(v - xs) <= eps) & (v >= 0.0) & (v <= 1.0)
 
-    def feasible(iv, xs):
-        return feasible_v(iv.astype(it).view(x.dtype), xs)
-
-    ok = feasible_v(g0, x64)
-    settled = ok & ((g0 == face_v) | ~feasible_v(np.nextafter(g0, face_v), x64))
-    if settled.all():
-        return g0.reshape(shape)
-    g0 = g0.copy()
-    idx = np.flatnonzero(~settled)
-    if idx.size:
-        xs, xi = x64[idx], x[idx].view(it).astype(np.int64)
-        gi, oki = g0[idx].view(it).astype(np.int64), ok[idx]
-        a = np.where(oki, gi, xi)  # feasible
-        b = np.where(oki, face + sgn, gi)  # infeasible (one past the face while unknown)
-        # gallop outward from feasible guesses and inward from infeasible ones
-        step = np.ones_like(a)
-        out = oki & (a != face)
-        inn = ~oki
-        while out.any() or inn.any():
-            c = np.where(out, a + sgn * step, b - sgn * step)
-            if up:
-                c = np.where(out, np.minimum(c, face), np.maximum(c, xi))
-            else:
-                c = np.where(out, np.maximum(c, face), np.minimum(c, xi))
-            fc = feasible(c, xs)
-            moving = out | inn
-            a = np.where(moving & fc, c, a)
-            b = np.where(moving & ~fc, c, b)
-            out = out & fc & (c != face)
-            inn = inn & ~fc
-            step = step * 2
-        while True:
-            gap = np.abs(b - a) > 1
-            if not gap.any():
-                break
-            m = a + (b - a) // 2
-            fm = feasible(m, xs)
-            a = np.where(gap & fm, m, a)
-            b = np.where(gap & ~fm, m, b)
-        g0[idx] = a.astype(it).view(x.dtype)
-    return g0.reshape(shape)
+    xi = x.view(it).astype(np.int64)
+    gi = g0.view(it).astype(np.int64)
+    ok = feasible(gi)
+    a = np.where(ok, gi, xi)  # feasible
+    b = np.where(ok, face + sgn, gi)  # infeasible (one past the face while unknown)
+    # gallop outward from feasible guesses and inward from infeasible ones
+    step = np.ones_like(a)
+    out = ok & (a != face)
+    inn = ~ok
+    while out.any() or inn.any():
+        c = np.where(out, a + sgn * step, b - sgn * step)
+        if up:
+            c = np.where(out, np.minimum(c, face), np.maximum(c, xi))
+        else:
+            c = np.where(out, np.maximum(c, face), np.minimum(c, xi))
+        fc = feasible(c)
+        moving = out | inn
+        a = np.where(moving & fc, c, a)
+        b = np.where(moving & ~fc, c, b)
+        out = out & fc & (c != face)
+        inn = inn & ~fc
+        step = step * 2
+    while True:
+        gap = np.abs(b - a) > 1
+        if not gap.any():
+            break
+        m = a + (b - a) // 2
+        fm = feasible(m)
+        a = np.where(gap & fm, m, a)
+        b = np.where(gap & ~fm, m, b)
+    return a.astype(it).view(x.dtype).reshape(shape)
 
 
 @njit
@@ -429,24 +417,62 @@ _PROJECTIONS = {"linf": project_linf, "l2": project_l2, "l1": project_l1}
 
 
 def project(z, x, eps, norm, channels=1):
-    """Dispatch to the projection of ``norm`` ("linf", "l2", "l1" or "l0"); ``channels``
-    groups entries into pixels for "l0" (see :func:`project_l0`)."""
+    """Dispatch to the projection of ``norm`` ("linf", "l2", "l1" or "l0").
+
+    ``channels`` groups the entries of rows flattened channel-major into pixels; it is
+    validated for every norm (an integer ≥ 1 dividing N, as :func:`evsnn.attacks.pgd` takes it
+    with any norm for its reported ``norms["l0"]``) and changes only the L0 ball
+    (:func:`project_l0`): the L∞, L2 and L1 balls do not depend on the grouping.
+
+    Examples
+    --------
+    >>> project(np.array([[0.9, 0.0]]), np.array([[0.5, 0.5]]), 0.1, "linf")
+    array([[0.6, 0.4]])
+    >>> project(np.array([[0.9, 0.0]]), np.array([[0.5, 0.5]]), 0.1, "l3")
+    Traceback (most recent call last):
+    ...
+    ValueError: norm='l3' is not supported; use one of ['linf', 'l2', 'l1', 'l0']
+    """
+    norm = choice_iv("norm", norm, NORMS)
+    x = _as_float(x)
+    channels = channels_iv(channels, x.shape[-1])
     if norm == "l0":
         return project_l0(z, x, eps, channels)
     return _PROJECTIONS[norm](z, x, eps)
 
 
-def projector(x, eps, norm, channels=1):
-    """``z ↦ project(z, x, eps, norm, channels)`` for an attack that projects onto the same set
-    at every step; for L∞ the bounds (:func:`linf_bounds`) are computed once and kept as the
-    function's ``bounds`` attribute."""
-    x = _as_float(x)
-    if norm != "linf":
-        return lambda z: project(z, x, eps, norm, channels)
-    lo, hi = linf_bounds(x, eps)
+class Projector:
+    """``z ↦ project(z, x, eps, norm, channels)``, for an attack that projects onto the same set
+    at every step; for L∞ the ball's ends are computed once, here.
 
-    def clamp(z):
-        return np.clip(z, lo, hi).astype(x.dtype, copy=False)
+    Parameters are validated as :func:`project` validates them.
 
-    clamp.bounds = (lo, hi)
-    return clamp
+    Attributes
+    ----------
+    x : ndarray [B, N]
+        The clean inputs (floating point; integers as float64).
+    eps, norm, channels
+        The ball (``channels`` as validated).
+    bounds : (ndarray, ndarray) or None
+        For ``norm="linf"`` the ``(lo, hi)`` of :func:`linf_bounds`, so that the projection is
+        ``clip(z, lo, hi)`` (an attack can fuse it with its step); None for the other norms.
+
+    Examples
+    --------
+    >>> P = Projector(np.array([[0.5, 0.5]]), 0.1, "linf")
+    >>> P(np.array([[0.9, 0.0]])), P.bounds
+    (array([[0.6, 0.4]]), (array([[0.4, 0.4]]), array([[0.6, 0.6]])))
+    """
+
+    def __init__(self, x, eps, norm, channels=1):
+        self.norm = choice_iv("norm", norm, NORMS)
+        self.x = _as_float(x)
+        self.channels = channels_iv(channels, self.x.shape[-1])
+        self.eps = eps
+        self.bounds = linf_bounds(self.x, eps) if self.norm == "linf" else None
+
+    def __call__(self, z):
+        if self.bounds is None:
+            return project(z, self.x, self.eps, self.norm, self.channels)
+        lo, hi = self.bounds
+        return np.clip(z, lo, hi).astype(self.x.dtype, copy=False)

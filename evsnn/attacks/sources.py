@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import numbers
+from types import MappingProxyType
 from typing import NamedTuple
 
 import numpy as np
@@ -36,7 +37,7 @@ from evsnn.clock.conv import ConvNetwork, simulate_conv
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import DECODERS, decode
 from evsnn.encoders import ENCODERS, _current_view, encode
-from evsnn.grad import METHODS, backward, decoder_vjp, input_gradient, loss_and_grad
+from evsnn.grad import backward, decoder_vjp, input_gradient, loss_and_grad
 from evsnn.grad.backward import METHOD_OPTIONS, _layer_membrane_grad, _method_options
 from evsnn.grad.conv import backward_conv
 from evsnn.grad.encoder_rules import RULES
@@ -162,7 +163,8 @@ class SNNSource(GradientSource):
         included; both give the same input gradient (tested).
     **options
         Further method options of :func:`evsnn.grad.backward` (``detach_reset``,
-        ``precalculate``, the Temp-BP options), validated at construction as there.
+        ``precalculate``, the Temp-BP options), validated at construction as there and kept,
+        read-only, as the attribute ``options``.
 
     Notes
     -----
@@ -224,14 +226,16 @@ class SNNSource(GradientSource):
             )
         if decoder not in DECODERS:
             raise ValueError(f"decoder={decoder!r} is not a decoder; use one of {sorted(DECODERS)}")
-        if method not in METHODS:
-            raise ValueError(f"method={method!r} is not a gradient method; use one of {list(METHODS)}")
         unknown = set(options) - set(METHOD_OPTIONS)
         if unknown:
             raise TypeError(
                 f"unknown option(s) {sorted(unknown)} for SNNSource; backward() takes "
                 f"{sorted(set(METHOD_OPTIONS) - {'surrogate'})} (and surrogate=)"
             )
+        convention = get_convention(convention)
+        # the method and its options validated here, once: an option the method does not read
+        # fails at construction
+        _method_options(method, convention, surrogate, **options)
         if any(p.startswith("rsc") for p in parts) and sigma is None:
             raise ValueError(f"encoder={encoder!r} needs sigma= (the Gaussian noise std)")
         # a fused encoder concatenates one encoding per part along the feature (channel) axis
@@ -253,12 +257,12 @@ class SNNSource(GradientSource):
         self._simulate = simulate_conv if self.is_conv else simulate
         self.decoder = decoder
         self.method = method
-        self.convention = get_convention(convention)
+        self.convention = convention
         self.surrogate = surrogate
         self.sigma = sigma
-        self.options = dict(options)
-        # validated here, once: an option the method does not read fails at construction
-        self._opts = _method_options(method, self.convention, surrogate, **options)
+        #: the method options given (read-only: the runs through backward() and the input-only
+        #: backward both read them)
+        self.options = MappingProxyType(dict(options))
         self.input_only = bool(input_only)
         self.stochastic = any(p in _STOCHASTIC_ENCODERS for p in parts)
 
@@ -324,15 +328,15 @@ class SNNSource(GradientSource):
             return _current_view(self._x_iv(x), self.T)
         return self.encode(x, rng=rng)
 
-    def _input_grad(self, seq, res, g_out, time_sum):
+    def _input_grad(self, seq, res, g_out, time_sum, opts):
         """dL/d(sequence) ``[T, B, N]`` (or its sum over steps ``[B, N]`` when ``time_sum``)
-        without weight gradients: the layer loop of :func:`evsnn.grad.backward`."""
+        without weight gradients: the layer loop of :func:`evsnn.grad.backward`, reading the
+        resolved method options ``opts``."""
         net = self.network
         conv = res.convention
         delay = conv.input_delay
         dtype = res.output.dtype
         T = res.output.shape[0]
-        opts = self._opts
         g = np.asarray(g_out, dtype=dtype)
         for li in range(len(net.layers) - 1, -1, -1):
             layer, rec = net.layers[li], res.layers[li]
@@ -358,12 +362,14 @@ class SNNSource(GradientSource):
 
     def _backward_seq(self, seq, score_loss, image=False):
         """Loss, gradient (image gradient through the encoder rule when ``image``) and scores."""
-        precalc = not self.is_conv and self._opts["precalculate"]
+        # resolved as backward() resolves them (the default surrogate, Temp-BP's defaults)
+        opts = _method_options(self.method, self.convention, self.surrogate, **self.options)
+        precalc = not self.is_conv and opts["precalculate"]
         if self.is_conv:
             res = self._simulate(self.network, seq, convention=self.convention, record=True)
         elif precalc:  # HART's pre-calculation: sums over time, no per-step record
             res = simulate(self.network, seq, convention=self.convention, record="time_sums",
-                           surrogate=self._opts["surrogate"])
+                           surrogate=opts["surrogate"])
         else:  # the records do not leave this method: reuse their arrays from call to call
             res = simulate(self.network, seq, convention=self.convention, record=True,
                            _scratch_owner="SNNSource")
@@ -382,8 +388,8 @@ class SNNSource(GradientSource):
             ).input
         elif self.input_only:
             if image and self.encoder in _TIME_SUM_RULES:
-                return np.asarray(loss), self._input_grad(seq, res, g_out, True), scores
-            g_seq = self._input_grad(seq, res, g_out, False)
+                return np.asarray(loss), self._input_grad(seq, res, g_out, True, opts), scores
+            g_seq = self._input_grad(seq, res, g_out, False, opts)
         else:
             g_seq = backward(
                 self.network, seq, res, g_out, method=self.method, surrogate=self.surrogate,

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evsnn.attacks._common import int_iv, labels_iv, real_iv, streams, success_of
+from evsnn.attacks._common import streams, success_of
+from evsnn.attacks._iv import int_iv, labels_iv, real_iv
 from evsnn.attacks.sources import SNNSource, SourceOutput
 
 __all__ = ["SpikeAttackResult", "rand_del", "spike_attack", "OPERATIONS"]

@@ -1,0 +1,92 @@
+"""Argument validation shared by the attacks and the projections.
+
+A leaf module (NumPy only): :mod:`evsnn.attacks.projections` validates with it, and
+:mod:`evsnn.attacks._common`, which imports the projections, could not be imported by them.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def x_iv(x):
+    if not isinstance(x, np.ndarray):
+        x = np.asarray(x)
+    if x.dtype.kind not in "biuf" or x.dtype == np.bool_:
+        raise TypeError(f"x must be a numeric array of pixels [B, N], got dtype {x.dtype}")
+    if x.dtype.kind == "f" and x.dtype not in (np.float16, np.float32, np.float64):
+        # budgets are guaranteed for the float64 measurement of x_adv − x; wider floats would
+        # lose their extra bits in it
+        raise TypeError(
+            f"x has dtype {x.dtype}; the attacks take float16, float32 or float64 (or integer) "
+            "pixels: convert with x.astype(np.float64)"
+        )
+    if x.ndim != 2:
+        raise ValueError(f"x must be [B, N] (flattened images), got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x holds NaN or infinite values; pixels must be finite and in [0, 1]")
+    if x.size and (x.min() < 0 or x.max() > 1):
+        raise ValueError(
+            f"x must lie in [0, 1], got values in [{x.min()!r}, {x.max()!r}]; scale images first"
+        )
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    return x
+
+
+def labels_iv(y, B, name="y"):
+    y = np.asarray(y)
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integer class labels, got dtype {y.dtype}")
+    if y.shape != (B,):
+        raise ValueError(f"{name} must have shape ({B},) (one label per sample), got {y.shape}")
+    if B and y.min() < 0:
+        raise ValueError(f"{name} must be >= 0, got {y.min()}")
+    return y.astype(np.int64)
+
+
+def real_iv(name, value, *, low=0.0, high=np.inf, low_open=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
+    bad_low = v <= low if low_open else v < low
+    if not np.isfinite(v) or bad_low or v > high:
+        lo = "(" if low_open else "["
+        raise ValueError(f"{name}={value!r} must be finite and in {lo}{low}, {high}]")
+    return v
+
+
+def int_iv(name, value, *, low=0, what=None):
+    """``value`` as an int ``>= low``; ``what`` (what the integer counts) joins the messages."""
+    about = f" ({what})" if what else ""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer{about}, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name}={value!r} must be >= {low}{about}")
+    return int(value)
+
+
+def choice_iv(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not supported; use one of {list(choices)}")
+    return value
+
+
+def eps_iv(eps, norm):
+    if norm == "l0":
+        return int_iv("eps", eps, low=0)
+    return real_iv("eps", eps)
+
+
+def channels_iv(channels, N):
+    """Validate the pixel grouping: ``channels`` C ≥ 1 must divide the ``N`` entries of a row."""
+    channels = int_iv("channels", channels, low=1, what="channels per pixel")
+    if N % channels:
+        raise ValueError(
+            f"channels={channels!r} does not divide the N={N} entries of each input; pass images "
+            f"flattened channel-major (C, H, W) so that N = channels·H·W, or channels=1 to "
+            "count entries"
+        )
+    return channels
