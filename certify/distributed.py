@@ -36,7 +36,6 @@ import json
 import numbers
 import os
 import platform
-import uuid
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable
@@ -56,6 +55,7 @@ from certify.smoothing import (
     _seed_iv,
     certify,
 )
+from evsnn.io import _atomic_write
 
 __all__ = [
     "TABLE_FORMAT",
@@ -191,30 +191,11 @@ def _path_iv(path):
     return Path(path)
 
 
-def _atomic_write_text(path, text):
-    """Write ``text`` to a temporary file beside ``path``, then ``os.replace`` it: readers see
-    the old file or the new one, never half of one; on any error the temporary file is removed
-    and ``path`` is left as it was. The file is created with mode 0o666 minus the umask, like
-    ``open(path, "w")`` (``tempfile.mkstemp`` would leave it 0o600)."""
+def _write_text(path, text):
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`evsnn.io._atomic_write`: the old
+    file stays whole on any error); returns the path."""
     path = _path_iv(path)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
-    except BaseException:
-        os.close(fd)
-        os.unlink(tmp)
-        raise
-    try:
-        with fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
     return path
 
 
@@ -543,7 +524,7 @@ class CertificationTable:
                 f"{int(bool(self.correct[i]))},{float(self.radius[i])!r},"
                 f"{float(self.p_a_lower[i])!r}\n"
             )
-        return _atomic_write_text(path, out.getvalue())
+        return _write_text(path, out.getvalue())
 
     def to_json(self, path):
         """Write the parameters (:meth:`parameters`, as top-level keys) and the columns (under
@@ -557,7 +538,7 @@ class CertificationTable:
             "radius": self.radius.tolist(),
             "p_a_lower": self.p_a_lower.tolist(),
         }
-        return _atomic_write_text(path, json.dumps(doc, indent=1, allow_nan=False) + "\n")
+        return _write_text(path, json.dumps(doc, indent=1, allow_nan=False) + "\n")
 
     @classmethod
     def _from_parts(cls, columns, params, path):

@@ -354,6 +354,24 @@ def test_written_files_follow_the_umask(tmp_path):
     assert [stat.S_IMODE(os.stat(p).st_mode) for p in paths] == [0o644, 0o644]
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_rewritten_files_keep_their_mode(tmp_path, umask):
+    # evsnn.io's atomic writer: a new file 0o666 minus the umask, an existing one keeps its mode
+    X, y = data(n_images=1)
+    table = certify_dataset(CLF, X, y, rsc_fixed(0.2, 1), rng=0, **KW)
+    old = os.umask(umask)
+    try:
+        paths = [table.to_csv(tmp_path / "t.csv"), table.to_json(tmp_path / "t.json")]
+        assert [stat.S_IMODE(os.stat(p).st_mode) for p in paths] == [0o666 & ~umask] * 2
+        for p in paths:
+            os.chmod(p, 0o640)
+        paths = [table.to_csv(tmp_path / "t.csv"), table.to_json(tmp_path / "t.json")]
+    finally:
+        os.umask(old)
+    assert [stat.S_IMODE(os.stat(p).st_mode) for p in paths] == [0o640, 0o640]
+    assert sorted(os.listdir(tmp_path)) == ["t.csv", "t.json"]
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 @pytest.mark.parametrize("where", ["replace", "fsync"])
 def test_failed_write_keeps_old_file(tmp_path, monkeypatch, fmt, where):
