@@ -55,6 +55,7 @@ from certify.smoothing import (
     _seed_iv,
     certify,
 )
+from evsnn.grad.backward import _flag_iv
 from evsnn.io import _atomic_write
 
 __all__ = [
@@ -802,9 +803,8 @@ def certify_dataset(
     n_workers = _int_iv("n_workers", n_workers, 1)
     chunk_size = _int_iv("chunk_size", chunk_size, 1)
     batch_size = _int_iv("batch_size", batch_size, 1)
-    for name, flag in (("processes", processes), ("progress", progress)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"{name} must be True or False, got {flag!r}")
+    processes = _flag_iv("processes", processes)
+    progress = _flag_iv("progress", progress)
     root = _seed_iv(rng)
     # a SeedSequence keeps the entropy it was given: a NumPy integer too (JSON takes Python ints)
     entropy = root.entropy
@@ -820,7 +820,7 @@ def certify_dataset(
         for s in starts
     ]
     sizes = [min(chunk_size, len(X) - s) for s in starts]
-    bar = _progress_bar(bool(progress), len(X), "certify_dataset", unit="image")
+    bar = _progress_bar(progress, len(X), "certify_dataset", unit="image")
     try:
         if scheduler is None:
             if isinstance(classify, ClassifierFactory):
@@ -836,7 +836,7 @@ def certify_dataset(
                 with distributed.LocalCluster(
                     n_workers=n_workers,
                     threads_per_worker=1,
-                    processes=bool(processes),
+                    processes=processes,
                     protocol="tcp://",  # threads would default to in-process comms
                     host="127.0.0.1",
                     dashboard_address=None,
@@ -881,6 +881,6 @@ def certify_dataset(
         data_sha256=data_digest(X),
         scheduler=scheduler,
         n_workers=n_workers if scheduler == "local" else None,
-        processes=bool(processes) if scheduler == "local" else None,
+        processes=processes if scheduler == "local" else None,
         versions=_versions(),
     )

@@ -75,6 +75,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from evsnn._numba import njit, run_range
 from evsnn._scratch import scratch
+from evsnn.grad.backward import _flag_iv
 
 __all__ = [
     "ABSTAIN",
@@ -257,9 +258,7 @@ class NoiseModel:
             )
         object.__setattr__(self, "sigma", _real_iv("sigma", self.sigma, lo=0.0, lo_open=True))
         object.__setattr__(self, "n_steps", _int_iv("n_steps", self.n_steps, 1))
-        if not isinstance(self.clamp, (bool, np.bool_)):
-            raise TypeError(f"clamp must be True or False, got {self.clamp!r}")
-        object.__setattr__(self, "clamp", bool(self.clamp))
+        object.__setattr__(self, "clamp", _flag_iv("clamp", self.clamp))
         if self.encode is not None:
             if self.name != "gaussian":
                 raise ValueError(
@@ -267,9 +266,7 @@ class NoiseModel:
                     "RSC-I and RSC-II fix the encoding (RSC Eq. 7-10): drop encode="
                 )
             _callable_iv("encode", self.encode)
-        if not isinstance(self.encode_rng, (bool, np.bool_)):
-            raise TypeError(f"encode_rng must be True or False, got {self.encode_rng!r}")
-        object.__setattr__(self, "encode_rng", bool(self.encode_rng))
+        object.__setattr__(self, "encode_rng", _flag_iv("encode_rng", self.encode_rng))
         if self.encode_rng and self.encode is None:
             raise ValueError(
                 "encode_rng=True needs a stochastic encoder, but encode=None (current coding "
@@ -664,9 +661,7 @@ def _sample_iv(classify, noise, num_classes, batch_size, progress):
     noise = _noise_iv(noise)
     num_classes = _int_iv("num_classes", num_classes, 2)
     batch_size = _int_iv("batch_size", batch_size, 1)
-    if not isinstance(progress, (bool, np.bool_)):
-        raise TypeError(f"progress must be True or False, got {progress!r}")
-    return classify, noise, num_classes, batch_size, bool(progress)
+    return classify, noise, num_classes, batch_size, _flag_iv("progress", progress)
 
 
 def _counts(classify, x, noise, n_samples, seed, num_classes, batch_size, bar):
@@ -878,6 +873,9 @@ class NetworkClassifier:
         dtype = np.dtype(dtype)
         if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
             raise ValueError(f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32")
+        if not isinstance(product, str):
+            raise TypeError(f"product must be 'exact' or 'blas', got {type(product).__name__} "
+                            f"{product!r}")
         if product not in ("exact", "blas"):
             raise ValueError(f"product={product!r} is not a first-layer product; use 'exact' "
                              "(the simulator's sums) or 'blas' (faster, rounding depends on "

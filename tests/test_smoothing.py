@@ -661,6 +661,34 @@ def test_noise_model_record_errors():
         NoiseModel("rsc_fixed", 0.5, 1, True, None, True)
 
 
+def _flag_calls():
+    from certify.bernoulli import certify_poisson
+    from certify.distributed import certify_dataset
+
+    kw = dict(num_classes=2, rng=0)
+    return {
+        "clamp": lambda v: rsc_fixed(0.5, 1, clamp=v),
+        "encode_rng": lambda v: gaussian(0.5, 1, encode=poisson, encode_rng=v),
+        "progress": lambda v: sample_counts(constant(0), X1, rsc_fixed(0.5, 1), 4, progress=v,
+                                            **kw),
+        "use_runner_up": lambda v: certify_poisson(constant(0), [0.5], n_steps=1, n0=1, n=1,
+                                                   alpha=0.1, use_runner_up=v, **kw),
+        "processes": lambda v: certify_dataset(constant(0), np.zeros((1, 2)), [0],
+                                               rsc_fixed(0.5, 1), n0=1, n=1, alpha=0.1,
+                                               processes=v, **kw),
+    }
+
+
+@pytest.mark.parametrize("name", ["clamp", "encode_rng", "progress", "use_runner_up",
+                                  "processes"])
+@pytest.mark.parametrize("value", [1, "yes", None])
+def test_flags_are_checked_by_evsnns_one_validator(name, value):
+    # evsnn.grad.backward._flag_iv: the message ends with the fix
+    with pytest.raises(TypeError, match=rf"^{name} must be True or False, got {value!r}; pass "
+                                        rf"{name}=True or {name}=False$"):
+        _flag_calls()[name](value)
+
+
 def test_encoder_output_shape_error():
     noise = gaussian(0.5, 3, encode=lambda z: z[None])  # T = 1, not 3
     with pytest.raises(ValueError, match=r"encode returned shape \(1, 4, 2\); it must return"):
