@@ -36,7 +36,7 @@ import json
 import numbers
 import os
 import platform
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -200,7 +200,6 @@ def _write_text(path, text):
     return path
 
 
-_COLUMNS = ("label", "prediction", "correct", "radius", "p_a_lower")
 #: Written as the ``format`` parameter; :meth:`CertificationTable.read_csv` and ``read_json``
 #: accept it and files without it (written before the parameters were recorded).
 TABLE_FORMAT = "evsnn.certification_table/2"
@@ -270,15 +269,9 @@ def _json_value(key, text):
         ) from exc
 
 
-#: Fields of :class:`CertificationTable` that describe the run, in file order (after ``format``).
-_PARAMETERS = (
-    "noise", "sigma", "n_steps", "clamp", "encoder", "encode_rng",
-    "n0", "n", "alpha", "num_classes",
-    "seed_entropy", "seed_spawn_key", "seed_pool_size",
-    "batch_size", "chunk_size", "noise_chunk",
-    "classifier", "classifier_dtype", "n_images", "n_features", "data_sha256",
-    "scheduler", "n_workers", "processes", "versions",
-)
+# field metadata of CertificationTable, from which the lists below are derived
+_COLUMN = "column"  # a per-image column, with its dtype
+_REPRODUCE = "reproduce"  # a parameter reproduce() cannot do without
 
 
 @dataclass(frozen=True, eq=False)
@@ -350,11 +343,11 @@ class CertificationTable:
     table built by hand or read from a file written before they were recorded.
     """
 
-    label: np.ndarray
-    prediction: np.ndarray
-    correct: np.ndarray
-    radius: np.ndarray
-    p_a_lower: np.ndarray
+    label: np.ndarray = field(metadata={_COLUMN: np.int64})
+    prediction: np.ndarray = field(metadata={_COLUMN: np.int64})
+    correct: np.ndarray = field(metadata={_COLUMN: np.bool_})
+    radius: np.ndarray = field(metadata={_COLUMN: np.float64})
+    p_a_lower: np.ndarray = field(metadata={_COLUMN: np.float64})
     noise: str
     sigma: float
     n_steps: int
@@ -364,18 +357,18 @@ class CertificationTable:
     clamp: bool = True
     encoder: str | None = None
     encode_rng: bool = False
-    num_classes: int | None = None
-    seed_entropy: int | list | None = None
+    num_classes: int | None = field(default=None, metadata={_REPRODUCE: True})
+    seed_entropy: int | list | None = field(default=None, metadata={_REPRODUCE: True})
     seed_spawn_key: tuple = ()
-    seed_pool_size: int | None = None
-    batch_size: int | None = None
-    chunk_size: int | None = None
+    seed_pool_size: int | None = field(default=None, metadata={_REPRODUCE: True})
+    batch_size: int | None = field(default=None, metadata={_REPRODUCE: True})
+    chunk_size: int | None = field(default=None, metadata={_REPRODUCE: True})
     noise_chunk: int | None = None
     classifier: str | None = None
     classifier_dtype: str | None = None
     n_images: int | None = None
     n_features: int | None = None
-    data_sha256: str | None = None
+    data_sha256: str | None = field(default=None, metadata={_REPRODUCE: True})
     scheduler: str | None = None
     n_workers: int | None = None
     processes: bool | None = None
@@ -389,8 +382,9 @@ class CertificationTable:
         return certified_accuracy(self.radius, self.correct, radii)
 
     def parameters(self):
-        """The run's parameters as a dict of JSON values (``format`` first, then
-        :data:`_PARAMETERS` in order): what :meth:`to_csv` and :meth:`to_json` write."""
+        """The run's parameters as a dict of JSON values (``format`` first, then the fields
+        after the columns in the order they are declared): what :meth:`to_csv` and
+        :meth:`to_json` write."""
         out = {"format": TABLE_FORMAT}
         for name in _PARAMETERS:
             value = getattr(self, name)
@@ -474,9 +468,7 @@ class CertificationTable:
             warnings.warn(
                 "reproducing with other library versions than the run's (name: (run, now)): "
                 f"{changed}; results may differ", UserWarning, stacklevel=2)
-        missing = [name for name in ("num_classes", "seed_entropy", "seed_pool_size",
-                                     "batch_size", "chunk_size", "data_sha256")
-                   if getattr(self, name) is None]
+        missing = [name for name in _NEEDED_TO_REPRODUCE if getattr(self, name) is None]
         if missing:
             raise ValueError(
                 f"this table does not record {missing}, so the run cannot be reproduced; it was "
@@ -519,12 +511,12 @@ class CertificationTable:
         out.write("index," + ",".join(_COLUMNS) + "\n")
         for key, value in self.parameters().items():
             out.write(f"# {key}: {json.dumps(value, allow_nan=False)}\n")
+        # floats with repr, integers (0 and 1 for a bool) with str, as read_csv reads them
+        columns = [(getattr(self, name), np.dtype(dtype).kind == "f")
+                   for name, dtype in _COLUMNS.items()]
         for i in range(len(self)):
-            out.write(
-                f"{i},{int(self.label[i])},{int(self.prediction[i])},"
-                f"{int(bool(self.correct[i]))},{float(self.radius[i])!r},"
-                f"{float(self.p_a_lower[i])!r}\n"
-            )
+            cells = (repr(float(col[i])) if real else str(int(col[i])) for col, real in columns)
+            out.write(f"{i}," + ",".join(cells) + "\n")
         return _write_text(path, out.getvalue())
 
     def to_json(self, path):
@@ -532,13 +524,7 @@ class CertificationTable:
         ``"columns"``) as JSON, atomically (the old file stays whole on any error). Returns
         the path."""
         doc = self.parameters()
-        doc["columns"] = {
-            "label": self.label.tolist(),
-            "prediction": self.prediction.tolist(),
-            "correct": self.correct.tolist(),
-            "radius": self.radius.tolist(),
-            "p_a_lower": self.p_a_lower.tolist(),
-        }
+        doc["columns"] = {name: getattr(self, name).tolist() for name in _COLUMNS}
         return _write_text(path, json.dumps(doc, indent=1, allow_nan=False) + "\n")
 
     @classmethod
@@ -549,7 +535,7 @@ class CertificationTable:
                 f"{path} has format {fmt!r}; this evsnn reads {TABLE_FORMAT!r} (and files "
                 "without a format); read it with the evsnn version that wrote it"
             )
-        absent = [k for k in ("noise", "sigma", "n_steps", "n0", "n", "alpha") if k not in params]
+        absent = [k for k in _REQUIRED if k not in params]
         if absent:
             raise ValueError(f"{path} lacks the parameters {absent}; it is not a certification "
                              "table written by CertificationTable.to_csv / to_json")
@@ -564,14 +550,8 @@ class CertificationTable:
             kw.pop("versions", None)
         for name in ("sigma", "alpha"):
             kw[name] = float(kw[name])
-        return cls(
-            label=np.asarray(columns["label"], dtype=np.int64),
-            prediction=np.asarray(columns["prediction"], dtype=np.int64),
-            correct=np.asarray(columns["correct"], dtype=bool),
-            radius=np.asarray(columns["radius"], dtype=np.float64),
-            p_a_lower=np.asarray(columns["p_a_lower"], dtype=np.float64),
-            **kw,
-        )
+        return cls(**{name: np.asarray(columns[name], dtype=dtype)
+                      for name, dtype in _COLUMNS.items()}, **kw)
 
     @classmethod
     def read_json(cls, path):
@@ -607,14 +587,22 @@ class CertificationTable:
             raise ValueError(f"{path} has columns {reader.fieldnames}; expected "
                              f"{['index', *_COLUMNS]}")
         data = list(reader)
-        columns = {
-            "label": [int(r["label"]) for r in data],
-            "prediction": [int(r["prediction"]) for r in data],
-            "correct": [bool(int(r["correct"])) for r in data],
-            "radius": [float(r["radius"]) for r in data],
-            "p_a_lower": [float(r["p_a_lower"]) for r in data],
-        }
+        # integers (0 and 1 for a bool) and floats written with repr
+        columns = {name: [(float if np.dtype(dtype).kind == "f" else int)(r[name]) for r in data]
+                   for name, dtype in _COLUMNS.items()}
         return cls._from_parts(columns, params, path)
+
+
+_FIELDS = fields(CertificationTable)
+#: The per-image columns and their dtypes, in file order.
+_COLUMNS = {f.name: f.metadata[_COLUMN] for f in _FIELDS if _COLUMN in f.metadata}
+#: The fields that describe the run, in file order (after ``format``).
+_PARAMETERS = tuple(f.name for f in _FIELDS if f.name not in _COLUMNS)
+#: The parameters every file holds: those without a default.
+_REQUIRED = tuple(f.name for f in _FIELDS if f.name not in _COLUMNS
+                  and f.default is MISSING and f.default_factory is MISSING)
+#: The parameters, beyond the required ones, that :meth:`CertificationTable.reproduce` needs.
+_NEEDED_TO_REPRODUCE = tuple(f.name for f in _FIELDS if f.metadata.get(_REPRODUCE))
 
 
 # --------------------------------------------------------------------------- the work

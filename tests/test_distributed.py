@@ -4,6 +4,7 @@ table output, certified accuracy."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import json
 import os
@@ -231,6 +232,22 @@ def test_table_records_every_parameter_of_the_run(tmp_path):
     assert lines[1] == f'# format: "{TABLE_FORMAT}"' and lines[3] == "# sigma: 0.25"
     assert sum(line.startswith("# ") for line in lines) == len(expect) + 1
     assert not any(line.startswith("#") for line in lines[len(expect) + 2:])
+
+
+def test_files_hold_every_field_in_declaration_order(tmp_path):
+    # one list: the dataclass's fields; the parameters follow the columns in the same order
+    X, y = data(n_images=2)
+    table = certify_dataset(CLF, X, y, rsc_fixed(0.2, 1), rng=0, **KW)
+    names = [f.name for f in dataclasses.fields(CertificationTable)]
+    columns = ["label", "prediction", "correct", "radius", "p_a_lower"]
+    assert names[:5] == columns
+    assert list(table.parameters()) == ["format", *names[5:]]
+    lines = table.to_csv(tmp_path / "t.csv").read_text().splitlines()
+    assert lines[0] == ",".join(["index", *columns])
+    assert [line[2:].partition(":")[0] for line in lines[1:len(names) - 3]] == [
+        "format", *names[5:]]
+    with open(table.to_json(tmp_path / "t.json")) as fh:
+        assert list(json.load(fh)) == ["format", *names[5:], "columns"]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
