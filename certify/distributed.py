@@ -325,9 +325,10 @@ class CertificationTable:
         at most 300 characters); not enough to rebuild it.
     classifier_dtype : str or None
         The classifier's ``dtype`` attribute (e.g. a
-        :class:`~certify.smoothing.NetworkClassifier`'s simulation dtype), if it has one.
-    n_images, n_features : int or None
-        Shape of the images.
+        :class:`~certify.smoothing.NetworkClassifier`'s simulation dtype), if it has one;
+        :meth:`reproduce` refuses a classifier of another dtype.
+    n_features : int or None
+        Pixels per image (the images were ``len(table) x n_features``).
     data_sha256 : str or None
         :func:`data_digest` of the images.
     scheduler : str or None
@@ -366,7 +367,6 @@ class CertificationTable:
     noise_chunk: int | None = None
     classifier: str | None = None
     classifier_dtype: str | None = None
-    n_images: int | None = None
     n_features: int | None = None
     data_sha256: str | None = field(default=None, metadata={_REPRODUCE: True})
     scheduler: str | None = None
@@ -433,7 +433,7 @@ class CertificationTable:
         ----------
         classify : callable or ClassifierFactory
             The classifier of the run (files cannot hold it; :attr:`classifier` describes it).
-        X : array_like, shape (n_images, n_features)
+        X : array_like, shape (len(self), n_features)
             The images of the run; checked against :attr:`data_sha256`.
         encode : callable, optional
             The run's custom encoder, when :attr:`encoder` is not None.
@@ -451,7 +451,8 @@ class CertificationTable:
         ------
         ValueError
             If a parameter needed to run again was not recorded, ``X`` is not the run's data,
-            or ``encode`` does not match.
+            ``classify`` has a ``dtype`` other than the recorded :attr:`classifier_dtype`, or
+            ``encode`` does not match.
 
         Warns
         -----
@@ -480,11 +481,18 @@ class CertificationTable:
                 "the noise streams differ; reproduce with the evsnn version in versions="
                 f"{self.versions!r}"
             )
+        dtype = _classifier_dtype(classify)
+        if None not in (dtype, self.classifier_dtype) and dtype != self.classifier_dtype:
+            raise ValueError(
+                f"classify has dtype {dtype} but the run's classifier had "
+                f"{self.classifier_dtype}; pass the classifier the table was made with (its "
+                "dtype changes the results)"
+            )
         digest = data_digest(_data_iv(X, self.label, self.num_classes)[0])
         if digest != self.data_sha256:
             raise ValueError(
                 f"X has SHA-256 {digest} but the run's images had {self.data_sha256} "
-                f"({self.n_images} x {self.n_features}); pass the images the table was made from"
+                f"({len(self)} x {self.n_features}); pass the images the table was made from"
             )
         rng = np.random.SeedSequence(self.seed_entropy, spawn_key=tuple(self.seed_spawn_key),
                                      pool_size=self.seed_pool_size)
@@ -539,11 +547,15 @@ class CertificationTable:
         if absent:
             raise ValueError(f"{path} lacks the parameters {absent}; it is not a certification "
                              "table written by CertificationTable.to_csv / to_json")
-        unknown = sorted(set(params) - set(_PARAMETERS) - {"format"})
+        unknown = sorted(set(params) - set(_PARAMETERS) - {"format", *_FORMERLY})
         if unknown:
             raise ValueError(f"{path} has unknown parameters {unknown}; it was written by "
                              "another evsnn version")
-        kw = {k: v for k, v in params.items() if k != "format"}
+        rows = len(columns[next(iter(_COLUMNS))])
+        if params.get("n_images") not in (None, rows):
+            raise ValueError(f"{path} says n_images={params['n_images']!r} but holds {rows} "
+                             "rows; the file was cut or edited")
+        kw = {k: v for k, v in params.items() if k != "format" and k not in _FORMERLY}
         if "seed_spawn_key" in kw:
             kw["seed_spawn_key"] = tuple(int(v) for v in kw["seed_spawn_key"])
         if kw.get("versions") is None:
@@ -603,6 +615,9 @@ _REQUIRED = tuple(f.name for f in _FIELDS if f.name not in _COLUMNS
                   and f.default is MISSING and f.default_factory is MISSING)
 #: The parameters, beyond the required ones, that :meth:`CertificationTable.reproduce` needs.
 _NEEDED_TO_REPRODUCE = tuple(f.name for f in _FIELDS if f.metadata.get(_REPRODUCE))
+#: Parameters that files of this format held once and are read but not kept: ``n_images``
+#: (always the number of rows; checked against it).
+_FORMERLY = ("n_images",)
 
 
 # --------------------------------------------------------------------------- the work
@@ -864,7 +879,6 @@ def certify_dataset(
         noise_chunk=NOISE_CHUNK,
         classifier=_describe_classifier(classify),
         classifier_dtype=_classifier_dtype(classify),
-        n_images=int(X.shape[0]),
         n_features=int(X.shape[1]),
         data_sha256=data_digest(X),
         scheduler=scheduler,

@@ -39,6 +39,18 @@ class LinearArgmax:
         return np.argmax(seq.mean(axis=0) @ self.A.T + self.c, axis=1)
 
 
+class TypedLinearArgmax(LinearArgmax):
+    """LinearArgmax computing in ``dtype``, which it shows as NetworkClassifier does."""
+
+    def __init__(self, A, c, dtype):
+        super().__init__(A, c)
+        self.dtype = np.dtype(dtype)
+
+    def __call__(self, seq):
+        A, c = self.A.astype(self.dtype), self.c.astype(self.dtype)
+        return np.argmax(seq.mean(axis=0).astype(self.dtype) @ A.T + c, axis=1)
+
+
 def make_linear_argmax(seed, n_classes, n_features):
     rng = np.random.default_rng(seed)
     return LinearArgmax(rng.normal(size=(n_classes, n_features)), np.zeros(n_classes))
@@ -218,7 +230,7 @@ def test_table_records_every_parameter_of_the_run(tmp_path):
         "seed_entropy": list(root.entropy), "seed_spawn_key": [], "seed_pool_size": 4,
         "batch_size": 77, "chunk_size": 3, "noise_chunk": NOISE_CHUNK,
         "classifier": f"{LinearArgmax.__module__}.LinearArgmax(...)", "classifier_dtype": None,
-        "n_images": 4, "n_features": 5, "data_sha256": data_digest(X), "scheduler": None,
+        "n_features": 5, "data_sha256": data_digest(X), "scheduler": None,
         "n_workers": None, "processes": None,
     }
     got = table.parameters()
@@ -294,6 +306,38 @@ def test_reproduce_errors(tmp_path):
                                          rf"evsnn uses {NOISE_CHUNK}"):
         CertificationTable(det.label, det.prediction, det.correct, det.radius, det.p_a_lower,
                            **{k: v for k, v in doc.items() if k != "format"}).reproduce(CLF, X)
+
+
+def test_reproduce_checks_the_classifier_dtype():
+    X, y = data(n_images=2)
+    run = certify_dataset(TypedLinearArgmax(CLF.A, CLF.c, np.float32), X, y, rsc_fixed(0.2, 1),
+                          rng=0, **KW)
+    assert run.classifier_dtype == "float32"
+    with pytest.raises(ValueError, match=r"classify has dtype float64 but the run's classifier "
+                                         r"had float32; pass the classifier the table was made"):
+        run.reproduce(TypedLinearArgmax(CLF.A, CLF.c, np.float64), X)
+    same_table(run, run.reproduce(TypedLinearArgmax(CLF.A, CLF.c, np.float32), X))
+    # a classifier without a dtype (or a factory) cannot be checked: it runs
+    assert len(run.reproduce(CLF, X)) == 2
+
+
+def test_n_images_of_older_files_is_checked_not_kept(tmp_path):
+    # files of this format used to record n_images, always len(table)
+    X, y = data(n_images=3)
+    table = certify_dataset(CLF, X, y, rsc_fixed(0.2, 1), rng=0, **KW)
+    assert "n_images" not in table.parameters() and not hasattr(table, "n_images")
+    text = table.to_csv(tmp_path / "t.csv").read_text()
+    doc = json.loads(table.to_json(tmp_path / "t.json").read_text())
+    for n_images in (3, None):
+        (tmp_path / "old.csv").write_text(text.replace(
+            "# n_features", f"# n_images: {json.dumps(n_images)}\n# n_features"))
+        (tmp_path / "old.json").write_text(json.dumps(dict(doc, n_images=n_images)))
+        for back in (CertificationTable.read_csv(tmp_path / "old.csv"),
+                     CertificationTable.read_json(tmp_path / "old.json")):
+            same_table(table, back, ignore=())
+    (tmp_path / "old.csv").write_text(text.replace("# n_features", "# n_images: 4\n# n_features"))
+    with pytest.raises(ValueError, match=r"old.csv says n_images=4 but holds 3 rows"):
+        CertificationTable.read_csv(tmp_path / "old.csv")
 
 
 def test_reproduce_warns_when_library_versions_differ():
