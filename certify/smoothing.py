@@ -210,6 +210,13 @@ def _describe_callable(obj):
 
 
 # --------------------------------------------------------------------------- noise models
+def _noise_parameters(kind, sigma, n_steps, clamp, encoder, encode_rng):
+    """The one layout of :meth:`NoiseModel.parameters` and the results' ``noise_parameters``
+    (which record the model's kind as ``noise``)."""
+    return {"kind": kind, "sigma": sigma, "n_steps": n_steps, "clamp": clamp,
+            "encoder": encoder, "encode_rng": encode_rng}
+
+
 def _identity_repeat(z, n_steps):
     return np.repeat(z[None], n_steps, axis=0)
 
@@ -283,14 +290,8 @@ class NoiseModel:
     def parameters(self) -> dict:
         """The noise model as plain values: ``kind`` (the name), ``sigma``, ``n_steps``,
         ``clamp``, ``encoder`` (:attr:`encoder`) and ``encode_rng``."""
-        return {
-            "kind": self.name,
-            "sigma": self.sigma,
-            "n_steps": self.n_steps,
-            "clamp": self.clamp,
-            "encoder": self.encoder,
-            "encode_rng": self.encode_rng,
-        }
+        return _noise_parameters(self.name, self.sigma, self.n_steps, self.clamp, self.encoder,
+                                 self.encode_rng)
 
     @property
     def radius_scale(self) -> float:
@@ -961,9 +962,20 @@ def _frozen(arr):
     return arr
 
 
+class _NoiseRecord:
+    """``noise_parameters`` of a result that records its noise model in the fields ``noise``,
+    ``sigma``, ``n_steps``, ``clamp``, ``encoder`` and ``encode_rng``."""
+
+    @property
+    def noise_parameters(self) -> dict:
+        """The noise model as plain values (:meth:`NoiseModel.parameters`)."""
+        return _noise_parameters(self.noise, self.sigma, self.n_steps, self.clamp, self.encoder,
+                                 self.encode_rng)
+
+
 # eq=False: fields hold arrays; compare field by field
 @dataclass(frozen=True, eq=False)
-class Prediction:
+class Prediction(_NoiseRecord):
     """Result of :func:`predict`.
 
     Attributes
@@ -1008,16 +1020,6 @@ class Prediction:
     def abstained(self) -> bool:
         """Whether PREDICT abstained."""
         return self.prediction == ABSTAIN
-
-    @property
-    def noise_parameters(self) -> dict:
-        """The noise model as plain values (:meth:`NoiseModel.parameters`)."""
-        return _noise_parameters(self)
-
-
-def _noise_parameters(record):
-    return {"kind": record.noise, "sigma": record.sigma, "n_steps": record.n_steps,
-            "clamp": record.clamp, "encoder": record.encoder, "encode_rng": record.encode_rng}
 
 
 def _top_two(counts):
@@ -1108,7 +1110,7 @@ def predict(
 
 # --------------------------------------------------------------------------- CERTIFY
 @dataclass(frozen=True, eq=False)
-class Certificate:
+class Certificate(_NoiseRecord):
     """Result of :func:`certify`.
 
     Attributes
@@ -1163,11 +1165,6 @@ class Certificate:
     def abstained(self) -> bool:
         """Whether CERTIFY abstained."""
         return self.prediction == ABSTAIN
-
-    @property
-    def noise_parameters(self) -> dict:
-        """The noise model as plain values (:meth:`NoiseModel.parameters`)."""
-        return _noise_parameters(self)
 
 
 def certify(
