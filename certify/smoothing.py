@@ -541,23 +541,54 @@ def certified_radius(p_a_lower, noise):
 
 
 # --------------------------------------------------------------------------- sampling
-class _NoiseStream:
-    """Standard normals for consecutive samples of one phase; chunk k comes from its own
-    stream ``child(seed, k)``, drawn whole, so the values do not depend on how they are read.
+class _ChunkedStream:
+    """Per-sample values of one phase, made chunk by chunk: chunk k (samples
+    ``k·NOISE_CHUNK … (k+1)·NOISE_CHUNK − 1``) is made whole by ``_make(k)`` from its own random
+    stream, so every sample's value is a function of the seed and its index only, however the
+    samples are read. The last chunk made is kept, so a chunk cut by the end of one batch is
+    made once for that batch and the next."""
+
+    def __init__(self):
+        self._chunk_index = -1
+        self._chunk = None
+
+    def _make(self, k):  # pragma: no cover - each stream defines it
+        raise NotImplementedError
+
+    def _kept(self, k):
+        if k != self._chunk_index:
+            self._chunk = self._make(k)
+            self._chunk_index = k
+        return self._chunk
+
+    @staticmethod
+    def _spans(start, stop):
+        """``(k, rows, part)`` for each chunk k that samples ``start … stop − 1`` touch: the
+        ``rows`` of chunk k are the ``part`` of the range (both slices)."""
+        for k in range(start // NOISE_CHUNK, (stop - 1) // NOISE_CHUNK + 1):
+            lo, hi = max(start, k * NOISE_CHUNK), min(stop, (k + 1) * NOISE_CHUNK)
+            first = k * NOISE_CHUNK
+            yield k, slice(lo - first, hi - first), slice(lo - start, hi - start)
+
+
+class _NoiseStream(_ChunkedStream):
+    """Standard normals for consecutive samples of one phase; chunk k comes from the stream
+    ``child(seed, k)``, drawn whole.
 
     Chunks that lie wholly inside the requested range are drawn straight into the result, the
     chunks split among the threads (each from its own stream: the same values for any number
     of threads); a chunk cut by the range's ends is drawn whole, kept, and copied from."""
 
     def __init__(self, seed, sample_shape):
+        super().__init__()
         self._seed = seed
         self._shape = sample_shape
-        self._chunk_index = -1
-        self._chunk = None
 
     def _draw(self, k, out=None):
         gen = np.random.default_rng(_child(self._seed, k))
         return gen.standard_normal((NOISE_CHUNK,) + self._shape, out=out)
+
+    _make = _draw
 
     def _fill(self, out, k_first, start, lo, hi):
         """Chunks ``k_first + lo … k_first + hi − 1`` into ``out`` (whose row 0 is sample
@@ -570,51 +601,39 @@ class _NoiseStream:
         if out is None:
             out = np.empty((stop - start,) + self._shape)
         full = []  # chunks wholly inside [start, stop): consecutive
-        for k in range(start // NOISE_CHUNK, (stop - 1) // NOISE_CHUNK + 1):
-            lo, hi = max(start, k * NOISE_CHUNK), min(stop, (k + 1) * NOISE_CHUNK)
-            if hi - lo == NOISE_CHUNK:
+        for k, rows, part in self._spans(start, stop):
+            if rows.stop - rows.start == NOISE_CHUNK:
                 full.append(k)
-                continue
-            if k != self._chunk_index:
-                self._chunk = self._draw(k)
-                self._chunk_index = k
-            out[lo - start : hi - start] = self._chunk[lo - k * NOISE_CHUNK : hi - k * NOISE_CHUNK]
+            else:
+                out[part] = self._kept(k)[rows]
         if full:
             run_range(self._fill, len(full), out, full[0], start)
         return out
 
 
-class _EncodedStream:
+class _EncodedStream(_ChunkedStream):
     """Encoded inputs of consecutive samples of one phase, for a stochastic encoder.
 
-    Chunk k (samples ``k·NOISE_CHUNK … (k+1)·NOISE_CHUNK − 1``) is encoded whole, in one call
+    Chunk k is encoded whole, in one call
     ``encode(clamp(x + σ ε_k), rng=default_rng(child(seed, k, _ENCODER_KEY)))`` with ``ε_k``
     the normals of chunk k of :class:`_NoiseStream` (the same as without an encoder); samples
-    are then read from it, and the chunk cut by the end of a batch is kept for the next. So
-    every sample's encoded input is a function of the seed and its index only: independent of
-    ``batch_size``. The last chunk of a phase is encoded whole too, its unused rows dropped."""
+    are then read from it. The last chunk of a phase is encoded whole too, its unused rows
+    dropped."""
 
     def __init__(self, noise, x, seed):
+        super().__init__()
         self._noise = noise
         self._x = x
         self._seed = seed
         self._normals = _NoiseStream(seed, noise._noise_shape(x.shape[0]))
-        self._chunk_index = -1
-        self._chunk = None
 
-    def _encoded(self, k):
-        if k != self._chunk_index:
-            gen = np.random.default_rng(_child(self._seed, k, _ENCODER_KEY))
-            self._chunk = self._noise._apply(self._x, self._normals._draw(k), rng=gen)
-            self._chunk_index = k
-        return self._chunk
+    def _make(self, k):
+        gen = np.random.default_rng(_child(self._seed, k, _ENCODER_KEY))
+        return self._noise._apply(self._x, self._normals._draw(k), rng=gen)
 
     def take(self, start, stop):
         """Encoded inputs ``seq[T, stop − start, N']`` of samples ``start … stop − 1``."""
-        parts = []
-        for k in range(start // NOISE_CHUNK, (stop - 1) // NOISE_CHUNK + 1):
-            lo, hi = max(start, k * NOISE_CHUNK), min(stop, (k + 1) * NOISE_CHUNK)
-            parts.append(self._encoded(k)[:, lo - k * NOISE_CHUNK : hi - k * NOISE_CHUNK])
+        parts = [self._kept(k)[:, rows] for k, rows, _ in self._spans(start, stop)]
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
 
@@ -666,32 +685,34 @@ def _sample_iv(classify, noise, num_classes, batch_size, progress):
 
 
 def _counts(classify, x, noise, n_samples, seed, num_classes, batch_size, bar):
-    counts = np.zeros(num_classes, dtype=np.int64)
+    """Class counts of samples ``0 … n_samples − 1`` of the phase ``seed``, classified
+    ``batch_size`` at a time."""
     if noise.encode_rng:
         encoded = _EncodedStream(noise, x, seed)
-        for start in range(0, n_samples, batch_size):
-            stop = min(n_samples, start + batch_size)
-            labels = _labels_iv(classify(encoded.take(start, stop)), stop - start, num_classes)
-            counts += np.bincount(labels, minlength=num_classes)
-            bar.update(stop - start)
-        return counts
-    stream = _NoiseStream(seed, noise._noise_shape(x.shape[0]))
-    # a classifier that offers classify_static(z[B, N], T) receives the noisy image once per
-    # draw instead of T copies of it (RSC-I, current coding), see NetworkClassifier
-    static = getattr(classify, "classify_static", None)
-    # the normals and the noisy images of a batch are written over those of the previous one
-    # (a fresh array of tens of MiB per batch costs its page faults every time)
+
+        def classify_batch(start, stop):
+            return classify(encoded.take(start, stop))
+    else:
+        stream = _NoiseStream(seed, noise._noise_shape(x.shape[0]))
+        # a classifier that offers classify_static(z[B, N], T) receives the noisy image once
+        # per draw instead of T copies of it (RSC-I, current coding), see NetworkClassifier
+        static = getattr(classify, "classify_static", None)
+
+        def classify_batch(start, stop):
+            # the normals and the noisy images of a batch are written over those of the
+            # previous one (a fresh array of tens of MiB per batch costs its page faults)
+            shape = (stop - start,) + stream._shape
+            eps = stream.take(start, stop, out=scratch(("sample_counts", "eps"), shape,
+                                                       np.float64))
+            z = (noise._static_input(x, eps, out=scratch(("sample_counts", "z"), shape,
+                                                         np.float64))
+                 if static is not None else None)
+            return static(z, noise.n_steps) if z is not None else classify(noise._apply(x, eps))
+
+    counts = np.zeros(num_classes, dtype=np.int64)
     for start in range(0, n_samples, batch_size):
         stop = min(n_samples, start + batch_size)
-        shape = (stop - start,) + stream._shape
-        eps = stream.take(start, stop, out=scratch(("sample_counts", "eps"), shape, np.float64))
-        z = (noise._static_input(x, eps, out=scratch(("sample_counts", "z"), shape, np.float64))
-             if static is not None else None)
-        if z is not None:
-            out = static(z, noise.n_steps)
-        else:
-            out = classify(noise._apply(x, eps))
-        labels = _labels_iv(out, stop - start, num_classes)
+        labels = _labels_iv(classify_batch(start, stop), stop - start, num_classes)
         counts += np.bincount(labels, minlength=num_classes)
         bar.update(stop - start)
     return counts
