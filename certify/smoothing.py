@@ -64,6 +64,7 @@ on any number of workers.
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from dataclasses import dataclass, field
@@ -217,6 +218,16 @@ def _noise_parameters(kind, sigma, n_steps, clamp, encoder, encode_rng):
             "encoder": encoder, "encode_rng": encode_rng}
 
 
+def _takes_rng(encode):
+    """Whether ``encode(z, rng=...)`` can be called (True when the signature is unknown)."""
+    try:
+        params = inspect.signature(encode).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (some builtins): trust the caller
+        return True
+    return any(p.kind is p.VAR_KEYWORD or (p.name == "rng" and p.kind in (
+        p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) for p in params)
+
+
 def _identity_repeat(z, n_steps):
     return np.repeat(z[None], n_steps, axis=0)
 
@@ -279,6 +290,12 @@ class NoiseModel:
                 "encode_rng=True needs a stochastic encoder, but encode=None (current coding "
                 "draws nothing); pass encode=..., e.g. functools.partial(evsnn.encoders.poisson, "
                 "T=n_steps), or drop encode_rng"
+            )
+        if self.encode_rng and not _takes_rng(self.encode):
+            raise TypeError(
+                f"encode={_describe_callable(self.encode)} takes no keyword argument 'rng', but "
+                "encode_rng=True calls encode(z, rng=generator); give the encoder an rng "
+                "keyword, or drop encode_rng for a deterministic encoder"
             )
 
     @property
@@ -367,7 +384,8 @@ def gaussian(sigma, n_steps, *, encode=None, clamp=True, encode_rng=False):
     ------
     TypeError
         If ``sigma`` is not a real number, ``n_steps`` not an integer, ``encode`` not
-        callable, or ``clamp`` / ``encode_rng`` not a bool.
+        callable, ``clamp`` / ``encode_rng`` not a bool, or ``encode_rng`` is True and
+        ``encode`` has no ``rng`` keyword (checked with :func:`inspect.signature`).
     ValueError
         If ``sigma ≤ 0`` or not finite, ``n_steps < 1``, or ``encode_rng`` without ``encode``.
 
