@@ -45,6 +45,7 @@ import numpy as np
 from certify.smoothing import (
     ABSTAIN,
     NOISE_CHUNK,
+    NOISE_MODELS,
     NoiseModel,
     _alpha_iv,
     _callable_iv,
@@ -52,6 +53,7 @@ from certify.smoothing import (
     _int_iv,
     _noise_iv,
     _progress_bar,
+    _real_iv,
     _seed_iv,
     certify,
 )
@@ -223,6 +225,11 @@ def data_digest(X):
     shape; recorded in a :class:`CertificationTable` so that :meth:`~CertificationTable.reproduce`
     can tell whether it got the same images.
 
+    Raises
+    ------
+    TypeError
+        If ``X`` is not an array of real numbers (None, a string, ragged lists, objects).
+
     Examples
     --------
     >>> import numpy as np
@@ -232,7 +239,16 @@ def data_digest(X):
     >>> data_digest(np.zeros((2, 3))) == data_digest(np.zeros((3, 2)))
     False
     """
-    arr = np.ascontiguousarray(np.asarray(X), dtype=np.float64)
+    if X is None or isinstance(X, (str, bytes)):
+        raise TypeError(f"X must be an array of real numbers (the images), got "
+                        f"{type(X).__name__} {X!r}")
+    try:
+        arr = np.asarray(X)
+    except ValueError as exc:
+        raise TypeError(f"X must be a rectangular array of real numbers: {exc}") from exc
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"X must hold real numbers, got dtype {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
     h = hashlib.sha256(repr(arr.shape).encode("ascii"))
     h.update(arr.tobytes())
     return h.hexdigest()
@@ -267,6 +283,52 @@ def _json_value(key, text):
             f"parameter {key!r} holds {text!r}, which is not a JSON value ({exc}); the file was "
             "edited or not written by CertificationTable.to_csv"
         ) from exc
+
+
+def _column_iv(name, value, dtype):
+    dtype = np.dtype(dtype)
+    what = {"i": "integers", "b": "booleans", "f": "real numbers"}[dtype.kind]
+    try:
+        arr = np.asarray(value)
+    except ValueError as exc:
+        raise TypeError(f"{name} must be a 1-D array of {what}: {exc}") from exc
+    if arr.size and arr.dtype.kind not in {"i": "iu", "b": "b", "f": "iuf"}[dtype.kind]:
+        raise TypeError(f"{name} must hold {what}, got dtype {arr.dtype}; pass {dtype} values")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, one entry per image; got shape {arr.shape}")
+    return arr.astype(dtype, copy=False)
+
+
+def _optional(check, name, value, *args):
+    return None if value is None else check(name, value, *args)
+
+
+def _str_iv(name, value):
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string or None, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _seed_ints_iv(name, value):
+    """A non-negative int or a list of them (from a list or tuple), as a SeedSequence takes
+    its entropy and spawn key."""
+    many = isinstance(value, (list, tuple))
+    items = value if many else [value]
+    if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in items):
+        raise TypeError(f"{name} must be a list of non-negative integers or one, got {value!r}; "
+                        "pass what the SeedSequence of the run holds")
+    if any(v < 0 for v in items):
+        raise ValueError(f"{name}={value!r} holds a negative integer; SeedSequence entropy and "
+                         "spawn keys are non-negative")
+    return [int(v) for v in items] if many else int(value)
+
+
+def _versions_iv(versions):
+    if not isinstance(versions, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in versions.items()):
+        raise TypeError(f"versions must be a dict of library name -> version string, got "
+                        f"{type(versions).__name__} {versions!r}; pass {{}} when they are unknown")
+    return dict(versions)
 
 
 # field metadata of CertificationTable, from which the lists below are derived
@@ -341,7 +403,9 @@ class CertificationTable:
         Versions of evsnn, Python, NumPy, SciPy, statsmodels and numba.
 
     The fields after ``alpha`` are None (``seed_spawn_key`` empty, ``versions`` empty) for a
-    table built by hand or read from a file written before they were recorded.
+    table built by hand or read from a file written before they were recorded. Every field is
+    checked on construction (``TypeError`` for a wrong kind, ``ValueError`` for a wrong value)
+    and the columns are converted to their dtypes.
     """
 
     label: np.ndarray = field(metadata={_COLUMN: np.int64})
@@ -373,6 +437,42 @@ class CertificationTable:
     n_workers: int | None = None
     processes: bool | None = None
     versions: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        def put(name, value):
+            object.__setattr__(self, name, value)
+
+        for name, dtype in _COLUMNS.items():
+            put(name, _column_iv(name, getattr(self, name), dtype))
+        lengths = {name: len(getattr(self, name)) for name in _COLUMNS}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"the columns must have one entry per image, got lengths {lengths}")
+        if not isinstance(self.noise, str):
+            raise TypeError(f"noise must be a noise model's name, one of {list(NOISE_MODELS)}; "
+                            f"got {type(self.noise).__name__} {self.noise!r}")
+        if self.noise not in NOISE_MODELS:
+            raise ValueError(f"noise={self.noise!r} is not a noise model; use one of "
+                             f"{list(NOISE_MODELS)}")
+        put("sigma", _real_iv("sigma", self.sigma, lo=0.0, lo_open=True))
+        for name in ("n_steps", "n0", "n"):
+            put(name, _int_iv(name, getattr(self, name), 1))
+        put("alpha", _alpha_iv(self.alpha))
+        put("clamp", _flag_iv("clamp", self.clamp))
+        put("encode_rng", _flag_iv("encode_rng", self.encode_rng))
+        put("processes", _optional(_flag_iv, "processes", self.processes))
+        for name in ("encoder", "classifier", "classifier_dtype", "data_sha256", "scheduler"):
+            _optional(_str_iv, name, getattr(self, name))
+        # numpy's SeedSequence needs a pool of at least 4 words
+        for name, lo in (("num_classes", 2), ("seed_pool_size", 4), ("batch_size", 1),
+                         ("chunk_size", 1), ("noise_chunk", 1), ("n_features", 1),
+                         ("n_workers", 1)):
+            put(name, _optional(_int_iv, name, getattr(self, name), lo))
+        put("seed_entropy", _optional(_seed_ints_iv, "seed_entropy", self.seed_entropy))
+        if not isinstance(self.seed_spawn_key, (list, tuple)):
+            raise TypeError(f"seed_spawn_key must be a tuple of non-negative integers, got "
+                            f"{type(self.seed_spawn_key).__name__} {self.seed_spawn_key!r}")
+        put("seed_spawn_key", tuple(_seed_ints_iv("seed_spawn_key", self.seed_spawn_key)))
+        put("versions", _versions_iv(self.versions))
 
     def __len__(self):
         return int(self.label.shape[0])
@@ -556,14 +656,16 @@ class CertificationTable:
             raise ValueError(f"{path} says n_images={params['n_images']!r} but holds {rows} "
                              "rows; the file was cut or edited")
         kw = {k: v for k, v in params.items() if k != "format" and k not in _FORMERLY}
-        if "seed_spawn_key" in kw:
-            kw["seed_spawn_key"] = tuple(int(v) for v in kw["seed_spawn_key"])
         if kw.get("versions") is None:
             kw.pop("versions", None)
-        for name in ("sigma", "alpha"):
-            kw[name] = float(kw[name])
-        return cls(**{name: np.asarray(columns[name], dtype=dtype)
-                      for name, dtype in _COLUMNS.items()}, **kw)
+        lacking = [name for name in _COLUMNS if name not in columns]
+        if lacking:
+            raise ValueError(f"{path} lacks the columns {lacking}; it is not a certification "
+                             "table written by CertificationTable.to_csv / to_json")
+        try:
+            return cls(**{name: columns[name] for name in _COLUMNS}, **kw)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path} holds an invalid table: {exc}") from exc
 
     @classmethod
     def read_json(cls, path):
@@ -600,7 +702,8 @@ class CertificationTable:
                              f"{['index', *_COLUMNS]}")
         data = list(reader)
         # integers (0 and 1 for a bool) and floats written with repr
-        columns = {name: [(float if np.dtype(dtype).kind == "f" else int)(r[name]) for r in data]
+        parse = {"i": int, "b": lambda text: bool(int(text)), "f": float}
+        columns = {name: [parse[np.dtype(dtype).kind](r[name]) for r in data]
                    for name, dtype in _COLUMNS.items()}
         return cls._from_parts(columns, params, path)
 

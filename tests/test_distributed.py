@@ -500,6 +500,104 @@ def test_certify_dataset_argument_errors(kw, exc, match):
                         **args)
 
 
+def _valid_table(**kw):
+    fields = dict(label=np.array([0, 1]), prediction=np.array([0, ABSTAIN]),
+                  correct=np.array([True, False]), radius=np.array([0.5, 0.0]),
+                  p_a_lower=np.array([0.9, 0.4]), noise="rsc_fixed", sigma=0.2, n_steps=1,
+                  n0=10, n=200, alpha=0.01)
+    fields.update(kw)
+    return CertificationTable(**fields)
+
+
+@pytest.mark.parametrize(
+    "kw, exc, match",
+    [
+        ({"versions": None}, TypeError, r"versions must be a dict of library name -> version "
+                                         r"string, got NoneType None; pass \{\} when"),
+        ({"versions": {"numpy": 2}}, TypeError, r"versions must be a dict .* \{'numpy': 2\}"),
+        ({"label": [0.0, 1.0]}, TypeError, r"label must hold integers, got dtype float64; pass "
+                                           r"int64 values"),
+        ({"correct": [1, 0]}, TypeError, r"correct must hold booleans, got dtype int64"),
+        ({"radius": ["a", "b"]}, TypeError, r"radius must hold real numbers, got dtype <U1"),
+        ({"p_a_lower": [[0.9], [0.4, 0.1]]}, TypeError, r"p_a_lower must be a 1-D array of real"),
+        ({"radius": np.zeros((2, 1))}, ValueError, r"radius must be 1-D, one entry per image; "
+                                                   r"got shape \(2, 1\)"),
+        ({"p_a_lower": [0.9]}, ValueError, r"the columns must have one entry per image, got "
+                                           r"lengths \{'label': 2, .*'p_a_lower': 1\}"),
+        ({"noise": "poisson"}, ValueError, r"noise='poisson' is not a noise model; use one of "
+                                           r"\['gaussian'"),
+        ({"noise": 3}, TypeError, r"noise must be a noise model's name, one of \['gaussian', "
+                                  r"'rsc_fixed', 'rsc_fresh'\]; got int 3"),
+        ({"sigma": -0.2}, ValueError, r"sigma=-0.2 must be finite and lie in \(0.0, inf\]"),
+        ({"sigma": "0.2"}, TypeError, r"sigma must be a real number, got str '0.2'"),
+        ({"n_steps": 0}, ValueError, r"n_steps=0 must be an integer >= 1"),
+        ({"n0": 1.5}, TypeError, r"n0 must be an integer, got float 1.5"),
+        ({"alpha": 0.5}, ValueError, r"alpha=0.5 must be finite and lie in \(0.0, 0.5\)"),
+        ({"clamp": "yes"}, TypeError, r"clamp must be True or False, got 'yes'"),
+        ({"encode_rng": None}, TypeError, r"encode_rng must be True or False, got None"),
+        ({"processes": 1}, TypeError, r"processes must be True or False, got 1"),
+        ({"encoder": 3}, TypeError, r"encoder must be a string or None, got int 3"),
+        ({"data_sha256": b"ab"}, TypeError, r"data_sha256 must be a string or None, got bytes"),
+        ({"num_classes": 1}, ValueError, r"num_classes=1 must be an integer >= 2"),
+        ({"seed_pool_size": 2}, ValueError, r"seed_pool_size=2 must be an integer >= 4"),
+        ({"batch_size": 0}, ValueError, r"batch_size=0 must be an integer >= 1"),
+        ({"n_workers": "2"}, TypeError, r"n_workers must be an integer, got str '2'"),
+        ({"seed_entropy": "x"}, TypeError, r"seed_entropy must be a list of non-negative "
+                                           r"integers or one, got 'x'"),
+        ({"seed_entropy": [1, -2]}, ValueError, r"seed_entropy=\[1, -2\] holds a negative"),
+        ({"seed_spawn_key": 3}, TypeError, r"seed_spawn_key must be a tuple of non-negative "
+                                           r"integers, got int 3"),
+        ({"seed_spawn_key": (0, 1.0)}, TypeError, r"seed_spawn_key must be a list of "
+                                                  r"non-negative integers or one, got \(0, 1.0\)"),
+        ({"seed_spawn_key": [-1]}, ValueError, r"seed_spawn_key=\[-1\] holds a negative"),
+    ],
+)
+def test_table_checks_its_fields(kw, exc, match):
+    with pytest.raises(exc, match=match):
+        _valid_table(**kw)
+
+
+def test_table_normalises_what_it_accepts():
+    table = _valid_table(label=[0, 1], correct=[True, False], radius=[1, 0], sigma=1,
+                         seed_spawn_key=[2, 3], seed_entropy=np.int64(7), n_workers=np.int32(2),
+                         processes=np.bool_(False))
+    assert table.label.dtype == np.int64 and table.correct.dtype == bool
+    assert table.radius.dtype == np.float64 and table.radius.tolist() == [1.0, 0.0]
+    assert type(table.sigma) is float and table.seed_spawn_key == (2, 3)
+    assert type(table.seed_entropy) is int and type(table.n_workers) is int
+    assert table.processes is False
+    assert len(_valid_table(**{name: [] for name in ("label", "prediction", "correct", "radius",
+                                                     "p_a_lower")})) == 0
+
+
+def test_invalid_values_in_a_file_name_the_file(tmp_path):
+    X, y = data(n_images=2)
+    table = certify_dataset(CLF, X, y, rsc_fixed(0.2, 1), rng=0, **KW)
+    text = table.to_csv(tmp_path / "t.csv").read_text()
+    (tmp_path / "bad.csv").write_text(text.replace("# sigma: 0.2", "# sigma: -1"))
+    with pytest.raises(ValueError, match=r"bad.csv holds an invalid table: sigma=-1.0 must be"):
+        CertificationTable.read_csv(tmp_path / "bad.csv")
+    doc = json.loads(table.to_json(tmp_path / "t.json").read_text())
+    for change, match in (({"label": [0.5, 1.0]}, r"label must hold integers"),
+                          ({"radius": None}, r"lacks the columns \['radius'\]")):
+        columns = {k: v for k, v in dict(doc["columns"], **change).items() if v is not None}
+        (tmp_path / "bad.json").write_text(json.dumps(dict(doc, columns=columns)))
+        with pytest.raises(ValueError, match=r"bad.json .*" + match):
+            CertificationTable.read_json(tmp_path / "bad.json")
+
+
+@pytest.mark.parametrize("X, match", [
+    (None, r"X must be an array of real numbers \(the images\), got NoneType None"),
+    ("abc", r"X must be an array of real numbers \(the images\), got str 'abc'"),
+    ([[0.1], [0.2, 0.3]], r"X must be a rectangular array of real numbers"),
+    (np.array([[None]]), r"X must hold real numbers, got dtype object"),
+    (np.array([["a"]]), r"X must hold real numbers, got dtype <U1"),
+])
+def test_data_digest_refuses_what_is_not_images(X, match):
+    with pytest.raises(TypeError, match=match):
+        data_digest(X)
+
+
 def test_factory_errors():
     with pytest.raises(TypeError, match=r"make must be callable, got int 1"):
         ClassifierFactory(1)
