@@ -116,6 +116,7 @@ from certify.smoothing import (
     rsc_fresh,
     sample_counts,
 )
+from evsnn.grad.backward import _flag_iv
 
 __all__ = [
     "NORMS",
@@ -919,8 +920,7 @@ def certify_poisson(
     n = _int_iv("n", n, 1)
     alpha = _alpha_iv(alpha)
     num_classes = _int_iv("num_classes", num_classes, 2)
-    if not isinstance(use_runner_up, (bool, np.bool_)):
-        raise TypeError(f"use_runner_up must be True or False, got {use_runner_up!r}")
+    use_runner_up = _flag_iv("use_runner_up", use_runner_up)
     orders = _orders_iv(orders)
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):

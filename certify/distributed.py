@@ -36,8 +36,7 @@ import json
 import numbers
 import os
 import platform
-import uuid
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -46,6 +45,7 @@ import numpy as np
 from certify.smoothing import (
     ABSTAIN,
     NOISE_CHUNK,
+    NOISE_MODELS,
     NoiseModel,
     _alpha_iv,
     _callable_iv,
@@ -53,9 +53,12 @@ from certify.smoothing import (
     _int_iv,
     _noise_iv,
     _progress_bar,
+    _real_iv,
     _seed_iv,
     certify,
 )
+from evsnn.grad.backward import _flag_iv
+from evsnn.io import _atomic_write
 
 __all__ = [
     "TABLE_FORMAT",
@@ -191,34 +194,14 @@ def _path_iv(path):
     return Path(path)
 
 
-def _atomic_write_text(path, text):
-    """Write ``text`` to a temporary file beside ``path``, then ``os.replace`` it: readers see
-    the old file or the new one, never half of one; on any error the temporary file is removed
-    and ``path`` is left as it was. The file is created with mode 0o666 minus the umask, like
-    ``open(path, "w")`` (``tempfile.mkstemp`` would leave it 0o600)."""
+def _write_text(path, text):
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`evsnn.io._atomic_write`: the old
+    file stays whole on any error); returns the path."""
     path = _path_iv(path)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
-    except BaseException:
-        os.close(fd)
-        os.unlink(tmp)
-        raise
-    try:
-        with fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
     return path
 
 
-_COLUMNS = ("label", "prediction", "correct", "radius", "p_a_lower")
 #: Written as the ``format`` parameter; :meth:`CertificationTable.read_csv` and ``read_json``
 #: accept it and files without it (written before the parameters were recorded).
 TABLE_FORMAT = "evsnn.certification_table/2"
@@ -242,6 +225,11 @@ def data_digest(X):
     shape; recorded in a :class:`CertificationTable` so that :meth:`~CertificationTable.reproduce`
     can tell whether it got the same images.
 
+    Raises
+    ------
+    TypeError
+        If ``X`` is not an array of real numbers (None, a string, ragged lists, objects).
+
     Examples
     --------
     >>> import numpy as np
@@ -251,7 +239,16 @@ def data_digest(X):
     >>> data_digest(np.zeros((2, 3))) == data_digest(np.zeros((3, 2)))
     False
     """
-    arr = np.ascontiguousarray(np.asarray(X), dtype=np.float64)
+    if X is None or isinstance(X, (str, bytes)):
+        raise TypeError(f"X must be an array of real numbers (the images), got "
+                        f"{type(X).__name__} {X!r}")
+    try:
+        arr = np.asarray(X)
+    except ValueError as exc:
+        raise TypeError(f"X must be a rectangular array of real numbers: {exc}") from exc
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"X must hold real numbers, got dtype {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
     h = hashlib.sha256(repr(arr.shape).encode("ascii"))
     h.update(arr.tobytes())
     return h.hexdigest()
@@ -288,15 +285,55 @@ def _json_value(key, text):
         ) from exc
 
 
-#: Fields of :class:`CertificationTable` that describe the run, in file order (after ``format``).
-_PARAMETERS = (
-    "noise", "sigma", "n_steps", "clamp", "encoder", "encode_rng",
-    "n0", "n", "alpha", "num_classes",
-    "seed_entropy", "seed_spawn_key", "seed_pool_size",
-    "batch_size", "chunk_size", "noise_chunk",
-    "classifier", "classifier_dtype", "n_images", "n_features", "data_sha256",
-    "scheduler", "n_workers", "processes", "versions",
-)
+def _column_iv(name, value, dtype):
+    dtype = np.dtype(dtype)
+    what = {"i": "integers", "b": "booleans", "f": "real numbers"}[dtype.kind]
+    try:
+        arr = np.asarray(value)
+    except ValueError as exc:
+        raise TypeError(f"{name} must be a 1-D array of {what}: {exc}") from exc
+    if arr.size and arr.dtype.kind not in {"i": "iu", "b": "b", "f": "iuf"}[dtype.kind]:
+        raise TypeError(f"{name} must hold {what}, got dtype {arr.dtype}; pass {dtype} values")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, one entry per image; got shape {arr.shape}")
+    return arr.astype(dtype, copy=False)
+
+
+def _optional(check, name, value, *args):
+    return None if value is None else check(name, value, *args)
+
+
+def _str_iv(name, value):
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string or None, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _seed_ints_iv(name, value):
+    """A non-negative int or a list of them (from a list or tuple), as a SeedSequence takes
+    its entropy and spawn key."""
+    many = isinstance(value, (list, tuple))
+    items = value if many else [value]
+    if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in items):
+        raise TypeError(f"{name} must be a list of non-negative integers or one, got {value!r}; "
+                        "pass what the SeedSequence of the run holds")
+    if any(v < 0 for v in items):
+        raise ValueError(f"{name}={value!r} holds a negative integer; SeedSequence entropy and "
+                         "spawn keys are non-negative")
+    return [int(v) for v in items] if many else int(value)
+
+
+def _versions_iv(versions):
+    if not isinstance(versions, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in versions.items()):
+        raise TypeError(f"versions must be a dict of library name -> version string, got "
+                        f"{type(versions).__name__} {versions!r}; pass {{}} when they are unknown")
+    return dict(versions)
+
+
+# field metadata of CertificationTable, from which the lists below are derived
+_COLUMN = "column"  # a per-image column, with its dtype
+_REPRODUCE = "reproduce"  # a parameter reproduce() cannot do without
 
 
 @dataclass(frozen=True, eq=False)
@@ -350,9 +387,10 @@ class CertificationTable:
         at most 300 characters); not enough to rebuild it.
     classifier_dtype : str or None
         The classifier's ``dtype`` attribute (e.g. a
-        :class:`~certify.smoothing.NetworkClassifier`'s simulation dtype), if it has one.
-    n_images, n_features : int or None
-        Shape of the images.
+        :class:`~certify.smoothing.NetworkClassifier`'s simulation dtype), if it has one;
+        :meth:`reproduce` refuses a classifier of another dtype.
+    n_features : int or None
+        Pixels per image (the images were ``len(table) x n_features``).
     data_sha256 : str or None
         :func:`data_digest` of the images.
     scheduler : str or None
@@ -365,14 +403,16 @@ class CertificationTable:
         Versions of evsnn, Python, NumPy, SciPy, statsmodels and numba.
 
     The fields after ``alpha`` are None (``seed_spawn_key`` empty, ``versions`` empty) for a
-    table built by hand or read from a file written before they were recorded.
+    table built by hand or read from a file written before they were recorded. Every field is
+    checked on construction (``TypeError`` for a wrong kind, ``ValueError`` for a wrong value)
+    and the columns are converted to their dtypes.
     """
 
-    label: np.ndarray
-    prediction: np.ndarray
-    correct: np.ndarray
-    radius: np.ndarray
-    p_a_lower: np.ndarray
+    label: np.ndarray = field(metadata={_COLUMN: np.int64})
+    prediction: np.ndarray = field(metadata={_COLUMN: np.int64})
+    correct: np.ndarray = field(metadata={_COLUMN: np.bool_})
+    radius: np.ndarray = field(metadata={_COLUMN: np.float64})
+    p_a_lower: np.ndarray = field(metadata={_COLUMN: np.float64})
     noise: str
     sigma: float
     n_steps: int
@@ -382,22 +422,57 @@ class CertificationTable:
     clamp: bool = True
     encoder: str | None = None
     encode_rng: bool = False
-    num_classes: int | None = None
-    seed_entropy: int | list | None = None
+    num_classes: int | None = field(default=None, metadata={_REPRODUCE: True})
+    seed_entropy: int | list | None = field(default=None, metadata={_REPRODUCE: True})
     seed_spawn_key: tuple = ()
-    seed_pool_size: int | None = None
-    batch_size: int | None = None
-    chunk_size: int | None = None
+    seed_pool_size: int | None = field(default=None, metadata={_REPRODUCE: True})
+    batch_size: int | None = field(default=None, metadata={_REPRODUCE: True})
+    chunk_size: int | None = field(default=None, metadata={_REPRODUCE: True})
     noise_chunk: int | None = None
     classifier: str | None = None
     classifier_dtype: str | None = None
-    n_images: int | None = None
     n_features: int | None = None
-    data_sha256: str | None = None
+    data_sha256: str | None = field(default=None, metadata={_REPRODUCE: True})
     scheduler: str | None = None
     n_workers: int | None = None
     processes: bool | None = None
     versions: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        def put(name, value):
+            object.__setattr__(self, name, value)
+
+        for name, dtype in _COLUMNS.items():
+            put(name, _column_iv(name, getattr(self, name), dtype))
+        lengths = {name: len(getattr(self, name)) for name in _COLUMNS}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"the columns must have one entry per image, got lengths {lengths}")
+        if not isinstance(self.noise, str):
+            raise TypeError(f"noise must be a noise model's name, one of {list(NOISE_MODELS)}; "
+                            f"got {type(self.noise).__name__} {self.noise!r}")
+        if self.noise not in NOISE_MODELS:
+            raise ValueError(f"noise={self.noise!r} is not a noise model; use one of "
+                             f"{list(NOISE_MODELS)}")
+        put("sigma", _real_iv("sigma", self.sigma, lo=0.0, lo_open=True))
+        for name in ("n_steps", "n0", "n"):
+            put(name, _int_iv(name, getattr(self, name), 1))
+        put("alpha", _alpha_iv(self.alpha))
+        put("clamp", _flag_iv("clamp", self.clamp))
+        put("encode_rng", _flag_iv("encode_rng", self.encode_rng))
+        put("processes", _optional(_flag_iv, "processes", self.processes))
+        for name in ("encoder", "classifier", "classifier_dtype", "data_sha256", "scheduler"):
+            _optional(_str_iv, name, getattr(self, name))
+        # numpy's SeedSequence needs a pool of at least 4 words
+        for name, lo in (("num_classes", 2), ("seed_pool_size", 4), ("batch_size", 1),
+                         ("chunk_size", 1), ("noise_chunk", 1), ("n_features", 1),
+                         ("n_workers", 1)):
+            put(name, _optional(_int_iv, name, getattr(self, name), lo))
+        put("seed_entropy", _optional(_seed_ints_iv, "seed_entropy", self.seed_entropy))
+        if not isinstance(self.seed_spawn_key, (list, tuple)):
+            raise TypeError(f"seed_spawn_key must be a tuple of non-negative integers, got "
+                            f"{type(self.seed_spawn_key).__name__} {self.seed_spawn_key!r}")
+        put("seed_spawn_key", tuple(_seed_ints_iv("seed_spawn_key", self.seed_spawn_key)))
+        put("versions", _versions_iv(self.versions))
 
     def __len__(self):
         return int(self.label.shape[0])
@@ -407,8 +482,9 @@ class CertificationTable:
         return certified_accuracy(self.radius, self.correct, radii)
 
     def parameters(self):
-        """The run's parameters as a dict of JSON values (``format`` first, then
-        :data:`_PARAMETERS` in order): what :meth:`to_csv` and :meth:`to_json` write."""
+        """The run's parameters as a dict of JSON values (``format`` first, then the fields
+        after the columns in the order they are declared): what :meth:`to_csv` and
+        :meth:`to_json` write."""
         out = {"format": TABLE_FORMAT}
         for name in _PARAMETERS:
             value = getattr(self, name)
@@ -457,7 +533,7 @@ class CertificationTable:
         ----------
         classify : callable or ClassifierFactory
             The classifier of the run (files cannot hold it; :attr:`classifier` describes it).
-        X : array_like, shape (n_images, n_features)
+        X : array_like, shape (len(self), n_features)
             The images of the run; checked against :attr:`data_sha256`.
         encode : callable, optional
             The run's custom encoder, when :attr:`encoder` is not None.
@@ -475,7 +551,8 @@ class CertificationTable:
         ------
         ValueError
             If a parameter needed to run again was not recorded, ``X`` is not the run's data,
-            or ``encode`` does not match.
+            ``classify`` has a ``dtype`` other than the recorded :attr:`classifier_dtype`, or
+            ``encode`` does not match.
 
         Warns
         -----
@@ -492,9 +569,7 @@ class CertificationTable:
             warnings.warn(
                 "reproducing with other library versions than the run's (name: (run, now)): "
                 f"{changed}; results may differ", UserWarning, stacklevel=2)
-        missing = [name for name in ("num_classes", "seed_entropy", "seed_pool_size",
-                                     "batch_size", "chunk_size", "data_sha256")
-                   if getattr(self, name) is None]
+        missing = [name for name in _NEEDED_TO_REPRODUCE if getattr(self, name) is None]
         if missing:
             raise ValueError(
                 f"this table does not record {missing}, so the run cannot be reproduced; it was "
@@ -506,11 +581,18 @@ class CertificationTable:
                 "the noise streams differ; reproduce with the evsnn version in versions="
                 f"{self.versions!r}"
             )
+        dtype = _classifier_dtype(classify)
+        if None not in (dtype, self.classifier_dtype) and dtype != self.classifier_dtype:
+            raise ValueError(
+                f"classify has dtype {dtype} but the run's classifier had "
+                f"{self.classifier_dtype}; pass the classifier the table was made with (its "
+                "dtype changes the results)"
+            )
         digest = data_digest(_data_iv(X, self.label, self.num_classes)[0])
         if digest != self.data_sha256:
             raise ValueError(
                 f"X has SHA-256 {digest} but the run's images had {self.data_sha256} "
-                f"({self.n_images} x {self.n_features}); pass the images the table was made from"
+                f"({len(self)} x {self.n_features}); pass the images the table was made from"
             )
         rng = np.random.SeedSequence(self.seed_entropy, spawn_key=tuple(self.seed_spawn_key),
                                      pool_size=self.seed_pool_size)
@@ -537,27 +619,21 @@ class CertificationTable:
         out.write("index," + ",".join(_COLUMNS) + "\n")
         for key, value in self.parameters().items():
             out.write(f"# {key}: {json.dumps(value, allow_nan=False)}\n")
+        # floats with repr, integers (0 and 1 for a bool) with str, as read_csv reads them
+        columns = [(getattr(self, name), np.dtype(dtype).kind == "f")
+                   for name, dtype in _COLUMNS.items()]
         for i in range(len(self)):
-            out.write(
-                f"{i},{int(self.label[i])},{int(self.prediction[i])},"
-                f"{int(bool(self.correct[i]))},{float(self.radius[i])!r},"
-                f"{float(self.p_a_lower[i])!r}\n"
-            )
-        return _atomic_write_text(path, out.getvalue())
+            cells = (repr(float(col[i])) if real else str(int(col[i])) for col, real in columns)
+            out.write(f"{i}," + ",".join(cells) + "\n")
+        return _write_text(path, out.getvalue())
 
     def to_json(self, path):
         """Write the parameters (:meth:`parameters`, as top-level keys) and the columns (under
         ``"columns"``) as JSON, atomically (the old file stays whole on any error). Returns
         the path."""
         doc = self.parameters()
-        doc["columns"] = {
-            "label": self.label.tolist(),
-            "prediction": self.prediction.tolist(),
-            "correct": self.correct.tolist(),
-            "radius": self.radius.tolist(),
-            "p_a_lower": self.p_a_lower.tolist(),
-        }
-        return _atomic_write_text(path, json.dumps(doc, indent=1, allow_nan=False) + "\n")
+        doc["columns"] = {name: getattr(self, name).tolist() for name in _COLUMNS}
+        return _write_text(path, json.dumps(doc, indent=1, allow_nan=False) + "\n")
 
     @classmethod
     def _from_parts(cls, columns, params, path):
@@ -567,29 +643,29 @@ class CertificationTable:
                 f"{path} has format {fmt!r}; this evsnn reads {TABLE_FORMAT!r} (and files "
                 "without a format); read it with the evsnn version that wrote it"
             )
-        absent = [k for k in ("noise", "sigma", "n_steps", "n0", "n", "alpha") if k not in params]
+        absent = [k for k in _REQUIRED if k not in params]
         if absent:
             raise ValueError(f"{path} lacks the parameters {absent}; it is not a certification "
                              "table written by CertificationTable.to_csv / to_json")
-        unknown = sorted(set(params) - set(_PARAMETERS) - {"format"})
+        unknown = sorted(set(params) - set(_PARAMETERS) - {"format", *_FORMERLY})
         if unknown:
             raise ValueError(f"{path} has unknown parameters {unknown}; it was written by "
                              "another evsnn version")
-        kw = {k: v for k, v in params.items() if k != "format"}
-        if "seed_spawn_key" in kw:
-            kw["seed_spawn_key"] = tuple(int(v) for v in kw["seed_spawn_key"])
+        rows = len(columns[next(iter(_COLUMNS))])
+        if params.get("n_images") not in (None, rows):
+            raise ValueError(f"{path} says n_images={params['n_images']!r} but holds {rows} "
+                             "rows; the file was cut or edited")
+        kw = {k: v for k, v in params.items() if k != "format" and k not in _FORMERLY}
         if kw.get("versions") is None:
             kw.pop("versions", None)
-        for name in ("sigma", "alpha"):
-            kw[name] = float(kw[name])
-        return cls(
-            label=np.asarray(columns["label"], dtype=np.int64),
-            prediction=np.asarray(columns["prediction"], dtype=np.int64),
-            correct=np.asarray(columns["correct"], dtype=bool),
-            radius=np.asarray(columns["radius"], dtype=np.float64),
-            p_a_lower=np.asarray(columns["p_a_lower"], dtype=np.float64),
-            **kw,
-        )
+        lacking = [name for name in _COLUMNS if name not in columns]
+        if lacking:
+            raise ValueError(f"{path} lacks the columns {lacking}; it is not a certification "
+                             "table written by CertificationTable.to_csv / to_json")
+        try:
+            return cls(**{name: columns[name] for name in _COLUMNS}, **kw)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path} holds an invalid table: {exc}") from exc
 
     @classmethod
     def read_json(cls, path):
@@ -625,14 +701,26 @@ class CertificationTable:
             raise ValueError(f"{path} has columns {reader.fieldnames}; expected "
                              f"{['index', *_COLUMNS]}")
         data = list(reader)
-        columns = {
-            "label": [int(r["label"]) for r in data],
-            "prediction": [int(r["prediction"]) for r in data],
-            "correct": [bool(int(r["correct"])) for r in data],
-            "radius": [float(r["radius"]) for r in data],
-            "p_a_lower": [float(r["p_a_lower"]) for r in data],
-        }
+        # integers (0 and 1 for a bool) and floats written with repr
+        parse = {"i": int, "b": lambda text: bool(int(text)), "f": float}
+        columns = {name: [parse[np.dtype(dtype).kind](r[name]) for r in data]
+                   for name, dtype in _COLUMNS.items()}
         return cls._from_parts(columns, params, path)
+
+
+_FIELDS = fields(CertificationTable)
+#: The per-image columns and their dtypes, in file order.
+_COLUMNS = {f.name: f.metadata[_COLUMN] for f in _FIELDS if _COLUMN in f.metadata}
+#: The fields that describe the run, in file order (after ``format``).
+_PARAMETERS = tuple(f.name for f in _FIELDS if f.name not in _COLUMNS)
+#: The parameters every file holds: those without a default.
+_REQUIRED = tuple(f.name for f in _FIELDS if f.name not in _COLUMNS
+                  and f.default is MISSING and f.default_factory is MISSING)
+#: The parameters, beyond the required ones, that :meth:`CertificationTable.reproduce` needs.
+_NEEDED_TO_REPRODUCE = tuple(f.name for f in _FIELDS if f.metadata.get(_REPRODUCE))
+#: Parameters that files of this format held once and are read but not kept: ``n_images``
+#: (always the number of rows; checked against it).
+_FORMERLY = ("n_images",)
 
 
 # --------------------------------------------------------------------------- the work
@@ -821,9 +909,8 @@ def certify_dataset(
     n_workers = _int_iv("n_workers", n_workers, 1)
     chunk_size = _int_iv("chunk_size", chunk_size, 1)
     batch_size = _int_iv("batch_size", batch_size, 1)
-    for name, flag in (("processes", processes), ("progress", progress)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"{name} must be True or False, got {flag!r}")
+    processes = _flag_iv("processes", processes)
+    progress = _flag_iv("progress", progress)
     root = _seed_iv(rng)
     # a SeedSequence keeps the entropy it was given: a NumPy integer too (JSON takes Python ints)
     entropy = root.entropy
@@ -839,7 +926,7 @@ def certify_dataset(
         for s in starts
     ]
     sizes = [min(chunk_size, len(X) - s) for s in starts]
-    bar = _progress_bar(bool(progress), len(X), "certify_dataset", unit="image")
+    bar = _progress_bar(progress, len(X), "certify_dataset", unit="image")
     try:
         if scheduler is None:
             if isinstance(classify, ClassifierFactory):
@@ -855,7 +942,7 @@ def certify_dataset(
                 with distributed.LocalCluster(
                     n_workers=n_workers,
                     threads_per_worker=1,
-                    processes=bool(processes),
+                    processes=processes,
                     protocol="tcp://",  # threads would default to in-process comms
                     host="127.0.0.1",
                     dashboard_address=None,
@@ -895,11 +982,10 @@ def certify_dataset(
         noise_chunk=NOISE_CHUNK,
         classifier=_describe_classifier(classify),
         classifier_dtype=_classifier_dtype(classify),
-        n_images=int(X.shape[0]),
         n_features=int(X.shape[1]),
         data_sha256=data_digest(X),
         scheduler=scheduler,
         n_workers=n_workers if scheduler == "local" else None,
-        processes=bool(processes) if scheduler == "local" else None,
+        processes=processes if scheduler == "local" else None,
         versions=_versions(),
     )

@@ -64,6 +64,7 @@ on any number of workers.
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from dataclasses import dataclass, field
@@ -75,6 +76,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from evsnn._numba import njit, run_range
 from evsnn._scratch import scratch
+from evsnn.grad.backward import _flag_iv
 
 __all__ = [
     "ABSTAIN",
@@ -209,6 +211,23 @@ def _describe_callable(obj):
 
 
 # --------------------------------------------------------------------------- noise models
+def _noise_parameters(kind, sigma, n_steps, clamp, encoder, encode_rng):
+    """The one layout of :meth:`NoiseModel.parameters` and the results' ``noise_parameters``
+    (which record the model's kind as ``noise``)."""
+    return {"kind": kind, "sigma": sigma, "n_steps": n_steps, "clamp": clamp,
+            "encoder": encoder, "encode_rng": encode_rng}
+
+
+def _takes_rng(encode):
+    """Whether ``encode(z, rng=...)`` can be called (True when the signature is unknown)."""
+    try:
+        params = inspect.signature(encode).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (some builtins): trust the caller
+        return True
+    return any(p.kind is p.VAR_KEYWORD or (p.name == "rng" and p.kind in (
+        p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) for p in params)
+
+
 def _identity_repeat(z, n_steps):
     return np.repeat(z[None], n_steps, axis=0)
 
@@ -257,9 +276,7 @@ class NoiseModel:
             )
         object.__setattr__(self, "sigma", _real_iv("sigma", self.sigma, lo=0.0, lo_open=True))
         object.__setattr__(self, "n_steps", _int_iv("n_steps", self.n_steps, 1))
-        if not isinstance(self.clamp, (bool, np.bool_)):
-            raise TypeError(f"clamp must be True or False, got {self.clamp!r}")
-        object.__setattr__(self, "clamp", bool(self.clamp))
+        object.__setattr__(self, "clamp", _flag_iv("clamp", self.clamp))
         if self.encode is not None:
             if self.name != "gaussian":
                 raise ValueError(
@@ -267,14 +284,18 @@ class NoiseModel:
                     "RSC-I and RSC-II fix the encoding (RSC Eq. 7-10): drop encode="
                 )
             _callable_iv("encode", self.encode)
-        if not isinstance(self.encode_rng, (bool, np.bool_)):
-            raise TypeError(f"encode_rng must be True or False, got {self.encode_rng!r}")
-        object.__setattr__(self, "encode_rng", bool(self.encode_rng))
+        object.__setattr__(self, "encode_rng", _flag_iv("encode_rng", self.encode_rng))
         if self.encode_rng and self.encode is None:
             raise ValueError(
                 "encode_rng=True needs a stochastic encoder, but encode=None (current coding "
                 "draws nothing); pass encode=..., e.g. functools.partial(evsnn.encoders.poisson, "
                 "T=n_steps), or drop encode_rng"
+            )
+        if self.encode_rng and not _takes_rng(self.encode):
+            raise TypeError(
+                f"encode={_describe_callable(self.encode)} takes no keyword argument 'rng', but "
+                "encode_rng=True calls encode(z, rng=generator); give the encoder an rng "
+                "keyword, or drop encode_rng for a deterministic encoder"
             )
 
     @property
@@ -286,14 +307,8 @@ class NoiseModel:
     def parameters(self) -> dict:
         """The noise model as plain values: ``kind`` (the name), ``sigma``, ``n_steps``,
         ``clamp``, ``encoder`` (:attr:`encoder`) and ``encode_rng``."""
-        return {
-            "kind": self.name,
-            "sigma": self.sigma,
-            "n_steps": self.n_steps,
-            "clamp": self.clamp,
-            "encoder": self.encoder,
-            "encode_rng": self.encode_rng,
-        }
+        return _noise_parameters(self.name, self.sigma, self.n_steps, self.clamp, self.encoder,
+                                 self.encode_rng)
 
     @property
     def radius_scale(self) -> float:
@@ -369,7 +384,8 @@ def gaussian(sigma, n_steps, *, encode=None, clamp=True, encode_rng=False):
     ------
     TypeError
         If ``sigma`` is not a real number, ``n_steps`` not an integer, ``encode`` not
-        callable, or ``clamp`` / ``encode_rng`` not a bool.
+        callable, ``clamp`` / ``encode_rng`` not a bool, or ``encode_rng`` is True and
+        ``encode`` has no ``rng`` keyword (checked with :func:`inspect.signature`).
     ValueError
         If ``sigma ≤ 0`` or not finite, ``n_steps < 1``, or ``encode_rng`` without ``encode``.
 
@@ -543,23 +559,54 @@ def certified_radius(p_a_lower, noise):
 
 
 # --------------------------------------------------------------------------- sampling
-class _NoiseStream:
-    """Standard normals for consecutive samples of one phase; chunk k comes from its own
-    stream ``child(seed, k)``, drawn whole, so the values do not depend on how they are read.
+class _ChunkedStream:
+    """Per-sample values of one phase, made chunk by chunk: chunk k (samples
+    ``k·NOISE_CHUNK … (k+1)·NOISE_CHUNK − 1``) is made whole by ``_make(k)`` from its own random
+    stream, so every sample's value is a function of the seed and its index only, however the
+    samples are read. The last chunk made is kept, so a chunk cut by the end of one batch is
+    made once for that batch and the next."""
+
+    def __init__(self):
+        self._chunk_index = -1
+        self._chunk = None
+
+    def _make(self, k):  # pragma: no cover - each stream defines it
+        raise NotImplementedError
+
+    def _kept(self, k):
+        if k != self._chunk_index:
+            self._chunk = self._make(k)
+            self._chunk_index = k
+        return self._chunk
+
+    @staticmethod
+    def _spans(start, stop):
+        """``(k, rows, part)`` for each chunk k that samples ``start … stop − 1`` touch: the
+        ``rows`` of chunk k are the ``part`` of the range (both slices)."""
+        for k in range(start // NOISE_CHUNK, (stop - 1) // NOISE_CHUNK + 1):
+            lo, hi = max(start, k * NOISE_CHUNK), min(stop, (k + 1) * NOISE_CHUNK)
+            first = k * NOISE_CHUNK
+            yield k, slice(lo - first, hi - first), slice(lo - start, hi - start)
+
+
+class _NoiseStream(_ChunkedStream):
+    """Standard normals for consecutive samples of one phase; chunk k comes from the stream
+    ``child(seed, k)``, drawn whole.
 
     Chunks that lie wholly inside the requested range are drawn straight into the result, the
     chunks split among the threads (each from its own stream: the same values for any number
     of threads); a chunk cut by the range's ends is drawn whole, kept, and copied from."""
 
     def __init__(self, seed, sample_shape):
+        super().__init__()
         self._seed = seed
         self._shape = sample_shape
-        self._chunk_index = -1
-        self._chunk = None
 
     def _draw(self, k, out=None):
         gen = np.random.default_rng(_child(self._seed, k))
         return gen.standard_normal((NOISE_CHUNK,) + self._shape, out=out)
+
+    _make = _draw
 
     def _fill(self, out, k_first, start, lo, hi):
         """Chunks ``k_first + lo … k_first + hi − 1`` into ``out`` (whose row 0 is sample
@@ -572,51 +619,39 @@ class _NoiseStream:
         if out is None:
             out = np.empty((stop - start,) + self._shape)
         full = []  # chunks wholly inside [start, stop): consecutive
-        for k in range(start // NOISE_CHUNK, (stop - 1) // NOISE_CHUNK + 1):
-            lo, hi = max(start, k * NOISE_CHUNK), min(stop, (k + 1) * NOISE_CHUNK)
-            if hi - lo == NOISE_CHUNK:
+        for k, rows, part in self._spans(start, stop):
+            if rows.stop - rows.start == NOISE_CHUNK:
                 full.append(k)
-                continue
-            if k != self._chunk_index:
-                self._chunk = self._draw(k)
-                self._chunk_index = k
-            out[lo - start : hi - start] = self._chunk[lo - k * NOISE_CHUNK : hi - k * NOISE_CHUNK]
+            else:
+                out[part] = self._kept(k)[rows]
         if full:
             run_range(self._fill, len(full), out, full[0], start)
         return out
 
 
-class _EncodedStream:
+class _EncodedStream(_ChunkedStream):
     """Encoded inputs of consecutive samples of one phase, for a stochastic encoder.
 
-    Chunk k (samples ``k·NOISE_CHUNK … (k+1)·NOISE_CHUNK − 1``) is encoded whole, in one call
+    Chunk k is encoded whole, in one call
     ``encode(clamp(x + σ ε_k), rng=default_rng(child(seed, k, _ENCODER_KEY)))`` with ``ε_k``
     the normals of chunk k of :class:`_NoiseStream` (the same as without an encoder); samples
-    are then read from it, and the chunk cut by the end of a batch is kept for the next. So
-    every sample's encoded input is a function of the seed and its index only: independent of
-    ``batch_size``. The last chunk of a phase is encoded whole too, its unused rows dropped."""
+    are then read from it. The last chunk of a phase is encoded whole too, its unused rows
+    dropped."""
 
     def __init__(self, noise, x, seed):
+        super().__init__()
         self._noise = noise
         self._x = x
         self._seed = seed
         self._normals = _NoiseStream(seed, noise._noise_shape(x.shape[0]))
-        self._chunk_index = -1
-        self._chunk = None
 
-    def _encoded(self, k):
-        if k != self._chunk_index:
-            gen = np.random.default_rng(_child(self._seed, k, _ENCODER_KEY))
-            self._chunk = self._noise._apply(self._x, self._normals._draw(k), rng=gen)
-            self._chunk_index = k
-        return self._chunk
+    def _make(self, k):
+        gen = np.random.default_rng(_child(self._seed, k, _ENCODER_KEY))
+        return self._noise._apply(self._x, self._normals._draw(k), rng=gen)
 
     def take(self, start, stop):
         """Encoded inputs ``seq[T, stop − start, N']`` of samples ``start … stop − 1``."""
-        parts = []
-        for k in range(start // NOISE_CHUNK, (stop - 1) // NOISE_CHUNK + 1):
-            lo, hi = max(start, k * NOISE_CHUNK), min(stop, (k + 1) * NOISE_CHUNK)
-            parts.append(self._encoded(k)[:, lo - k * NOISE_CHUNK : hi - k * NOISE_CHUNK])
+        parts = [self._kept(k)[:, rows] for k, rows, _ in self._spans(start, stop)]
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
 
@@ -664,38 +699,38 @@ def _sample_iv(classify, noise, num_classes, batch_size, progress):
     noise = _noise_iv(noise)
     num_classes = _int_iv("num_classes", num_classes, 2)
     batch_size = _int_iv("batch_size", batch_size, 1)
-    if not isinstance(progress, (bool, np.bool_)):
-        raise TypeError(f"progress must be True or False, got {progress!r}")
-    return classify, noise, num_classes, batch_size, bool(progress)
+    return classify, noise, num_classes, batch_size, _flag_iv("progress", progress)
 
 
 def _counts(classify, x, noise, n_samples, seed, num_classes, batch_size, bar):
-    counts = np.zeros(num_classes, dtype=np.int64)
+    """Class counts of samples ``0 … n_samples − 1`` of the phase ``seed``, classified
+    ``batch_size`` at a time."""
     if noise.encode_rng:
         encoded = _EncodedStream(noise, x, seed)
-        for start in range(0, n_samples, batch_size):
-            stop = min(n_samples, start + batch_size)
-            labels = _labels_iv(classify(encoded.take(start, stop)), stop - start, num_classes)
-            counts += np.bincount(labels, minlength=num_classes)
-            bar.update(stop - start)
-        return counts
-    stream = _NoiseStream(seed, noise._noise_shape(x.shape[0]))
-    # a classifier that offers classify_static(z[B, N], T) receives the noisy image once per
-    # draw instead of T copies of it (RSC-I, current coding), see NetworkClassifier
-    static = getattr(classify, "classify_static", None)
-    # the normals and the noisy images of a batch are written over those of the previous one
-    # (a fresh array of tens of MiB per batch costs its page faults every time)
+
+        def classify_batch(start, stop):
+            return classify(encoded.take(start, stop))
+    else:
+        stream = _NoiseStream(seed, noise._noise_shape(x.shape[0]))
+        # a classifier that offers classify_static(z[B, N], T) receives the noisy image once
+        # per draw instead of T copies of it (RSC-I, current coding), see NetworkClassifier
+        static = getattr(classify, "classify_static", None)
+
+        def classify_batch(start, stop):
+            # the normals and the noisy images of a batch are written over those of the
+            # previous one (a fresh array of tens of MiB per batch costs its page faults)
+            shape = (stop - start,) + stream._shape
+            eps = stream.take(start, stop, out=scratch(("sample_counts", "eps"), shape,
+                                                       np.float64))
+            z = (noise._static_input(x, eps, out=scratch(("sample_counts", "z"), shape,
+                                                         np.float64))
+                 if static is not None else None)
+            return static(z, noise.n_steps) if z is not None else classify(noise._apply(x, eps))
+
+    counts = np.zeros(num_classes, dtype=np.int64)
     for start in range(0, n_samples, batch_size):
         stop = min(n_samples, start + batch_size)
-        shape = (stop - start,) + stream._shape
-        eps = stream.take(start, stop, out=scratch(("sample_counts", "eps"), shape, np.float64))
-        z = (noise._static_input(x, eps, out=scratch(("sample_counts", "z"), shape, np.float64))
-             if static is not None else None)
-        if z is not None:
-            out = static(z, noise.n_steps)
-        else:
-            out = classify(noise._apply(x, eps))
-        labels = _labels_iv(out, stop - start, num_classes)
+        labels = _labels_iv(classify_batch(start, stop), stop - start, num_classes)
         counts += np.bincount(labels, minlength=num_classes)
         bar.update(stop - start)
     return counts
@@ -878,6 +913,9 @@ class NetworkClassifier:
         dtype = np.dtype(dtype)
         if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
             raise ValueError(f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32")
+        if not isinstance(product, str):
+            raise TypeError(f"product must be 'exact' or 'blas', got {type(product).__name__} "
+                            f"{product!r}")
         if product not in ("exact", "blas"):
             raise ValueError(f"product={product!r} is not a first-layer product; use 'exact' "
                              "(the simulator's sums) or 'blas' (faster, rounding depends on "
@@ -963,9 +1001,20 @@ def _frozen(arr):
     return arr
 
 
+class _NoiseRecord:
+    """``noise_parameters`` of a result that records its noise model in the fields ``noise``,
+    ``sigma``, ``n_steps``, ``clamp``, ``encoder`` and ``encode_rng``."""
+
+    @property
+    def noise_parameters(self) -> dict:
+        """The noise model as plain values (:meth:`NoiseModel.parameters`)."""
+        return _noise_parameters(self.noise, self.sigma, self.n_steps, self.clamp, self.encoder,
+                                 self.encode_rng)
+
+
 # eq=False: fields hold arrays; compare field by field
 @dataclass(frozen=True, eq=False)
-class Prediction:
+class Prediction(_NoiseRecord):
     """Result of :func:`predict`.
 
     Attributes
@@ -1010,16 +1059,6 @@ class Prediction:
     def abstained(self) -> bool:
         """Whether PREDICT abstained."""
         return self.prediction == ABSTAIN
-
-    @property
-    def noise_parameters(self) -> dict:
-        """The noise model as plain values (:meth:`NoiseModel.parameters`)."""
-        return _noise_parameters(self)
-
-
-def _noise_parameters(record):
-    return {"kind": record.noise, "sigma": record.sigma, "n_steps": record.n_steps,
-            "clamp": record.clamp, "encoder": record.encoder, "encode_rng": record.encode_rng}
 
 
 def _top_two(counts):
@@ -1110,7 +1149,7 @@ def predict(
 
 # --------------------------------------------------------------------------- CERTIFY
 @dataclass(frozen=True, eq=False)
-class Certificate:
+class Certificate(_NoiseRecord):
     """Result of :func:`certify`.
 
     Attributes
@@ -1165,11 +1204,6 @@ class Certificate:
     def abstained(self) -> bool:
         """Whether CERTIFY abstained."""
         return self.prediction == ABSTAIN
-
-    @property
-    def noise_parameters(self) -> dict:
-        """The noise model as plain values (:meth:`NoiseModel.parameters`)."""
-        return _noise_parameters(self)
 
 
 def certify(

@@ -8,9 +8,10 @@ The file is a NumPy ``.npz`` archive with
   version, the model kind (``"ann"`` or ``"network"``), each layer's shape, neuron kind and
   parameters, the convention (if given) and free-form metadata.
 
-Files are written atomically: the archive goes to a temporary file in the target directory, is
-flushed to disk and then renamed over ``path`` with :func:`os.replace`, so ``path`` holds either
-the old content or the complete new one, never a half-written file. :func:`load` validates
+Files are written atomically (:func:`_atomic_write`, which :mod:`certify.distributed` uses too):
+the archive goes to a temporary file in the target directory, is flushed to disk and then renamed
+over ``path`` with :func:`os.replace`, so ``path`` holds either the old content or the complete new
+one, never a half-written file. :func:`load` validates
 everything (format, version, neuron kinds and their parameters, missing or unexpected arrays,
 shapes) and raises ``ValueError`` naming the problem; nothing is unpickled.
 """
@@ -20,7 +21,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
+import stat
+import uuid
 import zipfile
 from dataclasses import dataclass
 
@@ -132,21 +134,38 @@ def save(model, path, *, convention=None, metadata=None) -> str:
             f"metadata must be JSON-serialisable (str, numbers, lists, dicts; finite floats): {exc}"
         ) from exc
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".evsnn-", suffix=".tmp", dir=directory)
+    _atomic_write(path, lambda fh: np.savez(fh, meta=np.array(text), **arrays))
+    return path
+
+
+def _atomic_write(path, write):
+    """Write a file atomically: ``write(fh)`` fills a new temporary file (binary) beside
+    ``path``, which is flushed to disk and renamed over ``path`` with :func:`os.replace`, so
+    readers see the old file or the whole new one, never part of one. On any error the
+    temporary file is removed and ``path`` is left as it was.
+
+    The file gets the permissions ``open(path, "w")`` would give it: an existing file's, else
+    0o666 minus the umask.
+    """
+    path = os.fspath(path)
+    directory, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
     try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, meta=np.array(text), **arrays)
+        with open(tmp, "xb") as fh:  # created 0o666 minus the umask, like open(path, "w")
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        # mkstemp creates the file owner-only; give it an existing file's mode or rw-r--r--
-        os.chmod(tmp, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644)
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode) & 0o777
+        except FileNotFoundError:
+            pass
+        else:
+            os.chmod(tmp, mode)  # overwriting keeps the file's permissions, as open() does
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-    return path
 
 
 def _bad(path, problem):

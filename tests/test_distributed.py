@@ -4,6 +4,7 @@ table output, certified accuracy."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import json
 import os
@@ -36,6 +37,18 @@ class LinearArgmax:
 
     def __call__(self, seq):
         return np.argmax(seq.mean(axis=0) @ self.A.T + self.c, axis=1)
+
+
+class TypedLinearArgmax(LinearArgmax):
+    """LinearArgmax computing in ``dtype``, which it shows as NetworkClassifier does."""
+
+    def __init__(self, A, c, dtype):
+        super().__init__(A, c)
+        self.dtype = np.dtype(dtype)
+
+    def __call__(self, seq):
+        A, c = self.A.astype(self.dtype), self.c.astype(self.dtype)
+        return np.argmax(seq.mean(axis=0).astype(self.dtype) @ A.T + c, axis=1)
 
 
 def make_linear_argmax(seed, n_classes, n_features):
@@ -217,7 +230,7 @@ def test_table_records_every_parameter_of_the_run(tmp_path):
         "seed_entropy": list(root.entropy), "seed_spawn_key": [], "seed_pool_size": 4,
         "batch_size": 77, "chunk_size": 3, "noise_chunk": NOISE_CHUNK,
         "classifier": f"{LinearArgmax.__module__}.LinearArgmax(...)", "classifier_dtype": None,
-        "n_images": 4, "n_features": 5, "data_sha256": data_digest(X), "scheduler": None,
+        "n_features": 5, "data_sha256": data_digest(X), "scheduler": None,
         "n_workers": None, "processes": None,
     }
     got = table.parameters()
@@ -231,6 +244,22 @@ def test_table_records_every_parameter_of_the_run(tmp_path):
     assert lines[1] == f'# format: "{TABLE_FORMAT}"' and lines[3] == "# sigma: 0.25"
     assert sum(line.startswith("# ") for line in lines) == len(expect) + 1
     assert not any(line.startswith("#") for line in lines[len(expect) + 2:])
+
+
+def test_files_hold_every_field_in_declaration_order(tmp_path):
+    # one list: the dataclass's fields; the parameters follow the columns in the same order
+    X, y = data(n_images=2)
+    table = certify_dataset(CLF, X, y, rsc_fixed(0.2, 1), rng=0, **KW)
+    names = [f.name for f in dataclasses.fields(CertificationTable)]
+    columns = ["label", "prediction", "correct", "radius", "p_a_lower"]
+    assert names[:5] == columns
+    assert list(table.parameters()) == ["format", *names[5:]]
+    lines = table.to_csv(tmp_path / "t.csv").read_text().splitlines()
+    assert lines[0] == ",".join(["index", *columns])
+    assert [line[2:].partition(":")[0] for line in lines[1:len(names) - 3]] == [
+        "format", *names[5:]]
+    with open(table.to_json(tmp_path / "t.json")) as fh:
+        assert list(json.load(fh)) == ["format", *names[5:], "columns"]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
@@ -277,6 +306,38 @@ def test_reproduce_errors(tmp_path):
                                          rf"evsnn uses {NOISE_CHUNK}"):
         CertificationTable(det.label, det.prediction, det.correct, det.radius, det.p_a_lower,
                            **{k: v for k, v in doc.items() if k != "format"}).reproduce(CLF, X)
+
+
+def test_reproduce_checks_the_classifier_dtype():
+    X, y = data(n_images=2)
+    run = certify_dataset(TypedLinearArgmax(CLF.A, CLF.c, np.float32), X, y, rsc_fixed(0.2, 1),
+                          rng=0, **KW)
+    assert run.classifier_dtype == "float32"
+    with pytest.raises(ValueError, match=r"classify has dtype float64 but the run's classifier "
+                                         r"had float32; pass the classifier the table was made"):
+        run.reproduce(TypedLinearArgmax(CLF.A, CLF.c, np.float64), X)
+    same_table(run, run.reproduce(TypedLinearArgmax(CLF.A, CLF.c, np.float32), X))
+    # a classifier without a dtype (or a factory) cannot be checked: it runs
+    assert len(run.reproduce(CLF, X)) == 2
+
+
+def test_n_images_of_older_files_is_checked_not_kept(tmp_path):
+    # files of this format used to record n_images, always len(table)
+    X, y = data(n_images=3)
+    table = certify_dataset(CLF, X, y, rsc_fixed(0.2, 1), rng=0, **KW)
+    assert "n_images" not in table.parameters() and not hasattr(table, "n_images")
+    text = table.to_csv(tmp_path / "t.csv").read_text()
+    doc = json.loads(table.to_json(tmp_path / "t.json").read_text())
+    for n_images in (3, None):
+        (tmp_path / "old.csv").write_text(text.replace(
+            "# n_features", f"# n_images: {json.dumps(n_images)}\n# n_features"))
+        (tmp_path / "old.json").write_text(json.dumps(dict(doc, n_images=n_images)))
+        for back in (CertificationTable.read_csv(tmp_path / "old.csv"),
+                     CertificationTable.read_json(tmp_path / "old.json")):
+            same_table(table, back, ignore=())
+    (tmp_path / "old.csv").write_text(text.replace("# n_features", "# n_images: 4\n# n_features"))
+    with pytest.raises(ValueError, match=r"old.csv says n_images=4 but holds 3 rows"):
+        CertificationTable.read_csv(tmp_path / "old.csv")
 
 
 def test_reproduce_warns_when_library_versions_differ():
@@ -354,6 +415,24 @@ def test_written_files_follow_the_umask(tmp_path):
     assert [stat.S_IMODE(os.stat(p).st_mode) for p in paths] == [0o644, 0o644]
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_rewritten_files_keep_their_mode(tmp_path, umask):
+    # evsnn.io's atomic writer: a new file 0o666 minus the umask, an existing one keeps its mode
+    X, y = data(n_images=1)
+    table = certify_dataset(CLF, X, y, rsc_fixed(0.2, 1), rng=0, **KW)
+    old = os.umask(umask)
+    try:
+        paths = [table.to_csv(tmp_path / "t.csv"), table.to_json(tmp_path / "t.json")]
+        assert [stat.S_IMODE(os.stat(p).st_mode) for p in paths] == [0o666 & ~umask] * 2
+        for p in paths:
+            os.chmod(p, 0o640)
+        paths = [table.to_csv(tmp_path / "t.csv"), table.to_json(tmp_path / "t.json")]
+    finally:
+        os.umask(old)
+    assert [stat.S_IMODE(os.stat(p).st_mode) for p in paths] == [0o640, 0o640]
+    assert sorted(os.listdir(tmp_path)) == ["t.csv", "t.json"]
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 @pytest.mark.parametrize("where", ["replace", "fsync"])
 def test_failed_write_keeps_old_file(tmp_path, monkeypatch, fmt, where):
@@ -419,6 +498,104 @@ def test_certify_dataset_argument_errors(kw, exc, match):
     with pytest.raises(exc, match=match):
         certify_dataset(args.pop("classify"), args.pop("X"), args.pop("y"), args.pop("noise"),
                         **args)
+
+
+def _valid_table(**kw):
+    fields = dict(label=np.array([0, 1]), prediction=np.array([0, ABSTAIN]),
+                  correct=np.array([True, False]), radius=np.array([0.5, 0.0]),
+                  p_a_lower=np.array([0.9, 0.4]), noise="rsc_fixed", sigma=0.2, n_steps=1,
+                  n0=10, n=200, alpha=0.01)
+    fields.update(kw)
+    return CertificationTable(**fields)
+
+
+@pytest.mark.parametrize(
+    "kw, exc, match",
+    [
+        ({"versions": None}, TypeError, r"versions must be a dict of library name -> version "
+                                         r"string, got NoneType None; pass \{\} when"),
+        ({"versions": {"numpy": 2}}, TypeError, r"versions must be a dict .* \{'numpy': 2\}"),
+        ({"label": [0.0, 1.0]}, TypeError, r"label must hold integers, got dtype float64; pass "
+                                           r"int64 values"),
+        ({"correct": [1, 0]}, TypeError, r"correct must hold booleans, got dtype int64"),
+        ({"radius": ["a", "b"]}, TypeError, r"radius must hold real numbers, got dtype <U1"),
+        ({"p_a_lower": [[0.9], [0.4, 0.1]]}, TypeError, r"p_a_lower must be a 1-D array of real"),
+        ({"radius": np.zeros((2, 1))}, ValueError, r"radius must be 1-D, one entry per image; "
+                                                   r"got shape \(2, 1\)"),
+        ({"p_a_lower": [0.9]}, ValueError, r"the columns must have one entry per image, got "
+                                           r"lengths \{'label': 2, .*'p_a_lower': 1\}"),
+        ({"noise": "poisson"}, ValueError, r"noise='poisson' is not a noise model; use one of "
+                                           r"\['gaussian'"),
+        ({"noise": 3}, TypeError, r"noise must be a noise model's name, one of \['gaussian', "
+                                  r"'rsc_fixed', 'rsc_fresh'\]; got int 3"),
+        ({"sigma": -0.2}, ValueError, r"sigma=-0.2 must be finite and lie in \(0.0, inf\]"),
+        ({"sigma": "0.2"}, TypeError, r"sigma must be a real number, got str '0.2'"),
+        ({"n_steps": 0}, ValueError, r"n_steps=0 must be an integer >= 1"),
+        ({"n0": 1.5}, TypeError, r"n0 must be an integer, got float 1.5"),
+        ({"alpha": 0.5}, ValueError, r"alpha=0.5 must be finite and lie in \(0.0, 0.5\)"),
+        ({"clamp": "yes"}, TypeError, r"clamp must be True or False, got 'yes'"),
+        ({"encode_rng": None}, TypeError, r"encode_rng must be True or False, got None"),
+        ({"processes": 1}, TypeError, r"processes must be True or False, got 1"),
+        ({"encoder": 3}, TypeError, r"encoder must be a string or None, got int 3"),
+        ({"data_sha256": b"ab"}, TypeError, r"data_sha256 must be a string or None, got bytes"),
+        ({"num_classes": 1}, ValueError, r"num_classes=1 must be an integer >= 2"),
+        ({"seed_pool_size": 2}, ValueError, r"seed_pool_size=2 must be an integer >= 4"),
+        ({"batch_size": 0}, ValueError, r"batch_size=0 must be an integer >= 1"),
+        ({"n_workers": "2"}, TypeError, r"n_workers must be an integer, got str '2'"),
+        ({"seed_entropy": "x"}, TypeError, r"seed_entropy must be a list of non-negative "
+                                           r"integers or one, got 'x'"),
+        ({"seed_entropy": [1, -2]}, ValueError, r"seed_entropy=\[1, -2\] holds a negative"),
+        ({"seed_spawn_key": 3}, TypeError, r"seed_spawn_key must be a tuple of non-negative "
+                                           r"integers, got int 3"),
+        ({"seed_spawn_key": (0, 1.0)}, TypeError, r"seed_spawn_key must be a list of "
+                                                  r"non-negative integers or one, got \(0, 1.0\)"),
+        ({"seed_spawn_key": [-1]}, ValueError, r"seed_spawn_key=\[-1\] holds a negative"),
+    ],
+)
+def test_table_checks_its_fields(kw, exc, match):
+    with pytest.raises(exc, match=match):
+        _valid_table(**kw)
+
+
+def test_table_normalises_what_it_accepts():
+    table = _valid_table(label=[0, 1], correct=[True, False], radius=[1, 0], sigma=1,
+                         seed_spawn_key=[2, 3], seed_entropy=np.int64(7), n_workers=np.int32(2),
+                         processes=np.bool_(False))
+    assert table.label.dtype == np.int64 and table.correct.dtype == bool
+    assert table.radius.dtype == np.float64 and table.radius.tolist() == [1.0, 0.0]
+    assert type(table.sigma) is float and table.seed_spawn_key == (2, 3)
+    assert type(table.seed_entropy) is int and type(table.n_workers) is int
+    assert table.processes is False
+    assert len(_valid_table(**{name: [] for name in ("label", "prediction", "correct", "radius",
+                                                     "p_a_lower")})) == 0
+
+
+def test_invalid_values_in_a_file_name_the_file(tmp_path):
+    X, y = data(n_images=2)
+    table = certify_dataset(CLF, X, y, rsc_fixed(0.2, 1), rng=0, **KW)
+    text = table.to_csv(tmp_path / "t.csv").read_text()
+    (tmp_path / "bad.csv").write_text(text.replace("# sigma: 0.2", "# sigma: -1"))
+    with pytest.raises(ValueError, match=r"bad.csv holds an invalid table: sigma=-1.0 must be"):
+        CertificationTable.read_csv(tmp_path / "bad.csv")
+    doc = json.loads(table.to_json(tmp_path / "t.json").read_text())
+    for change, match in (({"label": [0.5, 1.0]}, r"label must hold integers"),
+                          ({"radius": None}, r"lacks the columns \['radius'\]")):
+        columns = {k: v for k, v in dict(doc["columns"], **change).items() if v is not None}
+        (tmp_path / "bad.json").write_text(json.dumps(dict(doc, columns=columns)))
+        with pytest.raises(ValueError, match=r"bad.json .*" + match):
+            CertificationTable.read_json(tmp_path / "bad.json")
+
+
+@pytest.mark.parametrize("X, match", [
+    (None, r"X must be an array of real numbers \(the images\), got NoneType None"),
+    ("abc", r"X must be an array of real numbers \(the images\), got str 'abc'"),
+    ([[0.1], [0.2, 0.3]], r"X must be a rectangular array of real numbers"),
+    (np.array([[None]]), r"X must hold real numbers, got dtype object"),
+    (np.array([["a"]]), r"X must hold real numbers, got dtype <U1"),
+])
+def test_data_digest_refuses_what_is_not_images(X, match):
+    with pytest.raises(TypeError, match=match):
+        data_digest(X)
 
 
 def test_factory_errors():

@@ -2,6 +2,7 @@
 
 import json
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -112,6 +113,24 @@ def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch
         io.save(NETWORKS["if_soft"], p)
     assert p.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["m.npz"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_file_mode_is_that_of_open(tmp_path, umask):
+    # like open(path, "w"): a new file gets 0o666 minus the umask, an existing file keeps its
+    # permissions (certify's tables are written by the same helper, tests/test_distributed.py)
+    p = tmp_path / "m.npz"
+    old = os.umask(umask)
+    try:
+        io.save(NETWORKS["lif_hard"], p)
+        assert stat.S_IMODE(os.stat(p).st_mode) == 0o666 & ~umask
+        os.chmod(p, 0o640)
+        io.save(NETWORKS["if_soft"], p)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(p).st_mode) == 0o640
+    _same_network(io.load(p), NETWORKS["if_soft"])
+    assert os.listdir(tmp_path) == ["m.npz"]
 
 
 def _rewrite(path, mutate_meta=None, mutate_arrays=None):

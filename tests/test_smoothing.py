@@ -661,6 +661,53 @@ def test_noise_model_record_errors():
         NoiseModel("rsc_fixed", 0.5, 1, True, None, True)
 
 
+def _flag_calls():
+    from certify.bernoulli import certify_poisson
+    from certify.distributed import certify_dataset
+
+    kw = dict(num_classes=2, rng=0)
+    return {
+        "clamp": lambda v: rsc_fixed(0.5, 1, clamp=v),
+        "encode_rng": lambda v: gaussian(0.5, 1, encode=poisson, encode_rng=v),
+        "progress": lambda v: sample_counts(constant(0), X1, rsc_fixed(0.5, 1), 4, progress=v,
+                                            **kw),
+        "use_runner_up": lambda v: certify_poisson(constant(0), [0.5], n_steps=1, n0=1, n=1,
+                                                   alpha=0.1, use_runner_up=v, **kw),
+        "processes": lambda v: certify_dataset(constant(0), np.zeros((1, 2)), [0],
+                                               rsc_fixed(0.5, 1), n0=1, n=1, alpha=0.1,
+                                               processes=v, **kw),
+    }
+
+
+@pytest.mark.parametrize("name", ["clamp", "encode_rng", "progress", "use_runner_up",
+                                  "processes"])
+@pytest.mark.parametrize("value", [1, "yes", None])
+def test_flags_are_checked_by_evsnns_one_validator(name, value):
+    # evsnn.grad.backward._flag_iv: the message ends with the fix
+    with pytest.raises(TypeError, match=rf"^{name} must be True or False, got {value!r}; pass "
+                                        rf"{name}=True or {name}=False$"):
+        _flag_calls()[name](value)
+
+
+def test_stochastic_encoder_without_rng_keyword_is_refused_up_front():
+    # encode_rng=True calls encode(z, rng=generator): checked on construction, not mid-sampling
+    def repeat2(z):
+        return np.repeat(z[None], 2, axis=0)
+
+    with pytest.raises(TypeError, match=r"encode=.*repeat2 takes no keyword argument 'rng', "
+                                        r"but encode_rng=True calls encode\(z, rng=generator\); "
+                                        r"give the encoder an rng keyword, or drop encode_rng"):
+        gaussian(0.5, 2, encode=repeat2, encode_rng=True)
+    with pytest.raises(TypeError, match=r"functools.partial\(.*repeat2\) takes no keyword"):
+        NoiseModel("gaussian", 0.5, 2, True, functools.partial(repeat2), True)
+    # an rng keyword (also bound by a partial, or through **kwargs) passes; so does a callable
+    # whose signature cannot be read (the builtin max): there is nothing to check
+    for encode in (functools.partial(poisson, T=2), lambda z, rng=None: repeat2(z),
+                   lambda z, **kw: repeat2(z), functools.partial(poisson, T=2, rng=None), max):
+        assert gaussian(0.5, 2, encode=encode, encode_rng=True).encode_rng
+    assert not gaussian(0.5, 2, encode=repeat2).encode_rng  # deterministic: no rng needed
+
+
 def test_encoder_output_shape_error():
     noise = gaussian(0.5, 3, encode=lambda z: z[None])  # T = 1, not 3
     with pytest.raises(ValueError, match=r"encode returned shape \(1, 4, 2\); it must return"):

@@ -4,6 +4,8 @@ twin in tests/reference/smoothing.py."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -176,5 +178,11 @@ def test_errors():
         NetworkClassifier(_net(0), decoder="spikes")
     with pytest.raises(ValueError, match="dtype=int32 is not supported"):
         NetworkClassifier(_net(0), dtype=np.int32)
-    with pytest.raises(ValueError, match="product='gemm' is not a first-layer product"):
+    with pytest.raises(ValueError, match="product='gemm' is not a first-layer product; use "
+                                         r"'exact' \(the simulator's sums\) or 'blas'"):
         NetworkClassifier(_net(0), product="gemm")
+    for product in (3, None, ["exact"]):
+        with pytest.raises(TypeError, match=rf"product must be 'exact' or 'blas', got "
+                                            rf"{type(product).__name__} "
+                                            rf"{re.escape(repr(product))}"):
+            NetworkClassifier(_net(0), product=product)
