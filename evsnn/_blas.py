@@ -63,10 +63,10 @@ _pinned: int | None = None  # the count every loaded OpenBLAS was given, if any 
 _requested: int | None = None  # the count asked for at import (None: leave OpenBLAS alone)
 
 
-def requested_threads(environ=os.environ) -> int | None:
+def requested_threads() -> int | None:
     """The count ``EVSNN_BLAS_THREADS`` asks for (:data:`DEFAULT_THREADS` when unset), or None
     for ``off``."""
-    raw = environ.get(ENV)
+    raw = os.environ.get(ENV)
     if raw is None:
         return DEFAULT_THREADS
     if raw.strip().lower() == "off":
