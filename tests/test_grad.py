@@ -541,16 +541,20 @@ def test_default_surrogate_of_the_conv_backward_follows_the_convention():
 # --------------------------------------------------------------------------- option validation
 _BAD_OPTIONS = [
     # (method, options, exception, message)
-    ("tempbp", dict(factor_clamp=-1), ValueError, r"factor_clamp=-1 must be a number > 0 \(inf "
+    ("tempbp", dict(factor_clamp=-1), ValueError, r"factor_clamp=-1 must be > 0 \(inf "
      r"allowed\); the spike-time factor is clamp\(−1/ΔU, −factor_clamp, 0\), the authors use "
      r"factor_clamp=8.0"),
-    ("tempbp", dict(factor_clamp=float("nan")), ValueError, r"factor_clamp=nan must be a number > 0"),
-    ("tempbp", dict(factor_clamp=0.0), ValueError, r"factor_clamp=0.0 must be a number > 0"),
-    ("tempbp", dict(factor_clamp="8"), TypeError, r"factor_clamp must be a real number, got '8'"),
-    ("tempbp", dict(factor_clamp=True), TypeError, r"factor_clamp must be a real number, got True"),
-    ("tempbp", dict(fallback_rho=-5), ValueError, r"fallback_rho=-5 must be a finite number > 0; "
+    ("tempbp", dict(factor_clamp=float("nan")), ValueError,
+     r"factor_clamp=nan must be > 0 \(inf allowed\)"),
+    ("tempbp", dict(factor_clamp=0.0), ValueError, r"factor_clamp=0.0 must be > 0 \(inf allowed\)"),
+    ("tempbp", dict(factor_clamp="8"), TypeError,
+     r"factor_clamp must be a real number, got str '8'; the spike-time"),
+    ("tempbp", dict(factor_clamp=True), TypeError,
+     r"factor_clamp must be a real number, got bool True"),
+    ("tempbp", dict(fallback_rho=-5), ValueError, r"fallback_rho=-5 must be finite and > 0; "
      r"the low-trace fallback is a sigmoid of steepness ρ, the authors use fallback_rho=5.0"),
-    ("tempbp", dict(fallback_rho=float("inf")), ValueError, r"fallback_rho=inf must be a finite"),
+    ("tempbp", dict(fallback_rho=float("inf")), ValueError,
+     r"fallback_rho=inf must be finite and > 0"),
     ("tempbp", dict(intra="yes"), TypeError, r"intra must be True or False, got 'yes'; pass "
      r"intra=True or intra=False"),
     ("bptt", dict(detach_reset="no"), TypeError, r"detach_reset must be True or False, got 'no'"),
@@ -579,12 +583,13 @@ _BAD_OPTIONS = [
     ("tempbp", dict(kernel=object()), TypeError, r"kernel must be 'trace' or a 1-D array"),
     ("bptt", dict(kernel="trace"), ValueError, r"kernel='trace' is a Temp-BP option; method='bptt'"),
     ("tempbp", dict(fallback="no"), TypeError, r"fallback must be True or False, got 'no'"),
-    ("tempbp", dict(fallback_level=-1), ValueError, r"fallback_level=-1 must be a finite number >= "
+    ("tempbp", dict(fallback_level=-1), ValueError, r"fallback_level=-1 must be finite and >= "
      r"0; the fallback applies where the trace is below fallback_level·Δt/τs; the authors use "
      r"fallback_level=0.25"),
     ("tempbp", dict(fallback_level=float("inf")), ValueError,
-     r"fallback_level=inf must be a finite number >= 0"),
-    ("tempbp", dict(fallback_level="0.25"), TypeError, r"fallback_level must be a real number"),
+     r"fallback_level=inf must be finite and >= 0"),
+    ("tempbp", dict(fallback_level="0.25"), TypeError,
+     r"fallback_level must be a real number, got str '0.25'; the fallback"),
     ("tempbp", dict(fallback_scale="both"), ValueError, r"fallback_scale='both' is not a sigmoid "
      r"scale; use 'code' .* or 'paper'"),
     ("tempbp", dict(fallback=False, fallback_rho=1.0), ValueError, r"fallback_rho=1.0 sets the "

@@ -32,8 +32,6 @@ Readout (non-spiking) layers are linear; every method differentiates them exactl
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +40,7 @@ from evsnn._numba import njit, run_range
 from evsnn.clock import Network, SimulationResult
 from evsnn.clock.simulate import _layer_factors, _time_repeated
 from evsnn.grad.surrogates import Sigmoid, Triangle
+from evsnn.params import _positive_real
 
 __all__ = ["GradientResult", "backward", "METHODS", "rga_factor"]
 
@@ -296,16 +295,6 @@ def _flag_iv(name, value):
     return bool(value)
 
 
-def _positive_iv(name, value, hint, allow_inf=False):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}; {hint}")
-    v = float(value)
-    if not v > 0 or (math.isinf(v) and not allow_inf):
-        what = "a number > 0 (inf allowed)" if allow_inf else "a finite number > 0"
-        raise ValueError(f"{name}={value!r} must be {what}; {hint}")
-    return v
-
-
 def _kernel_iv(kernel):
     """None for the layer's own trace kernel (``"trace"``), else the kernel as a 1-D float64
     array."""
@@ -368,9 +357,9 @@ def _method_options(method, convention, surrogate=None, detach_reset=False, prec
             f"{name}= or use method='tempbp'"
         )
     opts = dict(TEMPBP_DEFAULTS, **given)
-    opts["factor_clamp"] = _positive_iv(
-        "factor_clamp", opts["factor_clamp"], "the spike-time factor is "
-        "clamp(−1/ΔU, −factor_clamp, 0), the authors use factor_clamp=8.0", allow_inf=True)
+    opts["factor_clamp"] = _positive_real(
+        "factor_clamp", opts["factor_clamp"], allow_inf=True, hint="the spike-time factor is "
+        "clamp(−1/ΔU, −factor_clamp, 0), the authors use factor_clamp=8.0")
     opts["kernel"] = _kernel_iv(opts["kernel"])
     if not _flag_iv("fallback", opts["fallback"]):
         for name in _FALLBACK_OPTIONS:
@@ -379,17 +368,13 @@ def _method_options(method, convention, surrogate=None, detach_reset=False, prec
                     f"{name}={given[name]!r} sets the low-trace fallback, which fallback=False "
                     f"switches off: drop {name}= or fallback=False"
                 )
-    level = opts["fallback_level"]
-    hint = ("the fallback applies where the trace is below fallback_level·Δt/τs; the authors "
-            "use fallback_level=0.25 (1/(4τs))")
-    if isinstance(level, (bool, np.bool_)) or not isinstance(level, numbers.Real):
-        raise TypeError(f"fallback_level must be a real number, got {level!r}; {hint}")
-    if not 0 <= float(level) < math.inf:
-        raise ValueError(f"fallback_level={level!r} must be a finite number >= 0; {hint}")
-    opts["fallback_level"] = float(level)
-    opts["fallback_rho"] = _positive_iv(
-        "fallback_rho", opts["fallback_rho"], "the low-trace fallback is a sigmoid of steepness "
-        "ρ, the authors use fallback_rho=5.0 (width 0.2)")
+    opts["fallback_level"] = _positive_real(
+        "fallback_level", opts["fallback_level"], allow_zero=True, hint="the fallback applies "
+        "where the trace is below fallback_level·Δt/τs; the authors use fallback_level=0.25 "
+        "(1/(4τs))")
+    opts["fallback_rho"] = _positive_real(
+        "fallback_rho", opts["fallback_rho"], hint="the low-trace fallback is a sigmoid of "
+        "steepness ρ, the authors use fallback_rho=5.0 (width 0.2)")
     if opts["fallback_scale"] not in ("code", "paper"):
         raise ValueError(
             f"fallback_scale={opts['fallback_scale']!r} is not a sigmoid scale; use 'code' "
