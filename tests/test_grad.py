@@ -645,3 +645,51 @@ def test_method_options_accept_their_ranges_and_unknown_names_fail():
         backward(net, seq, res, g, method=method, detach_reset=False, precalculate=False)
     with pytest.raises(TypeError, match="unexpected keyword argument 'fallback_sigma'"):
         backward(net, seq, res, g, method="tempbp", fallback_sigma=1.0)
+
+
+# a value other than the default for every option of METHOD_OPTIONS
+_SET_OPTION = dict(
+    surrogate=Sigmoid(2.0), detach_reset=True, precalculate=True, factor_clamp=2.0,
+    kernel=(0.5,), fallback=False, fallback_level=0.5, fallback_rho=2.0, fallback_scale="paper",
+    intra=False,
+)
+
+
+def test_method_options_is_the_table_of_every_option_and_its_readers():
+    """METHOD_OPTIONS names every method option of backward and backward_conv, and an option
+    set to a non-default value is accepted exactly by the methods it lists."""
+    import inspect
+
+    from evsnn.grad.backward import METHOD_OPTIONS, METHODS, _method_options
+    from evsnn.grad.conv import backward_conv
+
+    for fn in (backward, backward_conv):
+        kw = {n for n, p in inspect.signature(fn).parameters.items() if p.kind == p.KEYWORD_ONLY}
+        assert kw - {"method"} == set(METHOD_OPTIONS) == set(_SET_OPTION), fn.__name__
+    conv = get_convention("DEFAULT")
+    for name, value in _SET_OPTION.items():
+        for method in METHODS:
+            if method in METHOD_OPTIONS[name]:
+                _method_options(method, conv, **{name: value})
+            else:
+                with pytest.raises(ValueError, match=f"method={method!r}"):
+                    _method_options(method, conv, **{name: value})
+
+
+def test_option_validation_reads_its_readers_from_method_options(monkeypatch):
+    """Which methods take an option is written once, in METHOD_OPTIONS: a method added to an
+    option's readers there is accepted, and the refusal names the readers listed there."""
+    import importlib
+
+    bw = importlib.import_module("evsnn.grad.backward")  # the module, not the function
+    conv = get_convention("DEFAULT")
+    monkeypatch.setitem(bw.METHOD_OPTIONS, "detach_reset", ("bptt", "hart"))
+    monkeypatch.setitem(bw.METHOD_OPTIONS, "precalculate", ("hart", "rga"))
+    monkeypatch.setitem(bw.METHOD_OPTIONS, "intra", ("tempbp", "rate"))
+    assert bw._method_options("hart", conv, detach_reset=True)["detach_reset"]
+    assert bw._method_options("rga", conv, precalculate=True)["precalculate"]
+    assert not bw._method_options("rate", conv, intra=False)["intra"]
+    with pytest.raises(ValueError, match=r"applies to method='bptt' or method='hart' only"):
+        bw._method_options("rate", conv, detach_reset=True)
+    with pytest.raises(ValueError, match=r"use method='tempbp' or method='rate'$"):
+        bw._method_options("bptt", conv, intra=False)

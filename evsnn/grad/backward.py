@@ -279,7 +279,8 @@ TEMPBP_DEFAULTS = {
     "fallback_rho": 5.0, "fallback_scale": "code", "intra": True,
 }
 _FALLBACK_OPTIONS = ("fallback_level", "fallback_rho", "fallback_scale")
-#: every method option of :func:`backward`, and the methods that read it
+#: every method option of :func:`backward`, and the methods that read it: the one table
+#: `_method_options` refuses unread options by, and `SNNSource` takes option names from
 METHOD_OPTIONS = {
     "surrogate": ("bptt", "hart"),
     "detach_reset": ("bptt",),
@@ -320,42 +321,51 @@ def _kernel_iv(kernel):
     return arr
 
 
+def _use(name):
+    """``"method='bptt'"`` (``" or "``-joined): the methods that read option ``name``."""
+    return " or ".join(f"method={m!r}" for m in METHOD_OPTIONS[name])
+
+
 def _method_options(method, convention, surrogate=None, detach_reset=False, precalculate=False,
                     **tempbp):
     """The validated options of ``method`` as the dict the layer functions read (surrogate
-    resolved, Temp-BP defaults filled in); every option ``method`` does not read is refused,
-    as is every value outside its range. ``tempbp``: Temp-BP's options, None = not given."""
+    resolved, Temp-BP defaults filled in); every option ``method`` does not read
+    (:data:`METHOD_OPTIONS`) is refused, as is every value outside its range. ``tempbp``:
+    Temp-BP's options, None = not given."""
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not a gradient method; use one of {list(METHODS)}")
     if surrogate is not None and method not in METHOD_OPTIONS["surrogate"]:
         extra = (" (Temp-BP's low-trace fallback has its own sigmoid: fallback_rho= and "
                  "fallback_scale=)"
                  if method == "tempbp" else "")
+        readers = " and ".join(map(repr, METHOD_OPTIONS["surrogate"]))
         raise ValueError(
-            f"surrogate={surrogate!r} is not used by method={method!r}: only 'bptt' and 'hart' "
+            f"surrogate={surrogate!r} is not used by method={method!r}: only {readers} "
             f"differentiate the spike with a surrogate{extra}; drop surrogate="
         )
     why = {
         "hart": "already prunes ∂m(t+1)/∂s(t), the gradient path through the reset",
         "tempbp": "takes the reset into account through its intra-neuron term (intra=)",
     }.get(method, "has no gradient path through the reset (x̄ = mean_t I)")
-    if _flag_iv("detach_reset", detach_reset) and method != "bptt":
+    if (_flag_iv("detach_reset", detach_reset)
+            and method not in METHOD_OPTIONS["detach_reset"]):
         raise ValueError(
-            f"detach_reset=True applies to method='bptt' only; method={method!r} {why}: drop "
-            "detach_reset= or use method='bptt'"
+            f"detach_reset=True applies to {_use('detach_reset')} only; method={method!r} "
+            f"{why}: drop detach_reset= or use {_use('detach_reset')}"
         )
-    if _flag_iv("precalculate", precalculate) and method != "hart":
+    if (_flag_iv("precalculate", precalculate)
+            and method not in METHOD_OPTIONS["precalculate"]):
         raise ValueError(
-            f"precalculate=True is HART's pre-calculation (method='hart' only), got "
-            f"method={method!r}: drop precalculate= or use method='hart'"
+            f"precalculate=True is HART's pre-calculation ({_use('precalculate')} only), got "
+            f"method={method!r}: drop precalculate= or use {_use('precalculate')}"
         )
     given = {k: v for k, v in tempbp.items() if v is not None}
-    if given and method != "tempbp":
-        name, value = next(iter(given.items()))
-        raise ValueError(
-            f"{name}={value!r} is a Temp-BP option; method={method!r} does not use it: drop "
-            f"{name}= or use method='tempbp'"
-        )
+    for name, value in given.items():
+        if method not in METHOD_OPTIONS[name]:
+            raise ValueError(
+                f"{name}={value!r} is a Temp-BP option; method={method!r} does not use it: "
+                f"drop {name}= or use {_use(name)}"
+            )
     opts = dict(TEMPBP_DEFAULTS, **given)
     opts["factor_clamp"] = _positive_real(
         "factor_clamp", opts["factor_clamp"], allow_inf=True, hint="the spike-time factor is "
