@@ -272,6 +272,11 @@ def test_hart_precalculated_errors():
     with pytest.raises(ValueError, match="time sums of 2 layers but the network has 1"):
         backward(Network([Dense(rng.uniform(-1, 1, (4, 6)), LIF())]), seq, sums, g,
                  method="hart", precalculate=True)
+    # as deep, but narrower in the middle: the sums of the 6-5-4 run do not fit a 6-3-4 network
+    with pytest.raises(ValueError, match=r"^the time sums of layer 1 have shapes \(2, 5\) and "
+                       r"\(2, 4\), the layer needs \(2, 3\) and \(2, 4\); simulate this network "
+                       r"with record='time_sums'$"):
+        backward(_net(rng, sizes=(6, 3, 4)), seq, sums, g, method="hart", precalculate=True)
 
 
 def test_rga_factor_hand_computed():
