@@ -652,6 +652,49 @@ def test_method_options_accept_their_ranges_and_unknown_names_fail():
         backward(net, seq, res, g, method="tempbp", fallback_sigma=1.0)
 
 
+def test_a_kernel_array_no_layer_reads_is_refused():
+    """Temp-BP's kernel= weights dL/d(trace) of the layers that emit their trace; on a network
+    whose layers all emit spikes nothing reads it, and every entry point says so."""
+    from evsnn.attacks.sources import SNNSource
+    from evsnn.clock.conv import Conv2d, ConvNetwork, Neuron, simulate_conv
+    from evsnn.grad.conv import backward_conv
+
+    rng = np.random.default_rng(0)
+    neuron = TraceLIF(tau_syn_ms=2.0, output="spike")
+    spiking = Network([Dense(rng.uniform(0, 0.8, (5, 6)), neuron),
+                       Dense(rng.uniform(-1, 1, (4, 5)), neuron)])
+    seq = (rng.random((4, 2, 6)) < 0.5).astype(float)
+    res = simulate(spiking, seq, record=True)
+    g = rng.standard_normal(res.output.shape)
+    match = (r"^kernel=\(0.5, 0.25\) weights the gradient of a trace output on its way to the "
+             r"spikes, but no layer of this network emits its trace "
+             r"\(TraceLIF\(output='trace'\)\), so no layer would read it: drop kernel=$")
+    with pytest.raises(ValueError, match=match):
+        backward(spiking, seq, res, g, method="tempbp", kernel=(0.5, 0.25))
+    with pytest.raises(ValueError, match=match):
+        loss_and_grad(spiking, seq, np.array([0, 1]), method="tempbp", kernel=(0.5, 0.25))
+    with pytest.raises(ValueError, match=match):
+        SNNSource(spiking, T=4, encoder="poisson", method="tempbp", kernel=(0.5, 0.25))
+    cnet = ConvNetwork([Conv2d(np.full((1, 1, 1, 1), 0.7)), Neuron(neuron)], (1, 2, 2))
+    x = np.ones((4, 1, 1, 2, 2))
+    cres = simulate_conv(cnet, x, record=True)
+    with pytest.raises(ValueError, match=match):
+        backward_conv(cnet, x, cres, np.ones(cres.output.shape), method="tempbp",
+                      kernel=(0.5, 0.25))
+    # the layers' own kernel is the default, and read by none here either: accepted
+    assert backward(spiking, seq, res, g, method="tempbp", kernel="trace").method == "tempbp"
+    # one layer emitting its trace reads the array: accepted, and it changes the gradient
+    traced = _trace_net(np.random.default_rng(0))
+    res = simulate(traced, seq, record=True)
+    a = backward(traced, seq, res, g, method="tempbp", kernel=(0.5, 0.25))
+    b = backward(traced, seq, res, g, method="tempbp")
+    assert not np.allclose(a.input, b.input)
+    cnet = ConvNetwork([Conv2d(np.full((1, 1, 1, 1), 0.7)),
+                        Neuron(TraceLIF(tau_syn_ms=2.0, output="trace"))], (1, 2, 2))
+    cres = simulate_conv(cnet, x, record=True)
+    backward_conv(cnet, x, cres, np.ones(cres.output.shape), method="tempbp", kernel=(0.5, 0.25))
+
+
 # a value other than the default for every option of METHOD_OPTIONS
 _SET_OPTION = dict(
     surrogate=Sigmoid(2.0), detach_reset=True, precalculate=True, factor_clamp=2.0,

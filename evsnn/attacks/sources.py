@@ -258,7 +258,8 @@ class SNNSource(GradientSource):
         self.sigma = sigma
         self.options = dict(options)
         # validated here, once: an option the method does not read fails at construction
-        self._opts = _method_options(method, self.convention, surrogate, **options)
+        self._opts = _method_options(method, self.convention, surrogate, network=network,
+                                     **options)
         self.input_only = bool(input_only)
         self.stochastic = any(p in _STOCHASTIC_ENCODERS for p in parts)
 

@@ -38,6 +38,7 @@ import numpy as np
 
 from evsnn._numba import njit, run_range
 from evsnn.clock import Network, SimulationResult
+from evsnn.clock.conv import ConvNetwork
 from evsnn.clock.simulate import _layer_factors, _time_repeated
 from evsnn.grad.surrogates import Sigmoid, Triangle
 from evsnn.params import _positive_real
@@ -327,11 +328,12 @@ def _use(name):
 
 
 def _method_options(method, convention, surrogate=None, detach_reset=False, precalculate=False,
-                    **tempbp):
+                    network=None, **tempbp):
     """The validated options of ``method`` as the dict the layer functions read (surrogate
     resolved, Temp-BP defaults filled in); every option ``method`` does not read
     (:data:`METHOD_OPTIONS`) is refused, as is every value outside its range. ``tempbp``:
-    Temp-BP's options, None = not given."""
+    Temp-BP's options, None = not given. ``network`` (a Network or ConvNetwork), when given:
+    also refuse a kernel array that none of its layers would read."""
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not a gradient method; use one of {list(METHODS)}")
     if surrogate is not None and method not in METHOD_OPTIONS["surrogate"]:
@@ -371,6 +373,12 @@ def _method_options(method, convention, surrogate=None, detach_reset=False, prec
         "factor_clamp", opts["factor_clamp"], allow_inf=True, hint="the spike-time factor is "
         "clamp(−1/ΔU, −factor_clamp, 0), the authors use factor_clamp=8.0")
     opts["kernel"] = _kernel_iv(opts["kernel"])
+    if opts["kernel"] is not None and network is not None and not _emits_trace(network):
+        raise ValueError(
+            f"kernel={given['kernel']!r} weights the gradient of a trace output on its way to "
+            "the spikes, but no layer of this network emits its trace (TraceLIF(output="
+            "'trace')), so no layer would read it: drop kernel="
+        )
     if not _flag_iv("fallback", opts["fallback"]):
         for name in _FALLBACK_OPTIONS:
             if name in given:
@@ -394,6 +402,15 @@ def _method_options(method, convention, surrogate=None, detach_reset=False, prec
     opts.update(surrogate=_surrogate_iv(surrogate, method, convention),
                 detach_reset=bool(detach_reset), precalculate=bool(precalculate))
     return opts
+
+
+def _emits_trace(network):
+    """Whether a layer of ``network`` (Network or ConvNetwork) passes on its synaptic trace."""
+    if isinstance(network, ConvNetwork):
+        neurons = [layer.neuron for _, layer in network.neuron_layers()]
+    else:
+        neurons = [layer.neuron for layer in network.layers]
+    return any(n.kernel_args().emit_trace for n in neurons)
 
 
 def _surrogate_iv(surrogate, method, convention):
@@ -659,7 +676,8 @@ def backward(
           ``clamp(−1/ΔU[t], −factor_clamp, 0)`` at spiking steps, ΔU the pre-reset increment;
         * ``kernel="trace"``: the synaptic kernel through which dL/d(trace) reaches the spikes,
           each layer's ``c (1 − c)^k`` with c = Δt/τs (the authors' ``(1/τs)(1 − 1/τs)^k``),
-          or a 1-D array of weights κ[k] for every trace-emitting layer;
+          or a 1-D array of weights κ[k] for every trace-emitting layer (refused when no layer
+          emits its trace: nothing would read it);
         * ``fallback=True``: at steps where a neuron's trace is below
           ``fallback_level · Δt/τs`` (default ``0.25``: the authors' 1/(4τs)) its gradient is a
           sigmoid surrogate of steepness ``fallback_rho`` (default ``5.0``, the authors' width
@@ -688,7 +706,7 @@ def backward(
     if not isinstance(result, SimulationResult):
         raise ValueError("result must come from simulate(..., record=True)")
     opts = _method_options(
-        method, result.convention, surrogate, detach_reset, precalculate,
+        method, result.convention, surrogate, detach_reset, precalculate, network,
         factor_clamp=factor_clamp, kernel=kernel, fallback=fallback,
         fallback_level=fallback_level, fallback_rho=fallback_rho, fallback_scale=fallback_scale,
         intra=intra,
