@@ -21,6 +21,18 @@ in the process is pinned (found in ``/proc/self/maps``, or elsewhere in the NumP
 loads it calls :func:`pin_new_libraries` (``certify.l2gain``). With another BLAS (MKL,
 Accelerate), or an OpenBLAS threaded with OpenMP (which takes its count from ``OMP_NUM_THREADS``
 at every call), nothing is changed and :func:`blas_threads` returns None.
+
+Why not threadpoolctl (which scikit-learn installs, but evsnn does not depend on): its
+OpenBLAS limits are scoped, and since version 3.8 only the first Python thread that sets one (the
+"controlling thread") may change it again; calls from any other thread are silently ignored
+(threadpoolctl's README, "OpenBLAS with pthreads/Windows, and the controlling thread"). evsnn
+pins once, process-wide, from whichever thread imports it, and again from whichever thread
+imports ``certify.l2gain`` (a dask worker thread, say). Through threadpoolctl, SciPy's OpenBLAS
+loaded in another thread kept its start-up count (checked with threadpoolctl 3.8.0, 2026-12-01),
+and evsnn's standalone limit would make the importing thread the controller, silently disabling
+``threadpool_limits`` in every other thread of the user's program. The calls here are
+OpenBLAS's own ``openblas_set_num_threads``, which act from any thread
+(``tests/test_blas_env.py`` checks a pin from a second thread).
 """
 
 from __future__ import annotations
@@ -51,10 +63,10 @@ _pinned: int | None = None  # the count every loaded OpenBLAS was given, if any 
 _requested: int | None = None  # the count asked for at import (None: leave OpenBLAS alone)
 
 
-def requested_threads(environ=os.environ) -> int | None:
+def requested_threads() -> int | None:
     """The count ``EVSNN_BLAS_THREADS`` asks for (:data:`DEFAULT_THREADS` when unset), or None
     for ``off``."""
-    raw = environ.get(ENV)
+    raw = os.environ.get(ENV)
     if raw is None:
         return DEFAULT_THREADS
     if raw.strip().lower() == "off":

@@ -39,17 +39,17 @@ GLIBC_VARIABLES = (
 _applied = False
 
 
-def keep_freed_memory(environ=os.environ) -> bool:
+def keep_freed_memory() -> bool:
     """Set glibc's thresholds (see the module docstring); return whether they were set."""
     global _applied
-    raw = environ.get(ENV, "on")
+    raw = os.environ.get(ENV, "on")
     if raw.strip().lower() not in ("on", "off"):
         raise ValueError(
             f"{ENV}={raw!r} is not a choice: set it to 'on' (the default: glibc keeps freed "
             "arrays for reuse) or 'off' (leave glibc's malloc as it is)"
         )
     _applied = False
-    if raw.strip().lower() == "off" or any(v in environ for v in GLIBC_VARIABLES):
+    if raw.strip().lower() == "off" or any(v in os.environ for v in GLIBC_VARIABLES):
         return False
     if platform.libc_ver()[0] != "glibc":
         return False

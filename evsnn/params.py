@@ -16,6 +16,7 @@ plain floats the kernels take.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 __all__ = [
@@ -45,6 +46,21 @@ def _check_positive(name, value):
     if value <= 0:
         raise ValueError(f"{name}={value!r} must be > 0")
     return value
+
+
+def _positive_real(name, value, *, allow_zero=False, allow_inf=False, hint=None):
+    """``value`` as a float: a real number (Python or NumPy, not a bool) > 0, or >= 0 with
+    ``allow_zero``, finite unless ``allow_inf``. ``hint`` (what the value sets, the usual
+    choice) ends both errors. The options of the optimisers and of the gradient methods."""
+    end = f"; {hint}" if hint else ""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}{end}")
+    v = float(value)
+    if not (v >= 0 if allow_zero else v > 0) or (math.isinf(v) and not allow_inf):
+        bound = ">= 0" if allow_zero else "> 0"
+        what = f"{bound} (inf allowed)" if allow_inf else f"finite and {bound}"
+        raise ValueError(f"{name}={value!r} must be {what}{end}")
+    return v
 
 
 def _check_unit(name, value):

@@ -31,6 +31,7 @@ from evsnn.clock.conv import (
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import decode
 from evsnn.encoders import encode
+from evsnn.params import _positive_real
 
 __all__ = [
     "SGD",
@@ -42,15 +43,6 @@ __all__ = [
     "snn_accuracy",
     "rebuild_conv",
 ]
-
-
-def _positive_real(name, value, *, allow_zero=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name}={value!r} must be finite and {'>= 0' if allow_zero else '> 0'}")
-    return value
 
 
 @dataclass(frozen=True)

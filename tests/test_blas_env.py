@@ -137,6 +137,23 @@ def test_scipys_openblas_gets_the_same_count_once_l2gain_loads_it():
     assert out[:-1] == ["2"]
 
 
+def test_scipys_openblas_is_pinned_also_when_l2gain_is_imported_in_another_thread():
+    # a dask worker thread may be the first to import certify.l2gain; the pin must act from
+    # any thread (threadpoolctl >= 3.8 ignores limits set outside its "controlling thread",
+    # the reason evsnn/_blas.py calls OpenBLAS itself)
+    probe = ("import threading, evsnn, evsnn._blas as b\n"
+             "t = threading.Thread(target=lambda: __import__('certify.l2gain'))\n"
+             "t.start(); t.join()\n"
+             "print(*sorted(set(b.thread_counts().values())), len(b.thread_counts()))")
+    env = {**{k: v for k, v in os.environ.items() if k != "EVSNN_BLAS_THREADS"},
+           "OPENBLAS_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    if out[-1] in ("0", "1"):
+        pytest.skip("SciPy has no OpenBLAS of its own here: nothing loaded in the thread to pin")
+    assert out[:-1] == ["2"]
+
+
 class _FakeOpenBLAS:
     """Stands in for a loaded OpenBLAS (plain symbol names) with a given threading model."""
 

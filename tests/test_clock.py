@@ -496,6 +496,57 @@ def test_layer_and_network_errors():
     assert net.with_weights([np.zeros((2, 3))]).layers[0].weight.sum() == 0
 
 
+def test_time_sums_records_check_their_arrays():
+    from evsnn.clock import LayerTimeSums, TimeSums
+    from evsnn.grad import Triangle
+
+    net = Network.mlp([4, 3, 2], rng=0)
+    x = np.ones((5, 2, 4))
+    sums = simulate(net, x, record="time_sums", surrogate=Triangle(1.0)).time_sums
+    a, b = sums.layers  # input [2, 4] / surrogate [2, 3], input [2, 3] / surrogate [2, 2]
+    assert TimeSums([a, b], Triangle(1.0)).layers == (a, b)  # a list is taken as a tuple
+    f32 = a.input_sum.astype(np.float32)
+    bad_layers = [
+        (dict(input_sum=[[1.0]], surrogate_sum=None), TypeError,
+         r"^input_sum must be a NumPy array \[B, n_in\], got list$"),
+        (dict(input_sum=np.ones((2, 4), dtype=int), surrogate_sum=None), TypeError,
+         r"^input_sum must be float32 or float64 \(the run's dtype\), got int64$"),
+        (dict(input_sum=np.ones(4), surrogate_sum=None), ValueError,
+         r"^input_sum must be 2-D \[B, n_in\], got shape \(4,\)$"),
+        (dict(input_sum=a.input_sum, surrogate_sum=np.ones((1, 2, 3))), ValueError,
+         r"^surrogate_sum must be 2-D \[B, n_out\], got shape \(1, 2, 3\)$"),
+        (dict(input_sum=f32, surrogate_sum=a.surrogate_sum), TypeError,
+         r"^surrogate_sum is float64 but input_sum is float32: the sums of one run share"),
+        (dict(input_sum=a.input_sum, surrogate_sum=np.ones((3, 3))), ValueError,
+         r"^surrogate_sum has shape \(3, 3\) and input_sum \(2, 4\): both need the run's "
+         r"batch size B"),
+    ]
+    for kw, exc, match in bad_layers:
+        with pytest.raises(exc, match=match):
+            LayerTimeSums(**kw)
+    bad_sums = [
+        (dict(layers=a, surrogate=Triangle(1.0)), TypeError,
+         r"^layers must be a tuple of LayerTimeSums, one per layer, got LayerTimeSums"),
+        (dict(layers=(), surrogate=Triangle(1.0)), ValueError,
+         r"^layers=\(\) is empty: pass one LayerTimeSums per layer$"),
+        (dict(layers=(a, "b"), surrogate=Triangle(1.0)), TypeError,
+         r"^layers\[1\] must be a LayerTimeSums, got str$"),
+        (dict(layers=(a, LayerTimeSums(b.input_sum[:1], None)), surrogate=Triangle(1.0)),
+         ValueError, r"^layers\[1\].input_sum is float64 \(1, 3\) but layers\[0\].input_sum "
+         r"is float64 \(2, 4\): the layers of one run share its dtype and batch size$"),
+        (dict(layers=(a, LayerTimeSums(b.input_sum.astype(np.float32), None)),
+              surrogate=Triangle(1.0)), ValueError, r"^layers\[1\].input_sum is float32"),
+        (dict(layers=(a, a), surrogate=Triangle(1.0)), ValueError,
+         r"^layers\[0\].surrogate_sum has 3 neurons but layers\[1\].input_sum has 4 inputs"),
+        (dict(layers=(a, b), surrogate="triangle"), TypeError,
+         r"^surrogate must be the evsnn.grad.Sigmoid or Triangle the sums were taken with, got "
+         r"str 'triangle'$"),
+    ]
+    for kw, exc, match in bad_sums:
+        with pytest.raises(exc, match=match):
+            TimeSums(**kw)
+
+
 @given(st.integers(0, 2**32 - 1), st.integers(0, 300), st.sampled_from([np.float32, np.float64]))
 def test_count_nonfinite_kernel_matches_numpys_isfinite(seed, n, dtype):
     # NaNs of either sign and payload, ±inf, the largest finite values, subnormals, ±0

@@ -272,6 +272,11 @@ def test_hart_precalculated_errors():
     with pytest.raises(ValueError, match="time sums of 2 layers but the network has 1"):
         backward(Network([Dense(rng.uniform(-1, 1, (4, 6)), LIF())]), seq, sums, g,
                  method="hart", precalculate=True)
+    # as deep, but narrower in the middle: the sums of the 6-5-4 run do not fit a 6-3-4 network
+    with pytest.raises(ValueError, match=r"^the time sums of layer 1 have shapes \(2, 5\) and "
+                       r"\(2, 4\), the layer needs \(2, 3\) and \(2, 4\); simulate this network "
+                       r"with record='time_sums'$"):
+        backward(_net(rng, sizes=(6, 3, 4)), seq, sums, g, method="hart", precalculate=True)
 
 
 def test_rga_factor_hand_computed():
@@ -541,16 +546,20 @@ def test_default_surrogate_of_the_conv_backward_follows_the_convention():
 # --------------------------------------------------------------------------- option validation
 _BAD_OPTIONS = [
     # (method, options, exception, message)
-    ("tempbp", dict(factor_clamp=-1), ValueError, r"factor_clamp=-1 must be a number > 0 \(inf "
+    ("tempbp", dict(factor_clamp=-1), ValueError, r"factor_clamp=-1 must be > 0 \(inf "
      r"allowed\); the spike-time factor is clamp\(−1/ΔU, −factor_clamp, 0\), the authors use "
      r"factor_clamp=8.0"),
-    ("tempbp", dict(factor_clamp=float("nan")), ValueError, r"factor_clamp=nan must be a number > 0"),
-    ("tempbp", dict(factor_clamp=0.0), ValueError, r"factor_clamp=0.0 must be a number > 0"),
-    ("tempbp", dict(factor_clamp="8"), TypeError, r"factor_clamp must be a real number, got '8'"),
-    ("tempbp", dict(factor_clamp=True), TypeError, r"factor_clamp must be a real number, got True"),
-    ("tempbp", dict(fallback_rho=-5), ValueError, r"fallback_rho=-5 must be a finite number > 0; "
+    ("tempbp", dict(factor_clamp=float("nan")), ValueError,
+     r"factor_clamp=nan must be > 0 \(inf allowed\)"),
+    ("tempbp", dict(factor_clamp=0.0), ValueError, r"factor_clamp=0.0 must be > 0 \(inf allowed\)"),
+    ("tempbp", dict(factor_clamp="8"), TypeError,
+     r"factor_clamp must be a real number, got str '8'; the spike-time"),
+    ("tempbp", dict(factor_clamp=True), TypeError,
+     r"factor_clamp must be a real number, got bool True"),
+    ("tempbp", dict(fallback_rho=-5), ValueError, r"fallback_rho=-5 must be finite and > 0; "
      r"the low-trace fallback is a sigmoid of steepness ρ, the authors use fallback_rho=5.0"),
-    ("tempbp", dict(fallback_rho=float("inf")), ValueError, r"fallback_rho=inf must be a finite"),
+    ("tempbp", dict(fallback_rho=float("inf")), ValueError,
+     r"fallback_rho=inf must be finite and > 0"),
     ("tempbp", dict(intra="yes"), TypeError, r"intra must be True or False, got 'yes'; pass "
      r"intra=True or intra=False"),
     ("bptt", dict(detach_reset="no"), TypeError, r"detach_reset must be True or False, got 'no'"),
@@ -579,12 +588,13 @@ _BAD_OPTIONS = [
     ("tempbp", dict(kernel=object()), TypeError, r"kernel must be 'trace' or a 1-D array"),
     ("bptt", dict(kernel="trace"), ValueError, r"kernel='trace' is a Temp-BP option; method='bptt'"),
     ("tempbp", dict(fallback="no"), TypeError, r"fallback must be True or False, got 'no'"),
-    ("tempbp", dict(fallback_level=-1), ValueError, r"fallback_level=-1 must be a finite number >= "
+    ("tempbp", dict(fallback_level=-1), ValueError, r"fallback_level=-1 must be finite and >= "
      r"0; the fallback applies where the trace is below fallback_level·Δt/τs; the authors use "
      r"fallback_level=0.25"),
     ("tempbp", dict(fallback_level=float("inf")), ValueError,
-     r"fallback_level=inf must be a finite number >= 0"),
-    ("tempbp", dict(fallback_level="0.25"), TypeError, r"fallback_level must be a real number"),
+     r"fallback_level=inf must be finite and >= 0"),
+    ("tempbp", dict(fallback_level="0.25"), TypeError,
+     r"fallback_level must be a real number, got str '0.25'; the fallback"),
     ("tempbp", dict(fallback_scale="both"), ValueError, r"fallback_scale='both' is not a sigmoid "
      r"scale; use 'code' .* or 'paper'"),
     ("tempbp", dict(fallback=False, fallback_rho=1.0), ValueError, r"fallback_rho=1.0 sets the "
@@ -640,3 +650,94 @@ def test_method_options_accept_their_ranges_and_unknown_names_fail():
         backward(net, seq, res, g, method=method, detach_reset=False, precalculate=False)
     with pytest.raises(TypeError, match="unexpected keyword argument 'fallback_sigma'"):
         backward(net, seq, res, g, method="tempbp", fallback_sigma=1.0)
+
+
+def test_a_kernel_array_no_layer_reads_is_refused():
+    """Temp-BP's kernel= weights dL/d(trace) of the layers that emit their trace; on a network
+    whose layers all emit spikes nothing reads it, and every entry point says so."""
+    from evsnn.attacks.sources import SNNSource
+    from evsnn.clock.conv import Conv2d, ConvNetwork, Neuron, simulate_conv
+    from evsnn.grad.conv import backward_conv
+
+    rng = np.random.default_rng(0)
+    neuron = TraceLIF(tau_syn_ms=2.0, output="spike")
+    spiking = Network([Dense(rng.uniform(0, 0.8, (5, 6)), neuron),
+                       Dense(rng.uniform(-1, 1, (4, 5)), neuron)])
+    seq = (rng.random((4, 2, 6)) < 0.5).astype(float)
+    res = simulate(spiking, seq, record=True)
+    g = rng.standard_normal(res.output.shape)
+    match = (r"^kernel=\(0.5, 0.25\) weights the gradient of a trace output on its way to the "
+             r"spikes, but no layer of this network emits its trace "
+             r"\(TraceLIF\(output='trace'\)\), so no layer would read it: drop kernel=$")
+    with pytest.raises(ValueError, match=match):
+        backward(spiking, seq, res, g, method="tempbp", kernel=(0.5, 0.25))
+    with pytest.raises(ValueError, match=match):
+        loss_and_grad(spiking, seq, np.array([0, 1]), method="tempbp", kernel=(0.5, 0.25))
+    with pytest.raises(ValueError, match=match):
+        SNNSource(spiking, T=4, encoder="poisson", method="tempbp", kernel=(0.5, 0.25))
+    cnet = ConvNetwork([Conv2d(np.full((1, 1, 1, 1), 0.7)), Neuron(neuron)], (1, 2, 2))
+    x = np.ones((4, 1, 1, 2, 2))
+    cres = simulate_conv(cnet, x, record=True)
+    with pytest.raises(ValueError, match=match):
+        backward_conv(cnet, x, cres, np.ones(cres.output.shape), method="tempbp",
+                      kernel=(0.5, 0.25))
+    # the layers' own kernel is the default, and read by none here either: accepted
+    assert backward(spiking, seq, res, g, method="tempbp", kernel="trace").method == "tempbp"
+    # one layer emitting its trace reads the array: accepted, and it changes the gradient
+    traced = _trace_net(np.random.default_rng(0))
+    res = simulate(traced, seq, record=True)
+    a = backward(traced, seq, res, g, method="tempbp", kernel=(0.5, 0.25))
+    b = backward(traced, seq, res, g, method="tempbp")
+    assert not np.allclose(a.input, b.input)
+    cnet = ConvNetwork([Conv2d(np.full((1, 1, 1, 1), 0.7)),
+                        Neuron(TraceLIF(tau_syn_ms=2.0, output="trace"))], (1, 2, 2))
+    cres = simulate_conv(cnet, x, record=True)
+    backward_conv(cnet, x, cres, np.ones(cres.output.shape), method="tempbp", kernel=(0.5, 0.25))
+
+
+# a value other than the default for every option of METHOD_OPTIONS
+_SET_OPTION = dict(
+    surrogate=Sigmoid(2.0), detach_reset=True, precalculate=True, factor_clamp=2.0,
+    kernel=(0.5,), fallback=False, fallback_level=0.5, fallback_rho=2.0, fallback_scale="paper",
+    intra=False,
+)
+
+
+def test_method_options_is_the_table_of_every_option_and_its_readers():
+    """METHOD_OPTIONS names every method option of backward and backward_conv, and an option
+    set to a non-default value is accepted exactly by the methods it lists."""
+    import inspect
+
+    from evsnn.grad.backward import METHOD_OPTIONS, METHODS, _method_options
+    from evsnn.grad.conv import backward_conv
+
+    for fn in (backward, backward_conv):
+        kw = {n for n, p in inspect.signature(fn).parameters.items() if p.kind == p.KEYWORD_ONLY}
+        assert kw - {"method"} == set(METHOD_OPTIONS) == set(_SET_OPTION), fn.__name__
+    conv = get_convention("DEFAULT")
+    for name, value in _SET_OPTION.items():
+        for method in METHODS:
+            if method in METHOD_OPTIONS[name]:
+                _method_options(method, conv, **{name: value})
+            else:
+                with pytest.raises(ValueError, match=f"method={method!r}"):
+                    _method_options(method, conv, **{name: value})
+
+
+def test_option_validation_reads_its_readers_from_method_options(monkeypatch):
+    """Which methods take an option is written once, in METHOD_OPTIONS: a method added to an
+    option's readers there is accepted, and the refusal names the readers listed there."""
+    import importlib
+
+    bw = importlib.import_module("evsnn.grad.backward")  # the module, not the function
+    conv = get_convention("DEFAULT")
+    monkeypatch.setitem(bw.METHOD_OPTIONS, "detach_reset", ("bptt", "hart"))
+    monkeypatch.setitem(bw.METHOD_OPTIONS, "precalculate", ("hart", "rga"))
+    monkeypatch.setitem(bw.METHOD_OPTIONS, "intra", ("tempbp", "rate"))
+    assert bw._method_options("hart", conv, detach_reset=True)["detach_reset"]
+    assert bw._method_options("rga", conv, precalculate=True)["precalculate"]
+    assert not bw._method_options("rate", conv, intra=False)["intra"]
+    with pytest.raises(ValueError, match=r"applies to method='bptt' or method='hart' only"):
+        bw._method_options("rate", conv, detach_reset=True)
+    with pytest.raises(ValueError, match=r"use method='tempbp' or method='rate'$"):
+        bw._method_options("bptt", conv, intra=False)

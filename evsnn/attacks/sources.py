@@ -235,7 +235,7 @@ class SNNSource(GradientSource):
         convention = get_convention(convention)
         # the method and its options validated here, once: an option the method does not read
         # fails at construction
-        _method_options(method, convention, surrogate, **options)
+        _method_options(method, convention, surrogate, network=network, **options)
         if any(p.startswith("rsc") for p in parts) and sigma is None:
             raise ValueError(f"encoder={encoder!r} needs sigma= (the Gaussian noise std)")
         # a fused encoder concatenates one encoding per part along the feature (channel) axis
@@ -363,7 +363,8 @@ class SNNSource(GradientSource):
     def _backward_seq(self, seq, score_loss, image=False):
         """Loss, gradient (image gradient through the encoder rule when ``image``) and scores."""
         # resolved as backward() resolves them (the default surrogate, Temp-BP's defaults)
-        opts = _method_options(self.method, self.convention, self.surrogate, **self.options)
+        opts = _method_options(self.method, self.convention, self.surrogate,
+                              network=self.network, **self.options)
         precalc = not self.is_conv and opts["precalculate"]
         if self.is_conv:
             res = self._simulate(self.network, seq, convention=self.convention, record=True)

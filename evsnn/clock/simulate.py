@@ -298,14 +298,81 @@ class LayerTimeSums:
     input_sum: np.ndarray
     surrogate_sum: np.ndarray | None
 
+    def __post_init__(self):
+        _sum_iv("input_sum", self.input_sum, "[B, n_in]")
+        if self.surrogate_sum is None:
+            return
+        _sum_iv("surrogate_sum", self.surrogate_sum, "[B, n_out]")
+        if self.surrogate_sum.dtype != self.input_sum.dtype:
+            raise TypeError(
+                f"surrogate_sum is {self.surrogate_sum.dtype} but input_sum is "
+                f"{self.input_sum.dtype}: the sums of one run share its dtype"
+            )
+        if self.surrogate_sum.shape[0] != self.input_sum.shape[0]:
+            raise ValueError(
+                f"surrogate_sum has shape {self.surrogate_sum.shape} and input_sum "
+                f"{self.input_sum.shape}: both need the run's batch size B as first dimension"
+            )
+
+
+def _sum_iv(name, value, dims):
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array {dims}, got {type(value).__name__}")
+    if value.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name} must be float32 or float64 (the run's dtype), got {value.dtype}")
+    if value.ndim != 2:
+        raise ValueError(f"{name} must be 2-D {dims}, got shape {value.shape}")
+
 
 @dataclass(frozen=True)
 class TimeSums:
     """Per-layer :class:`LayerTimeSums` of a run and the surrogate ``∂s/∂m`` they were summed
-    with (HART Eq. 14-15, "Pre-calculation Property")."""
+    with (HART Eq. 14-15, "Pre-calculation Property").
+
+    ``layers`` (a tuple; a list is taken as one) holds one record per layer, first layer
+    first: every one of the same batch size and dtype, and each spiking layer's ``n_out``
+    (``surrogate_sum``) is the next layer's ``n_in`` (``input_sum``). ``surrogate`` is an
+    :class:`evsnn.grad.Sigmoid` or :class:`evsnn.grad.Triangle`.
+    """
 
     layers: tuple
     surrogate: object
+
+    def __post_init__(self):
+        from evsnn.grad.surrogates import Sigmoid, Triangle  # evsnn.grad imports this module
+
+        if not isinstance(self.layers, (tuple, list)):
+            raise TypeError(
+                "layers must be a tuple of LayerTimeSums, one per layer, got "
+                f"{type(self.layers).__name__} {self.layers!r}"
+            )
+        if not self.layers:
+            raise ValueError(f"layers={self.layers!r} is empty: pass one LayerTimeSums per layer")
+        layers = tuple(self.layers)
+        for i, ls in enumerate(layers):
+            if not isinstance(ls, LayerTimeSums):
+                raise TypeError(f"layers[{i}] must be a LayerTimeSums, got {type(ls).__name__}")
+        first = layers[0].input_sum
+        for i, ls in enumerate(layers[1:], 1):
+            if ls.input_sum.dtype != first.dtype or ls.input_sum.shape[0] != first.shape[0]:
+                raise ValueError(
+                    f"layers[{i}].input_sum is {ls.input_sum.dtype} {ls.input_sum.shape} but "
+                    f"layers[0].input_sum is {first.dtype} {first.shape}: the layers of one "
+                    "run share its dtype and batch size"
+                )
+            below = layers[i - 1].surrogate_sum
+            if below is not None and below.shape[1] != ls.input_sum.shape[1]:
+                raise ValueError(
+                    f"layers[{i - 1}].surrogate_sum has {below.shape[1]} neurons but "
+                    f"layers[{i}].input_sum has {ls.input_sum.shape[1]} inputs: a layer's input "
+                    "is the layer below's output"
+                )
+        if not isinstance(self.surrogate, (Sigmoid, Triangle)):
+            raise TypeError(
+                "surrogate must be the evsnn.grad.Sigmoid or Triangle the sums were taken "
+                f"with, got {type(self.surrogate).__name__} {self.surrogate!r}"
+            )
+        object.__setattr__(self, "layers", layers)
 
 
 @dataclass(frozen=True)

@@ -32,16 +32,16 @@ Readout (non-spiking) layers are linear; every method differentiates them exactl
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from evsnn._numba import njit, run_range
 from evsnn.clock import Network, SimulationResult
+from evsnn.clock.conv import ConvNetwork
 from evsnn.clock.simulate import _layer_factors, _time_repeated
 from evsnn.grad.surrogates import Sigmoid, Triangle
+from evsnn.params import _positive_real
 
 __all__ = ["GradientResult", "backward", "METHODS", "rga_factor"]
 
@@ -280,7 +280,8 @@ TEMPBP_DEFAULTS = {
     "fallback_rho": 5.0, "fallback_scale": "code", "intra": True,
 }
 _FALLBACK_OPTIONS = ("fallback_level", "fallback_rho", "fallback_scale")
-#: every method option of :func:`backward`, and the methods that read it
+#: every method option of :func:`backward`, and the methods that read it: the one table
+#: `_method_options` refuses unread options by, and `SNNSource` takes option names from
 METHOD_OPTIONS = {
     "surrogate": ("bptt", "hart"),
     "detach_reset": ("bptt",),
@@ -294,16 +295,6 @@ def _flag_iv(name, value):
         raise TypeError(f"{name} must be True or False, got {value!r}; pass {name}=True or "
                         f"{name}=False")
     return bool(value)
-
-
-def _positive_iv(name, value, hint, allow_inf=False):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}; {hint}")
-    v = float(value)
-    if not v > 0 or (math.isinf(v) and not allow_inf):
-        what = "a number > 0 (inf allowed)" if allow_inf else "a finite number > 0"
-        raise ValueError(f"{name}={value!r} must be {what}; {hint}")
-    return v
 
 
 def _kernel_iv(kernel):
@@ -331,47 +322,63 @@ def _kernel_iv(kernel):
     return arr
 
 
+def _use(name):
+    """``"method='bptt'"`` (``" or "``-joined): the methods that read option ``name``."""
+    return " or ".join(f"method={m!r}" for m in METHOD_OPTIONS[name])
+
+
 def _method_options(method, convention, surrogate=None, detach_reset=False, precalculate=False,
-                    **tempbp):
+                    network=None, **tempbp):
     """The validated options of ``method`` as the dict the layer functions read (surrogate
-    resolved, Temp-BP defaults filled in); every option ``method`` does not read is refused,
-    as is every value outside its range. ``tempbp``: Temp-BP's options, None = not given."""
+    resolved, Temp-BP defaults filled in); every option ``method`` does not read
+    (:data:`METHOD_OPTIONS`) is refused, as is every value outside its range. ``tempbp``:
+    Temp-BP's options, None = not given. ``network`` (a Network or ConvNetwork), when given:
+    also refuse a kernel array that none of its layers would read."""
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not a gradient method; use one of {list(METHODS)}")
     if surrogate is not None and method not in METHOD_OPTIONS["surrogate"]:
         extra = (" (Temp-BP's low-trace fallback has its own sigmoid: fallback_rho= and "
                  "fallback_scale=)"
                  if method == "tempbp" else "")
+        readers = " and ".join(map(repr, METHOD_OPTIONS["surrogate"]))
         raise ValueError(
-            f"surrogate={surrogate!r} is not used by method={method!r}: only 'bptt' and 'hart' "
+            f"surrogate={surrogate!r} is not used by method={method!r}: only {readers} "
             f"differentiate the spike with a surrogate{extra}; drop surrogate="
         )
     why = {
         "hart": "already prunes ∂m(t+1)/∂s(t), the gradient path through the reset",
         "tempbp": "takes the reset into account through its intra-neuron term (intra=)",
     }.get(method, "has no gradient path through the reset (x̄ = mean_t I)")
-    if _flag_iv("detach_reset", detach_reset) and method != "bptt":
+    if (_flag_iv("detach_reset", detach_reset)
+            and method not in METHOD_OPTIONS["detach_reset"]):
         raise ValueError(
-            f"detach_reset=True applies to method='bptt' only; method={method!r} {why}: drop "
-            "detach_reset= or use method='bptt'"
+            f"detach_reset=True applies to {_use('detach_reset')} only; method={method!r} "
+            f"{why}: drop detach_reset= or use {_use('detach_reset')}"
         )
-    if _flag_iv("precalculate", precalculate) and method != "hart":
+    if (_flag_iv("precalculate", precalculate)
+            and method not in METHOD_OPTIONS["precalculate"]):
         raise ValueError(
-            f"precalculate=True is HART's pre-calculation (method='hart' only), got "
-            f"method={method!r}: drop precalculate= or use method='hart'"
+            f"precalculate=True is HART's pre-calculation ({_use('precalculate')} only), got "
+            f"method={method!r}: drop precalculate= or use {_use('precalculate')}"
         )
     given = {k: v for k, v in tempbp.items() if v is not None}
-    if given and method != "tempbp":
-        name, value = next(iter(given.items()))
-        raise ValueError(
-            f"{name}={value!r} is a Temp-BP option; method={method!r} does not use it: drop "
-            f"{name}= or use method='tempbp'"
-        )
+    for name, value in given.items():
+        if method not in METHOD_OPTIONS[name]:
+            raise ValueError(
+                f"{name}={value!r} is a Temp-BP option; method={method!r} does not use it: "
+                f"drop {name}= or use {_use(name)}"
+            )
     opts = dict(TEMPBP_DEFAULTS, **given)
-    opts["factor_clamp"] = _positive_iv(
-        "factor_clamp", opts["factor_clamp"], "the spike-time factor is "
-        "clamp(−1/ΔU, −factor_clamp, 0), the authors use factor_clamp=8.0", allow_inf=True)
+    opts["factor_clamp"] = _positive_real(
+        "factor_clamp", opts["factor_clamp"], allow_inf=True, hint="the spike-time factor is "
+        "clamp(−1/ΔU, −factor_clamp, 0), the authors use factor_clamp=8.0")
     opts["kernel"] = _kernel_iv(opts["kernel"])
+    if opts["kernel"] is not None and network is not None and not _emits_trace(network):
+        raise ValueError(
+            f"kernel={given['kernel']!r} weights the gradient of a trace output on its way to "
+            "the spikes, but no layer of this network emits its trace (TraceLIF(output="
+            "'trace')), so no layer would read it: drop kernel="
+        )
     if not _flag_iv("fallback", opts["fallback"]):
         for name in _FALLBACK_OPTIONS:
             if name in given:
@@ -379,17 +386,13 @@ def _method_options(method, convention, surrogate=None, detach_reset=False, prec
                     f"{name}={given[name]!r} sets the low-trace fallback, which fallback=False "
                     f"switches off: drop {name}= or fallback=False"
                 )
-    level = opts["fallback_level"]
-    hint = ("the fallback applies where the trace is below fallback_level·Δt/τs; the authors "
-            "use fallback_level=0.25 (1/(4τs))")
-    if isinstance(level, (bool, np.bool_)) or not isinstance(level, numbers.Real):
-        raise TypeError(f"fallback_level must be a real number, got {level!r}; {hint}")
-    if not 0 <= float(level) < math.inf:
-        raise ValueError(f"fallback_level={level!r} must be a finite number >= 0; {hint}")
-    opts["fallback_level"] = float(level)
-    opts["fallback_rho"] = _positive_iv(
-        "fallback_rho", opts["fallback_rho"], "the low-trace fallback is a sigmoid of steepness "
-        "ρ, the authors use fallback_rho=5.0 (width 0.2)")
+    opts["fallback_level"] = _positive_real(
+        "fallback_level", opts["fallback_level"], allow_zero=True, hint="the fallback applies "
+        "where the trace is below fallback_level·Δt/τs; the authors use fallback_level=0.25 "
+        "(1/(4τs))")
+    opts["fallback_rho"] = _positive_real(
+        "fallback_rho", opts["fallback_rho"], hint="the low-trace fallback is a sigmoid of "
+        "steepness ρ, the authors use fallback_rho=5.0 (width 0.2)")
     if opts["fallback_scale"] not in ("code", "paper"):
         raise ValueError(
             f"fallback_scale={opts['fallback_scale']!r} is not a sigmoid scale; use 'code' "
@@ -399,6 +402,15 @@ def _method_options(method, convention, surrogate=None, detach_reset=False, prec
     opts.update(surrogate=_surrogate_iv(surrogate, method, convention),
                 detach_reset=bool(detach_reset), precalculate=bool(precalculate))
     return opts
+
+
+def _emits_trace(network):
+    """Whether a layer of ``network`` (Network or ConvNetwork) passes on its synaptic trace."""
+    if isinstance(network, ConvNetwork):
+        neurons = [layer.neuron for _, layer in network.neuron_layers()]
+    else:
+        neurons = [layer.neuron for layer in network.layers]
+    return any(n.kernel_args().emit_trace for n in neurons)
 
 
 def _surrogate_iv(surrogate, method, convention):
@@ -664,7 +676,8 @@ def backward(
           ``clamp(−1/ΔU[t], −factor_clamp, 0)`` at spiking steps, ΔU the pre-reset increment;
         * ``kernel="trace"``: the synaptic kernel through which dL/d(trace) reaches the spikes,
           each layer's ``c (1 − c)^k`` with c = Δt/τs (the authors' ``(1/τs)(1 − 1/τs)^k``),
-          or a 1-D array of weights κ[k] for every trace-emitting layer;
+          or a 1-D array of weights κ[k] for every trace-emitting layer (refused when no layer
+          emits its trace: nothing would read it);
         * ``fallback=True``: at steps where a neuron's trace is below
           ``fallback_level · Δt/τs`` (default ``0.25``: the authors' 1/(4τs)) its gradient is a
           sigmoid surrogate of steepness ``fallback_rho`` (default ``5.0``, the authors' width
@@ -693,7 +706,7 @@ def backward(
     if not isinstance(result, SimulationResult):
         raise ValueError("result must come from simulate(..., record=True)")
     opts = _method_options(
-        method, result.convention, surrogate, detach_reset, precalculate,
+        method, result.convention, surrogate, detach_reset, precalculate, network,
         factor_clamp=factor_clamp, kernel=kernel, fallback=fallback,
         fallback_level=fallback_level, fallback_rho=fallback_rho, fallback_scale=fallback_scale,
         intra=intra,

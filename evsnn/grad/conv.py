@@ -464,7 +464,7 @@ def backward_conv(
     if not isinstance(result, ConvSimulationResult) or result.tape is None:
         raise ValueError("result must come from simulate_conv(..., record=True)")
     opts = _method_options(
-        method, result.convention, surrogate, detach_reset, precalculate,
+        method, result.convention, surrogate, detach_reset, precalculate, network,
         factor_clamp=factor_clamp, kernel=kernel, fallback=fallback,
         fallback_level=fallback_level, fallback_rho=fallback_rho, fallback_scale=fallback_scale,
         intra=intra,
