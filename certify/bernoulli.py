@@ -116,7 +116,7 @@ from certify.smoothing import (
     rsc_fresh,
     sample_counts,
 )
-from evsnn.grad.backward import _flag_iv
+from evsnn.params import _flag_iv
 
 __all__ = [
     "NORMS",

@@ -57,7 +57,7 @@ from certify.smoothing import (
     _seed_iv,
     certify,
 )
-from evsnn.grad.backward import _flag_iv
+from evsnn.params import _flag_iv
 from evsnn.io import _atomic_write
 
 __all__ = [

@@ -76,7 +76,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from evsnn._numba import njit, run_range
 from evsnn._scratch import scratch
-from evsnn.grad.backward import _flag_iv
+from evsnn.params import _flag_iv
 
 __all__ = [
     "ABSTAIN",

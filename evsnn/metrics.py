@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn._numba import njit
+from evsnn.params import _flag_iv
 
 __all__ = [
     "StepFactors",
@@ -1163,8 +1164,7 @@ def cumulative_rate(spikes, *, per_neuron=False):
     >>> cumulative_rate(s)[:, 0]
     array([2., 1., 1.])
     """
-    if not isinstance(per_neuron, (bool, np.bool_)):
-        raise TypeError(f"per_neuron must be True or False, got {per_neuron!r}")
+    per_neuron = _flag_iv("per_neuron", per_neuron)
     s = _spikes_iv("spikes", spikes)
     t = np.arange(1, s.shape[0] + 1, dtype=np.float64)
     csum = np.cumsum(s, axis=0)

@@ -19,6 +19,8 @@ import math
 import numbers
 from dataclasses import dataclass
 
+import numpy as np
+
 __all__ = [
     "LIF",
     "IF",
@@ -61,6 +63,14 @@ def _positive_real(name, value, *, allow_zero=False, allow_inf=False, hint=None)
         what = f"{bound} (inf allowed)" if allow_inf else f"finite and {bound}"
         raise ValueError(f"{name}={value!r} must be {what}{end}")
     return v
+
+
+def _flag_iv(name, value):
+    """``value`` as a bool: True or False (Python or NumPy), nothing else. Every flag argument."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}; pass {name}=True or "
+                        f"{name}=False")
+    return bool(value)
 
 
 def _check_unit(name, value):

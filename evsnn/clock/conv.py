@@ -44,7 +44,7 @@ from evsnn._scratch import scratch as _scratch  # im2col has a flag called scrat
 from evsnn.clock.network import NEURON_TYPES, _as_float_array
 from evsnn.clock.simulate import LayerRecord, SimulationResult, _all_finite, spike_events
 from evsnn.conventions import DEFAULT, get_convention
-from evsnn.params import DLIF, LIF
+from evsnn.params import DLIF, LIF, _flag_iv
 
 __all__ = [
     "Conv2d",
@@ -417,12 +417,9 @@ class Dropout:
         p = self.p
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
             raise ValueError(f"p={p!r} must be a probability in [0, 1); use e.g. p=0.5")
-        if not isinstance(self.shared_over_time, (bool, np.bool_)):
-            raise TypeError(
-                f"shared_over_time must be a bool, got {type(self.shared_over_time).__name__}"
-            )
         object.__setattr__(self, "p", float(p))
-        object.__setattr__(self, "shared_over_time", bool(self.shared_over_time))
+        object.__setattr__(self, "shared_over_time",
+                           _flag_iv("shared_over_time", self.shared_over_time))
 
     def out_shape(self, shape):
         return tuple(shape)
@@ -1432,8 +1429,7 @@ def _simulate_conv_iv(network, inputs, dtype, mode, smooth_rho, teacher, convent
                       rng=None):
     if not isinstance(network, ConvNetwork):
         raise TypeError(f"network must be an evsnn ConvNetwork, got {type(network).__name__}")
-    if not isinstance(train, (bool, np.bool_)):
-        raise TypeError(f"train must be a bool, got {type(train).__name__} {train!r}")
+    train = _flag_iv("train", train)
     if train and _has_dropout(network.layers):
         if rng is None:
             raise ValueError(

@@ -41,7 +41,7 @@ from evsnn.clock import Network, SimulationResult
 from evsnn.clock.conv import ConvNetwork
 from evsnn.clock.simulate import _layer_factors, _time_repeated
 from evsnn.grad.surrogates import Sigmoid, Triangle
-from evsnn.params import _positive_real
+from evsnn.params import _flag_iv, _positive_real
 
 __all__ = ["GradientResult", "backward", "METHODS", "rga_factor"]
 
@@ -288,13 +288,6 @@ METHOD_OPTIONS = {
     "precalculate": ("hart",),
     **{name: ("tempbp",) for name in TEMPBP_DEFAULTS},
 }
-
-
-def _flag_iv(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}; pass {name}=True or "
-                        f"{name}=False")
-    return bool(value)
 
 
 def _kernel_iv(kernel):
