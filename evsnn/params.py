@@ -86,6 +86,15 @@ def _check_reset(reset):
     return reset
 
 
+def _check_lif_fields(neuron):
+    """Check and normalise the λ-LIF fields that :class:`LIF` and :class:`DLIF` share."""
+    object.__setattr__(neuron, "lam", _check_unit("lam", neuron.lam))
+    object.__setattr__(neuron, "theta", _check_positive("theta", neuron.theta))
+    _check_reset(neuron.reset)
+    object.__setattr__(neuron, "v_rest", _check_finite("v_rest", neuron.v_rest))
+    object.__setattr__(neuron, "v_init", _check_finite("v_init", neuron.v_init))
+
+
 @dataclass(frozen=True)
 class NeuronKernelArgs:
     """The plain values a layer kernel needs (see the module docstring for the update)."""
@@ -126,11 +135,7 @@ class LIF:
     v_init: float = 0.0
 
     def __post_init__(self):
-        object.__setattr__(self, "lam", _check_unit("lam", self.lam))
-        object.__setattr__(self, "theta", _check_positive("theta", self.theta))
-        _check_reset(self.reset)
-        object.__setattr__(self, "v_rest", _check_finite("v_rest", self.v_rest))
-        object.__setattr__(self, "v_init", _check_finite("v_init", self.v_init))
+        _check_lif_fields(self)
 
     def kernel_args(self) -> NeuronKernelArgs:
         return NeuronKernelArgs(
@@ -217,11 +222,7 @@ class DLIF:
     v_init: float = 0.0
 
     def __post_init__(self):
-        object.__setattr__(self, "lam", _check_unit("lam", self.lam))
-        object.__setattr__(self, "theta", _check_positive("theta", self.theta))
-        _check_reset(self.reset)
-        object.__setattr__(self, "v_rest", _check_finite("v_rest", self.v_rest))
-        object.__setattr__(self, "v_init", _check_finite("v_init", self.v_init))
+        _check_lif_fields(self)
 
     def kernel_args(self) -> NeuronKernelArgs:
         return NeuronKernelArgs(
