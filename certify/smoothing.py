@@ -908,6 +908,9 @@ class NetworkClassifier:
             raise TypeError(
                 f"network must be an evsnn.clock.Network, got {type(network).__name__}"
             )
+        if not isinstance(decoder, str):
+            raise TypeError(f"decoder must be a decoder's name, one of {list(DECODERS)}, got "
+                            f"{type(decoder).__name__} {decoder!r}")
         if decoder not in DECODERS:
             raise ValueError(f"decoder={decoder!r} is not a decoder; use one of {list(DECODERS)}")
         dtype = np.dtype(dtype)
