@@ -22,6 +22,12 @@ def _end(hint):
     return f"; {hint}" if hint else ""
 
 
+def _shown(value, plain):
+    """The value a message echoes: as given when a Python int or float (what the caller wrote),
+    else its plain conversion (NumPy 2 would print ``np.float64(0.5)``)."""
+    return value if type(value) in (int, float) else plain
+
+
 def _span(low, high, low_open, high_open):
     """The accepted set in words: ``> 0``, ``<= 1``, ``lie in (0, 1]`` or ``''`` (no bound)."""
     has_low, has_high = low != -math.inf, high != math.inf
@@ -59,7 +65,7 @@ def real_iv(name, value, *, low=-math.inf, high=math.inf, low_open=False, high_o
             what = f"finite and {span}" if span else "finite"
         else:
             what = f"{span} (inf allowed)" if span else "a number, not NaN"
-        raise ValueError(f"{name}={value!r} must be {what}{end}")
+        raise ValueError(f"{name}={_shown(value, v)!r} must be {what}{end}")
     return v
 
 
@@ -81,7 +87,8 @@ def int_iv(name, value, *, low=0, high=None, what=None, hint=None):
         )
     if value < low or (high is not None and value > high):
         span = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name}={value!r} must be an integer {span}{about}{end}")
+        raise ValueError(f"{name}={_shown(value, int(value))!r} must be an integer "
+                         f"{span}{about}{end}")
     return int(value)
 
 

@@ -37,6 +37,9 @@ def test_real_iv_returns_a_float(value, kw, want):
      r"^x=nan must be > 0 \(inf allowed\)$"),
     (math.nan, dict(allow_inf=True), ValueError, r"^x=nan must be a number, not NaN$"),
     (math.inf, dict(high=1, allow_inf=True), ValueError, r"^x=inf must be <= 1 \(inf allowed\)$"),
+    # NumPy scalars are echoed as plain numbers
+    (np.float64(-0.5), dict(low=0), ValueError, r"^x=-0.5 must be finite and >= 0$"),
+    (np.int64(-1), dict(low=0), ValueError, r"^x=-1.0 must be finite and >= 0$"),
 ])
 def test_real_iv_errors_name_the_value_and_the_accepted_set(value, kw, exc, match):
     with pytest.raises(exc, match=match):
@@ -56,6 +59,8 @@ def test_int_iv():
         int_iv("n", 0, low=1, what="samples")
     with pytest.raises(ValueError, match=r"^n=6 must be an integer in \[1, 5\]; h$"):
         int_iv("n", 6, low=1, high=5, hint="h")
+    with pytest.raises(ValueError, match=r"^n=-2 must be an integer >= 0$"):
+        int_iv("n", np.int16(-2))
 
 
 def test_flag_iv():
