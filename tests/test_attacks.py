@@ -1268,8 +1268,13 @@ def test_source_errors(small_snn):
     net, x, y = small_snn
     with pytest.raises(TypeError, match="network must be an evsnn Network"):
         SNNSource("net", T=4, encoder="current")
-    with pytest.raises(ValueError, match="T=0 must be a positive integer"):
+    with pytest.raises(ValueError,
+                       match=r"T=0 must be an integer >= 1 \(the number of time steps\)"):
         SNNSource(net, T=0, encoder="current")
+    # a wrong kind is a TypeError (it was a ValueError)
+    with pytest.raises(TypeError, match=r"T must be an integer \(the number of time steps\), "
+                                        "got float 4.0"):
+        SNNSource(net, T=4.0, encoder="current")
     with pytest.raises(TypeError, match="encoder must be an encoder name"):
         SNNSource(net, T=4, encoder=3)
     with pytest.raises(ValueError, match="encoder='morse' is not an encoder"):
@@ -1314,7 +1319,8 @@ def test_source_errors(small_snn):
         CallableSource(lambda x, y: None).predict(x)
     with pytest.raises(TypeError, match="beta must be a real number"):
         MixedSource("half", src, src)
-    with pytest.raises(ValueError, match=r"beta=1\.5 must lie in \[0, 1\]"):
+    with pytest.raises(ValueError,
+                       match=r"beta=1\.5 must be finite and lie in \[0, 1\]; HART Eq\. A6 uses 0\.5"):
         MixedSource(1.5, src, src)
     with pytest.raises(TypeError, match="a must be a GradientSource"):
         MixedSource(0.5, 3, src)
