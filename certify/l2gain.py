@@ -52,6 +52,7 @@ from scipy.optimize import minimize_scalar
 from scipy.sparse.linalg import LinearOperator, svds
 
 from evsnn._blas import pin_new_libraries
+from evsnn._checks import int_iv, real_iv
 from evsnn._numba import njit
 from evsnn.metrics import mppd_response, step_factors
 
@@ -103,20 +104,11 @@ def _weight_iv(weight):
 
 
 def _real_iv(name, value, lo, hi):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not (math.isfinite(value) and lo <= value <= hi):
-        raise ValueError(f"{name}={value!r} must lie in [{lo}, {hi}]")
-    return value
+    return real_iv(name, value, low=lo, high=hi)
 
 
 def _int_iv(name, value, lo):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if value < lo:
-        raise ValueError(f"{name}={value!r} must be >= {lo}")
-    return int(value)
+    return int_iv(name, value, low=lo)
 
 
 def _choice_iv(name, value, allowed):

@@ -66,7 +66,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -74,9 +73,10 @@ import numpy as np
 from scipy.stats import binomtest, norm
 from statsmodels.stats.proportion import proportion_confint
 
+from evsnn._checks import flag_iv as _flag_iv
+from evsnn._checks import int_iv, real_iv
 from evsnn._numba import njit, run_range
 from evsnn._scratch import scratch
-from evsnn.params import _flag_iv
 
 __all__ = [
     "ABSTAIN",
@@ -114,24 +114,11 @@ _ENCODER_KEY = 0
 
 # --------------------------------------------------------------------------- validation helpers
 def _real_iv(name, value, *, lo=-math.inf, hi=math.inf, lo_open=False, hi_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    lo_ok = value > lo if lo_open else value >= lo
-    hi_ok = value < hi if hi_open else value <= hi
-    if not (math.isfinite(value) and lo_ok and hi_ok):
-        left = "(" if lo_open else "["
-        right = ")" if hi_open else "]"
-        raise ValueError(f"{name}={value!r} must be finite and lie in {left}{lo}, {hi}{right}")
-    return value
+    return real_iv(name, value, low=lo, high=hi, low_open=lo_open, high_open=hi_open)
 
 
 def _int_iv(name, value, lo):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if value < lo:
-        raise ValueError(f"{name}={value!r} must be an integer >= {lo}")
-    return int(value)
+    return int_iv(name, value, low=lo)
 
 
 def _callable_iv(name, value):
@@ -908,6 +895,9 @@ class NetworkClassifier:
             raise TypeError(
                 f"network must be an evsnn.clock.Network, got {type(network).__name__}"
             )
+        if not isinstance(decoder, str):
+            raise TypeError(f"decoder must be a decoder's name, one of {list(DECODERS)}, got "
+                            f"{type(decoder).__name__} {decoder!r}")
         if decoder not in DECODERS:
             raise ValueError(f"decoder={decoder!r} is not a decoder; use one of {list(DECODERS)}")
         dtype = np.dtype(dtype)

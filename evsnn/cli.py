@@ -195,45 +195,59 @@ ATTACKS = ("fgsm", "bim", "pgd", "mim", "rfgsm", "apgd", "deepfool", "one_pixel"
 # options of some attacks only, and the attacks that take them: given for another attack, an
 # error (they default to None, "not given"; the attack's own default applies)
 ATTACK_OPTIONS = {
+    "eps": ("fgsm", "bim", "pgd", "mim", "rfgsm", "apgd"),
+    "steps": ("bim", "pgd", "mim", "apgd", "deepfool"),
+    "norm": ("bim", "pgd", "mim", "apgd", "deepfool"),
     "variant": ("rfgsm",),
     "channels": ("pgd", "one_pixel"),
     "pixels": ("one_pixel",),
     "popsize": ("one_pixel",),
     "maxiter": ("one_pixel",),
 }
+# the values of eps, steps and norm a taker runs with when they are not given, passed and
+# recorded in config.json: the attack's own defaults (a test holds them to the signatures); the
+# attacks have no default eps (a budget is the caller's choice), so the command's 0.1
+ATTACK_DEFAULTS = {
+    "eps": dict.fromkeys(ATTACK_OPTIONS["eps"], 0.1),
+    "steps": {"bim": 10, "pgd": 10, "mim": 10, "apgd": 10, "deepfool": 50},
+    "norm": {"bim": "linf", "pgd": "linf", "mim": "linf", "apgd": "linf", "deepfool": "l2"},
+}
+
+
+def _and(names):
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _attack(args) -> int:
     from evsnn import attacks
     from evsnn.metrics import accuracy, attack_success_rate
 
-    own = {}  # the options given that only some attacks take
+    own = {}  # the options of some attacks only: given, or a taker's default
     for name, takers in ATTACK_OPTIONS.items():
         value = getattr(args, name)
         if value is None:
+            if name in ATTACK_DEFAULTS and args.attack in takers:
+                own[name] = ATTACK_DEFAULTS[name][args.attack]
             continue
         if args.attack not in takers:
             raise UsageError(
-                f"--{name} {value!r} is an option of --attack {' and '.join(takers)} only, not "
+                f"--{name} {value!r} is an option of --attack {_and(takers)} only, not "
                 f"of --attack {args.attack}: drop --{name}"
             )
         own[name] = value
+    if "eps" in own:
+        own["eps"] = _positive("eps", own["eps"])
+        if own.get("norm") == "l0" and float(own["eps"]).is_integer():
+            own["eps"] = int(own["eps"])  # the L0 budget is a number of pixels
+    for name in ATTACK_DEFAULTS:  # config.json records the values the attack ran with
+        setattr(args, name, own.get(name))
     model = _load_model(args.model)
     _, test = _data(args)
     x, y = test.x[: args.samples].astype(DTYPES[args.dtype]), test.y[: args.samples]
     source = _source(model, args)
-    kw = dict(eps=_positive("eps", args.eps))
-    if args.attack in ("pgd", "bim", "mim", "apgd"):
-        kw["steps"] = args.steps
-    if args.attack in ("pgd", "apgd", "deepfool"):
-        kw["norm"] = args.norm
-        if args.norm == "l0" and float(kw["eps"]).is_integer():
-            kw["eps"] = int(kw["eps"])  # the L0 budget is a number of pixels
+    kw = dict(own)
     if args.attack in ("fgsm", "pgd", "bim", "mim", "rfgsm", "apgd", "one_pixel"):
         kw["rng"] = args.seed
-    if args.attack in ("deepfool", "one_pixel"):
-        kw.pop("eps")  # DeepFool seeks the nearest boundary; OnePixel's budget is --pixels
-    kw.update(own)
     res = getattr(attacks, args.attack)(source, x, y, **kw)
     clean = source.predict(x, rng=args.seed) if getattr(source, "stochastic", False) else source.predict(x)
     adv = (source.predict(res.x_adv, rng=args.seed) if getattr(source, "stochastic", False)
@@ -414,9 +428,15 @@ def _build_parser():
     a.add_argument("--model", required=True,
                    help="a run folder written by 'evsnn train' (or its model.npz)")
     a.add_argument("--attack", default="pgd", choices=list(ATTACKS))
-    a.add_argument("--eps", type=float, default=0.1)
-    a.add_argument("--norm", default="linf", choices=["linf", "l2", "l1", "l0"])
-    a.add_argument("--steps", type=int, default=10)
+    a.add_argument("--eps", type=float, default=None,
+                   help="fgsm, bim, pgd, mim, rfgsm, apgd: the perturbation budget (0.1); "
+                   "DeepFool seeks the nearest boundary, one_pixel's budget is --pixels")
+    a.add_argument("--norm", default=None, choices=["linf", "l2", "l1", "l0"],
+                   help="bim, pgd, mim, apgd, deepfool: the norm of the budget (the attack's "
+                   "own: linf, deepfool l2)")
+    a.add_argument("--steps", type=int, default=None,
+                   help="bim, pgd, mim, apgd, deepfool: iterations (the attack's own: 10, "
+                   "deepfool 50)")
     a.add_argument("--variant", default=None, choices=list(RFGSM_VARIANTS),
                    help="rfgsm: Tramèr et al.'s R+FGSM (tramer, default) or Wong et al.'s FGSM "
                    "from a uniform start (wong)")

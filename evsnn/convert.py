@@ -16,12 +16,11 @@ which trades rare saturation for higher rates.
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
+from evsnn._checks import real_iv
 from evsnn.ann import ANN, forward
 from evsnn.clock import Dense, Network
 from evsnn.params import IF, Readout
@@ -58,11 +57,8 @@ class Conversion:
 
 
 def _percentile_iv(percentile):
-    if isinstance(percentile, bool) or not isinstance(percentile, numbers.Real):
-        raise TypeError(f"percentile must be a real number, got {percentile!r}")
-    if not (0 < percentile <= 100):
-        raise ValueError(f"percentile={percentile!r} must lie in (0, 100]; e.g. 100 or 99.9")
-    return float(percentile)
+    return real_iv("percentile", percentile, low=0, high=100, low_open=True,
+                   hint="e.g. 100 or 99.9")
 
 
 def activation_scales(ann, calibration_x, *, percentile=100.0) -> np.ndarray:
@@ -139,14 +135,8 @@ def convert(ann, calibration_x, *, percentile=100.0, theta=1.0, input_max=1.0, r
     >>> c.factors                 # 1·1/2 and 1·2/2.5
     array([0.5, 0.8])
     """
-    if isinstance(theta, bool) or not isinstance(theta, numbers.Real) or not (
-        math.isfinite(theta) and theta > 0
-    ):
-        raise ValueError(f"theta={theta!r} must be a finite number > 0")
-    if isinstance(input_max, bool) or not isinstance(input_max, numbers.Real) or not (
-        math.isfinite(input_max) and input_max > 0
-    ):
-        raise ValueError(f"input_max={input_max!r} must be a finite number > 0 (1 for [0, 1] images)")
+    theta = real_iv("theta", theta, low=0, low_open=True)
+    input_max = real_iv("input_max", input_max, low=0, low_open=True, hint="1 for [0, 1] images")
     layer_scales = activation_scales(ann, calibration_x, percentile=percentile)
     scales = np.concatenate([[float(input_max)], layer_scales])
     factors = float(theta) * scales[:-1] / scales[1:]

@@ -21,6 +21,7 @@ import numbers
 
 import numpy as np
 
+from evsnn._checks import real_iv
 from evsnn._numba import njit, run_range
 from evsnn.conventions import DEFAULT, get_convention
 
@@ -504,11 +505,7 @@ def ttfs(x, T, *, convention=DEFAULT, dtype=None):
 
 
 def _check_sigma(sigma):
-    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real):
-        raise TypeError(f"sigma must be a real number, got {sigma!r}")
-    if not np.isfinite(sigma) or sigma < 0:
-        raise ValueError(f"sigma={sigma!r} must be finite and >= 0")
-    return float(sigma)
+    return real_iv("sigma", sigma, low=0)
 
 
 def rsc_fixed(x, T, *, sigma, rng, dtype=None):

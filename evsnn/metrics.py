@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evsnn._checks import flag_iv as _flag_iv
+from evsnn._checks import int_iv, real_iv
 from evsnn._numba import njit
-from evsnn.params import _flag_iv
 
 __all__ = [
     "StepFactors",
@@ -734,22 +735,14 @@ def _predictions_iv(name, value, B):
 
 
 def _real_iv(name, value, *, low=-math.inf, high=math.inf, nonzero=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    v = float(value)
-    if not math.isfinite(v) or v < low or v > high:
-        raise ValueError(f"{name}={value!r} must be a finite number in [{low}, {high}]")
+    v = real_iv(name, value, low=low, high=high)
     if nonzero and v == 0.0:
         raise ValueError(f"{name}={value!r} must be nonzero (it divides the loss change)")
     return v
 
 
 def _int_iv(name, value, *, low):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if value < low:
-        raise ValueError(f"{name}={value!r} must be >= {low}")
-    return int(value)
+    return int_iv(name, value, low=low)
 
 
 # --------------------------------------------------------------------------- accuracy, Eq. 25

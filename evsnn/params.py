@@ -15,11 +15,10 @@ plain floats the kernels take.
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 
-import numpy as np
+from evsnn._checks import flag_iv as _flag_iv  # noqa: F401  (imported from here by many)
+from evsnn._checks import real_iv
 
 __all__ = [
     "LIF",
@@ -36,48 +35,22 @@ _RESETS = ("hard", "soft")
 
 
 def _check_finite(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name}={value!r} must be finite; pass a finite float")
-    return float(value)
+    return real_iv(name, value, hint="pass a finite float")
 
 
 def _check_positive(name, value):
-    value = _check_finite(name, value)
-    if value <= 0:
-        raise ValueError(f"{name}={value!r} must be > 0")
-    return value
+    return real_iv(name, value, low=0, low_open=True)
 
 
 def _positive_real(name, value, *, allow_zero=False, allow_inf=False, hint=None):
     """``value`` as a float: a real number (Python or NumPy, not a bool) > 0, or >= 0 with
     ``allow_zero``, finite unless ``allow_inf``. ``hint`` (what the value sets, the usual
     choice) ends both errors. The options of the optimisers and of the gradient methods."""
-    end = f"; {hint}" if hint else ""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}{end}")
-    v = float(value)
-    if not (v >= 0 if allow_zero else v > 0) or (math.isinf(v) and not allow_inf):
-        bound = ">= 0" if allow_zero else "> 0"
-        what = f"{bound} (inf allowed)" if allow_inf else f"finite and {bound}"
-        raise ValueError(f"{name}={value!r} must be {what}{end}")
-    return v
-
-
-def _flag_iv(name, value):
-    """``value`` as a bool: True or False (Python or NumPy), nothing else. Every flag argument."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}; pass {name}=True or "
-                        f"{name}=False")
-    return bool(value)
+    return real_iv(name, value, low=0, low_open=not allow_zero, allow_inf=allow_inf, hint=hint)
 
 
 def _check_unit(name, value):
-    value = _check_finite(name, value)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name}={value!r} must lie in [0, 1]")
-    return value
+    return real_iv(name, value, low=0, high=1)
 
 
 def _check_reset(reset):

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from evsnn import ann as _ann
+from evsnn._checks import int_iv
 from evsnn.clock import Network, simulate
 from evsnn.clock.conv import (
     BatchNorm2d, Conv2d, ConvNetwork, Flatten, Linear, MaxPool2d, Neuron, Residual, simulate_conv,
@@ -70,9 +70,7 @@ class CosineSchedule:
         _positive_real("lr", self.lr)
         _positive_real("final_lr", self.final_lr, allow_zero=True)
         for name in ("total_steps", "warmup_steps"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
-                raise ValueError(f"{name}={v!r} must be an integer >= 0")
+            int_iv(name, getattr(self, name), low=0)
         if self.total_steps < 1 or self.warmup_steps >= self.total_steps:
             raise ValueError(
                 f"total_steps={self.total_steps!r} must be >= 1 and exceed "
@@ -261,8 +259,7 @@ def _data_iv(x, y, n_in, name="x"):
 
 def _loop_iv(epochs, batch_size, n):
     for name, v in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-            raise ValueError(f"{name}={v!r} must be an integer >= 1")
+        int_iv(name, v, low=1)
     if n == 0:
         raise ValueError("the training set is empty; pass at least one sample")
 

@@ -1196,7 +1196,7 @@ X3, Y1 = np.full((1, 3), 0.5), np.array([0])
     (lambda: fgsm(3, X3, Y1, eps=0.1), TypeError, "source must be a GradientSource"),
     (lambda: pgd(_lin(), X3, Y1, eps=0.1, norm="l3"), ValueError, "norm='l3' is not supported"),
     (lambda: pgd(_lin(), X3, Y1, eps=0.5, norm="l0"), TypeError, "eps must be an integer"),
-    (lambda: pgd(_lin(), X3, Y1, eps=0.1, steps=0), ValueError, "steps=0 must be >= 1"),
+    (lambda: pgd(_lin(), X3, Y1, eps=0.1, steps=0), ValueError, "steps=0 must be an integer >= 1"),
     (lambda: pgd(_lin(), X3, Y1, eps=0.1, random_start="normal"), ValueError, "random_start="),
     (lambda: pgd(_lin(), X3, Y1, eps=0.1, l2_step="sq"), ValueError, "l2_step='sq'"),
     (lambda: pgd(_lin(), X3, Y1, eps=0.1), ValueError, "rng is None but this attack draws"),
@@ -1214,9 +1214,9 @@ X3, Y1 = np.full((1, 3), 0.5), np.array([0])
      r"channel-major \(C, H, W\)"),
     # channels is checked by the one integer validator of the attacks (it had a copy of its own)
     (lambda: pgd(_lin(), X3, Y1, eps=1, norm="l0", channels=0, rng=0), ValueError,
-     r"channels=0 must be >= 1 \(channels per pixel\)"),
+     r"channels=0 must be an integer >= 1 \(channels per pixel\)"),
     (lambda: pgd(_lin(), X3, Y1, eps=1, norm="l0", channels=1.5, rng=0), TypeError,
-     r"channels must be an integer \(channels per pixel\), got 1\.5"),
+     r"channels must be an integer \(channels per pixel\), got float 1\.5"),
     (lambda: one_pixel(_lin(), X3, Y1, channels=2, rng=0), ValueError,
      "channels=2 does not divide the N=3"),
     (lambda: norms_of(X3, X3, channels=2), ValueError, "channels=2 does not divide the N=3"),
@@ -1229,7 +1229,8 @@ X3, Y1 = np.full((1, 3), 0.5), np.array([0])
     # channels is validated for every norm (as pgd does), not only for L0
     (lambda: project(X3, X3, 0.1, "linf", channels=2), ValueError,
      "channels=2 does not divide the N=3"),
-    (lambda: project(X3, X3, 0.1, "l2", channels=0), ValueError, r"channels=0 must be >= 1"),
+    (lambda: project(X3, X3, 0.1, "l2", channels=0), ValueError,
+     r"channels=0 must be an integer >= 1"),
     (lambda: project(X3, X3, 0.1, "l1", channels=1.5), TypeError, "channels must be an integer"),
     (lambda: Projector(X3, 0.1, "linf", channels=2), ValueError,
      "channels=2 does not divide the N=3"),
@@ -1238,12 +1239,13 @@ X3, Y1 = np.full((1, 3), 0.5), np.array([0])
     (lambda: apgd(_lin(), X3, Y1, eps=0.1, loss="mse"), ValueError, "loss='mse'"),
     (lambda: apgd(as_source(lambda x, y: _lin()(x, y)), X3, Y1, eps=0.1, loss="dlr", rng=0),
      ValueError, "needs a source that can differentiate"),
-    (lambda: apgd_checkpoints(0), ValueError, "steps=0 must be >= 1"),
+    (lambda: apgd_checkpoints(0), ValueError, "steps=0 must be an integer >= 1"),
     (lambda: deepfool(as_source(lambda x, y: _lin()(x, y)), X3, Y1), ValueError,
      "deepfool needs class score gradients"),
     (lambda: deepfool(_lin(), X3, Y1, candidates=0), ValueError, "candidates=0"),
     (lambda: one_pixel(None, X3, Y1, rng=0), TypeError, "model must be a callable"),
-    (lambda: one_pixel(_lin(), X3, Y1, popsize=2, rng=0), ValueError, "popsize=2 must be >= 5"),
+    (lambda: one_pixel(_lin(), X3, Y1, popsize=2, rng=0), ValueError,
+     "popsize=2 must be an integer >= 5"),
     (lambda: one_pixel(_lin(), np.zeros((1, 0)), Y1, rng=0), ValueError, "no pixels"),
     (lambda: one_pixel(_lin(), X3, Y1, rng=None), ValueError, "rng is None"),
     (lambda: fgsm(_lin(), X3, Y1, eps=0.1, model=3), TypeError, "model must be a callable"),
@@ -1266,8 +1268,13 @@ def test_source_errors(small_snn):
     net, x, y = small_snn
     with pytest.raises(TypeError, match="network must be an evsnn Network"):
         SNNSource("net", T=4, encoder="current")
-    with pytest.raises(ValueError, match="T=0 must be a positive integer"):
+    with pytest.raises(ValueError,
+                       match=r"T=0 must be an integer >= 1 \(the number of time steps\)"):
         SNNSource(net, T=0, encoder="current")
+    # a wrong kind is a TypeError (it was a ValueError)
+    with pytest.raises(TypeError, match=r"T must be an integer \(the number of time steps\), "
+                                        "got float 4.0"):
+        SNNSource(net, T=4.0, encoder="current")
     with pytest.raises(TypeError, match="encoder must be an encoder name"):
         SNNSource(net, T=4, encoder=3)
     with pytest.raises(ValueError, match="encoder='morse' is not an encoder"):
@@ -1312,7 +1319,8 @@ def test_source_errors(small_snn):
         CallableSource(lambda x, y: None).predict(x)
     with pytest.raises(TypeError, match="beta must be a real number"):
         MixedSource("half", src, src)
-    with pytest.raises(ValueError, match=r"beta=1\.5 must lie in \[0, 1\]"):
+    with pytest.raises(ValueError,
+                       match=r"beta=1\.5 must be finite and lie in \[0, 1\]; HART Eq\. A6 uses 0\.5"):
         MixedSource(1.5, src, src)
     with pytest.raises(TypeError, match="a must be a GradientSource"):
         MixedSource(0.5, 3, src)
@@ -1331,7 +1339,7 @@ def test_spike_errors(small_snn):
         rand_del(seq[0], 0.1, rng=0)
     with pytest.raises(ValueError, match="seq must hold spikes"):
         rand_del(seq * 0.5, 0.1, rng=0)
-    with pytest.raises(ValueError, match=r"p=1\.5 must be finite and in \[0\.0, 1\.0\]"):
+    with pytest.raises(ValueError, match=r"p=1\.5 must be finite and lie in \[0\.0, 1\.0\]"):
         rand_del(seq, 1.5, rng=0)
     with pytest.raises(TypeError, match="model must be a callable seq"):
         rand_del(seq, 0.1, rng=0, model=3)
@@ -1345,7 +1353,7 @@ def test_spike_errors(small_snn):
         spike_attack(3, seq, y, budget=1)
     with pytest.raises(ValueError, match="sequence gradient has shape"):
         spike_attack(lambda s, y: (np.zeros(5), np.zeros(3), np.zeros((5, 4))), seq, y, budget=1)
-    with pytest.raises(ValueError, match="max_shift=0 must be >= 1"):
+    with pytest.raises(ValueError, match="max_shift=0 must be an integer >= 1"):
         spike_attack(src, seq, y, budget=1, max_shift=0)
 
 

@@ -149,6 +149,18 @@ def test_attack_passes_the_rfgsm_variant_and_pgd_channels(trained_run, tmp_path,
      "--popsize 9 is an option of --attack one_pixel only, not of --attack deepfool"),
     ("apgd", ["--maxiter", "3"],
      "--maxiter 3 is an option of --attack one_pixel only, not of --attack apgd"),
+    ("deepfool", ["--eps", "0.1"], "--eps 0.1 is an option of --attack fgsm, bim, pgd, mim, "
+     "rfgsm and apgd only, not of --attack deepfool: drop --eps"),
+    ("one_pixel", ["--eps", "1"], "--eps 1.0 is an option of --attack fgsm, bim, pgd, mim, "
+     "rfgsm and apgd only, not of --attack one_pixel: drop --eps"),
+    ("fgsm", ["--steps", "5"], "--steps 5 is an option of --attack bim, pgd, mim, apgd and "
+     "deepfool only, not of --attack fgsm: drop --steps"),
+    ("one_pixel", ["--steps", "5"], "--steps 5 is an option of --attack bim, pgd, mim, apgd and "
+     "deepfool only, not of --attack one_pixel: drop --steps"),
+    ("rfgsm", ["--norm", "l2"], "--norm 'l2' is an option of --attack bim, pgd, mim, apgd and "
+     "deepfool only, not of --attack rfgsm: drop --norm"),
+    ("fgsm", ["--norm", "linf"], "--norm 'linf' is an option of --attack bim, pgd, mim, apgd "
+     "and deepfool only, not of --attack fgsm: drop --norm"),
 ])
 def test_attack_refuses_the_options_of_other_attacks(trained_run, tmp_path, capsys, attack,
                                                       given, match):
@@ -165,6 +177,72 @@ def test_attack_refuses_the_options_of_other_attacks(trained_run, tmp_path, caps
     assert main(["attack", "--config", str(cfg), "--model", str(trained_run), "--attack", attack,
                  "--out", str(out)]) == 2
     assert match in _err(capsys)
+
+
+def test_attack_defaults_are_the_attacks_own():
+    import inspect
+
+    from evsnn import attacks
+    from evsnn.cli import ATTACK_DEFAULTS, ATTACK_OPTIONS, ATTACKS
+
+    for name in ATTACKS:
+        params = inspect.signature(getattr(attacks, name)).parameters
+        for option, takers in ATTACK_OPTIONS.items():
+            # an option is offered to exactly the attacks whose signature has it
+            assert (option in params) == (name in takers), (name, option)
+            if option in ATTACK_DEFAULTS and name in takers and option != "eps":
+                assert ATTACK_DEFAULTS[option][name] == params[option].default, (name, option)
+    # eps has no default in the attacks (it is the caller's budget): the command's is 0.1
+    assert all(inspect.signature(getattr(attacks, n)).parameters["eps"].default
+               is inspect.Parameter.empty for n in ATTACK_OPTIONS["eps"])
+    assert set(ATTACK_DEFAULTS["eps"].values()) == {0.1}
+
+
+@pytest.mark.parametrize("attack, given, expected", [
+    # not given: each attack's own default (eps: the command's 0.1)
+    ("fgsm", [], {"eps": 0.1, "rng": 0}),
+    ("bim", [], {"eps": 0.1, "steps": 10, "norm": "linf", "rng": 0}),
+    ("deepfool", [], {"steps": 50, "norm": "l2"}),
+    ("one_pixel", [], {"rng": 0}),
+    # given: passed on (they used to be dropped for bim/mim's norm and deepfool's steps)
+    ("mim", ["--norm", "l2", "--steps", "3", "--eps", "0.5"],
+     {"eps": 0.5, "steps": 3, "norm": "l2", "rng": 0}),
+    ("deepfool", ["--steps", "7", "--norm", "linf"], {"steps": 7, "norm": "linf"}),
+    ("pgd", ["--norm", "l0", "--eps", "3"], {"eps": 3, "steps": 10, "norm": "l0", "rng": 0}),
+])
+def test_attack_passes_eps_steps_norm_to_the_attacks_that_take_them(
+        trained_run, tmp_path, monkeypatch, attack, given, expected):
+    from evsnn import attacks
+
+    class Stop(Exception):
+        pass
+
+    seen = {}
+
+    def stub(*a, **kw):
+        seen["kw"] = kw
+        raise Stop
+
+    monkeypatch.setattr(attacks, attack, stub)
+    with pytest.raises(Stop):
+        main(["attack", "--model", str(trained_run), "--attack", attack, *given, "--T", "4",
+              "--samples", "1", "--out", str(tmp_path / "a")])
+    assert seen["kw"] == expected
+    assert type(seen["kw"].get("eps", 0.0)) is type(expected.get("eps", 0.0))
+
+
+def test_attack_config_records_the_values_used(trained_run, tmp_path):
+    out = tmp_path / "d"
+    assert main(["attack", "--model", str(trained_run), "--attack", "deepfool", "--steps", "2",
+                 "--T", "4", "--samples", "2", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())["config"]
+    # deepfool takes no eps; its own norm (l2) ran
+    assert (config["eps"], config["steps"], config["norm"]) == (None, 2, "l2")
+    out = tmp_path / "f"
+    assert main(["attack", "--model", str(trained_run), "--attack", "fgsm", "--T", "4",
+                 "--samples", "2", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert (config["eps"], config["steps"], config["norm"]) == (0.1, None, None)
 
 
 def test_attack_one_pixel_with_its_options(trained_run, tmp_path, monkeypatch):

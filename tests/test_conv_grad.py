@@ -372,6 +372,14 @@ def test_backward_errors():
         backward_conv(Network.mlp([2, 2]), x, res, g)
     with pytest.raises(ValueError, match="record=True"):
         backward_conv(net, x, simulate_conv(net, x), g)
+    dense = simulate(Network.mlp([4, 1]), np.ones((2, 1, 4)), record=True)
+    with pytest.raises(
+        TypeError,
+        match=r"result must be the ConvSimulationResult of simulate_conv\(network, inputs, "
+        r"record=True\), got SimulationResult; pass what simulate_conv\(..., record=True\) "
+        r"returns \(for a Network's SimulationResult use backward\)",
+    ):
+        backward_conv(net, x, dense, g)
     with pytest.raises(TypeError, match="surrogate must be"):
         backward_conv(net, x, res, g, surrogate="sigmoid")
     with pytest.raises(ValueError, match="inputs have shape"):

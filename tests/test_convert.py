@@ -97,16 +97,23 @@ def test_converted_digits_snn_within_two_points_of_its_ann():
 def test_convert_errors():
     ann = ANN([np.ones((2, 3))])
     x = np.ones((4, 3))
-    with pytest.raises(ValueError, match="percentile=0 must lie in"):
+    with pytest.raises(ValueError, match=r"percentile=0 must be finite and lie in \(0, 100\]; "
+                                         r"e.g. 100 or 99.9"):
         convert(ann, x, percentile=0)
-    with pytest.raises(ValueError, match="percentile=101 must lie in"):
+    with pytest.raises(ValueError, match=r"percentile=101 must be finite and lie in \(0, 100\]"):
         activation_scales(ann, x, percentile=101)
     with pytest.raises(TypeError, match="percentile must be a real number"):
         convert(ann, x, percentile="max")
-    with pytest.raises(ValueError, match="theta=0 must be a finite number > 0"):
+    with pytest.raises(ValueError, match="theta=0 must be finite and > 0"):
         convert(ann, x, theta=0)
-    with pytest.raises(ValueError, match="input_max=-1 must be a finite number > 0"):
+    with pytest.raises(ValueError, match=r"input_max=-1 must be finite and > 0; 1 for \[0, 1\] "
+                                         "images"):
         convert(ann, x, input_max=-1)
+    # a wrong kind is a TypeError (it was a ValueError)
+    with pytest.raises(TypeError, match="theta must be a real number, got str '1'"):
+        convert(ann, x, theta="1")
+    with pytest.raises(TypeError, match="input_max must be a real number, got bool True"):
+        convert(ann, x, input_max=True)
     with pytest.raises(ValueError, match="calibration_x must be a non-empty"):
         convert(ann, np.ones((0, 3)))
     with pytest.raises(TypeError, match="ann must be an evsnn.ann.ANN"):

@@ -384,6 +384,12 @@ def test_backward_errors():
         backward("net", seq, res, g)
     with pytest.raises(ValueError, match=r"result must come from simulate\(..., record=True\)"):
         backward(net, seq, simulate(net, seq), g)
+    with pytest.raises(
+        TypeError,
+        match=r"result must be the SimulationResult of simulate\(network, inputs, record=True\), "
+        r"got dict; pass what simulate\(..., record=True\) returns",
+    ):
+        backward(net, seq, {"output": res.output}, g)
     with pytest.raises(ValueError, match="is not a gradient method"):
         backward(net, seq, res, g, method="magic")
     with pytest.raises(ValueError, match="inputs have shape"):

@@ -388,13 +388,13 @@ def test_errors_weights_and_scalars():
         hinf_norm(0.5, [[np.inf]])
     with pytest.raises(TypeError, match="lam must be a real number, got str"):
         stated_gain("0.5", [[1.0]])
-    with pytest.raises(ValueError, match=r"lam=1.5 must lie in \[-1.0, 1.0\]"):
+    with pytest.raises(ValueError, match=r"lam=1.5 must be finite and lie in \[-1.0, 1.0\]"):
         hinf_norm(1.5, [[1.0]])
     with pytest.raises(ValueError, match=r"lam=-0.1 must lie in \[0, 1\]"):
         l2_gain(-0.1, 3, [[1.0]], rng=0)
     with pytest.raises(TypeError, match="n_freq must be an integer, got float"):
         hinf_norm(0.5, [[1.0]], n_freq=10.0)
-    with pytest.raises(ValueError, match="n_freq=2 must be >= 3"):
+    with pytest.raises(ValueError, match="n_freq=2 must be an integer >= 3"):
         hinf_norm(0.5, [[1.0]], n_freq=2)
     with pytest.raises(TypeError, match="method must be a string"):
         l2_gain(0.5, 3, [[1.0]], rng=0, method=None)
@@ -402,7 +402,7 @@ def test_errors_weights_and_scalars():
         l2_gain(0.5, 3, [[1.0]], rng=0, method="eig")
     with pytest.raises(ValueError, match=r"tol=0.0 must lie in \(0, 1\)"):
         l2_gain(0.5, 3, [[1.0]], rng=0, tol=0.0)
-    with pytest.raises(ValueError, match="max_iter=0 must be >= 1"):
+    with pytest.raises(ValueError, match="max_iter=0 must be an integer >= 1"):
         l2_gain(0.5, 3, [[1.0]], rng=0, max_iter=0)
     with pytest.raises(TypeError, match="rng='seed' is not a seed or Generator"):
         l2_gain(0.5, 3, [[1.0]], rng="seed")
@@ -428,7 +428,7 @@ def test_errors_check_stated_bound():
         check_stated_bound(0.5, 6, [[1.0, 1.0]], rng=0, domain="spike", search="exhaustive")
     with pytest.raises(ValueError, match=r"rtol=1.0 must lie in \[0, 1\)"):
         check_stated_bound(0.5, 3, [[1.0]], rng=0, rtol=1.0)
-    with pytest.raises(ValueError, match="n_restarts=-1 must be >= 0"):
+    with pytest.raises(ValueError, match="n_restarts=-1 must be an integer >= 0"):
         check_stated_bound(0.5, 3, [[1.0]], rng=0, n_restarts=-1)
 
 

@@ -39,25 +39,25 @@ def test_table1():
 @pytest.mark.parametrize(
     "ctor, kwargs, exc, match",
     [
-        (LIF, {"lam": 1.5}, ValueError, r"lam=1.5 must lie in \[0, 1\]"),
-        (LIF, {"lam": -0.1}, ValueError, r"lam=-0.1 must lie in \[0, 1\]"),
-        (LIF, {"theta": 0.0}, ValueError, "theta=0.0 must be > 0"),
+        (LIF, {"lam": 1.5}, ValueError, r"lam=1.5 must be finite and lie in \[0, 1\]"),
+        (LIF, {"lam": -0.1}, ValueError, r"lam=-0.1 must be finite and lie in \[0, 1\]"),
+        (LIF, {"theta": 0.0}, ValueError, "theta=0.0 must be finite and > 0"),
         (LIF, {"theta": math.nan}, ValueError, "theta=nan must be finite"),
         (LIF, {"v_rest": math.inf}, ValueError, "v_rest=inf must be finite"),
         (LIF, {"theta": "1"}, TypeError, "theta must be a real number"),
         (LIF, {"theta": True}, TypeError, "theta must be a real number"),
         (LIF, {"reset": "zero"}, ValueError, "reset='zero' is not a reset mode"),
-        (TraceLIF, {"tau_mem_ms": -1.0}, ValueError, "tau_mem_ms=-1.0 must be > 0"),
+        (TraceLIF, {"tau_mem_ms": -1.0}, ValueError, "tau_mem_ms=-1.0 must be finite and > 0"),
         (TraceLIF, {"tau_syn_ms": 0.5}, ValueError, "dt_ms=1.0 exceeds tau_syn_ms=0.5"),
         (TraceLIF, {"output": "rate"}, ValueError, "output='rate' is not valid"),
-        (DLIF, {"lam": 2.0}, ValueError, r"lam=2.0 must lie in \[0, 1\]"),
+        (DLIF, {"lam": 2.0}, ValueError, r"lam=2.0 must be finite and lie in \[0, 1\]"),
         # DLIF shares LIF's checks (params._check_lif_fields): every field of it
-        (DLIF, {"theta": 0.0}, ValueError, "theta=0.0 must be > 0"),
+        (DLIF, {"theta": 0.0}, ValueError, "theta=0.0 must be finite and > 0"),
         (DLIF, {"reset": "zero"}, ValueError, "reset='zero' is not a reset mode"),
         (DLIF, {"v_rest": math.inf}, ValueError, "v_rest=inf must be finite"),
         (DLIF, {"v_init": math.nan}, ValueError, "v_init=nan must be finite"),
         (LIF, {"v_init": "0"}, TypeError, "v_init must be a real number"),
-        (Readout, {"lam": -1.0}, ValueError, r"lam=-1.0 must lie in \[0, 1\]"),
+        (Readout, {"lam": -1.0}, ValueError, r"lam=-1.0 must be finite and lie in \[0, 1\]"),
     ],
 )
 def test_param_errors(ctor, kwargs, exc, match):

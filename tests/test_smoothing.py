@@ -630,7 +630,7 @@ def _cert(**kw):
     "factory, args, kw, exc, match",
     [
         (gaussian, ("0.5", 1), {}, TypeError, r"sigma must be a real number, got str '0.5'"),
-        (gaussian, (0.0, 1), {}, ValueError, r"sigma=0.0 must be finite and lie in \(0.0"),
+        (gaussian, (0.0, 1), {}, ValueError, r"sigma=0.0 must be finite and > 0.0"),
         (gaussian, (math.nan, 1), {}, ValueError, r"sigma=nan must be finite"),
         (rsc_fixed, (math.inf, 1), {}, ValueError, r"sigma=inf must be finite"),
         (rsc_fresh, (0.5, 2.0), {}, TypeError, r"n_steps must be an integer, got float 2.0"),

@@ -176,6 +176,12 @@ def test_errors():
         NetworkClassifier("net")
     with pytest.raises(ValueError, match="decoder='spikes' is not a decoder"):
         NetworkClassifier(_net(0), decoder="spikes")
+    for decoder in (3, None, ["rate"]):
+        with pytest.raises(TypeError, match=r"decoder must be a decoder's name, one of "
+                                            r"\['rate', 'ttfs', 'membrane'\], got "
+                                            rf"{type(decoder).__name__} "
+                                            rf"{re.escape(repr(decoder))}"):
+            NetworkClassifier(_net(0), decoder=decoder)
     with pytest.raises(ValueError, match="dtype=int32 is not supported"):
         NetworkClassifier(_net(0), dtype=np.int32)
     with pytest.raises(ValueError, match="product='gemm' is not a first-layer product; use "

@@ -144,6 +144,8 @@ def test_cosine_schedule_errors():
         CosineSchedule(0.1, total_steps=5, warmup_steps=5)
     with pytest.raises(ValueError, match="warmup_steps=-1 must be an integer >= 0"):
         CosineSchedule(0.1, total_steps=5, warmup_steps=-1)
+    with pytest.raises(TypeError, match="total_steps must be an integer, got float 5.0"):
+        CosineSchedule(0.1, total_steps=5.0)
     with pytest.raises(ValueError, match="lr=0.0 must be finite and > 0"):
         CosineSchedule(0.0, total_steps=5)
 
@@ -189,7 +191,8 @@ def test_fit_ann_errors():
         fit_ann(ann, TRAIN.x, TRAIN.y[:5], rng=0)
     with pytest.raises(ValueError, match="epochs=0 must be an integer >= 1"):
         fit_ann(ann, TRAIN.x, TRAIN.y, rng=0, epochs=0)
-    with pytest.raises(ValueError, match="batch_size=2.5 must be an integer >= 1"):
+    # a wrong kind is a TypeError (it was a ValueError)
+    with pytest.raises(TypeError, match="batch_size must be an integer, got float 2.5"):
         fit_ann(ann, TRAIN.x, TRAIN.y, rng=0, batch_size=2.5)
     with pytest.raises(ValueError, match="the training set is empty"):
         fit_ann(ann, TRAIN.x[:0], TRAIN.y[:0], rng=0)

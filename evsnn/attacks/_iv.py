@@ -1,14 +1,14 @@
 """Argument validation shared by the attacks and the projections.
 
-A leaf module (NumPy only): :mod:`evsnn.attacks.projections` validates with it, and
+A leaf module (NumPy and :mod:`evsnn._checks` only): :mod:`evsnn.attacks.projections` validates with it, and
 :mod:`evsnn.attacks._common`, which imports the projections, could not be imported by them.
 """
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
+
+from evsnn import _checks
 
 
 def x_iv(x):
@@ -48,24 +48,13 @@ def labels_iv(y, B, name="y"):
 
 
 def real_iv(name, value, *, low=0.0, high=np.inf, low_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
-    bad_low = v <= low if low_open else v < low
-    if not np.isfinite(v) or bad_low or v > high:
-        lo = "(" if low_open else "["
-        raise ValueError(f"{name}={value!r} must be finite and in {lo}{low}, {high}]")
-    return v
+    """``value`` as a finite float in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+    return _checks.real_iv(name, value, low=low, high=high, low_open=low_open)
 
 
 def int_iv(name, value, *, low=0, what=None):
     """``value`` as an int ``>= low``; ``what`` (what the integer counts) joins the messages."""
-    about = f" ({what})" if what else ""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer{about}, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name}={value!r} must be >= {low}{about}")
-    return int(value)
+    return _checks.int_iv(name, value, low=low, what=what)
 
 
 def choice_iv(name, value, choices):

@@ -24,13 +24,13 @@ is in.
 from __future__ import annotations
 
 import copy
-import numbers
 from types import MappingProxyType
 from typing import NamedTuple
 
 import numpy as np
 
 from evsnn import ann as _ann
+from evsnn._checks import int_iv, real_iv
 from evsnn._scratch import scratch
 from evsnn.clock import Network, simulate
 from evsnn.clock.conv import ConvNetwork, simulate_conv
@@ -213,8 +213,7 @@ class SNNSource(GradientSource):
                 f"the network emits feature shape {network.output_shape}; a decoder needs flat "
                 "outputs [T, B, n_out]: end the network with Flatten (and a Linear readout)"
             )
-        if isinstance(T, bool) or not isinstance(T, numbers.Integral) or T < 1:
-            raise ValueError(f"T={T!r} must be a positive integer number of time steps")
+        T = int_iv("T", T, low=1, what="the number of time steps")
         if not isinstance(encoder, str):
             raise TypeError(f"encoder must be an encoder name, got {type(encoder).__name__}")
         parts = encoder[len("fused:"):].split("+") if encoder.startswith("fused:") else [encoder]
@@ -555,11 +554,7 @@ class MixedSource(GradientSource):
     """
 
     def __init__(self, beta, a, b):
-        if isinstance(beta, bool) or not isinstance(beta, numbers.Real):
-            raise TypeError(f"beta must be a real number, got {beta!r}")
-        if not 0 <= beta <= 1:
-            raise ValueError(f"beta={beta!r} must lie in [0, 1] (HART Eq. A6 uses 0.5)")
-        self.beta = float(beta)
+        self.beta = real_iv("beta", beta, low=0, high=1, hint="HART Eq. A6 uses 0.5")
         self.a = as_source(a, "a")
         self.b = as_source(b, "b")
         self.stochastic = self.a.stochastic or self.b.stochastic

@@ -20,10 +20,11 @@ own pixel, so that gradients reach the pixels (Ding 2025 Methods Eq. 7-11):
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
+
+from evsnn._checks import real_iv
 
 __all__ = [
     "InputEvents",
@@ -88,11 +89,8 @@ def _exact_encoder_iv(x, t_enc_ms):
         raise ValueError(
             f"x must lie in [0, 1], got values in [{x.min()!r}, {x.max()!r}]; scale images first"
         )
-    if isinstance(t_enc_ms, bool) or not isinstance(t_enc_ms, numbers.Real):
-        raise TypeError(f"t_enc_ms must be a real number of ms, got {t_enc_ms!r}")
-    if not math.isfinite(t_enc_ms) or t_enc_ms <= 0:
-        raise ValueError(f"t_enc_ms={t_enc_ms!r} must be finite and > 0")
-    return np.asarray(x, dtype=np.float64), float(t_enc_ms)
+    t_enc_ms = real_iv("t_enc_ms", t_enc_ms, low=0, low_open=True, hint="the coding window in ms")
+    return np.asarray(x, dtype=np.float64), t_enc_ms
 
 
 def _pack(per_sample, n_in, t_enc_ms):
@@ -145,11 +143,8 @@ def ttfs(x, t_enc_ms):
 
 
 def _period_iv(period_ms, t_enc_ms):
-    if isinstance(period_ms, bool) or not isinstance(period_ms, numbers.Real):
-        raise TypeError(f"period_ms must be a real number of ms, got {period_ms!r}")
-    if not math.isfinite(period_ms) or period_ms <= 0:
-        raise ValueError(f"period_ms={period_ms!r} must be finite and > 0 (the train's period Δ)")
-    return float(period_ms)
+    return real_iv("period_ms", period_ms, low=0, low_open=True,
+                   hint="the train's period Δ in ms")
 
 
 def _ratesyn(x, t_enc_ms, period_ms, at_end):
@@ -205,10 +200,7 @@ def poisson(x, t_enc_ms, *, rng, max_rate_per_ms=1.0):
     (True, True)
     """
     x, t_enc_ms = _exact_encoder_iv(x, t_enc_ms)
-    if isinstance(max_rate_per_ms, bool) or not isinstance(max_rate_per_ms, numbers.Real):
-        raise TypeError(f"max_rate_per_ms must be a real number, got {max_rate_per_ms!r}")
-    if not math.isfinite(max_rate_per_ms) or max_rate_per_ms <= 0:
-        raise ValueError(f"max_rate_per_ms={max_rate_per_ms!r} must be finite and > 0")
+    max_rate_per_ms = real_iv("max_rate_per_ms", max_rate_per_ms, low=0, low_open=True)
     try:
         rng = np.random.default_rng(rng)
     except TypeError as exc:

@@ -7,12 +7,11 @@ sorted input events with the closed-form membrane between them (:mod:`evsnn.exac
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
+from evsnn._checks import real_iv
 from evsnn._numba import njit, prange
 from evsnn.exact import kernels as _k
 from evsnn.exact.kernels import _neuron_backward_kernel, _neuron_kernel
@@ -110,10 +109,7 @@ def _simulate_iv(network, inputs, t_end_ms, record_times):
         )
     if t_end_ms is None:
         t_end_ms = inputs.t_enc_ms
-    if isinstance(t_end_ms, bool) or not isinstance(t_end_ms, numbers.Real):
-        raise TypeError(f"t_end_ms must be a real number of ms, got {t_end_ms!r}")
-    if not math.isfinite(t_end_ms) or t_end_ms <= 0:
-        raise ValueError(f"t_end_ms={t_end_ms!r} must be finite and > 0")
+    t_end_ms = real_iv("t_end_ms", t_end_ms, low=0, low_open=True, hint="the run's end in ms")
     if inputs.current is not None and t_end_ms > inputs.t_enc_ms:
         raise ValueError(
             f"t_end_ms={t_end_ms!r} exceeds the current-coding window t_enc_ms="

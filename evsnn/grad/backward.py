@@ -697,7 +697,11 @@ def backward(
     if not isinstance(network, Network):
         raise TypeError(f"network must be an evsnn Network, got {type(network).__name__}")
     if not isinstance(result, SimulationResult):
-        raise ValueError("result must come from simulate(..., record=True)")
+        raise TypeError(
+            f"result must be the SimulationResult of simulate(network, inputs, record=True), got "
+            f"{type(result).__name__}; pass what simulate(..., record=True) returns (for a "
+            "ConvNetwork's ConvSimulationResult use backward_conv)"
+        )
     opts = _method_options(
         method, result.convention, surrogate, detach_reset, precalculate, network,
         factor_clamp=factor_clamp, kernel=kernel, fallback=fallback,

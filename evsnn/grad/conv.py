@@ -461,7 +461,13 @@ def backward_conv(
     """
     if not isinstance(network, ConvNetwork):
         raise TypeError(f"network must be an evsnn ConvNetwork, got {type(network).__name__}")
-    if not isinstance(result, ConvSimulationResult) or result.tape is None:
+    if not isinstance(result, ConvSimulationResult):
+        raise TypeError(
+            f"result must be the ConvSimulationResult of simulate_conv(network, inputs, "
+            f"record=True), got {type(result).__name__}; pass what simulate_conv(..., "
+            "record=True) returns (for a Network's SimulationResult use backward)"
+        )
+    if result.tape is None:
         raise ValueError("result must come from simulate_conv(..., record=True)")
     opts = _method_options(
         method, result.convention, surrogate, detach_reset, precalculate, network,

@@ -72,12 +72,12 @@ derivative of the loss. ``flagged="exclude"`` (default) grades on the unflagged 
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from evsnn._checks import real_iv
 from evsnn.grad.backward import backward
 from evsnn.grad.encoder_rules import input_gradient
 from evsnn.grad.losses import cross_entropy, decoder_vjp
@@ -380,13 +380,10 @@ def _label(s):
 
 
 def _real(name, value, lo=None):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or (lo is not None and value <= lo):
-        bound = "" if lo is None else f" and > {lo:g}"
-        raise ValueError(f"{name}={value!r} must be finite{bound}")
-    return value
+    """A finite float, ``> lo`` when ``lo`` is given."""
+    if lo is None:
+        return real_iv(name, value)
+    return real_iv(name, value, low=lo, low_open=True)
 
 
 def _grade_iv(network, x, labels, dt_ms, encoder, decoder, t_enc_ms, t_end_ms, methods,
@@ -404,9 +401,9 @@ def _grade_iv(network, x, labels, dt_ms, encoder, decoder, t_enc_ms, t_end_ms, m
         raise ValueError(
             f"x must be images [B, {network.n_in}] for this network, got shape {x.shape}"
         )
-    dt = _real("dt_ms", dt_ms, 0.0)
-    t_enc = _real("t_enc_ms", t_enc_ms, 0.0)
-    t_end = t_enc if t_end_ms is None else _real("t_end_ms", t_end_ms, 0.0)
+    dt = _real("dt_ms", dt_ms, 0)
+    t_enc = _real("t_enc_ms", t_enc_ms, 0)
+    t_end = t_enc if t_end_ms is None else _real("t_end_ms", t_end_ms, 0)
     n_steps = int(round(t_end / dt))
     if n_steps < 1 or abs(n_steps * dt - t_end) > _STEP_RTOL * t_end:
         raise ValueError(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evsnn._checks import real_iv
 from evsnn.metrics import mppd, ms_mppd, step_factors
 
 __all__ = [
@@ -191,13 +192,7 @@ class StableLoss:
 
 
 def _weight_iv(name, value, lo, hi=None):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < lo or (hi is not None and value > hi):
-        span = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
-        raise ValueError(f"{name}={value!r} must be finite and {span}")
-    return value
+    return real_iv(name, value, low=lo, high=math.inf if hi is None else hi)
 
 
 def _stable_loss_iv(scores_clean, scores_perturbed, chi, rho):
@@ -208,7 +203,7 @@ def _stable_loss_iv(scores_clean, scores_perturbed, chi, rho):
             f"scores_clean has shape {sc.shape} but scores_perturbed has {sp.shape}; both runs "
             "must decode the same batch"
         )
-    return _weight_iv("chi", chi, 0.0, 1.0), _weight_iv("rho", rho, 0.0)
+    return _weight_iv("chi", chi, 0, 1), _weight_iv("rho", rho, 0)
 
 
 def stable_loss(
@@ -355,7 +350,7 @@ def e_rsct_loss(step_outputs, teacher_logits, labels, *, lam=0.1, temperature=1.
     >>> round(loss, 6), g.shape
     (0.693147, (3, 1, 2))
     """
-    lam = _weight_iv("lam", lam, 0.0)
+    lam = _weight_iv("lam", lam, 0)
     temperature = _weight_iv("temperature", temperature, -math.inf)
     if temperature <= 0:
         raise ValueError(f"temperature={temperature!r} must be finite and > 0")

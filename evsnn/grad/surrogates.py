@@ -6,10 +6,11 @@ backward kernels take (kernels accept no Python objects).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from evsnn._checks import real_iv
 
 __all__ = ["Sigmoid", "Triangle", "surrogate_derivative", "SIGMOID", "TRIANGLE"]
 
@@ -31,13 +32,10 @@ class Sigmoid:
     scale: str = "code"
 
     def __post_init__(self):
-        if isinstance(self.rho, bool) or not isinstance(self.rho, (int, float)):
-            raise TypeError(f"rho must be a real number, got {self.rho!r}")
-        if not math.isfinite(self.rho) or self.rho <= 0:
-            raise ValueError(f"rho={self.rho!r} must be finite and > 0")
+        rho = real_iv("rho", self.rho, low=0, low_open=True)
         if self.scale not in ("paper", "code"):
             raise ValueError(f"scale={self.scale!r} must be 'paper' or 'code'")
-        object.__setattr__(self, "rho", float(self.rho))
+        object.__setattr__(self, "rho", rho)
 
     def kernel_args(self):
         return SIGMOID, self.rho, self.rho if self.scale == "code" else 1.0
@@ -50,11 +48,7 @@ class Triangle:
     gamma: float = 1.0
 
     def __post_init__(self):
-        if isinstance(self.gamma, bool) or not isinstance(self.gamma, (int, float)):
-            raise TypeError(f"gamma must be a real number, got {self.gamma!r}")
-        if not math.isfinite(self.gamma) or self.gamma <= 0:
-            raise ValueError(f"gamma={self.gamma!r} must be finite and > 0")
-        object.__setattr__(self, "gamma", float(self.gamma))
+        object.__setattr__(self, "gamma", real_iv("gamma", self.gamma, low=0, low_open=True))
 
     def kernel_args(self):
         return TRIANGLE, self.gamma, 1.0

@@ -1,0 +1,100 @@
+"""The scalar argument checks every module shares: a real number, an integer, a flag.
+
+A leaf module (standard library and NumPy only, nothing from evsnn), so that any module, the
+records of :mod:`evsnn.params` and the leaf :mod:`evsnn.attacks._iv` included, can import it.
+Each check returns the value as a plain Python ``float``/``int``/``bool`` and raises
+``TypeError`` for a wrong kind, ``ValueError`` for a wrong value; the message names the argument,
+echoes the value and the accepted set, and ``hint`` (what the value sets, the usual choice)
+ends it.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+__all__ = ["flag_iv", "int_iv", "real_iv"]
+
+
+def _end(hint):
+    return f"; {hint}" if hint else ""
+
+
+def _shown(value, plain):
+    """The value a message echoes: as given when a Python int or float (what the caller wrote),
+    else its plain conversion (NumPy 2 would print ``np.float64(0.5)``)."""
+    return value if type(value) in (int, float) else plain
+
+
+def _span(low, high, low_open, high_open):
+    """The accepted set in words: ``> 0``, ``<= 1``, ``lie in (0, 1]`` or ``''`` (no bound)."""
+    has_low, has_high = low != -math.inf, high != math.inf
+    if has_low and has_high:
+        return f"lie in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if has_low:
+        return f"{'>' if low_open else '>='} {low}"
+    if has_high:
+        return f"{'<' if high_open else '<='} {high}"
+    return ""
+
+
+def real_iv(name, value, *, low=-math.inf, high=math.inf, low_open=False, high_open=False,
+            allow_inf=False, hint=None):
+    """``value`` as a float: a real number (Python or NumPy, not a bool) in the interval from
+    ``low`` to ``high`` (each end closed unless ``low_open``/``high_open``), finite unless
+    ``allow_inf`` (then an infinity is accepted where the bounds admit it; NaN never is).
+
+    >>> real_iv("lam", 0.5, low=0, high=1)
+    0.5
+    >>> real_iv("tau", 0, low=0, low_open=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: tau=0 must be finite and > 0
+    """
+    end = _end(hint)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}{end}")
+    v = float(value)
+    low_ok = v > low if low_open else v >= low
+    high_ok = v < high if high_open else v <= high
+    if not (low_ok and high_ok) or (math.isinf(v) and not allow_inf):  # NaN fails low_ok
+        span = _span(low, high, low_open, high_open)
+        if not allow_inf:
+            what = f"finite and {span}" if span else "finite"
+        else:
+            what = f"{span} (inf allowed)" if span else "a number, not NaN"
+        raise ValueError(f"{name}={_shown(value, v)!r} must be {what}{end}")
+    return v
+
+
+def int_iv(name, value, *, low=0, high=None, what=None, hint=None):
+    """``value`` as an int (Python or NumPy, not a bool) ``>= low`` and, given ``high``,
+    ``<= high``. ``what`` (what the integer counts) joins the messages in parentheses.
+
+    >>> int_iv("steps", 3, low=1)
+    3
+    >>> int_iv("steps", 0, low=1, what="iterations")
+    Traceback (most recent call last):
+    ...
+    ValueError: steps=0 must be an integer >= 1 (iterations)
+    """
+    about, end = (f" ({what})" if what else ""), _end(hint)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"{name} must be an integer{about}, got {type(value).__name__} {value!r}{end}"
+        )
+    if value < low or (high is not None and value > high):
+        span = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name}={_shown(value, int(value))!r} must be an integer "
+                         f"{span}{about}{end}")
+    return int(value)
+
+
+def flag_iv(name, value):
+    """``value`` as a bool: True or False (Python or NumPy), nothing else. Every flag argument."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}; pass {name}=True or "
+                        f"{name}=False")
+    return bool(value)

@@ -1,0 +1,71 @@
+"""evsnn._checks: the one real-number, integer and flag check every module shares."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from evsnn._checks import flag_iv, int_iv, real_iv
+
+
+@pytest.mark.parametrize("value, kw, want", [
+    (2, {}, 2.0), (np.float32(0.5), {}, 0.5), (np.int64(3), dict(low=3), 3.0),
+    (1.0, dict(low=0, high=1), 1.0), (math.inf, dict(allow_inf=True), math.inf),
+    (-math.inf, dict(allow_inf=True), -math.inf), (0.5, dict(low=0, high=1, high_open=True), 0.5),
+])
+def test_real_iv_returns_a_float(value, kw, want):
+    got = real_iv("x", value, **kw)
+    assert type(got) is float and got == want
+
+
+@pytest.mark.parametrize("value, kw, exc, match", [
+    (True, {}, TypeError, r"^x must be a real number, got bool True$"),
+    (np.bool_(True), {}, TypeError, r"^x must be a real number, got bool_? (np\.)?True_?$"),
+    ("1", dict(hint="the step"), TypeError, r"^x must be a real number, got str '1'; the step$"),
+    (math.nan, {}, ValueError, r"^x=nan must be finite$"),
+    (math.inf, {}, ValueError, r"^x=inf must be finite$"),
+    (0, dict(low=0, low_open=True), ValueError, r"^x=0 must be finite and > 0$"),
+    (-1, dict(low=0), ValueError, r"^x=-1 must be finite and >= 0$"),
+    (2, dict(high=1), ValueError, r"^x=2 must be finite and <= 1$"),
+    (1, dict(high=1, high_open=True), ValueError, r"^x=1 must be finite and < 1$"),
+    (0.5, dict(low=0.0, high=0.5, low_open=True, high_open=True, hint="h"), ValueError,
+     r"^x=0.5 must be finite and lie in \(0.0, 0.5\); h$"),
+    (1.5, dict(low=0, high=1), ValueError, r"^x=1.5 must be finite and lie in \[0, 1\]$"),
+    (math.nan, dict(low=0, low_open=True, allow_inf=True), ValueError,
+     r"^x=nan must be > 0 \(inf allowed\)$"),
+    (math.nan, dict(allow_inf=True), ValueError, r"^x=nan must be a number, not NaN$"),
+    (math.inf, dict(high=1, allow_inf=True), ValueError, r"^x=inf must be <= 1 \(inf allowed\)$"),
+    # NumPy scalars are echoed as plain numbers
+    (np.float64(-0.5), dict(low=0), ValueError, r"^x=-0.5 must be finite and >= 0$"),
+    (np.int64(-1), dict(low=0), ValueError, r"^x=-1.0 must be finite and >= 0$"),
+])
+def test_real_iv_errors_name_the_value_and_the_accepted_set(value, kw, exc, match):
+    with pytest.raises(exc, match=match):
+        real_iv("x", value, **kw)
+
+
+def test_int_iv():
+    assert type(int_iv("n", np.int32(4), low=1)) is int and int_iv("n", 4, low=1) == 4
+    assert int_iv("n", 0) == 0 and int_iv("n", 5, low=1, high=5) == 5
+    with pytest.raises(TypeError, match=r"^n must be an integer \(samples\), got float 1.0; h$"):
+        int_iv("n", 1.0, what="samples", hint="h")
+    with pytest.raises(TypeError, match=r"^n must be an integer, got bool True$"):
+        int_iv("n", True)
+    with pytest.raises(TypeError, match=r"^n must be an integer, got bool_? (np\.)?False_?$"):
+        int_iv("n", np.bool_(False))
+    with pytest.raises(ValueError, match=r"^n=0 must be an integer >= 1 \(samples\)$"):
+        int_iv("n", 0, low=1, what="samples")
+    with pytest.raises(ValueError, match=r"^n=6 must be an integer in \[1, 5\]; h$"):
+        int_iv("n", 6, low=1, high=5, hint="h")
+    with pytest.raises(ValueError, match=r"^n=-2 must be an integer >= 0$"):
+        int_iv("n", np.int16(-2))
+
+
+def test_flag_iv():
+    assert flag_iv("f", np.bool_(True)) is True and flag_iv("f", False) is False
+    for bad in (1, 0, None, "True"):
+        with pytest.raises(TypeError, match=rf"^f must be True or False, got {bad!r}; pass "
+                                            r"f=True or f=False$"):
+            flag_iv("f", bad)
