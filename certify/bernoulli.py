@@ -116,7 +116,7 @@ from certify.smoothing import (
     rsc_fresh,
     sample_counts,
 )
-from evsnn.params import _flag_iv
+from evsnn._checks import flag_iv
 
 __all__ = [
     "NORMS",
@@ -920,7 +920,7 @@ def certify_poisson(
     n = _int_iv("n", n, 1)
     alpha = _alpha_iv(alpha)
     num_classes = _int_iv("num_classes", num_classes, 2)
-    use_runner_up = _flag_iv("use_runner_up", use_runner_up)
+    use_runner_up = flag_iv("use_runner_up", use_runner_up)
     orders = _orders_iv(orders)
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):

@@ -57,7 +57,7 @@ from certify.smoothing import (
     _seed_iv,
     certify,
 )
-from evsnn.params import _flag_iv
+from evsnn._checks import flag_iv
 from evsnn.io import _atomic_write
 
 __all__ = [
@@ -457,9 +457,9 @@ class CertificationTable:
         for name in ("n_steps", "n0", "n"):
             put(name, _int_iv(name, getattr(self, name), 1))
         put("alpha", _alpha_iv(self.alpha))
-        put("clamp", _flag_iv("clamp", self.clamp))
-        put("encode_rng", _flag_iv("encode_rng", self.encode_rng))
-        put("processes", _optional(_flag_iv, "processes", self.processes))
+        put("clamp", flag_iv("clamp", self.clamp))
+        put("encode_rng", flag_iv("encode_rng", self.encode_rng))
+        put("processes", _optional(flag_iv, "processes", self.processes))
         for name in ("encoder", "classifier", "classifier_dtype", "data_sha256", "scheduler"):
             _optional(_str_iv, name, getattr(self, name))
         # numpy's SeedSequence needs a pool of at least 4 words
@@ -909,8 +909,8 @@ def certify_dataset(
     n_workers = _int_iv("n_workers", n_workers, 1)
     chunk_size = _int_iv("chunk_size", chunk_size, 1)
     batch_size = _int_iv("batch_size", batch_size, 1)
-    processes = _flag_iv("processes", processes)
-    progress = _flag_iv("progress", progress)
+    processes = flag_iv("processes", processes)
+    progress = flag_iv("progress", progress)
     root = _seed_iv(rng)
     # a SeedSequence keeps the entropy it was given: a NumPy integer too (JSON takes Python ints)
     entropy = root.entropy

@@ -73,8 +73,7 @@ import numpy as np
 from scipy.stats import binomtest, norm
 from statsmodels.stats.proportion import proportion_confint
 
-from evsnn._checks import flag_iv as _flag_iv
-from evsnn._checks import int_iv, real_iv
+from evsnn._checks import flag_iv, int_iv, real_iv
 from evsnn._numba import njit, run_range
 from evsnn._scratch import scratch
 
@@ -263,7 +262,7 @@ class NoiseModel:
             )
         object.__setattr__(self, "sigma", _real_iv("sigma", self.sigma, lo=0.0, lo_open=True))
         object.__setattr__(self, "n_steps", _int_iv("n_steps", self.n_steps, 1))
-        object.__setattr__(self, "clamp", _flag_iv("clamp", self.clamp))
+        object.__setattr__(self, "clamp", flag_iv("clamp", self.clamp))
         if self.encode is not None:
             if self.name != "gaussian":
                 raise ValueError(
@@ -271,7 +270,7 @@ class NoiseModel:
                     "RSC-I and RSC-II fix the encoding (RSC Eq. 7-10): drop encode="
                 )
             _callable_iv("encode", self.encode)
-        object.__setattr__(self, "encode_rng", _flag_iv("encode_rng", self.encode_rng))
+        object.__setattr__(self, "encode_rng", flag_iv("encode_rng", self.encode_rng))
         if self.encode_rng and self.encode is None:
             raise ValueError(
                 "encode_rng=True needs a stochastic encoder, but encode=None (current coding "
@@ -686,7 +685,7 @@ def _sample_iv(classify, noise, num_classes, batch_size, progress):
     noise = _noise_iv(noise)
     num_classes = _int_iv("num_classes", num_classes, 2)
     batch_size = _int_iv("batch_size", batch_size, 1)
-    return classify, noise, num_classes, batch_size, _flag_iv("progress", progress)
+    return classify, noise, num_classes, batch_size, flag_iv("progress", progress)
 
 
 def _counts(classify, x, noise, n_samples, seed, num_classes, batch_size, bar):

@@ -25,8 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import flag_iv as _flag_iv
-from evsnn._checks import int_iv, real_iv
+from evsnn._checks import flag_iv, int_iv, real_iv
 from evsnn._numba import njit
 
 __all__ = [
@@ -1157,7 +1156,7 @@ def cumulative_rate(spikes, *, per_neuron=False):
     >>> cumulative_rate(s)[:, 0]
     array([2., 1., 1.])
     """
-    per_neuron = _flag_iv("per_neuron", per_neuron)
+    per_neuron = flag_iv("per_neuron", per_neuron)
     s = _spikes_iv("spikes", spikes)
     t = np.arange(1, s.shape[0] + 1, dtype=np.float64)
     csum = np.cumsum(s, axis=0)

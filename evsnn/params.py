@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from evsnn._checks import flag_iv as _flag_iv  # noqa: F401  (imported from here by many)
 from evsnn._checks import real_iv
 
 __all__ = [

@@ -683,7 +683,7 @@ def _flag_calls():
                                   "processes"])
 @pytest.mark.parametrize("value", [1, "yes", None])
 def test_flags_are_checked_by_evsnns_one_validator(name, value):
-    # evsnn.params._flag_iv: the message ends with the fix
+    # evsnn._checks.flag_iv: the message ends with the fix
     with pytest.raises(TypeError, match=rf"^{name} must be True or False, got {value!r}; pass "
                                         rf"{name}=True or {name}=False$"):
         _flag_calls()[name](value)

@@ -39,12 +39,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from evsnn._checks import flag_iv
 from evsnn._numba import njit, run_range, run_split
 from evsnn._scratch import scratch as _scratch  # im2col has a flag called scratch
 from evsnn.clock.network import NEURON_TYPES, _as_float_array
 from evsnn.clock.simulate import LayerRecord, SimulationResult, _all_finite, spike_events
 from evsnn.conventions import DEFAULT, get_convention
-from evsnn.params import DLIF, LIF, _flag_iv
+from evsnn.params import DLIF, LIF
 
 __all__ = [
     "Conv2d",
@@ -419,7 +420,7 @@ class Dropout:
             raise ValueError(f"p={p!r} must be a probability in [0, 1); use e.g. p=0.5")
         object.__setattr__(self, "p", float(p))
         object.__setattr__(self, "shared_over_time",
-                           _flag_iv("shared_over_time", self.shared_over_time))
+                           flag_iv("shared_over_time", self.shared_over_time))
 
     def out_shape(self, shape):
         return tuple(shape)
@@ -1429,7 +1430,7 @@ def _simulate_conv_iv(network, inputs, dtype, mode, smooth_rho, teacher, convent
                       rng=None):
     if not isinstance(network, ConvNetwork):
         raise TypeError(f"network must be an evsnn ConvNetwork, got {type(network).__name__}")
-    train = _flag_iv("train", train)
+    train = flag_iv("train", train)
     if train and _has_dropout(network.layers):
         if rng is None:
             raise ValueError(

@@ -36,12 +36,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evsnn._checks import flag_iv
 from evsnn._numba import njit, run_range
 from evsnn.clock import Network, SimulationResult
 from evsnn.clock.conv import ConvNetwork
 from evsnn.clock.simulate import _layer_factors, _time_repeated
 from evsnn.grad.surrogates import Sigmoid, Triangle
-from evsnn.params import _flag_iv, _positive_real
+from evsnn.params import _positive_real
 
 __all__ = ["GradientResult", "backward", "METHODS", "rga_factor"]
 
@@ -342,13 +343,13 @@ def _method_options(method, convention, surrogate=None, detach_reset=False, prec
         "hart": "already prunes ∂m(t+1)/∂s(t), the gradient path through the reset",
         "tempbp": "takes the reset into account through its intra-neuron term (intra=)",
     }.get(method, "has no gradient path through the reset (x̄ = mean_t I)")
-    if (_flag_iv("detach_reset", detach_reset)
+    if (flag_iv("detach_reset", detach_reset)
             and method not in METHOD_OPTIONS["detach_reset"]):
         raise ValueError(
             f"detach_reset=True applies to {_use('detach_reset')} only; method={method!r} "
             f"{why}: drop detach_reset= or use {_use('detach_reset')}"
         )
-    if (_flag_iv("precalculate", precalculate)
+    if (flag_iv("precalculate", precalculate)
             and method not in METHOD_OPTIONS["precalculate"]):
         raise ValueError(
             f"precalculate=True is HART's pre-calculation ({_use('precalculate')} only), got "
@@ -372,7 +373,7 @@ def _method_options(method, convention, surrogate=None, detach_reset=False, prec
             "the spikes, but no layer of this network emits its trace (TraceLIF(output="
             "'trace')), so no layer would read it: drop kernel="
         )
-    if not _flag_iv("fallback", opts["fallback"]):
+    if not flag_iv("fallback", opts["fallback"]):
         for name in _FALLBACK_OPTIONS:
             if name in given:
                 raise ValueError(
@@ -391,7 +392,7 @@ def _method_options(method, convention, surrogate=None, detach_reset=False, prec
             f"fallback_scale={opts['fallback_scale']!r} is not a sigmoid scale; use 'code' "
             "(ρ σ'(ρ(m − θ)), the authors' σ'((m − θ)/0.2)/0.2) or 'paper' (σ'(ρ(m − θ)))"
         )
-    opts["intra"] = _flag_iv("intra", opts["intra"])
+    opts["intra"] = flag_iv("intra", opts["intra"])
     opts.update(surrogate=_surrogate_iv(surrogate, method, convention),
                 detach_reset=bool(detach_reset), precalculate=bool(precalculate))
     return opts
