@@ -12,8 +12,9 @@ time, every incoming weight and the constant current -- O(nodes) per neuron, not
 parameters) as forward sensitivities would cost.
 
 Node types: 0 start, 1 input event, 2 input event during refractoriness (V clamped), 3 spike by
-continuous crossing (implicit time), 4 spike at an input event (delta synapse jump), 5 end of a
-refractory period (time = spike time + t_ref).
+continuous crossing (implicit time), 4 spike at an instant (at an input event's delta jump, or
+when a refractory period ends with V >= theta after a soft reset), 5 end of a refractory period
+(time = spike time + t_ref).
 """
 
 from __future__ import annotations
@@ -255,6 +256,26 @@ def _neuron_kernel(
             n_nd += 1
             t0 = ref_until
             i0 = i_s
+            if spiking and v0 >= theta:
+                # a soft reset from V >= 2 theta at a delta jump leaves V above threshold,
+                # clamped through the period: the neuron fires as soon as it may (a spike at an
+                # instant, node type 4, whose time moves with the spike that began the period)
+                if n_spk >= cap_spk:
+                    flags |= FLAG_OVERFLOW
+                    break
+                v0 = u0 if hard else v0 - theta
+                nd_type[n_nd] = 4
+                nd_t[n_nd] = t0
+                nd_v[n_nd] = v0
+                nd_i[n_nd] = i0
+                nd_aux[n_nd] = n_spk
+                last_sp = n_nd
+                n_nd += 1
+                spk_t[n_spk] = t0
+                n_spk += 1
+                if t_end - t0 <= tol_t:
+                    flags |= FLAG_BOUNDARY
+                ref_until = t0 + t_ref
             continue
         length = t_next - t0
         if spiking and not in_ref:

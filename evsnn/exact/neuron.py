@@ -16,7 +16,9 @@ what an input spike of weight ``w`` does:
 
 A spike is emitted when ``V`` reaches ``theta``; the reset is hard (``V = U0``) or soft
 (``V = V - theta``), followed by an optional absolute refractory period during which ``V`` is
-clamped (delta inputs arriving then are lost; synaptic currents keep integrating).
+clamped (delta inputs arriving then are lost; synaptic currents keep integrating). A soft reset
+from ``V >= 2 theta`` (a delta jump) fires again at once without a refractory period, and leaves
+``V`` above threshold through one: the neuron then fires when the period ends.
 """
 
 from __future__ import annotations

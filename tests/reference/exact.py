@@ -239,6 +239,26 @@ def _neuron_kernel(
             n_nd += 1
             t0 = ref_until
             i0 = i_s
+            if spiking and v0 >= theta:
+                # a soft reset from V >= 2 theta at a delta jump leaves V above threshold,
+                # clamped through the period: the neuron fires as soon as it may (a spike at an
+                # instant, node type 4, whose time moves with the spike that began the period)
+                if n_spk >= cap_spk:
+                    flags |= FLAG_OVERFLOW
+                    break
+                v0 = u0 if hard else v0 - theta
+                nd_type[n_nd] = 4
+                nd_t[n_nd] = t0
+                nd_v[n_nd] = v0
+                nd_i[n_nd] = i0
+                nd_aux[n_nd] = n_spk
+                last_sp = n_nd
+                n_nd += 1
+                spk_t[n_spk] = t0
+                n_spk += 1
+                if t_end - t0 <= tol_t:
+                    flags |= FLAG_BOUNDARY
+                ref_until = t0 + t_ref
             continue
         length = t_next - t0
         if spiking and not in_ref:
