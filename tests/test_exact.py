@@ -179,6 +179,16 @@ def test_segment_kernels_match_twins(seg):
     assert a[1] == b[1]
 
 
+@pytest.mark.parametrize("syn, tau_s", [(1, 1.0), (2, 3.0)])
+def test_stationary_point_of_a_subnormal_current(syn, tau_s):
+    # found by HYPOTHESIS_PROFILE=random (stop 21): i0 = 5e-324 makes the current's term
+    # underflow to 0 (the twin divided by it: ZeroDivisionError; the kernel returned inf).
+    # V is then one exponential, without an interior extremum.
+    args = (1, syn, 3.0, tau_s, 1.0, 1.0, 0.5, 0.0, 0.0, 5e-324)
+    assert _stationary_kernel(*args) == -1.0
+    assert ref._stationary_kernel(*args) == -1.0
+
+
 def test_stationary_point_is_where_the_slope_vanishes():
     # LIF, exponential synapse, one input at 0: extremum at ln(tau_m/tau_s)/(1/tau_s - 1/tau_m)
     s = _stationary_kernel(1, 1, 10.0, 5.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0)

@@ -77,7 +77,8 @@ def _stationary_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0):
     if syn == 1:
         a = r * i0 * tau_s / (tau_s - tau_m)
         b = v0 - u0 - r * ic - a
-        if b == 0.0:
+        if b == 0.0 or a == 0.0:
+            # a == 0: the current's term underflowed (i0 subnormal), V is one exponential
             return -1.0
         q = -b * tau_s / (a * tau_m)
         if q <= 0.0:
@@ -85,6 +86,8 @@ def _stationary_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0):
         s = math.log(q) / (1.0 / tau_m - 1.0 / tau_s)
         return s if s > 0.0 else -1.0
     k = r * i0 / tau_m
+    if k == 0.0:  # the current's term underflowed (i0 subnormal): V is one exponential
+        return -1.0
     b = v0 - u0 - r * ic
     s = tau_m - b / k
     return s if s > 0.0 else -1.0
