@@ -970,3 +970,25 @@ def test_soft_reset_above_threshold_fires_when_refractoriness_ends():
                for d in (1.0 + h, 1.0 - h)]  # (encoded times start at 0: none may go below)
     np.testing.assert_allclose((shifted[0].layers[0].times - shifted[1].layers[0].times) / (2 * h),
                                np.ones(6), rtol=0, atol=1e-6)
+    # the kernels and their twins walk the same nodes (a refractory-end spike after each soft
+    # reset that leaves V >= theta) to the same spikes and adjoint
+    args = nrn.kernel_args()
+    lo, hi = inp.offsets[0], inp.offsets[1]
+    outs = []
+    for neuron, backward in ((_neuron_kernel, _neuron_backward_kernel),
+                             (ref._neuron_kernel, ref._neuron_backward_kernel)):
+        nd = [np.zeros(40, np.int64), np.zeros(40), np.zeros(40), np.zeros(40),
+              np.zeros(40, np.int64)]
+        spk = np.zeros(16)
+        out = neuron(*args, True, 14.0, 0.0, inp.times[lo:hi], inp.sources[lo:hi], W[1],
+                     np.zeros(0), 1e-9, 1e-9, False, *nd, spk, np.zeros(0))
+        # node types: 1 input, 4 spike at an instant, 5 refractory end (4 after 5: it fires)
+        np.testing.assert_array_equal(nd[0][:out[0]], [0, 1, 1, 1, 1, 4, 5, 4, 5, 1, 1, 1, 4, 5,
+                                                       4, 5, 1, 1, 1, 4, 5, 1, 1, 4, 5])
+        gw, gt = np.zeros(4), np.zeros(hi - lo)
+        a_ic = backward(*args[:9], 0.0, inp.sources[lo:hi], *nd, out[0], np.arange(1.0, 7.0),
+                        0.0, *out[4:8], np.zeros(40), np.zeros(40), np.zeros(40), gw, gt)
+        outs.append((np.array(out[:4], dtype=float), spk[:6], nd[0][:out[0]], gw, gt, a_ic))
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(a, b, rtol=RTOL_TWIN, atol=ATOL_TWIN)
+    np.testing.assert_array_equal(outs[0][1], [0.0, 0.6, 2.5, 3.1, 5.0, 7.5])
