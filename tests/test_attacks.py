@@ -1221,6 +1221,15 @@ X3, Y1 = np.full((1, 3), 0.5), np.array([0])
      "channels=2 does not divide the N=3"),
     (lambda: norms_of(X3, X3, channels=2), ValueError, "channels=2 does not divide the N=3"),
     (lambda: project_l0(X3, X3, 1, channels=True), TypeError, "channels must be an integer"),
+    # the radius is checked by every projection (a negative or NaN one was used as given; an
+    # L0 budget of 2.7 pixels was cut to 2)
+    (lambda: project_l2(X3, X3, -0.1), ValueError, r"eps=-0.1 must be finite and >= 0"),
+    (lambda: project_l1(X3, X3, float("nan")), ValueError, r"eps=nan must be finite"),
+    (lambda: project_l0(X3, X3, 2.7), TypeError, r"k must be an integer \(pixels that may change\)"),
+    (lambda: project_l0(X3, X3, -1), ValueError, r"k=-1 must be an integer >= 0"),
+    (lambda: project(X3, X3, "0.1", "l2"), TypeError, r"eps must be a real number"),
+    (lambda: Projector(X3, -0.1, "l2"), ValueError, r"eps=-0.1 must be finite and >= 0"),
+    (lambda: Projector(X3, 1.5, "l0"), TypeError, r"eps must be an integer"),
     # an unknown norm used to be a bare KeyError
     (lambda: project(X3, X3, 0.1, "l3"), ValueError,
      r"norm='l3' is not supported; use one of \['linf', 'l2', 'l1', 'l0'\]"),

@@ -30,7 +30,7 @@ import numbers
 import numpy as np
 
 from evsnn._numba import njit
-from evsnn.attacks._iv import channels_iv, choice_iv
+from evsnn.attacks._iv import channels_iv, choice_iv, eps_iv, int_iv, real_iv
 
 __all__ = [
     "NORMS", "project_linf", "linf_bounds", "project_l2", "project_l1", "project_l0", "project",
@@ -296,6 +296,7 @@ def project_l2(z, x, eps):
     >>> project_l2(np.array([[3.0, 4.0]]) / 10 + 0.2, np.full((1, 2), 0.2), 0.25)
     array([[0.35, 0.4 ]])
     """
+    eps = real_iv("eps", eps)
     x = _as_float(x)
     x64 = x.astype(_F64)
     d = np.asarray(z, dtype=_F64) - x64
@@ -356,6 +357,7 @@ def project_l1(z, x, eps):
     >>> project_l1(np.array([[1.0, 0.6, 0.5]]), np.array([[0.5, 0.5, 0.5]]), 0.3)
     array([[0.8, 0.5, 0.5]])
     """
+    eps = real_iv("eps", eps)
     x = _as_float(x)
     x64 = x.astype(_F64)
     u = np.asarray(z, dtype=_F64) - x64
@@ -399,7 +401,7 @@ def project_l0(z, x, k, channels=1):
     z64 = z.astype(_F64)
     gain = ((z64 - x64) ** 2 - (z64 - np.clip(z64, 0.0, 1.0)) ** 2).reshape(B, channels, P)
     gain = gain.sum(axis=1)
-    k = int(k)
+    k = int_iv("k", k, what="pixels that may change")
     if k >= P:
         return c
     out = x.copy()
@@ -468,7 +470,7 @@ class Projector:
         self.norm = choice_iv("norm", norm, NORMS)
         self.x = _as_float(x)
         self.channels = channels_iv(channels, self.x.shape[-1])
-        self.eps = eps
+        self.eps = eps_iv(eps, self.norm)
         self.bounds = linf_bounds(self.x, eps) if self.norm == "linf" else None
 
     def __call__(self, z):
