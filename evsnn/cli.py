@@ -206,7 +206,8 @@ ATTACK_OPTIONS = {
 }
 # the values of eps, steps and norm a taker runs with when they are not given, passed and
 # recorded in config.json: the attack's own defaults (a test holds them to the signatures); the
-# attacks have no default eps (a budget is the caller's choice), so the command's 0.1
+# attacks have no default eps (a budget is the caller's choice), so the command's 0.1, an L∞
+# radius in pixel units: under another --norm, --eps must be given
 ATTACK_DEFAULTS = {
     "eps": dict.fromkeys(ATTACK_OPTIONS["eps"], 0.1),
     "steps": {"bim": 10, "pgd": 10, "mim": 10, "apgd": 10, "deepfool": 50},
@@ -235,6 +236,12 @@ def _attack(args) -> int:
                 f"of --attack {args.attack}: drop --{name}"
             )
         own[name] = value
+    if args.eps is None and "eps" in own and own.get("norm", "linf") != "linf":
+        raise UsageError(
+            f"--norm {own['norm']} needs --eps: the default 0.1 is an L∞ radius, not a "
+            f"budget for {own['norm'].upper()}; give the {own['norm'].upper()} radius"
+            + (" as a number of pixels, e.g. --eps 5" if own["norm"] == "l0" else ", e.g. --eps 1")
+        )
     if "eps" in own:
         own["eps"] = _positive("eps", own["eps"])
         if own.get("norm") == "l0" and float(own["eps"]).is_integer():
@@ -429,7 +436,8 @@ def _build_parser():
                    help="a run folder written by 'evsnn train' (or its model.npz)")
     a.add_argument("--attack", default="pgd", choices=list(ATTACKS))
     a.add_argument("--eps", type=float, default=None,
-                   help="fgsm, bim, pgd, mim, rfgsm, apgd: the perturbation budget (0.1); "
+                   help="fgsm, bim, pgd, mim, rfgsm, apgd: the perturbation budget (0.1 under "
+                   "--norm linf; required under l2, l1, l0); "
                    "DeepFool seeks the nearest boundary, one_pixel's budget is --pixels")
     a.add_argument("--norm", default=None, choices=["linf", "l2", "l1", "l0"],
                    help="bim, pgd, mim, apgd, deepfool: the norm of the budget (the attack's "

@@ -231,6 +231,23 @@ def test_attack_passes_eps_steps_norm_to_the_attacks_that_take_them(
     assert type(seen["kw"].get("eps", 0.0)) is type(expected.get("eps", 0.0))
 
 
+@pytest.mark.parametrize("attack, norm, fix", [
+    ("pgd", "l2", "give the L2 radius, e.g. --eps 1"),
+    ("apgd", "l1", "give the L1 radius, e.g. --eps 1"),
+    ("pgd", "l0", "give the L0 radius as a number of pixels, e.g. --eps 5"),
+    ("bim", "l2", "give the L2 radius, e.g. --eps 1"),
+])
+def test_attack_needs_eps_under_a_norm_other_than_linf(trained_run, tmp_path, capsys, attack,
+                                                       norm, fix):
+    # the command's default 0.1 is an L∞ radius; it used to be run as an L2 radius, and as a
+    # budget of 0.1 pixels under L0
+    out = tmp_path / "a"
+    assert main(["attack", "--model", str(trained_run), "--attack", attack, "--norm", norm,
+                 "--T", "4", "--samples", "2", "--out", str(out)]) == 2
+    assert (f"evsnn attack: error: --norm {norm} needs --eps: the default 0.1 is an L∞ radius, "
+            f"not a budget for {norm.upper()}; {fix}") in _err(capsys)
+    assert not out.exists()
+
 def test_attack_config_records_the_values_used(trained_run, tmp_path):
     out = tmp_path / "d"
     assert main(["attack", "--model", str(trained_run), "--attack", "deepfool", "--steps", "2",
