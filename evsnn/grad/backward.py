@@ -363,8 +363,9 @@ def _method_options(method, convention, surrogate=None, detach_reset=False, prec
             )
     opts = dict(TEMPBP_DEFAULTS, **given)
     opts["factor_clamp"] = real_iv(
-        "factor_clamp", opts["factor_clamp"], low=0, low_open=True, allow_inf=True, hint="the spike-time factor is "
-        "clamp(−1/ΔU, −factor_clamp, 0), the authors use factor_clamp=8.0")
+        "factor_clamp", opts["factor_clamp"], low=0, low_open=True, allow_inf=True,
+        hint="the spike-time factor is clamp(−1/ΔU, −factor_clamp, 0), the authors use "
+             "factor_clamp=8.0")
     opts["kernel"] = _kernel_iv(opts["kernel"])
     if opts["kernel"] is not None and network is not None and not _emits_trace(network):
         raise ValueError(
@@ -384,8 +385,9 @@ def _method_options(method, convention, surrogate=None, detach_reset=False, prec
         "where the trace is below fallback_level·Δt/τs; the authors use fallback_level=0.25 "
         "(1/(4τs))")
     opts["fallback_rho"] = real_iv(
-        "fallback_rho", opts["fallback_rho"], low=0, low_open=True, hint="the low-trace fallback is a sigmoid of "
-        "steepness ρ, the authors use fallback_rho=5.0 (width 0.2)")
+        "fallback_rho", opts["fallback_rho"], low=0, low_open=True,
+        hint="the low-trace fallback is a sigmoid of steepness ρ, the authors use "
+             "fallback_rho=5.0 (width 0.2)")
     if opts["fallback_scale"] not in ("code", "paper"):
         raise ValueError(
             f"fallback_scale={opts['fallback_scale']!r} is not a sigmoid scale; use 'code' "
