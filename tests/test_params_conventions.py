@@ -86,7 +86,8 @@ def test_convention_errors():
         cv.Convention(name="")
     with pytest.raises(ValueError, match="convention='PAPER' is not a known preset"):
         cv.get_convention("PAPER")
-    with pytest.raises(TypeError, match="convention must be a Convention or a preset name"):
+    with pytest.raises(TypeError, match="^convention must be a Convention or a preset name, got "
+                                        "int 3$"):
         cv.get_convention(3)
 
 
