@@ -87,11 +87,11 @@ class ExactNeuron:
         for name in ("tau_mem_ms", "tau_syn_ms", "r_ohm", "c_mf", "theta"):
             object.__setattr__(self, name, real_iv(name, getattr(self, name), low=0,
                                                    low_open=True))
-        for name in ("u0", "v_init", "t_ref_ms"):
+        for name in ("u0", "v_init"):
             object.__setattr__(self, name,
                                real_iv(name, getattr(self, name), hint="pass a finite float"))
-        if self.t_ref_ms < 0:
-            raise ValueError(f"t_ref_ms={self.t_ref_ms!r} must be >= 0 (0: no refractory period)")
+        object.__setattr__(self, "t_ref_ms", real_iv(
+            "t_ref_ms", self.t_ref_ms, low=0, hint="the absolute refractory period, 0: none"))
         if self.u0 >= self.theta or self.v_init >= self.theta:
             raise ValueError(
                 f"u0={self.u0!r} and v_init={self.v_init!r} must lie below theta={self.theta!r}; "
