@@ -57,7 +57,7 @@ from certify.smoothing import (
     _seed_iv,
     certify,
 )
-from evsnn._checks import flag_iv
+from evsnn._checks import flag_iv, int_iv
 from evsnn.io import _atomic_write
 
 __all__ = [
@@ -311,16 +311,11 @@ def _str_iv(name, value):
 
 def _seed_ints_iv(name, value):
     """A non-negative int or a list of them (from a list or tuple), as a SeedSequence takes
-    its entropy and spawn key."""
-    many = isinstance(value, (list, tuple))
-    items = value if many else [value]
-    if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in items):
-        raise TypeError(f"{name} must be a list of non-negative integers or one, got {value!r}; "
-                        "pass what the SeedSequence of the run holds")
-    if any(v < 0 for v in items):
-        raise ValueError(f"{name}={value!r} holds a negative integer; SeedSequence entropy and "
-                         "spawn keys are non-negative")
-    return [int(v) for v in items] if many else int(value)
+    its entropy and spawn key; a bad item is named ``name[i]``."""
+    hint = "pass what the SeedSequence of the run holds: a non-negative int or a list of them"
+    if isinstance(value, (list, tuple)):
+        return [int_iv(f"{name}[{i}]", v, hint=hint) for i, v in enumerate(value)]
+    return int_iv(name, value, hint=hint)
 
 
 def _versions_iv(versions):

@@ -899,7 +899,11 @@ class NetworkClassifier:
                             f"{type(decoder).__name__} {decoder!r}")
         if decoder not in DECODERS:
             raise ValueError(f"decoder={decoder!r} is not a decoder; use one of {list(DECODERS)}")
-        dtype = np.dtype(dtype)
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError as exc:
+            raise TypeError(f"dtype={dtype!r} is not a numpy dtype; use numpy.float64 or "
+                            "numpy.float32") from exc
         if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
             raise ValueError(f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32")
         if not isinstance(product, str):
@@ -957,6 +961,8 @@ class NetworkClassifier:
 
     def classify_static(self, z, n_steps):
         """Labels for inputs that present ``z[B, N]`` at each of ``n_steps`` steps."""
+        n_steps = int_iv("n_steps", n_steps, low=1, what="time steps",
+                         hint="the steps each input is presented for")
         if not self._fast:
             return self(np.repeat(np.asarray(z)[None], n_steps, axis=0))
         from evsnn.clock import simulate
@@ -973,7 +979,7 @@ class NetworkClassifier:
         # (simulate takes a bool raster as it is; the decoders count it as they count floats)
         spikes = scratch((owner, "spikes"), (n_steps,) + cur.shape, np.bool_)
         _constant_current_lif(
-            cur, int(n_steps), dt(a.lam), dt(a.theta), dt(a.v_rest),
+            cur, n_steps, dt(a.lam), dt(a.theta), dt(a.v_rest),
             dt(a.v_init), bool(a.hard_reset), bool(self.convention.spike_ge), spikes,
         )
         if self._rest is None:

@@ -53,6 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evsnn._checks import int_iv, real_iv
 from evsnn._numba import njit, prange
 from evsnn.clock import SpikeEvents
 
@@ -107,25 +108,11 @@ def _train_iv(name, value):
     return np.ascontiguousarray(np.sort(arr))
 
 
-def _rate_iv(name, value, *, positive=False):
-    """A cost or time constant in ``[0, inf]`` (``(0, inf]`` when ``positive``); inf is the
-    documented limit, NaN is refused."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if math.isnan(value) or value < 0.0 or (positive and value == 0.0):
-        bound = "> 0" if positive else ">= 0"
-        raise ValueError(f"{name}={value!r} must be {bound} (inf is allowed as the limit)")
-    return value
-
-
-def _dt_iv(dt):
-    if isinstance(dt, bool) or not isinstance(dt, (int, float, np.integer, np.floating)):
-        raise TypeError(f"dt must be a real number (ms per step), got {type(dt).__name__} {dt!r}")
-    dt = float(dt)
-    if not (math.isfinite(dt) and dt > 0.0):
-        raise ValueError(f"dt={dt!r} must be finite and > 0 (ms per step)")
-    return dt
+# q, k and tau take inf, the documented limit; NaN and negative values are refused
+def _q_iv(q):
+    return real_iv("q", q, low=0, allow_inf=True,
+                   hint="the cost per unit time of moving a spike; q=0 and q=inf are the limits "
+                        "|n - m| and n + m - 2·#coincident times")
 
 
 def _trains_iv(trains):
@@ -262,7 +249,7 @@ victor_purpura_distance([1.0, 5.0], [1.0, 9.0], q=np.inf)
     """
     a = _train_iv("a", a)
     b = _train_iv("b", b)
-    q = _rate_iv("q", q)
+    q = _q_iv(q)
     return float(_victor_purpura_kernel(a, b, q, np.empty(b.size + 1)))
 
 
@@ -417,7 +404,7 @@ def pairwise_victor_purpura(trains, q=1.0):
            [1. , 1. , 0. ]])
     """
     times, offsets = _trains_iv(trains)
-    q = _rate_iv("q", q)
+    q = _q_iv(q)
     K = offsets.size - 1
     out = np.empty((K, K))
     _pairwise_victor_purpura_kernel(times, offsets, q, out)
@@ -484,14 +471,13 @@ def _cells_from_events(name, ev, dt, n_neurons):
         raise ValueError(
             f"{name} is an event list, which does not record silent neurons; pass n_neurons=N"
         )
-    if isinstance(n_neurons, bool) or not isinstance(n_neurons, (int, np.integer)):
-        raise TypeError(f"n_neurons must be an integer, got {type(n_neurons).__name__}")
-    N = int(n_neurons)
+    N = int_iv("n_neurons", n_neurons, low=1, what="the layer width",
+               hint="pass the number of neurons of the layer")
     offsets = np.asarray(ev.offsets, dtype=np.int64)
     steps = np.asarray(ev.steps)
     neurons = np.asarray(ev.neurons, dtype=np.int64)
     B = offsets.size - 1
-    if N < 1 or (neurons.size and (neurons.min() < 0 or neurons.max() >= N)):
+    if neurons.size and (neurons.min() < 0 or neurons.max() >= N):
         raise ValueError(
             f"n_neurons={N!r} must be >= 1 and exceed every neuron index of {name} "
             f"(max {int(neurons.max()) if neurons.size else None}); pass the layer width"
@@ -571,8 +557,8 @@ def population_victor_purpura(raster_a, raster_b, q=1.0, dt=1.0, *, n_neurons=No
     >>> r.per_neuron, r.mean
     (array([[0.5, 1. ]]), 0.75)
     """
-    q = _rate_iv("q", q)
-    dt = _dt_iv(dt)
+    q = _q_iv(q)
+    dt = real_iv("dt", dt, low=0, low_open=True, hint="the rasters' step in ms")
     a = None if isinstance(raster_a, SpikeEvents) else _cells_from_raster("raster_a", raster_a, dt)
     b = None if isinstance(raster_b, SpikeEvents) else _cells_from_raster("raster_b", raster_b, dt)
     if a is not None and b is not None and a[3] != b[3]:
@@ -737,10 +723,12 @@ def multiunit_victor_purpura_distance(times_a, labels_a, times_b, labels_b, q=1.
     """
     ta, la = _labelled_iv("times_a", times_a, "labels_a", labels_a)
     tb, lb = _labelled_iv("times_b", times_b, "labels_b", labels_b)
-    q = _rate_iv("q", q)
-    k = _rate_iv("k", k)
-    if isinstance(max_cells, bool) or not isinstance(max_cells, (int, np.integer)):
-        raise TypeError(f"max_cells must be an integer, got {type(max_cells).__name__}")
+    q = _q_iv(q)
+    k = real_iv("k", k, low=0, allow_inf=True,
+                hint="the cost of changing a spike's label; k=0 ignores labels, k >= 2 (inf "
+                     "too) never relabels")
+    max_cells = int_iv("max_cells", max_cells, low=1, what="cells of the DP table",
+                       hint="the bound on the table's size, 10**8 by default")
 
     def cells(la_, m):
         _, counts = np.unique(la_, return_counts=True)
@@ -837,5 +825,6 @@ def van_rossum_distance(a, b, tau=1.0):
     """
     a = _train_iv("a", a)
     b = _train_iv("b", b)
-    tau = _rate_iv("tau", tau, positive=True)
+    tau = real_iv("tau", tau, low=0, low_open=True, allow_inf=True,
+                  hint="the filter's time constant; tau=inf gives |n - m|")
     return float(_van_rossum_kernel(a, b, tau))

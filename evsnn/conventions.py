@@ -215,5 +215,6 @@ def get_convention(convention) -> Convention:
             "or pass a Convention instance"
         )
     raise TypeError(
-        f"convention must be a Convention or a preset name, got {type(convention).__name__}"
+        f"convention must be a Convention or a preset name, got {type(convention).__name__} "
+        f"{convention!r}"
     )

@@ -17,11 +17,9 @@ raster, bit for bit).
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from evsnn._checks import real_iv
+from evsnn._checks import int_iv, real_iv
 from evsnn._numba import njit, run_range
 from evsnn.conventions import DEFAULT, get_convention
 
@@ -56,10 +54,7 @@ def _encoder_iv(x, T, dtype=None, spikes=False):
             f"x must lie in [0, 1], got values in [{x.min()!r}, {x.max()!r}]; "
             "scale images to [0, 1] first (e.g. divide 8-bit images by 255)"
         )
-    if isinstance(T, bool) or not isinstance(T, numbers.Integral):
-        raise TypeError(f"T must be an integer number of time steps, got {T!r}")
-    if T < 1:
-        raise ValueError(f"T={T} must be >= 1")
+    T = int_iv("T", T, low=1, what="time steps", hint="the encoded sequence's length")
     if dtype is None:
         dtype = x.dtype if x.dtype.kind == "f" else np.float64
     dtype = np.dtype(dtype)
@@ -76,7 +71,7 @@ def _encoder_iv(x, T, dtype=None, spikes=False):
         )
     if x.dtype.kind != "f":
         x = x.astype(np.float64)
-    return x, int(T), dtype
+    return x, T, dtype
 
 
 def _arith(x, convention):

@@ -68,15 +68,6 @@ def _real_array(name, value, ndim):
     return arr
 
 
-def _lam_iv(lam):
-    if isinstance(lam, bool) or not isinstance(lam, (int, float, np.integer, np.floating)):
-        raise TypeError(f"lam must be a real number, got {type(lam).__name__} {lam!r}")
-    lam = float(lam)
-    if not (math.isfinite(lam) and 0.0 <= lam <= 1.0):
-        raise ValueError(f"lam={lam!r} must lie in [0, 1] (the LIF leak factor λ)")
-    return lam
-
-
 def _choice_iv(name, value, allowed):
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, one of {list(allowed)}; got {value!r}")
@@ -124,11 +115,8 @@ class StepFactors:
 
 
 def _step_factors_iv(lam, T, dlif_factors, dlif_factor, dtype):
-    lam = _lam_iv(lam)
-    if isinstance(T, bool) or not isinstance(T, (int, np.integer)):
-        raise TypeError(f"T must be an integer number of time steps, got {type(T).__name__} {T!r}")
-    if T < 1:
-        raise ValueError(f"T={T!r} must be >= 1; pass the number of time steps")
+    lam = real_iv("lam", lam, low=0, high=1, hint="the LIF leak factor λ (1: no leak)")
+    T = int_iv("T", T, low=1, what="time steps", hint="the run's length (T of the [T, ...] arrays)")
     _choice_iv("dlif_factor", dlif_factor, _PLACEMENTS)
     a = None
     if dlif_factors is not None:
@@ -137,7 +125,7 @@ def _step_factors_iv(lam, T, dlif_factors, dlif_factor, dtype):
             raise ValueError(
                 f"dlif_factors has {a.shape[0]} entries but T = {T}; give one factor a[t] per step"
             )
-    return lam, int(T), a, np.dtype(np.float64 if dtype is None else dtype)
+    return lam, T, a, np.dtype(np.float64 if dtype is None else dtype)
 
 
 def step_factors(lam, T, *, dlif_factors=None, dlif_factor="leak", dtype=np.float64):
@@ -740,10 +728,6 @@ def _real_iv(name, value, *, low=-math.inf, high=math.inf, nonzero=False):
     return v
 
 
-def _int_iv(name, value, *, low):
-    return int_iv(name, value, low=low)
-
-
 # --------------------------------------------------------------------------- accuracy, Eq. 25
 def accuracy(scores, y):
     """Classification accuracy (Ding 2025 Eq. 25).
@@ -972,7 +956,7 @@ def _stability_iv(runs, y, K, rng):
                 "a callable runs needs K= (number of runs) and rng= (a seed or Generator); "
                 f"got K={K!r}, rng={rng!r}"
             )
-        K = _int_iv("K", K, low=1)
+        K = int_iv("K", K, low=1)
         try:
             gens = np.random.default_rng(rng).spawn(K)
         except TypeError as exc:
@@ -990,7 +974,7 @@ def _stability_iv(runs, y, K, rng):
         raise ValueError(f"runs must be [K, B, C] scores or [K, B] predictions, got {arr.shape}")
     if arr.shape[0] == 0:
         raise ValueError("runs holds K = 0 runs; pass at least one")
-    if K is not None and _int_iv("K", K, low=1) != arr.shape[0]:
+    if K is not None and int_iv("K", K, low=1) != arr.shape[0]:
         raise ValueError(f"K={K!r} but runs holds {arr.shape[0]} runs; they must agree")
     preds = np.stack([_predictions_iv(f"runs[{k}]", arr[k], B) for k in range(arr.shape[0])])
     return preds, y
@@ -1390,7 +1374,7 @@ def loss_change_grid(loss, x, v1, v2, *, t1=None, t2=None):
 
 # --------------------------------------------------------------------------- Ding 2023 Eq. 20
 def _batch_axis_iv(batch_axis, ndim):
-    _int_iv("batch_axis", batch_axis, low=0)
+    int_iv("batch_axis", batch_axis, low=0)
     if batch_axis >= ndim:
         raise ValueError(f"batch_axis={batch_axis} but the arrays have only {ndim} dimensions")
     return int(batch_axis)
@@ -1533,15 +1517,9 @@ def qte(eta_a, acc_a, eta_b, acc_b):
     """
     eta_a = _real_iv("eta_a", eta_a, low=0.0)
     eta_b = _real_iv("eta_b", eta_b, low=0.0)
-    for name, acc in (("acc_a", acc_a), ("acc_b", acc_b)):
-        if isinstance(acc, (int, float, np.integer, np.floating)) and not isinstance(acc, bool):
-            if math.isfinite(float(acc)) and not 0.0 <= float(acc) <= 1.0:
-                raise ValueError(
-                    f"{name}={acc!r} must be a fraction in [0, 1]; pass percentages divided "
-                    "by 100 (90.95 % -> 0.9095)"
-                )
-    acc_a = _real_iv("acc_a", acc_a, low=0.0, high=1.0)
-    acc_b = _real_iv("acc_b", acc_b, low=0.0, high=1.0)
+    fraction = "pass a fraction: percentages divided by 100 (90.95 % -> 0.9095)"
+    acc_a = real_iv("acc_a", acc_a, low=0.0, high=1.0, hint=fraction)
+    acc_b = real_iv("acc_b", acc_b, low=0.0, high=1.0, hint=fraction)
     return abs((eta_b - eta_a) * (acc_b + acc_a) / 2.0)
 
 
@@ -1577,7 +1555,7 @@ class LayerShape:
 
     def __post_init__(self):
         for name in ("c_in", "c_out", "kernel", "h_out", "w_out"):
-            _int_iv(name, getattr(self, name), low=1)
+            int_iv(name, getattr(self, name), low=1)
             object.__setattr__(self, name, int(getattr(self, name)))
 
     @classmethod

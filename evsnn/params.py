@@ -33,25 +33,6 @@ __all__ = [
 _RESETS = ("hard", "soft")
 
 
-def _check_finite(name, value):
-    return real_iv(name, value, hint="pass a finite float")
-
-
-def _check_positive(name, value):
-    return real_iv(name, value, low=0, low_open=True)
-
-
-def _positive_real(name, value, *, allow_zero=False, allow_inf=False, hint=None):
-    """``value`` as a float: a real number (Python or NumPy, not a bool) > 0, or >= 0 with
-    ``allow_zero``, finite unless ``allow_inf``. ``hint`` (what the value sets, the usual
-    choice) ends both errors. The options of the optimisers and of the gradient methods."""
-    return real_iv(name, value, low=0, low_open=not allow_zero, allow_inf=allow_inf, hint=hint)
-
-
-def _check_unit(name, value):
-    return real_iv(name, value, low=0, high=1)
-
-
 def _check_reset(reset):
     if reset not in _RESETS:
         raise ValueError(f"reset={reset!r} is not a reset mode; use 'hard' or 'soft'")
@@ -60,11 +41,12 @@ def _check_reset(reset):
 
 def _check_lif_fields(neuron):
     """Check and normalise the λ-LIF fields that :class:`LIF` and :class:`DLIF` share."""
-    object.__setattr__(neuron, "lam", _check_unit("lam", neuron.lam))
-    object.__setattr__(neuron, "theta", _check_positive("theta", neuron.theta))
+    object.__setattr__(neuron, "lam", real_iv("lam", neuron.lam, low=0, high=1))
+    object.__setattr__(neuron, "theta", real_iv("theta", neuron.theta, low=0, low_open=True))
     _check_reset(neuron.reset)
-    object.__setattr__(neuron, "v_rest", _check_finite("v_rest", neuron.v_rest))
-    object.__setattr__(neuron, "v_init", _check_finite("v_init", neuron.v_init))
+    for name in ("v_rest", "v_init"):
+        object.__setattr__(neuron, name,
+                           real_iv(name, getattr(neuron, name), hint="pass a finite float"))
 
 
 @dataclass(frozen=True)
@@ -151,9 +133,11 @@ class TraceLIF:
 
     def __post_init__(self):
         for name in ("dt_ms", "tau_mem_ms", "tau_syn_ms", "theta"):
-            object.__setattr__(self, name, _check_positive(name, getattr(self, name)))
+            object.__setattr__(self, name, real_iv(name, getattr(self, name), low=0,
+                                                   low_open=True))
         for name in ("u0", "v_init"):
-            object.__setattr__(self, name, _check_finite(name, getattr(self, name)))
+            object.__setattr__(self, name,
+                               real_iv(name, getattr(self, name), hint="pass a finite float"))
         for tau in ("tau_mem_ms", "tau_syn_ms"):
             if self.dt_ms > getattr(self, tau):
                 raise ValueError(
@@ -212,8 +196,9 @@ class Readout:
     v_init: float = 0.0
 
     def __post_init__(self):
-        object.__setattr__(self, "lam", _check_unit("lam", self.lam))
-        object.__setattr__(self, "v_init", _check_finite("v_init", self.v_init))
+        object.__setattr__(self, "lam", real_iv("lam", self.lam, low=0, high=1))
+        object.__setattr__(self, "v_init",
+                           real_iv("v_init", self.v_init, hint="pass a finite float"))
 
     def kernel_args(self) -> NeuronKernelArgs:
         return NeuronKernelArgs(self.lam, 1.0, 0.0, False, 0.0, False, False, self.v_init, False)

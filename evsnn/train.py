@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn import ann as _ann
-from evsnn._checks import int_iv
+from evsnn._checks import int_iv, real_iv
 from evsnn.clock import Network, simulate
 from evsnn.clock.conv import (
     BatchNorm2d, Conv2d, ConvNetwork, Flatten, Linear, MaxPool2d, Neuron, Residual, simulate_conv,
@@ -31,7 +31,6 @@ from evsnn.clock.conv import (
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import decode
 from evsnn.encoders import encode
-from evsnn.params import _positive_real
 
 __all__ = [
     "SGD",
@@ -67,8 +66,8 @@ class CosineSchedule:
     final_lr: float = 0.0
 
     def __post_init__(self):
-        _positive_real("lr", self.lr)
-        _positive_real("final_lr", self.final_lr, allow_zero=True)
+        real_iv("lr", self.lr, low=0, low_open=True)
+        real_iv("final_lr", self.final_lr, low=0)
         for name in ("total_steps", "warmup_steps"):
             int_iv(name, getattr(self, name), low=0)
         if self.total_steps < 1 or self.warmup_steps >= self.total_steps:
@@ -88,9 +87,9 @@ class CosineSchedule:
 class _Optimizer:
     def __init__(self, lr, weight_decay):
         if not callable(lr):
-            _positive_real("lr", lr)
+            real_iv("lr", lr, low=0, low_open=True)
         self.lr = lr
-        self.weight_decay = _positive_real("weight_decay", weight_decay, allow_zero=True)
+        self.weight_decay = real_iv("weight_decay", weight_decay, low=0)
         self.steps = 0
         self._state = None
 
@@ -134,7 +133,7 @@ class SGD(_Optimizer):
 
     def __init__(self, lr=0.01, *, momentum=0.0, weight_decay=0.0, nesterov=False):
         super().__init__(lr, weight_decay)
-        self.momentum = _positive_real("momentum", momentum, allow_zero=True)
+        self.momentum = real_iv("momentum", momentum, low=0)
         if nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
         self.nesterov = bool(nesterov)
@@ -173,11 +172,10 @@ class AdamW(_Optimizer):
     def __init__(self, lr=1e-3, *, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
         super().__init__(lr, weight_decay)
         b1, b2 = betas
-        for name, b in (("betas[0]", b1), ("betas[1]", b2)):
-            if not 0 <= _positive_real(name, b, allow_zero=True) < 1:
-                raise ValueError(f"{name}={b!r} must lie in [0, 1)")
-        self.betas = (float(b1), float(b2))
-        self.eps = _positive_real("eps", eps)
+        self.betas = tuple(real_iv(name, b, low=0, high=1, high_open=True,
+                                   hint="the moments' decay rates, PyTorch's are (0.9, 0.999)")
+                           for name, b in (("betas[0]", b1), ("betas[1]", b2)))
+        self.eps = real_iv("eps", eps, low=0, low_open=True)
 
     def step(self, params, grads):
         """Update ``params`` in place from ``grads``; returns ``params``."""

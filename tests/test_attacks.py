@@ -520,11 +520,25 @@ def test_linf_bounds_are_the_extreme_values_inside_the_measured_ball(seed, eps, 
 def test_linf_bounds_refuse_a_radius_that_is_not_a_real_at_least_zero():
     # a negative or NaN radius used to make the search for the ends run forever
     x = np.array([[0.5, 0.0]])
-    for eps in (-0.1, np.nan):
-        with pytest.raises(ValueError, match=r"must be >= 0 \(the radius of the L∞ ball\)"):
+    for eps in (-0.1, np.nan, -np.inf):
+        with pytest.raises(ValueError, match=rf"^eps={eps!r} must be >= 0 \(inf allowed\); the "
+                                             r"radius of the L∞ ball \(inf: the whole box"):
             linf_bounds(x, eps)
     with pytest.raises(TypeError, match="eps must be a real number, got str"):
         project_linf(x, x, "0.1")
+    with pytest.raises(TypeError, match="eps must be a real number, got bool True; the radius"):
+        linf_bounds(x, True)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_linf_bounds_of_an_infinite_radius_are_the_box(dtype):
+    x = np.array([[0.5, 0.0, 1.0, 0.3]], dtype=dtype)
+    lo, hi = linf_bounds(x, np.inf)
+    assert lo.dtype == hi.dtype == dtype
+    np.testing.assert_array_equal(lo, 0.0)
+    np.testing.assert_array_equal(hi, 1.0)
+    np.testing.assert_array_equal(project_linf(np.array([[2.0, -1.0, 0.2, 0.9]]), x, np.inf),
+                                  np.array([[1.0, 0.0, 0.2, 0.9]], dtype=dtype))
 
 
 @given(st.integers(0, 2**32 - 1), st.sampled_from([0.0, 1e-7, 1e-3, 0.05, 0.3, 1.0, 2.0]),

@@ -46,6 +46,36 @@ def test_real_iv_errors_name_the_value_and_the_accepted_set(value, kw, exc, matc
         real_iv("x", value, **kw)
 
 
+# the positive reals of the optimisers' and the gradient methods' options (they called
+# params._positive_real, a wrapper of real_iv with low=0 that is gone)
+_POS = dict(low=0, low_open=True)
+
+
+@pytest.mark.parametrize("value, kw, want", [
+    (2, _POS, 2.0), (np.float32(0.5), _POS, 0.5), (np.int64(3), _POS, 3.0),
+    (0.0, dict(low=0), 0.0), (math.inf, dict(_POS, allow_inf=True), math.inf),
+])
+def test_real_iv_positive_accepts_python_and_numpy_reals(value, kw, want):
+    got = real_iv("x", value, **kw)
+    assert type(got) is float and got == want
+
+
+@pytest.mark.parametrize("value, kw, exc, match", [
+    (True, _POS, TypeError, r"^x must be a real number, got bool True$"),
+    (np.bool_(False), _POS, TypeError, r"^x must be a real number, got bool_? (np\.)?False_?$"),
+    ("1", dict(_POS, hint="the step"), TypeError,
+     r"^x must be a real number, got str '1'; the step$"),
+    (0, _POS, ValueError, r"^x=0 must be finite and > 0$"),
+    (-1.0, dict(low=0), ValueError, r"^x=-1.0 must be finite and >= 0$"),
+    (math.inf, _POS, ValueError, r"^x=inf must be finite and > 0$"),
+    (math.nan, dict(_POS, allow_inf=True, hint="h"), ValueError,
+     r"^x=nan must be > 0 \(inf allowed\); h$"),
+])
+def test_real_iv_positive_errors_name_the_value_and_the_bound(value, kw, exc, match):
+    with pytest.raises(exc, match=match):
+        real_iv("x", value, **kw)
+
+
 def test_int_iv():
     assert type(int_iv("n", np.int32(4), low=1)) is int and int_iv("n", 4, low=1) == 4
     assert int_iv("n", 0) == 0 and int_iv("n", 5, low=1, high=5) == 5

@@ -570,8 +570,14 @@ def _net():
     "build, exc, match",
     [
         (lambda: Conv2d(np.ones((2, 1, 3))), ValueError, "weight must be 4-D"),
-        (lambda: Conv2d(np.ones((2, 1, 3, 3)), stride=0), ValueError, r"stride=0 must be >= 1"),
-        (lambda: Conv2d(np.ones((2, 1, 3, 3)), padding=1.5), TypeError, "padding must be an int"),
+        (lambda: Conv2d(np.ones((2, 1, 3, 3)), stride=0), ValueError,
+         r"stride=0 must be an integer >= 1"),
+        (lambda: Conv2d(np.ones((2, 1, 3, 3)), padding=1.5), TypeError,
+         "padding must be an integer, got float 1.5"),
+        (lambda: Conv2d(np.ones((2, 1, 3, 3)), padding=(1, -1)), ValueError,
+         "padding=-1 must be an integer >= 0"),
+        (lambda: Conv2d(np.ones((2, 1, 3, 3)), groups=True), TypeError,
+         "groups must be an integer, got bool True"),
         (lambda: Conv2d(np.ones((2, 1, 3, 3)), padding=(1, 2, 3)), TypeError, "pair of ints"),
         (lambda: Conv2d(np.ones((3, 1, 3, 3)), groups=2), ValueError, "groups=2 does not divide"),
         (lambda: Conv2d(np.ones((2, 1, 3, 3)), bias=[1.0]), ValueError, "bias has 1 entries"),
@@ -579,10 +585,17 @@ def _net():
         (lambda: MaxPool2d(2, padding=2), ValueError, "exceeds half the kernel"),
         (lambda: BatchNorm2d([0.0], [-1.0]), ValueError, "non-negative variances"),
         (lambda: BatchNorm2d([0.0], [1.0], weight=[1.0, 2.0]), ValueError, "one per channel"),
-        (lambda: BatchNorm2d([0.0], [1.0], eps=0), ValueError, "eps=0 must be a positive"),
+        (lambda: BatchNorm2d([0.0], [1.0], eps=0), ValueError,
+         r"eps=0 must be finite and > 0; it is added to the variance, PyTorch's default is 1e-5"),
+        (lambda: BatchNorm2d([0.0], [1.0], eps=np.inf), ValueError, "eps=inf must be finite"),
+        (lambda: BatchNorm2d([0.0], [1.0], eps="1e-5"), TypeError,
+         "eps must be a real number, got str '1e-5'"),
         (lambda: Neuron("lif"), TypeError, "neuron must be one of"),
         (lambda: Neuron(DLIF()), ValueError, "dlif_factors are required"),
-        (lambda: Neuron(LIF(), input_scale=float("nan")), ValueError, "input_scale=nan"),
+        (lambda: Neuron(LIF(), input_scale=float("nan")), ValueError,
+         "input_scale=nan must be finite; the factor on the input current, 1 for none"),
+        (lambda: Neuron(LIF(), input_scale=None), TypeError,
+         "input_scale must be a real number, got NoneType None"),
         (lambda: Residual((Neuron(),), connection="OR"), ValueError, "connection='OR'"),
         (lambda: Residual((Neuron(),), connection="standard"), ValueError, "needs neuron="),
         (lambda: Residual((Neuron(),), connection="ADD", neuron=Neuron()), ValueError,
@@ -590,7 +603,14 @@ def _net():
         (lambda: Residual([], connection="ADD"), ValueError, "body is empty"),
         (lambda: Residual("x", connection="ADD"), TypeError, "body must be a tuple"),
         (lambda: ConvNetwork([Neuron(), "relu"], (1,)), TypeError, r"layers\[1\] must be one of"),
-        (lambda: ConvNetwork([Neuron()], (0, 3)), ValueError, "input_shape=.* positive ints"),
+        (lambda: ConvNetwork([Neuron()], (0, 3)), ValueError,
+         r"input_shape\[0\]=0 must be an integer >= 1; a sample's shape, e.g. \(3, 32, 32\)"),
+        (lambda: ConvNetwork([Neuron()], (2, 3.0)), TypeError,
+         r"input_shape\[1\] must be an integer, got float 3.0"),
+        (lambda: ConvNetwork([Neuron()], ()), ValueError,
+         r"input_shape=\(\) must hold at least one size"),
+        (lambda: ConvNetwork([Neuron()], 4), TypeError,
+         r"input_shape must be a tuple of positive ints, got int 4; e.g. \(3, 32, 32\)"),
         (lambda: ConvNetwork([Conv2d(np.ones((2, 3, 3, 3)))], (1, 5, 5)), ValueError,
          r"layers\[0\]: Conv2d takes 3 input channels but receives 1"),
         (lambda: ConvNetwork([Conv2d(np.ones((2, 1, 3, 3)))], (1, 2, 2)), ValueError,
@@ -620,7 +640,11 @@ def _net():
         (lambda: simulate_conv(_net(), np.ones((1, 1, 1, 4, 4)), conv_mode="fft"), ValueError,
          "conv_mode='fft'"),
         (lambda: simulate_conv(_net(), np.ones((1, 1, 1, 4, 4)), smooth_rho=-1.0), ValueError,
-         "smooth_rho=-1.0"),
+         r"smooth_rho=-1.0 must be finite and >= 0; 0: spikes"),
+        (lambda: simulate_conv(_net(), np.ones((1, 1, 1, 4, 4)), smooth_rho=np.inf), ValueError,
+         r"smooth_rho=inf must be finite"),
+        (lambda: simulate_conv(_net(), np.ones((1, 1, 1, 4, 4)), smooth_rho="1"), TypeError,
+         r"smooth_rho must be a real number, got str '1'"),
         (lambda: simulate_conv(_net(), np.ones((1, 1, 1, 4, 4)), teacher=[]), ValueError,
          "teacher has 0 entries"),
         (lambda: simulate_conv(_net(), np.ones((1, 1, 1, 4, 4)), teacher=[np.ones(3)]),
@@ -635,6 +659,22 @@ def _net():
 def test_errors(build, exc, match):
     with pytest.raises(exc, match=match):
         build()
+
+
+def test_numpy_scalar_options_are_accepted_as_python_numbers():
+    # eps, momentum, input_scale, stride and smooth_rho take any real (integer) NumPy scalar
+    # (float32 ones were refused before they shared real_iv) and are stored as Python numbers
+    bn = BatchNorm2d([0.0], [1.0], eps=np.float32(0.5), momentum=np.float32(0.25))
+    assert (bn.eps, bn.momentum) == (0.5, 0.25) and type(bn.eps) is type(bn.momentum) is float
+    nrn = Neuron(LIF(), input_scale=np.float32(0.5))
+    assert nrn.input_scale == 0.5 and type(nrn.input_scale) is float
+    conv = Conv2d(np.ones((2, 1, 3, 3)), stride=np.int64(1), padding=(np.int32(1), 0))
+    assert conv.stride == (1, 1) and conv.padding == (1, 0) and type(conv.padding[0]) is int
+    net = ConvNetwork([conv, Neuron()], input_shape=(np.int64(1), 4, 4))
+    assert net.input_shape == (1, 4, 4) and type(net.input_shape[0]) is int
+    x = np.ones((2, 1, 1, 4, 4))
+    np.testing.assert_array_equal(simulate_conv(net, x, smooth_rho=np.float32(0.0)).output,
+                                  simulate_conv(net, x).output)
 
 
 def test_im2col_layout_matches_weight_matrix():

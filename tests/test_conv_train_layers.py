@@ -341,18 +341,24 @@ def test_train_batchnorm_float32_close_to_float64():
 
 # --------------------------------------------------------------------------- errors
 def test_errors():
-    with pytest.raises(ValueError, match=r"p=1\.0 must be a probability in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"p=1\.0 must be finite and lie in \[0, 1\); the "
+                                         "probability of zeroing a unit, e.g. p=0.5"):
         Dropout(1.0)
     with pytest.raises(ValueError, match="p=-0.1"):
         Dropout(-0.1)
-    with pytest.raises(ValueError, match="p=True"):
+    with pytest.raises(TypeError, match="p must be a real number, got bool True"):
         Dropout(True)
+    assert Dropout(np.float32(0.25)).p == 0.25 and type(Dropout(np.float32(0.25)).p) is float
     with pytest.raises(TypeError, match="shared_over_time must be True or False"):
         Dropout(0.5, shared_over_time="yes")
-    with pytest.raises(ValueError, match=r"momentum=1\.5 must be a number in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"momentum=1\.5 must be finite and lie in \[0, 1\]; "
+                                         "the weight of the new batch statistics"):
         BatchNorm2d([0.0], [1.0], momentum=1.5)
-    with pytest.raises(ValueError, match="momentum=None"):
+    with pytest.raises(TypeError, match=r"momentum must be a real number, got NoneType None; .*"
+                                        r"momentum=None, is not supported"):
         BatchNorm2d([0.0], [1.0], momentum=None)
+    with pytest.raises(ValueError, match="momentum=nan must be finite"):
+        BatchNorm2d([0.0], [1.0], momentum=np.nan)
     net = ConvNetwork([BatchNorm2d([0.0], [1.0]), Dropout(0.5)], input_shape=(1, 2, 2))
     x = np.ones((2, 1, 1, 2, 2))
     with pytest.raises(ValueError, match="rng is required with train=True"):

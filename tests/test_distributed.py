@@ -542,14 +542,19 @@ def _valid_table(**kw):
         ({"seed_pool_size": 2}, ValueError, r"seed_pool_size=2 must be an integer >= 4"),
         ({"batch_size": 0}, ValueError, r"batch_size=0 must be an integer >= 1"),
         ({"n_workers": "2"}, TypeError, r"n_workers must be an integer, got str '2'"),
-        ({"seed_entropy": "x"}, TypeError, r"seed_entropy must be a list of non-negative "
-                                           r"integers or one, got 'x'"),
-        ({"seed_entropy": [1, -2]}, ValueError, r"seed_entropy=\[1, -2\] holds a negative"),
+        ({"seed_entropy": "x"}, TypeError, r"^seed_entropy must be an integer, got str 'x'; "
+                                           r"pass what the SeedSequence of the run holds: a "
+                                           r"non-negative int or a list of them$"),
+        ({"seed_entropy": -3}, ValueError, r"^seed_entropy=-3 must be an integer >= 0; pass"),
+        ({"seed_entropy": [1, -2]}, ValueError, r"^seed_entropy\[1\]=-2 must be an integer >= 0; "
+                                                r"pass what the SeedSequence of the run holds"),
+        ({"seed_entropy": [1, True]}, TypeError, r"^seed_entropy\[1\] must be an integer, got "
+                                                 r"bool True"),
         ({"seed_spawn_key": 3}, TypeError, r"seed_spawn_key must be a tuple of non-negative "
                                            r"integers, got int 3"),
-        ({"seed_spawn_key": (0, 1.0)}, TypeError, r"seed_spawn_key must be a list of "
-                                                  r"non-negative integers or one, got \(0, 1.0\)"),
-        ({"seed_spawn_key": [-1]}, ValueError, r"seed_spawn_key=\[-1\] holds a negative"),
+        ({"seed_spawn_key": (0, 1.0)}, TypeError, r"^seed_spawn_key\[1\] must be an integer, got "
+                                                  r"float 1.0; pass"),
+        ({"seed_spawn_key": [-1]}, ValueError, r"^seed_spawn_key\[0\]=-1 must be an integer >= 0"),
     ],
 )
 def test_table_checks_its_fields(kw, exc, match):

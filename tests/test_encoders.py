@@ -226,9 +226,13 @@ def test_encoder_errors():
         enc.current([["a"]], 3)
     with pytest.raises(ValueError, match="x must have a batch axis"):
         enc.current(0.5, 3)
-    with pytest.raises(TypeError, match="T must be an integer"):
+    with pytest.raises(TypeError, match=r"T must be an integer \(time steps\), got float 2.5; "
+                                        r"the encoded sequence's length$"):
         enc.current([[0.5]], 2.5)
-    with pytest.raises(ValueError, match="T=0 must be >= 1"):
+    with pytest.raises(TypeError, match=r"T must be an integer \(time steps\), got bool True"):
+        enc.ttfs([[0.5]], True)
+    with pytest.raises(ValueError, match=r"T=0 must be an integer >= 1 \(time steps\); the "
+                                         r"encoded sequence's length$"):
         enc.current([[0.5]], 0)
     with pytest.raises(ValueError, match="dtype=float16 is not supported"):
         enc.current([[0.5]], 2, dtype=np.float16)

@@ -549,7 +549,9 @@ def test_from_params_and_decode():
     (dict(reset="none"), ValueError, "reset='none'"),
     (dict(tau_mem_ms=-1.0), ValueError, "tau_mem_ms"),
     (dict(theta="1"), TypeError, "theta must be a real number"),
-    (dict(t_ref_ms=-0.5), ValueError, "t_ref_ms=-0.5"),
+    (dict(t_ref_ms=-0.5), ValueError,
+     r"^t_ref_ms=-0.5 must be finite and >= 0; the absolute refractory period, 0: none$"),
+    (dict(t_ref_ms=np.inf), ValueError, r"^t_ref_ms=inf must be finite and >= 0"),
     (dict(u0=1.5), ValueError, "must lie below theta"),
     (dict(model="if", synapse="alpha", tau_syn_ms=10.0), ValueError, "needs model='lif'"),
     (dict(synapse="alpha", tau_syn_ms=5.0), ValueError, "tau_syn_ms == tau_mem_ms"),
@@ -696,8 +698,15 @@ def test_spike_time_jacobian_rows_are_single_spike_gradients():
     assert abs((tp - tm) / (2 * h) - float(np.sum(g * d))) <= RTOL_FINITE_DIFF * np.linalg.norm(g)
     with pytest.raises(TypeError, match="result must be an ExactResult"):
         spike_time_jacobian(None)
-    with pytest.raises(ValueError, match="layer=5 must be an int"):
+    with pytest.raises(ValueError, match=r"^layer=5 must be an integer in \[-1, 0\] \(a layer "
+                                         r"index\); -1 is the last layer$"):
         spike_time_jacobian(res, 5)
+    with pytest.raises(ValueError, match=r"^layer=-2 must be an integer in \[-1, 0\]"):
+        spike_time_jacobian(res, np.int64(-2))
+    with pytest.raises(TypeError, match=r"^layer must be an integer \(a layer index\), got float "
+                                        r"0.0"):
+        spike_time_jacobian(res, 0.0)
+    np.testing.assert_array_equal(spike_time_jacobian(res, np.int64(0)).x, jac.x)
 
 
 def test_near_miss_at_window_end_is_flagged():

@@ -426,8 +426,14 @@ def test_backward_errors():
         cross_entropy(np.zeros(4), np.array([0]))
     with pytest.raises(ValueError, match="variant='hinge' is not a TTFS loss"):
         ttfs_loss(np.zeros((1, 2)), np.array([0]), "hinge")
-    with pytest.raises(ValueError, match="desired counts must be >= 0"):
+    with pytest.raises(ValueError, match="^desired_true=-1 must be finite and >= 0; the target "
+                                         "spike count of the label neuron$"):
         spike_count_loss(np.zeros((1, 2)), np.array([0]), desired_true=-1, desired_false=0)
+    with pytest.raises(ValueError, match="^desired_false=nan must be finite and >= 0; the target "
+                                         "spike count of the other neurons$"):
+        spike_count_loss(np.zeros((1, 2)), np.array([0]), desired_true=1, desired_false=np.nan)
+    with pytest.raises(TypeError, match="^desired_true must be a real number, got bool True"):
+        spike_count_loss(np.zeros((1, 2)), np.array([0]), desired_true=True, desired_false=0)
 
 
 def test_gamma_search():

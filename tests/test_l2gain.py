@@ -390,7 +390,7 @@ def test_errors_weights_and_scalars():
         stated_gain("0.5", [[1.0]])
     with pytest.raises(ValueError, match=r"lam=1.5 must be finite and lie in \[-1.0, 1.0\]"):
         hinf_norm(1.5, [[1.0]])
-    with pytest.raises(ValueError, match=r"lam=-0.1 must lie in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"lam=-0.1 must be finite and lie in \[0, 1\]"):
         l2_gain(-0.1, 3, [[1.0]], rng=0)
     with pytest.raises(TypeError, match="n_freq must be an integer, got float"):
         hinf_norm(0.5, [[1.0]], n_freq=10.0)
@@ -406,7 +406,7 @@ def test_errors_weights_and_scalars():
         l2_gain(0.5, 3, [[1.0]], rng=0, max_iter=0)
     with pytest.raises(TypeError, match="rng='seed' is not a seed or Generator"):
         l2_gain(0.5, 3, [[1.0]], rng="seed")
-    with pytest.raises(ValueError, match="T=0 must be >= 1"):
+    with pytest.raises(ValueError, match=r"T=0 must be an integer >= 1 \(time steps\)"):
         perturbation_operator(0.5, 0, [[1.0]])
 
 

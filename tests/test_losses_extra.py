@@ -282,8 +282,11 @@ def test_e_rsct_errors():
         e_rsct_loss(O, np.zeros((1, 2)), y)
     with pytest.raises(ValueError, match="lam=-0.1 must be finite and >= 0"):
         e_rsct_loss(O, t, y, lam=-0.1)
-    with pytest.raises(ValueError, match="temperature=0.0 must be finite and > 0"):
+    with pytest.raises(ValueError, match=r"temperature=0 must be finite and > 0; the distillation "
+                                         r"temperature τ, 1 in the RSC setting$"):
         e_rsct_loss(O, t, y, temperature=0)
+    with pytest.raises(ValueError, match=r"temperature=inf must be finite and > 0"):
+        e_rsct_loss(O, t, y, temperature=np.inf)
     with pytest.raises(TypeError, match="temperature must be a real number"):
         e_rsct_loss(O, t, y, temperature=None)
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\]"):

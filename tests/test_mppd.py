@@ -334,18 +334,24 @@ def test_errors_scalars_and_options():
         mppd(S, S, W, "0.5")
     with pytest.raises(TypeError, match="lam must be a real number, got bool"):
         mppd(S, S, W, True)
-    with pytest.raises(ValueError, match=r"lam=1.5 must lie in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"lam=1.5 must be finite and lie in \[0, 1\]; the LIF "
+                                         r"leak factor λ \(1: no leak\)$"):
         mppd(S, S, W, 1.5)
+    with pytest.raises(ValueError, match=r"lam=nan must be finite and lie in \[0, 1\]"):
+        mppd(S, S, W, np.float32("nan"))
     with pytest.raises(TypeError, match="dlif_factor must be a string"):
         mppd(S, S, W, 0.5, dlif_factor=0)
     with pytest.raises(ValueError, match="dlif_factor='both' is not valid; use one of"):
         mppd(S, S, W, 0.5, dlif_factor="both")
     with pytest.raises(ValueError, match="dlif_factors has 2 entries but T = 3"):
         mppd(S, S, W, 0.5, dlif_factors=[1.0, 1.0])
-    with pytest.raises(TypeError, match="T must be an integer number of time steps, got float"):
+    with pytest.raises(TypeError, match=r"T must be an integer \(time steps\), got float 3.0; the "
+                                        r"run's length \(T of the \[T, \.\.\.\] arrays\)$"):
         step_factors(0.5, 3.0)
-    with pytest.raises(ValueError, match="T=0 must be >= 1"):
+    with pytest.raises(ValueError, match=r"T=0 must be an integer >= 1 \(time steps\)"):
         step_factors(0.5, 0)
+    with pytest.raises(ValueError, match=r"T=-2 must be an integer >= 1"):
+        step_factors(0.5, np.int64(-2))
     with pytest.raises(ValueError, match="dtype=int64 is not supported"):
         step_factors(0.5, 3, dtype=np.int64)
     with pytest.raises(TypeError, match="dtype='nonsense' is not a numpy dtype"):

@@ -521,8 +521,8 @@ def test_qte_symmetric_in_the_two_intensities():
 
 
 def test_qte_errors():
-    with pytest.raises(ValueError, match="acc_a=90.95 must be a fraction in \\[0, 1\\]; pass "
-                                         "percentages divided by 100"):
+    with pytest.raises(ValueError, match="acc_a=90.95 must be finite and lie in \\[0.0, 1.0\\]; "
+                                         "pass a fraction: percentages divided by 100"):
         qte(0, 90.95, 8, 10.89)
     with pytest.raises(ValueError, match="eta_a=-1 must be finite and >= 0.0"):
         qte(-1, 0.5, 8, 0.5)

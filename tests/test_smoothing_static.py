@@ -184,6 +184,23 @@ def test_errors():
             NetworkClassifier(_net(0), decoder=decoder)
     with pytest.raises(ValueError, match="dtype=int32 is not supported"):
         NetworkClassifier(_net(0), dtype=np.int32)
+    for dtype in ("nonsense", 3):
+        with pytest.raises(TypeError, match=rf"^dtype={dtype!r} is not a numpy dtype; use "
+                                            r"numpy.float64 or numpy.float32$"):
+            NetworkClassifier(_net(0), dtype=dtype)
+    with pytest.raises(TypeError, match="^convention must be a Convention or a preset name, got "
+                                        "int 3$"):
+        NetworkClassifier(_net(0), convention=3)
+    with pytest.raises(ValueError, match="^convention='nope' is not a known preset"):
+        NetworkClassifier(_net(0), convention="nope")
+    clf = NetworkClassifier(_net(0))
+    z = np.full((1, 20), 0.5)
+    with pytest.raises(TypeError, match=r"^n_steps must be an integer \(time steps\), got float "
+                                        r"2.5; the steps each input is presented for$"):
+        clf.classify_static(z, 2.5)
+    with pytest.raises(ValueError, match=r"^n_steps=0 must be an integer >= 1 \(time steps\)"):
+        clf.classify_static(z, 0)
+    assert clf.classify_static(z, np.int64(3)).tolist() == clf.classify_static(z, 3).tolist()
     with pytest.raises(ValueError, match="product='gemm' is not a first-layer product; use "
                                          r"'exact' \(the simulator's sums\) or 'blas'"):
         NetworkClassifier(_net(0), product="gemm")

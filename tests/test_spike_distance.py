@@ -562,6 +562,8 @@ def test_train_errors_name_the_argument():
         (np.nan, ValueError, r"q=nan must be >= 0"),
         (-1.0, ValueError, r"q=-1.0 must be >= 0"),
         (-np.inf, ValueError, r"q=-inf must be >= 0"),
+        (np.float32(-2), ValueError, r"^q=-2.0 must be >= 0 \(inf allowed\); the cost per unit "
+                                     r"time of moving a spike; q=0 and q=inf are the limits"),
     ],
 )
 def test_q_errors(q, exc, match):
@@ -570,16 +572,28 @@ def test_q_errors(q, exc, match):
 
 
 def test_tau_and_k_errors():
-    with pytest.raises(ValueError, match=r"tau=0.0 must be > 0"):
+    with pytest.raises(ValueError, match=r"tau=0.0 must be > 0 \(inf allowed\); the filter's "
+                                         r"time constant; tau=inf gives \|n - m\|$"):
         van_rossum_distance([1.0], [2.0], 0.0)
-    with pytest.raises(ValueError, match=r"k=-0.1 must be >= 0"):
+    with pytest.raises(ValueError, match=r"tau=nan must be > 0"):
+        van_rossum_distance([1.0], [2.0], np.nan)
+    with pytest.raises(TypeError, match=r"tau must be a real number, got bool True"):
+        van_rossum_distance([1.0], [2.0], True)
+    with pytest.raises(ValueError, match=r"k=-0.1 must be >= 0 \(inf allowed\); the cost of "
+                                         r"changing a spike's label"):
         multiunit_victor_purpura_distance([1.0], [0], [2.0], [0], 1.0, -0.1)
+    with pytest.raises(TypeError, match=r"k must be a real number, got str '1'"):
+        multiunit_victor_purpura_distance([1.0], [0], [2.0], [0], 1.0, "1")
+    # inf stays the documented limit: tau=inf gives |n - m|, k=inf never relabels (as k >= 2)
+    assert van_rossum_distance([1.0, 3.0], [2.0], np.inf) == 1.0
+    assert (multiunit_victor_purpura_distance([1.0, 2.0], [0, 1], [1.0, 2.0], [1, 0], 1.0, np.inf)
+            == multiunit_victor_purpura_distance([1.0, 2.0], [0, 1], [1.0, 2.0], [1, 0], 1.0, 2.0))
 
 
 @pytest.mark.parametrize(
     "dt, exc, match",
     [
-        (None, TypeError, r"dt must be a real number \(ms per step\), got NoneType"),
+        (None, TypeError, r"dt must be a real number, got NoneType None; the rasters' step in ms"),
         (0.0, ValueError, r"dt=0.0 must be finite and > 0"),
         (np.inf, ValueError, r"dt=inf must be finite and > 0"),
     ],
@@ -614,8 +628,12 @@ def test_event_list_errors():
     ev = spike_events(r)
     with pytest.raises(ValueError, match=r"raster_a is an event list.*pass n_neurons=N"):
         population_victor_purpura(ev, ev)
-    with pytest.raises(TypeError, match=r"n_neurons must be an integer, got float"):
+    with pytest.raises(TypeError, match=r"n_neurons must be an integer \(the layer width\), got "
+                                        r"float 4.0; pass the number of neurons of the layer"):
         population_victor_purpura(ev, ev, n_neurons=4.0)
+    with pytest.raises(ValueError,
+                       match=r"n_neurons=0 must be an integer >= 1 \(the layer width\)"):
+        population_victor_purpura(ev, ev, n_neurons=0)
     with pytest.raises(ValueError, match=r"n_neurons=3 must be >= 1 and exceed every neuron index "
                                          r"of raster_a \(max 3\)"):
         population_victor_purpura(ev, ev, n_neurons=3)
@@ -635,8 +653,12 @@ def test_multiunit_errors():
     with pytest.raises(ValueError, match=r"labels_a must have one label per spike of times_a: "
                                          r"shape \(2,\) vs \(1,\)"):
         multiunit_victor_purpura_distance([1.0], [0, 1], [1.0], [0])
-    with pytest.raises(TypeError, match=r"max_cells must be an integer, got float"):
+    with pytest.raises(TypeError, match=r"max_cells must be an integer \(cells of the DP table\), "
+                                        r"got float 1000000000.0"):
         multiunit_victor_purpura_distance([1.0], [0], [1.0], [0], max_cells=1e9)
+    with pytest.raises(ValueError, match=r"max_cells=0 must be an integer >= 1 \(cells of the DP "
+                                         r"table\); the bound on the table's size"):
+        multiunit_victor_purpura_distance([1.0], [0], [1.0], [0], max_cells=0)
     # 10 units with 5 spikes each: 6**10 · 51 cells, far beyond the default bound
     t = np.arange(50, dtype=float)
     lab = np.repeat(np.arange(10), 5)

@@ -119,8 +119,11 @@ def test_optimizer_errors():
         SGD(0.1, nesterov=True)
     with pytest.raises(ValueError, match="weight_decay=-1.0 must be finite"):
         AdamW(weight_decay=-1.0)
-    with pytest.raises(ValueError, match=r"betas\[1\]=1.0 must lie in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"betas\[1\]=1.0 must be finite and lie in \[0, 1\); "
+                                         r"the moments' decay rates, PyTorch's are \(0.9, 0.999\)"):
         AdamW(betas=(0.9, 1.0))
+    with pytest.raises(TypeError, match=r"betas\[0\] must be a real number, got str '0.9'"):
+        AdamW(betas=("0.9", 0.999))
     with pytest.raises(ValueError, match="eps=0.0 must be finite and > 0"):
         AdamW(eps=0.0)
     opt = AdamW()

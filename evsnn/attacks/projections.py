@@ -25,10 +25,9 @@ once — as in the sparse attacks of Croce & Hein (2019).
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
+from evsnn import _checks
 from evsnn._numba import njit
 from evsnn.attacks._iv import channels_iv, choice_iv, eps_iv, int_iv, real_iv
 
@@ -245,10 +244,9 @@ def linf_bounds(x, eps):
     >>> float(hi[0, 0]), float(hi[0, 0] - 0.1) <= 0.2
     (0.3, True)
     """
-    if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, numbers.Real):
-        raise TypeError(f"eps must be a real number, got {type(eps).__name__} {eps!r}")
-    if not eps >= 0:  # also NaN: the search for the ends would never settle
-        raise ValueError(f"eps={eps!r} must be >= 0 (the radius of the L∞ ball)")
+    # a negative or NaN radius: the search for the ends would never settle
+    eps = _checks.real_iv("eps", eps, low=0, allow_inf=True,
+                          hint="the radius of the L∞ ball (inf: the whole box [0, 1])")
     x = _as_float(x)
     if x.dtype not in _INT:
         raise TypeError(f"x must be float16, float32 or float64 for the L∞ ball, got {x.dtype}")

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evsnn._checks import flag_iv
+from evsnn._checks import flag_iv, int_iv, real_iv
 from evsnn._numba import njit, run_range, run_split
 from evsnn._scratch import scratch as _scratch  # im2col has a flag called scratch
 from evsnn.clock.network import NEURON_TYPES, _as_float_array
@@ -87,20 +87,12 @@ _GATHER_FRAMES = 16
 _IM2COL_CHUNK = 4_000_000
 
 
-def _int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name}={value!r} must be >= {minimum}")
-    return int(value)
-
-
 def _pair(name, value, minimum):
     if isinstance(value, (tuple, list)) and len(value) == 2:
-        return (_int(name, value[0], minimum), _int(name, value[1], minimum))
+        return (int_iv(name, value[0], low=minimum), int_iv(name, value[1], low=minimum))
     if isinstance(value, (tuple, list)):
         raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    v = _int(name, value, minimum)
+    v = int_iv(name, value, low=minimum)
     return (v, v)
 
 
@@ -148,7 +140,7 @@ class Conv2d:
         object.__setattr__(self, "weight", _frozen(w))
         object.__setattr__(self, "stride", _pair("stride", self.stride, 1))
         object.__setattr__(self, "padding", _pair("padding", self.padding, 0))
-        g = _int("groups", self.groups, 1)
+        g = int_iv("groups", self.groups, low=1)
         if w.shape[0] % g:
             raise ValueError(
                 f"groups={g} does not divide the {w.shape[0]} output channels of weight; "
@@ -357,19 +349,16 @@ class BatchNorm2d:
                 f"weight and bias must have {c} entries (one per channel), got "
                 f"{gamma.shape[0]} and {beta.shape[0]}"
             )
-        eps = self.eps
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
-            raise ValueError(f"eps={eps!r} must be a positive number")
+        eps = real_iv("eps", self.eps, low=0, low_open=True,
+                      hint="it is added to the variance, PyTorch's default is 1e-5")
         for name, a in (("running_mean", mean), ("running_var", var), ("weight", gamma),
                         ("bias", beta)):
             object.__setattr__(self, name, _frozen(a))
-        object.__setattr__(self, "eps", float(eps))
-        mom = self.momentum
-        if isinstance(mom, bool) or not isinstance(mom, (int, float)) or not 0 <= mom <= 1:
-            raise ValueError(
-                f"momentum={mom!r} must be a number in [0, 1] (PyTorch's default is 0.1)"
-            )
-        object.__setattr__(self, "momentum", float(mom))
+        object.__setattr__(self, "eps", eps)
+        object.__setattr__(self, "momentum", real_iv(
+            "momentum", self.momentum, low=0, high=1,
+            hint="the weight of the new batch statistics, PyTorch's default is 0.1 (its "
+                 "cumulative average, momentum=None, is not supported)"))
 
     def replace(self, **changes) -> "BatchNorm2d":
         kw = dict(running_mean=self.running_mean, running_var=self.running_var,
@@ -415,10 +404,9 @@ class Dropout:
     shared_over_time: bool = True
 
     def __post_init__(self):
-        p = self.p
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
-            raise ValueError(f"p={p!r} must be a probability in [0, 1); use e.g. p=0.5")
-        object.__setattr__(self, "p", float(p))
+        object.__setattr__(self, "p", real_iv("p", self.p, low=0, high=1, high_open=True,
+                                              hint="the probability of zeroing a unit, e.g. "
+                                                   "p=0.5"))
         object.__setattr__(self, "shared_over_time",
                            flag_iv("shared_over_time", self.shared_over_time))
 
@@ -503,10 +491,8 @@ class Neuron:
         if is_dlif:
             object.__setattr__(self, "dlif_factors",
                                _frozen(_as_float_array("dlif_factors", self.dlif_factors, 1)))
-        s = self.input_scale
-        if isinstance(s, bool) or not isinstance(s, (int, float)) or not np.isfinite(s):
-            raise ValueError(f"input_scale={s!r} must be a finite number")
-        object.__setattr__(self, "input_scale", float(s))
+        object.__setattr__(self, "input_scale", real_iv(
+            "input_scale", self.input_scale, hint="the factor on the input current, 1 for none"))
 
     def out_shape(self, shape):
         return tuple(shape)
@@ -665,13 +651,13 @@ class ConvNetwork:
     def __post_init__(self):
         layers = _check_layers("layers", self.layers, allow_empty=False)
         shape = self.input_shape
-        if not isinstance(shape, (tuple, list)) or not shape or not all(
-            isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1 for s in shape
-        ):
-            raise ValueError(
-                f"input_shape={shape!r} must be a tuple of positive ints, e.g. (3, 32, 32)"
-            )
-        shape = tuple(int(s) for s in shape)
+        if not isinstance(shape, (tuple, list)):
+            raise TypeError(f"input_shape must be a tuple of positive ints, got "
+                            f"{type(shape).__name__} {shape!r}; e.g. (3, 32, 32)")
+        if not shape:
+            raise ValueError("input_shape=() must hold at least one size, e.g. (3, 32, 32)")
+        shape = tuple(int_iv(f"input_shape[{i}]", s, low=1, hint="a sample's shape, e.g. "
+                             "(3, 32, 32)") for i, s in enumerate(shape))
         object.__setattr__(self, "layers", layers)
         object.__setattr__(self, "input_shape", shape)
         object.__setattr__(self, "output_shape", _chain_shape(layers, shape, "layers"))
@@ -1463,10 +1449,8 @@ def _simulate_conv_iv(network, inputs, dtype, mode, smooth_rho, teacher, convent
         raise ValueError(f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32")
     if mode not in CONV_MODES:
         raise ValueError(f"conv_mode={mode!r} is not a mode; use one of {list(CONV_MODES)}")
-    if isinstance(smooth_rho, bool) or not isinstance(smooth_rho, (int, float)) or not (
-        np.isfinite(smooth_rho) and smooth_rho >= 0
-    ):
-        raise ValueError(f"smooth_rho={smooth_rho!r} must be a finite number >= 0 (0: spikes)")
+    real_iv("smooth_rho", smooth_rho, low=0,
+            hint="0: spikes; > 0: the sigmoid steepness of the smooth forward")
     n = len(network.neuron_layers())
     if teacher is not None and len(teacher) != n:
         raise ValueError(

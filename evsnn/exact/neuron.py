@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn.params import LIF, TraceLIF, _check_finite, _check_positive
+from evsnn._checks import real_iv
+from evsnn.params import LIF, TraceLIF
 
 __all__ = ["ExactNeuron", "ExactDense", "ExactNetwork", "MODELS", "SYNAPSES"]
 
@@ -84,11 +85,13 @@ class ExactNeuron:
         if self.reset not in ("hard", "soft"):
             raise ValueError(f"reset={self.reset!r} is not a reset mode; use 'hard' or 'soft'")
         for name in ("tau_mem_ms", "tau_syn_ms", "r_ohm", "c_mf", "theta"):
-            object.__setattr__(self, name, _check_positive(name, getattr(self, name)))
-        for name in ("u0", "v_init", "t_ref_ms"):
-            object.__setattr__(self, name, _check_finite(name, getattr(self, name)))
-        if self.t_ref_ms < 0:
-            raise ValueError(f"t_ref_ms={self.t_ref_ms!r} must be >= 0 (0: no refractory period)")
+            object.__setattr__(self, name, real_iv(name, getattr(self, name), low=0,
+                                                   low_open=True))
+        for name in ("u0", "v_init"):
+            object.__setattr__(self, name,
+                               real_iv(name, getattr(self, name), hint="pass a finite float"))
+        object.__setattr__(self, "t_ref_ms", real_iv(
+            "t_ref_ms", self.t_ref_ms, low=0, hint="the absolute refractory period, 0: none"))
         if self.u0 >= self.theta or self.v_init >= self.theta:
             raise ValueError(
                 f"u0={self.u0!r} and v_init={self.v_init!r} must lie below theta={self.theta!r}; "

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import real_iv
+from evsnn._checks import int_iv, real_iv
 from evsnn._numba import njit, prange
 from evsnn.exact import kernels as _k
 from evsnn.exact.kernels import _neuron_backward_kernel, _neuron_kernel
@@ -462,8 +462,8 @@ def _spike_time_jacobian_iv(result, layer):
     if not isinstance(result, ExactResult):
         raise TypeError(f"result must be an ExactResult, got {type(result).__name__}")
     L = len(result.layers)
-    if isinstance(layer, bool) or not isinstance(layer, int) or not -L <= layer < L:
-        raise ValueError(f"layer={layer!r} must be an int in [{-L}, {L - 1}]")
+    layer = int_iv("layer", layer, low=-L, high=L - 1, what="a layer index",
+                   hint="-1 is the last layer")
     return layer % L, L
 
 

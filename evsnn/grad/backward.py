@@ -36,13 +36,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import flag_iv
+from evsnn._checks import flag_iv, real_iv
 from evsnn._numba import njit, run_range
 from evsnn.clock import Network, SimulationResult
 from evsnn.clock.conv import ConvNetwork
 from evsnn.clock.simulate import _layer_factors, _time_repeated
 from evsnn.grad.surrogates import Sigmoid, Triangle
-from evsnn.params import _positive_real
 
 __all__ = ["GradientResult", "backward", "METHODS", "rga_factor"]
 
@@ -363,9 +362,10 @@ def _method_options(method, convention, surrogate=None, detach_reset=False, prec
                 f"drop {name}= or use {_use(name)}"
             )
     opts = dict(TEMPBP_DEFAULTS, **given)
-    opts["factor_clamp"] = _positive_real(
-        "factor_clamp", opts["factor_clamp"], allow_inf=True, hint="the spike-time factor is "
-        "clamp(−1/ΔU, −factor_clamp, 0), the authors use factor_clamp=8.0")
+    opts["factor_clamp"] = real_iv(
+        "factor_clamp", opts["factor_clamp"], low=0, low_open=True, allow_inf=True,
+        hint="the spike-time factor is clamp(−1/ΔU, −factor_clamp, 0), the authors use "
+             "factor_clamp=8.0")
     opts["kernel"] = _kernel_iv(opts["kernel"])
     if opts["kernel"] is not None and network is not None and not _emits_trace(network):
         raise ValueError(
@@ -380,13 +380,14 @@ def _method_options(method, convention, surrogate=None, detach_reset=False, prec
                     f"{name}={given[name]!r} sets the low-trace fallback, which fallback=False "
                     f"switches off: drop {name}= or fallback=False"
                 )
-    opts["fallback_level"] = _positive_real(
-        "fallback_level", opts["fallback_level"], allow_zero=True, hint="the fallback applies "
+    opts["fallback_level"] = real_iv(
+        "fallback_level", opts["fallback_level"], low=0, hint="the fallback applies "
         "where the trace is below fallback_level·Δt/τs; the authors use fallback_level=0.25 "
         "(1/(4τs))")
-    opts["fallback_rho"] = _positive_real(
-        "fallback_rho", opts["fallback_rho"], hint="the low-trace fallback is a sigmoid of "
-        "steepness ρ, the authors use fallback_rho=5.0 (width 0.2)")
+    opts["fallback_rho"] = real_iv(
+        "fallback_rho", opts["fallback_rho"], low=0, low_open=True,
+        hint="the low-trace fallback is a sigmoid of steepness ρ, the authors use "
+             "fallback_rho=5.0 (width 0.2)")
     if opts["fallback_scale"] not in ("code", "paper"):
         raise ValueError(
             f"fallback_scale={opts['fallback_scale']!r} is not a sigmoid scale; use 'code' "

@@ -115,14 +115,13 @@ def spike_count_loss(counts, labels, *, desired_true, desired_false):
     the others. Returns ``(loss, dL/dcounts)``."""
     counts = np.asarray(counts, dtype=np.result_type(counts, np.float32))
     labels = _labels_iv(labels, counts)
-    if desired_true < 0 or desired_false < 0:
-        raise ValueError(
-            f"desired counts must be >= 0, got desired_true={desired_true}, "
-            f"desired_false={desired_false}"
-        )
+    desired_true = real_iv("desired_true", desired_true, low=0,
+                           hint="the target spike count of the label neuron")
+    desired_false = real_iv("desired_false", desired_false, low=0,
+                            hint="the target spike count of the other neurons")
     B = counts.shape[0]
-    target = np.full_like(counts, float(desired_false))
-    target[np.arange(B), labels] = float(desired_true)
+    target = np.full_like(counts, desired_false)
+    target[np.arange(B), labels] = desired_true
     diff = counts - target
     return 0.5 * (diff**2).sum(axis=1).mean(), diff / B
 
@@ -351,9 +350,8 @@ def e_rsct_loss(step_outputs, teacher_logits, labels, *, lam=0.1, temperature=1.
     (0.693147, (3, 1, 2))
     """
     lam = _weight_iv("lam", lam, 0)
-    temperature = _weight_iv("temperature", temperature, -math.inf)
-    if temperature <= 0:
-        raise ValueError(f"temperature={temperature!r} must be finite and > 0")
+    temperature = real_iv("temperature", temperature, low=0, low_open=True,
+                          hint="the distillation temperature τ, 1 in the RSC setting")
     o = np.asarray(step_outputs)
     o = o.astype(np.result_type(o, np.float32), copy=False)
     if o.ndim != 3:
