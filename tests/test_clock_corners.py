@@ -452,3 +452,43 @@ def test_poisson_is_reproducible_and_its_uniform_sampler_is_numpys(T, B, N, seed
         d = draws.random((T,) + x.shape)
         want = d < x if conv.poisson_rule == "u<x" else d <= x
     np.testing.assert_array_equal(u, want.astype(float))
+
+
+# --------------------------------------------------------------------------- decoders
+from evsnn import decoders as dec  # noqa: E402
+from evsnn.grad import cross_entropy, decoder_vjp, ttfs_loss  # noqa: E402
+
+
+def test_decoder_vjp_reads_integer_and_boolean_outputs_as_the_decoders_do():
+    """Regression: ``decoder_vjp`` cast dL/dscores to the outputs' dtype, so on an integer
+    raster a gradient of 0.5 became 0 (and on a boolean raster True), and the TTFS weights of a
+    boolean raster raised. The decoders read such outputs as float64; so does the vjp now."""
+    s = np.zeros((3, 1, 2), dtype=np.int64)
+    s[1, 0, 0] = 1
+    g = np.array([[0.5, -2.0]])
+    for method in ("rate", "membrane", "ttfs"):
+        want = decoder_vjp(method, g, s.astype(np.float64))
+        for raster in (s, s.astype(bool), s.astype(np.uint8)):
+            got = decoder_vjp(method, g, raster)
+            assert got.dtype == np.float64, (method, raster.dtype)
+            np.testing.assert_array_equal(got, want, err_msg=f"{method} {raster.dtype}")
+    # rate: every step gets g; ttfs: the first spike of neuron 0 (t0 = 1, weight T - 1 = 2),
+    # step 0 with weight T = 3 for the silent neuron 1
+    np.testing.assert_array_equal(decoder_vjp("rate", g, s)[:, 0], np.tile(g, (3, 1)))
+    np.testing.assert_array_equal(decoder_vjp("ttfs", g, s)[:, 0],
+                                  [[0.0, -6.0], [1.0, 0.0], [0.0, 0.0]])
+    assert decoder_vjp("rate", g, s.astype(np.float32)).dtype == np.float32
+
+
+def test_decoder_vjp_errors():
+    out = np.zeros((3, 2, 4))
+    with pytest.raises(ValueError, match=r"g_scores has shape \(4,\) but the outputs"):
+        decoder_vjp("rate", np.ones(4), out)  # once broadcast over the batch silently
+    with pytest.raises(ValueError, match=r"g_scores has shape \(4, 2\)"):
+        decoder_vjp("ttfs", np.ones((4, 2)), out)
+    with pytest.raises(ValueError, match=r"outputs must be time-major \[T, B, N\]"):
+        decoder_vjp("rate", np.ones((2, 4)), np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="outputs has T = 0"):
+        decoder_vjp("rate", np.ones((2, 4)), np.zeros((0, 2, 4)))
+    with pytest.raises(TypeError, match="outputs must be numeric"):
+        decoder_vjp("rate", np.ones((1, 1)), np.array([[["x"]]]))
