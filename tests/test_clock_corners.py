@@ -492,3 +492,122 @@ def test_decoder_vjp_errors():
         decoder_vjp("rate", np.ones((2, 4)), np.zeros((0, 2, 4)))
     with pytest.raises(TypeError, match="outputs must be numeric"):
         decoder_vjp("rate", np.ones((1, 1)), np.array([[["x"]]]))
+
+
+@settings(max_examples=40)
+@given(st.integers(1, 8), st.integers(1, 3), st.integers(1, 4), st.integers(0, 2**32 - 1),
+       st.sampled_from([0.0, 0.2, 0.6]))
+def test_decoders_at_ties_silence_and_simultaneous_first_spikes(T, B, N, seed, p):
+    """Rate and TTFS decoding (Ding 2025 Eq. 12-13) at their corners, from the definitions:
+    ω_rate = spike count; ω_ttfs = T + 1 − t of the first spike (t = 1..T), 0 when silent, so
+    neurons that first spike together tie; ties go to the lowest index (``predict``); the
+    decision time is the first step with any spike (−1 when silent); the cumulative scores end
+    at the final ones and never decrease (spikes); the TTFS vjp puts dL/dω · (T − t0) on the
+    first spike (step 0, weight T, when silent)."""
+    rng = np.random.default_rng(seed)
+    s = (rng.random((T, B, N)) < p).astype(np.float64)
+    if N > 1 and T > 1:  # force a simultaneous first spike of neurons 0 and 1 in sample 0
+        s[:, 0, :2] = 0
+        s[T // 2, 0, :2] = 1
+    rate, ttfs = dec.rate(s), dec.ttfs(s)
+    for b in range(B):
+        for i in range(N):
+            steps = np.flatnonzero(s[:, b, i])
+            assert rate[b, i] == len(steps)
+            assert ttfs[b, i] == (T - steps[0] if len(steps) else 0)
+        for scores in (rate, ttfs):
+            assert dec.predict(scores)[b] == min(np.flatnonzero(scores[b] == scores[b].max()))
+        fired = np.flatnonzero(s[:, b].any(axis=1))
+        assert dec.decision_times(s)[b] == (fired[0] if len(fired) else -1)
+        assert dec.decision_times(s, origin=1)[b] == (fired[0] + 1 if len(fired) else -1)
+    if N > 1 and T > 1:
+        assert ttfs[0, 0] == ttfs[0, 1] == T - T // 2
+    for method in ("rate", "ttfs", "membrane"):
+        cum = dec.cumulative(s, method)
+        np.testing.assert_array_equal(cum[-1], dec.decode(s, method))
+        if method != "membrane":
+            assert np.all(np.diff(cum, axis=0) >= 0)
+    g = rng.standard_normal((B, N))
+    vjp = decoder_vjp("ttfs", g, s)
+    first = np.where(s.any(axis=0), s.argmax(axis=0), 0)
+    want = np.zeros_like(s)
+    for b in range(B):
+        for i in range(N):
+            want[first[b, i], b, i] = g[b, i] * (T - first[b, i])
+    np.testing.assert_array_equal(vjp, want)
+
+
+# --------------------------------------------------------------------------- input gradients
+@settings(max_examples=30)
+@given(st.sampled_from(["ttfs", "ratesyn_start", "ratesyn_end", "poisson", "current"]),
+       st.sampled_from(PRESET_NAMES), st.integers(1, 6), st.integers(0, 2**32 - 1),
+       st.sampled_from(["bptt", "hart", "rate"]))
+def test_image_gradient_rules_at_silent_pixels(encoder, preset, T, seed, method):
+    """The encoders' input-gradient rules (Ding 2025 "Attack methods") end to end through
+    ``loss_and_grad`` on images holding exact 0 and 1 pixels: RateSyn / TTFS sum dL/d(seq) over
+    the steps where the pixel spikes, so a pixel that emits no spike (x = 0 under the code's
+    rules, RateSynS at x = 0 always) gets exactly zero; Poisson (straight-through) and current
+    coding sum over every step."""
+    rng = np.random.default_rng(seed)
+    conv = get_convention(preset)
+    net = Network.mlp([4, 5, 3], LIF(lam=0.5, theta=0.3), rng=rng, scale=2.0)
+    x = np.array([[0.0, 1.0, 0.5, rng.random()], [1.0, 0.0, 0.0, 0.25]])
+    labels = np.array([0, 2])
+    r = loss_and_grad(net, x, labels, T=T, encoder=encoder, convention=conv, method=method,
+                      rng=seed)
+    g_seq, seq = r.grads.input, r.sequence
+    if encoder in ("current", "poisson"):
+        want = g_seq.sum(axis=0)
+    else:
+        want = (g_seq * (seq != 0)).sum(axis=0)
+        silent = ~np.asarray(seq, dtype=bool).any(axis=0)
+        assert np.all(r.image[silent] == 0)
+        if encoder == "ratesyn_start":
+            assert silent[x == 0].all()
+        if conv.ttfs_rule == "code" and encoder != "ratesyn_start":
+            assert silent[x == 0].all()
+    np.testing.assert_array_equal(r.image, want)
+
+
+@settings(max_examples=20)
+@given(st.sampled_from(["rsc_fixed", "rsc_fresh"]), st.integers(1, 5), st.integers(0, 2**32 - 1))
+def test_rsc_without_noise_is_current_coding_inside_the_clamp(encoder, T, seed):
+    """RSC with σ = 0 encodes x itself (clamp(x + 0, 0, 1) = x), so at pixels strictly inside
+    (0, 1) its exact input gradient through the clamp is current coding's; where the noisy
+    value is clamped (σ > 0, x + ε outside [0, 1]) the gradient is zero."""
+    rng = np.random.default_rng(seed)
+    net = Network.mlp([4, 5, 3], LIF(lam=0.5, theta=0.3), rng=rng, scale=2.0)
+    x = rng.uniform(0.05, 0.95, (2, 4))
+    labels = np.array([1, 0])
+    cur = loss_and_grad(net, x, labels, T=T, encoder="current")
+    rsc = loss_and_grad(net, x, labels, T=T, encoder=encoder, sigma=0.0, rng=seed)
+    np.testing.assert_array_equal(rsc.sequence, cur.sequence)
+    np.testing.assert_array_equal(rsc.image, cur.image)
+    noisy = loss_and_grad(net, x, labels, T=T, encoder=encoder, sigma=3.0, rng=seed)
+    clamped = ((noisy.sequence == 0) | (noisy.sequence == 1)).all(axis=0)
+    assert clamped.any()
+    assert np.all(noisy.image[clamped] == 0)
+
+
+# --------------------------------------------------------------------------- losses
+@settings(max_examples=40)
+@given(st.integers(1, 3), st.integers(2, 5), st.integers(0, 2**32 - 1),
+       st.sampled_from([1.0, 50.0, 1e4, 1e30]), st.sampled_from(["ce", "double_softmax",
+                                                                   "mse_onehot"]))
+def test_losses_with_extreme_logits_in_float32(B, N, seed, spread, variant):
+    """Saturated logits in float32 (where exp overflows without the max shift): loss and
+    gradient are finite, float32, and equal to the float64 computation on the same float32
+    scores up to float32 rounding (relative 1e-5 of the value, absolute 1e-6 for the
+    gradient, whose entries lie in [-1, 1]); a cross-entropy gradient row sums to 0."""
+    rng = np.random.default_rng(seed)
+    scores = (rng.standard_normal((B, N)) * spread).astype(np.float32)
+    labels = rng.integers(0, N, B)
+    loss32, g32 = ttfs_loss(scores, labels, variant)
+    loss64, g64 = ttfs_loss(scores.astype(np.float64), labels, variant)
+    assert g32.dtype == np.float32 and np.asarray(loss32).dtype == np.float32
+    assert np.isfinite(loss32) and np.all(np.isfinite(g32))
+    assert float(loss32) == pytest.approx(float(loss64), rel=1e-5, abs=1e-6)
+    np.testing.assert_allclose(g32, g64, rtol=1e-5, atol=1e-6)
+    if variant == "ce":
+        np.testing.assert_allclose(g64.sum(axis=1), 0.0, atol=1e-15)
+        assert np.all(g64 >= -1.0 / B) and np.all(g64 <= 1.0 / B)
