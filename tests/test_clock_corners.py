@@ -611,3 +611,49 @@ def test_losses_with_extreme_logits_in_float32(B, N, seed, spread, variant):
     if variant == "ce":
         np.testing.assert_allclose(g64.sum(axis=1), 0.0, atol=1e-15)
         assert np.all(g64 >= -1.0 / B) and np.all(g64 <= 1.0 / B)
+
+
+# float32 against float64 on a forward that is exact in both: the backward passes differ by
+# float32 rounding only. Each entry is a sum of at most a few hundred products of factors of
+# size O(1) (T ≤ 7 steps, ≤ 4 neurons, ≤ 3 layers), each with a relative error of a few float32
+# ulps (2^-24 each), so 1e-4 of the array's largest entry bounds the difference with a wide
+# margin and still catches any float32-only branch or a lost factor. The surrogates are the
+# triangle (piecewise linear: exact on an exact membrane up to one rounding) and no sigmoid
+# fallback: the sigmoid surrogate's σ(1 − σ) above threshold loses 1 − σ to cancellation in
+# float32 (relative error ~6e-8 / e^{−ρ(m−θ)}: 7.8e-4 at m − θ = 1.875, ρ = 5; exactly 0 from
+# m − θ ≈ 3.3), which is the formula's conditioning, not rounding of O(1) factors.
+RTOL_FLOAT32_BACKWARD = 1e-4
+
+
+@settings(max_examples=40)
+@given(corner_cases(), st.sampled_from(["bptt", "hart", "rga", "bptr", "rate", "tempbp"]),
+       st.integers(0, 2**32 - 1))
+def test_float32_backward_is_float64_backward_rounded(case, method, seed):
+    """Where the forward is exact in float32 (the same spikes and potentials as float64), every
+    gradient method in float32 returns float32 arrays equal to the float64 ones up to float32
+    rounding (:data:`RTOL_FLOAT32_BACKWARD`)."""
+    net, x, conv = case
+    _, fits = _exact_forward(net, x, conv)
+    assume(fits[np.dtype(np.float32)])
+    if method == "tempbp":
+        spiking = [layer for layer in net.layers if layer.spiking]
+        assume(spiking and all(isinstance(l.neuron, TraceLIF) for l in spiking))
+    res64 = simulate(net, x, convention=conv, record=True)
+    res32 = simulate(net, x.astype(np.float32), convention=conv, record=True)
+    np.testing.assert_array_equal(res32.output, res64.output)
+    g = np.random.default_rng(seed).standard_normal(res64.output.shape)
+    kw = {"bptt": dict(surrogate=Triangle(0.75)), "hart": dict(surrogate=Triangle(1.0)),
+          "tempbp": dict(fallback=False)}.get(method, {})
+    b64 = backward(net, x, res64, g, method=method, **kw)
+    b32 = backward(net, x.astype(np.float32), res32, g.astype(np.float32), method=method, **kw)
+    pairs = [("input", b32.input, b64.input)]
+    pairs += [(f"W[{k}]", u, v) for k, (u, v) in enumerate(zip(b32.weights, b64.weights))]
+    pairs += [(f"b[{k}]", u, v) for k, (u, v) in enumerate(zip(b32.biases, b64.biases))
+              if v is not None]
+    pairs += [(f"a[{k}]", u, v) for k, (u, v) in
+              enumerate(zip(b32.dlif_factors, b64.dlif_factors)) if v is not None]
+    for name, u, v in pairs:
+        assert u.dtype == np.float32, name
+        scale = np.max(np.abs(v)) if v.size else 0.0
+        np.testing.assert_allclose(u, v, rtol=0, atol=RTOL_FLOAT32_BACKWARD * scale + 1e-30,
+                                   err_msg=f"{method} {name}")
