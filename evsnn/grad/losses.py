@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn._checks import real_iv
+from evsnn.decoders import _outputs_iv
 from evsnn.metrics import mppd, ms_mppd, step_factors
 
 __all__ = [
@@ -133,10 +134,22 @@ def decoder_vjp(method, g_scores, outputs):
     ``rate`` (sum over t): every step gets ``g``. ``membrane`` (mean): ``g / T``. ``ttfs``
     (``max_t (T − t0) s[t0]``): the whole gradient goes to the first step attaining the maximum,
     times its weight ``T − t0`` (for a silent neuron that is step 0, as ``argmax`` resolves ties).
+
+    ``outputs`` is read as the decoders read it (:mod:`evsnn.decoders`): integer or boolean
+    outputs as float64, so the gradient is float64 for them and the outputs' dtype for float
+    outputs. ``g_scores`` must be ``[B, N]`` of the outputs' ``[T, B, N]``.
     """
-    outputs = np.asarray(outputs)
+    # as the decoders convert them: a cast of g_scores to an integer or boolean dtype would
+    # truncate the gradient (0.5 -> 0, or True)
+    outputs = _outputs_iv(outputs)
     T = outputs.shape[0]
-    g_scores = np.asarray(g_scores, dtype=outputs.dtype)
+    g_scores = np.asarray(g_scores)
+    if g_scores.shape != outputs.shape[1:]:
+        raise ValueError(
+            f"g_scores has shape {g_scores.shape} but the outputs {outputs.shape} decode to "
+            f"scores {outputs.shape[1:]} [B, N]; pass dL/dscores of exactly those scores"
+        )
+    g_scores = g_scores.astype(outputs.dtype, copy=False)
     if method == "rate":
         return np.broadcast_to(g_scores, outputs.shape).copy()
     if method == "membrane":
