@@ -5,6 +5,12 @@ for RateSynS / RateSynE / TTFS the sum over the steps where the pixel spikes (a 
 no spike — e.g. x = 0 under the code's TTFS rule — gets zero gradient); exact for current coding
 (the sequence is x at every step) and for RSC coding through the clamp (zero where the noisy
 value was clamped to 0 or 1).
+
+Only the encoded values are known here, so an RSC value that lands exactly on 0 or 1 counts as
+clamped: at an end of the clamp the one-sided derivative pointing out of [0, 1] is taken, 0
+(PyTorch's ``clamp`` takes the inner one, 1). This is a set of measure zero under RSC's noise, but
+with σ = 0 it zeroes the gradient of every pixel at 0 or 1, where current coding passes it, and in
+float32 a noisy value within half an ulp below 1 rounds to 1.
 """
 
 from __future__ import annotations
