@@ -48,10 +48,17 @@ def _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, s, clamp):
         f = inf + (v0 - inf) * em
         fi = 0.0
     elif syn == 1:
-        k = r * tau_s / (tau_s - tau_m)
-        a = k * i0
-        f = inf + a * es + (v0 - inf - a) * em
-        fi = k * (es - em)
+        # dV/di0 = R tau_s / (tau_s - tau_m) (e^{-s/tau_s} - e^{-s/tau_m}); near tau_s = tau_m the
+        # difference cancels (at |tau_s - tau_m| = 2e-6 tau_m, 6 digits), so there it is written
+        # e^{-s/tau_m} expm1(s (tau_s - tau_m) / (tau_s tau_m)); for |x| >= 0.5 the plain difference
+        # loses < 2 bits and cannot overflow (expm1 of a large x times an underflowed e^{-s/tau_m})
+        d = tau_s - tau_m
+        x = s * d / (tau_s * tau_m)
+        if abs(x) < 0.5:
+            fi = r * tau_s / d * (em * math.expm1(x))
+        else:
+            fi = r * tau_s / d * (es - em)
+        f = inf + (v0 - inf) * em + i0 * fi
     else:
         f = inf + (v0 - inf + r * i0 * s / tau_m) * em
         fi = r * s / tau_m * em
