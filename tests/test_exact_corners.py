@@ -50,11 +50,13 @@ EPS_T = 1e-12
 # below any real spike-time change.
 TOL_SHIFT_MS = 1e-12
 # Exact vs clock (Euler), on cases whose spike counts survive a 1 % change of every weight: a
-# spike is read at the end of its step (error <= Δt) and Euler's error is O(Δt) per interspike
-# interval, so a train's k-th spike is off by O(k Δt) (a strong current fires dozens). First
-# order means halving Δt halves the error once it exceeds the quantisation floor (2 Δt).
-CLOCK_DTS = (2e-3, 1e-3)
-CLOCK_HALVING = 0.75
+# spike is read at the end of its step and Euler's error is O(Δt) per interspike interval, so a
+# train's k-th spike is off by O(k Δt) (a strong current fires dozens), and the quantisation makes
+# the maximum error non-monotone between nearby Δt (measured: 2.78e-3 ms at both 2e-3 and 1e-3
+# ms, then 3.7e-4 at 5e-4). First order over a decade: the error must shrink at least 5-fold
+# (10-fold expected) once it exceeds the quantisation floor of 2 Δt.
+CLOCK_DTS = (1e-3, 1e-4)
+CLOCK_DECADE = 0.2
 # The exponential-synapse membrane against 50-digit mpmath: a handful of roundings of O(1)
 # terms; the formula is well conditioned in s, tau_s, tau_m at every tau_s != tau_m, so any
 # error beyond a few ulps is cancellation in the evaluation.
@@ -314,10 +316,18 @@ def test_exact_mode_is_the_clock_limit_at_corners(case):
     # v_init != u0 and u0 != 0 stay; soft resets from V >= 2 theta are in
     res = simulate(net, inp, t_end_ms=T_END)
     assume(res.flags[0] == 0 and _robust(net, inp, res))
+    # Open question (see the report of branch mend_exacthunt): a soft-reset burst -- k spikes of
+    # one neuron at one instant -- reaches the next layer as one group of simultaneous events
+    # (summed, then tested against theta), while the clock's Δt -> 0 limit spreads the burst over
+    # k consecutive steps, so the next layer sees the sources' spikes interleaved by burst index;
+    # with mixed-sign weights the counts differ at every Δt. Bursts into a layer are left out here.
+    for ev in res.layers[:-1]:
+        key = ev.neurons * 1e6 + ev.times
+        assume(np.unique(key).size == key.size)
     data = convergence(net, inp, dts_ms=CLOCK_DTS, t_end_ms=T_END)
     assert np.all(data.counts_match), (_counts(res), data)
     err = data.max_error_ms
-    assert err[1] <= max(CLOCK_HALVING * err[0], 2 * CLOCK_DTS[1]), data
+    assert err[1] <= max(CLOCK_DECADE * err[0], 2 * CLOCK_DTS[1]), data
 
 
 # --------------------------------------------------------------------------- gradients vs FD
@@ -350,7 +360,11 @@ def test_corner_spike_time_gradients_match_finite_differences(case, seed):
         assume(all(np.array_equal(a.neurons, b.neurons) for a, b in zip(r.layers, res.layers)))
         return sum(float(c @ l.times) for c, l in zip(coef, r.layers))
 
-    fd = (objective(1.0) - objective(-1.0)) / (2 * h)
+    # Richardson: (4 D(h/2) - D(h)) / 3 cancels the h^2 term of the central difference, which
+    # near an asymptotic crossing (slope ~1e-4 at the spike) exceeds RTOL_FINITE_DIFF at h = 1e-6
+    fd_h = (objective(1.0) - objective(-1.0)) / (2 * h)
+    fd_h2 = (objective(0.5) - objective(-0.5)) / h
+    fd = (4 * fd_h2 - fd_h) / 3
     g = vjp(res, coef)
     # input_times follows the sorted event order of inp (perturbed events keep it: equal times
     # only swap if their order changes, and then the adjoint of each is the same function)
@@ -409,3 +423,25 @@ def test_first_spike_decoding_ties_and_silence():
     # dL/dt_1 = -p_1; the spike times are the input's time, so dL/dt_in = 1 - 2 p
     p = 1.0 / (2.0 + math.exp(-7.5))
     assert abs(g.x[0, 0] - (1.0 - 2.0 * p)) <= 1e-12
+
+
+# --------------------------------------------------------------------------- regressions
+@pytest.mark.parametrize("t_ref", [0.0, 0.5])
+@pytest.mark.parametrize("model", ["lif", "if"])
+def test_soft_reset_to_exactly_theta_is_flagged(t_ref, model):
+    # Found by test_flags_clear_means_the_spike_pattern_survives_tiny_perturbations (random
+    # profile). A jump from 0 to 2 theta with soft reset leaves V = theta: a second spike at once
+    # (t_ref = 0) or when the refractory period ends. At 2 theta (1 - 1e-12) that spike is gone,
+    # so the count is discontinuous at w = 2 theta; the flags were 0 on both sides (only the value
+    # right after the jump was compared with theta, not the value after each soft reset).
+    nrn = ExactNeuron(model, "delta", reset="soft", t_ref_ms=t_ref)
+    for w, count in ((2.0, 2), (2.0 * (1 + 1e-12), 2), (2.0 * (1 - 1e-12), 1)):
+        res = simulate(ExactNetwork([ExactDense([[w]], nrn)]), _events([1.0], [0], 1),
+                       t_end_ms=T_END)
+        assert res.layers[0].counts[0, 0] == count
+        assert res.flags[0] & K.FLAG_GRAZING, (w, res.flags)
+        np.testing.assert_array_equal(res.layers[0].times, [1.0, 1.0 + t_ref][:count])
+    # far from the tie: no flag
+    res = simulate(ExactNetwork([ExactDense([[2.5]], nrn)]), _events([1.0], [0], 1),
+                   t_end_ms=T_END)
+    assert res.layers[0].counts[0, 0] == 2 and res.flags[0] == 0

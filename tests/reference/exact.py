@@ -14,6 +14,8 @@ import numpy as np
 
 # flag bits (per neuron; OR-ed per sample by the wrappers)
 FLAG_GRAZING = 1  # membrane maximum within tol of theta: a spike may appear/disappear, dV/dt ~ 0
+# (also: a soft reset leaves V within tol of theta, so the next spike at that instant or at the
+# refractory end hangs on V >= theta)
 FLAG_BOUNDARY = 2  # spike within tol of t_end: it may leave the window
 FLAG_COINCIDENT = 4  # delta-synapse spike at simultaneous input events: one-sided derivatives
 FLAG_READOUT_TIE = 8  # two readout maxima within tol: the max switches location
@@ -249,6 +251,10 @@ def _neuron_kernel(
             n_nd += 1
             t0 = ref_until
             i0 = i_s
+            if spiking and abs(v0 - theta) <= tol_v:
+                # a soft reset left V at theta (to tol): whether the neuron fires now flips
+                # under a perturbation of that size
+                flags |= FLAG_GRAZING
             if spiking and v0 >= theta:
                 # a soft reset from V >= 2 theta at a delta jump leaves V above threshold,
                 # clamped through the period: the neuron fires as soon as it may (a spike at an
@@ -448,6 +454,10 @@ def _neuron_kernel(
                     break
                 if hard:
                     break
+                if abs(v0 - theta) <= tol_v:
+                    # the soft reset left V at theta (to tol): the next spike at this instant
+                    # (a jump to 2 theta) appears or disappears under a perturbation of that size
+                    flags |= FLAG_GRAZING
             if flags & FLAG_OVERFLOW:
                 break
     if tie:
