@@ -25,7 +25,7 @@ import mpmath
 import numpy as np
 import pytest
 from conftest import ATOL_TWIN, RTOL_FINITE_DIFF, RTOL_TWIN
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from evsnn.exact import ExactDense, ExactNetwork, ExactNeuron, decode, loss_and_grad, simulate, vjp
@@ -212,8 +212,14 @@ def test_membrane_below_threshold_outside_refractoriness(case):
             for ts in t:
                 refr |= (grid >= ts) & (grid < ts + t_ref)
             v = mem[li][0, i]
-            # right-continuous membrane: after every event, reset and refractory end
-            assert np.all(v[~refr] < theta), (grid[~refr][v[~refr] >= theta], v[~refr].max())
+            # right-continuous membrane: after every event, reset and refractory end. Just
+            # before a crossing V is flat at the ulp level (|V'| * 1e-18 ms < ulp(theta)), so a
+            # time a few ulps before the spike may evaluate to theta; nothing else may.
+            bad = ~refr & (v >= theta)
+            for tb, vb in zip(grid[bad], v[bad]):
+                nxt = t[t >= tb]
+                assert vb - theta <= 2 * np.spacing(theta) and nxt.size and (
+                    nxt[0] - tb <= 1e-15 * max(1.0, tb)), (tb, vb, t)
 
 
 def _counts(res):
@@ -331,10 +337,13 @@ def test_exact_mode_is_the_clock_limit_at_corners(case):
 
 
 # --------------------------------------------------------------------------- gradients vs FD
-@settings(max_examples=40)
-@given(corner_networks(readout=False), st.integers(0, 2**31))
-def test_corner_spike_time_gradients_match_finite_differences(case, seed):
+@settings(max_examples=40, suppress_health_check=[HealthCheck.filter_too_much])
+@given(corner_networks(readout=False), st.integers(0, 2**31), st.floats(0.97, 1.03))
+def test_corner_spike_time_gradients_match_finite_differences(case, seed, jitter):
     net, inp = case
+    # the exact-tie weights are flagged (not differentiable); a common factor moves them off
+    # the tie and keeps the rest of the corner (coincident times, refractoriness, constants)
+    net = net.with_weights([l.weight * jitter for l in net.layers])
     res = simulate(net, inp, t_end_ms=T_END)
     assume(res.flags[0] == 0)
     rng = np.random.default_rng(seed)
@@ -445,3 +454,21 @@ def test_soft_reset_to_exactly_theta_is_flagged(t_ref, model):
     res = simulate(ExactNetwork([ExactDense([[2.5]], nrn)]), _events([1.0], [0], 1),
                    t_end_ms=T_END)
     assert res.layers[0].counts[0, 0] == 2 and res.flags[0] == 0
+
+
+@pytest.mark.parametrize("factor", [1.0, 1 + 1e-12, 1 - 1e-12])
+def test_threshold_reached_at_an_input_event_is_flagged(factor):
+    # Found by test_exact_mode_is_the_clock_limit_at_corners (random profile; the clock error
+    # shrank like sqrt(Δt)). Alpha synapse, tau = 1 ms: one input of weight e at 0 lifts V to
+    # its peak e * (1/e) = theta exactly at t = 1, where a second input arrives. The spike falls
+    # just before the event (tangentially) or just after it; its time is not differentiable in
+    # the weights there, and the crossing search only flagged extrema strictly inside a segment.
+    nrn = ExactNeuron("lif", "alpha", tau_mem_ms=1.0, tau_syn_ms=1.0)
+    net = ExactNetwork([ExactDense([[math.e * factor]], nrn)])
+    res = simulate(net, _events([0.0, 1.0], [0, 0], 1), t_end_ms=T_END)
+    assert res.layers[0].counts[0, 0] >= 1
+    assert abs(res.layers[0].times[0] - 1.0) < 1e-5
+    assert res.flags[0] & K.FLAG_GRAZING, res.flags
+    # a clear crossing before the event is not flagged
+    net = ExactNetwork([ExactDense([[math.e * 1.5]], nrn)])
+    assert simulate(net, _events([0.0, 1.0], [0, 0], 1), t_end_ms=T_END).flags[0] == 0

@@ -144,6 +144,10 @@ def _crossing_kernel(model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, leng
         if fe >= theta:
             hi = se
     fl = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, hi, False)[0]
+    if hi == length and abs(fl - theta) <= tol_v:
+        # V reaches theta (to tol) just at the segment's end, an input event: the spike falls on
+        # either side of the event (where the slope jumps), or just misses it tangentially
+        grazing = True
     if fl < theta:
         return -1.0, grazing
     lo = 0.0
