@@ -472,3 +472,20 @@ def test_threshold_reached_at_an_input_event_is_flagged(factor):
     # a clear crossing before the event is not flagged
     net = ExactNetwork([ExactDense([[math.e * 1.5]], nrn)])
     assert simulate(net, _events([0.0, 1.0], [0, 0], 1), t_end_ms=T_END).flags[0] == 0
+
+
+@pytest.mark.parametrize("tau_s", [(0.5, 0.5), (2.0, 0.5), (0.5, 2.0)])
+def test_clock_mapping_with_a_synaptic_time_constant_per_layer(tau_s):
+    # Found by test_exact_mode_is_the_clock_limit_at_corners (random profile). In exact mode the
+    # synapse belongs to the receiving layer: layer 1's current decays with layer 1's tau_s.
+    # clock_network gave layer 0's TraceLIF its own tau_s for the trace it emits, so with
+    # tau_s (2, 0.5) / (0.5, 2) the counts differed at every Δt (exact 7/8 and 1/2 spikes).
+    def nrn(ts):
+        return ExactNeuron("lif", "exponential", 1.0, ts, 1.0, 1.0, 1.0, 0.0, "hard", 0.0, 0.0)
+
+    net = ExactNetwork([ExactDense([[3.0]], nrn(tau_s[0])), ExactDense([[3.0]], nrn(tau_s[1]))])
+    inp = _events([0.0, 0.3], [0, 0], 1, False)
+    assert simulate(net, inp, t_end_ms=T_END).layers[0].counts.sum() > 0
+    data = convergence(net, inp, dts_ms=(1e-2, 1e-3, 1e-4), t_end_ms=T_END)
+    assert np.all(data.counts_match), data
+    assert data.max_error_ms[-1] <= CLOCK_DECADE * data.max_error_ms[-2] + 2e-4, data
