@@ -54,7 +54,8 @@ TOL_SHIFT_MS = 1e-12
 # train's k-th spike is off by O(k Δt) (a strong current fires dozens), and the quantisation makes
 # the maximum error non-monotone between nearby Δt (measured: 2.78e-3 ms at both 2e-3 and 1e-3
 # ms, then 3.7e-4 at 5e-4). First order over a decade: the error must shrink at least 5-fold
-# (10-fold expected) once it exceeds the quantisation floor of 2 Δt.
+# (10-fold expected) once it exceeds a floor of 5 Δt (quantisation <= Δt plus Euler's O(Δt) at a
+# slow crossing; measured 2.9 Δt at Δt = 1e-4 on a crossing with V' ~ 0.3/ms).
 CLOCK_DTS = (1e-3, 1e-4)
 CLOCK_DECADE = 0.2
 # The exponential-synapse membrane against 50-digit mpmath: a handful of roundings of O(1)
@@ -333,7 +334,7 @@ def test_exact_mode_is_the_clock_limit_at_corners(case):
     data = convergence(net, inp, dts_ms=CLOCK_DTS, t_end_ms=T_END)
     assert np.all(data.counts_match), (_counts(res), data)
     err = data.max_error_ms
-    assert err[1] <= max(CLOCK_DECADE * err[0], 2 * CLOCK_DTS[1]), data
+    assert err[1] <= max(CLOCK_DECADE * err[0], 5 * CLOCK_DTS[1]), data
 
 
 # --------------------------------------------------------------------------- gradients vs FD
@@ -489,3 +490,37 @@ def test_clock_mapping_with_a_synaptic_time_constant_per_layer(tau_s):
     data = convergence(net, inp, dts_ms=(1e-2, 1e-3, 1e-4), t_end_ms=T_END)
     assert np.all(data.counts_match), data
     assert data.max_error_ms[-1] <= CLOCK_DECADE * data.max_error_ms[-2] + 2e-4, data
+
+
+def test_asymptote_at_theta_crosses_at_the_start_of_the_plateau():
+    # Found by test_membrane_below_threshold_outside_refractoriness (random profile). IF with an
+    # exponential synapse: after the reset at ~1 ms the current 20 e^{-t/0.05} drives V towards
+    # 20 * 0.05 / C = theta exactly; V rounds to theta from ~2.9 ms on. The crossing search took
+    # its first midpoint (5.5 ms), found g == 0 there and returned it: a spike at 5.5 ms with V
+    # = theta, unfired, on [2.9, 5.5). Now the first time at which V rounds to theta; flagged.
+    nrn = ExactNeuron("if", "exponential", tau_mem_ms=0.05, tau_syn_ms=0.05)
+    net = ExactNetwork([ExactDense([[20.0]], nrn)])
+    inp = _events([0.0, 1.0], [0, 0], 1, False)
+    res = simulate(net, inp, t_end_ms=T_END)
+    times = res.layers[0].times
+    assert res.flags[0] & K.FLAG_GRAZING
+    assert times.size == 2 and abs(times[0] - 1.0) < 1e-6 and 2.0 < times[1] < 3.5, times
+    grid = np.linspace(times[0], times[1], 2001)[:-1]
+    v = simulate(net, inp, t_end_ms=T_END, record_times=grid).membrane[0][0, 0]
+    assert np.all(v < 1.0)
+
+
+@pytest.mark.xfail(strict=True, reason="open bug: the adjoint of a spike at simultaneous delta "
+                   "inputs goes to the last input of the group, not to the one that triggers it")
+def test_spike_time_gradient_goes_to_the_triggering_input():
+    # Found by test_corner_spike_time_gradients_match_finite_differences (random profile). Two
+    # movable inputs at 0.5 ms with weights 2.1 (source 0) and 0.36 (source 1); V(0.5-) = -0.45,
+    # so source 0 alone triggers the spike (not flagged coincident: correct) and the spike time
+    # is source 0's time. The adjoint attributes dt_spike/dt_in = 1 to source 1 (the last event
+    # of the group, the spike node's predecessor), and 0 to source 0.
+    nrn = ExactNeuron("lif", "delta", 1.0, 0.05, 1.0, 1.0, 1.0, 0.4, "hard", 0.0, -1.0)
+    net = ExactNetwork([ExactDense([[2.1, 0.36]], nrn)])
+    res = simulate(net, _events([0.5, 0.5], [0, 1], 2), t_end_ms=T_END)
+    assert res.flags[0] == 0 and res.layers[0].times.tolist() == [0.5]
+    g = vjp(res, [np.ones(1)])
+    np.testing.assert_array_equal(g.input_times, [1.0, 0.0])

@@ -169,8 +169,8 @@ def _crossing_kernel(model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, leng
         out = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, x, False)
         g = out[0] - theta
         gs = out[1]
-        if g == 0.0:
-            return x, grazing
+        # g == 0 is not returned at once: where V approaches theta asymptotically it rounds to
+        # theta on a whole interval, and the first s of that interval is the crossing
         if g < 0.0:
             lo = x
         else:
