@@ -524,3 +524,20 @@ def test_spike_time_gradient_goes_to_the_triggering_input():
     assert res.flags[0] == 0 and res.layers[0].times.tolist() == [0.5]
     g = vjp(res, [np.ones(1)])
     np.testing.assert_array_equal(g.input_times, [1.0, 0.0])
+
+
+def test_unfired_group_that_fires_in_another_order_is_flagged():
+    # Found by test_flags_clear_means_the_spike_pattern_survives_tiny_perturbations (random
+    # profile). Movable inputs at one instant, weights +1 and -1, V = 0.9 before: the group sums
+    # to 0.9 < theta (no spike), but the +1 arriving 1e-12 ms before the -1 fires. The
+    # coincidence check ran only for groups that fired, so the flags were 0.
+    nrn = ExactNeuron("lif", "delta", tau_mem_ms=0.05, v_init=0.9)
+    net = ExactNetwork([ExactDense([[1.0, -1.0]], nrn)])
+    res = simulate(net, _events([0.0, 0.0], [0, 1], 2), t_end_ms=T_END)
+    assert res.layers[0].counts[0, 0] == 0 and res.flags[0] & K.FLAG_COINCIDENT
+    split = simulate(net, _events([0.0, 1e-12], [0, 1], 2), t_end_ms=T_END)
+    assert split.layers[0].counts[0, 0] == 1
+    # fixed (grid) times cannot split: no flag; nor when no order reaches theta
+    assert simulate(net, _events([0.0, 0.0], [0, 1], 2, False), t_end_ms=T_END).flags[0] == 0
+    low = ExactNetwork([ExactDense([[0.05, -1.0]], nrn)])
+    assert simulate(low, _events([0.0, 0.0], [0, 1], 2), t_end_ms=T_END).flags[0] == 0

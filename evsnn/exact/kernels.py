@@ -31,6 +31,7 @@ FLAG_GRAZING = 1  # membrane maximum within tol of theta: a spike may appear/dis
 # refractory end hangs on V >= theta)
 FLAG_BOUNDARY = 2  # spike within tol of t_end: it may leave the window
 FLAG_COINCIDENT = 4  # delta-synapse spike at simultaneous input events: one-sided derivatives
+# (also: an unfired group of simultaneous movable inputs that fires when split in some order)
 FLAG_READOUT_TIE = 8  # two readout maxima within tol: the max switches location
 FLAG_OVERFLOW = 16  # spike capacity exceeded (the wrapper retries with more room)
 
@@ -452,6 +453,20 @@ def _neuron_kernel(
                         coincident = False
                 if not hard and v0 - theta >= theta:
                     coincident = True  # several soft-reset spikes at one instant
+            if check_coincident and v0 < theta and m >= 2 and ev_t[m - 2] == t0:
+                # no spike, but the positive inputs of the group, arriving first in some order
+                # of the split group, reach theta: a spike appears under that perturbation
+                v_pre = v0
+                pos = 0.0
+                e = m - 1
+                while e >= 0 and ev_t[e] == t0:
+                    we = w_row[ev_src[e]]
+                    v_pre -= we
+                    if we > 0.0:
+                        pos += we
+                    e -= 1
+                if v_pre + pos >= theta:
+                    flags |= FLAG_COINCIDENT
             while v0 >= theta:
                 if n_spk >= cap_spk or n_nd + 3 > cap_nodes:
                     flags |= FLAG_OVERFLOW
