@@ -13,7 +13,8 @@ step Δt gives ``V[n] = (1 - Δt/tau_m) V[n-1] + (Δt/tau_m)(U0 + R I[n])``, hen
   (IF: ``Δt / C``, the same factors as for a constant current). The clock's trace (``TraceLIF``,
   ``a <- a + (Δt/tau_s)(s - a)``) is ``(Δt/tau_s)`` times that, so a layer fed by a TraceLIF layer
   gets ``W_clock = (Δt R / tau_m)(tau_s / Δt) W = (R tau_s / tau_m) W``; the encoder's spikes are
-  filtered with the same trace before the first layer.
+  filtered with the same trace before the first layer. The trace of layer l is the synaptic
+  current of layer l + 1, so it decays with layer l + 1's ``tau_s`` (layers may differ).
 
 Step n covers ``(nΔt, (n+1)Δt]``: an event at time t goes into step ``ceil(t/Δt) - 1`` (0 for
 t = 0), and a clock spike at step n is read as time ``(n+1)Δt``. Both the Euler error and this
@@ -68,7 +69,7 @@ def clock_network(network, dt_ms):
     """
     _clock_network_iv(network, dt_ms)
     layers = []
-    for layer in network.layers:
+    for k, layer in enumerate(network.layers):
         n = layer.neuron
         if n.synapse == "delta":
             w = layer.weight
@@ -81,7 +82,11 @@ def clock_network(network, dt_ms):
                     f"got model={n.model!r}, reset={n.reset!r}"
                 )
             w = layer.weight * (n.r_ohm * n.tau_syn_ms / n.tau_mem_ms)
-            neuron = TraceLIF(dt_ms, n.tau_mem_ms, n.tau_syn_ms, n.theta, n.u0, "trace", n.v_init)
+            # the trace a layer emits is the synaptic current of the *next* layer, which decays
+            # with that layer's tau_s (exact mode: the synapse belongs to the receiving layer)
+            nxt = network.layers[k + 1].neuron if k + 1 < len(network.layers) else n
+            neuron = TraceLIF(dt_ms, n.tau_mem_ms, nxt.tau_syn_ms, n.theta, n.u0, "trace",
+                              n.v_init)
         bias = None
         if n.model == "lif" and n.u0 != 0:
             bias = np.full(layer.n_out, dt_ms / n.tau_mem_ms * n.u0)

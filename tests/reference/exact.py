@@ -14,8 +14,11 @@ import numpy as np
 
 # flag bits (per neuron; OR-ed per sample by the wrappers)
 FLAG_GRAZING = 1  # membrane maximum within tol of theta: a spike may appear/disappear, dV/dt ~ 0
+# (also: a soft reset leaves V within tol of theta, so the next spike at that instant or at the
+# refractory end hangs on V >= theta)
 FLAG_BOUNDARY = 2  # spike within tol of t_end: it may leave the window
 FLAG_COINCIDENT = 4  # delta-synapse spike at simultaneous input events: one-sided derivatives
+# (also: an unfired group of simultaneous movable inputs that fires when split in some order)
 FLAG_READOUT_TIE = 8  # two readout maxima within tol: the max switches location
 FLAG_OVERFLOW = 16  # spike capacity exceeded (the wrapper retries with more room)
 
@@ -48,10 +51,17 @@ def _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, s, clamp):
         f = inf + (v0 - inf) * em
         fi = 0.0
     elif syn == 1:
-        k = r * tau_s / (tau_s - tau_m)
-        a = k * i0
-        f = inf + a * es + (v0 - inf - a) * em
-        fi = k * (es - em)
+        # dV/di0 = R tau_s / (tau_s - tau_m) (e^{-s/tau_s} - e^{-s/tau_m}); near tau_s = tau_m the
+        # difference cancels (at |tau_s - tau_m| = 2e-6 tau_m, 6 digits), so there it is written
+        # e^{-s/tau_m} expm1(s (tau_s - tau_m) / (tau_s tau_m)); for |x| >= 0.5 the plain difference
+        # loses < 2 bits and cannot overflow (expm1 of a large x times an underflowed e^{-s/tau_m})
+        d = tau_s - tau_m
+        x = s * d / (tau_s * tau_m)
+        if abs(x) < 0.5:
+            fi = r * tau_s / d * (em * math.expm1(x))
+        else:
+            fi = r * tau_s / d * (es - em)
+        f = inf + (v0 - inf) * em + i0 * fi
     else:
         f = inf + (v0 - inf + r * i0 * s / tau_m) * em
         fi = r * s / tau_m * em
@@ -119,6 +129,10 @@ def _crossing_kernel(model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, leng
         if fe >= theta:
             hi = se
     fl = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, hi, False)[0]
+    if hi == length and abs(fl - theta) <= tol_v:
+        # V reaches theta (to tol) just at the segment's end, an input event: the spike falls on
+        # either side of the event (where the slope jumps), or just misses it tangentially
+        grazing = True
     if fl < theta:
         return -1.0, grazing
     lo = 0.0
@@ -140,8 +154,8 @@ def _crossing_kernel(model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, leng
         out = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, x, False)
         g = out[0] - theta
         gs = out[1]
-        if g == 0.0:
-            return x, grazing
+        # g == 0 is not returned at once: where V approaches theta asymptotically it rounds to
+        # theta on a whole interval, and the first s of that interval is the crossing
         if g < 0.0:
             lo = x
         else:
@@ -242,6 +256,10 @@ def _neuron_kernel(
             n_nd += 1
             t0 = ref_until
             i0 = i_s
+            if spiking and abs(v0 - theta) <= tol_v:
+                # a soft reset left V at theta (to tol): whether the neuron fires now flips
+                # under a perturbation of that size
+                flags |= FLAG_GRAZING
             if spiking and v0 >= theta:
                 # a soft reset from V >= 2 theta at a delta jump leaves V above threshold,
                 # clamped through the period: the neuron fires as soon as it may (a spike at an
@@ -418,6 +436,20 @@ def _neuron_kernel(
                         coincident = False
                 if not hard and v0 - theta >= theta:
                     coincident = True  # several soft-reset spikes at one instant
+            if check_coincident and v0 < theta and m >= 2 and ev_t[m - 2] == t0:
+                # no spike, but the positive inputs of the group, arriving first in some order
+                # of the split group, reach theta: a spike appears under that perturbation
+                v_pre = v0
+                pos = 0.0
+                e = m - 1
+                while e >= 0 and ev_t[e] == t0:
+                    we = w_row[ev_src[e]]
+                    v_pre -= we
+                    if we > 0.0:
+                        pos += we
+                    e -= 1
+                if v_pre + pos >= theta:
+                    flags |= FLAG_COINCIDENT
             while v0 >= theta:
                 if n_spk >= cap_spk or n_nd + 3 > cap_nodes:
                     flags |= FLAG_OVERFLOW
@@ -441,6 +473,10 @@ def _neuron_kernel(
                     break
                 if hard:
                     break
+                if abs(v0 - theta) <= tol_v:
+                    # the soft reset left V at theta (to tol): the next spike at this instant
+                    # (a jump to 2 theta) appears or disappears under a perturbation of that size
+                    flags |= FLAG_GRAZING
             if flags & FLAG_OVERFLOW:
                 break
     if tie:
