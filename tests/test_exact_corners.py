@@ -513,20 +513,29 @@ def test_asymptote_at_theta_crosses_at_the_start_of_the_plateau():
     assert np.all(v < 1.0)
 
 
-@pytest.mark.xfail(strict=True, reason="open bug: the adjoint of a spike at simultaneous delta "
-                   "inputs goes to the last input of the group, not to the one that triggers it")
 def test_spike_time_gradient_goes_to_the_triggering_input():
     # Found by test_corner_spike_time_gradients_match_finite_differences (random profile). Two
     # movable inputs at 0.5 ms with weights 2.1 (source 0) and 0.36 (source 1); V(0.5-) = -0.45,
     # so source 0 alone triggers the spike (not flagged coincident: correct) and the spike time
-    # is source 0's time. The adjoint attributes dt_spike/dt_in = 1 to source 1 (the last event
-    # of the group, the spike node's predecessor), and 0 to source 0.
+    # is source 0's time. The adjoint used to attribute dt_spike/dt_in = 1 to source 1 (the last
+    # event of the group, the spike node's predecessor), and 0 to source 0.
     nrn = ExactNeuron("lif", "delta", 1.0, 0.05, 1.0, 1.0, 1.0, 0.4, "hard", 0.0, -1.0)
     net = ExactNetwork([ExactDense([[2.1, 0.36]], nrn)])
     res = simulate(net, _events([0.5, 0.5], [0, 1], 2), t_end_ms=T_END)
     assert res.flags[0] == 0 and res.layers[0].times.tolist() == [0.5]
     g = vjp(res, [np.ones(1)])
     np.testing.assert_array_equal(g.input_times, [1.0, 0.0])
+    # the twin moves the trigger's node last as well: its layer adjoint gives the same
+    inp = _events([0.5, 0.5], [0, 1], 2)
+    layer = net.layers[0]
+    g_spk = np.zeros((1, 1, 64))
+    g_spk[0, 0, 0] = 1.0
+    for kern in (_layer_backward_kernel, ref._layer_backward_kernel):
+        gw, g_ic, gt = np.zeros(layer.weight.shape), np.zeros((1, 1)), np.zeros(2)
+        kern(*layer.neuron.kernel_args(), True, T_END, inp.offsets, inp.times, inp.sources,
+             layer.weight, np.zeros((1, 1)), TOL_V, TOL_T, 64, g_spk, np.zeros((1, 1)),
+             gw, g_ic, gt)
+        np.testing.assert_array_equal(gt, [1.0, 0.0], err_msg=kern.__module__)
 
 
 def test_unfired_group_that_fires_in_another_order_is_flagged():

@@ -414,28 +414,52 @@ def _neuron_kernel(
             # event e triggers it in every order the group could split into (e suffices even
             # after all negative others, and the positive others never reach theta without e)
             coincident = False
-            if check_coincident and v0 >= theta and m >= 2 and ev_t[m - 2] == t0:
-                coincident = True
+            if v0 >= theta and m >= 2 and ev_t[m - 2] == t0:
                 v_pre = v0
                 e = m - 1
                 while e >= 0 and ev_t[e] == t0:
                     v_pre -= w_row[ev_src[e]]
                     e -= 1
                 e_first = e + 1
-                for e in range(e_first, m):
-                    pos = 0.0
-                    neg = 0.0
-                    for f in range(e_first, m):
-                        if f != e:
-                            wf = w_row[ev_src[f]]
-                            if wf > 0.0:
-                                pos += wf
-                            else:
-                                neg += wf
-                    if v_pre + w_row[ev_src[e]] + neg >= theta and v_pre + pos < theta:
-                        coincident = False
-                if not hard and v0 - theta >= theta:
+                # only the group's strictly largest weight can be such an e (the positive
+                # others sum to less than theta - v_pre <= w_e + neg), so one candidate is tested
+                trig = e_first
+                tied = False
+                for e in range(e_first + 1, m):
+                    if w_row[ev_src[e]] > w_row[ev_src[trig]]:
+                        trig = e
+                        tied = False
+                    elif w_row[ev_src[e]] == w_row[ev_src[trig]]:
+                        tied = True
+                pos = 0.0
+                neg = 0.0
+                for f in range(e_first, m):
+                    if f != trig:
+                        wf = w_row[ev_src[f]]
+                        if wf > 0.0:
+                            pos += wf
+                        else:
+                            neg += wf
+                if tied or not (v_pre + w_row[ev_src[trig]] + neg >= theta
+                                and v_pre + pos < theta):
+                    trig = -1
+                coincident = check_coincident and trig < 0
+                if check_coincident and not hard and v0 - theta >= theta:
                     coincident = True  # several soft-reset spikes at one instant
+                if trig >= 0 and trig != m - 1:
+                    # the spike's time is the trigger's: its node goes last in the group, so
+                    # that the spike node follows it and the adjoint of the spike time reaches
+                    # it (the group's other nodes, at the same instant, keep their order)
+                    k = n_nd - (m - e_first)
+                    v = v_pre
+                    for e in range(e_first, m):
+                        if e != trig:
+                            v += w_row[ev_src[e]]
+                            nd_v[k] = v
+                            nd_aux[k] = e
+                            k += 1
+                    nd_v[k] = v + w_row[ev_src[trig]]
+                    nd_aux[k] = trig
             if check_coincident and v0 < theta and m >= 2 and ev_t[m - 2] == t0:
                 # no spike, but the positive inputs of the group, arriving first in some order
                 # of the split group, reach theta: a spike appears under that perturbation
