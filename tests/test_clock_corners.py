@@ -246,19 +246,8 @@ from reference import tape as tp  # noqa: E402
 
 def _tape(net, x, conv, g_out, mode, **opts):
     """dL/d(input, weights, biases, DLIF factors) of ``Σ g_out · output`` on the reverse-mode
-    tape (``tests/reference/tape.py``), and the tape's forward values."""
-    xv = tp.leaf(x)
-    W = [tp.leaf(layer.weight) for layer in net.layers]
-    b = [None if layer.bias is None else tp.leaf(layer.bias) for layer in net.layers]
-    a = [None if layer.dlif_factors is None else tp.leaf(layer.dlif_factors)
-         for layer in net.layers]
-    out, recs = tp.build_network(net, xv, W, b, a, conv, mode=mode, **opts)
-    loss = tp.total(tp.mul(tp.stack(out), g_out))
-    leaves = [xv] + W + [v for v in b + a if v is not None]
-    grads = iter(tp.grad(loss, leaves))
-    ref = dict(input=next(grads), weights=[next(grads) for _ in W])
-    ref["biases"] = [None if v is None else next(grads) for v in b]
-    ref["dlif_factors"] = [None if v is None else next(grads) for v in a]
+    tape (``tests/reference/tape.py``), its per-layer forward values and its output."""
+    ref, recs, out = tp.network_gradients(net, x, conv, g_out, mode=mode, **opts)
     return ref, recs, np.stack([o.value for o in out])
 
 

@@ -124,12 +124,7 @@ def _run_tape(case, mode, **opts):
                     assert far, "a fixed example must not have near ties"
                 else:
                     assume(far)
-    x = tp.leaf(seq)
-    W = [tp.leaf(layer.weight) for layer in net.layers]
-    b = [None if layer.bias is None else tp.leaf(layer.bias) for layer in net.layers]
-    a = [None if layer.dlif_factors is None else tp.leaf(layer.dlif_factors)
-         for layer in net.layers]
-    out, recs = tp.build_network(net, x, W, b, a, conv, mode=mode, **opts)
+    ref, recs, out = tp.network_gradients(net, seq, conv, case["g_out"], mode=mode, **opts)
     # the tape's forward is the simulator's forward
     for rec, vals in zip(res.layers, recs):
         if rec.spikes is not None:
@@ -137,13 +132,6 @@ def _run_tape(case, mode, **opts):
         np.testing.assert_allclose(vals["m"], rec.m, rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
     np.testing.assert_allclose(np.stack([o.value for o in out]), res.output, rtol=RTOL_INDEPENDENT,
                                atol=RTOL_INDEPENDENT)
-    g_out = case["g_out"]
-    loss = tp.total(tp.mul(tp.stack(out), g_out))
-    leaves = [x] + W + [v for v in b + a if v is not None]
-    grads = iter(tp.grad(loss, leaves))
-    ref = dict(input=next(grads), weights=[next(grads) for _ in W])
-    ref["biases"] = [None if v is None else next(grads) for v in b]
-    ref["dlif_factors"] = [None if v is None else next(grads) for v in a]
     return res, ref
 
 

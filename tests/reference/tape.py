@@ -570,3 +570,22 @@ def build_network(network, x, weights, biases, factors, convention, mode="bptt",
         steps, vals = _layer(spec, steps, weights[k], biases[k], factors[k], conv, mode, opts)
         records.append(vals)
     return steps, records
+
+
+def network_gradients(network, seq, convention, g_out, mode="bptt", **opts):
+    """The tape's dL/d(input, weights, biases, DLIF factors) of ``L = Σ g_out · output`` of
+    ``network`` on ``seq``: ``(grads, recs, out)`` with ``grads`` a dict of ``input``,
+    ``weights``, ``biases`` and ``dlif_factors`` (None where a layer has none), ``recs`` the
+    per-layer forward values of :func:`build_network` and ``out`` its nodes of the output."""
+    x = leaf(seq)
+    W = [leaf(layer.weight) for layer in network.layers]
+    b = [None if layer.bias is None else leaf(layer.bias) for layer in network.layers]
+    a = [None if layer.dlif_factors is None else leaf(layer.dlif_factors)
+         for layer in network.layers]
+    out, recs = build_network(network, x, W, b, a, convention, mode=mode, **opts)
+    loss = total(mul(stack(out), g_out))
+    grads = iter(grad(loss, [x] + W + [v for v in b + a if v is not None]))
+    res = dict(input=next(grads), weights=[next(grads) for _ in W])
+    res["biases"] = [None if v is None else next(grads) for v in b]
+    res["dlif_factors"] = [None if v is None else next(grads) for v in a]
+    return res, recs, out
