@@ -538,6 +538,29 @@ def test_spike_time_gradient_goes_to_the_triggering_input():
         np.testing.assert_array_equal(gt, [1.0, 0.0], err_msg=kern.__module__)
 
 
+def test_group_whose_split_orders_graze_theta_is_flagged():
+    # Found by test_flags_clear_means_the_spike_pattern_survives_tiny_perturbations (random
+    # profile). Movable inputs at t = 0 with weights theta (1 - 1e-12) and 2 theta: the second
+    # triggers the spike in every order, but the first alone misses theta by 1e-12, so a
+    # perturbation of 1e-12 that brings it first and lifts it to theta gives two spikes. The
+    # trigger test compared without tolerance, so the flags were 0.
+    nrn = ExactNeuron("lif", "delta", tau_mem_ms=0.05)
+    # the first misses by 1e-12; or the trigger (first) passes theta by only 2e-10 < tol
+    for w in ([1 - 1e-12, 2.0], [1.0 + 2e-10, 0.5]):
+        net = ExactNetwork([ExactDense([w], nrn)])
+        res = simulate(net, _events([0.0, 0.0], [0, 1], 2), t_end_ms=T_END)
+        assert res.layers[0].counts[0, 0] == 1 and res.flags[0] & K.FLAG_GRAZING, (w, res.flags)
+    split = ExactNetwork([ExactDense([[1.0, 2.0]], nrn)])
+    assert simulate(split, _events([0.0, 1e-12], [0, 1], 2), t_end_ms=T_END
+                    ).layers[0].counts[0, 0] == 2
+    # a margin above tol: not flagged
+    clear = ExactNetwork([ExactDense([[0.9, 2.0]], nrn)])
+    assert simulate(clear, _events([0.0, 0.0], [0, 1], 2), t_end_ms=T_END).flags[0] == 0
+    # an unfired group whose best order misses theta by 1e-12: flagged too
+    miss = ExactNetwork([ExactDense([[1 - 1e-12, -1.0]], nrn)])
+    res = simulate(miss, _events([0.0, 0.0], [0, 1], 2), t_end_ms=T_END)
+    assert res.layers[0].counts[0, 0] == 0 and res.flags[0] & K.FLAG_GRAZING
+
 def test_unfired_group_that_fires_in_another_order_is_flagged():
     # Found by test_flags_clear_means_the_spike_pattern_survives_tiny_perturbations (random
     # profile). Movable inputs at one instant, weights +1 and -1, V = 0.9 before: the group sums

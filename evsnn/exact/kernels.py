@@ -466,6 +466,11 @@ def _neuron_kernel(
                 if tied or not (v_pre + w_row[ev_src[trig]] + neg >= theta
                                 and v_pre + pos < theta):
                     trig = -1
+                elif check_coincident and (v_pre + w_row[ev_src[trig]] + neg - theta <= tol_v
+                                           or theta - (v_pre + pos) <= tol_v):
+                    # the trigger fires, or the others miss theta, by no more than tol: in
+                    # some order of the split group a spike appears or disappears
+                    flags |= FLAG_GRAZING
                 coincident = check_coincident and trig < 0
                 if check_coincident and not hard and v0 - theta >= theta:
                     coincident = True  # several soft-reset spikes at one instant
@@ -497,6 +502,8 @@ def _neuron_kernel(
                     e -= 1
                 if v_pre + pos >= theta:
                     flags |= FLAG_COINCIDENT
+                elif theta - (v_pre + pos) <= tol_v:
+                    flags |= FLAG_GRAZING  # that order misses theta by no more than tol
             while v0 >= theta:
                 if n_spk >= cap_spk or n_nd + 3 > cap_nodes:
                     flags |= FLAG_OVERFLOW
