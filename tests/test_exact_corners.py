@@ -566,6 +566,7 @@ def test_group_whose_split_orders_graze_theta_is_flagged():
     res = simulate(miss, _events([0.0, 0.0], [0, 1], 2), t_end_ms=T_END)
     assert res.layers[0].counts[0, 0] == 0 and res.flags[0] & K.FLAG_GRAZING
 
+
 @pytest.mark.xfail(strict=True, reason="known gap: simultaneous spikes of a hidden layer are not "
                    "checked for coincidence, also when different inputs caused them")
 def test_hidden_spikes_of_one_instant_with_different_causes_are_flagged():
@@ -581,6 +582,7 @@ def test_hidden_spikes_of_one_instant_with_different_causes_are_flagged():
     split = simulate(net, _events([0.5, 0.5 + 1e-12], [0, 1], 2), t_end_ms=T_END)
     assert res.layers[1].counts[0, 0] == 0 and split.layers[1].counts[0, 0] == 1
     assert res.flags[0] != 0
+
 
 def test_unfired_group_that_fires_in_another_order_is_flagged():
     # Found by test_flags_clear_means_the_spike_pattern_survives_tiny_perturbations (random
