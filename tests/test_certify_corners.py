@@ -11,21 +11,21 @@ Oracles (independent of the code under test unless said otherwise):
   which equals the lower end of the two-sided interval at level 1 − 2α that the code uses --
   and the closed forms 0 (k = 0) and α^{1/n} (k = n: the α quantile of Beta(n, 1)).
 * Exact radii of threshold classifiers on one pixel, derived in each test's comment.
-* Neyman–Pearson: scipy.optimize.linprog (HiGHS) on the full pattern space {0,1}^{T·d}
-  (at most 2^9 patterns), without the atom grouping the code uses.
+* Neyman–Pearson: the fractional knapsack on the full pattern space {0,1}^{T·d} (at most 2^9
+  patterns) in exact rational arithmetic, without the atom grouping the code uses.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.optimize import linprog
-from scipy.stats import binomtest, norm
+from scipy.stats import binom, binomtest, norm
 
 from certify.bernoulli import certified_radii, certify_poisson, neyman_pearson_check
 from certify.smoothing import (
@@ -44,8 +44,16 @@ FACTORIES = {"gaussian": gaussian, "rsc_fixed": rsc_fixed, "rsc_fresh": rsc_fres
 # scipy's binomtest(...).proportion_ci(method="exact") finds the bound with brentq at its
 # default xtol = 2e-12 (absolute); the code's beta quantile agrees to ~1e-14.
 ATOL_BRENTQ = 2e-12
-# linprog (HiGHS) solves to its primal/dual feasibility tolerance 1e-7 (scipy 1.17 default).
-ATOL_LP = 1e-7
+# Below this alpha scipy's exact interval is not accurate to ATOL_BRENTQ: its root function
+# binom.sf(k - 1, n, p) - alpha loses digits by cancellation at tiny p (k = 1:
+# 1 - (1 - p)^n), e.g. n = 2, k = 2, alpha = 1e-12 gives 9.99989e-07 against the exact
+# alpha^(1/2) = 1e-06 (scipy 1.17.1; max error over n <= 6 is 3.7e-8 at alpha = 1e-12,
+# 1.5e-10 at 1e-9, 4.7e-13 at 1e-6). Smaller alphas are checked against closed forms only.
+ALPHA_SCIPY_ACCURATE = 1e-6
+# The code's float64 NP values against exact rationals: masses are sums of at most 2^9 products
+# of 9 factors (rounding ~1e-15 relative each) and binomial pmfs via scipy (~1e-14 relative);
+# 1e-12 absolute on values in [0, 1] leaves margin.
+ATOL_NP = 1e-12
 
 SMALL = settings(max_examples=30)
 
@@ -61,18 +69,20 @@ SMALL = settings(max_examples=30)
 def test_lower_bound_small_n_against_scipy_one_sided(n, data, alpha):
     k = data.draw(st.integers(0, n))
     got = lower_confidence_bound(k, n, alpha)
-    want = binomtest(k, n, alternative="greater").proportion_ci(
-        confidence_level=1 - alpha, method="exact").low
-    assert got == pytest.approx(want, abs=ATOL_BRENTQ)
+    if alpha >= ALPHA_SCIPY_ACCURATE:
+        want = binomtest(k, n, alternative="greater").proportion_ci(
+            confidence_level=1 - alpha, method="exact").low
+        assert got == pytest.approx(want, abs=ATOL_BRENTQ)
+        if k > 0:  # valid: P_p(K >= k) <= alpha at p = the bound (defining property)
+            assert binom.sf(k - 1, n, got) <= alpha * (1 + 1e-9)
+    # closed forms, at every alpha: k = 0 -> 0; k = n -> P(K = n) = p^n = alpha;
+    # k = 1 -> P(K >= 1) = 1 - (1 - p)^n = alpha, p = -expm1(log1p(-alpha)/n)
     if k == 0:
         assert got == 0.0
     if k == n:
         assert got == pytest.approx(alpha ** (1.0 / n), rel=1e-12)
-    # valid: P_p(K >= k) <= alpha at p = the bound (the defining property, scipy binom sf)
-    if k > 0:
-        from scipy.stats import binom
-
-        assert binom.sf(k - 1, n, got) <= alpha * (1 + 1e-9)
+    if k == 1:
+        assert got == pytest.approx(-math.expm1(math.log1p(-alpha) / n), rel=1e-12)
 
 
 @SMALL
@@ -280,21 +290,50 @@ def test_sample_counts_chunk_boundary_batches_agree():
 
 
 # --------------------------------------------------------------------------- Bernoulli
-def pattern_probs(x, T):
-    """Probability of every spike pattern {0,1}^{T·d} (row-major over (t, i))."""
-    d = len(x)
-    pats = np.array(list(itertools.product([0, 1], repeat=T * d)), dtype=float)
-    xr = np.tile(np.asarray(x, dtype=float), T)
-    return np.prod(np.where(pats == 1, xr, 1.0 - xr), axis=1)
+def exact_worst(P, Q, p_a, p_b):
+    """min Σφ Q s.t. Σφ P >= p_a and max Σφ Q s.t. Σφ P <= p_b over φ ∈ [0, 1]^patterns, in
+    exact rational arithmetic. Each is a linear programme with one constraint (a fractional
+    knapsack), solved exactly by taking patterns in order of P/Q (Dantzig 1957): decreasing for
+    the min (Q = 0 first, P = 0 never), increasing for the max (P = 0 first, Q = 0 never
+    needed). Patterns, not the code's grouped likelihood-ratio atoms; no float rounding."""
+
+    def fill(order, target, need_p):
+        got_p, got_q = Fraction(0), Fraction(0)
+        for j in order:
+            if need_p and got_p >= target:
+                break
+            room = target - got_p
+            if P[j] == 0 or (not need_p and P[j] <= room) or (need_p and P[j] <= room):
+                got_p += P[j]
+                got_q += Q[j]
+            else:
+                frac = room / P[j]
+                got_p += frac * P[j]
+                got_q += frac * Q[j]
+                break
+        return got_q
+
+    idx = range(len(P))
+    inf = (1, Fraction(0))
+    key = [inf if Q[j] == 0 else (0, P[j] / Q[j]) for j in idx]
+    dec = sorted((j for j in idx if P[j] > 0), key=lambda j: key[j], reverse=True)
+    lo = fill(dec, Fraction(p_a), True) if p_a > 0 else Fraction(0)
+    inc = sorted((j for j in idx if Q[j] > 0), key=lambda j: key[j])
+    hi = fill(inc, Fraction(p_b), False)
+    return float(lo), float(hi)
 
 
-def lp_worst(P, Q, p_a, p_b):
-    """min Σφ Q s.t. Σφ P >= p_a and max Σφ Q s.t. Σφ P <= p_b, φ ∈ [0, 1], by linprog."""
-    bounds = [(0.0, 1.0)] * P.size
-    lo = linprog(Q, A_ub=-P[None], b_ub=[-p_a], bounds=bounds, method="highs")
-    hi = linprog(-Q, A_ub=P[None], b_ub=[p_b], bounds=bounds, method="highs")
-    assert lo.status == 0 and hi.status == 0
-    return lo.fun, -hi.fun
+def pattern_probs_exact(x, T):
+    """Probability of every spike pattern {0,1}^{T·d} (row-major over (t, i)), in rationals
+    (the floats' exact binary values)."""
+    xr = [Fraction(v) for v in np.tile(np.asarray(x, dtype=float), T)]
+    out = []
+    for pat in itertools.product([0, 1], repeat=len(xr)):
+        pr = Fraction(1)
+        for s_, v in zip(pat, xr):
+            pr *= v if s_ else 1 - v
+        out.append(pr)
+    return out
 
 
 PIXEL = st.sampled_from([0.0, 1.0, 0.5, 0.1, 0.9, 0.37])
@@ -304,19 +343,19 @@ PIXEL = st.sampled_from([0.0, 1.0, 0.5, 0.1, 0.9, 0.37])
 @given(data=st.data(), d=st.integers(1, 3), T=st.integers(1, 3),
        p_a=st.one_of(st.sampled_from([0.0, 1.0, 0.5, 0.999]), st.floats(0, 1)),
        b_frac=st.one_of(st.none(), st.sampled_from([0.0, 1.0]), st.floats(0, 1)))
-def test_neyman_pearson_against_linprog_on_all_patterns(data, d, T, p_a, b_frac):
+def test_neyman_pearson_against_exact_rationals_on_all_patterns(data, d, T, p_a, b_frac):
     if d * T > 9:
         T = 9 // d
     x = data.draw(st.lists(PIXEL, min_size=d, max_size=d))
     xp = data.draw(st.lists(PIXEL, min_size=d, max_size=d))
     p_b = None if b_frac is None else b_frac * (1 - p_a)
     eff_b = 1 - p_a if p_b is None else p_b
-    P, Q = pattern_probs(x, T), pattern_probs(xp, T)
-    lo, hi = lp_worst(P, Q, p_a, eff_b)
+    P, Q = pattern_probs_exact(x, T), pattern_probs_exact(xp, T)
+    lo, hi = exact_worst(P, Q, p_a, eff_b)
     res = neyman_pearson_check(x, xp, n_steps=T, p_a_lower=p_a, p_b_upper=p_b)
-    assert res.q_a_lower == pytest.approx(lo, abs=ATOL_LP)
-    assert res.q_b_upper == pytest.approx(min(1.0, hi), abs=ATOL_LP)
-    if abs(lo - hi) > 1e-6:
+    assert res.q_a_lower == pytest.approx(lo, abs=ATOL_NP)
+    assert res.q_b_upper == pytest.approx(min(1.0, hi), abs=ATOL_NP)
+    if abs(lo - hi) > 1e-9:
         assert res.certified == (lo > hi)
 
 
