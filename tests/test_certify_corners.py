@@ -411,3 +411,83 @@ def test_bernoulli_radii_monotone_in_p_a_and_in_t(data, d, T, ps):
     # a pixel at 0 or 1 can be flipped to the other end: disjoint supports, L0 radius 0
     if np.any((x == 0) | (x == 1)):
         assert r2.l0 == 0
+
+
+def l1_vertices(x, r):
+    """Vertices of the L1 ball of radius r around x inside [0, 1]^d: in each orthant, some
+    pixels pushed fully to their edge (cost c_i = distance to it), with total cost <= r, and
+    the budget left spent on one more pixel (clipped at its edge)."""
+    d = len(x)
+    out = []
+    for dirs in itertools.product([-1, 1], repeat=d):
+        edge = np.where(np.array(dirs) == 1, 1.0, 0.0)
+        cost = np.abs(edge - x)
+        for full in itertools.product([0, 1], repeat=d):
+            full = np.array(full, dtype=bool)
+            spent = cost[full].sum()
+            if spent > r:
+                continue
+            xp = np.where(full, edge, x)
+            out.append(xp.copy())
+            for j in np.flatnonzero(~full):
+                xq = xp.copy()
+                xq[j] = np.clip(x[j] + dirs[j] * (r - spent), 0.0, 1.0)
+                out.append(xq)
+    return out
+
+
+@SMALL
+@given(data=st.data(), d=st.integers(1, 3), T=st.integers(1, 3),
+       p_a=st.one_of(st.sampled_from([1.0, 0.999999, 0.99]), st.floats(0.55, 1.0)),
+       seed=st.integers(0, 2**32 - 1))
+def test_radii_sound_against_neyman_pearson_at_l1_vertices_and_random_points(data, d, T, p_a,
+                                                                            seed):
+    # as above with several pixels moved at once: every L1 vertex (the L1 bound's cheap-item
+    # knapsack case) and random points of the L∞ and L1 balls must be certified by NP
+    x = np.array(data.draw(st.lists(PIXEL, min_size=d, max_size=d)))
+    r = certified_radii(x, p_a, n_steps=T)
+    rng = np.random.default_rng(seed)
+    cands = l1_vertices(x, r.l1) if r.l1 > 0 else []
+    if r.linf > 0:
+        cands += list(np.clip(x + rng.uniform(-r.linf, r.linf, size=(5, d)), 0, 1))
+    if r.l1 > 0:
+        u = rng.standard_exponential((5, d + 1))  # uniform on the L1 sphere's face, then sign
+        cands += list(np.clip(x + r.l1 * (u[:, :d] / u.sum(axis=1, keepdims=True))
+                              * rng.choice([-1, 1], size=(5, d)), 0, 1))
+    for xp in cands:
+        if np.array_equal(xp, x):
+            continue
+        res = neyman_pearson_check(x, xp, n_steps=T, p_a_lower=p_a)
+        assert res.q_a_lower > res.q_b_upper - 1e-12, (x.tolist(), xp.tolist(), r)
+
+
+@SMALL
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 30), K=st.integers(2, 8),
+       x=st.lists(st.sampled_from([0.0, 1.0, 0.5, 0.2]), min_size=1, max_size=3),
+       use_runner_up=st.booleans(), alpha=st.sampled_from([1e-9, 0.01, 0.4999]))
+def test_certify_poisson_bounds_follow_the_counts(seed, n, K, x, use_runner_up, alpha):
+    # Clopper–Pearson at the documented levels, recomputed from the returned counts; abstain
+    # exactly when p_A <= p_B; n tiny and pixels at 0 / 1
+    def classify(spikes):
+        return (spikes.sum(axis=(0, 2)).astype(np.int64) * 7 + 3) % K
+
+    cert = certify_poisson(classify, np.array(x), n_steps=2, n0=2, n=n, alpha=alpha,
+                           num_classes=K, rng=seed, use_runner_up=use_runner_up,
+                           orders=[0.5, 1.0])
+    c = cert.counts
+    top = cert.counts_selection.max()
+    c_a = int(np.flatnonzero(cert.counts_selection == top)[0])
+    if use_runner_up:
+        p_a = lower_confidence_bound(int(c[c_a]), n, alpha / 2)
+        a_o = alpha / (2 * (K - 1))
+        p_b = max(1 - lower_confidence_bound(n - int(c[j]), n, a_o) for j in range(K) if j != c_a)
+        p_b = min(p_b, 1 - p_a)
+    else:
+        p_a = lower_confidence_bound(int(c[c_a]), n, alpha)
+        p_b = 1 - p_a
+    assert (cert.p_a_lower, cert.p_b_upper) == (p_a, p_b)
+    assert cert.abstained == (p_a <= p_b)
+    if cert.abstained:
+        assert (cert.linf, cert.l1, cert.l0) == (0.0, 0.0, 0)
+    else:
+        assert cert.prediction == c_a
