@@ -584,6 +584,22 @@ def test_hidden_spikes_of_one_instant_with_different_causes_are_flagged():
     assert res.flags[0] != 0
 
 
+def test_movable_input_at_a_refractory_end_is_flagged():
+    # Found by test_flags_clear_means_the_spike_pattern_survives_tiny_perturbations (random
+    # profile). A spike at 0.5 ms (soft reset to 0.5) starts a 0.5 ms refractory period; a delta
+    # input of 0.6 at exactly 1.0 ms, the period's end, is applied (V = 1.1: a second spike) but
+    # dropped when it comes 1e-12 ms earlier. The flags were 0.
+    nrn = ExactNeuron("lif", "delta", tau_mem_ms=0.05, reset="soft", t_ref_ms=0.5)
+    net = ExactNetwork([ExactDense([[1.5, 0.6]], nrn)])
+    res = simulate(net, _events([0.5, 1.0], [0, 1], 2), t_end_ms=T_END)
+    assert res.layers[0].times.tolist() == [0.5, 1.0] and res.flags[0] & K.FLAG_COINCIDENT
+    early = simulate(net, _events([0.5, 1.0 - 1e-12], [0, 1], 2), t_end_ms=T_END)
+    assert early.layers[0].times.tolist() == [0.5]
+    # fixed (grid) times cannot split; an input clear of the period's end is not flagged
+    assert simulate(net, _events([0.5, 1.0], [0, 1], 2, False), t_end_ms=T_END).flags[0] == 0
+    assert simulate(net, _events([0.5, 1.2], [0, 1], 2), t_end_ms=T_END).flags[0] == 0
+
+
 def test_unfired_group_that_fires_in_another_order_is_flagged():
     # Found by test_flags_clear_means_the_spike_pattern_survives_tiny_perturbations (random
     # profile). Movable inputs at one instant, weights +1 and -1, V = 0.9 before: the group sums

@@ -31,7 +31,8 @@ FLAG_GRAZING = 1  # membrane maximum within tol of theta: a spike may appear/dis
 # refractory end hangs on V >= theta)
 FLAG_BOUNDARY = 2  # spike within tol of t_end: it may leave the window
 FLAG_COINCIDENT = 4  # delta-synapse spike at simultaneous input events: one-sided derivatives
-# (also: an unfired group of simultaneous movable inputs that fires when split in some order)
+# (also: an unfired group of simultaneous movable inputs that fires when split in some order,
+# and a movable delta input at the end of a refractory period: dropped or applied)
 FLAG_READOUT_TIE = 8  # two readout maxima within tol: the max switches location
 FLAG_OVERFLOW = 16  # spike capacity exceeded (the wrapper retries with more room)
 
@@ -265,6 +266,10 @@ def _neuron_kernel(
         at_end = m >= n_ev or ev_t[m] > t_end
         t_next = t_end if at_end else ev_t[m]
         in_ref = t0 < ref_until
+        if check_coincident and syn == 0 and not at_end and abs(t_next - ref_until) <= tol_t:
+            # a movable delta input at the end of a refractory period (to tol): it is dropped or
+            # applied depending on which comes first under a perturbation of the times
+            flags |= FLAG_COINCIDENT
         if in_ref and ref_until <= t_next:
             while q < n_rec and rec_times[q] < ref_until:
                 rec_v[q] = v0
