@@ -31,6 +31,7 @@ from evsnn.exact.kernels import (
     _neuron_backward_kernel,
     _neuron_kernel,
     _seg_kernel,
+    _spike_node_kernel,
     _stationary_kernel,
 )
 from evsnn.exact.simulate import TOL_T, TOL_V, _layer_backward_kernel, _layer_forward_kernel
@@ -177,6 +178,28 @@ def test_segment_kernels_match_twins(seg):
     b = ref._crossing_kernel(model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, length, 1e-9)
     np.testing.assert_allclose(a[0], b[0], rtol=RTOL_TWIN, atol=ATOL_TWIN)
     assert a[1] == b[1]
+
+
+@pytest.mark.parametrize("typ, n_nd, n_spk, v, i", [(3, 0, 0, 0.0, 0.0), (4, 3, 2, -1.5, 2.25)])
+@pytest.mark.parametrize("t", [0.0, 2.5, 19.75])
+@pytest.mark.parametrize("before_end", [0.0, 5e-10, 1e-9, 1e-6])
+def test_spike_node_matches_its_twin(typ, t, v, i, before_end, n_nd, n_spk):
+    # the node record and the boundary flag; t_end is t plus 0 (at the end), a gap below or
+    # exactly at tol_t (for t = 0) or a clear gap
+    t_end = t + before_end
+    outs = []
+    for kern in (_spike_node_kernel, ref._spike_node_kernel):
+        nd = [np.zeros(5, np.int64), np.zeros(5), np.zeros(5), np.zeros(5), np.zeros(5, np.int64)]
+        spk = np.zeros(4)
+        flag = kern(*nd, n_nd, spk, n_spk, typ, t, v, i, t_end, 1e-9)
+        outs.append((flag, nd, spk))
+    (f1, nd1, s1), (f2, nd2, s2) = outs
+    assert f1 == f2 == (K.FLAG_BOUNDARY if t_end - t <= 1e-9 else 0)
+    for a, b in zip(nd1 + [s1], nd2 + [s2]):
+        np.testing.assert_array_equal(a, b)
+    assert (nd1[0][n_nd], nd1[1][n_nd], nd1[2][n_nd], nd1[3][n_nd], nd1[4][n_nd]) == (
+        typ, t, v, i, n_spk)
+    assert s1[n_spk] == t
 
 
 @pytest.mark.parametrize("syn, tau_s", [(1, 1.0), (2, 3.0)])

@@ -183,6 +183,21 @@ def _crossing_kernel(model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, leng
     return hi, grazing
 
 
+def _spike_node_kernel(nd_type, nd_t, nd_v, nd_i, nd_aux, n_nd, spk_t, n_spk, typ, t, v, i,
+                       t_end, tol_t):
+    """Record spike ``n_spk`` at time ``t`` as node ``n_nd`` of type ``typ`` (3: a threshold
+    crossing, 4: a spike at an instant) holding the state ``(v, i)`` after its reset. Returns
+    FLAG_BOUNDARY when the spike lies within ``tol_t`` of ``t_end`` (it may leave the window),
+    else 0; the caller advances ``n_nd`` and ``n_spk``."""
+    nd_type[n_nd] = typ
+    nd_t[n_nd] = t
+    nd_v[n_nd] = v
+    nd_i[n_nd] = i
+    nd_aux[n_nd] = n_spk
+    spk_t[n_spk] = t
+    return FLAG_BOUNDARY if t_end - t <= tol_t else 0
+
+
 def _neuron_kernel(
     model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end, ic,
     ev_t, ev_src, w_row, rec_times, tol_v, tol_t, check_coincident,
@@ -273,17 +288,11 @@ def _neuron_kernel(
                     flags |= FLAG_OVERFLOW
                     break
                 v0 = u0 if hard else v0 - theta
-                nd_type[n_nd] = 4
-                nd_t[n_nd] = t0
-                nd_v[n_nd] = v0
-                nd_i[n_nd] = i0
-                nd_aux[n_nd] = n_spk
+                flags |= _spike_node_kernel(nd_type, nd_t, nd_v, nd_i, nd_aux, n_nd, spk_t,
+                                            n_spk, 4, t0, v0, i0, t_end, tol_t)
                 last_sp = n_nd
                 n_nd += 1
-                spk_t[n_spk] = t0
                 n_spk += 1
-                if t_end - t0 <= tol_t:
-                    flags |= FLAG_BOUNDARY
                 ref_until = t0 + t_ref
             continue
         length = t_next - t0
@@ -305,17 +314,11 @@ def _neuron_kernel(
                     q += 1
                 i_s = 0.0 if syn == 0 else i0 * math.exp(-s_star / tau_s)
                 v0 = u0 if hard else theta - theta
-                nd_type[n_nd] = 3
-                nd_t[n_nd] = t_sp
-                nd_v[n_nd] = v0
-                nd_i[n_nd] = i_s
-                nd_aux[n_nd] = n_spk
+                flags |= _spike_node_kernel(nd_type, nd_t, nd_v, nd_i, nd_aux, n_nd, spk_t,
+                                            n_spk, 3, t_sp, v0, i_s, t_end, tol_t)
                 last_sp = n_nd
                 n_nd += 1
-                spk_t[n_spk] = t_sp
                 n_spk += 1
-                if t_end - t_sp <= tol_t:
-                    flags |= FLAG_BOUNDARY
                 t0 = t_sp
                 i0 = i_s
                 if t_ref > 0.0:
@@ -419,13 +422,13 @@ def _neuron_kernel(
             # event e triggers it in every order the group could split into (e suffices even
             # after all negative others, and the positive others never reach theta without e)
             coincident = False
-            if v0 >= theta and m >= 2 and ev_t[m - 2] == t0:
-                v_pre = v0
-                e = m - 1
-                while e >= 0 and ev_t[e] == t0:
-                    v_pre -= w_row[ev_src[e]]
-                    e -= 1
-                e_first = e + 1
+            group = m >= 2 and ev_t[m - 2] == t0
+            v_pre = v0  # V just before the group: its weights taken off again, last first
+            e_first = m
+            while group and e_first > 0 and ev_t[e_first - 1] == t0:
+                e_first -= 1
+                v_pre -= w_row[ev_src[e_first]]
+            if group and v0 >= theta:
                 # only the group's strictly largest weight can be such an e (the positive
                 # others sum to less than theta - v_pre <= w_e + neg), so one candidate is tested
                 trig = e_first
@@ -470,18 +473,13 @@ def _neuron_kernel(
                             k += 1
                     nd_v[k] = v + w_row[ev_src[trig]]
                     nd_aux[k] = trig
-            if check_coincident and v0 < theta and m >= 2 and ev_t[m - 2] == t0:
+            if check_coincident and group and v0 < theta:
                 # no spike, but the positive inputs of the group, arriving first in some order
                 # of the split group, reach theta: a spike appears under that perturbation
-                v_pre = v0
                 pos = 0.0
-                e = m - 1
-                while e >= 0 and ev_t[e] == t0:
-                    we = w_row[ev_src[e]]
-                    v_pre -= we
-                    if we > 0.0:
-                        pos += we
-                    e -= 1
+                for e in range(m - 1, e_first - 1, -1):
+                    if w_row[ev_src[e]] > 0.0:
+                        pos += w_row[ev_src[e]]
                 if v_pre + pos >= theta:
                     flags |= FLAG_COINCIDENT
                 elif theta - (v_pre + pos) <= tol_v:
@@ -493,17 +491,11 @@ def _neuron_kernel(
                 if coincident:
                     flags |= FLAG_COINCIDENT
                 v0 = u0 if hard else v0 - theta
-                nd_type[n_nd] = 4
-                nd_t[n_nd] = t0
-                nd_v[n_nd] = v0
-                nd_i[n_nd] = i0
-                nd_aux[n_nd] = n_spk
+                flags |= _spike_node_kernel(nd_type, nd_t, nd_v, nd_i, nd_aux, n_nd, spk_t,
+                                            n_spk, 4, t0, v0, i0, t_end, tol_t)
                 last_sp = n_nd
                 n_nd += 1
-                spk_t[n_spk] = t0
                 n_spk += 1
-                if t_end - t0 <= tol_t:
-                    flags |= FLAG_BOUNDARY
                 if t_ref > 0.0:
                     ref_until = t0 + t_ref
                     break
