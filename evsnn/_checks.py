@@ -1,4 +1,4 @@
-"""The scalar argument checks every module shares: a real number, an integer, a flag.
+"""The argument checks every module shares: a real number, an integer, a flag, pixel values.
 
 A leaf module (standard library and NumPy only, nothing from evsnn), so that any module, the
 records of :mod:`evsnn.params` and the leaf :mod:`evsnn.attacks._iv` included, can import it.
@@ -15,7 +15,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["flag_iv", "int_iv", "real_iv"]
+__all__ = ["flag_iv", "int_iv", "pixels_in_unit_iv", "real_iv"]
 
 
 def _end(hint):
@@ -98,3 +98,15 @@ def flag_iv(name, value):
         raise TypeError(f"{name} must be True or False, got {value!r}; pass {name}=True or "
                         f"{name}=False")
     return bool(value)
+
+
+def pixels_in_unit_iv(x):
+    """Raise unless every value of the array ``x`` (images, argument ``x``) is finite and in
+    [0, 1]. The encoders and the attacks check their images with it."""
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x holds NaN or infinite values; pixels must be finite and in [0, 1]")
+    if x.size and (x.min() < 0 or x.max() > 1):
+        raise ValueError(
+            f"x must lie in [0, 1], got values in [{x.min()!r}, {x.max()!r}]; "
+            "scale images to [0, 1] first (e.g. divide 8-bit images by 255)"
+        )

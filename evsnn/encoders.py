@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evsnn._checks import int_iv, real_iv
+from evsnn._checks import int_iv, pixels_in_unit_iv, real_iv
 from evsnn._numba import njit, run_range
 from evsnn.conventions import DEFAULT, get_convention
 
@@ -47,13 +47,7 @@ def _encoder_iv(x, T, dtype=None, spikes=False):
         raise TypeError(f"x must be a numeric array of pixel values, got dtype {x.dtype}")
     if x.ndim < 1:
         raise ValueError(f"x must have a batch axis ([B, ...]), got a scalar {x!r}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("x holds NaN or infinite values; pixels must be finite and in [0, 1]")
-    if x.size and (x.min() < 0 or x.max() > 1):
-        raise ValueError(
-            f"x must lie in [0, 1], got values in [{x.min()!r}, {x.max()!r}]; "
-            "scale images to [0, 1] first (e.g. divide 8-bit images by 255)"
-        )
+    pixels_in_unit_iv(x)
     T = int_iv("T", T, low=1, what="time steps", hint="the encoded sequence's length")
     if dtype is None:
         dtype = x.dtype if x.dtype.kind == "f" else np.float64

@@ -1,4 +1,4 @@
-"""evsnn._checks: the one real-number, integer and flag check every module shares."""
+"""evsnn._checks: the one real-number, integer, flag and pixel check every module shares."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from evsnn._checks import flag_iv, int_iv, real_iv
+from evsnn._checks import flag_iv, int_iv, pixels_in_unit_iv, real_iv
 
 
 @pytest.mark.parametrize("value, kw, want", [
@@ -99,3 +99,19 @@ def test_flag_iv():
         with pytest.raises(TypeError, match=rf"^f must be True or False, got {bad!r}; pass "
                                             r"f=True or f=False$"):
             flag_iv("f", bad)
+
+
+def test_pixels_in_unit_iv():
+    for ok in (np.zeros((2, 3)), np.ones(4, np.float32), np.array([[0, 1]]), np.empty((0, 5))):
+        assert pixels_in_unit_iv(ok) is None
+    for bad in (np.array([0.5, np.nan]), np.array([[np.inf]])):
+        with pytest.raises(ValueError, match=r"^x holds NaN or infinite values; pixels must be "
+                                             r"finite and in \[0, 1\]$"):
+            pixels_in_unit_iv(bad)
+    for bad, lo, hi in ((np.array([-0.25, 0.5]), "-0.25", "0.5"), (np.array([[0.0, 255.0]]),
+                                                                     "0.0", "255.0")):
+        with pytest.raises(ValueError, match=rf"^x must lie in \[0, 1\], got values in "
+                                             rf"\[np.float64\({lo}\), np.float64\({hi}\)\]; "
+                                             r"scale images to \[0, 1\] first \(e.g. divide 8-bit "
+                                             r"images by 255\)$"):
+            pixels_in_unit_iv(bad)

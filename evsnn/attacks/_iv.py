@@ -25,12 +25,7 @@ def x_iv(x):
         )
     if x.ndim != 2:
         raise ValueError(f"x must be [B, N] (flattened images), got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("x holds NaN or infinite values; pixels must be finite and in [0, 1]")
-    if x.size and (x.min() < 0 or x.max() > 1):
-        raise ValueError(
-            f"x must lie in [0, 1], got values in [{x.min()!r}, {x.max()!r}]; scale images first"
-        )
+    _checks.pixels_in_unit_iv(x)
     if x.dtype.kind != "f":
         x = x.astype(np.float64)
     return x

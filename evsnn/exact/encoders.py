@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import real_iv
+from evsnn._checks import pixels_in_unit_iv, real_iv
 
 __all__ = [
     "InputEvents",
@@ -83,12 +83,7 @@ def _exact_encoder_iv(x, t_enc_ms):
         raise TypeError(f"x must be a numeric array of pixel values, got dtype {x.dtype}")
     if x.ndim != 2:
         raise ValueError(f"x must be [B, n_pixels], got shape {x.shape}; flatten images first")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("x holds NaN or infinite values; pixels must be finite and in [0, 1]")
-    if x.size and (x.min() < 0 or x.max() > 1):
-        raise ValueError(
-            f"x must lie in [0, 1], got values in [{x.min()!r}, {x.max()!r}]; scale images first"
-        )
+    pixels_in_unit_iv(x)
     t_enc_ms = real_iv("t_enc_ms", t_enc_ms, low=0, low_open=True, hint="the coding window in ms")
     return np.asarray(x, dtype=np.float64), t_enc_ms
 
