@@ -308,30 +308,43 @@ def test_layer_kernels_match_twins(case):
     assert res.layers[0].counts.sum() == outs[0][1].sum() or layer.readout
 
 
+def _walk_with_twins(nrn_args, spiking, t_end, ic, ev_t, ev_src, w, check, g_spk, g_max,
+                     cap_nodes=40, cap_spk=None):
+    """One neuron's walk (``_neuron_kernel``) and adjoint (``_neuron_backward_kernel``), run by
+    the compiled kernels and by their twins; asserts the two agree (the walk's outputs, the
+    nodes and spikes it recorded, dL/dw, dL/d(input time), dL/d(constant current)) and returns
+    the compiled side's ``(out, nodes, spikes, gw, gt)``."""
+    sides = []
+    for neuron, backward in ((_neuron_kernel, _neuron_backward_kernel),
+                             (ref._neuron_kernel, ref._neuron_backward_kernel)):
+        nd = [np.zeros(cap_nodes, np.int64), np.zeros(cap_nodes), np.zeros(cap_nodes),
+              np.zeros(cap_nodes), np.zeros(cap_nodes, np.int64)]
+        spk = np.zeros(len(g_spk) if cap_spk is None else cap_spk)
+        out = neuron(*nrn_args, spiking, t_end, ic, ev_t, ev_src, w, np.zeros(0), 1e-9, 1e-9,
+                     check, *nd, spk, np.zeros(0))
+        gw, gt = np.zeros(w.size), np.zeros(ev_t.size)
+        a_ic = backward(*nrn_args[:9], ic, ev_src, *nd, out[0], g_spk, g_max, *out[4:8],
+                        np.zeros(cap_nodes), np.zeros(cap_nodes), np.zeros(cap_nodes), gw, gt)
+        n_nd, n_spk = out[0], out[1]
+        sides.append((np.array(out, dtype=float), [a[:n_nd] for a in nd], spk[:n_spk], gw, gt,
+                      a_ic))
+    for a, b in zip(*sides):
+        if isinstance(a, list):
+            for x, y in zip(a, b):
+                np.testing.assert_allclose(x, y, rtol=RTOL_TWIN, atol=ATOL_TWIN)
+        else:
+            np.testing.assert_allclose(a, b, rtol=RTOL_TWIN, atol=ATOL_TWIN)
+    return sides[0][:5]
+
+
 def test_neuron_kernels_match_twins_directly():
     # one LIF neuron with an alpha synapse and refractoriness, three inputs: node arrays and the
     # adjoint walk of the compiled kernels against the twins
-    args = (1, 2, 5.0, 5.0, 1.0, 1.0, 0.0, 1.0, True, 0.4, 0.0, True, 12.0, 0.1)
-    ev_t = np.array([0.5, 1.0, 3.0, 3.0, 6.0])
-    ev_src = np.array([0, 1, 2, 0, 1])
-    w = np.array([3.0, 2.5, -1.0])
-    res = []
-    for neuron, backward in ((_neuron_kernel, _neuron_backward_kernel),
-                             (ref._neuron_kernel, ref._neuron_backward_kernel)):
-        bufs = [np.zeros(40, np.int64), np.zeros(40), np.zeros(40), np.zeros(40),
-                np.zeros(40, np.int64)]
-        spk = np.zeros(10)
-        out = neuron(*args, ev_t, ev_src, w, np.zeros(0), 1e-9, 1e-9, True, *bufs, spk,
-                     np.zeros(0))
-        gw = np.zeros(3)
-        gt = np.zeros(5)
-        a_ic = backward(1, 2, 5.0, 5.0, 1.0, 1.0, 0.0, 1.0, True, 0.1, ev_src, *bufs, out[0],
-                        np.ones(10), 0.0, out[4], out[5], out[6], out[7], np.zeros(40),
-                        np.zeros(40), np.zeros(40), gw, gt)
-        res.append((np.array(out[:4], dtype=float), spk, gw, gt, a_ic, bufs[1], bufs[2]))
-    assert res[0][0][1] >= 2  # the case spikes (otherwise the comparison is empty)
-    for a, b in zip(*res):
-        np.testing.assert_allclose(a, b, rtol=RTOL_TWIN, atol=ATOL_TWIN)
+    nrn_args = (1, 2, 5.0, 5.0, 1.0, 1.0, 0.0, 1.0, True, 0.4, 0.0)
+    out = _walk_with_twins(nrn_args, True, 12.0, 0.1, np.array([0.5, 1.0, 3.0, 3.0, 6.0]),
+                           np.array([0, 1, 2, 0, 1]), np.array([3.0, 2.5, -1.0]), True,
+                           np.ones(10), 0.0)[0]
+    assert out[1] >= 2  # the case spikes (otherwise the comparison is empty)
 
 
 # --------------------------------------------------------------------------- gradients vs FD
@@ -838,20 +851,9 @@ def test_readout_maximum_at_a_negative_weight_kink(case):
     np.testing.assert_allclose(g.x, [[10 * slope(2.0), -10 * slope(2.0)]], rtol=TOL_CLOSED,
                                atol=TOL_CLOSED)
     # and the twins walk the same nodes to the same maximum and adjoint
-    args = nrn.kernel_args()
-    outs = []
-    for neuron, backward in ((_neuron_kernel, _neuron_backward_kernel),
-                             (ref._neuron_kernel, ref._neuron_backward_kernel)):
-        nd = [np.zeros(8, np.int64), np.zeros(8), np.zeros(8), np.zeros(8), np.zeros(8, np.int64)]
-        out = neuron(*args, False, 10.0, 0.0, inp.times, inp.sources, np.array([1.0, -3.0]),
-                     np.zeros(0), 1e-9, 1e-9, False, *nd, np.zeros(1), np.zeros(0))
-        gw, gt = np.zeros(2), np.zeros(2)
-        a_ic = backward(*args[:9], 0.0, inp.sources, *nd, out[0], np.zeros(1), 1.0, *out[4:8],
-                        np.zeros(8), np.zeros(8), np.zeros(8), gw, gt)
-        outs.append((np.array(out, dtype=float), gw, gt, a_ic))
-    for a, b in zip(*outs):
-        np.testing.assert_allclose(a, b, rtol=RTOL_TWIN, atol=ATOL_TWIN)
-    np.testing.assert_allclose(outs[0][2], [-slope(2.0), slope(2.0)], rtol=TOL_CLOSED)
+    gt = _walk_with_twins(nrn.kernel_args(), False, 10.0, 0.0, inp.times, inp.sources,
+                          np.array([1.0, -3.0]), False, np.zeros(1), 1.0, cap_nodes=8)[4]
+    np.testing.assert_allclose(gt, [-slope(2.0), slope(2.0)], rtol=TOL_CLOSED)
 
 
 @st.composite
@@ -1004,23 +1006,11 @@ def test_soft_reset_above_threshold_fires_when_refractoriness_ends():
                                np.ones(6), rtol=0, atol=1e-6)
     # the kernels and their twins walk the same nodes (a refractory-end spike after each soft
     # reset that leaves V >= theta) to the same spikes and adjoint
-    args = nrn.kernel_args()
     lo, hi = inp.offsets[0], inp.offsets[1]
-    outs = []
-    for neuron, backward in ((_neuron_kernel, _neuron_backward_kernel),
-                             (ref._neuron_kernel, ref._neuron_backward_kernel)):
-        nd = [np.zeros(40, np.int64), np.zeros(40), np.zeros(40), np.zeros(40),
-              np.zeros(40, np.int64)]
-        spk = np.zeros(16)
-        out = neuron(*args, True, 14.0, 0.0, inp.times[lo:hi], inp.sources[lo:hi], W[1],
-                     np.zeros(0), 1e-9, 1e-9, False, *nd, spk, np.zeros(0))
-        # node types: 1 input, 4 spike at an instant, 5 refractory end (4 after 5: it fires)
-        np.testing.assert_array_equal(nd[0][:out[0]], [0, 1, 1, 1, 1, 4, 5, 4, 5, 1, 1, 1, 4, 5,
-                                                       4, 5, 1, 1, 1, 4, 5, 1, 1, 4, 5])
-        gw, gt = np.zeros(4), np.zeros(hi - lo)
-        a_ic = backward(*args[:9], 0.0, inp.sources[lo:hi], *nd, out[0], np.arange(1.0, 7.0),
-                        0.0, *out[4:8], np.zeros(40), np.zeros(40), np.zeros(40), gw, gt)
-        outs.append((np.array(out[:4], dtype=float), spk[:6], nd[0][:out[0]], gw, gt, a_ic))
-    for a, b in zip(*outs):
-        np.testing.assert_allclose(a, b, rtol=RTOL_TWIN, atol=ATOL_TWIN)
-    np.testing.assert_array_equal(outs[0][1], [0.0, 0.6, 2.5, 3.1, 5.0, 7.5])
+    _, nodes, spikes, _, _ = _walk_with_twins(
+        nrn.kernel_args(), True, 14.0, 0.0, inp.times[lo:hi], inp.sources[lo:hi], W[1], False,
+        np.arange(1.0, 7.0), 0.0, cap_spk=16)
+    # node types: 1 input, 4 spike at an instant, 5 refractory end (4 after 5: it fires)
+    np.testing.assert_array_equal(nodes[0], [0, 1, 1, 1, 1, 4, 5, 4, 5, 1, 1, 1, 4, 5, 4, 5, 1, 1,
+                                             1, 4, 5, 1, 1, 4, 5])
+    np.testing.assert_array_equal(spikes, [0.0, 0.6, 2.5, 3.1, 5.0, 7.5])
