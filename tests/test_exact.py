@@ -34,7 +34,14 @@ from evsnn.exact.kernels import (
     _spike_node_kernel,
     _stationary_kernel,
 )
-from evsnn.exact.simulate import TOL_T, TOL_V, _layer_backward_kernel, _layer_forward_kernel
+from evsnn.exact.simulate import (
+    TOL_T,
+    TOL_V,
+    _input_causes,
+    _layer_backward_kernel,
+    _layer_forward_kernel,
+    _layer_input,
+)
 from evsnn.params import IF, LIF, Readout, TraceLIF
 from reference import exact as ref
 
@@ -191,15 +198,16 @@ def test_spike_node_matches_its_twin(typ, t, v, i, before_end, n_nd, n_spk):
     for kern in (_spike_node_kernel, ref._spike_node_kernel):
         nd = [np.zeros(5, np.int64), np.zeros(5), np.zeros(5), np.zeros(5), np.zeros(5, np.int64)]
         spk = np.zeros(4)
-        flag = kern(*nd, n_nd, spk, n_spk, typ, t, v, i, t_end, 1e-9)
-        outs.append((flag, nd, spk))
-    (f1, nd1, s1), (f2, nd2, s2) = outs
+        cause = np.zeros(4, np.int64)
+        flag = kern(*nd, n_nd, spk, cause, n_spk, typ, t, v, i, 7, t_end, 1e-9)
+        outs.append((flag, nd, spk, cause))
+    (f1, nd1, s1, c1), (f2, nd2, s2, c2) = outs
     assert f1 == f2 == (K.FLAG_BOUNDARY if t_end - t <= 1e-9 else 0)
-    for a, b in zip(nd1 + [s1], nd2 + [s2]):
+    for a, b in zip(nd1 + [s1, c1], nd2 + [s2, c2]):
         np.testing.assert_array_equal(a, b)
     assert (nd1[0][n_nd], nd1[1][n_nd], nd1[2][n_nd], nd1[3][n_nd], nd1[4][n_nd]) == (
         typ, t, v, i, n_spk)
-    assert s1[n_spk] == t
+    assert s1[n_spk] == t and c1[n_spk] == 7
 
 
 @pytest.mark.parametrize("syn, tau_s", [(1, 1.0), (2, 3.0)])
@@ -279,16 +287,18 @@ def test_layer_kernels_match_twins(case):
     B = x.shape[0]
     ic = inp.current @ layer.weight.T if inp.current is not None else np.zeros((B, layer.n_out))
     rec = np.array([0.0, 1.7, 5.0, 9.5])
+    causes = _input_causes(inp)
     outs = []
     for kern in (_layer_forward_kernel, ref._layer_forward_kernel):
         spk = np.zeros((B, layer.n_out, 64))
+        spk_cause = np.zeros((B, layer.n_out, 64), np.int64)
         n_spk = np.zeros((B, layer.n_out), np.int64)
         flags = np.zeros((B, layer.n_out), np.int64)
         vmax = np.zeros((B, layer.n_out))
         rec_v = np.zeros((B, layer.n_out, rec.size))
-        kern(*args, not layer.readout, _t_end(enc), inp.offsets, inp.times, inp.sources,
-             layer.weight, ic, rec, 1e-9, 1e-9, True, spk, n_spk, flags, vmax, rec_v)
-        outs.append((spk, n_spk, flags, vmax, rec_v))
+        kern(*args, not layer.readout, _t_end(enc), inp.offsets, inp.times, inp.sources, causes,
+             layer.weight, ic, rec, 1e-9, 1e-9, 100, spk, spk_cause, n_spk, flags, vmax, rec_v)
+        outs.append((spk, spk_cause, n_spk, flags, vmax, rec_v))
     for a, b in zip(*outs):
         np.testing.assert_allclose(a, b, rtol=RTOL_TWIN, atol=ATOL_TWIN)
     # backward: a random cotangent on every spike and the readout maximum
@@ -300,34 +310,37 @@ def test_layer_kernels_match_twins(case):
         gw = np.zeros(layer.weight.shape)
         g_ic = np.zeros((B, layer.n_out))
         gt = np.zeros(inp.times.size)
-        kern(*args, not layer.readout, _t_end(enc), inp.offsets, inp.times, inp.sources,
+        kern(*args, not layer.readout, _t_end(enc), inp.offsets, inp.times, inp.sources, causes,
              layer.weight, ic, 1e-9, 1e-9, 64, g_spk, g_max, gw, g_ic, gt)
         grads.append((gw, g_ic, gt))
     for a, b in zip(*grads):
         np.testing.assert_allclose(a, b, rtol=RTOL_TWIN, atol=ATOL_TWIN)
-    assert res.layers[0].counts.sum() == outs[0][1].sum() or layer.readout
+    assert res.layers[0].counts.sum() == outs[0][2].sum() or layer.readout
 
 
-def _walk_with_twins(nrn_args, spiking, t_end, ic, ev_t, ev_src, w, check, g_spk, g_max,
+def _walk_with_twins(nrn_args, spiking, t_end, ic, ev_t, ev_src, w, movable, g_spk, g_max,
                      cap_nodes=40, cap_spk=None):
     """One neuron's walk (``_neuron_kernel``) and adjoint (``_neuron_backward_kernel``), run by
     the compiled kernels and by their twins; asserts the two agree (the walk's outputs, the
-    nodes and spikes it recorded, dL/dw, dL/d(input time), dL/d(constant current)) and returns
-    the compiled side's ``(out, nodes, spikes, gw, gt)``."""
+    nodes, spikes and spike causes it recorded, dL/dw, dL/d(input time), dL/d(constant
+    current)) and returns the compiled side's ``(out, nodes, spikes, gw, gt)``. ``movable``:
+    every input event is its own cause (encoder times that depend on pixels), else all fixed."""
+    causes = np.arange(ev_t.size) if movable else np.full(ev_t.size, -1)
     sides = []
     for neuron, backward in ((_neuron_kernel, _neuron_backward_kernel),
                              (ref._neuron_kernel, ref._neuron_backward_kernel)):
         nd = [np.zeros(cap_nodes, np.int64), np.zeros(cap_nodes), np.zeros(cap_nodes),
               np.zeros(cap_nodes), np.zeros(cap_nodes, np.int64)]
         spk = np.zeros(len(g_spk) if cap_spk is None else cap_spk)
-        out = neuron(*nrn_args, spiking, t_end, ic, ev_t, ev_src, w, np.zeros(0), 1e-9, 1e-9,
-                     check, *nd, spk, np.zeros(0))
+        spk_cause = np.zeros(spk.size, np.int64)
+        out = neuron(*nrn_args, spiking, t_end, ic, ev_t, ev_src, causes, w, np.zeros(0), 1e-9,
+                     1e-9, 100, *nd, spk, spk_cause, np.zeros(0))
         gw, gt = np.zeros(w.size), np.zeros(ev_t.size)
         a_ic = backward(*nrn_args[:9], ic, ev_src, *nd, out[0], g_spk, g_max, *out[4:8],
                         np.zeros(cap_nodes), np.zeros(cap_nodes), np.zeros(cap_nodes), gw, gt)
         n_nd, n_spk = out[0], out[1]
         sides.append((np.array(out, dtype=float), [a[:n_nd] for a in nd], spk[:n_spk], gw, gt,
-                      a_ic))
+                      a_ic, spk_cause[:n_spk]))
     for a, b in zip(*sides):
         if isinstance(a, list):
             for x, y in zip(a, b):
@@ -784,11 +797,7 @@ def _readout_argmax(net, inp, res):
     ``(kind, node, input event)`` and the time ``t_node + s``."""
     layer = net.layers[-1]
     model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init = layer.neuron.kernel_args()
-    if len(net.layers) == 1:
-        off, times, src = inp.offsets, inp.times, inp.sources
-    else:
-        prev = res.layers[-2]
-        off, times, src = prev.offsets, prev.times, prev.neurons
+    off, times, src, causes = _layer_input(inp, res.layers[-2] if len(net.layers) > 1 else None)
     B = off.size - 1
     ic = np.zeros((B, layer.n_out))
     if len(net.layers) == 1 and inp.current is not None:
@@ -803,8 +812,8 @@ def _readout_argmax(net, inp, res):
                   np.zeros(cap, np.int64)]
             out = _neuron_kernel(model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init,
                                  False, res.t_end_ms, ic[b, i], times[lo:hi], src[lo:hi],
-                                 layer.weight[i], empty, TOL_V * max(1.0, theta), TOL_T, False,
-                                 *nd, np.zeros(1), empty)
+                                 causes[lo:hi], layer.weight[i], empty, TOL_V * max(1.0, theta),
+                                 TOL_T, 0, *nd, np.zeros(1), np.zeros(1, np.int64), empty)
             node, kind, s_max, ev = out[4:8]
             keys[b, i] = (kind, node, ev)
             t_max[b, i] = nd[1][node] + s_max

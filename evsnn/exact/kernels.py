@@ -29,10 +29,12 @@ from evsnn._numba import njit
 FLAG_GRAZING = 1  # membrane maximum within tol of theta: a spike may appear/disappear, dV/dt ~ 0
 # (also: a soft reset leaves V within tol of theta, so the next spike at that instant or at the
 # refractory end hangs on V >= theta)
-FLAG_BOUNDARY = 2  # spike within tol of t_end: it may leave the window
+FLAG_BOUNDARY = 2  # spike within tol of t_end: it may leave the window (also: a readout
+# maximum right after a movable delta input at t_end, a movable delta input just after t_end)
 FLAG_COINCIDENT = 4  # delta-synapse spike at simultaneous input events: one-sided derivatives
-# (also: an unfired group of simultaneous movable inputs that fires when split in some order,
-# and a movable delta input at the end of a refractory period: dropped or applied)
+# (also: an unfired group of simultaneous inputs that fires when split in some order, a delta
+# input at the end of a refractory period: dropped or applied, and a readout maximum that a
+# split group of simultaneous inputs would raise). Only events of different causes can split.
 FLAG_READOUT_TIE = 8  # two readout maxima within tol: the max switches location
 FLAG_OVERFLOW = 16  # spike capacity exceeded (the wrapper retries with more room)
 
@@ -200,31 +202,106 @@ def _crossing_kernel(model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, leng
 
 
 @njit
-def _spike_node_kernel(nd_type, nd_t, nd_v, nd_i, nd_aux, n_nd, spk_t, n_spk, typ, t, v, i,
-                       t_end, tol_t):
-    """Record spike ``n_spk`` at time ``t`` as node ``n_nd`` of type ``typ`` (3: a threshold
-    crossing, 4: a spike at an instant) holding the state ``(v, i)`` after its reset. Returns
-    FLAG_BOUNDARY when the spike lies within ``tol_t`` of ``t_end`` (it may leave the window),
-    else 0; the caller advances ``n_nd`` and ``n_spk``."""
+def _spike_node_kernel(nd_type, nd_t, nd_v, nd_i, nd_aux, n_nd, spk_t, spk_cause, n_spk, typ,
+                       t, v, i, cause, t_end, tol_t):
+    """Record spike ``n_spk`` at time ``t``, of cause ``cause``, as node ``n_nd`` of type ``typ``
+    (3: a threshold crossing, 4: a spike at an instant) holding the state ``(v, i)`` after its
+    reset. Returns FLAG_BOUNDARY when the spike lies within ``tol_t`` of ``t_end`` (it may leave
+    the window), else 0; the caller advances ``n_nd`` and ``n_spk``."""
     nd_type[n_nd] = typ
     nd_t[n_nd] = t
     nd_v[n_nd] = v
     nd_i[n_nd] = i
     nd_aux[n_nd] = n_spk
     spk_t[n_spk] = t
+    spk_cause[n_spk] = cause
     return FLAG_BOUNDARY if t_end - t <= tol_t else 0
+
+
+@njit
+def _split_group_kernel(w_row, ev_src, ev_cause, e_first, m, v_pre, v0, theta, hard, tol_v):
+    """Judge a group of simultaneous delta inputs ``[e_first, m)`` (V is ``v_pre`` before it and
+    ``v0`` after it) by the orders it could split into under a perturbation of the times.
+
+    Events of one cause move together (their times differ by constants), so the group splits
+    only between its causes: each cause is one block of weight ``W_k`` (the sum of its events'
+    weights, in event order). Returns ``(flags, trig, peak)``:
+
+    * a fired group (``v0 >= theta``) is differentiable only if one block fires the neuron in
+      every order (it suffices after all negative blocks, the positive others never reach theta
+      without it). Only the strictly largest block can (the positive others sum to less than
+      ``theta - v_pre <= W_trig + neg``). ``trig`` is that block's last event (-1: none, flagged
+      COINCIDENT); GRAZING when it passes, or the others miss, theta by no more than ``tol_v``;
+      COINCIDENT also for several soft-reset spikes at one instant.
+    * an unfired group is COINCIDENT when its positive blocks, arriving first, reach theta
+      (GRAZING when they miss it by no more than ``tol_v``).
+    * ``peak = v_pre + (sum of the positive blocks)``: the highest V of any split order (for a
+      readout's maximum).
+    """
+    g = m - e_first
+    order = np.argsort(ev_cause[e_first:m], kind="mergesort")
+    blk_w = np.empty(g)
+    blk_e = np.empty(g, dtype=np.int64)
+    n_blk = 0
+    for j in range(g):
+        e = e_first + order[j]
+        if j == 0 or ev_cause[e] != ev_cause[e_first + order[j - 1]]:
+            blk_w[n_blk] = 0.0
+            n_blk += 1
+        blk_w[n_blk - 1] += w_row[ev_src[e]]
+        blk_e[n_blk - 1] = e  # (stable sort: the block's last event in the group)
+    pos = 0.0
+    for k in range(n_blk):
+        if blk_w[k] > 0.0:
+            pos += blk_w[k]
+    peak = v_pre + pos
+    flags = 0
+    trig = -1
+    if v0 < theta:
+        if peak >= theta:
+            flags |= FLAG_COINCIDENT
+        elif theta - peak <= tol_v:
+            flags |= FLAG_GRAZING  # that order misses theta by no more than tol
+        return flags, trig, peak
+    t = 0
+    tied = False
+    for k in range(1, n_blk):
+        if blk_w[k] > blk_w[t]:
+            t = k
+            tied = False
+        elif blk_w[k] == blk_w[t]:
+            tied = True
+    pos = 0.0
+    neg = 0.0
+    for k in range(n_blk):
+        if k != t:
+            if blk_w[k] > 0.0:
+                pos += blk_w[k]
+            else:
+                neg += blk_w[k]
+    if tied or not (v_pre + blk_w[t] + neg >= theta and v_pre + pos < theta):
+        flags |= FLAG_COINCIDENT
+    else:
+        trig = blk_e[t]
+        if v_pre + blk_w[t] + neg - theta <= tol_v or theta - (v_pre + pos) <= tol_v:
+            # the trigger fires, or the others miss theta, by no more than tol: in some order
+            # of the split group a spike appears or disappears
+            flags |= FLAG_GRAZING
+    if not hard and v0 - theta >= theta:
+        flags |= FLAG_COINCIDENT  # several soft-reset spikes at one instant
+    return flags, trig, peak
 
 
 @njit
 def _neuron_kernel(
     model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end, ic,
-    ev_t, ev_src, w_row, rec_times, tol_v, tol_t, check_coincident,
-    nd_type, nd_t, nd_v, nd_i, nd_aux, spk_t, rec_v,
+    ev_t, ev_src, ev_cause, w_row, rec_times, tol_v, tol_t, cause_base,
+    nd_type, nd_t, nd_v, nd_i, nd_aux, spk_t, spk_cause, rec_v,
 ):
     """Walk one neuron through its sorted input events ``ev_t`` (sources ``ev_src``, weights
     ``w_row[src]``) on ``[0, t_end]``.
 
-    Fills the node arrays and ``spk_t`` (spike times), writes the membrane at ``rec_times``
+    Fills the node arrays, ``spk_t`` (spike times) and ``spk_cause``, writes the membrane at ``rec_times``
     (right-continuous: the value after events and resets at that instant) into ``rec_v``.
     Returns ``(n_nodes, n_spikes, flags, vmax, max_node, max_kind, max_s, max_ev)``: for a
     readout, the largest membrane value -- kind 0: at node ``max_node``; kind 1: at the interior
@@ -236,16 +313,15 @@ def _neuron_kernel(
     kink). ``FLAG_READOUT_TIE`` is raised only if the final maximum is attained (within
     ``tol_v``) at two times more than ``tol_t`` apart, not along one constant stretch.
 
-    ``check_coincident``: flag delta-synapse spikes that need several simultaneous input events
-    whose times can move independently (encoder events that depend on the pixels). Simultaneous
-    spikes of a hidden layer are not checked: mostly they are triggered by the same earlier event
-    and move together (their times have identical derivatives), and checking them would flag
-    most delta networks. Spikes of one instant with different causes (two hidden neurons fired
-    at one instant by different inputs) can split under a perturbation unflagged: a known gap.
-
-    Whatever ``check_coincident``, a fired group of simultaneous events with one trigger (the
-    event that fires the neuron in every order the group could split into) has the trigger's
-    node moved last in the group, so that the spike's time and its adjoint belong to the trigger.
+    Causes: events of equal ``ev_cause`` move together under any perturbation of the weights
+    and the movable input times (their times differ by constants); -1 marks fixed times. A spike
+    at an instant (at an input group, or at a refractory end) takes its trigger's cause; a
+    threshold crossing, whose time moves with every weight and input before it, gets the new
+    cause ``cause_base + (its ordinal)``. Only simultaneous delta inputs of different causes
+    can split, so only those groups are judged by :func:`_split_group_kernel` (and a delta input
+    at a refractory end is flagged only if its cause is not the period's spike's). A fired group
+    with a trigger has the trigger's node moved last in the group, so that the spike's time and
+    its adjoint belong to the trigger.
     """
     cap_nodes = nd_t.shape[0]
     cap_spk = spk_t.shape[0]
@@ -257,6 +333,7 @@ def _neuron_kernel(
     i0 = 0.0
     ref_until = -1.0
     last_sp = -1
+    last_cause = -1
     nd_type[0] = 0
     nd_t[0] = 0.0
     nd_v[0] = v0
@@ -275,6 +352,8 @@ def _neuron_kernel(
     max_s = 0.0
     max_ev = -1
     tie = False  # another candidate within tol_v of vmax, more than tol_t away from t_max
+    split_peak = -np.inf  # the highest transient V of a split group above both its sides
+    end_peak = -np.inf  # the highest readout V after a movable delta input at t_end (to tol)
     while True:
         if n_nd + 3 > cap_nodes:
             flags |= FLAG_OVERFLOW
@@ -282,9 +361,10 @@ def _neuron_kernel(
         at_end = m >= n_ev or ev_t[m] > t_end
         t_next = t_end if at_end else ev_t[m]
         in_ref = t0 < ref_until
-        if check_coincident and syn == 0 and not at_end and abs(t_next - ref_until) <= tol_t:
-            # a movable delta input at the end of a refractory period (to tol): it is dropped or
-            # applied depending on which comes first under a perturbation of the times
+        if (syn == 0 and not at_end and abs(t_next - ref_until) <= tol_t
+                and ev_cause[m] != last_cause):
+            # a delta input at the end of a refractory period (to tol) that moves apart from it:
+            # it is dropped or applied depending on which comes first under a perturbation
             flags |= FLAG_COINCIDENT
         if in_ref and ref_until <= t_next:
             while q < n_rec and rec_times[q] < ref_until:
@@ -313,7 +393,8 @@ def _neuron_kernel(
                     break
                 v0 = u0 if hard else v0 - theta
                 flags |= _spike_node_kernel(nd_type, nd_t, nd_v, nd_i, nd_aux, n_nd, spk_t,
-                                            n_spk, 4, t0, v0, i0, t_end, tol_t)
+                                            spk_cause, n_spk, 4, t0, v0, i0, last_cause, t_end,
+                                            tol_t)
                 last_sp = n_nd
                 n_nd += 1
                 n_spk += 1
@@ -338,8 +419,10 @@ def _neuron_kernel(
                     q += 1
                 i_s = 0.0 if syn == 0 else i0 * math.exp(-s_star / tau_s)
                 v0 = u0 if hard else theta - theta
+                last_cause = cause_base + n_spk
                 flags |= _spike_node_kernel(nd_type, nd_t, nd_v, nd_i, nd_aux, n_nd, spk_t,
-                                            n_spk, 3, t_sp, v0, i_s, t_end, tol_t)
+                                            spk_cause, n_spk, 3, t_sp, v0, i_s, last_cause,
+                                            t_end, tol_t)
                 last_sp = n_nd
                 n_nd += 1
                 n_spk += 1
@@ -349,6 +432,9 @@ def _neuron_kernel(
                     ref_until = t_sp + t_ref
                 continue
         # no spike before t_next: record, track the readout maximum, advance
+        if syn == 0 and at_end and m < n_ev and ev_t[m] - t_end <= tol_t and ev_cause[m] != -1:
+            # a movable delta input just after t_end (to tol): a perturbation pulls it in
+            flags |= FLAG_BOUNDARY
         if spiking and at_end and not in_ref:
             # a near miss at t_end: a perturbation can pull a spike into the window
             f_end = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, length, False)[0]
@@ -425,6 +511,32 @@ def _neuron_kernel(
         i0 = i_new
         m += 1
         group_end = m >= n_ev or ev_t[m] != t0
+        split_flags = 0
+        split_trig = -1
+        v_pre = v0
+        e_first = m
+        if syn == 0 and not in_ref and group_end:
+            # a group of simultaneous delta inputs: V before it (its weights taken off again,
+            # last first), and whether its causes differ (only then can it split)
+            group = m >= 2 and ev_t[m - 2] == t0
+            splits = False
+            moves = ev_cause[m - 1] != -1
+            while group and e_first > 0 and ev_t[e_first - 1] == t0:
+                e_first -= 1
+                v_pre -= w_row[ev_src[e_first]]
+                splits = splits or ev_cause[e_first] != ev_cause[m - 1]
+                moves = moves or ev_cause[e_first] != -1
+            if not spiking and moves and t_end - t0 <= tol_t:
+                # the group may leave the window under a perturbation, and its jump with it
+                end_peak = max(end_peak, v0)
+            if splits:
+                split_flags, split_trig, peak = _split_group_kernel(
+                    w_row, ev_src, ev_cause, e_first, m, v_pre, v0, theta, hard, tol_v
+                )
+                if not spiking and peak - max(v0, v_pre) > tol_v:
+                    # a split order passes through a V above both sides of the group: a
+                    # readout maximum there would jump (checked against the final maximum)
+                    split_peak = max(split_peak, peak)
         if not spiking and syn == 0 and not in_ref and group_end:
             # the value right after a group of delta jumps
             if v0 > vmax:
@@ -442,81 +554,33 @@ def _neuron_kernel(
         if spiking and syn == 0 and not in_ref and group_end:
             if abs(v0 - theta) <= tol_v:
                 flags |= FLAG_GRAZING
-            # Simultaneous events: the spike time is differentiable in their times only if one
-            # event e triggers it in every order the group could split into (e suffices even
-            # after all negative others, and the positive others never reach theta without e)
-            coincident = False
-            group = m >= 2 and ev_t[m - 2] == t0
-            v_pre = v0  # V just before the group: its weights taken off again, last first
-            e_first = m
-            while group and e_first > 0 and ev_t[e_first - 1] == t0:
-                e_first -= 1
-                v_pre -= w_row[ev_src[e_first]]
-            if group and v0 >= theta:
-                # only the group's strictly largest weight can be such an e (the positive
-                # others sum to less than theta - v_pre <= w_e + neg), so one candidate is tested
-                trig = e_first
-                tied = False
-                for e in range(e_first + 1, m):
-                    if w_row[ev_src[e]] > w_row[ev_src[trig]]:
-                        trig = e
-                        tied = False
-                    elif w_row[ev_src[e]] == w_row[ev_src[trig]]:
-                        tied = True
-                pos = 0.0
-                neg = 0.0
-                for f in range(e_first, m):
-                    if f != trig:
-                        wf = w_row[ev_src[f]]
-                        if wf > 0.0:
-                            pos += wf
-                        else:
-                            neg += wf
-                if tied or not (v_pre + w_row[ev_src[trig]] + neg >= theta
-                                and v_pre + pos < theta):
-                    trig = -1
-                elif check_coincident and (v_pre + w_row[ev_src[trig]] + neg - theta <= tol_v
-                                           or theta - (v_pre + pos) <= tol_v):
-                    # the trigger fires, or the others miss theta, by no more than tol: in
-                    # some order of the split group a spike appears or disappears
-                    flags |= FLAG_GRAZING
-                coincident = check_coincident and trig < 0
-                if check_coincident and not hard and v0 - theta >= theta:
-                    coincident = True  # several soft-reset spikes at one instant
-                if trig >= 0 and trig != m - 1:
-                    # the spike's time is the trigger's: its node goes last in the group, so
-                    # that the spike node follows it and the adjoint of the spike time reaches
-                    # it (the group's other nodes, at the same instant, keep their order)
+            flags |= split_flags
+            sp_cause = ev_cause[m - 1]
+            if split_trig >= 0:
+                # the spike's time is its trigger's: its node goes last in the group, so that
+                # the spike node follows it and the adjoint of the spike time reaches it (the
+                # group's other nodes, at the same instant, keep their order)
+                sp_cause = ev_cause[split_trig]
+                if split_trig != m - 1:
                     k = n_nd - (m - e_first)
                     v = v_pre
                     for e in range(e_first, m):
-                        if e != trig:
+                        if e != split_trig:
                             v += w_row[ev_src[e]]
                             nd_v[k] = v
                             nd_aux[k] = e
                             k += 1
-                    nd_v[k] = v + w_row[ev_src[trig]]
-                    nd_aux[k] = trig
-            if check_coincident and group and v0 < theta:
-                # no spike, but the positive inputs of the group, arriving first in some order
-                # of the split group, reach theta: a spike appears under that perturbation
-                pos = 0.0
-                for e in range(m - 1, e_first - 1, -1):
-                    if w_row[ev_src[e]] > 0.0:
-                        pos += w_row[ev_src[e]]
-                if v_pre + pos >= theta:
-                    flags |= FLAG_COINCIDENT
-                elif theta - (v_pre + pos) <= tol_v:
-                    flags |= FLAG_GRAZING  # that order misses theta by no more than tol
+                    nd_v[k] = v + w_row[ev_src[split_trig]]
+                    nd_aux[k] = split_trig
             while v0 >= theta:
                 if n_spk >= cap_spk or n_nd + 3 > cap_nodes:
                     flags |= FLAG_OVERFLOW
                     break
-                if coincident:
-                    flags |= FLAG_COINCIDENT
                 v0 = u0 if hard else v0 - theta
+                last_cause = sp_cause
                 flags |= _spike_node_kernel(nd_type, nd_t, nd_v, nd_i, nd_aux, n_nd, spk_t,
-                                            n_spk, 4, t0, v0, i0, t_end, tol_t)
+                                            spk_cause, n_spk, 4, t0, v0, i0, last_cause, t_end,
+                                            tol_t)
                 last_sp = n_nd
                 n_nd += 1
                 n_spk += 1
@@ -533,6 +597,10 @@ def _neuron_kernel(
                 break
     if tie:
         flags |= FLAG_READOUT_TIE
+    if split_peak >= vmax - tol_v:
+        flags |= FLAG_COINCIDENT  # a split input group would raise the readout maximum
+    if end_peak >= vmax - tol_v:
+        flags |= FLAG_BOUNDARY  # the readout maximum is a jump that may leave the window
     while q < n_rec:
         rec_v[q] = np.nan  # beyond t_end
         q += 1

@@ -37,7 +37,10 @@ class ExactLayerEvents:
 
     ``times[offsets[b]:offsets[b+1]]`` (ms) and ``neurons[...]``; ``counts`` [B, n_out];
     ``ordinal[e]`` is event e's index among its neuron's spikes; ``flags`` [B, n_out] are the
-    kernel flag bits per neuron (see :mod:`evsnn.exact.kernels`).
+    kernel flag bits per neuron (see :mod:`evsnn.exact.kernels`). ``causes[e]``: events of a
+    sample with equal causes move together under any perturbation of the weights and the movable
+    input times (their times differ by constants: a spike at an input instant moves with the
+    event that triggered it); -1 marks fixed times.
     """
 
     offsets: np.ndarray
@@ -46,6 +49,7 @@ class ExactLayerEvents:
     ordinal: np.ndarray
     counts: np.ndarray
     flags: np.ndarray
+    causes: np.ndarray
 
     def sample(self, b: int):
         lo, hi = self.offsets[b], self.offsets[b + 1]
@@ -89,11 +93,17 @@ class ExactResult:
     network: ExactNetwork
 
 
+def _input_causes(inputs):
+    """Causes of the encoder's events: each movable event (its time depends on a pixel) its
+    own, -1 for fixed times."""
+    return np.where(inputs.dtime_dx != 0.0, np.arange(inputs.times.shape[0]), -1)
+
+
 def _layer_input(inputs, prev):
-    """(offsets, times, sources) of a layer's input events."""
+    """(offsets, times, sources, causes) of a layer's input events."""
     if prev is None:
-        return inputs.offsets, inputs.times, inputs.sources
-    return prev.offsets, prev.times, prev.neurons
+        return inputs.offsets, inputs.times, inputs.sources, _input_causes(inputs)
+    return prev.offsets, prev.times, prev.neurons, prev.causes
 
 
 def _simulate_iv(network, inputs, t_end_ms, record_times):
@@ -134,31 +144,33 @@ def _layer_args(layer):
     return n.kernel_args()
 
 
-def _run_layer(layer, offsets, times, sources, ic, t_end, rec, tol_v, tol_t, check):
+def _run_layer(layer, offsets, times, sources, causes, ic, t_end, rec, tol_v, tol_t,
+               cause_base):
     model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init = _layer_args(layer)
     B = offsets.shape[0] - 1
     n_out = layer.n_out
     cap = _CAP0
     while True:
         spk = np.empty((B, n_out, cap))
+        spk_cause = np.empty((B, n_out, cap), dtype=np.int64)
         n_spk = np.zeros((B, n_out), dtype=np.int64)
         flags = np.zeros((B, n_out), dtype=np.int64)
         vmax = np.zeros((B, n_out))
         rec_v = np.empty((B, n_out, rec.shape[0]))
         _layer_forward_kernel(
             model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, not layer.readout,
-            t_end, offsets, times, sources, layer.weight, ic, rec, tol_v * max(1.0, theta),
-            tol_t, check, spk, n_spk, flags, vmax, rec_v,
+            t_end, offsets, times, sources, causes, layer.weight, ic, rec,
+            tol_v * max(1.0, theta), tol_t, cause_base, spk, spk_cause, n_spk, flags, vmax, rec_v,
         )
         if not np.any(flags & _k.FLAG_OVERFLOW):
-            return spk, n_spk, flags, vmax, rec_v, cap
+            return spk, spk_cause, n_spk, flags, vmax, rec_v
         cap *= 4
 
 
-def _events(spk, n_spk, flags):
+def _events(spk, spk_cause, n_spk, flags):
     B, n_out, _ = spk.shape
     offsets = np.zeros(B + 1, dtype=np.int64)
-    ts, ns, os_ = [], [], []
+    ts, ns, os_, cs = [], [], [], []
     for b in range(B):
         nrn = np.repeat(np.arange(n_out, dtype=np.int64), n_spk[b])
         ordn = np.arange(nrn.shape[0]) - np.repeat(np.cumsum(n_spk[b]) - n_spk[b], n_spk[b])
@@ -167,23 +179,26 @@ def _events(spk, n_spk, flags):
         ts.append(t[order])
         ns.append(nrn[order])
         os_.append(ordn[order].astype(np.int64))
+        cs.append(spk_cause[b][nrn, ordn][order])
         offsets[b + 1] = offsets[b] + nrn.shape[0]
     return ExactLayerEvents(
         offsets, np.concatenate(ts) if ts else np.zeros(0),
         np.concatenate(ns) if ns else np.zeros(0, np.int64),
         np.concatenate(os_) if os_ else np.zeros(0, np.int64), n_spk.copy(), flags.copy(),
+        np.concatenate(cs) if cs else np.zeros(0, np.int64),
     )
 
 
 @njit(parallel=True)
 def _layer_forward_kernel(
     model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
-    ev_off, ev_t, ev_src, weight, ic, rec_times, tol_v, tol_t, check_coincident,
-    spk_t, n_spk, flags, vmax, rec_v,
+    ev_off, ev_t, ev_src, ev_cause, weight, ic, rec_times, tol_v, tol_t, cause_base,
+    spk_t, spk_cause, n_spk, flags, vmax, rec_v,
 ):
     """Every neuron of a dense layer for every sample (``prange`` over samples; each sample's
-    outputs are its own). ``spk_t`` [B, n_out, cap]; ``n_spk``, ``flags``, ``vmax`` [B, n_out];
-    ``rec_v`` [B, n_out, n_rec]."""
+    outputs are its own). ``spk_t``, ``spk_cause`` [B, n_out, cap]; ``n_spk``, ``flags``,
+    ``vmax`` [B, n_out]; ``rec_v`` [B, n_out, n_rec]. Neuron i's threshold crossings get the
+    causes ``cause_base + i cap + (ordinal)``."""
     B = ev_off.shape[0] - 1
     n_out = weight.shape[0]
     cap = spk_t.shape[2]
@@ -199,8 +214,9 @@ def _layer_forward_kernel(
         for i in range(n_out):
             res = _neuron_kernel(
                 model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
-                ic[b, i], ev_t[lo:hi], ev_src[lo:hi], weight[i], rec_times, tol_v, tol_t,
-                check_coincident, nd_type, nd_t, nd_v, nd_i, nd_aux, spk_t[b, i], rec_v[b, i],
+                ic[b, i], ev_t[lo:hi], ev_src[lo:hi], ev_cause[lo:hi], weight[i], rec_times, tol_v,
+                tol_t, cause_base + i * cap, nd_type, nd_t, nd_v, nd_i, nd_aux, spk_t[b, i],
+                spk_cause[b, i], rec_v[b, i],
             )
             n_spk[b, i] = res[1]
             flags[b, i] = res[2]
@@ -248,23 +264,22 @@ def simulate(network, inputs, *, t_end_ms=None, record_times=None):
     layers, membranes = [], []
     readout_max = None
     flags = np.zeros(B, dtype=np.int64)
+    cause_base = inputs.times.shape[0]  # threshold crossings get causes from here on
     for li, layer in enumerate(network.layers):
-        offsets, times, sources = _layer_input(inputs, prev)
+        offsets, times, sources, causes = _layer_input(inputs, prev)
         if li == 0 and inputs.current is not None:
             ic = np.ascontiguousarray(inputs.current @ layer.weight.T)
         else:
             ic = np.zeros((B, layer.n_out))
-        spk, n_spk, fl, vmax, rec_v, _ = _run_layer(
-            layer, offsets, times, sources, ic, t_end, rec, TOL_V, TOL_T,
-            li == 0 and bool(np.any(inputs.dtime_dx)),
+        spk, spk_cause, n_spk, fl, vmax, rec_v = _run_layer(
+            layer, offsets, times, sources, causes, ic, t_end, rec, TOL_V, TOL_T, cause_base,
         )
+        cause_base += layer.n_out * spk.shape[2]
         flags |= np.bitwise_or.reduce(fl, axis=1) if layer.n_out else 0
         membranes.append(rec_v)
         if layer.readout:
-            readout_max = vmax
-            ev = _events(np.empty((B, layer.n_out, 0)), np.zeros((B, layer.n_out), np.int64), fl)
-        else:
-            ev = _events(spk, n_spk, fl)
+            readout_max = vmax  # (a readout has no spikes: n_spk is 0)
+        ev = _events(spk, spk_cause, n_spk, fl)
         layers.append(ev)
         prev = ev
     return ExactResult(
@@ -300,12 +315,13 @@ def _vjp_iv(result, grad_times):
 @njit(parallel=True)
 def _layer_backward_kernel(
     model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
-    ev_off, ev_t, ev_src, weight, ic, tol_v, tol_t, cap, g_spk, g_max,
+    ev_off, ev_t, ev_src, ev_cause, weight, ic, tol_v, tol_t, cap, g_spk, g_max,
     gw, g_ic, gt_in,
 ):
     """Adjoint of :func:`_layer_forward_kernel`: ``g_spk`` [B, n_out, cap] and ``g_max``
     [B, n_out] in; adds dL/dW to ``gw`` [n_out, n_in], writes dL/d(constant current) ``g_ic``
-    [B, n_out] and dL/d(input event time) ``gt_in`` (the concatenated event list).
+    [B, n_out] and dL/d(input event time) ``gt_in`` (the concatenated event list). ``ev_cause``
+    as in the forward pass: the re-walk must find each group's trigger where the forward did.
 
     ``prange`` runs over neurons within a sample (row i of ``gw`` belongs to neuron i); each
     neuron's input-time adjoints go to its own row of a buffer that is summed serially in
@@ -333,12 +349,13 @@ def _layer_backward_kernel(
             a_v = np.empty(cap_nodes)
             a_i = np.empty(cap_nodes)
             spk = np.empty(cap)
+            spk_cause = np.empty(cap, dtype=np.int64)
             for m in range(n_ev):
                 part[i, m] = 0.0
             res = _neuron_kernel(
                 model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
-                ic[b, i], ev_t[lo:hi], ev_src[lo:hi], weight[i], empty, tol_v, tol_t, False,
-                nd_type, nd_t, nd_v, nd_i, nd_aux, spk, empty,
+                ic[b, i], ev_t[lo:hi], ev_src[lo:hi], ev_cause[lo:hi], weight[i], empty, tol_v,
+                tol_t, 0, nd_type, nd_t, nd_v, nd_i, nd_aux, spk, spk_cause, empty,
             )
             g_ic[b, i] = _neuron_backward_kernel(
                 model, syn, tau_m, tau_s, r, c, u0, theta, hard, ic[b, i], ev_src[lo:hi],
@@ -406,11 +423,9 @@ def vjp(result, grad_times, grad_max=None):
                 raise ValueError(f"grad_max must be [B, n_out] = {(B, layer.n_out)}, got {gm.shape}")
         else:
             gm = np.zeros((B, layer.n_out))
-        if li == 0:
-            offsets, times, sources = inputs.offsets, inputs.times, inputs.sources
-        else:
-            prev = result.layers[li - 1]
-            offsets, times, sources = prev.offsets, prev.times, prev.neurons
+        offsets, times, sources, causes = _layer_input(
+            inputs, None if li == 0 else result.layers[li - 1]
+        )
         if li == 0 and inputs.current is not None:
             ic = np.ascontiguousarray(inputs.current @ layer.weight.T)
         else:
@@ -422,7 +437,7 @@ def vjp(result, grad_times, grad_max=None):
         kcap = max(_CAP0, cap)
         _layer_backward_kernel(
             model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, not layer.readout,
-            result.t_end_ms, offsets, times, sources, layer.weight, ic,
+            result.t_end_ms, offsets, times, sources, causes, layer.weight, ic,
             TOL_V * max(1.0, theta), TOL_T, kcap, _pad(g_spk, kcap), gm, gw, g_ic, gt_in,
         )
         if li == 0 and inputs.current is not None:
