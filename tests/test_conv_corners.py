@@ -77,11 +77,6 @@ def corner_convs(draw, dyadic=True):
     return layer, _inputs(draw, rng, (T, B, c_in, H, W), dyadic)
 
 
-def _threads(n):
-    """numba's thread count for the pieces of run_split / run_range (restored by the caller)."""
-    numba.set_num_threads(n)
-
-
 # --------------------------------------------------------------------------- convolution
 @settings(max_examples=60)
 @given(corner_convs())
@@ -391,12 +386,12 @@ def test_forward_and_backward_do_not_depend_on_the_thread_count(case, mode):
     runs = []
     try:
         for n in (1, numba.config.NUMBA_NUM_THREADS):
-            _threads(n)
+            numba.set_num_threads(n)  # the pieces of run_split / run_range
             res = simulate_conv(net, x, record=True, conv_mode=mode)
             g = backward_conv(net, x, res, case["g_out"], surrogate=Triangle(1.0))
             runs.append((res, g))
     finally:
-        _threads(before)
+        numba.set_num_threads(before)
     (r1, g1), (r2, g2) = runs
     np.testing.assert_array_equal(r1.output, r2.output)
     for a, b in zip(r1.layers, r2.layers):
