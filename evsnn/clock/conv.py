@@ -96,6 +96,16 @@ def _pair(name, value, minimum):
     return (v, v)
 
 
+def _nonempty(name, a, axes):
+    """Refuse an array with an empty axis: a layer with no kernel rows or no output channels
+    computes nothing (a zero-size kernel gave an output larger than its input, all zeros)."""
+    if 0 in a.shape:
+        raise ValueError(
+            f"{name} has shape {a.shape}; every axis ({axes}) needs at least one entry"
+        )
+    return a
+
+
 def _frozen(a):
     a = np.array(a, copy=True)
     a.flags.writeable = False
@@ -136,7 +146,8 @@ class Conv2d:
     bias: np.ndarray | None = None
 
     def __post_init__(self):
-        w = _as_float_array("weight", self.weight, 4)
+        w = _nonempty("weight", _as_float_array("weight", self.weight, 4),
+                      "C_out, C_in / groups, kH, kW")
         object.__setattr__(self, "weight", _frozen(w))
         object.__setattr__(self, "stride", _pair("stride", self.stride, 1))
         object.__setattr__(self, "padding", _pair("padding", self.padding, 0))
@@ -225,7 +236,7 @@ class Linear:
     bias: np.ndarray | None = None
 
     def __post_init__(self):
-        w = _as_float_array("weight", self.weight, 2)
+        w = _nonempty("weight", _as_float_array("weight", self.weight, 2), "n_out, n_in")
         object.__setattr__(self, "weight", _frozen(w))
         if self.bias is not None:
             b = _as_float_array("bias", self.bias, 1)
@@ -335,7 +346,8 @@ class BatchNorm2d:
     momentum: float = 0.1
 
     def __post_init__(self):
-        mean = _as_float_array("running_mean", self.running_mean, 1)
+        mean = _nonempty("running_mean", _as_float_array("running_mean", self.running_mean, 1),
+                         "one per channel")
         var = _as_float_array("running_var", self.running_var, 1)
         c = mean.shape[0]
         if var.shape[0] != c or np.any(var < 0):
