@@ -448,6 +448,9 @@ def test_simulate_errors():
         simulate(net, np.zeros((2, 1, 3)), dtype=np.float16)
     with pytest.raises(ValueError, match="not a known preset"):
         simulate(net, np.zeros((2, 1, 3)), convention="nope")
+    # a layer without outputs simulated silently to an empty output
+    with pytest.raises(ValueError, match=r"weight has shape \(0, 3\); every axis \(n_out, n_in\)"):
+        Dense(np.ones((0, 3)), LIF())
     res = simulate(net, np.zeros((2, 1, 3)))
     with pytest.raises(ValueError, match="record=True"):
         res.spike_events()
@@ -589,3 +592,19 @@ def test_simulate_with_scratch_arrays_reuses_them_and_computes_the_same():
         else:  # the second run wrote into the first run's arrays
             assert np.shares_memory(got.output, first.output)
             assert np.shares_memory(got.layers[0].m, first.layers[0].m)
+
+
+def test_a_bias_keeps_its_precision_beside_float32_weights():
+    # the layers cast a bias to the weight's dtype when built, so a float64 bias of 0.1 beside
+    # float32 weights ran as float32(0.1) even in a float64 run; now only the run casts it
+    from evsnn.clock.conv import Conv2d, Linear
+    w32 = np.ones((1, 1), np.float32)
+    dense = Dense(w32, LIF(theta=10.0), bias=np.array([0.1]))
+    assert dense.bias.dtype == np.float64 and dense.bias[0] == 0.1
+    rec = simulate(Network([dense]), np.zeros((1, 1, 1)), record=True)
+    assert rec.layers[0].current[0, 0, 0] == 0.1
+    assert simulate(Network([dense]), np.zeros((1, 1, 1)), record=True,
+                    dtype=np.float32).layers[0].current[0, 0, 0] == np.float32(0.1)
+    for layer in (Linear(w32, bias=np.array([0.1])), Conv2d(w32[:, :, None, None],
+                                                            bias=np.array([0.1]))):
+        assert layer.bias.dtype == np.float64 and layer.bias[0] == 0.1

@@ -42,7 +42,7 @@ import numpy as np
 from evsnn._checks import flag_iv, int_iv, real_iv
 from evsnn._numba import njit, run_range, run_split
 from evsnn._scratch import scratch as _scratch  # im2col has a flag called scratch
-from evsnn.clock.network import NEURON_TYPES, _as_float_array
+from evsnn.clock.network import NEURON_TYPES, _as_float_array, _nonempty
 from evsnn.clock.simulate import LayerRecord, SimulationResult, _all_finite, spike_events
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.params import DLIF, LIF
@@ -94,16 +94,6 @@ def _pair(name, value, minimum):
         raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
     v = int_iv(name, value, low=minimum)
     return (v, v)
-
-
-def _nonempty(name, a, axes):
-    """Refuse an array with an empty axis: a layer with no kernel rows or no output channels
-    computes nothing (a zero-size kernel gave an output larger than its input, all zeros)."""
-    if 0 in a.shape:
-        raise ValueError(
-            f"{name} has shape {a.shape}; every axis ({axes}) needs at least one entry"
-        )
-    return a
 
 
 def _frozen(a):
@@ -164,7 +154,7 @@ class Conv2d:
                 raise ValueError(
                     f"bias has {b.shape[0]} entries but weight has {w.shape[0]} output channels"
                 )
-            object.__setattr__(self, "bias", _frozen(b.astype(w.dtype)))
+            object.__setattr__(self, "bias", _frozen(b))  # (a run casts it: see Dense)
         object.__setattr__(self, "_cache", {})
 
     @property
@@ -244,7 +234,7 @@ class Linear:
                 raise ValueError(
                     f"bias has {b.shape[0]} entries but weight has {w.shape[0]} output rows"
                 )
-            object.__setattr__(self, "bias", _frozen(b.astype(w.dtype)))
+            object.__setattr__(self, "bias", _frozen(b))  # (a run casts it: see Dense)
 
     def out_shape(self, shape):
         if len(shape) != 1:

@@ -30,6 +30,16 @@ def _as_float_array(name, value, ndim):
     return value
 
 
+def _nonempty(name, a, axes):
+    """Refuse an array with an empty axis: a layer with no inputs or no outputs computes
+    nothing (a zero-size convolution kernel gave an output larger than its input, all zeros)."""
+    if 0 in a.shape:
+        raise ValueError(
+            f"{name} has shape {a.shape}; every axis ({axes}) needs at least one entry"
+        )
+    return a
+
+
 @dataclass(frozen=True, eq=False)
 class Dense:
     """A fully connected layer followed by a neuron model.
@@ -41,7 +51,8 @@ class Dense:
     neuron : LIF, TraceLIF, DLIF or Readout
         The neuron record (``evsnn.params``).
     bias : array, shape (n_out,), optional
-        A constant input current added at every step (none by default, as in the papers).
+        A constant input current added at every step (none by default, as in the papers),
+        stored in its own float precision and cast to the run's dtype.
     dlif_factors : array, shape (T,), optional
         DLIF's per-step factors ``a[t]`` (required for a DLIF neuron, forbidden otherwise).
     """
@@ -52,7 +63,7 @@ class Dense:
     dlif_factors: np.ndarray | None = None
 
     def __post_init__(self):
-        w = _as_float_array("weight", self.weight, 2)
+        w = _nonempty("weight", _as_float_array("weight", self.weight, 2), "n_out, n_in")
         if not isinstance(self.neuron, NEURON_TYPES):
             raise TypeError(
                 f"neuron must be one of {[t.__name__ for t in NEURON_TYPES]}, "
@@ -62,7 +73,9 @@ class Dense:
         w.flags.writeable = False
         object.__setattr__(self, "weight", w)
         if self.bias is not None:
-            b = np.array(_as_float_array("bias", self.bias, 1), dtype=w.dtype, copy=True)
+            # kept in its own precision (a run casts it, like the weight, to the run's dtype):
+            # a float64 bias beside float32 weights is not rounded for a float64 run
+            b = np.array(_as_float_array("bias", self.bias, 1), copy=True)
             if b.shape[0] != w.shape[0]:
                 raise ValueError(
                     f"bias has {b.shape[0]} entries but weight has {w.shape[0]} output rows; "
