@@ -537,3 +537,23 @@ def test_adjoint_refuses_non_finite_input():
         y[1, 0, 0] = bad
         with pytest.raises(ValueError, match=r"y holds NaN or infinite values; pass finite"):
             mppd_adjoint(y, [[1.0]], 0.5)
+
+
+@pytest.mark.parametrize(
+    "offsets, steps, neurons",
+    [
+        ([0, 1], [1, 2], [0, 0]),  # an event past offsets[-1] (was counted for sample 0)
+        ([0, 2], [1, 2], [0]),  # one neuron index for two events (was broadcast to both)
+        ([0, 3], [1, 2], [0, 0]),  # offsets past the events (was a numpy broadcast error)
+        ([1, 2], [1, 2], [0, 0]),  # offsets not from 0
+        ([0, 2, 1, 2], [1, 2], [0, 0]),  # decreasing offsets
+        ([[0, 2]], [1, 2], [0, 0]),  # 2-D offsets (was "object too deep")
+        ([], [], []),  # no offsets at all
+    ],
+)
+def test_population_refuses_malformed_event_lists(offsets, steps, neurons):
+    ev = SpikeEvents(np.array(offsets, np.int64), np.array(steps), np.array(neurons, np.int64))
+    with pytest.raises(ValueError, match=r"raster_b is not a valid SpikeEvents: offsets must "
+                                         r"rise from 0 to len\(steps\)"):
+        population_victor_purpura(np.zeros((3, max(len(np.ravel(offsets)) - 1, 1), 2)), ev,
+                                  n_neurons=2)
