@@ -165,6 +165,8 @@ def _mppd_adjoint_iv(y, weight):
     y = np.asarray(y)
     if y.dtype.kind not in "biuf":
         raise TypeError(f"y must hold real numbers, got dtype {y.dtype}")
+    if not np.all(np.isfinite(y)):
+        raise ValueError("y holds NaN or infinite values; pass finite numbers")
     if y.ndim != 3 or y.shape[2] != W.shape[0] or y.shape[0] == 0:
         raise ValueError(
             f"y must be [T, B, N_out] with T >= 1 and N_out = {W.shape[0]}, got shape {y.shape}"
@@ -178,6 +180,12 @@ def mppd_adjoint(y, weight, lam, *, dlif_factors=None, dlif_factor="leak"):
     ``⟨A Δs, y⟩ = ⟨Δs, Aᵀ y⟩`` with the sum over every step, sample and neuron; ``Aᵀ`` runs the
     recursion of :func:`evsnn.metrics.mppd` backward in time:
     ``p[t] = y[t] + leak[t+1] p[t+1]``, ``(Aᵀy)[t] = gain[t] Wᵀ p[t]``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``y`` not a finite real ``[T, B, N_out]`` array; invalid ``weight``, ``lam`` or DLIF
+        arguments.
 
     Examples
     --------
@@ -367,7 +375,8 @@ def l2_gain(
         DLIF placement.
     method : {"lanczos", "power"}, default "lanczos"
         ``svds`` (ARPACK) on the operator, or power iteration on ``AᵀA``. Lanczos needs
-        ``min(T·N_out, T·N_in) >= 2``; smaller problems use power iteration.
+        ``min(T·N_out, T·N_in) >= 2``; smaller problems and ``W = 0`` (gain 0) use power
+        iteration.
     tol : float, default 1e-12
         Relative tolerance (ARPACK's ``tol``; for power iteration the relative change of the
         estimate between iterations).
@@ -403,7 +412,15 @@ def l2_gain(
     tol, max_iter, gen = _l2_gain_iv(method, tol, max_iter, rng)
     T = int(T)
     n_out, n_in = A.W.shape
-    if method == "lanczos" and min(A.shape) < 2:
+    # The gain is linear in W: iterate on W / 2^e (exact) with its largest entry in [0.5, 1), so
+    # that the squared norms of the iteration neither underflow nor overflow, and scale back.
+    # W = 0 is the zero map, which ARPACK refuses (its start vector A^T A v0 is 0); power
+    # iteration returns gain 0 for it.
+    wmax = float(np.abs(A.W).max())
+    e = math.frexp(wmax)[1] if wmax > 0.0 else 0
+    if e != 0:
+        A = _MPPDOperator(A.lam, T, np.ldexp(A.W, -e), dlif_factors, dlif_factor)
+    if method == "lanczos" and (min(A.shape) < 2 or wmax == 0.0):
         method = "power"
     if method == "lanczos":
         v0 = gen.standard_normal(min(A.shape))
@@ -413,9 +430,10 @@ def l2_gain(
     else:
         x, gain, converged = _power_iteration(A, gen.standard_normal(A.shape[1]), tol, max_iter)
     x = _sign_convention(x / np.linalg.norm(x))
-    y = A.matvec(x)
+    y = np.ldexp(A.matvec(x), e)
     return L2Gain(
-        gain=gain, maximiser=x.reshape(T, n_in), response=y.reshape(T, n_out), method=method,
+        gain=math.ldexp(gain, e), maximiser=x.reshape(T, n_in), response=y.reshape(T, n_out),
+        method=method,
         n_apply=A.n_apply, converged=converged,
     )
 

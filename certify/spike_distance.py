@@ -476,6 +476,17 @@ def _cells_from_events(name, ev, dt, n_neurons):
     offsets = np.asarray(ev.offsets, dtype=np.int64)
     steps = np.asarray(ev.steps)
     neurons = np.asarray(ev.neurons, dtype=np.int64)
+    # a hand-built SpikeEvents is not checked on construction; a broken one would be broadcast
+    # or cut silently below
+    if (offsets.ndim != 1 or offsets.size == 0 or steps.ndim != 1
+            or neurons.shape != steps.shape or offsets[0] != 0 or offsets[-1] != steps.size
+            or np.any(np.diff(offsets) < 0)):
+        raise ValueError(
+            f"{name} is not a valid SpikeEvents: offsets must rise from 0 to len(steps) and "
+            f"steps and neurons must be 1-D of one length; got offsets {offsets.tolist()!r}, "
+            f"steps of shape {steps.shape}, neurons of shape {neurons.shape}; build it with "
+            "evsnn.clock.spike_events"
+        )
     B = offsets.size - 1
     if neurons.size and (neurons.min() < 0 or neurons.max() >= N):
         raise ValueError(
@@ -540,8 +551,8 @@ def population_victor_purpura(raster_a, raster_b, q=1.0, dt=1.0, *, n_neurons=No
         Rasters that are not numeric arrays; ``q``, ``dt`` or ``n_neurons`` of the wrong kind.
     ValueError
         Rasters that are not [T, B, N] or hold values other than 0/1; mismatched shapes; event
-        lists without ``n_neurons`` or with neuron indices outside it; ``q`` NaN or < 0; ``dt``
-        not finite and > 0.
+        lists without ``n_neurons``, with neuron indices outside it or malformed (offsets not
+        rising from 0 to the number of events); ``q`` NaN or < 0; ``dt`` not finite and > 0.
 
     Notes
     -----
