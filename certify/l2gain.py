@@ -49,7 +49,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from scipy.sparse.linalg import LinearOperator, svds
+from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, svds
 
 from evsnn._blas import pin_new_libraries
 from evsnn._checks import int_iv, real_iv
@@ -376,7 +376,8 @@ def l2_gain(
     method : {"lanczos", "power"}, default "lanczos"
         ``svds`` (ARPACK) on the operator, or power iteration on ``AᵀA``. Lanczos needs
         ``min(T·N_out, T·N_in) >= 2``; smaller problems and ``W = 0`` (gain 0) use power
-        iteration.
+        iteration, and so does a Lanczos run that ARPACK does not converge within ``max_iter``
+        (the result's ``method`` says which ran, ``converged`` whether it converged).
     tol : float, default 1e-12
         Relative tolerance (ARPACK's ``tol``; for power iteration the relative change of the
         estimate between iterations).
@@ -424,10 +425,13 @@ def l2_gain(
         method = "power"
     if method == "lanczos":
         v0 = gen.standard_normal(min(A.shape))
-        u, s, vt = svds(A, k=1, tol=tol, maxiter=max_iter, v0=v0)
-        x = vt[0]
-        gain, converged = float(s[0]), True
-    else:
+        try:
+            u, s, vt = svds(A, k=1, tol=tol, maxiter=max_iter, v0=v0)
+            x = vt[0]
+            gain, converged = float(s[0]), True
+        except ArpackNoConvergence:
+            method = "power"  # (its estimate is a lower bound, and it reports convergence)
+    if method == "power":
         x, gain, converged = _power_iteration(A, gen.standard_normal(A.shape[1]), tol, max_iter)
     x = _sign_convention(x / np.linalg.norm(x))
     y = np.ldexp(A.matvec(x), e)
