@@ -1100,13 +1100,19 @@ def perturbation_distribution(seq_clean, seq_adv):
 
 
 # --------------------------------------------------------------------------- Eq. 29-30
+def _flatten_after(a, lead):
+    """``a`` with the axes after the first ``lead`` flattened into one. The size is written out:
+    ``reshape(..., -1)`` cannot infer it when a leading axis is 0 (an empty batch)."""
+    return a.reshape(a.shape[:lead] + (math.prod(a.shape[lead:]),))
+
+
 def _spikes_iv(name, spikes):
     s = _rm_array(name, spikes, min_ndim=3, layout="time-major [T, B, N] or [T, B, C, H, W]")
     if s.shape[0] == 0:
         raise ValueError(f"{name} has T = 0 time steps; pass at least one step")
     if not np.all((s == 0) | (s == 1)):
         raise ValueError(f"{name} must hold spikes (0 or 1 only); pass a spike raster")
-    return s.reshape(s.shape[0], s.shape[1], -1).astype(np.float64)
+    return _flatten_after(s, 2).astype(np.float64)
 
 
 def cumulative_rate(spikes, *, per_neuron=False):
@@ -1166,7 +1172,7 @@ def hidden_rate(spikes):
     Raises
     ------
     TypeError, ValueError
-        As :func:`cumulative_rate`.
+        As :func:`cumulative_rate`; ValueError for a layer with no neurons (``N = 0``).
 
     Examples
     --------
@@ -1176,6 +1182,11 @@ def hidden_rate(spikes):
     array([0.75, 0.  ])
     """
     s = _spikes_iv("spikes", spikes)
+    if s.shape[2] == 0:
+        raise ValueError(
+            f"spikes has no neurons (shape {np.shape(spikes)}); HiddenRate divides by the "
+            "layer's size: pass a layer with at least one neuron"
+        )
     return s.mean(axis=2)
 
 
@@ -1381,8 +1392,8 @@ def _batch_axis_iv(batch_axis, ndim):
 
 
 def _per_sample_dot(g, d, batch_axis):
-    g = np.moveaxis(g, batch_axis, 0).reshape(g.shape[batch_axis], -1)
-    d = np.moveaxis(d, batch_axis, 0).reshape(d.shape[batch_axis], -1)
+    g = _flatten_after(np.moveaxis(g, batch_axis, 0), 1)
+    d = _flatten_after(np.moveaxis(d, batch_axis, 0), 1)
     return np.einsum("bi,bi->b", g, d)
 
 
@@ -1617,6 +1628,11 @@ def _sop_iv(inputs, shapes, decision_times):
         s = _rm_array(f"inputs[{l}]", r, min_ndim=3, layout="time-major [T, B, ...]")
         if np.any(s < 0):
             raise ValueError(f"inputs[{l}] holds negative values; pass spike counts (0/1)")
+        if math.prod(s.shape[2:]) == 0:
+            raise ValueError(
+                f"inputs[{l}] has shape {s.shape}, no neurons per sample; ξ divides by the "
+                "population size: pass rasters with at least one neuron"
+            )
         if s.shape[2] != shape.c_in:
             raise ValueError(
                 f"inputs[{l}] has {s.shape[2]} neurons/channels on axis 2 but shapes[{l}].c_in "
@@ -1675,8 +1691,9 @@ def sop(inputs, shapes, *, decision_times=None):
         ``inputs`` or ``shapes`` not lists, an entry that is not a LayerShape, non-integer
         ``decision_times``.
     ValueError
-        Mismatched lengths, T or B, a raster whose axis 2 differs from ``c_in``, negative
-        spike counts, decision times outside [-1, T-1].
+        Mismatched lengths, T or B, a raster whose axis 2 differs from ``c_in`` or that has
+        no neurons, negative spike counts, decision times outside [-1, T-1]. An empty batch
+        (B = 0) is not an error: the arrays have B = 0 columns.
 
     Notes
     -----
@@ -1705,7 +1722,7 @@ def sop(inputs, shapes, *, decision_times=None):
     keep = (np.arange(T)[:, None] < steps[None, :]).astype(np.float64)  # [T, B]
     xi = np.empty((len(rasters), steps.shape[0]))
     for l, s in enumerate(rasters):
-        flat = s.reshape(s.shape[0], s.shape[1], -1).astype(np.float64)
+        flat = _flatten_after(s, 2).astype(np.float64)
         xi[l] = (flat * keep[:, :, None]).sum(axis=(0, 2)) / flat.shape[2]
     flops = np.array([sh.flops for sh in shapes], dtype=np.float64)
     ops = xi * flops[:, None]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_attacks import _l1_box_qp_brute, linear_source, noisy_linear_source
@@ -53,10 +54,14 @@ from evsnn.metrics import (
     LayerShape,
     accuracy,
     attack_success_rate,
+    cumulative_rate,
+    hidden_rate,
     perturbation_distribution,
     sop,
     stability,
     taacc,
+    taylor_indicator,
+    taylor_indicator_grid,
 )
 from evsnn.params import LIF
 
@@ -681,3 +686,27 @@ def test_zeta_of_an_unchanged_input_is_nan_and_otherwise_sums_to_one():
     b = a.copy()
     b[2, 1, 0] = 1.0
     np.testing.assert_array_equal(perturbation_distribution(a, b).zeta, [0.0, 0.0, 1.0])
+
+
+def test_per_sample_metrics_of_an_empty_batch_regression():
+    # B = 0 (e.g. no clean-correct sample left to analyse) crashed in reshape(T, 0, -1) with
+    # numpy's "cannot reshape array of size 0" in the rates, SOP and the Taylor indicator;
+    # they now return arrays with B = 0 columns.
+    empty = np.zeros((3, 0, 4))
+    assert cumulative_rate(empty).shape == (3, 0)
+    assert cumulative_rate(empty, per_neuron=True).shape == (3, 0, 4)
+    assert hidden_rate(empty).shape == (3, 0)
+    r = sop([empty, np.zeros((3, 0, 2, 1, 1))], [LayerShape.dense(4, 2), LayerShape(2, 1, 1, 1, 1)],
+            decision_times=np.zeros(0, dtype=int))
+    assert r.sop.shape == (2, 0) and r.total.shape == (0,)
+    assert taylor_indicator(empty, empty).shape == (0,)
+    assert taylor_indicator_grid(empty, empty, empty, [0.5], [1.0, 2.0]).shape == (1, 2, 0)
+
+
+def test_metrics_of_a_layer_with_no_neurons_regression():
+    # N = 0: hidden_rate divided 0 spikes by 0 neurons (NaN and a RuntimeWarning), and SOP's ξ
+    # likewise for a conv raster with an empty map; both now refuse it by name.
+    with pytest.raises(ValueError, match=r"spikes has no neurons \(shape \(2, 1, 0\)\)"):
+        hidden_rate(np.zeros((2, 1, 0)))
+    with pytest.raises(ValueError, match=r"inputs\[0\] has shape \(2, 1, 2, 0, 1\), no neurons"):
+        sop([np.zeros((2, 1, 2, 0, 1))], [LayerShape(2, 1, 1, 1, 1)])
