@@ -65,8 +65,17 @@ from evsnn.metrics import (
 )
 from evsnn.params import LIF
 
-SMALL = settings(max_examples=15)
-TINY = settings(max_examples=6)
+# Example counts for the default (ci) profile's 40; another profile scales them (the random
+# profile's 300: 7.5 times as many), so HYPOTHESIS_PROFILE=random hunts further.
+_SCALE = settings.default.max_examples / 40
+
+
+def _examples(n):
+    return settings(max_examples=max(1, round(n * _SCALE)))
+
+
+SMALL = _examples(15)
+TINY = _examples(6)
 # Two float64 evaluations of g/‖g‖ for g and 2^k g: exact scaling except where the norm takes
 # its scaled branch (m·sqrt(Σ(g/m)²) instead of sqrt(Σg²)), a few roundings apart.
 RTOL_SCALED_NORM = 4 * np.finfo(np.float64).eps
@@ -219,7 +228,7 @@ def test_dead_snn_with_no_spikes_is_left_unchanged():
 
 
 # --- tiny and huge gradients: normalised steps are scale-free -------------------------------------
-@settings(max_examples=30)
+@_examples(30)
 @given(st.integers(0, 2**32 - 1), st.integers(-1000, 1000))
 def test_l2_step_direction_is_invariant_to_power_of_two_scaling(seed, k):
     """g/‖g‖₂ is the same for g and 2^k g (any k keeping the entries normal floats): a gradient
@@ -350,7 +359,7 @@ def test_projection_with_a_budget_beyond_the_box_is_the_box_clip(seed, norm):
 _GRID = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
 
 
-@settings(max_examples=25)
+@_examples(25)
 @given(st.integers(0, 2**32 - 1), st.integers(1, 4),
        st.sampled_from([0.0, 2.0**-40, 0.25, 0.5, 1.0, 4.0]))
 def test_l1_projection_with_ties_matches_enumerated_qp(seed, n, eps):
@@ -369,7 +378,7 @@ def test_l1_projection_with_ties_matches_enumerated_qp(seed, n, eps):
         np.testing.assert_array_equal(got, x)
 
 
-@settings(max_examples=30)
+@_examples(30)
 @given(st.integers(0, 2**32 - 1), st.integers(1, 5), st.sampled_from([1, 2]), st.integers(0, 7))
 def test_l0_projection_with_ties_is_optimal_and_breaks_ties_to_the_lower_index(seed, P, C, k):
     """Gains with ties (values on a grid), k = 0 and k >= P: the result is optimal (brute force
@@ -462,7 +471,7 @@ def test_attacks_started_at_x_commute_with_permuting_the_batch(seed, perm):
 
 
 # --- restarts and APGD's best point ---------------------------------------------------------------
-@settings(max_examples=25)
+@_examples(25)
 @given(st.integers(0, 2**32 - 1), st.sampled_from(["linf", "l2", "l1", "l0"]),
        st.integers(2, 4), st.booleans())
 def test_more_restarts_never_do_worse_than_one(seed, norm, restarts, targeted):
@@ -487,7 +496,7 @@ def test_more_restarts_never_do_worse_than_one(seed, norm, restarts, targeted):
     assert np.all(norms_of(many.x_adv, x)[norm] <= eps)
 
 
-@settings(max_examples=25)
+@_examples(25)
 @given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.sampled_from(["linf", "l2"]),
        st.sampled_from(["ce", "dlr"]), st.booleans())
 def test_apgd_returns_its_highest_loss_point(seed, steps, norm, loss, targeted):
@@ -543,7 +552,7 @@ def _linear_seq_source(G, C=3):
     return fn
 
 
-@settings(max_examples=30)
+@_examples(30)
 @given(st.integers(0, 2**32 - 1), st.integers(0, 4), st.integers(1, 3), st.booleans())
 def test_spike_attack_counts_and_budget_hold_on_ties(seed, budget, per_step, with_distance):
     """Fixed gradient with ties (values in {−1, 0, 1, 2}), empty or full rasters, budget 0:
@@ -710,3 +719,47 @@ def test_metrics_of_a_layer_with_no_neurons_regression():
         hidden_rate(np.zeros((2, 1, 0)))
     with pytest.raises(ValueError, match=r"inputs\[0\] has shape \(2, 1, 2, 0, 1\), no neurons"):
         sop([np.zeros((2, 1, 2, 0, 1))], [LayerShape(2, 1, 1, 1, 1)])
+
+
+# --- labels beyond the classes ---------------------------------------------------------------------
+_Y_1BASED = np.array([1, 3])  # class indices counted from 1: 3 is past the 3 classes
+_LABEL_ATTACKS = {
+    "fgsm": (lambda s, x: fgsm(s, x, _Y_1BASED, eps=0.1), r"labels must lie in \[0, 2\]"),
+    "pgd": (lambda s, x: pgd(s, x, _Y_1BASED, eps=0.1, rng=0), r"labels must lie in \[0, 2\]"),
+    "pgd-target": (lambda s, x: pgd(s, x, np.array([0, 0]), target=_Y_1BASED, eps=0.1, rng=0),
+                   r"labels must lie in \[0, 2\]"),
+    "apgd-dlr": (lambda s, x: apgd(s, x, _Y_1BASED, eps=0.1, loss="dlr", rng=0),
+                 r"labels must lie in \[0, 2\]"),
+    "deepfool": (lambda s, x: deepfool(s, x, _Y_1BASED),
+                 r"y holds the label 3 but the source's scores have 3 classes"),
+    "one_pixel": (lambda s, x: one_pixel(s, x, _Y_1BASED, popsize=5, maxiter=1, rng=0),
+                  r"y holds the label 3 but the model's scores have 3 classes"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_LABEL_ATTACKS))
+def test_attack_labels_beyond_the_classes_are_refused_regression(name):
+    # 1-based labels (y = C) crashed with numpy's "index 3 is out of bounds for axis 1 with
+    # size 3" in every attack (the score losses, DeepFool and OnePixel index the scores by y)
+    run, match = _LABEL_ATTACKS[name]
+    with pytest.raises(ValueError, match=match):
+        run(linear_source(np.eye(3)), np.full((2, 3), 0.5))
+
+
+def test_metric_labels_beyond_the_classes_are_refused_regression():
+    # with scores [B, C] a label >= C can never be predicted: accuracy, ASR, stability and
+    # TAAcc silently counted it as wrong (1-based labels gave accuracy ~0 without a word)
+    scores, y = np.eye(3)[:2], _Y_1BASED
+    hint = r"labels are 0-based class indices in \[0, 2\] \(subtract 1 from 1-based labels\)"
+    with pytest.raises(ValueError, match=r"y holds the label 3 but scores has 3 classes; " + hint):
+        accuracy(scores, y)
+    with pytest.raises(ValueError, match=r"y holds the label 3 but adv has 3 classes"):
+        attack_success_rate(scores, y)
+    with pytest.raises(ValueError, match=r"y holds the label 3 but clean has 3 classes"):
+        attack_success_rate([0, 1], y, clean=scores, denominator="clean_correct")
+    with pytest.raises(ValueError, match=r"y holds the label 3 but runs\[0\] has 3 classes"):
+        stability(scores[None], y)
+    with pytest.raises(ValueError, match=r"y holds the label 3 but outputs has 3 classes"):
+        taacc(np.ones((2, 2, 3)), y)
+    # integer predictions carry no class count: nothing to check, as before
+    assert accuracy(np.array([1, 3]), y) == 1.0
