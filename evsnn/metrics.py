@@ -697,13 +697,26 @@ def _labels_iv(y, name="y"):
     return y.astype(np.int64)
 
 
-def _predictions_iv(name, value, B):
+def _classes_iv(name, C, y):
+    """The labels ``y`` index the ``C`` classes of ``name``: a label >= C (1-based labels) could
+    never be predicted and would silently count as wrong."""
+    if y.max() >= C:
+        raise ValueError(
+            f"y holds the label {int(y.max())} but {name} has {C} classes; labels are 0-based "
+            f"class indices in [0, {C - 1}] (subtract 1 from 1-based labels)"
+        )
+
+
+def _predictions_iv(name, value, y):
     """Predicted labels from scores ``[B, C]`` (argmax, ties to the lowest index as
-    :func:`evsnn.decoders.predict`) or from integer predictions ``[B]``."""
+    :func:`evsnn.decoders.predict`) or from integer predictions ``[B]``; ``y`` the labels."""
+    B = y.shape[0]
     arr = _rm_array(name, value)
     if arr.ndim == 2:
         if arr.shape[1] == 0:
             raise ValueError(f"{name} has shape {arr.shape}: scores need at least one class")
+        if arr.shape[0] == B:
+            _classes_iv(name, arr.shape[1], y)
         pred = np.argmax(arr, axis=1)
     elif arr.ndim == 1:
         if arr.dtype.kind not in "iu":
@@ -750,7 +763,8 @@ def accuracy(scores, y):
     TypeError
         Non-numeric arrays, non-integer labels or 1-D float predictions.
     ValueError
-        Wrong shapes, mismatched batch sizes, NaN or infinite scores, negative or no labels.
+        Wrong shapes, mismatched batch sizes, NaN or infinite scores, negative or no labels,
+        a label beyond the scores' classes (``y >= C``).
 
     Examples
     --------
@@ -758,7 +772,7 @@ def accuracy(scores, y):
     0.6666666666666666
     """
     y = _labels_iv(y)
-    pred = _predictions_iv("scores", scores, y.shape[0])
+    pred = _predictions_iv("scores", scores, y)
     return float(np.mean(pred == y))
 
 
@@ -792,14 +806,14 @@ class AttackSuccessRate:
 def _attack_success_rate_iv(adv, y, clean, denominator):
     y = _labels_iv(y)
     _choice_iv("denominator", denominator, ASR_DENOMINATORS)
-    adv_pred = _predictions_iv("adv", adv, y.shape[0])
+    adv_pred = _predictions_iv("adv", adv, y)
     clean_pred = None
     if denominator == "clean_correct":
         if clean is None:
             raise ValueError(
                 "denominator='clean_correct' needs clean= (the clean scores or predictions)"
             )
-        clean_pred = _predictions_iv("clean", clean, y.shape[0])
+        clean_pred = _predictions_iv("clean", clean, y)
     elif clean is not None:
         raise ValueError(
             "clean= is only used with denominator='clean_correct'; drop it or choose that "
@@ -836,7 +850,8 @@ def attack_success_rate(adv, y, *, clean=None, denominator="all"):
         Non-numeric arrays, non-integer labels, ``denominator`` not a string.
     ValueError
         Unknown ``denominator``, ``clean`` missing for (or given without)
-        ``"clean_correct"``, mismatched shapes, non-finite scores.
+        ``"clean_correct"``, mismatched shapes, non-finite scores, a label beyond the
+        scores' classes.
 
     Examples
     --------
@@ -877,6 +892,7 @@ def _taacc_iv(outputs, y, decoder):
         )
     if outputs.shape[2] == 0:
         raise ValueError("outputs has 0 output neurons; pass at least one class")
+    _classes_iv("outputs", outputs.shape[2], y)
     return outputs, y
 
 
@@ -901,7 +917,8 @@ def taacc(outputs, y, *, decoder="rate"):
     Raises
     ------
     TypeError, ValueError
-        Non-numeric or non-3-D ``outputs``, mismatched batch size, unknown ``decoder``.
+        Non-numeric or non-3-D ``outputs``, mismatched batch size, unknown ``decoder``, a
+        label beyond the output neurons.
 
     Notes
     -----
@@ -949,7 +966,6 @@ class Stability:
 
 def _stability_iv(runs, y, K, rng):
     y = _labels_iv(y)
-    B = y.shape[0]
     if callable(runs):
         if K is None or rng is None:
             raise ValueError(
@@ -964,7 +980,7 @@ def _stability_iv(runs, y, K, rng):
                 f"rng must be a seed, SeedSequence, BitGenerator or Generator, got "
                 f"{type(rng).__name__}"
             ) from exc
-        preds = np.stack([_predictions_iv(f"runs(rng) of run {k}", runs(g), B)
+        preds = np.stack([_predictions_iv(f"runs(rng) of run {k}", runs(g), y)
                           for k, g in enumerate(gens)])
         return preds, y
     if rng is not None:
@@ -976,7 +992,7 @@ def _stability_iv(runs, y, K, rng):
         raise ValueError("runs holds K = 0 runs; pass at least one")
     if K is not None and int_iv("K", K, low=1) != arr.shape[0]:
         raise ValueError(f"K={K!r} but runs holds {arr.shape[0]} runs; they must agree")
-    preds = np.stack([_predictions_iv(f"runs[{k}]", arr[k], B) for k in range(arr.shape[0])])
+    preds = np.stack([_predictions_iv(f"runs[{k}]", arr[k], y) for k in range(arr.shape[0])])
     return preds, y
 
 
@@ -1006,7 +1022,7 @@ def stability(runs, y, *, K=None, rng=None):
         Non-numeric runs or labels, ``K`` not an integer, an invalid ``rng``.
     ValueError
         A callable without ``K`` and ``rng``; ``rng`` with precomputed runs; ``K`` disagreeing
-        with the runs; wrong shapes.
+        with the runs; wrong shapes; a label beyond the scores' classes.
 
     Examples
     --------
@@ -1100,13 +1116,19 @@ def perturbation_distribution(seq_clean, seq_adv):
 
 
 # --------------------------------------------------------------------------- Eq. 29-30
+def _flatten_after(a, lead):
+    """``a`` with the axes after the first ``lead`` flattened into one. The size is written out:
+    ``reshape(..., -1)`` cannot infer it when a leading axis is 0 (an empty batch)."""
+    return a.reshape(a.shape[:lead] + (math.prod(a.shape[lead:]),))
+
+
 def _spikes_iv(name, spikes):
     s = _rm_array(name, spikes, min_ndim=3, layout="time-major [T, B, N] or [T, B, C, H, W]")
     if s.shape[0] == 0:
         raise ValueError(f"{name} has T = 0 time steps; pass at least one step")
     if not np.all((s == 0) | (s == 1)):
         raise ValueError(f"{name} must hold spikes (0 or 1 only); pass a spike raster")
-    return s.reshape(s.shape[0], s.shape[1], -1).astype(np.float64)
+    return _flatten_after(s, 2).astype(np.float64)
 
 
 def cumulative_rate(spikes, *, per_neuron=False):
@@ -1166,7 +1188,7 @@ def hidden_rate(spikes):
     Raises
     ------
     TypeError, ValueError
-        As :func:`cumulative_rate`.
+        As :func:`cumulative_rate`; ValueError for a layer with no neurons (``N = 0``).
 
     Examples
     --------
@@ -1176,6 +1198,11 @@ def hidden_rate(spikes):
     array([0.75, 0.  ])
     """
     s = _spikes_iv("spikes", spikes)
+    if s.shape[2] == 0:
+        raise ValueError(
+            f"spikes has no neurons (shape {np.shape(spikes)}); HiddenRate divides by the "
+            "layer's size: pass a layer with at least one neuron"
+        )
     return s.mean(axis=2)
 
 
@@ -1381,8 +1408,8 @@ def _batch_axis_iv(batch_axis, ndim):
 
 
 def _per_sample_dot(g, d, batch_axis):
-    g = np.moveaxis(g, batch_axis, 0).reshape(g.shape[batch_axis], -1)
-    d = np.moveaxis(d, batch_axis, 0).reshape(d.shape[batch_axis], -1)
+    g = _flatten_after(np.moveaxis(g, batch_axis, 0), 1)
+    d = _flatten_after(np.moveaxis(d, batch_axis, 0), 1)
     return np.einsum("bi,bi->b", g, d)
 
 
@@ -1617,6 +1644,11 @@ def _sop_iv(inputs, shapes, decision_times):
         s = _rm_array(f"inputs[{l}]", r, min_ndim=3, layout="time-major [T, B, ...]")
         if np.any(s < 0):
             raise ValueError(f"inputs[{l}] holds negative values; pass spike counts (0/1)")
+        if math.prod(s.shape[2:]) == 0:
+            raise ValueError(
+                f"inputs[{l}] has shape {s.shape}, no neurons per sample; ξ divides by the "
+                "population size: pass rasters with at least one neuron"
+            )
         if s.shape[2] != shape.c_in:
             raise ValueError(
                 f"inputs[{l}] has {s.shape[2]} neurons/channels on axis 2 but shapes[{l}].c_in "
@@ -1675,8 +1707,9 @@ def sop(inputs, shapes, *, decision_times=None):
         ``inputs`` or ``shapes`` not lists, an entry that is not a LayerShape, non-integer
         ``decision_times``.
     ValueError
-        Mismatched lengths, T or B, a raster whose axis 2 differs from ``c_in``, negative
-        spike counts, decision times outside [-1, T-1].
+        Mismatched lengths, T or B, a raster whose axis 2 differs from ``c_in`` or that has
+        no neurons, negative spike counts, decision times outside [-1, T-1]. An empty batch
+        (B = 0) is not an error: the arrays have B = 0 columns.
 
     Notes
     -----
@@ -1705,7 +1738,7 @@ def sop(inputs, shapes, *, decision_times=None):
     keep = (np.arange(T)[:, None] < steps[None, :]).astype(np.float64)  # [T, B]
     xi = np.empty((len(rasters), steps.shape[0]))
     for l, s in enumerate(rasters):
-        flat = s.reshape(s.shape[0], s.shape[1], -1).astype(np.float64)
+        flat = _flatten_after(s, 2).astype(np.float64)
         xi[l] = (flat * keep[:, :, None]).sum(axis=(0, 2)) / flat.shape[2]
     flops = np.array([sh.flops for sh in shapes], dtype=np.float64)
     ops = xi * flops[:, None]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evsnn.attacks.projections import project
+from evsnn.attacks.projections import l2_norm, project
 from evsnn.attacks.sources import GradientSource, as_source
 
 RANDOM_STARTS = ("uniform", "gaussian", None)
@@ -167,8 +167,10 @@ def random_start(x, eps, norm, kind, sigma, gens, channels=1, proj=None):
 def step_direction(g, x_adv, norm, *, l2_step="norm", l1_quantile=0.95):
     """The ascent direction of one iteration for ``norm`` (before the step size).
 
-    linf: ``sign(g)``. l2: ``g/‖g‖₂`` (``"norm"``) or ``g/‖g‖₂²`` (``"norm_squared"``, Ding
-    2025 Eq. 24 as printed). l1: the sparse step of SLIDE / L1-APGD — among coordinates that can
+    linf: ``sign(g)``. l2: ``g/‖g‖₂`` (``"norm"``, with the norm of
+    :func:`~evsnn.attacks.projections.l2_norm`, so any nonzero gradient steps) or ``g/‖g‖₂²``
+    (``"norm_squared"``, Ding 2025 Eq. 24 as printed; ``Σg²`` as summed, which is 0 — no step
+    — for ``‖g‖ <`` about 1.5e-162, where the step would be over 1e162 long). l1: the sparse step of SLIDE / L1-APGD — among coordinates that can
     still move in the direction of their gradient (not pinned at 0 with g < 0 or at 1 with
     g > 0), those with ``|g|`` at or above the ``l1_quantile`` quantile get ``sign(g)/m``
     (m = their number), so ``‖direction‖₁ = 1``. l0: ``g · N / ‖g‖₁`` (mean absolute entry 1),
@@ -181,8 +183,10 @@ def step_direction(g, x_adv, norm, *, l2_step="norm", l1_quantile=0.95):
     if norm == "linf":
         return np.sign(g)
     if norm == "l2":
-        n2 = (g * g).sum(axis=1, keepdims=True)
-        den = np.sqrt(n2) if l2_step == "norm" else n2
+        if l2_step == "norm":  # scaled where Σg² underflows: a gradient of 1e-170 still steps
+            den = l2_norm(g, axis=1, keepdims=True)
+        else:
+            den = (g * g).sum(axis=1, keepdims=True)
         return np.where(den > 0, g / np.where(den > 0, den, 1.0), 0.0)
     if norm == "l0":
         n1 = np.abs(g).sum(axis=1, keepdims=True)

@@ -13,7 +13,7 @@ from evsnn.attacks._common import (
     success_of,
 )
 from evsnn.attacks._iv import choice_iv, int_iv, labels_iv, real_iv, x_iv
-from evsnn.attacks.projections import norms_of
+from evsnn.attacks.projections import l2_norm, norms_of
 
 __all__ = ["deepfool"]
 
@@ -33,7 +33,9 @@ def deepfool(source, x, y, *, norm="l2", steps=50, overshoot=0.02, candidates=No
     (the 1e-4 as in the original algorithm, so a point on the boundary still moves). The steps
     accumulate, ``r = Σ r_i``, and ``x_{i+1} = clip(x + (1 + overshoot) r, 0, 1)``. A sample stops
     when the source's prediction leaves ``y``, when all gradient differences vanish (surrogate
-    gradients can be zero), or after ``steps`` iterations.
+    gradients can be zero) or are so small that the step is not finite in float64 (``‖w'_l‖``
+    below about ``(|f'_l| + 1e-4) / 1.8e308``), or after ``steps`` iterations. The L2 norms are
+    :func:`~evsnn.attacks.projections.l2_norm`'s, so gradients far below 1e-154 keep theirs.
 
     Parameters
     ----------
@@ -112,6 +114,11 @@ def deepfool(source, x, y, *, norm="l2", steps=50, overshoot=0.02, candidates=No
         scores, grads = class_outputs(x_adv)
         C = scores.shape[1]
         if allowed is None:
+            if B and y.max() >= C:  # 1-based labels would index past the scores
+                raise ValueError(
+                    f"y holds the label {y.max()} but the source's scores have {C} classes; "
+                    f"labels are 0-based class indices in [0, {C - 1}]"
+                )
             allowed = np.ones((B, C), dtype=bool)
             if candidates is not None and candidates < C - 1:
                 masked = scores.copy()
@@ -128,21 +135,26 @@ def deepfool(source, x, y, *, norm="l2", steps=50, overshoot=0.02, candidates=No
             break
         f = scores - scores[rows, y][:, None]  # [B, C]
         w = grads - grads[y, rows][None]  # [C, B, N]
-        wn = np.sqrt((w * w).sum(axis=2)) if norm == "l2" else np.abs(w).sum(axis=2)  # [C, B]
+        wn = l2_norm(w, axis=2) if norm == "l2" else np.abs(w).sum(axis=2)  # [C, B]
         wn = wn.T
         ok = allowed & (wn > 0)
-        dist = np.where(ok, np.abs(f) / np.where(ok, wn, 1.0), np.inf)
-        l = np.argmin(dist, axis=1)
-        stuck = ~np.isfinite(dist[rows, l])
-        active &= ~stuck
+        # the distance and the step's length along the unit direction overflow for gradient
+        # differences below about 1e-4 / 1.8e308 (and inf · 0 entries would be NaN): no
+        # finite step
+        with np.errstate(over="ignore"):
+            dist = np.where(ok, np.abs(f) / np.where(ok, wn, 1.0), np.inf)
+            l = np.argmin(dist, axis=1)
+            wnl = np.where(ok[rows, l], wn[rows, l], 1.0)
+            coef = (np.abs(f[rows, l]) + 1e-4) / wnl
         wl = w[l, rows]  # [B, N]
-        fl = np.abs(f[rows, l]) + 1e-4
-        if norm == "l2":
-            r_i = (fl / np.where(stuck, 1.0, wn[rows, l] ** 2))[:, None] * wl
-        else:
-            r_i = (fl / np.where(stuck, 1.0, wn[rows, l]))[:, None] * np.sign(wl)
-        r_tot = np.where(active[:, None], r_tot + r_i, r_tot)
-        x_adv = np.clip(x + (1.0 + overshoot) * r_tot, 0.0, 1.0).astype(x.dtype, copy=False)
+        stuck = ~np.isfinite(dist[rows, l]) | ~np.isfinite(coef)
+        active &= ~stuck
+        coef = np.where(stuck, 0.0, coef)
+        unit = wl / wnl[:, None] if norm == "l2" else np.sign(wl)  # entries in [-1, 1]
+        r_i = coef[:, None] * unit
+        with np.errstate(over="ignore"):  # a finite but huge step clips to the box
+            r_tot = np.where(active[:, None], r_tot + r_i, r_tot)
+            x_adv = np.clip(x + (1.0 + overshoot) * r_tot, 0.0, 1.0).astype(x.dtype, copy=False)
     m_stoch = bool(getattr(src if model is None else model, "stochastic", False))
     final = scores_fn(x_adv, gens if m_stoch else None)
     params = {"norm": norm, "steps": steps, "overshoot": overshoot, "candidates": candidates}

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from evsnn.grad.losses import _labels_iv
+
 __all__ = ["ce_loss", "dlr_loss", "class_score", "SCORE_LOSSES"]
 
 
@@ -29,6 +31,7 @@ def ce_loss(scores, labels):
     """
     z = np.asarray(scores)
     B = z.shape[0]
+    labels = _labels_iv(labels, z)  # a label >= C (1-based labels) would index past the scores
     logp = _log_softmax(z)
     rows = np.arange(B)
     loss = -logp[rows, labels]
@@ -61,6 +64,9 @@ def dlr_loss(scores, labels, target=None):
             f"the {'targeted ' if target is not None else ''}DLR loss needs at least {need} "
             f"classes, got scores with {C}; use loss='ce'"
         )
+    labels = _labels_iv(labels, z)
+    if target is not None:
+        target = _labels_iv(target, z)
     rows = np.arange(B)
     order = np.argsort(-z, axis=1, kind="stable")
     p1, p3 = order[:, 0], order[:, 2]
@@ -90,6 +96,7 @@ def dlr_loss(scores, labels, target=None):
 def class_score(scores, k):
     """The score of class ``k[b]`` of each sample and its (one-hot) gradient."""
     z = np.asarray(scores)
+    k = _labels_iv(k, z)
     rows = np.arange(z.shape[0])
     g = np.zeros_like(z)
     g[rows, k] = 1.0

@@ -123,6 +123,12 @@ def one_pixel(model, x, y, *, pixels=1, popsize=400, maxiter=100, mutation=0.5,
         def objective(cand):
             cand = np.atleast_2d(np.asarray(cand, dtype=np.float64).T).T
             s = np.asarray(scores_of(_apply(xb, cand, channels)), dtype=np.float64)
+            if k >= s.shape[1]:
+                raise ValueError(
+                    f"{'y' if target is None else 'target'} holds the label {k} but the model's "
+                    f"scores have {s.shape[1]} classes; labels are 0-based class indices in "
+                    f"[0, {s.shape[1] - 1}]"
+                )
             return sign * np.exp(_log_softmax(s)[:, k])
 
         def hit(cand):

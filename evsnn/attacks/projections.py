@@ -33,7 +33,7 @@ from evsnn.attacks._iv import channels_iv, choice_iv, eps_iv, int_iv, real_iv
 
 __all__ = [
     "NORMS", "project_linf", "linf_bounds", "project_l2", "project_l1", "project_l0", "project",
-    "l1_threshold", "norms_of", "Projector",
+    "l1_threshold", "norms_of", "l2_norm", "Projector",
 ]
 
 _F64 = np.float64
@@ -78,6 +78,32 @@ def norms_of(x_adv, x, channels=1):
         "l1": a.sum(axis=1),
         "l0": _pixels_changed(a, channels),
     }
+
+
+def l2_norm(a, axis=-1, keepdims=False):
+    """Euclidean norm of ``a`` along ``axis``, in float64, without spurious underflow or
+    overflow: ``sqrt(Σ a²)`` as summed where ``Σ a²`` is a normal float, else
+    ``m·sqrt(Σ (a/m)²)`` with ``m = max |a|``. The plain sum is 0 for gradients below about
+    1.5e-162 (every square underflows) and infinite for distances above about 1.3e154; the
+    scaled sum keeps their norm, and it is positive exactly when some entry is nonzero.
+
+    Examples
+    --------
+    >>> float(l2_norm(np.array([3e-170, 4e-170]))), float(l2_norm(np.array([3e160, 4e160])))
+    (5e-170, 5e+160)
+    """
+    a = np.asarray(a, dtype=_F64)
+    with np.errstate(over="ignore", under="ignore"):  # the cases the scaled sum is for
+        n2 = (a * a).sum(axis=axis, keepdims=True)
+    n = np.sqrt(n2)
+    plain = (n2 >= np.finfo(_F64).tiny) & (n2 < np.inf)
+    if not plain.all() and a.shape[axis]:
+        m = np.abs(a).max(axis=axis, keepdims=True)
+        finite = (m > 0) & (m < np.inf)
+        s = a / np.where(finite, m, 1.0)
+        scaled = np.where(finite, m * np.sqrt((s * s).sum(axis=axis, keepdims=True)), m)
+        n = np.where(plain, n, scaled)
+    return n if keepdims else np.squeeze(n, axis=axis)
 
 
 def _toward(c, x):
@@ -298,7 +324,7 @@ def project_l2(z, x, eps):
     x = _as_float(x)
     x64 = x.astype(_F64)
     d = np.asarray(z, dtype=_F64) - x64
-    n = np.sqrt((d * d).sum(axis=1, keepdims=True))
+    n = l2_norm(d, axis=1, keepdims=True)  # a point 1e160 away still has a finite length
     scale = np.where(n > eps, eps / np.where(n > 0, n, 1.0), 1.0)
     c = np.clip(x64 + d * scale, 0.0, 1.0)
     return _fit_rows(_toward(c, x), x, eps, "l2")

@@ -1,0 +1,765 @@
+"""Corner-aimed property tests of evsnn.attacks and the robustness metrics of evsnn.metrics.
+
+The broader tests (test_attacks.py, test_robustness_metrics.py) draw budgets, inputs and models
+from wide ranges; these aim at the corners: ε = 0 and ε covering the whole box, pixels at 0 and
+1, gradients exactly zero (flat losses, a dead SNN) or tiny (a dead SNN's surrogate gradients
+are 1e-225), ties in the L1 / L0 projections, k = 0 and k >= P, batches of one sample, samples
+already misclassified, restarts, APGD with one or two iterations, RandDel at p = 0 and 1, empty
+batches and K = 1 in the metrics, SOP up to a TTFS decision at a tie.
+
+Oracles: the ball of radius 0 is {x}; sign-corner closed forms; brute force over subsets (L0)
+and the enumerated QP of test_attacks (L1); scale invariance of normalised steps under powers
+of two; per-sample random streams (a batch's prefix is attacked as the prefix alone); the
+documented selection rules (best restart, APGD's highest-loss point); first-order gains of
+spike edits under a fixed gradient; truncation of rasters at the decision step for SOP.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_attacks import _l1_box_qp_brute, linear_source, noisy_linear_source
+
+from evsnn.attacks import (
+    CallableSource,
+    SNNSource,
+    apgd,
+    bim,
+    ce_loss,
+    deepfool,
+    dlr_loss,
+    eot_pgd,
+    fgsm,
+    mim,
+    norms_of,
+    one_pixel,
+    pgd,
+    project,
+    project_l0,
+    project_l1,
+    project_l2,
+    rand_del,
+    rfgsm,
+    spike_attack,
+)
+from evsnn.attacks._common import margin_of, step_direction
+from evsnn.attacks.projections import l2_norm
+from evsnn.clock import Network
+from evsnn.decoders import cumulative, decision_times, decode
+from evsnn.metrics import (
+    LayerShape,
+    accuracy,
+    attack_success_rate,
+    cumulative_rate,
+    hidden_rate,
+    perturbation_distribution,
+    sop,
+    stability,
+    taacc,
+    taylor_indicator,
+    taylor_indicator_grid,
+)
+from evsnn.params import LIF
+
+# Example counts for the default (ci) profile's 40; another profile scales them (the random
+# profile's 300: 7.5 times as many), so HYPOTHESIS_PROFILE=random hunts further.
+_SCALE = settings.default.max_examples / 40
+
+
+def _examples(n):
+    return settings(max_examples=max(1, round(n * _SCALE)))
+
+
+SMALL = _examples(15)
+TINY = _examples(6)
+# Two float64 evaluations of g/‖g‖ for g and 2^k g: exact scaling except where the norm takes
+# its scaled branch (m·sqrt(Σ(g/m)²) instead of sqrt(Σg²)), a few roundings apart.
+RTOL_SCALED_NORM = 4 * np.finfo(np.float64).eps
+
+
+def _edge_x(rng, B, N, dtype=np.float64):
+    """Pixels mostly exactly at 0 or 1, some at 1/2 and some anywhere."""
+    x = rng.choice([0.0, 1.0, 0.5], size=(B, N), p=[0.4, 0.4, 0.2])
+    x = np.where(rng.random((B, N)) < 0.25, rng.random((B, N)), x)
+    return x.astype(dtype)
+
+
+def _fixed_grad_source(G, C=3, scale=1.0):
+    """A source whose gradient is ``scale·G[b]`` whatever the input; the scores are linear with
+    the gradient as weights for class 1, so the loss rises along G."""
+    G = np.asarray(G, dtype=np.float64)
+
+    def slg(x, score_loss):
+        s = np.zeros((len(x), C))
+        s[:, 1] = (x * G[: len(x)]).sum(1) * scale
+        loss, gs = score_loss(s)
+        return loss, gs[:, 1:2] * G[: len(x)] * scale, s
+
+    return CallableSource(lambda x, y: slg(x, lambda s: ce_loss(s, y)), score_loss_grad=slg)
+
+
+def _rowwise_linear_source(W, b=None):
+    """Scores ``x Wᵀ + b`` as linear_source, with the products taken one row at a time: a
+    matrix product's rounding may depend on the batch size (BLAS blocking), a row's does not."""
+    W = np.asarray(W, dtype=np.float64)
+    b = np.zeros(W.shape[0]) if b is None else np.asarray(b, dtype=np.float64)
+
+    def scores(x):
+        rows = [W @ row + b for row in np.asarray(x, dtype=np.float64)]
+        return np.array(rows).reshape(-1, len(W))
+
+    def slg(x, score_loss):
+        s = scores(x)
+        loss, gs = score_loss(s)
+        return loss, np.array([row @ W for row in gs]).reshape(x.shape), s
+
+    return CallableSource(lambda x, y: slg(x, lambda s: ce_loss(s, y)), score_loss_grad=slg,
+                          predict=scores)
+
+
+def _flat_source(C=3):
+    """Loss with a gradient exactly 0 everywhere (constant scores)."""
+    def slg(x, score_loss):
+        s = np.zeros((len(x), C))
+        loss, _ = score_loss(s)
+        return loss, np.zeros(x.shape), s
+
+    return CallableSource(lambda x, y: slg(x, lambda s: ce_loss(s, y)), score_loss_grad=slg,
+                          predict=lambda x: np.zeros((len(x), C)))
+
+
+def _budget_attacks(src, x, y, eps, k, start, seed, target=None, W=None):
+    """Every budgeted attack (name -> thunk) with radius ε (k pixels for L0)."""
+    out = {
+        "fgsm": lambda: fgsm(src, x, y, eps=eps, target=target),
+        "bim-linf": lambda: bim(src, x, y, eps=eps, steps=3, target=target),
+        "bim-l2": lambda: bim(src, x, y, eps=eps, norm="l2", steps=3, target=target),
+        "mim-linf": lambda: mim(src, x, y, eps=eps, steps=3, target=target),
+        "mim-l2": lambda: mim(src, x, y, eps=eps, norm="l2", steps=3, target=target),
+        "apgd-ce-linf": lambda: apgd(src, x, y, eps=eps, steps=3, random_start=start, rng=seed,
+                                     target=target),
+        "apgd-ce-l2": lambda: apgd(src, x, y, eps=eps, norm="l2", steps=3,
+                                   random_start=start, rng=seed, target=target),
+        "apgd-dlr-l2": lambda: apgd(src, x, y, eps=eps, norm="l2", steps=2, loss="dlr",
+                                    random_start=start, rng=seed, target=target),
+    }
+    for norm in ("linf", "l2", "l1", "l0"):
+        out[f"pgd-{norm}"] = (lambda n=norm: pgd(
+            src, x, y, eps=k if n == "l0" else eps, norm=n, steps=3, random_start=start,
+            restarts=2, rng=seed, target=target))
+    if start is not None:  # random steps: never exactly at x unless ε = 0
+        out["rfgsm-tramer"] = lambda: rfgsm(src, x, y, eps=eps, rng=seed, target=target)
+        out["rfgsm-wong"] = lambda: rfgsm(src, x, y, eps=eps, variant="wong", rng=seed,
+                                          target=target)
+        if W is not None:
+            out["eot_pgd-l2"] = lambda: eot_pgd(noisy_linear_source(W), x, y, eps=eps,
+                                                norm="l2", eot_samples=2, steps=2, rng=seed,
+                                                target=target)
+    return out
+
+
+# --- ε = 0: the ball is {x} ---------------------------------------------------------------------
+@SMALL
+@given(st.integers(0, 2**32 - 1), st.sampled_from([np.float64, np.float32, np.float16]),
+       st.sampled_from(["uniform", "gaussian"]))
+def test_zero_budget_returns_x_bit_for_bit(seed, dtype, start):
+    """ε = 0 (k = 0 for L0): the ball ∩ box is {x}; random starts, steps and restarts must all
+    land on x exactly, in x's dtype, for every budgeted attack."""
+    rng = np.random.default_rng(seed)
+    B, N, C = int(rng.integers(1, 4)), int(rng.integers(1, 6)), 4
+    x = _edge_x(rng, B, N, dtype)
+    W = rng.standard_normal((C, N)) * 3
+    y = rng.integers(0, C, B)
+    target = rng.integers(0, C, B) if rng.random() < 0.3 else None
+    for name, run in _budget_attacks(linear_source(W), x, y, 0.0, 0, start, seed, target,
+                                     W).items():
+        r = run()
+        assert r.x_adv.dtype == x.dtype, name
+        np.testing.assert_array_equal(r.x_adv, x, err_msg=name)
+        for key in ("linf", "l2", "l1", "l0"):
+            assert np.all(r.norms[key] == 0), (name, key)
+        # success is the evaluated model's verdict on x itself
+        pred = np.argmax(r.scores, axis=1)
+        np.testing.assert_array_equal(r.success, pred == target if target is not None
+                                      else pred != y, err_msg=name)
+
+
+# --- flat losses: no step -------------------------------------------------------------------------
+@SMALL
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0.0, 0.1, 1.0, 7.0]))
+def test_flat_loss_gives_no_step_without_a_random_start(seed, eps):
+    """A gradient that is exactly 0 gives no step in every norm (sign(0) = 0; the L2, L1 and L0
+    normalisations divide by a zero norm): the attacks started at x return x, with finite
+    losses. DeepFool stops (every gradient difference vanishes)."""
+    rng = np.random.default_rng(seed)
+    B, N = int(rng.integers(1, 4)), int(rng.integers(1, 6))
+    x = _edge_x(rng, B, N)
+    y = rng.integers(0, 3, B)
+    src = _flat_source()
+    runs = _budget_attacks(src, x, y, eps, int(rng.integers(0, N + 2)), None, seed)
+    runs["deepfool-l2"] = lambda: deepfool(src, x, y, steps=3)
+    runs["deepfool-linf"] = lambda: deepfool(src, x, y, norm="linf", steps=3)
+    for name, run in runs.items():
+        r = run()
+        np.testing.assert_array_equal(r.x_adv, x, err_msg=name)
+        assert np.all(np.isfinite(r.loss)), name
+
+
+def test_dead_snn_with_no_spikes_is_left_unchanged():
+    """A dead network (all weights 0: no spike anywhere, so the input gradient is exactly 0)
+    leaves x unchanged under the gradient attacks started at x."""
+    net = Network.mlp([4, 5, 3], LIF(lam=0.9, theta=0.5), rng=1)
+    net = net.with_weights([np.zeros_like(w) for w in net.weights()])
+    src = SNNSource(net, T=4, encoder="current")
+    x = np.array([[0.0, 1.0, 0.5, 0.25], [1.0, 1.0, 0.0, 0.0]])
+    y = np.array([1, 2])
+    assert np.all(src(x, y).grad == 0)
+    for name, r in {
+        "bim-l2": bim(src, x, y, eps=0.5, norm="l2", steps=2),
+        "pgd-l1": pgd(src, x, y, eps=0.5, norm="l1", steps=2, random_start=None),
+        "apgd-dlr": apgd(src, x, y, eps=0.5, loss="dlr", steps=2, random_start=None),
+        "deepfool": deepfool(src, x, y, steps=2),
+    }.items():
+        np.testing.assert_array_equal(r.x_adv, x, err_msg=name)
+
+
+# --- tiny and huge gradients: normalised steps are scale-free -------------------------------------
+@_examples(30)
+@given(st.integers(0, 2**32 - 1), st.integers(-1000, 1000))
+def test_l2_step_direction_is_invariant_to_power_of_two_scaling(seed, k):
+    """g/‖g‖₂ is the same for g and 2^k g (any k keeping the entries normal floats): a gradient
+    of 1e-300 steps like one of 1. The L1-normalised L0 step and the sign step too."""
+    rng = np.random.default_rng(seed)
+    N = int(rng.integers(1, 8))
+    g = rng.standard_normal((2, N)) * (rng.random((2, N)) < 0.7)
+    g[:, 0] = np.where(g[:, 0] == 0, 1.0, g[:, 0])  # one nonzero entry per row
+    g = np.where(np.abs(g) < 2.0**-20, 0.0, g)  # keep 2^k g out of the subnormals
+    gk = np.ldexp(g, k)
+    x_adv = np.full(g.shape, 0.5)
+    for norm in ("l2", "l0", "linf"):
+        np.testing.assert_allclose(step_direction(gk, x_adv, norm), step_direction(g, x_adv, norm),
+                                   rtol=RTOL_SCALED_NORM, atol=0, err_msg=norm)
+    np.testing.assert_allclose(l2_norm(gk, axis=1), np.ldexp(l2_norm(g, axis=1), k),
+                               rtol=RTOL_SCALED_NORM, atol=0)
+
+
+def test_l2_step_of_a_tiny_gradient_regression():
+    # Σg² underflowed to 0 for ‖g‖ < 1.5e-162, so PGD-L2 / APGD-L2 / BIM-L2 took no step on a
+    # nonzero gradient (a dead SNN's sigmoid-surrogate gradients are ~1e-225). Hand value:
+    # g ∝ (3, 4) gives the direction (0.6, 0.8).
+    g = np.array([[3e-170, 4e-170]])
+    np.testing.assert_allclose(step_direction(g, np.full((1, 2), 0.5), "l2"), [[0.6, 0.8]],
+                               rtol=RTOL_SCALED_NORM)
+    src = _fixed_grad_source(g)
+    r = bim(src, np.full((1, 2), 0.5), np.array([0]), eps=0.25, norm="l2", steps=1, alpha=0.25)
+    np.testing.assert_allclose(r.x_adv, [[0.5 + 0.15, 0.5 + 0.2]], rtol=1e-15)
+
+
+def test_l2_projection_of_a_far_point_regression():
+    # Σd² overflowed to inf for ‖z − x‖ > 1.3e154, the scale ε/inf was 0 and the projection
+    # returned x instead of the point on the sphere (Ding 2025 Eq. 24's step α g/‖g‖² is that
+    # long for ‖g‖ ~ 1e-155). Hand value: x + ε (3, 4)/5.
+    x = np.full((1, 2), 0.5)
+    got = project_l2(x + np.array([[3e160, 4e160]]), x, 0.25)
+    np.testing.assert_allclose(got, [[0.65, 0.7]], rtol=1e-15)
+
+
+@SMALL
+@given(st.integers(0, 2**32 - 1),
+       # 2^-525 ≈ 1e-158 and 2^-1063 ≈ 1e-320: where ‖w'‖² and ‖w'‖₁ ran out of range
+       st.one_of(st.sampled_from([-520, -525, -530, -540, -1040, -1063, -1070]),
+                 st.integers(-1074, 0)),
+       st.sampled_from(["l2", "linf"]))
+def test_deepfool_stays_finite_in_the_box_for_any_gradient_scale(seed, k, norm):
+    """DeepFool's step (|f'| + 1e-4) w'/‖w'‖² (or /‖w'‖₁ · sign) must stay finite for gradient
+    differences of any size down to the smallest subnormal: x_adv is finite and in [0, 1]; a
+    sample moves exactly when its gradient differences are nonzero and the step is finite."""
+    rng = np.random.default_rng(seed)
+    B, N, C = int(rng.integers(1, 4)), int(rng.integers(1, 5)), 3
+    x = _edge_x(rng, B, N)
+    W = np.ldexp(rng.standard_normal((C, N)), k)
+    r = deepfool(linear_source(W, b=rng.standard_normal(C)), x, rng.integers(0, C, B), norm=norm,
+                 steps=3)
+    assert np.all(np.isfinite(r.x_adv)) and np.all((r.x_adv >= 0) & (r.x_adv <= 1))
+    assert np.all(np.isfinite(r.loss))
+
+
+def test_deepfool_tiny_gradients_regression():
+    # gradient differences of 1e-158 gave (|f'| + 1e-4)/‖w'‖² = inf (‖w'‖² = 1e-316), and
+    # inf · 0 = NaN in every coordinate with a zero gradient; at 1e-320 the L∞ form did the
+    # same. The step is now (|f'| + 1e-4)/‖w'‖ along w'/‖w'‖ (or sign(w')): 1e154 long for
+    # 1e-158, clipped to the box (x_0 → 0); for 1e-320 it is 1e316, beyond float64, so the
+    # sample stops where it is. Before the fix 1e-162 and 1e-200 did not move (Σw'² = 0).
+    x, y = np.array([[0.5, 0.0, 1.0, 0.3]]), np.array([0])
+    for s, norm, x0 in ((1e-158, "l2", 0.0), (1e-162, "l2", 0.0), (1e-200, "l2", 0.0),
+                        (1e-200, "linf", 0.0), (1e-320, "l2", 0.5), (1e-320, "linf", 0.5)):
+        W = np.zeros((3, 4))
+        W[0, 0] = s  # class 0 ahead of class 1 by s·x_0; class 2 far behind
+        r = deepfool(linear_source(W, b=np.array([0.0, 0.0, -1.0])), x, y, norm=norm, steps=3)
+        np.testing.assert_array_equal(r.x_adv, [[x0, 0.0, 1.0, 0.3]], err_msg=f"{s} {norm}")
+
+
+def test_dead_snn_with_tiny_surrogate_gradients_still_steps_in_l2():
+    """A network whose hidden layer never spikes (input weights −100·|W|) has sigmoid-surrogate
+    input gradients of ~1e-225: nonzero, so PGD-L2 from x must move (it used to stay at x) and
+    DeepFool must stay finite."""
+    net = Network.mlp([6, 8, 4], LIF(lam=0.9, theta=0.5), rng=3, scale=2.5)
+    w0, w1 = net.weights()
+    net = net.with_weights([-100 * np.abs(w0), w1])
+    src = SNNSource(net, T=4, encoder="current")
+    x = np.random.default_rng(0).random((2, 6))
+    y = np.array([1, 2])
+    g = src(x, y).grad
+    # sample 0: ~1e-225; sample 1: exactly 0 (the products underflow on the way back)
+    assert np.all(src(x, y).scores == 0) and 0 < np.abs(g[0]).max() < 1e-200 and not g[1].any()
+    r = bim(src, x, y, eps=0.1, norm="l2", steps=1, alpha=0.1)
+    want = x[0] + 0.1 * g[0] / l2_norm(g[0])
+    np.testing.assert_allclose(r.x_adv[0], np.clip(want, 0, 1), rtol=1e-14)
+    np.testing.assert_array_equal(r.x_adv[1], x[1])
+    df = deepfool(src, x, y, steps=2)
+    assert np.all(np.isfinite(df.x_adv))
+
+
+# --- the whole box ------------------------------------------------------------------------------
+@SMALL
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1.0, 2.5, 1e6]),
+       st.sampled_from([np.float64, np.float32]))
+def test_fgsm_with_a_budget_covering_the_box_reaches_the_sign_corner(seed, eps, dtype):
+    """ε ≥ 1: FGSM's point is 1 where the gradient is positive, 0 where negative and x where
+    it is 0 (closed form: the L∞ ball covers [0, 1]^N)."""
+    rng = np.random.default_rng(seed)
+    B, N = int(rng.integers(1, 4)), int(rng.integers(1, 7))
+    x = _edge_x(rng, B, N, dtype)
+    G = rng.choice([-1.0, 0.0, 2.0], size=(B, N))
+    r = fgsm(_fixed_grad_source(G), x, np.ones(B, dtype=int), eps=eps)
+    # y = 1 is the class the score rises with: its CE falls along G, so the ascent is −G
+    want = np.where(G < 0, 1.0, np.where(G > 0, 0.0, x)).astype(dtype)
+    np.testing.assert_array_equal(r.x_adv, want)
+
+
+@SMALL
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["l2", "l1", "linf"]))
+def test_projection_with_a_budget_beyond_the_box_is_the_box_clip(seed, norm):
+    """A radius beyond the box's reach (‖1‖ in the norm: N or 1) makes the ball constraint
+    inactive: the projection is clip(z, 0, 1) exactly in float64. L2 projects onto the ball
+    before clipping (documented), so there the radius must also cover ‖z − x‖ (≤ 3√N here)."""
+    rng = np.random.default_rng(seed)
+    B, N = int(rng.integers(1, 4)), int(rng.integers(1, 7))
+    x = _edge_x(rng, B, N)
+    z = x + rng.choice([-3.0, -1.0, 0.0, 0.25, 1.0, 3.0], size=(B, N))
+    eps = {"l2": 3 * np.sqrt(N), "l1": float(N), "linf": 1.0}[norm] * rng.choice([1.0, 1.5, 1e9])
+    np.testing.assert_array_equal(project(z, x, eps, norm), np.clip(z, 0.0, 1.0))
+
+
+# --- ties in the projections ----------------------------------------------------------------------
+_GRID = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+
+
+@_examples(25)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 4),
+       st.sampled_from([0.0, 2.0**-40, 0.25, 0.5, 1.0, 4.0]))
+def test_l1_projection_with_ties_matches_enumerated_qp(seed, n, eps):
+    """Equal |z − x| entries, pixels on 0 and 1, radius 0 and beyond the box's reach: the L1
+    projection is the enumerated QP optimum (test_attacks._l1_box_qp_brute), in ball and box."""
+    rng = np.random.default_rng(seed)
+    x = rng.choice(_GRID, n)
+    u = rng.choice([-1.5, -0.5, -0.25, 0.0, 0.25, 0.5, 1.5], n)  # repeated magnitudes
+    z = x + u
+    got = project_l1(z[None], x[None], eps)[0]
+    want = x + _l1_box_qp_brute(u, x, eps)
+    # bisection to float resolution on λ: the error in d is below 1e-12 (slope ≤ n)
+    np.testing.assert_allclose(got, want, atol=1e-12)
+    assert norms_of(got[None], x[None])["l1"][0] <= eps and np.all((got >= 0) & (got <= 1))
+    if eps == 0:
+        np.testing.assert_array_equal(got, x)
+
+
+@_examples(30)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 5), st.sampled_from([1, 2]), st.integers(0, 7))
+def test_l0_projection_with_ties_is_optimal_and_breaks_ties_to_the_lower_index(seed, P, C, k):
+    """Gains with ties (values on a grid), k = 0 and k >= P: the result is optimal (brute force
+    over pixel subsets), changes at most k pixels, and a pixel left unchanged never has a
+    larger gain than a changed one, nor an equal gain at a lower index (the documented rule)."""
+    rng = np.random.default_rng(seed)
+    N = P * C
+    x = rng.choice(_GRID, N)
+    z = rng.choice(np.array([-0.5, 0.0, 0.5, 1.0, 1.5]), N)
+    got = project_l0(z[None], x[None], k, channels=C)[0]
+    cz = np.clip(z, 0, 1)
+
+    def cost(S):
+        keep = np.zeros(P, bool)
+        keep[list(S)] = True
+        v = np.where(np.tile(keep, C), cz, x)
+        return float(((v - z) ** 2).sum())
+
+    best = min(cost(S) for m in range(min(k, P) + 1) for S in itertools.combinations(range(P), m))
+    assert float(((got - z) ** 2).sum()) == best
+    changed = (got != x).reshape(C, P).any(axis=0)
+    assert changed.sum() <= k and np.all((got >= 0) & (got <= 1))
+    gain = (((z - x) ** 2 - (z - cz) ** 2).reshape(C, P)).sum(axis=0)
+    for i in np.flatnonzero(changed):
+        for j in np.flatnonzero(~changed & (gain > 0)):
+            assert gain[j] < gain[i] or (gain[j] == gain[i] and j > i), (i, j, gain)
+    if k == 0:
+        np.testing.assert_array_equal(got, x)
+    if k >= P:
+        np.testing.assert_array_equal(got, cz)
+
+
+# --- batches: per-sample streams, permutations, determinism ---------------------------------------
+def _all_attacks(src, x, y, seed, W):
+    runs = _budget_attacks(src, x, y, 0.2, 2, "uniform", seed, W=W)
+    runs["pgd-l0-gauss"] = lambda: pgd(src, x, y, eps=1, norm="l0", steps=2,
+                                       random_start="gaussian", rng=seed)
+    runs["deepfool-l2"] = lambda: deepfool(src, x, y, steps=3)
+    runs["deepfool-linf"] = lambda: deepfool(src, x, y, norm="linf", steps=3, candidates=1)
+    runs["one_pixel"] = lambda: one_pixel(src, x, y, popsize=5, maxiter=1, rng=seed)
+    return runs
+
+
+@TINY
+@given(st.integers(0, 2**32 - 1), st.sampled_from([np.float64, np.float32]))
+def test_a_batch_prefix_is_attacked_as_the_prefix_alone(seed, dtype):
+    """Sample b draws from child b of the rng's spawn, and every attack is per-sample: the
+    first m rows of an attack on a batch equal the attack on those m rows (bit for bit), and a
+    second call with the same seed repeats the first."""
+    rng = np.random.default_rng(seed)
+    B, N, C = 4, int(rng.integers(1, 6)), 4
+    x = _edge_x(rng, B, N, dtype)
+    y = rng.integers(0, C, B)
+    W = rng.standard_normal((C, N)) * 2
+    m = int(rng.integers(1, B))
+    src = _rowwise_linear_source(W)
+    full = {k: run() for k, run in _all_attacks(src, x, y, seed, W).items()}
+    part = _all_attacks(src, x[:m], y[:m], seed, W)
+    again = _all_attacks(src, x, y, seed, W)
+    for name in ("fgsm", "pgd-linf", "pgd-l1", "pgd-l0", "apgd-dlr-l2", "rfgsm-wong",
+                 "eot_pgd-l2", "deepfool-linf", "one_pixel", "pgd-l0-gauss", "mim-l2"):
+        p = part[name]()
+        np.testing.assert_array_equal(full[name].x_adv[:m], p.x_adv, err_msg=name)
+        np.testing.assert_array_equal(full[name].success[:m], p.success, err_msg=name)
+        if name != "deepfool-linf":  # DeepFool records until the whole batch has stopped
+            np.testing.assert_array_equal(full[name].loss[:, :m], p.loss, err_msg=name)
+    for name in full:
+        np.testing.assert_array_equal(full[name].x_adv, again[name]().x_adv, err_msg=name)
+
+
+@TINY
+@given(st.integers(0, 2**32 - 1), st.permutations(range(4)))
+def test_attacks_started_at_x_commute_with_permuting_the_batch(seed, perm):
+    """Without random draws an attack is a function of each sample alone: permuting the batch
+    permutes the result."""
+    rng = np.random.default_rng(seed)
+    perm = np.array(perm)
+    B, N, C = 4, int(rng.integers(1, 6)), 4
+    x = _edge_x(rng, B, N)
+    x[1] = x[0]  # a duplicated row
+    y = rng.integers(0, C, B)
+    W = rng.standard_normal((C, N)) * 2
+    src = _rowwise_linear_source(W)
+    a = _budget_attacks(src, x, y, 0.3, 1, None, None)
+    b = _budget_attacks(src, x[perm], y[perm], 0.3, 1, None, None)
+    a["deepfool"] = lambda: deepfool(src, x, y, steps=4)
+    b["deepfool"] = lambda: deepfool(src, x[perm], y[perm], steps=4)
+    for name in a:
+        np.testing.assert_array_equal(a[name]().x_adv[perm], b[name]().x_adv, err_msg=name)
+
+
+# --- restarts and APGD's best point ---------------------------------------------------------------
+@_examples(25)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["linf", "l2", "l1", "l0"]),
+       st.integers(2, 4), st.booleans())
+def test_more_restarts_never_do_worse_than_one(seed, norm, restarts, targeted):
+    """Restart 1 of a multi-restart run draws what a single run draws (the streams continue),
+    and a later restart replaces it only when better (success first, then a lower margin): so
+    per sample, R restarts are never worse than one."""
+    rng = np.random.default_rng(seed)
+    B, N, C = int(rng.integers(1, 4)), int(rng.integers(1, 6)), int(rng.integers(2, 5))
+    x = _edge_x(rng, B, N)
+    y = rng.integers(0, C, B)
+    target = rng.integers(0, C, B) if targeted else None
+    W = rng.standard_normal((C, N)) * rng.choice([0.3, 3.0])
+    eps = int(rng.integers(0, N + 1)) if norm == "l0" else float(rng.choice([0.0, 0.05, 0.3, 2.0]))
+    kw = dict(eps=eps, norm=norm, steps=int(rng.integers(1, 3)), rng=seed, target=target,
+              random_start=str(rng.choice(["uniform", "gaussian"])))
+    one = pgd(linear_source(W), x, y, restarts=1, **kw)
+    many = pgd(linear_source(W), x, y, restarts=restarts, **kw)
+    m1, mr = margin_of(one.scores, y, target), margin_of(many.scores, y, target)
+    assert not np.any(one.success & ~many.success)
+    same = one.success == many.success
+    assert np.all(mr[same] <= m1[same])
+    assert np.all(norms_of(many.x_adv, x)[norm] <= eps)
+
+
+@_examples(25)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.sampled_from(["linf", "l2"]),
+       st.sampled_from(["ce", "dlr"]), st.booleans())
+def test_apgd_returns_its_highest_loss_point(seed, steps, norm, loss, targeted):
+    """APGD returns the best point (highest loss) it evaluated, x⁰ included: the objective at
+    x_adv is the maximum of the loss record, bit for bit, for N_iter as small as 1."""
+    rng = np.random.default_rng(seed)
+    B, N, C = int(rng.integers(1, 4)), int(rng.integers(1, 6)), 4
+    x = _edge_x(rng, B, N)
+    y = rng.integers(0, C, B)
+    target = rng.integers(0, C, B) if targeted else None
+    src = linear_source(rng.standard_normal((C, N)) * rng.choice([0.3, 3.0]))
+    eps = float(rng.choice([0.0, 0.05, 0.3, 2.0]))
+    r = apgd(src, x, y, eps=eps, norm=norm, steps=steps, loss=loss, target=target, rng=seed,
+             random_start=rng.choice(["uniform", None]))
+    assert r.loss.shape == (steps + 1, B)
+    if loss == "ce" and target is None:
+        f = src(r.x_adv, y).loss
+    elif loss == "ce":
+        f = src.score_loss_grad(r.x_adv, lambda s: tuple(-a for a in ce_loss(s, target))).loss
+    else:
+        f = src.score_loss_grad(r.x_adv, lambda s: dlr_loss(s, y, target)).loss
+    np.testing.assert_array_equal(f, r.loss.max(axis=0))
+    assert np.all(norms_of(r.x_adv, x)[norm] <= eps)
+
+
+# --- DeepFool on samples it need not move ---------------------------------------------------------
+@SMALL
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["l2", "linf"]))
+def test_deepfool_leaves_misclassified_samples_alone(seed, norm):
+    """A sample the source already misclassifies (labels drawn to be wrong, or all of them) is
+    returned unchanged with a constant loss record; the others move."""
+    rng = np.random.default_rng(seed)
+    B, N, C = int(rng.integers(1, 5)), int(rng.integers(1, 5)), 3
+    x = _edge_x(rng, B, N)
+    W = rng.standard_normal((C, N))
+    b = rng.standard_normal(C)
+    pred = np.argmax(x @ W.T + b, axis=1)
+    wrong = rng.random(B) < 0.6
+    y = np.where(wrong, (pred + 1) % C, pred)
+    r = deepfool(linear_source(W, b), x, y, norm=norm, steps=3)
+    np.testing.assert_array_equal(r.x_adv[wrong], x[wrong])
+    assert np.all(r.loss[:, wrong] == r.loss[:1, wrong])
+    assert np.all(r.success[wrong])
+
+
+# --- spike-domain attacks -------------------------------------------------------------------------
+def _linear_seq_source(G, C=3):
+    """Loss Σ G·seq per sample with the fixed sequence gradient G [T, B, N]."""
+    def fn(s, y):
+        f = (s * G).sum(axis=(0, 2))
+        return f, G + 0 * s, np.stack([f * c for c in range(C)], axis=1)
+
+    return fn
+
+
+@_examples(30)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 4), st.integers(1, 3), st.booleans())
+def test_spike_attack_counts_and_budget_hold_on_ties(seed, budget, per_step, with_distance):
+    """Fixed gradient with ties (values in {−1, 0, 1, 2}), empty or full rasters, budget 0:
+    the Hamming distance to the input is deleted + inserted + 2·shifted, the spike count moves
+    by inserted − deleted, the budget (edits, or the reported distance recomputed) holds, and
+    every applied edit has a positive first-order gain, so the linear objective never falls."""
+    rng = np.random.default_rng(seed)
+    T, B, N = int(rng.integers(1, 5)), int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    seq = (rng.random((T, B, N)) < rng.choice([0.0, 0.4, 1.0])).astype(float)
+    G = rng.choice([-1.0, 0.0, 1.0, 2.0], size=(T, B, N))
+    ops = [o for o in ("delete", "insert", "shift") if rng.random() < 0.6] or ["shift"]
+    y = rng.integers(0, 3, B)
+
+    def dist(a, b):  # spike times in one train only (Victor–Purpura as q → ∞)
+        return float(len(np.setxor1d(a, b)))
+
+    kw = dict(operations=ops, per_step=per_step, max_shift=int(rng.integers(1, 3)))
+    if with_distance:
+        r = spike_attack(_linear_seq_source(G), seq, y, budget=budget / 2, distance=dist, **kw)
+        d = [sum(dist(np.flatnonzero(seq[:, b, n]), np.flatnonzero(r.seq_adv[:, b, n]))
+                 for n in range(N)) for b in range(B)]
+        np.testing.assert_array_equal(r.distance, d)
+        assert np.all(r.distance <= budget / 2)
+    else:
+        r = spike_attack(_linear_seq_source(G), seq, y, budget=budget, **kw)
+        assert np.all(r.changes <= budget)
+    np.testing.assert_array_equal((r.seq_adv != seq).sum(axis=(0, 2)),
+                                  r.deleted + r.inserted + 2 * r.shifted)
+    np.testing.assert_array_equal(r.seq_adv.sum(axis=(0, 2)) - seq.sum(axis=(0, 2)),
+                                  r.inserted - r.deleted)
+    assert set(np.unique(r.seq_adv)) <= {0.0, 1.0}
+    gain = ((r.seq_adv - seq) * G).sum(axis=(0, 2))
+    assert np.all(gain[r.changes > 0] > 0) and np.all(gain[r.changes == 0] == 0)
+    if budget == 0:
+        np.testing.assert_array_equal(r.seq_adv, seq)
+
+
+@SMALL
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0.0, 0.3, 0.5, 1.0]),
+       st.sampled_from([0.0, 0.3, 0.5, 1.0]))
+def test_rand_del_is_monotone_in_p_and_per_sample(seed, p1, p2):
+    """p = 0 keeps every spike, p = 1 deletes every spike; with one seed the deletions at a
+    lower p are a subset of those at a higher p (one uniform draw per position, u < p); the
+    counts are the spikes removed; a batch prefix is attacked as the prefix alone."""
+    p1, p2 = min(p1, p2), max(p1, p2)
+    rng = np.random.default_rng(seed)
+    T, B, N = int(rng.integers(1, 5)), int(rng.integers(1, 4)), int(rng.integers(1, 5))
+    seq = (rng.random((T, B, N)) < rng.choice([0.3, 1.0])).astype(float)
+    a, b = rand_del(seq, p1, rng=seed), rand_del(seq, p2, rng=seed)
+    assert np.all(a.seq_adv >= b.seq_adv) and np.all(b.seq_adv <= seq)
+    for r in (a, b):
+        np.testing.assert_array_equal(r.deleted, (seq - r.seq_adv).sum(axis=(0, 2)))
+        np.testing.assert_array_equal(r.changes, r.deleted)
+    if p1 == 0:
+        np.testing.assert_array_equal(a.seq_adv, seq)
+    if p2 == 1:
+        np.testing.assert_array_equal(b.seq_adv, 0)
+    np.testing.assert_array_equal(rand_del(seq[:, :1], p2, rng=seed).seq_adv, b.seq_adv[:, :1])
+
+
+# --- metrics --------------------------------------------------------------------------------------
+@SMALL
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0.0, 0.5, 1.0]))
+def test_asr_definitions_relate_on_degenerate_batches(seed, p_clean_correct):
+    """"all" is 1 − adversarial accuracy; "clean_correct" counts a subset of those samples; with
+    every clean sample correct they coincide; with none, the rate is NaN over 0 (documented),
+    and with every adversarial sample wrong "all" is 1."""
+    rng = np.random.default_rng(seed)
+    B, C = int(rng.integers(1, 5)), 3
+    y = rng.integers(0, C, B)
+    clean = np.where(rng.random(B) < p_clean_correct, y, (y + 1) % C)
+    adv = rng.integers(0, C, B)
+    a = attack_success_rate(adv, y)
+    c = attack_success_rate(adv, y, clean=clean, denominator="clean_correct")
+    assert a.rate == 1 - accuracy(adv, y) or abs(a.rate - (1 - accuracy(adv, y))) <= 1e-15
+    assert np.all(c.success <= a.success) and c.n_attack == int((clean == y).sum())
+    if p_clean_correct == 1:
+        assert (c.rate, c.n_success) == (a.rate, a.n_success)
+    if p_clean_correct == 0:
+        assert np.isnan(c.rate) and c.n_attack == 0 and not c.success.any()
+    assert attack_success_rate((y + 1) % C, y).rate == 1.0
+
+
+@SMALL
+@given(st.integers(0, 2**32 - 1), st.integers(1, 4))
+def test_stability_with_one_run_is_accuracy_and_ignores_run_order(seed, K):
+    """K = 1: the mean over runs, the accuracy and the all-runs-correct fraction coincide; for
+    any K the value is the mean of the run accuracies, consistent ≤ value, and permuting the
+    runs changes nothing."""
+    rng = np.random.default_rng(seed)
+    B, C = int(rng.integers(1, 5)), 3
+    y = rng.integers(0, C, B)
+    runs = rng.integers(0, C, (K, B))
+    s = stability(runs, y)
+    if K == 1:
+        assert s.value == accuracy(runs[0], y) == s.consistent
+        assert set(np.unique(s.sample_fraction)) <= {0.0, 1.0}
+    assert s.consistent <= s.value and s.K == K
+    np.testing.assert_allclose(s.value, np.mean([accuracy(r, y) for r in runs]), rtol=1e-15)
+    t = stability(runs[::-1], y)
+    assert (t.value, t.consistent) == (s.value, s.consistent)
+
+
+@SMALL
+@given(st.integers(0, 2**32 - 1))
+def test_ttfs_prediction_is_fixed_from_the_decision_step_and_sop_stops_there(seed):
+    """Output rasters with ties at the first spike (two outputs firing in the same step): from
+    the decision step on, the running TTFS score predicts the final label (ties to the lower
+    index), TAAcc's last entry is the final accuracy for every decoder, and SOP with the
+    decision times equals SOP of the rasters truncated after the decision step (all T steps
+    when nothing fires)."""
+    rng = np.random.default_rng(seed)
+    T, B, C = int(rng.integers(1, 5)), int(rng.integers(1, 4)), 3
+    out = (rng.random((T, B, C)) < rng.choice([0.0, 0.3, 0.7])).astype(float)
+    y = rng.integers(0, C, B)
+    d = decision_times(out)
+    run = np.argmax(cumulative(out, "ttfs"), axis=2)  # [T, B]
+    final = np.argmax(decode(out, "ttfs"), axis=1)
+    for b in range(B):
+        if d[b] >= 0:
+            assert np.all(run[d[b]:, b] == final[b])
+    for dec in ("rate", "ttfs", "membrane"):
+        assert taacc(out, y, decoder=dec)[-1] == accuracy(decode(out, dec), y)
+    inputs = [(rng.random((T, B, 3)) < 0.5).astype(float),
+              (rng.random((T, B, 2, 2, 2)) < 0.5).astype(int)]
+    shapes = [LayerShape.dense(3, 2), LayerShape(2, 3, 3, 2, 2)]
+    r = sop(inputs, shapes, decision_times=d)
+    for b in range(B):
+        stop = T if d[b] < 0 else d[b] + 1
+        alone = sop([a[:stop, b:b + 1] for a in inputs], shapes)
+        np.testing.assert_array_equal(r.sop[:, b], alone.sop[:, 0])
+        assert r.steps[b] == stop
+    np.testing.assert_array_equal(sop(inputs, shapes, decision_times=np.full(B, T - 1)).sop,
+                                  sop(inputs, shapes).sop)
+
+
+def test_zeta_of_an_unchanged_input_is_nan_and_otherwise_sums_to_one():
+    a = np.zeros((3, 2, 2))
+    assert np.all(np.isnan(perturbation_distribution(a, a).zeta))
+    b = a.copy()
+    b[2, 1, 0] = 1.0
+    np.testing.assert_array_equal(perturbation_distribution(a, b).zeta, [0.0, 0.0, 1.0])
+
+
+def test_per_sample_metrics_of_an_empty_batch_regression():
+    # B = 0 (e.g. no clean-correct sample left to analyse) crashed in reshape(T, 0, -1) with
+    # numpy's "cannot reshape array of size 0" in the rates, SOP and the Taylor indicator;
+    # they now return arrays with B = 0 columns.
+    empty = np.zeros((3, 0, 4))
+    assert cumulative_rate(empty).shape == (3, 0)
+    assert cumulative_rate(empty, per_neuron=True).shape == (3, 0, 4)
+    assert hidden_rate(empty).shape == (3, 0)
+    r = sop([empty, np.zeros((3, 0, 2, 1, 1))], [LayerShape.dense(4, 2), LayerShape(2, 1, 1, 1, 1)],
+            decision_times=np.zeros(0, dtype=int))
+    assert r.sop.shape == (2, 0) and r.total.shape == (0,)
+    assert taylor_indicator(empty, empty).shape == (0,)
+    assert taylor_indicator_grid(empty, empty, empty, [0.5], [1.0, 2.0]).shape == (1, 2, 0)
+
+
+def test_metrics_of_a_layer_with_no_neurons_regression():
+    # N = 0: hidden_rate divided 0 spikes by 0 neurons (NaN and a RuntimeWarning), and SOP's ξ
+    # likewise for a conv raster with an empty map; both now refuse it by name.
+    with pytest.raises(ValueError, match=r"spikes has no neurons \(shape \(2, 1, 0\)\)"):
+        hidden_rate(np.zeros((2, 1, 0)))
+    with pytest.raises(ValueError, match=r"inputs\[0\] has shape \(2, 1, 2, 0, 1\), no neurons"):
+        sop([np.zeros((2, 1, 2, 0, 1))], [LayerShape(2, 1, 1, 1, 1)])
+
+
+# --- labels beyond the classes ---------------------------------------------------------------------
+_Y_1BASED = np.array([1, 3])  # class indices counted from 1: 3 is past the 3 classes
+_LABEL_ATTACKS = {
+    "fgsm": (lambda s, x: fgsm(s, x, _Y_1BASED, eps=0.1), r"labels must lie in \[0, 2\]"),
+    "pgd": (lambda s, x: pgd(s, x, _Y_1BASED, eps=0.1, rng=0), r"labels must lie in \[0, 2\]"),
+    "pgd-target": (lambda s, x: pgd(s, x, np.array([0, 0]), target=_Y_1BASED, eps=0.1, rng=0),
+                   r"labels must lie in \[0, 2\]"),
+    "apgd-dlr": (lambda s, x: apgd(s, x, _Y_1BASED, eps=0.1, loss="dlr", rng=0),
+                 r"labels must lie in \[0, 2\]"),
+    "deepfool": (lambda s, x: deepfool(s, x, _Y_1BASED),
+                 r"y holds the label 3 but the source's scores have 3 classes"),
+    "one_pixel": (lambda s, x: one_pixel(s, x, _Y_1BASED, popsize=5, maxiter=1, rng=0),
+                  r"y holds the label 3 but the model's scores have 3 classes"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_LABEL_ATTACKS))
+def test_attack_labels_beyond_the_classes_are_refused_regression(name):
+    # 1-based labels (y = C) crashed with numpy's "index 3 is out of bounds for axis 1 with
+    # size 3" in every attack (the score losses, DeepFool and OnePixel index the scores by y)
+    run, match = _LABEL_ATTACKS[name]
+    with pytest.raises(ValueError, match=match):
+        run(linear_source(np.eye(3)), np.full((2, 3), 0.5))
+
+
+def test_metric_labels_beyond_the_classes_are_refused_regression():
+    # with scores [B, C] a label >= C can never be predicted: accuracy, ASR, stability and
+    # TAAcc silently counted it as wrong (1-based labels gave accuracy ~0 without a word)
+    scores, y = np.eye(3)[:2], _Y_1BASED
+    hint = r"labels are 0-based class indices in \[0, 2\] \(subtract 1 from 1-based labels\)"
+    with pytest.raises(ValueError, match=r"y holds the label 3 but scores has 3 classes; " + hint):
+        accuracy(scores, y)
+    with pytest.raises(ValueError, match=r"y holds the label 3 but adv has 3 classes"):
+        attack_success_rate(scores, y)
+    with pytest.raises(ValueError, match=r"y holds the label 3 but clean has 3 classes"):
+        attack_success_rate([0, 1], y, clean=scores, denominator="clean_correct")
+    with pytest.raises(ValueError, match=r"y holds the label 3 but runs\[0\] has 3 classes"):
+        stability(scores[None], y)
+    with pytest.raises(ValueError, match=r"y holds the label 3 but outputs has 3 classes"):
+        taacc(np.ones((2, 2, 3)), y)
+    # integer predictions carry no class count: nothing to check, as before
+    assert accuracy(np.array([1, 3]), y) == 1.0
