@@ -30,7 +30,10 @@ def deepfool(source, x, y, *, norm="l2", steps=50, overshoot=0.02, candidates=No
     * L2: ``r_i = (|f'_l| + 1e-4) / ‖w'_l‖₂² · w'_l``,
     * L∞: ``r_i = (|f'_l| + 1e-4) / ‖w'_l‖₁ · sign(w'_l)``
 
-    (the 1e-4 as in the original algorithm, so a point on the boundary still moves). The steps
+    (evsnn adds 1e-4 to ``|f'_l|`` so that a point exactly on a boundary still moves;
+    Moosavi-Dezfooli et al. 2016, Algorithm 2, have no such term, and the widely used Python
+    implementations add 1e-4 to the L2 distance instead, ``r_i = (|f'_l| / ‖w'_l‖₂ + 1e-4)
+    w'_l / ‖w'_l‖₂``, a longer step wherever ``‖w'_l‖₂ > 1``). The steps
     accumulate, ``r = Σ r_i``, and ``x_{i+1} = clip(x + (1 + overshoot) r, 0, 1)``. A sample stops
     when the source's prediction leaves ``y``, when all gradient differences vanish (surrogate
     gradients can be zero) or are so small that the step is not finite in float64 (``‖w'_l‖``

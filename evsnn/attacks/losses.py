@@ -66,7 +66,7 @@ def dlr_loss(scores, labels, target=None):
         )
     labels = _labels_iv(labels, z)
     if target is not None:
-        target = _labels_iv(target, z)
+        target = _labels_iv(target, z, "target")
     rows = np.arange(B)
     order = np.argsort(-z, axis=1, kind="stable")
     p1, p3 = order[:, 0], order[:, 2]

@@ -40,17 +40,18 @@ def softmax(z):
     return np.exp(log_softmax(z))
 
 
-def _labels_iv(labels, scores):
+def _labels_iv(labels, scores, name="labels"):
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.shape[0] != scores.shape[0]:
         raise ValueError(
-            f"labels must be [B] with B = {scores.shape[0]}, got shape {labels.shape}"
+            f"{name} must be [B] with B = {scores.shape[0]}, got shape {labels.shape}"
         )
     if labels.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integers, got dtype {labels.dtype}")
+        raise TypeError(f"{name} must be integers, got dtype {labels.dtype}")
     if labels.size and (labels.min() < 0 or labels.max() >= scores.shape[1]):
         raise ValueError(
-            f"labels must lie in [0, {scores.shape[1] - 1}], got [{labels.min()}, {labels.max()}]"
+            f"{name} must lie in [0, {scores.shape[1] - 1}], got [{labels.min()}, "
+            f"{labels.max()}] (0-based class indices)"
         )
     return labels
 
