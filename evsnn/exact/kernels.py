@@ -301,8 +301,9 @@ def _neuron_kernel(
     """Walk one neuron through its sorted input events ``ev_t`` (sources ``ev_src``, weights
     ``w_row[src]``) on ``[0, t_end]``.
 
-    Fills the node arrays, ``spk_t`` (spike times) and ``spk_cause``, writes the membrane at ``rec_times``
-    (right-continuous: the value after events and resets at that instant) into ``rec_v``.
+    Fills the node arrays, ``spk_t`` (spike times) and ``spk_cause``, writes the membrane at
+    ``rec_times`` (right-continuous: the value after events and resets at that instant) into
+    ``rec_v``.
     Returns ``(n_nodes, n_spikes, flags, vmax, max_node, max_kind, max_s, max_ev)``: for a
     readout, the largest membrane value -- kind 0: at node ``max_node``; kind 1: at the interior
     extremum ``max_s`` after that node; kind 2: the left limit at ``max_s`` after that node,

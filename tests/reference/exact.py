@@ -282,8 +282,9 @@ def _neuron_kernel(
     """Walk one neuron through its sorted input events ``ev_t`` (sources ``ev_src``, weights
     ``w_row[src]``) on ``[0, t_end]``.
 
-    Fills the node arrays, ``spk_t`` (spike times) and ``spk_cause``, writes the membrane at ``rec_times``
-    (right-continuous: the value after events and resets at that instant) into ``rec_v``.
+    Fills the node arrays, ``spk_t`` (spike times) and ``spk_cause``, writes the membrane at
+    ``rec_times`` (right-continuous: the value after events and resets at that instant) into
+    ``rec_v``.
     Returns ``(n_nodes, n_spikes, flags, vmax, max_node, max_kind, max_s, max_ev)``: for a
     readout, the largest membrane value -- kind 0: at node ``max_node``; kind 1: at the interior
     extremum ``max_s`` after that node; kind 2: the left limit at ``max_s`` after that node,
@@ -749,7 +750,7 @@ def _layer_backward_kernel(
                 model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
                 ic[b, i], ev_t[lo:hi], ev_src[lo:hi], ev_cause[lo:hi], weight[i], empty, tol_v,
                 tol_t, 0, nd_type, nd_t, nd_v, nd_i, nd_aux, spk, spk_cause, empty,
-            )
+            )  # (the causes of its own spikes reach only the flags, unused here: base 0)
             g_ic[b, i] = _neuron_backward_kernel(
                 model, syn, tau_m, tau_s, r, c, u0, theta, hard, ic[b, i], ev_src[lo:hi],
                 nd_type, nd_t, nd_v, nd_i, nd_aux, res[0], g_spk[b, i], g_max[b, i], res[4],
