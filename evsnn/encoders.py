@@ -45,13 +45,26 @@ def _encoder_iv(x, T, dtype=None, spikes=False):
         x = np.asarray(x)
     if x.dtype.kind not in "biuf":
         raise TypeError(f"x must be a numeric array of pixel values, got dtype {x.dtype}")
+    if x.dtype.kind == "f" and x.dtype not in (np.float32, np.float64):
+        # its default output dtype would be refused as if passed by dtype=, and "input"
+        # arithmetic would run in it (float16 counts steps exactly only up to 2048)
+        raise TypeError(
+            f"x has dtype {x.dtype}; the encoders take float32 or float64 pixels (or integers): "
+            "pass x.astype(numpy.float32) (exact for float16) or x.astype(numpy.float64)"
+        )
     if x.ndim < 1:
         raise ValueError(f"x must have a batch axis ([B, ...]), got a scalar {x!r}")
     pixels_in_unit_iv(x)
     T = int_iv("T", T, low=1, what="time steps", hint="the encoded sequence's length")
     if dtype is None:
         dtype = x.dtype if x.dtype.kind == "f" else np.float64
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(
+            f"dtype={dtype!r} is not a numpy dtype; use numpy.float64, numpy.float32"
+            + (" or bool" if spikes else "")
+        ) from None
     floats = (np.dtype(np.float64), np.dtype(np.float32))
     if spikes and dtype not in floats + (np.dtype(np.bool_),):
         raise ValueError(
@@ -583,6 +596,11 @@ def fused(x, T, methods, *, convention=DEFAULT, rng=None, sigma=None, dtype=None
         )
     if any(m.startswith("fused") for m in methods if isinstance(m, str)):
         raise ValueError("fused encoders cannot be nested")
+    if np.ndim(x) < 2:
+        raise ValueError(
+            f"x has shape {np.shape(x)}; fusion stacks the encoders on the first feature axis, "
+            "so x must be [B, features...] (a single image: x[None])"
+        )
     gen = _check_rng(rng) if rng is not None else None
     parts = [
         encode(x, m, T, convention=convention, rng=gen, sigma=sigma, dtype=dtype) for m in methods
