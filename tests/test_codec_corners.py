@@ -371,7 +371,7 @@ BAD = [
     (lambda: enc.ttfs(np.array([[0.5]], dtype=np.float16), 3, dtype=np.float32), TypeError,
      r"x has dtype float16"),
     (lambda: enc.ttfs([[0.5]], 3, dtype="bogus"), TypeError,
-     r"dtype='bogus' is not a NumPy dtype; use numpy.float64, numpy.float32 or bool"),
+     r"dtype='bogus' is not a numpy dtype; use numpy.float64, numpy.float32 or bool"),
     (lambda: enc.fused(np.array([0.5, 0.2]), 3, ("current", "ttfs")), ValueError,
      r"x has shape \(2,\); fusion stacks the encoders on the first feature axis, so x must be "
      r"\[B, features"),
@@ -384,7 +384,8 @@ BAD = [
      ValueError, r"seq has shape \(2, 4\); a fused sequence is \[T, B, features"),
     (lambda: dec.predict(np.array([[0.1, np.nan, 0.5]])), ValueError,
      r"scores hold NaN \(sample\(s\) \[0\]\); "),
-    (lambda: dec.predict(np.zeros((2, 0))), ValueError, r"scores have no classes \(shape \(2, 0\)\)"),
+    (lambda: dec.predict(np.zeros((2, 0))), ValueError,
+     r"scores have no classes \(shape \(2, 0\)\)"),
     (lambda: dec.rate(np.ones((2, 1, 1)), mean="no"), TypeError, "mean must be True or False"),
     (lambda: data.stratified_split(np.arange(4) % 2, "0.5", 0), TypeError,
      "test_fraction must be a real number"),
