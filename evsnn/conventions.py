@@ -25,7 +25,9 @@ ttfs_rule : {"paper", "code"}
     for x = 0 (code).
 encoder_arithmetic : {"float64", "input"}
     Evaluate the encoders' time products in float64 (exact for float32 inputs) or in the input's
-    own dtype, as the code does (a float32 product can land one step early).
+    own dtype, as the code does (a float32 product can land one step early). The paper rules
+    read the one product ``x T`` (RateSynE as ``x T >= T - t``), so where it rounds (float64
+    pixels such as 1/3 or 0.7) RateSynS, RateSynE and TTFS of a pixel still agree.
 input_delay : {0, 1}
     Ding 2025 Eq. 15 read literally (``U[t+1] = ... + W a[t]``) delivers a layer's input one step
     late (1); the code delivers it in the same step (0).

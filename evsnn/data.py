@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evsnn._checks import int_iv, real_iv
+
 __all__ = ["Dataset", "load_digits", "load_idx", "load_mnist_idx", "load_npz", "stratified_split"]
 
 
@@ -38,9 +40,13 @@ class Dataset:
 
 def stratified_split(y, test_fraction, seed):
     """Indices ``(train, test)`` of a split that keeps each class's proportion; reproducible
-    from ``seed``. Each class contributes ``round(test_fraction · n_class)`` test samples."""
+    from ``seed`` (an integer >= 0). Each class contributes ``round(test_fraction · n_class)``
+    test samples; a split that leaves either part empty is refused."""
+    real_iv("test_fraction", test_fraction, hint="the share of each class in the test part")
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction={test_fraction!r} must lie strictly between 0 and 1")
+    # None would draw a fresh split on every call
+    seed = int_iv("seed", seed, low=0, what="the split's seed")
     rng = np.random.default_rng(seed)
     y = np.asarray(y)
     train, test = [], []
@@ -50,7 +56,15 @@ def stratified_split(y, test_fraction, seed):
         k = int(round(test_fraction * idx.size))
         test.append(idx[:k])
         train.append(idx[k:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+    train, test = np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+    for part, idx in (("test", test), ("train", train)):
+        if idx.size == 0 and y.size:
+            raise ValueError(
+                f"test_fraction={test_fraction!r} leaves the {part} part empty (each of the "
+                f"{np.unique(y).size} classes gives round(test_fraction · n_class) test "
+                "samples); choose a fraction nearer 0.5"
+            )
+    return train, test
 
 
 def load_digits(split="train", *, test_fraction=0.25, seed=0):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from evsnn._checks import flag_iv
+
 __all__ = [
     "rate",
     "ttfs",
@@ -32,16 +34,30 @@ def _outputs_iv(outputs, name="outputs"):
     return outputs
 
 
+def _time_sum(outputs):
+    """``Σ_t outputs[t]`` added in increasing t, each (sample, neuron) on its own, so a score
+    does not depend on the batch or the memory layout and equals :func:`cumulative`'s last step
+    bit for bit. (NumPy's ``sum(axis=0)`` adds a contiguous time axis pairwise -- one sample with
+    one neuron, or a time-last array -- and other layouts in time order.)"""
+    total = outputs[0].copy()
+    for t in range(1, outputs.shape[0]):
+        total += outputs[t]
+    return total
+
+
 def rate(outputs, *, mean=False):
-    """Rate decoding, Ding 2025 Eq. 12: ``ω_i = Σ_t s_i[t]`` (or the mean over t).
+    """Rate decoding, Ding 2025 Eq. 12: ``ω_i = Σ_t s_i[t]`` (or the mean over t), summed in
+    time order (the same bits for a sample alone or in any batch).
 
     Examples
     --------
     >>> rate(np.array([[[1, 0]], [[1, 1]], [[0, 1]]]))
     array([[2., 2.]])
     """
+    mean = flag_iv("mean", mean)
     outputs = _outputs_iv(outputs)
-    return outputs.mean(axis=0) if mean else outputs.sum(axis=0)
+    total = _time_sum(outputs)
+    return total / outputs.dtype.type(outputs.shape[0]) if mean else total
 
 
 def _ttfs_weights(T, dtype):
@@ -64,8 +80,10 @@ def ttfs(outputs):
 
 
 def membrane(outputs):
-    """Membrane decoding: the mean over time of a non-spiking readout's potential."""
-    return _outputs_iv(outputs).mean(axis=0)
+    """Membrane decoding: the mean over time of a non-spiking readout's potential (summed in
+    time order, as :func:`rate`)."""
+    outputs = _outputs_iv(outputs)
+    return _time_sum(outputs) / outputs.dtype.type(outputs.shape[0])
 
 
 DECODERS = {"rate": rate, "ttfs": ttfs, "membrane": membrane}
@@ -132,4 +150,14 @@ def predict(scores):
     scores = np.asarray(scores)
     if scores.ndim != 2:
         raise ValueError(f"scores must be [B, N], got shape {scores.shape}")
+    if scores.shape[1] == 0:
+        raise ValueError(f"scores have no classes (shape {scores.shape}); pass [B, N] scores "
+                         "with N >= 1")
+    if scores.dtype.kind in "fc":
+        nan_rows = np.flatnonzero(np.isnan(scores).any(axis=1))
+        if nan_rows.size:  # argmax would name the NaN's class
+            raise ValueError(
+                f"scores hold NaN (sample(s) {nan_rows[:10].tolist()}); a NaN score has no "
+                "rank -- check the network's weights and outputs for NaN or overflow"
+            )
     return np.argmax(scores, axis=1)

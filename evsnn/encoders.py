@@ -45,13 +45,26 @@ def _encoder_iv(x, T, dtype=None, spikes=False):
         x = np.asarray(x)
     if x.dtype.kind not in "biuf":
         raise TypeError(f"x must be a numeric array of pixel values, got dtype {x.dtype}")
+    if x.dtype.kind == "f" and x.dtype not in (np.float32, np.float64):
+        # its default output dtype would be refused as if passed by dtype=, and "input"
+        # arithmetic would run in it (float16 counts steps exactly only up to 2048)
+        raise TypeError(
+            f"x has dtype {x.dtype}; the encoders take float32 or float64 pixels (or integers): "
+            "pass x.astype(numpy.float32) (exact for float16) or x.astype(numpy.float64)"
+        )
     if x.ndim < 1:
         raise ValueError(f"x must have a batch axis ([B, ...]), got a scalar {x!r}")
     pixels_in_unit_iv(x)
     T = int_iv("T", T, low=1, what="time steps", hint="the encoded sequence's length")
     if dtype is None:
         dtype = x.dtype if x.dtype.kind == "f" else np.float64
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(
+            f"dtype={dtype!r} is not a numpy dtype; use numpy.float64, numpy.float32"
+            + (" or bool" if spikes else "")
+        ) from None
     floats = (np.dtype(np.float64), np.dtype(np.float32))
     if spikes and dtype not in floats + (np.dtype(np.bool_),):
         raise ValueError(
@@ -442,7 +455,11 @@ def ratesyn_end(x, T, *, convention=DEFAULT, dtype=None):
     """RateSynE, Ding 2025 Eq. 10: spikes aligned to the end of the window, count ∝ x.
 
     Paper: ``I[t] = H(t - (1 - x) T)``, t = 1..T, H(0) = 1: spikes at every t >= (1-x)T (so one
-    spike at t = T even for x = 0, and T spikes for x = 1).
+    spike at t = T even for x = 0, and T spikes for x = 1). Evaluated as ``x T >= T - t`` from the
+    same product ``x T`` as :func:`ratesyn_start` (so a pixel's RateSynE train has
+    ``min(T, floor(xT) + 1)`` spikes for its RateSynS train's ``floor(xT)``, however ``x T``
+    rounds: rounding ``(1 - x) T`` instead gave fl(1/3) at T = 30 ten spikes, t = 21..30, against
+    RateSynS's ten at t = 1..10).
     Code: spike at ``t0`` iff ``t0 / T > 1 - x``: ceil(xT) - 1 spikes (none for x = 0).
 
     Examples
@@ -458,7 +475,8 @@ def ratesyn_end(x, T, *, convention=DEFAULT, dtype=None):
     t0 = _steps(T, xa, x.ndim)
     one = xa.dtype.type(1)
     if conv.ratesyn_rule == "paper":
-        spikes = (t0 + 1) - (one - xa) * xa.dtype.type(T) >= 0
+        # t >= (1 - x) T  <=>  x T >= T - t (T - t, an integer, is exact): read x T, not (1 - x) T
+        spikes = xa * xa.dtype.type(T) >= xa.dtype.type(T - 1) - t0
     else:
         spikes = t0 / xa.dtype.type(T) > one - xa
     return np.ascontiguousarray(np.broadcast_to(spikes, (T,) + x.shape), dtype=dtype)
@@ -468,7 +486,8 @@ def ttfs(x, T, *, convention=DEFAULT, dtype=None):
     """Time-to-first-spike coding, Ding 2025 Eq. 11: one spike at ``(1 - x) T``.
 
     Paper (no rounding rule given): the first spike of the paper's RateSynE, i.e. at the smallest
-    t in 1..T with t >= (1-x)T (x = 0 spikes at t = T; x = 1 at t = 1).
+    t in 1..T with t >= (1-x)T (x = 0 spikes at t = T; x = 1 at t = 1), from the product ``x T``:
+    ``t = max(1, T - floor(xT))``.
     Code: one spike at ``t0 = floor((1 - x) T)`` evaluated in the input dtype; none for x = 0
     (t0 = T is outside the window); t0 = 0 for x = 1. In float32 and T not a power of two the
     product can land one step early (T = 10, x = 153/255 gives t0 = 3, not 4).
@@ -486,8 +505,8 @@ def ttfs(x, T, *, convention=DEFAULT, dtype=None):
     one = xa.dtype.type(1)
     t0 = _steps(T, xa, x.ndim)
     if conv.ttfs_rule == "paper":
-        # first t in 1..T with t - (1-x)T >= 0 is max(1, ceil((1-x)T)); as a 0-based index:
-        t_first = np.maximum(np.ceil((one - xa) * xa.dtype.type(T)), one) - one
+        # first t in 1..T with x T >= T - t (RateSynE's rule) is max(1, T - floor(xT)); 0-based:
+        t_first = np.maximum(xa.dtype.type(T) - np.floor(xa * xa.dtype.type(T)), one) - one
         return np.ascontiguousarray(t0 == t_first, dtype=dtype)
     t_spike = np.floor((one - xa) * xa.dtype.type(T))
     return np.ascontiguousarray(t0 == t_spike, dtype=dtype)
@@ -577,6 +596,11 @@ def fused(x, T, methods, *, convention=DEFAULT, rng=None, sigma=None, dtype=None
         )
     if any(m.startswith("fused") for m in methods if isinstance(m, str)):
         raise ValueError("fused encoders cannot be nested")
+    if np.ndim(x) < 2:
+        raise ValueError(
+            f"x has shape {np.shape(x)}; fusion stacks the encoders on the first feature axis, "
+            "so x must be [B, features...] (a single image: x[None])"
+        )
     gen = _check_rng(rng) if rng is not None else None
     parts = [
         encode(x, m, T, convention=convention, rng=gen, sigma=sigma, dtype=dtype) for m in methods

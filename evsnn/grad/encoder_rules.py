@@ -59,6 +59,11 @@ def input_gradient(method, g_seq, seq):
     if g_seq.shape != seq.shape:
         raise ValueError(f"g_seq has shape {g_seq.shape} but seq has {seq.shape}; they must match")
     if isinstance(method, str) and method.startswith("fused:"):
+        if seq.ndim < 3:
+            raise ValueError(
+                f"seq has shape {seq.shape}; a fused sequence is [T, B, features...] with the "
+                "members side by side on the first feature axis"
+            )
         parts = [p for p in method[len("fused:"):].split("+") if p]
         k = len(parts)
         if k == 0 or seq.shape[2] % k:
