@@ -21,7 +21,21 @@ from test_grad_vs_tape import _compare, _run_tape, _tape_surrogate
 
 from evsnn.clock import Dense, Network, simulate
 from evsnn.conventions import get_convention
-from evsnn.grad import Sigmoid, Triangle, backward, mixed, rga_factor
+from evsnn.grad import (
+    Sigmoid,
+    Triangle,
+    backward,
+    cross_entropy,
+    decoder_vjp,
+    e_rsct_loss,
+    input_gradient,
+    mixed,
+    rga_factor,
+    spike_count_loss,
+    ttfs_loss,
+)
+from evsnn.grad.encoder_rules import RULES
+from evsnn.grad.gamma_search import search_gamma
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
 
 KINDS = ("lif_hard", "lif_soft", "if", "trace_trace", "trace_spike", "dlif")
@@ -468,3 +482,311 @@ def test_mixed_refuses_what_it_cannot_mix():
         mixed("0.5", r, r)
     with pytest.raises(ValueError, match=r"^beta=nan must be finite and lie in \[0, 1\]"):
         mixed(float("nan"), r, r)
+
+
+# --------------------------------------------------------------------------- HART pre-calculation
+@settings(max_examples=40)
+@given(corners(kinds=("lif_hard", "lif_soft", "if", "trace_spike"), n_layers=(1, 3), T=(1, 4),
+               readout=False), st.sampled_from([Triangle(0.5), Triangle(1.0), Triangle(2.0)]))
+def test_hart_precalculated_equals_prune_then_average_at_corners(case, surrogate):
+    """HART's pre-calculated backward (from the forward's time sums) against the prune-then-
+    average form at the corners: T = 1 (also one step late, where no step reaches any
+    current), silent and saturated layers, single neurons, a batch of one. Dyadic values, a
+    triangle of dyadic γ and T a power of two make both exact: bit for bit. With the input one
+    step late and T > 1 a layer above the first gets no gradient at its last step, which the
+    pre-calculation refuses."""
+    net, seq, conv = case["net"], case["seq"], case["conv"]
+    T = seq.shape[0]
+    g = np.broadcast_to(case["g_out"][:1], case["g_out"].shape)
+    full = simulate(net, seq, convention=conv, record=True)
+    sums = simulate(net, seq, convention=conv, record="time_sums", surrogate=surrogate)
+    if conv.input_delay and T > 1 and len(net.layers) > 1:
+        with pytest.raises(ValueError, match="with input_delay=1 the last step of layer"):
+            backward(net, seq, sums, g, method="hart", precalculate=True)
+        return
+    want = backward(net, seq, full, g, method="hart", surrogate=surrogate)
+    got = backward(net, seq, sums, g, method="hart", precalculate=True)
+    exact = T in (1, 2, 4)
+    for (name, a), (_, b) in zip(_fields(got), _fields(want)):
+        if exact:
+            np.testing.assert_array_equal(a, b, err_msg=name)
+        else:
+            _close_sum_order(a, b)
+
+
+# --------------------------------------------------------------------------- Temp-BP boundaries
+def _one_trace_neuron(w, v_init, T_seq, tau_syn_ms=2.0):
+    """One TraceLIF neuron (λ = 1 − 1/2, θ = 1/2, reset to 0) driven by one input of weight
+    ``w``; ``T_seq`` the input values over time."""
+    neuron = TraceLIF(tau_mem_ms=2.0, tau_syn_ms=tau_syn_ms, theta=0.5, v_init=v_init,
+                      output="spike")
+    net = Network([Dense(np.array([[w]]), neuron)])
+    seq = np.asarray(T_seq, dtype=float).reshape(-1, 1, 1)
+    return net, seq, simulate(net, seq, record=True)
+
+
+@pytest.mark.parametrize("du, clamp, factor", [
+    (1 / 16, 8.0, 8.0), (1 / 8, 8.0, 8.0), (1 / 4, 8.0, 4.0),   # at and on both sides of 1/8
+    (1 / 16, np.inf, 16.0), (1 / 8, np.inf, 8.0),                 # no clamp
+    (1 / 4, 4.0, 4.0), (1 / 8, 4.0, 4.0), (1 / 2, 1.0, 1.0),     # other clamps at their ends
+])
+def test_tempbp_spike_time_factor_at_the_clamp(du, clamp, factor):
+    """Temp-BP's inter-neuron term ``dL/dm = −G clamp(−1/ΔU, −factor_clamp, 0)`` at a spike
+    whose pre-reset increment is exactly ΔU = 1/16, 1/8, 1/4: one step, v_init = 1/2 − ΔU, so
+    m = λ v_init + w = 1/2 = θ exactly (the spike test ``>=``) and ΔU = m − v_init (hand
+    derivation; every value is a binary fraction, so exact)."""
+    v_init = 0.5 - du
+    net, seq, res = _one_trace_neuron(0.5 - 0.5 * v_init, v_init, [1.0])
+    assert res.layers[0].spikes[0, 0, 0] == 1 and res.layers[0].m[0, 0, 0] == 0.5
+    got = backward(net, seq, res, np.full((1, 1, 1), 0.75), method="tempbp", factor_clamp=clamp)
+    assert got.membrane[0][0, 0, 0] == 0.75 * factor
+
+
+def test_tempbp_factor_is_zero_for_a_spike_with_a_negative_increment():
+    """A spike with ΔU < 0 (v_init = 1 above θ decays to m = 3/4, still above): −1/ΔU > 0, so
+    clamp(−1/ΔU, −8, 0) = 0 and the spike-time term gives no gradient."""
+    net, seq, res = _one_trace_neuron(0.25, 1.0, [1.0])
+    assert res.layers[0].spikes[0, 0, 0] == 1 and res.layers[0].m[0, 0, 0] == 0.75
+    got = backward(net, seq, res, np.ones((1, 1, 1)), method="tempbp")
+    assert got.membrane[0][0, 0, 0] == 0
+
+
+@pytest.mark.parametrize("level, first_fallback", [(0.25, 3), (0.5, 2), (1.0, 1)])
+def test_tempbp_fallback_starts_strictly_below_its_level(level, first_fallback):
+    """The low-trace fallback applies where the trace is *below* ``fallback_level · Δt/τs``
+    (backward's docstring): with c = 1/2 and one spike at t = 0 the trace is 1/2, 1/4, 1/8,
+    1/16 (exact), so at c·level = 1/8, 1/4, 1/2 the step whose trace equals the level keeps
+    its own rule (silent: 0; the spike at t = 0: the factor 1/ΔU = 1, ΔU = m − v_init = 1)
+    and the fallback ``ρ σ'(ρ(m − θ))``, ρ = 5, starts one step later (hand derivation)."""
+    net, seq, res = _one_trace_neuron(1.0, 0.0, [1.0, 0.0, 0.0, 0.0])
+    rec = res.layers[0]
+    np.testing.assert_array_equal(rec.spikes[:, 0, 0], [1, 0, 0, 0])
+    np.testing.assert_array_equal(rec.m[:, 0, 0], [1, 0, 0, 0])
+    np.testing.assert_array_equal(rec.trace[:, 0, 0], [0.5, 0.25, 0.125, 0.0625])
+    got = backward(net, seq, res, np.ones((4, 1, 1)), method="tempbp",
+                   fallback_level=level).membrane[0][:, 0, 0]
+    want = np.array([1.0, 0.0, 0.0, 0.0])
+    want[first_fallback:] = 5.0 * _sigma_prime(5.0 * (0.0 - 0.5))
+    np.testing.assert_allclose(got, want, rtol=RTOL_HAND, atol=0)
+
+
+# --------------------------------------------------------------------------- RGA / rate
+@pytest.mark.parametrize("lam, x, want", [
+    # (0.8 + 0.2λ)/(λ + 1) on [1 − λ, 2] plus 0.2 on [0, 1 − λ] (both at x̄ = 1 − λ)
+    (0.0, 0.0, 0.2), (0.0, 1.0, 1.0), (0.0, 2.0, 0.8), (0.0, np.nextafter(2.0, 3.0), 0.0),
+    (0.0, np.nextafter(0.0, -1.0), 0.0), (0.0, np.nextafter(1.0, 2.0), 0.8),
+    (1.0, 0.0, 0.7), (1.0, 5e-324, 0.5), (1.0, 2.0, 0.5), (1.0, np.nextafter(0.0, -1.0), 0.0),
+])
+def test_rga_factor_at_the_ends_of_its_intervals(lam, x, want):
+    """RGA's two intervals at λ = 0 and 1, at their ends and one ulp outside (hand values from
+    the formula in the docstring; (0.8 + 0.2λ)/(λ + 1) is 0.8 at λ = 0 and 0.5 at λ = 1)."""
+    assert rga_factor(x, lam) == pytest.approx(want, rel=RTOL_HAND)
+
+
+@given(st.lists(st.integers(-24, 24), min_size=1, max_size=6), st.sampled_from([0.0, 0.5, 1.0]),
+       st.integers(-30, 30))
+def test_rga_factor_reads_the_current_in_units_of_theta(num, lam, k):
+    """rga_factor(x̄, λ, θ) depends on x̄/θ only: scaling both by 2^k changes nothing, bit for
+    bit (the interval ends 1 − λ and 2 included, which multiples of 1/8 hit)."""
+    x = np.array(num) / 8.0
+    np.testing.assert_array_equal(rga_factor(x * 2.0**k, lam, 2.0**k), rga_factor(x, lam))
+
+
+@settings(max_examples=30)
+@given(corners(n_layers=(1, 1), T=(1, 4), B=(1, 2), readout=False))
+def test_rate_factor_is_one_per_sample_and_zero_where_the_current_is_not_positive(case):
+    """HART Eq. 10: ``g_rate`` is the layer's mean r/x̄ over the neurons with x̄ > 0, and 0
+    where x̄ ≤ 0 (x̄ = 0 exactly included): dL/dm = g · Σ_t dL/ds[t] / T with one g per sample
+    for every neuron of positive mean current, and exactly zero gradient for the others."""
+    net, seq, conv = case["net"], case["seq"], case["conv"]
+    layer = net.layers[0]
+    res = simulate(net, seq, convention=conv, record=True)
+    rec = res.layers[0]
+    got = backward(net, seq, res, case["g_out"], method="rate").membrane[0]
+    T = seq.shape[0]
+    gain = (np.ones(T) if layer.dlif_factors is None or conv.dlif_factor == "leak"
+            else layer.dlif_factors[:T])
+    xbar = (gain[:, None, None] * rec.current).mean(axis=0)
+    r = rec.spikes.mean(axis=0)
+    per = _spike_grad(layer, case["g_out"]).sum(axis=0) / T
+    for b in range(seq.shape[1]):
+        pos = xbar[b] > 0
+        assert np.all(got[:, b, ~pos] == 0)
+        want = np.mean(r[b, pos] / xbar[b, pos]) * per[b, pos] if pos.any() else per[b, pos]
+        np.testing.assert_allclose(got[:, b, pos], np.broadcast_to(want, (T, pos.sum())),
+                                   rtol=RTOL_HAND, atol=RTOL_HAND * np.max(np.abs(want),
+                                                                           initial=0))
+
+
+# --------------------------------------------------------------------------- losses and decoders
+LOSSES = {
+    "ce": lambda z, y: cross_entropy(z, y),
+    "double_softmax": lambda z, y: ttfs_loss(z, y, "double_softmax"),
+    "mse_onehot": lambda z, y: ttfs_loss(z, y, "mse_onehot"),
+    "spike_count": lambda z, y: spike_count_loss(z, y, desired_true=3, desired_false=0.5),
+}
+
+
+@given(st.integers(1, 6), st.integers(1, 3), st.floats(-50, 50), st.sampled_from(sorted(LOSSES)[:3]),
+       st.integers(0, 2**32 - 1))
+def test_softmax_losses_at_equal_logits(N, B, level, name, seed):
+    """Equal logits (a tie of all classes, e.g. every output neuron silent under TTFS
+    decoding): softmax is uniform, so with u = 1/N − onehot (hand derivation)
+    CE: loss ln N, gradient u/B; double softmax (CE of softmax(ω), whose logits are all 1/N):
+    loss ln N, gradient (1/N)·u/B; MSE on softmax: loss (N − 1)/N, gradient (2/N)·u/B."""
+    y = np.random.default_rng(seed).integers(0, N, B)
+    loss, g = LOSSES[name](np.full((B, N), level), y)
+    u = np.full((B, N), 1.0 / N)
+    u[np.arange(B), y] -= 1.0
+    want_loss, mult = {"ce": (np.log(N), 1.0), "double_softmax": (np.log(N), 1.0 / N),
+                       "mse_onehot": ((N - 1) / N, 2.0 / N)}[name]
+    assert float(loss) == pytest.approx(want_loss, rel=RTOL_HAND, abs=1e-15)
+    np.testing.assert_allclose(g, mult * u / B, rtol=RTOL_HAND, atol=1e-16)
+
+
+@given(st.integers(1, 4), st.integers(2, 5), st.sampled_from([-64.0, -1.0, 0.5, 2.0, 1024.0]),
+       st.sampled_from(sorted(LOSSES)[:3]), st.integers(0, 2**32 - 1))
+def test_softmax_losses_are_invariant_to_a_shift_of_the_logits(B, N, shift, name, seed):
+    """softmax(z + c) = softmax(z): for logits that are multiples of 1/8 and a power-of-two
+    shift, z + c and (z + c) − max(z + c) are exact, so loss and gradient are the same bit
+    for bit."""
+    rng = np.random.default_rng(seed)
+    z = rng.integers(-32, 33, (B, N)) / 8.0
+    y = rng.integers(0, N, B)
+    l0, g0 = LOSSES[name](z, y)
+    l1, g1 = LOSSES[name](z + shift, y)
+    assert l1 == l0
+    np.testing.assert_array_equal(g1, g0)
+
+
+@given(st.integers(1, 4), st.integers(1, 5), st.sampled_from(sorted(LOSSES)),
+       st.integers(0, 2**32 - 1))
+def test_losses_per_sample_rows_under_duplication_and_permutation(B, N, name, seed):
+    """Every loss is a batch mean: a batch holding each sample twice has the same loss (to
+    rounding) and exactly half the gradient rows (a power of two), and permuting the batch
+    permutes the gradient rows bit for bit."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((B, N)) * 3
+    y = rng.integers(0, N, B)
+    loss, g = LOSSES[name](z, y)
+    l2, g2 = LOSSES[name](np.concatenate([z, z]), np.concatenate([y, y]))
+    assert float(l2) == pytest.approx(float(loss), rel=RTOL_HAND)
+    np.testing.assert_array_equal(g2[:B], g / 2)
+    np.testing.assert_array_equal(g2[B:], g / 2)
+    perm = rng.permutation(B)
+    _, gp = LOSSES[name](z[perm], y[perm])
+    np.testing.assert_array_equal(gp, g[perm])
+
+
+@pytest.mark.parametrize("B", [1, 3])
+def test_cross_entropy_at_one_hot_logits(B):
+    """Logits 800 apart (a saturated softmax): exp(−800) underflows to 0, so for the label at
+    the maximum the loss and gradient are exactly 0, and for another label the loss is 800 and
+    the gradient (e_max − e_label)/B exactly — no NaN from the underflow."""
+    z = np.zeros((B, 3))
+    z[:, 1] = 800.0
+    loss, g = cross_entropy(z, np.full(B, 1))
+    assert loss == 0 and np.all(g == 0)
+    loss, g = cross_entropy(z, np.full(B, 2))
+    assert loss == 800.0
+    want = np.zeros((B, 3))
+    want[:, 1], want[:, 2] = 1.0 / B, -1.0 / B
+    np.testing.assert_array_equal(g, want)
+
+
+def test_ttfs_decoder_gradient_goes_to_the_first_tied_step():
+    """TTFS decoding ``max_t (T − t) o[t]``: when two steps attain the maximum (a trace output
+    0.25 at t = 0 and 0.5 at t = 2 with T = 4: both 1.0) the gradient goes to the first one,
+    times its weight T − t0 = 4; a silent neuron's gradient goes to step 0 (weight T), as
+    decoder_vjp documents."""
+    out = np.zeros((4, 1, 2))
+    out[0, 0, 0], out[2, 0, 0] = 0.25, 0.5
+    g = decoder_vjp("ttfs", np.array([[0.5, -1.0]]), out)
+    want = np.zeros_like(out)
+    want[0, 0, 0], want[0, 0, 1] = 0.5 * 4, -1.0 * 4
+    np.testing.assert_array_equal(g, want)
+
+
+def test_e_rsct_loss_refuses_zero_steps():
+    """Regression: T = 0 step outputs raised IndexError (``o[0]`` of an empty axis)."""
+    with pytest.raises(ValueError, match=r"^step_outputs has shape \(0, 1, 2\), T = 0 steps"):
+        e_rsct_loss(np.zeros((0, 1, 2)), np.zeros((1, 2)), np.array([0]))
+
+
+# --------------------------------------------------------------------------- γ search
+@settings(max_examples=20)
+@given(st.lists(st.sampled_from([0.125, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0]), min_size=1,
+                max_size=6, unique=True), st.integers(0, 2**32 - 1))
+def test_gamma_grid_search_with_a_one_sample_selection_set(grid, seed):
+    """A selection set of one sample is a valid selection set: the grid search evaluates each
+    γ once, in grid order, and returns a best one with its value."""
+    vals = dict(zip(grid, np.random.default_rng(seed).random(len(grid))))
+    r = search_gamma(lambda g: vals[g], selection_index=[7], evaluation_index=[0, 1],
+                     grid=tuple(grid))
+    assert [g for g, _ in r.evaluated] == list(grid)
+    assert r.value == max(vals.values()) and vals[r.gamma] == r.value
+
+
+@pytest.mark.parametrize("iterations", [0, 1, 5])
+def test_gamma_golden_search_evaluates_two_plus_one_per_iteration_inside_the_bounds(iterations):
+    seen = []
+    r = search_gamma(lambda g: seen.append(g) or -(g - 0.3) ** 2, selection_index=[0],
+                     evaluation_index=[1], method="golden", bounds=(0.25, 0.5),
+                     iterations=iterations)
+    assert len(seen) == 2 + iterations and all(0.25 < g < 0.5 for g in seen)
+    assert r.value == max(v for _, v in r.evaluated)
+
+
+def test_gamma_search_refuses_nan_and_bad_arguments():
+    """Regression: an objective returning NaN at the first γ made that γ the answer (nothing
+    compares greater than NaN), a NaN or infinite grid value or bound was searched, a negative
+    iteration count ran none, and two disjoint boolean masks were reported as overlapping
+    (their values 0 and 1 intersect)."""
+    def obj(g):
+        return float("nan") if g == 0.25 else -abs(g - 1.5)
+
+    with pytest.raises(ValueError, match=r"^objective\(gamma=0.25\) returned nan; the objective"):
+        search_gamma(obj, selection_index=[0], evaluation_index=[1])
+    with pytest.raises(ValueError, match="must be non-empty and positive, finite γ values"):
+        search_gamma(lambda g: g, selection_index=[0], evaluation_index=[1], grid=(np.nan, 1.0))
+    with pytest.raises(ValueError, match="must be non-empty and positive, finite γ values"):
+        search_gamma(lambda g: -g, selection_index=[0], evaluation_index=[1], grid=(np.inf, 1.0))
+    with pytest.raises(ValueError, match="^bounds=inf must be finite; the interval"):
+        search_gamma(lambda g: -g, selection_index=[0], evaluation_index=[1], method="golden",
+                     bounds=(0.1, np.inf))
+    with pytest.raises(ValueError, match=r"^iterations=-1 must be an integer >= 0"):
+        search_gamma(lambda g: -g, selection_index=[0], evaluation_index=[1], method="golden",
+                     iterations=-1)
+    with pytest.raises(TypeError, match="^iterations must be an integer"):
+        search_gamma(lambda g: -g, selection_index=[0], evaluation_index=[1], method="golden",
+                     iterations=2.5)
+    with pytest.raises(TypeError, match=r"^selection_index must be an array of integer sample "
+                                        r"indices, got dtype bool \(a boolean mask: pass "
+                                        r"np.flatnonzero\(mask\)\)$"):
+        search_gamma(lambda g: g, selection_index=np.array([True, False]),
+                     evaluation_index=np.array([1]))
+    with pytest.raises(TypeError, match="^evaluation_index must be an array of integer sample "
+                                        "indices, got dtype float64$"):
+        search_gamma(lambda g: g, selection_index=[0], evaluation_index=[0.5])
+
+
+# --------------------------------------------------------------------------- encoder rules
+@given(st.integers(1, 4), st.integers(1, 2), st.integers(1, 3), st.integers(0, 2**32 - 1),
+       st.sampled_from(sorted(RULES)))
+def test_encoder_rules_on_constant_sequences(T, B, n, seed, rule):
+    """Each rule is linear in dL/d(sequence) (a power-of-two scale passes bit for bit), and
+    its masks decide at their ends as documented: on an all-ones sequence every rule but RSC's
+    is the sum over steps (every pixel spikes at every step); RSC counts 0 and 1 as clamped,
+    so all-ones and all-zeros sequences give exactly zero, as all-zeros does for the
+    spike-mask rules."""
+    g = np.random.default_rng(seed).integers(-8, 9, (T, B, n)) / 8.0
+    ones, zeros = np.ones((T, B, n)), np.zeros((T, B, n))
+    np.testing.assert_array_equal(input_gradient(rule, g * 2.0**-7, ones),
+                                  input_gradient(rule, g, ones) * 2.0**-7)
+    rsc = rule.startswith("rsc")
+    np.testing.assert_array_equal(input_gradient(rule, g, ones), 0 * g[0] if rsc else g.sum(0))
+    if rsc or rule in ("ratesyn_start", "ratesyn_end", "ttfs"):
+        assert np.all(input_gradient(rule, g, zeros) == 0)
+    fused = input_gradient(f"fused:{rule}+current", np.concatenate([g, g], axis=2),
+                           np.concatenate([ones, ones], axis=2))
+    np.testing.assert_array_equal(fused, input_gradient(rule, g, ones) + g.sum(0))
