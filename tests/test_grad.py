@@ -370,7 +370,7 @@ def test_encoder_rules():
 
 def test_mixed():
     assert mixed(0.25, np.array([4.0]), np.array([8.0]))[0] == 7.0
-    with pytest.raises(ValueError, match="beta=2 must lie in"):
+    with pytest.raises(ValueError, match=r"beta=2 must be finite and lie in \[0, 1\]"):
         mixed(2, 1.0, 1.0)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from evsnn._checks import real_iv
 from evsnn.clock import simulate
 from evsnn.clock.conv import ConvNetwork, simulate_conv
 from evsnn.conventions import DEFAULT, get_convention
@@ -250,13 +251,27 @@ def loss_and_grad(
 
 def mixed(beta, a, b):
     """HART Eq. A6: the mixed gradient ``β·a + (1 − β)·b`` of two gradients (arrays, or
-    :class:`GradientResult` records combined field by field)."""
-    if not 0 <= beta <= 1:
-        raise ValueError(f"beta={beta!r} must lie in [0, 1]")
-    if isinstance(a, GradientResult) and isinstance(b, GradientResult):
+    :class:`GradientResult` records of the same network combined field by field; a field one
+    of the two records does not hold, such as CBA's ``membrane``, is None in the result)."""
+    beta = real_iv("beta", beta, low=0, high=1,
+                   hint="the weight of the first gradient (HART Eq. A6: β·HART + (1 − β)·STBP)")
+    records = [isinstance(r, GradientResult) for r in (a, b)]
+    if any(records) or not all(_array_like(r) for r in (a, b)):
+        if not all(records):
+            raise TypeError(
+                f"mixed needs two GradientResult records or two arrays, got "
+                f"{type(a).__name__} and {type(b).__name__}; mix like with like (for a "
+                "ConvGradientResult, mix its input and params arrays)"
+            )
+        if len(a.weights) != len(b.weights):
+            raise ValueError(
+                f"a holds the gradients of {len(a.weights)} layers and b of {len(b.weights)}; "
+                "mix the gradients of one network"
+            )
 
         def comb(u, v):
-            return None if u is None else beta * u + (1 - beta) * v
+            # CBA (method "ann") has no membrane gradient: mix only what both records hold
+            return None if u is None or v is None else beta * u + (1 - beta) * v
 
         return GradientResult(
             input=comb(a.input, b.input),
@@ -267,6 +282,11 @@ def mixed(beta, a, b):
             method=f"mixed({beta}, {a.method}, {b.method})",
         )
     return beta * np.asarray(a) + (1 - beta) * np.asarray(b)
+
+
+def _array_like(x):
+    """A number or an array of numbers (what ``mixed`` combines without a record)."""
+    return np.asarray(x).dtype.kind in "biuf"
 
 
 # the grader (evsnn.grad.grade) imports evsnn.exact lazily: evsnn.exact imports evsnn.grad.losses

@@ -9,9 +9,12 @@ the search refuses overlapping ones.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
+
+from evsnn._checks import int_iv, real_iv
 
 __all__ = ["GammaSearch", "search_gamma"]
 
@@ -51,8 +54,8 @@ def search_gamma(objective, *, selection_index, evaluation_index, method="grid",
     >>> round(r.gamma, 4)
     1.2
     """
-    sel = np.asarray(selection_index).ravel()
-    ev = np.asarray(evaluation_index).ravel()
+    sel = _index_iv("selection_index", selection_index)
+    ev = _index_iv("evaluation_index", evaluation_index)
     overlap = np.intersect1d(sel, ev)
     if overlap.size:
         raise ValueError(
@@ -65,18 +68,27 @@ def search_gamma(objective, *, selection_index, evaluation_index, method="grid",
 
     def f(g):
         v = float(objective(float(g)))
+        if math.isnan(v):  # max() cannot order a NaN: the first one would win or be skipped
+            raise ValueError(
+                f"objective(gamma={float(g)!r}) returned nan; the objective must return a number "
+                "to maximise (e.g. an attack success rate on the selection set)"
+            )
         evaluated.append((float(g), v))
         return v
 
     if method == "grid":
-        if len(grid) == 0 or min(grid) <= 0:
-            raise ValueError(f"grid={tuple(grid)!r} must be non-empty and positive")
+        if len(grid) == 0 or not all(
+                isinstance(g, numbers.Real) and math.isfinite(g) and g > 0 for g in grid):
+            raise ValueError(f"grid={tuple(grid)!r} must be non-empty and positive, finite γ "
+                             "values")
         for g in grid:
             f(g)
     elif method == "golden":
-        lo, hi = map(float, bounds)
+        lo, hi = (real_iv("bounds", b, hint="the interval (low, high) of γ to search")
+                  for b in bounds)
         if not 0 < lo < hi:
             raise ValueError(f"bounds={bounds!r} must satisfy 0 < low < high")
+        iterations = int_iv("iterations", iterations, what="golden-section steps")
         a, b = hi - _GOLDEN * (hi - lo), lo + _GOLDEN * (hi - lo)
         fa, fb = f(a), f(b)
         for _ in range(int(iterations)):
@@ -92,3 +104,15 @@ def search_gamma(objective, *, selection_index, evaluation_index, method="grid",
         raise ValueError(f"method={method!r} must be 'grid' or 'golden'")
     best = max(evaluated, key=lambda gv: gv[1])
     return GammaSearch(best[0], best[1], tuple(evaluated), method)
+
+
+def _index_iv(name, index):
+    """``index`` as a 1-D integer array of sample indices (a boolean mask would compare as
+    the values 0 and 1, so two disjoint masks would look like overlapping index sets)."""
+    arr = np.asarray(index)
+    if arr.size and arr.dtype.kind not in "iu":
+        hint = (" (a boolean mask: pass np.flatnonzero(mask))" if arr.dtype.kind == "b" else "")
+        raise TypeError(
+            f"{name} must be an array of integer sample indices, got dtype {arr.dtype}{hint}"
+        )
+    return arr.ravel()

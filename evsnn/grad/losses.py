@@ -370,6 +370,11 @@ def e_rsct_loss(step_outputs, teacher_logits, labels, *, lam=0.1, temperature=1.
     o = o.astype(np.result_type(o, np.float32), copy=False)
     if o.ndim != 3:
         raise ValueError(f"step_outputs must be time-major [T, B, n_classes], got shape {o.shape}")
+    if o.shape[0] == 0:
+        raise ValueError(
+            f"step_outputs has shape {o.shape}, T = 0 steps; the per-step loss L_P-S is a mean "
+            "over the steps: pass at least one"
+        )
     tea = np.asarray(teacher_logits, dtype=o.dtype)
     if tea.shape != o.shape[1:]:
         raise ValueError(
