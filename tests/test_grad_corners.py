@@ -301,6 +301,8 @@ def _closed_form_T1(layer, conv, x, g, method, opts):
     du = m - a.v_init
     with np.errstate(divide="ignore"):
         f = np.where(du > 0, np.maximum(-1.0 / du, -clamp), 0.0)
+    if np.isfinite(clamp):  # clamp(-1/0, -c, 0) = -c
+        f = np.where(du == 0, -clamp, f)
     out = np.where(s, -g_s * f, 0.0)
     low = c * s < level
     return np.where(low, g_s * rho * _sigma_prime(rho * (m - a.theta)), out), gain
@@ -557,6 +559,17 @@ def test_tempbp_factor_is_zero_for_a_spike_with_a_negative_increment():
     assert res.layers[0].spikes[0, 0, 0] == 1 and res.layers[0].m[0, 0, 0] == 0.75
     got = backward(net, seq, res, np.ones((1, 1, 1)), method="tempbp")
     assert got.membrane[0][0, 0, 0] == 0
+
+
+@pytest.mark.parametrize("clamp, factor", [(8.0, 8.0), (2.0, 2.0), (np.inf, 0.0)])
+def test_tempbp_spike_with_zero_increment_takes_the_clamp(clamp, factor):
+    """A spike whose membrane did not rise, ΔU = +0 (v_init = 1 above θ, λ = 1/2, w = 1/2: m =
+    1 = v_init): clamp(−1/ΔU, −c, 0) = clamp(−inf) = −c, so dL/dm = c G (the code gave 0, the
+    case the helper's corner hunt raised); without a clamp −1/0 has no finite value: 0."""
+    net, seq, res = _one_trace_neuron(0.5, 1.0, [1.0])
+    assert res.layers[0].spikes[0, 0, 0] == 1 and res.layers[0].m[0, 0, 0] == 1.0
+    got = backward(net, seq, res, np.ones((1, 1, 1)), method="tempbp", factor_clamp=clamp)
+    assert got.membrane[0][0, 0, 0] == factor
 
 
 @pytest.mark.parametrize("level, first_fallback", [(0.25, 3), (0.5, 2), (1.0, 1)])

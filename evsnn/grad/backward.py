@@ -157,7 +157,9 @@ def _tempbp_layer_kernel(
     * inter-neuron term (Eq. 19) at a spiking step t_m:
       ``dL/dm[t_m] = −G[t_m] · clamp(−1/ΔU[t_m], −factor_clamp, 0)``, ΔU the pre-reset increment
       ``m[t_m] − v[t_m − 1]``; ``−1/ΔU`` is ∂t_m/∂U (Bohte et al.) and ∂a/∂t_m is taken as
-      ``−∂a/∂s`` (a later spike lowers the later trace);
+      ``−∂a/∂s`` (a later spike lowers the later trace). As the clamp evaluates it, ΔU = 0 (V
+      at or above θ before the step) gives ``−factor_clamp`` (0 without a clamp, where
+      ``−1/0`` has no finite value) and ΔU < 0 gives 0;
     * intra-neuron term (Eq. 20, ``intra``): the next spike t_p of the same neuron depends on t_m
       through the reset. Reading the reset as the subtraction of η = θ (soft) or
       ``m[t_m] − v_rest`` (hard) at t_m, decaying as λ^(t_p − t_m), gives
@@ -197,6 +199,8 @@ def _tempbp_layer_kernel(
                     f = zero
                     if du > 0:
                         f = max(-one / du, -factor_clamp)
+                    elif du == 0 and factor_clamp < np.inf:
+                        f = -factor_clamp  # clamp(-1/0, -c, 0) = -c (V was at theta already)
                     gm = -G * f
                     if intra and t_next >= 0:
                         eta = (mi - v_rest) if hard_reset else theta

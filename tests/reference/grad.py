@@ -92,7 +92,12 @@ def _tempbp_loops(g_out, m, v, spikes, trace, v_init, lam, theta, v_rest, hard_r
                     gm = G * fallback_mult * sig * (dt(1.0) - sig)
                 elif spikes[t, b, i] != 0:
                     du = mi - (v[t - 1, b, i] if t > 0 else v_init)
-                    f = max(-dt(1.0) / du, -factor_clamp) if du > 0 else dt(0.0)
+                    if du > 0:
+                        f = max(-dt(1.0) / du, -factor_clamp)
+                    elif du == 0 and factor_clamp < np.inf:
+                        f = -factor_clamp  # the clamp of -1/0
+                    else:
+                        f = dt(0.0)
                     gm = -G * f
                     later = [tp for tp in spike_steps if tp > t]
                     if intra and later:

@@ -511,6 +511,8 @@ def _layer_tempbp(spec, cur, lg, opts, vals):
     with np.errstate(divide="ignore"):
         f = np.where(du > 0, np.maximum(-1.0 / np.where(du > 0, du, 1.0), -opts["factor_clamp"]),
                      0.0)
+    if np.isfinite(opts["factor_clamp"]):  # clamp(-1/0, -c, 0) = -c
+        f = np.where(du == 0, -opts["factor_clamp"], f)
     inter = spk & ~low
     # next spike of the same neuron: P[t, t'] masks elements whose spike after t is at t'
     nxt = np.full(spk.shape, -1)
