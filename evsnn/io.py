@@ -149,7 +149,9 @@ def _atomic_write(path, write):
     """
     path = os.fspath(path)
     directory, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
+    # at most 48 characters of the name (192 bytes in UTF-8) beside the 38 added bytes: a valid
+    # name must not become one past the file system's 255-byte limit
+    tmp = os.path.join(directory, f".{name[:48]}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "xb") as fh:  # created 0o666 minus the umask, like open(path, "w")
             write(fh)
