@@ -103,7 +103,8 @@ def save(model, path, *, convention=None, metadata=None) -> str:
     convention : Convention or preset name, optional
         Stored with the model (all fields), returned by :func:`load_saved`.
     metadata : dict, optional
-        JSON-serialisable notes (training settings, accuracies, ...).
+        JSON-serialisable notes (training settings, accuracies, ...) with string keys; tuples
+        come back as lists.
 
     Returns
     -------
@@ -133,9 +134,27 @@ def save(model, path, *, convention=None, metadata=None) -> str:
         raise TypeError(
             f"metadata must be JSON-serialisable (str, numbers, lists, dicts; finite floats): {exc}"
         ) from exc
+    _string_keys(metadata, "metadata")
     path = os.fspath(path)
     _atomic_write(path, lambda fh: np.savez(fh, meta=np.array(text), **arrays))
     return path
+
+
+def _string_keys(value, where):
+    """Refuse a dict key that is not a string anywhere in ``value``: ``json.dumps`` turns 1,
+    0.5, True and None into "1", "0.5", "true" and "null", so the metadata loaded back would not
+    be the metadata saved."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TypeError(
+                    f"metadata keys must be strings, got {k!r} ({type(k).__name__}) in {where}; "
+                    f"JSON would store it as a string: use str keys, e.g. {str(k)!r}"
+                )
+            _string_keys(v, f"{where}[{k!r}]")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _string_keys(v, f"{where}[{i}]")
 
 
 def _atomic_write(path, write):
