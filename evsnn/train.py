@@ -378,6 +378,7 @@ def snn_accuracy(
     batch norm on its running statistics, no dropout)."""
     _network_iv(network)
     x, y = _data_iv(x, y, _pixels(network, encoder))
+    _ann._batch_iv(x, "an accuracy is a mean over the samples")
     conv = get_convention(convention)
     rng = np.random.default_rng(rng)
     run = simulate_conv if isinstance(network, ConvNetwork) else simulate

@@ -584,11 +584,13 @@ def test_an_empty_batch_is_refused_by_the_loss_and_the_accuracy():
     with pytest.raises(ValueError, match=r"x holds no samples \(shape \(0, 3\)\); the loss is a "
                                          "mean over the batch"):
         loss_and_grad(ann, x, y)
-    with pytest.raises(ValueError, match=r"x holds no samples \(shape \(0, 3\)\); an accuracy"):
+    with pytest.raises(ValueError, match=r"x holds no samples \(shape \(0, 3\)\); an accuracy is a "
+                                         "mean over the samples: pass at least one sample"):
         accuracy(ann, x, y)
     assert forward(ann, x).logits.shape == (0, 2)  # a forward pass of no samples is fine
     net = Network((Dense(np.ones((2, 3)), LIF()),))
-    with pytest.raises(ValueError, match=r"x holds no samples \(shape \(0, 3\)\); an accuracy"):
+    with pytest.raises(ValueError, match=r"x holds no samples \(shape \(0, 3\)\); an accuracy is a "
+                                         "mean over the samples: pass at least one sample"):
         snn_accuracy(net, x, y, T=3)
 
 
