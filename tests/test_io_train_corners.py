@@ -733,6 +733,13 @@ def test_cosine_schedule_at_its_first_and_last_steps(lr, final, total, warmup):
         assert s(k) == pytest.approx(closed, rel=RTOL_HAND, abs=RTOL_HAND * max(lr, final))
 
 
+def test_cosine_schedule_ends_exactly_at_its_learning_rates():
+    # regression: final + (lr - final)·1 gave 0.010000000000000002 for lr 0.01, final 0.001, and
+    # the warm-up's lr·3/3 gave 0.10000000000000002 for lr 0.1
+    assert CosineSchedule(0.01, total_steps=10, final_lr=0.001)(0) == 0.01
+    assert CosineSchedule(0.1, total_steps=10, warmup_steps=3)(2) == 0.1
+
+
 @pytest.mark.parametrize("schedule,value", [
     (lambda k: -0.1, "-0.1"), (lambda k: float("nan"), "nan"), (lambda k: math.inf, "inf"),
 ])
