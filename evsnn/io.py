@@ -99,8 +99,9 @@ def save(model, path, *, convention=None, metadata=None) -> str:
     Parameters
     ----------
     model : ANN or Network
-    path : str or os.PathLike
-        The file to write, used exactly as given (no ``.npz`` suffix is appended).
+    path : str, bytes or os.PathLike
+        The file to write, used exactly as given (no ``.npz`` suffix is appended); an existing
+        file is replaced (atomically, keeping its permissions).
     convention : Convention or preset name, optional
         Stored with the model (all fields), returned by :func:`load_saved`.
     metadata : dict, optional
@@ -136,7 +137,7 @@ def save(model, path, *, convention=None, metadata=None) -> str:
             f"metadata must be JSON-serialisable (str, numbers, lists, dicts; finite floats): {exc}"
         ) from exc
     _string_keys(metadata, "metadata")
-    path = os.fspath(path)
+    path = os.fsdecode(os.fspath(path))  # bytes paths too, as open() takes them
     _atomic_write(path, lambda fh: np.savez(fh, meta=np.array(text), **arrays))
     return path
 
@@ -167,8 +168,12 @@ def _atomic_write(path, write):
     The file gets the permissions ``open(path, "w")`` would give it: an existing file's, else
     0o666 minus the umask.
     """
-    path = os.fspath(path)
+    path = os.fsdecode(os.fspath(path))
     directory, name = os.path.split(os.path.abspath(path))
+    if not os.path.isdir(directory):  # else the error would name the temporary file
+        raise FileNotFoundError(
+            f"cannot write {path!r}: the directory {directory!r} does not exist; create it first"
+        )
     # at most 48 characters of the name (192 bytes in UTF-8) beside the 38 added bytes: a valid
     # name must not become one past the file system's 255-byte limit
     tmp = os.path.join(directory, f".{name[:48]}.{uuid.uuid4().hex}.tmp")
