@@ -5,16 +5,17 @@ property tests whose strategies aim where ``tests/test_io.py``, ``test_convert.p
 * io: every neuron kind with parameters at their bounds (λ = 0 and 1, θ = 5e-324, -0.0),
   float16/32/64 arrays with subnormals, -0.0 and the largest finite values, biases and DLIF
   factors present or absent, every convention, JSON metadata of every kind, unicode file names up
-  to the file-system limit, overwriting; a write that the OS stops half-way (RLIMIT_FSIZE) or
-  that cannot be renamed; files whose description was tampered with.
+  to the file-system limit, bytes paths, a missing directory, overwriting; a write that the OS
+  stops half-way (RLIMIT_FSIZE) or that cannot be renamed; files whose description was tampered
+  with or whose data were damaged.
 * convert: dyadic networks where the IF counts are known exactly (ties m == θ included, under
   ``>=`` and ``>``), layers silent on the calibration set, negative weights only, one sample,
-  percentile 100, weights and inputs scaled by 2^k, activations near the float64 range limits,
-  float32 ANNs.
+  percentile 100 (and near 0), weights and inputs scaled by 2^k, float32 ANNs.
 * ann: pre-activations exactly 0 (the ReLU's derivative there), no bias by default, empty
   layers and batches.
-* train: batch sizes 1, n and beyond n, one sample, learning rate 0 from a schedule, the cosine
-  schedule's first and last steps, AdamW's bias correction, SGD momentum, seeding.
+* train: batch sizes 1, n and beyond n, one sample (fit_ann and fit_snn), learning rate 0 from
+  a schedule, a schedule returning NaN or a negative rate, the cosine schedule's first and last
+  steps, AdamW's bias correction, SGD momentum, seeding.
 
 Oracles (each can fail): bit-for-bit equality after a round trip (dtypes, signs of zero, the
 JSON types of metadata); rational arithmetic for dyadic IF counts; an O(1/T) sandwich of the
@@ -189,8 +190,8 @@ def file_names(draw):
 @settings(max_examples=_examples(60))
 @given(first=st.one_of(networks(), anns()), second=st.one_of(networks(), anns()),
        convention=conventions(), metadata=METADATA, directory=file_names(), name=file_names())
-def test_round_trip_is_bit_for_bit_and_overwrites_in_place(first, second, convention, metadata,
-                                                           directory, name):
+def test_round_trip_is_bit_for_bit_and_a_save_replaces_the_file(first, second, convention,
+                                                                  metadata, directory, name):
     with tempfile.TemporaryDirectory() as root:
         folder = os.path.join(root, directory)
         os.mkdir(folder)
@@ -684,6 +685,32 @@ def test_fit_ann_replays_the_hand_recursion_bit_for_bit(seed, n, extra, epochs, 
         _same_array(a, b)
     _same_array(r.loss, losses)
     _same_array(r.train_accuracy, accs)
+
+
+@settings(max_examples=_examples(15))
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 3), extra=st.integers(0, 3),
+       T=st.integers(1, 4))
+def test_fit_snn_with_one_batch_is_one_gradient_step_bit_for_bit(seed, n, extra, T):
+    # a batch size of n or more (one sample included): one SGD step on the batch in the order of
+    # the seed's permutation, for weights, the readout's bias and the DLIF factors alike
+    from evsnn.grad import loss_and_grad as snn_loss_and_grad
+    from evsnn.train import fit_snn
+
+    rng = np.random.default_rng(seed)
+    net = Network((Dense(rng.standard_normal((4, 3)) * 2, DLIF(lam=0.9, theta=0.5),
+                         dlif_factors=rng.uniform(0.5, 1.5, T)),
+                   Dense(rng.standard_normal((2, 4)), Readout(), bias=rng.standard_normal(2))))
+    x, y = rng.random((n, 3)), rng.integers(0, 2, n)
+    r = fit_snn(net, x, y, T=T, rng=seed, decoder="membrane", epochs=1, batch_size=n + extra,
+                optimizer=SGD(0.2))
+    order = np.random.default_rng(seed).permutation(n)
+    g = snn_loss_and_grad(net, x[order], y[order], T=T, encoder="current", decoder="membrane")
+    for l0, l1, gw, gb, gf in zip(net.layers, r.model.layers, g.grads.weights, g.grads.biases,
+                                  g.grads.dlif_factors):
+        _same_array(l1.weight, l0.weight - 0.2 * gw)
+        _same_array(l1.bias, None if l0.bias is None else l0.bias - 0.2 * gb)
+        _same_array(l1.dlif_factors, None if gf is None else l0.dlif_factors - 0.2 * gf)
+    assert r.loss[0] == pytest.approx(g.loss, rel=RTOL_HAND)
 
 
 def test_seeded_shuffling_depends_on_the_seed_only():
