@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn.clock.network import _as_float_array
+from evsnn.clock.network import _as_float_array, _nonempty
 
 __all__ = [
     "ANN",
@@ -63,7 +63,9 @@ class ANN:
             raise TypeError(
                 f"weights must be a sequence of 2-D arrays, got {type(self.weights).__name__}"
             )
-        ws = tuple(_matrix_iv(f"weights[{i}]", w, 2) for i, w in enumerate(self.weights))
+        # an empty matrix is refused as Dense refuses it: a layer with no inputs or no outputs
+        ws = tuple(_nonempty(f"weights[{i}]", _matrix_iv(f"weights[{i}]", w, 2), "n_out, n_in")
+                   for i, w in enumerate(self.weights))
         if not ws:
             raise ValueError("weights is empty; an ANN needs at least one layer")
         for i in range(1, len(ws)):
@@ -185,6 +187,14 @@ def _x_iv(ann, x):
     return x
 
 
+def _batch_iv(x, why):
+    """Refuse a batch of no samples where a mean over the samples is taken (it was NaN)."""
+    if np.shape(x)[0] == 0:
+        raise ValueError(
+            f"x holds no samples (shape {np.shape(x)}); {why}: pass at least one sample"
+        )
+
+
 def forward(ann, x) -> ANNForward:
     """Forward pass with every layer's input and pre-activation recorded.
 
@@ -241,6 +251,7 @@ def loss_and_grad(ann, x, labels) -> ANNLossGrad:
     from evsnn.grad.losses import cross_entropy
 
     fwd = forward(ann, x)
+    _batch_iv(fwd.inputs[0], "the loss is a mean over the batch")
     value, g = cross_entropy(fwd.logits, np.asarray(labels))
     grads = backward(ann, fwd, g)
     correct = np.argmax(fwd.logits, axis=1) == np.asarray(labels)
@@ -256,6 +267,7 @@ def accuracy(ann, x, y) -> float:
     """Fraction of samples whose predicted class equals ``y``."""
     y = np.asarray(y)
     pred = predict(ann, x)
+    _batch_iv(x, "an accuracy is a mean over the samples")
     if y.shape != pred.shape:
         raise ValueError(f"y has shape {y.shape} but x has {pred.shape[0]} samples")
     return float(np.mean(pred == y))

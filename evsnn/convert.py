@@ -126,7 +126,8 @@ def convert(ann, calibration_x, *, percentile=100.0, theta=1.0, input_max=1.0, r
     Ding 2025 Methods, Eq. 14, after Rueckauer et al. (2017, Front. Neurosci. 11:682): IF
     neurons (Eq. 4) with reset by subtraction, no synaptic kernel, weights rescaled by
     ``U_th · max^(l-1) / max^(l)``. Biases (when the ANN has them) are applied as a constant
-    current ``b · U_th / max^(l)`` at every step.
+    current ``b · U_th / max^(l)`` at every step. Each weight and bias keeps its dtype (the
+    product is taken in float64 and rounded once).
 
     Examples
     --------
@@ -144,8 +145,12 @@ def convert(ann, calibration_x, *, percentile=100.0, theta=1.0, input_max=1.0, r
     n = len(ann.weights)
     for i, (w, b) in enumerate(zip(ann.weights, ann.biases)):
         neuron = Readout() if (readout and i == n - 1) else IF(theta=float(theta))
-        bias = None if b is None else b * (float(theta) / scales[i + 1])
-        layers.append(Dense(w * factors[i], neuron, bias=bias))
+        # scaled in float64 and rounded once to the array's own dtype (a float32 ANN gives a
+        # float32 SNN: DESIGN, "never silently change dtype")
+        weight = (w.astype(np.float64) * factors[i]).astype(w.dtype, copy=False)
+        bias = None if b is None else (
+            (b.astype(np.float64) * (float(theta) / scales[i + 1])).astype(b.dtype, copy=False))
+        layers.append(Dense(weight, neuron, bias=bias))
     return Conversion(
         network=Network(tuple(layers)), ann=ann, scales=scales, factors=factors,
         percentile=_percentile_iv(percentile), theta=float(theta),

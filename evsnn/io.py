@@ -24,6 +24,7 @@ import os
 import stat
 import uuid
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,12 +99,14 @@ def save(model, path, *, convention=None, metadata=None) -> str:
     Parameters
     ----------
     model : ANN or Network
-    path : str or os.PathLike
-        The file to write, used exactly as given (no ``.npz`` suffix is appended).
+    path : str, bytes or os.PathLike
+        The file to write, used exactly as given (no ``.npz`` suffix is appended); an existing
+        file is replaced (atomically, keeping its permissions).
     convention : Convention or preset name, optional
         Stored with the model (all fields), returned by :func:`load_saved`.
     metadata : dict, optional
-        JSON-serialisable notes (training settings, accuracies, ...).
+        JSON-serialisable notes (training settings, accuracies, ...) with string keys; tuples
+        come back as lists.
 
     Returns
     -------
@@ -133,9 +136,27 @@ def save(model, path, *, convention=None, metadata=None) -> str:
         raise TypeError(
             f"metadata must be JSON-serialisable (str, numbers, lists, dicts; finite floats): {exc}"
         ) from exc
-    path = os.fspath(path)
+    _string_keys(metadata, "metadata")
+    path = os.fsdecode(os.fspath(path))  # bytes paths too, as open() takes them
     _atomic_write(path, lambda fh: np.savez(fh, meta=np.array(text), **arrays))
     return path
+
+
+def _string_keys(value, where):
+    """Refuse a dict key that is not a string anywhere in ``value``: ``json.dumps`` turns 1,
+    0.5, True and None into "1", "0.5", "true" and "null", so the metadata loaded back would not
+    be the metadata saved."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TypeError(
+                    f"metadata keys must be strings, got {k!r} ({type(k).__name__}) in {where}; "
+                    f"JSON would store it as a string: use str keys, e.g. {str(k)!r}"
+                )
+            _string_keys(v, f"{where}[{k!r}]")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _string_keys(v, f"{where}[{i}]")
 
 
 def _atomic_write(path, write):
@@ -147,9 +168,15 @@ def _atomic_write(path, write):
     The file gets the permissions ``open(path, "w")`` would give it: an existing file's, else
     0o666 minus the umask.
     """
-    path = os.fspath(path)
+    path = os.fsdecode(os.fspath(path))
     directory, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
+    if not os.path.isdir(directory):  # else the error would name the temporary file
+        raise FileNotFoundError(
+            f"cannot write {path!r}: the directory {directory!r} does not exist; create it first"
+        )
+    # at most 48 characters of the name (192 bytes in UTF-8) beside the 38 added bytes: a valid
+    # name must not become one past the file system's 255-byte limit
+    tmp = os.path.join(directory, f".{name[:48]}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "xb") as fh:  # created 0o666 minus the umask, like open(path, "w")
             write(fh)
@@ -185,24 +212,39 @@ def _read(path):
     with archive:
         if "meta" not in archive.files:
             raise _bad(path, "not an evsnn model file: the 'meta' entry is missing")
+        text = _entry(path, archive, "meta")
         try:
-            meta = json.loads(str(archive["meta"][()]))
+            meta = json.loads(str(text[()]))
         except (json.JSONDecodeError, ValueError) as exc:
             raise _bad(path, f"the 'meta' entry is not valid JSON ({exc})") from exc
-        arrays = {k: archive[k] for k in archive.files if k != "meta"}
+        arrays = {k: _entry(path, archive, k) for k in archive.files if k != "meta"}
     return path, meta, arrays
+
+
+def _entry(path, archive, key):
+    """One array of the archive; a damaged entry (bad CRC, truncated data) or an object array
+    (which would need pickle) is a ValueError naming the file and the entry."""
+    try:
+        return archive[key]
+    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError) as exc:
+        raise _bad(path, f"the entry {key!r} cannot be read ({exc}); the file is damaged, or "
+                         "holds an object array (evsnn files hold plain arrays, never pickles)"
+                   ) from exc
 
 
 def _neuron_from_json(path, i, spec):
     if not isinstance(spec, dict) or "kind" not in spec:
         raise _bad(path, f"layer {i}: the neuron description has no 'kind'")
     kind = spec["kind"]
-    cls = NEURON_KINDS.get(kind)
+    cls = NEURON_KINDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise _bad(
             path, f"layer {i}: unknown neuron kind {kind!r}; known kinds: {sorted(NEURON_KINDS)}"
         )
     params = spec.get("params", {})
+    if not isinstance(params, dict):
+        raise _bad(path, f"layer {i}: the neuron parameters {params!r} are not an object "
+                         "({name: value, ...})")
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(params) - names)
     if unknown:
@@ -229,7 +271,7 @@ def load_saved(path) -> SavedModel:
         raise _bad(path, f"not an evsnn model file (format {meta.get('format')!r} "
                          f"is not {FORMAT!r})" if isinstance(meta, dict) else "meta is not a dict")
     version = meta.get("version")
-    if version not in _READABLE_VERSIONS:
+    if type(version) is not int or version not in _READABLE_VERSIONS:  # not True, not 2.0
         raise _bad(path, f"format version {version!r} is not supported "
                          f"(this evsnn reads versions {list(_READABLE_VERSIONS)})")
     for key in ("kind", "layers"):
@@ -244,6 +286,14 @@ def load_saved(path) -> SavedModel:
     for i, spec in enumerate(layers):
         if not isinstance(spec, dict) or "shape" not in spec:
             raise _bad(path, f"layer {i}: the description has no 'shape'")
+        shape = spec["shape"]
+        if not (isinstance(shape, list) and len(shape) == 2
+                and all(type(n) is int and n >= 1 for n in shape)):
+            raise _bad(path, f"layer {i}: the shape {shape!r} is not a list of two positive "
+                             "integers [n_out, n_in]")
+        for flag in ("bias", "dlif_factors"):
+            if not isinstance(spec.get(flag, False), bool):
+                raise _bad(path, f"layer {i}: {flag!r} must be true or false, got {spec[flag]!r}")
         w = _array(path, arrays, f"weight_{i}", spec["shape"])
         b = _array(path, arrays, f"bias_{i}", (w.shape[0],)) if spec.get("bias") else None
         if kind == "ann":

@@ -77,11 +77,14 @@ class CosineSchedule:
             )
 
     def __call__(self, step: int) -> float:
+        # written so that the ends are exact: lr at the last warm-up step and the first cosine
+        # step, final_lr from total_steps on (final + (lr - final)·1 can miss lr by an ulp)
         if step < self.warmup_steps:
-            return self.lr * (step + 1) / self.warmup_steps
+            return self.lr * ((step + 1) / self.warmup_steps)
         k = min(step - self.warmup_steps, self.total_steps - self.warmup_steps)
         frac = k / (self.total_steps - self.warmup_steps)
-        return self.final_lr + (self.lr - self.final_lr) * 0.5 * (1.0 + math.cos(math.pi * frac))
+        c = 0.5 * (1.0 + math.cos(math.pi * frac))
+        return self.lr * c + self.final_lr * (1.0 - c)
 
 
 class _Optimizer:
@@ -94,8 +97,15 @@ class _Optimizer:
         self._state = None
 
     def current_lr(self) -> float:
-        """The learning rate the next :meth:`step` uses."""
-        return float(self.lr(self.steps)) if callable(self.lr) else float(self.lr)
+        """The learning rate the next :meth:`step` uses (a schedule's value is checked: finite
+        and >= 0)."""
+        if not callable(self.lr):
+            return float(self.lr)
+        value = self.lr(self.steps)
+        if isinstance(value, np.ndarray) and value.shape == ():
+            value = value[()]
+        return real_iv(f"lr({self.steps})", value, low=0,
+                       hint="the learning-rate schedule must return a finite value >= 0")
 
     def _check(self, params, grads):
         params, grads = list(params), list(grads)
@@ -378,6 +388,7 @@ def snn_accuracy(
     batch norm on its running statistics, no dropout)."""
     _network_iv(network)
     x, y = _data_iv(x, y, _pixels(network, encoder))
+    _ann._batch_iv(x, "an accuracy is a mean over the samples")
     conv = get_convention(convention)
     rng = np.random.default_rng(rng)
     run = simulate_conv if isinstance(network, ConvNetwork) else simulate
