@@ -83,18 +83,6 @@ def brute_force_vp(a, b, q, labels_a=None, labels_b=None, k=0.0):
     return best
 
 
-def _twin(a, b, q):
-    a, b = np.sort(a), np.sort(b)
-    return ref._victor_purpura_kernel(a, b, q, [0.0] * (b.size + 1))
-
-
-def _coincidences(a, b):
-    va, ca = np.unique(a, return_counts=True)
-    vb, cb = np.unique(b, return_counts=True)
-    _, ia, ib = np.intersect1d(va, vb, return_indices=True)
-    return int(np.minimum(ca[ia], cb[ib]).sum())
-
-
 # --------------------------------------------------------------------------- strategies
 # (origin, unit): times are origin + unit · (small integer). 2^40 and 1e15 (ulp 1/8) keep the
 # dyadic grid exact far from 0; 2^990 and 2^-1000 put q · gap = 2 at q near 2^-989 and 2^1001;
@@ -138,17 +126,17 @@ def test_vp_equals_exhaustive_matching_at_corners(data):
     want = brute_force_vp(np.sort(a), np.sort(b), q)
     got = victor_purpura_distance(a, b, q)
     assert got == pytest.approx(want, rel=SUM_SLACK, abs=SUM_SLACK)
-    assert got == pytest.approx(_twin(a, b, q), rel=RTOL_TWIN, abs=ATOL_TWIN)
+    assert got == pytest.approx(ref.twin_victor_purpura(a, b, q), rel=RTOL_TWIN, abs=ATOL_TWIN)
     assert got == pytest.approx(ref.textbook_victor_purpura(a, b, q), rel=SUM_SLACK, abs=SUM_SLACK)
     # the band of moves cheaper than delete + insert: |n - m| <= D <= n + m - 2·#coincident
     n, m = len(a), len(b)
-    assert abs(n - m) <= got <= n + m - 2 * _coincidences(a, b)
+    assert abs(n - m) <= got <= n + m - 2 * ref.coincidences(a, b)
     if q == 0.0:
         assert got == abs(n - m)
     # once every non-zero gap costs >= 2, only coincidences are kept: an exact integer
     gaps = np.abs(np.subtract.outer(a, b))
     if q == math.inf or (q > 0 and np.all(q * gaps[gaps > 0] >= 2.0)):
-        assert got == n + m - 2 * _coincidences(a, b)
+        assert got == n + m - 2 * ref.coincidences(a, b)
 
 
 @settings(max_examples=60)
@@ -182,7 +170,7 @@ def test_vp_one_move_at_the_tie_and_one_ulp_either_side(j, origin):
     for q, want in [(tie, 2.0), (np.nextafter(tie, 0.0), np.nextafter(tie, 0.0) * g),
                     (np.nextafter(tie, np.inf), 2.0)]:
         assert victor_purpura_distance([origin], [t], q) == want
-        assert _twin([origin], [t], q) == want
+        assert ref.twin_victor_purpura([origin], [t], q) == want
         # pairwise: q · span = 2 is outside the lanes kernel's band, just below it is inside
         np.testing.assert_array_equal(pairwise_victor_purpura([[origin], [t], []], q),
                                       [[0, want, 1], [want, 0, 1], [1, 1, 0]])

@@ -58,19 +58,6 @@ def _vp(a, b, q):
     return _victor_purpura_kernel(a, b, q, np.empty(b.size + 1))
 
 
-def _twin(a, b, q):
-    a, b = np.sort(a), np.sort(b)
-    return ref._victor_purpura_kernel(a, b, q, [0.0] * (b.size + 1))
-
-
-def _coincidences(a, b):
-    """Number of equal times of a and b, counted with multiplicity (multiset intersection)."""
-    va, ca = np.unique(a, return_counts=True)
-    vb, cb = np.unique(b, return_counts=True)
-    common, ia, ib = np.intersect1d(va, vb, return_indices=True)
-    return int(np.minimum(ca[ia], cb[ib]).sum())
-
-
 def _csr(trains):
     trains = [np.sort(np.asarray(t, float)) for t in trains]
     offsets = np.zeros(len(trains) + 1, np.int64)
@@ -100,7 +87,7 @@ def labelled_pair(draw, max_spikes=6, units=3):
 # --------------------------------------------------------------------------- kernels vs twins
 @given(train, train, cost)
 def test_victor_purpura_kernel_matches_twin(a, b, q):
-    np.testing.assert_allclose(_vp(a, b, q), _twin(a, b, q), rtol=RTOL_TWIN, atol=ATOL_TWIN)
+    np.testing.assert_allclose(_vp(a, b, q), ref.twin_victor_purpura(a, b, q), rtol=RTOL_TWIN, atol=ATOL_TWIN)
 
 
 # q * 30 < 2 for these costs, so every table of trains on [0, 30] lies wholly in the band
@@ -259,7 +246,7 @@ def test_q_zero_is_count_difference(a, b):
 
 @given(train, train)
 def test_q_inf_is_n_plus_m_minus_twice_coincidences(a, b):
-    want = len(a) + len(b) - 2 * _coincidences(a, b)
+    want = len(a) + len(b) - 2 * ref.coincidences(a, b)
     assert victor_purpura_distance(a, b, math.inf) == want
     assert ref.textbook_victor_purpura(a, b, math.inf) == want
 
@@ -276,7 +263,7 @@ def test_q_limits_are_approached_by_the_dp(a, b, scale):
     gaps = np.abs(np.subtract.outer(a, b))
     gaps = gaps[gaps > 0]
     q_big = 2.0 / gaps.min() * (1 + scale) if gaps.size else 1.0
-    assert victor_purpura_distance(a, b, q_big) == n + m - 2 * _coincidences(a, b)
+    assert victor_purpura_distance(a, b, q_big) == n + m - 2 * ref.coincidences(a, b)
 
 
 @given(grid_train, grid_train, cost, st.integers(0, 100))

@@ -164,6 +164,20 @@ def _van_rossum_kernel(a, b, tau):
 
 
 # --------------------------------------------------------------------------- independent methods
+def twin_victor_purpura(a, b, q):
+    """The twin kernel on two trains as given (sorted here, its buffer made here)."""
+    a, b = np.sort(a), np.sort(b)
+    return _victor_purpura_kernel(a, b, q, [0.0] * (b.size + 1))
+
+
+def coincidences(a, b):
+    """Number of equal times of a and b, counted with multiplicity (multiset intersection)."""
+    va, ca = np.unique(a, return_counts=True)
+    vb, cb = np.unique(b, return_counts=True)
+    _, ia, ib = np.intersect1d(va, vb, return_indices=True)
+    return int(np.minimum(ca[ia], cb[ib]).sum())
+
+
 def textbook_victor_purpura(a, b, q):
     """The full (n+1) x (m+1) table of Victor & Purpura (1997), on sorted trains; a move between
     equal times costs 0 also at q = inf."""
