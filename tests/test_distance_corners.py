@@ -156,16 +156,16 @@ def test_vp_metric_axioms_at_corners(data):
         assert dab > 0.0
 
 
-@pytest.mark.parametrize("j", [-1000, -30, -2, 0, 3, 40, 990])
-@pytest.mark.parametrize("origin", [0.0, 2.0**20])
+# (origin 2^20 with j = -1000 is left out: 2^20 + 2^-1000 rounds to 2^20)
+@pytest.mark.parametrize("j, origin", [(j, 0.0) for j in (-1000, -30, -2, 0, 3, 40, 990)]
+                         + [(j, 2.0**20) for j in (-30, -2, 0, 3, 40, 990)])
 def test_vp_one_move_at_the_tie_and_one_ulp_either_side(j, origin):
     """a = [t], b = [t + g] with g = 2^j and q = 2/g: the move costs exactly 2 (= delete +
     insert), q one ulp below costs q·g (just under 2), above the move is dropped. Extra far
     spikes around the pair must not change the pair's part (their own cost is 2 each)."""
     g = 2.0**j
-    if origin + g == origin:
-        pytest.skip("g below the origin's ulp")
     t = origin + g
+    assert t != origin
     tie = 2.0 / g
     for q, want in [(tie, 2.0), (np.nextafter(tie, 0.0), np.nextafter(tie, 0.0) * g),
                     (np.nextafter(tie, np.inf), 2.0)]:
