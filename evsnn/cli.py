@@ -49,18 +49,59 @@ def _common(p, *, dtype=True, convention=True):
                        help="convention preset of evsnn.conventions (DEFAULT)")
 
 
+def _config_value(where, key, value, action):
+    """A TOML value for ``action``, checked as strictly as the flag would be: a string is
+    parsed like the flag's text; no float truncated to an int, no bool taken as a number."""
+    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+        if not isinstance(value, bool):
+            raise UsageError(f"{where}: {key} = {value!r} must be true or false")
+        return value
+    if action.type is None:
+        if not isinstance(value, str):
+            raise UsageError(f"{where}: {key} = {value!r} must be a string; write {key} = "
+                             f"\"{value}\"")
+    elif isinstance(value, bool) or not isinstance(value, (str, int, float)) or (
+            action.type is int and isinstance(value, float)):
+        raise UsageError(f"{where}: {key} = {value!r} is not a valid "
+                         f"{getattr(action.type, '__name__', 'value')}")
+    else:
+        try:
+            value = action.type(value)
+        except (TypeError, ValueError):
+            raise UsageError(
+                f"{where}: {key} = {value!r} is not a valid "
+                f"{getattr(action.type, '__name__', 'value')}"
+            ) from None
+    if action.choices is not None and value not in action.choices:
+        raise UsageError(f"{where}: {key} = {value!r} is not one of {list(action.choices)}")
+    return value
+
+
 def _apply_config(parser, sub, argv):
-    """Reparse with defaults taken from the TOML file named by --config (flags still win)."""
-    args = parser.parse_args(argv)
-    if not getattr(args, "config", None):
-        return args
-    path = Path(args.config)
+    """Reparse with defaults taken from the TOML file named by --config (flags still win).
+
+    A required option (``--model``) may come from the file: the first parse, which only
+    finds the file, does not require it."""
+    required = [a for s in sub.values() for a in s._actions if a.required]
+    for action in required:
+        action.required = False
     try:
-        data = tomllib.loads(path.read_text())
+        args = parser.parse_args(argv)
+    finally:
+        for action in required:
+            action.required = True
+    if not getattr(args, "config", None):
+        return parser.parse_args(argv)
+    path = Path(args.config)
+    where = f"--config {args.config!r}"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UsageError(f"--config {args.config!r}: no such file") from None
+        raise UsageError(f"{where}: no such file") from None
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"--config {args.config!r} is not valid TOML: {exc}") from None
+        raise UsageError(f"{where} is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{where}: cannot read it as a UTF-8 TOML file ({exc})") from None
     table = dict(data.get(args.command, {})) if isinstance(data.get(args.command), dict) else {}
     table.update({k: v for k, v in data.items() if not isinstance(v, dict)})
     known = {a.dest: a for a in sub[args.command]._actions if a.dest not in ("help", "config")}
@@ -69,25 +110,19 @@ def _apply_config(parser, sub, argv):
         dest = key.replace("-", "_")
         if dest not in known:
             raise UsageError(
-                f"--config {args.config!r}: unknown option {key!r} for 'evsnn {args.command}'; "
+                f"{where}: unknown option {key!r} for 'evsnn {args.command}'; "
                 f"accepted: {sorted(k.replace('_', '-') for k in known)}"
             )
-        action = known[dest]
-        if action.choices is not None and value not in action.choices:
-            raise UsageError(
-                f"--config {args.config!r}: {key} = {value!r} is not one of {list(action.choices)}"
-            )
-        if action.type is not None and not isinstance(value, bool):
-            try:
-                value = action.type(value)
-            except (TypeError, ValueError):
-                raise UsageError(
-                    f"--config {args.config!r}: {key} = {value!r} is not a valid "
-                    f"{getattr(action.type, '__name__', 'value')}"
-                ) from None
-        defaults[dest] = value
+        defaults[dest] = _config_value(where, key, value, known[dest])
     sub[args.command].set_defaults(**defaults)
-    return parser.parse_args(argv)
+    given = [a for a in sub[args.command]._actions if a.required and a.dest in defaults]
+    for action in given:  # the file gave it
+        action.required = False
+    try:
+        return parser.parse_args(argv)
+    finally:
+        for action in given:
+            action.required = True
 
 
 def _out(args):
@@ -101,8 +136,15 @@ def _config(args):
 
 
 def _positive(name, value):
-    if value is None or value <= 0:
+    if value is None or not value > 0:  # NaN too
         raise UsageError(f"--{name} {value!r} must be positive")
+    return value
+
+
+def _count(name, value):
+    # argparse takes any int; a negative --samples would slice the test set from its end
+    if value < 1:
+        raise UsageError(f"--{name} {value!r} must be an integer >= 1")
     return value
 
 
@@ -113,7 +155,13 @@ def _report(title, args):
 
 
 def _finish(report, args):
-    out = report.write(_out(args), overwrite=args.overwrite)
+    try:
+        out = report.write(_out(args), overwrite=args.overwrite)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise UsageError(f"--out: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"--out {str(_out(args))!r}: cannot write the run folder ({exc}); "
+                         "choose a writable folder") from None
     print(f"report written to {out}/report.md")
     return 0
 
@@ -248,6 +296,7 @@ def _attack(args) -> int:
             own["eps"] = int(own["eps"])  # the L0 budget is a number of pixels
     for name in ATTACK_DEFAULTS:  # config.json records the values the attack ran with
         setattr(args, name, own.get(name))
+    _count("samples", args.samples)
     model = _load_model(args.model)
     _, test = _data(args)
     x, y = test.x[: args.samples].astype(DTYPES[args.dtype]), test.y[: args.samples]
@@ -289,6 +338,8 @@ def _certify(args) -> int:
 
     from evsnn.clock import Network
 
+    _count("samples", args.samples)
+    _count("workers", args.workers)
     model = _load_model(args.model)
     if not isinstance(model, Network):
         raise UsageError(f"--model {args.model!r} holds an ANN; certify smooths an SNN "
@@ -303,7 +354,7 @@ def _certify(args) -> int:
     table = certify_dataset(
         snn_classifier(model, args.convention, DTYPES[args.dtype]), x, y, noise, n0=args.n0,
         n=args.n, alpha=args.alpha, num_classes=model.n_out, rng=args.seed, scheduler=scheduler,
-        n_workers=max(1, args.workers), progress=not args.no_progress,
+        n_workers=args.workers, progress=not args.no_progress,
     )
     radii = np.linspace(0.0, 1.0, 11)
     acc = certified_accuracy(table.radius, table.correct, radii)
@@ -319,6 +370,7 @@ def _certify(args) -> int:
 def _crossval(args) -> int:
     from validation.demo import crossval_section
 
+    _count("samples", args.samples)
     report = _report(f"evsnn crossval: {args.backend}", args)
     crossval_section(report, [args.backend], T=args.T, samples=args.samples, seed=args.seed,
                      dtype=DTYPES[args.dtype], convention=args.convention)

@@ -136,6 +136,17 @@ class Report:
     def write(self, folder, *, overwrite=False) -> Path:
         """Write report.md, results.json, config.json and the PNGs into ``folder`` atomically."""
         folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise FileExistsError(
+                f"{str(folder)!r} is a file, not a run folder; choose another folder (even "
+                "overwrite=True does not replace a file with a run folder)"
+            )
+        for parent in folder.parents:
+            if parent.exists() and not parent.is_dir():
+                raise NotADirectoryError(
+                    f"{str(folder)!r} lies under {str(parent)!r}, which is a file; choose a "
+                    "folder whose parents are folders"
+                )
         if folder.exists() and not overwrite:
             raise FileExistsError(
                 f"{str(folder)!r} exists; choose another folder or pass overwrite=True (--overwrite)"
@@ -155,8 +166,18 @@ class Report:
             for write in self._artifacts:
                 write(tmp)
             if folder.exists():
-                shutil.rmtree(folder)
-            os.replace(tmp, folder)
+                # the old run moves aside until the new one is in place, and comes back if
+                # that fails: an overwrite never leaves neither
+                old = tmp.with_name(tmp.name.replace(".incomplete-", ".replaced-"))
+                os.replace(folder, old)
+                try:
+                    os.replace(tmp, folder)
+                except BaseException:
+                    os.replace(old, folder)
+                    raise
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, folder)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
