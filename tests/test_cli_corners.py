@@ -5,6 +5,8 @@ options at their bounds, table files round-tripping whatever the batch size."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -51,11 +53,11 @@ def test_every_subcommand_has_help(command, capsys):
 def test_config_values_of_the_wrong_kind_are_refused(tmp_path_factory, kv):
     key, value = kv
     tmp = tmp_path_factory.mktemp("cfg")
-    text = value if isinstance(value, str) else json.dumps(value)
+    # TOML literals: repr for floats (inf, 1e+300), JSON for bools and ints
+    text = (value if isinstance(value, str) else repr(value) if isinstance(value, float)
+            else json.dumps(value))
     (tmp / "c.toml").write_text(f"[gain]\n{key} = {text}\n")
     out = tmp / "run"
-    import contextlib, io
-
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         rc = main(["gain", "--n-in", "2", "--n-out", "2", "--T", "2", "--config",
