@@ -2,7 +2,7 @@
 
 Every subcommand takes its options as flags or from a TOML file (``--config run.toml``: keys are
 the option names with ``-`` or ``_``, at the top level or under a table named after the
-subcommand; flags given on the command line win). Every run writes one run folder (``--out``,
+subcommand, which wins over the top level; flags given on the command line win over both). Every run writes one run folder (``--out``,
 default ``runs/<command>-<UTC time>``) atomically through :class:`validation.report.Report`:
 ``report.md``, PNG plots, ``results.json``, ``config.json`` (the exact options and seeds) and any
 saved models — a failed run leaves no folder behind.
@@ -102,8 +102,10 @@ def _apply_config(parser, sub, argv):
         raise UsageError(f"{where} is not valid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{where}: cannot read it as a UTF-8 TOML file ({exc})") from None
-    table = dict(data.get(args.command, {})) if isinstance(data.get(args.command), dict) else {}
-    table.update({k: v for k, v in data.items() if not isinstance(v, dict)})
+    # top-level keys apply to every command; the command's own table is more specific and wins
+    table = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    if isinstance(data.get(args.command), dict):
+        table.update(data[args.command])
     known = {a.dest: a for a in sub[args.command]._actions if a.dest not in ("help", "config")}
     defaults = {}
     for key, value in table.items():

@@ -123,6 +123,14 @@ def test_flags_win_over_the_file_and_an_empty_file_changes_nothing(tmp_path_fact
                                                                 np.array([2.5]), q=q)
 
 
+def test_the_commands_table_wins_over_the_top_level(tmp_path):
+    # the top-level q won over [distance]'s before: the more general key beat the specific one
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("q = 0.25\n[distance]\nq = 3.0\n")
+    assert main(DIST + ["--config", str(cfg), "--out", str(tmp_path / "run")]) == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["q"] == 3.0
+
+
 # --- numeric options at their bounds -------------------------------------------------------------
 @pytest.mark.parametrize("argv,match", [
     (DIST + ["--q", "nan"], "--q nan must be positive"),
