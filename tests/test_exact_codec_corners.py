@@ -369,3 +369,17 @@ def test_convergence_order_one_and_plot(tmp_path):
                                     np.array([False, True]), math.nan)):
         p = d.plot(tmp_path / "c.png")
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("decoder, readout, match", [
+    ("FIRST_SPIKE", False, r"^decoder='FIRST_SPIKE' is not a decoder; use one of"),
+    (np.array(["count"]), False, r"^decoder=array\(\['count'\].* is not a decoder"),
+    ("max_membrane", False, r"^decoder='max_membrane' needs a readout last layer"),
+    ("count", True, r"^decoder='count' needs a spiking last layer"),
+])
+def test_loss_and_grad_decoder_errors_name_decoder(decoder, readout, match):
+    # the messages said 'method=...', the name of decode()'s argument, not loss_and_grad's; an
+    # array decoder raised numpy's 'truth value of an array ... is ambiguous'
+    net = ExactNetwork([ExactDense([[2.0], [1.0]], ExactNeuron("if", "delta"), readout=readout)])
+    with pytest.raises(ValueError, match=match):
+        loss_and_grad(net, encoders.current([[1.0]], 3.0), np.array([0]), decoder=decoder)
