@@ -150,9 +150,11 @@ def _ratesyn(x, t_enc_ms, period_ms, at_end):
     xt = x * t_enc_ms
     last = np.floor(xt / period_ms)
     # the quotient can round up to an integer k with fl(k Δ) > x t_enc (t_enc = 10,
-    # Δ = nextafter(10/67, inf): a spike at 10.000000000000002, or at -1.8e-15 from the end):
-    # test the times themselves, as the rule above says
+    # Δ = nextafter(10/67, inf): a spike at 10.000000000000002, or at -1.8e-15 from the end), or
+    # down below one with fl(k Δ) <= x t_enc (t_enc = 180.5, Δ = 60.16666666666667: 180.5 / Δ =
+    # 2.9999999999999996 lost the spike at 3 Δ = 180.5): test the times, as the rule above says
     last -= last * period_ms > xt
+    last += (last + 1) * period_ms <= xt
     counts = last.astype(np.int64) + 1
     per = []
     for b in range(B):
