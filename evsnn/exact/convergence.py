@@ -29,7 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evsnn._checks import int_iv, real_iv
 from evsnn.clock import Dense, Network, simulate as clock_simulate
+from evsnn.exact.encoders import InputEvents
 from evsnn.exact.neuron import ExactNetwork
 from evsnn.exact.simulate import simulate
 from evsnn.params import LIF, TraceLIF
@@ -40,6 +42,7 @@ __all__ = ["clock_network", "clock_inputs", "convergence", "ConvergenceData"]
 def _clock_network_iv(network, dt_ms):
     if not isinstance(network, ExactNetwork):
         raise TypeError(f"network must be an ExactNetwork, got {type(network).__name__}")
+    dt_ms = real_iv("dt_ms", dt_ms, low=0, low_open=True, hint="the clock step in ms")
     for i, layer in enumerate(network.layers):
         n = layer.neuron
         if layer.readout:
@@ -54,6 +57,7 @@ def _clock_network_iv(network, dt_ms):
     syns = {l.neuron.synapse for l in network.layers}
     if len(syns) != 1:
         raise ValueError(f"all layers must share one synapse type for the clock mapping, got {syns}")
+    return dt_ms
 
 
 def clock_network(network, dt_ms):
@@ -67,7 +71,7 @@ def clock_network(network, dt_ms):
     >>> clock_network(net, 0.5).layers[0].neuron.lam
     0.95
     """
-    _clock_network_iv(network, dt_ms)
+    dt_ms = _clock_network_iv(network, dt_ms)
     layers = []
     for k, layer in enumerate(network.layers):
         n = layer.neuron
@@ -109,6 +113,13 @@ def clock_inputs(inputs, network, dt_ms, n_steps):
     >>> inp[:, 0, 0].round(2).tolist(), scale
     ([1.0, 0.98, 0.96], 0.05)
     """
+    if not isinstance(inputs, InputEvents):
+        raise TypeError(f"inputs must be InputEvents (an exact-mode encoder's output), got "
+                        f"{type(inputs).__name__}")
+    if not isinstance(network, ExactNetwork):
+        raise TypeError(f"network must be an ExactNetwork, got {type(network).__name__}")
+    dt_ms = real_iv("dt_ms", dt_ms, low=0, low_open=True, hint="the clock step in ms")
+    n_steps = int_iv("n_steps", n_steps, what="clock steps")
     B, n_in = inputs.batch_size, inputs.n_in
     first = network.layers[0].neuron
     if inputs.current is not None:
@@ -178,6 +189,27 @@ class ConvergenceData:
         return path
 
 
+def _dts_iv(dts_ms, t_end):
+    if isinstance(dts_ms, (str, bytes)) or not np.iterable(dts_ms):
+        raise TypeError(
+            f"dts_ms must be a sequence of clock steps in ms, got {type(dts_ms).__name__} "
+            f"{dts_ms!r}; wrap a single step as (dt,)")
+    dts = [real_iv(f"dts_ms[{i}]", d, low=0, low_open=True, high=t_end,
+                   hint=f"a clock step in ms, at most the window t_end_ms={t_end!r}")
+           for i, d in enumerate(dts_ms)]
+    if not dts:
+        raise ValueError("dts_ms is empty; pass at least one clock step, e.g. (1.0, 0.1)")
+    for i, d in enumerate(dts):
+        # the clock runs round(t_end / dt) steps: a step that does not tile the window would
+        # simulate a shorter or longer window than exact mode and compare different spikes
+        n = round(t_end / d)
+        if abs(n * d - t_end) > 1e-9 * t_end:
+            raise ValueError(
+                f"dts_ms[{i}]={d!r} does not divide the window t_end_ms={t_end!r} into whole "
+                f"steps ({t_end / d!r} steps); use a step such as {t_end / max(n, 1)!r}")
+    return dts
+
+
 def convergence(network, inputs, *, dts_ms=(1.0, 0.1, 0.01, 0.001), t_end_ms=None):
     """Run clock mode at every Δt and measure the spike-time error against exact mode.
 
@@ -208,6 +240,7 @@ def convergence(network, inputs, *, dts_ms=(1.0, 0.1, 0.01, 0.001), t_end_ms=Non
     """
     exact = simulate(network, inputs, t_end_ms=t_end_ms)
     t_end = exact.t_end_ms
+    dts_ms = _dts_iv(dts_ms, t_end)
     errs, match = [], []
     for dt in dts_ms:
         n_steps = int(round(t_end / dt))

@@ -22,16 +22,20 @@ __all__ = ["decode", "loss_and_grad", "ExactLossGradient", "DECODERS"]
 DECODERS = ("first_spike", "count", "max_membrane")
 
 
-def _decoder_iv(result, method):
+def _decoder_name_iv(method, name):
+    if not isinstance(method, str) or method not in DECODERS:
+        raise ValueError(f"{name}={method!r} is not a decoder; use one of {list(DECODERS)}")
+
+
+def _decoder_iv(result, method, name="method"):
     if not isinstance(result, ExactResult):
         raise TypeError(f"result must be an ExactResult, got {type(result).__name__}")
-    if method not in DECODERS:
-        raise ValueError(f"method={method!r} is not a decoder; use one of {list(DECODERS)}")
+    _decoder_name_iv(method, name)
     readout = result.network.layers[-1].readout
     if method == "max_membrane" and not readout:
-        raise ValueError("method='max_membrane' needs a readout last layer (readout=True)")
+        raise ValueError(f"{name}='max_membrane' needs a readout last layer (readout=True)")
     if method != "max_membrane" and readout:
-        raise ValueError(f"method={method!r} needs a spiking last layer; use 'max_membrane'")
+        raise ValueError(f"{name}={method!r} needs a spiking last layer; use 'max_membrane'")
 
 
 def decode(result, method="first_spike"):
@@ -86,8 +90,9 @@ def loss_and_grad(network, inputs, labels, *, decoder="first_spike", t_end_ms=No
     >>> round(g.loss, 6), g.x.round(6).tolist()
     (0.825939, [[-0.140544]])
     """
+    _decoder_name_iv(decoder, "decoder")  # before the simulation it would waste
     result = simulate(network, inputs, t_end_ms=t_end_ms)
-    _decoder_iv(result, decoder)
+    _decoder_iv(result, decoder, "decoder")
     scores = decode(result, decoder)
     loss, g_scores = cross_entropy(scores, labels)
     L = len(network.layers)

@@ -147,7 +147,15 @@ def _ratesyn(x, t_enc_ms, period_ms, at_end):
     period_ms = _period_iv(period_ms, t_enc_ms)
     B, n = x.shape
     # k-th spike (k = 0, 1, ...) at k Δ (start) or t_enc - k Δ (end), kept while k Δ <= x t_enc
-    counts = np.floor(x * t_enc_ms / period_ms).astype(np.int64) + 1
+    xt = x * t_enc_ms
+    last = np.floor(xt / period_ms)
+    # the quotient can round up to an integer k with fl(k Δ) > x t_enc (t_enc = 10,
+    # Δ = nextafter(10/67, inf): a spike at 10.000000000000002, or at -1.8e-15 from the end), or
+    # down below one with fl(k Δ) <= x t_enc (t_enc = 180.5, Δ = 60.16666666666667: 180.5 / Δ =
+    # 2.9999999999999996 lost the spike at 3 Δ = 180.5): test the times, as the rule above says
+    last -= last * period_ms > xt
+    last += (last + 1) * period_ms <= xt
+    counts = last.astype(np.int64) + 1
     per = []
     for b in range(B):
         src = np.repeat(np.arange(n, dtype=np.int64), counts[b])
@@ -212,7 +220,8 @@ def poisson(x, t_enc_ms, *, rng, max_rate_per_ms=1.0):
     per = []
     for b in range(B):
         rate = x[b] * max_rate_per_ms
-        with np.errstate(divide="ignore"):
+        # rate 0 (x = 0) or subnormal: times at inf, past the window, dropped below
+        with np.errstate(divide="ignore", over="ignore"):
             t = cum[b] / rate[:, None]
         keep = t <= t_enc_ms
         src = np.nonzero(keep)[0].astype(np.int64)
