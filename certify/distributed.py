@@ -446,12 +446,13 @@ class CertificationTable:
         # formats hold: JSON has no NaN or inf
         bad = ~(np.isfinite(self.radius) & (self.radius >= 0))
         if bad.any():
-            raise ValueError(f"radius[{int(np.argmax(bad))}]={float(self.radius[bad][0])!r} must be "
-                             "finite and >= 0 (0 for an abstention)")
+            raise ValueError(f"radius[{int(np.argmax(bad))}]={float(self.radius[bad][0])!r} "
+                             "must be finite and >= 0 (0 for an abstention)")
         bad = ~((self.p_a_lower >= 0) & (self.p_a_lower <= 1))
         if bad.any():
-            raise ValueError(f"p_a_lower[{int(np.argmax(bad))}]={float(self.p_a_lower[bad][0])!r} must "
-                             "lie in [0, 1] (a lower bound of a probability)")
+            raise ValueError(f"p_a_lower[{int(np.argmax(bad))}]="
+                             f"{float(self.p_a_lower[bad][0])!r} must lie in [0, 1] (a lower "
+                             "bound of a probability)")
         if not isinstance(self.noise, str):
             raise TypeError(f"noise must be a noise model's name, one of {list(NOISE_MODELS)}; "
                             f"got {type(self.noise).__name__} {self.noise!r}")

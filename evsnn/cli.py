@@ -2,10 +2,11 @@
 
 Every subcommand takes its options as flags or from a TOML file (``--config run.toml``: keys are
 the option names with ``-`` or ``_``, at the top level or under a table named after the
-subcommand, which wins over the top level; flags given on the command line win over both). Every run writes one run folder (``--out``,
-default ``runs/<command>-<UTC time>``) atomically through :class:`validation.report.Report`:
-``report.md``, PNG plots, ``results.json``, ``config.json`` (the exact options and seeds) and any
-saved models — a failed run leaves no folder behind.
+subcommand, which wins over the top level; flags given on the command line win over both).
+Every run writes one run folder (``--out``, default ``runs/<command>-<UTC time>``) atomically
+through :class:`validation.report.Report`: ``report.md``, PNG plots, ``results.json``,
+``config.json`` (the exact options and seeds) and any saved models — a failed run leaves no
+folder behind.
 
 Errors in the options are one line on stderr naming the option, the value and what is accepted,
 with exit code 2.

@@ -87,7 +87,8 @@ def labelled_pair(draw, max_spikes=6, units=3):
 # --------------------------------------------------------------------------- kernels vs twins
 @given(train, train, cost)
 def test_victor_purpura_kernel_matches_twin(a, b, q):
-    np.testing.assert_allclose(_vp(a, b, q), ref.twin_victor_purpura(a, b, q), rtol=RTOL_TWIN, atol=ATOL_TWIN)
+    np.testing.assert_allclose(_vp(a, b, q), ref.twin_victor_purpura(a, b, q), rtol=RTOL_TWIN,
+                               atol=ATOL_TWIN)
 
 
 # q * 30 < 2 for these costs, so every table of trains on [0, 30] lies wholly in the band
