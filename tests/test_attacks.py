@@ -1503,3 +1503,9 @@ def test_ann_source_gradient_is_per_sample_and_errors():
     np.testing.assert_allclose(out.loss[:1], one.loss, rtol=1e-12)
     with pytest.raises(TypeError, match="ann must be an evsnn.ann.ANN, got str"):
         ann_source("ann")
+
+
+def test_l2_norm_refuses_non_numeric_arrays():
+    from evsnn.attacks.projections import l2_norm
+    with pytest.raises(TypeError, match="a must be an array of real numbers, got dtype <U1"):
+        l2_norm(np.array(["a", "b"]))

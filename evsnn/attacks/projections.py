@@ -92,7 +92,10 @@ def l2_norm(a, axis=-1, keepdims=False):
     >>> float(l2_norm(np.array([3e-170, 4e-170]))), float(l2_norm(np.array([3e160, 4e160])))
     (5e-170, 5e+160)
     """
-    a = np.asarray(a, dtype=_F64)
+    a = np.asarray(a)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"a must be an array of real numbers, got dtype {a.dtype}")
+    a = a.astype(_F64, copy=False)
     with np.errstate(over="ignore", under="ignore"):  # the cases the scaled sum is for
         n2 = (a * a).sum(axis=axis, keepdims=True)
     n = np.sqrt(n2)
