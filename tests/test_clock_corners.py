@@ -16,7 +16,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from conftest import ATOL_TWIN, RTOL_TAPE, RTOL_TWIN
+from conftest import RTOL_TAPE
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
@@ -246,9 +246,9 @@ from reference import tape as tp  # noqa: E402
 
 def _tape(net, x, conv, g_out, mode, **opts):
     """dL/d(input, weights, biases, DLIF factors) of ``Σ g_out · output`` on the reverse-mode
-    tape (``tests/reference/tape.py``), its per-layer forward values and its output."""
-    ref, recs, out = tp.network_gradients(net, x, conv, g_out, mode=mode, **opts)
-    return ref, recs, np.stack([o.value for o in out])
+    tape (``tests/reference/tape.py``) and its output."""
+    ref, _, out = tp.network_gradients(net, x, conv, g_out, mode=mode, **opts)
+    return ref, np.stack([o.value for o in out])
 
 
 def _close(got, want, what):
@@ -297,7 +297,7 @@ def test_backward_equals_tape_at_corners(case, method, surrogate, seed):
         kw["surrogate"] = surrogate
     if method == "bptt_detach":
         opts["detach_reset"] = kw["detach_reset"] = True
-    ref, recs, out = _tape(net, x, conv, g_out, mode, **opts)
+    ref, out = _tape(net, x, conv, g_out, mode, **opts)
     np.testing.assert_array_equal(out, res.output)
     got = backward(net, x, res, g_out, method=mode, **kw)
     _compare_tape(got, ref, net, method)
@@ -326,14 +326,14 @@ def test_hart_precalculated_at_corners_equals_tape_or_refuses(case, surrogate, s
         with pytest.raises(ValueError, match="pre-calculation|precalculate"):
             backward(net, x, sums, g_out, method="hart", precalculate=True)
         return
-    ref, _, _ = _tape(net, x, conv, g_out, "hart", surrogate=_tape_surrogate(surrogate))
+    ref, _ = _tape(net, x, conv, g_out, "hart", surrogate=_tape_surrogate(surrogate))
     got = backward(net, x, sums, g_out, method="hart", precalculate=True)
     _compare_tape(got, ref, net, "hart precalculated")
 
 
 # --------------------------------------------------------------------------- encoders
 from evsnn import encoders as enc  # noqa: E402
-from evsnn.grad import input_gradient, loss_and_grad  # noqa: E402
+from evsnn.grad import loss_and_grad  # noqa: E402
 
 PAPER_PRESETS = [n for n in PRESET_NAMES if get_convention(n).ratesyn_rule == "paper"]
 
@@ -445,7 +445,7 @@ def test_poisson_is_reproducible_and_its_uniform_sampler_is_numpys(T, B, N, seed
 
 # --------------------------------------------------------------------------- decoders
 from evsnn import decoders as dec  # noqa: E402
-from evsnn.grad import cross_entropy, decoder_vjp, ttfs_loss  # noqa: E402
+from evsnn.grad import decoder_vjp, ttfs_loss  # noqa: E402
 
 
 def test_decoder_vjp_reads_integer_and_boolean_outputs_as_the_decoders_do():
