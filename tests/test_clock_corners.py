@@ -19,12 +19,12 @@ import pytest
 from conftest import RTOL_TAPE
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
+from reference.helpers import PAPER_PRESETS, PRESET_NAMES, step_ulps
 
 from evsnn.clock import Dense, Network, simulate
-from evsnn.conventions import PRESETS, get_convention
+from evsnn.conventions import get_convention
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
 
-PRESET_NAMES = sorted(PRESETS)
 MANTISSA = {np.dtype(np.float64): 53, np.dtype(np.float32): 24}
 
 
@@ -335,18 +335,13 @@ def test_hart_precalculated_at_corners_equals_tape_or_refuses(case, surrogate, s
 from evsnn import encoders as enc  # noqa: E402
 from evsnn.grad import loss_and_grad  # noqa: E402
 
-PAPER_PRESETS = [n for n in PRESET_NAMES if get_convention(n).ratesyn_rule == "paper"]
-
 
 @st.composite
 def float32_pixels(draw, T):
     """float32 pixels at and next to the grid k/T (where the rules' edges are), and 0, 1."""
     k = draw(st.integers(0, T))
     base = np.float32(k / T)
-    ulps = draw(st.integers(-2, 2))
-    x = base
-    for _ in range(abs(ulps)):
-        x = np.nextafter(x, np.float32(np.sign(ulps)), dtype=np.float32)
+    x = step_ulps(base, draw(st.integers(-2, 2)), np.float32)
     return float(np.clip(x, np.float32(0), np.float32(1)))
 
 
