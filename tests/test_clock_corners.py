@@ -16,10 +16,15 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from conftest import RTOL_TAPE
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
-from reference.helpers import PAPER_PRESETS, PRESET_NAMES, step_ulps
+from reference.helpers import (
+    PAPER_PRESETS,
+    PRESET_NAMES,
+    assert_grads_equal_tape,
+    step_ulps,
+    tape_surrogate,
+)
 
 from evsnn.clock import Dense, Network, simulate
 from evsnn.conventions import get_convention
@@ -251,28 +256,6 @@ def _tape(net, x, conv, g_out, mode, **opts):
     return ref, np.stack([o.value for o in out])
 
 
-def _close(got, want, what):
-    want = np.asarray(want)
-    scale = np.max(np.abs(want)) if want.size else 0.0
-    np.testing.assert_allclose(got, want, rtol=RTOL_TAPE, atol=RTOL_TAPE * scale, err_msg=what)
-
-
-def _compare_tape(got, ref, net, what):
-    _close(got.input, ref["input"], f"{what}: dL/dinput")
-    for k in range(len(net.layers)):
-        _close(got.weights[k], ref["weights"][k], f"{what}: dL/dW[{k}]")
-        if ref["biases"][k] is not None:
-            _close(got.biases[k], ref["biases"][k], f"{what}: dL/db[{k}]")
-        if ref["dlif_factors"][k] is not None:
-            _close(got.dlif_factors[k], ref["dlif_factors"][k], f"{what}: dL/da[{k}]")
-
-
-def _tape_surrogate(s):
-    if isinstance(s, Sigmoid):
-        return ("sigmoid", s.rho, s.rho if s.scale == "code" else 1.0)
-    return ("triangle", s.gamma)
-
-
 @settings(max_examples=50)
 @given(corner_cases(), st.sampled_from(["bptt", "bptt_detach", "hart", "rga", "bptr", "rate",
                                         "tempbp"]),
@@ -293,14 +276,14 @@ def test_backward_equals_tape_at_corners(case, method, surrogate, seed):
     opts, kw = {}, {}
     mode = "bptt" if method == "bptt_detach" else method
     if mode in ("bptt", "hart"):
-        opts["surrogate"] = _tape_surrogate(surrogate)
+        opts["surrogate"] = tape_surrogate(surrogate)
         kw["surrogate"] = surrogate
     if method == "bptt_detach":
         opts["detach_reset"] = kw["detach_reset"] = True
     ref, out = _tape(net, x, conv, g_out, mode, **opts)
     np.testing.assert_array_equal(out, res.output)
     got = backward(net, x, res, g_out, method=mode, **kw)
-    _compare_tape(got, ref, net, method)
+    assert_grads_equal_tape(got, ref, method)
 
 
 @settings(max_examples=40)
@@ -326,9 +309,9 @@ def test_hart_precalculated_at_corners_equals_tape_or_refuses(case, surrogate, s
         with pytest.raises(ValueError, match="pre-calculation|precalculate"):
             backward(net, x, sums, g_out, method="hart", precalculate=True)
         return
-    ref, _ = _tape(net, x, conv, g_out, "hart", surrogate=_tape_surrogate(surrogate))
+    ref, _ = _tape(net, x, conv, g_out, "hart", surrogate=tape_surrogate(surrogate))
     got = backward(net, x, sums, g_out, method="hart", precalculate=True)
-    _compare_tape(got, ref, net, "hart precalculated")
+    assert_grads_equal_tape(got, ref, "hart precalculated")
 
 
 # --------------------------------------------------------------------------- encoders

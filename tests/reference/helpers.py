@@ -20,3 +20,36 @@ def step_ulps(x, n, dtype):
     for _ in range(abs(n)):
         x = np.nextafter(x, dtype(1 if n > 0 else 0), dtype=dtype)
     return x
+
+
+# --------------------------------------------------------------------------- the reverse-mode tape
+def tape_surrogate(s):
+    """The tape's surrogate spec (``tests/reference/tape.py``) of an ``evsnn.grad`` surrogate."""
+    from evsnn.grad import Sigmoid
+
+    if isinstance(s, Sigmoid):
+        return ("sigmoid", s.rho, s.rho if s.scale == "code" else 1.0)
+    return ("triangle", s.gamma)
+
+
+def assert_tape(got, want, what):
+    """An explicit backward pass against the tape: RTOL_TAPE relative, and absolute relative to
+    the array's largest entry."""
+    from conftest import RTOL_TAPE
+
+    want = np.asarray(want)
+    scale = np.max(np.abs(want)) if want.size else 0.0
+    np.testing.assert_allclose(got, want, rtol=RTOL_TAPE, atol=RTOL_TAPE * scale, err_msg=what)
+
+
+def assert_grads_equal_tape(got, ref, what=""):
+    """Every gradient of a clock-mode ``backward`` result (input, and per layer weights, biases
+    and DLIF factors where the tape has them) against the tape's ``network_gradients``."""
+    pre = f"{what}: " if what else ""
+    assert_tape(got.input, ref["input"], f"{pre}dL/dinput")
+    for k in range(len(ref["weights"])):
+        assert_tape(got.weights[k], ref["weights"][k], f"{pre}dL/dW[{k}]")
+        if ref["biases"][k] is not None:
+            assert_tape(got.biases[k], ref["biases"][k], f"{pre}dL/db[{k}]")
+        if ref["dlif_factors"][k] is not None:
+            assert_tape(got.dlif_factors[k], ref["dlif_factors"][k], f"{pre}dL/da[{k}]")
