@@ -19,6 +19,7 @@ import pytest
 from conftest import RTOL_FINITE_DIFF, RTOL_SUM_ORDER
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from reference.helpers import PNG_MAGIC
 
 from evsnn import encoders as clock_encoders
 from evsnn.exact import ExactDense, ExactNetwork, ExactNeuron, decode, loss_and_grad, simulate
@@ -399,7 +400,7 @@ def test_convergence_order_one_and_plot(tmp_path):
     for d in (data, ConvergenceData(np.array([1.0, 0.1]), np.array([math.inf, 0.0]),
                                     np.array([False, True]), math.nan)):
         p = d.plot(tmp_path / "c.png")
-        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert p.read_bytes()[:8] == PNG_MAGIC
 
 
 @pytest.mark.parametrize("decoder, readout, match", [

@@ -25,7 +25,6 @@ a hand-written SGD/momentum recursion replaying the loop's permutations bit for 
 forms of the cosine schedule and of Adam's bias-corrected step.
 """
 
-import json
 import math
 import os
 import subprocess
@@ -39,6 +38,7 @@ from conftest import RTOL_HAND
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from reference.helpers import rewrite_npz
 
 from evsnn import io
 from evsnn.ann import ANN, accuracy, backward, forward, loss_and_grad
@@ -283,17 +283,6 @@ def test_a_write_that_cannot_be_renamed_leaves_no_temporary(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["m.npz"] and os.listdir(target) == ["keep"]
 
 
-def _rewrite(path, mutate_meta=None, arrays_update=None):
-    with np.load(path, allow_pickle=False) as z:
-        meta = json.loads(str(z["meta"][()]))
-        arrays = {k: z[k] for k in z.files if k != "meta"}
-    if mutate_meta:
-        mutate_meta(meta)
-    arrays.update(arrays_update or {})
-    with open(path, "wb") as fh:
-        np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)
-
-
 def _set_layer(**kw):
     return lambda m: m["layers"][0].update(**kw)
 
@@ -332,7 +321,7 @@ def test_a_tampered_description_is_refused_naming_the_problem(tmp_path, model, m
     w = np.ones((2, 3))
     io.save(Network((Dense(w, LIF(), bias=np.ones(2)),)) if model == "net"
             else ANN([w], [np.ones(2)]), p)
-    _rewrite(p, mutate, arrays)
+    rewrite_npz(p, mutate, None if arrays is None else (lambda stored: stored.update(arrays)))
     with pytest.raises(ValueError, match=message) as info:
         io.load(p)
     assert str(p) in str(info.value)  # the message names the file

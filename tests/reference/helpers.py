@@ -53,3 +53,31 @@ def assert_grads_equal_tape(got, ref, what=""):
             assert_tape(got.biases[k], ref["biases"][k], f"{pre}dL/db[{k}]")
         if ref["dlif_factors"][k] is not None:
             assert_tape(got.dlif_factors[k], ref["dlif_factors"][k], f"{pre}dL/da[{k}]")
+
+
+# --------------------------------------------------------------------------- the command line
+def one_line_error(capsys):
+    """The captured stderr of a refused ``evsnn`` command: one line, no traceback."""
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+# --------------------------------------------------------------------------- saved files
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def rewrite_npz(path, mutate_meta=None, mutate_arrays=None):
+    """Rewrite an ``evsnn.io`` file with its JSON description and/or its arrays changed in place
+    by the given callables (tampering, for the loader's checks)."""
+    import json
+
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"][()]))
+        arrays = {k: z[k] for k in z.files if k != "meta"}
+    if mutate_meta:
+        mutate_meta(meta)
+    if mutate_arrays:
+        mutate_arrays(arrays)
+    with open(path, "wb") as fh:
+        np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)
