@@ -5,6 +5,7 @@ Not kernel twins (``tests/test_kernel_twins.py`` looks only for ``_*_kernel`` na
 
 import numpy as np
 
+from certify.smoothing import gaussian, rsc_fixed, rsc_fresh
 from evsnn.conventions import PRESETS, get_convention
 
 # --------------------------------------------------------------------------- conventions
@@ -81,3 +82,25 @@ def rewrite_npz(path, mutate_meta=None, mutate_arrays=None):
         mutate_arrays(arrays)
     with open(path, "wb") as fh:
         np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)
+
+
+# --------------------------------------------------------------------------- randomized smoothing
+# scipy's binomtest(...).proportion_ci(method="exact") solves for the Clopper-Pearson bound with
+# brentq at its default absolute tolerance xtol = 2e-12, so it agrees with the code's beta
+# quantile (~1e-14) only to that.
+ATOL_BRENTQ = 2e-12
+
+
+NOISE_FACTORIES = {"gaussian": gaussian, "rsc_fixed": rsc_fixed, "rsc_fresh": rsc_fresh}
+
+
+def quantile_classifier(thresholds):
+    """On x = 0, σ = 1, unclamped Gaussian noise, one pixel: class k when ε lies in
+    [t_{k-1}, t_k) with t = Φ⁻¹(cumulative probabilities), so P(class k) is known exactly
+    (the number of thresholds at or below the first input value of step 0)."""
+    thresholds = np.asarray(thresholds, dtype=float)
+
+    def classify(seq):
+        return np.searchsorted(thresholds, seq[0, :, 0], side="right").astype(np.int64)
+
+    return classify
