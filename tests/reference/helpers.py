@@ -4,9 +4,17 @@ Not kernel twins (``tests/test_kernel_twins.py`` looks only for ``_*_kernel`` na
 """
 
 import numpy as np
+from hypothesis import settings
 
 from certify.smoothing import gaussian, rsc_fixed, rsc_fresh
 from evsnn.conventions import PRESETS, get_convention
+
+# --------------------------------------------------------------------------- hypothesis
+def example_count(n):
+    """``n`` examples under the default (ci) profile's 40 per test, scaled with the loaded
+    profile's count: the opt-in random profile (300) runs 7.5 times as many."""
+    return max(1, n * settings.default.max_examples // 40)
+
 
 # --------------------------------------------------------------------------- conventions
 PRESET_NAMES = sorted(PRESETS)
