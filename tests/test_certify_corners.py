@@ -288,7 +288,7 @@ def exact_worst(P, Q, p_a, p_b):
             if need_p and got_p >= target:
                 break
             room = target - got_p
-            if P[j] == 0 or (not need_p and P[j] <= room) or (need_p and P[j] <= room):
+            if P[j] == 0 or P[j] <= room:
                 got_p += P[j]
                 got_q += Q[j]
             else:
