@@ -244,10 +244,10 @@ def test_poisson_empty_batch_and_subnormal_rate():
 
 
 # --------------------------------------------------------------------------- decoders
-def _net(w, syn, readout=False):
+def _net(w, syn):
     tau_s = 10.0 if syn == "alpha" else 5.0
     nrn = ExactNeuron("lif", syn, tau_mem_ms=10.0, tau_syn_ms=tau_s)
-    return ExactNetwork([ExactDense(np.asarray(w, dtype=np.float64), nrn, readout=readout)])
+    return ExactNetwork([ExactDense(np.asarray(w, dtype=np.float64), nrn)])
 
 
 @settings(max_examples=40)
