@@ -55,10 +55,8 @@ def test_config_values_of_the_wrong_kind_are_refused(tmp_path_factory, kv):
     out = tmp / "run"
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
-        rc = main(["gain", "--n-in", "2", "--n-out", "2", "--T", "2", "--config",
-                   str(tmp / "c.toml"), "--out", str(out)] if key != "T" else
-                  ["gain", "--n-in", "2", "--n-out", "2", "--config", str(tmp / "c.toml"),
-                   "--out", str(out)])
+        rc = main(["gain", "--n-in", "2", "--n-out", "2"] + (["--T", "2"] if key != "T" else [])
+                  + ["--config", str(tmp / "c.toml"), "--out", str(out)])
     assert rc == 2 and f"{key} = " in err.getvalue(), err.getvalue()
     assert not out.exists()
 
