@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference.helpers import example_count
 from test_attacks import _l1_box_qp_brute, linear_source, noisy_linear_source
 
 from evsnn.attacks import (
@@ -67,11 +68,8 @@ from evsnn.params import LIF
 
 # Example counts for the default (ci) profile's 40; another profile scales them (the random
 # profile's 300: 7.5 times as many), so HYPOTHESIS_PROFILE=random hunts further.
-_SCALE = settings.default.max_examples / 40
-
-
 def _examples(n):
-    return settings(max_examples=max(1, round(n * _SCALE)))
+    return settings(max_examples=example_count(n))
 
 
 SMALL = _examples(15)

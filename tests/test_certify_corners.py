@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference.helpers import ATOL_BRENTQ, NOISE_FACTORIES, quantile_classifier
 from scipy.stats import binom, binomtest, norm
 
 from certify.bernoulli import certified_radii, certify_poisson, neyman_pearson_check
@@ -35,15 +36,10 @@ from certify.smoothing import (
     gaussian,
     lower_confidence_bound,
     predict,
-    rsc_fixed,
     rsc_fresh,
     sample_counts,
 )
 
-FACTORIES = {"gaussian": gaussian, "rsc_fixed": rsc_fixed, "rsc_fresh": rsc_fresh}
-# scipy's binomtest(...).proportion_ci(method="exact") finds the bound with brentq at its
-# default xtol = 2e-12 (absolute); the code's beta quantile agrees to ~1e-14.
-ATOL_BRENTQ = 2e-12
 # Below this alpha scipy's exact interval is not accurate to ATOL_BRENTQ: its root function
 # binom.sf(k - 1, n, p) - alpha loses digits by cancellation at tiny p (k = 1:
 # 1 - (1 - p)^n), e.g. n = 2, k = 2, alpha = 1e-12 gives 9.99989e-07 against the exact
@@ -87,10 +83,10 @@ def test_lower_bound_small_n_against_scipy_one_sided(n, data, alpha):
 
 @SMALL
 @given(n=st.integers(1, 40), alpha=st.floats(1e-9, 0.4999), sigma=st.floats(0.01, 3.0),
-       T=st.integers(1, 9), name=st.sampled_from(sorted(FACTORIES)))
+       T=st.integers(1, 9), name=st.sampled_from(sorted(NOISE_FACTORIES)))
 def test_radius_monotone_in_count_and_sigma_abstain_at_half(n, alpha, sigma, T, name):
-    noise = FACTORIES[name](sigma, T)
-    noise2 = FACTORIES[name](2 * sigma, T)
+    noise = NOISE_FACTORIES[name](sigma, T)
+    noise2 = NOISE_FACTORIES[name](2 * sigma, T)
     prev = -1.0
     for k in range(n + 1):
         p = lower_confidence_bound(k, n, alpha)
@@ -105,27 +101,16 @@ def test_radius_monotone_in_count_and_sigma_abstain_at_half(n, alpha, sigma, T, 
 
 
 # --------------------------------------------------------------------------- CERTIFY corners
-def label_from_noise(thresholds):
-    """Class = number of thresholds below the first input value of step 0 (x = 0, σ = 1,
-    unclamped: P(class k) = Φ(t_k) − Φ(t_{k−1}), exact)."""
-    thresholds = np.asarray(thresholds, dtype=float)
-
-    def classify(seq):
-        return np.searchsorted(thresholds, seq[0, :, 0], side="right").astype(np.int64)
-
-    return classify
-
-
 @SMALL
 @given(n0=st.integers(1, 3), n=st.integers(1, 3), seed=st.integers(0, 2**32 - 1),
        K=st.integers(2, 60), alpha=st.sampled_from([1e-9, 0.001, 0.25, 0.4999]),
-       name=st.sampled_from(sorted(FACTORIES)))
+       name=st.sampled_from(sorted(NOISE_FACTORIES)))
 def test_certify_tiny_n_is_consistent_and_never_certifies_what_it_cannot(n0, n, seed, K, alpha,
                                                                         name):
     # K equiprobable classes; with n <= 3 the bound alpha^(1/n) at n_A = n exceeds 1/2 only
     # when alpha > 2^-n, so certificates are rare but must be exactly the formula
-    clf = label_from_noise(norm.ppf(np.arange(1, K) / K))
-    noise = FACTORIES[name](1.0, 2, clamp=False)
+    clf = quantile_classifier(norm.ppf(np.arange(1, K) / K))
+    noise = NOISE_FACTORIES[name](1.0, 2, clamp=False)
     cert = certify(clf, np.zeros(3), noise, n0=n0, n=n, alpha=alpha, num_classes=K, rng=seed)
     assert cert.counts.sum() == n and cert.counts_selection.sum() == n0
     top = cert.counts_selection.max()
@@ -166,7 +151,7 @@ def test_selection_ties_go_to_the_lowest_label_even_if_estimation_disagrees(seed
 @given(n=st.integers(1, 12), seed=st.integers(0, 2**32 - 1), K=st.integers(2, 30),
        alpha=st.floats(1e-9, 0.4999))
 def test_predict_tiny_n_ties_and_p_value(n, seed, K, alpha):
-    clf = label_from_noise(norm.ppf(np.arange(1, K) / K))
+    clf = quantile_classifier(norm.ppf(np.arange(1, K) / K))
     res = predict(clf, np.zeros(1), gaussian(1.0, 1, clamp=False), n=n, alpha=alpha,
                   num_classes=K, rng=seed)
     c = res.counts
@@ -223,7 +208,7 @@ def test_clamp_edge_thresholds_radius_below_exact(x, thr, sigma, name, seed):
     # (thr = 1) or f = 1[clamp(x+ε) > 0] (thr = 0). Both equal the unclamped events
     # {x + ε >= 1}, {x + ε > 0}: p_1 = Φ((x − thr)/σ), exact boundary x' = thr, exact radius
     # |x − thr| (Gaussian and RSC-I: F = f ∘ clamp is a base classifier on R^N).
-    noise = FACTORIES[name](sigma, 3)
+    noise = NOISE_FACTORIES[name](sigma, 3)
 
     def classify(seq):
         z = seq[0, :, 0]
@@ -240,10 +225,10 @@ def test_clamp_edge_thresholds_radius_below_exact(x, thr, sigma, name, seed):
 @SMALL
 @given(seed=st.integers(0, 2**32 - 1), n0=st.integers(1, 70), n=st.integers(1, 140),
        bs=st.lists(st.integers(1, 200), min_size=2, max_size=3),
-       name=st.sampled_from(sorted(FACTORIES)))
+       name=st.sampled_from(sorted(NOISE_FACTORIES)))
 def test_certify_and_predict_identical_for_any_batch_size(seed, n0, n, bs, name):
-    clf = label_from_noise([-0.3, 0.4, 1.1])
-    noise = FACTORIES[name](0.7, 2, clamp=False)
+    clf = quantile_classifier([-0.3, 0.4, 1.1])
+    noise = NOISE_FACTORIES[name](0.7, 2, clamp=False)
     x = np.array([0.1, 0.9])
     certs = [certify(clf, x, noise, n0=n0, n=n, alpha=0.01, num_classes=4, rng=seed,
                      batch_size=b) for b in bs]
@@ -282,7 +267,7 @@ def test_certify_poisson_identical_for_any_batch_size(seed, bs, x):
 
 def test_sample_counts_chunk_boundary_batches_agree():
     # batch sizes that cut the 64-sample noise chunks everywhere vs one batch: same counts
-    clf = label_from_noise([0.0])
+    clf = quantile_classifier([0.0])
     counts = {b: sample_counts(clf, np.zeros(1), gaussian(1.0, 1, clamp=False), 257,
                                num_classes=2, rng=5, batch_size=b).tolist()
               for b in (1, 63, 64, 65, 128, 257, 1000)}
@@ -303,7 +288,7 @@ def exact_worst(P, Q, p_a, p_b):
             if need_p and got_p >= target:
                 break
             room = target - got_p
-            if P[j] == 0 or (not need_p and P[j] <= room) or (need_p and P[j] <= room):
+            if P[j] == 0 or P[j] <= room:
                 got_p += P[j]
                 got_q += Q[j]
             else:

@@ -7,15 +7,10 @@ import json
 
 import numpy as np
 import pytest
+from reference.helpers import one_line_error
 
 from certify.spike_distance import van_rossum_distance, victor_purpura_distance
 from evsnn.cli import main
-
-
-def _err(capsys):
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "Traceback" not in err, err
-    return err
 
 
 @pytest.mark.parametrize("argv,match", [
@@ -29,7 +24,7 @@ def _err(capsys):
 def test_bad_options_are_one_line_errors(argv, match, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv + ["--out", str(tmp_path / "run")]) == 2
-    assert match in _err(capsys)
+    assert match in one_line_error(capsys)
     assert not (tmp_path / "run").exists()  # nothing half-written
 
 
@@ -37,14 +32,14 @@ def test_unknown_config_key_names_the_accepted_ones(tmp_path, capsys):
     cfg = tmp_path / "c.toml"
     cfg.write_text("lam = 0.9\nbogus = 1\n")
     assert main(["gain", "--config", str(cfg)]) == 2
-    err = _err(capsys)
+    err = one_line_error(capsys)
     assert "evsnn gain: error:" in err and "unknown option 'bogus'" in err and "'lam'" in err
     cfg.write_text("lam = [1\n")
     assert main(["gain", "--config", str(cfg)]) == 2
-    assert "is not valid TOML" in _err(capsys)
+    assert "is not valid TOML" in one_line_error(capsys)
     cfg.write_text("[gain]\nlam = 'x'\n")
     assert main(["gain", "--config", str(cfg)]) == 2
-    assert "lam = 'x' is not a valid float" in _err(capsys)
+    assert "lam = 'x' is not a valid float" in one_line_error(capsys)
 
 
 def test_distance_run_folder_holds_the_computed_numbers(tmp_path, capsys):
@@ -60,7 +55,7 @@ def test_distance_run_folder_holds_the_computed_numbers(tmp_path, capsys):
     assert json.loads((out / "config.json").read_text())["config"]["q"] == 0.5
     # a second run into the same folder is refused unless --overwrite
     assert main(["distance", "--a", "1", "--b", "2", "--out", str(out)]) == 2
-    assert "exists" in _err(capsys)
+    assert "exists" in one_line_error(capsys)
     assert main(["distance", "--a", "1", "--b", "2", "--out", str(out), "--overwrite"]) == 0
 
 
@@ -168,7 +163,7 @@ def test_attack_refuses_the_options_of_other_attacks(trained_run, tmp_path, caps
     out = tmp_path / "a"
     assert main(["attack", "--model", str(trained_run), "--attack", attack, *given, "--T", "4",
                  "--samples", "2", "--out", str(out)]) == 2
-    assert f"evsnn attack: error: {match}" in _err(capsys)
+    assert f"evsnn attack: error: {match}" in one_line_error(capsys)
     assert not out.exists()
     # from a configuration file too
     cfg = tmp_path / "c.toml"
@@ -176,7 +171,7 @@ def test_attack_refuses_the_options_of_other_attacks(trained_run, tmp_path, caps
     cfg.write_text(f"[attack]\n{given[0][2:]} = {value}\n")
     assert main(["attack", "--config", str(cfg), "--model", str(trained_run), "--attack", attack,
                  "--out", str(out)]) == 2
-    assert match in _err(capsys)
+    assert match in one_line_error(capsys)
 
 
 def test_attack_defaults_are_the_attacks_own():
@@ -245,7 +240,7 @@ def test_attack_needs_eps_under_a_norm_other_than_linf(trained_run, tmp_path, ca
     assert main(["attack", "--model", str(trained_run), "--attack", attack, "--norm", norm,
                  "--T", "4", "--samples", "2", "--out", str(out)]) == 2
     assert (f"evsnn attack: error: --norm {norm} needs --eps: the default 0.1 is an L∞ radius, "
-            f"not a budget for {norm.upper()}; {fix}") in _err(capsys)
+            f"not a budget for {norm.upper()}; {fix}") in one_line_error(capsys)
     assert not out.exists()
 
 def test_attack_config_records_the_values_used(trained_run, tmp_path):
@@ -317,7 +312,7 @@ def test_certify_refuses_an_ann(tmp_path, capsys):
     out = tmp_path / "ann"
     assert main(["train", "--model", "ann", "--epochs", "1", "--no-progress", "--out", str(out)]) == 0
     assert main(["certify", "--model", str(out), "--out", str(tmp_path / "c")]) == 2
-    assert "holds an ANN; certify smooths an SNN" in _err(capsys)
+    assert "holds an ANN; certify smooths an SNN" in one_line_error(capsys)
 
 
 def test_grade_command_writes_table_and_plot(tmp_path):

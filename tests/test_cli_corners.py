@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference.helpers import one_line_error
 
 from certify.distributed import CertificationTable, certify_dataset
 from certify.smoothing import rsc_fixed
@@ -22,12 +23,6 @@ from certify.spike_distance import victor_purpura_distance
 from evsnn.cli import _build_parser, main
 
 DIST = ["distance", "--a", "1,2", "--b", "2.5"]
-
-
-def _err(capsys):
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "Traceback" not in err, err
-    return err
 
 
 def _leftovers(folder):
@@ -60,10 +55,8 @@ def test_config_values_of_the_wrong_kind_are_refused(tmp_path_factory, kv):
     out = tmp / "run"
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
-        rc = main(["gain", "--n-in", "2", "--n-out", "2", "--T", "2", "--config",
-                   str(tmp / "c.toml"), "--out", str(out)] if key != "T" else
-                  ["gain", "--n-in", "2", "--n-out", "2", "--config", str(tmp / "c.toml"),
-                   "--out", str(out)])
+        rc = main(["gain", "--n-in", "2", "--n-out", "2"] + (["--T", "2"] if key != "T" else [])
+                  + ["--config", str(tmp / "c.toml"), "--out", str(out)])
     assert rc == 2 and f"{key} = " in err.getvalue(), err.getvalue()
     assert not out.exists()
 
@@ -74,11 +67,11 @@ def test_config_float_is_not_truncated_to_an_int(tmp_path, capsys):
     cfg.write_text("T = 4.5\n")
     assert main(["gain", "--n-in", "2", "--n-out", "2", "--config", str(cfg),
                  "--out", str(tmp_path / "g")]) == 2
-    assert "T = 4.5 is not a valid int" in _err(capsys)
+    assert "T = 4.5 is not a valid int" in one_line_error(capsys)
     (tmp_path / "d").mkdir()
     cfg.write_text('overwrite = "no"\n')
     assert main(DIST + ["--config", str(cfg), "--out", str(tmp_path / "d")]) == 2
-    assert "overwrite = 'no' must be true or false" in _err(capsys)
+    assert "overwrite = 'no' must be true or false" in one_line_error(capsys)
 
 
 def test_required_option_from_the_config_file(tmp_path, capsys):
@@ -86,7 +79,7 @@ def test_required_option_from_the_config_file(tmp_path, capsys):
     cfg = tmp_path / "c.toml"
     cfg.write_text('[attack]\nmodel = "no/such/model"\n')
     assert main(["attack", "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
-    assert "--model 'no/such/model': no such file" in _err(capsys)
+    assert "--model 'no/such/model': no such file" in one_line_error(capsys)
 
 
 @pytest.mark.parametrize("make,match", [
@@ -98,7 +91,7 @@ def test_required_option_from_the_config_file(tmp_path, capsys):
 def test_unreadable_config_is_one_line(tmp_path, capsys, make, match):
     make(tmp_path / "c.toml")
     assert main(DIST + ["--config", str(tmp_path / "c.toml"), "--out", str(tmp_path / "r")]) == 2
-    assert match in _err(capsys)
+    assert match in one_line_error(capsys)
     assert not (tmp_path / "r").exists()
 
 
@@ -149,7 +142,7 @@ def test_numeric_options_at_their_bounds(argv, match, tmp_path, capsys):
     # was: NaN passed the positivity check; --samples -1 sliced all but the last test image;
     # --workers 0 or -2 ran as 1
     assert main(argv + ["--out", str(tmp_path / "r")]) == 2
-    assert match in _err(capsys)
+    assert match in one_line_error(capsys)
     assert not (tmp_path / "r").exists() and _leftovers(tmp_path) == []
 
 
@@ -160,9 +153,9 @@ def test_out_at_a_file_or_under_one(tmp_path, capsys, overwrite):
     f = tmp_path / "file"
     f.write_text("keep")
     assert main(DIST + ["--out", str(f)] + overwrite) == 2
-    assert "is a file, not a run folder" in _err(capsys)
+    assert "is a file, not a run folder" in one_line_error(capsys)
     assert main(DIST + ["--out", str(f / "sub" / "run")] + overwrite) == 2
-    assert "which is a file" in _err(capsys)
+    assert "which is a file" in one_line_error(capsys)
     assert f.read_text() == "keep" and _leftovers(tmp_path) == []
 
 
@@ -195,7 +188,7 @@ def test_failure_half_way_leaves_nothing_and_keeps_the_old_run(tmp_path, monkeyp
     for target, flags in ((out, ["--overwrite"]), (tmp_path / "new", [])):
         if isinstance(exc, PermissionError):
             assert main(DIST + ["--q", "3", "--out", str(target)] + flags) == 2
-            assert "cannot write the run folder" in _err(capsys)
+            assert "cannot write the run folder" in one_line_error(capsys)
         else:
             with pytest.raises(type(exc)):
                 main(DIST + ["--q", "3", "--out", str(target)] + flags)

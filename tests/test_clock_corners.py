@@ -16,15 +16,20 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from conftest import ATOL_TWIN, RTOL_TAPE, RTOL_TWIN
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
+from reference.helpers import (
+    PAPER_PRESETS,
+    PRESET_NAMES,
+    assert_grads_equal_tape,
+    step_ulps,
+    tape_surrogate,
+)
 
 from evsnn.clock import Dense, Network, simulate
-from evsnn.conventions import PRESETS, get_convention
+from evsnn.conventions import get_convention
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
 
-PRESET_NAMES = sorted(PRESETS)
 MANTISSA = {np.dtype(np.float64): 53, np.dtype(np.float32): 24}
 
 
@@ -246,31 +251,9 @@ from reference import tape as tp  # noqa: E402
 
 def _tape(net, x, conv, g_out, mode, **opts):
     """dL/d(input, weights, biases, DLIF factors) of ``Σ g_out · output`` on the reverse-mode
-    tape (``tests/reference/tape.py``), its per-layer forward values and its output."""
-    ref, recs, out = tp.network_gradients(net, x, conv, g_out, mode=mode, **opts)
-    return ref, recs, np.stack([o.value for o in out])
-
-
-def _close(got, want, what):
-    want = np.asarray(want)
-    scale = np.max(np.abs(want)) if want.size else 0.0
-    np.testing.assert_allclose(got, want, rtol=RTOL_TAPE, atol=RTOL_TAPE * scale, err_msg=what)
-
-
-def _compare_tape(got, ref, net, what):
-    _close(got.input, ref["input"], f"{what}: dL/dinput")
-    for k in range(len(net.layers)):
-        _close(got.weights[k], ref["weights"][k], f"{what}: dL/dW[{k}]")
-        if ref["biases"][k] is not None:
-            _close(got.biases[k], ref["biases"][k], f"{what}: dL/db[{k}]")
-        if ref["dlif_factors"][k] is not None:
-            _close(got.dlif_factors[k], ref["dlif_factors"][k], f"{what}: dL/da[{k}]")
-
-
-def _tape_surrogate(s):
-    if isinstance(s, Sigmoid):
-        return ("sigmoid", s.rho, s.rho if s.scale == "code" else 1.0)
-    return ("triangle", s.gamma)
+    tape (``tests/reference/tape.py``) and its output."""
+    ref, _, out = tp.network_gradients(net, x, conv, g_out, mode=mode, **opts)
+    return ref, np.stack([o.value for o in out])
 
 
 @settings(max_examples=50)
@@ -293,14 +276,14 @@ def test_backward_equals_tape_at_corners(case, method, surrogate, seed):
     opts, kw = {}, {}
     mode = "bptt" if method == "bptt_detach" else method
     if mode in ("bptt", "hart"):
-        opts["surrogate"] = _tape_surrogate(surrogate)
+        opts["surrogate"] = tape_surrogate(surrogate)
         kw["surrogate"] = surrogate
     if method == "bptt_detach":
         opts["detach_reset"] = kw["detach_reset"] = True
-    ref, recs, out = _tape(net, x, conv, g_out, mode, **opts)
+    ref, out = _tape(net, x, conv, g_out, mode, **opts)
     np.testing.assert_array_equal(out, res.output)
     got = backward(net, x, res, g_out, method=mode, **kw)
-    _compare_tape(got, ref, net, method)
+    assert_grads_equal_tape(got, ref, method)
 
 
 @settings(max_examples=40)
@@ -326,16 +309,14 @@ def test_hart_precalculated_at_corners_equals_tape_or_refuses(case, surrogate, s
         with pytest.raises(ValueError, match="pre-calculation|precalculate"):
             backward(net, x, sums, g_out, method="hart", precalculate=True)
         return
-    ref, _, _ = _tape(net, x, conv, g_out, "hart", surrogate=_tape_surrogate(surrogate))
+    ref, _ = _tape(net, x, conv, g_out, "hart", surrogate=tape_surrogate(surrogate))
     got = backward(net, x, sums, g_out, method="hart", precalculate=True)
-    _compare_tape(got, ref, net, "hart precalculated")
+    assert_grads_equal_tape(got, ref, "hart precalculated")
 
 
 # --------------------------------------------------------------------------- encoders
 from evsnn import encoders as enc  # noqa: E402
-from evsnn.grad import input_gradient, loss_and_grad  # noqa: E402
-
-PAPER_PRESETS = [n for n in PRESET_NAMES if get_convention(n).ratesyn_rule == "paper"]
+from evsnn.grad import loss_and_grad  # noqa: E402
 
 
 @st.composite
@@ -343,10 +324,7 @@ def float32_pixels(draw, T):
     """float32 pixels at and next to the grid k/T (where the rules' edges are), and 0, 1."""
     k = draw(st.integers(0, T))
     base = np.float32(k / T)
-    ulps = draw(st.integers(-2, 2))
-    x = base
-    for _ in range(abs(ulps)):
-        x = np.nextafter(x, np.float32(np.sign(ulps)), dtype=np.float32)
+    x = step_ulps(base, draw(st.integers(-2, 2)), np.float32)
     return float(np.clip(x, np.float32(0), np.float32(1)))
 
 
@@ -445,7 +423,7 @@ def test_poisson_is_reproducible_and_its_uniform_sampler_is_numpys(T, B, N, seed
 
 # --------------------------------------------------------------------------- decoders
 from evsnn import decoders as dec  # noqa: E402
-from evsnn.grad import cross_entropy, decoder_vjp, ttfs_loss  # noqa: E402
+from evsnn.grad import decoder_vjp, ttfs_loss  # noqa: E402
 
 
 def test_decoder_vjp_reads_integer_and_boolean_outputs_as_the_decoders_do():

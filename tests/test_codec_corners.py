@@ -20,23 +20,16 @@ from conftest import RTOL_FINITE_DIFF
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from reference import encoders as ref_encoders
+from reference.helpers import PAPER_PRESETS, PRESET_NAMES, step_ulps
 
 from evsnn import data
 from evsnn import decoders as dec
 from evsnn import encoders as enc
-from evsnn.conventions import PRESETS, Convention, get_convention
+from evsnn.conventions import Convention, get_convention
 from evsnn.grad import decoder_vjp, input_gradient
 
-PRESET_NAMES = sorted(PRESETS)
-PAPER_RULES = [n for n in PRESET_NAMES if get_convention(n).ratesyn_rule == "paper"]
 # paper rules evaluated in the input's dtype: a Convention no preset bundles, but a valid one
 PAPER_IN_INPUT_DTYPE = Convention(name="PAPER_INPUT_ARITH", encoder_arithmetic="input")
-
-
-def _ulps(x, n, dtype):
-    for _ in range(abs(n)):
-        x = np.nextafter(x, dtype(1 if n > 0 else 0), dtype=dtype)
-    return x
 
 
 @st.composite
@@ -47,7 +40,7 @@ def grid_pixels(draw, T, dtype):
     den = draw(st.sampled_from([T, 255, 100, 10, 3, 16]))
     k = draw(st.integers(0, den))
     x = dtype(k / den)
-    x = _ulps(x, draw(st.sampled_from([0, 0, 0, -1, 1, -2, 2])), dtype)
+    x = step_ulps(x, draw(st.sampled_from([0, 0, 0, -1, 1, -2, 2])), dtype)
     special = draw(st.sampled_from([None] * 6 + [0.0, 1.0, 5e-324, 1e-300, 1e-40]))
     if special is not None:
         x = dtype(special)
@@ -66,7 +59,7 @@ def _product(x, T, conv):
 @given(st.integers(1, 300).flatmap(lambda T: st.sampled_from([np.float64, np.float32]).flatmap(
     lambda dt: st.tuples(st.just(T), st.just(dt),
                          st.lists(grid_pixels(T, dt), min_size=1, max_size=6)))),
-       st.sampled_from(PAPER_RULES + [PAPER_IN_INPUT_DTYPE]))
+       st.sampled_from(PAPER_PRESETS + [PAPER_IN_INPUT_DTYPE]))
 def test_paper_rules_of_one_pixel_read_one_product(T_dtype_pixels, conv):
     """Ding 2025's discrete forms, t = 1..T with H(0) = 1: RateSynS spikes at every t <= xT
     (floor(xT) spikes, a prefix); RateSynE at every t >= (1 - x)T = T - xT, i.e. the

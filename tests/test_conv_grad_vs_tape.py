@@ -18,7 +18,7 @@ tolerance of the dense comparison (``RTOL_TAPE`` relative to each array's scale)
 
 import numpy as np
 import pytest
-from conftest import RTOL_INDEPENDENT, RTOL_TAPE
+from conftest import RTOL_INDEPENDENT
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +32,7 @@ from evsnn.grad.conv import backward_conv
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
 from reference import tape as tp
 from reference.conv_tape import ConvTape
+from reference.helpers import assert_tape, tape_surrogate
 from test_grad_vs_tape import tempbp_options
 
 KINDS = ("lif_hard", "lif_soft", "if", "trace_trace", "trace_spike", "dlif")
@@ -138,12 +139,6 @@ def cases(draw, kinds=KINDS, T=(1, 5)):
     return dict(net=net, seq=seq, conv=conv, g_out=g_out, dyadic=dyadic)
 
 
-def _tape_surrogate(s):
-    if isinstance(s, Sigmoid):
-        return ("sigmoid", s.rho, s.rho if s.scale == "code" else 1.0)
-    return ("triangle", s.gamma)
-
-
 def _check(case, mode, **kw):
     """Forward on the tape equals simulate_conv; backward_conv equals the tape's gradients."""
     net, seq, conv = case["net"], case["seq"], case["conv"]
@@ -156,7 +151,7 @@ def _check(case, mode, **kw):
         kw["surrogate"] = Triangle(1.0) if mode == "hart" else Sigmoid(5.0, "code")
     tape_opts = {k: v for k, v in kw.items() if k != "surrogate"}
     if "surrogate" in kw:
-        tape_opts["surrogate"] = _tape_surrogate(kw["surrogate"])
+        tape_opts["surrogate"] = tape_surrogate(kw["surrogate"])
     built = ConvTape(net, conv, mode=mode, **tape_opts)
     x = tp.leaf(seq)
     out = built.run(x)
@@ -173,15 +168,10 @@ def _check(case, mode, **kw):
     keys = list(built.leaves)
     want = tp.grad(loss, [x] + [built.leaves[k] for k in keys])
     got = backward_conv(net, seq, res, case["g_out"], method=mode, **kw)
-    _assert_tape(got.input, want[0], "dL/dinput")
+    assert_tape(got.input, want[0], "dL/dinput")
     for (path, name), w in zip(keys, want[1:]):
-        _assert_tape(got.params[path][name], w, f"dL/d{path}.{name}")
+        assert_tape(got.params[path][name], w, f"dL/d{path}.{name}")
     return got
-
-
-def _assert_tape(got, want, what):
-    scale = np.max(np.abs(want)) if want.size else 0.0
-    np.testing.assert_allclose(got, want, rtol=RTOL_TAPE, atol=RTOL_TAPE * scale, err_msg=what)
 
 
 surrogates = st.one_of(

@@ -19,6 +19,7 @@ import pytest
 from conftest import RTOL_FINITE_DIFF, RTOL_SUM_ORDER
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from reference.helpers import PNG_MAGIC
 
 from evsnn import encoders as clock_encoders
 from evsnn.exact import ExactDense, ExactNetwork, ExactNeuron, decode, loss_and_grad, simulate
@@ -243,10 +244,10 @@ def test_poisson_empty_batch_and_subnormal_rate():
 
 
 # --------------------------------------------------------------------------- decoders
-def _net(w, syn, readout=False):
+def _net(w, syn):
     tau_s = 10.0 if syn == "alpha" else 5.0
     nrn = ExactNeuron("lif", syn, tau_mem_ms=10.0, tau_syn_ms=tau_s)
-    return ExactNetwork([ExactDense(np.asarray(w, dtype=np.float64), nrn, readout=readout)])
+    return ExactNetwork([ExactDense(np.asarray(w, dtype=np.float64), nrn)])
 
 
 @settings(max_examples=40)
@@ -399,7 +400,7 @@ def test_convergence_order_one_and_plot(tmp_path):
     for d in (data, ConvergenceData(np.array([1.0, 0.1]), np.array([math.inf, 0.0]),
                                     np.array([False, True]), math.nan)):
         p = d.plot(tmp_path / "c.png")
-        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert p.read_bytes()[:8] == PNG_MAGIC
 
 
 @pytest.mark.parametrize("decoder, readout, match", [

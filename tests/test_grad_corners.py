@@ -17,7 +17,8 @@ import pytest
 from conftest import RTOL_HAND, RTOL_SUM_ORDER, RTOL_TAPE
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_grad_vs_tape import _compare, _run_tape, _tape_surrogate
+from reference.helpers import tape_surrogate
+from test_grad_vs_tape import _compare, _run_tape
 
 from evsnn.clock import Dense, Network, simulate
 from evsnn.conventions import get_convention
@@ -176,7 +177,7 @@ def test_corner_networks_equal_the_tape(case, method_opts):
             for l in case["net"].layers]), regime="dyadic")
     tape_opts = dict(opts)
     if "surrogate" in opts:
-        tape_opts["surrogate"] = _tape_surrogate(opts["surrogate"])
+        tape_opts["surrogate"] = tape_surrogate(opts["surrogate"])
     res, ref = _run_tape(case, method, **tape_opts)
     _check_regime(case, res)
     _compare(case, res, ref, method=method, **opts)

@@ -26,6 +26,7 @@ import pytest
 from conftest import RTOL_FINITE_DIFF, RTOL_INDEPENDENT, RTOL_TAPE
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from reference.helpers import assert_grads_equal_tape, assert_tape, tape_surrogate
 
 from evsnn.clock import Dense, Network, simulate
 from evsnn.clock.simulate import LayerRecord, SimulationResult
@@ -135,28 +136,10 @@ def _run_tape(case, mode, **opts):
     return res, ref
 
 
-def _assert_tape(got, want, what):
-    want = np.asarray(want)
-    scale = np.max(np.abs(want)) if want.size else 0.0
-    np.testing.assert_allclose(got, want, rtol=RTOL_TAPE, atol=RTOL_TAPE * scale, err_msg=what)
-
-
 def _compare(case, res, ref, **kw):
     got = backward(case["net"], case["seq"], res, case["g_out"], **kw)
-    _assert_tape(got.input, ref["input"], "dL/dinput")
-    for k in range(len(case["net"].layers)):
-        _assert_tape(got.weights[k], ref["weights"][k], f"dL/dW[{k}]")
-        if ref["biases"][k] is not None:
-            _assert_tape(got.biases[k], ref["biases"][k], f"dL/db[{k}]")
-        if ref["dlif_factors"][k] is not None:
-            _assert_tape(got.dlif_factors[k], ref["dlif_factors"][k], f"dL/da[{k}]")
+    assert_grads_equal_tape(got, ref)
     return got
-
-
-def _tape_surrogate(s):
-    if isinstance(s, Sigmoid):
-        return ("sigmoid", s.rho, s.rho if s.scale == "code" else 1.0)
-    return ("triangle", s.gamma)
 
 
 surrogates = st.one_of(
@@ -169,7 +152,7 @@ surrogates = st.one_of(
 @settings(max_examples=80)
 @given(cases(), surrogates, st.booleans())
 def test_bptt_equals_tape(case, surrogate, detach):
-    res, ref = _run_tape(case, "bptt", surrogate=_tape_surrogate(surrogate), detach_reset=detach)
+    res, ref = _run_tape(case, "bptt", surrogate=tape_surrogate(surrogate), detach_reset=detach)
     _compare(case, res, ref, method="bptt", surrogate=surrogate, detach_reset=detach)
 
 
@@ -178,7 +161,7 @@ def test_bptt_equals_tape(case, surrogate, detach):
 def test_hart_equals_prune_then_average_on_tape(case, surrogate):
     """HART Eq. 13-14 defined on the tape: m(t+1) = leak·stop(v(t)) + gain·I(t+1), then the
     identity node that averages ∂L/∂m over t."""
-    res, ref = _run_tape(case, "hart", surrogate=_tape_surrogate(surrogate))
+    res, ref = _run_tape(case, "hart", surrogate=tape_surrogate(surrogate))
     _compare(case, res, ref, method="hart", surrogate=surrogate)
 
 
@@ -193,7 +176,7 @@ def test_hart_precalculated_equals_tape(case, surrogate):
     of a delayed layer sends no gradient down), no DLIF layer."""
     case = dict(case)
     case["g_out"] = np.broadcast_to(case["g_out"][:1], case["g_out"].shape).copy()
-    _, ref = _run_tape(case, "hart", surrogate=_tape_surrogate(surrogate))
+    _, ref = _run_tape(case, "hart", surrogate=tape_surrogate(surrogate))
     sums = simulate(case["net"], case["seq"], convention=case["conv"], record="time_sums",
                     surrogate=surrogate)
     assert sums.layers is None  # nothing per step to run from
@@ -285,9 +268,9 @@ def test_tempbp_trace_kernel_is_the_layers_own_trace_kernel():
     c = neuron.trace_coef
     a = backward(net, seq, res, g, method="tempbp")
     b = backward(net, seq, res, g, method="tempbp", kernel=c * (1 - c) ** np.arange(9))
-    _assert_tape(b.input, a.input, "explicit kernel c(1 - c)^k vs 'trace'")
+    assert_tape(b.input, a.input, "explicit kernel c(1 - c)^k vs 'trace'")
     for wb, wa in zip(b.weights, a.weights):
-        _assert_tape(wb, wa, "explicit kernel c(1 - c)^k vs 'trace'")
+        assert_tape(wb, wa, "explicit kernel c(1 - c)^k vs 'trace'")
 
 
 def test_dyadic_cases_hit_exact_ties_under_both_spike_tests():
@@ -386,7 +369,7 @@ def test_image_gradient_through_exact_encoders_vs_tape(case, encoder, method):
     for layer, rec in zip(net.layers, res.layers):
         if rec.spikes is not None:
             assume(np.all(np.abs(rec.m - layer.neuron.theta) > 1e-9))
-    opts = dict(surrogate=_tape_surrogate(sur))
+    opts = dict(surrogate=tape_surrogate(sur))
     out, _ = tp.build_network(net, seq, W, b, a, conv, mode=method, **opts)
     loss = tp.cross_entropy(tp.decode(out, "rate"), labels)
     assert r.loss == pytest.approx(float(loss.value), rel=1e-12)
@@ -442,7 +425,7 @@ def test_bptt_on_smooth_forward_matches_finite_differences(case, rho, detach):
                             detach_reset=detach)
     tg = tp.grad(tp.total(tp.mul(tp.stack(o), g_out)), [x] + W)
     for g, w in zip([got.input] + got.weights, tg):
-        _assert_tape(g, w, "explicit bptt vs tape on the smooth forward")
+        assert_tape(g, w, "explicit bptt vs tape on the smooth forward")
 
     if detach:
         return

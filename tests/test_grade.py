@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from reference.helpers import PNG_MAGIC
 
 from evsnn.ann import ANN
 from evsnn.exact import ExactDense, ExactNetwork, ExactNeuron, encoders, loss_and_grad
@@ -20,9 +21,6 @@ TOL_SELF = 1e-12
 # the readout gradients is 2.2e-4 (first order: 2.2e-2 at Δt = 0.1, 2.2e-3 at 0.01); 1e-3 bounds
 # it with margin while staying far below the O(1) errors of a wrong weight scale.
 TOL_EULER_1US = 1e-3
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
 
 def _alpha_net(seed=0, scale=2.5, readout=False, tau_syn=10.0):
     rng = np.random.default_rng(seed)

@@ -6,6 +6,7 @@ import stat
 
 import numpy as np
 import pytest
+from reference.helpers import rewrite_npz
 
 from evsnn import io
 from evsnn.ann import ANN
@@ -133,18 +134,6 @@ def test_file_mode_is_that_of_open(tmp_path, umask):
     assert os.listdir(tmp_path) == ["m.npz"]
 
 
-def _rewrite(path, mutate_meta=None, mutate_arrays=None):
-    with np.load(path, allow_pickle=False) as z:
-        meta = json.loads(str(z["meta"][()]))
-        arrays = {k: z[k] for k in z.files if k != "meta"}
-    if mutate_meta:
-        mutate_meta(meta)
-    if mutate_arrays:
-        mutate_arrays(arrays)
-    with open(path, "wb") as fh:
-        np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)
-
-
 @pytest.fixture
 def saved(tmp_path):
     p = tmp_path / "m.npz"
@@ -153,19 +142,19 @@ def saved(tmp_path):
 
 
 def test_missing_array(saved):
-    _rewrite(saved, mutate_arrays=lambda a: a.pop("weight_1"))
+    rewrite_npz(saved, mutate_arrays=lambda a: a.pop("weight_1"))
     with pytest.raises(ValueError, match="the array 'weight_1' is missing"):
         io.load(saved)
 
 
 def test_missing_dlif_factors(saved):
-    _rewrite(saved, mutate_arrays=lambda a: a.pop("dlif_factors_0"))
+    rewrite_npz(saved, mutate_arrays=lambda a: a.pop("dlif_factors_0"))
     with pytest.raises(ValueError, match="the array 'dlif_factors_0' is missing"):
         io.load(saved)
 
 
 def test_shape_mismatch(saved):
-    _rewrite(saved, mutate_arrays=lambda a: a.update(weight_1=np.ones((3, 4))))
+    rewrite_npz(saved, mutate_arrays=lambda a: a.update(weight_1=np.ones((3, 4))))
     with pytest.raises(ValueError, match=r"'weight_1' has shape \(3, 4\) but the description says \(3, 5\)"):
         io.load(saved)
 
@@ -174,7 +163,7 @@ def test_layers_that_do_not_chain(saved):
     def meta(m):
         m["layers"][1]["shape"] = [3, 4]
 
-    _rewrite(saved, meta, lambda a: a.update(weight_1=np.ones((3, 4))))
+    rewrite_npz(saved, meta, lambda a: a.update(weight_1=np.ones((3, 4))))
     with pytest.raises(ValueError, match=r"layers\[1\] takes 4 inputs"):
         io.load(saved)
 
@@ -183,7 +172,7 @@ def test_unknown_neuron_kind(saved):
     def meta(m):
         m["layers"][0]["neuron"]["kind"] = "Izhikevich"
 
-    _rewrite(saved, meta)
+    rewrite_npz(saved, meta)
     with pytest.raises(ValueError, match="layer 0: unknown neuron kind 'Izhikevich'"):
         io.load(saved)
 
@@ -192,20 +181,20 @@ def test_unknown_and_invalid_neuron_parameters(saved):
     def extra(m):
         m["layers"][1]["neuron"]["params"]["tau"] = 3
 
-    _rewrite(saved, extra)
+    rewrite_npz(saved, extra)
     with pytest.raises(ValueError, match=r"layer 1: Readout has no parameter\(s\) \['tau'\]"):
         io.load(saved)
 
     def bad(m):
         m["layers"][1]["neuron"].update(params={"lam": 2.0})
 
-    _rewrite(saved, bad)
+    rewrite_npz(saved, bad)
     with pytest.raises(ValueError, match=r"layer 1: invalid Readout parameters \(lam=2.0"):
         io.load(saved)
 
 
 def test_unexpected_array(saved):
-    _rewrite(saved, mutate_arrays=lambda a: a.update(bias_0=np.ones(5)))
+    rewrite_npz(saved, mutate_arrays=lambda a: a.update(bias_0=np.ones(5)))
     with pytest.raises(ValueError, match=r"unexpected arrays \['bias_0'\]"):
         io.load(saved)
 
@@ -216,7 +205,7 @@ def test_version_1_conventions_load_with_the_scale_their_gradients_used(tmp_path
     p = tmp_path / "m.npz"
     io.save(NETWORKS["if_soft"], p, convention="DING2025_PAPER")
     assert io.load_saved(p).convention.sigmoid_scale == "paper"
-    _rewrite(p, lambda m: m.update(version=1))
+    rewrite_npz(p, lambda m: m.update(version=1))
     old = io.load_saved(p).convention
     assert old.sigmoid_scale == "code" and old.name == "DING2025_PAPER"
 
@@ -237,7 +226,7 @@ def test_description_errors(saved):
     original = saved.read_bytes()
     for mutate, message in cases:
         saved.write_bytes(original)
-        _rewrite(saved, mutate)
+        rewrite_npz(saved, mutate)
         with pytest.raises(ValueError, match=message):
             io.load(saved)
 
@@ -277,7 +266,7 @@ def test_layer_that_the_clock_layer_rejects(saved):
     def meta(m):
         m["layers"][1]["dlif_factors"] = True
 
-    _rewrite(saved, meta, lambda a: a.update(dlif_factors_1=np.ones(6)))
+    rewrite_npz(saved, meta, lambda a: a.update(dlif_factors_1=np.ones(6)))
     with pytest.raises(ValueError, match="layer 1: dlif_factors were given for a Readout neuron"):
         io.load(saved)
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from reference.helpers import ATOL_BRENTQ, NOISE_FACTORIES, quantile_classifier
 from scipy.stats import beta as beta_dist
 from scipy.integrate import quad
 from scipy.stats import binomtest, norm
@@ -38,14 +39,9 @@ from evsnn.encoders import poisson
 # same beta quantile through scipy.special; observed differences are ~1e-14 relative (last bits
 # of the inverse incomplete beta). Not in conftest.py: this module's owner may not edit it.
 RTOL_CP = 1e-10
-# scipy's binomtest(...).proportion_ci(method="exact") solves for the bound with brentq at its
-# default absolute tolerance xtol = 2e-12, so it agrees with the beta quantile only to that.
-ATOL_BRENTQ = 2e-12
 # Identities between two closed forms of the same number (Φ⁻¹(Φ(z)) = z): float64 round-off of
 # norm.cdf / norm.ppf, which for |z| <= 5 stay well inside 1e-9 relative.
 RTOL_CLOSED_FORM = 1e-9
-
-NOISE_FACTORIES = {"gaussian": gaussian, "rsc_fixed": rsc_fixed, "rsc_fresh": rsc_fresh}
 
 
 # --------------------------------------------------------------------------- synthetic classifiers
@@ -62,17 +58,6 @@ def linear_sign(w, b, readout="mean"):
     def classify(seq):
         r = seq.mean(axis=0) if readout == "mean" else seq[0]
         return (r @ w + b > 0).astype(np.int64)
-
-    return classify
-
-
-def quantile_classifier(thresholds):
-    """On x = 0, σ = 1, unclamped Gaussian noise, one pixel: class k when ε lies in
-    [t_{k-1}, t_k) with t = Φ⁻¹(cumulative probabilities), so P(class k) is known exactly."""
-    thresholds = np.asarray(thresholds)
-
-    def classify(seq):
-        return np.searchsorted(thresholds, seq[0, :, 0], side="right").astype(np.int64)
 
     return classify
 
