@@ -14,7 +14,7 @@ gradient, a sample alone vs in a batch), and HART's pre-calculated form against 
 
 import numpy as np
 import pytest
-from conftest import RTOL_HAND, RTOL_SUM_ORDER, RTOL_TAPE
+from conftest import RTOL_HAND, RTOL_SUM_ORDER
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_grad_vs_tape import _compare, _run_tape, _tape_surrogate
@@ -123,7 +123,7 @@ def corners(draw, kinds=KINDS, n_layers=(1, 2), T=(1, 4), B=(1, 2), readout=True
 def _check_regime(case, res):
     """The regime the generator aimed at is the one simulated (so that the tests below do see
     silent and saturated layers)."""
-    for layer, rec in zip(case["net"].layers, res.layers):
+    for rec in res.layers:
         if rec.spikes is None:
             continue
         if case["regime"] == "silent":
