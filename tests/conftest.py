@@ -30,6 +30,13 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+
+def scaled_examples(n):
+    """``n`` examples under the default profile (40 per test), scaled with the loaded profile's
+    count: the opt-in random profile (300) runs 7.5 times as many."""
+    return max(1, n * settings.default.max_examples // 40)
+
+
 # --- named tolerances -------------------------------------------------------------------------
 # A numba kernel against its literal NumPy twin: same algorithm, same operation order, so only
 # the last bits may differ (numba may contract differently from NumPy's ufunc loops).

@@ -20,6 +20,7 @@ import itertools
 
 import numpy as np
 import pytest
+from conftest import scaled_examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference.attacks import sym_diff_distance
@@ -68,15 +69,8 @@ from evsnn.params import LIF
 
 # Example counts for the default (ci) profile's 40; another profile scales them (the random
 # profile's 300: 7.5 times as many), so HYPOTHESIS_PROFILE=random hunts further.
-_SCALE = settings.default.max_examples / 40
-
-
-def _examples(n):
-    return settings(max_examples=max(1, round(n * _SCALE)))
-
-
-SMALL = _examples(15)
-TINY = _examples(6)
+SMALL = settings(max_examples=scaled_examples(15))
+TINY = settings(max_examples=scaled_examples(6))
 # Two float64 evaluations of g/‖g‖ for g and 2^k g: exact scaling except where the norm takes
 # its scaled branch (m·sqrt(Σ(g/m)²) instead of sqrt(Σg²)), a few roundings apart.
 RTOL_SCALED_NORM = 4 * np.finfo(np.float64).eps
@@ -229,7 +223,7 @@ def test_dead_snn_with_no_spikes_is_left_unchanged():
 
 
 # --- tiny and huge gradients: normalised steps are scale-free -------------------------------------
-@_examples(30)
+@settings(max_examples=scaled_examples(30))
 @given(st.integers(0, 2**32 - 1), st.integers(-1000, 1000))
 def test_l2_step_direction_is_invariant_to_power_of_two_scaling(seed, k):
     """g/‖g‖₂ is the same for g and 2^k g (any k keeping the entries normal floats): a gradient
@@ -360,7 +354,7 @@ def test_projection_with_a_budget_beyond_the_box_is_the_box_clip(seed, norm):
 _GRID = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
 
 
-@_examples(25)
+@settings(max_examples=scaled_examples(25))
 @given(st.integers(0, 2**32 - 1), st.integers(1, 4),
        st.sampled_from([0.0, 2.0**-40, 0.25, 0.5, 1.0, 4.0]))
 def test_l1_projection_with_ties_matches_enumerated_qp(seed, n, eps):
@@ -379,7 +373,7 @@ def test_l1_projection_with_ties_matches_enumerated_qp(seed, n, eps):
         np.testing.assert_array_equal(got, x)
 
 
-@_examples(30)
+@settings(max_examples=scaled_examples(30))
 @given(st.integers(0, 2**32 - 1), st.integers(1, 5), st.sampled_from([1, 2]), st.integers(0, 7))
 def test_l0_projection_with_ties_is_optimal_and_breaks_ties_to_the_lower_index(seed, P, C, k):
     """Gains with ties (values on a grid), k = 0 and k >= P: the result is optimal (brute force
@@ -472,7 +466,7 @@ def test_attacks_started_at_x_commute_with_permuting_the_batch(seed, perm):
 
 
 # --- restarts and APGD's best point ---------------------------------------------------------------
-@_examples(25)
+@settings(max_examples=scaled_examples(25))
 @given(st.integers(0, 2**32 - 1), st.sampled_from(["linf", "l2", "l1", "l0"]),
        st.integers(2, 4), st.booleans())
 def test_more_restarts_never_do_worse_than_one(seed, norm, restarts, targeted):
@@ -497,7 +491,7 @@ def test_more_restarts_never_do_worse_than_one(seed, norm, restarts, targeted):
     assert np.all(norms_of(many.x_adv, x)[norm] <= eps)
 
 
-@_examples(25)
+@settings(max_examples=scaled_examples(25))
 @given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.sampled_from(["linf", "l2"]),
        st.sampled_from(["ce", "dlr"]), st.booleans())
 def test_apgd_returns_its_highest_loss_point(seed, steps, norm, loss, targeted):
@@ -553,7 +547,7 @@ def _linear_seq_source(G, C=3):
     return fn
 
 
-@_examples(30)
+@settings(max_examples=scaled_examples(30))
 @given(st.integers(0, 2**32 - 1), st.integers(0, 4), st.integers(1, 3), st.booleans())
 def test_spike_attack_counts_and_budget_hold_on_ties(seed, budget, per_step, with_distance):
     """Fixed gradient with ties (values in {−1, 0, 1, 2}), empty or full rasters, budget 0:

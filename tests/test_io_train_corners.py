@@ -35,7 +35,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from conftest import RTOL_HAND
+from conftest import RTOL_HAND, scaled_examples
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -50,12 +50,6 @@ from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
 from evsnn.train import SGD, AdamW, CosineSchedule, fit_ann, snn_accuracy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _examples(n):
-    """``n`` examples under the default profile (40 per test), scaled with the loaded profile's
-    count: the opt-in random profile (300) runs 7.5 times as many."""
-    return max(1, n * settings.default.max_examples // 40)
 
 
 # =============================================================================================
@@ -187,7 +181,7 @@ def file_names(draw):
     return name
 
 
-@settings(max_examples=_examples(60))
+@settings(max_examples=scaled_examples(60))
 @given(first=st.one_of(networks(), anns()), second=st.one_of(networks(), anns()),
        convention=conventions(), metadata=METADATA, directory=file_names(), name=file_names())
 def test_round_trip_is_bit_for_bit_and_a_save_replaces_the_file(first, second, convention,
@@ -388,7 +382,7 @@ def _if_count(total, theta, strict):
     return math.ceil(q) - 1 if strict else math.floor(q)
 
 
-@settings(max_examples=_examples(60))
+@settings(max_examples=scaled_examples(60))
 @given(data=dyadic_anns(), T=st.integers(1, 64), conv=st.sampled_from(SPIKE_TESTS))
 def test_first_layer_counts_are_exactly_the_normalised_relu(data, T, conv):
     # θ = max^(1) makes Eq. 14's first factor θ·1/max^(1) exactly 1, so every current and
@@ -407,7 +401,7 @@ def test_first_layer_counts_are_exactly_the_normalised_relu(data, T, conv):
     np.testing.assert_array_equal(counts, expect)
 
 
-@settings(max_examples=_examples(40))
+@settings(max_examples=scaled_examples(40))
 @given(data=dyadic_anns())
 def test_layers_silent_on_the_calibration_set(data):
     # a layer with no positive activation (max^(l) = 0) gets scale 1 (no division by zero);
@@ -432,7 +426,7 @@ def test_layers_silent_on_the_calibration_set(data):
 COUNT_SLACK = 1e-9
 
 
-@settings(max_examples=_examples(40))
+@settings(max_examples=scaled_examples(40))
 @given(seed=st.integers(0, 2**32 - 1), hidden=st.integers(1, 3), n_out=st.integers(1, 3),
        bias=st.booleans(), T=st.sampled_from([1, 7, 64, 512]),
        theta=st.sampled_from([1.0, 0.3, 2.5]), conv=st.sampled_from(SPIKE_TESTS))
@@ -465,7 +459,7 @@ def test_second_layer_rate_is_within_one_over_T_of_the_normalised_relu(seed, hid
     assert np.all(counts[:, small] >= lower[:, small])
 
 
-@settings(max_examples=_examples(40))
+@settings(max_examples=scaled_examples(40))
 @given(seed=st.integers(0, 2**32 - 1), k=st.lists(st.integers(-20, 20), min_size=3, max_size=3),
        kx=st.integers(-20, 20), percentile=st.sampled_from([100.0, 99.9, 50.0, 1e-9]),
        bias=st.booleans())
@@ -492,7 +486,7 @@ def test_conversion_is_invariant_to_power_of_two_scalings(seed, k, kx, percentil
         _same_array(la.bias, lb.bias)
 
 
-@settings(max_examples=_examples(40))
+@settings(max_examples=scaled_examples(40))
 @given(data=dyadic_anns(max_layers=2), p=st.floats(1e-9, 100.0))
 def test_percentile_at_its_bounds(data, p):
     ann, x = data
@@ -539,7 +533,7 @@ def test_a_float32_ann_converts_to_a_float32_snn(bias):
 # =============================================================================================
 # ann
 # =============================================================================================
-@settings(max_examples=_examples(50))
+@settings(max_examples=scaled_examples(50))
 @given(data=dyadic_anns(), g_seed=st.integers(0, 2**32 - 1))
 def test_relu_derivative_at_exactly_zero_is_zero_like_torch(data, g_seed):
     # dyadic weights and inputs: many pre-activations are exactly 0, and every product and sum
@@ -658,7 +652,7 @@ def _hand_fit(ann, x, y, *, seed, epochs, batch_size, lr, momentum=0.0, weight_d
     return ws, bs, np.array(losses), np.array(accs)
 
 
-@settings(max_examples=_examples(25))
+@settings(max_examples=scaled_examples(25))
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 7), extra=st.integers(-6, 4),
        epochs=st.integers(1, 3), bias=st.booleans(),
        sgd=st.sampled_from([dict(), dict(momentum=0.9), dict(momentum=0.5, weight_decay=0.1),
@@ -687,7 +681,7 @@ def test_fit_ann_replays_the_hand_recursion_bit_for_bit(seed, n, extra, epochs, 
     _same_array(r.train_accuracy, accs)
 
 
-@settings(max_examples=_examples(15))
+@settings(max_examples=scaled_examples(15))
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 3), extra=st.integers(0, 3),
        T=st.integers(1, 4))
 def test_fit_snn_with_one_batch_is_one_gradient_step_bit_for_bit(seed, n, extra, T):
@@ -756,7 +750,7 @@ def test_learning_rate_zero_from_a_schedule_leaves_the_weights_unchanged(make):
             np.testing.assert_array_equal(p, f)
 
 
-@settings(max_examples=_examples(60))
+@settings(max_examples=scaled_examples(60))
 @given(lr=st.one_of(st.sampled_from([0.1, 0.3, 1e-3, 0.05, 0.7, 3e-4, 0.01]),
                     st.floats(1e-6, 10.0)),
        final=st.one_of(st.sampled_from([0.0, 0.01, 0.001, 1e-5, 0.02]), st.floats(0, 10.0)),
@@ -801,7 +795,7 @@ def test_a_schedule_returning_a_bad_learning_rate_is_refused(schedule, value):
     assert SGD(lambda k: 0.0).current_lr() == 0.0
 
 
-@settings(max_examples=_examples(40))
+@settings(max_examples=scaled_examples(40))
 @given(seed=st.integers(0, 2**32 - 1), k=st.integers(1, 6), wd=st.sampled_from([0.0, 0.01, 0.3]),
        betas=st.sampled_from([(0.9, 0.999), (0.0, 0.0), (0.5, 0.9), (0.99, 0.9999)]),
        zero=st.booleans())
