@@ -226,7 +226,7 @@ def test_dead_snn_with_no_spikes_is_left_unchanged():
 
 
 # --- tiny and huge gradients: normalised steps are scale-free -------------------------------------
-@_examples(30)
+@settings(max_examples=example_count(30))
 @given(st.integers(0, 2**32 - 1), st.integers(-1000, 1000))
 def test_l2_step_direction_is_invariant_to_power_of_two_scaling(seed, k):
     """g/‖g‖₂ is the same for g and 2^k g (any k keeping the entries normal floats): a gradient
@@ -357,7 +357,7 @@ def test_projection_with_a_budget_beyond_the_box_is_the_box_clip(seed, norm):
 _GRID = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
 
 
-@_examples(25)
+@settings(max_examples=example_count(25))
 @given(st.integers(0, 2**32 - 1), st.integers(1, 4),
        st.sampled_from([0.0, 2.0**-40, 0.25, 0.5, 1.0, 4.0]))
 def test_l1_projection_with_ties_matches_enumerated_qp(seed, n, eps):
@@ -376,7 +376,7 @@ def test_l1_projection_with_ties_matches_enumerated_qp(seed, n, eps):
         np.testing.assert_array_equal(got, x)
 
 
-@_examples(30)
+@settings(max_examples=example_count(30))
 @given(st.integers(0, 2**32 - 1), st.integers(1, 5), st.sampled_from([1, 2]), st.integers(0, 7))
 def test_l0_projection_with_ties_is_optimal_and_breaks_ties_to_the_lower_index(seed, P, C, k):
     """Gains with ties (values on a grid), k = 0 and k >= P: the result is optimal (brute force
@@ -469,7 +469,7 @@ def test_attacks_started_at_x_commute_with_permuting_the_batch(seed, perm):
 
 
 # --- restarts and APGD's best point ---------------------------------------------------------------
-@_examples(25)
+@settings(max_examples=example_count(25))
 @given(st.integers(0, 2**32 - 1), st.sampled_from(["linf", "l2", "l1", "l0"]),
        st.integers(2, 4), st.booleans())
 def test_more_restarts_never_do_worse_than_one(seed, norm, restarts, targeted):
@@ -494,7 +494,7 @@ def test_more_restarts_never_do_worse_than_one(seed, norm, restarts, targeted):
     assert np.all(norms_of(many.x_adv, x)[norm] <= eps)
 
 
-@_examples(25)
+@settings(max_examples=example_count(25))
 @given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.sampled_from(["linf", "l2"]),
        st.sampled_from(["ce", "dlr"]), st.booleans())
 def test_apgd_returns_its_highest_loss_point(seed, steps, norm, loss, targeted):
@@ -550,7 +550,7 @@ def _linear_seq_source(G, C=3):
     return fn
 
 
-@_examples(30)
+@settings(max_examples=example_count(30))
 @given(st.integers(0, 2**32 - 1), st.integers(0, 4), st.integers(1, 3), st.booleans())
 def test_spike_attack_counts_and_budget_hold_on_ties(seed, budget, per_step, with_distance):
     """Fixed gradient with ties (values in {−1, 0, 1, 2}), empty or full rasters, budget 0:
@@ -564,14 +564,13 @@ def test_spike_attack_counts_and_budget_hold_on_ties(seed, budget, per_step, wit
     ops = [o for o in ("delete", "insert", "shift") if rng.random() < 0.6] or ["shift"]
     y = rng.integers(0, 3, B)
 
-    def dist(a, b):  # spike times in one train only (Victor–Purpura as q → ∞)
-        return float(len(np.setxor1d(a, b)))
-
     kw = dict(operations=ops, per_step=per_step, max_shift=int(rng.integers(1, 3)))
     if with_distance:
-        r = spike_attack(_linear_seq_source(G), seq, y, budget=budget / 2, distance=dist, **kw)
-        d = [sum(dist(np.flatnonzero(seq[:, b, n]), np.flatnonzero(r.seq_adv[:, b, n]))
-                 for n in range(N)) for b in range(B)]
+        r = spike_attack(_linear_seq_source(G), seq, y, budget=budget / 2,
+                         distance=sym_diff_distance, **kw)
+        d = [sum(sym_diff_distance(np.flatnonzero(seq[:, b, n]),
+                                   np.flatnonzero(r.seq_adv[:, b, n])) for n in range(N))
+             for b in range(B)]
         np.testing.assert_array_equal(r.distance, d)
         assert np.all(r.distance <= budget / 2)
     else:

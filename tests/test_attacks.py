@@ -10,6 +10,7 @@ import pytest
 from conftest import RTOL_FINITE_DIFF  # central differences, h = 1e-6 (see conftest.py)
 from hypothesis import given
 from hypothesis import strategies as st
+from reference.attacks import sym_diff_distance
 
 from evsnn.attacks import (
     CallableSource,
@@ -1093,12 +1094,6 @@ def test_rand_del_success_on_snn(digits_snn):
     np.testing.assert_array_equal(r.success, y != 0)  # ties go to class 0
 
 
-def _sym_diff_distance(a, b):
-    """Stand-in spike distance: the number of spike times in one train but not the other (the
-    Victor–Purpura distance in the limit q → ∞, where shifting never beats delete + insert)."""
-    return float(len(np.setxor1d(a, b)))
-
-
 @pytest.mark.parametrize("ops", [("delete",), ("insert",), ("shift",), ("delete", "insert", "shift")])
 def test_spike_attack_edit_budget(digits_snn, ops):
     net, _, te, keep = digits_snn
@@ -1125,11 +1120,11 @@ def test_spike_attack_distance_budget(digits_snn):
     src = SNNSource(net, T=8, encoder="ratesyn_start")
     x, y = te.x[keep[:6]], te.y[keep[:6]]
     seq = src.encode(x)
-    r = spike_attack(src, seq, y, budget=6.0, distance=_sym_diff_distance, steps=10, per_step=2)
+    r = spike_attack(src, seq, y, budget=6.0, distance=sym_diff_distance, steps=10, per_step=2)
     assert np.all(r.distance <= 6.0)
     # recompute the distance from the result, neuron by neuron
     for b in range(6):
-        tot = sum(_sym_diff_distance(np.flatnonzero(seq[:, b, i]), np.flatnonzero(r.seq_adv[:, b, i]))
+        tot = sum(sym_diff_distance(np.flatnonzero(seq[:, b, i]), np.flatnonzero(r.seq_adv[:, b, i]))
                   for i in range(seq.shape[2]))
         assert tot == r.distance[b]
     assert r.changes.sum() > 0

@@ -19,7 +19,6 @@ documented guarantees (no input beats the gain; the gain grows with T to the H�
 verdict of Theorem 3.1's check follows the dense SVD).
 """
 
-import itertools
 import math
 
 import numpy as np
@@ -274,8 +273,7 @@ def test_population_closed_forms_and_forms_agree(pair, dt, kind, r):
     for x, y, kw in ((ev_a, ev_b, {"n_neurons": N}), (ev_a, pert, {}), (clean, ev_b, {})):
         np.testing.assert_array_equal(population_victor_purpura(x, y, q=q, dt=dt, **kw)
                                       .per_neuron, res.per_neuron)
-    T, B, _ = clean.shape
-    for b in range(B):
+    for b in range(clean.shape[1]):
         for n in range(N):
             assert res.per_neuron[b, n] == victor_purpura_distance(
                 np.flatnonzero(clean[:, b, n]) * dt, np.flatnonzero(pert[:, b, n]) * dt, q)
@@ -385,7 +383,7 @@ def test_gain_grows_with_the_horizon_to_the_hinf_norm(case, seed):
     the first τ steps (same DLIF prefix) never exceeds the gain over T; for constant λ < 1 it
     never exceeds ‖W‖₂ / (1 - λ) (H∞, both by the sweep and by hand); for λ = 1 and W = [[w]] it
     is |w| / (2 sin(π / (4T + 2))) (singular values of the all-ones lower triangle)."""
-    lam, T, W, kw, rng = case
+    lam, T, W, kw, _ = case
     gains = []
     for tau in range(1, T + 1):
         a = kw["dlif_factors"]

@@ -44,6 +44,7 @@ from evsnn.exact.simulate import (
 )
 from evsnn.params import IF, LIF, Readout, TraceLIF
 from reference import exact as ref
+from reference.exact import spike_pattern
 
 # Closed forms evaluated by the simulator against the same formula written out in the test:
 # a few roundings of exp/log apart, hence 1e-12 (the requirement).
@@ -361,10 +362,6 @@ def test_neuron_kernels_match_twins_directly():
 
 
 # --------------------------------------------------------------------------- gradients vs FD
-def _spike_pattern(res):
-    return [l.counts.copy() for l in res.layers]
-
-
 def _require(condition):
     assert condition
 
@@ -382,7 +379,7 @@ def _fd_case(net, x, enc, seed, with_readout, assume=assume):
 
     def objective(weights, xx):
         r = simulate(net.with_weights(weights), _encode(xx, enc, seed), t_end_ms=t_end)
-        same = all(np.array_equal(a, b) for a, b in zip(_spike_pattern(r), _spike_pattern(res)))
+        same = all(np.array_equal(a, b) for a, b in zip(spike_pattern(r), spike_pattern(res)))
         if not same or np.any(r.flags):
             return None
         if max((np.max(np.abs(a.times - b.times), initial=0.0)

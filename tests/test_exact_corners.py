@@ -42,6 +42,7 @@ from evsnn.exact.simulate import (
     _layer_input,
 )
 from reference import exact as ref
+from reference.exact import spike_pattern
 
 T_END = 10.0
 # the event-time grid: 0, the window's end, and times that coincide with each other, with
@@ -228,10 +229,6 @@ def test_membrane_below_threshold_outside_refractoriness(case):
                     nxt[0] - tb <= 1e-15 * max(1.0, tb)), (tb, vb, t)
 
 
-def _counts(res):
-    return [l.counts.copy() for l in res.layers]
-
-
 def _perturbed(net, inp, rng):
     ws = [l.weight + EPS_W * max(1.0, l.neuron.theta) * rng.choice([-1.0, 0.0, 1.0], l.weight.shape)
           for l in net.layers]
@@ -253,7 +250,7 @@ def test_flags_clear_means_the_spike_pattern_survives_tiny_perturbations(case, s
     for _ in range(4):
         pnet, pinp = _perturbed(net, inp, rng)
         pres = simulate(pnet, pinp, t_end_ms=T_END)
-        for a, b in zip(_counts(res), _counts(pres)):
+        for a, b in zip(spike_pattern(res), spike_pattern(pres)):
             np.testing.assert_array_equal(a, b)
         if res.readout_max is not None:
             np.testing.assert_allclose(pres.readout_max, res.readout_max, rtol=0,
@@ -319,7 +316,7 @@ def _robust(net, inp, res):
     lies close enough to theta for the O(Δt) clock error to flip it."""
     for f in (0.99, 1.01):
         r = simulate(net.with_weights([l.weight * f for l in net.layers]), inp, t_end_ms=T_END)
-        if any(not np.array_equal(a, b) for a, b in zip(_counts(r), _counts(res))):
+        if any(not np.array_equal(a, b) for a, b in zip(spike_pattern(r), spike_pattern(res))):
             return False
     return True
 
@@ -343,7 +340,7 @@ def test_exact_mode_is_the_clock_limit_at_corners(case):
         key = ev.neurons * 1e6 + ev.times
         assume(np.unique(key).size == key.size)
     data = convergence(net, inp, dts_ms=CLOCK_DTS, t_end_ms=T_END)
-    assert np.all(data.counts_match), (_counts(res), data)
+    assert np.all(data.counts_match), (spike_pattern(res), data)
     err = data.max_error_ms
     assert err[1] <= max(CLOCK_DECADE * err[0], 5 * CLOCK_DTS[1]), data
 
@@ -374,7 +371,7 @@ def test_corner_spike_time_gradients_match_finite_differences(case, seed, jitter
         r = simulate(net.with_weights(ws), _events(times, inp.sources, inp.n_in, movable),
                      t_end_ms=T_END)
         assume(r.flags[0] == 0)
-        assume(all(np.array_equal(a, b) for a, b in zip(_counts(r), _counts(res))))
+        assume(all(np.array_equal(a, b) for a, b in zip(spike_pattern(r), spike_pattern(res))))
         # the order of simultaneous events may change; spikes must stay near their places
         assume(all(np.max(np.abs(a.times - b.times), initial=0.0) < 1e-3
                    for a, b in zip(r.layers, res.layers)))

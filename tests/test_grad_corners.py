@@ -14,7 +14,7 @@ gradient, a sample alone vs in a batch), and HART's pre-calculated form against 
 
 import numpy as np
 import pytest
-from conftest import RTOL_HAND, RTOL_SUM_ORDER, RTOL_TAPE
+from conftest import RTOL_HAND, RTOL_SUM_ORDER
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference.helpers import tape_surrogate
@@ -124,7 +124,7 @@ def corners(draw, kinds=KINDS, n_layers=(1, 2), T=(1, 4), B=(1, 2), readout=True
 def _check_regime(case, res):
     """The regime the generator aimed at is the one simulated (so that the tests below do see
     silent and saturated layers)."""
-    for layer, rec in zip(case["net"].layers, res.layers):
+    for rec in res.layers:
         if rec.spikes is None:
             continue
         if case["regime"] == "silent":
@@ -171,10 +171,7 @@ def test_corner_networks_equal_the_tape(case, method_opts):
     """Every method at the corners (silent, saturated, exact ties, T = 1, single neurons, a
     batch of one) against its definition on the tape."""
     method, opts = method_opts
-    if not _method_case(case, method):
-        case = dict(case, net=Network([Dense(l.weight, TraceLIF(
-            tau_mem_ms=2.0, tau_syn_ms=2.0, theta=0.5, output="spike"), bias=l.bias)
-            for l in case["net"].layers]), regime="dyadic")
+    case = _usable(case, method, tau_syn_ms=2.0, output="spike")
     tape_opts = dict(opts)
     if "surrogate" in opts:
         tape_opts["surrogate"] = tape_surrogate(opts["surrogate"])
@@ -191,10 +188,12 @@ def _backward(case, method, opts, g=None, net=None, seq=None, res=None):
     return backward(net, seq, res, case["g_out"] if g is None else g, method=method, **opts)
 
 
-def _usable(case, method):
+def _usable(case, method, tau_syn_ms=4.0, output="trace"):
+    """The case itself, or for Temp-BP on a network with other neurons the same weights and
+    biases with every layer a trace-LIF of the given synaptic time constant and output."""
     if _method_case(case, method):
         return case
-    neuron = TraceLIF(tau_mem_ms=2.0, tau_syn_ms=4.0, theta=0.5, output="trace")
+    neuron = TraceLIF(tau_mem_ms=2.0, tau_syn_ms=tau_syn_ms, theta=0.5, output=output)
     return dict(case, net=Network([Dense(l.weight, neuron, bias=l.bias)
                                    for l in case["net"].layers]), regime="dyadic")
 

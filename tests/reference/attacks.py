@@ -1,4 +1,5 @@
-"""Naive twins of the numba kernels in evsnn.attacks (plain Python, element by element)."""
+"""Naive twins of the numba kernels in evsnn.attacks (plain Python, element by element), and the
+stand-in spike distance the spike-attack tests pass to ``spike_attack``."""
 
 from __future__ import annotations
 
@@ -27,3 +28,9 @@ def _linf_guess_kernel(x, eps, lo, hi, lo_bits, hi_bits, settled_lo, settled_hi)
             out[k] = v
             outward = np.nextafter(v, dt(np.inf if up else -np.inf))
             settled[k] = feasible(v, x64) and not feasible(outward, x64)
+
+
+def sym_diff_distance(a, b):
+    """Stand-in spike distance: the number of spike times in one train but not the other (the
+    Victor–Purpura distance in the limit q → ∞, where shifting never beats delete + insert)."""
+    return float(len(np.setxor1d(a, b)))

@@ -5,7 +5,8 @@ A line-by-line transcription of the compiled kernels (``prange`` -> ``range``), 
 promotion difference under numba, or a thread-count dependence of the parallel loops, shows up
 as a mismatch. The independent checks of the same algorithms live in ``tests/test_exact.py``:
 closed forms, scipy's ``brentq`` for crossings, central finite differences for the gradients
-and clock mode at small Δt for the spike times.
+and clock mode at small Δt for the spike times. ``spike_pattern`` (last) is a helper those tests
+share.
 """
 
 import math
@@ -761,3 +762,9 @@ def _layer_backward_kernel(
             for i in range(n_out):
                 acc += part[i, m]
             gt_in[lo + m] = acc
+
+
+def spike_pattern(res):
+    """The spike counts of every layer of an exact-mode result (copies): equal patterns mean
+    no spike appeared or disappeared."""
+    return [l.counts.copy() for l in res.layers]
