@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference.attacks import sym_diff_distance
 from reference.helpers import example_count
 from test_attacks import _l1_box_qp_brute, linear_source, noisy_linear_source
 
