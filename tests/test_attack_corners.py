@@ -274,7 +274,7 @@ def test_l2_projection_of_a_far_point_regression():
                  st.integers(-1074, 0)),
        st.sampled_from(["l2", "linf"]))
 def test_deepfool_stays_finite_in_the_box_for_any_gradient_scale(seed, k, norm):
-    """DeepFool's step (|f'| + 1e-4) w'/‖w'‖² (or /‖w'‖₁ · sign) must stay finite for gradient
+    """DeepFool's step (|f'|/‖w'‖ + 1e-4) along w'/‖w'‖₂ (or sign(w')) must stay finite for gradient
     differences of any size down to the smallest subnormal: x_adv is finite and in [0, 1]; a
     sample moves exactly when its gradient differences are nonzero and the step is finite."""
     rng = np.random.default_rng(seed)
@@ -288,18 +288,26 @@ def test_deepfool_stays_finite_in_the_box_for_any_gradient_scale(seed, k, norm):
 
 
 def test_deepfool_tiny_gradients_regression():
-    # gradient differences of 1e-158 gave (|f'| + 1e-4)/‖w'‖² = inf (‖w'‖² = 1e-316), and
-    # inf · 0 = NaN in every coordinate with a zero gradient; at 1e-320 the L∞ form did the
-    # same. The step is now (|f'| + 1e-4)/‖w'‖ along w'/‖w'‖ (or sign(w')): 1e154 long for
-    # 1e-158, clipped to the box (x_0 → 0); for 1e-320 it is 1e316, beyond float64, so the
-    # sample stops where it is. Before the fix 1e-162 and 1e-200 did not move (Σw'² = 0).
+    # With the nudge on the score: gradient differences of 1e-158 gave (|f'| + 1e-4)/‖w'‖² = inf
+    # (‖w'‖² = 1e-316), and inf · 0 = NaN in every coordinate with a zero gradient; at 1e-320
+    # the L∞ form did the same. The step is now (|f'| + 1e-4)/‖w'‖ along w'/‖w'‖ (or sign(w')):
+    # 1e154 long for 1e-158, clipped to the box (x_0 → 0); for 1e-320 it is 1e316, beyond
+    # float64, so the sample stops where it is. Before the fix 1e-162 and 1e-200 did not move
+    # (Σw'² = 0). With the nudge on the distance (the default) the step is |f'|/‖w'‖ + 1e-4 =
+    # 0.5001 at every scale: x_0 → 0 even for 1e-320.
     x, y = np.array([[0.5, 0.0, 1.0, 0.3]]), np.array([0])
-    for s, norm, x0 in ((1e-158, "l2", 0.0), (1e-162, "l2", 0.0), (1e-200, "l2", 0.0),
-                        (1e-200, "linf", 0.0), (1e-320, "l2", 0.5), (1e-320, "linf", 0.5)):
+    for s, norm, nudge_on, x0 in (
+        (1e-158, "l2", "score", 0.0), (1e-162, "l2", "score", 0.0), (1e-200, "l2", "score", 0.0),
+        (1e-200, "linf", "score", 0.0), (1e-320, "l2", "score", 0.5),
+        (1e-320, "linf", "score", 0.5), (1e-320, "l2", "distance", 0.0),
+        (1e-320, "linf", "distance", 0.0),
+    ):
         W = np.zeros((3, 4))
         W[0, 0] = s  # class 0 ahead of class 1 by s·x_0; class 2 far behind
-        r = deepfool(linear_source(W, b=np.array([0.0, 0.0, -1.0])), x, y, norm=norm, steps=3)
-        np.testing.assert_array_equal(r.x_adv, [[x0, 0.0, 1.0, 0.3]], err_msg=f"{s} {norm}")
+        r = deepfool(linear_source(W, b=np.array([0.0, 0.0, -1.0])), x, y, norm=norm, steps=3,
+                     nudge_on=nudge_on)
+        np.testing.assert_array_equal(r.x_adv, [[x0, 0.0, 1.0, 0.3]],
+                                      err_msg=f"{s} {norm} {nudge_on}")
 
 
 def test_dead_snn_with_tiny_surrogate_gradients_still_steps_in_l2():

@@ -716,34 +716,53 @@ def test_apgd_momentum_update_by_hand():
 
 
 # --- DeepFool -------------------------------------------------------------------------------------
-def test_deepfool_l2_solves_affine_classifier_in_one_step():
+@pytest.mark.parametrize("nudge, nudge_on", [(1e-4, "distance"), (1e-4, "score"), (0.0, "distance")])
+def test_deepfool_l2_solves_affine_classifier_in_one_step(nudge, nudge_on):
     rng = np.random.default_rng(2)
     W, b = rng.standard_normal((4, 6)), rng.standard_normal(4)
     x = 0.4 + 0.2 * rng.random((3, 6))
     y = np.argmax(x @ W.T + b, 1)
-    r = deepfool(linear_source(W, b), x, y, steps=5, overshoot=0.02)
+    r = deepfool(linear_source(W, b), x, y, steps=5, overshoot=0.02, nudge=nudge,
+                 nudge_on=nudge_on)
     # affine scores: the nearest boundary is at distance |f_k − f_y| / ‖w_k − w_y‖ (closed form)
     for i in range(3):
         f = x[i] @ W.T + b
         d = [(abs(f[k] - f[y[i]]) / np.linalg.norm(W[k] - W[y[i]]), k) for k in range(4) if k != y[i]]
         dist, k = min(d)
         w = W[k] - W[y[i]]
-        want = x[i] + 1.02 * (abs(f[k] - f[y[i]]) + 1e-4) / (w @ w) * w
+        # the nudge lengthens the step by nudge (distance) or nudge / ‖w‖ (score)
+        length = dist + (nudge if nudge_on == "distance" else nudge / np.linalg.norm(w))
+        want = x[i] + 1.02 * length * w / np.linalg.norm(w)
         np.testing.assert_allclose(r.x_adv[i], np.clip(want, 0, 1), rtol=RTOL_CLOSED_FORM)
-        assert r.norms["l2"][i] == pytest.approx(1.02 * (dist + 1e-4 / np.linalg.norm(w)), rel=1e-9)
+        assert r.norms["l2"][i] == pytest.approx(1.02 * length, rel=1e-9)
     assert r.success.all()
+    assert (r.params["nudge"], r.params["nudge_on"]) == (nudge, nudge_on)
 
 
-def test_deepfool_linf_uses_dual_norm():
+@pytest.mark.parametrize("nudge_on, step", [("distance", 0.1 / 4 + 1e-4), ("score", (0.1 + 1e-4) / 4)])
+def test_deepfool_linf_uses_dual_norm(nudge_on, step):
     W = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 1.0]])
     x = np.array([[0.6, 0.3, 0.1]])
-    r = deepfool(linear_source(W), x, np.array([0]), norm="linf", steps=1, overshoot=0.0)
+    r = deepfool(linear_source(W), x, np.array([0]), norm="linf", steps=1, overshoot=0.0,
+                 nudge_on=nudge_on)
     # f_0 = 0.6 < f_1 = 0.7: already misclassified, so DeepFool does not move
     assert r.success[0] and np.array_equal(r.x_adv, x)
     x = np.array([[0.6, 0.2, 0.1]])  # f_0 = 0.6, f_1 = 0.5, w' = (−1, 2, 1), ‖w'‖₁ = 4
-    r = deepfool(linear_source(W), x, np.array([0]), norm="linf", steps=1, overshoot=0.0)
-    want = x + (0.1 + 1e-4) / 4 * np.sign([[-1.0, 2.0, 1.0]])
+    r = deepfool(linear_source(W), x, np.array([0]), norm="linf", steps=1, overshoot=0.0,
+                 nudge_on=nudge_on)
+    want = x + step * np.sign([[-1.0, 2.0, 1.0]])
     np.testing.assert_allclose(r.x_adv, want, rtol=RTOL_CLOSED_FORM)
+
+
+def test_deepfool_without_nudge_stays_on_an_exact_boundary():
+    # Algorithm 2 of the paper has no nudge: at a point with f'_l = 0 its step is zero, so the
+    # sample stays (a tie keeps the lower class, y = 0); any nudge moves it across
+    W = np.array([[1.0, 0.0], [0.0, 1.0]])
+    x = np.array([[0.5, 0.5]])
+    r = deepfool(linear_source(W), x, np.array([0]), steps=3, nudge=0.0)
+    assert np.array_equal(r.x_adv, x) and not r.success[0]
+    r = deepfool(linear_source(W), x, np.array([0]), steps=3)
+    assert r.x_adv[0, 1] > r.x_adv[0, 0] and r.success[0]
 
 
 # --- OnePixel --------------------------------------------------------------------------------------

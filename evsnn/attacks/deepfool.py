@@ -18,8 +18,8 @@ from evsnn.attacks.projections import l2_norm, norms_of
 __all__ = ["deepfool"]
 
 
-def deepfool(source, x, y, *, norm="l2", steps=50, overshoot=0.02, candidates=None, model=None,
-             rng=None):
+def deepfool(source, x, y, *, norm="l2", steps=50, overshoot=0.02, nudge=1e-4, nudge_on="distance",
+             candidates=None, model=None, rng=None):
     """DeepFool: iterated linearisation of the class scores toward the nearest decision boundary.
 
     At the current point ``x_i`` (while the source still predicts ``y``), with score
@@ -27,17 +27,19 @@ def deepfool(source, x, y, *, norm="l2", steps=50, overshoot=0.02, candidates=No
     other class k, the closest linearised boundary is ``l = argmin_k |f'_k| / ‖w'_k‖_q`` (q = 2
     for L2, q = 1 — the dual norm — for L∞) and the minimal step to it is
 
-    * L2: ``r_i = (|f'_l| + 1e-4) / ‖w'_l‖₂² · w'_l``,
-    * L∞: ``r_i = (|f'_l| + 1e-4) / ‖w'_l‖₁ · sign(w'_l)``
+    * L2: ``r_i = (|f'_l| / ‖w'_l‖₂ + ν) · w'_l / ‖w'_l‖₂``,
+    * L∞: ``r_i = (|f'_l| / ‖w'_l‖₁ + ν) · sign(w'_l)``
 
-    (evsnn adds 1e-4 to ``|f'_l|`` so that a point exactly on a boundary still moves;
-    Moosavi-Dezfooli et al. 2016, Algorithm 2, have no such term, and the widely used Python
-    implementations add 1e-4 to the L2 distance instead, ``r_i = (|f'_l| / ‖w'_l‖₂ + 1e-4)
-    w'_l / ‖w'_l‖₂``, a longer step wherever ``‖w'_l‖₂ > 1``). The steps
+    with a small nudge ``ν`` (default 1e-4) added to the distance, so that a point exactly on a
+    boundary still moves. Moosavi-Dezfooli et al. 2016, Algorithm 2, have no such term
+    (``nudge=0``); the authors' released Python code adds 1e-4 to the L2 distance as above (the
+    default, ``nudge_on="distance"``). ``nudge_on="score"`` adds it to the score difference
+    instead, ``r_i = (|f'_l| + ν) / ‖w'_l‖₂² · w'_l`` (L∞: ``(|f'_l| + ν) / ‖w'_l‖₁ ·
+    sign(w'_l)``), a shorter step wherever ``‖w'_l‖ > 1``. The steps
     accumulate, ``r = Σ r_i``, and ``x_{i+1} = clip(x + (1 + overshoot) r, 0, 1)``. A sample stops
     when the source's prediction leaves ``y``, when all gradient differences vanish (surrogate
     gradients can be zero) or are so small that the step is not finite in float64 (``‖w'_l‖``
-    below about ``(|f'_l| + 1e-4) / 1.8e308``), or after ``steps`` iterations. The L2 norms are
+    below about ``|f'_l| / 1.8e308``), or after ``steps`` iterations. The L2 norms are
     :func:`~evsnn.attacks.projections.l2_norm`'s, so gradients far below 1e-154 keep theirs.
 
     Parameters
@@ -51,6 +53,11 @@ def deepfool(source, x, y, *, norm="l2", steps=50, overshoot=0.02, candidates=No
     norm : {"l2", "linf"}
     steps : int, default 50
     overshoot : float, default 0.02
+    nudge : float, default 1e-4
+        The term ``ν`` above, ≥ 0; 0 gives the paper's step.
+    nudge_on : {"distance", "score"}, default "distance"
+        Where ``ν`` is added: to the distance ``|f'_l| / ‖w'_l‖`` (the authors' code) or to the
+        score difference ``|f'_l|``.
     candidates : int, optional
         Only the ``candidates`` classes with the highest clean scores (besides y) are
         considered (the original implementation uses 10); default all.
@@ -73,12 +80,17 @@ def deepfool(source, x, y, *, norm="l2", steps=50, overshoot=0.02, candidates=No
     ...     return loss, g @ W, s
     >>> src = CallableSource(lambda x, y: None, score_loss_grad=slg, predict=lambda x: x @ W.T)
     >>> r = deepfool(src, np.array([[0.6, 0.4]]), np.array([0]))
-    >>> bool(r.success[0]), np.round(r.x_adv, 6)      # x + 1.02 (0.2 + 1e-4)/2 (-1, 1)
-    (True, array([[0.497949, 0.502051]]))
+    >>> bool(r.success[0]), np.round(r.x_adv, 6)   # x + 1.02 (0.2/√2 + 1e-4) (-1, 1)/√2
+    (True, array([[0.497928, 0.502072]]))
+    >>> r = deepfool(src, np.array([[0.6, 0.4]]), np.array([0]), nudge_on="score")
+    >>> np.round(r.x_adv, 6)                         # x + 1.02 (0.2 + 1e-4)/2 (-1, 1)
+    array([[0.497949, 0.502051]])
     """
     norm = choice_iv("norm", norm, ("l2", "linf"))
     steps = int_iv("steps", steps, low=1)
     overshoot = real_iv("overshoot", overshoot)
+    nudge = real_iv("nudge", nudge, low=0.0)
+    nudge_on = choice_iv("nudge_on", nudge_on, ("distance", "score"))
     src = source_iv(source)
     if not src.has_score_losses:
         raise ValueError(
@@ -142,13 +154,16 @@ def deepfool(source, x, y, *, norm="l2", steps=50, overshoot=0.02, candidates=No
         wn = wn.T
         ok = allowed & (wn > 0)
         # the distance and the step's length along the unit direction overflow for gradient
-        # differences below about 1e-4 / 1.8e308 (and inf · 0 entries would be NaN): no
+        # differences below about |f'| / 1.8e308 (and inf · 0 entries would be NaN): no
         # finite step
         with np.errstate(over="ignore"):
             dist = np.where(ok, np.abs(f) / np.where(ok, wn, 1.0), np.inf)
             l = np.argmin(dist, axis=1)
             wnl = np.where(ok[rows, l], wn[rows, l], 1.0)
-            coef = (np.abs(f[rows, l]) + 1e-4) / wnl
+            if nudge_on == "distance":
+                coef = np.abs(f[rows, l]) / wnl + nudge
+            else:
+                coef = (np.abs(f[rows, l]) + nudge) / wnl
         wl = w[l, rows]  # [B, N]
         stuck = ~np.isfinite(dist[rows, l]) | ~np.isfinite(coef)
         active &= ~stuck
@@ -160,6 +175,7 @@ def deepfool(source, x, y, *, norm="l2", steps=50, overshoot=0.02, candidates=No
             x_adv = np.clip(x + (1.0 + overshoot) * r_tot, 0.0, 1.0).astype(x.dtype, copy=False)
     m_stoch = bool(getattr(src if model is None else model, "stochastic", False))
     final = scores_fn(x_adv, gens if m_stoch else None)
-    params = {"norm": norm, "steps": steps, "overshoot": overshoot, "candidates": candidates}
+    params = {"norm": norm, "steps": steps, "overshoot": overshoot, "nudge": nudge,
+              "nudge_on": nudge_on, "candidates": candidates}
     return AttackResult(x_adv=x_adv, loss=losses, success=success_of(final, y, None),
                         scores=final, norms=norms_of(x_adv, x), attack="deepfool", params=params)
