@@ -208,6 +208,29 @@ def test_exact_ratesyn_agrees_with_clock_ratesyn_after_t0(T, xs):
         np.testing.assert_array_equal(at0, want0)
 
 
+@settings(max_examples=60)
+@given(st.integers(1, 120), st.lists(st.one_of(st.integers(0, 255).map(lambda i: i / 255.0),
+                                               _pixel_corners()), min_size=1, max_size=6))
+def test_exact_ratesyn_half_open_is_the_clock_ratesyn(T, xs):
+    # window="half_open" drops the spike at t = 0 that Eq. 9-10's closed window adds: then every
+    # exact spike time t is a clock step (1-based) and the two rasters are equal
+    x = np.asarray([xs])
+    for exact_fn, clock_fn in ((encoders.ratesyn_start, clock_encoders.ratesyn_start),
+                               (encoders.ratesyn_end, clock_encoders.ratesyn_end)):
+        ev = exact_fn(x, float(T), window="half_open")
+        assert np.all(ev.times > 0.0)
+        got = np.zeros((T, x.shape[1]))
+        np.add.at(got, (ev.times.astype(np.int64) - 1, ev.sources), 1.0)
+        np.testing.assert_array_equal(got, clock_fn(x, T)[:, 0, :])
+        closed = exact_fn(x, float(T))
+        np.testing.assert_array_equal(closed.times[closed.times > 0.0], ev.times)
+
+
+def test_exact_ratesyn_window_is_checked():
+    with pytest.raises(ValueError, match="window='open' is not supported"):
+        encoders.ratesyn_start([[0.5]], 10.0, window="open")
+
+
 # --------------------------------------------------------------------------- Poisson
 @settings(max_examples=40)
 @given(_pixels(4), st.sampled_from([0.1, 1.0, 20.0]), st.sampled_from([0.5, 1.0, 3.0]),

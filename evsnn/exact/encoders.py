@@ -10,7 +10,11 @@ own pixel, so that gradients reach the pixels (Ding 2025 Methods Eq. 7-11):
   Δt), anchored at the start (``0, Δ, 2Δ, ... <= x t_enc``) or at the end
   (``t_enc, t_enc - Δ, ... >= (1 - x) t_enc``) of the window, as the paper's prose describes the
   two synchronisation modes (Eq. 9-10 with ``h`` firing at argument >= 0). The times do not move
-  with ``x``; only the count does, so the pixel gradient is zero almost everywhere.
+  with ``x``; only the count does, so the pixel gradient is zero almost everywhere. Eq. 9-10
+  hold on the closed window ``0 <= t <= t_enc``, so RateSynS always spikes at 0 (also for
+  x = 0) and RateSynE at 0 when ``x t_enc`` reaches ``t_enc``; the paper's discrete form
+  (steps ``t = 1 … T``) has no step 0. ``window="half_open"`` keeps ``(0, t_enc]`` only: at
+  ``Δ = Δt`` and ``t_enc = T Δt`` the trains are then the clock encoders' spike for spike.
 * ``poisson``: a Poisson process of rate ``x * max_rate_per_ms`` built from unit exponentials
   ``e_k`` drawn from ``rng`` (independent of ``x``): ``t_k = (e_1 + ... + e_k) / (x max_rate)``
   (reparameterised, so ``dt_k/dx = -t_k / x``). ``max_rate_per_ms = 1`` matches the papers'
@@ -142,9 +146,17 @@ def _period_iv(period_ms, t_enc_ms):
                    hint="the train's period Δ in ms")
 
 
-def _ratesyn(x, t_enc_ms, period_ms, at_end):
+WINDOWS = ("closed", "half_open")
+
+
+def _ratesyn(x, t_enc_ms, period_ms, at_end, window):
     x, t_enc_ms = _exact_encoder_iv(x, t_enc_ms)
     period_ms = _period_iv(period_ms, t_enc_ms)
+    if window not in WINDOWS:
+        raise ValueError(
+            f"window={window!r} is not supported; use 'closed' (Eq. 9-10: 0 <= t <= t_enc) or "
+            "'half_open' (0 < t <= t_enc, the discrete form's steps 1 … T)"
+        )
     B, n = x.shape
     # k-th spike (k = 0, 1, ...) at k Δ (start) or t_enc - k Δ (end), kept while k Δ <= x t_enc
     xt = x * t_enc_ms
@@ -163,31 +175,43 @@ def _ratesyn(x, t_enc_ms, period_ms, at_end):
         t = k * period_ms
         if at_end:
             t = t_enc_ms - t
-        per.append((t.astype(np.float64), src, np.zeros(src.shape[0])))
+        t = t.astype(np.float64)
+        if window == "half_open":
+            keep = t > 0.0
+            t, src = t[keep], src[keep]
+        per.append((t, src, np.zeros(src.shape[0])))
     return _pack(per, n, t_enc_ms)
 
 
-def ratesyn_start(x, t_enc_ms, *, period_ms=1.0):
+def ratesyn_start(x, t_enc_ms, *, period_ms=1.0, window="closed"):
     """RateSynS (Ding 2025 Eq. 9): spikes at ``0, Δ, 2Δ, ...`` up to ``x t_enc_ms``.
+
+    ``window="half_open"`` drops the spike at 0 (see the module docstring).
 
     Examples
     --------
     >>> ratesyn_start([[0.35]], 10.0).times
     array([0., 1., 2., 3.])
+    >>> ratesyn_start([[0.35]], 10.0, window="half_open").times   # clock steps 1, 2, 3
+    array([1., 2., 3.])
     """
-    return _ratesyn(x, t_enc_ms, period_ms, False)
+    return _ratesyn(x, t_enc_ms, period_ms, False, window)
 
 
-def ratesyn_end(x, t_enc_ms, *, period_ms=1.0):
+def ratesyn_end(x, t_enc_ms, *, period_ms=1.0, window="closed"):
     """RateSynE (Ding 2025 Eq. 10): spikes at ``t_enc, t_enc - Δ, ...`` down to
     ``(1 - x) t_enc_ms``.
+
+    ``window="half_open"`` drops a spike at 0 (x = 1; see the module docstring).
 
     Examples
     --------
     >>> ratesyn_end([[0.35]], 10.0).times
     array([ 7.,  8.,  9., 10.])
+    >>> ratesyn_end([[1.0]], 3.0).times, ratesyn_end([[1.0]], 3.0, window="half_open").times
+    (array([0., 1., 2., 3.]), array([1., 2., 3.]))
     """
-    return _ratesyn(x, t_enc_ms, period_ms, True)
+    return _ratesyn(x, t_enc_ms, period_ms, True, window)
 
 
 def poisson(x, t_enc_ms, *, rng, max_rate_per_ms=1.0):
