@@ -18,7 +18,11 @@ A spike is emitted when ``V`` reaches ``theta``; the reset is hard (``V = U0``) 
 (``V = V - theta``), followed by an optional absolute refractory period during which ``V`` is
 clamped (delta inputs arriving then are lost; synaptic currents keep integrating). A soft reset
 from ``V >= 2 theta`` (a delta jump) fires again at once without a refractory period, and leaves
-``V`` above threshold through one: the neuron then fires when the period ends.
+``V`` above threshold through one: the neuron then fires when the period ends. Such a burst
+of k spikes at one instant is what the clock simulator's k spikes on consecutive steps (it emits
+at most one per step) tend to as Δt → 0; downstream, the burst arrives as one block (one cause),
+and where its order against other inputs of that instant matters the spikes are flagged
+COINCIDENT.
 """
 
 from __future__ import annotations
