@@ -11,9 +11,10 @@ The file is a NumPy ``.npz`` archive with
 Files are written atomically (:func:`_atomic_write`, which :mod:`certify.distributed` uses too):
 the archive goes to a temporary file in the target directory, is flushed to disk and then renamed
 over ``path`` with :func:`os.replace`, so ``path`` holds either the old content or the complete new
-one, never a half-written file. :func:`load` validates
-everything (format, version, neuron kinds and their parameters, missing or unexpected arrays,
-shapes) and raises ``ValueError`` naming the problem; nothing is unpickled.
+one, never a half-written file. A symbolic link is followed (the file it points to is replaced and
+the link kept), and an existing read-only file is refused rather than replaced. :func:`load`
+validates everything (format, version, neuron kinds and their parameters, missing or unexpected
+arrays, shapes) and raises ``ValueError`` naming the problem; nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ def save(model, path, *, convention=None, metadata=None) -> str:
     model : ANN or Network
     path : str, bytes or os.PathLike
         The file to write, used exactly as given (no ``.npz`` suffix is appended); an existing
-        file is replaced (atomically, keeping its permissions).
+        file is replaced (atomically, keeping its permissions). A symbolic link is followed: the
+        file it points to is written (also when it does not exist yet) and the link kept.
     convention : Convention or preset name, optional
         Stored with the model (all fields), returned by :func:`load_saved`.
     metadata : dict, optional
@@ -111,7 +113,19 @@ def save(model, path, *, convention=None, metadata=None) -> str:
     Returns
     -------
     str
-        The path written.
+        The path written (``path`` as given, not a link's target).
+
+    Raises
+    ------
+    TypeError
+        ``model`` is not an ANN or Network, or ``metadata`` is not a dict of JSON values with
+        string keys.
+    FileNotFoundError
+        The directory of ``path`` (of a link's target) does not exist.
+    PermissionError
+        ``path`` (a link's target) is an existing file without its owner's write bit
+        (read-only, e.g. ``chmod 444``); nothing is written. ``chmod u+w`` it or choose
+        another path.
 
     Examples
     --------
@@ -160,19 +174,37 @@ def _string_keys(value, where):
 
 
 def _atomic_write(path, write):
-    """Write a file atomically: ``write(fh)`` fills a new temporary file (binary) beside
-    ``path``, which is flushed to disk and renamed over ``path`` with :func:`os.replace`, so
-    readers see the old file or the whole new one, never part of one. On any error the
-    temporary file is removed and ``path`` is left as it was.
+    """Write a file atomically: ``write(fh)`` fills a new temporary file (binary) beside the
+    file, which is flushed to disk and renamed over it with :func:`os.replace`, so readers see
+    the old file or the whole new one, never part of one. On any error the temporary file is
+    removed and the file is left as it was.
 
-    The file gets the permissions ``open(path, "w")`` would give it: an existing file's, else
-    0o666 minus the umask.
+    A symbolic link ``path`` is followed to its final target, which is the file written (the
+    temporary file goes to the target's directory), so the link survives; a dangling link
+    writes the file it names. An existing file without its owner's write bit (``chmod 444``)
+    is refused with ``PermissionError`` before anything is written. The file gets the
+    permissions ``open(path, "w")`` would give it: an existing file's, else 0o666 minus the
+    umask.
     """
     path = os.fsdecode(os.fspath(path))
-    directory, name = os.path.split(os.path.abspath(path))
+    # renaming over a link would replace the link itself with a regular file
+    target = os.path.realpath(path)
+    shown = f"{path!r} (a symbolic link to {target!r})" if os.path.islink(path) else repr(path)
+    directory, name = os.path.split(target)
     if not os.path.isdir(directory):  # else the error would name the temporary file
         raise FileNotFoundError(
-            f"cannot write {path!r}: the directory {directory!r} does not exist; create it first"
+            f"cannot write {shown}: the directory {directory!r} does not exist; create it first"
+        )
+    try:
+        mode = os.stat(target).st_mode  # a link loop is an OSError here, before any write
+    except FileNotFoundError:
+        mode = None
+    # the owner's write bit rather than os.access, which is always true for root: rename
+    # ignores the file's mode, and a file made read-only is meant to be kept, also by root
+    if mode is not None and stat.S_ISREG(mode) and not mode & stat.S_IWUSR:
+        raise PermissionError(
+            f"cannot write {shown}: the file is read-only (mode {stat.S_IMODE(mode):#o}); make "
+            "it writable (chmod u+w) or choose another path"
         )
     # at most 48 characters of the name (192 bytes in UTF-8) beside the 38 added bytes: a valid
     # name must not become one past the file system's 255-byte limit
@@ -182,13 +214,9 @@ def _atomic_write(path, write):
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        try:
-            mode = stat.S_IMODE(os.stat(path).st_mode) & 0o777
-        except FileNotFoundError:
-            pass
-        else:
-            os.chmod(tmp, mode)  # overwriting keeps the file's permissions, as open() does
-        os.replace(tmp, path)
+        if mode is not None:
+            os.chmod(tmp, stat.S_IMODE(mode) & 0o777)  # overwriting keeps the permissions
+        os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)

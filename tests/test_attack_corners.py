@@ -8,7 +8,7 @@ already misclassified, restarts, APGD with one or two iterations, RandDel at p =
 batches and K = 1 in the metrics, SOP up to a TTFS decision at a tie.
 
 Oracles: the ball of radius 0 is {x}; sign-corner closed forms; brute force over subsets (L0)
-and the enumerated QP of test_attacks (L1); scale invariance of normalised steps under powers
+and the enumerated QP of reference.attacks (L1); scale invariance of normalised steps under powers
 of two; per-sample random streams (a batch's prefix is attacked as the prefix alone); the
 documented selection rules (best restart, APGD's highest-loss point); first-order gains of
 spike edits under a fixed gradient; truncation of rasters at the decision step for SOP.
@@ -22,9 +22,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference.attacks import sym_diff_distance
+from reference.attacks import (
+    l1_box_qp_brute, linear_source, noisy_linear_source, sym_diff_distance,
+)
 from reference.helpers import example_count
-from test_attacks import _l1_box_qp_brute, linear_source, noisy_linear_source
 
 from evsnn.attacks import (
     CallableSource,
@@ -371,13 +372,13 @@ _GRID = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
        st.sampled_from([0.0, 2.0**-40, 0.25, 0.5, 1.0, 4.0]))
 def test_l1_projection_with_ties_matches_enumerated_qp(seed, n, eps):
     """Equal |z − x| entries, pixels on 0 and 1, radius 0 and beyond the box's reach: the L1
-    projection is the enumerated QP optimum (test_attacks._l1_box_qp_brute), in ball and box."""
+    projection is the enumerated QP optimum (reference.attacks.l1_box_qp_brute), in ball and box."""
     rng = np.random.default_rng(seed)
     x = rng.choice(_GRID, n)
     u = rng.choice([-1.5, -0.5, -0.25, 0.0, 0.25, 0.5, 1.5], n)  # repeated magnitudes
     z = x + u
     got = project_l1(z[None], x[None], eps)[0]
-    want = x + _l1_box_qp_brute(u, x, eps)
+    want = x + l1_box_qp_brute(u, x, eps)
     # bisection to float resolution on λ: the error in d is below 1e-12 (slope ≤ n)
     np.testing.assert_allclose(got, want, atol=1e-12)
     assert norms_of(got[None], x[None])["l1"][0] <= eps and np.all((got >= 0) & (got <= 1))

@@ -10,7 +10,7 @@ import pytest
 from conftest import RTOL_FINITE_DIFF  # central differences, h = 1e-6 (see conftest.py)
 from hypothesis import given
 from hypothesis import strategies as st
-from reference.attacks import sym_diff_distance
+from reference.attacks import l1_box_qp_brute, linear_source, noisy_linear_source, sym_diff_distance
 
 from evsnn.attacks import (
     CallableSource,
@@ -52,34 +52,6 @@ from evsnn.params import LIF
 BALL_ATOL = 1e-12
 # Two float64 computations of the same closed form by different operation orders.
 RTOL_CLOSED_FORM = 1e-12
-
-
-# --- a linear softmax model as a gradient source -------------------------------------------------
-def linear_source(W, b=None):
-    """Scores ``x Wᵀ + b`` with exact per-sample gradients of any score loss."""
-    W = np.asarray(W, dtype=np.float64)
-    b = np.zeros(W.shape[0]) if b is None else np.asarray(b, dtype=np.float64)
-
-    def slg(x, score_loss):
-        s = x @ W.T + b
-        loss, g = score_loss(s)
-        return loss, g @ W, s
-
-    return CallableSource(lambda x, y: slg(x, lambda s: ce_loss(s, y)), score_loss_grad=slg,
-                          predict=lambda x: x @ W.T + b)
-
-
-def noisy_linear_source(W, noise=0.3):
-    """A stochastic linear model: each call's weights get per-sample noise from the rngs."""
-    W = np.asarray(W, dtype=np.float64)
-
-    def fn(x, y, rng):
-        Ws = np.stack([W + noise * g.standard_normal(W.shape) for g in rng])  # [B, C, N]
-        s = np.einsum("bcn,bn->bc", Ws, x)
-        loss, gs = ce_loss(s, y)
-        return loss, np.einsum("bc,bcn->bn", gs, Ws), s
-
-    return CallableSource(fn, uses_rng=True, predict=lambda x, rng=None: x @ W.T)
 
 
 def _ball_ok(x_adv, x, eps, norm, channels=1):
@@ -378,40 +350,6 @@ def test_restarts_keep_best_per_sample():
 
 
 # --- projections against brute force --------------------------------------------------------------
-def _l1_box_qp_brute(u, x, eps):
-    """min ½‖d − u‖² s.t. ‖d‖₁ ≤ ε, −x ≤ d ≤ 1 − x by enumeration: each coordinate is at its
-    lower bound, upper bound, zero, or free with a fixed sign; with the ball constraint
-    inactive (λ = 0, free d = u) or active (free d = u ∓ λ, λ from ‖d‖₁ = ε). The optimum is one
-    of these candidates; keep the best feasible one."""
-    n = len(u)
-    lo, hi = -x, 1.0 - x
-    best, best_val = None, np.inf
-    for states in itertools.product(range(5), repeat=n):
-        for active in (False, True):
-            fixed = np.array([{0: lo[i], 1: hi[i], 2: 0.0}.get(s, np.nan)
-                              for i, s in enumerate(states)])
-            sgn = np.array([{3: 1.0, 4: -1.0}.get(s, 0.0) for s in states])
-            free = sgn != 0
-            if active:
-                if not free.any():
-                    continue
-                # Σ|fixed| + Σ_free sgn (u − sgn λ) = ε
-                lam = (np.abs(fixed[~free]).sum() + (sgn[free] * u[free]).sum() - eps) / free.sum()
-                if lam < 0:
-                    continue
-            else:
-                lam = 0.0
-            d = np.where(free, u - sgn * lam, fixed)
-            if np.any(free & (np.sign(d) != sgn)):
-                continue
-            if np.any(d < lo - 1e-15) or np.any(d > hi + 1e-15) or np.abs(d).sum() > eps + 1e-12:
-                continue
-            val = 0.5 * ((d - u) ** 2).sum()
-            if val < best_val:
-                best, best_val = d, val
-    return best
-
-
 @given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.sampled_from([0.0, 0.1, 0.5, 1.5, 5.0]))
 def test_l1_projection_matches_enumerated_qp(seed, n, eps):
     rng = np.random.default_rng(seed)
@@ -419,7 +357,7 @@ def test_l1_projection_matches_enumerated_qp(seed, n, eps):
     x = np.where(rng.random(n) < 0.5, rng.random(n), x)
     z = x + rng.standard_normal(n) * rng.choice([0.1, 1.0, 3.0])
     got = project_l1(z[None], x[None], eps)[0]
-    want = x + _l1_box_qp_brute(z - x, x, eps)
+    want = x + l1_box_qp_brute(z - x, x, eps)
     # bisection to float resolution on λ: the error in d is below 1e-12 (slope ≤ n)
     np.testing.assert_allclose(got, want, atol=1e-12)
     assert _ball_ok(got[None], x[None], eps, "l1") and _box_ok(got[None])

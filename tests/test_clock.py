@@ -21,95 +21,10 @@ from evsnn.clock.simulate import (
 from evsnn.conventions import DING2025_PAPER, HART_CODE, STABLE_CODE, STABLE_PAPER, get_convention
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
 from reference import clock as ref
+from reference.clock import kernel_args, layer_cases, neurons
 
 # the module (the package's name ``simulate`` is the function)
 simulate_module = importlib.import_module("evsnn.clock.simulate")
-
-
-# --------------------------------------------------------------------------- strategies
-@st.composite
-def neurons(draw):
-    kind = draw(st.sampled_from(["lif", "if", "trace", "readout", "dlif"]))
-    theta = draw(st.floats(0.2, 2.0))
-    if kind == "lif":
-        return LIF(
-            lam=draw(st.floats(0.0, 1.0)),
-            theta=theta,
-            reset=draw(st.sampled_from(["hard", "soft"])),
-            v_rest=draw(st.floats(-0.5, 0.5)),
-            v_init=draw(st.floats(-0.5, 0.5)),
-        )
-    if kind == "if":
-        return IF(theta=theta)
-    if kind == "trace":
-        dt = draw(st.floats(0.1, 1.0))
-        return TraceLIF(
-            dt_ms=dt,
-            tau_mem_ms=draw(st.floats(dt, 20.0)),
-            tau_syn_ms=draw(st.floats(dt, 20.0)),
-            theta=theta,
-            u0=draw(st.floats(-0.3, 0.3)),
-            output=draw(st.sampled_from(["spike", "trace"])),
-        )
-    if kind == "readout":
-        return Readout(lam=draw(st.floats(0.0, 1.0)))
-    return DLIF(lam=draw(st.floats(0.0, 1.0)), theta=theta, reset=draw(st.sampled_from(["hard", "soft"])))
-
-
-def _input(draw, rng, T, B, n):
-    kind = draw(st.sampled_from(["spikes", "constant", "varying", "sparse_values"]))
-    if kind == "spikes":
-        return (rng.random((T, B, n)) < draw(st.floats(0.0, 1.0))).astype(float)
-    if kind == "constant":
-        return np.broadcast_to(rng.random((1, B, n)), (T, B, n)).copy()
-    if kind == "varying":
-        return rng.random((T, B, n))
-    x = rng.random((T, B, n))
-    x[rng.random((T, B, n)) < 0.5] = 0.0
-    return x
-
-
-@st.composite
-def layer_cases(draw):
-    seed = draw(st.integers(0, 2**32 - 1))
-    rng = np.random.default_rng(seed)
-    T = draw(st.integers(1, 12))
-    B = draw(st.integers(1, 3))
-    n_in = draw(st.integers(1, 6))
-    n_out = draw(st.integers(1, 5))
-    neuron = draw(neurons())
-    dtype = draw(st.sampled_from([np.float64, np.float32]))
-    x = _input(draw, rng, T, B, n_in).astype(dtype)
-    w = (rng.standard_normal((n_out, n_in)) * draw(st.floats(0.1, 2.0))).astype(dtype)
-    bias = (rng.standard_normal(n_out) * 0.2).astype(dtype) if draw(st.booleans()) else None
-    factors = rng.uniform(0.5, 1.5, T) if isinstance(neuron, DLIF) else None
-    layer = Dense(w, neuron, bias=bias, dlif_factors=factors)
-    spike_ge = draw(st.booleans())
-    delay = draw(st.sampled_from([0, 1]))
-    placement = draw(st.sampled_from(["leak", "input"]))
-    return layer, x, dtype, spike_ge, delay, placement
-
-
-def _kernel_args(layer, x, dtype, spike_ge, delay, placement, record=True):
-    from evsnn.clock.simulate import _layer_factors
-
-    conv = get_convention("DEFAULT").with_(
-        spike_test=">=" if spike_ge else ">", input_delay=delay, dlif_factor=placement
-    )
-    dtype = np.dtype(dtype)
-    args, leak, gain = _layer_factors(layer, x.shape[0], conv, dtype)
-    T, B, _ = x.shape
-    shape = (T, B, layer.n_out)
-    bias = np.zeros(layer.n_out, dtype) if layer.bias is None else layer.bias.astype(dtype)
-    outs = [np.full(shape, np.nan, dtype=dtype)] + [
-        np.full(shape if record else (0, 0, 0), np.nan, dtype=dtype) for _ in range(5)
-    ]
-    return (
-        np.ascontiguousarray(x, dtype), layer.weight_t(dtype), bias, leak, gain,
-        dtype.type(args.theta), dtype.type(args.v_rest), args.hard_reset, spike_ge,
-        dtype.type(args.trace_coef), args.emit_trace, args.spiking, dtype.type(args.v_init),
-        delay, record, *outs,
-    )
 
 
 # --------------------------------------------------------------------------- twin
@@ -121,9 +36,9 @@ def test_dense_layer_time_sums_match_twin(case, surrogate, booleans):
     in the forward kernel, against the twin; the output is the one of the plain run."""
     layer, x, dtype, spike_ge, delay, placement = case
     dtype = np.dtype(dtype)
-    a = list(_kernel_args(layer, x, dtype, spike_ge, delay, placement, record=False))
-    b = list(_kernel_args(layer, x, dtype, spike_ge, delay, placement, record=False))
-    plain = list(_kernel_args(layer, x, dtype, spike_ge, delay, placement, record=False))
+    a = list(kernel_args(layer, x, dtype, spike_ge, delay, placement, record=False))
+    b = list(kernel_args(layer, x, dtype, spike_ge, delay, placement, record=False))
+    plain = list(kernel_args(layer, x, dtype, spike_ge, delay, placement, record=False))
     args = layer.neuron.kernel_args()
     if booleans and np.isin(x, (0, 1)).all():
         a[0] = x != 0
@@ -140,7 +55,7 @@ def test_dense_layer_time_sums_match_twin(case, surrogate, booleans):
     else:  # float32 exp: numba's and NumPy's may differ by an ulp
         np.testing.assert_allclose(got, want, rtol=RTOL_TWIN_FLOAT32, atol=ATOL_TWIN_FLOAT32)
     if args.spiking and dtype == np.float64:  # the sums are those of the recorded membrane
-        rec = list(_kernel_args(layer, x, dtype, spike_ge, delay, placement, record=True))
+        rec = list(kernel_args(layer, x, dtype, spike_ge, delay, placement, record=True))
         _dense_layer(*rec)
         u = rec[17] - args.theta  # m before reset
         if kind == 0:
@@ -164,7 +79,7 @@ def test_time_sums_with_a_constant_current_equal_the_event_path(case, surrogate)
     kind, p, scale = surrogate
     runs = []
     for const in (True, False):
-        a = list(_kernel_args(layer, x, dtype, spike_ge, delay, placement, record=False))
+        a = list(kernel_args(layer, x, dtype, spike_ge, delay, placement, record=False))
         cur = None
         if const:
             cur = np.empty((x.shape[1], layer.n_out), dtype)
@@ -182,8 +97,8 @@ def test_dense_layer_matches_twin(case, record, booleans):
     # ``booleans``: a 0/1 input goes to the kernel as a bool raster and, for a plain spiking
     # layer (no trace) without recording, the kernel writes a bool output; the twin runs on floats
     layer, x, dtype, spike_ge, delay, placement = case
-    a = list(_kernel_args(layer, x, dtype, spike_ge, delay, placement, record=record))
-    b = _kernel_args(layer, x, dtype, spike_ge, delay, placement, record=record)
+    a = list(kernel_args(layer, x, dtype, spike_ge, delay, placement, record=record))
+    b = kernel_args(layer, x, dtype, spike_ge, delay, placement, record=record)
     args = layer.neuron.kernel_args()
     bool_out = (booleans and not record and args.spiking and args.trace_coef == 0
                 and not args.emit_trace)

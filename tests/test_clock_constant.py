@@ -4,12 +4,12 @@ import numpy as np
 from conftest import ATOL_TWIN, ATOL_TWIN_FLOAT32, RTOL_TWIN, RTOL_TWIN_FLOAT32
 from hypothesis import given
 from hypothesis import strategies as st
-from test_clock import _kernel_args, layer_cases
 
 from evsnn.clock import Dense, Network, simulate
 from evsnn.clock.simulate import _constant_current, _constant_input, _dense_layer
 from evsnn.params import LIF
 from reference import clock as ref
+from reference.clock import kernel_args, layer_cases
 
 
 def _tols(dtype):
@@ -46,9 +46,9 @@ def test_layer_kernel_with_constant_current_is_bit_identical(case, record):
     # the constant-current path must give exactly the event loop's result (same sums, same order)
     layer, x, dtype, spike_ge, delay, placement = case
     x = np.ascontiguousarray(np.broadcast_to(x[:1], x.shape))  # the same input at every step
-    a = _kernel_args(layer, x, dtype, spike_ge, delay, placement, record=record)
-    b = _kernel_args(layer, x, dtype, spike_ge, delay, placement, record=record)
-    twin = _kernel_args(layer, x, dtype, spike_ge, delay, placement, record=record)
+    a = kernel_args(layer, x, dtype, spike_ge, delay, placement, record=record)
+    b = kernel_args(layer, x, dtype, spike_ge, delay, placement, record=record)
+    twin = kernel_args(layer, x, dtype, spike_ge, delay, placement, record=record)
     cur = np.empty((x.shape[1], layer.n_out), dtype=dtype)
     _constant_current(x[0], a[1], a[2], cur)
     _dense_layer(*a, cur_const=cur)

@@ -3,7 +3,6 @@ folding, residual blocks, agreement with the dense simulator, conventions, error
 
 import numpy as np
 import pytest
-import scipy.signal
 from conftest import ATOL_TWIN, RTOL_INDEPENDENT, RTOL_TWIN, SUM_ORDER_FLOAT32
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,6 +16,7 @@ from evsnn.clock.conv import (
 from evsnn.conventions import DING2025_PAPER, get_convention
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
 from reference import conv as ref
+from reference.conv import pool_geometry, scipy_conv
 
 
 # --------------------------------------------------------------------------- strategies
@@ -49,27 +49,6 @@ def conv_cases(draw):
     bias = rng.standard_normal(cout) if draw(st.booleans()) else None
     dtype = draw(st.sampled_from([np.float64, np.float32]))
     return Conv2d(w, (sh, sw), (ph, pw), groups, bias), x.astype(dtype), np.dtype(dtype)
-
-
-def _scipy_conv(layer, x):
-    """Cross-correlation with scipy.signal.correlate per (output, input) channel pair, then the
-    stride as a slice: an independent computation of PyTorch's conv2d."""
-    (ph, pw), (sh, sw) = layer.padding, layer.stride
-    co, cin_pg, kh, kw = layer.weight.shape
-    cpg = co // layer.groups
-    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    _, Ho, Wo = layer.out_shape(x.shape[1:])
-    out = np.zeros((x.shape[0], co, Ho, Wo))
-    for f in range(x.shape[0]):
-        for o in range(co):
-            g = o // cpg
-            acc = 0.0
-            for cl in range(cin_pg):
-                full = scipy.signal.correlate(xp[f, g * cin_pg + cl], layer.weight[o, cl],
-                                              mode="valid")
-                acc = acc + full[::sh, ::sw][:Ho, :Wo]
-            out[f, o] = acc + (0.0 if layer.bias is None else layer.bias[o])
-    return out
 
 
 # --------------------------------------------------------------------------- twins
@@ -283,21 +262,6 @@ def test_spiking_neuron_kernel_across_work_item_boundaries():
 
 
 @st.composite
-def pool_geometry(draw):
-    """A pooling window (kH, kW, sH, sW, pH, pW), an input shape [F, C, H, W] it fits, the
-    output shape [F, C, Ho, Wo] and a dtype (also used by the pooling backward tests)."""
-    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
-    H = draw(st.integers(max(1, kh - 2 * ph), 7))
-    W = draw(st.integers(max(1, kw - 2 * pw), 7))
-    F, C = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
-    dtype = np.dtype(draw(st.sampled_from([np.float64, np.float32])))
-    return (kh, kw, sh, sw, ph, pw), (F, C, H, W), (F, C, Ho, Wo), dtype
-
-
-@st.composite
 def pool_cases(draw):
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     geom, shape, oshape, dtype = draw(pool_geometry())
@@ -345,7 +309,7 @@ def test_maxpool_kernel_matches_twin_and_the_first_maximum_rule(case):
 def test_convolution_matches_scipy_correlate_on_both_paths(case):
     layer, x, dtype = case
     x = x.astype(np.float64)
-    want = _scipy_conv(layer, x)
+    want = scipy_conv(layer, x)
     net = ConvNetwork([layer], input_shape=x.shape[1:])
     for mode in ("event", "dense"):
         got = simulate_conv(net, x[None], conv_mode=mode).output[0]
@@ -405,7 +369,7 @@ def test_dense_path_reuses_repeated_steps_exactly():
     out = simulate_conv(net, x, conv_mode="dense").output
     np.testing.assert_array_equal(out[0], out[1])
     np.testing.assert_array_equal(out[0], out[3])  # recomputed after a change: same numbers
-    np.testing.assert_allclose(out[0, 1], _scipy_conv(layer, x[0])[1], rtol=RTOL_INDEPENDENT)
+    np.testing.assert_allclose(out[0, 1], scipy_conv(layer, x[0])[1], rtol=RTOL_INDEPENDENT)
 
 
 def _naive_pool(x, k, s, p, op):
@@ -517,7 +481,7 @@ def test_conv_network_matches_step_major_loop_with_delay():
     s1_prev, x_prev = np.zeros((B, 2, 4, 4)), np.zeros((B, 1, 4, 4))
     out = np.zeros((T, B, 4))
     for t in range(T):
-        m1 = 0.7 * u1 + _scipy_conv(conv1, x_prev)
+        m1 = 0.7 * u1 + scipy_conv(conv1, x_prev)
         m2 = 0.7 * u2 + s1_prev.reshape(B, -1) @ lin.weight.T
         s1, s2 = (m1 > 0.6).astype(float), (m2 > 0.6).astype(float)  # DING2025_PAPER: ">"
         u1, u2 = np.where(s1 > 0, 0.0, m1), np.where(s2 > 0, 0.0, m2)
@@ -683,7 +647,7 @@ def test_im2col_layout_matches_weight_matrix():
     x = rng.standard_normal((1, 3, 4, 4))
     cols = im2col(x, (2, 2), (2, 2), (1, 1), np.float64)
     z = (cols @ layer.matrix(np.float64).T).reshape(1, 3, 3, 2).transpose(0, 3, 1, 2)
-    np.testing.assert_allclose(z, _scipy_conv(layer, x), rtol=RTOL_INDEPENDENT)
+    np.testing.assert_allclose(z, scipy_conv(layer, x), rtol=RTOL_INDEPENDENT)
 
 
 def test_im2col_scratch_buffer_is_reused_and_grown():

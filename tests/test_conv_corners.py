@@ -28,8 +28,8 @@ from evsnn.conventions import get_convention
 from evsnn.grad import Sigmoid, Triangle
 from evsnn.grad.conv import backward_conv
 from evsnn.params import IF, LIF
-from test_conv import _scipy_conv
-from test_conv_grad_vs_tape import _check as _check_against_tape
+from reference.conv import scipy_conv
+from reference.helpers import check as check_against_tape
 
 
 def _dyadic(rng, shape, lo=-2.0, hi=2.0, q=0.125):
@@ -86,7 +86,7 @@ def test_corner_convolutions_are_exact_on_every_path_and_dtype(case):
     (outputs fed by padding alone are the bias, or 0)."""
     layer, x = case
     net = ConvNetwork([layer], input_shape=x.shape[2:])
-    want = np.stack([_scipy_conv(layer, xt) for xt in x])
+    want = np.stack([scipy_conv(layer, xt) for xt in x])
     for dtype in (np.float64, np.float32):
         for mode in ("event", "dense", "auto"):
             got = simulate_conv(net, x.astype(dtype), conv_mode=mode).output
@@ -102,10 +102,10 @@ def test_corner_convolutions_event_and_dense_agree_to_the_summation_order_bound(
     layer, x = case
     net = ConvNetwork([layer], input_shape=x.shape[2:])
     ev, de = (simulate_conv(net, x.astype(dtype), conv_mode=m).output for m in ("event", "dense"))
-    exact = np.stack([_scipy_conv(layer, xt) for xt in x])
+    exact = np.stack([scipy_conv(layer, xt) for xt in x])
     bias = None if layer.bias is None else np.abs(layer.bias)
     mag = Conv2d(np.abs(layer.weight), layer.stride, layer.padding, layer.groups, bias)
-    scale = np.stack([_scipy_conv(mag, np.abs(xt)) for xt in x])
+    scale = np.stack([scipy_conv(mag, np.abs(xt)) for xt in x])
     tol = RTOL_INDEPENDENT if dtype == np.float64 else SUM_ORDER_FLOAT32
     for got in (ev, de):
         assert np.all(np.abs(got.astype(np.float64) - exact) <= tol * scale)
@@ -164,7 +164,7 @@ def test_membranes_exactly_on_the_threshold_follow_the_spike_test(case, test, re
     nrn = LIF(lam=lam, theta=theta, reset=reset, v_rest=v_rest, v_init=0.125)
     net = ConvNetwork([layer, Neuron(nrn)], input_shape=x.shape[2:])
     conv = get_convention("DEFAULT").with_(spike_test=test)
-    cur = np.stack([_scipy_conv(layer, xt) for xt in x])
+    cur = np.stack([scipy_conv(layer, xt) for xt in x])
     want = _brute_force_neuron(cur, lam, theta, v_rest, 0.125, reset == "hard", test == ">=")
     for dtype in (np.float64, np.float32):
         for mode in ("event", "dense"):
@@ -211,7 +211,7 @@ def test_zero_variance_batch_norm_fused_unfused_and_folded_agree_exactly(case, e
     var = np.zeros(c) if zero_var else np.full(c, 3 * eps)  # σ² + ε = ε or 4ε
     bn = BatchNorm2d(_dyadic(rng, c), var, weight=_dyadic(rng, c), bias=_dyadic(rng, c), eps=eps)
     alpha = bn.weight / np.sqrt(var + eps)
-    conv_out = np.stack([_scipy_conv(layer, xt) for xt in x])
+    conv_out = np.stack([scipy_conv(layer, xt) for xt in x])
     want = conv_out * alpha[:, None, None] + (bn.bias - bn.running_mean * alpha)[:, None, None]
     shape = x.shape[2:]
     nets = {"fused": ConvNetwork([layer, bn], shape),
@@ -361,7 +361,7 @@ def test_corner_network_gradients_equal_the_tape(case, method, surrogate):
     it (tests/reference/conv_tape.py), at RTOL_TAPE: spikes and membranes first, then dL/dinput
     and every parameter gradient."""
     kw = {"surrogate": surrogate} if method in ("bptt", "hart") else {}
-    _check_against_tape(case, method, **kw)
+    check_against_tape(case, method, **kw)
 
 
 @settings(max_examples=20)
@@ -370,7 +370,7 @@ def test_corner_network_gradients_equal_the_tape(case, method, surrogate):
 def test_corner_network_gradients_equal_the_tape_with_exact_arithmetic(case, method, gamma):
     """Dyadic everything and the triangle surrogate (piecewise linear, dyadic slopes): both
     backward passes are exact, so they agree at exactly-zero gradients (x̂ = 0) as well."""
-    _check_against_tape(case, method, surrogate=Triangle(gamma))
+    check_against_tape(case, method, surrogate=Triangle(gamma))
 
 
 # --------------------------------------------------------------------------- reproducibility

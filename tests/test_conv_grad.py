@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 from conftest import (
-    ATOL_TWIN, ATOL_TWIN_FLOAT32, RTOL_FINITE_DIFF, RTOL_INDEPENDENT, RTOL_TWIN, RTOL_TWIN_FLOAT32,
+    ATOL_TWIN, ATOL_TWIN_FLOAT32, RTOL_INDEPENDENT, RTOL_TWIN, RTOL_TWIN_FLOAT32,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -26,10 +26,8 @@ from evsnn.grad.conv import (
 )
 from evsnn.params import DLIF, LIF, Readout, TraceLIF
 from reference import conv as ref
-from test_conv import pool_geometry
-
-H = 1e-6  # central-difference step (see RTOL_FINITE_DIFF in conftest)
-RHO = 3.0  # steepness of the smooth spike σ(ρ(m − θ)) and of the matching surrogate
+from reference.conv import pool_geometry
+from reference.helpers import RHO, assert_finite_differences
 
 
 # --------------------------------------------------------------------------- twins
@@ -199,22 +197,6 @@ def _get_param(net, path, key):
         if idx is not None:
             obj = obj[idx]
     return getattr(obj, key)
-
-
-def assert_finite_differences(an, f, value, rng, n_coords):
-    """The analytic gradient ``an`` of the scalar ``f`` at ``value`` against central differences:
-    along a random direction, relative to ``|an| |d|`` (a directional derivative's natural scale,
-    Cauchy-Schwarz), and at ``n_coords`` random coordinates, relative to their own size."""
-    d = rng.standard_normal(value.shape)
-    fd = (f(value + H * d) - f(value - H * d)) / (2 * H)
-    dd = float((an * d).sum())
-    assert abs(fd - dd) <= RTOL_FINITE_DIFF * np.linalg.norm(an) * np.linalg.norm(d), (fd, dd)
-    for _ in range(n_coords):
-        idx = tuple(rng.integers(0, s) for s in value.shape)
-        e = np.zeros(value.shape)
-        e[idx] = 1.0
-        fd = (f(value + H * e) - f(value - H * e)) / (2 * H)
-        assert abs(fd - an[idx]) <= RTOL_FINITE_DIFF * max(abs(an[idx]), 1e-3), (idx, fd, an[idx])
 
 
 def _check_fd(net, x, convention="DEFAULT", n_coords=3, seed=0):

@@ -18,8 +18,7 @@ tolerance of the dense comparison (``RTOL_TAPE`` relative to each array's scale)
 
 import numpy as np
 import pytest
-from conftest import RTOL_INDEPENDENT
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evsnn.clock.conv import (
@@ -30,10 +29,7 @@ from evsnn.conventions import get_convention
 from evsnn.grad import Sigmoid, Triangle
 from evsnn.grad.conv import backward_conv
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
-from reference import tape as tp
-from reference.conv_tape import ConvTape
-from reference.helpers import assert_tape, tape_surrogate
-from test_grad_vs_tape import tempbp_options
+from reference.helpers import check, tempbp_options
 
 KINDS = ("lif_hard", "lif_soft", "if", "trace_trace", "trace_spike", "dlif")
 
@@ -139,41 +135,6 @@ def cases(draw, kinds=KINDS, T=(1, 5)):
     return dict(net=net, seq=seq, conv=conv, g_out=g_out, dyadic=dyadic)
 
 
-def _check(case, mode, **kw):
-    """Forward on the tape equals simulate_conv; backward_conv equals the tape's gradients."""
-    net, seq, conv = case["net"], case["seq"], case["conv"]
-    res = simulate_conv(net, seq, convention=conv, record=True)
-    theta = {p: layer.neuron.kernel_args().theta for p, layer in net.neuron_layers()}
-    if not case["dyadic"]:
-        assume(all(np.all(np.abs(rec.m - theta[p]) > 1e-9)
-                   for p, rec in zip(res.names, res.layers) if rec.spikes is not None))
-    if mode in ("bptt", "hart") and "surrogate" not in kw:  # backward_conv's defaults
-        kw["surrogate"] = Triangle(1.0) if mode == "hart" else Sigmoid(5.0, "code")
-    tape_opts = {k: v for k, v in kw.items() if k != "surrogate"}
-    if "surrogate" in kw:
-        tape_opts["surrogate"] = tape_surrogate(kw["surrogate"])
-    built = ConvTape(net, conv, mode=mode, **tape_opts)
-    x = tp.leaf(seq)
-    out = built.run(x)
-    for path, rec in zip(res.names, res.layers):
-        vals = built.records[path]
-        T, B = rec.m.shape[:2]
-        if rec.spikes is not None:
-            np.testing.assert_array_equal(vals["s"], rec.spikes.reshape(T, B, -1), err_msg=path)
-        np.testing.assert_allclose(vals["m"], rec.m.reshape(T, B, -1), rtol=RTOL_INDEPENDENT,
-                                   atol=RTOL_INDEPENDENT, err_msg=path)
-    np.testing.assert_allclose(np.stack([o.value for o in out]), res.output,
-                               rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
-    loss = tp.total(tp.mul(tp.stack(out), case["g_out"]))
-    keys = list(built.leaves)
-    want = tp.grad(loss, [x] + [built.leaves[k] for k in keys])
-    got = backward_conv(net, seq, res, case["g_out"], method=mode, **kw)
-    assert_tape(got.input, want[0], "dL/dinput")
-    for (path, name), w in zip(keys, want[1:]):
-        assert_tape(got.params[path][name], w, f"dL/d{path}.{name}")
-    return got
-
-
 surrogates = st.one_of(
     st.builds(Sigmoid, st.sampled_from([1.0, 5.0]), st.sampled_from(["code", "paper"])),
     st.builds(Triangle, st.sampled_from([0.5, 1.0, 2.0])),
@@ -183,20 +144,20 @@ surrogates = st.one_of(
 @settings(max_examples=40, deadline=None)
 @given(cases(), surrogates, st.booleans())
 def test_bptt_equals_tape(case, surrogate, detach):
-    _check(case, "bptt", surrogate=surrogate, detach_reset=detach)
+    check(case, "bptt", surrogate=surrogate, detach_reset=detach)
 
 
 @settings(max_examples=25, deadline=None)
 @given(cases(), st.sampled_from([Triangle(1.0), Sigmoid(5.0, "code")]))
 def test_hart_equals_prune_then_average_on_tape(case, surrogate):
-    _check(case, "hart", surrogate=surrogate)
+    check(case, "hart", surrogate=surrogate)
 
 
 @settings(max_examples=25, deadline=None)
 @given(cases(), st.sampled_from(["rga", "bptr", "rate"]))
 def test_rate_family_equals_tape(case, method):
     """The rate family's per-sample statistics (HART Eq. 10) run over the whole feature map."""
-    _check(case, method)
+    check(case, method)
 
 
 @settings(max_examples=30, deadline=None)
@@ -212,7 +173,7 @@ def test_tempbp_equals_tape(case, opts):
         with pytest.raises(ValueError, match="no layer of this network emits its trace"):
             backward_conv(net, case["seq"], res, case["g_out"], method="tempbp", **opts)
         opts = dict(opts, kernel="trace")
-    _check(case, "tempbp", **opts)
+    check(case, "tempbp", **opts)
 
 
 def test_methods_differ_on_a_fixed_residual_network():
@@ -228,7 +189,7 @@ def test_methods_differ_on_a_fixed_residual_network():
     case = dict(net=net, seq=(rng.random((5, 2, 1, 4, 4)) < 0.5).astype(float),
                 conv=get_convention("DEFAULT"), g_out=rng.standard_normal((5, 2, 3)),
                 dyadic=True)
-    grads = {m: _check(case, m).input for m in ("bptt", "hart", "rga", "bptr", "rate")}
+    grads = {m: check(case, m).input for m in ("bptt", "hart", "rga", "bptr", "rate")}
     names = list(grads)
     for i, a in enumerate(names):
         assert np.abs(grads[a]).max() > 0, a

@@ -14,7 +14,7 @@ from evsnn.clock.conv import (
 from evsnn.grad import Sigmoid
 from evsnn.grad.conv import backward_conv
 from evsnn.params import LIF, Readout
-from test_conv_grad import RHO, assert_finite_differences
+from reference.helpers import RHO, assert_finite_differences
 
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from evsnn.clock.conv import BatchNorm2d, Conv2d, Neuron, Residual, simulate_conv
+from reference.conv import assert_faithful_run, assert_same_network, bn, gain
 
 # the residual blocks are defined here because importing spikingjelly.activation_based.model
 # pulls in torchvision, which does not import against torch 2.13.0 in this environment
@@ -35,10 +36,10 @@ def _torch():
             def __init__(self, cin, cout, stride, downsample, make_neuron):
                 super().__init__()
                 self.conv1 = layer.Conv2d(cin, cout, 3, stride, 1, bias=False)
-                self.bn1 = _bn(torch, layer, cout)
+                self.bn1 = bn(torch, layer, cout)
                 self.sn1 = make_neuron()
                 self.conv2 = layer.Conv2d(cout, cout, 3, 1, 1, bias=False)
-                self.bn2 = _bn(torch, layer, cout)
+                self.bn2 = bn(torch, layer, cout)
                 self.sn2 = make_neuron()
                 self.downsample = downsample
 
@@ -65,34 +66,11 @@ def _torch():
     return torch, layer, neuron
 
 
-def _bn(torch, layer, c):
-    """A batch norm (``layer``: SpikingJelly's ``layer`` module or ``torch.nn``) with random
-    running statistics (eval mode uses them)."""
-    b = layer.BatchNorm2d(c)
-    with torch.no_grad():
-        b.running_mean.uniform_(-0.2, 0.2)
-        b.running_var.uniform_(0.5, 2.0)
-        b.weight.uniform_(0.6, 1.6)
-        b.bias.uniform_(-0.1, 0.4)
-    return b
-
-
-def _gain(torch, model, gain):
-    """Scale PyTorch's default (small) initial weights so that every layer spikes: gains 4
-    (VGG) and 3 (ResNet) give 2-35 % spiking per layer on these inputs (measured; 10-38 % for
-    the snnTorch models of test_crossval_snntorch_conv)."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
-                m.weight.mul_(gain)
-    return model.eval()
-
-
 def _vgg(torch, layer, neuron):
-    return _gain(torch, torch.nn.Sequential(
-        layer.Conv2d(3, 8, 3, padding=1, bias=False), _bn(torch, layer, 8),
+    return gain(torch, torch.nn.Sequential(
+        layer.Conv2d(3, 8, 3, padding=1, bias=False), bn(torch, layer, 8),
         neuron.LIFNode(tau=2.0, decay_input=False), layer.MaxPool2d(2),
-        layer.Conv2d(8, 16, 3, padding=1, bias=False), _bn(torch, layer, 16),
+        layer.Conv2d(8, 16, 3, padding=1, bias=False), bn(torch, layer, 16),
         neuron.LIFNode(tau=2.0), layer.AvgPool2d(2),  # decay_input=True: input scaled by 1/τ
         layer.Flatten(), layer.Linear(16 * 8 * 8, 10, bias=False),
         neuron.LIFNode(tau=4.0, v_reset=None, decay_input=False),
@@ -101,28 +79,14 @@ def _vgg(torch, layer, neuron):
 
 def _resnet(torch, layer, neuron):
     down = torch.nn.Sequential(layer.Conv2d(8, 16, 1, stride=2, bias=False),
-                               _bn(torch, layer, 16))
-    return _gain(torch, torch.nn.Sequential(
-        layer.Conv2d(3, 8, 3, padding=1, bias=False), _bn(torch, layer, 8), neuron.IFNode(),
+                               bn(torch, layer, 16))
+    return gain(torch, torch.nn.Sequential(
+        layer.Conv2d(3, 8, 3, padding=1, bias=False), bn(torch, layer, 8), neuron.IFNode(),
         _BLOCKS["standard"](8, 8, 1, None, neuron.IFNode),
         _BLOCKS["sew"](8, 16, 2, down, lambda: neuron.LIFNode(tau=2.0, decay_input=False), "ADD"),
         layer.AvgPool2d(4), layer.Flatten(), layer.Linear(16 * 4 * 4, 10),
         neuron.IFNode(v_reset=None),
     ), 3.0)
-
-
-def assert_faithful_run(net, x, conv, rep, free, rep32):
-    """The verdicts every framework's conv comparison must give: float64 faithful, identical
-    free-run spike trains when there is no tie, every layer active and none saturated (so the
-    comparison is not vacuous), float32 without a real mismatch."""
-    assert rep.faithful, rep.layers
-    if rep.ties == 0:
-        assert free == [0] * len(free)  # identical spike trains end to end
-    counts = [lc.spikes_reference for lc in rep.layers]
-    sizes = [rec.spikes.size for rec in
-             simulate_conv(net, x, convention=conv, record=True).layers]
-    assert all(0.01 < c / s < 0.9 for c, s in zip(counts, sizes)), (counts, sizes)
-    assert rep32.real_mismatches == 0, rep32.layers
 
 
 def _inputs(kind, T=6, B=2):
@@ -287,36 +251,6 @@ def test_bptt_gradients_equal_spikingjelly_autograd(arch):
 
 
 # --- export: to_spikingjelly --------------------------------------------------------------
-def assert_same_network(a, b):
-    """``a`` and ``b`` have the same layers, shapes, settings and numbers (bit for bit)."""
-    from evsnn.clock.conv import ConvNetwork
-
-    if isinstance(a, ConvNetwork):
-        assert isinstance(b, ConvNetwork) and a.input_shape == b.input_shape
-        return assert_same_network(a.layers, b.layers)
-    if isinstance(a, (tuple, list)):
-        assert isinstance(b, (tuple, list)) and len(a) == len(b), (a, b)
-        for x, y in zip(a, b):
-            assert_same_network(x, y)
-        return
-    assert type(a) is type(b), (a, b)
-    if isinstance(a, Neuron):
-        assert a.neuron == b.neuron and a.input_scale == b.input_scale, (a, b)
-        return
-    for name, value in vars(a).items():
-        if name == "_cache":
-            continue
-        other = getattr(b, name)
-        if isinstance(value, np.ndarray) or isinstance(other, np.ndarray):
-            assert value is not None and other is not None, (name, a, b)
-            assert value.dtype == other.dtype and value.shape == other.shape, name
-            np.testing.assert_array_equal(value, other, err_msg=name)
-        elif isinstance(value, (tuple, list, Neuron)) and name in ("body", "shortcut", "neuron"):
-            assert_same_network(value, other)
-        else:
-            assert value == other, (name, value, other)
-
-
 @pytest.mark.crossval
 @pytest.mark.parametrize("arch", ["vgg", "resnet"])
 def test_to_spikingjelly_round_trip_and_forward(arch):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from evsnn.clock.conv import BatchNorm2d, Conv2d, Neuron
-from test_crossval_conv import _bn, _gain, assert_faithful_run, assert_same_network
+from reference.conv import assert_faithful_run, assert_same_network, bn, gain
 
 # snnTorch ships no residual block; this one has the parts and the forward that
 # validation.crossval.snntorch_conv recognises (its module docstring)
@@ -34,10 +34,10 @@ def _torch():
             def __init__(self, cin, cout, stride, downsample, make_neuron):
                 super().__init__()
                 self.conv1 = torch.nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-                self.bn1 = _bn(torch, torch.nn, cout)
+                self.bn1 = bn(torch, torch.nn, cout)
                 self.lif1 = make_neuron()
                 self.conv2 = torch.nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-                self.bn2 = _bn(torch, torch.nn, cout)
+                self.bn2 = bn(torch, torch.nn, cout)
                 self.lif2 = make_neuron()
                 self.downsample = downsample
 
@@ -55,10 +55,10 @@ def _leaky(snn, beta, reset="zero", **kw):
 
 def _vgg(torch, snn):
     nn = torch.nn
-    return _gain(torch, nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1, bias=False), _bn(torch, torch.nn, 8), _leaky(snn, 0.5),
+    return gain(torch, nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False), bn(torch, torch.nn, 8), _leaky(snn, 0.5),
         nn.MaxPool2d(2),
-        nn.Sequential(nn.Conv2d(8, 16, 3, padding=1, bias=False), _bn(torch, torch.nn, 16),
+        nn.Sequential(nn.Conv2d(8, 16, 3, padding=1, bias=False), bn(torch, torch.nn, 16),
                       _leaky(snn, 0.9)),  # nested; β = float32(0.9)
         nn.AvgPool2d(2), nn.Dropout(0.3), nn.Flatten(), nn.Linear(16 * 8 * 8, 10, bias=False),
         _leaky(snn, 1.0, "subtract", threshold=0.5, output=True),  # IF, soft reset
@@ -68,9 +68,9 @@ def _vgg(torch, snn):
 def _resnet(torch, snn):
     nn = torch.nn
     block = _BLOCKS["block"]
-    down = nn.Sequential(nn.Conv2d(8, 16, 1, stride=2, bias=False), _bn(torch, torch.nn, 16))
-    return _gain(torch, nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1, bias=False), _bn(torch, torch.nn, 8),
+    down = nn.Sequential(nn.Conv2d(8, 16, 1, stride=2, bias=False), bn(torch, torch.nn, 16))
+    return gain(torch, nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False), bn(torch, torch.nn, 8),
         _leaky(snn, 1.0, "subtract"),
         block(8, 8, 1, None, lambda: _leaky(snn, 1.0)),
         block(8, 16, 2, down, lambda: _leaky(snn, 0.75)),

@@ -434,6 +434,27 @@ def test_rewritten_files_keep_their_mode(tmp_path, umask):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_a_link_is_followed_and_a_read_only_file_refused(tmp_path, fmt):
+    # evsnn.io's atomic writer (tests/test_io.py): was, the link became a regular file and a
+    # chmod 444 file was replaced
+    X, y = data(n_images=2)
+    table = certify_dataset(CLF, X, y, rsc_fixed(0.3, 2), rng=1, **KW)
+    write, read = getattr(table, f"to_{fmt}"), getattr(CertificationTable, f"read_{fmt}")
+    target, link = tmp_path / f"cert.{fmt}", tmp_path / f"link.{fmt}"
+    link.symlink_to(target.name)  # dangling until the first write
+    write(link)
+    assert link.is_symlink()
+    np.testing.assert_array_equal(read(target).radius, table.radius)
+    os.chmod(target, 0o444)
+    before = target.read_bytes()
+    for given in (target, link):
+        with pytest.raises(PermissionError, match=r"the file is read-only \(mode 0o444\)"):
+            write(given)
+    assert target.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == [f"cert.{fmt}", f"link.{fmt}"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
 @pytest.mark.parametrize("where", ["replace", "fsync"])
 def test_failed_write_keeps_old_file(tmp_path, monkeypatch, fmt, where):
     X, y = data(n_images=2)

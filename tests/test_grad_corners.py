@@ -17,8 +17,7 @@ import pytest
 from conftest import RTOL_HAND, RTOL_SUM_ORDER
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference.helpers import tape_surrogate
-from test_grad_vs_tape import _compare, _run_tape
+from reference.helpers import compare, run_tape, tape_surrogate
 
 from evsnn.clock import Dense, Network, simulate
 from evsnn.conventions import get_convention
@@ -175,9 +174,9 @@ def test_corner_networks_equal_the_tape(case, method_opts):
     tape_opts = dict(opts)
     if "surrogate" in opts:
         tape_opts["surrogate"] = tape_surrogate(opts["surrogate"])
-    res, ref = _run_tape(case, method, **tape_opts)
+    res, ref = run_tape(case, method, **tape_opts)
     _check_regime(case, res)
-    _compare(case, res, ref, method=method, **opts)
+    compare(case, res, ref, method=method, **opts)
 
 
 def _backward(case, method, opts, g=None, net=None, seq=None, res=None):

@@ -26,7 +26,9 @@ import pytest
 from conftest import RTOL_FINITE_DIFF, RTOL_INDEPENDENT, RTOL_TAPE
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from reference.helpers import assert_grads_equal_tape, assert_tape, tape_surrogate
+from reference.helpers import (
+    assert_tape, compare, run_tape, tape_surrogate, tempbp_options,
+)
 
 from evsnn.clock import Dense, Network, simulate
 from evsnn.clock.simulate import LayerRecord, SimulationResult
@@ -113,35 +115,6 @@ def cases(draw, kinds=KINDS, n_layers=(1, 3), T=(1, 12), allow_readout=True, del
     return dict(net=net, seq=seq, conv=conv, g_out=g_out, dyadic=dyadic, rng=rng)
 
 
-def _run_tape(case, mode, **opts):
-    """Tape forward + backward of Σ g·output; checks the forward against ``simulate``."""
-    net, seq, conv = case["net"], case["seq"], case["conv"]
-    res = simulate(net, seq, convention=conv, record=True)
-    if not case["dyadic"]:
-        for layer, rec in zip(net.layers, res.layers):
-            if rec.spikes is not None:
-                far = np.all(np.abs(rec.m - layer.neuron.theta) > 1e-9)
-                if case.get("fixed"):
-                    assert far, "a fixed example must not have near ties"
-                else:
-                    assume(far)
-    ref, recs, out = tp.network_gradients(net, seq, conv, case["g_out"], mode=mode, **opts)
-    # the tape's forward is the simulator's forward
-    for rec, vals in zip(res.layers, recs):
-        if rec.spikes is not None:
-            np.testing.assert_array_equal(vals["s"], rec.spikes)
-        np.testing.assert_allclose(vals["m"], rec.m, rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
-    np.testing.assert_allclose(np.stack([o.value for o in out]), res.output, rtol=RTOL_INDEPENDENT,
-                               atol=RTOL_INDEPENDENT)
-    return res, ref
-
-
-def _compare(case, res, ref, **kw):
-    got = backward(case["net"], case["seq"], res, case["g_out"], **kw)
-    assert_grads_equal_tape(got, ref)
-    return got
-
-
 surrogates = st.one_of(
     st.builds(Sigmoid, st.sampled_from([1.0, 2.5, 5.0]), st.sampled_from(["code", "paper"])),
     st.builds(Triangle, st.sampled_from([0.3, 0.7, 1.0, 2.0])),
@@ -152,8 +125,8 @@ surrogates = st.one_of(
 @settings(max_examples=80)
 @given(cases(), surrogates, st.booleans())
 def test_bptt_equals_tape(case, surrogate, detach):
-    res, ref = _run_tape(case, "bptt", surrogate=tape_surrogate(surrogate), detach_reset=detach)
-    _compare(case, res, ref, method="bptt", surrogate=surrogate, detach_reset=detach)
+    res, ref = run_tape(case, "bptt", surrogate=tape_surrogate(surrogate), detach_reset=detach)
+    compare(case, res, ref, method="bptt", surrogate=surrogate, detach_reset=detach)
 
 
 @settings(max_examples=40)
@@ -161,8 +134,8 @@ def test_bptt_equals_tape(case, surrogate, detach):
 def test_hart_equals_prune_then_average_on_tape(case, surrogate):
     """HART Eq. 13-14 defined on the tape: m(t+1) = leak·stop(v(t)) + gain·I(t+1), then the
     identity node that averages ∂L/∂m over t."""
-    res, ref = _run_tape(case, "hart", surrogate=tape_surrogate(surrogate))
-    _compare(case, res, ref, method="hart", surrogate=surrogate)
+    res, ref = run_tape(case, "hart", surrogate=tape_surrogate(surrogate))
+    compare(case, res, ref, method="hart", surrogate=surrogate)
 
 
 @settings(max_examples=30)
@@ -176,36 +149,19 @@ def test_hart_precalculated_equals_tape(case, surrogate):
     of a delayed layer sends no gradient down), no DLIF layer."""
     case = dict(case)
     case["g_out"] = np.broadcast_to(case["g_out"][:1], case["g_out"].shape).copy()
-    _, ref = _run_tape(case, "hart", surrogate=tape_surrogate(surrogate))
+    _, ref = run_tape(case, "hart", surrogate=tape_surrogate(surrogate))
     sums = simulate(case["net"], case["seq"], convention=case["conv"], record="time_sums",
                     surrogate=surrogate)
     assert sums.layers is None  # nothing per step to run from
-    _compare(case, sums, ref, method="hart", surrogate=surrogate, precalculate=True)
+    compare(case, sums, ref, method="hart", surrogate=surrogate, precalculate=True)
 
 
 @settings(max_examples=40)
 @given(cases(), st.sampled_from(["rga", "bptr", "rate"]))
 def test_rate_family_equals_tape(case, method):
     """RGA / BPTR / rate (HART Eq. 10) as the rate-approximation node on the tape."""
-    res, ref = _run_tape(case, method)
-    _compare(case, res, ref, method=method)
-
-
-@st.composite
-def tempbp_options(draw):
-    """Every Temp-BP option of ``backward``: clamp, synaptic kernel (the trace's own, or given
-    weights shorter or longer than T), fallback on / off with its level, steepness and scale,
-    intra-neuron term."""
-    opts = dict(intra=draw(st.booleans()), factor_clamp=draw(st.sampled_from([2.0, 8.0, np.inf])),
-                kernel=draw(st.sampled_from(["trace", (0.5,), (0.3, -0.2, 0.1), tuple(
-                    0.4 * 0.7 ** np.arange(13))])))
-    if draw(st.booleans()):
-        opts.update(fallback=True, fallback_level=draw(st.sampled_from([0.25, 1.5])),
-                    fallback_rho=draw(st.sampled_from([0.2, 5.0])),
-                    fallback_scale=draw(st.sampled_from(["code", "paper"])))
-    else:
-        opts.update(fallback=False)
-    return opts
+    res, ref = run_tape(case, method)
+    compare(case, res, ref, method=method)
 
 
 @settings(max_examples=60)
@@ -213,15 +169,15 @@ def tempbp_options(draw):
 def test_tempbp_equals_tape(case, opts):
     """Temp-BP (Ding 2025 Eq. 18-20) as straight-through spike-time terms on the tape, with
     every option."""
-    res, ref = _run_tape(case, "tempbp", **opts)
+    res, ref = run_tape(case, "tempbp", **opts)
     if not isinstance(opts["kernel"], str) and not any(
             layer.neuron.kernel_args().emit_trace for layer in case["net"].layers):
         # no layer emits its trace: a kernel array would be read by none (nor by the tape),
         # so backward refuses it, and the comparison runs with the layers' own "trace"
         with pytest.raises(ValueError, match="no layer of this network emits its trace"):
-            _compare(case, res, ref, method="tempbp", **opts)
+            compare(case, res, ref, method="tempbp", **opts)
         opts = dict(opts, kernel="trace")
-    _compare(case, res, ref, method="tempbp", **opts)
+    compare(case, res, ref, method="tempbp", **opts)
 
 
 def test_tempbp_tape_exercises_every_option():
@@ -243,8 +199,8 @@ def test_tempbp_tape_exercises_every_option():
                 "scale": dict(fallback_scale="paper")}
     got = {}
     for name, opts in variants.items():
-        res, ref = _run_tape(case, "tempbp", **opts)
-        got[name] = _compare(case, res, ref, method="tempbp", **opts)
+        res, ref = run_tape(case, "tempbp", **opts)
+        got[name] = compare(case, res, ref, method="tempbp", **opts)
     for name in variants:
         if name != "default":
             assert not np.allclose(got[name].input, got["default"].input), name
@@ -283,9 +239,9 @@ def test_dyadic_cases_hit_exact_ties_under_both_spike_tests():
     for test, expect in ((">=", [1, 1, 1]), (">", [0, 1, 1])):
         conv = get_convention("DEFAULT").with_(spike_test=test)
         case = dict(net=net, seq=seq, conv=conv, dyadic=True, g_out=np.ones((3, 1, 1)))
-        res, ref = _run_tape(case, "bptt", surrogate=("sigmoid", 5.0, 5.0))
+        res, ref = run_tape(case, "bptt", surrogate=("sigmoid", 5.0, 5.0))
         assert res.output[:, 0, 0].tolist() == expect
-        _compare(case, res, ref, method="bptt", surrogate=Sigmoid(5.0, "code"))
+        compare(case, res, ref, method="bptt", surrogate=Sigmoid(5.0, "code"))
 
 
 # --------------------------------------------------------------------------- losses and decoders
@@ -304,7 +260,7 @@ def test_loss_chain_vs_tape(case, decoder, loss_name):
     net, seq, conv = case["net"], case["seq"], case["conv"]
     B = seq.shape[1]
     labels = case["rng"].integers(0, net.n_out, B)
-    res, _ = _run_tape(case, "bptt", surrogate=("sigmoid", 5.0, 5.0))
+    res, _ = run_tape(case, "bptt", surrogate=("sigmoid", 5.0, 5.0))
     scores = decode(res.output, decoder)
     if loss_name == "ce":
         value, g_scores = cross_entropy(scores, labels)

@@ -134,6 +134,75 @@ def test_file_mode_is_that_of_open(tmp_path, umask):
     assert os.listdir(tmp_path) == ["m.npz"]
 
 
+def test_a_symbolic_link_is_followed_and_kept(tmp_path):
+    # was: the new file was renamed over the link, which became a regular file while the file
+    # it pointed to kept the old model
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "m.npz"
+    io.save(NETWORKS["lif_hard"], target)
+    os.chmod(target, 0o640)
+    link, chain = tmp_path / "link.npz", tmp_path / "chain.npz"
+    link.symlink_to(os.path.join("real", "m.npz"))  # relative: resolved from the link's folder
+    chain.symlink_to("link.npz")  # a link to a link: the final target is written
+    assert io.save(NETWORKS["if_soft"], link) == str(link)
+    assert io.save(NETWORKS["dlif"], chain, metadata={"via": "chain"}) == str(chain)
+    assert os.readlink(link) == os.path.join("real", "m.npz") and os.readlink(chain) == "link.npz"
+    saved = io.load_saved(target)
+    _same_network(saved.model, NETWORKS["dlif"])
+    assert saved.metadata == {"via": "chain"}
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o640
+    # the temporary file went to the target's folder and is gone
+    assert sorted(os.listdir(tmp_path)) == ["chain.npz", "link.npz", "real"]
+    assert os.listdir(tmp_path / "real") == ["m.npz"]
+
+
+def test_a_dangling_link_writes_the_file_it_names(tmp_path):
+    link = tmp_path / "link.npz"
+    link.symlink_to(tmp_path / "sub" / "m.npz")
+    with pytest.raises(FileNotFoundError, match=r"cannot write '.*link.npz' \(a symbolic link to "
+                                                r"'.*sub/m.npz'\): the directory '.*sub' does not "
+                                                r"exist; create it first"):
+        io.save(NETWORKS["dlif"], link)
+    assert link.is_symlink() and os.listdir(tmp_path) == ["link.npz"]
+    (tmp_path / "sub").mkdir()
+    io.save(NETWORKS["dlif"], link)
+    assert link.is_symlink()
+    _same_network(io.load(tmp_path / "sub" / "m.npz"), NETWORKS["dlif"])
+    assert os.listdir(tmp_path / "sub") == ["m.npz"]
+    # a link loop is the OS's error, naming the path given; the links stay as they were
+    loop = tmp_path / "loop"
+    loop.symlink_to("loop")
+    with pytest.raises(OSError, match=r"Too many levels of symbolic links: '.*loop'"):
+        io.save(NETWORKS["dlif"], loop)
+    assert sorted(os.listdir(tmp_path)) == ["link.npz", "loop", "sub"] and loop.is_symlink()
+
+
+@pytest.mark.parametrize("mode", [0o444, 0o400, 0o466], ids=oct)
+@pytest.mark.parametrize("via_link", [False, True])
+def test_a_read_only_file_is_refused_and_kept(tmp_path, mode, via_link):
+    # was: replaced silently (rename ignores the file's mode). The owner's write bit decides,
+    # not os.access, so the check holds for root too (who may write anything)
+    p = tmp_path / "m.npz"
+    io.save(NETWORKS["lif_hard"], p)
+    os.chmod(p, mode)
+    before = p.read_bytes()
+    given = p
+    if via_link:
+        given = tmp_path / "link.npz"
+        given.symlink_to("m.npz")
+    shown = r"'.*link.npz' \(a symbolic link to '.*m.npz'\)" if via_link else r"'.*m.npz'"
+    with pytest.raises(PermissionError, match=rf"cannot write {shown}: the file is read-only "
+                                              rf"\(mode {mode:#o}\); make it writable \(chmod "
+                                              r"u\+w\) or choose another path"):
+        io.save(NETWORKS["if_soft"], given)
+    assert p.read_bytes() == before and stat.S_IMODE(os.stat(p).st_mode) == mode
+    assert sorted(os.listdir(tmp_path)) == sorted({"m.npz", given.name})  # no temporary file
+    # writable again, it is replaced as before
+    os.chmod(p, 0o644)
+    io.save(NETWORKS["if_soft"], given)
+    _same_network(io.load(p), NETWORKS["if_soft"])
+
+
 @pytest.fixture
 def saved(tmp_path):
     p = tmp_path / "m.npz"

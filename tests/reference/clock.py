@@ -1,6 +1,12 @@
-"""Twins of ``evsnn.clock`` kernels: the same algorithm as literal Python loops."""
+"""Twins of ``evsnn.clock`` kernels: the same algorithm as literal Python loops; last, the
+hypothesis layer cases and the kernel-argument builder the clock tests share."""
 
 import numpy as np
+from hypothesis import strategies as st
+
+from evsnn.clock import Dense
+from evsnn.conventions import get_convention
+from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
 
 
 def _dense_layer_kernel(
@@ -71,3 +77,92 @@ def _count_nonfinite_kernel(bits, exponent_mask):
     # the floats the bits encode, tested by NumPy
     floats = bits.view(np.float32 if bits.dtype == np.uint32 else np.float64)
     return int(np.count_nonzero(~np.isfinite(floats)))
+
+
+# --------------------------------------------------------------------------- shared by the tests
+# (not twins: the layer cases test_clock and test_clock_constant draw, and the kernel's arguments)
+@st.composite
+def neurons(draw):
+    kind = draw(st.sampled_from(["lif", "if", "trace", "readout", "dlif"]))
+    theta = draw(st.floats(0.2, 2.0))
+    if kind == "lif":
+        return LIF(
+            lam=draw(st.floats(0.0, 1.0)),
+            theta=theta,
+            reset=draw(st.sampled_from(["hard", "soft"])),
+            v_rest=draw(st.floats(-0.5, 0.5)),
+            v_init=draw(st.floats(-0.5, 0.5)),
+        )
+    if kind == "if":
+        return IF(theta=theta)
+    if kind == "trace":
+        dt = draw(st.floats(0.1, 1.0))
+        return TraceLIF(
+            dt_ms=dt,
+            tau_mem_ms=draw(st.floats(dt, 20.0)),
+            tau_syn_ms=draw(st.floats(dt, 20.0)),
+            theta=theta,
+            u0=draw(st.floats(-0.3, 0.3)),
+            output=draw(st.sampled_from(["spike", "trace"])),
+        )
+    if kind == "readout":
+        return Readout(lam=draw(st.floats(0.0, 1.0)))
+    return DLIF(lam=draw(st.floats(0.0, 1.0)), theta=theta, reset=draw(st.sampled_from(["hard", "soft"])))
+
+
+def _input(draw, rng, T, B, n):
+    kind = draw(st.sampled_from(["spikes", "constant", "varying", "sparse_values"]))
+    if kind == "spikes":
+        return (rng.random((T, B, n)) < draw(st.floats(0.0, 1.0))).astype(float)
+    if kind == "constant":
+        return np.broadcast_to(rng.random((1, B, n)), (T, B, n)).copy()
+    if kind == "varying":
+        return rng.random((T, B, n))
+    x = rng.random((T, B, n))
+    x[rng.random((T, B, n)) < 0.5] = 0.0
+    return x
+
+
+@st.composite
+def layer_cases(draw):
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    T = draw(st.integers(1, 12))
+    B = draw(st.integers(1, 3))
+    n_in = draw(st.integers(1, 6))
+    n_out = draw(st.integers(1, 5))
+    neuron = draw(neurons())
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    x = _input(draw, rng, T, B, n_in).astype(dtype)
+    w = (rng.standard_normal((n_out, n_in)) * draw(st.floats(0.1, 2.0))).astype(dtype)
+    bias = (rng.standard_normal(n_out) * 0.2).astype(dtype) if draw(st.booleans()) else None
+    factors = rng.uniform(0.5, 1.5, T) if isinstance(neuron, DLIF) else None
+    layer = Dense(w, neuron, bias=bias, dlif_factors=factors)
+    spike_ge = draw(st.booleans())
+    delay = draw(st.sampled_from([0, 1]))
+    placement = draw(st.sampled_from(["leak", "input"]))
+    return layer, x, dtype, spike_ge, delay, placement
+
+
+def kernel_args(layer, x, dtype, spike_ge, delay, placement, record=True):
+    """The positional arguments of ``_dense_layer_kernel`` (and its twin) for a
+    :func:`layer_cases` case, outputs filled with NaN."""
+    from evsnn.clock.simulate import _layer_factors
+
+    conv = get_convention("DEFAULT").with_(
+        spike_test=">=" if spike_ge else ">", input_delay=delay, dlif_factor=placement
+    )
+    dtype = np.dtype(dtype)
+    args, leak, gain = _layer_factors(layer, x.shape[0], conv, dtype)
+    T, B, _ = x.shape
+    shape = (T, B, layer.n_out)
+    bias = np.zeros(layer.n_out, dtype) if layer.bias is None else layer.bias.astype(dtype)
+    outs = [np.full(shape, np.nan, dtype=dtype)] + [
+        np.full(shape if record else (0, 0, 0), np.nan, dtype=dtype) for _ in range(5)
+    ]
+    return (
+        np.ascontiguousarray(x, dtype), layer.weight_t(dtype), bias, leak, gain,
+        dtype.type(args.theta), dtype.type(args.v_rest), args.hard_reset, spike_ge,
+        dtype.type(args.trace_coef), args.emit_trace, args.spiking, dtype.type(args.v_init),
+        delay, record, *outs,
+    )

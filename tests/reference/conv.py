@@ -1,8 +1,12 @@
 """Twins of ``evsnn.clock.conv`` and ``evsnn.grad.conv`` kernels: the same algorithms as literal
-Python loops."""
+Python loops; last, the helpers several conv test files share."""
 
 
 import numpy as np
+import scipy.signal
+from hypothesis import strategies as st
+
+from evsnn.clock.conv import Neuron, simulate_conv
 
 
 def _active_lists_kernel(x, groups, ptr, chan, binary):
@@ -213,3 +217,111 @@ def _batchnorm_backward_kernel(g, x, mean, invstd, alpha, channels_last, gx, par
                 else:
                     gx[f, c, p] = g[f, c, p] * alpha[c]
             part_w[f, c], part_b[f, c] = sw, sb
+
+
+# --------------------------------------------------------------------------- shared by the tests
+# Not twins: an independent convolution and a pooling geometry (test_conv, test_conv_corners,
+# test_conv_grad), and what the PyTorch frameworks' conv cross-validations share
+# (test_crossval_conv, test_crossval_snntorch_conv).
+def scipy_conv(layer, x):
+    """Cross-correlation with scipy.signal.correlate per (output, input) channel pair, then the
+    stride as a slice: an independent computation of PyTorch's conv2d."""
+    (ph, pw), (sh, sw) = layer.padding, layer.stride
+    co, cin_pg, kh, kw = layer.weight.shape
+    cpg = co // layer.groups
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    _, Ho, Wo = layer.out_shape(x.shape[1:])
+    out = np.zeros((x.shape[0], co, Ho, Wo))
+    for f in range(x.shape[0]):
+        for o in range(co):
+            g = o // cpg
+            acc = 0.0
+            for cl in range(cin_pg):
+                full = scipy.signal.correlate(xp[f, g * cin_pg + cl], layer.weight[o, cl],
+                                              mode="valid")
+                acc = acc + full[::sh, ::sw][:Ho, :Wo]
+            out[f, o] = acc + (0.0 if layer.bias is None else layer.bias[o])
+    return out
+
+
+@st.composite
+def pool_geometry(draw):
+    """A pooling window (kH, kW, sH, sW, pH, pW), an input shape [F, C, H, W] it fits, the
+    output shape [F, C, Ho, Wo] and a dtype (also used by the pooling backward tests)."""
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
+    H = draw(st.integers(max(1, kh - 2 * ph), 7))
+    W = draw(st.integers(max(1, kw - 2 * pw), 7))
+    F, C = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    dtype = np.dtype(draw(st.sampled_from([np.float64, np.float32])))
+    return (kh, kw, sh, sw, ph, pw), (F, C, H, W), (F, C, Ho, Wo), dtype
+
+
+def bn(torch, layer, c):
+    """A batch norm (``layer``: SpikingJelly's ``layer`` module or ``torch.nn``) with random
+    running statistics (eval mode uses them)."""
+    b = layer.BatchNorm2d(c)
+    with torch.no_grad():
+        b.running_mean.uniform_(-0.2, 0.2)
+        b.running_var.uniform_(0.5, 2.0)
+        b.weight.uniform_(0.6, 1.6)
+        b.bias.uniform_(-0.1, 0.4)
+    return b
+
+
+def gain(torch, model, factor):
+    """Scale PyTorch's default (small) initial weights by ``factor`` so that every layer
+    spikes: gains 4 (VGG) and 3 (ResNet) give 2-35 % spiking per layer on the inputs of
+    test_crossval_conv (measured; 10-38 % for the snnTorch models of
+    test_crossval_snntorch_conv)."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                m.weight.mul_(factor)
+    return model.eval()
+
+
+def assert_faithful_run(net, x, conv, rep, free, rep32):
+    """The verdicts every framework's conv comparison must give: float64 faithful, identical
+    free-run spike trains when there is no tie, every layer active and none saturated (so the
+    comparison is not vacuous), float32 without a real mismatch."""
+    assert rep.faithful, rep.layers
+    if rep.ties == 0:
+        assert free == [0] * len(free)  # identical spike trains end to end
+    counts = [lc.spikes_reference for lc in rep.layers]
+    sizes = [rec.spikes.size for rec in
+             simulate_conv(net, x, convention=conv, record=True).layers]
+    assert all(0.01 < c / s < 0.9 for c, s in zip(counts, sizes)), (counts, sizes)
+    assert rep32.real_mismatches == 0, rep32.layers
+
+
+def assert_same_network(a, b):
+    """``a`` and ``b`` have the same layers, shapes, settings and numbers (bit for bit)."""
+    from evsnn.clock.conv import ConvNetwork
+
+    if isinstance(a, ConvNetwork):
+        assert isinstance(b, ConvNetwork) and a.input_shape == b.input_shape
+        return assert_same_network(a.layers, b.layers)
+    if isinstance(a, (tuple, list)):
+        assert isinstance(b, (tuple, list)) and len(a) == len(b), (a, b)
+        for x, y in zip(a, b):
+            assert_same_network(x, y)
+        return
+    assert type(a) is type(b), (a, b)
+    if isinstance(a, Neuron):
+        assert a.neuron == b.neuron and a.input_scale == b.input_scale, (a, b)
+        return
+    for name, value in vars(a).items():
+        if name == "_cache":
+            continue
+        other = getattr(b, name)
+        if isinstance(value, np.ndarray) or isinstance(other, np.ndarray):
+            assert value is not None and other is not None, (name, a, b)
+            assert value.dtype == other.dtype and value.shape == other.shape, name
+            np.testing.assert_array_equal(value, other, err_msg=name)
+        elif isinstance(value, (tuple, list, Neuron)) and name in ("body", "shortcut", "neuron"):
+            assert_same_network(value, other)
+        else:
+            assert value == other, (name, value, other)

@@ -4,7 +4,8 @@ Not kernel twins (``tests/test_kernel_twins.py`` looks only for ``_*_kernel`` na
 """
 
 import numpy as np
-from hypothesis import settings
+from hypothesis import assume, settings
+from hypothesis import strategies as st
 
 from certify.smoothing import gaussian, rsc_fixed, rsc_fresh
 from evsnn.conventions import PRESETS, get_convention
@@ -62,6 +63,131 @@ def assert_grads_equal_tape(got, ref, what=""):
             assert_tape(got.biases[k], ref["biases"][k], f"{pre}dL/db[{k}]")
         if ref["dlif_factors"][k] is not None:
             assert_tape(got.dlif_factors[k], ref["dlif_factors"][k], f"{pre}dL/da[{k}]")
+
+
+def run_tape(case, mode, **opts):
+    """Tape forward + backward of Σ g·output for ``case`` (a dict: net, seq, conv, g_out,
+    dyadic and optionally fixed, as test_grad_vs_tape draws them); checks the forward against
+    ``simulate``."""
+    from conftest import RTOL_INDEPENDENT
+
+    from evsnn.clock import simulate
+    from reference import tape as tp
+
+    net, seq, conv = case["net"], case["seq"], case["conv"]
+    res = simulate(net, seq, convention=conv, record=True)
+    if not case["dyadic"]:
+        for layer, rec in zip(net.layers, res.layers):
+            if rec.spikes is not None:
+                far = np.all(np.abs(rec.m - layer.neuron.theta) > 1e-9)
+                if case.get("fixed"):
+                    assert far, "a fixed example must not have near ties"
+                else:
+                    assume(far)
+    ref, recs, out = tp.network_gradients(net, seq, conv, case["g_out"], mode=mode, **opts)
+    # the tape's forward is the simulator's forward
+    for rec, vals in zip(res.layers, recs):
+        if rec.spikes is not None:
+            np.testing.assert_array_equal(vals["s"], rec.spikes)
+        np.testing.assert_allclose(vals["m"], rec.m, rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
+    np.testing.assert_allclose(np.stack([o.value for o in out]), res.output, rtol=RTOL_INDEPENDENT,
+                               atol=RTOL_INDEPENDENT)
+    return res, ref
+
+
+def compare(case, res, ref, **kw):
+    """``backward`` of a :func:`run_tape` case against the tape's gradients ``ref``."""
+    from evsnn.grad import backward
+
+    got = backward(case["net"], case["seq"], res, case["g_out"], **kw)
+    assert_grads_equal_tape(got, ref)
+    return got
+
+
+def check(case, mode, **kw):
+    """Forward on the tape (``reference.conv_tape``) equals simulate_conv; backward_conv equals
+    the tape's gradients. ``case``: a dict (net, seq, conv, g_out, dyadic) as
+    test_conv_grad_vs_tape draws them."""
+    from conftest import RTOL_INDEPENDENT
+
+    from evsnn.clock.conv import simulate_conv
+    from evsnn.grad import Sigmoid, Triangle
+    from evsnn.grad.conv import backward_conv
+    from reference import tape as tp
+    from reference.conv_tape import ConvTape
+
+    net, seq, conv = case["net"], case["seq"], case["conv"]
+    res = simulate_conv(net, seq, convention=conv, record=True)
+    theta = {p: layer.neuron.kernel_args().theta for p, layer in net.neuron_layers()}
+    if not case["dyadic"]:
+        assume(all(np.all(np.abs(rec.m - theta[p]) > 1e-9)
+                   for p, rec in zip(res.names, res.layers) if rec.spikes is not None))
+    if mode in ("bptt", "hart") and "surrogate" not in kw:  # backward_conv's defaults
+        kw["surrogate"] = Triangle(1.0) if mode == "hart" else Sigmoid(5.0, "code")
+    tape_opts = {k: v for k, v in kw.items() if k != "surrogate"}
+    if "surrogate" in kw:
+        tape_opts["surrogate"] = tape_surrogate(kw["surrogate"])
+    built = ConvTape(net, conv, mode=mode, **tape_opts)
+    x = tp.leaf(seq)
+    out = built.run(x)
+    for path, rec in zip(res.names, res.layers):
+        vals = built.records[path]
+        T, B = rec.m.shape[:2]
+        if rec.spikes is not None:
+            np.testing.assert_array_equal(vals["s"], rec.spikes.reshape(T, B, -1), err_msg=path)
+        np.testing.assert_allclose(vals["m"], rec.m.reshape(T, B, -1), rtol=RTOL_INDEPENDENT,
+                                   atol=RTOL_INDEPENDENT, err_msg=path)
+    np.testing.assert_allclose(np.stack([o.value for o in out]), res.output,
+                               rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
+    loss = tp.total(tp.mul(tp.stack(out), case["g_out"]))
+    keys = list(built.leaves)
+    want = tp.grad(loss, [x] + [built.leaves[k] for k in keys])
+    got = backward_conv(net, seq, res, case["g_out"], method=mode, **kw)
+    assert_tape(got.input, want[0], "dL/dinput")
+    for (path, name), w in zip(keys, want[1:]):
+        assert_tape(got.params[path][name], w, f"dL/d{path}.{name}")
+    return got
+
+
+@st.composite
+def tempbp_options(draw):
+    """Every Temp-BP option of ``backward``: clamp, synaptic kernel (the trace's own, or given
+    weights shorter or longer than T), fallback on / off with its level, steepness and scale,
+    intra-neuron term."""
+    opts = dict(intra=draw(st.booleans()), factor_clamp=draw(st.sampled_from([2.0, 8.0, np.inf])),
+                kernel=draw(st.sampled_from(["trace", (0.5,), (0.3, -0.2, 0.1), tuple(
+                    0.4 * 0.7 ** np.arange(13))])))
+    if draw(st.booleans()):
+        opts.update(fallback=True, fallback_level=draw(st.sampled_from([0.25, 1.5])),
+                    fallback_rho=draw(st.sampled_from([0.2, 5.0])),
+                    fallback_scale=draw(st.sampled_from(["code", "paper"])))
+    else:
+        opts.update(fallback=False)
+    return opts
+
+
+# --------------------------------------------------------------------------- finite differences
+H = 1e-6  # central-difference step (see RTOL_FINITE_DIFF in conftest)
+# steepness of the smooth spike σ(ρ(m − θ)) (``smooth_rho``) and of the matching surrogate
+RHO = 3.0
+
+
+def assert_finite_differences(an, f, value, rng, n_coords):
+    """The analytic gradient ``an`` of the scalar ``f`` at ``value`` against central differences:
+    along a random direction, relative to ``|an| |d|`` (a directional derivative's natural scale,
+    Cauchy-Schwarz), and at ``n_coords`` random coordinates, relative to their own size."""
+    from conftest import RTOL_FINITE_DIFF
+
+    d = rng.standard_normal(value.shape)
+    fd = (f(value + H * d) - f(value - H * d)) / (2 * H)
+    dd = float((an * d).sum())
+    assert abs(fd - dd) <= RTOL_FINITE_DIFF * np.linalg.norm(an) * np.linalg.norm(d), (fd, dd)
+    for _ in range(n_coords):
+        idx = tuple(rng.integers(0, s) for s in value.shape)
+        e = np.zeros(value.shape)
+        e[idx] = 1.0
+        fd = (f(value + H * e) - f(value - H * e)) / (2 * H)
+        assert abs(fd - an[idx]) <= RTOL_FINITE_DIFF * max(abs(an[idx]), 1e-3), (idx, fd, an[idx])
 
 
 # --------------------------------------------------------------------------- the command line
