@@ -15,7 +15,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["flag_iv", "int_iv", "pixels_in_unit_iv", "real_iv"]
+__all__ = ["flag_iv", "int_iv", "pixels_in_unit_iv", "real_iv", "samples_iv"]
 
 
 def _end(hint):
@@ -110,3 +110,17 @@ def pixels_in_unit_iv(x):
             f"x must lie in [0, 1], got values in [{x.min()!r}, {x.max()!r}]; "
             "scale images to [0, 1] first (e.g. divide 8-bit images by 255)"
         )
+
+
+def samples_iv(name, shape, why, *, axis=0, what="sample"):
+    """Raise unless axis ``axis`` of the array ``name`` (of shape ``shape``) holds at least one
+    ``what``: a mean over an empty axis is NaN. ``why`` (what needs them, and the fix) ends the
+    message.
+
+    >>> samples_iv("scores", (0, 3), "a loss needs at least one sample")
+    Traceback (most recent call last):
+    ...
+    ValueError: scores holds no samples (shape (0, 3)); a loss needs at least one sample
+    """
+    if shape[axis] == 0:
+        raise ValueError(f"{name} holds no {what}s (shape {tuple(shape)}); {why}")

@@ -29,6 +29,7 @@ from test_attacks import _l1_box_qp_brute, linear_source, noisy_linear_source
 from evsnn.attacks import (
     CallableSource,
     SNNSource,
+    ann_source,
     apgd,
     bim,
     ce_loss,
@@ -48,6 +49,7 @@ from evsnn.attacks import (
     rfgsm,
     spike_attack,
 )
+from evsnn.ann import ANN
 from evsnn.attacks._common import margin_of, step_direction
 from evsnn.attacks.projections import l2_norm
 from evsnn.clock import Network
@@ -761,3 +763,20 @@ def test_metric_labels_beyond_the_classes_are_refused_regression():
         taacc(np.ones((2, 2, 3)), y)
     # integer predictions carry no class count: nothing to check, as before
     assert accuracy(np.array([1, 3]), y) == 1.0
+
+
+@pytest.mark.parametrize("make", ["snn_batch_mean", "ann"])
+def test_attacks_on_an_empty_batch_return_empty_results(make):
+    # the batch-mean losses refuse B = 0; the sources that go through them (SNNSource with
+    # input_only=False, ann_source) answer an empty batch with empty per-sample arrays
+    if make == "ann":
+        src = ann_source(ANN([np.ones((4, 6))]))
+    else:
+        net = Network.mlp([6, 8, 4], LIF(lam=0.9, theta=0.5), rng=3, scale=2.5)
+        src = SNNSource(net, T=4, encoder="current", input_only=False)
+    x, y = np.zeros((0, 6)), np.zeros(0, dtype=np.int64)
+    out = src(x, y)
+    assert out.loss.shape == (0,) and out.grad.shape == (0, 6) and out.scores.shape == (0, 4)
+    for r in (fgsm(src, x, y, eps=0.1), pgd(src, x, y, eps=0.1, steps=2, rng=0),
+              apgd(src, x, y, eps=0.1, steps=2, rng=0)):
+        assert r.x_adv.shape == (0, 6) and r.success.shape == (0,)

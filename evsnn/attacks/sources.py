@@ -408,7 +408,9 @@ class SNNSource(GradientSource):
         B = x.shape[0]
         y = self._labels_iv(y, B)
         seq = self._encode_for_run(x, rng)
-        if self.input_only or self.is_conv:
+        # B = 0 (an attack on an empty batch): loss_and_grad's batch mean refuses it, the
+        # per-sample path returns empty arrays
+        if self.input_only or self.is_conv or B == 0:
             loss, grad, scores = self._backward_seq(seq, lambda s: ce_loss(s, y), image=True)
             return SourceOutput(loss, grad.reshape(shape), scores)
         r = loss_and_grad(
@@ -618,14 +620,16 @@ def ann_source(ann):
     if not isinstance(ann, _ann.ANN):
         raise TypeError(f"ann must be an evsnn.ann.ANN, got {type(ann).__name__}")
 
-    def fn(x, y):
-        r = _ann.loss_and_grad(ann, x, y)  # batch-mean loss: sample b's gradient is B times it
-        loss, _ = ce_loss(r.logits, y)
-        return loss, x.shape[0] * r.grads.input, r.logits
-
     def score_loss_grad(x, score_loss):
         fwd = _ann.forward(ann, x)
         loss, g = score_loss(fwd.logits)
         return loss, _ann.backward(ann, fwd, g).input, fwd.logits
+
+    def fn(x, y):
+        if x.shape[0] == 0:  # loss_and_grad's batch mean refuses B = 0: empty per-sample arrays
+            return score_loss_grad(x, lambda s: ce_loss(s, y))
+        r = _ann.loss_and_grad(ann, x, y)  # batch-mean loss: sample b's gradient is B times it
+        loss, _ = ce_loss(r.logits, y)
+        return loss, x.shape[0] * r.grads.input, r.logits
 
     return CallableSource(fn, score_loss_grad=score_loss_grad, predict=ann.logits)
