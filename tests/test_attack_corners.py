@@ -780,3 +780,18 @@ def test_attacks_on_an_empty_batch_return_empty_results(make):
     for r in (fgsm(src, x, y, eps=0.1), pgd(src, x, y, eps=0.1, steps=2, rng=0),
               apgd(src, x, y, eps=0.1, steps=2, rng=0)):
         assert r.x_adv.shape == (0, 6) and r.success.shape == (0,)
+
+
+@pytest.mark.parametrize("encoder", ["current", "ttfs", "poisson"])
+def test_snn_source_reads_float16_pixels_as_float32(encoder):
+    # the encoders refused float16, so every attack on float16 pixels (which the attacks take,
+    # returning x_adv in float16) failed through an SNNSource; they read them as float32
+    net = Network.mlp([6, 8, 4], LIF(lam=0.9, theta=0.5), rng=3, scale=2.5)
+    src = SNNSource(net, T=6, encoder=encoder)
+    x16 = np.random.default_rng(0).random((3, 6)).astype(np.float16)
+    y = np.array([0, 1, 2])
+    got, want = src(x16, y, rng=1), src(x16.astype(np.float32), y, rng=1)
+    for a, b in zip(got, want):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    r = pgd(src, x16, y, eps=0.1, steps=2, rng=0)
+    assert r.x_adv.dtype == np.float16 and np.all(r.norms["linf"] <= 0.1)
