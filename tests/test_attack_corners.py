@@ -795,3 +795,38 @@ def test_snn_source_reads_float16_pixels_as_float32(encoder):
         assert a.dtype == b.dtype and np.array_equal(a, b)
     r = pgd(src, x16, y, eps=0.1, steps=2, rng=0)
     assert r.x_adv.dtype == np.float16 and np.all(r.norms["linf"] <= 0.1)
+
+
+_HUGE_EPS = {
+    # a finite eps whose derived step overflowed: the iterates became NaN or numpy raised
+    # "high - low range exceeds valid bounds" (OverflowError) drawing the uniform start
+    "pgd": (lambda s, x, y: pgd(s, x, y, eps=1e308, steps=3, rng=0), r"the step 2.5·eps/steps"),
+    "pgd-l2": (lambda s, x, y: pgd(s, x, y, eps=1e308, norm="l2", rng=0),
+               r"the step 2.5·eps/steps"),
+    "bim": (lambda s, x, y: bim(s, x, y, eps=1e308), r"the step 2.5·eps/steps"),
+    "pgd-alpha": (lambda s, x, y: pgd(s, x, y, eps=1e308, alpha=0.1, rng=0),
+                  r"the random start's width 2·eps"),
+    "apgd": (lambda s, x, y: apgd(s, x, y, eps=1e308, steps=3, rng=0), r"the first step 2·eps"),
+    "apgd-l2": (lambda s, x, y: apgd(s, x, y, eps=1e308, norm="l2", rng=0),
+                r"the first step 2·eps"),
+    "rfgsm-wong": (lambda s, x, y: rfgsm(s, x, y, eps=1.5e308, variant="wong", rng=0),
+                   r"the step 1.25·eps"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_HUGE_EPS))
+def test_attacks_refuse_an_eps_whose_derived_step_overflows_regression(name):
+    run, what = _HUGE_EPS[name]
+    x, y = np.full((2, 3), 0.5), np.array([0, 1])
+    eps = r"1\.5e\+308" if name == "rfgsm-wong" else r"1e\+308"
+    with pytest.raises(ValueError, match=rf"^eps={eps} is too large: {what}.* overflows to inf; "
+                                         r"pass a smaller eps"):
+        run(linear_source(np.eye(3)), x, y)
+
+
+def test_attacks_keep_an_eps_above_one_whose_steps_are_finite():
+    # eps > 1 is legal for L∞ (the box clips): 1e300 steps to the box corners
+    src, x, y = linear_source(np.eye(3)), np.full((2, 3), 0.5), np.array([0, 1])
+    for r in (pgd(src, x, y, eps=1e300, steps=2, rng=0), apgd(src, x, y, eps=1e300, rng=0),
+              rfgsm(src, x, y, eps=1e300, variant="wong", rng=0), bim(src, x, y, eps=2.0)):
+        assert np.all(np.isfinite(r.x_adv)) and np.all((r.x_adv >= 0) & (r.x_adv <= 1))

@@ -6,6 +6,8 @@ A leaf module (NumPy and :mod:`evsnn._checks` only): :mod:`evsnn.attacks.project
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from evsnn import _checks
@@ -62,6 +64,17 @@ def eps_iv(eps, norm):
     if norm == "l0":
         return int_iv("eps", eps, low=0)
     return real_iv("eps", eps)
+
+
+def derived_iv(eps, value, what):
+    """``value``, a length the attack derives from ``eps`` (``what`` says which), must be finite:
+    a finite eps near the float maximum made a step infinite and the iterates NaN."""
+    if not math.isfinite(value):
+        raise ValueError(
+            f"eps={eps!r} is too large: {what} overflows to {value}; pass a smaller eps (the "
+            "ball covers the whole [0, 1] box from eps = 1 for L∞, √N for L2, N for L1)"
+        )
+    return value
 
 
 def channels_iv(channels, N):
