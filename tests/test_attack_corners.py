@@ -723,17 +723,20 @@ def test_metrics_of_a_layer_with_no_neurons_regression():
 
 # --- labels beyond the classes ---------------------------------------------------------------------
 _Y_1BASED = np.array([1, 3])  # class indices counted from 1: 3 is past the 3 classes
+_1BASED_HINT = r"; labels are 0-based class indices in \[0, 2\] \(subtract 1 from 1-based labels\)"
 _LABEL_ATTACKS = {
-    "fgsm": (lambda s, x: fgsm(s, x, _Y_1BASED, eps=0.1), r"labels must lie in \[0, 2\]"),
-    "pgd": (lambda s, x: pgd(s, x, _Y_1BASED, eps=0.1, rng=0), r"labels must lie in \[0, 2\]"),
+    "fgsm": (lambda s, x: fgsm(s, x, _Y_1BASED, eps=0.1),
+             r"labels holds the label 3 but scores has 3 classes" + _1BASED_HINT),
+    "pgd": (lambda s, x: pgd(s, x, _Y_1BASED, eps=0.1, rng=0),
+            r"labels holds the label 3 but scores has 3 classes" + _1BASED_HINT),
     "pgd-target": (lambda s, x: pgd(s, x, np.array([0, 0]), target=_Y_1BASED, eps=0.1, rng=0),
-                   r"labels must lie in \[0, 2\]"),
+                   r"labels holds the label 3 but scores has 3 classes" + _1BASED_HINT),
     "apgd-dlr": (lambda s, x: apgd(s, x, _Y_1BASED, eps=0.1, loss="dlr", rng=0),
-                 r"labels must lie in \[0, 2\]"),
+                 r"labels holds the label 3 but scores has 3 classes" + _1BASED_HINT),
     "deepfool": (lambda s, x: deepfool(s, x, _Y_1BASED),
-                 r"y holds the label 3 but the source's scores have 3 classes"),
+                 r"y holds the label 3 but the source's output has 3 classes" + _1BASED_HINT),
     "one_pixel": (lambda s, x: one_pixel(s, x, _Y_1BASED, popsize=5, maxiter=1, rng=0),
-                  r"y holds the label 3 but the model's scores have 3 classes"),
+                  r"y holds the label 3 but the model's output has 3 classes" + _1BASED_HINT),
 }
 
 

@@ -289,7 +289,8 @@ def test_e_rsct_errors():
         e_rsct_loss(O, t, y, temperature=np.inf)
     with pytest.raises(TypeError, match="temperature must be a real number"):
         e_rsct_loss(O, t, y, temperature=None)
-    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\]"):
+    with pytest.raises(ValueError, match=r"labels holds the label 3 but step_outputs has 3 "
+                                         r"classes; labels are 0-based class indices in \[0, 2\]"):
         e_rsct_loss(O, t, np.array([3]))
 
 

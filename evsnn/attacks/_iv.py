@@ -34,14 +34,9 @@ def x_iv(x):
 
 
 def labels_iv(y, B, name="y"):
-    y = np.asarray(y)
-    if y.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be integer class labels, got dtype {y.dtype}")
-    if y.shape != (B,):
-        raise ValueError(f"{name} must have shape ({B},) (one label per sample), got {y.shape}")
-    if B and y.min() < 0:
-        raise ValueError(f"{name} must be >= 0, got {y.min()}")
-    return y.astype(np.int64)
+    """Labels (or targets) of ``B`` samples; the number of classes is known once the scores are
+    (the score losses, DeepFool and OnePixel check the upper end)."""
+    return _checks.class_labels_iv(name, y, batch=B)
 
 
 def real_iv(name, value, *, low=0.0, high=np.inf, low_open=False):

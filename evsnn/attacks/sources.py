@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 
 from evsnn import ann as _ann
-from evsnn._checks import int_iv, real_iv
+from evsnn._checks import class_labels_iv, int_iv, real_iv
 from evsnn._scratch import scratch
 from evsnn.clock import Network, simulate
 from evsnn.clock.conv import ConvNetwork, simulate_conv
@@ -289,14 +289,7 @@ class SNNSource(GradientSource):
         )
 
     def _labels_iv(self, y, B):
-        y = np.asarray(y)
-        if y.shape != (B,) or y.dtype.kind not in "iu":
-            raise ValueError(f"y must be [B] = [{B}] integer labels, got {y.dtype} {y.shape}")
-        if B and (y.min() < 0 or y.max() >= self.n_out):
-            raise ValueError(
-                f"y must lie in [0, {self.n_out - 1}], got [{y.min()}, {y.max()}]"
-            )
-        return y
+        return class_labels_iv("y", y, self.n_out, batch=B, classes_of="the network's output")
 
     def encode(self, x, *, rng=None):
         """The encoded sequence ``[T, B, N]`` (ConvNetwork: ``[T, B, K·C, H, W]``); per-sample

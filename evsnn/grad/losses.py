@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import real_iv, samples_iv
+from evsnn._checks import class_labels_iv, real_iv, samples_iv
 from evsnn.decoders import _outputs_iv
 from evsnn.metrics import mppd, ms_mppd, step_factors
 
@@ -45,20 +45,9 @@ def softmax(z):
 _NO_SAMPLES = "a loss needs at least one sample (it is a mean over the batch)"
 
 
-def _labels_iv(labels, scores, name="labels"):
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or labels.shape[0] != scores.shape[0]:
-        raise ValueError(
-            f"{name} must be [B] with B = {scores.shape[0]}, got shape {labels.shape}"
-        )
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be integers, got dtype {labels.dtype}")
-    if labels.size and (labels.min() < 0 or labels.max() >= scores.shape[1]):
-        raise ValueError(
-            f"{name} must lie in [0, {scores.shape[1] - 1}], got [{labels.min()}, "
-            f"{labels.max()}] (0-based class indices)"
-        )
-    return labels
+def _labels_iv(labels, scores, name="labels", of="scores"):
+    """``labels`` [B] of the ``[B, C]`` array ``scores`` (argument ``of``): C classes."""
+    return class_labels_iv(name, labels, scores.shape[1], batch=scores.shape[0], classes_of=of)
 
 
 def cross_entropy(scores, labels):
@@ -133,7 +122,7 @@ def spike_count_loss(counts, labels, *, desired_true, desired_false):
     the others. Returns ``(loss, dL/dcounts)``; ``counts`` with no samples (B = 0) raise
     ValueError."""
     counts = np.asarray(counts, dtype=np.result_type(counts, np.float32))
-    labels = _labels_iv(labels, counts)
+    labels = _labels_iv(labels, counts, of="counts")
     samples_iv("counts", counts.shape, _NO_SAMPLES)
     desired_true = real_iv("desired_true", desired_true, low=0,
                            hint="the target spike count of the label neuron")
@@ -403,7 +392,7 @@ def e_rsct_loss(step_outputs, teacher_logits, labels, *, lam=0.1, temperature=1.
             f"{o.shape[1:]}; they must match"
         )
     T, B, _ = o.shape
-    labels = _labels_iv(labels, o[0])
+    labels = _labels_iv(labels, o[0], of="step_outputs")
     g = np.empty_like(o)
     ps = 0.0
     for t in range(T):
