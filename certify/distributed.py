@@ -57,7 +57,7 @@ from certify.smoothing import (
     _seed_iv,
     certify,
 )
-from evsnn._checks import flag_iv, int_iv
+from evsnn._checks import class_labels_iv, flag_iv, int_iv
 from evsnn.io import _atomic_write
 
 __all__ = [
@@ -772,18 +772,9 @@ def _data_iv(X, y, num_classes):
         )
     if not np.all(np.isfinite(X)):
         raise ValueError("X holds NaN or infinite values; pass finite pixel values")
-    y = np.asarray(y)
-    if y.dtype.kind not in "iu":
-        raise TypeError(f"y must hold integer labels, got dtype {y.dtype}")
-    if y.shape != (X.shape[0],):
-        raise ValueError(f"y must have shape ({X.shape[0]},), one label per image; got {y.shape}")
-    bad = y[(y < 0) | (y >= num_classes)]
-    if bad.size:
-        raise ValueError(
-            f"y holds label {int(bad[0])} outside [0, num_classes={num_classes}); "
-            "fix y or num_classes"
-        )
-    return np.ascontiguousarray(X, dtype=np.float64), y.astype(np.int64)
+    y = class_labels_iv("y", y, num_classes, batch=X.shape[0], classes_of="num_classes",
+                        hint="one label per image of X; fix y or num_classes")
+    return np.ascontiguousarray(X, dtype=np.float64), y
 
 
 def _scheduler_iv(scheduler):

@@ -73,7 +73,7 @@ import numpy as np
 from scipy.stats import binomtest, norm
 from statsmodels.stats.proportion import proportion_confint
 
-from evsnn._checks import flag_iv, int_iv, real_iv
+from evsnn._checks import class_labels_iv, flag_iv, int_iv, real_iv
 from evsnn._numba import njit, run_range
 from evsnn._scratch import scratch
 
@@ -642,24 +642,13 @@ class _EncodedStream(_ChunkedStream):
 
 
 def _labels_iv(labels, batch, num_classes):
-    arr = np.asarray(labels)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(
-            f"classify must return integer class labels, got dtype {arr.dtype}; return e.g. "
-            "scores.argmax(axis=-1)"
-        )
-    if arr.shape != (batch,):
-        raise ValueError(
-            f"classify returned labels of shape {arr.shape} for a batch of {batch}; it must "
-            f"return one label per sample, shape ({batch},)"
-        )
-    if batch and (arr.min() < 0 or arr.max() >= num_classes):
-        bad = arr[(arr < 0) | (arr >= num_classes)][0]
-        raise ValueError(
-            f"classify returned label {int(bad)} outside [0, num_classes={num_classes}); "
-            "raise num_classes or fix the classifier"
-        )
-    return arr
+    """The labels ``classify`` returned for a noisy batch of ``batch`` samples."""
+    return class_labels_iv(
+        "classify's output", labels, num_classes, batch=batch,
+        classes_of="the classifier (num_classes)",
+        hint="classify must return one label per sample, e.g. scores.argmax(axis=-1); raise "
+             "num_classes or fix the classifier",
+    )
 
 
 class _NoBar:

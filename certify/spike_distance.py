@@ -53,7 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import int_iv, real_iv
+from evsnn._checks import int_iv, real_iv, samples_iv
 from evsnn._numba import njit, prange
 from evsnn.clock import SpikeEvents
 
@@ -504,6 +504,19 @@ def _cells_from_events(name, ev, dt, n_neurons):
     return np.ascontiguousarray(steps[order] * dt, dtype=np.float64), csr, (B, N), None
 
 
+def _population_nonempty_iv(a, b):
+    """Refuse no samples or no neurons (of equal counts in ``a`` and ``b``): the means over
+    them were NaN, or 0 over no neurons. Named by the first raster given (an event list has
+    no time axis: its ``[B, N]``)."""
+    name, cells = ("raster_b", b) if a[3] is None and b[3] is not None else ("raster_a", a)
+    shape, axis = (cells[3], 1) if cells[3] is not None else (cells[2], 0)
+    if cells[3] is None:
+        name += " (an event list, shape [B, N])"
+    samples_iv(name, shape, "the mean over samples needs at least one sample", axis=axis)
+    samples_iv(name, shape, "the per-sample mean over neurons needs at least one neuron",
+               axis=axis + 1, what="neuron")
+
+
 @njit(parallel=True)
 def _population_victor_purpura_kernel(times_a, offsets_a, times_b, offsets_b, q, out):
     """``out[b, n]`` = VP distance of cell ``c = b N + n`` of two CSR spike collections (cell
@@ -550,9 +563,10 @@ def population_victor_purpura(raster_a, raster_b, q=1.0, dt=1.0, *, n_neurons=No
     TypeError
         Rasters that are not numeric arrays; ``q``, ``dt`` or ``n_neurons`` of the wrong kind.
     ValueError
-        Rasters that are not [T, B, N] or hold values other than 0/1; mismatched shapes; event
-        lists without ``n_neurons``, with neuron indices outside it or malformed (offsets not
-        rising from 0 to the number of events); ``q`` NaN or < 0; ``dt`` not finite and > 0.
+        Rasters that are not [T, B, N] or hold values other than 0/1; mismatched shapes; no
+        samples (B = 0) or no neurons (N = 0), whose means are undefined; event lists without
+        ``n_neurons``, with neuron indices outside it or malformed (offsets not rising from 0 to
+        the number of events); ``q`` NaN or < 0; ``dt`` not finite and > 0.
 
     Notes
     -----
@@ -589,11 +603,11 @@ def population_victor_purpura(raster_a, raster_b, q=1.0, dt=1.0, *, n_neurons=No
             f"raster_a and raster_b hold different numbers of (samples, neurons): {sa} and {sb}; "
             "compare runs of the same layer on the same batch"
         )
+    _population_nonempty_iv(a, b)
     out = np.empty(sa)
     _population_victor_purpura_kernel(ta, oa, tb, ob, q, out)
-    per_sample = out.mean(axis=1) if sa[1] else np.zeros(sa[0])
-    mean = float(per_sample.mean()) if sa[0] else float("nan")
-    return PopulationDistance(out, per_sample, mean, q, dt)
+    per_sample = out.mean(axis=1)
+    return PopulationDistance(out, per_sample, float(per_sample.mean()), q, dt)
 
 
 # --------------------------------------------------------------------------- multi-unit

@@ -15,7 +15,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["flag_iv", "int_iv", "pixels_in_unit_iv", "real_iv"]
+__all__ = ["class_labels_iv", "flag_iv", "int_iv", "pixels_in_unit_iv", "real_iv", "samples_iv"]
 
 
 def _end(hint):
@@ -110,3 +110,53 @@ def pixels_in_unit_iv(x):
             f"x must lie in [0, 1], got values in [{x.min()!r}, {x.max()!r}]; "
             "scale images to [0, 1] first (e.g. divide 8-bit images by 255)"
         )
+
+
+def class_labels_iv(name, labels, n_classes=None, *, batch=None, classes_of="the scores",
+                    hint=None):
+    """``labels`` (argument ``name``) as an int64 array ``[B]`` of 0-based class indices:
+    integers (TypeError), of shape ``(batch,)`` when ``batch`` is given, else 1-D, each >= 0 and,
+    given ``n_classes`` (the number of classes of ``classes_of``), < ``n_classes``. A label >= C
+    (1-based labels) would index past the scores or never be predicted. The metrics, the losses,
+    the attacks and the smoothing certificates check their labels with it.
+
+    >>> class_labels_iv("y", [0, 3], 3, classes_of="scores")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: y holds the label 3 but scores has 3 classes; labels are 0-based class ...
+    """
+    end = _end(hint)
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer class labels, got dtype {labels.dtype}{end}")
+    if batch is not None and labels.shape != (batch,):
+        raise ValueError(f"{name} must have shape ({batch},) (one label per sample), got "
+                         f"{labels.shape}{end}")
+    if labels.ndim != 1:
+        raise ValueError(f"{name} must be 1-D [B] (one label per sample), got shape "
+                         f"{labels.shape}{end}")
+    span = ">= 0" if n_classes is None else f"in [0, {n_classes - 1}]"
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"{name} holds the negative label {int(labels.min())}; labels are "
+                         f"0-based class indices {span}{end}")
+    if n_classes is not None and labels.size and labels.max() >= n_classes:
+        raise ValueError(
+            f"{name} holds the label {int(labels.max())} but {classes_of} has {n_classes} "
+            f"classes; labels are 0-based class indices {span} (subtract 1 from 1-based "
+            f"labels){end}"
+        )
+    return labels.astype(np.int64, copy=False)
+
+
+def samples_iv(name, shape, why, *, axis=0, what="sample"):
+    """Raise unless axis ``axis`` of the array ``name`` (of shape ``shape``) holds at least one
+    ``what``: a mean over an empty axis is NaN. ``why`` (what needs them, and the fix) ends the
+    message.
+
+    >>> samples_iv("scores", (0, 3), "a loss needs at least one sample")
+    Traceback (most recent call last):
+    ...
+    ValueError: scores holds no samples (shape (0, 3)); a loss needs at least one sample
+    """
+    if shape[axis] == 0:
+        raise ValueError(f"{name} holds no {what}s (shape {tuple(shape)}); {why}")

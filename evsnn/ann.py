@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evsnn._checks import samples_iv
 from evsnn.clock.network import _as_float_array, _nonempty
 
 __all__ = [
@@ -189,10 +190,7 @@ def _x_iv(ann, x):
 
 def _batch_iv(x, why):
     """Refuse a batch of no samples where a mean over the samples is taken (it was NaN)."""
-    if np.shape(x)[0] == 0:
-        raise ValueError(
-            f"x holds no samples (shape {np.shape(x)}); {why}: pass at least one sample"
-        )
+    samples_iv("x", np.shape(x), f"{why}: pass at least one sample")
 
 
 def forward(ann, x) -> ANNForward:

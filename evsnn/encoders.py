@@ -1,7 +1,9 @@
 """Input encoders: images in [0, 1] to time-major sequences ``[T, B, ...]``.
 
 Every encoder takes ``x`` of shape ``[B, ...]`` (values finite, in [0, 1]) and ``T`` and returns an
-array of shape ``[T, B, ...]``. Time index 0 of the returned array is the papers' t = 1.
+array of shape ``[T, B, ...]``, by default in ``x``'s float dtype: float32 or float64, float64 for
+integer pixels, float32 for float16 pixels (read as float32, exactly: the same output, bit for
+bit, as the same values in float32). Time index 0 of the returned array is the papers' t = 1.
 Conventions (paper vs authors' code) are selected by ``convention``; see
 :mod:`evsnn.conventions` for what each choice means.
 
@@ -45,12 +47,14 @@ def _encoder_iv(x, T, dtype=None, spikes=False):
         x = np.asarray(x)
     if x.dtype.kind not in "biuf":
         raise TypeError(f"x must be a numeric array of pixel values, got dtype {x.dtype}")
+    if x.dtype.kind == "f" and x.dtype.itemsize < 4:
+        # float16 read as float32, exactly: the encoders neither output nor compute in float16
+        # (it counts steps exactly only up to 2048)
+        x = x.astype(np.float32)
     if x.dtype.kind == "f" and x.dtype not in (np.float32, np.float64):
-        # its default output dtype would be refused as if passed by dtype=, and "input"
-        # arithmetic would run in it (float16 counts steps exactly only up to 2048)
         raise TypeError(
-            f"x has dtype {x.dtype}; the encoders take float32 or float64 pixels (or integers): "
-            "pass x.astype(numpy.float32) (exact for float16) or x.astype(numpy.float64)"
+            f"x has dtype {x.dtype}; the encoders take float16, float32 or float64 pixels (or "
+            "integers): pass x.astype(numpy.float64)"
         )
     if x.ndim < 1:
         raise ValueError(f"x must have a batch axis ([B, ...]), got a scalar {x!r}")
@@ -144,7 +148,7 @@ def poisson(x, T, *, rng, convention=DEFAULT, dtype=None, sampler="bytes"):
         Its ``poisson_rule`` (``u < x`` / ``u <= x``) and ``poisson_draw`` (fresh / cached).
     dtype : numpy dtype, optional
         float64, float32 or bool for the returned spikes; by default the float dtype of ``x``
-        (float64 for integer pixels).
+        (float64 for integer pixels, float32 for float16 pixels).
     sampler : {"bytes", "uniform"}, default "bytes"
         How the fresh uniforms are drawn; both give every spike exactly the law of the rule with
         NumPy's uniform ``u = k / 2**53`` (``P(spike) = ceil(x·2**53) / 2**53`` for ``u < x``,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import flag_iv, int_iv, real_iv
+from evsnn._checks import class_labels_iv, flag_iv, int_iv, real_iv
 from evsnn._numba import njit
 
 __all__ = [
@@ -687,24 +687,16 @@ def _rm_array(name, value, *, ndim=None, min_ndim=None, layout=""):
 
 
 def _labels_iv(y, name="y"):
-    y = _rm_array(name, y, ndim=1, layout="[B] of class labels")
-    if y.dtype.kind not in "iu":
-        raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
-    if y.size and y.min() < 0:
-        raise ValueError(f"{name} holds the negative label {int(y.min())}; labels are >= 0")
+    y = class_labels_iv(name, _rm_array(name, y, ndim=1, layout="[B] of class labels"))
     if y.size == 0:
         raise ValueError(f"{name} is empty; pass at least one sample")
-    return y.astype(np.int64)
+    return y
 
 
 def _classes_iv(name, C, y):
     """The labels ``y`` index the ``C`` classes of ``name``: a label >= C (1-based labels) could
     never be predicted and would silently count as wrong."""
-    if y.max() >= C:
-        raise ValueError(
-            f"y holds the label {int(y.max())} but {name} has {C} classes; labels are 0-based "
-            f"class indices in [0, {C - 1}] (subtract 1 from 1-based labels)"
-        )
+    class_labels_iv("y", y, C, classes_of=name)
 
 
 def _predictions_iv(name, value, y):

@@ -30,6 +30,7 @@ from reference.helpers import example_count
 from evsnn.attacks import (
     CallableSource,
     SNNSource,
+    ann_source,
     apgd,
     bim,
     ce_loss,
@@ -49,6 +50,7 @@ from evsnn.attacks import (
     rfgsm,
     spike_attack,
 )
+from evsnn.ann import ANN
 from evsnn.attacks._common import margin_of, step_direction
 from evsnn.attacks.projections import l2_norm
 from evsnn.clock import Network
@@ -730,17 +732,20 @@ def test_metrics_of_a_layer_with_no_neurons_regression():
 
 # --- labels beyond the classes ---------------------------------------------------------------------
 _Y_1BASED = np.array([1, 3])  # class indices counted from 1: 3 is past the 3 classes
+_1BASED_HINT = r"; labels are 0-based class indices in \[0, 2\] \(subtract 1 from 1-based labels\)"
 _LABEL_ATTACKS = {
-    "fgsm": (lambda s, x: fgsm(s, x, _Y_1BASED, eps=0.1), r"labels must lie in \[0, 2\]"),
-    "pgd": (lambda s, x: pgd(s, x, _Y_1BASED, eps=0.1, rng=0), r"labels must lie in \[0, 2\]"),
+    "fgsm": (lambda s, x: fgsm(s, x, _Y_1BASED, eps=0.1),
+             r"labels holds the label 3 but scores has 3 classes" + _1BASED_HINT),
+    "pgd": (lambda s, x: pgd(s, x, _Y_1BASED, eps=0.1, rng=0),
+            r"labels holds the label 3 but scores has 3 classes" + _1BASED_HINT),
     "pgd-target": (lambda s, x: pgd(s, x, np.array([0, 0]), target=_Y_1BASED, eps=0.1, rng=0),
-                   r"labels must lie in \[0, 2\]"),
+                   r"labels holds the label 3 but scores has 3 classes" + _1BASED_HINT),
     "apgd-dlr": (lambda s, x: apgd(s, x, _Y_1BASED, eps=0.1, loss="dlr", rng=0),
-                 r"labels must lie in \[0, 2\]"),
+                 r"labels holds the label 3 but scores has 3 classes" + _1BASED_HINT),
     "deepfool": (lambda s, x: deepfool(s, x, _Y_1BASED),
-                 r"y holds the label 3 but the source's scores have 3 classes"),
+                 r"y holds the label 3 but the source's output has 3 classes" + _1BASED_HINT),
     "one_pixel": (lambda s, x: one_pixel(s, x, _Y_1BASED, popsize=5, maxiter=1, rng=0),
-                  r"y holds the label 3 but the model's scores have 3 classes"),
+                  r"y holds the label 3 but the model's output has 3 classes" + _1BASED_HINT),
 }
 
 
@@ -770,3 +775,70 @@ def test_metric_labels_beyond_the_classes_are_refused_regression():
         taacc(np.ones((2, 2, 3)), y)
     # integer predictions carry no class count: nothing to check, as before
     assert accuracy(np.array([1, 3]), y) == 1.0
+
+
+@pytest.mark.parametrize("make", ["snn_batch_mean", "ann"])
+def test_attacks_on_an_empty_batch_return_empty_results(make):
+    # the batch-mean losses refuse B = 0; the sources that go through them (SNNSource with
+    # input_only=False, ann_source) answer an empty batch with empty per-sample arrays
+    if make == "ann":
+        src = ann_source(ANN([np.ones((4, 6))]))
+    else:
+        net = Network.mlp([6, 8, 4], LIF(lam=0.9, theta=0.5), rng=3, scale=2.5)
+        src = SNNSource(net, T=4, encoder="current", input_only=False)
+    x, y = np.zeros((0, 6)), np.zeros(0, dtype=np.int64)
+    out = src(x, y)
+    assert out.loss.shape == (0,) and out.grad.shape == (0, 6) and out.scores.shape == (0, 4)
+    for r in (fgsm(src, x, y, eps=0.1), pgd(src, x, y, eps=0.1, steps=2, rng=0),
+              apgd(src, x, y, eps=0.1, steps=2, rng=0)):
+        assert r.x_adv.shape == (0, 6) and r.success.shape == (0,)
+
+
+@pytest.mark.parametrize("encoder", ["current", "ttfs", "poisson"])
+def test_snn_source_reads_float16_pixels_as_float32(encoder):
+    # the encoders refused float16, so every attack on float16 pixels (which the attacks take,
+    # returning x_adv in float16) failed through an SNNSource; they read them as float32
+    net = Network.mlp([6, 8, 4], LIF(lam=0.9, theta=0.5), rng=3, scale=2.5)
+    src = SNNSource(net, T=6, encoder=encoder)
+    x16 = np.random.default_rng(0).random((3, 6)).astype(np.float16)
+    y = np.array([0, 1, 2])
+    got, want = src(x16, y, rng=1), src(x16.astype(np.float32), y, rng=1)
+    for a, b in zip(got, want):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    r = pgd(src, x16, y, eps=0.1, steps=2, rng=0)
+    assert r.x_adv.dtype == np.float16 and np.all(r.norms["linf"] <= 0.1)
+
+
+_HUGE_EPS = {
+    # a finite eps whose derived step overflowed: the iterates became NaN or numpy raised
+    # "high - low range exceeds valid bounds" (OverflowError) drawing the uniform start
+    "pgd": (lambda s, x, y: pgd(s, x, y, eps=1e308, steps=3, rng=0), r"the step 2.5·eps/steps"),
+    "pgd-l2": (lambda s, x, y: pgd(s, x, y, eps=1e308, norm="l2", rng=0),
+               r"the step 2.5·eps/steps"),
+    "bim": (lambda s, x, y: bim(s, x, y, eps=1e308), r"the step 2.5·eps/steps"),
+    "pgd-alpha": (lambda s, x, y: pgd(s, x, y, eps=1e308, alpha=0.1, rng=0),
+                  r"the random start's width 2·eps"),
+    "apgd": (lambda s, x, y: apgd(s, x, y, eps=1e308, steps=3, rng=0), r"the first step 2·eps"),
+    "apgd-l2": (lambda s, x, y: apgd(s, x, y, eps=1e308, norm="l2", rng=0),
+                r"the first step 2·eps"),
+    "rfgsm-wong": (lambda s, x, y: rfgsm(s, x, y, eps=1.5e308, variant="wong", rng=0),
+                   r"the step 1.25·eps"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_HUGE_EPS))
+def test_attacks_refuse_an_eps_whose_derived_step_overflows_regression(name):
+    run, what = _HUGE_EPS[name]
+    x, y = np.full((2, 3), 0.5), np.array([0, 1])
+    eps = r"1\.5e\+308" if name == "rfgsm-wong" else r"1e\+308"
+    with pytest.raises(ValueError, match=rf"^eps={eps} is too large: {what}.* overflows to inf; "
+                                         r"pass a smaller eps"):
+        run(linear_source(np.eye(3)), x, y)
+
+
+def test_attacks_keep_an_eps_above_one_whose_steps_are_finite():
+    # eps > 1 is legal for L∞ (the box clips): 1e300 steps to the box corners
+    src, x, y = linear_source(np.eye(3)), np.full((2, 3), 0.5), np.array([0, 1])
+    for r in (pgd(src, x, y, eps=1e300, steps=2, rng=0), apgd(src, x, y, eps=1e300, rng=0),
+              rfgsm(src, x, y, eps=1e300, variant="wong", rng=0), bim(src, x, y, eps=2.0)):
+        assert np.all(np.isfinite(r.x_adv)) and np.all((r.x_adv >= 0) & (r.x_adv <= 1))

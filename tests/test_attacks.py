@@ -1158,7 +1158,8 @@ X3, Y1 = np.full((1, 3), 0.5), np.array([0])
      "the attacks take float16, float32 or float64"),
     (lambda: fgsm(_lin(), X3, np.array([0.5]), eps=0.1), TypeError, "integer class labels"),
     (lambda: fgsm(_lin(), X3, np.array([0, 1]), eps=0.1), ValueError, r"shape \(1,\)"),
-    (lambda: fgsm(_lin(), X3, np.array([-1]), eps=0.1), ValueError, "must be >= 0"),
+    (lambda: fgsm(_lin(), X3, np.array([-1]), eps=0.1), ValueError,
+     r"y holds the negative label -1; labels are 0-based class indices >= 0"),
     (lambda: fgsm(3, X3, Y1, eps=0.1), TypeError, "source must be a GradientSource"),
     (lambda: pgd(_lin(), X3, Y1, eps=0.1, norm="l3"), ValueError, "norm='l3' is not supported"),
     (lambda: pgd(_lin(), X3, Y1, eps=0.5, norm="l0"), TypeError, "eps must be an integer"),
@@ -1268,9 +1269,10 @@ def test_source_errors(small_snn):
         src(x, y)
     with pytest.raises(ValueError, match=r"x must be images \[B, 6\]"):
         src(x[:, :3], y)
-    with pytest.raises(ValueError, match=r"y must be \[B\] = \[5\] integer labels"):
+    with pytest.raises(ValueError, match=r"y must have shape \(5,\) \(one label per sample\)"):
         src(x, y[:2], rng=0)
-    with pytest.raises(ValueError, match=r"y must lie in \[0, 3\]"):
+    with pytest.raises(ValueError, match=r"y holds the label 7 but the network's output has 4 "
+                                         r"classes; labels are 0-based class indices in \[0, 3\]"):
         src(x, y + 4, rng=0)
     with pytest.raises(ValueError, match="rng is a list of 2 generators"):
         src(x, y, rng=[np.random.default_rng(0)] * 2)

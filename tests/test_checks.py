@@ -7,7 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from evsnn._checks import flag_iv, int_iv, pixels_in_unit_iv, real_iv
+from evsnn._checks import (
+    class_labels_iv,
+    flag_iv,
+    int_iv,
+    pixels_in_unit_iv,
+    real_iv,
+    samples_iv,
+)
 
 
 @pytest.mark.parametrize("value, kw, want", [
@@ -115,3 +122,38 @@ def test_pixels_in_unit_iv():
                                              r"scale images to \[0, 1\] first \(e.g. divide 8-bit "
                                              r"images by 255\)$"):
             pixels_in_unit_iv(bad)
+
+
+# the one label check of the metrics, the losses, the attacks and the certificates (each had its
+# own, with different messages and no 1-based hint in most)
+_FIX = r"labels are 0-based class indices in \[0, 2\] \(subtract 1 from 1-based labels\)"
+
+
+@pytest.mark.parametrize("labels, kw, exc, match", [
+    ([0.0, 1.0], {}, TypeError, r"^y must hold integer class labels, got dtype float64$"),
+    ([[0, 1]], {}, ValueError, r"^y must be 1-D \[B\] \(one label per sample\), got shape "
+                               r"\(1, 2\)$"),
+    ([0, 1], dict(batch=3, hint="h"), ValueError,
+     r"^y must have shape \(3,\) \(one label per sample\), got \(2,\); h$"),
+    ([0, -2], {}, ValueError, r"^y holds the negative label -2; labels are 0-based class "
+                              r"indices >= 0$"),
+    ([0, -2], dict(n_classes=3), ValueError, r"^y holds the negative label -2; labels are "
+                                             r"0-based class indices in \[0, 2\]$"),
+    ([1, 3], dict(n_classes=3, classes_of="scores"), ValueError,
+     r"^y holds the label 3 but scores has 3 classes; " + _FIX + "$"),
+])
+def test_class_labels_iv_names_the_argument_the_label_and_the_fix(labels, kw, exc, match):
+    with pytest.raises(exc, match=match):
+        class_labels_iv("y", np.asarray(labels), **kw)
+
+
+def test_class_labels_iv_returns_int64_labels():
+    got = class_labels_iv("y", np.array([2, 0], dtype=np.uint8), 3, batch=2)
+    assert got.dtype == np.int64 and got.tolist() == [2, 0]
+    assert class_labels_iv("y", np.zeros(0, dtype=int), 3, batch=0).shape == (0,)
+
+
+def test_samples_iv_refuses_an_empty_axis():
+    samples_iv("x", (2, 0), "why", axis=0)  # two samples: nothing to refuse
+    with pytest.raises(ValueError, match=r"^x holds no neurons \(shape \(2, 0\)\); why$"):
+        samples_iv("x", (2, 0), "why", axis=1, what="neuron")

@@ -545,3 +545,26 @@ def test_population_refuses_malformed_event_lists(offsets, steps, neurons):
                                          r"rise from 0 to len\(steps\)"):
         population_victor_purpura(np.zeros((3, max(len(np.ravel(offsets)) - 1, 1), 2)), ev,
                                   n_neurons=2)
+
+
+def test_population_vp_refuses_no_samples_and_no_neurons_regression():
+    # B = 0 gave mean = NaN; N = 0 gave per_sample = 0 (a mean over no neurons) and mean 0
+    samples = r"the mean over samples needs at least one sample$"
+    neurons = r"the per-sample mean over neurons needs at least one neuron$"
+    for a, b, match in (
+        (np.zeros((3, 0, 2)), np.zeros((3, 0, 2)),
+         r"^raster_a holds no samples \(shape \(3, 0, 2\)\); " + samples),
+        (np.zeros((3, 2, 0)), np.zeros((3, 2, 0)),
+         r"^raster_a holds no neurons \(shape \(3, 2, 0\)\); " + neurons),
+        (spike_events(np.zeros((3, 0, 2))), np.zeros((3, 0, 2)),
+         r"^raster_b holds no samples \(shape \(3, 0, 2\)\); " + samples),
+    ):
+        with pytest.raises(ValueError, match=match):
+            population_victor_purpura(a, b, q=0.5)
+    ev = spike_events(np.zeros((3, 0, 2)))
+    with pytest.raises(ValueError, match=r"^raster_a \(an event list, shape \[B, N\]\) holds no "
+                                         r"samples \(shape \(0, 2\)\); " + samples):
+        population_victor_purpura(ev, ev, q=0.5, n_neurons=2)
+    # no steps (T = 0) is no error: every train is empty, every distance 0
+    r = population_victor_purpura(np.zeros((0, 2, 3)), np.zeros((0, 2, 3)), q=0.5)
+    assert r.mean == 0.0 and r.per_neuron.shape == (2, 3)

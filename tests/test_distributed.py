@@ -499,9 +499,13 @@ def test_certified_accuracy_curve():
         ({"X": np.array([["a"]])}, TypeError, r"X must hold real numbers, got dtype <U1"),
         ({"X": np.zeros(3)}, ValueError, r"X must be a non-empty 2-D array \[B, N\] .* \(3,\)"),
         ({"X": np.full((2, 5), np.inf)}, ValueError, r"X holds NaN or infinite values"),
-        ({"y": np.zeros(2)}, TypeError, r"y must hold integer labels, got dtype float64"),
-        ({"y": np.zeros(3, int)}, ValueError, r"y must have shape \(2,\), one label per image"),
-        ({"y": np.array([0, 3])}, ValueError, r"y holds label 3 outside \[0, num_classes=3\)"),
+        ({"y": np.zeros(2)}, TypeError, r"y must hold integer class labels, got dtype float64"),
+        ({"y": np.zeros(3, int)}, ValueError,
+         r"y must have shape \(2,\) \(one label per sample\), got \(3,\); one label per image"),
+        ({"y": np.array([0, 3])}, ValueError,
+         r"y holds the label 3 but num_classes has 3 classes; labels are 0-based class indices "
+         r"in \[0, 2\] \(subtract 1 from 1-based labels\); one label per image of X; fix y or "
+         r"num_classes$"),
         ({"scheduler": 1}, TypeError, r"scheduler must be None .* got int 1"),
         ({"scheduler": " "}, ValueError, r"scheduler=' ' is empty; pass None"),
         ({"n_workers": 0}, ValueError, r"n_workers=0 must be an integer >= 1"),

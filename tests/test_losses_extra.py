@@ -289,7 +289,8 @@ def test_e_rsct_errors():
         e_rsct_loss(O, t, y, temperature=np.inf)
     with pytest.raises(TypeError, match="temperature must be a real number"):
         e_rsct_loss(O, t, y, temperature=None)
-    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\]"):
+    with pytest.raises(ValueError, match=r"labels holds the label 3 but step_outputs has 3 "
+                                         r"classes; labels are 0-based class indices in \[0, 2\]"):
         e_rsct_loss(O, t, np.array([3]))
 
 
@@ -313,3 +314,24 @@ def test_spike_count_and_ttfs_losses_equal_tape(seed, B, desired_true, desired_f
         ref = f(zv, y)
         assert loss == pytest.approx(float(ref.value), rel=1e-13)
         _close(g, tp.grad(ref, [zv])[0], variant)
+
+
+_NO_SAMPLES = r"holds no samples \(shape {}\); a loss needs at least one sample"
+
+
+def test_batch_mean_losses_refuse_an_empty_batch_regression():
+    # B = 0: every batch-mean loss returned a NaN loss (mean of an empty slice)
+    e, y = np.zeros((0, 3)), np.zeros(0, dtype=np.int64)
+    empty = _NO_SAMPLES.format(r"\(0, 3\)")
+    with pytest.raises(ValueError, match="^scores " + empty):
+        cross_entropy(e, y)
+    for variant in ("ce", "double_softmax", "mse_onehot"):
+        with pytest.raises(ValueError, match="^scores " + empty):
+            ttfs_loss(e, y, variant)
+    with pytest.raises(ValueError, match="^counts " + empty):
+        spike_count_loss(e, y, desired_true=3, desired_false=0)
+    s = np.zeros((2, 0, 4))
+    with pytest.raises(ValueError, match="^scores_clean " + empty):
+        stable_loss(e, e, y, s, s, np.ones((3, 4)), 0.5)
+    with pytest.raises(ValueError, match="^step_outputs " + _NO_SAMPLES.format(r"\(2, 0, 3\)")):
+        e_rsct_loss(np.zeros((2, 0, 3)), e, y)

@@ -749,15 +749,22 @@ def test_predict_and_sample_counts_argument_errors():
         (
             lambda s: np.zeros(s.shape[1]),
             TypeError,
-            r"classify must return integer class labels, got dtype float64",
+            r"classify's output must hold integer class labels, got dtype float64; classify must "
+            r"return one label per sample, e\.g\. scores\.argmax\(axis=-1\)",
         ),
         (
             lambda s: np.zeros((s.shape[1], 1), int),
             ValueError,
-            r"labels of shape \(\d+, 1\) for a batch of \d+",
+            r"classify's output must have shape \(\d+,\) \(one label per sample\), got "
+            r"\(\d+, 1\)",
         ),
-        (lambda s: np.full(s.shape[1], 2), ValueError, r"label 2 outside \[0, num_classes=2\)"),
-        (lambda s: np.full(s.shape[1], -1), ValueError, r"label -1 outside \[0, num_classes=2\)"),
+        (lambda s: np.full(s.shape[1], 2), ValueError,
+         r"classify's output holds the label 2 but the classifier \(num_classes\) has 2 classes; "
+         r"labels are 0-based class indices in \[0, 1\] .*; raise num_classes or fix the "
+         r"classifier$"),
+        (lambda s: np.full(s.shape[1], -1), ValueError,
+         r"classify's output holds the negative label -1; labels are 0-based class indices in "
+         r"\[0, 1\]"),
     ],
 )
 def test_classifier_output_errors(classify, exc, match):

@@ -6,6 +6,8 @@ A leaf module (NumPy and :mod:`evsnn._checks` only): :mod:`evsnn.attacks.project
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from evsnn import _checks
@@ -32,14 +34,9 @@ def x_iv(x):
 
 
 def labels_iv(y, B, name="y"):
-    y = np.asarray(y)
-    if y.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be integer class labels, got dtype {y.dtype}")
-    if y.shape != (B,):
-        raise ValueError(f"{name} must have shape ({B},) (one label per sample), got {y.shape}")
-    if B and y.min() < 0:
-        raise ValueError(f"{name} must be >= 0, got {y.min()}")
-    return y.astype(np.int64)
+    """Labels (or targets) of ``B`` samples; the number of classes is known once the scores are
+    (the score losses, DeepFool and OnePixel check the upper end)."""
+    return _checks.class_labels_iv(name, y, batch=B)
 
 
 def real_iv(name, value, *, low=0.0, high=np.inf, low_open=False):
@@ -62,6 +59,17 @@ def eps_iv(eps, norm):
     if norm == "l0":
         return int_iv("eps", eps, low=0)
     return real_iv("eps", eps)
+
+
+def derived_iv(eps, value, what):
+    """``value``, a length the attack derives from ``eps`` (``what`` says which), must be finite:
+    a finite eps near the float maximum made a step infinite and the iterates NaN."""
+    if not math.isfinite(value):
+        raise ValueError(
+            f"eps={eps!r} is too large: {what} overflows to {value}; pass a smaller eps (the "
+            "ball covers the whole [0, 1] box from eps = 1 for L∞, √N for L2, N for L1)"
+        )
+    return value
 
 
 def channels_iv(channels, N):

@@ -16,7 +16,7 @@ from evsnn.attacks._common import (
     streams,
     success_of,
 )
-from evsnn.attacks._iv import choice_iv, int_iv, labels_iv, real_iv, x_iv
+from evsnn.attacks._iv import choice_iv, derived_iv, int_iv, labels_iv, real_iv, x_iv
 from evsnn.attacks.losses import SCORE_LOSSES, ce_loss, dlr_loss
 from evsnn.attacks.projections import Projector, norms_of
 
@@ -69,6 +69,8 @@ def apgd(source, x, y, *, eps, norm="linf", steps=10, loss="ce", random_start="u
         As in :func:`evsnn.attacks.fgsm`; ``loss="dlr"`` and targeted attacks need a source
         with ``score_loss_grad`` (e.g. :class:`SNNSource`).
     eps : float
+        The radius; finite, and 2ε (the first step, the uniform start's width) must be finite
+        too: an eps near the float maximum raises ValueError.
     norm : {"linf", "l2"}
     steps : int, default 10
         N_iter; the loss record has ``steps + 1`` rows (x⁰, x¹, ..., x^N_iter).
@@ -94,6 +96,7 @@ def apgd(source, x, y, *, eps, norm="linf", steps=10, loss="ce", random_start="u
     """
     norm = choice_iv("norm", norm, ("linf", "l2"))
     eps = real_iv("eps", eps)
+    derived_iv(eps, 2.0 * eps, "the first step 2·eps (and the random start's width)")
     steps = int_iv("steps", steps, low=1)
     choice_iv("loss", loss, SCORE_LOSSES)
     choice_iv("random_start", random_start, RANDOM_STARTS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from evsnn._checks import class_labels_iv
 from evsnn.attacks._common import (
     AttackResult,
     is_stochastic,
@@ -129,11 +130,8 @@ def deepfool(source, x, y, *, norm="l2", steps=50, overshoot=0.02, nudge=1e-4, n
         scores, grads = class_outputs(x_adv)
         C = scores.shape[1]
         if allowed is None:
-            if B and y.max() >= C:  # 1-based labels would index past the scores
-                raise ValueError(
-                    f"y holds the label {y.max()} but the source's scores have {C} classes; "
-                    f"labels are 0-based class indices in [0, {C - 1}]"
-                )
+            # 1-based labels would index past the scores
+            class_labels_iv("y", y, C, classes_of="the source's output")
             allowed = np.ones((B, C), dtype=bool)
             if candidates is not None and candidates < C - 1:
                 masked = scores.copy()

@@ -22,7 +22,16 @@ from evsnn.attacks._common import (
     streams,
     success_of,
 )
-from evsnn.attacks._iv import channels_iv, choice_iv, eps_iv, int_iv, labels_iv, real_iv, x_iv
+from evsnn.attacks._iv import (
+    channels_iv,
+    choice_iv,
+    derived_iv,
+    eps_iv,
+    int_iv,
+    labels_iv,
+    real_iv,
+    x_iv,
+)
 from evsnn.attacks.projections import NORMS, Projector, linf_bounds, norms_of
 
 __all__ = ["fgsm", "bim", "pgd", "mim", "rfgsm", "eot_pgd", "RFGSM_VARIANTS"]
@@ -129,8 +138,14 @@ def fgsm(source, x, y, *, eps, target=None, model=None, rng=None):
 
 def _default_alpha(alpha, eps, steps, norm):
     if alpha is None:
-        return 1.0 if norm == "l0" else 2.5 * eps / steps
+        return 1.0 if norm == "l0" else derived_iv(eps, 2.5 * eps / steps, "the step 2.5·eps/steps")
     return real_iv("alpha", alpha)
+
+
+def _start_iv(eps, norm, random_start):
+    """The uniform L∞ start draws from [−ε, ε]: its width 2ε must be finite."""
+    if norm == "linf" and random_start == "uniform":
+        derived_iv(eps, 2.0 * eps, "the random start's width 2·eps")
 
 
 def _linf_step(x_adv, g, alpha, lo, hi):
@@ -160,7 +175,9 @@ def pgd(
     source, x, y, target, model, rng
         As in :func:`fgsm`.
     eps : float (int for L0)
-        Budget: the radius for L∞ / L2 / L1, the number of changed pixels k for L0.
+        Budget: the radius for L∞ / L2 / L1, the number of changed pixels k for L0. Finite, and
+        so must be what is derived from it (the default ``alpha``, the uniform L∞ start's
+        width 2ε): an eps near the float maximum that makes them overflow raises ValueError.
     norm : {"linf", "l2", "l1", "l0"}
     alpha : float, optional
         Step size; default ``2.5 ε / steps`` (L0: 1.0, in units of the normalised gradient).
@@ -216,6 +233,7 @@ def pgd(
     if start_sigma is not None:
         start_sigma = real_iv("start_sigma", start_sigma)
     alpha = _default_alpha(alpha, eps, steps, norm)
+    _start_iv(eps, norm, random_start)
     src, x, y, target, gens, scores_fn = _setup(
         source, x, y, target, model, rng, random_start is not None
     )
@@ -385,7 +403,8 @@ def rfgsm(source, x, y, *, eps, alpha=None, variant="tramer", target=None, model
     source, x, y, target, model
         As in :func:`fgsm`.
     eps : float
-        L∞ budget ε ≥ 0.
+        L∞ budget ε ≥ 0; for ``"wong"`` 1.25 ε and 2ε (the default step, the start's width) must
+        be finite too (ValueError).
     alpha : float, optional
         Random step (``"tramer"``) or gradient step (``"wong"``); defaults ε/2 and 1.25 ε.
     variant : {"tramer", "wong"}, default "tramer"
@@ -418,7 +437,9 @@ def rfgsm(source, x, y, *, eps, alpha=None, variant="tramer", target=None, model
     if variant == "tramer":
         alpha = eps / 2 if alpha is None else real_iv("alpha", alpha, high=eps)
     else:
-        alpha = 1.25 * eps if alpha is None else real_iv("alpha", alpha)
+        alpha = (derived_iv(eps, 1.25 * eps, "the step 1.25·eps") if alpha is None
+                 else real_iv("alpha", alpha))
+        _start_iv(eps, "linf", "uniform")
     src, x, y, target, gens, scores_fn = _setup(source, x, y, target, model, rng, True)
     B, N = x.shape
     P = Projector(x, eps, "linf")  # the ball's ends computed once

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import differential_evolution
 
+from evsnn._checks import class_labels_iv
 from evsnn.attacks._common import AttackResult, model_fn, streams, success_of
 from evsnn.attacks._iv import channels_iv, int_iv, labels_iv, real_iv, x_iv
 from evsnn.attacks.losses import _log_softmax
@@ -123,12 +124,9 @@ def one_pixel(model, x, y, *, pixels=1, popsize=400, maxiter=100, mutation=0.5,
         def objective(cand):
             cand = np.atleast_2d(np.asarray(cand, dtype=np.float64).T).T
             s = np.asarray(scores_of(_apply(xb, cand, channels)), dtype=np.float64)
-            if k >= s.shape[1]:
-                raise ValueError(
-                    f"{'y' if target is None else 'target'} holds the label {k} but the model's "
-                    f"scores have {s.shape[1]} classes; labels are 0-based class indices in "
-                    f"[0, {s.shape[1] - 1}]"
-                )
+            if k >= s.shape[1]:  # 1-based labels would index past the scores
+                class_labels_iv("y" if target is None else "target", [k], s.shape[1],
+                                classes_of="the model's output")
             return sign * np.exp(_log_softmax(s)[:, k])
 
         def hit(cand):

@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 
 from evsnn import ann as _ann
-from evsnn._checks import int_iv, real_iv
+from evsnn._checks import class_labels_iv, int_iv, real_iv
 from evsnn._scratch import scratch
 from evsnn.clock import Network, simulate
 from evsnn.clock.conv import ConvNetwork, simulate_conv
@@ -289,14 +289,7 @@ class SNNSource(GradientSource):
         )
 
     def _labels_iv(self, y, B):
-        y = np.asarray(y)
-        if y.shape != (B,) or y.dtype.kind not in "iu":
-            raise ValueError(f"y must be [B] = [{B}] integer labels, got {y.dtype} {y.shape}")
-        if B and (y.min() < 0 or y.max() >= self.n_out):
-            raise ValueError(
-                f"y must lie in [0, {self.n_out - 1}], got [{y.min()}, {y.max()}]"
-            )
-        return y
+        return class_labels_iv("y", y, self.n_out, batch=B, classes_of="the network's output")
 
     def encode(self, x, *, rng=None):
         """The encoded sequence ``[T, B, N]`` (ConvNetwork: ``[T, B, K·C, H, W]``); per-sample
@@ -408,7 +401,9 @@ class SNNSource(GradientSource):
         B = x.shape[0]
         y = self._labels_iv(y, B)
         seq = self._encode_for_run(x, rng)
-        if self.input_only or self.is_conv:
+        # B = 0 (an attack on an empty batch): loss_and_grad's batch mean refuses it, the
+        # per-sample path returns empty arrays
+        if self.input_only or self.is_conv or B == 0:
             loss, grad, scores = self._backward_seq(seq, lambda s: ce_loss(s, y), image=True)
             return SourceOutput(loss, grad.reshape(shape), scores)
         r = loss_and_grad(
@@ -618,14 +613,16 @@ def ann_source(ann):
     if not isinstance(ann, _ann.ANN):
         raise TypeError(f"ann must be an evsnn.ann.ANN, got {type(ann).__name__}")
 
-    def fn(x, y):
-        r = _ann.loss_and_grad(ann, x, y)  # batch-mean loss: sample b's gradient is B times it
-        loss, _ = ce_loss(r.logits, y)
-        return loss, x.shape[0] * r.grads.input, r.logits
-
     def score_loss_grad(x, score_loss):
         fwd = _ann.forward(ann, x)
         loss, g = score_loss(fwd.logits)
         return loss, _ann.backward(ann, fwd, g).input, fwd.logits
+
+    def fn(x, y):
+        if x.shape[0] == 0:  # loss_and_grad's batch mean refuses B = 0: empty per-sample arrays
+            return score_loss_grad(x, lambda s: ce_loss(s, y))
+        r = _ann.loss_and_grad(ann, x, y)  # batch-mean loss: sample b's gradient is B times it
+        loss, _ = ce_loss(r.logits, y)
+        return loss, x.shape[0] * r.grads.input, r.logits
 
     return CallableSource(fn, score_loss_grad=score_loss_grad, predict=ann.logits)

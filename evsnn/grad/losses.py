@@ -1,7 +1,8 @@
 """Losses on decoded scores and the vector-Jacobian products of the decoders.
 
 A loss returns ``(loss, dL/dscores)``; ``decoder_vjp`` maps ``dL/dscores`` ``[B, N]`` back to
-``dL/doutputs`` ``[T, B, N]``. Losses are means over the batch.
+``dL/doutputs`` ``[T, B, N]``. Losses are means over the batch, so they refuse a batch of no
+samples (B = 0), whose mean would be NaN.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import real_iv
+from evsnn._checks import class_labels_iv, real_iv, samples_iv
 from evsnn.decoders import _outputs_iv
 from evsnn.metrics import mppd, ms_mppd, step_factors
 
@@ -40,24 +41,25 @@ def softmax(z):
     return np.exp(log_softmax(z))
 
 
-def _labels_iv(labels, scores, name="labels"):
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or labels.shape[0] != scores.shape[0]:
-        raise ValueError(
-            f"{name} must be [B] with B = {scores.shape[0]}, got shape {labels.shape}"
-        )
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be integers, got dtype {labels.dtype}")
-    if labels.size and (labels.min() < 0 or labels.max() >= scores.shape[1]):
-        raise ValueError(
-            f"{name} must lie in [0, {scores.shape[1] - 1}], got [{labels.min()}, "
-            f"{labels.max()}] (0-based class indices)"
-        )
-    return labels
+# a mean over B = 0 samples is NaN: refused, naming the argument
+_NO_SAMPLES = "a loss needs at least one sample (it is a mean over the batch)"
+
+
+def _labels_iv(labels, scores, name="labels", of="scores"):
+    """``labels`` [B] of the ``[B, C]`` array ``scores`` (argument ``of``): C classes."""
+    return class_labels_iv(name, labels, scores.shape[1], batch=scores.shape[0], classes_of=of)
 
 
 def cross_entropy(scores, labels):
     """Mean cross-entropy of softmax(scores); returns ``(loss, dL/dscores)``.
+
+    Raises
+    ------
+    TypeError
+        Labels that are not integers.
+    ValueError
+        ``scores`` not ``[B, N]`` or with no samples (B = 0: the mean would be NaN); labels not
+        ``[B]`` or outside ``[0, N − 1]``.
 
     Examples
     --------
@@ -68,6 +70,7 @@ def cross_entropy(scores, labels):
     scores = np.asarray(scores, dtype=np.result_type(scores, np.float32))
     if scores.ndim != 2:
         raise ValueError(f"scores must be [B, N], got shape {scores.shape}")
+    samples_iv("scores", scores.shape, _NO_SAMPLES)
     labels = _labels_iv(labels, scores)
     B = scores.shape[0]
     logp = log_softmax(scores)
@@ -83,12 +86,14 @@ def ttfs_loss(scores, labels, variant="ce"):
     ``"ce"``: cross-entropy on the TTFS scores ω (Eq. 13). ``"double_softmax"``: cross-entropy applied to
     softmax(ω) — the code applies softmax twice (once explicitly, once inside the CE); kept to
     reproduce it and flagged as such. ``"mse_onehot"``: mean squared error between softmax(ω)
-    and the one-hot label.
+    and the one-hot label. Scores with no samples (B = 0) raise ValueError, as in
+    :func:`cross_entropy`.
     """
     if variant == "ce":
         return cross_entropy(scores, labels)
     scores = np.asarray(scores, dtype=np.result_type(scores, np.float32))
     labels = _labels_iv(labels, scores)
+    samples_iv("scores", scores.shape, _NO_SAMPLES)
     p = softmax(scores)
     B, N = scores.shape
     if variant == "double_softmax":
@@ -114,9 +119,11 @@ TTFS_LOSSES = {"ce": "cross-entropy on ω", "double_softmax": "CE on softmax(ω)
 def spike_count_loss(counts, labels, *, desired_true, desired_false):
     """TSSL-BP spike-count loss (Zhang & Li 2020): ``½ Σ_i (count_i − target_i)²`` averaged over
     the batch, with target ``desired_true`` spikes for the label neuron and ``desired_false`` for
-    the others. Returns ``(loss, dL/dcounts)``."""
+    the others. Returns ``(loss, dL/dcounts)``; ``counts`` with no samples (B = 0) raise
+    ValueError."""
     counts = np.asarray(counts, dtype=np.result_type(counts, np.float32))
-    labels = _labels_iv(labels, counts)
+    labels = _labels_iv(labels, counts, of="counts")
+    samples_iv("counts", counts.shape, _NO_SAMPLES)
     desired_true = real_iv("desired_true", desired_true, low=0,
                            hint="the target spike count of the label neuron")
     desired_false = real_iv("desired_false", desired_false, low=0,
@@ -216,6 +223,8 @@ def _stable_loss_iv(scores_clean, scores_perturbed, chi, rho):
             f"scores_clean has shape {sc.shape} but scores_perturbed has {sp.shape}; both runs "
             "must decode the same batch"
         )
+    if sc.ndim:
+        samples_iv("scores_clean", sc.shape, _NO_SAMPLES)
     return _weight_iv("chi", chi, 0, 1), _weight_iv("rho", rho, 0)
 
 
@@ -255,7 +264,7 @@ def stable_loss(
     ------
     TypeError, ValueError
         As :func:`cross_entropy` and :func:`evsnn.metrics.mppd`; ``chi`` outside [0, 1], negative
-        or non-finite ``rho``, mismatched score shapes.
+        or non-finite ``rho``, mismatched score shapes, no samples (B = 0).
 
     Notes
     -----
@@ -343,7 +352,7 @@ def e_rsct_loss(step_outputs, teacher_logits, labels, *, lam=0.1, temperature=1.
     ------
     TypeError, ValueError
         As :func:`cross_entropy`; ``step_outputs`` not 3-D, teacher shape not ``[B, n_classes]``,
-        negative ``lam``, non-positive ``temperature``.
+        negative ``lam``, non-positive ``temperature``, no samples (B = 0).
 
     Notes
     -----
@@ -375,6 +384,7 @@ def e_rsct_loss(step_outputs, teacher_logits, labels, *, lam=0.1, temperature=1.
             f"step_outputs has shape {o.shape}, T = 0 steps; the per-step loss L_P-S is a mean "
             "over the steps: pass at least one"
         )
+    samples_iv("step_outputs", o.shape, _NO_SAMPLES, axis=1)
     tea = np.asarray(teacher_logits, dtype=o.dtype)
     if tea.shape != o.shape[1:]:
         raise ValueError(
@@ -382,7 +392,7 @@ def e_rsct_loss(step_outputs, teacher_logits, labels, *, lam=0.1, temperature=1.
             f"{o.shape[1:]}; they must match"
         )
     T, B, _ = o.shape
-    labels = _labels_iv(labels, o[0])
+    labels = _labels_iv(labels, o[0], of="step_outputs")
     g = np.empty_like(o)
     ps = 0.0
     for t in range(T):
