@@ -446,6 +446,30 @@ def test_radii_sound_against_neyman_pearson_at_l1_vertices_and_random_points(dat
         assert res.q_a_lower > res.q_b_upper - 1e-12, (x.tolist(), xp.tolist(), r)
 
 
+def test_bernoulli_radii_from_a_huge_all_agreeing_sample_exclude_the_box_corner():
+    # n = 10**17 samples all of class A, alpha = 0.4999: the true bound is p = alpha**(1/n),
+    # 1 - p = -expm1(log(alpha)/n) = 6.9e-18, which float64 rounds to p = 1. x = (1/2,), T = 60:
+    # the classifier "B iff the pixel never spikes" has P_x(A) = 1 - 2^-60 >= p (consistent
+    # with the data) and at x' = 0 says B with probability 1. So no sound certificate reaches
+    # x' = 0; with p rounded to 1, every pattern has P_x > 0, beta is infinite for alpha >= 1,
+    # and the radii covered the whole box (L∞ 1, L1 1/2, L0 1).
+    n, alpha, T = 10**17, 0.4999, 60
+    assert 2.0**-60 < -math.expm1(math.log(alpha) / n)
+    p_a = lower_confidence_bound(n, n, alpha)
+    assert p_a < 1.0
+    r = certified_radii([0.5], p_a, n_steps=T)
+    assert 0.0 < r.linf < 0.5 and 0.0 < r.l1 < 0.5 and r.l0 == 0
+    # sound: with p_B = 1 - p_A, q_a_lower = 1 - q_b_upper (A takes what the other classes
+    # cannot), so certified <=> q_b_upper < 1/2. Not res.certified: q_a_lower's greedy sums
+    # P-masses up to p_A = 1 - 2^-53, below the rounding of that float cumsum, and comes out
+    # wrong here (0.248 at x' = 1/2 - r.linf, against the exact 1 - 0.280 = 0.720 from rationals)
+    for xp in (0.5 - r.linf, 0.5 + r.linf, 0.5 - r.l1, 0.5 + r.l1):
+        assert neyman_pearson_check([0.5], [xp], n_steps=T, p_a_lower=p_a).q_b_upper < 0.5, xp
+    # the runner-up bound of certify_poisson for a class never seen: > 0, so p_B = 0 (which
+    # for alpha >= 1 makes beta = -log(1 - p_A) and ignores the runner-up) is never claimed
+    assert 1.0 - lower_confidence_bound(n, n, alpha) > 0.0
+
+
 @SMALL
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 30), K=st.integers(2, 8),
        x=st.lists(st.sampled_from([0.0, 1.0, 0.5, 0.2]), min_size=1, max_size=3),
