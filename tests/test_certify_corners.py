@@ -23,9 +23,14 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from reference.helpers import ATOL_BRENTQ, NOISE_FACTORIES, quantile_classifier
+from reference.helpers import (
+    ATOL_BRENTQ,
+    NOISE_FACTORIES,
+    example_count,
+    quantile_classifier,
+)
 from scipy.stats import binom, binomtest, norm
 
 from certify.bernoulli import certified_radii, certify_poisson, neyman_pearson_check
@@ -444,6 +449,93 @@ def test_radii_sound_against_neyman_pearson_at_l1_vertices_and_random_points(dat
             continue
         res = neyman_pearson_check(x, xp, n_steps=T, p_a_lower=p_a)
         assert res.q_a_lower > res.q_b_upper - 1e-12, (x.tolist(), xp.tolist(), r)
+
+
+# --------------------------------------------------------------------------- runner-up bound
+# certify_poisson(use_runner_up=True) certifies from p_B < 1 - p_A. Pixels: the edges 0 and 1,
+# fixed interior values and any float. p_A stays 1e-6 below 1: neyman_pearson_check's q_a_lower
+# sums P-masses in float64 up to p_A and cannot resolve p_A within the cumsum's rounding of 1
+# (see test_bernoulli_radii_from_a_huge_all_agreeing_sample_exclude_the_box_corner).
+# No subnormal pixels: the L1 knapsack divides by the distance to the box edge and overflows
+# (a RuntimeWarning, an error under filterwarnings = error) for x_i = 5e-324 -- reported, not
+# a soundness question.
+RUNNER_UP_IMAGE = st.lists(st.one_of(PIXEL, st.floats(0.0, 1.0, allow_subnormal=False)),
+                          min_size=1, max_size=3)
+RUNNER_UP_P_A = st.one_of(st.sampled_from([0.999999, 0.99, 0.9, 0.6, 0.45, 0.35]),
+                          st.floats(0.2, 0.999999))
+# p_B as a fraction of 1 - p_A (strictly below it), from 0 and "much smaller" to nearly all
+RUNNER_UP_B_FRAC = st.one_of(st.sampled_from([0.0, 1e-9, 1e-3, 0.5, 0.999]),
+                             st.floats(0.0, 0.999))
+
+
+def l0_points(x, k):
+    """Images with ``k`` pixels of ``x`` changed: each to 0 or 1 (the extreme points) or 1/2."""
+    out = []
+    for idx in itertools.combinations(range(len(x)), k):
+        for vals in itertools.product([0.0, 0.5, 1.0], repeat=k):
+            xp = x.copy()
+            xp[list(idx)] = vals
+            out.append(xp)
+    return out
+
+
+@settings(max_examples=example_count(40))
+@given(x=RUNNER_UP_IMAGE, T=st.integers(1, 3), p_a=RUNNER_UP_P_A, b_frac=RUNNER_UP_B_FRAC,
+       seed=st.integers(0, 2**32 - 1))
+# certified L0 radii of 1 and 2 of 3 pixels (the drawn examples rarely certify any)
+@example(x=[0.5, 0.37, 0.9], T=2, p_a=0.999, b_frac=1e-3, seed=0)
+@example(x=[0.5, 0.37, 0.9], T=2, p_a=0.999, b_frac=0.5, seed=1)
+def test_radii_with_runner_up_bound_sound_against_neyman_pearson(x, T, p_a, b_frac, seed):
+    # Every x' in each certified ball must be certified by NP with the same (p_A, p_B). NP is
+    # exact for the question the certificate answers (module docstring, step 2: can a class
+    # C with P_x(C) <= p_B overtake A, the other classes lumped and free): its two optima are
+    # one classifier, A on the highest-P/Q atoms and B on the lowest (disjoint, as
+    # p_A + p_B <= 1), the rest to a third class. So a failure here is a real counterexample.
+    # The Rényi condition T Σ δ_α(x'_i, x_i) < β_α is tightest where the divergence is
+    # largest; δ_α(·, x_i) grows away from x_i (step 4), so at the L∞ box vertices (each pixel
+    # at lo_i or hi_i), the L1 vertices (pixels pushed to an edge plus one partial move) and
+    # the L0 points with pixels at 0 or 1. NP's margin is not proven extreme there, so random
+    # points of each ball (and L0 values 1/2) are checked too.
+    x = np.array(x)
+    d = x.size
+    p_b = b_frac * (1.0 - p_a)
+    r = certified_radii(x, p_a, p_b, n_steps=T)
+    assert r.p_b_upper == p_b < 1.0 - p_a
+    if p_a <= p_b:  # abstain: nothing is certified
+        assert (r.linf, r.l1, r.l0) == (0.0, 0.0, 0)
+        return
+    rng = np.random.default_rng(seed)
+    cands = []
+    if r.linf > 0:
+        lo, hi = np.maximum(0, x - r.linf), np.minimum(1, x + r.linf)
+        cands += [np.where(np.array(c) == 1, hi, lo) for c in itertools.product([0, 1], repeat=d)]
+        cands += list(rng.uniform(lo, hi, size=(5, d)))
+    if r.l1 > 0:
+        cands += l1_vertices(x, r.l1)
+        u = rng.standard_exponential((5, d + 1))  # inside the L1 ball, random signs
+        cands += list(np.clip(x + r.l1 * (u[:, :d] / u.sum(axis=1, keepdims=True))
+                              * rng.choice([-1, 1], size=(5, d)), 0, 1))
+    if r.l0 > 0:
+        cands += l0_points(x, r.l0)
+    for xp in cands:
+        res = neyman_pearson_check(x, xp, n_steps=T, p_a_lower=p_a, p_b_upper=p_b)
+        assert res.q_a_lower > res.q_b_upper - ATOL_NP, (x.tolist(), xp.tolist(), p_a, p_b, r)
+
+
+@settings(max_examples=example_count(40))
+@given(x=RUNNER_UP_IMAGE, T=st.integers(1, 3), p_a=RUNNER_UP_P_A,
+       fracs=st.lists(RUNNER_UP_B_FRAC, min_size=2, max_size=2))
+@example(x=[0.5, 0.37, 0.9], T=2, p_a=0.999, fracs=[1e-3, 0.5])  # L0: 2, 1, 1 pixels
+def test_radii_never_shrink_with_a_smaller_runner_up_bound(x, T, p_a, fracs):
+    # β_α(p_A, p_B) decreases in p_B (module docstring, step 2) and the worst cases do not
+    # depend on it, so every radius is nonincreasing in p_B, down from p_B = 1 - p_A (the
+    # default, Cohen et al.'s two-class bound)
+    x = np.array(x)
+    small, large = sorted(f * (1.0 - p_a) for f in fracs)
+    radii = [certified_radii(x, p_a, p_b, n_steps=T) for p_b in (small, large, 1.0 - p_a)]
+    for nm in ("linf", "l1", "l0"):
+        got = [rr.radius(nm) for rr in radii]
+        assert got[0] >= got[1] >= got[2], (nm, x.tolist(), p_a, small, large, got)
 
 
 def test_bernoulli_radii_from_a_huge_all_agreeing_sample_exclude_the_box_corner():
