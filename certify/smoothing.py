@@ -476,7 +476,7 @@ def lower_confidence_bound(count, n, alpha):
     Returns
     -------
     float
-        ``p_lower`` with ``P(p_lower > p) ≤ alpha`` for every true ``p``.
+        ``p_lower`` with ``P(p_lower > p) ≤ alpha`` for every true ``p``; always below 1.
 
     Raises
     ------
@@ -492,11 +492,22 @@ def lower_confidence_bound(count, n, alpha):
     i.e. the ``alpha`` quantile of ``Beta(count, n - count + 1)`` (0 when ``count = 0``). This
     is the ``LowerConfBound`` of Cohen et al. (2019), Algorithm 1.
 
+    A finite sample never shows ``p = 1``, but the float64 quantile can round to 1: at
+    ``count = n`` it is ``alpha**(1/n) = exp(log(alpha)/n)``, which rounds to 1.0 once
+    ``-log(alpha)/n < 2**-54`` (``n ≥ 1.25e16`` for ``alpha`` near 0.5, ``n = 10**17`` for
+    every ``alpha ≥ 0.004``). :func:`certified_radius` would then return ``inf``, and
+    ``1 - p_lower`` (the runner-up's upper bound in :func:`certify.bernoulli.certify_poisson`)
+    would claim ``p = 0``. The result is therefore clamped to ``nextafter(1, 0) = 1 − 2**-53``:
+    a rounded 1.0 stands for a true bound above ``1 − 2**-53``, so the clamp only lowers it
+    and stays valid (conservative).
+
     Examples
     --------
     >>> from certify.smoothing import lower_confidence_bound
     >>> round(lower_confidence_bound(100, 100, 0.001), 6)  # = 0.001 ** (1/100) by hand
     0.933254
+    >>> lower_confidence_bound(10**17, 10**17, 0.4999) == 1.0 - 2.0**-53  # not 1.0 (Notes)
+    True
     """
     n = _int_iv("n", n, 1)
     count = _int_iv("count", count, 0)
@@ -504,7 +515,8 @@ def lower_confidence_bound(count, n, alpha):
         raise ValueError(f"count={count} must be <= n={n}")
     alpha = _alpha_iv(alpha)
     low, _ = proportion_confint(count, n, alpha=2.0 * alpha, method="beta")
-    return float(low)
+    # never 1.0 (Notes): a rounded 1 would certify an infinite radius
+    return min(float(low), float(np.nextafter(1.0, 0.0)))
 
 
 def certified_radius(p_a_lower, noise):

@@ -23,9 +23,14 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from reference.helpers import ATOL_BRENTQ, NOISE_FACTORIES, quantile_classifier
+from reference.helpers import (
+    ATOL_BRENTQ,
+    NOISE_FACTORIES,
+    example_count,
+    quantile_classifier,
+)
 from scipy.stats import binom, binomtest, norm
 
 from certify.bernoulli import certified_radii, certify_poisson, neyman_pearson_check
@@ -444,6 +449,117 @@ def test_radii_sound_against_neyman_pearson_at_l1_vertices_and_random_points(dat
             continue
         res = neyman_pearson_check(x, xp, n_steps=T, p_a_lower=p_a)
         assert res.q_a_lower > res.q_b_upper - 1e-12, (x.tolist(), xp.tolist(), r)
+
+
+# --------------------------------------------------------------------------- runner-up bound
+# certify_poisson(use_runner_up=True) certifies from p_B < 1 - p_A. Pixels: the edges 0 and 1,
+# fixed interior values and any float. p_A stays 1e-6 below 1: neyman_pearson_check's q_a_lower
+# sums P-masses in float64 up to p_A and cannot resolve p_A within the cumsum's rounding of 1
+# (see test_bernoulli_radii_from_a_huge_all_agreeing_sample_exclude_the_box_corner).
+# No subnormal pixels: the L1 knapsack divides by the distance to the box edge and overflows
+# (a RuntimeWarning, an error under filterwarnings = error) for x_i = 5e-324 -- reported, not
+# a soundness question.
+RUNNER_UP_IMAGE = st.lists(st.one_of(PIXEL, st.floats(0.0, 1.0, allow_subnormal=False)),
+                          min_size=1, max_size=3)
+RUNNER_UP_P_A = st.one_of(st.sampled_from([0.999999, 0.99, 0.9, 0.6, 0.45, 0.35]),
+                          st.floats(0.2, 0.999999))
+# p_B as a fraction of 1 - p_A (strictly below it), from 0 and "much smaller" to nearly all
+RUNNER_UP_B_FRAC = st.one_of(st.sampled_from([0.0, 1e-9, 1e-3, 0.5, 0.999]),
+                             st.floats(0.0, 0.999))
+
+
+def l0_points(x, k):
+    """Images with ``k`` pixels of ``x`` changed: each to 0 or 1 (the extreme points) or 1/2."""
+    out = []
+    for idx in itertools.combinations(range(len(x)), k):
+        for vals in itertools.product([0.0, 0.5, 1.0], repeat=k):
+            xp = x.copy()
+            xp[list(idx)] = vals
+            out.append(xp)
+    return out
+
+
+@settings(max_examples=example_count(40))
+@given(x=RUNNER_UP_IMAGE, T=st.integers(1, 3), p_a=RUNNER_UP_P_A, b_frac=RUNNER_UP_B_FRAC,
+       seed=st.integers(0, 2**32 - 1))
+# certified L0 radii of 1 and 2 of 3 pixels (the drawn examples rarely certify any)
+@example(x=[0.5, 0.37, 0.9], T=2, p_a=0.999, b_frac=1e-3, seed=0)
+@example(x=[0.5, 0.37, 0.9], T=2, p_a=0.999, b_frac=0.5, seed=1)
+def test_radii_with_runner_up_bound_sound_against_neyman_pearson(x, T, p_a, b_frac, seed):
+    # Every x' in each certified ball must be certified by NP with the same (p_A, p_B). NP is
+    # exact for the question the certificate answers (module docstring, step 2: can a class
+    # C with P_x(C) <= p_B overtake A, the other classes lumped and free): its two optima are
+    # one classifier, A on the highest-P/Q atoms and B on the lowest (disjoint, as
+    # p_A + p_B <= 1), the rest to a third class. So a failure here is a real counterexample.
+    # The Rényi condition T Σ δ_α(x'_i, x_i) < β_α is tightest where the divergence is
+    # largest; δ_α(·, x_i) grows away from x_i (step 4), so at the L∞ box vertices (each pixel
+    # at lo_i or hi_i), the L1 vertices (pixels pushed to an edge plus one partial move) and
+    # the L0 points with pixels at 0 or 1. NP's margin is not proven extreme there, so random
+    # points of each ball (and L0 values 1/2) are checked too.
+    x = np.array(x)
+    d = x.size
+    p_b = b_frac * (1.0 - p_a)
+    r = certified_radii(x, p_a, p_b, n_steps=T)
+    assert r.p_b_upper == p_b < 1.0 - p_a
+    if p_a <= p_b:  # abstain: nothing is certified
+        assert (r.linf, r.l1, r.l0) == (0.0, 0.0, 0)
+        return
+    rng = np.random.default_rng(seed)
+    cands = []
+    if r.linf > 0:
+        lo, hi = np.maximum(0, x - r.linf), np.minimum(1, x + r.linf)
+        cands += [np.where(np.array(c) == 1, hi, lo) for c in itertools.product([0, 1], repeat=d)]
+        cands += list(rng.uniform(lo, hi, size=(5, d)))
+    if r.l1 > 0:
+        cands += l1_vertices(x, r.l1)
+        u = rng.standard_exponential((5, d + 1))  # inside the L1 ball, random signs
+        cands += list(np.clip(x + r.l1 * (u[:, :d] / u.sum(axis=1, keepdims=True))
+                              * rng.choice([-1, 1], size=(5, d)), 0, 1))
+    if r.l0 > 0:
+        cands += l0_points(x, r.l0)
+    for xp in cands:
+        res = neyman_pearson_check(x, xp, n_steps=T, p_a_lower=p_a, p_b_upper=p_b)
+        assert res.q_a_lower > res.q_b_upper - ATOL_NP, (x.tolist(), xp.tolist(), p_a, p_b, r)
+
+
+@settings(max_examples=example_count(40))
+@given(x=RUNNER_UP_IMAGE, T=st.integers(1, 3), p_a=RUNNER_UP_P_A,
+       fracs=st.lists(RUNNER_UP_B_FRAC, min_size=2, max_size=2))
+@example(x=[0.5, 0.37, 0.9], T=2, p_a=0.999, fracs=[1e-3, 0.5])  # L0: 2, 1, 1 pixels
+def test_radii_never_shrink_with_a_smaller_runner_up_bound(x, T, p_a, fracs):
+    # β_α(p_A, p_B) decreases in p_B (module docstring, step 2) and the worst cases do not
+    # depend on it, so every radius is nonincreasing in p_B, down from p_B = 1 - p_A (the
+    # default, Cohen et al.'s two-class bound)
+    x = np.array(x)
+    small, large = sorted(f * (1.0 - p_a) for f in fracs)
+    radii = [certified_radii(x, p_a, p_b, n_steps=T) for p_b in (small, large, 1.0 - p_a)]
+    for nm in ("linf", "l1", "l0"):
+        got = [rr.radius(nm) for rr in radii]
+        assert got[0] >= got[1] >= got[2], (nm, x.tolist(), p_a, small, large, got)
+
+
+def test_bernoulli_radii_from_a_huge_all_agreeing_sample_exclude_the_box_corner():
+    # n = 10**17 samples all of class A, alpha = 0.4999: the true bound is p = alpha**(1/n),
+    # 1 - p = -expm1(log(alpha)/n) = 6.9e-18, which float64 rounds to p = 1. x = (1/2,), T = 60:
+    # the classifier "B iff the pixel never spikes" has P_x(A) = 1 - 2^-60 >= p (consistent
+    # with the data) and at x' = 0 says B with probability 1. So no sound certificate reaches
+    # x' = 0; with p rounded to 1, every pattern has P_x > 0, beta is infinite for alpha >= 1,
+    # and the radii covered the whole box (L∞ 1, L1 1/2, L0 1).
+    n, alpha, T = 10**17, 0.4999, 60
+    assert 2.0**-60 < -math.expm1(math.log(alpha) / n)
+    p_a = lower_confidence_bound(n, n, alpha)
+    assert p_a < 1.0
+    r = certified_radii([0.5], p_a, n_steps=T)
+    assert 0.0 < r.linf < 0.5 and 0.0 < r.l1 < 0.5 and r.l0 == 0
+    # sound: with p_B = 1 - p_A, q_a_lower = 1 - q_b_upper (A takes what the other classes
+    # cannot), so certified <=> q_b_upper < 1/2. Not res.certified: q_a_lower's greedy sums
+    # P-masses up to p_A = 1 - 2^-53, below the rounding of that float cumsum, and comes out
+    # wrong here (0.248 at x' = 1/2 - r.linf, against the exact 1 - 0.280 = 0.720 from rationals)
+    for xp in (0.5 - r.linf, 0.5 + r.linf, 0.5 - r.l1, 0.5 + r.l1):
+        assert neyman_pearson_check([0.5], [xp], n_steps=T, p_a_lower=p_a).q_b_upper < 0.5, xp
+    # the runner-up bound of certify_poisson for a class never seen: > 0, so p_B = 0 (which
+    # for alpha >= 1 makes beta = -log(1 - p_A) and ignores the runner-up) is never claimed
+    assert 1.0 - lower_confidence_bound(n, n, alpha) > 0.0
 
 
 @SMALL

@@ -103,6 +103,41 @@ def test_lower_bound_hand_values():
     assert lower_confidence_bound(1, 1, 0.2) == pytest.approx(0.2, rel=1e-12)
 
 
+# -log(0.4999) / 2**-54: from this n on alpha**(1/n) = exp(log(alpha)/n) is within half an ulp
+# of 1 (the ulp below 1 is 2**-53) and its float64 value is 1.0 (found by bisection on n with
+# statsmodels 0.14 / scipy 1.17; it agrees with the closed form to the last digit)
+N_ROUNDS_TO_ONE = 12_490_232_776_368_630
+
+
+def test_lower_bound_stays_below_one_for_huge_n():
+    # count = n: the true bound is alpha**(1/n), and 1 - bound = -expm1(log(alpha)/n) exactly
+    # enough (no cancellation); 10**17 is the first power of ten at which the float quantile
+    # rounded to 1.0 for alpha = 0.4999 (gap 6.9e-18 < 2**-54; at 10**16 it is 6.9e-17)
+    alpha = 0.4999
+    below_one = 1.0 - 2.0**-53  # numpy.nextafter(1.0, 0.0)
+    noise = gaussian(1.0, 1)
+    ns = [10**15, 10**16, N_ROUNDS_TO_ONE - 1, N_ROUNDS_TO_ONE, 10**17, 10**18, 10**30]
+    bounds = [lower_confidence_bound(n, n, alpha) for n in ns]
+    radii = [certified_radius(p, noise) for p in bounds]
+    for n, p, r in zip(ns, bounds, radii):
+        gap = -math.expm1(math.log(alpha) / n)
+        assert p < 1.0 and math.isfinite(r), n
+        if gap < 2.0**-54:  # the quantile rounds to 1: clamped, strictly below the true bound
+            assert p == below_one and 1.0 - p > gap, n
+        else:  # the float quantile, within an ulp of the true bound
+            assert abs((1.0 - p) - gap) <= 2.0**-53, n
+    assert -math.expm1(math.log(alpha) / 10**16) > 2.0**-54 > -math.expm1(math.log(alpha) / 10**17)
+    # monotone in n through the point where the quantile reaches 1, and finite: Φ⁻¹(1 - 2^-53)
+    assert np.all(np.diff(bounds) >= 0) and np.all(np.diff(radii) >= 0)
+    assert radii[-1] == pytest.approx(norm.isf(2.0**-53), rel=RTOL_CLOSED_FORM)
+    # count < n rounds too (Beta(n - 1, 2) quantile, 1 - p ~ 1.7/n at alpha = 0.4999)
+    assert lower_confidence_bound(10**18 - 1, 10**18, alpha) == below_one
+    # the runner-up's upper bound 1 - lower(n - count) in certify_poisson: a class never seen
+    # in 10**17 samples is bounded by 2**-53 > its true bound 6.9e-18, never by 0
+    upper = 1.0 - lower_confidence_bound(10**17, 10**17, alpha)
+    assert upper == 2.0**-53 > -math.expm1(math.log(alpha) / 10**17)
+
+
 @given(
     n=st.integers(1, 500),
     data=st.data(),
