@@ -722,6 +722,10 @@ def neyman_pearson_check(x, x_prime, *, n_steps, p_a_lower, p_b_upper=None, max_
       ``x`` for free, so ``q_b_upper ≥ Q(P = 0)`` always -- then the others while their P-mass
       fits, the boundary atom fractionally.
 
+    Both programmes are complements of each other (``φ → 1 − φ``): ``q_a_lower(p) = 1 −
+    q_b_upper(1 − p)``; a target above 1/2 is solved through its complement, whose partial sums
+    stay small and exact enough to resolve a target within 1e-16 of 1.
+
     Each optimum is a vertex of its polytope, with at most one fractional atom, so the greedy
     value equals the minimum (maximum) over all deterministic classifiers plus one randomised
     boundary atom; a target that ends exactly at an atom's edge takes that atom whole and
@@ -763,8 +767,11 @@ def neyman_pearson_check(x, x_prime, *, n_steps, p_a_lower, p_b_upper=None, max_
     p, q = np.exp(log_p), np.exp(log_q)
     with np.errstate(invalid="ignore", divide="ignore"):
         lr = log_p - log_q  # +inf where Q = 0, -inf where P = 0
-    q_a = _np_min_q(p, q, lr, p_a)
-    q_b = _np_max_q(p, q, lr, p_b)
+    # a target near 1 is lost in the rounding of the P-mass sums near 1 (p_A = 1 − 2⁻⁵³ gave
+    # q_a = 0.248 against the exact 0.720): above 1/2 the complementary programme, whose
+    # target 1 − p (exact in float64) is met by small sums, gives the same optimum
+    q_a = (1.0 - _np_max_q(p, q, lr, 1.0 - p_a) if p_a > 0.5 else _np_min_q(p, q, lr, p_a))
+    q_b = (1.0 - _np_min_q(p, q, lr, 1.0 - p_b) if p_b > 0.5 else _np_max_q(p, q, lr, p_b))
     q_a = min(1.0, q_a)
     q_b = min(1.0, q_b)
     return NeymanPearsonCheck(q_a, q_b, bool(q_a > q_b), int(p.size))

@@ -16,6 +16,9 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reference.bernoulli import neyman_pearson_exact
 from scipy.optimize import minimize_scalar
 from scipy.special import xlogy
 
@@ -261,6 +264,35 @@ def test_np_bound_is_attained_by_the_likelihood_ratio_classifier(seed):
     q_region = float(np.exp(lq[region]).sum())
     res = neyman_pearson_check(x, xp, n_steps=T, p_a_lower=p_a)
     np.testing.assert_allclose(res.q_a_lower, q_region, rtol=1e-9)
+
+
+def test_np_check_resolves_p_a_within_an_ulp_of_one_regression():
+    # the float partial sums of P-mass near 1 cannot meet p_A = 1 − 2⁻⁵³: q_a_lower came out
+    # 0.248 (not certified) where exact arithmetic gives 0.72046 (certified)
+    x, xp, T, p_a = [0.5], [0.042558617248970476], 60, 1.0 - 2.0**-53
+    res = neyman_pearson_check(x, xp, n_steps=T, p_a_lower=p_a)
+    q_a, q_b = neyman_pearson_exact(x, xp, T, p_a, 1.0 - p_a)
+    assert abs(res.q_a_lower - q_a) <= ATOL_ENUM and abs(res.q_b_upper - q_b) <= ATOL_ENUM
+    assert res.certified
+
+
+_UNIT = st.one_of(st.sampled_from([0.0, 0.5, 1.0]), st.floats(0.0, 1.0))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 2), st.integers(1, 30), st.data())
+def test_np_check_matches_exact_rational_arithmetic(d, T, data):
+    """Both worst cases agree with the same programmes solved in exact fractions, for targets
+    anywhere in [0, 1], down to an ulp from either end."""
+    x = data.draw(st.lists(_UNIT, min_size=d, max_size=d))
+    xp = data.draw(st.lists(_UNIT, min_size=d, max_size=d))
+    near = st.integers(1, 53).map(lambda k: 2.0**-k)
+    p_a = data.draw(st.one_of(st.floats(0.0, 1.0), near, near.map(lambda e: 1.0 - e)))
+    p_b = data.draw(st.one_of(st.floats(0.0, 1.0 - p_a), st.just(1.0 - p_a)))
+    res = neyman_pearson_check(x, xp, n_steps=T, p_a_lower=p_a, p_b_upper=p_b)
+    q_a, q_b = neyman_pearson_exact(x, xp, T, p_a, min(p_b, 1.0 - p_a))
+    assert abs(res.q_a_lower - q_a) <= ATOL_ENUM, (float(q_a), res.q_a_lower)
+    assert abs(res.q_b_upper - q_b) <= ATOL_ENUM, (float(q_b), res.q_b_upper)
 
 
 def all_subsets(n):
