@@ -242,7 +242,9 @@ def _renyi(a, b, order):
     safe = np.where(kl_rows, 2.0, order)  # any order != 1 where the KL branch is used
 
     def term(u, v):
-        # u^α v^(1-α), with 0^α = 0 first (the outcome never occurs under u)
+        # u^α v^(1-α), with 0^α = 0 first (the outcome never occurs under u); for α > 1 and a
+        # subnormal v it overflows to inf, an infinite divergence: the order certifies nothing,
+        # which errs on the safe side
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             out = np.exp(safe * np.log(u) + (1.0 - safe) * np.log(v))
         return np.where(u == 0.0, 0.0, out)
@@ -378,7 +380,8 @@ def _l1_worst(x, r, order, T):
     before = np.cumsum(w_s, axis=-1) - w_s
 
     def knapsack(b):  # b [k, G] -> [k, G]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        # a subnormal cap (pixel 5e-324) overflows the fraction to inf, which the clip makes 1
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             frac = np.clip((b[..., None] - before[:, None, :])
                            / np.where(w_s > 0, w_s, 1.0)[:, None, :], 0.0, 1.0)
             take = np.where((w_s[:, None, :] > 0) & (frac > 0), frac * v_s[:, None, :], 0.0)

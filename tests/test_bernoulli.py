@@ -295,6 +295,14 @@ def test_np_check_matches_exact_rational_arithmetic(d, T, data):
     assert abs(res.q_b_upper - q_b) <= ATOL_ENUM, (float(q_b), res.q_b_upper)
 
 
+@pytest.mark.parametrize("tiny", [5e-324, 1e-310])
+def test_radii_of_a_subnormal_pixel_without_overflow_warning_regression(tiny):
+    # the L1 knapsack divided by the subnormal cap and warned "overflow encountered in divide"
+    # (an error under the suite's filterwarnings); the clipped fraction was right all along
+    radii = certified_radii(np.array([tiny, 0.5]), 0.9, 0.1, n_steps=3)
+    assert np.isfinite(radii.l1) and radii.l1 > 0.0
+
+
 def all_subsets(n):
     """[2^n, n] bool: every deterministic assignment of n patterns (row r = the bits of r)."""
     return ((np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1).astype(bool)
