@@ -64,11 +64,15 @@ def ann_gradient(source, x, labels) -> _ann.ANNLossGrad:
     net, factors = _source_iv(source)
     r = _ann.loss_and_grad(net, x, labels)
     g = r.grads
-    weights = [gw / f for gw, f in zip(g.weights, factors)]
-    biases = [None if gb is None else gb * 1.0 for gb in g.biases]
+    # in float64 and rounded once to the gradient's own dtype, as convert scales the weights (a
+    # float64 factor would promote a float32 network's gradients to float64)
+    weights = [(gw.astype(np.float64) / f).astype(gw.dtype, copy=False)
+               for gw, f in zip(g.weights, factors)]
+    biases = list(g.biases)
     # b_SNN = b_ANN · U_th / max^(l) is another linear map; without it (bare ANN) take it as 1
     if hasattr(source, "scales"):
-        biases = [None if gb is None else gb * s / source.theta
+        biases = [None if gb is None else (gb.astype(np.float64) * s / source.theta).astype(
+                      gb.dtype, copy=False)
                   for gb, s in zip(g.biases, source.scales[1:])]
     return _ann.ANNLossGrad(r.loss, r.logits, r.correct,
                             _ann.ANNGradient(g.input, weights, biases))
