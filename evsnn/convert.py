@@ -78,7 +78,7 @@ def activation_scales(ann, calibration_x, *, percentile=100.0) -> np.ndarray:
         raise TypeError(f"ann must be an evsnn.ann.ANN, got {type(ann).__name__}")
     percentile = _percentile_iv(percentile)
     x = np.asarray(calibration_x)
-    if x.ndim != 2 or x.shape[0] == 0:
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] != ann.n_in:
         raise ValueError(
             f"calibration_x must be a non-empty [n, {ann.n_in}] array of images, got shape "
             f"{x.shape}"
