@@ -264,10 +264,15 @@ def predict(ann, x) -> np.ndarray:
 
 
 def accuracy(ann, x, y) -> float:
-    """Fraction of samples whose predicted class equals ``y``."""
-    y = np.asarray(y)
-    pred = predict(ann, x)
+    """Fraction of samples whose predicted class equals ``y`` (integer labels in
+    ``[0, n_out)``, checked as :func:`loss_and_grad` checks them)."""
+    from evsnn.grad.losses import _labels_iv
+
+    logits = forward(ann, x).logits
     _batch_iv(x, "an accuracy is a mean over the samples")
-    if y.shape != pred.shape:
-        raise ValueError(f"y has shape {y.shape} but x has {pred.shape[0]} samples")
-    return float(np.mean(pred == y))
+    y = np.asarray(y)
+    if y.shape != logits.shape[:1]:
+        raise ValueError(f"y has shape {y.shape} but x has {logits.shape[0]} samples")
+    # float, boolean or out-of-range labels never equal a prediction: refused, not counted wrong
+    y = _labels_iv(y, logits, name="y")
+    return float(np.mean(np.argmax(logits, axis=1) == y))

@@ -696,3 +696,28 @@ def test_certify_dataset_is_independent_of_workers_and_chunks(tmp_path):
     # the files hold the run bit for bit
     back = CertificationTable.read_csv(ref.to_csv(tmp_path / "r.csv"))
     assert _bits(back.radius) == _bits(ref.radius) and back.parameters() == ref.parameters()
+
+
+def test_accuracy_refuses_labels_that_no_prediction_can_equal():
+    # was: float labels (0.5), booleans and labels beyond the classes were silently counted as
+    # wrong (accuracy 0.5 below), where loss_and_grad and metrics.accuracy refuse them
+    ann = ANN([np.eye(2)])
+    x = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert accuracy(ann, x, np.array([0, 1])) == 1.0
+    with pytest.raises(TypeError, match="y must be integers, got dtype float64"):
+        accuracy(ann, x, np.array([0.5, 1.0]))
+    with pytest.raises(TypeError, match="y must be integers, got dtype bool"):
+        accuracy(ann, x, np.array([True, False]))
+    with pytest.raises(ValueError, match=r"y must lie in \[0, 1\], got \[1, 2\]"):
+        accuracy(ann, x, np.array([1, 2]))
+    with pytest.raises(ValueError, match=r"y has shape \(1, 2\) but x has 2 samples"):
+        accuracy(ann, x, np.array([[0, 1]]))
+
+
+def test_calibration_x_errors_name_calibration_x():
+    # was: the width, NaN and dtype errors named forward's argument x
+    ann = ANN([np.ones((2, 3))])
+    with pytest.raises(ValueError, match="calibration_x holds NaN or infinite values"):
+        convert(ann, np.array([[np.nan, 0.0, 0.0]]))
+    with pytest.raises(TypeError, match="calibration_x must hold real numbers, got dtype <U1"):
+        activation_scales(ann, np.array([["a", "b", "c"]]))
