@@ -721,3 +721,28 @@ def test_calibration_x_errors_name_calibration_x():
         convert(ann, np.array([[np.nan, 0.0, 0.0]]))
     with pytest.raises(TypeError, match="calibration_x must hold real numbers, got dtype <U1"):
         activation_scales(ann, np.array([["a", "b", "c"]]))
+
+
+def test_cba_evaluates_the_ann_where_the_snn_is_with_input_max():
+    # One layer with an integrating readout: V_T / T = W_SNN·(x / input_max) + b_SNN is exactly
+    # θ·ANN(x)/max^(1) (Eq. 14 with max^(0) = input_max), so the SNN fed x / input_max computes
+    # the ANN at x. Was: CBA evaluated the ANN at the SNN's input x / input_max (another point,
+    # other logits and another gradient direction) and returned its gradient unscaled.
+    ann = ANN([np.array([[1.0, -1.0], [-1.0, 0.5]])], [np.array([0.25, -0.5])])
+    x_ann = np.array([[2.0, 0.5], [0.25, 1.5]])  # images in [0, 2]
+    y = np.array([1, 0])
+    c = convert(ann, x_ann, input_max=2.0, readout=True)
+    x_snn = x_ann / 2.0
+    T = 8
+    v = simulate(c.network, current(x_snn, T)).output[-1] / T
+    np.testing.assert_allclose(v, forward(ann, x_ann).logits / c.scales[1], rtol=1e-14)
+    res, image = cba_gradients(c.network, current(x_snn, T), x_snn, y, ann=c)
+    want = 2.0 * loss_and_grad(ann, x_ann, y).grads.input  # d/dx L(ANN(2x))
+    np.testing.assert_array_equal(image, want)
+    np.testing.assert_array_equal(res.input, np.broadcast_to(want / T, res.input.shape))
+    ref = ann_gradient(c, x_ann, y).grads
+    for got, w in zip(res.weights, ref.weights):
+        np.testing.assert_array_equal(got, w)
+    r = snn_loss_and_grad(c.network, x_snn, y, T=T, encoder="current", decoder="membrane",
+                          method="ann", ann=c)
+    np.testing.assert_array_equal(r.image, want)

@@ -9,6 +9,10 @@ and correctness are the SNN's own; the gradient is the ANN's cross-entropy gradi
   needed (current and Poisson coding's rule, the sum over steps, gives back ``dL/dx``); given an
   encoded sequence instead of an image, the ANN is evaluated at its per-step mean (the input
   rate);
+* the SNN's input rate ``r`` stands for the ANN input ``input_max · r`` (Ding 2025 Eq. 14's
+  ``max^(0)``, :func:`evsnn.convert.convert`), so with a Conversion the ANN is evaluated at
+  ``input_max · x`` and the image gradient is ``input_max`` times the ANN's (both exact no-ops
+  at the default ``input_max = 1``);
 * ``dL/dW_SNN = dL/dW_ANN / factor_l`` with the conversion factors of Ding 2025 Eq. 14
   (``W_SNN = factor_l · W_ANN``) when the source is a :class:`~evsnn.convert.Conversion`; with a
   bare :class:`~evsnn.ann.ANN` the factors are taken as 1.
@@ -99,14 +103,18 @@ def cba_gradients(network, seq, images, labels, *, ann):
     seq = np.asarray(seq)
     T = seq.shape[0]
     x = seq.mean(axis=0) if images is None else np.asarray(images)
-    r = ann_gradient(ann, x, labels)
+    # convert's max^(0): the rate r the encoder presents is the ANN input input_max·r (was: the
+    # ANN was evaluated at r, another point whenever input_max != 1)
+    input_max = float(ann.scales[0]) if hasattr(ann, "scales") else 1.0
+    r = ann_gradient(ann, x * input_max, labels)
     g = r.grads
+    g_image = g.input * input_max
     dtype = seq.dtype if seq.dtype.kind == "f" else np.float64
-    g_seq = np.broadcast_to((g.input / T).astype(dtype), seq.shape).copy()
+    g_seq = np.broadcast_to((g_image / T).astype(dtype), seq.shape).copy()
     n = len(network.layers)
     biases = [gb if l.bias is not None else None for gb, l in zip(g.biases, network.layers)]
     result = GradientResult(
         input=g_seq, weights=list(g.weights), biases=biases, dlif_factors=[None] * n,
         membrane=[None] * n, method="ann",
     )
-    return result, (None if images is None else g.input)
+    return result, (None if images is None else g_image)
