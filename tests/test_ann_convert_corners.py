@@ -746,3 +746,16 @@ def test_cba_evaluates_the_ann_where_the_snn_is_with_input_max():
     r = snn_loss_and_grad(c.network, x_snn, y, T=T, encoder="current", decoder="membrane",
                           method="ann", ann=c)
     np.testing.assert_array_equal(r.image, want)
+
+
+def test_certified_accuracy_refuses_nan_and_negative_radii():
+    # was: a NaN radius compared False with every r (silently "not certified"), a negative one
+    # was taken as it came; an infinite radius is certified at every radius and stays accepted
+    with pytest.raises(ValueError, match=r"radius\[1\]=nan must be >= 0 and not NaN"):
+        certified_accuracy([0.5, np.nan], [True, True], [0.0, 0.25])
+    with pytest.raises(ValueError, match=r"radius\[0\]=-0.5 must be >= 0 and not NaN"):
+        certified_accuracy(np.array([-0.5, 1.0]), np.array([True, True]), 0.0)
+    with pytest.raises(ValueError, match=r"radius\[0\]=-1 must be >= 0"):
+        certified_accuracy(np.array([-1, 2]), np.array([True, True]), 0.0)
+    assert certified_accuracy([np.inf, 0.0], [True, True], [0.0, 1e308]).tolist() == [1.0, 0.5]
+    assert certified_accuracy([-0.0], [True], 0.0) == 1.0
