@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evsnn._checks import int_iv
 from evsnn.clock.network import _as_float_array, _nonempty
 
 __all__ = [
@@ -127,11 +128,12 @@ class ANN:
     def mlp(sizes, *, bias=False, rng=None, scale=np.sqrt(2.0)) -> "ANN":
         """An ANN with weights drawn N(0, scale²/n_in) (He initialisation for the default
         ``scale = √2``) and zero biases when ``bias=True``."""
-        sizes = [int(s) for s in sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
+        if len(sizes) < 2:
             raise ValueError(
                 f"sizes={sizes!r} needs at least an input and an output size, all >= 1"
             )
+        # int() truncated a float size (100.7 -> 100) and took True as 1
+        sizes = [int_iv(f"sizes[{i}]", s, low=1, what="layer width") for i, s in enumerate(sizes)]
         rng = np.random.default_rng(rng)
         ws = [
             rng.standard_normal((n_out, n_in)) * (scale / np.sqrt(n_in))

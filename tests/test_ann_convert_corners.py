@@ -759,3 +759,16 @@ def test_certified_accuracy_refuses_nan_and_negative_radii():
         certified_accuracy(np.array([-1, 2]), np.array([True, True]), 0.0)
     assert certified_accuracy([np.inf, 0.0], [True, True], [0.0, 1e308]).tolist() == [1.0, 0.5]
     assert certified_accuracy([-0.0], [True], 0.0) == 1.0
+
+
+def test_mlp_refuses_sizes_that_are_not_positive_integers():
+    # was: int() truncated a float width (100.7 -> a layer of 100) and took True as 1
+    with pytest.raises(TypeError, match=r"sizes\[1\] must be an integer \(layer width\), got "
+                                        r"float 100.7"):
+        ANN.mlp([3, 100.7, 2])
+    with pytest.raises(TypeError, match=r"sizes\[0\] must be an integer \(layer width\), got "
+                                        "bool True"):
+        ANN.mlp([True, 2])
+    with pytest.raises(ValueError, match=r"sizes\[2\]=0 must be an integer >= 1"):
+        ANN.mlp([3, 2, 0])
+    assert ANN.mlp([np.int64(3), 2], rng=0).sizes == (3, 2)
