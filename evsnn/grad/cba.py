@@ -86,7 +86,8 @@ def cba_gradients(network, seq, images, labels, *, ann):
     """The :class:`~evsnn.grad.GradientResult` and image gradient of the ``"ann"`` method.
 
     ``images`` is ``None`` when only the encoded sequence ``seq`` ``[T, B, n_in]`` is known (the
-    image gradient is then ``None``, as for every method). Used by :func:`evsnn.grad.loss_and_grad`; see the module docstring.
+    image gradient is then ``None``, as for every method). Used by
+    :func:`evsnn.grad.loss_and_grad`; see the module docstring.
     """
     from evsnn.grad.backward import GradientResult
 
