@@ -159,7 +159,8 @@ def certified_accuracy(radius, correct, radii):
     TypeError
         If an argument is not numeric (``correct`` not boolean).
     ValueError
-        If shapes differ, the data set is empty, or radii are negative or not finite.
+        If shapes differ, the data set is empty, a radius is negative or NaN, or ``radii`` are
+        negative or not finite.
 
     Notes
     -----
@@ -183,6 +184,12 @@ def certified_accuracy(radius, correct, radii):
             f"radius and correct must be non-empty 1-D arrays of equal length, got shapes "
             f"{rad.shape} and {cor.shape}"
         )
+    # a NaN radius compared False with every r and was silently counted as not certified
+    bad = np.isnan(rad) | (rad < 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"radius[{i}]={rad[i].item()!r} must be >= 0 and not NaN (0 for an "
+                         "abstention); pass the certificates' radii")
     r, scalar = _radii_iv(radii)
     acc = np.mean(cor[None, :] & (rad[None, :] >= r[:, None]), axis=1)
     return float(acc[0]) if scalar else acc

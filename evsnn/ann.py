@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import samples_iv
+from evsnn._checks import int_iv, samples_iv
 from evsnn.clock.network import _as_float_array, _nonempty
 
 __all__ = [
@@ -128,11 +128,12 @@ class ANN:
     def mlp(sizes, *, bias=False, rng=None, scale=np.sqrt(2.0)) -> "ANN":
         """An ANN with weights drawn N(0, scale²/n_in) (He initialisation for the default
         ``scale = √2``) and zero biases when ``bias=True``."""
-        sizes = [int(s) for s in sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
+        if len(sizes) < 2:
             raise ValueError(
                 f"sizes={sizes!r} needs at least an input and an output size, all >= 1"
             )
+        # int() truncated a float size (100.7 -> 100) and took True as 1
+        sizes = [int_iv(f"sizes[{i}]", s, low=1, what="layer width") for i, s in enumerate(sizes)]
         rng = np.random.default_rng(rng)
         ws = [
             rng.standard_normal((n_out, n_in)) * (scale / np.sqrt(n_in))
@@ -262,10 +263,15 @@ def predict(ann, x) -> np.ndarray:
 
 
 def accuracy(ann, x, y) -> float:
-    """Fraction of samples whose predicted class equals ``y``."""
-    y = np.asarray(y)
-    pred = predict(ann, x)
+    """Fraction of samples whose predicted class equals ``y`` (integer labels in
+    ``[0, n_out)``, checked as :func:`loss_and_grad` checks them)."""
+    from evsnn.grad.losses import _labels_iv
+
+    logits = forward(ann, x).logits
     _batch_iv(x, "an accuracy is a mean over the samples")
-    if y.shape != pred.shape:
-        raise ValueError(f"y has shape {y.shape} but x has {pred.shape[0]} samples")
-    return float(np.mean(pred == y))
+    y = np.asarray(y)
+    if y.shape != logits.shape[:1]:
+        raise ValueError(f"y has shape {y.shape} but x has {logits.shape[0]} samples")
+    # float, boolean or out-of-range labels never equal a prediction: refused, not counted wrong
+    y = _labels_iv(y, logits, name="y")
+    return float(np.mean(np.argmax(logits, axis=1) == y))

@@ -78,11 +78,16 @@ def activation_scales(ann, calibration_x, *, percentile=100.0) -> np.ndarray:
         raise TypeError(f"ann must be an evsnn.ann.ANN, got {type(ann).__name__}")
     percentile = _percentile_iv(percentile)
     x = np.asarray(calibration_x)
-    if x.ndim != 2 or x.shape[0] == 0:
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] != ann.n_in:
         raise ValueError(
             f"calibration_x must be a non-empty [n, {ann.n_in}] array of images, got shape "
             f"{x.shape}"
         )
+    # checked here so that the message names calibration_x, not forward's x
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"calibration_x must hold real numbers, got dtype {x.dtype}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("calibration_x holds NaN or infinite values; pass finite images")
     fwd = forward(ann, x)
     scales = []
     for z in fwd.pre:

@@ -9,6 +9,10 @@ and correctness are the SNN's own; the gradient is the ANN's cross-entropy gradi
   needed (current and Poisson coding's rule, the sum over steps, gives back ``dL/dx``); given an
   encoded sequence instead of an image, the ANN is evaluated at its per-step mean (the input
   rate);
+* the SNN's input rate ``r`` stands for the ANN input ``input_max · r`` (Ding 2025 Eq. 14's
+  ``max^(0)``, :func:`evsnn.convert.convert`), so with a Conversion the ANN is evaluated at
+  ``input_max · x`` and the image gradient is ``input_max`` times the ANN's (both exact no-ops
+  at the default ``input_max = 1``);
 * ``dL/dW_SNN = dL/dW_ANN / factor_l`` with the conversion factors of Ding 2025 Eq. 14
   (``W_SNN = factor_l · W_ANN``) when the source is a :class:`~evsnn.convert.Conversion`; with a
   bare :class:`~evsnn.ann.ANN` the factors are taken as 1.
@@ -64,11 +68,15 @@ def ann_gradient(source, x, labels) -> _ann.ANNLossGrad:
     net, factors = _source_iv(source)
     r = _ann.loss_and_grad(net, x, labels)
     g = r.grads
-    weights = [gw / f for gw, f in zip(g.weights, factors)]
-    biases = [None if gb is None else gb * 1.0 for gb in g.biases]
+    # in float64 and rounded once to the gradient's own dtype, as convert scales the weights (a
+    # float64 factor would promote a float32 network's gradients to float64)
+    weights = [(gw.astype(np.float64) / f).astype(gw.dtype, copy=False)
+               for gw, f in zip(g.weights, factors)]
+    biases = list(g.biases)
     # b_SNN = b_ANN · U_th / max^(l) is another linear map; without it (bare ANN) take it as 1
     if hasattr(source, "scales"):
-        biases = [None if gb is None else gb * s / source.theta
+        biases = [None if gb is None else (gb.astype(np.float64) * s / source.theta).astype(
+                      gb.dtype, copy=False)
                   for gb, s in zip(g.biases, source.scales[1:])]
     return _ann.ANNLossGrad(r.loss, r.logits, r.correct,
                             _ann.ANNGradient(g.input, weights, biases))
@@ -78,7 +86,8 @@ def cba_gradients(network, seq, images, labels, *, ann):
     """The :class:`~evsnn.grad.GradientResult` and image gradient of the ``"ann"`` method.
 
     ``images`` is ``None`` when only the encoded sequence ``seq`` ``[T, B, n_in]`` is known (the
-    image gradient is then ``None``, as for every method). Used by :func:`evsnn.grad.loss_and_grad`; see the module docstring.
+    image gradient is then ``None``, as for every method). Used by
+    :func:`evsnn.grad.loss_and_grad`; see the module docstring.
     """
     from evsnn.grad.backward import GradientResult
 
@@ -95,14 +104,18 @@ def cba_gradients(network, seq, images, labels, *, ann):
     seq = np.asarray(seq)
     T = seq.shape[0]
     x = seq.mean(axis=0) if images is None else np.asarray(images)
-    r = ann_gradient(ann, x, labels)
+    # convert's max^(0): the rate r the encoder presents is the ANN input input_max·r (was: the
+    # ANN was evaluated at r, another point whenever input_max != 1)
+    input_max = float(ann.scales[0]) if hasattr(ann, "scales") else 1.0
+    r = ann_gradient(ann, x * input_max, labels)
     g = r.grads
+    g_image = g.input * input_max
     dtype = seq.dtype if seq.dtype.kind == "f" else np.float64
-    g_seq = np.broadcast_to((g.input / T).astype(dtype), seq.shape).copy()
+    g_seq = np.broadcast_to((g_image / T).astype(dtype), seq.shape).copy()
     n = len(network.layers)
     biases = [gb if l.bias is not None else None for gb, l in zip(g.biases, network.layers)]
     result = GradientResult(
         input=g_seq, weights=list(g.weights), biases=biases, dlif_factors=[None] * n,
         membrane=[None] * n, method="ann",
     )
-    return result, (None if images is None else g.input)
+    return result, (None if images is None else g_image)
