@@ -704,11 +704,12 @@ def test_accuracy_refuses_labels_that_no_prediction_can_equal():
     ann = ANN([np.eye(2)])
     x = np.array([[1.0, 0.0], [0.0, 1.0]])
     assert accuracy(ann, x, np.array([0, 1])) == 1.0
-    with pytest.raises(TypeError, match="y must be integers, got dtype float64"):
+    with pytest.raises(TypeError, match="y must hold integer class labels, got dtype float64"):
         accuracy(ann, x, np.array([0.5, 1.0]))
-    with pytest.raises(TypeError, match="y must be integers, got dtype bool"):
+    with pytest.raises(TypeError, match="y must hold integer class labels, got dtype bool"):
         accuracy(ann, x, np.array([True, False]))
-    with pytest.raises(ValueError, match=r"y must lie in \[0, 1\], got \[1, 2\]"):
+    with pytest.raises(ValueError, match=r"y holds the label 2 but scores has 2 classes; "
+                                         r"labels are 0-based class indices in \[0, 1\]"):
         accuracy(ann, x, np.array([1, 2]))
     with pytest.raises(ValueError, match=r"y has shape \(1, 2\) but x has 2 samples"):
         accuracy(ann, x, np.array([[0, 1]]))
