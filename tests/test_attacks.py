@@ -654,7 +654,8 @@ def test_apgd_momentum_update_by_hand():
 
 
 # --- DeepFool -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("nudge, nudge_on", [(1e-4, "distance"), (1e-4, "score"), (0.0, "distance")])
+@pytest.mark.parametrize("nudge, nudge_on",
+                         [(1e-4, "distance"), (1e-4, "score"), (0.0, "distance")])
 def test_deepfool_l2_solves_affine_classifier_in_one_step(nudge, nudge_on):
     rng = np.random.default_rng(2)
     W, b = rng.standard_normal((4, 6)), rng.standard_normal(4)
@@ -677,7 +678,8 @@ def test_deepfool_l2_solves_affine_classifier_in_one_step(nudge, nudge_on):
     assert (r.params["nudge"], r.params["nudge_on"]) == (nudge, nudge_on)
 
 
-@pytest.mark.parametrize("nudge_on, step", [("distance", 0.1 / 4 + 1e-4), ("score", (0.1 + 1e-4) / 4)])
+@pytest.mark.parametrize("nudge_on, step",
+                         [("distance", 0.1 / 4 + 1e-4), ("score", (0.1 + 1e-4) / 4)])
 def test_deepfool_linf_uses_dual_norm(nudge_on, step):
     W = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 1.0]])
     x = np.array([[0.6, 0.3, 0.1]])

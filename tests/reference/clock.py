@@ -107,7 +107,8 @@ def neurons(draw):
         )
     if kind == "readout":
         return Readout(lam=draw(st.floats(0.0, 1.0)))
-    return DLIF(lam=draw(st.floats(0.0, 1.0)), theta=theta, reset=draw(st.sampled_from(["hard", "soft"])))
+    return DLIF(lam=draw(st.floats(0.0, 1.0)), theta=theta,
+                reset=draw(st.sampled_from(["hard", "soft"])))
 
 
 def _input(draw, rng, T, B, n):
