@@ -41,7 +41,7 @@ from certify.distributed import (
 )
 from certify.smoothing import ABSTAIN, rsc_fixed
 from evsnn.ann import ANN, accuracy, backward, forward, loss_and_grad, predict
-from evsnn.clock import simulate
+from evsnn.clock import Network, simulate
 from evsnn.convert import activation_scales, convert
 from evsnn.encoders import current
 from evsnn.grad import loss_and_grad as snn_loss_and_grad
@@ -762,14 +762,19 @@ def test_certified_accuracy_refuses_nan_and_negative_radii():
     assert certified_accuracy([-0.0], [True], 0.0) == 1.0
 
 
-def test_mlp_refuses_sizes_that_are_not_positive_integers():
-    # was: int() truncated a float width (100.7 -> a layer of 100) and took True as 1
+@pytest.mark.parametrize("mlp", [ANN.mlp, Network.mlp], ids=["ANN", "Network"])
+def test_mlp_refuses_sizes_that_are_not_positive_integers(mlp):
+    # was: ANN.mlp's int() truncated a float width (100.7 -> a layer of 100) and took True as
+    # 1; Network.mlp raised numpy's "'float' object cannot be interpreted as an integer"
     with pytest.raises(TypeError, match=r"sizes\[1\] must be an integer \(layer width\), got "
                                         r"float 100.7"):
-        ANN.mlp([3, 100.7, 2])
+        mlp([3, 100.7, 2])
     with pytest.raises(TypeError, match=r"sizes\[0\] must be an integer \(layer width\), got "
                                         "bool True"):
-        ANN.mlp([True, 2])
+        mlp([True, 2])
     with pytest.raises(ValueError, match=r"sizes\[2\]=0 must be an integer >= 1"):
-        ANN.mlp([3, 2, 0])
+        mlp([3, 2, 0])
+    with pytest.raises(ValueError, match=r"sizes\[1\]=-1 must be an integer >= 1"):
+        mlp([3, -1])
     assert ANN.mlp([np.int64(3), 2], rng=0).sizes == (3, 2)
+    assert Network.mlp([np.int64(3), 2], rng=0).layers[0].weight.shape == (2, 3)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from evsnn._checks import int_iv
 from evsnn.params import DLIF, LIF, Readout, TraceLIF
 
 __all__ = ["Dense", "Network", "NEURON_TYPES"]
@@ -181,6 +182,7 @@ class Network:
         """
         if len(sizes) < 2:
             raise ValueError(f"sizes={sizes!r} needs at least an input and an output size")
+        sizes = [int_iv(f"sizes[{i}]", s, low=1, what="layer width") for i, s in enumerate(sizes)]
         neuron = LIF() if neuron is None else neuron
         rng = np.random.default_rng(rng)
         layers = []
