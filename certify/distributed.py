@@ -456,6 +456,26 @@ class CertificationTable:
         if bad.any():
             raise ValueError(f"radius[{int(np.argmax(bad))}]={float(self.radius[bad][0])!r} "
                              "must be finite and >= 0 (0 for an abstention)")
+        # the columns must tell one story: an edited "correct" would inflate certified_accuracy
+        bad = self.prediction < ABSTAIN
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"prediction[{i}]={int(self.prediction[i])} is neither a class "
+                             f"(>= 0) nor ABSTAIN ({ABSTAIN})")
+        bad = self.correct != ((self.prediction == self.label) & (self.prediction != ABSTAIN))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(
+                f"correct[{i}]={bool(self.correct[i])} but prediction[{i}]="
+                f"{int(self.prediction[i])} and label[{i}]={int(self.label[i])}: correct must be "
+                "prediction == label (False for an abstention); the table was built or edited "
+                "inconsistently"
+            )
+        bad = (self.prediction == ABSTAIN) & (self.radius != 0)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"radius[{i}]={float(self.radius[i])!r} for an abstention; an "
+                             "abstaining image certifies radius 0")
         bad = ~((self.p_a_lower >= 0) & (self.p_a_lower <= 1))
         if bad.any():
             raise ValueError(f"p_a_lower[{int(np.argmax(bad))}]="

@@ -581,14 +581,17 @@ def tables(draw):
                            max_size=B))
     p_low = draw(st.lists(st.sampled_from([0.0, 5e-324, 0.5, 1 - 2**-53, 1.0]) | st.floats(0, 1),
                           min_size=B, max_size=B))
-    ints = st.integers(-(2**63), 2**63 - 1)
     big = st.integers(0, 2**128)
     opt = lambda s: st.none() | s  # noqa: E731
+    classes = st.sampled_from([0, 1]) | st.integers(0, 2**63 - 1)
+    label = draw(st.lists(classes, min_size=B, max_size=B))
+    # a prediction is ABSTAIN or a class, often the label; the table checks that correct and
+    # an abstention's radius 0 follow from them
+    prediction = [draw(st.sampled_from([ABSTAIN, lab]) | classes) for lab in label]
+    radius = [0.0 if p == ABSTAIN else r for p, r in zip(prediction, radius)]
     return CertificationTable(
-        label=draw(st.lists(ints, min_size=B, max_size=B)),
-        prediction=draw(st.lists(st.sampled_from([ABSTAIN, 0, 1]) | ints, min_size=B,
-                                 max_size=B)),
-        correct=draw(st.lists(st.booleans(), min_size=B, max_size=B)),
+        label=label, prediction=prediction,
+        correct=[p == lab and p != ABSTAIN for p, lab in zip(prediction, label)],
         radius=radius, p_a_lower=p_low,
         noise=draw(st.sampled_from(["gaussian", "rsc_fixed", "rsc_fresh"])),
         sigma=draw(st.sampled_from([5e-324, 1e-300, 0.25, 1 / 3, 1e300])),

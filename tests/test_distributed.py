@@ -296,7 +296,7 @@ def test_reproduce_errors(tmp_path):
     with pytest.raises(ValueError, match=r"encode=evsnn.encoders.poisson was passed but the run "
                                          r"used no custom encoder .* drop encode="):
         det.reproduce(CLF, X, encode=poisson)
-    hand = CertificationTable(np.zeros(2, int), np.zeros(2, int), np.zeros(2, bool),
+    hand = CertificationTable(np.zeros(2, int), np.full(2, ABSTAIN), np.zeros(2, bool),
                               np.zeros(2), np.zeros(2), "rsc_fixed", 0.2, 1, 10, 200, 0.01)
     with pytest.raises(ValueError, match=r"does not record \['num_classes', 'seed_entropy'"):
         hand.reproduce(CLF, X)
@@ -483,8 +483,8 @@ def test_certified_accuracy_curve():
     got = certified_accuracy(radius, correct, [0.0, 0.2, 0.3, 0.5, 1.0, 1.5])
     assert got.tolist() == [3 / 5, 3 / 5, 2 / 5, 2 / 5, 1 / 5, 0.0]
     assert certified_accuracy(radius, correct, 0.5) == 2 / 5
-    table = CertificationTable(np.zeros(5, int), np.zeros(5, int), correct, radius, radius,
-                               "gaussian", 0.5, 1, 1, 1, 0.1)
+    table = CertificationTable(np.zeros(5, int), np.where(correct, 0, 1), correct, radius,
+                               radius, "gaussian", 0.5, 1, 1, 1, 0.1)
     assert table.certified_accuracy([0.2]).tolist() == [3 / 5]
 
 
@@ -549,6 +549,14 @@ def _valid_table(**kw):
                                                    r"got shape \(2, 1\)"),
         ({"p_a_lower": [0.9]}, ValueError, r"the columns must have one entry per image, got "
                                            r"lengths \{'label': 2, .*'p_a_lower': 1\}"),
+        # the columns must agree: an edited "correct" would inflate the certified accuracy
+        ({"correct": [True, True]}, ValueError, r"correct\[1\]=True but prediction\[1\]=-1 and "
+                                                r"label\[1\]=1: correct must be prediction =="),
+        ({"correct": [False, False]}, ValueError, r"correct\[0\]=False but prediction\[0\]=0"),
+        ({"prediction": [0, -2]}, ValueError, r"prediction\[1\]=-2 is neither a class \(>= 0\) "
+                                              r"nor ABSTAIN \(-1\)"),
+        ({"radius": [0.5, 0.1]}, ValueError, r"radius\[1\]=0.1 for an abstention; an abstaining "
+                                             r"image certifies radius 0"),
         ({"noise": "poisson"}, ValueError, r"noise='poisson' is not a noise model; use one of "
                                            r"\['gaussian'"),
         ({"noise": 3}, TypeError, r"noise must be a noise model's name, one of \['gaussian', "
