@@ -31,7 +31,7 @@ import pytest
 from conftest import ATOL_TWIN, RTOL_FINITE_DIFF, RTOL_TWIN
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from reference.helpers import example_count
+from reference.helpers import central_differences, example_count
 
 from certify.distributed import (
     CertificationTable,
@@ -171,29 +171,16 @@ def test_ann_gradient_equals_central_finite_differences(data):
     x = data.draw(batches(ann.n_in, max_rows=2))
     y = _labels(data.draw, ann.n_out, len(x))
     fwd = forward(ann, x)
-    # away from the ReLU kinks: a step h moves a pre-activation by at most ~4h
+    # away from the ReLU kinks: a step H moves a pre-activation by at most ~4H
     assume(all(np.min(np.abs(z)) > 1e-3 for z in fwd.pre[:-1]))
     r = loss_and_grad(ann, x, y)
-    h = 1e-6
-
-    def fd(f, arr):
-        out = np.zeros_like(arr)
-        for idx in np.ndindex(arr.shape):
-            keep = arr[idx]
-            arr[idx] = keep + h
-            up = f()
-            arr[idx] = keep - h
-            down = f()
-            arr[idx] = keep
-            out[idx] = (up - down) / (2 * h)
-        return out
-
     xs = x.copy()
-    want = fd(lambda: loss_and_grad(ann, xs, y).loss, xs)
+    want = central_differences(lambda: loss_and_grad(ann, xs, y).loss, xs)
     np.testing.assert_allclose(r.grads.input, want, rtol=RTOL_FINITE_DIFF, atol=1e-8)
     ws = [w.copy() for w in ann.weights]
     for li in range(len(ws)):
-        want = fd(lambda: loss_and_grad(ANN(ws, ann.biases), x, y).loss, ws[li])
+        want = central_differences(lambda: loss_and_grad(ANN(ws, ann.biases), x, y).loss,
+                                  ws[li])
         np.testing.assert_allclose(r.grads.weights[li], want, rtol=RTOL_FINITE_DIFF, atol=1e-8)
 
 

@@ -190,6 +190,21 @@ def assert_finite_differences(an, f, value, rng, n_coords):
         assert abs(fd - an[idx]) <= RTOL_FINITE_DIFF * max(abs(an[idx]), 1e-3), (idx, fd, an[idx])
 
 
+def central_differences(f, arr):
+    """Central differences of the scalar ``f()`` with respect to every entry of ``arr``, which
+    ``f`` reads (each entry is moved by ±H in place and restored)."""
+    out = np.zeros(arr.shape)
+    for idx in np.ndindex(arr.shape):
+        keep = arr[idx]
+        arr[idx] = keep + H
+        up = f()
+        arr[idx] = keep - H
+        down = f()
+        arr[idx] = keep
+        out[idx] = (up - down) / (2 * H)
+    return out
+
+
 # --------------------------------------------------------------------------- the command line
 def one_line_error(capsys):
     """The captured stderr of a refused ``evsnn`` command: one line, no traceback."""
