@@ -72,6 +72,9 @@ def test_config_float_is_not_truncated_to_an_int(tmp_path, capsys):
     cfg.write_text('overwrite = "no"\n')
     assert main(DIST + ["--config", str(cfg), "--out", str(tmp_path / "d")]) == 2
     assert "overwrite = 'no' must be true or false" in one_line_error(capsys)
+    cfg.write_text("model = 3\n")  # a path option: a number is no file name
+    assert main(["attack", "--config", str(cfg), "--out", str(tmp_path / "a")]) == 2
+    assert 'model = 3 must be a string; write model = "3"' in one_line_error(capsys)
 
 
 def test_required_option_from_the_config_file(tmp_path, capsys):

@@ -171,8 +171,9 @@ def step_direction(g, x_adv, norm, *, l2_step="norm", l1_quantile=0.95):
     :func:`~evsnn.attacks.projections.l2_norm`, so any nonzero gradient steps) or ``g/‖g‖₂²``
     (``"norm_squared"``, Ding 2025 Eq. 24 as printed; ``Σg²`` as summed, which is 0 — no step
     — for ``‖g‖ <`` about 1.5e-162, where the step would be over 1e162 long). l1: the sparse
-    step of SLIDE / L1-APGD — among coordinates that can still move in the direction of their gradient (not pinned at 0 with g < 0 or at 1 with
-    g > 0), those with ``|g|`` at or above the ``l1_quantile`` quantile get ``sign(g)/m``
+    step of SLIDE / L1-APGD — among coordinates that can still move in the direction of their
+    gradient (not pinned at 0 with g < 0 or at 1 with g > 0), those with ``|g|`` at or above
+    the ``l1_quantile`` quantile get ``sign(g)/m``
     (m = their number), so ``‖direction‖₁ = 1``. l0: ``g · N / ‖g‖₁`` (mean absolute entry 1),
     the normalised step of sparse PGD (Croce & Hein 2019, who divide by the L1 norm of the whole
     image's gradient, all channels together; the pixel grouping enters only through the
