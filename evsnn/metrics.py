@@ -693,12 +693,6 @@ def _labels_iv(y, name="y"):
     return y
 
 
-def _classes_iv(name, C, y):
-    """The labels ``y`` index the ``C`` classes of ``name``: a label >= C (1-based labels) could
-    never be predicted and would silently count as wrong."""
-    class_labels_iv("y", y, C, classes_of=name)
-
-
 def _predictions_iv(name, value, y):
     """Predicted labels from scores ``[B, C]`` (argmax, ties to the lowest index as
     :func:`evsnn.decoders.predict`) or from integer predictions ``[B]``; ``y`` the labels."""
@@ -708,7 +702,8 @@ def _predictions_iv(name, value, y):
         if arr.shape[1] == 0:
             raise ValueError(f"{name} has shape {arr.shape}: scores need at least one class")
         if arr.shape[0] == B:
-            _classes_iv(name, arr.shape[1], y)
+            # a label >= C (1-based labels) could never be predicted: silently wrong
+            class_labels_iv("y", y, arr.shape[1], classes_of=name)
         pred = np.argmax(arr, axis=1)
     elif arr.ndim == 1:
         if arr.dtype.kind not in "iu":
@@ -884,7 +879,7 @@ def _taacc_iv(outputs, y, decoder):
         )
     if outputs.shape[2] == 0:
         raise ValueError("outputs has 0 output neurons; pass at least one class")
-    _classes_iv("outputs", outputs.shape[2], y)
+    class_labels_iv("y", y, outputs.shape[2], classes_of="outputs")
     return outputs, y
 
 
