@@ -229,9 +229,9 @@ def _versions():
 
 
 def data_digest(X):
-    """SHA-256 of the images as :func:`certify_dataset` sees them (float64, C order) and their
-    shape; recorded in a :class:`CertificationTable` so that :meth:`~CertificationTable.reproduce`
-    can tell whether it got the same images.
+    """SHA-256 of the images as :func:`certify_dataset` sees them (float64, C order, -0.0 read
+    as 0.0) and their shape; recorded in a :class:`CertificationTable` so that
+    :meth:`~CertificationTable.reproduce` can tell whether it got the same images.
 
     Raises
     ------
@@ -256,7 +256,8 @@ def data_digest(X):
         raise TypeError(f"X must be a rectangular array of real numbers: {exc}") from exc
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"X must hold real numbers, got dtype {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    # + 0.0 turns -0.0 into 0.0: the same pixel to every encoder, so the same digest
+    arr = np.ascontiguousarray(arr, dtype=np.float64) + 0.0
     h = hashlib.sha256(repr(arr.shape).encode("ascii"))
     h.update(arr.tobytes())
     return h.hexdigest()
