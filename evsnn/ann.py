@@ -184,6 +184,12 @@ def _x_iv(ann, x):
         raise ValueError(f"x must be [B, {ann.n_in}], got shape {x.shape}")
     if x.dtype.kind != "f":
         x = x.astype(np.float64)
+    elif x.dtype.itemsize < 4:
+        # float16 read as float32, exactly, as the encoders do: no layer computes in float16
+        x = x.astype(np.float32)
+    elif x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"x has dtype {x.dtype}; the ANN takes float16, float32 or float64 input "
+                        "(or integers): pass x.astype(numpy.float64)")
     if not np.all(np.isfinite(x)):
         raise ValueError("x holds NaN or infinite values; pass finite inputs")
     return x
@@ -197,7 +203,8 @@ def _batch_iv(x, why):
 def forward(ann, x) -> ANNForward:
     """Forward pass with every layer's input and pre-activation recorded.
 
-    Computed in the dtype of ``x`` (float64 for integer input); weights are cast to it.
+    Computed in the dtype of ``x`` (float64 for integer input, float32 for float16 input, which
+    is read exactly); weights are cast to it. Other float dtypes raise TypeError.
     """
     h = _x_iv(ann, x)
     dtype = h.dtype

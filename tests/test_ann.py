@@ -109,6 +109,19 @@ def test_float32_stays_float32():
     assert r.grads.weights[0].dtype == np.float32
 
 
+def test_float16_input_is_read_as_float32_and_wider_floats_are_refused():
+    # float16 input was computed in float16 (11-bit products); the encoders read it as float32
+    ann = ANN.mlp([4, 3, 2], rng=0)
+    x16 = np.random.default_rng(0).random((2, 4)).astype(np.float16)
+    r = loss_and_grad(ann, x16, np.array([0, 1]))
+    want = loss_and_grad(ann, x16.astype(np.float32), np.array([0, 1]))
+    assert r.logits.dtype == np.float32 and r.grads.input.dtype == np.float32
+    np.testing.assert_array_equal(r.logits, want.logits)
+    np.testing.assert_array_equal(r.grads.weights[0], want.grads.weights[0])
+    with pytest.raises(TypeError, match="the ANN takes float16, float32 or float64"):
+        predict(ann, x16.astype(np.longdouble))
+
+
 def test_predict_and_accuracy():
     ann = ANN([np.array([[1.0, 0.0], [0.0, 1.0]])])
     x = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])  # the tie goes to the lowest index
