@@ -463,8 +463,11 @@ def thm2_groups(rng, lam, T, xs=THM2_X):
             hart_grad = gr.weights[0][0] / n  # the mean over the group
             a = float(hart_grad @ counts / (counts @ counts) * T)  # the activation factor
             row["hart_activation"] = a
-            gap = np.linalg.norm(hart_grad - rate_grad) / np.linalg.norm(rate_grad)
-            row["rel_gap"] = float(gap)
+            # A group in which no sample spikes has g_rate = 0 and a zero rate gradient: the
+            # relative gap is undefined (None), and any gap beyond the noise is material.
+            rate_norm = np.linalg.norm(rate_grad)
+            row["rel_gap"] = (float(np.linalg.norm(hart_grad - rate_grad) / rate_norm)
+                              if rate_norm > 0 else None)
             row["abs_gap"] = abs(a - g_rate)
         out.append(row)
     return out
@@ -487,16 +490,19 @@ def check_thm2(rng):
                 unattainable += 1
                 continue
             tested += 1
-            bad = r["abs_gap"] > N_SE * r["se"] and r["rel_gap"] > MATERIAL_REL
+            bad = r["abs_gap"] > N_SE * r["se"] and (r["rel_gap"] is None
+                                                     or r["rel_gap"] > MATERIAL_REL)
             r.update(lam=lam, T=T, differs=bool(bad))
             rows.append(r)
             if bad and counter is None:
                 counter = dict(r)
-    worst = max(rows, key=lambda r: r["rel_gap"]) if rows else None
+    finite = [r for r in rows if r["rel_gap"] is not None]
+    worst = max(finite, key=lambda r: r["rel_gap"]) if finite else None
     return (
         HOLDS if counter is None else VIOLATED,
         {"groups_tested": tested, "groups_condition_unattainable_with_eq15": unattainable,
          "groups_differing": sum(r["differs"] for r in rows),
+         "groups_with_zero_rate_gradient": len(rows) - len(finite),
          "max_rel_gap": None if worst is None else worst["rel_gap"],
          "worst": worst},
         counter,
