@@ -211,7 +211,7 @@ def _validate(args) -> int:
     verdict_table(report, verdicts)
     counts = {s: sum(v.status == s for v in verdicts) for s in ("violated", "holds", "not-applicable")}
     for v in verdicts:
-        print(f"{v.status:<15}{v.check_id}")
+        print(f"{v.status + (f' ({v.scope})' if v.scope else ''):<24}{v.check_id}")
     print(f"{counts['holds']} hold, {counts['violated']} violated, "
           f"{counts['not-applicable']} not applicable")
     return _finish(report, args)

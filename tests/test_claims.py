@@ -9,6 +9,7 @@ from conftest import RTOL_HAND  # float64 closed-form values (see conftest.py)
 from evsnn.clock import Dense, Network
 from evsnn.params import LIF
 from validation.claims import REGISTRY, Verdict, run_checks
+from validation.claims.base import SCOPES, register
 from validation.claims import ding as ding_claims
 from validation.claims import hart as hart_claims
 from validation.claims import stable as stable_claims
@@ -37,6 +38,30 @@ def test_every_check_runs_and_returns_a_valid_verdict(all_verdicts):
         json.dumps(v.to_dict())  # every verdict is serialisable
         if v.status == "violated":
             assert v.counterexample is not None
+        # a violation says what it shows; nothing else carries a scope
+        assert (v.scope in SCOPES) == (v.status == "violated")
+
+
+def test_violation_scopes_as_rechecked_against_the_papers():
+    # stop 25's independent re-check: only these three are false as the papers state them
+    # (hart.assumption1 being an assumption); the others are declared with what they show
+    declared = {k: c.if_violated for k, c in REGISTRY.items() if c.if_violated != "statement"}
+    assert declared == {
+        "ding2025.sop_le_flop": "reading", "ding2025.ttfs_vs_ratesyne": "code",
+        "hart.assumption1": "assumption", "hart.thm1_simulation": "assumption",
+        "hart.thm2_montecarlo": "assumption", "rsc.eq11_rs_clamp": "reading",
+        "rsc.thm3_3_prop3_4": "reading", "stable.eq8_clean_window": "reading",
+        "stable.fig1b_constant": "reading",
+    }
+
+
+def test_scope_errors():
+    with pytest.raises(ValueError, match="if_violated='wrong' must be one of"):
+        register("x.y", "p", "c", if_violated="wrong")
+    with pytest.raises(ValueError, match="a violation needs one of"):
+        Verdict("x", "p", "c", "violated")
+    with pytest.raises(ValueError, match="any other verdict the empty scope"):
+        Verdict("x", "p", "c", "holds", scope="reading")
 
 
 def test_hart_fig1_spike_times_hand_derived():

@@ -195,15 +195,23 @@ class _PNGWriter:
 
 
 def verdict_table(report, verdicts):
-    """Add the claims verdict table (violations first) and each violation's counterexample."""
-    rows = [[v.status, v.check_id, v.paper, v.claim[:120] + ("…" if len(v.claim) > 120 else "")]
-            for v in verdicts]
+    """Add the claims verdict table (violations first, each with its scope) and each violation's
+    counterexample."""
+    from validation.claims.base import SCOPES
+
+    rows = [[v.status + (f" ({v.scope})" if v.scope else ""), v.check_id, v.paper,
+             v.claim[:120] + ("…" if len(v.claim) > 120 else "")] for v in verdicts]
     report.add_table(["verdict", "check", "paper", "claim"], rows,
                      caption="Paper claims checked numerically (violations first)")
+    scopes = sorted({v.scope for v in verdicts if v.scope})
+    if scopes:
+        report.add_text("What a violation shows: " + "; ".join(
+            f"*{k}*: {SCOPES[k]}" for k in scopes) + ".")
     for v in verdicts:
         if v.status == "violated":
             report.add_text(
-                f"**{v.check_id}** — violated. {v.detail}\n\nCounterexample: "
+                f"**{v.check_id}** — violated, *{v.scope}*: {SCOPES[v.scope]}. {v.detail}\n\n"
+                "Counterexample: "
                 f"`{json.dumps(v.counterexample, sort_keys=True)}`\n\nMeasured: "
                 f"`{json.dumps(v.measured, sort_keys=True)}`"
             )

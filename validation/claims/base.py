@@ -12,11 +12,23 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-__all__ = ["Verdict", "Check", "REGISTRY", "register", "run_checks", "HOLDS", "VIOLATED", "NA"]
+__all__ = ["Verdict", "Check", "REGISTRY", "register", "run_checks", "HOLDS", "VIOLATED", "NA",
+           "SCOPES"]
 
 HOLDS = "holds"
 VIOLATED = "violated"
 NA = "not-applicable"
+
+# What a violation of a check shows about the paper; declared with the check, before it runs, so
+# that a reader can tell "the paper is wrong" from "wrong under one reading of its text".
+SCOPES = {
+    "statement": "the paper's statement is false as written",
+    "reading": "false under the reading given in the claim, while the paper's text admits "
+               "another reading, named in the detail",
+    "assumption": "an assumption of the paper does not describe the simulated neurons, and "
+                  "the check is of the assumption itself or of a result resting on it",
+    "code": "the paper's text holds; the authors' code follows a different convention",
+}
 
 
 def _jsonable(value):
@@ -51,6 +63,9 @@ class Verdict:
     detail : str
         One or two sentences a reader needs to interpret the verdict.
     seconds : float
+    scope : str
+        For ``violated``: what the violation shows (a key of :data:`SCOPES`, declared with the
+        check); empty otherwise.
     """
 
     check_id: str
@@ -61,10 +76,14 @@ class Verdict:
     counterexample: dict | None = None
     detail: str = ""
     seconds: float = 0.0
+    scope: str = ""
 
     def __post_init__(self):
         if self.status not in (HOLDS, VIOLATED, NA):
             raise ValueError(f"status={self.status!r} must be one of {HOLDS!r}, {VIOLATED!r}, {NA!r}")
+        if (self.status == VIOLATED) != (self.scope in SCOPES):
+            raise ValueError(f"scope={self.scope!r} with status={self.status!r}: a violation needs "
+                             f"one of {sorted(SCOPES)}, any other verdict the empty scope")
         object.__setattr__(self, "measured", _jsonable(self.measured))
         if self.counterexample is not None:
             object.__setattr__(self, "counterexample", _jsonable(self.counterexample))
@@ -79,12 +98,13 @@ class Verdict:
 @dataclass(frozen=True)
 class Check:
     """A claim and the function that tests it: ``run(rng) -> (status, measured, counterexample,
-    detail)``."""
+    detail)``; ``if_violated`` is the :data:`SCOPES` key a violation gets."""
 
     check_id: str
     paper: str
     claim: str
     run: object
+    if_violated: str = "statement"
 
     def __call__(self, rng=0) -> Verdict:
         rng = np.random.default_rng(rng)
@@ -92,20 +112,23 @@ class Check:
         status, measured, counterexample, detail = self.run(rng)
         return Verdict(
             self.check_id, self.paper, self.claim, status, measured, counterexample, detail,
-            time.perf_counter() - t0,
+            time.perf_counter() - t0, self.if_violated if status == VIOLATED else "",
         )
 
 
 REGISTRY: dict = {}
 
 
-def register(check_id, paper, claim):
-    """Decorator: register ``run(rng)`` as the check ``check_id``."""
+def register(check_id, paper, claim, *, if_violated="statement"):
+    """Decorator: register ``run(rng)`` as the check ``check_id``; ``if_violated`` (a key of
+    :data:`SCOPES`) says what a violation would show about the paper."""
+    if if_violated not in SCOPES:
+        raise ValueError(f"if_violated={if_violated!r} must be one of {sorted(SCOPES)}")
 
     def wrap(fn):
         if check_id in REGISTRY:
             raise ValueError(f"check_id={check_id!r} is registered twice")
-        REGISTRY[check_id] = Check(check_id, paper, claim, fn)
+        REGISTRY[check_id] = Check(check_id, paper, claim, fn, if_violated)
         fn.check = REGISTRY[check_id]
         return fn
 

@@ -86,6 +86,7 @@ def check_ttfs_single(rng):
     PAPER,
     "'TTFS encoding resembles RateSynE encoding … the key difference lies in TTFS encoding's "
     "emission of only a single spike per input': the TTFS spike is RateSynE's first spike.",
+    if_violated="code",
 )
 def check_ttfs_vs_ratesyne(rng):
     T = 10
@@ -282,6 +283,7 @@ def sop_le_flop_search(max_T=4):
     "Eq. 33 with ξ^(l) a 'proportion of spikes … across all neurons in the layer' (so ξ ≤ 1) "
     "makes SOP^(l) ≤ FLOP^(l): an SNN layer never needs more synaptic operations than the ANN "
     "layer's MACs — checked against the operations counted over the simulation.",
+    if_violated="reading",
 )
 def check_sop_le_flop(rng):
     from evsnn.metrics import LayerShape, sop

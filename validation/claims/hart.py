@@ -283,6 +283,7 @@ THM1_CONFIGS = [(lam, T) for T in (2, 4, 8) for lam in (0.5, 0.9, 1.0)]
     "expected within-group variance of r(T)/(W r_prev(T))) = ∫_{−c}^{c} [(T−1)(1−λ)²+1] h²(x, λ) "
     "/ (6cT²x²) dx — compared with χ measured on simulated groups of neurons that share x, with h "
     "taken from the simulated v(t) as Assumption 1 defines it (c = 1, |x| ≥ 0.2).",
+    if_violated="assumption",
 )
 def check_thm1_simulation(rng):
     rows, counter = [], None
@@ -335,6 +336,7 @@ def uniform_ks_distance(v, lo, hi):
     "v(t) ~ U(g − h, g + h)' with the same g (expectation) and h for every t — tested on "
     "simulated groups (soft reset, θ = 1) by a Kolmogorov–Smirnov distance of each v(t) from the "
     "uniform law with the group's pooled mean and variance.",
+    if_violated="assumption",
 )
 def check_assumption1(rng):
     rows, counter = [], None
@@ -480,6 +482,7 @@ def thm2_groups(rng, lam, T, xs=THM2_X):
     "'if E(Σ_t ∂s(t)/∂m(t)) = T − k((T−1)(1−λ)+1), then E(∇_W L) = (∇_W L)_rate' (Eq. 11, "
     "g_rate = E(r/(W r_prev)), Eq. 10) for HART's gradient (Eq. 13-14) — Monte Carlo on "
     "simulated groups, γ of Eq. 15 solved so that the condition holds, g = E v(t) pooled over t.",
+    if_violated="assumption",
 )
 def check_thm2(rng):
     rows, counter, unattainable, tested = [], None, 0, 0

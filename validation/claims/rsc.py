@@ -62,6 +62,7 @@ def check_eq11_poisson(rng):
     PAPER,
     "Eq. 11: randomized smoothing coding X_RS ~ N(x, σ²): E[X_RS] = x, Σ = diag(σ²) — the "
     "method feeds clamp(x + ε) to the SNN (Eq. 10); does the claim survive the clamp?",
+    if_violated="reading",
 )
 def check_eq11_rs(rng):
     x = np.linspace(0, 1, 101)
@@ -118,6 +119,7 @@ def check_thm32(rng):
     PAPER,
     "Theorem 3.3 / Proposition 3.4: for RSC, Σ_{Y,orig} = Σ_{Y,att} = W diag(σ²) Wᵀ — the "
     "covariance does not depend on the input or the attack. Checked with the clamp of Eq. 10.",
+    if_violated="reading",
 )
 def check_thm33(rng):
     d = 6
