@@ -555,3 +555,27 @@ def test_step_factors_names_an_unknown_dtype():
     with pytest.raises(ValueError, match="dtype=float16 is not supported"):
         step_factors(0.5, 3, dtype=np.float16)
     assert step_factors(0.5, 3, dtype=None).leak.dtype == np.float64
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_decoders_refuse_non_finite_outputs(bad):
+    """Was: rate / ttfs / membrane / cumulative returned NaN or infinite scores silently, and
+    decision_times counted a NaN as a spike (decision at step 0 for an all-NaN output)."""
+    out = np.zeros((2, 1, 2))
+    out[0, 0, 0] = bad
+    for f in (dec.rate, dec.ttfs, dec.membrane, lambda o: dec.cumulative(o, "rate")):
+        with pytest.raises(ValueError, match="outputs holds NaN or infinite values"):
+            f(out)
+    with pytest.raises(ValueError, match="spikes holds NaN or infinite values"):
+        dec.decision_times(np.full((2, 1, 1), bad))
+
+
+def test_decoders_name_a_non_string_method_and_non_numeric_scores():
+    """Was: decode(outputs, ["rate"]) raised "unhashable type: 'list'", and predict ranked
+    strings lexicographically (predict([["a", "b"]]) returned [1])."""
+    with pytest.raises(TypeError, match=r"method must be a decoder name, one of .*got \['rate'\]"):
+        dec.decode(np.zeros((1, 1, 1)), ["rate"])
+    with pytest.raises(TypeError, match=r"method must be a decoder name"):
+        dec.cumulative(np.zeros((1, 1, 1)), None)
+    with pytest.raises(TypeError, match="scores must be numeric, got dtype <U1"):
+        dec.predict([["a", "b"]])
