@@ -1322,8 +1322,8 @@ class LossChangeGrid:
     loss_clean: np.ndarray
 
 
-def _strengths_iv(name, value):
-    if value is None:
+def _strengths_iv(name, value, *, required=False):
+    if value is None and not required:
         return np.linspace(-1.0, 1.0, 21)
     arr = _rm_array(name, value, ndim=1, layout="[n] of strengths")
     if arr.size == 0:
@@ -1468,7 +1468,7 @@ def taylor_indicator_grid(grad, u, v, eps1, eps2, *, batch_axis=1):
     Raises
     ------
     TypeError, ValueError
-        As :func:`taylor_indicator`; empty or non-1-D ``eps1``/``eps2``.
+        As :func:`taylor_indicator`; missing (``None``), empty or non-1-D ``eps1``/``eps2``.
 
     Examples
     --------
@@ -1487,8 +1487,9 @@ def taylor_indicator_grid(grad, u, v, eps1, eps2, *, batch_axis=1):
             raise ValueError(
                 f"{name} has shape {arr.shape} but grad has {g.shape}; they must match"
             )
-    e1 = _strengths_iv("eps1", eps1)
-    e2 = _strengths_iv("eps2", eps2)
+    # required: loss_change_grid's default [-1, 1] is not this grid's (the paper's is [0, 1])
+    e1 = _strengths_iv("eps1", eps1, required=True)
+    e2 = _strengths_iv("eps2", eps2, required=True)
     ax = _batch_axis_iv(batch_axis, g.ndim)
     g = g.astype(np.float64)
     a = _per_sample_dot(g, u.astype(np.float64), ax)

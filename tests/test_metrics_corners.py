@@ -579,3 +579,13 @@ def test_decoders_name_a_non_string_method_and_non_numeric_scores():
         dec.cumulative(np.zeros((1, 1, 1)), None)
     with pytest.raises(TypeError, match="scores must be numeric, got dtype <U1"):
         dec.predict([["a", "b"]])
+
+
+def test_taylor_indicator_grid_needs_its_strengths():
+    """Was: eps1=None / eps2=None silently used loss_change_grid's default of 21 strengths over
+    [-1, 1] (a 21 x 21 grid), though the grid's strengths are required arguments."""
+    g = np.ones((1, 2))
+    with pytest.raises(TypeError, match="eps1 must be an array of real numbers, got NoneType"):
+        taylor_indicator_grid(g, g, g, None, [0.5], batch_axis=0)
+    with pytest.raises(TypeError, match="eps2 must be an array of real numbers, got NoneType"):
+        taylor_indicator_grid(g, g, g, [0.5], None, batch_axis=0)
