@@ -523,14 +523,17 @@ def test_decoders_silent_outputs_ties_and_time_order(r, seed):
 
 
 def test_decoders_keep_float32_and_sum_in_time_order():
-    s = np.random.default_rng(0).uniform(-1, 1, (5, 2, 3)).astype(np.float32)
+    s = np.random.default_rng(0).uniform(-1, 1, (20, 2, 3)).astype(np.float32)
     for m in ("rate", "ttfs", "membrane"):
         assert dec.decode(s, m).dtype == np.float32
         assert dec.cumulative(s, m).dtype == np.float32
         np.testing.assert_array_equal(dec.cumulative(s, m)[-1], dec.decode(s, m))
-    # a sample alone scores the same bits as in the batch
+    # a sample alone, or a time-last array's view, scores the same bits as the batch
     np.testing.assert_array_equal(dec.rate(s[:, :1]), dec.rate(s)[:1])
     np.testing.assert_array_equal(dec.membrane(s[:, 1:]), dec.membrane(s)[1:])
+    view = np.moveaxis(np.ascontiguousarray(np.moveaxis(s, 0, 2)), 2, 0)  # time axis last in memory
+    for m in ("rate", "membrane"):
+        np.testing.assert_array_equal(dec.decode(view, m), dec.decode(s, m))
 
 
 # =========================================================================== regression tests
