@@ -1,5 +1,6 @@
 """Output decoders: ``[T, B, N]`` outputs to ``[B, N]`` scores, per-step cumulative scores and
-decision times. Vectorised NumPy (no compiled kernels).
+decision times. Vectorised NumPy (no compiled kernels). Outputs must be numeric, time-major
+``[T, B, N]`` with ``T >= 1`` and finite (ValueError for NaN or infinite values).
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ def _outputs_iv(outputs, name="outputs"):
         raise ValueError(f"{name} must be time-major [T, B, N], got shape {outputs.shape}")
     if outputs.shape[0] == 0:
         raise ValueError(f"{name} has T = 0 steps")
+    # a NaN would be a spike to decision_times and a score no argmax can rank
+    if outputs.dtype.kind == "f" and not np.all(np.isfinite(outputs)):
+        raise ValueError(
+            f"{name} holds NaN or infinite values; pass finite outputs (check the network's "
+            "weights and inputs for NaN or overflow)"
+        )
     if outputs.dtype.kind != "f":
         outputs = outputs.astype(np.float64)
     return outputs
@@ -90,6 +97,8 @@ DECODERS = {"rate": rate, "ttfs": ttfs, "membrane": membrane}
 
 
 def _method_iv(method):
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a decoder name, one of {sorted(DECODERS)}; got {method!r}")
     if method not in DECODERS:
         raise ValueError(f"method={method!r} is not a decoder; use one of {sorted(DECODERS)}")
 
@@ -148,12 +157,14 @@ def predict(scores):
     ``numpy.argmax`` and ``torch.argmax`` on CPU resolve them).
     """
     scores = np.asarray(scores)
+    if scores.dtype.kind not in "biuf":  # argmax would rank strings or objects
+        raise TypeError(f"scores must be numeric, got dtype {scores.dtype}; pass [B, N] scores")
     if scores.ndim != 2:
         raise ValueError(f"scores must be [B, N], got shape {scores.shape}")
     if scores.shape[1] == 0:
         raise ValueError(f"scores have no classes (shape {scores.shape}); pass [B, N] scores "
                          "with N >= 1")
-    if scores.dtype.kind in "fc":
+    if scores.dtype.kind == "f":
         nan_rows = np.flatnonzero(np.isnan(scores).any(axis=1))
         if nan_rows.size:  # argmax would name the NaN's class
             raise ValueError(

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import class_labels_iv, flag_iv, int_iv, real_iv
+from evsnn._checks import class_labels_iv, flag_iv, int_iv, real_iv, samples_iv
 from evsnn._numba import njit
 
 __all__ = [
@@ -125,7 +125,7 @@ def _step_factors_iv(lam, T, dlif_factors, dlif_factor, dtype):
             raise ValueError(
                 f"dlif_factors has {a.shape[0]} entries but T = {T}; give one factor a[t] per step"
             )
-    return lam, T, a, np.dtype(np.float64 if dtype is None else dtype)
+    return lam, T, a, _dtype_iv([], dtype)  # None: float64
 
 
 def step_factors(lam, T, *, dlif_factors=None, dlif_factor="leak", dtype=np.float64):
@@ -153,10 +153,10 @@ def step_factors(lam, T, *, dlif_factors=None, dlif_factor="leak", dtype=np.floa
     ------
     TypeError
         ``lam`` not a real number, ``T`` not an integer, ``dlif_factor`` not a string,
-        ``dlif_factors`` not numeric.
+        ``dlif_factors`` not numeric, ``dtype`` not a numpy dtype.
     ValueError
         ``lam`` outside [0, 1], ``T < 1``, unknown ``dlif_factor``, ``dlif_factors`` of the
-        wrong length or not finite.
+        wrong length or not finite, ``dtype`` neither float64 nor float32.
 
     Examples
     --------
@@ -167,8 +167,6 @@ def step_factors(lam, T, *, dlif_factors=None, dlif_factor="leak", dtype=np.floa
     array([1. , 0.8, 1.2])
     """
     lam, T, a, dt = _step_factors_iv(lam, T, dlif_factors, dlif_factor, dtype)
-    if dt not in _FLOAT_DTYPES:
-        raise ValueError(f"dtype={dt} is not supported; use numpy.float64 or numpy.float32")
     leak = np.full(T, lam, dtype=np.float64)
     gain = np.ones(T, dtype=np.float64)
     if a is not None:
@@ -487,6 +485,11 @@ def membrane_difference(
 def _ms_mppd_iv(eps, reduction):
     eps = _real_array("eps", eps, 3)
     _choice_iv("reduction", reduction, _REDUCTIONS)
+    # as mppd, which never returns T = 0; a mean over no neurons is NaN
+    samples_iv("eps", eps.shape, "pass the MPPD of at least one step (T >= 1)", what="time step")
+    if reduction == "mean":
+        samples_iv("eps", eps.shape, 'reduction="mean" divides by the layer\'s size: pass a '
+                   "layer with at least one neuron", axis=2, what="neuron")
     return eps, _dtype_iv([eps], None)
 
 
@@ -511,7 +514,8 @@ def ms_mppd(eps, *, reduction="sum"):
     TypeError
         ``eps`` not numeric, ``reduction`` not a string.
     ValueError
-        ``eps`` not 3-D or not finite, unknown ``reduction``.
+        ``eps`` not 3-D or not finite, unknown ``reduction``, ``T = 0``, or no neurons
+        (``N = 0``) with ``reduction="mean"``.
 
     Examples
     --------
@@ -1318,8 +1322,8 @@ class LossChangeGrid:
     loss_clean: np.ndarray
 
 
-def _strengths_iv(name, value):
-    if value is None:
+def _strengths_iv(name, value, *, required=False):
+    if value is None and not required:
         return np.linspace(-1.0, 1.0, 21)
     arr = _rm_array(name, value, ndim=1, layout="[n] of strengths")
     if arr.size == 0:
@@ -1464,7 +1468,7 @@ def taylor_indicator_grid(grad, u, v, eps1, eps2, *, batch_axis=1):
     Raises
     ------
     TypeError, ValueError
-        As :func:`taylor_indicator`; empty or non-1-D ``eps1``/``eps2``.
+        As :func:`taylor_indicator`; missing (``None``), empty or non-1-D ``eps1``/``eps2``.
 
     Examples
     --------
@@ -1483,8 +1487,9 @@ def taylor_indicator_grid(grad, u, v, eps1, eps2, *, batch_axis=1):
             raise ValueError(
                 f"{name} has shape {arr.shape} but grad has {g.shape}; they must match"
             )
-    e1 = _strengths_iv("eps1", eps1)
-    e2 = _strengths_iv("eps2", eps2)
+    # required: loss_change_grid's default [-1, 1] is not this grid's (the paper's is [0, 1])
+    e1 = _strengths_iv("eps1", eps1, required=True)
+    e2 = _strengths_iv("eps2", eps2, required=True)
     ax = _batch_axis_iv(batch_axis, g.ndim)
     g = g.astype(np.float64)
     a = _per_sample_dot(g, u.astype(np.float64), ax)
