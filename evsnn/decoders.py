@@ -1,6 +1,7 @@
 """Output decoders: ``[T, B, N]`` outputs to ``[B, N]`` scores, per-step cumulative scores and
 decision times. Vectorised NumPy (no compiled kernels). Outputs must be numeric, time-major
-``[T, B, N]`` with ``T >= 1`` and finite (ValueError for NaN or infinite values).
+``[T, B, N]`` with ``T >= 1`` and finite (ValueError for NaN or infinite values). Scores come in
+the outputs' float dtype: float64 for integers, float32 for float16 (read exactly).
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ def _outputs_iv(outputs, name="outputs"):
         )
     if outputs.dtype.kind != "f":
         outputs = outputs.astype(np.float64)
+    elif outputs.dtype.itemsize < 4:
+        # float16 read as float32, exactly, as the encoders do: float16 counts steps exactly only
+        # up to 2048, so longer rate sums and TTFS weights would tie
+        outputs = outputs.astype(np.float32)
+    elif outputs.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name} has dtype {outputs.dtype}; the decoders take float16, float32 or "
+                        "float64 outputs (or integers): pass outputs.astype(numpy.float64)")
     return outputs
 
 

@@ -66,3 +66,20 @@ def test_decoder_errors():
         dec.decision_times(np.zeros((1, 1, 1)), origin=5)
     with pytest.raises(ValueError, match=r"scores must be \[B, N\]"):
         dec.predict(np.zeros(3))
+
+
+def test_float16_outputs_are_read_as_float32():
+    # float16 decoded in float16: 2049 spikes counted 2048, and TTFS weights T + 1 - t of
+    # neighbouring steps rounded to one value, so the later first spike won the tie by index
+    T = 2050
+    out = np.zeros((T, 1, 2), np.float16)
+    out[:, 0, 0] = 1
+    out[:-1, 0, 1] = 1  # neuron 1 spikes 2049 times
+    assert dec.rate(out).dtype == np.float32
+    np.testing.assert_array_equal(dec.rate(out), [[2050, 2049]])
+    late = np.zeros((T, 1, 2), np.float16)
+    late[3, 0, 0] = 1  # step 3
+    late[2, 0, 1] = 1  # step 2: first, so neuron 1 wins
+    assert dec.predict(dec.ttfs(late))[0] == 1
+    with pytest.raises(TypeError, match="the decoders take float16, float32 or float64"):
+        dec.rate(out.astype(np.longdouble))
