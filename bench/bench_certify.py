@@ -25,6 +25,8 @@ differ only in the classifier:
 * PyTorch, per step: a plain multi-step module that receives the sampler's ``[T, B, N]``
   sequence and applies the first linear layer to every step (``[T·B, N] @ W1.T``) -- what a
   generic PyTorch SNN does when handed a repeated input.
+* sampler alone: a classifier that answers at once. Its time plus the first layer's products
+  at BLAS speed is a floor for every backend, printed with the largest ratio it allows.
 
 Wall and CPU time (``time.process_time``, all threads of the process; spinning OpenMP workers
 count) are printed per run, with the 1-minute load average: on a shared machine the wall time
@@ -127,6 +129,30 @@ class TorchPerStep(TorchLIF):
         return self._run(lambda t: cur[t])
 
 
+class SamplerOnly:
+    """Answers class 0 at once: a ``certify`` call with it times the sampler every backend
+    shares (normals, noisy images, counting), the part no classifier can avoid."""
+
+    def classify_static(self, z, n_steps):
+        return np.zeros(len(z), dtype=np.int64)
+
+    def __call__(self, seq):
+        return np.zeros(np.shape(seq)[1], dtype=np.int64)
+
+
+def product_seconds(net, n, reps=11):
+    """BLAS time of the first layer's input for n draws, ``z · W1ᵀ`` in float32 batch by batch
+    (median batch time times the batch count): the least any classifier of this network does."""
+    w1t = np.ascontiguousarray(net.layers[0].weight.T, dtype=np.float32)
+    z = np.random.default_rng(0).random((BATCH, N_IN), dtype=np.float32)
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        z @ w1t
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)) * -(-(N0 + n) // BATCH)
+
+
 def hidden_rate(net, x):
     from evsnn.clock import simulate
 
@@ -192,6 +218,7 @@ def main(argv=None):
         run("evsnn blas", evs_blas, x, n, results)
         run("torch hoisted", hoisted, x, n, results)
         run("torch per step", per_step, x, n, results)
+        run("sampler alone", SamplerOnly(), x, n, results)
 
     best = {k: min(v) for k, v in results.items()}
     print("\nbest of the repetitions (s per image):")
@@ -204,6 +231,13 @@ def main(argv=None):
             print(f"{ours} vs {other}: {ratio:.2f}x (target >= {TARGET_RATIO}x) {verdict}")
         verdict = "PASS" if best[ours] <= TARGET_SECONDS else "MISS"
         print(f"{ours} {best[ours]:.2f} s per image (target <= {TARGET_SECONDS} s) {verdict}")
+    # the floor: every backend shares the sampler and must form the first layer's input
+    floor = best["sampler alone"] + product_seconds(net, n)
+    print(f"floor for any classifier of this network: sampler {best['sampler alone']:.2f} s + "
+          f"first-layer products at BLAS speed {floor - best['sampler alone']:.2f} s = "
+          f"{floor:.2f} s per image; so torch hoisted / any backend <= "
+          f"{best['torch hoisted'] / floor:.2f}x, torch per step / any backend <= "
+          f"{best['torch per step'] / floor:.2f}x")
 
 
 if __name__ == "__main__":
