@@ -232,17 +232,29 @@ class _MPPDOperator(LinearOperator):
         _mppd_adjoint_kernel(y, self.W, self.leak, self.gain, out)
         return out.transpose(0, 2, 1).reshape(T * n_in, K)
 
+    @staticmethod
+    def _real_or_complex(apply, X):
+        """``apply`` is a real map, so ``A (x + i y) = A x + i A y`` (a float64 cast would drop
+        ``i y``)."""
+        X = np.asarray(X)
+        if not np.iscomplexobj(X):
+            return apply(np.asarray(X, dtype=np.float64))
+        re, im = apply(np.asarray(X.real, dtype=np.float64)), apply(np.asarray(X.imag, dtype=np.float64))
+        out = np.empty(re.shape, dtype=np.complex128)
+        out.real, out.imag = re, im
+        return out
+
     def _matvec(self, x):
-        return self._forward(np.asarray(x, dtype=np.float64).reshape(-1, 1)).ravel()
+        return self._real_or_complex(self._forward, np.asarray(x).reshape(-1, 1)).ravel()
 
     def _rmatvec(self, y):
-        return self._backward(np.asarray(y, dtype=np.float64).reshape(-1, 1)).ravel()
+        return self._real_or_complex(self._backward, np.asarray(y).reshape(-1, 1)).ravel()
 
     def _matmat(self, X):
-        return self._forward(np.asarray(X, dtype=np.float64))
+        return self._real_or_complex(self._forward, X)
 
     def _rmatmat(self, Y):
-        return self._backward(np.asarray(Y, dtype=np.float64))
+        return self._real_or_complex(self._backward, Y)
 
 
 def _perturbation_operator_iv(lam, T, weight, dlif_factors, dlif_factor):
@@ -273,7 +285,8 @@ def perturbation_operator(lam, T, weight, *, dlif_factors=None, dlif_factor="lea
     scipy.sparse.linalg.LinearOperator
         Shape ``(T·N_out, T·N_in)``, float64, acting on time-major flattened sequences
         (``x.reshape(T, N_in)``). ``matvec`` runs :func:`evsnn.metrics.mppd_response`;
-        ``rmatvec`` the backward adjoint recursion. No matrix is formed.
+        ``rmatvec`` the backward adjoint recursion. No matrix is formed. Complex vectors are
+        mapped linearly, ``A (x + i y) = A x + i A y`` (complex128 result).
 
     Raises
     ------
