@@ -388,8 +388,8 @@ def l2_gain(
         DLIF placement.
     method : {"lanczos", "power"}, default "lanczos"
         ``svds`` (ARPACK) on the operator, or power iteration on ``AᵀA``. Lanczos needs
-        ``min(T·N_out, T·N_in) >= 2``; smaller problems and ``W = 0`` (gain 0) use power
-        iteration, and so does a Lanczos run that ARPACK does not converge within ``max_iter``
+        ``min(T·N_out, T·N_in) >= 2``; smaller problems and the zero map (``W = 0``, or every
+        DLIF factor 0 with ``dlif_factor="input"``; gain 0) use power iteration, and so does a Lanczos run that ARPACK does not converge within ``max_iter``
         (the result's ``method`` says which ran, ``converged`` whether it converged).
     tol : float, default 1e-12
         Relative tolerance (ARPACK's ``tol``; for power iteration the relative change of the
@@ -426,15 +426,21 @@ def l2_gain(
     tol, max_iter, gen = _l2_gain_iv(method, tol, max_iter, rng)
     T = int(T)
     n_out, n_in = A.W.shape
-    # The gain is linear in W: iterate on W / 2^e (exact) with its largest entry in [0.5, 1), so
-    # that the squared norms of the iteration neither underflow nor overflow, and scale back.
-    # W = 0 is the zero map, which ARPACK refuses (its start vector A^T A v0 is 0); power
-    # iteration returns gain 0 for it.
+    # The gain is linear in W and in the input factors gain[t] (DLIF factors on the input):
+    # iterate on W / 2^e with its largest entry in [0.5, 1) and on gain / 2^g with its largest
+    # entry in [1, 2) (both exact; g = 0 unless DLIF factors act on the input), so that the
+    # squared norms of the iteration neither underflow nor overflow, and scale back.
+    # W = 0 or gain = 0 is the zero map, which ARPACK refuses (its start vector A^T A v0 is 0);
+    # power iteration returns gain 0 for it.
     wmax = float(np.abs(A.W).max())
+    gmax = float(np.abs(A.gain).max())
     e = math.frexp(wmax)[1] if wmax > 0.0 else 0
-    if e != 0:
-        A = _MPPDOperator(A.lam, T, np.ldexp(A.W, -e), dlif_factors, dlif_factor)
-    if method == "lanczos" and (min(A.shape) < 2 or wmax == 0.0):
+    g = math.frexp(gmax)[1] - 1 if gmax > 0.0 else 0
+    if e != 0 or g != 0:
+        a = dlif_factors if g == 0 else np.ldexp(np.asarray(dlif_factors, dtype=np.float64), -g)
+        A = _MPPDOperator(A.lam, T, np.ldexp(A.W, -e), a, dlif_factor)
+        e += g
+    if method == "lanczos" and (min(A.shape) < 2 or wmax == 0.0 or gmax == 0.0):
         method = "power"
     if method == "lanczos":
         v0 = gen.standard_normal(min(A.shape))
