@@ -312,7 +312,8 @@ class L2Gain:
     Attributes
     ----------
     gain : float
-        Largest singular value of the MPPD map over T steps.
+        Largest singular value of the MPPD map over T steps (``inf`` if it exceeds the largest
+        double; ``response`` then holds infinities too).
     maximiser : ndarray, shape (T, N_in)
         A unit-norm input ``Δs`` attaining it (``‖A Δs‖ = gain``).
     response : ndarray, shape (T, N_out)
@@ -453,9 +454,11 @@ def l2_gain(
     if method == "power":
         x, gain, converged = _power_iteration(A, gen.standard_normal(A.shape[1]), tol, max_iter)
     x = _sign_convention(x / np.linalg.norm(x))
-    y = np.ldexp(A.matvec(x), e)
+    with np.errstate(over="ignore"):  # a gain beyond the largest double is inf (IEEE overflow)
+        y = np.ldexp(A.matvec(x), e)
+        gain = float(np.ldexp(gain, e))
     return L2Gain(
-        gain=math.ldexp(gain, e), maximiser=x.reshape(T, n_in), response=y.reshape(T, n_out),
+        gain=gain, maximiser=x.reshape(T, n_in), response=y.reshape(T, n_out),
         method=method,
         n_apply=A.n_apply, converged=converged,
     )
