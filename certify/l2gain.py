@@ -472,7 +472,8 @@ class HInfNorm:
     Attributes
     ----------
     norm : float
-        ``sup_ω σ_max(G(e^{iω}))`` (``inf`` for a pole on the unit circle, |λ| = 1).
+        ``sup_ω σ_max(G(e^{iω}))`` (``inf`` for a pole on the unit circle, |λ| = 1, unless
+        ``W = 0``; ``inf`` too when it exceeds the largest double).
     omega : float
         Frequency of the supremum, rad per step, in [0, π].
     omegas, sigma : ndarray
@@ -532,11 +533,19 @@ def hinf_norm(lam, weight, *, n_freq=513):
     """
     lam, W, n_freq = _hinf_norm_iv(lam, weight, n_freq)
     omegas = np.linspace(0.0, np.pi, n_freq)
+    wmax = float(np.abs(W).max())
+    if wmax == 0.0:
+        # G = 0 at every frequency, also for a pole on the unit circle (it is not excited)
+        return HInfNorm(0.0, 0.0, omegas, np.zeros(n_freq))
     if abs(lam) == 1.0:
         # pole on the unit circle (z = λ): unbounded gain
         at = 0.0 if lam > 0 else np.pi
         sigma = np.full(n_freq, np.inf)
         return HInfNorm(math.inf, at, omegas, sigma)
+    # G is linear in W: sweep with W / 2^e (exact, largest entry in [0.5, 1)) so that G does not
+    # overflow inside the solve (W = [[1e308]] gave NaN), and scale back (inf beyond float64)
+    e = math.frexp(wmax)[1]
+    W = np.ldexp(W, -e)
     n_out = W.shape[0]
     eye = np.eye(n_out)
     A = lam * eye
@@ -555,7 +564,8 @@ def hinf_norm(lam, weight, *, n_freq=513):
                           options={"xatol": 1e-12})
     if -res.fun > best:
         best_w, best = float(res.x), float(-res.fun)
-    return HInfNorm(best, best_w, omegas, sigma)
+    with np.errstate(over="ignore"):
+        return HInfNorm(float(np.ldexp(best, e)), best_w, omegas, np.ldexp(sigma, e))
 
 
 # --------------------------------------------------------------------------- Theorem 3.1
