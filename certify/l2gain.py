@@ -926,10 +926,20 @@ class NetworkGains:
     delta: np.ndarray
 
 
+def _sample_norms(x):
+    """Eq. 21 norms ``sqrt(Σ_{t,j} x[t, b, j]²)`` per sample b as ``(r, e)``, norm ``r·2^e``: each
+    sample is scaled by a power of two first (exact), so that the squares neither underflow
+    (a perturbation of 1e-170 had norm 0) nor overflow."""
+    e = np.frexp(np.abs(x).max(axis=(0, 2), initial=0.0))[1]
+    return np.sqrt(np.square(np.ldexp(x, -e[None, :, None])).sum(axis=(0, 2))), e
+
+
 def _ratio_or_nan(num, den):
-    out = np.full(num.shape, np.nan)
-    np.divide(num, den, out=out, where=den > 0)
-    return out
+    (rn, en), (rd, ed) = num, den
+    out = np.full(rn.shape, np.nan)
+    np.divide(rn, rd, out=out, where=rd > 0)
+    with np.errstate(over="ignore"):
+        return np.ldexp(out, en - ed)
 
 
 def _network_gains_iv(network, clean, perturbed):
@@ -1021,13 +1031,15 @@ def network_gains(network, clean, perturbed, *, rng, convention="DEFAULT"):
         kw = dict(dlif_factors=a, dlif_factor=conv.dlif_factor)
         eps = mppd_response(ds, layer.weight, args.lam, dtype=np.float64, **kw)
         dm = res_c.layers[l].m - res_p.layers[l].m
-        den = np.sqrt(np.square(ds).sum(axis=(0, 2)))
+        den = _sample_norms(ds)
+        with np.errstate(over="ignore"):
+            input_norm = np.ldexp(*den)
         gain = l2_gain(args.lam, T, layer.weight, rng=gen, **kw).gain
         stated = math.nan if args.dlif else stated_gain(args.lam, layer.weight)
         out.append(LayerGain(
-            layer=l, input_norm=den,
-            mppd_ratio=_ratio_or_nan(np.sqrt(np.square(eps).sum(axis=(0, 2))), den),
-            membrane_ratio=_ratio_or_nan(np.sqrt(np.square(dm).sum(axis=(0, 2))), den),
+            layer=l, input_norm=input_norm,
+            mppd_ratio=_ratio_or_nan(_sample_norms(eps), den),
+            membrane_ratio=_ratio_or_nan(_sample_norms(dm), den),
             exact_gain=gain, stated_gain=stated,
         ))
     return NetworkGains(tuple(out), "given", perturbed - clean)

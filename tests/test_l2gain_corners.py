@@ -223,8 +223,9 @@ def test_gain_overflow_hand_case():
 @settings(max_examples=example_count(30))
 @given(st.sampled_from([-1.0, -0.5, -2.0**-40, 0.0, 5e-324, 0.5, 0.9, 1 - 2.0**-20, 1.0]),
        st.integers(1, 3), st.integers(1, 3), st.integers(0, 2**32 - 1),
-       st.integers(-1074, 1023), st.sampled_from(["generic", "zero", "zero-row"]))
-def test_hinf_norm_closed_form_at_every_scale(lam, n_out, n_in, seed, k, shape):
+       st.integers(-1074, 1023), st.sampled_from(["generic", "zero", "zero-row"]),
+       st.sampled_from([3, 4, 513]))
+def test_hinf_norm_closed_form_at_every_scale(lam, n_out, n_in, seed, k, shape, n_freq):
     """G(z) = W / (1 - λ z⁻¹) (hinf_norm's Notes): the norm is ‖W‖₂ / (1 - |λ|), which is 0 for
     W = 0 at every λ, |λ| = 1 included (the pole is not excited), inf for W ≠ 0 at |λ| = 1, and
     inf when it exceeds the largest double; never NaN. Scaling W by 2^k scales it bit for bit
@@ -237,7 +238,7 @@ def test_hinf_norm_closed_form_at_every_scale(lam, n_out, n_in, seed, k, shape):
     elif shape == "zero-row":
         W0[0] = 0.0
     W = np.ldexp(W0, k)
-    h = hinf_norm(lam, W)
+    h = hinf_norm(lam, W, n_freq=n_freq)
     assert not math.isnan(h.norm) and not np.any(np.isnan(h.sigma))
     assert 0.0 <= h.omega <= math.pi
     n0 = float(np.linalg.norm(W0, 2))
@@ -247,7 +248,7 @@ def test_hinf_norm_closed_form_at_every_scale(lam, n_out, n_in, seed, k, shape):
     if abs(lam) == 1.0:
         assert h.norm == math.inf
         return
-    h0 = hinf_norm(lam, W0)
+    h0 = hinf_norm(lam, W0, n_freq=n_freq)
     assert h0.norm == pytest.approx(n0 / (1 - abs(lam)), rel=1e-12)
     top = math.log2(h0.norm) + k  # log2 of the exact result
     if k >= -1021 and -1021 < top < 1024 - 1e-9:  # W exact, result a normal double
@@ -434,6 +435,44 @@ def test_empirical_gains_single_sample_never_beats_the_gain(T, n_in, seed, lam, 
         np.testing.assert_allclose(g.mppd_ratio, g.exact_gain, rtol=1e-9)
     same = network_gains(net, x, x, rng=0).layers[0]
     assert same.input_norm[0] == 0.0 and np.isnan(same.mppd_ratio[0])
+
+
+@settings(max_examples=example_count(15))
+@given(st.integers(1, 4), st.integers(1, 3), st.integers(0, 2**32 - 1),
+       st.sampled_from([0.0, 0.5, 1.0]), st.integers(-1000, 900))
+def test_network_gains_ratios_do_not_depend_on_the_perturbation_scale(T, n_in, seed, lam, k):
+    """A layer that never fires is linear: from a zero clean input, the perturbation d and
+    2^k d give the same ratios and input norms 2^k apart (exactly: every operation scales by
+    2^k), including 2^-1000 and 2^900, where the squares of the Eq. 21 norm leave float64's
+    range. Was: input_norm 0.0 and NaN ratios (documented for Δs = 0) at d = 1e-170, NaN with
+    overflow warnings at 1e160."""
+    rng = np.random.default_rng(seed)
+    W = rng.normal(size=(2, n_in))
+    net = Network([Dense(W, LIF(lam=lam, theta=1e300))])
+    x = np.zeros((T, 2, n_in))
+    d = rng.uniform(-1, 1, x.shape)
+    d[:, 1] = 0.0  # the second sample is not perturbed: its ratios stay NaN
+    g = network_gains(net, x, d, rng=0).layers[0]
+    gk = network_gains(net, x, np.ldexp(d, k), rng=0).layers[0]
+    assert gk.input_norm[0] == math.ldexp(g.input_norm[0], k) and gk.input_norm[1] == 0.0
+    assert gk.mppd_ratio[0] == g.mppd_ratio[0]
+    assert gk.membrane_ratio[0] == pytest.approx(g.membrane_ratio[0], rel=RTOL_INDEPENDENT)
+    assert np.isnan(gk.mppd_ratio[1]) and np.isnan(gk.membrane_ratio[1])
+    assert g.mppd_ratio[0] <= g.exact_gain * (1 + RTOL_INDEPENDENT)
+
+
+def test_network_gains_tiny_and_huge_perturbation_hand_case():
+    # W = [[1, 2], [0.5, -1]], λ = 0.5, never fires, clean 0, perturbed d at all 3 steps and both
+    # inputs: ‖Δs‖ = sqrt(6)·|d|, ratio independent of d. Was: d = 1e-170 gave input_norm 0 and
+    # NaN ratios; d = 1e160 gave inf and NaN.
+    net = Network([Dense([[1.0, 2.0], [0.5, -1.0]], LIF(lam=0.5, theta=1e300))])
+    x = np.zeros((3, 1, 2))
+    want = network_gains(net, x, x + 1.0, rng=0).layers[0]
+    for d in (1e-170, 1e160):
+        g = network_gains(net, x, x + d, rng=0).layers[0]
+        assert g.input_norm[0] == pytest.approx(6**0.5 * d, rel=1e-15)
+        assert g.mppd_ratio[0] == pytest.approx(want.mppd_ratio[0], rel=1e-15)
+        assert g.membrane_ratio[0] == pytest.approx(want.membrane_ratio[0], rel=1e-15)
 
 
 # --------------------------------------------------------------------------- errors
