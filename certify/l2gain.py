@@ -204,7 +204,11 @@ class _MPPDOperator(LinearOperator):
     """``A`` of the module docstring on time-major flattened vectors (index ``t·N + j``)."""
 
     def __init__(self, lam, T, W, dlif_factors, dlif_factor):
-        self.lam, self.n_steps, self.W = lam, T, W
+        # copies: the forward map reads W and the factors at each call, the adjoint the factors
+        # once here, so a caller's later edit would make them disagree
+        if dlif_factors is not None:
+            dlif_factors = np.array(dlif_factors, dtype=np.float64)
+        self.lam, self.n_steps, self.W = lam, T, np.array(W, dtype=np.float64)
         self.dlif_factors, self.dlif_factor = dlif_factors, dlif_factor
         f = step_factors(lam, T, dlif_factors=dlif_factors, dlif_factor=dlif_factor)
         self.leak, self.gain = f.leak, f.gain
@@ -286,7 +290,8 @@ def perturbation_operator(lam, T, weight, *, dlif_factors=None, dlif_factor="lea
         Shape ``(T·N_out, T·N_in)``, float64, acting on time-major flattened sequences
         (``x.reshape(T, N_in)``). ``matvec`` runs :func:`evsnn.metrics.mppd_response`;
         ``rmatvec`` the backward adjoint recursion. No matrix is formed. Complex vectors are
-        mapped linearly, ``A (x + i y) = A x + i A y`` (complex128 result).
+        mapped linearly, ``A (x + i y) = A x + i A y`` (complex128 result). The operator holds
+        copies of ``weight`` and ``dlif_factors``: later changes to them do not change it.
 
     Raises
     ------

@@ -130,6 +130,19 @@ def test_complex_input_hand_case():
     np.testing.assert_array_equal(A.rmatvec(np.array([1.0, 1j])), [1.0 + 0.5j, 1j])
 
 
+def test_operator_is_a_snapshot_of_its_arguments():
+    # W = [[1, 2]], λ = 0.5, T = 2, input factors a = (1, 1), then the caller overwrites a and W.
+    # Was: matvec read the new a and W, rmatvec the old a, so rmatvec was no longer the adjoint
+    # (matvec(e_0) became (3, 1.5) while rmatvec(e_0) stayed (1, 2, 0, 0)).
+    W, a = np.array([[1.0, 2.0]]), np.ones(2)
+    A = perturbation_operator(0.5, 2, W, dlif_factors=a, dlif_factor="input")
+    a[:] = 3.0
+    W[0, 0] = 5.0
+    M = _dense(0.5, 2, [[1.0, 2.0]], np.ones(2), "input")
+    np.testing.assert_array_equal(np.column_stack([A.matvec(e) for e in np.eye(4)]), M)
+    np.testing.assert_array_equal(np.column_stack([A.rmatvec(e) for e in np.eye(2)]), M.T)
+
+
 # --------------------------------------------------------------------------- the gain
 @st.composite
 def input_factor_layer(draw, max_T=5, max_n=3):
