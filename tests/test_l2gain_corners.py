@@ -224,6 +224,50 @@ def test_gain_overflowing_float64_is_inf(T, n_out, n_in, seed, lam):
     assert v.status in ("holds", "violated")
 
 
+@settings(max_examples=example_count(20))
+@given(st.integers(1, 4), st.sampled_from([0.0, 0.5, 1.0]), st.integers(3, 10),
+       st.integers(0, 2**32 - 1), st.integers(1, 3))
+def test_power_iteration_converged_means_accurate_on_clustered_spectra(T, lam, digits, seed, n):
+    """W with singular values 1 and 1 - 10^-digits (a cluster at the top of AᵀA): a power
+    iteration that reports convergence at tol = 1e-12 is within 1e-10 of the dense gain (the
+    residual test puts σ² within tol·σ² of an eigenvalue; margin for rounding). Was: it
+    stopped when σ changed by less than tol·σ per step, 'converged' after 2 iterations with
+    σ still ~1e-6 below the gain."""
+    rng = np.random.default_rng(seed)
+    Q1, _ = np.linalg.qr(rng.normal(size=(n + 1, n + 1)))
+    Q2, _ = np.linalg.qr(rng.normal(size=(n + 1, n + 1)))
+    W = Q1 @ np.diag([1.0, 1 - 10.0**-digits] + [0.5] * (n - 1)) @ Q2.T
+    want = float(np.linalg.svd(_dense(lam, T, W), compute_uv=False)[0])
+    g = l2_gain(lam, T, W, rng=seed, method="power", tol=1e-12, max_iter=1000)
+    assert g.gain <= want * (1 + 1e-12)
+    if g.converged:
+        assert g.gain == pytest.approx(want, rel=1e-10)
+
+
+def test_power_iteration_does_not_stop_early_on_a_cluster_hand_case():
+    # W = diag(1, 1 - 1e-6), λ = 0, T = 2: the gain is 1 (hand). Was: converged=True after two
+    # iterations with the gain 1 - 9.7e-7 (seeds 0-9), far outside tol = 1e-12.
+    for seed in range(3):
+        g = l2_gain(0.0, 2, np.diag([1.0, 1 - 1e-6]), rng=seed, method="power")
+        assert g.gain <= 1.0 * (1 + 1e-15)
+        assert not g.converged or g.gain == pytest.approx(1.0, rel=1e-10), seed
+
+
+def test_power_verdict_on_a_clustered_spectrum_hand_case():
+    """λ = 1.448529186882302e-06 (brentq: ‖L_3‖ sqrt(1 - λ) = 1 + 3e-7), T = 3,
+    W = diag(1, 1 - 1e-6): the gain exceeds the stated one by 3e-7 relative (3000 rtol), so the
+    bound is violated (Lanczos finds it). Was: method='power' stopped after 2 iterations 1.3e-6
+    low, reported convergence, and the verdict was 'holds' by 'exact operator norm'."""
+    lam, W = 1.448529186882302e-06, np.diag([1.0, 1 - 1e-6])
+    L3 = np.linalg.norm(ref.toeplitz_factor(np.full(3, lam), np.ones(3)), 2)
+    assert L3 / stated_gain(lam, [[1.0]]) == pytest.approx(1 + 3e-7, rel=1e-12)
+    assert check_stated_bound(lam, 3, W, rng=0).status == "violated"
+    v = check_stated_bound(lam, 3, W, rng=0, method="power")
+    assert v.status == "inconclusive" and "did not converge" in v.detail
+    g = l2_gain(lam, 3, W, rng=0, method="power")
+    assert not g.converged and g.gain < L3
+
+
 def test_gain_overflow_hand_case():
     # W = [[1.7e308]], λ = 0.5, T = 3: ‖L_3‖ · 1.7e308 = 1.4670 · 1.7e308 > 1.798e308. Was:
     # OverflowError("math range error") from l2_gain and so from check_stated_bound.
@@ -344,7 +388,7 @@ def test_stated_bound_verdict_is_consistent_with_its_numbers(case, rtol, how):
             assert "every spike pattern tried" not in v.detail
         else:
             assert "every spike pattern tried" in v.detail
-    if v.status == "inconclusive":
+    if v.status == "inconclusive":  # (Lanczos converges here; an unconverged norm is no proof)
         assert v.search != "exhaustive" and v.ratio <= limit < v.exact_gain
     if search == "exhaustive":
         assert v.search == "exhaustive" and v.n_evaluated == 3 ** x.size - 1
