@@ -243,7 +243,8 @@ class _MPPDOperator(LinearOperator):
         X = np.asarray(X)
         if not np.iscomplexobj(X):
             return apply(np.asarray(X, dtype=np.float64))
-        re, im = apply(np.asarray(X.real, dtype=np.float64)), apply(np.asarray(X.imag, dtype=np.float64))
+        re = apply(np.asarray(X.real, dtype=np.float64))
+        im = apply(np.asarray(X.imag, dtype=np.float64))
         out = np.empty(re.shape, dtype=np.complex128)
         out.real, out.imag = re, im
         return out
@@ -618,9 +619,10 @@ class BoundVerdict:
         "violated": ``worst_input`` is an explicit counterexample. "holds": proven (the
         operator norm is within the bound, or every spike pattern was tried).
         "inconclusive": no violation found by a non-exhaustive spike search although the
-        real-valued operator norm exceeds the bound or did not converge; or (real domain) the operator norm exceeds
-        the bound while its maximiser's recomputed ratio does not, so the two straddle it
-        within rounding (e.g. ``rtol = 0`` at λ = 0, where the bound is attained).
+        real-valued operator norm exceeds the bound or did not converge; or (real domain) the
+        operator norm exceeds the bound while its maximiser's recomputed ratio does not, so the
+        two straddle it within rounding (e.g. ``rtol = 0`` at λ = 0, where the bound is
+        attained).
     domain : {"real", "spike"}
         Perturbations in ``R^{T×N_in}`` or in ``{-1, 0, 1}^{T×N_in}``.
     claim : str

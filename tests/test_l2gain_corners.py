@@ -84,7 +84,8 @@ def dyadic_layer(draw, max_T=6, max_n=3):
     W = np.array(draw(st.lists(ints, min_size=n_out * n_in, max_size=n_out * n_in)), float)
     X = np.array(draw(st.lists(ints, min_size=T * n_in * 2, max_size=T * n_in * 2)), float)
     Y = np.array(draw(st.lists(ints, min_size=T * n_out * 2, max_size=T * n_out * 2)), float)
-    return lam, T, W.reshape(n_out, n_in), a, placement or "leak", X.reshape(-1, 2), Y.reshape(-1, 2)
+    W = W.reshape(n_out, n_in)
+    return lam, T, W, a, placement or "leak", X.reshape(-1, 2), Y.reshape(-1, 2)
 
 
 @settings(max_examples=example_count(40))
@@ -544,11 +545,13 @@ def test_errors_on_bad_arguments():
         perturbation_operator(0.5, 2.0, [[1.0]])
     with pytest.raises(ValueError, match="dlif_factors has 2 entries but T = 3"):
         l2_gain(0.5, 3, [[1.0]], rng=0, dlif_factors=[1.0, 1.0], dlif_factor="input")
-    with pytest.raises(ValueError, match=r"weight must be a non-empty 2-D array \[N_out, N_in\], got shape \(2,\)"):
+    with pytest.raises(ValueError, match=r"weight must be a non-empty 2-D array \[N_out, N_in\], "
+                                         r"got shape \(2,\)"):
         hinf_norm(0.5, [1.0, 2.0])
     with pytest.raises(ValueError, match="y holds NaN or infinite values"):
         mppd_adjoint(np.full((2, 1, 1), np.nan), [[1.0]], 0.5)
-    with pytest.raises(ValueError, match=r"y must be \[T, B, N_out\] with T >= 1 and N_out = 1, got shape \(0, 1, 1\)"):
+    with pytest.raises(ValueError, match=r"y must be \[T, B, N_out\] with T >= 1 and N_out = 1, "
+                                         r"got shape \(0, 1, 1\)"):
         mppd_adjoint(np.zeros((0, 1, 1)), [[1.0]], 0.5)
     with pytest.raises(ValueError, match="max_exhaustive=0 must be an integer >= 1"):
         check_stated_bound(0.5, 3, [[1.0]], rng=0, max_exhaustive=0)
