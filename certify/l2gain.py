@@ -397,8 +397,9 @@ def l2_gain(
     method : {"lanczos", "power"}, default "lanczos"
         ``svds`` (ARPACK) on the operator, or power iteration on ``AᵀA``. Lanczos needs
         ``min(T·N_out, T·N_in) >= 2``; smaller problems and the zero map (``W = 0``, or every
-        DLIF factor 0 with ``dlif_factor="input"``; gain 0) use power iteration, and so does a Lanczos run that ARPACK does not converge within ``max_iter``
-        (the result's ``method`` says which ran, ``converged`` whether it converged).
+        DLIF factor 0 with ``dlif_factor="input"``; gain 0) use power iteration, and so does
+        a Lanczos run that ARPACK does not converge within ``max_iter`` (the result's
+        ``method`` says which ran, ``converged`` whether it converged).
     tol : float, default 1e-12
         Relative tolerance (ARPACK's ``tol``; power iteration stops when the residual
         ``‖AᵀA x − σ² x‖ <= tol σ²``, which puts σ² within ``tol σ²`` of an eigenvalue of AᵀA).
