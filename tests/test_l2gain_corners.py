@@ -2,7 +2,9 @@
 test_distance_corners.py: DLIF input factors that are exactly 0 or tiny (a dead or nearly dead
 layer), complex vectors fed to the LinearOperator, weights near the float64 overflow edge,
 H∞ norms of zero and huge weights (also at |λ| = 1), the verdict of Theorem 3.1's check at
-rtol = 0 and at the exhaustive/local threshold, and errors on bad arguments.
+rtol = 0, at the exhaustive/local threshold, at weight scales 2^±1000 and with power iteration on
+a clustered spectrum, network ratios for perturbations of 2^-1000 to 2^900, the operator's
+independence of later edits to its arguments, and errors on bad arguments.
 
 Oracles (each can fail):
 
