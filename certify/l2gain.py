@@ -204,7 +204,11 @@ class _MPPDOperator(LinearOperator):
     """``A`` of the module docstring on time-major flattened vectors (index ``t·N + j``)."""
 
     def __init__(self, lam, T, W, dlif_factors, dlif_factor):
-        self.lam, self.n_steps, self.W = lam, T, W
+        # copies: the forward map reads W and the factors at each call, the adjoint the factors
+        # once here, so a caller's later edit would make them disagree
+        if dlif_factors is not None:
+            dlif_factors = np.array(dlif_factors, dtype=np.float64)
+        self.lam, self.n_steps, self.W = lam, T, np.array(W, dtype=np.float64)
         self.dlif_factors, self.dlif_factor = dlif_factors, dlif_factor
         f = step_factors(lam, T, dlif_factors=dlif_factors, dlif_factor=dlif_factor)
         self.leak, self.gain = f.leak, f.gain
@@ -232,17 +236,30 @@ class _MPPDOperator(LinearOperator):
         _mppd_adjoint_kernel(y, self.W, self.leak, self.gain, out)
         return out.transpose(0, 2, 1).reshape(T * n_in, K)
 
+    @staticmethod
+    def _real_or_complex(apply, X):
+        """``apply`` is a real map, so ``A (x + i y) = A x + i A y`` (a float64 cast would drop
+        ``i y``)."""
+        X = np.asarray(X)
+        if not np.iscomplexobj(X):
+            return apply(np.asarray(X, dtype=np.float64))
+        re = apply(np.asarray(X.real, dtype=np.float64))
+        im = apply(np.asarray(X.imag, dtype=np.float64))
+        out = np.empty(re.shape, dtype=np.complex128)
+        out.real, out.imag = re, im
+        return out
+
     def _matvec(self, x):
-        return self._forward(np.asarray(x, dtype=np.float64).reshape(-1, 1)).ravel()
+        return self._real_or_complex(self._forward, np.asarray(x).reshape(-1, 1)).ravel()
 
     def _rmatvec(self, y):
-        return self._backward(np.asarray(y, dtype=np.float64).reshape(-1, 1)).ravel()
+        return self._real_or_complex(self._backward, np.asarray(y).reshape(-1, 1)).ravel()
 
     def _matmat(self, X):
-        return self._forward(np.asarray(X, dtype=np.float64))
+        return self._real_or_complex(self._forward, X)
 
     def _rmatmat(self, Y):
-        return self._backward(np.asarray(Y, dtype=np.float64))
+        return self._real_or_complex(self._backward, Y)
 
 
 def _perturbation_operator_iv(lam, T, weight, dlif_factors, dlif_factor):
@@ -273,7 +290,9 @@ def perturbation_operator(lam, T, weight, *, dlif_factors=None, dlif_factor="lea
     scipy.sparse.linalg.LinearOperator
         Shape ``(T·N_out, T·N_in)``, float64, acting on time-major flattened sequences
         (``x.reshape(T, N_in)``). ``matvec`` runs :func:`evsnn.metrics.mppd_response`;
-        ``rmatvec`` the backward adjoint recursion. No matrix is formed.
+        ``rmatvec`` the backward adjoint recursion. No matrix is formed. Complex vectors are
+        mapped linearly, ``A (x + i y) = A x + i A y`` (complex128 result). The operator holds
+        copies of ``weight`` and ``dlif_factors``: later changes to them do not change it.
 
     Raises
     ------
@@ -299,7 +318,8 @@ class L2Gain:
     Attributes
     ----------
     gain : float
-        Largest singular value of the MPPD map over T steps.
+        Largest singular value of the MPPD map over T steps (``inf`` if it exceeds the largest
+        double; ``response`` then holds infinities too).
     maximiser : ndarray, shape (T, N_in)
         A unit-norm input ``Δs`` attaining it (``‖A Δs‖ = gain``).
     response : ndarray, shape (T, N_out)
@@ -331,16 +351,17 @@ def _power_iteration(A, x0, tol, max_iter):
     sigma = 0.0
     for it in range(1, max_iter + 1):
         y = A.matvec(x)
-        new = float(np.linalg.norm(y))
+        sigma = float(np.linalg.norm(y))
         z = A.rmatvec(y)
         nz = float(np.linalg.norm(z))
         if nz == 0.0:  # A x = 0: x is in the null space, and so (power iteration) is A = 0
-            return x, new, True
-        done = abs(new - sigma) <= tol * new
-        sigma = new
-        x = z / nz
-        if done:
             return x, sigma, True
+        # Stop on the residual of (σ², x) as an eigenpair of AᵀA: σ² is then within tol·σ² of an
+        # eigenvalue. (A small change of σ between iterations is no such test: on a clustered
+        # spectrum σ creeps up by less than tol·σ per step while still 1e-6 below the top.)
+        if float(np.linalg.norm(z - sigma**2 * x)) <= tol * sigma**2:
+            return x, sigma, True
+        x = z / nz
     return x, sigma, False
 
 
@@ -375,12 +396,13 @@ def l2_gain(
         DLIF placement.
     method : {"lanczos", "power"}, default "lanczos"
         ``svds`` (ARPACK) on the operator, or power iteration on ``AᵀA``. Lanczos needs
-        ``min(T·N_out, T·N_in) >= 2``; smaller problems and ``W = 0`` (gain 0) use power
-        iteration, and so does a Lanczos run that ARPACK does not converge within ``max_iter``
-        (the result's ``method`` says which ran, ``converged`` whether it converged).
+        ``min(T·N_out, T·N_in) >= 2``; smaller problems and the zero map (``W = 0``, or every
+        DLIF factor 0 with ``dlif_factor="input"``; gain 0) use power iteration, and so does
+        a Lanczos run that ARPACK does not converge within ``max_iter`` (the result's
+        ``method`` says which ran, ``converged`` whether it converged).
     tol : float, default 1e-12
-        Relative tolerance (ARPACK's ``tol``; for power iteration the relative change of the
-        estimate between iterations).
+        Relative tolerance (ARPACK's ``tol``; power iteration stops when the residual
+        ``‖AᵀA x − σ² x‖ <= tol σ²``, which puts σ² within ``tol σ²`` of an eigenvalue of AᵀA).
     max_iter : int, default 10000
         Iteration cap.
 
@@ -413,15 +435,21 @@ def l2_gain(
     tol, max_iter, gen = _l2_gain_iv(method, tol, max_iter, rng)
     T = int(T)
     n_out, n_in = A.W.shape
-    # The gain is linear in W: iterate on W / 2^e (exact) with its largest entry in [0.5, 1), so
-    # that the squared norms of the iteration neither underflow nor overflow, and scale back.
-    # W = 0 is the zero map, which ARPACK refuses (its start vector A^T A v0 is 0); power
-    # iteration returns gain 0 for it.
+    # The gain is linear in W and in the input factors gain[t] (DLIF factors on the input):
+    # iterate on W / 2^e with its largest entry in [0.5, 1) and on gain / 2^g with its largest
+    # entry in [1, 2) (both exact; g = 0 unless DLIF factors act on the input), so that the
+    # squared norms of the iteration neither underflow nor overflow, and scale back.
+    # W = 0 or gain = 0 is the zero map, which ARPACK refuses (its start vector A^T A v0 is 0);
+    # power iteration returns gain 0 for it.
     wmax = float(np.abs(A.W).max())
+    gmax = float(np.abs(A.gain).max())
     e = math.frexp(wmax)[1] if wmax > 0.0 else 0
-    if e != 0:
-        A = _MPPDOperator(A.lam, T, np.ldexp(A.W, -e), dlif_factors, dlif_factor)
-    if method == "lanczos" and (min(A.shape) < 2 or wmax == 0.0):
+    g = math.frexp(gmax)[1] - 1 if gmax > 0.0 else 0
+    if e != 0 or g != 0:
+        a = dlif_factors if g == 0 else np.ldexp(np.asarray(dlif_factors, dtype=np.float64), -g)
+        A = _MPPDOperator(A.lam, T, np.ldexp(A.W, -e), a, dlif_factor)
+        e += g
+    if method == "lanczos" and (min(A.shape) < 2 or wmax == 0.0 or gmax == 0.0):
         method = "power"
     if method == "lanczos":
         v0 = gen.standard_normal(min(A.shape))
@@ -434,9 +462,11 @@ def l2_gain(
     if method == "power":
         x, gain, converged = _power_iteration(A, gen.standard_normal(A.shape[1]), tol, max_iter)
     x = _sign_convention(x / np.linalg.norm(x))
-    y = np.ldexp(A.matvec(x), e)
+    with np.errstate(over="ignore"):  # a gain beyond the largest double is inf (IEEE overflow)
+        y = np.ldexp(A.matvec(x), e)
+        gain = float(np.ldexp(gain, e))
     return L2Gain(
-        gain=math.ldexp(gain, e), maximiser=x.reshape(T, n_in), response=y.reshape(T, n_out),
+        gain=gain, maximiser=x.reshape(T, n_in), response=y.reshape(T, n_out),
         method=method,
         n_apply=A.n_apply, converged=converged,
     )
@@ -450,7 +480,8 @@ class HInfNorm:
     Attributes
     ----------
     norm : float
-        ``sup_ω σ_max(G(e^{iω}))`` (``inf`` for a pole on the unit circle, |λ| = 1).
+        ``sup_ω σ_max(G(e^{iω}))`` (``inf`` for a pole on the unit circle, |λ| = 1, unless
+        ``W = 0``; ``inf`` too when it exceeds the largest double).
     omega : float
         Frequency of the supremum, rad per step, in [0, π].
     omegas, sigma : ndarray
@@ -510,11 +541,19 @@ def hinf_norm(lam, weight, *, n_freq=513):
     """
     lam, W, n_freq = _hinf_norm_iv(lam, weight, n_freq)
     omegas = np.linspace(0.0, np.pi, n_freq)
+    wmax = float(np.abs(W).max())
+    if wmax == 0.0:
+        # G = 0 at every frequency, also for a pole on the unit circle (it is not excited)
+        return HInfNorm(0.0, 0.0, omegas, np.zeros(n_freq))
     if abs(lam) == 1.0:
         # pole on the unit circle (z = λ): unbounded gain
         at = 0.0 if lam > 0 else np.pi
         sigma = np.full(n_freq, np.inf)
         return HInfNorm(math.inf, at, omegas, sigma)
+    # G is linear in W: sweep with W / 2^e (exact, largest entry in [0.5, 1)) so that G does not
+    # overflow inside the solve (W = [[1e308]] gave NaN), and scale back (inf beyond float64)
+    e = math.frexp(wmax)[1]
+    W = np.ldexp(W, -e)
     n_out = W.shape[0]
     eye = np.eye(n_out)
     A = lam * eye
@@ -533,7 +572,8 @@ def hinf_norm(lam, weight, *, n_freq=513):
                           options={"xatol": 1e-12})
     if -res.fun > best:
         best_w, best = float(res.x), float(-res.fun)
-    return HInfNorm(best, best_w, omegas, sigma)
+    with np.errstate(over="ignore"):
+        return HInfNorm(float(np.ldexp(best, e)), best_w, omegas, np.ldexp(sigma, e))
 
 
 # --------------------------------------------------------------------------- Theorem 3.1
@@ -580,7 +620,10 @@ class BoundVerdict:
         "violated": ``worst_input`` is an explicit counterexample. "holds": proven (the
         operator norm is within the bound, or every spike pattern was tried).
         "inconclusive": no violation found by a non-exhaustive spike search although the
-        real-valued operator norm exceeds the bound.
+        real-valued operator norm exceeds the bound or did not converge; or (real domain) the
+        operator norm exceeds the bound while its maximiser's recomputed ratio does not, so the
+        two straddle it within rounding (e.g. ``rtol = 0`` at λ = 0, where the bound is
+        attained).
     domain : {"real", "spike"}
         Perturbations in ``R^{T×N_in}`` or in ``{-1, 0, 1}^{T×N_in}``.
     claim : str
@@ -762,15 +805,21 @@ def check_stated_bound(
         lam, domain, search, n_restarts, max_exhaustive, rtol, rng
     )
     stated = stated_gain(lam, weight)
-    exact = l2_gain(lam, T, weight, rng=gen, method=method)
-    A = perturbation_operator(lam, T, weight)
+    W = _weight_iv(weight)
+    # Ratios and gains are linear in W: search on W / 2^e (exact) with its largest entry in
+    # [0.5, 1), so that the squared norms of the searches neither overflow nor underflow (the
+    # ratio of W = [[1e-170]] was 0.0), and scale the numbers back.
+    wmax = float(np.abs(W).max())
+    e = math.frexp(wmax)[1] if wmax > 0.0 else 0
+    W = np.ldexp(W, -e)
+    exact = l2_gain(lam, T, W, rng=gen, method=method)
+    A = perturbation_operator(lam, T, W)
     T = int(T)
-    n_in = A.W.shape[1]
+    n_in = W.shape[1]
     limit = stated * (1.0 + rtol)
     if domain == "real":
         x = exact.maximiser.ravel()
-        ratio, y = _ratio(A, x)
-        used, count, proven = "operator-norm", exact.n_apply, True
+        used, count = "operator-norm", exact.n_apply
     else:
         n = T * n_in
         n_patterns = 3**n
@@ -780,8 +829,8 @@ def check_stated_bound(
                 f"max_exhaustive={max_exhaustive}; raise max_exhaustive or use search='local'"
             )
         if search == "exhaustive" or (search == "auto" and n_patterns <= max_exhaustive):
-            x, ratio, count = _exhaustive_spike_search(A, n)
-            used, proven = "exhaustive", True
+            x, _, count = _exhaustive_spike_search(A, n)
+            used = "exhaustive"
         else:
             v = exact.maximiser.ravel()
             vmax = np.max(np.abs(v))
@@ -794,34 +843,54 @@ def check_stated_bound(
                 cand = gen.integers(-1, 2, size=n).astype(float)
                 if np.any(cand):
                     starts.append(cand)
-            x, ratio, count = _local_spike_search(A, starts, max_moves=10 * n + 10)
-            used, proven = "local", False
+            x, _, count = _local_spike_search(A, starts, max_moves=10 * n + 10)
+            used = "local"
         x = _sign_convention(x)
-        ratio, y = _ratio(A, x)
+    ratio, y = _ratio(A, x)
+    with np.errstate(over="ignore"):  # beyond the largest double: inf
+        ratio, y = float(np.ldexp(ratio, e)), np.ldexp(y, e)
+        exact_gain = float(np.ldexp(exact.gain, e))
     if ratio > limit:
         status = "violated"
         detail = (
             f"the input worst_input reaches ratio {ratio:.10g} > stated gain {stated:.10g} "
-            f"(exact gain over T={T}: {exact.gain:.10g}, limit T->inf: "
-            f"{'inf' if lam == 1 else f'{float(np.linalg.norm(A.W, 2)) / (1 - lam):.10g}'})"
+            f"(exact gain over T={T}: {exact_gain:.10g}, limit T->inf: "
+            f"{'inf' if lam == 1 else f'{float(np.linalg.norm(weight, 2)) / (1 - lam):.10g}'})"
         )
-    elif exact.gain <= limit or proven:
+    elif (exact_gain <= limit and exact.converged) or used == "exhaustive":
         status = "holds"
         detail = (
             f"largest ratio {ratio:.10g} <= stated gain {stated:.10g} "
-            + ("(exact operator norm " if exact.gain <= limit else "(every spike pattern tried; operator norm ")
-            + f"{exact.gain:.10g})"
+            + ("(exact operator norm " if exact_gain <= limit and exact.converged
+               else "(every spike pattern tried; operator norm ")
+            + f"{exact_gain:.10g})"
+        )
+    elif not exact.converged:
+        # an unconverged power estimate is only a lower bound on the operator norm
+        status = "inconclusive"
+        detail = (
+            f"largest ratio {ratio:.10g} <= stated gain {stated:.10g}, but the operator norm "
+            f"iteration ({exact.method}) did not converge: {exact_gain:.10g} is only a lower "
+            "bound; use method='lanczos'"
+        )
+    elif domain == "spike":
+        status = "inconclusive"
+        detail = (
+            f"local search found ratio {ratio:.10g} <= stated gain {stated:.10g}, but the real "
+            f"operator norm {exact_gain:.10g} exceeds it; a larger search may find a violation"
         )
     else:
         status = "inconclusive"
         detail = (
-            f"local search found ratio {ratio:.10g} <= stated gain {stated:.10g}, but the real "
-            f"operator norm {exact.gain:.10g} exceeds it; a larger search may find a violation"
+            f"the operator norm {exact_gain:.17g} exceeds stated gain * (1 + rtol) = {limit:.17g} "
+            f"but its maximiser's ratio {ratio:.17g}, recomputed by the MPPD recursion, does not: "
+            "they agree to rounding, so the bound is attained to within it; raise rtol to "
+            "accept rounding"
         )
     return BoundVerdict(
         status=status, domain=domain, claim=THEOREM_3_1, lam=lam, T=T, stated_gain=stated,
-        ratio=ratio, exact_gain=exact.gain, worst_input=np.asarray(x).reshape(T, n_in),
-        response=y.reshape(T, A.W.shape[0]), search=used, n_evaluated=int(count), detail=detail,
+        ratio=ratio, exact_gain=exact_gain, worst_input=np.asarray(x).reshape(T, n_in),
+        response=y.reshape(T, W.shape[0]), search=used, n_evaluated=int(count), detail=detail,
     )
 
 
@@ -875,10 +944,20 @@ class NetworkGains:
     delta: np.ndarray
 
 
+def _sample_norms(x):
+    """Eq. 21 norms ``sqrt(Σ_{t,j} x[t, b, j]²)`` per sample b as ``(r, e)``, norm ``r·2^e``: each
+    sample is scaled by a power of two first (exact), so that the squares neither underflow
+    (a perturbation of 1e-170 had norm 0) nor overflow."""
+    e = np.frexp(np.abs(x).max(axis=(0, 2), initial=0.0))[1]
+    return np.sqrt(np.square(np.ldexp(x, -e[None, :, None])).sum(axis=(0, 2))), e
+
+
 def _ratio_or_nan(num, den):
-    out = np.full(num.shape, np.nan)
-    np.divide(num, den, out=out, where=den > 0)
-    return out
+    (rn, en), (rd, ed) = num, den
+    out = np.full(rn.shape, np.nan)
+    np.divide(rn, rd, out=out, where=rd > 0)
+    with np.errstate(over="ignore"):
+        return np.ldexp(out, en - ed)
 
 
 def _network_gains_iv(network, clean, perturbed):
@@ -970,13 +1049,15 @@ def network_gains(network, clean, perturbed, *, rng, convention="DEFAULT"):
         kw = dict(dlif_factors=a, dlif_factor=conv.dlif_factor)
         eps = mppd_response(ds, layer.weight, args.lam, dtype=np.float64, **kw)
         dm = res_c.layers[l].m - res_p.layers[l].m
-        den = np.sqrt(np.square(ds).sum(axis=(0, 2)))
+        den = _sample_norms(ds)
+        with np.errstate(over="ignore"):
+            input_norm = np.ldexp(*den)
         gain = l2_gain(args.lam, T, layer.weight, rng=gen, **kw).gain
         stated = math.nan if args.dlif else stated_gain(args.lam, layer.weight)
         out.append(LayerGain(
-            layer=l, input_norm=den,
-            mppd_ratio=_ratio_or_nan(np.sqrt(np.square(eps).sum(axis=(0, 2))), den),
-            membrane_ratio=_ratio_or_nan(np.sqrt(np.square(dm).sum(axis=(0, 2))), den),
+            layer=l, input_norm=input_norm,
+            mppd_ratio=_ratio_or_nan(_sample_norms(eps), den),
+            membrane_ratio=_ratio_or_nan(_sample_norms(dm), den),
             exact_gain=gain, stated_gain=stated,
         ))
     return NetworkGains(tuple(out), "given", perturbed - clean)
