@@ -169,6 +169,15 @@ def _finish(report, args):
     return 0
 
 
+def _out_iv(args):
+    from validation.report import check_run_folder
+
+    try:
+        check_run_folder(_out(args), overwrite=args.overwrite)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise UsageError(f"--out: {exc}") from None
+
+
 def _load_model(path):
     from evsnn import io
 
@@ -569,6 +578,8 @@ def main(argv=None) -> int:
     command = next((a for a in argv if a in subs), "")
     try:
         args = _apply_config(parser, subs, argv)
+        if getattr(args, "out", None):
+            _out_iv(args)  # before the work: a refused folder must not cost the run
         return args.func(args)
     except (UsageError, ValueError, TypeError, FileExistsError) as exc:
         print(f"evsnn {command}: error: {exc}".replace("  ", " "), file=sys.stderr)
