@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn import ann as _ann
-from evsnn._checks import int_iv, real_iv
+from evsnn._checks import class_labels_iv, int_iv, real_iv
 from evsnn.clock import Network, simulate
 from evsnn.clock.conv import (
     BatchNorm2d, Conv2d, ConvNetwork, Flatten, Linear, MaxPool2d, Neuron, Residual, simulate_conv,
@@ -396,6 +396,9 @@ def snn_accuracy(
     for k in range(0, x.shape[0], batch_size):
         seq = encode(x[k : k + batch_size], encoder, T, convention=conv, rng=rng, sigma=sigma)
         scores = decode(run(network, seq, convention=conv).output, decoder)
+        if k == 0:
+            # a label the network cannot output is refused, not counted wrong (as ann.accuracy)
+            class_labels_iv("y", y, scores.shape[1], classes_of="the network's output")
         correct += int((np.argmax(scores, axis=1) == y[k : k + batch_size]).sum())
     return correct / x.shape[0]
 

@@ -314,6 +314,23 @@ def test_snn_accuracy_matches_a_direct_count():
     assert snn_accuracy(net, XT, YT, T=7, batch_size=33) == expect
 
 
+def test_snn_accuracy_refuses_labels_the_network_cannot_output():
+    # was: 1-based labels (1..10 on 10 outputs) or a negative label gave a silently lower
+    # accuracy (a label never predicted counts wrong); ann.accuracy already refused them
+    net = Network.mlp([64, 30, 10], LIF(lam=0.9), rng=0, scale=3.0)
+    with pytest.raises(ValueError, match=r"y holds the label 10 but the network's output has 10 "
+                                         r"classes; .*subtract 1 from 1-based labels"):
+        snn_accuracy(net, XT, YT + 1, T=4)
+    late = YT.copy()
+    late[-1] = 10  # in the last batch only: every label is checked, not the first batch's
+    with pytest.raises(ValueError, match="y holds the label 10"):
+        snn_accuracy(net, XT, late, T=4, batch_size=33)
+    with pytest.raises(ValueError, match="y holds the negative label -1"):
+        snn_accuracy(net, XT, np.where(YT == 3, -1, YT), T=4)
+    with pytest.raises(ValueError, match="y holds the label 10"):  # the test set of fit_snn
+        fit_snn(net, X, Y, T=4, rng=0, epochs=1, x_test=XT, y_test=np.full(len(YT), 10))
+
+
 def test_fit_snn_errors():
     net = Network.mlp([64, 10], LIF(), rng=0)
     ro = Network.mlp([64, 10], LIF(), readout=True, rng=0)
