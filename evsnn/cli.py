@@ -358,6 +358,10 @@ def _certify(args) -> int:
                          "(train one with 'evsnn train --model lif')")
     _, test = _data(args)
     x, y = test.x[: args.samples], test.y[: args.samples]
+    if x.shape[1] != model.n_in:
+        raise UsageError(f"--model {args.model!r} takes {model.n_in} inputs but the images of "
+                         f"--data {args.data!r} have {x.shape[1]} pixels; certify a model "
+                         "trained on these data")
     noise = {"gaussian": smoothing.gaussian, "rsc_fixed": smoothing.rsc_fixed,
              "rsc_fresh": smoothing.rsc_fresh}[args.noise](_positive("sigma", args.sigma), args.T)
     scheduler = args.scheduler

@@ -315,6 +315,21 @@ def test_certify_refuses_an_ann(tmp_path, capsys):
     assert "holds an ANN; certify smooths an SNN" in one_line_error(capsys)
 
 
+def test_certify_refuses_a_model_of_other_data(tmp_path, capsys):
+    # was: a 32-input model certified on the 64-pixel digits exited 0 with a table computed
+    # from memory past its weights (the static fast path reads without bounds checks)
+    from evsnn import io
+    from evsnn.clock import Network
+    from evsnn.params import LIF
+
+    io.save(Network.mlp([32, 10, 10], LIF(lam=0.9), rng=0), tmp_path / "m32.npz")
+    assert main(["certify", "--model", str(tmp_path / "m32.npz"), "--samples", "2", "--n0", "5",
+                 "--n", "10", "--no-progress", "--out", str(tmp_path / "c")]) == 2
+    assert ("takes 32 inputs but the images of --data 'digits' have 64 pixels; certify a model "
+            "trained on these data") in one_line_error(capsys)
+    assert not (tmp_path / "c").exists()
+
+
 def test_grade_command_writes_table_and_plot(tmp_path):
     out = tmp_path / "g"
     assert main(["grade", "--samples", "2", "--out", str(out)]) == 0
