@@ -229,6 +229,8 @@ def _validate(args) -> int:
 def _train(args) -> int:
     from validation.demo import train_model
 
+    if args.epochs is not None:
+        _count("epochs", args.epochs)  # was: --epochs 0 trained the default number of epochs
     train, test = _data(args)
     model, summary = train_model(
         args.model, train, test, hidden=args.hidden, T=args.T, epochs=args.epochs,

@@ -20,6 +20,7 @@ from evsnn.cli import main
     (["attack", "--model", "no/such/model"], "--model 'no/such/model': no such file"),
     (["certify", "--model", "no/such/model"], "--model 'no/such/model': no such file"),
     (["gain", "--config", "missing.toml"], "--config 'missing.toml': no such file"),
+    (["train", "--model", "ann", "--epochs", "0"], "--epochs 0 must be an integer >= 1"),
 ])
 def test_bad_options_are_one_line_errors(argv, match, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
