@@ -235,7 +235,7 @@ def _train(args) -> int:
     model, summary = train_model(
         args.model, train, test, hidden=args.hidden, T=args.T, epochs=args.epochs,
         encoder=args.encoder, method=args.method, seed=args.seed, dtype=DTYPES[args.dtype],
-        progress=not args.no_progress,
+        progress=not args.no_progress, sigma=args.sigma,
     )
     report = _report(f"evsnn train: {args.model}", args)
     report.add_table(["quantity", "value"], [[k, v] for k, v in summary.items()],
@@ -500,6 +500,7 @@ def _build_parser():
     t.add_argument("--epochs", type=int, default=None, help="default: the model's tested setting")
     t.add_argument("--encoder", default="current")
     t.add_argument("--method", default=None, help="gradient method (default bptt, tempbp for trace)")
+    t.add_argument("--sigma", type=float, default=None, help="noise std of the RSC encoders")
 
     a = add("attack", _attack, "attack a saved model and report accuracy and success rates")
     a.add_argument("--model", required=True,

@@ -105,6 +105,23 @@ def test_train_saves_a_model_that_loads_and_matches_the_report(trained_run):
     assert res["SNN test accuracy"] == snn_accuracy(net, test.x, test.y, T=4, encoder="current")
 
 
+def test_train_with_an_rsc_encoder_takes_sigma(tmp_path):
+    # was: 'evsnn train --encoder rsc_fixed' failed with "needs sigma=", and train had no --sigma
+    from evsnn.data import load_digits
+    from validation.demo import train_model
+
+    out = tmp_path / "rsc"
+    assert main(["train", "--model", "lif", "--encoder", "rsc_fixed", "--sigma", "0.1",
+                 "--epochs", "1", "--T", "2", "--no-progress", "--out", str(out)]) == 0
+    res = json.loads((out / "results.json").read_text())["results"]
+    train, test = load_digits("train"), load_digits("test")
+    # the same run through the API (seed 0): σ reached the encoder, and only it differs
+    kw = dict(T=2, epochs=1, encoder="rsc_fixed", seed=0)
+    assert res["SNN test accuracy"] == train_model("lif", train, test, sigma=0.1, **kw)[1][
+        "SNN test accuracy"]
+    assert json.loads((out / "config.json").read_text())["config"]["sigma"] == 0.1
+
+
 def test_attack_on_the_saved_model(trained_run, tmp_path):
     out = tmp_path / "a"
     assert main(["attack", "--model", str(trained_run), "--attack", "pgd", "--eps", "0.1",
