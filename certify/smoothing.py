@@ -964,6 +964,12 @@ class NetworkClassifier:
         """Labels for inputs that present ``z[B, N]`` at each of ``n_steps`` steps."""
         n_steps = int_iv("n_steps", n_steps, low=1, what="time steps",
                          hint="the steps each input is presented for")
+        shape, n_in = np.shape(z), self.network.n_in
+        if len(shape) != 2 or shape[1] != n_in:
+            # the fast path's kernel does not check bounds: a wider z read past the weights
+            raise ValueError(f"z must be inputs [B, {n_in}] for this network, got shape "
+                             f"{shape}; pass images as wide as the network's input (was it "
+                             "trained on other data?)")
         if not self._fast:
             return self(np.repeat(np.asarray(z)[None], n_steps, axis=0))
         from evsnn.clock import simulate

@@ -169,6 +169,15 @@ def _finish(report, args):
     return 0
 
 
+def _out_iv(args):
+    from validation.report import check_run_folder
+
+    try:
+        check_run_folder(_out(args), overwrite=args.overwrite)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise UsageError(f"--out: {exc}") from None
+
+
 def _load_model(path):
     from evsnn import io
 
@@ -220,11 +229,13 @@ def _validate(args) -> int:
 def _train(args) -> int:
     from validation.demo import train_model
 
+    if args.epochs is not None:
+        _count("epochs", args.epochs)  # was: --epochs 0 trained the default number of epochs
     train, test = _data(args)
     model, summary = train_model(
         args.model, train, test, hidden=args.hidden, T=args.T, epochs=args.epochs,
         encoder=args.encoder, method=args.method, seed=args.seed, dtype=DTYPES[args.dtype],
-        progress=not args.no_progress,
+        progress=not args.no_progress, sigma=args.sigma,
     )
     report = _report(f"evsnn train: {args.model}", args)
     report.add_table(["quantity", "value"], [[k, v] for k, v in summary.items()],
@@ -349,6 +360,10 @@ def _certify(args) -> int:
                          "(train one with 'evsnn train --model lif')")
     _, test = _data(args)
     x, y = test.x[: args.samples], test.y[: args.samples]
+    if x.shape[1] != model.n_in:
+        raise UsageError(f"--model {args.model!r} takes {model.n_in} inputs but the images of "
+                         f"--data {args.data!r} have {x.shape[1]} pixels; certify a model "
+                         "trained on these data")
     noise = {"gaussian": smoothing.gaussian, "rsc_fixed": smoothing.rsc_fixed,
              "rsc_fresh": smoothing.rsc_fresh}[args.noise](_positive("sigma", args.sigma), args.T)
     scheduler = args.scheduler
@@ -485,6 +500,7 @@ def _build_parser():
     t.add_argument("--epochs", type=int, default=None, help="default: the model's tested setting")
     t.add_argument("--encoder", default="current")
     t.add_argument("--method", default=None, help="gradient method (default bptt, tempbp for trace)")
+    t.add_argument("--sigma", type=float, default=None, help="noise std of the RSC encoders")
 
     a = add("attack", _attack, "attack a saved model and report accuracy and success rates")
     a.add_argument("--model", required=True,
@@ -569,6 +585,8 @@ def main(argv=None) -> int:
     command = next((a for a in argv if a in subs), "")
     try:
         args = _apply_config(parser, subs, argv)
+        if getattr(args, "out", None):
+            _out_iv(args)  # before the work: a refused folder must not cost the run
         return args.func(args)
     except (UsageError, ValueError, TypeError, FileExistsError) as exc:
         print(f"evsnn {command}: error: {exc}".replace("  ", " "), file=sys.stderr)

@@ -165,9 +165,21 @@ def load_npz(path, *, x_key="x", y_key="y", name=None, scale=None):
         x = x / float(scale)
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"{x.shape[0]} images but {y.shape[0]} labels; they must match")
-    if not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 1:
+    where = os.fspath(path)
+    if not np.all(np.isfinite(x)) or (x.size and (x.min() < 0 or x.max() > 1)):
         raise ValueError(
-            f"images in {path!r} must be finite and in [0, 1] (pass scale=255 for 8-bit images)"
+            f"images in {where!r} must be finite and in [0, 1], got values in "
+            f"[{np.min(x)}, {np.max(x)}] (pass scale=255 for 8-bit images; the evsnn command "
+            "reads x as stored: save x / 255)"
+        )
+    # integer labels stored as floats (3.0) are kept; 2.5 or NaN would be truncated silently
+    if y.dtype.kind not in "iub" and not (
+        y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y))
+    ):
+        bad = y.ravel()[0] if y.dtype.kind != "f" else y[~(np.isfinite(y) & (y == np.round(y)))][0]
+        raise ValueError(
+            f"labels {y_key!r} in {where!r} must be integer class indices, got dtype {y.dtype} "
+            f"holding {bad!r}; store y as integers 0..C-1"
         )
     image_shape = x.shape[1:]
     return Dataset(x.reshape(x.shape[0], -1), y.astype(np.int64), name or "npz", image_shape)

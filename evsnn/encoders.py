@@ -566,7 +566,8 @@ def encode(x, method, T, *, convention=DEFAULT, rng=None, sigma=None, dtype=None
         return fused(x, T, parts, convention=convention, rng=rng, sigma=sigma, dtype=dtype)
     if method not in ENCODERS:
         raise ValueError(
-            f"method={method!r} is not an encoder; use one of {sorted(ENCODERS)} or 'fused:a+b'"
+            f"method={method!r} is not an encoder (the encoder= of fit_snn, snn_accuracy and "
+            f"SNNSource, --encoder of the command); use one of {sorted(ENCODERS)} or 'fused:a+b'"
         )
     kwargs = {"dtype": dtype}
     if method in _USES_CONVENTION:

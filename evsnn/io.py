@@ -229,6 +229,11 @@ def _bad(path, problem):
 
 def _read(path):
     path = os.fspath(path)
+    if os.path.isdir(path):
+        inside = os.path.join(path, "model.npz")
+        raise _bad(path, "a folder, not an evsnn model file; " + (
+            f"load the model of this run folder, {inside!r}" if os.path.isfile(inside)
+            else "pass the path of a .npz written by evsnn.io.save (or 'evsnn train')"))
     try:
         archive = np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:

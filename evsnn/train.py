@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn import ann as _ann
-from evsnn._checks import int_iv, real_iv
+from evsnn._checks import class_labels_iv, int_iv, real_iv
 from evsnn.clock import Network, simulate
 from evsnn.clock.conv import (
     BatchNorm2d, Conv2d, ConvNetwork, Flatten, Linear, MaxPool2d, Neuron, Residual, simulate_conv,
@@ -259,8 +259,11 @@ def _data_iv(x, y, n_in, name="x"):
             f"{name} must be [n, {', '.join(map(str, shape))}] for this model, got shape {x.shape}"
         )
     if y.shape != (x.shape[0],) or y.dtype.kind not in "iu":
+        labels = "y" if name == "x" else name.replace("x", "y", 1)
         raise ValueError(
-            f"labels must be an integer array of shape ({x.shape[0]},), got {y.dtype} {y.shape}"
+            f"labels {labels} must be an integer array of shape ({x.shape[0]},), got {y.dtype} "
+            f"{y.shape}; pass one 0-based class index per image of {name} (e.g. "
+            f"{labels}.astype(int) for whole-number floats, argmax(axis=1) for one-hot rows)"
         )
     return x, y
 
@@ -344,6 +347,8 @@ def fit_ann(
     if not isinstance(ann, _ann.ANN):
         raise TypeError(f"ann must be an evsnn.ann.ANN, got {type(ann).__name__}")
     x, y = _data_iv(x, y, ann.n_in)
+    if x_test is not None:  # before training, not after it
+        xt, yt = _data_iv(x_test, y_test, ann.n_in, "x_test")
     _loop_iv(epochs, batch_size, x.shape[0])
     rng = np.random.default_rng(rng)
     opt = AdamW() if optimizer is None else optimizer
@@ -368,7 +373,6 @@ def fit_ann(
     seconds = time.perf_counter() - t0
     test_acc = None
     if x_test is not None:
-        xt, yt = _data_iv(x_test, y_test, ann.n_in, "x_test")
         test_acc = _ann.accuracy(model, xt, yt)
     return TrainResult(model, losses, accs, test_acc, seconds)
 
@@ -396,6 +400,9 @@ def snn_accuracy(
     for k in range(0, x.shape[0], batch_size):
         seq = encode(x[k : k + batch_size], encoder, T, convention=conv, rng=rng, sigma=sigma)
         scores = decode(run(network, seq, convention=conv).output, decoder)
+        if k == 0:
+            # a label the network cannot output is refused, not counted wrong (as ann.accuracy)
+            class_labels_iv("y", y, scores.shape[1], classes_of="the network's output")
         correct += int((np.argmax(scores, axis=1) == y[k : k + batch_size]).sum())
     return correct / x.shape[0]
 
@@ -583,6 +590,8 @@ def fit_snn(
     _network_iv(network)
     is_conv = isinstance(network, ConvNetwork)
     x, y = _data_iv(x, y, _pixels(network, encoder))
+    if x_test is not None:  # before training, not after it
+        _data_iv(x_test, y_test, _pixels(network, encoder), "x_test")
     _loop_iv(epochs, batch_size, x.shape[0])
     if decoder == "membrane" and _last_spiking(network):
         raise ValueError(

@@ -20,6 +20,7 @@ from evsnn.cli import main
     (["attack", "--model", "no/such/model"], "--model 'no/such/model': no such file"),
     (["certify", "--model", "no/such/model"], "--model 'no/such/model': no such file"),
     (["gain", "--config", "missing.toml"], "--config 'missing.toml': no such file"),
+    (["train", "--model", "ann", "--epochs", "0"], "--epochs 0 must be an integer >= 1"),
 ])
 def test_bad_options_are_one_line_errors(argv, match, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -102,6 +103,23 @@ def test_train_saves_a_model_that_loads_and_matches_the_report(trained_run):
     res = json.loads((trained_run / "results.json").read_text())["results"]
     test = load_digits("test")
     assert res["SNN test accuracy"] == snn_accuracy(net, test.x, test.y, T=4, encoder="current")
+
+
+def test_train_with_an_rsc_encoder_takes_sigma(tmp_path):
+    # was: 'evsnn train --encoder rsc_fixed' failed with "needs sigma=", and train had no --sigma
+    from evsnn.data import load_digits
+    from validation.demo import train_model
+
+    out = tmp_path / "rsc"
+    assert main(["train", "--model", "lif", "--encoder", "rsc_fixed", "--sigma", "0.1",
+                 "--epochs", "1", "--T", "2", "--no-progress", "--out", str(out)]) == 0
+    res = json.loads((out / "results.json").read_text())["results"]
+    train, test = load_digits("train"), load_digits("test")
+    # the same run through the API (seed 0): σ reached the encoder, and only it differs
+    kw = dict(T=2, epochs=1, encoder="rsc_fixed", seed=0)
+    assert res["SNN test accuracy"] == train_model("lif", train, test, sigma=0.1, **kw)[1][
+        "SNN test accuracy"]
+    assert json.loads((out / "config.json").read_text())["config"]["sigma"] == 0.1
 
 
 def test_attack_on_the_saved_model(trained_run, tmp_path):
@@ -313,6 +331,21 @@ def test_certify_refuses_an_ann(tmp_path, capsys):
     assert main(["train", "--model", "ann", "--epochs", "1", "--no-progress", "--out", str(out)]) == 0
     assert main(["certify", "--model", str(out), "--out", str(tmp_path / "c")]) == 2
     assert "holds an ANN; certify smooths an SNN" in one_line_error(capsys)
+
+
+def test_certify_refuses_a_model_of_other_data(tmp_path, capsys):
+    # was: a 32-input model certified on the 64-pixel digits exited 0 with a table computed
+    # from memory past its weights (the static fast path reads without bounds checks)
+    from evsnn import io
+    from evsnn.clock import Network
+    from evsnn.params import LIF
+
+    io.save(Network.mlp([32, 10, 10], LIF(lam=0.9), rng=0), tmp_path / "m32.npz")
+    assert main(["certify", "--model", str(tmp_path / "m32.npz"), "--samples", "2", "--n0", "5",
+                 "--n", "10", "--no-progress", "--out", str(tmp_path / "c")]) == 2
+    assert ("takes 32 inputs but the images of --data 'digits' have 64 pixels; certify a model "
+            "trained on these data") in one_line_error(capsys)
+    assert not (tmp_path / "c").exists()
 
 
 def test_grade_command_writes_table_and_plot(tmp_path):

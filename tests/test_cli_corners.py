@@ -162,6 +162,30 @@ def test_out_at_a_file_or_under_one(tmp_path, capsys, overwrite):
     assert f.read_text() == "keep" and _leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("out", ["exists", "file", "under_a_file"])
+def test_an_unwritable_out_is_refused_before_the_work(tmp_path, monkeypatch, capsys, out):
+    # was: 'evsnn attack --out <existing folder>' ran the whole attack, printed its numbers and
+    # only then refused the folder (exit 2, nothing kept)
+    import validation.demo
+
+    def work(*a, **k):
+        raise AssertionError("the run was computed before --out was checked")
+
+    monkeypatch.setattr(validation.demo, "train_model", work)
+    (tmp_path / "exists").mkdir()
+    (tmp_path / "file").write_text("keep")
+    target = {"exists": tmp_path / "exists", "file": tmp_path / "file",
+              "under_a_file": tmp_path / "file" / "run"}[out]
+    assert main(["train", "--model", "ann", "--no-progress", "--out", str(target)]) == 2
+    err = one_line_error(capsys)
+    assert err.startswith("evsnn train: error: --out:")
+    assert {"exists": "exists; choose another folder", "file": "is a file, not a run folder",
+            "under_a_file": "which is a file"}[out] in err
+    with pytest.raises(AssertionError, match="computed before"):  # --overwrite goes on to work
+        main(["train", "--model", "ann", "--no-progress", "--out", str(tmp_path / "exists"),
+              "--overwrite"])
+
+
 def test_missing_parents_are_made(tmp_path):
     out = tmp_path / "a" / "b" / "run"
     assert main(DIST + ["--out", str(out)]) == 0

@@ -1,6 +1,7 @@
 """Data loaders: the embedded digits, IDX files written by the test, .npz."""
 
 import gzip
+import re
 
 import numpy as np
 import pytest
@@ -74,8 +75,19 @@ def test_npz(tmp_path):
     np.savez(tmp_path / "d.npz", x=x, y=np.arange(4))
     ds = data.load_npz(tmp_path / "d.npz", scale=255)
     assert ds.x.shape == (4, 4) and ds.image_shape == (2, 2)
-    with pytest.raises(ValueError, match=r"must be finite and in \[0, 1\]"):
-        data.load_npz(tmp_path / "d.npz")
+    with pytest.raises(ValueError, match=rf"^images in {re.escape(repr(str(tmp_path / 'd.npz')))} "
+                                         rf"must be finite and in \[0, 1\], got values in "
+                                         rf"\[{x.min()}.0, {x.max()}.0\] \(pass scale=255"):
+        data.load_npz(tmp_path / "d.npz")  # was: PosixPath('...') and no values
+    # integer labels stored as floats load as before; fractional or NaN ones were truncated
+    np.savez(tmp_path / "f.npz", x=np.zeros((3, 2)), y=np.array([0.0, 2.0, 1.0]))
+    assert data.load_npz(tmp_path / "f.npz").y.tolist() == [0, 2, 1]
+    for y, shown in (([0.0, 2.5, 1.0], "2.5"), ([0.0, np.nan, 1.0], "nan")):
+        np.savez(tmp_path / "f.npz", x=np.zeros((3, 2)), y=np.array(y))
+        with pytest.raises(ValueError, match=r"labels 'y' in .*f\.npz' must be integer class "
+                                             rf"indices, got dtype float64 holding .*{shown}.*; "
+                                             r"store y as integers 0\.\.C-1"):
+            data.load_npz(tmp_path / "f.npz")
     with pytest.raises(ValueError, match="has no array 'images'"):
         data.load_npz(tmp_path / "d.npz", x_key="images")
     np.savez(tmp_path / "m.npz", x=np.zeros((3, 2)), y=np.arange(2))

@@ -90,3 +90,7 @@ def test_demo_building_blocks_reject_unknown_names():
     d = load_digits("test")
     with pytest.raises(ValueError, match="kind='cnn' is not a demo model; use 'ann', 'converted'"):
         demo.train_model("cnn", d, d)
+    # was: epochs=0 (falsy) silently trained the recipe's 30 or 15 epochs
+    for kind in ("ann", "lif"):
+        with pytest.raises(ValueError, match="epochs=0 must be an integer >= 1"):
+            demo.train_model(kind, d, d, epochs=0, T=2)

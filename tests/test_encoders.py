@@ -245,6 +245,15 @@ def test_encoder_errors():
         enc.rsc_fresh([[0.5]], 2, sigma="big", rng=0)
     with pytest.raises(ValueError, match="is not an encoder"):
         enc.encode([[0.5]], "morse", 2)
+    # was: fit_snn(..., encoder="poison") said only "method='poison' is not an encoder", and
+    # fit_snn's own method= is the gradient method
+    from evsnn.clock import Network
+    from evsnn.train import fit_snn
+
+    with pytest.raises(ValueError, match=r"^method='poison' is not an encoder \(the encoder= of "
+                                         r"fit_snn, snn_accuracy and SNNSource, --encoder of the "
+                                         r"command\); use one of \['current', "):
+        fit_snn(Network.mlp([1, 2]), [[0.5]], [0], T=2, rng=0, encoder="poison")
     with pytest.raises(TypeError, match="method must be an encoder name"):
         enc.encode([[0.5]], 3, 2)
     with pytest.raises(ValueError, match="is stochastic: pass rng="):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import stat
 
 import numpy as np
@@ -301,6 +302,16 @@ def test_description_errors(saved):
 
 
 def test_not_a_model_file(tmp_path):
+    # was: a run folder gave "not a readable .npz archive: [Errno 21] Is a directory"
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(ValueError, match=r"run: a folder, not an evsnn model file; pass the path "
+                                         r"of a .npz written by evsnn.io.save"):
+        io.load(run)
+    (run / "model.npz").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"run: a folder, not an evsnn model file; load the model "
+                                         rf"of this run folder, '{re.escape(str(run))}/model.npz'"):
+        io.load(run)
     p = tmp_path / "junk.npz"
     p.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not an evsnn model file"):

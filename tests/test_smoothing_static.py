@@ -201,6 +201,17 @@ def test_errors():
     with pytest.raises(ValueError, match=r"^n_steps=0 must be an integer >= 1 \(time steps\)"):
         clf.classify_static(z, 0)
     assert clf.classify_static(z, np.int64(3)).tolist() == clf.classify_static(z, 3).tolist()
+    # was: the fast path's kernel read past the weights for images wider than the network
+    # (64-pixel digits on a 32-input model: labels from out-of-bounds memory, certify and
+    # 'evsnn certify' ran to the end); narrower ones left weights unread
+    for bad in (np.full((1, 40), 0.5), np.full((1, 10), 0.5), np.full(20, 0.5)):
+        with pytest.raises(ValueError, match=rf"^z must be inputs \[B, 20\] for this network, "
+                                             rf"got shape {re.escape(str(bad.shape))}; pass "
+                                             r"images as wide as the network's input"):
+            clf.classify_static(bad, 3)
+    with pytest.raises(ValueError, match=r"z must be inputs \[B, 20\] for this network"):
+        certify(clf, np.full(40, 0.5), rsc_fixed(0.25, 3), n0=5, n=20, alpha=0.01,
+                num_classes=int(_net(0).n_out), rng=0)
     with pytest.raises(ValueError, match="product='gemm' is not a first-layer product; use "
                                          r"'exact' \(the simulator's sums\) or 'blas'"):
         NetworkClassifier(_net(0), product="gemm")

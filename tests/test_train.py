@@ -190,7 +190,9 @@ def test_fit_ann_errors():
         fit_ann("ann", TRAIN.x, TRAIN.y, rng=0)
     with pytest.raises(ValueError, match=r"x must be \[n, 64\]"):
         fit_ann(ann, TRAIN.x[:, :10], TRAIN.y, rng=0)
-    with pytest.raises(ValueError, match="labels must be an integer array of shape"):
+    with pytest.raises(ValueError, match=r"^labels y must be an integer array of shape \(1347,\), "
+                                         r"got int64 \(5,\); pass one 0-based class index per "
+                                         r"image of x \(e.g. y.astype\(int\)"):
         fit_ann(ann, TRAIN.x, TRAIN.y[:5], rng=0)
     with pytest.raises(ValueError, match="epochs=0 must be an integer >= 1"):
         fit_ann(ann, TRAIN.x, TRAIN.y, rng=0, epochs=0)
@@ -312,6 +314,44 @@ def test_snn_accuracy_matches_a_direct_count():
     scores = simulate(net, current(XT, 7)).output.sum(axis=0)
     expect = np.mean(np.argmax(scores, axis=1) == YT)
     assert snn_accuracy(net, XT, YT, T=7, batch_size=33) == expect
+
+
+def test_snn_accuracy_refuses_labels_the_network_cannot_output():
+    # was: 1-based labels (1..10 on 10 outputs) or a negative label gave a silently lower
+    # accuracy (a label never predicted counts wrong); ann.accuracy already refused them
+    net = Network.mlp([64, 30, 10], LIF(lam=0.9), rng=0, scale=3.0)
+    with pytest.raises(ValueError, match=r"y holds the label 10 but the network's output has 10 "
+                                         r"classes; .*subtract 1 from 1-based labels"):
+        snn_accuracy(net, XT, YT + 1, T=4)
+    late = YT.copy()
+    late[-1] = 10  # in the last batch only: every label is checked, not the first batch's
+    with pytest.raises(ValueError, match="y holds the label 10"):
+        snn_accuracy(net, XT, late, T=4, batch_size=33)
+    with pytest.raises(ValueError, match="y holds the negative label -1"):
+        snn_accuracy(net, XT, np.where(YT == 3, -1, YT), T=4)
+    with pytest.raises(ValueError, match="y holds the label 10"):  # the test set of fit_snn
+        fit_snn(net, X, Y, T=4, rng=0, epochs=1, x_test=XT, y_test=np.full(len(YT), 10))
+
+
+class _NoStep(SGD):
+    def step(self, params, grads):
+        raise AssertionError("trained before the test set was checked")
+
+
+def test_a_bad_test_set_is_refused_before_training():
+    # was: float y_test was refused only after all epochs had run, in a message naming
+    # 'labels' (fit_ann) or 'y' (fit_snn, through snn_accuracy)
+    net = Network.mlp([64, 10], LIF(), rng=0)
+    ann = ANN.mlp([64, 10], rng=0)
+    bad = YT.astype(float)
+    msg = r"^labels y_test must be an integer array of shape \(200,\), got float64 \(200,\)"
+    with pytest.raises(ValueError, match=msg):
+        fit_snn(net, X, Y, T=2, rng=0, epochs=1, optimizer=_NoStep(0.1), x_test=XT, y_test=bad)
+    with pytest.raises(ValueError, match=msg):
+        fit_ann(ann, X, Y, rng=0, epochs=1, optimizer=_NoStep(0.1), x_test=XT, y_test=bad)
+    with pytest.raises(ValueError, match=r"x_test must be \[n, 64\] for this model"):
+        fit_snn(net, X, Y, T=2, rng=0, epochs=1, optimizer=_NoStep(0.1), x_test=XT[:, :8],
+                y_test=YT)
 
 
 def test_fit_snn_errors():

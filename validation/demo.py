@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn import ann as ann_mod
+from evsnn._checks import int_iv
 from evsnn.attacks import SNNSource, ann_source, fgsm, pgd
 from evsnn.clock import Network, simulate
 from evsnn.conventions import get_convention
@@ -70,6 +71,8 @@ def train_model(kind, train, test, *, hidden=100, T=10, epochs=None, encoder="cu
     """
     if kind not in ("ann", "converted", "lif", "trace"):
         raise ValueError(f"kind={kind!r} is not a demo model; use 'ann', 'converted', 'lif' or 'trace'")
+    if epochs is not None:  # before the schedule, whose error would name total_steps
+        epochs = int_iv("epochs", epochs, low=1, hint="None for the recipe's number")
     parts = encoder[len("fused:"):].split("+") if encoder.startswith("fused:") else [encoder]
     sizes = [train.x.shape[1] * len(parts), hidden, int(train.y.max()) + 1]
     rng = np.random.default_rng(seed)
@@ -83,7 +86,7 @@ def train_model(kind, train, test, *, hidden=100, T=10, epochs=None, encoder="cu
     # The recipes of bench/train_targets.py (bench/RESULTS_train.md): ANN 97.3 %, converted
     # IF SNN at T = 30 97.8 %, λ-LIF bptt 94.9 %, trace LIF tempbp 94.0 % on the digits.
     if kind in ("ann", "converted"):
-        epochs = epochs or 30
+        epochs = 30 if epochs is None else epochs
         res = fit_ann(ann_mod.ANN.mlp(sizes, rng=rng), train.x, train.y, rng=rng, epochs=epochs,
                       batch_size=32, optimizer=adamw(1e-2, epochs, 32, 0.01),
                       x_test=test.x, y_test=test.y, progress=progress)
@@ -94,7 +97,7 @@ def train_model(kind, train, test, *, hidden=100, T=10, epochs=None, encoder="cu
             summary["SNN test accuracy"] = snn_accuracy(model, test.x, test.y, T=T, encoder="current")
             summary["T"] = T
     else:
-        epochs = epochs or 15
+        epochs = 15 if epochs is None else epochs
         neuron = LIF(lam=0.9, theta=1.0, reset="hard") if kind == "lif" else TraceLIF()
         net = Network.mlp(sizes, neuron, rng=rng, scale=3.0)
         method = method or ("bptt" if kind == "lif" else "tempbp")

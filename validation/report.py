@@ -135,22 +135,7 @@ class Report:
 
     def write(self, folder, *, overwrite=False) -> Path:
         """Write report.md, results.json, config.json and the PNGs into ``folder`` atomically."""
-        folder = Path(folder)
-        if folder.exists() and not folder.is_dir():
-            raise FileExistsError(
-                f"{str(folder)!r} is a file, not a run folder; choose another folder (even "
-                "overwrite=True does not replace a file with a run folder)"
-            )
-        for parent in folder.parents:
-            if parent.exists() and not parent.is_dir():
-                raise NotADirectoryError(
-                    f"{str(folder)!r} lies under {str(parent)!r}, which is a file; choose a "
-                    "folder whose parents are folders"
-                )
-        if folder.exists() and not overwrite:
-            raise FileExistsError(
-                f"{str(folder)!r} exists; choose another folder or pass overwrite=True (--overwrite)"
-            )
+        folder = check_run_folder(folder, overwrite=overwrite)
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.incomplete-", dir=folder.parent))
         try:
@@ -182,6 +167,29 @@ class Report:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return folder
+
+
+def check_run_folder(folder, *, overwrite=False) -> Path:
+    """Raise unless :meth:`Report.write` may write ``folder``: not a file, under no file, and
+    absent unless ``overwrite``. The command calls it before the work, so that a run is not
+    computed only to be refused at the end."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise FileExistsError(
+            f"{str(folder)!r} is a file, not a run folder; choose another folder (even "
+            "overwrite=True does not replace a file with a run folder)"
+        )
+    for parent in folder.parents:
+        if parent.exists() and not parent.is_dir():
+            raise NotADirectoryError(
+                f"{str(folder)!r} lies under {str(parent)!r}, which is a file; choose a "
+                "folder whose parents are folders"
+            )
+    if folder.exists() and not overwrite:
+        raise FileExistsError(
+            f"{str(folder)!r} exists; choose another folder or pass overwrite=True (--overwrite)"
+        )
+    return folder
 
 
 class _PNGWriter:
