@@ -234,19 +234,22 @@ def _train(args) -> int:
     train, test = _data(args)
     model, summary = train_model(
         args.model, train, test, hidden=args.hidden, T=args.T, epochs=args.epochs,
-        encoder=args.encoder, method=args.method, seed=args.seed, dtype=DTYPES[args.dtype],
+        encoder=args.encoder, method=args.method, seed=args.seed,
         progress=not args.no_progress, sigma=args.sigma,
     )
     report = _report(f"evsnn train: {args.model}", args)
+    # an .npz has no test split: _data hands the same set to training and evaluation
+    split = ("the test split" if args.data == "digits"
+             else "the training data itself (an .npz has no test split)")
     report.add_table(["quantity", "value"], [[k, v] for k, v in summary.items()],
-                     caption="Training run (accuracies on the test split)")
+                     caption=f"Training run (accuracies on {split})")
     for k, v in summary.items():
         report.add_result(k, v)
 
     def save(folder):
         from evsnn import io
 
-        io.save(model, Path(folder) / "model.npz", convention=args.convention)
+        io.save(model, Path(folder) / "model.npz", convention="DEFAULT")  # the one trained with
 
     report.add_artifact(save)
     print(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items()))
@@ -492,7 +495,9 @@ def _build_parser():
         convention=False).add_argument(
         "--select", default=None, help="only checks whose id starts with this prefix")
 
-    t = add("train", _train, "train a model on the embedded digits (or an .npz) and save it")
+    # training runs in float64 with the default convention: no --dtype or --convention to ignore
+    t = add("train", _train, "train a model on the embedded digits (or an .npz) and save it",
+            dtype=False, convention=False)
     t.add_argument("--model", default="lif", choices=["ann", "converted", "lif", "trace"])
     t.add_argument("--data", default="digits", help="'digits' or an .npz with x and y")
     t.add_argument("--hidden", type=int, default=100)

@@ -385,7 +385,7 @@ def snn_accuracy(
     sigma=None, batch_size=512,
 ) -> float:
     """Accuracy of ``network`` on images ``x`` (encoded with ``encoder`` over ``T`` steps,
-    decoded with ``decoder``); stochastic encoders draw from ``rng``.
+    decoded with ``decoder``); stochastic encoders draw from ``rng``, which they require.
 
     ``network`` is a :class:`~evsnn.clock.Network` (images ``[n, n_in]``) or a
     :class:`~evsnn.clock.conv.ConvNetwork` (images ``[n, C, H, W]``, run in inference mode:
@@ -394,7 +394,9 @@ def snn_accuracy(
     x, y = _data_iv(x, y, _pixels(network, encoder))
     _ann._batch_iv(x, "an accuracy is a mean over the samples")
     conv = get_convention(convention)
-    rng = np.random.default_rng(rng)
+    # one Generator for all batches; None stays None, so that a stochastic encoder refuses to
+    # draw unseeded (as encode does) instead of giving a different accuracy on every call
+    rng = None if rng is None else np.random.default_rng(rng)
     run = simulate_conv if isinstance(network, ConvNetwork) else simulate
     correct = 0
     for k in range(0, x.shape[0], batch_size):

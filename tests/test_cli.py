@@ -122,6 +122,29 @@ def test_train_with_an_rsc_encoder_takes_sigma(tmp_path):
     assert json.loads((out / "config.json").read_text())["config"]["sigma"] == 0.1
 
 
+def test_train_offers_no_dtype_or_convention_it_would_ignore(capsys):
+    # was: --dtype float32 and --convention were accepted and had no effect on training
+    for flag, value in (("--dtype", "float32"), ("--convention", "DING2025")):
+        with pytest.raises(SystemExit) as exc:
+            main(["train", "--model", "ann", flag, value])
+        assert exc.value.code == 2
+        assert f"unrecognized arguments: {flag}" in capsys.readouterr().err
+
+
+def test_train_on_an_npz_says_its_accuracy_is_on_the_training_data(tmp_path):
+    # was: "accuracies on the test split" although an .npz is both training and test set
+    from evsnn.data import load_digits
+
+    d = load_digits("test")
+    np.savez(tmp_path / "d.npz", x=d.x[:60], y=d.y[:60])
+    out = tmp_path / "run"
+    assert main(["train", "--model", "ann", "--epochs", "1", "--data", str(tmp_path / "d.npz"),
+                 "--no-progress", "--out", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    assert "accuracies on the training data itself (an .npz has no test split)" in report
+    assert "test split" not in report.replace("no test split", "")
+
+
 def test_attack_on_the_saved_model(trained_run, tmp_path):
     out = tmp_path / "a"
     assert main(["attack", "--model", str(trained_run), "--attack", "pgd", "--eps", "0.1",

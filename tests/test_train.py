@@ -316,6 +316,15 @@ def test_snn_accuracy_matches_a_direct_count():
     assert snn_accuracy(net, XT, YT, T=7, batch_size=33) == expect
 
 
+def test_snn_accuracy_of_a_stochastic_encoder_needs_an_rng_and_repeats_with_one():
+    # was: rng=None drew unseeded Poisson spikes, a different accuracy on every call
+    net = Network.mlp([64, 30, 10], LIF(lam=0.9), rng=0, scale=3.0)
+    with pytest.raises(ValueError, match="method='poisson' is stochastic: pass rng="):
+        snn_accuracy(net, XT, YT, T=4, encoder="poisson")
+    kw = dict(T=4, encoder="poisson", rng=5, batch_size=33)
+    assert snn_accuracy(net, XT, YT, **kw) == snn_accuracy(net, XT, YT, **kw)
+
+
 def test_snn_accuracy_refuses_labels_the_network_cannot_output():
     # was: 1-based labels (1..10 on 10 outputs) or a negative label gave a silently lower
     # accuracy (a label never predicted counts wrong); ann.accuracy already refused them

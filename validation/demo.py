@@ -61,7 +61,7 @@ SIZES = {
 
 # --- models -------------------------------------------------------------------------------------
 def train_model(kind, train, test, *, hidden=100, T=10, epochs=None, encoder="current",
-                method=None, seed=0, dtype=np.float64, progress=False, sigma=None):
+                method=None, seed=0, progress=False, sigma=None):
     """Train one of the demo's models on a data set; returns ``(model, summary)``.
 
     ``kind`` is ``"ann"`` (ReLU MLP), ``"converted"`` (that ANN converted to IF neurons with reset
