@@ -178,7 +178,15 @@ def _out_iv(args):
         raise UsageError(f"--out: {exc}") from None
 
 
-def _load_model(path):
+# Options 'evsnn train' records in an SNN's model file (metadata "trained_with"): attack and
+# certify take them from there unless given, so that a model is not run at another T or encoding
+# without a word; these are the fallbacks for files without them.
+TRAINED_WITH_DEFAULTS = {"T": 10, "encoder": "current", "sigma": None}
+
+
+def _load_model(path, args=None, inherit=()):
+    """The model of a file or run folder; each option in ``inherit`` that ``args`` leaves None
+    is set from the file's "trained_with" metadata (else TRAINED_WITH_DEFAULTS)."""
     from evsnn import io
 
     p = Path(path)
@@ -186,7 +194,13 @@ def _load_model(path):
         p = p / "model.npz"  # a run folder written by 'evsnn train'
     if not p.exists():
         raise UsageError(f"--model {str(path)!r}: no such file or folder (write one with 'evsnn train')")
-    return io.load(p)
+    saved = io.load_saved(p)
+    trained = saved.metadata.get("trained_with")
+    trained = trained if isinstance(trained, dict) else {}
+    for name in inherit:
+        if getattr(args, name) is None:
+            setattr(args, name, trained.get(name, TRAINED_WITH_DEFAULTS[name]))
+    return saved.model
 
 
 def _data(args):
@@ -249,7 +263,11 @@ def _train(args) -> int:
     def save(folder):
         from evsnn import io
 
-        io.save(model, Path(folder) / "model.npz", convention="DEFAULT")  # the one trained with
+        # the convention trained with, and what attack and certify should run the model with
+        trained = None if args.model == "ann" else {"trained_with": {
+            "T": args.T, "encoder": "current" if args.model == "converted" else args.encoder,
+            "sigma": args.sigma}}
+        io.save(model, Path(folder) / "model.npz", convention="DEFAULT", metadata=trained)
 
     report.add_artifact(save)
     print(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items()))
@@ -314,7 +332,7 @@ def _attack(args) -> int:
     for name in ATTACK_DEFAULTS:  # config.json records the values the attack ran with
         setattr(args, name, own.get(name))
     _count("samples", args.samples)
-    model = _load_model(args.model)
+    model = _load_model(args.model, args, inherit=("T", "encoder", "sigma"))
     _, test = _data(args)
     x, y = test.x[: args.samples].astype(DTYPES[args.dtype]), test.y[: args.samples]
     source = _source(model, args)
@@ -357,7 +375,7 @@ def _certify(args) -> int:
 
     _count("samples", args.samples)
     _count("workers", args.workers)
-    model = _load_model(args.model)
+    model = _load_model(args.model, args, inherit=("T",))  # σ here is the smoothing noise's
     if not isinstance(model, Network):
         raise UsageError(f"--model {args.model!r} holds an ANN; certify smooths an SNN "
                          "(train one with 'evsnn train --model lif')")
@@ -470,6 +488,9 @@ def _bench(args) -> int:
 
 
 # --- parser -----------------------------------------------------------------------------------
+_TRAINED_WITH_HELP = "{} (default: the model's, as 'evsnn train' recorded it; else {})"
+
+
 def _build_parser():
     from evsnn.attacks.gradient import RFGSM_VARIANTS
 
@@ -535,17 +556,19 @@ def _build_parser():
                    help="one_pixel: differential evolution generations (100, Su et al.)")
     a.add_argument("--data", default="digits")
     a.add_argument("--samples", type=int, default=200)
-    a.add_argument("--T", type=int, default=10)
-    a.add_argument("--encoder", default="current")
+    a.add_argument("--T", type=int, default=None, help=_TRAINED_WITH_HELP.format("T", "10"))
+    a.add_argument("--encoder", default=None,
+                   help=_TRAINED_WITH_HELP.format("encoder", "current"))
     a.add_argument("--method", default="bptt")
-    a.add_argument("--sigma", type=float, default=None, help="noise std of the RSC encoders")
+    a.add_argument("--sigma", type=float, default=None,
+                   help=_TRAINED_WITH_HELP.format("noise std of the RSC encoders", "none"))
 
     c = add("certify", _certify, "randomized-smoothing certificates for a saved SNN")
     c.add_argument("--model", required=True,
                    help="a run folder written by 'evsnn train --model lif' (or its model.npz)")
     c.add_argument("--noise", default="rsc_fixed", choices=["gaussian", "rsc_fixed", "rsc_fresh"])
-    c.add_argument("--sigma", type=float, default=0.25)
-    c.add_argument("--T", type=int, default=10)
+    c.add_argument("--sigma", type=float, default=0.25, help="std of the smoothing noise")
+    c.add_argument("--T", type=int, default=None, help=_TRAINED_WITH_HELP.format("T", "10"))
     c.add_argument("--n0", type=int, default=100)
     c.add_argument("--n", type=int, default=1000)
     c.add_argument("--alpha", type=float, default=0.001)

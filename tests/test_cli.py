@@ -349,6 +349,37 @@ def test_certify_on_the_saved_model(trained_run, tmp_path):
     assert np.all(np.diff(acc["accuracy"]) <= 0) and (out / "certified_accuracy.png").exists()
 
 
+def test_attack_and_certify_run_the_model_at_its_training_t_and_encoder(trained_run, tmp_path):
+    # was: without --T and --encoder, a model trained at T = 4 was attacked and certified at
+    # T = 10 without a word; 'evsnn train' now records them in the model file
+    from evsnn import io
+
+    assert io.load_saved(trained_run / "model.npz").metadata == {
+        "trained_with": {"T": 4, "encoder": "current", "sigma": None}}
+    runs = {}
+    for name, extra in (("inherited", []), ("given", ["--T", "4", "--encoder", "current"])):
+        out = tmp_path / name
+        assert main(["attack", "--model", str(trained_run), "--attack", "fgsm", "--samples", "8",
+                     *extra, "--no-progress", "--out", str(out)]) == 0
+        runs[name] = out
+    config = json.loads((runs["inherited"] / "config.json").read_text())["config"]
+    assert (config["T"], config["encoder"]) == (4, "current")
+    results = [json.loads((runs[k] / "results.json").read_text())["results"] for k in runs]
+    assert results[0] == results[1]
+    out = tmp_path / "cert"
+    assert main(["certify", "--model", str(trained_run), "--n0", "10", "--n", "20",
+                 "--samples", "2", "--no-progress", "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["config"]["T"] == 4
+    # a file without the record (io.save by hand) runs at the fallbacks, T = 10 and current
+    bare = tmp_path / "bare.npz"
+    io.save(io.load(trained_run / "model.npz"), bare)
+    out = tmp_path / "bare"
+    assert main(["attack", "--model", str(bare), "--attack", "fgsm", "--samples", "2",
+                 "--no-progress", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert (config["T"], config["encoder"]) == (10, "current")
+
+
 def test_certify_refuses_an_ann(tmp_path, capsys):
     out = tmp_path / "ann"
     assert main(["train", "--model", "ann", "--epochs", "1", "--no-progress", "--out", str(out)]) == 0
