@@ -50,6 +50,12 @@ def test_report_has_every_section_and_figure(small_demo):
     saved = sorted(p.stem for p in (out / "models").iterdir())
     assert "lif" in saved and "converted" in saved and "ann" in saved
     assert isinstance(io.load(out / "models" / "lif.npz"), Network)
+    # each SNN records how it was trained, for 'evsnn attack/certify --model'; the ANNs do not
+    trained = {p.stem: io.load_saved(p).metadata.get("trained_with")
+               for p in (out / "models").iterdir()}
+    assert trained["converted"] == {"T": 30, "encoder": "current", "sigma": None}
+    assert trained["lif_rsc"] == {"T": 10, "encoder": "rsc_fixed", "sigma": demo.RSC_SIGMA}
+    assert trained["lif_poisson"]["encoder"] == "poisson" and trained["ann"] is None
     conf = json.loads((out / "config.json").read_text())
     assert conf["seed"] == 0 and conf["config"]["size"] == "small"
 

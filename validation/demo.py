@@ -277,6 +277,10 @@ def _models_section(report, train, test, cfg, seed, progress):
     models["lif_rsc"] = m
     rows.append([f"λ-LIF trained on RSC-I noise (σ = {RSC_SIGMA})", "rsc_fixed", 10,
                  s["SNN test accuracy"], s["training seconds"]])
+    # models and rows were filled in step, one row per model; the ANNs' rows have encoder "-"
+    trained_with = {name: {"T": row[2], "encoder": row[1],
+                           "sigma": RSC_SIGMA if row[1].startswith("rsc") else None}
+                    for name, row in zip(models, rows) if row[1] != "-"}
     report.add_table(["model", "encoder", "T", "test accuracy", "training s"], rows,
                      caption=f"Embedded digits: {len(train.x)} training, {len(test.x)} test images")
     report.add_result("models", rows)
@@ -286,7 +290,9 @@ def _models_section(report, train, test, cfg, seed, progress):
 
         (folder / "models").mkdir()
         for name, model in models.items():
-            io.save(model, folder / "models" / f"{name}.npz")
+            # as 'evsnn train' records it, so that 'evsnn attack --model' runs each SNN as trained
+            meta = {"trained_with": trained_with[name]} if name in trained_with else None
+            io.save(model, folder / "models" / f"{name}.npz", metadata=meta)
 
     report.add_artifact(save_models)
     report.add_text("The trained models are saved in `models/` (`evsnn.io.load`).")
