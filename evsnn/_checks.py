@@ -100,6 +100,22 @@ def flag_iv(name, value):
     return bool(value)
 
 
+def float_input_iv(name, x, takes, what):
+    """The numeric array ``x`` in the float dtype evsnn computes it in: integers and bools as
+    float64, float16 read exactly as float32 (nothing computes in float16, which counts only up
+    to 2048), float32 and float64 as they are. Other floats (float128) raise TypeError naming
+    who refuses them and what (``takes="the encoders take"``, ``what="pixels"``). The encoders,
+    the ANN and the decoders read their input with it."""
+    if x.dtype.kind != "f":
+        return x.astype(np.float64)
+    if x.dtype.itemsize < 4:
+        return x.astype(np.float32)
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name} has dtype {x.dtype}; {takes} float16, float32 or float64 {what} "
+                        f"(or integers): pass {name}.astype(numpy.float64)")
+    return x
+
+
 def pixels_in_unit_iv(x):
     """Raise unless every value of the array ``x`` (images, argument ``x``) is finite and in
     [0, 1]. The encoders and the attacks check their images with it."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import int_iv, samples_iv
+from evsnn._checks import float_input_iv, int_iv, samples_iv
 from evsnn.clock.network import _as_float_array, _nonempty
 
 __all__ = [
@@ -182,14 +182,7 @@ def _x_iv(ann, x):
         raise TypeError(f"x must be numeric, got dtype {x.dtype}")
     if x.ndim != 2 or x.shape[1] != ann.n_in:
         raise ValueError(f"x must be [B, {ann.n_in}], got shape {x.shape}")
-    if x.dtype.kind != "f":
-        x = x.astype(np.float64)
-    elif x.dtype.itemsize < 4:
-        # float16 read as float32, exactly, as the encoders do: no layer computes in float16
-        x = x.astype(np.float32)
-    elif x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"x has dtype {x.dtype}; the ANN takes float16, float32 or float64 input "
-                        "(or integers): pass x.astype(numpy.float64)")
+    x = float_input_iv("x", x, "the ANN takes", "input")
     if not np.all(np.isfinite(x)):
         raise ValueError("x holds NaN or infinite values; pass finite inputs")
     return x

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evsnn._checks import flag_iv
+from evsnn._checks import flag_iv, float_input_iv
 
 __all__ = [
     "rate",
@@ -37,16 +37,7 @@ def _outputs_iv(outputs, name="outputs"):
             f"{name} holds NaN or infinite values; pass finite outputs (check the network's "
             "weights and inputs for NaN or overflow)"
         )
-    if outputs.dtype.kind != "f":
-        outputs = outputs.astype(np.float64)
-    elif outputs.dtype.itemsize < 4:
-        # float16 read as float32, exactly, as the encoders do: float16 counts steps exactly only
-        # up to 2048, so longer rate sums and TTFS weights would tie
-        outputs = outputs.astype(np.float32)
-    elif outputs.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{name} has dtype {outputs.dtype}; the decoders take float16, float32 or "
-                        "float64 outputs (or integers): pass outputs.astype(numpy.float64)")
-    return outputs
+    return float_input_iv(name, outputs, "the decoders take", "outputs")
 
 
 def _time_sum(outputs):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evsnn._checks import int_iv, pixels_in_unit_iv, real_iv
+from evsnn._checks import float_input_iv, int_iv, pixels_in_unit_iv, real_iv
 from evsnn._numba import njit, run_range
 from evsnn.conventions import DEFAULT, get_convention
 
@@ -47,21 +47,13 @@ def _encoder_iv(x, T, dtype=None, spikes=False):
         x = np.asarray(x)
     if x.dtype.kind not in "biuf":
         raise TypeError(f"x must be a numeric array of pixel values, got dtype {x.dtype}")
-    if x.dtype.kind == "f" and x.dtype.itemsize < 4:
-        # float16 read as float32, exactly: the encoders neither output nor compute in float16
-        # (it counts steps exactly only up to 2048)
-        x = x.astype(np.float32)
-    if x.dtype.kind == "f" and x.dtype not in (np.float32, np.float64):
-        raise TypeError(
-            f"x has dtype {x.dtype}; the encoders take float16, float32 or float64 pixels (or "
-            "integers): pass x.astype(numpy.float64)"
-        )
+    x = float_input_iv("x", x, "the encoders take", "pixels")
     if x.ndim < 1:
         raise ValueError(f"x must have a batch axis ([B, ...]), got a scalar {x!r}")
     pixels_in_unit_iv(x)
     T = int_iv("T", T, low=1, what="time steps", hint="the encoded sequence's length")
     if dtype is None:
-        dtype = x.dtype if x.dtype.kind == "f" else np.float64
+        dtype = x.dtype
     try:
         dtype = np.dtype(dtype)
     except TypeError:
@@ -80,8 +72,6 @@ def _encoder_iv(x, T, dtype=None, spikes=False):
             f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32"
             + (" (this encoder's values are not 0/1 spikes)" if dtype.kind == "b" else "")
         )
-    if x.dtype.kind != "f":
-        x = x.astype(np.float64)
     return x, T, dtype
 
 

@@ -10,6 +10,7 @@ import pytest
 from evsnn._checks import (
     class_labels_iv,
     flag_iv,
+    float_input_iv,
     int_iv,
     pixels_in_unit_iv,
     real_iv,
@@ -157,3 +158,21 @@ def test_samples_iv_refuses_an_empty_axis():
     samples_iv("x", (2, 0), "why", axis=0)  # two samples: nothing to refuse
     with pytest.raises(ValueError, match=r"^x holds no neurons \(shape \(2, 0\)\); why$"):
         samples_iv("x", (2, 0), "why", axis=1, what="neuron")
+
+
+def test_float_input_iv_reads_each_dtype_as_evsnn_computes_it():
+    # one rule for the encoders, the ANN and the decoders: ints -> float64, float16 -> float32
+    # (exactly), float32/float64 kept as they are, wider floats refused naming the taker
+    for given, want in ((np.int64, np.float64), (np.uint8, np.float64), (np.bool_, np.float64),
+                        (np.float16, np.float32), (np.float32, np.float32),
+                        (np.float64, np.float64)):
+        x = np.array([0, 1, 0.5 if np.dtype(given).kind == "f" else 1], dtype=given)
+        got = float_input_iv("x", x, "the encoders take", "pixels")
+        assert got.dtype == want
+        np.testing.assert_array_equal(got, x.astype(np.float64))
+    same = np.zeros(3)
+    assert float_input_iv("x", same, "the ANN takes", "input") is same  # no copy
+    with pytest.raises(TypeError, match=r"outputs has dtype float128; the decoders take float16, "
+                                        r"float32 or float64 outputs \(or integers\): pass "
+                                        r"outputs.astype\(numpy.float64\)"):
+        float_input_iv("outputs", np.zeros(2, np.longdouble), "the decoders take", "outputs")
