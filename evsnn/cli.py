@@ -241,7 +241,7 @@ def _validate(args) -> int:
 
 
 def _train(args) -> int:
-    from validation.demo import train_model
+    from validation.demo import train_model, trained_with
 
     if args.epochs is not None:
         _count("epochs", args.epochs)  # was: --epochs 0 trained the default number of epochs
@@ -264,10 +264,9 @@ def _train(args) -> int:
         from evsnn import io
 
         # the convention trained with, and what attack and certify should run the model with
-        trained = None if args.model == "ann" else {"trained_with": {
-            "T": args.T, "encoder": "current" if args.model == "converted" else args.encoder,
-            "sigma": args.sigma}}
-        io.save(model, Path(folder) / "model.npz", convention="DEFAULT", metadata=trained)
+        meta = None if args.model == "ann" else trained_with(
+            args.T, "current" if args.model == "converted" else args.encoder, args.sigma)
+        io.save(model, Path(folder) / "model.npz", convention="DEFAULT", metadata=meta)
 
     report.add_artifact(save)
     print(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items()))

@@ -243,44 +243,47 @@ def run_demo(*, size="full", seed=0, progress=True, backends=None):
     return report
 
 
+def trained_with(T, encoder, sigma=None):
+    """The metadata saved with an SNN: the T, encoder and σ it was trained with, which
+    ``evsnn attack`` and ``evsnn certify`` run it with unless told otherwise."""
+    return {"trained_with": {"T": T, "encoder": encoder, "sigma": sigma}}
+
+
 def _models_section(report, train, test, cfg, seed, progress):
     report.add_heading("Trained models")
-    rows, models = [], {}
+    rows, models, metadata = [], {}, {}
+
+    def keep(name, model, label, encoder, T, accuracy, seconds, sigma=None):
+        models[name] = model
+        rows.append([label, encoder, T, accuracy, seconds])
+        if encoder != "-":  # an SNN
+            metadata[name] = trained_with(T, encoder, sigma)
+
     ann, s = train_model("ann", train, test, epochs=cfg.epochs_ann, seed=seed, progress=progress)
-    models["ann"] = ann
-    rows.append(["ReLU ANN 64-100-10", "-", "-", s["ANN test accuracy"], s["training seconds"]])
+    keep("ann", ann, "ReLU ANN 64-100-10", "-", "-", s["ANN test accuracy"],
+         s["training seconds"])
     ann2, s2 = train_model("ann", train, test, epochs=cfg.epochs_ann, seed=seed + 1,
                            progress=progress)
-    models["ann_blackbox"] = ann2
-    rows.append(["second ReLU ANN (black-box source)", "-", "-", s2["ANN test accuracy"],
-                 s2["training seconds"]])
+    keep("ann_blackbox", ann2, "second ReLU ANN (black-box source)", "-", "-",
+         s2["ANN test accuracy"], s2["training seconds"])
     conv = convert(ann, train.x).network
-    models["converted"] = conv
-    rows.append(["converted IF SNN (reset by subtraction)", "current", 30,
-                 snn_accuracy(conv, test.x, test.y, T=30, encoder="current"), 0.0])
+    keep("converted", conv, "converted IF SNN (reset by subtraction)", "current", 30,
+         snn_accuracy(conv, test.x, test.y, T=30, encoder="current"), 0.0)
     for kind, label in (("lif", "λ-LIF, Act-BP (bptt)"), ("trace", "trace LIF, Temp-BP")):
         m, s = train_model(kind, train, test, epochs=cfg.epochs_snn, seed=seed, progress=progress)
-        models[kind] = m
-        rows.append([label, "current", 10, s["SNN test accuracy"], s["training seconds"]])
+        keep(kind, m, label, "current", 10, s["SNN test accuracy"], s["training seconds"])
     m, s = train_model("lif", train, test, epochs=cfg.epochs_snn, seed=seed, encoder=FUSED,
                        progress=progress)
-    models["lif_fused"] = m
-    rows.append(["λ-LIF, Act-BP, fused encoding (Ding 2025)", FUSED, 10, s["SNN test accuracy"],
-                 s["training seconds"]])
+    keep("lif_fused", m, "λ-LIF, Act-BP, fused encoding (Ding 2025)", FUSED, 10,
+         s["SNN test accuracy"], s["training seconds"])
     m, s = train_model("lif", train, test, epochs=cfg.epochs_snn, seed=seed, encoder="poisson",
                        progress=progress)
-    models["lif_poisson"] = m
-    rows.append(["λ-LIF, Act-BP, Poisson coding", "poisson", 10, s["SNN test accuracy"],
-                 s["training seconds"]])
+    keep("lif_poisson", m, "λ-LIF, Act-BP, Poisson coding", "poisson", 10,
+         s["SNN test accuracy"], s["training seconds"])
     m, s = train_model("lif", train, test, epochs=cfg.epochs_snn, seed=seed, encoder="rsc_fixed",
                        sigma=RSC_SIGMA, progress=progress)
-    models["lif_rsc"] = m
-    rows.append([f"λ-LIF trained on RSC-I noise (σ = {RSC_SIGMA})", "rsc_fixed", 10,
-                 s["SNN test accuracy"], s["training seconds"]])
-    # models and rows were filled in step, one row per model; the ANNs' rows have encoder "-"
-    trained_with = {name: {"T": row[2], "encoder": row[1],
-                           "sigma": RSC_SIGMA if row[1].startswith("rsc") else None}
-                    for name, row in zip(models, rows) if row[1] != "-"}
+    keep("lif_rsc", m, f"λ-LIF trained on RSC-I noise (σ = {RSC_SIGMA})", "rsc_fixed", 10,
+         s["SNN test accuracy"], s["training seconds"], sigma=RSC_SIGMA)
     report.add_table(["model", "encoder", "T", "test accuracy", "training s"], rows,
                      caption=f"Embedded digits: {len(train.x)} training, {len(test.x)} test images")
     report.add_result("models", rows)
@@ -290,9 +293,7 @@ def _models_section(report, train, test, cfg, seed, progress):
 
         (folder / "models").mkdir()
         for name, model in models.items():
-            # as 'evsnn train' records it, so that 'evsnn attack --model' runs each SNN as trained
-            meta = {"trained_with": trained_with[name]} if name in trained_with else None
-            io.save(model, folder / "models" / f"{name}.npz", metadata=meta)
+            io.save(model, folder / "models" / f"{name}.npz", metadata=metadata.get(name))
 
     report.add_artifact(save_models)
     report.add_text("The trained models are saved in `models/` (`evsnn.io.load`).")
