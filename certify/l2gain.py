@@ -340,6 +340,12 @@ class L2Gain:
     converged: bool
 
 
+def _binary_exponent(a):
+    """``e`` with ``max|a| / 2^e`` in [0.5, 1), 0 for an all-zero ``a``: dividing by ``2^e`` is
+    exact, and keeps the squared norms of the iterations from underflowing or overflowing."""
+    return math.frexp(float(np.abs(a).max(initial=0.0)))[1]
+
+
 def _sign_convention(x):
     """``x`` or ``-x`` (the ratio is the same), whichever has its largest-magnitude entry
     (the first, on ties) positive, so that reported maximisers are reproducible."""
@@ -441,15 +447,13 @@ def l2_gain(
     # squared norms of the iteration neither underflow nor overflow, and scale back.
     # W = 0 or gain = 0 is the zero map, which ARPACK refuses (its start vector A^T A v0 is 0);
     # power iteration returns gain 0 for it.
-    wmax = float(np.abs(A.W).max())
-    gmax = float(np.abs(A.gain).max())
-    e = math.frexp(wmax)[1] if wmax > 0.0 else 0
-    g = math.frexp(gmax)[1] - 1 if gmax > 0.0 else 0
+    e = _binary_exponent(A.W)
+    g = _binary_exponent(A.gain) - 1 if np.any(A.gain) else 0
     if e != 0 or g != 0:
         a = dlif_factors if g == 0 else np.ldexp(np.asarray(dlif_factors, dtype=np.float64), -g)
         A = _MPPDOperator(A.lam, T, np.ldexp(A.W, -e), a, dlif_factor)
         e += g
-    if method == "lanczos" and (min(A.shape) < 2 or wmax == 0.0 or gmax == 0.0):
+    if method == "lanczos" and (min(A.shape) < 2 or not np.any(A.W) or not np.any(A.gain)):
         method = "power"
     if method == "lanczos":
         v0 = gen.standard_normal(min(A.shape))
@@ -541,8 +545,7 @@ def hinf_norm(lam, weight, *, n_freq=513):
     """
     lam, W, n_freq = _hinf_norm_iv(lam, weight, n_freq)
     omegas = np.linspace(0.0, np.pi, n_freq)
-    wmax = float(np.abs(W).max())
-    if wmax == 0.0:
+    if not np.any(W):
         # G = 0 at every frequency, also for a pole on the unit circle (it is not excited)
         return HInfNorm(0.0, 0.0, omegas, np.zeros(n_freq))
     if abs(lam) == 1.0:
@@ -552,7 +555,7 @@ def hinf_norm(lam, weight, *, n_freq=513):
         return HInfNorm(math.inf, at, omegas, sigma)
     # G is linear in W: sweep with W / 2^e (exact, largest entry in [0.5, 1)) so that G does not
     # overflow inside the solve (W = [[1e308]] gave NaN), and scale back (inf beyond float64)
-    e = math.frexp(wmax)[1]
+    e = _binary_exponent(W)
     W = np.ldexp(W, -e)
     n_out = W.shape[0]
     eye = np.eye(n_out)
@@ -809,8 +812,7 @@ def check_stated_bound(
     # Ratios and gains are linear in W: search on W / 2^e (exact) with its largest entry in
     # [0.5, 1), so that the squared norms of the searches neither overflow nor underflow (the
     # ratio of W = [[1e-170]] was 0.0), and scale the numbers back.
-    wmax = float(np.abs(W).max())
-    e = math.frexp(wmax)[1] if wmax > 0.0 else 0
+    e = _binary_exponent(W)
     W = np.ldexp(W, -e)
     exact = l2_gain(lam, T, W, rng=gen, method=method)
     A = perturbation_operator(lam, T, W)
