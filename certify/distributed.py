@@ -203,8 +203,8 @@ def _path_iv(path):
 
 def _write_text(path, text):
     """Write ``text`` (UTF-8) to ``path`` atomically (:func:`evsnn.io._atomic_write`: the old
-    file stays whole on any error, a symbolic link is followed and kept, a read-only file is
-    refused with ``PermissionError``); returns the path."""
+    file stays whole on any error, a symbolic link is followed and kept, a read-only file or a
+    folder that is not writable is refused with ``PermissionError``); returns the path."""
     path = _path_iv(path)
     _atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
     return path
@@ -640,7 +640,8 @@ class CertificationTable:
 
     def to_csv(self, path):
         """Write the table as CSV, atomically (the old file stays whole on any error; a
-        symbolic link is followed and kept, a read-only file is refused with ``PermissionError``).
+        symbolic link is followed and kept, a read-only file or a folder that is not writable is
+        refused with ``PermissionError``).
 
         Layout: the header ``index,label,prediction,correct,radius,p_a_lower``, then one
         comment line ``# key: value`` per parameter (:meth:`parameters`; the value as JSON),
@@ -666,8 +667,8 @@ class CertificationTable:
     def to_json(self, path):
         """Write the parameters (:meth:`parameters`, as top-level keys) and the columns (under
         ``"columns"``) as JSON, atomically (the old file stays whole on any error; a symbolic link
-        is followed and kept, a read-only file is refused with ``PermissionError``). Returns the
-        path."""
+        is followed and kept, a read-only file or a folder that is not writable is refused with
+        ``PermissionError``). Returns the path."""
         doc = self.parameters()
         doc["columns"] = {name: getattr(self, name).tolist() for name in _COLUMNS}
         return _write_text(path, json.dumps(doc, indent=1, allow_nan=False) + "\n")

@@ -12,9 +12,10 @@ Files are written atomically (:func:`_atomic_write`, which :mod:`certify.distrib
 the archive goes to a temporary file in the target directory, is flushed to disk and then renamed
 over ``path`` with :func:`os.replace`, so ``path`` holds either the old content or the complete new
 one, never a half-written file. A symbolic link is followed (the file it points to is replaced and
-the link kept), and an existing read-only file is refused rather than replaced. :func:`load`
-validates everything (format, version, neuron kinds and their parameters, missing or unexpected
-arrays, shapes) and raises ``ValueError`` naming the problem; nothing is unpickled.
+the link kept), and an existing read-only file or a directory that is not writable is refused
+before anything is written. :func:`load` validates everything (format, version, neuron kinds and
+their parameters, missing or unexpected arrays, shapes) and raises ``ValueError`` naming the
+problem; nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -124,8 +125,10 @@ def save(model, path, *, convention=None, metadata=None) -> str:
         The directory of ``path`` (of a link's target) does not exist.
     PermissionError
         ``path`` (a link's target) is an existing file without its owner's write bit
-        (read-only, e.g. ``chmod 444``); nothing is written. ``chmod u+w`` it or choose
-        another path.
+        (read-only, e.g. ``chmod 444``), or its directory is not writable; nothing is written.
+        ``chmod u+w`` it or choose another path.
+    IsADirectoryError
+        ``path`` (a link's target) is a directory; nothing is written.
 
     Examples
     --------
@@ -182,9 +185,10 @@ def _atomic_write(path, write):
     A symbolic link ``path`` is followed to its final target, which is the file written (the
     temporary file goes to the target's directory), so the link survives; a dangling link
     writes the file it names. An existing file without its owner's write bit (``chmod 444``)
-    is refused with ``PermissionError`` before anything is written. The file gets the
-    permissions ``open(path, "w")`` would give it: an existing file's, else 0o666 minus the
-    umask.
+    and a directory in which the caller cannot create a file are refused with
+    ``PermissionError``, a directory ``path`` with ``IsADirectoryError``, before anything is
+    written. The file gets the permissions ``open(path, "w")`` would give it: an existing
+    file's, else 0o666 minus the umask.
     """
     path = os.fsdecode(os.fspath(path))
     # renaming over a link would replace the link itself with a regular file
@@ -194,6 +198,17 @@ def _atomic_write(path, write):
     if not os.path.isdir(directory):  # else the error would name the temporary file
         raise FileNotFoundError(
             f"cannot write {shown}: the directory {directory!r} does not exist; create it first"
+        )
+    # else creating the temporary file fails with the OS's message naming it, not the path
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"cannot write {shown}: the directory {directory!r} is not writable (no file can "
+            "be created in it); make it writable (chmod u+w) or choose another path"
+        )
+    if os.path.isdir(target):  # else found only by os.replace, after the temporary file
+        raise IsADirectoryError(
+            f"cannot write {shown}: it is a directory; pass a file path inside it, e.g. "
+            f"{os.path.join(path, 'model.npz')!r}"
         )
     try:
         mode = os.stat(target).st_mode  # a link loop is an OSError here, before any write

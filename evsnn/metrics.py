@@ -1063,6 +1063,12 @@ def _perturbation_distribution_iv(seq_clean, seq_adv):
         )
     if a.shape[0] == 0:
         raise ValueError("seq_clean has T = 0 time steps; pass at least one step")
+    # ζ divides by the changes over every sample and pixel: with none of either it was NaN
+    samples_iv("seq_clean", a.shape, "ζ[t] is a share of the changes over the data set: pass at "
+               "least one sample", axis=1)
+    if a[:1, :1].size == 0:
+        raise ValueError(f"seq_clean has no pixels (shape {a.shape}); ζ[t] is a share of the "
+                         "changed pixels: pass inputs with at least one pixel")
     return a, b
 
 
@@ -1082,8 +1088,8 @@ def perturbation_distribution(seq_clean, seq_adv):
     Raises
     ------
     TypeError, ValueError
-        Non-numeric inputs, fewer than 2 dimensions, mismatched shapes, ``T = 0``, non-finite
-        values.
+        Non-numeric inputs, fewer than 2 dimensions, mismatched shapes, ``T = 0``, no samples
+        (``B = 0``) or no pixels, non-finite values.
 
     Notes
     -----

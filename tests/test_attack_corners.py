@@ -51,7 +51,7 @@ from evsnn.attacks import (
     spike_attack,
 )
 from evsnn.ann import ANN
-from evsnn.attacks._common import margin_of, step_direction
+from evsnn.attacks._common import margin_of, random_start, step_direction
 from evsnn.attacks.projections import l2_norm
 from evsnn.clock import Network
 from evsnn.decoders import cumulative, decision_times, decode
@@ -842,3 +842,35 @@ def test_attacks_keep_an_eps_above_one_whose_steps_are_finite():
     for r in (pgd(src, x, y, eps=1e300, steps=2, rng=0), apgd(src, x, y, eps=1e300, rng=0),
               rfgsm(src, x, y, eps=1e300, variant="wong", rng=0), bim(src, x, y, eps=2.0)):
         assert np.all(np.isfinite(r.x_adv)) and np.all((r.x_adv >= 0) & (r.x_adv <= 1))
+
+
+def _l1_start_as_drawn_before(x, eps, seeds):
+    """The uniform L1 start as random_start drew it before the overflow guard: per sample,
+    E_1..E_{N+1} exponentials and N signs from the sample's stream, x + eps·s·E_i / ΣE, then the
+    L1 projection into ball and box."""
+    B, N = x.shape
+    z = np.empty((B, N))
+    for b, seed in enumerate(seeds):
+        g = np.random.default_rng(seed)
+        e = g.standard_exponential(N + 1)
+        signs = np.where(g.random(N) < 0.5, -1.0, 1.0)
+        z[b] = x[b] + eps * signs * e[:N] / e.sum()
+    return project(z, x, eps, "l1")
+
+
+def test_l1_uniform_start_near_the_float_maximum_is_warning_free_regression():
+    # was: eps·e overflowed before the division by Σe, a RuntimeWarning (an error under the
+    # suite's filterwarnings) although the projected start was right. The guard changes only
+    # starts whose eps·e overflows: an ordinary eps gives the same bits as before
+    x = np.random.default_rng(5).random((4, 7))
+    seeds = [11, 12, 13, 14]
+    for eps in (0.3, 2.0, 1e300):
+        got = random_start(x, eps, "l1", "uniform", None,
+                           [np.random.default_rng(s) for s in seeds])
+        assert np.array_equal(got, _l1_start_as_drawn_before(x, eps, seeds))
+    for eps in (1.7e308, float(np.finfo(np.float64).max)):
+        z = random_start(x, eps, "l1", "uniform", None, [np.random.default_rng(s) for s in seeds])
+        assert np.all((z >= 0) & (z <= 1)) and np.all(norms_of(z, x)["l1"] <= eps)
+        r = pgd(linear_source(np.eye(7)), x, np.arange(4), eps=eps, norm="l1", alpha=0.5,
+                steps=2, rng=0)
+        assert np.all((r.x_adv >= 0) & (r.x_adv <= 1)) and np.all(r.norms["l1"] <= eps)

@@ -138,6 +138,9 @@ def test_stable_verdicts(verdict):
     assert c["T"] == 3 and c["ratio"] > c["stated_gain"]
     # no horizon below 3 violates at any λ tried (T = 2: σ_max(L_2) < 1/sqrt(1-λ), see below)
     assert min(t for t in v.measured["first_violating_T_real"].values() if t) == 3
+    per = v.measured["random_layers_per_status"]
+    assert sum(per.values()) == len(v.measured["random_layers"]) == 12
+    assert f"{per['inconclusive']} of 12 random layers" in v.detail
     v = verdict("stable.fig1b_constant")
     assert v.status == "violated" and v.counterexample["statement"] == "STD indicates the intensity"
     assert v.counterexample["std_large"] < v.counterexample["std_small"]
@@ -184,6 +187,53 @@ def test_stable_thm31_counterexample_hand_derived():
     assert v.stated_gain == pytest.approx(np.sqrt(1 / 0.7), rel=RTOL_HAND)
     # T = 2 never violates: σ_max([[1, 0], [λ, 1]])² = (2 + λ² + λ sqrt(λ² + 4))/2 < 1/(1 - λ)
     assert stable_claims.thm31_first_violation(0.5)[0] == 3
+
+
+def test_stable_thm31_verdict_never_rests_on_an_inconclusive_case():
+    # was: a case check_stated_bound calls "inconclusive" (neither a proof nor a counterexample)
+    # counted as not violated, so a run without violations said "holds" over it
+    v = stable_claims.thm31_verdict
+    assert v(["holds", "holds"]) == ("holds", {"holds": 2, "violated": 0, "inconclusive": 0})
+    assert v(["holds", "inconclusive"]) == ("not-applicable",
+                                            {"holds": 1, "violated": 0, "inconclusive": 1})
+    assert v(["inconclusive", "violated", "holds"])[0] == "violated"
+    assert v([])[0] == "not-applicable"  # nothing decided, nothing holds
+    with pytest.raises(KeyError):
+        v(["unknown"])
+
+
+def test_stable_thm31_check_with_a_crafted_inconclusive_layer(monkeypatch):
+    # Every case proven except one random layer, which gets a real inconclusive verdict
+    # (λ = 0, rtol = 0: the operator norm lands 1 ulp above the attained bound, while its
+    # maximiser's ratio does not; tests/test_l2gain_corners.py): the check may not say "holds".
+    from certify.l2gain import check_stated_bound
+
+    W0 = np.random.default_rng(0).normal(size=(3, 3))
+    undecided = check_stated_bound(0.0, 4, W0, rng=0, rtol=0.0)
+    proven = check_stated_bound(0.0, 4, W0, rng=0)
+    assert (undecided.status, proven.status) == ("inconclusive", "holds")
+    random_calls = []
+
+    def crafted(lam, T, weight, **kw):
+        if isinstance(weight, np.ndarray):  # a random layer (the fixed cases pass [[1.0]])
+            random_calls.append(lam)
+            if len(random_calls) == 1 and craft_one:
+                return undecided
+        return proven
+
+    monkeypatch.setattr(stable_claims, "check_stated_bound", crafted)
+    craft_one = True
+    v = REGISTRY["stable.thm3_1"](0)
+    assert v.status == "not-applicable" and v.counterexample is None
+    assert v.measured["random_layers_per_status"] == {"holds": 11, "violated": 0,
+                                                      "inconclusive": 1}
+    assert set(v.measured["status_per_lam"].values()) == {"holds"}
+    assert "Undecided: no case violates the bound, but 1 of 12 random layers and 0 of 10 " \
+           "leaks λ (W = [[1]]) were inconclusive" in v.detail
+    craft_one = False  # the same run with the layer proven holds
+    v = REGISTRY["stable.thm3_1"](0)
+    assert v.status == "holds" and v.measured["random_layers_per_status"]["holds"] == 12
+    assert "0 of 12 random layers and 0 of 10 leaks λ (W = [[1]]) were inconclusive" in v.detail
 
 
 def test_stable_fig1b_std_drops_when_delta_grows_hand_derived():

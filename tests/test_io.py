@@ -204,6 +204,69 @@ def test_a_read_only_file_is_refused_and_kept(tmp_path, mode, via_link):
     _same_network(io.load(p), NETWORKS["if_soft"])
 
 
+def _save_into_a_locked_folder(tmp_path, via_link, lock=lambda d: os.chmod(d, 0o555)):
+    """Save into tmp_path/locked, after ``lock(folder)`` (default: mode 0o555), directly or
+    through a link beside it; returns the error raised, after checking that nothing changed."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    io.save(NETWORKS["lif_hard"], locked / "m.npz")
+    before = (locked / "m.npz").read_bytes()
+    given = locked / "m.npz"
+    if via_link:
+        given = tmp_path / "link.npz"
+        given.symlink_to(os.path.join("locked", "m.npz"))
+    lock(locked)
+    try:
+        with pytest.raises(PermissionError) as err:
+            io.save(NETWORKS["if_soft"], given)
+        assert os.listdir(locked) == ["m.npz"] and (locked / "m.npz").read_bytes() == before
+    finally:
+        os.chmod(locked, 0o755)
+    return err.value
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root creates files in a folder of any mode")
+@pytest.mark.parametrize("via_link", [False, True])
+def test_a_folder_that_is_not_writable_is_refused_regression(tmp_path, via_link):
+    # was: PermissionError "[Errno 13] Permission denied: '.../locked/.m.npz.<hex>.tmp'", naming
+    # the temporary file, a path the caller never passed, and no fix
+    shown = (r"'.*link.npz' \(a symbolic link to '.*locked/m.npz'\)" if via_link
+             else r"'.*locked/m.npz'")
+    err = _save_into_a_locked_folder(tmp_path, via_link)
+    assert re.match(rf"cannot write {shown}: the directory '.*locked' is not writable \(no file "
+                    r"can be created in it\); make it writable \(chmod u\+w\) or choose "
+                    r"another path$", str(err))
+
+
+def test_a_folder_that_is_not_writable_is_refused_as_root_too(tmp_path, monkeypatch):
+    # the check asks os.access (true for root, who may create files anywhere): as the folder's
+    # answer for a user without write permission, it is refused before the temporary file
+    real = os.access
+
+    def lock(folder):
+        monkeypatch.setattr(io.os, "access", lambda p, m: str(p) != str(folder) and real(p, m))
+
+    err = _save_into_a_locked_folder(tmp_path, via_link=True, lock=lock)
+    assert re.match(r"cannot write '.*link.npz' \(a symbolic link to '.*locked/m.npz'\): the "
+                    r"directory '.*locked' is not writable", str(err))
+
+
+def test_a_directory_path_is_refused_before_writing_regression(tmp_path):
+    # was: the archive was written to a temporary file and os.replace then failed with
+    # "[Errno 21] Is a directory: '.../.m.npz.<hex>.tmp' -> '.../m.npz'"
+    (tmp_path / "m.npz").mkdir()
+    link = tmp_path / "link.npz"
+    link.symlink_to("m.npz")
+    for given, shown in ((tmp_path / "m.npz", r"'.*m.npz'"),
+                         (link, r"'.*link.npz' \(a symbolic link to '.*m.npz'\)")):
+        with pytest.raises(IsADirectoryError, match=rf"^cannot write {shown}: it is a directory; "
+                                                    r"pass a file path inside it, e\.g\. "
+                                                    r"'.*/model.npz'$"):
+            io.save(NETWORKS["if_soft"], given)
+    assert sorted(os.listdir(tmp_path)) == ["link.npz", "m.npz"]
+    assert os.listdir(tmp_path / "m.npz") == []
+
+
 @pytest.fixture
 def saved(tmp_path):
     p = tmp_path / "m.npz"

@@ -550,6 +550,20 @@ def test_ms_mppd_refuses_empty_eps():
     np.testing.assert_array_equal(ms_mppd(np.zeros((2, 1, 0))), [0.0])  # Eq. 14's empty sum
 
 
+def test_perturbation_distribution_refuses_no_samples_or_no_pixels():
+    """Was: zeta all NaN (0 changes divided by 0) for a batch of B = 0 samples or of samples
+    with no pixels, as if nothing had changed; refused by name like ms_mppd's empty input."""
+    with pytest.raises(ValueError, match=r"^seq_clean holds no samples \(shape \(4, 0, 3\)\); "
+                                         r"ζ\[t\] is a share of the changes over the data set: "
+                                         r"pass at least one sample$"):
+        perturbation_distribution(np.zeros((4, 0, 3)), np.ones((4, 0, 3)))
+    with pytest.raises(ValueError, match=r"^seq_clean has no pixels \(shape \(4, 2, 3, 0, 5\)\)"):
+        perturbation_distribution(np.zeros((4, 2, 3, 0, 5)), np.zeros((4, 2, 3, 0, 5)))
+    # one sample of [T, B] scalars still counts (each step's value is its one pixel)
+    r = perturbation_distribution(np.zeros((2, 1)), np.array([[0.0], [1.0]]))
+    np.testing.assert_array_equal(r.zeta, [0.0, 1.0])
+
+
 def test_step_factors_names_an_unknown_dtype():
     """Was: step_factors(0.5, 3, dtype="foo") raised NumPy's "data type 'foo' not understood",
     naming neither the argument nor the accepted dtypes."""

@@ -4,6 +4,7 @@ random starts, step directions and success evaluation (argument validation:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -160,7 +161,11 @@ def random_start(x, eps, norm, kind, sigma, gens, channels=1, proj=None):
         else:  # l1: E_1..E_N / (E_1 + ... + E_{N+1}) is uniform on the simplex {Σ ≤ 1}
             e = g.standard_exponential(N + 1)
             signs = np.where(g.random(N) < 0.5, -1.0, 1.0)
-            z[b] = xb + eps * signs * e[:N] / e.sum()
+            if math.isinf(float(eps) * float(e.max())):  # Python floats: inf, no warning
+                # eps near the float maximum: eps·e overflows (a warning), the fractions do not
+                z[b] = xb + eps * (signs * e[:N] / e.sum())
+            else:  # the order the starts have always been drawn in, bit for bit
+                z[b] = xb + eps * signs * e[:N] / e.sum()
     return project(z, x, eps, norm, channels) if proj is None else proj(z)
 
 

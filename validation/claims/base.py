@@ -1,7 +1,7 @@
 """Checks and verdicts: each stated claim of a paper becomes a :class:`Check` that returns a
 :class:`Verdict` — ``holds``, ``violated`` (with the smallest counterexample found and the measured
-numbers) or ``not-applicable`` (with why). A verdict is what the evidence says; checks are never
-tuned toward the expected answer.
+numbers) or ``not-applicable`` (with why: the claim does not apply, or the evidence cannot decide
+it). A verdict is what the evidence says; checks are never tuned toward the expected answer.
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ class Verdict:
     claim : str
         What the paper states (quoted or paraphrased with equation number and conditions).
     status : {"holds", "violated", "not-applicable"}
+        "not-applicable" also when the check cannot decide (e.g. ``stable.thm3_1`` with an
+        inconclusive case and no violation); ``detail`` says why.
     measured : dict
         The numbers behind the verdict.
     counterexample : dict or None

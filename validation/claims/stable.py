@@ -19,7 +19,7 @@ from evsnn.clock import Dense, Network, simulate
 from evsnn.conventions import STABLE_CODE, STABLE_PAPER
 from evsnn.metrics import membrane_difference, mppd, mppd_response
 from evsnn.params import DLIF, LIF
-from validation.claims.base import HOLDS, VIOLATED, register
+from validation.claims.base import HOLDS, NA, VIOLATED, register
 
 PAPER = "Stable"
 # Eq. 8-10 are exact identities of float64 recursions over T <= 24 steps with O(1) terms; the two
@@ -242,12 +242,42 @@ THM31_MAX_T = 40
 def thm31_first_violation(lam, *, max_T=THM31_MAX_T, rng=0):
     """Smallest horizon T at which Theorem 3.1 fails for a one-neuron layer (W = [[1]]; the
     gain of any W is ``‖L_T‖ ‖W‖``, so the scalar case decides every W) with real perturbations,
-    or None up to ``max_T``."""
+    and its :class:`~certify.l2gain.BoundVerdict`. Up to ``max_T`` without a violation:
+    ``(None, v)`` with ``v`` the first "inconclusive" verdict, or ``(None, None)`` when every
+    horizon was proven to hold."""
+    undecided = None
     for T in range(1, max_T + 1):
         v = check_stated_bound(lam, T, [[1.0]], rng=rng, domain="real")
         if v.status == "violated":
             return T, v
-    return None, None
+        if v.status == "inconclusive" and undecided is None:
+            undecided = v
+    return None, undecided
+
+
+BOUND_STATUSES = ("holds", "violated", "inconclusive")
+
+
+def thm31_verdict(statuses):
+    """The verdict of ``stable.thm3_1`` from the :func:`~certify.l2gain.check_stated_bound`
+    statuses of its cases, and the number of cases of each status.
+
+    A "violated" case is a counterexample: VIOLATED. An "inconclusive" case is neither a proof
+    nor a counterexample, so it never counts as holding: without a violation, one such case
+    leaves the claim undecided, NA (the detail says why). HOLDS needs every case proven (and at
+    least one case).
+
+    >>> thm31_verdict(["holds", "inconclusive"])
+    ('not-applicable', {'holds': 1, 'violated': 0, 'inconclusive': 1})
+    """
+    counts = {s: 0 for s in BOUND_STATUSES}
+    for s in statuses:
+        counts[s] += 1  # a KeyError for a status check_stated_bound does not return
+    if counts["violated"]:
+        return VIOLATED, counts
+    if counts["inconclusive"] or not counts["holds"]:
+        return NA, counts
+    return HOLDS, counts
 
 
 @register(
@@ -259,11 +289,12 @@ def thm31_first_violation(lam, *, max_T=THM31_MAX_T, rng=0):
 )
 def check_thm3_1(rng):
     seed = int(rng.integers(2**31))
-    first_T, first_spike_T, best = {}, {}, None
+    first_T, first_spike_T, best, lam_status = {}, {}, None, {}
     for lam in THM31_LAMS:
         T, v = thm31_first_violation(lam, rng=seed)
         first_T[str(lam)] = T
-        if T is None:
+        if T is None:  # every horizon up to THM31_MAX_T proven, or some undecided
+            lam_status[str(lam)] = "holds" if v is None else v.status
             continue
         # spike-valued perturbations: every pattern in {-1, 0, 1}^T (exhaustive when 3^T <= 3^10)
         vs = check_stated_bound(lam, T, [[1.0]], rng=seed, domain="spike")
@@ -272,6 +303,7 @@ def check_thm3_1(rng):
             Ts += 1
             vs = check_stated_bound(lam, Ts, [[1.0]], rng=seed, domain="spike")
         first_spike_T[str(lam)] = Ts if vs.status == "violated" else None
+        lam_status[str(lam)] = vs.status
         if vs.status == "violated" and (best is None or (Ts, -vs.ratio / vs.stated_gain) <
                                          (best["T"], -best["ratio"] / best["stated_gain"])):
             best = {"lam": lam, "T": Ts, "W": [[1.0]], "delta_s": vs.worst_input.ravel(),
@@ -286,16 +318,28 @@ def check_thm3_1(rng):
         v = check_stated_bound(lam, T, W, rng=seed, domain="real")
         random_cases.append({"lam": lam, "T": T, "shape": list(W.shape), "status": v.status,
                              "exact_over_stated": v.exact_gain / v.stated_gain})
-    violated = best is not None or any(c["status"] == "violated" for c in random_cases)
+    random_status = [c["status"] for c in random_cases]
+    status, _ = thm31_verdict(list(lam_status.values()) + random_status)
+    _, per_status = thm31_verdict(random_status)
+    n_undecided = sum(s == "inconclusive" for s in lam_status.values())
+    undecided = (
+        f"{per_status['inconclusive']} of {len(random_cases)} random layers and {n_undecided} of "
+        f"{len(lam_status)} leaks λ (W = [[1]]) were inconclusive (neither proven nor violated by "
+        "certify.l2gain.check_stated_bound; never counted as holding)."
+    )
+    if status == NA:
+        undecided = "Undecided: no case violates the bound, but " + undecided
     return (
-        VIOLATED if violated else HOLDS,
+        status,
         {"first_violating_T_real": first_T, "first_violating_T_spike": first_spike_T,
+         "status_per_lam": lam_status, "random_layers_per_status": per_status,
          "random_layers": random_cases},
         best,
         "Exact finite-horizon gain ‖L_T‖‖W‖ (certify.l2gain) grows to ‖W‖/(1−λ) > "
         "sqrt(1/(1−λ))‖W‖; "
         "the proof drops the cross terms of (Σ_k λ^k ‖Δs[t−k]‖)² between Eq. 24 and Eq. 26. "
-        "Counterexample: the smallest horizon at which a spike-valued Δs exceeds the bound.",
+        "Counterexample: the smallest horizon at which a spike-valued Δs exceeds the bound. "
+        + undecided,
     )
 
 
