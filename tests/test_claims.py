@@ -236,6 +236,23 @@ def test_stable_thm31_check_with_a_crafted_inconclusive_layer(monkeypatch):
     assert "0 of 12 random layers and 0 of 10 leaks λ (W = [[1]]) were inconclusive" in v.detail
 
 
+def test_stable_thm31_real_violation_alone_is_a_violation(monkeypatch):
+    # was: a leak whose bound fails for real Δs but for no spike-valued Δs in the search counted
+    # with the spike search's status ("holds"), and the verdict had no counterexample
+    from certify.l2gain import check_stated_bound
+
+    def spikes_never_violate(lam, T, weight, **kw):
+        if kw.get("domain") == "spike":
+            return check_stated_bound(0.0, 4, [[1.0]], rng=0)  # a proven case
+        return check_stated_bound(lam, T, weight, **kw)
+
+    monkeypatch.setattr(stable_claims, "check_stated_bound", spikes_never_violate)
+    v = REGISTRY["stable.thm3_1"](0)
+    assert v.status == "violated" and v.counterexample["domain"] == "real"
+    assert v.counterexample["T"] == 3 and v.counterexample["ratio"] > v.counterexample["stated_gain"]
+    assert set(v.measured["first_violating_T_spike"].values()) == {None}
+
+
 def test_stable_fig1b_std_drops_when_delta_grows_hand_derived():
     # λ = 0.9, input 0.3: m = 0.3, 0.57, 0.813, 1.0317 -> spikes at t = 4, 8, ..., 28 (7 spikes).
     # 0.52: m = 0.52, 0.988, 1.4092 -> t = 3, 6, ..., 30 (10 spikes; 12 and 24 shared): STD² =
