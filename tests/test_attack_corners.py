@@ -874,3 +874,44 @@ def test_l1_uniform_start_near_the_float_maximum_is_warning_free_regression():
         r = pgd(linear_source(np.eye(7)), x, np.arange(4), eps=eps, norm="l1", alpha=0.5,
                 steps=2, rng=0)
         assert np.all((r.x_adv >= 0) & (r.x_adv <= 1)) and np.all(r.norms["l1"] <= eps)
+
+
+def test_linf_uniform_start_near_the_float_maximum_regression():
+    # was: NumPy's uniform(−ε, ε) refused the range 2ε (OverflowError "high - low range exceeds
+    # valid bounds") for ε above half the float maximum. Such starts are now drawn as
+    # 2·U(−ε/2, ε/2), the same bits; every other ε draws as before
+    x = np.random.default_rng(5).random((4, 7))
+    seeds = [11, 12, 13, 14]
+    for eps in (0.3, 2.0, 1e300, 8e307):
+        got = random_start(x, eps, "linf", "uniform", None,
+                           [np.random.default_rng(s) for s in seeds])
+        before = [x[b] + np.random.default_rng(s).uniform(-eps, eps, 7)
+                  for b, s in enumerate(seeds)]
+        assert np.array_equal(got, np.clip(np.array(before), 0.0, 1.0))
+        halved = [x[b] + 2.0 * np.random.default_rng(s).uniform(-eps / 2, eps / 2, 7)
+                  for b, s in enumerate(seeds)]
+        assert np.array_equal(np.array(before), np.array(halved))  # the identity relied on
+    for eps in (1.7e308, float(np.finfo(np.float64).max)):
+        z = random_start(x, eps, "linf", "uniform", None, [np.random.default_rng(s) for s in seeds])
+        assert np.all((z >= 0) & (z <= 1)) and not np.array_equal(z, x)
+
+
+def test_gaussian_start_that_overflows_is_refused_regression():
+    # was: σ·N(0, 1) overflowed (a RuntimeWarning) and the L2 projection then divided by an
+    # infinite norm; now a ValueError names σ, eps and the fix
+    x = np.random.default_rng(5).random((2, 7))
+    with pytest.raises(ValueError, match="start_sigma"):
+        pgd(linear_source(np.eye(7)), x, np.arange(2), eps=1.7e308, norm="linf", alpha=0.5,
+            steps=1, random_start="gaussian", rng=0)
+
+
+def test_l2_projection_of_a_point_beyond_the_float_maximum_regression():
+    # was: ‖z − x‖ overflowed to inf, eps/inf = 0 collapsed the point onto x (and warned);
+    # the direction is kept as for the same direction at an ordinary distance
+    from evsnn.attacks.projections import project_l2
+
+    x = np.full((1, 3), 0.5)
+    far = project_l2(x + np.array([[1.5e308, -1.5e308, 1e300]]), x, 0.1)
+    near = project_l2(x + np.array([[1.5, -1.5, 1e-8]]), x, 0.1)
+    np.testing.assert_allclose(far, near, rtol=1e-15)
+    assert not np.array_equal(far, x)

@@ -127,6 +127,7 @@ def random_start(x, eps, norm, kind, sigma, gens, channels=1, proj=None):
     ε), ε/N (L1), 0.5 (L0). Pixels are groups of ``channels`` entries of a row flattened
     channel-major (C, H, W); with ``channels=1`` a pixel is an entry. ``proj``: the attack's
     :class:`~evsnn.attacks.projections.Projector` for (x, ε, norm, channels), if it has one.
+    A Gaussian start whose σ·N(0, 1) overflows (σ near the float maximum) raises ValueError.
     """
     B, N = x.shape
     if kind is None:
@@ -150,9 +151,22 @@ def random_start(x, eps, norm, kind, sigma, gens, channels=1, proj=None):
             z[b] = zb
             continue
         if kind == "gaussian":
-            z[b] = xb + sigma * g.standard_normal(N)
+            n = g.standard_normal(N)
+            if N and math.isinf(float(sigma) * float(np.abs(n).max())):
+                # an infinite offset has no point to project (inf − inf in the L2/L1 norms)
+                raise ValueError(
+                    f"the Gaussian random start's σ = {float(sigma)!r} (eps={eps!r}) is too large: "
+                    "σ·N(0, 1) overflows; pass a smaller eps or start_sigma (the ball covers "
+                    "the whole [0, 1] box from eps = 1 for L∞, √N for L2, N for L1)"
+                )
+            z[b] = xb + sigma * n
         elif norm == "linf":
-            z[b] = xb + g.uniform(-eps, eps, N)
+            if math.isinf(2.0 * float(eps)):
+                # NumPy refuses a range high − low that overflows; 2·U(−ε/2, ε/2) is exactly
+                # U(−ε, ε) as NumPy draws it (a factor of 2 commutes with rounding)
+                z[b] = xb + 2.0 * g.uniform(-eps / 2, eps / 2, N)
+            else:
+                z[b] = xb + g.uniform(-eps, eps, N)
         elif norm == "l2":
             v = g.standard_normal(N)
             n = np.sqrt(v @ v)

@@ -104,7 +104,8 @@ def l2_norm(a, axis=-1, keepdims=False):
         m = np.abs(a).max(axis=axis, keepdims=True)
         finite = (m > 0) & (m < np.inf)
         s = a / np.where(finite, m, 1.0)
-        scaled = np.where(finite, m * np.sqrt((s * s).sum(axis=axis, keepdims=True)), m)
+        with np.errstate(over="ignore"):  # a norm beyond the largest float is inf
+            scaled = np.where(finite, m * np.sqrt((s * s).sum(axis=axis, keepdims=True)), m)
         n = np.where(plain, n, scaled)
     return n if keepdims else np.squeeze(n, axis=axis)
 
@@ -329,6 +330,14 @@ def project_l2(z, x, eps):
     d = np.asarray(z, dtype=_F64) - x64
     n = l2_norm(d, axis=1, keepdims=True)  # a point 1e160 away still has a finite length
     scale = np.where(n > eps, eps / np.where(n > 0, n, 1.0), 1.0)
+    far = np.isinf(n[:, 0]) & np.isfinite(d).all(axis=1)
+    if far.any():
+        # ‖d‖ beyond the largest float: eps/‖d‖ would be 0 and collapse the point onto x, so
+        # scale d/max|d| (whose length r is in [1, √N]) by eps/r instead
+        m = np.abs(d[far]).max(axis=1, keepdims=True)
+        d = d.copy()
+        d[far] = d[far] / m
+        scale[far] = eps / l2_norm(d[far], axis=1, keepdims=True)
     c = np.clip(x64 + d * scale, 0.0, 1.0)
     return _fit_rows(_toward(c, x), x, eps, "l2")
 
