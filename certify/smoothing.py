@@ -76,6 +76,7 @@ from statsmodels.stats.proportion import proportion_confint
 from evsnn._checks import class_labels_iv, flag_iv, int_iv, real_iv
 from evsnn._numba import njit, run_range
 from evsnn._scratch import scratch
+from evsnn._records import compact_repr
 
 __all__ = [
     "ABSTAIN",
@@ -1055,6 +1056,8 @@ class Prediction(_NoiseRecord):
         Whether the encoder was stochastic.
     """
 
+    __repr__ = compact_repr  # arrays as dtype and shape
+
     prediction: int
     p_value: float
     counts: np.ndarray
@@ -1198,6 +1201,8 @@ class Certificate(_NoiseRecord):
     encode_rng : bool
         Whether the encoder was stochastic (a random base classifier).
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     prediction: int
     radius: float
