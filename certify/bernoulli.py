@@ -117,6 +117,7 @@ from certify.smoothing import (
     sample_counts,
 )
 from evsnn._checks import flag_iv
+from evsnn._records import compact_repr
 
 __all__ = [
     "NORMS",
@@ -830,6 +831,8 @@ class PoissonCertificate:
     alpha : float
     n_steps : int
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     prediction: int
     radii: BernoulliRadii

@@ -59,6 +59,7 @@ from certify.smoothing import (
 )
 from evsnn._checks import class_labels_iv, flag_iv, int_iv
 from evsnn.io import _atomic_write
+from evsnn._records import compact_repr
 
 __all__ = [
     "TABLE_FORMAT",
@@ -411,6 +412,8 @@ class CertificationTable:
     checked on construction (``TypeError`` for a wrong kind, ``ValueError`` for a wrong value)
     and the columns are converted to their dtypes.
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     label: np.ndarray = field(metadata={_COLUMN: np.int64})
     prediction: np.ndarray = field(metadata={_COLUMN: np.int64})

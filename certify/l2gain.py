@@ -55,6 +55,7 @@ from evsnn._blas import pin_new_libraries
 from evsnn._checks import int_iv, real_iv
 from evsnn._numba import njit
 from evsnn.metrics import mppd_response, step_factors
+from evsnn._records import compact_repr
 
 # svds loaded SciPy's own OpenBLAS (ARPACK's vector operations): give it evsnn's thread count too
 pin_new_libraries()
@@ -332,6 +333,8 @@ class L2Gain:
         Whether the iteration met its tolerance.
     """
 
+    __repr__ = compact_repr  # arrays as dtype and shape
+
     gain: float
     maximiser: np.ndarray
     response: np.ndarray
@@ -492,6 +495,8 @@ class HInfNorm:
         The sweep grid and ``σ_max(G)`` on it.
     """
 
+    __repr__ = compact_repr  # arrays as dtype and shape
+
     norm: float
     omega: float
     omegas: np.ndarray
@@ -646,6 +651,8 @@ class BoundVerdict:
         Inputs whose ratio was computed (spike domain), or operator applications (real domain).
     detail : str
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     status: str
     domain: str
@@ -920,6 +927,8 @@ class LayerGain:
         Theorem 3.1's ``sqrt(1/(1-λ)) ‖W‖₂``; NaN for DLIF layers (the theorem has a constant λ).
     """
 
+    __repr__ = compact_repr  # arrays as dtype and shape
+
     layer: int
     input_norm: np.ndarray
     mppd_ratio: np.ndarray
@@ -940,6 +949,8 @@ class NetworkGains:
     delta : ndarray, shape (T, B, N_in)
         The input perturbation ``perturbed - clean``.
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     layers: tuple
     perturbation: str

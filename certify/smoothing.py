@@ -76,6 +76,7 @@ from statsmodels.stats.proportion import proportion_confint
 from evsnn._checks import class_labels_iv, flag_iv, int_iv, real_iv
 from evsnn._numba import njit, run_range
 from evsnn._scratch import scratch
+from evsnn._records import compact_repr
 
 __all__ = [
     "ABSTAIN",
@@ -126,7 +127,9 @@ def _callable_iv(name, value):
     return value
 
 
-def _image_iv(x):
+def _image_iv(x, noise):
+    """One flattened image as float64; with a clamping ``noise`` its pixels must lie in [0, 1]
+    (the place predict, certify and sample_counts all check x)."""
     if isinstance(x, (str, bytes)) or x is None:
         raise TypeError(f"x must be a 1-D array of real pixel values, got {type(x).__name__}")
     try:
@@ -142,6 +145,14 @@ def _image_iv(x):
         )
     if not np.all(np.isfinite(arr)):
         raise ValueError("x holds NaN or infinite values; pass finite pixel values")
+    # the noise model clamps x + ε to [0, 1]: an image in 0..255 or standardised would be
+    # certified as the clamped image of its noise, a certificate of something else
+    if noise.clamp and (arr.min() < 0 or arr.max() > 1):
+        raise ValueError(
+            f"x holds pixels in [{float(arr.min())!r}, {float(arr.max())!r}], but the "
+            f"{noise.name} noise model clamps noisy pixels to [0, 1] (clamp=True); scale x to "
+            "[0, 1], e.g. x / 255, or use clamp=False"
+        )
     return np.ascontiguousarray(arr, dtype=np.float64)
 
 
@@ -776,7 +787,7 @@ def sample_counts(
     classify, noise, num_classes, batch_size, progress = _sample_iv(
         classify, noise, num_classes, batch_size, progress
     )
-    x = _image_iv(x)
+    x = _image_iv(x, noise)
     n_samples = _int_iv("n_samples", n_samples, 1)
     seed = _seed_iv(rng)
     bar = _progress_bar(progress, n_samples, "sampling")
@@ -1045,6 +1056,8 @@ class Prediction(_NoiseRecord):
         Whether the encoder was stochastic.
     """
 
+    __repr__ = compact_repr  # arrays as dtype and shape
+
     prediction: int
     p_value: float
     counts: np.ndarray
@@ -1107,7 +1120,9 @@ def predict(
         :class:`NoiseModel`, ``n`` not an integer) or ``classify`` returns non-integer labels.
     ValueError
         If ``n < 1``, ``alpha`` is outside (0, 0.5), ``num_classes < 2``, ``x`` is not a finite
-        1-D array, or ``classify`` returns labels of the wrong shape or range.
+        1-D array, ``x`` has pixels outside [0, 1] while ``noise.clamp`` is True (the noisy image
+        is clamped to [0, 1]: scale x, e.g. x / 255, or use ``clamp=False``), or ``classify``
+        returns labels of the wrong shape or range.
 
     Notes
     -----
@@ -1132,7 +1147,7 @@ def predict(
     classify, noise, num_classes, batch_size, progress = _sample_iv(
         classify, noise, num_classes, batch_size, progress
     )
-    x = _image_iv(x)
+    x = _image_iv(x, noise)
     n = _int_iv("n", n, 1)
     alpha = _alpha_iv(alpha)
     seed = _child(_seed_iv(rng), _PHASE_PREDICTION)
@@ -1186,6 +1201,8 @@ class Certificate(_NoiseRecord):
     encode_rng : bool
         Whether the encoder was stochastic (a random base classifier).
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     prediction: int
     radius: float
@@ -1248,7 +1265,9 @@ def certify(
         If an argument has the wrong kind or ``classify`` returns non-integer labels.
     ValueError
         If ``n0 < 1``, ``n < 1``, ``alpha`` outside (0, 0.5), ``num_classes < 2``, ``x`` not a
-        finite 1-D array, or ``classify`` returns labels of the wrong shape or range.
+        finite 1-D array, ``x`` with pixels outside [0, 1] while ``noise.clamp`` is True (scale
+        x, e.g. x / 255, or use ``clamp=False``), or ``classify`` returns labels of the wrong
+        shape or range.
 
     Notes
     -----
@@ -1280,7 +1299,7 @@ def certify(
     classify, noise, num_classes, batch_size, progress = _sample_iv(
         classify, noise, num_classes, batch_size, progress
     )
-    x = _image_iv(x)
+    x = _image_iv(x, noise)
     n0 = _int_iv("n0", n0, 1)
     n = _int_iv("n", n, 1)
     alpha = _alpha_iv(alpha)

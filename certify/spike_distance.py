@@ -56,6 +56,7 @@ import numpy as np
 from evsnn._checks import int_iv, real_iv, samples_iv
 from evsnn._numba import njit, prange
 from evsnn.clock import SpikeEvents
+from evsnn._records import compact_repr
 
 __all__ = [
     "victor_purpura_distance",
@@ -429,6 +430,8 @@ class PopulationDistance:
     dt_ms : float
         Milliseconds per step used to turn step indices into times.
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     per_neuron: np.ndarray
     per_sample: np.ndarray

@@ -15,6 +15,7 @@ import numpy as np
 
 from evsnn._checks import float_input_iv, int_iv, samples_iv
 from evsnn.clock.network import _as_float_array, _nonempty
+from evsnn._records import compact_repr
 
 __all__ = [
     "ANN",
@@ -148,6 +149,8 @@ class ANNForward:
     """Recorded forward pass: ``inputs[l]`` is layer l's input (``inputs[0]`` the image),
     ``pre[l]`` its pre-activation ``W x (+ b)``; ``logits`` is ``pre[-1]``."""
 
+    __repr__ = compact_repr  # arrays as dtype and shape
+
     inputs: tuple
     pre: tuple
     logits: np.ndarray
@@ -158,6 +161,8 @@ class ANNGradient:
     """Gradients of a scalar loss: ``input`` ``[B, n_in]``, ``weights`` (one per layer),
     ``biases`` (one per layer, None where the layer has no bias)."""
 
+    __repr__ = compact_repr  # arrays as dtype and shape
+
     input: np.ndarray
     weights: list
     biases: list
@@ -167,6 +172,8 @@ class ANNGradient:
 class ANNLossGrad:
     """Result of :func:`loss_and_grad`: mean cross-entropy ``loss``, ``logits`` ``[B, n_out]``,
     ``correct`` ``[B]`` and the gradients ``grads`` (:class:`ANNGradient`)."""
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     loss: float
     logits: np.ndarray

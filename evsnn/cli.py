@@ -406,12 +406,56 @@ def _certify(args) -> int:
 
 
 def _crossval(args) -> int:
+    from validation.crossval.backends import BACKENDS, backend_convention, check_network
     from validation.demo import crossval_section
 
+    from evsnn.clock import Network
+
     _count("samples", args.samples)
+    network = x = None
+    if args.model is None:
+        if args.data != "digits":
+            raise UsageError(f"--data {args.data!r} needs --model: the random 64-100-10 network "
+                             "takes the 64-pixel digits; give the model trained on these data")
+        # the random network's setting, as before --model existed
+        args.T = 10 if args.T is None else args.T
+        args.encoder = args.encoder or "poisson"
+    else:
+        network = _load_model(args.model, args, inherit=("T", "encoder", "sigma"))
+        if not isinstance(network, Network):
+            raise UsageError(f"--model {args.model!r} holds a model of type "
+                             f"{type(network).__name__}; crossval mirrors a dense clock-mode SNN "
+                             "(a Network) in the frameworks: train one with 'evsnn train --model "
+                             "lif'")
+        conv = backend_convention(args.backend, args.convention)
+        try:
+            check_network(args.backend, network, conv)
+        except ValueError as exc:
+            def mirrors(name):
+                try:
+                    return check_network(name, network, backend_convention(name, args.convention))
+                except ValueError:
+                    return None
+
+            others = [n for n in sorted(BACKENDS) if n != args.backend and mirrors(n)]
+            if conv.input_delay != 0:  # no framework delays a layer's input
+                fix = "give a --convention with input_delay=0, e.g. --convention DEFAULT"
+            elif others:
+                fix = f"cross-validate it with --backend {' or '.join(others)}"
+            else:
+                fix = "no crossval backend mirrors it; train a model without this feature"
+            raise UsageError(f"--model {args.model!r}: --backend {args.backend} cannot mirror this "
+                             f"model under convention {conv.name}: {exc}; {fix}") from None
+        _, test = _data(args)
+        x = test.x
+        if x.shape[1] != network.n_in and not args.encoder.startswith("fused:"):
+            raise UsageError(f"--model {args.model!r} takes {network.n_in} inputs but the images "
+                             f"of --data {args.data!r} have {x.shape[1]} pixels; cross-validate "
+                             "on the data the model was trained on")
     report = _report(f"evsnn crossval: {args.backend}", args)
     crossval_section(report, [args.backend], T=args.T, samples=args.samples, seed=args.seed,
-                     dtype=DTYPES[args.dtype], convention=args.convention)
+                     dtype=DTYPES[args.dtype], convention=args.convention, network=network, x=x,
+                     encoder=args.encoder, sigma=args.sigma)
     return _finish(report, args)
 
 
@@ -578,7 +622,18 @@ def _build_parser():
 
     x = add("crossval", _crossval, "run a PyTorch backend beside evsnn and report differences")
     x.add_argument("--backend", required=True, choices=["spikingjelly", "snntorch", "norse"])
-    x.add_argument("--T", type=int, default=10)
+    x.add_argument("--model", default=None,
+                   help="a run folder written by 'evsnn train' (or its model.npz) to "
+                   "cross-validate (default: a random 64-100-10 λ-LIF network)")
+    x.add_argument("--data", default="digits",
+                   help="with --model: 'digits' (the test split) or an .npz with x and y")
+    x.add_argument("--T", type=int, default=None,
+                   help=_TRAINED_WITH_HELP.format("T", "10") + "; 10 without --model")
+    x.add_argument("--encoder", default=None,
+                   help=_TRAINED_WITH_HELP.format("encoder", "current") + "; poisson without "
+                   "--model")
+    x.add_argument("--sigma", type=float, default=None,
+                   help=_TRAINED_WITH_HELP.format("noise std of the RSC encoders", "none"))
     x.add_argument("--samples", type=int, default=64)
 
     g = add("gain", _gain, "exact finite-horizon L2 gain vs Stable Theorem 3.1", convention=False)

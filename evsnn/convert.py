@@ -24,6 +24,7 @@ from evsnn._checks import real_iv
 from evsnn.ann import ANN, forward
 from evsnn.clock import Dense, Network
 from evsnn.params import IF, Readout
+from evsnn._records import compact_repr
 
 __all__ = ["Conversion", "convert", "activation_scales"]
 
@@ -47,6 +48,8 @@ class Conversion:
     theta : float
         The threshold U_th of the IF neurons.
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     network: Network
     ann: ANN

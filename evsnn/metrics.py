@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn._checks import class_labels_iv, flag_iv, int_iv, real_iv, samples_iv
+from evsnn._records import compact_repr
 from evsnn._numba import njit
 
 __all__ = [
@@ -109,6 +110,8 @@ class StepFactors:
     gain : ndarray, shape (T,)
         Factor on the synaptic input ``W Δs[t]``.
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     leak: np.ndarray
     gain: np.ndarray
@@ -359,6 +362,8 @@ class MembraneDifference:
         ``-leak[t] (r[t-1] - r~[t-1])`` with the reset amount ``r = m - v``; for a hard reset to
         0 this is Eq. 10's ``-λ (v s - v~ s~)[t-1]`` in the paper's notation. Zero at ``t = 0``.
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     eps: np.ndarray
     synaptic: np.ndarray
@@ -787,6 +792,8 @@ class AttackSuccessRate:
     denominator : str
     """
 
+    __repr__ = compact_repr  # arrays as dtype and shape
+
     rate: float
     n_success: int
     n_attack: int
@@ -948,6 +955,8 @@ class Stability:
     K : int
     """
 
+    __repr__ = compact_repr  # arrays as dtype and shape
+
     value: float
     run_accuracy: np.ndarray
     sample_fraction: np.ndarray
@@ -1046,6 +1055,8 @@ class PerturbationDistribution:
     total : int
         The denominator: changed (step, sample, pixel) triples.
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     zeta: np.ndarray
     counts: np.ndarray
@@ -1230,6 +1241,8 @@ class DirectionalDerivative:
     t : float
     """
 
+    __repr__ = compact_repr  # arrays as dtype and shape
+
     value: np.ndarray
     loss_clean: np.ndarray
     loss_perturbed: np.ndarray
@@ -1321,6 +1334,8 @@ class LossChangeGrid:
     loss_clean : ndarray or float
         ``L(f(x), y)``.
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     t1: np.ndarray
     t2: np.ndarray
@@ -1615,6 +1630,8 @@ class SOPResult:
     steps : ndarray of int, shape (B,)
         Steps counted per sample (``T``, or the decision step + 1 under TTFS decoding).
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     xi: np.ndarray
     sop: np.ndarray
@@ -1935,6 +1952,8 @@ class NetworkCost:
     edp_pj_ns : float
         ``energy_pj · delay_ns``.
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     layers: tuple
     energy_pj: float

@@ -31,6 +31,7 @@ from evsnn.clock.conv import (
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import decode
 from evsnn.encoders import encode
+from evsnn._records import compact_repr
 
 __all__ = [
     "SGD",
@@ -227,6 +228,8 @@ class TrainResult:
     seconds : float
         Wall-clock training time (evaluation excluded).
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     model: object
     loss: np.ndarray

@@ -416,3 +416,81 @@ def test_crossval_command(tmp_path):
     assert main(["crossval", "--backend", "snntorch", "--samples", "4", "--out", str(out)]) == 0
     res = json.loads((out / "results.json").read_text())["results"]
     assert res["crossval/snntorch"]["real_mismatches"] == 0
+
+
+def test_crossval_cross_validates_the_saved_model_as_trained(trained_run, tmp_path):
+    # was: crossval always built a random 64-100-10 network; --model runs the trained one at
+    # the T and encoder 'evsnn train' recorded (T = 4, current coding)
+    pytest.importorskip("torch", reason="torch is not installed; run `make crossval-deps`")
+    pytest.importorskip("snntorch", reason="snntorch is not installed; run `make crossval-deps`")
+    out = tmp_path / "x"
+    assert main(["crossval", "--backend", "snntorch", "--model", str(trained_run), "--samples",
+                 "4", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert (config["T"], config["encoder"], config["model"]) == (4, "current", str(trained_run))
+    res = json.loads((out / "results.json").read_text())["results"]
+    assert res["crossval/snntorch"]["real_mismatches"] == 0
+    assert "4 images coded with current, the given network, T = 4" in (out / "report.md").read_text()
+
+
+@pytest.fixture
+def no_backend_made(monkeypatch):
+    """Making a backend (importing torch and the framework) fails: the refusals must come first,
+    so they hold without torch installed."""
+    from validation.crossval.backends import TorchBackend
+
+    def make(cls, *args, **kwargs):
+        raise ImportError("torch is not installed (test)")
+
+    monkeypatch.setattr(TorchBackend, "make", classmethod(make))
+
+
+@pytest.mark.parametrize("kind, argv, match", [
+    ("if_soft", ["--backend", "norse"],
+     "--backend norse cannot mirror this model under convention DEFAULT_>: layers[0] is an IF "
+     "neuron with reset by subtraction: Norse's IAFCell only resets to a value and LIFBoxCell "
+     "needs a leak (lam < 1); cross-validate it with --backend snntorch or spikingjelly"),
+    ("dlif", ["--backend", "snntorch"],
+     "--backend snntorch cannot mirror this model under convention DEFAULT_>: layers[0] is a "
+     "DLIF layer: snntorch has no neuron with a per-step factor on the leak or the input; no "
+     "crossval backend mirrors it; train a model without this feature"),
+    ("lif", ["--backend", "spikingjelly", "--convention", "DING2025_PAPER"],
+     "cannot mirror this model under convention DING2025_PAPER_>=: convention 'DING2025_PAPER"
+     "_>=' has input_delay=1 (a layer's input arrives one step late); spikingjelly delivers it "
+     "in the same step — use input_delay=0; give a --convention with input_delay=0, e.g. "
+     "--convention DEFAULT"),
+    ("ann", ["--backend", "snntorch"],
+     "holds a model of type ANN; crossval mirrors a dense clock-mode SNN (a Network) in the "
+     "frameworks: train one with 'evsnn train --model lif'"),
+    ("m32", ["--backend", "snntorch"],
+     "takes 32 inputs but the images of --data 'digits' have 64 pixels; cross-validate on the "
+     "data the model was trained on"),
+])
+def test_crossval_refuses_a_model_the_backend_cannot_mirror(kind, argv, match, tmp_path, capsys,
+                                                            no_backend_made):
+    from evsnn import io
+    from evsnn.ann import ANN
+    from evsnn.clock import Dense, Network
+    from evsnn.params import DLIF, LIF
+
+    model = {
+        "if_soft": lambda: Network.mlp([64, 8, 10], LIF(lam=1.0, reset="soft"), rng=0),
+        "dlif": lambda: Network([Dense(np.full((10, 64), 0.1), DLIF(),
+                                       dlif_factors=np.ones(4))]),
+        "lif": lambda: Network.mlp([64, 8, 10], LIF(lam=0.9), rng=0),
+        "ann": lambda: ANN.mlp([64, 8, 10], rng=0),
+        "m32": lambda: Network.mlp([32, 8, 10], LIF(lam=0.9), rng=0),
+    }[kind]()
+    path = tmp_path / f"{kind}.npz"
+    io.save(model, path)
+    assert main(["crossval", "--model", str(path), *argv, "--out", str(tmp_path / "x")]) == 2
+    assert f"evsnn crossval: error: --model {str(path)!r}" in (err := one_line_error(capsys))
+    assert match in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_crossval_data_needs_a_model(tmp_path, capsys, no_backend_made):
+    assert main(["crossval", "--backend", "snntorch", "--data", "mine.npz",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert ("--data 'mine.npz' needs --model: the random 64-100-10 network takes the 64-pixel "
+            "digits; give the model trained on these data") in one_line_error(capsys)

@@ -525,6 +525,19 @@ def test_certify_dataset_argument_errors(kw, exc, match):
                         **args)
 
 
+def test_certify_dataset_reaches_the_unit_box_check_of_clamping_noise():
+    # the check lives in certify.smoothing (every image goes through certify()); 'evsnn
+    # certify' runs this path
+    X = np.array([[0.0, 255.0, 3.0, 1.0, 0.5], [0.1, 0.2, 0.3, 0.4, 0.5]])
+    with pytest.raises(ValueError, match=r"x holds pixels in \[0\.0, 255\.0\], but the "
+                       r"rsc_fixed noise model clamps .* e\.g\. x / 255, or use clamp=False$"):
+        certify_dataset(CLF, X, np.zeros(2, int), rsc_fixed(0.2, 1), rng=0, n0=5, n=10,
+                        alpha=0.01, num_classes=3, progress=False)
+    table = certify_dataset(CLF, X, np.zeros(2, int), rsc_fixed(0.2, 1, clamp=False), rng=0,
+                            n0=5, n=10, alpha=0.01, num_classes=3, progress=False)
+    assert table.clamp is False and len(table.radius) == 2
+
+
 def _valid_table(**kw):
     fields = dict(label=np.array([0, 1]), prediction=np.array([0, ABSTAIN]),
                   correct=np.array([True, False]), radius=np.array([0.5, 0.0]),

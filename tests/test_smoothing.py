@@ -769,6 +769,37 @@ def test_certify_argument_errors(kw, exc, match):
         _cert(**kw)
 
 
+@pytest.mark.parametrize("name", sorted(NOISE_FACTORIES))
+@pytest.mark.parametrize("x, lo, hi", [
+    (np.array([0.0, 128.0, 255.0]), "0.0", "255.0"),  # 8-bit pixels, not divided by 255
+    (np.array([-1.5, 0.2, 0.9]), "-1.5", "0.9"),  # standardised pixels
+    (np.array([0, 2], dtype=np.uint8), "0.0", "2.0"),
+])
+@pytest.mark.parametrize("entry", ["sample_counts", "predict", "certify"])
+def test_clamping_noise_refuses_pixels_outside_unit_box(entry, name, x, lo, hi):
+    # was: the noise model clamps x + ε to [0, 1], so a 0..255 image was certified as the
+    # clamped image of its noise without a word
+    calls = {
+        "sample_counts": lambda x, noise: sample_counts(constant(0), x, noise, 5, num_classes=2,
+                                                        rng=0),
+        "predict": lambda x, noise: predict(constant(0), x, noise, n=5, alpha=0.01,
+                                            num_classes=2, rng=0),
+        "certify": lambda x, noise: certify(constant(0), x, noise, n0=5, n=5, alpha=0.01,
+                                            num_classes=2, rng=0),
+    }
+    match = (rf"x holds pixels in \[{lo}, {hi}\], but the {name} noise model clamps noisy "
+             r"pixels to \[0, 1\] \(clamp=True\); scale x to \[0, 1\], e\.g\. x / 255, or "
+             r"use clamp=False$")
+    with pytest.raises(ValueError, match=match):
+        calls[entry](x, NOISE_FACTORIES[name](0.5, 2))
+    # without the clamp any finite real is accepted; with it, the box [0, 1] itself
+    unclamped = calls[entry](x, NOISE_FACTORIES[name](0.5, 2, clamp=False))
+    boxed = calls[entry](np.array([0.0, 0.5, 1.0]), NOISE_FACTORIES[name](0.5, 2))
+    for res in (unclamped, boxed):  # constant(0): every draw is class 0
+        counts = res if entry == "sample_counts" else res.counts
+        assert counts.tolist() == [5, 0]
+
+
 def test_predict_and_sample_counts_argument_errors():
     with pytest.raises(ValueError, match=r"n=0 must be an integer >= 1"):
         predict(constant(0), X1, gaussian(0.5, 1), n=0, alpha=0.01, num_classes=2, rng=0)

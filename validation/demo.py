@@ -19,7 +19,6 @@ from evsnn import ann as ann_mod
 from evsnn._checks import int_iv
 from evsnn.attacks import SNNSource, ann_source, fgsm, pgd
 from evsnn.clock import Network, simulate
-from evsnn.conventions import get_convention
 from evsnn.convert import convert
 from evsnn.data import load_digits
 from evsnn.encoders import encode
@@ -147,12 +146,25 @@ def certified_accuracy_figure(curves):
 
 # --- sections -----------------------------------------------------------------------------------
 def crossval_section(report, backends, *, T=10, samples=64, seed=0, dtype=np.float64,
-                     convention=None):
-    """Cross-validate PyTorch backends on a random 64-100-10 λ-LIF network driven by
-    Poisson-coded digits; adds a table per backend and returns the reports."""
+                     convention=None, network=None, x=None, encoder="poisson", sigma=None):
+    """Cross-validate PyTorch backends on ``network`` driven by the images ``x`` coded with
+    ``encoder``; adds a table per backend and returns the reports.
+
+    By default a random 64-100-10 λ-LIF network on Poisson-coded digits. ``network`` (a saved
+    model, say) runs on ``x[:samples]`` (its images, default the test digits) coded with
+    ``encoder`` at ``T`` (``sigma``: the RSC encoders' noise std). Each backend runs evsnn under
+    ``convention`` (default HART_CODE) with the backend's spike test; a ``network`` the backend
+    cannot mirror raises ValueError (:func:`validation.crossval.backends.check_network`) before
+    torch is imported.
+    """
     from certify.spike_distance import victor_purpura_distance
     from validation.crossval import compare
-    from validation.crossval.backends import available_backends, get_backend
+    from validation.crossval.backends import (
+        available_backends,
+        backend_convention,
+        check_network,
+        get_backend,
+    )
 
     report.add_heading("Cross-validation of PyTorch backends")
     names = available_backends() if backends is None else tuple(backends)
@@ -160,24 +172,33 @@ def crossval_section(report, backends, *, T=10, samples=64, seed=0, dtype=np.flo
         report.add_text("No PyTorch backend is installed (`make crossval-deps` installs them); "
                         "skipped.")
         return {}
-    x = load_digits("test").x[:samples]
+    given = network is not None
+    if given:  # every backend's refusal before any run
+        for name in names:
+            check_network(name, network, backend_convention(name, convention or "HART_CODE"))
+    x = (load_digits("test").x if x is None else np.asarray(x))[:samples]
     out = {}
     rows = []
     for name in names:
         backend = get_backend(name, dtype)
-        conv = get_convention(convention or "HART_CODE")
-        if conv.spike_test != backend.spike_test:
-            conv = conv.with_(name=f"{conv.name}_{backend.spike_test}", spike_test=backend.spike_test)
-        net = Network.mlp([64, 100, 10], LIF(lam=0.9, theta=1.0, reset="hard"), rng=seed, scale=3.0)
-        seq = encode(x, "poisson", T, convention=conv, rng=seed)
+        conv = backend_convention(name, convention or "HART_CODE")
+        net = network if given else Network.mlp([64, 100, 10], LIF(lam=0.9, theta=1.0,
+                                                                   reset="hard"),
+                                                rng=seed, scale=3.0)
+        seq = encode(x, encoder, T, convention=conv, rng=seed, sigma=sigma)
         rep = compare(net, seq, backend, convention=conv, distance=victor_purpura_distance)
         out[name] = rep
         for r in rep.rows():
             rows.append([name, np.dtype(dtype).name, *r])
         report.add_result(f"crossval/{name}", {"faithful": rep.faithful, "ties": rep.ties,
                                                "real_mismatches": rep.real_mismatches})
+        if given:
+            report.add_text(f"{name}: evsnn ran under convention {conv.name} "
+                            f"(spike test U {conv.spike_test} θ, the framework's).")
+    what = (f"images coded with {encoder}, the given network" if given
+            else "Poisson-coded digits")
     report.add_table(["backend", "dtype", *rep.HEADERS], rows,
-                     caption=f"{samples} Poisson-coded digits, T = {T}; a tie is a membrane within "
+                     caption=f"{len(x)} {what}, T = {T}; a tie is a membrane within "
                      "the dtype's tolerance of θ, a real mismatch is anything else")
     return out
 

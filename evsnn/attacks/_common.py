@@ -11,6 +11,7 @@ import numpy as np
 
 from evsnn.attacks.projections import l2_norm, project
 from evsnn.attacks.sources import GradientSource, as_source
+from evsnn._records import compact_repr
 
 RANDOM_STARTS = ("uniform", "gaussian", None)
 L2_STEPS = ("norm", "norm_squared")
@@ -44,6 +45,8 @@ class AttackResult:
     params : dict
         The attack's parameters (budget, step, iterations, ...).
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     x_adv: np.ndarray
     loss: np.ndarray

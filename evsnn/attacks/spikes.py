@@ -12,6 +12,7 @@ import numpy as np
 from evsnn.attacks._common import streams, success_of
 from evsnn.attacks._iv import int_iv, labels_iv, real_iv
 from evsnn.attacks.sources import SNNSource, SourceOutput
+from evsnn._records import compact_repr
 
 __all__ = ["SpikeAttackResult", "rand_del", "spike_attack", "OPERATIONS"]
 
@@ -41,6 +42,8 @@ class SpikeAttackResult:
     attack : str
     params : dict
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     seq_adv: np.ndarray
     deleted: np.ndarray

@@ -46,6 +46,7 @@ from evsnn.clock.network import NEURON_TYPES, _as_float_array, _nonempty
 from evsnn.clock.simulate import LayerRecord, SimulationResult, _all_finite, spike_events
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.params import DLIF, LIF
+from evsnn._records import compact_repr
 
 __all__ = [
     "Conv2d",
@@ -1392,6 +1393,8 @@ class ConvSimulationResult(SimulationResult):
         :class:`BatchNorm2d`'s input over (T, B, H, W) (count = T·B·H·W), the statistics the
         run normalised with; :func:`update_running_stats` folds them into the running ones.
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     names: tuple = ()
     tape: dict | None = field(default=None, repr=False, compare=False)

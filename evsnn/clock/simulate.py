@@ -18,6 +18,7 @@ from evsnn._numba import njit, run_range, run_split
 from evsnn._scratch import scratch
 from evsnn.clock.network import Network
 from evsnn.conventions import DEFAULT, Convention, get_convention
+from evsnn._records import compact_repr
 
 __all__ = [
     "simulate", "SimulationResult", "LayerRecord", "LayerTimeSums", "TimeSums", "SpikeEvents",
@@ -272,6 +273,8 @@ class LayerRecord:
     the layer passes on (spikes, trace or, for a readout, the membrane).
     """
 
+    __repr__ = compact_repr  # arrays as dtype and shape
+
     current: np.ndarray
     m: np.ndarray
     v: np.ndarray
@@ -294,6 +297,8 @@ class LayerTimeSums:
         ``Σ_{t=0}^{T-1} ∂s/∂m(m[t])`` at the membrane before reset, with the surrogate of
         :attr:`TimeSums.surrogate` (HART Eq. 15 for the triangle); None for a readout.
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     input_sum: np.ndarray
     surrogate_sum: np.ndarray | None
@@ -334,6 +339,8 @@ class TimeSums:
     (``surrogate_sum``) is the next layer's ``n_in`` (``input_sum``). ``surrogate`` is an
     :class:`evsnn.grad.Sigmoid` or :class:`evsnn.grad.Triangle`.
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     layers: tuple
     surrogate: object
@@ -382,6 +389,8 @@ class SpikeEvents:
     Events of sample b are ``steps[offsets[b]:offsets[b+1]]`` and ``neurons[...]``, sorted by
     step then neuron. ``steps`` are 0-based; ``times(origin)`` converts.
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     offsets: np.ndarray
     steps: np.ndarray
@@ -434,6 +443,8 @@ class SimulationResult:
         ``record="time_sums"``: per-layer sums over time (no per-step arrays), for
         :func:`evsnn.grad.backward` with ``method="hart", precalculate=True``.
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     output: np.ndarray
     layers: tuple | None

@@ -35,6 +35,7 @@ from evsnn.exact.encoders import InputEvents
 from evsnn.exact.neuron import ExactNetwork
 from evsnn.exact.simulate import simulate
 from evsnn.params import LIF, TraceLIF
+from evsnn._records import compact_repr
 
 __all__ = ["clock_network", "clock_inputs", "convergence", "ConvergenceData"]
 
@@ -151,6 +152,8 @@ class ConvergenceData:
     """``dt_ms`` [K]; ``max_error_ms`` [K] (largest |t_clock - t_exact| over all spikes of all
     layers, inf when a spike count differs); ``counts_match`` [K]; ``order``: least-squares
     slope of log(error) against log(Δt) over the Δt with matching counts (NaN if < 2)."""
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     dt_ms: np.ndarray
     max_error_ms: np.ndarray

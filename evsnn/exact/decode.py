@@ -16,6 +16,7 @@ import numpy as np
 
 from evsnn.exact.simulate import ExactResult, simulate, vjp
 from evsnn.grad.losses import cross_entropy
+from evsnn._records import compact_repr
 
 __all__ = ["decode", "loss_and_grad", "ExactLossGradient", "DECODERS"]
 
@@ -63,6 +64,8 @@ class ExactLossGradient:
     ``x`` (dL/dx [B, n_pixels] or None), ``flags`` [B] (nonzero: that sample's gradient is not
     the derivative of the loss -- a spike may appear or disappear, see
     :mod:`evsnn.exact.kernels`), ``zero_almost_everywhere`` (True for the count decoder)."""
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     loss: float
     scores: np.ndarray

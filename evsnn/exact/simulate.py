@@ -17,6 +17,7 @@ from evsnn.exact import kernels as _k
 from evsnn.exact.kernels import _neuron_backward_kernel, _neuron_kernel
 from evsnn.exact.encoders import InputEvents
 from evsnn.exact.neuron import ExactNetwork
+from evsnn._records import compact_repr
 
 __all__ = [
     "ExactLayerEvents", "ExactResult", "ExactGradient", "SpikeTimeJacobian", "simulate", "vjp",
@@ -42,6 +43,8 @@ class ExactLayerEvents:
     input times (their times differ by constants: a spike at an input instant moves with the
     event that triggered it); -1 marks fixed times.
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     offsets: np.ndarray
     times: np.ndarray
@@ -83,6 +86,8 @@ class ExactResult:
     t_end_ms : float
     inputs : InputEvents
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     layers: tuple
     readout_max: np.ndarray | None
@@ -295,6 +300,8 @@ class ExactGradient:
     and ``flags`` [B] (nonzero: the gradient of that sample is not trustworthy, see
     :class:`ExactResult`)."""
 
+    __repr__ = compact_repr  # arrays as dtype and shape
+
     weights: tuple
     x: np.ndarray | None
     input_times: np.ndarray
@@ -467,6 +474,8 @@ class SpikeTimeJacobian:
     """``weights[l]`` [E, n_out_l, n_in_l] and ``x`` [E, B, n_pixels]: the derivative of each
     output event e of the chosen layer (in ``result.layers[layer]`` order) w.r.t. every weight
     and every pixel; ``flags`` [B] as in :class:`ExactResult`."""
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     weights: tuple
     x: np.ndarray

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from evsnn._records import compact_repr
 from evsnn._checks import real_iv
 from evsnn.clock import simulate
 from evsnn.clock.conv import ConvNetwork, simulate_conv
@@ -81,6 +82,8 @@ class LossGrad:
         The recorded forward run of a ConvNetwork (its batch statistics feed
         :func:`evsnn.clock.conv.update_running_stats` in training); None for a dense Network.
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     loss: float
     scores: np.ndarray

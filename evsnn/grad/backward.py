@@ -42,6 +42,7 @@ from evsnn.clock import Network, SimulationResult
 from evsnn.clock.conv import ConvNetwork
 from evsnn.clock.simulate import _layer_factors, _time_repeated
 from evsnn.grad.surrogates import Sigmoid, Triangle
+from evsnn._records import compact_repr
 
 __all__ = ["GradientResult", "backward", "METHODS", "rga_factor"]
 
@@ -247,6 +248,8 @@ class GradientResult:
         dL/dm per layer ``[T, B, n_out]`` (what each method produced before the linear maps).
     method : str
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     input: np.ndarray
     weights: list

@@ -35,6 +35,7 @@ from evsnn.clock.simulate import LayerRecord
 from evsnn.grad.backward import (
     _dlif_factor_grad, _membrane_grad, _method_options, _weight_grad,
 )
+from evsnn._records import compact_repr
 
 __all__ = ["ConvGradientResult", "backward_conv"]
 
@@ -120,6 +121,8 @@ class ConvGradientResult:
         dL/dm per neuron layer, in the order of the result's records.
     method : str
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     input: np.ndarray
     params: dict

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn._checks import int_iv, real_iv
+from evsnn._records import compact_repr
 
 __all__ = ["GammaSearch", "search_gamma"]
 
@@ -24,6 +25,8 @@ _GOLDEN = (math.sqrt(5) - 1) / 2
 @dataclass(frozen=True)
 class GammaSearch:
     """Result of :func:`search_gamma`: the best γ, its objective value and every evaluation."""
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     gamma: float
     value: float

@@ -82,6 +82,7 @@ from evsnn.grad.backward import backward
 from evsnn.grad.encoder_rules import input_gradient
 from evsnn.grad.losses import cross_entropy, decoder_vjp
 from evsnn.grad.surrogates import Sigmoid, Triangle
+from evsnn._records import compact_repr
 
 __all__ = [
     "grade",
@@ -106,6 +107,8 @@ class GradientEstimate:
     """A gradient in the exact network's parameterisation: ``weights`` (one array per layer, the
     shape of that layer's weight, or None where a method gives none) and ``x`` [B, n_pixels]
     (or None)."""
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     weights: tuple
     x: np.ndarray | None
@@ -190,6 +193,8 @@ class GradeRow:
         The graded gradient itself (exact-network parameterisation).
     """
 
+    __repr__ = compact_repr  # arrays as dtype and shape
+
     name: str
     method: str
     cosine: np.ndarray
@@ -225,6 +230,8 @@ class GradeResult:
     exact_loss, clock_loss : float
         The mean cross-entropy in each mode on the graded samples.
     """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     rows: tuple
     blocks: tuple

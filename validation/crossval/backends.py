@@ -48,7 +48,8 @@ from evsnn.clock import Network
 from evsnn.conventions import get_convention
 from evsnn.params import DLIF, LIF, Readout, TraceLIF
 
-__all__ = ["get_backend", "available_backends", "BACKENDS", "TorchBackend", "INSTALL_HINT"]
+__all__ = ["get_backend", "available_backends", "backend_convention", "check_network", "BACKENDS",
+           "TorchBackend", "INSTALL_HINT"]
 
 # module name in validation.crossval, adapter class, distribution names that must be installed
 BACKENDS = {
@@ -97,6 +98,37 @@ def available_backends():
         return ()
     return tuple(n for n, (_, _, pkgs) in BACKENDS.items()
                  if all(importlib.util.find_spec(p) is not None for p in pkgs))
+
+
+def backend_convention(name, convention):
+    """``convention`` with backend ``name``'s spike test (each framework fires on one test;
+    ``crossval_section`` runs evsnn with it so that both sides fire alike)."""
+    conv = get_convention(convention)
+    test = _backend_class(name).spike_test
+    if conv.spike_test != test:
+        conv = conv.with_(name=f"{conv.name}_{test}", spike_test=test)
+    return conv
+
+
+def check_network(name, network, convention):
+    """Raise ValueError when backend ``name`` cannot mirror ``network`` under ``convention``
+    (:meth:`TorchBackend.check`), TypeError when ``network`` is not a dense ``Network``.
+
+    Needs neither torch nor the framework: the checks read only the network and the convention,
+    so a model is refused before anything is imported or run.
+
+    Examples
+    --------
+    >>> from evsnn.clock import Network
+    >>> from evsnn.params import LIF
+    >>> net = Network.mlp([4, 3], LIF(lam=1.0, reset="soft"), rng=0)
+    >>> check_network("norse", net, backend_convention("norse", "DEFAULT"))
+    Traceback (most recent call last):
+    ...
+    ValueError: layers[0] is an IF neuron with reset by subtraction: Norse's IAFCell only resets to a value and LIFBoxCell needs a leak (lam < 1)
+    """
+    cls = _backend_class(name)
+    return cls.__new__(cls).check(network, convention)  # no __init__: it imports torch
 
 
 def import_torch(framework):

@@ -26,6 +26,7 @@ import numpy as np
 from evsnn.clock import Network, simulate
 from evsnn.conventions import get_convention
 from evsnn.grad import backward
+from evsnn._records import compact_repr
 
 __all__ = [
     "BackendRun",
@@ -46,6 +47,8 @@ TIE_RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
 class BackendRun:
     """What a backend reports: per layer, spikes ``[T, B, N]`` (0/1) and optionally the membrane
     before reset ``[T, B, N]`` (None when the backend cannot expose it)."""
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     spikes: list
     membranes: list | None = None
@@ -79,6 +82,8 @@ class LayerComparison:
     (``membrane_real``: different dynamics even where no spike flipped), and the mean
     spike-train distance per neuron."""
 
+    __repr__ = compact_repr  # arrays as dtype and shape
+
     layer: int
     ties: int
     real: int
@@ -94,6 +99,8 @@ class LayerComparison:
 @dataclass(frozen=True)
 class CrossvalReport:
     """Result of :func:`compare`."""
+
+    __repr__ = compact_repr  # arrays as dtype and shape
 
     backend: str
     convention: str
