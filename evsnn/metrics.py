@@ -1410,7 +1410,11 @@ def taylor_indicator(grad, delta, *, batch_axis=1):
     Parameters
     ----------
     grad : array
-        ``∇_x L`` at the clean input (Ding 2023 takes it w.r.t. the encoded sequence).
+        ``∇_x L`` at the clean input (Ding 2023 takes it w.r.t. the encoded sequence), each
+        sample's gradient of its own loss ``ℓ_b``: ``SNNSource(...).sequence_loss_grad(seq,
+        y).grad`` (for images ``SNNSource(...)(x, y).grad``). The ``grads.input`` of
+        :func:`evsnn.grad.loss_and_grad` is the gradient of the batch *mean* loss, ``1/B`` of
+        it, and gives an indicator B times smaller.
     delta : array
         The perturbation, same shape (Ding 2023: ``I − Ĩ``, encoded clean minus encoded attacked;
         the sign does not matter under the absolute value).
@@ -1455,7 +1459,7 @@ def taylor_indicator_grid(grad, u, v, eps1, eps2, *, batch_axis=1):
     Parameters
     ----------
     grad, u, v : array, same shape
-        Gradient and two perturbation directions.
+        Per-sample gradient (as in :func:`taylor_indicator`) and two perturbation directions.
     eps1, eps2 : array, shape (n1,), (n2,)
         Scalars (the paper: in [0, 1]).
     batch_axis : int, default 1
