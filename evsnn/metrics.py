@@ -1640,6 +1640,15 @@ def _sop_iv(inputs, shapes, decision_times):
         s = _rm_array(f"inputs[{l}]", r, min_ndim=3, layout="time-major [T, B, ...]")
         if np.any(s < 0):
             raise ValueError(f"inputs[{l}] holds negative values; pass spike counts (0/1)")
+        fractional = s != np.floor(s)
+        if np.any(fractional):
+            # a current-coded input gave ξ = mean pixel sum and an SOP count that means nothing
+            raise ValueError(
+                f"inputs[{l}] holds non-integer values (e.g. {float(s[fractional].flat[0])!r}); sop "
+                "counts spikes (0/1): a real-valued input (current coding) drives MACs, so cost "
+                "that layer with layer_cost(shape, model='ann') and give sop the spiking layers "
+                "only"
+            )
         if math.prod(s.shape[2:]) == 0:
             raise ValueError(
                 f"inputs[{l}] has shape {s.shape}, no neurons per sample; ξ divides by the "
@@ -1704,7 +1713,8 @@ def sop(inputs, shapes, *, decision_times=None):
         ``decision_times``.
     ValueError
         Mismatched lengths, T or B, a raster whose axis 2 differs from ``c_in`` or that has
-        no neurons, negative spike counts, decision times outside [-1, T-1]. An empty batch
+        no neurons, negative or non-integer spike counts (a current-coded input), decision
+        times outside [-1, T-1]. An empty batch
         (B = 0) is not an error: the arrays have B = 0 columns.
 
     Notes

@@ -632,6 +632,11 @@ def test_sop_errors():
         sop([x, np.zeros((3, 1, 2))], [sh, LayerShape.dense(2, 2)])
     with pytest.raises(ValueError, match="negative values"):
         sop([-np.ones((2, 1, 3))], [sh])
+    # a current-coded input sequence (pixel values repeated over T) is not a spike raster
+    with pytest.raises(ValueError, match=r"inputs\[0\] holds non-integer values \(e.g. "
+                                         r"0.5\).*layer_cost\(shape, "
+                                         r"model='ann'\)"):
+        sop([np.full((2, 1, 3), 0.5)], [sh])
     with pytest.raises(ValueError, match="decision_times must be 0-based steps in \\[0, 1\\]"):
         sop([x], [sh], decision_times=np.array([2]))
     with pytest.raises(TypeError, match="decision_times must be integer steps"):
