@@ -835,6 +835,28 @@ def _import_distributed(scheduler):
     return distributed
 
 
+def _local_cluster(distributed, n_workers, processes):
+    """The ``scheduler='local'`` cluster. Its worker processes are started by spawning, which
+    re-imports the calling script: a script that calls :func:`certify_dataset` at module level
+    starts a cluster inside every worker, and dask reports only "Nanny failed to start"."""
+    try:
+        return distributed.LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=processes,
+            protocol="tcp://",  # threads would default to in-process comms
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
+    except RuntimeError as exc:
+        raise RuntimeError(
+            f"scheduler='local' could not start its {n_workers} worker process(es) ({exc}). "
+            "The workers re-import the script that calls certify_dataset: put the script's "
+            "work under `if __name__ == \"__main__\":`, or pass processes=False (worker "
+            "threads)"
+        ) from exc
+
+
 def _run_dask(distributed, client, tasks, sizes, bar):
     futures = [client.submit(_certify_chunk, *task, pure=False) for task in tasks]
     size_of = {fut.key: k for fut, k in zip(futures, sizes)}
@@ -891,7 +913,9 @@ def certify_dataset(
     n_workers : int, default 2
         Workers of the local cluster (one thread each).
     processes : bool, default True
-        Local cluster workers are processes (True) or threads (False).
+        Local cluster workers are processes (True) or threads (False). Worker processes
+        re-import the calling script, so a script run with ``scheduler='local'`` keeps its
+        work under ``if __name__ == "__main__":`` (otherwise the workers fail to start).
     chunk_size : int, default 1
         Images per task.
     batch_size : int, default 1000
@@ -971,14 +995,8 @@ def certify_dataset(
         else:
             distributed = _import_distributed(scheduler)
             if scheduler == "local":
-                with distributed.LocalCluster(
-                    n_workers=n_workers,
-                    threads_per_worker=1,
-                    processes=processes,
-                    protocol="tcp://",  # threads would default to in-process comms
-                    host="127.0.0.1",
-                    dashboard_address=None,
-                ) as cluster, distributed.Client(cluster) as client:
+                with _local_cluster(distributed, n_workers, processes) as cluster, \
+                        distributed.Client(cluster) as client:
                     parts = _run_dask(distributed, client, tasks, sizes, bar)
             else:
                 with distributed.Client(scheduler) as client:

@@ -1431,7 +1431,11 @@ def taylor_indicator(grad, delta, *, batch_axis=1):
     Parameters
     ----------
     grad : array
-        ``∇_x L`` at the clean input (Ding 2023 takes it w.r.t. the encoded sequence).
+        ``∇_x L`` at the clean input (Ding 2023 takes it w.r.t. the encoded sequence), each
+        sample's gradient of its own loss ``ℓ_b``: ``SNNSource(...).sequence_loss_grad(seq,
+        y).grad`` (for images ``SNNSource(...)(x, y).grad``). The ``grads.input`` of
+        :func:`evsnn.grad.loss_and_grad` is the gradient of the batch *mean* loss, ``1/B`` of
+        it, and gives an indicator B times smaller.
     delta : array
         The perturbation, same shape (Ding 2023: ``I − Ĩ``, encoded clean minus encoded attacked;
         the sign does not matter under the absolute value).
@@ -1476,7 +1480,7 @@ def taylor_indicator_grid(grad, u, v, eps1, eps2, *, batch_axis=1):
     Parameters
     ----------
     grad, u, v : array, same shape
-        Gradient and two perturbation directions.
+        Per-sample gradient (as in :func:`taylor_indicator`) and two perturbation directions.
     eps1, eps2 : array, shape (n1,), (n2,)
         Scalars (the paper: in [0, 1]).
     batch_axis : int, default 1
@@ -1659,6 +1663,15 @@ def _sop_iv(inputs, shapes, decision_times):
         s = _rm_array(f"inputs[{l}]", r, min_ndim=3, layout="time-major [T, B, ...]")
         if np.any(s < 0):
             raise ValueError(f"inputs[{l}] holds negative values; pass spike counts (0/1)")
+        fractional = s != np.floor(s)
+        if np.any(fractional):
+            # a current-coded input gave ξ = mean pixel sum and an SOP count that means nothing
+            raise ValueError(
+                f"inputs[{l}] holds non-integer values (e.g. {float(s[fractional].flat[0])!r}); sop "
+                "counts spikes (0/1): a real-valued input (current coding) drives MACs, so cost "
+                "that layer with layer_cost(shape, model='ann') and give sop the spiking layers "
+                "only"
+            )
         if math.prod(s.shape[2:]) == 0:
             raise ValueError(
                 f"inputs[{l}] has shape {s.shape}, no neurons per sample; ξ divides by the "
@@ -1723,7 +1736,8 @@ def sop(inputs, shapes, *, decision_times=None):
         ``decision_times``.
     ValueError
         Mismatched lengths, T or B, a raster whose axis 2 differs from ``c_in`` or that has
-        no neurons, negative spike counts, decision times outside [-1, T-1]. An empty batch
+        no neurons, negative or non-integer spike counts (a current-coded input), decision
+        times outside [-1, T-1]. An empty batch
         (B = 0) is not an error: the arrays have B = 0 columns.
 
     Notes

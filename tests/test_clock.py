@@ -394,6 +394,10 @@ def test_layer_and_network_errors():
         Dense(np.ones((2, 2)), bias=np.ones(3))
     with pytest.raises(ValueError, match="a DLIF neuron needs dlif_factors"):
         Dense(np.ones((2, 2)), DLIF())
+    # Network.mlp(..., DLIF()) fails here too: the message says how to build the layer
+    with pytest.raises(ValueError, match=r"got None; build the layer as Dense\(weight, "
+                                         r"DLIF\(...\), dlif_factors=np.ones\(T\)\)"):
+        Network.mlp([3, 2], DLIF(), rng=0)
     with pytest.raises(ValueError, match="they apply to DLIF neurons only"):
         Dense(np.ones((2, 2)), LIF(), dlif_factors=np.ones(3))
     with pytest.raises(ValueError, match="layers is empty"):

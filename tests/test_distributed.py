@@ -149,6 +149,24 @@ def test_in_process_needs_no_dask(monkeypatch):
         certify_dataset(CLF, X, y, rsc_fixed(0.2, 1), rng=3, scheduler="local", **KW)
 
 
+def test_local_cluster_start_failure_names_the_main_guard(monkeypatch):
+    """A script that calls certify_dataset(scheduler='local') at module level is re-run by the
+    spawned workers, and dask says only "Nanny failed to start" (seen running such a script);
+    the error says what to do."""
+    distributed = pytest.importorskip("distributed")
+
+    def nanny_fails(*args, **kwargs):
+        raise RuntimeError("Nanny failed to start.")
+
+    monkeypatch.setattr(distributed, "LocalCluster", nanny_fails)
+    X, y = data(n_images=2)
+    with pytest.raises(RuntimeError, match=r"could not start its 2 worker process\(es\) "
+                       r"\(Nanny failed to start.\).*if __name__ == \"__main__\":.*"
+                       r"processes=False"):
+        certify_dataset(CLF, X, y, rsc_fixed(0.2, 1), rng=3, scheduler="local", n_workers=2,
+                        **KW)
+
+
 # --------------------------------------------------------------------------- dask
 @pytest.mark.slow  # ~9 s: two clusters start and stop
 def test_local_cluster_and_address_equal_in_process():

@@ -440,6 +440,27 @@ def test_taylor_indicator_hand_case_and_linear_loss():
                                rtol=RTOL_HAND)
 
 
+def test_taylor_indicator_doc_names_the_per_sample_gradient():
+    """The docstring's statement, checked: SNNSource.sequence_loss_grad gives each sample's own
+    gradient, loss_and_grad's grads.input that of the batch mean (1/B of it). Reproducing Ding
+    2023 with grads.input gave an indicator B = 200 times smaller without a word."""
+    from evsnn.attacks import SNNSource
+    from evsnn.grad import loss_and_grad
+
+    doc = taylor_indicator.__doc__
+    assert "sequence_loss_grad" in doc and "batch *mean* loss" in doc
+    net = Network.mlp([4, 3], LIF(lam=0.9, theta=0.5), rng=0, scale=2.0)
+    seq = (np.random.default_rng(0).random((5, 3, 4)) < 0.5).astype(np.float64)  # T 5, B 3
+    y = np.array([0, 1, 2])
+    per_sample = SNNSource(net, T=5, encoder="poisson").sequence_loss_grad(seq, y).grad
+    batch_mean = loss_and_grad(net, seq, y).grads.input
+    assert np.abs(per_sample).max() > 0
+    np.testing.assert_allclose(per_sample, 3 * batch_mean, rtol=RTOL_HAND, atol=1e-15)
+    delta = np.ones_like(seq)
+    np.testing.assert_allclose(taylor_indicator(per_sample, delta),
+                               3 * taylor_indicator(batch_mean, delta), rtol=RTOL_HAND)
+
+
 def test_taylor_indicator_grid_matches_pointwise_indicator():
     rng = np.random.default_rng(5)
     g, u, v = rng.standard_normal((3, 4, 3, 5))  # three [T=4, B=3, N=5] arrays
@@ -611,6 +632,11 @@ def test_sop_errors():
         sop([x, np.zeros((3, 1, 2))], [sh, LayerShape.dense(2, 2)])
     with pytest.raises(ValueError, match="negative values"):
         sop([-np.ones((2, 1, 3))], [sh])
+    # a current-coded input sequence (pixel values repeated over T) is not a spike raster
+    with pytest.raises(ValueError, match=r"inputs\[0\] holds non-integer values \(e.g. "
+                                         r"0.5\).*layer_cost\(shape, "
+                                         r"model='ann'\)"):
+        sop([np.full((2, 1, 3), 0.5)], [sh])
     with pytest.raises(ValueError, match="decision_times must be 0-based steps in \\[0, 1\\]"):
         sop([x], [sh], decision_times=np.array([2]))
     with pytest.raises(TypeError, match="decision_times must be integer steps"):

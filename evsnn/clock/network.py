@@ -86,7 +86,11 @@ class Dense:
             object.__setattr__(self, "bias", b)
         is_dlif = isinstance(self.neuron, DLIF)
         if is_dlif and self.dlif_factors is None:
-            raise ValueError("a DLIF neuron needs dlif_factors (one factor a[t] per time step)")
+            raise ValueError(
+                "a DLIF neuron needs dlif_factors (one factor a[t] per time step), got None; "
+                "build the layer as Dense(weight, DLIF(...), dlif_factors=np.ones(T)) "
+                "(Network.mlp makes no DLIF factors)"
+            )
         if not is_dlif and self.dlif_factors is not None:
             raise ValueError(
                 f"dlif_factors were given for a {type(self.neuron).__name__} neuron; "
