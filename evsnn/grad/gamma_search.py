@@ -44,8 +44,10 @@ def search_gamma(objective, *, selection_index, evaluation_index, method="grid",
         ``objective(gamma) -> float`` computed on the selection set only (e.g. the attack success
         rate of HART with ``Triangle(gamma)`` on ``selection_index``).
     selection_index, evaluation_index : array of int
-        The two disjoint sample sets; they are checked, so that γ is never chosen on the data it
-        is evaluated on.
+        The two disjoint sample sets, as indices into **one** pool of samples (e.g. both into
+        ``load_digits("all")``); they are checked, so that γ is never chosen on the data it is
+        evaluated on. Indices into two different arrays (a train and a test split) say nothing
+        about overlap and are refused when their numbers coincide: index one pool instead.
     method : {"grid", "golden"}
         Exhaustive grid, or golden-section search on ``bounds`` (assumes a unimodal objective,
         as HART Fig. 3 suggests).
@@ -63,7 +65,9 @@ def search_gamma(objective, *, selection_index, evaluation_index, method="grid",
     if overlap.size:
         raise ValueError(
             f"selection_index and evaluation_index share {overlap.size} samples (e.g. {overlap[:5].tolist()}); "
-            "choose γ on data disjoint from the evaluation set"
+            "choose γ on data disjoint from the evaluation set (both are indices into one pool "
+            "of samples; for a train and a test split, index their concatenation, e.g. "
+            "load_digits('all'))"
         )
     if sel.size == 0:
         raise ValueError("selection_index is empty; pass the samples the objective is computed on")
