@@ -34,6 +34,8 @@ from evsnn.grad.surrogates import Sigmoid, Triangle, surrogate_derivative
 __all__ = [
     "LossGrad",
     "loss_and_grad",
+    "StableLossGrad",
+    "stable_loss_and_grad",
     "backward",
     "GradientResult",
     "METHODS",
@@ -128,6 +130,32 @@ def _conv_input_iv(network, x, encoder):
     return x
 
 
+def _sequence(network, x, T, encoder, conv, rng, sigma, name="x"):
+    """``(x, seq)``: the images checked (ConvNetwork) and their encoded sequence, or ``x`` itself
+    checked as a sequence when ``encoder`` is None."""
+    is_conv = isinstance(network, ConvNetwork)
+    if encoder is None:
+        seq = np.asarray(x)
+        if seq.ndim != 3 and not is_conv:
+            raise ValueError(
+                f"{name} must be an encoded sequence [T, B, N] when encoder=None, got shape "
+                f"{seq.shape}"
+            )
+        if is_conv and (seq.ndim != 2 + len(network.input_shape)
+                        or seq.shape[2:] != network.input_shape):
+            raise ValueError(
+                f"{name} must be an encoded sequence "
+                f"[T, B, {', '.join(map(str, network.input_shape))}] when encoder=None, got "
+                f"shape {seq.shape}"
+            )
+        return x, seq
+    if T is None:
+        raise ValueError("T is required when an encoder is given")
+    if is_conv:
+        x = _conv_input_iv(network, x, encoder)
+    return x, encode(x, encoder, T, convention=conv, rng=rng, sigma=sigma)
+
+
 def loss_and_grad(
     network, x, labels, *, T=None, encoder=None, decoder="rate", loss="ce", method="bptt",
     convention=DEFAULT, rng=None, sigma=None, surrogate=None, train=False, **method_options,
@@ -194,25 +222,7 @@ def loss_and_grad(
                          "Network has no training mode")
     if train:  # one stream for the encoder's and the dropout masks' draws
         rng = np.random.default_rng(rng)
-    if encoder is None:
-        seq = np.asarray(x)
-        if seq.ndim != 3 and not is_conv:
-            raise ValueError(
-                f"x must be an encoded sequence [T, B, N] when encoder=None, got shape {seq.shape}"
-            )
-        if is_conv and (seq.ndim != 2 + len(network.input_shape)
-                        or seq.shape[2:] != network.input_shape):
-            raise ValueError(
-                "x must be an encoded sequence "
-                f"[T, B, {', '.join(map(str, network.input_shape))}] when encoder=None, got "
-                f"shape {seq.shape}"
-            )
-    else:
-        if T is None:
-            raise ValueError("T is required when an encoder is given")
-        if is_conv:
-            x = _conv_input_iv(network, x, encoder)
-        seq = encode(x, encoder, T, convention=conv, rng=rng, sigma=sigma)
+    x, seq = _sequence(network, x, T, encoder, conv, rng, sigma)
     if is_conv:
         if method == "ann":
             raise ValueError("method='ann' (CBA) needs a dense Network and its source ANN; "
@@ -295,3 +305,4 @@ def _array_like(x):
 # the grader (evsnn.grad.grade) imports evsnn.exact lazily: evsnn.exact imports evsnn.grad.losses
 from evsnn.grad.grade import GradeResult, GradientEstimate, compare_gradients, grade  # noqa: E402
 from evsnn.grad.cba import ann_gradient  # noqa: E402  (CBA, method "ann")
+from evsnn.grad.stable import StableLossGrad, stable_loss_and_grad  # noqa: E402

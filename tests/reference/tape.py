@@ -591,3 +591,62 @@ def network_gradients(network, seq, convention, g_out, mode="bptt", **opts):
     res["biases"] = [None if v is None else next(grads) for v in b]
     res["dlif_factors"] = [None if v is None else next(grads) for v in a]
     return res, recs, out
+
+
+# --------------------------------------------------------------------------- Stable Eq. 16-17
+def stable_gradients(network, seq, seq_tilde, labels, convention, *, chi, rho, reduction,
+                     decoder="rate", mode="bptt", **opts):
+    """Stable's loss ``χ CE(f(x), y) + (1 − χ) CE(f(x~), y) + ρ MS-MPPD^L`` (Eq. 14, 16-17) on
+    the tape, and its gradients with respect to the clean input, every weight, bias and DLIF
+    factor. ``seq_tilde`` is a constant. L is the last spiking layer; its MPPD is the recursion
+    ``ε[t] = leak[t] ε[t−1] + gain[t] W (s[t] − s~[t])`` (Eq. 11) of its input in the two runs,
+    written with the tape's primitives; MS-MPPD per sample is the sum (``reduction="sum"``) or
+    the mean over steps and neurons of ``ε²``, then averaged over the batch.
+
+    Returns ``(loss, ms_mppd, grads)`` with ``grads`` a dict as :func:`network_gradients`'s."""
+    layers = list(network.layers)
+    specs = [neuron_spec(layer.neuron) for layer in layers]
+    L = len(layers) - (2 if specs[-1]["kind"] == "readout" else 1)
+    x = leaf(seq)
+    W = [leaf(layer.weight) for layer in layers]
+    b = [None if layer.bias is None else leaf(layer.bias) for layer in layers]
+    a = [None if layer.dlif_factors is None else leaf(layer.dlif_factors) for layer in layers]
+    placement = convention.dlif_factor
+
+    class _Part:  # the layers build_network reads
+        def __init__(self, part):
+            self.layers = part
+
+    def run(inp):
+        """Layer L's per-step input and the network's per-step output."""
+        T = inp.shape[0]
+        below = [take(inp, t) for t in range(T)]
+        if L > 0:
+            below, _ = build_network(_Part(layers[:L]), inp, W[:L], b[:L], a[:L], convention,
+                                     mode=mode, **opts)
+        out, _ = build_network(_Part(layers[L:]), stack(below), W[L:], b[L:], a[L:],
+                               convention, mode=mode, **opts)
+        return below, out
+
+    s_c, out_c = run(x)
+    s_p, out_p = run(const(seq_tilde))
+    eps, e = [], None
+    for t in range(len(s_c)):
+        leak, gain = _step_leak_gain(specs[L], a[L], t, placement)
+        drive = mul(gain, linear(sub(s_c[t], s_p[t]), W[L]))
+        e = drive if e is None else add(mul(leak, e), drive)
+        eps.append(e)
+    E = stack(eps)  # [T, B, N]
+    T, B, N = E.shape
+    per_sample = total(total(mul(E, E), axis=0), axis=1)  # Σ_t Σ_i ε²
+    if reduction == "mean":
+        per_sample = scale(per_sample, 1.0 / (T * N))
+    ms = scale(total(per_sample), 1.0 / B)
+    task = add(scale(cross_entropy(decode(out_c, decoder), labels), chi),
+               scale(cross_entropy(decode(out_p, decoder), labels), 1.0 - chi))
+    loss = add(task, scale(ms, rho))
+    grads = iter(grad(loss, [x] + W + [v for v in b + a if v is not None]))
+    res = dict(input=next(grads), weights=[next(grads) for _ in W])
+    res["biases"] = [None if v is None else next(grads) for v in b]
+    res["dlif_factors"] = [None if v is None else next(grads) for v in a]
+    return float(loss.value), float(ms.value), res

@@ -1,0 +1,249 @@
+"""Stable's training objective (Ding et al., ICML 2024, §3.4) with its full gradient.
+
+:func:`stable_loss_and_grad` runs a dense network on a clean and a perturbed batch (both
+recorded), takes :func:`~evsnn.grad.losses.stable_loss` of the two decoded outputs and of the
+last spiking layer's input in the two runs, and composes the gradient of Eq. 17 with respect to
+every weight, bias and DLIF factor from :func:`~evsnn.grad.backward` calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from evsnn._records import compact_repr
+from evsnn.clock import Network, SimulationResult, simulate
+from evsnn.clock.conv import ConvNetwork
+from evsnn.conventions import DEFAULT, get_convention
+from evsnn.decoders import decode
+from evsnn.grad.backward import GradientResult, backward
+from evsnn.grad.encoder_rules import input_gradient
+from evsnn.grad.losses import decoder_vjp, stable_loss
+from evsnn.grad.surrogates import Triangle
+
+__all__ = ["StableLossGrad", "stable_loss_and_grad", "last_spiking_layer"]
+
+
+@dataclass(frozen=True)
+class StableLossGrad:
+    """Result of :func:`stable_loss_and_grad`.
+
+    Attributes
+    ----------
+    loss : float
+        ``L_task + ρ · MS-MPPD^L`` (Stable Eq. 17).
+    task : float
+        ``χ CE(f(x), y) + (1 − χ) CE(f(x~), y)`` (Eq. 16).
+    ms_mppd : float
+        The batch mean of MS-MPPD of layer L (Eq. 14, the run's reduction).
+    scores : ndarray [B, n_out]
+        Decoded outputs of the clean run.
+    correct : ndarray [B] of bool
+        ``argmax(scores) == label`` of the clean run.
+    image : ndarray [B, n_in] or None
+        dL/d(clean image) through the encoder's input-gradient rule, ``x~`` held constant (None
+        when sequences were given).
+    grads : GradientResult
+        dL/d(clean sequence), dL/dW, dL/db and dL/da of every layer (the layout of
+        :func:`~evsnn.grad.loss_and_grad`); ``membrane`` holds dL/dm of the clean run.
+    sequence, sequence_perturbed : ndarray [T, B, n_in]
+        The encoded clean and perturbed inputs that were simulated.
+    layer : int
+        L, the index of the layer whose MS-MPPD is penalised.
+    """
+
+    __repr__ = compact_repr  # arrays as dtype and shape
+
+    loss: float
+    task: float
+    ms_mppd: float
+    scores: np.ndarray
+    correct: np.ndarray
+    image: np.ndarray | None
+    grads: GradientResult
+    sequence: np.ndarray
+    sequence_perturbed: np.ndarray
+    layer: int
+
+
+def last_spiking_layer(network, who="stable_loss_and_grad"):
+    """Index L of the last spiking layer of a dense Network (the layer before a Readout when the
+    network ends with one); refuses a ConvNetwork and a network without a spiking layer."""
+    if isinstance(network, ConvNetwork):
+        raise TypeError(
+            f"{who}: MS-MPPD training of a ConvNetwork is not implemented (Stable's regulariser "
+            "needs the last spiking layer's input and weight of a dense layer); use a dense "
+            "evsnn.clock.Network"
+        )
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be an evsnn Network, got {type(network).__name__}")
+    n = len(network.layers)
+    L = n - 1 if network.layers[-1].spiking else n - 2
+    if L < 0:
+        raise ValueError(
+            "the network has no spiking layer (only a non-spiking Readout); Stable's MS-MPPD is "
+            "that of the last spiking layer: put a spiking layer before the readout"
+        )
+    return L
+
+
+def _sum(*parts):
+    """The sum of the arrays among ``parts`` (None where a layer has no such parameter)."""
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return None
+    out = parts[0].copy()
+    for p in parts[1:]:
+        out += p
+    return out
+
+
+def stable_loss_and_grad(
+    network, x, x_tilde, labels, *, T=None, encoder=None, decoder="rate", method="bptt",
+    convention=DEFAULT, rng=None, sigma=None, surrogate=None, chi=0.5, rho=1.0, reduction=None,
+    **method_options,
+):
+    """Stable's loss (Eq. 17) and its gradient with respect to every parameter of a dense SNN.
+
+    Parameters
+    ----------
+    network : Network
+        A dense :class:`~evsnn.clock.Network` with at least one spiking layer. A ConvNetwork is
+        refused (MS-MPPD training of convolutional networks is not implemented).
+    x, x_tilde : array
+        Clean and perturbed images ``[B, n_in]`` in [0, 1] with ``encoder`` and ``T``, or encoded
+        sequences ``[T, B, n_in]`` with ``encoder=None``. ``x_tilde`` is a constant: no gradient
+        flows through the perturbation (as in adversarial training).
+    labels : int array [B]
+    T, encoder, decoder, method, convention, rng, sigma, method_options
+        As in :func:`~evsnn.grad.loss_and_grad` (``method="ann"`` and HART's
+        ``precalculate=True`` are refused: the regulariser needs the recorded per-step input of
+        layer L). A stochastic encoder draws the clean encoding first, then the perturbed one,
+        from one generator.
+    surrogate : Sigmoid or Triangle, optional
+        Default ``Triangle(1.0)`` for ``bptt`` and ``hart``: Stable's triangle surrogate with
+        ω = 1 (Eq. 18), which is not :func:`~evsnn.grad.backward`'s ``bptt`` default (the
+        sigmoid of Ding 2025); pass ``Sigmoid(...)`` for that.
+    chi : float in [0, 1], default 0.5
+        The mixture χ of Eq. 16.
+    rho : float >= 0, default 1.0
+        The intensity ρ of Eq. 17.
+    reduction : {"sum", "mean"}, optional
+        MS-MPPD per sample (see :func:`~evsnn.grad.losses.stable_loss`); default the
+        convention's ``mppd_reduction``. The DLIF factor placement is the convention's
+        ``dlif_factor``, as in the simulation.
+
+    Returns
+    -------
+    StableLossGrad
+
+    Raises
+    ------
+    TypeError
+        A ConvNetwork or another kind of model.
+    ValueError
+        A network without a spiking layer, ``x`` and ``x_tilde`` of different shapes,
+        ``method="ann"`` or ``precalculate=True``, and what :func:`~evsnn.grad.loss_and_grad`
+        and :func:`~evsnn.grad.losses.stable_loss` refuse (χ outside [0, 1], negative ρ, ...).
+
+    Notes
+    -----
+    Stable §3.4: ``L = χ CE(f(x), y) + (1 − χ) CE(f(x~), y) + ρ MS-MPPD^L`` (Eq. 16-17),
+    ``MS-MPPD^L = Σ_i Σ_t ε_i^L[t]²`` (Eq. 14) of the last spiking layer L, with
+    ``ε[t] = leak[t] ε[t−1] + gain[t] W^L (s[t] − s~[t])`` (Eq. 11) and ``s``, ``s~`` the input
+    of layer L in the clean and the perturbed run; as in :func:`~evsnn.metrics.mppd` the
+    recursion runs on the recorded input of each step (a convention's ``input_delay`` is not
+    applied to it). The gradient is exact for the surrogate forward: for a fixed recorded run
+    :func:`~evsnn.grad.backward` is linear in its upstream gradient, so it is the sum of
+
+    * the cross-entropy terms through the whole network, on each run;
+    * the MS-MPPD term's dL/ds and dL/ds~ entering at layer L − 1's output, through
+      ``Network(layers[:L])`` on each run (nothing when L is the first layer: then it reaches
+      only dL/d(clean sequence));
+    * the MS-MPPD term's direct dL/dW^L and dL/da^L.
+
+    Examples
+    --------
+    >>> from evsnn.params import LIF, Readout
+    >>> from evsnn.clock import Dense
+    >>> net = Network([Dense(np.full((3, 4), 0.4), LIF(lam=0.9, theta=0.5)),
+    ...                Dense(np.eye(2, 3), Readout())])
+    >>> x = np.full((2, 4), 0.5)
+    >>> r = stable_loss_and_grad(net, x, x + 0.2, np.array([0, 1]), T=4, encoder="current")
+    >>> r.layer, r.ms_mppd > 0, [g.shape for g in r.grads.weights]
+    (0, True, [(3, 4), (2, 3)])
+    """
+    L = last_spiking_layer(network)
+    conv = get_convention(convention)
+    if method == "ann":
+        raise ValueError("method='ann' (CBA) has no per-layer record for MS-MPPD; use one of "
+                         "the surrogate methods, e.g. 'bptt'")
+    if method_options.get("precalculate"):
+        raise ValueError(
+            "precalculate=True keeps only time sums, but MS-MPPD needs layer L's per-step "
+            "input; use precalculate=False"
+        )
+    if surrogate is None and method in ("bptt", "hart"):
+        surrogate = Triangle(1.0)  # Stable Eq. 18, ω = 1
+    reduction = conv.mppd_reduction if reduction is None else reduction
+    from evsnn.grad import _sequence
+
+    if rng is not None:  # one stream: the clean encoding's draws, then the perturbed one's
+        rng = np.random.default_rng(rng)
+    x, seq = _sequence(network, x, T, encoder, conv, rng, sigma)
+    _, seq_t = _sequence(network, x_tilde, T, encoder, conv, rng, sigma, "x_tilde")
+    if np.shape(x_tilde) != np.shape(x) or seq_t.shape != seq.shape:
+        raise ValueError(
+            f"x_tilde has shape {np.shape(x_tilde)} but x has {np.shape(x)}; the perturbed "
+            "batch must match the clean one sample for sample"
+        )
+    runs = [simulate(network, s, convention=conv, record=True) for s in (seq, seq_t)]
+    scores = [decode(r.output, decoder) for r in runs]
+    layer = network.layers[L]
+    T_ = seq.shape[0]
+    factors = layer.dlif_factors
+    inputs = [(s if L == 0 else r.layers[L - 1].output) for s, r in zip((seq, seq_t), runs)]
+    sl = stable_loss(
+        scores[0], scores[1], labels, inputs[0], inputs[1], layer.weight,
+        layer.neuron.kernel_args().lam, chi=chi, rho=rho, reduction=reduction,
+        dlif_factors=None if factors is None else factors[:T_], dlif_factor=conv.dlif_factor,
+    )
+    opts = dict(method=method, surrogate=surrogate, **method_options)
+    full = [
+        backward(network, s, r, decoder_vjp(decoder, g, r.output), **opts)
+        for s, r, g in zip((seq, seq_t), runs, (sl.scores_clean, sl.scores_perturbed))
+    ]
+    n = len(network.layers)
+    below = [None, None]  # the MS-MPPD term through layers[:L], on each run
+    if L > 0:
+        sub = Network(network.layers[:L])
+        below = [
+            backward(sub, s, SimulationResult(r.layers[L - 1].output, r.layers[:L], r.convention),
+                     g, **opts)
+            for s, r, g in zip((seq, seq_t), runs, (sl.input_clean, sl.input_perturbed))
+        ]
+
+    def part(res, field, k):
+        return None if res is None or k >= len(getattr(res, field)) else getattr(res, field)[k]
+
+    g_factor_L = None
+    if sl.dlif_factors is not None:  # factors beyond T are not read: no gradient
+        g_factor_L = np.zeros(factors.shape[0], dtype=sl.dlif_factors.dtype)
+        g_factor_L[:T_] = sl.dlif_factors
+    direct = {"weights": sl.weight, "biases": None, "dlif_factors": g_factor_L}
+    summed = {
+        name: [_sum(*(part(res, name, k) for res in full + below),
+                    direct[name] if k == L else None) for k in range(n)]
+        for name in ("weights", "biases", "dlif_factors")
+    }
+    g_input = full[0].input + (sl.input_clean if L == 0 else below[0].input)
+    membrane = [_sum(full[0].membrane[k], part(below[0], "membrane", k)) for k in range(n)]
+    grads = GradientResult(input=g_input, membrane=membrane, method=method, **summed)
+    image = None if encoder is None else input_gradient(encoder, g_input, seq)
+    labels = np.asarray(labels)
+    return StableLossGrad(
+        loss=float(sl.loss), task=float(sl.task), ms_mppd=float(sl.ms_mppd), scores=scores[0],
+        correct=np.argmax(scores[0], axis=1) == labels, image=image, grads=grads,
+        sequence=seq, sequence_perturbed=seq_t, layer=L,
+    )

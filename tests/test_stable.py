@@ -1,0 +1,231 @@
+"""Stable's training framework (Ding et al., ICML 2024, §3.4, Eq. 14, 16-18):
+``evsnn.grad.stable_loss_and_grad`` against the reverse-mode tape, the ρ term against central
+differences, and ``evsnn.train.fit_stable``."""
+
+import numpy as np
+import pytest
+from conftest import RTOL_FINITE_DIFF, RTOL_HAND
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from reference import tape as tp
+from reference.helpers import assert_tape, central_differences, example_count
+from test_grad_vs_tape import cases
+
+from evsnn.clock import Dense, Network, simulate
+from evsnn.clock.conv import ConvNetwork, Flatten, Linear, Neuron
+from evsnn.conventions import get_convention
+from evsnn.grad import Sigmoid, Triangle, loss_and_grad, stable_loss_and_grad
+from evsnn.params import DLIF, LIF, Readout
+
+
+def _tape_surrogate(s):
+    return ("sigmoid", s.rho, s.rho if s.scale == "code" else 1.0) if isinstance(
+        s, Sigmoid) else ("triangle", s.gamma)
+
+
+def _no_near_ties(net, seq, conv):
+    for layer, rec in zip(net.layers, simulate(net, seq, convention=conv, record=True).layers):
+        if rec.spikes is not None:
+            assume(np.all(np.abs(rec.m - layer.neuron.theta) > 1e-9))
+
+
+# --------------------------------------------------------------------------- the gradient
+@settings(max_examples=example_count(60))
+@given(cases(kinds=("lif_hard", "lif_soft", "dlif"), T=(1, 6)), st.sampled_from(["rate", "membrane"]),
+       st.sampled_from(["sum", "mean"]), st.sampled_from([0.0, 0.25, 0.5, 1.0]),
+       st.sampled_from([0.0, 0.5, 1.0, 2.0]),
+       st.sampled_from([Triangle(1.0), Triangle(0.5), Sigmoid(5.0, "code")]))
+def test_stable_gradient_equals_tape(case, decoder, reduction, chi, rho, surrogate):
+    """The full gradient of Eq. 17 (both cross-entropies through the whole network on their
+    runs, MS-MPPD through layers[:L] on both runs and directly into W^L, a^L) equals the tape's
+    reverse mode of the same expression, x~ a constant; 1-3 layers, LIF / DLIF (either factor
+    placement), with or without a Readout, rate and membrane decoding."""
+    net, seq, conv, rng = case["net"], case["seq"], case["conv"], case["rng"]
+    seq_t = np.where(rng.random(seq.shape) < 0.3, 1.0 - seq, seq)  # stays dyadic
+    labels = rng.integers(0, net.n_out, seq.shape[1])
+    kw = dict(encoder=None, decoder=decoder, convention=conv, chi=chi, rho=rho,
+              reduction=reduction, surrogate=surrogate)
+    if not any(layer.spiking for layer in net.layers):
+        with pytest.raises(ValueError, match="no spiking layer"):
+            stable_loss_and_grad(net, seq, seq_t, labels, **kw)
+        return
+    if not case["dyadic"]:
+        _no_near_ties(net, seq, conv)
+        _no_near_ties(net, seq_t, conv)
+    got = stable_loss_and_grad(net, seq, seq_t, labels, **kw)
+    loss, ms, ref = tp.stable_gradients(net, seq, seq_t, labels, conv, chi=chi, rho=rho,
+                                        reduction=reduction, decoder=decoder,
+                                        surrogate=_tape_surrogate(surrogate))
+    assert got.loss == pytest.approx(loss, rel=1e-12, abs=1e-14)
+    assert got.ms_mppd == pytest.approx(ms, rel=1e-12, abs=1e-14)
+    assert got.task + rho * got.ms_mppd == pytest.approx(got.loss, rel=1e-15)
+    assert_tape(got.grads.input, ref["input"], "dL/dinput")
+    for k in range(len(net.layers)):
+        assert_tape(got.grads.weights[k], ref["weights"][k], f"dL/dW[{k}]")
+        if ref["biases"][k] is not None:
+            assert_tape(got.grads.biases[k], ref["biases"][k], f"dL/db[{k}]")
+        if ref["dlif_factors"][k] is not None:
+            assert_tape(got.grads.dlif_factors[k], ref["dlif_factors"][k], f"dL/da[{k}]")
+
+
+def _dlif_net(rng, T, readout=True):
+    """LIF → DLIF (→ Readout): L = 1, a middle layer when a readout follows."""
+    layers = [Dense(rng.uniform(-0.5, 1.5, (4, 5)), LIF(lam=0.8, theta=0.6)),
+              Dense(rng.uniform(-0.5, 1.5, (3, 4)), DLIF(lam=0.7, theta=0.5),
+                    dlif_factors=rng.uniform(0.6, 1.4, T + 1))]
+    if readout:
+        layers.append(Dense(rng.standard_normal((2, 3)), Readout(lam=0.9)))
+    return Network(layers)
+
+
+def test_the_composition_is_exercised():
+    """A fixed case where every part of the gradient acts: the MS-MPPD term changes the
+    gradients of every layer below L+1 (through layers[:L] and directly), and the perturbed
+    run's cross-entropy changes them too (χ < 1)."""
+    rng = np.random.default_rng(1)
+    T = 6
+    net = _dlif_net(rng, T)
+    seq = (rng.random((T, 3, 5)) < 0.5).astype(float)
+    seq_t = np.where(rng.random(seq.shape) < 0.3, 1.0 - seq, seq)
+    labels = np.array([0, 1, 1])
+    conv = get_convention("STABLE_PAPER")
+    base = dict(encoder=None, convention=conv)
+    r0 = stable_loss_and_grad(net, seq, seq_t, labels, chi=1.0, rho=0.0, **base)
+    r1 = stable_loss_and_grad(net, seq, seq_t, labels, chi=1.0, rho=1.0, **base)
+    r2 = stable_loss_and_grad(net, seq, seq_t, labels, chi=0.5, rho=0.0, **base)
+    assert r1.ms_mppd > 0 and r1.layer == 1
+    for k in (0, 1):
+        assert not np.allclose(r1.grads.weights[k], r0.grads.weights[k]), k
+        assert not np.allclose(r2.grads.weights[k], r0.grads.weights[k]), k
+    assert not np.allclose(r1.grads.dlif_factors[1][:T], r0.grads.dlif_factors[1][:T])
+    # the factor beyond T is not read by the run: no gradient
+    assert r1.grads.dlif_factors[1][T] == 0.0
+    # the readout above L gets no MS-MPPD gradient
+    np.testing.assert_array_equal(r1.grads.weights[2], r0.grads.weights[2])
+    loss, ms, ref = tp.stable_gradients(net, seq, seq_t, labels, conv, chi=1.0, rho=1.0,
+                                        reduction="sum", surrogate=("triangle", 1.0))
+    for k in range(3):
+        assert_tape(r1.grads.weights[k], ref["weights"][k], f"dL/dW[{k}]")
+
+
+def test_rho_term_against_central_differences():
+    """The MS-MPPD term alone (the gradient at ρ = 1 minus that at ρ = 0, the same forward) is
+    the derivative of ``ms_mppd``, a polynomial in W^L, a^L and — for L the first layer — the
+    clean current input, with the runs' spikes below L fixed: central differences."""
+    rng = np.random.default_rng(2)
+    T = 5
+    conv = get_convention("STABLE_PAPER")
+    labels = np.array([1, 0])
+    # L = 1 (a middle DLIF layer): its weight and factors
+    net = _dlif_net(rng, T)
+    seq = (rng.random((T, 2, 5)) < 0.5).astype(float)
+    seq_t = np.where(rng.random(seq.shape) < 0.3, 1.0 - seq, seq)
+    kw = dict(encoder=None, convention=conv, chi=0.5)
+    g1 = stable_loss_and_grad(net, seq, seq_t, labels, rho=1.0, **kw).grads
+    g0 = stable_loss_and_grad(net, seq, seq_t, labels, rho=0.0, **kw).grads
+    w = np.array(net.layers[1].weight)
+    a = np.array(net.layers[1].dlif_factors)
+
+    def ms():
+        layers = list(net.layers)
+        layers[1] = layers[1].replace(weight=w.copy(), dlif_factors=a.copy())
+        return stable_loss_and_grad(Network(layers), seq, seq_t, labels, rho=1.0,
+                                    **kw).ms_mppd
+
+    for an, fd in ((g1.weights[1] - g0.weights[1], central_differences(ms, w)),
+                   (g1.dlif_factors[1] - g0.dlif_factors[1], central_differences(ms, a))):
+        assert np.abs(an).max() > 0
+        np.testing.assert_allclose(an, fd, rtol=RTOL_FINITE_DIFF,
+                                   atol=RTOL_FINITE_DIFF * np.abs(fd).max())
+    # L = 0 on current input: the clean sequence, x~ constant
+    one = Network([Dense(rng.uniform(-0.5, 1.0, (3, 4)), DLIF(lam=0.6, theta=0.5),
+                         dlif_factors=rng.uniform(0.6, 1.4, T))])
+    x = rng.random((T, 2, 4))
+    x_t = np.clip(x + 0.1 * rng.standard_normal(x.shape), 0, 1)
+    kw = dict(encoder=None, convention=conv.with_(dlif_factor="input"), chi=0.5,
+              reduction="mean")
+    an = (stable_loss_and_grad(one, x, x_t, labels, rho=1.0, **kw).grads.input
+          - stable_loss_and_grad(one, x, x_t, labels, rho=0.0, **kw).grads.input)
+    fd = central_differences(
+        lambda: stable_loss_and_grad(one, x, x_t, labels, rho=1.0, **kw).ms_mppd, x)
+    np.testing.assert_allclose(an, fd, rtol=RTOL_FINITE_DIFF,
+                               atol=RTOL_FINITE_DIFF * np.abs(fd).max())
+
+
+@pytest.mark.parametrize("encoder", ["current", "poisson"])
+@pytest.mark.parametrize("decoder", ["rate", "membrane"])
+def test_chi_one_rho_zero_is_loss_and_grad_bit_for_bit(encoder, decoder):
+    """χ = 1, ρ = 0: Eq. 17 is the clean cross-entropy; every gradient, the loss, the scores and
+    the image gradient equal loss_and_grad's exactly (same surrogate, same seed: the clean
+    encoding is drawn first)."""
+    rng = np.random.default_rng(3)
+    net = _dlif_net(rng, 4, readout=decoder == "membrane")
+    x = rng.random((3, 5))
+    x_t = np.clip(x + 0.3 * rng.standard_normal(x.shape), 0, 1)
+    y = np.array([0, 1, 2]) % net.n_out
+    kw = dict(T=4, encoder=encoder, decoder=decoder, surrogate=Triangle(1.0))
+    want = loss_and_grad(net, x, y, rng=7, **kw)
+    got = stable_loss_and_grad(net, x, x_t, y, rng=7, chi=1.0, rho=0.0, **kw)
+    assert got.loss == want.loss and got.task == want.loss
+    np.testing.assert_array_equal(got.sequence, want.sequence)
+    np.testing.assert_array_equal(got.scores, want.scores)
+    np.testing.assert_array_equal(got.correct, want.correct)
+    np.testing.assert_array_equal(got.image, want.image)
+    np.testing.assert_array_equal(got.grads.input, want.grads.input)
+    for field in ("weights", "biases", "dlif_factors", "membrane"):
+        for u, v in zip(getattr(got.grads, field), getattr(want.grads, field)):
+            if v is None:
+                assert u is None
+            else:
+                np.testing.assert_array_equal(u, v, err_msg=field)
+
+
+def test_defaults_follow_stable_and_the_convention():
+    """The surrogate default is Stable's triangle, ω = 1 (Eq. 18), not backward's sigmoid; the
+    MS-MPPD reduction defaults to the convention's ``mppd_reduction`` (STABLE_PAPER: sum,
+    STABLE_CODE: mean), an explicit ``reduction`` overriding it."""
+    rng = np.random.default_rng(4)
+    net = _dlif_net(rng, 4)
+    seq = (rng.random((4, 2, 5)) < 0.5).astype(float)
+    seq_t = 1.0 - seq
+    y = np.array([0, 1])
+    r = stable_loss_and_grad(net, seq, seq_t, y, convention="STABLE_PAPER")
+    t = stable_loss_and_grad(net, seq, seq_t, y, convention="STABLE_PAPER",
+                             surrogate=Triangle(1.0))
+    s = stable_loss_and_grad(net, seq, seq_t, y, convention="STABLE_PAPER",
+                             surrogate=Sigmoid(5.0, "code"))
+    np.testing.assert_array_equal(r.grads.weights[0], t.grads.weights[0])
+    assert not np.allclose(r.grads.weights[0], s.grads.weights[0])
+    for name, red in (("STABLE_PAPER", "sum"), ("STABLE_CODE", "mean")):
+        other = "mean" if red == "sum" else "sum"
+        d = stable_loss_and_grad(net, seq, seq_t, y, convention=name)
+        e = stable_loss_and_grad(net, seq, seq_t, y, convention=name, reduction=red)
+        o = stable_loss_and_grad(net, seq, seq_t, y, convention=name, reduction=other)
+        assert d.ms_mppd == e.ms_mppd != o.ms_mppd
+    # sum over 4 steps and 3 neurons = 12 · mean (hand: Eq. 14 sum vs the code's mean)
+    p = stable_loss_and_grad(net, seq, seq_t, y, convention="STABLE_PAPER", reduction="sum")
+    m = stable_loss_and_grad(net, seq, seq_t, y, convention="STABLE_PAPER", reduction="mean")
+    assert p.ms_mppd == pytest.approx(12 * m.ms_mppd, rel=RTOL_HAND)
+
+
+def test_stable_loss_and_grad_refusals():
+    rng = np.random.default_rng(5)
+    seq = np.ones((3, 2, 4))
+    y = np.array([0, 1])
+    cnet = ConvNetwork([Flatten(), Linear(np.full((2, 4), 0.3)), Neuron(LIF())],
+                       input_shape=(1, 2, 2))
+    with pytest.raises(TypeError, match="MS-MPPD training of a ConvNetwork is not implemented"
+                                        ".*use a dense"):
+        stable_loss_and_grad(cnet, np.ones((3, 2, 1, 2, 2)), np.ones((3, 2, 1, 2, 2)), y)
+    ro = Network([Dense(rng.standard_normal((2, 4)), Readout())])
+    with pytest.raises(ValueError, match="no spiking layer"):
+        stable_loss_and_grad(ro, seq, seq, y)
+    net = Network([Dense(rng.standard_normal((2, 4)), LIF())])
+    with pytest.raises(ValueError, match="x_tilde has shape .* but x has"):
+        stable_loss_and_grad(net, seq, seq[:, :1], y)
+    with pytest.raises(ValueError, match="chi"):
+        stable_loss_and_grad(net, seq, seq, y, chi=1.5)
+    with pytest.raises(ValueError, match="method='ann'"):
+        stable_loss_and_grad(net, seq, seq, y, method="ann")
+    with pytest.raises(ValueError, match="precalculate=True keeps only time sums"):
+        stable_loss_and_grad(net, seq, seq, y, method="hart", precalculate=True)
