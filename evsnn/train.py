@@ -40,6 +40,8 @@ __all__ = [
     "TrainResult",
     "fit_ann",
     "fit_snn",
+    "fit_stable",
+    "PERTURBATIONS",
     "snn_accuracy",
     "rebuild_conv",
 ]
@@ -525,6 +527,60 @@ def rebuild_conv(network, new):
     return ConvNetwork(_rebuild_layers(network.layers, "layers", new), network.input_shape)
 
 
+def _fit_snn_iv(network, x, y, x_test, y_test, rng, encoder, decoder, epochs, batch_size,
+                optimizer, convention):
+    """The checks and set-up :func:`fit_snn` and :func:`fit_stable` share: ``(x, y, convention,
+    Generator, optimiser)``."""
+    is_conv = isinstance(network, ConvNetwork)
+    x, y = _data_iv(x, y, _pixels(network, encoder))
+    if x_test is not None:  # before training, not after it
+        _data_iv(x_test, y_test, _pixels(network, encoder), "x_test")
+    _loop_iv(epochs, batch_size, x.shape[0])
+    if decoder == "membrane" and _last_spiking(network):
+        raise ValueError(
+            "decoder='membrane' needs a non-spiking readout as the last layer; build the "
+            "network with Network.mlp(..., readout=True) or a Dense(..., Readout()) layer"
+            + (" (ConvNetwork: end with Neuron(Readout()) or a Linear layer)" if is_conv else "")
+        )
+    if decoder == "ttfs" and not _last_spiking(network):
+        raise ValueError("decoder='ttfs' needs a spiking last layer, not a Readout")
+    if is_conv and len(network.output_shape) != 1:
+        raise ValueError(
+            f"the network emits feature shape {network.output_shape}; a decoder needs flat "
+            "outputs [T, B, n_out]: end the network with Flatten (and a Linear readout)"
+        )
+    conv = get_convention(convention)
+    rng = np.random.default_rng(rng)
+    opt = AdamW(lr=1e-3) if optimizer is None else optimizer
+    if not isinstance(opt, _Optimizer):
+        raise TypeError(f"optimizer must be evsnn.train.SGD or AdamW, got {type(opt).__name__}")
+    return x, y, conv, rng, opt
+
+
+class _DenseParams:
+    """The trainable arrays of a dense Network (weights, the biases and DLIF factors it has),
+    updated in place by an optimiser; :meth:`step` returns the network they now define."""
+
+    def __init__(self, network):
+        self.layers = network.layers
+        self.weights = [np.array(l.weight) for l in network.layers]
+        self.biases = [None if l.bias is None else np.array(l.bias) for l in network.layers]
+        self.factors = [None if l.dlif_factors is None else np.array(l.dlif_factors)
+                        for l in network.layers]
+        self.params = (self.weights + [b for b in self.biases if b is not None]
+                       + [f for f in self.factors if f is not None])
+
+    def step(self, opt, g):
+        """One optimiser step from the GradientResult ``g``."""
+        grads = (list(g.weights) + [gb for gb, b in zip(g.biases, self.biases) if b is not None]
+                 + [gf for gf, f in zip(g.dlif_factors, self.factors) if f is not None])
+        opt.step(self.params, grads)
+        return Network(tuple(
+            l.replace(weight=w, bias=b, dlif_factors=f)
+            for l, w, b, f in zip(self.layers, self.weights, self.biases, self.factors)
+        ))
+
+
 def _snn_loss_grad(network, xb, yb, *, loss, T, encoder, decoder, method, conv, rng, sigma,
                    surrogate, method_options, train=False):
     """:func:`evsnn.grad.loss_and_grad` with a loss name or a user loss on the decoded scores
@@ -594,40 +650,16 @@ def fit_snn(
     """
     _network_iv(network)
     is_conv = isinstance(network, ConvNetwork)
-    x, y = _data_iv(x, y, _pixels(network, encoder))
-    if x_test is not None:  # before training, not after it
-        _data_iv(x_test, y_test, _pixels(network, encoder), "x_test")
-    _loop_iv(epochs, batch_size, x.shape[0])
-    if decoder == "membrane" and _last_spiking(network):
-        raise ValueError(
-            "decoder='membrane' needs a non-spiking readout as the last layer; build the "
-            "network with Network.mlp(..., readout=True) or a Dense(..., Readout()) layer"
-            + (" (ConvNetwork: end with Neuron(Readout()) or a Linear layer)" if is_conv else "")
-        )
-    if decoder == "ttfs" and not _last_spiking(network):
-        raise ValueError("decoder='ttfs' needs a spiking last layer, not a Readout")
-    if is_conv and len(network.output_shape) != 1:
-        raise ValueError(
-            f"the network emits feature shape {network.output_shape}; a decoder needs flat "
-            "outputs [T, B, n_out]: end the network with Flatten (and a Linear readout)"
-        )
+    x, y, conv, rng, opt = _fit_snn_iv(network, x, y, x_test, y_test, rng, encoder, decoder,
+                                       epochs, batch_size, optimizer, convention)
     if not isinstance(loss, str) and not callable(loss):
         raise TypeError(f"loss must be a loss name or a callable, got {type(loss).__name__}")
-    conv = get_convention(convention)
-    rng = np.random.default_rng(rng)
-    opt = AdamW(lr=1e-3) if optimizer is None else optimizer
-    if not isinstance(opt, _Optimizer):
-        raise TypeError(f"optimizer must be evsnn.train.SGD or AdamW, got {type(opt).__name__}")
     if is_conv:
         slots = [(path, key, np.array(a)) for path, key, a in _conv_params(network.layers)]
         params = [a for _, _, a in slots]
     else:
-        weights = [np.array(l.weight) for l in network.layers]
-        biases = [None if l.bias is None else np.array(l.bias) for l in network.layers]
-        factors = [None if l.dlif_factors is None else np.array(l.dlif_factors)
-                   for l in network.layers]
-        params = (weights + [b for b in biases if b is not None]
-                  + [f for f in factors if f is not None])
+        dense = _DenseParams(network)
+        params = dense.params
     model = network
 
     def conv_grads(g):
@@ -658,17 +690,172 @@ def fit_snn(
             # running statistics from this batch (momentum update), then the new parameters
             model = rebuild_conv(update_running_stats(model, r.simulation), new)
         else:
-            grads = (list(g.weights) + [gb for gb, b in zip(g.biases, biases) if b is not None]
-                     + [gf for gf, f in zip(g.dlif_factors, factors) if f is not None])
-            opt.step(params, grads)
-            model = Network(tuple(
-                l.replace(weight=w, bias=b, dlif_factors=f)
-                for l, w, b, f in zip(network.layers, weights, biases, factors)
-            ))
+            model = dense.step(opt, g)
         return r.loss * len(idx), int(np.sum(r.correct))
 
     t0 = time.perf_counter()
     losses, accs = _epochs(x.shape[0], epochs, batch_size, rng, f"fit_snn[{method}]", progress,
+                           step)
+    seconds = time.perf_counter() - t0
+    test_acc = None
+    if x_test is not None:
+        test_acc = snn_accuracy(model, x_test, y_test, T=T, encoder=encoder, decoder=decoder,
+                                convention=conv, rng=rng, sigma=sigma)
+    return TrainResult(model, losses, accs, test_acc, seconds)
+
+
+#: the perturbations :func:`fit_stable` draws by name
+PERTURBATIONS = ("gaussian", "rfgsm")
+
+
+def _perturbation(perturbation, eps, T, encoder, decoder, conv, sigma):
+    """``perturb(model, x, y, rng) -> x~`` for a name of :data:`PERTURBATIONS` or a callable,
+    whose output is checked (the batch's shape, finite, in [0, 1])."""
+    if callable(perturbation):
+        def perturb(model, xb, yb, rng):
+            out = np.asarray(perturbation(model, xb, yb, rng))
+            if out.shape != xb.shape or out.dtype.kind not in "fiu":
+                raise ValueError(
+                    f"perturbation returned {out.dtype} {out.shape} for a batch {xb.shape}; it "
+                    "must return the perturbed images x~, real numbers of the batch's shape"
+                )
+            if not np.all(np.isfinite(out)) or out.min() < 0 or out.max() > 1:
+                raise ValueError(
+                    "perturbation returned images outside [0, 1] (or not finite); clip x~ to "
+                    "the image range, e.g. np.clip(x_tilde, 0, 1)"
+                )
+            return out
+        return perturb
+    if perturbation == "gaussian":
+        def perturb(model, xb, yb, rng):
+            return np.clip(xb + eps * rng.standard_normal(xb.shape), 0.0, 1.0)
+        return perturb
+    if perturbation == "rfgsm":
+        from evsnn.attacks import SNNSource, rfgsm
+        from evsnn.grad import Triangle
+
+        def perturb(model, xb, yb, rng):
+            # Stable Eq. 18: the triangle surrogate (ω = 1) also crafts the adversarial examples
+            src = SNNSource(model, T=T, encoder=encoder, decoder=decoder, convention=conv,
+                            surrogate=Triangle(1.0), sigma=sigma)
+            return rfgsm(src, xb, yb, eps=eps, rng=rng).x_adv
+        return perturb
+    raise ValueError(
+        f"perturbation={perturbation!r} is not a perturbation; use one of {list(PERTURBATIONS)} "
+        "or a callable perturb(model, x, y, rng) -> x_tilde"
+    )
+
+
+def fit_stable(
+    network, x, y, *, T, rng, perturbation="gaussian", eps=8 / 255, chi=0.5, rho=1.0,
+    encoder="current", decoder="rate", method="bptt", epochs=10, batch_size=64, optimizer=None,
+    convention=DEFAULT, reduction=None, sigma=None, surrogate=None, x_test=None, y_test=None,
+    progress=False, **method_options,
+) -> TrainResult:
+    """Train a dense SNN with Stable's framework (Ding et al., ICML 2024, §3.4): each batch is
+    perturbed with the current model, and the loss is the mixed clean / perturbed
+    cross-entropy plus ρ times the MS-MPPD of the last spiking layer.
+
+    The loop, optimiser, progress bar, test evaluation and result are :func:`fit_snn`'s;
+    weights, biases and DLIF factors are trained. The gradient of every batch is
+    :func:`evsnn.grad.stable_loss_and_grad`.
+
+    Parameters
+    ----------
+    network : Network
+        Initial dense network (not modified), e.g. with DLIF layers as Stable proposes. A
+        ConvNetwork is refused: MS-MPPD training of conv networks is not implemented.
+    x, y : arrays [n, n_in], [n]
+        Training images in [0, 1] and integer labels.
+    T : int
+    rng : seed or Generator
+        One stream, per batch in this order: the perturbation's draws, then the stochastic
+        encoder's (clean, then perturbed); one permutation per epoch before its batches.
+    perturbation : {"gaussian", "rfgsm"} or callable, default "gaussian"
+        ``"gaussian"``: ``x~ = clip(x + ε·N(0, I), 0, 1)``. §4.1 gives only "the intensity of
+        Gaussian noise is ε = 8/255"; evsnn reads ε as the standard deviation of i.i.d.
+        per-pixel noise, clipped to the image range. ``"rfgsm"``:
+        :func:`evsnn.attacks.rfgsm` (its default variant and step size, α = ε/2) with budget ε on
+        the current model, its gradient through the triangle surrogate ω = 1 (Eq. 18: "also used
+        to craft white-box adversarial examples"). The paper's own setting (a random step of
+        0.001, then ε = 4/255) is ``lambda m, x, y, rng: rfgsm(SNNSource(m, ...), x, y,
+        eps=4/255 + 0.001, alpha=0.001, rng=rng).x_adv``. A callable
+        ``perturb(model, x, y, rng) -> x~`` gets the current model, the batch and ``rng``; its
+        output must have the batch's shape and lie in [0, 1].
+    eps : float >= 0, default 8/255
+        The perturbation's intensity (the named perturbations only).
+    chi : float in [0, 1], default 0.5
+        χ of Eq. 16.
+    rho : float >= 0, default 1.0
+        ρ of Eq. 17.
+    encoder, decoder, method, epochs, batch_size, optimizer, convention, sigma, x_test, y_test,
+    progress, method_options
+        As in :func:`fit_snn`.
+    reduction, surrogate
+        As in :func:`evsnn.grad.stable_loss_and_grad` (defaults: the convention's
+        ``mppd_reduction``; Stable's triangle surrogate ω = 1).
+
+    Returns
+    -------
+    TrainResult
+        ``loss`` holds the per-epoch mean of Eq. 17, ``train_accuracy`` the clean batches'.
+
+    Raises
+    ------
+    TypeError
+        A ConvNetwork or another kind of model.
+    ValueError
+        A network without a spiking layer, negative or non-finite ``eps``, ``chi`` outside
+        [0, 1], negative ``rho``, an unknown perturbation name, a callable's output of the
+        wrong shape or outside [0, 1]; and what :func:`fit_snn` refuses.
+
+    Notes
+    -----
+    ``L = χ CE(f(x), y) + (1 − χ) CE(f(x~), y) + ρ Σ_i Σ_t ε_i^L[t]²`` (Eq. 14, 16-17) with
+    ``ε[t] = leak[t] ε[t−1] + gain[t] W^L (s[t] − s~[t])`` of the last spiking layer L; χ = 1,
+    ρ = 0 is :func:`fit_snn`'s cross-entropy training (with the same surrogate, bit for bit
+    when the perturbation draws nothing from ``rng``; tested).
+
+    Examples
+    --------
+    >>> from evsnn.clock import Dense
+    >>> from evsnn.params import DLIF, Readout
+    >>> rng = np.random.default_rng(0)
+    >>> net = Network([Dense(rng.normal(0, 0.5, (8, 4)), DLIF(lam=0.9, theta=0.5),
+    ...                      dlif_factors=np.ones(4)), Dense(rng.normal(0, 0.5, (2, 8)), Readout())])
+    >>> x = rng.random((16, 4)); y = (x[:, 0] > 0.5).astype(int)
+    >>> r = fit_stable(net, x, y, T=4, rng=0, epochs=2, batch_size=8, decoder="membrane")
+    >>> r.loss.shape, r.model.layers[0].dlif_factors.shape
+    ((2,), (4,))
+    """
+    from evsnn.grad import stable_loss_and_grad
+    from evsnn.grad.stable import last_spiking_layer
+
+    last_spiking_layer(network, "fit_stable")
+    eps = real_iv("eps", eps, low=0, hint="the perturbation's intensity ε, 8/255 in Stable §4.1")
+    chi = real_iv("chi", chi, low=0, high=1, hint="the mixture χ of Stable Eq. 16, 0.5 there")
+    rho = real_iv("rho", rho, low=0, hint="the intensity ρ of MS-MPPD in Stable Eq. 17")
+    conv = get_convention(convention)
+    perturb = _perturbation(perturbation, eps, T, encoder, decoder, conv, sigma)
+    x, y, conv, rng, opt = _fit_snn_iv(network, x, y, x_test, y_test, rng, encoder, decoder,
+                                       epochs, batch_size, optimizer, conv)
+    dense = _DenseParams(network)
+    model = network
+
+    def step(idx):
+        nonlocal model
+        xb, yb = x[idx], y[idx]
+        r = stable_loss_and_grad(
+            model, xb, perturb(model, xb, yb, rng), yb, T=T, encoder=encoder, decoder=decoder,
+            method=method, convention=conv, rng=rng, sigma=sigma, surrogate=surrogate, chi=chi,
+            rho=rho, reduction=reduction, **method_options,
+        )
+        model = dense.step(opt, r.grads)
+        return r.loss * len(idx), int(np.sum(r.correct))
+
+    name = perturbation if isinstance(perturbation, str) else "callable"
+    t0 = time.perf_counter()
+    losses, accs = _epochs(x.shape[0], epochs, batch_size, rng, f"fit_stable[{name}]", progress,
                            step)
     seconds = time.perf_counter() - t0
     test_acc = None
