@@ -10,6 +10,8 @@ encoders' randomness from the same generator, and return a :class:`TrainResult`.
 come from :func:`evsnn.grad.loss_and_grad` (any gradient method by name), for dense
 :class:`~evsnn.clock.Network` and convolutional / residual :class:`~evsnn.clock.conv.ConvNetwork`
 models alike (images ``[n, C, H, W]`` for the latter; parameters by layer path).
+:func:`fit_stable` is Stable's framework (clean and perturbed batches, ρ·MS-MPPD) on the same
+loop, for dense networks.
 """
 
 from __future__ import annotations
@@ -822,7 +824,8 @@ def fit_stable(
     >>> from evsnn.params import DLIF, Readout
     >>> rng = np.random.default_rng(0)
     >>> net = Network([Dense(rng.normal(0, 0.5, (8, 4)), DLIF(lam=0.9, theta=0.5),
-    ...                      dlif_factors=np.ones(4)), Dense(rng.normal(0, 0.5, (2, 8)), Readout())])
+    ...                      dlif_factors=np.ones(4)),
+    ...                Dense(rng.normal(0, 0.5, (2, 8)), Readout())])
     >>> x = rng.random((16, 4)); y = (x[:, 0] > 0.5).astype(int)
     >>> r = fit_stable(net, x, y, T=4, rng=0, epochs=2, batch_size=8, decoder="membrane")
     >>> r.loss.shape, r.model.layers[0].dlif_factors.shape

@@ -193,8 +193,8 @@ class StableLoss:
         dL/d(the layer's input) in the clean and in the perturbed run (``s`` and ``s~``); they
         are each other's negatives.
     weight : ndarray [N_out, N_in]
-        dL/dW of the layer (through the MS-MPPD term only; add the task term's dL/dW from the
-        backward passes).
+        dL/dW of the layer through the MS-MPPD term only (:func:`evsnn.grad.stable_loss_and_grad`
+        adds the task term's).
     dlif_factors : ndarray [T] or None
         dL/da (through the MS-MPPD term) when DLIF factors were given.
     """
@@ -274,11 +274,8 @@ def stable_loss(
     leaves the batch reduction open; the authors' code averages). The gradient of the MS-MPPD
     term is the transposed recursion ``g[t] = ∂/∂ε[t] + leak[t+1] g[t+1]``.
 
-    To train with it, run :func:`evsnn.grad.backward` on the clean and the perturbed runs with
-    ``decoder_vjp(scores_clean)`` / ``decoder_vjp(scores_perturbed)`` and add
-    ``input_clean`` / ``input_perturbed`` to the gradient arriving at layer L − 1's output (run
-    ``backward`` on ``Network(layers[:L])`` with that sum as ``g_output``); ``weight`` and
-    ``dlif_factors`` add to layer L's gradients.
+    To train with it, use :func:`evsnn.grad.stable_loss_and_grad` (the network's full gradient
+    of Eq. 17 from both recorded runs) or the loop :func:`evsnn.train.fit_stable`.
 
     Examples
     --------
