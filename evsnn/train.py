@@ -583,6 +583,21 @@ class _DenseParams:
         ))
 
 
+def _fit_snn_loop(n, epochs, batch_size, rng, desc, progress, step, trained, x_test, y_test, *,
+                  T, encoder, decoder, conv, sigma):
+    """The epochs of :func:`fit_snn` and :func:`fit_stable` (``step(idx)`` trains on one batch),
+    then the test evaluation of ``trained()``, the final model; their TrainResult."""
+    t0 = time.perf_counter()
+    losses, accs = _epochs(n, epochs, batch_size, rng, desc, progress, step)
+    seconds = time.perf_counter() - t0
+    model = trained()
+    test_acc = None
+    if x_test is not None:
+        test_acc = snn_accuracy(model, x_test, y_test, T=T, encoder=encoder, decoder=decoder,
+                                convention=conv, rng=rng, sigma=sigma)
+    return TrainResult(model, losses, accs, test_acc, seconds)
+
+
 def _snn_loss_grad(network, xb, yb, *, loss, T, encoder, decoder, method, conv, rng, sigma,
                    surrogate, method_options, train=False):
     """:func:`evsnn.grad.loss_and_grad` with a loss name or a user loss on the decoded scores
@@ -695,15 +710,9 @@ def fit_snn(
             model = dense.step(opt, g)
         return r.loss * len(idx), int(np.sum(r.correct))
 
-    t0 = time.perf_counter()
-    losses, accs = _epochs(x.shape[0], epochs, batch_size, rng, f"fit_snn[{method}]", progress,
-                           step)
-    seconds = time.perf_counter() - t0
-    test_acc = None
-    if x_test is not None:
-        test_acc = snn_accuracy(model, x_test, y_test, T=T, encoder=encoder, decoder=decoder,
-                                convention=conv, rng=rng, sigma=sigma)
-    return TrainResult(model, losses, accs, test_acc, seconds)
+    return _fit_snn_loop(x.shape[0], epochs, batch_size, rng, f"fit_snn[{method}]", progress,
+                         step, lambda: model, x_test, y_test, T=T, encoder=encoder,
+                         decoder=decoder, conv=conv, sigma=sigma)
 
 
 #: the perturbations :func:`fit_stable` draws by name
@@ -857,12 +866,6 @@ def fit_stable(
         return r.loss * len(idx), int(np.sum(r.correct))
 
     name = perturbation if isinstance(perturbation, str) else "callable"
-    t0 = time.perf_counter()
-    losses, accs = _epochs(x.shape[0], epochs, batch_size, rng, f"fit_stable[{name}]", progress,
-                           step)
-    seconds = time.perf_counter() - t0
-    test_acc = None
-    if x_test is not None:
-        test_acc = snn_accuracy(model, x_test, y_test, T=T, encoder=encoder, decoder=decoder,
-                                convention=conv, rng=rng, sigma=sigma)
-    return TrainResult(model, losses, accs, test_acc, seconds)
+    return _fit_snn_loop(x.shape[0], epochs, batch_size, rng, f"fit_stable[{name}]", progress,
+                         step, lambda: model, x_test, y_test, T=T, encoder=encoder,
+                         decoder=decoder, conv=conv, sigma=sigma)
