@@ -10,6 +10,7 @@ import pytest
 
 import validation.demo as demo
 from evsnn.cli import main
+from evsnn.params import DLIF
 
 SECTIONS = ("## Trained models", "## Robustness: encoders × attacks",
             "## Gradient grader: surrogate gradients vs exact spike-time gradients",
@@ -56,6 +57,8 @@ def test_report_has_every_section_and_figure(small_demo):
     assert trained["converted"] == {"T": 30, "encoder": "current", "sigma": None}
     assert trained["lif_rsc"] == {"T": 10, "encoder": "rsc_fixed", "sigma": demo.RSC_SIGMA}
     assert trained["lif_poisson"]["encoder"] == "poisson" and trained["ann"] is None
+    assert trained["stable"] == {"T": 10, "encoder": "current", "sigma": None}
+    assert isinstance(io.load(out / "models" / "stable.npz").layers[0].neuron, DLIF)
     conf = json.loads((out / "config.json").read_text())
     assert conf["seed"] == 0 and conf["config"]["size"] == "small"
 
@@ -69,7 +72,7 @@ def test_numbers_come_from_the_run(small_demo):
     # the robustness table: clean accuracy is a fraction of the attacked samples, and no attack
     # raises accuracy above what the clean column allows plus the samples it never touched
     rob = res["robustness"]
-    assert len(rob) == len(demo.ENCODERS) + 3
+    assert len(rob) == len(demo.ENCODERS) + 4
     n = demo.SIZES["small"].attack_samples
     for row in rob:
         for acc in row[2:]:

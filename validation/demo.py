@@ -22,8 +22,8 @@ from evsnn.clock import Network, simulate
 from evsnn.convert import convert
 from evsnn.data import load_digits
 from evsnn.encoders import encode
-from evsnn.params import LIF, TraceLIF
-from evsnn.train import AdamW, CosineSchedule, fit_ann, fit_snn, snn_accuracy
+from evsnn.params import DLIF, LIF, TraceLIF
+from evsnn.train import AdamW, CosineSchedule, fit_ann, fit_snn, fit_stable, snn_accuracy
 
 __all__ = ["DemoSize", "SIZES", "run_demo", "train_model", "snn_classifier",
            "certified_accuracy_figure", "crossval_section", "grade_section"]
@@ -31,6 +31,9 @@ __all__ = ["DemoSize", "SIZES", "run_demo", "train_model", "snn_classifier",
 ENCODERS = ("current", "poisson", "ratesyn_start", "ratesyn_end", "ttfs", "rsc_fixed")
 FUSED = "fused:current+poisson"
 RSC_SIGMA = 0.25
+# Stable §4.1: Gaussian noise of intensity ε = 8/255 and ρ = 1 (evsnn.train.fit_stable)
+STABLE_EPS = 8 / 255
+STABLE_RHO = 1.0
 
 
 @dataclass(frozen=True)
@@ -65,11 +68,13 @@ def train_model(kind, train, test, *, hidden=100, T=10, epochs=None, encoder="cu
 
     ``kind`` is ``"ann"`` (ReLU MLP), ``"converted"`` (that ANN converted to IF neurons with reset
     by subtraction, Ding 2025 Eq. 14, evaluated with current coding at ``T``), ``"lif"`` (λ-LIF,
-    λ = 0.9, hard reset, trained with ``bptt``) or ``"trace"`` (trace LIF, Ding 2025 Table 1
-    parameters, trained with ``tempbp``).
+    λ = 0.9, hard reset, trained with ``bptt``), ``"trace"`` (trace LIF, Ding 2025 Table 1
+    parameters, trained with ``tempbp``) or ``"stable"`` (DLIF layers, λ = 0.9, trained with
+    Stable's framework, :func:`~evsnn.train.fit_stable`: Gaussian noise ε = 8/255, ρ = 1).
     """
-    if kind not in ("ann", "converted", "lif", "trace"):
-        raise ValueError(f"kind={kind!r} is not a demo model; use 'ann', 'converted', 'lif' or 'trace'")
+    if kind not in ("ann", "converted", "lif", "trace", "stable"):
+        raise ValueError(f"kind={kind!r} is not a demo model; use 'ann', 'converted', 'lif', "
+                         "'trace' or 'stable'")
     if epochs is not None:  # before the schedule, whose error would name total_steps
         epochs = int_iv("epochs", epochs, low=1, hint="None for the recipe's number")
     parts = encoder[len("fused:"):].split("+") if encoder.startswith("fused:") else [encoder]
@@ -95,6 +100,19 @@ def train_model(kind, train, test, *, hidden=100, T=10, epochs=None, encoder="cu
             model = convert(model, train.x).network
             summary["SNN test accuracy"] = snn_accuracy(model, test.x, test.y, T=T, encoder="current")
             summary["T"] = T
+    elif kind == "stable":
+        epochs = 15 if epochs is None else epochs
+        net = Network.mlp(sizes, LIF(lam=0.9, theta=1.0, reset="hard"), rng=rng, scale=3.0)
+        net = Network(tuple(  # the same initial weights, DLIF neurons with factors a[t] = 1
+            l.replace(neuron=DLIF(lam=0.9, theta=1.0, reset="hard"), dlif_factors=np.ones(T))
+            for l in net.layers))
+        res = fit_stable(net, train.x, train.y, T=T, rng=rng, perturbation="gaussian",
+                         eps=STABLE_EPS, rho=STABLE_RHO, encoder=encoder, epochs=epochs,
+                         batch_size=64, optimizer=adamw(1e-2, epochs, 64, 0.0), sigma=sigma,
+                         x_test=test.x, y_test=test.y, progress=progress)
+        model = res.model
+        summary = {"SNN test accuracy": res.test_accuracy, "T": T, "encoder": encoder,
+                   "method": "bptt (Stable)"}
     else:
         epochs = 15 if epochs is None else epochs
         neuron = LIF(lam=0.9, theta=1.0, reset="hard") if kind == "lif" else TraceLIF()
@@ -290,7 +308,8 @@ def _models_section(report, train, test, cfg, seed, progress):
     conv = convert(ann, train.x).network
     keep("converted", conv, "converted IF SNN (reset by subtraction)", "current", 30,
          snn_accuracy(conv, test.x, test.y, T=30, encoder="current"), 0.0)
-    for kind, label in (("lif", "λ-LIF, Act-BP (bptt)"), ("trace", "trace LIF, Temp-BP")):
+    for kind, label in (("lif", "λ-LIF, Act-BP (bptt)"), ("trace", "trace LIF, Temp-BP"),
+                        ("stable", f"λ-DLIF, Stable (Gaussian ε = 8/255, ρ = {STABLE_RHO:g})")):
         m, s = train_model(kind, train, test, epochs=cfg.epochs_snn, seed=seed, progress=progress)
         keep(kind, m, label, "current", 10, s["SNN test accuracy"], s["training seconds"])
     m, s = train_model("lif", train, test, epochs=cfg.epochs_snn, seed=seed, encoder=FUSED,
@@ -330,6 +349,7 @@ def _robustness_section(report, models, test, cfg, seed):
     cases = [("converted IF SNN", models["converted"], 30, enc) for enc in ENCODERS]
     cases += [("λ-LIF (Act-BP)", models["lif"], 10, "current"),
               ("trace LIF (Temp-BP)", models["trace"], 10, "current"),
+              ("λ-DLIF (Stable)", models["stable"], 10, "current"),
               ("λ-LIF (Act-BP), fused", models["lif_fused"], 10, FUSED)]
     taacc = {}
     for label, net, T, enc in cases:
