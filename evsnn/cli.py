@@ -562,7 +562,8 @@ def _build_parser():
     # training runs in float64 with the default convention: no --dtype or --convention to ignore
     t = add("train", _train, "train a model on the embedded digits (or an .npz) and save it",
             dtype=False, convention=False)
-    t.add_argument("--model", default="lif", choices=["ann", "converted", "lif", "trace"])
+    t.add_argument("--model", default="lif", choices=["ann", "converted", "lif", "trace", "stable"],
+                   help="stable: DLIF layers trained with Stable's framework (fit_stable)")
     t.add_argument("--data", default="digits", help="'digits' or an .npz with x and y")
     t.add_argument("--hidden", type=int, default=100)
     t.add_argument("--T", type=int, default=10)

@@ -122,6 +122,28 @@ def test_train_with_an_rsc_encoder_takes_sigma(tmp_path):
     assert json.loads((out / "config.json").read_text())["config"]["sigma"] == 0.1
 
 
+def test_train_stable_saves_a_dlif_model_that_attack_and_certify_run(tmp_path):
+    # 'evsnn train --model stable': Stable's framework (fit_stable), the same run as the API's
+    from evsnn import io
+    from evsnn.data import load_digits
+    from evsnn.params import DLIF
+    from validation.demo import train_model
+
+    out = tmp_path / "stable"
+    assert main(["train", "--model", "stable", "--epochs", "1", "--T", "3", "--no-progress",
+                 "--out", str(out)]) == 0
+    res = json.loads((out / "results.json").read_text())["results"]
+    train, test = load_digits("train"), load_digits("test")
+    assert res["SNN test accuracy"] == train_model("stable", train, test, T=3, epochs=1)[1][
+        "SNN test accuracy"]
+    assert res["method"] == "bptt (Stable)"
+    model = io.load(out / "model.npz")
+    assert all(isinstance(l.neuron, DLIF) and l.dlif_factors.shape == (3,) for l in model.layers)
+    assert main(["attack", "--model", str(out), "--attack", "fgsm", "--eps", "0.1",
+                 "--samples", "8", "--no-progress", "--out", str(tmp_path / "a")]) == 0
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["config"]["T"] == 3
+
+
 def test_train_offers_no_dtype_or_convention_it_would_ignore(capsys):
     # was: --dtype float32 and --convention were accepted and had no effect on training
     for flag, value in (("--dtype", "float32"), ("--convention", "DING2025")):

@@ -106,13 +106,15 @@ def train_model(kind, train, test, *, hidden=100, T=10, epochs=None, encoder="cu
         net = Network(tuple(  # the same initial weights, DLIF neurons with factors a[t] = 1
             l.replace(neuron=DLIF(lam=0.9, theta=1.0, reset="hard"), dlif_factors=np.ones(T))
             for l in net.layers))
+        method = method or "bptt"
         res = fit_stable(net, train.x, train.y, T=T, rng=rng, perturbation="gaussian",
-                         eps=STABLE_EPS, rho=STABLE_RHO, encoder=encoder, epochs=epochs,
+                         eps=STABLE_EPS, rho=STABLE_RHO, encoder=encoder, method=method,
+                         epochs=epochs,
                          batch_size=64, optimizer=adamw(1e-2, epochs, 64, 0.0), sigma=sigma,
                          x_test=test.x, y_test=test.y, progress=progress)
         model = res.model
         summary = {"SNN test accuracy": res.test_accuracy, "T": T, "encoder": encoder,
-                   "method": "bptt (Stable)"}
+                   "method": f"{method} (Stable)"}
     else:
         epochs = 15 if epochs is None else epochs
         neuron = LIF(lam=0.9, theta=1.0, reset="hard") if kind == "lif" else TraceLIF()
