@@ -8,13 +8,100 @@ from hypothesis import assume, settings
 from hypothesis import strategies as st
 
 from certify.smoothing import gaussian, rsc_fixed, rsc_fresh
+from evsnn.clock import Dense, Network
 from evsnn.conventions import PRESETS, get_convention
+from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
 
 # --------------------------------------------------------------------------- hypothesis
 def example_count(n):
     """``n`` examples under the default (ci) profile's 40 per test, scaled with the loaded
     profile's count: the opt-in random profile (300) runs 7.5 times as many."""
     return max(1, n * settings.default.max_examples // 40)
+
+
+# --------------------------------------------------------------------------- generated networks
+KINDS = ("lif_hard", "lif_soft", "if", "trace_trace", "trace_spike", "dlif")
+
+
+@st.composite
+def cases(draw, kinds=KINDS, n_layers=(1, 3), T=(1, 12), allow_readout=True, delays=(0, 1)):
+    """A dense network with an input sequence, upstream gradient and convention, as a dict
+    (net, seq, conv, g_out, dyadic, rng): ``n_layers`` layers of the neuron ``kinds`` (optionally
+    a Readout last), T in ``T``, every convention choice that changes the forward. *Dyadic* cases
+    (short binary fractions) are exact in the simulator and the tape, so threshold ties occur;
+    real ones may need :func:`no_near_ties` (tests/test_grad_vs_tape.py explains both)."""
+    dyadic = draw(st.booleans())
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    L = draw(st.integers(*n_layers))
+    T_ = draw(st.integers(*T))
+    B = draw(st.integers(1, 3))
+    sizes = [draw(st.integers(2, 5))] + [draw(st.integers(2, 4)) for _ in range(L)]
+    conv = get_convention(draw(st.sampled_from(
+        ["DEFAULT", "DING2025_PAPER", "DING2025_CODE", "HART_CODE", "STABLE_PAPER", "STABLE_CODE"]
+    ))).with_(
+        spike_test=draw(st.sampled_from([">=", ">"])), input_delay=draw(st.sampled_from(delays)),
+        dlif_factor=draw(st.sampled_from(["leak", "input"])),
+    )
+
+    def num(lo, hi, q):  # a multiple of q in [lo, hi] (dyadic) or a real number
+        return float(rng.integers(round(lo / q), round(hi / q) + 1) * q) if dyadic else float(
+            rng.uniform(lo, hi))
+
+    def lam():
+        return float(rng.choice([0.0, 0.5, 0.75, 1.0])) if dyadic else float(rng.uniform(0, 1))
+
+    layers = []
+    readout = allow_readout and draw(st.booleans())
+    for k in range(L):
+        n_in, n_out = sizes[k], sizes[k + 1]
+        theta = float(rng.choice([0.5, 1.0])) if dyadic else float(rng.uniform(0.3, 1.2))
+        if readout and k == L - 1:
+            neuron, kind = Readout(lam=lam(), v_init=num(-0.5, 0.5, 0.125)), "readout"
+        else:
+            kind = draw(st.sampled_from(kinds))
+            v_rest, v_init = num(-0.25, 0.25, 0.125), num(-0.5, 0.5, 0.125)
+            if kind in ("lif_hard", "lif_soft"):
+                neuron = LIF(lam=lam(), theta=theta, reset=kind[4:], v_rest=v_rest, v_init=v_init)
+            elif kind == "if":
+                neuron = IF(theta=theta, v_init=v_init)
+            elif kind == "dlif":
+                neuron = DLIF(lam=lam(), theta=theta, reset=draw(st.sampled_from(["hard", "soft"])),
+                              v_rest=v_rest, v_init=v_init)
+            else:
+                taus = [1.0, 2.0, 4.0] if dyadic else None
+                tm = float(rng.choice(taus)) if dyadic else float(rng.uniform(1, 8))
+                ts = float(rng.choice(taus)) if dyadic else float(rng.uniform(1, 8))
+                neuron = TraceLIF(tau_mem_ms=tm, tau_syn_ms=ts, theta=theta, u0=v_rest,
+                                  v_init=v_init, output=kind[6:])
+        q = 0.125
+        w = np.array([[num(-1.5, 1.5, q) for _ in range(n_in)] for _ in range(n_out)])
+        w *= 1.0 if k == 0 else 1.5
+        bias = None
+        if draw(st.booleans()):
+            bias = np.array([num(-0.25, 0.25, q) for _ in range(n_out)])
+        factors = None
+        if kind == "dlif":
+            factors = np.array([num(0.5, 1.5, 0.25) for _ in range(T_ + draw(st.integers(0, 2)))])
+        layers.append(Dense(w, neuron, bias=bias, dlif_factors=factors))
+    net = Network(layers)
+    if draw(st.booleans()):
+        seq = (rng.random((T_, B, sizes[0])) < 0.6).astype(np.float64)
+    else:
+        seq = np.array([num(0, 1, 0.25) for _ in range(T_ * B * sizes[0])]).reshape(T_, B, -1)
+    g_out = rng.standard_normal((T_, B, sizes[-1]))
+    return dict(net=net, seq=seq, conv=conv, g_out=g_out, dyadic=dyadic, rng=rng)
+
+
+def no_near_ties(net, seq, conv):
+    """``assume`` that no spiking layer of ``net`` on ``seq`` has a potential within 1e-9 of its
+    threshold: such a tie could be decided differently by the simulator's per-event sums and
+    the tape's BLAS product."""
+    from evsnn.clock import simulate
+
+    for layer, rec in zip(net.layers, simulate(net, seq, convention=conv, record=True).layers):
+        if rec.spikes is not None:
+            assume(np.all(np.abs(rec.m - layer.neuron.theta) > 1e-9))
 
 
 # --------------------------------------------------------------------------- conventions
