@@ -15,8 +15,10 @@ from reference.helpers import (
 from evsnn.clock import Dense, Network
 from evsnn.clock.conv import ConvNetwork, Flatten, Linear, Neuron
 from evsnn.conventions import get_convention
+from evsnn.data import load_digits
 from evsnn.grad import Sigmoid, Triangle, loss_and_grad, stable_loss_and_grad
 from evsnn.params import DLIF, LIF, Readout
+from evsnn.train import SGD, AdamW, TrainResult, fit_snn, fit_stable
 
 
 # --------------------------------------------------------------------------- the gradient
@@ -92,8 +94,8 @@ def test_the_composition_is_exercised():
     assert r1.grads.dlif_factors[1][T] == 0.0
     # the readout above L gets no MS-MPPD gradient
     np.testing.assert_array_equal(r1.grads.weights[2], r0.grads.weights[2])
-    loss, ms, ref = tp.stable_gradients(net, seq, seq_t, labels, conv, chi=1.0, rho=1.0,
-                                        reduction="sum", surrogate=("triangle", 1.0))
+    _, _, ref = tp.stable_gradients(net, seq, seq_t, labels, conv, chi=1.0, rho=1.0,
+                                    reduction="sum", surrogate=("triangle", 1.0))
     for k in range(3):
         assert_tape(r1.grads.weights[k], ref["weights"][k], f"dL/dW[{k}]")
 
@@ -222,9 +224,6 @@ def test_stable_loss_and_grad_refusals():
 
 
 # --------------------------------------------------------------------------- the training loop
-from evsnn.data import load_digits  # noqa: E402
-from evsnn.train import SGD, AdamW, TrainResult, fit_snn, fit_stable  # noqa: E402
-
 TRAIN, TEST = load_digits("train"), load_digits("test")
 X, Y = TRAIN.x[:512], TRAIN.y[:512]
 XT, YT = TEST.x[:200], TEST.y[:200]
@@ -265,7 +264,7 @@ def test_fit_stable_is_seeded():
     a = fit_stable(_digits_net(T), X[:128], Y[:128], rng=5, optimizer=AdamW(1e-2), **kw)
     b = fit_stable(_digits_net(T), X[:128], Y[:128], rng=5, optimizer=AdamW(1e-2), **kw)
     c = fit_stable(_digits_net(T), X[:128], Y[:128], rng=6, optimizer=AdamW(1e-2), **kw)
-    for u, v, w in zip(a.model.layers, b.model.layers, c.model.layers):
+    for u, v in zip(a.model.layers, b.model.layers):
         np.testing.assert_array_equal(u.weight, v.weight)
     np.testing.assert_array_equal(a.loss, b.loss)
     assert not np.array_equal(a.model.layers[0].weight, c.model.layers[0].weight)
@@ -326,6 +325,7 @@ def test_fit_stable_perturbations():
     c = fit_stable(net, x, y, rng=4, perturbation="rfgsm", eps=0.1, **kw)
     d = fit_stable(net, x, y, rng=4, perturbation=record, **kw)
     np.testing.assert_array_equal(c.loss, d.loss)
+    assert len(adv) == 2  # one per batch: the loop below checks every perturbed batch
     for xb, out in adv:
         assert np.all(np.abs(out - xb) <= 0.1 + 1e-12) and out.min() >= 0 and out.max() <= 1
         assert np.any(out != xb)
