@@ -580,17 +580,27 @@ def network_gradients(network, seq, convention, g_out, mode="bptt", **opts):
     ``weights``, ``biases`` and ``dlif_factors`` (None where a layer has none), ``recs`` the
     per-layer forward values of :func:`build_network` and ``out`` its nodes of the output."""
     x = leaf(seq)
-    W = [leaf(layer.weight) for layer in network.layers]
-    b = [None if layer.bias is None else leaf(layer.bias) for layer in network.layers]
-    a = [None if layer.dlif_factors is None else leaf(layer.dlif_factors)
-         for layer in network.layers]
+    W, b, a = _parameter_leaves(network.layers)
     out, recs = build_network(network, x, W, b, a, convention, mode=mode, **opts)
     loss = total(mul(stack(out), g_out))
+    return _input_and_parameter_gradients(loss, x, W, b, a), recs, out
+
+
+def _parameter_leaves(layers):
+    """Per layer: the weight, bias and DLIF-factor leaves (None where the layer has none)."""
+    W = [leaf(layer.weight) for layer in layers]
+    b = [None if layer.bias is None else leaf(layer.bias) for layer in layers]
+    a = [None if layer.dlif_factors is None else leaf(layer.dlif_factors) for layer in layers]
+    return W, b, a
+
+
+def _input_and_parameter_gradients(loss, x, W, b, a):
+    """dloss/d(x, W, b, a) as the dict :func:`network_gradients` returns."""
     grads = iter(grad(loss, [x] + W + [v for v in b + a if v is not None]))
     res = dict(input=next(grads), weights=[next(grads) for _ in W])
     res["biases"] = [None if v is None else next(grads) for v in b]
     res["dlif_factors"] = [None if v is None else next(grads) for v in a]
-    return res, recs, out
+    return res
 
 
 # --------------------------------------------------------------------------- Stable Eq. 16-17
@@ -608,9 +618,7 @@ def stable_gradients(network, seq, seq_tilde, labels, convention, *, chi, rho, r
     specs = [neuron_spec(layer.neuron) for layer in layers]
     L = len(layers) - (2 if specs[-1]["kind"] == "readout" else 1)
     x = leaf(seq)
-    W = [leaf(layer.weight) for layer in layers]
-    b = [None if layer.bias is None else leaf(layer.bias) for layer in layers]
-    a = [None if layer.dlif_factors is None else leaf(layer.dlif_factors) for layer in layers]
+    W, b, a = _parameter_leaves(layers)
     placement = convention.dlif_factor
 
     class _Part:  # the layers build_network reads
@@ -645,8 +653,4 @@ def stable_gradients(network, seq, seq_tilde, labels, convention, *, chi, rho, r
     task = add(scale(cross_entropy(decode(out_c, decoder), labels), chi),
                scale(cross_entropy(decode(out_p, decoder), labels), 1.0 - chi))
     loss = add(task, scale(ms, rho))
-    grads = iter(grad(loss, [x] + W + [v for v in b + a if v is not None]))
-    res = dict(input=next(grads), weights=[next(grads) for _ in W])
-    res["biases"] = [None if v is None else next(grads) for v in b]
-    res["dlif_factors"] = [None if v is None else next(grads) for v in a]
-    return float(loss.value), float(ms.value), res
+    return float(loss.value), float(ms.value), _input_and_parameter_gradients(loss, x, W, b, a)
