@@ -71,7 +71,7 @@ def test_repr_of_a_big_record_is_short_and_names_every_field(cls):
     shown = [f for f in dataclasses.fields(cls) if f.repr]
     for f in dataclasses.fields(cls):
         kind = str(f.type)
-        value = (BIG if "ndarray" in kind or "array" in kind else
+        value = (BIG if "array" in kind else
                  [BIG] * 100 if "list" in kind or "tuple" in kind else
                  {"block": BIG} if "dict" in kind else 1)
         object.__setattr__(rec, f.name, value)
@@ -91,9 +91,9 @@ def test_simulation_result_of_a_784_500_10_run():
     assert len(text) < 1000
     assert "output=array(float64, shape=(10, 16, 10))" in text
     assert "LayerRecord(" in text  # the layer records print compactly too
-    # equality and fields are those of the dataclass
-    assert dataclasses.fields(res) == dataclasses.fields(SimulationResult)
-    assert res.output is res.output and np.array_equal(res.output, simulate(net, x).output)
+    # equality is still the dataclass's field by field (a copy with the same fields is equal)
+    assert dataclasses.replace(res) == res
+    assert np.array_equal(res.output, simulate(net, x).output)
 
 
 def test_scalars_and_strings_print_as_before():
