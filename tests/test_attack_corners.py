@@ -844,6 +844,11 @@ def test_attacks_keep_an_eps_above_one_whose_steps_are_finite():
         assert np.all(np.isfinite(r.x_adv)) and np.all((r.x_adv >= 0) & (r.x_adv <= 1))
 
 
+def _uniform_start(x, eps, norm, seeds):
+    """random_start's uniform start around ``x``, sample b drawn from default_rng(seeds[b])."""
+    return random_start(x, eps, norm, "uniform", None, [np.random.default_rng(s) for s in seeds])
+
+
 def _l1_start_as_drawn_before(x, eps, seeds):
     """The uniform L1 start as random_start drew it before the overflow guard: per sample,
     E_1..E_{N+1} exponentials and N signs from the sample's stream, x + eps·s·E_i / ΣE, then the
@@ -865,11 +870,10 @@ def test_l1_uniform_start_near_the_float_maximum_is_warning_free_regression():
     x = np.random.default_rng(5).random((4, 7))
     seeds = [11, 12, 13, 14]
     for eps in (0.3, 2.0, 1e300):
-        got = random_start(x, eps, "l1", "uniform", None,
-                           [np.random.default_rng(s) for s in seeds])
+        got = _uniform_start(x, eps, "l1", seeds)
         assert np.array_equal(got, _l1_start_as_drawn_before(x, eps, seeds))
     for eps in (1.7e308, float(np.finfo(np.float64).max)):
-        z = random_start(x, eps, "l1", "uniform", None, [np.random.default_rng(s) for s in seeds])
+        z = _uniform_start(x, eps, "l1", seeds)
         assert np.all((z >= 0) & (z <= 1)) and np.all(norms_of(z, x)["l1"] <= eps)
         r = pgd(linear_source(np.eye(7)), x, np.arange(4), eps=eps, norm="l1", alpha=0.5,
                 steps=2, rng=0)
@@ -883,8 +887,7 @@ def test_linf_uniform_start_near_the_float_maximum_regression():
     x = np.random.default_rng(5).random((4, 7))
     seeds = [11, 12, 13, 14]
     for eps in (0.3, 2.0, 1e300, 8e307):
-        got = random_start(x, eps, "linf", "uniform", None,
-                           [np.random.default_rng(s) for s in seeds])
+        got = _uniform_start(x, eps, "linf", seeds)
         before = [x[b] + np.random.default_rng(s).uniform(-eps, eps, 7)
                   for b, s in enumerate(seeds)]
         assert np.array_equal(got, np.clip(np.array(before), 0.0, 1.0))
@@ -892,7 +895,7 @@ def test_linf_uniform_start_near_the_float_maximum_regression():
                   for b, s in enumerate(seeds)]
         assert np.array_equal(np.array(before), np.array(halved))  # the identity relied on
     for eps in (1.7e308, float(np.finfo(np.float64).max)):
-        z = random_start(x, eps, "linf", "uniform", None, [np.random.default_rng(s) for s in seeds])
+        z = _uniform_start(x, eps, "linf", seeds)
         assert np.all((z >= 0) & (z <= 1)) and not np.array_equal(z, x)
 
 
@@ -908,8 +911,6 @@ def test_gaussian_start_that_overflows_is_refused_regression():
 def test_l2_projection_of_a_point_beyond_the_float_maximum_regression():
     # was: ‖z − x‖ overflowed to inf, eps/inf = 0 collapsed the point onto x (and warned);
     # the direction is kept as for the same direction at an ordinary distance
-    from evsnn.attacks.projections import project_l2
-
     x = np.full((1, 3), 0.5)
     far = project_l2(x + np.array([[1.5e308, -1.5e308, 1e300]]), x, 0.1)
     near = project_l2(x + np.array([[1.5, -1.5, 1e-8]]), x, 0.1)
