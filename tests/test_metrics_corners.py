@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import ATOL_TWIN, RTOL_HAND, RTOL_SUM_ORDER, RTOL_TWIN
+from conftest import ATOL_TWIN, RTOL_HAND, RTOL_TWIN
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
