@@ -142,6 +142,9 @@ def test_train_stable_saves_a_dlif_model_that_attack_and_certify_run(tmp_path):
     assert main(["attack", "--model", str(out), "--attack", "fgsm", "--eps", "0.1",
                  "--samples", "8", "--no-progress", "--out", str(tmp_path / "a")]) == 0
     assert json.loads((tmp_path / "a" / "config.json").read_text())["config"]["T"] == 3
+    assert main(["certify", "--model", str(out), "--n0", "10", "--n", "20", "--samples", "2",
+                 "--no-progress", "--out", str(tmp_path / "c")]) == 0
+    assert json.loads((tmp_path / "c" / "config.json").read_text())["config"]["T"] == 3
 
 
 def test_train_offers_no_dtype_or_convention_it_would_ignore(capsys):
