@@ -17,7 +17,7 @@ from evsnn.clock import Network, SimulationResult, simulate
 from evsnn.clock.conv import ConvNetwork
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import decode
-from evsnn.grad.backward import GradientResult, backward
+from evsnn.grad.backward import GradientResult, _emits_trace, backward
 from evsnn.grad.encoder_rules import input_gradient
 from evsnn.grad.losses import decoder_vjp, stable_loss
 from evsnn.grad.surrogates import Triangle
@@ -218,9 +218,12 @@ def stable_loss_and_grad(
     below = [None, None]  # the MS-MPPD term through layers[:L], on each run
     if L > 0:
         sub = Network(network.layers[:L])
+        sub_opts = opts
+        if not _emits_trace(sub):  # Temp-BP's kernel acts on trace outputs only; none below L
+            sub_opts = {k: v for k, v in opts.items() if k != "kernel"}
         below = [
             backward(sub, s, SimulationResult(r.layers[L - 1].output, r.layers[:L], r.convention),
-                     g, **opts)
+                     g, **sub_opts)
             for s, r, g in zip((seq, seq_t), runs, (sl.input_clean, sl.input_perturbed))
         ]
 
