@@ -148,3 +148,218 @@ def test_tempbp_kernel_with_no_trace_below_layer_L():
     _, _, ref = tp.stable_gradients(net, seq, seq_t, labels, conv, chi=0.5, rho=1.0,
                                     reduction="sum", mode="tempbp", **opts)
     _assert_grads(got, ref, "tempbp kernel")
+
+
+# --------------------------------------------------------------------------- structure of Eq. 17
+@settings(max_examples=example_count(25))
+@given(cases(kinds=ALL_KINDS, T=(1, 5)), st.sampled_from(["bptt", "hart", "rga", "bptr", "rate"]),
+       st.sampled_from([0.0, 0.25, 1.0]), st.sampled_from([0.5, 3.0, 1e6, 1e12]))
+def test_affine_in_chi_and_rho(case, method, chi, rho):
+    """For fixed runs, Eq. 17 is affine in (χ, ρ) and every backward is linear in its upstream
+    gradient, so every gradient array is
+    ``G(χ, ρ) = χ G(1, 0) + (1 − χ) G(0, 0) + ρ (G(·, 1) − G(·, 0))`` — ρ huge included —
+    and the loss likewise; χ = 0 and χ = 1 are the end points exactly."""
+    net, seq, conv, rng = case["net"], case["seq"], case["conv"], case["rng"]
+    assume(_spiking(net))
+    seq_t = _perturbed(seq, rng)
+    labels = rng.integers(0, net.n_out, seq.shape[1])
+    kw = dict(decoder="rate" if net.layers[-1].spiking else "membrane", method=method,
+              convention=conv)
+
+    def run(c, r):
+        return stable_loss_and_grad(net, seq, seq_t, labels, chi=c, rho=r, **kw)
+
+    got, c1, c0, m1 = run(chi, rho), run(1.0, 0.0), run(0.0, 0.0), run(0.0, 1.0)
+    assert got.ms_mppd == c1.ms_mppd == m1.ms_mppd  # the same runs
+    assert got.task == pytest.approx(chi * c1.task + (1 - chi) * c0.task, rel=1e-14, abs=1e-300)
+    assert got.loss == pytest.approx(got.task + rho * got.ms_mppd, rel=1e-15)
+    for g, a1, a0, b1 in zip(*map(_grad_arrays, (got, c1, c0, m1))):
+        want = chi * a1 + (1 - chi) * a0 + rho * (b1 - a0)
+        # the terms' own size bounds the rounding (ρ multiplies a difference of two sums)
+        scale = np.max(np.abs(a1) + np.abs(a0) + rho * (np.abs(b1) + np.abs(a0)), initial=0.0)
+        np.testing.assert_allclose(g, want, rtol=0, atol=1e-12 * scale)
+
+
+@settings(max_examples=example_count(25))
+@given(cases(kinds=ALL_KINDS, T=(1, 6)), st.sampled_from(["bptt", "hart", "rga", "rate"]),
+       st.sampled_from([0.0, 0.5, 1.0]), st.sampled_from([0.0, 1.0, 1e9]))
+def test_identical_inputs_give_the_mixed_cross_entropy(case, method, chi, rho):
+    """x~ == x: MS-MPPD is exactly 0 (ε = 0, whatever ρ), the loss is the clean
+    cross-entropy, and every parameter gradient is loss_and_grad's (χ g + (1 − χ) g through the
+    same run); the input gradient is χ times loss_and_grad's, x~ being a constant."""
+    net, seq, conv, rng = case["net"], case["seq"], case["conv"], case["rng"]
+    assume(_spiking(net))
+    labels = rng.integers(0, net.n_out, seq.shape[1])
+    kw = dict(decoder="rate" if net.layers[-1].spiking else "membrane", method=method,
+              convention=conv, surrogate=Triangle(1.0) if method in ("bptt", "hart") else None)
+    got = stable_loss_and_grad(net, seq, seq.copy(), labels, chi=chi, rho=rho, **kw)
+    want = loss_and_grad(net, seq, labels, **kw)
+    assert got.ms_mppd == 0.0
+    assert got.loss == got.task == pytest.approx(want.loss, rel=1e-15)
+    np.testing.assert_array_equal(got.scores, want.scores)
+    np.testing.assert_array_equal(got.correct, want.correct)
+    # x~ is a constant: only the clean run's χ share reaches the input
+    assert_tape(got.grads.input, chi * want.grads.input, "dL/dinput")
+    for field in ("weights", "biases", "dlif_factors"):
+        for k, (u, v) in enumerate(zip(getattr(got.grads, field), getattr(want.grads, field))):
+            if v is None:
+                assert u is None, (field, k)
+            else:
+                assert_tape(u, v, f"{field}[{k}]")
+
+
+# --------------------------------------------------------------------------- central differences
+@settings(max_examples=example_count(25))
+@given(st.integers(0, 2**32 - 1), st.integers(1, 5), st.integers(1, 3),
+       st.sampled_from(["DEFAULT", "STABLE_PAPER", "STABLE_CODE", "HART_CODE"]),
+       st.sampled_from(["leak", "input"]), st.integers(0, 3), st.booleans(),
+       st.sampled_from([0, 1]))
+def test_rho_term_is_the_derivative_of_ms_mppd(seed, T, B, preset, placement, extra, readout,
+                                               delay):
+    """The MS-MPPD term alone (the gradient at ρ = 1 minus that at ρ = 0) against central
+    differences of ``ms_mppd``: a polynomial in W^L and a^L with the spikes below L fixed, and
+    for L = 0 on current coding also in the image. DLIF factors up to 3 longer than T (the
+    ones beyond T get exactly 0), pixels at the box bounds 0 and 1, T = 1, B = 1, either input
+    delay, either DLIF placement, the reduction of each preset."""
+    rng = np.random.default_rng(seed)
+    conv = get_convention(preset).with_(dlif_factor=placement, input_delay=delay)
+    n_in = 3
+    layers = []
+    two = rng.random() < 0.5  # L = 1 (a LIF layer below) or L = 0
+    if two:
+        layers.append(Dense(rng.uniform(-0.5, 1.5, (4, n_in)), LIF(lam=0.8, theta=0.5)))
+    n = layers[-1].n_out if layers else n_in
+    layers.append(Dense(rng.uniform(-1, 1, (3, n)), DLIF(lam=float(rng.uniform(0, 1)), theta=0.5),
+                        bias=rng.uniform(-0.2, 0.2, 3),
+                        dlif_factors=rng.uniform(0.5, 1.5, T + extra)))
+    if readout:
+        layers.append(Dense(rng.standard_normal((2, 3)), Readout(lam=0.9)))
+    net = Network(layers)
+    L = len(layers) - 1 - readout
+    x = rng.choice([0.0, 1.0, 0.3, 0.7], size=(B, n_in)) if rng.random() < 0.5 else rng.random(
+        (B, n_in))
+    x_t = np.clip(x + rng.choice([-0.25, 0.0, 0.25], size=x.shape), 0, 1)
+    labels = rng.integers(0, net.n_out, B)
+    kw = dict(T=T, encoder="current", decoder="membrane" if readout else "rate", convention=conv)
+    g1 = stable_loss_and_grad(net, x, x_t, labels, rho=1.0, **kw)
+    g0 = stable_loss_and_grad(net, x, x_t, labels, rho=0.0, **kw)
+    assert g1.layer == L
+    w = np.array(net.layers[L].weight)
+    a = np.array(net.layers[L].dlif_factors)
+
+    def ms(xx=x):
+        ls = list(net.layers)
+        ls[L] = ls[L].replace(weight=w.copy(), dlif_factors=a.copy())
+        # the current encoding written out: x ± h leaves [0, 1] at the bounds
+        seq, seq_t = (np.broadcast_to(v, (T,) + v.shape).copy() for v in (xx, x_t))
+        return stable_loss_and_grad(Network(ls), seq, seq_t, labels, rho=1.0,
+                                    **dict(kw, encoder=None)).ms_mppd
+
+    assert ms() == g1.ms_mppd
+    pairs = [(g1.grads.weights[L] - g0.grads.weights[L], central_differences(ms, w)),
+             (g1.grads.dlif_factors[L] - g0.grads.dlif_factors[L], central_differences(ms, a))]
+    if L == 0:
+        xv = x.copy()
+        pairs.append((g1.image - g0.image, central_differences(lambda: ms(xv), xv)))
+    for an, fd in pairs:
+        np.testing.assert_allclose(an, fd, rtol=RTOL_FINITE_DIFF,
+                                   atol=RTOL_FINITE_DIFF * max(np.abs(fd).max(), 1e-8))
+    # factors beyond T are not read: exactly no gradient, from either term
+    assert np.all(g1.grads.dlif_factors[L][T:] == 0.0)
+    # the layers above L get nothing from the ρ term
+    for k in range(L + 1, len(layers)):
+        np.testing.assert_array_equal(g1.grads.weights[k], g0.grads.weights[k])
+
+
+# --------------------------------------------------------------------------- dtypes
+def _small_net(T, seed=0, n_in=4):
+    rng = np.random.default_rng(seed)
+    return Network([Dense(rng.normal(0, 1, (5, n_in)), DLIF(lam=0.9, theta=0.5),
+                          dlif_factors=rng.uniform(0.8, 1.2, T)),
+                    Dense(rng.normal(0, 1, (2, 5)), Readout())])
+
+
+def test_mixed_run_dtypes_are_refused():
+    """Regression: x in float64 and x~ in float32 (or the reverse) ran the two runs in
+    different precisions and summed their gradients into the first array's dtype (float64
+    parts silently rounded to float32): refused, naming x_tilde and the fix. Integer or bool
+    x~ runs in float64, as a float64 x does, and is accepted."""
+    T = 3
+    net = _small_net(T)
+    rng = np.random.default_rng(1)
+    x = rng.random((2, 4))
+    y = np.array([0, 1])
+    x_t = np.clip(x + 0.2, 0, 1)
+    for a, b in ((x, x_t.astype(np.float32)), (x.astype(np.float32), x_t)):
+        with pytest.raises(ValueError, match=r"x_tilde runs in float\d+ but x in float\d+.*"
+                                             r"x_tilde.astype\(x.dtype\)"):
+            stable_loss_and_grad(net, a, b, y, T=T, encoder="current")
+        with pytest.raises(ValueError, match="x_tilde runs in"):
+            stable_loss_and_grad(net, np.broadcast_to(a, (T,) + a.shape),
+                                 np.broadcast_to(b, (T,) + b.shape), y)
+    ints = (x_t > 0.5).astype(int)
+    r = stable_loss_and_grad(net, x, ints, y, T=T, encoder="current")
+    f = stable_loss_and_grad(net, x, ints.astype(float), y, T=T, encoder="current")
+    assert r.loss == f.loss
+
+
+def test_float32_runs_give_float32_gradients():
+    """Regression: with float32 runs the MS-MPPD was computed from the layer's float64 weight
+    (stable_loss promotes), so dL/dinput and the image gradient came back float64 while the
+    weight gradients were float32 (the float64 direct term rounded into them). The MS-MPPD
+    now runs in the runs' arithmetic, as simulate casts W and a: every gradient is float32,
+    and close to the float64 computation."""
+    T = 3
+    net = _small_net(T)
+    rng = np.random.default_rng(4)
+    x = rng.random((2, 4))
+    x_t = np.clip(x + 0.2, 0, 1)
+    y = np.array([0, 1])
+    r32 = stable_loss_and_grad(net, x.astype(np.float32), x_t.astype(np.float32), y, T=T,
+                               encoder="current")
+    r64 = stable_loss_and_grad(net, x.astype(np.float32).astype(float),
+                               x_t.astype(np.float32).astype(float), y, T=T, encoder="current")
+    assert r32.layer == 0 and r32.ms_mppd > 0
+    assert {a.dtype for a in _grad_arrays(r32) + [r32.image]} == {np.dtype(np.float32)}
+    assert r32.ms_mppd == pytest.approx(r64.ms_mppd, rel=1e-5)
+    for a, b in zip(_grad_arrays(r32), _grad_arrays(r64)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * np.abs(b).max())
+
+
+def test_fit_stable_gaussian_keeps_the_batch_dtype():
+    """Regression: with float32 training images the "gaussian" perturbation returned float64
+    images (the float64 noise promoted them), so every step ran the clean batch in float32 and
+    the perturbed one in float64. Now it equals a callable that draws the same noise and
+    returns the batch's dtype; a callable returning another float dtype is refused, and
+    integer 0 / 1 images are taken in the batch's dtype."""
+    from evsnn.train import SGD, fit_stable
+
+    T = 3
+    rng = np.random.default_rng(2)
+    x = rng.random((10, 4)).astype(np.float32)
+    y = (x[:, 0] > 0.5).astype(int)
+    kw = dict(T=T, rng=3, epochs=2, batch_size=4, decoder="membrane")
+
+    def same(model, xb, yb, g):
+        return np.clip(xb + 0.1 * g.standard_normal(xb.shape), 0, 1).astype(xb.dtype)
+
+    a = fit_stable(_small_net(T), x, y, perturbation="gaussian", eps=0.1, optimizer=SGD(0.1), **kw)
+    b = fit_stable(_small_net(T), x, y, perturbation=same, optimizer=SGD(0.1), **kw)
+    np.testing.assert_array_equal(a.loss, b.loss)
+    for u, v in zip(a.model.layers, b.model.layers):
+        np.testing.assert_array_equal(u.weight, v.weight)
+    with pytest.raises(ValueError, match="perturbation returned float64 images for a float32 "
+                                         r"batch.*x_tilde.astype\(x.dtype\)"):
+        fit_stable(_small_net(T), x, y, perturbation=lambda m, xb, yb, g: xb.astype(float),
+                   **kw)
+    x64 = x.astype(np.float64)
+    i = fit_stable(_small_net(T), x64, y, perturbation=lambda m, xb, yb, g: (xb > 0.5).astype(
+        np.uint8), optimizer=SGD(0.1), **kw)
+    f = fit_stable(_small_net(T), x64, y, perturbation=lambda m, xb, yb, g: (xb > 0.5).astype(
+        float), optimizer=SGD(0.1), **kw)
+    np.testing.assert_array_equal(i.loss, f.loss)
+    i32 = fit_stable(_small_net(T), x, y, perturbation=lambda m, xb, yb, g: (xb > 0.5).astype(
+        int), optimizer=SGD(0.1), **kw)
+    f32 = fit_stable(_small_net(T), x, y, perturbation=lambda m, xb, yb, g: (xb > 0.5).astype(
+        np.float32), optimizer=SGD(0.1), **kw)
+    np.testing.assert_array_equal(i32.loss, f32.loss)

@@ -143,7 +143,8 @@ def stable_loss_and_grad(
     TypeError
         A ConvNetwork or another kind of model.
     ValueError
-        A network without a spiking layer, ``x`` and ``x_tilde`` of different shapes,
+        A network without a spiking layer, ``x`` and ``x_tilde`` of different shapes or of
+        different run dtypes (float32 against float64),
         ``method="ann"`` or ``precalculate=True``, and what :func:`~evsnn.grad.loss_and_grad`
         and :func:`~evsnn.grad.losses.stable_loss` refuse (χ outside [0, 1], negative ρ, ...).
 
@@ -198,16 +199,27 @@ def stable_loss_and_grad(
             f"x_tilde has shape {np.shape(x_tilde)} but x has {np.shape(x)}; the perturbed "
             "batch must match the clean one sample for sample"
         )
+    # a run's arithmetic is its input's float dtype (float64 for bool / integer inputs): mixed,
+    # the two runs would differ in precision and their summed gradients take the first's dtype
+    dts = [s.dtype if s.dtype.kind == "f" else np.dtype(np.float64) for s in (seq, seq_t)]
+    if dts[0] != dts[1]:
+        raise ValueError(
+            f"x_tilde runs in {dts[1]} but x in {dts[0]} (an encoded input's float dtype is its "
+            "run's arithmetic); pass x_tilde.astype(x.dtype) so that both runs and the "
+            "gradient share one dtype"
+        )
     runs = [simulate(network, s, convention=conv, record=True) for s in (seq, seq_t)]
     scores = [decode(r.output, decoder) for r in runs]
     layer = network.layers[L]
     T_ = seq.shape[0]
     factors = layer.dlif_factors
     inputs = [(s if L == 0 else r.layers[L - 1].output) for s, r in zip((seq, seq_t), runs)]
+    dt = dts[0]  # the MS-MPPD in the runs' arithmetic, as simulate casts W and a to it
     sl = stable_loss(
-        scores[0], scores[1], labels, inputs[0], inputs[1], layer.weight,
+        scores[0], scores[1], labels, inputs[0], inputs[1], layer.weight.astype(dt, copy=False),
         layer.neuron.kernel_args().lam, chi=chi, rho=rho, reduction=reduction,
-        dlif_factors=None if factors is None else factors[:T_], dlif_factor=conv.dlif_factor,
+        dlif_factors=None if factors is None else factors[:T_].astype(dt, copy=False),
+        dlif_factor=conv.dlif_factor,
     )
     opts = dict(method=method, surrogate=surrogate, **method_options)
     full = [
