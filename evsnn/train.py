@@ -32,7 +32,7 @@ from evsnn.clock.conv import (
 )
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import decode
-from evsnn.encoders import encode
+from evsnn.encoders import _check_rng, encode
 from evsnn._records import compact_repr
 
 __all__ = [
@@ -552,7 +552,7 @@ def _fit_snn_iv(network, x, y, x_test, y_test, rng, encoder, decoder, epochs, ba
             "outputs [T, B, n_out]: end the network with Flatten (and a Linear readout)"
         )
     conv = get_convention(convention)
-    rng = np.random.default_rng(rng)
+    rng = _check_rng(rng)  # names the argument on a bad value
     opt = AdamW(lr=1e-3) if optimizer is None else optimizer
     if not isinstance(opt, _Optimizer):
         raise TypeError(f"optimizer must be evsnn.train.SGD or AdamW, got {type(opt).__name__}")

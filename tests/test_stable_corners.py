@@ -363,3 +363,128 @@ def test_fit_stable_gaussian_keeps_the_batch_dtype():
     f32 = fit_stable(_small_net(T), x, y, perturbation=lambda m, xb, yb, g: (xb > 0.5).astype(
         np.float32), optimizer=SGD(0.1), **kw)
     np.testing.assert_array_equal(i32.loss, f32.loss)
+
+
+# --------------------------------------------------------------------------- stochastic encoders
+@settings(max_examples=example_count(15))
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["poisson", "rsc_fixed", "rsc_fresh",
+                                                   "fused:current+poisson"]),
+       st.sampled_from(["DEFAULT", "HART_CODE", "STABLE_CODE"]), st.integers(1, 4),
+       st.integers(1, 3), st.booleans())
+def test_stochastic_encoders_draw_clean_then_perturbed(seed, encoder, preset, T, B, same):
+    """One stream: the clean encoding's draws, then the perturbed one's, exactly as two
+    encode() calls on one generator; a Generator passed in is left where those two calls leave
+    it; a seed reproduces the result; the image gradient is the encoder's rule applied to
+    dL/d(clean sequence). With x~ == x the two encodings are independent draws (MS-MPPD is
+    then that of the encoder's own noise), the documented behaviour."""
+    from evsnn.grad import input_gradient
+
+    rng = np.random.default_rng(seed)
+    n = 4 if encoder.startswith("fused") else 2
+    conv = get_convention(preset)
+    net = Network([Dense(rng.normal(0, 1, (3, 2 * n if encoder.startswith("fused") else n)),
+                         LIF(lam=0.9, theta=0.5)), Dense(rng.normal(0, 1, (2, 3)), Readout())])
+    x = rng.choice([0.0, 1.0, 0.5, 0.3], size=(B, n))
+    x_t = x.copy() if same else np.clip(x + rng.choice([-0.3, 0.3], size=x.shape), 0, 1)
+    y = rng.integers(0, 2, B)
+    sigma = 0.3 if "rsc" in encoder else None
+    kw = dict(T=T, encoder=encoder, decoder="membrane", convention=conv, sigma=sigma)
+    g = np.random.default_rng(seed)
+    r = stable_loss_and_grad(net, x, x_t, y, rng=g, **kw)
+    ref = np.random.default_rng(seed)
+    enc = dict(convention=conv, rng=ref, sigma=sigma)
+    np.testing.assert_array_equal(r.sequence, encode(x, encoder, T, **enc))
+    np.testing.assert_array_equal(r.sequence_perturbed, encode(x_t, encoder, T, **enc))
+    assert g.bit_generator.state == ref.bit_generator.state
+    again = stable_loss_and_grad(net, x, x_t, y, rng=seed, **kw)
+    assert again.loss == r.loss
+    for u, v in zip(_grad_arrays(again), _grad_arrays(r)):
+        np.testing.assert_array_equal(u, v)
+    np.testing.assert_array_equal(r.image, input_gradient(encoder, r.grads.input, r.sequence))
+    if same and not np.array_equal(r.sequence, r.sequence_perturbed):
+        assert r.ms_mppd > 0
+
+
+# --------------------------------------------------------------------------- the training loop
+@pytest.mark.parametrize("perturbation, encoder, method, preset", [
+    ("rfgsm", "poisson", "bptt", "STABLE_CODE"),
+    ("gaussian", "rsc_fixed", "hart", "HART_CODE"),
+    ("gaussian", "current", "rate", "STABLE_PAPER"),
+])
+def test_fit_stable_is_the_loop_written_out(perturbation, encoder, method, preset):
+    """fit_stable against the loop written out over stable_loss_and_grad with plain SGD: one
+    generator for a permutation per epoch, then per batch the perturbation's draws (R+FGSM's
+    random step and its stochastic encodings, or the Gaussian noise), the clean and the
+    perturbed encodings; a short last batch; weights, the bias and DLIF factors longer than T
+    (their tail untouched) updated; the test accuracy from the same stream afterwards."""
+    from evsnn.attacks import SNNSource, rfgsm
+    from evsnn.train import SGD, fit_stable, snn_accuracy
+
+    T, eps, lr, seed = 3, 0.1, 0.2, 7
+    rng = np.random.default_rng(5)
+    net = Network([Dense(rng.normal(0, 1, (5, 4)), DLIF(lam=0.8, theta=0.5),
+                         bias=rng.uniform(-0.1, 0.1, 5), dlif_factors=rng.uniform(0.8, 1.2, T + 2)),
+                   Dense(rng.normal(0, 1, (3, 5)), Readout(lam=0.9))])
+    x = rng.random((11, 4))
+    y = rng.integers(0, 3, 11)
+    sigma = 0.2 if encoder.startswith("rsc") else None
+    conv = get_convention(preset)
+    kw = dict(T=T, encoder=encoder, decoder="membrane", method=method, convention=conv,
+              sigma=sigma)
+    got = fit_stable(net, x, y, rng=seed, perturbation=perturbation, eps=eps, chi=0.3, rho=2.0,
+                     epochs=2, batch_size=4, optimizer=SGD(lr), x_test=x[:5], y_test=y[:5],
+                     **kw)
+
+    g = np.random.default_rng(seed)
+    ws = [np.array(layer.weight) for layer in net.layers]
+    bias = np.array(net.layers[0].bias)
+    a = np.array(net.layers[0].dlif_factors)
+    model = net
+    losses = []
+    for _ in range(2):
+        order = g.permutation(11)
+        total = 0.0
+        for k in range(0, 11, 4):
+            idx = order[k:k + 4]
+            xb, yb = x[idx], y[idx]
+            if perturbation == "rfgsm":
+                src = SNNSource(model, T=T, encoder=encoder, decoder="membrane", convention=conv,
+                                surrogate=Triangle(1.0), sigma=sigma)
+                xt = rfgsm(src, xb, yb, eps=eps, rng=g).x_adv
+            else:
+                xt = np.clip(xb + eps * g.standard_normal(xb.shape), 0, 1)
+            r = stable_loss_and_grad(model, xb, xt, yb, rng=g, chi=0.3, rho=2.0, **kw)
+            for w, gw in zip(ws, r.grads.weights):
+                w -= lr * gw
+            bias -= lr * r.grads.biases[0]
+            a -= lr * r.grads.dlif_factors[0]
+            total += r.loss * len(idx)
+            model = Network([net.layers[0].replace(weight=ws[0].copy(), bias=bias.copy(),
+                                                   dlif_factors=a.copy()),
+                             net.layers[1].replace(weight=ws[1].copy())])
+        losses.append(total / 11)
+    np.testing.assert_array_equal(got.loss, losses)
+    for u, v in zip(got.model.layers, model.layers):
+        np.testing.assert_array_equal(u.weight, v.weight)
+    np.testing.assert_array_equal(got.model.layers[0].bias, bias)
+    np.testing.assert_array_equal(got.model.layers[0].dlif_factors, a)
+    np.testing.assert_array_equal(a[T:], net.layers[0].dlif_factors[T:])
+    assert not np.array_equal(a[:T], net.layers[0].dlif_factors[:T])
+    assert got.test_accuracy == snn_accuracy(model, x[:5], y[:5], T=T, encoder=encoder,
+                                             decoder="membrane", convention=conv, rng=g,
+                                             sigma=sigma)
+
+
+def test_a_bad_rng_is_named():
+    """Regression: ``rng="abc"`` failed inside NumPy ("SeedSequence expects int or sequence of
+    ints") without naming the argument; now the encoders' check names ``rng`` and what it
+    accepts."""
+    net = _small_net(2)
+    x = np.full((1, 4), 0.5)
+    with pytest.raises(TypeError, match="rng must be a seed, SeedSequence, BitGenerator or "
+                                        "Generator, got str"):
+        stable_loss_and_grad(net, x, x, np.array([0]), T=2, encoder="poisson", rng="abc")
+    from evsnn.train import fit_stable
+
+    with pytest.raises(TypeError, match="rng must be a seed.*got str"):
+        fit_stable(net, x, np.array([0]), T=2, rng="abc", epochs=1, decoder="membrane")

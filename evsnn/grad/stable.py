@@ -17,6 +17,7 @@ from evsnn.clock import Network, SimulationResult, simulate
 from evsnn.clock.conv import ConvNetwork
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import decode
+from evsnn.encoders import _check_rng
 from evsnn.grad.backward import GradientResult, _emits_trace, backward
 from evsnn.grad.encoder_rules import input_gradient
 from evsnn.grad.losses import decoder_vjp, stable_loss
@@ -191,7 +192,7 @@ def stable_loss_and_grad(
     from evsnn.grad import _sequence
 
     if rng is not None:  # one stream: the clean encoding's draws, then the perturbed one's
-        rng = np.random.default_rng(rng)
+        rng = _check_rng(rng)
     x, seq = _sequence(network, x, T, encoder, conv, rng, sigma)
     _, seq_t = _sequence(network, x_tilde, T, encoder, conv, rng, sigma, "x_tilde")
     if np.shape(x_tilde) != np.shape(x) or seq_t.shape != seq.shape:
