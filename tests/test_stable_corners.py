@@ -488,3 +488,67 @@ def test_a_bad_rng_is_named():
 
     with pytest.raises(TypeError, match="rng must be a seed.*got str"):
         fit_stable(net, x, np.array([0]), T=2, rng="abc", epochs=1, decoder="membrane")
+
+
+# --------------------------------------------------------------------------- stable_loss itself
+@settings(max_examples=example_count(30))
+@given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.integers(1, 3),
+       st.sampled_from(["sum", "mean"]), st.sampled_from(["leak", "input", None]),
+       st.sampled_from([0.0, 1.0, 0.37]), st.sampled_from([0.0, 1.0, 1e6]),
+       st.sampled_from([0.0, 1.0, 0.6]))
+def test_stable_loss_gradient_is_its_derivative(seed, T, B, reduction, placement, chi, rho, lam):
+    """stable_loss is smooth in every input: its returned gradients (scores, both layer
+    inputs, W, a) against central differences; ε against the recursion of Eq. 11 written out;
+    the input gradients each other's negatives. λ at 0 and 1, χ at 0 and 1, ρ = 0 and huge,
+    T = 1, B = 1."""
+    rng = np.random.default_rng(seed)
+    n_in, n_out, C = 3, 2, 3
+    sc, sp = rng.normal(0, 2, (B, C)), rng.normal(0, 2, (B, C))
+    s, s_t = rng.random((T, B, n_in)), rng.random((T, B, n_in))
+    w = rng.normal(0, 1, (n_out, n_in))
+    a = rng.uniform(0.5, 1.5, T) if placement else None
+    y = rng.integers(0, C, B)
+    kw = dict(chi=chi, rho=rho, reduction=reduction, dlif_factor=placement or "leak")
+
+    def f():
+        return stable_loss(sc, sp, y, s, s_t, w, lam, dlif_factors=a, **kw)
+
+    r = f()
+    eps, e = [], np.zeros((B, n_out))
+    for t in range(T):  # Eq. 11 with the DLIF factor on the leak or on the input
+        leak = lam * (a[t] if placement == "leak" else 1.0)
+        gain = a[t] if placement == "input" else 1.0
+        e = leak * e + gain * (s[t] - s_t[t]) @ w.T
+        eps.append(e)
+    eps = np.stack(eps)
+    np.testing.assert_allclose(r.eps, eps, rtol=1e-13, atol=1e-15)
+    per = (eps ** 2).sum(axis=(0, 2)) / (1 if reduction == "sum" else T * n_out)
+    assert r.ms_mppd == pytest.approx(per.mean(), rel=1e-13)
+    assert r.loss == pytest.approx(r.task + rho * r.ms_mppd, rel=1e-15)
+    np.testing.assert_array_equal(r.input_perturbed, -r.input_clean)
+    # each term differenced on its own: with ρ = 1e6 the loss's rounding would swamp the
+    # task term's differences; the ρ term's gradient is ρ times that of ms_mppd
+    pairs = [(r.scores_clean, sc, "task"), (r.scores_perturbed, sp, "task")]
+    for an, arr in [(r.input_clean, s), (r.input_perturbed, s_t), (r.weight, w)] + (
+            [] if a is None else [(r.dlif_factors, a)]):
+        if rho == 0:
+            assert np.all(an == 0)
+        else:
+            pairs.append((an / rho, arr, "ms_mppd"))
+    if a is None:
+        assert r.dlif_factors is None
+    for an, arr, term in pairs:
+        fd = central_differences(lambda: getattr(f(), term), arr)
+        np.testing.assert_allclose(an, fd, rtol=RTOL_FINITE_DIFF,
+                                   atol=RTOL_FINITE_DIFF * max(np.abs(fd).max(), 1e-6))
+
+
+def test_stable_loss_refuses_inputs_of_another_batch():
+    """Regression: scores of B = 2 samples with layer inputs of B = 1 were accepted, the
+    cross-entropies averaged over 2 samples and the MS-MPPD over 1: a loss of two batches."""
+    s = np.array([1.0, 0.0]).reshape(2, 1, 1)
+    with pytest.raises(ValueError, match=r"s_clean holds 1 samples .* but scores_clean 2; "
+                                         "the layer inputs and the scores must come from the "
+                                         "same batch"):
+        stable_loss(np.zeros((2, 2)), np.zeros((2, 2)), np.array([0, 1]), s, np.zeros_like(s),
+                    [[1.0]], 0.5)
