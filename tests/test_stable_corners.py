@@ -552,3 +552,20 @@ def test_stable_loss_refuses_inputs_of_another_batch():
                                          "same batch"):
         stable_loss(np.zeros((2, 2)), np.zeros((2, 2)), np.array([0, 1]), s, np.zeros_like(s),
                     [[1.0]], 0.5)
+
+
+def test_unknown_options_are_named():
+    """Regression: ``loss=`` (fit_snn's habit) fell through **method_options into backward(),
+    which failed with "backward() got an unexpected keyword argument 'loss'", naming neither
+    this function nor the options it takes; fit_stable passes its options on, so it failed the
+    same way."""
+    from evsnn.train import fit_stable
+
+    net = _small_net(2)
+    x = np.full((1, 4), 0.5)
+    y = np.array([0])
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['loss'\] for "
+                                        r"stable_loss_and_grad.*no loss=.*detach_reset"):
+        stable_loss_and_grad(net, x, x, y, T=2, encoder="current", loss="ce")
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['loss'\]"):
+        fit_stable(net, x, y, T=2, rng=0, epochs=1, decoder="membrane", loss="ce")

@@ -18,7 +18,7 @@ from evsnn.clock.conv import ConvNetwork
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import decode
 from evsnn.encoders import _check_rng
-from evsnn.grad.backward import GradientResult, _emits_trace, backward
+from evsnn.grad.backward import METHOD_OPTIONS, GradientResult, _emits_trace, backward
 from evsnn.grad.encoder_rules import input_gradient
 from evsnn.grad.losses import decoder_vjp, stable_loss
 from evsnn.grad.surrogates import Triangle
@@ -142,7 +142,8 @@ def stable_loss_and_grad(
     Raises
     ------
     TypeError
-        A ConvNetwork or another kind of model.
+        A ConvNetwork or another kind of model; an option backward() does not take (e.g.
+        ``loss=``: the loss is Eq. 17).
     ValueError
         A network without a spiking layer, ``x`` and ``x_tilde`` of different shapes or of
         different run dtypes (float32 against float64),
@@ -177,6 +178,13 @@ def stable_loss_and_grad(
     (0, True, [(3, 4), (2, 3)])
     """
     L = last_spiking_layer(network)
+    unknown = set(method_options) - set(METHOD_OPTIONS)
+    if unknown:  # else backward() reports them, not naming this function
+        raise TypeError(
+            f"unknown option(s) {sorted(unknown)} for stable_loss_and_grad; the loss is Stable's "
+            "Eq. 17 (no loss=; use loss_and_grad for another loss) and backward() takes "
+            f"{sorted(set(METHOD_OPTIONS) - {'surrogate'})} (and surrogate=)"
+        )
     conv = get_convention(convention)
     if method == "ann":
         raise ValueError("method='ann' (CBA) has no per-layer record for MS-MPPD; use one of "
