@@ -48,13 +48,21 @@ def _perturbed(seq, rng):
 
 
 def _assert_grads(got, ref, what=""):
-    assert_tape(got.grads.input, ref["input"], f"{what} dL/dinput")
+    """Every gradient against the tape: RTOL_TAPE relative, with an absolute floor of
+    RTOL_TAPE times the largest tape gradient of any array. An entry that cancels exactly
+    (e.g. bptr's dL/db of a neuron spiking in both runs gets Σ_t g and −Σ_t g from the
+    MS-MPPD term: explicit 0.0, tape −1.8e-15 next to dL/dW entries of 13) is known only to
+    the rounding of its terms, which are of the size of the network's gradients."""
+    pairs = [(got.grads.input, ref["input"], "dL/dinput")]
     for k in range(len(ref["weights"])):
-        assert_tape(got.grads.weights[k], ref["weights"][k], f"{what} dL/dW[{k}]")
-        if ref["biases"][k] is not None:
-            assert_tape(got.grads.biases[k], ref["biases"][k], f"{what} dL/db[{k}]")
-        if ref["dlif_factors"][k] is not None:
-            assert_tape(got.grads.dlif_factors[k], ref["dlif_factors"][k], f"{what} dL/da[{k}]")
+        pairs.append((got.grads.weights[k], ref["weights"][k], f"dL/dW[{k}]"))
+        for field, name in (("biases", "b"), ("dlif_factors", "a")):
+            if ref[field][k] is not None:
+                pairs.append((getattr(got.grads, field)[k], ref[field][k], f"dL/d{name}[{k}]"))
+    floor = max(np.max(np.abs(w), initial=0.0) for _, w, _ in pairs)
+    for g, w, name in pairs:
+        np.testing.assert_allclose(g, w, rtol=RTOL_TAPE, atol=RTOL_TAPE * floor,
+                                   err_msg=f"{what} {name}")
 
 
 def _grad_arrays(r):
