@@ -32,7 +32,7 @@ from evsnn.clock.conv import (
 )
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import decode
-from evsnn.encoders import encode
+from evsnn.encoders import _check_rng, encode
 from evsnn._records import compact_repr
 
 __all__ = [
@@ -552,7 +552,7 @@ def _fit_snn_iv(network, x, y, x_test, y_test, rng, encoder, decoder, epochs, ba
             "outputs [T, B, n_out]: end the network with Flatten (and a Linear readout)"
         )
     conv = get_convention(convention)
-    rng = np.random.default_rng(rng)
+    rng = _check_rng(rng)  # names the argument on a bad value
     opt = AdamW(lr=1e-3) if optimizer is None else optimizer
     if not isinstance(opt, _Optimizer):
         raise TypeError(f"optimizer must be evsnn.train.SGD or AdamW, got {type(opt).__name__}")
@@ -735,11 +735,21 @@ def _perturbation(perturbation, eps, T, encoder, decoder, conv, sigma):
                     "perturbation returned images outside [0, 1] (or not finite); clip x~ to "
                     "the image range, e.g. np.clip(x_tilde, 0, 1)"
                 )
+            if out.dtype.kind in "iu":  # 0 / 1 pixels: exact in the batch's float dtype
+                return out.astype(xb.dtype if xb.dtype.kind == "f" else np.float64)
+            if xb.dtype.kind == "f" and out.dtype != xb.dtype:
+                raise ValueError(
+                    f"perturbation returned {out.dtype} images for a {xb.dtype} batch; the "
+                    "perturbed run would not be in the clean run's precision: return "
+                    "x_tilde.astype(x.dtype)"
+                )
             return out
         return perturb
     if perturbation == "gaussian":
         def perturb(model, xb, yb, rng):
-            return np.clip(xb + eps * rng.standard_normal(xb.shape), 0.0, 1.0)
+            x_t = np.clip(xb + eps * rng.standard_normal(xb.shape), 0.0, 1.0)
+            # in the batch's precision (a float64 draw would make the perturbed run float64)
+            return x_t.astype(xb.dtype) if xb.dtype.kind == "f" else x_t
         return perturb
     if perturbation == "rfgsm":
         from evsnn.attacks import SNNSource, rfgsm
@@ -785,14 +795,16 @@ def fit_stable(
     perturbation : {"gaussian", "rfgsm"} or callable, default "gaussian"
         ``"gaussian"``: ``x~ = clip(x + ε·N(0, I), 0, 1)``. §4.1 gives only "the intensity of
         Gaussian noise is ε = 8/255"; evsnn reads ε as the standard deviation of i.i.d.
-        per-pixel noise, clipped to the image range. ``"rfgsm"``:
+        per-pixel noise, clipped to the image range (and returned in the batch's float
+        dtype). ``"rfgsm"``:
         :func:`evsnn.attacks.rfgsm` (its default variant and step size, α = ε/2) with budget ε on
         the current model, its gradient through the triangle surrogate ω = 1 (Eq. 18: "also used
         to craft white-box adversarial examples"). The paper's own setting (a random step of
         0.001, then ε = 4/255) is ``lambda m, x, y, rng: rfgsm(SNNSource(m, ...), x, y,
         eps=4/255 + 0.001, alpha=0.001, rng=rng).x_adv``. A callable
         ``perturb(model, x, y, rng) -> x~`` gets the current model, the batch and ``rng``; its
-        output must have the batch's shape and lie in [0, 1].
+        output must have the batch's shape, lie in [0, 1] and have the batch's float dtype
+        (integer 0 / 1 images are converted to it), so that both runs share one precision.
     eps : float >= 0, default 8/255
         The perturbation's intensity (the named perturbations only).
     chi : float in [0, 1], default 0.5
@@ -818,7 +830,7 @@ def fit_stable(
     ValueError
         A network without a spiking layer, negative or non-finite ``eps``, ``chi`` outside
         [0, 1], negative ``rho``, an unknown perturbation name, a callable's output of the
-        wrong shape or outside [0, 1]; and what :func:`fit_snn` refuses.
+        wrong shape or float dtype or outside [0, 1]; and what :func:`fit_snn` refuses.
 
     Notes
     -----

@@ -264,7 +264,8 @@ def stable_loss(
     ------
     TypeError, ValueError
         As :func:`cross_entropy` and :func:`evsnn.metrics.mppd`; ``chi`` outside [0, 1], negative
-        or non-finite ``rho``, mismatched score shapes, no samples (B = 0).
+        or non-finite ``rho``, mismatched score shapes, layer inputs of another batch size than
+        the scores, no samples (B = 0).
 
     Notes
     -----
@@ -294,6 +295,12 @@ def stable_loss(
                dlif_factor=dlif_factor)
     per_sample = ms_mppd(eps, reduction=reduction)
     T, B, n_out = eps.shape
+    if B != np.shape(scores_clean)[0]:  # else the two means run over different batches
+        raise ValueError(
+            f"s_clean holds {B} samples ([T, B, N_in] = {np.shape(s_clean)}) but scores_clean "
+            f"{np.shape(scores_clean)[0]}; the layer inputs and the scores must come from the "
+            "same batch"
+        )
     dt = eps.dtype
     f = step_factors(lam, T, dlif_factors=dlif_factors, dlif_factor=dlif_factor, dtype=dt)
     w = np.asarray(weight, dtype=dt)

@@ -17,7 +17,8 @@ from evsnn.clock import Network, SimulationResult, simulate
 from evsnn.clock.conv import ConvNetwork
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import decode
-from evsnn.grad.backward import GradientResult, backward
+from evsnn.encoders import _check_rng
+from evsnn.grad.backward import METHOD_OPTIONS, GradientResult, _emits_trace, backward
 from evsnn.grad.encoder_rules import input_gradient
 from evsnn.grad.losses import decoder_vjp, stable_loss
 from evsnn.grad.surrogates import Triangle
@@ -141,9 +142,11 @@ def stable_loss_and_grad(
     Raises
     ------
     TypeError
-        A ConvNetwork or another kind of model.
+        A ConvNetwork or another kind of model; an option backward() does not take (e.g.
+        ``loss=``: the loss is Eq. 17).
     ValueError
-        A network without a spiking layer, ``x`` and ``x_tilde`` of different shapes,
+        A network without a spiking layer, ``x`` and ``x_tilde`` of different shapes or of
+        different run dtypes (float32 against float64),
         ``method="ann"`` or ``precalculate=True``, and what :func:`~evsnn.grad.loss_and_grad`
         and :func:`~evsnn.grad.losses.stable_loss` refuse (χ outside [0, 1], negative ρ, ...).
 
@@ -175,6 +178,13 @@ def stable_loss_and_grad(
     (0, True, [(3, 4), (2, 3)])
     """
     L = last_spiking_layer(network)
+    unknown = set(method_options) - set(METHOD_OPTIONS)
+    if unknown:  # else backward() reports them, not naming this function
+        raise TypeError(
+            f"unknown option(s) {sorted(unknown)} for stable_loss_and_grad; the loss is Stable's "
+            "Eq. 17 (no loss=; use loss_and_grad for another loss) and backward() takes "
+            f"{sorted(set(METHOD_OPTIONS) - {'surrogate'})} (and surrogate=)"
+        )
     conv = get_convention(convention)
     if method == "ann":
         raise ValueError("method='ann' (CBA) has no per-layer record for MS-MPPD; use one of "
@@ -190,7 +200,7 @@ def stable_loss_and_grad(
     from evsnn.grad import _sequence
 
     if rng is not None:  # one stream: the clean encoding's draws, then the perturbed one's
-        rng = np.random.default_rng(rng)
+        rng = _check_rng(rng)
     x, seq = _sequence(network, x, T, encoder, conv, rng, sigma)
     _, seq_t = _sequence(network, x_tilde, T, encoder, conv, rng, sigma, "x_tilde")
     if np.shape(x_tilde) != np.shape(x) or seq_t.shape != seq.shape:
@@ -198,16 +208,27 @@ def stable_loss_and_grad(
             f"x_tilde has shape {np.shape(x_tilde)} but x has {np.shape(x)}; the perturbed "
             "batch must match the clean one sample for sample"
         )
+    # a run's arithmetic is its input's float dtype (float64 for bool / integer inputs): mixed,
+    # the two runs would differ in precision and their summed gradients take the first's dtype
+    dts = [s.dtype if s.dtype.kind == "f" else np.dtype(np.float64) for s in (seq, seq_t)]
+    if dts[0] != dts[1]:
+        raise ValueError(
+            f"x_tilde runs in {dts[1]} but x in {dts[0]} (an encoded input's float dtype is its "
+            "run's arithmetic); pass x_tilde.astype(x.dtype) so that both runs and the "
+            "gradient share one dtype"
+        )
     runs = [simulate(network, s, convention=conv, record=True) for s in (seq, seq_t)]
     scores = [decode(r.output, decoder) for r in runs]
     layer = network.layers[L]
     T_ = seq.shape[0]
     factors = layer.dlif_factors
     inputs = [(s if L == 0 else r.layers[L - 1].output) for s, r in zip((seq, seq_t), runs)]
+    dt = dts[0]  # the MS-MPPD in the runs' arithmetic, as simulate casts W and a to it
     sl = stable_loss(
-        scores[0], scores[1], labels, inputs[0], inputs[1], layer.weight,
+        scores[0], scores[1], labels, inputs[0], inputs[1], layer.weight.astype(dt, copy=False),
         layer.neuron.kernel_args().lam, chi=chi, rho=rho, reduction=reduction,
-        dlif_factors=None if factors is None else factors[:T_], dlif_factor=conv.dlif_factor,
+        dlif_factors=None if factors is None else factors[:T_].astype(dt, copy=False),
+        dlif_factor=conv.dlif_factor,
     )
     opts = dict(method=method, surrogate=surrogate, **method_options)
     full = [
@@ -218,9 +239,12 @@ def stable_loss_and_grad(
     below = [None, None]  # the MS-MPPD term through layers[:L], on each run
     if L > 0:
         sub = Network(network.layers[:L])
+        sub_opts = opts
+        if not _emits_trace(sub):  # Temp-BP's kernel acts on trace outputs only; none below L
+            sub_opts = {k: v for k, v in opts.items() if k != "kernel"}
         below = [
             backward(sub, s, SimulationResult(r.layers[L - 1].output, r.layers[:L], r.convention),
-                     g, **opts)
+                     g, **sub_opts)
             for s, r, g in zip((seq, seq_t), runs, (sl.input_clean, sl.input_perturbed))
         ]
 
