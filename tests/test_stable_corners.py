@@ -21,7 +21,7 @@ from reference.helpers import (
     tempbp_options,
 )
 
-from evsnn.clock import Dense, Network
+from evsnn.clock import Dense, Network, simulate
 from evsnn.conventions import get_convention
 from evsnn.encoders import encode
 from evsnn.grad import Sigmoid, Triangle, loss_and_grad, stable_loss_and_grad
@@ -271,6 +271,52 @@ def test_rho_term_is_the_derivative_of_ms_mppd(seed, T, B, preset, placement, ex
     # the layers above L get nothing from the ρ term
     for k in range(L + 1, len(layers)):
         np.testing.assert_array_equal(g1.grads.weights[k], g0.grads.weights[k])
+
+
+@settings(max_examples=example_count(20))
+@given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.integers(1, 3),
+       st.sampled_from(["DEFAULT", "STABLE_PAPER", "STABLE_CODE", "HART_CODE", "DING2025_PAPER"]),
+       st.sampled_from(["leak", "input"]), st.sampled_from([0, 1]), st.booleans())
+def test_mppd_is_the_membrane_difference_where_nothing_spikes(seed, T, B, preset, placement,
+                                                              delay, below):
+    """Stable Eq. 7-8: where layer L spikes in neither run, its MPPD ε[t] is exactly the
+    difference of its membrane potentials, so MS-MPPD (sum reduction) is Σ_t Σ_i (m − m~)².
+    Under an input delay the layer integrates W s[t − d]: was, ε followed s[t] and gave 1.25
+    for one neuron (w = 1, λ = 0.5, s = (1, 0), s~ = 0, d = 1) whose membranes differ by (0, 1)."""
+    rng = np.random.default_rng(seed)
+    conv = get_convention(preset).with_(dlif_factor=placement, input_delay=delay)
+    n_in, layers = 3, []
+    if below:  # a spiking layer below L, so that s and s~ are spike trains
+        layers.append(Dense(rng.uniform(-0.5, 1.5, (4, n_in)), LIF(lam=0.8, theta=0.5)))
+    n = layers[-1].n_out if layers else n_in
+    layers.append(Dense(rng.uniform(-1, 1, (3, n)), DLIF(lam=float(rng.uniform(0, 1)),
+                                                          theta=1e6),  # L never spikes
+                        bias=rng.uniform(-0.2, 0.2, 3), dlif_factors=rng.uniform(0.5, 1.5, T)))
+    layers.append(Dense(rng.standard_normal((2, 3)), Readout(lam=0.9)))
+    net = Network(layers)
+    x = rng.random((B, n_in))
+    x_t = np.clip(x + rng.choice([-0.25, 0.0, 0.25], size=x.shape), 0, 1)
+    r = stable_loss_and_grad(net, x, x_t, rng.integers(0, 2, B), T=T, encoder="current",
+                             decoder="membrane", convention=conv, reduction="sum")
+    L = r.layer
+    m = [simulate(net, s, convention=conv, record=True).layers[L].m
+         for s in (r.sequence, r.sequence_perturbed)]
+    want = float(np.mean(np.sum((m[0] - m[1]) ** 2, axis=(0, 2))))
+    np.testing.assert_allclose(r.ms_mppd, want, rtol=1e-12, atol=1e-14)
+
+
+def test_mppd_under_an_input_delay_regression():
+    # the case written out: one neuron, w = 1, λ = 0.5, θ high; s = (1, 0), s~ = (0, 0), d = 1:
+    # the membranes are (0, 1) and (0, 0), so ε = (0, 1) and MS-MPPD = 1 (was 1.25, ε = (1, 0.5))
+    net = Network([Dense([[1.0]], LIF(lam=0.5, theta=10.0)), Dense([[1.0]], Readout())])
+    conv = get_convention("DEFAULT").with_(input_delay=1)
+    seq = np.array([1.0, 0.0]).reshape(2, 1, 1)
+    r = stable_loss_and_grad(net, seq, np.zeros_like(seq), [0], convention=conv,
+                             decoder="membrane", reduction="sum")
+    assert r.ms_mppd == 1.0
+    r1 = stable_loss_and_grad(net, seq[:1], np.zeros_like(seq[:1]), [0], convention=conv,
+                              decoder="membrane", reduction="sum", rho=1.0, chi=1.0)
+    assert r1.ms_mppd == 0.0  # T = 1: the delayed input never arrives
 
 
 # --------------------------------------------------------------------------- dtypes

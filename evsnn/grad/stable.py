@@ -89,6 +89,17 @@ def last_spiking_layer(network, who="stable_loss_and_grad"):
     return L
 
 
+def _shift(a, d):
+    """``a`` moved ``d`` steps later along time (``d < 0``: earlier), zeros where nothing
+    arrives: ``out[t] = a[t − d]``."""
+    out = np.zeros_like(a)
+    if d > 0:
+        out[d:] = a[:-d]
+    else:
+        out[:d] = a[-d:]
+    return out
+
+
 def _sum(*parts):
     """The sum of the arrays among ``parts`` (None where a layer has no such parameter)."""
     parts = [p for p in parts if p is not None]
@@ -155,9 +166,11 @@ def stable_loss_and_grad(
     Stable §3.4: ``L = χ CE(f(x), y) + (1 − χ) CE(f(x~), y) + ρ MS-MPPD^L`` (Eq. 16-17),
     ``MS-MPPD^L = Σ_i Σ_t ε_i^L[t]²`` (Eq. 14) of the last spiking layer L, with
     ``ε[t] = leak[t] ε[t−1] + gain[t] W^L (s[t] − s~[t])`` (Eq. 11) and ``s``, ``s~`` the input
-    of layer L in the clean and the perturbed run; as in :func:`~evsnn.metrics.mppd` the
-    recursion runs on the recorded input of each step (a convention's ``input_delay`` is not
-    applied to it). The gradient is exact for the surrogate forward: for a fixed recorded run
+    of layer L in the clean and the perturbed run *as the layer integrates it*: under a
+    convention with ``input_delay = d`` the layer's current at step t is ``W s[t − d]`` (nothing
+    before step d), so ε is driven by ``s[t − d] − s~[t − d]``. ε is then the difference of the
+    layer's membrane potentials wherever neither run has spiked yet (Eq. 7-8; tested). The
+    gradient is exact for the surrogate forward: for a fixed recorded run
     :func:`~evsnn.grad.backward` is linear in its upstream gradient, so it is the sum of
 
     * the cross-entropy terms through the whole network, on each run;
@@ -223,6 +236,9 @@ def stable_loss_and_grad(
     T_ = seq.shape[0]
     factors = layer.dlif_factors
     inputs = [(s if L == 0 else r.layers[L - 1].output) for s, r in zip((seq, seq_t), runs)]
+    delay = conv.input_delay
+    if delay:  # the layer integrates W s[t − d]: ε follows the input as delayed
+        inputs = [_shift(s, delay) for s in inputs]
     dt = dts[0]  # the MS-MPPD in the runs' arithmetic, as simulate casts W and a to it
     sl = stable_loss(
         scores[0], scores[1], labels, inputs[0], inputs[1], layer.weight.astype(dt, copy=False),
@@ -230,6 +246,9 @@ def stable_loss_and_grad(
         dlif_factors=None if factors is None else factors[:T_].astype(dt, copy=False),
         dlif_factor=conv.dlif_factor,
     )
+    g_in = (sl.input_clean, sl.input_perturbed)
+    if delay:  # dL/ds[t] is dL/d(delayed input)[t + d]
+        g_in = tuple(_shift(g, -delay) for g in g_in)
     opts = dict(method=method, surrogate=surrogate, **method_options)
     full = [
         backward(network, s, r, decoder_vjp(decoder, g, r.output), **opts)
@@ -245,7 +264,7 @@ def stable_loss_and_grad(
         below = [
             backward(sub, s, SimulationResult(r.layers[L - 1].output, r.layers[:L], r.convention),
                      g, **sub_opts)
-            for s, r, g in zip((seq, seq_t), runs, (sl.input_clean, sl.input_perturbed))
+            for s, r, g in zip((seq, seq_t), runs, g_in)
         ]
 
     def part(res, field, k):
@@ -261,7 +280,7 @@ def stable_loss_and_grad(
                     direct[name] if k == L else None) for k in range(n)]
         for name in ("weights", "biases", "dlif_factors")
     }
-    g_input = full[0].input + (sl.input_clean if L == 0 else below[0].input)
+    g_input = full[0].input + (g_in[0] if L == 0 else below[0].input)
     membrane = [_sum(full[0].membrane[k], part(below[0], "membrane", k)) for k in range(n)]
     grads = GradientResult(input=g_input, membrane=membrane, method=method, **summed)
     image = None if encoder is None else input_gradient(encoder, g_input, seq)

@@ -609,7 +609,8 @@ def stable_gradients(network, seq, seq_tilde, labels, convention, *, chi, rho, r
     """Stable's loss ``χ CE(f(x), y) + (1 − χ) CE(f(x~), y) + ρ MS-MPPD^L`` (Eq. 14, 16-17) on
     the tape, and its gradients with respect to the clean input, every weight, bias and DLIF
     factor. ``seq_tilde`` is a constant. L is the last spiking layer; its MPPD is the recursion
-    ``ε[t] = leak[t] ε[t−1] + gain[t] W (s[t] − s~[t])`` (Eq. 11) of its input in the two runs,
+    ``ε[t] = leak[t] ε[t−1] + gain[t] W (s[t − d] − s~[t − d])`` (Eq. 11, d the convention's
+    input delay, nothing before step d) of its input in the two runs,
     written with the tape's primitives; MS-MPPD per sample is the sum (``reduction="sum"``) or
     the mean over steps and neurons of ``ε²``, then averaged over the batch.
 
@@ -638,10 +639,14 @@ def stable_gradients(network, seq, seq_tilde, labels, convention, *, chi, rho, r
 
     s_c, out_c = run(x)
     s_p, out_p = run(const(seq_tilde))
+    delay = int(convention.input_delay)  # layer L integrates W s[t − delay], as _layer does
     eps, e = [], None
     for t in range(len(s_c)):
         leak, gain = _step_leak_gain(specs[L], a[L], t, placement)
-        drive = mul(gain, linear(sub(s_c[t], s_p[t]), W[L]))
+        if t < delay:
+            drive = const(np.zeros((s_c[0].shape[0], layers[L].weight.shape[0])))
+        else:
+            drive = mul(gain, linear(sub(s_c[t - delay], s_p[t - delay]), W[L]))
         e = drive if e is None else add(mul(leak, e), drive)
         eps.append(e)
     E = stack(eps)  # [T, B, N]
