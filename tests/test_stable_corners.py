@@ -600,6 +600,10 @@ def test_stable_loss_refuses_inputs_of_another_batch():
                                          "same batch"):
         stable_loss(np.zeros((2, 2)), np.zeros((2, 2)), np.array([0, 1]), s, np.zeros_like(s),
                     [[1.0]], 0.5)
+    # and the two runs' inputs of different shapes are named as stable_loss's arguments
+    with pytest.raises(ValueError, match=r"s_clean has shape \(2, 1, 1\) but s_perturbed has "
+                                         r"\(1, 1, 1\)"):
+        stable_loss(np.zeros((1, 2)), np.zeros((1, 2)), np.array([0]), s, s[:1], [[1.0]], 0.5)
 
 
 def test_unknown_options_are_named():

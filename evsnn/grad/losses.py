@@ -289,6 +289,12 @@ def stable_loss(
     (1.25, 1.25)
     """
     chi, rho = _stable_loss_iv(scores_clean, scores_perturbed, chi, rho)
+    if np.shape(s_clean) != np.shape(s_perturbed):  # else mppd's message names its s_pert
+        raise ValueError(
+            f"s_clean has shape {np.shape(s_clean)} but s_perturbed has "
+            f"{np.shape(s_perturbed)}; pass layer L's input [T, B, N_in] of the same batch in "
+            "both runs"
+        )
     ce_c, g_c = cross_entropy(scores_clean, labels)
     ce_p, g_p = cross_entropy(scores_perturbed, labels)
     eps = mppd(s_clean, s_perturbed, weight, lam, dlif_factors=dlif_factors,
