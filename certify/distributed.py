@@ -58,8 +58,8 @@ from certify.smoothing import (
     certify,
 )
 from evsnn._checks import class_labels_iv, flag_iv, int_iv
-from evsnn.io import _atomic_write
 from evsnn._records import compact_repr
+from evsnn.io import _atomic_write
 
 __all__ = [
     "TABLE_FORMAT",

@@ -54,8 +54,8 @@ from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, svds
 from evsnn._blas import pin_new_libraries
 from evsnn._checks import int_iv, real_iv
 from evsnn._numba import njit
-from evsnn.metrics import mppd_response, step_factors
 from evsnn._records import compact_repr
+from evsnn.metrics import mppd_response, step_factors
 
 # svds loaded SciPy's own OpenBLAS (ARPACK's vector operations): give it evsnn's thread count too
 pin_new_libraries()

@@ -75,8 +75,8 @@ from statsmodels.stats.proportion import proportion_confint
 
 from evsnn._checks import class_labels_iv, flag_iv, int_iv, real_iv
 from evsnn._numba import njit, run_range
-from evsnn._scratch import scratch
 from evsnn._records import compact_repr
+from evsnn._scratch import scratch
 
 __all__ = [
     "ABSTAIN",

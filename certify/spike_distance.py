@@ -55,8 +55,8 @@ import numpy as np
 
 from evsnn._checks import int_iv, real_iv, samples_iv
 from evsnn._numba import njit, prange
-from evsnn.clock import SpikeEvents
 from evsnn._records import compact_repr
+from evsnn.clock import SpikeEvents
 
 __all__ = [
     "victor_purpura_distance",

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn._checks import float_input_iv, int_iv, samples_iv
-from evsnn.clock.network import _as_float_array, _nonempty
 from evsnn._records import compact_repr
+from evsnn.clock.network import _as_float_array, _nonempty
 
 __all__ = [
     "ANN",

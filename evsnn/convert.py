@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn._checks import real_iv
+from evsnn._records import compact_repr
 from evsnn.ann import ANN, forward
 from evsnn.clock import Dense, Network
 from evsnn.params import IF, Readout
-from evsnn._records import compact_repr
 
 __all__ = ["Conversion", "convert", "activation_scales"]
 

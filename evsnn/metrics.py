@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn._checks import class_labels_iv, flag_iv, int_iv, real_iv, samples_iv
-from evsnn._records import compact_repr
 from evsnn._numba import njit
+from evsnn._records import compact_repr
 
 __all__ = [
     "StepFactors",

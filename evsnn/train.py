@@ -25,6 +25,7 @@ import numpy as np
 
 from evsnn import ann as _ann
 from evsnn._checks import class_labels_iv, int_iv, real_iv
+from evsnn._records import compact_repr
 from evsnn.clock import Network, simulate
 from evsnn.clock.conv import (
     BatchNorm2d, Conv2d, ConvNetwork, Flatten, Linear, MaxPool2d, Neuron, Residual, simulate_conv,
@@ -33,7 +34,6 @@ from evsnn.clock.conv import (
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import decode
 from evsnn.encoders import _check_rng, encode
-from evsnn._records import compact_repr
 
 __all__ = [
     "SGD",

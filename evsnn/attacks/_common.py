@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from evsnn._records import compact_repr
 from evsnn.attacks.projections import l2_norm, project
 from evsnn.attacks.sources import GradientSource, as_source
-from evsnn._records import compact_repr
 
 RANDOM_STARTS = ("uniform", "gaussian", None)
 L2_STEPS = ("norm", "norm_squared")

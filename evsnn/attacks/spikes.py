@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from evsnn._records import compact_repr
 from evsnn.attacks._common import streams, success_of
 from evsnn.attacks._iv import int_iv, labels_iv, real_iv
 from evsnn.attacks.sources import SNNSource, SourceOutput
-from evsnn._records import compact_repr
 
 __all__ = ["SpikeAttackResult", "rand_del", "spike_attack", "OPERATIONS"]
 

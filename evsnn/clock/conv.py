@@ -41,12 +41,12 @@ import numpy as np
 
 from evsnn._checks import flag_iv, int_iv, real_iv
 from evsnn._numba import njit, run_range, run_split
+from evsnn._records import compact_repr
 from evsnn._scratch import scratch as _scratch  # im2col has a flag called scratch
 from evsnn.clock.network import NEURON_TYPES, _as_float_array, _nonempty
 from evsnn.clock.simulate import LayerRecord, SimulationResult, _all_finite, spike_events
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.params import DLIF, LIF
-from evsnn._records import compact_repr
 
 __all__ = [
     "Conv2d",

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn._numba import njit, run_range, run_split
+from evsnn._records import compact_repr
 from evsnn._scratch import scratch
 from evsnn.clock.network import Network
 from evsnn.conventions import DEFAULT, Convention, get_convention
-from evsnn._records import compact_repr
 
 __all__ = [
     "simulate", "SimulationResult", "LayerRecord", "LayerTimeSums", "TimeSums", "SpikeEvents",

@@ -30,12 +30,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn._checks import int_iv, real_iv
+from evsnn._records import compact_repr
 from evsnn.clock import Dense, Network, simulate as clock_simulate
 from evsnn.exact.encoders import InputEvents
 from evsnn.exact.neuron import ExactNetwork
 from evsnn.exact.simulate import simulate
 from evsnn.params import LIF, TraceLIF
-from evsnn._records import compact_repr
 
 __all__ = ["clock_network", "clock_inputs", "convergence", "ConvergenceData"]
 

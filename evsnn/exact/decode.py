@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evsnn._records import compact_repr
 from evsnn.exact.simulate import ExactResult, simulate, vjp
 from evsnn.grad.losses import cross_entropy
-from evsnn._records import compact_repr
 
 __all__ = ["decode", "loss_and_grad", "ExactLossGradient", "DECODERS"]
 

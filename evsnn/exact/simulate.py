@@ -13,11 +13,11 @@ import numpy as np
 
 from evsnn._checks import int_iv, real_iv
 from evsnn._numba import njit, prange
+from evsnn._records import compact_repr
 from evsnn.exact import kernels as _k
 from evsnn.exact.kernels import _neuron_backward_kernel, _neuron_kernel
 from evsnn.exact.encoders import InputEvents
 from evsnn.exact.neuron import ExactNetwork
-from evsnn._records import compact_repr
 
 __all__ = [
     "ExactLayerEvents", "ExactResult", "ExactGradient", "SpikeTimeJacobian", "simulate", "vjp",

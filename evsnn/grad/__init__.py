@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evsnn._records import compact_repr
 from evsnn._checks import real_iv
+from evsnn._records import compact_repr
 from evsnn.clock import simulate
 from evsnn.clock.conv import ConvNetwork, simulate_conv
 from evsnn.conventions import DEFAULT, get_convention

@@ -38,11 +38,11 @@ import numpy as np
 
 from evsnn._checks import flag_iv, real_iv
 from evsnn._numba import njit, run_range
+from evsnn._records import compact_repr
 from evsnn.clock import Network, SimulationResult
 from evsnn.clock.conv import ConvNetwork
 from evsnn.clock.simulate import _layer_factors, _time_repeated
 from evsnn.grad.surrogates import Sigmoid, Triangle
-from evsnn._records import compact_repr
 
 __all__ = ["GradientResult", "backward", "METHODS", "rga_factor"]
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn._numba import njit, run_split
+from evsnn._records import compact_repr
 from evsnn._scratch import owns as _scratch_owns
 from evsnn._scratch import scratch as _scratch  # conv's im2col has a flag called scratch
 from evsnn.clock.conv import (
@@ -35,7 +36,6 @@ from evsnn.clock.simulate import LayerRecord
 from evsnn.grad.backward import (
     _dlif_factor_grad, _membrane_grad, _method_options, _weight_grad,
 )
-from evsnn._records import compact_repr
 
 __all__ = ["ConvGradientResult", "backward_conv"]
 

@@ -78,11 +78,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from evsnn._checks import real_iv
+from evsnn._records import compact_repr
 from evsnn.grad.backward import backward
 from evsnn.grad.encoder_rules import input_gradient
 from evsnn.grad.losses import cross_entropy, decoder_vjp
 from evsnn.grad.surrogates import Sigmoid, Triangle
-from evsnn._records import compact_repr
 
 __all__ = [
     "grade",

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from evsnn._records import compact_repr
 from evsnn.clock import Network, simulate
 from evsnn.conventions import get_convention
 from evsnn.grad import backward
-from evsnn._records import compact_repr
 
 __all__ = [
     "BackendRun",
