@@ -203,6 +203,16 @@ def _load_model(path, args=None, inherit=()):
     return saved.model
 
 
+def _width_iv(args, n_in, n_pixels, encoder, fix):
+    """A model of ``n_in`` inputs must take the images of ``--data`` (``n_pixels`` each, times
+    the parts of a fused encoder, which concatenates one encoding per part)."""
+    parts = len(encoder[len("fused:"):].split("+")) if (encoder or "").startswith("fused:") else 1
+    if n_pixels * parts != n_in:
+        per = f" ({parts} × {n_pixels} with the fused encoder)" if parts > 1 else ""
+        raise UsageError(f"--model {args.model!r} takes {n_in} inputs but the images of --data "
+                         f"{args.data!r} have {n_pixels} pixels{per}; {fix}")
+
+
 def _data(args):
     from evsnn.data import load_digits, load_npz
 
@@ -380,10 +390,7 @@ def _certify(args) -> int:
                          "(train one with 'evsnn train --model lif')")
     _, test = _data(args)
     x, y = test.x[: args.samples], test.y[: args.samples]
-    if x.shape[1] != model.n_in:
-        raise UsageError(f"--model {args.model!r} takes {model.n_in} inputs but the images of "
-                         f"--data {args.data!r} have {x.shape[1]} pixels; certify a model "
-                         "trained on these data")
+    _width_iv(args, model.n_in, x.shape[1], None, "certify a model trained on these data")
     noise = {"gaussian": smoothing.gaussian, "rsc_fixed": smoothing.rsc_fixed,
              "rsc_fresh": smoothing.rsc_fresh}[args.noise](_positive("sigma", args.sigma), args.T)
     scheduler = args.scheduler
@@ -448,10 +455,8 @@ def _crossval(args) -> int:
                              f"model under convention {conv.name}: {exc}; {fix}") from None
         _, test = _data(args)
         x = test.x
-        if x.shape[1] != network.n_in and not args.encoder.startswith("fused:"):
-            raise UsageError(f"--model {args.model!r} takes {network.n_in} inputs but the images "
-                             f"of --data {args.data!r} have {x.shape[1]} pixels; cross-validate "
-                             "on the data the model was trained on")
+        _width_iv(args, network.n_in, x.shape[1], args.encoder,
+                  "cross-validate on the data the model was trained on")
     report = _report(f"evsnn crossval: {args.backend}", args)
     crossval_section(report, [args.backend], T=args.T, samples=args.samples, seed=args.seed,
                      dtype=DTYPES[args.dtype], convention=args.convention, network=network, x=x,

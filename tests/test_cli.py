@@ -490,6 +490,10 @@ def no_backend_made(monkeypatch):
     ("m32", ["--backend", "snntorch"],
      "takes 32 inputs but the images of --data 'digits' have 64 pixels; cross-validate on the "
      "data the model was trained on"),
+    # a fused encoder concatenates one encoding per part (was: no check with a fused encoder)
+    ("m32", ["--backend", "snntorch", "--encoder", "fused:current+poisson"],
+     "takes 32 inputs but the images of --data 'digits' have 64 pixels (2 × 64 with the fused "
+     "encoder); cross-validate on the data the model was trained on"),
 ])
 def test_crossval_refuses_a_model_the_backend_cannot_mirror(kind, argv, match, tmp_path, capsys,
                                                             no_backend_made):
