@@ -206,7 +206,9 @@ def _load_model(path, args=None, inherit=()):
 def _width_iv(args, n_in, n_pixels, encoder, fix):
     """A model of ``n_in`` inputs must take the images of ``--data`` (``n_pixels`` each, times
     the parts of a fused encoder, which concatenates one encoding per part)."""
-    parts = len(encoder[len("fused:"):].split("+")) if (encoder or "").startswith("fused:") else 1
+    from evsnn.encoders import fused_parts
+
+    parts = len(fused_parts(encoder) or ()) or 1
     if n_pixels * parts != n_in:
         per = f" ({parts} × {n_pixels} with the fused encoder)" if parts > 1 else ""
         raise UsageError(f"--model {args.model!r} takes {n_in} inputs but the images of --data "

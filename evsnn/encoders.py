@@ -35,9 +35,22 @@ __all__ = [
     "rsc_fresh",
     "fused",
     "encode",
+    "fused_parts",
     "CachedPoissonEncoder",
     "ENCODERS",
 ]
+
+
+def fused_parts(method):
+    """The member encoders of a fused encoder's name, ``"fused:a+b"`` -> ``("a", "b")`` (empty
+    names dropped), or None for any other name or a non-string.
+
+    >>> fused_parts("fused:current+poisson"), fused_parts("poisson")
+    (('current', 'poisson'), None)
+    """
+    if isinstance(method, str) and method.startswith("fused:"):
+        return tuple(p for p in method[len("fused:"):].split("+") if p)
+    return None
 
 
 def _encoder_iv(x, T, dtype=None, spikes=False):
@@ -551,8 +564,8 @@ def encode(x, method, T, *, convention=DEFAULT, rng=None, sigma=None, dtype=None
     """
     if not isinstance(method, str):
         raise TypeError(f"method must be an encoder name, got {type(method).__name__}")
-    if method.startswith("fused:"):
-        parts = tuple(p for p in method[len("fused:"):].split("+") if p)
+    parts = fused_parts(method)
+    if parts is not None:
         return fused(x, T, parts, convention=convention, rng=rng, sigma=sigma, dtype=dtype)
     if method not in ENCODERS:
         raise ValueError(

@@ -33,7 +33,7 @@ from evsnn.clock.conv import (
 )
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import decode
-from evsnn.encoders import _check_rng, encode
+from evsnn.encoders import _check_rng, encode, fused_parts
 
 __all__ = [
     "SGD",
@@ -247,10 +247,9 @@ def _pixels(network, encoder):
     ``encoder``: a fused encoder of k parts concatenates k encodings of the image along the
     feature (channel) axis (Ding 2025 fusion encoding)."""
     n = network.input_shape[0] if isinstance(network, ConvNetwork) else network.n_in
-    if isinstance(encoder, str) and encoder.startswith("fused:"):
-        k = len([p for p in encoder[len("fused:"):].split("+") if p])
-        if k and n % k == 0:
-            n //= k
+    k = len(fused_parts(encoder) or ())
+    if k and n % k == 0:
+        n //= k
     if isinstance(network, ConvNetwork):
         return (n,) + tuple(network.input_shape[1:])
     return n

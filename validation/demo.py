@@ -21,7 +21,7 @@ from evsnn.attacks import SNNSource, ann_source, fgsm, pgd
 from evsnn.clock import Network, simulate
 from evsnn.convert import convert
 from evsnn.data import load_digits
-from evsnn.encoders import encode
+from evsnn.encoders import encode, fused_parts
 from evsnn.params import DLIF, LIF, TraceLIF
 from evsnn.train import AdamW, CosineSchedule, fit_ann, fit_snn, fit_stable, snn_accuracy
 
@@ -77,7 +77,7 @@ def train_model(kind, train, test, *, hidden=100, T=10, epochs=None, encoder="cu
                          "'trace' or 'stable'")
     if epochs is not None:  # before the schedule, whose error would name total_steps
         epochs = int_iv("epochs", epochs, low=1, hint="None for the recipe's number")
-    parts = encoder[len("fused:"):].split("+") if encoder.startswith("fused:") else [encoder]
+    parts = fused_parts(encoder) or (encoder,)
     sizes = [train.x.shape[1] * len(parts), hidden, int(train.y.max()) + 1]
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()

@@ -36,7 +36,7 @@ from evsnn.clock import Network, simulate
 from evsnn.clock.conv import ConvNetwork, simulate_conv
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import DECODERS, decode
-from evsnn.encoders import ENCODERS, _current_view, encode
+from evsnn.encoders import ENCODERS, _current_view, encode, fused_parts
 from evsnn.grad import backward, decoder_vjp, input_gradient, loss_and_grad
 from evsnn.grad.backward import METHOD_OPTIONS, _layer_membrane_grad, _method_options
 from evsnn.grad.conv import backward_conv
@@ -216,7 +216,8 @@ class SNNSource(GradientSource):
         T = int_iv("T", T, low=1, what="the number of time steps")
         if not isinstance(encoder, str):
             raise TypeError(f"encoder must be an encoder name, got {type(encoder).__name__}")
-        parts = encoder[len("fused:"):].split("+") if encoder.startswith("fused:") else [encoder]
+        parts = fused_parts(encoder)
+        parts = [encoder] if parts is None else list(parts)
         bad = [p for p in parts if p not in ENCODERS or p not in RULES]
         if bad or not parts:
             raise ValueError(

@@ -17,7 +17,7 @@ from evsnn.clock import simulate
 from evsnn.clock.conv import ConvNetwork, simulate_conv
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import decode
-from evsnn.encoders import encode
+from evsnn.encoders import encode, fused_parts
 from evsnn.grad.backward import METHODS, GradientResult, _surrogate_iv, backward, rga_factor
 from evsnn.grad.encoder_rules import input_gradient
 from evsnn.grad.losses import (
@@ -112,9 +112,7 @@ def _conv_input_iv(network, x, encoder):
     """The image shape ``(C, H, W)`` a ConvNetwork takes under ``encoder`` (a fused encoder of
     K parts concatenates K encodings along the channel axis), and ``x`` checked against it."""
     shape = network.input_shape
-    k = 1
-    if isinstance(encoder, str) and encoder.startswith("fused:"):
-        k = len([p for p in encoder[len("fused:"):].split("+") if p]) or 1
+    k = len(fused_parts(encoder) or ()) or 1
     if shape[0] % k:
         raise ValueError(
             f"encoder={encoder!r} concatenates {k} encodings along the channel axis, but the "

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from evsnn.encoders import fused_parts
+
 __all__ = ["input_gradient", "RULES"]
 
 RULES = {
@@ -58,13 +60,13 @@ def input_gradient(method, g_seq, seq):
     seq = np.asarray(seq)
     if g_seq.shape != seq.shape:
         raise ValueError(f"g_seq has shape {g_seq.shape} but seq has {seq.shape}; they must match")
-    if isinstance(method, str) and method.startswith("fused:"):
+    parts = fused_parts(method)
+    if parts is not None:
         if seq.ndim < 3:
             raise ValueError(
                 f"seq has shape {seq.shape}; a fused sequence is [T, B, features...] with the "
                 "members side by side on the first feature axis"
             )
-        parts = [p for p in method[len("fused:"):].split("+") if p]
         k = len(parts)
         if k == 0 or seq.shape[2] % k:
             raise ValueError(
