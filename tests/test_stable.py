@@ -12,6 +12,7 @@ from reference.helpers import (
     assert_tape, cases, central_differences, example_count, no_near_ties, tape_surrogate,
 )
 
+from evsnn.ann import ANN
 from evsnn.clock import Dense, Network
 from evsnn.clock.conv import ConvNetwork, Flatten, Linear, Neuron
 from evsnn.conventions import get_convention
@@ -212,6 +213,8 @@ def test_stable_loss_and_grad_refusals():
     ro = Network([Dense(rng.standard_normal((2, 4)), Readout())])
     with pytest.raises(ValueError, match="no spiking layer"):
         stable_loss_and_grad(ro, seq, seq, y)
+    with pytest.raises(TypeError, match="network must be an evsnn Network, got ANN"):
+        stable_loss_and_grad(ANN.mlp([4, 2], rng=0), seq, seq, y)
     net = Network([Dense(rng.standard_normal((2, 4)), LIF())])
     with pytest.raises(ValueError, match="x_tilde has shape .* but x has"):
         stable_loss_and_grad(net, seq, seq[:, :1], y)
