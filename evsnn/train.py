@@ -858,10 +858,9 @@ def fit_stable(
     eps = real_iv("eps", eps, low=0, hint="the perturbation's intensity ε, 8/255 in Stable §4.1")
     chi = real_iv("chi", chi, low=0, high=1, hint="the mixture χ of Stable Eq. 16, 0.5 there")
     rho = real_iv("rho", rho, low=0, hint="the intensity ρ of MS-MPPD in Stable Eq. 17")
-    conv = get_convention(convention)
-    perturb = _perturbation(perturbation, eps, T, encoder, decoder, conv, sigma)
     x, y, conv, rng, opt = _fit_snn_iv(network, x, y, x_test, y_test, rng, encoder, decoder,
-                                       epochs, batch_size, optimizer, conv)
+                                       epochs, batch_size, optimizer, convention)
+    perturb = _perturbation(perturbation, eps, T, encoder, decoder, conv, sigma)
     dense = _DenseParams(network)
     model = network
 
