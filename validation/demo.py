@@ -100,33 +100,27 @@ def train_model(kind, train, test, *, hidden=100, T=10, epochs=None, encoder="cu
             model = convert(model, train.x).network
             summary["SNN test accuracy"] = snn_accuracy(model, test.x, test.y, T=T, encoder="current")
             summary["T"] = T
-    elif kind == "stable":
+    else:  # an SNN: λ-LIF, trace LIF, or DLIF trained with Stable's framework
         epochs = 15 if epochs is None else epochs
-        net = Network.mlp(sizes, LIF(lam=0.9, theta=1.0, reset="hard"), rng=rng, scale=3.0)
-        net = Network(tuple(  # the same initial weights, DLIF neurons with factors a[t] = 1
-            l.replace(neuron=DLIF(lam=0.9, theta=1.0, reset="hard"), dlif_factors=np.ones(T))
-            for l in net.layers))
-        method = method or "bptt"
-        res = fit_stable(net, train.x, train.y, T=T, rng=rng, perturbation="gaussian",
-                         eps=STABLE_EPS, rho=STABLE_RHO, encoder=encoder, method=method,
-                         epochs=epochs,
-                         batch_size=64, optimizer=adamw(1e-2, epochs, 64, 0.0), sigma=sigma,
-                         x_test=test.x, y_test=test.y, progress=progress)
-        model = res.model
-        summary = {"SNN test accuracy": res.test_accuracy, "T": T, "encoder": encoder,
-                   "method": f"{method} (Stable)"}
-    else:
-        epochs = 15 if epochs is None else epochs
-        neuron = LIF(lam=0.9, theta=1.0, reset="hard") if kind == "lif" else TraceLIF()
+        neuron = TraceLIF() if kind == "trace" else LIF(lam=0.9, theta=1.0, reset="hard")
         net = Network.mlp(sizes, neuron, rng=rng, scale=3.0)
-        method = method or ("bptt" if kind == "lif" else "tempbp")
-        options = {"fallback_rho": 1.0} if method == "tempbp" else {}
-        res = fit_snn(net, train.x, train.y, T=T, rng=rng, encoder=encoder, method=method,
-                      epochs=epochs, batch_size=64, optimizer=adamw(1e-2, epochs, 64, 0.0),
-                      sigma=sigma, x_test=test.x, y_test=test.y, progress=progress, **options)
+        loop = dict(T=T, rng=rng, encoder=encoder, epochs=epochs, batch_size=64,
+                    optimizer=adamw(1e-2, epochs, 64, 0.0), sigma=sigma, x_test=test.x,
+                    y_test=test.y, progress=progress)
+        if kind == "stable":
+            net = Network(tuple(  # the same initial weights, DLIF neurons with a[t] = 1
+                l.replace(neuron=DLIF(lam=0.9, theta=1.0, reset="hard"), dlif_factors=np.ones(T))
+                for l in net.layers))
+            method = method or "bptt"
+            res = fit_stable(net, train.x, train.y, perturbation="gaussian", eps=STABLE_EPS,
+                             rho=STABLE_RHO, method=method, **loop)
+        else:
+            method = method or ("bptt" if kind == "lif" else "tempbp")
+            options = {"fallback_rho": 1.0} if method == "tempbp" else {}
+            res = fit_snn(net, train.x, train.y, method=method, **loop, **options)
         model = res.model
         summary = {"SNN test accuracy": res.test_accuracy, "T": T, "encoder": encoder,
-                   "method": method}
+                   "method": method + (" (Stable)" if kind == "stable" else "")}
     summary["training seconds"] = round(time.perf_counter() - t0, 2)
     return model, summary
 
