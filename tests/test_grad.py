@@ -315,12 +315,13 @@ def test_losses_hand_computed():
     np.testing.assert_allclose(g, [[0.25, -0.25]])
     loss, g = spike_count_loss(np.array([[3.0, 1.0]]), np.array([0]), desired_true=5, desired_false=0)
     assert loss == 0.5 * (4 + 1) and g.tolist() == [[-2.0, 1.0]]
-    # double softmax: CE of softmax(ω); at ω = 0 with 2 classes p = (½, ½) and the CE is that of
+    # double softmax: CE of softmax(2ω); at ω = 0 with 2 classes p = (½, ½) and the CE is that of
     # logits (½, ½): ln 2
     loss, g = ttfs_loss(np.zeros((1, 2)), np.array([0]), "double_softmax")
     assert loss == pytest.approx(np.log(2))
-    loss, _ = ttfs_loss(np.zeros((1, 2)), np.array([0]), "mse_onehot")
-    assert loss == pytest.approx(0.5)
+    # scaled CE: CE of 2ω; ω = (1, 0), label 0: −ln(e² / (e² + 1)) = ln(1 + e⁻²)
+    loss, _ = ttfs_loss(np.array([[1.0, 0.0]]), np.array([0]), "scaled_ce")
+    assert loss == pytest.approx(np.log1p(np.exp(-2.0)))
 
 
 @given(st.integers(0, 2**32 - 1))
@@ -329,7 +330,8 @@ def test_softmax_losses_match_finite_differences(seed):
     z = rng.standard_normal((3, 4))
     y = rng.integers(0, 4, 3)
     for f in (lambda s: cross_entropy(s, y), lambda s: ttfs_loss(s, y, "double_softmax"),
-              lambda s: ttfs_loss(s, y, "mse_onehot")):
+              lambda s: ttfs_loss(s, y, "scaled_ce"),
+              lambda s: ttfs_loss(s, y, "double_softmax", beta=0.7)):
         _, g = f(z)
         h = 1e-6
         num = np.zeros_like(z)
@@ -414,8 +416,8 @@ def test_backward_errors():
         loss_and_grad(net, np.zeros((1, 6)), [0], encoder="current")
     with pytest.raises(ValueError, match=r"must be an encoded sequence \[T, B, N\]"):
         loss_and_grad(net, np.zeros((1, 6)), [0])
-    with pytest.raises(ValueError, match="loss='mse_onehot' is not available for decoder='rate'"):
-        loss_and_grad(net, seq, np.array([0]), loss="mse_onehot")
+    with pytest.raises(ValueError, match="loss='scaled_ce' is not available for decoder='rate'"):
+        loss_and_grad(net, seq, np.array([0]), loss="scaled_ce")
     with pytest.raises(ValueError, match=r"labels holds the label 7 but scores has 4 classes; "
                                          r"labels are 0-based class indices in \[0, 3\]"):
         cross_entropy(np.zeros((1, 4)), np.array([7]))

@@ -642,12 +642,12 @@ def test_rate_factor_is_one_per_sample_and_zero_where_the_current_is_not_positiv
 LOSSES = {
     "ce": lambda z, y: cross_entropy(z, y),
     "double_softmax": lambda z, y: ttfs_loss(z, y, "double_softmax"),
-    "mse_onehot": lambda z, y: ttfs_loss(z, y, "mse_onehot"),
+    "scaled_ce": lambda z, y: ttfs_loss(z, y, "scaled_ce"),
     "spike_count": lambda z, y: spike_count_loss(z, y, desired_true=3, desired_false=0.5),
 }
 
 
-SOFTMAX_LOSSES = ("ce", "double_softmax", "mse_onehot")
+SOFTMAX_LOSSES = ("ce", "double_softmax", "scaled_ce")
 
 
 @given(st.integers(1, 6), st.integers(1, 3), st.floats(-50, 50), st.sampled_from(SOFTMAX_LOSSES),
@@ -655,14 +655,14 @@ SOFTMAX_LOSSES = ("ce", "double_softmax", "mse_onehot")
 def test_softmax_losses_at_equal_logits(N, B, level, name, seed):
     """Equal logits (a tie of all classes, e.g. every output neuron silent under TTFS
     decoding): softmax is uniform, so with u = 1/N − onehot (hand derivation)
-    CE: loss ln N, gradient u/B; double softmax (CE of softmax(ω), whose logits are all 1/N):
-    loss ln N, gradient (1/N)·u/B; MSE on softmax: loss (N − 1)/N, gradient (2/N)·u/B."""
+    CE: loss ln N, gradient u/B; double softmax (CE of softmax(2ω), whose logits are all 1/N):
+    loss ln N, gradient (2/N)·u/B; scaled CE (CE of 2ω): loss ln N, gradient 2·u/B."""
     y = np.random.default_rng(seed).integers(0, N, B)
     loss, g = LOSSES[name](np.full((B, N), level), y)
     u = np.full((B, N), 1.0 / N)
     u[np.arange(B), y] -= 1.0
-    want_loss, mult = {"ce": (np.log(N), 1.0), "double_softmax": (np.log(N), 1.0 / N),
-                       "mse_onehot": ((N - 1) / N, 2.0 / N)}[name]
+    want_loss, mult = {"ce": (np.log(N), 1.0), "double_softmax": (np.log(N), 2.0 / N),
+                       "scaled_ce": (np.log(N), 2.0)}[name]
     assert float(loss) == pytest.approx(want_loss, rel=RTOL_HAND, abs=1e-15)
     np.testing.assert_allclose(g, mult * u / B, rtol=RTOL_HAND, atol=1e-16)
 

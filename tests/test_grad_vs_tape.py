@@ -178,7 +178,7 @@ def test_dyadic_cases_hit_exact_ties_under_both_spike_tests():
 # --------------------------------------------------------------------------- losses and decoders
 @settings(max_examples=30)
 @given(cases(T=(1, 8)), st.sampled_from(["rate", "membrane", "ttfs"]),
-       st.sampled_from(["ce", "double_softmax", "mse_onehot"]))
+       st.sampled_from(["ce", "double_softmax", "scaled_ce"]))
 def test_loss_chain_vs_tape(case, decoder, loss_name):
     """decode → loss → decoder_vjp → bptt against the tape's decoders and losses.
 
@@ -208,7 +208,7 @@ def test_loss_chain_vs_tape(case, decoder, loss_name):
     sc = tp.decode(out, decoder)
     np.testing.assert_allclose(sc.value, scores, rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
     lt = {"ce": tp.cross_entropy, "double_softmax": tp.ttfs_double_softmax,
-          "mse_onehot": tp.mse_onehot}[loss_name](sc, labels)
+          "scaled_ce": tp.ttfs_scaled_ce}[loss_name](sc, labels)
     assert value == pytest.approx(float(lt.value), rel=1e-12, abs=1e-15)
     want = tp.grad(lt, [x] + W)
     # the tape's gradient of the loss w.r.t. its scores, to size the rounding floor
@@ -371,7 +371,7 @@ def test_tape_primitives_match_finite_differences():
         z = tp.add(tp.mul(cv, tp.total(tp.stack(steps), axis=0)),
                    tp.max_first(tp.stack(steps), axis=0))
         z = tp.sub(z, tp.scale(tp.exp(tp.linear(tp.take(Xv, 1), Wv)), 0.3))
-        loss = tp.add(tp.cross_entropy(z, np.array([0, 2])), tp.mse_onehot(z, np.array([1, 1])))
+        loss = tp.add(tp.cross_entropy(z, np.array([0, 2])), tp.ttfs_scaled_ce(z, np.array([1, 1])))
         return (loss, [Xv, Wv, cv]) if build else float(loss.value)
 
     loss, leaves = f(X0, W0, c0, build=True)

@@ -308,12 +308,64 @@ def test_spike_count_and_ttfs_losses_equal_tape(seed, B, desired_true, desired_f
     assert loss == pytest.approx(float(ref.value), rel=1e-14, abs=1e-15)
     _close(g, tp.grad(ref, [cv])[0])
     z = rng.standard_normal((B, 4))
-    for variant, f in (("double_softmax", tp.ttfs_double_softmax), ("mse_onehot", tp.mse_onehot)):
+    for variant, f in (("double_softmax", tp.ttfs_double_softmax),
+                       ("scaled_ce", tp.ttfs_scaled_ce)):
         loss, g = ttfs_loss(z, y, variant)
         zv = tp.leaf(z)
         ref = f(zv, y)
         assert loss == pytest.approx(float(ref.value), rel=1e-13)
         _close(g, tp.grad(ref, [zv])[0], variant)
+
+
+def _code_ce(logits, labels):
+    """torch's ``cross_entropy`` written out: mean of log Σ exp(z) − z[label]."""
+    z = np.asarray(logits, dtype=np.float64)
+    return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(labels)), labels]))
+
+
+@settings(max_examples=20)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.integers(1, 12),
+       st.sampled_from([0.5, 2.0, 3.0]))
+def test_ttfs_losses_are_the_ding_code_formulas(seed, B, T, beta):
+    """Each TTFS variant against the Ding code's own formula (``SpikeLoss`` in
+    ``global_tools/training/functions/loss_f.py``), written out from spike outputs:
+    ``spike_latency``: t_min = T + 1 − max_t(s[t]·(T − t₀)), CE(softmax(−β t_min));
+    ``spike_latency2``: CE(ω); ``spike_latency3``: CE(2 (ω − T))."""
+    rng = np.random.default_rng(seed)
+    s = (rng.random((T, B, 5)) < 0.2).astype(float)
+    y = rng.integers(0, 5, B)
+    dec = (s * np.arange(T, 0, -1)[:, None, None]).max(axis=0)  # the code's decreasing_output
+    omega = decode(s, "ttfs")
+    np.testing.assert_array_equal(omega, dec)
+    t_min = T + 1 - dec
+    prob = np.exp(-beta * t_min) / np.exp(-beta * t_min).sum(axis=1, keepdims=True)
+    loss, _ = ttfs_loss(omega, y, "double_softmax", beta=beta)
+    assert loss == pytest.approx(_code_ce(prob, y), rel=1e-13)
+    loss, _ = ttfs_loss(omega, y, "ce")
+    assert loss == pytest.approx(_code_ce(dec, y), rel=1e-13)
+    loss, g = ttfs_loss(omega, y, "scaled_ce")
+    assert loss == pytest.approx(_code_ce(2 * (dec - T), y), rel=1e-13)
+    # the shift by T cancels in the softmax, bit for bit for integer scores
+    ref_loss, ref_g = cross_entropy(2 * (omega - T), y)
+    assert loss == ref_loss
+    np.testing.assert_array_equal(g, 2 * ref_g)
+
+
+def test_ttfs_loss_beta_is_read_by_the_double_softmax_only():
+    z, y = np.zeros((1, 3)), np.array([0])
+    a, _ = ttfs_loss(z + np.array([[1.0, 0.0, 0.0]]), y, "double_softmax")
+    b, _ = ttfs_loss(z + np.array([[1.0, 0.0, 0.0]]), y, "double_softmax", beta=2)
+    assert a == b  # the default is the code's beta = 2
+    for variant in ("ce", "scaled_ce"):
+        with pytest.raises(ValueError, match=f"beta=2 is read by variant='double_softmax' only, "
+                                             f"not by '{variant}'"):
+            ttfs_loss(z, y, variant, beta=2)
+    with pytest.raises(ValueError, match=r"beta=0 must be finite and > 0; the code's "
+                                         r"spike_latency uses beta=2"):
+        ttfs_loss(z, y, "double_softmax", beta=0)
+    with pytest.raises(ValueError, match=r"variant='mse_onehot' is not a TTFS loss; use one of "
+                                         r"\['ce', 'double_softmax', 'scaled_ce'\]"):
+        ttfs_loss(z, y, "mse_onehot")
 
 
 _NO_SAMPLES = r"holds no samples \(shape {}\); a loss needs at least one sample"
@@ -325,7 +377,7 @@ def test_batch_mean_losses_refuse_an_empty_batch_regression():
     empty = _NO_SAMPLES.format(r"\(0, 3\)")
     with pytest.raises(ValueError, match="^scores " + empty):
         cross_entropy(e, y)
-    for variant in ("ce", "double_softmax", "mse_onehot"):
+    for variant in ("ce", "double_softmax", "scaled_ce"):
         with pytest.raises(ValueError, match="^scores " + empty):
             ttfs_loss(e, y, variant)
     with pytest.raises(ValueError, match="^counts " + empty):

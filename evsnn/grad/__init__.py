@@ -174,7 +174,7 @@ def loss_and_grad(
         (channel) axis, so the network takes ``K·n_in`` inputs (``K·C`` channels).
     labels : int array [B]
     decoder : {"rate", "ttfs", "membrane"}
-    loss : {"ce"}, a TTFS variant ("double_softmax", "mse_onehot") for ``decoder="ttfs"``, or a
+    loss : {"ce"}, a TTFS variant ("double_softmax", "scaled_ce") for ``decoder="ttfs"``, or a
         callable ``loss(scores, labels) -> (mean loss, dL/dscores)``
     method : one of :data:`METHODS`, or ``"ann"``
         ``"ann"`` is CBA (Sharmin et al. 2019; HART's baseline): the gradient of the source ReLU

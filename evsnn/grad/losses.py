@@ -80,40 +80,57 @@ def cross_entropy(scores, labels):
     return loss, grad / B
 
 
-def ttfs_loss(scores, labels, variant="ce"):
-    """TTFS-decoding losses of the Ding 2025 code.
+def ttfs_loss(scores, labels, variant="ce", *, beta=None):
+    """The three TTFS-decoding losses of the Ding 2025 code (``SpikeLoss`` in the authors'
+    ``global_tools/training/functions/loss_f.py``); returns ``(loss, dL/dscores)``.
 
-    ``"ce"``: cross-entropy on the TTFS scores ω (Eq. 13). ``"double_softmax"``: cross-entropy applied to
-    softmax(ω) — the code applies softmax twice (once explicitly, once inside the CE); kept to
-    reproduce it and flagged as such. ``"mse_onehot"``: mean squared error between softmax(ω)
-    and the one-hot label. Scores with no samples (B = 0) raise ValueError, as in
-    :func:`cross_entropy`.
+    ``scores`` are the TTFS scores ω = max_t (T + 1 − t) s[t] (Eq. 13, :func:`evsnn.decoders.ttfs`),
+    which is the code's ``decreasing_output`` maximum. All three are means over the batch:
+
+    * ``"ce"`` (the code's ``spike_latency2``): cross-entropy on ω, as the paper states ("Both
+      TTFS and rate decoding methods employ the cross-entropy loss function").
+    * ``"double_softmax"`` (``spike_latency``): the code turns first-spike times
+      t_min = T + 1 − ω into probabilities ``softmax(−β t_min)`` and passes these to a
+      cross-entropy, which applies a second softmax: CE(softmax(β ω)) (the shift by T + 1 cancels
+      in the softmax). ``beta`` (> 0, default 2 as in the code) is read by this variant only;
+      the others refuse it. Kept to reproduce the code and flagged as such: the second softmax
+      sees logits in [0, 1], so with N classes the loss never goes below log(e + N − 1) − 1
+      (1.46 for N = 10) and its gradient stays small even for a confident network.
+    * ``"scaled_ce"`` (``spike_latency3``): cross-entropy on 2 (ω − T), computed as CE(2 ω): the
+      shift by T cancels in the softmax, and with integer ω and T both give the same floats.
+
+    Scores with no samples (B = 0) raise ValueError, as in :func:`cross_entropy`.
     """
-    if variant == "ce":
-        return cross_entropy(scores, labels)
-    scores = np.asarray(scores, dtype=np.result_type(scores, np.float32))
-    labels = _labels_iv(labels, scores)
-    samples_iv("scores", scores.shape, _NO_SAMPLES)
-    p = softmax(scores)
-    B, N = scores.shape
-    if variant == "double_softmax":
-        loss, g_p = cross_entropy(p, labels)
-    elif variant == "mse_onehot":
-        onehot = np.zeros_like(p)
-        onehot[np.arange(B), labels] = 1.0
-        loss = ((p - onehot) ** 2).sum(axis=1).mean()
-        g_p = 2.0 * (p - onehot) / B
-    else:
+    if variant not in TTFS_LOSSES:
         raise ValueError(
             f"variant={variant!r} is not a TTFS loss; use one of {sorted(TTFS_LOSSES)}"
         )
-    # softmax vjp: g_z = p * (g_p - <g_p, p>)
-    g = p * (g_p - (g_p * p).sum(axis=1, keepdims=True))
-    return loss, g
+    if beta is not None and variant != "double_softmax":
+        raise ValueError(
+            f"beta={beta!r} is read by variant='double_softmax' only, not by {variant!r}; "
+            "drop beta or choose that variant"
+        )
+    if variant == "ce":
+        return cross_entropy(scores, labels)
+    scores = np.asarray(scores, dtype=np.result_type(scores, np.float32))
+    if variant == "scaled_ce":
+        loss, g = cross_entropy(2 * scores, labels)
+        return loss, 2 * g
+    beta = 2.0 if beta is None else real_iv("beta", beta, low=0, low_open=True,
+                                            hint="the code's spike_latency uses beta=2")
+    labels = _labels_iv(labels, scores)
+    samples_iv("scores", scores.shape, _NO_SAMPLES)
+    p = softmax(beta * scores)
+    loss, g_p = cross_entropy(p, labels)
+    # softmax vjp: g_z = β p (g_p − <g_p, p>)
+    return loss, beta * p * (g_p - (g_p * p).sum(axis=1, keepdims=True))
 
 
-TTFS_LOSSES = {"ce": "cross-entropy on ω", "double_softmax": "CE on softmax(ω) (softmax twice)",
-               "mse_onehot": "MSE between softmax(ω) and the one-hot label"}
+TTFS_LOSSES = {
+    "ce": "cross-entropy on ω (the code's spike_latency2; the paper's loss)",
+    "double_softmax": "CE on softmax(β ω), β = 2: softmax applied twice (the code's spike_latency)",
+    "scaled_ce": "cross-entropy on 2 (ω − T) (the code's spike_latency3)",
+}
 
 
 def spike_count_loss(counts, labels, *, desired_true, desired_false):

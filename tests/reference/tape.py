@@ -267,16 +267,12 @@ def softmax(z):
     return exp(log_softmax(z))
 
 
-def ttfs_double_softmax(scores, labels):
-    return cross_entropy(softmax(scores), labels)
+def ttfs_double_softmax(scores, labels, beta=2.0):
+    return cross_entropy(softmax(scale(scores, beta)), labels)
 
 
-def mse_onehot(scores, labels):
-    p = softmax(scores)
-    onehot = np.zeros(p.shape)
-    onehot[np.arange(p.shape[0]), labels] = 1.0
-    d = sub(p, onehot)
-    return scale(total(mul(d, d)), 1.0 / p.shape[0])
+def ttfs_scaled_ce(scores, labels):
+    return cross_entropy(scale(scores, 2.0), labels)
 
 
 def spike_count(counts, labels, desired_true, desired_false):
