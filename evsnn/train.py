@@ -769,8 +769,8 @@ def _perturbation(perturbation, eps, T, encoder, decoder, conv, sigma):
 def fit_stable(
     network, x, y, *, T, rng, perturbation="gaussian", eps=8 / 255, chi=0.5, rho=1.0,
     encoder="current", decoder="rate", method="bptt", epochs=10, batch_size=64, optimizer=None,
-    convention=DEFAULT, reduction=None, sigma=None, surrogate=None, x_test=None, y_test=None,
-    progress=False, **method_options,
+    convention=DEFAULT, reduction=None, sigma=None, surrogate=None, common_draws=True,
+    x_test=None, y_test=None, progress=False, **method_options,
 ) -> TrainResult:
     """Train a dense SNN with Stable's framework (Ding et al., ICML 2024, §3.4): each batch is
     perturbed with the current model, and the loss is the mixed clean / perturbed
@@ -790,7 +790,8 @@ def fit_stable(
     T : int
     rng : seed or Generator
         One stream, per batch in this order: the perturbation's draws, then the stochastic
-        encoder's (clean, then perturbed); one permutation per epoch before its batches.
+        encoder's (with ``common_draws``, one set of draws for both runs); one permutation per
+        epoch before its batches.
     perturbation : {"gaussian", "rfgsm"} or callable, default "gaussian"
         ``"gaussian"``: ``x~ = clip(x + ε·N(0, I), 0, 1)``. §4.1 gives only "the intensity of
         Gaussian noise is ε = 8/255"; evsnn reads ε as the standard deviation of i.i.d.
@@ -813,9 +814,10 @@ def fit_stable(
     encoder, decoder, method, epochs, batch_size, optimizer, convention, sigma, x_test, y_test,
     progress, method_options
         As in :func:`fit_snn`.
-    reduction, surrogate
+    reduction, surrogate, common_draws
         As in :func:`evsnn.grad.stable_loss_and_grad` (defaults: the convention's
-        ``mppd_reduction``; Stable's triangle surrogate ω = 1).
+        ``mppd_reduction``; Stable's triangle surrogate ω = 1; the clean and perturbed batch
+        encoded with the same draws).
 
     Returns
     -------
@@ -836,7 +838,8 @@ def fit_stable(
     ``L = χ CE(f(x), y) + (1 − χ) CE(f(x~), y) + ρ Σ_i Σ_t ε_i^L[t]²`` (Eq. 14, 16-17) with
     ``ε[t] = leak[t] ε[t−1] + gain[t] W^L (s[t] − s~[t])`` of the last spiking layer L; χ = 1,
     ρ = 0 is :func:`fit_snn`'s cross-entropy training (with the same surrogate, bit for bit
-    when the perturbation draws nothing from ``rng``; tested).
+    when the perturbation draws nothing from ``rng``, also under a stochastic encoder with
+    ``common_draws``; tested).
 
     Examples
     --------
@@ -870,7 +873,7 @@ def fit_stable(
         r = stable_loss_and_grad(
             model, xb, perturb(model, xb, yb, rng), yb, T=T, encoder=encoder, decoder=decoder,
             method=method, convention=conv, rng=rng, sigma=sigma, surrogate=surrogate, chi=chi,
-            rho=rho, reduction=reduction, **method_options,
+            rho=rho, reduction=reduction, common_draws=common_draws, **method_options,
         )
         model = dense.step(opt, r.grads)
         return r.loss * len(idx), int(np.sum(r.correct))

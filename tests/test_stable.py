@@ -296,6 +296,27 @@ def test_fit_stable_chi_one_rho_zero_is_fit_snn_bit_for_bit():
             np.testing.assert_array_equal(u.dlif_factors, v.dlif_factors)
 
 
+def test_fit_stable_chi_one_rho_zero_is_fit_snn_under_a_stochastic_encoder():
+    """With common draws (the default) the perturbed batch is encoded with the clean one's
+    draws, so the generator advances as in fit_snn and Poisson-coded training with χ = 1,
+    ρ = 0 equals fit_snn bit for bit; with independent draws the streams part from the second
+    batch on."""
+    T = 4
+    kw = dict(T=T, rng=3, encoder="poisson", decoder="membrane", epochs=2, batch_size=48,
+              x_test=XT, y_test=YT, surrogate=Triangle(1.0))
+    a = fit_snn(_digits_net(T), X[:96], Y[:96], optimizer=SGD(0.1, momentum=0.9), **kw)
+    same = dict(chi=1.0, rho=0.0, perturbation=lambda m, x, y, rng: np.clip(x + 0.2, 0, 1))
+    b = fit_stable(_digits_net(T), X[:96], Y[:96], optimizer=SGD(0.1, momentum=0.9), **same,
+                   **kw)
+    c = fit_stable(_digits_net(T), X[:96], Y[:96], optimizer=SGD(0.1, momentum=0.9), **same,
+                   common_draws=False, **kw)
+    np.testing.assert_array_equal(a.loss, b.loss)
+    assert a.test_accuracy == b.test_accuracy
+    for u, v in zip(a.model.layers, b.model.layers):
+        np.testing.assert_array_equal(u.weight, v.weight)
+    assert not np.array_equal(a.loss, c.loss)
+
+
 def test_fit_stable_perturbations():
     """"gaussian" is clip(x + ε N(0, I), 0, 1) from ``rng`` (seen through a callable that
     records what it is given); "rfgsm" stays in the ε-ball and the box; a callable gets the

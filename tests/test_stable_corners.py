@@ -418,13 +418,14 @@ def test_fit_stable_gaussian_keeps_the_batch_dtype():
 @given(st.integers(0, 2**32 - 1), st.sampled_from(["poisson", "rsc_fixed", "rsc_fresh",
                                                    "fused:current+poisson"]),
        st.sampled_from(["DEFAULT", "HART_CODE", "STABLE_CODE"]), st.integers(1, 4),
-       st.integers(1, 3), st.booleans())
-def test_stochastic_encoders_draw_clean_then_perturbed(seed, encoder, preset, T, B, same):
-    """One stream: the clean encoding's draws, then the perturbed one's, exactly as two
-    encode() calls on one generator; a Generator passed in is left where those two calls leave
-    it; a seed reproduces the result; the image gradient is the encoder's rule applied to
-    dL/d(clean sequence). With x~ == x the two encodings are independent draws (MS-MPPD is
-    then that of the encoder's own noise), the documented behaviour."""
+       st.integers(1, 3), st.booleans(), st.booleans())
+def test_stochastic_encoders_draws(seed, encoder, preset, T, B, same, common):
+    """``common_draws=True`` (the default): both encodings are encode() from the same
+    generator state, a Generator passed in is left where the clean encode() call leaves it,
+    and x~ == x gives identical sequences and MS-MPPD exactly 0. ``False``: one stream, the clean
+    encoding's draws, then the perturbed one's, exactly as two encode() calls on one generator
+    (with x~ == x, MS-MPPD is that of the encoder's own noise). Either way a seed reproduces the
+    result and the image gradient is the encoder's rule applied to dL/d(clean sequence)."""
     from evsnn.grad import input_gradient
 
     rng = np.random.default_rng(seed)
@@ -436,12 +437,15 @@ def test_stochastic_encoders_draw_clean_then_perturbed(seed, encoder, preset, T,
     x_t = x.copy() if same else np.clip(x + rng.choice([-0.3, 0.3], size=x.shape), 0, 1)
     y = rng.integers(0, 2, B)
     sigma = 0.3 if "rsc" in encoder else None
-    kw = dict(T=T, encoder=encoder, decoder="membrane", convention=conv, sigma=sigma)
+    kw = dict(T=T, encoder=encoder, decoder="membrane", convention=conv, sigma=sigma,
+              common_draws=common)
     g = np.random.default_rng(seed)
     r = stable_loss_and_grad(net, x, x_t, y, rng=g, **kw)
     ref = np.random.default_rng(seed)
     enc = dict(convention=conv, rng=ref, sigma=sigma)
     np.testing.assert_array_equal(r.sequence, encode(x, encoder, T, **enc))
+    if common:
+        enc["rng"] = np.random.default_rng(seed)
     np.testing.assert_array_equal(r.sequence_perturbed, encode(x_t, encoder, T, **enc))
     assert g.bit_generator.state == ref.bit_generator.state
     again = stable_loss_and_grad(net, x, x_t, y, rng=seed, **kw)
@@ -449,8 +453,19 @@ def test_stochastic_encoders_draw_clean_then_perturbed(seed, encoder, preset, T,
     for u, v in zip(_grad_arrays(again), _grad_arrays(r)):
         np.testing.assert_array_equal(u, v)
     np.testing.assert_array_equal(r.image, input_gradient(encoder, r.grads.input, r.sequence))
+    if same and common:
+        np.testing.assert_array_equal(r.sequence_perturbed, r.sequence)
+        assert r.ms_mppd == 0
     if same and not np.array_equal(r.sequence, r.sequence_perturbed):
         assert r.ms_mppd > 0
+
+
+def test_common_draws_must_be_a_bool():
+    net = Network([Dense(np.ones((2, 2)), LIF(lam=0.9, theta=0.5))])
+    x = np.full((1, 2), 0.5)
+    with pytest.raises(TypeError, match=r"common_draws must be True or False, got 'yes'"):
+        stable_loss_and_grad(net, x, x, np.array([0]), T=2, encoder="poisson", rng=0,
+                             decoder="membrane", common_draws="yes")
 
 
 # --------------------------------------------------------------------------- the training loop

@@ -114,7 +114,7 @@ def _sum(*parts):
 def stable_loss_and_grad(
     network, x, x_tilde, labels, *, T=None, encoder=None, decoder="rate", method="bptt",
     convention=DEFAULT, rng=None, sigma=None, surrogate=None, chi=0.5, rho=1.0, reduction=None,
-    **method_options,
+    common_draws=True, **method_options,
 ):
     """Stable's loss (Eq. 17) and its gradient with respect to every parameter of a dense SNN.
 
@@ -131,8 +131,7 @@ def stable_loss_and_grad(
     T, encoder, decoder, method, convention, rng, sigma, method_options
         As in :func:`~evsnn.grad.loss_and_grad` (``method="ann"`` and HART's
         ``precalculate=True`` are refused: the regulariser needs the recorded per-step input of
-        layer L). A stochastic encoder draws the clean encoding first, then the perturbed one,
-        from one generator.
+        layer L). For a stochastic encoder (and ``sigma`` noise) see ``common_draws``.
     surrogate : Sigmoid or Triangle, optional
         Default ``Triangle(1.0)`` for ``bptt`` and ``hart``: Stable's triangle surrogate with
         ω = 1 (Eq. 18), which is not :func:`~evsnn.grad.backward`'s ``bptt`` default (the
@@ -145,6 +144,16 @@ def stable_loss_and_grad(
         MS-MPPD per sample (see :func:`~evsnn.grad.losses.stable_loss`); default the
         convention's ``mppd_reduction``. The DLIF factor placement is the convention's
         ``dlif_factor``, as in the simulation.
+    common_draws : bool, default True
+        With a stochastic encoder, encode ``x`` and ``x_tilde`` from the same random stream
+        (common random numbers: the perturbed encoding replays the clean one's draws, and
+        ``rng`` is left where the clean encoding left it, as for one encoding), so that ε
+        measures the perturbation, not the encoder's noise: ``x_tilde = x`` gives MS-MPPD 0.
+        (Poisson's default ``"bytes"`` sampler shares the top byte of every uniform; the
+        further bits it draws for the 1-in-256 ties follow in the ties' order, so they pair up
+        only where both encodings tie alike.) ``False``: the perturbed encoding takes fresh
+        draws after the clean one's, so ε also holds the encoder's own noise. Stable encodes
+        directly (current coding, §4.1), where both are the same.
 
     Returns
     -------
@@ -212,10 +221,19 @@ def stable_loss_and_grad(
     reduction = conv.mppd_reduction if reduction is None else reduction
     from evsnn.grad import _sequence
 
-    if rng is not None:  # one stream: the clean encoding's draws, then the perturbed one's
+    if not isinstance(common_draws, (bool, np.bool_)):
+        raise TypeError(f"common_draws must be True or False, got {common_draws!r}")
+    rewind = None
+    if rng is not None:
         rng = _check_rng(rng)
+        if common_draws:
+            rewind = rng.bit_generator.state
     x, seq = _sequence(network, x, T, encoder, conv, rng, sigma)
+    if rewind is not None:  # the perturbed encoding replays the clean one's draws
+        after, rng.bit_generator.state = rng.bit_generator.state, rewind
     _, seq_t = _sequence(network, x_tilde, T, encoder, conv, rng, sigma, "x_tilde")
+    if rewind is not None:  # the stream goes on from where the clean encoding left it
+        rng.bit_generator.state = after
     if np.shape(x_tilde) != np.shape(x) or seq_t.shape != seq.shape:
         raise ValueError(
             f"x_tilde has shape {np.shape(x_tilde)} but x has {np.shape(x)}; the perturbed "
