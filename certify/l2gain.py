@@ -1027,7 +1027,8 @@ def network_gains(network, clean, perturbed, *, rng, convention="DEFAULT"):
     Notes
     -----
     Layer l's input perturbation is the difference of layer l-1's outputs (spikes, traces) in
-    the two runs, or of the inputs for l = 0. The ratio uses Stable Eq. 20-21 norms. The MPPD
+    the two runs, or of the inputs for l = 0 (of their synaptic traces for a layer with an
+    ``input_trace``: what its weights act on). The ratio uses Stable Eq. 20-21 norms. The MPPD
     ratio can never exceed ``exact_gain`` (MPPD is the linear map whose norm that is); the
     membrane ratio of the network with resets can.
 
@@ -1053,8 +1054,10 @@ def network_gains(network, clean, perturbed, *, rng, convention="DEFAULT"):
     d = conv.input_delay
     out = []
     for l, layer in enumerate(network.layers):
-        inp_c = clean if l == 0 else res_c.layers[l - 1].output
-        inp_p = perturbed if l == 0 else res_p.layers[l - 1].output
+        # the layer's input as its weights see it (its synaptic trace, if it has one)
+        inp_c = layer.filter_input(clean if l == 0 else res_c.layers[l - 1].output, np.float64)
+        inp_p = layer.filter_input(perturbed if l == 0 else res_p.layers[l - 1].output,
+                                   np.float64)
         ds = np.zeros_like(inp_c)
         ds[d:] = (inp_c - inp_p)[: T - d]
         args = layer.neuron.kernel_args()

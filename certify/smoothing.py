@@ -879,8 +879,8 @@ class NetworkClassifier:
     layer's input ``W z (+ b)`` is then formed once per noise draw, not once per step (see
     ``product``), and the first layer runs T steps on that constant current
     (``_constant_current_lif``); the other layers are simulated event-driven from its
-    spikes. The fast path needs a plain λ-LIF first layer (no trace, not DLIF) and no input
-    delay; otherwise the input is repeated and simulated.
+    spikes. The fast path needs a plain λ-LIF first layer (no trace, no input trace, not DLIF)
+    and no input delay; otherwise the input is repeated and simulated.
 
     Examples
     --------
@@ -938,6 +938,7 @@ class NetworkClassifier:
             and args.trace_coef == 0
             and not args.emit_trace
             and not args.dlif
+            and first.input_trace is None
             and int(self.convention.input_delay) == 0
         )
         if self._fast:

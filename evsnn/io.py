@@ -39,11 +39,12 @@ from evsnn.params import DLIF, LIF, Readout, TraceLIF
 __all__ = ["save", "load", "load_saved", "SavedModel", "FORMAT", "VERSION", "NEURON_KINDS"]
 
 FORMAT = "evsnn-model"
-VERSION = 2
+VERSION = 3
 # Version 1 files record the convention's sigmoid_scale, but evsnn did not read it then: their
 # gradients were computed with the authors' code scale whatever the file says (issue 3 wired it
-# to the default bptt surrogate together with version 2).
-_READABLE_VERSIONS = (1, 2)
+# to the default bptt surrogate together with version 2). Version 3 adds a layer's
+# ``input_trace``; a version 2 reader would have dropped it silently, so it refuses version 3.
+_READABLE_VERSIONS = (1, 2, 3)
 NEURON_KINDS = {"LIF": LIF, "TraceLIF": TraceLIF, "DLIF": DLIF, "Readout": Readout}
 
 
@@ -86,6 +87,7 @@ def _describe(model):
                 "bias": layer.bias is not None,
                 "dlif_factors": layer.dlif_factors is not None,
                 "neuron": _neuron_json(layer.neuron),
+                "input_trace": layer.input_trace,
             })
     else:
         raise TypeError(
@@ -352,8 +354,11 @@ def load_saved(path) -> SavedModel:
             raise _bad(path, f"layer {i}: the description has no 'neuron'")
         neuron = _neuron_from_json(path, i, spec["neuron"])
         f = _array(path, arrays, f"dlif_factors_{i}") if spec.get("dlif_factors") else None
+        trace = spec.get("input_trace")
+        if trace is not None and (type(trace) not in (int, float)):
+            raise _bad(path, f"layer {i}: 'input_trace' must be a number or null, got {trace!r}")
         try:
-            built.append(Dense(w, neuron, bias=b, dlif_factors=f))
+            built.append(Dense(w, neuron, bias=b, dlif_factors=f, input_trace=trace))
         except (TypeError, ValueError) as exc:
             raise _bad(path, f"layer {i}: {exc}") from exc
     if arrays:

@@ -340,7 +340,7 @@ class SNNSource(GradientSource):
             g_cur = g_m if np.all(gain == 1) else gain[:, None, None] * g_m  # dL/dI[t]
             g_src = g_cur[delay:] if delay else g_cur
             w = layer.weight.astype(dtype, copy=False)
-            if li == 0 and time_sum:
+            if li == 0 and time_sum and layer.input_trace is None:
                 return g_src.sum(axis=0) @ w
             B, n_out = g_src.shape[1], g_src.shape[2]
             # the input layer's gradient is returned: a fresh array; the others stay here
@@ -350,8 +350,8 @@ class SNNSource(GradientSource):
             g_x = g_x.reshape(T - delay, B, layer.n_in)
             if delay:
                 g_x = np.concatenate([g_x, np.zeros((delay, B, layer.n_in), dtype=dtype)])
-            g = g_x
-        return g
+            g = layer.input_vjp(g_x)
+        return g.sum(axis=0) if time_sum else g
 
     def _backward_seq(self, seq, score_loss, image=False):
         """Loss, gradient (image gradient through the encoder rule when ``image``) and scores."""

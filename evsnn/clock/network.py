@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evsnn._checks import int_iv
+from evsnn._checks import int_iv, real_iv
 from evsnn.params import DLIF, LIF, Readout, TraceLIF
 
 __all__ = ["Dense", "Network", "NEURON_TYPES"]
@@ -56,12 +56,21 @@ class Dense:
         stored in its own float precision and cast to the run's dtype.
     dlif_factors : array, shape (T,), optional
         DLIF's per-step factors ``a[t]`` (required for a DLIF neuron, forbidden otherwise).
+    input_trace : float in (0, 1], optional
+        The synaptic-trace factor c = Δt/τs through which the layer receives its input: the
+        weights act on ``a[t] = a[t−1] + c (x[t] − a[t−1])`` (a[−1] = 0) instead of x[t]
+        (:meth:`filter_input`). Ding 2025 Eq. 15 sums ``W a^(l−1)[t]``, the presynaptic
+        traces; the authors' code gives the first layer the trace of the encoded input too
+        (``psp`` of its ``loss_f.py`` on the input of every trained SNN), which is
+        ``Dense(W, TraceLIF(...), input_trace=dt_ms / tau_syn_ms)``. None (default): the
+        layer takes x[t] itself. Gradients reach x through :meth:`input_vjp`.
     """
 
     weight: np.ndarray
     neuron: object = field(default_factory=LIF)
     bias: np.ndarray | None = None
     dlif_factors: np.ndarray | None = None
+    input_trace: float | None = None
 
     def __post_init__(self):
         w = _nonempty("weight", _as_float_array("weight", self.weight, 2), "n_out, n_in")
@@ -100,6 +109,11 @@ class Dense:
             a = np.array(_as_float_array("dlif_factors", self.dlif_factors, 1), copy=True)
             a.flags.writeable = False
             object.__setattr__(self, "dlif_factors", a)
+        if self.input_trace is not None:
+            object.__setattr__(self, "input_trace", real_iv(
+                "input_trace", self.input_trace, low=0, high=1, low_open=True,
+                hint="the trace factor c = dt/tau_s, e.g. 0.1 for Ding 2025's FashionMNIST "
+                     "(tau_s = 10 ms, dt = 1 ms); None for no input trace"))
         object.__setattr__(self, "_weight_t", {})
 
     @property
@@ -123,10 +137,40 @@ class Dense:
             transposed[key] = np.ascontiguousarray(self.weight.T, dtype=dtype)
         return transposed[key]
 
+    def filter_input(self, x, dtype):
+        """What the weights act on: ``x`` [T, ...] itself without an input trace, else its
+        trace ``a[t] = a[t−1] + c (x[t] − a[t−1])`` from a[−1] = 0, in ``dtype`` (a new array;
+        the arithmetic of :class:`~evsnn.params.TraceLIF`'s trace)."""
+        if self.input_trace is None:
+            return x
+        c = np.dtype(dtype).type(self.input_trace)
+        a = np.empty(np.shape(x), dtype=dtype)
+        prev = np.zeros(a.shape[1:], dtype=dtype)
+        for t in range(a.shape[0]):
+            prev = prev + c * (np.asarray(x[t], dtype=dtype) - prev)
+            a[t] = prev
+        return a
+
+    def input_vjp(self, g):
+        """dL/dx from ``g`` = dL/d(:meth:`filter_input`'s output) [T, ...]: ``g`` itself
+        without an input trace, else the transposed filter
+        ``dL/dx[t] = c Σ_{k ≥ t} (1 − c)^(k − t) g[k]``, run backwards in time."""
+        if self.input_trace is None:
+            return g
+        g = np.asarray(g)
+        c = g.dtype.type(self.input_trace)
+        out = np.empty_like(g)
+        acc = np.zeros(g.shape[1:], dtype=g.dtype)  # Σ_{k ≥ t} (1 − c)^(k − t) g[k]
+        for t in range(g.shape[0] - 1, -1, -1):
+            acc = g[t] + (1 - c) * acc
+            out[t] = c * acc
+        return out
+
     def replace(self, **changes) -> "Dense":
         """A new layer with some fields replaced (e.g. updated weights during training)."""
         kw = dict(
-            weight=self.weight, neuron=self.neuron, bias=self.bias, dlif_factors=self.dlif_factors
+            weight=self.weight, neuron=self.neuron, bias=self.bias, dlif_factors=self.dlif_factors,
+            input_trace=self.input_trace,
         )
         kw.update(changes)
         return Dense(**kw)

@@ -677,7 +677,8 @@ def simulate(
     before that (the attack sources, CERTIFY's classifier).
 
     The neuron update is given in :mod:`evsnn.params`: HART Eq. 1-4, Stable Eq. 1, RSC Eq. 1,
-    Ding 2025 Eq. 4 (IF, reset by subtraction) and Eq. 15-16 with the synaptic trace.
+    Ding 2025 Eq. 4 (IF, reset by subtraction) and Eq. 15-16 with the synaptic trace. A layer
+    with ``input_trace`` (:class:`~evsnn.clock.Dense`) acts on its input's synaptic trace.
 
     Examples
     --------
@@ -708,6 +709,7 @@ def simulate(
     for li, layer in enumerate(network.layers):
         args, leak, gain = _layer_factors(layer, T, convention, dtype)
         n_out = layer.n_out
+        x = layer.filter_input(x, dtype)  # the input's synaptic trace, if the layer has one
 
         def new(name, shape, dt=dtype):  # every element is written by the kernels below
             if _scratch_owner is None:

@@ -562,7 +562,9 @@ def _hart_precalculated(network, result, g, dtype):
     * ``g^{l-1} = W^lᵀ [∂L/∂m^l]``, again the same at every step (Eq. 13).
 
     Every product is on ``[B, n]`` arrays: the cost does not depend on T. The per-step results
-    (``input``, ``membrane``) are returned as read-only views repeating one frame over time.
+    (``input``, ``membrane``) are returned as read-only views repeating one frame over time
+    (``input`` is a full array when the first layer has an input trace: the transposed trace
+    spreads the constant dL/da over the steps).
     (HART's Algorithm 1, line 24, writes the merged term without the 1/T of Eq. 14; this follows
     Eq. 14, as the prune-then-average form does, so the two are equal.)
     """
@@ -602,6 +604,13 @@ def _hart_precalculated(network, result, g, dtype):
                          "c Σ_k (1 − c)^k dL/da[t + k]"
                 )
             )
+        if layer.input_trace is not None and li > 0:
+            raise ValueError(
+                _PRECALC_VARIES.format(
+                    what=f"layer {li} receives its input's synaptic trace, so the dL/ds of "
+                         f"layer {li - 1} = c Σ_k (1 − c)^k dL/da[t + k]"
+                )
+            )
         if ls.input_sum.shape != (B, layer.n_in) or ls.surrogate_sum.shape != (B, layer.n_out):
             raise ValueError(
                 f"the time sums of layer {li} have shapes {ls.input_sum.shape} and "
@@ -630,7 +639,8 @@ def _hart_precalculated(network, result, g, dtype):
             g_step = np.zeros((T, B, layer.n_in), dtype=dtype)
             g_step[:n_src] = g_x
         g_s = g_x
-        g_input = g_step
+        # through the first layer's input trace (li == 0 here) dL/dx varies over the steps
+        g_input = g_step if layer.input_trace is None else layer.input_vjp(g_step)
     return GradientResult(input=g_input, weights=gw, biases=gb, dlif_factors=[None] * L,
                           membrane=gms, method="hart")
 
@@ -667,9 +677,10 @@ def backward(
         hart only: HART's pre-calculated backward (Eq. 13-15, "Pre-calculation Property"),
         run from the forward's time sums; its work does not depend on T. It applies when
         dL/ds[t] is the same at every step in every layer: ``g_output`` constant in time (rate
-        decoding), spiking layers that emit spikes (no trace output, no readout, no DLIF) and
-        no input delay below the first layer; otherwise a ValueError says why. ``input`` and
-        ``membrane`` of the result are then read-only views repeating one frame over time.
+        decoding), spiking layers that emit spikes (no trace output, no readout, no DLIF), and
+        neither an input delay nor an input trace below the first layer; otherwise a
+        ValueError says why. ``membrane`` of the result is then a read-only view repeating one
+        frame over time, and so is ``input`` unless the first layer has an input trace.
     factor_clamp, kernel, fallback, fallback_level, fallback_rho, fallback_scale, intra
         Temp-BP (Ding 2025 Eq. 18-20) only; None means the default, the value of the authors'
         implementation (see :func:`_tempbp_layer_kernel` for the rule each one sets):
@@ -765,7 +776,7 @@ def backward(
         g_cur = g_m if np.all(gain == 1) else gain[:, None, None] * g_m  # dL/dI[t]
         # I[t] = W x[t - delay] + bias
         g_cur_src = g_cur[delay:] if delay else g_cur
-        x_src = x_in[: T - delay]
+        x_src = layer.filter_input(x_in, dtype)[: T - delay]  # what W acts on
         gw[li] = _weight_grad(g_cur_src, x_src)
         if layer.bias is not None:
             gb[li] = g_cur.sum(axis=(0, 1))
@@ -781,5 +792,5 @@ def backward(
             g_cur_src.reshape(-1, layer.n_out), layer.weight.astype(dtype, copy=False),
             out=g_x[: T - delay].reshape(-1, layer.n_in),
         )
-        g = g_x
+        g = layer.input_vjp(g_x)
     return GradientResult(input=g, weights=gw, biases=gb, dlif_factors=gf, membrane=gms, method=method)

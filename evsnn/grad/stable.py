@@ -177,8 +177,9 @@ def stable_loss_and_grad(
     ``ε[t] = leak[t] ε[t−1] + gain[t] W^L (s[t] − s~[t])`` (Eq. 11) and ``s``, ``s~`` the input
     of layer L in the clean and the perturbed run *as the layer integrates it*: under a
     convention with ``input_delay = d`` the layer's current at step t is ``W s[t − d]`` (nothing
-    before step d), so ε is driven by ``s[t − d] − s~[t − d]``. ε is then the difference of the
-    layer's membrane potentials wherever neither run has spiked yet (Eq. 7-8; tested). The
+    before step d), so ε is driven by ``s[t − d] − s~[t − d]`` (by their synaptic traces when
+    layer L has an ``input_trace``). ε is then the difference of the layer's membrane
+    potentials wherever neither run has spiked yet (Eq. 7-8; tested). The
     gradient is exact for the surrogate forward: for a fixed recorded run
     :func:`~evsnn.grad.backward` is linear in its upstream gradient, so it is the sum of
 
@@ -253,7 +254,8 @@ def stable_loss_and_grad(
     layer = network.layers[L]
     T_ = seq.shape[0]
     factors = layer.dlif_factors
-    inputs = [(s if L == 0 else r.layers[L - 1].output) for s, r in zip((seq, seq_t), runs)]
+    inputs = [layer.filter_input(s if L == 0 else r.layers[L - 1].output, dts[0])
+              for s, r in zip((seq, seq_t), runs)]  # what W^L acts on (an input trace, if any)
     delay = conv.input_delay
     if delay:  # the layer integrates W s[t − d]: ε follows the input as delayed
         inputs = [_shift(s, delay) for s in inputs]
@@ -267,6 +269,7 @@ def stable_loss_and_grad(
     g_in = (sl.input_clean, sl.input_perturbed)
     if delay:  # dL/ds[t] is dL/d(delayed input)[t + d]
         g_in = tuple(_shift(g, -delay) for g in g_in)
+    g_in = tuple(layer.input_vjp(g) for g in g_in)
     opts = dict(method=method, surrogate=surrogate, **method_options)
     full = [
         backward(network, s, r, decoder_vjp(decoder, g, r.output), **opts)

@@ -237,6 +237,13 @@ class TorchBackend:
                 f"convention {conv.name!r} has input_delay=1 (a layer's input arrives one step "
                 f"late); {self.name} delivers it in the same step — use input_delay=0"
             )
+        for i, layer in enumerate(network.layers):
+            if layer.input_trace is not None:
+                raise ValueError(
+                    f"layers[{i}] has input_trace={layer.input_trace!r}: the {self.name} mirror "
+                    "feeds a layer its input itself, not the input's synaptic trace; compare a "
+                    "network without input traces"
+                )
         spiking = any(layer.spiking for layer in network.layers)
         if spiking and conv.spike_test != self.spike_test:
             raise ValueError(
