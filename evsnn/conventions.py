@@ -14,9 +14,11 @@ spike_test : {">=", ">"}
     ``U > theta`` (Ding 2025 Methods text, Ding's Temp-BP code).
 poisson_rule : {"u<x", "u<=x"}
     Poisson spike iff the uniform draw is below the pixel (paper) or at most the pixel (code).
-poisson_draw : {"fresh", "cached"}
-    A fresh uniform per pixel and step, or one uniform mask per pixel drawn once and reused for
-    every step and every later call (the HART code).
+poisson_draw : {"fresh", "cached_per_step", "cached"}
+    A fresh uniform per pixel and step; or a mask drawn once and reused for every later call
+    (:class:`~evsnn.encoders.CachedPoissonEncoder`) with one uniform per pixel and step (the
+    HART code, which repeats the image over the steps before drawing it) or one per pixel,
+    reused at every step as well (issue 2's reading of the HART code).
 ratesyn_rule : {"paper", "code"}
     RateSynS ``H(xT - t)``, t = 1..T (floor(xT) spikes) and RateSynE ``H(t - (1-x)T)`` (paper);
     or ``t0/T < x`` (ceil(xT) spikes) and ``t0/T > 1 - x`` (ceil(xT) - 1 spikes) (code).
@@ -70,7 +72,7 @@ _CHOICES = {
     "time_origin": (1, 0),
     "spike_test": (">=", ">"),
     "poisson_rule": ("u<x", "u<=x"),
-    "poisson_draw": ("fresh", "cached"),
+    "poisson_draw": ("fresh", "cached_per_step", "cached"),
     "ratesyn_rule": ("paper", "code"),
     "ttfs_rule": ("paper", "code"),
     "encoder_arithmetic": ("float64", "input"),
@@ -162,7 +164,7 @@ HART_CODE = Convention(
     time_origin=0,
     spike_test=">=",
     poisson_rule="u<=x",
-    poisson_draw="cached",
+    poisson_draw="cached_per_step",
     ratesyn_rule="code",
     ttfs_rule="code",
     encoder_arithmetic="input",

@@ -135,9 +135,10 @@ def poisson(x, T, *, rng, convention=DEFAULT, dtype=None, sampler="bytes"):
     """Poisson (Bernoulli-per-step) coding, Ding 2025 Eq. 8 and Methods.
 
     A spike at step t iff ``u < x`` (paper) or ``u <= x`` (code), ``u ~ U[0, 1)`` drawn fresh
-    for every pixel and step. With ``convention.poisson_draw == "cached"`` one mask per pixel is
-    drawn for this call and reused at every step; to reuse it across calls too (the HART code),
-    use :class:`CachedPoissonEncoder`.
+    for every pixel and step. With a cached ``convention.poisson_draw`` the mask is drawn for
+    this call as :class:`CachedPoissonEncoder` draws it (``"cached_per_step"``: one uniform per
+    pixel and step, the HART code's; ``"cached"``: one per pixel, reused at every step); to
+    reuse it across calls too, as the HART code does, use :class:`CachedPoissonEncoder`.
 
     Parameters
     ----------
@@ -175,11 +176,9 @@ def poisson(x, T, *, rng, convention=DEFAULT, dtype=None, sampler="bytes"):
     if sampler not in _SAMPLERS:
         raise ValueError(f"sampler={sampler!r} is not a Poisson sampler; use one of {_SAMPLERS}")
     rng = _check_rng(rng)
-    if convention.poisson_draw == "cached":
-        u = rng.random(x.shape)
-        return np.ascontiguousarray(
-            np.broadcast_to(_poisson_compare(u, x, convention).astype(dtype), (T,) + x.shape)
-        )
+    if convention.poisson_draw != "fresh":
+        return _cached_spikes(rng.random(_mask_shape(x, T, convention)), x, T, convention,
+                              dtype)
     if sampler == "uniform":
         return _poisson_uniform(rng, x, T, convention, dtype)
     return _poisson_bytes(rng, x, T, convention, dtype)
@@ -402,18 +401,33 @@ def _poisson_bytes(rng, x, T, convention, dtype):
     return out
 
 
-class CachedPoissonEncoder:
-    """Poisson coding with one uniform mask drawn once and reused for every step and every later
-    call — the behaviour of the HART authors' code (spike iff ``x >= u``).
+def _mask_shape(x, T, convention):
+    """The cached Poisson mask: one uniform per pixel and step, or one per pixel."""
+    return ((T,) if convention.poisson_draw == "cached_per_step" else ()) + x.shape
 
-    The mask is drawn from ``rng`` on the first call; later calls must have the same pixel shape.
+
+def _cached_spikes(mask, x, T, convention, dtype):
+    spikes = _poisson_compare(mask, x, convention).astype(dtype)
+    return np.ascontiguousarray(np.broadcast_to(spikes, (T,) + x.shape))
+
+
+class CachedPoissonEncoder:
+    """Poisson coding with a uniform mask drawn once and reused for every later call — the HART
+    authors' code (spike iff ``x >= u``; ``models/layers.py``, ``Poisson``).
+
+    The HART code repeats the image over the T steps before it encodes, so its mask holds one
+    uniform per pixel *and step* (``convention.poisson_draw == "cached_per_step"``, HART_CODE's,
+    the default): within a call the steps differ as with fresh draws, and every later call
+    reuses them. ``"cached"`` (any other convention) draws one uniform per pixel and reuses it
+    at every step too, so a pixel spikes at every step or never. The mask is drawn from ``rng``
+    on the first call; later calls must have the same pixel shape (and, per step, the same T).
 
     Examples
     --------
     >>> enc = CachedPoissonEncoder(rng=0)
     >>> a = enc(np.full((1, 4), 0.5), 3); b = enc(np.full((1, 4), 0.5), 3)
-    >>> bool(np.array_equal(a, b)) and bool(np.all(a[0] == a[1]))
-    True
+    >>> bool(np.array_equal(a, b)), enc.mask.shape
+    (True, (3, 1, 4))
     """
 
     def __init__(self, *, rng, convention="HART_CODE"):
@@ -423,15 +437,18 @@ class CachedPoissonEncoder:
 
     def __call__(self, x, T, *, dtype=None):
         x, T, dtype = _encoder_iv(x, T, dtype, spikes=True)
+        shape = _mask_shape(x, T, self.convention)
         if self.mask is None:
-            self.mask = self._rng.random(x.shape)
-        elif self.mask.shape != x.shape:
+            self.mask = self._rng.random(shape)
+        elif self.mask.shape != shape:
+            per_step = self.convention.poisson_draw == "cached_per_step"
             raise ValueError(
-                f"x has shape {x.shape} but the cached mask has shape {self.mask.shape}; "
-                "a cached Poisson encoder serves one input shape (make a new encoder)"
+                f"x has shape {x.shape}{f' with T = {T}' if per_step else ''} but the cached "
+                f"mask has shape {self.mask.shape}; a cached Poisson encoder serves one input "
+                f"shape{' and one T (its mask holds one uniform per step)' if per_step else ''} "
+                "(make a new encoder)"
             )
-        spikes = _poisson_compare(self.mask, x, self.convention).astype(dtype)
-        return np.ascontiguousarray(np.broadcast_to(spikes, (T,) + x.shape))
+        return _cached_spikes(self.mask, x, T, self.convention, dtype)
 
 
 def ratesyn_start(x, T, *, convention=DEFAULT, dtype=None):

@@ -72,16 +72,16 @@ def test_current_and_poisson_pinned_for_every_preset(preset):
     assert counts[0] == 0 and counts[3] == T  # x = 0 never spikes (P(u = 0) = 2^-53); x = 1 always
     # The rule and the draw order: reproduce the uniforms from the same seed.
     rng = np.random.default_rng(7)
-    if conv.poisson_draw == "fresh":
-        u = rng.random((T, 1, 5))
-    else:
+    if conv.poisson_draw == "cached":
         u = np.broadcast_to(rng.random((1, 5)), (T, 1, 5))
+    else:  # fresh, or the HART code's mask of one uniform per pixel and step
+        u = rng.random((T, 1, 5))
     expected = (u < X32) if conv.poisson_rule == "u<x" else (u <= X32)
     np.testing.assert_array_equal(s, expected.astype(np.float32))
     # the default sampler: the same rule on lazily drawn bits, reproduced from its definition
     s_bytes = enc.poisson(X32[None, :], T, rng=7, convention=conv)
-    if conv.poisson_draw == "cached":
-        assert np.all(s == s[0])
+    if conv.poisson_draw != "fresh":
+        assert np.all(s == s[0]) == (conv.poisson_draw == "cached")
         np.testing.assert_array_equal(s_bytes, s)  # the cached mask is always a uniform draw
     else:
         want = ref_encoders.poisson_bytes_stream(
@@ -137,13 +137,38 @@ def test_poisson_rule_differs_only_at_equality():
 
 
 def test_cached_poisson_reuses_mask_across_calls():
-    e = enc.CachedPoissonEncoder(rng=3)
+    # "cached": one uniform per pixel, the same spikes at every step and in every call
+    e = enc.CachedPoissonEncoder(rng=3, convention=get_convention("HART_CODE").with_(
+        poisson_draw="cached"))
     x = np.random.default_rng(0).random((2, 6))
     a, b = e(x, 4), e(x, 5)
     np.testing.assert_array_equal(a[0], b[0])
+    assert np.all(a == a[0])
     np.testing.assert_array_equal(a[0], (e.mask <= x).astype(float))
     with pytest.raises(ValueError, match="a cached Poisson encoder serves one input shape"):
         e(x[:1], 4)
+
+
+def test_cached_poisson_per_step_is_the_hart_code():
+    """The HART code (models/VGG.py, layers.py ``Poisson``) repeats the image over T, then draws
+    ``mask = torch.rand_like(x)`` on the first call and keeps it: one uniform per pixel and step,
+    reused by every later call; spike iff ``x >= mask``."""
+    e = enc.CachedPoissonEncoder(rng=3)  # HART_CODE: "cached_per_step"
+    x = np.random.default_rng(0).random((2, 6))
+    a = e(x, 5)
+    mask = np.random.default_rng(3).random((5, 2, 6))
+    np.testing.assert_array_equal(e.mask, mask)
+    np.testing.assert_array_equal(a, (x >= mask).astype(float))
+    assert not np.all(a == a[0])  # the steps differ within a call
+    np.testing.assert_array_equal(e(x, 5), a)  # and repeat in the next call
+    x2 = np.clip(x + 0.1, 0, 1)
+    np.testing.assert_array_equal(e(x2, 5), (x2 >= mask).astype(float))
+    with pytest.raises(ValueError, match=r"x has shape \(2, 6\) with T = 4 but the cached mask "
+                                         r"has shape \(5, 2, 6\); a cached Poisson encoder "
+                                         r"serves one input shape and one T"):
+        e(x, 4)
+    # poisson() under HART_CODE draws the same mask for its one call
+    np.testing.assert_array_equal(enc.poisson(x, 5, rng=3, convention="HART_CODE"), a)
 
 
 @given(st.integers(0, 2**32 - 1), st.integers(1, 40))

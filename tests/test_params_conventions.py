@@ -69,7 +69,8 @@ def test_presets_carry_the_documented_choices():
     assert cv.DING2025_PAPER.spike_test == ">" and cv.DING2025_PAPER.input_delay == 1
     assert cv.DING2025_CODE.spike_ge and cv.DING2025_CODE.poisson_rule == "u<=x"
     assert cv.DING2025_TEMPBP_CODE.spike_test == ">"
-    assert cv.HART_CODE.poisson_draw == "cached" and cv.HART_CODE.asr_denominator == "clean_correct"
+    assert (cv.HART_CODE.poisson_draw == "cached_per_step"
+            and cv.HART_CODE.asr_denominator == "clean_correct")
     assert cv.STABLE_PAPER.dlif_factor == "leak" and cv.STABLE_CODE.dlif_factor == "input"
     assert cv.STABLE_PAPER.mppd_reduction == "sum" and cv.STABLE_CODE.mppd_reduction == "mean"
     assert cv.get_convention("hart_code") is cv.HART_CODE
