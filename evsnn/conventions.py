@@ -37,6 +37,12 @@ dlif_factor : {"leak", "input"}
     DLIF's per-step factor multiplies the leak (Stable paper, §3.3) or the input current (code).
 mppd_reduction : {"sum", "mean"}
     MS-MPPD as a sum (Stable Eq. 14) or a mean (Stable code).
+mppd_rule : {"paper", "code"}
+    Stable's training regulariser (:func:`evsnn.grad.stable_loss_and_grad`): Eq. 11-17 as
+    written, ε driven by layer L's DLIF factors and differentiated through both runs (paper);
+    or as the authors' ``main_train-v2.py`` computes it (code): ε = ``simple_dynamic`` of the
+    difference of the last LIF layer's input currents, without its DLIF factors p[t], and the
+    clean run's currents detached, so the term's gradient flows through the perturbed run only.
 asr_denominator : {"all", "clean_correct"}
     Attack success rate over all samples (Ding 2025 Eq. 28) or over clean-correct ones (HART code).
 sigmoid_scale : {"paper", "code"}
@@ -79,6 +85,7 @@ _CHOICES = {
     "input_delay": (0, 1),
     "dlif_factor": ("leak", "input"),
     "mppd_reduction": ("sum", "mean"),
+    "mppd_rule": ("paper", "code"),
     "asr_denominator": ("all", "clean_correct"),
     "sigmoid_scale": ("paper", "code"),
 }
@@ -99,6 +106,7 @@ class Convention:
     input_delay: int = 0
     dlif_factor: str = "leak"
     mppd_reduction: str = "sum"
+    mppd_rule: str = "paper"
     asr_denominator: str = "all"
     # "paper" only where a paper defines the sigmoid surrogate (Ding 2025 Eq. 17)
     sigmoid_scale: str = "code"
@@ -184,6 +192,7 @@ STABLE_CODE = Convention(
     encoder_arithmetic="input",
     dlif_factor="input",
     mppd_reduction="mean",
+    mppd_rule="code",
     sigmoid_scale="code",
 )
 RSC_PAPER = Convention(name="RSC_PAPER", time_origin=1, spike_test=">=")

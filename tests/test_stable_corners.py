@@ -222,9 +222,12 @@ def test_rho_term_is_the_derivative_of_ms_mppd(seed, T, B, preset, placement, ex
     differences of ``ms_mppd``: a polynomial in W^L and a^L with the spikes below L fixed, and
     for L = 0 on current coding also in the image. DLIF factors up to 3 longer than T (the
     ones beyond T get exactly 0), pixels at the box bounds 0 and 1, T = 1, B = 1, either input
-    delay, either DLIF placement, the reduction of each preset."""
+    delay, either DLIF placement, the reduction of each preset. The paper's MPPD rule: the
+    code's (STABLE_CODE) detaches the clean run, so its term is not the derivative of ms_mppd
+    (test_mppd_rule_code_is_the_authors_regulariser)."""
     rng = np.random.default_rng(seed)
-    conv = get_convention(preset).with_(dlif_factor=placement, input_delay=delay)
+    conv = get_convention(preset).with_(dlif_factor=placement, input_delay=delay,
+                                        mppd_rule="paper")
     n_in = 3
     layers = []
     two = rng.random() < 0.5  # L = 1 (a LIF layer below) or L = 0
@@ -289,9 +292,12 @@ def test_mppd_is_the_membrane_difference_where_nothing_spikes(seed, T, B, preset
     if below:  # a spiking layer below L, so that s and s~ are spike trains
         layers.append(Dense(rng.uniform(-0.5, 1.5, (4, n_in)), LIF(lam=0.8, theta=0.5)))
     n = layers[-1].n_out if layers else n_in
+    factors = rng.uniform(0.5, 1.5, T)
+    if conv.mppd_rule == "code":  # the code's ε leaves the factors out: equal only at a = 1
+        factors = np.ones(T)
     layers.append(Dense(rng.uniform(-1, 1, (3, n)), DLIF(lam=float(rng.uniform(0, 1)),
                                                           theta=1e6),  # L never spikes
-                        bias=rng.uniform(-0.2, 0.2, 3), dlif_factors=rng.uniform(0.5, 1.5, T)))
+                        bias=rng.uniform(-0.2, 0.2, 3), dlif_factors=factors))
     layers.append(Dense(rng.standard_normal((2, 3)), Readout(lam=0.9)))
     net = Network(layers)
     x = rng.random((B, n_in))
@@ -303,6 +309,52 @@ def test_mppd_is_the_membrane_difference_where_nothing_spikes(seed, T, B, preset
          for s in (r.sequence, r.sequence_perturbed)]
     want = float(np.mean(np.sum((m[0] - m[1]) ** 2, axis=(0, 2))))
     np.testing.assert_allclose(r.ms_mppd, want, rtol=1e-12, atol=1e-14)
+
+
+def test_mppd_rule_code_is_the_authors_regulariser():
+    """STABLE_CODE's mppd_rule="code", main_train-v2.py's ``simple_dynamic(clean_input −
+    adv_input)`` with ``clean_input = neuron_input['last'].detach()``, written out by hand.
+    One DLIF neuron (input placement, a = (1, 0.5), λ = 0.5), w = 1, s = (1, 1), s~ = (0, 0):
+    the code's ε = (1, 1.5) ignores a (MS-MPPD, mean over T = 2: 1.625); the paper's
+    ε = (1, 0.5 + 0.5) = (1, 1) (1.0). Gradient of ρ·MS-MPPD (ρ = 1, χ = 1): g = 2ε/2 = ε,
+    transposed recursion (1 + 0.5·1.5, 1.5) = (1.75, 1.5); dL/dW = −Σ g s~ = 0 (the paper's:
+    g = (1 + 0.5·1, 1) = (1.5, 1), Σ g a Δs = 1.5 + 0.5 = 2); dL/db = −Σ g = −3.25; nothing
+    reaches s or a."""
+    net = Network([Dense([[1.0]], DLIF(lam=0.5, theta=10.0), bias=[0.0],
+                         dlif_factors=[1.0, 0.5]),
+                   Dense([[1.0]], Readout())])
+    s, s_t = np.ones((2, 1, 1)), np.zeros((2, 1, 1))
+    code = get_convention("STABLE_CODE")
+    kw = dict(decoder="membrane", chi=1.0, rho=1.0)
+    r = stable_loss_and_grad(net, s, s_t, [0], convention=code, **kw)
+    assert r.ms_mppd == 1.625
+    rp = stable_loss_and_grad(net, s, s_t, [0], convention=code.with_(mppd_rule="paper"), **kw)
+    assert rp.ms_mppd == 1.0
+    r0 = stable_loss_and_grad(net, s, s_t, [0], convention=code, **dict(kw, rho=0.0))
+    term = {k: getattr(r.grads, k)[0] - getattr(r0.grads, k)[0]
+            for k in ("weights", "biases", "dlif_factors")}
+    assert term["weights"].tolist() == [[0.0]] and term["biases"].tolist() == [-3.25]
+    assert term["dlif_factors"].tolist() == [0.0, 0.0]
+    np.testing.assert_array_equal(r.grads.input, r0.grads.input)
+    rp0 = stable_loss_and_grad(net, s, s_t, [0], convention=code.with_(mppd_rule="paper"),
+                               **dict(kw, rho=0.0))
+    assert (rp.grads.weights[0] - rp0.grads.weights[0]).tolist() == [[2.0]]
+
+
+def test_stable_loss_detach_clean_by_hand():
+    """λ = 0.5, w = 1, s = (1, 0), s~ = (0.5, 0): ε = (0.5, 0.25), g = 2ε = (1, 0.5) then
+    (1 + 0.25, 0.5); dL/dW = Σ g Δs = 0.625 both ways in the paper, −Σ g s~ = −0.625 with the
+    clean run detached; the perturbed input's gradient is −g W either way, the clean one's 0."""
+    s = np.array([1.0, 0.0]).reshape(2, 1, 1)
+    s_t = np.array([0.5, 0.0]).reshape(2, 1, 1)
+    z, y = np.zeros((1, 2)), np.array([0])
+    paper = stable_loss(z, z, y, s, s_t, [[1.0]], 0.5)
+    code = stable_loss(z, z, y, s, s_t, [[1.0]], 0.5, detach_clean=True)
+    assert paper.weight.tolist() == [[0.625]] and code.weight.tolist() == [[-0.625]]
+    assert paper.bias is None and code.bias.tolist() == [-1.75]
+    np.testing.assert_array_equal(code.input_clean, 0.0)
+    np.testing.assert_array_equal(code.input_perturbed, paper.input_perturbed)
+    assert code.ms_mppd == paper.ms_mppd == 0.3125
 
 
 def test_mppd_under_an_input_delay_regression():

@@ -208,12 +208,15 @@ class StableLoss:
         dL/d(decoded scores) of the clean and of the perturbed run.
     input_clean, input_perturbed : ndarray [T, B, N_in]
         dL/d(the layer's input) in the clean and in the perturbed run (``s`` and ``s~``); they
-        are each other's negatives.
+        are each other's negatives (the clean one zero with ``detach_clean``).
     weight : ndarray [N_out, N_in]
         dL/dW of the layer through the MS-MPPD term only (:func:`evsnn.grad.stable_loss_and_grad`
         adds the task term's).
     dlif_factors : ndarray [T] or None
         dL/da (through the MS-MPPD term) when DLIF factors were given.
+    bias : ndarray [N_out] or None
+        dL/db of the layer through the MS-MPPD term with ``detach_clean`` (the bias is in the
+        perturbed run's current only); None otherwise, where it cancels in ``Δs``.
     """
 
     loss: float
@@ -226,6 +229,7 @@ class StableLoss:
     input_perturbed: np.ndarray
     weight: np.ndarray
     dlif_factors: np.ndarray | None
+    bias: np.ndarray | None = None
 
 
 def _weight_iv(name, value, lo, hi=None):
@@ -247,7 +251,7 @@ def _stable_loss_iv(scores_clean, scores_perturbed, chi, rho):
 
 def stable_loss(
     scores_clean, scores_perturbed, labels, s_clean, s_perturbed, weight, lam, *, chi=0.5,
-    rho=1.0, reduction="sum", dlif_factors=None, dlif_factor="leak",
+    rho=1.0, reduction="sum", dlif_factors=None, dlif_factor="leak", detach_clean=False,
 ):
     """Stable's training loss: the mixed clean / perturbed cross-entropy plus ρ · MS-MPPD.
 
@@ -272,6 +276,11 @@ def stable_loss(
         authors' code); ``evsnn.conventions`` field ``mppd_reduction``.
     dlif_factors, dlif_factor
         Layer L's DLIF factors and their placement (:func:`evsnn.metrics.step_factors`).
+    detach_clean : bool, default False
+        The authors' code (``clean_neuron_input = neuron_input['last'].detach()``): the clean
+        run's current ``W s + b`` is a constant, so the MS-MPPD term sends no gradient to
+        ``s_clean`` (``input_clean`` is zero), its weight gradient comes from ``−W s~`` alone,
+        and the bias, which no longer cancels, gets ``bias`` (−Σ over steps and samples).
 
     Returns
     -------
@@ -335,20 +344,27 @@ def stable_loss(
         g[t] += f.leak[t + 1] * g[t + 1]
     g_syn = f.gain[:, None, None] * g  # dL/d(W Δs[t])
     g_delta = g_syn @ w
-    g_w = np.tensordot(g_syn, delta, axes=([0, 1], [0, 1]))
+    g_b = None
+    if detach_clean:  # W s + b is a constant: ε depends on W and b through −(W s~ + b) only
+        g_delta = np.zeros_like(g_delta)
+        g_w = -np.tensordot(g_syn, np.asarray(s_perturbed, dtype=dt), axes=([0, 1], [0, 1]))
+        g_b = -g_syn.sum(axis=(0, 1))
+    else:
+        g_w = np.tensordot(g_syn, delta, axes=([0, 1], [0, 1]))
     g_a = None
     if dlif_factors is not None:
         if dlif_factor == "leak":  # leak[t] = λ a[t] multiplies ε[t−1]; ε[−1] = 0
             g_a = np.zeros(T, dtype=dt)
             g_a[1:] = lam * (g[1:] * eps[:-1]).sum(axis=(1, 2))
-        else:  # gain[t] = a[t] multiplies W Δs[t]
+        else:  # gain[t] = a[t] multiplies W Δs[t] (W s a constant or not)
             g_a = (g * (delta @ w.T)).sum(axis=(1, 2))
     ms = float(per_sample.mean())
     task = chi * float(ce_c) + (1.0 - chi) * float(ce_p)
     return StableLoss(
         loss=task + rho * ms, task=task, ms_mppd=ms, eps=eps, scores_clean=chi * g_c,
-        scores_perturbed=(1.0 - chi) * g_p, input_clean=g_delta, input_perturbed=-g_delta,
-        weight=g_w, dlif_factors=g_a,
+        scores_perturbed=(1.0 - chi) * g_p, input_clean=g_delta,
+        input_perturbed=-(g_syn @ w) if detach_clean else -g_delta, weight=g_w,
+        dlif_factors=g_a, bias=g_b,
     )
 
 

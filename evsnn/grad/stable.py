@@ -143,7 +143,9 @@ def stable_loss_and_grad(
     reduction : {"sum", "mean"}, optional
         MS-MPPD per sample (see :func:`~evsnn.grad.losses.stable_loss`); default the
         convention's ``mppd_reduction``. The DLIF factor placement is the convention's
-        ``dlif_factor``, as in the simulation.
+        ``dlif_factor``, as in the simulation. The convention's ``mppd_rule`` chooses Eq. 11-17
+        as written ("paper") or the authors' code ("code", STABLE_CODE's: ε without layer L's
+        DLIF factors, the clean run's currents detached; ``stable_loss(detach_clean=True)``).
     common_draws : bool, default True
         With a stochastic encoder, encode ``x`` and ``x_tilde`` from the same random stream
         (common random numbers: the perturbed encoding replays the clean one's draws, and
@@ -260,11 +262,12 @@ def stable_loss_and_grad(
     if delay:  # the layer integrates W s[t − d]: ε follows the input as delayed
         inputs = [_shift(s, delay) for s in inputs]
     dt = dts[0]  # the MS-MPPD in the runs' arithmetic, as simulate casts W and a to it
+    code = conv.mppd_rule == "code"  # the authors' ε: no DLIF factors, clean run detached
     sl = stable_loss(
         scores[0], scores[1], labels, inputs[0], inputs[1], layer.weight.astype(dt, copy=False),
         layer.neuron.kernel_args().lam, chi=chi, rho=rho, reduction=reduction,
-        dlif_factors=None if factors is None else factors[:T_].astype(dt, copy=False),
-        dlif_factor=conv.dlif_factor,
+        dlif_factors=None if factors is None or code else factors[:T_].astype(dt, copy=False),
+        dlif_factor=conv.dlif_factor, detach_clean=code,
     )
     g_in = (sl.input_clean, sl.input_perturbed)
     if delay:  # dL/ds[t] is dL/d(delayed input)[t + d]
@@ -295,7 +298,8 @@ def stable_loss_and_grad(
     if sl.dlif_factors is not None:  # factors beyond T are not read: no gradient
         g_factor_L = np.zeros(factors.shape[0], dtype=sl.dlif_factors.dtype)
         g_factor_L[:T_] = sl.dlif_factors
-    direct = {"weights": sl.weight, "biases": None, "dlif_factors": g_factor_L}
+    g_bias_L = sl.bias if layer.bias is not None else None  # non-zero with the code's rule only
+    direct = {"weights": sl.weight, "biases": g_bias_L, "dlif_factors": g_factor_L}
     summed = {
         name: [_sum(*(part(res, name, k) for res in full + below),
                     direct[name] if k == L else None) for k in range(n)]

@@ -606,7 +606,9 @@ def stable_gradients(network, seq, seq_tilde, labels, convention, *, chi, rho, r
     the tape, and its gradients with respect to the clean input, every weight, bias and DLIF
     factor. ``seq_tilde`` is a constant. L is the last spiking layer; its MPPD is the recursion
     ``ε[t] = leak[t] ε[t−1] + gain[t] W (s[t − d] − s~[t − d])`` (Eq. 11, d the convention's
-    input delay, nothing before step d) of its input in the two runs,
+    input delay, nothing before step d) of its input in the two runs (under
+    ``mppd_rule="code"``: ``ε[t] = λ ε[t−1] + c[t] − (W s~[t − d] + b)`` with the clean run's
+    current c a constant),
     written with the tape's primitives; MS-MPPD per sample is the sum (``reduction="sum"``) or
     the mean over steps and neurons of ``ε²``, then averaged over the batch.
 
@@ -636,13 +638,23 @@ def stable_gradients(network, seq, seq_tilde, labels, convention, *, chi, rho, r
     s_c, out_c = run(x)
     s_p, out_p = run(const(seq_tilde))
     delay = int(convention.input_delay)  # layer L integrates W s[t − delay], as _layer does
+    code = convention.mppd_rule == "code"
     eps, e = [], None
     for t in range(len(s_c)):
-        leak, gain = _step_leak_gain(specs[L], a[L], t, placement)
-        if t < delay:
-            drive = const(np.zeros((s_c[0].shape[0], layers[L].weight.shape[0])))
+        if code:  # the authors' simple_dynamic: constant λ, no factor, the clean current fixed
+            leak, gain = const(specs[L]["lam"]), const(1.0)
+            zero = const(np.zeros((s_c[0].shape[0], layers[L].weight.shape[1])))
+            cur_c, cur_p = [zero, zero] if t < delay else [s_c[t - delay], s_p[t - delay]]
+            cur_c, cur_p = linear(cur_c, W[L]), linear(cur_p, W[L])
+            if b[L] is not None:
+                cur_c, cur_p = add(cur_c, b[L]), add(cur_p, b[L])
+            drive = sub(const(cur_c.value), cur_p)
         else:
-            drive = mul(gain, linear(sub(s_c[t - delay], s_p[t - delay]), W[L]))
+            leak, gain = _step_leak_gain(specs[L], a[L], t, placement)
+            if t < delay:
+                drive = const(np.zeros((s_c[0].shape[0], layers[L].weight.shape[0])))
+            else:
+                drive = mul(gain, linear(sub(s_c[t - delay], s_p[t - delay]), W[L]))
         e = drive if e is None else add(mul(leak, e), drive)
         eps.append(e)
     E = stack(eps)  # [T, B, N]
