@@ -317,6 +317,62 @@ def test_spike_count_and_ttfs_losses_equal_tape(seed, B, desired_true, desired_f
         _close(g, tp.grad(ref, [zv])[0], variant)
 
 
+def _code_loss_count(outputs, target, desired, undesired):
+    """The Ding code's ``loss_count`` and ``spike_count`` (loss_f.py) written out with NumPy:
+    the loss and the gradient it sends to every step's outputs."""
+    T = outputs.shape[0]
+    delta = (outputs.sum(axis=0) - target) / T
+    mask = np.ones_like(delta)
+    mask[target == undesired] = 0
+    mask[delta < 0] = 0
+    delta[mask == 1] = 0
+    mask = np.ones_like(delta)
+    mask[target == desired] = 0
+    mask[delta > 0] = 0
+    delta[mask == 1] = 0
+    rep = np.repeat(delta[None], T, axis=0)
+    return 0.5 * np.sum(rep**2), rep
+
+
+@settings(max_examples=20)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.integers(1, 12), st.integers(0, 6),
+       st.integers(0, 2))
+def test_spike_count_code_variant_is_the_code_loss_count(seed, B, T, desired, undesired):
+    """variant="code" against the authors' loss_count: the same loss, and through the rate
+    decoder's vjp the same gradient at every step."""
+    assume(desired != undesired)
+    rng = np.random.default_rng(seed)
+    outputs = (rng.random((T, B, 4)) < 0.4).astype(float)
+    y = rng.integers(0, 4, B)
+    target = np.full((B, 4), float(undesired))
+    target[np.arange(B), y] = desired
+    want_loss, want_g = _code_loss_count(outputs, target, desired, undesired)
+    loss, g = spike_count_loss(outputs.sum(axis=0), y, desired_true=desired,
+                               desired_false=undesired, variant="code", T=T)
+    assert loss == pytest.approx(want_loss, rel=1e-13, abs=1e-15)
+    np.testing.assert_allclose(decoder_vjp("rate", g, outputs), want_g, rtol=1e-13, atol=0)
+
+
+def test_spike_count_code_variant_by_hand_and_errors():
+    # label 0 has 7 spikes for 5 wanted and neuron 1 none for 1 allowed: both one-sided, 0
+    # (the squared loss: ½ (2² + 1²) = 2.5)
+    counts, y = np.array([[7.0, 0.0]]), np.array([0])
+    kw = dict(desired_true=5, desired_false=1)
+    loss, g = spike_count_loss(counts, y, variant="code", T=10, **kw)
+    assert loss == 0.0 and g.tolist() == [[0.0, 0.0]]
+    assert spike_count_loss(counts, y, **kw)[0] == 2.5
+    # 3 for 5 and 2 for 1, T = 10: δ = (−0.2, 0.1), loss (4 + 1) / 20 = 0.25
+    loss, g = spike_count_loss(np.array([[3.0, 2.0]]), y, variant="code", T=10, **kw)
+    assert loss == pytest.approx(0.25, rel=1e-15)
+    np.testing.assert_allclose(g, [[-0.2, 0.1]], rtol=1e-15)
+    with pytest.raises(ValueError, match=r"T=None with variant='code': the code's loss divides"):
+        spike_count_loss(counts, y, variant="code", **kw)
+    with pytest.raises(ValueError, match=r"T=10 with variant='squared'"):
+        spike_count_loss(counts, y, T=10, **kw)
+    with pytest.raises(ValueError, match="variant='tssl' is not a spike-count loss"):
+        spike_count_loss(counts, y, variant="tssl", **kw)
+
+
 def _code_ce(logits, labels):
     """torch's ``cross_entropy`` written out: mean of log Σ exp(z) − z[label]."""
     z = np.asarray(logits, dtype=np.float64)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import class_labels_iv, real_iv, samples_iv
+from evsnn._checks import class_labels_iv, int_iv, real_iv, samples_iv
 from evsnn.decoders import _outputs_iv
 from evsnn.metrics import mppd, ms_mppd, step_factors
 
@@ -133,11 +133,22 @@ TTFS_LOSSES = {
 }
 
 
-def spike_count_loss(counts, labels, *, desired_true, desired_false):
-    """TSSL-BP spike-count loss (Zhang & Li 2020): ``½ Σ_i (count_i − target_i)²`` averaged over
-    the batch, with target ``desired_true`` spikes for the label neuron and ``desired_false`` for
-    the others. Returns ``(loss, dL/dcounts)``; ``counts`` with no samples (B = 0) raise
-    ValueError."""
+def spike_count_loss(counts, labels, *, desired_true, desired_false, variant="squared", T=None):
+    """TSSL-BP spike-count loss (Zhang & Li 2020); returns ``(loss, dL/dcounts)``.
+
+    Target ``desired_true`` spikes for the label neuron and ``desired_false`` for the others.
+
+    * ``variant="squared"`` (default): ``½ Σ_i (count_i − target_i)²`` averaged over the batch.
+    * ``variant="code"``: the authors' ``loss_count`` (Ding 2025 code,
+      ``global_tools/training/functions/loss_f.py``, as in TSSL-BP's): one-sided — the label
+      neuron is not penalised for more than ``desired_true`` spikes, the others not for fewer
+      than ``desired_false`` — on ``δ = (count − target) / T`` repeated at every step:
+      ``½ Σ_t Σ_b Σ_i δ² = Σ_b Σ_i (count − target)² / (2T)``, summed over the batch (not
+      averaged), with gradient ``δ`` per count (the code passes δ to every step, which is the
+      rate decoder's vector-Jacobian product of this). Needs ``T``, the number of steps.
+
+    ``counts`` with no samples (B = 0) raise ValueError.
+    """
     counts = np.asarray(counts, dtype=np.result_type(counts, np.float32))
     labels = _labels_iv(labels, counts, of="counts")
     samples_iv("counts", counts.shape, _NO_SAMPLES)
@@ -145,11 +156,26 @@ def spike_count_loss(counts, labels, *, desired_true, desired_false):
                            hint="the target spike count of the label neuron")
     desired_false = real_iv("desired_false", desired_false, low=0,
                             hint="the target spike count of the other neurons")
+    if variant not in ("squared", "code"):
+        raise ValueError(f"variant={variant!r} is not a spike-count loss; use 'squared' or 'code'")
+    if (T is None) != (variant == "squared"):
+        raise ValueError(
+            f"T={T!r} with variant={variant!r}: the code's loss divides by the number of steps "
+            "T (pass T=...), the squared loss takes none"
+        )
     B = counts.shape[0]
     target = np.full_like(counts, desired_false)
     target[np.arange(B), labels] = desired_true
     diff = counts - target
-    return 0.5 * (diff**2).sum(axis=1).mean(), diff / B
+    if variant == "squared":
+        return 0.5 * (diff**2).sum(axis=1).mean(), diff / B
+    T = int_iv("T", T, low=1, what="number of time steps")
+    label = np.zeros(counts.shape, dtype=bool)
+    label[np.arange(B), labels] = True
+    # the code's masks: the label neuron's excess and the others' shortfall cost nothing
+    delta = np.where((label & (diff >= 0)) | (~label & (diff <= 0)), 0.0, diff / T)
+    delta = delta.astype(counts.dtype, copy=False)
+    return 0.5 * T * float((delta**2).sum()), delta
 
 
 def decoder_vjp(method, g_scores, outputs):
