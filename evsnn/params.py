@@ -190,7 +190,12 @@ class DLIF:
 @dataclass(frozen=True)
 class Readout:
     """Non-spiking readout: the membrane integrates ``m = lam * m + I`` and is the output
-    (decoded by the mean over time, as several of the papers decode their last linear layer)."""
+    (decoded by the mean over time, as several of the papers decode their last linear layer).
+
+    The default ``lam = 1`` integrates the current. The HART and Stable code end in a
+    memoryless ``nn.Linear`` whose output is averaged over time (``model(x).mean(0)``): that is
+    ``Readout(lam=0.0)`` with the ``"membrane"`` decoder (the two rank classes differently when
+    the currents vary over time)."""
 
     lam: float = 1.0
     v_init: float = 0.0
