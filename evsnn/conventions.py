@@ -43,6 +43,10 @@ mppd_rule : {"paper", "code"}
     or as the authors' ``main_train-v2.py`` computes it (code): ε = ``simple_dynamic`` of the
     difference of the last LIF layer's input currents, without its DLIF factors p[t], and the
     clean run's currents detached, so the term's gradient flows through the perturbed run only.
+rate_mean : {"sample", "batch"}
+    The expectation E(r / W r) of HART Eq. 10 (``method="rate"``): per sample over the layer's
+    neurons with a positive mean current (the paper read per sample), or pooled over the
+    whole batch and layer, divided by their count + 0.001 (the HART code's ``RateBp3``).
 asr_denominator : {"all", "clean_correct"}
     Attack success rate over all samples (Ding 2025 Eq. 28) or over clean-correct ones (HART code).
 sigmoid_scale : {"paper", "code"}
@@ -86,6 +90,7 @@ _CHOICES = {
     "dlif_factor": ("leak", "input"),
     "mppd_reduction": ("sum", "mean"),
     "mppd_rule": ("paper", "code"),
+    "rate_mean": ("sample", "batch"),
     "asr_denominator": ("all", "clean_correct"),
     "sigmoid_scale": ("paper", "code"),
 }
@@ -107,6 +112,7 @@ class Convention:
     dlif_factor: str = "leak"
     mppd_reduction: str = "sum"
     mppd_rule: str = "paper"
+    rate_mean: str = "sample"
     asr_denominator: str = "all"
     # "paper" only where a paper defines the sigmoid surrogate (Ding 2025 Eq. 17)
     sigmoid_scale: str = "code"
@@ -176,6 +182,7 @@ HART_CODE = Convention(
     ratesyn_rule="code",
     ttfs_rule="code",
     encoder_arithmetic="input",
+    rate_mean="batch",
     asr_denominator="clean_correct",
     sigmoid_scale="code",
 )

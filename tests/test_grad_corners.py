@@ -813,3 +813,22 @@ def test_encoder_rules_on_constant_sequences(T, B, n, seed, rule):
     fused = input_gradient(f"fused:{rule}+current", np.concatenate([g, g], axis=2),
                            np.concatenate([ones, ones], axis=2))
     np.testing.assert_array_equal(fused, input_gradient(rule, g, ones) + g.sum(0))
+
+
+def test_rate_mean_batch_is_the_hart_code():
+    """HART_CODE's rate_mean="batch" (the code's RateBp3: mean of r/x̄ over the whole batch and
+    layer, divided by count + 0.001) against the paper read per sample, by hand: IF neurons
+    (θ = 1, hard reset), T = 2; sample A drives x̄ = 1.5 and spikes at both steps (r = 1),
+    sample B drives x̄ = 0.4 and stays silent (r = 0). Per sample: g = 1/1.5 and 0; pooled:
+    (1/1.5 + 0) / 2.001 for both. With dL/ds = 1 at each step, dL/dm = g."""
+    net = Network([Dense([[1.0]], LIF(lam=1.0, theta=1.0, reset="hard"))])
+    seq = np.array([[[1.5], [0.4]], [[1.5], [0.4]]])
+    g_out = np.ones((2, 2, 1))
+    per = {}
+    for name in ("HART_PAPER", "HART_CODE"):
+        conv = get_convention(name)
+        res = simulate(net, seq, convention=conv, record=True)
+        assert res.layers[0].spikes[:, :, 0].tolist() == [[1.0, 0.0], [1.0, 0.0]]
+        per[conv.rate_mean] = backward(net, seq, res, g_out, method="rate").membrane[0][:, :, 0]
+    np.testing.assert_allclose(per["sample"], [[1 / 1.5, 0.0]] * 2, rtol=1e-15)
+    np.testing.assert_allclose(per["batch"], [[(1 / 1.5) / 2.001] * 2] * 2, rtol=1e-15)

@@ -42,6 +42,7 @@ from evsnn._records import compact_repr
 from evsnn.clock import Network, SimulationResult
 from evsnn.clock.conv import ConvNetwork
 from evsnn.clock.simulate import _layer_factors, _time_repeated
+from evsnn.conventions import get_convention
 from evsnn.grad.surrogates import Sigmoid, Triangle
 
 __all__ = ["GradientResult", "backward", "METHODS", "rga_factor"]
@@ -402,7 +403,8 @@ def _method_options(method, convention, surrogate=None, detach_reset=False, prec
         )
     opts["intra"] = flag_iv("intra", opts["intra"])
     opts.update(surrogate=_surrogate_iv(surrogate, method, convention),
-                detach_reset=bool(detach_reset), precalculate=bool(precalculate))
+                detach_reset=bool(detach_reset), precalculate=bool(precalculate),
+                rate_mean=get_convention(convention).rate_mean)
     return opts
 
 
@@ -485,11 +487,15 @@ def _membrane_grad(method, args, leak, gain, rec, g_out, dtype, opts, g_m=None):
         factor = rga_factor(xbar, args.lam, args.theta)
     elif method == "bptr":
         factor = (rec.spikes.sum(axis=0) > 0).astype(dtype)
-    else:  # rate, HART Eq. 10: per-sample layer mean of r / x̄ over neurons with x̄ > 0
+    else:  # rate, HART Eq. 10: the mean of r / x̄ over the neurons with x̄ > 0
         pos = xbar > 0
         ratio = np.where(pos, r / np.where(pos, xbar, 1.0), 0.0)
-        n_pos = pos.sum(axis=1, keepdims=True)
-        mean_ratio = np.where(n_pos > 0, ratio.sum(axis=1, keepdims=True) / np.maximum(n_pos, 1), 0.0)
+        if opts["rate_mean"] == "batch":  # the HART code's RateBp3: one value per layer
+            mean_ratio = ratio.sum() / (pos.sum() + 0.001)
+        else:  # per sample
+            n_pos = pos.sum(axis=1, keepdims=True)
+            mean_ratio = np.where(n_pos > 0,
+                                  ratio.sum(axis=1, keepdims=True) / np.maximum(n_pos, 1), 0.0)
         factor = pos * mean_ratio
     g_xbar = factor * g_s.sum(axis=0)
     T_ = rec.m.shape[0]

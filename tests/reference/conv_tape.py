@@ -133,7 +133,7 @@ class ConvTape:
     def __init__(self, network, convention, mode="bptt", **opts):
         self.network = network
         self.conv = dict(spike_ge=convention.spike_test == ">=",
-                         dlif_factor=convention.dlif_factor)
+                         dlif_factor=convention.dlif_factor, rate_mean=convention.rate_mean)
         self.delay = int(convention.input_delay)
         self.mode = mode
         self.opts = opts

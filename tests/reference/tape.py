@@ -332,13 +332,17 @@ def _rga(xbar, lam, theta):
     return hi + lo
 
 
-def _rate_factor(method, spec, xbar, spikes):
+def _rate_factor(method, spec, xbar, spikes, rate_mean="sample"):
     if method == "rga":
         return _rga(xbar, spec["lam"], spec["theta"])
     if method == "bptr":
         return (spikes.sum(axis=0) > 0).astype(np.float64)
-    # HART Eq. 10: per sample, mean of r/x̄ over neurons with x̄ > 0; masked by x̄ > 0
     r = spikes.mean(axis=0)
+    if rate_mean == "batch":  # the HART code's RateBp3, written as it is there
+        mask = xbar > 0
+        ratio = np.where(mask, r / np.where(mask, xbar, 1.0), 0.0)
+        return mask * (ratio.sum() / (mask.sum() + 0.001))
+    # HART Eq. 10: per sample, mean of r/x̄ over neurons with x̄ > 0; masked by x̄ > 0
     factor = np.zeros_like(xbar)
     for b in range(xbar.shape[0]):
         pos = xbar[b] > 0
@@ -386,7 +390,7 @@ def neuron_layer(spec, cur, a_var, conv, mode, opts):
         if mode == "hart":
             out, vals = _layer_hart(spec, cur, lg, conv, opts, vals)
         elif mode in ("rga", "bptr", "rate"):
-            out, vals = _layer_rate(spec, cur, lg, mode, vals)
+            out, vals = _layer_rate(spec, cur, lg, mode, vals, conv.get("rate_mean", "sample"))
         elif mode == "tempbp":
             out, vals = _layer_tempbp(spec, cur, lg, opts, vals)
         else:
@@ -451,10 +455,10 @@ def _layer_hart(spec, cur, lg, conv, opts, vals):
     return out, vals
 
 
-def _layer_rate(spec, cur, lg, method, vals):
+def _layer_rate(spec, cur, lg, method, vals, rate_mean="sample"):
     T = len(cur)
     gI = stack([mul(lg[t][1], cur[t]) for t in range(T)])
-    factor = _rate_factor(method, spec, gI.value.mean(axis=0), vals["s"])
+    factor = _rate_factor(method, spec, gI.value.mean(axis=0), vals["s"], rate_mean)
     S = rate_node(gI, vals["s"], factor)
     out, _ = _trace_out(spec, [take(S, t) for t in range(T)])
     return out, vals
@@ -559,7 +563,7 @@ def build_network(network, x, weights, biases, factors, convention, mode="bptt",
     Returns the list of per-step outputs of the last layer and the per-layer values.
     """
     conv = dict(spike_ge=convention.spike_test == ">=", input_delay=int(convention.input_delay),
-                dlif_factor=convention.dlif_factor)
+                dlif_factor=convention.dlif_factor, rate_mean=convention.rate_mean)
     T = x.shape[0]
     steps = [take(x, t) for t in range(T)]
     records = []
