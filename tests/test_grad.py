@@ -77,10 +77,11 @@ def test_bptt_kernel_matches_twin(case, surrogate):
 
 
 @given(recorded_layers(), st.booleans(), st.sampled_from([0, 1, 3, 13]),
-       st.sampled_from([0.25, 1.5, -np.inf]), st.sampled_from([(5.0, 5.0), (0.5, 1.0)]))
-def test_tempbp_kernel_matches_twin(case, intra, n_kern, level, fallback):
+       st.sampled_from([0.25, 1.5, -np.inf]), st.sampled_from([(5.0, 5.0), (0.5, 1.0)]),
+       st.booleans())
+def test_tempbp_kernel_matches_twin(case, intra, n_kern, level, fallback, code_rule):
     """Every Temp-BP option: the trace kernel by its recursion (n_kern = 0) or a given kernel
-    (shorter or longer than T), fallback levels (−inf: off), sigmoid scales."""
+    (shorter or longer than T), fallback levels (−inf: off), sigmoid scales, both rules."""
     layer, rec, g_out, dtype, _, _ = case
     if rec.trace is None:
         return
@@ -91,7 +92,7 @@ def test_tempbp_kernel_matches_twin(case, intra, n_kern, level, fallback):
     common = (g_out, rec.m, rec.v, rec.spikes, rec.trace, dtype.type(a.v_init), dtype.type(a.lam),
               dtype.type(a.theta), dtype.type(a.v_rest), a.hard_reset, a.emit_trace,
               dtype.type(a.trace_coef), kern, dtype.type(8.0), dtype.type(level * a.trace_coef),
-              dtype.type(rho), dtype.type(mult), intra)
+              dtype.type(rho), dtype.type(mult), intra, code_rule)
     got, want = np.full_like(rec.m, np.nan), np.full_like(rec.m, np.nan)
     _tempbp_layer(*common, got)
     ref._tempbp_layer_kernel(*common, want)
@@ -714,7 +715,7 @@ def test_a_kernel_array_no_layer_reads_is_refused():
 _SET_OPTION = dict(
     surrogate=Sigmoid(2.0), detach_reset=True, precalculate=True, factor_clamp=2.0,
     kernel=(0.5,), fallback=False, fallback_level=0.5, fallback_rho=2.0, fallback_scale="paper",
-    intra=False,
+    intra=False, rule="code",
 )
 
 
@@ -756,3 +757,87 @@ def test_option_validation_reads_its_readers_from_method_options(monkeypatch):
         bw._method_options("rate", conv, detach_reset=True)
     with pytest.raises(ValueError, match=r"use method='tempbp' or method='rate'$"):
         bw._method_options("bptt", conv, intra=False)
+
+
+def _code_tsslbp_backward(I, g_delta, tau_m, tau_s_net, threshold, spike_output):
+    """The Ding 2025 authors' ``TSSLBP`` forward and backward (global_tools/training/functions/
+    tsslbp.py, with glv.syn_a the trace of one spike) written out with NumPy for one layer whose
+    input currents are ``I`` [T, ...]: returns dL/dI."""
+    T = I.shape[0]
+    th_m = 1 / tau_m
+    tau_s = 1.0 if spike_output else tau_s_net
+    mem = np.zeros(I.shape[1:])
+    syn = np.zeros(I.shape[1:])
+    du, outs, us, syns = [], [], [], []
+    for t in range(T):
+        upd = -th_m * mem + I[t]
+        mem = mem + upd
+        out = (mem > threshold).astype(float)
+        us.append(mem)
+        mem = mem * (1 - out)
+        outs.append(out)
+        du.append(upd)
+        syn = syn + (out - syn) / tau_s
+        syns.append(syn)
+    syn_a = np.array([(1 - 1 / tau_s_net) ** k / tau_s_net for k in range(T)])
+    syn_a = syn_a.reshape((T,) + (1,) * (I.ndim - 1))
+    partial_a = syn_a / (-tau_s)
+    th = 1 / (4 * tau_s)
+    grad = np.zeros_like(I)
+    theta = 0.0
+    for t in range(T - 1, -1, -1):
+        n = T - t
+        out = outs[t]
+        with np.errstate(divide="ignore"):
+            partial_u = np.clip(-1 / du[t], -8, 0) * out
+        g = np.sum(partial_u[None] * partial_a[:n] * g_delta[t:] * tau_s, axis=0)
+        if t != T - 1:
+            g = g + theta * us[t] * (-1) * th_m * partial_u
+            g = g + theta * (1 - th_m) * (1 - out)
+        theta = g * out + theta * (1 - out) * (1 - th_m)
+        grad_a = np.sum(syn_a[:n] * g_delta[t:], axis=0)
+        f = np.exp(np.clip((-us[t] + threshold) / 0.2, -8, 8))
+        grad_a = grad_a * f / ((1 + f) * (1 + f) * 0.2)
+        low = syns[t] < th
+        g = np.where(low, grad_a, g)
+        grad[t] = g
+    return grad
+
+
+@settings(max_examples=30)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 10), st.sampled_from([1.5, 2.0, 4.0, 10.0]),
+       st.sampled_from([1.5, 2.0, 4.0, 10.0]), st.booleans())
+def test_tempbp_rule_code_is_the_authors_tsslbp(seed, T, tau_m, tau_s, spike_output):
+    """rule="code" against the authors' TSSLBP backward written out: one trace-LIF layer (Δt =
+    1, hard reset to 0, spike on U > θ as their forward fires), random currents and upstream
+    gradients, emitting its trace or its spikes."""
+    rng = np.random.default_rng(seed)
+    I = rng.uniform(-0.2, 1.6, (T, 2, 3))
+    g_out = rng.standard_normal((T, 2, 3))
+    neuron = TraceLIF(tau_mem_ms=tau_m, tau_syn_ms=tau_s, theta=1.0,
+                      output="spike" if spike_output else "trace")
+    net = Network([Dense(np.eye(3), neuron)])
+    res = simulate(net, I, convention="DING2025_TEMPBP_CODE", record=True)
+    got = backward(net, I, res, g_out, method="tempbp", rule="code").membrane[0]
+    want = _code_tsslbp_backward(I, g_out, tau_m, tau_s, 1.0, spike_output)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.max(np.abs(want),
+                                                                              initial=1.0))
+
+
+def test_tempbp_rule_code_by_hand_and_refusals():
+    """One neuron, τm = τs = 2, θ = 1, I = (1.5, 0.3, 1.2), dL/da = (0, 0, 1): spikes at steps
+    0 and 2. The code: dL/dI = (0.2024, 0.2381, 0.4762) to four places (the silent step 1
+    gets the carried gradient of the spike at step 2, decayed by λ = 0.5); Eq. 18-20:
+    (0.1659, 0, 0.4762)."""
+    net = Network([Dense([[1.0]], TraceLIF(tau_mem_ms=2.0, tau_syn_ms=2.0, theta=1.0))])
+    I = np.array([1.5, 0.3, 1.2]).reshape(3, 1, 1)
+    g = np.array([0.0, 0.0, 1.0]).reshape(3, 1, 1)
+    res = simulate(net, I, convention="DING2025_TEMPBP_CODE", record=True)
+    code = backward(net, I, res, g, method="tempbp", rule="code").membrane[0][:, 0, 0]
+    eq = backward(net, I, res, g, method="tempbp").membrane[0][:, 0, 0]
+    np.testing.assert_allclose(code, [0.2024, 0.2381, 0.4762], atol=5e-5)
+    np.testing.assert_allclose(eq, [0.1659, 0.0, 0.4762], atol=5e-5)
+    with pytest.raises(ValueError, match="rule='tssl' is not a Temp-BP rule"):
+        backward(net, I, res, g, method="tempbp", rule="tssl")
+    with pytest.raises(ValueError, match="rule='code' is a Temp-BP option; method='bptt'"):
+        backward(net, I, res, g, method="bptt", rule="code")

@@ -142,7 +142,8 @@ def _bptt_layer(*args):
 @njit
 def _tempbp_layer_kernel(
     g_out, m, v, spikes, trace, v_init, lam, theta, v_rest, hard_reset, emit_trace, trace_coef,
-    kern, factor_clamp, fallback_level, fallback_rho, fallback_mult, intra, g_m, b_lo, b_hi,
+    kern, factor_clamp, fallback_level, fallback_rho, fallback_mult, intra, code_rule, g_m, b_lo,
+    b_hi,
 ):
     """dL/dm of one trace-LIF layer by Temp-BP (Zhang & Li 2020; Ding 2025 Eq. 18-20), samples
     ``b_lo <= b < b_hi`` (:func:`_tempbp_layer` runs every sample, a piece per thread).
@@ -169,6 +170,15 @@ def _tempbp_layer_kernel(
     * low-trace fallback: at every step where the neuron's own trace ``a[t]`` is below
       ``fallback_level`` (absolute; −inf: never) — whether the layer emits its trace or its
       spikes — ``dL/dm[t] = G[t] · fallback_mult · σ'(fallback_rho (m − θ))`` instead.
+
+    ``code_rule`` (``rule="code"``): the authors' ``TSSLBP.backward`` step by step. A gradient
+    ``carry`` runs back from each spike through the leak: at a silent step t < T − 1,
+    ``dL/dm[t] = λ carry`` and the carry decays by λ; at a spiking step the inter-neuron term
+    above plus, with ``intra``, ``−(1 − λ) m[t] f carry`` (the code's intra-neuron term, f the
+    spike-time factor), which becomes the new carry. The fallback then replaces dL/dm where the
+    trace is low (the carry keeps the value before it), with its exponent ``ρ(θ − m)`` clamped
+    to [−8, 8]. The caller passes ``G`` through the trace kernel and the spikes as ``trace``
+    for a layer that emits spikes (the code runs such a layer with τs = 1).
     """
     T, B, N = m.shape
     n_kern = kern.shape[0]
@@ -180,11 +190,12 @@ def _tempbp_layer_kernel(
             h = zero  # Σ_k dL/da[t + k] (1 − c)^k
             g_next = zero  # dL/dm at the next spike of this neuron
             t_next = -1
+            carry = zero  # code_rule: the gradient carried back through the leak
             for t in range(T - 1, -1, -1):
-                if emit_trace and n_kern == 0:
+                if (emit_trace or code_rule) and n_kern == 0:
                     h = g_out[t, b, i] + (one - trace_coef) * h
                     G = trace_coef * h
-                elif emit_trace:
+                elif emit_trace or code_rule:
                     G = zero
                     for k in range(min(n_kern, T - t)):
                         G = G + kern[k] * g_out[t + k, b, i]
@@ -192,6 +203,27 @@ def _tempbp_layer_kernel(
                     G = g_out[t, b, i]
                 mi = m[t, b, i]
                 gm = zero
+                if code_rule:
+                    f = zero
+                    if spikes[t, b, i] != 0:
+                        du = mi - (v[t - 1, b, i] if t > 0 else v_init)
+                        if du > 0:
+                            f = max(-one / du, -factor_clamp)
+                        elif du == 0 and factor_clamp < np.inf:
+                            f = -factor_clamp
+                        gm = -G * f
+                        if intra and t < T - 1:
+                            gm = gm - carry * mi * (one - lam) * f
+                        carry = gm
+                    elif t < T - 1:
+                        carry = carry * lam
+                        gm = carry
+                    if trace[t, b, i] < fallback_level:
+                        x = min(max(fallback_rho * (theta - mi), -8 * one), 8 * one)
+                        ex = np.exp(x)
+                        gm = G * fallback_mult * ex / ((one + ex) * (one + ex))
+                    g_m[t, b, i] = gm
+                    continue
                 if trace[t, b, i] < fallback_level:
                     sig = one / (one + np.exp(-fallback_rho * (mi - theta)))
                     gm = G * fallback_mult * sig * (one - sig)
@@ -285,7 +317,7 @@ def _spike_grad_from_output(g_out, args):
 # Temp-BP's options and their defaults, the authors' values (see _tempbp_layer_kernel)
 TEMPBP_DEFAULTS = {
     "factor_clamp": 8.0, "kernel": "trace", "fallback": True, "fallback_level": 0.25,
-    "fallback_rho": 5.0, "fallback_scale": "code", "intra": True,
+    "fallback_rho": 5.0, "fallback_scale": "code", "intra": True, "rule": "equations",
 }
 _FALLBACK_OPTIONS = ("fallback_level", "fallback_rho", "fallback_scale")
 #: every method option of :func:`backward`, and the methods that read it: the one table
@@ -402,6 +434,12 @@ def _method_options(method, convention, surrogate=None, detach_reset=False, prec
             "(ρ σ'(ρ(m − θ)), the authors' σ'((m − θ)/0.2)/0.2) or 'paper' (σ'(ρ(m − θ)))"
         )
     opts["intra"] = flag_iv("intra", opts["intra"])
+    if opts["rule"] not in ("equations", "code"):
+        raise ValueError(
+            f"rule={opts['rule']!r} is not a Temp-BP rule; use 'equations' (Ding 2025 Eq. 18-20 "
+            "with the code's clamp, kernel and fallback) or 'code' (the authors' TSSLBP "
+            "backward step by step)"
+        )
     opts.update(surrogate=_surrogate_iv(surrogate, method, convention),
                 detach_reset=bool(detach_reset), precalculate=bool(precalculate),
                 rate_mean=get_convention(convention).rate_mean)
@@ -468,15 +506,20 @@ def _membrane_grad(method, args, leak, gain, rec, g_out, dtype, opts, g_m=None):
                 else np.ascontiguousarray(opts["kernel"], dtype=dtype))
         # the fallback level is a multiple of c = Δt/τs (the authors' 1/(4τs): 0.25)
         level = opts["fallback_level"] * args.trace_coef if opts["fallback"] else -np.inf
+        code = opts["rule"] == "code"
+        low_source = rec.trace
+        if code and not args.emit_trace:  # the code runs a spike layer with τs = 1: a = s
+            low_source = rec.spikes
+            level = opts["fallback_level"] if opts["fallback"] else -np.inf
         rho = opts["fallback_rho"]
         _tempbp_layer(
-            np.ascontiguousarray(g_out, dtype=dtype), rec.m, rec.v, rec.spikes, rec.trace,
+            np.ascontiguousarray(g_out, dtype=dtype), rec.m, rec.v, rec.spikes, low_source,
             dtype.type(args.v_init), dtype.type(args.lam), dtype.type(args.theta),
             dtype.type(args.v_rest), args.hard_reset, args.emit_trace,
             dtype.type(args.trace_coef), kern, dtype.type(opts["factor_clamp"]),
             dtype.type(level), dtype.type(rho),
             dtype.type(rho if opts["fallback_scale"] == "code" else 1.0), bool(opts["intra"]),
-            g_m,
+            code, g_m,
         )
         return g_m
     # rate family
@@ -654,7 +697,7 @@ def _hart_precalculated(network, result, g, dtype):
 def backward(
     network, inputs, result, g_output, *, method="bptt", surrogate=None, detach_reset=False,
     precalculate=False, factor_clamp=None, kernel=None, fallback=None, fallback_level=None,
-    fallback_rho=None, fallback_scale=None, intra=None,
+    fallback_rho=None, fallback_scale=None, intra=None, rule=None,
 ):
     """Backward pass of a recorded forward run.
 
@@ -687,7 +730,7 @@ def backward(
         neither an input delay nor an input trace below the first layer; otherwise a
         ValueError says why. ``membrane`` of the result is then a read-only view repeating one
         frame over time, and so is ``input`` unless the first layer has an input trace.
-    factor_clamp, kernel, fallback, fallback_level, fallback_rho, fallback_scale, intra
+    factor_clamp, kernel, fallback, fallback_level, fallback_rho, fallback_scale, intra, rule
         Temp-BP (Ding 2025 Eq. 18-20) only; None means the default, the value of the authors'
         implementation (see :func:`_tempbp_layer_kernel` for the rule each one sets):
 
@@ -706,7 +749,14 @@ def backward(
           the neuron's trace ("neurons whose trace is below 1/(4τs)"), and Ding 2025 Eq. 18-20
           define Temp-BP through the trace a of every neuron. ``fallback=False`` switches it
           off (and refuses the other fallback options);
-        * ``intra=True``: the intra-neuron term (Eq. 20).
+        * ``intra=True``: the intra-neuron term (Eq. 20);
+        * ``rule="equations"``: Eq. 19-20 as above (the intra term η ln λ λ^(t_p − t_m) from the
+          reset); ``rule="code"``: the authors' ``TSSLBP.backward`` step by step — a gradient
+          carried back from each spike through the leak reaches the silent steps before it
+          (λ per step), the intra term is the code's −(1 − λ) m f carry, the fallback's exponent
+          is clamped to ±8, and a layer that emits spikes is treated as the code runs it
+          (τs = 1 in the forward: its fallback applies at every silent step; dL/ds still passes
+          the trace kernel). See :func:`_tempbp_layer_kernel`.
 
     Returns
     -------
@@ -732,7 +782,7 @@ def backward(
         method, result.convention, surrogate, detach_reset, precalculate, network,
         factor_clamp=factor_clamp, kernel=kernel, fallback=fallback,
         fallback_level=fallback_level, fallback_rho=fallback_rho, fallback_scale=fallback_scale,
-        intra=intra,
+        intra=intra, rule=rule,
     )
     pre = opts["precalculate"]
     if pre and result.time_sums is None:

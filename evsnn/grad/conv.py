@@ -400,7 +400,7 @@ def _backward_layers(layers, g, prefix, st, top=False):
 def backward_conv(
     network, inputs, result, g_output, *, method="bptt", surrogate=None, detach_reset=False,
     precalculate=False, factor_clamp=None, kernel=None, fallback=None, fallback_level=None,
-    fallback_rho=None, fallback_scale=None, intra=None,
+    fallback_rho=None, fallback_scale=None, intra=None, rule=None,
 ):
     """Backward pass of a recorded convolutional forward run, with any clock-mode gradient
     method.
@@ -431,7 +431,7 @@ def backward_conv(
         has no time-sum recording mode, and a max-pooling layer routes each step's gradient
         through that step's maxima. The dense :func:`evsnn.grad.backward` runs it from the
         forward's time sums without per-step work.
-    factor_clamp, kernel, fallback, fallback_level, fallback_rho, fallback_scale, intra
+    factor_clamp, kernel, fallback, fallback_level, fallback_rho, fallback_scale, intra, rule
         Temp-BP options (see :func:`evsnn.grad.backward`; None: the authors' values). Every
         option is validated as there: one that ``method`` does not read is refused.
 
@@ -476,7 +476,7 @@ def backward_conv(
         method, result.convention, surrogate, detach_reset, precalculate, network,
         factor_clamp=factor_clamp, kernel=kernel, fallback=fallback,
         fallback_level=fallback_level, fallback_rho=fallback_rho, fallback_scale=fallback_scale,
-        intra=intra,
+        intra=intra, rule=rule,
     )
     dtype = result.output.dtype
     T, B = result.output.shape[:2]

@@ -55,12 +55,48 @@ def _bptt_loops(g_out, m, spikes, leak, theta, v_rest, hard_reset, spiking, emit
 
 def _tempbp_layer_kernel(
     g_out, m, v, spikes, trace, v_init, lam, theta, v_rest, hard_reset, emit_trace, trace_coef,
-    kern, factor_clamp, fallback_level, fallback_rho, fallback_mult, intra, g_m,
+    kern, factor_clamp, fallback_level, fallback_rho, fallback_mult, intra, code_rule, g_m,
 ):
     with _quiet():
-        _tempbp_loops(g_out, m, v, spikes, trace, v_init, lam, theta, v_rest, hard_reset,
-                      emit_trace, trace_coef, kern, factor_clamp, fallback_level, fallback_rho,
-                      fallback_mult, intra, g_m)
+        loops = _tempbp_code_loops if code_rule else _tempbp_loops
+        loops(g_out, m, v, spikes, trace, v_init, lam, theta, v_rest, hard_reset,
+              emit_trace, trace_coef, kern, factor_clamp, fallback_level, fallback_rho,
+              fallback_mult, intra, g_m)
+
+
+def _tempbp_code_loops(g_out, m, v, spikes, trace, v_init, lam, theta, v_rest, hard_reset,
+                       emit_trace, trace_coef, kern, factor_clamp, fallback_level, fallback_rho,
+                       fallback_mult, intra, g_m):
+    """rule="code": per neuron, the kernel-smoothed upstream gradient G (also for a spike
+    layer), then the carried gradient θ of the code run backwards over the steps."""
+    T, B, N = m.shape
+    dt = g_m.dtype.type
+    kappa = (trace_coef * (dt(1.0) - trace_coef) ** np.arange(T, dtype=g_m.dtype)
+             if len(kern) == 0 else np.asarray(kern, dtype=g_m.dtype))
+    for b in range(B):
+        for i in range(N):
+            G = np.array([sum(kappa[k] * g_out[t + k, b, i] for k in range(min(len(kappa), T - t)))
+                          for t in range(T)], dtype=g_m.dtype)
+            carried = dt(0.0)
+            for t in reversed(range(T)):
+                mi, out = m[t, b, i], spikes[t, b, i] != 0
+                du = mi - (v[t - 1, b, i] if t > 0 else v_init)
+                f = dt(0.0)
+                if out and du > 0:
+                    f = max(-dt(1.0) / du, -factor_clamp)
+                elif out and du == 0 and factor_clamp < np.inf:
+                    f = -factor_clamp
+                gm = -G[t] * f
+                if t < T - 1:
+                    if out and intra:
+                        gm = gm - carried * mi * (dt(1.0) - lam) * f
+                    if not out:
+                        gm = carried * lam
+                carried = gm if out else carried * lam
+                if trace[t, b, i] < fallback_level:
+                    x = min(max(fallback_rho * (theta - mi), dt(-8.0)), dt(8.0))
+                    gm = G[t] * fallback_mult * np.exp(x) / (dt(1.0) + np.exp(x)) ** 2
+                g_m[t, b, i] = gm
 
 
 def _tempbp_loops(g_out, m, v, spikes, trace, v_init, lam, theta, v_rest, hard_reset, emit_trace,
