@@ -47,6 +47,11 @@ rate_mean : {"sample", "batch"}
     The expectation E(r / W r) of HART Eq. 10 (``method="rate"``): per sample over the layer's
     neurons with a positive mean current (the paper read per sample), or pooled over the
     whole batch and layer, divided by their count + 0.001 (the HART code's ``RateBp3``).
+rate_steps : {"mean", "each"}
+    How the rate family (``method="rga"``, ``"bptr"``, ``"rate"``) hands its factor g to the
+    steps: ``dL/dI[t] = g · mean_t dL/ds`` (mean: HART Eq. 11 on time-averaged rates) or
+    ``g · dL/ds[t]`` at each step (each: the HART code's ``RateBp*`` autograd functions). The
+    two agree when dL/ds is the same at every step (rate decoding).
 asr_denominator : {"all", "clean_correct"}
     Attack success rate over all samples (Ding 2025 Eq. 28) or over clean-correct ones (HART code).
 sigmoid_scale : {"paper", "code"}
@@ -91,6 +96,7 @@ _CHOICES = {
     "mppd_reduction": ("sum", "mean"),
     "mppd_rule": ("paper", "code"),
     "rate_mean": ("sample", "batch"),
+    "rate_steps": ("mean", "each"),
     "asr_denominator": ("all", "clean_correct"),
     "sigmoid_scale": ("paper", "code"),
 }
@@ -113,6 +119,7 @@ class Convention:
     mppd_reduction: str = "sum"
     mppd_rule: str = "paper"
     rate_mean: str = "sample"
+    rate_steps: str = "mean"
     asr_denominator: str = "all"
     # "paper" only where a paper defines the sigmoid surrogate (Ding 2025 Eq. 17)
     sigmoid_scale: str = "code"
@@ -183,6 +190,7 @@ HART_CODE = Convention(
     ttfs_rule="code",
     encoder_arithmetic="input",
     rate_mean="batch",
+    rate_steps="each",
     asr_denominator="clean_correct",
     sigmoid_scale="code",
 )

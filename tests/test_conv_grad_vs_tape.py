@@ -46,6 +46,7 @@ def cases(draw, kinds=KINDS, T=(1, 5)):
         input_delay=0 if residual else draw(st.sampled_from([0, 1])),
         dlif_factor=draw(st.sampled_from(["leak", "input"])),
         rate_mean=draw(st.sampled_from(["sample", "batch"])),
+        rate_steps=draw(st.sampled_from(["mean", "each"])),
     )
 
     def num(lo, hi, q=0.125):

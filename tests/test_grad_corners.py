@@ -832,3 +832,24 @@ def test_rate_mean_batch_is_the_hart_code():
         per[conv.rate_mean] = backward(net, seq, res, g_out, method="rate").membrane[0][:, :, 0]
     np.testing.assert_allclose(per["sample"], [[1 / 1.5, 0.0]] * 2, rtol=1e-15)
     np.testing.assert_allclose(per["batch"], [[(1 / 1.5) / 2.001] * 2] * 2, rtol=1e-15)
+
+
+def test_rate_steps_each_is_the_hart_code():
+    """rate_steps="each" (HART_CODE; the code's RateBp* return ``grad_output * factor``) hands
+    each step its own dL/ds[t] times the factor; "mean" (HART Eq. 11 on time means) hands every
+    step the factor times the mean. One IF neuron (θ = 1, hard reset), T = 2, x̄ = 1.5, spiking
+    at both steps, one sample: the per-sample and the pooled factor are 1/1.5 and
+    (1/1.5)/1.001; with dL/ds = (3, 1): each (3, 1)·g, mean (2, 2)·g — the same sum."""
+    net = Network([Dense([[1.0]], LIF(lam=1.0, theta=1.0, reset="hard"))])
+    seq = np.full((2, 1, 1), 1.5)
+    g_out = np.array([3.0, 1.0]).reshape(2, 1, 1)
+    got = {}
+    for steps in ("mean", "each"):
+        conv = get_convention("HART_CODE").with_(rate_steps=steps)
+        res = simulate(net, seq, convention=conv, record=True)
+        got[steps] = backward(net, seq, res, g_out, method="rate").membrane[0][:, 0, 0]
+    g = (1 / 1.5) / 1.001
+    np.testing.assert_allclose(got["each"], [3 * g, 1 * g], rtol=1e-15)
+    np.testing.assert_allclose(got["mean"], [2 * g, 2 * g], rtol=1e-15)
+    assert get_convention("HART_CODE").rate_steps == "each"
+    assert get_convention("HART_PAPER").rate_steps == "mean"

@@ -442,7 +442,8 @@ def _method_options(method, convention, surrogate=None, detach_reset=False, prec
         )
     opts.update(surrogate=_surrogate_iv(surrogate, method, convention),
                 detach_reset=bool(detach_reset), precalculate=bool(precalculate),
-                rate_mean=get_convention(convention).rate_mean)
+                rate_mean=get_convention(convention).rate_mean,
+                rate_steps=get_convention(convention).rate_steps)
     return opts
 
 
@@ -540,6 +541,9 @@ def _membrane_grad(method, args, leak, gain, rec, g_out, dtype, opts, g_m=None):
             mean_ratio = np.where(n_pos > 0,
                                   ratio.sum(axis=1, keepdims=True) / np.maximum(n_pos, 1), 0.0)
         factor = pos * mean_ratio
+    if opts["rate_steps"] == "each":  # the HART code: each step's dL/ds[t] times the factor
+        g_m[:] = factor[None] * g_s
+        return g_m.astype(dtype, copy=False)
     g_xbar = factor * g_s.sum(axis=0)
     T_ = rec.m.shape[0]
     # x̄ = mean_t (gain_t I_t): dL/dm[t] := dL/d(gain_t I_t) = dL/dx̄ / T

@@ -133,7 +133,8 @@ class ConvTape:
     def __init__(self, network, convention, mode="bptt", **opts):
         self.network = network
         self.conv = dict(spike_ge=convention.spike_test == ">=",
-                         dlif_factor=convention.dlif_factor, rate_mean=convention.rate_mean)
+                         dlif_factor=convention.dlif_factor, rate_mean=convention.rate_mean,
+                         rate_steps=convention.rate_steps)
         self.delay = int(convention.input_delay)
         self.mode = mode
         self.opts = opts

@@ -219,11 +219,14 @@ def time_average_gradient(a):
     return Var(a.value.copy(), [(a, lambda g: np.broadcast_to(g.mean(axis=0), g.shape).copy())])
 
 
-def rate_node(currents, spikes, factor):
+def rate_node(currents, spikes, factor, each=False):
     """Spike train ``spikes`` [T, B, N] (a value) as a node of ``currents`` (the stacked
     ``gain·I``): the vector-Jacobian product is ``factor · Σ_t g[t] / T`` at every step, the rate
-    approximation ``dL/dx̄ = factor · Σ_t dL/ds[t]`` with ``x̄ = mean_t gain·I``."""
+    approximation ``dL/dx̄ = factor · Σ_t dL/ds[t]`` with ``x̄ = mean_t gain·I``; or, ``each``
+    (the HART code), ``factor · g[t]`` at each step."""
     T = spikes.shape[0]
+    if each:
+        return Var(spikes, [(currents, lambda g: factor * g)])
     return Var(spikes, [(currents, lambda g: np.broadcast_to(factor * g.sum(axis=0) / T,
                                                               g.shape).copy())])
 
@@ -390,7 +393,8 @@ def neuron_layer(spec, cur, a_var, conv, mode, opts):
         if mode == "hart":
             out, vals = _layer_hart(spec, cur, lg, conv, opts, vals)
         elif mode in ("rga", "bptr", "rate"):
-            out, vals = _layer_rate(spec, cur, lg, mode, vals, conv.get("rate_mean", "sample"))
+            out, vals = _layer_rate(spec, cur, lg, mode, vals, conv.get("rate_mean", "sample"),
+                                    conv.get("rate_steps", "mean") == "each")
         elif mode == "tempbp":
             out, vals = _layer_tempbp(spec, cur, lg, opts, vals)
         else:
@@ -455,11 +459,11 @@ def _layer_hart(spec, cur, lg, conv, opts, vals):
     return out, vals
 
 
-def _layer_rate(spec, cur, lg, method, vals, rate_mean="sample"):
+def _layer_rate(spec, cur, lg, method, vals, rate_mean="sample", each=False):
     T = len(cur)
     gI = stack([mul(lg[t][1], cur[t]) for t in range(T)])
     factor = _rate_factor(method, spec, gI.value.mean(axis=0), vals["s"], rate_mean)
-    S = rate_node(gI, vals["s"], factor)
+    S = rate_node(gI, vals["s"], factor, each)
     out, _ = _trace_out(spec, [take(S, t) for t in range(T)])
     return out, vals
 
@@ -563,7 +567,8 @@ def build_network(network, x, weights, biases, factors, convention, mode="bptt",
     Returns the list of per-step outputs of the last layer and the per-layer values.
     """
     conv = dict(spike_ge=convention.spike_test == ">=", input_delay=int(convention.input_delay),
-                dlif_factor=convention.dlif_factor, rate_mean=convention.rate_mean)
+                dlif_factor=convention.dlif_factor, rate_mean=convention.rate_mean,
+                rate_steps=convention.rate_steps)
     T = x.shape[0]
     steps = [take(x, t) for t in range(T)]
     records = []
