@@ -354,11 +354,9 @@ def load_saved(path) -> SavedModel:
             raise _bad(path, f"layer {i}: the description has no 'neuron'")
         neuron = _neuron_from_json(path, i, spec["neuron"])
         f = _array(path, arrays, f"dlif_factors_{i}") if spec.get("dlif_factors") else None
-        trace = spec.get("input_trace")
-        if trace is not None and (type(trace) not in (int, float)):
-            raise _bad(path, f"layer {i}: 'input_trace' must be a number or null, got {trace!r}")
-        try:
-            built.append(Dense(w, neuron, bias=b, dlif_factors=f, input_trace=trace))
+        try:  # Dense validates input_trace (a number in (0, 1] or null)
+            built.append(Dense(w, neuron, bias=b, dlif_factors=f,
+                               input_trace=spec.get("input_trace")))
         except (TypeError, ValueError) as exc:
             raise _bad(path, f"layer {i}: {exc}") from exc
     if arrays:

@@ -105,12 +105,6 @@ def test_input_trace_validation_and_replace():
 
 
 # --------------------------------------------------------------------------- forward and backward
-def _with_traces(draw, net):
-    """``net`` with an input trace on some layers: returns the new network and the factors."""
-    cs = [draw(st.sampled_from([None, 0.1, 0.25, 0.5, 1.0])) for _ in net.layers]
-    return Network(tuple(l.replace(input_trace=c) for l, c in zip(net.layers, cs))), cs
-
-
 @settings(max_examples=example_count(30))
 @given(cases(), st.data(), st.sampled_from([np.float64, np.float32]))
 def test_first_layer_trace_is_simulate_on_the_filtered_input(case, data, dtype):
@@ -278,7 +272,8 @@ def test_load_refuses_a_bad_input_trace(tmp_path):
     net, *_ = _digits_like()
     path = io.save(net, tmp_path / "m.npz")
     rewrite_npz(path, lambda m: m["layers"][0].update(input_trace="0.25"))
-    with pytest.raises(ValueError, match="layer 0: 'input_trace' must be a number or null"):
+    with pytest.raises(ValueError, match=r"layer 0: input_trace must be a real number, got str "
+                                         r"'0.25'"):
         io.load(path)
     rewrite_npz(path, lambda m: m["layers"][0].update(input_trace=2.0))
     with pytest.raises(ValueError, match=r"layer 0: input_trace=2.0 must be finite and lie in \(0, 1\]"):

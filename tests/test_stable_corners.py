@@ -355,6 +355,8 @@ def test_stable_loss_detach_clean_by_hand():
     np.testing.assert_array_equal(code.input_clean, 0.0)
     np.testing.assert_array_equal(code.input_perturbed, paper.input_perturbed)
     assert code.ms_mppd == paper.ms_mppd == 0.3125
+    with pytest.raises(TypeError, match="detach_clean must be True or False, got 1"):
+        stable_loss(z, z, y, s, s_t, [[1.0]], 0.5, detach_clean=1)
 
 
 def test_mppd_under_an_input_delay_regression():

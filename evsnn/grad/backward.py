@@ -440,10 +440,10 @@ def _method_options(method, convention, surrogate=None, detach_reset=False, prec
             "with the code's clamp, kernel and fallback) or 'code' (the authors' TSSLBP "
             "backward step by step)"
         )
+    conv = get_convention(convention)
     opts.update(surrogate=_surrogate_iv(surrogate, method, convention),
                 detach_reset=bool(detach_reset), precalculate=bool(precalculate),
-                rate_mean=get_convention(convention).rate_mean,
-                rate_steps=get_convention(convention).rate_steps)
+                rate_mean=conv.rate_mean, rate_steps=conv.rate_steps)
     return opts
 
 

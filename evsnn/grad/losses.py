@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import class_labels_iv, int_iv, real_iv, samples_iv
+from evsnn._checks import class_labels_iv, flag_iv, int_iv, real_iv, samples_iv
 from evsnn.decoders import _outputs_iv
 from evsnn.metrics import mppd, ms_mppd, step_factors
 
@@ -341,6 +341,7 @@ def stable_loss(
     (1.25, 1.25)
     """
     chi, rho = _stable_loss_iv(scores_clean, scores_perturbed, chi, rho)
+    detach_clean = flag_iv("detach_clean", detach_clean)
     if np.shape(s_clean) != np.shape(s_perturbed):  # else mppd's message names its s_pert
         raise ValueError(
             f"s_clean has shape {np.shape(s_clean)} but s_perturbed has "

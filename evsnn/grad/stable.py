@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evsnn._checks import flag_iv
 from evsnn._records import compact_repr
 from evsnn.clock import Network, SimulationResult, simulate
 from evsnn.clock.conv import ConvNetwork
@@ -224,8 +225,7 @@ def stable_loss_and_grad(
     reduction = conv.mppd_reduction if reduction is None else reduction
     from evsnn.grad import _sequence
 
-    if not isinstance(common_draws, (bool, np.bool_)):
-        raise TypeError(f"common_draws must be True or False, got {common_draws!r}")
+    common_draws = flag_iv("common_draws", common_draws)
     rewind = None
     if rng is not None:
         rng = _check_rng(rng)

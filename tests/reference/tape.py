@@ -393,8 +393,8 @@ def neuron_layer(spec, cur, a_var, conv, mode, opts):
         if mode == "hart":
             out, vals = _layer_hart(spec, cur, lg, conv, opts, vals)
         elif mode in ("rga", "bptr", "rate"):
-            out, vals = _layer_rate(spec, cur, lg, mode, vals, conv.get("rate_mean", "sample"),
-                                    conv.get("rate_steps", "mean") == "each")
+            out, vals = _layer_rate(spec, cur, lg, mode, vals, conv["rate_mean"],
+                                    conv["rate_steps"] == "each")
         elif mode == "tempbp":
             out, vals = _layer_tempbp(spec, cur, lg, opts, vals)
         else:
