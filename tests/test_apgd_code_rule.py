@@ -175,7 +175,7 @@ _CASES = st.fixed_dictionaries({
     "seed": st.integers(0, 2**16),
     "B": st.integers(1, 4),
     "N": st.integers(1, 6),
-    "steps": st.integers(1, 14),
+    "steps": st.integers(1, 30),
     "norm": st.sampled_from(["linf", "l2"]),
     "loss": st.sampled_from(["ce", "dlr"]),
     "eps": st.sampled_from([0.03, 0.1, 0.5, 2.0]),
