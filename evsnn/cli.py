@@ -293,6 +293,7 @@ ATTACK_OPTIONS = {
     "steps": ("bim", "pgd", "mim", "apgd", "deepfool"),
     "norm": ("bim", "pgd", "mim", "apgd", "deepfool"),
     "variant": ("rfgsm",),
+    "rule": ("apgd",),
     "channels": ("pgd", "one_pixel"),
     "pixels": ("one_pixel",),
     "popsize": ("one_pixel",),
@@ -596,6 +597,9 @@ def _build_parser():
     a.add_argument("--variant", default=None, choices=list(RFGSM_VARIANTS),
                    help="rfgsm: Tramèr et al.'s R+FGSM (tramer, default) or Wong et al.'s FGSM "
                    "from a uniform start (wong)")
+    a.add_argument("--rule", default=None, choices=["paper", "code"],
+                   help="apgd: Croce & Hein's Algorithm 1 (paper, default) or their reference "
+                   "code as the Stable authors ran it (code)")
     a.add_argument("--channels", type=int, default=None,
                    help="pgd, one_pixel: channels per pixel of the flattened images, L0 counts "
                    "pixels (1)")

@@ -180,11 +180,12 @@ def test_attack_on_the_saved_model(trained_run, tmp_path):
     assert res["ASR over all samples (Ding 2025 Eq. 28)"] == pytest.approx(1 - adv)
 
 
-def test_attack_passes_the_rfgsm_variant_and_pgd_channels(trained_run, tmp_path, monkeypatch):
+def test_attack_passes_the_rfgsm_variant_pgd_channels_and_apgd_rule(trained_run, tmp_path,
+                                                                    monkeypatch):
     from evsnn import attacks
 
     seen = {}
-    for name in ("rfgsm", "pgd"):
+    for name in ("rfgsm", "pgd", "apgd"):
         def spy(*a, _real=getattr(attacks, name), _name=name, **kw):
             seen[_name] = kw
             return _real(*a, **kw)
@@ -195,7 +196,10 @@ def test_attack_passes_the_rfgsm_variant_and_pgd_channels(trained_run, tmp_path,
                  "--out", str(tmp_path / "r")]) == 0
     assert main(["attack", *common, "--attack", "pgd", "--norm", "l0", "--eps", "3",
                  "--steps", "2", "--channels", "2", "--out", str(tmp_path / "p")]) == 0
+    assert main(["attack", *common, "--attack", "apgd", "--steps", "2", "--rule", "code",
+                 "--out", str(tmp_path / "a")]) == 0
     assert seen["rfgsm"]["variant"] == "wong" and seen["pgd"]["channels"] == 2
+    assert seen["apgd"]["rule"] == "code"
 
 
 
@@ -208,6 +212,8 @@ def test_attack_passes_the_rfgsm_variant_and_pgd_channels(trained_run, tmp_path,
      "--pixels 2 is an option of --attack one_pixel only, not of --attack rfgsm"),
     ("deepfool", ["--popsize", "9"],
      "--popsize 9 is an option of --attack one_pixel only, not of --attack deepfool"),
+    ("fgsm", ["--rule", "code"],
+     "--rule 'code' is an option of --attack apgd only, not of --attack fgsm: drop --rule"),
     ("apgd", ["--maxiter", "3"],
      "--maxiter 3 is an option of --attack one_pixel only, not of --attack apgd"),
     ("deepfool", ["--eps", "0.1"], "--eps 0.1 is an option of --attack fgsm, bim, pgd, mim, "
