@@ -225,3 +225,25 @@ def step_direction(g, x_adv, norm, *, l2_step="norm", l1_quantile=0.95):
         sel = cand & (a[b] >= thr)
         out[b, sel] = np.sign(g[b, sel]) / sel.sum()
     return out
+
+
+def topk_sign_direction(g, m):
+    """The L1 step direction of Ding 2025's code (``PGDL1``, after advertorch's sparse L1
+    descent): per row the ``m`` entries of largest ``|g|`` (ties to the lower index), of those
+    the ones with ``g ≠ 0`` get ``sign(g)``, divided by their number ``n`` (by ``max(n, 1e-6)``
+    in the code, so no step when ``n = 0``). Unlike :func:`step_direction`'s L1 step, entries
+    pinned at a box face are not excluded. ``m = round((1 − sparsity)·N)`` is the caller's.
+
+    Examples
+    --------
+    >>> topk_sign_direction(np.array([[4.0, -3.0, 3.0, 0.0]]), 2)
+    array([[ 0.5, -0.5,  0. ,  0. ]])
+    """
+    g = np.asarray(g, dtype=np.float64)
+    B, N = g.shape
+    a = np.abs(g)
+    top = np.argsort(-a, axis=1, kind="stable")[:, :m]
+    sel = np.zeros((B, N), dtype=bool)
+    sel[np.arange(B)[:, None], top] = True
+    d = np.where(sel & (a > 0), np.sign(g), 0.0)
+    return d / np.maximum(np.abs(d).sum(axis=1, keepdims=True), 1e-6)

@@ -21,6 +21,7 @@ from evsnn.attacks._common import (
     step_direction,
     streams,
     success_of,
+    topk_sign_direction,
 )
 from evsnn.attacks._iv import (
     channels_iv,
@@ -32,9 +33,25 @@ from evsnn.attacks._iv import (
     real_iv,
     x_iv,
 )
-from evsnn.attacks.projections import NORMS, Projector, linf_bounds, norms_of
+from evsnn.attacks.projections import (
+    NORMS,
+    Projector,
+    _fit_rows,
+    _l0_box_keep_ties,
+    _toward,
+    linf_bounds,
+    norms_of,
+    project_l1_ball,
+)
 
-__all__ = ["fgsm", "bim", "pgd", "mim", "rfgsm", "eot_pgd", "RFGSM_VARIANTS"]
+__all__ = ["fgsm", "bim", "pgd", "mim", "rfgsm", "eot_pgd", "RFGSM_VARIANTS", "PGD_RULES"]
+
+#: "paper": PGD as Ding 2025 writes it (Eq. 23–24) with exact ball ∩ box projections; "code":
+#: the L1 and L0 attacks of the authors' repository (``pgdl1.py``, ``pgdl0.py``). See :func:`pgd`.
+PGD_RULES = ("paper", "code")
+#: the code's default L0 step (``PGDL0(eps=500)``) and start half-width (``kappa=0.5``)
+_CODE_L0_STEP = 500.0
+_CODE_L0_KAPPA = 0.5
 
 #: "tramer": R+FGSM of Tramèr et al. (2018); "wong": FGSM from a uniform random start of Wong,
 #: Rice & Kolter (2020). See :func:`rfgsm`.
@@ -136,9 +153,11 @@ def fgsm(source, x, y, *, eps, target=None, model=None, rng=None):
                                                    "targeted": target is not None})
 
 
-def _default_alpha(alpha, eps, steps, norm):
+def _default_alpha(alpha, eps, steps, norm, rule="paper"):
     if alpha is None:
-        return 1.0 if norm == "l0" else derived_iv(eps, 2.5 * eps / steps, "the step 2.5·eps/steps")
+        if norm == "l0":
+            return _CODE_L0_STEP if rule == "code" else 1.0
+        return derived_iv(eps, 2.5 * eps / steps, "the step 2.5·eps/steps")
     return real_iv("alpha", alpha)
 
 
@@ -161,8 +180,8 @@ def _linf_step(x_adv, g, alpha, lo, hi):
 
 def pgd(
     source, x, y, *, eps, norm="linf", alpha=None, steps=10, random_start="uniform",
-    start_sigma=None, restarts=1, l2_step="norm", l1_quantile=0.95, eot_samples=1, channels=1,
-    target=None, model=None, rng=None,
+    start_sigma=None, restarts=1, l2_step="norm", l1_quantile=None, eot_samples=1, channels=1,
+    rule="paper", target=None, model=None, rng=None,
 ):
     """Projected gradient descent (Madry et al. 2018; Ding 2025 Eq. 23–24) in L∞, L2, L1 or L0.
 
@@ -180,21 +199,26 @@ def pgd(
         width 2ε): an eps near the float maximum that makes them overflow raises ValueError.
     norm : {"linf", "l2", "l1", "l0"}
     alpha : float, optional
-        Step size; default ``2.5 ε / steps`` (L0: 1.0, in units of the normalised gradient).
+        Step size; default ``2.5 ε / steps`` (L0: 1.0, in units of the normalised gradient;
+        L0 with ``rule="code"``: 500, the code's step on ``g/‖g‖₁``).
     steps : int, default 10
     random_start : {"uniform", "gaussian", None}, default "uniform"
         The authors' code (torchattacks) starts uniformly in the ball; Ding 2025's text says
         Gaussian noise (σ = ``start_sigma``, see :func:`evsnn.attacks._common.random_start`).
         ``None``: start at ``x`` (that is BIM).
     start_sigma : float, optional
+        With ``rule="code"`` and L0: the half-width κ of the code's start ``U(−κ, κ)``
+        (default 0.5); with ``rule="code"`` and L1 it must be None.
     restarts : int, default 1
         Independent runs; per sample the best is kept (success first, then the lowest margin
         of the model's scores).
     l2_step : {"norm", "norm_squared"}, default "norm"
         ``α g/‖g‖₂`` (the authors' code) or ``α g/‖g‖₂²`` (Ding 2025 Eq. 24 as printed).
-    l1_quantile : float in [0, 1], default 0.95
+    l1_quantile : float in [0, 1], optional
         L1 only: coordinates with ``|g|`` at or above this quantile are stepped (SLIDE,
-        Tramèr & Boneh 2019; Croce & Hein's L1-APGD).
+        Tramèr & Boneh 2019; Croce & Hein's L1-APGD); default 0.95. With ``rule="code"`` it is
+        the code's ``sparsity`` (default 0.5): the ``round((1 − q)·N)`` entries of largest
+        ``|g|`` are stepped (q = 1: none).
     eot_samples : int, default 1
         Gradients averaged per step (see :func:`eot_pgd`).
     channels : int, default 1
@@ -204,12 +228,46 @@ def pgd(
         random start and the reported ``norms["l0"]`` treat a pixel's channels together, as in
         Croce & Hein's sparse PGD, where k = 10 on a 3×32×32 image means 10 pixels (up to 30
         entries). 1: every entry is a pixel.
+    rule : {"paper", "code"}, default "paper"
+        ``"paper"``: the iteration above, as Ding 2025 writes it. ``"code"``: the L1 and L0
+        attacks of the authors' repository (DingJianhao/SNNEnhancingRobustness,
+        ``global_tools/attack/pgdl1.py`` and ``pgdl0.py``), L1 and L0 only; for L∞ the default
+        already is the repository's ``pgd.py`` (uniform start, sign step, clip to ball and box).
+        Run in float64; see Notes.
 
     Returns
     -------
     AttackResult
-        ``loss`` is ``[steps, B]``. ``x_adv`` is in ``x``'s dtype and
-        ``norms[norm] <= eps`` holds exactly for the float64 norms of the returned arrays.
+        ``loss`` is ``[steps, B]``, one row per gradient evaluation (``[steps − 1, B]`` for L0
+        with ``rule="code"``, whose first iteration takes no gradient). ``x_adv`` is in ``x``'s
+        dtype and ``norms[norm] <= eps`` holds exactly for the float64 norms of the returned
+        arrays, except for L0 with ``rule="code"``, which keeps every pixel tied with the k-th
+        and can change more than k pixels.
+
+    Notes
+    -----
+    ``rule="code"``, L1 (``PGDL1``): the start is ``δ = clip(x + r·l/‖l‖₁, 0, 1) − x`` with
+    ``l`` Laplace(0, 1) per entry and one ray ``r ~ U(0, ε)`` (for the whole batch in the code,
+    per sample here, from the sample's stream, so that a result does not depend on its
+    batch-mates); ``random_start=None`` starts at ``δ = 0``. The gradient is taken at a point
+    ``a`` that starts at ``x`` itself and accumulates, ``a ← a + δ`` after each step (so
+    ``a = x + δ₁ + … + δ_k``, which can leave the ball and the box: a source that refuses
+    inputs outside [0, 1] raises), while ``δ ← clip(x + B(δ + α d), 0, 1) − x`` with ``d`` of
+    :func:`~evsnn.attacks._common.topk_sign_direction` and ``B`` the projection onto the L1
+    ball alone (:func:`~evsnn.attacks.projections.project_l1_ball`, Duchi et al. 2008), not the
+    exact ball ∩ box projection of ``rule="paper"``. ``x_adv = clip(x + δ, 0, 1)``; ``loss``
+    rows are at the points ``a``.
+
+    ``rule="code"``, L0 (``PGDL0``, after Croce & Hein's code; ``eps`` is k, ``alpha`` the
+    code's ``eps``, ``start_sigma`` its ``kappa``, 1 ≤ k ≤ P): start
+    ``clip(x + U(−κ, κ), 0, 1)`` on every entry (``random_start=None``: at ``x``); iteration 0
+    only projects; iteration i ≥ 1 steps
+    ``a ← a + (u − 0.5)·10⁻¹² + α g/(10⁻¹⁰ + ‖g‖₁)`` (u ~ U[0, 1) per entry, ‖g‖₁ over the
+    whole image) and every iteration projects ``a ← x +`` the code's L0 step on ``a − x``
+    (:func:`~evsnn.attacks.projections._l0_box_keep_ties`: ties with the k-th pixel kept). An
+    ``rng`` is required even without a random start (the 10⁻¹² jitter). In float64 the jitter
+    separates most ties; in the code's float32 it is below the resolution of pixel values
+    above about 10⁻⁵ and separates none.
 
     Examples
     --------
@@ -222,6 +280,7 @@ def pgd(
     >>> np.round(r.x_adv, 12), np.round(r.norms["l2"], 12)
     (array([[0.56, 0.58]]), array([0.1]))
     """
+    rule = choice_iv("rule", rule, PGD_RULES)
     norm = choice_iv("norm", norm, NORMS)
     eps = eps_iv(eps, norm)
     steps = int_iv("steps", steps, low=1)
@@ -229,33 +288,41 @@ def pgd(
     eot_samples = int_iv("eot_samples", eot_samples, low=1)
     choice_iv("random_start", random_start, RANDOM_STARTS)
     choice_iv("l2_step", l2_step, L2_STEPS)
+    code = rule == "code"
+    if l1_quantile is None:
+        l1_quantile = 0.5 if code else 0.95
     l1_quantile = real_iv("l1_quantile", l1_quantile, high=1.0)
-    if start_sigma is not None:
+    if code:
+        start_sigma = _code_rule_iv(norm, random_start, start_sigma)
+    elif start_sigma is not None:
         start_sigma = real_iv("start_sigma", start_sigma)
-    alpha = _default_alpha(alpha, eps, steps, norm)
+    alpha = _default_alpha(alpha, eps, steps, norm, rule)
     _start_iv(eps, norm, random_start)
     src, x, y, target, gens, scores_fn = _setup(
-        source, x, y, target, model, rng, random_start is not None
+        source, x, y, target, model, rng, random_start is not None or (code and norm == "l0")
     )
     channels = channels_iv(channels, x.shape[1])
+    if code and norm == "l0" and not 1 <= eps <= x.shape[1] // channels:
+        raise ValueError(
+            f"eps={eps!r} pixels with rule='code' and norm='l0': the code's projection needs "
+            f"1 <= k <= {x.shape[1] // channels} (the pixels of an input; its k = 0 would keep "
+            "them all); pass a k in that range"
+        )
     m_stoch = _model_stochastic(model, src)
     objective = _objective(src, y, target, gens, eot_samples)
     B = x.shape[0]
     best_x = best_loss = best_scores = best_succ = best_margin = None
     P = Projector(x, eps, norm, channels)  # L∞: the bounds computed once, here
-    if norm == "linf":
-        lo, hi = P.bounds
     for _ in range(restarts):
-        x_adv = _random_start(x, eps, norm, random_start, start_sigma, gens, channels, P)
-        losses = np.empty((steps, B))
-        for k in range(steps):
-            f, g = objective(x_adv)
-            losses[k] = f
-            if norm == "linf":
-                x_adv = _linf_step(x_adv, g, alpha, lo, hi)
-                continue
-            d = step_direction(g, x_adv, norm, l2_step=l2_step, l1_quantile=l1_quantile)
-            x_adv = P(x_adv + alpha * d)
+        if code and norm == "l1":
+            x_adv, losses = _pgd_code_l1(objective, x, eps, alpha, steps, l1_quantile,
+                                         random_start is not None, gens)
+        elif code:
+            x_adv, losses = _pgd_code_l0(objective, x, eps, alpha, steps, start_sigma,
+                                         random_start is not None, gens, channels)
+        else:
+            x_adv, losses = _pgd_paper(objective, x, eps, alpha, steps, norm, random_start,
+                                       start_sigma, l2_step, l1_quantile, gens, channels, P)
         scores = scores_fn(x_adv, gens if m_stoch else None)
         succ = success_of(scores, y, target)
         margin = margin_of(scores, y, target)
@@ -272,11 +339,115 @@ def pgd(
         "eps": eps, "norm": norm, "alpha": alpha, "steps": steps, "random_start": random_start,
         "start_sigma": start_sigma, "restarts": restarts, "l2_step": l2_step,
         "l1_quantile": l1_quantile, "eot_samples": eot_samples, "channels": channels,
-        "targeted": target is not None,
+        "targeted": target is not None, "rule": rule,
     }
     name = "eot_pgd" if eot_samples > 1 else ("bim" if random_start is None else "pgd")
     return _finish(name, x, best_x, best_loss, y, target, scores_fn, gens, m_stoch, params,
                    scores=best_scores, channels=channels)
+
+
+def _pgd_paper(objective, x, eps, alpha, steps, norm, random_start, start_sigma, l2_step,
+               l1_quantile, gens, channels, P):
+    """One run of ``rule="paper"``: ``(x_adv, loss [steps, B])``."""
+    x_adv = _random_start(x, eps, norm, random_start, start_sigma, gens, channels, P)
+    losses = np.empty((steps, x.shape[0]))
+    for k in range(steps):
+        f, g = objective(x_adv)
+        losses[k] = f
+        if norm == "linf":
+            x_adv = _linf_step(x_adv, g, alpha, *P.bounds)
+            continue
+        d = step_direction(g, x_adv, norm, l2_step=l2_step, l1_quantile=l1_quantile)
+        x_adv = P(x_adv + alpha * d)
+    return x_adv, losses
+
+
+def _code_rule_iv(norm, random_start, start_sigma):
+    """The options ``rule="code"`` takes; returns the L0 start's half-width κ."""
+    if norm not in ("l1", "l0"):
+        raise ValueError(
+            f"rule='code' with norm={norm!r}: the code rule is the authors' PGDL1 / PGDL0 and "
+            "exists for norm 'l1' and 'l0' only; their L∞ pgd.py is what the default "
+            "rule='paper' runs already: drop rule='code'"
+        )
+    if random_start == "gaussian":
+        raise ValueError(
+            f"random_start='gaussian' with rule='code' and norm={norm!r}: the code's start is "
+            "its own ('uniform' here) or none (None); pass one of those"
+        )
+    if norm == "l1":
+        if start_sigma is not None:
+            raise ValueError(
+                f"start_sigma={start_sigma!r} with rule='code' and norm='l1': the code's L1 "
+                "start (a Laplace direction scaled to a U(0, eps) length) has no width; drop it"
+            )
+        return None
+    if start_sigma is None:
+        return _CODE_L0_KAPPA
+    # the start draws U(−κ, κ): its width 2κ must be finite
+    return real_iv("start_sigma", start_sigma, high=np.finfo(np.float64).max / 2)
+
+
+def _accumulated_objective(objective, a):
+    """The objective at the code's accumulated L1 point ``a``, which may lie outside [0, 1]."""
+    try:
+        return objective(a)
+    except ValueError as exc:
+        if not (a.size and (a.min() < 0 or a.max() > 1)):
+            raise
+        raise ValueError(
+            "pgd(rule='code', norm='l1') takes its gradients at the authors' accumulated point "
+            f"x + δ₁ + … + δ_k, here with values in [{a.min()!r}, {a.max()!r}], outside [0, 1], "
+            f"and the source refused it ({exc}); use rule='paper', or a source that accepts "
+            "inputs outside [0, 1]"
+        ) from exc
+
+
+def _pgd_code_l1(objective, x, eps, alpha, steps, sparsity, start, gens):
+    """One run of ``rule="code"`` for L1 (see :func:`pgd`'s Notes): ``(x_adv, loss)``."""
+    B, N = x.shape
+    x64 = x.astype(np.float64)
+    delta = np.zeros((B, N))
+    if start:
+        for b in range(B):
+            lap = gens[b].laplace(0.0, 1.0, N)
+            ray = gens[b].uniform(0.0, eps)
+            delta[b] = lap / max(np.abs(lap).sum(), 1e-6) * ray
+        delta = np.clip(x64 + delta, 0.0, 1.0) - x64
+    m = int(np.round((1.0 - sparsity) * N))  # the code's torch.topk count
+    a = x64.copy()
+    losses = np.empty((steps, B))
+    for k in range(steps):
+        f, g = _accumulated_objective(objective, a)
+        losses[k] = f
+        delta = project_l1_ball(delta + alpha * topk_sign_direction(g, m), eps)
+        delta = np.clip(x64 + delta, 0.0, 1.0) - x64
+        a = a + delta
+    # the code's output; rounded toward x so that the measured norm is within eps
+    return _fit_rows(_toward(np.clip(x64 + delta, 0.0, 1.0), x), x, eps, "l1"), losses
+
+
+def _pgd_code_l0(objective, x, k, alpha, steps, kappa, start, gens, channels):
+    """One run of ``rule="code"`` for L0 (see :func:`pgd`'s Notes): ``(x_adv, loss)``."""
+    B, N = x.shape
+    x64 = x.astype(np.float64)
+    a = x64.copy()
+    u = np.empty((B, N))  # per-sample draws, in the order each sample's stream gives them
+    if start:
+        for b in range(B):
+            u[b] = gens[b].uniform(-kappa, kappa, N)
+        a = np.clip(x64 + u, 0.0, 1.0)
+    losses = np.empty((steps - 1, B))
+    for i in range(steps):
+        if i > 0:
+            f, g = objective(a)
+            losses[i - 1] = f
+            g = g / (1e-10 + np.abs(g).sum(axis=1, keepdims=True))
+            for b in range(B):
+                u[b] = gens[b].random(N)
+            a = a + (u - 0.5) * 1e-12 + alpha * g
+        a = x64 + _l0_box_keep_ties(a - x64, x64, k, channels)
+    return a.astype(x.dtype, copy=False), losses
 
 
 def bim(source, x, y, *, eps, norm="linf", alpha=None, steps=10, l2_step="norm", target=None,

@@ -32,8 +32,8 @@ from evsnn._numba import njit
 from evsnn.attacks._iv import channels_iv, choice_iv, eps_iv, int_iv, real_iv
 
 __all__ = [
-    "NORMS", "project_linf", "linf_bounds", "project_l2", "project_l1", "project_l0", "project",
-    "l1_threshold", "norms_of", "l2_norm", "Projector",
+    "NORMS", "project_linf", "linf_bounds", "project_l2", "project_l1", "project_l1_ball",
+    "project_l0", "project", "l1_threshold", "norms_of", "l2_norm", "Projector",
 ]
 
 _F64 = np.float64
@@ -404,6 +404,51 @@ def project_l1(z, x, eps):
     return _fit_rows(_toward(c, x), x, eps, "l1")
 
 
+def project_l1_ball(d, eps):
+    """Euclidean projection of each row of ``d`` onto the L1 ball ``{‖d‖₁ ≤ ε}`` (no box), by
+    sorting (Duchi et al. 2008, Fig. 1): the ball's projection of PGD-L1 in Ding 2025's code
+    (``rule="code"`` of :func:`evsnn.attacks.pgd`). Rows already inside are returned as they are.
+
+    With ``μ`` the magnitudes ``|d_i|`` sorted in decreasing order and
+    ``θ_j = (μ_1 + … + μ_j − ε)/j``, the threshold is ``θ_ρ`` for ρ the length of the leading run
+    of ``μ_j > θ_j`` (in exact arithmetic the largest such j), and the projection is
+    ``sign(d) max(|d| − θ_ρ, 0)``. ρ is at least 1: for ε = 0 (where the run is empty) that gives
+    ``θ = max |d|`` and the projection 0; the code would index ``θ_0`` and fail there.
+
+    Parameters
+    ----------
+    d : array [B, N]
+        Offsets ``x_adv − x``.
+    eps : float
+        Radius ε ≥ 0.
+
+    Returns
+    -------
+    ndarray [B, N], float64
+
+    Examples
+    --------
+    >>> project_l1_ball(np.array([[0.2, -0.2, 0.0], [0.1, 0.0, 0.0]]), 0.3)
+    array([[ 0.15, -0.15,  0.  ],
+           [ 0.1 ,  0.  ,  0.  ]])
+    """
+    eps = real_iv("eps", eps)
+    d = np.asarray(d, dtype=_F64)
+    out = d.copy()
+    rows = np.flatnonzero(np.abs(d).sum(axis=1) > eps)
+    if not rows.size:
+        return out
+    v = d[rows]
+    mu = -np.sort(-np.abs(v), axis=1)
+    n = v.shape[1]
+    theta = (np.cumsum(mu, axis=1) - eps) / np.arange(1, n + 1)
+    above = mu - theta > 0
+    run = np.where(above.all(axis=1), n, np.argmin(above, axis=1))  # first False ends the run
+    th = theta[np.arange(rows.size), np.maximum(run, 1) - 1]
+    out[rows] = np.sign(v) * np.maximum(np.abs(v) - th[:, None], 0.0)
+    return out
+
+
 # --- L0 ----------------------------------------------------------------------------------------
 def project_l0(z, x, k, channels=1):
     """Exact Euclidean projection onto ``{z' : at most k pixels differ from x} ∩ [0, 1]``.
@@ -449,6 +494,46 @@ def project_l0(z, x, k, channels=1):
     keep = np.broadcast_to(keep[:, None, :], (B, channels, P)).reshape(B, N)
     out[keep] = c[keep]
     return out
+
+
+def _l0_box_keep_ties(d, x, k, channels=1):
+    """Ding 2025's code's L0-and-box step on offsets (``project_L0_box`` of its ``pgdl0.py``, after
+    Croce & Hein's code): per pixel the score ``Σ_c d² − Σ_c min(1 − x − d, d + x, 0)²`` (the
+    gain of :func:`project_l0` in exact arithmetic, computed on ``d = z − x`` as the code does),
+    the threshold the k-th largest score, and EVERY pixel whose score is at or above it kept and
+    clipped to the box; the rest get offset 0. Ties at the threshold are all kept, so more than
+    ``k`` pixels can change (:func:`project_l0` keeps exactly k). ``1 ≤ k ≤ P`` (the caller
+    checks).
+
+    Parameters
+    ----------
+    d : array [B, N], float64
+        Offsets, rows flattened channel-major (C, H, W).
+    x : array [B, N], float64
+        The clean inputs.
+    k : int
+    channels : int, default 1
+
+    Returns
+    -------
+    ndarray [B, N], float64
+        The new offsets.
+
+    Examples
+    --------
+    >>> d = np.array([[0.2, -0.2, 0.1, 0.7]])    # scores 0.04, 0.04, 0.01, 0.45
+    >>> _l0_box_keep_ties(d, np.full((1, 4), 0.5), 2)    # the tie at 0.04 kept: 3 pixels
+    array([[ 0.2, -0.2,  0. ,  0.5]])
+    """
+    B, N = d.shape
+    P = N // channels
+    lo, hi = -x, 1.0 - x
+    out = np.minimum(np.minimum(hi - d, d - lo), 0.0)  # minus the distance outside the box
+    score = ((d * d).reshape(B, channels, P).sum(axis=1)
+             - (out * out).reshape(B, channels, P).sum(axis=1))
+    thr = np.sort(score, axis=1)[:, P - k]
+    keep = np.broadcast_to((score >= thr[:, None])[:, None, :], (B, channels, P)).reshape(B, N)
+    return np.where(keep, np.clip(d, lo, hi), 0.0)
 
 
 _PROJECTIONS = {"linf": project_linf, "l2": project_l2, "l1": project_l1}
