@@ -397,7 +397,8 @@ def _accumulated_objective(objective, a):
             raise
         raise ValueError(
             "pgd(rule='code', norm='l1') takes its gradients at the authors' accumulated point "
-            f"x + δ₁ + … + δ_k, here with values in [{a.min()!r}, {a.max()!r}], outside [0, 1], "
+            f"x + δ₁ + … + δ_k, here with values in [{float(a.min())!r}, {float(a.max())!r}], "
+            f"outside [0, 1], "
             f"and the source refused it ({exc}); use rule='paper', or a source that accepts "
             "inputs outside [0, 1]"
         ) from exc
@@ -412,7 +413,7 @@ def _pgd_code_l1(objective, x, eps, alpha, steps, sparsity, start, gens):
         for b in range(B):
             lap = gens[b].laplace(0.0, 1.0, N)
             ray = gens[b].uniform(0.0, eps)
-            delta[b] = lap / max(np.abs(lap).sum(), 1e-6) * ray
+            delta[b] = lap * (1.0 / max(np.abs(lap).sum(), 1e-6)) * ray  # the code's order
         delta = np.clip(x64 + delta, 0.0, 1.0) - x64
     m = int(np.round((1.0 - sparsity) * N))  # the code's torch.topk count
     a = x64.copy()
