@@ -27,7 +27,7 @@ class AttackResult:
         Adversarial inputs, in [0, 1] and inside the attack's norm ball around ``x``.
     loss : ndarray [iters, B]
         The objective the attack increases, at the point where each gradient was taken (row 0:
-        the starting point). Untargeted: the source's per-sample loss (cross-entropy, or DLR for
+        the starting point; for :func:`~evsnn.attacks.pgd`'s ``rule="code"`` see there). Untargeted: the source's per-sample loss (cross-entropy, or DLR for
         APGD-DLR); targeted: its negative toward the target. Averaged over draws for EOT; for
         restarts, the trajectory of the restart that was kept. Attacks without gradient
         iterations (OnePixel) record their objective per generation.
@@ -40,7 +40,8 @@ class AttackResult:
         ``‖x_adv − x‖`` for "linf", "l2", "l1" and "l0", measured in float64 by
         :func:`~evsnn.attacks.norms_of`; "l0" counts changed pixels (entries unless the attack
         was given ``channels``). Every budgeted attack guarantees ``norms[norm] <= eps`` for
-        these very numbers, in float32 as in float64.
+        these very numbers, in float32 as in float64 (all but the authors' L0 attack,
+        ``pgd(..., norm="l0", rule="code")``, which keeps ties and can change more pixels).
     attack : str
     params : dict
         The attack's parameters (budget, step, iterations, ...).

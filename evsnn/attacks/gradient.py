@@ -267,7 +267,7 @@ def pgd(
     (:func:`~evsnn.attacks.projections._l0_box_keep_ties`: ties with the k-th pixel kept). An
     ``rng`` is required even without a random start (the 10⁻¹² jitter). In float64 the jitter
     separates most ties; in the code's float32 it is below the resolution of pixel values
-    above about 10⁻⁵ and separates none.
+    above 2⁻¹⁶ ≈ 1.5·10⁻⁵ (``a + jitter`` rounds back to ``a``) and separates none there.
 
     Examples
     --------
@@ -279,6 +279,14 @@ def pgd(
     ...         random_start=None)
     >>> np.round(r.x_adv, 12), np.round(r.norms["l2"], 12)
     (array([[0.56, 0.58]]), array([0.1]))
+
+    The authors' L1 attack steps the larger half of ``|g|`` (entry 1); its third gradient is
+    taken at the accumulated point (0.5, 0.65), outside the ball:
+
+    >>> r = pgd(src, np.full((1, 2), 0.5), np.array([1]), eps=0.1, norm="l1", alpha=0.05,
+    ...         steps=3, random_start=None, rule="code")
+    >>> np.round(r.x_adv, 12), np.round(r.loss[:, 0], 12)
+    (array([[0.5, 0.6]]), array([3.5, 3.7, 4.1]))
     """
     rule = choice_iv("rule", rule, PGD_RULES)
     norm = choice_iv("norm", norm, NORMS)
