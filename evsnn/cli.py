@@ -293,7 +293,7 @@ ATTACK_OPTIONS = {
     "steps": ("bim", "pgd", "mim", "apgd", "deepfool"),
     "norm": ("bim", "pgd", "mim", "apgd", "deepfool"),
     "variant": ("rfgsm",),
-    "rule": ("apgd",),
+    "rule": ("pgd", "apgd"),
     "channels": ("pgd", "one_pixel"),
     "pixels": ("one_pixel",),
     "popsize": ("one_pixel",),
@@ -598,8 +598,9 @@ def _build_parser():
                    help="rfgsm: Tramèr et al.'s R+FGSM (tramer, default) or Wong et al.'s FGSM "
                    "from a uniform start (wong)")
     a.add_argument("--rule", default=None, choices=["paper", "code"],
-                   help="apgd: Croce & Hein's Algorithm 1 (paper, default) or their reference "
-                   "code as the Stable authors ran it (code)")
+                   help="pgd, apgd: the paper's algorithm (paper, default) or the authors' "
+                   "code: Ding 2025's L1 / L0 attacks for pgd (with --norm l1 or l0), Croce & "
+                   "Hein's reference APGD as the Stable authors ran it for apgd")
     a.add_argument("--channels", type=int, default=None,
                    help="pgd, one_pixel: channels per pixel of the flattened images, L0 counts "
                    "pixels (1)")

@@ -195,11 +195,12 @@ def test_attack_passes_the_rfgsm_variant_pgd_channels_and_apgd_rule(trained_run,
     assert main(["attack", *common, "--attack", "rfgsm", "--eps", "0.1", "--variant", "wong",
                  "--out", str(tmp_path / "r")]) == 0
     assert main(["attack", *common, "--attack", "pgd", "--norm", "l0", "--eps", "3",
-                 "--steps", "2", "--channels", "2", "--out", str(tmp_path / "p")]) == 0
+                 "--steps", "2", "--channels", "2", "--rule", "code",
+                 "--out", str(tmp_path / "p")]) == 0
     assert main(["attack", *common, "--attack", "apgd", "--steps", "2", "--rule", "code",
                  "--out", str(tmp_path / "a")]) == 0
     assert seen["rfgsm"]["variant"] == "wong" and seen["pgd"]["channels"] == 2
-    assert seen["apgd"]["rule"] == "code"
+    assert seen["apgd"]["rule"] == "code" and seen["pgd"]["rule"] == "code"
 
 
 
@@ -213,7 +214,8 @@ def test_attack_passes_the_rfgsm_variant_pgd_channels_and_apgd_rule(trained_run,
     ("deepfool", ["--popsize", "9"],
      "--popsize 9 is an option of --attack one_pixel only, not of --attack deepfool"),
     ("fgsm", ["--rule", "code"],
-     "--rule 'code' is an option of --attack apgd only, not of --attack fgsm: drop --rule"),
+     "--rule 'code' is an option of --attack pgd and apgd only, not of --attack fgsm: "
+     "drop --rule"),
     ("apgd", ["--maxiter", "3"],
      "--maxiter 3 is an option of --attack one_pixel only, not of --attack apgd"),
     ("deepfool", ["--eps", "0.1"], "--eps 0.1 is an option of --attack fgsm, bim, pgd, mim, "
