@@ -15,7 +15,14 @@ import numbers
 
 import numpy as np
 
-__all__ = ["class_labels_iv", "flag_iv", "int_iv", "pixels_in_unit_iv", "real_iv", "samples_iv"]
+__all__ = [
+    "PIXEL_RANGES", "class_labels_iv", "flag_iv", "int_iv", "pixels_in_unit_iv", "pixels_iv",
+    "real_iv", "samples_iv",
+]
+
+#: what ``pixel_range=`` accepts: ``"unit"`` (images in [0, 1], the default everywhere) or
+#: ``"real"`` (any finite value: current coding's input currents)
+PIXEL_RANGES = ("unit", "real")
 
 
 def _end(hint):
@@ -116,16 +123,33 @@ def float_input_iv(name, x, takes, what):
     return x
 
 
+def pixels_iv(x, pixel_range="unit", *, name="x", hint=None):
+    """Raise unless every value of the array ``x`` (argument ``name``) is finite and, with
+    ``pixel_range="unit"``, in [0, 1]; ``"real"`` admits any finite value (NaN and infinities
+    never pass). ``hint`` (how else to pass such values) ends the [0, 1] message.
+
+    >>> pixels_iv(np.array([-0.5, 2.0]), "real") is None
+    True
+    >>> pixels_iv(np.array([np.inf]), "real")
+    Traceback (most recent call last):
+    ...
+    ValueError: x holds NaN or infinite values; pixels must be finite (pixel_range='real')
+    """
+    if not np.all(np.isfinite(x)):
+        what = ("finite and in [0, 1]" if pixel_range == "unit"
+                else f"finite (pixel_range={pixel_range!r})")
+        raise ValueError(f"{name} holds NaN or infinite values; pixels must be {what}")
+    if pixel_range == "unit" and x.size and (x.min() < 0 or x.max() > 1):
+        raise ValueError(
+            f"{name} must lie in [0, 1], got values in [{x.min()!r}, {x.max()!r}]; "
+            f"scale images to [0, 1] first (e.g. divide 8-bit images by 255){_end(hint)}"
+        )
+
+
 def pixels_in_unit_iv(x):
     """Raise unless every value of the array ``x`` (images, argument ``x``) is finite and in
-    [0, 1]. The encoders and the attacks check their images with it."""
-    if not np.all(np.isfinite(x)):
-        raise ValueError("x holds NaN or infinite values; pixels must be finite and in [0, 1]")
-    if x.size and (x.min() < 0 or x.max() > 1):
-        raise ValueError(
-            f"x must lie in [0, 1], got values in [{x.min()!r}, {x.max()!r}]; "
-            "scale images to [0, 1] first (e.g. divide 8-bit images by 255)"
-        )
+    [0, 1]. The attacks check their clean images with it, the exact-mode encoders theirs."""
+    pixels_iv(x, "unit")
 
 
 def class_labels_iv(name, labels, n_classes=None, *, batch=None, classes_of="the scores",

@@ -1,6 +1,7 @@
 """Input encoders: images in [0, 1] to time-major sequences ``[T, B, ...]``.
 
-Every encoder takes ``x`` of shape ``[B, ...]`` (values finite, in [0, 1]) and ``T`` and returns an
+Every encoder takes ``x`` of shape ``[B, ...]`` (values finite, in [0, 1]; current coding also
+any finite value with ``pixel_range="real"``) and ``T`` and returns an
 array of shape ``[T, B, ...]``, by default in ``x``'s float dtype: float32 or float64, float64 for
 integer pixels, float32 for float16 pixels (read as float32, exactly: the same output, bit for
 bit, as the same values in float32). Time index 0 of the returned array is the papers' t = 1.
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evsnn._checks import float_input_iv, int_iv, pixels_in_unit_iv, real_iv
+from evsnn._checks import PIXEL_RANGES, float_input_iv, int_iv, pixels_iv, real_iv
 from evsnn._numba import njit, run_range
 from evsnn.conventions import DEFAULT, get_convention
 
@@ -36,6 +37,7 @@ __all__ = [
     "fused",
     "encode",
     "fused_parts",
+    "pixel_range_iv",
     "CachedPoissonEncoder",
     "ENCODERS",
 ]
@@ -53,9 +55,56 @@ def fused_parts(method):
     return None
 
 
-def _encoder_iv(x, T, dtype=None, spikes=False):
+#: what a pixel means to each encoder but current coding: why it must lie in [0, 1]
+_UNIT_MEANING = {
+    "poisson": "a firing probability per step",
+    "ratesyn_start": "the fraction of the T steps that spike",
+    "ratesyn_end": "the fraction of the T steps that spike",
+    "ttfs": "a spike time, (1 - x)·T into the window",
+    "rsc_fixed": "an intensity whose noisy copy is clamped to [0, 1] (RSC Eq. 10)",
+    "rsc_fresh": "an intensity whose noisy copy is clamped to [0, 1] (RSC Eq. 10)",
+}
+
+
+def pixel_range_iv(pixel_range, method, *, who="pixel_range='real'",
+                   fix="use pixel_range='unit' (or encoder='current')"):
+    """``pixel_range`` checked for the encoder named ``method`` (or ``"fused:a+b"``): ``"unit"``
+    (pixels in [0, 1], the default) for any encoder, ``"real"`` (any finite pixel) only when
+    every part is current coding, whose pixel is an input current (Ding 2025 Eq. 7; Stable's
+    direct coding). Every other encoder reads a pixel as a probability, a fraction of the
+    window, a time or an intensity, and refuses ``"real"`` saying so; ``who`` (what asked for
+    out-of-box pixels) opens that message and ``fix`` ends it.
+
+    >>> pixel_range_iv("real", "current")
+    'real'
+    >>> pixel_range_iv("real", "poisson")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: pixel_range='real' is for current (direct) coding only: encoder 'poisson' reads...
+    """
+    if not isinstance(pixel_range, str):
+        raise TypeError(f"pixel_range must be 'unit' or 'real', got {type(pixel_range).__name__} "
+                        f"{pixel_range!r}")
+    if pixel_range not in PIXEL_RANGES:
+        raise ValueError(
+            f"pixel_range={pixel_range!r} is not a pixel range; use 'unit' (images in [0, 1]) "
+            "or 'real' (any finite value, current coding only)"
+        )
+    if pixel_range == "real":
+        for part in fused_parts(method) or (method,):
+            if part != "current":
+                meaning = _UNIT_MEANING.get(part, "a value in [0, 1]")
+                raise ValueError(
+                    f"{who} is for current (direct) coding only: encoder {part!r} reads a pixel "
+                    f"as {meaning}, which must lie in [0, 1]; {fix}"
+                )
+    return pixel_range
+
+
+def _encoder_iv(x, T, dtype=None, spikes=False, pixel_range="unit", hint=None):
     """Validated pixels (float), ``T`` and output dtype; ``spikes``: the encoder emits 0/1
-    spikes, so ``dtype=bool`` (one byte per element) is allowed too."""
+    spikes, so ``dtype=bool`` (one byte per element) is allowed too. ``pixel_range`` (checked
+    by the caller with :func:`pixel_range_iv`) and ``hint`` go to the pixel check."""
     if not isinstance(x, np.ndarray):
         x = np.asarray(x)
     if x.dtype.kind not in "biuf":
@@ -63,7 +112,7 @@ def _encoder_iv(x, T, dtype=None, spikes=False):
     x = float_input_iv("x", x, "the encoders take", "pixels")
     if x.ndim < 1:
         raise ValueError(f"x must have a batch axis ([B, ...]), got a scalar {x!r}")
-    pixels_in_unit_iv(x)
+    pixels_iv(x, pixel_range, hint=hint)
     T = int_iv("T", T, low=1, what="time steps", hint="the encoded sequence's length")
     if dtype is None:
         dtype = x.dtype
@@ -98,8 +147,22 @@ def _steps(T, like, ndim):
     return np.arange(T, dtype=like.dtype).reshape((T,) + (1,) * ndim)
 
 
-def current(x, T, *, dtype=None):
+def current(x, T, *, dtype=None, pixel_range="unit"):
     """Current (direct) coding, Ding 2025 Eq. 7: ``I[t] = x`` at every step.
+
+    Parameters
+    ----------
+    x : array_like, shape (B, ...)
+        Pixels, finite; in [0, 1] unless ``pixel_range="real"``.
+    T : int
+        Number of time steps (≥ 1).
+    dtype : numpy dtype, optional
+        float64 or float32; by default the float dtype of ``x``.
+    pixel_range : {"unit", "real"}, default "unit"
+        ``"unit"``: refuse pixels outside [0, 1] (the papers' images). ``"real"``: take any
+        finite value as the input current it is. The authors' code feeds such values: Stable's
+        Gaussian training noise is added without a clip (``main_train-v2.py``) and Ding 2025's
+        L1 PGD evaluates the model outside the box. NaN and infinities are refused either way.
 
     Examples
     --------
@@ -107,15 +170,22 @@ def current(x, T, *, dtype=None):
     array([[0.25, 1.  ],
            [0.25, 1.  ],
            [0.25, 1.  ]])
+    >>> current([[-0.5, 1.5]], 2, pixel_range="real")[:, 0]
+    array([[-0.5,  1.5],
+           [-0.5,  1.5]])
     """
-    return np.ascontiguousarray(_current_view(x, T, dtype=dtype))
+    return np.ascontiguousarray(_current_view(x, T, dtype=dtype, pixel_range=pixel_range))
 
 
-def _current_view(x, T, *, dtype=None):
+def _current_view(x, T, *, dtype=None, pixel_range="unit"):
     """:func:`current` as a read-only view repeating ``x`` at every step (stride 0 over time):
     for callers that only read it; ``evsnn.clock.simulate`` takes it without copying."""
-    x, T, dtype = _encoder_iv(x, T, dtype)
+    pixel_range = pixel_range_iv(pixel_range, "current")
+    x, T, dtype = _encoder_iv(x, T, dtype, pixel_range=pixel_range, hint=_REAL_HINT)
     return np.broadcast_to(x.astype(dtype), (T,) + x.shape)
+
+
+_REAL_HINT = "current coding takes any finite value with pixel_range='real'"
 
 
 def _check_rng(rng):
@@ -573,23 +643,35 @@ _STOCHASTIC = {"poisson", "rsc_fixed", "rsc_fresh"}
 _USES_CONVENTION = {"poisson", "ratesyn_start", "ratesyn_end", "ttfs"}
 
 
-def encode(x, method, T, *, convention=DEFAULT, rng=None, sigma=None, dtype=None):
+def encode(x, method, T, *, convention=DEFAULT, rng=None, sigma=None, dtype=None,
+           pixel_range="unit"):
     """Encode with the encoder named ``method`` (one of :data:`ENCODERS`, or ``"fused:a+b"``).
 
     ``rng`` is required by the stochastic encoders (poisson, rsc_fixed, rsc_fresh) and ``sigma``
-    by the RSC encoders.
+    by the RSC encoders. ``pixel_range="real"`` (current coding only, see :func:`current` and
+    :func:`pixel_range_iv`) takes any finite pixel; the default ``"unit"`` refuses pixels
+    outside [0, 1].
+
+    Examples
+    --------
+    >>> encode([[2.0]], "current", 2, pixel_range="real")[:, 0, 0]
+    array([2., 2.])
     """
     if not isinstance(method, str):
         raise TypeError(f"method must be an encoder name, got {type(method).__name__}")
     parts = fused_parts(method)
     if parts is not None:
-        return fused(x, T, parts, convention=convention, rng=rng, sigma=sigma, dtype=dtype)
+        return fused(x, T, parts, convention=convention, rng=rng, sigma=sigma, dtype=dtype,
+                     pixel_range=pixel_range)
     if method not in ENCODERS:
         raise ValueError(
             f"method={method!r} is not an encoder (the encoder= of fit_snn, snn_accuracy and "
             f"SNNSource, --encoder of the command); use one of {sorted(ENCODERS)} or 'fused:a+b'"
         )
+    pixel_range_iv(pixel_range, method)
     kwargs = {"dtype": dtype}
+    if method == "current":
+        kwargs["pixel_range"] = pixel_range
     if method in _USES_CONVENTION:
         kwargs["convention"] = convention
     if method in _STOCHASTIC:
@@ -603,11 +685,13 @@ def encode(x, method, T, *, convention=DEFAULT, rng=None, sigma=None, dtype=None
     return ENCODERS[method](x, T, **kwargs)
 
 
-def fused(x, T, methods, *, convention=DEFAULT, rng=None, sigma=None, dtype=None):
+def fused(x, T, methods, *, convention=DEFAULT, rng=None, sigma=None, dtype=None,
+          pixel_range="unit"):
     """Fusion encoding (Ding 2025, "fusion encoding"): the sequences of several encoders
     concatenated along the first feature axis, ``[T, B, K·N]`` (or ``[T, B, K·C, H, W]``).
 
-    Stochastic members draw from one generator in the listed order.
+    Stochastic members draw from one generator in the listed order. ``pixel_range="real"``
+    only when every member is current coding (see :func:`pixel_range_iv`).
 
     Examples
     --------
@@ -626,8 +710,11 @@ def fused(x, T, methods, *, convention=DEFAULT, rng=None, sigma=None, dtype=None
             f"x has shape {np.shape(x)}; fusion stacks the encoders on the first feature axis, "
             "so x must be [B, features...] (a single image: x[None])"
         )
+    pixel_range_iv(pixel_range, "fused:" + "+".join(map(str, methods)))
     gen = _check_rng(rng) if rng is not None else None
     parts = [
-        encode(x, m, T, convention=convention, rng=gen, sigma=sigma, dtype=dtype) for m in methods
+        encode(x, m, T, convention=convention, rng=gen, sigma=sigma, dtype=dtype,
+               pixel_range=pixel_range)
+        for m in methods
     ]
     return np.concatenate(parts, axis=2)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn import ann as _ann
-from evsnn._checks import class_labels_iv, int_iv, real_iv
+from evsnn._checks import class_labels_iv, flag_iv, int_iv, pixels_iv, real_iv
 from evsnn._records import compact_repr
 from evsnn.clock import Network, simulate
 from evsnn.clock.conv import (
@@ -33,7 +33,7 @@ from evsnn.clock.conv import (
 )
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import decode
-from evsnn.encoders import _check_rng, encode, fused_parts
+from evsnn.encoders import _check_rng, encode, fused_parts, pixel_range_iv
 
 __all__ = [
     "SGD",
@@ -388,10 +388,12 @@ _STOCHASTIC = ("poisson", "rsc_fixed", "rsc_fresh")
 
 def snn_accuracy(
     network, x, y, *, T, encoder="current", decoder="rate", convention=DEFAULT, rng=None,
-    sigma=None, batch_size=512,
+    sigma=None, batch_size=512, pixel_range="unit",
 ) -> float:
     """Accuracy of ``network`` on images ``x`` (encoded with ``encoder`` over ``T`` steps,
     decoded with ``decoder``); stochastic encoders draw from ``rng``, which they require.
+    ``pixel_range="real"`` lets current coding take images with any finite value (see
+    :func:`evsnn.encoders.current`); the default refuses pixels outside [0, 1].
 
     ``network`` is a :class:`~evsnn.clock.Network` (images ``[n, n_in]``) or a
     :class:`~evsnn.clock.conv.ConvNetwork` (images ``[n, C, H, W]``, run in inference mode:
@@ -399,6 +401,7 @@ def snn_accuracy(
     _network_iv(network)
     x, y = _data_iv(x, y, _pixels(network, encoder))
     _ann._batch_iv(x, "an accuracy is a mean over the samples")
+    pixel_range_iv(pixel_range, encoder)
     conv = get_convention(convention)
     # one Generator for all batches; None stays None, so that a stochastic encoder refuses to
     # draw unseeded (as encode does) instead of giving a different accuracy on every call
@@ -406,7 +409,8 @@ def snn_accuracy(
     run = simulate_conv if isinstance(network, ConvNetwork) else simulate
     correct = 0
     for k in range(0, x.shape[0], batch_size):
-        seq = encode(x[k : k + batch_size], encoder, T, convention=conv, rng=rng, sigma=sigma)
+        seq = encode(x[k : k + batch_size], encoder, T, convention=conv, rng=rng, sigma=sigma,
+                     pixel_range=pixel_range)
         scores = decode(run(network, seq, convention=conv).output, decoder)
         if k == 0:
             # a label the network cannot output is refused, not counted wrong (as ann.accuracy)
@@ -529,10 +533,12 @@ def rebuild_conv(network, new):
 
 
 def _fit_snn_iv(network, x, y, x_test, y_test, rng, encoder, decoder, epochs, batch_size,
-                optimizer, convention):
+                optimizer, convention, pixel_range):
     """The checks and set-up :func:`fit_snn` and :func:`fit_stable` share: ``(x, y, convention,
     Generator, optimiser)``."""
     is_conv = isinstance(network, ConvNetwork)
+    if isinstance(encoder, str):  # else the encoder's own check names the problem
+        pixel_range_iv(pixel_range, encoder)
     x, y = _data_iv(x, y, _pixels(network, encoder))
     if x_test is not None:  # before training, not after it
         _data_iv(x_test, y_test, _pixels(network, encoder), "x_test")
@@ -583,7 +589,7 @@ class _DenseParams:
 
 
 def _fit_snn_loop(n, epochs, batch_size, rng, desc, progress, step, trained, x_test, y_test, *,
-                  T, encoder, decoder, conv, sigma):
+                  T, encoder, decoder, conv, sigma, pixel_range):
     """The epochs of :func:`fit_snn` and :func:`fit_stable` (``step(idx)`` trains on one batch),
     then the test evaluation of ``trained()``, the final model; their TrainResult."""
     t0 = time.perf_counter()
@@ -593,12 +599,12 @@ def _fit_snn_loop(n, epochs, batch_size, rng, desc, progress, step, trained, x_t
     test_acc = None
     if x_test is not None:
         test_acc = snn_accuracy(model, x_test, y_test, T=T, encoder=encoder, decoder=decoder,
-                                convention=conv, rng=rng, sigma=sigma)
+                                convention=conv, rng=rng, sigma=sigma, pixel_range=pixel_range)
     return TrainResult(model, losses, accs, test_acc, seconds)
 
 
 def _snn_loss_grad(network, xb, yb, *, loss, T, encoder, decoder, method, conv, rng, sigma,
-                   surrogate, method_options, train=False):
+                   surrogate, method_options, pixel_range, train=False):
     """:func:`evsnn.grad.loss_and_grad` with a loss name or a user loss on the decoded scores
     (``loss(scores, labels) -> (value, dL/dscores)``)."""
     from evsnn.grad import loss_and_grad
@@ -606,14 +612,15 @@ def _snn_loss_grad(network, xb, yb, *, loss, T, encoder, decoder, method, conv, 
     kw = dict(train=True) if train else {}
     return loss_and_grad(
         network, xb, yb, T=T, encoder=encoder, decoder=decoder, loss=loss, method=method,
-        convention=conv, rng=rng, sigma=sigma, surrogate=surrogate, **kw, **method_options,
+        convention=conv, rng=rng, sigma=sigma, surrogate=surrogate, pixel_range=pixel_range,
+        **kw, **method_options,
     )
 
 
 def fit_snn(
     network, x, y, *, T, rng, encoder="current", decoder="rate", loss="ce", method="bptt",
     epochs=10, batch_size=64, optimizer=None, convention=DEFAULT, sigma=None, surrogate=None,
-    x_test=None, y_test=None, progress=False, **method_options,
+    x_test=None, y_test=None, progress=False, pixel_range="unit", **method_options,
 ) -> TrainResult:
     """Train a clock-mode SNN with an explicit gradient method.
 
@@ -659,6 +666,10 @@ def fit_snn(
         Evaluated once at the end with the same encoder and decoder.
     progress : bool, default False
         Show a tqdm progress bar.
+    pixel_range : {"unit", "real"}, default "unit"
+        The range of ``x`` and ``x_test``: ``"real"`` lets current coding take any finite value
+        (input currents, see :func:`evsnn.encoders.current`); every other encoder refuses it.
+        The default refuses pixels outside [0, 1].
 
     Returns
     -------
@@ -667,7 +678,7 @@ def fit_snn(
     _network_iv(network)
     is_conv = isinstance(network, ConvNetwork)
     x, y, conv, rng, opt = _fit_snn_iv(network, x, y, x_test, y_test, rng, encoder, decoder,
-                                       epochs, batch_size, optimizer, convention)
+                                       epochs, batch_size, optimizer, convention, pixel_range)
     if not isinstance(loss, str) and not callable(loss):
         raise TypeError(f"loss must be a loss name or a callable, got {type(loss).__name__}")
     if is_conv:
@@ -695,7 +706,7 @@ def fit_snn(
         r = _snn_loss_grad(
             model, x[idx], y[idx], loss=loss, T=T, encoder=encoder, decoder=decoder,
             method=method, conv=conv, rng=rng, sigma=sigma, surrogate=surrogate,
-            method_options=method_options, train=is_conv,
+            method_options=method_options, pixel_range=pixel_range, train=is_conv,
         )
         g = r.grads
         if is_conv:
@@ -711,16 +722,17 @@ def fit_snn(
 
     return _fit_snn_loop(x.shape[0], epochs, batch_size, rng, f"fit_snn[{method}]", progress,
                          step, lambda: model, x_test, y_test, T=T, encoder=encoder,
-                         decoder=decoder, conv=conv, sigma=sigma)
+                         decoder=decoder, conv=conv, sigma=sigma, pixel_range=pixel_range)
 
 
 #: the perturbations :func:`fit_stable` draws by name
 PERTURBATIONS = ("gaussian", "rfgsm")
 
 
-def _perturbation(perturbation, eps, T, encoder, decoder, conv, sigma):
+def _perturbation(perturbation, eps, T, encoder, decoder, conv, sigma, clip, pixel_range):
     """``perturb(model, x, y, rng) -> x~`` for a name of :data:`PERTURBATIONS` or a callable,
-    whose output is checked (the batch's shape, finite, in [0, 1])."""
+    whose output is checked (the batch's shape, finite, in [0, 1] unless ``pixel_range`` is
+    ``"real"``); ``clip``: whether the Gaussian x~ is clipped to [0, 1]."""
     if callable(perturbation):
         def perturb(model, xb, yb, rng):
             out = np.asarray(perturbation(model, xb, yb, rng))
@@ -729,10 +741,14 @@ def _perturbation(perturbation, eps, T, encoder, decoder, conv, sigma):
                     f"perturbation returned {out.dtype} {out.shape} for a batch {xb.shape}; it "
                     "must return the perturbed images x~, real numbers of the batch's shape"
                 )
-            if not np.all(np.isfinite(out)) or out.min() < 0 or out.max() > 1:
+            if not np.all(np.isfinite(out)):
+                raise ValueError("perturbation returned NaN or infinite pixels; x~ must be "
+                                 "finite")
+            if pixel_range == "unit" and out.size and (out.min() < 0 or out.max() > 1):
                 raise ValueError(
-                    "perturbation returned images outside [0, 1] (or not finite); clip x~ to "
-                    "the image range, e.g. np.clip(x_tilde, 0, 1)"
+                    "perturbation returned images outside [0, 1]; clip x~ to "
+                    "the image range, e.g. np.clip(x_tilde, 0, 1) (current coding takes any "
+                    "finite x~ with pixel_range='real')"
                 )
             if out.dtype.kind in "iu":  # 0 / 1 pixels: exact in the batch's float dtype
                 return out.astype(xb.dtype if xb.dtype.kind == "f" else np.float64)
@@ -746,8 +762,12 @@ def _perturbation(perturbation, eps, T, encoder, decoder, conv, sigma):
         return perturb
     if perturbation == "gaussian":
         def perturb(model, xb, yb, rng):
-            x_t = np.clip(xb + eps * rng.standard_normal(xb.shape), 0.0, 1.0)
-            # in the batch's precision (a float64 draw would make the perturbed run float64)
+            x_t = xb + eps * rng.standard_normal(xb.shape)
+            if clip:
+                x_t = np.clip(x_t, 0.0, 1.0)
+            # in the batch's precision (a float64 draw would make the perturbed run float64);
+            # rounding commutes with the clip to [0, 1], so clipped and unclipped x~ agree
+            # wherever x + ε·z lies in the box
             return x_t.astype(xb.dtype) if xb.dtype.kind == "f" else x_t
         return perturb
     if perturbation == "rfgsm":
@@ -770,7 +790,7 @@ def fit_stable(
     network, x, y, *, T, rng, perturbation="gaussian", eps=8 / 255, chi=0.5, rho=1.0,
     encoder="current", decoder="rate", method="bptt", epochs=10, batch_size=64, optimizer=None,
     convention=DEFAULT, reduction=None, sigma=None, surrogate=None, common_draws=True,
-    x_test=None, y_test=None, progress=False, **method_options,
+    x_test=None, y_test=None, progress=False, clip=True, pixel_range="unit", **method_options,
 ) -> TrainResult:
     """Train a dense SNN with Stable's framework (Ding et al., ICML 2024, §3.4): each batch is
     perturbed with the current model, and the loss is the mixed clean / perturbed
@@ -796,15 +816,16 @@ def fit_stable(
         ``"gaussian"``: ``x~ = clip(x + ε·N(0, I), 0, 1)``. §4.1 gives only "the intensity of
         Gaussian noise is ε = 8/255"; evsnn reads ε as the standard deviation of i.i.d.
         per-pixel noise, clipped to the image range (and returned in the batch's float
-        dtype). ``"rfgsm"``:
+        dtype); ``clip=False`` leaves it unclipped, as the authors' code does. ``"rfgsm"``:
         :func:`evsnn.attacks.rfgsm` (its default variant and step size, α = ε/2) with budget ε on
         the current model, its gradient through the triangle surrogate ω = 1 (Eq. 18: "also used
         to craft white-box adversarial examples"). The paper's own setting (a random step of
         0.001, then ε = 4/255) is ``lambda m, x, y, rng: rfgsm(SNNSource(m, ...), x, y,
         eps=4/255 + 0.001, alpha=0.001, rng=rng).x_adv``. A callable
         ``perturb(model, x, y, rng) -> x~`` gets the current model, the batch and ``rng``; its
-        output must have the batch's shape, lie in [0, 1] and have the batch's float dtype
-        (integer 0 / 1 images are converted to it), so that both runs share one precision.
+        output must have the batch's shape, be finite, lie in [0, 1] (any finite value with
+        ``pixel_range="real"``) and have the batch's float dtype (integer 0 / 1 images are
+        converted to it), so that both runs share one precision.
     eps : float >= 0, default 8/255
         The perturbation's intensity (the named perturbations only).
     chi : float in [0, 1], default 0.5
@@ -818,6 +839,18 @@ def fit_stable(
         As in :func:`evsnn.grad.stable_loss_and_grad` (defaults: the convention's
         ``mppd_reduction``; Stable's triangle surrogate ω = 1; the clean and perturbed batch
         encoded with the same draws).
+    clip : bool, default True
+        ``perturbation="gaussian"`` only. True (evsnn's reading of §4.1): x~ clipped to
+        [0, 1]. False: ``x~ = x + ε·N(0, I)`` unclipped, as the authors' code draws it
+        (``main_train-v2.py``, ``images + GN / 255 * randn``, fed to the model with no clamp;
+        its models code directly, the image repeated over T behind an affine normalisation).
+        The same draws from ``rng`` as with the clip: clipping the unclipped x~ gives the
+        clipped one bit for bit. Pixels outside [0, 1] are input currents only to current
+        coding, so ``clip=False`` needs ``encoder="current"``.
+    pixel_range : {"unit", "real"}, default "unit"
+        The range of ``x``, ``x_test`` and a callable's x~: ``"real"`` lets current coding take
+        any finite value (see :func:`evsnn.encoders.current`). The clean images stay checked
+        against it with ``clip=False`` too; only x~ leaves the box then.
 
     Returns
     -------
@@ -831,7 +864,9 @@ def fit_stable(
     ValueError
         A network without a spiking layer, negative or non-finite ``eps``, ``chi`` outside
         [0, 1], negative ``rho``, an unknown perturbation name, a callable's output of the
-        wrong shape or float dtype or outside [0, 1]; and what :func:`fit_snn` refuses.
+        wrong shape or float dtype, not finite or outside [0, 1] (under ``pixel_range="unit"``),
+        ``clip=False`` with another perturbation than ``"gaussian"`` or another encoder than
+        ``"current"``; and what :func:`fit_snn` refuses.
 
     Notes
     -----
@@ -862,8 +897,24 @@ def fit_stable(
     chi = real_iv("chi", chi, low=0, high=1, hint="the mixture χ of Stable Eq. 16, 0.5 there")
     rho = real_iv("rho", rho, low=0, hint="the intensity ρ of MS-MPPD in Stable Eq. 17")
     x, y, conv, rng, opt = _fit_snn_iv(network, x, y, x_test, y_test, rng, encoder, decoder,
-                                       epochs, batch_size, optimizer, convention)
-    perturb = _perturbation(perturbation, eps, T, encoder, decoder, conv, sigma)
+                                       epochs, batch_size, optimizer, convention, pixel_range)
+    clip = flag_iv("clip", clip)
+    run_range = pixel_range  # the range the runs accept: x~ leaves the box without the clip
+    if not clip:
+        if perturbation != "gaussian":
+            raise ValueError(
+                f"clip=False is an option of perturbation='gaussian', got perturbation="
+                f"{'a callable' if callable(perturbation) else repr(perturbation)}; 'rfgsm' "
+                "projects x~ onto [0, 1] itself and a callable returns x~ as it wants it "
+                "(outside [0, 1] with pixel_range='real')"
+            )
+        pixel_range_iv("real", encoder, who="clip=False (unclipped Gaussian noise)",
+                       fix="use encoder='current' or clip=True")
+        if pixel_range == "unit" and x.dtype.kind in "biuf":  # the clean images stay images
+            pixels_iv(x)
+        run_range = "real"
+    perturb = _perturbation(perturbation, eps, T, encoder, decoder, conv, sigma, clip,
+                            pixel_range)
     dense = _DenseParams(network)
     model = network
 
@@ -873,7 +924,8 @@ def fit_stable(
         r = stable_loss_and_grad(
             model, xb, perturb(model, xb, yb, rng), yb, T=T, encoder=encoder, decoder=decoder,
             method=method, convention=conv, rng=rng, sigma=sigma, surrogate=surrogate, chi=chi,
-            rho=rho, reduction=reduction, common_draws=common_draws, **method_options,
+            rho=rho, reduction=reduction, common_draws=common_draws, pixel_range=run_range,
+            **method_options,
         )
         model = dense.step(opt, r.grads)
         return r.loss * len(idx), int(np.sum(r.correct))
@@ -881,4 +933,4 @@ def fit_stable(
     name = perturbation if isinstance(perturbation, str) else "callable"
     return _fit_snn_loop(x.shape[0], epochs, batch_size, rng, f"fit_stable[{name}]", progress,
                          step, lambda: model, x_test, y_test, T=T, encoder=encoder,
-                         decoder=decoder, conv=conv, sigma=sigma)
+                         decoder=decoder, conv=conv, sigma=sigma, pixel_range=pixel_range)

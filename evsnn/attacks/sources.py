@@ -36,7 +36,7 @@ from evsnn.clock import Network, simulate
 from evsnn.clock.conv import ConvNetwork, simulate_conv
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import DECODERS, decode
-from evsnn.encoders import ENCODERS, _current_view, encode, fused_parts
+from evsnn.encoders import ENCODERS, _current_view, encode, fused_parts, pixel_range_iv
 from evsnn.grad import backward, decoder_vjp, input_gradient, loss_and_grad
 from evsnn.grad.backward import METHOD_OPTIONS, _layer_membrane_grad, _method_options
 from evsnn.grad.conv import backward_conv
@@ -157,6 +157,12 @@ class SNNSource(GradientSource):
     surrogate : evsnn.grad.Sigmoid or Triangle, optional
     sigma : float, optional
         Noise std of the RSC encoders.
+    pixel_range : {"unit", "real"}, default "unit"
+        The points the source evaluates the model at: ``"unit"`` refuses pixels outside
+        [0, 1]; ``"real"`` (current coding only; every other encoder refuses it, see
+        :func:`evsnn.encoders.pixel_range_iv`) takes any finite value as the input current,
+        with the gradient of the same formula there. Ding 2025's L1 PGD evaluates the model
+        outside the box. The attacks still require their clean images in [0, 1].
     input_only : bool, default True
         Compute only the input gradient (see Notes). ``False`` runs the full
         :func:`evsnn.grad.loss_and_grad` / :func:`evsnn.grad.backward`, weight gradients
@@ -201,7 +207,7 @@ class SNNSource(GradientSource):
 
     def __init__(
         self, network, *, T, encoder, decoder="rate", method="bptt", convention=DEFAULT,
-        surrogate=None, sigma=None, input_only=True, **options,
+        surrogate=None, sigma=None, input_only=True, pixel_range="unit", **options,
     ):
         if not isinstance(network, (Network, ConvNetwork)):
             raise TypeError(
@@ -224,6 +230,7 @@ class SNNSource(GradientSource):
                 f"encoder={encoder!r} is not an encoder with an input-gradient rule; use one of "
                 f"{sorted(ENCODERS)} or 'fused:a+b'"
             )
+        pixel_range = pixel_range_iv(pixel_range, encoder)
         if decoder not in DECODERS:
             raise ValueError(f"decoder={decoder!r} is not a decoder; use one of {sorted(DECODERS)}")
         unknown = set(options) - set(METHOD_OPTIONS)
@@ -264,6 +271,7 @@ class SNNSource(GradientSource):
         #: backward both read them)
         self.options = MappingProxyType(dict(options))
         self.input_only = bool(input_only)
+        self.pixel_range = pixel_range
         self.stochastic = any(p in _STOCHASTIC_ENCODERS for p in parts)
 
     def __repr__(self):
@@ -297,7 +305,7 @@ class SNNSource(GradientSource):
         generators encode sample by sample."""
         x = self._x_iv(x)
         rng = _rng_arg(rng, x.shape[0])
-        kw = dict(convention=self.convention, sigma=self.sigma)
+        kw = dict(convention=self.convention, sigma=self.sigma, pixel_range=self.pixel_range)
         if not self.stochastic:
             return encode(x, self.encoder, self.T, **kw)
         if rng is None:
@@ -318,7 +326,7 @@ class SNNSource(GradientSource):
         read-only view of the images repeated over time (no T copies; ``simulate`` recognises
         it as constant without comparing the steps)."""
         if self.encoder == "current" and not self.is_conv:
-            return _current_view(self._x_iv(x), self.T)
+            return _current_view(self._x_iv(x), self.T, pixel_range=self.pixel_range)
         return self.encode(x, rng=rng)
 
     def _input_grad(self, seq, res, g_out, time_sum, opts):

@@ -128,7 +128,7 @@ def _conv_input_iv(network, x, encoder):
     return x
 
 
-def _sequence(network, x, T, encoder, conv, rng, sigma, name="x"):
+def _sequence(network, x, T, encoder, conv, rng, sigma, name="x", pixel_range="unit"):
     """``(x, seq)``: the images checked (ConvNetwork) and their encoded sequence, or ``x`` itself
     checked as a sequence when ``encoder`` is None."""
     is_conv = isinstance(network, ConvNetwork)
@@ -151,12 +151,14 @@ def _sequence(network, x, T, encoder, conv, rng, sigma, name="x"):
         raise ValueError("T is required when an encoder is given")
     if is_conv:
         x = _conv_input_iv(network, x, encoder)
-    return x, encode(x, encoder, T, convention=conv, rng=rng, sigma=sigma)
+    return x, encode(x, encoder, T, convention=conv, rng=rng, sigma=sigma,
+                     pixel_range=pixel_range)
 
 
 def loss_and_grad(
     network, x, labels, *, T=None, encoder=None, decoder="rate", loss="ce", method="bptt",
-    convention=DEFAULT, rng=None, sigma=None, surrogate=None, train=False, **method_options,
+    convention=DEFAULT, rng=None, sigma=None, surrogate=None, train=False, pixel_range="unit",
+    **method_options,
 ):
     """Loss and gradients of an SNN on a batch.
 
@@ -187,6 +189,10 @@ def loss_and_grad(
     train : bool, default False
         ConvNetwork only: the training-mode forward pass (batch-statistics batch norm, dropout
         masks drawn from ``rng``), see :func:`~evsnn.clock.conv.simulate_conv`.
+    pixel_range : {"unit", "real"}, default "unit"
+        ``"real"``: current coding takes images with any finite value (input currents; see
+        :func:`evsnn.encoders.current`); every other encoder refuses it. The default refuses
+        pixels outside [0, 1].
 
     Examples
     --------
@@ -220,7 +226,7 @@ def loss_and_grad(
                          "Network has no training mode")
     if train:  # one stream for the encoder's and the dropout masks' draws
         rng = np.random.default_rng(rng)
-    x, seq = _sequence(network, x, T, encoder, conv, rng, sigma)
+    x, seq = _sequence(network, x, T, encoder, conv, rng, sigma, pixel_range=pixel_range)
     if is_conv:
         if method == "ann":
             raise ValueError("method='ann' (CBA) needs a dense Network and its source ANN; "

@@ -115,7 +115,7 @@ def _sum(*parts):
 def stable_loss_and_grad(
     network, x, x_tilde, labels, *, T=None, encoder=None, decoder="rate", method="bptt",
     convention=DEFAULT, rng=None, sigma=None, surrogate=None, chi=0.5, rho=1.0, reduction=None,
-    common_draws=True, **method_options,
+    common_draws=True, pixel_range="unit", **method_options,
 ):
     """Stable's loss (Eq. 17) and its gradient with respect to every parameter of a dense SNN.
 
@@ -157,6 +157,10 @@ def stable_loss_and_grad(
         only where both encodings tie alike.) ``False``: the perturbed encoding takes fresh
         draws after the clean one's, so ε also holds the encoder's own noise. Stable encodes
         directly (current coding, §4.1), where both are the same.
+    pixel_range : {"unit", "real"}, default "unit"
+        The range of ``x`` and ``x_tilde`` (images only): ``"real"`` lets current coding take
+        any finite value, as the Stable code's unclipped Gaussian noise needs (see
+        :func:`evsnn.encoders.current`); the default refuses pixels outside [0, 1].
 
     Returns
     -------
@@ -231,10 +235,10 @@ def stable_loss_and_grad(
         rng = _check_rng(rng)
         if common_draws:
             rewind = rng.bit_generator.state
-    x, seq = _sequence(network, x, T, encoder, conv, rng, sigma)
+    x, seq = _sequence(network, x, T, encoder, conv, rng, sigma, pixel_range=pixel_range)
     if rewind is not None:  # the perturbed encoding replays the clean one's draws
         after, rng.bit_generator.state = rng.bit_generator.state, rewind
-    _, seq_t = _sequence(network, x_tilde, T, encoder, conv, rng, sigma, "x_tilde")
+    _, seq_t = _sequence(network, x_tilde, T, encoder, conv, rng, sigma, "x_tilde", pixel_range)
     if rewind is not None:  # the stream goes on from where the clean encoding left it
         rng.bit_generator.state = after
     if np.shape(x_tilde) != np.shape(x) or seq_t.shape != seq.shape:
