@@ -896,12 +896,9 @@ def fit_stable(
     eps = real_iv("eps", eps, low=0, hint="the perturbation's intensity ε, 8/255 in Stable §4.1")
     chi = real_iv("chi", chi, low=0, high=1, hint="the mixture χ of Stable Eq. 16, 0.5 there")
     rho = real_iv("rho", rho, low=0, hint="the intensity ρ of MS-MPPD in Stable Eq. 17")
-    x, y, conv, rng, opt = _fit_snn_iv(network, x, y, x_test, y_test, rng, encoder, decoder,
-                                       epochs, batch_size, optimizer, convention, pixel_range)
     clip = flag_iv("clip", clip)
-    run_range = pixel_range  # the range the runs accept: x~ leaves the box without the clip
     if not clip:
-        if perturbation != "gaussian":
+        if not (isinstance(perturbation, str) and perturbation == "gaussian"):
             raise ValueError(
                 f"clip=False is an option of perturbation='gaussian', got perturbation="
                 f"{'a callable' if callable(perturbation) else repr(perturbation)}; 'rfgsm' "
@@ -910,6 +907,10 @@ def fit_stable(
             )
         pixel_range_iv("real", encoder, who="clip=False (unclipped Gaussian noise)",
                        fix="use encoder='current' or clip=True")
+    x, y, conv, rng, opt = _fit_snn_iv(network, x, y, x_test, y_test, rng, encoder, decoder,
+                                       epochs, batch_size, optimizer, convention, pixel_range)
+    run_range = pixel_range  # the range the runs accept: x~ leaves the box without the clip
+    if not clip:
         if pixel_range == "unit" and x.dtype.kind in "biuf":  # the clean images stay images
             pixels_iv(x)
         run_range = "real"
