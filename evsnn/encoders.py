@@ -64,6 +64,7 @@ _UNIT_MEANING = {
     "rsc_fixed": "an intensity whose noisy copy is clamped to [0, 1] (RSC Eq. 10)",
     "rsc_fresh": "an intensity whose noisy copy is clamped to [0, 1] (RSC Eq. 10)",
 }
+_REAL_HINT = "current coding takes any finite value with pixel_range='real'"
 
 
 def pixel_range_iv(pixel_range, method, *, who="pixel_range='real'",
@@ -183,9 +184,6 @@ def _current_view(x, T, *, dtype=None, pixel_range="unit"):
     pixel_range = pixel_range_iv(pixel_range, "current")
     x, T, dtype = _encoder_iv(x, T, dtype, pixel_range=pixel_range, hint=_REAL_HINT)
     return np.broadcast_to(x.astype(dtype), (T,) + x.shape)
-
-
-_REAL_HINT = "current coding takes any finite value with pixel_range='real'"
 
 
 def _check_rng(rng):
