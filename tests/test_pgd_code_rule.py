@@ -333,6 +333,22 @@ def test_l1_code_rule_evaluates_the_source_outside_the_box():
                                          r"rule='paper'"):
         pgd(SNNSource(net, T=3, encoder="current"), np.full((1, 2), 0.5), np.array([0]),
             eps=0.5, norm="l1", alpha=0.5, steps=4, random_start=None, rule="code")
+    # with pixel_range="real" the source takes them: its gradients at a = (0.5, 0.5),
+    # (0, 0.5), (−0.5, 0.5), (−1, 0.5) are those of the same network fed those currents
+    seen = []
+
+    class Spy(SNNSource):
+        def __call__(self, x, y, *, rng=None):
+            seen.append(np.array(x))
+            return super().__call__(x, y, rng=rng)
+
+    src = Spy(net, T=3, encoder="current", pixel_range="real")
+    r = pgd(src, np.full((1, 2), 0.5), np.array([0]), eps=0.5, norm="l1", alpha=0.5, steps=4,
+            random_start=None, rule="code")
+    np.testing.assert_array_equal(np.concatenate(seen[:4]),
+                                  [[0.5, 0.5], [0.0, 0.5], [-0.5, 0.5], [-1.0, 0.5]])
+    np.testing.assert_array_equal(r.loss[:, 0], [src(p, np.array([0])).loss[0] for p in seen[:4]])
+    np.testing.assert_array_equal(r.x_adv, [[0.0, 0.5]])
 
 
 def test_l0_code_rule_changes_more_than_k_pixels_on_ties():

@@ -408,7 +408,7 @@ def _accumulated_objective(objective, a):
             f"x + δ₁ + … + δ_k, here with values in [{float(a.min())!r}, {float(a.max())!r}], "
             f"outside [0, 1], "
             f"and the source refused it ({exc}); use rule='paper', or a source that accepts "
-            "inputs outside [0, 1]"
+            "inputs outside [0, 1] (SNNSource(..., encoder='current', pixel_range='real'))"
         ) from exc
 
 
