@@ -375,7 +375,7 @@ def _source(model, args):
     if isinstance(model, ANN):
         return ann_source(model)
     return SNNSource(model, T=args.T, encoder=args.encoder, method=args.method,
-                     convention=args.convention, sigma=args.sigma)
+                     convention=args.convention, sigma=args.sigma, pixel_range=args.pixel_range)
 
 
 def _certify(args) -> int:
@@ -601,6 +601,10 @@ def _build_parser():
                    help="pgd, apgd: the paper's algorithm (paper, default) or the authors' "
                    "code: Ding 2025's L1 / L0 attacks for pgd (with --norm l1 or l0), Croce & "
                    "Hein's reference APGD as the Stable authors ran it for apgd")
+    a.add_argument("--pixel-range", default="unit", choices=["unit", "real"],
+                   help="the inputs the model is evaluated at: images in [0, 1] (unit) or, "
+                   "under current coding, any finite current (real), which pgd --rule code "
+                   "--norm l1 needs for its accumulated gradient points")
     a.add_argument("--channels", type=int, default=None,
                    help="pgd, one_pixel: channels per pixel of the flattened images, L0 counts "
                    "pixels (1)")

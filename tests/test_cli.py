@@ -204,6 +204,25 @@ def test_attack_passes_the_rfgsm_variant_pgd_channels_and_apgd_rule(trained_run,
 
 
 
+def test_attack_pixel_range_reaches_the_source(trained_run, tmp_path, monkeypatch):
+    from evsnn import attacks
+
+    built = []
+    real_source = attacks.SNNSource
+
+    class Spy(real_source):
+        def __init__(self, *a, **kw):
+            built.append(kw.get("pixel_range"))
+            super().__init__(*a, **kw)
+
+    monkeypatch.setattr(attacks, "SNNSource", Spy)
+    common = ["--model", str(trained_run), "--T", "4", "--samples", "5", "--attack", "pgd",
+              "--norm", "l1", "--eps", "4", "--steps", "3", "--rule", "code"]
+    assert main(["attack", *common, "--pixel-range", "real", "--out", str(tmp_path / "r")]) == 0
+    assert main(["attack", *common[:-2], "--out", str(tmp_path / "u")]) == 0
+    assert built == ["real", "unit"]
+
+
 @pytest.mark.parametrize("attack, given, match", [
     ("pgd", ["--variant", "wong"],
      "--variant 'wong' is an option of --attack rfgsm only, not of --attack pgd: drop --variant"),
