@@ -13,6 +13,7 @@ from evsnn.cli import main
 from evsnn.params import DLIF
 
 SECTIONS = ("## Trained models", "## Robustness: encoders × attacks",
+            "## Attacks: the papers' algorithms vs the authors' code",
             "## Gradient grader: surrogate gradients vs exact spike-time gradients",
             "## Certified accuracy", "## Cross-validation of PyTorch backends")
 FIGURES = ("taacc.png", "gradient_grades.png", "convergence.png", "certified_accuracy.png",
@@ -75,6 +76,12 @@ def test_numbers_come_from_the_run(small_demo):
     assert len(rob) == len(demo.ENCODERS) + 4
     n = demo.SIZES["small"].attack_samples
     for row in rob:
+        for acc in row[2:]:
+            assert 0.0 <= acc <= 1.0 and abs(acc * n - round(acc * n)) < 1e-9
+    # paper vs code rules: two models × the rule attacks, accuracies fractions of the samples
+    rules = res["attack_rules"]
+    assert len(rules) == 2 * len(demo.RULE_ATTACKS)
+    for row in rules:
         for acc in row[2:]:
             assert 0.0 <= acc <= 1.0 and abs(acc * n - round(acc * n)) < 1e-9
     # the grader's exact row is the reference: cosine 1 with itself in every block
