@@ -9,7 +9,7 @@ import numpy as np
 from evsnn._checks import int_iv, real_iv
 from evsnn.params import DLIF, LIF, Readout, TraceLIF
 
-__all__ = ["Dense", "Network", "NEURON_TYPES"]
+__all__ = ["Dense", "Network", "NEURON_TYPES", "synaptic_trace", "synaptic_trace_vjp"]
 
 NEURON_TYPES = (LIF, TraceLIF, DLIF, Readout)
 
@@ -39,6 +39,86 @@ def _nonempty(name, a, axes):
             f"{name} has shape {a.shape}; every axis ({axes}) needs at least one entry"
         )
     return a
+
+
+def _trace_factor_iv(name, c, none=""):
+    """``c`` validated as a synaptic-trace factor Δt/τs in (0, 1] (a float)."""
+    return real_iv(
+        name, c, low=0, high=1, low_open=True,
+        hint="the trace factor c = dt/tau_s, e.g. 0.1 for Ding 2025's FashionMNIST "
+             "(tau_s = 10 ms, dt = 1 ms), 0.5 for its CIFAR-10 (tau_s = 2 ms)" + none)
+
+
+def synaptic_trace(x, c, dtype):
+    """The synaptic trace of ``x`` along its first (time) axis, elementwise.
+
+    Parameters
+    ----------
+    x : array [T, ...]
+        The input sequence (spikes, currents; any numeric dtype, views allowed).
+    c : float in (0, 1]
+        The trace factor Δt/τs (not validated here: :func:`_trace_factor_iv`).
+    dtype : numpy dtype
+        The result's dtype; the arithmetic runs in it.
+
+    Returns
+    -------
+    ndarray [T, ...]
+        A new array, ``a[t] = a[t−1] + c (x[t] − a[t−1])`` from a[−1] = 0 (the arithmetic of
+        :class:`~evsnn.params.TraceLIF`'s trace).
+
+    Notes
+    -----
+    Ding 2025 Eq. 15's presynaptic trace; the authors' code applies it (``psp`` in its
+    ``loss_f.py``: ``syn ← syn − syn/τs + x[t]``, output ``syn/τs``) to the encoded input of
+    every trained SNN. For c = 1 the result is ``x`` itself, exactly, as ``psp`` at τs = Δt
+    gives it (``(syn − syn) + x[t]``); the recursion can round ``a + (x − a)`` away from x.
+
+    Examples
+    --------
+    >>> synaptic_trace(np.array([1.0, 0.0, 1.0]), 0.5, np.float64)
+    array([0.5  , 0.25 , 0.625])
+    """
+    c = float(c)
+    if c == 1.0:
+        return np.array(x, dtype=dtype)
+    c = np.dtype(dtype).type(c)
+    a = np.empty(np.shape(x), dtype=dtype)
+    prev = np.zeros(a.shape[1:], dtype=dtype)
+    for t in range(a.shape[0]):
+        prev = prev + c * (np.asarray(x[t], dtype=dtype) - prev)
+        a[t] = prev
+    return a
+
+
+def synaptic_trace_vjp(g, c):
+    """The vector-Jacobian product of :func:`synaptic_trace`: dL/dx from ``g`` =
+    dL/d(trace) [T, ...].
+
+    Parameters
+    ----------
+    g : array [T, ...]
+    c : float in (0, 1]
+
+    Returns
+    -------
+    ndarray [T, ...]
+        A new array of ``g``'s dtype, the transposed filter
+        ``dL/dx[t] = c Σ_{k ≥ t} (1 − c)^(k − t) g[k]``, run backwards in time.
+
+    Examples
+    --------
+    >>> synaptic_trace_vjp(np.array([0.0, 0.0, 1.0]), 0.5)   # c (1 − c)^(2 − t)
+    array([0.125, 0.25 , 0.5  ])
+    """
+    g = np.asarray(g)
+    c = g.dtype.type(c)
+    out = np.empty_like(g)
+    acc = np.zeros(g.shape[1:], dtype=g.dtype)  # Σ_{k ≥ t} (1 − c)^(k − t) g[k]
+    for t in range(g.shape[0] - 1, -1, -1):
+        acc = g[t] + (1 - c) * acc
+        out[t] = c * acc
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,10 +190,8 @@ class Dense:
             a.flags.writeable = False
             object.__setattr__(self, "dlif_factors", a)
         if self.input_trace is not None:
-            object.__setattr__(self, "input_trace", real_iv(
-                "input_trace", self.input_trace, low=0, high=1, low_open=True,
-                hint="the trace factor c = dt/tau_s, e.g. 0.1 for Ding 2025's FashionMNIST "
-                     "(tau_s = 10 ms, dt = 1 ms); None for no input trace"))
+            object.__setattr__(self, "input_trace", _trace_factor_iv(
+                "input_trace", self.input_trace, none="; None for no input trace"))
         object.__setattr__(self, "_weight_t", {})
 
     @property
@@ -139,32 +217,17 @@ class Dense:
 
     def filter_input(self, x, dtype):
         """What the weights act on: ``x`` [T, ...] itself without an input trace, else its
-        trace ``a[t] = a[t−1] + c (x[t] − a[t−1])`` from a[−1] = 0, in ``dtype`` (a new array;
-        the arithmetic of :class:`~evsnn.params.TraceLIF`'s trace)."""
+        synaptic trace (:func:`synaptic_trace`) in ``dtype``."""
         if self.input_trace is None:
             return x
-        c = np.dtype(dtype).type(self.input_trace)
-        a = np.empty(np.shape(x), dtype=dtype)
-        prev = np.zeros(a.shape[1:], dtype=dtype)
-        for t in range(a.shape[0]):
-            prev = prev + c * (np.asarray(x[t], dtype=dtype) - prev)
-            a[t] = prev
-        return a
+        return synaptic_trace(x, self.input_trace, dtype)
 
     def input_vjp(self, g):
         """dL/dx from ``g`` = dL/d(:meth:`filter_input`'s output) [T, ...]: ``g`` itself
-        without an input trace, else the transposed filter
-        ``dL/dx[t] = c Σ_{k ≥ t} (1 − c)^(k − t) g[k]``, run backwards in time."""
+        without an input trace, else :func:`synaptic_trace_vjp`."""
         if self.input_trace is None:
             return g
-        g = np.asarray(g)
-        c = g.dtype.type(self.input_trace)
-        out = np.empty_like(g)
-        acc = np.zeros(g.shape[1:], dtype=g.dtype)  # Σ_{k ≥ t} (1 − c)^(k − t) g[k]
-        for t in range(g.shape[0] - 1, -1, -1):
-            acc = g[t] + (1 - c) * acc
-            out[t] = c * acc
-        return out
+        return synaptic_trace_vjp(g, self.input_trace)
 
     def replace(self, **changes) -> "Dense":
         """A new layer with some fields replaced (e.g. updated weights during training)."""
