@@ -4,7 +4,8 @@ Arrays are time-major ``[T, B, C, H, W]`` (``[T, B, N]`` after :class:`Flatten`)
 sequence of layers; synaptic layers (:class:`Conv2d`, :class:`Linear`, :class:`BatchNorm2d`,
 pooling, :class:`Flatten`) act on every step independently, :class:`Neuron` layers integrate
 over time with the same neuron models and conventions as :func:`evsnn.clock.simulate`
-(``m = λ v + I``, spike test ``>=`` / ``>``, hard or soft reset; see :mod:`evsnn.params`), and
+(``m = λ v + I``, spike test ``>=`` / ``>``, hard or soft reset; see :mod:`evsnn.params`), an
+:class:`InputTrace` passes on the synaptic trace of its input (Ding 2025's input filter), and
 :class:`Residual` blocks combine a body and a shortcut (ResNet basic block: the shortcut is added
 to the current before the block's last neuron; SEW-ResNet: the spikes of both branches are
 combined element-wise by ``ADD``, ``AND`` or ``IAND``).
@@ -43,7 +44,10 @@ from evsnn._checks import flag_iv, int_iv, real_iv
 from evsnn._numba import njit, run_range, run_split
 from evsnn._records import compact_repr
 from evsnn._scratch import scratch as _scratch  # im2col has a flag called scratch
-from evsnn.clock.network import NEURON_TYPES, _as_float_array, _nonempty
+from evsnn.clock.network import (
+    NEURON_TYPES, _as_float_array, _nonempty, _trace_factor_iv, synaptic_trace,
+    synaptic_trace_vjp,
+)
 from evsnn.clock.simulate import LayerRecord, SimulationResult, _all_finite, spike_events
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.params import DLIF, LIF
@@ -56,6 +60,7 @@ __all__ = [
     "Flatten",
     "BatchNorm2d",
     "Dropout",
+    "InputTrace",
     "Neuron",
     "Residual",
     "basic_block",
@@ -460,6 +465,57 @@ def fold_batchnorm(conv, bn) -> Conv2d:
                         bias=(b - bn.running_mean) * alpha + bn.bias)
 
 
+@dataclass(frozen=True)
+class InputTrace:
+    """The synaptic trace of the layer's input, elementwise: what the next layers act on.
+
+    ``a[t] = a[t−1] + c (x[t] − a[t−1])`` from a[−1] = 0 for every entry of ``x`` [T, B, ...]
+    (:func:`~evsnn.clock.network.synaptic_trace`, the filter of the dense layers'
+    ``Dense(..., input_trace=c)``). Ding 2025 Eq. 15 sums ``W a^(l−1)[t]``, the presynaptic
+    traces; the authors' code also filters the encoded input of every trained SNN, the
+    convolutional ones included, once, before the first layer (``psp`` of its ``loss_f.py``,
+    called in ``Network.forward`` of its ``network.py``; later layers take the traces their
+    neurons emit). That network is ``ConvNetwork([InputTrace(dt_ms / tau_syn_ms), Conv2d(...),
+    Neuron(TraceLIF(...)), ...])``; without an InputTrace (the default) the first layer takes
+    the encoded input itself. A hidden layer's input trace is a ``TraceLIF(output="trace")``
+    below it.
+
+    Parameters
+    ----------
+    c : float in (0, 1]
+        The trace factor Δt/τs (0.5 for Ding 2025's CIFAR-10: τs = 2 ms, Δt = 1 ms). c = 1
+        passes the input on unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from evsnn.params import Readout
+    >>> net = ConvNetwork([InputTrace(0.5), Conv2d(np.full((1, 1, 1, 1), 2.0)),
+    ...                    Neuron(Readout(lam=0.0))], input_shape=(1, 1, 1))
+    >>> simulate_conv(net, np.ones((3, 1, 1, 1, 1))).output.ravel()   # 2 · (0.5, 0.75, 0.875)
+    array([1.  , 1.5 , 1.75])
+    """
+
+    c: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "c", _trace_factor_iv("c", self.c))
+
+    def out_shape(self, shape):
+        return tuple(shape)
+
+    def filter(self, x, dtype):
+        """The trace of ``x`` [T, ...] in ``dtype`` (a new array)."""
+        return synaptic_trace(x, self.c, dtype)
+
+    def vjp(self, g):
+        """dL/dx from dL/d(:meth:`filter`'s output) ``g`` (the transposed filter)."""
+        return synaptic_trace_vjp(g, self.c)
+
+    def replace(self, **changes) -> "InputTrace":
+        return InputTrace(**dict(dict(c=self.c), **changes))
+
+
 @dataclass(frozen=True, eq=False)
 class Neuron:
     """A layer of spiking neurons, one per input element (any feature shape).
@@ -582,8 +638,8 @@ def sew_block(conv1, conv2, neuron, *, bn1=None, bn2=None, downsample=(), connec
     return Residual(body, tuple(downsample), connection, None)
 
 
-LAYER_TYPES = (Conv2d, Linear, AvgPool2d, MaxPool2d, Flatten, BatchNorm2d, Dropout, Neuron,
-               Residual)
+LAYER_TYPES = (Conv2d, Linear, AvgPool2d, MaxPool2d, Flatten, BatchNorm2d, Dropout, InputTrace,
+               Neuron, Residual)
 
 
 def _check_layers(name, layers, allow_empty):
@@ -633,7 +689,8 @@ class ConvNetwork:
     ----------
     layers : sequence of layers
         :class:`Conv2d`, :class:`BatchNorm2d`, :class:`AvgPool2d`, :class:`MaxPool2d`,
-        :class:`Flatten`, :class:`Linear`, :class:`Dropout`, :class:`Neuron`, :class:`Residual`.
+        :class:`Flatten`, :class:`Linear`, :class:`Dropout`, :class:`InputTrace`,
+        :class:`Neuron`, :class:`Residual`.
     input_shape : tuple of int
         Feature shape of one sample at one step, ``(C, H, W)`` (or ``(N,)``).
 
@@ -1355,6 +1412,9 @@ def _forward_layer(layer, x, spikes, path, run, bn=None):
         if run.record:
             run.tape[path] = x.shape
         return x.reshape(x.shape[:2] + (-1,)), spikes
+    if isinstance(layer, InputTrace):  # linear in x: the backward needs nothing recorded
+        # a trace of spikes is no spike map (unless c = 1: the input itself)
+        return layer.filter(x, dtype), spikes and layer.c == 1
     if isinstance(layer, Neuron):
         return _neuron_forward(layer, x, path, run)
     # Residual
@@ -1517,8 +1577,9 @@ def simulate_conv(network, inputs, *, convention=DEFAULT, record=False, dtype=No
     Notes
     -----
     The neuron update is :mod:`evsnn.params`' (HART Eq. 1-4, Stable Eq. 1, Ding 2025 Eq. 4,
-    15-16). Residual blocks follow He et al. 2016 (spiking basic block) and Fang et al. 2021
-    (SEW connections), as implemented in SpikingJelly's ``spiking_resnet`` / ``sew_resnet``.
+    15-16); an :class:`InputTrace` layer passes on its input's synaptic trace. Residual blocks
+    follow He et al. 2016 (spiking basic block) and Fang et al. 2021 (SEW connections), as
+    implemented in SpikingJelly's ``spiking_resnet`` / ``sew_resnet``.
 
     Examples
     --------

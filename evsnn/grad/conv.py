@@ -9,6 +9,7 @@ Written out explicitly, layer by layer, in reverse execution order (no autodiff 
   feature map, then ``dL/dI[t] = gain[t] · dL/dm[t]``;
 * convolution: ``dL/dW_g = Σ dL/dz_gᵀ · im2col(x)_g`` and ``dL/dx = col2im(dL/dz_g · W_g)``
   (:func:`_col2im_kernel`), per group, in chunks of frames;
+* an input trace: the transposed filter ``dL/dx[t] = c Σ_{k ≥ t} (1 − c)^(k − t) g[k]``;
 * pooling: the average spreads ``g/(kH·kW)`` over its window; the maximum routes ``g`` to the
   recorded first maximum (PyTorch's rule); batch norm is affine per channel at inference and,
   in training mode, differentiated through its batch mean and variance; dropout multiplies the
@@ -30,7 +31,7 @@ from evsnn._scratch import owns as _scratch_owns
 from evsnn._scratch import scratch as _scratch  # conv's im2col has a flag called scratch
 from evsnn.clock.conv import (
     _IM2COL_CHUNK, AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, ConvSimulationResult, Flatten,
-    Linear, MaxPool2d, Neuron, im2col,
+    InputTrace, Linear, MaxPool2d, Neuron, im2col,
 )
 from evsnn.clock.simulate import LayerRecord
 from evsnn.grad.backward import (
@@ -326,6 +327,8 @@ def _backward_layer(layer, g, path, st):
         return _pool_backward(layer, g, in_shape, arg, dtype, path)
     if isinstance(layer, Flatten):
         return g.reshape(st.tape[path])
+    if isinstance(layer, InputTrace):
+        return layer.vjp(g)
     if isinstance(layer, Neuron):
         return _neuron_backward(layer, g, path, st)
     # Residual

@@ -450,7 +450,7 @@ def to_snntorch(network, *, dtype=np.float64, convention=SNNTORCH, spike_grad=No
         ``input_delay=1``; a DLIF, TraceLIF or Readout neuron; ``input_scale ≠ 1``;
         ``v_init ≠ 0``; a hard reset to ``v_rest ≠ 0``; a soft reset with λ < 1 (or, in
         float64, a θ that is not a float32 number); a SEW block; a residual body that is not a
-        basic block.
+        basic block; an :class:`~evsnn.clock.conv.InputTrace`.
 
     Notes
     -----

@@ -49,8 +49,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn.clock.conv import (
-    AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, Dropout, Flatten, Linear, MaxPool2d, Neuron,
-    Residual, fold_batchnorm, simulate_conv,
+    AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, Dropout, Flatten, InputTrace, Linear, MaxPool2d,
+    Neuron, Residual, fold_batchnorm, simulate_conv,
 )
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.params import LIF
@@ -495,6 +495,12 @@ class _Exporter:
             i = self.index
             self.index += 1
             return self.neuron(layer, path, i)
+        if isinstance(layer, InputTrace):
+            raise ValueError(
+                f"{path} is an InputTrace(c={layer.c!r}): the {self.framework} mirror feeds a "
+                "layer its input itself, not the input's synaptic trace; compare a network "
+                "without input traces"
+            )
         return self.residual(layer, path)
 
     def neuron(self, layer, path, index):  # pragma: no cover - abstract
@@ -634,7 +640,7 @@ def to_spikingjelly(network, *, dtype=np.float64, convention=SPIKINGJELLY):
         What SpikingJelly cannot express, named: a convention with ``spike_test=">"`` or
         ``input_delay=1``; a DLIF, TraceLIF or Readout neuron; ``v_init`` other than the reset
         value; a leaky neuron resetting to ``v_rest ≠ 0``; an input scale other than 1 and 1/τ;
-        a residual body that is not a basic block.
+        a residual body that is not a basic block; an :class:`~evsnn.clock.conv.InputTrace`.
 
     Notes
     -----
