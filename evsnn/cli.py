@@ -383,14 +383,17 @@ def _certify(args) -> int:
     from certify.distributed import certified_accuracy, certify_dataset
     from validation.demo import snn_classifier, certified_accuracy_figure
 
+    from evsnn.ann import ANN
     from evsnn.clock import Network
 
     _count("samples", args.samples)
     _count("workers", args.workers)
     model = _load_model(args.model, args, inherit=("T",))  # σ here is the smoothing noise's
     if not isinstance(model, Network):
-        raise UsageError(f"--model {args.model!r} holds an ANN; certify smooths an SNN "
-                         "(train one with 'evsnn train --model lif')")
+        held = "an ANN" if isinstance(model, ANN) else f"a {type(model).__name__}"
+        raise UsageError(f"--model {args.model!r} holds {held}; certify smooths an SNN given as a "
+                         "dense clock-mode Network (its classifier takes flat inputs [T, B, N]; "
+                         "train one with 'evsnn train --model lif')")
     _, test = _data(args)
     x, y = test.x[: args.samples], test.y[: args.samples]
     _width_iv(args, model.n_in, x.shape[1], None, "certify a model trained on these data")
@@ -420,6 +423,7 @@ def _crossval(args) -> int:
     from validation.demo import crossval_section
 
     from evsnn.clock import Network
+    from evsnn.clock.conv import ConvNetwork
 
     _count("samples", args.samples)
     network = x = None
@@ -433,10 +437,12 @@ def _crossval(args) -> int:
     else:
         network = _load_model(args.model, args, inherit=("T", "encoder", "sigma"))
         if not isinstance(network, Network):
+            conv = ("; a ConvNetwork is compared in Python with validation.crossval's "
+                    "compare_conv / compare_snntorch" if isinstance(network, ConvNetwork) else "")
             raise UsageError(f"--model {args.model!r} holds a model of type "
                              f"{type(network).__name__}; crossval mirrors a dense clock-mode SNN "
                              "(a Network) in the frameworks: train one with 'evsnn train --model "
-                             "lif'")
+                             f"lif'{conv}")
         conv = backend_convention(args.backend, args.convention)
         try:
             check_network(args.backend, network, conv)

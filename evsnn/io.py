@@ -8,6 +8,13 @@ The file is a NumPy ``.npz`` archive with
   version, the model kind (``"ann"`` or ``"network"``), each layer's shape, neuron kind and
   parameters, the convention (if given) and free-form metadata.
 
+A :class:`~evsnn.clock.conv.ConvNetwork` (kind ``"conv_network"``, version 4) is described by its
+``input_shape`` and a tree of layers: each ``{"type": "Conv2d", "params": {...}, "arrays":
+{name: {"shape": [...], "dtype": "<f4"}}}`` (a :class:`~evsnn.clock.conv.Residual` holds
+``body``, ``shortcut`` and ``neuron`` instead of arrays). Its arrays are named by layer path and
+field, the paths of :func:`evsnn.train.rebuild_conv` and the simulation's records:
+``layers[0].weight``, ``layers[3].body[1].running_var``, ``layers[3].neuron.dlif_factors``.
+
 Files are written atomically (:func:`_atomic_write`, which :mod:`certify.distributed` uses too):
 the archive goes to a temporary file in the target directory, is flushed to disk and then renamed
 over ``path`` with :func:`os.replace`, so ``path`` holds either the old content or the complete new
@@ -33,25 +40,44 @@ import numpy as np
 
 from evsnn.ann import ANN
 from evsnn.clock import Dense, Network
+from evsnn.clock.conv import LAYER_TYPES, ConvNetwork, Neuron, Residual
 from evsnn.conventions import Convention, get_convention
 from evsnn.params import DLIF, LIF, Readout, TraceLIF
 
 __all__ = ["save", "load", "load_saved", "SavedModel", "FORMAT", "VERSION", "NEURON_KINDS"]
 
 FORMAT = "evsnn-model"
-VERSION = 3
+VERSION = 4
 # Version 1 files record the convention's sigmoid_scale, but evsnn did not read it then: their
 # gradients were computed with the authors' code scale whatever the file says (issue 3 wired it
 # to the default bptt surrogate together with version 2). Version 3 adds a layer's
 # ``input_trace``; a version 2 reader would have dropped it silently, so it refuses version 3.
-_READABLE_VERSIONS = (1, 2, 3)
+# Version 4 adds the "conv_network" kind; a version 3 reader refuses it by its version, so
+# every file is written as version 4 (kind "conv_network" needs version 4 or later).
+_READABLE_VERSIONS = (1, 2, 3, 4)
+_CONV_KIND = "conv_network"
+# Per ConvNetwork layer type: its fields stored as JSON parameters, its array fields always
+# stored, and those stored when not None (None again on load). Residual is a tree of layers.
+# tests/test_io_conv.py holds this table to the layers' dataclass fields.
+_CONV_LAYERS = {
+    "Conv2d": (("stride", "padding", "groups"), ("weight",), ("bias",)),
+    "Linear": ((), ("weight",), ("bias",)),
+    "AvgPool2d": (("kernel_size", "stride", "padding"), (), ()),
+    "MaxPool2d": (("kernel_size", "stride", "padding"), (), ()),
+    "Flatten": ((), (), ()),
+    "BatchNorm2d": (("eps", "momentum"), ("running_mean", "running_var", "weight", "bias"), ()),
+    "Dropout": (("p", "shared_over_time"), (), ()),
+    "InputTrace": (("c",), (), ()),
+    "Neuron": (("neuron", "input_scale"), (), ("dlif_factors",)),
+}
+_CONV_TYPES = {t.__name__: t for t in LAYER_TYPES}
 NEURON_KINDS = {"LIF": LIF, "TraceLIF": TraceLIF, "DLIF": DLIF, "Readout": Readout}
 
 
 @dataclass(frozen=True)
 class SavedModel:
-    """Everything :func:`load_saved` reads: the ``model`` (ANN or Network), the ``convention``
-    saved with it (or None) and the free-form ``metadata`` dict."""
+    """Everything :func:`load_saved` reads: the ``model`` (ANN, Network or ConvNetwork), the
+    ``convention`` saved with it (or None) and the free-form ``metadata`` dict."""
 
     model: object
     convention: Convention | None
@@ -89,20 +115,65 @@ def _describe(model):
                 "neuron": _neuron_json(layer.neuron),
                 "input_trace": layer.input_trace,
             })
+    elif isinstance(model, ConvNetwork):
+        kind = _CONV_KIND
+        layers = _conv_describe(model.layers, "layers", arrays)
     else:
         raise TypeError(
-            f"model must be an evsnn.ann.ANN or an evsnn.clock.Network, got "
-            f"{type(model).__name__}; for a conversion result save its .network"
+            f"model must be an evsnn.ann.ANN or an evsnn.clock.Network or "
+            f"evsnn.clock.conv.ConvNetwork, got {type(model).__name__}; for a conversion result "
+            "save its .network"
         )
     return kind, layers, arrays
 
 
+def _json_value(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
+def _conv_describe(layers, prefix, arrays):
+    """The JSON descriptions of ConvNetwork ``layers`` at ``prefix``; their arrays go into
+    ``arrays`` under ``<path>.<field>``."""
+    out = []
+    for i, layer in enumerate(layers):
+        out.append(_conv_layer_json(layer, f"{prefix}[{i}]", arrays))
+    return out
+
+
+def _conv_layer_json(layer, path, arrays):
+    name = type(layer).__name__
+    if isinstance(layer, Residual):
+        return {
+            "type": name, "params": {"connection": layer.connection},
+            "body": _conv_describe(layer.body, path + ".body", arrays),
+            "shortcut": _conv_describe(layer.shortcut, path + ".shortcut", arrays),
+            "neuron": None if layer.neuron is None
+            else _conv_layer_json(layer.neuron, path + ".neuron", arrays),
+        }
+    fields, required, optional = _CONV_LAYERS[name]
+    params = {f: _json_value(getattr(layer, f)) for f in fields}
+    if isinstance(layer, Neuron):
+        params["neuron"] = _neuron_json(layer.neuron)
+    described = {}
+    for f in required + optional:
+        a = getattr(layer, f)
+        if a is not None:
+            arrays[f"{path}.{f}"] = a
+            described[f] = {"shape": list(a.shape), "dtype": a.dtype.str}
+    return {"type": name, "params": params, "arrays": described}
+
+
 def save(model, path, *, convention=None, metadata=None) -> str:
-    """Write ``model`` (ANN or Network) to ``path`` atomically (see the module docstring).
+    """Write ``model`` (ANN, Network or ConvNetwork) to ``path`` atomically (see the module
+    docstring).
 
     Parameters
     ----------
-    model : ANN or Network
+    model : ANN, Network or ConvNetwork
+        Everything the model holds is stored: every array in its dtype, every layer parameter
+        (a ConvNetwork's residual nesting, batch-norm running statistics, dropout probability,
+        pooling geometry, neuron records, trace factors) and a ConvNetwork's ``input_shape``.
+        The model comes back with :func:`load`; it simulates bit for bit as the saved one.
     path : str, bytes or os.PathLike
         The file to write, used exactly as given (no ``.npz`` suffix is appended); an existing
         file is replaced (atomically, keeping its permissions). A symbolic link is followed: the
@@ -121,7 +192,7 @@ def save(model, path, *, convention=None, metadata=None) -> str:
     Raises
     ------
     TypeError
-        ``model`` is not an ANN or Network, or ``metadata`` is not a dict of JSON values with
+        ``model`` is not an ANN, Network or ConvNetwork, or ``metadata`` is not a dict of JSON values with
         string keys.
     FileNotFoundError
         The directory of ``path`` (of a link's target) does not exist.
@@ -149,6 +220,8 @@ def save(model, path, *, convention=None, metadata=None) -> str:
         "format": FORMAT, "version": VERSION, "kind": kind, "layers": layers,
         "convention": conv, "metadata": {} if metadata is None else metadata,
     }
+    if kind == _CONV_KIND:
+        meta["input_shape"] = list(model.input_shape)
     try:
         text = json.dumps(meta, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -282,27 +355,28 @@ def _entry(path, archive, key):
                    ) from exc
 
 
-def _neuron_from_json(path, i, spec):
+def _neuron_from_json(path, where, spec):
+    """The neuron record of ``spec`` ({"kind", "params"}); ``where`` names the layer in errors."""
     if not isinstance(spec, dict) or "kind" not in spec:
-        raise _bad(path, f"layer {i}: the neuron description has no 'kind'")
+        raise _bad(path, f"{where}: the neuron description has no 'kind'")
     kind = spec["kind"]
     cls = NEURON_KINDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise _bad(
-            path, f"layer {i}: unknown neuron kind {kind!r}; known kinds: {sorted(NEURON_KINDS)}"
+            path, f"{where}: unknown neuron kind {kind!r}; known kinds: {sorted(NEURON_KINDS)}"
         )
     params = spec.get("params", {})
     if not isinstance(params, dict):
-        raise _bad(path, f"layer {i}: the neuron parameters {params!r} are not an object "
+        raise _bad(path, f"{where}: the neuron parameters {params!r} are not an object "
                          "({name: value, ...})")
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(params) - names)
     if unknown:
-        raise _bad(path, f"layer {i}: {kind} has no parameter(s) {unknown}; it takes {sorted(names)}")
+        raise _bad(path, f"{where}: {kind} has no parameter(s) {unknown}; it takes {sorted(names)}")
     try:
         return cls(**params)
     except (TypeError, ValueError) as exc:
-        raise _bad(path, f"layer {i}: invalid {kind} parameters ({exc})") from exc
+        raise _bad(path, f"{where}: invalid {kind} parameters ({exc})") from exc
 
 
 def _array(path, arrays, key, shape=None):
@@ -314,24 +388,102 @@ def _array(path, arrays, key, shape=None):
     return a
 
 
-def load_saved(path) -> SavedModel:
-    """Read a file written by :func:`save`: model, convention and metadata (validated)."""
-    path, meta, arrays = _read(path)
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise _bad(path, f"not an evsnn model file (format {meta.get('format')!r} "
-                         f"is not {FORMAT!r})" if isinstance(meta, dict) else "meta is not a dict")
-    version = meta.get("version")
-    if type(version) is not int or version not in _READABLE_VERSIONS:  # not True, not 2.0
-        raise _bad(path, f"format version {version!r} is not supported "
-                         f"(this evsnn reads versions {list(_READABLE_VERSIONS)})")
-    for key in ("kind", "layers"):
-        if key not in meta:
-            raise _bad(path, f"the description has no {key!r} entry")
-    kind, layers = meta["kind"], meta["layers"]
-    if kind not in ("ann", "network"):
-        raise _bad(path, f"unknown model kind {kind!r}; expected 'ann' or 'network'")
-    if not isinstance(layers, list) or not layers:
-        raise _bad(path, "the description lists no layers")
+def _conv_model(path, meta, arrays):
+    """The ConvNetwork of a ``"conv_network"`` description (arrays popped): every layer built by
+    its own constructor, the whole chained by ConvNetwork's shape check."""
+    if "input_shape" not in meta:
+        raise _bad(path, "the description has no 'input_shape' entry (the feature shape of one "
+                         "sample at one step, e.g. [3, 32, 32])")
+    layers = _conv_layers(path, meta["layers"], "layers", arrays)
+    try:
+        return ConvNetwork(layers, meta["input_shape"])
+    except (TypeError, ValueError) as exc:
+        raise _bad(path, f"{exc}; the layers do not fit together: the file was edited or damaged, "
+                         "re-save the model") from exc
+
+
+def _conv_layers(path, specs, where, arrays):
+    if not isinstance(specs, list):
+        raise _bad(path, f"{where}: {specs!r} is not a list of layer descriptions")
+    return tuple(_conv_layer(path, spec, f"{where}[{i}]", arrays) for i, spec in enumerate(specs))
+
+
+def _exact_keys(path, where, what, given, expected):
+    if not isinstance(given, dict):
+        raise _bad(path, f"{where}: the {what} {given!r} are not an object ({{name: value}})")
+    if set(given) != set(expected):
+        missing, extra = sorted(set(expected) - set(given)), sorted(set(given) - set(expected))
+        raise _bad(path, f"{where}: the {what} must be {sorted(expected)}; missing {missing}, "
+                         f"unexpected {extra} (a file of another evsnn version, or edited)")
+
+
+def _conv_layer(path, spec, where, arrays):
+    """One layer of a ConvNetwork description at layer path ``where``."""
+    name = spec.get("type") if isinstance(spec, dict) else None
+    cls = _CONV_TYPES.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise _bad(path, f"{where}: unknown layer type {name!r}; known types: "
+                         f"{sorted(_CONV_TYPES)} (a file of a newer evsnn, or edited)")
+    residual = cls is Residual
+    _exact_keys(path, where, "entries", spec, ("type", "params") + (
+        ("body", "shortcut", "neuron") if residual else ("arrays",)))
+    fields, required, optional = (("connection",), (), ()) if residual else _CONV_LAYERS[name]
+    params = spec["params"]
+    _exact_keys(path, where, f"{name} parameters", params, fields)
+    kwargs = dict(params)
+    if residual:
+        kwargs["body"] = _conv_layers(path, spec["body"], where + ".body", arrays)
+        kwargs["shortcut"] = _conv_layers(path, spec["shortcut"], where + ".shortcut", arrays)
+        if spec["neuron"] is not None:
+            neuron = _conv_layer(path, spec["neuron"], where + ".neuron", arrays)
+            if not isinstance(neuron, Neuron):
+                raise _bad(path, f"{where}.neuron: a {type(neuron).__name__}, but a residual "
+                                 "block's neuron is a Neuron layer (or null)")
+            kwargs["neuron"] = neuron
+        else:
+            kwargs["neuron"] = None
+    else:
+        described = spec["arrays"]
+        if not isinstance(described, dict):
+            raise _bad(path, f"{where}: the arrays {described!r} are not an object")
+        missing = sorted(set(required) - set(described))
+        unknown = sorted(set(described) - set(required) - set(optional))
+        if missing or unknown:
+            raise _bad(path, f"{where}: a {name} has the arrays {list(required)}"
+                             + (f" and optionally {list(optional)}" if optional else "")
+                             + f"; missing {missing}, unexpected {unknown}")
+        for field, desc in described.items():
+            kwargs[field] = _conv_array(path, arrays, f"{where}.{field}", desc)
+        if name == "Neuron":
+            kwargs["neuron"] = _neuron_from_json(path, where, params["neuron"])
+    try:  # the layer's own validation (channels, sizes, value ranges, DLIF factors)
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise _bad(path, f"{where}: invalid {name} ({exc})") from exc
+
+
+def _conv_array(path, arrays, key, desc):
+    """The array ``key`` as described by ``desc`` ({"shape", "dtype"}: a float dtype)."""
+    _exact_keys(path, key, "array description", desc, ("shape", "dtype"))
+    shape, dtype = desc["shape"], desc["dtype"]
+    if not (isinstance(shape, list) and all(type(n) is int and n >= 0 for n in shape)):
+        raise _bad(path, f"{key}: the shape {shape!r} is not a list of non-negative integers")
+    try:
+        dtype = np.dtype(dtype) if isinstance(dtype, str) else None
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.kind != "f":
+        raise _bad(path, f"{key}: the dtype {desc['dtype']!r} is not a float dtype (evsnn saves "
+                         "layer arrays as floats, e.g. '<f8')")
+    a = _array(path, arrays, key, shape)
+    if a.dtype != dtype:
+        raise _bad(path, f"{key!r} holds {a.dtype} numbers but the description says {dtype}; "
+                         "the file was edited or damaged")
+    return a
+
+
+def _dense_model(path, kind, layers, arrays):
+    """The ANN or Network of a ``"ann"`` / ``"network"`` description (arrays popped)."""
     weights, biases, built = [], [], []
     for i, spec in enumerate(layers):
         if not isinstance(spec, dict) or "shape" not in spec:
@@ -352,22 +504,49 @@ def load_saved(path) -> SavedModel:
             continue
         if "neuron" not in spec:
             raise _bad(path, f"layer {i}: the description has no 'neuron'")
-        neuron = _neuron_from_json(path, i, spec["neuron"])
+        neuron = _neuron_from_json(path, f"layer {i}", spec["neuron"])
         f = _array(path, arrays, f"dlif_factors_{i}") if spec.get("dlif_factors") else None
         try:  # Dense validates input_trace (a number in (0, 1] or null)
             built.append(Dense(w, neuron, bias=b, dlif_factors=f,
                                input_trace=spec.get("input_trace")))
         except (TypeError, ValueError) as exc:
             raise _bad(path, f"layer {i}: {exc}") from exc
-    if arrays:
-        raise _bad(path, f"unexpected arrays {sorted(arrays)} not in the description")
     try:
         if kind == "ann":
-            model = ANN(weights, biases if any(b is not None for b in biases) else None)
-        else:
-            model = Network(tuple(built))
+            return ANN(weights, biases if any(b is not None for b in biases) else None)
+        return Network(tuple(built))
     except (TypeError, ValueError) as exc:
         raise _bad(path, str(exc)) from exc
+
+
+def load_saved(path) -> SavedModel:
+    """Read a file written by :func:`save`: model, convention and metadata (validated)."""
+    path, meta, arrays = _read(path)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise _bad(path, f"not an evsnn model file (format {meta.get('format')!r} "
+                         f"is not {FORMAT!r})" if isinstance(meta, dict) else "meta is not a dict")
+    version = meta.get("version")
+    if type(version) is not int or version not in _READABLE_VERSIONS:  # not True, not 2.0
+        raise _bad(path, f"format version {version!r} is not supported "
+                         f"(this evsnn reads versions {list(_READABLE_VERSIONS)})")
+    for key in ("kind", "layers"):
+        if key not in meta:
+            raise _bad(path, f"the description has no {key!r} entry")
+    kind, layers = meta["kind"], meta["layers"]
+    if kind not in ("ann", "network", _CONV_KIND):
+        raise _bad(path, f"unknown model kind {kind!r}; expected 'ann', 'network' or "
+                         f"{_CONV_KIND!r}")
+    if kind == _CONV_KIND and version < 4:
+        raise _bad(path, f"model kind {kind!r} needs format version 4 or later, the file says "
+                         f"{version}; re-save the model with evsnn.io.save")
+    if not isinstance(layers, list) or not layers:
+        raise _bad(path, "the description lists no layers")
+    if kind == _CONV_KIND:
+        model = _conv_model(path, meta, arrays)
+    else:
+        model = _dense_model(path, kind, layers, arrays)
+    if arrays:
+        raise _bad(path, f"unexpected arrays {sorted(arrays)} not in the description")
     conv = meta.get("convention")
     if conv is not None:
         if version == 1 and isinstance(conv, dict) and "sigmoid_scale" in conv:
@@ -382,6 +561,6 @@ def load_saved(path) -> SavedModel:
 
 
 def load(path):
-    """Read the model (ANN or Network) of a file written by :func:`save` (validated; see
+    """Read the model (ANN, Network or ConvNetwork) of a file written by :func:`save` (validated; see
     :func:`load_saved` for the convention and metadata)."""
     return load_saved(path).model
