@@ -419,7 +419,10 @@ def _exact_keys(path, where, what, given, expected):
 
 def _conv_layer(path, spec, where, arrays):
     """One layer of a ConvNetwork description at layer path ``where``."""
-    name = spec.get("type") if isinstance(spec, dict) else None
+    if not isinstance(spec, dict):
+        raise _bad(path, f"{where}: the layer description {spec!r} is not an object "
+                         '({"type": ..., "params": ..., ...})')
+    name = spec.get("type")
     cls = _CONV_TYPES.get(name) if isinstance(name, str) else None
     if cls is None:
         raise _bad(path, f"{where}: unknown layer type {name!r}; known types: "
