@@ -148,9 +148,8 @@ def _same_runs(a, b):
                 np.testing.assert_array_equal(u, v)
 
 
-@settings(max_examples=30)
-@given(conv_networks(), st.sampled_from(DTYPES), st.booleans(), st.integers(0, 2**32 - 1))
-def test_round_trip_of_random_architectures_simulates_bit_for_bit(net, dtype, spikes, seed):
+def _check_round_trip(net, dtype, spikes, seed):
+    """``net`` saved and loaded: the same fields, and runs equal to the last bit."""
     back = _round_trip(net)
     _same(net, back)
     assert back.input_shape == net.input_shape and back.output_shape == net.output_shape
@@ -167,6 +166,34 @@ def test_round_trip_of_random_architectures_simulates_bit_for_bit(net, dtype, sp
     for k in a.batch_stats:
         _same(a.batch_stats[k][:2], b.batch_stats[k][:2], k)
     _same(update_running_stats(net, a), update_running_stats(back, b))
+
+
+@settings(max_examples=60)
+@given(conv_networks(), st.sampled_from(DTYPES), st.booleans(), st.integers(0, 2**32 - 1))
+def test_round_trip_of_random_architectures_simulates_bit_for_bit(net, dtype, spikes, seed):
+    _check_round_trip(net, dtype, spikes, seed)
+
+
+@pytest.mark.parametrize("shortcut", ["identity", "conv"])
+@pytest.mark.parametrize("connection", ["standard", "ADD", "AND", "IAND"])
+def test_every_residual_block_round_trips(connection, shortcut):
+    # each block kind for certain (the random architectures draw them by chance)
+    rng = np.random.default_rng(7)
+    trace = Neuron(TraceLIF(tau_syn_ms=3.0, theta=0.4, output="spike"), input_scale=0.75)
+    dlif = Neuron(DLIF(lam=0.875, theta=0.375), dlif_factors=rng.uniform(0.5, 1.5, T))
+    down = () if shortcut == "identity" else (
+        Conv2d(rng.standard_normal((3, 3, 1, 1)), bias=rng.standard_normal(3)),
+        BatchNorm2d(rng.random(3), 1 + rng.random(3), eps=1e-3, momentum=0.25),
+    ) + ((dlif,) if connection != "standard" else ())
+    convs = [Conv2d(rng.standard_normal((3, 3, 3, 3)).astype(np.float32), padding=1)
+             for _ in range(2)]
+    bn = BatchNorm2d(rng.random(3), 1 + rng.random(3), weight=rng.random(3))
+    block = (basic_block(*convs, dlif, bn1=bn, downsample=down) if connection == "standard"
+             else sew_block(*convs, trace, bn2=bn, downsample=down, connection=connection))
+    net = ConvNetwork([Conv2d(rng.standard_normal((3, 1, 3, 3)), padding=1), trace, block,
+                       Dropout(0.3), Flatten(), Linear(rng.standard_normal((2, 48))),
+                       Neuron(Readout(lam=0.5))], input_shape=(1, 4, 4))
+    _check_round_trip(net, np.float64, True, 11)
 
 
 def test_the_format_table_covers_every_field_of_every_layer_type():
