@@ -439,6 +439,50 @@ def test_certify_refuses_an_ann(tmp_path, capsys):
     assert "holds an ANN; certify smooths an SNN" in one_line_error(capsys)
 
 
+def _conv_digits_net():
+    """A small ConvNetwork for the 8x8 digits."""
+    from evsnn.clock.conv import AvgPool2d, Conv2d, ConvNetwork, Flatten, Linear, Neuron
+    from evsnn.params import LIF
+
+    rng = np.random.default_rng(4)
+    net = ConvNetwork([Conv2d(rng.standard_normal((2, 1, 3, 3)), padding=1),
+                       Neuron(LIF(lam=0.9, theta=0.5)), AvgPool2d(2), Flatten(),
+                       Linear(rng.standard_normal((10, 32)) * 0.5), Neuron(LIF(theta=0.5))],
+                      input_shape=(1, 8, 8))
+    return net
+
+
+def test_attack_runs_a_saved_conv_network(tmp_path):
+    from evsnn import io
+    from evsnn.data import load_digits
+    from evsnn.train import snn_accuracy
+
+    net = _conv_digits_net()
+    io.save(net, tmp_path / "conv.npz",  # the T and encoder to run it at, as 'evsnn train' saves
+            metadata={"trained_with": {"T": 4, "encoder": "current", "sigma": None}})
+    out = tmp_path / "a"
+    assert main(["attack", "--model", str(tmp_path / "conv.npz"), "--attack", "fgsm", "--eps",
+                 "0.1", "--samples", "20", "--out", str(out)]) == 0
+    res = json.loads((out / "results.json").read_text())["results"]
+    test = load_digits("test")
+    # the clean accuracy of the loaded network is that of the network saved, at the saved T
+    assert res["clean accuracy"] == snn_accuracy(net, test.x[:20].reshape(20, 1, 8, 8),
+                                                 test.y[:20], T=4)
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert (config["T"], config["encoder"]) == (4, "current")
+
+
+def test_certify_refuses_a_conv_network(tmp_path, capsys):
+    from evsnn import io
+
+    io.save(_conv_digits_net(), tmp_path / "conv.npz")
+    assert main(["certify", "--model", str(tmp_path / "conv.npz"), "--out",
+                 str(tmp_path / "c")]) == 2
+    assert ("holds a ConvNetwork; certify smooths an SNN given as a dense clock-mode Network"
+            in one_line_error(capsys))
+    assert not (tmp_path / "c").exists()
+
+
 def test_certify_refuses_a_model_of_other_data(tmp_path, capsys):
     # was: a 32-input model certified on the 64-pixel digits exited 0 with a table computed
     # from memory past its weights (the static fast path reads without bounds checks)
@@ -514,6 +558,10 @@ def no_backend_made(monkeypatch):
     ("ann", ["--backend", "snntorch"],
      "holds a model of type ANN; crossval mirrors a dense clock-mode SNN (a Network) in the "
      "frameworks: train one with 'evsnn train --model lif'"),
+    ("conv", ["--backend", "spikingjelly"],
+     "holds a model of type ConvNetwork; crossval mirrors a dense clock-mode SNN (a Network) in "
+     "the frameworks: train one with 'evsnn train --model lif'; a ConvNetwork is compared in "
+     "Python with validation.crossval's compare_conv / compare_snntorch"),
     ("m32", ["--backend", "snntorch"],
      "takes 32 inputs but the images of --data 'digits' have 64 pixels; cross-validate on the "
      "data the model was trained on"),
@@ -536,6 +584,7 @@ def test_crossval_refuses_a_model_the_backend_cannot_mirror(kind, argv, match, t
         "lif": lambda: Network.mlp([64, 8, 10], LIF(lam=0.9), rng=0),
         "ann": lambda: ANN.mlp([64, 8, 10], rng=0),
         "m32": lambda: Network.mlp([32, 8, 10], LIF(lam=0.9), rng=0),
+        "conv": _conv_digits_net,
     }[kind]()
     path = tmp_path / f"{kind}.npz"
     io.save(model, path)

@@ -322,10 +322,13 @@ def test_exporters_refuse_the_trace():
         to_snntorch(net)
 
 
-def test_io_refuses_a_conv_network(tmp_path):
-    """evsnn.io stores ANN and dense Network models only: a ConvNetwork (with or without an
-    input trace) is refused, not written without its trace."""
-    net = ConvNetwork([InputTrace(0.5), Conv2d(np.ones((1, 1, 1, 1))), Neuron()], (1, 2, 2))
-    with pytest.raises(TypeError, match="got ConvNetwork"):
-        io.save(net, tmp_path / "m.npz")
-    assert not (tmp_path / "m.npz").exists()
+def test_io_keeps_the_trace_of_a_conv_network(tmp_path):
+    """evsnn.io stores a ConvNetwork with its InputTrace (format version 4; until then it was
+    refused rather than written without its trace): the factor comes back and the loaded
+    network runs the same."""
+    net = ConvNetwork([InputTrace(0.375), Conv2d(np.ones((1, 1, 1, 1))), Neuron()], (1, 2, 2))
+    io.save(net, tmp_path / "m.npz")
+    back = io.load(tmp_path / "m.npz")
+    assert back.layers[0] == InputTrace(0.375)
+    x = np.random.default_rng(26).random((4, 2, 1, 2, 2))
+    np.testing.assert_array_equal(simulate_conv(back, x).output, simulate_conv(net, x).output)
