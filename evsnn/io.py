@@ -192,8 +192,8 @@ def save(model, path, *, convention=None, metadata=None) -> str:
     Raises
     ------
     TypeError
-        ``model`` is not an ANN, Network or ConvNetwork, or ``metadata`` is not a dict of JSON values with
-        string keys.
+        ``model`` is not an ANN, Network or ConvNetwork, or ``metadata`` is not a dict of JSON
+        values with string keys.
     FileNotFoundError
         The directory of ``path`` (of a link's target) does not exist.
     PermissionError
@@ -211,6 +211,19 @@ def save(model, path, *, convention=None, metadata=None) -> str:
     >>> _ = save(ANN([np.eye(2)]), p, metadata={"note": "identity"})
     >>> load(p).weights[0].tolist(), load_saved(p).metadata
     ([[1.0, 0.0], [0.0, 1.0]], {'note': 'identity'})
+
+    A ConvNetwork keeps every layer, its arrays named by layer path:
+
+    >>> from evsnn.clock.conv import Conv2d, ConvNetwork, Dropout, Neuron
+    >>> net = ConvNetwork([Conv2d(np.ones((2, 1, 3, 3), np.float32), padding=1), Dropout(0.25),
+    ...                    Neuron()], input_shape=(1, 4, 4))
+    >>> _ = save(net, p)
+    >>> back = load(p)
+    >>> back.layers[0].weight.dtype, back.layers[0].padding, back.layers[1].p, back.input_shape
+    (dtype('float32'), (1, 1), 0.25, (1, 4, 4))
+    >>> with np.load(p) as z:
+    ...     sorted(z.files)
+    ['layers[0].weight', 'meta']
     """
     kind, layers, arrays = _describe(model)
     conv = None if convention is None else get_convention(convention).as_dict()
@@ -564,6 +577,6 @@ def load_saved(path) -> SavedModel:
 
 
 def load(path):
-    """Read the model (ANN, Network or ConvNetwork) of a file written by :func:`save` (validated; see
-    :func:`load_saved` for the convention and metadata)."""
+    """Read the model (ANN, Network or ConvNetwork) of a file written by :func:`save`
+    (validated; see :func:`load_saved` for the convention and metadata)."""
     return load_saved(path).model
