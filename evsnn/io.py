@@ -127,17 +127,17 @@ def _describe(model):
     return kind, layers, arrays
 
 
-def _json_value(v):
+def _json_param(v):
+    """A layer parameter as JSON: pairs as lists, a neuron record as {"kind", "params"}."""
+    if isinstance(v, tuple(NEURON_KINDS.values())):
+        return _neuron_json(v)
     return list(v) if isinstance(v, tuple) else v
 
 
 def _conv_describe(layers, prefix, arrays):
     """The JSON descriptions of ConvNetwork ``layers`` at ``prefix``; their arrays go into
     ``arrays`` under ``<path>.<field>``."""
-    out = []
-    for i, layer in enumerate(layers):
-        out.append(_conv_layer_json(layer, f"{prefix}[{i}]", arrays))
-    return out
+    return [_conv_layer_json(layer, f"{prefix}[{i}]", arrays) for i, layer in enumerate(layers)]
 
 
 def _conv_layer_json(layer, path, arrays):
@@ -151,16 +151,14 @@ def _conv_layer_json(layer, path, arrays):
             else _conv_layer_json(layer.neuron, path + ".neuron", arrays),
         }
     fields, required, optional = _CONV_LAYERS[name]
-    params = {f: _json_value(getattr(layer, f)) for f in fields}
-    if isinstance(layer, Neuron):
-        params["neuron"] = _neuron_json(layer.neuron)
     described = {}
     for f in required + optional:
         a = getattr(layer, f)
         if a is not None:
             arrays[f"{path}.{f}"] = a
             described[f] = {"shape": list(a.shape), "dtype": a.dtype.str}
-    return {"type": name, "params": params, "arrays": described}
+    return {"type": name, "params": {f: _json_param(getattr(layer, f)) for f in fields},
+            "arrays": described}
 
 
 def save(model, path, *, convention=None, metadata=None) -> str:
@@ -450,14 +448,13 @@ def _conv_layer(path, spec, where, arrays):
     if residual:
         kwargs["body"] = _conv_layers(path, spec["body"], where + ".body", arrays)
         kwargs["shortcut"] = _conv_layers(path, spec["shortcut"], where + ".shortcut", arrays)
-        if spec["neuron"] is not None:
-            neuron = _conv_layer(path, spec["neuron"], where + ".neuron", arrays)
+        neuron = spec["neuron"]
+        if neuron is not None:
+            neuron = _conv_layer(path, neuron, where + ".neuron", arrays)
             if not isinstance(neuron, Neuron):
                 raise _bad(path, f"{where}.neuron: a {type(neuron).__name__}, but a residual "
                                  "block's neuron is a Neuron layer (or null)")
-            kwargs["neuron"] = neuron
-        else:
-            kwargs["neuron"] = None
+        kwargs["neuron"] = neuron
     else:
         described = spec["arrays"]
         if not isinstance(described, dict):
