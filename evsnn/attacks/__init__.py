@@ -10,8 +10,8 @@ return a :class:`SpikeAttackResult`.
 Budgets hold exactly: ``x_adv`` has ``x``'s dtype, lies in [0, 1], and ``norms_of(x_adv, x)``
 (float64) is at most ε with no rounding slack, in float32 as in float64
 (:mod:`evsnn.attacks.projections`); the one exception is the authors' L0 attack,
-``pgd(..., norm="l0", rule="code")``, which keeps pixels tied with the k-th. Multi-channel images are flattened channel-major,
-``N = C·H·W``; ``channels=C`` makes the L0 budgets of :func:`pgd` and :func:`one_pixel` count
+``pgd(..., norm="l0", rule="code")``, which keeps pixels tied with the k-th. Multi-channel
+images are flattened channel-major, ``N = C·H·W``; ``channels=C`` makes the L0 budgets of :func:`pgd` and :func:`one_pixel` count
 pixels.
 """
 

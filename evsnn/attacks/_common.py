@@ -27,10 +27,12 @@ class AttackResult:
         Adversarial inputs, in [0, 1] and inside the attack's norm ball around ``x``.
     loss : ndarray [iters, B]
         The objective the attack increases, at the point where each gradient was taken (row 0:
-        the starting point; for :func:`~evsnn.attacks.pgd`'s ``rule="code"`` see there). Untargeted: the source's per-sample loss (cross-entropy, or DLR for
-        APGD-DLR); targeted: its negative toward the target. Averaged over draws for EOT; for
-        restarts, the trajectory of the restart that was kept. Attacks without gradient
-        iterations (OnePixel) record their objective per generation.
+        the starting point; for :func:`~evsnn.attacks.pgd`'s ``rule="code"`` see there).
+        Untargeted: the source's per-sample loss (cross-entropy, or DLR for APGD-DLR; NaN rows
+        for the samples :func:`~evsnn.attacks.apgd`'s ``rule="code"`` does not attack);
+        targeted: its negative toward the target. Averaged over draws for EOT; for restarts,
+        the trajectory of the restart that was kept. Attacks without gradient iterations
+        (OnePixel) record their objective per generation.
     success : ndarray [B] of bool
         Untargeted: the model's prediction on ``x_adv`` differs from ``y``; targeted: it equals
         the target.

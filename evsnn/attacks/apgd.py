@@ -64,7 +64,8 @@ def apgd_code_checkpoints(steps):
     [2, 3, 4, 5, 6, 7, 8, 9, 10]
     """
     steps = int_iv("steps", steps, low=1)
-    k, k_min, k_decr = max(int(0.22 * steps), 1), max(int(0.06 * steps), 1), max(int(0.03 * steps), 1)
+    k = max(int(0.22 * steps), 1)
+    k_min, k_decr = max(int(0.06 * steps), 1), max(int(0.03 * steps), 1)
     out, done = [], k
     while done <= steps:
         out.append(done)
@@ -125,7 +126,8 @@ def apgd(source, x, y, *, eps, norm="linf", steps=10, loss="ce", random_start="u
         5. the result is the *last iterate the model misclassified* (from the same forward pass
            as that iterate's gradient), and ``x`` itself for a sample never misclassified —
            not the highest-loss point;
-        6. L2: the step is ``g/(‖g‖₂ + 1e-12)`` and each projection is the code's ``clip(x + δ min(ε, ‖δ‖)/(‖δ‖ + 1e-12), 0, 1)``
+        6. L2: the step is ``g/(‖g‖₂ + 1e-12)`` and each projection is the code's
+           ``clip(x + δ min(ε, ‖δ‖)/(‖δ‖ + 1e-12), 0, 1)``
            (scale into the ball, then clip to the box; the momentum step's uses
            ``min(ε, ‖δ‖ + 1e-12)``), not the Euclidean projection onto ball ∩ box. The returned
            point is passed through the exact projection, which moves it only if rounding left
