@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from reference.attacks import noisy_linear_source
 
@@ -186,6 +186,10 @@ _CASES = st.fixed_dictionaries({
 
 @settings(max_examples=40, deadline=None)
 @given(_CASES)
+# a DLR run whose loss sits at its maximum 1 for several steps amplified a one-ulp difference
+# (η·(g/‖g‖) instead of the code's (η·g)/‖g‖) to 7e-10 in x_adv: evsnn now keeps the code's order
+@example({"seed": 61546, "B": 2, "N": 4, "steps": 10, "norm": "l2", "loss": "dlr", "eps": 0.1,
+          "rho": 0.5, "start": True})
 def test_code_rule_matches_the_transcribed_code(c):
     rng = np.random.default_rng(c["seed"])
     C = 4

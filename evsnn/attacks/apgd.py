@@ -280,7 +280,7 @@ def _code_start(x, eps, norm, kind, gens):
             d = eps * t / np.abs(t).max()
         else:
             t = gens[b].standard_normal(N)
-            d = eps * t / (np.sqrt(t @ t) + 1e-12)
+            d = eps * t / (np.sqrt((t * t).sum()) + 1e-12)
         z[b] = x[b] + d
     return np.clip(z, 0.0, 1.0)
 
@@ -332,11 +332,12 @@ def _apgd_code(src, x, y, eps, norm, steps, loss, random_start, rho, momentum, g
             a = momentum if i > 0 else 1.0
             push = x_k - x_old
             x_old = x_k
+            # the code's operation order, η·g first (an order a chaotic DLR run amplifies)
             if norm == "linf":
-                d = np.sign(g_k)
-            else:  # the code's g/(‖g‖ + 1e-12)
-                d = g_k / (np.sqrt((g_k * g_k).sum(axis=1, keepdims=True)) + 1e-12)
-            z = fit(x_k + eta[:, None] * d)
+                z = fit(x_k + eta[:, None] * np.sign(g_k))
+            else:  # the code's η g/(‖g‖ + 1e-12)
+                n = np.sqrt((g_k * g_k).sum(axis=1, keepdims=True)) + 1e-12
+                z = fit(x_k + eta[:, None] * g_k / n)
             x_k = fit(x_k + a * (z - x_k) + (1.0 - a) * push, 1e-12)
             f_k, g_k, s_k = objective(x_k)
             wrong = np.argmax(s_k, axis=1) != y[idx]
