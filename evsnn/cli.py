@@ -294,6 +294,7 @@ ATTACK_OPTIONS = {
     "norm": ("bim", "pgd", "mim", "apgd", "deepfool"),
     "variant": ("rfgsm",),
     "rule": ("pgd", "apgd"),
+    "loss": ("apgd",),
     "channels": ("pgd", "one_pixel"),
     "pixels": ("one_pixel",),
     "popsize": ("one_pixel",),
@@ -607,6 +608,9 @@ def _build_parser():
                    help="pgd, apgd: the paper's algorithm (paper, default) or the authors' "
                    "code: Ding 2025's L1 / L0 attacks for pgd (with --norm l1 or l0), Croce & "
                    "Hein's reference APGD as the Stable authors ran it for apgd")
+    a.add_argument("--loss", default=None, choices=["ce", "dlr"],
+                   help="apgd: cross-entropy (ce, default) or the difference of logits ratio "
+                   "(dlr), Stable's APGD-CE / APGD-DLR")
     a.add_argument("--pixel-range", default="unit", choices=["unit", "real"],
                    help="the inputs the model is evaluated at: images in [0, 1] (unit) or, "
                    "under current coding, any finite current (real), which pgd --rule code "

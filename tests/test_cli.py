@@ -198,9 +198,10 @@ def test_attack_passes_the_rfgsm_variant_pgd_channels_and_apgd_rule(trained_run,
                  "--steps", "2", "--channels", "2", "--rule", "code",
                  "--out", str(tmp_path / "p")]) == 0
     assert main(["attack", *common, "--attack", "apgd", "--steps", "2", "--rule", "code",
-                 "--out", str(tmp_path / "a")]) == 0
+                 "--loss", "dlr", "--out", str(tmp_path / "a")]) == 0
     assert seen["rfgsm"]["variant"] == "wong" and seen["pgd"]["channels"] == 2
     assert seen["apgd"]["rule"] == "code" and seen["pgd"]["rule"] == "code"
+    assert seen["apgd"]["loss"] == "dlr"
 
 
 
@@ -232,6 +233,8 @@ def test_attack_pixel_range_reaches_the_source(trained_run, tmp_path, monkeypatc
      "--pixels 2 is an option of --attack one_pixel only, not of --attack rfgsm"),
     ("deepfool", ["--popsize", "9"],
      "--popsize 9 is an option of --attack one_pixel only, not of --attack deepfool"),
+    ("pgd", ["--loss", "dlr"],
+     "--loss 'dlr' is an option of --attack apgd only, not of --attack pgd: drop --loss"),
     ("fgsm", ["--rule", "code"],
      "--rule 'code' is an option of --attack pgd and apgd only, not of --attack fgsm: "
      "drop --rule"),
