@@ -323,9 +323,9 @@ def _apgd_code(src, x, y, eps, norm, steps, loss, random_start, rho, momentum, g
         losses[0, idx] = f_k
         eta = np.full(idx.size, 2.0 * eps)
         x_old = x_k.copy()
-        k = max(int(0.22 * steps), 1)
-        k_min, k_decr = max(int(0.06 * steps), 1), max(int(0.03 * steps), 1)
-        count = 0
+        # iterations done at each check → the length k of the interval it closes
+        checks = apgd_code_checkpoints(steps)
+        intervals = dict(zip(checks, np.diff([0, *checks]).tolist()))
         best_at_check = f_best.copy()
         halved_at_check = np.ones(idx.size, dtype=bool)
         for i in range(steps):
@@ -347,8 +347,8 @@ def _apgd_code(src, x, y, eps, norm, steps, loss, random_start, rho, momentum, g
             losses[i + 1, idx] = f_k
             up = f_k > f_best
             x_best[up], g_best[up], f_best[up] = x_k[up], g_k[up], f_k[up]
-            count += 1
-            if count == k:
+            k = intervals.get(i + 1)
+            if k is not None:
                 # rows i−k+1..i against their predecessors; row −1 wraps as NumPy indexes
                 n_up = sum(record[i - c] > record[i - c - 1] for c in range(k))
                 halve = (n_up <= rho * k) | (~halved_at_check & (best_at_check >= f_best))
@@ -357,8 +357,6 @@ def _apgd_code(src, x, y, eps, norm, steps, loss, random_start, rho, momentum, g
                 eta = np.where(halve, eta / 2.0, eta)
                 x_k = np.where(halve[:, None], x_best, x_k)
                 g_k = np.where(halve[:, None], g_best, g_k)
-                count = 0
-                k = max(k - k_decr, k_min)
         x_adv_all[idx] = np.where(fooled[:, None], x_fool, xs).astype(x.dtype, copy=False)
         eta_all[idx] = eta
     x_adv_all = Projector(x, eps, norm)(x_adv_all)  # moves a point only if rounding left the ball
