@@ -233,3 +233,10 @@ def test_code_rule_refusals(kwargs, match):
     src = noisy_linear_source(np.eye(3))
     with pytest.raises(ValueError, match=match):
         apgd(src, np.full((1, 3), 0.5), np.array([0]), eps=0.1, rng=0, **kwargs)
+
+
+@pytest.mark.parametrize("steps, match", [(0, r"steps=0"), (2.5, r"steps")])
+def test_code_checkpoints_refuse_bad_steps(steps, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        apgd_code_checkpoints(steps)
+

@@ -23,6 +23,7 @@ from reference.helpers import cases, example_count
 from evsnn import io
 from evsnn.attacks import SNNSource
 from evsnn.clock import Dense, Network, simulate
+from evsnn.clock.network import synaptic_trace, synaptic_trace_vjp
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.grad import Sigmoid, backward, loss_and_grad, stable_loss_and_grad
 from evsnn.params import LIF, Readout, TraceLIF
@@ -308,3 +309,17 @@ def test_smoothing_classifier_and_l2_gains_see_the_trace():
     r = network_gains(silent, clean, clean + 0.5, rng=0)
     assert r.layers[0].membrane_ratio[0] == pytest.approx(r.layers[0].mppd_ratio[0],
                                                           rel=RTOL_FINITE_DIFF)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: synaptic_trace(np.ones(3), 0.0, np.float64), r"c=0\.0 .*trace factor"),
+    (lambda: synaptic_trace(np.ones(3), 1.5, np.float64), r"c=1\.5"),
+    (lambda: synaptic_trace(np.float64(1.0), 0.5, np.float64),
+     r"x must be a sequence \[T, \.\.\.\] with time on axis 0, got a scalar"),
+    (lambda: synaptic_trace_vjp(np.ones(3), np.nan), r"c=nan"),
+    (lambda: synaptic_trace_vjp(np.float64(1.0), 0.5), r"g must be a sequence"),
+])
+def test_the_trace_functions_refuse_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+

@@ -219,6 +219,18 @@ def test_l1_ball_projection_hand_case():
     assert np.array_equal(project_l1_ball(np.array([[0.5, -0.3]]), 0.0), [[0.0, 0.0]])
 
 
+@pytest.mark.parametrize("d, eps, match", [
+    (np.array([0.5, -0.3]), 0.1, r"d must be a real array of offsets \[B, N\], got float64 of "
+                                 r"shape \(2,\); reshape a single offset to \[1, N\]"),
+    (np.array([["a", "b"]]), 0.1, r"d must be a real array of offsets"),
+    (np.array([[np.nan, 0.0]]), 0.1, r"d holds NaN or infinite offsets"),
+    (np.array([[0.5, 0.0]]), -1.0, r"eps"),
+])
+def test_l1_ball_projection_refuses_bad_input(d, eps, match):
+    with pytest.raises(ValueError, match=match):
+        project_l1_ball(d, eps)
+
+
 def test_topk_direction_keeps_pinned_entries_and_skips_zero_gradients():
     # entry 0 is at x = 1 with g > 0 (evsnn's paper L1 step would skip it, the code does not);
     # the top-3 of |g| = (3, 3, 0, 1) by lower index are entries 0, 1, 3; none is zero

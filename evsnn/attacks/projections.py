@@ -433,7 +433,15 @@ def project_l1_ball(d, eps):
            [ 0.1 ,  0.  ,  0.  ]])
     """
     eps = real_iv("eps", eps)
-    d = np.asarray(d, dtype=_F64)
+    d = np.asarray(d)
+    if d.ndim != 2 or d.dtype.kind not in "biuf":
+        raise ValueError(
+            f"d must be a real array of offsets [B, N], got {d.dtype} of shape {d.shape}; "
+            "reshape a single offset to [1, N]"
+        )
+    if not np.all(np.isfinite(d)):
+        raise ValueError("d holds NaN or infinite offsets; the projection needs finite ones")
+    d = d.astype(_F64)
     out = d.copy()
     rows = np.flatnonzero(np.abs(d).sum(axis=1) > eps)
     if not rows.size:

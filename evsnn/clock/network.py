@@ -49,6 +49,13 @@ def _trace_factor_iv(name, c, none=""):
              "(tau_s = 10 ms, dt = 1 ms), 0.5 for its CIFAR-10 (tau_s = 2 ms)" + none)
 
 
+def _time_axis_iv(name, a):
+    """Refuse an array without a time axis (the traces run along axis 0)."""
+    if np.ndim(a) < 1:
+        raise ValueError(f"{name} must be a sequence [T, ...] with time on axis 0, got a scalar "
+                         f"{a!r}")
+
+
 def synaptic_trace(x, c, dtype):
     """The synaptic trace of ``x`` along its first (time) axis, elementwise.
 
@@ -57,7 +64,7 @@ def synaptic_trace(x, c, dtype):
     x : array [T, ...]
         The input sequence (spikes, currents; any numeric dtype, views allowed).
     c : float in (0, 1]
-        The trace factor Δt/τs (not validated here: :func:`_trace_factor_iv`).
+        The trace factor Δt/τs.
     dtype : numpy dtype
         The result's dtype; the arithmetic runs in it.
 
@@ -79,7 +86,8 @@ def synaptic_trace(x, c, dtype):
     >>> synaptic_trace(np.array([1.0, 0.0, 1.0]), 0.5, np.float64)
     array([0.5  , 0.25 , 0.625])
     """
-    c = float(c)
+    c = _trace_factor_iv("c", c)
+    _time_axis_iv("x", x)
     if c == 1.0:
         return np.array(x, dtype=dtype)
     c = np.dtype(dtype).type(c)
@@ -112,7 +120,8 @@ def synaptic_trace_vjp(g, c):
     array([0.125, 0.25 , 0.5  ])
     """
     g = np.asarray(g)
-    c = g.dtype.type(c)
+    _time_axis_iv("g", g)
+    c = g.dtype.type(_trace_factor_iv("c", c))
     out = np.empty_like(g)
     acc = np.zeros(g.shape[1:], dtype=g.dtype)  # Σ_{k ≥ t} (1 − c)^(k − t) g[k]
     for t in range(g.shape[0] - 1, -1, -1):
