@@ -106,6 +106,13 @@ def is_stochastic(model, source):
     return bool(getattr(m, "stochastic", False)) or bool(getattr(source, "stochastic", False))
 
 
+def model_stochastic(model, source):
+    """Whether the evaluated model (``model``, else the source) draws random numbers, so that
+    its scores need the sample streams."""
+    m = source if model is None else model
+    return bool(getattr(m, "stochastic", False))
+
+
 def success_of(scores, y, target):
     pred = np.argmax(scores, axis=1)
     return pred == target if target is not None else pred != y

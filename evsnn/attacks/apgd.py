@@ -10,6 +10,7 @@ from evsnn.attacks._common import (
     AttackResult,
     is_stochastic,
     model_fn,
+    model_stochastic,
     random_start as _random_start,
     source_iv,
     step_direction,
@@ -205,7 +206,7 @@ def apgd(source, x, y, *, eps, norm="linf", steps=10, loss="ce", random_start="u
                     np.asarray(o.scores))
         return objective
 
-    m_stoch = getattr(src if model is None else model, "stochastic", False)
+    m_stoch = model_stochastic(model, src)
     if rule == "code":
         return _apgd_code(src, x, y, eps, norm, steps, loss, random_start, rho, momentum,
                           gens, r, scores_fn, m_stoch, make_objective)

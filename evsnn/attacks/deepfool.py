@@ -9,6 +9,7 @@ from evsnn.attacks._common import (
     AttackResult,
     is_stochastic,
     model_fn,
+    model_stochastic,
     source_iv,
     streams,
     success_of,
@@ -171,7 +172,7 @@ def deepfool(source, x, y, *, norm="l2", steps=50, overshoot=0.02, nudge=1e-4, n
         with np.errstate(over="ignore"):  # a finite but huge step clips to the box
             r_tot = np.where(active[:, None], r_tot + r_i, r_tot)
             x_adv = np.clip(x + (1.0 + overshoot) * r_tot, 0.0, 1.0).astype(x.dtype, copy=False)
-    m_stoch = bool(getattr(src if model is None else model, "stochastic", False))
+    m_stoch = model_stochastic(model, src)
     final = scores_fn(x_adv, gens if m_stoch else None)
     params = {"norm": norm, "steps": steps, "overshoot": overshoot, "nudge": nudge,
               "nudge_on": nudge_on, "candidates": candidates}

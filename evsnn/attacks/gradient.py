@@ -16,6 +16,7 @@ from evsnn.attacks._common import (
     is_stochastic,
     margin_of,
     model_fn,
+    model_stochastic,
     random_start as _random_start,
     source_iv,
     step_direction,
@@ -93,19 +94,14 @@ def _objective(src, y, target, gens, eot_samples=1):
     return f
 
 
-def _finish(name, x, x_adv, loss, y, target, scores_fn, gens, model_stochastic, params,
+def _finish(name, x, x_adv, loss, y, target, scores_fn, gens, m_stoch, params,
             scores=None, channels=1):
     if scores is None:
-        scores = scores_fn(x_adv, gens if model_stochastic else None)
+        scores = scores_fn(x_adv, gens if m_stoch else None)
     return AttackResult(
         x_adv=x_adv, loss=loss, success=success_of(scores, y, target), scores=scores,
         norms=norms_of(x_adv, x, channels), attack=name, params=params,
     )
-
-
-def _model_stochastic(model, src):
-    m = src if model is None else model
-    return bool(getattr(m, "stochastic", False))
 
 
 def fgsm(source, x, y, *, eps, target=None, model=None, rng=None):
@@ -149,7 +145,7 @@ def fgsm(source, x, y, *, eps, target=None, model=None, rng=None):
     f, g = _objective(src, y, target, gens)(x)
     x_adv = _linf_step(x, g, eps, *linf_bounds(x, eps))
     return _finish("fgsm", x, x_adv, f[None], y, target, scores_fn, gens,
-                   _model_stochastic(model, src), {"eps": eps, "norm": "linf",
+                   model_stochastic(model, src), {"eps": eps, "norm": "linf",
                                                    "targeted": target is not None})
 
 
@@ -316,7 +312,7 @@ def pgd(
             f"1 <= k <= {x.shape[1] // channels} (the pixels of an input; its k = 0 would keep "
             "them all); pass a k in that range"
         )
-    m_stoch = _model_stochastic(model, src)
+    m_stoch = model_stochastic(model, src)
     objective = _objective(src, y, target, gens, eot_samples)
     B = x.shape[0]
     best_x = best_loss = best_scores = best_succ = best_margin = None
@@ -547,7 +543,7 @@ def mim(source, x, y, *, eps, norm="linf", alpha=None, steps=10, decay=1.0, targ
     params = {"eps": eps, "norm": norm, "alpha": alpha, "steps": steps, "decay": decay,
               "targeted": target is not None}
     return _finish("mim", x, x_adv, losses, y, target, scores_fn, gens,
-                   _model_stochastic(model, src), params)
+                   model_stochastic(model, src), params)
 
 
 def rfgsm(source, x, y, *, eps, alpha=None, variant="tramer", target=None, model=None, rng):
@@ -634,6 +630,6 @@ def rfgsm(source, x, y, *, eps, alpha=None, variant="tramer", target=None, model
     f, g = _objective(src, y, target, gens)(x1)
     x_adv = P(x1 + step * np.sign(g))
     return _finish("rfgsm", x, x_adv, f[None], y, target, scores_fn, gens,
-                   _model_stochastic(model, src),
+                   model_stochastic(model, src),
                    {"eps": eps, "alpha": alpha, "variant": variant, "norm": "linf",
                     "targeted": target is not None})
