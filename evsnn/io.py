@@ -420,6 +420,8 @@ def _conv_layers(path, specs, where, arrays):
 
 
 def _exact_keys(path, where, what, given, expected):
+    """Refuse ``given`` (the ``what`` of layer ``where``) unless it is an object whose keys are
+    exactly ``expected``."""
     if not isinstance(given, dict):
         raise _bad(path, f"{where}: the {what} {given!r} are not an object ({{name: value}})")
     if set(given) != set(expected):

@@ -309,7 +309,7 @@ def _apgd_code(src, x, y, eps, norm, steps, loss, random_start, rho, momentum, g
         xs = x[idx].astype(np.float64)
         g_s = [gens[i] for i in idx] if gens is not None else None
         objective = make_objective(y[idx], g_s if r is not None else None)
-        P = Projector(xs, eps, norm)
+        P = Projector(xs, eps, norm) if norm == "linf" else None
 
         def fit(z, guard=0.0):
             # L∞: the code's min/max/clamp, with ball ends exact in floating point
