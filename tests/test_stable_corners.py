@@ -12,13 +12,13 @@ by hand; and ``fit_stable`` against a loop written out over ``stable_loss_and_gr
 
 import numpy as np
 import pytest
-from conftest import RTOL_FINITE_DIFF, RTOL_TAPE
+from conftest import RTOL_FINITE_DIFF
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from reference import tape as tp
 from reference.helpers import (
-    assert_tape, cases, central_differences, example_count, no_near_ties, tape_surrogate,
-    tempbp_options,
+    assert_grads_equal_tape, assert_tape, cases, central_differences, example_count, no_near_ties,
+    tape_surrogate, tempbp_options,
 )
 
 from evsnn.clock import Dense, Network, simulate
@@ -39,24 +39,6 @@ def _spiking(net):
 def _perturbed(seq, rng):
     """A perturbed sequence that stays dyadic (spikes flipped, values mirrored)."""
     return np.where(rng.random(seq.shape) < 0.3, 1.0 - seq, seq)
-
-
-def _assert_grads(got, ref, what=""):
-    """Every gradient against the tape: RTOL_TAPE relative, with an absolute floor of
-    RTOL_TAPE times the largest tape gradient of any array. An entry that cancels exactly
-    (e.g. bptr's dL/db of a neuron spiking in both runs gets Σ_t g and −Σ_t g from the
-    MS-MPPD term: explicit 0.0, tape −1.8e-15 next to dL/dW entries of 13) is known only to
-    the rounding of its terms, which are of the size of the network's gradients."""
-    pairs = [(got.grads.input, ref["input"], "dL/dinput")]
-    for k in range(len(ref["weights"])):
-        pairs.append((got.grads.weights[k], ref["weights"][k], f"dL/dW[{k}]"))
-        for field, name in (("biases", "b"), ("dlif_factors", "a")):
-            if ref[field][k] is not None:
-                pairs.append((getattr(got.grads, field)[k], ref[field][k], f"dL/d{name}[{k}]"))
-    floor = max(np.max(np.abs(w), initial=0.0) for _, w, _ in pairs)
-    for g, w, name in pairs:
-        np.testing.assert_allclose(g, w, rtol=RTOL_TAPE, atol=RTOL_TAPE * floor,
-                                   err_msg=f"{what} {name}")
 
 
 def _grad_arrays(r):
@@ -99,7 +81,7 @@ def test_every_kind_and_method_equals_tape(case, method, decoder, reduction, chi
                                         reduction=reduction, decoder=decoder, mode=method, **opts)
     assert got.ms_mppd == pytest.approx(ms, rel=1e-12, abs=1e-14)
     assert got.loss == pytest.approx(loss, rel=1e-12, abs=1e-14)
-    _assert_grads(got, ref, f"{method}/{decoder}")
+    assert_grads_equal_tape(got.grads, ref, f"{method}/{decoder}")
 
 
 @settings(max_examples=example_count(20))
@@ -123,7 +105,7 @@ def test_tempbp_equals_tape(case, opts, chi, rho):
     _, _, ref = tp.stable_gradients(net, seq, seq_t, labels, conv, chi=chi, rho=rho,
                                     reduction=conv.mppd_reduction, decoder=decoder,
                                     mode="tempbp", **opts)
-    _assert_grads(got, ref, "tempbp")
+    assert_grads_equal_tape(got.grads, ref, "tempbp")
 
 
 def test_tempbp_kernel_with_no_trace_below_layer_L():
@@ -149,7 +131,7 @@ def test_tempbp_kernel_with_no_trace_below_layer_L():
     assert got.layer == 1 and got.ms_mppd > 0
     _, _, ref = tp.stable_gradients(net, seq, seq_t, labels, conv, chi=0.5, rho=1.0,
                                     reduction="sum", mode="tempbp", **opts)
-    _assert_grads(got, ref, "tempbp kernel")
+    assert_grads_equal_tape(got.grads, ref, "tempbp kernel")
 
 
 # --------------------------------------------------------------------------- structure of Eq. 17

@@ -32,7 +32,7 @@ def combine(w, basis):
     flat = basis.reshape(basis.shape[0], -1)
 
     def vjp(g):
-        return (flat @ g.ravel()).reshape(w.shape)
+        return (tp.mag(flat) @ g.ravel()).reshape(w.shape)
 
     return tp.Var((w.value.ravel() @ flat).reshape(basis.shape[1:]), [(w, vjp)])
 

@@ -129,27 +129,46 @@ def tape_surrogate(s):
     return ("triangle", s.gamma)
 
 
-def assert_tape(got, want, what):
-    """An explicit backward pass against the tape: RTOL_TAPE relative, and absolute relative to
-    the array's largest entry."""
+def assert_tape(got, want, what, magnitude=None):
+    """An explicit backward pass against the tape: RTOL_TAPE relative, and absolute RTOL_TAPE
+    times the larger of the array's largest entry and, per entry, ``magnitude`` (the tape's
+    ``grad(..., magnitudes=True)``: the sum of |term| over the entry's chain-rule terms, the
+    scale of any summation order's rounding). Without ``magnitude``, an entry whose exact value
+    cancels to zero in an all-zero array must come out as exactly zero."""
     from conftest import RTOL_TAPE
 
-    want = np.asarray(want)
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape, f"{what}: shape {got.shape}, the tape's {want.shape}"
     scale = np.max(np.abs(want)) if want.size else 0.0
-    np.testing.assert_allclose(got, want, rtol=RTOL_TAPE, atol=RTOL_TAPE * scale, err_msg=what)
+    if magnitude is not None:
+        scale = np.maximum(scale, np.asarray(magnitude))
+    bound = RTOL_TAPE * (np.abs(want) + scale)
+    with np.errstate(invalid="ignore"):  # inf − inf: equal infinities are compared below
+        bad = ~(np.abs(got - want) <= bound) & ~(got == want) & ~(np.isnan(got) & np.isnan(want))
+    if bad.any():
+        err = np.where(bad, np.nan_to_num(np.abs(got - want), nan=np.inf), -np.inf)
+        k = np.unravel_index(np.argmax(err), want.shape)
+        raise AssertionError(
+            f"{what}: {int(bad.sum())} of {want.size} entries differ from the tape by more than "
+            f"RTOL_TAPE·(|want| + scale); the worst at {k}: got {got[k]!r}, want {want[k]!r}, "
+            f"bound {np.broadcast_to(bound, want.shape)[k]:.3e}"
+        )
 
 
 def assert_grads_equal_tape(got, ref, what=""):
     """Every gradient of a clock-mode ``backward`` result (input, and per layer weights, biases
-    and DLIF factors where the tape has them) against the tape's ``network_gradients``."""
+    and DLIF factors where the tape has them) against the tape's ``network_gradients``, each
+    with the tape's magnitudes as its rounding scale."""
     pre = f"{what}: " if what else ""
-    assert_tape(got.input, ref["input"], f"{pre}dL/dinput")
+    mag = ref["magnitudes"]
+    assert_tape(got.input, ref["input"], f"{pre}dL/dinput", mag["input"])
     for k in range(len(ref["weights"])):
-        assert_tape(got.weights[k], ref["weights"][k], f"{pre}dL/dW[{k}]")
+        assert_tape(got.weights[k], ref["weights"][k], f"{pre}dL/dW[{k}]", mag["weights"][k])
         if ref["biases"][k] is not None:
-            assert_tape(got.biases[k], ref["biases"][k], f"{pre}dL/db[{k}]")
+            assert_tape(got.biases[k], ref["biases"][k], f"{pre}dL/db[{k}]", mag["biases"][k])
         if ref["dlif_factors"][k] is not None:
-            assert_tape(got.dlif_factors[k], ref["dlif_factors"][k], f"{pre}dL/da[{k}]")
+            assert_tape(got.dlif_factors[k], ref["dlif_factors"][k], f"{pre}dL/da[{k}]",
+                        mag["dlif_factors"][k])
 
 
 def run_tape(case, mode, **opts):
@@ -228,11 +247,12 @@ def check(case, mode, **kw):
                                rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
     loss = tp.total(tp.mul(tp.stack(out), case["g_out"]))
     keys = list(built.leaves)
-    want = tp.grad(loss, [x] + [built.leaves[k] for k in keys])
+    leaves = [x] + [built.leaves[k] for k in keys]
+    want, mag = tp.grad(loss, leaves), tp.grad(loss, leaves, magnitudes=True)
     got = backward_conv(net, seq, res, case["g_out"], method=mode, **kw)
-    assert_tape(got.input, want[0], "dL/dinput")
-    for (path, name), w in zip(keys, want[1:]):
-        assert_tape(got.params[path][name], w, f"dL/d{path}.{name}")
+    assert_tape(got.input, want[0], "dL/dinput", mag[0])
+    for (path, name), w, m in zip(keys, want[1:], mag[1:]):
+        assert_tape(got.params[path][name], w, f"dL/d{path}.{name}", m)
     return got
 
 

@@ -37,6 +37,24 @@ import numpy as np
 
 _counter = itertools.count()
 
+# Magnitude mode (``grad(..., magnitudes=True)``): every vector-Jacobian product acts on |g| with
+# the absolute values of its partials, so the sweep returns, per gradient entry, the sum of |term|
+# over the chain-rule terms whose signed sum is that entry. Any evaluation order of those sums is
+# within a small multiple of n·eps times this sum of the exact value (Higham, Accuracy and
+# Stability of Numerical Algorithms, 2nd ed., eq. 4.4): the scale a comparison needs where the
+# exact gradient cancels to zero and its own size says nothing.
+_MAGNITUDES = False
+
+
+def mag(v):
+    """``v``, or ``|v|`` in magnitude mode (a partial derivative or a linear map's entries)."""
+    return np.abs(v) if _MAGNITUDES else v
+
+
+def neg(g):
+    """``−g``, or ``g`` in magnitude mode (a subtracted term still adds its size)."""
+    return g if _MAGNITUDES else -g
+
 
 class Var:
     """A node: its value and, per parent, the function mapping the node's gradient to that
@@ -87,19 +105,19 @@ def add(a, b):
 def sub(a, b):
     a, b = _as_var(a), _as_var(b)
     return Var(a.value - b.value, [(a, lambda g: _unbroadcast(g, a.shape)),
-                                   (b, lambda g: _unbroadcast(-g, b.shape))])
+                                   (b, lambda g: _unbroadcast(neg(g), b.shape))])
 
 
 def mul(a, b):
     a, b = _as_var(a), _as_var(b)
-    return Var(a.value * b.value, [(a, lambda g: _unbroadcast(g * b.value, a.shape)),
-                                   (b, lambda g: _unbroadcast(g * a.value, b.shape))])
+    return Var(a.value * b.value, [(a, lambda g: _unbroadcast(g * mag(b.value), a.shape)),
+                                   (b, lambda g: _unbroadcast(g * mag(a.value), b.shape))])
 
 
 def scale(a, c):
     """``c · a`` for a constant number ``c``."""
     c = float(c)
-    return Var(c * a.value, [(a, lambda g: c * g)])
+    return Var(c * a.value, [(a, lambda g: mag(c) * g)])
 
 
 def exp(a):
@@ -132,7 +150,8 @@ def clip01(a):
 
 def linear(x, w):
     """``x @ wᵀ`` for ``x`` [B, n_in] and ``w`` [n_out, n_in] (a dense layer's synaptic input)."""
-    return Var(x.value @ w.value.T, [(x, lambda g: g @ w.value), (w, lambda g: g.T @ x.value)])
+    return Var(x.value @ w.value.T, [(x, lambda g: g @ mag(w.value)),
+                                         (w, lambda g: g.T @ mag(x.value))])
 
 
 def take(a, t):
@@ -179,7 +198,7 @@ def log_softmax(z):
     s = v - v.max(axis=1, keepdims=True)
     y = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
     p = np.exp(y)
-    return Var(y, [(z, lambda g: g - p * g.sum(axis=1, keepdims=True))])
+    return Var(y, [(z, lambda g: g + neg(p * g.sum(axis=1, keepdims=True)))])
 
 
 def pick(a, labels):
@@ -210,7 +229,7 @@ def heaviside(m, theta, ge, surrogate):
         d = np.clip(gam - np.abs(x), 0.0, None) / gam**2
     else:
         raise ValueError(f"unknown surrogate {surrogate!r}")
-    return Var(value.astype(np.float64), [(m, lambda g: g * d)])
+    return Var(value.astype(np.float64), [(m, lambda g: g * mag(d))])
 
 
 def time_average_gradient(a):
@@ -226,15 +245,26 @@ def rate_node(currents, spikes, factor, each=False):
     (the HART code), ``factor · g[t]`` at each step."""
     T = spikes.shape[0]
     if each:
-        return Var(spikes, [(currents, lambda g: factor * g)])
-    return Var(spikes, [(currents, lambda g: np.broadcast_to(factor * g.sum(axis=0) / T,
+        return Var(spikes, [(currents, lambda g: mag(factor) * g)])
+    return Var(spikes, [(currents, lambda g: np.broadcast_to(mag(factor) * g.sum(axis=0) / T,
                                                               g.shape).copy())])
 
 
-def grad(output, wrt):
-    """Gradients of the scalar ``output`` with respect to each variable in ``wrt``."""
+def grad(output, wrt, magnitudes=False):
+    """Gradients of the scalar ``output`` with respect to each variable in ``wrt``; with
+    ``magnitudes``, per entry the sum of the absolute values of its chain-rule terms instead
+    (see :data:`_MAGNITUDES`)."""
+    global _MAGNITUDES
     if output.value.shape != ():
         raise ValueError("grad needs a scalar output")
+    _MAGNITUDES = bool(magnitudes)
+    try:
+        return _sweep(output, wrt)
+    finally:
+        _MAGNITUDES = False
+
+
+def _sweep(output, wrt):
     nodes, seen, todo = [], set(), [output]
     while todo:
         n = todo.pop()
@@ -492,7 +522,7 @@ def kernel_trace(s_list, c, kappa):
         out = np.zeros_like(g)
         for t in range(g.shape[0]):
             for k in range(min(kappa.size, g.shape[0] - t)):
-                out[t] += kappa[k] * g[t + k]
+                out[t] += mag(kappa[k]) * g[t + k]
         return out
 
     A = Var(np.stack(values), [(S, vjp)])
@@ -600,11 +630,16 @@ def _parameter_leaves(layers):
 
 
 def _input_and_parameter_gradients(loss, x, W, b, a):
-    """dloss/d(x, W, b, a) as the dict :func:`network_gradients` returns."""
-    grads = iter(grad(loss, [x] + W + [v for v in b + a if v is not None]))
-    res = dict(input=next(grads), weights=[next(grads) for _ in W])
-    res["biases"] = [None if v is None else next(grads) for v in b]
-    res["dlif_factors"] = [None if v is None else next(grads) for v in a]
+    """dloss/d(x, W, b, a) as the dict :func:`network_gradients` returns; its ``magnitudes``
+    holds the same structure from ``grad(..., magnitudes=True)``."""
+    def structured(magnitudes):
+        grads = iter(grad(loss, [x] + W + [v for v in b + a if v is not None], magnitudes))
+        res = dict(input=next(grads), weights=[next(grads) for _ in W])
+        res["biases"] = [None if v is None else next(grads) for v in b]
+        res["dlif_factors"] = [None if v is None else next(grads) for v in a]
+        return res
+    res = structured(False)
+    res["magnitudes"] = structured(True)
     return res
 
 
