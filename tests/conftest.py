@@ -47,6 +47,11 @@ RTOL_TAPE = 1e-10
 # products. Each is within n·eps·Σ|terms| of the exact value (Higham, Accuracy and Stability of
 # Numerical Algorithms, 2nd ed., eq. 4.4) with n ≤ T·B·fan-in ≤ 12·3·5 = 180 in the tests, i.e.
 # ~4e-14 of the terms' size; compared relative to the array's largest entry, with margin.
+# Also the per-entry rounding term of an explicit backward pass against the tape
+# (``assert_tape``): times the tape's sum of |term| over the entry's chain-rule terms, which is
+# the only scale an entry that cancels to zero has. There n counts the sums and products along
+# the backward recursion: T·B·(layers + fan-out) ≤ 12·3·(3 + 5) ≈ 300 in the drawn cases, so
+# ~3e-14 of the magnitudes.
 RTOL_SUM_ORDER = 1e-12
 # Clock-mode simulation against an independent dense computation (different summation order:
 # BLAS matrix products vs per-event row additions); potentials far from threshold only.

@@ -130,19 +130,18 @@ def tape_surrogate(s):
 
 
 def assert_tape(got, want, what, magnitude=None):
-    """An explicit backward pass against the tape: RTOL_TAPE relative, and absolute RTOL_TAPE
-    times the larger of the array's largest entry and, per entry, ``magnitude`` (the tape's
-    ``grad(..., magnitudes=True)``: the sum of |term| over the entry's chain-rule terms, the
-    scale of any summation order's rounding). Without ``magnitude``, an entry whose exact value
-    cancels to zero in an all-zero array must come out as exactly zero."""
-    from conftest import RTOL_TAPE
+    """An explicit backward pass against the tape: RTOL_TAPE relative and RTOL_TAPE times the
+    array's largest entry absolute, plus, per entry, RTOL_SUM_ORDER times ``magnitude`` (the
+    tape's ``grad(..., magnitudes=True)``: the sum of |term| over the entry's chain-rule terms,
+    within a few hundred roundings of which any summation order lands). Without ``magnitude``,
+    an entry whose exact value cancels to zero in an all-zero array must come out as zero."""
+    from conftest import RTOL_SUM_ORDER, RTOL_TAPE
 
     got, want = np.asarray(got), np.asarray(want)
     assert got.shape == want.shape, f"{what}: shape {got.shape}, the tape's {want.shape}"
-    scale = np.max(np.abs(want)) if want.size else 0.0
+    bound = RTOL_TAPE * (np.abs(want) + (np.max(np.abs(want)) if want.size else 0.0))
     if magnitude is not None:
-        scale = np.maximum(scale, np.asarray(magnitude))
-    bound = RTOL_TAPE * (np.abs(want) + scale)
+        bound = bound + RTOL_SUM_ORDER * np.asarray(magnitude)
     with np.errstate(invalid="ignore"):  # inf − inf: equal infinities are compared below
         bad = ~(np.abs(got - want) <= bound) & ~(got == want) & ~(np.isnan(got) & np.isnan(want))
     if bad.any():
@@ -150,7 +149,7 @@ def assert_tape(got, want, what, magnitude=None):
         k = np.unravel_index(np.argmax(err), want.shape)
         raise AssertionError(
             f"{what}: {int(bad.sum())} of {want.size} entries differ from the tape by more than "
-            f"RTOL_TAPE·(|want| + scale); the worst at {k}: got {got[k]!r}, want {want[k]!r}, "
+            f"the bound; the worst at {k}: got {got[k]!r}, want {want[k]!r}, "
             f"bound {np.broadcast_to(bound, want.shape)[k]:.3e}"
         )
 
