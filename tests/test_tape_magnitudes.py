@@ -95,7 +95,8 @@ def _cancelling_case():
                                convention=conv, chi=0.5, rho=1.0, reduction="sum",
                                surrogate=Sigmoid(5.0, "code"))
     _, _, ref = tp.stable_gradients(net, seq, seq_t, labels, conv, chi=0.5, rho=1.0,
-                                    reduction="sum", decoder="rate", surrogate=("sigmoid", 5.0, 5.0))
+                                    reduction="sum", decoder="rate",
+                                    surrogate=("sigmoid", 5.0, 5.0))
     return (got.grads.dlif_factors[0], ref["dlif_factors"][0],
             ref["magnitudes"]["dlif_factors"][0])
 
