@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import int_iv, real_iv
+from evsnn._checks import class_labels_iv, int_iv, real_iv, samples_iv
 
 __all__ = ["Dataset", "load_digits", "load_idx", "load_mnist_idx", "load_npz", "stratified_split"]
 
@@ -49,6 +49,9 @@ def stratified_split(y, test_fraction, seed):
     seed = int_iv("seed", seed, low=0, what="the split's seed")
     rng = np.random.default_rng(seed)
     y = np.asarray(y)
+    if y.ndim != 1:  # np.unique would flatten one-hot labels into classes 0 and 1
+        raise ValueError(f"y must be 1-D [n] (one class label per sample), got shape {y.shape}; "
+                         "pass class indices (e.g. y.argmax(axis=1) for one-hot labels)")
     train, test = [], []
     for c in np.unique(y):
         idx = np.flatnonzero(y == c)
@@ -56,7 +59,9 @@ def stratified_split(y, test_fraction, seed):
         k = int(round(test_fraction * idx.size))
         test.append(idx[:k])
         train.append(idx[k:])
-    train, test = np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+    # no class at all (empty y) gives two empty parts, not np.concatenate's error
+    empty = [np.zeros(0, np.intp)]
+    train, test = np.sort(np.concatenate(train or empty)), np.sort(np.concatenate(test or empty))
     for part, idx in (("test", test), ("train", train)):
         if idx.size == 0 and y.size:
             raise ValueError(
@@ -161,25 +166,39 @@ def load_npz(path, *, x_key="x", y_key="y", name=None, scale=None):
                 raise ValueError(f"{path!r} has no array {key!r}; it holds {sorted(f.files)}")
         x = np.asarray(f[x_key], dtype=np.float64)
         y = np.asarray(f[y_key])
+    where = os.fspath(path)
+    if x.ndim == 0:  # x.shape[0] below would raise a bare IndexError
+        raise ValueError(f"images {x_key!r} in {where!r} must be an array [n, ...] with one image "
+                         "per row, got a scalar")
+    samples_iv(f"images {x_key!r} in {where!r}", x.shape, "store at least one image")
     if scale is not None:
         x = x / float(scale)
+    if y.ndim != 1:  # one-hot labels [n, C] were kept as a 2-D y (n_classes 2)
+        raise ValueError(f"labels {y_key!r} in {where!r} must be 1-D [n] (one class index per "
+                         f"image), got shape {y.shape}; store y.ravel() for a column of labels, "
+                         "y.argmax(axis=1) for one-hot ones")
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"{x.shape[0]} images but {y.shape[0]} labels; they must match")
-    where = os.fspath(path)
     if not np.all(np.isfinite(x)) or (x.size and (x.min() < 0 or x.max() > 1)):
         raise ValueError(
             f"images in {where!r} must be finite and in [0, 1], got values in "
             f"[{np.min(x)}, {np.max(x)}] (pass scale=255 for 8-bit images; the evsnn command "
             "reads x as stored: save x / 255)"
         )
-    # integer labels stored as floats (3.0) are kept; 2.5 or NaN would be truncated silently
-    if y.dtype.kind not in "iub" and not (
-        y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y))
-    ):
-        bad = y.ravel()[0] if y.dtype.kind != "f" else y[~(np.isfinite(y) & (y == np.round(y)))][0]
+    # integer labels stored as floats (3.0) are kept; 2.5 or NaN would be truncated silently,
+    # and 1e300 (beyond int64) cast to -2**63 with only a RuntimeWarning
+    if y.dtype.kind == "f":
+        whole = np.isfinite(y) & (y == np.round(y)) & (np.abs(y) < 2.0**63)
+        bad = None if whole.all() else y[~whole][0]
+    else:
+        bad = None if y.dtype.kind in "iub" else y.ravel()[0]
+    if bad is not None:
         raise ValueError(
             f"labels {y_key!r} in {where!r} must be integer class indices, got dtype {y.dtype} "
             f"holding {bad!r}; store y as integers 0..C-1"
         )
+    # negative labels were kept (n_classes from y.max() ignores them)
+    y = class_labels_iv(f"labels {y_key!r} in {where!r}", y.astype(np.int64),
+                        hint="store y as integers 0..C-1")
     image_shape = x.shape[1:]
-    return Dataset(x.reshape(x.shape[0], -1), y.astype(np.int64), name or "npz", image_shape)
+    return Dataset(x.reshape(x.shape[0], -1), y, name or "npz", image_shape)

@@ -100,3 +100,47 @@ def test_split_errors():
         data.load_digits("val")
     with pytest.raises(ValueError, match="test_fraction=1.5 must lie strictly between 0 and 1"):
         data.stratified_split(np.zeros(4), 1.5, 0)
+
+
+def test_npz_refuses_labels_and_images_it_used_to_keep_or_crash_on(tmp_path):
+    # Found by probing load_npz with files a researcher could write: one-hot or column labels
+    # loaded as a 2-D y (n_classes 2 for one-hot), negative labels were kept, a float label beyond
+    # int64 cast to -2**63, a scalar x raised a bare IndexError and an empty x numpy's reshape
+    # error.
+    x = np.full((4, 3), 0.5)
+    p = tmp_path / "d.npz"
+    for y, shape in ((np.eye(3)[[0, 1, 2, 0]], r"\(4, 3\)"), (np.arange(4)[:, None], r"\(4, 1\)")):
+        np.savez(p, x=x, y=y)
+        with pytest.raises(ValueError, match=rf"labels 'y' in .*d\.npz' must be 1-D \[n\] \(one "
+                                             rf"class index per image\), got shape {shape}; "
+                                             r"store y\.ravel\(\) .* y\.argmax\(axis=1\)"):
+            data.load_npz(p)
+    np.savez(p, x=x, y=np.array([-1, 0, 1, 2]))
+    with pytest.raises(ValueError, match=r"labels 'y' in .*d\.npz' holds the negative label -1; "
+                                         r"labels are 0-based .*store y as integers 0\.\.C-1"):
+        data.load_npz(p)
+    np.savez(p, x=x, y=np.array([1e300, 0.0, 1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"must be integer class indices, got dtype float64 "
+                                         r"holding .*1e\+300"):
+        data.load_npz(p)
+    np.savez(p, x=np.array(0.5), y=np.array(1))
+    with pytest.raises(ValueError, match=r"images 'x' in .*d\.npz' must be an array \[n, \.\.\.\] "
+                                         r"with one image per row, got a scalar"):
+        data.load_npz(p)
+    np.savez(p, x=np.zeros((0, 3)), y=np.zeros(0, np.int64))
+    with pytest.raises(ValueError, match=r"images 'x' in .*d\.npz' holds no samples \(shape "
+                                         r"\(0, 3\)\); store at least one image"):
+        data.load_npz(p)
+    np.savez(p, x=x, y=np.array([True, False, True, True]))  # bool labels are still classes 0/1
+    assert data.load_npz(p).y.tolist() == [1, 0, 1, 1]
+
+
+def test_split_of_one_hot_labels_is_refused_and_of_no_labels_is_empty():
+    # One-hot labels were flattened by np.unique into classes 0 and 1 and split as n·C samples
+    # (indices past n); an empty y raised np.concatenate's "need at least one array" although
+    # the emptiness check below it lets an empty y through.
+    with pytest.raises(ValueError, match=r"y must be 1-D \[n\] \(one class label per sample\), "
+                                         r"got shape \(2, 2\); .*y\.argmax\(axis=1\)"):
+        data.stratified_split(np.eye(2), 0.5, 0)
+    train, test = data.stratified_split(np.zeros(0, np.int64), 0.5, 0)
+    assert train.shape == test.shape == (0,)
