@@ -52,6 +52,9 @@ def stratified_split(y, test_fraction, seed):
     if y.ndim != 1:  # np.unique would flatten one-hot labels into classes 0 and 1
         raise ValueError(f"y must be 1-D [n] (one class label per sample), got shape {y.shape}; "
                          "pass class indices (e.g. y.argmax(axis=1) for one-hot labels)")
+    if y.dtype.kind in "fc" and np.isnan(y).any():  # y == NaN is False: in neither part
+        raise ValueError(f"y holds {int(np.isnan(y).sum())} NaN labels, whose samples would be "
+                         "in neither part; drop or relabel them")
     train, test = [], []
     for c in np.unique(y):
         idx = np.flatnonzero(y == c)
@@ -67,7 +70,9 @@ def stratified_split(y, test_fraction, seed):
             raise ValueError(
                 f"test_fraction={test_fraction!r} leaves the {part} part empty (each of the "
                 f"{np.unique(y).size} classes gives round(test_fraction · n_class) test "
-                "samples); choose a fraction nearer 0.5"
+                "samples); " + ("every class has a single sample, which no fraction splits: "
+                                "pass more samples" if y.size == np.unique(y).size
+                                else "choose a fraction nearer 0.5")
             )
     return train, test
 

@@ -144,3 +144,18 @@ def test_split_of_one_hot_labels_is_refused_and_of_no_labels_is_empty():
         data.stratified_split(np.eye(2), 0.5, 0)
     train, test = data.stratified_split(np.zeros(0, np.int64), 0.5, 0)
     assert train.shape == test.shape == (0,)
+
+
+def test_split_refuses_nan_labels_and_says_when_no_fraction_can_work():
+    # NaN labels: y == NaN is False, so their samples were silently in neither part
+    # ([0, nan, 1, nan, 0, 1] at 0.5 returned train [4, 5], test [0, 2]); classes of one sample
+    # each were told to "choose a fraction nearer 0.5" at 0.5 itself, where none works.
+    with pytest.raises(ValueError, match=r"y holds 2 NaN labels, whose samples would be in "
+                                         r"neither part; drop or relabel them"):
+        data.stratified_split(np.array([0.0, np.nan, 1.0, np.nan, 0.0, 1.0]), 0.5, 0)
+    with pytest.raises(ValueError, match=r"leaves the test part empty .*; every class has a "
+                                         r"single sample, which no fraction splits"):
+        data.stratified_split(np.arange(4), 0.5, 0)
+    with pytest.raises(ValueError, match=r"leaves the test part empty .*; choose a fraction "
+                                         r"nearer 0\.5$"):
+        data.stratified_split(np.array([0, 0, 1, 1]), 0.1, 0)
