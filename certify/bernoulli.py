@@ -522,7 +522,8 @@ def certified_radii(x, p_a_lower, p_b_upper=None, *, n_steps, orders=None, norms
     Raises
     ------
     TypeError
-        If ``x`` is not an array of reals or a bound is not a real number.
+        If ``x`` is not an array of reals, a bound is not a real number or ``norms`` is a
+        single string.
     ValueError
         If ``x`` is not 1-D in [0, 1], a bound is outside [0, 1], ``n_steps < 1``, an order is
         not positive, or a norm is unknown.
@@ -550,6 +551,9 @@ def certified_radii(x, p_a_lower, p_b_upper=None, *, n_steps, orders=None, norms
     p_a, p_b = _pab_iv(p_a_lower, p_b_upper)
     T = _int_iv("n_steps", n_steps, 1)
     orders = _orders_iv(orders)
+    if isinstance(norms, str):  # was iterated letter by letter: "norm='l' is not supported"
+        raise TypeError(f"norms must be a sequence of norm names, got the string {norms!r}; "
+                        f"pass norms=({norms!r},)")
     norms = tuple(_norm_iv(nm) for nm in norms)
     best = {"linf": (0.0, math.nan), "l1": (0.0, math.nan), "l0": (0, math.nan)}
     bounds = np.array([renyi_bound(p_a, p_b, float(o)) for o in orders])

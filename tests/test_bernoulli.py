@@ -685,6 +685,10 @@ def test_errors():
         certified_radii([0.5], 0.9, n_steps=1, orders=[-1.0])
     with pytest.raises(ValueError, match="norm='l2'"):
         certified_radii([0.5], 0.9, n_steps=1, norms=["l2"])
+    # was: the string iterated letter by letter, "norm='l' is not supported"
+    with pytest.raises(TypeError, match=r"norms must be a sequence of norm names, got the string "
+                                        r"'linf'; pass norms=\('linf',\)"):
+        certified_radii([0.5], 0.9, n_steps=1, norms="linf")
     with pytest.raises(ValueError, match="p_a_lower=1.5"):
         certified_radii([0.5], 1.5, n_steps=1)
     with pytest.raises(ValueError, match="order=0.0"):
