@@ -10,6 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from reference.attacks import noisy_linear_source
+from reference.helpers import example_count
 
 from evsnn.attacks import apgd
 from evsnn.attacks.apgd import apgd_checkpoints, apgd_code_checkpoints
@@ -184,7 +185,7 @@ _CASES = st.fixed_dictionaries({
 })
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=example_count(40), deadline=None)
 @given(_CASES)
 # a DLR run whose loss sits at its maximum 1 for several steps amplified a one-ulp difference
 # (η·(g/‖g‖) instead of the code's (η·g)/‖g‖) to 7e-10 in x_adv: evsnn now keeps the code's order

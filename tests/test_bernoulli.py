@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference.bernoulli import neyman_pearson_exact
+from reference.helpers import example_count
 from scipy.optimize import minimize_scalar
 from scipy.special import xlogy
 
@@ -279,7 +280,7 @@ def test_np_check_resolves_p_a_within_an_ulp_of_one_regression():
 _UNIT = st.one_of(st.sampled_from([0.0, 0.5, 1.0]), st.floats(0.0, 1.0))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=example_count(40), deadline=None)
 @given(st.integers(1, 2), st.integers(1, 30), st.data())
 def test_np_check_matches_exact_rational_arithmetic(d, T, data):
     """Both worst cases agree with the same programmes solved in exact fractions, for targets

@@ -56,7 +56,7 @@ ALPHA_SCIPY_ACCURATE = 1e-6
 # 1e-12 absolute on values in [0, 1] leaves margin.
 ATOL_NP = 1e-12
 
-SMALL = settings(max_examples=30)
+SMALL = settings(max_examples=example_count(30))
 
 
 # --------------------------------------------------------------------------- Clopper-Pearson
@@ -253,7 +253,7 @@ def test_certify_and_predict_identical_for_any_batch_size(seed, n0, n, bs, name)
     np.testing.assert_array_equal(a.counts, b.counts)
 
 
-@settings(max_examples=15)
+@settings(max_examples=example_count(15))
 @given(seed=st.integers(0, 2**32 - 1), bs=st.lists(st.integers(1, 150), min_size=2,
                                                       max_size=3),
        x=st.lists(st.sampled_from([0.0, 1.0, 0.3, 0.77]), min_size=1, max_size=3))

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference.helpers import one_line_error
+from reference.helpers import example_count, one_line_error
 
 from certify.distributed import CertificationTable, certify_dataset
 from certify.smoothing import rsc_fixed
@@ -38,7 +38,7 @@ def test_every_subcommand_has_help(command, capsys):
 
 
 # --- the TOML file ------------------------------------------------------------------------------
-@settings(max_examples=15)
+@settings(max_examples=example_count(15))
 @given(st.sampled_from([("T", st.floats(allow_nan=False).filter(lambda v: not v.is_integer())),
                         ("T", st.booleans()), ("seed", st.floats(0.5, 9.5).filter(
                             lambda v: not v.is_integer())), ("lam", st.booleans()),
@@ -98,7 +98,7 @@ def test_unreadable_config_is_one_line(tmp_path, capsys, make, match):
     assert not (tmp_path / "r").exists()
 
 
-@settings(max_examples=10)
+@settings(max_examples=example_count(10))
 @given(q_file=st.sampled_from([0.25, 1.0, 3.0]), q_flag=st.sampled_from([None, 0.5, 2.0]),
        top=st.booleans(), empty_table=st.booleans())
 def test_flags_win_over_the_file_and_an_empty_file_changes_nothing(tmp_path_factory, q_file,
@@ -232,7 +232,7 @@ X = np.array([[0.9, 0.1], [0.1, 0.9], [0.5, 0.5], [1.0, 0.0], [0.0, 0.0]])
 Y = np.array([1, 0, 1, 1, 0])
 
 
-@settings(max_examples=8)
+@settings(max_examples=example_count(8))
 @given(seed=st.integers(0, 2**64 - 1), batch=st.sampled_from([1, 2, 7, 64, 1000]),
        chunk=st.integers(1, 6), rows=st.integers(1, 5))
 def test_tables_round_trip_and_ignore_batch_and_chunk_size(tmp_path_factory, seed, batch, chunk,

@@ -20,7 +20,7 @@ from conftest import RTOL_FINITE_DIFF
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from reference import encoders as ref_encoders
-from reference.helpers import PAPER_PRESETS, PRESET_NAMES, step_ulps
+from reference.helpers import PAPER_PRESETS, PRESET_NAMES, example_count, step_ulps
 
 from evsnn import data
 from evsnn import decoders as dec
@@ -55,7 +55,7 @@ def _product(x, T, conv):
 
 
 # --------------------------------------------------------------------------- RateSyn / TTFS
-@settings(max_examples=60)
+@settings(max_examples=example_count(60))
 @given(st.integers(1, 300).flatmap(lambda T: st.sampled_from([np.float64, np.float32]).flatmap(
     lambda dt: st.tuples(st.just(T), st.just(dt),
                          st.lists(grid_pixels(T, dt), min_size=1, max_size=6)))),
@@ -102,7 +102,7 @@ def test_ratesyn_end_and_ttfs_at_a_third_regression():
         assert [np.flatnonzero(first[:, k]).tolist() for k in (0, 1)] == [[19], [19]]
 
 
-@settings(max_examples=8)
+@settings(max_examples=example_count(8))
 @given(st.sampled_from([2**16, 2**20, 10**6, 3 * 2**18 + 1]),
        st.lists(st.integers(0, 2**24), min_size=1, max_size=3))
 def test_paper_rules_exact_for_float32_pixels_at_large_T(T, mantissas):
@@ -156,7 +156,7 @@ def test_one_step_closed_forms(preset, dtype):
 
 
 # --------------------------------------------------------------------------- Poisson
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(st.integers(1, 12), st.integers(1, 4), st.integers(1, 40), st.integers(0, 2**32 - 1),
        st.sampled_from(["DING2025_PAPER", "DING2025_CODE"]), st.sampled_from(["bytes", "uniform"]),
        st.sampled_from([np.float64, np.float32]), st.integers(0, 5))
@@ -185,7 +185,7 @@ def test_poisson_consumes_exactly_its_stream(T, B, N, seed, preset, sampler, dty
     assert got[:, x == 1].all()
 
 
-@settings(max_examples=20)
+@settings(max_examples=example_count(20))
 @given(st.integers(1, 6), st.integers(0, 2**32 - 1),
        st.lists(st.sampled_from(["poisson", "rsc_fresh", "rsc_fixed", "ttfs", "current"]),
                 min_size=1, max_size=4))
@@ -221,7 +221,7 @@ def _layout(o, how):
     return np.ascontiguousarray(o)
 
 
-@settings(max_examples=60)
+@settings(max_examples=example_count(60))
 @given(st.integers(1, 40), st.integers(1, 3), st.integers(1, 3), st.integers(0, 2**32 - 1),
        st.sampled_from([np.float64, np.float32]), st.sampled_from(["c", "fortran", "time_last"]))
 def test_rate_and_membrane_scores_do_not_depend_on_batch_or_layout(T, B, N, seed, dtype, how):
@@ -261,7 +261,7 @@ def test_membrane_of_a_lone_neuron_regression():
     assert dec.membrane(o)[0, 0] == 1 / 16 == dec.cumulative(o, "membrane")[-1, 0, 0]
 
 
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(st.integers(1, 10), st.integers(1, 3), st.integers(2, 4), st.integers(0, 2**32 - 1),
        st.sampled_from(["rate", "membrane", "ttfs_trace", "ttfs_spikes"]))
 def test_decoder_vjp_equals_central_differences(T, B, N, seed, case):
@@ -298,7 +298,7 @@ def test_decoder_vjp_equals_central_differences(T, B, N, seed, case):
     assert abs(numeric - analytic) <= RTOL_FINITE_DIFF * max(scale, 1.0), (numeric, analytic)
 
 
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(st.integers(1, 8), st.integers(1, 3), st.integers(1, 4), st.integers(0, 2**32 - 1))
 def test_decision_time_at_the_last_step_and_ties(T, B, N, seed):
     """A sample whose only output spike is at the last step decides at t0 = T - 1 (t = T with
@@ -318,7 +318,7 @@ def test_decision_time_at_the_last_step_and_ties(T, B, N, seed):
 
 
 # --------------------------------------------------------------------------- the digits split
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(st.lists(st.integers(1, 9), min_size=1, max_size=5), st.integers(0, 2**32 - 1),
        st.sampled_from([0.5, 0.25, 0.1, 0.9, 1 / 3, 0.75]))
 def test_stratified_split_partitions_every_class(sizes, seed, fraction):

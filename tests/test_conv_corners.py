@@ -29,7 +29,7 @@ from evsnn.grad import Sigmoid, Triangle
 from evsnn.grad.conv import backward_conv
 from evsnn.params import IF, LIF
 from reference.conv import scipy_conv
-from reference.helpers import check as check_against_tape
+from reference.helpers import check as check_against_tape, example_count
 
 
 def _dyadic(rng, shape, lo=-2.0, hi=2.0, q=0.125):
@@ -78,7 +78,7 @@ def corner_convs(draw, dyadic=True):
 
 
 # --------------------------------------------------------------------------- convolution
-@settings(max_examples=60)
+@settings(max_examples=example_count(60))
 @given(corner_convs())
 def test_corner_convolutions_are_exact_on_every_path_and_dtype(case):
     """Dyadic weights and inputs: every path sums exact numbers, so the event path, the dense
@@ -94,7 +94,7 @@ def test_corner_convolutions_are_exact_on_every_path_and_dtype(case):
             np.testing.assert_array_equal(got, want, err_msg=f"{mode} {np.dtype(dtype)}")
 
 
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(corner_convs(dyadic=False), st.sampled_from([np.float64, np.float32]))
 def test_corner_convolutions_event_and_dense_agree_to_the_summation_order_bound(case, dtype):
     """Real weights: the two paths differ only in summation order (module docstring): within
@@ -111,7 +111,7 @@ def test_corner_convolutions_event_and_dense_agree_to_the_summation_order_bound(
         assert np.all(np.abs(got.astype(np.float64) - exact) <= tol * scale)
 
 
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(st.integers(0, 2**32 - 1), st.integers(1, 40), st.booleans())
 def test_auto_mode_at_the_density_threshold_is_the_forced_path(seed, size, dyadic):
     """Spike maps with exactly ⌊EVENT_DENSITY_MAX · n⌋ nonzeros take the event path and one more
@@ -153,7 +153,7 @@ def _brute_force_neuron(cur, lam, theta, v_rest, v_init, hard, ge):
     return out
 
 
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(corner_convs(), st.sampled_from([">=", ">"]), st.sampled_from(["hard", "soft"]),
        st.sampled_from([0.0, 0.5, 1.0]), st.sampled_from([0.25, 0.5, 1.0]))
 def test_membranes_exactly_on_the_threshold_follow_the_spike_test(case, test, reset, lam, theta):
@@ -173,7 +173,7 @@ def test_membranes_exactly_on_the_threshold_follow_the_spike_test(case, test, re
             np.testing.assert_array_equal(res.layers[0].current, cur)
 
 
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(st.integers(0, 2**32 - 1), st.sampled_from([">=", ">"]), st.sampled_from(["hard", "soft"]),
        st.sampled_from([np.float64, np.float32]))
 def test_both_neuron_kernels_agree_with_brute_force_at_exact_ties(seed, test, reset, dtype):
@@ -198,7 +198,7 @@ def test_both_neuron_kernels_agree_with_brute_force_at_exact_ties(seed, test, re
 
 
 # --------------------------------------------------------------------------- batch norm
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(corner_convs(), st.sampled_from([0.25, 1.0, 4.0]), st.booleans())
 def test_zero_variance_batch_norm_fused_unfused_and_folded_agree_exactly(case, eps, zero_var):
     """Running variance 0 (a channel constant over the training set) and ε a power of 4, so
@@ -272,7 +272,7 @@ def _first_maximum_routing(pool, x, g):
     return gx
 
 
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(tied_pools(), st.sampled_from([np.float64, np.float32]))
 def test_max_pooling_ties_route_the_gradient_to_the_first_maximum(case, dtype):
     pool, x = case
@@ -353,7 +353,7 @@ def corner_networks(draw, exact=False):
     return dict(net=net, seq=seq, conv=conv, g_out=g_out, dyadic=True)
 
 
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(corner_networks(), st.sampled_from(["bptt", "hart", "rga", "bptr", "rate"]),
        st.sampled_from([Triangle(1.0), Sigmoid(5.0, "code")]))
 def test_corner_network_gradients_equal_the_tape(case, method, surrogate):
@@ -364,7 +364,7 @@ def test_corner_network_gradients_equal_the_tape(case, method, surrogate):
     check_against_tape(case, method, **kw)
 
 
-@settings(max_examples=20)
+@settings(max_examples=example_count(20))
 @given(corner_networks(exact=True), st.sampled_from(["bptt", "hart"]),
        st.sampled_from([0.5, 1.0, 2.0]))
 def test_corner_network_gradients_equal_the_tape_with_exact_arithmetic(case, method, gamma):
@@ -378,7 +378,7 @@ def test_corner_network_gradients_equal_the_tape_with_exact_arithmetic(case, met
 # tests/test_thread_count.py)
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2,
                     reason="needs NUMBA_NUM_THREADS >= 2 to compare thread counts")
-@settings(max_examples=15)
+@settings(max_examples=example_count(15))
 @given(corner_networks(), st.sampled_from(["event", "dense"]))
 def test_forward_and_backward_do_not_depend_on_the_thread_count(case, mode):
     """README, "Threads and reproducibility": evsnn's kernels give the same bits for any number
@@ -406,7 +406,7 @@ def test_forward_and_backward_do_not_depend_on_the_thread_count(case, mode):
             np.testing.assert_array_equal(value, g2.params[path][key], err_msg=f"{path} {key}")
 
 
-@settings(max_examples=20)
+@settings(max_examples=example_count(20))
 @given(corner_convs(dyadic=False), st.sampled_from([np.float64, np.float32]))
 def test_event_path_gives_a_sample_the_same_bits_alone_and_in_a_batch(case, dtype):
     """The event path sums each output of a frame in an order fixed by that frame alone

@@ -48,6 +48,7 @@ from evsnn.metrics import mppd_response, step_factors
 from evsnn.params import LIF
 from reference import l2gain as ref_gain
 from reference import spike_distance as ref
+from reference.helpers import example_count
 
 # A VP distance is a sum of at most n + m <= 10 terms (1 per deletion or insertion, q·|Δt| < 2
 # per move), so any two summation orders differ by at most ~10 · 10 · 2^-53 ≈ 1e-14; 1e-12 (the
@@ -117,7 +118,7 @@ def corner_cost(draw, trains, unit):
 
 
 # --------------------------------------------------------------------------- Victor–Purpura
-@settings(max_examples=80)
+@settings(max_examples=example_count(80))
 @given(st.data())
 def test_vp_equals_exhaustive_matching_at_corners(data):
     (a, b), unit = data.draw(corner_trains(2))
@@ -138,7 +139,7 @@ def test_vp_equals_exhaustive_matching_at_corners(data):
         assert got == n + m - 2 * ref.coincidences(a, b)
 
 
-@settings(max_examples=60)
+@settings(max_examples=example_count(60))
 @given(st.data())
 def test_vp_metric_axioms_at_corners(data):
     (a, b, c), unit = data.draw(corner_trains(3))
@@ -182,7 +183,7 @@ def test_vp_one_move_at_the_tie_and_one_ulp_either_side(j, origin):
         np.nextafter(tie, 0.0) * g + 2, rel=SUM_SLACK)
 
 
-@settings(max_examples=60)
+@settings(max_examples=example_count(60))
 @given(st.data(), st.integers(-200, 200))
 def test_vp_and_van_rossum_scale_by_powers_of_two_bit_for_bit(data, k):
     """Times · 2^k with q · 2^-k (τ · 2^k): every difference and product scales exactly (no
@@ -197,7 +198,7 @@ def test_vp_and_van_rossum_scale_by_powers_of_two_bit_for_bit(data, k):
     assert van_rossum_distance(a * s, b * s, 0.75 * s) == van_rossum_distance(a, b, 0.75)
 
 
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(st.lists(st.integers(0, 40), max_size=8), st.lists(st.integers(0, 40), max_size=8),
        st.integers(0, 2**20), st.sampled_from([0, 10, 30, 44]), st.sampled_from(
            [0.0, 0.5, 1.0, 8.0, 2.0 / 3.0, math.inf]))
@@ -214,7 +215,7 @@ def test_vp_invariant_to_large_common_shifts(xs, ys, m, e, q):
     assert van_rossum_distance(a + shift, b + shift, 2.0) == van_rossum_distance(a, b, 2.0)
 
 
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(st.lists(st.lists(st.integers(0, 12), max_size=5), min_size=1, max_size=20),
        st.sampled_from([0.25, 1.0, 2.0**-30]),
        st.sampled_from(["span", "below", "above", "zero", "inf", "half"]))
@@ -248,7 +249,7 @@ def raster_pair(draw):
     return clean, pert
 
 
-@settings(max_examples=50)
+@settings(max_examples=example_count(50))
 @given(raster_pair(), st.sampled_from([2.0**-3, 0.1, 1.0, 3.0, 2.0**20]),
        st.sampled_from(["tie", "below", "zero", "inf", "random"]), st.floats(0.01, 1.9))
 def test_population_closed_forms_and_forms_agree(pair, dt, kind, r):
@@ -291,7 +292,7 @@ def test_population_event_list_with_duplicated_events_is_a_multiset():
 
 
 # --------------------------------------------------------------------------- multi-unit
-@settings(max_examples=60)
+@settings(max_examples=example_count(60))
 @given(st.data())
 def test_multiunit_equals_exhaustive_matching_at_corners(data):
     (ta, tb), unit = data.draw(corner_trains(2, max_n=4))
@@ -337,7 +338,7 @@ def corner_layer(draw, max_T=5, max_n=3):
     return lam, T, W, dict(dlif_factors=a, dlif_factor=dlif or "leak"), rng
 
 
-@settings(max_examples=50)
+@settings(max_examples=example_count(50))
 @given(corner_layer(), st.sampled_from(["lanczos", "power"]))
 def test_gain_matches_dense_svd_and_no_input_beats_it(case, method):
     lam, T, W, kw, rng = case
@@ -363,7 +364,7 @@ def test_gain_matches_dense_svd_and_no_input_beats_it(case, method):
                                        rel=RTOL_INDEPENDENT, abs=1e-300)
 
 
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(corner_layer(), st.integers(-600, 600))
 def test_gain_scales_with_the_weight_by_powers_of_two(case, k):
     """‖A(2^k W)‖ = 2^k ‖A(W)‖ (the map is linear in W). Weights far from 1 (2^±600) must not
@@ -376,7 +377,7 @@ def test_gain_scales_with_the_weight_by_powers_of_two(case, k):
     assert gk.converged
 
 
-@settings(max_examples=25)
+@settings(max_examples=example_count(25))
 @given(corner_layer(max_T=6), st.integers(0, 2**32 - 1))
 def test_gain_grows_with_the_horizon_to_the_hinf_norm(case, seed):
     """Truncating a causal map to fewer steps is a compression (module docstring): the gain of
@@ -430,7 +431,7 @@ def test_gain_of_tiny_and_huge_weights():
         assert l2_gain(0.0, 3, W, rng=0).gain == pytest.approx(abs(w), rel=1e-12)
 
 
-@settings(max_examples=25)
+@settings(max_examples=example_count(25))
 @given(corner_layer(max_T=4, max_n=2), st.integers(-40, 40), st.sampled_from(["real", "spike"]))
 def test_stated_bound_verdict_follows_dense_svd_and_is_invariant(case, k, domain):
     """The verdict depends on W only through ‖A‖/‖W‖₂ (real) or the spike ratios/‖W‖₂: scaling
@@ -474,7 +475,7 @@ def test_stated_bound_first_failing_horizon(lam, first):
 
 
 # --------------------------------------------------------------------------- networks, adjoint
-@settings(max_examples=20)
+@settings(max_examples=example_count(20))
 @given(st.integers(1, 5), st.sampled_from([0.0, 1.0, 0.6]), st.integers(0, 2**32 - 1),
        st.sampled_from([1e6, 0.3]))
 def test_network_gains_at_zero_energy_and_one_neuron(T, lam, seed, theta):
@@ -500,7 +501,7 @@ def test_network_gains_at_zero_energy_and_one_neuron(T, lam, seed, theta):
         assert g0.membrane_ratio[0] == pytest.approx(g0.mppd_ratio[0], rel=RTOL_INDEPENDENT)
 
 
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(corner_layer(), st.integers(0, 3))
 def test_adjoint_identity_at_corners(case, B):
     """⟨A x, y⟩ = ⟨x, Aᵀ y⟩ with B = 0 samples allowed, λ at 0 and 1, DLIF factors from 0."""

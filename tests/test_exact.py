@@ -45,6 +45,7 @@ from evsnn.exact.simulate import (
 from evsnn.params import IF, LIF, Readout, TraceLIF
 from reference import exact as ref
 from reference.exact import spike_pattern
+from reference.helpers import example_count
 
 # Closed forms evaluated by the simulator against the same formula written out in the test:
 # a few roundings of exp/log apart, hence 1e-12 (the requirement).
@@ -277,7 +278,7 @@ def _layer_args(layer):
     return layer.neuron.kernel_args()
 
 
-@settings(max_examples=15)
+@settings(max_examples=example_count(15))
 @given(networks(max_layers=2, max_width=3))
 def test_layer_kernels_match_twins(case):
     net, x, enc, seed = case
@@ -408,14 +409,14 @@ def _fd_case(net, x, enc, seed, with_readout, assume=assume):
     return gnorm
 
 
-@settings(max_examples=60)
+@settings(max_examples=example_count(60))
 @given(networks(readout=False))
 def test_spike_time_gradients_match_finite_differences(case):
     net, x, enc, seed = case
     _fd_case(net, x, enc, seed, with_readout=False)
 
 
-@settings(max_examples=25)
+@settings(max_examples=example_count(25))
 @given(networks(max_layers=2, readout=True))
 def test_readout_max_gradients_match_finite_differences(case):
     net, x, enc, seed = case
@@ -889,7 +890,7 @@ def kink_readouts(draw):
     return ExactNetwork(layers), x, labels, enc, int(rng.integers(0, 2**31))
 
 
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(kink_readouts())
 def test_readout_max_loss_gradient_with_negative_weights_matches_finite_differences(case):
     net, x, labels, enc, seed = case

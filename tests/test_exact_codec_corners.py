@@ -19,7 +19,7 @@ import pytest
 from conftest import RTOL_FINITE_DIFF, RTOL_SUM_ORDER
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from reference.helpers import PNG_MAGIC
+from reference.helpers import PNG_MAGIC, example_count
 
 from evsnn import encoders as clock_encoders
 from evsnn.exact import ExactDense, ExactNetwork, ExactNeuron, decode, loss_and_grad, simulate
@@ -80,7 +80,7 @@ def ratesyn_cases(draw):
     return np.asarray([x]), t_enc, period
 
 
-@settings(max_examples=150)
+@settings(max_examples=example_count(150))
 @given(ratesyn_cases(), st.booleans())
 def test_ratesyn_spikes_follow_the_documented_rule_and_stay_in_the_window(case, at_end):
     x, t_enc, period = case
@@ -114,7 +114,7 @@ def test_ratesyn_period_whose_quotient_rounds_down_keeps_the_last_spike():
     assert encoders.ratesyn_end([[1.0]], 180.5, period_ms=period).times.tolist()[0] == 0.0
 
 
-@settings(max_examples=60)
+@settings(max_examples=example_count(60))
 @given(ratesyn_cases(), st.integers(-30, 30), st.booleans())
 def test_ratesyn_and_ttfs_scale_with_the_window_bit_for_bit(case, k, at_end):
     # x t_enc / Δ and every time are products and quotients of the scaled values: exact in binary
@@ -130,7 +130,7 @@ def test_ratesyn_and_ttfs_scale_with_the_window_bit_for_bit(case, k, at_end):
 
 
 # --------------------------------------------------------------------------- TTFS
-@settings(max_examples=80)
+@settings(max_examples=example_count(80))
 @given(_pixels(5), st.one_of(st.sampled_from([1e-300, 1e-6, 1.0, 30.0, 1e300]),
                              st.floats(1e-3, 1e4)))
 def test_ttfs_times_derivatives_and_window(x, t_enc):
@@ -165,7 +165,7 @@ def _raster_at_dt1(ev, T):
     return clock_inputs(ev, net, 1.0, T)[0][:, 0, :]
 
 
-@settings(max_examples=60)
+@settings(max_examples=example_count(60))
 @given(st.integers(1, 300), st.lists(st.integers(0, 255), min_size=1, max_size=8))
 def test_exact_ttfs_lands_in_the_clock_ttfs_step_off_the_knife_edge(T, levels):
     # the clock's paper rule (spike at max(1, T - floor(fl(x T)))) and exact mode's (1 - x) T
@@ -186,7 +186,7 @@ def test_exact_ttfs_lands_in_the_clock_ttfs_step_off_the_knife_edge(T, levels):
     assert np.all(np.abs(got[edge] - want[edge]) <= 1)
 
 
-@settings(max_examples=60)
+@settings(max_examples=example_count(60))
 @given(st.integers(1, 120), st.lists(st.one_of(st.integers(0, 255).map(lambda i: i / 255.0),
                                                _pixel_corners()), min_size=1, max_size=6))
 def test_exact_ratesyn_agrees_with_clock_ratesyn_after_t0(T, xs):
@@ -218,7 +218,7 @@ def test_exact_ratesyn_window_is_checked():
 
 
 # --------------------------------------------------------------------------- Poisson
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(_pixels(4), st.sampled_from([0.1, 1.0, 20.0]), st.sampled_from([0.5, 1.0, 3.0]),
        st.integers(0, 2 ** 32 - 1))
 def test_poisson_corners_reproducible_and_reparameterised(x, t_enc, rate, seed):
@@ -259,7 +259,7 @@ def _net(w, syn):
     return ExactNetwork([ExactDense(np.asarray(w, dtype=np.float64), nrn)])
 
 
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(st.lists(st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.0, 4.0]), min_size=2, max_size=4),
        st.sampled_from([0.25, 0.5, 1.0]), st.randoms(use_true_random=False))
 def test_first_spike_decode_ties_silence_and_output_permutation(ws, x, rnd):
@@ -312,7 +312,7 @@ def _enc(enc, x, seed):
     return encoders.encode(x, enc, 10.0)
 
 
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(fd_cases())
 def test_pixel_gradients_match_finite_differences_through_the_encoder(case):
     enc, x, seed, w, syn = case

@@ -43,6 +43,7 @@ from evsnn.exact.simulate import (
 )
 from reference import exact as ref
 from reference.exact import spike_pattern
+from reference.helpers import example_count
 
 T_END = 10.0
 # the event-time grid: 0, the window's end, and times that coincide with each other, with
@@ -162,7 +163,7 @@ def corner_networks(draw, clock=False, max_layers=3, readout=None):
 
 
 # --------------------------------------------------------------------------- kernels vs twins
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(corner_networks(), st.integers(0, 2**31))
 def test_corner_layer_kernels_match_twins(case, seed):
     net, inp = case
@@ -196,7 +197,7 @@ def test_corner_layer_kernels_match_twins(case, seed):
 
 
 # --------------------------------------------------------------------------- invariants
-@settings(max_examples=50)
+@settings(max_examples=example_count(50))
 @given(corner_networks(readout=False))
 def test_membrane_below_threshold_outside_refractoriness(case):
     net, inp = case
@@ -238,7 +239,7 @@ def _perturbed(net, inp, rng):
     return net.with_weights(ws), _events(times, inp.sources, inp.n_in, bool(np.any(inp.dtime_dx)))
 
 
-@settings(max_examples=50)
+@settings(max_examples=example_count(50))
 @given(corner_networks(), st.integers(0, 2**31))
 def test_flags_clear_means_the_spike_pattern_survives_tiny_perturbations(case, seed):
     # ExactResult.flags: zero means no spike may appear or disappear (and no readout maximum
@@ -257,7 +258,7 @@ def test_flags_clear_means_the_spike_pattern_survives_tiny_perturbations(case, s
                                        atol=TOL_READOUT_CONTINUOUS)
 
 
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(corner_networks(), st.sampled_from([0.75, 1.0, 2.5]))
 def test_shifting_every_input_shifts_every_spike(case, shift):
     net, inp = case
@@ -276,7 +277,7 @@ def test_shifting_every_input_shifts_every_spike(case, shift):
         np.testing.assert_allclose(sh.readout_max, res.readout_max, rtol=1e-12, atol=1e-12)
 
 
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(corner_networks(), st.sampled_from([0.25, 8.0, 2.0**-20]))
 def test_power_of_two_scalings_are_exact(case, alpha):
     # V is linear in (V, U0, w, theta): scaling amplitudes by a power of two scales every
@@ -321,7 +322,7 @@ def _robust(net, inp, res):
     return True
 
 
-@settings(max_examples=20)
+@settings(max_examples=example_count(20))
 @given(corner_networks(clock=True, max_layers=2, readout=False))
 def test_exact_mode_is_the_clock_limit_at_corners(case):
     net, inp = case
@@ -346,7 +347,7 @@ def test_exact_mode_is_the_clock_limit_at_corners(case):
 
 
 # --------------------------------------------------------------------------- gradients vs FD
-@settings(max_examples=40, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(max_examples=example_count(40), suppress_health_check=[HealthCheck.filter_too_much])
 @given(corner_networks(readout=False), st.integers(0, 2**31), st.floats(0.97, 1.03))
 def test_corner_spike_time_gradients_match_finite_differences(case, seed, jitter):
     net, inp = case
@@ -648,7 +649,7 @@ def test_simultaneous_inputs_of_one_cause_do_not_split():
     np.testing.assert_array_equal(vjp(two, [None, np.ones(1)]).input_times, [1.0, 0.0])
 
 
-@settings(max_examples=60)
+@settings(max_examples=example_count(60))
 @given(st.lists(st.tuples(st.integers(-12, 12), st.integers(0, 3)), min_size=2, max_size=6),
        st.integers(-8, 7), st.booleans())
 def test_split_group_kernel_against_every_block_order(events, pre8, hard):

@@ -28,6 +28,7 @@ from evsnn.grad import (
 from evsnn.grad.backward import _bptt_layer, _tempbp_layer
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
 from reference import grad as ref
+from reference.helpers import example_count
 
 
 @st.composite
@@ -176,7 +177,7 @@ def _assert_sum_order(got, want):
     np.testing.assert_allclose(got, want, rtol=RTOL_SUM_ORDER, atol=RTOL_SUM_ORDER * scale)
 
 
-@settings(max_examples=60)
+@settings(max_examples=example_count(60))
 @given(precalc_cases())
 def test_hart_precalculated_from_time_sums_equals_prune_then_average(case):
     """HART Eq. 13-15: the pre-calculated backward (forward time sums, one product per layer)
@@ -804,7 +805,7 @@ def _code_tsslbp_backward(I, g_delta, tau_m, tau_s_net, threshold, spike_output)
     return grad
 
 
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(st.integers(0, 2**32 - 1), st.integers(1, 10), st.sampled_from([1.5, 2.0, 4.0, 10.0]),
        st.sampled_from([1.5, 2.0, 4.0, 10.0]), st.booleans())
 def test_tempbp_rule_code_is_the_authors_tsslbp(seed, T, tau_m, tau_s, spike_output):

@@ -17,7 +17,7 @@ import pytest
 from conftest import RTOL_HAND, RTOL_SUM_ORDER
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference.helpers import compare, run_tape, tape_surrogate
+from reference.helpers import compare, example_count, run_tape, tape_surrogate
 
 from evsnn.clock import Dense, Network, simulate
 from evsnn.conventions import get_convention
@@ -164,7 +164,7 @@ def _method_case(case, method):
 
 
 # --------------------------------------------------------------------------- against the tape
-@settings(max_examples=60)
+@settings(max_examples=example_count(60))
 @given(corners(), st.sampled_from(METHOD_OPTIONS))
 def test_corner_networks_equal_the_tape(case, method_opts):
     """Every method at the corners (silent, saturated, exact ties, T = 1, single neurons, a
@@ -198,7 +198,7 @@ def _usable(case, method, tau_syn_ms=4.0, output="trace"):
 
 
 # --------------------------------------------------------------------------- exact invariances
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(corners(T=(1, 5), B=(1, 3)), st.sampled_from(METHOD_OPTIONS),
        st.sampled_from([-40, -3, 1, 9, 40]))
 def test_every_gradient_is_linear_in_the_upstream_gradient(case, method_opts, k):
@@ -220,7 +220,7 @@ def test_every_gradient_is_linear_in_the_upstream_gradient(case, method_opts, k)
         assert np.all(z == 0), name
 
 
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(corners(T=(1, 4), B=(2, 3)), st.sampled_from(METHOD_OPTIONS))
 def test_a_sample_alone_equals_its_row_in_the_batch(case, method_opts):
     """Every method is per sample (HART's time average and the rate method's layer mean are
@@ -307,7 +307,7 @@ def _closed_form_T1(layer, conv, x, g, method, opts):
     return np.where(low, g_s * rho * _sigma_prime(rho * (m - a.theta)), out), gain
 
 
-@settings(max_examples=60)
+@settings(max_examples=example_count(60))
 @given(corners(n_layers=(1, 1), T=(1, 1), B=(1, 3)), st.sampled_from(METHOD_OPTIONS))
 def test_one_step_gradients_equal_their_closed_forms(case, method_opts):
     """At T = 1 nothing flows through time: dL/dm is the upstream gradient (through the trace
@@ -336,7 +336,7 @@ def test_one_step_gradients_equal_their_closed_forms(case, method_opts):
                                    atol=RTOL_HAND * np.max(np.abs(g_cur)) * 4)
 
 
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(corners(n_layers=(1, 3), T=(1, 1), B=(1, 2)),
        st.sampled_from([Triangle(0.25), Triangle(1.0), Sigmoid(5.0, "code"),
                         Sigmoid(3.0, "paper")]))
@@ -362,7 +362,7 @@ def _spike_grad(layer, g):
     return np.stack([c * sum((1 - c) ** k * g[t + k] for k in range(T - t)) for t in range(T)])
 
 
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(corners(T=(1, 5), regimes=("silent", "saturated"), readout=False))
 def test_bptr_at_silent_and_saturated_layers(case):
     """BPTR passes dL/dx̄ = Σ_t dL/ds[t] through neurons that fired at least once and nothing
@@ -381,7 +381,7 @@ def test_bptr_at_silent_and_saturated_layers(case):
                                rtol=RTOL_HAND, atol=RTOL_HAND * np.max(np.abs(want), initial=0))
 
 
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(corners(kinds=("trace_trace", "trace_spike"), T=(1, 5), regimes=("silent",),
                readout=False), st.booleans())
 def test_tempbp_at_silent_layers(case, intra):
@@ -402,7 +402,7 @@ def test_tempbp_at_silent_layers(case, intra):
 
 
 # --------------------------------------------------------------------------- readout-only nets
-@settings(max_examples=20)
+@settings(max_examples=example_count(20))
 @given(st.integers(0, 2**32 - 1), st.integers(1, 5), st.sampled_from([0.0, 0.5, 1.0]),
        st.sampled_from([0, 1]))
 def test_readout_only_network_is_differentiated_exactly_by_every_method(seed, T, lam, delay):
@@ -436,7 +436,7 @@ def test_readout_only_network_is_differentiated_exactly_by_every_method(seed, T,
 
 
 # --------------------------------------------------------------------------- mixed (HART Eq. A6)
-@settings(max_examples=20)
+@settings(max_examples=example_count(20))
 @given(corners(T=(1, 4)), st.sampled_from([0.0, 1.0, 0.25, 0.5]))
 def test_mixed_gradient_at_its_ends_is_the_pure_method(case, beta):
     """HART Eq. A6, β·HART + (1 − β)·STBP: β = 1 gives HART and β = 0 STBP bit for bit; a
@@ -494,7 +494,7 @@ def test_mixed_refuses_what_it_cannot_mix():
 
 
 # --------------------------------------------------------------------------- HART pre-calculation
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(corners(kinds=("lif_hard", "lif_soft", "if", "trace_spike"), n_layers=(1, 3), T=(1, 4),
                readout=False), st.sampled_from([Triangle(0.5), Triangle(1.0), Triangle(2.0)]))
 def test_hart_precalculated_equals_prune_then_average_at_corners(case, surrogate):
@@ -612,7 +612,7 @@ def test_rga_factor_reads_the_current_in_units_of_theta(num, lam, k):
     np.testing.assert_array_equal(rga_factor(x * 2.0**k, lam, 2.0**k), rga_factor(x, lam))
 
 
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(corners(n_layers=(1, 1), T=(1, 4), B=(1, 2), readout=False))
 def test_rate_factor_is_one_per_sample_and_zero_where_the_current_is_not_positive(case):
     """HART Eq. 10: ``g_rate`` is the layer's mean r/x̄ over the neurons with x̄ > 0, and 0
@@ -737,7 +737,7 @@ def test_e_rsct_loss_refuses_zero_steps():
 
 
 # --------------------------------------------------------------------------- γ search
-@settings(max_examples=20)
+@settings(max_examples=example_count(20))
 @given(st.lists(st.sampled_from([0.125, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0]), min_size=1,
                 max_size=6, unique=True), st.integers(0, 2**32 - 1))
 def test_gamma_grid_search_with_a_one_sample_selection_set(grid, seed):

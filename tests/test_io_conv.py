@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference.helpers import rewrite_npz
+from reference.helpers import example_count, rewrite_npz
 
 from evsnn import io
 from evsnn.clock import Dense, Network
@@ -168,7 +168,7 @@ def _check_round_trip(net, dtype, spikes, seed):
     _same(update_running_stats(net, a), update_running_stats(back, b))
 
 
-@settings(max_examples=60)
+@settings(max_examples=example_count(60))
 @given(conv_networks(), st.sampled_from(DTYPES), st.booleans(), st.integers(0, 2**32 - 1))
 def test_round_trip_of_random_architectures_simulates_bit_for_bit(net, dtype, spikes, seed):
     _check_round_trip(net, dtype, spikes, seed)

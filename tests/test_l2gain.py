@@ -25,6 +25,7 @@ from evsnn.conventions import DING2025_PAPER, HART_CODE, STABLE_CODE, STABLE_PAP
 from evsnn.metrics import mppd_response, step_factors
 from evsnn.params import DLIF, LIF, Readout
 from reference import l2gain as ref
+from reference.helpers import example_count
 
 
 @st.composite
@@ -260,7 +261,7 @@ def test_spike_bound_violated_exhaustive():
     assert check_stated_bound(0.5, 2, [[1.0]], rng=0, domain="spike").status == "holds"
 
 
-@settings(max_examples=15)
+@settings(max_examples=example_count(15))
 @given(st.integers(0, 2**32 - 1), st.floats(0.0, 0.95), st.integers(1, 3), st.integers(1, 2),
        st.integers(1, 2))
 def test_spike_search_exhaustive_and_local_vs_brute_force(seed, lam, T, n_in, n_out):

@@ -26,7 +26,7 @@ from evsnn.grad import (
 from evsnn.metrics import mppd, ms_mppd
 from evsnn.params import DLIF, LIF
 from reference import tape as tp
-from reference.helpers import assert_tape
+from reference.helpers import assert_tape, example_count
 
 
 def _tape_mppd(s_c, s_p, w, lam, a, placement):
@@ -57,7 +57,7 @@ def _tape_stable(sc, sp, y, s_c, s_p, w, lam, a, placement, chi, rho, reduction)
 
 
 # --------------------------------------------------------------------------- Stable loss
-@settings(max_examples=60)
+@settings(max_examples=example_count(60))
 @given(st.integers(0, 2**32 - 1), st.integers(1, 8), st.integers(1, 3), st.booleans(),
        st.sampled_from(["leak", "input"]), st.sampled_from(["sum", "mean"]),
        st.sampled_from([0.0, 0.3, 0.5, 1.0]), st.sampled_from([0.0, 0.5, 1.0, 2.5]),
@@ -116,7 +116,7 @@ def test_stable_loss_values_reuse_metrics_and_hand_example():
     assert np.array_equal(r.input_perturbed, -r.input_clean)
 
 
-@settings(max_examples=10)
+@settings(max_examples=example_count(10))
 @given(st.integers(0, 2**32 - 1), st.integers(1, 8), st.sampled_from(["sum", "mean"]),
        st.booleans(), st.sampled_from(["leak", "input"]))
 def test_stable_loss_plugged_into_backward_equals_tape(seed, T, reduction, dlif, placement):
@@ -225,7 +225,7 @@ def _tape_e_rsct(O, teacher, y, lam, tau):
     return tp.add(tp.scale(kl, lam), ps)
 
 
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(st.integers(0, 2**32 - 1), st.integers(1, 8), st.integers(1, 4),
        st.sampled_from([0.0, 0.1, 1.0]), st.sampled_from([1.0, 2.0, 4.0]))
 def test_e_rsct_gradient_equals_tape_and_finite_differences(seed, T, B, lam, tau):
@@ -291,7 +291,7 @@ def test_e_rsct_errors():
         e_rsct_loss(O, t, np.array([3]))
 
 
-@settings(max_examples=20)
+@settings(max_examples=example_count(20))
 @given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.integers(0, 6), st.integers(0, 3))
 def test_spike_count_and_ttfs_losses_equal_tape(seed, B, desired_true, desired_false):
     """The existing losses' gradients on the same tape (TSSL-BP spike count, Ding's TTFS
@@ -331,7 +331,7 @@ def _code_loss_count(outputs, target, desired, undesired):
     return 0.5 * np.sum(rep**2), rep
 
 
-@settings(max_examples=20)
+@settings(max_examples=example_count(20))
 @given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.integers(1, 12), st.integers(0, 6),
        st.integers(0, 2))
 def test_spike_count_code_variant_is_the_code_loss_count(seed, B, T, desired, undesired):
@@ -376,7 +376,7 @@ def _code_ce(logits, labels):
     return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(labels)), labels]))
 
 
-@settings(max_examples=20)
+@settings(max_examples=example_count(20))
 @given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.integers(1, 12),
        st.sampled_from([0.5, 2.0, 3.0]))
 def test_ttfs_losses_are_the_ding_code_formulas(seed, B, T, beta):

@@ -45,6 +45,7 @@ from evsnn.metrics import (
     taylor_indicator_grid,
 )
 from reference import metrics as ref
+from reference.helpers import example_count
 
 SEEDS = st.integers(0, 2**32 - 1)
 EPS = np.finfo(np.float64).eps
@@ -105,7 +106,7 @@ def mppd_case(draw):
     return ds, W, lam
 
 
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(mppd_case(), st.sampled_from([None, "leak", "input"]))
 def test_mppd_kernel_matches_twin_at_corners(case, placement):
     ds, W, lam = case
@@ -120,7 +121,7 @@ def test_mppd_kernel_matches_twin_at_corners(case, placement):
     np.testing.assert_allclose(got, ref.mppd_dense(ds, W, f.leak, f.gain), rtol=1e-9, atol=1e-12)
 
 
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(mppd_case(), st.integers(-4, 4))
 def test_mppd_response_is_odd_and_exactly_linear_in_powers_of_two(case, k):
     """ε is linear in Δs (Eq. 11): negating Δs or scaling it by 2^k changes no bit."""
@@ -131,7 +132,7 @@ def test_mppd_response_is_odd_and_exactly_linear_in_powers_of_two(case, k):
     np.testing.assert_array_equal(mppd_response(np.zeros_like(ds), W, lam), 0.0)
 
 
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(mppd_case())
 def test_mppd_lambda_zero_is_memoryless_and_lambda_one_is_a_running_sum(case):
     """λ = 0: ε[t] = W Δs[t] (the one-step response); λ = 1: ε[t] = ε[t-1] + W Δs[t], i.e. the
@@ -143,7 +144,7 @@ def test_mppd_lambda_zero_is_memoryless_and_lambda_one_is_a_running_sum(case):
     np.testing.assert_array_equal(mppd_response(ds, W, 1.0), np.cumsum(e0, axis=0))
 
 
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(rasters(n=2, B=(1, 3), N=(1, 4)), SEEDS, st.sampled_from([0.0, 0.5, 1.0]))
 def test_mppd_antisymmetric_zero_on_equal_runs_and_batch_permutation(pair, seed, lam):
     s, s_t = pair
@@ -159,7 +160,7 @@ def test_mppd_antisymmetric_zero_on_equal_runs_and_batch_permutation(pair, seed,
     np.testing.assert_array_equal(dup, np.concatenate([e, e], 1))
 
 
-@settings(max_examples=20)
+@settings(max_examples=example_count(20))
 @given(mppd_case(), st.sampled_from(["leak", "input"]))
 def test_dlif_with_unit_factors_is_plain_lif(case, placement):
     """a[t] = 1: λ·1 = λ and gain 1, so DLIF's dynamics are the λ-LIF ones bit for bit."""
@@ -171,7 +172,7 @@ def test_dlif_with_unit_factors_is_plain_lif(case, placement):
     )
 
 
-@settings(max_examples=20)
+@settings(max_examples=example_count(20))
 @given(mppd_case())
 def test_membrane_difference_without_resets_is_mppd(case):
     """v = m (no neuron ever resets): the reset term is 0 and Eq. 9-10 reduce to Eq. 11; equal
@@ -202,7 +203,7 @@ def test_membrane_difference_without_resets_is_mppd(case):
 
 
 # =========================================================================== Stable Eq. 12-14
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(st.integers(1, 4), st.integers(0, 3), st.integers(1, 4), SEEDS, st.integers(-3, 3))
 def test_ms_mppd_is_eq14_and_scales_by_four_to_the_k(T, B, N, seed, k):
     eps = np.random.default_rng(seed).uniform(-3, 3, (T, B, N))
@@ -218,7 +219,7 @@ def test_ms_mppd_is_eq14_and_scales_by_four_to_the_k(T, B, N, seed, k):
     np.testing.assert_array_equal(ms_mppd(-eps), s)
 
 
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(rasters(n=3, B=(1, 3), N=(0, 4)))
 def test_tasad_and_std_are_eq12_eq13_and_pseudometrics(trio):
     a, b, c = trio
@@ -243,7 +244,7 @@ def test_tasad_and_std_are_eq12_eq13_and_pseudometrics(trio):
 
 
 # =========================================================================== Ding 2025 Eq. 25, 28
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(labelled_scores(), SEEDS)
 def test_accuracy_and_asr_brute_force_with_ties(case, seed):
     adv, y = case
@@ -273,7 +274,7 @@ def test_accuracy_and_asr_brute_force_with_ties(case, seed):
 
 
 # =========================================================================== TAAcc, Eq. 26
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(rasters(B=(1, 4), N=(1, 3)), SEEDS, st.sampled_from(["rate", "ttfs", "membrane"]))
 def test_taacc_is_accuracy_of_the_decoder_on_each_prefix(r, seed, decoder):
     """TAAcc[t] (Eq. 26) is the accuracy of the decoder run on steps 0..t only; TAAcc[T] is the
@@ -291,7 +292,7 @@ def test_taacc_is_accuracy_of_the_decoder_on_each_prefix(r, seed, decoder):
 
 
 # =========================================================================== stability, Eq. 27
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(st.integers(1, 4), st.integers(1, 5), st.integers(1, 3), SEEDS)
 def test_stability_brute_force_permutation_and_k1(K, B, C, seed):
     rng = np.random.default_rng(seed)
@@ -310,7 +311,7 @@ def test_stability_brute_force_permutation_and_k1(K, B, C, seed):
 
 
 # =========================================================================== ζ[t]
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(rasters(n=2, B=(1, 3), N=(1, 4)), SEEDS)
 def test_zeta_brute_force_sums_to_one_and_permutation_invariant(pair, seed):
     a, b = pair
@@ -335,7 +336,7 @@ def test_zeta_brute_force_sums_to_one_and_permutation_invariant(pair, seed):
 
 
 # =========================================================================== Eq. 29-30
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(rasters(B=(0, 3), N=(1, 4)))
 def test_rates_brute_force(r):
     (s,) = r
@@ -352,7 +353,7 @@ def test_rates_brute_force(r):
     assert np.all((hid >= 0) & (hid <= 1))
 
 
-@settings(max_examples=10)
+@settings(max_examples=example_count(10))
 @given(st.sampled_from([(2, 3), (1, 2, 2)]))
 def test_rates_of_conv_rasters_flatten_the_neurons(tail):
     s = (np.random.default_rng(1).random((3, 2) + tail) < 0.5).astype(float)
@@ -362,7 +363,7 @@ def test_rates_of_conv_rasters_flatten_the_neurons(tail):
 
 
 # =========================================================================== Eq. 31-32, Ding 2023
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(st.integers(1, 4), st.integers(1, 3), SEEDS, st.sampled_from([0.05, -0.25, 2.0**-30]))
 def test_directional_derivative_zero_gradient_and_linear_loss(B, N, seed, t):
     rng = np.random.default_rng(seed)
@@ -378,7 +379,7 @@ def test_directional_derivative_zero_gradient_and_linear_loss(B, N, seed, t):
     np.testing.assert_allclose(r.value, np.abs(g).sum(axis=1), rtol=1e-6 if t < 1e-8 else 1e-12)
 
 
-@settings(max_examples=20)
+@settings(max_examples=example_count(20))
 @given(st.integers(1, 3), SEEDS)
 def test_loss_change_grid_zero_at_origin_and_symmetric_in_the_directions(N, seed):
     """On dyadic data every x + t1 v1 + t2 v2 is exact, so swapping (v1, t1) with (v2, t2)
@@ -397,7 +398,7 @@ def test_loss_change_grid_zero_at_origin_and_symmetric_in_the_directions(N, seed
             assert g.change[i, j] == loss(x + a * v1 + b * v2) - loss(x)
 
 
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(st.integers(1, 3), st.integers(0, 3), st.integers(1, 4), SEEDS, st.integers(-3, 3))
 def test_taylor_indicator_invariances_and_grid_corners(T, B, N, seed, k):
     rng = np.random.default_rng(seed)
@@ -424,7 +425,7 @@ def test_taylor_indicator_invariances_and_grid_corners(T, B, N, seed, k):
 
 
 # =========================================================================== RSC Eq. 6
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(st.sampled_from([0.0, 1.0, 8.0, 0.1, 255.0]), st.sampled_from([0.0, 1.0, 4.0, 16.0]),
        st.sampled_from([0.0, 1.0, 0.5, 0.9095]), st.sampled_from([0.0, 1.0, 0.1089]),
        st.integers(-3, 3))
@@ -438,7 +439,7 @@ def test_qte_trapezoid_symmetry_and_scaling(ea, eb, aa, ab, k):
 
 
 # =========================================================================== SOP, energy
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(rasters(n=2, T=(1, 5), B=(0, 3), N=(1, 4)), st.integers(1, 3), SEEDS)
 def test_sop_decision_time_corners_and_brute_force(pair, n_out, seed):
     x, h = pair
@@ -464,7 +465,7 @@ def test_sop_decision_time_corners_and_brute_force(pair, n_out, seed):
     assert np.all(r.total <= plain.total)
 
 
-@settings(max_examples=20)
+@settings(max_examples=example_count(20))
 @given(rasters(T=(1, 5), B=(1, 3), N=(1, 4)))
 def test_sop_with_decoder_decision_times_matches_ttfs_prefix(r):
     """decision_times (origin 0) is the first step with an output spike: the first step at
@@ -479,7 +480,7 @@ def test_sop_with_decoder_decision_times_matches_ttfs_prefix(r):
     np.testing.assert_array_equal(s.steps, np.where(td < 0, out.shape[0], td + 1))
 
 
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(st.integers(1, 5), st.integers(1, 5), st.integers(1, 3), st.integers(1, 3),
        st.sampled_from([0.0, 0.25, 1.0, 3.0]))
 def test_snn_energy_affine_in_xi_and_delay_independent_of_it(c_in, c_out, k, hw, xi):
@@ -496,7 +497,7 @@ def test_snn_energy_affine_in_xi_and_delay_independent_of_it(c_in, c_out, k, hw,
 
 
 # =========================================================================== decoders
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(rasters(B=(0, 3), N=(1, 4)), SEEDS)
 def test_decoders_silent_outputs_ties_and_time_order(r, seed):
     (s,) = r

@@ -14,6 +14,7 @@ import pytest
 from conftest import RTOL_HAND  # float64 closed-form values (see conftest.py)
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference.helpers import example_count
 
 from certify.spike_distance import victor_purpura_distance
 from evsnn.attacks import spike_attack
@@ -313,7 +314,7 @@ def test_rates_hand_case():
     np.testing.assert_allclose(pn[:, 0, 3], [0, 0, 1 / 3], rtol=RTOL_HAND)
 
 
-@settings(max_examples=20)
+@settings(max_examples=example_count(20))
 @given(st.integers(1, 6), st.integers(1, 3), st.integers(1, 5), st.integers(0, 2**31 - 1))
 def test_rate_is_running_mean_of_population_count(T, B, N, seed):
     # Eq. 29 = (N / t) Σ_{τ≤t} Eq. 30, and the per-neuron rates sum to Eq. 29
