@@ -47,7 +47,9 @@ def _dense_layer_kernel(
                     out[t, b, i] = a[i] if emit_trace else s
                     if sur_sum is not None:
                         if sur_kind == 0:
-                            sig = dt(1.0) / (dt(1.0) + np.exp(-sur_p * (m - theta)))
+                            # far below θ exp overflows to inf: σ = 0, the limit (as the kernel)
+                            with np.errstate(over="ignore"):
+                                sig = dt(1.0) / (dt(1.0) + np.exp(-sur_p * (m - theta)))
                             sur_sum[b, i] += sur_scale * sig * (dt(1.0) - sig)
                         else:
                             sur_sum[b, i] += max(dt(0.0), sur_p - abs(m - theta)) / (sur_p * sur_p)
