@@ -311,6 +311,15 @@ def test_surrogates_hand_computed():
     assert surrogate_derivative(Triangle(0.5), 1.6, 1.0) == 0.0
 
 
+def test_sigmoid_surrogate_far_below_threshold_is_zero_without_a_warning():
+    # exp(−ρ(m − θ)) overflowed to inf (exp(105) in float32, exp(1005) in float64) and NumPy's
+    # overflow RuntimeWarning escaped surrogate_derivative (the conv HART pre-calculated
+    # backward calls it on recorded membranes); σ = 0 there, so the derivative is exactly 0
+    got32 = surrogate_derivative(Sigmoid(5.0), np.array([-20.0], np.float32), 1.0)
+    assert got32.dtype == np.float32 and got32[0] == 0.0
+    assert surrogate_derivative(Sigmoid(5.0), np.array([-200.0]), 1.0)[0] == 0.0
+
+
 def test_losses_hand_computed():
     loss, g = cross_entropy(np.log(np.array([[1.0, 3.0]])), np.array([1]))
     assert loss == pytest.approx(-np.log(0.75))

@@ -66,6 +66,8 @@ def surrogate_derivative(surrogate, m, theta):
     kind, p, scale = surrogate.kernel_args()
     x = np.asarray(m) - theta
     if kind == SIGMOID:
-        sig = 1.0 / (1.0 + np.exp(-p * x))
+        # far below θ exp overflows to inf and σ = 0, the limit (the kernels give the same)
+        with np.errstate(over="ignore"):
+            sig = 1.0 / (1.0 + np.exp(-p * x))
         return scale * sig * (1.0 - sig)
     return np.maximum(0.0, p - np.abs(x)) / (p * p)
