@@ -151,7 +151,7 @@ def clip01(a):
 def linear(x, w):
     """``x @ wᵀ`` for ``x`` [B, n_in] and ``w`` [n_out, n_in] (a dense layer's synaptic input)."""
     return Var(x.value @ w.value.T, [(x, lambda g: g @ mag(w.value)),
-                                         (w, lambda g: g.T @ mag(x.value))])
+                                     (w, lambda g: g.T @ mag(x.value))])
 
 
 def take(a, t):
