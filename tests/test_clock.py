@@ -22,13 +22,14 @@ from evsnn.conventions import DING2025_PAPER, HART_CODE, STABLE_CODE, STABLE_PAP
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
 from reference import clock as ref
 from reference.clock import kernel_args, layer_cases, neurons
+from reference.helpers import example_count
 
 # the module (the package's name ``simulate`` is the function)
 simulate_module = importlib.import_module("evsnn.clock.simulate")
 
 
 # --------------------------------------------------------------------------- twin
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(layer_cases(), st.sampled_from([(0, 5.0, 5.0), (0, 3.0, 1.0), (1, 0.7, 1.0)]),
        st.booleans())
 # a membrane far below θ in float32: exp(−ρ(m − θ)) = exp(105) overflows to inf (σ = 0, the

@@ -22,6 +22,7 @@ from reference.helpers import (
     PAPER_PRESETS,
     PRESET_NAMES,
     assert_grads_equal_tape,
+    example_count,
     step_ulps,
     tape_surrogate,
 )
@@ -217,7 +218,7 @@ def _assert_exact(res, records, net, what):
 
 
 # --------------------------------------------------------------------------- forward, exact
-@settings(max_examples=50)
+@settings(max_examples=example_count(50))
 @given(corner_cases())
 def test_simulate_equals_exact_design_update_at_corners(case):
     """Every neuron model, every preset (spike test, input delay, DLIF placement), ties at θ,
@@ -256,7 +257,7 @@ def _tape(net, x, conv, g_out, mode, **opts):
     return ref, np.stack([o.value for o in out])
 
 
-@settings(max_examples=50)
+@settings(max_examples=example_count(50))
 @given(corner_cases(), st.sampled_from(["bptt", "bptt_detach", "hart", "rga", "bptr", "rate",
                                         "tempbp"]),
        st.sampled_from([Sigmoid(5.0, "code"), Sigmoid(2.0, "paper"), Triangle(0.5),
@@ -286,7 +287,7 @@ def test_backward_equals_tape_at_corners(case, method, surrogate, seed):
     assert_grads_equal_tape(got, ref, method)
 
 
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(corner_cases(), st.sampled_from([Triangle(0.5), Triangle(1.0), Sigmoid(5.0, "code")]),
        st.integers(0, 2**32 - 1))
 def test_hart_precalculated_at_corners_equals_tape_or_refuses(case, surrogate, seed):
@@ -328,7 +329,7 @@ def float32_pixels(draw, T):
     return float(np.clip(x, np.float32(0), np.float32(1)))
 
 
-@settings(max_examples=50)
+@settings(max_examples=example_count(50))
 @given(st.integers(1, 1000).flatmap(lambda T: st.tuples(
     st.just(T), st.lists(float32_pixels(T), min_size=1, max_size=6))),
     st.sampled_from(PAPER_PRESETS), st.sampled_from([np.float32, np.float64, np.bool_]))
@@ -354,7 +355,7 @@ def test_paper_rules_are_exact_for_float32_pixels(T_pixels, preset, dtype):
         assert (np.flatnonzero(first[:, 0, k]) + 1).tolist() == want_e[:1], p
 
 
-@settings(max_examples=50)
+@settings(max_examples=example_count(50))
 @given(st.integers(1, 40), st.lists(st.sampled_from([0.0, 1.0, 0.5, 1e-300, 1 - 2**-53]),
                                     min_size=1, max_size=5),
        st.sampled_from(PRESET_NAMES), st.sampled_from([np.float64, np.float32]))
@@ -396,7 +397,7 @@ def test_spike_encoders_at_pixel_edges(T, pixels, preset, in_dtype):
             assert n_f == int(np.floor((1 - v) * v.dtype.type(T)) < T)
 
 
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(st.integers(1, 12), st.integers(1, 4), st.integers(1, 5), st.integers(0, 2**32 - 1),
        st.sampled_from(PRESET_NAMES))
 def test_poisson_is_reproducible_and_its_uniform_sampler_is_numpys(T, B, N, seed, preset):
@@ -461,7 +462,7 @@ def test_decoder_vjp_errors():
         decoder_vjp("rate", np.ones((1, 1)), np.array([[["x"]]]))
 
 
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(st.integers(1, 8), st.integers(1, 3), st.integers(1, 4), st.integers(0, 2**32 - 1),
        st.sampled_from([0.0, 0.2, 0.6]))
 def test_decoders_at_ties_silence_and_simultaneous_first_spikes(T, B, N, seed, p):
@@ -505,7 +506,7 @@ def test_decoders_at_ties_silence_and_simultaneous_first_spikes(T, B, N, seed, p
 
 
 # --------------------------------------------------------------------------- input gradients
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(st.sampled_from(["ttfs", "ratesyn_start", "ratesyn_end", "poisson", "current"]),
        st.sampled_from(PRESET_NAMES), st.integers(1, 6), st.integers(0, 2**32 - 1),
        st.sampled_from(["bptt", "hart", "rate"]))
@@ -536,7 +537,7 @@ def test_image_gradient_rules_at_silent_pixels(encoder, preset, T, seed, method)
     np.testing.assert_array_equal(r.image, want)
 
 
-@settings(max_examples=20)
+@settings(max_examples=example_count(20))
 @given(st.sampled_from(["rsc_fixed", "rsc_fresh"]), st.integers(1, 5), st.integers(0, 2**32 - 1))
 def test_rsc_without_noise_is_current_coding_inside_the_clamp(encoder, T, seed):
     """RSC with σ = 0 encodes x itself (clamp(x + 0, 0, 1) = x), so at pixels strictly inside
@@ -557,7 +558,7 @@ def test_rsc_without_noise_is_current_coding_inside_the_clamp(encoder, T, seed):
 
 
 # --------------------------------------------------------------------------- losses
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(st.integers(1, 3), st.integers(2, 5), st.integers(0, 2**32 - 1),
        st.sampled_from([1.0, 50.0, 1e4, 1e30]), st.sampled_from(["ce", "double_softmax",
                                                                    "scaled_ce"]))
@@ -596,7 +597,7 @@ def test_losses_with_extreme_logits_in_float32(B, N, seed, spread, variant):
 RTOL_FLOAT32_BACKWARD = 1e-4
 
 
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(corner_cases(), st.sampled_from(["bptt", "hart", "rga", "bptr", "rate", "tempbp"]),
        st.integers(0, 2**32 - 1))
 def test_float32_backward_is_float64_backward_rounded(case, method, seed):

@@ -17,6 +17,7 @@ from evsnn.conventions import DING2025_PAPER, get_convention
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
 from reference import conv as ref
 from reference.conv import pool_geometry, scipy_conv
+from reference.helpers import example_count
 
 
 # --------------------------------------------------------------------------- strategies
@@ -134,7 +135,7 @@ def test_im2col_kernel_matches_twin(case):
     np.testing.assert_array_equal(a, b)  # a copy: exact
 
 
-@settings(max_examples=25)
+@settings(max_examples=example_count(25))
 @given(st.integers(0, 2**32 - 1), st.sampled_from([np.float64, np.float32]), st.booleans(),
        st.sampled_from(["none", "bn", "bn+pre"]))
 def test_conv_out_kernel_matches_twin_and_numpy(seed, dtype, with_bias, bn):
@@ -304,7 +305,7 @@ def test_maxpool_kernel_matches_twin_and_the_first_maximum_rule(case):
 
 
 # --------------------------------------------------------------------------- independent
-@settings(max_examples=25)
+@settings(max_examples=example_count(25))
 @given(conv_cases())
 def test_convolution_matches_scipy_correlate_on_both_paths(case):
     layer, x, dtype = case
@@ -316,7 +317,7 @@ def test_convolution_matches_scipy_correlate_on_both_paths(case):
         np.testing.assert_allclose(got, want, rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
 
 
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(gather_cases())
 def test_event_path_matches_dense_path(case):
     layer, x, dtype = case

@@ -27,7 +27,7 @@ from evsnn.grad.conv import (
 from evsnn.params import DLIF, LIF, Readout, TraceLIF
 from reference import conv as ref
 from reference.conv import pool_geometry
-from reference.helpers import RHO, assert_finite_differences
+from reference.helpers import RHO, assert_finite_differences, example_count
 
 
 # --------------------------------------------------------------------------- twins
@@ -138,7 +138,7 @@ def test_pool_backward_kernel_tiled_windows_match_twin(k, avg, dtype):
     assert not np.signbit(a).any() or np.signbit(b[np.signbit(a)]).all()
 
 
-@settings(max_examples=20)
+@settings(max_examples=example_count(20))
 @given(col_cases())
 def test_col2im_kernel_matches_twin_and_is_the_adjoint_of_im2col(case):
     gcols, (sh, sw, ph, pw), shape, dtype = case

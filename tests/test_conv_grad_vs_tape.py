@@ -29,7 +29,7 @@ from evsnn.conventions import get_convention
 from evsnn.grad import Sigmoid, Triangle
 from evsnn.grad.conv import backward_conv
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
-from reference.helpers import check, tempbp_options
+from reference.helpers import check, example_count, tempbp_options
 
 KINDS = ("lif_hard", "lif_soft", "if", "trace_trace", "trace_spike", "dlif")
 
@@ -143,26 +143,26 @@ surrogates = st.one_of(
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=example_count(40), deadline=None)
 @given(cases(), surrogates, st.booleans())
 def test_bptt_equals_tape(case, surrogate, detach):
     check(case, "bptt", surrogate=surrogate, detach_reset=detach)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=example_count(25), deadline=None)
 @given(cases(), st.sampled_from([Triangle(1.0), Sigmoid(5.0, "code")]))
 def test_hart_equals_prune_then_average_on_tape(case, surrogate):
     check(case, "hart", surrogate=surrogate)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=example_count(25), deadline=None)
 @given(cases(), st.sampled_from(["rga", "bptr", "rate"]))
 def test_rate_family_equals_tape(case, method):
     """The rate family's per-sample statistics (HART Eq. 10) run over the whole feature map."""
     check(case, method)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=example_count(30), deadline=None)
 @given(cases(kinds=("trace_trace", "trace_spike")), tempbp_options())
 def test_tempbp_equals_tape(case, opts):
     """Every Temp-BP option (the strategy of the dense comparison)."""

@@ -27,7 +27,8 @@ from conftest import RTOL_FINITE_DIFF, RTOL_INDEPENDENT, RTOL_TAPE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference.helpers import (
-    assert_tape, cases, compare, no_near_ties, run_tape, tape_surrogate, tempbp_options,
+    assert_tape, cases, compare, example_count, no_near_ties, run_tape, tape_surrogate,
+    tempbp_options,
 )
 
 from evsnn.clock import Dense, Network, simulate
@@ -53,14 +54,14 @@ surrogates = st.one_of(
 
 
 # --------------------------------------------------------------------------- the comparisons
-@settings(max_examples=80)
+@settings(max_examples=example_count(80))
 @given(cases(), surrogates, st.booleans())
 def test_bptt_equals_tape(case, surrogate, detach):
     res, ref = run_tape(case, "bptt", surrogate=tape_surrogate(surrogate), detach_reset=detach)
     compare(case, res, ref, method="bptt", surrogate=surrogate, detach_reset=detach)
 
 
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(cases(), st.sampled_from([Triangle(0.5), Triangle(1.0), Sigmoid(5.0, "code")]))
 def test_hart_equals_prune_then_average_on_tape(case, surrogate):
     """HART Eq. 13-14 defined on the tape: m(t+1) = leak·stop(v(t)) + gain·I(t+1), then the
@@ -69,7 +70,7 @@ def test_hart_equals_prune_then_average_on_tape(case, surrogate):
     compare(case, res, ref, method="hart", surrogate=surrogate)
 
 
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(cases(kinds=("lif_hard", "lif_soft", "if", "trace_spike"), allow_readout=False,
              delays=(0,)), st.sampled_from([Triangle(0.5), Triangle(1.0)]))
 def test_hart_precalculated_equals_tape(case, surrogate):
@@ -87,7 +88,7 @@ def test_hart_precalculated_equals_tape(case, surrogate):
     compare(case, sums, ref, method="hart", surrogate=surrogate, precalculate=True)
 
 
-@settings(max_examples=40)
+@settings(max_examples=example_count(40))
 @given(cases(), st.sampled_from(["rga", "bptr", "rate"]))
 def test_rate_family_equals_tape(case, method):
     """RGA / BPTR / rate (HART Eq. 10) as the rate-approximation node on the tape."""
@@ -95,7 +96,7 @@ def test_rate_family_equals_tape(case, method):
     compare(case, res, ref, method=method)
 
 
-@settings(max_examples=60)
+@settings(max_examples=example_count(60))
 @given(cases(kinds=("trace_trace", "trace_spike")), tempbp_options())
 def test_tempbp_equals_tape(case, opts):
     """Temp-BP (Ding 2025 Eq. 18-20) as straight-through spike-time terms on the tape, with
@@ -176,7 +177,7 @@ def test_dyadic_cases_hit_exact_ties_under_both_spike_tests():
 
 
 # --------------------------------------------------------------------------- losses and decoders
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(cases(T=(1, 8)), st.sampled_from(["rate", "membrane", "ttfs"]),
        st.sampled_from(["ce", "double_softmax", "scaled_ce"]))
 def test_loss_chain_vs_tape(case, decoder, loss_name):
@@ -219,7 +220,7 @@ def test_loss_chain_vs_tape(case, decoder, loss_name):
         np.testing.assert_allclose(g, w, rtol=RTOL_TAPE, atol=RTOL_TAPE * scale + 1e-13)
 
 
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(cases(T=(1, 8), delays=(0,)), st.sampled_from(["current", "rsc_fixed", "rsc_fresh"]),
        st.sampled_from(["bptt", "hart"]))
 def test_image_gradient_through_exact_encoders_vs_tape(case, encoder, method):
@@ -273,7 +274,7 @@ def _smooth_record(net, seq, conv, rho):
     return out, recs
 
 
-@settings(max_examples=10)
+@settings(max_examples=example_count(10))
 @given(cases(n_layers=(1, 2), T=(1, 6)), st.sampled_from([1.0, 3.0]), st.booleans())
 def test_bptt_on_smooth_forward_matches_finite_differences(case, rho, detach):
     """With σ(ρ(m − θ)) as the spike in the forward, ``bptt`` with ``Sigmoid(ρ, "code")`` is the

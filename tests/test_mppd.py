@@ -21,6 +21,7 @@ from evsnn.metrics import (
 )
 from evsnn.params import DLIF, LIF
 from reference import metrics as ref
+from reference.helpers import example_count
 
 
 # --------------------------------------------------------------------------- strategies
@@ -178,7 +179,7 @@ def _dlif_kw(layer, conv):
     return dict(dlif_factors=np.asarray(layer.dlif_factors), dlif_factor=conv.dlif_factor)
 
 
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(network_case())
 def test_mppd_equals_membrane_difference_before_first_spike(case):
     """Stable Eq. 8: MPPD is the exact membrane difference up to the first spike of either run."""
@@ -197,7 +198,7 @@ def test_mppd_equals_membrane_difference_before_first_spike(case):
         np.testing.assert_allclose(eps[mask], exact[mask], rtol=0, atol=RTOL_INDEPENDENT * scale)
 
 
-@settings(max_examples=30)
+@settings(max_examples=example_count(30))
 @given(network_case())
 def test_membrane_difference_reproduces_recorded_membranes(case):
     """Eq. 9-10 with the reset term: the recursion gives m - m~ at every step."""
