@@ -254,11 +254,13 @@ def loss_and_grad(ann, x, labels) -> ANNLossGrad:
     >>> round(r.loss, 6), r.grads.input.tolist()
     (0.693147, [[0.5, -0.5]])
     """
-    from evsnn.grad.losses import cross_entropy
+    from evsnn.grad.losses import _labels_iv, cross_entropy
 
     fwd = forward(ann, x)
     _batch_iv(fwd.inputs[0], "the loss is a mean over the batch")
-    value, g = cross_entropy(fwd.logits, np.asarray(labels))
+    # checked here so that a message names the caller's argument, not cross_entropy's "scores"
+    labels = _labels_iv(labels, fwd.logits, of="the network's output")
+    value, g = cross_entropy(fwd.logits, labels)
     grads = backward(ann, fwd, g)
     correct = np.argmax(fwd.logits, axis=1) == np.asarray(labels)
     return ANNLossGrad(float(value), fwd.logits, correct, grads)
@@ -280,5 +282,5 @@ def accuracy(ann, x, y) -> float:
     if y.shape != logits.shape[:1]:
         raise ValueError(f"y has shape {y.shape} but x has {logits.shape[0]} samples")
     # float, boolean or out-of-range labels never equal a prediction: refused, not counted wrong
-    y = _labels_iv(y, logits, name="y")
+    y = _labels_iv(y, logits, name="y", of="the network's output")
     return float(np.mean(np.argmax(logits, axis=1) == y))

@@ -706,9 +706,12 @@ def test_accuracy_refuses_labels_that_no_prediction_can_equal():
         accuracy(ann, x, np.array([0.5, 1.0]))
     with pytest.raises(TypeError, match="y must hold integer class labels, got dtype bool"):
         accuracy(ann, x, np.array([True, False]))
-    with pytest.raises(ValueError, match=r"y holds the label 2 but scores has 2 classes; "
-                                         r"labels are 0-based class indices in \[0, 1\]"):
+    # the messages name the caller's arguments, not cross_entropy's "scores" (stop 29)
+    with pytest.raises(ValueError, match=r"y holds the label 2 but the network's output has 2 "
+                                         r"classes; labels are 0-based class indices in \[0, 1\]"):
         accuracy(ann, x, np.array([1, 2]))
+    with pytest.raises(ValueError, match=r"labels holds the label 2 but the network's output"):
+        loss_and_grad(ann, x, np.array([1, 2]))
     with pytest.raises(ValueError, match=r"y has shape \(1, 2\) but x has 2 samples"):
         accuracy(ann, x, np.array([[0, 1]]))
 
