@@ -101,16 +101,17 @@ def model_fn(model, source, y):
     )
 
 
-def is_stochastic(model, source):
-    m = source if model is None else model
-    return bool(getattr(m, "stochastic", False)) or bool(getattr(source, "stochastic", False))
-
-
 def model_stochastic(model, source):
     """Whether the evaluated model (``model``, else the source) draws random numbers, so that
     its scores need the sample streams."""
     m = source if model is None else model
     return bool(getattr(m, "stochastic", False))
+
+
+def is_stochastic(model, source):
+    """Whether the attack draws random numbers at all: the evaluated model or the gradient
+    source does."""
+    return model_stochastic(model, source) or bool(getattr(source, "stochastic", False))
 
 
 def success_of(scores, y, target):
