@@ -29,6 +29,7 @@ from reference.helpers import example_count
 
 from evsnn.attacks import (
     CallableSource,
+    MixedSource,
     SNNSource,
     ann_source,
     apgd,
@@ -732,30 +733,167 @@ def test_metrics_of_a_layer_with_no_neurons_regression():
 
 # --- labels beyond the classes ---------------------------------------------------------------------
 _Y_1BASED = np.array([1, 3])  # class indices counted from 1: 3 is past the 3 classes
+_Y_OK = np.array([0, 1])
 _1BASED_HINT = r"; labels are 0-based class indices in \[0, 2\] \(subtract 1 from 1-based labels\)"
+
+
+def _beyond(arg, of="the source's output"):
+    """The full message for the label 3 of argument ``arg`` against 3 classes of ``of``."""
+    return rf"^{arg} holds the label 3 but {of} has 3 classes" + _1BASED_HINT + "$"
+
+
+# every attack that takes labels, as run(source, x, y, target); None: the attack takes no target
 _LABEL_ATTACKS = {
-    "fgsm": (lambda s, x: fgsm(s, x, _Y_1BASED, eps=0.1),
-             r"labels holds the label 3 but scores has 3 classes" + _1BASED_HINT),
-    "pgd": (lambda s, x: pgd(s, x, _Y_1BASED, eps=0.1, rng=0),
-            r"labels holds the label 3 but scores has 3 classes" + _1BASED_HINT),
-    "pgd-target": (lambda s, x: pgd(s, x, np.array([0, 0]), target=_Y_1BASED, eps=0.1, rng=0),
-                   r"labels holds the label 3 but scores has 3 classes" + _1BASED_HINT),
-    "apgd-dlr": (lambda s, x: apgd(s, x, _Y_1BASED, eps=0.1, loss="dlr", rng=0),
-                 r"labels holds the label 3 but scores has 3 classes" + _1BASED_HINT),
-    "deepfool": (lambda s, x: deepfool(s, x, _Y_1BASED),
-                 r"y holds the label 3 but the source's output has 3 classes" + _1BASED_HINT),
-    "one_pixel": (lambda s, x: one_pixel(s, x, _Y_1BASED, popsize=5, maxiter=1, rng=0),
-                  r"y holds the label 3 but the model's output has 3 classes" + _1BASED_HINT),
+    "fgsm": lambda s, x, y, t: fgsm(s, x, y, eps=0.1, target=t, rng=0),
+    "bim": lambda s, x, y, t: bim(s, x, y, eps=0.1, steps=1, target=t, rng=0),
+    "pgd": lambda s, x, y, t: pgd(s, x, y, eps=0.1, steps=1, target=t, rng=0),
+    "pgd-l0-code": lambda s, x, y, t: pgd(s, x, y, eps=1, norm="l0", rule="code", steps=2,
+                                          target=t, rng=0),
+    "mim": lambda s, x, y, t: mim(s, x, y, eps=0.1, steps=1, target=t, rng=0),
+    "rfgsm": lambda s, x, y, t: rfgsm(s, x, y, eps=0.1, target=t, rng=0),
+    "apgd-ce": lambda s, x, y, t: apgd(s, x, y, eps=0.1, steps=1, target=t, rng=0),
+    "apgd-dlr": lambda s, x, y, t: apgd(s, x, y, eps=0.1, steps=1, loss="dlr", rng=0),
+    "apgd-ce-code": lambda s, x, y, t: apgd(s, x, y, eps=0.1, steps=1, rule="code", rng=0),
+    "deepfool": lambda s, x, y, t: deepfool(s, x, y, rng=0),
 }
+_UNTARGETED = {"apgd-dlr", "apgd-ce-code", "deepfool"}  # targeted DLR needs 4 classes
+_LABEL_CASES = [(a, arg) for a in sorted(_LABEL_ATTACKS)
+                for arg in (("y",) if a in _UNTARGETED else ("y", "target"))]
 
 
-@pytest.mark.parametrize("name", sorted(_LABEL_ATTACKS))
-def test_attack_labels_beyond_the_classes_are_refused_regression(name):
+def _labels_for(arg):
+    """(y, target) with the label 3 in argument ``arg``."""
+    return (_Y_1BASED, None) if arg == "y" else (_Y_OK, _Y_1BASED)
+
+
+@pytest.mark.parametrize("name, arg", _LABEL_CASES)
+def test_attack_labels_beyond_the_classes_are_refused_regression(name, arg):
     # 1-based labels (y = C) crashed with numpy's "index 3 is out of bounds for axis 1 with
-    # size 3" in every attack (the score losses, DeepFool and OnePixel index the scores by y)
-    run, match = _LABEL_ATTACKS[name]
-    with pytest.raises(ValueError, match=match):
-        run(linear_source(np.eye(3)), np.full((2, 3), 0.5))
+    # size 3"; then the score losses refused them as "labels holds the label 3 but scores has
+    # 3 classes", their own names: now the attack names its argument and the source's output
+    y, t = _labels_for(arg)
+    with pytest.raises(ValueError, match=_beyond(arg)):
+        _LABEL_ATTACKS[name](linear_source(np.eye(3)), np.full((2, 3), 0.5), y, t)
+
+
+def _never_called(*args, **kwargs):
+    raise AssertionError("the source's loss was computed")
+
+
+def _label_sources():
+    """Sources of 3 classes whose class count is known before any loss: declared (``n_out``:
+    SNNSource, ann_source, a MixedSource of them) or by ``predict`` (the loss never runs)."""
+    net = Network.mlp([3, 3], LIF(lam=0.9, theta=0.5), rng=0, scale=2.0)
+    W = np.eye(3)
+    return {
+        "snn": SNNSource(net, T=3, encoder="current"),
+        "ann": ann_source(ANN([W])),
+        "mixed": MixedSource(0.5, ann_source(ANN([W])), linear_source(W)),
+        "predict-only": CallableSource(_never_called, score_loss_grad=_never_called,
+                                       predict=lambda x: x @ W.T),
+        "stochastic-predict": CallableSource(_never_called, score_loss_grad=_never_called,
+                                             predict=lambda x, rng: x @ W.T, uses_rng=True),
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(_label_sources()))
+@pytest.mark.parametrize("name, arg", _LABEL_CASES)
+def test_attack_labels_are_refused_before_any_loss(kind, name, arg):
+    # the message is the attack's whatever the source, and comes before the source's loss:
+    # the "predict-only" sources fail the test if their loss runs
+    y, t = _labels_for(arg)
+    with pytest.raises(ValueError, match=_beyond(arg)):
+        _LABEL_ATTACKS[name](_label_sources()[kind], np.full((2, 3), 0.5), y, t)
+
+
+@pytest.mark.parametrize("name, arg", _LABEL_CASES)
+def test_attack_labels_of_a_bare_source_are_checked_on_its_first_scores(name, arg):
+    # a bare fn(x, y) / score_loss_grad source cannot tell its classes before it answers; one
+    # that ignores the labels (no loss of its own indexes by them) is refused on its first scores
+    W = np.eye(3)
+
+    def slg(x, score_loss):
+        return np.zeros(len(x)), np.zeros_like(x), x @ W.T
+
+    src = CallableSource(lambda x, y: slg(x, None), score_loss_grad=slg)
+    y, t = _labels_for(arg)
+    # APGD's rule="code" first evaluates the model (by default the source's) on the clean x
+    of = "the model's output" if name == "apgd-ce-code" else "the source's output"
+    with pytest.raises(ValueError, match=_beyond(arg, of)):
+        _LABEL_ATTACKS[name](src, np.full((2, 3), 0.5), y, t)
+
+
+@pytest.mark.parametrize("arg", ["y", "target"])
+def test_eot_pgd_labels_beyond_the_classes_are_refused(arg):
+    y, t = _labels_for(arg)
+    with pytest.raises(ValueError, match=_beyond(arg)):
+        eot_pgd(noisy_linear_source(np.eye(3)), np.full((2, 3), 0.5), y, eps=0.1, steps=1,
+                eot_samples=2, target=t, rng=0)
+
+
+@pytest.mark.parametrize("arg", ["y", "target"])
+def test_one_pixel_labels_beyond_the_classes_are_refused(arg):
+    y, t = _labels_for(arg)
+    with pytest.raises(ValueError, match=_beyond(arg, "the model's output")):
+        one_pixel(linear_source(np.eye(3)), np.full((2, 3), 0.5), y, target=t, popsize=5,
+                  maxiter=1, rng=0)
+
+
+@pytest.mark.parametrize("arg", ["y", "target"])
+def test_an_evaluated_model_with_fewer_classes_refuses_the_labels(arg):
+    # a 4-class source and a 3-class model: the source takes label 3, the model cannot predict
+    # it (success would silently be counted as "prediction differs" / "never the target")
+    y, t = _labels_for(arg)
+    with pytest.raises(ValueError, match=_beyond(arg, "the model's output")):
+        pgd(linear_source(np.eye(4, 3)), np.full((2, 3), 0.5), y, eps=0.1, steps=1,
+            target=t, model=lambda x: x @ np.eye(3), rng=0)
+
+
+@pytest.mark.parametrize("arg", ["y", "target"])
+@pytest.mark.parametrize("kind", ["snn", "fn"])
+def test_spike_attack_labels_beyond_the_classes_are_refused(kind, arg):
+    net = Network.mlp([3, 3], LIF(lam=0.9, theta=0.5), rng=0, scale=2.0)
+    if kind == "snn":
+        src = SNNSource(net, T=3, encoder="current")
+    else:  # a callable tells its classes in its first answer (this one ignores the labels)
+        def src(seq, lab):
+            return np.zeros(seq.shape[1]), np.zeros_like(seq), seq.sum(axis=0) @ np.eye(3)
+    y, t = _labels_for(arg)
+    with pytest.raises(ValueError, match=_beyond(arg)):
+        spike_attack(src, np.ones((3, 2, 3)), y, budget=1, target=t)
+
+
+def test_rand_del_labels_beyond_the_classes_are_refused():
+    # the model's scores index nothing by y: label 3 was silently counted as a success
+    with pytest.raises(ValueError, match=_beyond("y", "the model's output")):
+        rand_del(np.ones((3, 2, 3)), 0.5, rng=0, model=lambda s: s.sum(axis=0), y=_Y_1BASED)
+
+
+def test_the_class_probe_leaves_the_attack_streams_alone():
+    # a stochastic source without n_out is probed with predict on copies of the streams: the
+    # attack's result is that of the same source declaring n_out (no probe)
+    W = np.array([[1.0, -1.0, 0.5], [-0.5, 1.0, 0.0], [0.0, 0.3, -1.0]])
+
+    def slg(x, score_loss, rng):
+        Ws = np.stack([W + 0.5 * g.standard_normal(W.shape) for g in rng])
+        s = np.einsum("bcn,bn->bc", Ws, x)
+        loss, gs = score_loss(s)
+        return loss, np.einsum("bc,bcn->bn", gs, Ws), s
+
+    def predict(x, rng):
+        return slg(x, lambda s: (np.zeros(len(s)), np.zeros_like(s)), rng)[2]
+
+    def make():
+        return CallableSource(lambda x, y, rng: slg(x, lambda s: ce_loss(s, y), rng),
+                              score_loss_grad=slg, predict=predict, uses_rng=True)
+
+    declared = make()
+    declared.n_out = 3
+    x, y = np.full((2, 3), 0.5), np.array([0, 1])
+    probed = pgd(make(), x, y, eps=0.2, steps=3, rng=5)
+    plain = pgd(declared, x, y, eps=0.2, steps=3, rng=5)
+    np.testing.assert_array_equal(probed.x_adv, plain.x_adv)
+    np.testing.assert_array_equal(probed.loss, plain.loss)
 
 
 def test_metric_labels_beyond_the_classes_are_refused_regression():

@@ -4,11 +4,13 @@ random starts, step directions and success evaluation (argument validation:
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from evsnn._checks import class_labels_iv
 from evsnn._records import compact_repr
 from evsnn.attacks.projections import l2_norm, project
 from evsnn.attacks.sources import GradientSource, as_source
@@ -114,7 +116,60 @@ def is_stochastic(model, source):
     return model_stochastic(model, source) or bool(getattr(source, "stochastic", False))
 
 
+# --- labels against the classes ------------------------------------------------------------------
+#: what the classes of a gradient source's scores are called in the messages
+SOURCE_OUTPUT = "the source's output"
+
+
+def source_classes(src, x, gens):
+    """The number of classes C of the source's scores at the images ``x``, before any loss is
+    taken: the source's ``n_out`` when it declares one, else the width of ``predict(x)`` (a
+    stochastic source predicts with copies of the streams ``gens``, so the attack's own draws
+    do not change), else ``None`` (see :func:`scores_labels_iv`)."""
+    n = getattr(src, "n_out", None)
+    if n is None and src.has_predict:
+        rngs = copy.deepcopy(gens) if src.stochastic else None
+        scores = np.asarray(src.predict(x, rng=rngs))
+        n = scores.shape[1] if scores.ndim == 2 else None
+    return n
+
+
+def source_labels_iv(src, x, gens, y, target=None):
+    """Refuse labels ``y`` (and ``target``) at or past the source's classes, named as the
+    attacks' arguments: a label >= C (1-based labels) would otherwise reach the score loss and
+    be reported under that function's own argument names. An empty batch has nothing to check
+    and runs nothing."""
+    if not np.size(y):
+        return
+    n = source_classes(src, x, gens)
+    if n is not None:
+        scores_labels_iv(n, y, target, SOURCE_OUTPUT)
+
+
+def scores_labels_iv(n_classes, y, target=None, classes_of=SOURCE_OUTPUT):
+    """:func:`evsnn._checks.class_labels_iv` for ``y`` and ``target`` against ``n_classes``
+    classes of ``classes_of``; the attacks call it on the first scores of a source that could
+    not tell its classes before (a bare ``fn(x, y)`` source) and on the evaluated model's
+    scores."""
+    class_labels_iv("y", y, n_classes, classes_of=classes_of)
+    if target is not None:
+        class_labels_iv("target", target, n_classes, classes_of=classes_of)
+
+
+def checked_score_loss(score_loss, y, target=None):
+    """``score_loss`` preceded by the check of ``y`` and ``target`` against the scores' classes
+    (the losses the attacks hand to ``score_loss_grad`` would name their own arguments)."""
+    def checked(s):
+        scores_labels_iv(np.shape(s)[1], y, target)
+        return score_loss(s)
+    return checked
+
+
 def success_of(scores, y, target):
+    """Untargeted: the prediction differs from ``y``; targeted: it equals ``target``. Labels at
+    or past the classes of ``scores`` (the evaluated model's) are refused, not counted."""
+    if np.ndim(scores) == 2:
+        scores_labels_iv(np.shape(scores)[1], y, target, "the model's output")
     pred = np.argmax(scores, axis=1)
     return pred == target if target is not None else pred != y
 

@@ -8,11 +8,14 @@ import numpy as np
 from evsnn.attacks._common import (
     RANDOM_STARTS,
     AttackResult,
+    checked_score_loss,
     is_stochastic,
     model_fn,
     model_stochastic,
     random_start as _random_start,
+    scores_labels_iv,
     source_iv,
+    source_labels_iv,
     step_direction,
     streams,
     success_of,
@@ -179,6 +182,7 @@ def apgd(source, x, y, *, eps, norm="linf", steps=10, loss="ce", random_start="u
             f"{type(src).__name__} cannot — pass SNNSource or CallableSource(score_loss_grad=...)"
         )
     gens = streams(rng, B, random_start is not None or is_stochastic(model, src))
+    source_labels_iv(src, x, gens, y, target)
     scores_fn = model_fn(model, src, y)
     r = gens if src.stochastic else None
 
@@ -198,10 +202,13 @@ def apgd(source, x, y, *, eps, norm="linf", steps=10, loss="ce", random_start="u
                     return dlr_loss(s, y_, target)
 
             def call(z):
-                return src.score_loss_grad(z, score_loss, rng=r_)
+                return src.score_loss_grad(z, checked_score_loss(score_loss, y_, target),
+                                           rng=r_)
 
         def objective(z):
             o = call(z)
+            # a source that could not tell its classes before its first answer
+            scores_labels_iv(np.shape(o.scores)[1], y_, target)
             return (np.asarray(o.loss, dtype=np.float64), np.asarray(o.grad, dtype=np.float64),
                     np.asarray(o.scores))
         return objective

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from evsnn._checks import class_labels_iv
 from evsnn.attacks._common import (
     AttackResult,
     is_stochastic,
     model_fn,
     model_stochastic,
+    scores_labels_iv,
     source_iv,
+    source_labels_iv,
     streams,
     success_of,
 )
@@ -105,6 +106,7 @@ def deepfool(source, x, y, *, norm="l2", steps=50, overshoot=0.02, nudge=1e-4, n
     if candidates is not None:
         candidates = int_iv("candidates", candidates, low=1)
     gens = streams(rng, B, is_stochastic(model, src))
+    source_labels_iv(src, x, gens, y)
     scores_fn = model_fn(model, src, y)
     rows = np.arange(B)
 
@@ -131,8 +133,9 @@ def deepfool(source, x, y, *, norm="l2", steps=50, overshoot=0.02, nudge=1e-4, n
         scores, grads = class_outputs(x_adv)
         C = scores.shape[1]
         if allowed is None:
-            # 1-based labels would index past the scores
-            class_labels_iv("y", y, C, classes_of="the source's output")
+            # 1-based labels would index past the scores (a source that could not tell its
+            # classes before its first answer)
+            scores_labels_iv(C, y)
             allowed = np.ones((B, C), dtype=bool)
             if candidates is not None and candidates < C - 1:
                 masked = scores.copy()

@@ -13,7 +13,10 @@ that signature can be wrapped in :class:`CallableSource`. Sources may offer more
 * ``class_grad(x, k, *, rng=None)`` — the score of class ``k[b]`` and its input gradient
   (DeepFool); every source with ``score_loss_grad`` has it;
 * ``predict(x, *, rng=None)`` — scores from a forward pass only (used for success when the
-  attacked model is the source's own model).
+  attacked model is the source's own model);
+* ``n_out`` — the number of classes of the scores, when known without running the model
+  (:class:`SNNSource`, :func:`ann_source`, a :class:`MixedSource` of such); ``None`` otherwise.
+  The attacks check their labels against it (else against ``predict``'s scores) before any loss.
 
 ``rng`` is ``None``, anything :func:`numpy.random.default_rng` accepts, or a list of one
 ``numpy.random.Generator`` per sample. The attacks pass per-sample generators (spawned with
@@ -105,6 +108,9 @@ class GradientSource:
 
     #: whether the source draws random numbers (a stochastic encoder or smoothing noise)
     stochastic = False
+    #: the number of classes C of the scores when the source knows it without running the model
+    #: (the attacks check their labels against it before any loss); None: unknown
+    n_out = None
 
     def __call__(self, x, y, *, rng=None) -> SourceOutput:
         y = np.asarray(y)
@@ -562,6 +568,7 @@ class MixedSource(GradientSource):
         self.a = as_source(a, "a")
         self.b = as_source(b, "b")
         self.stochastic = self.a.stochastic or self.b.stochastic
+        self.n_out = self.a.n_out  # the scores are a's
 
     def _mix(self, call, x, rng):
         x = np.asarray(x)
@@ -634,4 +641,6 @@ def ann_source(ann):
         loss, _ = ce_loss(r.logits, y)
         return loss, x.shape[0] * r.grads.input, r.logits
 
-    return CallableSource(fn, score_loss_grad=score_loss_grad, predict=ann.logits)
+    src = CallableSource(fn, score_loss_grad=score_loss_grad, predict=ann.logits)
+    src.n_out = int(ann.weights[-1].shape[0])  # the logits' classes
+    return src

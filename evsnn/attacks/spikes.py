@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from evsnn._records import compact_repr
-from evsnn.attacks._common import streams, success_of
+from evsnn.attacks._common import scores_labels_iv, streams, success_of
 from evsnn.attacks._iv import int_iv, labels_iv, real_iv
 from evsnn.attacks.sources import SNNSource, SourceOutput
 
@@ -151,6 +151,8 @@ def _grad_fn(source, y, target):
 
     def f(s):
         o = call(s)
+        # a callable source tells its classes in its first answer
+        scores_labels_iv(np.shape(o.scores)[1], y, target)
         grad = np.asarray(o.grad, dtype=np.float64)
         if grad.shape != s.shape:
             raise ValueError(f"the source's sequence gradient has shape {grad.shape}, expected {s.shape}")
@@ -267,6 +269,9 @@ def spike_attack(source, seq, y, *, budget, operations=OPERATIONS, max_shift=1, 
         budget = real_iv("budget", budget)
         default_steps = 50
     steps = default_steps if steps is None else int_iv("steps", steps, low=0)
+    if isinstance(source, SNNSource) and B:
+        # before any loss, named as this function's arguments
+        scores_labels_iv(source.n_out, y, target)
     f = _grad_fn(source, y, target)
     cur = seq.copy()
     touched = np.zeros((B, T, N), dtype=bool)
