@@ -16,6 +16,7 @@ which trades rare saturation for higher rates.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,7 +70,8 @@ def activation_scales(ann, calibration_x, *, percentile=100.0) -> np.ndarray:
     activations on the calibration images (ReLU outputs; the last layer's positive logits).
 
     A layer with no positive activation on the calibration set gets scale 1 (its weights are
-    then only multiplied by ``U_th · max^(l-1)``).
+    then only multiplied by ``U_th · max^(l-1)``). Activations that overflow to infinity (or
+    NaN) on the calibration images raise ValueError naming the layer.
 
     Examples
     --------
@@ -91,9 +93,16 @@ def activation_scales(ann, calibration_x, *, percentile=100.0) -> np.ndarray:
         raise TypeError(f"calibration_x must hold real numbers, got dtype {x.dtype}")
     if not np.all(np.isfinite(x)):
         raise ValueError("calibration_x holds NaN or infinite values; pass finite images")
-    fwd = forward(ann, x)
+    with np.errstate(over="ignore", invalid="ignore"):  # refused below, by layer
+        fwd = forward(ann, x)
     scales = []
-    for z in fwd.pre:
+    for i, z in enumerate(fwd.pre):
+        if not np.all(np.isfinite(z)):
+            raise ValueError(
+                f"layer {i} (ann.weights[{i}]) has NaN or infinite activations on calibration_x "
+                f"(they overflow {z.dtype}); rescale the ANN's weights or the calibration "
+                "images so that its activations stay finite"
+            )
         pos = z[z > 0]
         if pos.size == 0:
             scales.append(1.0)
@@ -102,6 +111,41 @@ def activation_scales(ann, calibration_x, *, percentile=100.0) -> np.ndarray:
         else:
             scales.append(float(np.percentile(pos, percentile)))
     return np.array(scales)
+
+
+# how to bring a layer's maximum activation back from the edge of the floats
+_RESCALE_FIX = (
+    "recalibrate with images that activate the layer, or rescale the ANN: multiplying "
+    "ann.weights[{i}] (and its bias) by c > 0 and dividing the next layer's weights by c leaves "
+    "a ReLU network's function unchanged and multiplies max^({l}) by c"
+)
+
+
+def _factor_iv(i, factor, theta, scales, percentile):
+    """Refuse layer ``i``'s factor ``theta · scales[i] / scales[i + 1]`` unless finite."""
+    if math.isfinite(factor):
+        return
+    what = "maximum" if percentile == 100.0 else f"{percentile!r}th percentile"
+    raise ValueError(
+        f"layer {i} (ann.weights[{i}]): its weight factor theta·max^({i})/max^({i + 1}) = "
+        f"{float(theta)!r}·{float(scales[i])!r}/{float(scales[i + 1])!r} overflows to "
+        f"{float(factor)!r}; max^({i + 1}) = {float(scales[i + 1])!r} is the {what} of the "
+        f"layer's positive activations on calibration_x; "
+        + _RESCALE_FIX.format(i=i, l=i + 1) + "; or pass a smaller theta / input_max"
+    )
+
+
+def _rescaled_iv(i, what, before, after, factor, scales):
+    """Refuse layer ``i``'s rescaled ``what`` (weights or biases) unless finite (its dtype's
+    maximum is exceeded although the float64 factor is finite)."""
+    if np.all(np.isfinite(after)):
+        return
+    raise ValueError(
+        f"layer {i} (ann.{what}[{i}]): the rescaled {what} overflow {after.dtype} (largest "
+        f"magnitude {float(np.max(np.abs(before)))!r} times {float(factor)!r}, with "
+        f"max^({i + 1}) = {float(scales[i + 1])!r} the layer's activation scale on "
+        f"calibration_x); " + _RESCALE_FIX.format(i=i, l=i + 1)
+    )
 
 
 def convert(ann, calibration_x, *, percentile=100.0, theta=1.0, input_max=1.0, readout=False):
@@ -129,6 +173,18 @@ def convert(ann, calibration_x, *, percentile=100.0, theta=1.0, input_max=1.0, r
     -------
     Conversion
 
+    Raises
+    ------
+    ValueError
+        When a factor ``U_th · max^(l-1) / max^(l)``, a rescaled weight or a rescaled bias is not
+        finite — e.g. a layer whose largest calibration activation is subnormal (1e-310: the
+        factor overflows float64), or a float32 ANN whose factor is finite but whose rescaled
+        weights exceed float32's maximum. The message names the layer, its ``max^(l)`` and the
+        factor. Such a layer is all but silent on the calibration set; no tiny scale is
+        replaced by 1 (as a layer without positive activations is), since its activations are
+        then normalised to rates of order 1e-300, which no IF neuron reaches. Also when a
+        layer's activations overflow (:func:`activation_scales`).
+
     Notes
     -----
     Ding 2025 Methods, Eq. 14, after Rueckauer et al. (2017, Front. Neurosci. 11:682): IF
@@ -148,16 +204,23 @@ def convert(ann, calibration_x, *, percentile=100.0, theta=1.0, input_max=1.0, r
     input_max = real_iv("input_max", input_max, low=0, low_open=True, hint="1 for [0, 1] images")
     layer_scales = activation_scales(ann, calibration_x, percentile=percentile)
     scales = np.concatenate([[float(input_max)], layer_scales])
-    factors = float(theta) * scales[:-1] / scales[1:]
+    with np.errstate(over="ignore"):  # an infinite factor is refused below, by layer
+        factors = float(theta) * scales[:-1] / scales[1:]
     layers = []
     n = len(ann.weights)
     for i, (w, b) in enumerate(zip(ann.weights, ann.biases)):
         neuron = Readout() if (readout and i == n - 1) else IF(theta=float(theta))
+        _factor_iv(i, factors[i], theta, scales, percentile)
         # scaled in float64 and rounded once to the array's own dtype (a float32 ANN gives a
         # float32 SNN: DESIGN, "never silently change dtype")
-        weight = (w.astype(np.float64) * factors[i]).astype(w.dtype, copy=False)
-        bias = None if b is None else (
-            (b.astype(np.float64) * (float(theta) / scales[i + 1])).astype(b.dtype, copy=False))
+        with np.errstate(over="ignore"):  # refused by _rescaled_iv, naming the layer
+            weight = (w.astype(np.float64) * factors[i]).astype(w.dtype, copy=False)
+            bias = None if b is None else (
+                (b.astype(np.float64) * (float(theta) / scales[i + 1])).astype(b.dtype,
+                                                                              copy=False))
+        _rescaled_iv(i, "weights", w, weight, factors[i], scales)
+        if bias is not None:
+            _rescaled_iv(i, "biases", b, bias, float(theta) / scales[i + 1], scales)
         layers.append(Dense(weight, neuron, bias=bias))
     return Conversion(
         network=Network(tuple(layers)), ann=ann, scales=scales, factors=factors,

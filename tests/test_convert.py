@@ -1,5 +1,7 @@
 """evsnn.convert: Ding 2025 Eq. 14 weight rescaling, IF rates vs ReLU activations, accuracy."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -118,3 +120,59 @@ def test_convert_errors():
         convert(ann, np.ones((0, 3)))
     with pytest.raises(TypeError, match="ann must be an evsnn.ann.ANN"):
         convert("ann", x)
+
+
+_FIX = (r"recalibrate with images that activate the layer, or rescale the ANN: multiplying "
+        r"ann\.weights\[0\] \(and its bias\) by c > 0 and dividing the next layer's weights by c "
+        r"leaves a ReLU network's function unchanged and multiplies max\^\(1\) by c")
+
+
+@pytest.mark.parametrize("percentile, what", [(100.0, "maximum"), (99.0, "99.0th percentile")])
+def test_a_subnormal_max_activation_is_refused_naming_the_layer_regression(percentile, what):
+    # max^(1) = 1e-310 (subnormal): the factor 1·1/1e-310 overflowed to inf and the user saw
+    # Dense's "weight holds NaN or infinite values" (and a RuntimeWarning before it)
+    ann = ANN([np.array([[1e-310, 0.0], [0.0, 1.0]]), np.array([[1.0, 1.0]])])
+    x = np.array([[1.0, 0.0]] * 3)
+    with pytest.raises(ValueError, match=(
+            r"^layer 0 \(ann\.weights\[0\]\): its weight factor theta·max\^\(0\)/max\^\(1\) = "
+            r"1\.0·1\.0/1e-310 overflows to inf; max\^\(1\) = 1e-310 is the " + what
+            + r" of the layer's positive activations on calibration_x; " + _FIX
+            + r"; or pass a smaller theta / input_max$")):
+        convert(ann, x, percentile=percentile)
+    # a normal max of the same layer converts (the check refuses only what overflows)
+    assert np.all(np.isfinite(convert(ann, np.array([[1.0, 1e-300]])).factors))
+
+
+def test_float32_weights_that_overflow_after_rescaling_are_refused_regression():
+    # max^(1) = 1e-39 (a float32 subnormal): the float64 factor ~1e39 is finite, but the
+    # rescaled float32 weight 1·1e39 is not (float32's maximum is 3.4e38)
+    ann = ANN([np.array([[1e-39, 1.0]], dtype=np.float32), np.array([[1.0]], dtype=np.float32)])
+    scale = float(np.float32(1e-39))
+    with pytest.raises(ValueError, match=(
+            r"^layer 0 \(ann\.weights\[0\]\): the rescaled weights overflow float32 \(largest "
+            rf"magnitude 1\.0 times {re.escape(repr(1 / scale))}, with max\^\(1\) = "
+            rf"{re.escape(repr(scale))} the layer's activation scale on calibration_x\); "
+            + _FIX + "$")):
+        convert(ann, np.array([[1.0, 0.0]]))
+
+
+def test_float32_biases_that_overflow_after_rescaling_are_refused():
+    # neuron 0 sets max^(1) = 1e-39 with weights that stay finite (1e-39·1e39, 0·1e39); neuron 1's
+    # bias −1 (it never fires) times θ/max^(1) ~ 1e39 overflows float32
+    ann = ANN([np.array([[1e-39], [0.0]], dtype=np.float32)],
+              [np.array([0.0, -1.0], dtype=np.float32)])
+    with pytest.raises(ValueError, match=r"^layer 0 \(ann\.biases\[0\]\): the rescaled biases "
+                                         r"overflow float32 \(largest magnitude 1\.0 times "):
+        convert(ann, np.array([[1.0]]))
+
+
+def test_activations_that_overflow_are_refused_naming_the_layer():
+    # 1e308 + 1e308 is inf: the scale was inf, the factor 0 and the SNN silently dead
+    ann = ANN([np.array([[1e308, 1e308]])])
+    msg = (r"^layer 0 \(ann\.weights\[0\]\) has NaN or infinite activations on calibration_x "
+           r"\(they overflow float64\); rescale the ANN's weights or the calibration images so "
+           r"that its activations stay finite$")
+    with pytest.raises(ValueError, match=msg):
+        activation_scales(ann, np.ones((1, 2)))
+    with pytest.raises(ValueError, match=msg):
+        convert(ann, np.ones((1, 2)))
