@@ -535,7 +535,12 @@ def _dense_model(path, kind, layers, arrays):
 
 
 def load_saved(path) -> SavedModel:
-    """Read a file written by :func:`save`: model, convention and metadata (validated)."""
+    """Read a file written by :func:`save`: model, convention and metadata (validated).
+
+    A description without a ``metadata`` entry reads as ``{}`` (files of every version); one
+    whose ``metadata`` is not an object (a list, a string, null, ...) raises ValueError naming
+    the file, as every other invalid entry does.
+    """
     path, meta, arrays = _read(path)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise _bad(path, f"not an evsnn model file (format {meta.get('format')!r} "
@@ -571,8 +576,13 @@ def load_saved(path) -> SavedModel:
             conv = Convention(**conv)
         except (TypeError, ValueError) as exc:
             raise _bad(path, f"invalid convention ({exc})") from exc
+    # every version of save writes the key, but a description without it has always read as {}
     metadata = meta.get("metadata", {})
-    return SavedModel(model, conv, metadata if isinstance(metadata, dict) else {})
+    if not isinstance(metadata, dict):
+        raise _bad(path, f"the metadata {metadata!r} is not an object ({{name: value, ...}}); "
+                         "save writes a dict ({} for metadata=None): the file was edited or "
+                         "damaged — re-save the model with evsnn.io.save")
+    return SavedModel(model, conv, metadata)
 
 
 def load(path):

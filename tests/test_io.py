@@ -343,6 +343,30 @@ def test_version_1_conventions_load_with_the_scale_their_gradients_used(tmp_path
     assert old.sigmoid_scale == "code" and old.name == "DING2025_PAPER"
 
 
+@pytest.mark.parametrize("metadata", [[1, 2], "text", None, 3, True])
+def test_metadata_that_is_not_an_object_is_refused_regression(saved, metadata):
+    # was silently replaced by {} (the saved notes lost without a word) where every other bad
+    # entry of the description raises naming the file
+    rewrite_npz(saved, lambda m: m.update(metadata=metadata))
+    with pytest.raises(ValueError, match=(
+            rf"^{re.escape(str(saved))}: the metadata {re.escape(repr(metadata))} is not an "
+            r"object \(\{name: value, \.\.\.\}\); save writes a dict \(\{\} for "
+            r"metadata=None\): the file was edited or damaged — re-save the model with "
+            r"evsnn\.io\.save$")):
+        io.load_saved(saved)
+    with pytest.raises(ValueError, match="is not an object"):
+        io.load(saved)  # load reads the same description
+
+
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
+def test_a_description_without_metadata_reads_as_empty(saved, version):
+    # every version of save writes the key; the reader has always taken a file without it
+    rewrite_npz(saved, lambda m: (m.pop("metadata"), m.update(version=version)))
+    loaded = io.load_saved(saved)
+    assert loaded.metadata == {}
+    _same_network(loaded.model, NETWORKS["dlif"])
+
+
 def test_description_errors(saved):
     cases = [
         (lambda m: m.update(format="other"), "format 'other' is not 'evsnn-model'"),
