@@ -731,7 +731,7 @@ def test_metrics_of_a_layer_with_no_neurons_regression():
         sop([np.zeros((2, 1, 2, 0, 1))], [LayerShape(2, 1, 1, 1, 1)])
 
 
-# --- labels beyond the classes ---------------------------------------------------------------------
+# --- labels beyond the classes --------------------------------------------------------------------
 _Y_1BASED = np.array([1, 3])  # class indices counted from 1: 3 is past the 3 classes
 _Y_OK = np.array([0, 1])
 _1BASED_HINT = r"; labels are 0-based class indices in \[0, 2\] \(subtract 1 from 1-based labels\)"

@@ -13,6 +13,10 @@ Budgets hold exactly: ``x_adv`` has ``x``'s dtype, lies in [0, 1], and ``norms_o
 ``pgd(..., norm="l0", rule="code")``, which keeps pixels tied with the k-th. Multi-channel
 images are flattened channel-major, ``N = C·H·W``; ``channels=C`` makes the L0 budgets of :func:`pgd` and :func:`one_pixel` count
 pixels.
+
+Labels and targets must be 0-based class indices: one at or past the number of classes (1-based
+labels) is refused before any loss is taken, naming the attack's argument (``y``, ``target``)
+and the source's output (the model's output for :func:`one_pixel` and for success).
 """
 
 from evsnn.attacks._common import AttackResult

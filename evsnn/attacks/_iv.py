@@ -34,8 +34,9 @@ def x_iv(x):
 
 
 def labels_iv(y, B, name="y"):
-    """Labels (or targets) of ``B`` samples; the number of classes is known once the scores are
-    (the score losses, DeepFool and OnePixel check the upper end)."""
+    """Labels (or targets) of ``B`` samples; the upper end is checked once the number of
+    classes is known (:func:`evsnn.attacks._common.source_labels_iv`; OnePixel on the model's
+    scores)."""
     return _checks.class_labels_iv(name, y, batch=B)
 
 
