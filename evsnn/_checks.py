@@ -176,6 +176,12 @@ def class_labels_iv(name, labels, n_classes=None, *, batch=None, classes_of="the
         raise ValueError(f"{name} must be 1-D [B] (one label per sample), got shape "
                          f"{labels.shape}{end}")
     span = ">= 0" if n_classes is None else f"in [0, {n_classes - 1}]"
+    if (n_classes is None and labels.dtype == np.uint64 and labels.size
+            and labels.max() > np.iinfo(np.int64).max):
+        # the int64 labels returned would wrap to negative ones, echoed as such by later checks
+        # (given n_classes, the check below names the label as given)
+        raise ValueError(f"{name} holds the label {int(labels.max())}, past int64's maximum; "
+                         f"labels are 0-based class indices {span}{end}")
     if labels.size and labels.min() < 0:
         raise ValueError(f"{name} holds the negative label {int(labels.min())}; labels are "
                          f"0-based class indices {span}{end}")

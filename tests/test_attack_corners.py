@@ -896,6 +896,47 @@ def test_the_class_probe_leaves_the_attack_streams_alone():
     np.testing.assert_array_equal(probed.loss, plain.loss)
 
 
+def test_mixed_source_of_models_with_different_classes_is_refused_regression():
+    # a 4-class a and a 3-class b: label 3 passed the check against a's n_out, then b's loss
+    # refused it as "labels holds the label 3 but scores has 3 classes" (its own names; DeepFool
+    # even with valid labels, asking b for a's class 3); with labels below both counts the mix of
+    # two models' losses ran silently. Found by the random-profile hunt's probing.
+    a, b = ann_source(ANN([np.eye(4, 3)])), ann_source(ANN([np.eye(3)]))
+    with pytest.raises(ValueError, match=r"^MixedSource's a and b have 4 and 3 classes \(their "
+                                         r"n_out\); the mixed gradient \(HART Eq\. A6\) is of "
+                                         r"two sources of one model: pass a and b with the same "
+                                         r"outputs$"):
+        MixedSource(0.5, a, b)
+    # sources that do not declare n_out: refused at the first call, from their scores
+    mix = MixedSource(0.5, linear_source(np.eye(3)), linear_source(np.eye(4, 3)))
+    x, y = np.full((2, 3), 0.5), np.array([0, 2])
+    for run in (lambda: pgd(mix, x, y, eps=0.1, steps=1, random_start=None),
+                lambda: apgd(mix, x, y, eps=0.1, steps=1, loss="dlr", random_start=None),
+                lambda: deepfool(mix, x, y, steps=1)):
+        with pytest.raises(ValueError, match=r"^MixedSource's a and b have 3 and 4 classes "
+                                             r"\(the widths of their scores\)"):
+            run()
+
+
+def test_uint64_labels_past_int64_are_named_as_given_regression():
+    # np.uint64(2**63) became int64 -2**63 in the first label check: the attacks then refused
+    # "the negative label -9223372036854775808" and one_pixel raised numpy's IndexError. Found
+    # by the random-profile hunt's probing.
+    y = np.array([0, 2**63], dtype=np.uint64)
+    x = np.full((2, 3), 0.5)
+    match = r"^y holds the label 9223372036854775808, past int64's maximum; labels are 0-based"
+    for run in (lambda: fgsm(linear_source(np.eye(3)), x, y, eps=0.1),
+                lambda: deepfool(linear_source(np.eye(3)), x, y, steps=1),
+                lambda: one_pixel(lambda z: z @ np.eye(3), x, y, popsize=5, maxiter=1, rng=0)):
+        with pytest.raises(ValueError, match=match):
+            run()
+    # the largest int64 still passes the first check (and is refused against the classes)
+    big = np.array([0, 2**63 - 1], dtype=np.uint64)
+    with pytest.raises(ValueError, match=r"^y holds the label 9223372036854775807 but the "
+                                         r"source's output has 3 classes"):
+        fgsm(linear_source(np.eye(3)), x, big, eps=0.1)
+
+
 def test_metric_labels_beyond_the_classes_are_refused_regression():
     # with scores [B, C] a label >= C can never be predicted: accuracy, ASR, stability and
     # TAAcc silently counted it as wrong (1-based labels gave accuracy ~0 without a word)

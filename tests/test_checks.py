@@ -142,6 +142,12 @@ _FIX = r"labels are 0-based class indices in \[0, 2\] \(subtract 1 from 1-based 
                                              r"0-based class indices in \[0, 2\]$"),
     ([1, 3], dict(n_classes=3, classes_of="scores"), ValueError,
      r"^y holds the label 3 but scores has 3 classes; " + _FIX + "$"),
+    # uint64 past int64 wrapped to the negative label -2**63 (random-profile hunt)
+    (np.array([0, 2**63], dtype=np.uint64), {}, ValueError,
+     r"^y holds the label 9223372036854775808, past int64's maximum; labels are 0-based class "
+     r"indices >= 0$"),
+    (np.array([0, 2**63], dtype=np.uint64), dict(n_classes=3, classes_of="scores"), ValueError,
+     r"^y holds the label 9223372036854775808 but scores has 3 classes; " + _FIX + "$"),
 ])
 def test_class_labels_iv_names_the_argument_the_label_and_the_fix(labels, kw, exc, match):
     with pytest.raises(exc, match=match):

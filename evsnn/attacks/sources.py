@@ -547,13 +547,20 @@ class CallableSource(GradientSource):
         return np.asarray(self._call(self._predict, np.asarray(x), rng=rng))
 
 
+def _classes_differ(ca, cb, how):
+    return (f"MixedSource's a and b have {ca} and {cb} classes ({how}); the mixed gradient "
+            "(HART Eq. A6) is of two sources of one model: pass a and b with the same outputs")
+
+
 class MixedSource(GradientSource):
     """HART Eq. A6: the mixed gradient ``β·g_a + (1 − β)·g_b`` of two sources.
 
     Loss is mixed the same way (it is the loss whose gradient is returned when both sources give
     true gradients of one model); scores and ``predict`` come from ``a``. Source ``b`` is called
     with a copy of the generators as they were before ``a`` drew from them, so two sources of the
-    same stochastic model see the same encoding (common random numbers).
+    same stochastic model see the same encoding (common random numbers). ``a`` and ``b`` must
+    have the same classes: a mismatch is refused (ValueError) at construction when both declare
+    ``n_out``, else at the first call, from the widths of their scores.
 
     Examples
     --------
@@ -568,6 +575,9 @@ class MixedSource(GradientSource):
         self.a = as_source(a, "a")
         self.b = as_source(b, "b")
         self.stochastic = self.a.stochastic or self.b.stochastic
+        if None not in (self.a.n_out, self.b.n_out) and self.a.n_out != self.b.n_out:
+            # b's loss would meet a label of a's classes under its own argument names
+            raise ValueError(_classes_differ(self.a.n_out, self.b.n_out, "their n_out"))
         self.n_out = self.a.n_out  # the scores are a's
 
     def _mix(self, call, x, rng):
@@ -576,6 +586,9 @@ class MixedSource(GradientSource):
         rng_b = _copy_rng(rng)
         oa = call(self.a, rng)
         ob = call(self.b, rng_b)
+        ca, cb = np.shape(oa.scores)[-1], np.shape(ob.scores)[-1]
+        if ca != cb:  # sources that do not declare n_out: a mix of two models' losses otherwise
+            raise ValueError(_classes_differ(ca, cb, "the widths of their scores"))
         beta = self.beta
         return SourceOutput(
             beta * oa.loss + (1 - beta) * ob.loss, beta * oa.grad + (1 - beta) * ob.grad, oa.scores
