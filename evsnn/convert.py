@@ -121,17 +121,24 @@ _RESCALE_FIX = (
 )
 
 
-def _factor_iv(i, factor, theta, scales, percentile):
-    """Refuse layer ``i``'s factor ``theta · scales[i] / scales[i + 1]`` unless finite."""
+def _factor_iv(i, factor, theta, scales, percentile, bias=False):
+    """Refuse layer ``i``'s weight factor ``theta · scales[i] / scales[i + 1]`` (``bias``: its
+    bias factor ``theta / scales[i + 1]``) unless finite."""
     if math.isfinite(factor):
         return
     what = "maximum" if percentile == 100.0 else f"{percentile!r}th percentile"
+    if bias:
+        head = (f"layer {i} (ann.biases[{i}]): its bias factor theta/max^({i + 1}) = "
+                f"{float(theta)!r}/{float(scales[i + 1])!r}")
+        smaller = "theta"
+    else:
+        head = (f"layer {i} (ann.weights[{i}]): its weight factor theta·max^({i})/max^({i + 1})"
+                f" = {float(theta)!r}·{float(scales[i])!r}/{float(scales[i + 1])!r}")
+        smaller = "theta / input_max"
     raise ValueError(
-        f"layer {i} (ann.weights[{i}]): its weight factor theta·max^({i})/max^({i + 1}) = "
-        f"{float(theta)!r}·{float(scales[i])!r}/{float(scales[i + 1])!r} overflows to "
-        f"{float(factor)!r}; max^({i + 1}) = {float(scales[i + 1])!r} is the {what} of the "
-        f"layer's positive activations on calibration_x; "
-        + _RESCALE_FIX.format(i=i, l=i + 1) + "; or pass a smaller theta / input_max"
+        f"{head} overflows to {float(factor)!r}; max^({i + 1}) = {float(scales[i + 1])!r} is the "
+        f"{what} of the layer's positive activations on calibration_x; "
+        + _RESCALE_FIX.format(i=i, l=i + 1) + f"; or pass a smaller {smaller}"
     )
 
 
@@ -176,8 +183,9 @@ def convert(ann, calibration_x, *, percentile=100.0, theta=1.0, input_max=1.0, r
     Raises
     ------
     ValueError
-        When a factor ``U_th · max^(l-1) / max^(l)``, a rescaled weight or a rescaled bias is not
-        finite — e.g. a layer whose largest calibration activation is subnormal (1e-310: the
+        When a factor ``U_th · max^(l-1) / max^(l)`` (taken as ``U_th · (max^(l-1) / max^(l))``
+        where the first product alone overflows), a bias factor ``U_th / max^(l)``, a rescaled
+        weight or a rescaled bias is not finite — e.g. a layer whose largest calibration activation is subnormal (1e-310: the
         factor overflows float64), or a float32 ANN whose factor is finite but whose rescaled
         weights exceed float32's maximum. The message names the layer, its ``max^(l)`` and the
         factor. Such a layer is all but silent on the calibration set; no tiny scale is
@@ -206,21 +214,26 @@ def convert(ann, calibration_x, *, percentile=100.0, theta=1.0, input_max=1.0, r
     scales = np.concatenate([[float(input_max)], layer_scales])
     with np.errstate(over="ignore"):  # an infinite factor is refused below, by layer
         factors = float(theta) * scales[:-1] / scales[1:]
+        # theta·max^(l-1) alone can overflow where the factor is finite (both huge)
+        factors = np.where(np.isfinite(factors), factors,
+                           scales[:-1] / scales[1:] * float(theta))
+        bias_factors = float(theta) / scales[1:]
     layers = []
     n = len(ann.weights)
     for i, (w, b) in enumerate(zip(ann.weights, ann.biases)):
         neuron = Readout() if (readout and i == n - 1) else IF(theta=float(theta))
         _factor_iv(i, factors[i], theta, scales, percentile)
+        if b is not None:  # finite with the weight factor unless max^(l-1) is tiny
+            _factor_iv(i, bias_factors[i], theta, scales, percentile, bias=True)
         # scaled in float64 and rounded once to the array's own dtype (a float32 ANN gives a
         # float32 SNN: DESIGN, "never silently change dtype")
         with np.errstate(over="ignore"):  # refused by _rescaled_iv, naming the layer
             weight = (w.astype(np.float64) * factors[i]).astype(w.dtype, copy=False)
             bias = None if b is None else (
-                (b.astype(np.float64) * (float(theta) / scales[i + 1])).astype(b.dtype,
-                                                                              copy=False))
+                (b.astype(np.float64) * bias_factors[i]).astype(b.dtype, copy=False))
         _rescaled_iv(i, "weights", w, weight, factors[i], scales)
         if bias is not None:
-            _rescaled_iv(i, "biases", b, bias, float(theta) / scales[i + 1], scales)
+            _rescaled_iv(i, "biases", b, bias, bias_factors[i], scales)
         layers.append(Dense(weight, neuron, bias=bias))
     return Conversion(
         network=Network(tuple(layers)), ann=ann, scales=scales, factors=factors,

@@ -176,3 +176,37 @@ def test_activations_that_overflow_are_refused_naming_the_layer():
         activation_scales(ann, np.ones((1, 2)))
     with pytest.raises(ValueError, match=msg):
         convert(ann, np.ones((1, 2)))
+
+
+def test_a_bias_factor_that_overflows_is_refused_naming_the_layer_regression():
+    # max^(0) = input_max = 1e-300 and max^(1) = 1.5e-300 keep the weight factor finite (1e10 ·
+    # 1e-300 / 1.5e-300), but the bias factor θ/max^(1) = 1e10/1.5e-300 overflows: the zero
+    # biases became NaN (0·inf) with RuntimeWarnings ("overflow in scalar divide", "invalid
+    # value in multiply") and were reported as "largest magnitude 0.0 times inf". Found by the
+    # random-profile hunt's probing.
+    ann = ANN([np.full((2, 2), 1e-300), np.eye(2)], [np.zeros(2), np.zeros(2)])
+    x = np.array([[1.0, 0.5], [0.5, 1.0]])
+    with pytest.raises(ValueError, match=(
+            r"^layer 0 \(ann\.biases\[0\]\): its bias factor theta/max\^\(1\) = "
+            r"10000000000\.0/1\.5e-300 overflows to inf; max\^\(1\) = 1\.5e-300 is the maximum of "
+            r"the layer's positive activations on calibration_x; " + _FIX
+            + r"; or pass a smaller theta$")):
+        convert(ann, x, input_max=1e-300, theta=1e10)
+    # without biases the same network converts: the weight factors are finite
+    c = convert(ANN([np.full((2, 2), 1e-300), np.eye(2)]), x, input_max=1e-300, theta=1e10)
+    assert np.all(np.isfinite(c.factors))
+
+
+def test_a_finite_factor_whose_product_theta_max_overflows_converts_regression():
+    # θ = 1e300 and max^(0) = input_max = 1e10: θ·max^(0) = 1e310 overflowed, and the finite
+    # factor θ·max^(0)/max^(1) = 1e300·1e10/1e20 = 1e290 (hand derivation; max^(1) = max^(2) =
+    # 1e20, the largest calibration pixel through identity weights, so the second factor is
+    # θ = 1e300) was refused as "overflows to inf". Found by the random-profile hunt's probing.
+    ann = ANN([np.eye(2), np.eye(2)])
+    c = convert(ann, np.array([[1e20, 1.0]]), theta=1e300, input_max=1e10)
+    np.testing.assert_allclose(c.factors, [1e290, 1e300], rtol=1e-15)
+    # a factor that is finite in the usual order keeps its bits: θ·max^(l-1) first, then / max^(l)
+    x = np.array([[0.3, 0.7], [0.9, 0.1]])
+    c = convert(ann, x, theta=0.7)
+    s = np.concatenate([[1.0], activation_scales(ann, x)])
+    np.testing.assert_array_equal(c.factors, 0.7 * s[:-1] / s[1:])
