@@ -185,12 +185,12 @@ def convert(ann, calibration_x, *, percentile=100.0, theta=1.0, input_max=1.0, r
     ValueError
         When a factor ``U_th · max^(l-1) / max^(l)`` (taken as ``U_th · (max^(l-1) / max^(l))``
         where the first product alone overflows), a bias factor ``U_th / max^(l)``, a rescaled
-        weight or a rescaled bias is not finite — e.g. a layer whose largest calibration activation is subnormal (1e-310: the
-        factor overflows float64), or a float32 ANN whose factor is finite but whose rescaled
-        weights exceed float32's maximum. The message names the layer, its ``max^(l)`` and the
-        factor. Such a layer is all but silent on the calibration set; no tiny scale is
-        replaced by 1 (as a layer without positive activations is), since its activations are
-        then normalised to rates of order 1e-300, which no IF neuron reaches. Also when a
+        weight or a rescaled bias is not finite — e.g. a layer whose largest calibration activation
+        is subnormal (1e-310: the factor overflows float64), or a float32 ANN whose factor is finite
+        but whose rescaled weights exceed float32's maximum. The message names the layer, its
+        ``max^(l)`` and the factor. Such a layer is all but silent on the calibration set; no tiny
+        scale is replaced by 1 (as a layer without positive activations is), since its activations
+        are then normalised to rates of order 1e-300, which no IF neuron reaches. Also when a
         layer's activations overflow (:func:`activation_scales`).
 
     Notes
