@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import stat
 import uuid
@@ -328,6 +329,22 @@ def _bad(path, problem):
     return ValueError(f"{path}: {problem}")
 
 
+def _json_constant(name):
+    """Python's json reads NaN, Infinity and -Infinity, which JSON lacks and save never writes
+    (``allow_nan=False``, every version): metadata holding them would load but not re-save."""
+    raise ValueError(f"{name} is not a JSON number; save writes finite numbers only: the file was "
+                     "edited or damaged (write a finite number, or null, there)")
+
+
+def _json_float(text):
+    """A JSON number as a float, refused when it overflows to infinity (1e999)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text} overflows to {value}; save writes finite numbers "
+                         "only: the file was edited or damaged (write a finite number there)")
+    return value
+
+
 def _read(path):
     path = os.fspath(path)
     if os.path.isdir(path):
@@ -348,8 +365,10 @@ def _read(path):
             raise _bad(path, "not an evsnn model file: the 'meta' entry is missing")
         text = _entry(path, archive, "meta")
         try:
-            meta = json.loads(str(text[()]))
-        except (json.JSONDecodeError, ValueError) as exc:
+            meta = json.loads(str(text[()]), parse_constant=_json_constant,
+                              parse_float=_json_float)
+        except (json.JSONDecodeError, ValueError, RecursionError) as exc:
+            # RecursionError: nesting deeper than the parser's stack
             raise _bad(path, f"the 'meta' entry is not valid JSON ({exc})") from exc
         arrays = {k: _entry(path, archive, k) for k in archive.files if k != "meta"}
     return path, meta, arrays
@@ -539,7 +558,8 @@ def load_saved(path) -> SavedModel:
 
     A description without a ``metadata`` entry reads as ``{}`` (files of every version); one
     whose ``metadata`` is not an object (a list, a string, null, ...) raises ValueError naming
-    the file, as every other invalid entry does.
+    the file, as every other invalid entry does; so does a description holding NaN, Infinity
+    or a number past the float range (1e999), which JSON lacks and save never writes.
     """
     path, meta, arrays = _read(path)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:

@@ -1,6 +1,7 @@
 """evsnn.io: round trips for the ANN and every neuron kind, atomic writes, validation on load."""
 
 import json
+import math
 import os
 import re
 import stat
@@ -356,6 +357,56 @@ def test_metadata_that_is_not_an_object_is_refused_regression(saved, metadata):
         io.load_saved(saved)
     with pytest.raises(ValueError, match="is not an object"):
         io.load(saved)  # load reads the same description
+
+
+def _rewrite_meta_text(path, edit):
+    """Rewrite the file's JSON description as text (edits json.dumps cannot make)."""
+    with np.load(path, allow_pickle=False) as z:
+        text = str(z["meta"][()])
+        arrays = {k: z[k] for k in z.files if k != "meta"}
+    with open(path, "wb") as fh:
+        np.savez(fh, meta=np.array(edit(text)), **arrays)
+
+
+_NOT_JSON = r"^{}: the 'meta' entry is not valid JSON \({}\)$"
+_EDITED = (r"save writes finite numbers only: the file was edited or damaged \(write a finite "
+           r"number")
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_numbers_json_lacks_are_refused_regression(saved, token):
+    # Python's json read them: {"acc": NaN} loaded, and the loaded metadata could not be saved
+    # again ("Out of range float values are not JSON compliant"); save never writes them
+    # (allow_nan=False in every version). Found by the random-profile hunt's probing.
+    _rewrite_meta_text(saved, lambda t: t.replace('"metadata": {}',
+                                                  f'"metadata": {{"acc": {token}}}'))
+    with pytest.raises(ValueError, match=_NOT_JSON.format(
+            re.escape(str(saved)), f"{token} is not a JSON number; " + _EDITED
+            + r", or null, there\)")):
+        io.load_saved(saved)
+
+
+def test_a_number_that_overflows_or_nesting_past_the_stack_is_refused_regression(saved):
+    # 1e999 read as inf (the same re-save failure); nesting deeper than the parser's stack raised
+    # a bare RecursionError, not the file's ValueError
+    original = saved.read_bytes()
+    _rewrite_meta_text(saved, lambda t: t.replace('"metadata": {}', '"metadata": {"acc": 1e999}'))
+    with pytest.raises(ValueError, match=_NOT_JSON.format(
+            re.escape(str(saved)), "the number 1e999 overflows to inf; " + _EDITED + r" there\)")):
+        io.load_saved(saved)
+    saved.write_bytes(original)
+    deep = "[" * 100_000 + "]" * 100_000
+    _rewrite_meta_text(saved, lambda t: t.replace('"metadata": {}', f'"metadata": {{"a": {deep}}}'))
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(saved))}: the 'meta' entry is not "
+                                         r"valid JSON \(maximum recursion depth exceeded"):
+        io.load_saved(saved)
+    # finite numbers, also at the ends of the floats, read as before
+    saved.write_bytes(original)
+    _rewrite_meta_text(saved, lambda t: t.replace(
+        '"metadata": {}', '"metadata": {"a": 1.7976931348623157e308, "b": 5e-324, "c": -0.0}'))
+    got = io.load_saved(saved).metadata
+    assert got == {"a": 1.7976931348623157e308, "b": 5e-324, "c": 0.0}
+    assert math.copysign(1.0, got["c"]) == -1.0
 
 
 @pytest.mark.parametrize("version", [1, 2, 3, 4])
