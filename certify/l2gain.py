@@ -508,7 +508,9 @@ def _hinf_norm_iv(lam, weight, n_freq):
 
 
 def hinf_norm(lam, weight, *, n_freq=513):
-    """H∞ norm of the LTI system ``x[t] = λ x[t-1] + W u[t]``, ``y[t] = x[t]``, by a frequency sweep.
+    """H∞ norm of an LTI system, by a frequency sweep.
+
+    The system is ``x[t] = λ x[t-1] + W u[t]``, ``y[t] = x[t]``.
 
     Parameters
     ----------
@@ -993,7 +995,8 @@ def _network_gains_iv(network, clean, perturbed):
         arrays.append(arr.astype(np.float64))
     if arrays[0].shape != arrays[1].shape:
         raise ValueError(
-            f"clean has shape {arrays[0].shape} but perturbed has {arrays[1].shape}; they must match"
+            f"clean has shape {arrays[0].shape} but perturbed has {arrays[1].shape}; "
+            "they must match"
         )
     return arrays
 
@@ -1132,12 +1135,15 @@ def empirical_gains(
     >>> net = Network([Dense([[1.0, 0.0], [0.0, 0.5]], LIF(lam=0.5, theta=100.0))])
     >>> r = empirical_gains(net, np.zeros((3, 1, 2)), perturbation="adversarial", scale=0.1, rng=0)
     >>> g = r.layers[0]
-    >>> bool(np.isclose(g.mppd_ratio[0], g.exact_gain)), bool(np.isclose(g.membrane_ratio[0], g.exact_gain))
+    >>> (bool(np.isclose(g.mppd_ratio[0], g.exact_gain)),
+    ...  bool(np.isclose(g.membrane_ratio[0], g.exact_gain)))
     (True, True)
     """
     from evsnn.conventions import get_convention
 
-    x, scale, n_trials, gen = _empirical_gains_iv(network, inputs, perturbation, scale, n_trials, rng)
+    x, scale, n_trials, gen = _empirical_gains_iv(
+        network, inputs, perturbation, scale, n_trials, rng
+    )
     conv = get_convention(convention)
     X = np.concatenate([x] * n_trials, axis=1)
     T, B, n_in = X.shape

@@ -193,7 +193,9 @@ def _load_model(path, args=None, inherit=()):
     if p.is_dir():
         p = p / "model.npz"  # a run folder written by 'evsnn train'
     if not p.exists():
-        raise UsageError(f"--model {str(path)!r}: no such file or folder (write one with 'evsnn train')")
+        raise UsageError(
+            f"--model {str(path)!r}: no such file or folder (write one with 'evsnn train')"
+        )
     saved = io.load_saved(p)
     trained = saved.metadata.get("trained_with")
     trained = trained if isinstance(trained, dict) else {}
@@ -244,7 +246,9 @@ def _validate(args) -> int:
     verdicts = run_checks(args.select, seed=args.seed, progress=not args.no_progress)
     report = _report("evsnn validate: paper claims", args)
     verdict_table(report, verdicts)
-    counts = {s: sum(v.status == s for v in verdicts) for s in ("violated", "holds", "not-applicable")}
+    counts = {
+        s: sum(v.status == s for v in verdicts) for s in ("violated", "holds", "not-applicable")
+    }
     for v in verdicts:
         print(f"{v.status + (f' ({v.scope})' if v.scope else ''):<24}{v.check_id}")
     print(f"{counts['holds']} hold, {counts['violated']} violated, "
@@ -281,7 +285,9 @@ def _train(args) -> int:
         io.save(model, Path(folder) / "model.npz", convention="DEFAULT", metadata=meta)
 
     report.add_artifact(save)
-    print(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items()))
+    print(", ".join(
+        f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items()
+    ))
     return _finish(report, args)
 
 
@@ -353,7 +359,8 @@ def _attack(args) -> int:
     if args.attack in ("fgsm", "pgd", "bim", "mim", "rfgsm", "apgd", "one_pixel"):
         kw["rng"] = args.seed
     res = getattr(attacks, args.attack)(source, x, y, **kw)
-    clean = source.predict(x, rng=args.seed) if getattr(source, "stochastic", False) else source.predict(x)
+    clean = (source.predict(x, rng=args.seed) if getattr(source, "stochastic", False)
+             else source.predict(x))
     adv = (source.predict(res.x_adv, rng=args.seed) if getattr(source, "stochastic", False)
            else source.predict(res.x_adv))
     rows = [["clean accuracy", accuracy(clean, y)], ["adversarial accuracy", accuracy(adv, y)],
@@ -483,9 +490,12 @@ def _gain(args) -> int:
         try:
             W = np.load(args.weights)
         except (OSError, ValueError) as exc:
-            raise UsageError(f"--weights {args.weights!r}: cannot read a .npy array ({exc})") from None
+            raise UsageError(
+                f"--weights {args.weights!r}: cannot read a .npy array ({exc})"
+            ) from None
     else:
-        W = np.random.default_rng(args.seed).standard_normal((args.n_out, args.n_in)) / np.sqrt(args.n_in)
+        W = (np.random.default_rng(args.seed).standard_normal((args.n_out, args.n_in))
+             / np.sqrt(args.n_in))
     g = l2_gain(args.lam, args.T, W, rng=args.seed)
     rows = [["finite-horizon L2 gain (exact)", g.gain], ["Stable Theorem 3.1 stated gain",
             stated_gain(args.lam, W)]]
@@ -507,7 +517,9 @@ def _spike_times(name, text):
     try:
         return np.array([float(t) for t in text.replace(",", " ").split()], dtype=np.float64)
     except ValueError:
-        raise UsageError(f"--{name} {text!r} must be spike times separated by commas or spaces") from None
+        raise UsageError(
+            f"--{name} {text!r} must be spike times separated by commas or spaces"
+        ) from None
 
 
 def _distance(args) -> int:
@@ -584,7 +596,8 @@ def _build_parser():
     t.add_argument("--T", type=int, default=10)
     t.add_argument("--epochs", type=int, default=None, help="default: the model's tested setting")
     t.add_argument("--encoder", default="current")
-    t.add_argument("--method", default=None, help="gradient method (default bptt, tempbp for trace)")
+    t.add_argument("--method", default=None,
+                   help="gradient method (default bptt, tempbp for trace)")
     t.add_argument("--sigma", type=float, default=None, help="noise std of the RSC encoders")
 
     a = add("attack", _attack, "attack a saved model and report accuracy and success rates")

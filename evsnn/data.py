@@ -145,7 +145,8 @@ def load_idx(path):
             f"{path!r} holds {len(data)} bytes but its header {shape} needs {expected}; "
             "the file is truncated or corrupt"
         )
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+    return arr.astype(dtype.newbyteorder("="))
 
 
 def load_mnist_idx(images_path, labels_path, *, name="mnist"):

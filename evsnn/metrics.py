@@ -82,7 +82,9 @@ def _dtype_iv(arrays, dtype):
         try:
             dt = np.dtype(dtype)
         except TypeError as exc:
-            raise TypeError(f"dtype={dtype!r} is not a numpy dtype; use numpy.float64 or float32") from exc
+            raise TypeError(
+                f"dtype={dtype!r} is not a numpy dtype; use numpy.float64 or float32"
+            ) from exc
         if dt not in _FLOAT_DTYPES:
             raise ValueError(f"dtype={dt} is not supported; use numpy.float64 or numpy.float32")
         return dt
@@ -285,7 +287,9 @@ def mppd_response(delta_s, weight, lam, *, dlif_factors=None, dlif_factor="leak"
     array([0.5   , 0.75  , 0.875 , 0.9375])
     """
     delta_s, weight, dt = _mppd_response_iv(delta_s, weight, dlif_factors, dtype)
-    f = step_factors(lam, delta_s.shape[0], dlif_factors=dlif_factors, dlif_factor=dlif_factor, dtype=dt)
+    f = step_factors(
+        lam, delta_s.shape[0], dlif_factors=dlif_factors, dlif_factor=dlif_factor, dtype=dt
+    )
     out = np.empty((delta_s.shape[0], delta_s.shape[1], weight.shape[0]), dtype=dt)
     _mppd_kernel(
         np.ascontiguousarray(delta_s, dtype=dt), np.ascontiguousarray(weight.T, dtype=dt),
@@ -464,8 +468,10 @@ def membrane_difference(
 
     >>> import numpy as np
     >>> s = np.array([1.0, 1.0, 0.0]).reshape(3, 1, 1); s_t = np.ones((3, 1, 1))
-    >>> m = np.array([0.8, 1.2, 0.0]).reshape(3, 1, 1); v = np.array([0.8, 0.0, 0.0]).reshape(3, 1, 1)
-    >>> m_t = np.array([0.8, 1.2, 0.8]).reshape(3, 1, 1); v_t = np.array([0.8, 0.0, 0.8]).reshape(3, 1, 1)
+    >>> m = np.array([0.8, 1.2, 0.0]).reshape(3, 1, 1)
+    >>> v = np.array([0.8, 0.0, 0.0]).reshape(3, 1, 1)
+    >>> m_t = np.array([0.8, 1.2, 0.8]).reshape(3, 1, 1)
+    >>> v_t = np.array([0.8, 0.0, 0.8]).reshape(3, 1, 1)
     >>> d = membrane_difference(s, s_t, [[0.8]], 0.5, m_clean=m, v_clean=v, m_pert=m_t, v_pert=v_t)
     >>> d.eps[:, 0, 0], d.reset[:, 0, 0]
     (array([ 0. ,  0. , -0.8]), array([0., 0., 0.]))
@@ -473,7 +479,9 @@ def membrane_difference(
     s_clean, s_pert, weight, mem, dt = _membrane_difference_iv(
         s_clean, s_pert, weight, (m_clean, v_clean, m_pert, v_pert), dlif_factors, dtype
     )
-    f = step_factors(lam, s_clean.shape[0], dlif_factors=dlif_factors, dlif_factor=dlif_factor, dtype=dt)
+    f = step_factors(
+        lam, s_clean.shape[0], dlif_factors=dlif_factors, dlif_factor=dlif_factor, dtype=dt
+    )
     shape = (s_clean.shape[0], s_clean.shape[1], weight.shape[0])
     eps = np.empty(shape, dtype=dt)
     syn = np.empty(shape, dtype=dt)
@@ -1667,7 +1675,8 @@ def _sop_iv(inputs, shapes, decision_times):
         if np.any(fractional):
             # a current-coded input gave ξ = mean pixel sum and an SOP count that means nothing
             raise ValueError(
-                f"inputs[{l}] holds non-integer values (e.g. {float(s[fractional].flat[0])!r}); sop "
+                f"inputs[{l}] holds non-integer values "
+                f"(e.g. {float(s[fractional].flat[0])!r}); sop "
                 "counts spikes (0/1): a real-valued input (current coding) drives MACs, so cost "
                 "that layer with layer_cost(shape, model='ann') and give sop the spiking layers "
                 "only"

@@ -125,7 +125,8 @@ class _Optimizer:
                 raise ValueError(
                     f"grads[{i}] has shape {np.shape(g)} but params[{i}] has {p.shape}"
                 )
-        if self._state is not None and [s.shape for s in self._state[0]] != [p.shape for p in params]:
+        if (self._state is not None
+                and [s.shape for s in self._state[0]] != [p.shape for p in params]):
             raise ValueError(
                 "the parameter shapes differ from the ones this optimiser was stepped with; "
                 "use a fresh optimiser for a new model"

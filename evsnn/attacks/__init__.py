@@ -11,8 +11,8 @@ Budgets hold exactly: ``x_adv`` has ``x``'s dtype, lies in [0, 1], and ``norms_o
 (float64) is at most ε with no rounding slack, in float32 as in float64
 (:mod:`evsnn.attacks.projections`); the one exception is the authors' L0 attack,
 ``pgd(..., norm="l0", rule="code")``, which keeps pixels tied with the k-th. Multi-channel
-images are flattened channel-major, ``N = C·H·W``; ``channels=C`` makes the L0 budgets of :func:`pgd` and :func:`one_pixel` count
-pixels.
+images are flattened channel-major, ``N = C·H·W``; ``channels=C`` makes the L0 budgets of
+:func:`pgd` and :func:`one_pixel` count pixels.
 
 Labels and targets must be 0-based class indices: one at or past the number of classes (1-based
 labels) is refused before any loss is taken, naming the attack's argument (``y``, ``target``)

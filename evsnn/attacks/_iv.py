@@ -1,7 +1,8 @@
 """Argument validation shared by the attacks and the projections.
 
-A leaf module (NumPy and :mod:`evsnn._checks` only): :mod:`evsnn.attacks.projections` validates with it, and
-:mod:`evsnn.attacks._common`, which imports the projections, could not be imported by them.
+A leaf module (NumPy and :mod:`evsnn._checks` only): :mod:`evsnn.attacks.projections`
+validates with it, and :mod:`evsnn.attacks._common`, which imports the projections, could not
+be imported by them.
 """
 
 from __future__ import annotations

@@ -336,7 +336,8 @@ def pgd(
         succ = success_of(scores, y, target)
         margin = margin_of(scores, y, target)
         if best_x is None:
-            best_x, best_loss, best_scores, best_succ, best_margin = x_adv, losses, scores, succ, margin
+            best_x, best_loss, best_scores = x_adv, losses, scores
+            best_succ, best_margin = succ, margin
             continue
         better = (succ & ~best_succ) | ((succ == best_succ) & (margin < best_margin))
         best_x = np.where(better[:, None], x_adv, best_x)

@@ -131,7 +131,8 @@ def one_pixel(model, x, y, *, pixels=1, popsize=400, maxiter=100, mutation=0.5,
 
         def hit(cand):
             s = scores_of(_apply(xb, np.asarray(cand, dtype=np.float64)[:, None], channels))
-            return bool(success_of(s, y[b : b + 1], None if target is None else target[b : b + 1])[0])
+            tb = None if target is None else target[b : b + 1]
+            return bool(success_of(s, y[b : b + 1], tb)[0])
 
         init = np.empty((popsize, dims))
         init[:, 0::w] = g.random((popsize, pixels)) * P

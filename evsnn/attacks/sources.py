@@ -513,7 +513,9 @@ class CallableSource(GradientSource):
         try:
             loss, grad, scores = out
         except (TypeError, ValueError) as exc:
-            raise TypeError(f"{name} must return (loss, grad, scores), got {type(out).__name__}") from exc
+            raise TypeError(
+                f"{name} must return (loss, grad, scores), got {type(out).__name__}"
+            ) from exc
         loss, grad, scores = np.asarray(loss), np.asarray(grad), np.asarray(scores)
         B = x.shape[0]
         if loss.shape != (B,) or grad.shape != x.shape or scores.ndim != 2 or scores.shape[0] != B:

@@ -155,7 +155,9 @@ def _grad_fn(source, y, target):
         scores_labels_iv(np.shape(o.scores)[1], y, target)
         grad = np.asarray(o.grad, dtype=np.float64)
         if grad.shape != s.shape:
-            raise ValueError(f"the source's sequence gradient has shape {grad.shape}, expected {s.shape}")
+            raise ValueError(
+                f"the source's sequence gradient has shape {grad.shape}, expected {s.shape}"
+            )
         return sign * np.asarray(o.loss, dtype=np.float64), sign * grad, np.asarray(o.scores)
 
     return f

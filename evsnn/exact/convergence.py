@@ -57,7 +57,9 @@ def _clock_network_iv(network, dt_ms):
                 raise ValueError(f"dt_ms={dt_ms!r} exceeds layers[{i}].{tau}; use dt_ms <= tau")
     syns = {l.neuron.synapse for l in network.layers}
     if len(syns) != 1:
-        raise ValueError(f"all layers must share one synapse type for the clock mapping, got {syns}")
+        raise ValueError(
+            f"all layers must share one synapse type for the clock mapping, got {syns}"
+        )
     return dt_ms
 
 
@@ -272,5 +274,6 @@ def convergence(network, inputs, *, dts_ms=(1.0, 0.1, 0.01, 0.001), t_end_ms=Non
     errs = np.asarray(errs)
     match = np.asarray(match)
     use = match & (errs > 0)
-    order = float(np.polyfit(np.log(dts[use]), np.log(errs[use]), 1)[0]) if use.sum() >= 2 else math.nan
+    order = (float(np.polyfit(np.log(dts[use]), np.log(errs[use]), 1)[0]) if use.sum() >= 2
+             else math.nan)
     return ConvergenceData(dts, errs, match, order)

@@ -4,7 +4,8 @@
   ``-t_first`` (earliest spike wins; Ding 2025 Eq. 13 in continuous time ranks the same way).
 * ``count``: number of output spikes (Eq. 12). Piecewise constant in every input and weight:
   its gradient is zero almost everywhere (and undefined where a spike appears or disappears),
-  so :func:`loss_and_grad` returns zeros and says so in ``ExactLossGradient.zero_almost_everywhere``.
+  so :func:`loss_and_grad` returns zeros and says so in
+  ``ExactLossGradient.zero_almost_everywhere``.
 * ``max_membrane``: the maximum membrane of a non-spiking readout over the window.
 """
 

@@ -427,7 +427,9 @@ def vjp(result, grad_times, grad_max=None):
         if layer.readout and grad_max is not None:
             gm = np.ascontiguousarray(grad_max, dtype=np.float64)
             if gm.shape != (B, layer.n_out):
-                raise ValueError(f"grad_max must be [B, n_out] = {(B, layer.n_out)}, got {gm.shape}")
+                raise ValueError(
+                    f"grad_max must be [B, n_out] = {(B, layer.n_out)}, got {gm.shape}"
+                )
         else:
             gm = np.zeros((B, layer.n_out))
         offsets, times, sources, causes = _layer_input(

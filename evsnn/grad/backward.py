@@ -853,4 +853,6 @@ def backward(
             out=g_x[: T - delay].reshape(-1, layer.n_in),
         )
         g = layer.input_vjp(g_x)
-    return GradientResult(input=g, weights=gw, biases=gb, dlif_factors=gf, membrane=gms, method=method)
+    return GradientResult(
+        input=g, weights=gw, biases=gb, dlif_factors=gf, membrane=gms, method=method
+    )

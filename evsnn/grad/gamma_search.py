@@ -64,7 +64,8 @@ def search_gamma(objective, *, selection_index, evaluation_index, method="grid",
     overlap = np.intersect1d(sel, ev)
     if overlap.size:
         raise ValueError(
-            f"selection_index and evaluation_index share {overlap.size} samples (e.g. {overlap[:5].tolist()}); "
+            f"selection_index and evaluation_index share {overlap.size} samples "
+            f"(e.g. {overlap[:5].tolist()}); "
             "choose γ on data disjoint from the evaluation set (both are indices into one pool "
             "of samples; for a train and a test split, index their concatenation, e.g. "
             "load_digits('all'))"

@@ -778,7 +778,9 @@ def grade(
 
     ref = estimates[reference][0]
     if ref is None:
-        raise ValueError(f"reference={reference!r} has no gradient here ({estimates[reference][2]})")
+        raise ValueError(
+            f"reference={reference!r} has no gradient here ({estimates[reference][2]})"
+        )
     rows = tuple(_row(k, meth, est, ref, note) for k, (est, meth, note) in estimates.items())
     blocks = tuple(f"W[{l}]" for l in range(len(network.layers))) + ("x",)
     return GradeResult(rows, blocks, reference, dt, t_end, encoder, decoder, flags, used,
