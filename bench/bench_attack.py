@@ -191,7 +191,8 @@ def main(argv=None):
     with torch.no_grad():
         succ_t = (model(adv_t).argmax(1).numpy() != y).mean()
     linf_t = float((adv_t - x_t).abs().max())
-    print(f"evsnn pgd:        median {t_ev * 1e3:8.1f} ms  (runs {', '.join(f'{t*1e3:.1f}' for t in all_ev)}); "
+    print(f"evsnn pgd:        median {t_ev * 1e3:8.1f} ms  "
+          f"(runs {', '.join(f'{t*1e3:.1f}' for t in all_ev)}); "
           f"success {r.success.mean():.3f}, max L∞ {r.norms['linf'].max():.4f}")
     print(f"torchattacks PGD, plain loop (fc1 every step): median {t_to * 1e3:8.1f} ms  "
           f"(runs {', '.join(f'{t*1e3:.1f}' for t in all_to)}); "
@@ -205,7 +206,8 @@ def main(argv=None):
               f"{min(aa) / min(all_ev):.2f}x")
     print(f"environment: numba threads {os.environ['NUMBA_NUM_THREADS']}, OpenBLAS threads "
           f"{evsnn.blas_threads()}, torch threads {torch.get_num_threads()}, "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, OPENBLAS_THREAD_TIMEOUT="
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, "
+          "OPENBLAS_THREAD_TIMEOUT="
           f"{os.environ.get('OPENBLAS_THREAD_TIMEOUT', '(unset)')}")
     print(f"versions: torch {torch.__version__}, torchattacks {torchattacks.__version__}, "
           f"numpy {np.__version__}")

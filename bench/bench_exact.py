@@ -29,7 +29,14 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "2")
 
 import numpy as np  # noqa: E402
 
-from evsnn.exact import ExactDense, ExactNetwork, ExactNeuron, encoders, loss_and_grad, simulate  # noqa: E402
+from evsnn.exact import (  # noqa: E402
+    ExactDense,
+    ExactNetwork,
+    ExactNeuron,
+    encoders,
+    loss_and_grad,
+    simulate,
+)
 
 SEED = 20261122
 B = 32

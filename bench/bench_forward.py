@@ -135,7 +135,8 @@ def numpy_forward(s, w1t, w2t, per_step=True):
     v1 = np.zeros((s.shape[1], w1t.shape[1]), s.dtype)
     v2 = np.zeros((s.shape[1], w2t.shape[1]), s.dtype)
     out = np.empty((s.shape[0], s.shape[1], w2t.shape[1]), s.dtype)
-    i1_all = None if per_step else (s.reshape(-1, s.shape[2]) @ w1t).reshape(s.shape[0], s.shape[1], -1)
+    i1_all = (None if per_step
+              else (s.reshape(-1, s.shape[2]) @ w1t).reshape(s.shape[0], s.shape[1], -1))
     for t in range(s.shape[0]):
         m1 = lam * v1 + (s[t] @ w1t if per_step else i1_all[t])
         s1 = m1 >= theta
@@ -388,7 +389,9 @@ def main(argv=None):
     # simulation dtype (the "..., float raster" rows)
     def evsnn_poisson(dtype, xin, g, float_raster=False):
         raster = dtype if float_raster else bool
-        return lambda: simulate(net, encoders.poisson(xin, T, rng=g, dtype=raster), dtype=dtype).output
+        return lambda: simulate(
+            net, encoders.poisson(xin, T, rng=g, dtype=raster), dtype=dtype
+        ).output
 
     def evsnn_ttfs(dtype, xin, float_raster=False):
         raster = dtype if float_raster else bool
@@ -448,16 +451,20 @@ def main(argv=None):
     offsets, rows = event_lists(s_ref)
     micro_acc = {np.float32: np.zeros((B, N_HID), np.float32), np.float64: np.zeros((B, N_HID))}
     micro_fns = {
-        "row-add microbench float32": lambda: _row_add_micro(offsets, rows, w1t32, micro_acc[np.float32]),
-        "row-add microbench float64": lambda: _row_add_micro(offsets, rows, w1t64, micro_acc[np.float64]),
+        "row-add microbench float32":
+            lambda: _row_add_micro(offsets, rows, w1t32, micro_acc[np.float32]),
+        "row-add microbench float64":
+            lambda: _row_add_micro(offsets, rows, w1t64, micro_acc[np.float64]),
     }
     micro_syn = n_in_events * N_HID
 
     # simulate only (encoding excluded), to show where the time goes
     s_bool = s_ref.astype(bool)
     parts = {
-        "evsnn poisson encode bool raster": lambda: encoders.poisson(x32, T, rng=gens["f"], dtype=bool),
-        "evsnn poisson encode float32 raster": lambda: encoders.poisson(x32, T, rng=gens["g"], dtype=np.float32),
+        "evsnn poisson encode bool raster":
+            lambda: encoders.poisson(x32, T, rng=gens["f"], dtype=bool),
+        "evsnn poisson encode float32 raster":
+            lambda: encoders.poisson(x32, T, rng=gens["g"], dtype=np.float32),
         "evsnn simulate only float64": lambda: simulate(net, s_bool, dtype=np.float64),
         "evsnn simulate only float32": lambda: simulate(net, s_bool, dtype=np.float32),
     }
@@ -466,7 +473,8 @@ def main(argv=None):
 
     header = (f"| {'backend (Poisson input)':<34} | {'ms/batch':>9} | {'samples/s':>10} | "
               f"{'Gsyn-ev/s':>8} |\n|{'-' * 36}|{'-' * 11}|{'-' * 12}|{'-' * 10}|")
-    print(f"\nPoisson input, B = {B}, T = {T}, median of {rounds} rounds ({WARMUP} untimed + {PER_BLOCK} timed calls per backend and round), encoding included")
+    print(f"\nPoisson input, B = {B}, T = {T}, median of {rounds} rounds "
+          f"({WARMUP} untimed + {PER_BLOCK} timed calls per backend and round), encoding included")
     print(header)
     for k in poisson_fns:
         print(fmt_row(k, med[k], syn_poisson))
@@ -480,7 +488,8 @@ def main(argv=None):
     rec_t = simulate(net, s_ttfs, record=True, dtype=np.float32).layers
     n_ttfs = int(s_ttfs.sum())
     syn_ttfs = n_ttfs * N_HID + int(rec_t[0].spikes.sum()) * N_OUT
-    print(f"\nTTFS input (paper rule): {n_ttfs} events ({n_ttfs / s_ttfs.size:.3f} per pixel-step), "
+    print(f"\nTTFS input (paper rule): {n_ttfs} events "
+          f"({n_ttfs / s_ttfs.size:.3f} per pixel-step), "
           f"hidden spikes {int(rec_t[0].spikes.sum())}; synaptic events/batch {syn_ttfs}")
     med_t, _ = time_rounds(ttfs_fns, rounds)
     print(header.replace("Poisson input", "TTFS input   "))
@@ -503,7 +512,8 @@ def main(argv=None):
     for dt in ("float32", "float64"):
         micro = f"row-add microbench {dt}"
         frac_float = event_share * paired_ratio(per_round, f"evsnn {dt}, float raster", micro)
-        print(f"  (info) evsnn {dt} with a {dt} raster: syn-events/s vs microbench {frac_float:.2f}")
+        print(f"  (info) evsnn {dt} with a {dt} raster: "
+              f"syn-events/s vs microbench {frac_float:.2f}")
     for dt in ("float32", "float64"):
         micro = f"row-add microbench {dt}"
         frac = event_share * paired_ratio(per_round, f"evsnn {dt}", micro)

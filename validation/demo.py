@@ -99,7 +99,9 @@ def train_model(kind, train, test, *, hidden=100, T=10, epochs=None, encoder="cu
         model = res.model
         if kind == "converted":
             model = convert(model, train.x).network
-            summary["SNN test accuracy"] = snn_accuracy(model, test.x, test.y, T=T, encoder="current")
+            summary["SNN test accuracy"] = snn_accuracy(
+                model, test.x, test.y, T=T, encoder="current"
+            )
             summary["T"] = T
     else:  # an SNN: λ-LIF, trace LIF, or DLIF trained with Stable's framework
         epochs = 15 if epochs is None else epochs
@@ -390,7 +392,8 @@ def _robustness_section(report, models, test, cfg, seed):
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    report.add_figure(fig, "taacc", caption="Time-accumulated accuracy by encoder (Ding 2025 Eq. 26)")
+    report.add_figure(fig, "taacc",
+                      caption="Time-accumulated accuracy by encoder (Ding 2025 Eq. 26)")
     report.add_result("taacc", taacc)
 
 
@@ -459,7 +462,8 @@ def _certify_section(report, models, test, cfg, seed, progress):
                                 progress=progress)
         curves[name] = (radii, certified_accuracy(table.radius, table.correct, radii))
     report.add_figure(certified_accuracy_figure(curves), "certified_accuracy",
-                      caption=f"Certified L2 accuracy of the RSC-trained λ-LIF SNN, σ = {RSC_SIGMA}, "
+                      caption="Certified L2 accuracy of the RSC-trained λ-LIF SNN, "
+                      f"σ = {RSC_SIGMA}, "
                       f"{len(x)} test images (RSC-II's radius is σΦ⁻¹(p_A)/√T)")
     report.add_table(["L2 radius", *curves], [[radii[i], *(c[1][i] for c in curves.values())]
                                               for i in range(0, len(radii), 4)])
@@ -468,7 +472,8 @@ def _certify_section(report, models, test, cfg, seed, progress):
     pc = certified_accuracy_curves(
         x, y, poisson_classify=snn_classifier(models["lif_poisson"]),
         rsc_classify=snn_classifier(net), n_steps=10, sigma=RSC_SIGMA, n0=cfg.certify_n0,
-        n=cfg.certify_n, alpha=0.001, rng=seed, radii_linf=np.concatenate([[0.0], np.geomspace(1e-4, 0.05, 30)]),
+        n=cfg.certify_n, alpha=0.001, rng=seed,
+        radii_linf=np.concatenate([[0.0], np.geomspace(1e-4, 0.05, 30)]),
         radii_l1=np.concatenate([[0.0], np.geomspace(1e-3, 1.0, 30)]))
     report.add_image("certified_accuracy_poisson", lambda path: plot_certified_accuracy(pc, path),
                      caption="Poisson coding (Bernoulli smoothing, Rényi-divergence radii) vs "

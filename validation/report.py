@@ -87,14 +87,18 @@ class Report:
         lines.append("|" + "|".join("---" for _ in headers) + "|")
         for row in rows:
             if len(row) != len(headers):
-                raise ValueError(f"a table row has {len(row)} cells but there are {len(headers)} headers")
+                raise ValueError(
+                    f"a table row has {len(row)} cells but there are {len(headers)} headers"
+                )
             lines.append("| " + " | ".join(_fmt(c).replace("|", "\\|") for c in row) + " |")
         self._blocks.append("\n".join(lines) + "\n")
 
     def add_figure(self, fig, name: str, *, caption: str = ""):
         """A matplotlib figure, saved as ``name.png`` and linked from the Markdown."""
         if not name.replace("_", "").replace("-", "").isalnum():
-            raise ValueError(f"name={name!r} must be letters, digits, '-' or '_' (it becomes a file name)")
+            raise ValueError(
+                f"name={name!r} must be letters, digits, '-' or '_' (it becomes a file name)"
+            )
         if name in self._figures:
             raise ValueError(f"a figure named {name!r} was already added")
         self._figures[name] = fig

@@ -82,7 +82,9 @@ class Verdict:
 
     def __post_init__(self):
         if self.status not in (HOLDS, VIOLATED, NA):
-            raise ValueError(f"status={self.status!r} must be one of {HOLDS!r}, {VIOLATED!r}, {NA!r}")
+            raise ValueError(
+                f"status={self.status!r} must be one of {HOLDS!r}, {VIOLATED!r}, {NA!r}"
+            )
         if (self.status == VIOLATED) != (self.scope in SCOPES):
             raise ValueError(f"scope={self.scope!r} with status={self.status!r}: a violation needs "
                              f"one of {sorted(SCOPES)}, any other verdict the empty scope")

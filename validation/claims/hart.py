@@ -37,7 +37,8 @@ def _eq8_residuals(net, s_in):
 @register(
     "hart.eq8",
     PAPER,
-    "Eq. 8: with soft reset, θ = 1 and v(0) = 0, r(T) = W r_prev(T) − (v(T) + Σ_{t<T}(1−λ) v(t))/T.",
+    "Eq. 8: with soft reset, θ = 1 and v(0) = 0, "
+    "r(T) = W r_prev(T) − (v(T) + Σ_{t<T}(1−λ) v(t))/T.",
 )
 def check_eq8(rng):
     worst, worst_case = 0.0, None
@@ -139,7 +140,8 @@ def check_precalculation(rng):
         for gm in full.grads.membrane:
             worst_const = max(worst_const, float(np.max(np.abs(gm - gm[:1]))))
         for a, b in zip(full.grads.weights, pre.grads.weights):
-            worst_diff = max(worst_diff, float(np.max(np.abs(a - b)) / max(1e-300, np.max(np.abs(a)))))
+            rel = float(np.max(np.abs(a - b)) / max(1e-300, np.max(np.abs(a))))
+            worst_diff = max(worst_diff, rel)
     ok = worst_const == 0.0 and worst_diff < 1e-12
     return (
         HOLDS if ok else VIOLATED,
@@ -182,8 +184,8 @@ def check_thm1_closed_form(rng):
 
     k = ((T - 1) * (1 - lam) ** 2 + 1) / (6 * c * T**2)
     numeric = k * quad(lambda x: 0.49, -c, c)[0]
-    agree = max(abs(numeric - thm1_closed_form(0.7, 0.0, c, lam, T)),
-                abs(thm1_integral(0.7, 0.0, c, lam, T, 0.0) - thm1_closed_form(0.7, 0.0, c, lam, T)))
+    closed_b0 = thm1_closed_form(0.7, 0.0, c, lam, T)
+    agree = max(abs(numeric - closed_b0), abs(thm1_integral(0.7, 0.0, c, lam, T, 0.0) - closed_b0))
     # b ≠ 0: the integrand (a x + b)²/x² = a² + 2ab/x + b²/x² has a non-integrable pole at 0
     a, b = 1.0, 0.1
     cutoffs = [1e-2, 1e-4, 1e-6]

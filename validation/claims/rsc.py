@@ -78,7 +78,8 @@ def check_eq11_rs(rng):
                        "Var[clamp(x+ε)]": float(var[i]), "claimed_var": sigma**2}
     # without the clamp the claim is the definition of the Gaussian; with it, it fails at edges
     return (HOLDS if counter is None else VIOLATED, worst, counter,
-            "Exact moments of the clamped Gaussian (closed form). Without the clamp Eq. 11 holds by "
+            "Exact moments of the clamped Gaussian (closed form). "
+            "Without the clamp Eq. 11 holds by "
             "definition; with the clamp the mean is biased towards 1/2 and the variance shrinks "
             "near 0 and 1.")
 

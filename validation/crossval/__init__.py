@@ -9,4 +9,6 @@ from validation.crossval.core import (
     compare,
 )
 
-__all__ = ["compare", "BackendRun", "FunctionBackend", "CrossvalReport", "LayerComparison", "TIE_RTOL"]
+__all__ = [
+    "compare", "BackendRun", "FunctionBackend", "CrossvalReport", "LayerComparison", "TIE_RTOL",
+]

@@ -31,10 +31,10 @@ Examples
 --------
 >>> sorted(BACKENDS)
 ['norse', 'snntorch', 'spikingjelly']
->>> get_backend("brian2")
+>>> get_backend("nest")
 Traceback (most recent call last):
 ...
-ValueError: name='brian2' is not a crossval backend; use one of ['norse', 'snntorch', 'spikingjelly']
+ValueError: name='nest' is not a crossval backend; use one of ['norse', 'snntorch', 'spikingjelly']
 """
 
 from __future__ import annotations

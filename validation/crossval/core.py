@@ -267,7 +267,8 @@ def compare(network, inputs, backend, *, convention="DEFAULT", distance=None, su
         try:
             rng = np.random.default_rng(rng)
             res = simulate(network, inputs, convention=conv, record=True)
-            g_out = rng.standard_normal(res.output.shape) if g_output is None else np.asarray(g_output)
+            g_out = (rng.standard_normal(res.output.shape) if g_output is None
+                     else np.asarray(g_output))
             ours = backward(network, inputs, res, g_out, method="bptt", surrogate=surrogate)
             g_in, g_w = backend.gradients(network, inputs, g_out, surrogate, conv)
             gradient["input_cosine"] = _cosine(ours.input, g_in)

@@ -16,8 +16,8 @@ MS-MPPD^L (Eq. 14) is taken on the last spiking layer — here the hidden layer,
 current-coded image, so Δs^{L−1}[t] = x̃ − x at every step and ε^L[t] = λ a[t] ε^L[t−1] +
 W Δs[t] (Eq. 11 with the DLIF factor) is a differentiable function of W and a; its value and
 gradient come from :func:`evsnn.grad.stable_loss` (checked against the reference tape and finite
-differences in tests/test_losses_extra.py). The "AT+Reg" rows (the regulariser of Ding et al. 2022) are
-not reproduced.
+differences in tests/test_losses_extra.py). The "AT+Reg" rows (the regulariser of Ding et al.
+2022) are not reproduced.
 """
 
 from __future__ import annotations
