@@ -76,7 +76,7 @@ def _assert_measured_extremes(lo, hi, x, eps):
         assert np.all((np.abs(nxt - x64) > eps) | (nxt < 0.0) | (nxt > 1.0))
 
 
-# --- hypothesis: every attack stays in its ball and box --------------------------------------------
+# --- hypothesis: every attack stays in its ball and box -------------------------------------------
 # Every (attack, norm) pair the attacks offer; budgets, inputs, dtypes and options drawn by
 # hypothesis, a few dozen examples each (the CI profile), on linear softmax models.
 ATTACK_NORMS = [
@@ -666,7 +666,8 @@ def test_deepfool_l2_solves_affine_classifier_in_one_step(nudge, nudge_on):
     # affine scores: the nearest boundary is at distance |f_k − f_y| / ‖w_k − w_y‖ (closed form)
     for i in range(3):
         f = x[i] @ W.T + b
-        d = [(abs(f[k] - f[y[i]]) / np.linalg.norm(W[k] - W[y[i]]), k) for k in range(4) if k != y[i]]
+        d = [(abs(f[k] - f[y[i]]) / np.linalg.norm(W[k] - W[y[i]]), k)
+             for k in range(4) if k != y[i]]
         dist, k = min(d)
         w = W[k] - W[y[i]]
         # the nudge lengthens the step by nudge (distance) or nudge / ‖w‖ (score)
@@ -705,7 +706,7 @@ def test_deepfool_without_nudge_stays_on_an_exact_boundary():
     assert r.x_adv[0, 1] > r.x_adv[0, 0] and r.success[0]
 
 
-# --- OnePixel --------------------------------------------------------------------------------------
+# --- OnePixel -------------------------------------------------------------------------------------
 def test_one_pixel_finds_the_single_decisive_pixel_and_is_seeded():
     # class 1 wins iff pixel 3 exceeds 0.9: only that pixel can flip the decision
     model = lambda x: np.stack([np.full(len(x), 0.9), x[:, 3]], axis=1)  # noqa: E731
@@ -919,7 +920,7 @@ def test_callable_source_without_predict_scores_through_fn():
     np.testing.assert_allclose(r.scores, r.x_adv @ W.T)
 
 
-# --- a quickly trained digits SNN ------------------------------------------------------------------
+# --- a quickly trained digits SNN -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def digits_snn():
     """64-30-10 λ-LIF SNN trained 10 epochs with Adam on bptt gradients of current-coded digits
@@ -1053,7 +1054,9 @@ def test_rand_del_success_on_snn(digits_snn):
     np.testing.assert_array_equal(r.success, y != 0)  # ties go to class 0
 
 
-@pytest.mark.parametrize("ops", [("delete",), ("insert",), ("shift",), ("delete", "insert", "shift")])
+@pytest.mark.parametrize(
+    "ops", [("delete",), ("insert",), ("shift",), ("delete", "insert", "shift")]
+)
 def test_spike_attack_edit_budget(digits_snn, ops):
     net, _, te, keep = digits_snn
     src = SNNSource(net, T=8, encoder="ratesyn_start")
@@ -1083,8 +1086,10 @@ def test_spike_attack_distance_budget(digits_snn):
     assert np.all(r.distance <= 6.0)
     # recompute the distance from the result, neuron by neuron
     for b in range(6):
-        tot = sum(sym_diff_distance(np.flatnonzero(seq[:, b, i]), np.flatnonzero(r.seq_adv[:, b, i]))
-                  for i in range(seq.shape[2]))
+        tot = sum(
+            sym_diff_distance(np.flatnonzero(seq[:, b, i]), np.flatnonzero(r.seq_adv[:, b, i]))
+            for i in range(seq.shape[2])
+        )
         assert tot == r.distance[b]
     assert r.changes.sum() > 0
 
@@ -1128,7 +1133,8 @@ def test_spike_attack_single_edit_is_the_best_first_order_edit_by_brute_force(op
 
 def test_spike_attack_targeted_with_fixed_gradient():
     G = np.array([[1.0, -2.0], [0.5, 0.0]])
-    fn = lambda s, y: ((s[:, 0] * G).sum()[None], G[:, None, :] + 0 * s, np.zeros((1, 2)))  # noqa: E731
+    def fn(s, y):
+        return (s[:, 0] * G).sum()[None], G[:, None, :] + 0 * s, np.zeros((1, 2))
     seq = np.array([[[0.0, 1.0]], [[1.0, 0.0]]])
     # targeted: decrease the loss — delete (t=0,i=0)? no spike; best is delete (t=1, i=0): −0.5
     r = spike_attack(fn, seq, np.array([0]), budget=1, operations=("delete", "insert"),
@@ -1194,7 +1200,8 @@ X3, Y1 = np.full((1, 3), 0.5), np.array([0])
     # L0 budget of 2.7 pixels was cut to 2)
     (lambda: project_l2(X3, X3, -0.1), ValueError, r"eps=-0.1 must be finite and >= 0"),
     (lambda: project_l1(X3, X3, float("nan")), ValueError, r"eps=nan must be finite"),
-    (lambda: project_l0(X3, X3, 2.7), TypeError, r"k must be an integer \(pixels that may change\)"),
+    (lambda: project_l0(X3, X3, 2.7), TypeError,
+     r"k must be an integer \(pixels that may change\)"),
     (lambda: project_l0(X3, X3, -1), ValueError, r"k=-1 must be an integer >= 0"),
     (lambda: project(X3, X3, "0.1", "l2"), TypeError, r"eps must be a real number"),
     (lambda: Projector(X3, -0.1, "l2"), ValueError, r"eps=-0.1 must be finite and >= 0"),
@@ -1302,7 +1309,8 @@ def test_source_errors(small_snn):
     with pytest.raises(TypeError, match="beta must be a real number"):
         MixedSource("half", src, src)
     with pytest.raises(ValueError,
-                       match=r"beta=1\.5 must be finite and lie in \[0, 1\]; HART Eq\. A6 uses 0\.5"):
+                       match=r"beta=1\.5 must be finite and lie in \[0, 1\]; "
+                             r"HART Eq\. A6 uses 0\.5"):
         MixedSource(1.5, src, src)
     with pytest.raises(TypeError, match="a must be a GradientSource"):
         MixedSource(0.5, 3, src)

@@ -20,7 +20,8 @@ Y = np.array([0, 1, 2, 0, 1, 2])
 @pytest.fixture(scope="module")
 def conv():
     ann = ANN.mlp([5, 8, 3], bias=True, rng=1)
-    ann = ann.with_weights(ann.weights, [RNG.standard_normal(8) * 0.1, RNG.standard_normal(3) * 0.1])
+    ann = ann.with_weights(ann.weights,
+                           [RNG.standard_normal(8) * 0.1, RNG.standard_normal(3) * 0.1])
     return convert(ann, X, theta=0.8)
 
 

@@ -249,7 +249,8 @@ def test_stable_thm31_real_violation_alone_is_a_violation(monkeypatch):
     monkeypatch.setattr(stable_claims, "check_stated_bound", spikes_never_violate)
     v = REGISTRY["stable.thm3_1"](0)
     assert v.status == "violated" and v.counterexample["domain"] == "real"
-    assert v.counterexample["T"] == 3 and v.counterexample["ratio"] > v.counterexample["stated_gain"]
+    assert v.counterexample["T"] == 3
+    assert v.counterexample["ratio"] > v.counterexample["stated_gain"]
     assert set(v.measured["first_violating_T_spike"].values()) == {None}
 
 

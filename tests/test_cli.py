@@ -45,7 +45,9 @@ def test_unknown_config_key_names_the_accepted_ones(tmp_path, capsys):
 
 def test_distance_run_folder_holds_the_computed_numbers(tmp_path, capsys):
     out = tmp_path / "d"
-    assert main(["distance", "--a", "1, 2, 3", "--b", "1.5 2 7", "--q", "0.5", "--out", str(out)]) == 0
+    assert main(
+        ["distance", "--a", "1, 2, 3", "--b", "1.5 2 7", "--q", "0.5", "--out", str(out)]
+    ) == 0
     res = json.loads((out / "results.json").read_text())["results"]
     a, b = np.array([1.0, 2, 3]), np.array([1.5, 2, 7])
     assert res["Victor-Purpura (q)"] == victor_purpura_distance(a, b, q=0.5)
@@ -437,7 +439,9 @@ def test_attack_and_certify_run_the_model_at_its_training_t_and_encoder(trained_
 
 def test_certify_refuses_an_ann(tmp_path, capsys):
     out = tmp_path / "ann"
-    assert main(["train", "--model", "ann", "--epochs", "1", "--no-progress", "--out", str(out)]) == 0
+    assert main(
+        ["train", "--model", "ann", "--epochs", "1", "--no-progress", "--out", str(out)]
+    ) == 0
     assert main(["certify", "--model", str(out), "--out", str(tmp_path / "c")]) == 2
     assert "holds an ANN; certify smooths an SNN" in one_line_error(capsys)
 
@@ -529,7 +533,8 @@ def test_crossval_cross_validates_the_saved_model_as_trained(trained_run, tmp_pa
     assert (config["T"], config["encoder"], config["model"]) == (4, "current", str(trained_run))
     res = json.loads((out / "results.json").read_text())["results"]
     assert res["crossval/snntorch"]["real_mismatches"] == 0
-    assert "4 images coded with current, the given network, T = 4" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "4 images coded with current, the given network, T = 4" in report
 
 
 @pytest.fixture

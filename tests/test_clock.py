@@ -242,7 +242,8 @@ def test_network_matches_dense_step_major_simulation(seed, spike_ge, delay):
     conv = get_convention("DEFAULT").with_(spike_test=">=" if spike_ge else ">", input_delay=delay)
     res = simulate(net, x, convention=conv, record=True)
     ms, outs = _dense_reference_network(net, x, spike_ge, delay)
-    near_tie = any(np.any(np.abs(m - l.neuron.kernel_args().theta) < 1e-9) for m, l in zip(ms[:-1], layers[:-1]))
+    near_tie = any(np.any(np.abs(m - l.neuron.kernel_args().theta) < 1e-9)
+                   for m, l in zip(ms[:-1], layers[:-1]))
     if near_tie:  # a different summation order may flip a spike at an exact tie
         return
     for li, rec in enumerate(res.layers):
@@ -319,8 +320,10 @@ def test_dlif_placements():
     leak = simulate(dlif, x, convention=STABLE_PAPER, record=True).layers[0]
     inp = simulate(dlif, x, convention=STABLE_CODE, record=True).layers[0]
     for t in range(1, 7):  # paper: m = 0.8 a[t] v + I ; code: m = 0.8 v + a[t] I
-        np.testing.assert_allclose(leak.m[t], 0.8 * a[t] * leak.v[t - 1] + leak.current[t], rtol=1e-15)
-        np.testing.assert_allclose(inp.m[t], 0.8 * inp.v[t - 1] + a[t] * inp.current[t], rtol=1e-15)
+        np.testing.assert_allclose(leak.m[t], 0.8 * a[t] * leak.v[t - 1] + leak.current[t],
+                                   rtol=1e-15)
+        np.testing.assert_allclose(inp.m[t], 0.8 * inp.v[t - 1] + a[t] * inp.current[t],
+                                   rtol=1e-15)
 
 
 def test_float32_end_to_end_and_integer_rasters_default_to_float64():

@@ -11,7 +11,8 @@ from evsnn.clock import Dense, Network, simulate
 from evsnn.clock.conv import (
     AvgPool2d, BatchNorm2d, Conv2d, ConvNetwork, Flatten, Linear, MaxPool2d, Neuron, Residual,
     _active_lists_kernel, _conv_gather_kernel, _conv_out_kernel, _im2col_kernel, _maxpool_kernel,
-    _neuron_layer, _spiking_neuron_kernel, basic_block, fold_batchnorm, im2col, sew_block, simulate_conv,
+    _neuron_layer, _spiking_neuron_kernel, basic_block, fold_batchnorm, im2col, sew_block,
+    simulate_conv,
 )
 from evsnn.conventions import DING2025_PAPER, get_convention
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF

@@ -58,8 +58,11 @@ def _swap_reset(network):
 
 
 def _float32_leak(network):
-    return Network(tuple(l.replace(neuron=LIF(lam=float(np.float32(l.neuron.lam)), theta=l.neuron.theta,
-                                              reset=l.neuron.reset)) for l in network.layers))
+    return Network(tuple(
+        l.replace(neuron=LIF(lam=float(np.float32(l.neuron.lam)), theta=l.neuron.theta,
+                             reset=l.neuron.reset))
+        for l in network.layers
+    ))
 
 
 def test_identical_backend_has_no_difference():
@@ -93,8 +96,11 @@ def test_rounding_decided_spike_is_a_tie():
     rep = compare(net, x, _evsnn_backend("f32", dtype=np.float32), convention=CONV)
     assert rep.ties == 1 and rep.real_mismatches == 0 and rep.faithful
     # the same flip in a backend that claims float64 is a real mismatch
+    def flip(s):
+        return [np.ones_like(s[0]) * (np.arange(10) == 9)[:, None, None]]
+
     rep64 = compare(net, x, _evsnn_backend("claims64", dtype=np.float64,
-                                           net_fn=lambda n: n, post=lambda s: [np.ones_like(s[0]) * (np.arange(10) == 9)[:, None, None]]),
+                                           net_fn=lambda n: n, post=flip),
                     convention=CONV)
     assert rep64.real_mismatches == 1
 
@@ -127,12 +133,14 @@ def test_spike_test_fault_is_real_not_tie():
     rep = compare(net, x, strict, convention=CONV)
     assert rep.real_mismatches > 0 and rep.ties == 0
     lc = next(lc for lc in rep.layers if lc.first_real)
-    assert lc.first_real["reference_membrane"] == lc.first_real["theta"] == lc.first_real["backend_membrane"]
+    assert (lc.first_real["reference_membrane"] == lc.first_real["theta"]
+            == lc.first_real["backend_membrane"])
 
 
 def test_trace_layers_are_isolated_and_gradients_compared():
     rng = np.random.default_rng(4)
-    net = Network([Dense(rng.normal(0, 1, (8, 10)), TraceLIF(tau_mem_ms=4, tau_syn_ms=2, theta=0.5)),
+    net = Network([Dense(rng.normal(0, 1, (8, 10)),
+                         TraceLIF(tau_mem_ms=4, tau_syn_ms=2, theta=0.5)),
                    Dense(rng.normal(0, 1, (3, 8)), TraceLIF(tau_mem_ms=4, tau_syn_ms=2, theta=0.5,
                                                             output="spike"))])
     x = _inputs(rng, n=10)
@@ -149,7 +157,8 @@ def test_trace_layers_are_isolated_and_gradients_compared():
     rep = compare(net, x, FunctionBackend("self", run, grad_fn=grads), convention=CONV,
                   surrogate=Sigmoid(5.0), rng=0)
     assert rep.faithful and rep.ties == 0
-    assert rep.gradient["input_cosine"] == pytest.approx(1.0) and rep.gradient["input_max_rel_error"] == 0
+    assert rep.gradient["input_cosine"] == pytest.approx(1.0)
+    assert rep.gradient["input_max_rel_error"] == 0
 
 
 def test_compare_errors():

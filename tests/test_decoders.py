@@ -31,7 +31,8 @@ def test_rate_and_ttfs_hand_computed():
 def test_cumulative_hand_computed():
     s = _raster()
     np.testing.assert_array_equal(dec.cumulative(s, "rate")[:, 0, 0], [0, 1, 1, 2])
-    np.testing.assert_array_equal(dec.cumulative(s, "ttfs")[:, 0], [[0, 0, 4], [3, 0, 4], [3, 0, 4], [3, 0, 4]])
+    np.testing.assert_array_equal(dec.cumulative(s, "ttfs")[:, 0],
+                                  [[0, 0, 4], [3, 0, 4], [3, 0, 4], [3, 0, 4]])
     v = np.arange(6.0).reshape(3, 1, 2)
     np.testing.assert_array_equal(dec.cumulative(v, "membrane")[:, 0, 0], [0, 1, 2])
     np.testing.assert_array_equal(dec.membrane(v), [[2, 3]])

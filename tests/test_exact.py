@@ -70,7 +70,8 @@ def _lif(syn="delta", **kw):
 # --------------------------------------------------------------------------- closed forms
 @pytest.mark.parametrize("i_r, tau", [(2.0, 10.0), (1.25, 2.0), (5.0, 7.5)])
 def test_lif_constant_current_closed_form(i_r, tau):
-    # V(t) = I R (1 - e^{-t/tau}) (Eq. 5 with U0 = 0, V(0) = 0); first crossing tau ln(IR/(IR-theta))
+    # V(t) = I R (1 - e^{-t/tau}) (Eq. 5 with U0 = 0, V(0) = 0); first crossing
+    # tau ln(IR/(IR-theta))
     net = ExactNetwork([ExactDense([[i_r]], _lif(tau_mem_ms=tau))])
     t_star = tau * math.log(i_r / (i_r - 1.0))
     times = np.array([0.1, 0.5, 0.99]) * t_star
@@ -109,7 +110,9 @@ def test_delta_synapse_lif_closed_form_and_soft_reset():
     np.testing.assert_array_equal(res.layers[0].times, [5.0])
 
 
-@pytest.mark.parametrize("syn, tau_s", [("exponential", 3.0), ("exponential", 25.0), ("alpha", 10.0)])
+@pytest.mark.parametrize(
+    "syn, tau_s", [("exponential", 3.0), ("exponential", 25.0), ("alpha", 10.0)]
+)
 def test_synaptic_membrane_matches_ode_solver(syn, tau_s):
     tau_m = 10.0
     nrn = _lif(syn, tau_mem_ms=tau_m, tau_syn_ms=tau_s, theta=50.0, u0=-0.2, v_init=0.3)
@@ -142,7 +145,8 @@ def segments(draw):
     model = draw(st.sampled_from([0, 1]))
     syn = draw(st.sampled_from([1, 2] if model == 1 else [1]))
     tau_m = draw(st.floats(1.0, 20.0))
-    tau_s = tau_m if syn == 2 else draw(st.floats(0.5, 30.0).filter(lambda t: abs(t - tau_m) > 0.05))
+    tau_s = (tau_m if syn == 2
+             else draw(st.floats(0.5, 30.0).filter(lambda t: abs(t - tau_m) > 0.05)))
     u0 = draw(st.floats(-0.5, 0.5))
     theta = 1.0
     v0 = draw(st.floats(-1.0, 0.99))
@@ -394,7 +398,8 @@ def _fd_case(net, x, enc, seed, with_readout, assume=assume):
     g = vjp(res, coef, gmax)
     W = [l.weight for l in net.layers]
     dW = [rng.standard_normal(w.shape) for w in W]
-    dx = rng.standard_normal(x.shape) if enc in ("current", "ttfs", "poisson") else np.zeros(x.shape)
+    dx = (rng.standard_normal(x.shape) if enc in ("current", "ttfs", "poisson")
+          else np.zeros(x.shape))
     norm = math.sqrt(sum(float(np.sum(d * d)) for d in dW) + float(np.sum(dx * dx)))
     dW = [d / norm for d in dW]
     dx = dx / norm
@@ -768,7 +773,7 @@ def test_near_miss_at_window_end_is_flagged():
     assert res.flags[0] == 0 and res.layers[0].counts[0, 0] == 0
 
 
-# --------------------------------------------------------------------------- readout maxima at kinks
+# -------------------------------------------------------------------------- readout maxima at kinks
 # With exponential or alpha synapses the membrane is continuous at an input event but its slope
 # drops by w R / tau_m (IF: w / C); for w < 0 the maximum can sit exactly at the event.
 # Each case: (model, synapse, tau_s, the unit-weight membrane kernel K(s) and its slope K'(s))

@@ -353,7 +353,9 @@ def test_pixel_gradients_match_finite_differences_through_the_encoder(case):
     lp = loss_and_grad(net, _enc(enc, x + h * d, seed), labels, t_end_ms=t_end).loss
     lm = loss_and_grad(net, _enc(enc, x - h * d, seed), labels, t_end_ms=t_end).loss
     an = float(np.sum(g.x * d))
-    assert abs((lp - lm) / (2 * h) - an) <= RTOL_FINITE_DIFF * max(np.linalg.norm(g.x), floor * max(1.0, g.loss))
+    assert abs((lp - lm) / (2 * h) - an) <= RTOL_FINITE_DIFF * max(
+        np.linalg.norm(g.x), floor * max(1.0, g.loss)
+    )
 
 
 # --------------------------------------------------------------------------- convergence

@@ -38,11 +38,12 @@ def recorded_layers(draw):
     T, B, n_in, n_out = draw(st.integers(1, 12)), draw(st.integers(1, 3)), 4, 3
     kind = draw(st.sampled_from(["lif", "trace", "readout"]))
     if kind == "lif":
-        neuron = LIF(lam=draw(st.floats(0, 1)), theta=0.5, reset=draw(st.sampled_from(["hard", "soft"])),
+        neuron = LIF(lam=draw(st.floats(0, 1)), theta=0.5,
+                     reset=draw(st.sampled_from(["hard", "soft"])),
                      v_rest=draw(st.floats(-0.3, 0.3)))
     elif kind == "trace":
-        neuron = TraceLIF(tau_mem_ms=draw(st.floats(1, 8)), tau_syn_ms=draw(st.floats(1, 8)), theta=0.5,
-                          output=draw(st.sampled_from(["spike", "trace"])))
+        neuron = TraceLIF(tau_mem_ms=draw(st.floats(1, 8)), tau_syn_ms=draw(st.floats(1, 8)),
+                          theta=0.5, output=draw(st.sampled_from(["spike", "trace"])))
     else:
         neuron = Readout(lam=draw(st.floats(0, 1)))
     dtype = draw(st.sampled_from([np.float64, np.float32]))
@@ -60,7 +61,8 @@ def _assert_twin(got, want, dtype):
         np.testing.assert_allclose(got, want, rtol=RTOL_TWIN, atol=ATOL_TWIN)
 
 
-@given(recorded_layers(), st.sampled_from([Sigmoid(5.0, "code"), Sigmoid(3.0, "paper"), Triangle(0.7)]))
+@given(recorded_layers(),
+       st.sampled_from([Sigmoid(5.0, "code"), Sigmoid(3.0, "paper"), Triangle(0.7)]))
 def test_bptt_kernel_matches_twin(case, surrogate):
     layer, rec, g_out, dtype, detach, prune = case
     dtype = np.dtype(dtype)
@@ -111,7 +113,8 @@ def test_hart_precalculated_equals_prune_then_average(seed, T, gamma):
     net = _net(rng)
     x = rng.random((3, 6))
     y = rng.integers(0, 4, 3)
-    full = loss_and_grad(net, x, y, T=T, encoder="current", method="hart", surrogate=Triangle(gamma))
+    full = loss_and_grad(net, x, y, T=T, encoder="current", method="hart",
+                         surrogate=Triangle(gamma))
     pre = loss_and_grad(net, x, y, T=T, encoder="current", method="hart", surrogate=Triangle(gamma),
                         precalculate=True)
     for a, b in zip(full.grads.weights, pre.grads.weights):
@@ -122,7 +125,8 @@ def test_hart_precalculated_equals_prune_then_average(seed, T, gamma):
 def test_hart_gradient_is_constant_in_time_and_precalc_rejects_time_varying_upstream():
     rng = np.random.default_rng(0)
     net = _net(rng)
-    r = loss_and_grad(net, rng.random((2, 6)), np.array([0, 1]), T=6, encoder="current", method="hart")
+    r = loss_and_grad(net, rng.random((2, 6)), np.array([0, 1]), T=6, encoder="current",
+                      method="hart")
     gm = r.grads.membrane[0]
     assert np.all(gm == gm[:1])  # HART Eq. 13: dL/ds^{l-1}(t) is the same for every t
     seq = (rng.random((6, 2, 6)) < 0.5).astype(float)
@@ -152,8 +156,8 @@ def precalc_cases(draw):
         elif kind == "if":
             neuron = IF(theta=theta)
         else:
-            neuron = TraceLIF(tau_mem_ms=float(rng.uniform(1, 8)), tau_syn_ms=float(rng.uniform(1, 8)),
-                              theta=theta, output="spike")
+            neuron = TraceLIF(tau_mem_ms=float(rng.uniform(1, 8)),
+                              tau_syn_ms=float(rng.uniform(1, 8)), theta=theta, output="spike")
         bias = rng.uniform(-0.25, 0.25, sizes[k + 1]) if draw(st.booleans()) else None
         w = rng.uniform(-1.5, 1.5, (sizes[k + 1], sizes[k])) * (1.0 if k == 0 else 1.5)
         layers.append(Dense(w, neuron, bias=bias))
@@ -242,7 +246,8 @@ def test_hart_precalculated_errors():
     g = np.ones((4, 2, 4))
     full = simulate(net, seq, record=True)
     sums = simulate(net, seq, record="time_sums", surrogate=Triangle(1.0))
-    with pytest.raises(ValueError, match="precalculate=True runs from the forward pass's time sums"):
+    with pytest.raises(ValueError,
+                       match="precalculate=True runs from the forward pass's time sums"):
         backward(net, seq, full, g, method="hart", precalculate=True)
     with pytest.raises(ValueError, match="result holds only time sums"):
         backward(net, seq, sums, g, method="bptt")
@@ -250,7 +255,8 @@ def test_hart_precalculated_errors():
         backward(net, seq, sums, g, method="hart", surrogate=Triangle(0.5), precalculate=True)
     with pytest.raises(TypeError, match="record='time_sums' sums ∂s/∂m over time with a surrogate"):
         simulate(net, seq, record="time_sums")
-    with pytest.raises(ValueError, match="surrogate=Triangle.* is only read with record='time_sums'"):
+    with pytest.raises(ValueError,
+                       match="surrogate=Triangle.* is only read with record='time_sums'"):
         simulate(net, seq, record=True, surrogate=Triangle(1.0))
     with pytest.raises(ValueError, match="record='yes' is not valid"):
         simulate(net, seq, record="yes")
@@ -324,7 +330,8 @@ def test_losses_hand_computed():
     loss, g = cross_entropy(np.log(np.array([[1.0, 3.0]])), np.array([1]))
     assert loss == pytest.approx(-np.log(0.75))
     np.testing.assert_allclose(g, [[0.25, -0.25]])
-    loss, g = spike_count_loss(np.array([[3.0, 1.0]]), np.array([0]), desired_true=5, desired_false=0)
+    loss, g = spike_count_loss(np.array([[3.0, 1.0]]), np.array([0]), desired_true=5,
+                               desired_false=0)
     assert loss == 0.5 * (4 + 1) and g.tolist() == [[-2.0, 1.0]]
     # double softmax: CE of softmax(2ω); at ω = 0 with 2 classes p = (½, ½) and the CE is that of
     # logits (½, ½): ln 2
@@ -359,7 +366,8 @@ def test_decoder_vjp():
     g = decoder_vjp("ttfs", np.array([[1.0, 1.0]]), out)
     # neuron 0 first spikes at t0 = 2: weight T - t0 = 2; neuron 1 silent: step 0, weight 4
     assert g[2, 0, 0] == 2 and g[0, 0, 1] == 4 and g.sum() == 6
-    np.testing.assert_array_equal(decoder_vjp("membrane", np.ones((1, 2)), out), np.full((4, 1, 2), 0.25))
+    np.testing.assert_array_equal(decoder_vjp("membrane", np.ones((1, 2)), out),
+                                  np.full((4, 1, 2), 0.25))
     with pytest.raises(ValueError, match="is not a decoder"):
         decoder_vjp("mode", np.ones((1, 2)), out)
 
@@ -527,8 +535,10 @@ def test_snn_source_hart_precalculated_runs_from_time_sums(monkeypatch, input_on
     _assert_sum_order(got.grad, want.grad)
 
 
-@pytest.mark.parametrize("convention, scale", [("DING2025_PAPER", "paper"), ("DING2025_CODE", "code"),
-                                               ("DEFAULT", "code"), ("STABLE_PAPER", "code")])
+@pytest.mark.parametrize("convention, scale", [
+    ("DING2025_PAPER", "paper"), ("DING2025_CODE", "code"), ("DEFAULT", "code"),
+    ("STABLE_PAPER", "code"),
+])
 def test_default_surrogate_follows_the_conventions_sigmoid_scale(convention, scale):
     """Without ``surrogate=``, ``bptt`` uses ``Sigmoid(5, convention.sigmoid_scale)`` (Ding 2025
     Eq. 17 for "paper"); an explicit surrogate wins. The two scales differ by the chain factor
@@ -541,8 +551,8 @@ def test_default_surrogate_follows_the_conventions_sigmoid_scale(convention, sca
     kw = dict(T=6, encoder="current", convention=convention)
     default = loss_and_grad(net, x, y, **kw)
     same = loss_and_grad(net, x, y, surrogate=Sigmoid(5.0, scale), **kw)
-    other = loss_and_grad(net, x, y, surrogate=Sigmoid(5.0, "code" if scale == "paper" else "paper"),
-                          **kw)
+    other = loss_and_grad(net, x, y,
+                          surrogate=Sigmoid(5.0, "code" if scale == "paper" else "paper"), **kw)
     for a, b in zip(default.grads.weights, same.grads.weights):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(default.image, same.image)
@@ -566,7 +576,8 @@ def test_default_surrogate_of_the_conv_backward_follows_the_convention():
     default = loss_and_grad(net, x, y, **kw).image
     np.testing.assert_array_equal(default, loss_and_grad(net, x, y, surrogate=Sigmoid(5.0, "paper"),
                                                          **kw).image)
-    assert not np.allclose(default, loss_and_grad(net, x, y, surrogate=Sigmoid(5.0, "code"), **kw).image)
+    assert not np.allclose(default,
+                           loss_and_grad(net, x, y, surrogate=Sigmoid(5.0, "code"), **kw).image)
 
 
 # --------------------------------------------------------------------------- option validation
@@ -597,22 +608,27 @@ _BAD_OPTIONS = [
      r"only; method='rate' has no gradient path through the reset .*: drop detach_reset= or use "
      r"method='bptt'"),
     ("bptr", dict(detach_reset=True), ValueError, r"detach_reset=True applies to method='bptt'"),
-    ("hart", dict(detach_reset=True), ValueError, r"method='hart' already prunes ∂m\(t\+1\)/∂s\(t\)"),
-    ("tempbp", dict(detach_reset=True), ValueError, r"method='tempbp' takes the reset into account"),
+    ("hart", dict(detach_reset=True), ValueError,
+     r"method='hart' already prunes ∂m\(t\+1\)/∂s\(t\)"),
+    ("tempbp", dict(detach_reset=True), ValueError,
+     r"method='tempbp' takes the reset into account"),
     ("bptt", dict(factor_clamp=8.0), ValueError, r"factor_clamp=8.0 is a Temp-BP option; "
      r"method='bptt' does not use it: drop factor_clamp= or use method='tempbp'"),
     ("hart", dict(intra=False), ValueError, r"intra=False is a Temp-BP option; method='hart'"),
     ("rga", dict(surrogate=Sigmoid(5.0)), ValueError, r"surrogate=Sigmoid\(rho=5.0, scale='code'\) "
      r"is not used by method='rga': only 'bptt' and 'hart' differentiate the spike with a "
      r"surrogate; drop surrogate="),
-    ("tempbp", dict(surrogate=Triangle(1.0)), ValueError, r"not used by method='tempbp'.*fallback_rho="),
+    ("tempbp", dict(surrogate=Triangle(1.0)), ValueError,
+     r"not used by method='tempbp'.*fallback_rho="),
     ("tempbp", dict(kernel="exp"), ValueError, r"kernel='exp' is not a synaptic kernel; use "
      r"'trace' \(each layer's c\(1 − c\)\^k, c = Δt/τs\) or a 1-D array"),
     ("tempbp", dict(kernel=[]), ValueError, r"kernel=\[\] must be a non-empty 1-D array"),
-    ("tempbp", dict(kernel=[0.5, float("nan")]), ValueError, r"kernel=\[0.5, nan\] must be a non-empty"),
+    ("tempbp", dict(kernel=[0.5, float("nan")]), ValueError,
+     r"kernel=\[0.5, nan\] must be a non-empty"),
     ("tempbp", dict(kernel=[[0.5]]), ValueError, r"must be a non-empty 1-D array of finite"),
     ("tempbp", dict(kernel=object()), TypeError, r"kernel must be 'trace' or a 1-D array"),
-    ("bptt", dict(kernel="trace"), ValueError, r"kernel='trace' is a Temp-BP option; method='bptt'"),
+    ("bptt", dict(kernel="trace"), ValueError,
+     r"kernel='trace' is a Temp-BP option; method='bptt'"),
     ("tempbp", dict(fallback="no"), TypeError, r"fallback must be True or False, got 'no'"),
     ("tempbp", dict(fallback_level=-1), ValueError, r"fallback_level=-1 must be finite and >= "
      r"0; the fallback applies where the trace is below fallback_level·Δt/τs; the authors use "
@@ -624,8 +640,10 @@ _BAD_OPTIONS = [
     ("tempbp", dict(fallback_scale="both"), ValueError, r"fallback_scale='both' is not a sigmoid "
      r"scale; use 'code' .* or 'paper'"),
     ("tempbp", dict(fallback=False, fallback_rho=1.0), ValueError, r"fallback_rho=1.0 sets the "
-     r"low-trace fallback, which fallback=False switches off: drop fallback_rho= or fallback=False"),
-    ("rate", dict(fallback=False), ValueError, r"fallback=False is a Temp-BP option; method='rate'"),
+     r"low-trace fallback, which fallback=False switches off: "
+     r"drop fallback_rho= or fallback=False"),
+    ("rate", dict(fallback=False), ValueError,
+     r"fallback=False is a Temp-BP option; method='rate'"),
 ]
 
 

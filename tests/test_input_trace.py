@@ -277,7 +277,8 @@ def test_load_refuses_a_bad_input_trace(tmp_path):
                                          r"'0.25'"):
         io.load(path)
     rewrite_npz(path, lambda m: m["layers"][0].update(input_trace=2.0))
-    with pytest.raises(ValueError, match=r"layer 0: input_trace=2.0 must be finite and lie in \(0, 1\]"):
+    with pytest.raises(ValueError,
+                       match=r"layer 0: input_trace=2.0 must be finite and lie in \(0, 1\]"):
         io.load(path)
 
 

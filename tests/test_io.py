@@ -289,7 +289,8 @@ def test_missing_dlif_factors(saved):
 
 def test_shape_mismatch(saved):
     rewrite_npz(saved, mutate_arrays=lambda a: a.update(weight_1=np.ones((3, 4))))
-    with pytest.raises(ValueError, match=r"'weight_1' has shape \(3, 4\) but the description says \(3, 5\)"):
+    with pytest.raises(ValueError,
+                       match=r"'weight_1' has shape \(3, 4\) but the description says \(3, 5\)"):
         io.load(saved)
 
 

@@ -52,7 +52,8 @@ def _kernels():
                     raise
                 continue
             for name, obj in vars(mod).items():
-                if getattr(obj, "__evsnn_kernel__", False) and getattr(obj, "__module__", None) == mod.__name__:
+                if (getattr(obj, "__evsnn_kernel__", False)
+                        and getattr(obj, "__module__", None) == mod.__name__):
                     found.append((mod.__name__, name))
     return found
 
@@ -69,7 +70,9 @@ def test_every_kernel_has_a_twin_and_a_test():
     kernels = _kernels()
     assert kernels, "no numba kernels found; the scan is broken"
     twins = _reference_functions()
-    test_text = "\n".join(p.read_text() for p in TESTS.glob("test_*.py") if p.name != Path(__file__).name)
+    test_text = "\n".join(
+        p.read_text() for p in TESTS.glob("test_*.py") if p.name != Path(__file__).name
+    )
     missing_twin = [f"{m}.{n}" for m, n in kernels if n not in twins]
     untested = [f"{m}.{n}" for m, n in kernels if not re.search(rf"\b{re.escape(n)}\b", test_text)]
     assert not missing_twin, f"kernels without a twin in tests/reference/: {missing_twin}"

@@ -80,7 +80,8 @@ def test_operator_equals_dense_block_toeplitz(case):
     Y = rng.normal(size=(T * W.shape[0], 3))
     np.testing.assert_allclose(A.matmat(X), M @ X, rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
     np.testing.assert_allclose(A.rmatmat(Y), M.T @ Y, rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
-    np.testing.assert_allclose(A.matvec(X[:, 0]), M @ X[:, 0], rtol=RTOL_INDEPENDENT, atol=RTOL_INDEPENDENT)
+    np.testing.assert_allclose(A.matvec(X[:, 0]), M @ X[:, 0], rtol=RTOL_INDEPENDENT,
+                               atol=RTOL_INDEPENDENT)
 
 
 # --------------------------------------------------------------------------- gain vs dense SVD
@@ -237,7 +238,8 @@ def test_stated_bound_paper_setting_and_first_failure():
         v = check_stated_bound(0.99, T, W, rng=T)
         assert v.status == status, (T, v.ratio, v.stated_gain)
         L = ref.toeplitz_factor(np.full(T, 0.99), np.ones(T))
-        assert v.exact_gain == pytest.approx(np.linalg.norm(L, 2) * np.linalg.norm(W, 2), rel=RTOL_INDEPENDENT)
+        assert v.exact_gain == pytest.approx(np.linalg.norm(L, 2) * np.linalg.norm(W, 2),
+                                             rel=RTOL_INDEPENDENT)
 
 
 def _brute_force_spike_ratio(lam, T, W):
@@ -313,7 +315,9 @@ def _net(rng, lam=0.9, dlif=False, T=10):
 
 
 @pytest.mark.parametrize("kind", ["random", "gaussian", "adversarial"])
-@pytest.mark.parametrize("conv,dlif", [(HART_CODE, False), (STABLE_PAPER, True), (STABLE_CODE, True)])
+@pytest.mark.parametrize(
+    "conv,dlif", [(HART_CODE, False), (STABLE_PAPER, True), (STABLE_CODE, True)]
+)
 def test_empirical_gains_mppd_never_exceeds_exact(kind, conv, dlif):
     rng = np.random.default_rng(11)
     net = _net(rng, dlif=dlif)
@@ -383,7 +387,8 @@ def test_errors_weights_and_scalars():
         stated_gain(0.5, [[1.0], [1.0, 2.0]])
     with pytest.raises(TypeError, match="weight must hold real numbers, got dtype <U1"):
         stated_gain(0.5, [["a"]])
-    with pytest.raises(ValueError, match=r"weight must be a non-empty 2-D array \[N_out, N_in\], got shape \(0, 2\)"):
+    with pytest.raises(ValueError, match=r"weight must be a non-empty 2-D array \[N_out, N_in\], "
+                                         r"got shape \(0, 2\)"):
         stated_gain(0.5, np.zeros((0, 2)))
     with pytest.raises(ValueError, match="weight holds NaN or infinite values"):
         hinf_norm(0.5, [[np.inf]])
@@ -425,7 +430,8 @@ def test_errors_check_stated_bound():
         check_stated_bound(0.5, 3, [[1.0]], rng=0, domain="complex")
     with pytest.raises(ValueError, match="search='greedy' is not valid"):
         check_stated_bound(0.5, 3, [[1.0]], rng=0, search="greedy")
-    with pytest.raises(ValueError, match=r"needs 3\^\(T\*N_in\) = 3\^12 patterns, more than max_exhaustive=59049"):
+    with pytest.raises(ValueError, match=r"needs 3\^\(T\*N_in\) = 3\^12 patterns, "
+                                         r"more than max_exhaustive=59049"):
         check_stated_bound(0.5, 6, [[1.0, 1.0]], rng=0, domain="spike", search="exhaustive")
     with pytest.raises(ValueError, match=r"rtol=1.0 must lie in \[0, 1\)"):
         check_stated_bound(0.5, 3, [[1.0]], rng=0, rtol=1.0)
@@ -440,18 +446,22 @@ def test_errors_networks():
         network_gains([1], x, x, rng=0)
     with pytest.raises(TypeError, match="perturbed must be numeric, got dtype <U1"):
         network_gains(net, x, np.full(x.shape, "a"), rng=0)
-    with pytest.raises(ValueError, match=r"clean must be time-major \[T, B, 2\] with T >= 1, got shape \(3, 1, 3\)"):
+    with pytest.raises(ValueError, match=r"clean must be time-major \[T, B, 2\] with T >= 1, "
+                                         r"got shape \(3, 1, 3\)"):
         network_gains(net, np.zeros((3, 1, 3)), x, rng=0)
     with pytest.raises(ValueError, match="perturbed holds NaN or infinite values"):
         network_gains(net, x, x + np.nan, rng=0)
-    with pytest.raises(ValueError, match=r"clean has shape \(3, 1, 2\) but perturbed has \(3, 2, 2\)"):
+    with pytest.raises(ValueError,
+                       match=r"clean has shape \(3, 1, 2\) but perturbed has \(3, 2, 2\)"):
         network_gains(net, x, np.zeros((3, 2, 2)), rng=0)
     with pytest.raises(ValueError, match="perturbation='uniform' is not valid"):
         empirical_gains(net, x, perturbation="uniform", scale=0.1, rng=0)
     with pytest.raises(ValueError, match="scale=0.0 must be > 0"):
         empirical_gains(net, x, perturbation="random", scale=0.0, rng=0)
-    with pytest.raises(ValueError, match="needs a convention with input_delay=0, got DING2025_PAPER"):
-        empirical_gains(net, x, perturbation="adversarial", scale=0.1, rng=0, convention=DING2025_PAPER)
+    with pytest.raises(ValueError,
+                       match="needs a convention with input_delay=0, got DING2025_PAPER"):
+        empirical_gains(net, x, perturbation="adversarial", scale=0.1, rng=0,
+                        convention=DING2025_PAPER)
 
 
 def test_lanczos_that_does_not_converge_hands_over_to_power_iteration():

@@ -314,7 +314,8 @@ def test_errors_arrays():
         mppd(S, S, [[1.0, 2.0], [1.0]], 0.5)
     with pytest.raises(TypeError, match="s_pert must hold real numbers, got dtype <U1"):
         mppd(S, np.full((3, 1, 2), "a"), W, 0.5)
-    with pytest.raises(ValueError, match=r"s_clean must be 3-D time-major \[T, B, N\], got shape \(3, 2\)"):
+    with pytest.raises(ValueError,
+                       match=r"s_clean must be 3-D time-major \[T, B, N\], got shape \(3, 2\)"):
         mppd(np.zeros((3, 2)), S, W, 0.5)
     with pytest.raises(ValueError, match=r"weight must be 2-D \[N_out, N_in\]"):
         mppd(S, S, np.ones(2), 0.5)
@@ -322,7 +323,8 @@ def test_errors_arrays():
         mppd(S, S, W, 0.5, dlif_factors=np.ones((3, 1)))
     with pytest.raises(ValueError, match="s_pert holds NaN or infinite"):
         mppd(S, S + np.nan, W, 0.5)
-    with pytest.raises(ValueError, match=r"s_clean has shape \(3, 1, 2\) but s_pert has \(2, 1, 2\)"):
+    with pytest.raises(ValueError,
+                       match=r"s_clean has shape \(3, 1, 2\) but s_pert has \(2, 1, 2\)"):
         mppd(S, S[:2], W, 0.5)
     with pytest.raises(ValueError, match="s_clean has T = 0 time steps"):
         mppd(S[:0], S[:0], W, 0.5)
@@ -370,11 +372,14 @@ def test_errors_scalars_and_options():
 
 def test_errors_membranes_and_pairs():
     M = np.zeros((3, 1, 1))
-    with pytest.raises(ValueError, match=r"v_pert has shape \(3, 1, 2\) but \[T, B, N_out\] = \(3, 1, 1\)"):
-        membrane_difference(S, S, W, 0.5, m_clean=M, v_clean=M, m_pert=M, v_pert=np.zeros((3, 1, 2)))
+    with pytest.raises(ValueError,
+                       match=r"v_pert has shape \(3, 1, 2\) but \[T, B, N_out\] = \(3, 1, 1\)"):
+        membrane_difference(S, S, W, 0.5, m_clean=M, v_clean=M, m_pert=M,
+                            v_pert=np.zeros((3, 1, 2)))
     with pytest.raises(TypeError, match="m_clean must be an array of real numbers"):
         membrane_difference(S, S, W, 0.5, m_clean="m", v_clean=M, m_pert=M, v_pert=M)
-    with pytest.raises(ValueError, match=r"s_clean has shape \(3, 1, 2\) but s_pert has \(3, 2, 2\); they must match"):
+    with pytest.raises(ValueError, match=r"s_clean has shape \(3, 1, 2\) but s_pert has "
+                                         r"\(3, 2, 2\); they must match"):
         tasad(S, np.zeros((3, 2, 2)))
     with pytest.raises(ValueError, match="s_clean has T = 0 time steps"):
         spike_train_distance(S[:0], S[:0])

@@ -14,7 +14,8 @@ def test_records_are_frozen_and_map_to_kernel_args():
     with pytest.raises(AttributeError):
         lif.lam = 0.5
     a = lif.kernel_args()
-    assert (a.lam, a.theta, a.v_rest, a.hard_reset, a.spiking, a.trace_coef) == (0.9, 1.0, 0.1, True, True, 0.0)
+    assert ((a.lam, a.theta, a.v_rest, a.hard_reset, a.spiking, a.trace_coef)
+            == (0.9, 1.0, 0.1, True, True, 0.0))
     i = IF(theta=2.0).kernel_args()
     assert i.lam == 1.0 and not i.hard_reset
     tr = TraceLIF(dt_ms=1.0, tau_mem_ms=4.0, tau_syn_ms=2.0, u0=-0.1)

@@ -26,7 +26,8 @@ from evsnn.train import SGD, AdamW, TrainResult, fit_snn, fit_stable
 # --------------------------------------------------------------------------- the gradient
 @settings(max_examples=example_count(60))
 @given(cases(kinds=("lif_hard", "lif_soft", "dlif"), T=(1, 6)),
-       st.sampled_from(["rate", "membrane"]), st.sampled_from(["sum", "mean"]), st.sampled_from([0.0, 0.25, 0.5, 1.0]),
+       st.sampled_from(["rate", "membrane"]), st.sampled_from(["sum", "mean"]),
+       st.sampled_from([0.0, 0.25, 0.5, 1.0]),
        st.sampled_from([0.0, 0.5, 1.0, 2.0]),
        st.sampled_from([Triangle(1.0), Triangle(0.5), Sigmoid(5.0, "code")]))
 def test_stable_gradient_equals_tape(case, decoder, reduction, chi, rho, surrogate):
