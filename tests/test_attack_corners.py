@@ -883,12 +883,11 @@ def test_the_class_probe_leaves_the_attack_streams_alone():
     def predict(x, rng):
         return slg(x, lambda s: (np.zeros(len(s)), np.zeros_like(s)), rng)[2]
 
-    def make():
+    def make(n_out=None):
         return CallableSource(lambda x, y, rng: slg(x, lambda s: ce_loss(s, y), rng),
-                              score_loss_grad=slg, predict=predict, uses_rng=True)
+                              score_loss_grad=slg, predict=predict, uses_rng=True, n_out=n_out)
 
-    declared = make()
-    declared.n_out = 3
+    declared = make(n_out=3)
     x, y = np.full((2, 3), 0.5), np.array([0, 1])
     probed = pgd(make(), x, y, eps=0.2, steps=3, rng=5)
     plain = pgd(declared, x, y, eps=0.2, steps=3, rng=5)
@@ -1095,3 +1094,58 @@ def test_l2_projection_of_a_point_beyond_the_float_maximum_regression():
     near = project_l2(x + np.array([[1.5, -1.5, 1e-8]]), x, 0.1)
     np.testing.assert_allclose(far, near, rtol=1e-15)
     assert not np.array_equal(far, x)
+
+
+# --- CallableSource(n_out=) ----------------------------------------------------------------------
+@pytest.mark.parametrize("n_out, exc, match", [
+    (0, ValueError, r"^n_out=0 must be an integer >= 1 \(classes\)$"),
+    (2.0, TypeError, r"^n_out must be an integer \(classes\), got float 2\.0$"),
+    (True, TypeError, r"^n_out must be an integer \(classes\), got bool True$"),
+])
+def test_callable_source_n_out_is_validated(n_out, exc, match):
+    with pytest.raises(exc, match=match):
+        CallableSource(lambda x, y: None, n_out=n_out)
+
+
+def test_callable_source_scores_of_another_width_than_n_out_are_refused():
+    W = np.eye(3)
+
+    def fn(x, y):
+        return np.zeros(len(x)), np.zeros_like(x), x @ W.T
+
+    def slg(x, score_loss):
+        return fn(x, None)
+
+    src = CallableSource(fn, score_loss_grad=slg, predict=lambda x: x @ W.T, n_out=4)
+    x, y = np.full((2, 3), 0.5), np.array([0, 1])
+    for name, call in (("fn", lambda: src(x, y)),
+                       ("score_loss_grad", lambda: src.score_loss_grad(x, None)),
+                       ("predict", lambda: src.predict(x))):
+        with pytest.raises(ValueError, match=rf"^{name} returned scores of 3 classes but the "
+                                             r"source declares n_out=4; "):
+            call()
+
+
+def test_a_declared_n_out_spares_the_predict_probe():
+    # labels are checked against n_out: predict is never called for the check (an attack whose
+    # success is evaluated on the source's scores calls it only after the steps)
+    W = np.eye(3)
+    calls = []
+
+    def predict(x):
+        calls.append(len(x))
+        return x @ W.T
+
+    src = CallableSource(_never_called, score_loss_grad=_never_called, predict=predict, n_out=3)
+    with pytest.raises(ValueError, match=_beyond("y")):
+        pgd(src, np.full((2, 3), 0.5), _Y_1BASED, eps=0.1, steps=1, rng=0)
+    assert calls == []
+
+
+def test_mixed_source_takes_the_declared_classes_of_either_source():
+    W = np.eye(3)
+    bare = linear_source(W)
+    assert bare.n_out is None
+    assert MixedSource(0.5, bare, ann_source(ANN([W]))).n_out == 3
+    assert MixedSource(0.5, ann_source(ANN([W])), bare).n_out == 3
+    assert MixedSource(0.5, bare, linear_source(W)).n_out is None

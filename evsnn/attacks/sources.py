@@ -15,7 +15,8 @@ that signature can be wrapped in :class:`CallableSource`. Sources may offer more
 * ``predict(x, *, rng=None)`` — scores from a forward pass only (used for success when the
   attacked model is the source's own model);
 * ``n_out`` — the number of classes of the scores, when known without running the model
-  (:class:`SNNSource`, :func:`ann_source`, a :class:`MixedSource` of such); ``None`` otherwise.
+  (:class:`SNNSource`, :func:`ann_source`, ``CallableSource(..., n_out=C)``, a
+  :class:`MixedSource` of such); ``None`` otherwise.
   The attacks check their labels against it (else against ``predict``'s scores) before any loss.
 
 ``rng`` is ``None``, anything :func:`numpy.random.default_rng` accepts, or a list of one
@@ -479,6 +480,10 @@ class CallableSource(GradientSource):
         ``predict(x) -> scores [B, C]`` (forward only).
     uses_rng : bool, default False
         Pass ``rng=`` to the functions above (stochastic models).
+    n_out : int, optional
+        The number of classes C of the scores, when known: the attacks then check their labels
+        against it without a forward pass (otherwise one ``predict`` call, or the first scores).
+        Scores of another width are refused.
 
     Examples
     --------
@@ -493,7 +498,7 @@ class CallableSource(GradientSource):
     (array([0.693147]), array([[-1.,  1.]]))
     """
 
-    def __init__(self, fn, *, score_loss_grad=None, predict=None, uses_rng=False):
+    def __init__(self, fn, *, score_loss_grad=None, predict=None, uses_rng=False, n_out=None):
         for name, f in (("fn", fn), ("score_loss_grad", score_loss_grad), ("predict", predict)):
             if f is not None and not callable(f):
                 raise TypeError(f"{name} must be callable, got {type(f).__name__}")
@@ -504,12 +509,12 @@ class CallableSource(GradientSource):
         self._predict = predict
         self.uses_rng = bool(uses_rng)
         self.stochastic = self.uses_rng
+        self.n_out = None if n_out is None else int_iv("n_out", n_out, low=1, what="classes")
 
     def _call(self, f, *args, rng):
         return f(*args, rng=rng) if self.uses_rng else f(*args)
 
-    @staticmethod
-    def _check(out, x, name):
+    def _check(self, out, x, name):
         try:
             loss, grad, scores = out
         except (TypeError, ValueError) as exc:
@@ -523,7 +528,15 @@ class CallableSource(GradientSource):
                 f"{name} returned loss {loss.shape}, grad {grad.shape}, scores {scores.shape}; "
                 f"expected ({B},), {x.shape}, ({B}, C): a per-sample loss and gradient"
             )
+        self._width_iv(scores, name)
         return SourceOutput(loss, grad, scores)
+
+    def _width_iv(self, scores, name):
+        if self.n_out is not None and scores.shape[-1] != self.n_out:
+            raise ValueError(
+                f"{name} returned scores of {scores.shape[-1]} classes but the source declares "
+                f"n_out={self.n_out}; pass the n_out of the model's output"
+            )
 
     def __call__(self, x, y, *, rng=None) -> SourceOutput:
         x = np.asarray(x)
@@ -546,7 +559,9 @@ class CallableSource(GradientSource):
     def predict(self, x, *, rng=None) -> np.ndarray:
         if self._predict is None:
             return super().predict(x, rng=rng)
-        return np.asarray(self._call(self._predict, np.asarray(x), rng=rng))
+        scores = np.asarray(self._call(self._predict, np.asarray(x), rng=rng))
+        self._width_iv(scores, "predict")
+        return scores
 
 
 def _classes_differ(ca, cb, how):
@@ -580,7 +595,8 @@ class MixedSource(GradientSource):
         if None not in (self.a.n_out, self.b.n_out) and self.a.n_out != self.b.n_out:
             # b's loss would meet a label of a's classes under its own argument names
             raise ValueError(_classes_differ(self.a.n_out, self.b.n_out, "their n_out"))
-        self.n_out = self.a.n_out  # the scores are a's
+        # the scores are a's; a b that declares its classes tells a's as well
+        self.n_out = self.a.n_out if self.a.n_out is not None else self.b.n_out
 
     def _mix(self, call, x, rng):
         x = np.asarray(x)
@@ -656,6 +672,5 @@ def ann_source(ann):
         loss, _ = ce_loss(r.logits, y)
         return loss, x.shape[0] * r.grads.input, r.logits
 
-    src = CallableSource(fn, score_loss_grad=score_loss_grad, predict=ann.logits)
-    src.n_out = int(ann.weights[-1].shape[0])  # the logits' classes
-    return src
+    return CallableSource(fn, score_loss_grad=score_loss_grad, predict=ann.logits,
+                          n_out=int(ann.weights[-1].shape[0]))
