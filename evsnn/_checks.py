@@ -16,8 +16,8 @@ import numbers
 import numpy as np
 
 __all__ = [
-    "PIXEL_RANGES", "class_labels_iv", "flag_iv", "int_iv", "pixels_in_unit_iv", "pixels_iv",
-    "real_iv", "samples_iv",
+    "PIXEL_RANGES", "ClassRangeError", "class_labels_iv", "flag_iv", "int_iv",
+    "pixels_in_unit_iv", "pixels_iv", "real_iv", "samples_iv",
 ]
 
 #: what ``pixel_range=`` accepts: ``"unit"`` (images in [0, 1], the default everywhere) or
@@ -152,6 +152,13 @@ def pixels_in_unit_iv(x):
     pixels_iv(x, "unit")
 
 
+class ClassRangeError(ValueError):
+    """:func:`class_labels_iv`'s refusal of a label at or past the number of classes. It carries
+    the refused ``labels`` (as given), ``n_classes`` and ``classes_of``: a caller that handed
+    its labels to code which checks them (an attack calling a source whose loss refuses them)
+    learns the class count from the refusal and can name the labels as its own arguments."""
+
+
 def class_labels_iv(name, labels, n_classes=None, *, batch=None, classes_of="the scores",
                     hint=None):
     """``labels`` (argument ``name``) as an int64 array ``[B]`` of 0-based class indices:
@@ -186,11 +193,14 @@ def class_labels_iv(name, labels, n_classes=None, *, batch=None, classes_of="the
         raise ValueError(f"{name} holds the negative label {int(labels.min())}; labels are "
                          f"0-based class indices {span}{end}")
     if n_classes is not None and labels.size and labels.max() >= n_classes:
-        raise ValueError(
+        exc = ClassRangeError(
             f"{name} holds the label {int(labels.max())} but {classes_of} has {n_classes} "
             f"classes; labels are 0-based class indices {span} (subtract 1 from 1-based "
             f"labels){end}"
         )
+        # attributes, not constructor arguments: the exception still pickles (args = message)
+        exc.labels, exc.n_classes, exc.classes_of = labels, int(n_classes), classes_of
+        raise exc
     return labels.astype(np.int64, copy=False)
 
 

@@ -4,19 +4,22 @@ random starts, step directions and success evaluation (argument validation:
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from evsnn._checks import class_labels_iv
+from evsnn._checks import ClassRangeError, class_labels_iv
 from evsnn._records import compact_repr
 from evsnn.attacks.projections import l2_norm, project
 from evsnn.attacks.sources import GradientSource, as_source
 
 RANDOM_STARTS = ("uniform", "gaussian", None)
 L2_STEPS = ("norm", "norm_squared")
+#: what the classes of a gradient source's scores are called in the messages
+SOURCE_OUTPUT = "the source's output"
+#: ... and those of the evaluated model's (the source's own when no model is given)
+MODEL_OUTPUT = "the model's output"
 
 
 @dataclass(frozen=True)
@@ -88,13 +91,17 @@ def streams(rng, B, needed):
 
 # --- model evaluation --------------------------------------------------------------------------
 def model_fn(model, source, y):
-    """``scores(x, rngs)``: the evaluated model (``model``, else the source's own forward pass)."""
+    """``scores(x, rngs)``: the evaluated model (``model``, else the source's own forward pass).
+    A source without ``predict`` gives the scores of its loss for ``y``, checked against ``y``
+    as its first answer would be (:func:`source_answer`)."""
+    of = SOURCE_OUTPUT if model is None else MODEL_OUTPUT
     if model is None:
         model = source
     if isinstance(model, GradientSource):
         if model.has_predict:
             return lambda x, r: np.asarray(model.predict(x, rng=r if model.stochastic else None))
-        return lambda x, r: np.asarray(model(x, y, rng=r if model.stochastic else None).scores)
+        return lambda x, r: np.asarray(source_answer(
+            lambda: model(x, y, rng=r if model.stochastic else None), y, y, None, of).scores)
     if callable(model):
         return lambda x, r: np.asarray(model(x))
     raise TypeError(
@@ -117,43 +124,63 @@ def is_stochastic(model, source):
 
 
 # --- labels against the classes ------------------------------------------------------------------
-#: what the classes of a gradient source's scores are called in the messages
-SOURCE_OUTPUT = "the source's output"
 
 
-def source_classes(src, x, gens):
-    """The number of classes C of the source's scores at the images ``x``, before any loss is
-    taken: the source's ``n_out`` when it declares one, else the width of ``predict(x)`` (a
-    stochastic source predicts with copies of the streams ``gens``, so the attack's own draws
-    do not change), else ``None`` (see :func:`scores_labels_iv`)."""
+def source_labels_iv(src, y, target=None):
+    """Refuse labels ``y`` (and ``target``) at or past the classes the source declares
+    (``n_out``), named as the attacks' arguments, before the source runs: a label >= C (1-based
+    labels) would otherwise reach the score loss and be reported under that function's own
+    argument names. A source that declares nothing is checked on its first answer
+    (:func:`source_answer`), never by an extra call: a source with hidden state (its own
+    generator, a counter) would answer the attack differently after one."""
     n = getattr(src, "n_out", None)
-    if n is None and src.has_predict:
-        rngs = copy.deepcopy(gens) if src.stochastic else None
-        scores = np.asarray(src.predict(x, rng=rngs))
-        n = scores.shape[1] if scores.ndim == 2 else None
-    return n
-
-
-def source_labels_iv(src, x, gens, y, target=None):
-    """Refuse labels ``y`` (and ``target``) at or past the source's classes, named as the
-    attacks' arguments: a label >= C (1-based labels) would otherwise reach the score loss and
-    be reported under that function's own argument names. An empty batch has nothing to check
-    and runs nothing."""
-    if not np.size(y):
-        return
-    n = source_classes(src, x, gens)
-    if n is not None:
-        scores_labels_iv(n, y, target, SOURCE_OUTPUT)
+    if n is not None and np.size(y):
+        scores_labels_iv(n, y, target)
 
 
 def scores_labels_iv(n_classes, y, target=None, classes_of=SOURCE_OUTPUT):
     """:func:`evsnn._checks.class_labels_iv` for ``y`` and ``target`` against ``n_classes``
-    classes of ``classes_of``; the attacks call it on the first scores of a source that could
-    not tell its classes before (a bare ``fn(x, y)`` source) and on the evaluated model's
-    scores."""
+    classes of ``classes_of``."""
     class_labels_iv("y", y, n_classes, classes_of=classes_of)
     if target is not None:
         class_labels_iv("target", target, n_classes, classes_of=classes_of)
+
+
+def source_answer(call, lab, y, target=None, classes_of=SOURCE_OUTPUT):
+    """``call()``, a source's answer to the labels ``lab`` (``y``, or ``target`` when
+    targeted), with ``y`` and ``target`` checked against its scores' classes.
+
+    A source that did not declare its classes tells them in its answer, so the check follows
+    the call; it still comes before the attack takes any loss. The source's own loss may refuse
+    ``lab`` first: a refusal by evsnn's label check (:class:`evsnn._checks.ClassRangeError`,
+    e.g. from :func:`~evsnn.attacks.losses.ce_loss` inside a ``fn(x, y)``) carries the class
+    count and is renamed to the attack's argument; any other error of user code propagates as
+    raised (declare ``n_out`` to have the labels checked before the source runs).
+    """
+    try:
+        out = call()
+    except ClassRangeError as exc:
+        if exc.classes_of not in (SOURCE_OUTPUT, MODEL_OUTPUT) and _same(exc.labels, lab):
+            mine = _labels_refusal(exc.n_classes, y, target, classes_of)
+            if mine is not None:
+                raise mine from exc
+        raise
+    scores_labels_iv(np.shape(out.scores)[1], y, target, classes_of)
+    return out
+
+
+def _same(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and bool(np.all(a == b))
+
+
+def _labels_refusal(n_classes, y, target, classes_of):
+    """The error :func:`scores_labels_iv` raises for these labels, or ``None``."""
+    try:
+        scores_labels_iv(n_classes, y, target, classes_of)
+    except ValueError as exc:
+        return exc
+    return None
 
 
 def checked_score_loss(score_loss, y, target=None):
@@ -169,7 +196,7 @@ def success_of(scores, y, target):
     """Untargeted: the prediction differs from ``y``; targeted: it equals ``target``. Labels at
     or past the classes of ``scores`` (the evaluated model's) are refused, not counted."""
     if np.ndim(scores) == 2:
-        scores_labels_iv(np.shape(scores)[1], y, target, "the model's output")
+        scores_labels_iv(np.shape(scores)[1], y, target, MODEL_OUTPUT)
     pred = np.argmax(scores, axis=1)
     return pred == target if target is not None else pred != y
 

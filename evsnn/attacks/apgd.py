@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from evsnn.attacks._common import (
+    MODEL_OUTPUT,
     RANDOM_STARTS,
+    SOURCE_OUTPUT,
     AttackResult,
     checked_score_loss,
     is_stochastic,
@@ -14,6 +16,7 @@ from evsnn.attacks._common import (
     model_stochastic,
     random_start as _random_start,
     scores_labels_iv,
+    source_answer,
     source_iv,
     source_labels_iv,
     step_direction,
@@ -182,7 +185,7 @@ def apgd(source, x, y, *, eps, norm="linf", steps=10, loss="ce", random_start="u
             f"{type(src).__name__} cannot — pass SNNSource or CallableSource(score_loss_grad=...)"
         )
     gens = streams(rng, B, random_start is not None or is_stochastic(model, src))
-    source_labels_iv(src, x, gens, y, target)
+    source_labels_iv(src, y, target)
     scores_fn = model_fn(model, src, y)
     r = gens if src.stochastic else None
 
@@ -191,7 +194,7 @@ def apgd(source, x, y, *, eps, norm="linf", steps=10, loss="ce", random_start="u
         ``r_`` (the code rule attacks a subset)."""
         if loss == "ce" and target is None:
             def call(z):
-                return src(z, y_, rng=r_)
+                return source_answer(lambda: src(z, y_, rng=r_), y_, y_)
         else:
             if loss == "ce":
                 def score_loss(s):
@@ -202,13 +205,15 @@ def apgd(source, x, y, *, eps, norm="linf", steps=10, loss="ce", random_start="u
                     return dlr_loss(s, y_, target)
 
             def call(z):
-                return src.score_loss_grad(z, checked_score_loss(score_loss, y_, target),
-                                           rng=r_)
+                # checked before the loss, and after the answer for a source whose
+                # score_loss_grad does not hand its scores to the loss
+                return source_answer(
+                    lambda: src.score_loss_grad(z, checked_score_loss(score_loss, y_, target),
+                                                rng=r_),
+                    y_ if target is None else target, y_, target)
 
         def objective(z):
             o = call(z)
-            # a source that could not tell its classes before its first answer
-            scores_labels_iv(np.shape(o.scores)[1], y_, target)
             return (np.asarray(o.loss, dtype=np.float64), np.asarray(o.grad, dtype=np.float64),
                     np.asarray(o.scores))
         return objective
@@ -216,7 +221,8 @@ def apgd(source, x, y, *, eps, norm="linf", steps=10, loss="ce", random_start="u
     m_stoch = model_stochastic(model, src)
     if rule == "code":
         return _apgd_code(src, x, y, eps, norm, steps, loss, random_start, rho, momentum,
-                          gens, r, scores_fn, m_stoch, make_objective)
+                          gens, r, scores_fn, m_stoch, make_objective,
+                          SOURCE_OUTPUT if model is None else MODEL_OUTPUT)
     objective3 = make_objective(y, r)
 
     def objective(z):
@@ -302,12 +308,15 @@ def _code_l2_fit(z, x, eps, guard):
 
 
 def _apgd_code(src, x, y, eps, norm, steps, loss, random_start, rho, momentum, gens, r,
-               scores_fn, m_stoch, make_objective):
+               scores_fn, m_stoch, make_objective, classes_of):
     """APGD as the authors' code runs it (``apgd(rule="code")``; the six differences are listed
     in :func:`apgd`). The clean prediction picks the samples to attack; the loop then runs on
     those alone, each with its own stream."""
     B, N = x.shape
-    clean_ok = np.argmax(scores_fn(x, gens if m_stoch else None), axis=1) == y
+    clean = scores_fn(x, gens if m_stoch else None)
+    # the attack's first scores: a label past them would leave its sample unattacked silently
+    scores_labels_iv(np.shape(clean)[1], y, None, classes_of)
+    clean_ok = np.argmax(clean, axis=1) == y
     idx = np.flatnonzero(clean_ok)
     x_adv_all = x.copy()
     losses = np.full((steps + 1, B), np.nan)

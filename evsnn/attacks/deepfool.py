@@ -106,7 +106,7 @@ def deepfool(source, x, y, *, norm="l2", steps=50, overshoot=0.02, nudge=1e-4, n
     if candidates is not None:
         candidates = int_iv("candidates", candidates, low=1)
     gens = streams(rng, B, is_stochastic(model, src))
-    source_labels_iv(src, x, gens, y)
+    source_labels_iv(src, y)
     scores_fn = model_fn(model, src, y)
     rows = np.arange(B)
 
@@ -118,6 +118,9 @@ def deepfool(source, x, y, *, norm="l2", steps=50, overshoot=0.02, nudge=1e-4, n
         mk = (lambda: [np.random.default_rng(s) for s in seeds]) if seeds else (lambda: None)
         first = src.class_grad(z, 0, rng=mk())
         C = first.scores.shape[1]
+        # 1-based labels would index past the scores (a source that did not declare its
+        # classes tells them here, in its first answer; no other class is asked for then)
+        scores_labels_iv(C, y)
         grads = np.empty((C, B, N))
         grads[0] = first.grad
         for c in range(1, C):
@@ -133,9 +136,6 @@ def deepfool(source, x, y, *, norm="l2", steps=50, overshoot=0.02, nudge=1e-4, n
         scores, grads = class_outputs(x_adv)
         C = scores.shape[1]
         if allowed is None:
-            # 1-based labels would index past the scores (a source that could not tell its
-            # classes before its first answer)
-            scores_labels_iv(C, y)
             allowed = np.ones((B, C), dtype=bool)
             if candidates is not None and candidates < C - 1:
                 masked = scores.copy()

@@ -18,7 +18,7 @@ from evsnn.attacks._common import (
     model_fn,
     model_stochastic,
     random_start as _random_start,
-    scores_labels_iv,
+    source_answer,
     source_iv,
     source_labels_iv,
     step_direction,
@@ -69,7 +69,7 @@ def _setup(source, x, y, target, model, rng, draws):
     if target is not None:
         target = labels_iv(target, B, "target")
     gens = streams(rng, B, draws or is_stochastic(model, src))
-    source_labels_iv(src, x, gens, y, target)
+    source_labels_iv(src, y, target)
     scores = model_fn(model, src, y)
     return src, x, y, target, gens, scores
 
@@ -82,9 +82,8 @@ def _objective(src, y, target, gens, eot_samples=1):
     r = gens if src.stochastic else None
 
     def f(x_adv):
-        out = src(x_adv, lab, rng=r)
-        # a source that could not tell its classes before its first answer
-        scores_labels_iv(np.shape(out.scores)[1], y, target)
+        # checked on every answer: the first tells the classes of a source that declares none
+        out = source_answer(lambda: src(x_adv, lab, rng=r), lab, y, target)
         loss, grad = np.asarray(out.loss, dtype=np.float64), np.asarray(out.grad, dtype=np.float64)
         for _ in range(eot_samples - 1):
             o = src(x_adv, lab, rng=r)

@@ -34,7 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 from evsnn import ann as _ann
-from evsnn._checks import class_labels_iv, int_iv, real_iv
+from evsnn._checks import ClassRangeError, class_labels_iv, int_iv, real_iv
 from evsnn._scratch import scratch
 from evsnn.clock import Network, simulate
 from evsnn.clock.conv import ConvNetwork, simulate_conv
@@ -598,22 +598,41 @@ class MixedSource(GradientSource):
         # the scores are a's; a b that declares its classes tells a's as well
         self.n_out = self.a.n_out if self.a.n_out is not None else self.b.n_out
 
-    def _mix(self, call, x, rng):
+    def _mix(self, call, x, rng, score_loss=None):
+        """``call(source, rng, score_loss)`` of a, then of b; b's classes are compared with a's
+        before b's loss where b lets (its ``score_loss``), else on b's refusal of the labels or
+        its scores, so that a label a's classes admit meets this message, not b's refusal."""
         x = np.asarray(x)
         rng = _rng_arg(rng, x.shape[0])
         rng_b = _copy_rng(rng)
-        oa = call(self.a, rng)
-        ob = call(self.b, rng_b)
-        ca, cb = np.shape(oa.scores)[-1], np.shape(ob.scores)[-1]
-        if ca != cb:  # sources that do not declare n_out: a mix of two models' losses otherwise
-            raise ValueError(_classes_differ(ca, cb, "the widths of their scores"))
+        oa = call(self.a, rng, score_loss)
+        ca = np.shape(oa.scores)[-1]
+
+        def differ(cb):
+            return ValueError(_classes_differ(ca, cb, "the widths of their scores"))
+
+        loss_b = None
+        if score_loss is not None:
+            def loss_b(s):
+                if np.shape(s)[-1] != ca:
+                    raise differ(np.shape(s)[-1])
+                return score_loss(s)
+        try:
+            ob = call(self.b, rng_b, loss_b)
+        except ClassRangeError as exc:  # b's own loss refused labels of a's classes
+            if exc.n_classes != ca:
+                raise differ(exc.n_classes) from exc
+            raise
+        cb = np.shape(ob.scores)[-1]
+        if cb != ca:  # sources that do not declare n_out: a mix of two models' losses otherwise
+            raise differ(cb)
         beta = self.beta
         return SourceOutput(
             beta * oa.loss + (1 - beta) * ob.loss, beta * oa.grad + (1 - beta) * ob.grad, oa.scores
         )
 
     def __call__(self, x, y, *, rng=None) -> SourceOutput:
-        return self._mix(lambda s, r: s(x, y, rng=r), x, rng)
+        return self._mix(lambda s, r, _: s(x, y, rng=r), x, rng)
 
     @property
     def has_score_losses(self) -> bool:
@@ -626,7 +645,7 @@ class MixedSource(GradientSource):
     def score_loss_grad(self, x, score_loss, *, rng=None) -> SourceOutput:
         if not self.has_score_losses:
             return super().score_loss_grad(x, score_loss, rng=rng)
-        return self._mix(lambda s, r: s.score_loss_grad(x, score_loss, rng=r), x, rng)
+        return self._mix(lambda s, r, sl: s.score_loss_grad(x, sl, rng=r), x, rng, score_loss)
 
     def predict(self, x, *, rng=None) -> np.ndarray:
         return self.a.predict(x, rng=rng)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from evsnn._records import compact_repr
-from evsnn.attacks._common import scores_labels_iv, streams, success_of
+from evsnn.attacks._common import scores_labels_iv, source_answer, streams, success_of
 from evsnn.attacks._iv import int_iv, labels_iv, real_iv
 from evsnn.attacks.sources import SNNSource, SourceOutput
 
@@ -150,9 +150,8 @@ def _grad_fn(source, y, target):
         )
 
     def f(s):
-        o = call(s)
         # a callable source tells its classes in its first answer
-        scores_labels_iv(np.shape(o.scores)[1], y, target)
+        o = source_answer(lambda: call(s), lab, y, target)
         grad = np.asarray(o.grad, dtype=np.float64)
         if grad.shape != s.shape:
             raise ValueError(
