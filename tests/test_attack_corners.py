@@ -29,8 +29,10 @@ from reference.helpers import example_count
 
 from evsnn.attacks import (
     CallableSource,
+    GradientSource,
     MixedSource,
     SNNSource,
+    SourceOutput,
     ann_source,
     apgd,
     bim,
@@ -780,27 +782,53 @@ def _never_called(*args, **kwargs):
     raise AssertionError("the source's loss was computed")
 
 
+class _UndeclaredLinear(GradientSource):
+    """A linear model of 3 classes that does not declare them: the cross-entropy of its
+    ``__call__`` (the base class's) is taken from the scores ``score_loss_grad`` computes."""
+
+    def score_loss_grad(self, x, score_loss, *, rng=None):
+        s = x @ np.eye(3).T
+        loss, g = score_loss(s)
+        return SourceOutput(loss, g @ np.eye(3), s)
+
+
+def _undeclared_noisy(W):
+    """A stochastic linear model (per-sample weight noise from the attack's streams) with every
+    capability but ``n_out``."""
+    def slg(x, score_loss, rng):
+        Ws = np.stack([W + 0.5 * g.standard_normal(W.shape) for g in rng])
+        s = np.einsum("bcn,bn->bc", Ws, x)
+        loss, gs = score_loss(s)
+        return loss, np.einsum("bc,bcn->bn", gs, Ws), s
+
+    return CallableSource(lambda x, y, rng: slg(x, lambda s: ce_loss(s, y), rng),
+                          score_loss_grad=slg, predict=lambda x, rng: x @ W.T, uses_rng=True)
+
+
 def _label_sources():
-    """Sources of 3 classes whose class count is known before any loss: declared (``n_out``:
-    SNNSource, ann_source, a MixedSource of them) or by ``predict`` (the loss never runs)."""
+    """Sources of 3 classes whose labels are refused before any loss value exists: declared
+    (``n_out``: SNNSource, ann_source, a MixedSource of them), else on their first answer,
+    whose loss (evsnn's, which refuses the labels and tells the class count) never returns;
+    none is asked for an extra ``predict`` (there is no probe)."""
     net = Network.mlp([3, 3], LIF(lam=0.9, theta=0.5), rng=0, scale=2.0)
     W = np.eye(3)
     return {
         "snn": SNNSource(net, T=3, encoder="current"),
         "ann": ann_source(ANN([W])),
         "mixed": MixedSource(0.5, ann_source(ANN([W])), linear_source(W)),
-        "predict-only": CallableSource(_never_called, score_loss_grad=_never_called,
-                                       predict=lambda x: x @ W.T),
-        "stochastic-predict": CallableSource(_never_called, score_loss_grad=_never_called,
-                                             predict=lambda x, rng: x @ W.T, uses_rng=True),
+        "undeclared-fn": linear_source(W),
+        "undeclared-subclass": _UndeclaredLinear(),
+        "undeclared-stochastic": _undeclared_noisy(W),
+        "undeclared-mixed": MixedSource(0.5, linear_source(W), _UndeclaredLinear()),
     }
 
 
 @pytest.mark.parametrize("kind", sorted(_label_sources()))
 @pytest.mark.parametrize("name, arg", _LABEL_CASES)
 def test_attack_labels_are_refused_before_any_loss(kind, name, arg):
-    # the message is the attack's whatever the source, and comes before the source's loss:
-    # the "predict-only" sources fail the test if their loss runs
+    # the message is the attack's whatever the source, and comes before any loss value: the
+    # declared classes at entry, else the refusal of the source's own loss renamed (the
+    # predict probe that used to run first is gone: tests/test_attack_labels.py)
     y, t = _labels_for(arg)
     with pytest.raises(ValueError, match=_beyond(arg)):
         _LABEL_ATTACKS[name](_label_sources()[kind], np.full((2, 3), 0.5), y, t)
@@ -817,9 +845,10 @@ def test_attack_labels_of_a_bare_source_are_checked_on_its_first_scores(name, ar
 
     src = CallableSource(lambda x, y: slg(x, None), score_loss_grad=slg)
     y, t = _labels_for(arg)
-    # APGD's rule="code" first evaluates the model (by default the source's) on the clean x
-    of = "the model's output" if name == "apgd-ce-code" else "the source's output"
-    with pytest.raises(ValueError, match=_beyond(arg, of)):
+    # APGD's rule="code" first evaluates the model on the clean x: without model= that is the
+    # source, named as such (it was "the model's output" when a predict probe ran first for
+    # the sources that have predict and this path was reached only by those without)
+    with pytest.raises(ValueError, match=_beyond(arg)):
         _LABEL_ATTACKS[name](src, np.full((2, 3), 0.5), y, t)
 
 
@@ -869,9 +898,9 @@ def test_rand_del_labels_beyond_the_classes_are_refused():
         rand_del(np.ones((3, 2, 3)), 0.5, rng=0, model=lambda s: s.sum(axis=0), y=_Y_1BASED)
 
 
-def test_the_class_probe_leaves_the_attack_streams_alone():
-    # a stochastic source without n_out is probed with predict on copies of the streams: the
-    # attack's result is that of the same source declaring n_out (no probe)
+def test_an_undeclared_stochastic_source_gives_the_declared_result():
+    # a stochastic source without n_out was probed with predict on copies of the streams; it
+    # is no longer probed at all: the attack's result is that of the same source declaring n_out
     W = np.array([[1.0, -1.0, 0.5], [-0.5, 1.0, 0.0], [0.0, 0.3, -1.0]])
 
     def slg(x, score_loss, rng):
