@@ -15,8 +15,11 @@ images are flattened channel-major, ``N = C·H·W``; ``channels=C`` makes the L0
 :func:`pgd` and :func:`one_pixel` count pixels.
 
 Labels and targets must be 0-based class indices: one at or past the number of classes (1-based
-labels) is refused before any loss is taken, naming the attack's argument (``y``, ``target``)
-and the source's output (the model's output for :func:`one_pixel` and for success).
+labels) is refused before any loss value is used, naming the attack's argument (``y``,
+``target``) and the source's output (the model's output for :func:`one_pixel`, for success and
+for a ``model=`` evaluated before the first step). A source that declares its classes
+(``n_out``) is checked before it runs; any other on the first answer the attack asks of it,
+never by an extra call (see :class:`~evsnn.attacks.sources.CallableSource`).
 """
 
 from evsnn.attacks._common import AttackResult

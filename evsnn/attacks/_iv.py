@@ -36,8 +36,9 @@ def x_iv(x):
 
 def labels_iv(y, B, name="y"):
     """Labels (or targets) of ``B`` samples; the upper end is checked once the number of
-    classes is known (:func:`evsnn.attacks._common.source_labels_iv`; OnePixel on the model's
-    scores)."""
+    classes is known (:func:`evsnn.attacks._common.source_labels_iv` for a declared ``n_out``,
+    else :func:`~evsnn.attacks._common.source_answer` on the source's first answer; OnePixel
+    on the model's scores)."""
     return _checks.class_labels_iv(name, y, batch=B)
 
 

@@ -17,7 +17,12 @@ that signature can be wrapped in :class:`CallableSource`. Sources may offer more
 * ``n_out`` — the number of classes of the scores, when known without running the model
   (:class:`SNNSource`, :func:`ann_source`, ``CallableSource(..., n_out=C)``, a
   :class:`MixedSource` of such); ``None`` otherwise.
-  The attacks check their labels against it (else against ``predict``'s scores) before any loss.
+  The attacks check their labels against it before the source runs. A source without it is
+  checked on the first answer the attack asks of it, never by an extra call (a source with
+  hidden state, say its own generator, would answer the attack differently after one): on its
+  scores before the attack's score loss (``score_loss_grad``), or, for a loss the source takes
+  itself, on its refusal of the labels by evsnn's check (which tells the class count) or on
+  the scores it returns.
 
 ``rng`` is ``None``, anything :func:`numpy.random.default_rng` accepts, or a list of one
 ``numpy.random.Generator`` per sample. The attacks pass per-sample generators (spawned with
@@ -110,7 +115,8 @@ class GradientSource:
     #: whether the source draws random numbers (a stochastic encoder or smoothing noise)
     stochastic = False
     #: the number of classes C of the scores when the source knows it without running the model
-    #: (the attacks check their labels against it before any loss); None: unknown
+    #: (the attacks check their labels against it before calling the source); None: unknown
+    #: (checked on the source's first answer instead)
     n_out = None
 
     def __call__(self, x, y, *, rng=None) -> SourceOutput:
@@ -482,8 +488,24 @@ class CallableSource(GradientSource):
         Pass ``rng=`` to the functions above (stochastic models).
     n_out : int, optional
         The number of classes C of the scores, when known: the attacks then check their labels
-        against it without a forward pass (otherwise one ``predict`` call, or the first scores).
-        Scores of another width are refused.
+        (and targets) against it before calling any of the functions above. Scores of another
+        width are refused.
+
+    Notes
+    -----
+    Without ``n_out`` the attacks learn C from the first answer they ask for anyway; they
+    never call ``predict`` (or anything else) just to check labels, so functions with hidden
+    state (their own generator, a counter) see exactly the calls the attack needs. In that
+    answer ``fn`` is called with the attack's labels before C is known: ``y``, or in a
+    targeted attack the ``target`` (a negative or non-integer target is refused before any
+    call, only one at or past C needs the scores). A refusal of those labels by evsnn's own
+    check inside ``fn`` (``ce_loss``, ``dlr_loss``, ``class_score``, an SNNSource's loss)
+    carries C, and the attack re-raises it naming its own argument; a check of ``fn``'s own,
+    or an ``IndexError`` of its indexing, propagates with its wording (it names the labels
+    ``fn`` received, which may be the target). Pass ``n_out`` to have the attack's message
+    first. ``score_loss_grad`` receives the attack's score loss, which checks the labels
+    against the scores before computing anything (DeepFool's class scores take no labels: it
+    checks them on the first answer).
 
     Examples
     --------
@@ -577,7 +599,12 @@ class MixedSource(GradientSource):
     with a copy of the generators as they were before ``a`` drew from them, so two sources of the
     same stochastic model see the same encoding (common random numbers). ``a`` and ``b`` must
     have the same classes: a mismatch is refused (ValueError) at construction when both declare
-    ``n_out``, else at the first call, from the widths of their scores.
+    ``n_out``, else at the first call, before b's loss where it can: a's scores give a's
+    classes, and b's are compared with them before the score loss handed to b runs, on b's
+    refusal of the labels by evsnn's check (which carries b's class count), or on b's scores.
+    Only a ``fn(x, y)`` of b that refuses the labels with its own check comes first (it is
+    the one way to learn b's classes; declare ``n_out`` to refuse the mismatch at
+    construction).
 
     Examples
     --------
