@@ -124,8 +124,6 @@ def is_stochastic(model, source):
 
 
 # --- labels against the classes ------------------------------------------------------------------
-
-
 def source_labels_iv(src, y, target=None):
     """Refuse labels ``y`` (and ``target``) at or past the classes the source declares
     (``n_out``), named as the attacks' arguments, before the source runs: a label >= C (1-based

@@ -602,9 +602,9 @@ class MixedSource(GradientSource):
     ``n_out``, else at the first call, before b's loss where it can: a's scores give a's
     classes, and b's are compared with them before the score loss handed to b runs, on b's
     refusal of the labels by evsnn's check (which carries b's class count), or on b's scores.
-    Only a ``fn(x, y)`` of b that refuses the labels with its own check comes first (it is
-    the one way to learn b's classes; declare ``n_out`` to refuse the mismatch at
-    construction).
+    Only a ``fn(x, y)`` of b that refuses the labels with its own code (its own check, an
+    ``IndexError``) comes first: calling it is the one way to learn b's classes (declare
+    ``n_out`` to refuse the mismatch at construction).
 
     Examples
     --------
