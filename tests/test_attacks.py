@@ -528,6 +528,47 @@ def test_pgd_linf_step_equals_the_general_step(seed, n, eps, alpha, dtype):
     np.testing.assert_array_equal(np.signbit(fast), np.signbit(general))
 
 
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0.0, 1e-3, 0.0125, 0.3]),
+       st.sampled_from([np.float32, np.float64]), st.sampled_from([np.float32, np.float64]))
+def test_linf_step_kernel_matches_its_twin(seed, alpha, dtype, g_dtype):
+    """The fused L∞ step against its element-by-element NumPy twin, bit for bit (signed zeros
+    included): gradients of both signs, ±0 and NaN; points on the bounds, outside them and at
+    ±0; ``α = 0`` (where ``sign(g)·α`` is a signed zero)."""
+    from evsnn.attacks.gradient import _linf_step_kernel
+    from tests.reference import attacks as ref
+
+    rng = np.random.default_rng(seed)
+    n = 64
+    lo = rng.choice([0.0, 0.2, 0.5], n).astype(dtype)
+    hi = (lo + rng.choice([0.0, 0.1, 0.5], n)).astype(dtype)
+    x_adv = np.where(rng.random(n) < 0.5, lo, rng.uniform(-0.2, 1.2, n)).astype(dtype)
+    x_adv[rng.random(n) < 0.2] = -0.0
+    g = rng.choice([-2.0, -0.0, 0.0, 1e-30, 3.0, np.nan], n).astype(g_dtype)
+    got = np.empty(n, dtype)
+    twin = np.empty(n, dtype)
+    _linf_step_kernel(x_adv, g, alpha, lo, hi, got)
+    ref._linf_step_kernel(x_adv, g, alpha, lo, hi, twin)
+    np.testing.assert_array_equal(got, twin)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(twin))
+    assert np.isnan(got).sum() == np.isnan(g).sum()
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_linf_step_takes_float32_gradients_and_float16_pixels(dtype):
+    """The step reads only the gradient's signs: a float32 gradient steps as its float64 copy
+    does; float16 pixels (no numba kernel) take the NumPy form, with the same values."""
+    rng = np.random.default_rng(8)
+    x = rng.random((4, 9)).astype(dtype)
+    lo, hi = linf_bounds(x, 0.1)
+    g = rng.standard_normal((4, 9)).astype(np.float32)
+    g[0, :2] = (0.0, -0.0)
+    want = project(x + 0.04 * np.sign(g.astype(np.float64)), x, 0.1, "linf").astype(dtype)
+    for grad in (g, g.astype(np.float64), np.asfortranarray(g)):
+        got = _linf_step(x, grad, 0.04, lo, hi)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("norm,eps", [("linf", 0.1), ("l2", 0.3), ("l1", 0.3), ("l0", 2)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_projector_is_project_with_the_linf_bounds_as_an_attribute(norm, eps, dtype):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from evsnn._numba import njit
 from evsnn.attacks._common import (
     L2_STEPS,
     RANDOM_STARTS,
@@ -167,12 +168,49 @@ def _start_iv(eps, norm, random_start):
         derived_iv(eps, 2.0 * eps, "the random start's width 2·eps")
 
 
+@njit
+def _linf_step_kernel(x_adv, g, alpha, lo, hi, out):
+    """``out = clip(x_adv + α sign(g), lo, hi)`` element by element (flat arrays): the float64
+    operations of NumPy's ``np.sign``, ``*``, ``+`` and ``np.clip`` (``max`` with ``lo``, then
+    ``min`` with ``hi``, NaN passed through, ties to the bound), then rounded to ``out``'s dtype.
+    ``sign(g)·α`` is exact (±α or 0), so the sum rounds once, as NumPy's does."""
+    for k in range(out.shape[0]):
+        gk = np.float64(g[k])
+        if gk > 0:
+            s = 1.0
+        elif gk < 0:
+            s = -1.0
+        elif gk == 0:
+            s = 0.0
+        else:
+            s = gk  # NaN
+        z = s * alpha + np.float64(x_adv[k])
+        bound = np.float64(lo[k])
+        if not (z > bound or z != z):
+            z = bound
+        bound = np.float64(hi[k])
+        if not (z < bound or z != z):
+            z = bound
+        out[k] = z
+
+
+_STEP_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _linf_step(x_adv, g, alpha, lo, hi):
     """One PGD-L∞ step, ``project_linf(x_adv + α sign(g), x, ε)`` in ``x_adv``'s dtype, with
-    ``(lo, hi) = linf_bounds(x, ε)``: the same numbers in three passes over one array instead
-    of nine (the attack's arrays are small, so each pass costs about as much as its arithmetic).
-    """
-    z = np.sign(g)
+    ``(lo, hi) = linf_bounds(x, ε)``: one pass of :func:`_linf_step_kernel` over the arrays
+    (the NumPy form below, for float16 pixels, makes three passes and two temporaries; each pass
+    costs about as much as its arithmetic on an attack's small arrays)."""
+    if (x_adv.dtype in _STEP_DTYPES and g.dtype in _STEP_DTYPES
+            and lo.dtype in _STEP_DTYPES and hi.dtype in _STEP_DTYPES):
+        out = np.empty(x_adv.shape, dtype=x_adv.dtype)
+        _linf_step_kernel(np.ascontiguousarray(x_adv).reshape(-1),
+                          np.ascontiguousarray(g).reshape(-1), float(alpha),
+                          np.ascontiguousarray(lo).reshape(-1),
+                          np.ascontiguousarray(hi).reshape(-1), out.reshape(-1))
+        return out
+    z = np.sign(g, dtype=np.float64)
     z *= alpha
     z += x_adv
     return np.clip(z, lo, hi, out=z).astype(x_adv.dtype, copy=False)

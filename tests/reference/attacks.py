@@ -36,6 +36,17 @@ def _linf_guess_kernel(x, eps, lo, hi, lo_bits, hi_bits, settled_lo, settled_hi)
             settled[k] = feasible(v, x64) and not feasible(outward, x64)
 
 
+def _linf_step_kernel(x_adv, g, alpha, lo, hi, out):
+    """Twin of :func:`evsnn.attacks.gradient._linf_step_kernel`: the NumPy L∞ step as ``pgd``
+    took it before the kernel (commit 9b6998b), ``clip(sign(g) · α + x_adv, lo, hi)`` on whole
+    float64 arrays, then ``out``'s dtype. (Whole arrays, not scalars: NumPy's scalar ``clip``
+    keeps ``-0.0`` against a bound ``+0.0`` where the array ``clip`` returns the bound.)"""
+    z = np.sign(np.asarray(g, dtype=np.float64))
+    z *= alpha
+    z += x_adv
+    out[:] = np.clip(z, lo, hi, out=z)
+
+
 def sym_diff_distance(a, b):
     """Stand-in spike distance: the number of spike times in one train but not the other (the
     Victor–Purpura distance in the limit q → ∞, where shifting never beats delete + insert)."""
