@@ -178,12 +178,14 @@ def current(x, T, *, dtype=None, pixel_range="unit"):
     return np.ascontiguousarray(_current_view(x, T, dtype=dtype, pixel_range=pixel_range))
 
 
-def _current_view(x, T, *, dtype=None, pixel_range="unit"):
+def _current_view(x, T, *, dtype=None, pixel_range="unit", copy=True):
     """:func:`current` as a read-only view repeating ``x`` at every step (stride 0 over time):
-    for callers that only read it; ``evsnn.clock.simulate`` takes it without copying."""
+    for callers that only read it; ``evsnn.clock.simulate`` takes it without copying.
+    ``copy=False``: a view of ``x`` itself when it has the dtype already, for callers done with
+    the view before anyone can change ``x`` (a gradient source within one call)."""
     pixel_range = pixel_range_iv(pixel_range, "current")
     x, T, dtype = _encoder_iv(x, T, dtype, pixel_range=pixel_range, hint=_REAL_HINT)
-    return np.broadcast_to(x.astype(dtype), (T,) + x.shape)
+    return np.broadcast_to(x.astype(dtype, copy=copy), (T,) + x.shape)
 
 
 def _check_rng(rng):

@@ -75,17 +75,21 @@ def _setup(source, x, y, target, model, rng, draws):
     return src, x, y, target, gens, scores
 
 
-def _objective(src, y, target, gens, eot_samples=1):
+def _objective(src, y, target, gens, eot_samples=1, signs_only=False):
     """``f(x) -> (objective [B], gradient [B, N])``: the source's loss for ``y`` (untargeted) or
-    minus its loss for ``target``; EOT averages over draws of the source's noise."""
+    minus its loss for ``target``; EOT averages over draws of the source's noise. The gradient
+    is float64, except with ``signs_only`` and one draw: then it is the source's own array (the
+    L∞ step reads only its signs, which a float64 copy would not change)."""
     lab = y if target is None else target
     sign = 1.0 if target is None else -1.0
     r = gens if src.stochastic else None
+    as_is = signs_only and eot_samples == 1
 
     def f(x_adv):
         # checked on every answer: the first tells the classes of a source that declares none
         out = source_answer(lambda: src(x_adv, lab, rng=r), lab, y, target)
-        loss, grad = np.asarray(out.loss, dtype=np.float64), np.asarray(out.grad, dtype=np.float64)
+        loss = np.asarray(out.loss, dtype=np.float64)
+        grad = np.asarray(out.grad) if as_is else np.asarray(out.grad, dtype=np.float64)
         for _ in range(eot_samples - 1):
             o = src(x_adv, lab, rng=r)
             loss = loss + o.loss
@@ -147,7 +151,7 @@ def fgsm(source, x, y, *, eps, target=None, model=None, rng=None):
     """
     eps = real_iv("eps", eps)
     src, x, y, target, gens, scores_fn = _setup(source, x, y, target, model, rng, False)
-    f, g = _objective(src, y, target, gens)(x)
+    f, g = _objective(src, y, target, gens, signs_only=True)(x)
     x_adv = _linf_step(x, g, eps, *linf_bounds(x, eps))
     return _finish("fgsm", x, x_adv, f[None], y, target, scores_fn, gens,
                    model_stochastic(model, src), {"eps": eps, "norm": "linf",
@@ -355,7 +359,8 @@ def pgd(
             "them all); pass a k in that range"
         )
     m_stoch = model_stochastic(model, src)
-    objective = _objective(src, y, target, gens, eot_samples)
+    objective = _objective(src, y, target, gens, eot_samples,
+                           signs_only=norm == "linf" and not code)
     B = x.shape[0]
     best_x = best_loss = best_scores = best_succ = best_margin = None
     P = Projector(x, eps, norm, channels)  # L∞: the bounds computed once, here

@@ -336,10 +336,12 @@ class SNNSource(GradientSource):
 
     def _encode_for_run(self, x, rng):
         """:meth:`encode` for this object's own runs: current coding of a dense network as a
-        read-only view of the images repeated over time (no T copies; ``simulate`` recognises
-        it as constant without comparing the steps)."""
+        read-only view of the images repeated over time (no T copies, and no copy of the
+        images: the view does not outlive the call; ``simulate`` recognises it as constant
+        without comparing the steps)."""
         if self.encoder == "current" and not self.is_conv:
-            return _current_view(self._x_iv(x), self.T, pixel_range=self.pixel_range)
+            return _current_view(self._x_iv(x), self.T, pixel_range=self.pixel_range,
+                                 copy=False)
         return self.encode(x, rng=rng)
 
     def _input_grad(self, seq, res, g_out, time_sum, opts):
