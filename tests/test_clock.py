@@ -122,6 +122,44 @@ def test_dense_layer_matches_twin(case, record, booleans):
         np.testing.assert_allclose(got, want, rtol=RTOL_TWIN, atol=ATOL_TWIN, equal_nan=True)
 
 
+@given(layer_cases(), st.sampled_from([("current",), ("v",), ("current", "v")]))
+def test_unread_records_are_left_out_and_the_rest_is_unchanged(case, unread):
+    """``simulate(record=True, _unread=...)`` (the attack sources' BPTT reads neither the current
+    nor v): the kernel leaves those records empty and writes every other array bit for bit as
+    the full record does, in both the plain and the general loop; its twin too."""
+    layer, x, dtype, spike_ge, delay, placement = case
+    full = list(kernel_args(layer, x, dtype, spike_ge, delay, placement, record=True))
+    part = list(kernel_args(layer, x, dtype, spike_ge, delay, placement, record=True))
+    twin = list(kernel_args(layer, x, dtype, spike_ge, delay, placement, record=True))
+    names = ("out", "current", "m", "v", "spikes", "trace")
+    for name in unread:
+        part[15 + names.index(name)] = np.zeros((0, 0, 0), np.dtype(dtype))
+        twin[15 + names.index(name)] = np.zeros((0, 0, 0), np.dtype(dtype))
+    _dense_layer(*full)
+    _dense_layer(*part)
+    ref._dense_layer_kernel(*twin)
+    for k, name in enumerate(names):
+        if name in unread:
+            assert part[15 + k].shape == (0, 0, 0)
+            continue
+        np.testing.assert_array_equal(part[15 + k], full[15 + k])
+        np.testing.assert_allclose(twin[15 + k], full[15 + k], rtol=RTOL_TWIN, atol=ATOL_TWIN,
+                                   equal_nan=True)
+    net = Network([layer])
+    conv = get_convention("DEFAULT").with_(spike_test=">=" if spike_ge else ">",
+                                           input_delay=delay, dlif_factor=placement)
+    a = simulate(net, x.astype(dtype), convention=conv, record=True).layers[0]
+    b = simulate(net, x.astype(dtype), convention=conv, record=True, _unread=unread).layers[0]
+    for name in ("current", "m", "v", "spikes", "trace", "output"):
+        got, want = getattr(b, name), getattr(a, name)
+        if name in unread:
+            assert got.shape == (0, 0, 0)
+        elif want is None:
+            assert got is None
+        else:
+            np.testing.assert_array_equal(got, want)
+
+
 @given(layer_cases(), st.booleans())
 def test_boolean_raster_runs_uncopied_and_equals_its_float_raster(case, record):
     # a bool spike raster (the spike encoders' dtype=bool) goes to the kernel as it is, and every

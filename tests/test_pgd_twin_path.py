@@ -93,3 +93,27 @@ def test_targeted_pgd_equals_the_step_by_step_twin():
     np.testing.assert_array_equal(r.x_adv, x_adv)
     np.testing.assert_array_equal(r.loss, np.stack(losses))
     np.testing.assert_array_equal(r.success, np.argmax(scores, axis=1) == t)
+
+
+@pytest.mark.parametrize("method", ["bptt", "hart"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_snn_source_without_the_unread_records_answers_bit_for_bit(monkeypatch, method, dtype):
+    """The source's BPTT records neither the current nor v (``simulate(_unread=...)``); its
+    loss, gradient and scores are those of the same source with every record kept."""
+    import evsnn.attacks.sources as sources
+
+    src, x, y = _problem(dtype)
+    src = SNNSource(src.network, T=5, encoder="current", method=method)
+    seen = []
+    lean = src(x, y)
+    full_simulate = sources.simulate
+
+    def full(*args, _unread=(), **kwargs):
+        seen.append(_unread)
+        return full_simulate(*args, **kwargs)
+
+    monkeypatch.setattr(sources, "simulate", full)
+    kept = src(x, y)
+    assert seen == [("current", "v")]
+    for a, b in zip(lean, kept):
+        np.testing.assert_array_equal(a, b)

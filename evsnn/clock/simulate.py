@@ -38,7 +38,8 @@ def _dense_layer_kernel(
     ``inp`` [T, B, n_in] (float, or bool spikes); ``weight_t`` [n_in, n_out], whose dtype is
     the arithmetic's; ``leak``, ``gain`` [T]; writes ``out`` [T, B, n_out] (the weights' dtype;
     bool allowed for a plain spiking layer: no trace, not recording) and, when ``record``, the
-    per-step current, membrane before (``m``) and after (``v``) reset, spikes and trace.
+    per-step current, membrane before (``m``) and after (``v``) reset, spikes and trace (an
+    empty ``rec_current`` or ``rec_v`` is not written: its caller does not read it).
 
     The current of a step is ``bias`` plus the events' rows added one after the other in
     ascending input order, ``cur = cur + x_j * row_j`` (``x_j = 1``: ``cur + row_j``, the same
@@ -61,6 +62,9 @@ def _dense_layer_kernel(
     # the time sums are accumulated in the general loop (the fast path stays as it is)
     plain = spiking and trace_coef == 0 and not emit_trace and not keep_sum
     keep_trace = rec_trace.shape[0] > 0  # a layer without a trace records none
+    # a caller that does not read them records no current and no v (empty arrays)
+    keep_current = rec_current.shape[0] > 0
+    keep_v = rec_v.shape[0] > 0
     # surrogate arithmetic in the weights' dtype (``out`` may be a bool raster)
     s_one = np.ones(1, dtype=weight_t.dtype)[0]
     s_zero = s_one - s_one
@@ -199,9 +203,13 @@ def _dense_layer_kernel(
                         m = rec_m[t, b, i]
                         vn = (v_rest if hard_reset else m - theta) if out[t, b, i] != zero else m
                         v[i] = vn
-                        rec_v[t, b, i] = vn
                         rec_spikes[t, b, i] = out[t, b, i]
-                        rec_current[t, b, i] = cur[i]
+                    if keep_v:
+                        for i in range(n_out):
+                            rec_v[t, b, i] = v[i]
+                    if keep_current:
+                        for i in range(n_out):
+                            rec_current[t, b, i] = cur[i]
                     if keep_trace:
                         for i in range(n_out):
                             rec_trace[t, b, i] = zero  # no trace: a stays 0
@@ -247,9 +255,11 @@ def _dense_layer_kernel(
                     v[i] = m
                     out[t, b, i] = m
                 if record:
-                    rec_current[t, b, i] = cur[i]
+                    if keep_current:
+                        rec_current[t, b, i] = cur[i]
                     rec_m[t, b, i] = m
-                    rec_v[t, b, i] = v[i]
+                    if keep_v:
+                        rec_v[t, b, i] = v[i]
 
 
 def _dense_layer(*args, cur_const=None, surrogate_sum=None):
@@ -640,7 +650,7 @@ def _record_iv(record, surrogate):
 
 def simulate(
     network, inputs, *, convention=DEFAULT, record=False, dtype=None, surrogate=None,
-    _scratch_owner=None,
+    _scratch_owner=None, _unread=(),
 ):
     """Run a feed-forward SNN on a time-major input sequence.
 
@@ -676,7 +686,10 @@ def simulate(
     ``_scratch_owner`` (private): when given, the output, record and current arrays are this
     thread's work arrays of that owner (:func:`evsnn._scratch.scratch`), so the result is
     overwritten by the next call with the same owner; for callers that discard the result
-    before that (the attack sources, CERTIFY's classifier).
+    before that (the attack sources, CERTIFY's classifier). ``_unread`` (private): names among
+    ``"current"`` and ``"v"`` that ``record=True`` leaves out, recorded as empty ``[0, 0, 0]``
+    arrays, for a caller whose backward pass does not read them (the attack sources' BPTT
+    reads ``m`` and the spikes only); the other arrays are written as always.
 
     The neuron update is given in :mod:`evsnn.params`: HART Eq. 1-4, Stable Eq. 1, RSC Eq. 1,
     Ding 2025 Eq. 4 (IF, reset by subtraction) and Eq. 15-16 with the synaptic trace. A layer
@@ -733,7 +746,8 @@ def simulate(
         )
         if record:
             # current, m, v, spikes (a readout's membrane stands in: never read), trace
-            rec = [new(name, (T, B, n_out)) for name in ("current", "m", "v")]
+            rec = [empty if name in _unread else new(name, (T, B, n_out))
+                   for name in ("current", "m", "v")]
             rec.append(new("spikes", (T, B, n_out)) if args.spiking else rec[1])
             rec.append(new("trace", (T, B, n_out)) if args.trace_coef != 0 else empty)
         else:

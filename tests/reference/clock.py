@@ -59,10 +59,12 @@ def _dense_layer_kernel(
                 else:
                     v[i] = m
                     out[t, b, i] = m
-                if record:
-                    rec_current[t, b, i] = cur[i]
+                if record:  # an empty current or v record is not written (not read)
+                    if rec_current.shape[0]:
+                        rec_current[t, b, i] = cur[i]
                     rec_m[t, b, i] = m
-                    rec_v[t, b, i] = v[i]
+                    if rec_v.shape[0]:
+                        rec_v[t, b, i] = v[i]
 
 
 def _constant_current_kernel(x, weight_t, bias, cur):
