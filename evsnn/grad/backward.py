@@ -252,6 +252,160 @@ def _tempbp_layer(*args):
     run_range(_tempbp_layer_kernel, args[-1].shape[1], *args)
 
 
+# The event-driven weight gradient tiles dL/dI into blocks of _EVENT_BLOCK output units and
+# _EVENT_CHUNK_ROWS rows, copied contiguously so that the row additions vectorise (a block of
+# 128 × 128 float64 is 128 KiB). Neither changes the result: every entry is summed over its
+# events in ascending row order whatever the tiling.
+_EVENT_CHUNK_ROWS = 128
+_EVENT_BLOCK = 128
+# The event sum is used where the input holds only 0 and 1, at most this fraction of it is 1,
+# and the product has at least _EVENT_MIN_WORK multiply-adds; elsewhere the BLAS product (see
+# _weight_grad for the measurements behind these numbers).
+_EVENT_MAX_DENSITY = {np.dtype(np.float32): 0.0, np.dtype(np.float64): 0.0}
+_EVENT_MIN_WORK = 1 << 22
+
+
+@njit
+def _event_count_kernel(x, chunk_rows, counts, bad, q_lo, q_hi):
+    """Per chunk ``q`` of ``chunk_rows`` rows of ``x`` [R, n_in] (chunks ``q_lo <= q < q_hi``):
+    ``counts[q, c]`` = number of nonzero entries in column ``c``; ``bad[q]`` = 1 if an entry is
+    neither 0 nor 1 (NaN included), when the chunk stops counting, else 0."""
+    R, n_in = x.shape
+    for q in range(q_lo, q_hi):
+        bad[q] = 0
+        for c in range(n_in):
+            counts[q, c] = 0
+        for r in range(q * chunk_rows, min(R, (q + 1) * chunk_rows)):
+            n_bad = 0
+            for c in range(n_in):
+                v = x[r, c]
+                counts[q, c] += v != 0
+                n_bad += (v != 0) & (v != 1)
+            if n_bad:
+                bad[q] = 1
+                break
+
+
+@njit
+def _event_fill_kernel(x, chunk_rows, start, rows, q_lo, q_hi):
+    """The rows of the nonzero entries of ``x`` [R, n_in], listed per chunk of ``chunk_rows``
+    rows and column: those of chunk ``q`` and column ``c`` go to ``rows[start[q, c]:]`` in
+    ascending order (chunks ``q_lo <= q < q_hi``; each chunk writes only its own segments)."""
+    R, n_in = x.shape
+    pos = np.empty(n_in, np.int64)
+    ev = np.empty(n_in, np.int64)
+    for q in range(q_lo, q_hi):
+        for c in range(n_in):
+            pos[c] = start[q, c]
+        for r in range(q * chunk_rows, min(R, (q + 1) * chunk_rows)):
+            # the row's nonzero columns, ascending (branch-free compaction), then one write each
+            n_ev = 0
+            for c in range(n_in):
+                ev[n_ev] = c
+                n_ev += x[r, c] != 0
+            for e in range(n_ev):
+                c = ev[e]
+                rows[pos[c]] = r
+                pos[c] += 1
+
+
+@njit
+def _event_weight_grad_kernel(g, chunk_rows, start, counts, rows, block, dw, k_lo, k_hi):
+    """dL/dW from the listed events: ``dw[j, c]`` = Σ ``g[r, j]`` over the rows ``r`` listed for
+    column ``c`` (:func:`_event_fill_kernel`), added one by one in ascending ``r`` starting from
+    0, for the output units of blocks ``k_lo <= k < k_hi`` of ``block`` units.
+
+    Each block's part of ``g``, ``chunk_rows`` rows at a time, is copied to a contiguous buffer
+    and the sums are kept in a contiguous ``[n_in, block]`` array, so that the additions
+    vectorise over the output units; eight events per pass over a row of sums (the additions of
+    each entry stay in order).
+    """
+    R, n_out = g.shape
+    n_chunks, n_in = counts.shape
+    buf = np.empty((chunk_rows, block), g.dtype)
+    acc = np.empty((n_in, block), g.dtype)
+    for k in range(k_lo, k_hi):
+        j0 = k * block
+        jb = min(block, n_out - j0)
+        for c in range(n_in):
+            for j in range(jb):
+                acc[c, j] = 0
+        for q in range(n_chunks):
+            r0 = q * chunk_rows
+            for i in range(min(chunk_rows, R - r0)):
+                for j in range(jb):
+                    buf[i, j] = g[r0 + i, j0 + j]
+            for c in range(n_in):
+                e = start[q, c]
+                e1 = e + counts[q, c]
+                while e + 8 <= e1:
+                    i0 = rows[e] - r0
+                    i1 = rows[e + 1] - r0
+                    i2 = rows[e + 2] - r0
+                    i3 = rows[e + 3] - r0
+                    i4 = rows[e + 4] - r0
+                    i5 = rows[e + 5] - r0
+                    i6 = rows[e + 6] - r0
+                    i7 = rows[e + 7] - r0
+                    for j in range(jb):
+                        acc[c, j] = (((((((acc[c, j] + buf[i0, j]) + buf[i1, j]) + buf[i2, j])
+                                        + buf[i3, j]) + buf[i4, j]) + buf[i5, j])
+                                     + buf[i6, j]) + buf[i7, j]
+                    e += 8
+                if e + 4 <= e1:
+                    i0 = rows[e] - r0
+                    i1 = rows[e + 1] - r0
+                    i2 = rows[e + 2] - r0
+                    i3 = rows[e + 3] - r0
+                    for j in range(jb):
+                        acc[c, j] = (((acc[c, j] + buf[i0, j]) + buf[i1, j]) + buf[i2, j]
+                                     + buf[i3, j])
+                    e += 4
+                while e < e1:
+                    i0 = rows[e] - r0
+                    for j in range(jb):
+                        acc[c, j] = acc[c, j] + buf[i0, j]
+                    e += 1
+        for j in range(jb):
+            for c in range(n_in):
+                dw[j0 + j, c] = acc[c, j]
+
+
+def _event_weight_grad(g, x, chunk_rows=_EVENT_CHUNK_ROWS, block=_EVENT_BLOCK, max_density=1.0):
+    """dL/dW ``[n_out, n_in]`` = ``g.T @ x`` for C-ordered ``g`` [R, n_out] and ``x`` [R, n_in]
+    of one float dtype, summed per event of ``x``: None when ``x`` holds a value other than 0
+    and 1 or more than ``max_density`` of it is 1 (the caller then takes the product).
+
+    The events are listed per chunk of rows and column by a counting sort (counts per chunk,
+    prefix sums, then each chunk fills its own segments), both passes split over the chunks; the
+    sums are split over blocks of output units. Each entry is the sum of its events' ``g`` in
+    ascending row order, so the result depends neither on the number of threads nor on
+    ``chunk_rows`` and ``block``.
+    """
+    R, n_in = x.shape
+    n_out = g.shape[1]
+    n_chunks = -(-R // chunk_rows)
+    counts = np.empty((n_chunks, n_in), dtype=np.int32)
+    bad = np.empty(n_chunks, dtype=np.int8)
+    run_range(_event_count_kernel, n_chunks, x, chunk_rows, counts, bad)
+    if bad.any():
+        return None
+    n_events = int(counts.sum(dtype=np.int64))
+    if n_events > max_density * R * n_in:
+        return None
+    # segment of (chunk q, column c) at start[q, c], chunk-major: each chunk's segments are
+    # contiguous, so the two threads of the fill write disjoint ranges
+    start = np.zeros(counts.size, dtype=np.int64)
+    np.cumsum(counts.ravel()[:-1], dtype=np.int64, out=start[1:])
+    start = start.reshape(counts.shape)
+    rows = np.empty(max(n_events, 1), dtype=np.int32)
+    run_range(_event_fill_kernel, n_chunks, x, chunk_rows, start, rows)
+    dw = np.empty((n_out, n_in), dtype=g.dtype)
+    run_range(_event_weight_grad_kernel, -(-n_out // block), g, chunk_rows, start, counts, rows,
+              block, dw)
+    return dw
+
+
 def _weight_grad(g_cur_src, x_src):
     """dL/dW ``[n_out, n_in]`` = Σ_{t,b} dL/dI[t, b] x[t, b]ᵀ, one BLAS product
     ``[n_out, T·B] · [T·B, n_in]``.
@@ -262,7 +416,16 @@ def _weight_grad(g_cur_src, x_src):
     """
     n_out, n_in = g_cur_src.shape[-1], x_src.shape[-1]
     g2 = g_cur_src.reshape(-1, n_out)
-    return g2.T @ x_src.reshape(-1, n_in)
+    x2 = x_src.reshape(-1, n_in)
+    R = g2.shape[0]
+    max_density = _EVENT_MAX_DENSITY.get(g2.dtype, 0.0)
+    if (max_density > 0 and x2.dtype == g2.dtype and R * n_in * n_out >= _EVENT_MIN_WORK
+            and R < 2**31):
+        dw = _event_weight_grad(np.ascontiguousarray(g2), np.ascontiguousarray(x2),
+                                max_density=max_density)
+        if dw is not None:
+            return dw
+    return g2.T @ x2
 
 
 @dataclass(frozen=True)
