@@ -259,10 +259,12 @@ def _tempbp_layer(*args):
 _EVENT_CHUNK_ROWS = 128
 _EVENT_BLOCK = 128
 # The event sum is used where the input holds only 0 and 1, at most this fraction of it is 1,
-# and the product has at least _EVENT_MIN_WORK multiply-adds; elsewhere the BLAS product (see
-# _weight_grad for the measurements behind these numbers).
-_EVENT_MAX_DENSITY = {np.dtype(np.float32): 0.0, np.dtype(np.float64): 0.0}
-_EVENT_MIN_WORK = 1 << 22
+# there are at least _EVENT_MIN_OUT output units (two blocks, one per thread) and the product
+# has at least _EVENT_MIN_WORK multiply-adds; elsewhere the BLAS product (see _weight_grad for
+# the measurements behind these numbers).
+_EVENT_MAX_DENSITY = {np.dtype(np.float32): 0.17, np.dtype(np.float64): 0.20}
+_EVENT_MIN_OUT = 2 * _EVENT_BLOCK
+_EVENT_MIN_WORK = 1 << 27
 
 
 @njit
@@ -419,8 +421,8 @@ def _weight_grad(g_cur_src, x_src):
     x2 = x_src.reshape(-1, n_in)
     R = g2.shape[0]
     max_density = _EVENT_MAX_DENSITY.get(g2.dtype, 0.0)
-    if (max_density > 0 and x2.dtype == g2.dtype and R * n_in * n_out >= _EVENT_MIN_WORK
-            and R < 2**31):
+    if (max_density > 0 and x2.dtype == g2.dtype and n_out >= _EVENT_MIN_OUT
+            and R * n_in * n_out >= _EVENT_MIN_WORK and R < 2**31):
         dw = _event_weight_grad(np.ascontiguousarray(g2), np.ascontiguousarray(x2),
                                 max_density=max_density)
         if dw is not None:
