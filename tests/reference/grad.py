@@ -142,3 +142,45 @@ def _tempbp_loops(g_out, m, v, spikes, trace, v_init, lam, theta, v_rest, hard_r
                         log_lam = dt(math.log(lam)) if lam > 0 else dt(0.0)
                         gm = gm + g_m[tp, b, i] * (eta * log_lam * lam ** (tp - t)) * f
                 g_m[t, b, i] = gm
+
+
+# --------------------------------------------------------------------------- weight gradient
+def _event_count_kernel(x, chunk_rows, counts, bad):
+    """Per chunk of ``chunk_rows`` rows: nonzero entries per column, and whether an entry other
+    than 0 and 1 occurs (the count then stops after that entry's row)."""
+    R, n_in = x.shape
+    for q in range(counts.shape[0]):
+        counts[q] = 0
+        bad[q] = 0
+        for r in range(q * chunk_rows, min(R, (q + 1) * chunk_rows)):
+            for c in range(n_in):
+                if x[r, c] != 0:
+                    counts[q, c] += 1
+            if any(not (v == 0 or v == 1) for v in x[r]):
+                bad[q] = 1
+                break
+
+
+def _event_fill_kernel(x, chunk_rows, start, rows):
+    """The rows of each chunk's nonzero entries of column ``c``, ascending, from
+    ``rows[start[q, c]]`` on."""
+    R, n_in = x.shape
+    for q in range(start.shape[0]):
+        for c in range(n_in):
+            p = start[q, c]
+            for r in range(q * chunk_rows, min(R, (q + 1) * chunk_rows)):
+                if x[r, c] != 0:
+                    rows[p] = r
+                    p += 1
+
+
+def _event_weight_grad_kernel(g, chunk_rows, start, counts, rows, block, dw):
+    """``dw[:, c]`` = ``g`` summed over the rows listed for column ``c``, one row at a time in
+    ascending order from 0 (``chunk_rows`` and ``block`` do not enter)."""
+    n_chunks, n_in = counts.shape
+    for c in range(n_in):
+        acc = np.zeros(g.shape[1], dtype=g.dtype)
+        for q in range(n_chunks):
+            for e in range(start[q, c], start[q, c] + counts[q, c]):
+                acc = acc + g[rows[e]]
+        dw[:, c] = acc
