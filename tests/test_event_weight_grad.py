@@ -122,11 +122,12 @@ def test_event_weight_grad_equals_the_twins_and_the_product(case):
     got = _event_weight_grad(g, x, chunk_rows, block)
     assert got.shape == (g.shape[1], x.shape[1]) and got.dtype == g.dtype
     assert got.flags.c_contiguous
-    # the tiling does not change a bit: every entry is its events' sum in ascending row order
-    np.testing.assert_array_equal(got, _event_weight_grad(g, x))
+    # the block width does not change a bit: every entry is its events' sum in ascending row
+    # order, chunk by chunk
+    np.testing.assert_array_equal(got, _event_weight_grad(g, x, chunk_rows, 128))
     np.testing.assert_array_equal(got, _twin_weight_grad(g, x, chunk_rows))
-    # independent check: one float64 product. Each entry sums at most R = 300 terms |g|, so
-    # its rounding error is at most R ulp of the sum of absolute values
+    # independent check: one float64 product. Each entry is at most R = 300 additions of terms
+    # |g|, so its rounding error is at most R ulp of the sum of absolute values
     want = g.astype(np.float64).T @ x.astype(np.float64)
     bound = x.shape[0] * np.finfo(g.dtype).eps * (np.abs(g).astype(np.float64).T @ x)
     assert np.all(np.abs(got - want) <= bound)

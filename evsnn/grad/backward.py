@@ -254,8 +254,8 @@ def _tempbp_layer(*args):
 
 # The event-driven weight gradient tiles dL/dI into blocks of _EVENT_BLOCK output units and
 # _EVENT_CHUNK_ROWS rows, copied contiguously so that the row additions vectorise (a block of
-# 128 × 128 float64 is 128 KiB). Neither changes the result: every entry is summed over its
-# events in ascending row order whatever the tiling.
+# 128 × 128 float64 is 128 KiB). The block width does not change the result; the chunks are
+# also the first level of a two-level sum (see _event_weight_grad_kernel).
 _EVENT_CHUNK_ROWS = 128
 _EVENT_BLOCK = 128
 # The event sum is used where the input holds only 0 and 1, at most this fraction of it is 1,
@@ -314,18 +314,22 @@ def _event_fill_kernel(x, chunk_rows, start, rows, q_lo, q_hi):
 @njit
 def _event_weight_grad_kernel(g, chunk_rows, start, counts, rows, block, dw, k_lo, k_hi):
     """dL/dW from the listed events: ``dw[j, c]`` = Σ ``g[r, j]`` over the rows ``r`` listed for
-    column ``c`` (:func:`_event_fill_kernel`), added one by one in ascending ``r`` starting from
-    0, for the output units of blocks ``k_lo <= k < k_hi`` of ``block`` units.
+    column ``c`` (:func:`_event_fill_kernel`), for the output units of blocks
+    ``k_lo <= k < k_hi`` of ``block`` units. Order of the additions: per chunk of rows, its
+    events one by one in ascending ``r`` starting from 0; the chunks' sums added in ascending
+    chunk order starting from 0 (two levels: in float32 a single running sum of the ~400 events
+    of a column lost half a digit against the BLAS product).
 
     Each block's part of ``g``, ``chunk_rows`` rows at a time, is copied to a contiguous buffer
-    and the sums are kept in a contiguous ``[n_in, block]`` array, so that the additions
-    vectorise over the output units; eight events per pass over a row of sums (the additions of
-    each entry stay in order).
+    and the sums are kept in contiguous arrays, so that the additions vectorise over the output
+    units; eight events per pass over the chunk's sum (the additions of each entry stay in
+    order). ``block`` does not change the result.
     """
     R, n_out = g.shape
     n_chunks, n_in = counts.shape
     buf = np.empty((chunk_rows, block), g.dtype)
     acc = np.empty((n_in, block), g.dtype)
+    part = np.empty(block, g.dtype)
     for k in range(k_lo, k_hi):
         j0 = k * block
         jb = min(block, n_out - j0)
@@ -340,6 +344,10 @@ def _event_weight_grad_kernel(g, chunk_rows, start, counts, rows, block, dw, k_l
             for c in range(n_in):
                 e = start[q, c]
                 e1 = e + counts[q, c]
+                if e == e1:
+                    continue
+                for j in range(jb):
+                    part[j] = 0
                 while e + 8 <= e1:
                     i0 = rows[e] - r0
                     i1 = rows[e + 1] - r0
@@ -350,9 +358,9 @@ def _event_weight_grad_kernel(g, chunk_rows, start, counts, rows, block, dw, k_l
                     i6 = rows[e + 6] - r0
                     i7 = rows[e + 7] - r0
                     for j in range(jb):
-                        acc[c, j] = (((((((acc[c, j] + buf[i0, j]) + buf[i1, j]) + buf[i2, j])
-                                        + buf[i3, j]) + buf[i4, j]) + buf[i5, j])
-                                     + buf[i6, j]) + buf[i7, j]
+                        part[j] = (((((((part[j] + buf[i0, j]) + buf[i1, j]) + buf[i2, j])
+                                      + buf[i3, j]) + buf[i4, j]) + buf[i5, j])
+                                   + buf[i6, j]) + buf[i7, j]
                     e += 8
                 if e + 4 <= e1:
                     i0 = rows[e] - r0
@@ -360,14 +368,16 @@ def _event_weight_grad_kernel(g, chunk_rows, start, counts, rows, block, dw, k_l
                     i2 = rows[e + 2] - r0
                     i3 = rows[e + 3] - r0
                     for j in range(jb):
-                        acc[c, j] = (((acc[c, j] + buf[i0, j]) + buf[i1, j]) + buf[i2, j]
-                                     + buf[i3, j])
+                        part[j] = (((part[j] + buf[i0, j]) + buf[i1, j]) + buf[i2, j]
+                                   + buf[i3, j])
                     e += 4
                 while e < e1:
                     i0 = rows[e] - r0
                     for j in range(jb):
-                        acc[c, j] = acc[c, j] + buf[i0, j]
+                        part[j] = part[j] + buf[i0, j]
                     e += 1
+                for j in range(jb):
+                    acc[c, j] = acc[c, j] + part[j]
         for j in range(jb):
             for c in range(n_in):
                 dw[j0 + j, c] = acc[c, j]
@@ -381,8 +391,8 @@ def _event_weight_grad(g, x, chunk_rows=_EVENT_CHUNK_ROWS, block=_EVENT_BLOCK, m
     The events are listed per chunk of rows and column by a counting sort (counts per chunk,
     prefix sums, then each chunk fills its own segments), both passes split over the chunks; the
     sums are split over blocks of output units. Each entry is the sum of its events' ``g`` in
-    ascending row order, so the result depends neither on the number of threads nor on
-    ``chunk_rows`` and ``block``.
+    ascending row order, chunk by chunk (:func:`_event_weight_grad_kernel`), so the result
+    depends neither on the number of threads nor on ``block``.
     """
     R, n_in = x.shape
     n_out = g.shape[1]

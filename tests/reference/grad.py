@@ -175,12 +175,17 @@ def _event_fill_kernel(x, chunk_rows, start, rows):
 
 
 def _event_weight_grad_kernel(g, chunk_rows, start, counts, rows, block, dw):
-    """``dw[:, c]`` = ``g`` summed over the rows listed for column ``c``, one row at a time in
-    ascending order from 0 (``chunk_rows`` and ``block`` do not enter)."""
+    """``dw[:, c]`` = ``g`` summed over the rows listed for column ``c``: each chunk's rows one
+    at a time in ascending order from 0, then the chunks' sums in order from 0 (``block`` does
+    not enter; the listing carries the chunks)."""
     n_chunks, n_in = counts.shape
     for c in range(n_in):
         acc = np.zeros(g.shape[1], dtype=g.dtype)
         for q in range(n_chunks):
+            if counts[q, c] == 0:
+                continue
+            part = np.zeros(g.shape[1], dtype=g.dtype)
             for e in range(start[q, c], start[q, c] + counts[q, c]):
-                acc = acc + g[rows[e]]
+                part = part + g[rows[e]]
+            acc = acc + part
         dw[:, c] = acc
