@@ -26,6 +26,7 @@ from evsnn.grad.backward import (
 
 # the module (``evsnn.grad.backward`` as an attribute is the function of that name)
 bw = importlib.import_module("evsnn.grad.backward")
+CHUNK = bw._EVENT_CHUNK_ROWS
 
 DTYPES = [np.float32, np.float64]
 
@@ -63,7 +64,7 @@ def problems(draw, graded=False):
         r, c = rng.integers(R), rng.integers(n_in)
         x[r, c] = draw(st.sampled_from([0.5, -1.0, 2.0, np.nan, np.inf]))
     g = rng.standard_normal((R, n_out)).astype(dtype)
-    chunk_rows = draw(st.sampled_from([1, 7, 128]))
+    chunk_rows = draw(st.sampled_from([1, 7, CHUNK]))
     block = draw(st.sampled_from([1, 8, 128]))
     return g, x, chunk_rows, block
 
@@ -124,7 +125,7 @@ def test_event_weight_grad_equals_the_twins_and_the_product(case):
     assert got.flags.c_contiguous
     # the block width does not change a bit: every entry is its events' sum in ascending row
     # order, chunk by chunk
-    np.testing.assert_array_equal(got, _event_weight_grad(g, x, chunk_rows, 128))
+    np.testing.assert_array_equal(got, _event_weight_grad(g, x, chunk_rows))
     np.testing.assert_array_equal(got, _twin_weight_grad(g, x, chunk_rows))
     # independent check: one float64 product. Each entry is at most R = 300 additions of terms
     # |g|, so its rounding error is at most R ulp of the sum of absolute values
@@ -139,7 +140,7 @@ def test_event_weight_grad_does_not_depend_on_the_number_of_threads(dtype):
     if n_max < 2:
         pytest.skip("needs NUMBA_NUM_THREADS >= 2 to compare thread counts")
     rng = np.random.default_rng(3)
-    # 5 chunks of 128 rows (the last partial) and 3 blocks of 128 units (the last partial)
+    # 3 chunks of 256 rows and 2 or 3 blocks of output units, the last ones partial
     x = _raster(rng, 601, 50, 0.15, dtype)
     g = rng.standard_normal((601, 300)).astype(dtype)
     runs = []
@@ -150,7 +151,7 @@ def test_event_weight_grad_does_not_depend_on_the_number_of_threads(dtype):
     finally:
         numba.set_num_threads(n_max)
     np.testing.assert_array_equal(runs[0], runs[1])
-    np.testing.assert_array_equal(runs[0], _twin_weight_grad(g, x, 128))
+    np.testing.assert_array_equal(runs[0], _twin_weight_grad(g, x, CHUNK))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -165,7 +166,7 @@ def test_event_weight_grad_corners(dtype):
     x[:, 1] = 1
     dw = _event_weight_grad(g, x)
     assert np.all(dw[:, [0, 2]] == 0)
-    np.testing.assert_array_equal(dw[:, 1], _twin_weight_grad(g, x, 128)[:, 1])
+    np.testing.assert_array_equal(dw[:, 1], _twin_weight_grad(g, x, CHUNK)[:, 1])
     # 40 additions: within 40 ulp of the sum of |g| (Higham 2002, eq. 4.4)
     err = np.abs(dw[:, 1] - g.astype(np.float64).sum(axis=0))
     assert np.all(err <= 40 * np.finfo(dtype).eps * np.abs(g).astype(np.float64).sum(axis=0))
@@ -224,7 +225,7 @@ def test_weight_grad_dispatch(dtype):
         np.testing.assert_array_equal(_weight_grad(g, x), g2.T @ x2)
         assert taken == []  # too small for the event sum at the default thresholds
         _always_events(mp)
-        np.testing.assert_array_equal(_weight_grad(g, x), _twin_weight_grad(g2, x2, 128))
+        np.testing.assert_array_equal(_weight_grad(g, x), _twin_weight_grad(g2, x2, CHUNK))
         assert len(taken) == 1 and taken[0] is not None
         graded = x * 0.5
         np.testing.assert_array_equal(_weight_grad(g, graded), g2.T @ graded.reshape(60, 11))

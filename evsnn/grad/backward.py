@@ -252,18 +252,18 @@ def _tempbp_layer(*args):
     run_range(_tempbp_layer_kernel, args[-1].shape[1], *args)
 
 
-# The event-driven weight gradient tiles dL/dI into blocks of _EVENT_BLOCK output units and
-# _EVENT_CHUNK_ROWS rows, copied contiguously so that the row additions vectorise (a block of
-# 128 × 128 float64 is 128 KiB). The block width does not change the result; the chunks are
-# also the first level of a two-level sum (see _event_weight_grad_kernel).
-_EVENT_CHUNK_ROWS = 128
-_EVENT_BLOCK = 128
+# The event-driven weight gradient tiles dL/dI into blocks of _EVENT_BLOCK_BYTES (256 float32
+# or 128 float64 output units) and _EVENT_CHUNK_ROWS rows, copied contiguously so that the row
+# additions vectorise (256 KiB, in L2). The block width does not change the result; the chunks
+# are also the first level of a two-level sum (see _event_weight_grad_kernel).
+_EVENT_CHUNK_ROWS = 256
+_EVENT_BLOCK_BYTES = 1024
 # The event sum is used where the input holds only 0 and 1, at most this fraction of it is 1,
-# there are at least _EVENT_MIN_OUT output units (two blocks, one per thread) and the product
+# there are at least _EVENT_MIN_OUT output units (two blocks of float64) and the product
 # has at least _EVENT_MIN_WORK multiply-adds; elsewhere the BLAS product (see _weight_grad for
 # the measurements behind these numbers).
 _EVENT_MAX_DENSITY = {np.dtype(np.float32): 0.17, np.dtype(np.float64): 0.20}
-_EVENT_MIN_OUT = 2 * _EVENT_BLOCK
+_EVENT_MIN_OUT = 256
 _EVENT_MIN_WORK = 1 << 27
 
 
@@ -383,7 +383,7 @@ def _event_weight_grad_kernel(g, chunk_rows, start, counts, rows, block, dw, k_l
                 dw[j0 + j, c] = acc[c, j]
 
 
-def _event_weight_grad(g, x, chunk_rows=_EVENT_CHUNK_ROWS, block=_EVENT_BLOCK, max_density=1.0):
+def _event_weight_grad(g, x, chunk_rows=_EVENT_CHUNK_ROWS, block=None, max_density=1.0):
     """dL/dW ``[n_out, n_in]`` = ``g.T @ x`` for C-ordered ``g`` [R, n_out] and ``x`` [R, n_in]
     of one float dtype, summed per event of ``x``: None when ``x`` holds a value other than 0
     and 1 or more than ``max_density`` of it is 1 (the caller then takes the product).
@@ -396,6 +396,8 @@ def _event_weight_grad(g, x, chunk_rows=_EVENT_CHUNK_ROWS, block=_EVENT_BLOCK, m
     """
     R, n_in = x.shape
     n_out = g.shape[1]
+    if block is None:
+        block = _EVENT_BLOCK_BYTES // g.dtype.itemsize
     n_chunks = -(-R // chunk_rows)
     counts = np.empty((n_chunks, n_in), dtype=np.int32)
     bad = np.empty(n_chunks, dtype=np.int8)
