@@ -262,7 +262,7 @@ _EVENT_BLOCK_BYTES = 1024
 # there are at least _EVENT_MIN_OUT output units (two blocks of float64) and the product
 # has at least _EVENT_MIN_WORK multiply-adds; elsewhere the BLAS product (see _weight_grad for
 # the measurements behind these numbers).
-_EVENT_MAX_DENSITY = {np.dtype(np.float32): 0.17, np.dtype(np.float64): 0.20}
+_EVENT_MAX_DENSITY = {np.dtype(np.float32): 0.16, np.dtype(np.float64): 0.22}
 _EVENT_MIN_OUT = 256
 _EVENT_MIN_WORK = 1 << 27
 
