@@ -421,12 +421,23 @@ def _event_weight_grad(g, x, chunk_rows=_EVENT_CHUNK_ROWS, block=None, max_densi
 
 
 def _weight_grad(g_cur_src, x_src):
-    """dL/dW ``[n_out, n_in]`` = Σ_{t,b} dL/dI[t, b] x[t, b]ᵀ, one BLAS product
+    """dL/dW ``[n_out, n_in]`` = Σ_{t,b} dL/dI[t, b] x[t, b]ᵀ: for a sparse input of 0s and 1s
+    (spikes) the event sum :func:`_event_weight_grad`, else one BLAS product
     ``[n_out, T·B] · [T·B, n_in]``.
 
-    Also for spike inputs: summing one row of dL/dI per input event was 2.8× slower than the
-    product at the 15 % input density of the 784-500-10 benchmark on an AVX-512 machine (the
-    rows of dL/dI do not stay in cache; ``bench/RESULTS_backward.md``, 2026-12-01).
+    The event sum runs when the input holds only 0 and 1, at most ``_EVENT_MAX_DENSITY`` of it
+    (per dtype) is 1, ``n_out >= _EVENT_MIN_OUT`` and ``T·B·n_in·n_out >= _EVENT_MIN_WORK``;
+    which path runs depends on the data, not on the machine or the thread count. The two paths
+    add in different orders, so they differ in the last bits.
+
+    Measured (``bench/RESULTS_backward.md``, 2026-12-02 stop 31; 2 cores of an Intel Xeon with
+    AVX-512, 2 threads): for a [2560 × 784] raster and 500 output units, product time over
+    event-sum time at 5 / 10 / 15 / 20 / 25 % density was 1.99 / 1.42 / 1.05 / 0.91 / 0.70 in
+    float32 and 2.39 / 1.81 / 1.5 / 1.2 / 0.92-0.99 in float64, hence the thresholds 16 % and
+    22 %. Narrow outputs (the 500 → 10 readout: 0.2-0.5×, one block on one thread) and small
+    products (256 × 784 → 500 in float32: 0.6-0.7×) keep the product. Earlier event sums
+    without the contiguous tiles were slower than the product at every density tried (stops 20,
+    22 and 30 there).
     """
     n_out, n_in = g_cur_src.shape[-1], x_src.shape[-1]
     g2 = g_cur_src.reshape(-1, n_out)
