@@ -40,7 +40,7 @@ from evsnn.attacks._common import step_direction
 from evsnn.attacks.apgd import apgd_checkpoints
 from evsnn.attacks.gradient import _linf_step
 from evsnn.attacks.projections import Projector, linf_bounds, project
-from evsnn.attacks.sources import GradientSource, as_source
+from evsnn.attacks.sources import GradientSource, SourceOutput, as_source
 from evsnn.clock import Network
 from evsnn.data import load_digits
 from evsnn.grad import cross_entropy, loss_and_grad
@@ -567,6 +567,38 @@ def test_linf_step_takes_float32_gradients_and_float16_pixels(dtype):
         got = _linf_step(x, grad, 0.04, lo, hi)
         assert got.dtype == dtype
         np.testing.assert_array_equal(got, want)
+
+
+class _ShapedGradSource(GradientSource):
+    """A source subclass (its answers unchecked) whose gradient has the shape ``gshape``."""
+
+    n_out = 3
+
+    def __init__(self, gshape):
+        self.gshape = gshape
+
+    def __call__(self, x, y, *, rng=None):
+        return SourceOutput(loss=np.zeros(x.shape[0]), grad=np.ones(self.gshape, np.float32),
+                            scores=x[:, :3])
+
+    def predict(self, x, *, rng=None):
+        return x[:, :3]
+
+
+@pytest.mark.parametrize("gshape", [(1, 50), (50,), (1,), (200,), (50, 4), (4, 1, 50)])
+@pytest.mark.parametrize("attack", ["fgsm", "pgd"])
+def test_linf_step_refuses_a_gradient_not_of_x_shape(gshape, attack):
+    """The one-pass L∞ step reads the gradient flat: a source's gradient of another shape
+    (smaller: read past its end, NaN or garbage pixels; as many entries: the wrong pairing) is
+    refused with its shape, as NumPy's broadcast refused it before the kernel."""
+    x = np.full((4, 50), 0.5, np.float32)
+    y = np.array([0, 1, 2, 0])
+    src = _ShapedGradSource(gshape)
+    with pytest.raises(ValueError, match=r"gradient of shape \(.*\) for x of shape \(4, 50\)"):
+        if attack == "fgsm":
+            fgsm(src, x, y, eps=0.1)
+        else:
+            pgd(src, x, y, eps=0.1, steps=2, random_start=None)
 
 
 @pytest.mark.parametrize("norm,eps", [("linf", 0.1), ("l2", 0.3), ("l1", 0.3), ("l0", 2)])

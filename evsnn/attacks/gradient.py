@@ -206,6 +206,14 @@ def _linf_step(x_adv, g, alpha, lo, hi):
     ``(lo, hi) = linf_bounds(x, ε)``: one pass of :func:`_linf_step_kernel` over the arrays
     (the NumPy form below, for float16 pixels, makes three passes and two temporaries; each pass
     costs about as much as its arithmetic on an attack's small arrays)."""
+    if np.shape(g) != x_adv.shape:
+        # the kernel reads g flat, element k for pixel k: another shape would be read past its
+        # end or paired with the wrong pixels (NumPy's broadcast refused it before the kernel)
+        raise ValueError(
+            f"the source returned a gradient of shape {np.shape(g)} for x of shape "
+            f"{x_adv.shape}; a gradient source returns grad [B, N], one gradient per sample of "
+            "x's shape (reshape it to x.shape)"
+        )
     if (x_adv.dtype in _STEP_DTYPES and g.dtype in _STEP_DTYPES
             and lo.dtype in _STEP_DTYPES and hi.dtype in _STEP_DTYPES):
         out = np.empty(x_adv.shape, dtype=x_adv.dtype)
