@@ -158,7 +158,10 @@ class ClassRangeError(ValueError):
     """:func:`class_labels_iv`'s refusal of a label at or past the number of classes. It carries
     the refused ``labels`` (as given), ``n_classes`` and ``classes_of``: a caller that handed
     its labels to code which checks them (an attack calling a source whose loss refuses them)
-    learns the class count from the refusal and can name the labels as its own arguments."""
+    learns the class count from the refusal and can name the labels as its own arguments.
+    Raised by other code without them (``ClassRangeError(message)``), the three are None."""
+
+    labels = n_classes = classes_of = None
 
 
 def class_labels_iv(name, labels, n_classes=None, *, batch=None, classes_of="the scores",

@@ -296,3 +296,23 @@ def test_class_range_error_carries_the_class_count_and_pickles():
     back = pickle.loads(pickle.dumps(exc))
     assert str(back) == str(exc)
     assert (back.n_classes, back.classes_of, back.labels.tolist()) == (4, "scores", [0, 4])
+
+
+def test_a_class_range_error_raised_by_hand_propagates_as_raised_regression():
+    # ClassRangeError(message) built by user code carries no class count: the attack and
+    # MixedSource re-raised it as an AttributeError ('ClassRangeError' object has no attribute
+    # 'classes_of' / 'n_classes') instead of the user's own refusal
+    from evsnn._checks import ClassRangeError
+
+    def fn(x, y):
+        raise ClassRangeError("my model refuses these labels")
+
+    own = r"^my model refuses these labels$"
+    for run in (lambda: fgsm(fn, _X, _Y, eps=0.1),
+                lambda: pgd(fn, _X, _Y, eps=0.1, steps=1, target=_T, rng=0),
+                lambda: MixedSource(0.5, _Linear(_W), fn)(_X, _Y),
+                lambda: pgd(MixedSource(0.5, _Linear(_W), fn), _X, _Y, eps=0.1, steps=1,
+                            random_start=None)):
+        with pytest.raises(ClassRangeError, match=own) as info:
+            run()
+        assert (info.value.labels, info.value.n_classes, info.value.classes_of) == (None,) * 3

@@ -652,7 +652,7 @@ class MixedSource(GradientSource):
         try:
             ob = call(self.b, rng_b, loss_b)
         except ClassRangeError as exc:  # b's own loss refused labels of a's classes
-            if exc.n_classes != ca:
+            if exc.n_classes is not None and exc.n_classes != ca:
                 raise differ(exc.n_classes) from exc
             raise
         cb = np.shape(ob.scores)[-1]
