@@ -601,6 +601,27 @@ def test_linf_step_refuses_a_gradient_not_of_x_shape(gshape, attack):
             pgd(src, x, y, eps=0.1, steps=2, random_start=None)
 
 
+@pytest.mark.parametrize("attack", ["fgsm", "pgd"])
+def test_linf_attacks_take_an_object_dtype_gradient_as_its_float64_copy_regression(attack):
+    """A source's gradient of object dtype (Python floats) was converted to float64 before the
+    L∞ step read its signs; handed over as it is, np.sign refused the cast (UFuncTypeError)."""
+    rng = np.random.default_rng(3)
+    x = rng.random((3, 5)).astype(np.float32)
+    y = np.array([0, 1, 2])
+    g = rng.standard_normal((3, 5))
+
+    def fn(x, y, as_object):
+        return np.zeros(3), g.astype(object) if as_object else g, x[:, :3]
+
+    def run(as_object):
+        src = CallableSource(lambda x, y: fn(x, y, as_object))
+        if attack == "fgsm":
+            return fgsm(src, x, y, eps=0.1).x_adv
+        return pgd(src, x, y, eps=0.1, steps=3, random_start=None).x_adv
+
+    np.testing.assert_array_equal(run(True), run(False))
+
+
 @pytest.mark.parametrize("norm,eps", [("linf", 0.1), ("l2", 0.3), ("l1", 0.3), ("l0", 2)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_projector_is_project_with_the_linf_bounds_as_an_attribute(norm, eps, dtype):

@@ -89,7 +89,9 @@ def _objective(src, y, target, gens, eot_samples=1, signs_only=False):
         # checked on every answer: the first tells the classes of a source that declares none
         out = source_answer(lambda: src(x_adv, lab, rng=r), lab, y, target)
         loss = np.asarray(out.loss, dtype=np.float64)
-        grad = np.asarray(out.grad) if as_is else np.asarray(out.grad, dtype=np.float64)
+        grad = np.asarray(out.grad)
+        if not (as_is and grad.dtype.kind in "biuf"):  # object or complex: converted as before
+            grad = np.asarray(grad, dtype=np.float64)
         for _ in range(eot_samples - 1):
             o = src(x_adv, lab, rng=r)
             loss = loss + o.loss
