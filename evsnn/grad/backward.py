@@ -428,7 +428,11 @@ def _weight_grad(g_cur_src, x_src):
     The event sum runs when the input holds only 0 and 1, at most ``_EVENT_MAX_DENSITY`` of it
     (per dtype) is 1, ``n_out >= _EVENT_MIN_OUT`` and ``T·B·n_in·n_out >= _EVENT_MIN_WORK``;
     which path runs depends on the data, not on the machine or the thread count. The two paths
-    add in different orders, so they differ in the last bits.
+    add in different orders, so they differ in the last bits (and an optimiser step that acts
+    on signs, AdamW's first, can move a weight whose gradient is near 0 the other way). With a
+    non-finite dL/dI the product also makes NaN of ``0 · inf`` where the input is 0, with
+    NumPy's RuntimeWarning; the event sum, like the forward pass it differentiates, never
+    touches a zero input, so there it gives the sum over the events only.
 
     Measured (``bench/RESULTS_backward.md``, 2026-12-02 stop 31; 2 cores of an Intel Xeon with
     AVX-512, 2 threads): for a [2560 × 784] raster and 500 output units, product time over
