@@ -69,19 +69,26 @@ def problems(draw, graded=False):
     return g, x, chunk_rows, block
 
 
-@settings(max_examples=example_count(60))
-@given(problems())
-def test_event_kernels_equal_their_twins(case):
-    g, x, chunk_rows, block = case
-    R, n_in = x.shape
-    n_chunks = -(-R // chunk_rows)
-    counts = np.full((n_chunks, n_in), -1, dtype=np.int32)
+def _counts_equal_to_twin(x, chunk_rows):
+    """The count kernel's ``(counts, bad)`` on ``x``, asserted equal to its twin's."""
+    n_chunks = -(-x.shape[0] // chunk_rows)
+    counts = np.full((n_chunks, x.shape[1]), -1, dtype=np.int32)
     bad = np.full(n_chunks, -1, dtype=np.int8)
     run_range(_event_count_kernel, n_chunks, x, chunk_rows, counts, bad)
     counts_t, bad_t = np.zeros_like(counts), np.zeros_like(bad)
     ref._event_count_kernel(x, chunk_rows, counts_t, bad_t)
     np.testing.assert_array_equal(counts, counts_t)
     np.testing.assert_array_equal(bad, bad_t)
+    return counts, bad
+
+
+@settings(max_examples=example_count(60))
+@given(problems())
+def test_event_kernels_equal_their_twins(case):
+    g, x, chunk_rows, block = case
+    R, n_in = x.shape
+    n_chunks = -(-R // chunk_rows)
+    counts, bad = _counts_equal_to_twin(x, chunk_rows)
     assert counts.sum() == np.count_nonzero(x) and not bad.any()
 
     start = np.zeros(counts.size, dtype=np.int64)
@@ -105,14 +112,7 @@ def test_event_kernels_equal_their_twins(case):
 @given(problems(graded=True))
 def test_count_kernel_flags_values_other_than_0_and_1_like_its_twin(case):
     _, x, chunk_rows, _ = case
-    n_chunks = -(-x.shape[0] // chunk_rows)
-    counts = np.full((n_chunks, x.shape[1]), -1, dtype=np.int32)
-    bad = np.full(n_chunks, -1, dtype=np.int8)
-    run_range(_event_count_kernel, n_chunks, x, chunk_rows, counts, bad)
-    counts_t, bad_t = np.zeros_like(counts), np.zeros_like(bad)
-    ref._event_count_kernel(x, chunk_rows, counts_t, bad_t)
-    np.testing.assert_array_equal(counts, counts_t)
-    np.testing.assert_array_equal(bad, bad_t)
+    _, bad = _counts_equal_to_twin(x, chunk_rows)
     assert bad.any() == bool(np.any((x != 0) & (x != 1)))
 
 
