@@ -41,6 +41,41 @@ def test_constant_current_matches_twin(case):
     np.testing.assert_allclose(got, want, **_tols(dtype))
 
 
+@st.composite
+def exact_rows(draw):
+    # wider than dense_rows: rows that fill whole blocks of samples (and pairs of samples with
+    # four nonzero inputs each, beside pairs where only one has them), input counts that are not
+    # multiples of four, signed zeros, and infinite weights that only zero inputs meet
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    B, n_in, n_out = draw(st.integers(1, 21)), draw(st.integers(1, 13)), draw(st.integers(1, 40))
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    x = rng.uniform(-1, 1, (B, n_in))
+    x[rng.random(x.shape) < draw(st.sampled_from([0.0, 0.05, 0.3]))] = 0
+    x[rng.random(x.shape) < 0.1] = -0.0
+    w = rng.standard_normal((n_in, n_out)) * 10.0 ** rng.integers(-3, 4, (n_in, n_out))
+    w[rng.random(w.shape) < 0.1] = -0.0
+    w[rng.random(w.shape) < 0.05] = 0.0
+    dead = np.flatnonzero((x == 0).all(axis=0))  # inputs no sample uses: any weight is skipped
+    if dead.size:
+        w[dead, :] = rng.choice([np.inf, -np.inf, np.nan], (dead.size, n_out))
+    bias = np.where(rng.random(n_out) < 0.3, -0.0, rng.standard_normal(n_out))
+    return x.astype(dtype), w.astype(dtype), bias.astype(dtype), dtype
+
+
+@given(exact_rows())
+def test_constant_current_is_the_twin_bit_for_bit(case):
+    # the twin defines the arithmetic: the same products added in the same order, so equal bits
+    # (signs of zeros included), not just close values
+    x, w, bias, dtype = case
+    got = np.full((x.shape[0], w.shape[1]), np.nan, dtype=dtype)
+    want = got.copy()
+    _constant_current(x, w, bias, got)
+    with np.errstate(invalid="ignore", over="ignore"):
+        ref._constant_current_kernel(x, w, bias, want)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
 @given(layer_cases(), st.booleans())
 def test_layer_kernel_with_constant_current_is_bit_identical(case, record):
     # the constant-current path must give exactly the event loop's result (same sums, same order)
