@@ -55,6 +55,12 @@ def exact_rows(draw):
     w = rng.standard_normal((n_in, n_out)) * 10.0 ** rng.integers(-3, 4, (n_in, n_out))
     w[rng.random(w.shape) < 0.1] = -0.0
     w[rng.random(w.shape) < 0.05] = 0.0
+    # columns of zero weights keep a -0 bias's sign only while no +0 product is added, and
+    # columns with infinite weights turn NaN where a zero input is not skipped
+    cols = rng.random(n_out)
+    w[:, cols < 0.2] = rng.choice([0.0, -0.0], (n_in, int((cols < 0.2).sum())))
+    inf = (cols > 0.8) & (rng.random(w.shape) < 0.3)
+    w[inf] = rng.choice([np.inf, -np.inf], int(inf.sum()))
     dead = np.flatnonzero((x == 0).all(axis=0))  # inputs no sample uses: any weight is skipped
     if dead.size:
         w[dead, :] = rng.choice([np.inf, -np.inf, np.nan], (dead.size, n_out))
