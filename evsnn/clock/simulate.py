@@ -622,11 +622,35 @@ def _constant_current_kernel(x, weight_t, bias, cur):
                                       + x1 * weight_t[j + 1, i]) + x2 * weight_t[j + 2, i]) \
                             + x3 * weight_t[j + 3, i]
                 else:
+                    # the nonzero ones of the four in ascending order, added in one pass (noisy
+                    # images with many zeros: ~10 % faster than a pass per input)
+                    ja = -1
+                    jb = -1
+                    jc = -1
                     for k in range(4):
-                        xv = x[b, j + k]
-                        if xv != 0:
-                            for i in range(n_out):
-                                cur[b, i] = cur[b, i] + xv * weight_t[j + k, i]
+                        if x[b, j + k] != 0:
+                            if ja < 0:
+                                ja = j + k
+                            elif jb < 0:
+                                jb = j + k
+                            else:
+                                jc = j + k
+                    if jc >= 0:
+                        xa = x[b, ja]
+                        xb = x[b, jb]
+                        xc = x[b, jc]
+                        for i in range(n_out):
+                            cur[b, i] = ((cur[b, i] + xa * weight_t[ja, i])
+                                         + xb * weight_t[jb, i]) + xc * weight_t[jc, i]
+                    elif jb >= 0:
+                        xa = x[b, ja]
+                        xb = x[b, jb]
+                        for i in range(n_out):
+                            cur[b, i] = (cur[b, i] + xa * weight_t[ja, i]) + xb * weight_t[jb, i]
+                    elif ja >= 0:
+                        xa = x[b, ja]
+                        for i in range(n_out):
+                            cur[b, i] = cur[b, i] + xa * weight_t[ja, i]
                 b += 1
             j += 4
         while j < n_in:
