@@ -19,39 +19,17 @@ def _tols(dtype):
 
 
 @st.composite
-def dense_rows(draw):
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    B, n_in, n_out = draw(st.integers(1, 20)), draw(st.integers(1, 9)), draw(st.integers(1, 6))
-    dtype = draw(st.sampled_from([np.float64, np.float32]))
-    x = rng.uniform(0, 1, (B, n_in))
-    x[rng.random(x.shape) < draw(st.sampled_from([0.0, 0.3]))] = 0
-    x[rng.random(x.shape) < 0.2] = 1
-    w = rng.standard_normal((n_in, n_out))
-    bias = rng.standard_normal(n_out) * 0.2
-    return x.astype(dtype), w.astype(dtype), bias.astype(dtype), dtype
-
-
-@given(dense_rows())
-def test_constant_current_matches_twin(case):
-    x, w, bias, dtype = case
-    got = np.full((x.shape[0], w.shape[1]), np.nan, dtype=dtype)
-    want = got.copy()
-    _constant_current(x, w, bias, got)
-    ref._constant_current_kernel(x, w, bias, want)
-    np.testing.assert_allclose(got, want, **_tols(dtype))
-
-
-@st.composite
 def exact_rows(draw):
-    # wider than dense_rows: rows that fill whole blocks of samples (and pairs of samples with
-    # four nonzero inputs each, beside pairs where only one has them), input counts that are not
-    # multiples of four, signed zeros, and infinite weights that only zero inputs meet
+    # rows that fill whole blocks of samples (and pairs of samples with four nonzero inputs
+    # each, beside pairs where only one has them), input counts that are not multiples of four,
+    # inputs of exactly 1 (spikes), signed zeros, and infinite weights that only zero inputs meet
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     B, n_in, n_out = draw(st.integers(1, 21)), draw(st.integers(1, 13)), draw(st.integers(1, 40))
     dtype = draw(st.sampled_from([np.float64, np.float32]))
     x = rng.uniform(-1, 1, (B, n_in))
     x[rng.random(x.shape) < draw(st.sampled_from([0.0, 0.05, 0.3]))] = 0
     x[rng.random(x.shape) < 0.1] = -0.0
+    x[rng.random(x.shape) < 0.1] = 1.0
     w = rng.standard_normal((n_in, n_out)) * 10.0 ** rng.integers(-3, 4, (n_in, n_out))
     w[rng.random(w.shape) < 0.1] = -0.0
     w[rng.random(w.shape) < 0.05] = 0.0
