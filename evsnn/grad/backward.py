@@ -437,7 +437,7 @@ def _weight_grad(g_cur_src, x_src):
     Measured (``bench/RESULTS_backward.md``, 2026-12-02 stop 31; 2 cores of an Intel Xeon with
     AVX-512, 2 threads): for a [2560 × 784] raster and 500 output units, product time over
     event-sum time at 5 / 10 / 15 / 20 / 25 % density was 1.99 / 1.42 / 1.05 / 0.91 / 0.70 in
-    float32 and 2.39 / 1.81 / 1.5 / 1.2 / 0.92-0.99 in float64, hence the thresholds 16 % and
+    float32 and 2.39 / 1.81 / 1.49 / 1.19 / 0.92 in float64, hence the thresholds 16 % and
     22 %. Narrow outputs (the 500 → 10 readout: 0.2-0.5×, one block on one thread) and small
     products (256 × 784 → 500 in float32: 0.6-0.7×) keep the product. Earlier event sums
     without the contiguous tiles were slower than the product at every density tried (stops 20,
