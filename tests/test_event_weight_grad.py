@@ -46,8 +46,14 @@ def _twin_weight_grad(g, x, chunk_rows):
     rows = np.full(max(int(counts.sum()), 1), -1, dtype=np.int32)
     ref._event_fill_kernel(x, chunk_rows, start, rows)
     dw = np.full((g.shape[1], x.shape[1]), np.nan, dtype=g.dtype)
-    ref._event_weight_grad_kernel(g, chunk_rows, start, counts, rows, 1, dw)
+    ref._event_weight_grad_kernel(g, chunk_rows, start, counts, rows, dw)
     return dw
+
+
+def _assert_same_bits(a, b):
+    """Equal values, NaNs in the same places and zeros of the same sign."""
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(np.signbit(a), np.signbit(b))
 
 
 @st.composite
@@ -64,9 +70,12 @@ def problems(draw, graded=False):
         r, c = rng.integers(R), rng.integers(n_in)
         x[r, c] = draw(st.sampled_from([0.5, -1.0, 2.0, np.nan, np.inf]))
     g = rng.standard_normal((R, n_out)).astype(dtype)
+    if draw(st.booleans()):
+        # negative zeros: a column whose events are all -0 must still sum to +0 (the sums start
+        # from +0; a sum started from its first term would keep the sign)
+        g[rng.random(g.shape) < draw(st.sampled_from([0.3, 1.0]))] = -0.0
     chunk_rows = draw(st.sampled_from([1, 7, CHUNK]))
-    block = draw(st.sampled_from([1, 8, 128]))
-    return g, x, chunk_rows, block
+    return g, x, chunk_rows
 
 
 def _counts_equal_to_twin(x, chunk_rows):
@@ -85,7 +94,7 @@ def _counts_equal_to_twin(x, chunk_rows):
 @settings(max_examples=example_count(60))
 @given(problems())
 def test_event_kernels_equal_their_twins(case):
-    g, x, chunk_rows, block = case
+    g, x, chunk_rows = case
     R, n_in = x.shape
     n_chunks = -(-R // chunk_rows)
     counts, bad = _counts_equal_to_twin(x, chunk_rows)
@@ -101,17 +110,17 @@ def test_event_kernels_equal_their_twins(case):
     np.testing.assert_array_equal(rows, rows_t)
 
     dw = np.full((g.shape[1], n_in), np.nan, dtype=g.dtype)
-    run_range(_event_weight_grad_kernel, -(-g.shape[1] // block), g, chunk_rows, start, counts,
-              rows, block, dw)
+    run_range(_event_weight_grad_kernel, -(-g.shape[1] // bw._EVENT_LANES), g, chunk_rows, start,
+              counts, rows, dw)
     dw_t = np.full_like(dw, np.nan)
-    ref._event_weight_grad_kernel(g, chunk_rows, start, counts, rows, block, dw_t)
-    np.testing.assert_array_equal(dw, dw_t)  # the same additions in the same order
+    ref._event_weight_grad_kernel(g, chunk_rows, start, counts, rows, dw_t)
+    _assert_same_bits(dw, dw_t)  # the same additions in the same order
 
 
 @settings(max_examples=example_count(40))
 @given(problems(graded=True))
 def test_count_kernel_flags_values_other_than_0_and_1_like_its_twin(case):
-    _, x, chunk_rows, _ = case
+    _, x, chunk_rows = case
     _, bad = _counts_equal_to_twin(x, chunk_rows)
     assert bad.any() == bool(np.any((x != 0) & (x != 1)))
 
@@ -119,14 +128,12 @@ def test_count_kernel_flags_values_other_than_0_and_1_like_its_twin(case):
 @settings(max_examples=example_count(60))
 @given(problems())
 def test_event_weight_grad_equals_the_twins_and_the_product(case):
-    g, x, chunk_rows, block = case
-    got = _event_weight_grad(g, x, chunk_rows, block)
+    g, x, chunk_rows = case
+    got = _event_weight_grad(g, x, chunk_rows)
     assert got.shape == (g.shape[1], x.shape[1]) and got.dtype == g.dtype
     assert got.flags.c_contiguous
-    # the block width does not change a bit: every entry is its events' sum in ascending row
-    # order, chunk by chunk
-    np.testing.assert_array_equal(got, _event_weight_grad(g, x, chunk_rows))
-    np.testing.assert_array_equal(got, _twin_weight_grad(g, x, chunk_rows))
+    # every entry is its events' sum in ascending row order, chunk by chunk
+    _assert_same_bits(got, _twin_weight_grad(g, x, chunk_rows))
     # independent check: one float64 product. Each entry is at most R = 300 additions of terms
     # |g|, so its rounding error is at most R ulp of the sum of absolute values
     want = g.astype(np.float64).T @ x.astype(np.float64)
@@ -140,7 +147,7 @@ def test_event_weight_grad_does_not_depend_on_the_number_of_threads(dtype):
     if n_max < 2:
         pytest.skip("needs NUMBA_NUM_THREADS >= 2 to compare thread counts")
     rng = np.random.default_rng(3)
-    # 3 chunks of 256 rows and 2 or 3 blocks of output units, the last ones partial
+    # 3 chunks of 256 rows and 5 blocks of 64 output units, the last ones partial
     x = _raster(rng, 601, 50, 0.15, dtype)
     g = rng.standard_normal((601, 300)).astype(dtype)
     runs = []
@@ -176,6 +183,33 @@ def test_event_weight_grad_corners(dtype):
     # no rows at all
     empty = _event_weight_grad(g[:0], np.zeros((0, 4), dtype=dtype))
     assert empty.shape == (130, 4) and np.all(empty == 0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_event_weight_grad_keeps_special_values_like_the_twins(dtype):
+    # every count from 1 to 19 events per column (the last pass of 8 is topped up with a row of
+    # zeros), -0 in g, and inf / nan in some columns' rows: the same bits as the twins
+    rng = np.random.default_rng(9)
+    R, n_in = 300, 19
+    x = np.zeros((R, n_in), dtype=dtype)
+    for c in range(n_in):
+        x[rng.choice(CHUNK, c + 1, replace=False), c] = 1  # c + 1 events in the first chunk
+        x[CHUNK + rng.choice(R - CHUNK, min(c, R - CHUNK), replace=False), c] = 1
+    g = rng.standard_normal((R, 70)).astype(dtype)
+    g[rng.random(g.shape) < 0.3] = -0.0
+    g[:, 3] = -0.0  # an output unit whose every term is -0: +0 everywhere
+    g[5, 10], g[7, 11], g[9, 12], g[9, 13] = np.inf, -np.inf, np.nan, np.inf
+    g[11, 13] = -np.inf  # inf - inf
+    got = _event_weight_grad(g, x)
+    _assert_same_bits(got, _twin_weight_grad(g, x, CHUNK))
+    assert not np.any(np.signbit(got[3])) and np.all(got[3] == 0)
+
+
+@pytest.mark.parametrize("chunk_rows", [0, 257])
+def test_event_weight_grad_refuses_chunks_larger_than_the_tile(chunk_rows):
+    x = np.ones((4, 3))
+    with pytest.raises(ValueError, match=rf"chunk_rows must be in \[1, 256\].*got {chunk_rows}"):
+        _event_weight_grad(np.ones((4, 2)), x, chunk_rows)
 
 
 @pytest.mark.parametrize("value", [0.5, -1.0, 2.0, np.nan, np.inf])

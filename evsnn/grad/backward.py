@@ -252,12 +252,20 @@ def _tempbp_layer(*args):
     run_range(_tempbp_layer_kernel, args[-1].shape[1], *args)
 
 
-# The event-driven weight gradient tiles dL/dI into blocks of _EVENT_BLOCK_BYTES (256 float32
-# or 128 float64 output units) and _EVENT_CHUNK_ROWS rows, copied contiguously so that the row
-# additions vectorise (256 KiB, in L2). The block width does not change the result; the chunks
-# are also the first level of a two-level sum (see _event_weight_grad_kernel).
+# The event-driven weight gradient works on blocks of _EVENT_LANES output units (a compile-time
+# constant: the additions vectorise over them, 8 ymm registers of float32, 16 of float64) and
+# chunks of _EVENT_CHUNK_ROWS rows, whose tile of dL/dI is copied into a contiguous work array
+# (64 KiB float32, 128 KiB float64). Neither changes the result; the chunks are also the first
+# level of a two-level sum (see _event_weight_grad_kernel). Rows of the work array: the tile
+# [0, _EV_TILE), a row of zeros, the running chunk sum, then one row of column sums per input;
+# _EV_MASK bounds the tile indices for the compiler.
 _EVENT_CHUNK_ROWS = 256
-_EVENT_BLOCK_BYTES = 1024
+_EVENT_LANES = 64
+_EV_TILE = 256
+_EV_ZERO = 256
+_EV_MASK = 511
+_EV_PART = 512
+_EV_ACC = 513
 # The event sum is used where the input holds only 0 and 1, at most this fraction of it is 1,
 # there are at least _EVENT_MIN_OUT output units (two blocks of float64) and the product
 # has at least _EVENT_MIN_WORK multiply-adds; elsewhere the BLAS product (see _weight_grad for
@@ -312,92 +320,106 @@ def _event_fill_kernel(x, chunk_rows, start, rows, q_lo, q_hi):
 
 
 @njit
-def _event_weight_grad_kernel(g, chunk_rows, start, counts, rows, block, dw, k_lo, k_hi):
+def _event_weight_grad_kernel(g, chunk_rows, start, counts, rows, dw, k_lo, k_hi):
     """dL/dW from the listed events: ``dw[j, c]`` = Σ ``g[r, j]`` over the rows ``r`` listed for
     column ``c`` (:func:`_event_fill_kernel`), for the output units of blocks
-    ``k_lo <= k < k_hi`` of ``block`` units. Order of the additions: per chunk of rows, its
-    events one by one in ascending ``r`` starting from 0; the chunks' sums added in ascending
-    chunk order starting from 0 (two levels: in float32 a single running sum of the ~400 events
-    of a column lost half a digit against the BLAS product).
+    ``k_lo <= k < k_hi`` of ``_EVENT_LANES`` units. Order of the additions: per chunk of rows
+    (``chunk_rows <= _EV_TILE``), its events one by one in ascending ``r`` starting from 0; the
+    chunks' sums added in ascending chunk order starting from 0 (two levels: in float32 a single
+    running sum of the ~400 events of a column lost half a digit against the BLAS product).
 
-    Each block's part of ``g``, ``chunk_rows`` rows at a time, is copied to a contiguous buffer
-    and the sums are kept in contiguous arrays, so that the additions vectorise over the output
-    units; eight events per pass over the chunk's sum (the additions of each entry stay in
-    order). ``block`` does not change the result.
+    One work array ``w`` holds the chunk's tile of ``g`` (rows ``[0, _EV_TILE)``), a row of
+    zeros (``_EV_ZERO``), the running chunk sum (``_EV_PART``) and the sums of the finished
+    chunks per column (``_EV_ACC + c``). With a constant width and tile indices masked to
+    ``_EV_MASK`` the compiler can tell these rows apart, so the additions vectorise without a
+    run-time overlap check per pass and the running sum stays in registers; separate arrays
+    paid those checks on every pass. Eight events per pass; a column's last pass is topped up
+    with the zero row. That is exact: a sum started from +0 is never -0 (x + y is -0 only when
+    both are -0), and adding +0 to anything but -0 returns it unchanged (NaN included). The
+    first pass starts from +0 and the last adds the chunk's sum to the column's total.
     """
     R, n_out = g.shape
     n_chunks, n_in = counts.shape
-    buf = np.empty((chunk_rows, block), g.dtype)
-    acc = np.empty((n_in, block), g.dtype)
-    part = np.empty(block, g.dtype)
+    W = _EVENT_LANES
+    w = np.zeros((_EV_ACC + n_in, W), g.dtype)
+    zero = w[_EV_ZERO, 0]
+    Z = np.uint16(_EV_ZERO)
+    M = np.uint16(_EV_MASK)
+    P = _EV_PART
     for k in range(k_lo, k_hi):
-        j0 = k * block
-        jb = min(block, n_out - j0)
+        j0 = k * W
+        jb = min(W, n_out - j0)
         for c in range(n_in):
-            for j in range(jb):
-                acc[c, j] = 0
+            for j in range(W):
+                w[_EV_ACC + c, j] = 0
         for q in range(n_chunks):
             r0 = q * chunk_rows
             for i in range(min(chunk_rows, R - r0)):
                 for j in range(jb):
-                    buf[i, j] = g[r0 + i, j0 + j]
+                    w[i, j] = g[r0 + i, j0 + j]
             for c in range(n_in):
-                e = start[q, c]
-                e1 = e + counts[q, c]
-                if e == e1:
+                n = counts[q, c]
+                if n == 0:
                     continue
-                for j in range(jb):
-                    part[j] = 0
-                while e + 8 <= e1:
-                    i0 = rows[e] - r0
-                    i1 = rows[e + 1] - r0
-                    i2 = rows[e + 2] - r0
-                    i3 = rows[e + 3] - r0
-                    i4 = rows[e + 4] - r0
-                    i5 = rows[e + 5] - r0
-                    i6 = rows[e + 6] - r0
-                    i7 = rows[e + 7] - r0
-                    for j in range(jb):
-                        part[j] = (((((((part[j] + buf[i0, j]) + buf[i1, j]) + buf[i2, j])
-                                      + buf[i3, j]) + buf[i4, j]) + buf[i5, j])
-                                   + buf[i6, j]) + buf[i7, j]
+                seg = rows[start[q, c]:start[q, c] + n]
+                last = n - 1
+                a = _EV_ACC + c
+                e = 0
+                while e < n:
+                    # tile rows of the next eight events, the zero row past the column's end
+                    i0 = np.uint16(seg[e] - r0) & M
+                    i1 = (np.uint16(seg[min(e + 1, last)] - r0) if e + 1 < n else Z) & M
+                    i2 = (np.uint16(seg[min(e + 2, last)] - r0) if e + 2 < n else Z) & M
+                    i3 = (np.uint16(seg[min(e + 3, last)] - r0) if e + 3 < n else Z) & M
+                    i4 = (np.uint16(seg[min(e + 4, last)] - r0) if e + 4 < n else Z) & M
+                    i5 = (np.uint16(seg[min(e + 5, last)] - r0) if e + 5 < n else Z) & M
+                    i6 = (np.uint16(seg[min(e + 6, last)] - r0) if e + 6 < n else Z) & M
+                    i7 = (np.uint16(seg[min(e + 7, last)] - r0) if e + 7 < n else Z) & M
+                    first = e == 0
                     e += 8
-                if e + 4 <= e1:
-                    i0 = rows[e] - r0
-                    i1 = rows[e + 1] - r0
-                    i2 = rows[e + 2] - r0
-                    i3 = rows[e + 3] - r0
-                    for j in range(jb):
-                        part[j] = (((part[j] + buf[i0, j]) + buf[i1, j]) + buf[i2, j]
-                                   + buf[i3, j])
-                    e += 4
-                while e < e1:
-                    i0 = rows[e] - r0
-                    for j in range(jb):
-                        part[j] = part[j] + buf[i0, j]
-                    e += 1
-                for j in range(jb):
-                    acc[c, j] = acc[c, j] + part[j]
+                    if first and e >= n:
+                        for j in range(W):
+                            w[a, j] = w[a, j] + (
+                                (((((((zero + w[i0, j]) + w[i1, j]) + w[i2, j]) + w[i3, j])
+                                    + w[i4, j]) + w[i5, j]) + w[i6, j]) + w[i7, j])
+                    elif first:
+                        for j in range(W):
+                            w[P, j] = (((((((zero + w[i0, j]) + w[i1, j]) + w[i2, j])
+                                           + w[i3, j]) + w[i4, j]) + w[i5, j])
+                                        + w[i6, j]) + w[i7, j]
+                    elif e >= n:
+                        for j in range(W):
+                            w[a, j] = w[a, j] + (
+                                ((((((((w[P, j] + w[i0, j]) + w[i1, j]) + w[i2, j])
+                                      + w[i3, j]) + w[i4, j]) + w[i5, j]) + w[i6, j])
+                                 + w[i7, j]))
+                    else:
+                        for j in range(W):
+                            w[P, j] = (((((((w[P, j] + w[i0, j]) + w[i1, j]) + w[i2, j])
+                                           + w[i3, j]) + w[i4, j]) + w[i5, j])
+                                        + w[i6, j]) + w[i7, j]
         for j in range(jb):
             for c in range(n_in):
-                dw[j0 + j, c] = acc[c, j]
+                dw[j0 + j, c] = w[_EV_ACC + c, j]
 
 
-def _event_weight_grad(g, x, chunk_rows=_EVENT_CHUNK_ROWS, block=None, max_density=1.0):
+def _event_weight_grad(g, x, chunk_rows=_EVENT_CHUNK_ROWS, max_density=1.0):
     """dL/dW ``[n_out, n_in]`` = ``g.T @ x`` for C-ordered ``g`` [R, n_out] and ``x`` [R, n_in]
     of one float dtype, summed per event of ``x``: None when ``x`` holds a value other than 0
     and 1 or more than ``max_density`` of it is 1 (the caller then takes the product).
 
     The events are listed per chunk of rows and column by a counting sort (counts per chunk,
     prefix sums, then each chunk fills its own segments), both passes split over the chunks; the
-    sums are split over blocks of output units. Each entry is the sum of its events' ``g`` in
-    ascending row order, chunk by chunk (:func:`_event_weight_grad_kernel`), so the result
-    depends neither on the number of threads nor on ``block``.
+    sums are split over blocks of ``_EVENT_LANES`` output units. Each entry is the sum of its
+    events' ``g`` in ascending row order, chunk by chunk (:func:`_event_weight_grad_kernel`), so
+    the result does not depend on the number of threads. ``chunk_rows`` is at most ``_EV_TILE``
+    (the kernel's tile).
     """
+    if not 1 <= chunk_rows <= _EV_TILE:
+        raise ValueError(f"chunk_rows must be in [1, {_EV_TILE}] (the event kernel's tile), got "
+                         f"{chunk_rows}")
     R, n_in = x.shape
     n_out = g.shape[1]
-    if block is None:
-        block = _EVENT_BLOCK_BYTES // g.dtype.itemsize
     n_chunks = -(-R // chunk_rows)
     counts = np.empty((n_chunks, n_in), dtype=np.int32)
     bad = np.empty(n_chunks, dtype=np.int8)
@@ -415,8 +437,8 @@ def _event_weight_grad(g, x, chunk_rows=_EVENT_CHUNK_ROWS, block=None, max_densi
     rows = np.empty(max(n_events, 1), dtype=np.int32)
     run_range(_event_fill_kernel, n_chunks, x, chunk_rows, start, rows)
     dw = np.empty((n_out, n_in), dtype=g.dtype)
-    run_range(_event_weight_grad_kernel, -(-n_out // block), g, chunk_rows, start, counts, rows,
-              block, dw)
+    run_range(_event_weight_grad_kernel, -(-n_out // _EVENT_LANES), g, chunk_rows, start, counts,
+              rows, dw)
     return dw
 
 

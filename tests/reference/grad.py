@@ -174,10 +174,10 @@ def _event_fill_kernel(x, chunk_rows, start, rows):
                     p += 1
 
 
-def _event_weight_grad_kernel(g, chunk_rows, start, counts, rows, block, dw):
+def _event_weight_grad_kernel(g, chunk_rows, start, counts, rows, dw):
     """``dw[:, c]`` = ``g`` summed over the rows listed for column ``c``: each chunk's rows one
-    at a time in ascending order from 0, then the chunks' sums in order from 0 (``block`` does
-    not enter; the listing carries the chunks)."""
+    at a time in ascending order from 0, then the chunks' sums in order from 0 (the listing
+    carries the chunks)."""
     n_chunks, n_in = counts.shape
     for c in range(n_in):
         acc = np.zeros(g.shape[1], dtype=g.dtype)
