@@ -71,8 +71,8 @@ def problems(draw, graded=False):
         x[r, c] = draw(st.sampled_from([0.5, -1.0, 2.0, np.nan, np.inf]))
     g = rng.standard_normal((R, n_out)).astype(dtype)
     if draw(st.booleans()):
-        # negative zeros: a column whose events are all -0 must still sum to +0 (the sums start
-        # from +0; a sum started from its first term would keep the sign)
+        # negative zeros: where every term is -0 the twins' sums, started from +0, give +0 (and
+        # an empty column +0); _assert_same_bits compares the signs
         g[rng.random(g.shape) < draw(st.sampled_from([0.3, 1.0]))] = -0.0
     chunk_rows = draw(st.sampled_from([1, 7, CHUNK]))
     return g, x, chunk_rows
