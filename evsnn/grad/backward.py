@@ -267,7 +267,7 @@ _EV_MASK = 511
 _EV_PART = 512
 _EV_ACC = 513
 # The event sum is used where the input holds only 0 and 1, at most this fraction of it is 1,
-# there are at least _EVENT_MIN_OUT output units (two blocks of float64) and the product
+# there are at least _EVENT_MIN_OUT output units (four blocks of lanes) and the product
 # has at least _EVENT_MIN_WORK multiply-adds; elsewhere the BLAS product (see _weight_grad for
 # the measurements behind these numbers).
 _EVENT_MAX_DENSITY = {np.dtype(np.float32): 0.16, np.dtype(np.float64): 0.22}
@@ -463,7 +463,10 @@ def _weight_grad(g_cur_src, x_src):
     22 %. Narrow outputs (the 500 → 10 readout: 0.2-0.5×, one block on one thread) and small
     products (256 × 784 → 500 in float32: 0.6-0.7×) keep the product. Earlier event sums
     without the contiguous tiles were slower than the product at every density tried (stops 20,
-    22 and 30 there).
+    22 and 30 there). Stop 32's kernel (the same sums, 64-lane blocks in one work array) took
+    stop 31's time over 0.96-1.21 of its own at 10-25 % density (0.93-1.04 at 5 %) in two
+    runs, whose product / event-sum ratios at 20 % were 0.83 and 1.25 (float32): too variable
+    on this virtual machine to move the thresholds, which stay.
     """
     n_out, n_in = g_cur_src.shape[-1], x_src.shape[-1]
     g2 = g_cur_src.reshape(-1, n_out)
