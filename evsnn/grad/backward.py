@@ -331,9 +331,9 @@ def _event_weight_grad_kernel(g, chunk_rows, start, counts, rows, dw, k_lo, k_hi
     One work array ``w`` holds the chunk's tile of ``g`` (rows ``[0, _EV_TILE)``), a row of
     zeros (``_EV_ZERO``), the running chunk sum (``_EV_PART``) and the sums of the finished
     chunks per column (``_EV_ACC + c``). With a constant width and tile indices masked to
-    ``_EV_MASK`` the compiler can tell these rows apart, so the additions vectorise without a
-    run-time overlap check per pass and the running sum stays in registers; separate arrays
-    paid those checks on every pass. Eight events per pass; a column's last pass is topped up
+    ``_EV_MASK`` the compiler can tell these rows apart, so the passes vectorise without a
+    run-time overlap check (one is left, in the pass that adds to the column's total); separate
+    arrays paid that check on every pass. Eight events per pass; a column's last pass is topped up
     with the zero row. That is exact: a sum started from +0 is never -0 (x + y is -0 only when
     both are -0), and adding +0 to anything but -0 returns it unchanged (NaN included). The
     first pass starts from +0 and the last adds the chunk's sum to the column's total.
