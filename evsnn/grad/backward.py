@@ -261,11 +261,11 @@ def _tempbp_layer(*args):
 # _EV_MASK bounds the tile indices for the compiler.
 _EVENT_CHUNK_ROWS = 256
 _EVENT_LANES = 64
-_EV_TILE = 256
-_EV_ZERO = 256
-_EV_MASK = 511
-_EV_PART = 512
-_EV_ACC = 513
+_EV_TILE = _EVENT_CHUNK_ROWS
+_EV_ZERO = _EV_TILE
+_EV_MASK = 511  # 2^9 - 1: covers the tile rows and the zero row
+_EV_PART = _EV_MASK + 1
+_EV_ACC = _EV_PART + 1
 # The event sum is used where the input holds only 0 and 1, at most this fraction of it is 1,
 # there are at least _EVENT_MIN_OUT output units (four blocks of lanes) and the product
 # has at least _EVENT_MIN_WORK multiply-adds; elsewhere the BLAS product (see _weight_grad for
@@ -367,6 +367,7 @@ def _event_weight_grad_kernel(g, chunk_rows, start, counts, rows, dw, k_lo, k_hi
                 e = 0
                 while e < n:
                     # tile rows of the next eight events, the zero row past the column's end
+                    # (min() keeps each load in bounds even where the zero row is chosen)
                     i0 = np.uint16(seg[e] - r0) & M
                     i1 = (np.uint16(seg[min(e + 1, last)] - r0) if e + 1 < n else Z) & M
                     i2 = (np.uint16(seg[min(e + 2, last)] - r0) if e + 2 < n else Z) & M
