@@ -191,19 +191,26 @@ def _dense_layer_kernel(
                 # indexed in place: a row view per step would be an atomic reference-count
                 # update on the output arrays the threads share.
                 if record:
-                    for i in range(n_out):
-                        rec_m[t, b, i] = lk * v[i] + gn * cur[i]
+                    # one pass writes m, the spikes (out and their record) and v: the records
+                    # are stored, never read back (bench/RESULTS_backward.md, stop 32)
                     if spike_ge:
                         for i in range(n_out):
-                            out[t, b, i] = one if rec_m[t, b, i] >= theta else zero
+                            m = lk * v[i] + gn * cur[i]
+                            fire = m >= theta
+                            s = one if fire else zero
+                            rec_m[t, b, i] = m
+                            out[t, b, i] = s
+                            rec_spikes[t, b, i] = s
+                            v[i] = (v_rest if hard_reset else m - theta) if fire else m
                     else:
                         for i in range(n_out):
-                            out[t, b, i] = one if rec_m[t, b, i] > theta else zero
-                    for i in range(n_out):
-                        m = rec_m[t, b, i]
-                        vn = (v_rest if hard_reset else m - theta) if out[t, b, i] != zero else m
-                        v[i] = vn
-                        rec_spikes[t, b, i] = out[t, b, i]
+                            m = lk * v[i] + gn * cur[i]
+                            fire = m > theta
+                            s = one if fire else zero
+                            rec_m[t, b, i] = m
+                            out[t, b, i] = s
+                            rec_spikes[t, b, i] = s
+                            v[i] = (v_rest if hard_reset else m - theta) if fire else m
                     if keep_v:
                         for i in range(n_out):
                             rec_v[t, b, i] = v[i]
