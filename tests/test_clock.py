@@ -160,6 +160,88 @@ def test_unread_records_are_left_out_and_the_rest_is_unchanged(case, unread):
             np.testing.assert_array_equal(got, want)
 
 
+def _assert_same_bits(got, want):
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))  # zeros' signs too
+
+
+@given(layer_cases(), st.integers(0, 2**32 - 1))
+def test_record_bptt_leaves_out_current_and_v_and_keeps_the_rest_bit_for_bit(case, seed):
+    """``simulate(record="bptt")``: the current and v of a layer are None (a DLIF layer keeps
+    them: its factors' gradient reads one), every other record and the output are those of
+    ``record=True`` bit for bit, for the drawn layer and a LIF layer on top of it (not on top
+    of a readout, which comes last)."""
+    layer, x, dtype, spike_ge, delay, placement = case
+    top = Dense(np.random.default_rng(seed).normal(0.0, 1.0, (3, layer.n_out)),
+                LIF(lam=0.8, theta=0.5))
+    net = Network([layer, top] if layer.spiking else [layer])  # a readout comes last
+    conv = get_convention("DEFAULT").with_(spike_test=">=" if spike_ge else ">",
+                                           input_delay=delay, dlif_factor=placement)
+    full = simulate(net, x.astype(dtype), convention=conv, record=True)
+    lean = simulate(net, x.astype(dtype), convention=conv, record="bptt")
+    _assert_same_bits(lean.output, full.output)
+    for la, lb, lay in zip(lean.layers, full.layers, net.layers):
+        for name in ("current", "m", "v", "spikes", "trace", "output"):
+            got, want = getattr(la, name), getattr(lb, name)
+            if name in ("current", "v") and lay.dlif_factors is None:
+                assert got is None
+            elif want is None:
+                assert got is None
+            else:
+                _assert_same_bits(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("neuron, dlif", [(LIF(lam=0.9, theta=0.5), False),
+                                          (TraceLIF(theta=0.5, output="trace"), False),
+                                          (DLIF(lam=0.9, theta=0.5), True)])
+def test_record_bptt_gives_backward_and_loss_and_grad_the_same_gradients(monkeypatch, dtype,
+                                                                         neuron, dlif):
+    """``backward`` with ``method="bptt"`` (``detach_reset`` either way) and ``"hart"`` on a
+    ``record="bptt"`` run returns the gradients of the ``record=True`` run bit for bit (DLIF
+    factors included), and :func:`evsnn.grad.loss_and_grad` records that way for those two
+    methods only (what it returns is unchanged)."""
+    import evsnn.grad as grad_pkg
+    from evsnn.grad import backward, loss_and_grad
+
+    rng = np.random.default_rng(5)
+    net = Network([
+        Dense(rng.normal(0.0, 1.0, (n_out, n_in)), neuron,
+              dlif_factors=rng.uniform(0.5, 1.5, 4) if dlif else None)
+        for n_in, n_out in ((6, 5), (5, 3))
+    ])
+    x = (rng.random((4, 3, 6)) < 0.4).astype(dtype)
+    g = rng.normal(0.0, 1.0, (4, 3, 3)).astype(dtype)
+    full = simulate(net, x, record=True)
+    lean = simulate(net, x, record="bptt")
+    for method, kw in (("bptt", {}), ("bptt", {"detach_reset": True}), ("hart", {})):
+        a = backward(net, x, lean, g, method=method, **kw)
+        b = backward(net, x, full, g, method=method, **kw)
+        for got, want in [(a.input, b.input), *zip(a.weights, b.weights),
+                          *zip(a.membrane, b.membrane),
+                          *[(u, v) for u, v in zip(a.dlif_factors, b.dlif_factors) if dlif]]:
+            _assert_same_bits(got, want)
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("record"))
+        return simulate(*args, **kwargs)
+
+    y = np.array([0, 1, 2])
+    for method in ("bptt", "hart", "rga"):
+        want = loss_and_grad(net, x, y, method=method)
+        monkeypatch.setattr(grad_pkg, "simulate", spy)
+        got = loss_and_grad(net, x, y, method=method)
+        monkeypatch.undo()
+        assert seen.pop() == ("bptt" if method in ("bptt", "hart") else True)
+        assert got.loss == want.loss
+        _assert_same_bits(got.scores, want.scores)
+        for u, v in [(got.grads.input, want.grads.input),
+                     *zip(got.grads.weights, want.grads.weights)]:
+            _assert_same_bits(u, v)
+
+
 @given(layer_cases(), st.booleans())
 def test_boolean_raster_runs_uncopied_and_equals_its_float_raster(case, record):
     # a bool spike raster (the spike encoders' dtype=bool) goes to the kernel as it is, and every
@@ -421,6 +503,17 @@ def test_simulate_errors():
     dl = Network([Dense(np.ones((2, 3)), DLIF(), dlif_factors=np.ones(2))])
     with pytest.raises(ValueError, match="dlif_factors has 2 entries but the input has T = 3"):
         simulate(dl, np.zeros((3, 1, 3)))
+    with pytest.raises(ValueError, match="record='BPTT' is not valid; use False, True, 'bptt' "
+                                         r"\(the per-step state backward\(method='bptt'\) reads\)"):
+        simulate(net, np.zeros((2, 1, 3)), record="BPTT")
+    with pytest.raises(TypeError,
+                       match="record must be False, True, 'bptt' or 'time_sums', got float 1.5"):
+        simulate(net, np.zeros((2, 1, 3)), record=1.5)
+    from evsnn.grad import Triangle
+
+    with pytest.raises(ValueError, match=r"surrogate=Triangle\(gamma=1.0\) is only read with "
+                                         r"record='time_sums' \(the surrogate .*\); drop it or pass"):
+        simulate(net, np.zeros((2, 1, 3)), record="bptt", surrogate=Triangle(1.0))
     with pytest.raises(ValueError, match="origin=2 must be 0 or 1"):
         simulate(net, np.zeros((2, 1, 3)), record=True).spike_events().times(2)
     with pytest.raises(ValueError, match=r"raster must be \[T, B, N\]"):

@@ -260,7 +260,8 @@ def test_hart_precalculated_errors():
         simulate(net, seq, record=True, surrogate=Triangle(1.0))
     with pytest.raises(ValueError, match="record='yes' is not valid"):
         simulate(net, seq, record="yes")
-    with pytest.raises(TypeError, match="record must be False, True or 'time_sums', got NoneType"):
+    with pytest.raises(TypeError, match="record must be False, True, 'bptt' or 'time_sums', got "
+                                        "NoneType"):
         simulate(net, seq, record=None)
 
     def run(network, conv="DEFAULT", g_=None):

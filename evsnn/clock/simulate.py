@@ -284,17 +284,18 @@ def _dense_layer(*args, cur_const=None, surrogate_sum=None):
 class LayerRecord:
     """Per-step state of one layer, all ``[T, B, n_out]``.
 
-    ``current`` is the synaptic input ``W·x (+ bias)`` before any DLIF input factor; ``m`` the
-    membrane after charging and before reset; ``v`` after reset; ``spikes`` 0/1 (``None`` for a
+    ``current`` is the synaptic input ``W·x (+ bias)`` before any DLIF input factor (``None``
+    when not recorded: ``simulate(..., record="bptt")``); ``m`` the membrane after charging and
+    before reset; ``v`` after reset (``None`` when not recorded, as the current); ``spikes`` 0/1 (``None`` for a
     readout); ``trace`` the synaptic trace (``None`` unless the neuron has one); ``output`` what
     the layer passes on (spikes, trace or, for a readout, the membrane).
     """
 
     __repr__ = compact_repr  # arrays as dtype and shape
 
-    current: np.ndarray
+    current: np.ndarray | None
     m: np.ndarray
-    v: np.ndarray
+    v: np.ndarray | None
     spikes: np.ndarray | None
     trace: np.ndarray | None
     output: np.ndarray
@@ -453,7 +454,7 @@ class SimulationResult:
     output : ndarray [T, B, n_out]
         What the last layer emits each step (spikes, trace or readout membrane).
     layers : tuple of LayerRecord, or None
-        Per-layer state when ``record=True``.
+        Per-layer state when ``record=True`` or ``"bptt"``.
     convention : Convention
         The semantics the run used.
     time_sums : TimeSums or None
@@ -674,16 +675,25 @@ def _constant_current(x, weight_t, bias, cur):
     run_split(_constant_current_kernel, x.shape[0], (0, 3), x, weight_t, bias, cur)
 
 
+# the per-step records that record="bptt" leaves out: evsnn.grad.backward's BPTT (and HART
+# without pre-calculation) reads the membrane before reset, the spikes and the outputs only
+_BPTT_UNREAD = ("current", "v")
+
+
 def _record_iv(record, surrogate):
-    """``(per-step record?, surrogate kernel arguments or None)`` from simulate's ``record`` and
-    ``surrogate``."""
+    """``(per-step record?, surrogate kernel arguments or None, names of the per-step records
+    left out)`` from simulate's ``record`` and ``surrogate``."""
+    per_step = isinstance(record, (bool, np.bool_)) or (isinstance(record, str)
+                                                        and record == "bptt")
+    if per_step and surrogate is not None:
+        raise ValueError(
+            f"surrogate={surrogate!r} is only read with record='time_sums' (the surrogate "
+            "the time sums are taken with); drop it or pass record='time_sums'"
+        )
     if isinstance(record, (bool, np.bool_)):
-        if surrogate is not None:
-            raise ValueError(
-                f"surrogate={surrogate!r} is only read with record='time_sums' (the surrogate "
-                "the time sums are taken with); drop it or pass record='time_sums'"
-            )
-        return bool(record), None
+        return bool(record), None, ()
+    if per_step:
+        return True, None, _BPTT_UNREAD
     if isinstance(record, str) and record == "time_sums":
         from evsnn.grad.surrogates import Sigmoid, Triangle  # evsnn.grad imports this module
 
@@ -693,11 +703,14 @@ def _record_iv(record, surrogate):
                 "surrogate=evsnn.grad.Triangle(γ) (HART Eq. 15) or evsnn.grad.Sigmoid(ρ), got "
                 f"{surrogate!r}"
             )
-        return False, surrogate
+        return False, surrogate, ()
     if isinstance(record, str):
-        raise ValueError(f"record={record!r} is not valid; use False, True or 'time_sums'")
-    raise TypeError(f"record must be False, True or 'time_sums', got {type(record).__name__} "
-                    f"{record!r}")
+        raise ValueError(
+            f"record={record!r} is not valid; use False, True, 'bptt' (the per-step state "
+            "backward(method='bptt') reads) or 'time_sums'"
+        )
+    raise TypeError(f"record must be False, True, 'bptt' or 'time_sums', got "
+                    f"{type(record).__name__} {record!r}")
 
 
 def simulate(
@@ -715,9 +728,15 @@ def simulate(
         (``dtype=bool`` from the spike encoders) is read as it is, without a float copy.
     convention : Convention or str, default DEFAULT
         Spike test (``>=`` / ``>``), input delay (Ding 2025 Eq. 15 literal) and DLIF placement.
-    record : bool or "time_sums", default False
+    record : bool, "bptt" or "time_sums", default False
         ``True``: keep every layer's current, membrane before and after reset, spikes and trace
-        (``SimulationResult.layers``). ``"time_sums"``: keep only sums over time,
+        (``SimulationResult.layers``). ``"bptt"``: the same records without the current and
+        ``v`` (``None`` in :class:`LayerRecord`; a layer with DLIF factors keeps them, as the
+        factors' gradient reads one of them): what :func:`evsnn.grad.backward` reads with
+        ``method="bptt"`` (and ``"hart"`` without pre-calculation), two fewer ``[T, B, n_out]``
+        arrays to write; every array it returns equals ``record=True``'s bit for bit. The
+        other methods of ``backward`` read the current or ``v``: record them with ``True``.
+        ``"time_sums"``: keep only sums over time,
         ``SimulationResult.time_sums`` (:class:`TimeSums`): per layer ``Σ_t x[t]`` of its input
         and ``Σ_t ∂s/∂m(m[t])`` — the pre-calculation of HART (Eq. 14-15), from which
         :func:`evsnn.grad.backward` (``method="hart", precalculate=True``) runs without
@@ -732,6 +751,13 @@ def simulate(
     Returns
     -------
     SimulationResult
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a wrong kind or value of an argument (the message names it, echoes the value and
+        says what to pass), NaN or infinite inputs, and a ``surrogate`` given without
+        ``record="time_sums"``.
 
     Notes
     -----
@@ -759,7 +785,8 @@ def simulate(
     """
     convention = get_convention(convention)
     dtype = _simulate_iv(network, inputs, dtype)
-    record, sum_surrogate = _record_iv(record, surrogate)
+    record, sum_surrogate, unread = _record_iv(record, surrogate)
+    unread_empty = tuple(_unread)  # private: left out as empty arrays (see Notes)
     # a boolean spike raster goes to the kernels as it is (a spike adds its weight row exactly
     # as 1.0 does), not as a 4-8 times larger float copy
     in_dtype = None if inputs.dtype == np.bool_ else dtype
@@ -797,9 +824,12 @@ def simulate(
             else np.ascontiguousarray(layer.bias, dtype=dtype)
         )
         if record:
+            # record="bptt" keeps the current and v of a DLIF layer: the factors' gradient
+            # reads one of them (evsnn.grad.backward)
+            left_out = () if layer.dlif_factors is not None else unread
             # current, m, v, spikes (a readout's membrane stands in: never read), trace
-            rec = [empty if name in _unread else new(name, (T, B, n_out))
-                   for name in ("current", "m", "v")]
+            rec = [empty if name in left_out or name in unread_empty
+                   else new(name, (T, B, n_out)) for name in ("current", "m", "v")]
             rec.append(new("spikes", (T, B, n_out)) if args.spiking else rec[1])
             rec.append(new("trace", (T, B, n_out)) if args.trace_coef != 0 else empty)
         else:
@@ -831,9 +861,9 @@ def simulate(
             current, m, v, spikes, trace = rec
             records.append(
                 LayerRecord(
-                    current=current,
+                    current=None if "current" in left_out else current,
                     m=m,
-                    v=v,
+                    v=None if "v" in left_out else v,
                     spikes=spikes if args.spiking else None,
                     trace=trace if args.trace_coef != 0 else None,
                     output=out,

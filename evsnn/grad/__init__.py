@@ -238,7 +238,9 @@ def loss_and_grad(
         res = simulate(network, seq, convention=conv, record="time_sums",
                        surrogate=_surrogate_iv(surrogate, method, conv))
     else:
-        res = simulate(network, seq, convention=conv, record=True)
+        # BPTT and HART read neither the current nor v (a DLIF layer's are kept): not recorded
+        res = simulate(network, seq, convention=conv,
+                       record="bptt" if method in ("bptt", "hart") else True)
     scores = decode(res.output, decoder)
     labels = np.asarray(labels)
     value, g_scores = _loss_value(loss, decoder, scores, labels)
