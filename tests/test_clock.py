@@ -628,6 +628,21 @@ def test_count_nonfinite_kernel_matches_numpys_isfinite(seed, n, dtype):
     assert _all_finite(x[::2]) == bool(np.all(np.isfinite(x[::2])))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite_on_the_threads_pieces_finds_every_position(dtype):
+    """From ``_FINITE_SPLIT`` values on, ``_all_finite`` counts pieces on the threads: a single
+    NaN or inf is found wherever it sits (first, middle, last value)."""
+    n = simulate_module._FINITE_SPLIT * 2 + 3
+    x = np.random.default_rng(0).standard_normal(n).astype(dtype)
+    assert _all_finite(x)
+    for pos in (0, n // 2, n - 1):
+        for bad in (np.nan, np.inf):
+            y = x.copy()
+            y[pos] = bad
+            assert not _all_finite(y)
+            assert not _all_finite(y.reshape(1, -1, 1))  # the raster's shape, C-contiguous
+
+
 @pytest.mark.parametrize("bad", [np.inf, -np.inf])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_simulate_rejects_infinite_inputs(bad, dtype):

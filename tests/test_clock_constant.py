@@ -85,6 +85,9 @@ def test_constant_input_detection():
     y = x.copy()
     y[2, 1, 3] = 0.25  # differs only at the last step
     assert not _constant_input(y)
+    y = x.copy()
+    y[1, 1, 3] = 0.25  # step 1 differs from step 0 past the first sample's row only
+    assert not _constant_input(y)
     z = np.zeros((3, 2, 4))
     z[:, :, 0] = 1.0  # constant but mostly zero: the event loop is cheaper
     assert not _constant_input(z)
