@@ -13,8 +13,11 @@ drawn uniformly from a fixed seed. 2 threads everywhere (numba, BLAS, torch).
 
 Backends
 --------
-* evsnn float64 and float32: ``simulate(record=True)`` → ``decode("rate")`` → ``cross_entropy``
-  → ``decoder_vjp`` → ``evsnn.grad.backward(method="bptt", surrogate=Sigmoid(5, "code"))``.
+* evsnn float64 and float32: ``simulate(record="bptt")`` → ``decode("rate")`` →
+  ``cross_entropy`` → ``decoder_vjp`` → ``evsnn.grad.backward(method="bptt",
+  surrogate=Sigmoid(5, "code"))``. ``record="bptt"`` records what that backward reads (no current,
+  no v), as ``evsnn.grad.loss_and_grad`` does for ``method="bptt"``; its gradients are those of
+  ``record=True`` bit for bit (tests/test_clock.py).
 * SpikingJelly 2.0 float32 (multi-step ``layer.Linear`` + ``neuron.LIFNode``, autograd).
 * snnTorch 1.0 float32 (``nn.Linear`` + ``snn.Leaky`` in a Python loop over time, autograd).
 
@@ -91,7 +94,7 @@ TARGETS = (
 def evsnn_grad(net, s, y, dtype, conv, detach_reset):
     """Forward, rate decoding, mean cross-entropy, bptt backward; returns (loss, counts,
     dL/ds, [dL/dW1, dL/dW2])."""
-    res = simulate(net, s, convention=conv, record=True, dtype=dtype)
+    res = simulate(net, s, convention=conv, record="bptt", dtype=dtype)
     scores = decode(res.output, "rate")
     loss, g_scores = cross_entropy(scores, y)
     g_out = decoder_vjp("rate", g_scores, res.output)
