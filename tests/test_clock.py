@@ -515,7 +515,7 @@ def test_simulate_errors():
     from evsnn.grad import Triangle
 
     with pytest.raises(ValueError, match=r"surrogate=Triangle\(gamma=1.0\) is only read with "
-                                         r"record='time_sums' \(the surrogate .*\); drop it or pass"):
+                                         r"record='time_sums' \(.*\); drop it or pass"):
         simulate(net, np.zeros((2, 1, 3)), record="bptt", surrogate=Triangle(1.0))
     with pytest.raises(ValueError, match="origin=2 must be 0 or 1"):
         simulate(net, np.zeros((2, 1, 3)), record=True).spike_events().times(2)
