@@ -286,9 +286,9 @@ class LayerRecord:
 
     ``current`` is the synaptic input ``W·x (+ bias)`` before any DLIF input factor (``None``
     when not recorded: ``simulate(..., record="bptt")``); ``m`` the membrane after charging and
-    before reset; ``v`` after reset (``None`` when not recorded, as the current); ``spikes`` 0/1 (``None`` for a
-    readout); ``trace`` the synaptic trace (``None`` unless the neuron has one); ``output`` what
-    the layer passes on (spikes, trace or, for a readout, the membrane).
+    before reset; ``v`` after reset (``None`` when not recorded, as the current); ``spikes``
+    0/1 (``None`` for a readout); ``trace`` the synaptic trace (``None`` unless the neuron has
+    one); ``output`` what the layer passes on (spikes, trace or, for a readout, the membrane).
     """
 
     __repr__ = compact_repr  # arrays as dtype and shape
