@@ -242,6 +242,41 @@ def test_record_bptt_gives_backward_and_loss_and_grad_the_same_gradients(monkeyp
             _assert_same_bits(u, v)
 
 
+@pytest.mark.parametrize("neuron, method, reads", [
+    (LIF(lam=0.9, theta=0.5), "rga", "current"), (LIF(lam=0.9, theta=0.5), "rate", "current"),
+    (TraceLIF(theta=0.5, output="trace"), "tempbp", "v"),
+])
+def test_backward_refuses_a_record_bptt_run_for_a_method_reading_what_it_left_out(neuron, method,
+                                                                                   reads):
+    """RGA and HART's rate method read the current, Temp-BP reads v: on a ``record="bptt"`` run
+    (which leaves both out) ``backward`` says so and how to record instead of failing inside a
+    kernel. BPTR reads only the spikes and gives the ``record=True`` gradients bit for bit; a
+    DLIF network keeps both records, so RGA runs on it."""
+    from evsnn.grad import backward
+
+    rng = np.random.default_rng(6)
+
+    def net_of(neuron, dlif):
+        return Network([
+            Dense(rng.normal(0.0, 1.0, (n_out, n_in)), neuron,
+                  dlif_factors=rng.uniform(0.5, 1.5, 4) if dlif else None)
+            for n_in, n_out in ((6, 5), (5, 3))
+        ])
+
+    x = (rng.random((4, 3, 6)) < 0.4).astype(np.float64)
+    g = rng.normal(0.0, 1.0, (4, 3, 3))
+    net = net_of(neuron, False)
+    with pytest.raises(ValueError, match=rf"method='{method}' reads each spiking layer's "
+                       rf"recorded {reads}.*record='bptt'.*record=True"):
+        backward(net, x, simulate(net, x, record="bptt"), g, method=method)
+    for net, method in ((net_of(LIF(lam=0.9, theta=0.5), False), "bptr"),
+                        (net_of(DLIF(lam=0.9, theta=0.5), True), "rga")):
+        a = backward(net, x, simulate(net, x, record="bptt"), g, method=method)
+        b = backward(net, x, simulate(net, x, record=True), g, method=method)
+        for got, want in [(a.input, b.input), *zip(a.weights, b.weights)]:
+            _assert_same_bits(got, want)
+
+
 @given(layer_cases(), st.booleans())
 def test_boolean_raster_runs_uncopied_and_equals_its_float_raster(case, record):
     # a bool spike raster (the spike encoders' dtype=bool) goes to the kernel as it is, and every

@@ -69,9 +69,9 @@ def test_bptt_kernel_matches_twin(case, surrogate):
     args, leak, _ = _layer_factors(layer, rec.m.shape[0], get_convention("DEFAULT"), dtype)
     kind, p, scale = surrogate.kernel_args()
     spikes = rec.spikes if rec.spikes is not None else rec.m
-    common = (g_out, rec.m, rec.v, spikes, dtype.type(args.v_init), leak, dtype.type(args.theta),
-              dtype.type(args.v_rest), args.hard_reset, args.spiking, args.emit_trace,
-              dtype.type(args.trace_coef), kind, dtype.type(p), dtype.type(scale), detach, prune)
+    common = (g_out, rec.m, spikes, leak, dtype.type(args.theta), dtype.type(args.v_rest),
+              args.hard_reset, args.spiking, args.emit_trace, dtype.type(args.trace_coef), kind,
+              dtype.type(p), dtype.type(scale), detach, prune)
     got, want = np.full_like(rec.m, np.nan), np.full_like(rec.m, np.nan)
     _bptt_layer(*common, got)
     ref._bptt_layer_kernel(*common, want)

@@ -52,14 +52,15 @@ METHODS = ("bptt", "hart", "rga", "bptr", "rate", "tempbp")
 
 @njit
 def _bptt_layer_kernel(
-    g_out, m, v, spikes, v_init, leak, theta, v_rest, hard_reset, spiking, emit_trace,
-    trace_coef, sur_kind, sur_p, sur_scale, detach_reset, prune_temporal, g_m, b_lo, b_hi,
+    g_out, m, spikes, leak, theta, v_rest, hard_reset, spiking, emit_trace, trace_coef,
+    sur_kind, sur_p, sur_scale, detach_reset, prune_temporal, g_m, b_lo, b_hi,
 ):
     """dL/dm of one layer by backpropagation through time, samples ``b_lo <= b < b_hi``
     (:func:`_bptt_layer` runs every sample, a piece per thread).
 
-    ``g_out`` [T, B, N] is dL/d(layer output); ``m``, ``v``, ``spikes`` the recorded membrane
-    before / after reset and spikes. ``prune_temporal`` drops ∂m(t+1)/∂m(t) and ∂m(t+1)/∂s(t)
+    ``g_out`` [T, B, N] is dL/d(layer output); ``m``, ``spikes`` the recorded membrane before
+    reset and spikes (the gradient reads neither ``v`` nor the initial membrane: both enter
+    only through ``m``). ``prune_temporal`` drops ∂m(t+1)/∂m(t) and ∂m(t+1)/∂s(t)
     (HART). ``sur_kind`` 0: sigmoid ``sur_scale·σ'(sur_p (m − θ))``; 1: triangle with γ = sur_p.
     """
     T, B, N = m.shape
@@ -706,10 +707,10 @@ def _membrane_grad(method, args, leak, gain, rec, g_out, dtype, opts, g_m=None):
             return _hart_precalculated_from_record(rec, g_out, args, opts["surrogate"])
         kind, p, scale = opts["surrogate"].kernel_args()
         _bptt_layer(
-            np.ascontiguousarray(g_out, dtype=dtype), rec.m, rec.v,
-            rec.spikes if rec.spikes is not None else rec.m, dtype.type(args.v_init), leak,
-            dtype.type(args.theta), dtype.type(args.v_rest), args.hard_reset, args.spiking,
-            args.emit_trace, dtype.type(args.trace_coef), kind, dtype.type(p), dtype.type(scale),
+            np.ascontiguousarray(g_out, dtype=dtype), rec.m,
+            rec.spikes if rec.spikes is not None else rec.m, leak, dtype.type(args.theta),
+            dtype.type(args.v_rest), args.hard_reset, args.spiking, args.emit_trace,
+            dtype.type(args.trace_coef), kind, dtype.type(p), dtype.type(scale),
             bool(opts["detach_reset"]), method == "hart", g_m,
         )
         if method == "hart":  # HART Eq. 14: average ∂L/∂m over time
@@ -743,13 +744,13 @@ def _membrane_grad(method, args, leak, gain, rec, g_out, dtype, opts, g_m=None):
         return g_m
     # rate family
     g_s = _spike_grad_from_output(g_out, args)
-    xbar = (gain[:, None, None] * rec.current).mean(axis=0)  # [B, N]
-    r = rec.spikes.mean(axis=0)
-    if method == "rga":
-        factor = rga_factor(xbar, args.lam, args.theta)
-    elif method == "bptr":
+    if method == "bptr":  # reads only the spikes (also those of a record="bptt" forward)
         factor = (rec.spikes.sum(axis=0) > 0).astype(dtype)
+    elif method == "rga":
+        factor = rga_factor(_mean_input(rec, gain), args.lam, args.theta)
     else:  # rate, HART Eq. 10: the mean of r / x̄ over the neurons with x̄ > 0
+        xbar = _mean_input(rec, gain)
+        r = rec.spikes.mean(axis=0)
         pos = xbar > 0
         ratio = np.where(pos, r / np.where(pos, xbar, 1.0), 0.0)
         if opts["rate_mean"] == "batch":  # the HART code's RateBp3: one value per layer
@@ -769,6 +770,11 @@ def _membrane_grad(method, args, leak, gain, rec, g_out, dtype, opts, g_m=None):
     return g_m.astype(dtype, copy=False)
 
 
+def _mean_input(rec, gain):
+    """``x̄ = mean_t gain_t I_t`` ``[B, N]`` of a layer's record."""
+    return (gain[:, None, None] * rec.current).mean(axis=0)
+
+
 def _dlif_factor_grad(method, placement, args, input_scale, g_m, rec, n_factors):
     """dL/d(DLIF factors) ``[n_factors]`` (zero past the run's T steps) from dL/dm and the
     layer's record (arrays ``[T, B, N]``); the factor multiplies λ (``placement="leak"``) or
@@ -786,6 +792,26 @@ def _dlif_factor_grad(method, placement, args, input_scale, g_m, rec, n_factors)
     full = np.zeros(n_factors, dtype=g_m.dtype)
     full[:T] = per_step
     return full
+
+
+# the per-step record each method reads beyond the membrane and the spikes, which
+# simulate(..., record="bptt") leaves out (it keeps a DLIF layer's)
+_READS = {"rga": "current", "rate": "current", "tempbp": "v"}
+
+
+def _records_iv(method, network, result):
+    """Refuse a record without what ``method`` reads in a spiking layer (a readout is
+    differentiated exactly from its membrane by every method)."""
+    name = _READS.get(method)
+    if name is None:
+        return
+    for li, (layer, rec) in enumerate(zip(network.layers, result.layers)):
+        if layer.spiking and getattr(rec, name) is None:
+            raise ValueError(
+                f"method={method!r} reads each spiking layer's recorded {name}, which "
+                f"simulate(..., record='bptt') leaves out (layer {li} has none); record the "
+                "forward pass with simulate(..., record=True)"
+            )
 
 
 _PRECALC_VARIES = (
@@ -1021,6 +1047,8 @@ def backward(
                 "state with simulate(..., record=True)"
             )
         raise ValueError("result must come from simulate(..., record=True)")
+    if not pre:
+        _records_iv(method, network, result)
     inputs = np.asarray(inputs)
     dtype = result.output.dtype
     T = result.output.shape[0]

@@ -11,8 +11,8 @@ def _quiet():
 
 
 def _bptt_layer_kernel(
-    g_out, m, v, spikes, v_init, leak, theta, v_rest, hard_reset, spiking, emit_trace,
-    trace_coef, sur_kind, sur_p, sur_scale, detach_reset, prune_temporal, g_m,
+    g_out, m, spikes, leak, theta, v_rest, hard_reset, spiking, emit_trace, trace_coef,
+    sur_kind, sur_p, sur_scale, detach_reset, prune_temporal, g_m,
 ):
     with _quiet():
         _bptt_loops(g_out, m, spikes, leak, theta, v_rest, hard_reset, spiking, emit_trace,
