@@ -98,7 +98,7 @@ def test_targeted_pgd_equals_the_step_by_step_twin():
 @pytest.mark.parametrize("method", ["bptt", "hart"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_snn_source_without_the_unread_records_answers_bit_for_bit(monkeypatch, method, dtype):
-    """The source's BPTT records neither the current nor v (``simulate(_unread=...)``); its
+    """The source's BPTT records neither the current nor v (``simulate(record="bptt")``); its
     loss, gradient and scores are those of the same source with every record kept."""
     import evsnn.attacks.sources as sources
 
@@ -108,12 +108,12 @@ def test_snn_source_without_the_unread_records_answers_bit_for_bit(monkeypatch, 
     lean = src(x, y)
     full_simulate = sources.simulate
 
-    def full(*args, _unread=(), **kwargs):
-        seen.append(_unread)
-        return full_simulate(*args, **kwargs)
+    def full(*args, record=False, **kwargs):
+        seen.append(record)
+        return full_simulate(*args, record=True, **kwargs)
 
     monkeypatch.setattr(sources, "simulate", full)
     kept = src(x, y)
-    assert seen == [("current", "v")]
+    assert seen == ["bptt"]
     for a, b in zip(lean, kept):
         np.testing.assert_array_equal(a, b)

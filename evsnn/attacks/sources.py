@@ -389,10 +389,10 @@ class SNNSource(GradientSource):
                            surrogate=opts["surrogate"])
         else:  # the records do not leave this method: reuse their arrays from call to call
             # (BPTT's kernel reads the membranes and spikes, not the current or v)
-            unread = (("current", "v") if self.input_only and self.method in ("bptt", "hart")
-                      else ())
-            res = simulate(self.network, seq, convention=self.convention, record=True,
-                           _scratch_owner="SNNSource", _unread=unread)
+            record = ("bptt" if self.input_only and self.method in ("bptt", "hart")
+                      else True)
+            res = simulate(self.network, seq, convention=self.convention, record=record,
+                           _scratch_owner="SNNSource")
         scores = decode(res.output, self.decoder)
         loss, g_scores = score_loss(scores)
         g_out = decoder_vjp(self.decoder, g_scores, res.output)

@@ -726,7 +726,7 @@ def _record_iv(record, surrogate):
 
 def simulate(
     network, inputs, *, convention=DEFAULT, record=False, dtype=None, surrogate=None,
-    _scratch_owner=None, _unread=(),
+    _scratch_owner=None,
 ):
     """Run a feed-forward SNN on a time-major input sequence.
 
@@ -775,10 +775,7 @@ def simulate(
     ``_scratch_owner`` (private): when given, the output, record and current arrays are this
     thread's work arrays of that owner (:func:`evsnn._scratch.scratch`), so the result is
     overwritten by the next call with the same owner; for callers that discard the result
-    before that (the attack sources, CERTIFY's classifier). ``_unread`` (private): names among
-    ``"current"`` and ``"v"`` that ``record=True`` leaves out, recorded as empty ``[0, 0, 0]``
-    arrays, for a caller whose backward pass does not read them (the attack sources' BPTT
-    reads ``m`` and the spikes only); the other arrays are written as always.
+    before that (the attack sources, CERTIFY's classifier).
 
     The neuron update is given in :mod:`evsnn.params`: HART Eq. 1-4, Stable Eq. 1, RSC Eq. 1,
     Ding 2025 Eq. 4 (IF, reset by subtraction) and Eq. 15-16 with the synaptic trace. A layer
@@ -797,7 +794,6 @@ def simulate(
     convention = get_convention(convention)
     dtype = _simulate_iv(network, inputs, dtype)
     record, sum_surrogate, unread = _record_iv(record, surrogate)
-    unread_empty = tuple(_unread)  # private: left out as empty arrays (see Notes)
     # a boolean spike raster goes to the kernels as it is (a spike adds its weight row exactly
     # as 1.0 does), not as a 4-8 times larger float copy
     in_dtype = None if inputs.dtype == np.bool_ else dtype
@@ -839,8 +835,8 @@ def simulate(
             # reads one of them (evsnn.grad.backward)
             left_out = () if layer.dlif_factors is not None else unread
             # current, m, v, spikes (a readout's membrane stands in: never read), trace
-            rec = [empty if name in left_out or name in unread_empty
-                   else new(name, (T, B, n_out)) for name in ("current", "m", "v")]
+            rec = [empty if name in left_out else new(name, (T, B, n_out))
+                   for name in ("current", "m", "v")]
             rec.append(new("spikes", (T, B, n_out)) if args.spiking else rec[1])
             rec.append(new("trace", (T, B, n_out)) if args.trace_coef != 0 else empty)
         else:
