@@ -11,6 +11,8 @@ from conftest import RTOL_FINITE_DIFF  # central differences, h = 1e-6 (see conf
 from hypothesis import given
 from hypothesis import strategies as st
 from reference.attacks import l1_box_qp_brute, linear_source, noisy_linear_source, sym_diff_distance
+from stored.digits_snn import STORED as STORED_DIGITS_SNN
+from stored.digits_snn import train_digits_snn
 
 from evsnn.attacks import (
     CallableSource,
@@ -44,6 +46,7 @@ from evsnn.attacks.sources import GradientSource, SourceOutput, as_source
 from evsnn.clock import Network
 from evsnn.data import load_digits
 from evsnn.grad import cross_entropy, loss_and_grad
+from evsnn.io import load
 from evsnn.params import LIF
 
 # Budgets hold with no slack (_ball_ok). This absolute tolerance only compares an attack's point
@@ -1017,28 +1020,22 @@ def test_callable_source_without_predict_scores_through_fn():
 # --- a quickly trained digits SNN -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def digits_snn():
-    """64-30-10 λ-LIF SNN trained 10 epochs with Adam on bptt gradients of current-coded digits
-    (about 4 s); test accuracy is checked below, not assumed."""
-    tr, te = load_digits("train"), load_digits("test")
-    net = Network.mlp([64, 30, 10], LIF(lam=0.9, theta=0.5), rng=0, scale=2.0)
-    W = [w.copy() for w in net.weights()]
-    m = [np.zeros_like(w) for w in W]
-    v = [np.zeros_like(w) for w in W]
-    rng, k = np.random.default_rng(0), 0
-    for _ in range(10):
-        perm = rng.permutation(len(tr))
-        for i in range(0, len(tr), 64):
-            idx = perm[i : i + 64]
-            k += 1
-            r = loss_and_grad(net.with_weights(W), tr.x[idx], tr.y[idx], T=8, encoder="current")
-            for j, g in enumerate(r.grads.weights):
-                m[j] = 0.9 * m[j] + 0.1 * g
-                v[j] = 0.999 * v[j] + 0.001 * g * g
-                W[j] = W[j] - 0.03 * (m[j] / (1 - 0.9**k)) / (np.sqrt(v[j] / (1 - 0.999**k)) + 1e-8)
-    net = net.with_weights(W)
+    """64-30-10 λ-LIF SNN trained on current-coded digits, loaded from tests/stored (trained in
+    the tests, the attacks' success moved with every last-bit change of a kernel: see
+    tests/stored/digits_snn.py); test accuracy is checked below, not assumed."""
+    net = load(STORED_DIGITS_SNN)
+    te = load_digits("test")
     src = SNNSource(net, T=8, encoder="current")
     keep = np.flatnonzero(src.predict(te.x).argmax(1) == te.y)
     return net, src, te, keep
+
+
+def test_digits_snn_recipe_still_trains():
+    """The stored network's recipe still trains: accuracy, not bits (those vary by machine)."""
+    net = train_digits_snn()
+    te = load_digits("test")
+    acc = (SNNSource(net, T=8, encoder="current").predict(te.x).argmax(1) == te.y).mean()
+    assert acc > 0.7
 
 
 def test_digits_snn_trained(digits_snn):
@@ -1065,9 +1062,8 @@ def test_attacks_reduce_digits_snn_accuracy_within_budget(digits_snn, attack, no
     }[attack]
     r = f()
     assert _box_ok(r.x_adv) and _ball_ok(r.x_adv, x, eps, norm)
-    # The trained fixture differs between machines (BLAS rounding flips spikes during training),
-    # so the bar is relative: a gradient attack must beat a random perturbation of the same
-    # budget by 25 points of success rate (accuracy starts at 100% on these samples).
+    # The bar is relative: a gradient attack must beat a random perturbation of the same budget
+    # by 25 points of success rate (accuracy starts at 100% on these samples).
     baseline = (src.predict(_random_perturbation(x, eps, norm)).argmax(1) != y).mean()
     assert r.success.mean() >= baseline + 0.25, (r.success.mean(), baseline)
     np.testing.assert_array_equal(r.success, src.predict(r.x_adv).argmax(1) != y)
