@@ -38,7 +38,9 @@ from pathlib import Path
 
 import numba
 
-__all__ = ["njit", "prange", "run_split", "run_range", "CACHE", "FASTMATH", "ERROR_MODEL"]
+__all__ = [
+    "njit", "prange", "run_pieces", "run_split", "run_range", "CACHE", "FASTMATH", "ERROR_MODEL",
+]
 
 FASTMATH = False
 # NumPy's floating-point error model: a division by zero gives inf/nan (IEEE 754) instead of a
@@ -128,9 +130,10 @@ def _pool():
         return _POOL
 
 
-def _run_pieces(n, call):
+def run_pieces(n, call):
     """``call(lo, hi)`` on ``numba.get_num_threads()`` contiguous pieces of ``range(n)`` at once:
-    the calling thread runs the first piece, the pool the others."""
+    the calling thread runs the first piece, the pool the others (the engine of
+    :func:`run_split` and :func:`run_range`; for calls that collect a result per piece)."""
     k = min(numba.get_num_threads(), n)
     if k <= 1:
         call(0, n)
@@ -164,7 +167,7 @@ def run_split(kernel, n, sliced, *args, axis=0):
                 a[j] = arr[lo:hi] if axis == 0 else arr[:, lo:hi]
         kernel(*a)
 
-    _run_pieces(n, piece)
+    run_pieces(n, piece)
 
 
 def run_range(kernel, n, *args):
@@ -173,4 +176,4 @@ def run_range(kernel, n, *args):
     time-major ``[T, B, N]`` array), where a cut view would lose the C layout numba vectorises
     for. The pieces must write disjoint outputs.
     """
-    _run_pieces(n, lambda lo, hi: kernel(*args, lo, hi))
+    run_pieces(n, lambda lo, hi: kernel(*args, lo, hi))

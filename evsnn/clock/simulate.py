@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._numba import _run_pieces, njit, run_range, run_split
+from evsnn._numba import njit, run_pieces, run_range, run_split
 from evsnn._records import compact_repr
 from evsnn._scratch import scratch
 from evsnn.clock.network import Network
@@ -504,7 +504,7 @@ def _all_finite(values):
     if bits.shape[0] < _FINITE_SPLIT:
         return _count_nonfinite_kernel(bits, uint(mask)) == 0
     counts = []  # an integer count per piece: the same total on any number of threads
-    _run_pieces(bits.shape[0],
+    run_pieces(bits.shape[0],
                 lambda lo, hi: counts.append(_count_nonfinite_kernel(bits[lo:hi], uint(mask))))
     return sum(counts) == 0
 
