@@ -350,6 +350,8 @@ def _event_weight_grad_kernel(g, chunk_rows, start, counts, rows, dw, k_lo, k_hi
     for k in range(k_lo, k_hi):
         j0 = k * W
         jb = min(W, n_out - j0)
+        # a last, partial block still adds all W lanes (a constant width vectorises): lanes past
+        # jb hold a former block's tile values, and their sums are never copied to dw
         for c in range(n_in):
             for j in range(W):
                 w[_EV_ACC + c, j] = 0
