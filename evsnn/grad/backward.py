@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn._checks import flag_iv, real_iv
+from evsnn._exp import exp_row, exp_scalar
 from evsnn._numba import njit, run_range
 from evsnn._records import compact_repr
 from evsnn.clock import Network, SimulationResult
@@ -71,6 +72,8 @@ def _bptt_layer_kernel(
     gv = np.empty(N, dtype=g_m.dtype)  # dL/dv[t] arriving from step t + 1
     ga = np.empty(N, dtype=g_m.dtype)  # dL/da[t] arriving from step t + 1
     ex = np.empty(N, dtype=g_m.dtype)
+    work_p = np.empty(N)
+    work_k = np.empty(N)
     for b in range(b_lo, b_hi):
         for i in range(N):
             gv[i] = zero
@@ -78,10 +81,11 @@ def _bptt_layer_kernel(
         for t in range(T - 1, -1, -1):
             lk = leak[t]
             if spiking and sur_kind == 0:
-                # exp(-ρ(m − θ)) of the whole row first (libm's exp: a vectorised polynomial
-                # differing by an ulp changed the outcome of training in tests/test_attacks.py)
+                # exp(-ρ(m − θ)) of the whole row first, by evsnn's own exp (vectorised, the
+                # same bits on every machine; evsnn/_exp.py)
                 for i in range(N):
-                    ex[i] = np.exp(-sur_p * (m[t, b, i] - theta))
+                    ex[i] = -sur_p * (m[t, b, i] - theta)
+                exp_row(ex, ex, work_p, work_k)
             if plain:
                 # the common case (spiking, no trace, sigmoid, nothing pruned), without the
                 # per-neuron flag tests so that it vectorises; the arithmetic of the loop below
@@ -221,12 +225,13 @@ def _tempbp_layer_kernel(
                         gm = carry
                     if trace[t, b, i] < fallback_level:
                         x = min(max(fallback_rho * (theta - mi), -8 * one), 8 * one)
-                        ex = np.exp(x)
+                        ex = g_m.dtype.type(exp_scalar(np.float64(x)))
                         gm = G * fallback_mult * ex / ((one + ex) * (one + ex))
                     g_m[t, b, i] = gm
                     continue
                 if trace[t, b, i] < fallback_level:
-                    sig = one / (one + np.exp(-fallback_rho * (mi - theta)))
+                    ex = g_m.dtype.type(exp_scalar(np.float64(-fallback_rho * (mi - theta))))
+                    sig = one / (one + ex)
                     gm = G * fallback_mult * sig * (one - sig)
                 elif spikes[t, b, i] != 0:
                     v_prev = v[t - 1, b, i] if t > 0 else v_init

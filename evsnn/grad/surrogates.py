@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn._checks import real_iv
+from evsnn._exp import exp
 
 __all__ = ["Sigmoid", "Triangle", "surrogate_derivative", "SIGMOID", "TRIANGLE"]
 
@@ -66,8 +67,7 @@ def surrogate_derivative(surrogate, m, theta):
     kind, p, scale = surrogate.kernel_args()
     x = np.asarray(m) - theta
     if kind == SIGMOID:
-        # far below θ exp overflows to inf and σ = 0, the limit (the kernels give the same)
-        with np.errstate(over="ignore"):
-            sig = 1.0 / (1.0 + np.exp(-p * x))
+        # evsnn's exp, as in the kernels; far below θ it is inf and σ = 0, the limit
+        sig = 1.0 / (1.0 + exp(-p * x))
         return scale * sig * (1.0 - sig)
     return np.maximum(0.0, p - np.abs(x)) / (p * p)

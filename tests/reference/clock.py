@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from evsnn.clock import Dense
 from evsnn.conventions import get_convention
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
+from reference.exp import exp_scalar
 
 
 def _dense_layer_kernel(
@@ -47,9 +48,11 @@ def _dense_layer_kernel(
                     out[t, b, i] = a[i] if emit_trace else s
                     if sur_sum is not None:
                         if sur_kind == 0:
-                            # far below θ exp overflows to inf: σ = 0, the limit (as the kernel)
+                            # far below θ exp is inf (or overflows float32 when rounded):
+                            # σ = 0, the limit (as the kernel)
                             with np.errstate(over="ignore"):
-                                sig = dt(1.0) / (dt(1.0) + np.exp(-sur_p * (m - theta)))
+                                e = dt(exp_scalar(-sur_p * (m - theta)))
+                            sig = dt(1.0) / (dt(1.0) + e)
                             sur_sum[b, i] += sur_scale * sig * (dt(1.0) - sig)
                         else:
                             sur_sum[b, i] += max(dt(0.0), sur_p - abs(m - theta)) / (sur_p * sur_p)

@@ -7,6 +7,7 @@ import scipy.signal
 from hypothesis import strategies as st
 
 from evsnn.clock.conv import Neuron, simulate_conv
+from reference.exp import exp_scalar
 
 
 def _active_lists_kernel(x, groups, ptr, chan, binary):
@@ -106,8 +107,9 @@ def _neuron_kernel(
                 m = leak[t] * v + gain[t] * cur[t, b, i]
                 if spiking:
                     if smooth_rho > 0:
-                        with np.errstate(over="ignore"):
-                            s = dt(1.0) / (dt(1.0) + np.exp(-smooth_rho * (m - theta)))
+                        with np.errstate(over="ignore"):  # float32 rounding of a huge exp
+                            e = dt(exp_scalar(-smooth_rho * (m - theta)))
+                        s = dt(1.0) / (dt(1.0) + e)
                         v = m - s * (m - v_rest) if hard_reset else m - s * theta
                     else:
                         fire = (m >= theta) if spike_ge else (m > theta)

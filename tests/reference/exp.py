@@ -1,0 +1,44 @@
+"""Twins of ``evsnn._exp``: the same exponential as plain Python float arithmetic, one argument
+at a time (Python floats are IEEE 754 doubles, so each operation rounds as the kernel's does)."""
+
+import math
+
+import numpy as np
+
+from evsnn._exp import (
+    C2, C3, C4, C5, C6, C7, C8, C9, C10, C11, C12, C13, LN2_HI, LN2_LO, LOG2E, SHIFT,
+)
+
+
+def _exp_reduce(x):
+    t = x * LOG2E + SHIFT
+    k = t - SHIFT
+    r = (x - k * LN2_HI) - k * LN2_LO
+    r2 = r * r
+    r4 = r2 * r2
+    r8 = r4 * r4
+    # Σ_{j=2}^{13} r^(j-2) / j!, grouped as the kernel groups it (Estrin's scheme)
+    s0 = (C2 + C3 * r) + (C4 + C5 * r) * r2
+    s1 = (C6 + C7 * r) + (C8 + C9 * r) * r2
+    s2 = (C10 + C11 * r) + (C12 + C13 * r) * r2
+    q = (s0 + s1 * r4) + s2 * r8
+    return t, k, 1.0 + (r + r2 * q)
+
+
+def exp_scalar(x):
+    x = float(x)
+    if math.isnan(x):
+        return x
+    if x > 710.0:
+        return math.inf
+    if x < -746.0:
+        return 0.0
+    _, k, p = _exp_reduce(x)
+    with np.errstate(over="ignore"):  # 2^k · p beyond the doubles is inf
+        return float(np.ldexp(p, int(k)))
+
+
+def exp_row(y, out, work_p, work_k):
+    with np.errstate(over="ignore"):  # a float32 out rounds the double once, maybe to inf
+        for i in range(y.shape[0]):
+            out[i] = exp_scalar(y[i])
