@@ -19,8 +19,8 @@ Algorithm (for ``x`` in [−708, 709]; everything in float64):
   error ``r^14/14!`` is below ``6e-18`` relative;
 * ``exp(x) = 2^k · exp(r)``, the power of two added to the exponent field (exact).
 
-Outside [−708, 709], and for NaN, :func:`exp_scalar` finishes with ``math.ldexp`` (one correctly
-rounded scaling: subnormal results, 0, ``inf``).
+Outside [−708, 709], and for NaN, :func:`_exp_scalar_kernel` finishes with ``math.ldexp`` (one
+correctly rounded scaling: subnormal results, 0, ``inf``).
 
 Accuracy (measured against the 80-bit ``np.longdouble`` exponential; ``tests/test_exp.py``):
 float64 results within 1 ulp (about 90 % correctly rounded; the C library's is typically within
@@ -38,7 +38,7 @@ import numpy as np
 
 from evsnn._numba import njit
 
-__all__ = ["exp", "exp_row", "exp_scalar"]
+__all__ = ["exp"]
 
 LOG2E = 1.4426950408889634  # the double nearest 1 / ln 2
 LN2_HI = float.fromhex("0x1.62e42fee00000p-1")  # ln 2 to 32 bits: k·LN2_HI exact for |k| < 2^20
@@ -58,7 +58,7 @@ C2, C3, C4, C5, C6, C7, C8, C9, C10, C11, C12, C13 = (1.0 / math.factorial(j)
 
 
 @njit
-def _exp_reduce(x):
+def _exp_reduce_kernel(x):
     """``(x + SHIFT, k, exp(r))`` for ``x = k ln 2 + r`` (``x`` a finite float64 of moderate
     size); ``exp(x) = 2^k · exp(r)``."""
     t = x * LOG2E + SHIFT
@@ -75,31 +75,31 @@ def _exp_reduce(x):
 
 
 @njit
-def exp_scalar(x):
-    """``exp(x)`` of one float64 (the same bits as :func:`exp_row`)."""
+def _exp_scalar_kernel(x):
+    """``exp(x)`` of one float64 (the same bits as :func:`_exp_row_kernel`)."""
     if x != x:
         return x
     if x > 710.0:
         return math.inf
     if x < -746.0:
         return 0.0
-    _, k, p = _exp_reduce(x)
+    _, k, p = _exp_reduce_kernel(x)
     return math.ldexp(p, int(k))
 
 
 @njit
-def exp_row(y, out, work_p, work_k):
+def _exp_row_kernel(y, out, work_p, work_k):
     """``out[i] = exp(y[i])`` for the 1-D float arrays ``y`` and ``out`` (``out`` may be ``y``;
     a float32 ``out`` gets the float64 value rounded once). ``work_p``, ``work_k``: float64 work
     arrays at least as long as ``y``. Three passes that vectorise (reduction and polynomial,
     exponent, store) and, only when an argument lies outside [−708, 709] or is NaN, a scalar
-    pass that gives those arguments :func:`exp_scalar`."""
+    pass that gives those arguments :func:`_exp_scalar_kernel`."""
     n = y.shape[0]
     n_out_of_range = 0
     for i in range(n):
         x = np.float64(y[i])
         n_out_of_range += not (x >= LO and x <= HI)
-        t, _, p = _exp_reduce(min(max(x, LO), HI))
+        t, _, p = _exp_reduce_kernel(min(max(x, LO), HI))
         work_p[i] = p
         work_k[i] = t
     p_bits = work_p[:n].view(np.int64)
@@ -110,17 +110,17 @@ def exp_row(y, out, work_p, work_k):
         for i in range(n):
             x = np.float64(y[i])
             if not (x >= LO and x <= HI):
-                work_p[i] = exp_scalar(x)
+                work_p[i] = _exp_scalar_kernel(x)
     for i in range(n):
         out[i] = work_p[i]
 
 
 def exp(x):
-    """``exp`` of an array (or scalar) by :func:`exp_row`: float32 stays float32, everything
-    else becomes float64."""
+    """``exp`` of an array (or scalar) by :func:`_exp_row_kernel`: float32 stays float32,
+    everything else becomes float64."""
     x = np.asarray(x)
     dtype = np.float32 if x.dtype == np.float32 else np.float64
     flat = np.ascontiguousarray(x, dtype=dtype).ravel()
     out = np.empty(flat.shape, dtype=dtype)
-    exp_row(flat, out, np.empty(flat.size), np.empty(flat.size))
+    _exp_row_kernel(flat, out, np.empty(flat.size), np.empty(flat.size))
     return out.reshape(x.shape)

@@ -13,7 +13,7 @@ from hypothesis.extra import numpy as hnp
 from reference import exp as ref
 
 from evsnn import _exp
-from evsnn._exp import _exp_reduce, exp, exp_row, exp_scalar
+from evsnn._exp import _exp_reduce_kernel, exp, _exp_row_kernel, _exp_scalar_kernel
 
 # x86-64's long double carries 64 mantissa bits: 11 more than a double, enough to tell which way
 # a double (or float32) result should round except in very rare near-ties
@@ -44,39 +44,39 @@ def _same_bits(a, b):
 @example(-745.13321910194110)
 @example(-745.2)
 def test_exp_scalar_is_its_twin(x):
-    _same_bits(np.float64(exp_scalar(x)), np.float64(ref.exp_scalar(x)))
+    _same_bits(np.float64(_exp_scalar_kernel(x)), np.float64(ref._exp_scalar_kernel(x)))
 
 
 @given(st.floats(min_value=-746.0, max_value=710.0))
 def test_exp_reduce_is_its_twin(x):
-    assert [np.float64(v) for v in _exp_reduce(x)] == [np.float64(v) for v in
-                                                        ref._exp_reduce(x)]
+    assert [np.float64(v) for v in _exp_reduce_kernel(x)] == [np.float64(v) for v in
+                                                        ref._exp_reduce_kernel(x)]
 
 
 @pytest.mark.parametrize("dtype,values", [(np.float64, ANY_DOUBLE), (np.float32, ANY_SINGLE)])
 @given(data=st.data())
 def test_exp_row_is_its_twin(dtype, values, data):
     """In range the kernel scales by adding k to the exponent bits, outside it (and for NaN) it
-    takes exp_scalar: both must give the twin's ldexp result, also in place."""
+    takes _exp_scalar_kernel: both must give the twin's ldexp result, also in place."""
     moderate = st.floats(-720.0, 720.0, width=32 if dtype == np.float32 else 64)
     y = data.draw(hnp.arrays(dtype, st.integers(0, 40), elements=st.one_of(values, moderate)))
     spare = data.draw(st.integers(0, 3))  # work arrays may be longer than the row
     out = np.empty_like(y)
-    exp_row(y, out, np.empty(y.size + spare), np.empty(y.size + spare))
+    _exp_row_kernel(y, out, np.empty(y.size + spare), np.empty(y.size + spare))
     twin = np.empty_like(y)
-    ref.exp_row(y, twin, None, None)
+    ref._exp_row_kernel(y, twin, None, None)
     _same_bits(out, twin)
     in_place = y.copy()
-    exp_row(in_place, in_place, np.empty(y.size), np.empty(y.size))
+    _exp_row_kernel(in_place, in_place, np.empty(y.size), np.empty(y.size))
     _same_bits(in_place, twin)
 
 
 def test_exp_row_float32_out_of_float64_arguments():
     y = np.array([0.5, -3.0, 100.0, -120.0, 89.0])
     out = np.empty(5, np.float32)
-    exp_row(y, out, np.empty(5), np.empty(5))
+    _exp_row_kernel(y, out, np.empty(5), np.empty(5))
     twin = np.empty(5, np.float32)
-    ref.exp_row(y, twin, None, None)
+    ref._exp_row_kernel(y, twin, None, None)
     _same_bits(out, twin)
     assert out[4] == np.inf and out[3] == 0.0
 
@@ -116,14 +116,14 @@ def test_float32_is_correctly_rounded():
     (-1e300, 0.0),
 ])
 def test_special_arguments(x, want):
-    assert exp_scalar(x) == want
+    assert _exp_scalar_kernel(x) == want
     assert exp(np.array([x]))[0] == want
     if abs(x) < 3e38:  # representable in float32
         assert exp(np.array([x], np.float32))[0] == np.float32(want)
 
 
 def test_nan_stays_nan():
-    assert math.isnan(exp_scalar(math.nan))
+    assert math.isnan(_exp_scalar_kernel(math.nan))
     assert np.isnan(exp(np.array([1.0, math.nan, -1.0]))).tolist() == [False, True, False]
 
 
@@ -147,6 +147,6 @@ def test_array_wrapper_keeps_float32_and_shape():
     x32 = np.linspace(-3, 3, 12, dtype=np.float32).reshape(3, 4)
     assert exp(x32).dtype == np.float32 and exp(x32).shape == (3, 4)
     assert exp(np.arange(4)).dtype == np.float64
-    assert exp(2.0).shape == () and float(exp(2.0)) == exp_scalar(2.0)
+    assert exp(2.0).shape == () and float(exp(2.0)) == _exp_scalar_kernel(2.0)
     strided = np.linspace(-1, 1, 20)[::3]
-    np.testing.assert_array_equal(exp(strided), [exp_scalar(v) for v in strided])
+    np.testing.assert_array_equal(exp(strided), [_exp_scalar_kernel(v) for v in strided])

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn._checks import flag_iv, real_iv
-from evsnn._exp import exp_row, exp_scalar
+from evsnn._exp import _exp_row_kernel, _exp_scalar_kernel
 from evsnn._numba import njit, run_range
 from evsnn._records import compact_repr
 from evsnn.clock import Network, SimulationResult
@@ -85,7 +85,7 @@ def _bptt_layer_kernel(
                 # same bits on every machine; evsnn/_exp.py)
                 for i in range(N):
                     ex[i] = -sur_p * (m[t, b, i] - theta)
-                exp_row(ex, ex, work_p, work_k)
+                _exp_row_kernel(ex, ex, work_p, work_k)
             if plain:
                 # the common case (spiking, no trace, sigmoid, nothing pruned), without the
                 # per-neuron flag tests so that it vectorises; the arithmetic of the loop below
@@ -225,12 +225,13 @@ def _tempbp_layer_kernel(
                         gm = carry
                     if trace[t, b, i] < fallback_level:
                         x = min(max(fallback_rho * (theta - mi), -8 * one), 8 * one)
-                        ex = g_m.dtype.type(exp_scalar(np.float64(x)))
+                        ex = g_m.dtype.type(_exp_scalar_kernel(np.float64(x)))
                         gm = G * fallback_mult * ex / ((one + ex) * (one + ex))
                     g_m[t, b, i] = gm
                     continue
                 if trace[t, b, i] < fallback_level:
-                    ex = g_m.dtype.type(exp_scalar(np.float64(-fallback_rho * (mi - theta))))
+                    ex = _exp_scalar_kernel(np.float64(-fallback_rho * (mi - theta)))
+                    ex = g_m.dtype.type(ex)
                     sig = one / (one + ex)
                     gm = G * fallback_mult * sig * (one - sig)
                 elif spikes[t, b, i] != 0:

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from evsnn.clock import Dense
 from evsnn.conventions import get_convention
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
-from reference.exp import exp_scalar
+from reference.exp import _exp_scalar_kernel
 
 
 def _dense_layer_kernel(
@@ -51,7 +51,7 @@ def _dense_layer_kernel(
                             # far below θ exp is inf (or overflows float32 when rounded):
                             # σ = 0, the limit (as the kernel)
                             with np.errstate(over="ignore"):
-                                e = dt(exp_scalar(-sur_p * (m - theta)))
+                                e = dt(_exp_scalar_kernel(-sur_p * (m - theta)))
                             sig = dt(1.0) / (dt(1.0) + e)
                             sur_sum[b, i] += sur_scale * sig * (dt(1.0) - sig)
                         else:

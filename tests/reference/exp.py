@@ -10,7 +10,7 @@ from evsnn._exp import (
 )
 
 
-def _exp_reduce(x):
+def _exp_reduce_kernel(x):
     t = x * LOG2E + SHIFT
     k = t - SHIFT
     r = (x - k * LN2_HI) - k * LN2_LO
@@ -25,7 +25,7 @@ def _exp_reduce(x):
     return t, k, 1.0 + (r + r2 * q)
 
 
-def exp_scalar(x):
+def _exp_scalar_kernel(x):
     x = float(x)
     if math.isnan(x):
         return x
@@ -33,12 +33,12 @@ def exp_scalar(x):
         return math.inf
     if x < -746.0:
         return 0.0
-    _, k, p = _exp_reduce(x)
+    _, k, p = _exp_reduce_kernel(x)
     with np.errstate(over="ignore"):  # 2^k · p beyond the doubles is inf
         return float(np.ldexp(p, int(k)))
 
 
-def exp_row(y, out, work_p, work_k):
+def _exp_row_kernel(y, out, work_p, work_k):
     with np.errstate(over="ignore"):  # a float32 out rounds the double once, maybe to inf
         for i in range(y.shape[0]):
-            out[i] = exp_scalar(y[i])
+            out[i] = _exp_scalar_kernel(y[i])
