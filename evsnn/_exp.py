@@ -22,11 +22,23 @@ Algorithm (for ``x`` in [−708, 709]; everything in float64):
 Outside [−708, 709], and for NaN, :func:`_exp_scalar_kernel` finishes with ``math.ldexp`` (one
 correctly rounded scaling: subnormal results, 0, ``inf``).
 
+float32 (:func:`_exp32_row_kernel`, :func:`_exp32_scalar_kernel`; the float32 kernels of evsnn
+and :func:`exp` of a float32 array use it): the same steps in float32 arithmetic, with
+``1.5 · 2^23``, ``LN2_HI_F32`` of 16 bits (``k·LN2_HI_F32`` exact for ``|k| < 2^8``), the Taylor
+polynomial to degree 7 (truncation below ``5.3e-9`` relative) and the exponent-bit scaling on
+[−86.5, 88]; outside it the float32 ``exp(r)`` is scaled by ``2^k`` exactly in float64 and rounded
+once to float32 (inf above 89, 0 below −104). A row then runs in 8 float32 lanes instead of 4
+float64 ones: the float32 BPTT kernel of ``_bptt_layer`` on [T=10, B=256, N=500] (2 threads)
+took 1.25 ms against 4.08 ms when float32 rows went through the float64 exponential.
+
 Accuracy (measured against the 80-bit ``np.longdouble`` exponential; ``tests/test_exp.py``):
 float64 results within 1 ulp (about 90 % correctly rounded; the C library's is typically within
-0.51 ulp); float32 results are the float64 value rounded once, hence correctly rounded except
-when the float64 value falls within an ulp of a float32 rounding boundary (about one argument in
-2^28).
+0.51 ulp). float32 results within 1.05 ulp, so at most one ulp from the correctly rounded float32:
+over every float32 in [−104, 89] (an exhaustive run against the float64 exponential rounded once,
+the 7 near-ties settled with ``np.longdouble``) the largest error is 1.047 ulp; 99.2 % of those
+2.24e9 arguments give the correctly rounded result (most lie within 2^-10 of 0, where exp is 1 to
+within a few ulps and the error stays below 0.502 ulp), 84 % to 93 % in each binade of |x|
+from 1/4 to 128 (about 90 % from 1 up), 93.5 % of all the arguments with |x| ≥ 2^-10.
 """
 
 from __future__ import annotations
@@ -55,6 +67,27 @@ HI = 709.0
 # 1/j! for j = 2 … 13 (each the double nearest the quotient of two exact doubles)
 C2, C3, C4, C5, C6, C7, C8, C9, C10, C11, C12, C13 = (1.0 / math.factorial(j)
                                                        for j in range(2, 14))
+
+# float32 (the same steps in float32 arithmetic, every constant a np.float32 so that numba keeps
+# the arithmetic in float32)
+LOG2E_F32 = np.float32(LOG2E)  # the float32 nearest 1 / ln 2
+# ln 2 to 16 bits (float32 ln 2 with its 8 lowest mantissa bits cleared): k·LN2_HI_F32 exact for
+# |k| < 2^8, and every k of the float32 range is below 151
+LN2_HI_F32 = np.float32(float.fromhex("0x1.62e4p-1"))
+with localcontext() as _ctx:
+    _ctx.prec = 60
+    LN2_LO_F32 = np.float32(float(Decimal("0.69314718055994530941723212145817656807550013436025525")
+                                  - Decimal(float(LN2_HI_F32))))
+SHIFT_F32 = np.float32(1.5 * 2.0**23)  # x + SHIFT_F32 rounds x to an integer in the low bits
+SHIFT_F32_BITS = np.int32(np.array([SHIFT_F32]).view(np.int32)[0])
+# the range in which 2^k · exp(r) is a normal float32, scaled by adding k to the exponent field
+# (k from −125 to 127); beyond it exp is inf above 89 and 0 below −104 (float32 rounding)
+LO_F32 = np.float32(-86.5)
+HI_F32 = np.float32(88.0)
+# 1/j! for j = 2 … 7 (each the double quotient rounded to float32, which is also the float32
+# nearest 1/j!: tests/test_exp.py)
+D2, D3, D4, D5, D6, D7 = (np.float32(1.0 / math.factorial(j)) for j in range(2, 8))
+ONE_F32 = np.float32(1.0)
 
 
 @njit
@@ -115,12 +148,84 @@ def _exp_row_kernel(y, out, work_p, work_k):
         out[i] = work_p[i]
 
 
+@njit
+def _exp32_reduce_kernel(x):
+    """The float32 twin of :func:`_exp_reduce_kernel`: ``(x + SHIFT_F32, k, exp(r))`` for a
+    float32 ``x = k ln 2 + r`` of moderate size, all in float32 arithmetic, ``exp(r)`` by the
+    degree-7 Taylor polynomial (truncation error below 5.3e-9 relative for |r| ≤ ln 2 / 2)."""
+    t = x * LOG2E_F32 + SHIFT_F32
+    k = t - SHIFT_F32
+    r = (x - k * LN2_HI_F32) - k * LN2_LO_F32
+    r2 = r * r
+    r4 = r2 * r2
+    q = ((D2 + D3 * r) + (D4 + D5 * r) * r2) + (D6 + D7 * r) * r4
+    return t, k, ONE_F32 + (r + r2 * q)
+
+
+@njit
+def _exp32_scalar_kernel(x):
+    """``exp(x)`` of one float32 in float32 arithmetic (the same bits as
+    :func:`_exp32_row_kernel`); other arguments are rounded to float32 first. The scaling by
+    ``2^k`` is exact in float64 and rounded once to float32 (subnormal results, 0, ``inf``)."""
+    x = np.float32(x)
+    if x != x:
+        return x
+    if x > np.float32(89.0):  # exp(89) > 3.4e38, the largest float32
+        return np.float32(np.inf)
+    if x < np.float32(-104.0):  # exp(-104) < 2^-150, half the smallest subnormal float32
+        return np.float32(0.0)
+    _, k, p = _exp32_reduce_kernel(x)
+    return np.float32(math.ldexp(np.float64(p), int(k)))
+
+
+@njit
+def _exp32_row_kernel(y, out, work_p, work_k):
+    """``out[i] = exp(y[i])`` in float32 arithmetic for the 1-D float32 arrays ``y`` and ``out``
+    (``out`` may be ``y``; other ``y`` are rounded to float32 first). ``work_p``, ``work_k``:
+    float32 work arrays at least as long as ``y``. The passes of :func:`_exp_row_kernel`, in
+    8 float32 lanes where that one has 4 float64 lanes, and with fewer operations; the
+    out-of-range test is a boolean OR (an int64 count limited the loop to 4 lanes)."""
+    n = y.shape[0]
+    out_of_range = False
+    for i in range(n):
+        x = np.float32(y[i])
+        out_of_range |= not (x >= LO_F32 and x <= HI_F32)
+        t, _, p = _exp32_reduce_kernel(min(max(x, LO_F32), HI_F32))
+        work_p[i] = p
+        work_k[i] = t
+    p_bits = work_p[:n].view(np.int32)
+    k_bits = work_k[:n].view(np.int32)
+    for i in range(n):
+        p_bits[i] += (k_bits[i] - SHIFT_F32_BITS) << 23
+    if out_of_range:
+        for i in range(n):
+            x = np.float32(y[i])
+            if not (x >= LO_F32 and x <= HI_F32):
+                work_p[i] = _exp32_scalar_kernel(x)
+    for i in range(n):
+        out[i] = work_p[i]
+
+
+@njit
+def _exp_like_kernel(x, like):
+    """``exp(x)`` in the dtype of the array ``like``: :func:`_exp32_scalar_kernel` for float32,
+    :func:`_exp_scalar_kernel` otherwise (the scalar sites of kernels compiled for both)."""
+    if like.itemsize == 4:
+        return like.dtype.type(_exp32_scalar_kernel(np.float32(x)))
+    return like.dtype.type(_exp_scalar_kernel(np.float64(x)))
+
+
 def exp(x):
-    """``exp`` of an array (or scalar) by :func:`_exp_row_kernel`: float32 stays float32,
-    everything else becomes float64."""
+    """``exp`` of an array (or scalar): float32 by :func:`_exp32_row_kernel` (stays float32),
+    everything else by :func:`_exp_row_kernel` (becomes float64)."""
     x = np.asarray(x)
-    dtype = np.float32 if x.dtype == np.float32 else np.float64
-    flat = np.ascontiguousarray(x, dtype=dtype).ravel()
-    out = np.empty(flat.shape, dtype=dtype)
+    if x.dtype == np.float32:
+        flat = np.ascontiguousarray(x).ravel()
+        out = np.empty(flat.shape, dtype=np.float32)
+        _exp32_row_kernel(flat, out, np.empty(flat.size, np.float32),
+                          np.empty(flat.size, np.float32))
+        return out.reshape(x.shape)
+    flat = np.ascontiguousarray(x, dtype=np.float64).ravel()
+    out = np.empty(flat.shape)
     _exp_row_kernel(flat, out, np.empty(flat.size), np.empty(flat.size))
     return out.reshape(x.shape)

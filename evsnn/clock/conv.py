@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from evsnn._checks import flag_iv, int_iv, real_iv
-from evsnn._exp import _exp_scalar_kernel
+from evsnn._exp import _exp_like_kernel
 from evsnn._numba import njit, run_range, run_split
 from evsnn._records import compact_repr
 from evsnn._scratch import scratch as _scratch  # im2col has a flag called scratch
@@ -1000,7 +1000,7 @@ def _neuron_kernel(
                 m = lk * v[i] + gn * cur[t, b, i]
                 if spiking:
                     if smooth_rho > 0:
-                        e = a.dtype.type(_exp_scalar_kernel(np.float64(-smooth_rho * (m - theta))))
+                        e = _exp_like_kernel(-smooth_rho * (m - theta), a)
                         s = one / (one + e)
                         if hard_reset:
                             v[i] = m - s * (m - v_rest)

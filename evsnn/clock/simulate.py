@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._exp import _exp_scalar_kernel
+from evsnn._exp import _exp_like_kernel
 from evsnn._numba import njit, run_pieces, run_range, run_split
 from evsnn._records import compact_repr
 from evsnn._scratch import scratch
@@ -251,8 +251,7 @@ def _dense_layer_kernel(
                     out[t, b, i] = a[i] if emit_trace else s
                     if keep_sum:
                         if sur_kind == 0:
-                            e = _exp_scalar_kernel(np.float64(-sur_p * (m - theta)))
-                            e = weight_t.dtype.type(e)
+                            e = _exp_like_kernel(-sur_p * (m - theta), weight_t)
                             sig = s_one / (s_one + e)
                             sur_sum[b, i] += sur_scale * sig * (s_one - sig)
                         else:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn._checks import flag_iv, real_iv
-from evsnn._exp import _exp_row_kernel, _exp_scalar_kernel
+from evsnn._exp import _exp32_row_kernel, _exp_like_kernel, _exp_row_kernel
 from evsnn._numba import njit, run_range
 from evsnn._records import compact_repr
 from evsnn.clock import Network, SimulationResult
@@ -72,8 +72,8 @@ def _bptt_layer_kernel(
     gv = np.empty(N, dtype=g_m.dtype)  # dL/dv[t] arriving from step t + 1
     ga = np.empty(N, dtype=g_m.dtype)  # dL/da[t] arriving from step t + 1
     ex = np.empty(N, dtype=g_m.dtype)
-    work_p = np.empty(N)
-    work_k = np.empty(N)
+    work_p = np.empty(N, dtype=g_m.dtype)  # work arrays of the exp kernels
+    work_k = np.empty(N, dtype=g_m.dtype)
     for b in range(b_lo, b_hi):
         for i in range(N):
             gv[i] = zero
@@ -82,10 +82,13 @@ def _bptt_layer_kernel(
             lk = leak[t]
             if spiking and sur_kind == 0:
                 # exp(-ρ(m − θ)) of the whole row first, by evsnn's own exp (vectorised, the
-                # same bits on every machine; evsnn/_exp.py)
+                # same bits on every machine; float32 in float32 arithmetic: evsnn/_exp.py)
                 for i in range(N):
                     ex[i] = -sur_p * (m[t, b, i] - theta)
-                _exp_row_kernel(ex, ex, work_p, work_k)
+                if ex.itemsize == 4:
+                    _exp32_row_kernel(ex, ex, work_p, work_k)
+                else:
+                    _exp_row_kernel(ex, ex, work_p, work_k)
             if plain:
                 # the common case (spiking, no trace, sigmoid, nothing pruned), without the
                 # per-neuron flag tests so that it vectorises; the arithmetic of the loop below
@@ -225,13 +228,12 @@ def _tempbp_layer_kernel(
                         gm = carry
                     if trace[t, b, i] < fallback_level:
                         x = min(max(fallback_rho * (theta - mi), -8 * one), 8 * one)
-                        ex = g_m.dtype.type(_exp_scalar_kernel(np.float64(x)))
+                        ex = _exp_like_kernel(x, g_m)
                         gm = G * fallback_mult * ex / ((one + ex) * (one + ex))
                     g_m[t, b, i] = gm
                     continue
                 if trace[t, b, i] < fallback_level:
-                    ex = _exp_scalar_kernel(np.float64(-fallback_rho * (mi - theta)))
-                    ex = g_m.dtype.type(ex)
+                    ex = _exp_like_kernel(-fallback_rho * (mi - theta), g_m)
                     sig = one / (one + ex)
                     gm = G * fallback_mult * sig * (one - sig)
                 elif spikes[t, b, i] != 0:

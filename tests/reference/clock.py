@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from evsnn.clock import Dense
 from evsnn.conventions import get_convention
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
-from reference.exp import _exp_scalar_kernel
+from reference.exp import _exp_like_kernel
 
 
 def _dense_layer_kernel(
@@ -48,10 +48,8 @@ def _dense_layer_kernel(
                     out[t, b, i] = a[i] if emit_trace else s
                     if sur_sum is not None:
                         if sur_kind == 0:
-                            # far below θ exp is inf (or overflows float32 when rounded):
-                            # σ = 0, the limit (as the kernel)
-                            with np.errstate(over="ignore"):
-                                e = dt(_exp_scalar_kernel(-sur_p * (m - theta)))
+                            # far below θ exp is inf: σ = 0, the limit (as the kernel)
+                            e = _exp_like_kernel(-sur_p * (m - theta), out)
                             sig = dt(1.0) / (dt(1.0) + e)
                             sur_sum[b, i] += sur_scale * sig * (dt(1.0) - sig)
                         else:

@@ -7,7 +7,7 @@ import scipy.signal
 from hypothesis import strategies as st
 
 from evsnn.clock.conv import Neuron, simulate_conv
-from reference.exp import _exp_scalar_kernel
+from reference.exp import _exp_like_kernel
 
 
 def _active_lists_kernel(x, groups, ptr, chan, binary):
@@ -107,8 +107,7 @@ def _neuron_kernel(
                 m = leak[t] * v + gain[t] * cur[t, b, i]
                 if spiking:
                     if smooth_rho > 0:
-                        with np.errstate(over="ignore"):  # float32 rounding of a huge exp
-                            e = dt(_exp_scalar_kernel(-smooth_rho * (m - theta)))
+                        e = _exp_like_kernel(-smooth_rho * (m - theta), out)
                         s = dt(1.0) / (dt(1.0) + e)
                         v = m - s * (m - v_rest) if hard_reset else m - s * theta
                     else:

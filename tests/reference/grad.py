@@ -4,10 +4,10 @@ import math
 
 import numpy as np
 
-from reference.exp import _exp_scalar_kernel
+from reference.exp import _exp_like_kernel
 
-# exp(-ρ(m − θ)) is inf far below threshold (in float32 also when a finite double rounds to
-# float32 beyond its range); σ = 1/(1 + inf) = 0 is the right limit (the kernels get it silently).
+# exp(-ρ(m − θ)) is inf far below threshold; σ = 1/(1 + inf) = 0 is the right limit (the kernels
+# get it silently).
 def _quiet():
     return np.errstate(over="ignore")
 
@@ -44,7 +44,7 @@ def _bptt_loops(g_out, m, spikes, leak, theta, v_rest, hard_reset, spiking, emit
                     if not detach_reset:
                         gs = gs + gvt * dv_ds
                     if sur_kind == 0:
-                        sig = dt(1.0) / (dt(1.0) + dt(_exp_scalar_kernel(-sur_p * (mi - theta))))
+                        sig = dt(1.0) / (dt(1.0) + _exp_like_kernel(-sur_p * (mi - theta), g_m))
                         sg = sur_scale * sig * (dt(1.0) - sig)
                     else:
                         sg = max(dt(0.0), sur_p - abs(mi - theta)) / (sur_p * sur_p)
@@ -97,7 +97,7 @@ def _tempbp_code_loops(g_out, m, v, spikes, trace, v_init, lam, theta, v_rest, h
                 carried = gm if out else carried * lam
                 if trace[t, b, i] < fallback_level:
                     x = min(max(fallback_rho * (theta - mi), dt(-8.0)), dt(8.0))
-                    ex = dt(_exp_scalar_kernel(x))
+                    ex = _exp_like_kernel(x, g_m)
                     gm = G[t] * fallback_mult * ex / (dt(1.0) + ex) ** 2
                 g_m[t, b, i] = gm
 
@@ -127,7 +127,7 @@ def _tempbp_loops(g_out, m, v, spikes, trace, v_init, lam, theta, v_rest, hard_r
                 mi = m[t, b, i]
                 gm = dt(0.0)
                 if trace[t, b, i] < fallback_level:
-                    sig = dt(1.0) / (dt(1.0) + dt(_exp_scalar_kernel(-fallback_rho * (mi - theta))))
+                    sig = dt(1.0) / (dt(1.0) + _exp_like_kernel(-fallback_rho * (mi - theta), g_m))
                     gm = G * fallback_mult * sig * (dt(1.0) - sig)
                 elif spikes[t, b, i] != 0:
                     du = mi - (v[t - 1, b, i] if t > 0 else v_init)
