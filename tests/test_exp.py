@@ -328,6 +328,44 @@ def test_exp32_row_at_the_ends_of_its_range():
     assert np.isinf(out).sum() > 0 and (out == 0).sum() == 0 and (out < 1.2e-38).sum() > 0
 
 
+@pytest.mark.parametrize("band", ["over", "under", "upper band", "lower band", "nan", "mixed"])
+def test_exp32_row_out_of_range_rows_are_the_twin(band):
+    """Rows mostly in range with arguments beyond 89 (inf) and below -104 (0), set by the
+    vectorised select, and in the bands between the ranges and NaN, which take the scalar
+    kernel, on their own and mixed in one row (the rows of a BPTT pass over membranes far below
+    θ): the twin's bits, in place too."""
+    rng = np.random.default_rng(5)
+    pick = {
+        "over": [(89.0, 300.0)], "under": [(-400.0, -104.0)], "upper band": [(88.0, 89.0)],
+        "lower band": [(-104.0, -86.5)], "nan": [], "mixed": [(89.0, 300.0), (-400.0, -104.0),
+                                                              (88.0, 89.0), (-104.0, -86.5)],
+    }[band]
+    rows = []
+    for n in (1, 7, 8, 9, 500):
+        y = rng.uniform(-80.0, 80.0, n).astype(np.float32)
+        for lo, hi in pick:
+            k = rng.integers(0, n, max(1, n // 20))
+            y[k] = rng.uniform(lo, hi, k.size)
+        if band in ("nan", "mixed"):
+            y[rng.integers(0, n)] = np.nan
+        if band == "mixed":
+            y[rng.integers(0, n)] = np.inf
+            y[rng.integers(0, n)] = -np.inf
+            y[rng.integers(0, n)] = np.float32(89.0)  # the ends themselves
+            y[rng.integers(0, n)] = np.float32(-104.0)
+        rows.append(y)
+    for y in rows:
+        out = np.empty_like(y)
+        _exp32_row_kernel(y, out, np.empty(y.size, np.float32), np.empty(y.size, np.float32))
+        twin = np.empty_like(y)
+        ref._exp32_row_kernel(y, twin, None, None)
+        _same_bits(out, twin)
+        in_place = y.copy()
+        _exp32_row_kernel(in_place, in_place, np.empty(y.size, np.float32),
+                          np.empty(y.size, np.float32))
+        _same_bits(in_place, twin)
+
+
 def test_array_wrapper_keeps_float32_and_shape():
     x32 = np.linspace(-3, 3, 12, dtype=np.float32).reshape(3, 4)
     assert exp(x32).dtype == np.float32 and exp(x32).shape == (3, 4)
