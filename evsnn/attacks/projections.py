@@ -222,11 +222,11 @@ def _extreme(x, eps, g0, up):
 @njit
 def _linf_guess_kernel(x, eps, lo, hi, lo_bits, hi_bits, settled_lo, settled_hi):
     """The first guesses of :func:`linf_bounds` for the flat ``x`` (float32 or float64, no
-    ``-0.0``), in three passes a side instead of :func:`_toward` and :func:`_extreme`'s checks over whole
-    arrays: the ends ``max(x − ε, 0)`` into ``lo`` and ``min(x + ε, 1)`` into ``hi``, in ``x``'s
-    dtype rounded toward ``x``, and whether each is already the extreme value as measured:
-    feasible by :func:`_extreme`'s float64 test while the next value toward the box face is
-    not; :func:`_extreme` searches for the others.
+    ``-0.0``), in three passes a side instead of :func:`_toward` and :func:`_extreme`'s checks
+    over whole arrays: the ends ``max(x − ε, 0)`` into ``lo`` and ``min(x + ε, 1)`` into
+    ``hi``, in ``x``'s dtype rounded toward ``x``, and whether each is already the extreme value
+    as measured: feasible by :func:`_extreme`'s float64 test while the next value toward the box
+    face is not; :func:`_extreme` searches for the others.
 
     Neighbouring values are taken on the bit patterns (``*_bits``: integer views of ``lo`` and
     ``hi``), which order non-negative floats like integers; every value here is in [0, 1]. One
