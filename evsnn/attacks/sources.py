@@ -391,8 +391,10 @@ class SNNSource(GradientSource):
             # (BPTT's kernel reads the membranes and spikes, not the current or v)
             record = ("bptt" if self.input_only and self.method in ("bptt", "hart")
                       else True)
+            # the input-only backward reads no hidden layer's output: those pass on booleans
             res = simulate(self.network, seq, convention=self.convention, record=record,
-                           _scratch_owner="SNNSource")
+                           _scratch_owner="SNNSource",
+                           _spike_outputs=self.input_only and record == "bptt")
         scores = decode(res.output, self.decoder)
         loss, g_scores = score_loss(scores)
         g_out = decoder_vjp(self.decoder, g_scores, res.output)

@@ -38,7 +38,7 @@ def _dense_layer_kernel(
 
     ``inp`` [T, B, n_in] (float, or bool spikes); ``weight_t`` [n_in, n_out], whose dtype is
     the arithmetic's; ``leak``, ``gain`` [T]; writes ``out`` [T, B, n_out] (the weights' dtype;
-    bool allowed for a plain spiking layer: no trace, not recording) and, when ``record``, the
+    bool allowed for a plain spiking layer without a trace) and, when ``record``, the
     per-step current, membrane before (``m``) and after (``v``) reset, spikes and trace (an
     empty ``rec_current`` or ``rec_v`` is not written: its caller does not read it).
 
@@ -728,7 +728,7 @@ def _record_iv(record, surrogate):
 
 def simulate(
     network, inputs, *, convention=DEFAULT, record=False, dtype=None, surrogate=None,
-    _scratch_owner=None,
+    _scratch_owner=None, _spike_outputs=False,
 ):
     """Run a feed-forward SNN on a time-major input sequence.
 
@@ -777,7 +777,11 @@ def simulate(
     ``_scratch_owner`` (private): when given, the output, record and current arrays are this
     thread's work arrays of that owner (:func:`evsnn._scratch.scratch`), so the result is
     overwritten by the next call with the same owner; for callers that discard the result
-    before that (the attack sources, CERTIFY's classifier).
+    before that (the attack sources, CERTIFY's classifier). ``_spike_outputs`` (private): a
+    recorded hidden layer of plain spikes (no trace) passes its spikes on as a boolean raster,
+    as an unrecorded one does (``LayerRecord.output`` is then that raster; ``spikes`` stays in
+    the run's dtype): for callers that read only the records and the last layer's output (the
+    sources' input-only BPTT), a quarter of the memory to write and for the next layer to read.
 
     The neuron update is given in :mod:`evsnn.params`: HART Eq. 1-4, Stable Eq. 1, RSC Eq. 1,
     Ding 2025 Eq. 4 (IF, reset by subtraction) and Eq. 15-16 with the synaptic trace. A layer
@@ -823,7 +827,7 @@ def simulate(
         # raster: a quarter of float32's memory to write and read, the same currents (a spike
         # adds its weight row as 1.0 does)
         spikes_only = (
-            not record and li < len(network.layers) - 1 and args.spiking
+            (not record or _spike_outputs) and li < len(network.layers) - 1 and args.spiking
             and args.trace_coef == 0 and not args.emit_trace
         )
         out = new("out", (T, B, n_out), np.bool_ if spikes_only else dtype)
