@@ -27,6 +27,11 @@ __all__ = [
 ]
 
 
+#: lanes of the padded event sums of a narrow layer (:func:`_dense_layer_kernel`): two AVX2
+#: float32 vectors, four float64 ones
+_NARROW = 16
+
+
 @njit
 def _dense_layer_kernel(
     inp, weight_t, bias, leak, gain, theta, v_rest, hard_reset, spike_ge, trace_coef, emit_trace,
@@ -74,7 +79,16 @@ def _dense_layer_kernel(
     one = np.ones(1, dtype=out.dtype)[0]
     zero = np.zeros(1, dtype=out.dtype)[0]
     # one set of work arrays for all samples of this piece (each sample sets them up afresh)
-    cur = np.empty(n_out, dtype=weight_t.dtype)
+    # a narrow layer (a readout of a few classes) adds its 8-event groups in _NARROW lanes of a
+    # zero-padded copy of the weights: a loop of that fixed length vectorises, one of n_out < 32
+    # iterations runs scalar (the padding lanes are never read)
+    narrow = n_out <= _NARROW
+    cur = np.zeros(_NARROW if narrow else n_out, dtype=weight_t.dtype)
+    w_pad = np.zeros((n_in if narrow else 0, _NARROW), dtype=weight_t.dtype)
+    if narrow:
+        for j in range(n_in):
+            for i in range(n_out):
+                w_pad[j, i] = weight_t[j, i]
     v = np.empty(n_out, dtype=weight_t.dtype)
     a = np.empty(n_out, dtype=weight_t.dtype)
     events = np.empty(n_in + 1, dtype=np.int64)
@@ -130,8 +144,15 @@ def _dense_layer_kernel(
                         x5 = inp[src, b, j5]
                         x6 = inp[src, b, j6]
                         x7 = inp[src, b, j7]
-                        if (x0 == 1 and x1 == 1 and x2 == 1 and x3 == 1 and x4 == 1 and x5 == 1
-                                and x6 == 1 and x7 == 1):
+                        ones = (x0 == 1 and x1 == 1 and x2 == 1 and x3 == 1 and x4 == 1
+                                and x5 == 1 and x6 == 1 and x7 == 1)
+                        if ones and narrow:
+                            for i in range(_NARROW):
+                                cur[i] = (((((((cur[i] + w_pad[j0, i]) + w_pad[j1, i])
+                                              + w_pad[j2, i]) + w_pad[j3, i])
+                                            + w_pad[j4, i]) + w_pad[j5, i])
+                                          + w_pad[j6, i]) + w_pad[j7, i]
+                        elif ones:
                             for i in range(n_out):
                                 cur[i] = (((((((cur[i] + weight_t[j0, i]) + weight_t[j1, i])
                                               + weight_t[j2, i]) + weight_t[j3, i])
