@@ -129,9 +129,72 @@ def interleaved_times(fns, reps):
     return times
 
 
+#: the stages of one evsnn attack that ``--breakdown`` times: (module, function) pairs, each
+#: wrapped by a timer while the attack runs; nested stages are timed inside their callers
+BREAKDOWN = (
+    ("evsnn.attacks.gradient", ("streams", "_random_start", "Projector", "_linf_step",
+                                "norms_of", "success_of")),
+    ("evsnn.attacks.sources", ("simulate", "decode", "ce_loss", "decoder_vjp",
+                               "_layer_membrane_grad", "_current_view")),
+    ("evsnn.clock.simulate", ("_simulate_iv", "_constant_input", "_constant_current",
+                              "_dense_layer", "_layer_factors")),
+)
+
+
+def breakdown(src, x, y, reps):
+    """Median wall time per attack of each stage in :data:`BREAKDOWN` and of the source's calls
+    and ``predict`` (functions replaced by timing wrappers for the duration; the wrappers add a
+    few microseconds a call)."""
+    import collections
+    import importlib
+
+    from evsnn.attacks import SNNSource
+
+    spent, calls = collections.defaultdict(float), collections.Counter()
+
+    def timed(f, label):
+        def wrapper(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return f(*args, **kwargs)
+            finally:
+                spent[label] += time.perf_counter() - t0
+                calls[label] += 1
+        return wrapper
+
+    saved = []
+    targets = [(importlib.import_module(m), names) for m, names in BREAKDOWN]
+    targets.append((SNNSource, ("__call__", "predict", "_input_grad")))
+    for owner, names in targets:
+        for name in names:
+            f = getattr(owner, name)
+            saved.append((owner, name, f))
+            label = f"{getattr(owner, '__name__', owner)}.{name}".replace("evsnn.", "")
+            setattr(owner, name, timed(f, label))
+    try:
+        per = collections.defaultdict(list)
+        for _ in range(reps):
+            spent.clear()
+            calls.clear()
+            t0 = time.perf_counter()
+            pgd(src, x, y, eps=EPS, alpha=ALPHA, steps=STEPS, random_start="uniform", rng=0)
+            per["(whole attack)"].append(time.perf_counter() - t0)
+            for k, v in spent.items():
+                per[k].append(v)
+            n_calls = dict(calls)
+    finally:
+        for owner, name, f in saved:
+            setattr(owner, name, f)
+    print(f"breakdown of one evsnn attack (median of {reps}, ms per attack; calls per attack):")
+    for k in sorted(per, key=lambda k: -statistics.median(per[k])):
+        print(f"  {k:<44} {statistics.median(per[k]) * 1e3:8.2f}  {n_calls.get(k, 1):4d}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="3 timed repetitions instead of 9")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="after the timing, the time of each stage of evsnn's attack")
     args = ap.parse_args(argv)
     reps = 3 if args.quick else 9
     try:
@@ -211,6 +274,8 @@ def main(argv=None):
           f"{os.environ.get('OPENBLAS_THREAD_TIMEOUT', '(unset)')}")
     print(f"versions: torch {torch.__version__}, torchattacks {torchattacks.__version__}, "
           f"numpy {np.__version__}")
+    if args.breakdown:
+        breakdown(src, x, y, max(reps, 5))
     print("load average (1, 5, 15 min) at end: %.2f %.2f %.2f" % os.getloadavg())
     return 0
 
