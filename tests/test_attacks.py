@@ -1017,7 +1017,7 @@ def test_callable_source_without_predict_scores_through_fn():
     np.testing.assert_allclose(r.scores, r.x_adv @ W.T)
 
 
-# --- a quickly trained digits SNN -----------------------------------------------------------------
+# --- a trained digits SNN (stored) ----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def digits_snn():
     """64-30-10 λ-LIF SNN trained on current-coded digits, loaded from tests/stored (trained in
