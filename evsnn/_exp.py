@@ -237,8 +237,12 @@ def _exp_like_kernel(x, like):
 
 def exp(x):
     """``exp`` of an array (or scalar): float32 by :func:`_exp32_row_kernel` (stays float32),
-    everything else by :func:`_exp_row_kernel` (becomes float64)."""
+    everything else by :func:`_exp_row_kernel` (becomes float64). Real input only: a complex
+    array would lose its imaginary part in the float64 conversion."""
     x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"exp takes real numbers, got x of dtype {x.dtype}; pass a float array "
+                        "(a complex exponential is np.exp's)")
     if x.dtype == np.float32:
         flat = np.ascontiguousarray(x).ravel()
         out = np.empty(flat.shape, dtype=np.float32)

@@ -373,3 +373,9 @@ def test_array_wrapper_keeps_float32_and_shape():
     assert exp(2.0).shape == () and float(exp(2.0)) == _exp_scalar_kernel(2.0)
     strided = np.linspace(-1, 1, 20)[::3]
     np.testing.assert_array_equal(exp(strided), [_exp_scalar_kernel(v) for v in strided])
+
+
+@pytest.mark.parametrize("bad", [np.array([1 + 2j]), np.array(["1.0"]), np.array([None])])
+def test_exp_refuses_what_is_not_real(bad):
+    with pytest.raises(TypeError, match=f"dtype {bad.dtype}"):
+        exp(bad)
