@@ -4,6 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST_ARGS ?=
+# pytest-xdist workers (one per core by default): the suite is mostly numba compilation and
+# single-threaded checks, so two workers on two cores take about two thirds of one's time
+PYTEST_WORKERS ?= auto
 
 .PHONY: demo test bench crossval-deps clean
 
@@ -29,7 +32,7 @@ demo: $(VENV)/.stamp-demo
 	$(VENV)/bin/evsnn demo
 
 test: $(VENV)/.stamp-test
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 crossval-deps: $(VENV)/.stamp-crossval
 
