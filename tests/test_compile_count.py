@@ -11,6 +11,7 @@ transposed weight is a view) add no compilation.
 import importlib
 
 import numpy as np
+from numba import types
 
 from evsnn.clock import Dense, Network, simulate
 from evsnn.params import LIF
@@ -54,3 +55,18 @@ def test_array_flags_and_layer_shapes_add_no_compilation():
         for x in (spikes, _frozen(spikes), dense, _frozen(dense)):
             simulate(net, x)
     assert _signatures() == before
+
+
+def test_dense_layer_kernel_signatures_hold_read_only_inputs_and_no_none():
+    # whatever ran before in this process: the arrays the kernel only reads arrive read-only,
+    # and an absent constant current is an empty array (None would be another compilation)
+    rng = np.random.default_rng(36)
+    net = Network([Dense(rng.normal(0.0, 1.0, (3, 4)), LIF(lam=0.5, theta=0.75))])
+    simulate(net, (rng.random((3, 2, 4)) < 0.5).astype(np.float64))
+    simulate(net, np.ones((3, 2, 4)))  # dense and constant: the blocked product first
+    read_only = (0, 1, 2, 3, 4, 21)  # inp, weight_t, bias, leak, gain, cur_const
+    sigs = simulate_module._dense_layer_kernel.signatures
+    assert sigs
+    for sig in sigs:
+        assert not any(sig[i].mutable for i in read_only), sig
+        assert not any(isinstance(t, types.NoneType) for t in sig), sig

@@ -53,9 +53,10 @@ def _dense_layer_kernel(
     (the last 0-7 in at most two passes): the same operations in the same order, with an eighth
     of the loads and stores of ``cur``.
 
-    ``cur_const`` [B, n_out], when given, is that current for an input that is the same at every
-    step (:func:`_constant_current_kernel`); it replaces the event loop, and the steps are not
-    compared (the caller has established that they are equal).
+    ``cur_const`` [B, n_out], unless empty, is that current for an input that is the same at
+    every step (:func:`_constant_current_kernel`); it replaces the event loop, and the steps are
+    not compared (the caller has established that they are equal). An empty array rather than
+    None when absent: one compilation serves both cases.
 
     ``sur_sum`` [B, n_out] (zeros on entry), unless empty, receives ``Σ_t ∂s/∂m(m[t])`` of a
     spiking layer, the surrogate given as in the backward kernels (``sur_kind`` 0: sigmoid
@@ -65,6 +66,7 @@ def _dense_layer_kernel(
     T, B, n_in = inp.shape
     n_out = weight_t.shape[1]
     keep_sum = sur_sum.shape[0] > 0 and spiking
+    has_const = cur_const.shape[0] > 0
     # the time sums are accumulated in the general loop (the fast path stays as it is)
     plain = spiking and trace_coef == 0 and not emit_trace and not keep_sum
     keep_trace = rec_trace.shape[0] > 0  # a layer without a trace records none
@@ -107,12 +109,12 @@ def _dense_layer_kernel(
             else:
                 same = prev_src >= 0
                 # with ``cur_const`` every step is known to equal the first: nothing to compare
-                if same and cur_const is None:
+                if same and not has_const:
                     for j in range(n_in):
                         if inp[src, b, j] != inp[prev_src, b, j]:
                             same = False
                             break
-                if not same and cur_const is not None:
+                if not same and has_const:
                     for i in range(n_out):
                         cur[i] = cur_const[b, i]
                 elif not same:
@@ -309,11 +311,13 @@ def _dense_layer(*args, cur_const=None, surrogate_sum=None):
     """:func:`_dense_layer_kernel` (its arguments up to ``rec_trace``) on every sample, the
     samples split among the threads (each sample is computed by one thread, so the result does
     not depend on their number). ``surrogate_sum``: ``(kind, p, scale, sur_sum)`` of the kernel,
-    or None (no time sums). The arrays the kernel only reads (``inp`` to ``gain``,
-    ``cur_const``) are passed read-only (:func:`_readonly`)."""
+    or None (no time sums); ``cur_const`` None goes to the kernel as an empty array. The arrays
+    the kernel only reads (``inp`` to ``gain``, ``cur_const``) are passed read-only
+    (:func:`_readonly`)."""
     args = (*map(_readonly, args[:5]), *args[5:])
-    if cur_const is not None:
-        cur_const = _readonly(cur_const)
+    if cur_const is None:
+        cur_const = np.zeros((0, 0), dtype=args[1].dtype)
+    cur_const = _readonly(cur_const)
     if surrogate_sum is None:
         dtype = args[1].dtype
         surrogate_sum = (0, dtype.type(1), dtype.type(1), np.zeros((0, 0), dtype=dtype))

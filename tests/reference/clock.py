@@ -27,7 +27,7 @@ def _dense_layer_kernel(
             src = t - input_delay
             # the current is recomputed every step here (no reuse): reuse must not change it
             cur = bias.astype(out.dtype).copy()
-            if src >= 0 and cur_const is not None:
+            if src >= 0 and cur_const is not None and cur_const.shape[0] > 0:  # empty: none
                 cur = cur_const[b].copy()
             elif src >= 0:
                 for j in range(n_in):
