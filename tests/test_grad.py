@@ -102,9 +102,9 @@ def _subnormal_band_case(seed, T, B, N, g_exp, hard, detach):
 @given(st.integers(0, 2**32 - 1), st.integers(1, 12), st.integers(1, 3), st.integers(1, 41),
        st.floats(0.0, 8.0), st.booleans(), st.booleans())
 def test_bptt_float32_subnormal_band_matches_twin_bit_for_bit(seed, T, B, N, g_exp, hard, detach):
-    """The float32 plain loop computes the lanes that meet a subnormal again in float64
-    (_bptt_layer_kernel): still the twin's bits, signs of zero included, across the 8-lane
-    words of its redo mask (N up to 41) and along chains of steps."""
+    """Where the float32 arithmetic meets subnormals (slow on Intel without FTZ/DAZ, which stay
+    off) the kernel still gives the twin's bits, signs of zero included, along chains of steps:
+    the pin for any rewrite that avoids subnormal multiplications (bench/RESULTS_attack.md)."""
     args = _subnormal_band_case(seed, T, B, N, g_exp, hard, detach)
     got, want = np.full_like(args[1], np.nan), np.full_like(args[1], np.nan)
     _bptt_layer(*args, got)
