@@ -54,11 +54,10 @@ __all__ = ["exp"]
 
 LOG2E = 1.4426950408889634  # the double nearest 1 / ln 2
 LN2_HI = float.fromhex("0x1.62e42fee00000p-1")  # ln 2 to 32 bits: k·LN2_HI exact for |k| < 2^20
+LN2_DIGITS = Decimal("0.69314718055994530941723212145817656807550013436025525")  # ln 2, 50 digits
 with localcontext() as _ctx:
     _ctx.prec = 60
-    # ln 2 to 50 digits (a mathematical constant), minus the exact LN2_HI
-    LN2_LO = float(Decimal("0.69314718055994530941723212145817656807550013436025525")
-                   - Decimal(LN2_HI))
+    LN2_LO = float(LN2_DIGITS - Decimal(LN2_HI))  # the double nearest ln 2 − LN2_HI
 SHIFT = 6755399441055744.0  # 1.5 · 2^52: x + SHIFT rounds x to an integer in the low bits
 SHIFT_BITS = int(np.array([SHIFT]).view(np.int64)[0])
 # the range in which 2^k · exp(r) is a normal double, scaled by adding k to the exponent field
@@ -76,8 +75,7 @@ LOG2E_F32 = np.float32(LOG2E)  # the float32 nearest 1 / ln 2
 LN2_HI_F32 = np.float32(float.fromhex("0x1.62e4p-1"))
 with localcontext() as _ctx:
     _ctx.prec = 60
-    LN2_LO_F32 = np.float32(float(Decimal("0.69314718055994530941723212145817656807550013436025525")
-                                  - Decimal(float(LN2_HI_F32))))
+    LN2_LO_F32 = np.float32(float(LN2_DIGITS - Decimal(float(LN2_HI_F32))))
 SHIFT_F32 = np.float32(1.5 * 2.0**23)  # x + SHIFT_F32 rounds x to an integer in the low bits
 SHIFT_F32_BITS = np.int32(np.array([SHIFT_F32]).view(np.int32)[0])
 # the range in which 2^k · exp(r) is a normal float32, scaled by adding k to the exponent field
