@@ -12,7 +12,7 @@ by hand; and ``fit_stable`` against a loop written out over ``stable_loss_and_gr
 
 import numpy as np
 import pytest
-from conftest import RTOL_FINITE_DIFF
+from conftest import RTOL_FINITE_DIFF, RTOL_SUM_ORDER
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from reference import tape as tp
@@ -47,6 +47,16 @@ def _grad_arrays(r):
     out = [g.input]
     for field in ("weights", "biases", "dlif_factors"):
         out += [a for a in getattr(g, field) if a is not None]
+    return out
+
+
+def _tape_magnitude_arrays(ref, r):
+    """The tape's magnitudes (per entry, the sum of |term| over its chain-rule terms) in the
+    order of :func:`_grad_arrays` of ``r``."""
+    mag, g = ref["magnitudes"], r.grads
+    out = [mag["input"]]
+    for field in ("weights", "biases", "dlif_factors"):
+        out += [m for a, m in zip(getattr(g, field), mag[field]) if a is not None]
     return out
 
 
@@ -142,26 +152,48 @@ def test_affine_in_chi_and_rho(case, method, chi, rho):
     """For fixed runs, Eq. 17 is affine in (χ, ρ) and every backward is linear in its upstream
     gradient, so every gradient array is
     ``G(χ, ρ) = χ G(1, 0) + (1 − χ) G(0, 0) + ρ (G(·, 1) − G(·, 0))`` — ρ huge included —
-    and the loss likewise; χ = 0 and χ = 1 are the end points exactly."""
+    and the loss likewise; χ = 0 and χ = 1 are the end points exactly.
+
+    Rounding: an entry is a sum of chain-rule terms, so each of the four runs lands within a few
+    hundred roundings of its terms' absolute sum (the tape's magnitudes, as in every tape
+    comparison), not of its own value. The two differ where the terms cancel: a DLIF factor
+    shared by output neurons in equal states gets c·Σ_i dL/dm_i, and the cross-entropy gradient
+    sums to zero over the classes (found by ``HYPOTHESIS_PROFILE=random``: 7.3e-18 in one run,
+    0 in another, from terms of ~0.01)."""
     net, seq, conv, rng = case["net"], case["seq"], case["conv"], case["rng"]
     assume(_spiking(net))
     seq_t = _perturbed(seq, rng)
     labels = rng.integers(0, net.n_out, seq.shape[1])
-    kw = dict(decoder="rate" if net.layers[-1].spiking else "membrane", method=method,
-              convention=conv)
+    if not case["dyadic"]:  # the tape's magnitudes below must follow the simulator's spikes
+        no_near_ties(net, seq, conv)
+        no_near_ties(net, seq_t, conv)
+    decoder = "rate" if net.layers[-1].spiking else "membrane"
+    kw = dict(decoder=decoder, method=method, convention=conv)
+    tape_opts = {"surrogate": ("triangle", 1.0)} if method in ("bptt", "hart") else {}
 
     def run(c, r):
-        return stable_loss_and_grad(net, seq, seq_t, labels, chi=c, rho=r, **kw)
+        got = stable_loss_and_grad(net, seq, seq_t, labels, chi=c, rho=r, **kw)
+        _, _, ref = tp.stable_gradients(net, seq, seq_t, labels, conv, chi=c, rho=r,
+                                        reduction=conv.mppd_reduction, decoder=decoder,
+                                        mode=method, **tape_opts)
+        return got, _tape_magnitude_arrays(ref, got)
 
-    got, c1, c0, m1 = run(chi, rho), run(1.0, 0.0), run(0.0, 0.0), run(0.0, 1.0)
+    (got, mg), (c1, m_c1), (c0, m_c0), (m1, m_m1) = (
+        run(chi, rho), run(1.0, 0.0), run(0.0, 0.0), run(0.0, 1.0))
     assert got.ms_mppd == c1.ms_mppd == m1.ms_mppd  # the same runs
     assert got.task == pytest.approx(chi * c1.task + (1 - chi) * c0.task, rel=1e-14, abs=1e-300)
     assert got.loss == pytest.approx(got.task + rho * got.ms_mppd, rel=1e-15)
-    for g, a1, a0, b1 in zip(*map(_grad_arrays, (got, c1, c0, m1))):
+    arrays = zip(*map(_grad_arrays, (got, c1, c0, m1)), mg, m_c1, m_c0, m_m1)
+    for g, a1, a0, b1, mag_g, mag_a1, mag_a0, mag_b1 in arrays:
         want = chi * a1 + (1 - chi) * a0 + rho * (b1 - a0)
-        # the terms' own size bounds the rounding (ρ multiplies a difference of two sums)
+        # the values' own size (ρ multiplies a difference of two sums) and, per entry, the
+        # four runs' chain-rule terms combined as ``want`` combines the runs
         scale = np.max(np.abs(a1) + np.abs(a0) + rho * (np.abs(b1) + np.abs(a0)), initial=0.0)
-        np.testing.assert_allclose(g, want, rtol=0, atol=1e-12 * scale)
+        terms = mag_g + chi * mag_a1 + (1 - chi) * mag_a0 + rho * (mag_b1 + mag_a0)
+        bound = 1e-12 * scale + RTOL_SUM_ORDER * terms
+        with np.errstate(invalid="ignore"):  # inf − inf: equal infinities pass as equal
+            ok = (np.abs(g - want) <= bound) | (g == want)
+        assert ok.all(), (g, want, bound)
 
 
 @settings(max_examples=example_count(25))
