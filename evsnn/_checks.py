@@ -150,7 +150,7 @@ def pixels_iv(x, pixel_range="unit", *, name="x", hint=None):
 
 def pixels_in_unit_iv(x):
     """Raise unless every value of the array ``x`` (images, argument ``x``) is finite and in
-    [0, 1]. The attacks check their clean images with it, the exact-mode encoders theirs."""
+    [0, 1]. The attacks check their clean images with it."""
     pixels_iv(x, "unit")
 
 

@@ -9,7 +9,8 @@ spike is kept iff ``fl(k Δ) <= fl(x t_enc)``); exact scalings by powers of two 
 the reparameterised Poisson times against themselves at x / 2; exact mode's events mapped onto
 the clock grid at Δt = 1 ms (``clock_inputs``) against the clock encoders of
 :mod:`evsnn.encoders`; permutation of output neurons; gradients against central finite
-differences through the encoder; argument errors that name the argument.
+differences through the encoder (also for real-valued currents, whose clock limit is checked too);
+argument errors that name the argument.
 """
 
 import math
@@ -426,3 +427,101 @@ def test_loss_and_grad_decoder_errors_name_decoder(decoder, readout, match):
     net = ExactNetwork([ExactDense([[2.0], [1.0]], ExactNeuron("if", "delta"), readout=readout)])
     with pytest.raises(ValueError, match=match):
         loss_and_grad(net, encoders.current([[1.0]], 3.0), np.array([0]), decoder=decoder)
+
+
+# --------------------------------------------------------------------------- real currents
+# ``encoders.current(..., pixel_range="real")``: any finite current, as the clock encoder takes
+# it. Nothing in the exact kernels may assume W x >= 0 or x <= 1: the clock limit (Euler, no
+# such assumption) and finite differences are the oracles.
+_REAL_PIXELS = (-2.0, -0.7, -0.05, 0.0, 0.4, 1.0, 1.3, 2.5, 4.0)
+
+
+@st.composite
+def real_current_cases(draw, readout=False):
+    """(network, x): one or two LIF layers of 1-3 neurons, weights of both signs, pixels of both
+    signs and above 1; the second layer takes the first's spikes. ``readout``: the last layer
+    is a readout (its membrane maximum decoded)."""
+    syn = draw(st.sampled_from(["delta", "exponential", "alpha"]))
+    tau_s = 10.0 if syn == "alpha" else 5.0
+    nrn = ExactNeuron("lif", syn, tau_mem_ms=10.0, tau_syn_ms=tau_s)
+    n_in = draw(st.integers(1, 3))
+    widths = [n_in] + [draw(st.integers(1, 3)) for _ in range(draw(st.integers(1, 2)))]
+    layers = []
+    for k in range(len(widths) - 1):
+        w = draw(st.lists(st.floats(-1.5, 3.0), min_size=widths[k] * widths[k + 1],
+                          max_size=widths[k] * widths[k + 1]))
+        is_ro = readout and k == len(widths) - 2
+        layers.append(ExactDense(np.reshape(w, (widths[k + 1], widths[k])), nrn, readout=is_ro))
+    x = np.asarray([draw(st.lists(st.sampled_from(_REAL_PIXELS), min_size=n_in,
+                                  max_size=n_in))])
+    return ExactNetwork(layers), x
+
+
+def _spikes_robust(net, inp, res):
+    """The spike counts survive a 1 % change of every weight: no threshold event lies close
+    enough to theta for the O(Δt) clock error to flip it."""
+    for f in (0.99, 1.01):
+        r = simulate(net.with_weights([l.weight * f for l in net.layers]), inp, t_end_ms=10.0)
+        if any(not np.array_equal(a.counts, b.counts) for a, b in zip(r.layers, res.layers)):
+            return False
+    return True
+
+
+@settings(max_examples=example_count(20))
+@given(real_current_cases())
+def test_real_valued_current_is_the_clock_limit(case):
+    net, x = case
+    inp = encoders.current(x, 10.0, pixel_range="real")
+    res = simulate(net, inp, t_end_ms=10.0)
+    assume(res.layers[0].times.size > 0)  # a silent network would pass trivially
+    assume(res.flags[0] == 0 and _spikes_robust(net, inp, res))
+    data = convergence(net, inp, dts_ms=(1e-3, 1e-4), t_end_ms=10.0)
+    assert np.all(data.counts_match), data
+    # first order: the error falls with Δt (a current clipped to [0, 1] anywhere moves the
+    # spikes by far more than 10 Δt)
+    longest = sum(int(ev.counts.max(initial=0)) for ev in res.layers)
+    assert data.max_error_ms[1] <= max(0.2 * data.max_error_ms[0], 5.0 * longest * 1e-4), data
+
+
+@settings(max_examples=example_count(20))
+@given(real_current_cases(readout=True))
+def test_real_valued_current_pixel_gradient_matches_finite_differences(case):
+    net, x = case
+    labels = np.array([0])
+    enc = lambda v: encoders.current(v, 10.0, pixel_range="real")  # noqa: E731
+    g = loss_and_grad(net, enc(x), labels, t_end_ms=10.0, decoder="max_membrane")
+    # a readout whose maximum is its start (net negative input) has a zero gradient: no test
+    assume(not g.flags.any() and np.abs(g.x).max() > 0)
+    h = 1e-6
+    d = np.linspace(1.0, -0.5, x.shape[1])[None]
+    rp, rm = (simulate(net, enc(x + s * h * d), t_end_ms=10.0) for s in (1, -1))
+    res = simulate(net, enc(x), t_end_ms=10.0)
+    # the spike pattern must survive the step (a spike crossing the window's end is a jump)
+    assume(all(np.array_equal(a.counts, b.counts)
+               for r in (rp, rm) for a, b in zip(r.layers, res.layers)))
+    lp, lm = (loss_and_grad(net, enc(x + s * h * d), labels, t_end_ms=10.0,
+                            decoder="max_membrane").loss for s in (1, -1))
+    an = float(np.sum(g.x * d))
+    # rounding of the difference: ulp(L) / h; the loss is O(1)
+    assert abs((lp - lm) / (2 * h) - an) <= RTOL_FINITE_DIFF * max(
+        np.linalg.norm(g.x), 1e-9 / h * max(1.0, g.loss))
+
+
+def test_real_valued_current_range_errors_name_the_fix():
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\].*pixel_range='real'"):
+        encoders.current([[-0.5]], 10.0)
+    with pytest.raises(ValueError, match=r"^x holds NaN or infinite values; pixels must be "
+                                         r"finite \(pixel_range='real'\)"):
+        encoders.current([[np.inf]], 10.0, pixel_range="real")
+    with pytest.raises(ValueError, match=r"^pixel_range='pixels' is not a pixel range"):
+        encoders.current([[0.5]], 10.0, pixel_range="pixels")
+    with pytest.raises(ValueError, match=r"^pixel_range='real' is for current \(direct\) coding "
+                                         r"only: encoder 'ttfs'.*\(or method='current'\)$"):
+        encoders.encode([[0.5]], "ttfs", 10.0, pixel_range="real")
+    with pytest.raises(ValueError, match=r"encoder 'poisson'"):
+        encoders.encode([[0.5]], "poisson", 10.0, rng=0, pixel_range="real")
+    # "unit" is every encoder's own range: accepted and the same as without it
+    a = encoders.encode([[0.25]], "ttfs", 10.0, pixel_range="unit")
+    np.testing.assert_array_equal(a.times, encoders.ttfs([[0.25]], 10.0).times)
+    got = encoders.encode([[-0.5, 2.0]], "current", 10.0, pixel_range="real").current
+    np.testing.assert_array_equal(got, [[-0.5, 2.0]])

@@ -1,5 +1,7 @@
 """Continuous-time encoders: pixels in [0, 1] to input events with real times (ms), or to a
-constant current, on the encoding window ``[0, t_enc_ms]``.
+constant current, on the encoding window ``[0, t_enc_ms]``. Current coding also takes any finite
+value with ``pixel_range="real"`` (normalised images, noise without a clip), as the clock
+encoder does; the event encoders need [0, 1], since their times and rates are read from it.
 
 Each encoder also returns ``dtime_dx``, the derivative of every event time with respect to its
 own pixel, so that gradients reach the pixels (Ding 2025 Methods Eq. 7-11):
@@ -28,7 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import pixels_in_unit_iv, real_iv
+from evsnn._checks import pixels_iv, real_iv
+from evsnn.encoders import _REAL_HINT, pixel_range_iv
 
 __all__ = [
     "InputEvents",
@@ -80,14 +83,14 @@ class InputEvents:
         return self.times[lo:hi], self.sources[lo:hi]
 
 
-def _exact_encoder_iv(x, t_enc_ms):
+def _exact_encoder_iv(x, t_enc_ms, pixel_range="unit", hint=None):
     if not isinstance(x, np.ndarray):
         x = np.asarray(x)
     if x.dtype.kind not in "biuf":
         raise TypeError(f"x must be a numeric array of pixel values, got dtype {x.dtype}")
     if x.ndim != 2:
         raise ValueError(f"x must be [B, n_pixels], got shape {x.shape}; flatten images first")
-    pixels_in_unit_iv(x)
+    pixels_iv(x, pixel_range, hint=hint)
     t_enc_ms = real_iv("t_enc_ms", t_enc_ms, low=0, low_open=True, hint="the coding window in ms")
     return np.asarray(x, dtype=np.float64), t_enc_ms
 
@@ -109,15 +112,24 @@ def _pack(per_sample, n_in, t_enc_ms):
     )
 
 
-def current(x, t_enc_ms):
+def current(x, t_enc_ms, *, pixel_range="unit"):
     """Current coding (Ding 2025 Eq. 7): a constant current ``x`` on ``[0, t_enc_ms]``.
+
+    ``pixel_range="unit"`` refuses pixels outside [0, 1] (the papers' images); ``"real"`` takes
+    any finite value as the current it is, like :func:`evsnn.encoders.current` (e.g. HART's
+    networks normalise images by mean and standard deviation before the first layer). The
+    closed-form segments and the threshold search hold for a current of either sign, so the
+    simulation and its gradients need nothing else. NaN and infinities are refused either way.
 
     Examples
     --------
     >>> current([[0.5, 1.0]], 10.0).current
     array([[0.5, 1. ]])
+    >>> current([[-0.5, 2.0]], 10.0, pixel_range="real").current
+    array([[-0.5,  2. ]])
     """
-    x, t_enc_ms = _exact_encoder_iv(x, t_enc_ms)
+    pixel_range = pixel_range_iv(pixel_range, "current")
+    x, t_enc_ms = _exact_encoder_iv(x, t_enc_ms, pixel_range, hint=_REAL_HINT)
     B, n = x.shape
     return InputEvents(
         np.zeros(B + 1, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0),
@@ -271,8 +283,12 @@ def encode(x, method, t_enc_ms, *, rng=None, **kwargs):
         raise ValueError(
             f"method={method!r} is not an exact-mode encoder; use one of {sorted(EXACT_ENCODERS)}"
         )
+    if method == "poisson" and rng is None:
+        raise ValueError("method='poisson' is stochastic: pass rng= (a seed or Generator)")
+    if method != "current" and "pixel_range" in kwargs:
+        # "unit" is every event encoder's only range; "real" is refused with the reason
+        pixel_range_iv(kwargs.pop("pixel_range"), method,
+                       fix="use pixel_range='unit' (or method='current')")
     if method == "poisson":
-        if rng is None:
-            raise ValueError("method='poisson' is stochastic: pass rng= (a seed or Generator)")
         return poisson(x, t_enc_ms, rng=rng, **kwargs)
     return EXACT_ENCODERS[method](x, t_enc_ms, **kwargs)
