@@ -664,10 +664,14 @@ def _np_max_q(p, q, log_ratio, target):
     Atoms are taken in increasing ``log_ratio``: every atom with ``P = 0`` (``-inf``) first, at
     no P-cost, *whatever* ``target`` is (also ``target = 0``), then atoms while their P-mass
     fits, the boundary atom fractionally. Atoms with ``Q = 0`` come last and add nothing.
+    At ``target = 0`` only the ``P = 0`` atoms fit: an atom whose P-mass is positive but
+    underflowed to 0.0 in ``exp`` (x = 2⁻¹⁰²², T = 2: P(two spikes) = 2⁻²⁰⁴⁴) is not free.
     """
+    if target <= 0.0:
+        return float(np.sum(q[log_ratio == -np.inf]))
     idx = np.lexsort((np.arange(log_ratio.size), log_ratio))
-    # every atom whose cumulated P-mass fits (side="right": the P = 0 atoms, whose cum is
-    # exactly 0.0, are taken at target = 0), then a fraction of the next one (p[j] > 0)
+    # every atom whose cumulated P-mass fits (side="right": also one that meets the target
+    # exactly), then a fraction of the next one (p[j] > 0)
     return _fill_in_order(p[idx], q[idx], target, "right")
 
 

@@ -277,6 +277,20 @@ def test_np_check_resolves_p_a_within_an_ulp_of_one_regression():
     assert res.certified
 
 
+def test_np_check_atom_whose_p_mass_underflows_is_not_free_regression():
+    # x = 2^-1022, T = 2: "two spikes" has P = 2^-2044 > 0, which exp() rounds to 0.0; it was
+    # taken as an impossible pattern, free for class B at p_B = 0 (q_b_upper 0.25 against the
+    # exact 0) and left out of every classifier at p_A = 1 (q_a_lower 0.75 against 1)
+    x, xp = [2.0**-1022], [0.5]
+    res = neyman_pearson_check(x, xp, n_steps=2, p_a_lower=0.0, p_b_upper=0.0)
+    assert (res.q_a_lower, res.q_b_upper) == (0.0, 0.0)
+    res = neyman_pearson_check(x, xp, n_steps=2, p_a_lower=1.0)
+    assert (res.q_a_lower, res.q_b_upper) == (1.0, 0.0) and res.certified
+    # a pixel at exactly 0 makes every spike impossible (P = 0): free for class B
+    res = neyman_pearson_check([0.0], xp, n_steps=2, p_a_lower=1.0)
+    assert (res.q_a_lower, res.q_b_upper) == (0.25, 0.75) and not res.certified
+
+
 _UNIT = st.one_of(st.sampled_from([0.0, 0.5, 1.0]), st.floats(0.0, 1.0))
 
 
