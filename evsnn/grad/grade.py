@@ -620,7 +620,8 @@ def grade(
     network : evsnn.exact.ExactNetwork
         The continuous network; its clock counterpart at ``dt_ms`` is derived (module docstring).
     x : array [B, n_pixels]
-        Images in [0, 1].
+        Images in [0, 1]; any finite currents with ``encoder="current"`` and
+        ``encoder_options={"pixel_range": "real"}``.
     labels : int array [B]
     dt_ms : float
         Clock step; ``t_end_ms`` must be a whole number of steps.
