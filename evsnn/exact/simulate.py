@@ -32,6 +32,22 @@ TOL_T = 1e-9
 _CAP0 = 16
 
 
+def _balanced_current_tie(layer, ic, offsets):
+    """``FLAG_READOUT_TIE`` [B, n_out] where a readout of the constant current ``ic`` and no
+    input event sits at its equilibrium from the start (IF: ``ic = 0``; LIF: ``v_init = u0 +
+    R ic``). Its membrane is then constant on the whole window, which the neuron walk does not
+    count as a tie, yet any change of the current tilts it: the maximum jumps to t_end or to
+    t = 0, a kink in the current (LIF at rest, W = [[1, 0]], x = [0, 0.5]: the one-sided
+    derivatives of the maximum in x_0 are 0 and R (1 − e^(−t_end/τ)))."""
+    n = layer.neuron
+    if n.model == "if":
+        balanced = ic == 0.0
+    else:
+        balanced = n.v_init == n.u0 + n.r_ohm * ic
+    no_events = (np.diff(offsets) == 0)[:, None]
+    return np.where(balanced & no_events, _k.FLAG_READOUT_TIE, 0)
+
+
 @dataclass(frozen=True)
 class ExactLayerEvents:
     """Output spikes of one layer: per sample, sorted by time then neuron.
@@ -280,6 +296,8 @@ def simulate(network, inputs, *, t_end_ms=None, record_times=None):
             layer, offsets, times, sources, causes, ic, t_end, rec, TOL_V, TOL_T, cause_base,
         )
         cause_base += layer.n_out * spk.shape[2]
+        if li == 0 and layer.readout and inputs.current is not None:
+            fl = fl | _balanced_current_tie(layer, ic, offsets)
         flags |= np.bitwise_or.reduce(fl, axis=1) if layer.n_out else 0
         membranes.append(rec_v)
         if layer.readout:
