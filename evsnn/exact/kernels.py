@@ -35,7 +35,8 @@ FLAG_COINCIDENT = 4  # delta-synapse spike at simultaneous input events: one-sid
 # (also: an unfired group of simultaneous inputs that fires when split in some order, a delta
 # input at the end of a refractory period: dropped or applied, and a readout maximum that a
 # split group of simultaneous inputs would raise). Only events of different causes can split.
-FLAG_READOUT_TIE = 8  # two readout maxima within tol: the max switches location
+FLAG_READOUT_TIE = 8  # two readout maxima within tol: the max switches location (also: a
+# first-layer readout held at equilibrium by its constant current, set by simulate's wrapper)
 FLAG_OVERFLOW = 16  # spike capacity exceeded (the wrapper retries with more room)
 
 
