@@ -386,7 +386,7 @@ def _fd_case(net, x, enc, seed, with_readout, assume=assume):
         r = simulate(net.with_weights(weights), _encode(xx, enc, seed), t_end_ms=t_end)
         same = all(np.array_equal(a, b) for a, b in zip(spike_pattern(r), spike_pattern(res)))
         # two neurons' spikes that swap places in time swap their coefficients: a kink of this
-        # objective, not of the spike times (a random run found two 1.8e-9 ms apart at h = 1e-6)
+        # objective, not of the spike times (a random run found two 1.8e-6 ms apart at h = 1e-6)
         same = same and all(np.array_equal(a.neurons, b.neurons)
                             for a, b in zip(r.layers, res.layers))
         if not same or np.any(r.flags):

@@ -21,6 +21,7 @@ from conftest import RTOL_FINITE_DIFF, RTOL_SUM_ORDER
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from reference.helpers import PNG_MAGIC, example_count
+from test_exact_corners import CLOCK_DECADE, CLOCK_DTS, CLOCK_FLOOR_PER_SPIKE, _robust
 
 from evsnn import encoders as clock_encoders
 from evsnn.exact import ExactDense, ExactNetwork, ExactNeuron, decode, loss_and_grad, simulate
@@ -457,16 +458,6 @@ def real_current_cases(draw, readout=False):
     return ExactNetwork(layers), x
 
 
-def _spikes_robust(net, inp, res):
-    """The spike counts survive a 1 % change of every weight: no threshold event lies close
-    enough to theta for the O(Δt) clock error to flip it."""
-    for f in (0.99, 1.01):
-        r = simulate(net.with_weights([l.weight * f for l in net.layers]), inp, t_end_ms=10.0)
-        if any(not np.array_equal(a.counts, b.counts) for a, b in zip(r.layers, res.layers)):
-            return False
-    return True
-
-
 @settings(max_examples=example_count(20))
 @given(real_current_cases())
 def test_real_valued_current_is_the_clock_limit(case):
@@ -474,13 +465,14 @@ def test_real_valued_current_is_the_clock_limit(case):
     inp = encoders.current(x, 10.0, pixel_range="real")
     res = simulate(net, inp, t_end_ms=10.0)
     assume(res.layers[0].times.size > 0)  # a silent network would pass trivially
-    assume(res.flags[0] == 0 and _spikes_robust(net, inp, res))
-    data = convergence(net, inp, dts_ms=(1e-3, 1e-4), t_end_ms=10.0)
+    assume(res.flags[0] == 0 and _robust(net, inp, res))
+    data = convergence(net, inp, dts_ms=CLOCK_DTS, t_end_ms=10.0)
     assert np.all(data.counts_match), data
-    # first order: the error falls with Δt (a current clipped to [0, 1] anywhere moves the
-    # spikes by far more than 10 Δt)
+    # first order, with test_exact_corners' decade and per-spike floor (a current clipped to
+    # [0, 1] anywhere moves the spikes by far more)
     longest = sum(int(ev.counts.max(initial=0)) for ev in res.layers)
-    assert data.max_error_ms[1] <= max(0.2 * data.max_error_ms[0], 5.0 * longest * 1e-4), data
+    floor = CLOCK_FLOOR_PER_SPIKE * longest * CLOCK_DTS[1]
+    assert data.max_error_ms[1] <= max(CLOCK_DECADE * data.max_error_ms[0], floor), data
 
 
 @settings(max_examples=example_count(20))
