@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from evsnn.exact import ExactDense, ExactNetwork, ExactNeuron, decode, loss_and_grad, simulate, vjp
+from evsnn.exact import encoders
 from evsnn.exact import kernels as K
 from evsnn.exact.convergence import convergence
 from evsnn.exact.encoders import InputEvents
@@ -658,6 +659,109 @@ def test_simultaneous_inputs_of_one_cause_do_not_split():
     np.testing.assert_array_equal(vjp(two, [None, np.ones(1)]).input_times, [1.0, 0.0])
 
 
+def _max_time_slopes(net, times, sources, n_in, h=1e-6):
+    """Central differences of the readout maximum with respect to each input event's time,
+    moved alone (each event is its own cause), in the sorted order of ``times``."""
+    slopes = []
+    for e in range(len(times)):
+        vals = []
+        for sgn in (1, -1):
+            moved = np.array(times, dtype=np.float64)
+            moved[e] += sgn * h
+            vals.append(simulate(net, _events(moved, sources, n_in), t_end_ms=T_END)
+                        .readout_max[0, 0])
+        slopes.append((vals[0] - vals[1]) / (2 * h))
+    return np.array(slopes)
+
+
+@pytest.mark.parametrize("syn, w_row, times, v_init", [
+    # V after a group: a +1 and a weight-0 event at 0.5 ms, the 0 sorted last or first
+    ("delta", [1.0, 1.0, 0.0], [0.1, 0.5, 0.5], 0.0),
+    ("delta", [1.0, 0.0, 1.0], [0.1, 0.5, 0.5], 0.0),
+    # the left limit before a group (V rising from v_init -1 towards rest): a -5 and a 0
+    ("delta", [-5.0, 0.0], [0.5, 0.5], -1.0),
+    ("delta", [0.0, -5.0], [0.5, 0.5], -1.0),
+    # exponential synapse: the kink where a -5 turns the rise, beside a weight-0 event
+    ("exponential", [1.0, 0.0, -5.0], [0.1, 0.5, 0.5], 0.0),
+])
+def test_readout_maximum_at_a_split_group_moves_with_its_nonzero_block_regression(
+        syn, w_row, times, v_init):
+    # A 1200-example run found dL/dx = [-0.25, 0.25] where the loss is constant: two hidden
+    # neurons spiking at one instant (two causes) sent a readout +1 and a weight-0 event. The
+    # walk took V after the +1 alone as a candidate at the weight-0 event, so the maximum's
+    # adjoint moved with the weight-0 event's time (V(t_0) = e^{-(t_0 - t_1)/tau}).
+    nrn = ExactNeuron("lif", syn, tau_mem_ms=10.0, v_init=v_init)
+    net = ExactNetwork([ExactDense([w_row], nrn, readout=True)])
+    sources = list(range(len(w_row)))
+    res = simulate(net, _events(times, sources, len(w_row)), t_end_ms=T_END)
+    assert res.flags[0] == 0
+    got = vjp(res, [None], grad_max=np.ones((1, 1))).input_times
+    fd = _max_time_slopes(net, times, sources, len(w_row))
+    assert np.abs(fd).max() > 1e-3  # the maximum does move with some event
+    np.testing.assert_allclose(got, fd, rtol=RTOL_FINITE_DIFF, atol=1e-9)
+    # a weight-0 event does not move the maximum (to the rounding of V before and after it,
+    # eps |V| / tau; the bug gave V / tau = 0.1)
+    assert np.all(np.abs(got[np.array(w_row) == 0.0]) <= 1e-15)
+
+
+def test_readout_maximum_after_the_regression_network_has_no_pixel_gradient():
+    # the whole counterexample: hidden rows (1, 1) and (0, 2) both get the current 2 and spike
+    # together; each readout gets a +1 from one of them and a weight-0 event from the other
+    lif = ExactNeuron("lif", "delta", tau_mem_ms=10.0)
+    net = ExactNetwork([ExactDense([[1.0, 1.0], [0.0, 0.0], [0.0, 2.0]], lif),
+                        ExactDense([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]], lif, readout=True)])
+    inp = encoders.current([[1.0, 1.0]], T_END)
+    res = simulate(net, inp, t_end_ms=T_END)
+    assert res.layers[0].times[0] == res.layers[0].times[1] and res.flags[0] == 0
+    for j in range(2):
+        g = np.zeros((1, 2))
+        g[0, j] = 1.0
+        np.testing.assert_array_equal(vjp(res, [None, None], grad_max=g).x, [[0.0, 0.0]])
+
+
+@pytest.mark.parametrize("model, syn, w_row, times, v_init", [
+    ("lif", "delta", [1.0, 1.0, 1.0], [0.1, 0.5, 0.5], 0.0),  # V after two +1: 1 + e^-|d|/tau
+    ("lif", "delta", [-5.0, -5.0], [0.5, 0.5], -1.0),  # the left limit before two -5
+    ("lif", "exponential", [1.0, -5.0, -5.0], [0.1, 0.5, 0.5], 0.0),  # the kink of two -5
+])
+def test_readout_maximum_at_a_split_group_of_two_nonzero_blocks_is_flagged(
+        model, syn, w_row, times, v_init):
+    # the maximum moves with whichever of the two blocks arrives last (first): its one-sided
+    # derivatives in one block's time differ, so the gradient is flagged
+    nrn = ExactNeuron(model, syn, tau_mem_ms=10.0, v_init=v_init)
+    net = ExactNetwork([ExactDense([w_row], nrn, readout=True)])
+    sources = list(range(len(w_row)))
+    assert simulate(net, _events(times, sources, len(w_row)),
+                    t_end_ms=T_END).flags[0] == K.FLAG_COINCIDENT
+    h = 1e-6
+    val = [simulate(net, _events(np.add(times, [0.0] * (len(w_row) - 1) + [d]), sources,
+                                 len(w_row)), t_end_ms=T_END).readout_max[0, 0]
+           for d in (-h, 0.0, h)]
+    right, left = (val[2] - val[1]) / h, (val[1] - val[0]) / h
+    assert abs(right - left) > 1e-3  # a kink, not a rounding
+
+
+def test_readout_after_a_split_group_without_drift_is_not_flagged():
+    # an IF readout without a current stays flat after two simultaneous +1: V = 2 in every order
+    net = ExactNetwork([ExactDense([[1.0, 1.0]], ExactNeuron("if", "delta"), readout=True)])
+    res = simulate(net, _events([0.5, 0.5], [0, 1], 2), t_end_ms=T_END)
+    assert res.readout_max[0, 0] == 2.0 and res.flags[0] == 0
+    np.testing.assert_array_equal(vjp(res, [None], grad_max=np.ones((1, 1))).input_times, 0.0)
+
+
+def test_group_last_kernel_moves_one_node_to_the_end():
+    # a group of four simultaneous inputs (nodes 1-4 of 5) with V = 0.5 before it: event 2's
+    # node goes last, the others keep their order and hold the running sums in the new order
+    w_row = np.array([0.25, -0.5, 1.0, 0.125])
+    ev_src = np.array([3, 2, 1, 0])  # event e comes from source 3 - e
+    for kern in (K._group_last_kernel, ref._group_last_kernel):
+        nd_v = np.array([0.5, 0.625, 1.625, 1.125, 1.375])
+        nd_aux = np.array([-1, 0, 1, 2, 3])
+        kern(nd_v, nd_aux, w_row, ev_src, 5, 0, 4, 0.5, 1.375, 1)
+        np.testing.assert_array_equal(nd_aux, [-1, 0, 2, 3, 1])
+        np.testing.assert_array_equal(nd_v, [0.5, 0.625, 0.125, 0.375, 1.375])
+
+
 @settings(max_examples=example_count(60))
 @given(st.lists(st.tuples(st.integers(-12, 12), st.integers(0, 3)), min_size=2, max_size=6),
        st.integers(-8, 7), st.booleans())
@@ -686,8 +790,14 @@ def test_split_group_kernel_against_every_block_order(events, pre8, hard):
     outs = [kern(w_row, ev_src, ev_cause, 0, len(events), v_pre, v0, 1.0, hard, 0.0)
             for kern in (_split_group_kernel, ref._split_group_kernel)]
     assert outs[0] == outs[1]
-    flags, trig, got_peak = outs[0]
+    flags, trig, got_peak, dom, n_sig = outs[0]
     assert got_peak == peak
+    # the block of largest |W| (the lowest cause among equals: the kernel's block order) and the
+    # count of blocks of nonzero weight (tol 0 here), for a readout maximum at the group
+    big = max(abs(w) for w in blocks.values())
+    assert dom == np.flatnonzero(ev_cause == min(c for c, w in blocks.items()
+                                                 if abs(w) == big))[-1]
+    assert n_sig == sum(w != 0.0 for w in blocks.values())
     if v0 < 1.0:
         assert trig == -1 and bool(flags & K.FLAG_COINCIDENT) == (firsts != {None})
         return
@@ -720,4 +830,9 @@ def test_movable_delta_input_at_the_window_end_is_flagged():
     # fixed times stay; a maximum elsewhere is not affected
     assert simulate(net, _events([0.0, T_END], [0, 0], 1, False), t_end_ms=T_END).flags[0] == 0
     early = simulate(net, _events([0.0, 0.0, T_END], [0, 0, 0], 1), t_end_ms=T_END)
-    assert early.readout_max[0, 0] == 2.0 and early.flags[0] == 0
+    # (the two +1 at 0 are movable events of two causes: the maximum after both, 1 + e^-|d|/tau
+    # when they split by d, is a kink in their times -- COINCIDENT, but no BOUNDARY)
+    assert early.readout_max[0, 0] == 2.0 and early.flags[0] == K.FLAG_COINCIDENT
+    once = simulate(ExactNetwork([ExactDense([[2.0, 1.0]], nrn, readout=True)]),
+                    _events([0.0, T_END], [0, 1], 2), t_end_ms=T_END)
+    assert once.readout_max[0, 0] == 2.0 and once.flags[0] == 0

@@ -33,8 +33,9 @@ FLAG_BOUNDARY = 2  # spike within tol of t_end: it may leave the window (also: a
 # maximum right after a movable delta input at t_end, a movable delta input just after t_end)
 FLAG_COINCIDENT = 4  # delta-synapse spike at simultaneous input events: one-sided derivatives
 # (also: an unfired group of simultaneous inputs that fires when split in some order, a delta
-# input at the end of a refractory period: dropped or applied, and a readout maximum that a
-# split group of simultaneous inputs would raise). Only events of different causes can split.
+# input at the end of a refractory period: dropped or applied, a readout maximum that a split
+# group of simultaneous inputs would raise, and a readout maximum at a split group of two or more
+# blocks of nonzero weight: a kink in their times). Only events of different causes can split.
 FLAG_READOUT_TIE = 8  # two readout maxima within tol: the max switches location (also: a
 # first-layer readout held at equilibrium by its constant current, set by simulate's wrapper)
 FLAG_OVERFLOW = 16  # spike capacity exceeded (the wrapper retries with more room)
@@ -238,6 +239,9 @@ def _split_group_kernel(w_row, ev_src, ev_cause, e_first, m, v_pre, v0, theta, h
       (GRAZING when they miss it by no more than ``tol_v``).
     * ``peak = v_pre + (sum of the positive blocks)``: the highest V of any split order (for a
       readout's maximum).
+    * ``dom``: the last event of the block of largest ``|W_k|`` (the first such block), and
+      ``n_sig``: how many blocks have ``|W_k| > tol_v`` (for a readout's maximum at the group:
+      it moves with ``dom``'s block alone if ``n_sig <= 1``, else it is a kink in the times).
     """
     g = m - e_first
     order = np.argsort(ev_cause[e_first:m], kind="mergesort")
@@ -252,9 +256,16 @@ def _split_group_kernel(w_row, ev_src, ev_cause, e_first, m, v_pre, v0, theta, h
         blk_w[n_blk - 1] += w_row[ev_src[e]]
         blk_e[n_blk - 1] = e  # (stable sort: the block's last event in the group)
     pos = 0.0
+    dom = 0
+    n_sig = 0
     for k in range(n_blk):
         if blk_w[k] > 0.0:
             pos += blk_w[k]
+        if abs(blk_w[k]) > abs(blk_w[dom]):
+            dom = k
+        if abs(blk_w[k]) > tol_v:
+            n_sig += 1
+    dom_e = blk_e[dom]
     peak = v_pre + pos
     flags = 0
     trig = -1
@@ -263,7 +274,7 @@ def _split_group_kernel(w_row, ev_src, ev_cause, e_first, m, v_pre, v0, theta, h
             flags |= FLAG_COINCIDENT
         elif theta - peak <= tol_v:
             flags |= FLAG_GRAZING  # that order misses theta by no more than tol
-        return flags, trig, peak
+        return flags, trig, peak, dom_e, n_sig
     t = 0
     tied = False
     for k in range(1, n_blk):
@@ -290,7 +301,28 @@ def _split_group_kernel(w_row, ev_src, ev_cause, e_first, m, v_pre, v0, theta, h
             flags |= FLAG_GRAZING
     if not hard and v0 - theta >= theta:
         flags |= FLAG_COINCIDENT  # several soft-reset spikes at one instant
-    return flags, trig, peak
+    return flags, trig, peak, dom_e, n_sig
+
+
+@njit
+def _group_last_kernel(nd_v, nd_aux, w_row, ev_src, n_nd, e_first, m, v_pre, v_end, e_last):
+    """Reorder the nodes of a group of simultaneous delta inputs ``[e_first, m)`` (the last
+    ``m - e_first`` nodes before ``n_nd``; V is ``v_pre`` before the group and ``v_end`` after it)
+    so that event ``e_last``'s node comes last and the others keep their order.
+
+    The nodes share one instant, so V after the group is unchanged; what changes is whose time
+    the adjoint of the group's end reaches (the segments between the nodes have length 0, and
+    under a perturbation each node's time moves with its own event)."""
+    k = n_nd - (m - e_first)
+    v = v_pre
+    for e in range(e_first, m):
+        if e != e_last:
+            v += w_row[ev_src[e]]
+            nd_v[k] = v
+            nd_aux[k] = e
+            k += 1
+    nd_v[k] = v_end
+    nd_aux[k] = e_last
 
 
 @njit
@@ -313,7 +345,12 @@ def _neuron_kernel(
     V jumps (delta) or V is continuous but its slope drops by ``w R / tau_m`` (IF: ``w / C``;
     exponential and alpha synapses), so a negative ``w`` can put the maximum at the event (a
     kink). ``FLAG_READOUT_TIE`` is raised only if the final maximum is attained (within
-    ``tol_v``) at two times more than ``tol_t`` apart, not along one constant stretch.
+    ``tol_v``) at two times more than ``tol_t`` apart, not along one constant stretch. At a group
+    of simultaneous inputs, V after a part of the group is no candidate (it is a transient of
+    one order of the group; a split group that would raise the maximum is flagged instead); the
+    maximum at a split group moves with the group's block of largest weight (for V after the
+    group, that block's node goes last), and two blocks of nonzero weight make it a kink
+    (flagged COINCIDENT).
 
     Causes: events of equal ``ev_cause`` move together under any perturbation of the weights
     and the movable input times (their times differ by constants); -1 marks fixed times. A spike
@@ -356,6 +393,7 @@ def _neuron_kernel(
     tie = False  # another candidate within tol_v of vmax, more than tol_t away from t_max
     split_peak = -np.inf  # the highest transient V of a split group above both its sides
     end_peak = -np.inf  # the highest readout V after a movable delta input at t_end (to tol)
+    kink_peak = -np.inf  # the highest readout candidate at a split group that is a kink
     while True:
         if n_nd + 3 > cap_nodes:
             flags |= FLAG_OVERFLOW
@@ -471,7 +509,10 @@ def _neuron_kernel(
                 flat = (syn == 0 or i0 == 0.0) and ic == 0.0
             else:
                 flat = (syn == 0 or i0 == 0.0) and v0 == u0 + r * ic
-            if not flat and (syn == 0 or at_end or t_next < t_end):
+            # (inside a group of simultaneous inputs, after its first event, V is a transient
+            # of one order of the group: judged with the group at its end, not a candidate)
+            in_group = not at_end and m > 0 and ev_t[m - 1] == t_next
+            if not flat and not in_group and (syn == 0 or at_end or t_next < t_end):
                 # the left limit at an input event -- before a delta jump, or, with exponential
                 # and alpha synapses, the membrane at a kink (V continuous, its slope drops by
                 # w R / tau_m) -- or the value at t_end. An exponential/alpha event exactly at
@@ -515,30 +556,41 @@ def _neuron_kernel(
         group_end = m >= n_ev or ev_t[m] != t0
         split_flags = 0
         split_trig = -1
+        dom_e = -1
+        n_sig = 0
         v_pre = v0
         e_first = m
-        if syn == 0 and not in_ref and group_end:
-            # a group of simultaneous delta inputs: V before it (its weights taken off again,
+        if not in_ref and group_end and (syn == 0 or not spiking):
+            # a group of simultaneous inputs: V before it (delta: its weights taken off again,
             # last first), and whether its causes differ (only then can it split)
             group = m >= 2 and ev_t[m - 2] == t0
             splits = False
             moves = ev_cause[m - 1] != -1
             while group and e_first > 0 and ev_t[e_first - 1] == t0:
                 e_first -= 1
-                v_pre -= w_row[ev_src[e_first]]
+                if syn == 0:
+                    v_pre -= w_row[ev_src[e_first]]
                 splits = splits or ev_cause[e_first] != ev_cause[m - 1]
                 moves = moves or ev_cause[e_first] != -1
-            if not spiking and moves and t_end - t0 <= tol_t:
+            if syn == 0 and not spiking and moves and t_end - t0 <= tol_t:
                 # the group may leave the window under a perturbation, and its jump with it
                 end_peak = max(end_peak, v0)
             if splits:
-                split_flags, split_trig, peak = _split_group_kernel(
+                split_flags, split_trig, peak, dom_e, n_sig = _split_group_kernel(
                     w_row, ev_src, ev_cause, e_first, m, v_pre, v0, theta, hard, tol_v
                 )
-                if not spiking and peak - max(v0, v_pre) > tol_v:
+                if syn == 0 and not spiking and peak - max(v0, v_pre) > tol_v:
                     # a split order passes through a V above both sides of the group: a
                     # readout maximum there would jump (checked against the final maximum)
                     split_peak = max(split_peak, peak)
+        if not spiking and dom_e >= 0 and max_kind == 2 and max_ev == e_first:
+            # the maximum so far is the left limit (delta) or the kink (exponential, alpha) at
+            # this split group: it sits where the group's block of largest |W| arrives, not
+            # where a block of weight 0 (to tol) does; with two blocks of nonzero weight it sits
+            # at the first (or, for a kink, some) of them to arrive, a kink in their times
+            max_ev = dom_e
+            if n_sig >= 2:
+                kink_peak = max(kink_peak, vmax)
         if not spiking and syn == 0 and not in_ref and group_end:
             # the value right after a group of delta jumps
             if v0 > vmax:
@@ -551,6 +603,18 @@ def _neuron_kernel(
                 max_node = n_nd - 1
                 max_kind = 0
                 max_s = 0.0
+                if dom_e >= 0:
+                    # after a split group V peaks where its last block of nonzero weight
+                    # arrives (the others do not split: no peak above both sides): its node
+                    # goes last, so that the adjoint of the maximum reaches that block's time.
+                    # Two such blocks make it a kink in their times, unless V is flat after
+                    # the group (no drift: the later block's arrival does not matter).
+                    if dom_e != m - 1:
+                        _group_last_kernel(nd_v, nd_aux, w_row, ev_src, n_nd, e_first, m, v_pre,
+                                           v0, dom_e)
+                    drifts = ic != 0.0 if model == 0 else v0 != u0 + r * ic
+                    if n_sig >= 2 and drifts:
+                        kink_peak = max(kink_peak, v0)
             elif vmax - v0 <= tol_v and abs(t0 - t_max) > tol_t:
                 tie = True
         if spiking and syn == 0 and not in_ref and group_end:
@@ -564,16 +628,8 @@ def _neuron_kernel(
                 # group's other nodes, at the same instant, keep their order)
                 sp_cause = ev_cause[split_trig]
                 if split_trig != m - 1:
-                    k = n_nd - (m - e_first)
-                    v = v_pre
-                    for e in range(e_first, m):
-                        if e != split_trig:
-                            v += w_row[ev_src[e]]
-                            nd_v[k] = v
-                            nd_aux[k] = e
-                            k += 1
-                    nd_v[k] = v + w_row[ev_src[split_trig]]
-                    nd_aux[k] = split_trig
+                    _group_last_kernel(nd_v, nd_aux, w_row, ev_src, n_nd, e_first, m, v_pre, v0,
+                                       split_trig)
             while v0 >= theta:
                 if n_spk >= cap_spk or n_nd + 3 > cap_nodes:
                     flags |= FLAG_OVERFLOW
@@ -603,6 +659,8 @@ def _neuron_kernel(
         flags |= FLAG_COINCIDENT  # a split input group would raise the readout maximum
     if end_peak >= vmax - tol_v:
         flags |= FLAG_BOUNDARY  # the readout maximum is a jump that may leave the window
+    if kink_peak >= vmax - tol_v:
+        flags |= FLAG_COINCIDENT  # the readout maximum is a kink in a split group's times
     while q < n_rec:
         rec_v[q] = np.nan  # beyond t_end
         q += 1
