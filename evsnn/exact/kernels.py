@@ -36,8 +36,9 @@ FLAG_COINCIDENT = 4  # delta-synapse spike at simultaneous input events: one-sid
 # input at the end of a refractory period: dropped or applied, a readout maximum that a split
 # group of simultaneous inputs would raise, and a readout maximum at a split group of two or more
 # blocks of nonzero weight: a kink in their times). Only events of different causes can split.
-FLAG_READOUT_TIE = 8  # two readout maxima within tol: the max switches location (also: a
-# first-layer readout held at equilibrium by its constant current, set by simulate's wrapper)
+FLAG_READOUT_TIE = 8  # two readout maxima within tol: the max switches location (also: the
+# max on both sides of a delta jump of ~0, and a first-layer readout held at equilibrium by its
+# constant current, set by simulate's wrapper)
 FLAG_OVERFLOW = 16  # spike capacity exceeded (the wrapper retries with more room)
 
 
@@ -345,7 +346,8 @@ def _neuron_kernel(
     V jumps (delta) or V is continuous but its slope drops by ``w R / tau_m`` (IF: ``w / C``;
     exponential and alpha synapses), so a negative ``w`` can put the maximum at the event (a
     kink). ``FLAG_READOUT_TIE`` is raised only if the final maximum is attained (within
-    ``tol_v``) at two times more than ``tol_t`` apart, not along one constant stretch. At a group
+    ``tol_v``) at two times more than ``tol_t`` apart, not along one constant stretch, or on
+    both sides of a delta jump of at most ``tol_v`` (a kink in its weights). At a group
     of simultaneous inputs, V after a part of the group is no candidate (it is a transient of
     one order of the group; a split group that would raise the maximum is flagged instead); the
     maximum at a split group moves with the group's block of largest weight (for V after the
@@ -592,12 +594,11 @@ def _neuron_kernel(
             if n_sig >= 2:
                 kink_peak = max(kink_peak, vmax)
         if not spiking and syn == 0 and not in_ref and group_end:
-            # the value right after a group of delta jumps
+            # the value right after a group of delta jumps. Within tol_v of the maximum so far
+            # it is a tie even at the same instant: the maximum is on both sides of a jump of
+            # ~0, max(V, V + sum w), a kink in the group's weights.
             if v0 > vmax:
-                if v0 - vmax <= tol_v:
-                    tie = tie or abs(t0 - t_max) > tol_t
-                else:
-                    tie = False
+                tie = v0 - vmax <= tol_v
                 vmax = v0
                 t_max = t0
                 max_node = n_nd - 1
@@ -615,7 +616,13 @@ def _neuron_kernel(
                     drifts = ic != 0.0 if model == 0 else v0 != u0 + r * ic
                     if n_sig >= 2 and drifts:
                         kink_peak = max(kink_peak, v0)
-            elif vmax - v0 <= tol_v and abs(t0 - t_max) > tol_t:
+            elif vmax - v0 <= tol_v:
+                tie = True
+        if not spiking and syn != 0 and group_end and t0 < t_end and i0 == 0.0:
+            # V stays flat after a group of total weight 0 into a resting current: if that flat
+            # V is the maximum, a perturbation of the group's weights tilts V after it up or
+            # down, max(V, V + O(w)), a kink in those weights
+            if (ic == 0.0 if model == 0 else v0 == u0 + r * ic) and v0 >= vmax - tol_v:
                 tie = True
         if spiking and syn == 0 and not in_ref and group_end:
             if abs(v0 - theta) <= tol_v:
