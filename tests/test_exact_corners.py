@@ -819,6 +819,22 @@ def test_readout_maximum_beside_an_input_of_weight_zero_is_a_tie_regression(mode
     assert simulate(net, late, t_end_ms=T_END).flags[0] == 0
 
 
+def test_readout_rise_to_inputs_at_the_window_end_is_its_maximum_regression():
+    # A random run (flags test) found an IF readout with an exponential synapse that rises from
+    # 0 towards 1 after +20 at t = 0, and gets -10, -10, +20 at t_end: the current after them
+    # is exactly 0, so the state at t_end looked flat and V(t_end) = 1 was never a candidate
+    # (the maximum was 0, flags 0). V(t_end) does not depend on the inputs at t_end.
+    nrn = ExactNeuron("if", "exponential", tau_syn_ms=0.05)
+    net = ExactNetwork([ExactDense([[-10.0, 20.0]], nrn, readout=True)])
+    res = simulate(net, _events([0.0, T_END, T_END, T_END], [1, 0, 0, 1], 2, False),
+                   t_end_ms=T_END, record_times=np.array([T_END]))
+    assert res.flags[0] == 0
+    assert res.readout_max[0, 0] == res.membrane[0][0, 0, 0] > 0.99
+    # dV(t_end)/dw: the input at 0 lifts V by tau_s (1 - e^{-t_end / tau_s}) / C per unit weight
+    np.testing.assert_allclose(vjp(res, [None], grad_max=np.ones((1, 1))).weights[0],
+                               [[0.0, 0.05 * -math.expm1(-T_END / 0.05)]], rtol=1e-12)
+
+
 def test_group_last_kernel_moves_one_node_to_the_end():
     # a group of four simultaneous inputs (nodes 1-4 of 5) with V = 0.5 before it: event 2's
     # node goes last, the others keep their order and hold the running sums in the new order

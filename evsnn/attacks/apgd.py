@@ -136,9 +136,11 @@ def apgd(source, x, y, *, eps, norm="linf", steps=10, loss="ce", random_start="u
         6. L2: the step is ``g/(‖g‖₂ + 1e-12)`` and each projection is the code's
            ``clip(x + δ min(ε, ‖δ‖)/(‖δ‖ + 1e-12), 0, 1)``
            (scale into the ball, then clip to the box; the momentum step's uses
-           ``min(ε, ‖δ‖ + 1e-12)``), not the Euclidean projection onto ball ∩ box. The returned
-           point is passed through the exact projection, which moves it only if rounding left
-           it outside the ball.
+           ``min(ε, ‖δ‖ + 1e-12)``), not the Euclidean projection onto ball ∩ box. L∞: each
+           projection is the code's clamp to ``[x − ε, x + ε]`` with those ends as rounded
+           (one may lie an ulp outside the ball), then to [0, 1]. The returned point is passed
+           through the exact projection, which moves it only if rounding left it outside the
+           ball.
 
         The code attacks only untargeted (``target`` is refused) and draws its start per batch
         from a fixed seed; evsnn draws per sample from ``rng``.
@@ -325,11 +327,15 @@ def _apgd_code(src, x, y, eps, norm, steps, loss, random_start, rho, momentum, g
         xs = x[idx].astype(np.float64)
         g_s = [gens[i] for i in idx] if gens is not None else None
         objective = make_objective(y[idx], g_s if r is not None else None)
-        P = Projector(xs, eps, norm) if norm == "linf" else None
+        lo, hi = (xs - eps, xs + eps) if norm == "linf" else (None, None)
 
         def fit(z, guard=0.0):
-            # L∞: the code's min/max/clamp, with ball ends exact in floating point
-            return P(z) if norm == "linf" else _code_l2_fit(z, xs, eps, guard)
+            # L∞: the code's min/max/clamp, its ball ends rounded as the code rounds them (an
+            # end one ulp off the exact one flips a tie of two losses that a long DLR run can
+            # reach); the returned point is projected exactly below
+            if norm == "linf":
+                return np.clip(np.minimum(np.maximum(z, lo), hi), 0.0, 1.0)
+            return _code_l2_fit(z, xs, eps, guard)
 
         x_k = _code_start(xs, eps, norm, random_start, g_s)
         f_k, g_k, s_k = objective(x_k)

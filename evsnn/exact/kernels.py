@@ -514,12 +514,15 @@ def _neuron_kernel(
             # (inside a group of simultaneous inputs, after its first event, V is a transient
             # of one order of the group: judged with the group at its end, not a candidate)
             in_group = not at_end and m > 0 and ev_t[m - 1] == t_next
-            if not flat and not in_group and (syn == 0 or at_end or t_next < t_end):
+            if not flat and not in_group:
                 # the left limit at an input event -- before a delta jump, or, with exponential
                 # and alpha synapses, the membrane at a kink (V continuous, its slope drops by
-                # w R / tau_m) -- or the value at t_end. An exponential/alpha event exactly at
-                # t_end is left to the t_end case (V(t_end) does not depend on its weight, and
-                # only moving it earlier changes V(t_end)).
+                # w R / tau_m) -- or the value at t_end. At an exponential/alpha event exactly at
+                # t_end it is the value at t_end, of fixed time (V(t_end) does not depend on the
+                # event's weight, and only moving it earlier changes V(t_end)); it is taken
+                # here, since the state after such events can look flat (a random run found
+                # +20 at 0 and -10, -10, +20 at t_end: i = 0 after them, and the rise to
+                # V(t_end) = 1 was never a candidate: maximum 0)
                 fl = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, length, False)[0]
                 if fl > vmax:
                     if fl - vmax <= tol_v:
@@ -531,7 +534,7 @@ def _neuron_kernel(
                     max_node = n_nd - 1
                     max_kind = 2
                     max_s = length
-                    max_ev = -1 if at_end else m
+                    max_ev = -1 if at_end or (syn != 0 and t_next >= t_end) else m
                 elif vmax - fl <= tol_v and abs(t_next - t_max) > tol_t:
                     tie = True
         if at_end:
