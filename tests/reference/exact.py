@@ -372,7 +372,7 @@ def _neuron_kernel(
     max_kind = 0
     max_s = 0.0
     max_ev = -1
-    tie = False  # another candidate within tol_v of vmax, more than tol_t away from t_max
+    tie = False  # another candidate within tol_v of vmax, more than tol_t away (or across a jump)
     split_peak = -np.inf  # the highest transient V of a split group above both its sides
     end_peak = -np.inf  # the highest readout V after a movable delta input at t_end (to tol)
     kink_peak = -np.inf  # the highest readout candidate at a split group that is a kink
