@@ -45,7 +45,7 @@ from evsnn.exact.simulate import (
 from evsnn.params import IF, LIF, Readout, TraceLIF
 from reference import exact as ref
 from reference.exact import spike_pattern
-from reference.helpers import example_count
+from reference.helpers import example_count, settled_difference
 
 # Closed forms evaluated by the simulator against the same formula written out in the test:
 # a few roundings of exp/log apart, hence 1e-12 (the requirement).
@@ -294,10 +294,13 @@ def test_layer_kernels_match_twins(case):
     ic = inp.current @ layer.weight.T if inp.current is not None else np.zeros((B, layer.n_out))
     rec = np.array([0.0, 1.7, 5.0, 9.5])
     causes = _input_causes(inp)
+    # room for every spike (simulate retries with more; a 1200-example run found 78 spikes in
+    # one neuron, past the 64 this test once gave)
+    cap = max(64, int(res.layers[0].counts.max(initial=0)) + 1)
     outs = []
     for kern in (_layer_forward_kernel, ref._layer_forward_kernel):
-        spk = np.zeros((B, layer.n_out, 64))
-        spk_cause = np.zeros((B, layer.n_out, 64), np.int64)
+        spk = np.zeros((B, layer.n_out, cap))
+        spk_cause = np.zeros((B, layer.n_out, cap), np.int64)
         n_spk = np.zeros((B, layer.n_out), np.int64)
         flags = np.zeros((B, layer.n_out), np.int64)
         vmax = np.zeros((B, layer.n_out))
@@ -309,7 +312,7 @@ def test_layer_kernels_match_twins(case):
         np.testing.assert_allclose(a, b, rtol=RTOL_TWIN, atol=ATOL_TWIN)
     # backward: a random cotangent on every spike and the readout maximum
     rng = np.random.default_rng(seed % 1000)
-    g_spk = rng.standard_normal((B, layer.n_out, 64))
+    g_spk = rng.standard_normal((B, layer.n_out, cap))
     g_max = rng.standard_normal((B, layer.n_out))
     grads = []
     for kern in (_layer_backward_kernel, ref._layer_backward_kernel):
@@ -317,7 +320,7 @@ def test_layer_kernels_match_twins(case):
         g_ic = np.zeros((B, layer.n_out))
         gt = np.zeros(inp.times.size)
         kern(*args, not layer.readout, _t_end(enc), inp.offsets, inp.times, inp.sources, causes,
-             layer.weight, ic, 1e-9, 1e-9, 64, g_spk, g_max, gw, g_ic, gt)
+             layer.weight, ic, 1e-9, 1e-9, cap, g_spk, g_max, gw, g_ic, gt)
         grads.append((gw, g_ic, gt))
     for a, b in zip(*grads):
         np.testing.assert_allclose(a, b, rtol=RTOL_TWIN, atol=ATOL_TWIN)
@@ -407,14 +410,15 @@ def _fd_case(net, x, enc, seed, with_readout, assume=assume):
     norm = math.sqrt(sum(float(np.sum(d * d)) for d in dW) + float(np.sum(dx * dx)))
     dW = [d / norm for d in dW]
     dx = dx / norm
-    h = 1e-6
-    fp = objective([w + h * d for w, d in zip(W, dW)], x + h * dx)
-    fm = objective([w - h * d for w, d in zip(W, dW)], x - h * dx)
-    assume(fp is not None and fm is not None)
-    fd = (fp - fm) / (2 * h)
     an = sum(float(np.sum(gw * d)) for gw, d in zip(g.weights, dW)) + float(np.sum(g.x * dx))
     gnorm = math.sqrt(sum(float(np.sum(gw * gw)) for gw in g.weights) + float(np.sum(g.x ** 2)))
-    assert abs(fd - an) <= RTOL_FINITE_DIFF * max(gnorm, 1e-3), (fd, an, gnorm)
+    tol = RTOL_FINITE_DIFF * max(gnorm, 1e-3)
+    # (a 1200-example run found 3 exponential-synapse layers where the plain central difference
+    # at h = 1e-6 was 1.8e-5 off: the settled Richardson value is the oracle)
+    fd = settled_difference(
+        lambda s: objective([w + s * d for w, d in zip(W, dW)], x + s * dx), tol)
+    assume(fd is not None)  # a step changed the spike pattern, or the quotient does not settle
+    assert abs(fd - an) <= tol, (fd, an, gnorm)
     return gnorm
 
 

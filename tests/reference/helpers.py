@@ -296,6 +296,37 @@ def assert_finite_differences(an, f, value, rng, n_coords):
         assert abs(fd - an[idx]) <= RTOL_FINITE_DIFF * max(abs(an[idx]), 1e-3), (idx, fd, an[idx])
 
 
+SETTLE_STEPS = (1e-6, 3e-7, 1e-7, 3e-8)  # steps of settled_difference, largest first
+
+
+def settled_difference(objective, tol):
+    """Richardson's difference quotient of ``objective(step)`` at 0, at the first step of
+    SETTLE_STEPS whose value holds (to ``tol / 2``) at the next; None when no two agree or
+    ``objective`` returns None (its own sign that the step crossed a kink).
+
+    (4 D(h/2) - D(h)) / 3 cancels the h^2 term of the central difference D, which near an
+    asymptotic crossing (slope ~1e-4 at the spike) exceeds RTOL_FINITE_DIFF at h = 1e-6. Even so
+    a random run found 146 + 11956 chained spikes (exponential synapses, tau_m 0.05 ms) whose
+    value at h = 1e-6 was 797.264, at 3e-7 797.304, at 1e-7 and 3e-8 797.29882 and 797.29877,
+    where the gradient gives 797.29883: the estimate counts once it settles."""
+
+    def richardson(h):
+        vals = [objective(s) for s in (h / 2, -h / 2, h, -h)]
+        if any(v is None for v in vals):
+            return None
+        return (4 * (vals[0] - vals[1]) / h - (vals[2] - vals[3]) / (2 * h)) / 3
+
+    fd = richardson(SETTLE_STEPS[0])
+    for h in SETTLE_STEPS[1:]:
+        finer = richardson(h)
+        if fd is None or finer is None:
+            return None
+        if abs(finer - fd) <= tol / 2:
+            return fd
+        fd = finer
+    return None
+
+
 def central_differences(f, arr):
     """Central differences of the scalar ``f()`` with respect to every entry of ``arr``, which
     ``f`` reads (each entry is moved by ±H in place and restored)."""
