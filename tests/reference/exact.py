@@ -222,9 +222,11 @@ def _split_group_kernel(w_row, ev_src, ev_cause, e_first, m, v_pre, v0, theta, h
       (GRAZING when they miss it by no more than ``tol_v``).
     * ``peak = v_pre + (sum of the positive blocks)``: the highest V of any split order (for a
       readout's maximum).
-    * ``dom``: the last event of the block of largest ``|W_k|`` (the first such block), and
-      ``n_sig``: how many blocks have ``|W_k| > tol_v`` (for a readout's maximum at the group:
-      it moves with ``dom``'s block alone if ``n_sig <= 1``, else it is a kink in the times).
+    * ``dom``: the last event of the block of largest ``|W_k|`` (the first such block),
+      ``n_sig``: how many blocks have ``|W_k| > tol_v``, and ``n_blk`` the number of blocks (for
+      a readout's maximum at the group: it moves with ``dom``'s block alone if ``n_sig <= 1``;
+      two such blocks make it a kink in their times, and a block of weight ~0 one in its weight,
+      whose sign decides whether a split order passes above the group's end).
     """
     g = m - e_first
     order = np.argsort(ev_cause[e_first:m], kind="mergesort")
@@ -257,7 +259,7 @@ def _split_group_kernel(w_row, ev_src, ev_cause, e_first, m, v_pre, v0, theta, h
             flags |= FLAG_COINCIDENT
         elif theta - peak <= tol_v:
             flags |= FLAG_GRAZING  # that order misses theta by no more than tol
-        return flags, trig, peak, dom_e, n_sig
+        return flags, trig, peak, dom_e, n_sig, n_blk
     t = 0
     tied = False
     for k in range(1, n_blk):
@@ -284,7 +286,7 @@ def _split_group_kernel(w_row, ev_src, ev_cause, e_first, m, v_pre, v0, theta, h
             flags |= FLAG_GRAZING
     if not hard and v0 - theta >= theta:
         flags |= FLAG_COINCIDENT  # several soft-reset spikes at one instant
-    return flags, trig, peak, dom_e, n_sig
+    return flags, trig, peak, dom_e, n_sig, n_blk
 
 
 def _group_last_kernel(nd_v, nd_aux, w_row, ev_src, n_nd, e_first, m, v_pre, v_end, e_last):
@@ -543,6 +545,7 @@ def _neuron_kernel(
         split_trig = -1
         dom_e = -1
         n_sig = 0
+        n_blk = 0
         v_pre = v0
         e_first = m
         if not in_ref and group_end and (syn == 0 or not spiking):
@@ -561,7 +564,7 @@ def _neuron_kernel(
                 # the group may leave the window under a perturbation, and its jump with it
                 end_peak = max(end_peak, v0)
             if splits:
-                split_flags, split_trig, peak, dom_e, n_sig = _split_group_kernel(
+                split_flags, split_trig, peak, dom_e, n_sig, n_blk = _split_group_kernel(
                     w_row, ev_src, ev_cause, e_first, m, v_pre, v0, theta, hard, tol_v
                 )
                 if syn == 0 and not spiking and peak - max(v0, v_pre) > tol_v:
@@ -572,9 +575,10 @@ def _neuron_kernel(
             # the maximum so far is the left limit (delta) or the kink (exponential, alpha) at
             # this split group: it sits where the group's block of largest |W| arrives, not
             # where a block of weight 0 (to tol) does; with two blocks of nonzero weight it sits
-            # at the first (or, for a kink, some) of them to arrive, a kink in their times
+            # at the first (or, for a kink, some) of them to arrive, a kink in their times. A
+            # delta block of weight ~0 is a kink in its weight: w > 0 arriving first lifts V.
             max_ev = dom_e
-            if n_sig >= 2:
+            if n_sig >= 2 or (syn == 0 and n_sig < n_blk):
                 kink_peak = max(kink_peak, vmax)
         if not spiking and syn == 0 and not in_ref and group_end:
             # the value right after a group of delta jumps. Within tol_v of the maximum so far
@@ -592,12 +596,14 @@ def _neuron_kernel(
                     # arrives (the others do not split: no peak above both sides): its node
                     # goes last, so that the adjoint of the maximum reaches that block's time.
                     # Two such blocks make it a kink in their times, unless V is flat after
-                    # the group (no drift: the later block's arrival does not matter).
+                    # the group (no drift: the later block's arrival does not matter); a block
+                    # of weight ~0 makes it a kink in that weight (w < 0 arriving last leaves
+                    # V after the others above the group's end: a random run found it).
                     if dom_e != m - 1:
                         _group_last_kernel(nd_v, nd_aux, w_row, ev_src, n_nd, e_first, m, v_pre,
                                            v0, dom_e)
                     drifts = ic != 0.0 if model == 0 else v0 != u0 + r * ic
-                    if n_sig >= 2 and drifts:
+                    if (n_sig >= 2 and drifts) or n_sig < n_blk:
                         kink_peak = max(kink_peak, v0)
             elif vmax - v0 <= tol_v:
                 tie = True
