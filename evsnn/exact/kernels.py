@@ -222,20 +222,27 @@ def _spike_node_kernel(nd_type, nd_t, nd_v, nd_i, nd_aux, n_nd, spk_t, spk_cause
 
 
 @njit
-def _split_group_kernel(w_row, ev_src, ev_cause, e_first, m, v_pre, v0, theta, hard, tol_v):
+def _split_group_kernel(w_row, ev_src, ev_cause, e_first, m, v_pre, v0, theta, hard, u0, t_ref,
+                        tol_v):
     """Judge a group of simultaneous delta inputs ``[e_first, m)`` (V is ``v_pre`` before it and
     ``v0`` after it) by the orders it could split into under a perturbation of the times.
 
     Events of one cause move together (their times differ by constants), so the group splits
     only between its causes: each cause is one block of weight ``W_k`` (the sum of its events'
-    weights, in event order). Returns ``(flags, trig, peak)``:
+    weights, in event order). Returns ``(flags, trig, peak, dom, n_sig, n_blk, jump)``:
 
     * a fired group (``v0 >= theta``) is differentiable only if one block fires the neuron in
       every order (it suffices after all negative blocks, the positive others never reach theta
       without it). Only the strictly largest block can (the positive others sum to less than
       ``theta - v_pre <= W_trig + neg``). ``trig`` is that block's last event (-1: none, flagged
       COINCIDENT); GRAZING when it passes, or the others miss, theta by no more than ``tol_v``;
-      COINCIDENT also for several soft-reset spikes at one instant.
+      COINCIDENT also for several soft-reset spikes at one instant. The other blocks may also
+      arrive after the trigger's spike. Without refractoriness they may fire the neuron again
+      (hard: ``u0 + (positive others) >= theta``; soft: ``v_pre + W_trig + (positive others)
+      >= 2 theta``): COINCIDENT, GRAZING when missed by no more than ``tol_v``. A hard reset
+      without refractoriness keeps them, a refractory period after a soft reset drops them: V
+      after the group then depends on the order by up to ``jump`` (else 0), which matters only
+      if the neuron spikes again or comes that close to theta (judged by the caller).
     * an unfired group is COINCIDENT when its positive blocks, arriving first, reach theta
       (GRAZING when they miss it by no more than ``tol_v``).
     * ``peak = v_pre + (sum of the positive blocks)``: the highest V of any split order (for a
@@ -272,12 +279,13 @@ def _split_group_kernel(w_row, ev_src, ev_cause, e_first, m, v_pre, v0, theta, h
     peak = v_pre + pos
     flags = 0
     trig = -1
+    jump = 0.0
     if v0 < theta:
         if peak >= theta:
             flags |= FLAG_COINCIDENT
         elif theta - peak <= tol_v:
             flags |= FLAG_GRAZING  # that order misses theta by no more than tol
-        return flags, trig, peak, dom_e, n_sig, n_blk
+        return flags, trig, peak, dom_e, n_sig, n_blk, 0.0
     t = 0
     tied = False
     for k in range(1, n_blk):
@@ -302,9 +310,19 @@ def _split_group_kernel(w_row, ev_src, ev_cause, e_first, m, v_pre, v0, theta, h
             # the trigger fires, or the others miss theta, by no more than tol: in some order
             # of the split group a spike appears or disappears
             flags |= FLAG_GRAZING
+        if t_ref == 0.0:
+            # the others after the reset (a random run found a hard reset to 0.4 whose +0.6,
+            # arriving after the trigger, fired the neuron again)
+            again = (u0 if hard else v_pre + blk_w[t] - theta) + pos - theta
+            if again >= 0.0:
+                flags |= FLAG_COINCIDENT
+            elif -again <= tol_v:
+                flags |= FLAG_GRAZING
+        if hard == (t_ref == 0.0):
+            jump = max(pos, -neg)
     if not hard and v0 - theta >= theta:
         flags |= FLAG_COINCIDENT  # several soft-reset spikes at one instant
-    return flags, trig, peak, dom_e, n_sig, n_blk
+    return flags, trig, peak, dom_e, n_sig, n_blk, jump
 
 
 @njit
@@ -398,6 +416,9 @@ def _neuron_kernel(
     split_peak = -np.inf  # the highest transient V of a split group above both its sides
     end_peak = -np.inf  # the highest readout V after a movable delta input at t_end (to tol)
     kink_peak = -np.inf  # the highest readout candidate at a split group that is a kink
+    # how far V may lie from where a split fired group left it (the blocks after its spike kept
+    # or dropped): a later spike moves with the order, and a near miss by that much may fire
+    pending = 0.0
     while True:
         if n_nd + 3 > cap_nodes:
             flags |= FLAG_OVERFLOW
@@ -424,7 +445,7 @@ def _neuron_kernel(
             n_nd += 1
             t0 = ref_until
             i0 = i_s
-            if spiking and abs(v0 - theta) <= tol_v:
+            if spiking and abs(v0 - theta) <= tol_v + pending:
                 # a soft reset left V at theta (to tol): whether the neuron fires now flips
                 # under a perturbation of that size
                 flags |= FLAG_GRAZING
@@ -447,7 +468,7 @@ def _neuron_kernel(
         length = t_next - t0
         if spiking and not in_ref:
             s_star, grazing = _crossing_kernel(
-                model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, length, tol_v
+                model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, length, tol_v + pending
             )
             if grazing:
                 flags |= FLAG_GRAZING
@@ -456,6 +477,10 @@ def _neuron_kernel(
                     flags |= FLAG_OVERFLOW
                     break
                 t_sp = t0 + s_star
+                if pending > tol_v:
+                    flags |= FLAG_COINCIDENT  # its time depends on the order of a split group
+                if hard:
+                    pending = 0.0
                 while q < n_rec and rec_times[q] < t_sp:
                     rec_v[q] = _seg_kernel(
                         model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, rec_times[q] - t0, False
@@ -482,7 +507,7 @@ def _neuron_kernel(
         if spiking and at_end and not in_ref:
             # a near miss at t_end: a perturbation can pull a spike into the window
             f_end = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, length, False)[0]
-            if abs(f_end - theta) <= tol_v:
+            if abs(f_end - theta) <= tol_v + pending:
                 flags |= FLAG_BOUNDARY
         hi_rec = t_next
         while q < n_rec and (rec_times[q] < hi_rec or (at_end and rec_times[q] <= hi_rec)):
@@ -566,6 +591,7 @@ def _neuron_kernel(
         dom_e = -1
         n_sig = 0
         n_blk = 0
+        jump = 0.0
         v_pre = v0
         e_first = m
         if not in_ref and group_end and (syn == 0 or not spiking):
@@ -584,8 +610,8 @@ def _neuron_kernel(
                 # the group may leave the window under a perturbation, and its jump with it
                 end_peak = max(end_peak, v0)
             if splits:
-                split_flags, split_trig, peak, dom_e, n_sig, n_blk = _split_group_kernel(
-                    w_row, ev_src, ev_cause, e_first, m, v_pre, v0, theta, hard, tol_v
+                split_flags, split_trig, peak, dom_e, n_sig, n_blk, jump = _split_group_kernel(
+                    w_row, ev_src, ev_cause, e_first, m, v_pre, v0, theta, hard, u0, t_ref, tol_v
                 )
                 if syn == 0 and not spiking and peak - max(v0, v_pre) > tol_v:
                     # a split order passes through a V above both sides of the group: a
@@ -634,8 +660,10 @@ def _neuron_kernel(
             if (ic == 0.0 if model == 0 else v0 == u0 + r * ic) and v0 >= vmax - tol_v:
                 tie = True
         if spiking and syn == 0 and not in_ref and group_end:
-            if abs(v0 - theta) <= tol_v:
+            if abs(v0 - theta) <= tol_v + pending:
                 flags |= FLAG_GRAZING
+            # (a spike at this instant keeps its time in every order; a hard reset equalises V)
+            pending = jump if hard and v0 >= theta else max(pending, jump)
             flags |= split_flags
             sp_cause = ev_cause[m - 1]
             if split_trig >= 0:
