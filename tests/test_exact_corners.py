@@ -26,7 +26,7 @@ import mpmath
 import numpy as np
 import pytest
 from conftest import ATOL_TWIN, RTOL_FINITE_DIFF, RTOL_TWIN
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from evsnn.exact import ExactDense, ExactNetwork, ExactNeuron, decode, loss_and_grad, simulate, vjp
@@ -44,7 +44,7 @@ from evsnn.exact.simulate import (
 )
 from reference import exact as ref
 from reference.exact import spike_pattern
-from reference.helpers import example_count, settled_difference
+from reference.helpers import central_differences, example_count, settled_difference
 
 T_END = 10.0
 # the event-time grid: 0, the window's end, and times that coincide with each other, with
@@ -685,21 +685,6 @@ def test_simultaneous_inputs_of_one_cause_do_not_split():
     np.testing.assert_array_equal(vjp(two, [None, np.ones(1)]).input_times, [1.0, 0.0])
 
 
-def _max_time_slopes(net, times, sources, n_in, h=1e-6):
-    """Central differences of the readout maximum with respect to each input event's time,
-    moved alone (each event is its own cause), in the sorted order of ``times``."""
-    slopes = []
-    for e in range(len(times)):
-        vals = []
-        for sgn in (1, -1):
-            moved = np.array(times, dtype=np.float64)
-            moved[e] += sgn * h
-            vals.append(simulate(net, _events(moved, sources, n_in), t_end_ms=T_END)
-                        .readout_max[0, 0])
-        slopes.append((vals[0] - vals[1]) / (2 * h))
-    return np.array(slopes)
-
-
 @pytest.mark.parametrize("syn, w_row, times, v_init", [
     # V after a group: a +1 and a weight-0 event at 0.5 ms, the 0 sorted last or first
     ("delta", [1.0, 1.0, 0.0], [0.1, 0.5, 0.5], 0.0),
@@ -725,7 +710,10 @@ def test_readout_maximum_at_a_split_group_moves_with_its_nonzero_block_regressio
     # alone the maximum is smooth, and that derivative is checked
     assert res.flags[0] == (K.FLAG_COINCIDENT if syn == "delta" else 0)
     got = vjp(res, [None], grad_max=np.ones((1, 1))).input_times
-    fd = _max_time_slopes(net, times, sources, len(w_row))
+    # each event moved alone (each is its own cause), in the sorted order of times
+    moved = np.array(times, dtype=np.float64)
+    fd = central_differences(lambda: simulate(net, _events(moved, sources, len(w_row)),
+                                              t_end_ms=T_END).readout_max[0, 0], moved)
     assert np.abs(fd).max() > 1e-3  # the maximum does move with some event
     np.testing.assert_allclose(got, fd, rtol=RTOL_FINITE_DIFF, atol=1e-9)
     # a weight-0 event does not move the maximum (to the rounding of V before and after it,
@@ -813,7 +801,7 @@ def test_readout_maximum_beside_an_input_of_weight_zero_is_a_tie_regression(mode
         return res.readout_max[0, 0], res.flags[0]
 
     (m0, flag), (mp, _), (mm, _) = top(0.0), top(1e-6), top(-1e-6)
-    assert abs((mp - m0) - (m0 - mm)) > 1e-9  # a kink in w (1e-7 here), not a rounding
+    assert abs((mp - m0) - (m0 - mm)) > 1e-9  # a kink in w (>= 1e-7 here), not a rounding
     assert flag == K.FLAG_READOUT_TIE
     assert top(0.5)[1] == 0 and top(-0.5)[1] == 0  # off the kink: no flag
     # an input of weight 0 at t_end tilts nothing inside the window
@@ -838,23 +826,38 @@ def test_readout_rise_to_inputs_at_the_window_end_is_its_maximum_regression():
                                [[0.0, 0.05 * -math.expm1(-T_END / 0.05)]], rtol=1e-12)
 
 
-def test_group_last_kernel_moves_one_node_to_the_end():
-    # a group of four simultaneous inputs (nodes 1-4 of 5) with V = 0.5 before it: event 2's
-    # node goes last, the others keep their order and hold the running sums in the new order
-    w_row = np.array([0.25, -0.5, 1.0, 0.125])
-    ev_src = np.array([3, 2, 1, 0])  # event e comes from source 3 - e
+@settings(max_examples=example_count(40))
+@given(st.lists(st.integers(-12, 12), min_size=1, max_size=6), st.integers(0, 3),
+       st.integers(-8, 7), st.data())
+@example([2, -4, 8, 1], 1, 4, None)  # worked by hand: event 2's node last, V 0.5 + eighths
+def test_group_last_kernel_moves_one_node_to_the_end(w8, e_first, pre8, data):
+    # a group of simultaneous inputs [e_first, m), its nodes the last before n_nd (after
+    # e_first + 1 earlier nodes): e_last's node goes last holding V after the group, the others
+    # keep their order and hold the running sums in the new order; earlier nodes stay
+    g = len(w8)
+    m = e_first + g
+    e_last = e_first + (data.draw(st.integers(0, g - 1)) if data is not None else 1)
+    ev_src = np.arange(m)[::-1].copy()  # event e comes from source m - 1 - e
+    w_row = np.zeros(m)
+    w_row[ev_src[e_first:]] = np.array(w8) / 8  # (weights in eighths: every sum is exact)
+    v_pre, v_end = pre8 / 8, pre8 / 8 + sum(w8) / 8
+    n_nd = e_first + 1 + g
+    head_v = np.arange(e_first + 1) / 16.0
+    order = [e for e in range(e_first, m) if e != e_last] + [e_last]
+    want_v = v_pre + np.cumsum([w_row[ev_src[e]] for e in order])
+    want_v[-1] = v_end
     for kern in (K._group_last_kernel, ref._group_last_kernel):
-        nd_v = np.array([0.5, 0.625, 1.625, 1.125, 1.375])
-        nd_aux = np.array([-1, 0, 1, 2, 3])
-        kern(nd_v, nd_aux, w_row, ev_src, 5, 0, 4, 0.5, 1.375, 1)
-        np.testing.assert_array_equal(nd_aux, [-1, 0, 2, 3, 1])
-        np.testing.assert_array_equal(nd_v, [0.5, 0.625, 0.125, 0.375, 1.375])
+        nd_v = np.concatenate([head_v, v_pre + np.cumsum(w_row[ev_src[e_first:]])])
+        nd_aux = np.concatenate([np.arange(-1, e_first), np.arange(e_first, m)])
+        kern(nd_v, nd_aux, w_row, ev_src, n_nd, e_first, m, v_pre, v_end, e_last)
+        np.testing.assert_array_equal(nd_aux, [*range(-1, e_first), *order])
+        np.testing.assert_array_equal(nd_v, [*head_v, *want_v])
 
 
 def _fire(v, w, hard, u0, refractory):
-    """V, the spike count and whether the period began, after one delta input ``w`` arrives at
-    ``v`` (theta = 1): an input inside a refractory period is dropped; at most one spike with a
-    refractory period, else as many as the resets allow."""
+    """``(V, spikes)`` after one delta input ``w`` arrives at ``v`` (theta = 1).
+    ``refractory = [in a period, has periods]``, updated in place: an input inside a period is
+    dropped; at most one spike with periods, else as many as the resets allow."""
     if refractory[0]:
         return v, 0
     v += w
@@ -879,7 +882,7 @@ def test_split_group_kernel_against_every_block_order(events, pre8, hard, u0, t_
     # (events of one cause arrive together). Fired group: the trigger is the block at which V
     # first reaches theta = 1, if it is the same in every order, and every order must give the
     # spike count of the group arriving at once (the blocks after the first spike may fire
-    # again); V after it may differ by up to jump (blocks after the spike kept by a hard reset,
+    # again); V after it may differ by up to spread (blocks after the spike kept by a hard reset,
     # or dropped by a refractory period). Unfired: flagged if some order reaches theta. peak:
     # the highest partial sum v_pre + W_1 + ... of any order.
     w_row = np.array([w / 8 for w, _ in events])
@@ -903,7 +906,7 @@ def test_split_group_kernel_against_every_block_order(events, pre8, hard, u0, t_
     outs = [kern(w_row, ev_src, ev_cause, 0, len(events), v_pre, v0, 1.0, hard, u0, t_ref, 0.0)
             for kern in (_split_group_kernel, ref._split_group_kernel)]
     assert outs[0] == outs[1]
-    flags, trig, got_peak, dom, n_sig, n_blk, jump = outs[0]
+    flags, trig, got_peak, dom, n_sig, n_blk, spread = outs[0]
     assert got_peak == peak
     # the block of largest |W| (the lowest cause among equals: the kernel's block order) and the
     # count of blocks of nonzero weight (tol 0 here), for a readout maximum at the group
@@ -913,7 +916,7 @@ def test_split_group_kernel_against_every_block_order(events, pre8, hard, u0, t_
     assert n_sig == sum(w != 0.0 for w in blocks.values()) and n_blk == len(blocks)
     if v0 < 1.0:
         assert trig == -1 and bool(flags & K.FLAG_COINCIDENT) == (firsts != {None})
-        assert jump == 0.0
+        assert spread == 0.0
         return
     unique = len(firsts) == 1
     firsts_block = next(iter(firsts))
@@ -929,8 +932,8 @@ def test_split_group_kernel_against_every_block_order(events, pre8, hard, u0, t_
     if unique and not several and counts == {together[1]}:
         # the kernel's bound: every block but the trigger's, of one sign, after the spike
         others = [w for c, w in blocks.items() if c != firsts_block]
-        assert max(abs(v - together[0]) for _, v in ends) <= jump
-        assert jump in (0.0, sum(w for w in others if w > 0), -sum(w for w in others if w < 0))
+        assert max(abs(v - together[0]) for _, v in ends) <= spread
+        assert spread in (0.0, sum(w for w in others if w > 0), -sum(w for w in others if w < 0))
 
 
 def test_blocks_after_the_trigger_of_a_split_group_are_flagged_regression():

@@ -229,7 +229,7 @@ def _split_group_kernel(w_row, ev_src, ev_cause, e_first, m, v_pre, v0, theta, h
 
     Events of one cause move together (their times differ by constants), so the group splits
     only between its causes: each cause is one block of weight ``W_k`` (the sum of its events'
-    weights, in event order). Returns ``(flags, trig, peak, dom, n_sig, n_blk, jump)``:
+    weights, in event order). Returns ``(flags, trig, peak, dom, n_sig, n_blk, spread)``:
 
     * a fired group (``v0 >= theta``) is differentiable only if one block fires the neuron in
       every order (it suffices after all negative blocks, the positive others never reach theta
@@ -241,7 +241,7 @@ def _split_group_kernel(w_row, ev_src, ev_cause, e_first, m, v_pre, v0, theta, h
       (hard: ``u0 + (positive others) >= theta``; soft: ``v_pre + W_trig + (positive others)
       >= 2 theta``): COINCIDENT, GRAZING when missed by no more than ``tol_v``. A hard reset
       without refractoriness keeps them, a refractory period after a soft reset drops them: V
-      after the group then depends on the order by up to ``jump`` (else 0), which matters only
+      after the group then depends on the order by up to ``spread`` (else 0), which matters only
       if the neuron spikes again or comes that close to theta (judged by the caller).
     * an unfired group is COINCIDENT when its positive blocks, arriving first, reach theta
       (GRAZING when they miss it by no more than ``tol_v``).
@@ -279,7 +279,7 @@ def _split_group_kernel(w_row, ev_src, ev_cause, e_first, m, v_pre, v0, theta, h
     peak = v_pre + pos
     flags = 0
     trig = -1
-    jump = 0.0
+    spread = 0.0
     if v0 < theta:
         if peak >= theta:
             flags |= FLAG_COINCIDENT
@@ -319,10 +319,10 @@ def _split_group_kernel(w_row, ev_src, ev_cause, e_first, m, v_pre, v0, theta, h
             elif -again <= tol_v:
                 flags |= FLAG_GRAZING
         if hard == (t_ref == 0.0):
-            jump = max(pos, -neg)
+            spread = max(pos, -neg)
     if not hard and v0 - theta >= theta:
         flags |= FLAG_COINCIDENT  # several soft-reset spikes at one instant
-    return flags, trig, peak, dom_e, n_sig, n_blk, jump
+    return flags, trig, peak, dom_e, n_sig, n_blk, spread
 
 
 @njit
@@ -591,9 +591,11 @@ def _neuron_kernel(
         dom_e = -1
         n_sig = 0
         n_blk = 0
-        jump = 0.0
+        spread = 0.0
         v_pre = v0
         e_first = m
+        # V after the input sits where no drift moves it (no synaptic current counted here)
+        at_rest = ic == 0.0 if model == 0 else v0 == u0 + r * ic
         if not in_ref and group_end and (syn == 0 or not spiking):
             # a group of simultaneous inputs: V before it (delta: its weights taken off again,
             # last first), and whether its causes differ (only then can it split)
@@ -610,7 +612,7 @@ def _neuron_kernel(
                 # the group may leave the window under a perturbation, and its jump with it
                 end_peak = max(end_peak, v0)
             if splits:
-                split_flags, split_trig, peak, dom_e, n_sig, n_blk, jump = _split_group_kernel(
+                split_flags, split_trig, peak, dom_e, n_sig, n_blk, spread = _split_group_kernel(
                     w_row, ev_src, ev_cause, e_first, m, v_pre, v0, theta, hard, u0, t_ref, tol_v
                 )
                 if syn == 0 and not spiking and peak - max(v0, v_pre) > tol_v:
@@ -648,8 +650,7 @@ def _neuron_kernel(
                     if dom_e != m - 1:
                         _group_last_kernel(nd_v, nd_aux, w_row, ev_src, n_nd, e_first, m, v_pre,
                                            v0, dom_e)
-                    drifts = ic != 0.0 if model == 0 else v0 != u0 + r * ic
-                    if (n_sig >= 2 and drifts) or n_sig < n_blk:
+                    if (n_sig >= 2 and not at_rest) or n_sig < n_blk:
                         kink_peak = max(kink_peak, v0)
             elif vmax - v0 <= tol_v:
                 tie = True
@@ -657,13 +658,13 @@ def _neuron_kernel(
             # V stays flat after a group of total weight 0 into a resting current: if that flat
             # V is the maximum, a perturbation of the group's weights tilts V after it up or
             # down, max(V, V + O(w)), a kink in those weights
-            if (ic == 0.0 if model == 0 else v0 == u0 + r * ic) and v0 >= vmax - tol_v:
+            if at_rest and v0 >= vmax - tol_v:
                 tie = True
         if spiking and syn == 0 and not in_ref and group_end:
             if abs(v0 - theta) <= tol_v + pending:
                 flags |= FLAG_GRAZING
             # (a spike at this instant keeps its time in every order; a hard reset equalises V)
-            pending = jump if hard and v0 >= theta else max(pending, jump)
+            pending = spread if hard and v0 >= theta else max(pending, spread)
             flags |= split_flags
             sp_cause = ev_cause[m - 1]
             if split_trig >= 0:
