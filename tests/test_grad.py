@@ -55,11 +55,21 @@ def recorded_layers(draw):
 
 
 def _assert_twin(got, want, dtype):
-    # Temp-BP's twin agrees to rounding, not bit for bit, in both dtypes
-    if dtype == np.float32:
-        np.testing.assert_allclose(got, want, rtol=RTOL_TWIN_FLOAT32, atol=ATOL_TWIN_FLOAT32)
-    else:
-        np.testing.assert_allclose(got, want, rtol=RTOL_TWIN, atol=ATOL_TWIN)
+    """Temp-BP's twin agrees to rounding, not bit for bit, in both dtypes: it sums the trace
+    kernel from its powers where the kernel runs the recursion. Its roundings are of the terms
+    (G f and the carried intra term), which cancel to results far smaller than themselves, so
+    the relative tolerance applies to each neuron's largest |dL/dm| over the steps: a random run
+    (1200 examples) found float32 terms of 0.65 cancelling to -0.00592, the twin 1 ulp of 1
+    (1.2e-7) off where the kernel was 1.5e-8 from the float64 value."""
+    rtol, atol = (RTOL_TWIN_FLOAT32, ATOL_TWIN_FLOAT32) if dtype == np.float32 else (RTOL_TWIN,
+                                                                                     ATOL_TWIN)
+    size = np.where(np.isfinite(want), np.abs(want), 0)
+    scale = np.maximum(size, size.max(axis=0, keepdims=True))
+    same = (got == want) | (np.isnan(got) & np.isnan(want))  # equal infinities, NaN and NaN
+    bad = ~same & ~(np.abs(got - want) <= atol + rtol * scale)
+    assert not bad.any(), (
+        f"kernel and twin differ at {np.argwhere(bad)[:5].tolist()}: got {got[bad][:5]}, "
+        f"want {want[bad][:5]}, allowed {(atol + rtol * scale)[bad][:5]}")
 
 
 @given(recorded_layers(),
