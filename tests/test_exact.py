@@ -1036,3 +1036,23 @@ def test_soft_reset_above_threshold_fires_when_refractoriness_ends():
     np.testing.assert_array_equal(nodes[0], [0, 1, 1, 1, 1, 4, 5, 4, 5, 1, 1, 1, 4, 5, 4, 5, 1, 1,
                                              1, 4, 5, 1, 1, 4, 5])
     np.testing.assert_array_equal(spikes, [0.0, 0.6, 2.5, 3.1, 5.0, 7.5])
+
+
+def test_neuron_kernel_compiles_one_version_of_each_callee():
+    """_neuron_kernel passes its callees int64 and bool values, not literals: numba compiles a
+    callee once per literal value it is passed (``n_spk = 0`` and the node types 3 and 4 once
+    made six versions of _spike_node_kernel). Compiled afresh (no cache, so that numba types its
+    body and its calls), it adds no Literal signature to any kernel it calls."""
+    import numba  # noqa: PLC0415  (only this test compiles outside evsnn._numba)
+
+    fresh = numba.njit(cache=False, error_model="numpy")(K._neuron_kernel.py_func)
+    args = ExactNeuron("lif", "exponential", tau_mem_ms=2.0, tau_syn_ms=1.0).kernel_args()
+    cap, empty = 16, np.zeros(0)
+    nd = [np.zeros(cap, np.int64), np.zeros(cap), np.zeros(cap), np.zeros(cap),
+          np.zeros(cap, np.int64)]
+    fresh(*args, False, 10.0, 0.0, np.array([1.0, 2.0]), np.array([0, 0]), np.array([0, 1]),
+          np.array([3.0]), empty, 1e-9, 1e-9, 0, *nd, np.zeros(4), np.zeros(4, np.int64), empty)
+    literal = [f"{name}{sig}" for name, obj in vars(K).items()
+               if getattr(obj, "__evsnn_kernel__", False)
+               for sig in obj.signatures if any("Literal" in str(a) for a in sig)]
+    assert not literal, literal

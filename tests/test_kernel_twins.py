@@ -82,3 +82,24 @@ def test_every_kernel_has_a_twin_and_a_test():
 def test_kernels_are_private_and_named_kernel():
     bad = [f"{m}.{n}" for m, n in _kernels() if not (n.startswith("_") and n.endswith("_kernel"))]
     assert not bad, f"numba kernels must be private and named _<name>_kernel: {bad}"
+
+
+def test_kernels_pass_kernels_no_int_or_bool_literals():
+    """Inside a kernel, a call of another kernel with a literal int or bool argument (``0``,
+    ``False``) compiles a version of the callee for that literal value (numba types it
+    ``Literal[int](0)``), beside the one for int64 or bool variables: more compile time for the
+    same machine code. Pass ``np.int64(0)`` / ``np.bool_(False)`` or a variable holding one."""
+    names = {n for _, n in _kernels()}
+    hits = []
+    for path in _source_files():
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(fn, ast.FunctionDef) and fn.name in names):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) in names:
+                    lits = [ast.unparse(a) for a in node.args
+                            if isinstance(a, ast.Constant) and isinstance(a.value, (bool, int))]
+                    if lits:
+                        hits.append(f"{path.relative_to(ROOT)}:{node.lineno} {fn.name} calls "
+                                    f"{node.func.id} with {lits}")
+    assert not hits, "literal arguments between kernels: " + "; ".join(hits)

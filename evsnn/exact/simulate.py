@@ -380,8 +380,9 @@ def _layer_backward_kernel(
             res = _neuron_kernel(
                 model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
                 ic[b, i], ev_t[lo:hi], ev_src[lo:hi], ev_cause[lo:hi], weight[i], empty, tol_v,
-                tol_t, 0, nd_type, nd_t, nd_v, nd_i, nd_aux, spk, spk_cause, empty,
-            )  # (the causes of its own spikes reach only the flags, unused here: base 0)
+                tol_t, np.int64(0), nd_type, nd_t, nd_v, nd_i, nd_aux, spk, spk_cause, empty,
+            )  # (the causes of its own spikes reach only the flags, unused here: base 0, as
+            # an int64: a literal would compile a second version of the kernel)
             g_ic[b, i] = _neuron_backward_kernel(
                 model, syn, tau_m, tau_s, r, c, u0, theta, hard, ic[b, i], ev_src[lo:hi],
                 nd_type, nd_t, nd_v, nd_i, nd_aux, res[0], g_spk[b, i], g_max[b, i], res[4],

@@ -123,18 +123,19 @@ def _crossing_kernel(model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, leng
     safeguarded Newton (bisection whenever a Newton step leaves the bracket or stalls) finds to
     about one ulp in time.
     """
+    unclamped = np.bool_(False)  # a bool, not a literal: see _neuron_kernel
     grazing = False
     if length <= 0.0:
         return -1.0, grazing
     se = _stationary_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0)
     hi = length
     if 0.0 < se < length:
-        fe = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, se, False)[0]
+        fe = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, se, unclamped)[0]
         if abs(fe - theta) <= tol_v:
             grazing = True
         if fe >= theta:
             hi = se
-    fl = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, hi, False)[0]
+    fl = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, hi, unclamped)[0]
     if hi == length and abs(fl - theta) <= tol_v:
         # V reaches theta (to tol) just at the segment's end, an input event: the spike falls on
         # either side of the event (where the slope jumps), or just misses it tangentially
@@ -157,7 +158,7 @@ def _crossing_kernel(model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, leng
     x = 0.5 * (lo + hi)
     dx_old = hi - lo
     for _ in range(200):
-        out = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, x, False)
+        out = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, x, unclamped)
         g = out[0] - theta
         gs = out[1]
         # g == 0 is not returned at once: where V approaches theta asymptotically it rounds to
@@ -178,7 +179,7 @@ def _crossing_kernel(model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, leng
             if abs(step) <= np.spacing(x):
                 # converged: close the bracket around the Newton point
                 x = xn
-                out = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, x, False)
+                out = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, x, unclamped)
                 if out[0] >= theta:
                     hi = x
                     break
@@ -374,14 +375,19 @@ def _neuron_kernel(
     i0 = 0.0
     ref_until = -1.0
     last_sp = -1
-    last_cause = -1
+    last_cause = np.int64(-1)
     nd_type[0] = 0
     nd_t[0] = 0.0
     nd_v[0] = v0
     nd_i[0] = 0.0
     nd_aux[0] = -1
-    n_nd = 1
-    n_spk = 0
+    n_nd = np.int64(1)
+    n_spk = np.int64(0)
+    # int64 and bool values, not literals: numba compiles a callee once per literal
+    # argument (n_spk = 0 and the node types 3 and 4 made six versions of
+    # _spike_node_kernel, the literal False a second _seg_kernel)
+    crossing, at_instant = np.int64(3), np.int64(4)
+    unclamped = np.bool_(False)
     q = 0
     m = 0
     while m < n_ev and ev_t[m] < 0.0:
@@ -438,8 +444,8 @@ def _neuron_kernel(
                     break
                 v0 = u0 if hard else v0 - theta
                 flags |= _spike_node_kernel(nd_type, nd_t, nd_v, nd_i, nd_aux, n_nd, spk_t,
-                                            spk_cause, n_spk, 4, t0, v0, i0, last_cause, t_end,
-                                            tol_t)
+                                            spk_cause, n_spk, at_instant, t0, v0, i0, last_cause,
+                                            t_end, tol_t)
                 last_sp = n_nd
                 n_nd += 1
                 n_spk += 1
@@ -463,14 +469,14 @@ def _neuron_kernel(
                     pending = 0.0
                 while q < n_rec and rec_times[q] < t_sp:
                     rec_v[q] = _seg_kernel(
-                        model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, rec_times[q] - t0, False
+                        model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, rec_times[q] - t0, unclamped
                     )[0]
                     q += 1
                 i_s = 0.0 if syn == 0 else i0 * math.exp(-s_star / tau_s)
                 v0 = u0 if hard else theta - theta
                 last_cause = cause_base + n_spk
                 flags |= _spike_node_kernel(nd_type, nd_t, nd_v, nd_i, nd_aux, n_nd, spk_t,
-                                            spk_cause, n_spk, 3, t_sp, v0, i_s, last_cause,
+                                            spk_cause, n_spk, crossing, t_sp, v0, i_s, last_cause,
                                             t_end, tol_t)
                 last_sp = n_nd
                 n_nd += 1
@@ -486,7 +492,8 @@ def _neuron_kernel(
             flags |= FLAG_BOUNDARY
         if spiking and at_end and not in_ref:
             # a near miss at t_end: a perturbation can pull a spike into the window
-            f_end = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, length, False)[0]
+            f_end = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, length,
+                                unclamped)[0]
             if abs(f_end - theta) <= tol_v + pending:
                 flags |= FLAG_BOUNDARY
         hi_rec = t_next
@@ -498,7 +505,7 @@ def _neuron_kernel(
         if not spiking:
             se = _stationary_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0)
             if 0.0 < se < length:
-                fe = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, se, False)[0]
+                fe = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, se, unclamped)[0]
                 if fe > vmax:
                     if fe - vmax <= tol_v:
                         tie = tie or abs(t0 + se - t_max) > tol_t
@@ -530,7 +537,8 @@ def _neuron_kernel(
                 # here, since the state after such events can look flat (a random run found
                 # +20 at 0 and -10, -10, +20 at t_end: i = 0 after them, and the rise to
                 # V(t_end) = 1 was never a candidate: maximum 0)
-                fl = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, length, False)[0]
+                fl = _seg_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0, length,
+                                 unclamped)[0]
                 if fl > vmax:
                     if fl - vmax <= tol_v:
                         tie = tie or abs(t_next - t_max) > tol_t
@@ -662,8 +670,8 @@ def _neuron_kernel(
                 v0 = u0 if hard else v0 - theta
                 last_cause = sp_cause
                 flags |= _spike_node_kernel(nd_type, nd_t, nd_v, nd_i, nd_aux, n_nd, spk_t,
-                                            spk_cause, n_spk, 4, t0, v0, i0, last_cause, t_end,
-                                            tol_t)
+                                            spk_cause, n_spk, at_instant, t0, v0, i0, last_cause,
+                                            t_end, tol_t)
                 last_sp = n_nd
                 n_nd += 1
                 n_spk += 1
@@ -702,6 +710,7 @@ def _neuron_backward_kernel(
     ``g_spk[k]`` is dL/d(spike k's time), ``g_max`` dL/d(readout maximum). Adds dL/dw to
     ``gw_row[src]`` and dL/d(input time) to ``gt_ev[m]``; returns dL/d(constant current).
     """
+    unclamped = np.bool_(False)  # a bool, not a literal: see _neuron_kernel
     for k in range(n_nd):
         a_t[k] = 0.0
         a_v[k] = 0.0
@@ -713,7 +722,7 @@ def _neuron_backward_kernel(
             a_v[k] += g_max
         else:
             out = _seg_kernel(
-                model, syn, tau_m, tau_s, r, c, u0, ic, nd_v[k], nd_i[k], max_s, False
+                model, syn, tau_m, tau_s, r, c, u0, ic, nd_v[k], nd_i[k], max_s, unclamped
             )
             a_v[k] += g_max * out[2]
             a_i[k] += g_max * out[3]
@@ -751,7 +760,7 @@ def _neuron_backward_kernel(
             a_t[k] += g_spk[nd_aux[k]]
             s = nd_t[k] - nd_t[p]
             out = _seg_kernel(
-                model, syn, tau_m, tau_s, r, c, u0, ic, nd_v[p], nd_i[p], s, False
+                model, syn, tau_m, tau_s, r, c, u0, ic, nd_v[p], nd_i[p], s, unclamped
             )
             di_ds = -out[5] / tau_s if syn != 0 else 0.0
             gs = a_t[k] + a_i[k] * di_ds
@@ -852,8 +861,9 @@ def _layer_backward_kernel(
             res = _neuron_kernel(
                 model, syn, tau_m, tau_s, r, c, u0, theta, hard, t_ref, v_init, spiking, t_end,
                 ic[b, i], ev_t[lo:hi], ev_src[lo:hi], ev_cause[lo:hi], weight[i], empty, tol_v,
-                tol_t, 0, nd_type, nd_t, nd_v, nd_i, nd_aux, spk, spk_cause, empty,
-            )  # (the causes of its own spikes reach only the flags, unused here: base 0)
+                tol_t, np.int64(0), nd_type, nd_t, nd_v, nd_i, nd_aux, spk, spk_cause, empty,
+            )  # (the causes of its own spikes reach only the flags, unused here: base 0, as
+            # an int64: a literal would compile a second version of the kernel)
             g_ic[b, i] = _neuron_backward_kernel(
                 model, syn, tau_m, tau_s, r, c, u0, theta, hard, ic[b, i], ev_src[lo:hi],
                 nd_type, nd_t, nd_v, nd_i, nd_aux, res[0], g_spk[b, i], g_max[b, i], res[4],
