@@ -1045,7 +1045,10 @@ def test_neuron_kernel_compiles_one_version_of_each_callee():
     body and its calls), it adds no Literal signature to any kernel it calls."""
     import numba  # noqa: PLC0415  (only this test compiles outside evsnn._numba)
 
-    fresh = numba.njit(cache=False, error_model="numpy")(K._neuron_kernel.py_func)
+    from evsnn import _numba  # noqa: PLC0415
+
+    fresh = numba.njit(cache=False, fastmath=_numba.FASTMATH, error_model=_numba.ERROR_MODEL)(
+        K._neuron_kernel.py_func)
     args = ExactNeuron("lif", "exponential", tau_mem_ms=2.0, tau_syn_ms=1.0).kernel_args()
     cap, empty = 16, np.zeros(0)
     nd = [np.zeros(cap, np.int64), np.zeros(cap), np.zeros(cap), np.zeros(cap),

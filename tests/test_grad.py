@@ -28,7 +28,7 @@ from evsnn.grad import (
 from evsnn.grad.backward import _bptt_layer, _tempbp_layer
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
 from reference import grad as ref
-from reference.helpers import example_count
+from reference.helpers import assert_within, example_count
 
 
 @st.composite
@@ -65,11 +65,7 @@ def _assert_twin(got, want, dtype):
                                                                                      ATOL_TWIN)
     size = np.where(np.isfinite(want), np.abs(want), 0)
     scale = np.maximum(size, size.max(axis=0, keepdims=True))
-    same = (got == want) | (np.isnan(got) & np.isnan(want))  # equal infinities, NaN and NaN
-    bad = ~same & ~(np.abs(got - want) <= atol + rtol * scale)
-    assert not bad.any(), (
-        f"kernel and twin differ at {np.argwhere(bad)[:5].tolist()}: got {got[bad][:5]}, "
-        f"want {want[bad][:5]}, allowed {(atol + rtol * scale)[bad][:5]}")
+    assert_within(got, want, atol + rtol * scale, "Temp-BP kernel against its twin")
 
 
 @given(recorded_layers(),

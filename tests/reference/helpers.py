@@ -142,14 +142,22 @@ def assert_tape(got, want, what, magnitude=None):
     bound = RTOL_TAPE * (np.abs(want) + (np.max(np.abs(want)) if want.size else 0.0))
     if magnitude is not None:
         bound = bound + RTOL_SUM_ORDER * np.asarray(magnitude)
+    assert_within(got, want, bound, f"{what} (against the tape)")
+
+
+def assert_within(got, want, bound, what):
+    """``|got - want| <= bound`` entry by entry (``bound`` broadcast to the shape); equal
+    infinities and NaN against NaN count as equal. The message names the worst entry."""
+    got, want = np.asarray(got), np.asarray(want)
     with np.errstate(invalid="ignore"):  # inf − inf: equal infinities are compared below
-        bad = ~(np.abs(got - want) <= bound) & ~(got == want) & ~(np.isnan(got) & np.isnan(want))
+        diff = np.abs(got - want)
+    bad = ~(diff <= bound) & ~(got == want) & ~(np.isnan(got) & np.isnan(want))
     if bad.any():
-        err = np.where(bad, np.nan_to_num(np.abs(got - want), nan=np.inf), -np.inf)
+        err = np.where(bad, np.nan_to_num(diff, nan=np.inf), -np.inf)
         k = np.unravel_index(np.argmax(err), want.shape)
         raise AssertionError(
-            f"{what}: {int(bad.sum())} of {want.size} entries differ from the tape by more than "
-            f"the bound; the worst at {k}: got {got[k]!r}, want {want[k]!r}, "
+            f"{what}: {int(bad.sum())} of {want.size} entries differ by more than the bound; "
+            f"the worst at {k}: got {got[k]!r}, want {want[k]!r}, "
             f"bound {np.broadcast_to(bound, want.shape)[k]:.3e}"
         )
 
