@@ -788,26 +788,46 @@ def multiunit_victor_purpura_distance(times_a, labels_a, times_b, labels_b, q=1.
 
 
 # --------------------------------------------------------------------------- van Rossum
+_LN2 = math.log(2.0)
+
+
 @njit
 def _van_rossum_kernel(a, b, tau):
-    """sqrt(Σ_ii' e^{-|a_i-a_i'|/τ} + Σ_jj' e^{-|b_j-b_j'|/τ} - 2 Σ_ij e^{-|a_i-b_j|/τ}),
-    clipped at 0 against rounding."""
+    """D for sorted trains ``a``, ``b``: one sweep over the distinct spike times of both.
+
+    With ``u_k`` = f_a - f_b just after the k-th distinct time ``t_k`` and ``c_k`` = (spikes of
+    ``a``) - (spikes of ``b``) at ``t_k``, ``u_k = u_{k-1} e^{-Δ_k/τ} + c_k`` and
+    ``D² = Σ_k u_k² (1 - e^{-2Δ_{k+1}/τ})`` (the last term with weight 1): terms of one sign, so
+    nearly equal trains do not cancel. Near-coincident times (``e^{-Δ/τ} > 1/2``) update
+    ``u`` as ``(u + c) + u·expm1(-Δ/τ)``, where ``u + c`` is exact when ``u`` is an integer
+    (coincident spikes); farther apart as ``u e^{-Δ/τ} + c``. Every step is odd in
+    ``(u, c)``, so swapping the trains gives the same D to the last bit.
+    """
     n = a.shape[0]
     m = b.shape[0]
-    saa = 0.0
-    for i in range(n):
-        for i2 in range(n):
-            saa += math.exp(-abs(a[i] - a[i2]) / tau)
-    sbb = 0.0
-    for j in range(m):
-        for j2 in range(m):
-            sbb += math.exp(-abs(b[j] - b[j2]) / tau)
-    sab = 0.0
-    for i in range(n):
-        for j in range(m):
-            sab += math.exp(-abs(a[i] - b[j]) / tau)
-    d2 = saa + sbb - 2.0 * sab
-    return math.sqrt(d2) if d2 > 0.0 else 0.0
+    i = 0
+    j = 0
+    u = 0.0
+    d2 = 0.0
+    t_prev = 0.0
+    while i < n or j < m:
+        t = a[i] if j >= m or (i < n and a[i] <= b[j]) else b[j]
+        c = 0
+        while i < n and a[i] == t:
+            c += 1
+            i += 1
+        while j < m and b[j] == t:
+            c -= 1
+            j += 1
+        x = -(t - t_prev) / tau  # -0.0 at the first time: u is 0 there
+        d2 += u * u * -math.expm1(2.0 * x)
+        if x > -_LN2:
+            u = (u + c) + u * math.expm1(x)
+        else:
+            u = u * math.exp(x) + c
+        t_prev = t
+    d2 += u * u
+    return math.sqrt(d2)
 
 
 def van_rossum_distance(a, b, tau=1.0):
@@ -838,7 +858,14 @@ def van_rossum_distance(a, b, tau=1.0):
     -----
     ``∫ H(t-t_i) H(t-t_j) e^{-(2t - t_i - t_j)/τ} dt = (τ/2) e^{-|t_i - t_j|/τ}``, so
     ``D² = Σ_ii' e^{-|a_i-a_i'|/τ} + Σ_jj' e^{-|b_j-b_j'|/τ} - 2 Σ_ij e^{-|a_i-b_j|/τ}``
-    (Houghton & Kreuz 2012, Network 23:48, Eq. 5). This is the convention of Elephant's
+    (Houghton & Kreuz 2012, Network 23:48, Eq. 5). That sum is not how D is computed: for
+    nearly equal trains its three terms, each up to ``(n + m)²``, cancel to a small ``D²``, and
+    its rounding error (about ``(n + m)² ε`` in ``D²``) swamps it: nine spikes at 0 in both
+    trains and a tenth at 0 and at 6.1e-5 (τ = 1) gave D(a, b) and D(b, a) 3.5e-10 apart
+    relatively. The kernel integrates the difference ``f_a - f_b`` between consecutive spike
+    times instead (a sum of non-negative terms, O(n + m) after sorting; see
+    ``_van_rossum_kernel``), accurate to a few ulps there and symmetric to the last bit. This
+    is the convention of Elephant's
     ``van_rossum_distance`` (a single spike against an empty train is at distance 1); van Rossum
     (2001) divides the integral by ``τ`` instead of multiplying it by ``2/τ``, which gives
     ``D / sqrt(2)``. As ``τ → 0`` ``D²`` tends to ``n + m - 2·#coincident``; at ``τ = inf`` it
