@@ -797,8 +797,8 @@ def _van_rossum_kernel(a, b, tau):
 
     With ``u_k`` = f_a - f_b just after the k-th distinct time ``t_k`` and ``c_k`` = (spikes of
     ``a``) - (spikes of ``b``) at ``t_k``, ``u_k = u_{k-1} e^{-Δ_k/τ} + c_k`` and
-    ``D² = Σ_k u_k² (1 - e^{-2Δ_{k+1}/τ})`` (the last term with weight 1): terms of one sign, so
-    nearly equal trains do not cancel. Near-coincident times (``e^{-Δ/τ} > 1/2``) update
+    ``D² = Σ_k u_k² (1 - e^{-2Δ_{k+1}/τ})`` (the last term with weight 1): terms of one sign,
+    so nearly equal trains do not cancel. Near-coincident times (``e^{-Δ/τ} > 1/2``) update
     ``u`` as ``(u + c) + u·expm1(-Δ/τ)``, where ``u + c`` is exact when ``u`` is an integer
     (coincident spikes); farther apart as ``u e^{-Δ/τ} + c``. Every step is odd in
     ``(u, c)``, so swapping the trains gives the same D to the last bit.

@@ -1,6 +1,6 @@
 """Twins of ``certify.spike_distance`` kernels (same algorithms in plain Python), and the
 independent methods the tests check them against: the textbook O(n m) dynamic programme, a
-minimum-cost assignment, and the pairwise van Rossum sum in float64 and in mpmath."""
+minimum-cost assignment, and the pairwise van Rossum sum in mpmath."""
 
 import math
 
@@ -157,8 +157,8 @@ def _van_rossum_kernel(a, b, tau):
 
     With ``u_k`` = f_a - f_b just after the k-th distinct time ``t_k`` and ``c_k`` = (spikes of
     ``a``) - (spikes of ``b``) at ``t_k``, ``u_k = u_{k-1} e^{-Δ_k/τ} + c_k`` and
-    ``D² = Σ_k u_k² (1 - e^{-2Δ_{k+1}/τ})`` (the last term with weight 1): terms of one sign, so
-    nearly equal trains do not cancel. Near-coincident times (``e^{-Δ/τ} > 1/2``) update
+    ``D² = Σ_k u_k² (1 - e^{-2Δ_{k+1}/τ})`` (the last term with weight 1): terms of one sign,
+    so nearly equal trains do not cancel. Near-coincident times (``e^{-Δ/τ} > 1/2``) update
     ``u`` as ``(u + c) + u·expm1(-Δ/τ)``, where ``u + c`` is exact when ``u`` is an integer
     (coincident spikes); farther apart as ``u e^{-Δ/τ} + c``. Every step is odd in
     ``(u, c)``, so swapping the trains gives the same D to the last bit.
@@ -191,21 +191,11 @@ def _van_rossum_kernel(a, b, tau):
 
 
 # --------------------------------------------------------------------------- independent methods
-def pairwise_van_rossum(a, b, tau):
-    """D from the pairwise sum of Houghton & Kreuz (2012) Eq. 5,
-    ``Σ_ii' e^{-|a_i-a_i'|/τ} + Σ_jj' e^{-|b_j-b_j'|/τ} - 2 Σ_ij e^{-|a_i-b_j|/τ}``
-    (clipped at 0), in float64: what the kernel computed until stop 40. Its rounding error in
-    ``D²`` is about ``(n + m)² ε``."""
-    saa = sum(math.exp(-abs(x - y) / tau) for x in a for y in a)
-    sbb = sum(math.exp(-abs(x - y) / tau) for x in b for y in b)
-    sab = sum(math.exp(-abs(x - y) / tau) for x in a for y in b)
-    d2 = saa + sbb - 2.0 * sab
-    return math.sqrt(d2) if d2 > 0.0 else 0.0
-
-
 def mp_van_rossum(a, b, tau, dps=60):
-    """D² of the same pairwise sum in ``dps``-digit arithmetic (mpmath) from the float64 times
-    as given: the exact value to far below float64 rounding, whatever the cancellation."""
+    """D² by the pairwise sum of Houghton & Kreuz (2012) Eq. 5,
+    ``Σ_ii' e^{-|a_i-a_i'|/τ} + Σ_jj' e^{-|b_j-b_j'|/τ} - 2 Σ_ij e^{-|a_i-b_j|/τ}``, in
+    ``dps``-digit arithmetic (mpmath) from the float64 times as given: far below float64
+    rounding whatever the cancellation (in float64 this sum loses about ``(n + m)² ε`` of D²)."""
     with mpmath.workdps(dps):
         # sorted: a permutation of the same train then gives the same sums, exactly 0
         ta = [mpmath.mpf(float(x)) for x in sorted(a)]
