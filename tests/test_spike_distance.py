@@ -71,9 +71,10 @@ def near_pair(draw):
     return a, np.array(draw(st.permutations(b)), float)
 
 
-# The van Rossum kernel's D² against 60-digit mpmath, relative, per spike of the pair: a sum of at
-# most n + m non-negative terms; measured at most 0.94 (n + m) ε over 9,000 random near-equal
-# pairs (stop 40). The pairwise sum it replaced was off by up to 7e14 (n + m) ε there.
+# The van Rossum kernel's D² against mpmath (reference.spike_distance.mp_van_rossum), relative,
+# per spike of the pair: a sum of at most n + m non-negative terms; measured at most
+# 0.94 (n + m) ε over 9,000 random near-equal pairs (stop 40). The pairwise sum it replaced was
+# off by up to 7e14 (n + m) ε there.
 RTOL_VR_PER_SPIKE = 8 * np.finfo(float).eps
 
 

@@ -197,22 +197,21 @@ def mp_van_rossum(a, b, tau):
     from the float64 times as given, with at least 30 correct digits whatever the cancellation
     (in float64 this sum loses about ``(n + m)² ε`` of D²).
 
-    Precision: the terms are at most ``(n + m)²``, and D² is at least
-    ``min(1 - e^{-1}, g/τ)`` for the smallest gap ``g`` between distinct times of both trains
-    (at the first distinct time where f_a - f_b is not 0 it is a non-zero integer ``c``, which
-    contributes ``c² (1 - e^{-2Δ/τ})`` with ``Δ >= g``, or ``c²`` at the last time; and
-    ``1 - e^{-x} >= min(1 - e^{-1}, x/2)``). The time differences are formed exactly up to the
-    largest time. The digits below cover the ratio of each of these to D², plus 40. (60 fixed
-    digits rounded D² = 2(1 - e^{-δ}) to 0 for spikes at 0 and δ = 7.9e-261: a random run.)"""
+    Precision: the terms are at most ``(n + m)²`` in size, and D² of two different trains is at
+    least ``min(1 - e^{-1}, g/τ)`` for the smallest gap ``g`` between distinct times of both
+    trains and 0 (at the first time where f_a - f_b becomes non-zero it is a non-zero integer
+    ``c``, which contributes ``c² (1 - e^{-2Δ/τ})`` with ``Δ >= g``, or ``c²`` at the last
+    time; and ``1 - e^{-x} >= min(1 - e^{-1}, x/2)``). A difference of two times is exact with
+    about ``log10(t_max / g) + 16`` digits. The precision covers both, plus 40 digits. (60
+    fixed digits rounded D² = 2(1 - e^{-δ}) to 0 for spikes at 0 and δ = 7.9e-261: a random
+    run.)"""
     times = np.unique(np.concatenate([np.asarray(a, float), np.asarray(b, float), [0.0]]))
     gaps = np.diff(times)
-    gaps = gaps[gaps > 0]
-    digits = 2 * math.log10(len(a) + len(b) + 1) + max(0.0, math.log10(max(times[-1], 1.0) / tau))
+    digits = 2 * math.log10(len(a) + len(b) + 1)
     if gaps.size:
-        # log10(g / τ) without forming g / τ (a subnormal gap would underflow)
-        digits += max(0.0, -(math.log10(gaps.min()) - math.log10(tau)))
-        # exact differences of times whose exponents differ: their span in digits
-        digits += max(0.0, math.log10(max(times[-1], 1.0)) - math.log10(gaps.min()))
+        # log10 of g / τ and t_max / g without forming them (a subnormal gap would underflow)
+        lg = math.log10(gaps.min())
+        digits += max(0.0, math.log10(tau) - lg) + max(0.0, math.log10(times[-1]) - lg)
     with mpmath.workdps(40 + math.ceil(digits)):
         # sorted: a permutation of the same train then gives the same sums, exactly 0
         ta = [mpmath.mpf(float(x)) for x in sorted(a)]
