@@ -278,6 +278,36 @@ def test_flags_clear_means_the_spike_pattern_survives_tiny_perturbations(case, s
                                        atol=TOL_READOUT_CONTINUOUS)
 
 
+# Found by a 1200-example random run (stop 40), not yet fixed: hidden neurons 0 and 1 fire about
+# 1e-12 ms before neuron 2 (weights 1 + 1e-12, 2 + 2e-12 against 1; ln 2 ms), so readout 2 gets
+# +1, +1 and then -0.5 within TOL_T. Its maximum is the transient between them (2.0003), and
+# flags are 0. A 1e-12 weight perturbation that moves neuron 2 first gives 1.5003. The flags
+# miss the reordering of jumps that are near-simultaneous but not equal in time (split groups
+# are handled only for equal times).
+_NEAR_SIMULTANEOUS_JUMPS = (
+    ExactNetwork((
+        ExactDense(np.array([[1.000000000001], [2.000000000002], [1.0]]), ExactNeuron(
+            "if", "exponential", 0.05, 1.0, 1.0, 1.0, 1.0, 0.0, "hard", 0.0, 0.0), False),
+        ExactDense(np.array([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [1.0, 1.0, -0.5]]),
+                   ExactNeuron("lif", "delta", tau_mem_ms=0.05), True),
+    )),
+    _events([0.0, 0.0], [0, 0], 1, movable=False),
+)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="known bug (stop 40): near-simultaneous readout jumps "
+                   "can reorder under a perturbation below TOL_T without a flag")
+def test_flags_cover_near_simultaneous_readout_jumps():
+    net, inp = _NEAR_SIMULTANEOUS_JUMPS
+    res = simulate(net, inp, t_end_ms=T_END)
+    rng = np.random.default_rng(0)
+    maxima = [simulate(*_perturbed(net, inp, rng), t_end_ms=T_END).readout_max
+              for _ in range(4)]
+    assert res.flags[0] != 0 or all(
+        np.allclose(m, res.readout_max, rtol=0, atol=TOL_READOUT_CONTINUOUS) for m in maxima)
+
+
 # Two inputs at 0 into an IF neuron with an exponential synapse (tau_s = 1 ms): weight 1 fires
 # at ln 2, weight 2 at ln(4/3) and, after its reset, again at ln 2 (found at 1200 examples).
 _SIMULTANEOUS_TRAINS = (
