@@ -278,12 +278,12 @@ def test_flags_clear_means_the_spike_pattern_survives_tiny_perturbations(case, s
                                        atol=TOL_READOUT_CONTINUOUS)
 
 
-# Found by a 1200-example random run (stop 40), not yet fixed: hidden neurons 0 and 1 fire about
-# 1e-12 ms before neuron 2 (weights 1 + 1e-12, 2 + 2e-12 against 1; ln 2 ms), so readout 2 gets
-# +1, +1 and then -0.5 within TOL_T. Its maximum is the transient between them (2.0003), and
-# flags are 0. A 1e-12 weight perturbation that moves neuron 2 first gives 1.5003. The flags
-# miss the reordering of jumps that are near-simultaneous but not equal in time (split groups
-# are handled only for equal times).
+# Found by a 1200-example random run (stop 40): hidden neurons 0 and 1 fire about 1e-12 ms before
+# neuron 2 (weights 1 + 1e-12, 2 + 2e-12 against 1; ln 2 ms), so readout 2 gets +1, +1 and then
+# -0.5 within TOL_T. Its maximum is the transient between them (2.0003); a 1e-12 weight
+# perturbation that moves neuron 2 first gives 1.5003. Split groups covered only equal times,
+# and the flags were 0; now a cluster of jumps less than tol_t apart is flagged when it can
+# reach the maximum.
 _NEAR_SIMULTANEOUS_JUMPS = (
     ExactNetwork((
         ExactDense(np.array([[1.000000000001], [2.000000000002], [1.0]]), ExactNeuron(
@@ -295,9 +295,6 @@ _NEAR_SIMULTANEOUS_JUMPS = (
 )
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="known bug (stop 40): near-simultaneous readout jumps "
-                   "can reorder under a perturbation below TOL_T without a flag")
 def test_flags_cover_near_simultaneous_readout_jumps():
     net, inp = _NEAR_SIMULTANEOUS_JUMPS
     res = simulate(net, inp, t_end_ms=T_END)
