@@ -819,7 +819,7 @@ def _van_rossum_kernel(a, b, tau):
         while j < m and b[j] == t:
             c -= 1
             j += 1
-        x = -(t - t_prev) / tau  # -0.0 at the first time: u is 0 there
+        x = -(t - t_prev) / tau  # at the first time u is 0, so x does not matter there
         d2 += u * u * -math.expm1(2.0 * x)
         if x > -_LN2:
             u = (u + c) + u * math.expm1(x)
