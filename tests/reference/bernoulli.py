@@ -1,9 +1,14 @@
-"""Neyman–Pearson worst case of ``certify.bernoulli.neyman_pearson_check`` in exact rational
-arithmetic, by enumerating every vector of per-pixel spike counts (small d and T only)."""
+"""References for ``certify.bernoulli``: the Neyman–Pearson worst case of
+``neyman_pearson_check`` in exact rational arithmetic, by enumerating every vector of per-pixel
+spike counts (small d and T only); the Rényi divergences and bounds in mpmath at a precision
+that covers their cancellations; the twin of ``_renyi_kernel``."""
 
 import itertools
 import math
 from fractions import Fraction
+
+import mpmath
+import numpy as np
 
 
 def _binomial_mass(k, T, p):
@@ -45,3 +50,127 @@ def neyman_pearson_exact(x, x_prime, T, p_a, p_b):
     q_a = Fraction(0) if p_a <= 0 else fill(sorted(atoms, key=ratio, reverse=True), p_a, True)
     q_b = fill(sorted(atoms, key=ratio), p_b, False)
     return q_a, q_b
+
+
+# --------------------------------------------------------------------------- Rényi, mpmath
+def _digits(*scales):
+    """Decimal digits for a reference whose result, relative to terms of size 1, is about the
+    product of the small ``scales``: 40 plus the decades of each."""
+    return 40 + sum(max(0, -math.floor(math.log10(max(abs(s), 5e-324)))) for s in scales)
+
+
+def mp_renyi_divergence(b, delta, order):
+    """``D_α(Bernoulli(b + delta) ‖ Bernoulli(b))`` from its definition
+    ``log(a^α b^{1−α} + (1−a)^α (1−b)^{1−α})/(α − 1)`` (KL at α = 1), in mpmath, with the float
+    ``1 − b`` standing for the edge 1 as the library's callers pass it (``delta == 1 − b``).
+    ``h − 1`` is of order ``α (α − 1) δ²/(b(1 − b))``: the precision covers those decades."""
+    edge_one = delta == 1.0 - b
+    with mpmath.workdps(_digits(delta, delta, order, order - 1.0 if order != 1.0 else 1.0)):
+        bb, al = mpmath.mpf(b), mpmath.mpf(order)
+        aa = mpmath.mpf(1) if edge_one else bb + mpmath.mpf(delta)
+        pairs = ((aa, bb), (1 - aa, 1 - bb))
+        if delta == 0:
+            return mpmath.mpf(0)
+        if any(u > 0 and v == 0 for u, v in pairs) and al >= 1:
+            return mpmath.inf
+        if al == 1:
+            return sum(u * mpmath.log(u / v) for u, v in pairs if u > 0)
+        h = sum(u**al * v ** (1 - al) for u, v in pairs if u > 0 and v > 0)
+        return mpmath.inf if h == 0 else mpmath.log(h) / (al - 1)
+
+
+def mp_renyi_bound(p_a, p_b, order):
+    """``β_α = −log(1 − p_A − p_B + 2k)``, ``k = ((p_A^{1−α} + p_B^{1−α})/2)^{1/(1−α)}``
+    (``√(p_A p_B)`` at α = 1; at ``p_B = 0``: ``p_A 2^{−1/(1−α)}`` below order 1, else 0), in
+    mpmath, for ``p_A > p_B``; ``1 − inner`` is of order ``α (p_A − p_B)²``."""
+    with mpmath.workdps(_digits(p_a - p_b, p_a - p_b, order)):
+        pa, pb, al = mpmath.mpf(p_a), mpmath.mpf(p_b), mpmath.mpf(order)
+        if al == 1:
+            k = mpmath.sqrt(pa * pb)
+        elif pb == 0:
+            k = pa * mpmath.mpf(2) ** (-1 / (1 - al)) if al < 1 else mpmath.mpf(0)
+        else:
+            s = 1 - al
+            k = ((pa**s + pb**s) / 2) ** (1 / s)
+        inner = 1 - pa - pb + 2 * k
+        return mpmath.inf if inner == 0 else -mpmath.log(inner)
+
+
+# --------------------------------------------------------------------------- twin
+def _renyi_kernel(b, delta, order, out):
+    """``out[j] = D_α(Bernoulli(b[j] + delta[j]) ‖ Bernoulli(b[j]))`` with ``α = order[j]``, to a
+    few ulps also where ``delta[j]`` is tiny (module docstring, "Floating point"). The caller
+    keeps ``b + delta`` in [0, 1] and passes ``delta = 1 − b`` (computed as here) for the edge 1.
+
+    Per outcome i (spike: ``b_i = b``, ``δ_i = δ``; none: ``b_i = 1 − b``, ``δ_i = −δ``;
+    ``a_i = b_i + δ_i``, ``ℓ_i = log(a_i/b_i)``): ``h = Σ_i b_i e^{α ℓ_i}``, and as
+    ``Σ_i b_i (e^{ℓ_i} − 1) = 0``, ``h − 1 = (α − 1) C`` with ``C = Σ_i b_i χ(ℓ_i) ≥ 0``,
+    ``χ(ℓ) = (e^{αℓ} − 1 − α(e^ℓ − 1))/(α − 1) = α Σ_{k≥2} G_{k−1} ℓ^k/k!``,
+    ``G_m = 1 + α + … + α^{m−1}``. Then ``D = log1p((α − 1)C)/(α − 1)``. The terms of C are
+    formed without the cancellations of ``log h``: the series for small ``|ℓ| max(1, α)``, else
+    ``a_i ℓ exprel((α − 1)ℓ) − δ_i`` for α near 1, else ``(b_i expm1(αℓ) − α δ_i)/(α − 1)``
+    (each at most ~15 times the rounding of its terms). Where ``h < 1/2`` (or C overflows),
+    ``log h`` is summed from the logs of its terms instead."""
+    for j in range(b.shape[0]):
+        al = order[j]
+        if delta[j] == 0.0:
+            out[j] = 0.0
+            continue
+        c_sum = 0.0  # C
+        log_h = -np.inf  # log h, used only where h < 1/2 or C overflows
+        infinite = False
+        for k in range(2):
+            b_i = b[j] if k == 0 else 1.0 - b[j]
+            d_i = delta[j] if k == 0 else -delta[j]
+            a_i = b_i + d_i
+            if a_i <= 0.0:  # never happens under the perturbed law: a^α b^(1−α) = 0
+                c_sum += b_i
+                continue
+            if b_i == 0.0:  # happens only under it: b^(1−α) = 0 below order 1, else D = ∞
+                if al >= 1.0:
+                    infinite = True
+                    break
+                c_sum += al * a_i / (1.0 - al)
+                continue
+            if abs(d_i) <= 0.5 * b_i:
+                ell = math.log1p(d_i / b_i)
+            else:
+                ratio = a_i / b_i
+                ell = (math.log(ratio) if 2.2250738585072014e-308 <= ratio < np.inf
+                       else math.log(a_i) - math.log(b_i))
+            term = al * math.log(a_i) + (1.0 - al) * math.log(b_i)  # log(a_i^α b_i^(1−α))
+            hi = max(log_h, term)
+            log_h = hi + math.log1p(math.exp(-abs(log_h - term))) if hi > -np.inf else hi
+            if abs(ell) * max(1.0, al) <= 0.5:
+                # α Σ_{k≥2} G_{k−1} ℓ^k/k!: one sign for ℓ > 0; for ℓ < 0 alternating, its
+                # first term at least 3/2 times the rest
+                power = ell  # ℓ^m/m!
+                g = 1.0  # G_{m−1}
+                series = 0.0
+                for m in range(2, 64):
+                    power *= ell / m
+                    step = g * power
+                    series += step
+                    if abs(step) <= 1e-17 * abs(series):
+                        break
+                    g = 1.0 + al * g
+                c_i = b_i * al * series
+            elif abs(al - 1.0) <= 0.5:
+                y = (al - 1.0) * ell
+                exprel = 1.0 if y == 0.0 else math.expm1(y) / y
+                c_i = a_i * ell * exprel - d_i
+            else:
+                y = al * ell
+                e = b_i * math.expm1(y) if y <= 700.0 else math.exp(y + math.log(b_i)) - b_i
+                c_i = (e - al * d_i) / (al - 1.0)
+            c_sum += max(c_i, 0.0)
+        if infinite:
+            out[j] = np.inf
+            continue
+        y = (al - 1.0) * c_sum
+        if abs(y) <= 0.5:
+            out[j] = c_sum if y == 0.0 else c_sum * (math.log1p(y) / y)
+        elif 0.5 < y < np.inf:  # log1p is well conditioned here
+            out[j] = math.log1p(y) / (al - 1.0)
+        else:  # h < 1/2, or C overflowed: log h from the logs of its terms
+            out[j] = max(log_h / (al - 1.0), 0.0)
