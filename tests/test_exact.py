@@ -417,8 +417,10 @@ def _fd_case(net, x, enc, seed, with_readout, assume=assume):
     # layers where the plain central difference at h = 1e-6 was 1.8e-5 off; it drifted with h
     # (-94.32502, -94.32513, -94.32545, -94.32653 at 1e-6 ... 3e-8, gradient -94.32676), a
     # near-tangent crossing that no step here resolves, so that case is not judged
+    scale = sum(float(np.abs(c) @ np.abs(l.times)) for c, l in zip(coef, res.layers))
+    scale += float(np.sum(np.abs(gmax * res.readout_max))) if with_readout else 0.0
     fd = settled_difference(
-        lambda s: objective([w + s * d for w, d in zip(W, dW)], x + s * dx), tol)
+        lambda s: objective([w + s * d for w, d in zip(W, dW)], x + s * dx), tol, scale)
     assume(fd is not None)  # a step changed the spike pattern, or the quotient does not settle
     assert abs(fd - an) <= tol, (fd, an, gnorm)
     return gnorm
