@@ -92,11 +92,11 @@ probabilities, and ``β_α`` is small whenever ``p_A`` is close to ``p_B``. Eval
 their absolute rounding, ~1e-16, of a value that may be 1e-20 or less: until 2026-12-04 such
 radii came out too large, 30 times for 41 pixels at 1/2, T = 14 and ``p_A − p_B = 3.9e-7``
 (the largest of 73 orders picked the luckiest rounding; tests/test_bernoulli.py keeps the
-case). Now :func:`renyi_divergence_bernoulli`
-writes ``h − 1`` as ``(α − 1) Σ_i b_i χ(ℓ_i)`` with terms of one sign (``_renyi_kernel``) and
-:func:`renyi_bound` writes ``β_α = −log1p(−2(A − k))`` with ``A − k`` from a series of one sign
-or exprel forms (``_power_mean_gap``); the L∞, L1 and L0 worst cases take the moves themselves
-(``x ± ε`` is never rounded to a grid point). Against mpmath references they are within 26 and
+case). Now :func:`renyi_divergence_bernoulli` writes ``h − 1`` as ``(α − 1) Σ_i b_i χ(ℓ_i)``
+with terms of one sign (``_renyi_kernel``) and :func:`renyi_bound` writes
+``β_α = −log1p(−2(A − k))`` with ``A − k`` from a series of one sign or exprel forms
+(``_power_mean_gap``); the L∞, L1 and L0 worst cases take the moves themselves (``x ± ε`` is
+never rounded to a float). Against mpmath references they are within 26 and
 5 ulps in random draws over every regime (the tests allow 64 and 16). A radius is accepted only
 where the worst case stays below ``β_α (1 − 1e-12)`` (:data:`_ROUNDING_GUARD`): far above those
 errors and the ~log2(d) ulps of summing d terms of one sign, at a cost of ~1e-12 relative in
@@ -161,6 +161,8 @@ _ROUNDING_GUARD = 1e-12
 _BISECT_STEPS = 52
 #: Grid of the partial move in the L1 bound (module docstring, step 4).
 _L1_GRID = 32
+#: Smallest normal float64 (a ratio below it has lost digits).
+_TINY = float(np.finfo(np.float64).tiny)
 #: Default cap on the number of likelihood-ratio atoms in :func:`neyman_pearson_check`.
 MAX_ATOMS = 2_000_000
 
@@ -301,14 +303,14 @@ def _renyi_kernel(b, delta, order, out):
                 ell = math.log1p(d_i / b_i)
             else:
                 ratio = a_i / b_i
-                ell = (math.log(ratio) if 2.2250738585072014e-308 <= ratio < np.inf
+                ell = (math.log(ratio) if _TINY <= ratio < np.inf  # not subnormal
                        else math.log(a_i) - math.log(b_i))
             term = al * math.log(a_i) + (1.0 - al) * math.log(b_i)  # log(a_i^α b_i^(1−α))
             hi = max(log_h, term)
             log_h = hi + math.log1p(math.exp(-abs(log_h - term))) if hi > -np.inf else hi
             if abs(ell) * max(1.0, al) <= 0.5:
                 # α Σ_{k≥2} G_{k−1} ℓ^k/k!: one sign for ℓ > 0; for ℓ < 0 alternating, its
-                # first term at least 3/2 times the rest
+                # first term at least 3 times the rest (|t_3/t_2| = (1 + α)|ℓ|/3 ≤ 1/3)
                 power = ell  # ℓ^m/m!
                 g = 1.0  # G_{m−1}
                 series = 0.0

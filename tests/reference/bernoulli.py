@@ -97,6 +97,9 @@ def mp_renyi_bound(p_a, p_b, order):
 
 
 # --------------------------------------------------------------------------- twin
+_TINY = float(np.finfo(np.float64).tiny)
+
+
 def _renyi_kernel(b, delta, order, out):
     """``out[j] = D_α(Bernoulli(b[j] + delta[j]) ‖ Bernoulli(b[j]))`` with ``α = order[j]``, to a
     few ulps also where ``delta[j]`` is tiny (module docstring, "Floating point"). The caller
@@ -136,14 +139,14 @@ def _renyi_kernel(b, delta, order, out):
                 ell = math.log1p(d_i / b_i)
             else:
                 ratio = a_i / b_i
-                ell = (math.log(ratio) if 2.2250738585072014e-308 <= ratio < np.inf
+                ell = (math.log(ratio) if _TINY <= ratio < np.inf  # not subnormal
                        else math.log(a_i) - math.log(b_i))
             term = al * math.log(a_i) + (1.0 - al) * math.log(b_i)  # log(a_i^α b_i^(1−α))
             hi = max(log_h, term)
             log_h = hi + math.log1p(math.exp(-abs(log_h - term))) if hi > -np.inf else hi
             if abs(ell) * max(1.0, al) <= 0.5:
                 # α Σ_{k≥2} G_{k−1} ℓ^k/k!: one sign for ℓ > 0; for ℓ < 0 alternating, its
-                # first term at least 3/2 times the rest
+                # first term at least 3 times the rest (|t_3/t_2| = (1 + α)|ℓ|/3 ≤ 1/3)
                 power = ell  # ℓ^m/m!
                 g = 1.0  # G_{m−1}
                 series = 0.0
