@@ -617,6 +617,13 @@ def _neuron_kernel(
                     # a split order passes through a V above both sides of the group: a
                     # readout maximum there would jump (checked against the final maximum)
                     split_peak = max(split_peak, peak)
+                if syn != 0 and n_sig >= 2 and peak > v0:
+                    # a split order whose positive block comes first turns V up for a moment
+                    # (the slope rises by w R / tau_m): a maximum at V here is a kink in the
+                    # group's times, also after a flat stretch, where V here is no candidate of
+                    # its own (a 1,200-example run found an IF readout at rest, +6 and -20 at
+                    # 0.5 ms: its maximum 0 rose with the lead of the +6, unflagged)
+                    kink_peak = max(kink_peak, v0)
         if not spiking and dom_e >= 0 and max_kind == 2 and max_ev == e_first:
             # the maximum so far is the left limit (delta) or the kink (exponential, alpha) at
             # this split group: it sits where the group's block of largest |W| arrives, not
