@@ -18,7 +18,7 @@ import math
 import numpy as np
 import pytest
 from conftest import RTOL_FINITE_DIFF, RTOL_SUM_ORDER
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from reference.helpers import PNG_MAGIC, example_count
 from test_exact_corners import CLOCK_DECADE, CLOCK_DTS, CLOCK_FLOOR_PER_SPIKE, _robust
@@ -475,7 +475,10 @@ def test_real_valued_current_is_the_clock_limit(case):
     assert data.max_error_ms[1] <= max(CLOCK_DECADE * data.max_error_ms[0], floor), data
 
 
-@settings(max_examples=example_count(20))
+# About 60 % of the drawn cases are flagged or have a zero gradient (600 judged, 1,860 and
+# 2,101 rejected in two 1,200-example runs), which one random run's health check took for a
+# failing strategy: the filter is the test's design, as in the other FD checks
+@settings(max_examples=example_count(20), suppress_health_check=[HealthCheck.filter_too_much])
 @given(real_current_cases(readout=True))
 def test_real_valued_current_pixel_gradient_matches_finite_differences(case):
     net, x = case

@@ -58,6 +58,8 @@ EPS_T = 1e-12
 # ... and the readout maximum moves continuously: by at most the weight change times the largest
 # unit response (tau_s / C <= 2000 for IF with tau_s = 1000 ms) per input, plus |V'| EPS_T: far
 # below 1e-6, while a jump of the maximum's location moves it by a sizeable part of a weight.
+# Slow threshold crossings before it amplify the change (1 / V'); twice its first-order size,
+# from the exact gradient, is allowed on top (_first_order_change).
 TOL_READOUT_CONTINUOUS = 1e-6
 # Time-shift covariance: t + shift rounds each event and spike time once (|t| <= 12 ms: 1.8e-15);
 # a crossing found by Newton moves by a few ulps of itself. 1e-12 ms leaves margin and is far
@@ -274,8 +276,27 @@ def test_flags_clear_means_the_spike_pattern_survives_tiny_perturbations(case, s
         for a, b in zip(spike_pattern(res), spike_pattern(pres)):
             np.testing.assert_array_equal(a, b)
         if res.readout_max is not None:
-            np.testing.assert_allclose(pres.readout_max, res.readout_max, rtol=0,
-                                       atol=TOL_READOUT_CONTINUOUS)
+            moved = np.abs(pres.readout_max - res.readout_max)
+            assert np.all(moved <= TOL_READOUT_CONTINUOUS + 2 * _first_order_change(
+                net, inp, res, pnet, pinp)), (moved, res.readout_max)
+
+
+def _first_order_change(net, inp, res, pnet, pinp):
+    """``Σ |∂max_k/∂p| |Δp|`` per readout neuron k over the weights and input times p (exact
+    gradients, ``vjp``): the change a continuous maximum can make to first order. A spike at a
+    slow (near-asymptotic) crossing moves its time by ``ΔV / V'``, and chained ones multiply
+    that: a 1,200-example run found hidden spikes moved by 1.3e-14, 1.8e-10 and 4e-6 ms by a
+    1e-12 perturbation, and the readout maximum by 1.34e-6, a slope of ~1e6, not a jump."""
+    bound = np.zeros(res.readout_max.shape[1])
+    zero = [np.zeros(l.times.size) for l in res.layers]
+    for k in range(bound.size):
+        unit = np.zeros(res.readout_max.shape)
+        unit[0, k] = 1.0
+        g = vjp(res, zero, grad_max=unit)
+        bound[k] = sum(float(np.sum(np.abs(gw) * np.abs(pl.weight - l.weight)))
+                       for gw, pl, l in zip(g.weights, pnet.layers, net.layers))
+        bound[k] += float(np.abs(g.input_times) @ np.abs(pinp.times - inp.times))
+    return bound
 
 
 # Found by a 1200-example random run (stop 40): hidden neurons 0 and 1 fire about 1e-12 ms before
