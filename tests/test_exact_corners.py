@@ -342,6 +342,19 @@ def test_flags_a_readout_maximum_that_a_split_group_lifts_from_a_plateau():
     assert res.flags[0] & K.FLAG_COINCIDENT
 
 
+def test_flags_a_delta_input_just_after_a_spike_that_starts_a_refractory_period():
+    # a 1,200-example run: weight 1.3 at 0 fires a soft-reset LIF (refractory 2.5 ms) and a
+    # second input 4.9e-294 ms later is dropped. Moved by 1e-12 onto 0, both arrive as one
+    # group: V 2.6, reset to 1.6, held through the period, a second spike at 2.5 ms
+    nrn = ExactNeuron("lif", "delta", tau_mem_ms=0.05, theta=1.0, u0=-0.3, reset="soft",
+                      t_ref_ms=2.5)
+    net = ExactNetwork([ExactDense([[1.3]], nrn)])
+    res = simulate(net, _events([0.0, 4.86570414e-294], [0, 0], 1), t_end_ms=T_END)
+    merged = simulate(net, _events([0.0, 0.0], [0, 0], 1), t_end_ms=T_END)
+    assert res.layers[0].times.size == 1 and merged.layers[0].times.size == 2
+    assert res.flags[0] & K.FLAG_COINCIDENT
+
+
 # Two inputs at 0 into an IF neuron with an exponential synapse (tau_s = 1 ms): weight 1 fires
 # at ln 2, weight 2 at ln(4/3) and, after its reset, again at ln 2 (found at 1200 examples).
 _SIMULTANEOUS_TRAINS = (
