@@ -329,7 +329,11 @@ def _renyi_kernel(b, delta, order, out):
                 c_i = a_i * ell * exprel - d_i
             else:
                 y = al * ell
-                e = b_i * math.expm1(y) if y <= 700.0 else math.exp(y + math.log(b_i)) - b_i
+                if y <= 700.0:
+                    e = b_i * math.expm1(y)
+                else:  # b_i e^y, overflowing to inf (then log h is used) without an exception
+                    z = y + math.log(b_i)
+                    e = math.exp(z) - b_i if z < 709.0 else np.inf
                 c_i = (e - al * d_i) / (al - 1.0)
             c_sum += max(c_i, 0.0)
         if infinite:
