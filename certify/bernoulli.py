@@ -302,10 +302,10 @@ def _renyi_kernel(b, delta, order, out):
                 continue
             if abs(d_i) <= 0.5 * b_i:
                 ell = math.log1p(d_i / b_i)
-            else:
-                ratio = a_i / b_i
-                ell = (math.log(ratio) if _TINY <= ratio < np.inf  # not subnormal
-                       else math.log(a_i) - math.log(b_i))
+            elif a_i >= _TINY and b_i >= _TINY:  # two normal numbers <= 1: a normal ratio
+                ell = math.log(a_i / b_i)
+            else:  # a subnormal ratio would have lost digits, an overflowing one all
+                ell = math.log(a_i) - math.log(b_i)
             term = al * math.log(a_i) + (1.0 - al) * math.log(b_i)  # log(a_i^α b_i^(1−α))
             hi = max(log_h, term)
             log_h = hi + math.log1p(math.exp(-abs(log_h - term))) if hi > -np.inf else hi
@@ -333,7 +333,7 @@ def _renyi_kernel(b, delta, order, out):
                     e = b_i * math.expm1(y)
                 else:  # b_i e^y, overflowing to inf (then log h is used) without an exception
                     z = y + math.log(b_i)
-                    e = math.exp(z) - b_i if z < 709.0 else np.inf
+                    e = math.exp(z) - b_i if z < 700.0 else np.inf
                 c_i = (e - al * d_i) / (al - 1.0)
             c_sum += max(c_i, 0.0)
         if infinite:
