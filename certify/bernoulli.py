@@ -285,7 +285,6 @@ def _renyi_kernel(b, delta, order, out):
             out[j] = 0.0
             continue
         c_sum = 0.0  # C
-        log_h = -np.inf  # log h, used only where h < 1/2 or C overflows
         infinite = False
         for k in range(2):
             b_i = b[j] if k == 0 else 1.0 - b[j]
@@ -306,9 +305,6 @@ def _renyi_kernel(b, delta, order, out):
                 ell = math.log(a_i / b_i)
             else:  # a subnormal ratio would have lost digits, an overflowing one all
                 ell = math.log(a_i) - math.log(b_i)
-            term = al * math.log(a_i) + (1.0 - al) * math.log(b_i)  # log(a_i^α b_i^(1−α))
-            hi = max(log_h, term)
-            log_h = hi + math.log1p(math.exp(-abs(log_h - term))) if hi > -np.inf else hi
             if abs(ell) * max(1.0, al) <= 0.5:
                 # α Σ_{k≥2} G_{k−1} ℓ^k/k!: one sign for ℓ > 0; for ℓ < 0 alternating, its
                 # first term at least 3 times the rest (|t_3/t_2| = (1 + α)|ℓ|/3 ≤ 1/3)
@@ -345,6 +341,14 @@ def _renyi_kernel(b, delta, order, out):
         elif 0.5 < y < np.inf:  # log1p is well conditioned here
             out[j] = math.log1p(y) / (al - 1.0)
         else:  # h < 1/2, or C overflowed: log h from the logs of its terms
+            log_h = -np.inf
+            for k in range(2):
+                b_i = b[j] if k == 0 else 1.0 - b[j]
+                a_i = b_i + (delta[j] if k == 0 else -delta[j])
+                if a_i > 0.0 and b_i > 0.0:  # else a_i^α b_i^(1−α) = 0 (α < 1 here)
+                    term = al * math.log(a_i) + (1.0 - al) * math.log(b_i)
+                    hi = max(log_h, term)
+                    log_h = hi + math.log1p(math.exp(-abs(log_h - term))) if hi > -np.inf else hi
             out[j] = max(log_h / (al - 1.0), 0.0)
 
 
