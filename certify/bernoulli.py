@@ -129,7 +129,7 @@ from certify.smoothing import (
     sample_counts,
 )
 from evsnn._checks import flag_iv
-from evsnn._numba import njit
+from evsnn._numba import njit, run_split
 from evsnn._records import compact_repr
 
 __all__ = [
@@ -260,7 +260,8 @@ def _renyi_shift(b, delta, order):
     b, delta, order = (np.array(np.broadcast_to(v, shape), dtype=np.float64).ravel()
                        for v in (b, delta, order))
     out = np.empty(shape)
-    _renyi_kernel(b, delta, order, out.reshape(-1))
+    # elementwise, so the pieces on the threads give the same values for any number of them
+    run_split(_renyi_kernel, b.size, (0, 1, 2, 3), b, delta, order, out.reshape(-1))
     return out
 
 
