@@ -112,8 +112,8 @@ def _renyi_kernel(b, delta, order, out):
     ``G_m = 1 + α + … + α^{m−1}``. Then ``D = log1p((α − 1)C)/(α − 1)``. The terms of C are
     formed without the cancellations of ``log h``: the series for small ``|ℓ| max(1, α)``, else
     ``a_i ℓ exprel((α − 1)ℓ) − δ_i`` for α near 1, else ``(b_i expm1(αℓ) − α δ_i)/(α − 1)``
-    (each at most ~15 times the rounding of its terms). Where ``h < 1/2`` (or C overflows),
-    ``log h`` is summed from the logs of its terms instead."""
+    (each, by a hand estimate, at most ~15 times the rounding of its terms).
+    Where ``h < 1/2`` (or C overflows), ``log h`` is summed from the logs of its terms instead."""
     for j in range(b.shape[0]):
         al = order[j]
         if delta[j] == 0.0:
@@ -180,7 +180,7 @@ def _renyi_kernel(b, delta, order, out):
             for k in range(2):
                 b_i = b[j] if k == 0 else 1.0 - b[j]
                 a_i = b_i + (delta[j] if k == 0 else -delta[j])
-                if a_i > 0.0 and b_i > 0.0:  # else a_i^α b_i^(1−α) = 0 (α < 1 here)
+                if a_i > 0.0 and b_i > 0.0:  # else the term is 0 (b_i = 0 reaches here at α < 1)
                     term = al * math.log(a_i) + (1.0 - al) * math.log(b_i)
                     hi = max(log_h, term)
                     log_h = hi + math.log1p(math.exp(-abs(log_h - term))) if hi > -np.inf else hi
