@@ -3,6 +3,7 @@ central finite differences, clock-mode convergence, encoders, decoders, flags an
 
 import math
 
+import mpmath
 import numpy as np
 import pytest
 from conftest import ATOL_TWIN, RTOL_FINITE_DIFF, RTOL_TWIN
@@ -45,7 +46,7 @@ from evsnn.exact.simulate import (
 from evsnn.params import IF, LIF, Readout, TraceLIF
 from reference import exact as ref
 from reference.exact import spike_pattern
-from reference.helpers import example_count, settled_difference
+from reference.helpers import example_count, settled_difference, threshold_rounding
 
 # Closed forms evaluated by the simulator against the same formula written out in the test:
 # a few roundings of exp/log apart, hence 1e-12 (the requirement).
@@ -222,6 +223,35 @@ def test_stationary_point_of_a_subnormal_current(syn, tau_s):
     # underflow to 0 (the twin divided by it: ZeroDivisionError; the kernel returned inf).
     # V is then one exponential, without an interior extremum.
     args = (1, syn, 3.0, tau_s, 1.0, 1.0, 0.5, 0.0, 0.0, 5e-324)
+    assert _stationary_kernel(*args) == -1.0
+    assert ref._stationary_kernel(*args) == -1.0
+
+
+@pytest.mark.parametrize("tau_s, v0, i0", [
+    (0.0005, 6.925401767128467e-06, 3.9398875e-317),  # tau_s < tau_m: q = 1.7e311, s < 0
+    (0.1, -0.5, 4e-317),  # tau_s > tau_m: s = ln(q) / 10, about 72 ms
+    (0.1, 0.5, 4e-317),  # a and b of one sign: q < 0
+])
+def test_stationary_point_of_a_subnormal_current_whose_quotient_overflows(tau_s, v0, i0):
+    # found by a 1,200-example run (stop 41): with a subnormal i0 the current's term a is
+    # subnormal but not 0, and q = -b tau_s / (a tau_m) overflowed (the twin's NumPy scalars
+    # warned; the kernel got inf). Both now take ln q from the factors; mpmath is the reference.
+    tau_m = 0.05
+    args = (1, 1, tau_m, tau_s, 1.0, 1.0, 0.0, 0.0, np.float64(v0), np.float64(i0))
+    with mpmath.workdps(60):
+        a = mpmath.mpf(i0) * tau_s / (mpmath.mpf(tau_s) - tau_m)
+        q = -(mpmath.mpf(v0) - a) * tau_s / (a * tau_m)
+        s = mpmath.log(q) / (1 / mpmath.mpf(tau_m) - 1 / mpmath.mpf(tau_s)) if q > 0 else -1
+        want = float(s) if s > 0 else -1.0
+    for kern in (_stationary_kernel, ref._stationary_kernel):
+        got = kern(*args)
+        assert abs(got - want) <= 1e-14 * abs(want), (kern, got, want)
+
+
+def test_stationary_point_of_a_subnormal_alpha_current_is_none():
+    # the alpha synapse's stationary point tau_m - b / k with k = 8e-316: b / k = -6e314
+    # overflowed the same way; the point lies beyond 1e300 ms, so there is none in a segment
+    args = (1, 2, 0.05, 0.05, 1.0, 1.0, 0.0, 0.0, np.float64(-0.5), np.float64(4e-317))
     assert _stationary_kernel(*args) == -1.0
     assert ref._stationary_kernel(*args) == -1.0
 
@@ -419,8 +449,10 @@ def _fd_case(net, x, enc, seed, with_readout, assume=assume):
     # near-tangent crossing that no step here resolves, so that case is not judged
     scale = sum(float(np.abs(c) @ np.abs(l.times)) for c, l in zip(coef, res.layers))
     scale += float(np.sum(np.abs(gmax * res.readout_max))) if with_readout else 0.0
+    noise = threshold_rounding(net, inp, res, coef, gmax if with_readout else None)
+    assume(noise is not None)  # a threshold a few ulps off changes the pattern: not judged
     fd = settled_difference(
-        lambda s: objective([w + s * d for w, d in zip(W, dW)], x + s * dx), tol, scale)
+        lambda s: objective([w + s * d for w, d in zip(W, dW)], x + s * dx), tol, scale, noise)
     assume(fd is not None)  # a step changed the spike pattern, or the quotient does not settle
     assert abs(fd - an) <= tol, (fd, an, gnorm)
     return gnorm

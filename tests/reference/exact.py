@@ -96,15 +96,29 @@ def _stationary_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0):
         if b == 0.0 or a == 0.0:
             # a == 0: the current's term underflowed (i0 subnormal), V is one exponential
             return -1.0
-        q = -b * tau_s / (a * tau_m)
-        if q <= 0.0:
-            return -1.0
-        s = math.log(q) / (1.0 / tau_m - 1.0 / tau_s)
+        num = -b * tau_s
+        den = a * tau_m
+        if abs(num) * 1e-300 < abs(den):
+            q = num / den
+            if q <= 0.0:
+                return -1.0
+            log_q = math.log(q)
+        else:
+            # |q| >= 1e300 (a subnormal i0 makes a tiny): the quotient may overflow, its log
+            # does not; q > 0 exactly when a and b differ in sign
+            if (a > 0.0) == (b > 0.0):
+                return -1.0
+            log_q = math.log(abs(b)) + math.log(tau_s) - math.log(abs(a)) - math.log(tau_m)
+        s = log_q / (1.0 / tau_m - 1.0 / tau_s)
         return s if s > 0.0 else -1.0
     k = r * i0 / tau_m
     if k == 0.0:  # the current's term underflowed (i0 subnormal): V is one exponential
         return -1.0
     b = v0 - u0 - r * ic
+    if abs(b) * 1e-300 >= abs(k):
+        # |b / k| >= 1e300 (a subnormal i0): the stationary point tau_m - b / k is negative
+        # or beyond 1e300 ms, never inside a segment; the quotient itself may overflow
+        return -1.0
     s = tau_m - b / k
     return s if s > 0.0 else -1.0
 
