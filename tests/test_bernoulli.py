@@ -21,7 +21,12 @@ import reference.bernoulli as ref
 from conftest import ATOL_TWIN, RTOL_TWIN
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
-from reference.bernoulli import mp_renyi_bound, mp_renyi_divergence, neyman_pearson_exact
+from reference.bernoulli import (
+    mp_l1_worst,
+    mp_renyi_bound,
+    mp_renyi_divergence,
+    neyman_pearson_exact,
+)
 from reference.helpers import example_count
 from scipy.optimize import minimize_scalar
 from scipy.special import xlogy
@@ -572,6 +577,25 @@ def test_radii_are_sound_in_exact_arithmetic(x, T, pair):
         w = sorted((max(mp_renyi_divergence(v, -v, o), mp_renyi_divergence(v, 1.0 - v, o))
                     for v in x), reverse=True)
         assert T * mpmath.fsum(w[: r.l0]) < mp_renyi_bound(p_a, p_b, o), (r, w)
+
+
+@settings(max_examples=example_count(20), deadline=None)
+@given(
+    st.lists(st.floats(0.0, 1.0), min_size=1, max_size=5),
+    st.integers(1, 20),
+    close_probabilities(),
+)
+@example([0.5, 0.02, 0.97], 3, (0.9, 0.05))  # cheap pushes to both edges: the knapsack's case
+@example([0.5] * 5, 14, (0.5 + 1.93e-7, 0.5 - 1.93e-7))  # p_A ≈ p_B: tiny divergences
+def test_l1_radius_is_sound_in_exact_arithmetic(x, T, pair):
+    # the certificate's condition at the reported L1 radius and order, with the worst case over
+    # the whole L1 ball ∩ box found in mpmath by enumerating its vertices (not the library's
+    # knapsack bound): rounding and the bound's grid must never enlarge a radius
+    p_a, p_b = pair
+    r = certified_radii(np.array(x), p_a, p_b, n_steps=T, norms=("l1",))
+    if r.l1 > 0:
+        worst = T * mp_l1_worst(x, r.l1, r.order_l1)
+        assert worst < mp_renyi_bound(p_a, p_b, r.order_l1), (r, worst)
 
 
 # --------------------------------------------------------------------------- the pieces

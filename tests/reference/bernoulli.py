@@ -96,6 +96,36 @@ def mp_renyi_bound(p_a, p_b, order):
         return mpmath.inf if inner == 0 else -mpmath.log(inner)
 
 
+def mp_l1_worst(x, r, order):
+    """``max Σ_i D_α(Bernoulli(x'_i) ‖ Bernoulli(x_i))`` over ``‖x' − x‖₁ ≤ r``, ``x' ∈ [0, 1]^d``,
+    for α ≤ 1, in mpmath: the objective is convex (certify.bernoulli's docstring, step 4), so
+    the maximum is at a vertex of one orthant's ``{0 ≤ u_i ≤ c_i, Σ u_i ≤ r}``: every pixel
+    unmoved or pushed to an edge, at most one moved part way by what the budget leaves. All of
+    them are enumerated (3^d full-push patterns), moves and budget exact. Small d only."""
+    r = mpmath.mpf(r)
+    # per pixel, its two full pushes as (move, cost): up to 1, down to 0 (exact in mpmath)
+    pushes = [((1 - mpmath.mpf(v), 1 - mpmath.mpf(v)), (-mpmath.mpf(v), mpmath.mpf(v)))
+              for v in x]
+    best = mpmath.mpf(0)
+    for pattern in itertools.product((None, 0, 1), repeat=len(x)):
+        cost = sum((pushes[i][k][1] for i, k in enumerate(pattern) if k is not None),
+                   mpmath.mpf(0))
+        if cost > r:
+            continue
+        value = sum((mp_renyi_divergence(x[i], pushes[i][k][0], order)
+                     for i, k in enumerate(pattern) if k is not None), mpmath.mpf(0))
+        left = r - cost
+        partial = mpmath.mpf(0)
+        for i, k in enumerate(pattern):
+            if k is None and left > 0:
+                for move, cap in pushes[i]:
+                    if cap > left:
+                        part = left if move > 0 else -left
+                        partial = max(partial, mp_renyi_divergence(x[i], part, order))
+        best = max(best, value + partial)
+    return best
+
+
 # --------------------------------------------------------------------------- twin
 _TINY = float(np.finfo(np.float64).tiny)
 
