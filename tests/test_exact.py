@@ -248,6 +248,15 @@ def test_stationary_point_of_a_subnormal_current_whose_quotient_overflows(tau_s,
         assert abs(got - want) <= 1e-14 * abs(want), (kern, got, want)
 
 
+@pytest.mark.parametrize("ic, want", [(-1.0, -1.0), (-1e-320, -1.0 * math.log(0.1))])
+def test_stationary_point_of_an_if_neuron_with_a_subnormal_current(ic, want):
+    # IF, exponential synapse: V' = 0 where i0 e^{-s/tau_s} = -ic, s = -tau_s ln(-ic / i0); a
+    # subnormal i0 = 1e-319 under ic = -1 overflowed the quotient (the twin warned, stop 42)
+    args = (0, 1, 0.05, 1.0, 1.0, 1.0, 0.0, np.float64(ic), np.float64(0.5), np.float64(1e-319))
+    for kern in (_stationary_kernel, ref._stationary_kernel):
+        assert abs(kern(*args) - want) <= 1e-12, kern
+
+
 def test_stationary_point_of_a_subnormal_alpha_current_is_none():
     # the alpha synapse's stationary point tau_m - b / k with k = 8e-316: b / k = -6e314
     # overflowed the same way; the point lies beyond 1e300 ms, so there is none in a segment

@@ -86,6 +86,10 @@ def _stationary_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0):
     if syn == 0 or i0 == 0.0:
         return -1.0
     if model == 0:
+        # q = -ic / i0 must lie in (0, 1); |ic| >= |i0| puts it outside (and a subnormal i0
+        # would overflow the quotient)
+        if abs(ic) >= abs(i0):
+            return -1.0
         q = -ic / i0
         if q <= 0.0 or q >= 1.0:
             return -1.0
@@ -183,9 +187,12 @@ def _crossing_kernel(model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, leng
             hi = x
         if hi - lo <= 2.0 * np.spacing(hi):
             break
-        step = g / gs if gs != 0.0 else 0.0
+        # a Newton step of 1e300 or more (gs = 0, or subnormal: the quotient could overflow)
+        # would leave the bracket anyway: bisect
+        huge = abs(g) * 1e-300 >= abs(gs)
+        step = 0.0 if huge else g / gs
         xn = x - step
-        if gs == 0.0 or not (lo < xn < hi) or abs(step) > 0.5 * dx_old:
+        if huge or not (lo < xn < hi) or abs(step) > 0.5 * dx_old:
             xn = 0.5 * (lo + hi)
             dx_old = hi - lo
         else:
