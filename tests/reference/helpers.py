@@ -389,6 +389,15 @@ def threshold_rounding(net, inputs, res, coef, c_max=None):
     return moved
 
 
+def central_difference_rounding(value):
+    """A bound on the rounding of one central difference at step ``H`` of an objective of size
+    ``|value|`` (each evaluation within ``ROUND_ULPS`` ulps of it): a gradient entry far below
+    the objective's size is known only to this, whatever RTOL_FINITE_DIFF says. A 1,200-example
+    run (stop 42) compared an MS-MPPD derivative of 2.5e-8 with an objective of 0.48: the
+    difference was 1.7e-11, below this bound (8.5e-10), 670 times the relative tolerance."""
+    return ROUND_ULPS * np.finfo(np.float64).eps * abs(value) / H
+
+
 def central_differences(f, arr):
     """Central differences of the scalar ``f()`` with respect to every entry of ``arr``, which
     ``f`` reads (each entry is moved by ±H in place and restored)."""
