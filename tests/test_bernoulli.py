@@ -493,6 +493,8 @@ def _close_to(got, want, rtol):
 @example((0.5, 1e-10), 2.0)
 # h far from 1 with b tiny: 279 ulps in a draft of the kernel that summed log h from α ℓ + log b
 @example((1e-300, 0.0049702512643862926), 1.0068338890186883)
+# 1 − a = 1.4e-4 from the rounded 1 − b: 102 ulps before its rounding error went back in
+@example((1e-06, 0.9998584713746912), 0.001)
 def test_renyi_divergence_is_accurate_also_for_nearby_probabilities(pair, order):
     # the certificate's sums are only as sound as each term: a divergence of two nearly equal
     # probabilities must not lose its digits to log(h) with h ≈ 1
