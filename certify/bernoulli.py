@@ -96,9 +96,12 @@ case). Now :func:`renyi_divergence_bernoulli` writes ``h − 1`` as ``(α − 1)
 with terms of one sign (``_renyi_kernel``) and :func:`renyi_bound` writes
 ``β_α = −log1p(−2(A − k))`` with ``A − k`` from a series of one sign or exprel forms
 (``_power_mean_gap``); the L∞, L1 and L0 worst cases take the moves themselves (``x ± ε`` is
-never rounded to a float). Against mpmath references they are within 44 and 5 ulps in 52,000
-and 44,000 random draws over every regime (the tests allow 32 + α|ℓ| and 16: the rounding of
-``ℓ = log(a/b)`` is carried into ``e^{αℓ}``). A radius is accepted only where the worst case
+never rounded to a float). The kernel adds back the exact rounding errors of ``1 − b`` and,
+in :func:`renyi_divergence_bernoulli`, of the shift ``a − b``, which otherwise dominate a small
+``1 − a`` (until 2026-12-04: up to 7.7e-4 relative for a dark pixel moved nearly to 1).
+Against mpmath references they are within 44 and 5 ulps in 52,000 and 44,000 random draws
+over every regime (the tests allow 32 + α|ℓ| and 16: the rounding of ``ℓ = log(a/b)`` is
+carried into ``e^{αℓ}``). A radius is accepted only where the worst case
 stays below ``β_α (1 − 1e-12)`` (:data:`_ROUNDING_GUARD`): far above those errors (near the
 boundary the moves, and so α|ℓ|, are small) and the ~log2(d) ulps of summing d terms of one
 sign, at a cost of ~1e-12 relative in divergence. Where the Rényi certificate is exact --
@@ -248,28 +251,38 @@ def renyi_divergence_bernoulli(a, b, order):
     """
     order = _order_iv(order)
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return _renyi_shift(b, a - b, order)
+    # a - b exactly, as the float shift and its rounding error (Knuth's TwoSum): a rounded
+    # shift would carry its rounding into 1 - a (a = 1 - 1e-12, b = 1e-3: 1.4e8 ulps in D)
+    delta = a - b
+    back = delta - a
+    err = (a - (delta - back)) + (-b - back)
+    return _renyi_shift(b, delta, order, err)
 
 
-def _renyi_shift(b, delta, order):
-    """``D_α(Bernoulli(b + delta) ‖ Bernoulli(b))``, broadcast (``order`` may hold one order
-    per row in the radius searches); the shift is given, not ``b + delta``, so that a move
-    smaller than an ulp of ``b`` keeps its size."""
-    shape = np.broadcast_shapes(np.shape(b), np.shape(delta), np.shape(order))
+def _renyi_shift(b, delta, order, delta_err=0.0):
+    """``D_α(Bernoulli(b + delta + delta_err) ‖ Bernoulli(b))``, broadcast (``order`` may hold
+    one order per row in the radius searches); the shift is given, not ``b + delta``, so that a
+    move smaller than an ulp of ``b`` keeps its size (``delta_err``: the exact rest of a shift
+    that is not a float)."""
+    shape = np.broadcast_shapes(np.shape(b), np.shape(delta), np.shape(order),
+                                np.shape(delta_err))
     # writable float64 copies: one compiled signature whatever the caller passed
-    b, delta, order = (np.array(np.broadcast_to(v, shape), dtype=np.float64).ravel()
-                       for v in (b, delta, order))
+    b, delta, delta_err, order = (np.array(np.broadcast_to(v, shape), dtype=np.float64).ravel()
+                                  for v in (b, delta, delta_err, order))
     out = np.empty(shape)
     # elementwise, so the pieces on the threads give the same values for any number of them
-    run_split(_renyi_kernel, b.size, (0, 1, 2, 3), b, delta, order, out.reshape(-1))
+    run_split(_renyi_kernel, b.size, (0, 1, 2, 3, 4), b, delta, delta_err, order,
+              out.reshape(-1))
     return out
 
 
 @njit
-def _renyi_kernel(b, delta, order, out):
+def _renyi_kernel(b, delta, delta_err, order, out):
     """``out[j] = D_α(Bernoulli(b[j] + delta[j]) ‖ Bernoulli(b[j]))`` with ``α = order[j]``, to a
-    few ulps also where ``delta[j]`` is tiny (module docstring, "Floating point"). The caller
-    keeps ``b + delta`` in [0, 1] and passes ``delta = 1 − b`` (computed as here) for the edge 1.
+    few ulps also where ``delta[j]`` is tiny (module docstring, "Floating point"). The shift is
+    ``delta[j] + delta_err[j]`` exactly (``delta_err`` 0 for a shift that is a float, else the
+    rounding error of ``delta = a − b``). The caller keeps ``b + delta`` in [0, 1] and passes
+    ``delta = 1 − b`` (computed as here) for the edge 1.
 
     Per outcome i (spike: ``b_i = b``, ``δ_i = δ``; none: ``b_i = 1 − b``, ``δ_i = −δ``;
     ``a_i = b_i + δ_i``, ``ℓ_i = log(a_i/b_i)``): ``h = Σ_i b_i e^{α ℓ_i}``, and as
@@ -291,11 +304,12 @@ def _renyi_kernel(b, delta, order, out):
             b_i = b[j] if k == 0 else 1.0 - b[j]
             d_i = delta[j] if k == 0 else -delta[j]
             a_i = b_i + d_i
-            if k == 1 and d_i != -b_i:  # (d_i = -b_i: the edge a_i = 0, as the caller means it)
-                # 1 - b is rounded; where a_i = 1 - b - δ is far below it, that rounding is a
-                # large part of a_i (a 1,200-example run: b = 1e-6, δ = 0.99986, a_i = 1.4e-4
-                # off by 4e-13 relative, 102 ulps in D). Its exact error (|1| >= b) goes back in.
-                a_i += (1.0 - b_i) - b[j]
+            if d_i != -b_i or delta_err[j] != 0.0:  # (else the edge a_i = 0, as meant)
+                # 1 - b and the shift may be rounded; where a_i is far below b_i their rounding
+                # is a large part of it (a 1,200-example run: b = 1e-6, δ = 0.99986, 1 - b - δ
+                # = 1.4e-4 off by 4e-13 relative, 102 ulps in D). Exact errors (|1| >= b) go
+                # back in; d_i is the float nearest the shift either way.
+                a_i += delta_err[j] if k == 0 else ((1.0 - b_i) - b[j]) - delta_err[j]
             if a_i <= 0.0:  # never happens under the perturbed law: a^α b^(1−α) = 0
                 c_sum += b_i
                 continue
@@ -352,8 +366,8 @@ def _renyi_kernel(b, delta, order, out):
                 b_i = b[j] if k == 0 else 1.0 - b[j]
                 d_i = delta[j] if k == 0 else -delta[j]
                 a_i = b_i + d_i
-                if k == 1 and d_i != -b_i:  # as above
-                    a_i += (1.0 - b_i) - b[j]
+                if d_i != -b_i or delta_err[j] != 0.0:  # as above
+                    a_i += delta_err[j] if k == 0 else ((1.0 - b_i) - b[j]) - delta_err[j]
                 if a_i > 0.0 and b_i > 0.0:  # else the term is 0 (b_i = 0 reaches here at α < 1)
                     term = al * math.log(a_i) + (1.0 - al) * math.log(b_i)
                     hi = max(log_h, term)

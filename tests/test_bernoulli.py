@@ -508,24 +508,50 @@ def test_renyi_divergence_is_accurate_also_for_nearby_probabilities(pair, order)
     assert _close_to(got, want, rtol), (b, delta, order, got, want)
 
 
+PROBABILITY = st.one_of(
+    st.floats(0.0, 1.0),
+    st.floats(-300.0, 0.0).map(lambda e: 10.0**e),
+    st.floats(-16.0, 0.0).map(lambda e: 1.0 - 10.0**e),
+    st.sampled_from([0.0, 0.5, 1.0]),
+)
+
+
+@settings(max_examples=example_count(60), deadline=None)
+@given(PROBABILITY, PROBABILITY, ORDERS_WIDE)
+@example(1.0 - 1e-12, 1e-3, 0.1)  # a - b rounded: 1 - a off by 3e-8 relative, 1.4e8 ulps in D
+@example(1e-34, 1.0, 0.001)  # a - b rounds to -1, which read as the edge a = 0 gave inf
+def test_public_divergence_is_accurate_for_any_two_probabilities(a, b, order):
+    # renyi_divergence_bernoulli(a, b): the shift a - b is not a float when a and b are more
+    # than a factor 2 apart; its rounding must not reach 1 - a
+    got = float(renyi_divergence_bernoulli(a, b, order))
+    want = mp_renyi_divergence(b, mpmath.fsub(a, b, exact=True), order)
+    ell = max((abs(math.log(ai / bi)) for ai, bi in ((a, b), (1.0 - a, 1.0 - b))
+               if ai > 0.0 and bi > 0.0), default=0.0)
+    rtol = (RTOL_RENYI_ULPS + order * ell) * 2.0**-52
+    assert _close_to(got, want, rtol), (a, b, order, got, want)
+
+
 def _renyi_kernel_call(b, delta, order):
     out = np.empty(1)
     _renyi_kernel(np.array([b], dtype=np.float64), np.array([delta], dtype=np.float64),
-                  np.array([order], dtype=np.float64), out)
+                  np.zeros(1), np.array([order], dtype=np.float64), out)
     return out[0]
 
 
 @settings(max_examples=example_count(30), deadline=None)
-@given(st.lists(st.tuples(nearby_pairs(), ORDERS_WIDE), min_size=1, max_size=8))
-@example([((0.0001, 0.9999), 100.0)])  # b e^{αℓ} overflows: inf in numba, OverflowError in math
-@example([((2.225073858507e-311, 1.0), 0.001)])  # a / b overflowed: inf, a warning in the twin
+@given(st.lists(st.tuples(nearby_pairs(), ORDERS_WIDE, st.sampled_from([0.0, 0.5, -0.25])),
+                min_size=1, max_size=8))
+@example([((0.0001, 0.9999), 100.0, 0.0)])  # b e^{αℓ} overflows: inf in numba, OverflowError
+@example([((2.225073858507e-311, 1.0), 0.001, 0.0)])  # a / b overflowed: a warning in the twin
 def test_renyi_kernel_matches_twin(cases):
     b = np.array([c[0][0] for c in cases])
     delta = np.array([c[0][1] for c in cases])
     order = np.array([c[1] for c in cases])
+    # the rest of a shift that is not a float: at most half an ulp of it
+    delta_err = np.array([c[2] for c in cases]) * np.spacing(np.abs(delta))
     got, want = np.empty(len(cases)), np.empty(len(cases))
-    _renyi_kernel(b, delta, order, got)
-    ref._renyi_kernel(b, delta, order, want)
+    _renyi_kernel(b, delta, delta_err, order, got)
+    ref._renyi_kernel(b, delta, delta_err, order, want)
     np.testing.assert_allclose(got, want, rtol=RTOL_TWIN, atol=ATOL_TWIN)
 
 

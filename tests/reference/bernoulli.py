@@ -67,7 +67,8 @@ def mp_renyi_divergence(b, delta, order):
     edge_one = delta == 1.0 - b
     with mpmath.workdps(_digits(delta, delta, order, order - 1.0 if order != 1.0 else 1.0)):
         bb, al = mpmath.mpf(b), mpmath.mpf(order)
-        aa = mpmath.mpf(1) if edge_one else bb + mpmath.mpf(delta)
+        # exactly (delta may be an mpf holding a shift that is not a float)
+        aa = mpmath.mpf(1) if edge_one else mpmath.fadd(bb, delta, exact=True)
         pairs = ((aa, bb), (1 - aa, 1 - bb))
         if delta == 0:
             return mpmath.mpf(0)
@@ -130,10 +131,12 @@ def mp_l1_worst(x, r, order):
 _TINY = float(np.finfo(np.float64).tiny)
 
 
-def _renyi_kernel(b, delta, order, out):
+def _renyi_kernel(b, delta, delta_err, order, out):
     """``out[j] = D_α(Bernoulli(b[j] + delta[j]) ‖ Bernoulli(b[j]))`` with ``α = order[j]``, to a
-    few ulps also where ``delta[j]`` is tiny (module docstring, "Floating point"). The caller
-    keeps ``b + delta`` in [0, 1] and passes ``delta = 1 − b`` (computed as here) for the edge 1.
+    few ulps also where ``delta[j]`` is tiny (module docstring, "Floating point"). The shift is
+    ``delta[j] + delta_err[j]`` exactly (``delta_err`` 0 for a shift that is a float, else the
+    rounding error of ``delta = a − b``). The caller keeps ``b + delta`` in [0, 1] and passes
+    ``delta = 1 − b`` (computed as here) for the edge 1.
 
     Per outcome i (spike: ``b_i = b``, ``δ_i = δ``; none: ``b_i = 1 − b``, ``δ_i = −δ``;
     ``a_i = b_i + δ_i``, ``ℓ_i = log(a_i/b_i)``): ``h = Σ_i b_i e^{α ℓ_i}``, and as
@@ -155,11 +158,12 @@ def _renyi_kernel(b, delta, order, out):
             b_i = b[j] if k == 0 else 1.0 - b[j]
             d_i = delta[j] if k == 0 else -delta[j]
             a_i = b_i + d_i
-            if k == 1 and d_i != -b_i:  # (d_i = -b_i: the edge a_i = 0, as the caller means it)
-                # 1 - b is rounded; where a_i = 1 - b - δ is far below it, that rounding is a
-                # large part of a_i (a 1,200-example run: b = 1e-6, δ = 0.99986, a_i = 1.4e-4
-                # off by 4e-13 relative, 102 ulps in D). Its exact error (|1| >= b) goes back in.
-                a_i += (1.0 - b_i) - b[j]
+            if d_i != -b_i or delta_err[j] != 0.0:  # (else the edge a_i = 0, as meant)
+                # 1 - b and the shift may be rounded; where a_i is far below b_i their rounding
+                # is a large part of it (a 1,200-example run: b = 1e-6, δ = 0.99986, 1 - b - δ
+                # = 1.4e-4 off by 4e-13 relative, 102 ulps in D). Exact errors (|1| >= b) go
+                # back in; d_i is the float nearest the shift either way.
+                a_i += delta_err[j] if k == 0 else ((1.0 - b_i) - b[j]) - delta_err[j]
             if a_i <= 0.0:  # never happens under the perturbed law: a^α b^(1−α) = 0
                 c_sum += b_i
                 continue
@@ -216,8 +220,8 @@ def _renyi_kernel(b, delta, order, out):
                 b_i = b[j] if k == 0 else 1.0 - b[j]
                 d_i = delta[j] if k == 0 else -delta[j]
                 a_i = b_i + d_i
-                if k == 1 and d_i != -b_i:  # as above
-                    a_i += (1.0 - b_i) - b[j]
+                if d_i != -b_i or delta_err[j] != 0.0:  # as above
+                    a_i += delta_err[j] if k == 0 else ((1.0 - b_i) - b[j]) - delta_err[j]
                 if a_i > 0.0 and b_i > 0.0:  # else the term is 0 (b_i = 0 reaches here at α < 1)
                     term = al * math.log(a_i) + (1.0 - al) * math.log(b_i)
                     hi = max(log_h, term)
