@@ -248,7 +248,7 @@ def test_stationary_point_of_a_subnormal_current_whose_quotient_overflows(tau_s,
         assert abs(got - want) <= 1e-14 * abs(want), (kern, got, want)
 
 
-@pytest.mark.parametrize("ic, want", [(-1.0, -1.0), (-1e-320, -1.0 * math.log(0.1))])
+@pytest.mark.parametrize("ic, want", [(-1.0, -1.0), (-1e-320, -math.log(0.1))])  # tau_s = 1
 def test_stationary_point_of_an_if_neuron_with_a_subnormal_current(ic, want):
     # IF, exponential synapse: V' = 0 where i0 e^{-s/tau_s} = -ic, s = -tau_s ln(-ic / i0); a
     # subnormal i0 = 1e-319 under ic = -1 overflowed the quotient (the twin warned, stop 42)

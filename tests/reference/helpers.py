@@ -335,7 +335,7 @@ def settled_difference(objective, tol, scale=0.0, noise=0.0):
     found a readout maximum objective of size 3.4 with gradient 2.06e-3 (tol 3.3e-9) where the
     quotients at 1e-7 and 3e-8 agreed on ulp noise, 3.4e-9 off; from 1e-4 they agree with the
     gradient to 3e-12. ``noise`` is rounding that the ulps of ``scale`` do not show, added to
-    them (a slow crossing's spike time: see ``reference.exact.threshold_rounding``)."""
+    them (a slow crossing's spike time: see ``threshold_rounding``)."""
 
     def richardson(h):
         vals = [objective(s) for s in (h / 2, -h / 2, h, -h)]
