@@ -21,7 +21,7 @@ from conftest import RTOL_FINITE_DIFF, RTOL_SUM_ORDER
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from reference.helpers import PNG_MAGIC, example_count
-from test_exact_corners import CLOCK_DECADE, CLOCK_DTS, CLOCK_FLOOR_PER_SPIKE, _robust
+from test_exact_corners import CLOCK_DTS, _robust, assert_first_order
 
 from evsnn import encoders as clock_encoders
 from evsnn.exact import ExactDense, ExactNetwork, ExactNeuron, decode, loss_and_grad, simulate
@@ -470,9 +470,7 @@ def test_real_valued_current_is_the_clock_limit(case):
     assert np.all(data.counts_match), data
     # first order, with test_exact_corners' decade and per-spike floor (a current clipped to
     # [0, 1] anywhere moves the spikes by far more)
-    longest = sum(int(ev.counts.max(initial=0)) for ev in res.layers)
-    floor = CLOCK_FLOOR_PER_SPIKE * longest * CLOCK_DTS[1]
-    assert data.max_error_ms[1] <= max(CLOCK_DECADE * data.max_error_ms[0], floor), data
+    assert_first_order(net, inp, res, data, 10.0)
 
 
 # About 60 % of the drawn cases are flagged or have a zero gradient (600 judged, 1,860 and

@@ -81,7 +81,8 @@ TOL_SHIFT_MS = 1e-12
 # A floor of 5 Δt for the whole train was too low (HYPOTHESIS_PROFILE=random, stop 36): an
 # alpha-synapse LIF firing 5 spikes was 6.1 Δt off at Δt = 1e-4, with error / Δt between 2.0
 # and 6.1 at every Δt from 1e-3 to 1e-5 ms (first order, a pre-asymptotic decade); an 11-spike
-# train stayed between 12 and 17 Δt from 1e-4 to 1e-5.
+# train stayed between 12 and 17 Δt from 1e-4 to 1e-5. Slow crossings make the first decade
+# pre-asymptotic more often still; then the next decade is judged (assert_first_order).
 CLOCK_DTS = (1e-3, 1e-4)
 CLOCK_DECADE = 0.2
 CLOCK_FLOOR_PER_SPIKE = 5.0
@@ -468,8 +469,16 @@ def test_clock_limit_oracle_rejects_a_spike_just_after_the_window():
     assert not _robust(net, inp, res)
 
 
+_SLOW_LAST_CROSSINGS = (  # 13 spikes, the last ones slow: 0.21 over the first decade
+    ExactNetwork([ExactDense([[10.4]], ExactNeuron("lif", "exponential", tau_mem_ms=1.0,
+                                                   tau_syn_ms=0.5, u0=-0.3, v_init=-1.0))]),
+    _events([0.5, 1.0, 1.0, 2.5], [0, 0, 0, 0], 1, movable=False),
+)
+
+
 @settings(max_examples=example_count(20))
 @given(corner_networks(clock=True, max_layers=2, readout=False))
+@example(_SLOW_LAST_CROSSINGS)
 def test_exact_mode_is_the_clock_limit_at_corners(case):
     net, inp = case
     # v_init != u0 and u0 != 0 stay; soft resets from V >= 2 theta are in
@@ -488,11 +497,26 @@ def test_exact_mode_is_the_clock_limit_at_corners(case):
         assume(np.unique(key).size == key.size)
     data = convergence(net, inp, dts_ms=CLOCK_DTS, t_end_ms=T_END)
     assert np.all(data.counts_match), (spike_pattern(res), data)
-    err = data.max_error_ms
+    assert_first_order(net, inp, res, data, T_END)
+
+
+def assert_first_order(net, inp, res, data, t_end):
+    """The clock's error shrinks at least CLOCK_DECADE-fold over the decade CLOCK_DTS, or is
+    below the floor of CLOCK_FLOOR_PER_SPIKE Δt per spike of the longest trains; where that
+    decade is not yet asymptotic, over the next one (Δt 1e-4 -> 1e-5). A 1,200-example run
+    (stop 42) found a 13-spike LIF train whose slow last crossings gave errors of 106, 225, 171
+    and 198 Δt at Δt = 1e-3 … 1e-6 ms: first order, but 0.21 over the first decade and 17 Δt
+    per spike."""
     # the longest train of each layer: a spike inherits the errors of the intervals before it
     longest = sum(int(ev.counts.max(initial=0)) for ev in res.layers)
+    err = data.max_error_ms
     floor = CLOCK_FLOOR_PER_SPIKE * max(longest, 1) * CLOCK_DTS[1]
-    assert err[1] <= max(CLOCK_DECADE * err[0], floor), (longest, data)
+    if err[1] <= max(CLOCK_DECADE * err[0], floor):
+        return
+    finer = convergence(net, inp, dts_ms=(CLOCK_DTS[1] / 10,), t_end_ms=t_end)
+    assert np.all(finer.counts_match), (spike_pattern(res), data, finer)
+    assert finer.max_error_ms[0] <= max(CLOCK_DECADE * err[1], floor / 10), (longest, data,
+                                                                            finer)
 
 
 # --------------------------------------------------------------------------- gradients vs FD
