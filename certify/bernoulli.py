@@ -548,13 +548,18 @@ def _l1_worst(x, r, order, T):
     r, order = np.broadcast_arrays(np.atleast_1d(np.asarray(r, dtype=np.float64)),
                                    np.atleast_1d(np.asarray(order, dtype=np.float64)))
     r_col, o_col = r[:, None], order[:, None]
-    caps = np.concatenate([1.0 - x, x])  # up to 1, down to 0
-    up = np.concatenate([np.ones_like(x), np.zeros_like(x)])
-    base = np.concatenate([x, x])
+    # an item's divergences depend on its pixel's value only: they are computed once per value
+    # (an 8-bit image has at most 256) and the knapsack takes them per pixel
+    values, of_pixel = np.unique(x, return_inverse=True)
+    base = np.concatenate([values, values])
+    value_caps = np.concatenate([1.0 - values, values])  # up to 1, down to 0
+    sign = np.concatenate([np.ones_like(values), -np.ones_like(values)])
+    cheap_value = (value_caps > 0.0) & (value_caps <= r_col)  # [k, 2 values]
+    item = np.concatenate([of_pixel, of_pixel + values.size])  # per pixel and direction
+    caps = value_caps[item]
+    full = _renyi_shift(base, sign * value_caps, o_col)[:, item]
     cheap = (caps > 0.0) & (caps <= r_col)  # [k, 2d]
     # fractional knapsack K(b) over the full pushes of cheap items, as a function of budget b
-    sign = np.where(up == 1.0, 1.0, -1.0)
-    full = _renyi_shift(base, sign * caps, o_col) * np.ones(cheap.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         density = np.where(cheap, full / np.where(caps > 0, caps, 1.0), -1.0)
     idx = np.argsort(-density, axis=-1, kind="stable")
@@ -575,8 +580,9 @@ def _l1_worst(x, r, order, T):
     # sup_δ g(δ) + K(r - δ) <= max_m g(δ_{m+1}) + K(r - δ_m).
     frac_grid = np.arange(_L1_GRID + 1) / _L1_GRID
     delta = r_col * frac_grid[None, :]  # [k, G+1]
-    phi = _renyi_shift(base, sign * np.minimum(delta[..., None], caps), o_col[..., None])
-    g = np.max(np.where(cheap[:, None, :], 0.0, phi), axis=-1)  # [k, G+1]
+    phi = _renyi_shift(base, sign * np.minimum(delta[..., None], value_caps),
+                       o_col[..., None])
+    g = np.max(np.where(cheap_value[:, None, :], 0.0, phi), axis=-1)  # [k, G+1]
     partial = np.max(g[:, 1:] + knapsack(r_col - delta[:, :-1]), axis=-1)
     # a vertex whose partial item is cheap: its chord keeps it inside the fractional knapsack
     out = T * np.maximum(knapsack(r_col)[:, 0], partial)
@@ -664,18 +670,37 @@ class BernoulliRadii:
 
 
 def _bisect(worst, bound, hi):
-    """Per row: the largest r in [0, hi] with worst(r) < bound (worst nondecreasing in r), the
-    lower end of the final bracket. ``bound`` [k] (one per order); ``worst(r[k]) -> [k]``."""
+    """Per row a radius r in [0, hi] with worst(r) < bound (worst nondecreasing in r; 0 where
+    none), the largest over rows found as if every row were bisected to the end.
+    ``bound`` [k] (one per order); ``worst(r, rows)`` gives worst at ``r[i]`` for the orders
+    ``rows[i]``.
+
+    Only the largest entry is used, so a row stops once its bracket lies below another row's
+    certified lower end: its final lower end would be smaller still. Its entry is then the
+    lower end it had (a radius, not its largest). The row that attains the maximum, and the
+    maximum, are those of bisecting every row (the rows are computed independently), at a
+    fraction of the cost: the rows share one tree of brackets, so after a few halvings only
+    the leader's bracket and the one below it are still searched."""
+    every = np.arange(bound.shape[0])
     lo = np.zeros_like(bound)
     hi = np.full_like(bound, hi)
-    ok0 = worst(lo) < bound
-    ok_hi = worst(hi) < bound
+    ok0 = worst(lo, every) < bound
+    ok_hi = worst(hi, every) < bound
+    if np.any(ok_hi):  # the whole interval: a row without it ends below, as worst(hi) fails
+        return np.where(ok_hi, hi, 0.0)
+    live = ok0.copy()
     for _ in range(_BISECT_STEPS):
-        mid = 0.5 * (lo + hi)
-        ok = worst(mid) < bound
-        lo = np.where(ok, mid, lo)
-        hi = np.where(ok, hi, mid)
-    return np.where(ok_hi, hi, np.where(ok0, lo, 0.0))
+        rows = np.flatnonzero(live)
+        if rows.size == 0:  # no row certifies a radius above 0
+            break
+        mid = 0.5 * (lo[rows] + hi[rows])
+        ok = worst(mid, rows) < bound[rows]
+        lo[rows] = np.where(ok, mid, lo[rows])
+        hi[rows] = np.where(ok, hi[rows], mid)
+        # only rows strictly below the leader stop: a midpoint rounded up can carry a lower
+        # end to its upper end, which could then tie, and ties go to the first row
+        live &= hi >= np.max(np.where(ok0, lo, 0.0))
+    return np.where(ok0, lo, 0.0)
 
 
 def certified_radii(x, p_a_lower, p_b_upper=None, *, n_steps, orders=None, norms=NORMS):
@@ -742,7 +767,7 @@ def certified_radii(x, p_a_lower, p_b_upper=None, *, n_steps, orders=None, norms
     orders, bounds = orders[use], bounds[use] * (1.0 - _ROUNDING_GUARD)
     if orders.size:
         if "linf" in norms:
-            r = _bisect(lambda e: _linf_worst(x, e, orders, T), bounds, 1.0)
+            r = _bisect(lambda e, rows: _linf_worst(x, e, orders[rows], T), bounds, 1.0)
             j = int(np.argmax(r))
             if r[j] > 0:
                 best["linf"] = (float(r[j]), float(orders[j]))
@@ -750,7 +775,7 @@ def certified_radii(x, p_a_lower, p_b_upper=None, *, n_steps, orders=None, norms
         if "l1" in norms and np.any(sub):
             l1_hi = float(np.sum(np.maximum(x, 1.0 - x)))
             o1 = orders[sub]
-            r = _bisect(lambda e: _l1_worst(x, e, o1, T), bounds[sub], l1_hi)
+            r = _bisect(lambda e, rows: _l1_worst(x, e, o1[rows], T), bounds[sub], l1_hi)
             j = int(np.argmax(r))
             if r[j] > 0:
                 best["l1"] = (float(r[j]), float(o1[j]))

@@ -822,6 +822,62 @@ def test_radii_monotone_in_p_a():
     assert prev.l0 >= 1
 
 
+# pixels drawn from a few values (repeats, edges, a subnormal, next to 1) or anywhere
+_POOL_PIXEL = st.sampled_from([0.0, 1.0, 0.5, 0.25, 5e-324, 1.0 - 2.0**-53, 0.3, 0.9])
+_ANY_PIXEL = st.floats(0.0, 1.0, allow_subnormal=True)
+_PIXELS = st.lists(st.one_of(_POOL_PIXEL, _ANY_PIXEL), min_size=1, max_size=12).map(np.array)
+
+
+@settings(max_examples=example_count(40))
+@given(_PIXELS, st.lists(st.floats(0.0, 1.0), min_size=1, max_size=4),
+       st.integers(1, 20), st.randoms(use_true_random=False))
+def test_l1_bound_per_value_is_the_bound_per_pixel(x, fractions, T, rnd):
+    """The L1 bound evaluates each distinct pixel value's divergences once: bit for bit the
+    bound with every pixel evaluated on its own (tests/reference/bernoulli.py)."""
+    from certify.bernoulli import _L1_GRID, _l1_worst
+
+    r = np.array(fractions) * float(np.sum(np.maximum(x, 1.0 - x)))
+    orders = np.array([rnd.choice([o for o in DEFAULT_ORDERS if o <= 1.0]) for _ in r])
+    np.testing.assert_array_equal(_l1_worst(x, r, orders, T),
+                                  ref.l1_worst_every_pixel(x, r, orders, T, _L1_GRID))
+
+
+@settings(max_examples=example_count(40))
+@given(_PIXELS, st.floats(0.5, 1.0, exclude_min=True), st.integers(1, 20))
+@example(np.array([0.5, 0.5, 0.2]), 0.999, 3)
+@example(np.array([0.5, 0.25]), 1.0, 3)  # p_B = 0: orders that certify the whole interval
+def test_radius_search_stops_only_rows_that_cannot_win(x, p_a, T):
+    """The radius search stops an order once its bracket lies below another order's certified
+    radius: the radius and its order are those of bisecting every order to the end, and every
+    order's entry is a certified radius no larger than its own."""
+    from certify.bernoulli import (
+        _BISECT_STEPS,
+        _ROUNDING_GUARD,
+        _bisect,
+        _l1_worst,
+        _linf_worst,
+    )
+
+    got = certified_radii(x, p_a, n_steps=T, norms=("linf", "l1"))
+    orders = np.asarray(DEFAULT_ORDERS)
+    bounds = np.array([renyi_bound(p_a, None, float(o)) for o in orders])
+    orders, bounds = orders[bounds > 0], bounds[bounds > 0] * (1.0 - _ROUNDING_GUARD)
+    sub = orders <= 1.0
+    l1_hi = float(np.sum(np.maximum(x, 1.0 - x)))
+    for norm, o, b, hi, worst in (("linf", orders, bounds, 1.0, _linf_worst),
+                                  ("l1", orders[sub], bounds[sub], l1_hi, _l1_worst)):
+        every = ref.bisect_every_row(lambda e, o=o, w=worst: w(x, e, o, T), b, hi,
+                                     _BISECT_STEPS)
+        pruned = _bisect(lambda e, rows, o=o, w=worst: w(x, e, o[rows], T), b, hi)
+        j = int(np.argmax(every))
+        assert int(np.argmax(pruned)) == j and pruned[j] == every[j], norm
+        assert np.all(pruned <= every), norm
+        assert np.all(worst(x, pruned, o, T) < b), norm
+        want = (float(every[j]), float(o[j])) if every[j] > 0 else (0.0, math.nan)
+        have = (got.radius(norm), getattr(got, f"order_{norm}"))
+        assert have[0] == want[0] and (have[1] == want[1] or math.isnan(want[1])), norm
+
+
 def test_more_orders_never_shrink_the_radius():
     x = np.array([0.2, 0.5, 0.8])
     few = certified_radii(x, 0.97, 0.02, n_steps=3, orders=[1.0])

@@ -127,6 +127,56 @@ def mp_l1_worst(x, r, order):
     return best
 
 
+# --------------------------------------------------------------------------- radius search
+def bisect_every_row(worst, bound, hi, steps):
+    """certify.bernoulli's bisection without stopping rows early: per row the lower end of the
+    final bracket of ``steps`` halvings of [0, hi] (``hi`` where worst(hi) < bound, 0 where
+    worst(0) fails). ``worst(r[k]) -> [k]``."""
+    lo = np.zeros_like(bound)
+    hi = np.full_like(bound, hi)
+    ok0 = worst(lo) < bound
+    ok_hi = worst(hi) < bound
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        ok = worst(mid) < bound
+        lo = np.where(ok, mid, lo)
+        hi = np.where(ok, hi, mid)
+    return np.where(ok_hi, hi, np.where(ok0, lo, 0.0))
+
+
+def l1_worst_every_pixel(x, r, order, T, grid):
+    """certify.bernoulli's L1 bound with each pixel's divergences computed for that pixel, not
+    once per distinct value; rows as there (``r``, ``order`` [k])."""
+    from certify.bernoulli import _renyi_shift
+
+    r_col, o_col = r[:, None], order[:, None]
+    caps = np.concatenate([1.0 - x, x])
+    sign = np.concatenate([np.ones_like(x), -np.ones_like(x)])
+    base = np.concatenate([x, x])
+    cheap = (caps > 0.0) & (caps <= r_col)
+    full = _renyi_shift(base, sign * caps, o_col) * np.ones(cheap.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        density = np.where(cheap, full / np.where(caps > 0, caps, 1.0), -1.0)
+    idx = np.argsort(-density, axis=-1, kind="stable")
+    w_s = np.take_along_axis(np.where(cheap, caps, 0.0), idx, axis=-1)
+    v_s = np.take_along_axis(np.where(cheap, full, 0.0), idx, axis=-1)
+    before = np.cumsum(w_s, axis=-1) - w_s
+
+    def knapsack(b):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            frac = np.clip((b[..., None] - before[:, None, :])
+                           / np.where(w_s > 0, w_s, 1.0)[:, None, :], 0.0, 1.0)
+            take = np.where((w_s[:, None, :] > 0) & (frac > 0), frac * v_s[:, None, :], 0.0)
+        return np.sum(take, axis=-1)
+
+    delta = r_col * (np.arange(grid + 1) / grid)[None, :]
+    phi = _renyi_shift(base, sign * np.minimum(delta[..., None], caps), o_col[..., None])
+    g = np.max(np.where(cheap[:, None, :], 0.0, phi), axis=-1)
+    partial = np.max(g[:, 1:] + knapsack(r_col - delta[:, :-1]), axis=-1)
+    out = T * np.maximum(knapsack(r_col)[:, 0], partial)
+    return np.where(order > 1.0, np.inf, np.where(r <= 0.0, 0.0, out))
+
+
 # --------------------------------------------------------------------------- twin
 _TINY = float(np.finfo(np.float64).tiny)
 
