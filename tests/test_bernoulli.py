@@ -18,7 +18,7 @@ import mpmath
 import numpy as np
 import pytest
 import reference.bernoulli as ref
-from conftest import ATOL_TWIN, RTOL_TWIN
+from conftest import ATOL_TWIN, RTOL_RENYI_BOUND, RTOL_TWIN
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from reference.bernoulli import (
@@ -58,9 +58,8 @@ ATOL_ENUM = 1e-12
 # sign, so a few tens of ulps -- plus, for the divergence, the rounding of ℓ = log(a/b)
 # (|ℓ| ulps) carried into e^{αℓ}: α |ℓ| ulps, which no float64 ℓ avoids. The largest seen in
 # 52,000 (divergence) and 44,000 (bound) random draws over every regime, orders 1e-3 … 100:
-# 44.1 ulps (α = 100, α|ℓ| = 43) and 4.4 ulps.
+# 44.1 ulps (α = 100, α|ℓ| = 43) and 4.4 ulps (the bound's tolerance is conftest's).
 RTOL_RENYI_ULPS = 32
-RTOL_RENYI_BOUND = 16 * 2.0**-52
 # Below this a reference divergence underflows in float64: compared absolutely.
 TINY_RENYI = 1e-290
 

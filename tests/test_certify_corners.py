@@ -20,9 +20,11 @@ from __future__ import annotations
 import itertools
 import math
 from fractions import Fraction
+from unittest import mock
 
 import numpy as np
 import pytest
+from conftest import RTOL_RENYI_BOUND
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from reference.helpers import (
@@ -33,6 +35,7 @@ from reference.helpers import (
 )
 from scipy.stats import binom, binomtest, norm
 
+from certify import bernoulli
 from certify.bernoulli import certified_radii, certify_poisson, neyman_pearson_check
 from certify.smoothing import (
     ABSTAIN,
@@ -526,16 +529,29 @@ def test_radii_with_runner_up_bound_sound_against_neyman_pearson(x, T, p_a, b_fr
 @given(x=RUNNER_UP_IMAGE, T=st.integers(1, 3), p_a=RUNNER_UP_P_A,
        fracs=st.lists(RUNNER_UP_B_FRAC, min_size=2, max_size=2))
 @example(x=[0.5, 0.37, 0.9], T=2, p_a=0.999, fracs=[1e-3, 0.5])  # L0: 2, 1, 1 pixels
+# a random run: β_0.001(p_A, 0) came out 0.9 ulp low and β_0.001(p_A, 4.7e-285) 0.5 ulp high,
+# one step of the bisection apart: L∞ 0.29289297366359124 < 0.29289297366359146
+@example(x=[0.0], T=2, p_a=0.999999, fracs=[0.0, 4.6581721826022324e-279])
 def test_radii_never_shrink_with_a_smaller_runner_up_bound(x, T, p_a, fracs):
     # β_α(p_A, p_B) decreases in p_B (module docstring, step 2) and the worst cases do not
     # depend on it, so every radius is nonincreasing in p_B, down from p_B = 1 - p_A (the
-    # default, Cohen et al.'s two-class bound)
+    # default, Cohen et al.'s two-class bound). In floating point each β is within
+    # RTOL_RENYI_BOUND = r of its value, so the larger p_B's β lowered by 2r is at most the
+    # smaller's; and each radius is nondecreasing in the computed β exactly (the bisection's
+    # decisions, the max over orders and the L0 count all are). So the radii of the larger
+    # p_B under a rounding guard raised by 2r must not exceed those of the smaller p_B.
     x = np.array(x)
     small, large = sorted(f * (1.0 - p_a) for f in fracs)
-    radii = [certified_radii(x, p_a, p_b, n_steps=T) for p_b in (small, large, 1.0 - p_a)]
+    p_bs = (small, large, 1.0 - p_a)
+    radii = [certified_radii(x, p_a, p_b, n_steps=T) for p_b in p_bs]
+    guard = bernoulli._ROUNDING_GUARD + 2.0 * RTOL_RENYI_BOUND
+    with mock.patch.object(bernoulli, "_ROUNDING_GUARD", guard):
+        lowered = [certified_radii(x, p_a, p_b, n_steps=T) for p_b in p_bs]
     for nm in ("linf", "l1", "l0"):
         got = [rr.radius(nm) for rr in radii]
-        assert got[0] >= got[1] >= got[2], (nm, x.tolist(), p_a, small, large, got)
+        low = [rr.radius(nm) for rr in lowered]
+        assert got[0] >= low[1] and got[1] >= low[2], (nm, x.tolist(), p_a, p_bs, got, low)
+        assert all(a >= b for a, b in zip(got, low)), (nm, got, low)  # a larger guard: smaller
 
 
 def test_bernoulli_radii_from_a_huge_all_agreeing_sample_exclude_the_box_corner():
