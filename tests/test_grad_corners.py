@@ -169,6 +169,13 @@ def _method_case(case, method):
     return method != "tempbp" or _trace_only(case["net"])
 
 
+def _tape_opts(opts):
+    """A method's options as the tape takes them (its own surrogate spec)."""
+    if "surrogate" not in opts:
+        return dict(opts)
+    return dict(opts, surrogate=tape_surrogate(opts["surrogate"]))
+
+
 # --------------------------------------------------------------------------- against the tape
 @settings(max_examples=example_count(60))
 @given(corners(), st.sampled_from(METHOD_OPTIONS))
@@ -177,10 +184,7 @@ def test_corner_networks_equal_the_tape(case, method_opts):
     batch of one) against its definition on the tape."""
     method, opts = method_opts
     case = _usable(case, method, tau_syn_ms=2.0, output="spike")
-    tape_opts = dict(opts)
-    if "surrogate" in opts:
-        tape_opts["surrogate"] = tape_surrogate(opts["surrogate"])
-    res, ref = run_tape(case, method, **tape_opts)
+    res, ref = run_tape(case, method, **_tape_opts(opts))
     _check_regime(case, res)
     compare(case, res, ref, method=method, **opts)
 
@@ -255,32 +259,31 @@ def test_a_sample_alone_equals_its_row_in_the_batch(case, method_opts):
     method, opts = method_opts
     case = _usable(case, method)
     whole = _backward(case, method, opts)
-    tape_opts = dict(opts)
-    if "surrogate" in opts:
-        tape_opts["surrogate"] = tape_surrogate(opts["surrogate"])
-    magnitudes = run_tape(case, method, **tape_opts)[1]["magnitudes"]
+    magnitudes = run_tape(case, method, **_tape_opts(opts))[1]["magnitudes"]
     B = case["seq"].shape[1]
     singles = [_backward(case, method, opts, g=case["g_out"][:, b:b + 1],
                          seq=case["seq"][:, b:b + 1]) for b in range(B)]
     for b, one in enumerate(singles):
         np.testing.assert_array_equal(one.membrane[-1][:, 0], whole.membrane[-1][:, b])
         for k in range(len(case["net"].layers) - 1):
-            _close_sum_order(one.membrane[k][:, 0], whole.membrane[k][:, b])
-        _close_sum_order(one.input[:, 0], whole.input[:, b], magnitudes["input"][:, b])
+            _close_sum_order(one.membrane[k][:, 0], whole.membrane[k][:, b],
+                             f"sample {b}: dL/dm[{k}]")
+        _close_sum_order(one.input[:, 0], whole.input[:, b], f"sample {b}: dL/dinput",
+                         magnitudes["input"][:, b])
     for name in ("weights", "biases", "dlif_factors"):
         for k, want in enumerate(getattr(whole, name)):
             if want is not None:
                 _close_sum_order(sum(getattr(one, name)[k] for one in singles), want,
-                                 magnitudes[name][k])
+                                 f"the samples' sum of {name}[{k}]", magnitudes[name][k])
 
 
-def _close_sum_order(got, want, magnitude=0.0):
-    """Within RTOL_SUM_ORDER of the array's largest entry, and of ``magnitude`` (the entry's
-    sum of |term|, conftest) entry by entry."""
+def _close_sum_order(got, want, what, magnitude=0.0):
+    """Within RTOL_SUM_ORDER of the entry, of the array's largest entry and of ``magnitude``
+    (the entry's sum of |term|, conftest), entry by entry."""
     want = np.asarray(want)
     scale = np.max(np.abs(want)) if want.size else 0.0
     bound = RTOL_SUM_ORDER * (np.abs(want) + scale + np.asarray(magnitude))
-    assert_within(got, want, bound, "a sample alone against its row of the batch")
+    assert_within(got, want, bound, what)
 
 
 # --------------------------------------------------------------------------- T = 1 closed forms
@@ -551,7 +554,7 @@ def test_hart_precalculated_equals_prune_then_average_at_corners(case, surrogate
         if exact:
             np.testing.assert_array_equal(a, b, err_msg=name)
         else:
-            _close_sum_order(a, b)
+            _close_sum_order(a, b, name)
 
 
 # --------------------------------------------------------------------------- Temp-BP boundaries
