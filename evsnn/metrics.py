@@ -1651,7 +1651,7 @@ class SOPResult:
     steps: np.ndarray
 
 
-def _sop_iv(inputs, shapes, decision_times):
+def _sop_iv(inputs, shapes, decision_times, input_delay):
     if isinstance(inputs, np.ndarray) or not isinstance(inputs, (list, tuple)):
         raise TypeError(
             f"inputs must be a list of per-layer input rasters [T, B, ...], got "
@@ -1700,10 +1700,20 @@ def _sop_iv(inputs, shapes, decision_times):
     T, B = rasters[0].shape[:2]
     if T == 0:
         raise ValueError("inputs have T = 0 time steps; pass at least one step")
+    if isinstance(input_delay, (bool, np.bool_)) or not isinstance(input_delay, (int, np.integer)):
+        raise TypeError(
+            f"input_delay must be an int (the convention's input_delay, 0 or 1), got "
+            f"{input_delay!r}"
+        )
+    if input_delay < 0:
+        raise ValueError(f"input_delay must be >= 0 (steps from a spike to its target), got "
+                         f"{input_delay}")
     if decision_times is None:
         steps = np.full(B, T, dtype=np.int64)
     else:
         d = _rm_array("decision_times", decision_times, ndim=1, layout="[B]")
+        if d.size == 0 and d.dtype.kind == "f":  # np.asarray([]) is float: an empty batch
+            d = d.astype(np.int64)
         if d.dtype.kind not in "iu":
             raise TypeError(f"decision_times must be integer steps, got dtype {d.dtype}")
         if d.shape[0] != B:
@@ -1717,7 +1727,7 @@ def _sop_iv(inputs, shapes, decision_times):
     return rasters, steps
 
 
-def sop(inputs, shapes, *, decision_times=None):
+def sop(inputs, shapes, *, decision_times=None, input_delay=0):
     """Synaptic operations per layer, ``SOP^(l) = ξ^(l) FLOP^(l)`` (Ding 2025 Eq. 33).
 
     Parameters
@@ -1733,10 +1743,13 @@ def sop(inputs, shapes, *, decision_times=None):
         (:func:`evsnn.decoders.decision_times` of the output spikes, ``origin=0``); steps after
         it are not counted, and ``-1`` (no output spike) counts all T steps. ``None`` (rate
         decoding) counts the whole simulation.
-
-    Returns
-    -------
-    SOPResult
+    input_delay : int, default 0
+        Steps from a spike to the current it drives, the simulation's
+        ``convention.input_delay`` (``evsnn.conventions`` field of the same name): with
+        ``I[t] = W x[t - d]`` a spike of input step t is an operation only if ``t + d`` is a
+        counted step, so input steps ``0..t_d - d`` are counted (``0..T - 1 - d`` without a
+        decision). Under ``DING2025_PAPER`` (d = 1, Eq. 15) the spikes of the last counted
+        step reach nothing inside the window.
 
     Raises
     ------
@@ -1746,14 +1759,14 @@ def sop(inputs, shapes, *, decision_times=None):
     ValueError
         Mismatched lengths, T or B, a raster whose axis 2 differs from ``c_in`` or that has
         no neurons, negative or non-integer spike counts (a current-coded input), decision
-        times outside [-1, T-1]. An empty batch
+        times outside [-1, T-1], a negative ``input_delay``. An empty batch
         (B = 0) is not an error: the arrays have B = 0 columns.
 
     Notes
     -----
     Eq. 33 defines ``ξ^(l)`` as the proportion of spikes of the layer over the simulation; here it
-    is the number of spikes of layer l's *presynaptic* population in the counted steps
-    ``0..t_d`` divided by the population size, so that for a dense layer ``ξ · N_in · N_out`` is
+    is the number of spikes of layer l's *presynaptic* population that reach it in the counted
+    steps ``0..t_d`` divided by the population size, so that for a dense layer ``ξ · N_in · N_out`` is
     exactly the number of accumulate operations (each input spike adds one weight to each of
     ``N_out`` neurons). For convolutions it is the paper's average-rate approximation (border
     pixels reach fewer outputs). Only spiking inputs belong here: a current-coded first layer
@@ -1770,10 +1783,16 @@ def sop(inputs, shapes, *, decision_times=None):
     array([[8.]])
     >>> sop([x], [LayerShape.dense(3, 2)], decision_times=[0]).sop
     array([[4.]])
+
+    With a one-step delay the spikes of the last step arrive after the simulation:
+
+    >>> sop([x], [LayerShape.dense(3, 2)], input_delay=1).sop
+    array([[4.]])
     """
-    rasters, steps = _sop_iv(inputs, shapes, decision_times)
+    rasters, steps = _sop_iv(inputs, shapes, decision_times, input_delay)
     T = rasters[0].shape[0]
-    keep = (np.arange(T)[:, None] < steps[None, :]).astype(np.float64)  # [T, B]
+    # input step t drives the current of step t + d: an operation only inside the counted steps
+    keep = (np.arange(T)[:, None] + input_delay < steps[None, :]).astype(np.float64)  # [T, B]
     xi = np.empty((len(rasters), steps.shape[0]))
     for l, s in enumerate(rasters):
         flat = _flatten_after(s, 2).astype(np.float64)

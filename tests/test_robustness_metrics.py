@@ -646,6 +646,48 @@ def test_sop_errors():
         sop([x], [sh], decision_times=np.array([0, 0]))
     with pytest.raises(ValueError, match="T = 0"):
         sop([np.zeros((0, 1, 3))], [sh])
+    for bad in (True, 1.0, "1"):
+        with pytest.raises(TypeError, match="input_delay must be an int"):
+            sop([x], [sh], input_delay=bad)
+    with pytest.raises(ValueError, match="input_delay must be >= 0"):
+        sop([x], [sh], input_delay=-1)
+    # an empty batch: np.asarray([]) is float, and there is nothing to decide
+    empty = sop([np.zeros((2, 0, 3))], [sh], decision_times=[])
+    assert empty.sop.shape == (1, 0) and empty.steps.shape == (0,)
+
+
+@settings(max_examples=example_count(30))
+@given(st.sampled_from(["DEFAULT", "DING2025_PAPER", "DING2025_CODE"]), st.integers(1, 6),
+       st.integers(1, 4), st.integers(1, 5), st.integers(1, 4), st.sampled_from([0.1, 0.5, 0.9]),
+       st.integers(0, 2**32 - 1))
+def test_sop_counts_the_accumulates_the_simulator_performs(preset, T, B, n_in, n_out, density,
+                                                           seed):
+    """With unit weights and no bias a dense layer's recorded current is the number of input
+    spikes it received at that step, so Σ over the counted steps and its neurons of I[t] is the
+    number of accumulate operations the simulation performed. ``sop`` with the convention's
+    ``input_delay`` equals it, for every decision time. Under DING2025_PAPER (input delay 1) a
+    spike of the last counted step reaches nothing inside the window; counting it (delay 0)
+    differs whenever that step holds a spike."""
+    from evsnn.clock import Dense
+    from evsnn.conventions import PRESETS
+
+    conv = PRESETS[preset]
+    rng = np.random.default_rng(seed)
+    x = (rng.random((T, B, n_in)) < density).astype(float)
+    # theta far above any current: no reset, and only the current matters here
+    net = Network((Dense(np.ones((n_out, n_in)), LIF(lam=1.0, theta=1e9)),))
+    current = simulate(net, x, convention=conv, record=True).layers[0].current
+    td = rng.integers(-1, T, B)
+    steps = np.where(td < 0, T, td + 1)
+    got = sop([x], [LayerShape.dense(n_in, n_out)], decision_times=td,
+              input_delay=conv.input_delay)
+    for b in range(B):
+        performed = current[: steps[b], b].sum()
+        assert got.total[b] == pytest.approx(performed, rel=RTOL_HAND, abs=0)
+        if conv.input_delay and x[steps[b] - 1, b].any():
+            undelayed = sop([x[:, b : b + 1]], [LayerShape.dense(n_in, n_out)],
+                            decision_times=td[b : b + 1])
+            assert undelayed.total[0] > performed
 
 
 def test_layer_shape_validation():
