@@ -17,6 +17,7 @@ spike edits under a fixed gradient; truncation of rasters at the decision step f
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -553,6 +554,67 @@ def test_deepfool_leaves_misclassified_samples_alone(seed, norm):
     np.testing.assert_array_equal(r.x_adv[wrong], x[wrong])
     assert np.all(r.loss[:, wrong] == r.loss[:1, wrong])
     assert np.all(r.success[wrong])
+
+
+# --- non-finite gradients ------------------------------------------------------------------------
+def _spoilt_source(W, spoil, uses_rng=False):
+    """Linear scores ``x Wᵀ`` whose input gradients pass through ``spoil(grad)`` (declared
+    stochastic with ``uses_rng``, for EOT; the draws are not used)."""
+    W = np.asarray(W, dtype=np.float64)
+
+    def slg(x, score_loss, rng=None):
+        s = x @ W.T
+        loss, gs = score_loss(s)
+        return loss, spoil(gs @ W), s
+
+    return CallableSource(lambda x, y, rng=None: slg(x, lambda s: ce_loss(s, y)),
+                          score_loss_grad=slg, predict=lambda x, rng=None: x @ W.T,
+                          uses_rng=uses_rng)
+
+
+@SMALL
+@given(st.integers(0, 2**32 - 1), st.sampled_from([np.nan, np.inf, -np.inf]), st.booleans())
+def test_a_non_finite_gradient_is_refused_by_every_gradient_attack(seed, bad, every_entry):
+    """A step along NaN or ±inf would leave NaN pixels outside the ball and the box (found by
+    review: fgsm, pgd-L∞ and rfgsm returned NaN pixels, pgd-L2 and mim did for ±inf, others
+    skipped the entry): every attack that follows a gradient refuses it, naming the entry."""
+    rng = np.random.default_rng(seed)
+    B, N = int(rng.integers(1, 4)), int(rng.integers(1, 5))
+    x, W = _edge_x(rng, B, N), rng.standard_normal((3, N))
+    y = np.argmax(x @ W.T, axis=1)  # all correct: attacks that skip wrong samples take them all
+    where = (int(rng.integers(B)), int(rng.integers(N)))
+
+    def spoil(g):
+        g = np.array(g, dtype=np.float64)
+        if every_entry:
+            g[...] = bad
+        else:
+            g[where] = bad
+        return g
+
+    src = _spoilt_source(W, spoil)
+    runs = _budget_attacks(src, x, y, 0.2, 1, "uniform", seed)
+    runs["rfgsm-tramer"] = lambda: rfgsm(src, x, y, eps=0.2, rng=seed)
+    runs["apgd-code-linf"] = lambda: apgd(src, x, y, eps=0.2, steps=2, rule="code",
+                                          random_start=None)
+    runs["eot_pgd"] = lambda: eot_pgd(_spoilt_source(W, spoil, uses_rng=True), x, y, eps=0.2,
+                                      eot_samples=2, steps=2, rng=seed)
+    runs["deepfool-l2"] = lambda: deepfool(src, x, y, steps=2)
+    runs["deepfool-linf"] = lambda: deepfool(src, x, y, norm="linf", steps=2)
+    G = rng.choice([-1.0, 1.0], size=(2, B, N))
+    G[(0,) + where] = bad
+
+    def seq_source(seq, lab):  # the fixed sequence gradient G, whatever the sequence
+        return np.zeros(B), G.copy(), np.zeros((B, 3))
+
+    runs["spike_attack"] = lambda: spike_attack(seq_source, np.zeros((2, B, N)), y, budget=2)
+    for name, run in runs.items():
+        try:
+            run()
+        except ValueError as exc:
+            assert re.search(r"non-finite entry (nan|inf|-inf) at index", str(exc)), (name, exc)
+        else:
+            pytest.fail(f"{name} took the {bad} gradient")
 
 
 # --- spike-domain attacks -------------------------------------------------------------------------

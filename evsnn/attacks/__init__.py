@@ -12,7 +12,9 @@ Budgets hold exactly: ``x_adv`` has ``x``'s dtype, lies in [0, 1], and ``norms_o
 (:mod:`evsnn.attacks.projections`); the one exception is the authors' L0 attack,
 ``pgd(..., norm="l0", rule="code")``, which keeps pixels tied with the k-th. Multi-channel
 images are flattened channel-major, ``N = C·H·W``; ``channels=C`` makes the L0 budgets of
-:func:`pgd` and :func:`one_pixel` count pixels.
+:func:`pgd` and :func:`one_pixel` count pixels. A gradient with a NaN or infinite entry (e.g. a
+float32 model that overflowed) is refused with a ValueError naming the entry: a step along it
+would leave NaN pixels, outside both the ball and the box.
 
 Labels and targets must be 0-based class indices: one at or past the number of classes (1-based
 labels) is refused before any loss value is used, naming the attack's argument (``y``,

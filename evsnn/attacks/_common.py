@@ -170,6 +170,21 @@ def source_answer(call, lab, y, target=None, classes_of=SOURCE_OUTPUT):
     return out
 
 
+def finite_grad_iv(grad, what="the source's input gradient"):
+    """``grad`` if every entry is finite, else a ValueError naming the first bad entry: a step
+    along NaN or ±inf leaves NaN pixels, outside the norm ball and the [0, 1] box that every
+    attack guarantees (and attacks would differ in how they skip it)."""
+    g = np.asarray(grad)
+    if g.dtype.kind in "fc" and not np.isfinite(g).all():
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(g))[0])
+        raise ValueError(
+            f"{what} has the non-finite entry {g[bad].item()!r} at index {bad}; an attack steps "
+            "along the gradient and needs it finite: check the source (float32 overflow in its "
+            "model, NaN or infinite weights or inputs)"
+        )
+    return grad
+
+
 def checked_score_loss(score_loss, y, target=None):
     """``score_loss`` preceded by the check of ``y`` and ``target`` against the scores' classes
     (the losses the attacks hand to ``score_loss_grad`` would name their own arguments)."""

@@ -11,6 +11,7 @@ from evsnn.attacks._common import (
     SOURCE_OUTPUT,
     AttackResult,
     checked_score_loss,
+    finite_grad_iv,
     is_stochastic,
     model_fn,
     model_stochastic,
@@ -216,8 +217,8 @@ def apgd(source, x, y, *, eps, norm="linf", steps=10, loss="ce", random_start="u
 
         def objective(z):
             o = call(z)
-            return (np.asarray(o.loss, dtype=np.float64), np.asarray(o.grad, dtype=np.float64),
-                    np.asarray(o.scores))
+            grad = finite_grad_iv(np.asarray(o.grad, dtype=np.float64))
+            return np.asarray(o.loss, dtype=np.float64), grad, np.asarray(o.scores)
         return objective
 
     m_stoch = model_stochastic(model, src)

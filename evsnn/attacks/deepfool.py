@@ -6,6 +6,7 @@ import numpy as np
 
 from evsnn.attacks._common import (
     AttackResult,
+    finite_grad_iv,
     is_stochastic,
     model_fn,
     model_stochastic,
@@ -125,6 +126,7 @@ def deepfool(source, x, y, *, norm="l2", steps=50, overshoot=0.02, nudge=1e-4, n
         grads[0] = first.grad
         for c in range(1, C):
             grads[c] = src.class_grad(z, c, rng=mk()).grad
+        finite_grad_iv(grads, "the source's class gradients [C, B, N]")
         return np.asarray(first.scores, dtype=np.float64), grads
 
     r_tot = np.zeros((B, N))

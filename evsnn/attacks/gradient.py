@@ -14,6 +14,7 @@ from evsnn.attacks._common import (
     L2_STEPS,
     RANDOM_STARTS,
     AttackResult,
+    finite_grad_iv,
     is_stochastic,
     margin_of,
     model_fn,
@@ -98,6 +99,7 @@ def _objective(src, y, target, gens, eot_samples=1, signs_only=False):
             grad = grad + o.grad
         if eot_samples > 1:
             loss, grad = loss / eot_samples, grad / eot_samples
+        finite_grad_iv(grad)  # a non-finite draw leaves the average non-finite too
         if target is None:
             return loss, grad  # sign is 1: no copy
         return sign * loss, sign * grad

@@ -10,7 +10,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from evsnn._records import compact_repr
-from evsnn.attacks._common import scores_labels_iv, source_answer, streams, success_of
+from evsnn.attacks._common import (
+    finite_grad_iv,
+    scores_labels_iv,
+    source_answer,
+    streams,
+    success_of,
+)
 from evsnn.attacks._iv import int_iv, labels_iv, real_iv
 from evsnn.attacks.sources import SNNSource, SourceOutput
 
@@ -157,6 +163,7 @@ def _grad_fn(source, y, target):
             raise ValueError(
                 f"the source's sequence gradient has shape {grad.shape}, expected {s.shape}"
             )
+        finite_grad_iv(grad, "the source's sequence gradient")
         return sign * np.asarray(o.loss, dtype=np.float64), sign * grad, np.asarray(o.scores)
 
     return f
