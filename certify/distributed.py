@@ -788,7 +788,7 @@ def _certify_chunk(classify, X, seeds, noise, n0, n, alpha, num_classes, batch_s
     return pred, radius, p_low
 
 
-def _data_iv(X, y, num_classes):
+def _data_iv(X, y, num_classes, noise=None):
     if X is None or isinstance(X, (str, bytes)):
         raise TypeError(f"X must be a 2-D array [B, N] of images, got {type(X).__name__}")
     try:
@@ -804,6 +804,17 @@ def _data_iv(X, y, num_classes):
         )
     if not np.all(np.isfinite(X)):
         raise ValueError("X holds NaN or infinite values; pass finite pixel values")
+    if noise is not None and noise.clamp:
+        # checked here for all rows, not by certify per image once earlier rows are certified
+        out = np.flatnonzero((X.min(axis=1) < 0) | (X.max(axis=1) > 1))
+        if out.size:
+            row = X[out[0]]
+            raise ValueError(
+                f"X[{out[0]}] holds pixels in [{float(row.min())!r}, {float(row.max())!r}] "
+                f"({out.size} of {X.shape[0]} rows leave [0, 1]), but the {noise.name} noise "
+                "model clamps noisy pixels to [0, 1] (clamp=True); scale X to [0, 1], e.g. "
+                "X / 255, or use clamp=False"
+            )
     y = class_labels_iv("y", y, num_classes, batch=X.shape[0], classes_of="num_classes",
                         hint="one label per image of X; fix y or num_classes")
     return np.ascontiguousarray(X, dtype=np.float64), y
@@ -960,7 +971,7 @@ def certify_dataset(
     n = _int_iv("n", n, 1)
     alpha = _alpha_iv(alpha)
     num_classes = _int_iv("num_classes", num_classes, 2)
-    X, y = _data_iv(X, y, num_classes)
+    X, y = _data_iv(X, y, num_classes, noise)
     scheduler = _scheduler_iv(scheduler)
     n_workers = _int_iv("n_workers", n_workers, 1)
     chunk_size = _int_iv("chunk_size", chunk_size, 1)

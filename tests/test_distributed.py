@@ -543,17 +543,27 @@ def test_certify_dataset_argument_errors(kw, exc, match):
                         **args)
 
 
-def test_certify_dataset_reaches_the_unit_box_check_of_clamping_noise():
-    # the check lives in certify.smoothing (every image goes through certify()); 'evsnn
+def test_certify_dataset_checks_every_row_against_the_unit_box_of_clamping_noise_first():
+    # certify() checks its one image too, but naming x and only when that row's turn comes
+    # (review: 50,500 samples were classified before a bad last row was refused); 'evsnn
     # certify' runs this path
-    X = np.array([[0.0, 255.0, 3.0, 1.0, 0.5], [0.1, 0.2, 0.3, 0.4, 0.5]])
-    with pytest.raises(ValueError, match=r"x holds pixels in \[0\.0, 255\.0\], but the "
-                       r"rsc_fixed noise model clamps .* e\.g\. x / 255, or use clamp=False$"):
-        certify_dataset(CLF, X, np.zeros(2, int), rsc_fixed(0.2, 1), rng=0, n0=5, n=10,
+    calls = []
+
+    def counting(batch):
+        calls.append(len(batch))
+        return CLF(batch)
+
+    X = np.array([[0.1, 0.2, 0.3, 0.4, 0.5], [0.0, 1.0, 0.5, 0.5, 0.5],
+                  [0.0, 255.0, 3.0, 1.0, 0.5]])
+    with pytest.raises(ValueError, match=r"^X\[2\] holds pixels in \[0\.0, 255\.0\] \(1 of 3 "
+                       r"rows leave \[0, 1\]\), but the rsc_fixed noise model clamps .* e\.g\. "
+                       r"X / 255, or use clamp=False$"):
+        certify_dataset(counting, X, np.zeros(3, int), rsc_fixed(0.2, 1), rng=0, n0=5, n=10,
                         alpha=0.01, num_classes=3, progress=False)
-    table = certify_dataset(CLF, X, np.zeros(2, int), rsc_fixed(0.2, 1, clamp=False), rng=0,
+    assert calls == []
+    table = certify_dataset(CLF, X, np.zeros(3, int), rsc_fixed(0.2, 1, clamp=False), rng=0,
                             n0=5, n=10, alpha=0.01, num_classes=3, progress=False)
-    assert table.clamp is False and len(table.radius) == 2
+    assert table.clamp is False and len(table.radius) == 3
 
 
 def _valid_table(**kw):
