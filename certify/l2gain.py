@@ -1106,7 +1106,9 @@ def empirical_gains(
         "random": a direction uniform on the sphere, ``‖δ‖ = scale`` per sample (Eq. 21 norm
         over all steps and inputs); "gaussian": i.i.d. ``N(0, scale²)`` entries;
         "adversarial": ``±scale`` times the unit input maximising the first layer's MPPD gain
-        (:func:`l2_gain`'s maximiser), the sign drawn per sample.
+        (:func:`l2_gain`'s maximiser), the sign drawn per sample; for a first layer with an
+        ``input_trace``, the unit input whose synaptic trace (what the weights act on) is
+        along the maximiser.
     scale : float
         Perturbation size (> 0).
     rng : seed or numpy.random.Generator
@@ -1164,6 +1166,13 @@ def empirical_gains(
         a = None if not args.dlif else np.asarray(first.dlif_factors[:T], dtype=np.float64)
         best = l2_gain(args.lam, T, first.weight, rng=gen, dlif_factors=a,
                        dlif_factor=conv.dlif_factor).maximiser
+        if first.input_trace is not None:
+            # the weights act on the input's synaptic trace: take the input whose trace is the
+            # maximiser, a[t] = a[t-1] + c (x[t] - a[t-1]) solved for x[t], at norm 1
+            c = first.input_trace
+            prev = np.vstack([np.zeros((1, n_in)), best[:-1]])
+            best = prev + (best - prev) / c
+            best = best / np.linalg.norm(best)
         signs = gen.choice(np.array([-1.0, 1.0]), size=B)
         delta = scale * signs[None, :, None] * best[:, None, :]
     res = network_gains(network, X, X + delta, rng=gen, convention=conv)
