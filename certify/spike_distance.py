@@ -388,9 +388,11 @@ def pairwise_victor_purpura(trains, q=1.0):
     Returns
     -------
     ndarray, shape (K, K), float64
-        Symmetric, zero diagonal; entry ``(i, j)`` equals
-        ``victor_purpura_distance(trains[i], trains[j], q)``. Computed in parallel over rows;
-        each entry is computed once, so the result does not depend on the number of threads.
+        Symmetric, zero diagonal; entry ``(i, j)`` with ``i < j`` equals
+        ``victor_purpura_distance(trains[i], trains[j], q)`` bit for bit, and ``(j, i)`` is the
+        same number (the pair function's two argument orders can differ in the last bits: its
+        closed form adds integers in another order). Computed in parallel over rows; each
+        entry is computed once, so the result does not depend on the number of threads.
 
     Raises
     ------

@@ -141,14 +141,25 @@ def test_victor_purpura_lanes_kernel_matches_twin_and_pair_kernel(a, bs, q):
     np.testing.assert_array_equal(got, [_vp(a, bk, q) for bk in bs])
 
 
-@pytest.mark.parametrize("q", [0.001, 0.019, 0.05, 0.3])
-def test_pairwise_equals_pair_kernel_exactly_and_for_any_thread_count(q):
+@pytest.mark.parametrize("q, decimals", [(0.001, None), (0.019, None), (0.05, None),
+                                         (0.3, None), (0.7, 1)])
+def test_pairwise_equals_pair_kernel_exactly_and_for_any_thread_count(q, decimals):
     # 40 trains on [0, 100): q = 0.001 and 0.019 put every pair wholly in the band (lanes kernel
-    # only), 0.05 some pairs (both kernels, groups of every width), 0.3 none
+    # only), 0.05 some pairs (both kernels, groups of every width), 0.3 none. Times rounded to
+    # 0.1 at q = 0.7 make pairs whose two argument orders differ in the last bit (review: the
+    # docstring said every entry (i, j) equals the pair function of (i, j)); the matrix holds
+    # the upper triangle's order on both sides
     rng = np.random.default_rng(11)
     trains = [np.sort(rng.uniform(0, 100, rng.integers(0, 30))) for _ in range(40)]
+    if decimals is not None:
+        trains = [np.round(t, decimals) for t in trains]
     trains[3] = np.zeros(0)
-    want = np.array([[victor_purpura_distance(x, y, q) for y in trains] for x in trains])
+    want = np.array([[victor_purpura_distance(*sorted_pair, q) for sorted_pair in
+                      ((x, y) if i <= j else (y, x) for j, y in enumerate(trains))]
+                     for i, x in enumerate(trains)])
+    swapped = np.array([[victor_purpura_distance(x, y, q) for y in trains] for x in trains])
+    if decimals is not None:
+        assert np.any(swapped != want)  # the case the rounded times are there for
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
