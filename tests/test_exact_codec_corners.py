@@ -254,6 +254,48 @@ def test_poisson_empty_batch_and_subnormal_rate():
         assert np.all(ev.sources == 1) and np.all(np.isfinite(ev.dtime_dx))
 
 
+@pytest.mark.parametrize("name", sorted(encoders.EXACT_ENCODERS))
+def test_a_negative_zero_pixel_is_a_zero_pixel(name):
+    """-0.0 passes the [0, 1] check (np.clip keeps it): every exact encoder codes it as 0.0.
+    Was (review): Poisson drew its times as draw / (-0.0 · rate) = -inf, kept them as inside
+    the window, with dtime_dx -inf, and the exact simulator took them silently."""
+    kw = {"rng": 3} if name == "poisson" else {}
+    enc = encoders.EXACT_ENCODERS[name]
+    x = np.array([[-0.0, 0.5, 1.0], [0.25, -0.0, -0.0]])
+    got = enc(x, 10.0, **kw)
+    want = enc(np.abs(x), 10.0, **kw)
+    for field in ("offsets", "times", "sources", "dtime_dx"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field))
+    assert np.all(np.isfinite(got.times)) and np.all(got.times >= 0)
+    if got.current is not None:
+        assert not np.any(np.signbit(got.current))
+
+
+def test_simulate_refuses_input_events_it_cannot_merge():
+    """Hand-built InputEvents: a time of -inf or NaN, a source outside the layer, or a sample's
+    events out of order are refused, naming the entry; a later sample may start earlier than
+    the one before ended, and empty samples anywhere are fine."""
+    net = _net([[1.0, 1.0]], "exponential")
+
+    def events(times, sources, offsets):
+        n = len(times)
+        return encoders.InputEvents(np.asarray(offsets, np.int64), np.asarray(times, float),
+                                    np.asarray(sources, np.int64), np.zeros(n), None, 2, 10.0)
+
+    ok = simulate(net, events([2.0, 5.0, 1.0], [0, 1, 1], [0, 0, 2, 2, 3, 3]))
+    assert ok.flags.shape == (5,)
+    for times, sources, match in (
+        ([2.0, -np.inf], [0, 1], r"inputs.times\[1\] = -inf; input event times must be finite"),
+        ([np.nan, 3.0], [0, 1], r"inputs.times\[0\] = nan"),
+        ([-1e-300, 3.0], [0, 1], r"inputs.times\[0\] = -1e-300"),
+        ([1.0, 3.0], [0, 2], r"inputs.sources holds indices in \[0, 2\] but the inputs have "
+                             r"n_in = 2"),
+        ([3.0, 1.0], [0, 1], r"inputs.times\[1\] = 1.0 comes before the event ahead of it"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            simulate(net, events(times, sources, [0, 2]))
+
+
 # --------------------------------------------------------------------------- decoders
 def _net(w, syn):
     tau_s = 10.0 if syn == "alpha" else 5.0

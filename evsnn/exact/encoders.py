@@ -92,7 +92,9 @@ def _exact_encoder_iv(x, t_enc_ms, pixel_range="unit", hint=None):
         raise ValueError(f"x must be [B, n_pixels], got shape {x.shape}; flatten images first")
     pixels_iv(x, pixel_range, hint=hint)
     t_enc_ms = real_iv("t_enc_ms", t_enc_ms, low=0, low_open=True, hint="the coding window in ms")
-    return np.asarray(x, dtype=np.float64), t_enc_ms
+    # + 0.0 turns -0.0 (np.clip keeps it) into +0.0: Poisson's time draw / (x · rate) would
+    # otherwise be -inf, inside the window
+    return np.asarray(x, dtype=np.float64) + 0.0, t_enc_ms
 
 
 def _pack(per_sample, n_in, t_enc_ms):

@@ -138,6 +138,7 @@ def _simulate_iv(network, inputs, t_end_ms, record_times):
         raise ValueError(
             f"inputs have {inputs.n_in} features but the network takes {network.n_in}"
         )
+    _events_iv(inputs)
     if t_end_ms is None:
         t_end_ms = inputs.t_enc_ms
     t_end_ms = real_iv("t_end_ms", t_end_ms, low=0, low_open=True, hint="the run's end in ms")
@@ -158,6 +159,32 @@ def _simulate_iv(network, inputs, t_end_ms, record_times):
         if np.any(np.diff(rec) < 0):
             raise ValueError("record_times must be sorted ascending; pass np.sort(record_times)")
     return float(t_end_ms), np.ascontiguousarray(rec)
+
+
+def _events_iv(inputs):
+    """Input events the kernels can merge: finite times >= 0, ascending within each sample,
+    sources inside the layer (InputEvents built by hand may break any of these)."""
+    t, src, off = inputs.times, inputs.sources, inputs.offsets
+    if t.size and (not np.all(np.isfinite(t)) or t.min() < 0):
+        bad = int(np.flatnonzero(~(np.isfinite(t) & (t >= 0)))[0])
+        raise ValueError(
+            f"inputs.times[{bad}] = {float(t[bad])!r}; input event times must be finite and "
+            ">= 0 (ms): build InputEvents with evsnn.exact.encoders"
+        )
+    if src.size and (src.min() < 0 or src.max() >= inputs.n_in):
+        raise ValueError(
+            f"inputs.sources holds indices in [{int(src.min())}, {int(src.max())}] but the "
+            f"inputs have n_in = {inputs.n_in} features"
+        )
+    falls = np.diff(t) < 0
+    starts = off[1:-1] - 1  # a new sample may start earlier than the last one ended
+    falls[starts[(starts >= 0) & (starts < falls.size)]] = False
+    if falls.any():
+        bad = int(np.flatnonzero(falls)[0]) + 1
+        raise ValueError(
+            f"inputs.times[{bad}] = {float(t[bad])!r} comes before the event ahead of it in "
+            "its sample; each sample's events must be sorted by time"
+        )
 
 
 def _layer_args(layer):
