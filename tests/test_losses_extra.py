@@ -440,3 +440,68 @@ def test_batch_mean_losses_refuse_an_empty_batch_regression():
         stable_loss(e, e, y, s, s, np.ones((3, 4)), 0.5)
     with pytest.raises(ValueError, match="^step_outputs " + _NO_SAMPLES.format(r"\(2, 0, 3\)")):
         e_rsct_loss(np.zeros((2, 0, 3)), e, y)
+
+
+def test_losses_read_scores_as_the_decoders_do_regression():
+    """Review: spike_count_loss and the double-softmax TTFS loss read shape[1] before any shape
+    check (IndexError on 1-D counts; 3-D counts gave a loss of 1.0); the losses computed int8,
+    uint16 and bool scores in float32 but int64 in float64, and float128 in float128, where the
+    decoders read integers and bools as float64 and refuse float128; NaN scores gave NaN."""
+    y = np.array([0, 1])
+    losses = {
+        "cross_entropy": lambda s: cross_entropy(s, y),
+        "ttfs double_softmax": lambda s: ttfs_loss(s, y, "double_softmax"),
+        "ttfs scaled_ce": lambda s: ttfs_loss(s, y, "scaled_ce"),
+        "spike_count_loss": lambda s: spike_count_loss(s, y, desired_true=2, desired_false=0),
+    }
+    name = {"spike_count_loss": "counts"}
+    for key, f in losses.items():
+        arg = name.get(key, "scores")
+        for bad in (np.zeros(3), np.zeros((2, 3, 4))):
+            with pytest.raises(ValueError, match=rf"^{arg} must be \[B, N\], got shape"):
+                f(bad)
+        for v in (np.nan, np.inf):
+            s = np.zeros((2, 3))
+            s[1, 2] = v
+            with pytest.raises(ValueError, match=rf"^{arg} holds NaN or infinite values"):
+                f(s)
+        counts = np.array([[3, 0, 1], [0, 2, 2]])
+        want_loss, want_g = f(counts.astype(np.float64))
+        for dt in (np.int8, np.uint16, np.int64):
+            loss, g = f(counts.astype(dt))
+            assert g.dtype == np.float64 and loss == want_loss, (key, dt)
+            np.testing.assert_array_equal(g, want_g)
+        loss, g = f(counts.astype(bool))
+        assert g.dtype == np.float64, key
+        assert f(counts.astype(np.float16))[1].dtype == np.float32, key
+        if hasattr(np, "float128"):
+            with pytest.raises(TypeError, match=rf"^{arg} has dtype float128; the losses take"):
+                f(counts.astype(np.float128))
+    s = np.zeros((2, 3))
+    z = np.zeros((2, 2, 4))
+    with pytest.raises(ValueError, match=r"^scores_clean must be \[B, N\], got shape \(3,\)"):
+        stable_loss(np.zeros(3), np.zeros(3), y, z, z, np.ones((3, 4)), 0.5)
+    with pytest.raises(ValueError, match=r"^scores_perturbed holds NaN or infinite values"):
+        stable_loss(s, np.full((2, 3), np.nan), y, z, z, np.ones((3, 4)), 0.5)
+    with pytest.raises(ValueError, match=r"^step_outputs must be time-major \[T, B, n_classes\]"):
+        e_rsct_loss(s, s, y)
+    with pytest.raises(ValueError, match=r"^step_outputs holds NaN or infinite values"):
+        e_rsct_loss(np.full((2, 2, 3), np.nan), s, y)
+
+
+def test_loss_and_grad_names_loss_before_simulating_regression():
+    """Review: loss='mse' with the TTFS decoder was refused after the simulation, as
+    "variant='mse' is not a TTFS loss", naming an argument the caller did not pass."""
+    from evsnn.grad import loss_and_grad
+
+    net = Network.mlp([3, 2], LIF(lam=0.9, theta=0.5), rng=0, scale=2.0)
+    x = np.full((1, 3), 0.5)
+    wrong_width = np.full((1, 5), 0.5)  # the simulation would refuse it: the loss comes first
+    with pytest.raises(ValueError, match=r"^loss='mse' is not a loss for decoder='ttfs'; use one "
+                                         r"of \['ce', 'double_softmax', 'scaled_ce'\]"):
+        loss_and_grad(net, wrong_width, [0], T=3, encoder="current", decoder="ttfs", loss="mse")
+    with pytest.raises(ValueError, match=r"^loss='double_softmax' is not available for "
+                                         r"decoder='rate'; use 'ce'"):
+        loss_and_grad(net, wrong_width, [0], T=3, encoder="current", loss="double_softmax")
+    r = loss_and_grad(net, x, [0], T=3, encoder="current", decoder="ttfs", loss="scaled_ce")
+    assert np.isfinite(r.loss)

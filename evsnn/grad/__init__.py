@@ -21,6 +21,7 @@ from evsnn.encoders import encode, fused_parts
 from evsnn.grad.backward import METHODS, GradientResult, _surrogate_iv, backward, rga_factor
 from evsnn.grad.encoder_rules import input_gradient
 from evsnn.grad.losses import (
+    TTFS_LOSSES,
     StableLoss,
     cross_entropy,
     decoder_vjp,
@@ -96,6 +97,24 @@ class LossGrad:
     simulation: object = field(default=None, repr=False, compare=False)
 
 
+def _loss_iv(loss, decoder):
+    """``loss`` checked before anything is simulated: a callable, "ce", or with the TTFS decoder
+    one of the TTFS variants."""
+    if callable(loss) or loss == "ce":
+        return loss
+    if decoder == "ttfs" and isinstance(loss, str) and loss in TTFS_LOSSES:
+        return loss
+    if decoder == "ttfs":
+        raise ValueError(
+            f"loss={loss!r} is not a loss for decoder='ttfs'; use one of "
+            f"{sorted(TTFS_LOSSES)} or a callable loss(scores, labels)"
+        )
+    raise ValueError(
+        f"loss={loss!r} is not available for decoder={decoder!r}; use 'ce' or a callable "
+        "loss(scores, labels)"
+    )
+
+
 def _loss_value(loss, decoder, scores, labels):
     """(mean loss, dL/dscores) for a loss name or a callable ``loss(scores, labels)``."""
     if callable(loss):
@@ -103,9 +122,7 @@ def _loss_value(loss, decoder, scores, labels):
         return value, np.asarray(g_scores)
     if loss == "ce":
         return cross_entropy(scores, labels)
-    if decoder == "ttfs":
-        return ttfs_loss(scores, labels, loss)
-    raise ValueError(f"loss={loss!r} is not available for decoder={decoder!r}; use 'ce'")
+    return ttfs_loss(scores, labels, loss)  # decoder "ttfs" (_loss_iv)
 
 
 def _conv_input_iv(network, x, encoder):
@@ -215,6 +232,7 @@ def loss_and_grad(
     ((4, 2, 2, 4, 4), (2, 1, 4, 4), ['layers[0]', 'layers[3]'])
     """
     conv = get_convention(convention)
+    loss = _loss_iv(loss, decoder)
     is_conv = isinstance(network, ConvNetwork)
     if is_conv and len(network.output_shape) != 1:
         raise ValueError(

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import class_labels_iv, flag_iv, int_iv, real_iv, samples_iv
+from evsnn._checks import (
+    class_labels_iv,
+    flag_iv,
+    float_input_iv,
+    int_iv,
+    real_iv,
+    samples_iv,
+)
 from evsnn.decoders import _outputs_iv
 from evsnn.metrics import mppd, ms_mppd, step_factors
 
@@ -45,6 +52,19 @@ def softmax(z):
 _NO_SAMPLES = "a loss needs at least one sample (it is a mean over the batch)"
 
 
+def _scores_iv(scores, name="scores", ndim=2, layout="[B, N]", batch_axis=0):
+    """``scores`` as the decoders read outputs (integers and bools as float64, float16 as
+    float32, float128 refused), of ``ndim`` dimensions with at least one sample, finite (a NaN
+    would make every loss and gradient NaN without a word)."""
+    arr = float_input_iv(name, np.asarray(scores), "the losses take", "scores")
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must be {layout}, got shape {arr.shape}")
+    samples_iv(name, arr.shape, _NO_SAMPLES, axis=batch_axis)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} holds NaN or infinite values; a loss needs finite scores")
+    return arr
+
+
 def _labels_iv(labels, scores, name="labels", of="scores"):
     """``labels`` [B] of the ``[B, C]`` array ``scores`` (argument ``of``): C classes."""
     return class_labels_iv(name, labels, scores.shape[1], batch=scores.shape[0], classes_of=of)
@@ -53,13 +73,16 @@ def _labels_iv(labels, scores, name="labels", of="scores"):
 def cross_entropy(scores, labels):
     """Mean cross-entropy of softmax(scores); returns ``(loss, dL/dscores)``.
 
+    ``scores`` are read as the decoders read outputs: integers and bools as float64, float16
+    as float32 (every loss of this module does so).
+
     Raises
     ------
     TypeError
-        Labels that are not integers.
+        Labels that are not integers; float128 scores.
     ValueError
-        ``scores`` not ``[B, N]`` or with no samples (B = 0: the mean would be NaN); labels not
-        ``[B]`` or outside ``[0, N − 1]``.
+        ``scores`` not ``[B, N]``, with no samples (B = 0: the mean would be NaN) or with NaN or
+        infinite values; labels not ``[B]`` or outside ``[0, N − 1]``.
 
     Examples
     --------
@@ -67,10 +90,7 @@ def cross_entropy(scores, labels):
     >>> round(float(loss), 6), g.tolist()
     (0.693147, [[0.5, -0.5]])
     """
-    scores = np.asarray(scores, dtype=np.result_type(scores, np.float32))
-    if scores.ndim != 2:
-        raise ValueError(f"scores must be [B, N], got shape {scores.shape}")
-    samples_iv("scores", scores.shape, _NO_SAMPLES)
+    scores = _scores_iv(scores)
     labels = _labels_iv(labels, scores)
     B = scores.shape[0]
     logp = log_softmax(scores)
@@ -112,14 +132,13 @@ def ttfs_loss(scores, labels, variant="ce", *, beta=None):
         )
     if variant == "ce":
         return cross_entropy(scores, labels)
-    scores = np.asarray(scores, dtype=np.result_type(scores, np.float32))
+    scores = _scores_iv(scores)
     if variant == "scaled_ce":
         loss, g = cross_entropy(2 * scores, labels)
         return loss, 2 * g
     beta = 2.0 if beta is None else real_iv("beta", beta, low=0, low_open=True,
                                             hint="the code's spike_latency uses beta=2")
     labels = _labels_iv(labels, scores)
-    samples_iv("scores", scores.shape, _NO_SAMPLES)
     p = softmax(beta * scores)
     loss, g_p = cross_entropy(p, labels)
     # softmax vjp: g_z = β p (g_p − <g_p, p>)
@@ -149,9 +168,8 @@ def spike_count_loss(counts, labels, *, desired_true, desired_false, variant="sq
 
     ``counts`` with no samples (B = 0) raise ValueError.
     """
-    counts = np.asarray(counts, dtype=np.result_type(counts, np.float32))
+    counts = _scores_iv(counts, "counts")
     labels = _labels_iv(labels, counts, of="counts")
-    samples_iv("counts", counts.shape, _NO_SAMPLES)
     desired_true = real_iv("desired_true", desired_true, low=0,
                            hint="the target spike count of the label neuron")
     desired_false = real_iv("desired_false", desired_false, low=0,
@@ -263,15 +281,13 @@ def _weight_iv(name, value, lo, hi=None):
 
 
 def _stable_loss_iv(scores_clean, scores_perturbed, chi, rho):
-    sc = np.asarray(scores_clean)
-    sp = np.asarray(scores_perturbed)
+    sc = _scores_iv(scores_clean, "scores_clean")
+    sp = _scores_iv(scores_perturbed, "scores_perturbed")
     if sc.shape != sp.shape:
         raise ValueError(
             f"scores_clean has shape {sc.shape} but scores_perturbed has {sp.shape}; both runs "
             "must decode the same batch"
         )
-    if sc.ndim:
-        samples_iv("scores_clean", sc.shape, _NO_SAMPLES)
     return _weight_iv("chi", chi, 0, 1), _weight_iv("rho", rho, 0)
 
 
@@ -446,15 +462,12 @@ def e_rsct_loss(step_outputs, teacher_logits, labels, *, lam=0.1, temperature=1.
     temperature = real_iv("temperature", temperature, low=0, low_open=True,
                           hint="the distillation temperature τ, 1 in the RSC setting")
     o = np.asarray(step_outputs)
-    o = o.astype(np.result_type(o, np.float32), copy=False)
-    if o.ndim != 3:
-        raise ValueError(f"step_outputs must be time-major [T, B, n_classes], got shape {o.shape}")
-    if o.shape[0] == 0:
+    if o.ndim == 3 and o.shape[0] == 0:
         raise ValueError(
             f"step_outputs has shape {o.shape}, T = 0 steps; the per-step loss L_P-S is a mean "
             "over the steps: pass at least one"
         )
-    samples_iv("step_outputs", o.shape, _NO_SAMPLES, axis=1)
+    o = _scores_iv(o, "step_outputs", 3, "time-major [T, B, n_classes]", batch_axis=1)
     tea = np.asarray(teacher_logits, dtype=o.dtype)
     if tea.shape != o.shape[1:]:
         raise ValueError(
