@@ -48,15 +48,19 @@ def ann_gradient(source, x, labels) -> _ann.ANNLossGrad:
     ----------
     source : ANN or Conversion
         The source ANN; a :class:`~evsnn.convert.Conversion` also supplies the Eq. 14 factors,
-        so that ``grads.weights`` are gradients with respect to the *SNN* weights.
+        so that ``grads.weights`` are gradients with respect to the *SNN* weights, and its
+        ``input_max``: the ANN is evaluated at ``input_max · x`` and ``grads.input`` is with
+        respect to ``x`` (see the module docstring).
     x : array [B, n_in]
-        Images.
+        Images, as the SNN's encoder takes them.
     labels : int array [B]
 
     Returns
     -------
     ANNLossGrad
-        The ANN's loss, logits, correctness and gradients (weights divided by the factors).
+        The ANN's loss, logits, correctness and gradients (weights divided by the factors, the
+        input gradient times ``input_max``), which :func:`cba_gradients` (the ``"ann"``
+        method) uses.
 
     Examples
     --------
@@ -66,7 +70,10 @@ def ann_gradient(source, x, labels) -> _ann.ANNLossGrad:
     [[0.5, -0.5]]
     """
     net, factors = _source_iv(source)
-    r = _ann.loss_and_grad(net, x, labels)
+    # convert's max^(0): the rate x the encoder presents stands for the ANN input input_max·x
+    # (review: this function evaluated the ANN at x itself while the "ann" method scaled it)
+    input_max = float(source.scales[0]) if hasattr(source, "scales") else 1.0
+    r = _ann.loss_and_grad(net, np.asarray(x) * input_max, labels)
     g = r.grads
     # in float64 and rounded once to the gradient's own dtype, as convert scales the weights (a
     # float64 factor would promote a float32 network's gradients to float64)
@@ -79,7 +86,7 @@ def ann_gradient(source, x, labels) -> _ann.ANNLossGrad:
                       gb.dtype, copy=False)
                   for gb, s in zip(g.biases, source.scales[1:])]
     return _ann.ANNLossGrad(r.loss, r.logits, r.correct,
-                            _ann.ANNGradient(g.input, weights, biases))
+                            _ann.ANNGradient(g.input * input_max, weights, biases))
 
 
 def cba_gradients(network, seq, images, labels, *, ann):
@@ -104,12 +111,9 @@ def cba_gradients(network, seq, images, labels, *, ann):
     seq = np.asarray(seq)
     T = seq.shape[0]
     x = seq.mean(axis=0) if images is None else np.asarray(images)
-    # convert's max^(0): the rate r the encoder presents is the ANN input input_max·r (was: the
-    # ANN was evaluated at r, another point whenever input_max != 1)
-    input_max = float(ann.scales[0]) if hasattr(ann, "scales") else 1.0
-    r = ann_gradient(ann, x * input_max, labels)
+    r = ann_gradient(ann, x, labels)  # at input_max · x, the gradient with respect to x
     g = r.grads
-    g_image = g.input * input_max
+    g_image = g.input
     dtype = seq.dtype if seq.dtype.kind == "f" else np.float64
     g_seq = np.broadcast_to((g_image / T).astype(dtype), seq.shape).copy()
     n = len(network.layers)
