@@ -143,7 +143,8 @@ def pixels_iv(x, pixel_range="unit", *, name="x", hint=None):
         raise ValueError(f"{name} holds NaN or infinite values; pixels must be {what}")
     if pixel_range == "unit" and x.size and (x.min() < 0 or x.max() > 1):
         raise ValueError(
-            f"{name} must lie in [0, 1], got values in [{x.min()!r}, {x.max()!r}]; "
+            f"{name} must lie in [0, 1], got values in [{x.min().item()!r}, "
+            f"{x.max().item()!r}]; "
             f"scale images to [0, 1] first (e.g. divide 8-bit images by 255){_end(hint)}"
         )
 

@@ -660,7 +660,17 @@ def encode(x, method, T, *, convention=DEFAULT, rng=None, sigma=None, dtype=None
     if not isinstance(method, str):
         raise TypeError(f"method must be an encoder name, got {type(method).__name__}")
     parts = fused_parts(method)
+    if parts == ():
+        raise ValueError(
+            f"method={method!r} names no encoder after 'fused:'; use e.g. 'fused:current+ttfs'"
+        )
     if parts is not None:
+        bad = [p for p in parts if p not in ENCODERS]
+        if bad:
+            raise ValueError(
+                f"method={method!r}: {bad[0]!r} is not an encoder (fused encoders cannot be "
+                f"nested); join encoder names with '+', from {sorted(ENCODERS)}"
+            )
         return fused(x, T, parts, convention=convention, rng=rng, sigma=sigma, dtype=dtype,
                      pixel_range=pixel_range)
     if method not in ENCODERS:
@@ -703,8 +713,15 @@ def fused(x, T, methods, *, convention=DEFAULT, rng=None, sigma=None, dtype=None
             f"methods={methods!r} must be a non-empty list of encoder names, e.g. "
             "('current', 'ttfs')"
         )
-    if any(m.startswith("fused") for m in methods if isinstance(m, str)):
-        raise ValueError("fused encoders cannot be nested")
+    for i, m in enumerate(methods):  # named here: encode() would call each one "method"
+        if not isinstance(m, str):
+            raise TypeError(f"methods[{i}] must be an encoder name, got {type(m).__name__} {m!r}")
+        if m.startswith("fused"):
+            raise ValueError(f"methods[{i}]={m!r}: fused encoders cannot be nested")
+        if m not in ENCODERS:
+            raise ValueError(
+                f"methods[{i}]={m!r} is not an encoder; use one of {sorted(ENCODERS)}"
+            )
     if np.ndim(x) < 2:
         raise ValueError(
             f"x has shape {np.shape(x)}; fusion stacks the encoders on the first feature axis, "

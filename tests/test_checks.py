@@ -13,6 +13,7 @@ from evsnn._checks import (
     float_input_iv,
     int_iv,
     pixels_in_unit_iv,
+    pixels_iv,
     real_iv,
     samples_iv,
 )
@@ -119,7 +120,7 @@ def test_pixels_in_unit_iv():
     for bad, lo, hi in ((np.array([-0.25, 0.5]), "-0.25", "0.5"), (np.array([[0.0, 255.0]]),
                                                                      "0.0", "255.0")):
         with pytest.raises(ValueError, match=rf"^x must lie in \[0, 1\], got values in "
-                                             rf"\[np.float64\({lo}\), np.float64\({hi}\)\]; "
+                                             rf"\[{lo}, {hi}\]; "
                                              r"scale images to \[0, 1\] first \(e.g. divide 8-bit "
                                              r"images by 255\)$"):
             pixels_in_unit_iv(bad)
@@ -182,3 +183,12 @@ def test_float_input_iv_reads_each_dtype_as_evsnn_computes_it():
                                         r"float32 or float64 outputs \(or integers\): pass "
                                         r"outputs.astype\(numpy.float64\)"):
         float_input_iv("outputs", np.zeros(2, np.longdouble), "the decoders take", "outputs")
+
+
+def test_pixels_iv_prints_plain_numbers_regression():
+    # NumPy 2 printed "got values in [np.float64(2.0), np.float64(2.0)]" (review)
+    for x, shown in ((np.array([2.0]), r"\[2\.0, 2\.0\]"),
+                     (np.array([3, 0], np.uint8), r"\[0, 3\]"),
+                     (np.array([-0.5], np.float32), r"\[-0\.5, -0\.5\]")):
+        with pytest.raises(ValueError, match=rf"^x must lie in \[0, 1\], got values in {shown};"):
+            pixels_iv(x)

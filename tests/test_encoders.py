@@ -287,8 +287,21 @@ def test_encoder_errors():
         enc.encode([[0.5]], "rsc_fresh", 2, rng=0)
     with pytest.raises(ValueError, match="must be a non-empty list of encoder names"):
         enc.fused([[0.5]], 2, "current")
-    with pytest.raises(ValueError, match="fused encoders cannot be nested"):
+    with pytest.raises(ValueError, match=r"^methods\[0\]='fused:current': fused encoders "
+                                         "cannot be nested"):
         enc.fused([[0.5]], 2, ("fused:current",))
+    # review: members were checked by encode() and named "method" (a 'fused:a+b' was
+    # suggested inside a fused list), and encode('fused:') blamed "methods"
+    with pytest.raises(ValueError, match=r"^methods\[1\]='foo' is not an encoder; use one of "
+                                         r"\['current', "):
+        enc.fused([[0.5]], 2, ("current", "foo"))
+    with pytest.raises(TypeError, match=r"^methods\[1\] must be an encoder name, got int 3"):
+        enc.fused([[0.5]], 2, ("current", 3))
+    with pytest.raises(ValueError, match=r"^method='fused:' names no encoder after 'fused:'"):
+        enc.encode([[0.5]], "fused:", 2)
+    with pytest.raises(ValueError, match=r"^method='fused:current\+foo': 'foo' is not an "
+                                         r"encoder \(fused encoders cannot be nested\)"):
+        enc.encode([[0.5]], "fused:current+foo", 2)
 
 
 @pytest.mark.parametrize("rule_preset", ["DING2025_PAPER", "DING2025_CODE"])
