@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import real_iv
+from evsnn._checks import flag_iv, real_iv
 from evsnn._records import compact_repr
 from evsnn.ann import ANN, forward
 from evsnn.clock import Dense, Network
@@ -210,6 +210,7 @@ def convert(ann, calibration_x, *, percentile=100.0, theta=1.0, input_max=1.0, r
     """
     theta = real_iv("theta", theta, low=0, low_open=True)
     input_max = real_iv("input_max", input_max, low=0, low_open=True, hint="1 for [0, 1] images")
+    readout = flag_iv("readout", readout)  # a string such as "no" would read as True
     layer_scales = activation_scales(ann, calibration_x, percentile=percentile)
     scales = np.concatenate([[float(input_max)], layer_scales])
     with np.errstate(over="ignore"):  # an infinite factor is refused below, by layer

@@ -125,7 +125,7 @@ def load_idx(path):
     The header is two zero bytes, a type code, the number of dimensions, then one big-endian
     uint32 per dimension (LeCun et al., the MNIST database's file-format description).
     """
-    path = os.fspath(path)
+    path = os.fsdecode(path)  # a bytes path too (fspath would keep bytes, and ".gz" is str)
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rb") as fh:
         data = fh.read()
@@ -178,7 +178,9 @@ def load_npz(path, *, x_key="x", y_key="y", name=None, scale=None):
                          "per row, got a scalar")
     samples_iv(f"images {x_key!r} in {where!r}", x.shape, "store at least one image")
     if scale is not None:
-        x = x / float(scale)
+        scale = real_iv("scale", scale, low=0, low_open=True,
+                        hint="the pixels' full scale, e.g. 255 for 8-bit images")
+        x = x / scale
     if y.ndim != 1:  # one-hot labels [n, C] were kept as a 2-D y (n_classes 2)
         raise ValueError(f"labels {y_key!r} in {where!r} must be 1-D [n] (one class index per "
                          f"image), got shape {y.shape}; store y.ravel() for a column of labels, "

@@ -353,24 +353,32 @@ def _read(path):
             f"load the model of this run folder, {inside!r}" if os.path.isfile(inside)
             else "pass the path of a .npz written by evsnn.io.save (or 'evsnn train')"))
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
+        fid = open(path, "rb")  # ours to close: np.load leaks it when zipfile raises
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
         raise _bad(path, f"not an evsnn model file (not a readable .npz archive: {exc})") from exc
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise _bad(path, "not an evsnn model file (a single .npy array, not an .npz archive)")
-    with archive:
-        if "meta" not in archive.files:
-            raise _bad(path, "not an evsnn model file: the 'meta' entry is missing")
-        text = _entry(path, archive, "meta")
+    with fid:
         try:
-            meta = json.loads(str(text[()]), parse_constant=_json_constant,
-                              parse_float=_json_float)
-        except (json.JSONDecodeError, ValueError, RecursionError) as exc:
-            # RecursionError: nesting deeper than the parser's stack
-            raise _bad(path, f"the 'meta' entry is not valid JSON ({exc})") from exc
-        arrays = {k: _entry(path, archive, k) for k in archive.files if k != "meta"}
+            archive = np.load(fid, allow_pickle=False)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+            # EOFError: an empty file; NotImplementedError: zipfile's answer to a damaged
+            # "version needed" field
+            raise _bad(path, f"not an evsnn model file (not a readable .npz archive: "
+                             f"{exc})") from exc
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise _bad(path, "not an evsnn model file (a single .npy array, not an .npz archive)")
+        with archive:
+            if "meta" not in archive.files:
+                raise _bad(path, "not an evsnn model file: the 'meta' entry is missing")
+            text = _entry(path, archive, "meta")
+            try:
+                meta = json.loads(str(text[()]), parse_constant=_json_constant,
+                                  parse_float=_json_float)
+            except (json.JSONDecodeError, ValueError, RecursionError) as exc:
+                # RecursionError: nesting deeper than the parser's stack
+                raise _bad(path, f"the 'meta' entry is not valid JSON ({exc})") from exc
+            arrays = {k: _entry(path, archive, k) for k in archive.files if k != "meta"}
     return path, meta, arrays
 
 
@@ -379,7 +387,8 @@ def _entry(path, archive, key):
     (which would need pickle) is a ValueError naming the file and the entry."""
     try:
         return archive[key]
-    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError,
+            NotImplementedError) as exc:
         raise _bad(path, f"the entry {key!r} cannot be read ({exc}); the file is damaged, or "
                          "holds an object array (evsnn files hold plain arrays, never pickles)"
                    ) from exc

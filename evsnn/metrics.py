@@ -1766,11 +1766,12 @@ def sop(inputs, shapes, *, decision_times=None, input_delay=0):
     -----
     Eq. 33 defines ``ξ^(l)`` as the proportion of spikes of the layer over the simulation; here it
     is the number of spikes of layer l's *presynaptic* population that reach it in the counted
-    steps ``0..t_d`` divided by the population size, so that for a dense layer ``ξ · N_in · N_out`` is
-    exactly the number of accumulate operations (each input spike adds one weight to each of
-    ``N_out`` neurons). For convolutions it is the paper's average-rate approximation (border
-    pixels reach fewer outputs). Only spiking inputs belong here: a current-coded first layer
-    performs MACs (Eq. 34, :func:`layer_cost` with ``model="ann"``).
+    steps ``0..t_d`` divided by the population size, so that for a dense layer
+    ``ξ · N_in · N_out`` is exactly the number of accumulate operations (each input spike adds
+    one weight to each of ``N_out`` neurons). For convolutions it is the paper's average-rate
+    approximation (border pixels reach fewer outputs). Only spiking inputs belong here: a
+    current-coded first layer performs MACs (Eq. 34, :func:`layer_cost` with
+    ``model="ann"``).
 
     Examples
     --------

@@ -187,6 +187,9 @@ class AdamW(_Optimizer):
 
     def __init__(self, lr=1e-3, *, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
         super().__init__(lr, weight_decay)
+        if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), e.g. (0.9, 0.999), got "
+                             f"{betas!r}")
         b1, b2 = betas
         self.betas = tuple(real_iv(name, b, low=0, high=1, high_open=True,
                                    hint="the moments' decay rates, PyTorch's are (0.9, 0.999)")
@@ -275,6 +278,14 @@ def _data_iv(x, y, n_in, name="x"):
     return x, y
 
 
+def _labels_range_iv(y, y_test, n_out):
+    """Training and test labels against the model's classes, before training (a test label
+    the model cannot output was refused only after the last epoch, and named y)."""
+    class_labels_iv("y", y, n_out, classes_of="the model's output")
+    if y_test is not None:
+        class_labels_iv("y_test", y_test, n_out, classes_of="the model's output")
+
+
 def _loop_iv(epochs, batch_size, n):
     for name, v in (("epochs", epochs), ("batch_size", batch_size)):
         int_iv(name, v, low=1)
@@ -354,10 +365,12 @@ def fit_ann(
     if not isinstance(ann, _ann.ANN):
         raise TypeError(f"ann must be an evsnn.ann.ANN, got {type(ann).__name__}")
     x, y = _data_iv(x, y, ann.n_in)
+    yt = None
     if x_test is not None:  # before training, not after it
         xt, yt = _data_iv(x_test, y_test, ann.n_in, "x_test")
+    _labels_range_iv(y, yt, ann.n_out)
     _loop_iv(epochs, batch_size, x.shape[0])
-    rng = np.random.default_rng(rng)
+    rng = _check_rng(rng)  # names the argument on a bad value
     opt = AdamW() if optimizer is None else optimizer
     if not isinstance(opt, _Optimizer):
         raise TypeError(f"optimizer must be evsnn.train.SGD or AdamW, got {type(opt).__name__}")
@@ -402,6 +415,7 @@ def snn_accuracy(
     _network_iv(network)
     x, y = _data_iv(x, y, _pixels(network, encoder))
     _ann._batch_iv(x, "an accuracy is a mean over the samples")
+    int_iv("batch_size", batch_size, low=1)
     pixel_range_iv(pixel_range, encoder)
     conv = get_convention(convention)
     # one Generator for all batches; None stays None, so that a stochastic encoder refuses to
@@ -541,8 +555,9 @@ def _fit_snn_iv(network, x, y, x_test, y_test, rng, encoder, decoder, epochs, ba
     if isinstance(encoder, str):  # else the encoder's own check names the problem
         pixel_range_iv(pixel_range, encoder)
     x, y = _data_iv(x, y, _pixels(network, encoder))
+    yt = None
     if x_test is not None:  # before training, not after it
-        _data_iv(x_test, y_test, _pixels(network, encoder), "x_test")
+        _, yt = _data_iv(x_test, y_test, _pixels(network, encoder), "x_test")
     _loop_iv(epochs, batch_size, x.shape[0])
     if decoder == "membrane" and _last_spiking(network):
         raise ValueError(
@@ -557,6 +572,7 @@ def _fit_snn_iv(network, x, y, x_test, y_test, rng, encoder, decoder, epochs, ba
             f"the network emits feature shape {network.output_shape}; a decoder needs flat "
             "outputs [T, B, n_out]: end the network with Flatten (and a Linear readout)"
         )
+    _labels_range_iv(y, yt, network.output_shape[0] if is_conv else network.n_out)
     conv = get_convention(convention)
     rng = _check_rng(rng)  # names the argument on a bad value
     opt = AdamW(lr=1e-3) if optimizer is None else optimizer

@@ -334,6 +334,22 @@ def test_a_damaged_entry_is_refused_naming_it(tmp_path):
         io.load(p)
 
 
+def test_an_empty_file_and_a_damaged_zip_header_are_refused_naming_the_file(tmp_path):
+    # review: an empty file raised a bare EOFError, a damaged "version needed to extract" byte
+    # of the central directory a bare NotImplementedError ('zip file version 21.0')
+    p = tmp_path / "m.npz"
+    p.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"m.npz: not an evsnn model file \(not a readable "
+                                         r"\.npz archive: No data left in file\)"):
+        io.load(p)
+    io.save(ANN([np.eye(2)]), p)
+    raw = bytearray(p.read_bytes())
+    raw[raw.rfind(b"PK\x01\x02") + 6] ^= 0xFF  # the last entry's "version needed" byte
+    p.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"m.npz: .*zip file version"):
+        io.load(p)
+
+
 # =============================================================================================
 # convert
 # =============================================================================================
@@ -811,3 +827,30 @@ def test_adamw_with_a_constant_gradient_takes_its_bias_corrected_closed_form(see
             decayed *= 1 - lr * wd
         _same_array(p[0], decayed)
     np.testing.assert_allclose(p[0], expect, rtol=RTOL_HAND, atol=RTOL_HAND * lr * k)
+
+
+def test_small_arguments_are_checked_and_named_regression(tmp_path):
+    """Review (/tmp/rev_train/f4_minor_args.py): convert(readout='no') built a Readout layer,
+    AdamW(betas=3 values) failed to unpack, fit_ann(rng='seed') raised NumPy's message, a bytes
+    path broke load_idx, and load_npz(scale=0) divided by zero and blamed the images."""
+    import gzip
+
+    from evsnn.data import load_idx, load_npz
+
+    ann = ANN.mlp([4, 5, 3], rng=0)
+    x = np.random.default_rng(0).random((8, 4))
+    with pytest.raises(TypeError, match=r"^readout must be True or False, got 'no'"):
+        convert(ann, x, readout="no")
+    assert isinstance(convert(ann, x, readout=np.True_).network.layers[-1].neuron, Readout)
+    with pytest.raises(ValueError, match=r"^betas must be a pair \(beta1, beta2\)"):
+        AdamW(betas=(0.9, 0.99, 0.9))
+    with pytest.raises(TypeError, match=r"^rng must be a seed, SeedSequence"):
+        fit_ann(ann, x, np.arange(8) % 3, rng="seed", epochs=1)
+    idx = tmp_path / "l.gz"
+    with gzip.open(idx, "wb") as fh:
+        fh.write(bytes([0, 0, 8, 1, 0, 0, 0, 2, 1, 2]))
+    assert load_idx(os.fsencode(idx)).tolist() == load_idx(idx).tolist() == [1, 2]
+    np.savez(tmp_path / "d.npz", x=np.full((2, 2), 255.0), y=np.array([0, 1]))
+    for bad in (0, -255, math.nan):
+        with pytest.raises(ValueError, match=r"^scale=.* must be finite and > 0"):
+            load_npz(tmp_path / "d.npz", scale=bad)

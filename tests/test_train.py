@@ -338,8 +338,11 @@ def test_snn_accuracy_refuses_labels_the_network_cannot_output():
         snn_accuracy(net, XT, late, T=4, batch_size=33)
     with pytest.raises(ValueError, match="y holds the negative label -1"):
         snn_accuracy(net, XT, np.where(YT == 3, -1, YT), T=4)
-    with pytest.raises(ValueError, match="y holds the label 10"):  # the test set of fit_snn
-        fit_snn(net, X, Y, T=4, rng=0, epochs=1, x_test=XT, y_test=np.full(len(YT), 10))
+    for bad in (0, -1):  # review: -1 returned 0.0, 0 raised range()'s own error
+        with pytest.raises(ValueError, match=rf"^batch_size={bad} must be an integer >= 1"):
+            snn_accuracy(net, XT, YT, T=4, batch_size=bad)
+    with pytest.raises(TypeError, match=r"^batch_size must be an integer, got float 2.5"):
+        snn_accuracy(net, XT, YT, T=4, batch_size=2.5)
 
 
 class _NoStep(SGD):
@@ -361,6 +364,18 @@ def test_a_bad_test_set_is_refused_before_training():
     with pytest.raises(ValueError, match=r"x_test must be \[n, 64\] for this model"):
         fit_snn(net, X, Y, T=2, rng=0, epochs=1, optimizer=_NoStep(0.1), x_test=XT[:, :8],
                 y_test=YT)
+    # labels the model cannot output, named as the argument that holds them (review: a y_test
+    # of 10 or -1 was refused after the last epoch, as "y holds ...")
+    for fit, model in ((fit_snn, net), (fit_ann, ann)):
+        kw = dict(T=2) if fit is fit_snn else {}
+        for lab, what in ((10, "the label 10 but the model's output has 10 classes"),
+                          (-1, "the negative label -1")):
+            with pytest.raises(ValueError, match=rf"^y_test holds {what}"):
+                fit(model, X, Y, rng=0, epochs=1, optimizer=_NoStep(0.1), x_test=XT,
+                    y_test=np.full(len(YT), lab), **kw)
+            with pytest.raises(ValueError, match=rf"^y holds {what}"):
+                fit(model, X, np.full(len(Y), lab), rng=0, epochs=1, optimizer=_NoStep(0.1),
+                    **kw)
 
 
 def test_fit_snn_errors():
