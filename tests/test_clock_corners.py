@@ -659,3 +659,42 @@ def _check_float32_backward(net, x, conv, method, seed):
         scale = np.max(np.abs(v)) if v.size else 0.0
         np.testing.assert_array_less(np.abs(u - v), RTOL_FLOAT32_BACKWARD * (scale + m) + 1e-30,
                                      err_msg=f"{method} {name}")
+
+
+def test_simulate_reads_inputs_as_documented_regression():
+    """Review (/tmp/rev_clock/findings.py): a nested list crashed with AttributeError; float16
+    inputs were refused as "dtype=float16", an argument the caller never passed; a float32 run
+    turned finite float64 inputs or weights past float32's range into inf and returned NaN."""
+    net = Network((Dense(np.ones((1, 2)), LIF(lam=1.0, theta=1.0)),))
+    x = np.ones((4, 1, 2))
+    want = simulate(net, x).output
+    np.testing.assert_array_equal(simulate(net, x.tolist()).output, want)
+    half = simulate(net, x.astype(np.float16))
+    assert half.output.dtype == np.float32
+    np.testing.assert_array_equal(half.output, want)
+    if hasattr(np, "float128"):
+        with pytest.raises(TypeError, match=r"^inputs have dtype float128; simulate runs in"):
+            simulate(net, x.astype(np.float128))
+    ro = Network((Dense(np.array([[1.0, -1.0]]), Readout()),))
+    with pytest.raises(ValueError, match=r"^inputs holds a value of magnitude 1e\+39, past "
+                                         r"float32's largest"):
+        simulate(ro, np.full((2, 1, 2), 1e39), dtype=np.float32)
+    np.testing.assert_array_equal(simulate(ro, np.full((2, 1, 2), 1e39)).output, 0.0)
+    huge = Network((Dense(np.array([[1e39, -1e39]]), Readout()),))
+    with pytest.raises(ValueError, match=r"^weight holds a value of magnitude 1e\+39, past "
+                                         r"float32's range"):
+        simulate(huge, np.ones((2, 1, 2), np.float32))
+    biased = Network((Dense(np.ones((1, 2)), LIF(theta=1e39), bias=np.array([1e39])),))
+    with pytest.raises(ValueError, match=r"^layer 0's bias holds a value of magnitude 1e\+39"):
+        simulate(biased, np.ones((2, 1, 2), np.float32))
+    np.testing.assert_array_equal(simulate(huge, np.ones((2, 1, 2))).output, 0.0)
+
+
+def test_small_network_helpers_regression():
+    from evsnn.clock.network import synaptic_trace_vjp
+
+    with pytest.raises(ValueError, match=r"^scale=nan must be finite"):
+        Network.mlp([3, 2], scale=np.nan)
+    # an integer g: c = 0.5 was cast to 0 and every entry came out 0
+    got = synaptic_trace_vjp(np.array([0, 0, 8]), 0.5)
+    assert got.dtype == np.float64 and got.tolist() == [1.0, 2.0, 4.0]

@@ -111,8 +111,9 @@ def synaptic_trace_vjp(g, c):
     Returns
     -------
     ndarray [T, ...]
-        A new array of ``g``'s dtype, the transposed filter
-        ``dL/dx[t] = c Σ_{k ≥ t} (1 − c)^(k − t) g[k]``, run backwards in time.
+        A new array of ``g``'s dtype (float64 for an integer or boolean ``g``), the
+        transposed filter ``dL/dx[t] = c Σ_{k ≥ t} (1 − c)^(k − t) g[k]``, run backwards in
+        time.
 
     Examples
     --------
@@ -121,6 +122,8 @@ def synaptic_trace_vjp(g, c):
     """
     g = np.asarray(g)
     _time_axis_iv("g", g)
+    if g.dtype.kind != "f":  # c cast to an integer dtype would be 0
+        g = g.astype(np.float64)
     c = g.dtype.type(_trace_factor_iv("c", c))
     out = np.empty_like(g)
     acc = np.zeros(g.shape[1:], dtype=g.dtype)  # Σ_{k ≥ t} (1 − c)^(k − t) g[k]
@@ -221,6 +224,14 @@ class Dense:
         key = np.dtype(dtype).str
         transposed = self._weight_t
         if key not in transposed:
+            if np.dtype(dtype).itemsize < self.weight.dtype.itemsize and self.weight.size:
+                big = float(np.max(np.abs(self.weight)))
+                if big > float(np.finfo(dtype).max):  # the cast would make it ±inf
+                    raise ValueError(
+                        f"weight holds a value of magnitude {big!r}, past {np.dtype(dtype)}'s "
+                        "range: a run in that dtype would make it inf; rescale the layer or "
+                        "run in float64"
+                    )
             transposed[key] = np.ascontiguousarray(self.weight.T, dtype=dtype)
         return transposed[key]
 
@@ -303,6 +314,7 @@ class Network:
         if len(sizes) < 2:
             raise ValueError(f"sizes={sizes!r} needs at least an input and an output size")
         sizes = [int_iv(f"sizes[{i}]", s, low=1, what="layer width") for i, s in enumerate(sizes)]
+        scale = real_iv("scale", scale, hint="the weights' standard deviation times sqrt(n_in)")
         neuron = LIF() if neuron is None else neuron
         rng = np.random.default_rng(rng)
         layers = []

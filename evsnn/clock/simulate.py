@@ -571,8 +571,18 @@ def _simulate_iv(network, inputs, dtype):
         raise ValueError(
             f"inputs have {inputs.shape[2]} features but the network takes {network.n_in}"
         )
-    if dtype is None:
-        dtype = inputs.dtype if inputs.dtype.kind == "f" else np.float64
+    if dtype is None:  # the inputs' own float dtype, as float_input_iv reads arrays
+        if inputs.dtype.kind != "f":
+            dtype = np.float64
+        elif inputs.dtype.itemsize < 4:
+            dtype = np.float32  # float16 values are exact in float32
+        elif inputs.dtype not in (np.float32, np.float64):
+            raise TypeError(
+                f"inputs have dtype {inputs.dtype}; simulate runs in float32 or float64: pass "
+                "inputs.astype(numpy.float64) or dtype="
+            )
+        else:
+            dtype = inputs.dtype
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
         raise ValueError(f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32")
@@ -580,7 +590,36 @@ def _simulate_iv(network, inputs, dtype):
     values = inputs[0] if _time_repeated(inputs) else inputs
     if inputs.dtype.kind == "f" and not _all_finite(values):
         raise ValueError("inputs hold NaN or infinite values; pass finite inputs")
-    return dtype
+    if dtype.itemsize < inputs.dtype.itemsize and inputs.dtype.kind == "f" and values.size:
+        # float64 inputs of a float32 run: a value past float32's range would become inf in
+        # the cast (integers cannot: int64's range is far inside float32's)
+        _float32_range_iv("inputs", values, "pass inputs in float32's range or run in float64")
+    return inputs, dtype
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _float32_range_iv(name, values, fix):
+    """Refuse finite values a float32 run would turn into ±inf (``values``: an array or a
+    number), naming ``name``."""
+    big = abs(values) if isinstance(values, float) else float(np.max(np.abs(values)))
+    if big > _FLOAT32_MAX:
+        raise ValueError(
+            f"{name} holds a value of magnitude {big!r}, past float32's largest "
+            f"{_FLOAT32_MAX!r}: a float32 run would make it inf; {fix}"
+        )
+
+
+def _layer_float32_iv(li, layer, args):
+    """A float32 run casts the layer's parameters: refuse one that would become ±inf. The
+    weights are checked where they are cast, once per network (``Dense.weight_t``)."""
+    fix = "rescale the layer or run in float64"
+    for name, value in (("bias", layer.bias), ("dlif_factors", layer.dlif_factors),
+                        ("theta", args.theta), ("v_rest", args.v_rest),
+                        ("v_init", args.v_init)):
+        if value is not None and np.size(value):
+            _float32_range_iv(f"layer {li}'s {name}", value, fix)
 
 
 def _time_repeated(x):
@@ -842,7 +881,7 @@ def simulate(
     array([1., 1., 1., 1.])
     """
     convention = get_convention(convention)
-    dtype = _simulate_iv(network, inputs, dtype)
+    inputs, dtype = _simulate_iv(network, inputs, dtype)
     record, sum_surrogate, unread = _record_iv(record, surrogate)
     # a boolean spike raster goes to the kernels as it is (a spike adds its weight row exactly
     # as 1.0 does), not as a 4-8 times larger float copy
@@ -859,6 +898,8 @@ def simulate(
     sums = []
     for li, layer in enumerate(network.layers):
         args, leak, gain = _layer_factors(layer, T, convention, dtype)
+        if dtype == np.float32:
+            _layer_float32_iv(li, layer, args)
         n_out = layer.n_out
         x = layer.filter_input(x, dtype)  # the input's synaptic trace, if the layer has one
 
