@@ -198,12 +198,39 @@ def _order_iv(order):
     return _real_iv("order", order, lo=0.0, lo_open=True)
 
 
+#: Orders the radii accept: the divergences and bounds are measured accurate to a few ulps
+#: there (tests/test_bernoulli.py, conftest.RTOL_RENYI_BOUND), well inside the rounding guard;
+#: at α = 1e10 the divergence was 5e-10 off (review), 500 times the guard.
+ORDER_RANGE = (1e-3, 100.0)
+
+
 def _orders_iv(orders):
     if orders is None:
         return np.asarray(DEFAULT_ORDERS)
-    arr = np.atleast_1d(np.asarray(orders, dtype=np.float64))
+    try:
+        arr = np.atleast_1d(np.asarray(orders, dtype=np.float64))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"orders={orders!r} must be a list of real orders: {exc}") from exc
     if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
         raise ValueError(f"orders={orders!r} must be a non-empty list of finite orders > 0")
+    lo, hi = ORDER_RANGE
+    if np.any(arr < lo) or np.any(arr > hi):
+        raise ValueError(
+            f"orders={orders!r} leave [{lo}, {hi}], where the divergences are known accurate "
+            "to the radii's rounding guard; the default orders span [0.001, 64]"
+        )
+    return arr
+
+
+def _probabilities_iv(name, v):
+    """``v`` as a float64 array of probabilities: finite and in [0, 1] (a NaN divergence of 0
+    would certify anything)."""
+    try:
+        arr = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be probabilities (real numbers), got {v!r}") from exc
+    if not np.all((arr >= 0) & (arr <= 1)):  # NaN fails both
+        raise ValueError(f"{name} must hold probabilities in [0, 1], got {v!r}")
     return arr
 
 
@@ -252,7 +279,7 @@ def renyi_divergence_bernoulli(a, b, order):
     True
     """
     order = _order_iv(order)
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    a, b = _probabilities_iv("a", a), _probabilities_iv("b", b)
     # a - b exactly, as the float shift and its rounding error (Knuth's TwoSum): a rounded
     # shift would carry its rounding into 1 - a (a = 1 - 1e-12, b = 1e-3: 1.4e8 ulps in D)
     delta = a - b
@@ -717,7 +744,7 @@ def certified_radii(x, p_a_lower, p_b_upper=None, *, n_steps, orders=None, norms
     n_steps : int
         Number of Poisson time steps T.
     orders : sequence of float, optional
-        Rényi orders to try (default :data:`DEFAULT_ORDERS`).
+        Rényi orders to try (default :data:`DEFAULT_ORDERS`), each in :data:`ORDER_RANGE`.
     norms : sequence of str, default ('linf', 'l1', 'l0')
         Norms to compute; the others are reported as 0.
 
@@ -753,13 +780,18 @@ def certified_radii(x, p_a_lower, p_b_upper=None, *, n_steps, orders=None, norms
     >>> round(r.linf, 9), round(r.l1, 9), r.l0
     (0.49, 0.49, 0)
     """
-    x = _unit_vector_iv("x", x)
+    # every worst case is symmetric in the pixels: sorted, the sums over them round alike for
+    # any pixel order (review: the L1 radius moved in the last bits under permutations)
+    x = np.sort(_unit_vector_iv("x", x))
     p_a, p_b = _pab_iv(p_a_lower, p_b_upper)
     T = _int_iv("n_steps", n_steps, 1)
     orders = _orders_iv(orders)
     if isinstance(norms, str):  # was iterated letter by letter: "norm='l' is not supported"
         raise TypeError(f"norms must be a sequence of norm names, got the string {norms!r}; "
                         f"pass norms=({norms!r},)")
+    if norms is None or not hasattr(norms, "__iter__"):
+        raise TypeError(f"norms must be a sequence of norm names such as ('linf', 'l1'), got "
+                        f"{type(norms).__name__} {norms!r}")
     norms = tuple(_norm_iv(nm) for nm in norms)
     best = {"linf": (0.0, math.nan), "l1": (0.0, math.nan), "l0": (0, math.nan)}
     bounds = np.array([renyi_bound(p_a, p_b, float(o)) for o in orders])
@@ -846,7 +878,7 @@ def _ratio_atoms(x, xp, T, max_atoms):
     return log_p, log_q
 
 
-def _np_min_q(p, q, log_ratio, target):
+def _np_min_q(p, q, log_ratio, target, rest=False):
     """``min Σ φ_j q_j`` over ``φ ∈ [0, 1]^atoms`` with ``Σ φ_j p_j ≥ target`` (Neyman–Pearson).
 
     Atoms are taken in decreasing ``log_ratio = log(p/q)`` (``+inf``, i.e. ``q = 0``, first:
@@ -854,17 +886,19 @@ def _np_min_q(p, q, log_ratio, target):
     (``log_ratio = -inf``) never help to meet the constraint and are never taken -- also when
     ``target`` exceeds the float sum of the other atoms' P-masses by rounding (``target = 1``):
     then every atom with ``P > 0`` is taken, which is the exact answer at ``target = 1``.
+    ``rest=True``: the Q-mass of what the optimum leaves out instead (see :func:`_fill_in_order`).
     """
     if target <= 0.0:
-        return 0.0
+        return float(np.sum(q)) if rest else 0.0
     possible = log_ratio > -np.inf
+    never = float(np.sum(q[~possible])) if rest else 0.0
     p, q, key = p[possible], q[possible], -log_ratio[possible]
     idx = np.lexsort((np.arange(key.size), key))
     # the first atom at which the P-mass reaches the target (cum[j] > cum[j-1], so p[j] > 0)
-    return _fill_in_order(p[idx], q[idx], target, "left")
+    return never + _fill_in_order(p[idx], q[idx], target, "left", rest)
 
 
-def _np_max_q(p, q, log_ratio, target):
+def _np_max_q(p, q, log_ratio, target, rest=False):
     """``max Σ φ_j q_j`` over ``φ ∈ [0, 1]^atoms`` with ``Σ φ_j p_j ≤ target`` (Neyman–Pearson).
 
     Atoms are taken in increasing ``log_ratio``: every atom with ``P = 0`` (``-inf``) first, at
@@ -872,24 +906,31 @@ def _np_max_q(p, q, log_ratio, target):
     fits, the boundary atom fractionally. Atoms with ``Q = 0`` come last and add nothing.
     At ``target = 0`` only the ``P = 0`` atoms fit: an atom whose P-mass is positive but
     underflowed to 0.0 in ``exp`` (x = 2⁻¹⁰²², T = 2: P(two spikes) = 2⁻²⁰⁴⁴) is not free.
+    ``rest=True``: the Q-mass of what the optimum leaves out instead (see :func:`_fill_in_order`).
     """
     if target <= 0.0:
-        return float(np.sum(q[log_ratio == -np.inf]))
+        free = log_ratio == -np.inf
+        return float(np.sum(q[~free] if rest else q[free]))
     idx = np.lexsort((np.arange(log_ratio.size), log_ratio))
     # every atom whose cumulated P-mass fits (side="right": also one that meets the target
     # exactly), then a fraction of the next one (p[j] > 0)
-    return _fill_in_order(p[idx], q[idx], target, "right")
+    return _fill_in_order(p[idx], q[idx], target, "right", rest)
 
 
-def _fill_in_order(p, q, target, side):
+def _fill_in_order(p, q, target, side, rest=False):
     """Q-mass of the atoms taken in the given order up to atom ``j``, the first whose cumulated
-    P-mass reaches ``target`` (``searchsorted`` with ``side``), that one fractionally."""
+    P-mass reaches ``target`` (``searchsorted`` with ``side``), that one fractionally; with
+    ``rest``, the Q-mass of the others (the complementary programme's optimum summed over its
+    own atoms: ``1 −`` the taken mass is off by the rounding of Σ Q ≈ 1, ~1e-16, and turned
+    an exact 0 into 2.2e-16 that outranked a q_B of 2e-18)."""
     cum = np.cumsum(p)
     j = int(np.searchsorted(cum, target, side=side))
     if j >= p.size:
-        return float(np.sum(q))
+        return 0.0 if rest else float(np.sum(q))
     before = cum[j - 1] if j > 0 else 0.0
     frac = min(1.0, max(0.0, (target - before) / p[j]))
+    if rest:
+        return float((1.0 - frac) * q[j] + np.sum(q[j + 1:]))
     return float(np.sum(q[:j]) + frac * q[j])
 
 
@@ -987,9 +1028,12 @@ def neyman_pearson_check(x, x_prime, *, n_steps, p_a_lower, p_b_upper=None, max_
         lr = log_p - log_q  # +inf where Q = 0, -inf where P = 0
     # a target near 1 is lost in the rounding of the P-mass sums near 1 (p_A = 1 − 2⁻⁵³ gave
     # q_a = 0.248 against the exact 0.720): above 1/2 the complementary programme, whose
-    # target 1 − p (exact in float64) is met by small sums, gives the same optimum
-    q_a = (1.0 - _np_max_q(p, q, lr, 1.0 - p_a) if p_a > 0.5 else _np_min_q(p, q, lr, p_a))
-    q_b = (1.0 - _np_min_q(p, q, lr, 1.0 - p_b) if p_b > 0.5 else _np_max_q(p, q, lr, p_b))
+    # target 1 − p (exact in float64) is met by small sums, gives the same optimum; its
+    # value is the Q-mass of the atoms it leaves out
+    q_a = (_np_max_q(p, q, lr, 1.0 - p_a, rest=True) if p_a > 0.5
+           else _np_min_q(p, q, lr, p_a))
+    q_b = (_np_min_q(p, q, lr, 1.0 - p_b, rest=True) if p_b > 0.5
+           else _np_max_q(p, q, lr, p_b))
     q_a = min(1.0, q_a)
     q_b = min(1.0, q_b)
     return NeymanPearsonCheck(q_a, q_b, bool(q_a > q_b), int(p.size))

@@ -309,6 +309,19 @@ def test_np_check_atom_whose_p_mass_underflows_is_not_free_regression():
     assert (res.q_a_lower, res.q_b_upper) == (0.25, 0.75) and not res.certified
 
 
+def test_np_check_complement_sums_the_atoms_it_leaves_out_regression():
+    # review (/tmp/rev_bern/np_complement.py): pixel 0 never spikes under x' and spikes with
+    # P = 1 - 0.583^3 = 0.802 >= p_A under x, so "A iff pixel 0 ever spikes" has Q(A) = 0: the
+    # exact q_a_lower is 0. Taken as 1 - (the complement's Q-mass) it came out 2.2e-16, above
+    # the q_b_upper of 2.1e-18 that p_B = 1e-20 allows, and the check said certified
+    x, xp = [0.41735912399179254, 0.8746369812277053], [0.0, 0.5627248470264271]
+    res = neyman_pearson_check(x, xp, n_steps=3, p_a_lower=0.51, p_b_upper=1e-20)
+    assert res.q_a_lower == 0.0 and 0 < res.q_b_upper < 1e-17 and not res.certified
+    # the same on B's side: p_B above 1/2 is solved through its complement too
+    res = neyman_pearson_check(xp, xp, n_steps=3, p_a_lower=0.2, p_b_upper=0.75)
+    assert res.q_b_upper == pytest.approx(0.75, rel=1e-15)
+
+
 _UNIT = st.one_of(st.sampled_from([0.0, 0.5, 1.0]), st.floats(0.0, 1.0))
 
 
@@ -960,6 +973,36 @@ def test_errors():
         certified_radii([0.5], 1.5, n_steps=1)
     with pytest.raises(ValueError, match="order=0.0"):
         renyi_divergence_bernoulli(0.5, 0.5, 0.0)
+    # review (/tmp/rev_bern/): NaN, infinite or out-of-range probabilities gave numbers
+    # (D(nan, 0.5, 1) = 0, which would certify anything); bad orders and norms were not named
+    for a, b, name in ((np.nan, 0.5, "a"), (0.5, np.nan, "b"), (np.inf, 0.5, "a"),
+                       (1.5, 0.5, "a"), (0.5, -0.2, "b")):
+        with pytest.raises(ValueError, match=rf"^{name} must hold probabilities in \[0, 1\]"):
+            renyi_divergence_bernoulli(a, b, 1.0)
+    with pytest.raises(TypeError, match=r"^a must be probabilities"):
+        renyi_divergence_bernoulli("a", 0.5, 1.0)
+    with pytest.raises(TypeError, match=r"^orders=\['a'\] must be a list of real orders"):
+        certified_radii([0.5], 0.9, n_steps=1, orders=["a"])
+    with pytest.raises(TypeError, match=r"^norms must be a sequence of norm names such as"):
+        certified_radii([0.5], 0.9, n_steps=1, norms=None)
+    # orders past the range where the divergences are known accurate to the rounding guard
+    # (at 1e100 the Rényi inequality failed at the reported radius: 8.9e-5 > 0)
+    for bad in (1e100, 1e4, 1e-4):
+        with pytest.raises(ValueError, match=r"leave \[0.001, 100.0\], where the divergences"):
+            certified_radii([0.2322], 0.5 + 2.65e-13, n_steps=1, orders=[bad])
+    assert min(DEFAULT_ORDERS) >= 1e-3 and max(DEFAULT_ORDERS) <= 100
+
+
+def test_radii_do_not_depend_on_the_pixel_order_regression():
+    # review: the L1 search's upper end (and the L∞ sums) were float sums in the pixels'
+    # order, so a permuted image moved the L1 radius in the last bits (38 of 180 permutations)
+    rng = np.random.default_rng(5)
+    for _ in range(6):
+        x = rng.random(40)
+        want = certified_radii(x, 0.9, n_steps=3)
+        for _ in range(3):
+            got = certified_radii(rng.permutation(x), 0.9, n_steps=3)
+            assert (got.linf, got.l1, got.l0) == (want.linf, want.l1, want.l0)
     with pytest.raises(ValueError, match="max_atoms=10"):
         neyman_pearson_check([0.1, 0.2], [0.3, 0.4], n_steps=5, p_a_lower=0.9, max_atoms=10)
     with pytest.raises(ValueError, match="x_prime has shape"):
