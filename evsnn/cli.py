@@ -151,6 +151,22 @@ def _count(name, value):
     return value
 
 
+# integer options every subcommand that has them checks before any work, so that the message
+# names the flag (the library would name its own parameter: sizes[1], n_steps; NumPy's seed
+# check named nothing)
+_COUNTS = ("hidden", "T", "n0", "n")
+
+
+def _counts_iv(args):
+    seed = getattr(args, "seed", None)
+    if seed is not None and seed < 0:
+        raise UsageError(f"--seed {seed!r} must be an integer >= 0")
+    for name in _COUNTS:
+        value = getattr(args, name, None)
+        if value is not None:
+            _count(name, value)
+
+
 def _report(title, args):
     from validation.report import Report
 
@@ -707,6 +723,7 @@ def main(argv=None) -> int:
     command = next((a for a in argv if a in subs), "")
     try:
         args = _apply_config(parser, subs, argv)
+        _counts_iv(args)
         if getattr(args, "out", None):
             _out_iv(args)  # before the work: a refused folder must not cost the run
         return args.func(args)
