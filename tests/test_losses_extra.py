@@ -505,3 +505,27 @@ def test_loss_and_grad_names_loss_before_simulating_regression():
         loss_and_grad(net, wrong_width, [0], T=3, encoder="current", loss="double_softmax")
     r = loss_and_grad(net, x, [0], T=3, encoder="current", decoder="ttfs", loss="scaled_ce")
     assert np.isfinite(r.loss)
+
+
+def test_loss_and_grad_checks_method_options_before_simulating_regression(monkeypatch):
+    """Review (/tmp/rev_bw/errs.py): method options were checked inside backward, after the
+    forward pass; an unknown option was refused as an unexpected keyword of backward."""
+    import evsnn.grad as grad
+
+    net = Network.mlp([3, 2], LIF(lam=0.9, theta=0.5), rng=0, scale=2.0)
+    x = np.full((1, 3), 0.5)
+
+    def no_forward(*a, **k):
+        raise AssertionError("simulated before the options were checked")
+
+    monkeypatch.setattr(grad, "simulate", no_forward)
+    with pytest.raises(ValueError, match=r"^factor_clamp=2.0 is a Temp-BP option; "
+                                         r"method='bptt' does not use it"):
+        grad.loss_and_grad(net, x, [0], T=3, encoder="current", factor_clamp=2.0)
+    with pytest.raises(TypeError, match=r"^nosuch= is not an option of any gradient method"):
+        grad.loss_and_grad(net, x, [0], T=3, encoder="current", nosuch=1)
+    with pytest.raises(TypeError, match=r"^precalculate must be True or False"):
+        grad.loss_and_grad(net, x, [0], T=3, encoder="current", method="hart",
+                           precalculate="yes")
+    with pytest.raises(AssertionError, match="simulated before"):  # good options go on
+        grad.loss_and_grad(net, x, [0], T=3, encoder="current", method="hart", precalculate=True)

@@ -18,7 +18,14 @@ from evsnn.clock.conv import ConvNetwork, simulate_conv
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import decode
 from evsnn.encoders import encode, fused_parts
-from evsnn.grad.backward import METHODS, GradientResult, _surrogate_iv, backward, rga_factor
+from evsnn.grad.backward import (
+    METHODS,
+    GradientResult,
+    _method_options,
+    _surrogate_iv,
+    backward,
+    rga_factor,
+)
 from evsnn.grad.encoder_rules import input_gradient
 from evsnn.grad.losses import (
     TTFS_LOSSES,
@@ -244,6 +251,8 @@ def loss_and_grad(
                          "Network has no training mode")
     if train:  # one stream for the encoder's and the dropout masks' draws
         rng = np.random.default_rng(rng)
+    if method != "ann":  # refused before the forward pass, not after it (backward checks again)
+        _method_options(method, conv, surrogate, network=network, **method_options)
     x, seq = _sequence(network, x, T, encoder, conv, rng, sigma, pixel_range=pixel_range)
     if is_conv:
         if method == "ann":

@@ -623,6 +623,10 @@ def _method_options(method, convention, surrogate=None, detach_reset=False, prec
             f"precalculate=True is HART's pre-calculation ({_use('precalculate')} only), got "
             f"method={method!r}: drop precalculate= or use {_use('precalculate')}"
         )
+    unknown = sorted(set(tempbp) - set(METHOD_OPTIONS))
+    if unknown:
+        raise TypeError(f"{unknown[0]}= is not an option of any gradient method; the options "
+                        f"are {sorted(METHOD_OPTIONS)}")
     given = {k: v for k, v in tempbp.items() if v is not None}
     for name, value in given.items():
         if method not in METHOD_OPTIONS[name]:
