@@ -49,7 +49,8 @@ def test_violation_scopes_as_rechecked_against_the_papers():
     assert declared == {
         "ding2025.sop_le_flop": "reading", "ding2025.ttfs_vs_ratesyne": "code",
         "hart.assumption1": "assumption", "hart.thm1_simulation": "assumption",
-        "hart.thm2_montecarlo": "assumption", "rsc.eq11_rs_clamp": "reading",
+        "hart.thm1_trend": "reading", "hart.thm2_montecarlo": "assumption",
+        "rsc.eq11_rs_clamp": "reading",
         "rsc.thm3_3_prop3_4": "reading", "stable.eq8_clean_window": "reading",
         "stable.fig1b_constant": "reading",
     }
@@ -287,7 +288,6 @@ def test_hart_new_verdicts(verdict):
     assert v.status == "violated"
     assert v.counterexample["ks_distance"] > v.counterexample["ks_critical"]
     assert all(r["rejected"] for r in v.measured["configs"])
-    assert verdict("hart.thm1_trend").status == "holds"
     v = verdict("hart.thm2_montecarlo")
     assert v.status == "violated"
     c = v.counterexample
@@ -359,3 +359,173 @@ def test_ding_synaptic_op_count_hand_derived():
     s = np.array([[[1, 1, 0]], [[0, 1, 1]]], dtype=float)
     assert ding_claims._count_synaptic_ops(s, 2)[0] == 8
     assert ding_claims._count_synaptic_ops(s, 2, keep_steps=[1])[0] == 4
+
+
+# --------------------------------------------------------------------------- review of the checks
+def test_hart_eq8_eq9_counterexample_is_one_neuron_that_fails_again(monkeypatch):
+    # was: hart.eq9 violated without a counterexample, hart.eq8 with λ and T only. Under hard
+    # reset both identities fail; the reported neuron, rebuilt alone, must fail the same way.
+    soft = hart_claims._random_soft_layer
+
+    def hard_layer(rng, lam):
+        net, s_in = soft(rng, lam)
+        return Network([Dense(net.layers[0].weight, LIF(lam=lam, reset="hard"))]), s_in
+
+    monkeypatch.setattr(hart_claims, "_random_soft_layer", hard_layer)
+    v8, v9 = REGISTRY["hart.eq8"](0), REGISTRY["hart.eq9"](0)
+    assert v8.status == v9.status == "violated"
+    assert {"weight", "input_spikes"} <= set(v8.counterexample) & set(v9.counterexample or {})
+    c = v8.counterexample
+    net, s_in = hart_claims.rebuild_one_neuron_case(c)
+    assert c["reset"] == "hard" and s_in.shape == (c["T"], 1, 12) and c["abs_error"] > 1e-3
+    r, wr, resid, _ = hart_claims._eq8_residuals(net, s_in)
+    assert abs(r - (wr - resid))[0, 0] == pytest.approx(c["abs_error"], rel=RTOL_HAND)
+    c = v9.counterexample
+    r, wr, resid, _ = hart_claims._eq8_residuals(*hart_claims.rebuild_one_neuron_case(c))
+    # Eq. 9: r/(W r_prev) against 1 − resid·T/(W Σ s_prev) = 1 − resid/(W r_prev)
+    assert (r / wr)[0, 0] == pytest.approx(c["lhs"], rel=RTOL_HAND)
+    assert (1 - resid / wr)[0, 0] == pytest.approx(c["rhs"], rel=1e-9)
+    assert c["rel_error"] > 1e-3
+
+
+def test_hart_spike_gradients_vary_where_the_averaged_membrane_gradient_cannot():
+    # was: hart.precalculation measured grads.membrane over t, which HART's backward averages
+    # over t by construction: 0 even with TTFS decoding, where dL/ds^L(t) reaches only the
+    # first output spike
+    from evsnn.conventions import HART_PAPER
+    from evsnn.grad import Triangle, loss_and_grad
+
+    rng = np.random.default_rng(0)
+    net = Network.mlp([20, 16, 12, 10], LIF(lam=0.7, reset="soft"), rng=rng, scale=2.5)
+    x, y = rng.random((4, 20)), rng.integers(0, 10, 4)
+    kw = dict(decoder="ttfs", surrogate=Triangle(1.0))
+    full = loss_and_grad(net, x, y, T=8, encoder="poisson", rng=1, convention=HART_PAPER,
+                         method="hart", **kw)
+    g = hart_claims.hart_spike_gradients(net, full.sequence, y, **kw)
+    assert np.array_equal(g[0], full.grads.input)  # layer by layer = the library's full pass
+    assert [hart_claims.time_variation(gm) for gm in full.grads.membrane] == [0.0] * 3
+    assert hart_claims.time_variation(g[3]) > 0.1
+    assert [hart_claims.time_variation(gl) for gl in g[:3]] == [0.0] * 3
+
+
+def test_hart_precalculation_cases_where_the_condition_fails():
+    from evsnn.conventions import HART_PAPER
+
+    rate = hart_claims.precalculation_case(0)
+    assert rate["variation_by_layer"] == [0.0] * 4 and rate["rel_diff_precalc_vs_full"] < 1e-12
+    ttfs = hart_claims.precalculation_case(0, decoder="ttfs")
+    assert ttfs["variation_by_layer"][:3] == [0.0] * 3 and ttfs["variation_by_layer"][3] > 0.1
+    assert "pre-calculation needs dL/ds[t] equal at every step" in ttfs["precalc_refused"]
+    # a one-step delay: the last step of each layer sends nothing down, dL/ds^l(T) = 0 below L
+    delayed = hart_claims.precalculation_case(
+        0, convention=HART_PAPER.with_(name="HART_DELAY1", input_delay=1))
+    assert delayed["variation_by_layer"] == [1.0, 1.0, 1.0, 0.0]
+
+
+def test_hart_precalculation_check_reports_a_violation_under_ttfs(monkeypatch):
+    monkeypatch.setattr(hart_claims, "PRECALC_DECODER", "ttfs")
+    v = REGISTRY["hart.precalculation"](0)
+    assert v.status == "violated" and v.measured["networks_precalc_refused"] == 10
+    c = v.counterexample
+    assert c["layer"] == 3 and c["decoder"] == "ttfs" and c["variation_by_layer"][3] > 0.1
+    again = hart_claims.precalculation_case(c["seed"], decoder="ttfs")
+    assert again["variation_by_layer"] == c["variation_by_layer"]  # the seed rebuilds the case
+
+
+def test_hart_thm1_trend_reports_a_network_whose_chi_rises_with_lambda(verdict):
+    # was: one weight draw per T decided alone; run_checks(seed=0) said "holds", default_rng(5)
+    # "violated". Now 112 layers: a confirmed rise in one layer, none in the mean over layers.
+    v = verdict("hart.thm1_trend")
+    assert v.status == "violated" and v.scope == "reading"
+    c = v.counterexample
+    conf = c["confirmation"]
+    assert c["lam_smaller"] < c["lam_larger"] and conf["chi"][1] > conf["chi"][0]
+    assert conf["z"] > hart_claims.TREND_SE and conf["samples"] == 20_000
+    assert v.measured["mean_rises"] == []
+    assert "the trend holds on" in v.detail
+    # the reported network is the one the seed draws
+    W, counts, _, _ = hart_claims.same_current_groups(
+        np.random.default_rng(c["network_seed"]), 0.5, c["T"], hart_claims._x_grid(), samples=1)
+    assert np.array_equal(W, conf["W"]) and np.array_equal(counts, conf["counts"])
+
+
+def test_hart_groups_fresh_orders_keep_the_network():
+    xs = np.array([-0.5, 0.3, 1.2])
+    a = hart_claims.same_current_groups(np.random.default_rng(3), 0.9, 4, xs, samples=50)
+    b = hart_claims.same_current_groups(np.random.default_rng(3), 0.9, 4, xs, samples=50,
+                                        orders=np.random.default_rng(4))
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert not np.array_equal(a[2], b[2])
+
+
+def test_hart_thm1_simulation_counts_what_negative_current_groups_do():
+    # was: a fixed text "r = 0 in every sample" for x < 0, false for the reported configuration
+    _, _, c, _ = hart_claims.check_thm1_simulation(np.random.default_rng(0))
+    assert (c["lam"], c["T"]) == hart_claims.THM1_CONFIGS[0]  # measured first, same draws:
+    m = hart_claims.thm1_measurements(np.random.default_rng(0), c["lam"], c["T"])
+    neg = m["x"] < 0
+    per_sample = m["record"].spikes[:, :, neg].sum(axis=0)
+    ng = c["negative_x_groups"]
+    assert ng["samples_with_a_spike"] == int(np.sum(per_sample > 0)) > 0
+    assert ng["groups_that_never_spike"] == int(np.sum(per_sample.sum(axis=0) == 0))
+    assert ng["mean_var_measured"] == pytest.approx(m["measured"][neg].mean(), rel=RTOL_HAND)
+    assert ng["mean_var_measured"] < ng["mean_var_formula"]
+
+
+def test_stable_eq910_verdict_includes_the_library_form(monkeypatch):
+    # was: only the literal form decided; a membrane_difference off by 0.5 still "held"
+    from dataclasses import replace
+
+    real = stable_claims.membrane_difference
+    for offset in (0.5, 1e-10):
+        monkeypatch.setattr(stable_claims, "membrane_difference",
+                            lambda *a, **k: replace(real(*a, **k), eps=real(*a, **k).eps + offset))
+        v = REGISTRY["stable.eq9_10"](0)
+        assert v.status == "violated" and v.counterexample["form"] == "library"
+        assert v.counterexample["abs_error"] > v.counterexample["rounding_bound"]
+    monkeypatch.setattr(stable_claims, "membrane_difference", real)
+    v = REGISTRY["stable.eq9_10"](0)
+    assert v.status == "holds"
+    assert v.measured["max_error_over_rounding_bound_membrane_difference"] < 1
+
+
+def test_ding_ratesyn_count_detects_an_offset_of_one_spike(verdict):
+    # was: |count − xT| <= 1, which passed the paper's RateSynE, one spike at x = 0 (H(0) = 1)
+    v = verdict("ding2025.ratesyn_count")
+    assert v.status == "violated" and v.scope == "statement"
+    assert v.counterexample == {"preset": "DING2025_PAPER", "encoder": "ratesyn_end", "T": 4,
+                                "x": 0.0, "count": 1.0, "xT": 0.0, "monotone": True}
+    assert v.measured["failing"] == ["DING2025_PAPER:ratesyn_end", "DING2025_CODE:ratesyn_end"]
+    # Eq. 10, t = 1..4: a spike iff t >= (1 - k/4)·4 = 4 - k, so k + 1 spikes (4 at k = 4);
+    # Eq. 9: t <= k, k spikes
+    offsets = v.measured["count_minus_k_at_x=k/T"]
+    assert offsets["DING2025_PAPER:ratesyn_end:T=4"] == [1, 1, 1, 1, 0]
+    assert offsets["DING2025_PAPER:ratesyn_start:T=4"] == [0] * 5
+    # x·T rounded down or up is proportional; one spike more is not
+    x = np.array([0.0, 0.3, 0.5, 1.0])
+    dev = ding_claims.count_deviation
+    assert dev(x, 4, np.floor(x * 4)).max() < 1 and dev(x, 4, np.ceil(x * 4)).max() < 1
+    assert dev(x, 4, np.floor(x * 4) + 1)[0] == 1.0
+
+
+def test_rsc_violations_carry_their_counterexample(monkeypatch):
+    # was: rsc.eq11_poisson, rsc.thm3_2 and rsc.obs3_5 said "violated" with no counterexample
+    from evsnn import encoders
+
+    poisson = encoders.poisson
+    monkeypatch.setattr(encoders, "poisson",
+                        lambda x, T, **kw: poisson(0.9 * np.asarray(x), T, **kw))
+    v = REGISTRY["rsc.eq11_poisson"](0)
+    assert v.status == "violated" and v.counterexample["x"] == 1.0
+    assert v.counterexample["mean"] == pytest.approx(0.9, abs=0.01)  # 6 SE of 200,000 draws
+    v = REGISTRY["rsc.thm3_2"](0)
+    assert v.status == "violated" and v.counterexample["z"] >= 6
+    c = v.counterexample
+    assert abs(c["cov"] - c["claimed"]) == pytest.approx(c["z"] * c["se"], rel=RTOL_HAND)
+    # an "RS code" of the neighbouring image: closer to the other image's Poisson code
+    monkeypatch.setattr(encoders, "rsc_fixed",
+                        lambda x, T, **kw: np.roll(np.asarray(x), 1, axis=0)[None])
+    v = REGISTRY["rsc.obs3_5"](0)
+    assert v.status == "violated" and v.counterexample["sigma"] == 0.1
+    assert v.counterexample["cos_same_image"] <= v.counterexample["cos_different_image"]
+    assert "clearly" not in v.detail and "no margin is required" in v.detail

@@ -101,3 +101,33 @@ def test_hart_thm2_group_that_never_spikes_has_no_relative_gap():
     assert measured["max_rel_gap"] is not None and np.isfinite(measured["max_rel_gap"])
     json.dumps({"measured": measured, "counterexample": counter}, allow_nan=False)
     assert status in ("holds", "violated")
+
+
+def test_hart_thm1_trend_counterexample_rises_in_an_independent_simulation():
+    # The reported network (its W and spike counts) in an own soft-reset λ-LIF loop (θ = 1,
+    # spike iff m >= 1, HART Eq. 4) on own arrival orders: χ at the larger λ is above χ at the
+    # smaller one by more than 3 SE, as the check's confirmation says.
+    from validation.claims import run_checks
+
+    c = run_checks("hart.thm1_trend", seed=0)[0].counterexample
+    W, counts, T = np.array(c["confirmation"]["W"]), np.array(c["confirmation"]["counts"]), c["T"]
+    x = W @ counts / T
+    own = np.random.default_rng(2024)
+
+    def chi(lam, n=20_000):
+        keys = own.random((n, counts.size, T))
+        s = (keys.argsort(axis=2).argsort(axis=2) < counts[None, :, None]).astype(float)
+        current = np.einsum("gj,njt->ngt", W, s)
+        v, n_spikes = np.zeros(current.shape[:2]), np.zeros(current.shape[:2])
+        for t in range(T):
+            m = lam * v + current[:, :, t]
+            spike = m >= 1.0
+            n_spikes += spike
+            v = m - spike
+        q = n_spikes / T / x
+        var = q.var(axis=0)
+        se = np.sqrt(np.maximum(((q - q.mean(axis=0)) ** 4).mean(axis=0) - var**2, 0) / n)
+        return var.mean(), np.sqrt((se**2).sum()) / x.size
+
+    (a, se_a), (b, se_b) = chi(c["lam_smaller"]), chi(c["lam_larger"])
+    assert (b - a) / np.hypot(se_a, se_b) > 3

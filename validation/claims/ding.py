@@ -3,6 +3,8 @@ about its encoders and decoders, checked under every convention preset (paper an
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 
 from evsnn import decoders, encoders
@@ -21,34 +23,55 @@ def _grid(T):
     return np.unique(np.clip(np.concatenate([k, k + 1e-9, k - 1e-9, eight_bit]), 0, 1))
 
 
+def count_deviation(x, T, counts):
+    """``|count − x T|`` per pixel, with x T exact (the float ``x`` as a rational): below 1
+    exactly when the count is x T rounded down or up, and at x = k/T exactly k."""
+    return np.array([float(abs(int(c) - Fraction(float(v)) * T)) for v, c in zip(x, counts)])
+
+
 @register(
     "ding2025.ratesyn_count",
     PAPER,
     "RateSyn (Eq. 9-10): 'the number of spikes in the encoded sequence is proportional to the "
-    "corresponding pixel value' — checked as: count non-decreasing in x and within one spike of "
-    "x·T, for RateSynS and RateSynE, under the paper's and the code's conventions.",
+    "corresponding pixel value' — checked as: count non-decreasing in x and equal to x·T "
+    "rounded down or up (|count − xT| < 1, so exactly k at x = k/T and 0 at x = 0), for "
+    "RateSynS and RateSynE, under the paper's and the code's conventions.",
 )
 def check_ratesyn_count(rng):
-    worst = {}
+    worst, offsets, failing = {}, {}, []
     counterexample = None
     for preset in _PRESETS:
         for T in (4, 10, 30):
             x = _grid(T)[None, :]
+            k = np.arange(T + 1)[None, :] / T
             for name in ("ratesyn_start", "ratesyn_end"):
-                counts = getattr(encoders, name)(x, T, convention=preset)[:, 0].sum(axis=0)
-                dev = np.abs(counts - x[0] * T)
+                enc = getattr(encoders, name)
+                counts = enc(x, T, convention=preset)[:, 0].sum(axis=0)
+                dev = count_deviation(x[0], T, counts)
                 key = f"{preset}:{name}"
                 worst[key] = max(worst.get(key, 0.0), float(dev.max()))
+                # at x = k/T no rounding is involved: a proportional count is k, offset 0
+                offsets[f"{key}:T={T}"] = (enc(k, T, convention=preset)[:, 0].sum(axis=0)
+                                           - np.arange(T + 1)).astype(int)
                 monotone = bool(np.all(np.diff(counts) >= 0))
-                if (dev.max() > 1 or not monotone) and counterexample is None:
-                    i = int(np.argmax(dev))
-                    counterexample = {"preset": preset, "encoder": name, "T": T,
-                                      "x": float(x[0, i]), "count": float(counts[i]),
-                                      "x*T": float(x[0, i] * T)}
+                if dev.max() < 1 and monotone:
+                    continue
+                if key not in failing:
+                    failing.append(key)
+                if counterexample is None:
+                    i = int(np.flatnonzero(dev >= 1)[0]) if dev.max() >= 1 else None
+                    counterexample = {"preset": preset, "encoder": name, "T": T}
+                    if i is not None:  # the smallest pixel value whose count is off
+                        counterexample.update(x=float(x[0, i]), count=float(counts[i]),
+                                              xT=float(x[0, i] * T))
+                    counterexample["monotone"] = monotone
     status = HOLDS if counterexample is None else VIOLATED
-    return (status, {"max_|count - xT|": worst}, counterexample,
-            "Proportional up to rounding: the paper's RateSynE spikes once at t = T even for x = 0 "
-            "(H(0) = 1), so its count is floor(xT)+1 at most points.")
+    return (status, {"max_|count - xT|": worst, "failing": failing,
+                     "count_minus_k_at_x=k/T": offsets}, counterexample,
+            "The paper's RateSynE (Eq. 10, H(0) = 1) spikes once at t = T even for x = 0: "
+            "floor(xT) + 1 spikes, one more than k at every x = k/T < 1; the code's RateSynE "
+            "gives ceil(xT) − 1, one fewer (T − 1 spikes at x = 1). RateSynS is x·T rounded "
+            "down (paper) or up (code).")
 
 
 @register(

@@ -51,10 +51,15 @@ def check_eq11_poisson(rng):
     z = np.abs(mean - x) / se_mean
     # the variance estimator's SE is at most sqrt(1/(4n)) for a 0/1 variable
     dvar = np.abs(var - x * (1 - x))
-    ok = bool(np.all(z < 6) and np.all(dvar < 6 / np.sqrt(4 * n)))
-    return (HOLDS if ok else VIOLATED,
+    bad = (z >= 6) | (dvar >= 6 / np.sqrt(4 * n))
+    counter = None
+    if bad.any():
+        i = int(np.argmax(np.where(bad, np.maximum(z / 6, dvar * np.sqrt(4 * n) / 6), -1)))
+        counter = {"x": x[i], "draws": n, "mean": mean[i], "var": var[i],
+                   "claimed_var": x[i] * (1 - x[i]), "z_mean": z[i], "abs_var_error": dvar[i]}
+    return (HOLDS if counter is None else VIOLATED,
             {"max_z_mean": float(z.max()), "max_abs_var_error": float(dvar.max()), "draws": n},
-            None, "Monte Carlo with 200,000 draws per pixel; 6-sigma acceptance.")
+            counter, "Monte Carlo with 200,000 draws per pixel; 6-sigma acceptance.")
 
 
 @register(
@@ -99,8 +104,10 @@ def check_thm32(rng):
     W = _linear_layer(rng, d)
     x = rng.uniform(0.1, 0.9, d)
     eps = rng.uniform(-0.1, 0.1, d)
-    worst_z = 0.0
-    for xv, claimed in ((x, x * (1 - x)), (x + eps, x * (1 - x) + eps * (1 - 2 * x) - eps**2)):
+    worst_z, counter = 0.0, None
+    cases = (("original", x, x * (1 - x)),
+             ("attacked", x + eps, x * (1 - x) + eps * (1 - 2 * x) - eps**2))
+    for name, xv, claimed in cases:
         s = encoders.poisson(xv[None, :], n, rng=rng)[:, 0, :]
         y = s @ W.T
         cov = np.cov(y, rowvar=False)
@@ -108,9 +115,15 @@ def check_thm32(rng):
         yc = y - y.mean(axis=0)
         # SE of each covariance entry from the sample fourth moments
         se = np.sqrt(np.var(yc[:, :, None] * yc[:, None, :], axis=0) / n)
-        worst_z = max(worst_z, float(np.max(np.abs(cov - target) / se)))
-    ok = worst_z < 6
-    return (HOLDS if ok else VIOLATED, {"max_z": worst_z, "draws": n}, None,
+        z = np.abs(cov - target) / se
+        i, j = np.unravel_index(int(np.argmax(z)), z.shape)
+        if z[i, j] > worst_z:
+            worst_z = float(z[i, j])
+            if worst_z >= 6:
+                counter = {"case": name, "W": W, "x": x, "epsilon": eps, "draws": n,
+                           "entry": [int(i), int(j)], "cov": cov[i, j], "claimed": target[i, j],
+                           "se": se[i, j], "z": worst_z}
+    return (HOLDS if counter is None else VIOLATED, {"max_z": worst_z, "draws": n}, counter,
             "Monte Carlo, 6-sigma acceptance per covariance entry; the algebra "
             "(x+ε)(1−x−ε) = x(1−x) + ε(1−2x) − ε² is exact.")
 
@@ -154,18 +167,20 @@ def check_obs35(rng):
     x = load_digits("test").x[:200]
     T = 10
     pois = encoders.poisson(x, T, rng=rng).mean(axis=0)  # rate over T steps, as an SNN input
-    out = {}
-    ok = True
+    out, counter = {}, None
+
+    def cos(a, b):
+        return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
     for sigma in SIGMAS:
         rs = encoders.rsc_fixed(x, 1, sigma=sigma, rng=rng)[0]
-
-        def cos(a, b):
-            return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-
         same = float(cos(rs, pois).mean())
         shuffled = float(cos(rs, np.roll(pois, 1, axis=0)).mean())
         out[f"sigma={sigma}"] = {"cos_same_image": same, "cos_different_image": shuffled}
-        ok &= same > shuffled
-    return (HOLDS if ok else VIOLATED, out, None,
+        if same <= shuffled and counter is None:
+            counter = {"sigma": sigma, "T": T, "images": len(x), "cos_same_image": same,
+                       "cos_different_image": shuffled}
+    return (HOLDS if counter is None else VIOLATED, out, counter,
             "RS-coded image vs Poisson rate code (T = 10) of the same / a different digit; 200 "
-            "test digits. 'Notably high' is read as: clearly above the different-image baseline.")
+            "test digits. 'Notably high' is read as: the mean cosine similarity to the same "
+            "image is above that to a different image (no margin is required).")
