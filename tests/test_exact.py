@@ -754,6 +754,11 @@ def test_simulate_and_vjp_validation():
     rnet = ExactNetwork((ExactDense(np.ones((1, 2)), readout=True),))
     with pytest.raises(ValueError, match="grad_max must be"):
         vjp(simulate(rnet, inp), [None], np.ones((3, 3)))
+    # review (/tmp/rev_exact/errs.py): with a spiking last layer grad_max was dropped without a
+    # word, whatever its shape, and the caller got zero gradients
+    with pytest.raises(ValueError, match=r"^grad_max is dL/d\(readout maximum\), but the last "
+                                         r"layer is not a readout"):
+        vjp(res, [None], np.zeros((1, 1)))
 
 
 def test_decoder_and_convergence_validation():

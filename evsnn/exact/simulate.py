@@ -447,6 +447,13 @@ def vjp(result, grad_times, grad_max=None):
     ``W^T dL/dI_c``.
     """
     network, inputs, L = _vjp_iv(result, grad_times)
+    if grad_max is not None and not network.layers[-1].readout:
+        # it would be dropped: a caller who mixed up the decoders got zero gradients
+        raise ValueError(
+            "grad_max is dL/d(readout maximum), but the last layer is not a readout "
+            "(ExactDense(..., readout=True)); pass grad_max=None and the loss's dL/d(spike "
+            "times) in grad_times"
+        )
     B = inputs.batch_size
     g_up = None  # dL/d(output event times) of the current layer
     gws = [None] * L
