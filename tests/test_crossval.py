@@ -178,3 +178,58 @@ def test_compare_errors():
         compare(net, x, bad)
     rep = compare(net, x, _evsnn_backend("s"), surrogate=Sigmoid(5.0))
     assert rep.gradient == {"skipped": "backend 's' offers no gradients"}
+
+
+def test_a_backend_answer_that_cannot_be_compared_is_refused_regression():
+    """Review (/tmp/rev_xval/): a NaN membrane made the layer's membrane error NaN, which
+    passed the tolerance and hid every other membrane error (faithful=True); a backend
+    returning fewer weight gradients had them compared by zip (an empty list looked clean);
+    membranes of another shape broadcast; spikes of 2.0 were accepted and blamed the next layer."""
+    rng = np.random.default_rng(0)
+    net, x = _network(rng), _inputs(rng)
+
+    def answered(spikes=None, membranes=None):
+        def run(network, inputs, convention):
+            res = simulate(network, inputs, convention=convention, record=True)
+            s = [r.spikes for r in res.layers] if spikes is None else spikes(res)
+            m = [r.m for r in res.layers] if membranes is None else membranes(res)
+            return BackendRun(s, m)
+        return run
+
+    def nan_first_step(res):
+        ms = [r.m.copy() for r in res.layers]
+        ms[0][0] = np.nan
+        ms[0][1:] += 0.3  # the real error the NaN hid
+        return ms
+
+    for name, run, match in (
+        ("nan", answered(membranes=nan_first_step),
+         r"backend layer 0 membranes hold NaN or infinite values"),
+        ("flat", answered(membranes=lambda res: [r.m[0] for r in res.layers]),
+         r"backend layer 0 membranes have shape \(8, 40\), expected \(12, 8, 40\)"),
+        ("short", answered(membranes=lambda res: [res.layers[0].m]),
+         r"returned 1 layers of membranes and 2 of spikes"),
+        ("twos", answered(spikes=lambda res: [2 * r.spikes for r in res.layers]),
+         r"backend layer 0 spikes hold values other than 0 and 1"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            compare(net, x, FunctionBackend(name, run), convention=CONV)
+
+    def grads(drop=0, transpose=False, nan=False):
+        def fn(network, inputs, g_out, surrogate, convention):
+            res = simulate(network, inputs, convention=convention, record=True)
+            g = backward(network, inputs, res, g_out, method="bptt", surrogate=surrogate)
+            gw = [w.T if transpose else w for w in g.weights][: len(g.weights) - drop]
+            return (np.full_like(g.input, np.nan) if nan else g.input), gw
+        return fn
+
+    for kw, match in (({"drop": 2}, r"returned 0 weight gradients; the network has 2 layers"),
+                      ({"transpose": True}, r"weight gradient 0 has shape \(60, 40\), expected "
+                                            r"\(40, 60\)"),
+                      ({"nan": True}, r"input gradient holds NaN or infinite values")):
+        with pytest.raises(ValueError, match=match):
+            compare(net, x, FunctionBackend("g", answered(), grad_fn=grads(**kw)),
+                    convention=CONV, surrogate=Sigmoid(5.0), rng=0)
+    rep = compare(net, x, FunctionBackend("g", answered(), grad_fn=grads()), convention=CONV,
+                  surrogate=Sigmoid(5.0), rng=0)
+    assert rep.faithful and rep.gradient["input_max_rel_error"] == 0

@@ -180,6 +180,48 @@ def _classify_layer(li, ref_spikes, ref_m, b_spikes, b_m, theta, tol, distance):
                            int(ref_spikes.sum()), int(b_spikes.sum()))
 
 
+def _membranes_iv(backend, run, li, shape):
+    """Layer ``li``'s membranes of the backend (None when it reports none), of the reference's
+    shape and finite: a NaN compared False with the tolerance and passed for faithful (review)."""
+    if run.membranes is None:
+        return None
+    if len(run.membranes) != len(run.spikes):
+        raise ValueError(f"backend {backend.name!r} returned {len(run.membranes)} layers of "
+                         f"membranes and {len(run.spikes)} of spikes; give one per layer (or "
+                         "None)")
+    if run.membranes[li] is None:
+        return None
+    m = np.asarray(run.membranes[li], dtype=np.float64)
+    if m.shape != shape:
+        raise ValueError(f"backend layer {li} membranes have shape {m.shape}, expected {shape}")
+    if not np.all(np.isfinite(m)):
+        raise ValueError(f"backend layer {li} membranes hold NaN or infinite values")
+    return m
+
+
+def _gradients_iv(backend, g_in, g_w, ours):
+    """The backend's input and weight gradients, one per layer, of the reference's shapes and
+    finite (a short list was compared by zip and looked clean: review)."""
+    name = backend.name
+    if g_in is None or np.shape(g_in) != ours.input.shape:
+        raise ValueError(f"backend {name!r} input gradient has shape "
+                         f"{None if g_in is None else np.shape(g_in)}, expected "
+                         f"{ours.input.shape}")
+    g_w = list(g_w)
+    if len(g_w) != len(ours.weights):
+        raise ValueError(f"backend {name!r} returned {len(g_w)} weight gradients; the network "
+                         f"has {len(ours.weights)} layers")
+    for li, (a, b) in enumerate(zip(ours.weights, g_w)):
+        if np.shape(b) != a.shape:
+            raise ValueError(f"backend {name!r} weight gradient {li} has shape {np.shape(b)}, "
+                             f"expected {a.shape}")
+    for what, g in [("input gradient", g_in)] + [(f"weight gradient {i}", g)
+                                                 for i, g in enumerate(g_w)]:
+        if not np.all(np.isfinite(g)):
+            raise ValueError(f"backend {name!r} {what} holds NaN or infinite values")
+    return np.asarray(g_in, dtype=np.float64), [np.asarray(g, dtype=np.float64) for g in g_w]
+
+
 def _emitted(layer, b_spikes, ref):
     """What the next layer receives when this layer spiked as the backend says: the spikes, or
     the synaptic trace recomputed from them (Ding 2025 Methods)."""
@@ -255,8 +297,11 @@ def compare(network, inputs, backend, *, convention="DEFAULT", distance=None, su
             raise ValueError(
                 f"backend layer {li} spikes have shape {b_spikes.shape}, expected {ref.m.shape}"
             )
-        b_m = None if run.membranes is None or run.membranes[li] is None else np.asarray(
-            run.membranes[li], dtype=np.float64)
+        if layer.neuron.kernel_args().spiking and not np.all((b_spikes == 0) | (b_spikes == 1)):
+            # the next layer would be run on them and blamed for this one's output
+            raise ValueError(f"backend layer {li} spikes hold values other than 0 and 1 (NaN "
+                             "included); a spike raster holds 0s and 1s")
+        b_m = _membranes_iv(backend, run, li, ref.m.shape)
         ref_spikes = ref.spikes if ref.spikes is not None else np.zeros_like(ref.m)
         theta = layer.neuron.kernel_args().theta
         layers.append(_classify_layer(li, ref_spikes, ref.m, b_spikes, b_m, theta,
@@ -270,7 +315,8 @@ def compare(network, inputs, backend, *, convention="DEFAULT", distance=None, su
             g_out = (rng.standard_normal(res.output.shape) if g_output is None
                      else np.asarray(g_output))
             ours = backward(network, inputs, res, g_out, method="bptt", surrogate=surrogate)
-            g_in, g_w = backend.gradients(network, inputs, g_out, surrogate, conv)
+            g_in, g_w = _gradients_iv(backend, *backend.gradients(network, inputs, g_out,
+                                                                  surrogate, conv), ours)
             gradient["input_cosine"] = _cosine(ours.input, g_in)
             scale = max(np.max(np.abs(ours.input)), 1e-300)
             gradient["input_max_rel_error"] = float(np.max(np.abs(ours.input - g_in)) / scale)
