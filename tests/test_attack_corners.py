@@ -1240,3 +1240,35 @@ def test_mixed_source_takes_the_declared_classes_of_either_source():
     assert MixedSource(0.5, bare, ann_source(ANN([W]))).n_out == 3
     assert MixedSource(0.5, ann_source(ANN([W])), bare).n_out == 3
     assert MixedSource(0.5, bare, linear_source(W)).n_out is None
+
+
+def test_class_grad_names_k_regression():
+    # review (/tmp/rev_src/f1_class_grad_msgs.py): a bad k was reported as "labels holds ...
+    # but scores has", or NumPy's broadcast message, after the model had run
+    W = np.random.default_rng(0).standard_normal((4, 3))
+    x = np.full((3, 3), 0.5)
+    calls = []
+
+    def slg(z, score_loss):
+        calls.append(len(z))
+        s = z @ W.T
+        loss, gs = score_loss(s)
+        return loss, gs @ W, s
+
+    declared = CallableSource(lambda z, y: slg(z, lambda s: ce_loss(s, y)), score_loss_grad=slg,
+                              n_out=4)
+    with pytest.raises(ValueError, match=r"^k holds the label 4 but the source's output has 4 "
+                                         r"classes"):
+        declared.class_grad(x, 4)
+    with pytest.raises(ValueError, match=r"^k must be one class index or one per sample \(3\), "
+                                         r"got shape \(2,\)"):
+        declared.class_grad(x, [0, 1])
+    with pytest.raises(TypeError, match=r"^k must hold integer class labels"):
+        declared.class_grad(x, 1.5)
+    assert calls == []  # all refused before the model ran
+    undeclared = CallableSource(lambda z, y: slg(z, lambda s: ce_loss(s, y)),
+                                score_loss_grad=slg)
+    with pytest.raises(ValueError, match=r"^k holds the label 4 but scores has 4 classes"):
+        undeclared.class_grad(x, 4)
+    out = declared.class_grad(x, [0, 1, 3])
+    np.testing.assert_array_equal(out.grad, W[[0, 1, 3]])

@@ -93,10 +93,11 @@ def dlr_loss(scores, labels, target=None):
     return -num / den, g
 
 
-def class_score(scores, k):
-    """The score of class ``k[b]`` of each sample and its (one-hot) gradient."""
+def class_score(scores, k, *, name="k"):
+    """The score of class ``k[b]`` of each sample and its (one-hot) gradient (``name``: what the
+    caller calls ``k`` in its messages)."""
     z = np.asarray(scores)
-    k = _labels_iv(k, z)
+    k = _labels_iv(k, z, name=name)
     rows = np.arange(z.shape[0])
     g = np.zeros_like(z)
     g[rows, k] = 1.0

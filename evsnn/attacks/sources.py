@@ -144,7 +144,14 @@ class GradientSource:
         """The score of class ``k`` (an int or one class per sample) and its input gradient:
         ``SourceOutput(loss=scores[b, k[b]], grad=d scores[b, k[b]] / d x[b], scores)``."""
         x = np.asarray(x)
-        k = np.broadcast_to(np.asarray(k), (x.shape[0],))
+        B = x.shape[0] if x.ndim else 0
+        k = np.asarray(k)
+        if k.ndim > 1 or (k.ndim == 1 and k.shape[0] != B):
+            raise ValueError(f"k must be one class index or one per sample ({B}), got shape "
+                             f"{k.shape}")
+        # checked before the model runs where the classes are known without running it
+        k = class_labels_iv("k", np.broadcast_to(k, (B,)), self.n_out, batch=B,
+                            classes_of="the source's output")
         return self.score_loss_grad(x, lambda s: class_score(s, k), rng=rng)
 
 
