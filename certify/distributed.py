@@ -466,6 +466,11 @@ class CertificationTable:
             i = int(np.argmax(bad))
             raise ValueError(f"prediction[{i}]={int(self.prediction[i])} is neither a class "
                              f"(>= 0) nor ABSTAIN ({ABSTAIN})")
+        bad = self.label < 0
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"label[{i}]={int(self.label[i])} is not a class (>= 0)")
+
         bad = self.correct != ((self.prediction == self.label) & (self.prediction != ABSTAIN))
         if bad.any():
             i = int(np.argmax(bad))
@@ -505,6 +510,15 @@ class CertificationTable:
                          ("chunk_size", 1), ("noise_chunk", 1), ("n_features", 1),
                          ("n_workers", 1)):
             put(name, _optional(_int_iv, name, getattr(self, name), lo))
+        if self.num_classes is not None:  # checked above to be an integer >= 2
+            for name in ("label", "prediction"):
+                col = getattr(self, name)
+                bad = col >= self.num_classes
+                if bad.any():
+                    i = int(np.argmax(bad))
+                    raise ValueError(f"{name}[{i}]={int(col[i])} but num_classes="
+                                     f"{self.num_classes}: classes are 0 ... "
+                                     f"{self.num_classes - 1}")
         put("seed_entropy", _optional(_seed_ints_iv, "seed_entropy", self.seed_entropy))
         if not isinstance(self.seed_spawn_key, (list, tuple)):
             raise TypeError(f"seed_spawn_key must be a tuple of non-negative integers, got "
@@ -703,6 +717,9 @@ class CertificationTable:
         if lacking:
             raise ValueError(f"{path} lacks the columns {lacking}; it is not a certification "
                              "table written by CertificationTable.to_csv / to_json")
+        extra = sorted(set(columns) - set(_COLUMNS))
+        if extra:
+            raise ValueError(f"{path} has unknown columns {extra}; expected {list(_COLUMNS)}")
         try:
             return cls(**{name: columns[name] for name in _COLUMNS}, **kw)
         except (TypeError, ValueError) as exc:
@@ -714,7 +731,10 @@ class CertificationTable:
         after ``alpha`` were recorded: they are then None)."""
         path = _path_iv(path)
         with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
+            try:
+                doc = json.load(fh)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path} is not valid JSON ({exc})") from exc
         if not isinstance(doc, dict) or not isinstance(doc.get("columns"), dict):
             raise ValueError(f"{path} is not a certification table written by "
                              "CertificationTable.to_json: it holds no object with 'columns'")
@@ -734,6 +754,8 @@ class CertificationTable:
                     if not sep:
                         raise ValueError(f"{path}: comment line {line.strip()!r} is not "
                                          "'# key: value'")
+                    if key in params:  # an edited copy: which one would be the run's?
+                        raise ValueError(f"{path}: the parameter {key!r} appears twice")
                     params[key] = _json_value(key, value)
                 elif line.strip():
                     rows.append(line)
@@ -744,8 +766,20 @@ class CertificationTable:
         data = list(reader)
         # integers (0 and 1 for a bool) and floats written with repr
         parse = {"i": int, "b": lambda text: bool(int(text)), "f": float}
-        columns = {name: [parse[np.dtype(dtype).kind](r[name]) for r in data]
-                   for name, dtype in _COLUMNS.items()}
+        columns = {name: [] for name in _COLUMNS}
+        for i, r in enumerate(data):
+            if None in r or None in r.values():  # cells past the header, or missing ones
+                raise ValueError(f"{path}: data row {i} has {len(rows[i + 1].split(','))} "
+                                 f"cells; the header has {len(reader.fieldnames)}")
+            if r["index"] != str(i):
+                raise ValueError(f"{path}: data row {i} has index {r['index']!r}; the rows "
+                                 "must be numbered 0, 1, ... in order")
+            for name, dtype in _COLUMNS.items():
+                try:
+                    columns[name].append(parse[np.dtype(dtype).kind](r[name]))
+                except ValueError as exc:
+                    raise ValueError(f"{path}: data row {i}, column {name!r}: {r[name]!r} is "
+                                     f"not a {np.dtype(dtype).name} value") from exc
         return cls._from_parts(columns, params, path)
 
 

@@ -412,6 +412,56 @@ def test_reading_foreign_files_fails_clearly(tmp_path):
     assert back.radius.tolist() == table.radius.tolist()
 
 
+def test_tampered_tables_are_refused_naming_file_row_and_column(tmp_path):
+    # review (/tmp/rev_table/findings.py): a bad cell or a short row raised float()'s own
+    # error, broken JSON a bare JSONDecodeError (neither named the file); extra cells of a row,
+    # extra JSON columns, a repeated parameter and renumbered rows were read without a word;
+    # labels below 0 or past num_classes were accepted
+    X, y = data(n_images=3)
+    table = certify_dataset(CLF, X, y, rsc_fixed(0.2, 1), rng=0, **KW)
+    text = table.to_csv(tmp_path / "t.csv").read_text()
+    lines = text.splitlines()
+    data_at = [k for k, line in enumerate(lines)
+               if line and not line.startswith(("#", "index,"))]  # the rows' line numbers
+
+    def with_row(i, row):
+        return "\n".join(row if k == data_at[i] else line for k, line in enumerate(lines)) + "\n"
+
+    cells = lines[data_at[1]].split(",")
+    cases = [
+        (with_row(1, ",".join(cells[:-1] + ["zero"])),
+         r"t2.csv: data row 1, column 'p_a_lower': 'zero' is not a float64 value"),
+        (with_row(1, ",".join(cells[:-1])), r"data row 1 has 5 cells; the header has 6"),
+        (with_row(1, ",".join(cells + ["0.7"])), r"data row 1 has 7 cells; the header has 6"),
+        (with_row(1, ",".join(["0"] + cells[1:])), r"data row 1 has index '0'; the rows must be "
+                                                  r"numbered 0, 1, \.\.\. in order"),
+        (with_row(1, ",".join(cells[:1] + ["-5"] + cells[2:])),
+         r"label\[1\]=-5 is not a class"),
+        (with_row(1, ",".join(cells[:1] + ["7"] + cells[2:3] + ["0"] + cells[4:])),
+         r"label\[1\]=7 but num_classes=3"),  # correct edited to agree
+        (text.replace("# sigma: 0.2", "# sigma: 0.2\n# sigma: 0.5"),
+         r"the parameter 'sigma' appears twice"),
+    ]
+    for bad, match in cases:
+        (tmp_path / "t2.csv").write_text(bad)
+        with pytest.raises(ValueError, match=match):
+            CertificationTable.read_csv(tmp_path / "t2.csv")
+    doc = json.loads(table.to_json(tmp_path / "t.json").read_text())
+    doc["columns"]["extra"] = [1, 2, 3]
+    (tmp_path / "t2.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=r"t2.json has unknown columns \['extra'\]"):
+        CertificationTable.read_json(tmp_path / "t2.json")
+    (tmp_path / "t3.json").write_text(json.dumps(doc)[:-10])
+    with pytest.raises(ValueError, match=r"t3.json is not valid JSON"):
+        CertificationTable.read_json(tmp_path / "t3.json")
+    with pytest.raises(ValueError, match=r"^prediction\[0\]=5 but num_classes=3"):
+        _valid_table(prediction=np.array([5, ABSTAIN]), label=np.array([0, 1]),
+                     correct=np.array([False, False]), radius=np.array([0.5, 0.0]),
+                     num_classes=3)
+    back = CertificationTable.read_csv(tmp_path / "t.csv")  # the untouched file still reads
+    assert back.radius.tolist() == table.radius.tolist()
+
+
 def test_numpy_integer_seed_is_recorded_as_a_json_integer(tmp_path):
     X, y = data(n_images=2)
     table = certify_dataset(CLF, X, y, rsc_fixed(0.2, 1), rng=np.int64(5), **KW)
