@@ -154,7 +154,7 @@ def _count(name, value):
 # integer options every subcommand that has them checks before any work, so that the message
 # names the flag (the library would name its own parameter: sizes[1], n_steps; NumPy's seed
 # check named nothing)
-_COUNTS = ("hidden", "T", "n0", "n")
+_COUNTS = ("hidden", "T", "n0", "n", "n_in", "n_out", "samples")
 
 
 def _counts_iv(args):
@@ -164,7 +164,7 @@ def _counts_iv(args):
     for name in _COUNTS:
         value = getattr(args, name, None)
         if value is not None:
-            _count(name, value)
+            _count(name.replace("_", "-"), value)  # the flag's spelling: --n-in
 
 
 def _report(title, args):
@@ -505,10 +505,14 @@ def _gain(args) -> int:
     if args.weights:
         try:
             W = np.load(args.weights)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty file
             raise UsageError(
                 f"--weights {args.weights!r}: cannot read a .npy array ({exc})"
             ) from None
+        if not isinstance(W, np.ndarray):  # an .npz archive
+            W.close()
+            raise UsageError(f"--weights {args.weights!r}: an .npz archive, not a .npy array; "
+                             "save the matrix with numpy.save")
     else:
         W = (np.random.default_rng(args.seed).standard_normal((args.n_out, args.n_in))
              / np.sqrt(args.n_in))
@@ -542,7 +546,9 @@ def _distance(args) -> int:
     from certify.spike_distance import van_rossum_distance, victor_purpura_distance
 
     a, b = _spike_times("a", args.a), _spike_times("b", args.b)
-    vp = victor_purpura_distance(a, b, q=_positive("q", args.q))
+    if not args.q >= 0:  # q = 0 is the spike-count difference (NaN fails too)
+        raise UsageError(f"--q {args.q!r} must be >= 0")
+    vp = victor_purpura_distance(a, b, q=args.q)
     vr = van_rossum_distance(a, b, tau=_positive("tau", args.tau))
     report = _report("evsnn distance", args)
     rows = [["Victor-Purpura (q)", vp], ["van Rossum (tau)", vr]]
@@ -692,7 +698,8 @@ def _build_parser():
                    help=_TRAINED_WITH_HELP.format("noise std of the RSC encoders", "none"))
     x.add_argument("--samples", type=int, default=64)
 
-    g = add("gain", _gain, "exact finite-horizon L2 gain vs Stable Theorem 3.1", convention=False)
+    g = add("gain", _gain, "exact finite-horizon L2 gain vs Stable Theorem 3.1", dtype=False,
+            convention=False)  # the gain is computed in float64 only
     g.add_argument("--lam", type=float, default=0.9)
     g.add_argument("--T", type=int, default=10)
     g.add_argument("--n-in", type=int, default=20)

@@ -16,7 +16,7 @@ from evsnn.cli import main
 @pytest.mark.parametrize("argv,match", [
     (["gain", "--lam", "1.5"], "--lam 1.5 must lie in [0, 1]"),
     (["distance", "--a", "1,x", "--b", "2"], "--a '1,x' must be spike times"),
-    (["distance", "--a", "1", "--b", "2", "--q", "-1"], "--q -1.0 must be positive"),
+    (["distance", "--a", "1", "--b", "2", "--q", "-1"], "--q -1.0 must be >= 0"),
     (["attack", "--model", "no/such/model"], "--model 'no/such/model': no such file"),
     (["certify", "--model", "no/such/model"], "--model 'no/such/model': no such file"),
     (["gain", "--config", "missing.toml"], "--config 'missing.toml': no such file"),

@@ -129,7 +129,7 @@ def test_the_commands_table_wins_over_the_top_level(tmp_path):
 
 # --- numeric options at their bounds -------------------------------------------------------------
 @pytest.mark.parametrize("argv,match", [
-    (DIST + ["--q", "nan"], "--q nan must be positive"),
+    (DIST + ["--q", "nan"], "--q nan must be >= 0"),
     (DIST + ["--tau", "0"], "--tau 0.0 must be positive"),
     (DIST + ["--tau=-inf"], "--tau -inf must be positive"),
     (DIST + ["--tau", "nan"], "--tau nan must be positive"),
@@ -292,3 +292,36 @@ def test_integer_options_are_named_before_any_work(argv, message, tmp_path, caps
     err = one_line_error(capsys)
     assert err.endswith(message), err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["gain", "--n-in", "0"], "--n-in 0 must be an integer >= 1"),
+    (["gain", "--n-out", "-2"], "--n-out -2 must be an integer >= 1"),
+    (["grade", "--samples", "0"], "--samples 0 must be an integer >= 1"),
+    (["grade", "--samples", "-1"], "--samples -1 must be an integer >= 1"),
+])
+def test_more_options_are_named_before_any_work(argv, message, tmp_path, capsys):
+    # review (/tmp/rev_cli2/): 'negative dimensions are not allowed', 'weight must be a
+    # non-empty 2-D array', 'scores holds no samples'; --samples -1 ran all but one image
+    out = tmp_path / "run"
+    assert main(argv + ["--out", str(out)]) == 2
+    err = one_line_error(capsys)
+    assert err.endswith(message), err
+    assert not out.exists()
+
+
+def test_gain_weights_files_and_distance_at_q_zero(tmp_path, capsys):
+    (tmp_path / "empty.npy").write_bytes(b"")
+    np.savez(tmp_path / "w.npz", w=np.eye(2))
+    for name, what in (("empty.npy", "cannot read a .npy array"),
+                       ("w.npz", "an .npz archive, not a .npy array")):
+        assert main(["gain", "--weights", str(tmp_path / name), "--out",
+                     str(tmp_path / "g")]) == 2
+        assert what in one_line_error(capsys)
+    assert not (tmp_path / "g").exists()
+    # q = 0: the difference of the spike counts (was refused as not positive)
+    assert main(["distance", "--a", "1,2,3", "--b", "5", "--q", "0", "--out",
+                 str(tmp_path / "d")]) == 0
+    assert "Victor-Purpura 2;" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # gain has no --dtype: it computes in float64 only
+        main(["gain", "--dtype", "float32", "--out", str(tmp_path / "g2")])

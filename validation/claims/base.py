@@ -141,17 +141,20 @@ def register(check_id, paper, claim, *, if_violated="statement"):
 
 def run_checks(select=None, *, seed=0, progress=False):
     """Run the registered checks (all, or those whose id starts with one of ``select``), each
-    with its own stream spawned from ``seed``; violations first in the returned list."""
+    with its own stream spawned from ``seed``: the stream of a check is the same whichever
+    others are selected, so a selected check reproduces its run among all of them; violations
+    first in the returned list."""
     import validation.claims  # noqa: F401  (registers every module's checks)
 
-    ids = sorted(REGISTRY)
+    every = sorted(REGISTRY)
+    stream_of = dict(zip(every, np.random.SeedSequence(seed).spawn(len(every))))
+    ids = every
     if select:
         prefixes = (select,) if isinstance(select, str) else tuple(select)
         ids = [i for i in ids if i.startswith(prefixes)]
         if not ids:
             raise ValueError(f"select={select!r} matches no check; known ids: {sorted(REGISTRY)}")
-    streams = np.random.SeedSequence(seed).spawn(len(ids))
-    iterator = zip(ids, streams)
+    iterator = ((i, stream_of[i]) for i in ids)
     if progress:
         try:
             from tqdm import tqdm
