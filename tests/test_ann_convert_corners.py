@@ -613,7 +613,10 @@ def tables(draw):
                           min_size=B, max_size=B))
     big = st.integers(0, 2**128)
     opt = lambda s: st.none() | s  # noqa: E731
-    classes = st.sampled_from([0, 1]) | st.integers(0, 2**63 - 1)
+    # num_classes, when recorded, bounds the labels and predictions (the table checks it)
+    num_classes = draw(opt(st.integers(2, 2**40)))
+    top = 2**63 - 1 if num_classes is None else num_classes - 1
+    classes = st.sampled_from([0, 1]) | st.integers(0, top)
     label = draw(st.lists(classes, min_size=B, max_size=B))
     # a prediction is ABSTAIN or a class, often the label; the table checks that correct and
     # an abstention's radius 0 follow from them
@@ -629,7 +632,7 @@ def tables(draw):
         n=draw(st.integers(1, 2**40)), alpha=draw(st.sampled_from([5e-324, 1e-12, 0.001, 0.1,
                                                                    0.5 - 2**-54])),
         clamp=draw(st.booleans()), encoder=draw(opt(_TEXT)), encode_rng=draw(st.booleans()),
-        num_classes=draw(opt(st.integers(2, 2**40))),
+        num_classes=num_classes,
         seed_entropy=draw(opt(big | st.lists(big, max_size=3))),
         seed_spawn_key=tuple(draw(st.lists(st.integers(0, 2**32), max_size=3))),
         seed_pool_size=draw(opt(st.integers(4, 8))),
