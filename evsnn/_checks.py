@@ -123,6 +123,24 @@ def float_input_iv(name, x, takes, what):
     return x
 
 
+def dtype_range_iv(name, values, dtype, fix):
+    """Refuse finite ``values`` (an array or a number, argument ``name``) that a cast to the
+    float ``dtype`` would turn into ±inf (a float32 run of float64 data); ``fix`` ends the
+    message.
+
+    >>> dtype_range_iv("w", np.array([1e39]), np.float32, "run in float64")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: w holds a value of magnitude 1e+39, past float32's largest ...; run in float64
+    """
+    dtype = np.dtype(dtype)
+    largest = float(np.finfo(dtype).max)
+    big = abs(values) if isinstance(values, float) else float(np.max(np.abs(values)))
+    if big > largest:
+        raise ValueError(f"{name} holds a value of magnitude {big!r}, past {dtype}'s largest "
+                         f"{largest!r}: a {dtype} run would make it inf; {fix}")
+
+
 def pixels_iv(x, pixel_range="unit", *, name="x", hint=None):
     """Raise unless every value of the array ``x`` (argument ``name``) is finite and, with
     ``pixel_range="unit"``, in [0, 1]; ``"real"`` admits any finite value (NaN and infinities

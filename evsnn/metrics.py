@@ -1700,14 +1700,8 @@ def _sop_iv(inputs, shapes, decision_times, input_delay):
     T, B = rasters[0].shape[:2]
     if T == 0:
         raise ValueError("inputs have T = 0 time steps; pass at least one step")
-    if isinstance(input_delay, (bool, np.bool_)) or not isinstance(input_delay, (int, np.integer)):
-        raise TypeError(
-            f"input_delay must be an int (the convention's input_delay, 0 or 1), got "
-            f"{input_delay!r}"
-        )
-    if input_delay < 0:
-        raise ValueError(f"input_delay must be >= 0 (steps from a spike to its target), got "
-                         f"{input_delay}")
+    input_delay = int_iv("input_delay", input_delay, low=0,
+                         what="steps from a spike to its target, the convention's input_delay")
     if decision_times is None:
         steps = np.full(B, T, dtype=np.int64)
     else:

@@ -673,7 +673,8 @@ def test_simulate_reads_inputs_as_documented_regression():
     assert half.output.dtype == np.float32
     np.testing.assert_array_equal(half.output, want)
     if hasattr(np, "float128"):
-        with pytest.raises(TypeError, match=r"^inputs have dtype float128; simulate runs in"):
+        with pytest.raises(TypeError, match=r"^inputs has dtype float128; simulate takes float16, "
+                                        r"float32 or float64 inputs"):
             simulate(net, x.astype(np.float128))
     ro = Network((Dense(np.array([[1.0, -1.0]]), Readout()),))
     with pytest.raises(ValueError, match=r"^inputs holds a value of magnitude 1e\+39, past "
@@ -682,12 +683,15 @@ def test_simulate_reads_inputs_as_documented_regression():
     np.testing.assert_array_equal(simulate(ro, np.full((2, 1, 2), 1e39)).output, 0.0)
     huge = Network((Dense(np.array([[1e39, -1e39]]), Readout()),))
     with pytest.raises(ValueError, match=r"^weight holds a value of magnitude 1e\+39, past "
-                                         r"float32's range"):
+                                         r"float32's largest"):
         simulate(huge, np.ones((2, 1, 2), np.float32))
     biased = Network((Dense(np.ones((1, 2)), LIF(theta=1e39), bias=np.array([1e39])),))
     with pytest.raises(ValueError, match=r"^layer 0's bias holds a value of magnitude 1e\+39"):
         simulate(biased, np.ones((2, 1, 2), np.float32))
     np.testing.assert_array_equal(simulate(huge, np.ones((2, 1, 2))).output, 0.0)
+    high = Network((Dense(np.ones((1, 2)), LIF(theta=1e39)),))  # a neuron constant, no bias
+    with pytest.raises(ValueError, match=r"^layer 0's theta holds a value of magnitude 1e\+39"):
+        simulate(high, np.ones((2, 1, 2), np.float32))
 
 
 def test_small_network_helpers_regression():

@@ -223,6 +223,12 @@ def test_a_backend_answer_that_cannot_be_compared_is_refused_regression():
             return (np.full_like(g.input, np.nan) if nan else g.input), gw
         return fn
 
+    def no_input_grad(network, inputs, g_out, surrogate, convention):
+        return None, grads()(network, inputs, g_out, surrogate, convention)[1]
+
+    with pytest.raises(ValueError, match=r"input gradient has shape None, expected"):
+        compare(net, x, FunctionBackend("g", answered(), grad_fn=no_input_grad),
+                convention=CONV, surrogate=Sigmoid(5.0), rng=0)
     for kw, match in (({"drop": 2}, r"returned 0 weight gradients; the network has 2 layers"),
                       ({"transpose": True}, r"weight gradient 0 has shape \(60, 40\), expected "
                                             r"\(40, 60\)"),

@@ -649,7 +649,7 @@ def test_sop_errors():
     for bad in (True, 1.0, "1"):
         with pytest.raises(TypeError, match="input_delay must be an int"):
             sop([x], [sh], input_delay=bad)
-    with pytest.raises(ValueError, match="input_delay must be >= 0"):
+    with pytest.raises(ValueError, match="input_delay=-1 must be an integer >= 0"):
         sop([x], [sh], input_delay=-1)
     # an empty batch: np.asarray([]) is float, and there is nothing to decide
     empty = sop([np.zeros((2, 0, 3))], [sh], decision_times=[])

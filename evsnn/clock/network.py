@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evsnn._checks import int_iv, real_iv
+from evsnn._checks import dtype_range_iv, int_iv, real_iv
 from evsnn.params import DLIF, LIF, Readout, TraceLIF
 
 __all__ = ["Dense", "Network", "NEURON_TYPES", "synaptic_trace", "synaptic_trace_vjp"]
@@ -225,13 +225,8 @@ class Dense:
         transposed = self._weight_t
         if key not in transposed:
             if np.dtype(dtype).itemsize < self.weight.dtype.itemsize and self.weight.size:
-                big = float(np.max(np.abs(self.weight)))
-                if big > float(np.finfo(dtype).max):  # the cast would make it ±inf
-                    raise ValueError(
-                        f"weight holds a value of magnitude {big!r}, past {np.dtype(dtype)}'s "
-                        "range: a run in that dtype would make it inf; rescale the layer or "
-                        "run in float64"
-                    )
+                dtype_range_iv("weight", self.weight, dtype,
+                               "rescale the layer or run in float64")
             transposed[key] = np.ascontiguousarray(self.weight.T, dtype=dtype)
         return transposed[key]
 

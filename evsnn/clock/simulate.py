@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evsnn._checks import dtype_range_iv, float_input_iv
 from evsnn._exp import _exp_like_kernel
 from evsnn._numba import njit, run_pieces, run_range, run_split
 from evsnn._records import compact_repr
@@ -571,18 +572,9 @@ def _simulate_iv(network, inputs, dtype):
         raise ValueError(
             f"inputs have {inputs.shape[2]} features but the network takes {network.n_in}"
         )
-    if dtype is None:  # the inputs' own float dtype, as float_input_iv reads arrays
-        if inputs.dtype.kind != "f":
-            dtype = np.float64
-        elif inputs.dtype.itemsize < 4:
-            dtype = np.float32  # float16 values are exact in float32
-        elif inputs.dtype not in (np.float32, np.float64):
-            raise TypeError(
-                f"inputs have dtype {inputs.dtype}; simulate runs in float32 or float64: pass "
-                "inputs.astype(numpy.float64) or dtype="
-            )
-        else:
-            dtype = inputs.dtype
+    if dtype is None:  # the dtype float_input_iv reads the inputs in (asked of no data)
+        dtype = float_input_iv("inputs", np.empty(0, inputs.dtype), "simulate takes",
+                               "inputs").dtype
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
         raise ValueError(f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32")
@@ -593,22 +585,9 @@ def _simulate_iv(network, inputs, dtype):
     if dtype.itemsize < inputs.dtype.itemsize and inputs.dtype.kind == "f" and values.size:
         # float64 inputs of a float32 run: a value past float32's range would become inf in
         # the cast (integers cannot: int64's range is far inside float32's)
-        _float32_range_iv("inputs", values, "pass inputs in float32's range or run in float64")
+        dtype_range_iv("inputs", values, dtype,
+                       "pass inputs in float32's range or run in float64")
     return inputs, dtype
-
-
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def _float32_range_iv(name, values, fix):
-    """Refuse finite values a float32 run would turn into ±inf (``values``: an array or a
-    number), naming ``name``."""
-    big = abs(values) if isinstance(values, float) else float(np.max(np.abs(values)))
-    if big > _FLOAT32_MAX:
-        raise ValueError(
-            f"{name} holds a value of magnitude {big!r}, past float32's largest "
-            f"{_FLOAT32_MAX!r}: a float32 run would make it inf; {fix}"
-        )
 
 
 def _layer_float32_iv(li, layer, args):
@@ -619,7 +598,7 @@ def _layer_float32_iv(li, layer, args):
                         ("theta", args.theta), ("v_rest", args.v_rest),
                         ("v_init", args.v_init)):
         if value is not None and np.size(value):
-            _float32_range_iv(f"layer {li}'s {name}", value, fix)
+            dtype_range_iv(f"layer {li}'s {name}", value, np.float32, fix)
 
 
 def _time_repeated(x):
