@@ -217,7 +217,8 @@ def _orders_iv(orders):
     if np.any(arr < lo) or np.any(arr > hi):
         raise ValueError(
             f"orders={orders!r} leave [{lo}, {hi}], where the divergences are known accurate "
-            "to the radii's rounding guard; the default orders span [0.001, 64]"
+            f"to the radii's rounding guard; the default orders span [{min(DEFAULT_ORDERS):g}, "
+            f"{max(DEFAULT_ORDERS):g}]"
         )
     return arr
 
