@@ -1,7 +1,8 @@
 """Run every ``bench/bench_*.py`` script in turn: ``python -m bench [--quick]``.
 
 Each script runs in its own interpreter (so one benchmark's thread settings and imports cannot
-affect the next); ``--quick`` is passed through. The exit status is non-zero if any script fails.
+affect the next), without the environment's forced OpenBLAS kernel (:mod:`bench._host`);
+``--quick`` is passed through. The exit status is non-zero if any script fails.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+
+from bench._host import bench_environ, forced_kernel_settings
 
 
 def main(argv=None) -> int:
@@ -22,10 +25,15 @@ def main(argv=None) -> int:
     if not scripts:
         print(f"no bench_*.py scripts in {here}", file=sys.stderr)
         return 1
+    forced = forced_kernel_settings()
+    if forced:
+        print("removed for the benchmarks (OpenBLAS picks its kernel): "
+              + ", ".join(f"{k}={v}" for k, v in forced.items()), flush=True)
     failed = []
     for script in scripts:
         print(f"\n=== {script.name} {' '.join(argv)}".rstrip(), flush=True)
-        rc = subprocess.call([sys.executable, str(script), *argv], cwd=here.parent)
+        rc = subprocess.call([sys.executable, str(script), *argv], cwd=here.parent,
+                             env=bench_environ())
         if rc != 0:
             failed.append(f"{script.name} (exit {rc})")
     if failed:

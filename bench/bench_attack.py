@@ -47,6 +47,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._host import blas_line  # noqa: E402
 import evsnn  # noqa: E402,F401  (before NumPy: it sets OPENBLAS_THREAD_TIMEOUT)
 
 import numpy as np  # noqa: E402
@@ -205,6 +206,7 @@ def main(argv=None):
         return 1
     torch.set_num_threads(THREADS)
     print("load average (1, 5, 15 min) at start: %.2f %.2f %.2f" % os.getloadavg())
+    print(blas_line())
     net, x = make_problem()
     src = SNNSource(net, T=T, encoder="current", method="bptt", surrogate=Sigmoid(RHO, "code"))
     clean = src.predict(x)

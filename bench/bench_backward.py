@@ -62,6 +62,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._host import blas_line  # noqa: E402
 import evsnn  # noqa: E402,F401  (before NumPy: it sets OPENBLAS_THREAD_TIMEOUT)
 
 import numpy as np  # noqa: E402
@@ -208,6 +209,7 @@ def main(argv=None):
           f"{os.environ.get('OPENBLAS_THREAD_TIMEOUT', '(unset)')}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
     print("load average (1, 5, 15 min) at start: %.2f %.2f %.2f" % os.getloadavg())
+    print(blas_line())
     net, x = make_problem()
     w1 = np.asarray(net.layers[0].weight)
     w2 = np.asarray(net.layers[1].weight)

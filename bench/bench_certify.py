@@ -56,6 +56,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._host import blas_line  # noqa: E402
 import evsnn  # noqa: E402,F401  (before NumPy: it sets OPENBLAS_THREAD_TIMEOUT)
 
 import numpy as np  # noqa: E402
@@ -202,6 +203,7 @@ def main(argv=None):
           f"  numba {numba.__version__} ({numba.get_num_threads()} threads)  torch "
           f"{torch.__version__} ({torch.get_num_threads()} threads)  OPENBLAS_THREAD_TIMEOUT "
           f"{os.environ.get('OPENBLAS_THREAD_TIMEOUT', '(unset)')}")
+    print(blas_line())
     print(f"784-500-10 λ-LIF, T = {T}, σ = {SIGMA}, n0 = {N0}, n = {n:,}, batch {BATCH}; "
           f"spike rate per neuron-step on noisy inputs: hidden {h1:.3f}, output {h2:.3f}")
 

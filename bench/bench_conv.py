@@ -43,6 +43,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._host import blas_line  # noqa: E402
 import evsnn  # noqa: E402,F401  (before NumPy: it sets OPENBLAS_THREAD_TIMEOUT)
 
 import numpy as np  # noqa: E402
@@ -173,6 +174,7 @@ def main(argv=None):
           f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}, OPENBLAS_THREAD_TIMEOUT="
           f"{os.environ.get('OPENBLAS_THREAD_TIMEOUT', '(unset)')}, numba threading layer "
           f"{numba.threading_layer()}")
+    print(blas_line())
     for name, r in results.items():
         med = r["med"]
         print(f"\n{name}: spike rates per layer {[round(v, 3) for v in r['rates']]}; output "

@@ -31,6 +31,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._host import blas_line  # noqa: E402
 import evsnn  # noqa: E402,F401  (before NumPy: it sets OPENBLAS_THREAD_TIMEOUT)
 
 import numpy as np  # noqa: E402
@@ -109,6 +110,7 @@ def main(argv=None):
     print(f"numba {numba.__version__}, numpy {np.__version__}, threads {THREADS}, "
           f"{rounds} calls per line (median); load average at end "
           "%.2f %.2f %.2f" % os.getloadavg())
+    print(blas_line())
     print("| measurement | ms |")
     print("|---|---:|")
     for k, v in med.items():

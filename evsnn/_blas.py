@@ -168,6 +168,28 @@ def thread_counts() -> dict[str, int]:
     return counts
 
 
+def kernel() -> str | None:
+    """The processor name NumPy's OpenBLAS chose its kernels for (``openblas_get_corename``: for
+    instance ``Haswell`` for AVX2, ``SkylakeX`` for AVX-512), or None if no loaded OpenBLAS says.
+
+    A DYNAMIC_ARCH build picks it from the processor unless ``OPENBLAS_CORETYPE`` names one; the
+    benchmarks print it, because the kernel sets the speed of every BLAS product (on an AVX-512
+    host the AVX2 kernels run a float32 product at about half the speed).
+    """
+    for path in _openblas_paths():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename",
+                     "openblas_get_corename"):
+            corename = getattr(lib, name, None)
+            if corename is not None:
+                corename.restype = ctypes.c_char_p
+                return corename().decode("ascii", "replace").strip()
+    return None
+
+
 def blas_threads() -> int | None:
     """The thread count evsnn gave the loaded OpenBLAS libraries (NumPy's at import), or None
     (another BLAS, or ``EVSNN_BLAS_THREADS=off``)."""

@@ -2,6 +2,7 @@
 NumPy) and a fixed thread count (evsnn/_blas.py)."""
 
 import os
+import platform
 import subprocess
 import sys
 
@@ -191,3 +192,32 @@ def test_library_paths_with_spaces_are_read_whole_from_the_maps():
         "7f30-7f40 rw-p 00000000 00:00 0\n",
     ]
     assert _openblas_in_maps(lines) == ["/home/a user/env/numpy.libs/libscipy_openblas64_.so"]
+
+
+def _kernel_probe(environ):
+    probe = ("import sys; sys.path.insert(0, '.')\nimport evsnn, evsnn._blas as b\n"
+             "from bench._host import blas_line\nprint(b.blas_threads()); print(b.kernel()); "
+             "print(blas_line())")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return subprocess.run([sys.executable, "-c", probe], env=environ, capture_output=True,
+                          text=True, check=True, cwd=root).stdout.splitlines()
+
+
+def test_the_kernel_openblas_runs_is_read_and_the_benchmarks_unforce_it():
+    from bench._host import FORCED_KERNEL_ENV, bench_environ
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("OPENBLAS_CORETYPE=Nehalem names an x86-64 kernel")
+    forced = {**os.environ, "OPENBLAS_CORETYPE": "Nehalem", "OPENBLAS_L2_SIZE": "512"}
+    threads, kernel, line = _kernel_probe(forced)
+    if threads == "None":
+        pytest.skip("no OpenBLAS is loaded (NumPy uses another BLAS)")
+    # every x86-64 processor runs Nehalem's kernels, so the forced name is the one reported
+    assert kernel.lower() == "nehalem"
+    assert "forced by OPENBLAS_CORETYPE=Nehalem, OPENBLAS_L2_SIZE=512" in line
+    cleaned = bench_environ(forced)
+    assert not set(FORCED_KERNEL_ENV) & set(cleaned)
+    assert cleaned["PATH"] == forced["PATH"]
+    _, kernel, line = _kernel_probe(cleaned)
+    assert kernel and kernel != "None"
+    assert line == f"OpenBLAS kernel: {kernel}, OpenBLAS's own choice for this processor"
