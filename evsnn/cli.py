@@ -35,6 +35,14 @@ class UsageError(Exception):
     """A bad option value: reported as one line, exit code 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's own errors (an unknown option, ``--T 2.5``, a missing ``--model``) as one
+    line like the others, instead of the usage lines argparse prints first and its own exit."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
 # --- shared option handling ------------------------------------------------------------------
 def _common(p, *, dtype=True, convention=True):
     p.add_argument("--config", help="TOML file with option values (flags override it)")
@@ -497,6 +505,10 @@ def _crossval(args) -> int:
     return _finish(report, args)
 
 
+#: rows and columns of the random weight matrix ``evsnn gain`` draws without --weights
+GAIN_SIZE = 20
+
+
 def _gain(args) -> int:
     from certify.l2gain import check_stated_bound, hinf_norm, l2_gain, stated_gain
 
@@ -513,7 +525,19 @@ def _gain(args) -> int:
             W.close()
             raise UsageError(f"--weights {args.weights!r}: an .npz archive, not a .npy array; "
                              "save the matrix with numpy.save")
+        if W.ndim != 2:
+            raise UsageError(f"--weights {args.weights!r} holds an array of shape {W.shape}; "
+                             "the gain needs a matrix [n_out, n_in]")
+        # config.json records the shape that ran; a size given beside the file must be its own
+        for flag, name, size in (("--n-out", "n_out", W.shape[0]), ("--n-in", "n_in", W.shape[1])):
+            if getattr(args, name) not in (None, size):
+                raise UsageError(f"{flag} {getattr(args, name)} differs from the {size} of the "
+                                 f"matrix in --weights {args.weights!r} [{W.shape[0]}, "
+                                 f"{W.shape[1]}]; drop {flag} or pass another file")
+            setattr(args, name, size)
     else:
+        args.n_in = GAIN_SIZE if args.n_in is None else args.n_in
+        args.n_out = GAIN_SIZE if args.n_out is None else args.n_out
         W = (np.random.default_rng(args.seed).standard_normal((args.n_out, args.n_in))
              / np.sqrt(args.n_in))
     g = l2_gain(args.lam, args.T, W, rng=args.seed)
@@ -586,7 +610,7 @@ _TRAINED_WITH_HELP = "{} (default: the model's, as 'evsnn train' recorded it; el
 def _build_parser():
     from evsnn.attacks.gradient import RFGSM_VARIANTS
 
-    p = argparse.ArgumentParser(prog="evsnn", description="Reference SNN robustness simulator")
+    p = _Parser(prog="evsnn", description="Reference SNN robustness simulator")
     sub_parsers = p.add_subparsers(dest="command", required=True)
     subs = {}
 
@@ -702,8 +726,12 @@ def _build_parser():
             convention=False)  # the gain is computed in float64 only
     g.add_argument("--lam", type=float, default=0.9)
     g.add_argument("--T", type=int, default=10)
-    g.add_argument("--n-in", type=int, default=20)
-    g.add_argument("--n-out", type=int, default=20)
+    g.add_argument("--n-in", type=int, default=None,
+                   help=f"inputs of the random weight matrix (default {GAIN_SIZE}); with "
+                        "--weights, the matrix's own")
+    g.add_argument("--n-out", type=int, default=None,
+                   help=f"outputs of the random weight matrix (default {GAIN_SIZE}); with "
+                        "--weights, the matrix's own")
     g.add_argument("--weights", default=None, help=".npy weight matrix [n_out, n_in]")
 
     s = add("distance", _distance, "Victor-Purpura and van Rossum distances of two spike trains",
@@ -735,7 +763,8 @@ def main(argv=None) -> int:
             _out_iv(args)  # before the work: a refused folder must not cost the run
         return args.func(args)
     except (UsageError, ValueError, TypeError, FileExistsError) as exc:
-        print(f"evsnn {command}: error: {exc}".replace("  ", " "), file=sys.stderr)
+        where = f"evsnn {command}" if command else "evsnn"
+        print(f"{where}: error: {exc}".replace("  ", " "), file=sys.stderr)
         return 2
 
 

@@ -207,7 +207,7 @@ def test_failure_half_way_leaves_nothing_and_keeps_the_old_run(tmp_path, monkeyp
         raise exc
 
     if where == "json":
-        monkeypatch.setattr(rep.json, "dumps", boom)
+        monkeypatch.setattr(json, "dumps", boom)  # the writer's JSON, mid-write
     else:
         real = os.replace
         monkeypatch.setattr(rep.os, "replace", lambda a, b: boom() if ".incomplete-" in str(a)
@@ -323,5 +323,40 @@ def test_gain_weights_files_and_distance_at_q_zero(tmp_path, capsys):
     assert main(["distance", "--a", "1,2,3", "--b", "5", "--q", "0", "--out",
                  str(tmp_path / "d")]) == 0
     assert "Victor-Purpura 2;" in capsys.readouterr().out
-    with pytest.raises(SystemExit):  # gain has no --dtype: it computes in float64 only
-        main(["gain", "--dtype", "float32", "--out", str(tmp_path / "g2")])
+    # gain has no --dtype: it computes in float64 only
+    assert main(["gain", "--dtype", "float32", "--out", str(tmp_path / "g2")]) == 2
+    assert "unrecognized arguments: --dtype float32" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["gain", "--T", "2.5"],
+     "evsnn gain: error: argument --T: invalid int value: '2.5' (see 'evsnn gain --help')"),
+    (DIST + ["--q", "abc"], "evsnn distance: error: argument --q: invalid float value: 'abc'"),
+    (["attack"], "evsnn attack: error: the following arguments are required: --model"),
+    (["gainx"], "evsnn: error: argument command: invalid choice: 'gainx'"),
+    ([], "evsnn: error: the following arguments are required: command"),
+])
+def test_argparse_errors_are_one_line_like_the_others(argv, line, capsys):
+    # was: argparse's usage lines, then its own error line, and a SystemExit
+    assert main(argv) == 2
+    assert one_line_error(capsys).startswith(line)
+
+
+def test_gain_records_the_shape_of_the_weights_it_ran(tmp_path, capsys):
+    np.save(tmp_path / "w.npy", np.full((3, 5), 0.1))
+    out = tmp_path / "g"
+    assert main(["gain", "--weights", str(tmp_path / "w.npy"), "--T", "3", "--out",
+                 str(out)]) == 0
+    conf = json.loads((out / "config.json").read_text())["config"]
+    assert (conf["n_out"], conf["n_in"]) == (3, 5)  # was: the unused defaults 20, 20
+    assert main(["gain", "--weights", str(tmp_path / "w.npy"), "--n-in", "4", "--out",
+                 str(tmp_path / "g2")]) == 2
+    assert "--n-in 4 differs from the 5 of the matrix" in one_line_error(capsys)
+    np.save(tmp_path / "v.npy", np.ones(4))
+    assert main(["gain", "--weights", str(tmp_path / "v.npy"), "--out",
+                 str(tmp_path / "g3")]) == 2
+    assert "holds an array of shape (4,)" in one_line_error(capsys)
+    assert not (tmp_path / "g2").exists() and not (tmp_path / "g3").exists()
+    assert main(["gain", "--T", "2", "--out", str(tmp_path / "g4")]) == 0
+    conf = json.loads((tmp_path / "g4" / "config.json").read_text())["config"]
+    assert (conf["n_out"], conf["n_in"]) == (20, 20)

@@ -10,6 +10,7 @@ import pytest
 
 import validation.demo as demo
 from evsnn.cli import main
+from reference.helpers import one_line_error
 from evsnn.params import DLIF
 
 SECTIONS = ("## Trained models", "## Robustness: encoders × attacks",
@@ -93,9 +94,8 @@ def test_numbers_come_from_the_run(small_demo):
 
 
 def test_bad_size_is_a_one_line_error(capsys):
-    with pytest.raises(SystemExit):
-        main(["demo", "--size", "huge"])
-    assert "invalid choice: 'huge'" in capsys.readouterr().err
+    assert main(["demo", "--size", "huge"]) == 2
+    assert "invalid choice: 'huge'" in one_line_error(capsys)
 
 
 def test_demo_building_blocks_reject_unknown_names():

@@ -86,3 +86,27 @@ def test_failing_artifact_leaves_no_folder(tmp_path):
     with pytest.raises(RuntimeError, match="disk full"):
         r.write(tmp_path / "run")
     assert list(tmp_path.iterdir()) == []
+
+
+def _strict(text):
+    """json.loads that refuses the NaN/Infinity tokens, as strict JSON readers do."""
+    def refuse(token):
+        raise ValueError(f"not JSON: {token}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_non_finite_numbers_are_written_as_json_strings_float_reads(tmp_path):
+    import numpy as np
+
+    from validation.claims.base import HOLDS, Verdict
+
+    r = Report("t", seed=1, config={"eps": float("inf")})
+    r.add_result("radius", np.float64(np.inf))
+    r.add_result("curve", [1.5, -np.inf, np.nan])
+    out = r.write(tmp_path / "run")
+    res = _strict((out / "results.json").read_text())["results"]
+    assert res["radius"] == "inf" and float(res["radius"]) == np.inf
+    assert res["curve"][:2] == [1.5, "-inf"] and np.isnan(float(res["curve"][2]))
+    assert _strict((out / "config.json").read_text())["config"] == {"eps": "inf"}
+    v = Verdict("x.y", "p", "c", HOLDS, {"ratio": float("nan"), "n": 3})
+    assert _strict(v.to_json())["measured"] == {"ratio": "nan", "n": 3}

@@ -9,7 +9,6 @@ report records the seeds, the configuration and the package versions of the run 
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shutil
@@ -139,6 +138,8 @@ class Report:
 
     def write(self, folder, *, overwrite=False) -> Path:
         """Write report.md, results.json, config.json and the PNGs into ``folder`` atomically."""
+        from validation.claims.base import json_text
+
         folder = check_run_folder(folder, overwrite=overwrite)
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.incomplete-", dir=folder.parent))
@@ -147,8 +148,8 @@ class Report:
             payload = {"title": self.title, "seed": self.seed, "results": self._results,
                        "versions": package_versions(),
                        "elapsed_s": round(time.time() - self._started, 3)}
-            (tmp / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True))
-            (tmp / "config.json").write_text(json.dumps(
+            (tmp / "results.json").write_text(json_text(payload, indent=2, sort_keys=True))
+            (tmp / "config.json").write_text(json_text(
                 {"config": self.config, "seed": self.seed}, indent=2, sort_keys=True, default=str))
             for name, fig in self._figures.items():
                 fig.savefig(tmp / f"{name}.png", dpi=110, bbox_inches="tight")
@@ -209,7 +210,7 @@ class _PNGWriter:
 def verdict_table(report, verdicts):
     """Add the claims verdict table (violations first, each with its scope) and each violation's
     counterexample."""
-    from validation.claims.base import SCOPES
+    from validation.claims.base import SCOPES, json_text
 
     rows = [[v.status + (f" ({v.scope})" if v.scope else ""), v.check_id, v.paper,
              v.claim[:120] + ("…" if len(v.claim) > 120 else "")] for v in verdicts]
@@ -224,7 +225,7 @@ def verdict_table(report, verdicts):
             report.add_text(
                 f"**{v.check_id}** — violated, *{v.scope}*: {SCOPES[v.scope]}. {v.detail}\n\n"
                 "Counterexample: "
-                f"`{json.dumps(v.counterexample, sort_keys=True)}`\n\nMeasured: "
-                f"`{json.dumps(v.measured, sort_keys=True)}`"
+                f"`{json_text(v.counterexample, sort_keys=True)}`\n\nMeasured: "
+                f"`{json_text(v.measured, sort_keys=True)}`"
             )
     report.add_result("claims", [v.to_dict() for v in verdicts])

@@ -43,6 +43,28 @@ def _jsonable(value):
     return value
 
 
+#: how :func:`json_text` writes the floats JSON has no number for; Python's ``float`` reads
+#: each back
+NON_FINITE_TEXT = {"nan": "nan", "inf": "inf", "-inf": "-inf"}
+
+
+def _finite_only(value):
+    if isinstance(value, float) and not np.isfinite(value):
+        return NON_FINITE_TEXT[repr(value)]
+    if isinstance(value, dict):
+        return {k: _finite_only(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_only(v) for v in value]
+    return value
+
+
+def json_text(value, **kwargs) -> str:
+    """``json.dumps`` of ``value`` (made JSON-able by :func:`_jsonable`) that stays JSON: NaN and
+    ±infinity become the strings "nan", "inf" and "-inf" instead of the tokens NaN and Infinity,
+    which Python writes by default and strict JSON readers refuse."""
+    return json.dumps(_finite_only(_jsonable(value)), allow_nan=False, **kwargs)
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The outcome of one check.
@@ -96,7 +118,7 @@ class Verdict:
         return asdict(self)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
+        return json_text(self.to_dict(), sort_keys=True)
 
 
 @dataclass(frozen=True)
