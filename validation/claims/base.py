@@ -43,14 +43,9 @@ def _jsonable(value):
     return value
 
 
-#: how :func:`json_text` writes the floats JSON has no number for; Python's ``float`` reads
-#: each back
-NON_FINITE_TEXT = {"nan": "nan", "inf": "inf", "-inf": "-inf"}
-
-
 def _finite_only(value):
     if isinstance(value, float) and not np.isfinite(value):
-        return NON_FINITE_TEXT[repr(value)]
+        return repr(value)  # "nan", "inf" or "-inf": what float() reads back
     if isinstance(value, dict):
         return {k: _finite_only(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
