@@ -244,7 +244,7 @@ def train_snn(x, y, *, encoder, n_steps, sigma=None, hidden=100, epochs=15, lr=3
         Seed (weights, shuffling, encoding noise).
     stop_at_accuracy : float, optional
         Stop after the first epoch whose accuracy on ``(x_val, y_val)`` (one noisy encoding)
-        reaches this value -- used to match clean accuracies.
+        reaches this value -- used to match clean accuracies. Needs ``x_val`` and ``y_val``.
 
     Returns
     -------
@@ -254,6 +254,12 @@ def train_snn(x, y, *, encoder, n_steps, sigma=None, hidden=100, epochs=15, lr=3
     from evsnn.params import LIF
     from evsnn.train import AdamW, fit_snn, snn_accuracy
 
+    if stop_at_accuracy is not None and (x_val is None or y_val is None):
+        # checked before training: the first epoch's end would be too late to say so
+        raise ValueError(
+            f"stop_at_accuracy={stop_at_accuracy!r} is measured on x_val and y_val: pass both "
+            "(a held-out split), or leave stop_at_accuracy=None to train every epoch"
+        )
     gen = np.random.default_rng(rng)
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y)
     net = Network.mlp([x.shape[1], hidden, int(y.max()) + 1], LIF(lam=0.9, theta=1.0),

@@ -3,9 +3,10 @@ SNNs trained with STBP, white-box and black-box.
 
 Scaled down: 64-100-10 λ-LIF SNNs (soft reset, θ = 1, HART's analysis setting), T = 8 (HART
 §5.1: "trained using the STBP method for 8 time-steps"), current (direct) coding, trained with
-``bptt``; λ ∈ {0.5, 0.9} (HART Table 2 also has 1.0). Attacks: FGSM and PGD-7 in L∞ with
-ε = 0.1
-(8/255 on CIFAR does not transfer to 8×8 digits in [0, 1]); ASR over the clean-correct samples
+``bptt``; λ ∈ {0.5, 0.9} (HART Table 2 also has 1.0). Attacks: FGSM and PGD in L∞ with
+ε = 0.1 (8/255 on CIFAR does not transfer to 8×8 digits in [0, 1]); PGD with 5 iterations of
+step ε/4 (HART Appendix A.2.5 for Tables 2-3: "The step size α and the number of iterations for
+the PGD attack is set to 2/255 and 5"); ASR over the clean-correct samples
 (the HART code's definition, ``evsnn.metrics.attack_success_rate(denominator="clean_correct")``).
 White-box: the gradient of the attacked network itself; black-box: the gradient of an
 independently trained network of the same architecture (another seed), evaluated on the victim.
@@ -35,9 +36,12 @@ __all__ = ["reproduce_hart_tables23"]
 
 T = 8
 EPS = 0.1
-PGD_STEPS = 7
+PGD_STEPS = 5
 LAMS = {"full": (0.5, 0.9), "small": (0.9,)}
 METHODS = ("CBA", "BPTR", "STBP", "RGA", "rate", "HART")
+#: the methods HART's Tables 2-3 compare it with (the rate gradient is measured beside them for
+#: the second claim, but is not a column of those tables)
+TABLE_METHODS = ("CBA", "BPTR", "STBP", "RGA")
 _GRAD = {"BPTR": "bptr", "STBP": "bptt", "RGA": "rga", "rate": "rate", "HART": "hart"}
 
 
@@ -108,7 +112,7 @@ def _judge_hart(m):
     cells = m["cells"]
     best, lose = [], []
     for name, c in cells.items():
-        others = max(v for k, v in c["asr"].items() if k != "HART")
+        others = max(c["asr"][k] for k in TABLE_METHODS)
         (best if c["asr"]["HART"] >= others else lose).append(name)
     c1 = C.Claim(
         C.paper_quote("hart", "As shown in Tabs. 2 and 3, our method consistently achieves "
@@ -117,7 +121,8 @@ def _judge_hart(m):
         "HART §5.2, Tables 2-3", not lose,
         f"HART has the highest ASR (ties included) in {len(best)} of {len(cells)} settings"
         + (f"; not in: {', '.join(lose)}" if lose else "") + ".",
-        "in every (λ, white/black-box, FGSM/PGD) setting HART's ASR ≥ every other method's")
+        "in every (λ, white/black-box, FGSM/PGD) setting HART's ASR ≥ that of every method of "
+        "Tables 2-3 (CBA, BPTR, STBP, RGA)")
     worse = [n for n, c in cells.items() if not c["asr"]["rate"] > c["asr"]["CBA"]]
     c2 = C.Claim(
         C.paper_quote("hart", "We redefine the rate information gradient, and the attack based "

@@ -6,8 +6,10 @@ RSC-I coding (``rsc_fixed``: one Gaussian draw, clamped, held for T steps) at σ
 0.5} (σ = √σ² is the encoder's standard deviation), plus a direct-coding (``current``) baseline
 ("DIRECT" in RSC Table 3). White-box FGSM and PGD-7 (BPTT gradients through the RSC encoder,
 the noise drawn per sample from the run's seed) at ε ∈ {0.025, 0.05, 0.075, 0.1} — RSC's
-ε = 2, 4, 6, 8 (/255) on CIFAR scaled to 8×8 digits. QTE uses η in units of 1/255 as RSC's
-tables do (η_a = 0 for clean data).
+ε = 2, 4, 6, 8 (/255) on CIFAR scaled to 8×8 digits by :data:`SCALE`. PGD takes RSC's fixed step
+at every ε (§2.2: "the attack step is set at α = 0.01, with a total of 7 steps"), scaled the same
+way. QTE (Eq. 6) uses the attack intensity η in RSC's units, η_b = 8 for ε = 8/255 (η_a = 0 for
+clean data), so its values are on the scale of RSC's tables.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ __all__ = ["reproduce_rsc_fig3"]
 T = 8
 VARIANCES = (0.01, 0.1, 0.5)  # RSC §4: "σ² = 0.01, σ² = 0.1, and σ² = 0.5"
 EPS = (0.025, 0.05, 0.075, 0.1)
+#: the miniature's ε per unit of RSC's ε: 8/255 on CIFAR becomes 0.1 on the digits
+SCALE = 0.1 / (8 / 255)
 PGD_STEPS = 7
+PGD_ALPHA = 0.01 * SCALE  # RSC §2.2's α = 0.01, the same at every ε
 TOL = 0.03  # differences under 3 points count as ties (see ding2025.TOL)
 
 
@@ -49,9 +54,9 @@ def _measure_rsc(size, seed, progress):
         for eps in EPS:
             r = fgsm(src, x, y, eps=eps, rng=[seed, 8])
             row["FGSM"].append(1.0 - float(r.success.mean()))
-            r = pgd(src, x, y, eps=eps, steps=PGD_STEPS, rng=[seed, 9])
+            r = pgd(src, x, y, eps=eps, steps=PGD_STEPS, alpha=PGD_ALPHA, rng=[seed, 9])
             row["PGD"].append(1.0 - float(r.success.mean()))
-        eta = 255 * EPS[-1]
+        eta = 255 * EPS[-1] / SCALE  # 8: RSC's η for ε = 8/255
         row["F-QTE"] = qte(0, clean, eta, row["FGSM"][-1])
         row["P-QTE"] = qte(0, clean, eta, row["PGD"][-1])
         out["DIRECT" if var == 0 else f"RSC σ²={var}"] = row
@@ -97,7 +102,8 @@ def _judge_rsc(m):
         "RSC §4, Table 3", ok3,
         f"F-QTE / P-QTE: DIRECT {d['F-QTE']:.2f} / {d['P-QTE']:.2f}; "
         + ", ".join(f"{k} {rows[k]['F-QTE']:.2f} / {rows[k]['P-QTE']:.2f}" for k in keys) + ".",
-        "every RSC model's F-QTE and P-QTE (η from 0 to 255·ε_max) above the direct-coding "
+        "every RSC model's F-QTE and P-QTE (η from 0 to 8, RSC's units) above the "
+        "direct-coding "
         "SNN's")
     return [c1, c2, c3]
 
@@ -116,10 +122,11 @@ def reproduce_rsc_fig3(*, size="full", seed=0, progress=False):
     claims = _judge_rsc(m)
     rep = Report("RSC Fig. 3 (miniature): noise level σ² vs clean and robust accuracy", seed=seed,
                  config={"size": size, "T": T, "eps": list(EPS), "variances": list(VARIANCES),
-                         "pgd_steps": PGD_STEPS})
+                         "pgd_steps": PGD_STEPS, "pgd_alpha": PGD_ALPHA})
     rep.add_text(f"λ-LIF 64-100-10 SNNs (λ = 0.9), T = {T}, trained with `bptt` on RSC-I coding "
                  f"(`rsc_fixed`, σ = √σ²) or direct coding; {m['n']} test digits; white-box "
-                 f"FGSM and PGD-{PGD_STEPS} through the encoder. QTE: RSC Eq. 6 with η = 255·ε.")
+                 f"FGSM and PGD-{PGD_STEPS} (step {PGD_ALPHA:.4f}, RSC's α = 0.01 scaled) through "
+                 "the encoder. QTE: RSC Eq. 6 with η in RSC's units (8 for ε = 8/255).")
     hdr = ["model", "clean"] + [f"FGSM {e}" for e in EPS] + [f"PGD {e}" for e in EPS] + [
         "F-QTE", "P-QTE"]
     rep.add_table(hdr, [[k, r["clean"], *r["FGSM"], *r["PGD"], r["F-QTE"], r["P-QTE"]]
