@@ -1,8 +1,10 @@
 """10-step PGD-L∞ with bptt gradients: evsnn vs torchattacks on a PyTorch mirror (issue #5).
 
 Run ``.venv/bin/python bench/bench_attack.py`` (``--quick`` for fewer repetitions). Prints the
-median wall time of one attack on a batch of 256 for both, and the ratio (target: evsnn ≥ 2×
-faster).
+median wall time of one attack on a batch of 256 for each, and the ratios. The target (evsnn ≥
+2× faster) is judged against the hoisted mirror, which like evsnn forms the constant first-layer
+current once per forward pass; the plain mirror, which forms it at every step, is printed for
+information.
 
 Setup: 784-500-10 network, λ-LIF in both layers (λ = 0.9, hard reset to 0, θ = 1, spike test
 ``m ≥ θ``), T = 10, current (direct) coding — the image is the input current at every step —
@@ -16,14 +18,17 @@ start, cross-entropy on the spike counts.
   gradients through the reset included (evsnn's default).
 * PyTorch: a plain ``torch.nn.Module`` with a λ-LIF loop over T (``m = λ v + I``,
   ``s = H(m − θ)`` with the same sigmoid surrogate as a ``torch.autograd.Function``,
-  ``v = m (1 − s)``), the first layer's current computed once (the input is constant over
-  time), run by ``torchattacks.PGD`` (CPU, ``torch.set_num_threads(2)``). Weights do not
+  ``v = m (1 − s)``), run by ``torchattacks.PGD`` (CPU, ``torch.set_num_threads(2)``), in two
+  forms: "hoisted", the first layer's current computed once (the input is constant over time),
+  and "plain", ``fc1(x)`` at every step as a generic multi-step module does. Weights do not
   require gradients, so autograd computes only the input gradient.
 
 Both sides run in this process on 2 cores: numba 2 threads, torch 2 threads, OpenBLAS 2 threads
 (see the comment at THREADS). Before timing, the two
-models' clean spike counts and input gradients on the same batch are compared (float32:
-surrogate gradients agree to rounding unless a membrane sits within rounding of θ).
+mirrors' clean spike counts and input gradients on the same batch are compared with evsnn's
+(float32: surrogate gradients agree to rounding unless a membrane sits within rounding of θ);
+if either disagrees (counts, or relative L2 above ``AGREE_REL_L2``) nothing is timed and the
+script exits 1.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ THREADS = 2
 # that importing evsnn sets, 1 and 2 BLAS threads measured alike (bench/RESULTS_attack.md).
 # torch keeps 2 threads.
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "EVSNN_BLAS_THREADS"):
-    os.environ.setdefault(_var, str(THREADS))
+    os.environ[_var] = str(THREADS)  # assigned: an inherited count must not tilt the comparison
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402
@@ -65,6 +70,9 @@ ALPHA = EPS / 4
 SCALE = 3.0
 SEED = 20261122
 TARGET = 2.0
+# a mirror whose float32 input gradient differs by more than this computes another function
+# (float32 summation order gave 3.6e-6; a mirror with surrogate slope 2 instead of 5: 1.02)
+AGREE_REL_L2 = 1e-4
 
 
 def make_problem():
@@ -215,21 +223,27 @@ def main(argv=None):
     model = torch_mirror(torch, w1, w2, hoist=False)
     model_h = torch_mirror(torch, w1, w2, hoist=True)
 
-    # --- agreement on the clean batch
-    xt = torch.from_numpy(x).requires_grad_(True)
-    out = model(xt)
-    torch.nn.functional.cross_entropy(out, torch.from_numpy(y)).backward()
-    g_torch = xt.grad.numpy() * B  # per-sample gradient of each sample's own loss
+    # --- agreement on the clean batch: both mirrors must compute evsnn's function, or the
+    # timings compare different things and the script stops
     g_evsnn = src(x, y).grad
     hid = x @ w1.T
-    counts_equal = np.array_equal(out.detach().numpy(), clean)
-    rel = np.linalg.norm(g_evsnn - g_torch) / np.linalg.norm(g_torch)
-    sign_agree = np.mean(np.sign(g_evsnn) == np.sign(g_torch))
     print(f"network 784-500-10, T={T}, B={B}, float32; hidden input current mean "
-          f"{hid.mean():.3f}, std {hid.std():.3f}")
-    print(f"clean: output spike counts identical evsnn vs torch: {counts_equal}; "
-          f"mean output spikes per sample {clean.sum(1).mean():.2f}")
-    print(f"input gradient: relative L2 difference {rel:.2e}, sign agreement {sign_agree:.6f}")
+          f"{hid.mean():.3f}, std {hid.std():.3f}; mean output spikes per sample "
+          f"{clean.sum(1).mean():.2f}")
+    for label, mirror in (("plain", model), ("hoisted", model_h)):
+        xt = torch.from_numpy(x).requires_grad_(True)
+        out = mirror(xt)
+        torch.nn.functional.cross_entropy(out, torch.from_numpy(y)).backward()
+        g_torch = xt.grad.numpy() * B  # per-sample gradient of each sample's own loss
+        counts_equal = np.array_equal(out.detach().numpy(), clean)
+        rel = np.linalg.norm(g_evsnn - g_torch) / np.linalg.norm(g_torch)
+        sign_agree = np.mean(np.sign(g_evsnn) == np.sign(g_torch))
+        print(f"{label} mirror: output spike counts identical: {counts_equal}; input gradient "
+              f"relative L2 difference {rel:.2e}, sign agreement {sign_agree:.6f}")
+        if not counts_equal or not rel <= AGREE_REL_L2:
+            print(f"FAIL: the {label} mirror does not compute evsnn's function (counts equal "
+                  f"{counts_equal}, relative L2 {rel:.2e} > {AGREE_REL_L2:g}); nothing timed")
+            return 1
 
     # --- the attacks
     atk = torchattacks.PGD(model, eps=EPS, alpha=ALPHA, steps=STEPS, random_start=True)
@@ -264,11 +278,15 @@ def main(argv=None):
           f"success {succ_t:.3f}, max L∞ {linf_t:.4f}")
     print(f"torchattacks PGD, fc1 hoisted out of the loop:  median {t_h * 1e3:8.1f} ms  "
           f"(runs {', '.join(f'{t*1e3:.1f}' for t in all_h)})")
-    for label, tt, aa in (("plain loop", t_to, all_to), ("fc1 hoisted", t_h, all_h)):
-        ratio = tt / t_ev
-        print(f"ratio torchattacks ({label}) / evsnn (medians) = {ratio:.2f}x  (target >= "
-              f"{TARGET}x: {'PASS' if ratio >= TARGET else 'MISS'}); ratio of fastest runs "
-              f"{min(aa) / min(all_ev):.2f}x")
+    # the target is judged against the hoisted mirror, which like evsnn forms the constant
+    # first-layer current once per forward pass; the plain mirror forms it at every step
+    ratio = t_h / t_ev
+    print(f"ratio torchattacks (fc1 hoisted, like for like) / evsnn (medians) = {ratio:.2f}x  "
+          f"(target >= {TARGET}x: {'PASS' if ratio >= TARGET else 'MISS'}); ratio of fastest "
+          f"runs {min(all_h) / min(all_ev):.2f}x")
+    print(f"(info) ratio torchattacks (plain loop: fc1(x) at every step, T times the first "
+          f"layer's work) / evsnn = {t_to / t_ev:.2f}x; fastest runs "
+          f"{min(all_to) / min(all_ev):.2f}x")
     print(f"environment: numba threads {os.environ['NUMBA_NUM_THREADS']}, OpenBLAS threads "
           f"{evsnn.blas_threads()}, torch threads {torch.get_num_threads()}, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, "

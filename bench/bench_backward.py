@@ -49,10 +49,8 @@ CPU_TIME = "--cpu-time" in sys.argv
 THREADS = 1 if CPU_TIME else 2
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "EVSNN_BLAS_THREADS", "MKL_NUM_THREADS",
              "NUMBA_NUM_THREADS"):
-    if CPU_TIME:
-        os.environ[_var] = "1"
-    else:
-        os.environ.setdefault(_var, str(THREADS))
+    # assigned, not defaulted: an inherited count must not make one side run on other threads
+    os.environ[_var] = str(THREADS)
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
@@ -84,6 +82,9 @@ SNNTORCH_CONV = DEFAULT.with_(spike_test=">")  # reset detached (see the module 
 # orders in the products) agree to float32 rounding; a cosine below this means a different
 # function (e.g. an unmatched surrogate or reset).
 COSINE_MIN = 0.9999
+# and a relative L2 difference above this means a different scale (e.g. rates for counts),
+# which the cosine cannot see; float32 rounding measured 7.5e-7 at most (RESULTS_backward.md)
+REL_L2_MAX = 1e-4
 
 TARGETS = (
     # (label, numerator, denominator, minimum ratio)
@@ -219,6 +220,7 @@ def main(argv=None):
     mods, missing = load_torch()
     if "torch" in mods:
         mods["torch"].set_num_threads(THREADS)
+        print(f"torch threads {mods['torch'].get_num_threads()}")
     for m in missing:
         print(f"MISSING backend: {m} -- its rows and targets are skipped")
 
@@ -257,7 +259,8 @@ def main(argv=None):
             t_loss = float(t_loss.detach())
             print(f"evsnn f32 vs {name:<12} loss {loss:.6f} vs {t_loss:.6f}; output counts "
                   f"identical: {same_counts}; {msg}")
-            low = [k for k, a, b in parts if cosine(a, b) < COSINE_MIN]
+            low = [k for k, a, b in parts
+                   if cosine(a, b) < COSINE_MIN or rel_l2(a, b) > REL_L2_MAX]
             if low or not same_counts:
                 bad += 1
                 print(f"  MISMATCH with {name}: {low or 'output counts'}")
@@ -301,6 +304,10 @@ def main(argv=None):
             print(f"  {label:<34} target >= {goal:.2f}x   n/a ({den} missing)")
             continue
         ratio = med[den] / med[num]
+        if CPU_TIME:  # the targets are on 2 threads: one thread's CPU time is a hint
+            print(f"  {label:<34} target >= {goal:.2f}x   measured {ratio:5.2f}x   n/a "
+                  "(1 thread, CPU time; the targets are on 2 threads)")
+            continue
         ok &= ratio >= goal
         print(f"  {label:<34} target >= {goal:.2f}x   measured {ratio:5.2f}x   "
               f"{'PASS' if ratio >= goal else 'MISS'}")

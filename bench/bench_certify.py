@@ -1,8 +1,11 @@
 """CERTIFY (n = 100,000) for one image under RSC-I: evsnn vs a PyTorch network (issue 6).
 
 Run ``.venv/bin/python bench/bench_certify.py`` (``--quick``: n = 20,000 and one repetition).
-Prints the wall time of one full :func:`certify.smoothing.certify` call per backend, the ratio
-and the two targets (evsnn ≥ 3× faster than PyTorch; ≤ 5 s per image on 2 cores).
+Prints the wall time of one full :func:`certify.smoothing.certify` call per backend, the ratios
+and the two targets: evsnn ≥ 3× faster than PyTorch, judged against the hoisted module (the
+first layer's input once per draw, as issue #6 asks of evsnn; the per-step module is printed for
+information), and ≤ 5 s per image on 2 cores (judged only at n = 100,000). If the backends'
+counts differ on the same 4,000 draws nothing is timed and the script exits 1.
 
 Setup: 784-500-10 network, λ-LIF in both layers (λ = 0.9, hard reset to 0, θ = 1, spike test
 ``m ≥ θ``), rate decoding (label = argmax of the output spike counts, ties to the lower class),
@@ -47,7 +50,7 @@ import os
 THREADS = 2
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS",
              "EVSNN_BLAS_THREADS"):
-    os.environ.setdefault(_var, str(THREADS))
+    os.environ[_var] = str(THREADS)  # assigned: an inherited count must not tilt it
 
 import argparse  # noqa: E402
 import platform  # noqa: E402
@@ -216,6 +219,9 @@ def main(argv=None):
     agree = [np.array_equal(c_e.counts, c.counts) for c in (c_b, c_h, c_p)]
     print(f"identical counts on 4,000 draws: evsnn vs evsnn blas {agree[0]}, vs torch hoisted "
           f"{agree[1]}, vs torch per step {agree[2]}")
+    if not all(agree):  # the backends would be timed computing different classifiers
+        print("FAIL: the backends disagree on the same draws; nothing timed")
+        return 1
 
     results = {}
     for r in range(reps):
@@ -230,12 +236,19 @@ def main(argv=None):
     print("\nbest of the repetitions (s per image):")
     for k, v in best.items():
         print(f"  {k:16s} {v:7.2f}")
+    # the ratio target is judged against the hoisted module, which like evsnn forms the first
+    # layer's input once per draw (issue #6); the per-step module forms it T times
     for ours in ("evsnn", "evsnn blas"):
-        for other in ("torch hoisted", "torch per step"):
-            ratio = best[other] / best[ours]
-            verdict = "PASS" if ratio >= TARGET_RATIO else "MISS"
-            print(f"{ours} vs {other}: {ratio:.2f}x (target >= {TARGET_RATIO}x) {verdict}")
-        verdict = "PASS" if best[ours] <= TARGET_SECONDS else "MISS"
+        ratio = best["torch hoisted"] / best[ours]
+        verdict = "PASS" if ratio >= TARGET_RATIO else "MISS"
+        print(f"{ours} vs torch hoisted (like for like): {ratio:.2f}x (target >= "
+              f"{TARGET_RATIO}x) {verdict}")
+        print(f"  (info) {ours} vs torch per step (first layer T times per draw): "
+              f"{best['torch per step'] / best[ours]:.2f}x")
+        if n == N:
+            verdict = "PASS" if best[ours] <= TARGET_SECONDS else "MISS"
+        else:
+            verdict = f"n/a (the target is for n = {N:,}; this run drew {n:,})"
         print(f"{ours} {best[ours]:.2f} s per image (target <= {TARGET_SECONDS} s) {verdict}")
     # the floor of a backend that shares this sampler and forms the first layer's input densely
     floor = best["sampler alone"] + product_seconds(net, n)
@@ -244,7 +257,8 @@ def main(argv=None):
           f"{floor - best['sampler alone']:.2f} s = {floor:.2f} s per image; so torch hoisted / "
           f"such a backend <= {best['torch hoisted'] / floor:.2f}x, torch per step / such a "
           f"backend <= {best['torch per step'] / floor:.2f}x")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
