@@ -10,8 +10,9 @@ time_origin : {1, 0}
     The origin used when a time step is *reported* (papers count t = 1..T, the code t0 = 0..T-1).
     Arrays are always 0-based internally.
 spike_test : {">=", ">"}
-    Spike iff ``U >= theta`` (H(0) = 1: HART, Stable, RSC, Ding's Act-BP code) or
-    ``U > theta`` (Ding 2025 Methods text, Ding's Temp-BP code).
+    Spike iff ``U >= theta`` (H(0) = 1: HART, Stable, RSC, Ding's Act-BP code, the HART code's
+    STBP modes) or ``U > theta`` (Ding 2025 Methods text, Ding's Temp-BP code, the HART code's
+    rate-gradient attack modes: HART_RATE_CODE).
 poisson_rule : {"u<x", "u<=x"}
     Poisson spike iff the uniform draw is below the pixel (paper) or at most the pixel (code).
 poisson_draw : {"fresh", "cached_per_step", "cached"}
@@ -62,6 +63,12 @@ sigmoid_scale : {"paper", "code"}
     only DING2025_PAPER takes "paper"; the HART, Stable and RSC papers define none (HART's own
     method uses the triangle, Eq. 15), and their presets, DEFAULT and a Convention built
     without this field take the scale of the authors' code, "code".
+surrogate : {"sigmoid", "triangle"}
+    The default surrogate ∂s/∂m of ``bptt`` (an explicit ``surrogate=`` wins; ``hart`` always
+    defaults to its triangle): the sigmoid with ρ = 5 in ``sigmoid_scale`` (Ding 2025 Eq. 17),
+    or the triangle ``max(0, 1 − |m − θ|)`` of width 1 — Stable Eq. 18 with ω = 1, "also used
+    to craft white-box adversarial examples … or robustness evaluation", and the STBP
+    surrogate of the Stable and HART authors' code (``ZIF``, ``act2(mem − thresh, 1, 1)``).
 """
 
 from __future__ import annotations
@@ -77,6 +84,7 @@ __all__ = [
     "DING2025_TEMPBP_CODE",
     "HART_PAPER",
     "HART_CODE",
+    "HART_RATE_CODE",
     "STABLE_PAPER",
     "STABLE_CODE",
     "RSC_PAPER",
@@ -99,6 +107,7 @@ _CHOICES = {
     "rate_steps": ("mean", "each"),
     "asr_denominator": ("all", "clean_correct"),
     "sigmoid_scale": ("paper", "code"),
+    "surrogate": ("sigmoid", "triangle"),
 }
 
 
@@ -123,6 +132,7 @@ class Convention:
     asr_denominator: str = "all"
     # "paper" only where a paper defines the sigmoid surrogate (Ding 2025 Eq. 17)
     sigmoid_scale: str = "code"
+    surrogate: str = "sigmoid"
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -193,9 +203,14 @@ HART_CODE = Convention(
     rate_steps="each",
     asr_denominator="clean_correct",
     sigmoid_scale="code",
+    surrogate="triangle",
 )
+# the HART code's rate-gradient attack modes (RateBp, RateBp2, RateBp3: bptr, rga, rate) fire on
+# ``mem − 1 > 0``, its STBP modes (ZIF) on ``>= 0``: the same code under the other spike test
+HART_RATE_CODE = HART_CODE.with_(name="HART_RATE_CODE", spike_test=">")
 STABLE_PAPER = Convention(
-    name="STABLE_PAPER", time_origin=1, spike_test=">=", dlif_factor="leak", mppd_reduction="sum"
+    name="STABLE_PAPER", time_origin=1, spike_test=">=", dlif_factor="leak", mppd_reduction="sum",
+    surrogate="triangle",
 )
 STABLE_CODE = Convention(
     name="STABLE_CODE",
@@ -209,6 +224,7 @@ STABLE_CODE = Convention(
     mppd_reduction="mean",
     mppd_rule="code",
     sigmoid_scale="code",
+    surrogate="triangle",
 )
 RSC_PAPER = Convention(name="RSC_PAPER", time_origin=1, spike_test=">=")
 
@@ -222,6 +238,7 @@ PRESETS = {
         DING2025_TEMPBP_CODE,
         HART_PAPER,
         HART_CODE,
+        HART_RATE_CODE,
         STABLE_PAPER,
         STABLE_CODE,
         RSC_PAPER,

@@ -48,14 +48,17 @@ from evsnn.params import DLIF, LIF, Readout, TraceLIF
 __all__ = ["save", "load", "load_saved", "SavedModel", "FORMAT", "VERSION", "NEURON_KINDS"]
 
 FORMAT = "evsnn-model"
-VERSION = 4
+VERSION = 5
 # Version 1 files record the convention's sigmoid_scale, but evsnn did not read it then: their
 # gradients were computed with the authors' code scale whatever the file says (issue 3 wired it
 # to the default bptt surrogate together with version 2). Version 3 adds a layer's
 # ``input_trace``; a version 2 reader would have dropped it silently, so it refuses version 3.
 # Version 4 adds the "conv_network" kind; a version 3 reader refuses it by its version, so
-# every file is written as version 4 (kind "conv_network" needs version 4 or later).
-_READABLE_VERSIONS = (1, 2, 3, 4)
+# every file is written as version 4 (kind "conv_network" needs version 4 or later). Version 5
+# records the convention's ``surrogate`` (bptt's default surrogate), which a version 4 reader
+# would refuse as an unknown field; a file of versions 1-4 reads as "sigmoid", the default its
+# gradients were computed with under every preset.
+_READABLE_VERSIONS = (1, 2, 3, 4, 5)
 _CONV_KIND = "conv_network"
 # Per ConvNetwork layer type: its fields stored as JSON parameters, its array fields always
 # stored, and those stored when not None (None again on load). Residual is a tree of layers.
@@ -601,6 +604,9 @@ def load_saved(path) -> SavedModel:
         if version == 1 and isinstance(conv, dict) and "sigmoid_scale" in conv:
             # the scale a version-1 model's gradients were actually computed with
             conv = dict(conv, sigmoid_scale="code")
+        if version < 5 and isinstance(conv, dict):
+            # before version 5 bptt's default surrogate was the sigmoid under every preset
+            conv = dict(conv, surrogate="sigmoid")
         try:
             conv = Convention(**conv)
         except (TypeError, ValueError) as exc:

@@ -587,14 +587,20 @@ def test_snn_source_hart_precalculated_runs_from_time_sums(monkeypatch, input_on
     _assert_sum_order(got.grad, want.grad)
 
 
-@pytest.mark.parametrize("convention, scale", [
-    ("DING2025_PAPER", "paper"), ("DING2025_CODE", "code"), ("DEFAULT", "code"),
-    ("STABLE_PAPER", "code"),
+@pytest.mark.parametrize("convention, expected, other", [
+    ("DING2025_PAPER", Sigmoid(5.0, "paper"), Sigmoid(5.0, "code")),
+    ("DING2025_CODE", Sigmoid(5.0, "code"), Sigmoid(5.0, "paper")),
+    ("DEFAULT", Sigmoid(5.0, "code"), Sigmoid(5.0, "paper")),
+    # Stable Eq. 18 (ω = 1) and the Stable/HART authors' STBP: the triangle (was the sigmoid)
+    ("STABLE_PAPER", Triangle(1.0), Sigmoid(5.0, "code")),
+    ("STABLE_CODE", Triangle(1.0), Sigmoid(5.0, "code")),
+    ("HART_CODE", Triangle(1.0), Sigmoid(5.0, "code")),
 ])
-def test_default_surrogate_follows_the_conventions_sigmoid_scale(convention, scale):
-    """Without ``surrogate=``, ``bptt`` uses ``Sigmoid(5, convention.sigmoid_scale)`` (Ding 2025
-    Eq. 17 for "paper"); an explicit surrogate wins. The two scales differ by the chain factor
-    ρ = 5 inside the recursion, so the gradients differ."""
+def test_default_surrogate_follows_the_convention(convention, expected, other):
+    """Without ``surrogate=``, ``bptt`` uses the convention's: ``Triangle(1.0)`` where it says
+    "triangle", else ``Sigmoid(5, convention.sigmoid_scale)`` (Ding 2025 Eq. 17 for "paper");
+    an explicit surrogate wins. The two sigmoid scales differ by the chain factor ρ = 5 inside
+    the recursion, so the gradients differ."""
     from evsnn.attacks.sources import SNNSource
 
     rng = np.random.default_rng(11)
@@ -602,9 +608,8 @@ def test_default_surrogate_follows_the_conventions_sigmoid_scale(convention, sca
     x, y = rng.random((3, 6)), np.array([0, 1, 2])
     kw = dict(T=6, encoder="current", convention=convention)
     default = loss_and_grad(net, x, y, **kw)
-    same = loss_and_grad(net, x, y, surrogate=Sigmoid(5.0, scale), **kw)
-    other = loss_and_grad(net, x, y,
-                          surrogate=Sigmoid(5.0, "code" if scale == "paper" else "paper"), **kw)
+    same = loss_and_grad(net, x, y, surrogate=expected, **kw)
+    other = loss_and_grad(net, x, y, surrogate=other, **kw)
     for a, b in zip(default.grads.weights, same.grads.weights):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(default.image, same.image)
@@ -612,7 +617,7 @@ def test_default_surrogate_follows_the_conventions_sigmoid_scale(convention, sca
     for input_only in (True, False):  # the attack source reads the same default
         src = SNNSource(net, T=6, encoder="current", convention=convention, input_only=input_only)
         ref_src = SNNSource(net, T=6, encoder="current", convention=convention,
-                            surrogate=Sigmoid(5.0, scale), input_only=input_only)
+                            surrogate=expected, input_only=input_only)
         np.testing.assert_array_equal(src(x, y).grad, ref_src(x, y).grad)
 
 

@@ -13,7 +13,7 @@ from reference.helpers import rewrite_npz
 from evsnn import io
 from evsnn.ann import ANN
 from evsnn.clock import Dense, Network, simulate
-from evsnn.conventions import DING2025_CODE, HART_CODE
+from evsnn.conventions import DING2025_CODE, HART_CODE, get_convention
 from evsnn.params import DLIF, IF, LIF, Readout, TraceLIF
 
 RNG = np.random.default_rng(0)
@@ -496,3 +496,16 @@ def test_description_that_is_not_an_object(tmp_path):
         np.savez(fh, meta=np.array("[1, 2]"))
     with pytest.raises(ValueError, match="meta is not a dict"):
         io.load(p)
+
+
+def test_the_default_surrogate_round_trips_and_older_files_keep_the_sigmoid(tmp_path):
+    # version 5 records the convention's surrogate; a file of an earlier version was written
+    # when bptt's default was the sigmoid under every preset, and reads so
+    p = tmp_path / "m.npz"
+    io.save(NETWORKS["if_soft"], p, convention="STABLE_CODE")
+    assert io.load_saved(p).convention == get_convention("STABLE_CODE")
+    assert io.load_saved(p).convention.surrogate == "triangle"
+    rewrite_npz(p, lambda m: m.update(version=4))
+    old = io.load_saved(p).convention
+    assert old.surrogate == "sigmoid" and old.name == "STABLE_CODE"
+    assert old.dlif_factor == "input"  # the rest as written

@@ -266,7 +266,8 @@ def test_file_layout_arrays_named_by_layer_path(tmp_path):
                      *(f"layers[2].body[3].{k}" for k in ("running_mean", "running_var",
                                                            "weight", "bias")),
                      "layers[4].weight"}
-    assert (meta["format"], meta["version"], meta["kind"]) == ("evsnn-model", 4, "conv_network")
+    assert (meta["format"], meta["version"], meta["kind"]) == ("evsnn-model", io.VERSION,
+                                                             "conv_network")
     assert meta["input_shape"] == [1, 1, 1]
     assert meta["layers"][0] == {
         "type": "Conv2d", "params": {"stride": [1, 1], "padding": [0, 0], "groups": 1},
@@ -487,8 +488,8 @@ CORRUPTIONS = [
      r"input_shape must be a tuple of positive ints, got str"),
     ("older version", lambda m: m.update(version=3), None,
      r"model kind 'conv_network' needs format version 4 or later, the file says 3; re-save"),
-    ("newer version", lambda m: m.update(version=5), None,
-     r"format version 5 is not supported \(this evsnn reads versions \[1, 2, 3, 4\]\)"),
+    ("newer version", lambda m: m.update(version=6), None,
+     r"format version 6 is not supported \(this evsnn reads versions \[1, 2, 3, 4, 5\]\)"),
     ("unknown kind", lambda m: m.update(kind="cnn"), None,
      r"unknown model kind 'cnn'; expected 'ann', 'network' or 'conv_network'"),
     ("no layers", lambda m: m.update(layers=[]), None, r"the description lists no layers"),
@@ -556,12 +557,12 @@ def test_a_version_3_reader_refuses_the_file(base_file, tmp_path, monkeypatch):
     p = tmp_path / "m.npz"
     p.write_bytes(base_file)
     monkeypatch.setattr(io, "_READABLE_VERSIONS", (1, 2, 3))
-    with pytest.raises(ValueError, match=r"format version 4 is not supported \(this evsnn reads "
-                                         r"versions \[1, 2, 3\]\)"):
+    with pytest.raises(ValueError, match=rf"format version {io.VERSION} is not supported "
+                                         r"\(this evsnn reads versions \[1, 2, 3\]\)"):
         io.load(p)
-    # dense files are written as version 4 too
+    # dense files are written in the current version too
     io.save(Network((Dense(np.ones((2, 2)), LIF()),)), p)
-    with pytest.raises(ValueError, match="format version 4 is not supported"):
+    with pytest.raises(ValueError, match=f"format version {io.VERSION} is not supported"):
         io.load(p)
 
 

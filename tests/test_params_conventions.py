@@ -100,3 +100,30 @@ def test_sigmoid_scale_is_paper_only_where_a_paper_defines_the_sigmoid():
     scales = {name: c.sigmoid_scale for name, c in cv.PRESETS.items()}
     assert scales == {name: ("paper" if name == "DING2025_PAPER" else "code") for name in scales}
     assert cv.Convention(name="mine").sigmoid_scale == "code"
+
+
+def test_the_default_surrogate_is_the_triangle_where_paper_or_code_use_it():
+    """Stable Eq. 18 (ω = 1: "also used to craft white-box adversarial examples ... or
+    robustness evaluation") and the Stable and HART authors' STBP (ZIF, act2 with width 1) use
+    the triangle; the other presets keep the sigmoid, as does a Convention without the field."""
+    kinds = {name: c.surrogate for name, c in cv.PRESETS.items()}
+    triangle = {"STABLE_PAPER", "STABLE_CODE", "HART_CODE", "HART_RATE_CODE"}
+    assert kinds == {name: ("triangle" if name in triangle else "sigmoid") for name in kinds}
+    assert cv.Convention(name="mine").surrogate == "sigmoid"
+    with pytest.raises(ValueError, match="surrogate='box' is not a valid convention choice"):
+        cv.Convention(name="x", surrogate="box")
+
+
+def test_hart_rate_code_fires_above_the_threshold_as_the_codes_rate_modes_do():
+    """The HART code's RateBp/RateBp2/RateBp3 (bptr, rga, rate attack modes) fire on
+    ``mem - 1 > 0``; its ZIF (STBP) on ``>= 0``. An IF neuron driven by exactly θ each step."""
+    from evsnn.clock import Dense, Network, simulate
+
+    net = Network((Dense(np.ones((1, 1)), LIF(lam=1.0, theta=1.0, reset="hard")),))
+    x = np.ones((4, 1, 1))
+    rate = simulate(net, x, convention="HART_RATE_CODE").output[:, 0, 0]
+    stbp = simulate(net, x, convention="HART_CODE").output[:, 0, 0]
+    np.testing.assert_array_equal(rate, [0, 1, 0, 1])
+    np.testing.assert_array_equal(stbp, [1, 1, 1, 1])
+    assert cv.HART_RATE_CODE.as_dict() == {**cv.HART_CODE.as_dict(), "name": "HART_RATE_CODE",
+                                           "spike_test": ">"}

@@ -691,10 +691,12 @@ def _emits_trace(network):
 
 def _surrogate_iv(surrogate, method, convention):
     """The surrogate ∂s/∂m a method uses: the one given, else HART's triangle with γ = 1 (Eq. 15)
-    for ``hart`` and the sigmoid with ρ = 5 (Ding 2025 Eq. 17) in the convention's
-    ``sigmoid_scale`` otherwise."""
+    for ``hart``, and otherwise the convention's ``surrogate``: the triangle of width 1 (Stable
+    Eq. 18) or the sigmoid with ρ = 5 (Ding 2025 Eq. 17) in its ``sigmoid_scale``."""
     if surrogate is None:
-        return Triangle(1.0) if method == "hart" else Sigmoid(5.0, convention.sigmoid_scale)
+        if method == "hart" or convention.surrogate == "triangle":
+            return Triangle(1.0)
+        return Sigmoid(5.0, convention.sigmoid_scale)
     if not isinstance(surrogate, (Sigmoid, Triangle)):
         raise TypeError(
             f"surrogate must be evsnn.grad.Sigmoid or Triangle, got {type(surrogate).__name__}"
@@ -977,10 +979,12 @@ def backward(
     method : {"bptt", "hart", "rga", "bptr", "rate", "tempbp"}
     surrogate : Sigmoid or Triangle, optional
         ∂s/∂m of ``bptt`` and ``hart``. Default: ``Triangle(1.0)`` for ``hart`` (HART Eq. 15);
-        for ``bptt`` ``Sigmoid(5, scale)`` with ρ = 5 (Ding 2025 Eq. 17) and the scale of the
-        run's convention (``result.convention.sigmoid_scale``: ``"paper"``, ``σ'(ρ(m − θ))``,
-        for DING2025_PAPER, the one paper that defines a sigmoid surrogate; ``"code"``,
-        ``ρ σ'(ρ(m − θ))``, for DEFAULT and every other preset). An explicit surrogate is used
+        for ``bptt`` the run's convention decides (``result.convention.surrogate``):
+        ``Triangle(1.0)`` under STABLE_PAPER, STABLE_CODE, HART_CODE and HART_RATE_CODE (Stable
+        Eq. 18, the Stable and HART authors' STBP), else ``Sigmoid(5, scale)`` with ρ = 5 (Ding
+        2025 Eq. 17) and the convention's ``sigmoid_scale`` (``"paper"``, ``σ'(ρ(m − θ))``, for
+        DING2025_PAPER, the one paper that defines a sigmoid surrogate; ``"code"``,
+        ``ρ σ'(ρ(m − θ))``, for DEFAULT and the other presets). An explicit surrogate is used
         as given.
     detach_reset : bool, default False
         bptt only: no gradient through the spike in the reset term.

@@ -424,7 +424,8 @@ def backward_conv(
         method.
     surrogate : Sigmoid or Triangle, optional
         ∂s/∂m; by default as in :func:`evsnn.grad.backward`: ``Triangle(1.0)`` for ``hart``,
-        ``Sigmoid(5, result.convention.sigmoid_scale)`` otherwise.
+        otherwise the convention's (``result.convention.surrogate``: ``Triangle(1.0)`` or
+        ``Sigmoid(5, result.convention.sigmoid_scale)``).
     detach_reset : bool, default False
         bptt only: no gradient through the spike in the reset term.
     precalculate : bool

@@ -135,8 +135,9 @@ def stable_loss_and_grad(
         layer L). For a stochastic encoder (and ``sigma`` noise) see ``common_draws``.
     surrogate : Sigmoid or Triangle, optional
         Default ``Triangle(1.0)`` for ``bptt`` and ``hart``: Stable's triangle surrogate with
-        ω = 1 (Eq. 18), which is not :func:`~evsnn.grad.backward`'s ``bptt`` default (the
-        sigmoid of Ding 2025); pass ``Sigmoid(...)`` for that.
+        ω = 1 (Eq. 18), whatever the convention (:func:`~evsnn.grad.backward`'s ``bptt``
+        default is the convention's: the triangle under the Stable presets, the sigmoid of
+        Ding 2025 under DEFAULT); pass ``Sigmoid(...)`` for the sigmoid.
     chi : float in [0, 1], default 0.5
         The mixture χ of Eq. 16.
     rho : float >= 0, default 1.0
