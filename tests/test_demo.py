@@ -77,8 +77,17 @@ def test_numbers_come_from_the_run(small_demo):
     assert len(rob) == len(demo.ENCODERS) + 4
     n = demo.SIZES["small"].attack_samples
     for row in rob:
-        for acc in row[2:]:
+        assert row[2] == (30 if row[0] == "converted IF SNN" else 10)  # T
+        for acc in row[3:]:  # the silent fraction, then the accuracies
             assert 0.0 <= acc <= 1.0 and abs(acc * n - round(acc * n)) < 1e-9
+    # a network silent on every clean image predicts class 0 everywhere: its clean accuracy is
+    # the share of class 0 among the labels, which the caption then says
+    y = demo.load_digits("test").y[:n]
+    for row in rob:
+        if row[3] == 1.0:
+            assert row[4] == pytest.approx(np.mean(y == 0))
+            assert f"{row[0]} with {row[1]}: silent on every image" in (
+                out / "report.md").read_text()
     # paper vs code rules: two models × the rule attacks, accuracies fractions of the samples
     rules = res["attack_rules"]
     assert len(rules) == 2 * len(demo.RULE_ATTACKS)
@@ -88,9 +97,25 @@ def test_numbers_come_from_the_run(small_demo):
     # the grader's exact row is the reference: cosine 1 with itself in every block
     assert all(v == pytest.approx(1.0) for v in res["grade"]["exact"].values())
     assert 0.5 < res["convergence"]["order"] < 1.5  # Euler: first order
-    curves = res["certified_accuracy_l2"]
+    curves = dict(res["certified_accuracy_l2"])
+    radii = curves.pop("radii")
+    assert np.all(np.diff(radii) > 0) and len(curves) == 2
     for acc in curves.values():
+        assert len(acc) == len(radii)
         assert np.all(np.diff(acc) <= 0)  # certified accuracy never grows with the radius
+
+
+def test_the_certified_accuracy_figure_never_shows_more_than_was_certified():
+    # between two radii of the grid the line holds the value at the larger one, a lower bound
+    # (was: the value at the smaller one, which showed accuracy that was not certified)
+    pytest.importorskip("matplotlib")
+    fig = demo.certified_accuracy_figure({"a": (np.array([0.0, 0.5, 1.0]),
+                                                np.array([1.0, 0.5, 0.0]))})
+    line = fig.axes[0].lines[0]
+    assert line.get_drawstyle() == "steps-pre"
+    x, yv = line.get_xdata(), line.get_ydata()
+    inside = (x > 0.0) & (x < 0.5)
+    assert not inside.any() or np.all(yv[inside] <= 0.5)
 
 
 def test_bad_size_is_a_one_line_error(capsys):

@@ -83,7 +83,18 @@ def test_stable_gaussian_training_noise_has_the_evaluation_budget():
     x = np.full((400, 64), 0.5)  # far from the clamp at 0 and 1
     xp = stable._perturb("gaussian", None, x, None, np.random.default_rng(0))
     assert np.std(xp - x) == pytest.approx(stable.EPS, rel=0.03)
-    assert stable.RFGSM_EPS == stable.EPS / 2
+
+
+def test_stable_rfgsm_takes_the_papers_random_and_gradient_steps():
+    # §4.1: "an initial random step of 0.001 and a fast-gradient-sign step with ε=4/255", i.e.
+    # ε/2 of the evaluation budget (was: a budget of ε/2, so the gradient step was ε/2 − 0.001)
+    net = C.dlif_network(64, stable.T, lam=stable.LAM, rng=np.random.default_rng(0))
+    x = np.full((8, 64), 0.5)
+    y = np.arange(8)
+    xp = stable._perturb("at", net, x, y, np.random.default_rng(1))
+    steps = np.unique(np.round(np.abs(xp - x), 12))
+    assert steps.max() == pytest.approx(stable.EPS / 2 + 0.001)
+    assert np.any(np.isclose(steps, stable.EPS / 2 - 0.001))  # random and gradient opposed
 
 
 # --- RSC --------------------------------------------------------------------------------------
