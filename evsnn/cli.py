@@ -4,7 +4,8 @@ Every subcommand takes its options as flags or from a TOML file (``--config run.
 the option names with ``-`` or ``_``, at the top level or under a table named after the
 subcommand, which wins over the top level; flags given on the command line win over both).
 Every run writes one run folder (``--out``, default ``runs/<command>-<UTC time>``) atomically
-through :class:`validation.report.Report`: ``report.md``, PNG plots, ``results.json``,
+through :class:`validation.report.Report`: ``report.md``, PNG plots, ``results.json`` (what
+the seed and options determine: byte for byte the same on a rerun), ``timings.json``,
 ``config.json`` (the exact options and seeds) and any saved models — a failed run leaves no
 folder behind.
 
@@ -297,8 +298,8 @@ def _train(args) -> int:
              else "the training data itself (an .npz has no test split)")
     report.add_table(["quantity", "value"], [[k, v] for k, v in summary.items()],
                      caption=f"Training run (accuracies on {split})")
-    for k, v in summary.items():
-        report.add_result(k, v)
+    for k, v in summary.items():  # the wall time to timings.json: results.json is the seed's
+        (report.add_timing if k == "training seconds" else report.add_result)(k, v)
 
     def save(folder):
         from evsnn import io

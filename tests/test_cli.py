@@ -54,7 +54,8 @@ def test_distance_run_folder_holds_the_computed_numbers(tmp_path, capsys):
     assert res["van Rossum (tau)"] == van_rossum_distance(a, b, tau=1.0)
     # hand check: shift 1 -> 1.5 (0.25), keep 2, delete 3 and insert 7 (2) = 2.25
     assert res["Victor-Purpura (q)"] == pytest.approx(2.25, rel=1e-12)
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "report.md", "results.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "report.md", "results.json",
+                                                     "timings.json"]
     assert json.loads((out / "config.json").read_text())["config"]["q"] == 0.5
     # a second run into the same folder is refused unless --overwrite
     assert main(["distance", "--a", "1", "--b", "2", "--out", str(out)]) == 2

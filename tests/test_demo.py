@@ -70,6 +70,11 @@ def test_numbers_come_from_the_run(small_demo):
     res = json.loads((out / "results.json").read_text())["results"]
     converted = [r for r in res["models"] if r[0].startswith("converted IF SNN")]
     assert converted[0][3] == sentinel
+    # results.json holds what the seed determines; the seconds are in timings.json
+    assert all(len(r) == 4 for r in res["models"])
+    assert all("seconds" not in c for c in res.get("claims", []))  # small: no claims
+    timings = json.loads((out / "timings.json").read_text())
+    assert set(timings["training_seconds"]) == {r[0] for r in res["models"]}
     assert f"{sentinel:.4g}" in (out / "report.md").read_text()
     # the robustness table: clean accuracy is a fraction of the attacked samples, and no attack
     # raises accuracy above what the clean column allows plus the samples it never touched

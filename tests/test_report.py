@@ -110,3 +110,27 @@ def test_non_finite_numbers_are_written_as_json_strings_float_reads(tmp_path):
     assert _strict((out / "config.json").read_text())["config"] == {"eps": "inf"}
     v = Verdict("x.y", "p", "c", HOLDS, {"ratio": float("nan"), "n": 3})
     assert _strict(v.to_json())["measured"] == {"ratio": "nan", "n": 3}
+
+
+def test_results_json_holds_no_timing_and_two_writes_are_identical(tmp_path):
+    # was: elapsed_s in results.json (and the demo's training seconds, each claim's seconds),
+    # so a rerun with the same seed wrote another file
+    import time as _time
+
+    outs = []
+    for k in range(2):
+        r = Report("t", seed=1, config={"T": 2})
+        r.add_result("value", [1.5, 2])
+        r.add_timing("training_seconds", {"ann": 0.1 + k})
+        _time.sleep(0.01)
+        outs.append(r.write(tmp_path / f"run{k}"))
+    texts = [(o / "results.json").read_bytes() for o in outs]
+    assert texts[0] == texts[1]
+    assert b"elapsed" not in texts[0] and b"seconds" not in texts[0]
+    t = json.loads((outs[1] / "timings.json").read_text())
+    assert t["training_seconds"] == {"ann": 1.1} and t["elapsed_s"] >= 0
+    verdicts = run_checks("rsc.eq11_rs", seed=0)
+    r = Report("claims")
+    verdict_table(r, verdicts)
+    assert all("seconds" not in c for c in r.results["claims"])
+    assert verdicts[0].seconds >= 0  # the Verdict keeps it; only results.json leaves it out

@@ -59,7 +59,11 @@ class Report:
     >>> r.add_result("answer", 42)
     >>> out = r.write(pathlib.Path(tempfile.mkdtemp()) / "run")
     >>> sorted(p.name for p in out.iterdir())
-    ['config.json', 'report.md', 'results.json']
+    ['config.json', 'report.md', 'results.json', 'timings.json']
+
+    ``results.json`` holds only what the seed and the configuration determine, so two runs with
+    the same seed write it byte for byte alike; wall and CPU times go to ``timings.json``
+    (:meth:`add_timing`).
     """
 
     def __init__(self, title, *, seed=None, config=None):
@@ -68,6 +72,7 @@ class Report:
         self.config = dict(config or {})
         self._blocks = []
         self._figures = {}
+        self._timings = {}
         self._results = {}
         self._artifacts = []
         self._started = time.time()
@@ -117,6 +122,13 @@ class Report:
 
         self._results[key] = _jsonable(value)
 
+    def add_timing(self, key: str, seconds):
+        """A wall or CPU time of the run, a number or a dict of them (goes to ``timings.json``,
+        never to ``results.json``)."""
+        from validation.claims.base import _jsonable
+
+        self._timings[key] = _jsonable(seconds)
+
     def add_artifact(self, write):
         """Extra files (e.g. saved models): ``write(folder)`` is called with the run's temporary
         folder during :meth:`write`, so they appear atomically with the report."""
@@ -137,7 +149,8 @@ class Report:
         return "\n".join(head + self._blocks + tail)
 
     def write(self, folder, *, overwrite=False) -> Path:
-        """Write report.md, results.json, config.json and the PNGs into ``folder`` atomically."""
+        """Write report.md, results.json, timings.json, config.json and the PNGs into ``folder``
+        atomically."""
         from validation.claims.base import json_text
 
         folder = check_run_folder(folder, overwrite=overwrite)
@@ -146,9 +159,10 @@ class Report:
         try:
             (tmp / "report.md").write_text(self.markdown())
             payload = {"title": self.title, "seed": self.seed, "results": self._results,
-                       "versions": package_versions(),
-                       "elapsed_s": round(time.time() - self._started, 3)}
+                       "versions": package_versions()}
             (tmp / "results.json").write_text(json_text(payload, indent=2, sort_keys=True))
+            timings = {"elapsed_s": round(time.time() - self._started, 3), **self._timings}
+            (tmp / "timings.json").write_text(json_text(timings, indent=2, sort_keys=True))
             (tmp / "config.json").write_text(json_text(
                 {"config": self.config, "seed": self.seed}, indent=2, sort_keys=True, default=str))
             for name, fig in self._figures.items():
@@ -228,4 +242,6 @@ def verdict_table(report, verdicts):
                 f"`{json_text(v.counterexample, sort_keys=True)}`\n\nMeasured: "
                 f"`{json_text(v.measured, sort_keys=True)}`"
             )
-    report.add_result("claims", [v.to_dict() for v in verdicts])
+    report.add_result("claims", [{k: x for k, x in v.to_dict().items() if k != "seconds"}
+                                 for v in verdicts])
+    report.add_timing("claims_seconds", {v.check_id: v.seconds for v in verdicts})

@@ -273,8 +273,8 @@ def reproduce_ding2025_fig2d(*, size="full", seed=0, progress=False):
                    caption="TAAcc by encoder: clean (solid) and black-box FGSM (dashed)")
     rep.add_result("measured", m)
     C.write_claims(rep, claims)
-    rep.add_result("seconds", timer.seconds())
-    rep.add_result("cpu_seconds", timer.cpu())
+    rep.add_timing("seconds", timer.seconds())
+    rep.add_timing("cpu_seconds", timer.cpu())
     return rep
 
 
@@ -392,8 +392,8 @@ def reproduce_ding2025_fig3b(*, size="full", seed=0, progress=False):
                    caption="Accuracy vs ε by training method and encoder")
     rep.add_result("measured", m)
     C.write_claims(rep, claims)
-    rep.add_result("seconds", timer.seconds())
-    rep.add_result("cpu_seconds", timer.cpu())
+    rep.add_timing("seconds", timer.seconds())
+    rep.add_timing("cpu_seconds", timer.cpu())
     return rep
 
 
@@ -480,8 +480,8 @@ def reproduce_ding2025_fig4c(*, size="full", seed=0, progress=False):
                    caption="Accuracy vs ε: rate vs TTFS decoding")
     rep.add_result("measured", m)
     C.write_claims(rep, claims)
-    rep.add_result("seconds", timer.seconds())
-    rep.add_result("cpu_seconds", timer.cpu())
+    rep.add_timing("seconds", timer.seconds())
+    rep.add_timing("cpu_seconds", timer.cpu())
     return rep
 
 
@@ -601,6 +601,6 @@ def reproduce_ding2025_fig5f(*, size="full", seed=0, progress=False):
     rep.add_figure(fig, "fig5f_fused", caption="Accuracy under four black-box PGD attacks")
     rep.add_result("measured", m)
     C.write_claims(rep, claims)
-    rep.add_result("seconds", timer.seconds())
-    rep.add_result("cpu_seconds", timer.cpu())
+    rep.add_timing("seconds", timer.seconds())
+    rep.add_timing("cpu_seconds", timer.cpu())
     return rep

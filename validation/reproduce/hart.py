@@ -173,6 +173,6 @@ def reproduce_hart_tables23(*, size="full", seed=0, progress=False):
     rep.add_figure(fig, "hart_asr", caption="ASR by gradient method (white-box WBA, black-box BBA)")
     rep.add_result("measured", m)
     C.write_claims(rep, claims)
-    rep.add_result("seconds", timer.seconds())
-    rep.add_result("cpu_seconds", timer.cpu())
+    rep.add_timing("seconds", timer.seconds())
+    rep.add_timing("cpu_seconds", timer.cpu())
     return rep

@@ -146,6 +146,6 @@ def reproduce_rsc_fig3(*, size="full", seed=0, progress=False):
     rep.add_figure(fig, "rsc_sigma", caption="Clean (solid) and robust (dotted) accuracy by σ²")
     rep.add_result("measured", m)
     C.write_claims(rep, claims)
-    rep.add_result("seconds", timer.seconds())
-    rep.add_result("cpu_seconds", timer.cpu())
+    rep.add_timing("seconds", timer.seconds())
+    rep.add_timing("cpu_seconds", timer.cpu())
     return rep

@@ -247,6 +247,6 @@ def reproduce_stable_table1(*, size="full", seed=0, progress=False):
     rep.add_figure(fig, "stable_table1", caption="Accuracy by training setting and attack")
     rep.add_result("measured", m)
     C.write_claims(rep, claims)
-    rep.add_result("seconds", timer.seconds())
-    rep.add_result("cpu_seconds", timer.cpu())
+    rep.add_timing("seconds", timer.seconds())
+    rep.add_timing("cpu_seconds", timer.cpu())
     return rep
