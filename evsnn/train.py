@@ -835,8 +835,9 @@ def fit_stable(
         per-pixel noise, clipped to the image range (and returned in the batch's float
         dtype); ``clip=False`` leaves it unclipped, as the authors' code does. ``"rfgsm"``:
         :func:`evsnn.attacks.rfgsm` (its default variant and step size, α = ε/2) with budget ε on
-        the current model, its gradient through the triangle surrogate ω = 1 (Eq. 18: "also used
-        to craft white-box adversarial examples"). The paper's own setting (a random step of
+        the current model, its gradient by ``bptt`` through the triangle surrogate ω = 1 (Eq.
+        18: "also used to craft white-box adversarial examples"), whatever ``method`` trains the
+        weights. The paper's own setting (a random step of
         0.001, then ε = 4/255) is ``lambda m, x, y, rng: rfgsm(SNNSource(m, ...), x, y,
         eps=4/255 + 0.001, alpha=0.001, rng=rng).x_adv``. A callable
         ``perturb(model, x, y, rng) -> x~`` gets the current model, the batch and ``rng``; its
