@@ -134,3 +134,21 @@ def test_results_json_holds_no_timing_and_two_writes_are_identical(tmp_path):
     verdict_table(r, verdicts)
     assert all("seconds" not in c for c in r.results["claims"])
     assert verdicts[0].seconds >= 0  # the Verdict keeps it; only results.json leaves it out
+
+
+def test_provenance_names_the_source_commit_of_a_checkout(tmp_path, monkeypatch):
+    import subprocess
+
+    import evsnn
+    from validation import report as rep
+
+    root = Path(evsnn.__file__).resolve().parents[1]
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                          text=True)
+    if head.returncode != 0:
+        pytest.skip("evsnn is not imported from a git checkout")
+    commit = rep.source_commit()
+    assert commit.split("+")[0] == head.stdout.strip()
+    assert rep.package_versions()["evsnn commit"] == commit
+    monkeypatch.setattr(rep, "source_commit", lambda: None)  # an installed wheel
+    assert "evsnn commit" not in rep.package_versions()

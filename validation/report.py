@@ -23,7 +23,9 @@ __all__ = ["Report", "package_versions", "verdict_table"]
 
 
 def package_versions():
-    """Versions of Python and the packages a result may depend on (absent ones omitted)."""
+    """Versions of Python and the packages a result may depend on (absent ones omitted), and
+    the git commit of evsnn's source when it runs from a checkout (``+dirty`` with uncommitted
+    changes): the package version alone does not say which code ran."""
     out = {"python": platform.python_version()}
     for name in ("evsnn", "numpy", "numba", "scipy", "statsmodels", "scikit-learn", "matplotlib",
                  "dask", "torch", "spikingjelly", "snntorch", "norse"):
@@ -31,7 +33,31 @@ def package_versions():
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
+    commit = source_commit()
+    if commit is not None:
+        out["evsnn commit"] = commit
     return out
+
+
+def source_commit():
+    """The git commit of the checkout evsnn is imported from, with ``+dirty`` if its tracked
+    files differ from it; None outside a git checkout (an installed wheel) or without git."""
+    import subprocess
+
+    import evsnn
+
+    root = Path(evsnn.__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True,
+                               timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def _fmt(value):
