@@ -217,6 +217,9 @@ def _load_model(path, args=None, inherit=()):
     p = Path(path)
     if p.is_dir():
         p = p / "model.npz"  # a run folder written by 'evsnn train'
+        if not p.exists():
+            raise UsageError(f"--model {str(path)!r} is a folder without model.npz: give a run "
+                             "folder written by 'evsnn train', or the model file itself")
     if not p.exists():
         raise UsageError(
             f"--model {str(path)!r}: no such file or folder (write one with 'evsnn train')"
@@ -250,6 +253,9 @@ def _data(args):
     p = Path(args.data)
     if not p.exists():
         raise UsageError(f"--data {args.data!r}: no such file; use 'digits' or an .npz path")
+    if not p.is_file():
+        raise UsageError(f"--data {args.data!r} is a folder, not a file; use 'digits' or an "
+                         ".npz path")
     ds = load_npz(p)
     return ds, ds
 
@@ -286,6 +292,20 @@ def _train(args) -> int:
 
     if args.epochs is not None:
         _count("epochs", args.epochs)  # was: --epochs 0 trained the default number of epochs
+    # options the model would not use are refused, so config.json records only what ran
+    if args.model in ("ann", "converted"):
+        if args.method is not None:
+            raise UsageError(f"--method {args.method!r}: --model {args.model} is not trained "
+                             "with a gradient method of evsnn.grad; drop --method")
+        if args.encoder != "current":
+            raise UsageError(f"--encoder {args.encoder!r}: --model {args.model} "
+                             + ("takes the images themselves" if args.model == "ann" else
+                                "is converted from the ANN and runs with current coding")
+                             + "; drop --encoder")
+    if args.sigma is not None and "rsc" not in args.encoder:
+        raise UsageError(f"--sigma {args.sigma!r} is the noise of the RSC encoders, and "
+                         f"--encoder {args.encoder!r} has none: drop --sigma or use --encoder "
+                         "rsc_fixed / rsc_fresh")
     train, test = _data(args)
     model, summary = train_model(
         args.model, train, test, hidden=args.hidden, T=args.T, epochs=args.epochs,
@@ -293,6 +313,8 @@ def _train(args) -> int:
         progress=not args.no_progress, sigma=args.sigma,
     )
     report = _report(f"evsnn train: {args.model}", args)
+    if args.sigma is not None:
+        summary = {**summary, "sigma": args.sigma}
     # an .npz has no test split: _data hands the same set to training and evaluation
     split = ("the test split" if args.data == "digits"
              else "the training data itself (an .npz has no test split)")
@@ -376,13 +398,25 @@ def _attack(args) -> int:
     for name in ATTACK_DEFAULTS:  # config.json records the values the attack ran with
         setattr(args, name, own.get(name))
     _count("samples", args.samples)
+    snn_given = {"--T": args.T, "--encoder": args.encoder, "--sigma": args.sigma,
+                 "--method": None if args.method == "bptt" else args.method,
+                 "--convention": None if args.convention == "DEFAULT" else args.convention}
     model = _load_model(args.model, args, inherit=("T", "encoder", "sigma"))
+    from evsnn.ann import ANN
+
+    if isinstance(model, ANN):
+        given = [f"{k} {v!r}" for k, v in snn_given.items() if v is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)}: options of an SNN, but --model {args.model!r} "
+                             "holds an ANN, attacked through its own gradient; drop them")
+        # config.json records what ran: none of the SNN's settings
+        args.T = args.encoder = args.sigma = args.method = args.convention = None
     _, test = _data(args)
     x, y = test.x[: args.samples].astype(DTYPES[args.dtype]), test.y[: args.samples]
+    args.samples = len(y)  # the images attacked (fewer when the test set is smaller)
     source = _source(model, args)
     kw = dict(own)
-    if args.attack in ("fgsm", "pgd", "bim", "mim", "rfgsm", "apgd", "one_pixel"):
-        kw["rng"] = args.seed
+    kw["rng"] = args.seed  # every attack takes one (deepfool for a stochastic encoder)
     res = getattr(attacks, args.attack)(source, x, y, **kw)
     clean = (source.predict(x, rng=args.seed) if getattr(source, "stochastic", False)
              else source.predict(x))
@@ -394,7 +428,13 @@ def _attack(args) -> int:
             ["ASR over clean-correct samples (HART code)",
              attack_success_rate(adv, y, clean=clean, denominator="clean_correct").rate]]
     report = _report(f"evsnn attack: {args.attack}", args)
-    report.add_table(["quantity", "value"], rows, caption=f"{args.attack} on {len(x)} test images")
+    setting = {"model": args.model, "attack": args.attack, **own, "samples": len(y)}
+    if not isinstance(model, ANN):
+        setting.update(T=args.T, encoder=args.encoder, sigma=args.sigma, method=args.method,
+                       convention=getattr(source.convention, "name", args.convention))
+    report.add_table(["quantity", "value"], rows, caption="; ".join(
+        f"{k} {v}" for k, v in setting.items() if v is not None))
+    report.add_result("setting", setting)
     for k, v in rows:
         report.add_result(k, v)
     print("; ".join(f"{k} {v:.4f}" for k, v in rows))
@@ -429,24 +469,39 @@ def _certify(args) -> int:
                          "train one with 'evsnn train --model lif')")
     _, test = _data(args)
     x, y = test.x[: args.samples], test.y[: args.samples]
+    args.samples = len(y)  # the images certified (fewer when the test set is smaller)
     _width_iv(args, model.n_in, x.shape[1], None, "certify a model trained on these data")
     noise = {"gaussian": smoothing.gaussian, "rsc_fixed": smoothing.rsc_fixed,
              "rsc_fresh": smoothing.rsc_fresh}[args.noise](_positive("sigma", args.sigma), args.T)
     scheduler = args.scheduler
     if scheduler is None and args.workers > 1:
         scheduler = "local"
-    table = certify_dataset(
-        snn_classifier(model, args.convention, DTYPES[args.dtype]), x, y, noise, n0=args.n0,
-        n=args.n, alpha=args.alpha, num_classes=model.n_out, rng=args.seed, scheduler=scheduler,
-        n_workers=args.workers, progress=not args.no_progress,
-    )
+    try:
+        table = certify_dataset(
+            snn_classifier(model, args.convention, DTYPES[args.dtype]), x, y, noise, n0=args.n0,
+            n=args.n, alpha=args.alpha, num_classes=model.n_out, rng=args.seed,
+            scheduler=scheduler, n_workers=args.workers, progress=not args.no_progress,
+        )
+    except OSError as exc:  # dask's connection timeout for an address nobody listens on
+        if args.scheduler in (None, "local"):
+            raise
+        raise UsageError(f"--scheduler {args.scheduler!r}: cannot reach it ({exc}); start the "
+                         "scheduler there, or drop --scheduler to run in this process") from None
     radii = np.linspace(0.0, 1.0, 11)
     acc = certified_accuracy(table.radius, table.correct, radii)
     report = _report(f"evsnn certify: {args.noise}, sigma {args.sigma}", args)
-    report.add_table(["radius", "certified accuracy"], [[r, a] for r, a in zip(radii, acc)])
+    setting = {"model": args.model, "noise": args.noise, "sigma": args.sigma, "T": args.T,
+               "n0": args.n0, "n": args.n, "alpha": args.alpha, "samples": len(y),
+               "convention": args.convention, "dtype": args.dtype}
+    report.add_table(["radius", "certified accuracy"], [[r, a] for r, a in zip(radii, acc)],
+                     caption="; ".join(f"{k} {v}" for k, v in setting.items()))
     report.add_figure(certified_accuracy_figure({args.noise: (radii, acc)}), "certified_accuracy",
                       caption="Certified accuracy vs L2 radius")
+    report.add_result("setting", setting)
     report.add_result("certified_accuracy", {"radii": radii, "accuracy": acc})
+    # each image's certificate, so that a radius can be checked from the run folder
+    report.add_result("per_image", {"label": table.label, "prediction": table.prediction,
+                                    "p_a_lower": table.p_a_lower, "radius": table.radius})
     print(f"certified accuracy at radius 0: {acc[0]:.3f}, at 0.5: {acc[5]:.3f}")
     return _finish(report, args)
 

@@ -294,12 +294,12 @@ def test_attack_defaults_are_the_attacks_own():
     # not given: each attack's own default (eps: the command's 0.1)
     ("fgsm", [], {"eps": 0.1, "rng": 0}),
     ("bim", [], {"eps": 0.1, "steps": 10, "norm": "linf", "rng": 0}),
-    ("deepfool", [], {"steps": 50, "norm": "l2"}),
+    ("deepfool", [], {"steps": 50, "norm": "l2", "rng": 0}),  # was no rng: refused Poisson
     ("one_pixel", [], {"rng": 0}),
     # given: passed on (they used to be dropped for bim/mim's norm and deepfool's steps)
     ("mim", ["--norm", "l2", "--steps", "3", "--eps", "0.5"],
      {"eps": 0.5, "steps": 3, "norm": "l2", "rng": 0}),
-    ("deepfool", ["--steps", "7", "--norm", "linf"], {"steps": 7, "norm": "linf"}),
+    ("deepfool", ["--steps", "7", "--norm", "linf"], {"steps": 7, "norm": "linf", "rng": 0}),
     ("pgd", ["--norm", "l0", "--eps", "3"], {"eps": 3, "steps": 10, "norm": "l0", "rng": 0}),
 ])
 def test_attack_passes_eps_steps_norm_to_the_attacks_that_take_them(
@@ -606,3 +606,83 @@ def test_crossval_data_needs_a_model(tmp_path, capsys, no_backend_made):
                  "--out", str(tmp_path / "x")]) == 2
     assert ("--data 'mine.npz' needs --model: the random 64-100-10 network takes the 64-pixel "
             "digits; give the model trained on these data") in one_line_error(capsys)
+
+
+# --- the CLI review of stop 45: what the run folders record, and refusals ----------------------
+def test_attack_and_certify_record_the_setting_that_ran(trained_run, tmp_path):
+    out = tmp_path / "a"
+    assert main(["attack", "--model", str(trained_run), "--attack", "fgsm", "--samples",
+                 "100000", "--out", str(out)]) == 0
+    res = json.loads((out / "results.json").read_text())["results"]
+    conf = json.loads((out / "config.json").read_text())["config"]
+    n_test = 450  # the digits' test split: --samples past it attacks all of them
+    assert res["setting"] == {"model": str(trained_run), "attack": "fgsm", "eps": 0.1,
+                              "samples": n_test, "T": 4, "encoder": "current", "sigma": None,
+                              "method": "bptt", "convention": "DEFAULT"}
+    assert conf["samples"] == n_test  # was: the 100000 asked for
+    assert "fgsm; eps 0.1; samples 450; T 4; encoder current" in (out / "report.md").read_text()
+    out = tmp_path / "c"
+    assert main(["certify", "--model", str(trained_run), "--samples", "5", "--n0", "20", "--n",
+                 "200", "--out", str(out), "--no-progress"]) == 0
+    res = json.loads((out / "results.json").read_text())["results"]
+    assert res["setting"]["n"] == 200 and res["setting"]["samples"] == 5
+    per = res["per_image"]
+    from scipy.stats import norm
+
+    for p, r, pred in zip(per["p_a_lower"], per["radius"], per["prediction"]):
+        # RSC-I's radius σ Φ⁻¹(p_A) (Eq. 11) can be checked from the folder alone
+        assert r == (pytest.approx(0.25 * norm.ppf(p)) if pred >= 0 and p > 0.5 else 0.0)
+
+
+def test_deepfool_attacks_a_stochastic_encoder_model(tmp_path):
+    # was: "rng is None but this attack draws random numbers", exit 2 (no seed passed)
+    run = tmp_path / "p"
+    assert main(["train", "--model", "lif", "--encoder", "poisson", "--epochs", "1", "--T", "4",
+                 "--no-progress", "--out", str(run)]) == 0
+    assert main(["attack", "--model", str(run), "--attack", "deepfool", "--steps", "2",
+                 "--samples", "3", "--out", str(tmp_path / "d")]) == 0
+
+
+def test_options_a_model_would_not_use_are_refused(trained_run, tmp_path, capsys):
+    ann = tmp_path / "ann"
+    assert main(["train", "--model", "ann", "--epochs", "1", "--no-progress", "--out",
+                 str(ann)]) == 0
+    for argv, what in (
+            (["attack", "--model", str(ann), "--method", "foo"], "--method 'foo': options of an "
+             "SNN, but --model"),
+            (["attack", "--model", str(ann), "--encoder", "poisson", "--T", "5"],
+             "--T 5, --encoder 'poisson': options of an SNN"),
+            (["train", "--model", "converted", "--encoder", "poisson"], "--encoder 'poisson': "
+             "--model converted is converted from the ANN"),
+            (["train", "--model", "ann", "--method", "hart"], "--method 'hart': --model ann is "
+             "not trained"),
+            (["train", "--model", "lif", "--sigma", "0.3"], "--sigma 0.3 is the noise of the "
+             "RSC encoders")):
+        assert main(argv + ["--out", str(tmp_path / "x")]) == 2
+        assert what in one_line_error(capsys)
+    assert not (tmp_path / "x").exists()
+    assert main(["attack", "--model", str(ann), "--attack", "fgsm", "--samples", "4", "--out",
+                 str(tmp_path / "a")]) == 0
+    conf = json.loads((tmp_path / "a" / "config.json").read_text())["config"]
+    assert [conf[k] for k in ("T", "encoder", "sigma", "method", "convention")] == [None] * 5
+
+
+def test_folders_and_unreachable_schedulers_are_one_line_errors(trained_run, tmp_path, capsys,
+                                                                monkeypatch):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["attack", "--model", str(empty), "--out", str(tmp_path / "a")]) == 2
+    assert "is a folder without model.npz" in one_line_error(capsys)  # was: "no such file"
+    assert main(["attack", "--model", str(trained_run), "--data", str(empty), "--out",
+                 str(tmp_path / "a")]) == 2
+    assert "is a folder, not a file" in one_line_error(capsys)  # was: IsADirectoryError
+    import certify.distributed as dist
+
+    def unreachable(*a, **k):
+        raise OSError("Timed out trying to connect to tcp://127.0.0.1:1 after 30 s")
+
+    monkeypatch.setattr(dist, "certify_dataset", unreachable)
+    assert main(["certify", "--model", str(trained_run), "--scheduler", "tcp://127.0.0.1:1",
+                 "--samples", "2", "--out", str(tmp_path / "c")]) == 2
+    assert "--scheduler 'tcp://127.0.0.1:1': cannot reach it" in one_line_error(capsys)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()

@@ -217,8 +217,8 @@ def crossval_section(report, backends, *, T=10, samples=64, seed=0, dtype=np.flo
                             f"(spike test U {conv.spike_test} θ, the framework's).")
     conv_name = getattr(convention, "name", convention) or "HART_CODE"
     what = (f"images coded with {encoder}, the given network" if given
-            else f"Poisson-coded digits, a random untrained 64-100-10 λ-LIF network (λ = 0.9, "
-                 f"hard reset, seed {seed}, weight scale 3)")
+            else f"digits coded with {encoder}, a random untrained 64-100-10 λ-LIF network "
+                 f"(λ = 0.9, hard reset, seed {seed}, weight scale 3)")
     report.add_table(["backend", "dtype", *rep.HEADERS], rows,
                      caption=f"{len(x)} {what}, T = {T}; evsnn under {conv_name} with each "
                      "backend's spike test; a tie is a membrane within "
