@@ -370,6 +370,7 @@ def _and(names):
 
 def _attack(args) -> int:
     from evsnn import attacks
+    from evsnn.ann import ANN
     from evsnn.metrics import accuracy, attack_success_rate
 
     own = {}  # the options of some attacks only: given, or a taker's default
@@ -402,8 +403,6 @@ def _attack(args) -> int:
                  "--method": None if args.method == "bptt" else args.method,
                  "--convention": None if args.convention == "DEFAULT" else args.convention}
     model = _load_model(args.model, args, inherit=("T", "encoder", "sigma"))
-    from evsnn.ann import ANN
-
     if isinstance(model, ANN):
         given = [f"{k} {v!r}" for k, v in snn_given.items() if v is not None]
         if given:
