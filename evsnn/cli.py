@@ -306,6 +306,9 @@ def _train(args) -> int:
         raise UsageError(f"--sigma {args.sigma!r} is the noise of the RSC encoders, and "
                          f"--encoder {args.encoder!r} has none: drop --sigma or use --encoder "
                          "rsc_fixed / rsc_fresh")
+    if args.sigma is None and "rsc" in args.encoder:  # was: the library's "needs sigma="
+        raise UsageError(f"--encoder {args.encoder!r} needs --sigma, the std of its Gaussian "
+                         "noise (e.g. --sigma 0.25)")
     train, test = _data(args)
     model, summary = train_model(
         args.model, train, test, hidden=args.hidden, T=args.T, epochs=args.epochs,

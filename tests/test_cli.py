@@ -657,7 +657,9 @@ def test_options_a_model_would_not_use_are_refused(trained_run, tmp_path, capsys
             (["train", "--model", "ann", "--method", "hart"], "--method 'hart': --model ann is "
              "not trained"),
             (["train", "--model", "lif", "--sigma", "0.3"], "--sigma 0.3 is the noise of the "
-             "RSC encoders")):
+             "RSC encoders"),
+            (["train", "--model", "lif", "--encoder", "rsc_fixed"], "--encoder 'rsc_fixed' needs "
+             "--sigma")):
         assert main(argv + ["--out", str(tmp_path / "x")]) == 2
         assert what in one_line_error(capsys)
     assert not (tmp_path / "x").exists()
