@@ -147,8 +147,14 @@ def test_provenance_names_the_source_commit_of_a_checkout(tmp_path, monkeypatch)
                           text=True)
     if head.returncode != 0:
         pytest.skip("evsnn is not imported from a git checkout")
-    commit = rep.source_commit()
+    commit = rep._source_commit()
     assert commit.split("+")[0] == head.stdout.strip()
     assert rep.package_versions()["evsnn commit"] == commit
-    monkeypatch.setattr(rep, "source_commit", lambda: None)  # an installed wheel
+    monkeypatch.setattr(rep, "_source_commit", lambda: None)  # an installed wheel
     assert "evsnn commit" not in rep.package_versions()
+
+
+@pytest.mark.parametrize("key", ["elapsed_s", "", 3])
+def test_a_timing_key_that_would_clash_or_is_not_a_name_is_refused(key):
+    with pytest.raises(ValueError, match=r"must be a non-empty string other than 'elapsed_s'"):
+        Report("t").add_timing(key, 1.0)

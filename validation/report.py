@@ -33,13 +33,13 @@ def package_versions():
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-    commit = source_commit()
+    commit = _source_commit()
     if commit is not None:
         out["evsnn commit"] = commit
     return out
 
 
-def source_commit():
+def _source_commit():
     """The git commit of the checkout evsnn is imported from, with ``+dirty`` if its tracked
     files differ from it; None outside a git checkout (an installed wheel) or without git."""
     import subprocess
@@ -150,9 +150,12 @@ class Report:
 
     def add_timing(self, key: str, seconds):
         """A wall or CPU time of the run, a number or a dict of them (goes to ``timings.json``,
-        never to ``results.json``)."""
+        never to ``results.json``; ``elapsed_s`` is the writer's own)."""
         from validation.claims.base import _jsonable
 
+        if not isinstance(key, str) or not key or key == "elapsed_s":
+            raise ValueError(f"key={key!r} must be a non-empty string other than 'elapsed_s' "
+                             "(the run's wall time, which write records itself)")
         self._timings[key] = _jsonable(seconds)
 
     def add_artifact(self, write):
