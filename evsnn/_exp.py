@@ -8,7 +8,7 @@ of the arguments of a BPTT-shaped array on the machine this was written on), and
 additions and multiplications only (no fused multiply-add: fastmath stays off), so a given
 argument gives the same result on any machine, and the loop over a row vectorises.
 
-Algorithm (for ``x`` in [−708, 709]; everything in float64):
+Algorithm (float64):
 
 * ``k = round(x / ln 2)`` by adding and subtracting ``1.5 · 2^52`` (round half to even);
 * ``r = (x − k·LN2_HI) − k·LN2_LO`` (Cody and Waite's two-part reduction: ``LN2_HI`` has its 20
@@ -17,19 +17,32 @@ Algorithm (for ``x`` in [−708, 709]; everything in float64):
 * ``exp(r) = 1 + (r + r²·Q(r))``, ``Q`` the Taylor polynomial ``Σ_{j=2}^{13} r^(j−2) / j!``
   evaluated by Estrin's scheme (independent products, short dependency chains); the truncation
   error ``r^14/14!`` is below ``6e-18`` relative;
-* ``exp(x) = 2^k · exp(r)``, the power of two added to the exponent field (exact).
+* ``exp(x) = 2^k · exp(r)``, as two multiplications by powers of two made from ``k``'s bits:
+  ``2^k1`` with ``k1 = clamp(k, −512, 512)`` and ``2^(k − k1)``, the one that keeps the product
+  normal first. The first product is exact and the second is IEEE 754's correctly rounded
+  product, so the result is ``2^k · exp(r)`` rounded once, the same number as
+  ``math.ldexp(exp(r), k)``: exact for normal results, rounded once to a subnormal, 0 or ``inf``
+  at the ends. One formula for every argument: no branch, no scalar pass, and a loop that calls
+  it vectorises.
 
-Outside [−708, 709], and for NaN, :func:`_exp_scalar_kernel` finishes with ``math.ldexp`` (one
-correctly rounded scaling: subnormal results, 0, ``inf``).
+The result is set by selects to ``inf`` above OVER (710) and to 0 below UNDER (−746), and NaN
+is returned as it is. Above OVER the argument is clamped, below UNDER replaced by 0: what is
+computed there is thrown away, and a subnormal intermediate would cost time (arithmetic with
+subnormal results ran about 3.3 times slower on the Zen 5 host of 2026-12-04).
 
-float32 (:func:`_exp32_row_kernel`, :func:`_exp32_scalar_kernel`; the float32 kernels of evsnn
-and :func:`exp` of a float32 array use it): the same steps in float32 arithmetic, with
-``1.5 · 2^23``, ``LN2_HI_F32`` of 16 bits (``k·LN2_HI_F32`` exact for ``|k| < 2^8``), the Taylor
-polynomial to degree 7 (truncation below ``5.3e-9`` relative) and the exponent-bit scaling on
-[−86.5, 88]; outside it the float32 ``exp(r)`` is scaled by ``2^k`` exactly in float64 and rounded
-once to float32 (inf above 89, 0 below −104). A row then runs in 8 float32 lanes instead of 4
-float64 ones: the float32 BPTT kernel of ``_bptt_layer`` on [T=10, B=256, N=500] (2 threads)
-took 1.25 ms against 4.08 ms when float32 rows went through the float64 exponential.
+float32 (:func:`_exp32_scalar_kernel`; the float32 kernels of evsnn and :func:`exp` of a float32
+array use it): the same steps in float32 arithmetic, with ``1.5 · 2^23``, ``LN2_HI_F32`` of 16 bits
+(``k·LN2_HI_F32`` exact for ``|k| < 2^8``), the Taylor polynomial to degree 7 (truncation below
+``5.3e-9`` relative), ``k1 = clamp(k, −64, 64)``, and 0 below −104 and ``inf`` above 89. A
+sigmoid row then runs in 16 float32 lanes instead of 8 float64 ones.
+
+The powers of two are built by reinterpreting integer bits as a float (:func:`_times_pow2`, a
+numba intrinsic: LLVM's ``bitcast``); the previous kernels scaled by adding ``k`` to the exponent
+field in a separate pass over the row and gave the rest to ``math.ldexp`` one argument at a time.
+The results are the same bits (every float32 from −128 to 90, 2.24e9 arguments, compared on
+2026-12-04; the float64 kernel against its ``ldexp`` twin in ``tests/test_exp.py``), and the
+float32 BPTT kernel of bench/bench_attack.py's hidden layer, which now calls the exponential inside
+its main loop, took 0.98 ms instead of 1.34 ms (one thread, RESULTS_attack.md, stop 46).
 
 Accuracy (measured against the 80-bit ``np.longdouble`` exponential; ``tests/test_exp.py``):
 float64 results within 1 ulp (about 90 % correctly rounded; the C library's is typically within
@@ -47,8 +60,11 @@ import math
 from decimal import Decimal, localcontext
 
 import numpy as np
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic, overload
 
-from evsnn._numba import njit
+from evsnn._numba import ERROR_MODEL, FASTMATH, njit
 
 __all__ = ["exp"]
 
@@ -60,9 +76,12 @@ with localcontext() as _ctx:
     LN2_LO = float(LN2_DIGITS - Decimal(LN2_HI))  # the double nearest ln 2 − LN2_HI
 SHIFT = 6755399441055744.0  # 1.5 · 2^52: x + SHIFT rounds x to an integer in the low bits
 SHIFT_BITS = int(np.array([SHIFT]).view(np.int64)[0])
-# the range in which 2^k · exp(r) is a normal double, scaled by adding k to the exponent field
-LO = -708.0
-HI = 709.0
+# beyond these exp is inf (exp(710) > 1.8e308, the largest double) and 0 (exp(-746) < 2^-1075,
+# half the smallest subnormal): arguments are clamped to them, the result then set by a select
+OVER = 710.0
+UNDER = -746.0
+# 2^k = 2^k1 · 2^(k − k1) with |k1| ≤ POW2_SPLIT: both factors and exp(r) · 2^(k − k1) normal
+POW2_SPLIT = 512
 # 1/j! for j = 2 … 13 (each the double nearest the quotient of two exact doubles)
 C2, C3, C4, C5, C6, C7, C8, C9, C10, C11, C12, C13 = (1.0 / math.factorial(j)
                                                        for j in range(2, 14))
@@ -78,10 +97,7 @@ with localcontext() as _ctx:
     LN2_LO_F32 = np.float32(float(LN2_DIGITS - Decimal(float(LN2_HI_F32))))
 SHIFT_F32 = np.float32(1.5 * 2.0**23)  # x + SHIFT_F32 rounds x to an integer in the low bits
 SHIFT_F32_BITS = np.int32(np.array([SHIFT_F32]).view(np.int32)[0])
-# the range in which 2^k · exp(r) is a normal float32, scaled by adding k to the exponent field
-# (k from −125 to 127); beyond it exp is inf above 89 and 0 below −104 (float32 rounding)
-LO_F32 = np.float32(-86.5)
-HI_F32 = np.float32(88.0)
+POW2_SPLIT_F32 = 64  # k runs from −150 to 128 between UNDER_F32 and OVER_F32
 OVER_F32 = np.float32(89.0)  # exp(89) > 3.4e38, the largest float32: inf above
 UNDER_F32 = np.float32(-104.0)  # exp(-104) < 2^-150, half the smallest subnormal: 0 below
 # 1/j! for j = 2 … 7 (each the double quotient rounded to float32, which is also the float32
@@ -107,45 +123,68 @@ def _exp_reduce_kernel(x):
     return t, k, 1.0 + (r + r2 * q)
 
 
+@intrinsic
+def _times_pow2(typingctx, p, t):
+    """``p · 2^k`` for ``t = x·log2(e) + SHIFT`` (``k`` = the integer in ``t``'s low bits: the
+    bits of ``t`` minus those of SHIFT), ``p`` and ``t`` both float32 or both float64: two
+    multiplications by powers of two built from integer bits (``2^j`` is the float whose
+    exponent field holds ``j`` + bias), ``2^k1`` with ``k1 = clamp(k, −s, s)`` and ``2^(k − k1)``,
+    the one that keeps the product normal first (``s`` = POW2_SPLIT, POW2_SPLIT_F32). For
+    ``p = exp(r)`` in [1/√2, √2] and ``k`` of an argument between UNDER and OVER the first
+    product is exact and the second rounds once: ``math.ldexp(p, k)``. In integer arithmetic
+    of the float's width, so that a loop calling it vectorises in as many lanes."""
+    if not (isinstance(p, types.Float) and p == t):
+        return None
+    single = p == types.float32
+    width, mant, bias = (32, 23, 127) if single else (64, 52, 1023)
+    split = POW2_SPLIT_F32 if single else POW2_SPLIT
+    shift_bits = int(SHIFT_F32_BITS) if single else SHIFT_BITS
+
+    def codegen(context, builder, signature, args):
+        ity = ir.IntType(width)
+        fty = ir.FloatType() if single else ir.DoubleType()
+
+        def const(v):
+            return ir.Constant(ity, v)
+
+        p_val, t_val = args
+        k = builder.sub(builder.bitcast(t_val, ity), const(shift_bits))
+        k1 = builder.select(builder.icmp_signed("<", k, const(-split)), const(-split), k)
+        k1 = builder.select(builder.icmp_signed(">", k1, const(split)), const(split), k1)
+
+        def pow2(j):
+            return builder.bitcast(builder.shl(builder.add(j, const(bias)), const(mant)), fty)
+
+        s1, s2 = pow2(k1), pow2(builder.sub(k, k1))
+        # k < 0: the smaller factor last (p · 2^(k − k1) stays normal); else the larger last
+        negative = builder.icmp_signed("<", k, const(0))
+        first = builder.select(negative, s2, s1)
+        last = builder.select(negative, s1, s2)
+        return builder.fmul(builder.fmul(p_val, first), last)
+
+    return p(p, t), codegen
+
+
 @njit
 def _exp_scalar_kernel(x):
-    """``exp(x)`` of one float64 (the same bits as :func:`_exp_row_kernel`)."""
-    if x != x:
-        return x
-    if x > 710.0:
-        return math.inf
-    if x < -746.0:
-        return 0.0
-    _, k, p = _exp_reduce_kernel(x)
-    return math.ldexp(p, int(k))
+    """``exp(x)`` of one float64 (other arguments are converted first): 0 below UNDER, ``inf``
+    above OVER, NaN as it is; branch-free, so a loop over it vectorises."""
+    x = np.float64(x)
+    # below UNDER the result is 0 whatever is computed: compute exp(0) rather than a subnormal
+    # (arithmetic with subnormal results is several times slower on some processors)
+    t, _, p = _exp_reduce_kernel(min(x if x >= UNDER else 0.0, OVER))
+    y = _times_pow2(p, t)
+    y = math.inf if x > OVER else y
+    y = 0.0 if x < UNDER else y
+    return y if x == x else x
 
 
 @njit
-def _exp_row_kernel(y, out, work_p, work_k):
+def _exp_row_kernel(y, out):
     """``out[i] = exp(y[i])`` for the 1-D float arrays ``y`` and ``out`` (``out`` may be ``y``;
-    a float32 ``out`` gets the float64 value rounded once). ``work_p``, ``work_k``: float64 work
-    arrays at least as long as ``y``. Three passes that vectorise (reduction and polynomial,
-    exponent, store) and, only when an argument lies outside [−708, 709] or is NaN, a scalar
-    pass that gives those arguments :func:`_exp_scalar_kernel`."""
-    n = y.shape[0]
-    n_out_of_range = 0
-    for i in range(n):
-        x = np.float64(y[i])
-        n_out_of_range += not (x >= LO and x <= HI)
-        t, _, p = _exp_reduce_kernel(min(max(x, LO), HI))
-        work_p[i] = p
-        work_k[i] = t
-    p_bits = work_p[:n].view(np.int64)
-    k_bits = work_k[:n].view(np.int64)
-    for i in range(n):
-        p_bits[i] += (k_bits[i] - SHIFT_BITS) << 52
-    if n_out_of_range:
-        for i in range(n):
-            x = np.float64(y[i])
-            if not (x >= LO and x <= HI):
-                work_p[i] = _exp_scalar_kernel(x)
-    for i in range(n):
-        out[i] = work_p[i]
+    a float32 ``out`` gets the float64 value rounded once)."""
+    for i in range(y.shape[0]):
+        out[i] = _exp_scalar_kernel(y[i])
 
 
 @njit
@@ -164,73 +203,42 @@ def _exp32_reduce_kernel(x):
 
 @njit
 def _exp32_scalar_kernel(x):
-    """``exp(x)`` of one float32 in float32 arithmetic (the same bits as
-    :func:`_exp32_row_kernel`); other arguments are rounded to float32 first. The scaling by
-    ``2^k`` is exact in float64 and rounded once to float32 (subnormal results, 0, ``inf``)."""
+    """``exp(x)`` of one float32 in float32 arithmetic (other arguments are rounded to float32
+    first): 0 below UNDER_F32, ``inf`` above OVER_F32, NaN as it is; branch-free, so a loop over
+    it vectorises in 16 float32 lanes."""
     x = np.float32(x)
-    if x != x:
-        return x
-    if x > OVER_F32:
-        return np.float32(np.inf)
-    if x < UNDER_F32:
-        return np.float32(0.0)
-    _, k, p = _exp32_reduce_kernel(x)
-    return np.float32(math.ldexp(np.float64(p), int(k)))
+    # below UNDER_F32 the result is 0: compute exp(0), not a subnormal (see _exp_scalar_kernel)
+    t, _, p = _exp32_reduce_kernel(min(x if x >= UNDER_F32 else np.float32(0.0), OVER_F32))
+    y = _times_pow2(p, t)
+    y = np.float32(np.inf) if x > OVER_F32 else y
+    y = np.float32(0.0) if x < UNDER_F32 else y
+    return y if x == x else x
 
 
 @njit
-def _exp32_row_kernel(y, out, work_p, work_k):
-    """``out[i] = exp(y[i])`` in float32 arithmetic for the 1-D float32 arrays ``y`` and ``out``
-    (``out`` may be ``y``; other ``y`` are rounded to float32 first). ``work_p``, ``work_k``:
-    float32 work arrays at least as long as ``y``. The passes of :func:`_exp_row_kernel`, in
-    8 float32 lanes where that one has 4 float64 lanes, and with fewer operations; the
-    out-of-range test is a boolean OR (an int64 count limited the loop to 4 lanes).
-
-    Beyond ``OVER_F32`` and ``UNDER_F32`` the scalar kernel's inf and 0 are set by a select in
-    one vectorised pass; only NaN and the two narrow bands between the ranges take the scalar
-    kernel. (Membranes far below θ, ``−ρ(m − θ)`` above 89, are common: two BPTT rows in three
-    of bench/bench_attack.py's hidden layer hold one; the exponentials of its 2560 rows took
-    3.86-3.88 ms with a scalar pass over every such row, 3.47-3.64 ms so, minima of 200, one
-    thread, 2026-12-03.)"""
-    n = y.shape[0]
-    out_of_range = False
-    needs_scalar = False
-    for i in range(n):
-        x = np.float32(y[i])
-        inside = (x >= LO_F32) & (x <= HI_F32)
-        out_of_range |= not inside
-        needs_scalar |= not (inside | (x > OVER_F32) | (x < UNDER_F32))  # NaN, the bands
-        t, _, p = _exp32_reduce_kernel(min(max(x, LO_F32), HI_F32))
-        work_p[i] = p
-        work_k[i] = t
-    p_bits = work_p[:n].view(np.int32)
-    k_bits = work_k[:n].view(np.int32)
-    for i in range(n):
-        p_bits[i] += (k_bits[i] - SHIFT_F32_BITS) << 23
-    if out_of_range:
-        inf = np.float32(np.inf)
-        zero = np.float32(0.0)
-        for i in range(n):
-            x = np.float32(y[i])
-            p = work_p[i]
-            p = inf if x > OVER_F32 else p
-            work_p[i] = zero if x < UNDER_F32 else p
-    if needs_scalar:
-        for i in range(n):
-            x = np.float32(y[i])
-            if not (x >= LO_F32 and x <= HI_F32):
-                work_p[i] = _exp32_scalar_kernel(x)
-    for i in range(n):
-        out[i] = work_p[i]
+def _exp32_row_kernel(y, out):
+    """``out[i] = exp(y[i])`` in float32 arithmetic for the 1-D arrays ``y`` and ``out``
+    (``out`` may be ``y``; other ``y`` are rounded to float32 first)."""
+    for i in range(y.shape[0]):
+        out[i] = _exp32_scalar_kernel(y[i])
 
 
-@njit
 def _exp_like_kernel(x, like):
     """``exp(x)`` in the dtype of the array ``like``: :func:`_exp32_scalar_kernel` for float32,
-    :func:`_exp_scalar_kernel` otherwise (the scalar sites of kernels compiled for both)."""
-    if like.itemsize == 4:
-        return like.dtype.type(_exp32_scalar_kernel(np.float32(x)))
-    return like.dtype.type(_exp_scalar_kernel(np.float64(x)))
+    :func:`_exp_scalar_kernel` otherwise (the sites of kernels compiled for both). In a kernel
+    the choice is made when it is compiled (:func:`_exp_like_typed`): a choice made at run time
+    kept the loops that call it from vectorising (7.4 ms instead of 0.9 ms for 1.28 million
+    float32 arguments, 2026-12-04)."""
+    if like.dtype == np.float32:  # the kernel rounds x to float32 (a Python cast would warn)
+        return np.float32(_exp32_scalar_kernel(x))
+    return like.dtype.type(_exp_scalar_kernel(x))
+
+
+@overload(_exp_like_kernel, jit_options={"fastmath": FASTMATH, "error_model": ERROR_MODEL})
+def _exp_like_typed(x, like):
+    if like.dtype == types.float32:
+        return lambda x, like: _exp32_scalar_kernel(x)
+    return lambda x, like: like.dtype.type(_exp_scalar_kernel(x))
 
 
 def exp(x):
@@ -244,10 +252,9 @@ def exp(x):
     if x.dtype == np.float32:
         flat = np.ascontiguousarray(x).ravel()
         out = np.empty(flat.shape, dtype=np.float32)
-        _exp32_row_kernel(flat, out, np.empty(flat.size, np.float32),
-                          np.empty(flat.size, np.float32))
+        _exp32_row_kernel(flat, out)
         return out.reshape(x.shape)
     flat = np.ascontiguousarray(x, dtype=np.float64).ravel()
     out = np.empty(flat.shape)
-    _exp_row_kernel(flat, out, np.empty(flat.size), np.empty(flat.size))
+    _exp_row_kernel(flat, out)
     return out.reshape(x.shape)

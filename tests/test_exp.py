@@ -70,18 +70,16 @@ def test_exp_reduce_is_its_twin(x):
 ])
 @given(data=st.data())
 def test_exp_row_is_its_twin(kernel, dtype, values, moderate, data):
-    """In range the kernel scales by adding k to the exponent bits, outside it (and for NaN) it
-    takes the scalar kernel: both must give the twin's ldexp result, also in place."""
+    """The kernel scales by two powers of two made from integer bits, the twin by ldexp: the
+    same bits, also in place."""
     y = data.draw(hnp.arrays(dtype, st.integers(0, 40), elements=st.one_of(values, moderate)))
-    spare = data.draw(st.integers(0, 3))  # work arrays may be longer than the row
-    work = np.float64 if kernel == "_exp_row_kernel" else np.float32
     out = np.empty_like(y)
-    getattr(_exp, kernel)(y, out, np.empty(y.size + spare, work), np.empty(y.size + spare, work))
+    getattr(_exp, kernel)(y, out)
     twin = np.empty_like(y)
-    getattr(ref, kernel)(y, twin, None, None)
+    getattr(ref, kernel)(y, twin)
     _same_bits(out, twin)
     in_place = y.copy()
-    getattr(_exp, kernel)(in_place, in_place, np.empty(y.size, work), np.empty(y.size, work))
+    getattr(_exp, kernel)(in_place, in_place)
     _same_bits(in_place, twin)
 
 
@@ -93,11 +91,10 @@ def test_exp_row_is_its_twin_on_many_arguments(kernel, dtype, lo, hi):
     grouping alters the float32 result of about one argument in 200, so compare 20000."""
     rng = np.random.default_rng(11)
     y = np.concatenate([rng.uniform(lo, hi, 10_000), rng.uniform(-2.0, 2.0, 10_000)]).astype(dtype)
-    work = np.float64 if kernel == "_exp_row_kernel" else np.float32
     out = np.empty_like(y)
-    getattr(_exp, kernel)(y, out, np.empty(y.size, work), np.empty(y.size, work))
+    getattr(_exp, kernel)(y, out)
     twin = np.empty_like(y)
-    getattr(ref, kernel)(y, twin, None, None)
+    getattr(ref, kernel)(y, twin)
     _same_bits(out, twin)
 
 
@@ -129,7 +126,7 @@ def test_exp32_reduce_is_its_twin(x):
 def test_exp32_row_rounds_float64_arguments_to_float32():
     y = np.array([0.1, -3.3, 88.1, 88.72284, -103.5, 1e-9])
     out = np.empty(6, np.float32)
-    _exp32_row_kernel(y, out, np.empty(6, np.float32), np.empty(6, np.float32))
+    _exp32_row_kernel(y, out)
     _same_bits(out, np.array([_exp32_scalar_kernel(np.float32(v)) for v in y], np.float32))
     assert out[3] == np.inf and 0 < out[4] < np.finfo(np.float32).tiny
 
@@ -151,9 +148,9 @@ def test_exp_like_is_its_twin(dtype, x):
 def test_exp_row_float32_out_of_float64_arguments():
     y = np.array([0.5, -3.0, 100.0, -120.0, 89.0])
     out = np.empty(5, np.float32)
-    _exp_row_kernel(y, out, np.empty(5), np.empty(5))
+    _exp_row_kernel(y, out)
     twin = np.empty(5, np.float32)
-    ref._exp_row_kernel(y, twin, None, None)
+    ref._exp_row_kernel(y, twin)
     _same_bits(out, twin)
     assert out[4] == np.inf and out[3] == 0.0
 
@@ -289,8 +286,8 @@ def _nearest_float32(d):
 
 def test_float32_constants():
     assert all(type(c) is np.float32 for c in (
-        _exp.LOG2E_F32, _exp.LN2_HI_F32, _exp.LN2_LO_F32, _exp.SHIFT_F32, _exp.LO_F32,
-        _exp.HI_F32, _exp.D2, _exp.D3, _exp.D4, _exp.D5, _exp.D6, _exp.D7, _exp.ONE_F32))
+        _exp.LOG2E_F32, _exp.LN2_HI_F32, _exp.LN2_LO_F32, _exp.SHIFT_F32, _exp.UNDER_F32,
+        _exp.OVER_F32, _exp.D2, _exp.D3, _exp.D4, _exp.D5, _exp.D6, _exp.D7, _exp.ONE_F32))
     hi_bits = int(np.array([_exp.LN2_HI_F32]).view(np.int32)[0])
     assert hi_bits & 0xFF == 0  # k·LN2_HI_F32 exact for |k| < 2^8
     with localcontext() as ctx:
@@ -303,37 +300,49 @@ def test_float32_constants():
         assert coeffs == [_nearest_float32(1 / Decimal(math.factorial(j))) for j in range(2, 8)]
     assert _exp.SHIFT_F32 == 1.5 * 2.0**23
     assert _exp.SHIFT_F32_BITS == np.array([_exp.SHIFT_F32]).view(np.int32)[0]
-    # over [LO_F32, HI_F32] k runs from -125 to 127, so that adding k to the exponent field of
-    # exp(r) in [1/√2, √2] keeps a normal float32; and the reduced |r| stays within ln 2 / 2
-    # (+ rounding) where the degree-7 polynomial was bounded
-    ks = [_exp32_reduce_kernel(_exp.LO_F32)[1], _exp32_reduce_kernel(_exp.HI_F32)[1]]
-    assert ks == [-125.0, 127.0]
+    # over [UNDER_F32, OVER_F32] k runs from -150 to 128: 2^k splits into 2^k1 (|k1| ≤ 64) and
+    # 2^(k - k1), both normal float32, and exp(r) · 2^(k - k1) (k < 0) is normal; and the
+    # reduced |r| stays within ln 2 / 2 (+ rounding) where the degree-7 polynomial was bounded
+    ks = [_exp32_reduce_kernel(_exp.UNDER_F32)[1], _exp32_reduce_kernel(_exp.OVER_F32)[1]]
+    assert ks == [-150.0, 128.0] and _exp.POW2_SPLIT_F32 == 64
+    assert np.float32(0.7) * np.float32(2.0**(-150 + 64)) >= np.finfo(np.float32).tiny
+    ks = [_exp_reduce_kernel(_exp.UNDER)[1], _exp_reduce_kernel(_exp.OVER)[1]]
+    assert ks == [-1076.0, 1024.0] and _exp.POW2_SPLIT == 512
+    assert 0.7 * 2.0**(-1076 + 512) >= np.finfo(np.float64).tiny
     x = np.linspace(-104.0, 89.0, 100_001, dtype=np.float32)
     k = np.array([_exp32_reduce_kernel(v)[1] for v in x[::97]])
     r = x[::97].astype(np.float64) - k * math.log(2.0)
     assert np.abs(r).max() < math.log(2.0) / 2 + 1e-5
 
 
-def test_exp32_row_at_the_ends_of_its_range():
-    """64 float32 either side of each end of the exponent-bit scaling, of the largest finite
-    result and of the smallest subnormal: the row (bit scaling or scalar path) gives the scalar
-    kernel's bits."""
-    ends = [_exp.LO_F32, _exp.HI_F32, np.float32(88.72283), np.float32(-103.27893),
-            np.float32(-87.33655)]
-    y = np.concatenate([np.arange(-64, 65, dtype=np.int32) + np.array([e]).view(np.int32)
-                        for e in ends]).view(np.float32)
-    out = np.empty_like(y)
-    _exp32_row_kernel(y, out, np.empty(y.size, np.float32), np.empty(y.size, np.float32))
-    _same_bits(out, np.array([_exp32_scalar_kernel(v) for v in y], np.float32))
-    assert np.isinf(out).sum() > 0 and (out == 0).sum() == 0 and (out < 1.2e-38).sum() > 0
+@pytest.mark.parametrize("kernel,dtype,ends", [
+    ("_exp32_row_kernel", np.float32, [-104.0, 89.0, 88.72283, -103.27893, -103.97208, -87.33655,
+                                       44.70799, 45.40114, 0.0]),
+    ("_exp_row_kernel", np.float64, [-746.0, 710.0, 709.782712893384, -745.1332191019411,
+                                     -708.3964185322641, 355.23793003697, 355.93107721753, 0.0]),
+])
+def test_exp_row_at_the_ends_and_the_split_is_the_twin(kernel, dtype, ends):
+    """64 arguments either side (by bits) of each end of the clamp, of the largest finite
+    result, of the smallest subnormal and normal results and of the arguments where k crosses
+    ±POW2_SPLIT (2^k made of two factors from there on): the kernel's bits are the ldexp twin's."""
+    ity = np.int32 if dtype == np.float32 else np.int64
+    y = np.concatenate([np.arange(-64, 65, dtype=ity) + np.array([e], dtype).view(ity)
+                        for e in ends]).view(dtype)
+    y = np.concatenate([y, -y])  # k from ±64 to ±65 at ±64.5 ln 2 (float64: ±512.5 ln 2)
+    out, twin = np.empty_like(y), np.empty_like(y)
+    getattr(_exp, kernel)(y, out)
+    getattr(ref, kernel)(y, twin)
+    _same_bits(out, twin)
+    tiny = np.finfo(dtype).tiny
+    assert np.isinf(out).sum() > 0 and (out == 0).sum() > 0 and ((out > 0) & (out < tiny)).sum()
 
 
 @pytest.mark.parametrize("band", ["over", "under", "upper band", "lower band", "nan", "mixed"])
 def test_exp32_row_out_of_range_rows_are_the_twin(band):
-    """Rows mostly in range with arguments beyond 89 (inf) and below -104 (0), set by the
-    vectorised select, and in the bands between the ranges and NaN, which take the scalar
-    kernel, on their own and mixed in one row (the rows of a BPTT pass over membranes far below
-    θ): the twin's bits, in place too."""
+    """Rows mostly in moderate arguments with some beyond 89 (inf) and below -104 (0), some in
+    the bands where the result is near the float32 range's ends (two-factor scaling: subnormal
+    or near overflow) and NaN, on their own and mixed in one row (the rows of a BPTT pass over
+    membranes far below θ): the twin's bits, in place too."""
     rng = np.random.default_rng(5)
     pick = {
         "over": [(89.0, 300.0)], "under": [(-400.0, -104.0)], "upper band": [(88.0, 89.0)],
@@ -356,13 +365,12 @@ def test_exp32_row_out_of_range_rows_are_the_twin(band):
         rows.append(y)
     for y in rows:
         out = np.empty_like(y)
-        _exp32_row_kernel(y, out, np.empty(y.size, np.float32), np.empty(y.size, np.float32))
+        _exp32_row_kernel(y, out)
         twin = np.empty_like(y)
-        ref._exp32_row_kernel(y, twin, None, None)
+        ref._exp32_row_kernel(y, twin)
         _same_bits(out, twin)
         in_place = y.copy()
-        _exp32_row_kernel(in_place, in_place, np.empty(y.size, np.float32),
-                          np.empty(y.size, np.float32))
+        _exp32_row_kernel(in_place, in_place)
         _same_bits(in_place, twin)
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsnn._checks import flag_iv, real_iv
-from evsnn._exp import _exp32_row_kernel, _exp_like_kernel, _exp_row_kernel
+from evsnn._exp import _exp_like_kernel
 from evsnn._numba import njit, run_range
 from evsnn._records import compact_repr
 from evsnn.clock import Network, SimulationResult
@@ -71,31 +71,21 @@ def _bptt_layer_kernel(
     # work arrays shared by the samples of this piece (each sample starts them afresh)
     gv = np.empty(N, dtype=g_m.dtype)  # dL/dv[t] arriving from step t + 1
     ga = np.empty(N, dtype=g_m.dtype)  # dL/da[t] arriving from step t + 1
-    ex = np.empty(N, dtype=g_m.dtype)
-    work_p = np.empty(N, dtype=g_m.dtype)  # work arrays of the exp kernels
-    work_k = np.empty(N, dtype=g_m.dtype)
     for b in range(b_lo, b_hi):
         for i in range(N):
             gv[i] = zero
             ga[i] = zero
         for t in range(T - 1, -1, -1):
             lk = leak[t]
-            if spiking and sur_kind == 0:
-                # exp(-ρ(m − θ)) of the whole row first, by evsnn's own exp (vectorised, the
-                # same bits on every machine; float32 in float32 arithmetic: evsnn/_exp.py)
-                for i in range(N):
-                    ex[i] = -sur_p * (m[t, b, i] - theta)
-                if ex.itemsize == 4:
-                    _exp32_row_kernel(ex, ex, work_p, work_k)
-                else:
-                    _exp_row_kernel(ex, ex, work_p, work_k)
             if plain:
                 # the common case (spiking, no trace, sigmoid, nothing pruned), without the
-                # per-neuron flag tests so that it vectorises; the arithmetic of the loop below
+                # per-neuron flag tests so that it vectorises, exp included (evsnn's own,
+                # branch-free: the same bits on every machine, float32 in float32 arithmetic,
+                # evsnn/_exp.py); the arithmetic of the loop below
                 for i in range(N):
                     mi = m[t, b, i]
                     gvt = gv[i]
-                    sig = one / (one + ex[i])
+                    sig = one / (one + _exp_like_kernel(-sur_p * (mi - theta), g_m))
                     sg = sur_scale * sig * (one - sig)
                     dv_dm = (one - spikes[t, b, i]) if hard_reset else one
                     dv_ds = (v_rest - mi) if hard_reset else -theta
@@ -129,7 +119,7 @@ def _bptt_layer_kernel(
                     if not detach_reset:
                         gs = gs + gvt * dv_ds
                     if sur_kind == 0:
-                        sig = one / (one + ex[i])
+                        sig = one / (one + _exp_like_kernel(-sur_p * (mi - theta), g_m))
                         sg = sur_scale * sig * (one - sig)
                     else:
                         sg = max(zero, sur_p - abs(mi - theta)) / (sur_p * sur_p)

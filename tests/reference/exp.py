@@ -40,7 +40,7 @@ def _exp_scalar_kernel(x):
         return float(np.ldexp(p, int(k)))
 
 
-def _exp_row_kernel(y, out, work_p, work_k):
+def _exp_row_kernel(y, out):
     with np.errstate(over="ignore"):  # a float32 out rounds the double once, maybe to inf
         for i in range(y.shape[0]):
             out[i] = _exp_scalar_kernel(y[i])
@@ -71,7 +71,7 @@ def _exp32_scalar_kernel(x):
         return np.float32(np.ldexp(np.float64(p), int(k)))
 
 
-def _exp32_row_kernel(y, out, work_p, work_k):
+def _exp32_row_kernel(y, out):
     for i in range(y.shape[0]):
         out[i] = _exp32_scalar_kernel(y[i])
 
