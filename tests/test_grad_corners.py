@@ -523,6 +523,22 @@ def test_mixed_refuses_what_it_cannot_mix():
         mixed(0.5, r, r2)  # zip would silently drop the second layer
     with pytest.raises(TypeError, match="^beta must be a real number, got str '0.5'"):
         mixed("0.5", r, r)
+    # no broadcasting: an image gradient [B, n] with a sequence gradient [T, B, n] is neither
+    with pytest.raises(ValueError, match=r"^a has shape \(1, 2\) but b has shape \(2, 1, 2\); "
+                                        "mixed combines two gradients of the same quantity"):
+        mixed(0.5, r.input[0], r.input)
+    with pytest.raises(ValueError, match=r"^a has shape \(\) but b has shape \(2, 1, 2\)"):
+        mixed(0.5, 1.0, r.input)
+    wider = Network.mlp([2, 3], LIF(), rng=0)
+    seq3 = np.ones((3, 1, 2))
+    r3 = backward(wider, seq3, simulate(wider, seq3, record=True), np.ones((3, 1, 3)))
+    r_wide = backward(wider, seq, simulate(wider, seq, record=True), np.ones((2, 1, 3)))
+    with pytest.raises(ValueError, match=r"^a.input has shape \(2, 1, 2\) but b.input has shape "
+                                        r"\(3, 1, 2\)"):
+        mixed(0.5, r_wide, r3)  # runs of T = 2 and T = 3
+    with pytest.raises(ValueError, match=r"^a.weights\[0\] has shape \(2, 2\) but b.weights"
+                                        r"\[0\] has shape \(3, 2\)"):
+        mixed(0.5, r, r_wide)  # two networks of one depth, different widths
     with pytest.raises(ValueError, match=r"^beta=nan must be finite and lie in \[0, 1\]"):
         mixed(float("nan"), r, r)
 

@@ -296,9 +296,17 @@ def loss_and_grad(
 
 
 def mixed(beta, a, b):
-    """HART Eq. A6: the mixed gradient ``β·a + (1 − β)·b`` of two gradients (arrays, or
-    :class:`GradientResult` records of the same network combined field by field; a field one
-    of the two records does not hold, such as CBA's ``membrane``, is None in the result)."""
+    """HART Eq. A6: the mixed gradient ``β·a + (1 − β)·b`` of two gradients (arrays of one
+    shape, or :class:`GradientResult` records of the same network combined field by field; a
+    field one of the two records does not hold, such as CBA's ``membrane``, is None in the
+    result).
+
+    Raises
+    ------
+    ValueError
+        If the two arrays, or two fields both records hold, differ in shape (no broadcasting:
+        a gradient mixed with one of another quantity is neither).
+    """
     beta = real_iv("beta", beta, low=0, high=1,
                    hint="the weight of the first gradient (HART Eq. A6: β·HART + (1 − β)·STBP)")
     records = [isinstance(r, GradientResult) for r in (a, b)]
@@ -315,19 +323,37 @@ def mixed(beta, a, b):
                 "mix the gradients of one network"
             )
 
-        def comb(u, v):
+        def comb(u, v, name):
             # CBA (method "ann") has no membrane gradient: mix only what both records hold
-            return None if u is None or v is None else beta * u + (1 - beta) * v
+            if u is None or v is None:
+                return None
+            return _mix(beta, u, v, f"a.{name}", f"b.{name}")
+
+        def combs(field):
+            return [comb(u, v, f"{field}[{i}]")
+                    for i, (u, v) in enumerate(zip(getattr(a, field), getattr(b, field)))]
 
         return GradientResult(
-            input=comb(a.input, b.input),
-            weights=[comb(u, v) for u, v in zip(a.weights, b.weights)],
-            biases=[comb(u, v) for u, v in zip(a.biases, b.biases)],
-            dlif_factors=[comb(u, v) for u, v in zip(a.dlif_factors, b.dlif_factors)],
-            membrane=[comb(u, v) for u, v in zip(a.membrane, b.membrane)],
+            input=comb(a.input, b.input, "input"),
+            weights=combs("weights"),
+            biases=combs("biases"),
+            dlif_factors=combs("dlif_factors"),
+            membrane=combs("membrane"),
             method=f"mixed({beta}, {a.method}, {b.method})",
         )
-    return beta * np.asarray(a) + (1 - beta) * np.asarray(b)
+    return _mix(beta, a, b, "a", "b")
+
+
+def _mix(beta, u, v, name_u, name_v):
+    """``β·u + (1 − β)·v`` of two arrays of one shape (never broadcast)."""
+    u, v = np.asarray(u), np.asarray(v)
+    if u.shape != v.shape:
+        raise ValueError(
+            f"{name_u} has shape {u.shape} but {name_v} has shape {v.shape}; mixed combines two "
+            "gradients of the same quantity, so pass arrays of one shape (e.g. two image "
+            "gradients, or two grads.input sequences)"
+        )
+    return beta * u + (1 - beta) * v
 
 
 def _array_like(x):
