@@ -813,8 +813,8 @@ def test_gamma_golden_search_evaluates_two_plus_one_per_iteration_inside_the_bou
 def test_gamma_search_refuses_nan_and_bad_arguments():
     """Regression: an objective returning NaN at the first γ made that γ the answer (nothing
     compares greater than NaN), a NaN or infinite grid value or bound was searched, a negative
-    iteration count ran none, and two disjoint boolean masks were reported as overlapping
-    (their values 0 and 1 intersect)."""
+    iteration count ran none, two disjoint boolean masks were reported as overlapping
+    (their values 0 and 1 intersect), and negative indices slipped past the overlap check."""
     def obj(g):
         return float("nan") if g == 0.25 else -abs(g - 1.5)
 
@@ -841,6 +841,16 @@ def test_gamma_search_refuses_nan_and_bad_arguments():
     with pytest.raises(TypeError, match="^evaluation_index must be an array of integer sample "
                                         "indices, got dtype float64$"):
         search_gamma(lambda g: g, selection_index=[0], evaluation_index=[0.5])
+    # -1 and -2 name the pool's last two samples, which the evaluation set also holds; without
+    # the pool's size the overlap check cannot see it, so negative indices are refused
+    n_pool = 10
+    with pytest.raises(ValueError, match=r"^selection_index holds 2 negative indices \(e.g. "
+                                        r"\[-1, -2\]\); search_gamma does not know the pool's "
+                                        r"size.*\(selection_index % n_pool\)$"):
+        search_gamma(lambda g: g, selection_index=[-1, -2],
+                     evaluation_index=[n_pool - 1, n_pool - 2, 0])
+    with pytest.raises(ValueError, match=r"^evaluation_index holds 1 negative indices"):
+        search_gamma(lambda g: g, selection_index=[0], evaluation_index=[[1], [-3]])
 
 
 # --------------------------------------------------------------------------- encoder rules
