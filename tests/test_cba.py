@@ -8,7 +8,7 @@ from evsnn.ann import loss_and_grad as ann_loss_and_grad
 from evsnn.clock import Network
 from evsnn.convert import convert
 from evsnn.encoders import encode
-from evsnn.grad import ann_gradient, loss_and_grad, mixed
+from evsnn.grad import Sigmoid, ann_gradient, loss_and_grad, mixed
 from evsnn.grad.cba import cba_gradients
 from evsnn.params import LIF
 
@@ -69,7 +69,8 @@ def test_mixed_with_cba_combines_defined_fields(conv):
 def test_cba_errors(conv):
     with pytest.raises(TypeError, match="method='ann' needs ann=<evsnn.ann.ANN"):
         loss_and_grad(conv.network, X, Y, T=3, encoder="current", method="ann", ann="net")
-    with pytest.raises(TypeError, match="missing 1 required keyword-only argument: 'ann'"):
+    with pytest.raises(TypeError, match=r"^method='ann' needs ann=<evsnn.ann.ANN or "
+                                        r"evsnn.convert.Conversion> .*pass it as"):
         loss_and_grad(conv.network, X, Y, T=3, encoder="current", method="ann")
     other = Network.mlp([5, 4, 3], LIF(), rng=0)
     with pytest.raises(ValueError, match=r"weight shapes \[\(8, 5\), \(3, 8\)\] differ"):
@@ -78,3 +79,35 @@ def test_cba_errors(conv):
         ann_gradient(None, X, Y)
     with pytest.raises(TypeError, match="network must be an evsnn Network"):
         cba_gradients("net", np.zeros((2, 6, 5)), X, Y, ann=conv)
+
+
+@pytest.mark.parametrize("option, exc, match", [
+    (dict(surrogate=Sigmoid(50.0)), ValueError, r"^surrogate=Sigmoid\(rho=50.0, scale='code'\) is "
+     r"not used by method='ann': CBA takes the source ANN's gradient and differentiates no "
+     r"spike; drop surrogate= or use method='bptt' or method='hart'$"),
+    (dict(detach_reset=True), ValueError, r"^detach_reset=True is not used by method='ann'.*"
+     r"drop detach_reset= or use method='bptt'$"),
+    (dict(precalculate=True), ValueError, r"^precalculate=True is not used by method='ann'"),
+    (dict(factor_clamp=2.0), ValueError, r"^factor_clamp=2.0 is not used by method='ann'.*"
+     r"use method='tempbp'$"),
+    (dict(detach_reset=1), TypeError, "detach_reset must be True or False"),
+    (dict(gamma=2.0), TypeError, r"^gamma= is not an option of any gradient method; the "
+     r"options are \[.*'ann'"),
+])
+def test_cba_refuses_options_it_does_not_read(conv, option, exc, match):
+    """CBA takes the source ANN's gradient: an option of a backward pass (a surrogate, a flag,
+    a Temp-BP option) would be ignored, so it is refused as backward() refuses it for the other
+    methods; an option left at its "not given" value is accepted."""
+    with pytest.raises(exc, match=match):
+        loss_and_grad(conv.network, X, Y, T=3, encoder="current", method="ann", ann=conv,
+                      **option)
+    want = loss_and_grad(conv.network, X, Y, T=3, encoder="current", method="ann", ann=conv)
+    got = loss_and_grad(conv.network, X, Y, T=3, encoder="current", method="ann", ann=conv,
+                        surrogate=None, precalculate=False, detach_reset=False, intra=None)
+    np.testing.assert_array_equal(got.image, want.image)
+
+
+def test_ann_option_needs_method_ann(conv):
+    with pytest.raises(ValueError, match=r"^ann= is CBA's source ANN \(method='ann' only\), got "
+                                        r"method='bptt': drop ann= or use method='ann'$"):
+        loss_and_grad(conv.network, X, Y, T=3, encoder="current", method="bptt", ann=conv)

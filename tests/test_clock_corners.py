@@ -16,7 +16,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import assume, event, given, settings
+from hypothesis import assume, event, example, given, settings
 from hypothesis import strategies as st
 from reference.helpers import (
     PAPER_PRESETS,
@@ -287,15 +287,28 @@ def test_backward_equals_tape_at_corners(case, method, surrogate, seed):
     assert_grads_equal_tape(got, ref, method)
 
 
+# a memoryless readout (lam = 0) on two spiking layers: drawn too rarely to rely on
+_LAM0_READOUT = (
+    Network([Dense(np.array([[1.0, 0.5], [-0.5, 1.25], [0.75, 0.75]]), LIF(lam=0.5, theta=0.5)),
+             Dense(np.array([[1.0, -0.5, 1.5], [0.5, 1.0, -1.0]]), IF(theta=0.25),
+                   bias=np.array([0.125, 0.0])),
+             Dense(np.array([[1.0, -1.25], [0.5, 0.75]]), Readout(lam=0.0, v_init=0.5),
+                   bias=np.array([0.25, -0.125]))]),
+    np.full((5, 2, 2), 0.5) + np.array([[[0.25, 0.0], [0.0, 0.5]]]), DEFAULT,
+)
+
+
 @settings(max_examples=example_count(40))
 @given(corner_cases(), st.sampled_from([Triangle(0.5), Triangle(1.0), Sigmoid(5.0, "code")]),
        st.integers(0, 2**32 - 1))
+@example(_LAM0_READOUT, Triangle(1.0), 7)
 def test_hart_precalculated_at_corners_equals_tape_or_refuses(case, surrogate, seed):
     """HART's pre-calculated backward (time sums only) on the corner networks, with a
     time-constant upstream gradient: equal to the prune-then-average tape wherever it applies
     (T = 1 with a delayed input included: no step reaches the current, no gradient), and a
-    ValueError naming the reason wherever it does not (readout, DLIF, trace output, a delay
-    below the first layer)."""
+    ValueError naming the reason wherever it does not (a readout with lam > 0, DLIF, trace
+    output, a delay below the first layer). A memoryless readout (lam = 0) passes the
+    time-constant gradient on unchanged, so the pre-calculation applies to it."""
     net, x, conv = case
     _, fits = _exact_forward(net, x, conv)
     assume(fits[np.dtype(np.float64)])
@@ -304,7 +317,8 @@ def test_hart_precalculated_at_corners_equals_tape_or_refuses(case, surrogate, s
                             (T, B, net.n_out)).copy()
     sums = simulate(net, x, convention=conv, record="time_sums", surrogate=surrogate)
     args = [layer.neuron.kernel_args() for layer in net.layers]
-    applies = all(a.spiking and not a.dlif and not a.emit_trace for a in args) and (
+    applies = all((a.spiking or a.lam == 0) and not a.dlif and not a.emit_trace
+                  for a in args) and (
         conv.input_delay == 0 or len(net.layers) == 1 or T == 1)
     if not applies:
         with pytest.raises(ValueError, match="pre-calculation|precalculate"):

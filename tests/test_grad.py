@@ -290,6 +290,43 @@ def test_hart_precalculated_work_does_not_depend_on_T():
     np.testing.assert_array_equal(got.biases[0], k * small.biases[0])
 
 
+@pytest.mark.parametrize("T", [1, 6])
+@pytest.mark.parametrize("bias", [False, True])
+def test_hart_precalculated_accepts_a_memoryless_readout(T, bias):
+    """Readout(lam=0) with "membrane" decoding (the HART authors' time-averaged nn.Linear) has
+    dL/dm = g/T at every step, so the pre-calculation applies; it equals the per-step HART
+    backward (the readout differentiated exactly, the hidden layers pruned and averaged) up to
+    the summation order of the time sums (RTOL_SUM_ORDER)."""
+    rng = np.random.default_rng(3)
+    net = Network([Dense(rng.normal(size=(6, 4)) * 2, LIF(lam=0.9, theta=0.5)),
+                   Dense(rng.normal(size=(5, 6)) * 1.5, LIF(lam=0.7, theta=0.4, reset="soft")),
+                   Dense(rng.normal(size=(3, 5)), Readout(lam=0.0),
+                         bias=rng.uniform(-0.3, 0.3, 3) if bias else None)])
+    x, y = rng.random((4, 4)), np.array([0, 2, 1, 2])
+    kw = dict(T=T, encoder="current", decoder="membrane", method="hart")
+    want = loss_and_grad(net, x, y, **kw)
+    got = loss_and_grad(net, x, y, precalculate=True, **kw)
+    assert got.loss == want.loss
+    for k in range(3):
+        assert np.any(want.grads.weights[k] != 0)  # gradient reaches every layer
+        _assert_sum_order(got.grads.weights[k], want.grads.weights[k])
+        _assert_sum_order(got.grads.membrane[k], want.grads.membrane[k])
+    if bias:
+        _assert_sum_order(got.grads.biases[2], want.grads.biases[2])
+    _assert_sum_order(got.image, want.image)
+    # a lone readout under an input delay (DING2025_PAPER): the last step sends no gradient
+    seq = (rng.random((T, 2, 4)) < 0.5).astype(float)
+    lone = Network([Dense(rng.normal(size=(3, 4)), Readout(lam=0.0))])
+    g = np.broadcast_to(rng.standard_normal((2, 3)), (T, 2, 3))
+    full = simulate(lone, seq, convention="DING2025_PAPER", record=True)
+    sums = simulate(lone, seq, convention="DING2025_PAPER", record="time_sums",
+                    surrogate=Triangle(1.0))
+    want = backward(lone, seq, full, g, method="hart")
+    got = backward(lone, seq, sums, g, method="hart", precalculate=True)
+    _assert_sum_order(got.weights[0], want.weights[0])
+    _assert_sum_order(got.input, want.input)
+
+
 def test_hart_precalculated_errors():
     rng = np.random.default_rng(1)
     net = _net(rng)
@@ -321,8 +358,9 @@ def test_hart_precalculated_errors():
         return backward(network, seq, s, g_, method="hart", precalculate=True)
 
     w1, w2 = rng.uniform(-1, 1, (5, 6)), rng.uniform(-1, 1, (4, 5))
-    with pytest.raises(ValueError, match="layer 1 is a non-spiking readout"):
-        run(Network([Dense(w1, LIF()), Dense(w2, Readout())]))
+    with pytest.raises(ValueError, match=r"layer 1 is a non-spiking readout with lam=0.5: its "
+                       r"dL/dm\[t\] = .* accumulates over time.* use Readout\(lam=0.0\)"):
+        run(Network([Dense(w1, LIF()), Dense(w2, Readout(lam=0.5))]))
     with pytest.raises(ValueError, match="layer 0 is a DLIF layer"):
         run(Network([Dense(w1, DLIF(), dlif_factors=np.ones(4)), Dense(w2, LIF())]))
     with pytest.raises(ValueError, match="layer 1 emits its synaptic trace"):
@@ -337,6 +375,11 @@ def test_hart_precalculated_errors():
                        r"\(2, 4\), the layer needs \(2, 3\) and \(2, 4\); simulate this network "
                        r"with record='time_sums'$"):
         backward(_net(rng, sizes=(6, 3, 4)), seq, sums, g, method="hart", precalculate=True)
+    # the sums of a run that ended in a readout (no surrogate sum) for a spiking last layer
+    ro_sums = simulate(_net(rng, readout=True), seq, record="time_sums", surrogate=Triangle(1.0))
+    with pytest.raises(ValueError, match=r"^the time sums of layer 1 have shapes \(2, 5\) and "
+                       r"None, the layer needs \(2, 5\) and \(2, 4\)"):
+        backward(net, seq, ro_sums, g, method="hart", precalculate=True)
 
 
 def test_rga_factor_hand_computed():

@@ -523,6 +523,22 @@ def test_mixed_refuses_what_it_cannot_mix():
         mixed(0.5, r, r2)  # zip would silently drop the second layer
     with pytest.raises(TypeError, match="^beta must be a real number, got str '0.5'"):
         mixed("0.5", r, r)
+    # no broadcasting: an image gradient [B, n] with a sequence gradient [T, B, n] is neither
+    with pytest.raises(ValueError, match=r"^a has shape \(1, 2\) but b has shape \(2, 1, 2\); "
+                                        "mixed combines two gradients of the same quantity"):
+        mixed(0.5, r.input[0], r.input)
+    with pytest.raises(ValueError, match=r"^a has shape \(\) but b has shape \(2, 1, 2\)"):
+        mixed(0.5, 1.0, r.input)
+    wider = Network.mlp([2, 3], LIF(), rng=0)
+    seq3 = np.ones((3, 1, 2))
+    r3 = backward(wider, seq3, simulate(wider, seq3, record=True), np.ones((3, 1, 3)))
+    r_wide = backward(wider, seq, simulate(wider, seq, record=True), np.ones((2, 1, 3)))
+    with pytest.raises(ValueError, match=r"^a.input has shape \(2, 1, 2\) but b.input has shape "
+                                        r"\(3, 1, 2\)"):
+        mixed(0.5, r_wide, r3)  # runs of T = 2 and T = 3
+    with pytest.raises(ValueError, match=r"^a.weights\[0\] has shape \(2, 2\) but b.weights"
+                                        r"\[0\] has shape \(3, 2\)"):
+        mixed(0.5, r, r_wide)  # two networks of one depth, different widths
     with pytest.raises(ValueError, match=r"^beta=nan must be finite and lie in \[0, 1\]"):
         mixed(float("nan"), r, r)
 
@@ -797,8 +813,8 @@ def test_gamma_golden_search_evaluates_two_plus_one_per_iteration_inside_the_bou
 def test_gamma_search_refuses_nan_and_bad_arguments():
     """Regression: an objective returning NaN at the first γ made that γ the answer (nothing
     compares greater than NaN), a NaN or infinite grid value or bound was searched, a negative
-    iteration count ran none, and two disjoint boolean masks were reported as overlapping
-    (their values 0 and 1 intersect)."""
+    iteration count ran none, two disjoint boolean masks were reported as overlapping
+    (their values 0 and 1 intersect), and negative indices slipped past the overlap check."""
     def obj(g):
         return float("nan") if g == 0.25 else -abs(g - 1.5)
 
@@ -825,6 +841,16 @@ def test_gamma_search_refuses_nan_and_bad_arguments():
     with pytest.raises(TypeError, match="^evaluation_index must be an array of integer sample "
                                         "indices, got dtype float64$"):
         search_gamma(lambda g: g, selection_index=[0], evaluation_index=[0.5])
+    # -1 and -2 name the pool's last two samples, which the evaluation set also holds; without
+    # the pool's size the overlap check cannot see it, so negative indices are refused
+    n_pool = 10
+    with pytest.raises(ValueError, match=r"^selection_index holds 2 negative indices \(e.g. "
+                                        r"\[-1, -2\]\); search_gamma does not know the pool's "
+                                        r"size.*\(selection_index % n_pool\)$"):
+        search_gamma(lambda g: g, selection_index=[-1, -2],
+                     evaluation_index=[n_pool - 1, n_pool - 2, 0])
+    with pytest.raises(ValueError, match=r"^evaluation_index holds 1 negative indices"):
+        search_gamma(lambda g: g, selection_index=[0], evaluation_index=[[1], [-3]])
 
 
 # --------------------------------------------------------------------------- encoder rules

@@ -111,23 +111,29 @@ def test_a_method_against_itself_is_perfect():
 
 
 # --------------------------------------------------------------------------- the mapping
-@pytest.mark.parametrize("case", ["lif_delta_current", "lif_exponential_hidden", "if_poisson"])
+@pytest.mark.parametrize("case", ["lif_delta_current", "lif_exponential_hidden",
+                                  "lif_exponential_readout_tau", "if_poisson"])
 def test_readout_gradients_converge_to_exact_for_every_method(case):
     """A non-spiking readout is linear in its weights and every clock method differentiates it
     exactly, so each method's readout gradient is the gradient of the Euler discretisation and
     must converge to exact mode's as Δt -> 0, including the norm: this pins down the weight
     factors of the mapping (Δt R / tau_m for current input; R tau_s / tau_m = 0.5 behind an
-    exponential-synapse layer; Δt / C for input events into an IF exponential synapse)."""
+    exponential-synapse layer; Δt / C for input events into an IF exponential synapse) and,
+    with a readout tau_s (2 ms) unlike the hidden layer's (5 ms), that the hidden trace decays
+    with the readout's tau_s (with its own, the error stays near 0.5 as Δt -> 0)."""
     rng = np.random.default_rng(0)
     x = rng.uniform(0.2, 0.9, (5, 4))
     y = np.array([0, 1, 2, 0, 1])
     # bptt x3, tempbp (a readout-only net counts as trace-applicable), hart x3, rga/bptr/rate, mixed
     encoder, t_end, n_rows = "current", 10.0, 3 + 1 + 3 + 3 + 1
-    if case == "lif_exponential_hidden":
+    if case.startswith("lif_exponential"):
         nrn = ExactNeuron("lif", "exponential", tau_mem_ms=10.0, tau_syn_ms=5.0)
+        ro = nrn
+        if case == "lif_exponential_readout_tau":
+            ro = ExactNeuron("lif", "exponential", tau_mem_ms=10.0, tau_syn_ms=2.0)
         # positive readout weights: see the note on kink maxima in the final report of issue 4
         net = ExactNetwork([ExactDense(rng.uniform(0.5, 2.5, (6, 4)), nrn),
-                            ExactDense(rng.uniform(0.05, 1.0, (3, 6)), nrn, readout=True)])
+                            ExactDense(rng.uniform(0.05, 1.0, (3, 6)), ro, readout=True)])
         blocks = [1]  # the hidden layer's gradient is a surrogate: not convergent
     elif case == "lif_delta_current":
         nrn = ExactNeuron("lif", "delta", tau_mem_ms=10.0)
@@ -322,6 +328,11 @@ def test_grade_errors_that_need_a_run():
     ro = ExactNetwork([ExactDense([[1.0, 1.0]], nrn_a, readout=True)])
     with pytest.raises(ValueError, match="dt_ms=20.0 exceeds the readout's tau_mem_ms"):
         grade(ro, x, y, dt_ms=20.0, t_enc_ms=10.0, t_end_ms=20.0, decoder="max_membrane")
+    # an IF readout has no tau_m, but its synaptic trace decays with 1 - dt/tau_s
+    if_ro = ExactNetwork([ExactDense([[1.0, 1.0]], ExactNeuron("if", "exponential",
+                                                               tau_syn_ms=0.2), readout=True)])
+    with pytest.raises(ValueError, match="dt_ms=0.5 exceeds the readout's tau_syn_ms"):
+        grade(if_ro, x, y, dt_ms=0.5, t_enc_ms=10.0, t_end_ms=20.0, decoder="max_membrane")
     with pytest.raises(ValueError, match="shape"):
         compare_gradients(np.zeros(3), np.zeros(4))
     g = grade(ro, x, y, dt_ms=0.5, t_enc_ms=10.0, t_end_ms=20.0, decoder="max_membrane",

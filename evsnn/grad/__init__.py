@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evsnn._checks import real_iv
+from evsnn._checks import flag_iv, real_iv
 from evsnn._records import compact_repr
 from evsnn.clock import simulate
 from evsnn.clock.conv import ConvNetwork, simulate_conv
@@ -19,10 +19,12 @@ from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import decode
 from evsnn.encoders import encode, fused_parts
 from evsnn.grad.backward import (
+    METHOD_OPTIONS,
     METHODS,
     GradientResult,
     _method_options,
     _surrogate_iv,
+    _use,
     backward,
     rga_factor,
 )
@@ -210,6 +212,8 @@ def loss_and_grad(
         Passed to the encoder and the simulator.
     surrogate, method_options
         Passed to :func:`backward` (:func:`~evsnn.grad.conv.backward_conv` for a ConvNetwork).
+        ``method="ann"`` reads only ``ann=`` (required) and refuses the options of a backward
+        pass, as :func:`backward` refuses an option its method does not read.
     train : bool, default False
         ConvNetwork only: the training-mode forward pass (batch-statistics batch norm, dropout
         masks drawn from ``rng``), see :func:`~evsnn.clock.conv.simulate_conv`.
@@ -251,13 +255,21 @@ def loss_and_grad(
                          "Network has no training mode")
     if train:  # one stream for the encoder's and the dropout masks' draws
         rng = np.random.default_rng(rng)
-    if method != "ann":  # refused before the forward pass, not after it (backward checks again)
+    # refused before the forward pass, not after it (backward checks again)
+    if method == "ann":
+        if is_conv:
+            raise ValueError("method='ann' (CBA) needs a dense Network and its source ANN; "
+                             f"use one of {list(METHODS)} for a ConvNetwork")
+        _cba_options_iv(surrogate, method_options)
+    elif "ann" in method_options:
+        raise ValueError(
+            f"ann= is CBA's source ANN (method='ann' only), got method={method!r}: drop ann= "
+            "or use method='ann'"
+        )
+    else:
         _method_options(method, conv, surrogate, network=network, **method_options)
     x, seq = _sequence(network, x, T, encoder, conv, rng, sigma, pixel_range=pixel_range)
     if is_conv:
-        if method == "ann":
-            raise ValueError("method='ann' (CBA) needs a dense Network and its source ANN; "
-                             f"use one of {list(METHODS)} for a ConvNetwork")
         sim_kw = dict(train=True, rng=rng) if train else {}
         res = simulate_conv(network, seq, convention=conv, record=True, **sim_kw)
     elif method == "hart" and method_options.get("precalculate"):
@@ -276,7 +288,7 @@ def loss_and_grad(
         from evsnn.grad.cba import cba_gradients
 
         grads, image = cba_gradients(
-            network, seq, None if encoder is None else x, labels, **method_options
+            network, seq, None if encoder is None else x, labels, ann=method_options["ann"]
         )
         correct = np.argmax(scores, axis=1) == labels
         return LossGrad(float(value), scores, correct, image, grads, seq)
@@ -295,10 +307,46 @@ def loss_and_grad(
     return LossGrad(float(value), scores, correct, image, grads, seq, res if is_conv else None)
 
 
+def _cba_options_iv(surrogate, options):
+    """Refuse, for ``method="ann"`` (CBA), a missing ``ann=`` and every option CBA does not read:
+    it takes the source ANN's gradient, so it differentiates no spike and runs no backward."""
+    if surrogate is not None:
+        raise ValueError(
+            f"surrogate={surrogate!r} is not used by method='ann': CBA takes the source ANN's "
+            f"gradient and differentiates no spike; drop surrogate= or use {_use('surrogate')}"
+        )
+    for name, value in options.items():
+        if name == "ann":
+            continue
+        if name not in METHOD_OPTIONS:
+            raise TypeError(f"{name}= is not an option of any gradient method; the options are "
+                            f"{sorted([*METHOD_OPTIONS, 'ann'])}")
+        # as _method_options does: None (any option) or False (a flag) is "not given"
+        flag = name in ("detach_reset", "precalculate")
+        if value is not None and (not flag or flag_iv(name, value)):
+            raise ValueError(
+                f"{name}={value!r} is not used by method='ann': CBA takes the source ANN's "
+                f"gradient; drop {name}= or use {_use(name)}"
+            )
+    if "ann" not in options:
+        raise TypeError(
+            "method='ann' needs ann=<evsnn.ann.ANN or evsnn.convert.Conversion> (the source ANN "
+            "of the conversion); pass it as loss_and_grad(..., method='ann', ann=source)"
+        )
+
+
 def mixed(beta, a, b):
-    """HART Eq. A6: the mixed gradient ``β·a + (1 − β)·b`` of two gradients (arrays, or
-    :class:`GradientResult` records of the same network combined field by field; a field one
-    of the two records does not hold, such as CBA's ``membrane``, is None in the result)."""
+    """HART Eq. A6: the mixed gradient ``β·a + (1 − β)·b`` of two gradients (arrays of one
+    shape, or :class:`GradientResult` records of the same network combined field by field; a
+    field one of the two records does not hold, such as CBA's ``membrane``, is None in the
+    result).
+
+    Raises
+    ------
+    ValueError
+        If the two arrays, or two fields both records hold, differ in shape (no broadcasting:
+        a gradient mixed with one of another quantity is neither).
+    """
     beta = real_iv("beta", beta, low=0, high=1,
                    hint="the weight of the first gradient (HART Eq. A6: β·HART + (1 − β)·STBP)")
     records = [isinstance(r, GradientResult) for r in (a, b)]
@@ -315,19 +363,37 @@ def mixed(beta, a, b):
                 "mix the gradients of one network"
             )
 
-        def comb(u, v):
+        def comb(u, v, name):
             # CBA (method "ann") has no membrane gradient: mix only what both records hold
-            return None if u is None or v is None else beta * u + (1 - beta) * v
+            if u is None or v is None:
+                return None
+            return _mix(beta, u, v, f"a.{name}", f"b.{name}")
+
+        def combs(field):
+            return [comb(u, v, f"{field}[{i}]")
+                    for i, (u, v) in enumerate(zip(getattr(a, field), getattr(b, field)))]
 
         return GradientResult(
-            input=comb(a.input, b.input),
-            weights=[comb(u, v) for u, v in zip(a.weights, b.weights)],
-            biases=[comb(u, v) for u, v in zip(a.biases, b.biases)],
-            dlif_factors=[comb(u, v) for u, v in zip(a.dlif_factors, b.dlif_factors)],
-            membrane=[comb(u, v) for u, v in zip(a.membrane, b.membrane)],
+            input=comb(a.input, b.input, "input"),
+            weights=combs("weights"),
+            biases=combs("biases"),
+            dlif_factors=combs("dlif_factors"),
+            membrane=combs("membrane"),
             method=f"mixed({beta}, {a.method}, {b.method})",
         )
-    return beta * np.asarray(a) + (1 - beta) * np.asarray(b)
+    return _mix(beta, a, b, "a", "b")
+
+
+def _mix(beta, u, v, name_u, name_v):
+    """``β·u + (1 − β)·v`` of two arrays of one shape (never broadcast)."""
+    u, v = np.asarray(u), np.asarray(v)
+    if u.shape != v.shape:
+        raise ValueError(
+            f"{name_u} has shape {u.shape} but {name_v} has shape {v.shape}; mixed combines two "
+            "gradients of the same quantity, so pass arrays of one shape (e.g. two image "
+            "gradients, or two grads.input sequences)"
+        )
+    return beta * u + (1 - beta) * v
 
 
 def _array_like(x):

@@ -864,6 +864,10 @@ def _hart_precalculated(network, result, g, dtype):
       summed in the forward pass; ``dL/db^l = T Σ_b [∂L/∂m^l]``;
     * ``g^{l-1} = W^lᵀ [∂L/∂m^l]``, again the same at every step (Eq. 13).
 
+    A memoryless readout (``Readout(lam=0)``, the HART authors' time-averaged ``nn.Linear``) has
+    ``m[t] = I[t]`` as its output: its dL/dm is the constant dL/d(output), which every method
+    differentiates exactly (no surrogate, no averaging). A readout with ``lam > 0`` is refused.
+
     Every product is on ``[B, n]`` arrays: the cost does not depend on T. The per-step results
     (``input``, ``membrane``) are returned as read-only views repeating one frame over time
     (``input`` is a full array when the first layer has an input trace: the transposed trace
@@ -889,11 +893,13 @@ def _hart_precalculated(network, result, g, dtype):
     for li in range(L - 1, -1, -1):
         layer, ls = network.layers[li], sums.layers[li]
         args = layer.neuron.kernel_args()
-        if not args.spiking:
+        if not args.spiking and args.lam != 0:
             raise ValueError(
-                f"layer {li} is a non-spiking readout: its dL/dm accumulates over time, so the "
-                "gradient below it is not constant in time and HART's pre-calculation does not "
-                "apply; use precalculate=False with simulate(..., record=True)"
+                f"layer {li} is a non-spiking readout with lam={args.lam!r}: its dL/dm[t] = "
+                "Σ_{k ≥ t} lam^(k − t) dL/dout[k] accumulates over time, so the gradient below it "
+                "is not constant in time and HART's pre-calculation does not apply; use "
+                "Readout(lam=0.0) (the HART authors' time-averaged nn.Linear) or "
+                "precalculate=False with simulate(..., record=True)"
             )
         if args.dlif:
             raise ValueError(
@@ -914,13 +920,19 @@ def _hart_precalculated(network, result, g, dtype):
                          f"layer {li - 1} = c Σ_k (1 − c)^k dL/da[t + k]"
                 )
             )
-        if ls.input_sum.shape != (B, layer.n_in) or ls.surrogate_sum.shape != (B, layer.n_out):
+        # a readout has no surrogate sum (None), a spiking layer one of shape [B, n_out]
+        sur_shape = None if ls.surrogate_sum is None else ls.surrogate_sum.shape
+        sur_need = (B, layer.n_out) if args.spiking else None
+        if ls.input_sum.shape != (B, layer.n_in) or sur_shape != sur_need:
             raise ValueError(
                 f"the time sums of layer {li} have shapes {ls.input_sum.shape} and "
-                f"{ls.surrogate_sum.shape}, the layer needs {(B, layer.n_in)} and "
-                f"{(B, layer.n_out)}; simulate this network with record='time_sums'"
+                f"{sur_shape}, the layer needs {(B, layer.n_in)} and "
+                f"{sur_need}; simulate this network with record='time_sums'"
             )
-        g_m = (g_s * ls.surrogate_sum) / dtype.type(T)  # HART Eq. 14, Σ_t from the forward
+        if args.spiking:
+            g_m = (g_s * ls.surrogate_sum) / dtype.type(T)  # HART Eq. 14, Σ_t from the forward
+        else:  # a memoryless readout (lam = 0): m[t] = I[t] is its output, so dL/dm = dL/dout
+            g_m = g_s
         gms[li] = np.broadcast_to(g_m, (T, B, layer.n_out))
         gw[li] = g_m.T @ ls.input_sum  # Eq. 13: Σ_t [∂L/∂m] x[t - d]ᵀ
         if layer.bias is not None:
@@ -982,7 +994,8 @@ def backward(
         hart only: HART's pre-calculated backward (Eq. 13-15, "Pre-calculation Property"),
         run from the forward's time sums; its work does not depend on T. It applies when
         dL/ds[t] is the same at every step in every layer: ``g_output`` constant in time (rate
-        decoding), spiking layers that emit spikes (no trace output, no readout, no DLIF), and
+        decoding, or ``"membrane"`` decoding of a ``Readout(lam=0)``), spiking layers that emit
+        spikes (no trace output, no DLIF), no readout other than ``Readout(lam=0)``, and
         neither an input delay nor an input trace below the first layer; otherwise a
         ValueError says why. ``membrane`` of the result is then a read-only view repeating one
         frame over time, and so is ``input`` unless the first layer has an input trace.

@@ -44,10 +44,11 @@ def search_gamma(objective, *, selection_index, evaluation_index, method="grid",
         ``objective(gamma) -> float`` computed on the selection set only (e.g. the attack success
         rate of HART with ``Triangle(gamma)`` on ``selection_index``).
     selection_index, evaluation_index : array of int
-        The two disjoint sample sets, as indices into **one** pool of samples (e.g. both into
-        ``load_digits("all")``); they are checked, so that γ is never chosen on the data it is
-        evaluated on. Indices into two different arrays (a train and a test split) say nothing
-        about overlap and are refused when their numbers coincide: index one pool instead.
+        The two disjoint sample sets, as non-negative indices into **one** pool of samples
+        (e.g. both into ``load_digits("all")``); they are checked, so that γ is never chosen on
+        the data it is evaluated on. Indices into two different arrays (a train and a test
+        split) say nothing about overlap and are refused when their numbers coincide: index
+        one pool instead.
     method : {"grid", "golden"}
         Exhaustive grid, or golden-section search on ``bounds`` (assumes a unimodal objective,
         as HART Fig. 3 suggests).
@@ -115,12 +116,22 @@ def search_gamma(objective, *, selection_index, evaluation_index, method="grid",
 
 
 def _index_iv(name, index):
-    """``index`` as a 1-D integer array of sample indices (a boolean mask would compare as
-    the values 0 and 1, so two disjoint masks would look like overlapping index sets)."""
+    """``index`` as a 1-D array of non-negative integer sample indices (a boolean mask would
+    compare as the values 0 and 1, so two disjoint masks would look like overlapping index sets;
+    a negative index names a sample counted from the pool's end, which the overlap check cannot
+    match without the pool's size)."""
     arr = np.asarray(index)
     if arr.size and arr.dtype.kind not in "iu":
         hint = (" (a boolean mask: pass np.flatnonzero(mask))" if arr.dtype.kind == "b" else "")
         raise TypeError(
             f"{name} must be an array of integer sample indices, got dtype {arr.dtype}{hint}"
         )
-    return arr.ravel()
+    arr = arr.ravel()
+    neg = arr[arr < 0]
+    if neg.size:
+        raise ValueError(
+            f"{name} holds {neg.size} negative indices (e.g. {neg[:5].tolist()}); search_gamma "
+            "does not know the pool's size, so it cannot tell which samples they name and could "
+            f"miss one shared with the other set: pass non-negative indices ({name} % n_pool)"
+        )
+    return arr

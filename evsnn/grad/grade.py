@@ -23,7 +23,9 @@ Neurons (module docstring of :mod:`evsnn.exact.convergence`; forward Euler of
   spikes (``TraceLIF(output="spike")``) because the decoders read spikes.
 * a non-spiking readout (``ExactDense(readout=True)``) -> :class:`evsnn.params.Readout` with
   ``λ = 1 - Δt/tau_m`` (1 for IF) and the same weight factor as a spiking layer of its synapse
-  (``R tau_s / tau_m`` for LIF, ``tau_s / C`` for IF with an exponential synapse).
+  (``R tau_s / tau_m`` for LIF, ``tau_s / C`` for IF with an exponential synapse). Exact mode
+  puts a synapse in the receiving layer, so the trace of the last hidden layer decays with the
+  readout's ``tau_s`` (as every hidden trace decays with the next layer's).
 * first layer: the clock input is the Euler form of the exact input
   (:func:`evsnn.exact.convergence.clock_inputs`): current coding gives ``x`` at every step and
   ``W_clock = (Δt R / tau_m) W`` (IF: ``Δt / C``); input events go into step ``ceil(t/Δt) - 1``
@@ -481,7 +483,10 @@ def _mapping_iv(network, dt):
         if n.t_ref_ms != 0:
             raise ValueError(f"the readout has t_ref_ms={n.t_ref_ms!r}; clock mode has none")
         for tau in ("tau_mem_ms", "tau_syn_ms"):
-            if n.model == "lif" and dt > getattr(n, tau):
+            # an IF readout has no tau_m, but its synaptic trace (the last hidden layer's, or
+            # the filtered input) still decays with 1 - dt/tau_s
+            used = n.model == "lif" or (tau == "tau_syn_ms" and n.synapse != "delta")
+            if used and dt > getattr(n, tau):
                 raise ValueError(f"dt_ms={dt!r} exceeds the readout's {tau}; use dt_ms <= tau")
 
 
@@ -495,6 +500,12 @@ def _clock_counterpart(network, dt, inputs, n_steps):
     layers = network.layers
     spiking = layers[:-1] if layers[-1].readout else layers
     clayers = list(clock_network(ExactNetwork(spiking), dt).layers) if spiking else []
+    if layers[-1].readout and clayers and isinstance(clayers[-1].neuron, TraceLIF):
+        # clock_network saw no readout, so the last hidden trace got its own layer's tau_s; it
+        # is the readout's synaptic current and decays with the readout's tau_s
+        last = clayers[-1]
+        tau_s = layers[-1].neuron.tau_syn_ms
+        clayers[-1] = last.replace(neuron=replace(last.neuron, tau_syn_ms=tau_s))
     scales = []
     for layer in spiking:
         n = layer.neuron
