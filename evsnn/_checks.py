@@ -110,9 +110,16 @@ def flag_iv(name, value):
 def float_input_iv(name, x, takes, what):
     """The numeric array ``x`` in the float dtype evsnn computes it in: integers and bools as
     float64, float16 read exactly as float32 (nothing computes in float16, which counts only up
-    to 2048), float32 and float64 as they are. Other floats (float128) raise TypeError naming
-    who refuses them and what (``takes="the encoders take"``, ``what="pixels"``). The encoders,
-    the ANN and the decoders read their input with it."""
+    to 2048), float32 and float64 as they are. Other floats (float128) and other kinds (complex,
+    str, bytes, object, datetime) raise TypeError naming who refuses them and what
+    (``takes="the encoders take"``, ``what="pixels"``). The encoders, the ANN, the decoders and
+    the losses read their input with it."""
+    if x.dtype.kind not in "biuf":
+        # astype(float64) dropped a complex's imaginary part (a warning only) and parsed strings
+        raise TypeError(f"{name} has dtype {x.dtype}; {takes} float16, float32 or float64 "
+                        f"{what} (or integers), no other kind: pass a real array ({name}.real "
+                        f"if the imaginary parts are 0, {name}.astype(numpy.float64) for numbers "
+                        "stored as text or objects)")
     if x.dtype.kind != "f":
         return x.astype(np.float64)
     if x.dtype.itemsize < 4:

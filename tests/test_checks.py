@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -192,3 +193,18 @@ def test_pixels_iv_prints_plain_numbers_regression():
                      (np.array([-0.5], np.float32), r"\[-0\.5, -0\.5\]")):
         with pytest.raises(ValueError, match=rf"^x must lie in \[0, 1\], got values in {shown};"):
             pixels_iv(x)
+
+
+@pytest.mark.parametrize("x", [np.array([2 + 5j, 0]), np.array(["2", "0"]),
+                               np.array([b"2", b"0"]), np.array([2.0, None], dtype=object),
+                               np.array(["2024-01-01"], dtype="datetime64[D]")])
+def test_float_input_iv_refuses_every_kind_but_real_numbers_regression(x):
+    # astype(float64) dropped the imaginary part (a ComplexWarning only) and parsed str/bytes, so
+    # the losses computed on such scores (review 46)
+    dtype = re.escape(str(x.dtype))  # "|S1" and "[D]" are regex syntax
+    with pytest.raises(TypeError, match=rf"^scores has dtype {dtype}; the losses take float16, "
+                                        r"float32 or float64 scores \(or integers\), no other "
+                                        r"kind: pass a real array \(scores\.real if the imaginary "
+                                        r"parts are 0, scores\.astype\(numpy\.float64\) for "
+                                        r"numbers stored as text or objects\)$"):
+        float_input_iv("scores", x, "the losses take", "scores")
