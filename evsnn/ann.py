@@ -30,9 +30,13 @@ __all__ = [
 ]
 
 
-def _matrix_iv(name, value, ndim):
-    """A read-only float copy of ``value`` (checked as a network's weights are)."""
-    out = np.array(_as_float_array(name, value, ndim), copy=True)
+def _matrix_iv(name, value, ndim, what):
+    """A read-only float copy of ``value`` (checked as a network's weights are), in the dtype
+    :func:`~evsnn._checks.float_input_iv` reads inputs in: float16 as float32 (exactly), wider
+    floats refused. ``what`` (``"weights"``, ``"biases"``) names it in that refusal."""
+    # float16 weights trained in float16: AdamW's eps = 1e-8 is 0 there and the step was inf
+    out = float_input_iv(name, _as_float_array(name, value, ndim), "the ANN takes", what)
+    out = np.array(out, copy=True)
     out.flags.writeable = False
     return out
 
@@ -46,8 +50,12 @@ class ANN:
     ----------
     weights : sequence of arrays
         One matrix per layer; shapes must chain (``weights[l].shape[1] == weights[l-1].shape[0]``).
+        Stored as read-only copies: integers as float64, float16 as float32 (read exactly;
+        nothing computes or trains in float16), float32 and float64 as given; wider floats
+        (float128) raise TypeError.
     biases : sequence of (array or None), optional
-        One bias vector (or None) per layer; ``None`` (default) means no bias anywhere.
+        One bias vector (or None) per layer; ``None`` (default) means no bias anywhere. Each
+        is stored as the weights are (float16 as float32).
 
     Examples
     --------
@@ -66,7 +74,8 @@ class ANN:
                 f"weights must be a sequence of 2-D arrays, got {type(self.weights).__name__}"
             )
         # an empty matrix is refused as Dense refuses it: a layer with no inputs or no outputs
-        ws = tuple(_nonempty(f"weights[{i}]", _matrix_iv(f"weights[{i}]", w, 2), "n_out, n_in")
+        ws = tuple(_nonempty(f"weights[{i}]", _matrix_iv(f"weights[{i}]", w, 2, "weights"),
+                             "n_out, n_in")
                    for i, w in enumerate(self.weights))
         if not ws:
             raise ValueError("weights is empty; an ANN needs at least one layer")
@@ -90,7 +99,7 @@ class ANN:
                 if b is None:
                     bs.append(None)
                     continue
-                b = _matrix_iv(f"biases[{i}]", b, 1)
+                b = _matrix_iv(f"biases[{i}]", b, 1, "biases")
                 if b.shape[0] != w.shape[0]:
                     raise ValueError(
                         f"biases[{i}] has {b.shape[0]} entries but weights[{i}] has "

@@ -122,6 +122,27 @@ def test_float16_input_is_read_as_float32_and_wider_floats_are_refused():
         predict(ann, x16.astype(np.longdouble))
 
 
+def test_float16_weights_are_read_as_float32_and_train_regression():
+    # float16 weights were kept, so fit_ann trained in float16: AdamW's eps = 1e-8 is 0 there,
+    # the step was inf and training died blaming weights[0] (review 46)
+    from evsnn.train import fit_ann
+
+    ref = ANN.mlp([4, 3, 2], bias=True, rng=0)
+    w16 = [w.astype(np.float16) for w in ref.weights]
+    b16 = [np.array([0.5, -0.25, 1.0], np.float16), np.array([0.125, 0.0], np.float16)]
+    ann = ANN(w16, b16)
+    for got, given in zip(ann.weights + ann.biases, w16 + b16):
+        assert got.dtype == np.float32 and not got.flags.writeable
+        np.testing.assert_array_equal(got, given.astype(np.float32))  # read exactly
+    rng = np.random.default_rng(0)
+    x, y = rng.random((16, 4)), rng.integers(0, 2, 16)
+    r = fit_ann(ann, x, y, rng=0, epochs=1, batch_size=8)
+    assert r.model.weights[0].dtype == np.float32 and np.all(np.isfinite(r.model.weights[0]))
+    with pytest.raises(TypeError, match=r"^biases\[1\] has dtype float128; the ANN takes float16, "
+                                        r"float32 or float64 biases \(or integers\)"):
+        ANN(w16, [None, np.zeros(2, np.longdouble)])
+
+
 def test_predict_and_accuracy():
     ann = ANN([np.array([[1.0, 0.0], [0.0, 1.0]])])
     x = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])  # the tie goes to the lowest index
