@@ -171,6 +171,38 @@ def test_ann_errors():
         ANN.mlp([3])
 
 
+def test_mlp_and_with_weights_check_their_arguments_regression():
+    # mlp(64) raised "object of type 'int' has no len()", scale=nan was blamed on weights[0],
+    # bias='no' meant True; with_weights built any architecture, or blamed biases[0] the caller
+    # never passed (review 46, /tmp/rev_misc46/f5_ann_mlp_with_weights_args.py)
+    for bad, shown in ((64, "int 64"), ("64", "str '64'"), (np.array(64), r"ndarray array\(64\)")):
+        with pytest.raises(TypeError, match=r"^sizes must be a sequence of layer widths, input "
+                                            rf"first \(e\.g\. \[64, 100, 10\]\), got {shown}$"):
+            ANN.mlp(bad)
+    assert ANN.mlp(np.array([3, 2]), rng=0).sizes == (3, 2)
+    for bad, shown in ((float("nan"), "nan"), (0.0, "0.0"), (-1.0, "-1.0")):
+        with pytest.raises(ValueError, match=rf"^scale={shown} must be finite and > 0; the "
+                                             r"weights' standard deviation times sqrt\(n_in\), "
+                                             r"sqrt\(2\) for He initialisation$"):
+            ANN.mlp([3, 2], scale=bad)
+    with pytest.raises(TypeError, match=r"^bias must be True or False, got 'no'; pass bias=True "
+                                        r"or bias=False$"):
+        ANN.mlp([3, 2], bias="no")
+    fix = r"; with_weights keeps the sizes \(3, 4, 2\); build ANN\(weights, biases\) for others$"
+    for bias in (False, True):
+        ann = ANN.mlp([3, 4, 2], bias=bias, rng=0)
+        with pytest.raises(ValueError, match=r"^weights\[0\] has shape \(7, 3\) but this "
+                                             r"network's layer 0 has \(4, 3\) \(n_out, n_in\)"
+                                             + fix):
+            ann.with_weights([np.ones((7, 3)), np.ones((1, 7))])
+        with pytest.raises(ValueError, match=r"^weights has 1 layers but this network has 2" + fix):
+            ann.with_weights([np.ones((4, 3))])
+    same = ann.with_weights([2 * w for w in ann.weights])  # the shapes kept, the biases too
+    assert same.sizes == ann.sizes
+    np.testing.assert_array_equal(same.weights[1], 2 * ann.weights[1])
+    np.testing.assert_array_equal(same.biases[1], ann.biases[1])
+
+
 def test_forward_backward_errors():
     ann = ANN([np.ones((2, 3))])
     with pytest.raises(ValueError, match=r"x must be \[B, 3\]"):
