@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 
 import numpy as np
 
@@ -47,11 +48,18 @@ def _span(low, high, low_open, high_open):
     return ""
 
 
+def _unwrap_0d(value):
+    """The scalar in a 0-d array (what ``np.load(npz)[key]`` and ``np.asarray(3.0)`` give for a
+    number), anything else as it is; the kind checks then see a NumPy scalar."""
+    return value[()] if isinstance(value, np.ndarray) and value.ndim == 0 else value
+
+
 def real_iv(name, value, *, low=-math.inf, high=math.inf, low_open=False, high_open=False,
             allow_inf=False, hint=None):
-    """``value`` as a float: a real number (Python or NumPy, not a bool) in the interval from
-    ``low`` to ``high`` (each end closed unless ``low_open``/``high_open``), finite unless
-    ``allow_inf`` (then an infinity is accepted where the bounds admit it; NaN never is).
+    """``value`` as a float: a real number (Python or NumPy, a 0-d array included, not a bool)
+    in the interval from ``low`` to ``high`` (each end closed unless ``low_open``/``high_open``),
+    finite unless ``allow_inf`` (then an infinity is accepted where the bounds admit it; NaN never
+    is). An integer past float's range raises ValueError.
 
     >>> real_iv("lam", 0.5, low=0, high=1)
     0.5
@@ -61,24 +69,32 @@ def real_iv(name, value, *, low=-math.inf, high=math.inf, low_open=False, high_o
     ValueError: tau=0 must be finite and > 0
     """
     end = _end(hint)
+    given, value = value, _unwrap_0d(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}{end}")
-    v = float(value)
+        raise TypeError(f"{name} must be a real number, got {type(given).__name__} {given!r}{end}")
+    span = _span(low, high, low_open, high_open)
+    if not allow_inf:
+        what = f"finite and {span}" if span else "finite"
+    else:
+        what = f"{span} (inf allowed)" if span else "a number, not NaN"
+    try:
+        v = float(value)
+    except OverflowError:  # an int past 1.8e308 (echoed by its size: str() of it may raise)
+        size = (f"an integer of {value.bit_length()} bits" if isinstance(value, int)
+                else f"a {type(value).__name__}")
+        raise ValueError(f"{name} is {size}, past float's largest {sys.float_info.max!r}; it "
+                         f"must be {what}{end}") from None
     low_ok = v > low if low_open else v >= low
     high_ok = v < high if high_open else v <= high
     if not (low_ok and high_ok) or (math.isinf(v) and not allow_inf):  # NaN fails low_ok
-        span = _span(low, high, low_open, high_open)
-        if not allow_inf:
-            what = f"finite and {span}" if span else "finite"
-        else:
-            what = f"{span} (inf allowed)" if span else "a number, not NaN"
         raise ValueError(f"{name}={_shown(value, v)!r} must be {what}{end}")
     return v
 
 
 def int_iv(name, value, *, low=0, high=None, what=None, hint=None):
-    """``value`` as an int (Python or NumPy, not a bool) ``>= low`` and, given ``high``,
-    ``<= high``. ``what`` (what the integer counts) joins the messages in parentheses.
+    """``value`` as an int (Python or NumPy, a 0-d array included, not a bool) ``>= low`` and,
+    given ``high``, ``<= high``. ``what`` (what the integer counts) joins the messages in
+    parentheses.
 
     >>> int_iv("steps", 3, low=1)
     3
@@ -88,9 +104,10 @@ def int_iv(name, value, *, low=0, high=None, what=None, hint=None):
     ValueError: steps=0 must be an integer >= 1 (iterations)
     """
     about, end = (f" ({what})" if what else ""), _end(hint)
+    given, value = value, _unwrap_0d(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(
-            f"{name} must be an integer{about}, got {type(value).__name__} {value!r}{end}"
+            f"{name} must be an integer{about}, got {type(given).__name__} {given!r}{end}"
         )
     if value < low or (high is not None and value > high):
         span = f">= {low}" if high is None else f"in [{low}, {high}]"
@@ -110,9 +127,16 @@ def flag_iv(name, value):
 def float_input_iv(name, x, takes, what):
     """The numeric array ``x`` in the float dtype evsnn computes it in: integers and bools as
     float64, float16 read exactly as float32 (nothing computes in float16, which counts only up
-    to 2048), float32 and float64 as they are. Other floats (float128) raise TypeError naming
-    who refuses them and what (``takes="the encoders take"``, ``what="pixels"``). The encoders,
-    the ANN and the decoders read their input with it."""
+    to 2048), float32 and float64 as they are. Other floats (float128) and other kinds (complex,
+    str, bytes, object, datetime) raise TypeError naming who refuses them and what
+    (``takes="the encoders take"``, ``what="pixels"``). The encoders, the ANN, the decoders and
+    the losses read their input with it."""
+    if x.dtype.kind not in "biuf":
+        # astype(float64) dropped a complex's imaginary part (a warning only) and parsed strings
+        raise TypeError(f"{name} has dtype {x.dtype}; {takes} float16, float32 or float64 "
+                        f"{what} (or integers), no other kind: pass a real array ({name}.real "
+                        f"if the imaginary parts are 0, {name}.astype(numpy.float64) for numbers "
+                        "stored as text or objects)")
     if x.dtype.kind != "f":
         return x.astype(np.float64)
     if x.dtype.itemsize < 4:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import float_input_iv, int_iv, samples_iv
+from evsnn._checks import flag_iv, float_input_iv, int_iv, real_iv, samples_iv
 from evsnn._records import compact_repr
 from evsnn.clock.network import _as_float_array, _nonempty
 
@@ -30,9 +30,13 @@ __all__ = [
 ]
 
 
-def _matrix_iv(name, value, ndim):
-    """A read-only float copy of ``value`` (checked as a network's weights are)."""
-    out = np.array(_as_float_array(name, value, ndim), copy=True)
+def _matrix_iv(name, value, ndim, what):
+    """A read-only float copy of ``value`` (checked as a network's weights are), in the dtype
+    :func:`~evsnn._checks.float_input_iv` reads inputs in: float16 as float32 (exactly), wider
+    floats refused. ``what`` (``"weights"``, ``"biases"``) names it in that refusal."""
+    # float16 weights trained in float16: AdamW's eps = 1e-8 is 0 there and the step was inf
+    out = float_input_iv(name, _as_float_array(name, value, ndim), "the ANN takes", what)
+    out = np.array(out, copy=True)
     out.flags.writeable = False
     return out
 
@@ -46,8 +50,12 @@ class ANN:
     ----------
     weights : sequence of arrays
         One matrix per layer; shapes must chain (``weights[l].shape[1] == weights[l-1].shape[0]``).
+        Stored as read-only copies: integers as float64, float16 as float32 (read exactly;
+        nothing computes or trains in float16), float32 and float64 as given; wider floats
+        (float128) raise TypeError.
     biases : sequence of (array or None), optional
-        One bias vector (or None) per layer; ``None`` (default) means no bias anywhere.
+        One bias vector (or None) per layer; ``None`` (default) means no bias anywhere. Each
+        is stored as the weights are (float16 as float32).
 
     Examples
     --------
@@ -66,7 +74,8 @@ class ANN:
                 f"weights must be a sequence of 2-D arrays, got {type(self.weights).__name__}"
             )
         # an empty matrix is refused as Dense refuses it: a layer with no inputs or no outputs
-        ws = tuple(_nonempty(f"weights[{i}]", _matrix_iv(f"weights[{i}]", w, 2), "n_out, n_in")
+        ws = tuple(_nonempty(f"weights[{i}]", _matrix_iv(f"weights[{i}]", w, 2, "weights"),
+                             "n_out, n_in")
                    for i, w in enumerate(self.weights))
         if not ws:
             raise ValueError("weights is empty; an ANN needs at least one layer")
@@ -90,7 +99,7 @@ class ANN:
                 if b is None:
                     bs.append(None)
                     continue
-                b = _matrix_iv(f"biases[{i}]", b, 1)
+                b = _matrix_iv(f"biases[{i}]", b, 1, "biases")
                 if b.shape[0] != w.shape[0]:
                     raise ValueError(
                         f"biases[{i}] has {b.shape[0]} entries but weights[{i}] has "
@@ -118,8 +127,22 @@ class ANN:
         return any(b is not None for b in self.biases)
 
     def with_weights(self, weights, biases=None) -> "ANN":
-        """The same architecture with new weights (and biases, if given; else the current ones)."""
-        return ANN(weights, self.biases if biases is None else biases)
+        """The same architecture with new weights (and biases, if given; else the current ones).
+
+        ``weights[l]`` must have the shape of this network's ``weights[l]`` (ValueError naming
+        the layer and both shapes; ``ANN(weights, biases)`` builds another architecture). They
+        are checked and copied as by the constructor.
+        """
+        new = ANN(weights).weights  # checked alone: a mismatch was blamed on the kept biases
+        fix = f"with_weights keeps the sizes {self.sizes}; build ANN(weights, biases) for others"
+        if len(new) != len(self.weights):
+            raise ValueError(f"weights has {len(new)} layers but this network has "
+                             f"{len(self.weights)}; {fix}")
+        for i, (w, old) in enumerate(zip(new, self.weights)):
+            if w.shape != old.shape:
+                raise ValueError(f"weights[{i}] has shape {w.shape} but this network's layer {i} "
+                                 f"has {old.shape} (n_out, n_in); {fix}")
+        return ANN(new, self.biases if biases is None else biases)
 
     def logits(self, x) -> np.ndarray:
         """Logits ``[B, n_out]`` of images ``[B, n_in]``."""
@@ -127,14 +150,25 @@ class ANN:
 
     @staticmethod
     def mlp(sizes, *, bias=False, rng=None, scale=np.sqrt(2.0)) -> "ANN":
-        """An ANN with weights drawn N(0, scale²/n_in) (He initialisation for the default
-        ``scale = √2``) and zero biases when ``bias=True``."""
+        """An ANN of layer widths ``sizes`` (a sequence of at least two integers >= 1, input
+        first) with weights drawn N(0, scale²/n_in) (He initialisation for the default
+        ``scale = √2``; ``scale`` must be finite and > 0) and zero biases when ``bias=True``."""
+        if (isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__")
+                or (isinstance(sizes, np.ndarray) and sizes.ndim != 1)):
+            # mlp(64) raised "object of type 'int' has no len()"
+            raise TypeError(f"sizes must be a sequence of layer widths, input first (e.g. "
+                            f"[64, 100, 10]), got {type(sizes).__name__} {sizes!r}")
         if len(sizes) < 2:
             raise ValueError(
                 f"sizes={sizes!r} needs at least an input and an output size, all >= 1"
             )
         # int() truncated a float size (100.7 -> 100) and took True as 1
         sizes = [int_iv(f"sizes[{i}]", s, low=1, what="layer width") for i, s in enumerate(sizes)]
+        # NaN was blamed on weights[0]; a string bias ('no') meant True
+        scale = real_iv("scale", scale, low=0, low_open=True,
+                        hint="the weights' standard deviation times sqrt(n_in), sqrt(2) for He "
+                             "initialisation")
+        bias = flag_iv("bias", bias)
         rng = np.random.default_rng(rng)
         ws = [
             rng.standard_normal((n_out, n_in)) * (scale / np.sqrt(n_in))

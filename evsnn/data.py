@@ -1,7 +1,10 @@
 """Data: the embedded 8×8 digits, MNIST / Fashion-MNIST IDX files and ``.npz`` files.
 
 All loaders return a :class:`Dataset` with images flattened to ``[n, features]`` float64 in
-[0, 1] and integer labels.
+[0, 1] and integer labels. The file loaders check what they read: images must hold real numbers
+(bools, integers or floats: TypeError else) that are finite and in [0, 1] once scaled (uint8 IDX
+images by 1/255, ``.npz`` images by ``scale``), else ValueError; labels must be whole numbers
+>= 0 (integers, bools, or floats such as 3.0), else ValueError.
 """
 
 from __future__ import annotations
@@ -149,8 +152,55 @@ def load_idx(path):
     return arr.astype(dtype.newbyteorder("="))
 
 
+def _real_images_iv(x, what, fix):
+    """The images ``x`` (``what`` names them) as float64: bools, integers or floats, else
+    TypeError ending with ``fix`` (astype(float64) parsed strings and dropped a complex's
+    imaginary part)."""
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must hold real numbers (bools, integers or floats), got dtype "
+                        f"{x.dtype}; {fix}")
+    return x.astype(np.float64)
+
+
+def _unit_images_iv(x, what, fix):
+    """Raise unless the float images ``x`` (``what`` names them) are finite and in [0, 1];
+    ``fix`` (how to scale or store them) ends the message."""
+    if not np.all(np.isfinite(x)) or (x.size and (x.min() < 0 or x.max() > 1)):
+        raise ValueError(f"{what} must be finite and in [0, 1], got values in "
+                         f"[{np.min(x)}, {np.max(x)}] ({fix})")
+
+
+def _file_labels_iv(y, what, fix):
+    """The labels ``y`` read from a file (``what`` names them) as int64 class indices: integers,
+    bools, or floats holding whole numbers (3.0); each >= 0. ``fix`` ends the messages."""
+    # 2.5 or NaN would be truncated silently, and 1e300 (beyond int64) cast to -2**63 with only
+    # a RuntimeWarning
+    if y.dtype.kind == "f":
+        whole = np.isfinite(y) & (y == np.round(y)) & (np.abs(y) < 2.0**63)
+        bad = None if whole.all() else y[~whole][0].item()
+    else:
+        bad = None if y.dtype.kind in "iub" else y.ravel()[0].item()
+    if bad is not None:  # item(): NumPy 2 echoed np.float32(nan)
+        raise ValueError(f"{what} must be integer class indices, got dtype {y.dtype} holding "
+                         f"{bad!r}; {fix}")
+    # negative labels were kept (n_classes from y.max() ignores them); uint64 labels go as they
+    # are, so a label past int64 is named as stored, not wrapped
+    return class_labels_iv(what, y if y.dtype.kind in "iu" else y.astype(np.int64), hint=fix)
+
+
 def load_mnist_idx(images_path, labels_path, *, name="mnist"):
-    """MNIST or Fashion-MNIST from IDX files on disk: pixels /255, flattened."""
+    """MNIST or Fashion-MNIST from IDX files on disk, images flattened.
+
+    uint8 images (type code 0x08, as MNIST stores them) are divided by 255; images of any other
+    IDX type are read as stored and must already lie in [0, 1] (floats scaled beforehand, 0/1
+    integers). Labels must be integer class indices >= 0 (float labels only whole numbers).
+
+    Raises
+    ------
+    ValueError
+        Images not ``[n, H, W]``, labels not ``[n]``, or their counts differ; images not finite
+        or outside [0, 1] (after the division of uint8 ones); negative, fractional or NaN labels.
+    """
     images = load_idx(images_path)
     labels = load_idx(labels_path)
     if images.ndim != 3 or labels.ndim != 1:
@@ -159,20 +209,41 @@ def load_mnist_idx(images_path, labels_path, *, name="mnist"):
         )
     if images.shape[0] != labels.shape[0]:
         raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels; they must match")
-    x = images.reshape(images.shape[0], -1).astype(np.float64) / 255.0
-    return Dataset(x, labels.astype(np.int64), name, images.shape[1:])
+    x = images.reshape(images.shape[0], -1).astype(np.float64)
+    # only uint8 is 8-bit pixels: float images already in [0, 1] were divided by 255 again
+    # and int16 ones left above 1
+    if images.dtype == np.uint8:
+        x = x / 255.0
+    _unit_images_iv(x, f"images in {os.fsdecode(images_path)!r}",
+                    f"IDX images of type {images.dtype} are read as stored: store 8-bit pixels "
+                    "as uint8, type code 0x08, or scale the images to [0, 1]")
+    y = _file_labels_iv(labels, f"labels in {os.fsdecode(labels_path)!r}",
+                        "store the labels as integers 0..C-1")
+    return Dataset(x, y, name, images.shape[1:])
 
 
 def load_npz(path, *, x_key="x", y_key="y", name=None, scale=None):
     """Images and labels from a ``.npz`` file. Images are flattened; ``scale`` divides them
-    (e.g. 255); the result must lie in [0, 1]."""
+    (e.g. 255); the result must lie in [0, 1].
+
+    Raises
+    ------
+    TypeError
+        Images of a kind other than bools, integers or floats (complex, strings).
+    ValueError
+        A missing key; images not finite or outside [0, 1] (after ``scale``), none, or a
+        scalar; labels not 1-D, not one per image, negative, fractional or NaN.
+    """
     with np.load(os.fspath(path), allow_pickle=False) as f:
         for key in (x_key, y_key):
             if key not in f:
                 raise ValueError(f"{path!r} has no array {key!r}; it holds {sorted(f.files)}")
-        x = np.asarray(f[x_key], dtype=np.float64)
+        x = np.asarray(f[x_key])
         y = np.asarray(f[y_key])
     where = os.fspath(path)
+    x = _real_images_iv(x, f"images {x_key!r} in {where!r}",
+                        "store x as real numbers (x.astype(numpy.float64) for numbers stored "
+                        "as text)")
     if x.ndim == 0:  # x.shape[0] below would raise a bare IndexError
         raise ValueError(f"images {x_key!r} in {where!r} must be an array [n, ...] with one image "
                          "per row, got a scalar")
@@ -187,26 +258,9 @@ def load_npz(path, *, x_key="x", y_key="y", name=None, scale=None):
                          "y.argmax(axis=1) for one-hot ones")
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"{x.shape[0]} images but {y.shape[0]} labels; they must match")
-    if not np.all(np.isfinite(x)) or (x.size and (x.min() < 0 or x.max() > 1)):
-        raise ValueError(
-            f"images in {where!r} must be finite and in [0, 1], got values in "
-            f"[{np.min(x)}, {np.max(x)}] (pass scale=255 for 8-bit images; the evsnn command "
-            "reads x as stored: save x / 255)"
-        )
-    # integer labels stored as floats (3.0) are kept; 2.5 or NaN would be truncated silently,
-    # and 1e300 (beyond int64) cast to -2**63 with only a RuntimeWarning
-    if y.dtype.kind == "f":
-        whole = np.isfinite(y) & (y == np.round(y)) & (np.abs(y) < 2.0**63)
-        bad = None if whole.all() else y[~whole][0]
-    else:
-        bad = None if y.dtype.kind in "iub" else y.ravel()[0]
-    if bad is not None:
-        raise ValueError(
-            f"labels {y_key!r} in {where!r} must be integer class indices, got dtype {y.dtype} "
-            f"holding {bad!r}; store y as integers 0..C-1"
-        )
-    # negative labels were kept (n_classes from y.max() ignores them)
-    y = class_labels_iv(f"labels {y_key!r} in {where!r}", y.astype(np.int64),
-                        hint="store y as integers 0..C-1")
+    _unit_images_iv(x, f"images in {where!r}", "pass scale=255 for 8-bit images; the evsnn "
+                    "command reads x as stored: save x / 255")
+    # integer labels stored as floats (3.0) are kept
+    y = _file_labels_iv(y, f"labels {y_key!r} in {where!r}", "store y as integers 0..C-1")
     image_shape = x.shape[1:]
     return Dataset(x.reshape(x.shape[0], -1), y, name or "npz", image_shape)

@@ -122,6 +122,27 @@ def test_float16_input_is_read_as_float32_and_wider_floats_are_refused():
         predict(ann, x16.astype(np.longdouble))
 
 
+def test_float16_weights_are_read_as_float32_and_train_regression():
+    # float16 weights were kept, so fit_ann trained in float16: AdamW's eps = 1e-8 is 0 there,
+    # the step was inf and training died blaming weights[0] (review 46)
+    from evsnn.train import fit_ann
+
+    ref = ANN.mlp([4, 3, 2], bias=True, rng=0)
+    w16 = [w.astype(np.float16) for w in ref.weights]
+    b16 = [np.array([0.5, -0.25, 1.0], np.float16), np.array([0.125, 0.0], np.float16)]
+    ann = ANN(w16, b16)
+    for got, given in zip(ann.weights + ann.biases, w16 + b16):
+        assert got.dtype == np.float32 and not got.flags.writeable
+        np.testing.assert_array_equal(got, given.astype(np.float32))  # read exactly
+    rng = np.random.default_rng(0)
+    x, y = rng.random((16, 4)), rng.integers(0, 2, 16)
+    r = fit_ann(ann, x, y, rng=0, epochs=1, batch_size=8)
+    assert r.model.weights[0].dtype == np.float32 and np.all(np.isfinite(r.model.weights[0]))
+    with pytest.raises(TypeError, match=r"^biases\[1\] has dtype float128; the ANN takes float16, "
+                                        r"float32 or float64 biases \(or integers\)"):
+        ANN(w16, [None, np.zeros(2, np.longdouble)])
+
+
 def test_predict_and_accuracy():
     ann = ANN([np.array([[1.0, 0.0], [0.0, 1.0]])])
     x = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])  # the tie goes to the lowest index
@@ -148,6 +169,38 @@ def test_ann_errors():
         ANN([np.ones((2, 2))], [np.ones(3)])
     with pytest.raises(ValueError, match="needs at least an input and an output size"):
         ANN.mlp([3])
+
+
+def test_mlp_and_with_weights_check_their_arguments_regression():
+    # mlp(64) raised "object of type 'int' has no len()", scale=nan was blamed on weights[0],
+    # bias='no' meant True; with_weights built any architecture, or blamed biases[0] the caller
+    # never passed (review 46, /tmp/rev_misc46/f5_ann_mlp_with_weights_args.py)
+    for bad, shown in ((64, "int 64"), ("64", "str '64'"), (np.array(64), r"ndarray array\(64\)")):
+        with pytest.raises(TypeError, match=r"^sizes must be a sequence of layer widths, input "
+                                            rf"first \(e\.g\. \[64, 100, 10\]\), got {shown}$"):
+            ANN.mlp(bad)
+    assert ANN.mlp(np.array([3, 2]), rng=0).sizes == (3, 2)
+    for bad, shown in ((float("nan"), "nan"), (0.0, "0.0"), (-1.0, "-1.0")):
+        with pytest.raises(ValueError, match=rf"^scale={shown} must be finite and > 0; the "
+                                             r"weights' standard deviation times sqrt\(n_in\), "
+                                             r"sqrt\(2\) for He initialisation$"):
+            ANN.mlp([3, 2], scale=bad)
+    with pytest.raises(TypeError, match=r"^bias must be True or False, got 'no'; pass bias=True "
+                                        r"or bias=False$"):
+        ANN.mlp([3, 2], bias="no")
+    fix = r"; with_weights keeps the sizes \(3, 4, 2\); build ANN\(weights, biases\) for others$"
+    for bias in (False, True):
+        ann = ANN.mlp([3, 4, 2], bias=bias, rng=0)
+        with pytest.raises(ValueError, match=r"^weights\[0\] has shape \(7, 3\) but this "
+                                             r"network's layer 0 has \(4, 3\) \(n_out, n_in\)"
+                                             + fix):
+            ann.with_weights([np.ones((7, 3)), np.ones((1, 7))])
+        with pytest.raises(ValueError, match=r"^weights has 1 layers but this network has 2" + fix):
+            ann.with_weights([np.ones((4, 3))])
+    same = ann.with_weights([2 * w for w in ann.weights])  # the shapes kept, the biases too
+    assert same.sizes == ann.sizes
+    np.testing.assert_array_equal(same.weights[1], 2 * ann.weights[1])
+    np.testing.assert_array_equal(same.biases[1], ann.biases[1])
 
 
 def test_forward_backward_errors():

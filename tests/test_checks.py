@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -192,3 +193,56 @@ def test_pixels_iv_prints_plain_numbers_regression():
                      (np.array([-0.5], np.float32), r"\[-0\.5, -0\.5\]")):
         with pytest.raises(ValueError, match=rf"^x must lie in \[0, 1\], got values in {shown};"):
             pixels_iv(x)
+
+
+@pytest.mark.parametrize("x", [np.array([2 + 5j, 0]), np.array(["2", "0"]),
+                               np.array([b"2", b"0"]), np.array([2.0, None], dtype=object),
+                               np.array(["2024-01-01"], dtype="datetime64[D]")])
+def test_float_input_iv_refuses_every_kind_but_real_numbers_regression(x):
+    # astype(float64) dropped the imaginary part (a ComplexWarning only) and parsed str/bytes, so
+    # the losses computed on such scores (review 46)
+    dtype = re.escape(str(x.dtype))  # "|S1" and "[D]" are regex syntax
+    with pytest.raises(TypeError, match=rf"^scores has dtype {dtype}; the losses take float16, "
+                                        r"float32 or float64 scores \(or integers\), no other "
+                                        r"kind: pass a real array \(scores\.real if the imaginary "
+                                        r"parts are 0, scores\.astype\(numpy\.float64\) for "
+                                        r"numbers stored as text or objects\)$"):
+        float_input_iv("scores", x, "the losses take", "scores")
+
+
+def test_real_iv_and_int_iv_take_0d_arrays_regression(tmp_path):
+    # a 0-d array (np.load(npz)[key] of a saved number) was refused as "must be a real number"
+    # with no fix (review 46)
+    np.savez(tmp_path / "p.npz", theta=0.5, T=8)
+    with np.load(tmp_path / "p.npz") as f:
+        theta, T = f["theta"], f["T"]
+    assert theta.shape == T.shape == ()
+    got = real_iv("theta", theta, low=0, low_open=True)
+    assert type(got) is float and got == 0.5
+    got = int_iv("T", T, low=1)
+    assert type(got) is int and got == 8
+    assert real_iv("x", np.array(3, np.uint8)) == 3.0 and int_iv("n", np.array(2, np.int16)) == 2
+    # the value is checked as the scalar would be, and echoed plainly
+    with pytest.raises(ValueError, match=r"^theta=0.5 must be finite and > 1$"):
+        real_iv("theta", theta, low=1, low_open=True)
+    with pytest.raises(ValueError, match=r"^T=8 must be an integer in \[1, 4\]$"):
+        int_iv("T", T, low=1, high=4)
+    # a 0-d array of a wrong kind is refused as the scalar would be, echoing what was passed
+    for bad, shown in ((np.array(True), r"array\(True\)"),
+                       (np.array("a"), r"array\('a', dtype='<U1'\)")):
+        with pytest.raises(TypeError, match=rf"^x must be a real number, got ndarray {shown}$"):
+            real_iv("x", bad)
+        with pytest.raises(TypeError, match=rf"^x must be an integer, got ndarray {shown}$"):
+            int_iv("x", bad)
+    with pytest.raises(TypeError, match=r"^T must be an integer, got ndarray array\(8\.\)$"):
+        int_iv("T", np.array(8.0))
+    with pytest.raises(TypeError, match=r"^x must be a real number, got ndarray array\(\[0\.5\]\)"):
+        real_iv("x", np.array([0.5]))  # 1-D: not a number
+
+
+def test_real_iv_names_an_int_past_float_range_regression():
+    # 10**400 escaped float() as a bare OverflowError naming nothing (review 46)
+    with pytest.raises(ValueError, match=r"^lam is an integer of 1329 bits, past float's largest "
+                                         r"1\.7976931348623157e\+308; it must be finite and lie "
+                                         r"in \[0, 1\]; h$"):
+        real_iv("lam", 10**400, low=0, high=1, hint="h")

@@ -70,6 +70,58 @@ def test_idx_errors(tmp_path):
         data.load_mnist_idx(tmp_path / "c", tmp_path / "b")
 
 
+def test_mnist_idx_checks_labels_and_pixel_range_as_load_npz_does_regression(tmp_path):
+    # load_mnist_idx checked nothing: int8 labels kept -1, float labels [2.7, nan] became
+    # [2, -2**63], int16 images exceeded 1 and float images in [0, 1] were divided by 255 again
+    # (review 46, /tmp/rev_misc46/f3_load_mnist_idx_unchecked.py)
+    img8 = np.arange(8, dtype=np.uint8).reshape(2, 2, 2) * 30
+    _write_idx(tmp_path / "img8", img8, 0x08)
+    _write_idx(tmp_path / "lab", np.array([3, 1], np.uint8), 0x08)
+    # float images already in [0, 1] and 0/1 integer images are read as stored
+    for arr, code in (((img8 / 255).astype(">f4"), 0x0D), ((img8 > 60).astype(">i2"), 0x0B)):
+        _write_idx(tmp_path / "img", arr, code)
+        ds = data.load_mnist_idx(tmp_path / "img", tmp_path / "lab")
+        assert ds.x.dtype == np.float64 and ds.y.tolist() == [3, 1]
+        np.testing.assert_array_equal(ds.x, arr.reshape(2, -1).astype(np.float64))
+    _write_idx(tmp_path / "img", img8.astype(">i2") * 4, 0x0B)
+    where = re.escape(repr(str(tmp_path / "img")))
+    with pytest.raises(ValueError, match=rf"^images in {where} must be finite and in \[0, 1\], "
+                                         r"got values in \[0\.0, 840\.0\] \(IDX images of type "
+                                         r"int16 are read as stored: store 8-bit pixels as uint8, "
+                                         r"type code 0x08, or scale the images to \[0, 1\]\)$"):
+        data.load_mnist_idx(tmp_path / "img", tmp_path / "lab")
+    _write_idx(tmp_path / "img", np.full((2, 2, 2), np.nan, ">f8"), 0x0E)
+    with pytest.raises(ValueError, match=rf"^images in {where} must be finite and in \[0, 1\], "
+                                         r"got values in \[nan, nan\]"):
+        data.load_mnist_idx(tmp_path / "img", tmp_path / "lab")
+    where = re.escape(repr(str(tmp_path / "bad")))
+    _write_idx(tmp_path / "bad", np.array([3, -1], np.int8), 0x09)
+    with pytest.raises(ValueError, match=rf"^labels in {where} holds the negative label -1; "
+                                         r"labels are 0-based class indices >= 0; store the "
+                                         r"labels as integers 0\.\.C-1$"):
+        data.load_mnist_idx(tmp_path / "img8", tmp_path / "bad")
+    for labels, shown in (([2.5, 1.0], "2.5"), ([1.0, np.nan], "nan")):
+        _write_idx(tmp_path / "bad", np.array(labels, ">f4"), 0x0D)
+        with pytest.raises(ValueError, match=rf"^labels in {where} must be integer class "
+                                             rf"indices, got dtype float32 holding {shown}; "
+                                             r"store the labels as integers 0\.\.C-1$"):
+            data.load_mnist_idx(tmp_path / "img8", tmp_path / "bad")
+    _write_idx(tmp_path / "bad", np.array([2.0, 0.0], ">f4"), 0x0D)  # whole floats are classes
+    assert data.load_mnist_idx(tmp_path / "img8", tmp_path / "bad").y.tolist() == [2, 0]
+
+
+@pytest.mark.parametrize("x", [np.array([["0.1", "0.2"]]), np.array([[0.1 + 9j, 0.2]])])
+def test_npz_refuses_images_that_are_not_real_numbers_regression(tmp_path, x):
+    # the float64 cast parsed string images and dropped a complex's imaginary part (review 46)
+    np.savez(tmp_path / "d.npz", x=x, y=np.array([0]))
+    where = re.escape(repr(str(tmp_path / "d.npz")))
+    with pytest.raises(TypeError, match=rf"^images 'x' in {where} must hold real numbers "
+                                        rf"\(bools, integers or floats\), got dtype {x.dtype}; "
+                                        r"store x as real numbers \(x\.astype\(numpy\.float64\) "
+                                        r"for numbers stored as text\)$"):
+        data.load_npz(tmp_path / "d.npz")
+
+
 def test_npz(tmp_path):
     x = np.random.default_rng(0).integers(0, 256, (4, 2, 2))
     np.savez(tmp_path / "d.npz", x=x, y=np.arange(4))
