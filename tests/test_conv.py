@@ -493,6 +493,32 @@ def test_conv_network_matches_step_major_loop_with_delay():
     assert out.sum() > 0
 
 
+def test_linear_after_the_last_neuron_layer_gets_its_input_a_step_late():
+    """With input_delay=1 a bare Linear after the last neuron layer sees that layer's spikes one
+    step late, as a Linear + Readout(lam=0) layer does and as the dense simulator's readout does
+    (its current is W s[t - 1]); it used to see them in the same step."""
+    x = np.zeros((4, 1, 1))
+    x[0, 0, 0] = 1.0  # reaches the hidden layer at step 1, which fires (2 > θ = 1)
+    hidden = [Linear(np.array([[2.0]])), Neuron(LIF(theta=1.0))]
+    bare = ConvNetwork(hidden + [Linear(np.array([[1.0]]))], input_shape=(1,))
+    readout = ConvNetwork(hidden + [Linear(np.array([[1.0]])), Neuron(Readout(lam=0.0))],
+                          input_shape=(1,))
+    dense = Network([Dense(np.array([[2.0]]), LIF(theta=1.0)),
+                     Dense(np.array([[1.0]]), Readout(lam=0.0))])
+    got = simulate_conv(bare, x, convention=DING2025_PAPER).output[:, 0, 0]
+    np.testing.assert_array_equal(got, [0.0, 0.0, 1.0, 0.0])  # hand derivation: steps 1 + 1
+    np.testing.assert_array_equal(
+        simulate_conv(readout, x, convention=DING2025_PAPER).output[:, 0, 0], got)
+    np.testing.assert_array_equal(simulate(dense, x, convention=DING2025_PAPER).output[:, 0, 0],
+                                  got)
+    # without a later synaptic layer the last neuron layer's output is not delayed
+    pooled = ConvNetwork([Conv2d(np.full((1, 1, 1, 1), 2.0)), Neuron(LIF(theta=1.0)),
+                          AvgPool2d(1), Flatten()], input_shape=(1, 1, 1))
+    np.testing.assert_array_equal(simulate_conv(pooled, x.reshape(4, 1, 1, 1, 1),
+                                                convention=DING2025_PAPER).output[:, 0, 0],
+                                  [0.0, 1.0, 0.0, 0.0])
+
+
 def test_spike_test_convention_decides_exact_threshold():
     # dyadic weights: the membrane hits θ = 1 exactly
     net = ConvNetwork([Conv2d(np.full((1, 1, 1, 2), 0.5)), Neuron(LIF(theta=1.0))],

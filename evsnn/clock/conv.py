@@ -1255,8 +1255,8 @@ def _shift(x, d):
 class _Run:
     """Mutable state of one forward pass."""
 
-    def __init__(self, convention, dtype, record, mode, smooth_rho, teacher, n_neurons,
-                 train=False, rng=None):
+    def __init__(self, convention, dtype, record, mode, smooth_rho, teacher, train=False,
+                 rng=None):
         self.train = train
         self.rng = rng
         self.batch_stats = {}
@@ -1270,7 +1270,6 @@ class _Run:
         self.names = []
         self.tape = {}
         self.neuron_index = 0
-        self.n_neurons = n_neurons
 
 
 def _neuron_forward(layer, x, path, run):
@@ -1345,8 +1344,21 @@ def _batchnorm_train_forward(layer, x, path, run):
     return xhat * gamma[:, None, None] + beta[:, None, None]
 
 
+def _delayed_outputs(layers):
+    """Indices of the neuron layers whose output feeds a later synaptic (Linear, Conv2d) or
+    neuron layer: under ``input_delay=1`` that layer receives it one step late. Only the
+    output of a last neuron layer that nothing synaptic follows is left undelayed."""
+    fed = False  # does a synaptic or neuron layer follow?
+    out = set()
+    for i in range(len(layers) - 1, -1, -1):
+        if isinstance(layers[i], Neuron) and fed:
+            out.add(i)
+        fed = fed or isinstance(layers[i], (Neuron, Linear, Conv2d))
+    return out
+
+
 def _forward_layers(layers, x, spikes, prefix, run, top=False):
-    delay = run.conv.input_delay if top else 0
+    delayed = _delayed_outputs(layers) if top and run.conv.input_delay else ()
     fused = None
     for i, layer in enumerate(layers):
         path = f"{prefix}[{i}]"
@@ -1358,8 +1370,9 @@ def _forward_layers(layers, x, spikes, prefix, run, top=False):
             fused = f"{prefix}[{i + 1}]"
             bn = (layers[i + 1], fused)
         x, spikes = _forward_layer(layer, x, spikes, path, run, bn)
-        if delay and isinstance(layer, Neuron) and run.neuron_index < run.n_neurons:
-            x = _shift(x, delay)  # Ding 2025 Eq. 15: the next layer sees this output a step late
+        if i in delayed:
+            # Ding 2025 Eq. 15: the next layer sees this output a step late
+            x = _shift(x, run.conv.input_delay)
             if run.record:
                 run.tape[("shift", path)] = True
     return x, spikes
@@ -1544,9 +1557,10 @@ def simulate_conv(network, inputs, *, convention=DEFAULT, record=False, dtype=No
         Encoded input (spikes or currents).
     convention : Convention or str, default DEFAULT
         Spike test (``>=`` / ``>``), DLIF placement and input delay (``input_delay=1``: each
-        neuron layer's output reaches the next synaptic layers one step late, and the network
-        input reaches the first one step late — Ding 2025 Eq. 15 read literally; sequential
-        networks only).
+        neuron layer's output reaches the next synaptic layers one step late — a Linear or
+        Conv2d after the last neuron layer too, as in :func:`evsnn.clock.simulate` — and the
+        network input reaches the first one step late — Ding 2025 Eq. 15 read literally;
+        sequential networks only).
     record : bool
         Keep every neuron layer's current, membranes, spikes and trace (and what
         :func:`evsnn.grad.conv.backward_conv` needs).
@@ -1603,8 +1617,7 @@ def simulate_conv(network, inputs, *, convention=DEFAULT, record=False, dtype=No
     convention = get_convention(convention)
     inputs, dtype = _simulate_conv_iv(network, inputs, dtype, conv_mode, smooth_rho, teacher,
                                       convention, train, rng)
-    n = len(network.neuron_layers())
-    run = _Run(convention, dtype, bool(record), conv_mode, float(smooth_rho), teacher, n,
+    run = _Run(convention, dtype, bool(record), conv_mode, float(smooth_rho), teacher,
                bool(train), rng)
     x = np.ascontiguousarray(inputs, dtype=dtype)
     spikes = bool(np.all((x == 0) | (x == 1)))
