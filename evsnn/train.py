@@ -150,9 +150,9 @@ class SGD(_Optimizer):
     def __init__(self, lr=0.01, *, momentum=0.0, weight_decay=0.0, nesterov=False):
         super().__init__(lr, weight_decay)
         self.momentum = real_iv("momentum", momentum, low=0)
-        if nesterov and self.momentum == 0:
+        self.nesterov = flag_iv("nesterov", nesterov)
+        if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
-        self.nesterov = bool(nesterov)
 
     def step(self, params, grads):
         """Update ``params`` in place from ``grads``; returns ``params``."""
@@ -294,7 +294,7 @@ def _loop_iv(epochs, batch_size, n):
 
 
 def _progress(total, desc, enabled):
-    if not enabled:
+    if not flag_iv("progress", enabled):
         return None
     from tqdm.auto import tqdm  # optional dependency (extra "report"); only when asked
 

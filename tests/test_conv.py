@@ -637,6 +637,9 @@ def _net():
          r"smooth_rho=inf must be finite"),
         (lambda: simulate_conv(_net(), np.ones((1, 1, 1, 4, 4)), smooth_rho="1"), TypeError,
          r"smooth_rho must be a real number, got str '1'"),
+        # a flag is True or False: record="no" used to record
+        (lambda: simulate_conv(_net(), np.ones((1, 1, 1, 4, 4)), record="no"), TypeError,
+         "record must be True or False, got 'no'; pass record=True or record=False"),
         (lambda: simulate_conv(_net(), np.ones((1, 1, 1, 4, 4)), teacher=[]), ValueError,
          "teacher has 0 entries"),
         (lambda: simulate_conv(_net(), np.ones((1, 1, 1, 4, 4)), teacher=[np.ones(3)]),

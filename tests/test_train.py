@@ -117,6 +117,10 @@ def test_optimizer_errors():
         SGD(0.1, momentum=-0.5)
     with pytest.raises(ValueError, match="nesterov=True needs momentum > 0"):
         SGD(0.1, nesterov=True)
+    # a flag is True or False: the string "no" used to mean Nesterov momentum
+    with pytest.raises(TypeError, match="nesterov must be True or False, got 'no'; pass "
+                                        "nesterov=True or nesterov=False"):
+        SGD(0.1, momentum=0.9, nesterov="no")
     with pytest.raises(ValueError, match="weight_decay=-1.0 must be finite"):
         AdamW(weight_decay=-1.0)
     with pytest.raises(ValueError, match=r"betas\[1\]=1.0 must be finite and lie in \[0, 1\); "
@@ -203,6 +207,8 @@ def test_fit_ann_errors():
         fit_ann(ann, TRAIN.x[:0], TRAIN.y[:0], rng=0)
     with pytest.raises(TypeError, match="optimizer must be evsnn.train.SGD or AdamW"):
         fit_ann(ann, TRAIN.x, TRAIN.y, rng=0, optimizer="adam")
+    with pytest.raises(TypeError, match="progress must be True or False, got 'no'"):
+        fit_ann(ann, TRAIN.x, TRAIN.y, rng=0, progress="no")  # was a progress bar
     with pytest.raises(TypeError, match="missing 1 required keyword-only argument: 'rng'"):
         fit_ann(ann, TRAIN.x, TRAIN.y)
 

@@ -1493,9 +1493,10 @@ def _has_dropout(layers):
 
 
 def _simulate_conv_iv(network, inputs, dtype, mode, smooth_rho, teacher, convention, train=False,
-                      rng=None):
+                      rng=None, record=False):
     if not isinstance(network, ConvNetwork):
         raise TypeError(f"network must be an evsnn ConvNetwork, got {type(network).__name__}")
+    flag_iv("record", record)
     train = flag_iv("train", train)
     if train and _has_dropout(network.layers):
         if rng is None:
@@ -1616,7 +1617,7 @@ def simulate_conv(network, inputs, *, convention=DEFAULT, record=False, dtype=No
     """
     convention = get_convention(convention)
     inputs, dtype = _simulate_conv_iv(network, inputs, dtype, conv_mode, smooth_rho, teacher,
-                                      convention, train, rng)
+                                      convention, train, rng, record)
     run = _Run(convention, dtype, bool(record), conv_mode, float(smooth_rho), teacher,
                bool(train), rng)
     x = np.ascontiguousarray(inputs, dtype=dtype)
