@@ -400,6 +400,28 @@ def test_pooling_matches_naive_windows(k, s, p, op):
     np.testing.assert_allclose(got, _naive_pool(x, k, s, p, op), rtol=1e-15, atol=1e-15)
 
 
+def test_batchnorm_fold_keeps_the_convolutions_dtype():
+    # a float32 conv stays float32 (its bias-less fold got float64 arrays from the default
+    # γ, β and the missing bias): the float64 fold rounded once
+    rng = np.random.default_rng(2)
+    w32 = rng.standard_normal((2, 1, 2, 2)).astype(np.float32)
+    bn = BatchNorm2d(np.float32([0.5, -1.0]), np.float32([2.0, 0.5]))  # default γ = 1, β = 0
+    f64 = fold_batchnorm(Conv2d(w32.astype(np.float64)), bn)
+    for bias in (None, np.float32([0.25, 1.0])):
+        f32 = fold_batchnorm(Conv2d(w32, bias=bias), bn)
+        assert f32.weight.dtype == f32.bias.dtype == np.float32
+        np.testing.assert_array_equal(f32.weight, f64.weight.astype(np.float32))
+        if bias is None:
+            np.testing.assert_array_equal(f32.bias, f64.bias.astype(np.float32))
+    # a float64 conv with a float32 bias keeps each array's dtype
+    mixed = fold_batchnorm(Conv2d(w32.astype(np.float64), bias=np.float32([0.0, 0.0])), bn)
+    assert (mixed.weight.dtype, mixed.bias.dtype) == (np.float64, np.float32)
+    with pytest.raises(ValueError, match=r"the folded weight holds a value of magnitude .*, past "
+                                         r"float32's largest .*; cast the conv's weight \(and "
+                                         r"bias\) to float64 before folding"):
+        fold_batchnorm(Conv2d(np.float32([[[[1e30]]]])), BatchNorm2d([0.0], [1e-20], eps=1e-20))
+
+
 def test_batchnorm_fold_equals_conv_then_bn():
     rng = np.random.default_rng(1)
     conv = Conv2d(rng.standard_normal((4, 2, 3, 3)), padding=1, bias=rng.standard_normal(4))

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evsnn._checks import flag_iv, int_iv, real_iv
+from evsnn._checks import dtype_range_iv, flag_iv, int_iv, real_iv
 from evsnn._exp import _exp_like_kernel
 from evsnn._numba import njit, run_range, run_split
 from evsnn._records import compact_repr
@@ -440,7 +440,14 @@ def fold_batchnorm(conv, bn) -> Conv2d:
     """Merge inference batch normalisation into the convolution before it.
 
     ``BN(conv(x)) = conv'(x)`` with ``W' = W · α[c_out]`` and ``b' = (b − μ) α + β``,
-    ``α = γ / sqrt(σ² + ε)``. The result equals the unfolded pair up to rounding.
+    ``α = γ / sqrt(σ² + ε)``, computed in float64 and rounded once to the convolution's dtype
+    (the weight's, and the bias's if it has one: a float32 conv stays float32). The result
+    equals the unfolded pair up to rounding.
+
+    Raises
+    ------
+    ValueError
+        The folded weight or bias exceeds the range of the convolution's float32 dtype.
 
     Examples
     --------
@@ -460,10 +467,20 @@ def fold_batchnorm(conv, bn) -> Conv2d:
             f"bn has {bn.running_mean.shape[0]} channels but conv has {conv.out_channels} "
             "output channels"
         )
-    alpha = bn.weight / np.sqrt(bn.running_var + bn.eps)
-    b = np.zeros(conv.out_channels) if conv.bias is None else conv.bias
-    return conv.replace(weight=conv.weight * alpha[:, None, None, None],
-                        bias=(b - bn.running_mean) * alpha + bn.bias)
+    # in float64, rounded once to the conv's own dtypes (DESIGN: never silently change dtype)
+    gamma, var, mean, beta = (a.astype(np.float64) for a in (bn.weight, bn.running_var,
+                                                             bn.running_mean, bn.bias))
+    alpha = gamma / np.sqrt(var + bn.eps)
+    b_dtype = conv.weight.dtype if conv.bias is None else conv.bias.dtype
+    b = np.zeros(conv.out_channels) if conv.bias is None else conv.bias.astype(np.float64)
+    folded = {"weight": (conv.weight.astype(np.float64) * alpha[:, None, None, None],
+                         conv.weight.dtype),
+              "bias": ((b - mean) * alpha + beta, b_dtype)}
+    for name, (value, dtype) in folded.items():
+        dtype_range_iv(f"the folded {name}", value, dtype,
+                       "cast the conv's weight (and bias) to float64 before folding")
+    return conv.replace(**{name: value.astype(dtype, copy=False)
+                           for name, (value, dtype) in folded.items()})
 
 
 @dataclass(frozen=True)
