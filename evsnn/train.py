@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -525,6 +526,13 @@ def rebuild_conv(network, new):
     -------
     ConvNetwork
 
+    Raises
+    ------
+    TypeError
+        ``network`` is no ConvNetwork, ``new`` or one of its values is no dict.
+    ValueError
+        A path of ``new`` has no trainable parameter of a name given.
+
     Examples
     --------
     >>> from evsnn.clock.conv import Conv2d, ConvNetwork, Neuron
@@ -537,7 +545,17 @@ def rebuild_conv(network, new):
     known = {}
     for path, key, _ in _conv_params(network.layers):
         known.setdefault(path, set()).add(key)
+    example = "{'layers[0]': {'weight': W}}"
+    if not isinstance(new, Mapping):
+        raise TypeError(f"new must be a dict {{layer path: {{name: array}}}} such as {example}, "
+                        f"got {type(new).__name__}")
     for path, changes in new.items():
+        if not isinstance(changes, Mapping):
+            raise TypeError(
+                f"new[{path!r}] must be a dict {{name: array}} such as {{'weight': W}}, got "
+                f"{type(changes).__name__}; pass {{{path!r}: {{'weight': W}}}}, the layout of "
+                "ConvGradientResult.params"
+            )
         bad = set(changes) - known.get(path, set())
         if bad:
             raise ValueError(

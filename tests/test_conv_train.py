@@ -223,6 +223,14 @@ def test_rebuild_conv_replaces_nested_parameters_only():
         rebuild_conv(net, {"layers[2]": {"weight": np.ones(1)}})
     with pytest.raises(TypeError, match="ConvNetwork"):
         rebuild_conv(Network.mlp([2, 2]), {})
+    # an array in place of {name: array} was Python's "unhashable type: 'numpy.ndarray'"
+    with pytest.raises(TypeError, match=r"^new\['layers\[4\]'\] must be a dict \{name: array\} "
+                                        r"such as \{'weight': W\}, got ndarray; pass "
+                                        r"\{'layers\[4\]': \{'weight': W\}\}"):
+        rebuild_conv(net, {"layers[4]": np.zeros((2, 12))})
+    with pytest.raises(TypeError, match=r"^new must be a dict \{layer path: \{name: array\}\} "
+                                        r"such as \{'layers\[0\]': \{'weight': W\}\}, got list"):
+        rebuild_conv(net, [("layers[4]", {"weight": np.zeros((2, 12))})])
 
 
 def test_fit_snn_one_sgd_step_is_one_train_mode_gradient_step():
