@@ -251,11 +251,21 @@ def _pixels(network, encoder):
     """Image width (dense) or image shape ``(C, H, W)`` (ConvNetwork) a network takes under
     ``encoder``: a fused encoder of k parts concatenates k encodings of the image along the
     feature (channel) axis (Ding 2025 fusion encoding)."""
-    n = network.input_shape[0] if isinstance(network, ConvNetwork) else network.n_in
+    is_conv = isinstance(network, ConvNetwork)
+    n = network.input_shape[0] if is_conv else network.n_in
     k = len(fused_parts(encoder) or ())
-    if k and n % k == 0:
+    if k and n % k:
+        # no image shape fits: say so once (each shape the data check named was refused in turn)
+        what, axis, size = (("input_shape[0]", "channel", "channels") if is_conv
+                            else ("n_in", "feature", "width"))
+        raise ValueError(
+            f"encoder={encoder!r} concatenates {k} encodings of each image along the {axis} "
+            f"axis, so the network's {what} must be a multiple of {k}, got {what}={n}; build "
+            f"the network with {what} = {k} × the image's {size}"
+        )
+    if k:
         n //= k
-    if isinstance(network, ConvNetwork):
+    if is_conv:
         return (n,) + tuple(network.input_shape[1:])
     return n
 

@@ -419,3 +419,18 @@ def test_fused_encoder_trains_a_network_with_k_times_the_pixels():
     assert 0 <= snn_accuracy(r.model, x, y, T=4, encoder=enc) <= 1
     with pytest.raises(ValueError, match=r"x must be \[n, 4\] for this model"):
         fit_snn(net, np.zeros((2, 8)), np.zeros(2, dtype=int), T=4, rng=0, encoder=enc)
+
+
+def test_fused_encoder_and_an_input_width_it_does_not_divide_is_one_clear_error():
+    # 9 inputs, 2 parts: the data check asked for [n, 9], then refused it with "inputs have 18
+    # features"; no image width fits, so the network's n_in is named up front
+    net = Network.mlp([9, 5, 3], LIF(lam=0.9), rng=0)
+    msg = (r"^encoder='fused:current\+ttfs' concatenates 2 encodings of each image along the "
+           r"feature axis, so the network's n_in must be a multiple of 2, got n_in=9; build the "
+           r"network with n_in = 2 × the image's width$")
+    for width in (9, 4):
+        x = np.zeros((2, width))
+        with pytest.raises(ValueError, match=msg):
+            fit_snn(net, x, np.zeros(2, dtype=int), T=4, rng=0, encoder="fused:current+ttfs")
+        with pytest.raises(ValueError, match=msg):
+            snn_accuracy(net, x, np.zeros(2, dtype=int), T=4, encoder="fused:current+ttfs")
