@@ -366,7 +366,7 @@ def _json_float(text):
 
 
 def _read(path):
-    path = os.fspath(path)
+    path = os.fsdecode(os.fspath(path))  # bytes paths too, as in save (and as str in messages)
     if os.path.isdir(path):
         inside = os.path.join(path, "model.npz")
         raise _bad(path, "a folder, not an evsnn model file; " + (

@@ -523,6 +523,12 @@ def test_not_a_model_file(tmp_path):
     with pytest.raises(ValueError, match=r"run: a folder, not an evsnn model file; load the model "
                                          rf"of this run folder, '{re.escape(str(run))}/model.npz'"):
         io.load(run)
+    # a bytes path (which save takes) gets the same hint; it was "Can't mix strings and bytes
+    # in path components"
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(run))}: a folder, not an evsnn "
+                                         r"model file; load the model of this run folder, "
+                                         rf"'{re.escape(str(run))}/model.npz'"):
+        io.load(os.fsencode(run))
     p = tmp_path / "junk.npz"
     p.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not an evsnn model file"):
