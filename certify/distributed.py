@@ -53,6 +53,7 @@ from certify.smoothing import (
     _int_iv,
     _noise_iv,
     _progress_bar,
+    _radius_of,
     _real_iv,
     _seed_iv,
     certify,
@@ -410,7 +411,12 @@ class CertificationTable:
     The fields after ``alpha`` are None (``seed_spawn_key`` empty, ``versions`` empty) for a
     table built by hand or read from a file written before they were recorded. Every field is
     checked on construction (``TypeError`` for a wrong kind, ``ValueError`` for a wrong value)
-    and the columns are converted to their dtypes.
+    and the columns are converted to their dtypes. The columns must agree as
+    :func:`~certify.smoothing.certify` writes them: ``correct`` is prediction == label; a row
+    that predicts a class has ``p_a_lower > 1/2`` and the radius
+    :func:`~certify.smoothing.certified_radius` gives for the table's noise model (to 1e-12
+    relative); an ABSTAIN row has ``p_a_lower <= 1/2`` and radius 0 (an edited radius would
+    inflate :meth:`certified_accuracy`).
     """
 
     __repr__ = compact_repr  # arrays as dtype and shape
@@ -519,12 +525,50 @@ class CertificationTable:
                     raise ValueError(f"{name}[{i}]={int(col[i])} but num_classes="
                                      f"{self.num_classes}: classes are 0 ... "
                                      f"{self.num_classes - 1}")
+        self._radius_iv()
         put("seed_entropy", _optional(_seed_ints_iv, "seed_entropy", self.seed_entropy))
         if not isinstance(self.seed_spawn_key, (list, tuple)):
             raise TypeError(f"seed_spawn_key must be a tuple of non-negative integers, got "
                             f"{type(self.seed_spawn_key).__name__} {self.seed_spawn_key!r}")
         put("seed_spawn_key", tuple(_seed_ints_iv("seed_spawn_key", self.seed_spawn_key)))
         put("versions", _versions_iv(self.versions))
+
+    def _radius_iv(self):
+        """Each row as certify writes it: a class with p_a_lower > 1/2 and the radius
+        :func:`~certify.smoothing.certified_radius` gives for the table's noise model (to 1e-12
+        relative), or ABSTAIN with p_a_lower <= 1/2 and radius 0. An edited radius or bound
+        would inflate certified_accuracy."""
+        certified = self.prediction != ABSTAIN
+        bad = certified & (self.p_a_lower <= 0.5)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(
+                f"prediction[{i}]={int(self.prediction[i])} with p_a_lower[{i}]="
+                f"{float(self.p_a_lower[i])!r} <= 1/2: certify abstains there (prediction "
+                f"ABSTAIN ({ABSTAIN}), radius 0); the table was built or edited inconsistently"
+            )
+        bad = ~certified & (self.p_a_lower > 0.5)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(
+                f"prediction[{i}]=ABSTAIN ({ABSTAIN}) with p_a_lower[{i}]="
+                f"{float(self.p_a_lower[i])!r} > 1/2: certify predicts a class there, with a "
+                "radius; the table was built or edited inconsistently"
+            )
+        noise = NoiseModel(self.noise, self.sigma, self.n_steps, self.clamp)
+        with np.errstate(over="ignore"):  # a radius past the float range is refused below
+            implied = np.where(certified, _radius_of(np.where(certified, self.p_a_lower, 1.0),
+                                                     noise), 0.0)
+        bad = certified & ~np.isclose(self.radius, implied, rtol=1e-12, atol=0.0)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(
+                f"radius[{i}]={float(self.radius[i])!r} but p_a_lower[{i}]="
+                f"{float(self.p_a_lower[i])!r} certifies radius {float(implied[i])!r} under the "
+                f"table's noise model ({self.noise}, sigma={self.sigma!r}, n_steps="
+                f"{self.n_steps}; σ Φ⁻¹(p_a_lower) · radius_scale, as "
+                "certify.smoothing.certified_radius); the table was built or edited inconsistently"
+            )
 
     def __len__(self):
         return int(self.label.shape[0])

@@ -564,7 +564,14 @@ def certified_radius(p_a_lower, noise):
     noise = _noise_iv(noise)
     if p <= 0.5:
         return 0.0
-    return float(noise.sigma * norm.ppf(p) * noise.radius_scale)
+    return float(_radius_of(p, noise))
+
+
+def _radius_of(p, noise):
+    """``σ Φ⁻¹(p) · radius_scale`` elementwise (meaningful for p > 1/2): the formula of
+    :func:`certified_radius`, which :class:`certify.distributed.CertificationTable` checks its
+    rows against."""
+    return noise.sigma * norm.ppf(p) * noise.radius_scale
 
 
 # --------------------------------------------------------------------------- sampling

@@ -20,14 +20,16 @@ the archive goes to a temporary file in the target directory, is flushed to disk
 over ``path`` with :func:`os.replace`, so ``path`` holds either the old content or the complete new
 one, never a half-written file. A symbolic link is followed (the file it points to is replaced and
 the link kept), and an existing read-only file or a directory that is not writable is refused
-before anything is written. :func:`load` validates everything (format, version, neuron kinds and
-their parameters, missing or unexpected arrays, shapes) and raises ``ValueError`` naming the
-problem; nothing is unpickled.
+before anything is written. An existing target that is not a regular file (a FIFO, a device such
+as ``/dev/null``, ``/dev/stdout`` on a pipe) is written in place, as ``open(path, "wb")`` does.
+:func:`load` validates everything (format, version, neuron kinds and their parameters, missing or
+unexpected arrays, shapes) and raises ``ValueError`` naming the problem; nothing is unpickled.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
 import os
@@ -279,8 +281,23 @@ def _atomic_write(path, write):
     ``PermissionError``, a directory ``path`` with ``IsADirectoryError``, before anything is
     written. The file gets the permissions ``open(path, "w")`` would give it: an existing
     file's, else 0o666 minus the umask.
+
+    An existing ``path`` that is neither a regular file nor a directory (a FIFO, a character
+    device such as ``/dev/null``, ``/dev/stdout`` when it is a pipe) is opened and written in
+    place (``open(path, "wb")``): renaming would replace it with a regular file. The content is
+    built in memory first, so an error in ``write`` sends nothing to it.
     """
     path = os.fsdecode(os.fspath(path))
+    try:
+        kind = os.stat(path).st_mode  # follows links: /dev/stdout -> /proc/self/fd/1 -> a pipe
+    except OSError:  # missing, a dangling link or a loop: the checks below name it
+        kind = None
+    if kind is not None and not stat.S_ISREG(kind) and not stat.S_ISDIR(kind):
+        buffer = io.BytesIO()
+        write(buffer)  # whole first: a failing write sends nothing
+        with open(path, "wb") as fh:
+            fh.write(buffer.getbuffer())
+        return
     # renaming over a link would replace the link itself with a regular file
     target = os.path.realpath(path)
     shown = f"{path!r} (a symbolic link to {target!r})" if os.path.islink(path) else repr(path)
@@ -349,7 +366,7 @@ def _json_float(text):
 
 
 def _read(path):
-    path = os.fspath(path)
+    path = os.fsdecode(os.fspath(path))  # bytes paths too, as in save (and as str in messages)
     if os.path.isdir(path):
         inside = os.path.join(path, "model.npz")
         raise _bad(path, "a folder, not an evsnn model file; " + (

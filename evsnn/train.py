@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -150,9 +151,9 @@ class SGD(_Optimizer):
     def __init__(self, lr=0.01, *, momentum=0.0, weight_decay=0.0, nesterov=False):
         super().__init__(lr, weight_decay)
         self.momentum = real_iv("momentum", momentum, low=0)
-        if nesterov and self.momentum == 0:
+        self.nesterov = flag_iv("nesterov", nesterov)
+        if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
-        self.nesterov = bool(nesterov)
 
     def step(self, params, grads):
         """Update ``params`` in place from ``grads``; returns ``params``."""
@@ -250,11 +251,21 @@ def _pixels(network, encoder):
     """Image width (dense) or image shape ``(C, H, W)`` (ConvNetwork) a network takes under
     ``encoder``: a fused encoder of k parts concatenates k encodings of the image along the
     feature (channel) axis (Ding 2025 fusion encoding)."""
-    n = network.input_shape[0] if isinstance(network, ConvNetwork) else network.n_in
+    is_conv = isinstance(network, ConvNetwork)
+    n = network.input_shape[0] if is_conv else network.n_in
     k = len(fused_parts(encoder) or ())
-    if k and n % k == 0:
+    if k and n % k:
+        # no image shape fits: say so once (each shape the data check named was refused in turn)
+        what, axis, size = (("input_shape[0]", "channel", "channels") if is_conv
+                            else ("n_in", "feature", "width"))
+        raise ValueError(
+            f"encoder={encoder!r} concatenates {k} encodings of each image along the {axis} "
+            f"axis, so the network's {what} must be a multiple of {k}, got {what}={n}; build "
+            f"the network with {what} = {k} × the image's {size}"
+        )
+    if k:
         n //= k
-    if isinstance(network, ConvNetwork):
+    if is_conv:
         return (n,) + tuple(network.input_shape[1:])
     return n
 
@@ -294,7 +305,7 @@ def _loop_iv(epochs, batch_size, n):
 
 
 def _progress(total, desc, enabled):
-    if not enabled:
+    if not flag_iv("progress", enabled):
         return None
     from tqdm.auto import tqdm  # optional dependency (extra "report"); only when asked
 
@@ -525,6 +536,13 @@ def rebuild_conv(network, new):
     -------
     ConvNetwork
 
+    Raises
+    ------
+    TypeError
+        ``network`` is no ConvNetwork, ``new`` or one of its values is no dict.
+    ValueError
+        A path of ``new`` has no trainable parameter of a name given.
+
     Examples
     --------
     >>> from evsnn.clock.conv import Conv2d, ConvNetwork, Neuron
@@ -537,7 +555,17 @@ def rebuild_conv(network, new):
     known = {}
     for path, key, _ in _conv_params(network.layers):
         known.setdefault(path, set()).add(key)
+    example = "{'layers[0]': {'weight': W}}"
+    if not isinstance(new, Mapping):
+        raise TypeError(f"new must be a dict {{layer path: {{name: array}}}} such as {example}, "
+                        f"got {type(new).__name__}")
     for path, changes in new.items():
+        if not isinstance(changes, Mapping):
+            raise TypeError(
+                f"new[{path!r}] must be a dict {{name: array}} such as {{'weight': W}}, got "
+                f"{type(changes).__name__}; pass {{{path!r}: {{'weight': W}}}}, the layout of "
+                "ConvGradientResult.params"
+            )
         bad = set(changes) - known.get(path, set())
         if bad:
             raise ValueError(

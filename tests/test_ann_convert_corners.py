@@ -39,7 +39,7 @@ from certify.distributed import (
     certify_dataset,
     data_digest,
 )
-from certify.smoothing import ABSTAIN, rsc_fixed
+from certify.smoothing import ABSTAIN, NoiseModel, certified_radius, rsc_fixed
 from evsnn.ann import ANN, accuracy, backward, forward, loss_and_grad, predict
 from evsnn.clock import Network, simulate
 from evsnn.convert import activation_scales, convert
@@ -599,18 +599,21 @@ def test_certified_accuracy_equals_the_brute_force_count(data):
 
 
 # --------------------------------------------------------------------------- table files
-_FLOAT_EDGES = [0.0, 5e-324, 2.2250738585072014e-308, 1e-300, 0.1, 1 / 3, 1.0,
-                1.7976931348623157e308]
 _TEXT = st.text(alphabet=st.sampled_from(list("ab ,:#\"'\\\n\r\t{}[]é…\u2028\x00")), max_size=12)
 
 
 @st.composite
 def tables(draw):
     B = draw(st.integers(0, 4))
-    radius = draw(st.lists(st.sampled_from(_FLOAT_EDGES) | st.floats(0, 1e308), min_size=B,
-                           max_size=B))
-    p_low = draw(st.lists(st.sampled_from([0.0, 5e-324, 0.5, 1 - 2**-53, 1.0]) | st.floats(0, 1),
-                          min_size=B, max_size=B))
+    # the rows are what certify writes (the table checks it): ABSTAIN with p_a_lower <= 1/2 and
+    # radius 0, or a class with p_a_lower > 1/2 and its certified radius; σ from the smallest
+    # subnormal to 1e300 puts radii at every scale (denormal to 8e300)
+    noise = NoiseModel(draw(st.sampled_from(["gaussian", "rsc_fixed", "rsc_fresh"])),
+                       draw(st.sampled_from([5e-324, 1e-300, 0.25, 1 / 3, 1e300])),
+                       draw(st.integers(1, 10**6)))
+    p_abstain = st.sampled_from([0.0, 5e-324, 0.5]) | st.floats(0, 0.5)
+    p_class = (st.sampled_from([math.nextafter(0.5, 1), 1 - 2**-53])
+               | st.floats(0.5, 1, exclude_min=True, exclude_max=True))
     big = st.integers(0, 2**128)
     opt = lambda s: st.none() | s  # noqa: E731
     # num_classes, when recorded, bounds the labels and predictions (the table checks it)
@@ -618,17 +621,16 @@ def tables(draw):
     top = 2**63 - 1 if num_classes is None else num_classes - 1
     classes = st.sampled_from([0, 1]) | st.integers(0, top)
     label = draw(st.lists(classes, min_size=B, max_size=B))
-    # a prediction is ABSTAIN or a class, often the label; the table checks that correct and
-    # an abstention's radius 0 follow from them
+    # a prediction is ABSTAIN or a class, often the label; the table checks that correct
+    # follows from them
     prediction = [draw(st.sampled_from([ABSTAIN, lab]) | classes) for lab in label]
-    radius = [0.0 if p == ABSTAIN else r for p, r in zip(prediction, radius)]
+    p_low = [draw(p_abstain if p == ABSTAIN else p_class) for p in prediction]
     return CertificationTable(
         label=label, prediction=prediction,
         correct=[p == lab and p != ABSTAIN for p, lab in zip(prediction, label)],
-        radius=radius, p_a_lower=p_low,
-        noise=draw(st.sampled_from(["gaussian", "rsc_fixed", "rsc_fresh"])),
-        sigma=draw(st.sampled_from([5e-324, 1e-300, 0.25, 1 / 3, 1e300])),
-        n_steps=draw(st.integers(1, 10**6)), n0=draw(st.integers(1, 2**40)),
+        radius=[certified_radius(p, noise) for p in p_low], p_a_lower=p_low,
+        noise=noise.name, sigma=noise.sigma, n_steps=noise.n_steps,
+        n0=draw(st.integers(1, 2**40)),
         n=draw(st.integers(1, 2**40)), alpha=draw(st.sampled_from([5e-324, 1e-12, 0.001, 0.1,
                                                                    0.5 - 2**-54])),
         clamp=draw(st.booleans()), encoder=draw(opt(_TEXT)), encode_rng=draw(st.booleans()),

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from reference.helpers import example_count, one_line_error
 
 from certify.distributed import CertificationTable, certify_dataset
-from certify.smoothing import rsc_fixed
+from certify.smoothing import certified_radius, gaussian, rsc_fixed
 from certify.spike_distance import victor_purpura_distance
 from evsnn.cli import _build_parser, main
 
@@ -266,8 +266,9 @@ def test_tables_round_trip_and_ignore_batch_and_chunk_size(tmp_path_factory, see
 def test_table_refuses_radii_and_bounds_no_file_can_hold(column, value, match):
     # was: accepted; to_csv wrote it and to_json failed with "Out of range float values are not
     # JSON compliant" (no column, no row), and a negative radius or a bound > 1 went through
-    cols = dict(label=[0, 1], prediction=[0, -1], correct=[True, False], radius=[0.1, 0.0],
-                p_a_lower=[0.7, 0.4])
+    # row 0 as certify writes it (the table checks that too); row 1 gets the value
+    cols = dict(label=[0, 1], prediction=[0, -1], correct=[True, False],
+                radius=[certified_radius(0.7, gaussian(0.5, 2)), 0.0], p_a_lower=[0.7, 0.4])
     cols[column] = [cols[column][0], value]
     with pytest.raises(ValueError, match=match):
         CertificationTable(**cols, noise="gaussian", sigma=0.5, n_steps=2, n0=1, n=2, alpha=0.1)

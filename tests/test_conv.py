@@ -400,6 +400,28 @@ def test_pooling_matches_naive_windows(k, s, p, op):
     np.testing.assert_allclose(got, _naive_pool(x, k, s, p, op), rtol=1e-15, atol=1e-15)
 
 
+def test_batchnorm_fold_keeps_the_convolutions_dtype():
+    # a float32 conv stays float32 (its bias-less fold got float64 arrays from the default
+    # γ, β and the missing bias): the float64 fold rounded once
+    rng = np.random.default_rng(2)
+    w32 = rng.standard_normal((2, 1, 2, 2)).astype(np.float32)
+    bn = BatchNorm2d(np.float32([0.5, -1.0]), np.float32([2.0, 0.5]))  # default γ = 1, β = 0
+    f64 = fold_batchnorm(Conv2d(w32.astype(np.float64)), bn)
+    for bias in (None, np.float32([0.25, 1.0])):
+        f32 = fold_batchnorm(Conv2d(w32, bias=bias), bn)
+        assert f32.weight.dtype == f32.bias.dtype == np.float32
+        np.testing.assert_array_equal(f32.weight, f64.weight.astype(np.float32))
+        if bias is None:
+            np.testing.assert_array_equal(f32.bias, f64.bias.astype(np.float32))
+    # a float64 conv with a float32 bias keeps each array's dtype
+    mixed = fold_batchnorm(Conv2d(w32.astype(np.float64), bias=np.float32([0.0, 0.0])), bn)
+    assert (mixed.weight.dtype, mixed.bias.dtype) == (np.float64, np.float32)
+    with pytest.raises(ValueError, match=r"the folded weight holds a value of magnitude .*, past "
+                                         r"float32's largest .*; cast the conv's weight \(and "
+                                         r"bias\) to float64 before folding"):
+        fold_batchnorm(Conv2d(np.float32([[[[1e30]]]])), BatchNorm2d([0.0], [1e-20], eps=1e-20))
+
+
 def test_batchnorm_fold_equals_conv_then_bn():
     rng = np.random.default_rng(1)
     conv = Conv2d(rng.standard_normal((4, 2, 3, 3)), padding=1, bias=rng.standard_normal(4))
@@ -491,6 +513,32 @@ def test_conv_network_matches_step_major_loop_with_delay():
         x_prev, s1_prev = x[t], s1
     np.testing.assert_array_equal(res.output, out)
     assert out.sum() > 0
+
+
+def test_linear_after_the_last_neuron_layer_gets_its_input_a_step_late():
+    """With input_delay=1 a bare Linear after the last neuron layer sees that layer's spikes one
+    step late, as a Linear + Readout(lam=0) layer does and as the dense simulator's readout does
+    (its current is W s[t - 1]); it used to see them in the same step."""
+    x = np.zeros((4, 1, 1))
+    x[0, 0, 0] = 1.0  # reaches the hidden layer at step 1, which fires (2 > θ = 1)
+    hidden = [Linear(np.array([[2.0]])), Neuron(LIF(theta=1.0))]
+    bare = ConvNetwork(hidden + [Linear(np.array([[1.0]]))], input_shape=(1,))
+    readout = ConvNetwork(hidden + [Linear(np.array([[1.0]])), Neuron(Readout(lam=0.0))],
+                          input_shape=(1,))
+    dense = Network([Dense(np.array([[2.0]]), LIF(theta=1.0)),
+                     Dense(np.array([[1.0]]), Readout(lam=0.0))])
+    got = simulate_conv(bare, x, convention=DING2025_PAPER).output[:, 0, 0]
+    np.testing.assert_array_equal(got, [0.0, 0.0, 1.0, 0.0])  # hand derivation: steps 1 + 1
+    np.testing.assert_array_equal(
+        simulate_conv(readout, x, convention=DING2025_PAPER).output[:, 0, 0], got)
+    np.testing.assert_array_equal(simulate(dense, x, convention=DING2025_PAPER).output[:, 0, 0],
+                                  got)
+    # without a later synaptic layer the last neuron layer's output is not delayed
+    pooled = ConvNetwork([Conv2d(np.full((1, 1, 1, 1), 2.0)), Neuron(LIF(theta=1.0)),
+                          AvgPool2d(1), Flatten()], input_shape=(1, 1, 1))
+    np.testing.assert_array_equal(simulate_conv(pooled, x.reshape(4, 1, 1, 1, 1),
+                                                convention=DING2025_PAPER).output[:, 0, 0],
+                                  [0.0, 1.0, 0.0, 0.0])
 
 
 def test_spike_test_convention_decides_exact_threshold():
@@ -611,6 +659,9 @@ def _net():
          r"smooth_rho=inf must be finite"),
         (lambda: simulate_conv(_net(), np.ones((1, 1, 1, 4, 4)), smooth_rho="1"), TypeError,
          r"smooth_rho must be a real number, got str '1'"),
+        # a flag is True or False: record="no" used to record
+        (lambda: simulate_conv(_net(), np.ones((1, 1, 1, 4, 4)), record="no"), TypeError,
+         "record must be True or False, got 'no'; pass record=True or record=False"),
         (lambda: simulate_conv(_net(), np.ones((1, 1, 1, 4, 4)), teacher=[]), ValueError,
          "teacher has 0 entries"),
         (lambda: simulate_conv(_net(), np.ones((1, 1, 1, 4, 4)), teacher=[np.ones(3)]),

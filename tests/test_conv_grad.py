@@ -312,6 +312,28 @@ def test_flattened_network_gradient_equals_dense_bptt():
         assert np.abs(want.input).max() > 0
 
 
+def test_gradient_of_a_bare_linear_readout_equals_a_readout_neuron_under_delay():
+    # input_delay=1: a Linear after the last neuron layer gets its input a step late, forward
+    # and backward, exactly as Linear + Neuron(Readout(lam=0)) (whose output is its current)
+    rng = np.random.default_rng(17)
+    w1, w2 = _rng_w(rng, 6, 8, scale=3), _rng_w(rng, 3, 6, scale=3)
+    hidden = [Flatten(), Linear(w1), Neuron(LIF(lam=0.8, theta=0.5))]
+    x = (rng.random((6, 2, 2, 2, 2)) < 0.5).astype(float)
+    g = rng.standard_normal((6, 2, 3))
+    out = []
+    for tail in ([Linear(w2)], [Linear(w2), Neuron(Readout(lam=0.0))]):
+        net = ConvNetwork(hidden + tail, input_shape=(2, 2, 2))
+        res = simulate_conv(net, x, convention=DING2025_PAPER, record=True)
+        out.append((res.output, backward_conv(net, x, res, g, surrogate=Triangle(1.0))))
+    (y_bare, g_bare), (y_ro, g_ro) = out
+    np.testing.assert_array_equal(y_bare, y_ro)
+    np.testing.assert_allclose(g_bare.input, g_ro.input, rtol=RTOL_INDEPENDENT, atol=1e-12)
+    for path in ("layers[1]", "layers[3]"):
+        np.testing.assert_allclose(g_bare.params[path]["weight"], g_ro.params[path]["weight"],
+                                   rtol=RTOL_INDEPENDENT, atol=1e-12)
+    assert np.abs(g_bare.input).max() > 0 and np.abs(y_bare).max() > 0
+
+
 def test_input_gradient_is_its_own_array_when_the_network_starts_with_a_neuron():
     # gain 1 (default convention, LIF): dL/dI = dL/dm, computed once; the result must not
     # hand the same memory out twice (nor g_output, which a Flatten-only path passes down)

@@ -164,6 +164,18 @@ def test_fused_encoder_on_channels_splits_the_gradient():
     assert np.abs((g[:, :, 2:] * (tt != 0)).sum(axis=0)).max() > 0  # the TTFS half contributes
 
 
+def test_fused_encoder_needs_a_channel_count_it_divides():
+    # 3 input channels cannot hold 2 encodings of one image: one error naming input_shape[0]
+    net = ConvNetwork([Conv2d(np.ones((1, 3, 1, 1))), Neuron(), Flatten()], (3, 2, 2))
+    with pytest.raises(ValueError, match=r"^encoder='fused:current\+poisson' concatenates 2 "
+                                         r"encodings of each image along the channel axis, so "
+                                         r"the network's input_shape\[0\] must be a multiple of 2, "
+                                         r"got input_shape\[0\]=3; build the network with "
+                                         r"input_shape\[0\] = 2 × the image's channels$"):
+        fit_snn(net, np.zeros((2, 3, 2, 2)), np.zeros(2, dtype=int), T=2, rng=0,
+                encoder="fused:current+poisson")
+
+
 def test_encoded_sequence_input_and_train_mode():
     net = small_net(10)
     x, y = images(2, 11)
@@ -223,6 +235,14 @@ def test_rebuild_conv_replaces_nested_parameters_only():
         rebuild_conv(net, {"layers[2]": {"weight": np.ones(1)}})
     with pytest.raises(TypeError, match="ConvNetwork"):
         rebuild_conv(Network.mlp([2, 2]), {})
+    # an array in place of {name: array} was Python's "unhashable type: 'numpy.ndarray'"
+    with pytest.raises(TypeError, match=r"^new\['layers\[4\]'\] must be a dict \{name: array\} "
+                                        r"such as \{'weight': W\}, got ndarray; pass "
+                                        r"\{'layers\[4\]': \{'weight': W\}\}"):
+        rebuild_conv(net, {"layers[4]": np.zeros((2, 12))})
+    with pytest.raises(TypeError, match=r"^new must be a dict \{layer path: \{name: array\}\} "
+                                        r"such as \{'layers\[0\]': \{'weight': W\}\}, got list"):
+        rebuild_conv(net, [("layers[4]", {"weight": np.zeros((2, 12))})])
 
 
 def test_fit_snn_one_sgd_step_is_one_train_mode_gradient_step():

@@ -11,6 +11,7 @@ import os
 import re
 import stat
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -23,7 +24,9 @@ from certify.distributed import (
     certify_dataset,
     data_digest,
 )
-from certify.smoothing import NOISE_CHUNK, ABSTAIN, certify, gaussian, rsc_fixed, rsc_fresh
+from certify.smoothing import (
+    NOISE_CHUNK, ABSTAIN, certified_radius, certify, gaussian, rsc_fixed, rsc_fresh,
+)
 from evsnn.encoders import poisson
 
 
@@ -231,6 +234,45 @@ def test_csv_and_json_round_trip(tmp_path):
     assert list(frame.columns) == ["index", "label", "prediction", "correct", "radius",
                                    "p_a_lower"]
     assert frame["p_a_lower"].tolist() == table.p_a_lower.tolist()
+
+
+def _written_through(open_reader, write):
+    """The bytes ``write()`` sends to a reader that a thread opens with ``open_reader()``."""
+    got = []
+
+    def read():
+        with open_reader() as fh:
+            got.append(fh.read())
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    write()
+    thread.join(10)
+    assert not thread.is_alive(), "nothing reached the reader"
+    return got[0]
+
+
+def test_csv_and_json_to_a_pipe_or_fifo_are_written_in_place(tmp_path):
+    # /dev/stdout when it is a pipe (here an anonymous pipe reached by path) failed naming a
+    # hidden '.pipe:[...].tmp' file; a FIFO was replaced by a regular file
+    X, y = data(n_images=2)
+    table = certify_dataset(CLF, X, y, rsc_fixed(0.3, 2), rng=1, **KW)
+    r, w = os.pipe()
+
+    def to_pipe():
+        try:
+            table.to_csv(f"/dev/fd/{w}")
+        finally:
+            os.close(w)  # the reader's EOF
+
+    (tmp_path / "copy.csv").write_bytes(_written_through(lambda: os.fdopen(r, "rb"), to_pipe))
+    same_table(table, CertificationTable.read_csv(tmp_path / "copy.csv"), ignore=())
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    text = _written_through(lambda: open(fifo, "rb"), lambda: table.to_json(fifo))
+    (tmp_path / "copy.json").write_bytes(text)
+    same_table(table, CertificationTable.read_json(tmp_path / "copy.json"), ignore=())
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
 
 
 def test_table_records_every_parameter_of_the_run(tmp_path):
@@ -551,8 +593,13 @@ def test_certified_accuracy_curve():
     got = certified_accuracy(radius, correct, [0.0, 0.2, 0.3, 0.5, 1.0, 1.5])
     assert got.tolist() == [3 / 5, 3 / 5, 2 / 5, 2 / 5, 1 / 5, 0.0]
     assert certified_accuracy(radius, correct, 0.5) == 2 / 5
-    table = CertificationTable(np.zeros(5, int), np.where(correct, 0, 1), correct, radius,
-                               radius, "gaussian", 0.5, 1, 1, 1, 0.1)
+    # the table's rows as certify writes them: radius 0.5 Φ⁻¹(p_a_lower) = 0, 0.26, 0.64, 0.64,
+    # 1.16 (an abstention first), correct where the prediction is the label 0
+    p_a_lower = np.array([0.4, 0.7, 0.9, 0.9, 0.99])
+    prediction = np.array([ABSTAIN, 0, 0, 1, 0])
+    radius = [certified_radius(p, gaussian(0.5, 1)) for p in p_a_lower]
+    table = CertificationTable(np.zeros(5, int), prediction, prediction == 0, radius, p_a_lower,
+                               "gaussian", 0.5, 1, 1, 1, 0.1)
     assert table.certified_accuracy([0.2]).tolist() == [3 / 5]
 
 
@@ -616,9 +663,12 @@ def test_certify_dataset_checks_every_row_against_the_unit_box_of_clamping_noise
     assert table.clamp is False and len(table.radius) == 3
 
 
+R_09 = certified_radius(0.9, rsc_fixed(0.2, 1))  # 0.2 Φ⁻¹(0.9) = 0.2563...
+
+
 def _valid_table(**kw):
     fields = dict(label=np.array([0, 1]), prediction=np.array([0, ABSTAIN]),
-                  correct=np.array([True, False]), radius=np.array([0.5, 0.0]),
+                  correct=np.array([True, False]), radius=np.array([R_09, 0.0]),
                   p_a_lower=np.array([0.9, 0.4]), noise="rsc_fixed", sigma=0.2, n_steps=1,
                   n0=10, n=200, alpha=0.01)
     fields.update(kw)
@@ -646,8 +696,28 @@ def _valid_table(**kw):
         ({"correct": [False, False]}, ValueError, r"correct\[0\]=False but prediction\[0\]=0"),
         ({"prediction": [0, -2]}, ValueError, r"prediction\[1\]=-2 is neither a class \(>= 0\) "
                                               r"nor ABSTAIN \(-1\)"),
-        ({"radius": [0.5, 0.1]}, ValueError, r"radius\[1\]=0.1 for an abstention; an abstaining "
-                                             r"image certifies radius 0"),
+        ({"radius": [R_09, 0.1]}, ValueError, r"radius\[1\]=0.1 for an abstention; an "
+                                              r"abstaining image certifies radius 0"),
+        # so must radius and p_a_lower (certify.smoothing.certify): an edited radius, or a
+        # class kept at p_a_lower <= 1/2, inflated the certified accuracy
+        ({"radius": [0.5, 0.0]}, ValueError,
+         r"^radius\[0\]=0.5 but p_a_lower\[0\]=0.9 certifies radius 0.2563\d+ under the table's "
+         r"noise model \(rsc_fixed, sigma=0.2, n_steps=1; σ Φ⁻¹\(p_a_lower\) · radius_scale, as "
+         r"certify.smoothing.certified_radius\); the table was built or edited inconsistently$"),
+        ({"sigma": 0.4}, ValueError, r"^radius\[0\]=0.2563\d+ but p_a_lower\[0\]=0.9 certifies "
+                                     r"radius 0.5126\d+ under the table's noise model"),
+        # RSC-II: radius_scale 1/√T
+        ({"noise": "rsc_fresh", "n_steps": 4}, ValueError,
+         r"^radius\[0\]=0.2563\d+ but p_a_lower\[0\]=0.9 certifies radius 0.1281\d+ under the "
+         r"table's noise model \(rsc_fresh, sigma=0.2, n_steps=4;"),
+        ({"p_a_lower": [1.0, 0.4]}, ValueError, r"^radius\[0\]=0.2563\d+ but p_a_lower\[0\]=1.0 "
+                                                r"certifies radius inf"),
+        ({"p_a_lower": [0.5, 0.4]}, ValueError,
+         r"^prediction\[0\]=0 with p_a_lower\[0\]=0.5 <= 1/2: certify abstains there "
+         r"\(prediction ABSTAIN \(-1\), radius 0\); the table was built or edited inconsistently$"),
+        ({"p_a_lower": [0.9, 0.6]}, ValueError,
+         r"^prediction\[1\]=ABSTAIN \(-1\) with p_a_lower\[1\]=0.6 > 1/2: certify predicts a "
+         r"class there, with a radius; the table was built or edited inconsistently$"),
         ({"noise": "poisson"}, ValueError, r"noise='poisson' is not a noise model; use one of "
                                            r"\['gaussian'"),
         ({"noise": 3}, TypeError, r"noise must be a noise model's name, one of \['gaussian', "
@@ -687,7 +757,9 @@ def test_table_checks_its_fields(kw, exc, match):
 
 
 def test_table_normalises_what_it_accepts():
+    # Φ(1): the certified radius is 1 (to rounding)
     table = _valid_table(label=[0, 1], correct=[True, False], radius=[1, 0], sigma=1,
+                         p_a_lower=[0.8413447460685429, 0.4],
                          seed_spawn_key=[2, 3], seed_entropy=np.int64(7), n_workers=np.int32(2),
                          processes=np.bool_(False))
     assert table.label.dtype == np.int64 and table.correct.dtype == bool
@@ -707,6 +779,17 @@ def test_invalid_values_in_a_file_name_the_file(tmp_path):
     # the value as the file writes it
     with pytest.raises(ValueError,
                        match=r"bad.csv holds an invalid table: sigma=-1 must be finite and > 0.0"):
+        CertificationTable.read_csv(tmp_path / "bad.csv")
+    # an edited radius (it was read, and inflated certified_accuracy)
+    i = int(np.argmax(table.prediction != ABSTAIN))
+    assert table.prediction[i] != ABSTAIN
+    row = f"{i},{table.label[i]},{table.prediction[i]},{int(table.correct[i])},"
+    edited = text.replace(row + repr(float(table.radius[i])), row + "5.0")
+    assert edited != text
+    (tmp_path / "bad.csv").write_text(edited)
+    with pytest.raises(ValueError, match=rf"bad.csv holds an invalid table: radius\[{i}\]=5.0 "
+                                         rf"but p_a_lower\[{i}\]=.* certifies radius "
+                                         rf"{re.escape(repr(float(table.radius[i])))} under"):
         CertificationTable.read_csv(tmp_path / "bad.csv")
     doc = json.loads(table.to_json(tmp_path / "t.json").read_text())
     for change, match in (({"label": [0.5, 1.0]}, r"label must hold integers"),

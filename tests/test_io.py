@@ -5,6 +5,7 @@ import math
 import os
 import re
 import stat
+import threading
 
 import numpy as np
 import pytest
@@ -156,6 +157,77 @@ def test_a_symbolic_link_is_followed_and_kept(tmp_path):
     # the temporary file went to the target's folder and is gone
     assert sorted(os.listdir(tmp_path)) == ["chain.npz", "link.npz", "real"]
     assert os.listdir(tmp_path / "real") == ["m.npz"]
+
+
+def read_in_thread(open_reader):
+    """Start a thread that opens a reader (blocking until a writer comes) and reads to EOF;
+    returns ``finish()``, which joins it (10 s at most) and returns the bytes read."""
+    got = []
+
+    def read():
+        with open_reader() as fh:
+            got.append(fh.read())
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+
+    def finish():
+        thread.join(10)
+        assert not thread.is_alive(), "nothing was written to the reader"
+        return got[0]
+    return finish
+
+
+def test_a_fifo_or_pipe_is_written_in_place_not_replaced(tmp_path):
+    # was: the temporary file was renamed over the FIFO, which became a regular file (over
+    # /dev/null too), and a pipe (/dev/stdout | cat) failed naming a '.pipe:[...].tmp' file
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    finish = read_in_thread(lambda: open(fifo, "rb"))
+    assert io.save(NETWORKS["dlif"], fifo) == str(fifo)
+    data = finish()
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and os.listdir(tmp_path) == ["fifo"]
+    (tmp_path / "copy.npz").write_bytes(data)
+    _same_network(io.load(tmp_path / "copy.npz"), NETWORKS["dlif"])
+    # an anonymous pipe reached by path, as /dev/stdout is when stdout is a pipe
+    r, w = os.pipe()
+    finish = read_in_thread(lambda: os.fdopen(r, "rb"))
+    try:
+        io.save(NETWORKS["dlif"], f"/dev/fd/{w}")
+    finally:
+        os.close(w)
+    assert finish() == data
+    # a failing write sends nothing and leaves the FIFO
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the writer's open need not wait
+    try:
+        with pytest.raises(TypeError, match="metadata keys must be strings"):
+            io.save(NETWORKS["dlif"], fifo, metadata={1: "x"})
+
+        def broken_savez(fh, **arrays):
+            fh.write(b"half an archive")
+            raise OSError("disk full")
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(io.np, "savez", broken_savez)
+            with pytest.raises(OSError, match="disk full"):
+                io.save(NETWORKS["dlif"], fifo)
+        assert os.read(reader, 1) == b""  # no writer ever opened it: nothing was sent
+    finally:
+        os.close(reader)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_a_character_device_is_written_in_place_not_replaced(tmp_path):
+    # a private copy of /dev/null (major 1, minor 3; the real one is never touched): it stays a
+    # device and discards the archive (it was replaced by a regular file holding it)
+    dev = tmp_path / "null"
+    try:
+        os.mknod(dev, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("creating a device node needs CAP_MKNOD")
+    assert io.save(NETWORKS["dlif"], dev) == str(dev)
+    assert stat.S_ISCHR(os.stat(dev).st_mode) and os.listdir(tmp_path) == ["null"]
+    assert dev.read_bytes() == b""
 
 
 def test_a_dangling_link_writes_the_file_it_names(tmp_path):
@@ -451,6 +523,12 @@ def test_not_a_model_file(tmp_path):
     with pytest.raises(ValueError, match=r"run: a folder, not an evsnn model file; load the model "
                                          rf"of this run folder, '{re.escape(str(run))}/model.npz'"):
         io.load(run)
+    # a bytes path (which save takes) gets the same hint; it was "Can't mix strings and bytes
+    # in path components"
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(run))}: a folder, not an evsnn "
+                                         r"model file; load the model of this run folder, "
+                                         rf"'{re.escape(str(run))}/model.npz'"):
+        io.load(os.fsencode(run))
     p = tmp_path / "junk.npz"
     p.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not an evsnn model file"):

@@ -117,6 +117,10 @@ def test_optimizer_errors():
         SGD(0.1, momentum=-0.5)
     with pytest.raises(ValueError, match="nesterov=True needs momentum > 0"):
         SGD(0.1, nesterov=True)
+    # a flag is True or False: the string "no" used to mean Nesterov momentum
+    with pytest.raises(TypeError, match="nesterov must be True or False, got 'no'; pass "
+                                        "nesterov=True or nesterov=False"):
+        SGD(0.1, momentum=0.9, nesterov="no")
     with pytest.raises(ValueError, match="weight_decay=-1.0 must be finite"):
         AdamW(weight_decay=-1.0)
     with pytest.raises(ValueError, match=r"betas\[1\]=1.0 must be finite and lie in \[0, 1\); "
@@ -203,6 +207,8 @@ def test_fit_ann_errors():
         fit_ann(ann, TRAIN.x[:0], TRAIN.y[:0], rng=0)
     with pytest.raises(TypeError, match="optimizer must be evsnn.train.SGD or AdamW"):
         fit_ann(ann, TRAIN.x, TRAIN.y, rng=0, optimizer="adam")
+    with pytest.raises(TypeError, match="progress must be True or False, got 'no'"):
+        fit_ann(ann, TRAIN.x, TRAIN.y, rng=0, progress="no")  # was a progress bar
     with pytest.raises(TypeError, match="missing 1 required keyword-only argument: 'rng'"):
         fit_ann(ann, TRAIN.x, TRAIN.y)
 
@@ -413,3 +419,18 @@ def test_fused_encoder_trains_a_network_with_k_times_the_pixels():
     assert 0 <= snn_accuracy(r.model, x, y, T=4, encoder=enc) <= 1
     with pytest.raises(ValueError, match=r"x must be \[n, 4\] for this model"):
         fit_snn(net, np.zeros((2, 8)), np.zeros(2, dtype=int), T=4, rng=0, encoder=enc)
+
+
+def test_fused_encoder_and_an_input_width_it_does_not_divide_is_one_clear_error():
+    # 9 inputs, 2 parts: the data check asked for [n, 9], then refused it with "inputs have 18
+    # features"; no image width fits, so the network's n_in is named up front
+    net = Network.mlp([9, 5, 3], LIF(lam=0.9), rng=0)
+    msg = (r"^encoder='fused:current\+ttfs' concatenates 2 encodings of each image along the "
+           r"feature axis, so the network's n_in must be a multiple of 2, got n_in=9; build the "
+           r"network with n_in = 2 × the image's width$")
+    for width in (9, 4):
+        x = np.zeros((2, width))
+        with pytest.raises(ValueError, match=msg):
+            fit_snn(net, x, np.zeros(2, dtype=int), T=4, rng=0, encoder="fused:current+ttfs")
+        with pytest.raises(ValueError, match=msg):
+            snn_accuracy(net, x, np.zeros(2, dtype=int), T=4, encoder="fused:current+ttfs")

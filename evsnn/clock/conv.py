@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evsnn._checks import flag_iv, int_iv, real_iv
+from evsnn._checks import dtype_range_iv, flag_iv, int_iv, real_iv
 from evsnn._exp import _exp_like_kernel
 from evsnn._numba import njit, run_range, run_split
 from evsnn._records import compact_repr
@@ -440,7 +440,14 @@ def fold_batchnorm(conv, bn) -> Conv2d:
     """Merge inference batch normalisation into the convolution before it.
 
     ``BN(conv(x)) = conv'(x)`` with ``W' = W · α[c_out]`` and ``b' = (b − μ) α + β``,
-    ``α = γ / sqrt(σ² + ε)``. The result equals the unfolded pair up to rounding.
+    ``α = γ / sqrt(σ² + ε)``, computed in float64 and rounded once to the convolution's dtype
+    (the weight's, and the bias's if it has one: a float32 conv stays float32). The result
+    equals the unfolded pair up to rounding.
+
+    Raises
+    ------
+    ValueError
+        The folded weight or bias exceeds the range of the convolution's float32 dtype.
 
     Examples
     --------
@@ -460,10 +467,20 @@ def fold_batchnorm(conv, bn) -> Conv2d:
             f"bn has {bn.running_mean.shape[0]} channels but conv has {conv.out_channels} "
             "output channels"
         )
-    alpha = bn.weight / np.sqrt(bn.running_var + bn.eps)
-    b = np.zeros(conv.out_channels) if conv.bias is None else conv.bias
-    return conv.replace(weight=conv.weight * alpha[:, None, None, None],
-                        bias=(b - bn.running_mean) * alpha + bn.bias)
+    # in float64, rounded once to the conv's own dtypes (DESIGN: never silently change dtype)
+    gamma, var, mean, beta = (a.astype(np.float64) for a in (bn.weight, bn.running_var,
+                                                             bn.running_mean, bn.bias))
+    alpha = gamma / np.sqrt(var + bn.eps)
+    b_dtype = conv.weight.dtype if conv.bias is None else conv.bias.dtype
+    b = np.zeros(conv.out_channels) if conv.bias is None else conv.bias.astype(np.float64)
+    folded = {"weight": (conv.weight.astype(np.float64) * alpha[:, None, None, None],
+                         conv.weight.dtype),
+              "bias": ((b - mean) * alpha + beta, b_dtype)}
+    for name, (value, dtype) in folded.items():
+        dtype_range_iv(f"the folded {name}", value, dtype,
+                       "cast the conv's weight (and bias) to float64 before folding")
+    return conv.replace(**{name: value.astype(dtype, copy=False)
+                           for name, (value, dtype) in folded.items()})
 
 
 @dataclass(frozen=True)
@@ -1255,8 +1272,8 @@ def _shift(x, d):
 class _Run:
     """Mutable state of one forward pass."""
 
-    def __init__(self, convention, dtype, record, mode, smooth_rho, teacher, n_neurons,
-                 train=False, rng=None):
+    def __init__(self, convention, dtype, record, mode, smooth_rho, teacher, train=False,
+                 rng=None):
         self.train = train
         self.rng = rng
         self.batch_stats = {}
@@ -1270,7 +1287,6 @@ class _Run:
         self.names = []
         self.tape = {}
         self.neuron_index = 0
-        self.n_neurons = n_neurons
 
 
 def _neuron_forward(layer, x, path, run):
@@ -1345,8 +1361,21 @@ def _batchnorm_train_forward(layer, x, path, run):
     return xhat * gamma[:, None, None] + beta[:, None, None]
 
 
+def _delayed_outputs(layers):
+    """Indices of the neuron layers whose output feeds a later synaptic (Linear, Conv2d) or
+    neuron layer: under ``input_delay=1`` that layer receives it one step late. Only the
+    output of a last neuron layer that nothing synaptic follows is left undelayed."""
+    fed = False  # does a synaptic or neuron layer follow?
+    out = set()
+    for i in range(len(layers) - 1, -1, -1):
+        if isinstance(layers[i], Neuron) and fed:
+            out.add(i)
+        fed = fed or isinstance(layers[i], (Neuron, Linear, Conv2d))
+    return out
+
+
 def _forward_layers(layers, x, spikes, prefix, run, top=False):
-    delay = run.conv.input_delay if top else 0
+    delayed = _delayed_outputs(layers) if top and run.conv.input_delay else ()
     fused = None
     for i, layer in enumerate(layers):
         path = f"{prefix}[{i}]"
@@ -1358,8 +1387,9 @@ def _forward_layers(layers, x, spikes, prefix, run, top=False):
             fused = f"{prefix}[{i + 1}]"
             bn = (layers[i + 1], fused)
         x, spikes = _forward_layer(layer, x, spikes, path, run, bn)
-        if delay and isinstance(layer, Neuron) and run.neuron_index < run.n_neurons:
-            x = _shift(x, delay)  # Ding 2025 Eq. 15: the next layer sees this output a step late
+        if i in delayed:
+            # Ding 2025 Eq. 15: the next layer sees this output a step late
+            x = _shift(x, run.conv.input_delay)
             if run.record:
                 run.tape[("shift", path)] = True
     return x, spikes
@@ -1480,9 +1510,10 @@ def _has_dropout(layers):
 
 
 def _simulate_conv_iv(network, inputs, dtype, mode, smooth_rho, teacher, convention, train=False,
-                      rng=None):
+                      rng=None, record=False):
     if not isinstance(network, ConvNetwork):
         raise TypeError(f"network must be an evsnn ConvNetwork, got {type(network).__name__}")
+    flag_iv("record", record)
     train = flag_iv("train", train)
     if train and _has_dropout(network.layers):
         if rng is None:
@@ -1544,9 +1575,10 @@ def simulate_conv(network, inputs, *, convention=DEFAULT, record=False, dtype=No
         Encoded input (spikes or currents).
     convention : Convention or str, default DEFAULT
         Spike test (``>=`` / ``>``), DLIF placement and input delay (``input_delay=1``: each
-        neuron layer's output reaches the next synaptic layers one step late, and the network
-        input reaches the first one step late — Ding 2025 Eq. 15 read literally; sequential
-        networks only).
+        neuron layer's output reaches the next synaptic layers one step late — a Linear or
+        Conv2d after the last neuron layer too, as in :func:`evsnn.clock.simulate` — and the
+        network input reaches the first one step late — Ding 2025 Eq. 15 read literally;
+        sequential networks only).
     record : bool
         Keep every neuron layer's current, membranes, spikes and trace (and what
         :func:`evsnn.grad.conv.backward_conv` needs).
@@ -1602,9 +1634,8 @@ def simulate_conv(network, inputs, *, convention=DEFAULT, record=False, dtype=No
     """
     convention = get_convention(convention)
     inputs, dtype = _simulate_conv_iv(network, inputs, dtype, conv_mode, smooth_rho, teacher,
-                                      convention, train, rng)
-    n = len(network.neuron_layers())
-    run = _Run(convention, dtype, bool(record), conv_mode, float(smooth_rho), teacher, n,
+                                      convention, train, rng, record)
+    run = _Run(convention, dtype, bool(record), conv_mode, float(smooth_rho), teacher,
                bool(train), rng)
     x = np.ascontiguousarray(inputs, dtype=dtype)
     spikes = bool(np.all((x == 0) | (x == 1)))

@@ -140,8 +140,6 @@ class ConvTape:
         self.opts = opts
         self.leaves = {}
         self.records = {}
-        self.n_neurons = len(network.neuron_layers())
-        self._seen_neurons = 0
 
     def leaf(self, path, name, value):
         v = tp.leaf(value)
@@ -168,8 +166,10 @@ class ConvTape:
         for i, layer in enumerate(layers):
             path = f"{prefix}[{i}]"
             steps, shape = self._layer(layer, steps, shape, path)
-            if top and self.delay and type(layer).__name__ == "Neuron" and (
-                    self._seen_neurons < self.n_neurons):
+            # a neuron layer's output reaches every later synaptic or neuron layer a step late
+            if top and self.delay and type(layer).__name__ == "Neuron" and any(
+                    type(later).__name__ in ("Neuron", "Linear", "Conv2d")
+                    for later in layers[i + 1:]):
                 steps = self._shift(steps)
         return steps, shape
 
@@ -222,7 +222,6 @@ class ConvTape:
         raise TypeError(f"no tape forward for {kind}")
 
     def _neuron(self, layer, steps, path):
-        self._seen_neurons += 1
         spec = tp.neuron_spec(layer.neuron)
         a = None
         if layer.dlif_factors is not None:
