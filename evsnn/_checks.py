@@ -73,10 +73,17 @@ def real_iv(name, value, *, low=-math.inf, high=math.inf, low_open=False, high_o
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(given).__name__} {given!r}{end}")
     span = _span(low, high, low_open, high_open)
-    if not allow_inf:
+    # an infinity is accepted only where allow_inf and a closed (or absent) bound admit it
+    infs = [s for s, ok in (("-inf", low == -math.inf and not low_open),
+                            ("inf", high == math.inf and not high_open)) if allow_inf and ok]
+    if not infs:
         what = f"finite and {span}" if span else "finite"
+    elif span:
+        what = f"{span} ({' and '.join(infs)} allowed)"
+    elif len(infs) == 2:
+        what = "a number, not NaN"
     else:
-        what = f"{span} (inf allowed)" if span else "a number, not NaN"
+        what = f"a number, not NaN ({infs[0]} allowed)"
     try:
         v = float(value)
     except OverflowError:  # an int past 1.8e308 (echoed by its size: str() of it may raise)
@@ -117,11 +124,27 @@ def int_iv(name, value, *, low=0, high=None, what=None, hint=None):
 
 
 def flag_iv(name, value):
-    """``value`` as a bool: True or False (Python or NumPy), nothing else. Every flag argument."""
+    """``value`` as a bool: True or False (Python or NumPy, a 0-d array included), nothing else.
+    Every flag argument."""
+    value = _unwrap_0d(value)
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}; pass {name}=True or "
                         f"{name}=False")
     return bool(value)
+
+
+def sizes_iv(sizes):
+    """The layer widths of an ``mlp`` constructor, input first: a sequence of at least two
+    integers >= 1, as a list of ints."""
+    if (isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__")
+            or (isinstance(sizes, np.ndarray) and sizes.ndim != 1)):
+        # mlp(64) raised "object of type 'int' has no len()"
+        raise TypeError(f"sizes must be a sequence of layer widths, input first (e.g. "
+                        f"[64, 100, 10]), got {type(sizes).__name__} {sizes!r}")
+    if len(sizes) < 2:
+        raise ValueError(f"sizes={sizes!r} needs at least an input and an output size, all >= 1")
+    # int() truncated a float size (100.7 -> 100) and took True as 1
+    return [int_iv(f"sizes[{i}]", s, low=1, what="layer width") for i, s in enumerate(sizes)]
 
 
 def float_input_iv(name, x, takes, what):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import flag_iv, float_input_iv, int_iv, real_iv, samples_iv
+from evsnn._checks import flag_iv, float_input_iv, real_iv, samples_iv, sizes_iv
 from evsnn._records import compact_repr
 from evsnn.clock.network import _as_float_array, _nonempty
 
@@ -153,17 +153,7 @@ class ANN:
         """An ANN of layer widths ``sizes`` (a sequence of at least two integers >= 1, input
         first) with weights drawn N(0, scale²/n_in) (He initialisation for the default
         ``scale = √2``; ``scale`` must be finite and > 0) and zero biases when ``bias=True``."""
-        if (isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__")
-                or (isinstance(sizes, np.ndarray) and sizes.ndim != 1)):
-            # mlp(64) raised "object of type 'int' has no len()"
-            raise TypeError(f"sizes must be a sequence of layer widths, input first (e.g. "
-                            f"[64, 100, 10]), got {type(sizes).__name__} {sizes!r}")
-        if len(sizes) < 2:
-            raise ValueError(
-                f"sizes={sizes!r} needs at least an input and an output size, all >= 1"
-            )
-        # int() truncated a float size (100.7 -> 100) and took True as 1
-        sizes = [int_iv(f"sizes[{i}]", s, low=1, what="layer width") for i, s in enumerate(sizes)]
+        sizes = sizes_iv(sizes)
         # NaN was blamed on weights[0]; a string bias ('no') meant True
         scale = real_iv("scale", scale, low=0, low_open=True,
                         hint="the weights' standard deviation times sqrt(n_in), sqrt(2) for He "

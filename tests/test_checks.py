@@ -46,7 +46,7 @@ def test_real_iv_returns_a_float(value, kw, want):
     (math.nan, dict(low=0, low_open=True, allow_inf=True), ValueError,
      r"^x=nan must be > 0 \(inf allowed\)$"),
     (math.nan, dict(allow_inf=True), ValueError, r"^x=nan must be a number, not NaN$"),
-    (math.inf, dict(high=1, allow_inf=True), ValueError, r"^x=inf must be <= 1 \(inf allowed\)$"),
+    (math.inf, dict(high=1, allow_inf=True), ValueError, r"^x=inf must be <= 1 \(-inf allowed\)$"),
     # NumPy scalars are echoed as plain numbers
     (np.float64(-0.5), dict(low=0), ValueError, r"^x=-0.5 must be finite and >= 0$"),
     (np.int64(-1), dict(low=0), ValueError, r"^x=-1.0 must be finite and >= 0$"),
@@ -246,3 +246,26 @@ def test_real_iv_names_an_int_past_float_range_regression():
                                          r"1\.7976931348623157e\+308; it must be finite and lie "
                                          r"in \[0, 1\]; h$"):
         real_iv("lam", 10**400, low=0, high=1, hint="h")
+
+
+def test_flag_iv_takes_a_0d_bool_array():
+    """A saved flag comes back from np.load as a 0-d array, as a saved number does (real_iv and
+    int_iv unwrap it); a 0-d array of another kind is still refused."""
+    assert flag_iv("progress", np.array(True)) is True
+    assert flag_iv("progress", np.array(False)) is False
+    with pytest.raises(TypeError, match="progress must be True or False"):
+        flag_iv("progress", np.array(1))
+
+
+def test_real_iv_says_inf_is_allowed_only_where_a_bound_admits_it():
+    """allow_inf with an open bound at infinity admits no infinity: the message said
+    '>= 0 (inf allowed)' while refusing inf."""
+    with pytest.raises(ValueError, match=r"x=inf must be finite and >= 0$"):
+        real_iv("x", math.inf, low=0, high=math.inf, high_open=True, allow_inf=True)
+    assert real_iv("x", math.inf, low=0, allow_inf=True) == math.inf
+    with pytest.raises(ValueError, match=r"x=nan must be >= 0 \(inf allowed\)$"):
+        real_iv("x", math.nan, low=0, allow_inf=True)
+    with pytest.raises(ValueError, match=r"x=nan must be >= -1 \(inf allowed\)$"):
+        real_iv("x", math.nan, low=-1, high=math.inf, allow_inf=True)
+    with pytest.raises(ValueError, match=r"x=-inf must be a number, not NaN \(inf allowed\)$"):
+        real_iv("x", -math.inf, low=-math.inf, low_open=True, allow_inf=True)

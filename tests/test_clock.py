@@ -2,6 +2,8 @@
 
 import importlib
 
+import math
+
 import numpy as np
 import pytest
 from conftest import (
@@ -577,6 +579,15 @@ def test_layer_and_network_errors():
         net.with_weights([np.ones((2, 3)), np.ones((2, 2))])
     with pytest.raises(ValueError, match="needs at least an input and an output size"):
         Network.mlp([3])
+    # as ANN.mlp checks them (mlp(64) was a bare len() error, a scale <= 0 and readout='no'
+    # were taken)
+    with pytest.raises(TypeError, match="sizes must be a sequence of layer widths"):
+        Network.mlp(64)
+    for scale in (-1.0, 0.0, math.nan):
+        with pytest.raises(ValueError, match=r"scale=.* must be finite and > 0"):
+            Network.mlp([3, 2], scale=scale)
+    with pytest.raises(TypeError, match="readout must be True or False, got 'no'"):
+        Network.mlp([3, 2], readout="no")
     w = net.layers[0].weight
     assert not w.flags.writeable
     assert net.with_weights([np.zeros((2, 3))]).layers[0].weight.sum() == 0

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evsnn._checks import dtype_range_iv, int_iv, real_iv
+from evsnn._checks import dtype_range_iv, flag_iv, real_iv, sizes_iv
 from evsnn.params import DLIF, LIF, Readout, TraceLIF
 
 __all__ = ["Dense", "Network", "NEURON_TYPES", "synaptic_trace", "synaptic_trace_vjp"]
@@ -302,14 +302,16 @@ class Network:
 
     @staticmethod
     def mlp(sizes, neuron=None, *, readout=False, rng=None, scale=1.0) -> "Network":
-        """A dense network with the given layer sizes and weights drawn N(0, scale²/n_in).
+        """A dense network of layer widths ``sizes`` (a sequence of at least two integers >= 1,
+        input first) with weights drawn N(0, scale²/n_in) (``scale`` finite and > 0).
 
         ``readout=True`` makes the last layer a non-spiking :class:`Readout`.
         """
-        if len(sizes) < 2:
-            raise ValueError(f"sizes={sizes!r} needs at least an input and an output size")
-        sizes = [int_iv(f"sizes[{i}]", s, low=1, what="layer width") for i, s in enumerate(sizes)]
-        scale = real_iv("scale", scale, hint="the weights' standard deviation times sqrt(n_in)")
+        sizes = sizes_iv(sizes)
+        # a scale <= 0 drew sign-flipped or zero weights: the distribution named is for scale > 0
+        scale = real_iv("scale", scale, low=0, low_open=True,
+                        hint="the weights' standard deviation times sqrt(n_in)")
+        readout = flag_iv("readout", readout)
         neuron = LIF() if neuron is None else neuron
         rng = np.random.default_rng(rng)
         layers = []
