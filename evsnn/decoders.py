@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evsnn._checks import flag_iv, float_input_iv
+from evsnn._checks import flag_iv, float_input_iv, int_iv
 
 __all__ = [
     "rate",
@@ -142,8 +142,8 @@ def decision_times(spikes, *, origin=0):
     >>> decision_times(s, origin=1)
     array([ 2, -1])
     """
-    if origin not in (0, 1):
-        raise ValueError(f"origin={origin!r} must be 0 or 1")
+    # int_iv refuses True and 1.0, which `origin in (0, 1)` took as 1
+    origin = int_iv("origin", origin, low=0, high=1, hint="0: t0 = 0..T-1, 1: t = 1..T")
     spikes = _outputs_iv(spikes, "spikes")
     any_spike = spikes.any(axis=2)  # [T, B]
     first = np.argmax(any_spike, axis=0)

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from evsnn._checks import PIXEL_RANGES, float_input_iv, int_iv, pixels_iv, real_iv
+from evsnn._checks import (
+    PIXEL_RANGES, dtype_range_iv, float_input_iv, int_iv, pixels_iv, real_iv,
+)
 from evsnn._numba import njit, run_range
 from evsnn.conventions import DEFAULT, get_convention
 
@@ -135,6 +137,9 @@ def _encoder_iv(x, T, dtype=None, spikes=False, pixel_range="unit", hint=None):
             f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32"
             + (" (this encoder's values are not 0/1 spikes)" if dtype.kind == "b" else "")
         )
+    if dtype.kind == "f" and dtype.itemsize < x.dtype.itemsize and x.size:
+        # pixel_range='real' admits any finite value: a float32 output would make it inf
+        dtype_range_iv("x", x, dtype, "use dtype=numpy.float64")
     return x, T, dtype
 
 

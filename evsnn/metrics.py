@@ -1228,11 +1228,20 @@ def _loss_value(loss, x, what):
     return arr.astype(np.float64)
 
 
+def _point_iv(x):
+    """``x`` as the float array the loss is evaluated around: float32 stays float32 (float16
+    is read as float32), every other kind becomes float64, so that a float32 pipeline bound
+    into the loss runs in float32 (DESIGN: no silent dtype change)."""
+    x = _rm_array("x", x)
+    return x.astype(np.float32 if x.dtype in (np.float16, np.float32) else np.float64)
+
+
 def _direction_iv(name, value, x):
+    """A direction of ``x``'s shape, in ``x``'s dtype."""
     d = _rm_array(name, value)
     if d.shape != x.shape:
         raise ValueError(f"{name} has shape {d.shape} but x has {x.shape}; they must match")
-    return d.astype(np.float64)
+    return d.astype(x.dtype)
 
 
 @dataclass(frozen=True)
@@ -1261,7 +1270,7 @@ class DirectionalDerivative:
 def _directional_derivative_iv(loss, x, grad, direction, t):
     if not callable(loss):
         raise TypeError(f"loss must be a callable x -> loss, got {type(loss).__name__}")
-    x = _rm_array("x", x).astype(np.float64)
+    x = _point_iv(x)
     if (grad is None) == (direction is None):
         raise ValueError(
             "give exactly one of grad= (the FGSM direction v = sign(grad) is used) and "
@@ -1305,7 +1314,9 @@ def directional_derivative(loss, x, *, grad=None, direction=None, t=0.05):
     Notes
     -----
     Eq. 31: ``∇ = (L(f(x + t v), y) − L(f(x), y)) / t`` with ``v`` the FGSM direction. The
-    point ``x + t v`` is not clipped to [0, 1] (the equation does not clip).
+    point ``x + t v`` is not clipped to [0, 1] (the equation does not clip). ``loss`` receives
+    ``x``'s float dtype: float32 (or float16, read as float32) stays float32, other kinds become
+    float64.
 
     Examples
     --------
@@ -1387,6 +1398,7 @@ def loss_change_grid(loss, x, v1, v2, *, t1=None, t2=None):
     Notes
     -----
     Eq. 32: ``LC(v1, v2, t1, t2) = L(f(x + t1 v1 + t2 v2), y) − L(f(x), y)``, no clipping.
+    ``loss`` receives ``x``'s float dtype, as in :func:`directional_derivative`.
 
     Examples
     --------
@@ -1401,7 +1413,7 @@ def loss_change_grid(loss, x, v1, v2, *, t1=None, t2=None):
     """
     if not callable(loss):
         raise TypeError(f"loss must be a callable x -> loss, got {type(loss).__name__}")
-    x = _rm_array("x", x).astype(np.float64)
+    x = _point_iv(x)
     v1 = _direction_iv("v1", v1, x)
     v2 = _direction_iv("v2", v2, x)
     t1 = _strengths_iv("t1", t1)
@@ -1410,7 +1422,9 @@ def loss_change_grid(loss, x, v1, v2, *, t1=None, t2=None):
     change = np.empty((t1.size, t2.size) + l0.shape)
     for i, a in enumerate(t1):
         for j, b in enumerate(t2):
-            li = _loss_value(loss, x + a * v1 + b * v2, "x + t1 v1 + t2 v2")
+            # the strengths in x's dtype: a float64 scalar would make a float32 point float64
+            point = x + x.dtype.type(a) * v1 + x.dtype.type(b) * v2
+            li = _loss_value(loss, point, "x + t1 v1 + t2 v2")
             if li.shape != l0.shape:
                 raise ValueError(
                     f"loss returned shapes {l0.shape} and {li.shape}; it must be consistent"

@@ -50,6 +50,10 @@ def test_decision_times():
     np.testing.assert_array_equal(dec.decision_times(s), [0, 2])
     np.testing.assert_array_equal(dec.decision_times(s, origin=1), [1, 3])
     np.testing.assert_array_equal(dec.decision_times(np.zeros((3, 2, 2))), [-1, -1])
+    # True and 1.0 were taken as origin 1 (`origin in (0, 1)`)
+    for bad, exc in ((True, TypeError), (1.0, TypeError), (2, ValueError)):
+        with pytest.raises(exc, match="origin"):
+            dec.decision_times(s, origin=bad)
 
 
 def test_decoder_errors():
@@ -63,7 +67,7 @@ def test_decoder_errors():
         dec.decode(np.zeros((1, 1, 1)), "mode")
     with pytest.raises(ValueError, match="is not a decoder"):
         dec.cumulative(np.zeros((1, 1, 1)), "mode")
-    with pytest.raises(ValueError, match="origin=5 must be 0 or 1"):
+    with pytest.raises(ValueError, match=r"origin=5 must be an integer in \[0, 1\]"):
         dec.decision_times(np.zeros((1, 1, 1)), origin=5)
     with pytest.raises(ValueError, match=r"scores must be \[B, N\]"):
         dec.predict(np.zeros(3))

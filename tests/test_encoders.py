@@ -443,3 +443,26 @@ def test_bytes_sampler_for_every_bit_generator(bitgen):
     # the law: Bernoulli(0.3) per draw, mean within 6 standard errors over 40,000 draws
     rate = enc.poisson(np.full((1, 4000), 0.3), 10, rng=np.random.Generator(bitgen(4))).mean()
     assert abs(rate - 0.3) < 6 * np.sqrt(0.3 * 0.7 / 40_000)
+
+
+def test_current_refuses_a_real_input_past_float32_when_asked_for_float32():
+    """pixel_range='real' admits any finite current; a float32 output turned 1e39 into inf
+    with only NumPy's warning (simulate refuses the same case naming the fix)."""
+    x = np.array([[1e39, 0.5]])
+    with pytest.raises(ValueError, match=r"x holds a value of magnitude 1e\+39, past float32's "
+                                         r"largest .*; use dtype=numpy.float64"):
+        enc.current(x, 3, dtype=np.float32, pixel_range="real")
+    with pytest.raises(ValueError, match="past float32's largest"):
+        enc.encode(x, "current", 3, dtype=np.float32, pixel_range="real")
+    assert enc.current(x, 3, pixel_range="real")[0, 0, 0] == 1e39  # float64 keeps it
+    assert enc.current(np.array([[3e38]]), 2, dtype=np.float32, pixel_range="real").max() < np.inf
+
+
+def test_input_gradient_names_a_bad_method():
+    from evsnn.grad.encoder_rules import input_gradient
+
+    seq = np.zeros((2, 1, 3))
+    with pytest.raises(TypeError, match="method must be an encoder's name.*got NoneType None"):
+        input_gradient(None, seq, seq)
+    with pytest.raises(ValueError, match="names no encoder after 'fused:'"):
+        input_gradient("fused:", seq, seq)  # was 'cannot split into 0 parts'

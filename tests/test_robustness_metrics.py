@@ -863,3 +863,24 @@ def test_spike_attack_count_budget_differs_from_distance_budget():
     r = spike_attack(src, seq, np.array([0]), budget=2, operations=("delete", "shift"))
     assert int(r.changes[0]) == 2 and r.distance is None
     assert {(int(t), int(n)) for t, _, n in zip(*np.nonzero(r.seq_adv))} == {(1, 0)}
+
+
+@pytest.mark.parametrize("given_dtype, seen", [
+    (np.float32, np.float32), (np.float16, np.float32), (np.float64, np.float64),
+    (np.int64, np.float64),
+])
+def test_eq31_and_eq32_evaluate_the_loss_in_the_inputs_dtype(given_dtype, seen):
+    """A float32 input reaches the loss as float32 (the points x + t v and x + t1 v1 + t2 v2
+    too): both metrics cast it to float64, so a float32 pipeline bound into the loss ran in
+    float64 (DESIGN: no silent dtype change)."""
+    dtypes = []
+
+    def loss(z):
+        dtypes.append(z.dtype)
+        return float(np.sum(np.asarray(z, np.float64) ** 2))
+
+    x = np.array([[1, 2], [0, 1]], dtype=given_dtype)
+    r = directional_derivative(loss, x, grad=np.ones((2, 2)))
+    loss_change_grid(loss, x, np.ones((2, 2)), -np.ones((2, 2)), t1=[0.5, 1.0], t2=[0.25])
+    assert set(dtypes) == {np.dtype(seen)} and len(dtypes) == 2 + 3
+    assert r.direction.dtype == seen

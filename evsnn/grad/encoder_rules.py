@@ -56,6 +56,9 @@ def input_gradient(method, g_seq, seq):
     >>> input_gradient("ttfs", np.ones_like(seq), seq)
     array([[1., 0.]])
     """
+    if not isinstance(method, str):
+        raise TypeError(f"method must be an encoder's name (one of {sorted(RULES)} or "
+                        f"'fused:a+b'), got {type(method).__name__} {method!r}")
     g_seq = np.asarray(g_seq)
     seq = np.asarray(seq)
     if g_seq.shape != seq.shape:
@@ -68,7 +71,10 @@ def input_gradient(method, g_seq, seq):
                 "members side by side on the first feature axis"
             )
         k = len(parts)
-        if k == 0 or seq.shape[2] % k:
+        if k == 0:  # as encode refuses it
+            raise ValueError(f"method={method!r} names no encoder after 'fused:'; use e.g. "
+                             "'fused:current+ttfs'")
+        if seq.shape[2] % k:
             raise ValueError(
                 f"a fused sequence with {seq.shape[2]} features cannot split into {k} parts"
             )
