@@ -803,6 +803,25 @@ def test_deepfool_without_nudge_stays_on_an_exact_boundary():
     assert r.x_adv[0, 1] > r.x_adv[0, 0] and r.success[0]
 
 
+def test_deepfool_records_the_margin_over_every_class_not_only_the_candidates():
+    """The loss record is max_{k != y} f_k - f_y, as documented: with candidates=1 it took the
+    maximum over the one candidate class, and understated the margin once the prediction moved
+    to another class (a review's case: 0.00043 recorded where the margin was 1.552)."""
+    W = np.array([[0.0, 0.0], [0.1, 0.3], [30.0, 30.0]])
+    b = np.array([1.0, 0.8, -23.9])
+    src = linear_source(W, b)
+    x, y = np.array([[0.3, 0.5]]), np.array([0])
+    r = deepfool(src, x, y, steps=3, candidates=1)
+    assert r.success[0] and np.argmax(src.predict(r.x_adv)[0]) == 2
+    iterates = [x] + [deepfool(src, x, y, steps=i, candidates=1).x_adv for i in (1, 2)]
+    margins = []
+    for xi in iterates:
+        scores = src.predict(xi)[0]
+        margins.append(np.max(np.delete(scores, 0)) - scores[0])
+    np.testing.assert_allclose(r.loss[:, 0], margins, rtol=1e-12)
+    assert r.loss[-1, 0] > 1.0
+
+
 # --- OnePixel -------------------------------------------------------------------------------------
 def test_one_pixel_finds_the_single_decisive_pixel_and_is_seeded():
     # class 1 wins iff pixel 3 exceeds 0.9: only that pixel can flip the decision

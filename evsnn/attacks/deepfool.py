@@ -146,7 +146,10 @@ def deepfool(source, x, y, *, norm="l2", steps=50, overshoot=0.02, nudge=1e-4, n
                 allowed[:] = False
                 allowed[rows[:, None], top] = True
             allowed[rows, y] = False
-        others = np.where(allowed, scores, -np.inf)
+        # the recorded margin is over every class k != y (as documented): the candidates only
+        # choose the step, and the prediction may move to a class outside them
+        others = scores.copy()
+        others[rows, y] = -np.inf
         losses[i] = others.max(axis=1) - scores[rows, y]
         active &= np.argmax(scores, axis=1) == y
         if not active.any():

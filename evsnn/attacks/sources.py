@@ -5,8 +5,13 @@ The protocol is small. A gradient source is a callable
 ``source(x, y, *, rng=None) -> SourceOutput(loss [B], grad [B, N], scores [B, C])``
 
 returning each sample's own cross-entropy loss, the gradient of that sample's loss with respect
-to its own input (not the gradient of a batch mean) and the decoded scores. Any function with
-that signature can be wrapped in :class:`CallableSource`. Sources may offer more:
+to its own input (not the gradient of a batch mean) and the decoded scores. One documented
+exception: :class:`SNNSource` with ``method="rate"`` under a convention whose ``rate_mean`` is
+``"batch"`` (``HART_CODE``, as the HART authors' code) pools HART Eq. 10's factor over the batch,
+so a sample's gradient then depends on its batch-mates (by a factor; its sign does not change),
+and so does an attack whose step length depends on the gradient's size (L2 steps by ``‖g‖²``,
+DeepFool). Any function with that signature can be wrapped in :class:`CallableSource`. Sources
+may offer more:
 
 * ``score_loss_grad(x, score_loss, *, rng=None)`` — the same triple for any loss on the scores
   (``score_loss(scores) -> (loss [B], dloss/dscores [B, C])``); APGD-DLR and targeted losses use it;
@@ -196,7 +201,10 @@ class SNNSource(GradientSource):
     -----
     :func:`evsnn.grad.loss_and_grad` returns the batch-mean loss ``L = (1/B) Σ_b ℓ_b`` and its
     gradient. Sample b's input only enters ``ℓ_b``, so ``dℓ_b/dx_b = B · dL/dx_b``; the
-    per-sample loss is recomputed from the scores, ``ℓ_b = −log softmax(ω_b)[y_b]``.
+    per-sample loss is recomputed from the scores, ``ℓ_b = −log softmax(ω_b)[y_b]``. The
+    exception is ``method="rate"`` under a convention with ``rate_mean="batch"``
+    (``HART_CODE``): Eq. 10's factor is then a mean over the batch, so sample b's gradient
+    depends on the other samples too (see the module docstring).
 
     A fused encoder of K parts concatenates its encodings along the feature axis (the channel
     axis of a ConvNetwork: ``[T, B, K·C, H, W]``), so the network takes K times the image's
