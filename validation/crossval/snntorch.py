@@ -19,8 +19,11 @@ Parameter mapping (read from snntorch 1.0.0: ``_neurons/leaky.py``, ``_neurons/n
   ``reset_mechanism="subtract"`` it is ``mem = β·mem + I − reset·θ``: θ is subtracted *after*
   the leak, while evsnn's soft reset ``v = m − θ`` is leaked with the rest
   (``m = λ(m − θ) + I``). The two agree only for λ = 1 (IF, up to the order of the two
-  additions); a soft reset with λ < 1 raises ``ValueError``. A hard reset to ``v_rest ≠ 0`` has no
-  snnTorch form (``"zero"`` only) and raises ``ValueError``. ``reset_delay=False`` (reset in the
+  additions); a soft reset with λ < 1 raises ``ValueError``. snnTorch computes ``reset·θ`` in
+  float32 (its reset signal is float32) even in a float64 model, so it subtracts float32(θ): in a
+  float64 comparison a soft reset needs a θ that is a float32 number (``ValueError`` otherwise).
+  A hard reset to ``v_rest ≠ 0`` has no snnTorch form (``"zero"`` only) and raises
+  ``ValueError``. ``reset_delay=False`` (reset in the
   same call, ``spk − reset`` to avoid a double reset) is not used.
 * **Threshold test.** Every snnTorch surrogate's forward is ``(x > 0).float()`` with
   ``x = mem − θ``: snnTorch fires on ``>``; a convention with ``spike_test=">="`` raises
@@ -61,6 +64,8 @@ Examples
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from evsnn.grad.surrogates import Sigmoid
 from evsnn.params import Readout
@@ -105,6 +110,16 @@ class SnnTorchBackend(TorchBackend):
                 f"layers[{li}] has a soft reset with lam={args.lam!r}: snnTorch's 'subtract' "
                 "removes theta after the leak (beta*mem + I - theta), evsnn before it "
                 "(lam*(m - theta) + I); they agree only for lam=1"
+            )
+        theta = float(args.theta)
+        if (not args.hard_reset and np.dtype(self.dtype) == np.float64
+                and float(np.float32(theta)) != theta):
+            # as the conv loader refuses it: a float64 model still subtracts float32(theta)
+            raise ValueError(
+                f"layers[{li}] has a soft reset with theta={theta!r} in a float64 comparison: "
+                "snnTorch multiplies its float32 reset signal by theta in float32, so it "
+                "subtracts float32(theta), not theta; use a theta that is a float32 number "
+                "(e.g. 1.0 or 1.25) or dtype=numpy.float32"
             )
         if args.v_init > args.theta:
             raise ValueError(

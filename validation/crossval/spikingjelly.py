@@ -93,12 +93,13 @@ class SpikingJellyBackend(TorchBackend):
 
     def _check_neuron(self, li, neuron, conv):
         lam = neuron.lam
+        if lam == 0.0:  # a memoryless Readout(lam=0) too: it crashed in LIFNode's assert
+            raise ValueError(
+                f"layers[{li}] has lam=0: SpikingJelly's LIFNode needs tau = 1/(1 - lam) > 1; "
+                "compare this network with the norse or snntorch backend"
+            )
         if isinstance(neuron, Readout):
             return
-        if lam == 0.0:
-            raise ValueError(
-                f"layers[{li}] has lam=0: SpikingJelly's LIFNode needs tau = 1/(1 - lam) > 1"
-            )
         v_reset = neuron.kernel_args().v_rest
         hard = neuron.kernel_args().hard_reset
         if hard and lam < 1.0 and v_reset != 0.0:
