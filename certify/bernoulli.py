@@ -837,16 +837,20 @@ class NeymanPearsonCheck:
     q_b_upper : float
         ``max P_{x'}(f = c)`` over all base classifiers with ``P_x(f = c) ≤ p_b_upper``.
     certified : bool
-        ``q_a_lower > q_b_upper``: every such classifier's smoothed prediction at ``x'`` is
-        ``c_A``.
+        ``q_a_lower > q_b_upper + margin``: every such classifier's smoothed prediction at
+        ``x'`` is ``c_A``, also after the rounding of the masses.
     n_atoms : int
         Number of atoms of the likelihood-ratio distribution that were enumerated.
+    margin : float
+        Bound on the rounding error of ``q_a_lower − q_b_upper`` (the masses are
+        ``exp(log-pmf)`` summed in float64): a gap within it is not certified.
     """
 
     q_a_lower: float
     q_b_upper: float
     certified: bool
     n_atoms: int
+    margin: float = 0.0
 
 
 def _ratio_atoms(x, xp, T, max_atoms):
@@ -992,7 +996,9 @@ def neyman_pearson_check(x, x_prime, *, n_steps, p_a_lower, p_b_upper=None, max_
     nothing of the next. The value does not depend on how equal ratios are ordered (a
     fraction of an atom carries the same ratio). Cohen et al. (2019) use the same argument
     for Gaussians. ``certified`` compares the two bounds, each valid for its own class, so it
-    is sound (the two worst cases need not be one classifier).
+    is sound (the two worst cases need not be one classifier), and only beyond ``margin``, a
+    bound on the rounding of the masses (``u (32 (1 + max |log mass|) + 2 n_atoms)``,
+    u = 2⁻⁵²): an exact tie is not certified.
 
     Examples
     --------
@@ -1037,7 +1043,16 @@ def neyman_pearson_check(x, x_prime, *, n_steps, p_a_lower, p_b_upper=None, max_
            else _np_max_q(p, q, lr, p_b))
     q_a = min(1.0, q_a)
     q_b = min(1.0, q_b)
-    return NeymanPearsonCheck(q_a, q_b, bool(q_a > q_b), int(p.size))
+    # the masses are exp(log-pmf), each log off by ~u·|log| (up to a few ulps of the pmf's own
+    # arithmetic), and summed in float64 (at most ~n·u of the sum, which is <= 1): a gap
+    # within that bound is rounding's, not the classifier's (an exact tie came out
+    # 0.5 > 0.49999999999999994 and was certified; a worst case flipped by 2.4e-14 too). The
+    # factor 32 leaves about 10x the errors a review measured (2.9e-14 at T = 68, 2e-13 at 600)
+    u = np.finfo(np.float64).eps
+    logs = np.concatenate([log_p[np.isfinite(log_p)], log_q[np.isfinite(log_q)]])
+    scale = float(np.max(np.abs(logs))) if logs.size else 0.0
+    margin = u * (32.0 * (1.0 + scale) + 2.0 * p.size)
+    return NeymanPearsonCheck(q_a, q_b, bool(q_a - q_b > margin), int(p.size), margin)
 
 
 # --------------------------------------------------------------------------- CERTIFY
@@ -1194,7 +1209,11 @@ def certify_poisson(
     num_classes = _int_iv("num_classes", num_classes, 2)
     use_runner_up = flag_iv("use_runner_up", use_runner_up)
     orders = _orders_iv(orders)
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError as exc:  # numpy's own "data type 'float46' not understood" named nothing
+        raise TypeError(f"dtype={dtype!r} is not a numpy dtype; use numpy.float64 or "
+                        "numpy.float32") from exc
     if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
         raise ValueError(f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32")
     seed = _seed_iv(rng)

@@ -282,6 +282,13 @@ class NoiseModel:
                 )
             _callable_iv("encode", self.encode)
         object.__setattr__(self, "encode_rng", flag_iv("encode_rng", self.encode_rng))
+        if self.encode_rng and self.name != "gaussian":
+            # "pass encode=..." would then be refused: RSC-I and RSC-II take no encoder
+            raise ValueError(
+                f"encode_rng=True is only used with an encoder of the 'gaussian' noise model, "
+                f"got name={self.name!r}; RSC-I and RSC-II fix the encoding (RSC Eq. 7-10): "
+                "drop encode_rng"
+            )
         if self.encode_rng and self.encode is None:
             raise ValueError(
                 "encode_rng=True needs a stochastic encoder, but encode=None (current coding "

@@ -295,6 +295,22 @@ def test_np_check_resolves_p_a_within_an_ulp_of_one_regression():
     assert res.certified
 
 
+@pytest.mark.parametrize("x, xp, T, p_a", [
+    # an exact tie (x = 2 − 2 p_A, x' = 1): q_a = q_b = 1/2, computed 0.5 > 0.49999999999999994
+    (2.0 - 2.0 * 0.8985024172081335, 1.0, 1, 0.8985024172081335),
+    # a worst case flipped by 2.4e-14 in exact arithmetic, which the float masses reversed
+    (0.6407462908455288, 0.655293171642385, 68, 0.5990773132755218),
+])
+def test_np_check_does_not_certify_within_the_rounding_of_its_masses_regression(x, xp, T, p_a):
+    """A review's cases: the float64 masses decided q_a > q_b with no margin, so an exact tie
+    and a slightly flipped worst case were certified."""
+    q_a, q_b = neyman_pearson_exact([x], [xp], T, p_a, 1.0 - p_a)
+    assert q_a <= q_b  # the truth: not certified
+    res = neyman_pearson_check([x], [xp], n_steps=T, p_a_lower=p_a, p_b_upper=1.0 - p_a)
+    assert not res.certified
+    assert 0 < res.margin < 1e-11 and abs(res.q_a_lower - res.q_b_upper) <= res.margin
+
+
 def test_np_check_atom_whose_p_mass_underflows_is_not_free_regression():
     # x = 2^-1022, T = 2: "two spikes" has P = 2^-2044 > 0, which exp() rounds to 0.0; it was
     # taken as an impossible pattern, free for class B at p_B = 0 (q_b_upper 0.25 against the
@@ -1014,6 +1030,10 @@ def test_radii_do_not_depend_on_the_pixel_order_regression():
     with pytest.raises(ValueError, match="dtype=int64 is not supported"):
         certify_poisson(_count_classifier, [0.5], n_steps=1, n0=1, n=1, alpha=0.1,
                         num_classes=2, rng=0, dtype=np.int64)
+    # numpy's "data type 'float46' not understood" named neither the argument nor the fix
+    with pytest.raises(TypeError, match="dtype='float46' is not a numpy dtype; use numpy.float64"):
+        certify_poisson(_count_classifier, [0.5], n_steps=1, n0=1, n=1, alpha=0.1,
+                        num_classes=2, rng=0, dtype="float46")
     with pytest.raises(TypeError, match="classify must be callable"):
         certify_poisson(3, [0.5], n_steps=1, n0=1, n=1, alpha=0.1, num_classes=2, rng=0)
     with pytest.raises(ValueError, match="radius=-1"):

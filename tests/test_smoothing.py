@@ -683,7 +683,9 @@ def test_noise_model_record_errors():
     with pytest.raises(ValueError, match=r"encode_rng=True needs a stochastic encoder, but "
                                          r"encode=None .* pass encode="):
         gaussian(0.5, 1, encode_rng=True)
-    with pytest.raises(ValueError, match=r"encode_rng=True needs a stochastic encoder"):
+    # RSC-I takes no encoder: "pass encode=..." would then be refused
+    with pytest.raises(ValueError, match=r"encode_rng=True is only used with an encoder of the "
+                                         r"'gaussian' noise model, got name='rsc_fixed'"):
         NoiseModel("rsc_fixed", 0.5, 1, True, None, True)
 
 
