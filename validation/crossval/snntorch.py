@@ -112,7 +112,10 @@ class SnnTorchBackend(TorchBackend):
                 "(lam*(m - theta) + I); they agree only for lam=1"
             )
         theta = float(args.theta)
-        if (not args.hard_reset and np.dtype(self.dtype) == np.float64
+        # the dtype is unknown to the torch-free pre-check (check_network, the conv loader's
+        # neuron check): then the run's own check decides
+        dtype = getattr(self, "dtype", None)
+        if (not args.hard_reset and dtype is not None and np.dtype(dtype) == np.float64
                 and float(np.float32(theta)) != theta):
             # as the conv loader refuses it: a float64 model still subtracts float32(theta)
             raise ValueError(
