@@ -136,10 +136,11 @@ def _crossing_kernel(model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, leng
 
     Closed forms when the segment is a single exponential or linear (delta synapse, or no
     synaptic current): LIF ``s = tau_m log1p((theta - v0) / (V_inf - theta))``, IF
-    ``s = C (theta - v0) / ic``. Otherwise the extremum splits ``(0, length]`` into at most two
-    monotone pieces; the first with ``V >= theta`` at its right end brackets the root, which
-    safeguarded Newton (bisection whenever a Newton step leaves the bracket or stalls) finds to
-    about one ulp in time.
+    ``s = C (theta - v0) / ic``; where V rounds to theta before that time (an asymptote at
+    theta, never reached in exact arithmetic), the search's convention below holds. Otherwise the
+    extremum splits ``(0, length]`` into at most two monotone pieces; the first with
+    ``V >= theta`` at its right end brackets the root, which safeguarded Newton (bisection
+    whenever a Newton step leaves the bracket or stalls) finds to about one ulp in time.
     """
     unclamped = np.bool_(False)  # a bool, not a literal: see _neuron_kernel
     grazing = False
@@ -168,10 +169,13 @@ def _crossing_kernel(model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, leng
             s = c * (theta - v0) / ic
         else:
             inf = u0 + r * ic
-            s = tau_m * math.log1p((theta - v0) / (inf - theta))
-        if s > hi:
-            s = hi
-        return s, grazing
+            # (V_inf == theta: V only tends to theta, in exact arithmetic it never crosses)
+            s = math.inf if inf == theta else tau_m * math.log1p((theta - v0) / (inf - theta))
+        if s <= hi:
+            return s, grazing
+        # V rounds to theta by hi, but the closed form lies beyond it: clamping to hi made the
+        # spike move with the segment's end; take the first s at which V rounds to theta, as
+        # the search below does
     # safeguarded Newton on g(s) = V(s) - theta, g(lo) < 0 <= g(hi)
     x = 0.5 * (lo + hi)
     dx_old = hi - lo
