@@ -27,6 +27,7 @@ from evsnn.exact import (
 )
 from evsnn.exact import kernels as K
 from evsnn.exact.convergence import clock_inputs, clock_network, convergence
+from evsnn.exact.encoders import InputEvents
 from evsnn.exact.kernels import (
     _crossing_kernel,
     _neuron_backward_kernel,
@@ -723,6 +724,29 @@ def test_encoder_validation():
         encoders.encode([[0.5]], "rsc_fixed", 10.0)
     with pytest.raises(ValueError, match="pass rng="):
         encoders.encode([[0.5]], "poisson", 10.0)
+
+
+def test_hand_built_input_events_are_checked_for_offsets_lengths_and_current():
+    # Review finding: offsets [1, 3] silently dropped event 0, [0, 3, 1] ran and failed later in
+    # vjp, and a current of one row for two samples read memory past its end (2.94e-310)
+    net = ExactNetwork([ExactDense(np.array([[0.6, 0.6]]), ExactNeuron("lif", "delta"))])
+    t, s, d = np.array([1.0, 2.0, 3.0]), np.array([0, 1, 0]), np.zeros(3)
+    good = simulate(net, InputEvents(np.array([0, 3]), t, s, d, None, 2, 10.0))
+    assert good.layers[0].times.size == 1
+    for off in ([1, 3], [0, 3, 1], [0, 2], [0, 4], [0, 2, 1, 3]):
+        with pytest.raises(ValueError, match=rf"^inputs.offsets = \[{', '.join(map(str, off))}\] "
+                                             r"must start at 0, never fall and end at the number "
+                                             r"of events, 3 .*mend the field$"):
+            simulate(net, InputEvents(np.array(off), t, s, d, None, 2, 10.0))
+    with pytest.raises(ValueError, match=r"^inputs.times, inputs.sources and inputs.dtime_dx must "
+                                         r"have one length .* got 3, 2 and 3; build"):
+        simulate(net, InputEvents(np.array([0, 3]), t, s[:2], d, None, 2, 10.0))
+    with pytest.raises(ValueError, match=r"^inputs.dtime_dx must be a 1-D array"):
+        simulate(net, InputEvents(np.array([0, 3]), t, s, d[None], None, 2, 10.0))
+    with pytest.raises(ValueError, match=r"^inputs.current has shape \(1, 2\) but the inputs "
+                                         r"hold B = 2 samples .* it must be \(2, 2\)"):
+        simulate(net, InputEvents(np.array([0, 0, 0]), np.zeros(0), np.zeros(0, np.int64),
+                                  np.zeros(0), np.ones((1, 2)), 2, 10.0))
 
 
 def test_simulate_and_vjp_validation():
