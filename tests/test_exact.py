@@ -668,6 +668,36 @@ def test_neuron_validation(kw, exc, match):
         ExactNeuron(**kw)
 
 
+@pytest.mark.parametrize("rel", [1e-6, 1e-9, 1e-12, 2e-16])
+def test_exponential_synapse_near_tau_m_is_accepted_and_exact(rel):
+    # Review finding: for 0 < |tau_s - tau_m| <= 1e-6 tau_m both synapses were refused, each
+    # message recommending the other, so from_params(TraceLIF(tau_syn_ms=10.000001)) had no way
+    # out. The exponential synapse is now accepted and its stationary point is written to keep
+    # its digits there. Expected values: the closed form V(s) = w tau_s / (tau_s - tau_m)
+    # (e^{-s/tau_s} - e^{-s/tau_m}) with the same float tau_s, solved with mpmath at 50 digits.
+    tau_m, tau_s = 10.0, 10.0 * (1.0 + rel)
+    assert tau_s != tau_m
+    nrn = ExactNeuron.from_params(TraceLIF(tau_mem_ms=tau_m, tau_syn_ms=tau_s))
+    assert nrn.synapse == "exponential" and nrn.tau_syn_ms == tau_s
+    with mpmath.workdps(50):
+        tm, ts = mpmath.mpf(tau_m), mpmath.mpf(tau_s)
+
+        def v(w, t):
+            return w * ts / (ts - tm) * (mpmath.exp(-t / ts) - mpmath.exp(-t / tm))
+
+        t_spike = float(mpmath.findroot(lambda t: v(4, t) - 1, 2.0))
+        t_peak = mpmath.findroot(lambda t: mpmath.diff(lambda u: v(2, u), t), 10.0)
+        v_peak = float(v(2, t_peak))
+    inp = encoders.ttfs([[1.0]], 30.0)  # one input at t = 0
+    res = simulate(ExactNetwork([ExactDense([[4.0]], nrn)]), inp, t_end_ms=5.0)
+    assert res.layers[0].times.size == 1
+    assert abs(res.layers[0].times[0] - t_spike) <= 1e-12 * t_spike
+    out = simulate(ExactNetwork([ExactDense([[2.0]], nrn, readout=True)]), inp)
+    assert abs(out.readout_max[0, 0] - v_peak) <= 1e-14 and out.flags[0] == 0
+    se = _stationary_kernel(1, 1, tau_m, tau_s, 1.0, 1.0, 0.0, 0.0, 0.0, 2.0)
+    assert abs(se - float(t_peak)) <= 1e-12 * float(t_peak), (se, t_peak)
+
+
 def test_from_params_rejects_leaky_discrete_lif():
     with pytest.raises(TypeError, match="lam < 1 does not fix tau_m"):
         ExactNeuron.from_params(LIF(lam=0.9))

@@ -95,25 +95,28 @@ def _stationary_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0):
             return -1.0
         return -tau_s * math.log(q)
     if syn == 1:
-        a = r * i0 * tau_s / (tau_s - tau_m)
-        b = v0 - u0 - r * ic - a
-        if b == 0.0 or a == 0.0:
-            # a == 0: the current's term underflowed (i0 subnormal), V is one exponential
+        # V' = 0 where e^{s (1/tau_m - 1/tau_s)} = q = (tau_s / tau_m) (1 + z), with
+        # z = -(v0 - u0 - R ic)(tau_s - tau_m) / (R i0 tau_s): written with log1p and d = tau_s -
+        # tau_m (exact near tau_m) it keeps its digits as tau_s -> tau_m (the plain quotient of
+        # two terms ~ 1 / d lost them: no exponential synapse could be near an alpha one)
+        d = tau_s - tau_m
+        k = r * i0
+        if k == 0.0:  # the current's term underflowed (i0 subnormal): V is one exponential
             return -1.0
-        num = -b * tau_s
-        den = a * tau_m
+        num = -(v0 - u0 - r * ic) * d
+        den = k * tau_s
         if abs(num) * 1e-300 < abs(den):
-            q = num / den
-            if q <= 0.0:
-                return -1.0
-            log_q = math.log(q)
+            z = num / den
+            if z <= -1.0:
+                return -1.0  # q <= 0: V is monotone (q = 0: one exponential)
+            log_q = math.log1p(d / tau_m) + math.log1p(z)
         else:
-            # |q| >= 1e300 (a subnormal i0 makes a tiny): the quotient may overflow, its log
-            # does not; q > 0 exactly when a and b differ in sign
-            if (a > 0.0) == (b > 0.0):
+            # |z| >= 1e300 (a subnormal i0): z may overflow, its log does not; q > 0 exactly
+            # when z > 0, and then q = (tau_s / tau_m) z to 1e-300
+            if (num > 0.0) != (den > 0.0):
                 return -1.0
-            log_q = math.log(abs(b)) + math.log(tau_s) - math.log(abs(a)) - math.log(tau_m)
-        s = log_q / (1.0 / tau_m - 1.0 / tau_s)
+            log_q = math.log(tau_s / tau_m) + math.log(abs(num)) - math.log(abs(den))
+        s = log_q / (d / (tau_m * tau_s))
         return s if s > 0.0 else -1.0
     k = r * i0 / tau_m
     if k == 0.0:  # the current's term underflowed (i0 subnormal): V is one exponential
