@@ -698,6 +698,24 @@ def test_exponential_synapse_near_tau_m_is_accepted_and_exact(rel):
     assert abs(se - float(t_peak)) <= 1e-12 * float(t_peak), (se, t_peak)
 
 
+def test_clock_mapping_checks_tau_syn_only_where_the_synapse_uses_it():
+    # Review finding: a delta-synapse LIF was refused over tau_syn_ms (ExactNeuron's default 5
+    # ms), which its clock mapping (lam = 1 - dt / tau_m, W unchanged) never uses, and the
+    # message did not echo the tau's value
+    delta = ExactNetwork([ExactDense([[3.0]], ExactNeuron("lif", "delta", tau_mem_ms=20.0))])
+    assert clock_network(delta, 8.0).layers[0].neuron.lam == pytest.approx(1 - 8.0 / 20.0)
+    data = convergence(delta, encoders.current([[1.0]], 40.0), dts_ms=(8.0, 1.0, 0.1))
+    assert data.counts_match[-1]
+    with pytest.raises(ValueError, match=r"^dt_ms=21.0 exceeds layers\[0\].tau_mem_ms=20.0; use "
+                                         r"dt_ms <= 20.0$"):
+        clock_network(delta, 21.0)
+    expo = ExactNetwork([ExactDense([[3.0]], ExactNeuron("lif", "exponential", tau_mem_ms=20.0,
+                                                         tau_syn_ms=5.0))])
+    with pytest.raises(ValueError, match=r"^dt_ms=8.0 exceeds layers\[0\].tau_syn_ms=5.0; use "
+                                         r"dt_ms <= 5.0$"):
+        clock_network(expo, 8.0)
+
+
 def test_from_params_rejects_leaky_discrete_lif():
     with pytest.raises(TypeError, match="lam < 1 does not fix tau_m"):
         ExactNeuron.from_params(LIF(lam=0.9))
