@@ -27,6 +27,7 @@ from evsnn.exact import (
 )
 from evsnn.exact import kernels as K
 from evsnn.exact.convergence import clock_inputs, clock_network, convergence
+from evsnn.exact.encoders import InputEvents
 from evsnn.exact.kernels import (
     _crossing_kernel,
     _neuron_backward_kernel,
@@ -667,6 +668,54 @@ def test_neuron_validation(kw, exc, match):
         ExactNeuron(**kw)
 
 
+@pytest.mark.parametrize("rel", [1e-6, 1e-9, 1e-12, 2e-16])
+def test_exponential_synapse_near_tau_m_is_accepted_and_exact(rel):
+    # Review finding: for 0 < |tau_s - tau_m| <= 1e-6 tau_m both synapses were refused, each
+    # message recommending the other, so from_params(TraceLIF(tau_syn_ms=10.000001)) had no way
+    # out. The exponential synapse is now accepted and its stationary point is written to keep
+    # its digits there. Expected values: the closed form V(s) = w tau_s / (tau_s - tau_m)
+    # (e^{-s/tau_s} - e^{-s/tau_m}) with the same float tau_s, solved with mpmath at 50 digits.
+    tau_m, tau_s = 10.0, 10.0 * (1.0 + rel)
+    assert tau_s != tau_m
+    nrn = ExactNeuron.from_params(TraceLIF(tau_mem_ms=tau_m, tau_syn_ms=tau_s))
+    assert nrn.synapse == "exponential" and nrn.tau_syn_ms == tau_s
+    with mpmath.workdps(50):
+        tm, ts = mpmath.mpf(tau_m), mpmath.mpf(tau_s)
+
+        def v(w, t):
+            return w * ts / (ts - tm) * (mpmath.exp(-t / ts) - mpmath.exp(-t / tm))
+
+        t_spike = float(mpmath.findroot(lambda t: v(4, t) - 1, 2.0))
+        t_peak = mpmath.findroot(lambda t: mpmath.diff(lambda u: v(2, u), t), 10.0)
+        v_peak = float(v(2, t_peak))
+    inp = encoders.ttfs([[1.0]], 30.0)  # one input at t = 0
+    res = simulate(ExactNetwork([ExactDense([[4.0]], nrn)]), inp, t_end_ms=5.0)
+    assert res.layers[0].times.size == 1
+    assert abs(res.layers[0].times[0] - t_spike) <= 1e-12 * t_spike
+    out = simulate(ExactNetwork([ExactDense([[2.0]], nrn, readout=True)]), inp)
+    assert abs(out.readout_max[0, 0] - v_peak) <= 1e-14 and out.flags[0] == 0
+    se = _stationary_kernel(1, 1, tau_m, tau_s, 1.0, 1.0, 0.0, 0.0, 0.0, 2.0)
+    assert abs(se - float(t_peak)) <= 1e-12 * float(t_peak), (se, t_peak)
+
+
+def test_clock_mapping_checks_tau_syn_only_where_the_synapse_uses_it():
+    # Review finding: a delta-synapse LIF was refused over tau_syn_ms (ExactNeuron's default 5
+    # ms), which its clock mapping (lam = 1 - dt / tau_m, W unchanged) never uses, and the
+    # message did not echo the tau's value
+    delta = ExactNetwork([ExactDense([[3.0]], ExactNeuron("lif", "delta", tau_mem_ms=20.0))])
+    assert clock_network(delta, 8.0).layers[0].neuron.lam == pytest.approx(1 - 8.0 / 20.0)
+    data = convergence(delta, encoders.current([[1.0]], 40.0), dts_ms=(8.0, 1.0, 0.1))
+    assert data.counts_match[-1]
+    with pytest.raises(ValueError, match=r"^dt_ms=21.0 exceeds layers\[0\].tau_mem_ms=20.0; use "
+                                         r"dt_ms <= 20.0$"):
+        clock_network(delta, 21.0)
+    expo = ExactNetwork([ExactDense([[3.0]], ExactNeuron("lif", "exponential", tau_mem_ms=20.0,
+                                                         tau_syn_ms=5.0))])
+    with pytest.raises(ValueError, match=r"^dt_ms=8.0 exceeds layers\[0\].tau_syn_ms=5.0; use "
+                                         r"dt_ms <= 5.0$"):
+        clock_network(expo, 8.0)
+
+
 def test_from_params_rejects_leaky_discrete_lif():
     with pytest.raises(TypeError, match="lam < 1 does not fix tau_m"):
         ExactNeuron.from_params(LIF(lam=0.9))
@@ -723,6 +772,29 @@ def test_encoder_validation():
         encoders.encode([[0.5]], "rsc_fixed", 10.0)
     with pytest.raises(ValueError, match="pass rng="):
         encoders.encode([[0.5]], "poisson", 10.0)
+
+
+def test_hand_built_input_events_are_checked_for_offsets_lengths_and_current():
+    # Review finding: offsets [1, 3] silently dropped event 0, [0, 3, 1] ran and failed later in
+    # vjp, and a current of one row for two samples read memory past its end (2.94e-310)
+    net = ExactNetwork([ExactDense(np.array([[0.6, 0.6]]), ExactNeuron("lif", "delta"))])
+    t, s, d = np.array([1.0, 2.0, 3.0]), np.array([0, 1, 0]), np.zeros(3)
+    good = simulate(net, InputEvents(np.array([0, 3]), t, s, d, None, 2, 10.0))
+    assert good.layers[0].times.size == 1
+    for off in ([1, 3], [0, 3, 1], [0, 2], [0, 4], [0, 2, 1, 3]):
+        with pytest.raises(ValueError, match=rf"^inputs.offsets = \[{', '.join(map(str, off))}\] "
+                                             r"must start at 0, never fall and end at the number "
+                                             r"of events, 3 .*mend the field$"):
+            simulate(net, InputEvents(np.array(off), t, s, d, None, 2, 10.0))
+    with pytest.raises(ValueError, match=r"^inputs.times, inputs.sources and inputs.dtime_dx must "
+                                         r"have one length .* got 3, 2 and 3; build"):
+        simulate(net, InputEvents(np.array([0, 3]), t, s[:2], d, None, 2, 10.0))
+    with pytest.raises(ValueError, match=r"^inputs.dtime_dx must be a 1-D array"):
+        simulate(net, InputEvents(np.array([0, 3]), t, s, d[None], None, 2, 10.0))
+    with pytest.raises(ValueError, match=r"^inputs.current has shape \(1, 2\) but the inputs "
+                                         r"hold B = 2 samples .* it must be \(2, 2\)"):
+        simulate(net, InputEvents(np.array([0, 0, 0]), np.zeros(0), np.zeros(0, np.int64),
+                                  np.zeros(0), np.ones((1, 2)), 2, 10.0))
 
 
 def test_simulate_and_vjp_validation():

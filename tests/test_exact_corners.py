@@ -759,6 +759,24 @@ def test_asymptote_at_theta_crosses_at_the_start_of_the_plateau():
     assert np.all(v < 1.0)
 
 
+def test_closed_form_asymptote_at_theta_crosses_where_v_rounds_to_theta():
+    # Review finding: LIF, delta synapse, current 1 (R = W = x = theta = 1): V_inf = theta, so
+    # the closed form log1p((theta - v0) / (V_inf - theta)) is infinite, and it was clamped to
+    # the segment's end: a spike at t_end (400, 700, 1000 ms for those t_end). V = 1 - e^{-t/10}
+    # rounds to theta from ~374.3 ms on; the closed form now keeps the search's convention (the
+    # test above): the first time V rounds to theta, the same for every t_end, flagged.
+    net = ExactNetwork([ExactDense([[1.0]], ExactNeuron("lif", "delta", tau_mem_ms=10.0))])
+    first = [simulate(net, encoders.current([[1.0]], t)).layers[0].times[0] for t in (400, 700)]
+    assert first[0] == first[1] and 374.0 < first[0] < 374.6, first
+    res = simulate(net, encoders.current([[1.0]], 400.0))
+    assert res.flags[0] & K.FLAG_GRAZING
+    # the first float time (to a few ulps) at which the closed-form V is theta
+    v = lambda t: 1.0 + (0.0 - 1.0) * math.exp(-t / 10.0)
+    assert v(first[0]) >= 1.0 and v(first[0] - 1e-12 * first[0]) < 1.0
+    args = (1, 0, 10.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 400.0, TOL_V)
+    assert K._crossing_kernel(*args) == ref._crossing_kernel(*args) == (first[0], True)
+
+
 def test_spike_time_gradient_goes_to_the_triggering_input():
     # Found by test_corner_spike_time_gradients_match_finite_differences (random profile). Two
     # movable inputs at 0.5 ms with weights 2.1 (source 0) and 0.36 (source 1); V(0.5-) = -0.45,

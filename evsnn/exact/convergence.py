@@ -52,9 +52,14 @@ def _clock_network_iv(network, dt_ms):
             raise ValueError(
                 f"layers[{i}] has t_ref_ms={n.t_ref_ms!r}; clock mode has no refractory period"
             )
-        for tau in ("tau_mem_ms", "tau_syn_ms"):
+        # a delta synapse never uses tau_syn_ms (its clock mapping needs dt <= tau_m only)
+        taus = ("tau_mem_ms",) if n.synapse == "delta" else ("tau_mem_ms", "tau_syn_ms")
+        for tau in taus:
             if n.model == "lif" and dt_ms > getattr(n, tau):
-                raise ValueError(f"dt_ms={dt_ms!r} exceeds layers[{i}].{tau}; use dt_ms <= tau")
+                raise ValueError(
+                    f"dt_ms={dt_ms!r} exceeds layers[{i}].{tau}={getattr(n, tau)!r}; use "
+                    f"dt_ms <= {getattr(n, tau)!r}"
+                )
     syns = {l.neuron.synapse for l in network.layers}
     if len(syns) != 1:
         raise ValueError(

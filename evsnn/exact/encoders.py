@@ -16,7 +16,9 @@ own pixel, so that gradients reach the pixels (Ding 2025 Methods Eq. 7-11):
   hold on the closed window ``0 <= t <= t_enc``, so RateSynS always spikes at 0 (also for
   x = 0) and RateSynE at 0 when ``x t_enc`` reaches ``t_enc``; the paper's discrete form
   (steps ``t = 1 … T``) has no step 0. ``window="half_open"`` keeps ``(0, t_enc]`` only: at
-  ``Δ = Δt`` and ``t_enc = T Δt`` the trains are then the clock encoders' spike for spike.
+  ``Δ = Δt`` and ``t_enc = T Δt`` the trains are then the clock encoders' spike for spike. When
+  ``t_enc`` is a whole number T of periods (``fl(T Δ) == t_enc``), ``k Δ <= x t_enc`` is read
+  as ``k <= fl(x T)``, the clock encoders' product; otherwise on the float times.
 * ``poisson``: a Poisson process of rate ``x * max_rate_per_ms`` built from unit exponentials
   ``e_k`` drawn from ``rng`` (independent of ``x``): ``t_k = (e_1 + ... + e_k) / (x max_rate)``
   (reparameterised, so ``dt_k/dx = -t_k / x``). ``max_rate_per_ms = 1`` matches the papers'
@@ -174,13 +176,22 @@ def _ratesyn(x, t_enc_ms, period_ms, at_end, window):
     B, n = x.shape
     # k-th spike (k = 0, 1, ...) at k Δ (start) or t_enc - k Δ (end), kept while k Δ <= x t_enc
     xt = x * t_enc_ms
-    last = np.floor(xt / period_ms)
-    # the quotient can round up to an integer k with fl(k Δ) > x t_enc (t_enc = 10,
-    # Δ = nextafter(10/67, inf): a spike at 10.000000000000002, or at -1.8e-15 from the end), or
-    # down below one with fl(k Δ) <= x t_enc (t_enc = 180.5, Δ = 60.16666666666667: 180.5 / Δ =
-    # 2.9999999999999996 lost the spike at 3 Δ = 180.5): test the times, as the rule above says
-    last -= last * period_ms > xt
-    last += (last + 1) * period_ms <= xt
+    q = t_enc_ms / period_ms
+    steps = math.floor(q + 0.5) if math.isfinite(q) else 0
+    if steps >= 1 and steps * period_ms == t_enc_ms:
+        # t_enc = T Δ: k Δ <= x t_enc is k <= x T, read on the integer grid as the clock
+        # encoders read it (fl(k Δ) <= fl(x t_enc) lost spikes where Δ is no power of two:
+        # x = 0.3, T = 10, Δ = 0.1 gave 0.1, 0.2 for the clock's 0.1, 0.2, 0.3)
+        last = np.floor(x * steps)
+    else:
+        last = np.floor(xt / period_ms)
+        # the quotient can round up to an integer k with fl(k Δ) > x t_enc (t_enc = 10,
+        # Δ = nextafter(10/67, inf): a spike at 10.000000000000002, or at -1.8e-15 from the
+        # end), or down below one with fl(k Δ) <= x t_enc (t_enc = 180.5, Δ = 60.16666666666667:
+        # 180.5 / Δ = 2.9999999999999996 lost the spike at 3 Δ = 180.5): test the times, as the
+        # rule above says
+        last -= last * period_ms > xt
+        last += (last + 1) * period_ms <= xt
     counts = last.astype(np.int64) + 1
     per = []
     for b in range(B):

@@ -112,7 +112,10 @@ class ExactNeuron:
                 f"{self.tau_mem_ms!r}; use synapse='exponential' for different constants"
             )
         if self.model == "lif" and self.synapse == "exponential":
-            if abs(self.tau_syn_ms - self.tau_mem_ms) <= 1e-6 * self.tau_mem_ms:
+            # only equality is refused (the kernels divide by tau_s - tau_m, and write V near
+            # tau_s = tau_m so that it keeps its digits): a tolerance here refused both synapses
+            # for 0 < |tau_s - tau_m| <= 1e-6 tau_m, each message pointing at the other
+            if self.tau_syn_ms == self.tau_mem_ms:
                 raise ValueError(
                     f"synapse='exponential' needs tau_syn_ms != tau_mem_ms (got {self.tau_syn_ms!r}"
                     f" and {self.tau_mem_ms!r}); use synapse='alpha' for equal constants"

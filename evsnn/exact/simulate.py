@@ -162,9 +162,34 @@ def _simulate_iv(network, inputs, t_end_ms, record_times):
 
 
 def _events_iv(inputs):
-    """Input events the kernels can merge: finite times >= 0, ascending within each sample,
-    sources inside the layer (InputEvents built by hand may break any of these)."""
+    """Input events the kernels can merge: offsets from 0 to the event count, never falling;
+    times, sources and dtime_dx of one length; a current of shape [B, n_in] (or None); finite
+    times >= 0, ascending within each sample, sources inside the layer (InputEvents built by
+    hand may break any of these, and the kernels would drop events or read past the arrays)."""
     t, src, off = inputs.times, inputs.sources, inputs.offsets
+    fix = "build InputEvents with evsnn.exact.encoders, or mend the field"
+    for name in ("offsets", "times", "sources", "dtime_dx"):
+        a = getattr(inputs, name)
+        if not isinstance(a, np.ndarray) or a.ndim != 1:
+            raise ValueError(f"inputs.{name} must be a 1-D array, got {a!r}; {fix}")
+    if len(src) != len(t) or len(inputs.dtime_dx) != len(t):
+        raise ValueError(
+            f"inputs.times, inputs.sources and inputs.dtime_dx must have one length (one entry "
+            f"per event), got {len(t)}, {len(src)} and {len(inputs.dtime_dx)}; {fix}"
+        )
+    if off.size < 1 or off[0] != 0 or off[-1] != t.size or np.any(np.diff(off) < 0):
+        raise ValueError(
+            f"inputs.offsets = {off.tolist()!r} must start at 0, never fall and end at the "
+            f"number of events, {t.size} (sample b's events are offsets[b]:offsets[b + 1]); "
+            f"{fix}"
+        )
+    B = off.size - 1
+    if inputs.current is not None and np.shape(inputs.current) != (B, inputs.n_in):
+        raise ValueError(
+            f"inputs.current has shape {np.shape(inputs.current)} but the inputs hold B = {B} "
+            f"samples (offsets) of n_in = {inputs.n_in} features: it must be ({B}, "
+            f"{inputs.n_in}); {fix}"
+        )
     if t.size and (not np.all(np.isfinite(t)) or t.min() < 0):
         bad = int(np.flatnonzero(~(np.isfinite(t) & (t >= 0)))[0])
         raise ValueError(

@@ -95,25 +95,28 @@ def _stationary_kernel(model, syn, tau_m, tau_s, r, c, u0, ic, v0, i0):
             return -1.0
         return -tau_s * math.log(q)
     if syn == 1:
-        a = r * i0 * tau_s / (tau_s - tau_m)
-        b = v0 - u0 - r * ic - a
-        if b == 0.0 or a == 0.0:
-            # a == 0: the current's term underflowed (i0 subnormal), V is one exponential
+        # V' = 0 where e^{s (1/tau_m - 1/tau_s)} = q = (tau_s / tau_m) (1 + z), with
+        # z = -(v0 - u0 - R ic)(tau_s - tau_m) / (R i0 tau_s): written with log1p and d = tau_s -
+        # tau_m (exact near tau_m) it keeps its digits as tau_s -> tau_m (the plain quotient of
+        # two terms ~ 1 / d lost them: no exponential synapse could be near an alpha one)
+        d = tau_s - tau_m
+        k = r * i0
+        if k == 0.0:  # the current's term underflowed (i0 subnormal): V is one exponential
             return -1.0
-        num = -b * tau_s
-        den = a * tau_m
+        num = -(v0 - u0 - r * ic) * d
+        den = k * tau_s
         if abs(num) * 1e-300 < abs(den):
-            q = num / den
-            if q <= 0.0:
-                return -1.0
-            log_q = math.log(q)
+            z = num / den
+            if z <= -1.0:
+                return -1.0  # q <= 0: V is monotone (q = 0: one exponential)
+            log_q = math.log1p(d / tau_m) + math.log1p(z)
         else:
-            # |q| >= 1e300 (a subnormal i0 makes a tiny): the quotient may overflow, its log
-            # does not; q > 0 exactly when a and b differ in sign
-            if (a > 0.0) == (b > 0.0):
+            # |z| >= 1e300 (a subnormal i0): z may overflow, its log does not; q > 0 exactly
+            # when z > 0, and then q = (tau_s / tau_m) z to 1e-300
+            if (num > 0.0) != (den > 0.0):
                 return -1.0
-            log_q = math.log(abs(b)) + math.log(tau_s) - math.log(abs(a)) - math.log(tau_m)
-        s = log_q / (1.0 / tau_m - 1.0 / tau_s)
+            log_q = math.log(tau_s / tau_m) + math.log(abs(num)) - math.log(abs(den))
+        s = log_q / (d / (tau_m * tau_s))
         return s if s > 0.0 else -1.0
     k = r * i0 / tau_m
     if k == 0.0:  # the current's term underflowed (i0 subnormal): V is one exponential
@@ -136,10 +139,11 @@ def _crossing_kernel(model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, leng
 
     Closed forms when the segment is a single exponential or linear (delta synapse, or no
     synaptic current): LIF ``s = tau_m log1p((theta - v0) / (V_inf - theta))``, IF
-    ``s = C (theta - v0) / ic``. Otherwise the extremum splits ``(0, length]`` into at most two
-    monotone pieces; the first with ``V >= theta`` at its right end brackets the root, which
-    safeguarded Newton (bisection whenever a Newton step leaves the bracket or stalls) finds to
-    about one ulp in time.
+    ``s = C (theta - v0) / ic``; where V rounds to theta before that time (an asymptote at
+    theta, never reached in exact arithmetic), the search's convention below holds. Otherwise the
+    extremum splits ``(0, length]`` into at most two monotone pieces; the first with
+    ``V >= theta`` at its right end brackets the root, which safeguarded Newton (bisection
+    whenever a Newton step leaves the bracket or stalls) finds to about one ulp in time.
     """
     unclamped = np.bool_(False)  # a bool, not a literal: see _neuron_kernel
     grazing = False
@@ -168,10 +172,13 @@ def _crossing_kernel(model, syn, tau_m, tau_s, r, c, u0, theta, ic, v0, i0, leng
             s = c * (theta - v0) / ic
         else:
             inf = u0 + r * ic
-            s = tau_m * math.log1p((theta - v0) / (inf - theta))
-        if s > hi:
-            s = hi
-        return s, grazing
+            # (V_inf == theta: V only tends to theta, in exact arithmetic it never crosses)
+            s = math.inf if inf == theta else tau_m * math.log1p((theta - v0) / (inf - theta))
+        if s <= hi:
+            return s, grazing
+        # V rounds to theta by hi, but the closed form lies beyond it: clamping to hi made the
+        # spike move with the segment's end; take the first s at which V rounds to theta, as
+        # the search below does
     # safeguarded Newton on g(s) = V(s) - theta, g(lo) < 0 <= g(hi)
     x = 0.5 * (lo + hi)
     dx_old = hi - lo
