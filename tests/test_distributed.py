@@ -11,10 +11,10 @@ import os
 import re
 import stat
 import sys
-import threading
 
 import numpy as np
 import pytest
+from reference.helpers import read_in_thread
 
 from certify.distributed import (
     TABLE_FORMAT,
@@ -236,22 +236,6 @@ def test_csv_and_json_round_trip(tmp_path):
     assert frame["p_a_lower"].tolist() == table.p_a_lower.tolist()
 
 
-def _written_through(open_reader, write):
-    """The bytes ``write()`` sends to a reader that a thread opens with ``open_reader()``."""
-    got = []
-
-    def read():
-        with open_reader() as fh:
-            got.append(fh.read())
-
-    thread = threading.Thread(target=read, daemon=True)
-    thread.start()
-    write()
-    thread.join(10)
-    assert not thread.is_alive(), "nothing reached the reader"
-    return got[0]
-
-
 def test_csv_and_json_to_a_pipe_or_fifo_are_written_in_place(tmp_path):
     # /dev/stdout when it is a pipe (here an anonymous pipe reached by path) failed naming a
     # hidden '.pipe:[...].tmp' file; a FIFO was replaced by a regular file
@@ -265,11 +249,15 @@ def test_csv_and_json_to_a_pipe_or_fifo_are_written_in_place(tmp_path):
         finally:
             os.close(w)  # the reader's EOF
 
-    (tmp_path / "copy.csv").write_bytes(_written_through(lambda: os.fdopen(r, "rb"), to_pipe))
+    finish = read_in_thread(lambda: os.fdopen(r, "rb"))
+    to_pipe()
+    (tmp_path / "copy.csv").write_bytes(finish())
     same_table(table, CertificationTable.read_csv(tmp_path / "copy.csv"), ignore=())
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    text = _written_through(lambda: open(fifo, "rb"), lambda: table.to_json(fifo))
+    finish = read_in_thread(lambda: open(fifo, "rb"))
+    table.to_json(fifo)
+    text = finish()
     (tmp_path / "copy.json").write_bytes(text)
     same_table(table, CertificationTable.read_json(tmp_path / "copy.json"), ignore=())
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)

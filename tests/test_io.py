@@ -5,11 +5,10 @@ import math
 import os
 import re
 import stat
-import threading
 
 import numpy as np
 import pytest
-from reference.helpers import rewrite_npz
+from reference.helpers import read_in_thread, rewrite_npz
 
 from evsnn import io
 from evsnn.ann import ANN
@@ -157,25 +156,6 @@ def test_a_symbolic_link_is_followed_and_kept(tmp_path):
     # the temporary file went to the target's folder and is gone
     assert sorted(os.listdir(tmp_path)) == ["chain.npz", "link.npz", "real"]
     assert os.listdir(tmp_path / "real") == ["m.npz"]
-
-
-def read_in_thread(open_reader):
-    """Start a thread that opens a reader (blocking until a writer comes) and reads to EOF;
-    returns ``finish()``, which joins it (10 s at most) and returns the bytes read."""
-    got = []
-
-    def read():
-        with open_reader() as fh:
-            got.append(fh.read())
-
-    thread = threading.Thread(target=read, daemon=True)
-    thread.start()
-
-    def finish():
-        thread.join(10)
-        assert not thread.is_alive(), "nothing was written to the reader"
-        return got[0]
-    return finish
 
 
 def test_a_fifo_or_pipe_is_written_in_place_not_replaced(tmp_path):

@@ -4,6 +4,7 @@ Not kernel twins (``tests/test_kernel_twins.py`` looks only for ``_*_kernel`` na
 """
 
 import dataclasses
+import threading
 
 import numpy as np
 from hypothesis import assume, settings
@@ -461,3 +462,23 @@ def quantile_classifier(thresholds):
         return np.searchsorted(thresholds, seq[0, :, 0], side="right").astype(np.int64)
 
     return classify
+
+
+# --------------------------------------------------------------------------- files
+def read_in_thread(open_reader):
+    """Start a thread that opens a reader (blocking until a writer comes) and reads to EOF;
+    returns ``finish()``, which joins it (10 s at most) and returns the bytes read."""
+    got = []
+
+    def read():
+        with open_reader() as fh:
+            got.append(fh.read())
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+
+    def finish():
+        thread.join(10)
+        assert not thread.is_alive(), "nothing was written to the reader"
+        return got[0]
+    return finish
