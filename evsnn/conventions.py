@@ -73,6 +73,8 @@ surrogate : {"sigmoid", "triangle"}
 
 from __future__ import annotations
 
+import numpy as np
+
 from dataclasses import dataclass, fields, replace
 
 __all__ = [
@@ -142,7 +144,10 @@ class Convention:
                 continue
             value = getattr(self, f.name)
             allowed = _CHOICES[f.name]
-            if isinstance(value, bool) or value not in allowed:
+            # of the choices' own kind: 1.0 and True compared equal to 1 and were taken
+            kind = (int, np.integer) if isinstance(allowed[0], int) else str
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, kind) or (
+                    value not in allowed):
                 raise ValueError(
                     f"{f.name}={value!r} is not a valid convention choice; "
                     f"use one of {list(allowed)}"

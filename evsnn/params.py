@@ -4,12 +4,15 @@ Every neuron model of the papers maps onto one discrete update, evaluated per ne
 
     m = leak[t] * v + gain[t] * I[t]            (charge; HART Eq. 1, Stable Eq. 1)
     s = H(m - theta)                             (fire; ">=" or ">" from the Convention)
-    v = m - s * (m - v_rest)   (hard reset)      (HART Eq. 2-3)
+    v = v_rest if s else m     (hard reset)      (HART Eq. 2-3)
     v = m - s * theta          (soft reset)
     a = a + trace_coef * (s - a)                 (synaptic trace, Ding 2025 Methods)
 
 The leak acts on ``v`` itself (decay towards 0), exactly as HART Eq. 1 and Ding 2025 Eq. 15 write
-it; ``v_rest`` enters only through the hard reset. ``kernel_args()`` turns a record into the
+it; ``v_rest`` enters only through the hard reset. HART Eq. 2-3 write the hard reset as
+``v = m − s (m − v_rest)``: equal in exact arithmetic, but in floating point ``m − (m − v_rest)``
+need not round to ``v_rest``, and can change a later spike; evsnn sets ``v_rest`` itself, as
+SpikingJelly's hard reset does. ``kernel_args()`` turns a record into the
 plain floats the kernels take.
 """
 

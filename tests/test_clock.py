@@ -483,6 +483,24 @@ def test_float32_end_to_end_and_integer_rasters_default_to_float64():
     assert simulate(net, x32, dtype=np.float64).output.dtype == np.float64
 
 
+def test_spike_events_check_the_raster_the_sample_and_the_origin():
+    """A review: sample(-1) returned an empty slice, sample(B) numpy's bare IndexError,
+    times(1.0) float times, and a trace raster became events."""
+    r = np.zeros((3, 2, 2))
+    r[0, 1, 1] = r[2, 0, 0] = r[1, 1, 0] = 1
+    ev = spike_events(r)
+    assert [a.tolist() for a in ev.sample(1)] == [[0, 1], [1, 0]]
+    assert ev.times(1).dtype == np.int64
+    for b in (-1, 2):
+        with pytest.raises(ValueError, match=rf"b={b} must be an integer in \[0, 1\]"):
+            ev.sample(b)
+    with pytest.raises(TypeError, match="origin must be an integer"):
+        ev.times(1.0)
+    with pytest.raises(ValueError, match="raster must hold spikes, 0 or 1"):
+        spike_events(r * 0.25)
+    assert spike_events(r.astype(bool)).steps.tolist() == ev.steps.tolist()
+
+
 def test_spike_events_sorted_and_consistent_with_raster():
     rng = np.random.default_rng(1)
     net = Network.mlp([6, 5], LIF(lam=0.9, theta=0.4), rng=rng)
@@ -541,7 +559,7 @@ def test_simulate_errors():
     with pytest.raises(ValueError, match=r"surrogate=Triangle\(gamma=1.0\) is only read with "
                                          r"record='time_sums' \(.*\); drop it or pass"):
         simulate(net, np.zeros((2, 1, 3)), record="bptt", surrogate=Triangle(1.0))
-    with pytest.raises(ValueError, match="origin=2 must be 0 or 1"):
+    with pytest.raises(ValueError, match="origin=2 must be an integer in \\[0, 1\\]"):
         simulate(net, np.zeros((2, 1, 3)), record=True).spike_events().times(2)
     with pytest.raises(ValueError, match=r"raster must be \[T, B, N\]"):
         spike_events(np.zeros((2, 3)))

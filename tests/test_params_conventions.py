@@ -84,6 +84,11 @@ def test_convention_errors():
         cv.Convention(name="x", spike_test="=>")
     with pytest.raises(ValueError, match="input_delay=True is not a valid convention choice"):
         cv.Convention(name="x", input_delay=True)
+    # 1.0 compared equal to 1 and was taken (a review)
+    for field in ("input_delay", "time_origin"):
+        with pytest.raises(ValueError, match=rf"{field}=1.0 is not a valid convention choice"):
+            cv.Convention(name="x", **{field: 1.0})
+    assert cv.Convention(name="x", input_delay=np.int64(1)).input_delay == 1
     with pytest.raises(TypeError, match="name must be a non-empty string"):
         cv.Convention(name="")
     with pytest.raises(ValueError, match="convention='PAPER' is not a known preset"):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import dtype_range_iv, float_input_iv
+from evsnn._checks import dtype_range_iv, float_input_iv, int_iv
 from evsnn._exp import _exp_like_kernel
 from evsnn._numba import njit, run_pieces, run_range, run_split
 from evsnn._records import compact_repr
@@ -460,13 +460,18 @@ class SpikeEvents:
     neurons: np.ndarray
 
     def sample(self, b: int):
+        """``(steps, neurons)`` of sample ``b``, 0 <= b < B (a negative b read
+        ``offsets[-1]:offsets[0]``, an empty slice)."""
+        B = len(self.offsets) - 1
+        b = int_iv("b", b, low=0, high=B - 1, what="sample index",
+                   hint=f"these events hold samples 0 ... {B - 1}")
         lo, hi = self.offsets[b], self.offsets[b + 1]
         return self.steps[lo:hi], self.neurons[lo:hi]
 
     def times(self, origin: int = 0) -> np.ndarray:
-        """Event times with the given origin (1 for the papers' t = 1..T, 0 for the code's)."""
-        if origin not in (0, 1):
-            raise ValueError(f"origin={origin!r} must be 0 or 1")
+        """Event times with the given origin (1 for the papers' t = 1..T, 0 for the code's), as
+        integers (``origin`` 1.0 or True, taken by ``in (0, 1)``, made them floats)."""
+        origin = int_iv("origin", origin, low=0, high=1, hint="0: t0 = 0..T-1, 1: t = 1..T")
         return self.steps + origin
 
 
@@ -484,6 +489,11 @@ def spike_events(raster) -> SpikeEvents:
     raster = np.asarray(raster)
     if raster.ndim != 3:
         raise ValueError(f"raster must be [T, B, N], got shape {raster.shape}")
+    if raster.dtype != np.bool_ and not np.all((raster == 0) | (raster == 1)):
+        # np.nonzero took any nonzero entry (a trace, a readout's membrane) for a spike
+        raise ValueError("raster must hold spikes, 0 or 1 (or bools); got other values (a "
+                         "trace or a readout's membrane?): pass a spiking layer's "
+                         "LayerRecord.spikes")
     bi, ti, ni = np.nonzero(np.transpose(raster, (1, 0, 2)))
     counts = np.bincount(bi, minlength=raster.shape[1])
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
