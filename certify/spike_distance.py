@@ -85,7 +85,13 @@ def _train_kind_iv(name, value):
         raise TypeError(f"{name} must be a 1-D array of spike times: {exc}") from exc
     if arr.size == 0 and arr.dtype.kind not in "biuf":
         arr = arr.astype(np.float64)
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind == "b":
+        # a 0/1 raster row read as the spike times 0 and 1 gave a distance without an error
+        raise TypeError(
+            f"{name} is a boolean array (a raster row?); pass spike times, e.g. "
+            "np.flatnonzero(row) * dt"
+        )
+    if arr.dtype.kind not in "iuf":
         raise TypeError(
             f"{name} must hold real numbers, got dtype {arr.dtype}; pass an array of spike times"
         )
@@ -124,7 +130,7 @@ def _trains_iv(trains):
         raise TypeError(
             f"trains must be a sequence of 1-D spike-time arrays, got {type(trains).__name__}"
         )
-    if isinstance(trains, np.ndarray) and trains.dtype.kind in "biuf" and trains.ndim == 2:
+    if isinstance(trains, np.ndarray) and trains.dtype.kind in "iuf" and trains.ndim == 2:
         trains = list(trains)  # a 2-D array is K trains of equal length
     arrs = [_train_kind_iv(f"trains[{i}]", t) for i, t in enumerate(trains)]
     offsets = np.zeros(len(arrs) + 1, dtype=np.int64)
@@ -596,6 +602,13 @@ def population_victor_purpura(raster_a, raster_b, q=1.0, dt=1.0, *, n_neurons=No
             f"raster_a and raster_b must have the same [T, B, N] shape, got {a[3]} and {b[3]}; "
             "compare runs of the same layer and length"
         )
+    if n_neurons is not None and (a or b):
+        # with two rasters it was never read: a wrong kind or width passed silently
+        n = int_iv("n_neurons", n_neurons, low=1, what="the layer width",
+                   hint="the rasters' N, or None")
+        if n != (a or b)[2][1]:
+            raise ValueError(f"n_neurons={n} but the rasters have N = {(a or b)[2][1]} neurons; "
+                             "pass n_neurons=None or the rasters' N")
     if n_neurons is None and (a or b):
         n_neurons = (a or b)[2][1]  # an event list takes its width from the raster
     if a is None:
@@ -633,6 +646,10 @@ def _labelled_iv(tname, times, lname, labels):
             f"{lname} must have one label per spike of {tname}: shape {lab.shape} vs "
             f"{np.shape(times)}"
         )
+    if lab.dtype.kind == "u" and lab.size and int(lab.max()) > np.iinfo(np.int64).max:
+        # the int64 cast wrapped 2**64 - 1 to -1, another unit's label
+        raise ValueError(f"{lname} holds {int(lab.max())}, past int64; pass labels below 2**63 "
+                         "(e.g. np.unique(labels, return_inverse=True)[1])")
     raw = np.asarray(times, dtype=np.float64)
     order = np.argsort(raw, kind="stable")
     return raw[order], lab[order].astype(np.int64)
@@ -870,8 +887,9 @@ def van_rossum_distance(a, b, tau=1.0):
     is the convention of Elephant's
     ``van_rossum_distance`` (a single spike against an empty train is at distance 1); van Rossum
     (2001) divides the integral by ``τ`` instead of multiplying it by ``2/τ``, which gives
-    ``D / sqrt(2)``. As ``τ → 0`` ``D²`` tends to ``n + m - 2·#coincident``; at ``τ = inf`` it
-    is ``(n - m)²``.
+    ``D / sqrt(2)``. As ``τ → 0`` ``D²`` tends to ``Σ_t (n_a(t) − n_b(t))²`` over the distinct
+    spike times (``n + m − 2·#coincident`` when no train repeats a time); at ``τ = inf`` it is
+    ``(n - m)²``.
 
     Examples
     --------

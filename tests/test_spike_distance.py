@@ -719,3 +719,33 @@ def test_multiunit_picks_the_smaller_table():
     a, la = np.arange(6.0), np.arange(6)
     d = multiunit_victor_purpura_distance(a, la, [0.0], [0], 1.0, 1.0, max_cells=14)
     assert d == 5.0  # keep the coincident (0, u0) spike, delete the other five
+
+
+def test_inputs_a_review_found_accepted():
+    """A 0/1 raster row read as spike times 0 and 1 (distance 0.0 where the times give 1.0);
+    uint64 label 2**64 - 1 wrapped to -1, another unit's label (0.0 where it is 2.0);
+    n_neurons of any kind or width passed silently with two rasters."""
+    a, b = np.array([True, False, False, True]), np.array([False, True, False, True])
+    with pytest.raises(TypeError, match=r"^a is a boolean array \(a raster row\?\)"):
+        victor_purpura_distance(a, b, q=1.0)
+    with pytest.raises(TypeError, match="boolean array"):
+        pairwise_victor_purpura(np.stack([a, b]), q=1.0)
+    assert victor_purpura_distance(np.flatnonzero(a), np.flatnonzero(b), q=1.0) == 1.0
+    with pytest.raises(ValueError, match=r"labels_a holds 18446744073709551615, past int64"):
+        multiunit_victor_purpura_distance([1.0], np.array([2**64 - 1], np.uint64), [1.0], [-1],
+                                          q=1.0, k=5.0)
+    assert multiunit_victor_purpura_distance([1.0], np.array([7], np.uint64), [1.0], [-1],
+                                             q=1.0, k=5.0) == 2.0
+    r = np.zeros((3, 1, 2))
+    r[0, 0, 0] = 1
+    for bad, exc in (("abc", TypeError), (2.5, TypeError), (-3, ValueError), (7, ValueError)):
+        with pytest.raises(exc, match="n_neurons"):
+            population_victor_purpura(r, r, q=1.0, dt=1.0, n_neurons=bad)
+    assert population_victor_purpura(r, r, q=1.0, dt=1.0, n_neurons=2).mean == 0.0
+
+
+def test_van_rossum_small_tau_limit_counts_repeated_times():
+    # the docstring's n + m - 2 #coincident holds only without repeated times: the limit is
+    # sum_t (n_a(t) - n_b(t))^2 (a review: [1, 1] against [] gives 4, not 2)
+    assert van_rossum_distance([1.0, 1.0], [], tau=1e-4) ** 2 == pytest.approx(4.0)
+    assert van_rossum_distance([2.0, 2.0, 2.0], [2.0], tau=1e-4) ** 2 == pytest.approx(4.0)
