@@ -23,6 +23,7 @@ import argparse
 import sys
 import time
 import tomllib
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -256,7 +257,12 @@ def _data(args):
     if not p.is_file():
         raise UsageError(f"--data {args.data!r} is a folder, not a file; use 'digits' or an "
                          ".npz path")
-    ds = load_npz(p)
+    try:
+        ds = load_npz(p)
+    except (OSError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+        # an empty or truncated file raised EOFError / BadZipFile with a traceback
+        raise UsageError(f"--data {args.data!r} is not a readable .npz of images x and labels "
+                         f"y ({type(exc).__name__}: {exc}); use 'digits' or such an .npz") from exc
     return ds, ds
 
 
@@ -293,6 +299,10 @@ def _train(args) -> int:
     if args.epochs is not None:
         _count("epochs", args.epochs)  # was: --epochs 0 trained the default number of epochs
     # options the model would not use are refused, so config.json records only what ran
+    if args.model == "ann" and args.T is not None:  # was recorded though an ANN has no steps
+        raise UsageError(f"--T {args.T!r}: --model ann has no time steps; drop --T")
+    if args.model != "ann" and args.T is None:
+        args.T = 10
     if args.model in ("ann", "converted"):
         if args.method is not None:
             raise UsageError(f"--method {args.method!r}: --model {args.model} is not trained "
@@ -404,7 +414,8 @@ def _attack(args) -> int:
     _count("samples", args.samples)
     snn_given = {"--T": args.T, "--encoder": args.encoder, "--sigma": args.sigma,
                  "--method": None if args.method == "bptt" else args.method,
-                 "--convention": None if args.convention == "DEFAULT" else args.convention}
+                 "--convention": None if args.convention == "DEFAULT" else args.convention,
+                 "--pixel-range": None if args.pixel_range == "unit" else args.pixel_range}
     model = _load_model(args.model, args, inherit=("T", "encoder", "sigma"))
     if isinstance(model, ANN):
         given = [f"{k} {v!r}" for k, v in snn_given.items() if v is not None]
@@ -413,6 +424,11 @@ def _attack(args) -> int:
                              "holds an ANN, attacked through its own gradient; drop them")
         # config.json records what ran: none of the SNN's settings
         args.T = args.encoder = args.sigma = args.method = args.convention = None
+        args.pixel_range = None
+    elif args.sigma is not None and "rsc" not in (args.encoder or ""):
+        # it was recorded in the caption and the results while no noise was drawn
+        raise UsageError(f"--sigma {args.sigma!r} is the noise of the RSC encoders, and "
+                         f"--encoder {args.encoder!r} has none: drop --sigma")
     _, test = _data(args)
     x, y = test.x[: args.samples].astype(DTYPES[args.dtype]), test.y[: args.samples]
     args.samples = len(y)  # the images attacked (fewer when the test set is smaller)
@@ -514,6 +530,7 @@ def _crossval(args) -> int:
 
     from evsnn.clock import Network
     from evsnn.clock.conv import ConvNetwork
+    from evsnn.data import load_digits
 
     _count("samples", args.samples)
     network = x = None
@@ -556,6 +573,12 @@ def _crossval(args) -> int:
         x = test.x
         _width_iv(args, network.n_in, x.shape[1], args.encoder,
                   "cross-validate on the data the model was trained on")
+    if args.sigma is not None and "rsc" not in (args.encoder or ""):  # recorded, drew no noise
+        raise UsageError(f"--sigma {args.sigma!r} is the noise of the RSC encoders, and "
+                         f"--encoder {args.encoder!r} has none: drop --sigma")
+    # the images that run, as attack and certify record them (--samples 5000 was recorded
+    # while the 450 test digits ran)
+    args.samples = min(args.samples, len(load_digits("test").x) if x is None else len(x))
     report = _report(f"evsnn crossval: {args.backend}", args)
     crossval_section(report, [args.backend], T=args.T, samples=args.samples, seed=args.seed,
                      dtype=DTYPES[args.dtype], convention=args.convention, network=network, x=x,
@@ -683,8 +706,9 @@ def _build_parser():
             "embedded digits, one report", dtype=False, convention=False)
     d.add_argument("--size", default="full", choices=["full", "small"],
                    help="'small' is a quick reduced run (the test uses it)")
-    d.add_argument("--backend", default=None, help="the PyTorch backend to cross-validate "
-                   "(default: every installed one)")
+    # choices: a bad name was refused only after the whole demo had run (its last section)
+    d.add_argument("--backend", default=None, choices=["spikingjelly", "snntorch", "norse"],
+                   help="the PyTorch backend to cross-validate (default: every installed one)")
 
     add("validate", _validate, "check every paper claim numerically", dtype=False,
         convention=False).add_argument(
@@ -697,7 +721,8 @@ def _build_parser():
                    help="stable: DLIF layers trained with Stable's framework (fit_stable)")
     t.add_argument("--data", default="digits", help="'digits' or an .npz with x and y")
     t.add_argument("--hidden", type=int, default=100)
-    t.add_argument("--T", type=int, default=10)
+    t.add_argument("--T", type=int, default=None, help="time steps of an SNN (default 10); an "
+                   "ANN has none")
     t.add_argument("--epochs", type=int, default=None, help="default: the model's tested setting")
     t.add_argument("--encoder", default="current")
     t.add_argument("--method", default=None,

@@ -234,7 +234,8 @@ def load_npz(path, *, x_key="x", y_key="y", name=None, scale=None):
         A missing key; images not finite or outside [0, 1] (after ``scale``), none, or a
         scalar; labels not 1-D, not one per image, negative, fractional or NaN.
     """
-    with np.load(os.fspath(path), allow_pickle=False) as f:
+    # the file opened here: np.load left its own handle open when the zip was unreadable
+    with open(os.fspath(path), "rb") as fh, np.load(fh, allow_pickle=False) as f:
         for key in (x_key, y_key):
             if key not in f:
                 raise ValueError(f"{path!r} has no array {key!r}; it holds {sorted(f.files)}")

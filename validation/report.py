@@ -219,8 +219,9 @@ class Report:
 
 def check_run_folder(folder, *, overwrite=False) -> Path:
     """Raise unless :meth:`Report.write` may write ``folder``: not a file, under no file, and
-    absent unless ``overwrite``. The command calls it before the work, so that a run is not
-    computed only to be refused at the end."""
+    absent unless ``overwrite``, which replaces only an empty folder or a run folder (one
+    holding config.json and results.json). The command calls it before the work, so that a run
+    is not computed only to be refused at the end."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(
@@ -236,6 +237,13 @@ def check_run_folder(folder, *, overwrite=False) -> Path:
     if folder.exists() and not overwrite:
         raise FileExistsError(
             f"{str(folder)!r} exists; choose another folder or pass overwrite=True (--overwrite)"
+        )
+    if folder.exists() and any(folder.iterdir()) and not all(
+            (folder / name).is_file() for name in ("config.json", "results.json")):
+        # overwrite replaces a run folder: any other folder (a thesis, a data set) was deleted
+        raise FileExistsError(
+            f"{str(folder)!r} is not a run folder (it has no config.json and results.json), so "
+            "overwrite=True (--overwrite) does not replace it; choose another folder"
         )
     return folder
 
