@@ -20,6 +20,7 @@ needs them.
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import time
 import tomllib
@@ -325,6 +326,7 @@ def _train(args) -> int:
         encoder=args.encoder, method=args.method, seed=args.seed,
         progress=not args.no_progress, sigma=args.sigma,
     )
+    args.epochs = summary["epochs"]  # config.json records the epochs that ran, not null
     report = _report(f"evsnn train: {args.model}", args)
     if args.sigma is not None:
         summary = {**summary, "sigma": args.sigma}
@@ -411,6 +413,12 @@ def _attack(args) -> int:
             own["eps"] = int(own["eps"])  # the L0 budget is a number of pixels
     for name in ATTACK_DEFAULTS:  # config.json records the values the attack ran with
         setattr(args, name, own.get(name))
+    # and the attack's own defaults of the options it takes but was not given (recorded as
+    # null before: rfgsm's variant, apgd's loss and rule, one_pixel's pixels, ...)
+    params = inspect.signature(getattr(attacks, args.attack)).parameters
+    for name, takers in ATTACK_OPTIONS.items():
+        if args.attack in takers and getattr(args, name) is None and name in params:
+            setattr(args, name, params[name].default)
     _count("samples", args.samples)
     snn_given = {"--T": args.T, "--encoder": args.encoder, "--sigma": args.sigma,
                  "--method": None if args.method == "bptt" else args.method,

@@ -755,3 +755,26 @@ def test_attack_refuses_settings_its_model_does_not_use(tmp_path, capsys):
         assert main(["attack", *argv, "--samples", "2", "--out", str(tmp_path / "r")]) == 2
         assert match in one_line_error(capsys)
     assert not (tmp_path / "r").exists()
+
+
+def test_config_records_the_defaults_that_ran(tmp_path):
+    """config.json said null for defaults that ran: train's epochs (the recipe's 30 for an
+    ANN), rfgsm's variant, apgd's loss and rule (a CLI review)."""
+    from evsnn import io
+    from evsnn.ann import ANN
+
+    def config(out):
+        return json.loads((out / "config.json").read_text())["config"]
+
+    out = tmp_path / "t"
+    assert main(["train", "--model", "ann", "--no-progress", "--out", str(out)]) == 0
+    assert config(out)["epochs"] == 30
+    assert json.loads((out / "results.json").read_text())["results"]["epochs"] == 30
+    io.save(ANN.mlp([64, 8, 10], rng=0), tmp_path / "ann.npz")
+    for attack, want in (("rfgsm", {"variant": "tramer"}),
+                         ("apgd", {"loss": "ce", "rule": "paper", "steps": 10})):
+        out = tmp_path / attack
+        assert main(["attack", "--model", str(tmp_path / "ann.npz"), "--attack", attack,
+                     "--samples", "2", "--out", str(out)]) == 0
+        got = config(out)
+        assert {k: got[k] for k in want} == want

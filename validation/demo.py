@@ -124,6 +124,7 @@ def train_model(kind, train, test, *, hidden=100, T=10, epochs=None, encoder="cu
         model = res.model
         summary = {"SNN test accuracy": res.test_accuracy, "T": T, "encoder": encoder,
                    "method": method + (" (Stable)" if kind == "stable" else "")}
+    summary["epochs"] = epochs  # the recipe's number when None was given: what ran
     summary["training seconds"] = round(time.perf_counter() - t0, 2)
     return model, summary
 
