@@ -539,21 +539,17 @@ class CertificationTable:
         relative), or ABSTAIN with p_a_lower <= 1/2 and radius 0. An edited radius or bound
         would inflate certified_accuracy."""
         certified = self.prediction != ABSTAIN
-        bad = certified & (self.p_a_lower <= 0.5)
+        # certify predicts a class exactly when p_a_lower > 1/2, and abstains otherwise
+        bad = certified != (self.p_a_lower > 0.5)
         if bad.any():
             i = int(np.argmax(bad))
+            shown = (f"prediction[{i}]={int(self.prediction[i])}" if certified[i]
+                     else f"prediction[{i}]=ABSTAIN ({ABSTAIN})")
+            side, does = (("<=", f"abstains there (prediction ABSTAIN ({ABSTAIN}), radius 0)")
+                          if certified[i] else (">", "predicts a class there, with a radius"))
             raise ValueError(
-                f"prediction[{i}]={int(self.prediction[i])} with p_a_lower[{i}]="
-                f"{float(self.p_a_lower[i])!r} <= 1/2: certify abstains there (prediction "
-                f"ABSTAIN ({ABSTAIN}), radius 0); the table was built or edited inconsistently"
-            )
-        bad = ~certified & (self.p_a_lower > 0.5)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise ValueError(
-                f"prediction[{i}]=ABSTAIN ({ABSTAIN}) with p_a_lower[{i}]="
-                f"{float(self.p_a_lower[i])!r} > 1/2: certify predicts a class there, with a "
-                "radius; the table was built or edited inconsistently"
+                f"{shown} with p_a_lower[{i}]={float(self.p_a_lower[i])!r} {side} 1/2: certify "
+                f"{does}; the table was built or edited inconsistently"
             )
         noise = NoiseModel(self.noise, self.sigma, self.n_steps, self.clamp)
         with np.errstate(over="ignore"):  # a radius past the float range is refused below

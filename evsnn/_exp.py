@@ -42,7 +42,8 @@ field in a separate pass over the row and gave the rest to ``math.ldexp`` one ar
 The results are the same bits (every float32 from −128 to 90, 2.24e9 arguments, compared on
 2026-12-04; the float64 kernel against its ``ldexp`` twin in ``tests/test_exp.py``), and the
 float32 BPTT kernel of bench/bench_attack.py's hidden layer, which now calls the exponential inside
-its main loop, took 0.98 ms instead of 1.34 ms (one thread, RESULTS_attack.md, stop 46).
+its main loop, took 1.13 ms instead of 1.97 ms (one thread, medians of 31 in two runs of a
+throwaway script; RESULTS_backward.md, stop 46).
 
 Accuracy (measured against the 80-bit ``np.longdouble`` exponential; ``tests/test_exp.py``):
 float64 results within 1 ulp (about 90 % correctly rounded; the C library's is typically within

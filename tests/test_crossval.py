@@ -278,6 +278,8 @@ def test_gradients_are_compared_with_the_reset_detached_when_the_backend_detache
     rep = compare(net, x, be, convention=CONV, surrogate=Sigmoid(5.0), rng=0)
     assert rep.gradient["input_max_rel_error"] == 0
     assert max(rep.gradient["weight_max_rel_error"]) == 0
+    with pytest.raises(TypeError, match="detach_reset must be True or False, got 'no'"):
+        FunctionBackend("x", run, grad_fn=grads, detach_reset="no")
     # the same gradients judged against the undetached bptt differ
     be = FunctionBackend("detaching", run, grad_fn=grads)
     rep = compare(net, x, be, convention=CONV, surrogate=Sigmoid(5.0), rng=0)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from evsnn._checks import flag_iv
 from evsnn._records import compact_repr
 from evsnn.clock import Network, simulate
 from evsnn.conventions import get_convention
@@ -68,6 +69,10 @@ class FunctionBackend:
     dtype: object = np.float64
     grad_fn: object = None
     detach_reset: bool = False
+
+    def __post_init__(self):
+        # compare() reads it: a string such as "no" would have counted as True
+        object.__setattr__(self, "detach_reset", flag_iv("detach_reset", self.detach_reset))
 
     def run(self, network, inputs, convention):
         return self.run_fn(network, inputs, convention)

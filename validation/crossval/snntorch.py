@@ -71,6 +71,11 @@ from evsnn.grad.surrogates import Sigmoid
 from evsnn.params import Readout
 from validation.crossval.backends import INSTALL_HINT, TorchBackend, import_torch
 
+
+def _float32_exact(x):
+    """Whether the float ``x`` is a float32 number (snnTorch subtracts float32(θ))."""
+    return float(np.float32(x)) == x
+
 __all__ = ["SnnTorchBackend"]
 
 
@@ -116,7 +121,7 @@ class SnnTorchBackend(TorchBackend):
         # neuron check): then the run's own check decides
         dtype = getattr(self, "dtype", None)
         if (not args.hard_reset and dtype is not None and np.dtype(dtype) == np.float64
-                and float(np.float32(theta)) != theta):
+                and not _float32_exact(theta)):
             # as the conv loader refuses it: a float64 model still subtracts float32(theta)
             raise ValueError(
                 f"layers[{li}] has a soft reset with theta={theta!r} in a float64 comparison: "

@@ -73,7 +73,7 @@ from evsnn.clock.conv import ConvNetwork, Neuron, Residual
 from evsnn.conventions import get_convention
 from evsnn.params import LIF
 from validation.crossval.backends import import_torch
-from validation.crossval.snntorch import SnnTorchBackend
+from validation.crossval.snntorch import SnnTorchBackend, _float32_exact
 from validation.crossval.spikingjelly_conv import (
     SPIKINGJELLY, FrameworkRun, _dtype_iv, _Exporter, _np, _TorchLoader, compare_conv_run,
 )
@@ -106,10 +106,6 @@ def _check_lif(neuron, where, index, conv):
         _DENSE._check_neuron(index, neuron, conv)
     except ValueError as exc:
         raise ValueError(str(exc).replace(f"layers[{index}]", where, 1)) from None
-
-
-def _float32_exact(x):
-    return float(np.float32(x)) == x
 
 
 def _spikes_in_input_dtype(module, inputs, output):
