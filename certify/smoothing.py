@@ -614,28 +614,49 @@ class _ChunkedStream:
 
 class _NoiseStream(_ChunkedStream):
     """Standard normals for consecutive samples of one phase; chunk k comes from the stream
-    ``child(seed, k)``, drawn whole.
+    ``child(seed, k)``, drawn whole: through NumPy's ``Generator.standard_normal``
+    (``normals="numpy"``) or from the same PCG64 state through evsnn's compiled ziggurat
+    (``normals="compiled"``, :mod:`evsnn._normals`).
 
     Chunks that lie wholly inside the requested range are drawn straight into the result, the
     chunks split among the threads (each from its own stream: the same values for any number
     of threads); a chunk cut by the range's ends is drawn whole, kept, and copied from."""
 
-    def __init__(self, seed, sample_shape):
+    def __init__(self, seed, sample_shape, normals="numpy"):
         super().__init__()
         self._seed = seed
         self._shape = sample_shape
+        self._normals = normals
 
-    def _draw(self, k, out=None):
-        gen = np.random.default_rng(_child(self._seed, k))
-        return gen.standard_normal((NOISE_CHUNK,) + self._shape, out=out)
+    def _draw_chunks(self, ks, out):
+        """Chunks ``ks`` (consecutive) into ``out`` [len(ks)·NOISE_CHUNK, *shape] (C order)."""
+        if self._normals == "compiled":
+            from evsnn._normals import pcg64_state, standard_normal_chunks
+
+            states = np.stack([pcg64_state(_child(self._seed, k)) for k in ks])
+            if out.flags.c_contiguous:  # then reshape is a view, written in place
+                standard_normal_chunks(states, out.reshape(len(ks), -1))
+            else:
+                flat = np.empty((len(ks), out.size // len(ks)))
+                out[...] = standard_normal_chunks(states, flat).reshape(out.shape)
+            return out
+        for j, k in enumerate(ks):
+            gen = np.random.default_rng(_child(self._seed, k))
+            gen.standard_normal((NOISE_CHUNK,) + self._shape,
+                                out=out[j * NOISE_CHUNK : (j + 1) * NOISE_CHUNK])
+        return out
+
+    def _draw(self, k):
+        return self._draw_chunks([k], np.empty((NOISE_CHUNK,) + self._shape))
 
     _make = _draw
 
     def _fill(self, out, k_first, start, lo, hi):
         """Chunks ``k_first + lo … k_first + hi − 1`` into ``out`` (whose row 0 is sample
         ``start``)."""
-        for k in range(k_first + lo, k_first + hi):
-            self._draw(k, out[k * NOISE_CHUNK - start : (k + 1) * NOISE_CHUNK - start])
+        first = (k_first + lo) * NOISE_CHUNK - start
+        self._draw_chunks(range(k_first + lo, k_first + hi),
+                          out[first : first + (hi - lo) * NOISE_CHUNK])
 
     def take(self, start, stop, out=None):
         """Normals of samples ``start … stop − 1`` (into ``out`` when given)."""

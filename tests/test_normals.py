@@ -1,0 +1,192 @@
+"""evsnn's compiled normals (``evsnn/_normals.py``): PCG64 against NumPy's own PCG64 bit for bit,
+the ziggurat kernels against their twins in ``tests/reference/normals.py`` bit for bit, the
+tables against their defining equations, and the law against N(0, 1)."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reference import normals as ref
+from scipy import stats
+
+from evsnn import _normals
+from evsnn._normals import (
+    ZIGGURAT_R,
+    _pcg64_next_kernel,
+    _pcg64_raw_kernel,
+    _standard_normal_chunks_kernel,
+    _standard_normal_kernel,
+    _uniform_kernel,
+    pcg64_state,
+    standard_normal_chunks,
+)
+
+TABLES = (_normals._BOUND, _normals._WIDTH, _normals._HEIGHT)
+SEEDS = st.integers(0, 2**128 - 1)
+
+
+@given(seed=SEEDS, n=st.integers(1, 300))
+@settings(max_examples=40)
+def test_pcg64_outputs_are_numpys(seed, n):
+    # the stream numpy.random.PCG64(seed).random_raw() gives (numpy's own implementation)
+    state = pcg64_state(seed)
+    out = np.empty(n, dtype=np.uint64)
+    _pcg64_raw_kernel(state, out)
+    bitgen = np.random.PCG64(seed)
+    assert np.array_equal(out, bitgen.random_raw(n))
+    assert np.array_equal(state, pcg64_state_after(bitgen))
+    twin_state, twin = [int(v) for v in pcg64_state(seed)], [0] * n
+    ref._pcg64_raw_kernel(twin_state, twin)
+    assert twin == [int(v) for v in out]
+
+
+def pcg64_state_after(bitgen):
+    st_ = bitgen.state["state"]
+    mask = 2**64 - 1
+    return np.array([st_["state"] >> 64, st_["state"] & mask, st_["inc"] >> 64,
+                     st_["inc"] & mask], dtype=np.uint64)
+
+
+@given(seed=SEEDS)
+@settings(max_examples=20)
+def test_next_and_uniform_are_the_twins(seed):
+    state, twin = pcg64_state(seed), [int(v) for v in pcg64_state(seed)]
+    assert int(_pcg64_next_kernel(state)) == ref._pcg64_next_kernel(twin)
+    u = _uniform_kernel(state)
+    assert u == ref._uniform_kernel(twin) and 0.0 <= u < 1.0
+    assert [int(v) for v in state] == twin
+
+
+@given(seed=SEEDS, n=st.integers(1, 2000))
+@settings(max_examples=30)
+def test_normals_are_the_twins(seed, n):
+    state, twin_state = pcg64_state(seed), [int(v) for v in pcg64_state(seed)]
+    out, twin = np.empty(n), [0.0] * n
+    _standard_normal_kernel(state, out, *TABLES)
+    ref._standard_normal_kernel(twin_state, twin, *TABLES)
+    assert np.array_equal(out, np.array(twin))
+    assert [int(v) for v in state] == twin_state  # the same draws consumed
+
+
+def test_a_long_stream_with_tail_and_height_tests_is_the_twin():
+    # 40,000 draws: about 10 from the tail (P(|X| > r) = 2.6e-4) and a few hundred height tests
+    n = 40_000
+    state = pcg64_state(20261205)
+    out, twin = np.empty(n), [0.0] * n
+    _standard_normal_kernel(state, out, *TABLES)
+    ref._standard_normal_kernel([int(v) for v in pcg64_state(20261205)], twin, *TABLES)
+    assert np.array_equal(out, np.array(twin))
+    assert np.sum(np.abs(out) > ZIGGURAT_R) >= 3  # the tail branch ran
+    # more draws than normals (rejected height tests, the uniforms of the slow paths)
+    after_n = pcg64_state(20261205)
+    _pcg64_raw_kernel(after_n, np.empty(n, dtype=np.uint64))
+    assert not np.array_equal(state, after_n)
+
+
+@given(seeds=st.lists(SEEDS, min_size=1, max_size=4), m=st.integers(1, 500))
+@settings(max_examples=20)
+def test_chunks_are_the_twin_and_each_row_its_own_stream(seeds, m):
+    states = np.stack([pcg64_state(s) for s in seeds])
+    out = standard_normal_chunks(states, np.empty((len(seeds), m)))
+    twin_states, twin = np.stack([pcg64_state(s) for s in seeds]), [[0.0] * m for _ in seeds]
+    ref._standard_normal_chunks_kernel(twin_states, twin, *TABLES)
+    assert np.array_equal(out, np.array(twin)) and np.array_equal(states, twin_states)
+    for c, s in enumerate(seeds):  # row c depends on states[c] alone
+        row = np.empty(m)
+        _standard_normal_kernel(pcg64_state(s), row, *TABLES)
+        assert np.array_equal(out[c], row)
+    alone = np.empty((1, m))
+    _standard_normal_chunks_kernel(np.stack([pcg64_state(seeds[-1])]), alone, *TABLES)
+    assert np.array_equal(alone[0], out[-1])
+
+
+def test_tables_satisfy_their_definition():
+    bound, width, height, x = _normals._ziggurat_tables()
+
+    def f(t):
+        return math.exp(-0.5 * t * t)
+
+    r = ZIGGURAT_R
+    # the area of each layer and of the base with its tail (module docstring)
+    v = r * f(r) + math.sqrt(math.pi / 2) * math.erfc(r / math.sqrt(2))
+    assert x[0] == 0.0 and x[-1] == r and np.all(np.diff(x) > 0)
+    areas = [x[i] * (f(x[i - 1]) - f(x[i])) for i in range(1, 256)]
+    # layers 2…255 by construction (rounding only); the top one closes to the precision r has
+    assert max(abs(a / v - 1) for a in areas[1:]) < 1e-13
+    assert abs(areas[0] / v - 1) < 1e-12
+    assert width[0] * 2.0**52 * f(r) == pytest.approx(v, rel=1e-14)
+    assert all(width[i] * 2.0**52 == x[i] for i in range(1, 256))
+    assert all(height[i] == f(x[i]) for i in range(1, 256)) and height[0] == 1.0
+    # the quick test u < bound accepts only candidates u · width left of x_{i-1} (base: r),
+    # where the whole box lies under the curve, and nearly all of them
+    assert bound[1] == 1  # x_0 = 0: only u = 0
+    for i in range(256):
+        edge = r if i == 0 else x[i - 1]
+        assert float(bound[i] - 1) * width[i] <= edge < float(bound[i] + 1) * width[i]
+
+
+def test_the_law_is_the_standard_normal():
+    # 2 million draws from 32 streams: Kolmogorov-Smirnov against N(0, 1), the two tails
+    # beyond r (2 P(X > r) = 2.58e-4: about 516 expected; 5 standard deviations is ±114), the
+    # signs, and the mass in the top layer's band |x| < x_1
+    states = np.stack([pcg64_state([7, c]) for c in range(32)])
+    out = standard_normal_chunks(states, np.empty((32, 62_500))).ravel()
+    assert stats.kstest(out, "norm").pvalue > 1e-3
+    tail = np.sum(np.abs(out) > ZIGGURAT_R)
+    expected = out.size * 2 * stats.norm.sf(ZIGGURAT_R)
+    assert abs(tail - expected) < 5 * math.sqrt(expected)
+    # the tail's own shape: |X| given |X| > r, against the truncated normal's CDF
+    beyond = np.abs(out[np.abs(out) > ZIGGURAT_R])
+    sf_r = stats.norm.sf(ZIGGURAT_R)
+    assert stats.kstest(beyond, lambda t: 1 - stats.norm.sf(t) / sf_r).pvalue > 1e-3
+    assert abs(np.mean(out > 0) - 0.5) < 5 * 0.5 / math.sqrt(out.size)
+    x1 = _normals._EDGES[1]
+    p_top = 2 * (stats.norm.cdf(x1) - 0.5)
+    band = np.mean(np.abs(out) < x1)
+    assert abs(band - p_top) < 5 * math.sqrt(p_top * (1 - p_top) / out.size)
+    assert abs(out.mean()) < 5 / math.sqrt(out.size) and abs(out.var() - 1) < 0.005
+
+
+# --------------------------------------------------------------------------- in certify.smoothing
+@pytest.mark.parametrize("normals", ["numpy", "compiled"])
+def test_noise_stream_values_depend_on_the_sample_index_only(normals):
+    import numba
+
+    from certify.smoothing import NOISE_CHUNK, _NoiseStream
+
+    seed = np.random.SeedSequence(20261205)
+    whole = _NoiseStream(seed, (3, 5), normals).take(7, 7 + 5 * NOISE_CHUNK)
+    pieces, start = [], 7
+    stream = _NoiseStream(seed, (3, 5), normals)
+    for size in (1, NOISE_CHUNK - 1, 2 * NOISE_CHUNK + 3, NOISE_CHUNK, NOISE_CHUNK - 3):
+        pieces.append(stream.take(start, start + size))
+        start += size
+    assert np.array_equal(np.concatenate(pieces), whole)
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one_thread = _NoiseStream(seed, (3, 5), normals).take(7, 7 + 5 * NOISE_CHUNK)
+    finally:
+        numba.set_num_threads(threads)
+    assert np.array_equal(one_thread, whole)
+
+
+def test_compiled_noise_stream_is_the_chunks_pcg64_stream_through_the_ziggurat():
+    from certify.smoothing import NOISE_CHUNK, _child, _NoiseStream
+
+    seed = np.random.SeedSequence(5)
+    got = _NoiseStream(seed, (4,), "compiled").take(NOISE_CHUNK - 2, 3 * NOISE_CHUNK)
+    want = np.empty((3, NOISE_CHUNK * 4))
+    standard_normal_chunks(np.stack([pcg64_state(_child(seed, k)) for k in range(3)]), want)
+    assert np.array_equal(got, want.reshape(-1, 4)[NOISE_CHUNK - 2 :])
+    # into an array that is not C-contiguous too (a reshape there would copy)
+    strided = np.empty((2 * (3 * NOISE_CHUNK - NOISE_CHUNK + 2), 4))[::2]
+    _NoiseStream(seed, (4,), "compiled").take(NOISE_CHUNK - 2, 3 * NOISE_CHUNK, out=strided)
+    assert np.array_equal(strided, got)
+    # 'numpy' is Generator.standard_normal on the same chunk streams: other values
+    numpy_values = _NoiseStream(seed, (4,), "numpy").take(0, NOISE_CHUNK)
+    assert not np.array_equal(numpy_values, want[0].reshape(-1, 4))
+    assert np.array_equal(numpy_values, np.random.default_rng(_child(seed, 0)).standard_normal(
+        (NOISE_CHUNK, 4)))
