@@ -1,6 +1,8 @@
 """CERTIFY (n = 100,000) for one image under RSC-I: evsnn vs a PyTorch network (issue 6).
 
-Run ``.venv/bin/python bench/bench_certify.py`` (``--quick``: n = 20,000 and one repetition).
+Run ``.venv/bin/python bench/bench_certify.py`` (``--quick``: n = 20,000 and one repetition;
+``--normals numpy``: the noise drawn by NumPy's ``standard_normal``, the default before
+2026-12-05; the default ``compiled`` draws it from the same streams with evsnn's ziggurat).
 Prints the wall time of one full :func:`certify.smoothing.certify` call per backend, the ratios
 and the two targets: evsnn ≥ 3× faster than PyTorch, judged against the hoisted module (the
 first layer's input once per draw, as issue #6 asks of evsnn; the per-step module is printed for
@@ -15,8 +17,8 @@ uniform in [0.5, 1] and the rest 0 (an MNIST-like ink fraction). RSC-I noise (RS
 2,000. The hidden layer's spike rate on the noisy inputs is printed.
 
 All four runs go through the same ``certify`` call with the same seed, so they draw the same
-noise (the project's sampling: per-chunk SeedSequence streams, float64 standard normals) and
-differ only in the classifier:
+noise (the project's sampling: per-chunk SeedSequence streams, float64 standard normals, made by
+``--normals``) and differ only in the classifier:
 
 * evsnn: :class:`certify.smoothing.NetworkClassifier` (float32). The sampler hands it the noisy
   image once per draw; the first layer's input is formed once per draw (the default
@@ -170,8 +172,8 @@ def hidden_rate(net, x):
     return float(rec[0].spikes.mean()), float(rec[1].spikes.mean())
 
 
-def run(name, classify, x, n, results):
-    noise = rsc_fixed(SIGMA, T)
+def run(name, classify, x, n, results, normals):
+    noise = rsc_fixed(SIGMA, T, normals=normals)
     load = os.getloadavg()[0]
     t0, c0 = time.perf_counter(), time.process_time()
     cert = certify(classify, x, noise, n0=N0, n=n, alpha=ALPHA, num_classes=N_OUT, rng=SEED,
@@ -188,6 +190,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--reps", type=int, default=None)
+    ap.add_argument("--normals", choices=("compiled", "numpy"), default="compiled",
+                    help="how the sampler makes its standard normals (certify.smoothing)")
     args = ap.parse_args(argv)
     n = 20_000 if args.quick else N
     reps = args.reps or (1 if args.quick else 2)
@@ -208,14 +212,15 @@ def main(argv=None):
           f"{os.environ.get('OPENBLAS_THREAD_TIMEOUT', '(unset)')}")
     print(blas_line())
     print(f"784-500-10 λ-LIF, T = {T}, σ = {SIGMA}, n0 = {N0}, n = {n:,}, batch {BATCH}; "
-          f"spike rate per neuron-step on noisy inputs: hidden {h1:.3f}, output {h2:.3f}")
+          f"spike rate per neuron-step on noisy inputs: hidden {h1:.3f}, output {h2:.3f}; "
+          f"normals {args.normals}")
 
     # warm-up (compilation, allocator) and agreement check on the same draws
     small = {}
-    c_e = run("warm-up evsnn", evs, x, 4000, small)
-    c_b = run("warm-up evsnn blas", evs_blas, x, 4000, small)
-    c_h = run("warm-up torch hoisted", hoisted, x, 4000, small)
-    c_p = run("warm-up torch per step", per_step, x, 4000, small)
+    c_e = run("warm-up evsnn", evs, x, 4000, small, args.normals)
+    c_b = run("warm-up evsnn blas", evs_blas, x, 4000, small, args.normals)
+    c_h = run("warm-up torch hoisted", hoisted, x, 4000, small, args.normals)
+    c_p = run("warm-up torch per step", per_step, x, 4000, small, args.normals)
     agree = [np.array_equal(c_e.counts, c.counts) for c in (c_b, c_h, c_p)]
     print(f"identical counts on 4,000 draws: evsnn vs evsnn blas {agree[0]}, vs torch hoisted "
           f"{agree[1]}, vs torch per step {agree[2]}")
@@ -226,11 +231,11 @@ def main(argv=None):
     results = {}
     for r in range(reps):
         print(f"repetition {r + 1} (load {os.getloadavg()[0]:.1f})")
-        run("evsnn", evs, x, n, results)
-        run("evsnn blas", evs_blas, x, n, results)
-        run("torch hoisted", hoisted, x, n, results)
-        run("torch per step", per_step, x, n, results)
-        run("sampler alone", SamplerOnly(), x, n, results)
+        run("evsnn", evs, x, n, results, args.normals)
+        run("evsnn blas", evs_blas, x, n, results, args.normals)
+        run("torch hoisted", hoisted, x, n, results, args.normals)
+        run("torch per step", per_step, x, n, results, args.normals)
+        run("sampler alone", SamplerOnly(), x, n, results, args.normals)
 
     best = {k: min(v) for k, v in results.items()}
     print("\nbest of the repetitions (s per image):")
