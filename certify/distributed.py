@@ -9,7 +9,7 @@ any number of workers, or on a remote scheduler (DESIGN.md, "Arrays, dtypes, ran
 dask is optional (the ``dist`` extra): it is imported only when a scheduler is asked for.
 
 **The run's parameters travel with the results.** The table records everything needed to run
-it again -- the noise model (kind, σ, T, clamp, encoder), ``n0``, ``n``, ``alpha``,
+it again -- the noise model (kind, σ, T, clamp, encoder, normals), ``n0``, ``n``, ``alpha``,
 ``num_classes``, the seed (the root :class:`~numpy.random.SeedSequence`'s entropy, spawn key
 and pool size, also when ``rng`` was None or a Generator), ``batch_size``, ``chunk_size``,
 :data:`~certify.smoothing.NOISE_CHUNK`, a description and the dtype of the classifier, a
@@ -52,6 +52,7 @@ from certify.smoothing import (
     _describe_callable,
     _int_iv,
     _noise_iv,
+    _normals_iv,
     _progress_bar,
     _radius_of,
     _real_iv,
@@ -374,6 +375,10 @@ class CertificationTable:
         The Gaussian noise model's encoder (:attr:`~certify.smoothing.NoiseModel.encoder`).
     encode_rng : bool
         Whether that encoder was stochastic.
+    normals : {'numpy', 'compiled'}
+        How the noise chunks' streams became standard normals
+        (:attr:`~certify.smoothing.NoiseModel.normals`); 'numpy' for a file written before it
+        was recorded (the only way there was).
     num_classes : int or None
         Number of classes.
     seed_entropy : int, list of int or None
@@ -408,7 +413,8 @@ class CertificationTable:
     versions : dict
         Versions of evsnn, Python, NumPy, SciPy, statsmodels and numba.
 
-    The fields after ``alpha`` are None (``seed_spawn_key`` empty, ``versions`` empty) for a
+    The fields after ``alpha`` take their defaults (``clamp`` True, ``encode_rng`` False,
+    ``normals`` 'numpy', ``seed_spawn_key`` and ``versions`` empty, the others None) for a
     table built by hand or read from a file written before they were recorded. Every field is
     checked on construction (``TypeError`` for a wrong kind, ``ValueError`` for a wrong value)
     and the columns are converted to their dtypes. The columns must agree as
@@ -435,6 +441,7 @@ class CertificationTable:
     clamp: bool = True
     encoder: str | None = None
     encode_rng: bool = False
+    normals: str = "numpy"
     num_classes: int | None = field(default=None, metadata={_REPRODUCE: True})
     seed_entropy: int | list | None = field(default=None, metadata={_REPRODUCE: True})
     seed_spawn_key: tuple = ()
@@ -508,6 +515,7 @@ class CertificationTable:
         put("alpha", _alpha_iv(self.alpha))
         put("clamp", flag_iv("clamp", self.clamp))
         put("encode_rng", flag_iv("encode_rng", self.encode_rng))
+        _normals_iv(self.normals)
         put("processes", _optional(flag_iv, "processes", self.processes))
         for name in ("encoder", "classifier", "classifier_dtype", "data_sha256", "scheduler"):
             _optional(_str_iv, name, getattr(self, name))
@@ -615,7 +623,7 @@ class CertificationTable:
                     "encoder the table was made with"
                 )
         return NoiseModel(self.noise, self.sigma, self.n_steps, self.clamp, encode,
-                          self.encode_rng)
+                          self.encode_rng, self.normals)
 
     def reproduce(self, classify, X, *, encode=None, scheduler=None, n_workers=2,
                   processes=True, progress=False):
@@ -768,7 +776,7 @@ class CertificationTable:
     @classmethod
     def read_json(cls, path):
         """Read a table written by :meth:`to_json` (also one written before the parameters
-        after ``alpha`` were recorded: they are then None)."""
+        after ``alpha`` were recorded: they then take their defaults, ``normals`` 'numpy')."""
         path = _path_iv(path)
         with open(path, encoding="utf-8") as fh:
             try:
@@ -1108,6 +1116,7 @@ def certify_dataset(
         clamp=noise.clamp,
         encoder=noise.encoder,
         encode_rng=noise.encode_rng,
+        normals=noise.normals,
         num_classes=num_classes,
         seed_entropy=seed_entropy,
         seed_spawn_key=seed_spawn_key,

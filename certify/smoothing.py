@@ -82,6 +82,7 @@ __all__ = [
     "ABSTAIN",
     "NOISE_CHUNK",
     "NOISE_MODELS",
+    "NORMALS",
     "NoiseModel",
     "gaussian",
     "rsc_fixed",
@@ -103,6 +104,9 @@ ABSTAIN = -1
 NOISE_CHUNK = 64
 #: Names of the noise models.
 NOISE_MODELS = ("gaussian", "rsc_fixed", "rsc_fresh")
+#: How a chunk's stream becomes standard normals: numpy's ``Generator.standard_normal`` (the
+#: values of every earlier release) or evsnn's compiled ziggurat (other values, same law).
+NORMALS = ("numpy", "compiled")
 
 # spawn-key children of the per-call SeedSequence, one per phase
 _PHASE_SELECTION = 0
@@ -208,11 +212,23 @@ def _describe_callable(obj):
 
 
 # --------------------------------------------------------------------------- noise models
-def _noise_parameters(kind, sigma, n_steps, clamp, encoder, encode_rng):
+def _noise_parameters(kind, sigma, n_steps, clamp, encoder, encode_rng, normals):
     """The one layout of :meth:`NoiseModel.parameters` and the results' ``noise_parameters``
     (which record the model's kind as ``noise``)."""
     return {"kind": kind, "sigma": sigma, "n_steps": n_steps, "clamp": clamp,
-            "encoder": encoder, "encode_rng": encode_rng}
+            "encoder": encoder, "encode_rng": encode_rng, "normals": normals}
+
+
+def _normals_iv(normals):
+    """One of :data:`NORMALS` (checked by the noise model and by a certification table)."""
+    if not isinstance(normals, str):
+        raise TypeError(f"normals must be a string, one of {list(NORMALS)}; got "
+                        f"{type(normals).__name__} {normals!r}; pass normals='numpy' (numpy's "
+                        "sampler) or normals='compiled'")
+    if normals not in NORMALS:
+        raise ValueError(f"normals={normals!r} is not a way to draw standard normals; pass "
+                         f"one of {list(NORMALS)}, e.g. normals='numpy'")
+    return normals
 
 
 def _takes_rng(encode):
@@ -253,6 +269,10 @@ class NoiseModel:
         Whether ``encode`` is stochastic and takes a keyword ``rng`` (a
         :class:`numpy.random.Generator` derived from the certify ``rng``; module docstring).
         With False, ``encode`` must be deterministic.
+    normals : {'numpy', 'compiled'}
+        How each noise chunk's PCG64 stream becomes standard normals (:data:`NORMALS`):
+        numpy's ``Generator.standard_normal`` (the values of earlier releases) or evsnn's
+        compiled ziggurat (the same streams, other values, the same N(0, 1) law).
     """
 
     name: str
@@ -261,6 +281,7 @@ class NoiseModel:
     clamp: bool = True
     encode: Callable | None = field(default=None, compare=False)
     encode_rng: bool = False
+    normals: str = "numpy"
 
     def __post_init__(self):
         if not isinstance(self.name, str):
@@ -301,6 +322,7 @@ class NoiseModel:
                 "encode_rng=True calls encode(z, rng=generator); give the encoder an rng "
                 "keyword, or drop encode_rng for a deterministic encoder"
             )
+        _normals_iv(self.normals)
 
     @property
     def encoder(self) -> str | None:
@@ -310,9 +332,9 @@ class NoiseModel:
 
     def parameters(self) -> dict:
         """The noise model as plain values: ``kind`` (the name), ``sigma``, ``n_steps``,
-        ``clamp``, ``encoder`` (:attr:`encoder`) and ``encode_rng``."""
+        ``clamp``, ``encoder`` (:attr:`encoder`), ``encode_rng`` and ``normals``."""
         return _noise_parameters(self.name, self.sigma, self.n_steps, self.clamp, self.encoder,
-                                 self.encode_rng)
+                                 self.encode_rng, self.normals)
 
     @property
     def radius_scale(self) -> float:
@@ -356,7 +378,7 @@ class NoiseModel:
         return seq
 
 
-def gaussian(sigma, n_steps, *, encode=None, clamp=True, encode_rng=False):
+def gaussian(sigma, n_steps, *, encode=None, clamp=True, encode_rng=False, normals="numpy"):
     """Gaussian noise on the image, then any encoder: the network sees
     ``encode(clamp(x + ε))``.
 
@@ -377,6 +399,11 @@ def gaussian(sigma, n_steps, *, encode=None, clamp=True, encode_rng=False):
         stream derived from the certify ``rng`` (module docstring), so results are identical
         for identical seeds and do not depend on ``batch_size`` or on the number of dask
         workers. It must draw independently for every row of ``z``.
+    normals : {'numpy', 'compiled'}, default 'numpy'
+        How each noise chunk's stream becomes standard normals: 'numpy' draws them with
+        numpy's ``Generator.standard_normal`` (the values of every earlier release);
+        'compiled' sends the same chunk streams (the same PCG64 states) through evsnn's
+        compiled ziggurat: several times faster, other values, the same N(0, 1) law.
 
     Returns
     -------
@@ -388,10 +415,12 @@ def gaussian(sigma, n_steps, *, encode=None, clamp=True, encode_rng=False):
     ------
     TypeError
         If ``sigma`` is not a real number, ``n_steps`` not an integer, ``encode`` not
-        callable, ``clamp`` / ``encode_rng`` not a bool, or ``encode_rng`` is True and
-        ``encode`` has no ``rng`` keyword (checked with :func:`inspect.signature`).
+        callable, ``clamp`` / ``encode_rng`` not a bool, ``normals`` not a string, or
+        ``encode_rng`` is True and ``encode`` has no ``rng`` keyword (checked with
+        :func:`inspect.signature`).
     ValueError
-        If ``sigma ≤ 0`` or not finite, ``n_steps < 1``, or ``encode_rng`` without ``encode``.
+        If ``sigma ≤ 0`` or not finite, ``n_steps < 1``, ``encode_rng`` without ``encode``, or
+        ``normals`` not in :data:`NORMALS`.
 
     Examples
     --------
@@ -408,10 +437,10 @@ def gaussian(sigma, n_steps, *, encode=None, clamp=True, encode_rng=False):
     >>> noise.parameters()["encoder"]
     'functools.partial(evsnn.encoders.poisson, T=4)'
     """
-    return NoiseModel("gaussian", sigma, n_steps, clamp, encode, encode_rng)
+    return NoiseModel("gaussian", sigma, n_steps, clamp, encode, encode_rng, normals)
 
 
-def rsc_fixed(sigma, n_steps, *, clamp=True):
+def rsc_fixed(sigma, n_steps, *, clamp=True, normals="numpy"):
     """RSC-I (RSC Eq. 7, 10): one draw ``ε ~ N(0, σ²I)``, ``clamp(x + ε)`` held for T steps.
 
     Parameters
@@ -422,6 +451,11 @@ def rsc_fixed(sigma, n_steps, *, clamp=True):
         Number of time steps T (≥ 1).
     clamp : bool, default True
         Clamp to [0, 1] (RSC Eq. 10).
+    normals : {'numpy', 'compiled'}, default 'numpy'
+        How each noise chunk's stream becomes standard normals: 'numpy' draws them with
+        numpy's ``Generator.standard_normal`` (the values of every earlier release);
+        'compiled' sends the same chunk streams (the same PCG64 states) through evsnn's
+        compiled ziggurat: several times faster, other values, the same N(0, 1) law.
 
     Returns
     -------
@@ -434,10 +468,10 @@ def rsc_fixed(sigma, n_steps, *, clamp=True):
     >>> rsc_fixed(0.5, 8).radius_scale
     1.0
     """
-    return NoiseModel("rsc_fixed", sigma, n_steps, clamp)
+    return NoiseModel("rsc_fixed", sigma, n_steps, clamp, normals=normals)
 
 
-def rsc_fresh(sigma, n_steps, *, clamp=True):
+def rsc_fresh(sigma, n_steps, *, clamp=True, normals="numpy"):
     """RSC-II (RSC Eq. 9-10): a fresh draw ``ε_t ~ N(0, σ²I)`` at each of the T steps, clamped.
 
     Parameters
@@ -448,6 +482,11 @@ def rsc_fresh(sigma, n_steps, *, clamp=True):
         Number of time steps T (≥ 1).
     clamp : bool, default True
         Clamp to [0, 1] (RSC Eq. 10).
+    normals : {'numpy', 'compiled'}, default 'numpy'
+        How each noise chunk's stream becomes standard normals: 'numpy' draws them with
+        numpy's ``Generator.standard_normal`` (the values of every earlier release);
+        'compiled' sends the same chunk streams (the same PCG64 states) through evsnn's
+        compiled ziggurat: several times faster, other values, the same N(0, 1) law.
 
     Returns
     -------
@@ -462,7 +501,7 @@ def rsc_fresh(sigma, n_steps, *, clamp=True):
     >>> rsc_fresh(0.5, 4).radius_scale
     0.5
     """
-    return NoiseModel("rsc_fresh", sigma, n_steps, clamp)
+    return NoiseModel("rsc_fresh", sigma, n_steps, clamp, normals=normals)
 
 
 def _noise_iv(noise):
@@ -1052,13 +1091,13 @@ def _frozen(arr):
 
 class _NoiseRecord:
     """``noise_parameters`` of a result that records its noise model in the fields ``noise``,
-    ``sigma``, ``n_steps``, ``clamp``, ``encoder`` and ``encode_rng``."""
+    ``sigma``, ``n_steps``, ``clamp``, ``encoder``, ``encode_rng`` and ``normals``."""
 
     @property
     def noise_parameters(self) -> dict:
         """The noise model as plain values (:meth:`NoiseModel.parameters`)."""
         return _noise_parameters(self.noise, self.sigma, self.n_steps, self.clamp, self.encoder,
-                                 self.encode_rng)
+                                 self.encode_rng, self.normals)
 
 
 # eq=False: fields hold arrays; compare field by field
@@ -1090,6 +1129,8 @@ class Prediction(_NoiseRecord):
         :attr:`NoiseModel.encoder`: the Gaussian model's encoder, None for its own coding.
     encode_rng : bool
         Whether the encoder was stochastic.
+    normals : {'numpy', 'compiled'}
+        :attr:`NoiseModel.normals`: how the noise chunks' streams became standard normals.
     """
 
     __repr__ = compact_repr  # arrays as dtype and shape
@@ -1105,6 +1146,7 @@ class Prediction(_NoiseRecord):
     clamp: bool
     encoder: str | None
     encode_rng: bool
+    normals: str
 
     @property
     def abstained(self) -> bool:
@@ -1197,7 +1239,8 @@ def predict(
     p_value = float(binomtest(n_a, n_a + n_b, 0.5).pvalue)
     prediction = c_a if p_value <= alpha else ABSTAIN
     return Prediction(prediction, p_value, _frozen(counts), n, alpha, noise.sigma, noise.name,
-                      noise.n_steps, noise.clamp, noise.encoder, noise.encode_rng)
+                      noise.n_steps, noise.clamp, noise.encoder, noise.encode_rng,
+                      noise.normals)
 
 
 # --------------------------------------------------------------------------- CERTIFY
@@ -1236,6 +1279,8 @@ class Certificate(_NoiseRecord):
         :attr:`NoiseModel.encoder`: the Gaussian model's encoder, None for its own coding.
     encode_rng : bool
         Whether the encoder was stochastic (a random base classifier).
+    normals : {'numpy', 'compiled'}
+        :attr:`NoiseModel.normals`: how the noise chunks' streams became standard normals.
     """
 
     __repr__ = compact_repr  # arrays as dtype and shape
@@ -1254,6 +1299,7 @@ class Certificate(_NoiseRecord):
     clamp: bool
     encoder: str | None
     encode_rng: bool
+    normals: str
 
     @property
     def abstained(self) -> bool:
@@ -1371,4 +1417,5 @@ def certify(
         noise.clamp,
         noise.encoder,
         noise.encode_rng,
+        noise.normals,
     )

@@ -498,7 +498,8 @@ def _certify(args) -> int:
     args.samples = len(y)  # the images certified (fewer when the test set is smaller)
     _width_iv(args, model.n_in, x.shape[1], None, "certify a model trained on these data")
     noise = {"gaussian": smoothing.gaussian, "rsc_fixed": smoothing.rsc_fixed,
-             "rsc_fresh": smoothing.rsc_fresh}[args.noise](_positive("sigma", args.sigma), args.T)
+             "rsc_fresh": smoothing.rsc_fresh}[args.noise](_positive("sigma", args.sigma), args.T,
+                                                           normals=args.normals)
     scheduler = args.scheduler
     if scheduler is None and args.workers > 1:
         scheduler = "local"
@@ -518,7 +519,7 @@ def _certify(args) -> int:
     report = _report(f"evsnn certify: {args.noise}, sigma {args.sigma}", args)
     setting = {"model": args.model, "noise": args.noise, "sigma": args.sigma, "T": args.T,
                "n0": args.n0, "n": args.n, "alpha": args.alpha, "samples": len(y),
-               "convention": args.convention, "dtype": args.dtype}
+               "convention": args.convention, "dtype": args.dtype, "normals": args.normals}
     report.add_table(["radius", "certified accuracy"], [[r, a] for r, a in zip(radii, acc)],
                      caption="; ".join(f"{k} {v}" for k, v in setting.items()))
     report.add_figure(certified_accuracy_figure({args.noise: (radii, acc)}), "certified_accuracy",
@@ -788,6 +789,11 @@ def _build_parser():
                    help="a run folder written by 'evsnn train --model lif' (or its model.npz)")
     c.add_argument("--noise", default="rsc_fixed", choices=["gaussian", "rsc_fixed", "rsc_fresh"])
     c.add_argument("--sigma", type=float, default=0.25, help="std of the smoothing noise")
+    # certify.smoothing.NORMALS (a test holds them equal; evsnn imports no certify up here)
+    c.add_argument("--normals", default="numpy", choices=["numpy", "compiled"],
+                   help="standard normals of each noise chunk's stream: numpy's sampler (the "
+                   "values of earlier releases) or evsnn's compiled ziggurat (faster, other "
+                   "values, the same law)")
     c.add_argument("--T", type=int, default=None, help=_TRAINED_WITH_HELP.format("T", "10"))
     c.add_argument("--n0", type=int, default=100)
     c.add_argument("--n", type=int, default=1000)

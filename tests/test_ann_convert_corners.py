@@ -39,7 +39,7 @@ from certify.distributed import (
     certify_dataset,
     data_digest,
 )
-from certify.smoothing import ABSTAIN, NoiseModel, certified_radius, rsc_fixed
+from certify.smoothing import ABSTAIN, NORMALS, NoiseModel, certified_radius, rsc_fixed
 from evsnn.ann import ANN, accuracy, backward, forward, loss_and_grad, predict
 from evsnn.clock import Network, simulate
 from evsnn.convert import activation_scales, convert
@@ -634,6 +634,7 @@ def tables(draw):
         n=draw(st.integers(1, 2**40)), alpha=draw(st.sampled_from([5e-324, 1e-12, 0.001, 0.1,
                                                                    0.5 - 2**-54])),
         clamp=draw(st.booleans()), encoder=draw(opt(_TEXT)), encode_rng=draw(st.booleans()),
+        normals=draw(st.sampled_from(NORMALS)),
         num_classes=num_classes,
         seed_entropy=draw(opt(big | st.lists(big, max_size=3))),
         seed_spawn_key=tuple(draw(st.lists(st.integers(0, 2**32), max_size=3))),

@@ -634,6 +634,49 @@ def test_attack_and_certify_record_the_setting_that_ran(trained_run, tmp_path):
         assert r == (pytest.approx(0.25 * norm.ppf(p)) if pred >= 0 and p > 0.5 else 0.0)
 
 
+def test_certify_normals_reaches_the_noise_model_and_is_recorded(trained_run, tmp_path,
+                                                                 monkeypatch, capsys):
+    import certify.distributed as dist
+    from certify.smoothing import NORMALS
+    from evsnn.cli import _build_parser
+
+    choices = {a.dest: a.choices for a in _build_parser()[1]["certify"]._actions}
+    assert tuple(choices["normals"]) == NORMALS  # the CLI's list is the library's
+    seen = []
+    real = dist.certify_dataset
+
+    def spy(classify, X, y, noise, **kw):
+        seen.append(noise)
+        return real(classify, X, y, noise, **kw)
+
+    monkeypatch.setattr(dist, "certify_dataset", spy)
+    for extra, normals in (([], "numpy"), (["--normals", "compiled"], "compiled"),
+                           (["--normals", "numpy"], "numpy")):
+        out = tmp_path / f"c{len(seen)}"
+        assert main(["certify", "--model", str(trained_run), "--noise", "rsc_fresh", "--n0", "5",
+                     "--n", "20", "--samples", "2", "--no-progress", *extra,
+                     "--out", str(out)]) == 0
+        noise = seen[-1]
+        assert (noise.name, noise.normals) == ("rsc_fresh", normals)
+        assert json.loads((out / "config.json").read_text())["config"]["normals"] == normals
+        res = json.loads((out / "results.json").read_text())["results"]
+        assert res["setting"]["normals"] == normals
+    # from a TOML file too, checked against the choices
+    (tmp_path / "run.toml").write_text('[certify]\nnormals = "compiled"\n')
+    out = tmp_path / "toml"
+    assert main(["certify", "--model", str(trained_run), "--n0", "5", "--n", "20", "--samples",
+                 "2", "--no-progress", "--config", str(tmp_path / "run.toml"), "--out",
+                 str(out)]) == 0
+    assert seen[-1].normals == "compiled"
+    assert json.loads((out / "config.json").read_text())["config"]["normals"] == "compiled"
+    assert main(["certify", "--model", str(trained_run), "--normals", "fast", "--out",
+                 str(tmp_path / "bad")]) == 2
+    err = one_line_error(capsys)  # argparse's wording; its quoting of choices varies
+    assert "argument --normals: invalid choice: 'fast'" in err
+    assert "numpy" in err.partition("choose from")[2] and "compiled" in err
+    assert not (tmp_path / "bad").exists() and len(seen) == 4
+
+
 def test_deepfool_attacks_a_stochastic_encoder_model(tmp_path):
     # was: "rng is None but this attack draws random numbers", exit 2 (no seed passed)
     run = tmp_path / "p"

@@ -274,7 +274,8 @@ def test_table_records_every_parameter_of_the_run(tmp_path):
     expect = {
         "format": TABLE_FORMAT, "noise": "gaussian", "sigma": 0.25, "n_steps": 3,
         "clamp": True, "encoder": "functools.partial(evsnn.encoders.poisson, T=3)",
-        "encode_rng": True, "n0": 10, "n": 200, "alpha": 0.01, "num_classes": 3,
+        "encode_rng": True, "normals": "numpy", "n0": 10, "n": 200, "alpha": 0.01,
+        "num_classes": 3,
         "seed_entropy": list(root.entropy), "seed_spawn_key": [], "seed_pool_size": 4,
         "batch_size": 77, "chunk_size": 3, "noise_chunk": NOISE_CHUNK,
         "classifier": f"{LinearArgmax.__module__}.LinearArgmax(...)", "classifier_dtype": None,
@@ -386,6 +387,77 @@ def test_n_images_of_older_files_is_checked_not_kept(tmp_path):
     (tmp_path / "old.csv").write_text(text.replace("# n_features", "# n_images: 4\n# n_features"))
     with pytest.raises(ValueError, match=r"old.csv says n_images=4 but holds 3 rows"):
         CertificationTable.read_csv(tmp_path / "old.csv")
+
+
+@pytest.mark.parametrize("normals", ["numpy", "compiled"])
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_normals_is_recorded_in_both_files_and_read_back(tmp_path, normals, fmt):
+    X, y = data(n_images=3)
+    noise = rsc_fixed(0.2, 2, normals=normals)
+    table = certify_dataset(CLF, X, y, noise, rng=0, **KW)
+    assert table.normals == normals and table.parameters()["normals"] == normals
+    path = getattr(table, f"to_{fmt}")(tmp_path / f"t.{fmt}")
+    if fmt == "csv":  # one parameter line, right after encode_rng's
+        lines = path.read_text().splitlines()
+        k = lines.index("# encode_rng: false")
+        assert lines[k + 1] == f'# normals: "{normals}"'
+    else:
+        assert json.loads(path.read_text())["normals"] == normals
+    back = getattr(CertificationTable, f"read_{fmt}")(path)
+    assert back.normals == normals
+    same_table(table, back, ignore=())
+    assert back.noise_model() == noise and back.noise_model().normals == normals
+    same_table(table, back.reproduce(CLF, X))
+
+
+def test_files_written_before_normals_was_recorded_read_as_numpy(tmp_path):
+    # the files of the release before the field (a1e4599), written here line by line: numpy's
+    # Generator.standard_normal was then the only way to draw the noise
+    X, y = data(n_images=3)
+    run = certify_dataset(CLF, X, y, rsc_fixed(0.2, 2), rng=0, **KW)
+    assert np.any(run.radius > 0) and np.any(run.prediction == ABSTAIN)
+    params = {
+        "format": TABLE_FORMAT, "noise": "rsc_fixed", "sigma": 0.2, "n_steps": 2, "n0": 10,
+        "n": 200, "alpha": 0.01, "clamp": True, "encoder": None, "encode_rng": False,
+        "num_classes": 3, "seed_entropy": 0, "seed_spawn_key": [], "seed_pool_size": 4,
+        "batch_size": 1000, "chunk_size": 1, "noise_chunk": NOISE_CHUNK,
+        "classifier": f"{LinearArgmax.__module__}.LinearArgmax(...)", "classifier_dtype": None,
+        "n_features": 5, "data_sha256": data_digest(X), "scheduler": None, "n_workers": None,
+        "processes": None, "versions": run.versions,  # this process's: reproduce warns on others
+    }
+    lines = ["index,label,prediction,correct,radius,p_a_lower"]
+    lines += [f"# {key}: {json.dumps(value)}" for key, value in params.items()]
+    lines += [f"{i},{run.label[i]},{run.prediction[i]},{int(run.correct[i])},"
+              f"{float(run.radius[i])!r},{float(run.p_a_lower[i])!r}" for i in range(3)]
+    (tmp_path / "old.csv").write_text("\n".join(lines) + "\n")
+    columns = {name: getattr(run, name).tolist()
+               for name in ("label", "prediction", "correct", "radius", "p_a_lower")}
+    (tmp_path / "old.json").write_text(json.dumps(dict(params, columns=columns), indent=1))
+    for back in (CertificationTable.read_csv(tmp_path / "old.csv"),
+                 CertificationTable.read_json(tmp_path / "old.json")):
+        assert back.normals == "numpy" and back.noise_model().normals == "numpy"
+        same_table(run, back, ignore=())  # normals included: the run's "numpy"
+        same_table(run, back.reproduce(CLF, X))
+
+
+@pytest.mark.parametrize("value, match", [
+    ('"fast"', r"normals='fast' is not a way to draw standard normals; pass one of "
+               r"\['numpy', 'compiled'\]"),
+    ("3", r"normals must be a string, one of \['numpy', 'compiled'\]; got int 3"),
+    ("null", r"normals must be a string, .*; got NoneType None"),
+])
+def test_a_wrong_normals_in_a_file_is_refused(tmp_path, value, match):
+    X, y = data(n_images=2)
+    table = certify_dataset(CLF, X, y, rsc_fixed(0.2, 1), rng=0, **KW)
+    text = table.to_csv(tmp_path / "t.csv").read_text()
+    assert text.count('# normals: "numpy"\n') == 1
+    (tmp_path / "bad.csv").write_text(text.replace('# normals: "numpy"', f"# normals: {value}"))
+    with pytest.raises(ValueError, match=r"bad.csv holds an invalid table: " + match):
+        CertificationTable.read_csv(tmp_path / "bad.csv")
+    doc = json.loads(table.to_json(tmp_path / "t.json").read_text())
+    (tmp_path / "bad.json").write_text(json.dumps(dict(doc, normals=json.loads(value))))
+    with pytest.raises(ValueError, match=r"bad.json holds an invalid table: " + match):
+        CertificationTable.read_json(tmp_path / "bad.json")
 
 
 def test_reproduce_warns_when_library_versions_differ():
@@ -717,6 +789,10 @@ def _valid_table(**kw):
         ({"alpha": 0.5}, ValueError, r"alpha=0.5 must be finite and lie in \(0.0, 0.5\)"),
         ({"clamp": "yes"}, TypeError, r"clamp must be True or False, got 'yes'"),
         ({"encode_rng": None}, TypeError, r"encode_rng must be True or False, got None"),
+        ({"normals": "fast"}, ValueError, r"^normals='fast' is not a way to draw standard "
+                                          r"normals; pass one of \['numpy', 'compiled'\]"),
+        ({"normals": 3}, TypeError, r"^normals must be a string, one of \['numpy', "
+                                    r"'compiled'\]; got int 3; pass normals='numpy'"),
         ({"processes": 1}, TypeError, r"processes must be True or False, got 1"),
         ({"encoder": 3}, TypeError, r"encoder must be a string or None, got int 3"),
         ({"data_sha256": b"ab"}, TypeError, r"data_sha256 must be a string or None, got bytes"),

@@ -7,6 +7,7 @@ an independent implementation of the Clopper-Pearson bound and the binomial test
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import sys
@@ -436,11 +437,59 @@ def test_certificate_and_prediction_record_the_noise_model(noise):
 def test_noise_parameters_name_the_encoder():
     assert gaussian(0.5, 2).parameters() == {
         "kind": "gaussian", "sigma": 0.5, "n_steps": 2, "clamp": True, "encoder": None,
-        "encode_rng": False,
+        "encode_rng": False, "normals": "numpy",
     }
     assert poisson_noise(0.5, 3).encoder == "functools.partial(evsnn.encoders.poisson, T=3)"
     assert gaussian(0.5, 2, encode=Recorder(None)).encoder.endswith("test_smoothing.Recorder(...)")
     assert rsc_fresh(0.1, 4, clamp=False).parameters()["clamp"] is False
+
+
+@pytest.mark.parametrize("factory", [gaussian, rsc_fixed, rsc_fresh])
+def test_normals_is_a_field_of_the_noise_model_and_of_its_results(factory):
+    import certify.smoothing as smoothing
+
+    assert smoothing.NORMALS == ("numpy", "compiled") and "NORMALS" in smoothing.__all__
+    # the default is numpy's sampler, the only way of the releases before the field existed
+    assert factory(0.4, 3).normals == "numpy"
+    assert factory(0.4, 3).parameters()["normals"] == "numpy"
+    x = np.array([0.3, 0.8])
+    for normals in smoothing.NORMALS:
+        noise = factory(0.4, 3, normals=normals)
+        assert noise.normals == normals and noise.parameters()["normals"] == normals
+        # the same noise otherwise, but not the same model: the values differ
+        assert (noise == factory(0.4, 3)) == (normals == "numpy")
+        cert = certify(constant(1), x, noise, n0=5, n=100, alpha=0.01, num_classes=2, rng=0)
+        pred = predict(constant(1), x, noise, n=20, alpha=0.01, num_classes=2, rng=0)
+        for rec in (cert, pred):
+            assert rec.normals == normals
+            assert rec.noise_parameters == noise.parameters()
+            assert rec.noise_parameters["normals"] == normals
+    # the field follows encode_rng, as it does in CertificationTable and the files
+    names = [f.name for f in dataclasses.fields(NoiseModel)]
+    assert names[names.index("encode_rng") + 1] == "normals"
+    for record in (smoothing.Certificate, smoothing.Prediction):
+        names = [f.name for f in dataclasses.fields(record)]
+        assert names[-2:] == ["encode_rng", "normals"]
+
+
+@pytest.mark.parametrize("factory", [gaussian, rsc_fixed, rsc_fresh])
+@pytest.mark.parametrize(
+    "value, exc, match",
+    [
+        (3, TypeError, r"^normals must be a string, one of \['numpy', 'compiled'\]; got int 3; "
+                       r"pass normals='numpy' \(numpy's sampler\) or normals='compiled'$"),
+        (None, TypeError, r"^normals must be a string, .* got NoneType None; pass normals="),
+        (b"numpy", TypeError, r"^normals must be a string, .* got bytes b'numpy'; pass"),
+        ("fast", ValueError, r"^normals='fast' is not a way to draw standard normals; pass one "
+                             r"of \['numpy', 'compiled'\], e.g. normals='numpy'$"),
+        ("NumPy", ValueError, r"^normals='NumPy' is not a way to draw standard normals"),
+    ],
+)
+def test_normals_errors(factory, value, exc, match):
+    with pytest.raises(exc, match=match):
+        factory(0.5, 2, normals=value)
+    with pytest.raises(exc, match=match):
+        NoiseModel(factory(0.5, 2).name, 0.5, 2, normals=value)
 
 
 # --------------------------------------------------------------------------- PREDICT
