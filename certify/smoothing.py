@@ -54,7 +54,10 @@ smoothed classifier returns ``c_A`` on the whole ball ``‖u' - u‖₂ < σ Φ�
 Randomness is reproducible and independent of ``batch_size``: each call derives a
 :class:`numpy.random.SeedSequence` from ``rng``; the selection, estimation and prediction phases
 use fixed children of it, and within a phase sample ``i`` takes its noise from the stream of
-chunk ``k = i // NOISE_CHUNK`` (a fixed grandchild, spawn key ``(…, phase, k)``), drawn whole.
+chunk ``k = i // NOISE_CHUNK`` (a fixed grandchild, spawn key ``(…, phase, k)``), drawn whole:
+by NumPy's ``Generator(PCG64(stream)).standard_normal`` (``normals="numpy"``, the default), or
+from the same PCG64 state by evsnn's compiled ziggurat (``normals="compiled"``,
+:mod:`evsnn._normals`: the same law, other values, about four times faster per thread).
 A stochastic encoder encodes each chunk whole, in one call, with a Generator on the stream
 ``(…, phase, k, 0)`` (:data:`_ENCODER_KEY`); the samples are then read from the encoded chunk.
 ``batch_size`` only decides how many samples ``classify`` sees at once, and as every stream is
@@ -726,11 +729,11 @@ class _EncodedStream(_ChunkedStream):
         self._noise = noise
         self._x = x
         self._seed = seed
-        self._normals = _NoiseStream(seed, noise._noise_shape(x.shape[0]))
+        self._eps = _NoiseStream(seed, noise._noise_shape(x.shape[0]), noise.normals)
 
     def _make(self, k):
         gen = np.random.default_rng(_child(self._seed, k, _ENCODER_KEY))
-        return self._noise._apply(self._x, self._normals._draw(k), rng=gen)
+        return self._noise._apply(self._x, self._eps._draw(k), rng=gen)
 
     def take(self, start, stop):
         """Encoded inputs ``seq[T, stop − start, N']`` of samples ``start … stop − 1``."""
@@ -783,7 +786,7 @@ def _counts(classify, x, noise, n_samples, seed, num_classes, batch_size, bar):
         def classify_batch(start, stop):
             return classify(encoded.take(start, stop))
     else:
-        stream = _NoiseStream(seed, noise._noise_shape(x.shape[0]))
+        stream = _NoiseStream(seed, noise._noise_shape(x.shape[0]), noise.normals)
         # a classifier that offers classify_static(z[B, N], T) receives the noisy image once
         # per draw instead of T copies of it (RSC-I, current coding), see NetworkClassifier
         static = getattr(classify, "classify_static", None)

@@ -190,3 +190,55 @@ def test_compiled_noise_stream_is_the_chunks_pcg64_stream_through_the_ziggurat()
     assert not np.array_equal(numpy_values, want[0].reshape(-1, 4))
     assert np.array_equal(numpy_values, np.random.default_rng(_child(seed, 0)).standard_normal(
         (NOISE_CHUNK, 4)))
+
+
+class _Recorder:
+    """A base classifier that keeps what it was shown and answers class 0."""
+
+    def __init__(self, static):
+        self.seen = []
+        if static:
+            self.classify_static = self._static
+
+    def _static(self, z, n_steps):
+        self.seen.append(np.array(z))
+        return np.zeros(len(z), dtype=np.int64)
+
+    def __call__(self, seq):
+        self.seen.append(np.array(seq))
+        return np.zeros(np.shape(seq)[1], dtype=np.int64)
+
+
+@pytest.mark.parametrize("kind", ["rsc_fixed", "rsc_fresh", "gaussian_encoded"])
+def test_sample_counts_draws_the_noise_models_normals(kind):
+    from functools import partial
+
+    from certify import smoothing
+    from certify.smoothing import NOISE_CHUNK, _child, sample_counts
+
+    sigma, T, n, x = 0.5, 3, 2 * NOISE_CHUNK + 5, np.array([0.2, 0.9])
+    shape = (T, 2) if kind == "rsc_fresh" else (2,)
+    seed = np.random.SeedSequence(11)
+    eps = standard_normal_chunks(np.stack([pcg64_state(_child(seed, k)) for k in range(3)]),
+                                 np.empty((3, NOISE_CHUNK * int(np.prod(shape)))))
+    eps = eps.reshape((3 * NOISE_CHUNK,) + shape)[:n]
+    for normals in ("compiled", "numpy"):
+        if kind == "rsc_fixed":
+            noise = smoothing.rsc_fixed(sigma, T, clamp=False, normals=normals)
+        elif kind == "rsc_fresh":
+            noise = smoothing.rsc_fresh(sigma, T, clamp=False, normals=normals)
+        else:  # an encoder's path: _EncodedStream
+            noise = smoothing.gaussian(sigma, T, clamp=False, normals=normals,
+                                       encode=partial(_repeat_with_rng, T=T), encode_rng=True)
+        clf = _Recorder(static=kind == "rsc_fixed")
+        sample_counts(clf, x, noise, n, num_classes=2, rng=seed, batch_size=50)
+        seen = np.concatenate(clf.seen, axis=0 if kind == "rsc_fixed" else 1)
+        # back to [sample, *noise shape]: z itself, or the steps of the sequence
+        got = (seen if kind == "rsc_fixed" else seen.transpose(1, 0, 2) if kind == "rsc_fresh"
+               else seen[0])
+        want = x + sigma * eps
+        assert np.array_equal(got, want) == (normals == "compiled")
+
+
+def _repeat_with_rng(z, T, rng):
+    return np.repeat(np.asarray(z)[None], T, axis=0)
