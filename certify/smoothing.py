@@ -349,14 +349,11 @@ class NoiseModel:
             return (self.n_steps, n_features)
         return (n_features,)
 
-    def _static_input(self, x, eps, out=None):
-        """The noisy images ``z[B, N]`` when every step of the encoded input equals ``z``
-        (RSC-I; Gaussian with current coding), else None; written into ``out`` when given."""
-        if self.name == "rsc_fresh" or self.encode is not None:
-            return None
-        z = np.multiply(self.sigma, eps, out=out)  # x + σ ε, the same operations as before
-        np.add(x[None, :], z, out=z)
-        return np.clip(z, 0.0, 1.0, out=z) if self.clamp else z
+    @property
+    def _static(self):
+        """Whether every step of the encoded input is the noisy image ``z`` (RSC-I; Gaussian
+        with current coding)."""
+        return self.name != "rsc_fresh" and self.encode is None
 
     def _apply(self, x, eps, rng=None):
         """Noisy encoded inputs ``seq[T, B, ·]`` from standard normals ``eps`` [B, *noise_shape]
@@ -654,38 +651,61 @@ class _ChunkedStream:
             yield k, slice(lo - first, hi - first), slice(lo - start, hi - start)
 
 
+@njit
+def _noisy_image_kernel(z, x, sigma, clamp):
+    """``z[s, j] ← clamp(x[j] + σ z[s, j])`` in place, for standard normals ``z`` [S, N]:
+    the noisy images of a static noise model (:attr:`NoiseModel._static`), as NumPy's
+    ``np.clip(x + σ z, 0, 1)`` computes them (which keeps −0 and NaN, as these comparisons
+    do)."""
+    for s in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            v = x[j] + sigma * z[s, j]
+            if clamp:
+                if v < 0.0:
+                    v = 0.0
+                elif v > 1.0:
+                    v = 1.0
+            z[s, j] = v
+
+
 class _NoiseStream(_ChunkedStream):
     """Standard normals for consecutive samples of one phase; chunk k comes from the stream
     ``child(seed, k)``, drawn whole: through NumPy's ``Generator.standard_normal``
     (``normals="numpy"``) or from the same PCG64 state through evsnn's compiled ziggurat
-    (``normals="compiled"``, :mod:`evsnn._normals`).
+    (``normals="compiled"``, :mod:`evsnn._normals`). With ``image=(x, sigma, clamp)`` it gives
+    the noisy images ``clamp(x + σ ε)`` instead (a static noise model's input), each chunk
+    turned into them right after it is drawn, while it is in cache.
 
     Chunks that lie wholly inside the requested range are drawn straight into the result, the
     chunks split among the threads (each from its own stream: the same values for any number
     of threads); a chunk cut by the range's ends is drawn whole, kept, and copied from."""
 
-    def __init__(self, seed, sample_shape, normals="numpy"):
+    def __init__(self, seed, sample_shape, normals="numpy", image=None):
         super().__init__()
         self._seed = seed
         self._shape = sample_shape
         self._normals = normals
+        self._image = image
 
     def _draw_chunks(self, ks, out):
-        """Chunks ``ks`` (consecutive) into ``out`` [len(ks)·NOISE_CHUNK, *shape] (C order)."""
-        if self._normals == "compiled":
-            from evsnn._normals import pcg64_state, standard_normal_chunks
+        """Chunks ``ks`` (consecutive) into ``out`` [len(ks)·NOISE_CHUNK, *shape]."""
+        from evsnn._normals import pcg64_state, standard_normal_chunks
 
-            states = np.stack([pcg64_state(_child(self._seed, k)) for k in ks])
-            if out.flags.c_contiguous:  # then reshape is a view, written in place
-                standard_normal_chunks(states, out.reshape(len(ks), -1))
-            else:
-                flat = np.empty((len(ks), out.size // len(ks)))
-                out[...] = standard_normal_chunks(states, flat).reshape(out.shape)
-            return out
         for j, k in enumerate(ks):
-            gen = np.random.default_rng(_child(self._seed, k))
-            gen.standard_normal((NOISE_CHUNK,) + self._shape,
-                                out=out[j * NOISE_CHUNK : (j + 1) * NOISE_CHUNK])
+            rows = out[j * NOISE_CHUNK : (j + 1) * NOISE_CHUNK]
+            if self._normals == "compiled":
+                state = pcg64_state(_child(self._seed, k))[None]
+                if rows.flags.c_contiguous:  # then reshape is a view, written in place
+                    standard_normal_chunks(state, rows.reshape(1, -1))
+                else:
+                    rows[...] = standard_normal_chunks(state, np.empty((1, rows.size))
+                                                       ).reshape(rows.shape)
+            else:
+                gen = np.random.default_rng(_child(self._seed, k))
+                gen.standard_normal((NOISE_CHUNK,) + self._shape, out=rows)
+            if self._image is not None:
+                x, sigma, clamp = self._image
+                _noisy_image_kernel(rows, x, sigma, clamp)
         return out
 
     def _draw(self, k):
@@ -786,21 +806,20 @@ def _counts(classify, x, noise, n_samples, seed, num_classes, batch_size, bar):
         def classify_batch(start, stop):
             return classify(encoded.take(start, stop))
     else:
-        stream = _NoiseStream(seed, noise._noise_shape(x.shape[0]), noise.normals)
         # a classifier that offers classify_static(z[B, N], T) receives the noisy image once
         # per draw instead of T copies of it (RSC-I, current coding), see NetworkClassifier
-        static = getattr(classify, "classify_static", None)
+        static = getattr(classify, "classify_static", None) if noise._static else None
+        image = None if static is None else (x, float(noise.sigma), bool(noise.clamp))
+        stream = _NoiseStream(seed, noise._noise_shape(x.shape[0]), noise.normals, image)
 
         def classify_batch(start, stop):
-            # the normals and the noisy images of a batch are written over those of the
-            # previous one (a fresh array of tens of MiB per batch costs its page faults)
-            shape = (stop - start,) + stream._shape
-            eps = stream.take(start, stop, out=scratch(("sample_counts", "eps"), shape,
+            # the normals (or noisy images) of a batch are written over those of the previous
+            # one (a fresh array of tens of MiB per batch costs its page faults)
+            out = stream.take(start, stop, out=scratch(("sample_counts", "eps"),
+                                                       (stop - start,) + stream._shape,
                                                        np.float64))
-            z = (noise._static_input(x, eps, out=scratch(("sample_counts", "z"), shape,
-                                                         np.float64))
-                 if static is not None else None)
-            return static(z, noise.n_steps) if z is not None else classify(noise._apply(x, eps))
+            return static(out, noise.n_steps) if static is not None else classify(
+                noise._apply(x, out))
 
     counts = np.zeros(num_classes, dtype=np.int64)
     for start in range(0, n_samples, batch_size):

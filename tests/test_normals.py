@@ -150,6 +150,36 @@ def test_the_law_is_the_standard_normal():
 
 
 # --------------------------------------------------------------------------- in certify.smoothing
+_PIXEL_NOISE = st.one_of(st.floats(-1e6, 1e6, width=64), st.sampled_from([0.0, -0.0, 1.0, 2.5]))
+
+
+@given(data=st.data(), sigma=st.floats(1e-3, 10.0), clamp=st.booleans())
+@settings(max_examples=60)
+def test_noisy_image_kernel_is_numpys_clip_of_x_plus_sigma_eps(data, sigma, clamp):
+    from hypothesis.extra import numpy as hnp
+    from reference import smoothing as ref_smoothing
+
+    from certify.smoothing import _noisy_image_kernel
+
+    shape = data.draw(st.tuples(st.integers(1, 5), st.integers(1, 6)))
+    z = data.draw(hnp.arrays(np.float64, shape, elements=_PIXEL_NOISE))
+    x = data.draw(hnp.arrays(np.float64, shape[1:], elements=st.floats(-0.5, 1.5)))
+    got, want = z.copy(), z.copy()
+    _noisy_image_kernel(got, x, sigma, clamp)
+    ref_smoothing._noisy_image_kernel(want, x, sigma, clamp)
+    assert np.array_equal(got.view(np.uint64), want.view(np.uint64))  # the signs of zero too
+
+
+def test_noisy_image_kernel_keeps_negative_zero_and_nan_as_clip_does():
+    from certify.smoothing import _noisy_image_kernel
+
+    z, x = np.array([[-0.0, np.nan, -3.0, 3.0]]), np.array([-0.0, 0.5, 0.5, 0.5])
+    _noisy_image_kernel(z, x, 1.0, True)
+    want = np.clip(x + 1.0 * np.array([-0.0, np.nan, -3.0, 3.0]), 0.0, 1.0)
+    assert np.signbit(z[0, 0]) and np.signbit(want[0]) and np.isnan(z[0, 1])
+    assert np.array_equal(z[0, 2:], want[2:])
+
+
 @pytest.mark.parametrize("normals", ["numpy", "compiled"])
 def test_noise_stream_values_depend_on_the_sample_index_only(normals):
     import numba

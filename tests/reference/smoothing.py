@@ -15,3 +15,10 @@ def _constant_current_lif_kernel(cur, n_steps, lam, theta, v_rest, v_init, hard_
                 fire = (m >= theta) if spike_ge else (m > theta)
                 out[t, b, i] = one if fire else zero
                 v[i] = (v_rest if hard_reset else m - theta) if fire else m
+
+
+def _noisy_image_kernel(z, x, sigma, clamp):
+    # the NumPy operations the sampler used before the kernel: σ ε, then x + σ ε, then clip
+    noisy = np.multiply(sigma, z)
+    np.add(x[None, :], noisy, out=noisy)
+    z[...] = np.clip(noisy, 0.0, 1.0) if clamp else noisy
