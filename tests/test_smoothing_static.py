@@ -8,12 +8,14 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from certify.smoothing import (
     NetworkClassifier,
+    _LANES,
     _constant_current_lif,
+    _lif_readout,
     certify,
     gaussian,
     rsc_fixed,
@@ -21,7 +23,8 @@ from certify.smoothing import (
     sample_counts,
 )
 from evsnn.clock import Dense, Network, simulate
-from evsnn.params import LIF, TraceLIF
+from evsnn.conventions import DEFAULT
+from evsnn.params import LIF, Readout, TraceLIF
 from tests.conftest import ATOL_TWIN, RTOL_TWIN
 from tests.reference import smoothing as ref
 
@@ -220,3 +223,109 @@ def test_errors():
                                             rf"{type(product).__name__} "
                                             rf"{re.escape(repr(product))}"):
             NetworkClassifier(_net(0), product=product)
+
+
+# --------------------------------------------------------------------- the fused second layer
+@settings(max_examples=50)
+@given(st.integers(0, 2**32 - 1), st.integers(2, 7), st.integers(1, 40), st.integers(1, _LANES),
+       st.integers(1, 6), st.sampled_from([np.float64, np.float32]), st.booleans(),
+       st.booleans(), st.booleans(), st.booleans(), st.booleans())
+def test_lif_readout_kernel_matches_twin(seed, B, n, n_out, n_steps, dtype, hard_reset,
+                                         spike_ge, hard_reset2, spiking2, with_bias):
+    # bit for bit: the twin adds the spiking neurons' rows one at a time in ascending order
+    # (the simulator's sum); random weights, so another order rounds differently
+    rng = np.random.default_rng(seed)
+    cur = rng.uniform(-0.5, 1.5, size=(B, n)).astype(dtype)
+    cur[0, : n // 3] = 1.0  # exactly at threshold from rest: the spike test decides
+    cur[-1] = -10.0  # a silent sample: the second layer's first membrane is its bias
+    w_pad = np.zeros((n, _LANES), dtype)
+    w_pad[:, :n_out] = rng.normal(0.1, 0.7, size=(n, n_out))
+    bias_pad = np.zeros(_LANES, dtype)
+    if with_bias:
+        bias_pad[:n_out] = rng.normal(0, 0.5, n_out)
+        bias_pad[0] = 0.7  # that membrane exactly at the second threshold
+    first = (n_steps, dtype(0.9), dtype(1.0), dtype(0.0), dtype(0.1), hard_reset, spike_ge)
+    second = (w_pad.reshape(-1), bias_pad, dtype(0.8), dtype(0.7), dtype(-0.1), dtype(0.0),
+              hard_reset2, spiking2)
+    out = np.empty((n_steps, B, n_out), dtype)
+    twin = np.empty_like(out)
+    _lif_readout(cur, *first, *second, out)
+    ref._lif_readout_kernel(cur, *first, *second, twin)
+    np.testing.assert_array_equal(out, twin)
+    if with_bias and spiking2:
+        assert out[0, -1, 0] == (1 if spike_ge else 0)
+
+
+def _two_layer_net(rng, n_in, n_hid, n_out, reset, second, with_bias):
+    w1 = rng.normal(0.3, 0.8, size=(n_hid, n_in))
+    w2 = rng.normal(0.1, 0.7, size=(n_out, n_hid))
+    b1 = rng.normal(0, 0.3, n_hid) if with_bias else None
+    b2 = rng.normal(0, 0.3, n_out) if with_bias else None
+    return Network([Dense(w1, LIF(lam=0.9, theta=1.0, reset=reset), bias=b1),
+                    Dense(w2, second, bias=b2)])
+
+
+_SECOND = [LIF(lam=0.8, theta=0.7, reset="hard", v_rest=-0.1, v_init=0.05),
+           LIF(lam=1.0, theta=1.0, reset="soft"), Readout(), Readout(lam=0.0, v_init=0.2)]
+
+
+@settings(max_examples=40)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 30), st.integers(1, 40), st.integers(1, _LANES),
+       st.integers(1, 30), st.integers(1, 8), st.sampled_from([np.float64, np.float32]),
+       st.sampled_from(["exact", "blas"]), st.sampled_from(["rate", "ttfs", "membrane"]),
+       st.booleans(), st.sampled_from(["hard", "soft"]), st.sampled_from(_SECOND),
+       st.booleans())
+def test_fused_second_layer_is_the_simulators(seed, n_in, n_hid, n_out, B, n_steps, dtype,
+                                             product, decoder, spike_ge, reset, second,
+                                             with_bias):
+    rng = np.random.default_rng(seed)
+    net = _two_layer_net(rng, n_in, n_hid, n_out, reset, second, with_bias)
+    convention = DEFAULT.with_(spike_test=">=" if spike_ge else ">")
+    clf = NetworkClassifier(net, decoder=decoder, dtype=dtype, convention=convention,
+                            product=product)
+    assert clf._readout is not None  # the fused kernel runs
+    z = rng.uniform(0, 1, size=(B, n_in))
+    # what classify_static computed before: the first layer's spikes, simulated onwards
+    cur = clf._first_current(z.astype(dtype), np.empty((B, n_hid), dtype))
+    a = clf._args
+    first = (cur, n_steps, dtype(a.lam), dtype(a.theta), dtype(a.v_rest), dtype(a.v_init),
+             bool(a.hard_reset), spike_ge)
+    spikes = np.empty((n_steps, B, n_hid), np.bool_)
+    _constant_current_lif(*first, spikes)
+    sim = simulate(clf._rest, spikes, convention=convention, dtype=dtype).output
+    out = np.empty((n_steps, B, n_out), dtype)
+    _lif_readout(*first, *clf._readout, out)
+    np.testing.assert_array_equal(out, sim)
+    labels = clf.classify_static(z, n_steps)
+    np.testing.assert_array_equal(labels, clf._labels(sim))
+    if product == "exact":  # the whole network simulated on the repeated input
+        seq = np.repeat(z[None], n_steps, axis=0)
+        whole = simulate(net, seq, convention=convention, dtype=dtype).output
+        np.testing.assert_array_equal(out, whole)
+        np.testing.assert_array_equal(labels, clf(seq))
+
+
+def test_second_layers_the_fused_kernel_does_not_take_are_simulated():
+    rng = np.random.default_rng(11)
+    z = rng.uniform(0, 1, size=(40, 12))
+    plain = _two_layer_net(rng, 12, 20, 5, "hard", LIF(), True)
+    wide = _two_layer_net(rng, 12, 20, _LANES + 1, "hard", LIF(), True)
+    third = Dense(rng.normal(0, 1, (3, 5)), LIF())
+    nets = [
+        Network([plain.layers[0], plain.layers[1].replace(neuron=TraceLIF())]),
+        Network([plain.layers[0], plain.layers[1].replace(input_trace=0.5)]),
+        wide,
+        Network(list(plain.layers) + [third]),
+    ]
+    for net in nets:
+        clf = NetworkClassifier(net)
+        assert clf._fast and clf._readout is None
+        np.testing.assert_array_equal(clf.classify_static(z, 5),
+                                      clf(np.repeat(z[None], 5, axis=0)))
+    assert NetworkClassifier(plain)._readout is not None
+    # a float32 bias past float32's range: simulate's error, not a fused run with inf
+    big = Network([plain.layers[0], plain.layers[1].replace(bias=np.full(5, 1e39))])
+    clf = NetworkClassifier(big, dtype=np.float32)
+    assert clf._readout is None
+    with pytest.raises(ValueError, match=r"bias holds a value of magnitude 1e\+39"):
+        clf.classify_static(z, 5)

@@ -22,3 +22,30 @@ def _noisy_image_kernel(z, x, sigma, clamp):
     noisy = np.multiply(sigma, z)
     np.add(x[None, :], noisy, out=noisy)
     z[...] = np.clip(noisy, 0.0, 1.0) if clamp else noisy
+
+
+def _lif_readout_kernel(cur, n_steps, lam, theta, v_rest, v_init, hard_reset, spike_ge, w_flat,
+                        bias_pad, lam2, theta2, v_rest2, v_init2, hard_reset2, spiking2, out):
+    # the first layer's spikes, then the second layer's current: bias, then the rows of the
+    # spiking neurons added one at a time in ascending order (the simulator's sum)
+    B, n = cur.shape
+    n_out = out.shape[2]
+    w = w_flat.reshape(n, -1)[:, :n_out]
+    spikes = np.empty((n_steps, B, n), dtype=np.bool_)
+    _constant_current_lif_kernel(cur, n_steps, lam, theta, v_rest, v_init, hard_reset,
+                                 spike_ge, spikes)
+    for b in range(B):
+        v = np.full(n_out, v_init2, dtype=w.dtype)
+        for t in range(n_steps):
+            current = bias_pad[:n_out].copy()
+            for j in np.flatnonzero(spikes[t, b]):
+                current = current + w[j]
+            for i in range(n_out):
+                m = lam2 * v[i] + current[i]
+                if not spiking2:
+                    v[i] = m
+                    out[t, b, i] = m
+                    continue
+                fire = (m >= theta2) if spike_ge else (m > theta2)
+                out[t, b, i] = 1 if fire else 0
+                v[i] = (v_rest2 if hard_reset2 else m - theta2) if fire else m
