@@ -165,16 +165,20 @@ def test_noisy_image_kernel_is_numpys_clip_of_x_plus_sigma_eps(data, sigma, clam
     z = data.draw(hnp.arrays(np.float64, shape, elements=_PIXEL_NOISE))
     x = data.draw(hnp.arrays(np.float64, shape[1:], elements=st.floats(-0.5, 1.5)))
     got, want = z.copy(), z.copy()
-    _noisy_image_kernel(got, x, sigma, clamp)
-    ref_smoothing._noisy_image_kernel(want, x, sigma, clamp)
+    _noisy_image_kernel(got, x, sigma, clamp, got)  # in place, as for float64 classifiers
+    ref_smoothing._noisy_image_kernel(want, x, sigma, clamp, want)
     assert np.array_equal(got.view(np.uint64), want.view(np.uint64))  # the signs of zero too
+    got32, want32 = np.empty(shape, np.float32), np.empty(shape, np.float32)
+    _noisy_image_kernel(z, x, sigma, clamp, got32)
+    ref_smoothing._noisy_image_kernel(z, x, sigma, clamp, want32)
+    assert np.array_equal(got32.view(np.uint32), want32.view(np.uint32))
 
 
 def test_noisy_image_kernel_keeps_negative_zero_and_nan_as_clip_does():
     from certify.smoothing import _noisy_image_kernel
 
     z, x = np.array([[-0.0, np.nan, -3.0, 3.0]]), np.array([-0.0, 0.5, 0.5, 0.5])
-    _noisy_image_kernel(z, x, 1.0, True)
+    _noisy_image_kernel(z, x, 1.0, True, z)
     want = np.clip(x + 1.0 * np.array([-0.0, np.nan, -3.0, 3.0]), 0.0, 1.0)
     assert np.signbit(z[0, 0]) and np.signbit(want[0]) and np.isnan(z[0, 1])
     assert np.array_equal(z[0, 2:], want[2:])
@@ -272,3 +276,36 @@ def test_sample_counts_draws_the_noise_models_normals(kind):
 
 def _repeat_with_rng(z, T, rng):
     return np.repeat(np.asarray(z)[None], T, axis=0)
+
+
+@pytest.mark.parametrize("normals", ["numpy", "compiled"])
+def test_a_float32_classifier_gets_the_float64_images_rounded_once(normals):
+    from certify.smoothing import NOISE_CHUNK, rsc_fixed, sample_counts
+
+    x = np.linspace(0.0, 1.0, 7)
+    noise = rsc_fixed(0.3, 4, normals=normals)
+    n = 3 * NOISE_CHUNK + 9  # cut chunks at both ends of the batches
+    wide = _Recorder(static=True)
+    sample_counts(wide, x, noise, n, num_classes=2, rng=3, batch_size=70)
+    narrow = _Recorder(static=True)
+    narrow.static_dtype = np.float32
+    sample_counts(narrow, x, noise, n, num_classes=2, rng=3, batch_size=70)
+    z64, z32 = np.concatenate(wide.seen), np.concatenate(narrow.seen)
+    assert z64.dtype == np.float64 and z32.dtype == np.float32
+    assert np.array_equal(z32, z64.astype(np.float32))
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    (np.int32, ValueError, "not supported"), (np.float16, ValueError, "not supported"),
+    (object(), TypeError, "not a numpy dtype"),
+])
+def test_static_dtype_is_checked(bad, error, match):
+    from certify.smoothing import rsc_fixed, sample_counts
+
+    clf = _Recorder(static=True)
+    clf.static_dtype = bad
+    with pytest.raises(error, match=match):
+        sample_counts(clf, np.zeros(3), rsc_fixed(0.3, 2), 5, num_classes=2, rng=0)
+    clf.static_dtype = "float"  # numpy's name of float64
+    sample_counts(clf, np.zeros(3), rsc_fixed(0.3, 2), 5, num_classes=2, rng=0)
+    assert clf.seen[-1].dtype == np.float64

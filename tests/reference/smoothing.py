@@ -17,11 +17,12 @@ def _constant_current_lif_kernel(cur, n_steps, lam, theta, v_rest, v_init, hard_
                 v[i] = (v_rest if hard_reset else m - theta) if fire else m
 
 
-def _noisy_image_kernel(z, x, sigma, clamp):
-    # the NumPy operations the sampler used before the kernel: σ ε, then x + σ ε, then clip
-    noisy = np.multiply(sigma, z)
+def _noisy_image_kernel(eps, x, sigma, clamp, z):
+    # the NumPy operations the sampler used before the kernel: σ ε, then x + σ ε, then clip,
+    # then (a float32 classifier) astype
+    noisy = np.multiply(sigma, eps)
     np.add(x[None, :], noisy, out=noisy)
-    z[...] = np.clip(noisy, 0.0, 1.0) if clamp else noisy
+    z[...] = (np.clip(noisy, 0.0, 1.0) if clamp else noisy).astype(z.dtype)
 
 
 def _lif_readout_kernel(cur, n_steps, lam, theta, v_rest, v_init, hard_reset, spike_ge, w_flat,
