@@ -26,7 +26,8 @@ noise (the project's sampling: per-chunk SeedSequence streams, float64 standard 
   "evsnn blas": ``product="blas"``, one BLAS product per batch), the first layer runs T steps
   on that constant current (numba), the output layer is simulated event-driven.
 * PyTorch, hoisted: the same structure in torch (``z @ W1.T`` once per draw, a λ-LIF loop over
-  T, ``s @ W2.T`` per step); it also offers ``classify_static`` so it gets the same input.
+  T, ``s @ W2.T`` per step); it also offers ``classify_static`` and ``static_dtype = float32``,
+  so it gets the same input as evsnn (float32 noisy images, made by the sampler).
 * PyTorch, per step: a plain multi-step module that receives the sampler's ``[T, B, N]``
   sequence and applies the first linear layer to every step (``[T·B, N] @ W1.T``) -- what a
   generic PyTorch SNN does when handed a repeated input.
@@ -97,6 +98,8 @@ def make_problem():
 class TorchLIF:
     """784-500-10 λ-LIF network in PyTorch (float32, CPU), rate decoding."""
 
+    static_dtype = np.float32  # the sampler hands classify_static float32 images, as to evsnn
+
     def __init__(self, torch, net):
         self.torch = torch
         self.w1t = torch.from_numpy(np.ascontiguousarray(net.layers[0].weight.T))
@@ -141,6 +144,8 @@ class TorchPerStep(TorchLIF):
 class SamplerOnly:
     """Answers class 0 at once: a ``certify`` call with it times the sampler every backend
     shares (normals, noisy images, counting), the part no classifier can avoid."""
+
+    static_dtype = np.float32  # the images the float32 backends receive
 
     def classify_static(self, z, n_steps):
         return np.zeros(len(z), dtype=np.int64)
