@@ -16,6 +16,7 @@ from certify.smoothing import (
     _LANES,
     _constant_current_lif,
     _lif_readout,
+    _lif_readout_kernel,
     certify,
     gaussian,
     rsc_fixed,
@@ -254,6 +255,39 @@ def test_lif_readout_kernel_matches_twin(seed, B, n, n_out, n_steps, dtype, hard
     np.testing.assert_array_equal(out, twin)
     if with_bias and spiking2:
         assert out[0, -1, 0] == (1 if spike_ge else 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("b_lo,b_hi", [(0, 7), (0, 6), (1, 6), (2, 3), (3, 7), (6, 7)])
+def test_lif_readout_kernel_pairs_of_unlike_samples(dtype, b_lo, b_hi):
+    # the kernel runs samples in pairs (b, b + 1), an odd last one paired with itself; each
+    # sample's rows in its own order (passes over both currents while both have eight rows,
+    # then each one's rest). Neighbours with very different spike counts (silent, all 90
+    # neurons at every step, 60, about a third, a few) in pieces of odd and even length
+    rng = np.random.default_rng(5)
+    n, n_out, n_steps = 90, 10, 4
+    cur = rng.uniform(-0.5, 1.5, size=(7, n)).astype(dtype)
+    cur[0] = -10.0  # silent
+    cur[1] = 5.0  # every neuron at every step
+    cur[3, 5:] = -10.0  # at most five spikes per step
+    cur[4] = 5.0
+    cur[4, ::3] = -10.0  # 60 spikes per step
+    cur[6] = -10.0
+    cur[6, [0, 17, 44, 89]] = 5.0  # four spikes per step: no pass of eight rows
+    w_pad = np.zeros((n, _LANES), dtype)
+    w_pad[:, :n_out] = rng.normal(0.1, 0.7, size=(n, n_out))
+    bias_pad = np.zeros(_LANES, dtype)
+    bias_pad[:n_out] = rng.normal(0, 0.5, n_out)
+    first = (n_steps, dtype(0.9), dtype(1.0), dtype(0.0), dtype(0.1), True, True)
+    for spiking2 in (False, True):
+        second = (w_pad.reshape(-1), bias_pad, dtype(0.8), dtype(0.7), dtype(-0.1),
+                  dtype(0.0), True, spiking2)
+        out = np.full((n_steps, 7, n_out), np.nan, dtype)
+        twin = np.empty_like(out)
+        _lif_readout_kernel(cur, *first, *second, out, b_lo, b_hi)
+        ref._lif_readout_kernel(cur, *first, *second, twin)
+        np.testing.assert_array_equal(out[:, b_lo:b_hi], twin[:, b_lo:b_hi])
+        assert np.isnan(out[:, :b_lo]).all() and np.isnan(out[:, b_hi:]).all()
 
 
 def _two_layer_net(rng, n_in, n_hid, n_out, reset, second, with_bias):
