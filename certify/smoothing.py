@@ -1313,7 +1313,8 @@ class NetworkClassifier:
             _constant_current(z, self._w1t, self._b1, out)
             return out
         np.matmul(z, self._w1t, out=out)
-        out += self._b1
+        if self.network.layers[0].bias is not None:  # adding zeros would only cost a pass
+            out += self._b1
         return out
 
     def classify_static(self, z, n_steps):
