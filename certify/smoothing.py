@@ -712,7 +712,10 @@ class _NoiseStream(_ChunkedStream):
                                                       ).reshape(eps.shape)
             else:
                 gen = np.random.default_rng(_child(self._seed, k))
-                gen.standard_normal((NOISE_CHUNK,) + self._shape, out=eps)
+                if eps.flags.c_contiguous:  # numpy draws only into a contiguous out
+                    gen.standard_normal((NOISE_CHUNK,) + self._shape, out=eps)
+                else:
+                    eps[...] = gen.standard_normal((NOISE_CHUNK,) + self._shape)
             if self._image is not None:
                 x, sigma, clamp = self._image
                 _noisy_image_kernel(eps, x, sigma, clamp, rows)
@@ -1334,7 +1337,11 @@ class NetworkClassifier:
         # the spikes and currents of a batch never leave this method: their arrays are reused
         # from batch to batch instead of being page-faulted in afresh (tens of MiB per batch)
         dt = self.dtype.type
-        z = np.ascontiguousarray(z, dtype=self.dtype)
+        with np.errstate(over="ignore"):  # a float64 beyond float32's range is refused below
+            z = np.ascontiguousarray(z, dtype=self.dtype)
+        if not np.isfinite(z).all():  # the kernels would run on: no spike from a NaN current
+            raise ValueError(f"z holds NaN or infinite values (in {self.dtype}); pass finite "
+                             "inputs, as simulate requires")
         owner = "NetworkClassifier"
         cur = self._first_current(z, scratch((owner, "cur"), (z.shape[0], self._w1t.shape[1]),
                                              self.dtype))

@@ -309,3 +309,14 @@ def test_static_dtype_is_checked(bad, error, match):
     clf.static_dtype = "float"  # numpy's name of float64
     sample_counts(clf, np.zeros(3), rsc_fixed(0.3, 2), 5, num_classes=2, rng=0)
     assert clf.seen[-1].dtype == np.float64
+
+
+@pytest.mark.parametrize("normals", ["numpy", "compiled"])
+def test_noise_stream_writes_into_an_array_that_is_not_contiguous(normals):
+    from certify.smoothing import NOISE_CHUNK, _NoiseStream
+
+    seed = np.random.SeedSequence(8)
+    want = _NoiseStream(seed, (3,), normals).take(5, 2 * NOISE_CHUNK + 9)
+    strided = np.empty((2 * len(want), 3))[::2]
+    _NoiseStream(seed, (3,), normals).take(5, 2 * NOISE_CHUNK + 9, out=strided)
+    assert np.array_equal(strided, want)

@@ -363,3 +363,20 @@ def test_second_layers_the_fused_kernel_does_not_take_are_simulated():
     assert clf._readout is None
     with pytest.raises(ValueError, match=r"bias holds a value of magnitude 1e\+39"):
         clf.classify_static(z, 5)
+
+
+@pytest.mark.parametrize("layers", [2, 3])  # the fused two-layer kernel and the general path
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e39])
+def test_static_path_refuses_what_simulate_refuses(layers, bad):
+    rng = np.random.default_rng(4)
+    sizes = [5, 4, 3, 2][: layers + 1]
+    net = Network.mlp(sizes, LIF(lam=0.9, theta=1.0), rng=rng, scale=2.0)
+    clf = NetworkClassifier(net, dtype=np.float32)
+    z = rng.random((3, 5))
+    z[1, 2] = bad  # 1e39 is finite in float64 and inf in float32
+    with pytest.raises(ValueError, match=r"z holds NaN or infinite values \(in float32\)"):
+        clf.classify_static(z, 4)
+    with np.errstate(over="ignore"):
+        seq = np.repeat(z[None], 4, axis=0).astype(np.float32)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        clf(seq)
