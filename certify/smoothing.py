@@ -734,7 +734,8 @@ class _NoiseStream(_ChunkedStream):
                           out[first : first + (hi - lo) * NOISE_CHUNK])
 
     def take(self, start, stop, out=None):
-        """Normals of samples ``start … stop − 1`` (into ``out`` when given)."""
+        """Normals (with ``image``: noisy images) of samples ``start … stop − 1`` (into
+        ``out`` when given)."""
         if out is None:
             out = np.empty((stop - start,) + self._shape, self._dtype)
         full = []  # chunks wholly inside [start, stop): consecutive

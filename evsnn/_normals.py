@@ -27,7 +27,7 @@ One 64-bit draw ``b`` gives the layer ``i = b mod 256``, a sign (bit 8) and a 52
 the base's width stretched so that it has area ``v``). Then:
 
 * ``x < x_{i−1}`` (``u`` below a precomputed integer bound): the point lies under the curve in
-  every height of the box; accept (about 99 % of draws). In the base, ``x < r`` likewise.
+  every height of the box; accept (about 98.5 % of draws). In the base, ``x < r`` likewise.
 * base, ``x ≥ r``: a draw from the tail, by Marsaglia's method: ``a = −ln(1 − U₁)/r``,
   ``c = −ln(1 − U₂)`` until ``2c > a²``; the value is ``r + a``.
 * layer ``i ≥ 1``: a height ``y = f(x_i) + U (f(x_{i−1}) − f(x_i))``; accept when ``y < f(x)``,
