@@ -178,6 +178,36 @@ def _counts_iv(args):
             _count(name.replace("_", "-"), value)  # the flag's spelling: --n-in
 
 
+def _encoder_iv(args):
+    """--encoder (train, attack, crossval) checked before any work, naming the flag: the library
+    refused a bad name as its own ``method=`` or ``encoder=`` once training had begun or the
+    model and data had been loaded. Not ``choices=``: 'fused:a+b' joins any of them."""
+    from evsnn.encoders import ENCODERS, fused_parts
+
+    encoder = getattr(args, "encoder", None)
+    if encoder is None:  # attack, crossval: the model's, as 'evsnn train' recorded it
+        return
+    names = sorted(ENCODERS)
+    parts = fused_parts(encoder)
+    if parts == ():
+        raise UsageError(f"--encoder {encoder!r} names no encoder after 'fused:'; join names "
+                         f"from {names} with '+', e.g. --encoder fused:current+ttfs")
+    bad = [p for p in parts or (encoder,) if p not in ENCODERS]
+    if bad and parts:
+        raise UsageError(f"--encoder {encoder!r}: {bad[0]!r} is not an encoder (fused encoders "
+                         f"cannot be nested); join names from {names} with '+'")
+    if bad:
+        raise UsageError(f"--encoder {encoder!r} is not an encoder; use one of {names} or "
+                         "'fused:a+b', e.g. --encoder fused:current+poisson")
+
+
+def _sigma_iv(args):
+    """An RSC encoder without --sigma, named as the flag (the library said "needs sigma=")."""
+    if args.sigma is None and "rsc" in (args.encoder or ""):
+        raise UsageError(f"--encoder {args.encoder!r} needs --sigma, the std of its Gaussian "
+                         "noise (e.g. --sigma 0.25)")
+
+
 def _report(title, args):
     from validation.report import Report
 
@@ -258,6 +288,19 @@ def _data(args):
     if not p.is_file():
         raise UsageError(f"--data {args.data!r} is a folder, not a file; use 'digits' or an "
                          ".npz path")
+    # the arrays it holds, before load_npz, whose message showed the path as PosixPath('...');
+    # a file that is no zip archive is load_npz's to report, below
+    try:
+        with zipfile.ZipFile(p) as z:
+            held = sorted(n[:-4] if n.endswith(".npy") else n for n in z.namelist())
+    except (OSError, EOFError, zipfile.BadZipFile):
+        held = None
+    missing = [k for k in ("x", "y") if held is not None and k not in held]
+    if missing:
+        raise UsageError(f"--data {args.data!r} has no array{'s' * (len(missing) > 1)} "
+                         f"{_and([repr(k) for k in missing])} (it holds {held}); the file "
+                         "must hold images x [n, ...] in [0, 1] and labels y [n]: "
+                         "numpy.savez(path, x=images, y=labels)")
     try:
         ds = load_npz(p)
     except (OSError, EOFError, zipfile.BadZipFile, ValueError) as exc:
@@ -317,9 +360,7 @@ def _train(args) -> int:
         raise UsageError(f"--sigma {args.sigma!r} is the noise of the RSC encoders, and "
                          f"--encoder {args.encoder!r} has none: drop --sigma or use --encoder "
                          "rsc_fixed / rsc_fresh")
-    if args.sigma is None and "rsc" in args.encoder:  # was: the library's "needs sigma="
-        raise UsageError(f"--encoder {args.encoder!r} needs --sigma, the std of its Gaussian "
-                         "noise (e.g. --sigma 0.25)")
+    _sigma_iv(args)  # was: the library's "needs sigma="
     train, test = _data(args)
     model, summary = train_model(
         args.model, train, test, hidden=args.hidden, T=args.T, epochs=args.epochs,
@@ -437,6 +478,8 @@ def _attack(args) -> int:
         # it was recorded in the caption and the results while no noise was drawn
         raise UsageError(f"--sigma {args.sigma!r} is the noise of the RSC encoders, and "
                          f"--encoder {args.encoder!r} has none: drop --sigma")
+    else:
+        _sigma_iv(args)  # was: the library's "needs sigma=", after the data had been loaded
     _, test = _data(args)
     x, y = test.x[: args.samples].astype(DTYPES[args.dtype]), test.y[: args.samples]
     args.samples = len(y)  # the images attacked (fewer when the test set is smaller)
@@ -585,6 +628,7 @@ def _crossval(args) -> int:
     if args.sigma is not None and "rsc" not in (args.encoder or ""):  # recorded, drew no noise
         raise UsageError(f"--sigma {args.sigma!r} is the noise of the RSC encoders, and "
                          f"--encoder {args.encoder!r} has none: drop --sigma")
+    _sigma_iv(args)  # was: the library's "needs sigma=" (a flag the user can give)
     # the images that run, as attack and certify record them (--samples 5000 was recorded
     # while the 450 test digits ran)
     args.samples = min(args.samples, len(load_digits("test").x) if x is None else len(x))
@@ -699,6 +743,7 @@ _TRAINED_WITH_HELP = "{} (default: the model's, as 'evsnn train' recorded it; el
 
 def _build_parser():
     from evsnn.attacks.gradient import RFGSM_VARIANTS
+    from evsnn.encoders import ENCODERS
 
     p = _Parser(prog="evsnn", description="Reference SNN robustness simulator")
     sub_parsers = p.add_subparsers(dest="command", required=True)
@@ -733,7 +778,8 @@ def _build_parser():
     t.add_argument("--T", type=int, default=None, help="time steps of an SNN (default 10); an "
                    "ANN has none")
     t.add_argument("--epochs", type=int, default=None, help="default: the model's tested setting")
-    t.add_argument("--encoder", default="current")
+    t.add_argument("--encoder", default="current",
+                   help=f"one of {sorted(ENCODERS)}, or 'fused:a+b' (current)")
     t.add_argument("--method", default=None,
                    help="gradient method (default bptt, tempbp for trace)")
     t.add_argument("--sigma", type=float, default=None, help="noise std of the RSC encoders")
@@ -856,6 +902,7 @@ def main(argv=None) -> int:
     try:
         args = _apply_config(parser, subs, argv)
         _counts_iv(args)
+        _encoder_iv(args)
         if getattr(args, "out", None):
             _out_iv(args)  # before the work: a refused folder must not cost the run
         return args.func(args)

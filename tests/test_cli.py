@@ -821,3 +821,91 @@ def test_config_records_the_defaults_that_ran(tmp_path):
                      "--samples", "2", "--out", str(out)]) == 0
         got = config(out)
         assert {k: got[k] for k in want} == want
+
+
+# --- fixC: flags named as flags, before any work ----------------------------------------------
+@pytest.fixture
+def no_data_loaded(monkeypatch):
+    """Loading --data fails: the refusals below must come before it."""
+    import evsnn.data
+
+    def load(*args, **kwargs):
+        raise AssertionError("the data were loaded before the refusal")
+
+    monkeypatch.setattr(evsnn.data, "load_digits", load)
+    monkeypatch.setattr(evsnn.data, "load_npz", load)
+
+
+@pytest.fixture
+def snn_file(tmp_path):
+    from evsnn import io
+    from evsnn.clock import Network
+    from evsnn.params import LIF
+
+    path = tmp_path / "snn.npz"
+    io.save(Network.mlp([64, 8, 10], LIF(lam=0.9), rng=0), path)
+    return path
+
+
+@pytest.mark.parametrize("command", ["crossval", "crossval-model", "attack"])
+def test_an_rsc_encoder_without_sigma_names_the_flag(command, snn_file, tmp_path, capsys,
+                                                     no_backend_made):
+    """crossval and attack said the library's "method='rsc_fixed' needs sigma=" (train did
+    not): the user gave a flag, and --sigma is the flag that fixes it."""
+    argv = {"crossval": ["crossval", "--backend", "snntorch", "--samples", "2"],
+            "crossval-model": ["crossval", "--backend", "snntorch", "--model", str(snn_file)],
+            "attack": ["attack", "--model", str(snn_file), "--samples", "2"]}[command]
+    out = tmp_path / "r"
+    assert main([*argv, "--encoder", "rsc_fixed", "--no-progress", "--out", str(out)]) == 2
+    err = one_line_error(capsys)
+    assert err.endswith("--encoder 'rsc_fixed' needs --sigma, the std of its Gaussian noise "
+                        "(e.g. --sigma 0.25)"), err
+    assert "sigma=" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["train"], ["train", "--model", "trace"], ["train", "--model", "ann"],
+    ["attack", "--model", "MODEL"], ["crossval", "--backend", "snntorch"],
+    ["crossval", "--backend", "norse", "--model", "MODEL"],
+])
+@pytest.mark.parametrize("encoder, message", [
+    ("bogus", "--encoder 'bogus' is not an encoder; use one of ['current', 'poisson', "
+     "'ratesyn_end', 'ratesyn_start', 'rsc_fixed', 'rsc_fresh', 'ttfs'] or 'fused:a+b', e.g. "
+     "--encoder fused:current+poisson"),
+    ("fused:current+bogus", "--encoder 'fused:current+bogus': 'bogus' is not an encoder"),
+    ("fused:", "--encoder 'fused:' names no encoder after 'fused:'"),
+])
+def test_an_unknown_encoder_is_refused_before_any_work(argv, encoder, message, snn_file,
+                                                       tmp_path, capsys, no_data_loaded,
+                                                       no_backend_made):
+    """train --encoder bogus was refused by the library (method='bogus') once training had
+    begun, attack and crossval once the model and the data had been loaded."""
+    argv = [str(snn_file) if a == "MODEL" else a for a in argv]
+    out = tmp_path / "r"
+    assert main([*argv, "--encoder", encoder, "--no-progress", "--out", str(out)]) == 2
+    err = one_line_error(capsys)
+    assert err.startswith(f"evsnn {argv[0]}: error: {message}"), err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", [["train"], ["certify", "--model", "MODEL"],
+                                     ["crossval", "--backend", "snntorch", "--model", "MODEL"]])
+def test_data_without_x_names_the_path_as_given_and_the_missing_array(command, snn_file,
+                                                                       tmp_path, capsys):
+    """A --data .npz without x was "not a readable .npz ... (ValueError:
+    PosixPath('...') has no array 'x' ...)": the path as a repr of the library's Path."""
+    np.savez(tmp_path / "nox.npz", y=np.zeros(3, dtype=np.int64), z=np.zeros((3, 4)))
+    np.savez(tmp_path / "none.npz", z=np.zeros(3))
+    argv = [str(snn_file) if a == "MODEL" else a for a in command]
+    for name, missing, held in (("nox.npz", "array 'x'", "['y', 'z']"),
+                                ("none.npz", "arrays 'x' and 'y'", "['z']")):
+        data = str(tmp_path / name)
+        assert main([*argv, "--data", data, "--no-progress", "--out",
+                     str(tmp_path / "r")]) == 2
+        err = one_line_error(capsys)
+        assert err == (f"evsnn {argv[0]}: error: --data {data!r} has no {missing} (it holds "
+                       f"{held}); the file must hold images x [n, ...] in [0, 1] and labels "
+                       "y [n]: numpy.savez(path, x=images, y=labels)"), err
+        assert "PosixPath" not in err
+    assert not (tmp_path / "r").exists()
