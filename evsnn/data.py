@@ -235,13 +235,13 @@ def load_npz(path, *, x_key="x", y_key="y", name=None, scale=None):
         scalar; labels not 1-D, not one per image, negative, fractional or NaN.
     """
     # the file opened here: np.load left its own handle open when the zip was unreadable
-    with open(os.fspath(path), "rb") as fh, np.load(fh, allow_pickle=False) as f:
+    where = os.fspath(path)  # the path as text in messages, not a PosixPath(...) repr
+    with open(where, "rb") as fh, np.load(fh, allow_pickle=False) as f:
         for key in (x_key, y_key):
             if key not in f:
-                raise ValueError(f"{path!r} has no array {key!r}; it holds {sorted(f.files)}")
+                raise ValueError(f"{where!r} has no array {key!r}; it holds {sorted(f.files)}")
         x = np.asarray(f[x_key])
         y = np.asarray(f[y_key])
-    where = os.fspath(path)
     x = _real_images_iv(x, f"images {x_key!r} in {where!r}",
                         "store x as real numbers (x.astype(numpy.float64) for numbers stored "
                         "as text)")

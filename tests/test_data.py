@@ -140,7 +140,8 @@ def test_npz(tmp_path):
                                              rf"indices, got dtype float64 holding .*{shown}.*; "
                                              r"store y as integers 0\.\.C-1"):
             data.load_npz(tmp_path / "f.npz")
-    with pytest.raises(ValueError, match="has no array 'images'"):
+    with pytest.raises(ValueError, match=rf"^{re.escape(repr(str(tmp_path / 'd.npz')))} has "
+                                         "no array 'images'"):  # was: PosixPath('...')
         data.load_npz(tmp_path / "d.npz", x_key="images")
     np.savez(tmp_path / "m.npz", x=np.zeros((3, 2)), y=np.arange(2))
     with pytest.raises(ValueError, match="3 images but 2 labels"):
