@@ -288,8 +288,8 @@ def _data(args):
     if not p.is_file():
         raise UsageError(f"--data {args.data!r} is a folder, not a file; use 'digits' or an "
                          ".npz path")
-    # the arrays it holds, before load_npz, whose message showed the path as PosixPath('...');
-    # a file that is no zip archive is load_npz's to report, below
+    # the arrays it holds, before load_npz: the message names every missing array and what the
+    # file must hold; a file that is no zip archive is load_npz's to report, below
     try:
         with zipfile.ZipFile(p) as z:
             held = sorted(n[:-4] if n.endswith(".npy") else n for n in z.namelist())
@@ -779,7 +779,7 @@ def _build_parser():
                    "ANN has none")
     t.add_argument("--epochs", type=int, default=None, help="default: the model's tested setting")
     t.add_argument("--encoder", default="current",
-                   help=f"one of {sorted(ENCODERS)}, or 'fused:a+b' (current)")
+                   help=f"one of {sorted(ENCODERS)}, or 'fused:a+b' (default current)")
     t.add_argument("--method", default=None,
                    help="gradient method (default bptt, tempbp for trace)")
     t.add_argument("--sigma", type=float, default=None, help="noise std of the RSC encoders")
