@@ -515,7 +515,7 @@ class CertificationTable:
         put("alpha", _alpha_iv(self.alpha))
         put("clamp", flag_iv("clamp", self.clamp))
         put("encode_rng", flag_iv("encode_rng", self.encode_rng))
-        _normals_iv(self.normals)
+        put("normals", _normals_iv(self.normals))
         put("processes", _optional(flag_iv, "processes", self.processes))
         for name in ("encoder", "classifier", "classifier_dtype", "data_sha256", "scheduler"):
             _optional(_str_iv, name, getattr(self, name))

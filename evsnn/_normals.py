@@ -11,8 +11,8 @@ Uniform bits: PCG64 (O'Neill 2014, "PCG: A family of simple fast space-efficient
 good algorithms for random number generation", the XSL-RR 128/64 member), as in
 :class:`numpy.random.PCG64`: the 128-bit state advances as ``s ← s·M + inc (mod 2^128)`` and each
 step outputs ``rotr64(hi(s) ⊕ lo(s), hi(s) >> 58)`` of the new state. Given a ``PCG64``'s state
-(:func:`pcg64_state`), :func:`_pcg64_raw_kernel` reproduces its ``random_raw()`` bit for bit
-(tested).
+(:func:`pcg64_state`), :func:`_pcg64_next_kernel` continues its ``random_raw()`` bit for
+bit (tested).
 
 Normals: the ziggurat method of Marsaglia & Tsang (2000, J. Stat. Softw. 5(8)) with 256 layers
 of equal area ``v`` under ``f(x) = exp(−x²/2)``. The layer edges ``0 = x_0 < x_1 < … < x_255 = r``
@@ -135,13 +135,6 @@ def _pcg64_next_kernel(state):
 
 
 @njit
-def _pcg64_raw_kernel(state, out):
-    """The next ``len(out)`` outputs of the stream ``state`` (advanced in place)."""
-    for j in range(out.shape[0]):
-        out[j] = _pcg64_next_kernel(state)
-
-
-@njit
 def _uniform_kernel(state):
     """A double in [0, 1) from the top 53 bits of the next output."""
     return np.float64(_pcg64_next_kernel(state) >> np.uint64(11)) * _TWO_M53
@@ -185,6 +178,29 @@ def _standard_normal_chunks_kernel(states, out, bound, width, height):
 def standard_normal_chunks(states, out):
     """Fill row ``c`` of ``out`` (float64 [n_chunks, m], C order) with standard normals from the
     PCG64 stream whose state is ``states[c]`` (uint64 [n_chunks, 4], from :func:`pcg64_state`;
-    advanced in place). Row ``c`` depends on ``states[c]`` alone."""
+    advanced in place). Row ``c`` depends on ``states[c]`` alone.
+
+    Raises
+    ------
+    TypeError
+        ``states`` not a uint64 array, or ``out`` not a float64 array.
+    ValueError
+        ``states`` not of shape [n_chunks, 4], ``out`` not [n_chunks, m] in C order, or
+        ``states`` not writable (the streams advance in it).
+    """
+    if not (isinstance(states, np.ndarray) and states.dtype == np.uint64):
+        raise TypeError(f"states must be a numpy uint64 array [n_chunks, 4] (pcg64_state "
+                        f"rows), got {type(states).__name__} {getattr(states, 'dtype', '')}")
+    if not (isinstance(out, np.ndarray) and out.dtype == np.float64):
+        raise TypeError(f"out must be a numpy float64 array [n_chunks, m], got "
+                        f"{type(out).__name__} {getattr(out, 'dtype', '')}")
+    if states.ndim != 2 or states.shape[1] != 4 or not states.flags.writeable:
+        raise ValueError(f"states must be a writable array [n_chunks, 4] (one pcg64_state per "
+                         f"row), got shape {states.shape}")
+    if out.ndim != 2 or out.shape[0] != states.shape[0] or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-order array [n_chunks, m] with n_chunks = "
+                         f"{states.shape[0]} (one row per state), got shape {out.shape}"
+                         f"{'' if out.flags.c_contiguous else ', not C order'}; pass "
+                         "numpy.empty((len(states), m))")
     _standard_normal_chunks_kernel(states, out, _BOUND, _WIDTH, _HEIGHT)
     return out

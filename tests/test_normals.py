@@ -15,7 +15,6 @@ from evsnn import _normals
 from evsnn._normals import (
     ZIGGURAT_R,
     _pcg64_next_kernel,
-    _pcg64_raw_kernel,
     _standard_normal_chunks_kernel,
     _standard_normal_kernel,
     _uniform_kernel,
@@ -32,14 +31,17 @@ SEEDS = st.integers(0, 2**128 - 1)
 def test_pcg64_outputs_are_numpys(seed, n):
     # the stream numpy.random.PCG64(seed).random_raw() gives (numpy's own implementation)
     state = pcg64_state(seed)
-    out = np.empty(n, dtype=np.uint64)
-    _pcg64_raw_kernel(state, out)
+    out = _raw(state, n)
     bitgen = np.random.PCG64(seed)
     assert np.array_equal(out, bitgen.random_raw(n))
     assert np.array_equal(state, pcg64_state_after(bitgen))
-    twin_state, twin = [int(v) for v in pcg64_state(seed)], [0] * n
-    ref._pcg64_raw_kernel(twin_state, twin)
-    assert twin == [int(v) for v in out]
+    twin_state = [int(v) for v in pcg64_state(seed)]
+    assert [ref._pcg64_next_kernel(twin_state) for _ in range(n)] == [int(v) for v in out]
+
+
+def _raw(state, n):
+    """The next n outputs of the stream ``state`` (advanced in place)."""
+    return np.array([_pcg64_next_kernel(state) for _ in range(n)], dtype=np.uint64)
 
 
 def pcg64_state_after(bitgen):
@@ -81,7 +83,7 @@ def test_a_long_stream_with_tail_and_height_tests_is_the_twin():
     assert np.sum(np.abs(out) > ZIGGURAT_R) >= 3  # the tail branch ran
     # more draws than normals (rejected height tests, the uniforms of the slow paths)
     after_n = pcg64_state(20261205)
-    _pcg64_raw_kernel(after_n, np.empty(n, dtype=np.uint64))
+    _raw(after_n, n)
     assert not np.array_equal(state, after_n)
 
 
@@ -320,3 +322,33 @@ def test_noise_stream_writes_into_an_array_that_is_not_contiguous(normals):
     strided = np.empty((2 * len(want), 3))[::2]
     _NoiseStream(seed, (3,), normals).take(5, 2 * NOISE_CHUNK + 9, out=strided)
     assert np.array_equal(strided, want)
+
+
+@pytest.mark.parametrize("states, out, error, match", [
+    ([[1, 2, 3, 4]], np.empty((1, 3)), TypeError, "states must be a numpy uint64 array"),
+    (np.zeros((1, 4), np.int64), np.empty((1, 3)), TypeError, "got ndarray int64"),
+    (np.zeros((1, 4), np.uint64), np.empty((1, 3), np.float32), TypeError,
+     "out must be a numpy float64 array"),
+    (np.zeros((1, 3), np.uint64), np.empty((1, 3)), ValueError, r"got shape \(1, 3\)"),
+    (np.zeros(4, np.uint64), np.empty((1, 3)), ValueError, "writable array"),
+    (np.zeros((2, 4), np.uint64), np.empty((1, 3)), ValueError, "n_chunks = 2"),
+    (np.zeros((2, 4), np.uint64), np.empty((2, 6))[:, ::2], ValueError, "not C order"),
+    (np.zeros((1, 4), np.uint64), np.empty(3), ValueError, r"got shape \(3,\)"),
+])
+def test_standard_normal_chunks_checks_its_arrays(states, out, error, match):
+    with pytest.raises(error, match=match):
+        standard_normal_chunks(states, out)
+
+
+def test_standard_normal_chunks_refuses_read_only_states():
+    states = np.stack([pcg64_state(1)])
+    states.setflags(write=False)
+    with pytest.raises(ValueError, match="writable array"):
+        standard_normal_chunks(states, np.empty((1, 3)))
+
+
+def test_a_numpy_string_is_kept_as_a_plain_str():
+    from certify.smoothing import rsc_fixed
+
+    noise = rsc_fixed(0.25, 4, normals=np.str_("compiled"))
+    assert type(noise.normals) is str and noise.parameters()["normals"] == "compiled"

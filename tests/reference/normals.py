@@ -19,11 +19,6 @@ def _pcg64_next_kernel(state):
     return ((xored >> rot) | (xored << (64 - rot))) & _M64
 
 
-def _pcg64_raw_kernel(state, out):
-    for j in range(len(out)):
-        out[j] = _pcg64_next_kernel(state)
-
-
 def _uniform_kernel(state):
     return (_pcg64_next_kernel(state) >> 11) * 2.0**-53
 
