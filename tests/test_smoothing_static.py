@@ -13,10 +13,6 @@ from hypothesis import strategies as st
 
 from certify.smoothing import (
     NetworkClassifier,
-    _LANES,
-    _constant_current_lif,
-    _lif_readout,
-    _lif_readout_kernel,
     certify,
     gaussian,
     rsc_fixed,
@@ -24,6 +20,7 @@ from certify.smoothing import (
     sample_counts,
 )
 from evsnn.clock import Dense, Network, simulate
+from evsnn.clock.static import _LANES, _constant_current_lif, _lif_readout, _lif_readout_kernel
 from evsnn.conventions import DEFAULT
 from evsnn.params import LIF, Readout, TraceLIF
 from tests.conftest import ATOL_TWIN, RTOL_TWIN
@@ -253,6 +250,13 @@ def test_lif_readout_kernel_matches_twin(seed, B, n, n_out, n_steps, dtype, hard
     _lif_readout(cur, *first, *second, out)
     ref._lif_readout_kernel(cur, *first, *second, twin)
     np.testing.assert_array_equal(out, twin)
+    # with the second layer's membrane recorded: the same output, and the twin's membranes
+    rec, rec_twin = np.full_like(out, np.nan), np.full_like(out, np.nan)
+    out_rec = np.empty_like(out)
+    _lif_readout(cur, *first, *second, out_rec, rec_m=rec)
+    ref._lif_readout_kernel(cur, *first, *second, twin, rec_twin)
+    np.testing.assert_array_equal(out_rec, out)
+    np.testing.assert_array_equal(rec, rec_twin)
     if with_bias and spiking2:
         assert out[0, -1, 0] == (1 if spike_ge else 0)
 
@@ -284,7 +288,7 @@ def test_lif_readout_kernel_pairs_of_unlike_samples(dtype, b_lo, b_hi):
                   dtype(0.0), True, spiking2)
         out = np.full((n_steps, 7, n_out), np.nan, dtype)
         twin = np.empty_like(out)
-        _lif_readout_kernel(cur, *first, *second, out, b_lo, b_hi)
+        _lif_readout_kernel(cur, *first, *second, out, np.zeros((0, 0, 0), dtype), b_lo, b_hi)
         ref._lif_readout_kernel(cur, *first, *second, twin)
         np.testing.assert_array_equal(out[:, b_lo:b_hi], twin[:, b_lo:b_hi])
         assert np.isnan(out[:, :b_lo]).all() and np.isnan(out[:, b_hi:]).all()
@@ -330,6 +334,11 @@ def test_fused_second_layer_is_the_simulators(seed, n_in, n_hid, n_out, B, n_ste
     out = np.empty((n_steps, B, n_out), dtype)
     _lif_readout(*first, *clf._readout, out)
     np.testing.assert_array_equal(out, sim)
+    # the recorded membrane is the simulator's record of the second layer (m before reset)
+    rec_m = np.empty_like(out)
+    _lif_readout(*first, *clf._readout, np.empty_like(out), rec_m=rec_m)
+    sim_m = simulate(clf._rest, spikes, convention=convention, dtype=dtype, record=True)
+    np.testing.assert_array_equal(rec_m, sim_m.layers[0].m)
     labels = clf.classify_static(z, n_steps)
     np.testing.assert_array_equal(labels, clf._labels(sim))
     if product == "exact":  # the whole network simulated on the repeated input

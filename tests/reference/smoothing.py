@@ -26,7 +26,8 @@ def _noisy_image_kernel(eps, x, sigma, clamp, z):
 
 
 def _lif_readout_kernel(cur, n_steps, lam, theta, v_rest, v_init, hard_reset, spike_ge, w_flat,
-                        bias_pad, lam2, theta2, v_rest2, v_init2, hard_reset2, spiking2, out):
+                        bias_pad, lam2, theta2, v_rest2, v_init2, hard_reset2, spiking2, out,
+                        rec_m=None):
     # the first layer's spikes, then the second layer's current: bias, then the rows of the
     # spiking neurons added one at a time in ascending order (the simulator's sum)
     B, n = cur.shape
@@ -43,6 +44,8 @@ def _lif_readout_kernel(cur, n_steps, lam, theta, v_rest, v_init, hard_reset, sp
                 current = current + w[j]
             for i in range(n_out):
                 m = lam2 * v[i] + current[i]
+                if rec_m is not None and rec_m.size:
+                    rec_m[t, b, i] = m
                 if not spiking2:
                     v[i] = m
                     out[t, b, i] = m
