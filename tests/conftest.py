@@ -53,6 +53,14 @@ RTOL_TAPE = 1e-10
 # the backward recursion: T·B·(layers + fan-out) ≤ 12·3·(3 + 5) ≈ 300 in the drawn cases, so
 # ~3e-14 of the magnitudes.
 RTOL_SUM_ORDER = 1e-12
+# An input gradient whose sums are taken in another order than backward()'s (the input-only
+# backward's Σ_t before the last linear map for time-sum encoders; the two-layer fast path's
+# W₂ᵀ dL/dI₂ in ascending outputs where backward() calls BLAS): float64 rounding, relative to
+# the gradient's scale.
+RTOL_REORDERED = 1e-12
+# The same in float32 (eps 1.2e-7): a few roundings per entry carried through the recursion's
+# ≤ 8 steps in the tests; relative to the gradient's largest entry.
+RTOL_REORDERED_FLOAT32 = 1e-5
 # certify.bernoulli.renyi_bound against mpmath: formed without cancellation from a handful
 # of expm1 / log1p / log calls and short sums of one sign; the largest error seen in 44,000
 # random draws over every regime (orders 1e-3 … 100) was 4.4 ulps (test_bernoulli.py).

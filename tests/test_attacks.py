@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 import pytest
 from conftest import RTOL_FINITE_DIFF  # central differences, h = 1e-6 (see conftest.py)
+from conftest import RTOL_REORDERED
 from hypothesis import given
 from hypothesis import strategies as st
 from reference.attacks import l1_box_qp_brute, linear_source, noisy_linear_source, sym_diff_distance
@@ -866,9 +867,6 @@ def small_snn():
     return net, x, np.array([0, 1, 2, 3, 1])
 
 
-# The input-only backward sums the same products in another order (Σ_t before the last linear
-# map for time-sum encoders): float64 rounding, relative to the gradient's scale.
-RTOL_REORDERED = 1e-12
 
 
 @pytest.mark.parametrize("encoder,method,conv", [

@@ -48,6 +48,13 @@ from evsnn._checks import ClassRangeError, class_labels_iv, int_iv, real_iv
 from evsnn._scratch import scratch
 from evsnn.clock import Network, simulate
 from evsnn.clock.conv import ConvNetwork, simulate_conv
+from evsnn.clock.simulate import (
+    _constant_current,
+    _layer_float32_iv,
+    _simulate_iv,
+    _time_repeated,
+)
+from evsnn.clock.static import _lif_readout, plain_lif_args, readout_args
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import DECODERS, decode
 from evsnn.encoders import ENCODERS, _current_view, encode, fused_parts, pixel_range_iv
@@ -55,6 +62,7 @@ from evsnn.grad import backward, decoder_vjp, input_gradient, loss_and_grad
 from evsnn.grad.backward import METHOD_OPTIONS, _layer_membrane_grad, _method_options
 from evsnn.grad.conv import backward_conv
 from evsnn.grad.encoder_rules import RULES
+from evsnn.grad.static import _lif_readout_bptt
 
 from evsnn.attacks.losses import ce_loss, class_score
 
@@ -70,6 +78,94 @@ __all__ = [
 _STOCHASTIC_ENCODERS = {"poisson", "rsc_fixed", "rsc_fresh"}
 # encoders whose input-gradient rule is the plain sum over steps (evsnn.grad.encoder_rules)
 _TIME_SUM_RULES = {"current", "poisson"}
+#: how a current-coded dense network's first-layer input W x (+ b) is formed (SNNSource)
+PRODUCTS = ("exact", "blas")
+
+
+class _StaticPath:
+    """The fast path of :class:`SNNSource` for current coding of a two-layer dense network (a
+    plain λ-LIF first layer, a narrow second layer; :mod:`evsnn.clock.static`) under BPTT with
+    input gradients only: the first layer's current once per call, one kernel for the forward
+    pass of both layers (:func:`evsnn.clock.static._lif_readout_kernel`, the simulator's
+    output bit for bit) and one for the backward pass (:mod:`evsnn.grad.static`, the general
+    path's gradient to rounding)."""
+
+    def __init__(self, network, convention, first_args, product):
+        self.network = network
+        self.spike_ge = bool(convention.spike_ge)
+        self.first_args = first_args
+        self.product = product
+        self._by_dtype = {}
+
+    def _arrays(self, dtype):
+        """The per-dtype weights and neuron arguments, or None where the fast path does not
+        apply in ``dtype`` (a float32 readout the simulator refuses: the general path then
+        raises its error)."""
+        if dtype not in self._by_dtype:
+            first, second = self.network.layers
+            if dtype == np.float32:
+                _layer_float32_iv(0, first, self.first_args)  # raises as simulate would
+            readout = readout_args(second, dtype)
+            entry = None
+            if readout is not None:
+                a, dt = self.first_args, dtype.type
+                w1t = first.weight_t(dtype)
+                b1 = (np.zeros(w1t.shape[1], dtype) if first.bias is None
+                      else np.asarray(first.bias, dtype=dtype))
+                neuron = (dt(a.lam), dt(a.theta), dt(a.v_rest), dt(a.v_init),
+                          bool(a.hard_reset), self.spike_ge)
+                # the readout's weight [n_out, n] for dL/ds₁ = W₂ᵀ dL/dI₂; its neuron as
+                # (λ, θ, v_rest, hard reset, spiking)
+                w2 = np.ascontiguousarray(second.weight, dtype=dtype)
+                back2 = (w2, readout[2], readout[3], readout[4], readout[6], readout[7])
+                w1 = np.ascontiguousarray(first.weight, dtype=dtype)
+                entry = (w1t, b1, neuron, readout, back2, w1)
+            self._by_dtype[dtype] = entry
+        return self._by_dtype[dtype]
+
+    def _forward(self, x, T, arrays, rec_m):
+        """The first layer's current and the second layer's output ``[T, B, n_out]`` of images
+        ``x [B, N]`` in the run's dtype (work arrays of this thread: overwritten by the next
+        call)."""
+        w1t, b1, neuron, readout, _, _ = arrays
+        B, dtype = x.shape[0], x.dtype
+        cur = scratch(("SNNSource", "static", "cur"), (B, w1t.shape[1]), dtype)
+        if self.product == "exact":  # the simulator's sum, bit for bit
+            _constant_current(x, w1t, b1, cur)
+        else:
+            np.matmul(x, w1t, out=cur)
+            if self.network.layers[0].bias is not None:
+                cur += b1
+        out = scratch(("SNNSource", "static", "out"), (T, B, self.network.n_out), dtype)
+        _lif_readout(cur, T, *neuron, *readout, out, rec_m=rec_m)
+        return cur, out
+
+    def run(self, seq, decoder, score_loss=None, surrogate_args=None, detach_reset=False):
+        """Scores (``score_loss`` None), else ``(loss, Σ_t dL/dI₁ W₁ [B, N], scores)``, of the
+        current-coded sequence ``seq`` (a view repeating the images); None where the fast path
+        does not apply (the caller takes the general path)."""
+        seq, dtype = _simulate_iv(self.network, seq, None)  # simulate's checks and dtype
+        if seq.shape[0] > 1 and not _time_repeated(seq):
+            return None  # not one frame repeated: the general path simulates it
+        arrays = self._arrays(dtype)
+        if arrays is None or seq.shape[1] == 0:
+            return None
+        T = seq.shape[0]
+        x = np.ascontiguousarray(seq[0], dtype=dtype)
+        if score_loss is None:
+            return decode(self._forward(x, T, arrays, None)[1], decoder)
+        m2 = scratch(("SNNSource", "static", "m2"), (T, x.shape[0], self.network.n_out),
+                     dtype)
+        cur, out = self._forward(x, T, arrays, m2)
+        scores = decode(out, decoder)
+        loss, g_scores = score_loss(scores)
+        g_out = np.ascontiguousarray(decoder_vjp(decoder, g_scores, out), dtype=dtype)
+        _, _, neuron, _, back2, w1 = arrays
+        kind, p, scale = surrogate_args
+        g_cur = scratch(("SNNSource", "static", "g_cur"), cur.shape, dtype)
+        _lif_readout_bptt(cur, *neuron, *back2, m2, out, g_out, kind, dtype.type(p),
+                          dtype.type(scale), bool(detach_reset), g_cur)
+        return np.asarray(loss), g_cur @ w1, scores
 
 
 class SourceOutput(NamedTuple):
@@ -160,6 +256,22 @@ class GradientSource:
         return self.score_loss_grad(x, lambda s: class_score(s, k), rng=rng)
 
 
+def _product_iv(product, encoder, is_conv):
+    if not isinstance(product, str):
+        raise TypeError(f"product must be one of {list(PRODUCTS)}, got "
+                        f"{type(product).__name__} {product!r}")
+    if product not in PRODUCTS:
+        raise ValueError(f"product={product!r} is not a first-layer product; use 'exact' (the "
+                         "simulator's sums) or 'blas' (faster, rounding depends on the batch)")
+    if product == "blas" and (is_conv or encoder != "current"):
+        raise ValueError(
+            "product='blas' forms a constant first-layer input W x (+ b) by one BLAS product: it "
+            f"needs encoder='current' and a dense Network (got encoder={encoder!r}"
+            f"{' and a ConvNetwork' if is_conv else ''}); use product='exact'"
+        )
+    return product
+
+
 class SNNSource(GradientSource):
     """Gradient source of a clock-mode SNN: encode, simulate, decode, loss, explicit backward,
     encoder input-gradient rule (:func:`evsnn.grad.loss_and_grad`).
@@ -235,7 +347,8 @@ class SNNSource(GradientSource):
 
     def __init__(
         self, network, *, T, encoder, decoder="rate", method="bptt", convention=DEFAULT,
-        surrogate=None, sigma=None, input_only=True, pixel_range="unit", **options,
+        surrogate=None, sigma=None, input_only=True, pixel_range="unit", product="exact",
+        **options,
     ):
         if not isinstance(network, (Network, ConvNetwork)):
             raise TypeError(
@@ -301,6 +414,20 @@ class SNNSource(GradientSource):
         self.input_only = bool(input_only)
         self.pixel_range = pixel_range
         self.stochastic = any(p in _STOCHASTIC_ENCODERS for p in parts)
+        self.product = _product_iv(product, self.encoder, self.is_conv)
+        if self.product == "blas" and not self.input_only:
+            raise ValueError("product='blas' is for the input-only backward; input_only=False "
+                             "runs evsnn.grad.loss_and_grad, whose forward pass uses the exact "
+                             "sums: pass product='exact' or input_only=True")
+        first_args = (None if self.is_conv or len(network.layers) != 2
+                      else plain_lif_args(network, convention))
+        # the fast path: current coding, two dense layers, BPTT, input gradients only
+        self._static = (
+            _StaticPath(network, convention, first_args, self.product)
+            if (first_args is not None and encoder == "current" and method == "bptt"
+                and self.input_only)
+            else None
+        )
 
     def __repr__(self):
         return (
@@ -396,12 +523,17 @@ class SNNSource(GradientSource):
         # resolved as backward() resolves them (the default surrogate, Temp-BP's defaults)
         opts = _method_options(self.method, self.convention, self.surrogate,
                               network=self.network, **self.options)
+        if image and self._static is not None:
+            fast = self._static.run(seq, self.decoder, score_loss,
+                                    opts["surrogate"].kernel_args(), opts["detach_reset"])
+            if fast is not None:
+                return fast
         precalc = not self.is_conv and opts["precalculate"]
         if self.is_conv:
             res = self._simulate(self.network, seq, convention=self.convention, record=True)
         elif precalc:  # HART's pre-calculation: sums over time, no per-step record
             res = simulate(self.network, seq, convention=self.convention, record="time_sums",
-                           surrogate=opts["surrogate"])
+                           surrogate=opts["surrogate"], _first_product=self.product)
         else:  # the records do not leave this method: reuse their arrays from call to call
             # (BPTT's kernel reads the membranes and spikes, not the current or v)
             record = ("bptt" if self.input_only and self.method in ("bptt", "hart")
@@ -409,7 +541,8 @@ class SNNSource(GradientSource):
             # the input-only backward reads no hidden layer's output: those pass on booleans
             res = simulate(self.network, seq, convention=self.convention, record=record,
                            _scratch_owner="SNNSource",
-                           _spike_outputs=self.input_only and record == "bptt")
+                           _spike_outputs=self.input_only and record == "bptt",
+                           _first_product=self.product)
         scores = decode(res.output, self.decoder)
         loss, g_scores = score_loss(scores)
         g_out = decoder_vjp(self.decoder, g_scores, res.output)
@@ -484,11 +617,16 @@ class SNNSource(GradientSource):
     def predict(self, x, *, rng=None) -> np.ndarray:
         """Scores ``[B, C]`` of a forward pass (no recording, no backward)."""
         seq = self._encode_for_run(x, rng)
+        if self._static is not None:
+            scores = self._static.run(seq, self.decoder)
+            if scores is not None:
+                return scores
         return self.predict_sequence(seq)
 
     def predict_sequence(self, seq) -> np.ndarray:
         """Scores ``[B, C]`` of an encoded sequence ``[T, B, N]`` (``[T, B, *input_shape]``)."""
-        out = self._simulate(self.network, seq, convention=self.convention).output
+        kw = {} if self.is_conv else {"_first_product": self.product}
+        out = self._simulate(self.network, seq, convention=self.convention, **kw).output
         return decode(out, self.decoder)
 
 

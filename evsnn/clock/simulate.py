@@ -800,7 +800,7 @@ def _record_iv(record, surrogate):
 
 def simulate(
     network, inputs, *, convention=DEFAULT, record=False, dtype=None, surrogate=None,
-    _scratch_owner=None, _spike_outputs=False,
+    _scratch_owner=None, _spike_outputs=False, _first_product="exact",
 ):
     """Run a feed-forward SNN on a time-major input sequence.
 
@@ -854,6 +854,9 @@ def simulate(
     as an unrecorded one does (``LayerRecord.output`` is then that raster; ``spikes`` stays in
     the run's dtype): for callers that read only the records and the last layer's output (the
     sources' input-only BPTT), a quarter of the memory to write and for the next layer to read.
+    ``_first_product`` (private): ``"blas"`` forms the first layer's current of an input that
+    repeats one frame (a view with stride 0 over time) by one BLAS product instead of the exact
+    sums, whatever its density (``SNNSource(product="blas")``).
 
     The neuron update is given in :mod:`evsnn.params`: HART Eq. 1-4, Stable Eq. 1, RSC Eq. 1,
     Ding 2025 Eq. 4 (IF, reset by subtraction) and Eq. 15-16 with the synaptic trace. A layer
@@ -923,7 +926,12 @@ def simulate(
             rec = [empty] * 5
         weight_t = layer.weight_t(dtype)
         cur_const = None
-        if B and _constant_input(x, _time_repeated(x)):
+        if B and li == 0 and _first_product == "blas" and _time_repeated(x):
+            cur_const = new("cur_const", (B, n_out))
+            np.matmul(x[0], weight_t, out=cur_const)
+            if layer.bias is not None:  # adding zeros would only cost a pass
+                cur_const += bias
+        elif B and _constant_input(x, _time_repeated(x)):
             cur_const = new("cur_const", (B, n_out))
             _constant_current(x[0], weight_t, bias, cur_const)
         sur = None

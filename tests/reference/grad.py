@@ -192,3 +192,67 @@ def _event_weight_grad_kernel(g, chunk_rows, start, counts, rows, dw):
                 part = part + g[rows[e]]
             acc = acc + part
         dw[:, c] = acc
+
+
+def _bptt_row_kernel(m, s, g_s, gv, g_m, lam, theta, v_rest, hard_reset, detach_reset, sur_kind,
+                     sur_p, sur_scale):
+    # one step of the plain layer's BPTT: _bptt_loops' recursion for a single t and sample
+    dt = g_m.dtype.type
+    with _quiet():
+        for i in range(m.shape[0]):
+            mi = m[i]
+            dv_dm = (dt(1.0) - s[i]) if hard_reset else dt(1.0)
+            dv_ds = (v_rest - mi) if hard_reset else -theta
+            gs = g_s[i]
+            if not detach_reset:
+                gs = gs + gv[i] * dv_ds
+            if sur_kind == 0:
+                sig = dt(1.0) / (dt(1.0) + _exp_like_kernel(-sur_p * (mi - theta), g_m))
+                sg = sur_scale * sig * (dt(1.0) - sig)
+            else:
+                sg = max(dt(0.0), sur_p - abs(mi - theta)) / (sur_p * sur_p)
+            g_m[i] = gv[i] * dv_dm + gs * sg
+            gv[i] = lam * g_m[i]
+
+
+def _lif_readout_bptt_kernel(cur, lam, theta, v_rest, v_init, hard_reset, spike_ge, w2, lam2,
+                             theta2, v_rest2, hard_reset2, spiking2, m2, s2, g_out, sur_kind,
+                             sur_p, sur_scale, detach_reset, g_cur):
+    # the first layer simulated step by step, the second layer's BPTT by _bptt_loops, the
+    # product W₂ᵀ dL/dI₂ one output after the other, the first layer's BPTT, the sum over t
+    T, B, n_out = m2.shape
+    n = cur.shape[1]
+    dt = g_cur.dtype.type
+    with _quiet():
+        m1 = np.empty((T, B, n), dtype=g_cur.dtype)
+        s1 = np.empty((T, B, n), dtype=g_cur.dtype)
+        for b in range(B):
+            v = np.full(n, v_init, dtype=g_cur.dtype)
+            for t in range(T):
+                for i in range(n):
+                    m = lam * v[i] + cur[b, i]
+                    fire = (m >= theta) if spike_ge else (m > theta)
+                    m1[t, b, i] = m
+                    s1[t, b, i] = dt(1.0) if fire else dt(0.0)
+                    v[i] = (v_rest if hard_reset else m - theta) if fire else m
+        g2 = np.empty_like(m2)
+        _bptt_loops(g_out, m2, s2, np.full(T, lam2, dtype=g_cur.dtype), theta2, v_rest2,
+                    hard_reset2, spiking2, False, dt(0.0), sur_kind, sur_p, sur_scale,
+                    detach_reset, False, g2)
+        g_s1 = np.empty((T, B, n), dtype=g_cur.dtype)
+        for t in range(T):
+            for b in range(B):
+                for i in range(n):
+                    acc = g2[t, b, 0] * w2[0, i]
+                    for k in range(1, n_out):
+                        acc = acc + g2[t, b, k] * w2[k, i]
+                    g_s1[t, b, i] = acc
+        g_m1 = np.empty((T, B, n), dtype=g_cur.dtype)
+        _bptt_loops(g_s1, m1, s1, np.full(T, lam, dtype=g_cur.dtype), theta, v_rest, hard_reset,
+                    True, False, dt(0.0), sur_kind, sur_p, sur_scale, detach_reset, False, g_m1)
+        for b in range(B):
+            for i in range(n):
+                acc = g_m1[0, b, i]
+                for t in range(1, T):
+                    acc = acc + g_m1[t, b, i]
+                g_cur[b, i] = acc
