@@ -14,7 +14,12 @@ from evsnn.attacks.losses import ce_loss
 from evsnn.clock import Dense, Network, simulate
 from evsnn.decoders import decode
 from evsnn.grad import Sigmoid, Triangle, loss_and_grad
-from evsnn.grad.static import _bptt_row_kernel, _lif_readout_bptt, _lif_readout_bptt_kernel
+from evsnn.grad.static import (
+    _bptt_row_kernel,
+    _lif_readout_bptt,
+    _lif_readout_bptt_kernel,
+    _surrogate_row_kernel,
+)
 from evsnn.params import LIF, Readout, TraceLIF
 
 
@@ -76,10 +81,25 @@ def test_bptt_row_kernel_matches_twin(seed, n, dtype, hard_reset, detach, sur_ki
     out = {}
     for name, fn in (("kernel", _bptt_row_kernel), ("twin", ref._bptt_row_kernel)):
         gv, g_m = gv0.copy(), np.empty(n, dtype)
-        fn(m, s, g_s, gv, g_m, dt(0.9), dt(1.0), dt(0.0), hard_reset, detach, sur_kind, p, scale)
+        fn(m, s, g_s, gv, g_m, dt(0.9), dt(1.0), dt(0.0), hard_reset, detach, sur_kind, p, scale,
+           dt(1.0))
         out[name] = (g_m, gv)
     np.testing.assert_array_equal(out["kernel"][0], out["twin"][0])
     np.testing.assert_array_equal(out["kernel"][1], out["twin"][1])
+
+
+@settings(max_examples=30)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 70), st.sampled_from([np.float64, np.float32]),
+       st.sampled_from([0, 1]))
+def test_surrogate_row_kernel_matches_twin(seed, n, dtype, sur_kind):
+    m = np.random.default_rng(seed).normal(1.0, 2.0, n).astype(dtype)
+    m[: n // 4] = 1.0  # at θ: the surrogate's peak
+    dt = np.dtype(dtype).type
+    p, scale = (dt(5.0), dt(5.0)) if sur_kind == 0 else (dt(0.5), dt(1.0))
+    got, want = np.full(n, np.nan, dtype), np.full(n, np.nan, dtype)
+    _surrogate_row_kernel(m, dt(1.0), sur_kind, p, scale, got, dt(1.0))
+    ref._surrogate_row_kernel(m, dt(1.0), sur_kind, p, scale, want, dt(1.0))
+    np.testing.assert_array_equal(got, want)
 
 
 # --------------------------------------------------------------------------- SNNSource

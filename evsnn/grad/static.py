@@ -26,15 +26,30 @@ from evsnn._numba import njit, run_range
 
 
 @njit
+def _surrogate_row_kernel(m, theta, sur_kind, sur_p, sur_scale, out, one):
+    """``out[i] = ∂s/∂m`` at ``m[i]`` (1-D arrays): ``sur_kind`` 0 the sigmoid
+    ``sur_scale·σ'(sur_p (m − θ))``, 1 the triangle with γ = ``sur_p``, by the arithmetic of
+    :func:`evsnn.grad.backward._bptt_layer_kernel`; ``one`` is 1 in the arrays' dtype."""
+    zero = one - one
+    if sur_kind == 0:
+        for i in range(m.shape[0]):
+            sig = one / (one + _exp_like_kernel(-sur_p * (m[i] - theta), out))
+            out[i] = sur_scale * sig * (one - sig)
+    else:
+        for i in range(m.shape[0]):
+            out[i] = max(zero, sur_p - abs(m[i] - theta)) / (sur_p * sur_p)
+
+
+@njit
 def _bptt_row_kernel(m, s, g_s, gv, g_m, lam, theta, v_rest, hard_reset, detach_reset, sur_kind,
-                     sur_p, sur_scale):
+                     sur_p, sur_scale, one):
     """One step of a plain λ-LIF layer's BPTT for one sample's neurons (1-D arrays): ``g_m =
     dL/dm[t]`` from the membrane ``m``, spikes ``s``, ``g_s = dL/ds[t]`` from the layer above
     and ``gv = dL/dv[t]`` from step t + 1, which becomes ``λ g_m``; the arithmetic of
     :func:`evsnn.grad.backward._bptt_layer_kernel`. A function of its own: written inline in
     :func:`_lif_readout_bptt_kernel`, the sigmoid loop was not vectorised (9.7 against 1.5 ms
-    for the benchmark's batch on one thread, 2026-12-05, /tmp/s48/kb2.py)."""
-    one = np.ones(1, dtype=g_m.dtype)[0]
+    for the benchmark's batch on one thread, 2026-12-05, /tmp/s48/kb2.py). ``one`` is 1 in the
+    arrays' dtype, from the caller: made here, it was an array allocation per row."""
     zero = one - one
     if sur_kind == 0:
         for i in range(m.shape[0]):
@@ -95,6 +110,8 @@ def _lif_readout_bptt_kernel(
     gx = np.empty(n, dtype=g_cur.dtype)  # dL/ds₁[t]
     g2 = np.empty((T, n_out), dtype=g_cur.dtype)  # dL/dm₂[t] (= dL/dI₂[t])
     gv2 = np.empty(n_out, dtype=g_cur.dtype)
+    m2b = np.empty(T * n_out, dtype=g_cur.dtype)  # the sample's second-layer membranes
+    sg2 = np.empty(T * n_out, dtype=g_cur.dtype)  # and their surrogate ∂s/∂m
     for b in range(b_lo, b_hi):
         # the first layer's forward pass once more (the simulator's update, four variants
         # written out so that each vectorises)
@@ -129,29 +146,30 @@ def _lif_readout_bptt_kernel(
                     m1[t, i] = m
                     s1[t, i] = one if fire else zero
                     v[i] = m - theta if fire else m
-        # the second layer through time (the general loop of _bptt_layer_kernel)
+        # the second layer through time (the general loop of _bptt_layer_kernel), its
+        # surrogate taken first for all steps in one loop that vectorises (one exponential at a
+        # time, it was a tenth of the kernel's time in the benchmark)
+        if spiking2:
+            for t in range(T):
+                for k in range(n_out):
+                    m2b[t * n_out + k] = m2[t, b, k]
+            _surrogate_row_kernel(m2b, theta2, sur_kind, sur_p, sur_scale, sg2, one)
         for k in range(n_out):
             gv2[k] = zero
         for t in range(T - 1, -1, -1):
             for k in range(n_out):
-                mk = m2[t, b, k]
                 if spiking2:
                     gvt = gv2[k]
                     if hard_reset2:
                         dv_dm = one - s2[t, b, k]
-                        dv_ds = v_rest2 - mk
+                        dv_ds = v_rest2 - m2[t, b, k]
                     else:
                         dv_dm = one
                         dv_ds = -theta2
                     gs = g_out[t, b, k]
                     if not detach_reset:
                         gs = gs + gvt * dv_ds
-                    if sur_kind == 0:
-                        sig = one / (one + _exp_like_kernel(-sur_p * (mk - theta2), g_cur))
-                        sg = sur_scale * sig * (one - sig)
-                    else:
-                        sg = max(zero, sur_p - abs(mk - theta2)) / (sur_p * sur_p)
-                    g = gvt * dv_dm + gs * sg
+                    g = gvt * dv_dm + gs * sg2[t * n_out + k]
                 else:
                     g = gv2[k] + g_out[t, b, k]
                 g2[t, k] = g
@@ -161,15 +179,28 @@ def _lif_readout_bptt_kernel(
         for i in range(n):
             gv[i] = zero
         for t in range(T - 1, -1, -1):
+            # four outputs per pass over gx (the same additions in the same order, a quarter
+            # of its loads and stores)
             g0 = g2[t, 0]
             for i in range(n):
                 gx[i] = g0 * w2[0, i]
-            for k in range(1, n_out):
+            k = 1
+            while k + 4 <= n_out:
+                ga = g2[t, k]
+                gb = g2[t, k + 1]
+                gc = g2[t, k + 2]
+                gd = g2[t, k + 3]
+                for i in range(n):
+                    gx[i] = (((gx[i] + ga * w2[k, i]) + gb * w2[k + 1, i])
+                             + gc * w2[k + 2, i]) + gd * w2[k + 3, i]
+                k += 4
+            while k < n_out:
                 gk = g2[t, k]
                 for i in range(n):
                     gx[i] = gx[i] + gk * w2[k, i]
+                k += 1
             _bptt_row_kernel(m1[t], s1[t], gx, gv, gm[t], lam, theta, v_rest, hard_reset,
-                             detach_reset, sur_kind, sur_p, sur_scale)
+                             detach_reset, sur_kind, sur_p, sur_scale, one)
         # Σ_t dL/dI₁[t] in ascending t, one step after the other
         for i in range(n):
             g_cur[b, i] = gm[0, i]

@@ -195,7 +195,7 @@ def _event_weight_grad_kernel(g, chunk_rows, start, counts, rows, dw):
 
 
 def _bptt_row_kernel(m, s, g_s, gv, g_m, lam, theta, v_rest, hard_reset, detach_reset, sur_kind,
-                     sur_p, sur_scale):
+                     sur_p, sur_scale, one):
     # one step of the plain layer's BPTT: _bptt_loops' recursion for a single t and sample
     dt = g_m.dtype.type
     with _quiet():
@@ -213,6 +213,17 @@ def _bptt_row_kernel(m, s, g_s, gv, g_m, lam, theta, v_rest, hard_reset, detach_
                 sg = max(dt(0.0), sur_p - abs(mi - theta)) / (sur_p * sur_p)
             g_m[i] = gv[i] * dv_dm + gs * sg
             gv[i] = lam * g_m[i]
+
+
+def _surrogate_row_kernel(m, theta, sur_kind, sur_p, sur_scale, out, one):
+    dt = out.dtype.type
+    with _quiet():
+        for i in range(m.shape[0]):
+            if sur_kind == 0:
+                sig = dt(1.0) / (dt(1.0) + _exp_like_kernel(-sur_p * (m[i] - theta), out))
+                out[i] = sur_scale * sig * (dt(1.0) - sig)
+            else:
+                out[i] = max(dt(0.0), sur_p - abs(m[i] - theta)) / (sur_p * sur_p)
 
 
 def _lif_readout_bptt_kernel(cur, lam, theta, v_rest, v_init, hard_reset, spike_ge, w2, lam2,
