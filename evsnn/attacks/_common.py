@@ -11,6 +11,7 @@ import numpy as np
 
 from evsnn._checks import ClassRangeError, class_labels_iv
 from evsnn._records import compact_repr
+from evsnn._streams import SampleStreams
 from evsnn.attacks.projections import l2_norm, project
 from evsnn.attacks.sources import GradientSource, as_source
 
@@ -70,9 +71,14 @@ def source_iv(source):
     return as_source(source, "source")
 
 
-def streams(rng, B, needed):
+def streams(rng, B, needed, *, lazy=False):
     """One Generator per sample from ``SeedSequence.spawn`` (sample b always gets child b, so a
-    sample's draws do not depend on the batch size); ``None`` when nothing is drawn."""
+    sample's draws do not depend on the batch size); ``None`` when nothing is drawn. ``lazy``
+    (for attacks whose source and model draw nothing): a non-negative integer seed gives a
+    :class:`evsnn._streams.SampleStreams`, the same generators made when first read, whose
+    uniform random starts are drawn without them."""
+    if lazy and isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
+        return SampleStreams(rng, B)
     if rng is None:
         if needed:
             raise ValueError(
@@ -233,6 +239,11 @@ def random_start(x, eps, norm, kind, sigma, gens, channels=1, proj=None):
     if sigma is None:
         sigma = {"linf": eps / 2, "l2": eps / np.sqrt(max(N, 1)), "l1": eps / max(N, 1),
                  "l0": 0.5}[norm]
+    if norm == "linf" and kind == "uniform" and isinstance(gens, SampleStreams) and (
+            not math.isinf(2.0 * float(eps))):
+        # every sample's draws in one compiled loop, the loop's values bit for bit
+        z = x.astype(np.float64) + gens.uniform(-eps, eps, N)
+        return project(z, x, eps, norm, channels) if proj is None else proj(z)
     z = np.empty((B, N), dtype=np.float64)
     for b in range(B):
         g = gens[b]

@@ -70,7 +70,8 @@ def _setup(source, x, y, target, model, rng, draws):
     y = labels_iv(y, B)
     if target is not None:
         target = labels_iv(target, B, "target")
-    gens = streams(rng, B, draws or is_stochastic(model, src))
+    stochastic = is_stochastic(model, src)
+    gens = streams(rng, B, draws or stochastic, lazy=not stochastic)
     source_labels_iv(src, y, target)
     scores = model_fn(model, src, y)
     return src, x, y, target, gens, scores
