@@ -15,7 +15,9 @@ start, cross-entropy on the spike counts.
 
 * evsnn: :func:`evsnn.attacks.pgd` with :class:`evsnn.attacks.SNNSource` (``method="bptt"``,
   surrogate ``Sigmoid(5, "code")``: ``∂s/∂m = ρ σ(ρ(m − θ))(1 − σ(ρ(m − θ)))``, ρ = 5),
-  gradients through the reset included (evsnn's default).
+  gradients through the reset included (evsnn's default), the first layer's current by one BLAS
+  product as the mirrors form it (``product="blas"``; ``--product exact`` for evsnn's default,
+  the simulator's ordered sums). The network takes the source's two-layer fast path.
 * PyTorch: a plain ``torch.nn.Module`` with a λ-LIF loop over T (``m = λ v + I``,
   ``s = H(m − θ)`` with the same sigmoid surrogate as a ``torch.autograd.Function``,
   ``v = m (1 − s)``), run by ``torchattacks.PGD`` (CPU, ``torch.set_num_threads(2)``), in two
@@ -24,7 +26,8 @@ start, cross-entropy on the spike counts.
   require gradients, so autograd computes only the input gradient.
 
 Both sides run in this process on 2 cores: numba 2 threads, torch 2 threads, OpenBLAS 2 threads
-(see the comment at THREADS). Before timing, the two
+(see the comment at THREADS), alternately, each run after a busy wait of ``--settle-ms`` (see
+SETTLE_MS). Before timing, the two
 mirrors' clean spike counts and input gradients on the same batch are compared with evsnn's
 (float32: surrogate gradients agree to rounding unless a membrane sits within rounding of θ);
 if either disagrees (counts, or relative L2 above ``AGREE_REL_L2``) nothing is timed and the
@@ -70,6 +73,13 @@ ALPHA = EPS / 4
 SCALE = 3.0
 SEED = 20261122
 TARGET = 2.0
+# Busy wait before each timed run, so that no run pays for the previous one's idle threads. After
+# an attack, torch's OpenMP workers keep spinning for a few milliseconds and take a core from
+# whatever runs next: evsnn's attack right after the hoisted mirror's took 33.9-36.5 ms, after
+# a 5-100 ms busy wait 24.8-28.7 ms (torch's own times unchanged, 58-68 ms; 2026-12-05,
+# bench/RESULTS_attack.md, stop 48). A sleep instead idles this VM's cores, and the runs after
+# it are slower again (evsnn 48 ms after a 50 ms sleep). --settle-ms 0 gives the old protocol.
+SETTLE_MS = 50
 # a mirror whose float32 input gradient differs by more than this computes another function
 # (float32 summation order gave 3.6e-6; a mirror with surrogate slope 2 instead of 5: 1.02)
 AGREE_REL_L2 = 1e-4
@@ -126,12 +136,21 @@ def torch_mirror(torch, w1, w2, hoist):
     return LIFNet().eval()
 
 
-def interleaved_times(fns, reps):
+def settle(seconds):
+    """Busy-wait on this thread for ``seconds``: the previous run's idle worker threads stop
+    spinning meanwhile, and the cores stay awake (a sleep lets this VM idle them)."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        pass
+
+
+def interleaved_times(fns, reps, settle_s):
     """Wall times of each function, run alternately (a, b, a, b, ...) so that both see the same
-    machine load."""
+    machine load, each after :func:`settle` for ``settle_s`` seconds (see SETTLE_MS)."""
     times = [[] for _ in fns]
     for _ in range(reps):
         for fn, tl in zip(fns, times):
+            settle(settle_s)
             t0 = time.perf_counter()
             fn()
             tl.append(time.perf_counter() - t0)
@@ -204,6 +223,8 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="3 timed repetitions instead of 9")
     ap.add_argument("--breakdown", action="store_true",
                     help="after the timing, the time of each stage of evsnn's attack")
+    ap.add_argument("--settle-ms", type=float, default=SETTLE_MS,
+                    help="busy wait before each timed run, ms (default %(default)s; 0: none)")
     ap.add_argument("--product", choices=("exact", "blas"), default="blas",
                     help="how evsnn forms the first layer's current (SNNSource(product=...)); "
                     "default %(default)s, as the mirrors (one BLAS product)")
@@ -267,7 +288,8 @@ def main(argv=None):
         return pgd(src, x, y, eps=EPS, alpha=ALPHA, steps=STEPS, random_start="uniform", rng=0)
 
     run_evsnn(), run_torch(), run_torch_h()  # warm-up (compilation, allocator)
-    all_ev, all_to, all_h = interleaved_times([run_evsnn, run_torch, run_torch_h], reps)
+    all_ev, all_to, all_h = interleaved_times([run_evsnn, run_torch, run_torch_h], reps,
+                                              args.settle_ms / 1e3)
     t_ev, t_to, t_h = (statistics.median(a) for a in (all_ev, all_to, all_h))
     r = run_evsnn()
     adv_t = run_torch()
@@ -294,6 +316,7 @@ def main(argv=None):
     print(f"environment: numba threads {os.environ['NUMBA_NUM_THREADS']}, OpenBLAS threads "
           f"{evsnn.blas_threads()}, torch threads {torch.get_num_threads()}, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, "
+          f"busy wait before each run {args.settle_ms:g} ms, "
           "OPENBLAS_THREAD_TIMEOUT="
           f"{os.environ.get('OPENBLAS_THREAD_TIMEOUT', '(unset)')}")
     print(f"versions: torch {torch.__version__}, torchattacks {torchattacks.__version__}, "
