@@ -46,38 +46,23 @@ def _bptt_row_kernel(m, s, g_s, gv, g_m, lam, theta, v_rest, hard_reset, detach_
     """One step of a plain λ-LIF layer's BPTT for one sample's neurons (1-D arrays): ``g_m =
     dL/dm[t]`` from the membrane ``m``, spikes ``s``, ``g_s = dL/ds[t]`` from the layer above
     and ``gv = dL/dv[t]`` from step t + 1, which becomes ``λ g_m``; the arithmetic of
-    :func:`evsnn.grad.backward._bptt_layer_kernel`. A function of its own: written inline in
+    :func:`evsnn.grad.backward._bptt_layer_kernel`, the surrogate first written into ``g_m``
+    (:func:`_surrogate_row_kernel`). ``one`` is 1 in the arrays' dtype, from the caller: made
+    here, it was an array allocation per row. A function of its own: written inline in
     :func:`_lif_readout_bptt_kernel`, the sigmoid loop was not vectorised (9.7 against 1.5 ms
-    for the benchmark's batch on one thread, 2026-12-05, /tmp/s48/kb2.py). ``one`` is 1 in the
-    arrays' dtype, from the caller: made here, it was an array allocation per row."""
-    zero = one - one
-    if sur_kind == 0:
-        for i in range(m.shape[0]):
-            mi = m[i]
-            gvt = gv[i]
-            sig = one / (one + _exp_like_kernel(-sur_p * (mi - theta), g_m))
-            sg = sur_scale * sig * (one - sig)
-            dv_dm = (one - s[i]) if hard_reset else one
-            dv_ds = (v_rest - mi) if hard_reset else -theta
-            gs = g_s[i]
-            if not detach_reset:
-                gs = gs + gvt * dv_ds
-            g = gvt * dv_dm + gs * sg
-            g_m[i] = g
-            gv[i] = lam * g
-    else:
-        for i in range(m.shape[0]):
-            mi = m[i]
-            gvt = gv[i]
-            sg = max(zero, sur_p - abs(mi - theta)) / (sur_p * sur_p)
-            dv_dm = (one - s[i]) if hard_reset else one
-            dv_ds = (v_rest - mi) if hard_reset else -theta
-            gs = g_s[i]
-            if not detach_reset:
-                gs = gs + gvt * dv_ds
-            g = gvt * dv_dm + gs * sg
-            g_m[i] = g
-            gv[i] = lam * g
+    for the benchmark's batch on one thread, 2026-12-05)."""
+    _surrogate_row_kernel(m, theta, sur_kind, sur_p, sur_scale, g_m, one)
+    for i in range(m.shape[0]):
+        mi = m[i]
+        gvt = gv[i]
+        dv_dm = (one - s[i]) if hard_reset else one
+        dv_ds = (v_rest - mi) if hard_reset else -theta
+        gs = g_s[i]
+        if not detach_reset:
+            gs = gs + gvt * dv_ds
+        g = gvt * dv_dm + gs * g_m[i]
+        g_m[i] = g
+        gv[i] = lam * g
 
 
 @njit
