@@ -152,13 +152,15 @@ class SampleStreams(Sequence):
         return self._generators[index]
 
     def uniform(self, low, high, n):
-        """``[B, n]`` float64: row b is ``self[b].uniform(low, high, n)``."""
-        if self._generators is not None or self.B >= 2**32 or math.isinf(high - low):
+        """``[B, n]`` float64: row b is ``self[b].uniform(low, high, n)`` (NumPy's errors for
+        bounds it refuses)."""
+        low, high = float(low), float(high)
+        if (self._generators is not None or self.B >= 2**32
+                or not (math.isfinite(high - low) and high >= low)):
             # the generators exist (their positions are theirs now), or NumPy's own checks
             return np.array([g.uniform(low, high, n) for g in self], dtype=np.float64).reshape(
                 self.B, n)
         out = np.empty((self.B, n), dtype=np.float64)
-        _uniform_rows_kernel(self._words, self._drawn, np.float64(low),
-                             np.float64(high) - np.float64(low), out)
+        _uniform_rows_kernel(self._words, self._drawn, low, high - low, out)
         self._drawn += n
         return out

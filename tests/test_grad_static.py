@@ -284,3 +284,42 @@ def test_snn_source_product_errors():
         SNNSource(net, T=4, encoder="poisson", product="blas")
     with pytest.raises(ValueError, match="input_only=True"):
         SNNSource(net, T=4, encoder="current", product="blas", input_only=False)
+
+
+def test_snn_source_fast_path_survives_a_prediction_inside_the_score_loss():
+    # the fast path's forward arrays are this thread's work arrays until its backward kernel
+    # has read them; a prediction in between (here from the score loss) must not overwrite them
+    rng = np.random.default_rng(12)
+    net = _net(rng, np.float64)
+    # the same batch size: the work arrays are reused only for the same shapes
+    x, x2 = rng.uniform(0, 1, (4, 12)), rng.uniform(0, 1, (4, 12))
+    y = rng.integers(0, 4, 4)
+    src = SNNSource(net, T=5, encoder="current")
+    plain = src.score_loss_grad(x, lambda s: ce_loss(s, y))
+
+    def loss_with_prediction(s):
+        src.predict(x2)
+        return ce_loss(s, y)
+
+    got = src.score_loss_grad(x, loss_with_prediction)
+    np.testing.assert_array_equal(got.grad, plain.grad)
+    np.testing.assert_array_equal(got.scores, plain.scores)
+
+
+@pytest.mark.parametrize("layers", [2, 3])
+def test_snn_source_blas_product_with_one_step(layers):
+    # T = 1: the single step is the frame; both paths form its current by BLAS
+    rng = np.random.default_rng(13)
+    net = (_net(rng, np.float64, bias=True, n_in=50, n_hid=30) if layers == 2 else
+           Network.mlp([50, 30, 20, 4], LIF(lam=0.9, theta=1.0), rng=rng, scale=3.0))
+    x = rng.uniform(0, 1, (5, 50))
+    first = net.layers[0]
+    want = np.matmul(x, first.weight_t(np.float64))
+    if first.bias is not None:
+        want += first.bias
+    got = simulate(net, x[None], record=True, _first_product="blas").layers[0].current[0]
+    np.testing.assert_array_equal(got, want)
+    src = SNNSource(net, T=1, encoder="current", product="blas")
+    fast = src._static._forward(x, 1, src._static._arrays(np.dtype(np.float64)), None)[0] \
+        if layers == 2 else got
+    np.testing.assert_array_equal(fast, want)

@@ -116,3 +116,12 @@ def test_pgd_restarts_draw_the_same_starts_as_before():
         G.streams = real_streams
     np.testing.assert_array_equal(got.x_adv, want.x_adv)
     np.testing.assert_array_equal(got.loss, want.loss)
+
+
+@pytest.mark.parametrize("low,high", [(1.0, 0.0), (0.0, np.nan), (-np.inf, 0.0)])
+def test_sample_streams_refuse_what_numpy_refuses(low, high):
+    with pytest.raises((ValueError, OverflowError)) as got:
+        SampleStreams(0, 2).uniform(low, high, 3)
+    with pytest.raises((ValueError, OverflowError)) as want:
+        np.random.default_rng(0).spawn(1)[0].uniform(low, high, 3)
+    assert type(got.value) is type(want.value)

@@ -123,20 +123,25 @@ class _StaticPath:
             self._by_dtype[dtype] = entry
         return self._by_dtype[dtype]
 
-    def _forward(self, x, T, arrays, rec_m):
+    def _forward(self, x, T, arrays, rec_m, work=True):
         """The first layer's current and the second layer's output ``[T, B, n_out]`` of images
-        ``x [B, N]`` in the run's dtype (work arrays of this thread: overwritten by the next
-        call)."""
+        ``x [B, N]`` in the run's dtype: work arrays of this thread (overwritten by the next
+        call), or with ``work=False`` fresh arrays (a prediction, which a score loss may ask
+        for between this source's forward and backward kernels)."""
         w1t, b1, neuron, readout, _, _ = arrays
         B, dtype = x.shape[0], x.dtype
-        cur = scratch(("SNNSource", "static", "cur"), (B, w1t.shape[1]), dtype)
+        n_out = self.network.n_out
+        if work:
+            cur = scratch(("SNNSource", "static", "cur"), (B, w1t.shape[1]), dtype)
+            out = scratch(("SNNSource", "static", "out"), (T, B, n_out), dtype)
+        else:
+            cur, out = np.empty((B, w1t.shape[1]), dtype), np.empty((T, B, n_out), dtype)
         if self.product == "exact":  # the simulator's sum, bit for bit
             _constant_current(x, w1t, b1, cur)
         else:
             np.matmul(x, w1t, out=cur)
             if self.network.layers[0].bias is not None:
                 cur += b1
-        out = scratch(("SNNSource", "static", "out"), (T, B, self.network.n_out), dtype)
         _lif_readout(cur, T, *neuron, *readout, out, rec_m=rec_m)
         return cur, out
 
@@ -153,7 +158,7 @@ class _StaticPath:
         T = seq.shape[0]
         x = np.ascontiguousarray(seq[0], dtype=dtype)
         if score_loss is None:
-            return decode(self._forward(x, T, arrays, None)[1], decoder)
+            return decode(self._forward(x, T, arrays, None, work=False)[1], decoder)
         m2 = scratch(("SNNSource", "static", "m2"), (T, x.shape[0], self.network.n_out),
                      dtype)
         cur, out = self._forward(x, T, arrays, m2)
@@ -351,8 +356,9 @@ class SNNSource(GradientSource):
     (``evsnn.grad.backward._layer_membrane_grad``) and the same linear maps
     ``dL/dx[t] = Wᵀ dL/dI[t + delay]`` but skips the weight gradients; for encoders whose
     input-gradient rule is the sum over steps (current, Poisson) the first layer's map is applied
-    once to ``Σ_t dL/dI[t]`` instead of T times. A ConvNetwork always runs
-    :func:`evsnn.grad.conv.backward_conv` (``input_only`` makes no difference there).
+    once to ``Σ_t dL/dI[t]`` instead of T times (the fast path below does the same in its own
+    kernels). A ConvNetwork always runs :func:`evsnn.grad.conv.backward_conv` (``input_only``
+    makes no difference there).
 
     Examples
     --------

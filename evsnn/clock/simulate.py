@@ -855,8 +855,8 @@ def simulate(
     the run's dtype): for callers that read only the records and the last layer's output (the
     sources' input-only BPTT), a quarter of the memory to write and for the next layer to read.
     ``_first_product`` (private): ``"blas"`` forms the first layer's current of an input that
-    repeats one frame (a view with stride 0 over time) by one BLAS product instead of the exact
-    sums, whatever its density (``SNNSource(product="blas")``).
+    repeats one frame (a view with stride 0 over time, or a single step) by one BLAS product
+    instead of the exact sums, whatever its density (``SNNSource(product="blas")``).
 
     The neuron update is given in :mod:`evsnn.params`: HART Eq. 1-4, Stable Eq. 1, RSC Eq. 1,
     Ding 2025 Eq. 4 (IF, reset by subtraction) and Eq. 15-16 with the synaptic trace. A layer
@@ -926,7 +926,7 @@ def simulate(
             rec = [empty] * 5
         weight_t = layer.weight_t(dtype)
         cur_const = None
-        if B and li == 0 and _first_product == "blas" and _time_repeated(x):
+        if B and li == 0 and _first_product == "blas" and (_time_repeated(x) or T == 1):
             cur_const = new("cur_const", (B, n_out))
             np.matmul(x[0], weight_t, out=cur_const)
             if layer.bias is not None:  # adding zeros would only cost a pass
