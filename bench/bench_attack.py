@@ -163,7 +163,8 @@ BREAKDOWN = (
     ("evsnn.attacks.gradient", ("streams", "_random_start", "Projector", "_linf_step",
                                 "norms_of", "success_of")),
     ("evsnn.attacks.sources", ("simulate", "decode", "ce_loss", "decoder_vjp",
-                               "_layer_membrane_grad", "_current_view")),
+                               "_layer_membrane_grad", "_current_view", "_lif_readout",
+                               "_lif_readout_bptt", "_constant_current")),
     ("evsnn.clock.simulate", ("_simulate_iv", "_constant_input", "_constant_current",
                               "_dense_layer", "_layer_factors")),
 )
@@ -176,7 +177,7 @@ def breakdown(src, x, y, reps):
     import collections
     import importlib
 
-    from evsnn.attacks import SNNSource
+    from evsnn.attacks import SNNSource, sources
 
     spent, calls = collections.defaultdict(float), collections.Counter()
 
@@ -193,6 +194,7 @@ def breakdown(src, x, y, reps):
     saved = []
     targets = [(importlib.import_module(m), names) for m, names in BREAKDOWN]
     targets.append((SNNSource, ("__call__", "predict", "_input_grad")))
+    targets.append((sources._StaticPath, ("run", "_forward")))  # the two-layer fast path
     for owner, names in targets:
         for name in names:
             f = getattr(owner, name)
