@@ -427,6 +427,7 @@ def _and(names):
 def _attack(args) -> int:
     from evsnn import attacks
     from evsnn.ann import ANN
+    from evsnn.clock import Network
     from evsnn.metrics import accuracy, attack_success_rate
 
     own = {}  # the options of some attacks only: given, or a taker's default
@@ -464,7 +465,8 @@ def _attack(args) -> int:
     snn_given = {"--T": args.T, "--encoder": args.encoder, "--sigma": args.sigma,
                  "--method": None if args.method == "bptt" else args.method,
                  "--convention": None if args.convention == "DEFAULT" else args.convention,
-                 "--pixel-range": None if args.pixel_range == "unit" else args.pixel_range}
+                 "--pixel-range": None if args.pixel_range == "unit" else args.pixel_range,
+                 "--product": None if args.product == "exact" else args.product}
     model = _load_model(args.model, args, inherit=("T", "encoder", "sigma"))
     if isinstance(model, ANN):
         given = [f"{k} {v!r}" for k, v in snn_given.items() if v is not None]
@@ -473,7 +475,12 @@ def _attack(args) -> int:
                              "holds an ANN, attacked through its own gradient; drop them")
         # config.json records what ran: none of the SNN's settings
         args.T = args.encoder = args.sigma = args.method = args.convention = None
-        args.pixel_range = None
+        args.pixel_range = args.product = None
+    elif args.product == "blas" and (args.encoder != "current" or not isinstance(model, Network)):
+        what = (f"--encoder {args.encoder!r}" if args.encoder != "current"
+                else f"--model {args.model!r}, a convolutional network")
+        raise UsageError(f"--product blas forms the constant first-layer input of current "
+                         f"coding in a dense network, and this run has {what}: drop --product")
     elif args.sigma is not None and "rsc" not in (args.encoder or ""):
         # it was recorded in the caption and the results while no noise was drawn
         raise UsageError(f"--sigma {args.sigma!r} is the noise of the RSC encoders, and "
@@ -517,7 +524,8 @@ def _source(model, args):
     if isinstance(model, ANN):
         return ann_source(model)
     return SNNSource(model, T=args.T, encoder=args.encoder, method=args.method,
-                     convention=args.convention, sigma=args.sigma, pixel_range=args.pixel_range)
+                     convention=args.convention, sigma=args.sigma, pixel_range=args.pixel_range,
+                     product=args.product)
 
 
 def _certify(args) -> int:
@@ -812,6 +820,10 @@ def _build_parser():
                    help="the inputs the model is evaluated at: images in [0, 1] (unit) or, "
                    "under current coding, any finite current (real), which pgd --rule code "
                    "--norm l1 needs for its accumulated gradient points")
+    a.add_argument("--product", default="exact", choices=["exact", "blas"],
+                   help="how a current-coded dense SNN forms its first layer's input W x: the "
+                   "simulator's ordered sums (exact, batch-independent) or one BLAS product "
+                   "(blas, faster, rounding depends on the batch)")
     a.add_argument("--channels", type=int, default=None,
                    help="pgd, one_pixel: channels per pixel of the flattened images, L0 counts "
                    "pixels (1)")

@@ -225,6 +225,44 @@ def test_attack_pixel_range_reaches_the_source(trained_run, tmp_path, monkeypatc
     assert built == ["real", "unit"]
 
 
+def test_attack_product_reaches_the_source_and_is_refused_where_it_does_nothing(
+        trained_run, tmp_path, monkeypatch, capsys):
+    from evsnn import attacks, io
+    from evsnn.ann import ANN
+    from evsnn.clock import Network
+    from evsnn.params import LIF
+
+    built = []
+    real_source = attacks.SNNSource
+
+    class Spy(real_source):
+        def __init__(self, *a, **kw):
+            built.append(kw.get("product"))
+            super().__init__(*a, **kw)
+
+    monkeypatch.setattr(attacks, "SNNSource", Spy)
+    common = ["--model", str(trained_run), "--T", "4", "--samples", "5", "--attack", "pgd",
+              "--steps", "2"]
+    assert main(["attack", *common, "--product", "blas", "--out", str(tmp_path / "b")]) == 0
+    assert main(["attack", *common, "--out", str(tmp_path / "e")]) == 0
+    assert built == ["blas", "exact"]
+    config = json.loads((tmp_path / "b" / "config.json").read_text())["config"]
+    assert config["product"] == "blas"
+    io.save(ANN.mlp([64, 8, 10], rng=0), tmp_path / "ann.npz")
+    io.save(Network.mlp([64, 8, 10], LIF(lam=0.9), rng=0), tmp_path / "snn.npz")
+    cases = [
+        (["--model", str(tmp_path / "ann.npz")], "--product 'blas': options of an SNN"),
+        (["--model", str(tmp_path / "snn.npz"), "--encoder", "poisson"],
+         "--product blas forms the constant first-layer input of current coding in a dense "
+         "network, and this run has --encoder 'poisson': drop --product"),
+    ]
+    for argv, match in cases:
+        assert main(["attack", *argv, "--product", "blas", "--samples", "2",
+                     "--out", str(tmp_path / "r")]) == 2
+        assert match in one_line_error(capsys)
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.parametrize("attack, given, match", [
     ("pgd", ["--variant", "wong"],
      "--variant 'wong' is an option of --attack rfgsm only, not of --attack pgd: drop --variant"),
