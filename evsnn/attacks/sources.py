@@ -339,7 +339,7 @@ class SNNSource(GradientSource):
     (the simulator's outputs bit for bit) and one for the backward pass
     (:mod:`evsnn.grad.static`, which runs the first layer again per sample instead of storing
     its record), then ``dL/dx = (Σ_t dL/dI₁[t]) W₁``. Its gradient equals the general path's
-    to rounding: ``W₂ᵀ dL/dI₂`` is summed in ascending outputs there, by BLAS here. The
+    to rounding: ``W₂ᵀ dL/dI₂`` is summed in ascending outputs here, by BLAS there. The
     benchmark attack (784-500-10, T = 10, B = 256, float32) took 45.7 ms by the general path,
     25.7 ms by this one with ``product="blas"`` (bench/RESULTS_attack.md, stop 48).
 
