@@ -239,13 +239,28 @@ def test_snn_source_fast_path_refuses_what_simulate_refuses():
     assert empty.grad.shape == (0, 12) and empty.scores.shape == (0, 4)
 
 
+def _blas_net(rng, layers):
+    """A network for the product tests: the fast path's two layers (with a bias) or three."""
+    if layers == 2:
+        return _net(rng, np.float64, bias=True, n_in=50, n_hid=30)
+    return Network.mlp([50, 30, 20, 4], LIF(lam=0.9, theta=1.0), rng=rng, scale=3.0)
+
+
+def _blas_current(net, x):
+    """The first layer's input ``x @ Wᵀ (+ b)`` as NumPy's BLAS product forms it."""
+    first = net.layers[0]
+    want = np.matmul(x, first.weight_t(np.float64))
+    if first.bias is not None:
+        want += first.bias
+    return want
+
+
 @pytest.mark.parametrize("layers", [2, 3])
 def test_snn_source_blas_product(layers):
     # product="blas": the first layer's current by one BLAS product, on the fast path (two
     # layers) and in simulate (three); the same model up to the product's rounding
     rng = np.random.default_rng(7)
-    net = (_net(rng, np.float64, bias=True, n_in=50, n_hid=30) if layers == 2 else
-           Network.mlp([50, 30, 20, 4], LIF(lam=0.9, theta=1.0), rng=rng, scale=3.0))
+    net = _blas_net(rng, layers)
     x = rng.uniform(0, 1, (8, 50))
     y = rng.integers(0, 4, 8)
     exact = SNNSource(net, T=6, encoder="current")
@@ -258,10 +273,7 @@ def test_snn_source_blas_product(layers):
     np.testing.assert_allclose(a.grad, b.grad, rtol=1e-9, atol=1e-9 * np.abs(b.grad).max())
     np.testing.assert_array_equal(blas.predict(x), exact.predict(x))
     # and the current is BLAS's: x @ Wᵀ (+ b) as NumPy computes it, bit for bit
-    first = net.layers[0]
-    want = np.matmul(x, first.weight_t(np.float64))
-    if first.bias is not None:
-        want += first.bias
+    want = _blas_current(net, x)
     if layers == 2:
         arrays = blas._static._arrays(np.dtype(np.float64))
         got = blas._static._forward(x, 6, arrays, None)[0]
@@ -310,13 +322,9 @@ def test_snn_source_fast_path_survives_a_prediction_inside_the_score_loss():
 def test_snn_source_blas_product_with_one_step(layers):
     # T = 1: the single step is the frame; both paths form its current by BLAS
     rng = np.random.default_rng(13)
-    net = (_net(rng, np.float64, bias=True, n_in=50, n_hid=30) if layers == 2 else
-           Network.mlp([50, 30, 20, 4], LIF(lam=0.9, theta=1.0), rng=rng, scale=3.0))
+    net = _blas_net(rng, layers)
     x = rng.uniform(0, 1, (5, 50))
-    first = net.layers[0]
-    want = np.matmul(x, first.weight_t(np.float64))
-    if first.bias is not None:
-        want += first.bias
+    want = _blas_current(net, x)
     got = simulate(net, x[None], record=True, _first_product="blas").layers[0].current[0]
     np.testing.assert_array_equal(got, want)
     src = SNNSource(net, T=1, encoder="current", product="blas")
