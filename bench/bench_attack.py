@@ -75,10 +75,10 @@ SEED = 20261122
 TARGET = 2.0
 # Busy wait before each timed run, so that no run pays for the previous one's idle threads. After
 # an attack, torch's OpenMP workers keep spinning for a few milliseconds and take a core from
-# whatever runs next: evsnn's attack right after the hoisted mirror's took 33.9-36.5 ms, after
-# a 5-100 ms busy wait 24.8-28.7 ms (torch's own times unchanged, 58-68 ms; 2026-12-05,
+# whatever runs next: evsnn's attack right after the hoisted mirror's took 32.1-41.5 ms, after
+# a 5-100 ms busy wait 24.8-28.7 ms (torch's own times unchanged, 58-69 ms; 2026-12-05,
 # bench/RESULTS_attack.md, stop 48). A sleep instead idles this VM's cores, and the runs after
-# it are slower again (evsnn 48 ms after a 50 ms sleep). --settle-ms 0 gives the old protocol.
+# it are slower again (evsnn 38-50 ms after a 50 ms sleep). --settle-ms 0 gives the old protocol.
 SETTLE_MS = 50
 # a mirror whose float32 input gradient differs by more than this computes another function
 # (float32 summation order gave 3.6e-6; a mirror with surrogate slope 2 instead of 5: 1.02)
