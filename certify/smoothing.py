@@ -81,6 +81,7 @@ from evsnn._checks import class_labels_iv, flag_iv, int_iv, real_iv
 from evsnn._numba import njit, run_range
 from evsnn._records import compact_repr
 from evsnn._scratch import scratch
+from evsnn.clock.simulate import _first_current, first_product_iv
 from evsnn.clock.static import _constant_current_lif, _lif_readout, plain_lif_args, readout_args
 
 __all__ = [
@@ -997,15 +998,8 @@ class NetworkClassifier:
                             "numpy.float32") from exc
         if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
             raise ValueError(f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32")
-        if not isinstance(product, str):
-            raise TypeError(f"product must be 'exact' or 'blas', got {type(product).__name__} "
-                            f"{product!r}")
-        if product not in ("exact", "blas"):
-            raise ValueError(f"product={product!r} is not a first-layer product; use 'exact' "
-                             "(the simulator's sums) or 'blas' (faster, rounding depends on "
-                             "the batch)")
         self.network = network
-        self.product = product
+        self.product = first_product_iv(product)
         self.decoder = decoder
         self.dtype = dtype
         self.convention = get_convention(DEFAULT if convention is None else convention)
@@ -1042,15 +1036,8 @@ class NetworkClassifier:
     def _first_current(self, z, out):
         """The first layer's input ``W z (+ b)`` of the rows of ``z`` [B, N] (C order, the
         simulation dtype) into ``out`` [B, n], as ``product`` says."""
-        from evsnn.clock.simulate import _constant_current
-
-        if self.product == "exact":
-            _constant_current(z, self._w1t, self._b1, out)
-            return out
-        np.matmul(z, self._w1t, out=out)
-        if self.network.layers[0].bias is not None:  # adding zeros would only cost a pass
-            out += self._b1
-        return out
+        return _first_current(z, self._w1t, self._b1, out, self.product,
+                              self.network.layers[0].bias is not None)
 
     def classify_static(self, z, n_steps):
         """Labels for inputs that present ``z[B, N]`` at each of ``n_steps`` steps."""

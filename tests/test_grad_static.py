@@ -290,7 +290,7 @@ def test_snn_source_product_errors():
     net = _net(rng, np.float64)
     with pytest.raises(ValueError, match="product='fast' is not a first-layer product"):
         SNNSource(net, T=4, encoder="current", product="fast")
-    with pytest.raises(TypeError, match="product must be one of"):
+    with pytest.raises(TypeError, match="product must be 'exact' or 'blas', got int 1"):
         SNNSource(net, T=4, encoder="current", product=1)
     with pytest.raises(ValueError, match="needs encoder='current'"):
         SNNSource(net, T=4, encoder="poisson", product="blas")

@@ -49,10 +49,11 @@ from evsnn._scratch import scratch
 from evsnn.clock import Network, simulate
 from evsnn.clock.conv import ConvNetwork, simulate_conv
 from evsnn.clock.simulate import (
-    _constant_current,
+    _first_current,
     _layer_float32_iv,
     _simulate_iv,
     _time_repeated,
+    first_product_iv,
 )
 from evsnn.clock.static import _lif_readout, plain_lif_args, readout_args
 from evsnn.conventions import DEFAULT, get_convention
@@ -78,8 +79,6 @@ __all__ = [
 _STOCHASTIC_ENCODERS = {"poisson", "rsc_fixed", "rsc_fresh"}
 # encoders whose input-gradient rule is the plain sum over steps (evsnn.grad.encoder_rules)
 _TIME_SUM_RULES = {"current", "poisson"}
-#: how a current-coded dense network's first-layer input W x (+ b) is formed (SNNSource)
-PRODUCTS = ("exact", "blas")
 
 
 class _StaticPath:
@@ -114,12 +113,11 @@ class _StaticPath:
                       else np.asarray(first.bias, dtype=dtype))
                 neuron = (dt(a.lam), dt(a.theta), dt(a.v_rest), dt(a.v_init),
                           bool(a.hard_reset), self.spike_ge)
-                # the readout's weight [n_out, n] for dL/ds₁ = W₂ᵀ dL/dI₂; its neuron as
-                # (λ, θ, v_rest, hard reset, spiking)
+                # the weights [n_out, n] the backward pass multiplies by: W₂ for
+                # dL/ds₁ = W₂ᵀ dL/dI₂, W₁ for dL/dx = (Σ_t dL/dI₁[t]) W₁
                 w2 = np.ascontiguousarray(second.weight, dtype=dtype)
-                back2 = (w2, readout[2], readout[3], readout[4], readout[6], readout[7])
                 w1 = np.ascontiguousarray(first.weight, dtype=dtype)
-                entry = (w1t, b1, neuron, readout, back2, w1)
+                entry = (w1t, b1, neuron, readout, w2, w1)
             self._by_dtype[dtype] = entry
         return self._by_dtype[dtype]
 
@@ -136,12 +134,7 @@ class _StaticPath:
             out = scratch(("SNNSource", "static", "out"), (T, B, n_out), dtype)
         else:
             cur, out = np.empty((B, w1t.shape[1]), dtype), np.empty((T, B, n_out), dtype)
-        if self.product == "exact":  # the simulator's sum, bit for bit
-            _constant_current(x, w1t, b1, cur)
-        else:
-            np.matmul(x, w1t, out=cur)
-            if self.network.layers[0].bias is not None:
-                cur += b1
+        _first_current(x, w1t, b1, cur, self.product, self.network.layers[0].bias is not None)
         _lif_readout(cur, T, *neuron, *readout, out, rec_m=rec_m)
         return cur, out
 
@@ -165,11 +158,14 @@ class _StaticPath:
         scores = decode(out, decoder)
         loss, g_scores = score_loss(scores)
         g_out = np.ascontiguousarray(decoder_vjp(decoder, g_scores, out), dtype=dtype)
-        _, _, neuron, _, back2, w1 = arrays
+        _, _, neuron, readout, w2, w1 = arrays
+        # the second layer's λ, θ, v_rest, hard reset and spiking (readout_args' order)
+        lam2, theta2, v_rest2, _, hard_reset2, spiking2 = readout[2:]
         kind, p, scale = surrogate_args
         g_cur = scratch(("SNNSource", "static", "g_cur"), cur.shape, dtype)
-        _lif_readout_bptt(cur, *neuron, *back2, m2, out, g_out, kind, dtype.type(p),
-                          dtype.type(scale), bool(detach_reset), g_cur)
+        _lif_readout_bptt(cur, *neuron, w2, lam2, theta2, v_rest2, hard_reset2, spiking2, m2,
+                          out, g_out, kind, dtype.type(p), dtype.type(scale),
+                          bool(detach_reset), g_cur)
         return np.asarray(loss), g_cur @ w1, scores
 
 
@@ -262,12 +258,7 @@ class GradientSource:
 
 
 def _product_iv(product, encoder, is_conv):
-    if not isinstance(product, str):
-        raise TypeError(f"product must be one of {list(PRODUCTS)}, got "
-                        f"{type(product).__name__} {product!r}")
-    if product not in PRODUCTS:
-        raise ValueError(f"product={product!r} is not a first-layer product; use 'exact' (the "
-                         "simulator's sums) or 'blas' (faster, rounding depends on the batch)")
+    product = first_product_iv(product)
     if product == "blas" and (is_conv or encoder != "current"):
         raise ValueError(
             "product='blas' forms a constant first-layer input W x (+ b) by one BLAS product: it "

@@ -760,6 +760,37 @@ def _constant_current(x, weight_t, bias, cur):
               _readonly(bias), cur)
 
 
+#: how the first layer's current ``W x (+ b)`` of a time-constant input is formed (``simulate``'s
+#: private ``_first_product``, ``SNNSource(product=)``, ``NetworkClassifier(product=)``)
+FIRST_PRODUCTS = ("exact", "blas")
+
+
+def first_product_iv(product):
+    """``product`` when it is one of :data:`FIRST_PRODUCTS`; a TypeError or ValueError naming it
+    otherwise."""
+    if not isinstance(product, str):
+        raise TypeError(f"product must be 'exact' or 'blas', got {type(product).__name__} "
+                        f"{product!r}")
+    if product not in FIRST_PRODUCTS:
+        raise ValueError(f"product={product!r} is not a first-layer product; use 'exact' (the "
+                         "simulator's sums) or 'blas' (faster, rounding depends on the batch)")
+    return product
+
+
+def _first_current(x, weight_t, bias, out, product, has_bias):
+    """The current ``W x (+ b)`` of the rows of ``x`` [B, N] into ``out`` [B, n]: with "exact"
+    the simulator's sums starting from ``bias`` (:func:`_constant_current`, bit for bit what
+    :func:`_dense_layer_kernel` forms), with "blas" one BLAS product, ``bias`` added when the
+    layer has one (``has_bias``: adding zeros would only cost a pass). Returns ``out``."""
+    if product == "exact":
+        _constant_current(x, weight_t, bias, out)
+    else:
+        np.matmul(x, weight_t, out=out)
+        if has_bias:
+            out += bias
+    return out
+
+
 # the per-step records that record="bptt" leaves out: evsnn.grad.backward's BPTT (and HART
 # without pre-calculation) reads the membrane before reset, the spikes and the outputs only
 _BPTT_UNREAD = ("current", "v")
@@ -927,10 +958,8 @@ def simulate(
         weight_t = layer.weight_t(dtype)
         cur_const = None
         if B and li == 0 and _first_product == "blas" and (_time_repeated(x) or T == 1):
-            cur_const = new("cur_const", (B, n_out))
-            np.matmul(x[0], weight_t, out=cur_const)
-            if layer.bias is not None:  # adding zeros would only cost a pass
-                cur_const += bias
+            cur_const = _first_current(x[0], weight_t, bias, new("cur_const", (B, n_out)), "blas",
+                                       layer.bias is not None)
         elif B and _constant_input(x, _time_repeated(x)):
             cur_const = new("cur_const", (B, n_out))
             _constant_current(x[0], weight_t, bias, cur_const)
