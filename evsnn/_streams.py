@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from evsnn._checks import int_iv
 from evsnn._normals import _pcg64_next_kernel, _uniform_kernel
 from evsnn._numba import njit
 
@@ -45,7 +46,7 @@ _POOL = 4
 
 def seed_words(seed):
     """The 32-bit words of a non-negative integer, low word first (at least one)."""
-    seed = int(seed)
+    seed = int_iv("seed", seed, hint="a SeedSequence's entropy is a non-negative integer")
     words = []
     while True:
         words.append(seed & 0xFFFFFFFF)
@@ -133,9 +134,10 @@ class SampleStreams(Sequence):
     continue after those draws."""
 
     def __init__(self, seed, B):
+        self._words = seed_words(seed)
         self.seed = int(seed)
-        self.B = int(B)
-        self._words = seed_words(self.seed)
+        # the kernels take a sample's index as one 32-bit word of its spawn key
+        self.B = int_iv("B", B, high=2**32, what="the number of samples")
         self._drawn = 0  # draws taken from every stream by uniform() before the generators
         self._generators = None
 
@@ -155,8 +157,7 @@ class SampleStreams(Sequence):
         """``[B, n]`` float64: row b is ``self[b].uniform(low, high, n)`` (NumPy's errors for
         bounds it refuses)."""
         low, high = float(low), float(high)
-        if (self._generators is not None or self.B >= 2**32
-                or not (math.isfinite(high - low) and high >= low)):
+        if self._generators is not None or not (math.isfinite(high - low) and high >= low):
             # the generators exist (their positions are theirs now), or NumPy's own checks
             return np.array([g.uniform(low, high, n) for g in self], dtype=np.float64).reshape(
                 self.B, n)

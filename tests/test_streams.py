@@ -125,3 +125,16 @@ def test_sample_streams_refuse_what_numpy_refuses(low, high):
     with pytest.raises((ValueError, OverflowError)) as want:
         np.random.default_rng(0).spawn(1)[0].uniform(low, high, 3)
     assert type(got.value) is type(want.value)
+
+
+@pytest.mark.parametrize("seed,B,error,match", [
+    (-1, 3, ValueError, r"seed=-1 must be an integer >= 0"),
+    (1.5, 3, TypeError, r"seed must be an integer, got float 1.5"),
+    (True, 3, TypeError, r"seed must be an integer, got bool True"),
+    (0, -2, ValueError, r"B=-2 must be an integer in \[0, 4294967296\] \(the number of samples\)"),
+    (0, 2**32 + 1, ValueError, r"B=4294967297 must be an integer in"),
+])
+def test_sample_streams_refuse_bad_seeds_and_sizes(seed, B, error, match):
+    # a negative seed has no 32-bit words (its shifts never reach 0)
+    with pytest.raises(error, match=match):
+        SampleStreams(seed, B)
