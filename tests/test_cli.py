@@ -516,6 +516,19 @@ def test_attack_runs_a_saved_conv_network(tmp_path):
     assert (config["T"], config["encoder"]) == (4, "current")
 
 
+def test_attack_refuses_blas_product_for_a_conv_network(tmp_path, capsys):
+    from evsnn import io
+
+    io.save(_conv_digits_net(), tmp_path / "conv.npz",
+            metadata={"trained_with": {"T": 4, "encoder": "current", "sigma": None}})
+    assert main(["attack", "--model", str(tmp_path / "conv.npz"), "--product", "blas",
+                 "--samples", "2", "--out", str(tmp_path / "a")]) == 2
+    assert (f"--product blas forms the constant first-layer input of current coding in a dense "
+            f"network, and this run has --model '{tmp_path / 'conv.npz'}', a convolutional "
+            "network: drop --product") in one_line_error(capsys)
+    assert not (tmp_path / "a").exists()
+
+
 def test_certify_refuses_a_conv_network(tmp_path, capsys):
     from evsnn import io
 
