@@ -138,20 +138,34 @@ class _StaticPath:
         _lif_readout(cur, T, *neuron, *readout, out, rec_m=rec_m)
         return cur, out
 
-    def run(self, seq, decoder, score_loss=None, surrogate_args=None, detach_reset=False):
-        """Scores (``score_loss`` None), else ``(loss, Σ_t dL/dI₁ W₁ [B, N], scores)``, of the
-        current-coded sequence ``seq`` (a view repeating the images); None where the fast path
-        does not apply (the caller takes the general path)."""
+    def _inputs(self, seq):
+        """``(images [B, N] in the run's dtype, T, per-dtype arrays)`` of the current-coded
+        sequence ``seq`` (a view repeating the images), after simulate's checks; None where the
+        fast path does not apply (the caller takes the general path)."""
         seq, dtype = _simulate_iv(self.network, seq, None)  # simulate's checks and dtype
         if seq.shape[0] > 1 and not _time_repeated(seq):
             return None  # not one frame repeated: the general path simulates it
         arrays = self._arrays(dtype)
         if arrays is None or seq.shape[1] == 0:
             return None
-        T = seq.shape[0]
-        x = np.ascontiguousarray(seq[0], dtype=dtype)
-        if score_loss is None:
-            return decode(self._forward(x, T, arrays, None, work=False)[1], decoder)
+        return np.ascontiguousarray(seq[0], dtype=dtype), seq.shape[0], arrays
+
+    def scores(self, seq, decoder):
+        """Decoded scores ``[B, C]`` of ``seq``, or None (see :meth:`_inputs`)."""
+        inputs = self._inputs(seq)
+        if inputs is None:
+            return None
+        x, T, arrays = inputs
+        return decode(self._forward(x, T, arrays, None, work=False)[1], decoder)
+
+    def loss_grad(self, seq, decoder, score_loss, surrogate_args, detach_reset):
+        """``(loss, Σ_t dL/dI₁ W₁ [B, N], scores)`` of ``seq`` under ``score_loss`` with the
+        surrogate's kernel arguments ``(kind, p, scale)``, or None (see :meth:`_inputs`)."""
+        inputs = self._inputs(seq)
+        if inputs is None:
+            return None
+        x, T, arrays = inputs
+        dtype = x.dtype
         m2 = scratch(("SNNSource", "static", "m2"), (T, x.shape[0], self.network.n_out),
                      dtype)
         cur, out = self._forward(x, T, arrays, m2)
@@ -541,8 +555,8 @@ class SNNSource(GradientSource):
         opts = _method_options(self.method, self.convention, self.surrogate,
                               network=self.network, **self.options)
         if image and self._static is not None:
-            fast = self._static.run(seq, self.decoder, score_loss,
-                                    opts["surrogate"].kernel_args(), opts["detach_reset"])
+            fast = self._static.loss_grad(seq, self.decoder, score_loss,
+                                          opts["surrogate"].kernel_args(), opts["detach_reset"])
             if fast is not None:
                 return fast
         precalc = not self.is_conv and opts["precalculate"]
@@ -635,7 +649,7 @@ class SNNSource(GradientSource):
         """Scores ``[B, C]`` of a forward pass (no recording, no backward)."""
         seq = self._encode_for_run(x, rng)
         if self._static is not None:
-            scores = self._static.run(seq, self.decoder)
+            scores = self._static.scores(seq, self.decoder)
             if scores is not None:
                 return scores
         return self.predict_sequence(seq)

@@ -904,6 +904,7 @@ def simulate(
     array([1., 1., 1., 1.])
     """
     convention = get_convention(convention)
+    _first_product = first_product_iv(_first_product)
     inputs, dtype = _simulate_iv(network, inputs, dtype)
     record, sum_surrogate, unread = _record_iv(record, surrogate)
     # a boolean spike raster goes to the kernels as it is (a spike adds its weight row exactly
