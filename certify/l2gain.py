@@ -52,7 +52,7 @@ from scipy.optimize import minimize_scalar
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, svds
 
 from evsnn._blas import pin_new_libraries
-from evsnn._checks import int_iv, real_iv
+from evsnn._checks import choice_iv, int_iv, real_iv
 from evsnn._numba import njit
 from evsnn._records import compact_repr
 from evsnn.metrics import mppd_response, step_factors
@@ -110,14 +110,6 @@ def _real_iv(name, value, lo, hi):
 
 def _int_iv(name, value, lo):
     return int_iv(name, value, low=lo)
-
-
-def _choice_iv(name, value, allowed):
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, one of {list(allowed)}; got {value!r}")
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r} is not valid; use one of {list(allowed)}")
-    return value
 
 
 def _rng_iv(rng):
@@ -375,7 +367,7 @@ def _power_iteration(A, x0, tol, max_iter):
 
 
 def _l2_gain_iv(method, tol, max_iter, rng):
-    _choice_iv("method", method, _METHODS)
+    choice_iv("method", method, _METHODS)
     tol = _real_iv("tol", tol, 0.0, 1.0)
     if not 0.0 < tol < 1.0:
         raise ValueError(f"tol={tol!r} must lie in (0, 1); e.g. 1e-12")
@@ -742,8 +734,8 @@ def _local_spike_search(A, starts, max_moves):
 
 def _check_stated_bound_iv(lam, domain, search, n_restarts, max_exhaustive, rtol, rng):
     lam = _real_iv("lam", lam, 0.0, 1.0)
-    _choice_iv("domain", domain, _DOMAINS)
-    _choice_iv("search", search, _SEARCHES)
+    choice_iv("domain", domain, _DOMAINS)
+    choice_iv("search", search, _SEARCHES)
     n_restarts = _int_iv("n_restarts", n_restarts, 0)
     max_exhaustive = _int_iv("max_exhaustive", max_exhaustive, 1)
     rtol = _real_iv("rtol", rtol, 0.0, 1.0)
@@ -1083,7 +1075,7 @@ def network_gains(network, clean, perturbed, *, rng, convention="DEFAULT"):
 
 
 def _empirical_gains_iv(network, inputs, perturbation, scale, n_trials, rng):
-    _choice_iv("perturbation", perturbation, _PERTURBATIONS)
+    choice_iv("perturbation", perturbation, _PERTURBATIONS)
     scale = _real_iv("scale", scale, 0.0, math.inf)
     if scale <= 0:
         raise ValueError(f"scale={scale!r} must be > 0")

@@ -76,7 +76,7 @@ import numpy as np
 from scipy.stats import binomtest, norm
 from statsmodels.stats.proportion import proportion_confint
 
-from evsnn._checks import class_labels_iv, flag_iv, int_iv, real_iv
+from evsnn._checks import choice_iv, class_labels_iv, flag_iv, int_iv, real_iv
 from evsnn._numba import njit, run_range
 from evsnn._records import compact_repr
 from evsnn._scratch import scratch
@@ -226,14 +226,9 @@ def _noise_parameters(kind, sigma, n_steps, clamp, encoder, encode_rng, normals)
 
 def _normals_iv(normals):
     """One of :data:`NORMALS` (checked by the noise model and by a certification table)."""
-    if not isinstance(normals, str):
-        raise TypeError(f"normals must be a string, one of {list(NORMALS)}; got "
-                        f"{type(normals).__name__} {normals!r}; pass normals='numpy' (numpy's "
-                        "sampler) or normals='compiled'")
-    if normals not in NORMALS:
-        raise ValueError(f"normals={normals!r} is not a way to draw standard normals; pass "
-                         f"one of {list(NORMALS)}, e.g. normals='numpy'")
-    return str(normals)  # a plain str, also for a numpy.str_
+    return choice_iv("normals", normals, NORMALS, what="a way to draw standard normals",
+                     fix=f"pass one of {list(NORMALS)}, e.g. normals='numpy'",
+                     hint="pass normals='numpy' (numpy's sampler) or normals='compiled'")
 
 
 def _takes_rng(encode):

@@ -123,6 +123,27 @@ def int_iv(name, value, *, low=0, high=None, what=None, hint=None):
     return int(value)
 
 
+def choice_iv(name, value, allowed, *, what="valid", fix=None, hint=None):
+    """``value`` as a ``str`` when it is one of the strings ``allowed``. The TypeError (not a
+    string) ends with ``hint``; the ValueError says ``value`` is not ``what`` and ends with
+    ``fix`` (default: the choices).
+
+    >>> choice_iv("norm", "l2", ("linf", "l2"))
+    'l2'
+    >>> choice_iv("norm", "l3", ("linf", "l2"))
+    Traceback (most recent call last):
+    ...
+    ValueError: norm='l3' is not valid; use one of ['linf', 'l2']
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of {list(allowed)}; got "
+                        f"{type(value).__name__} {value!r}{_end(hint)}")
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r} is not {what}; "
+                         f"{fix or f'use one of {list(allowed)}'}")
+    return str(value)  # a plain str, also for a numpy.str_
+
+
 def flag_iv(name, value):
     """``value`` as a bool: True or False (Python or NumPy, a 0-d array included), nothing else.
     Every flag argument."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import class_labels_iv, flag_iv, int_iv, real_iv, samples_iv
+from evsnn._checks import choice_iv, class_labels_iv, flag_iv, int_iv, real_iv, samples_iv
 from evsnn._numba import njit
 from evsnn._records import compact_repr
 
@@ -67,14 +67,6 @@ def _real_array(name, value, ndim):
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} holds NaN or infinite values; pass finite numbers")
     return arr
-
-
-def _choice_iv(name, value, allowed):
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, one of {list(allowed)}; got {value!r}")
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r} is not valid; use one of {list(allowed)}")
-    return value
 
 
 def _dtype_iv(arrays, dtype):
@@ -122,7 +114,7 @@ class StepFactors:
 def _step_factors_iv(lam, T, dlif_factors, dlif_factor, dtype):
     lam = real_iv("lam", lam, low=0, high=1, hint="the LIF leak factor λ (1: no leak)")
     T = int_iv("T", T, low=1, what="time steps", hint="the run's length (T of the [T, ...] arrays)")
-    _choice_iv("dlif_factor", dlif_factor, _PLACEMENTS)
+    choice_iv("dlif_factor", dlif_factor, _PLACEMENTS)
     a = None
     if dlif_factors is not None:
         a = _real_array("dlif_factors", dlif_factors, 1)
@@ -497,7 +489,7 @@ def membrane_difference(
 # --------------------------------------------------------------------------- Eq. 12-14
 def _ms_mppd_iv(eps, reduction):
     eps = _real_array("eps", eps, 3)
-    _choice_iv("reduction", reduction, _REDUCTIONS)
+    choice_iv("reduction", reduction, _REDUCTIONS)
     # as mppd, which never returns T = 0; a mean over no neurons is NaN
     samples_iv("eps", eps.shape, "pass the MPPD of at least one step (T >= 1)", what="time step")
     if reduction == "mean":
@@ -811,7 +803,7 @@ class AttackSuccessRate:
 
 def _attack_success_rate_iv(adv, y, clean, denominator):
     y = _labels_iv(y)
-    _choice_iv("denominator", denominator, ASR_DENOMINATORS)
+    choice_iv("denominator", denominator, ASR_DENOMINATORS)
     adv_pred = _predictions_iv("adv", adv, y)
     clean_pred = None
     if denominator == "clean_correct":
@@ -886,7 +878,7 @@ def attack_success_rate(adv, y, *, clean=None, denominator="all"):
 
 # --------------------------------------------------------------------------- TAAcc, Eq. 26
 def _taacc_iv(outputs, y, decoder):
-    _choice_iv("decoder", decoder, tuple(_DECODERS))
+    choice_iv("decoder", decoder, tuple(_DECODERS))
     outputs = _rm_array("outputs", outputs, ndim=3, layout="time-major [T, B, C]")
     if outputs.shape[0] == 0:
         raise ValueError("outputs has T = 0 time steps; pass at least one step")
@@ -1908,7 +1900,7 @@ def _layer_cost_iv(shape, model, xi, constants):
             f"shape must be a LayerShape (LayerShape.dense(n_in, n_out) or LayerShape(c_in, "
             f"c_out, kernel, h_out, w_out)), got {type(shape).__name__}"
         )
-    _choice_iv("model", model, _COST_MODELS)
+    choice_iv("model", model, _COST_MODELS)
     if not isinstance(constants, EnergyConstants):
         raise TypeError(
             f"constants must be an EnergyConstants record, got {type(constants).__name__}"

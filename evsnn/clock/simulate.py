@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import dtype_range_iv, float_input_iv, int_iv
+from evsnn._checks import choice_iv, dtype_range_iv, float_input_iv, int_iv
 from evsnn._exp import _exp_like_kernel
 from evsnn._numba import njit, run_pieces, run_range, run_split
 from evsnn._records import compact_repr
@@ -768,13 +768,12 @@ FIRST_PRODUCTS = ("exact", "blas")
 def first_product_iv(product):
     """``product`` when it is one of :data:`FIRST_PRODUCTS`; a TypeError or ValueError naming it
     otherwise."""
-    if not isinstance(product, str):
+    if not isinstance(product, str):  # the wording NetworkClassifier has always used
         raise TypeError(f"product must be 'exact' or 'blas', got {type(product).__name__} "
                         f"{product!r}")
-    if product not in FIRST_PRODUCTS:
-        raise ValueError(f"product={product!r} is not a first-layer product; use 'exact' (the "
-                         "simulator's sums) or 'blas' (faster, rounding depends on the batch)")
-    return product
+    return choice_iv("product", product, FIRST_PRODUCTS, what="a first-layer product",
+                     fix="use 'exact' (the simulator's sums) or 'blas' (faster, rounding "
+                     "depends on the batch)")
 
 
 def _first_current(x, weight_t, bias, out, product, has_bias):
