@@ -201,8 +201,13 @@ def _encoder_iv(args):
                          "'fused:a+b', e.g. --encoder fused:current+poisson")
 
 
-def _sigma_iv(args):
-    """An RSC encoder without --sigma, named as the flag (the library said "needs sigma=")."""
+def _sigma_iv(args, fix="drop --sigma"):
+    """--sigma against --encoder, before any work: given to an encoder without noise (it was
+    recorded while no noise was drawn; ``fix`` ends that message), or missing for an RSC
+    encoder (named as the flag: the library said "needs sigma=")."""
+    if args.sigma is not None and "rsc" not in (args.encoder or ""):
+        raise UsageError(f"--sigma {args.sigma!r} is the noise of the RSC encoders, and "
+                         f"--encoder {args.encoder!r} has none: {fix}")
     if args.sigma is None and "rsc" in (args.encoder or ""):
         raise UsageError(f"--encoder {args.encoder!r} needs --sigma, the std of its Gaussian "
                          "noise (e.g. --sigma 0.25)")
@@ -303,10 +308,12 @@ def _data(args):
                          "numpy.savez(path, x=images, y=labels)")
     try:
         ds = load_npz(p)
-    except (OSError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
         # an empty or truncated file raised EOFError / BadZipFile with a traceback
         raise UsageError(f"--data {args.data!r} is not a readable .npz of images x and labels "
                          f"y ({type(exc).__name__}: {exc}); use 'digits' or such an .npz") from exc
+    except ValueError as exc:  # a readable file whose arrays load_npz refuses (it says why)
+        raise UsageError(f"--data {args.data!r}: {exc}") from exc
     return ds, ds
 
 
@@ -356,11 +363,7 @@ def _train(args) -> int:
                              + ("takes the images themselves" if args.model == "ann" else
                                 "is converted from the ANN and runs with current coding")
                              + "; drop --encoder")
-    if args.sigma is not None and "rsc" not in args.encoder:
-        raise UsageError(f"--sigma {args.sigma!r} is the noise of the RSC encoders, and "
-                         f"--encoder {args.encoder!r} has none: drop --sigma or use --encoder "
-                         "rsc_fixed / rsc_fresh")
-    _sigma_iv(args)  # was: the library's "needs sigma="
+    _sigma_iv(args, "drop --sigma or use --encoder rsc_fixed / rsc_fresh")
     train, test = _data(args)
     model, summary = train_model(
         args.model, train, test, hidden=args.hidden, T=args.T, epochs=args.epochs,
@@ -481,12 +484,8 @@ def _attack(args) -> int:
                 else f"--model {args.model!r}, a convolutional network")
         raise UsageError(f"--product blas forms the constant first-layer input of current "
                          f"coding in a dense network, and this run has {what}: drop --product")
-    elif args.sigma is not None and "rsc" not in (args.encoder or ""):
-        # it was recorded in the caption and the results while no noise was drawn
-        raise UsageError(f"--sigma {args.sigma!r} is the noise of the RSC encoders, and "
-                         f"--encoder {args.encoder!r} has none: drop --sigma")
     else:
-        _sigma_iv(args)  # was: the library's "needs sigma=", after the data had been loaded
+        _sigma_iv(args)
     _, test = _data(args)
     x, y = test.x[: args.samples].astype(DTYPES[args.dtype]), test.y[: args.samples]
     args.samples = len(y)  # the images attacked (fewer when the test set is smaller)
@@ -601,6 +600,7 @@ def _crossval(args) -> int:
         # the random network's setting, as before --model existed
         args.T = 10 if args.T is None else args.T
         args.encoder = args.encoder or "poisson"
+        _sigma_iv(args)
     else:
         network = _load_model(args.model, args, inherit=("T", "encoder", "sigma"))
         if not isinstance(network, Network):
@@ -610,6 +610,7 @@ def _crossval(args) -> int:
                              f"{type(network).__name__}; crossval mirrors a dense clock-mode SNN "
                              "(a Network) in the frameworks: train one with 'evsnn train --model "
                              f"lif'{conv}")
+        _sigma_iv(args)  # with the model's encoder, before the data are loaded
         conv = backend_convention(args.backend, args.convention)
         try:
             check_network(args.backend, network, conv)
@@ -633,10 +634,6 @@ def _crossval(args) -> int:
         x = test.x
         _width_iv(args, network.n_in, x.shape[1], args.encoder,
                   "cross-validate on the data the model was trained on")
-    if args.sigma is not None and "rsc" not in (args.encoder or ""):  # recorded, drew no noise
-        raise UsageError(f"--sigma {args.sigma!r} is the noise of the RSC encoders, and "
-                         f"--encoder {args.encoder!r} has none: drop --sigma")
-    _sigma_iv(args)  # was: the library's "needs sigma=" (a flag the user can give)
     # the images that run, as attack and certify record them (--samples 5000 was recorded
     # while the 450 test digits ran)
     args.samples = min(args.samples, len(load_digits("test").x) if x is None else len(x))

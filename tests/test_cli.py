@@ -900,7 +900,7 @@ def snn_file(tmp_path):
 
 @pytest.mark.parametrize("command", ["crossval", "crossval-model", "attack"])
 def test_an_rsc_encoder_without_sigma_names_the_flag(command, snn_file, tmp_path, capsys,
-                                                     no_backend_made):
+                                                     no_backend_made, no_data_loaded):
     """crossval and attack said the library's "method='rsc_fixed' needs sigma=" (train did
     not): the user gave a flag, and --sigma is the flag that fixes it."""
     argv = {"crossval": ["crossval", "--backend", "snntorch", "--samples", "2"],
@@ -959,4 +959,30 @@ def test_data_without_x_names_the_path_as_given_and_the_missing_array(command, s
                        f"{held}); the file must hold images x [n, ...] in [0, 1] and labels "
                        "y [n]: numpy.savez(path, x=images, y=labels)"), err
         assert "PosixPath" not in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_crossval_refuses_sigma_without_noise_before_loading_the_data(snn_file, tmp_path, capsys,
+                                                                      no_data_loaded):
+    # a review: crossval --model loaded --data first and refused --sigma afterwards
+    out = tmp_path / "r"
+    assert main(["crossval", "--backend", "snntorch", "--model", str(snn_file), "--sigma", "0.3",
+                 "--no-progress", "--out", str(out)]) == 2
+    assert one_line_error(capsys).endswith(
+        "--sigma 0.3 is the noise of the RSC encoders, and --encoder 'current' has none: drop "
+        "--sigma")
+    assert not out.exists()
+
+
+def test_data_whose_arrays_are_refused_is_not_called_unreadable(tmp_path, capsys):
+    # a review: images outside [0, 1] or labels not one per image were reported as "not a
+    # readable .npz"; load_npz's own message says what is wrong
+    np.savez(tmp_path / "bright.npz", x=np.full((3, 4), 2.0), y=np.zeros(3, dtype=np.int64))
+    np.savez(tmp_path / "short.npz", x=np.zeros((5, 4)), y=np.zeros(4, dtype=np.int64))
+    for name in ("bright.npz", "short.npz"):
+        data = str(tmp_path / name)
+        assert main(["train", "--data", data, "--out", str(tmp_path / "r")]) == 2
+        err = one_line_error(capsys)
+        assert err.startswith(f"evsnn train: error: --data {data!r}: "), err
+        assert "not a readable" not in err
     assert not (tmp_path / "r").exists()
