@@ -32,6 +32,9 @@ import numpy as np
 __all__ = ["main", "UsageError"]
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
+#: the PyTorch frameworks of validation.crossval (its BACKENDS; named here so that the parser
+#: does not import validation and torch for --help)
+CROSSVAL_BACKENDS = ("spikingjelly", "snntorch", "norse")
 
 
 class UsageError(Exception):
@@ -766,7 +769,7 @@ def _build_parser():
     d.add_argument("--size", default="full", choices=["full", "small"],
                    help="'small' is a quick reduced run (the test uses it)")
     # choices: a bad name was refused only after the whole demo had run (its last section)
-    d.add_argument("--backend", default=None, choices=["spikingjelly", "snntorch", "norse"],
+    d.add_argument("--backend", default=None, choices=CROSSVAL_BACKENDS,
                    help="the PyTorch backend to cross-validate (default: every installed one)")
 
     add("validate", _validate, "check every paper claim numerically", dtype=False,
@@ -859,7 +862,7 @@ def _build_parser():
     c.add_argument("--scheduler", default=None, help="address of a running dask scheduler")
 
     x = add("crossval", _crossval, "run a PyTorch backend beside evsnn and report differences")
-    x.add_argument("--backend", required=True, choices=["spikingjelly", "snntorch", "norse"])
+    x.add_argument("--backend", required=True, choices=CROSSVAL_BACKENDS)
     x.add_argument("--model", default=None,
                    help="a run folder written by 'evsnn train' (or its model.npz) to "
                    "cross-validate (default: a random 64-100-10 λ-LIF network)")

@@ -986,3 +986,10 @@ def test_data_whose_arrays_are_refused_is_not_called_unreadable(tmp_path, capsys
         assert err.startswith(f"evsnn train: error: --data {data!r}: "), err
         assert "not a readable" not in err
     assert not (tmp_path / "r").exists()
+
+
+def test_crossval_backends_are_validation_crossvals():
+    from evsnn.cli import CROSSVAL_BACKENDS
+    from validation.crossval.backends import BACKENDS
+
+    assert sorted(CROSSVAL_BACKENDS) == sorted(BACKENDS)
