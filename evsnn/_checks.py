@@ -144,6 +144,14 @@ def choice_iv(name, value, allowed, *, what="valid", fix=None, hint=None):
     return str(value)  # a plain str, also for a numpy.str_
 
 
+def spikes_iv(name, a, fix):
+    """``a`` (an array) when every entry is a spike, 0 or 1 (a boolean array always is);
+    ``fix`` ends the ValueError."""
+    if a.dtype != np.bool_ and not np.all((a == 0) | (a == 1)):
+        raise ValueError(f"{name} must hold spikes (0 or 1 only); {fix}")
+    return a
+
+
 def flag_iv(name, value):
     """``value`` as a bool: True or False (Python or NumPy, a 0-d array included), nothing else.
     Every flag argument."""

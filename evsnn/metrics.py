@@ -25,7 +25,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import choice_iv, class_labels_iv, flag_iv, int_iv, real_iv, samples_iv
+from evsnn._checks import (
+    choice_iv,
+    class_labels_iv,
+    flag_iv,
+    int_iv,
+    real_iv,
+    samples_iv,
+    spikes_iv,
+)
 from evsnn._numba import njit
 from evsnn._records import compact_repr
 
@@ -1134,8 +1142,7 @@ def _spikes_iv(name, spikes):
     s = _rm_array(name, spikes, min_ndim=3, layout="time-major [T, B, N] or [T, B, C, H, W]")
     if s.shape[0] == 0:
         raise ValueError(f"{name} has T = 0 time steps; pass at least one step")
-    if not np.all((s == 0) | (s == 1)):
-        raise ValueError(f"{name} must hold spikes (0 or 1 only); pass a spike raster")
+    spikes_iv(name, s, "pass a spike raster")
     return _flatten_after(s, 2).astype(np.float64)
 
 

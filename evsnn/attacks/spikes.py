@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from evsnn import _checks
 from evsnn._records import compact_repr
 from evsnn.attacks._common import (
     finite_grad_iv,
@@ -71,11 +72,8 @@ def _seq_iv(seq):
         raise TypeError(f"seq must be a numeric 0/1 spike array, got dtype {seq.dtype}")
     if seq.ndim != 3:
         raise ValueError(f"seq must be time-major [T, B, N], got shape {seq.shape}")
-    if not np.all((seq == 0) | (seq == 1)):
-        raise ValueError(
-            "seq must hold spikes (0 or 1 only); encode images with a spiking encoder "
-            "(poisson, ratesyn_start, ratesyn_end, ttfs) first"
-        )
+    _checks.spikes_iv("seq", seq, "encode images with a spiking encoder (poisson, "
+                      "ratesyn_start, ratesyn_end, ttfs) first")
     if seq.dtype.kind != "f":
         seq = seq.astype(np.float64)
     return seq

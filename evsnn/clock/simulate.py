@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsnn._checks import choice_iv, dtype_range_iv, float_input_iv, int_iv
+from evsnn._checks import choice_iv, dtype_range_iv, float_input_iv, int_iv, spikes_iv
 from evsnn._exp import _exp_like_kernel
 from evsnn._numba import njit, run_pieces, run_range, run_split
 from evsnn._records import compact_repr
@@ -489,11 +489,9 @@ def spike_events(raster) -> SpikeEvents:
     raster = np.asarray(raster)
     if raster.ndim != 3:
         raise ValueError(f"raster must be [T, B, N], got shape {raster.shape}")
-    if raster.dtype != np.bool_ and not np.all((raster == 0) | (raster == 1)):
-        # np.nonzero took any nonzero entry (a trace, a readout's membrane) for a spike
-        raise ValueError("raster must hold spikes, 0 or 1 (or bools); got other values (a "
-                         "trace or a readout's membrane?): pass a spiking layer's "
-                         "LayerRecord.spikes")
+    # np.nonzero took any nonzero entry (a trace, a readout's membrane) for a spike
+    spikes_iv("raster", raster, "got other values (a trace or a readout's membrane?): pass a "
+              "spiking layer's LayerRecord.spikes")
     bi, ti, ni = np.nonzero(np.transpose(raster, (1, 0, 2)))
     counts = np.bincount(bi, minlength=raster.shape[1])
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
