@@ -147,8 +147,13 @@ def segments(draw):
     model = draw(st.sampled_from([0, 1]))
     syn = draw(st.sampled_from([1, 2] if model == 1 else [1]))
     tau_m = draw(st.floats(1.0, 20.0))
+    # syn 1: τs away from τm, or within 1e-15 to 1e-3 of it (relative), where the kernels take
+    # their closed forms for nearly equal constants
+    near = (st.tuples(st.floats(-15, -3), st.sampled_from([-1.0, 1.0]))
+            .map(lambda p: tau_m * (1 + p[1] * 10 ** p[0])).filter(lambda t: t != tau_m))
     tau_s = (tau_m if syn == 2
-             else draw(st.floats(0.5, 30.0).filter(lambda t: abs(t - tau_m) > 0.05)))
+             else draw(st.one_of(st.floats(0.5, 30.0).filter(lambda t: abs(t - tau_m) > 0.05),
+                                 near)))
     u0 = draw(st.floats(-0.5, 0.5))
     theta = 1.0
     v0 = draw(st.floats(-1.0, 0.99))
