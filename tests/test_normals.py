@@ -67,7 +67,7 @@ def test_normals_are_the_twins(seed, n):
     state, twin_state = pcg64_state(seed), [int(v) for v in pcg64_state(seed)]
     out, twin = np.empty(n), [0.0] * n
     _standard_normal_kernel(state, out, *TABLES)
-    ref._standard_normal_kernel(twin_state, twin, *TABLES)
+    ref._standard_normal_kernel(twin_state, twin)
     assert np.array_equal(out, np.array(twin))
     assert [int(v) for v in state] == twin_state  # the same draws consumed
 
@@ -78,7 +78,7 @@ def test_a_long_stream_with_tail_and_height_tests_is_the_twin():
     state = pcg64_state(20261205)
     out, twin = np.empty(n), [0.0] * n
     _standard_normal_kernel(state, out, *TABLES)
-    ref._standard_normal_kernel([int(v) for v in pcg64_state(20261205)], twin, *TABLES)
+    ref._standard_normal_kernel([int(v) for v in pcg64_state(20261205)], twin)
     assert np.array_equal(out, np.array(twin))
     assert np.sum(np.abs(out) > ZIGGURAT_R) >= 3  # the tail branch ran
     # more draws than normals (rejected height tests, the uniforms of the slow paths)
@@ -93,7 +93,7 @@ def test_chunks_are_the_twin_and_each_row_its_own_stream(seeds, m):
     states = np.stack([pcg64_state(s) for s in seeds])
     out = standard_normal_chunks(states, np.empty((len(seeds), m)))
     twin_states, twin = np.stack([pcg64_state(s) for s in seeds]), [[0.0] * m for _ in seeds]
-    ref._standard_normal_chunks_kernel(twin_states, twin, *TABLES)
+    ref._standard_normal_chunks_kernel(twin_states, twin)
     assert np.array_equal(out, np.array(twin)) and np.array_equal(states, twin_states)
     for c, s in enumerate(seeds):  # row c depends on states[c] alone
         row = np.empty(m)
@@ -117,7 +117,7 @@ def test_tables_satisfy_their_definition():
     areas = [x[i] * (f(x[i - 1]) - f(x[i])) for i in range(1, 256)]
     # layers 2…255 by construction (rounding only); the top one closes to the precision r has
     assert max(abs(a / v - 1) for a in areas[1:]) < 1e-13
-    assert abs(areas[0] / v - 1) < 1e-12
+    assert abs(areas[0] / v - 1) < 2e-13
     assert width[0] * 2.0**52 * f(r) == pytest.approx(v, rel=1e-14)
     assert all(width[i] * 2.0**52 == x[i] for i in range(1, 256))
     assert all(height[i] == f(x[i]) for i in range(1, 256)) and height[0] == 1.0
@@ -126,7 +126,8 @@ def test_tables_satisfy_their_definition():
     assert bound[1] == 1  # x_0 = 0: only u = 0
     for i in range(256):
         edge = r if i == 0 else x[i - 1]
-        assert float(bound[i] - 1) * width[i] <= edge < float(bound[i] + 1) * width[i]
+        # the least b with b · width > edge
+        assert float(bound[i] - 1) * width[i] <= edge < float(bound[i]) * width[i]
 
 
 def test_the_law_is_the_standard_normal():
@@ -144,7 +145,7 @@ def test_the_law_is_the_standard_normal():
     sf_r = stats.norm.sf(ZIGGURAT_R)
     assert stats.kstest(beyond, lambda t: 1 - stats.norm.sf(t) / sf_r).pvalue > 1e-3
     assert abs(np.mean(out > 0) - 0.5) < 5 * 0.5 / math.sqrt(out.size)
-    x1 = _normals._EDGES[1]
+    x1 = _normals._ziggurat_tables()[3][1]
     p_top = 2 * (stats.norm.cdf(x1) - 0.5)
     band = np.mean(np.abs(out) < x1)
     assert abs(band - p_top) < 5 * math.sqrt(p_top * (1 - p_top) / out.size)
