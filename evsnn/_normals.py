@@ -185,8 +185,9 @@ def standard_normal_chunks(states, out):
     TypeError
         ``states`` not a uint64 array, or ``out`` not a float64 array.
     ValueError
-        ``states`` not of shape [n_chunks, 4], ``out`` not [n_chunks, m] in C order, or
-        ``states`` not writable (the streams advance in it).
+        ``states`` not of shape [n_chunks, 4], ``out`` not [n_chunks, m] in C order,
+        ``states`` not writable (the streams advance in it), or a row that is no PCG64 state
+        (an even increment).
     """
     if not (isinstance(states, np.ndarray) and states.dtype == np.uint64):
         raise TypeError(f"states must be a numpy uint64 array [n_chunks, 4] (pcg64_state "
@@ -202,5 +203,9 @@ def standard_normal_chunks(states, out):
                          f"{states.shape[0]} (one row per state), got shape {out.shape}"
                          f"{'' if out.flags.c_contiguous else ', not C order'}; pass "
                          "numpy.empty((len(states), m))")
+    if not np.all(states[:, 3] & np.uint64(1)):
+        # an even increment is no PCG64 stream (zeros: every draw would be 0)
+        raise ValueError("states[:, 3] (the low word of each stream's increment) must be odd, "
+                         "as every PCG64 stream's is; make the rows with pcg64_state(seed)")
     _standard_normal_chunks_kernel(states, out, _BOUND, _WIDTH, _HEIGHT)
     return out

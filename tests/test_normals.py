@@ -335,6 +335,9 @@ def test_noise_stream_writes_into_an_array_that_is_not_contiguous(normals):
     (np.zeros((2, 4), np.uint64), np.empty((1, 3)), ValueError, "n_chunks = 2"),
     (np.zeros((2, 4), np.uint64), np.empty((2, 6))[:, ::2], ValueError, "not C order"),
     (np.zeros((1, 4), np.uint64), np.empty(3), ValueError, r"got shape \(3,\)"),
+    # zeros gave all-zero "normals" without a word
+    (np.zeros((1, 4), np.uint64), np.empty((1, 3)), ValueError,
+     r"states\[:, 3\] \(the low word of each stream's increment\) must be odd"),
 ])
 def test_standard_normal_chunks_checks_its_arrays(states, out, error, match):
     with pytest.raises(error, match=match):
