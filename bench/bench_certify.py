@@ -67,7 +67,7 @@ import evsnn  # noqa: E402,F401  (before NumPy: it sets OPENBLAS_THREAD_TIMEOUT)
 
 import numpy as np  # noqa: E402
 
-from certify.smoothing import NetworkClassifier, certify, rsc_fixed  # noqa: E402
+from certify.smoothing import NORMALS, NetworkClassifier, certify, rsc_fixed  # noqa: E402
 from evsnn.clock import Network  # noqa: E402
 from evsnn.params import LIF  # noqa: E402
 
@@ -195,7 +195,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--reps", type=int, default=None)
-    ap.add_argument("--normals", choices=("compiled", "numpy"), default="compiled",
+    ap.add_argument("--normals", choices=NORMALS, default="compiled",
                     help="how the sampler makes its standard normals (certify.smoothing)")
     args = ap.parse_args(argv)
     n = 20_000 if args.quick else N

@@ -738,8 +738,11 @@ def test_inputs_a_review_found_accepted():
                                              q=1.0, k=5.0) == 2.0
     r = np.zeros((3, 1, 2))
     r[0, 0, 0] = 1
-    for bad, exc in (("abc", TypeError), (2.5, TypeError), (-3, ValueError), (7, ValueError)):
-        with pytest.raises(exc, match="n_neurons"):
+    for bad, exc, match in (("abc", TypeError, "n_neurons must be an integer"),
+                            (2.5, TypeError, "n_neurons must be an integer"),
+                            (-3, ValueError, "n_neurons=-3 must be an integer >= 1"),
+                            (7, ValueError, "n_neurons=7 but the rasters have N = 2 neurons")):
+        with pytest.raises(exc, match=match):
             population_victor_purpura(r, r, q=1.0, dt=1.0, n_neurons=bad)
     assert population_victor_purpura(r, r, q=1.0, dt=1.0, n_neurons=2).mean == 0.0
 
