@@ -1,6 +1,6 @@
 """Tests of the static-input fast path of certify.smoothing (RSC-I / current coding): the
 first layer's input product once per noise draw (issue 6), NetworkClassifier, and the kernel's
-twin in tests/reference/smoothing.py."""
+twin in tests/reference/clock.py."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from evsnn.clock.static import _LANES, _constant_current_lif, _lif_readout, _lif
 from evsnn.conventions import DEFAULT
 from evsnn.params import LIF, Readout, TraceLIF
 from tests.conftest import ATOL_TWIN, RTOL_TWIN
-from tests.reference import smoothing as ref
+from tests.reference import clock as ref
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
