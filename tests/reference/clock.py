@@ -84,8 +84,6 @@ def _count_nonfinite_kernel(bits, exponent_mask):
     return int(np.count_nonzero(~np.isfinite(floats)))
 
 
-# --------------------------------------------------------------------------- shared by the tests
-# (not twins: the layer cases test_clock and test_clock_constant draw, and the kernel's arguments)
 # --- evsnn.clock.static: a time-constant input's first layer, and a narrow second one
 def _constant_current_lif_kernel(cur, n_steps, lam, theta, v_rest, v_init, hard_reset, spike_ge,
                                  out):
@@ -131,6 +129,8 @@ def _lif_readout_kernel(cur, n_steps, lam, theta, v_rest, v_init, hard_reset, sp
                 v[i] = (v_rest2 if hard_reset2 else m - theta2) if fire else m
 
 
+# --------------------------------------------------------------------------- shared by the tests
+# (not twins: the layer cases test_clock and test_clock_constant draw, and the kernel's arguments)
 @st.composite
 def neurons(draw):
     kind = draw(st.sampled_from(["lif", "if", "trace", "readout", "dlif"]))
