@@ -11,6 +11,8 @@ the median wall time of one call on 2 threads (numba, BLAS), except where it say
   alone per uniform;
 * the 2 × 2 max-pooling backward kernel on the first pooling of ``bench_conv.py``'s VGG
   (128 frames × 64 channels × 32 × 32, float32), one thread;
+* standard normals from one PCG64 stream, NumPy's ``standard_normal`` against evsnn's compiled
+  ziggurat (``evsnn._normals.standard_normal_chunks``, ``normals="compiled"``), one thread;
 * CERTIFY's noise stream for one batch (2,000 draws of 784 normals), and the whole sampler of
   ``bench_certify.py`` (n = 100,000) with a classifier that answers at once — the part of every
   CERTIFY run that the classifier does not control.
@@ -42,6 +44,7 @@ from bench import bench_certify, bench_forward  # noqa: E402
 from bench.bench_forward import time_rounds  # noqa: E402
 from certify.smoothing import _NoiseStream, certify, rsc_fixed  # noqa: E402
 from evsnn import encoders  # noqa: E402
+from evsnn._normals import pcg64_state, standard_normal_chunks  # noqa: E402
 from evsnn.clock import Network, simulate  # noqa: E402
 from evsnn.grad.conv import _pool_backward_kernel  # noqa: E402
 
@@ -85,6 +88,9 @@ def main(argv=None):
         finally:
             numba.set_num_threads(THREADS)
 
+    normals = np.empty((1, 64 * 784))  # one noise chunk of 64 draws of 784 pixels
+    normal_gen = np.random.default_rng(4)
+    normal_state = np.stack([pcg64_state(4)])
     seed = np.random.SeedSequence(3)
     fns = {
         "certify layer 2 (500 -> 10), 2,000 draws": lambda: simulate(layer2, hidden, dtype=f32),
@@ -95,6 +101,9 @@ def main(argv=None):
         "PCG64 uniforms, 131,072 (one thread)": lambda: gen.random(out=buf),
         "2x2 max-pool backward, VGG pool 1 (one thread)": pool_one_thread,
         "noise stream, 2,000 x 784 normals": lambda: _NoiseStream(seed, (784,)).take(0, 2000),
+        "50,176 normals, NumPy (one thread)": lambda: normal_gen.standard_normal(out=normals[0]),
+        "50,176 normals, compiled (one thread)": lambda: standard_normal_chunks(normal_state,
+                                                                                normals),
     }
     med, _ = time_rounds(fns, rounds)
 
@@ -117,6 +126,9 @@ def main(argv=None):
         print(f"| {k} | {v * 1e3:.2f} |")
     per_draw = med["PCG64 uniforms, 131,072 (one thread)"] / buf.size * 1e9
     print(f"| PCG64, ns per uniform | {per_draw:.2f} |")
+    for how in ("NumPy", "compiled"):
+        per_normal = med[f"50,176 normals, {how} (one thread)"] / normals.size * 1e9
+        print(f"| standard normal, {how}, ns each | {per_normal:.2f} |")
     print(f"| CERTIFY sampler alone, n = 100,000 (3 runs, s) | "
           f"{', '.join(f'{t:.2f}' for t in sampler)} |")
     return 0
