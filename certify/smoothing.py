@@ -81,7 +81,12 @@ from evsnn._numba import njit, run_range
 from evsnn._records import compact_repr
 from evsnn._scratch import scratch
 from evsnn.clock.simulate import _first_current, first_product_iv
-from evsnn.clock.static import _constant_current_lif, _lif_readout, plain_lif_args, readout_args
+from evsnn.clock.static import (
+    _constant_current_lif,
+    _lif_readout,
+    _plain_lif_args,
+    _readout_args,
+)
 
 __all__ = [
     "ABSTAIN",
@@ -995,7 +1000,7 @@ class NetworkClassifier:
         self.dtype = dtype
         self.convention = get_convention(DEFAULT if convention is None else convention)
         first = network.layers[0]
-        args = plain_lif_args(network, self.convention)
+        args = _plain_lif_args(network, self.convention)
         self._fast = args is not None
         if self._fast:
             self._w1t = first.weight_t(dtype)
@@ -1004,7 +1009,7 @@ class NetworkClassifier:
                         else np.asarray(first.bias, dtype=dtype))
             self._args = args
             self._rest = Network(network.layers[1:]) if len(network.layers) > 1 else None
-            self._readout = (readout_args(network.layers[1], dtype)
+            self._readout = (_readout_args(network.layers[1], dtype)
                              if len(network.layers) == 2 else None)
 
     @property

@@ -55,7 +55,7 @@ from evsnn.clock.simulate import (
     _time_repeated,
     first_product_iv,
 )
-from evsnn.clock.static import _lif_readout, plain_lif_args, readout_args
+from evsnn.clock.static import _lif_readout, _plain_lif_args, _readout_args
 from evsnn.conventions import DEFAULT, get_convention
 from evsnn.decoders import DECODERS, decode
 from evsnn.encoders import ENCODERS, _current_view, encode, fused_parts, pixel_range_iv
@@ -104,7 +104,7 @@ class _StaticPath:
             first, second = self.network.layers
             if dtype == np.float32:
                 _layer_float32_iv(0, first, self.first_args)  # raises as simulate would
-            readout = readout_args(second, dtype)
+            readout = _readout_args(second, dtype)
             entry = None
             if readout is not None:
                 a, dt = self.first_args, dtype.type
@@ -173,7 +173,7 @@ class _StaticPath:
         loss, g_scores = score_loss(scores)
         g_out = np.ascontiguousarray(decoder_vjp(decoder, g_scores, out), dtype=dtype)
         _, _, neuron, readout, w2, w1 = arrays
-        # the second layer's λ, θ, v_rest, hard reset and spiking (readout_args' order)
+        # the second layer's λ, θ, v_rest, hard reset and spiking (_readout_args' order)
         lam2, theta2, v_rest2, _, hard_reset2, spiking2 = readout[2:]
         kind, p, scale = surrogate_args
         g_cur = scratch(("SNNSource", "static", "g_cur"), cur.shape, dtype)
@@ -339,7 +339,7 @@ class SNNSource(GradientSource):
 
     Fast path: current coding of a dense network of two layers — a plain λ-LIF first layer
     (no trace, no input trace, not DLIF), a second layer of at most 16 outputs that
-    :func:`evsnn.clock.static.readout_args` accepts — with ``method="bptt"``,
+    :func:`evsnn.clock.static._readout_args` accepts — with ``method="bptt"``,
     ``input_only=True`` and no input delay runs one kernel for the forward pass of both layers
     (the simulator's outputs bit for bit) and one for the backward pass
     (:mod:`evsnn.grad.static`, which runs the first layer again per sample instead of storing
@@ -451,7 +451,7 @@ class SNNSource(GradientSource):
                              "runs evsnn.grad.loss_and_grad, whose forward pass uses the exact "
                              "sums: pass product='exact' or input_only=True")
         first_args = (None if self.is_conv or len(network.layers) != 2
-                      else plain_lif_args(network, convention))
+                      else _plain_lif_args(network, convention))
         # the fast path: current coding, two dense layers, BPTT, input gradients only
         self._static = (
             _StaticPath(network, convention, first_args, self.product)

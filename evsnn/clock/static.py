@@ -7,7 +7,7 @@ Both compute what :func:`evsnn.clock.simulate` computes, bit for bit (same sums 
 order, same updates); ``tests/test_smoothing_static.py`` checks this. Their users are CERTIFY's
 :class:`certify.smoothing.NetworkClassifier` and the attack sources' input-gradient fast path
 (:class:`evsnn.attacks.SNNSource`, with :mod:`evsnn.grad.static` for its backward pass).
-:func:`plain_lif_args` and :func:`readout_args` say when the kernels apply.
+:func:`_plain_lif_args` and :func:`_readout_args` say when the kernels apply.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ import numpy as np
 from evsnn._numba import njit, run_range
 from evsnn.clock.network import Dense
 from evsnn.params import LIF
-
-__all__ = ["plain_lif_args", "readout_args"]
 
 @njit
 def _constant_current_lif_kernel(cur, n_steps, lam, theta, v_rest, v_init, hard_reset, spike_ge,
@@ -258,7 +256,7 @@ def _lif_readout(*args, rec_m=None):
     run_range(_lif_readout_kernel, args[0].shape[0], *args, rec_m)
 
 
-def plain_lif_args(network, convention):
+def _plain_lif_args(network, convention):
     """The first layer's neuron arguments (``kernel_args()``) when it is a plain λ-LIF layer
     that :func:`_constant_current_lif_kernel` runs as the simulator does (no trace, no input
     trace, not DLIF) and the convention has no input delay; None otherwise."""
@@ -276,7 +274,7 @@ def plain_lif_args(network, convention):
     return args if plain else None
 
 
-def readout_args(layer, dtype):
+def _readout_args(layer, dtype):
     """The second layer's arguments of :func:`_lif_readout_kernel` (``w_flat`` to
     ``spiking2``) in ``dtype``, or None where that kernel is not the simulator's computation: a
     layer other than a plain :class:`~evsnn.clock.Dense` λ-LIF or readout (trace, input trace,

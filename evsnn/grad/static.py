@@ -3,12 +3,13 @@ the attack sources' fast path (:class:`evsnn.attacks.SNNSource`; the forward hal
 :func:`evsnn.clock.static._lif_readout_kernel`).
 
 The network is a plain λ-LIF first layer driven by the same current ``I₁ = W₁ x (+ b₁)`` at
-every step and a narrow second layer (λ-LIF or readout; what :func:`evsnn.clock.static.readout_args`
-accepts). For each sample the kernel runs the first layer's T steps again (its membranes never
-leave the thread's work arrays: a ``[T, B, n]`` record written by the forward pass and read
-back here was most of the memory traffic of the general path), backpropagates through the
-second layer and the first, and returns ``Σ_t dL/dI₁[t]`` — all a current-coded input's
-gradient needs (``dL/dx = (Σ_t dL/dI₁[t]) W₁``, one product the caller makes).
+every step and a narrow second layer (λ-LIF or readout; what
+:func:`evsnn.clock.static._readout_args` accepts). For each sample the kernel runs the first
+layer's T steps again (its membranes never leave the thread's work arrays: a ``[T, B, n]``
+record written by the forward pass and read back here was most of the memory traffic of the
+general path), backpropagates through the second layer and the first, and returns
+``Σ_t dL/dI₁[t]`` — all a current-coded input's gradient needs (``dL/dx = (Σ_t dL/dI₁[t]) W₁``,
+one product the caller makes).
 
 The arithmetic is :func:`evsnn.grad.backward._bptt_layer_kernel`'s for both layers, the sum over
 steps is taken in ascending t as NumPy's ``sum(axis=0)`` takes it; ``dL/ds₁[t] = W₂ᵀ dL/dI₂[t]``
