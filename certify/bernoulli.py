@@ -133,7 +133,7 @@ from certify.smoothing import (
     rsc_fresh,
     sample_counts,
 )
-from evsnn._checks import flag_iv
+from evsnn._checks import flag_iv, float_dtype_iv
 from evsnn._numba import njit, run_split
 from evsnn._records import compact_repr
 
@@ -1209,13 +1209,7 @@ def certify_poisson(
     num_classes = _int_iv("num_classes", num_classes, 2)
     use_runner_up = flag_iv("use_runner_up", use_runner_up)
     orders = _orders_iv(orders)
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError as exc:  # numpy's own "data type 'float46' not understood" named nothing
-        raise TypeError(f"dtype={dtype!r} is not a numpy dtype; use numpy.float64 or "
-                        "numpy.float32") from exc
-    if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
-        raise ValueError(f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32")
+    dtype = float_dtype_iv("dtype", dtype)
     seed = _seed_iv(rng)
     spike_classify = _SpikeClassifier(classify, x, dtype)
     noise = rsc_fresh(1.0, T, clamp=False)

@@ -76,7 +76,7 @@ import numpy as np
 from scipy.stats import binomtest, norm
 from statsmodels.stats.proportion import proportion_confint
 
-from evsnn._checks import choice_iv, class_labels_iv, flag_iv, int_iv, real_iv
+from evsnn._checks import choice_iv, class_labels_iv, flag_iv, float_dtype_iv, int_iv, real_iv
 from evsnn._numba import njit, run_range
 from evsnn._records import compact_repr
 from evsnn._scratch import scratch
@@ -808,16 +808,8 @@ def _sample_iv(classify, noise, num_classes, batch_size, progress):
 def _static_dtype_iv(classify):
     """The dtype ``classify.classify_static`` takes its noisy images in: its
     ``static_dtype`` (float32 or float64), float64 when it names none."""
-    dtype = getattr(classify, "static_dtype", np.float64)
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError as exc:
-        raise TypeError(f"classify.static_dtype={dtype!r} is not a numpy dtype; use "
-                        "numpy.float32 or numpy.float64, or drop the attribute") from exc
-    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"classify.static_dtype={dtype} is not supported; use numpy.float32 "
-                         "or numpy.float64, or drop the attribute")
-    return dtype
+    return float_dtype_iv("classify.static_dtype", getattr(classify, "static_dtype", np.float64),
+                          "or drop the attribute (float64)")
 
 
 def _counts(classify, x, noise, n_samples, seed, num_classes, batch_size, bar):
@@ -987,13 +979,7 @@ class NetworkClassifier:
                             f"{type(decoder).__name__} {decoder!r}")
         if decoder not in DECODERS:
             raise ValueError(f"decoder={decoder!r} is not a decoder; use one of {list(DECODERS)}")
-        try:
-            dtype = np.dtype(dtype)
-        except TypeError as exc:
-            raise TypeError(f"dtype={dtype!r} is not a numpy dtype; use numpy.float64 or "
-                            "numpy.float32") from exc
-        if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
-            raise ValueError(f"dtype={dtype} is not supported; use numpy.float64 or numpy.float32")
+        dtype = float_dtype_iv("dtype", dtype)
         self.network = network
         self.product = first_product_iv(product)
         self.decoder = decoder

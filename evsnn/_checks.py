@@ -144,6 +144,24 @@ def choice_iv(name, value, allowed, *, what="valid", fix=None, hint=None):
     return str(value)  # a plain str, also for a numpy.str_
 
 
+def float_dtype_iv(name, dtype, hint=None):
+    """``dtype`` as ``numpy.dtype`` float64 or float32: a TypeError for what NumPy cannot read
+    as a dtype (its own message named nothing), a ValueError for another dtype.
+
+    >>> float_dtype_iv("dtype", "float32")
+    dtype('float32')
+    """
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"{name}={dtype!r} is not a numpy dtype; use numpy.float64 or "
+                        f"numpy.float32{_end(hint)}") from exc
+    if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ValueError(f"{name}={dt} is not supported; use numpy.float64 or "
+                         f"numpy.float32{_end(hint)}")
+    return dt
+
+
 def spikes_iv(name, a, fix):
     """``a`` (an array) when every entry is a spike, 0 or 1 (a boolean array always is);
     ``fix`` ends the ValueError."""

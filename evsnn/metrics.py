@@ -29,6 +29,7 @@ from evsnn._checks import (
     choice_iv,
     class_labels_iv,
     flag_iv,
+    float_dtype_iv,
     int_iv,
     real_iv,
     samples_iv,
@@ -79,15 +80,7 @@ def _real_array(name, value, ndim):
 
 def _dtype_iv(arrays, dtype):
     if dtype is not None:
-        try:
-            dt = np.dtype(dtype)
-        except TypeError as exc:
-            raise TypeError(
-                f"dtype={dtype!r} is not a numpy dtype; use numpy.float64 or float32"
-            ) from exc
-        if dt not in _FLOAT_DTYPES:
-            raise ValueError(f"dtype={dt} is not supported; use numpy.float64 or numpy.float32")
-        return dt
+        return float_dtype_iv("dtype", dtype)
     floats = [a.dtype for a in arrays if a.dtype.kind == "f"]
     if not floats:
         return np.dtype(np.float64)
