@@ -147,8 +147,8 @@ class SampleStreams(Sequence):
     def __getitem__(self, index):
         if self._generators is None:
             gens = np.random.default_rng(self.seed).spawn(self.B)
-            for g in gens:
-                if self._drawn:
+            if self._drawn:  # past the uniforms already drawn for them
+                for g in gens:
                     g.bit_generator.advance(self._drawn)
             self._generators = gens
         return self._generators[index]
