@@ -194,7 +194,8 @@ def breakdown(src, x, y, reps):
     saved = []
     targets = [(importlib.import_module(m), names) for m, names in BREAKDOWN]
     targets.append((SNNSource, ("__call__", "predict", "_input_grad")))
-    targets.append((sources._StaticPath, ("loss_grad", "scores", "_forward")))  # the two-layer fast path
+    # the two-layer fast path
+    targets.append((sources._StaticPath, ("loss_grad", "scores", "_forward")))
     for owner, names in targets:
         for name in names:
             f = getattr(owner, name)
